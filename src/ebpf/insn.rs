@@ -1,0 +1,214 @@
+//! The eBPF instruction (RFC 9669 section 3): the 64-bit encoding.
+//!
+//! A [`Program`] is a sequence of 8-byte slots; `lddw` takes two slots, the
+//! second one carrying the upper 32 bits of its immediate in `imm`.
+
+/// One 8-byte eBPF instruction slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Insn {
+    /// Opcode byte: class in bits 0-2, then source and operation/size/mode.
+    pub opc: u8,
+    /// Destination register (4 bits).
+    pub dst: u8,
+    /// Source register (4 bits).
+    pub src: u8,
+    /// Signed 16-bit offset.
+    pub off: i16,
+    /// Signed 32-bit immediate.
+    pub imm: i32,
+}
+
+impl Insn {
+    /// Builds an instruction from its fields.
+    pub const fn new(opc: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+        Insn {
+            opc,
+            dst,
+            src,
+            off,
+            imm,
+        }
+    }
+
+    /// The instruction class (low 3 bits of the opcode).
+    pub const fn class(&self) -> u8 {
+        self.opc & 0x07
+    }
+
+    /// Encodes as 8 little-endian bytes (dst in the low nibble of byte 1).
+    pub fn to_bytes(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0] = self.opc;
+        b[1] = (self.dst & 0x0f) | (self.src << 4);
+        b[2..4].copy_from_slice(&self.off.to_le_bytes());
+        b[4..8].copy_from_slice(&self.imm.to_le_bytes());
+        b
+    }
+
+    /// Decodes 8 little-endian bytes.
+    pub fn from_bytes(b: [u8; 8]) -> Insn {
+        Insn {
+            opc: b[0],
+            dst: b[1] & 0x0f,
+            src: b[1] >> 4,
+            off: i16::from_le_bytes([b[2], b[3]]),
+            imm: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+
+    /// The slot as the 64-bit integer the conformance suite's `-- raw` uses.
+    pub fn to_u64(&self) -> u64 {
+        u64::from_le_bytes(self.to_bytes())
+    }
+
+    /// Decodes the 64-bit integer form.
+    pub fn from_u64(v: u64) -> Insn {
+        Insn::from_bytes(v.to_le_bytes())
+    }
+}
+
+/// An eBPF program: its instruction slots in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Program {
+    /// The slots (an `lddw` occupies two).
+    pub insns: Vec<Insn>,
+}
+
+impl Program {
+    /// Wraps a list of slots.
+    pub fn new(insns: Vec<Insn>) -> Program {
+        Program { insns }
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.insns.len()
+    }
+
+    /// True when there are no slots.
+    pub fn is_empty(&self) -> bool {
+        self.insns.is_empty()
+    }
+
+    /// Encodes every slot as little-endian bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.insns.iter().flat_map(|i| i.to_bytes()).collect()
+    }
+}
+
+impl From<Vec<Insn>> for Program {
+    fn from(insns: Vec<Insn>) -> Program {
+        Program { insns }
+    }
+}
+
+/// Opcode field values (RFC 9669 section 3 and `<linux/bpf.h>`).
+pub mod op {
+    // Classes.
+    /// Non-standard load: `lddw` and the legacy packet loads.
+    pub const LD: u8 = 0x00;
+    /// Load from memory into a register.
+    pub const LDX: u8 = 0x01;
+    /// Store an immediate to memory.
+    pub const ST: u8 = 0x02;
+    /// Store a register to memory (and atomics).
+    pub const STX: u8 = 0x03;
+    /// 32-bit arithmetic.
+    pub const ALU: u8 = 0x04;
+    /// 64-bit jumps, calls, exit.
+    pub const JMP: u8 = 0x05;
+    /// 32-bit jumps.
+    pub const JMP32: u8 = 0x06;
+    /// 64-bit arithmetic.
+    pub const ALU64: u8 = 0x07;
+
+    // Source.
+    /// Operand is the immediate.
+    pub const K: u8 = 0x00;
+    /// Operand is the source register.
+    pub const X: u8 = 0x08;
+
+    // Load/store sizes.
+    /// 4 bytes.
+    pub const W: u8 = 0x00;
+    /// 2 bytes.
+    pub const H: u8 = 0x08;
+    /// 1 byte.
+    pub const B: u8 = 0x10;
+    /// 8 bytes.
+    pub const DW: u8 = 0x18;
+
+    // Load/store modes.
+    /// 64-bit immediate (`lddw`).
+    pub const IMM: u8 = 0x00;
+    /// Legacy packet load at an absolute offset.
+    pub const ABS: u8 = 0x20;
+    /// Legacy packet load at src + imm.
+    pub const IND: u8 = 0x40;
+    /// Regular memory access.
+    pub const MEM: u8 = 0x60;
+    /// Sign-extending load.
+    pub const MEMSX: u8 = 0x80;
+    /// Atomic operation (STX class).
+    pub const ATOMIC: u8 = 0xc0;
+
+    // ALU operations.
+    /// dst += src.
+    pub const ADD: u8 = 0x00;
+    /// dst -= src.
+    pub const SUB: u8 = 0x10;
+    /// dst *= src.
+    pub const MUL: u8 = 0x20;
+    /// dst /= src (signed when offset = 1).
+    pub const DIV: u8 = 0x30;
+    /// dst |= src.
+    pub const OR: u8 = 0x40;
+    /// dst &= src.
+    pub const AND: u8 = 0x50;
+    /// dst <<= src.
+    pub const LSH: u8 = 0x60;
+    /// dst >>= src (logical).
+    pub const RSH: u8 = 0x70;
+    /// dst = -dst.
+    pub const NEG: u8 = 0x80;
+    /// dst %= src (signed when offset = 1).
+    pub const MOD: u8 = 0x90;
+    /// dst ^= src.
+    pub const XOR: u8 = 0xa0;
+    /// dst = src (sign-extending when offset = 8/16/32).
+    pub const MOV: u8 = 0xb0;
+    /// dst >>= src (arithmetic).
+    pub const ARSH: u8 = 0xc0;
+    /// Byte swap / byte order conversion.
+    pub const END: u8 = 0xd0;
+
+    // Jump operations.
+    /// Unconditional jump.
+    pub const JA: u8 = 0x00;
+    /// ==.
+    pub const JEQ: u8 = 0x10;
+    /// > unsigned.
+    pub const JGT: u8 = 0x20;
+    /// >= unsigned.
+    pub const JGE: u8 = 0x30;
+    /// dst & src != 0.
+    pub const JSET: u8 = 0x40;
+    /// !=.
+    pub const JNE: u8 = 0x50;
+    /// > signed.
+    pub const JSGT: u8 = 0x60;
+    /// >= signed.
+    pub const JSGE: u8 = 0x70;
+    /// Function call.
+    pub const CALL: u8 = 0x80;
+    /// Return from the program or a local function.
+    pub const EXIT: u8 = 0x90;
+    /// < unsigned.
+    pub const JLT: u8 = 0xa0;
+    /// <= unsigned.
+    pub const JLE: u8 = 0xb0;
+    /// < signed.
+    pub const JSLT: u8 = 0xc0;
+    /// <= signed.
+    pub const JSLE: u8 = 0xd0;
+}

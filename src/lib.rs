@@ -1,0 +1,10 @@
+//! cranebpf: a userspace JIT compiler for classic and extended BPF that runs
+//! filters exactly as the Linux kernel runs them.
+//!
+//! Pipeline: parse ([`cbpf`]) → check → translate → verify ([`ebpf`]) → JIT,
+//! with interpreters as reference semantics and fallback.
+
+#![deny(missing_docs)]
+
+pub mod cbpf;
+pub mod ebpf;

@@ -1,0 +1,7 @@
+//! The `cranebpf` command.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main());
+}

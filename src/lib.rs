@@ -8,3 +8,4 @@
 
 pub mod cbpf;
 pub mod ebpf;
+pub mod jit;

@@ -1,0 +1,919 @@
+//! eBPF → Cranelift IR, one eBPF function (entry or local-call target) at a
+//! time. Each eBPF register is a `Variable`; r10 is the frame pointer
+//! argument and never changes.
+//!
+//! Every compiled function has the same signature,
+//! `(ctx, pkt, pkt_len, fp, r1, r2, r3, r4, r5) -> r0`, all 64-bit, where
+//! `ctx` points to a [`super::runtime::RunCtx`]. Errors are reported by
+//! storing a status in the context and returning; callers check the status
+//! after every call. Nothing here emits a trap: every memory access is either
+//! proven in bounds or checked, and every division is guarded.
+
+use std::collections::BTreeSet;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I16, I32, I64, I8};
+use cranelift_codegen::ir::{
+    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, Variable};
+
+use super::bounds;
+use super::runtime::{offset, status, FRAME_SIZE};
+use super::JitError;
+use crate::ebpf::insn::{op, Insn};
+
+/// Number of arguments of every compiled function.
+const PARAMS: usize = 9;
+
+/// The signature shared by every compiled eBPF function.
+pub(crate) fn function_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(I64); PARAMS]);
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// `helper_trampoline(ctx, id, r1, r2, r3, r4, r5) -> r0`.
+fn helper_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(I64); 7]);
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// `negative_load(ctx, pkt, len, offset, size) -> value or -1`.
+fn negative_load_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(I64); 5]);
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// Memory flags for accesses the code has proven or checked: they never trap.
+fn checked() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// What the lowering needs to know about one function.
+pub(crate) struct FunctionInput<'a> {
+    /// The whole program (jumps and calls are relative to it).
+    pub insns: &'a [Insn],
+    /// First instruction of this function.
+    pub start: usize,
+    /// One past its last instruction.
+    pub end: usize,
+    /// Callee `FuncRef` for each local-call target pc, declared in this
+    /// function; `None` when the target cannot take calls.
+    pub callees: &'a dyn Fn(usize) -> Option<FuncRef>,
+    /// Apply bounds-check elimination to LD_ABS.
+    pub eliminate_bounds_checks: bool,
+    /// Count instructions against `RunCtx::budget_left`.
+    pub budget: bool,
+}
+
+/// The eBPF size field in bytes.
+fn size_bytes(opc: u8) -> i64 {
+    match opc & 0x18 {
+        op::B => 1,
+        op::H => 2,
+        op::W => 4,
+        _ => 8,
+    }
+}
+
+/// The Cranelift type of a size field.
+fn size_type(opc: u8) -> Type {
+    match opc & 0x18 {
+        op::B => I8,
+        op::H => I16,
+        op::W => I32,
+        _ => I64,
+    }
+}
+
+fn is_lddw(insn: &Insn) -> bool {
+    insn.opc == op::LD | op::IMM | op::DW
+}
+
+/// Jump target of the instruction at `pc`, if it jumps.
+fn jump_target(insn: &Insn, pc: usize) -> Option<i64> {
+    let class = insn.class();
+    if class != op::JMP && class != op::JMP32 {
+        return None;
+    }
+    match insn.opc & 0xf0 {
+        op::CALL | op::EXIT => None,
+        op::JA if class == op::JMP32 => Some(pc as i64 + 1 + i64::from(insn.imm)),
+        _ => Some(pc as i64 + 1 + i64::from(insn.off)),
+    }
+}
+
+/// True if control never falls through to the next slot.
+fn ends_block(insn: &Insn) -> bool {
+    let class = insn.class();
+    (class == op::JMP || class == op::JMP32) && matches!(insn.opc & 0xf0, op::EXIT | op::JA)
+}
+
+struct Lowerer<'a, 'b> {
+    b: FunctionBuilder<'b>,
+    input: &'a FunctionInput<'a>,
+    regs: [Variable; 10],
+    ctx: Value,
+    pkt: Value,
+    len: Value,
+    fp: Value,
+    mem_lo: Value,
+    mem_len: Value,
+    stack_hi: Value,
+    /// Block of each leader pc (indexed from `input.start`).
+    blocks: Vec<Option<Block>>,
+    /// Shared exit for errors: params (status, pc, addr, info).
+    fail: Block,
+    /// Return 0 leaving the status as it is.
+    bail: Block,
+    helper_sig: SigRef,
+    negative_load_sig: SigRef,
+    plan: bounds::Plan,
+    leaders: BTreeSet<usize>,
+}
+
+/// Builds the body of one function into `b`, whose function must already
+/// carry [`function_signature`].
+pub(crate) fn lower_function(
+    mut b: FunctionBuilder<'_>,
+    input: &FunctionInput<'_>,
+    call_conv: CallConv,
+    frontend_config: TargetFrontendConfig,
+) -> Result<(), JitError> {
+    let (start, end) = (input.start, input.end);
+    let insns = input.insns;
+
+    // Leaders: the entry, every jump target, and every slot after a jump.
+    let mut leaders = BTreeSet::new();
+    leaders.insert(start);
+    let mut pc = start;
+    while pc < end {
+        let insn = &insns[pc];
+        let width = if is_lddw(insn) { 2 } else { 1 };
+        if let Some(t) = jump_target(insn, pc) {
+            if t < start as i64 || t >= end as i64 {
+                return Err(JitError::Unsupported {
+                    pc,
+                    what: "a jump that leaves its function".into(),
+                });
+            }
+            let conditional = !ends_block(insn);
+            if conditional && pc + 1 >= end {
+                return Err(JitError::Unsupported {
+                    pc,
+                    what: "a conditional jump as the last instruction".into(),
+                });
+            }
+            leaders.insert(t as usize);
+            leaders.insert(pc + 1);
+        } else if ends_block(insn) {
+            leaders.insert(pc + 1);
+        }
+        pc += width;
+    }
+    leaders.retain(|&l| l < end);
+
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let regs: [Variable; 10] = std::array::from_fn(|_| b.declare_var(I64));
+    let zero = b.ins().iconst(I64, 0);
+    for (r, var) in regs.iter().enumerate() {
+        let v = if (1..=5).contains(&r) {
+            params[3 + r]
+        } else {
+            zero
+        };
+        b.def_var(*var, v);
+    }
+    let ctx = params[0];
+    let mem_lo = b.ins().load(I64, checked(), ctx, offset::MEM_LO);
+    let mem_len = b.ins().load(I64, checked(), ctx, offset::MEM_LEN);
+    let stack_hi = b.ins().load(I64, checked(), ctx, offset::STACK_HI);
+
+    let fail = b.create_block();
+    for _ in 0..4 {
+        b.append_block_param(fail, I64);
+    }
+    let bail = b.create_block();
+    let helper_sig = b.import_signature(helper_signature(call_conv));
+    let negative_load_sig = b.import_signature(negative_load_signature(call_conv));
+
+    let mut blocks = vec![None; end - start];
+    for &l in &leaders {
+        blocks[l - start] = Some(b.create_block());
+    }
+
+    let plan = bounds::plan(&insns[start..end], input.eliminate_bounds_checks);
+    let mut lw = Lowerer {
+        b,
+        input,
+        regs,
+        ctx,
+        pkt: params[1],
+        len: params[2],
+        fp: params[3],
+        mem_lo,
+        mem_len,
+        stack_hi,
+        blocks,
+        fail,
+        bail,
+        helper_sig,
+        negative_load_sig,
+        plan,
+        leaders,
+    };
+    let first = lw.block_at(start);
+    lw.b.ins().jump(first, &[]);
+    lw.body()?;
+    lw.emit_exits();
+    lw.b.seal_all_blocks();
+    lw.b.finalize(frontend_config);
+    Ok(())
+}
+
+impl Lowerer<'_, '_> {
+    fn block_at(&self, pc: usize) -> Block {
+        self.blocks[pc - self.input.start].expect("every jump target is a leader")
+    }
+
+    fn reg(&mut self, r: u8) -> Value {
+        if r == 10 {
+            self.fp
+        } else {
+            self.b.use_var(self.regs[usize::from(r)])
+        }
+    }
+
+    fn set(&mut self, r: u8, v: Value) {
+        self.b.def_var(self.regs[usize::from(r)], v);
+    }
+
+    fn iconst(&mut self, ty: Type, v: i64) -> Value {
+        self.b.ins().iconst(ty, v)
+    }
+
+    /// Jumps to `fail` with an error status when `cond` is non-zero.
+    fn fail_if(&mut self, cond: Value, st: u32, pc: usize, addr: Value, info: i64) {
+        let cont = self.b.create_block();
+        let st = self.iconst(I64, i64::from(st));
+        let pcv = self.iconst(I64, pc as i64);
+        let info = self.iconst(I64, info);
+        let args = [st, pcv, addr, info].map(BlockArg::Value);
+        self.b.ins().brif(cond, self.fail, &args, cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Returns from this function when a callee left a status behind.
+    fn bail_on_status(&mut self) {
+        let st = self.b.ins().load(I32, checked(), self.ctx, offset::STATUS);
+        let cont = self.b.create_block();
+        self.b.ins().brif(st, self.bail, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Instructions from `pc` up to the next leader (for the budget).
+    fn block_len(&self, pc: usize) -> i64 {
+        let end = self
+            .leaders
+            .range(pc + 1..)
+            .next()
+            .copied()
+            .unwrap_or(self.input.end);
+        let insns = &self.input.insns[pc..end];
+        let mut n = 0;
+        let mut i = 0;
+        while i < insns.len() {
+            n += 1;
+            i += if is_lddw(&insns[i]) { 2 } else { 1 };
+        }
+        n
+    }
+
+    fn charge_budget(&mut self, pc: usize) {
+        let n = self.block_len(pc);
+        let left = self
+            .b
+            .ins()
+            .load(I64, checked(), self.ctx, offset::BUDGET_LEFT);
+        let short = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, left, n);
+        let zero = self.iconst(I64, 0);
+        self.fail_if(short, status::BUDGET, pc, zero, 0);
+        let rest = self.b.ins().iadd_imm_s(left, -n);
+        self.b
+            .ins()
+            .store(checked(), rest, self.ctx, offset::BUDGET_LEFT);
+    }
+
+    fn body(&mut self) -> Result<(), JitError> {
+        let (start, end) = (self.input.start, self.input.end);
+        let mut pc = start;
+        let mut open = false; // current block can fall through
+        while pc < end {
+            if let Some(block) = self.blocks[pc - start] {
+                if open {
+                    self.b.ins().jump(block, &[]);
+                }
+                self.b.switch_to_block(block);
+                open = true;
+                if self.input.budget {
+                    self.charge_budget(pc);
+                }
+            }
+            let insn = self.input.insns[pc];
+            if is_lddw(&insn) {
+                let hi = self
+                    .input
+                    .insns
+                    .get(pc + 1)
+                    .ok_or_else(|| unsupported(pc, "lddw without its second slot"))?;
+                let v = (insn.imm as u32 as u64) | ((hi.imm as u32 as u64) << 32);
+                if insn.src != 0 {
+                    return Err(unsupported(pc, "lddw with a pseudo source"));
+                }
+                let v = self.iconst(I64, v as i64);
+                self.set(insn.dst, v);
+                pc += 2;
+                continue;
+            }
+            match insn.class() {
+                op::ALU | op::ALU64 => self.alu(pc, &insn)?,
+                op::JMP | op::JMP32 => {
+                    if self.jump(pc, &insn)? {
+                        open = false;
+                    }
+                }
+                op::LD => self.packet_load(pc, &insn)?,
+                op::LDX => self.load(pc, &insn)?,
+                op::ST | op::STX => self.store(pc, &insn)?,
+                _ => return Err(unsupported(pc, "unknown instruction class")),
+            }
+            pc += 1;
+        }
+        if open {
+            return Err(unsupported(end - 1, "control falls off the end"));
+        }
+        Ok(())
+    }
+
+    fn emit_exits(&mut self) {
+        self.b.switch_to_block(self.fail);
+        let p = self.b.block_params(self.fail).to_vec();
+        let st = self.b.ins().ireduce(I32, p[0]);
+        let pc = self.b.ins().ireduce(I32, p[1]);
+        self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
+        self.b.ins().store(checked(), pc, self.ctx, offset::ERR_PC);
+        self.b
+            .ins()
+            .store(checked(), p[2], self.ctx, offset::ERR_ADDR);
+        self.b
+            .ins()
+            .store(checked(), p[3], self.ctx, offset::ERR_INFO);
+        let zero = self.iconst(I64, 0);
+        self.b.ins().return_(&[zero]);
+
+        self.b.switch_to_block(self.bail);
+        let zero = self.iconst(I64, 0);
+        self.b.ins().return_(&[zero]);
+    }
+
+    // ----- arithmetic -------------------------------------------------
+
+    fn alu(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
+        let wide = insn.class() == op::ALU64;
+        let code = insn.opc & 0xf0;
+        let from_reg = insn.opc & op::X != 0;
+        let ty = if wide { I64 } else { I32 };
+        let dst64 = self.reg(insn.dst);
+
+        if code == op::END {
+            let v = self.byte_order(pc, insn, dst64)?;
+            self.set(insn.dst, v);
+            return Ok(());
+        }
+        if code == op::MOV {
+            let v = self.mov(pc, insn, wide, from_reg)?;
+            self.set(insn.dst, v);
+            return Ok(());
+        }
+
+        let a = if wide {
+            dst64
+        } else {
+            self.b.ins().ireduce(I32, dst64)
+        };
+        let src = if from_reg {
+            let s = self.reg(insn.src);
+            if wide {
+                s
+            } else {
+                self.b.ins().ireduce(I32, s)
+            }
+        } else {
+            // ALU64 sign-extends the immediate; ALU32 uses its 32 bits.
+            let imm = if wide {
+                i64::from(insn.imm)
+            } else {
+                i64::from(insn.imm as u32)
+            };
+            match code {
+                op::LSH | op::RSH | op::ARSH => self.iconst(ty, imm & (ty.bits() as i64 - 1)),
+                _ => self.iconst(ty, imm),
+            }
+        };
+        let signed = insn.off == 1;
+        let r = match code {
+            op::ADD => self.b.ins().iadd(a, src),
+            op::SUB => self.b.ins().isub(a, src),
+            op::MUL => self.b.ins().imul(a, src),
+            op::OR => self.b.ins().bor(a, src),
+            op::AND => self.b.ins().band(a, src),
+            op::XOR => self.b.ins().bxor(a, src),
+            // Cranelift masks the shift amount to the width, as RFC 9669 does.
+            op::LSH => self.b.ins().ishl(a, src),
+            op::RSH => self.b.ins().ushr(a, src),
+            op::ARSH => self.b.ins().sshr(a, src),
+            op::NEG => self.b.ins().ineg(a),
+            op::DIV | op::MOD => self.div_mod(ty, signed, code == op::MOD, a, src),
+            _ => return Err(unsupported(pc, "unknown ALU operation")),
+        };
+        let r = if wide {
+            r
+        } else {
+            self.b.ins().uextend(I64, r)
+        };
+        self.set(insn.dst, r);
+        Ok(())
+    }
+
+    /// Division and remainder with RFC 9669's results for the cases a
+    /// machine instruction would trap on: x / 0 = 0, x % 0 = x,
+    /// INT_MIN / -1 = INT_MIN and INT_MIN % -1 = 0 (signed).
+    fn div_mod(&mut self, ty: Type, signed: bool, is_mod: bool, a: Value, d: Value) -> Value {
+        let zero = self.iconst(ty, 0);
+        let one = self.iconst(ty, 1);
+        let d_zero = self.b.ins().icmp_imm_u(IntCC::Equal, d, 0);
+        let on_zero = if is_mod { a } else { zero };
+        if !signed {
+            let safe = self.b.ins().select(d_zero, one, d);
+            let q = if is_mod {
+                self.b.ins().urem(a, safe)
+            } else {
+                self.b.ins().udiv(a, safe)
+            };
+            return self.b.ins().select(d_zero, on_zero, q);
+        }
+        let d_neg1 = self.b.ins().icmp_imm_s(IntCC::Equal, d, -1);
+        let bad = self.b.ins().bor(d_zero, d_neg1);
+        let safe = self.b.ins().select(bad, one, d);
+        let q = if is_mod {
+            self.b.ins().srem(a, safe)
+        } else {
+            self.b.ins().sdiv(a, safe)
+        };
+        // x / -1 = -x (wrapping) and x % -1 = 0.
+        let on_neg1 = if is_mod { zero } else { self.b.ins().ineg(a) };
+        let q = self.b.ins().select(d_neg1, on_neg1, q);
+        self.b.ins().select(d_zero, on_zero, q)
+    }
+
+    fn mov(
+        &mut self,
+        pc: usize,
+        insn: &Insn,
+        wide: bool,
+        from_reg: bool,
+    ) -> Result<Value, JitError> {
+        if !from_reg {
+            let v = if wide {
+                i64::from(insn.imm)
+            } else {
+                i64::from(insn.imm as u32)
+            };
+            return Ok(self.iconst(I64, v));
+        }
+        let s = self.reg(insn.src);
+        let narrow = match insn.off {
+            0 => None,
+            8 => Some(I8),
+            16 => Some(I16),
+            32 if wide => Some(I32),
+            _ => return Err(unsupported(pc, "mov with an unknown offset")),
+        };
+        Ok(match (wide, narrow) {
+            (true, None) => s,
+            (true, Some(t)) => {
+                let n = self.b.ins().ireduce(t, s);
+                self.b.ins().sextend(I64, n)
+            }
+            (false, None) => {
+                let n = self.b.ins().ireduce(I32, s);
+                self.b.ins().uextend(I64, n)
+            }
+            (false, Some(t)) => {
+                let n = self.b.ins().ireduce(t, s);
+                let w = self.b.ins().sextend(I32, n);
+                self.b.ins().uextend(I64, w)
+            }
+        })
+    }
+
+    /// `le`, `be` (ALU class) and `bswap` (ALU64 class) on a little-endian
+    /// machine model: `le` truncates, `be` and `bswap` swap.
+    fn byte_order(&mut self, pc: usize, insn: &Insn, v: Value) -> Result<Value, JitError> {
+        let swap = insn.class() == op::ALU64 || insn.opc & op::X != 0;
+        let ty = match insn.imm {
+            16 => I16,
+            32 => I32,
+            64 => I64,
+            _ => return Err(unsupported(pc, "byte swap of an unknown width")),
+        };
+        if ty == I64 {
+            return Ok(if swap { self.b.ins().bswap(v) } else { v });
+        }
+        let n = self.b.ins().ireduce(ty, v);
+        let n = if swap { self.b.ins().bswap(n) } else { n };
+        Ok(self.b.ins().uextend(I64, n))
+    }
+
+    // ----- control flow ------------------------------------------------
+
+    /// Lowers a jump, call or exit; returns true when control does not fall
+    /// through.
+    fn jump(&mut self, pc: usize, insn: &Insn) -> Result<bool, JitError> {
+        let wide = insn.class() == op::JMP;
+        let code = insn.opc & 0xf0;
+        match code {
+            op::EXIT => {
+                let r0 = self.reg(0);
+                self.b.ins().return_(&[r0]);
+                return Ok(true);
+            }
+            op::CALL => {
+                self.call(pc, insn)?;
+                return Ok(false);
+            }
+            op::JA => {
+                let t = jump_target(insn, pc).unwrap_or_default() as usize;
+                let block = self.block_at(t);
+                self.b.ins().jump(block, &[]);
+                return Ok(true);
+            }
+            _ => {}
+        }
+        let cc = match code {
+            op::JEQ => IntCC::Equal,
+            op::JNE => IntCC::NotEqual,
+            op::JGT => IntCC::UnsignedGreaterThan,
+            op::JGE => IntCC::UnsignedGreaterThanOrEqual,
+            op::JLT => IntCC::UnsignedLessThan,
+            op::JLE => IntCC::UnsignedLessThanOrEqual,
+            op::JSGT => IntCC::SignedGreaterThan,
+            op::JSGE => IntCC::SignedGreaterThanOrEqual,
+            op::JSLT => IntCC::SignedLessThan,
+            op::JSLE => IntCC::SignedLessThanOrEqual,
+            op::JSET => IntCC::NotEqual, // on dst & src
+            _ => return Err(unsupported(pc, "unknown jump operation")),
+        };
+        let d = self.reg(insn.dst);
+        let a = if wide {
+            d
+        } else {
+            self.b.ins().ireduce(I32, d)
+        };
+        let s = if insn.opc & op::X != 0 {
+            let s = self.reg(insn.src);
+            if wide {
+                s
+            } else {
+                self.b.ins().ireduce(I32, s)
+            }
+        } else if wide {
+            self.iconst(I64, i64::from(insn.imm))
+        } else {
+            self.iconst(I32, i64::from(insn.imm as u32))
+        };
+        let cond = if code == op::JSET {
+            let m = self.b.ins().band(a, s);
+            self.b.ins().icmp_imm_u(IntCC::NotEqual, m, 0)
+        } else {
+            self.b.ins().icmp(cc, a, s)
+        };
+        let target = self.block_at(jump_target(insn, pc).unwrap_or_default() as usize);
+        let next = self.block_at(pc + 1);
+        self.b.ins().brif(cond, target, &[], next, &[]);
+        Ok(true)
+    }
+
+    fn call(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
+        let args: Vec<Value> = (1..=5).map(|r| self.reg(r)).collect();
+        let is_callx = insn.opc & op::X != 0;
+        if insn.src == 1 && !is_callx {
+            // Local call: the callee's frame sits just below ours.
+            let target = pc as i64 + 1 + i64::from(insn.imm);
+            let fref = usize::try_from(target)
+                .ok()
+                .and_then(|t| (self.input.callees)(t))
+                .ok_or_else(|| unsupported(pc, "a local call this target cannot make"))?;
+            let new_fp = self.b.ins().iadd_imm_s(self.fp, -(FRAME_SIZE as i64));
+            let bottom = self.b.ins().iadd_imm_s(new_fp, -(FRAME_SIZE as i64));
+            let stack_lo = self
+                .b
+                .ins()
+                .load(I64, checked(), self.ctx, offset::STACK_LO);
+            let deep = self.b.ins().icmp(IntCC::UnsignedLessThan, bottom, stack_lo);
+            let zero = self.iconst(I64, 0);
+            self.fail_if(deep, status::CALL_DEPTH, pc, zero, 0);
+            let mut call_args = vec![self.ctx, self.pkt, self.len, new_fp];
+            call_args.extend(args);
+            let call = self.b.ins().call(fref, &call_args);
+            let r0 = self.b.inst_results(call)[0];
+            self.set(0, r0);
+            self.bail_on_status();
+            return Ok(());
+        }
+        if insn.src > 1 && !is_callx {
+            return Err(unsupported(pc, "calls to runtime functions"));
+        }
+        let id = if is_callx {
+            self.reg(insn.dst)
+        } else {
+            self.iconst(I64, i64::from(insn.imm as u32))
+        };
+        let tramp = self
+            .b
+            .ins()
+            .load(I64, checked(), self.ctx, offset::HELPER_TRAMPOLINE);
+        let pcv = self.iconst(I64, pc as i64);
+        // The trampoline reads the pc from err_pc to name it in errors.
+        let pc32 = self.b.ins().ireduce(I32, pcv);
+        self.b
+            .ins()
+            .store(checked(), pc32, self.ctx, offset::ERR_PC);
+        let mut call_args = vec![self.ctx, id];
+        call_args.extend(args);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.helper_sig, tramp, &call_args);
+        let r0 = self.b.inst_results(call)[0];
+        self.set(0, r0);
+        self.bail_on_status();
+        Ok(())
+    }
+
+    // ----- memory --------------------------------------------------------
+
+    /// The address of a `size`-byte access at `reg + off`, checked against
+    /// the input memory and the stack (current frame and its callers).
+    fn address(&mut self, pc: usize, reg: u8, off: i16, size: i64, write: bool) -> Value {
+        let off = i64::from(off);
+        if reg == 10 && off >= -(FRAME_SIZE as i64) && off + size <= 0 {
+            return self.b.ins().iadd_imm_s(self.fp, off); // proven in the frame
+        }
+        let base = self.reg(reg);
+        let addr = self.b.ins().iadd_imm_s(base, off);
+        let in_mem = self.within(addr, self.mem_lo, self.mem_len, size);
+        let stack_lo = self.b.ins().iadd_imm_s(self.fp, -(FRAME_SIZE as i64));
+        let stack_len = self.b.ins().isub(self.stack_hi, stack_lo);
+        let in_stack = self.within(addr, stack_lo, stack_len, size);
+        let ok = self.b.ins().bor(in_mem, in_stack);
+        let bad = self.b.ins().bxor_imm_u(ok, 1);
+        let info = size | if write { 0x100 } else { 0 };
+        self.fail_if(bad, status::OUT_OF_BOUNDS, pc, addr, info);
+        addr
+    }
+
+    /// `lo <= addr && addr + size <= lo + len`, without overflow.
+    fn within(&mut self, addr: Value, lo: Value, len: Value, size: i64) -> Value {
+        let rel = self.b.ins().isub(addr, lo);
+        let fits = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, len, size);
+        let last = self.b.ins().iadd_imm_s(len, -size);
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, rel, last);
+        self.b.ins().band(fits, inside)
+    }
+
+    fn load(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
+        let mode = insn.opc & 0xe0;
+        let size = size_bytes(insn.opc);
+        let addr = self.address(pc, insn.src, insn.off, size, false);
+        let f = checked();
+        let v = match (mode, size) {
+            (op::MEM, 1) => self.b.ins().uload8(I64, f, addr, 0),
+            (op::MEM, 2) => self.b.ins().uload16(I64, f, addr, 0),
+            (op::MEM, 4) => self.b.ins().uload32(f, addr, 0),
+            (op::MEM, 8) => self.b.ins().load(I64, f, addr, 0),
+            (op::MEMSX, 1) => self.b.ins().sload8(I64, f, addr, 0),
+            (op::MEMSX, 2) => self.b.ins().sload16(I64, f, addr, 0),
+            (op::MEMSX, 4) => self.b.ins().sload32(f, addr, 0),
+            _ => return Err(unsupported(pc, "unknown load mode")),
+        };
+        self.set(insn.dst, v);
+        Ok(())
+    }
+
+    fn store(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
+        let mode = insn.opc & 0xe0;
+        let size = size_bytes(insn.opc);
+        if mode == op::ATOMIC && insn.class() == op::STX {
+            return self.atomic(pc, insn, size);
+        }
+        if mode != op::MEM {
+            return Err(unsupported(pc, "unknown store mode"));
+        }
+        let addr = self.address(pc, insn.dst, insn.off, size, true);
+        let v = if insn.class() == op::STX {
+            self.reg(insn.src)
+        } else {
+            self.iconst(I64, i64::from(insn.imm))
+        };
+        let f = checked();
+        match size {
+            1 => self.b.ins().istore8(f, v, addr, 0),
+            2 => self.b.ins().istore16(f, v, addr, 0),
+            4 => self.b.ins().istore32(f, v, addr, 0),
+            _ => self.b.ins().store(f, v, addr, 0),
+        };
+        Ok(())
+    }
+
+    /// Atomic read-modify-write. A run has the memory to itself (`&mut`),
+    /// so a plain load and store give the same result as a locked operation,
+    /// and unlike one they cannot fault on an unaligned address.
+    fn atomic(&mut self, pc: usize, insn: &Insn, size: i64) -> Result<(), JitError> {
+        if size != 4 && size != 8 {
+            return Err(unsupported(pc, "atomic of an unknown width"));
+        }
+        let ty = size_type(insn.opc);
+        let addr = self.address(pc, insn.dst, insn.off, size, true);
+        let f = checked();
+        let old = self.b.ins().load(ty, f, addr, 0);
+        let src64 = self.reg(insn.src);
+        let src = if ty == I32 {
+            self.b.ins().ireduce(I32, src64)
+        } else {
+            src64
+        };
+        let widen = |lw: &mut Self, v: Value| {
+            if ty == I32 {
+                lw.b.ins().uextend(I64, v)
+            } else {
+                v
+            }
+        };
+        const FETCH: i32 = 0x01;
+        match insn.imm {
+            0xe1 => {
+                // xchg
+                self.b.ins().store(f, src, addr, 0);
+                let o = widen(self, old);
+                self.set(insn.src, o);
+            }
+            0xf1 => {
+                // cmpxchg: compare with r0, store src on match, r0 = old.
+                let r0 = self.reg(0);
+                let expected = if ty == I32 {
+                    self.b.ins().ireduce(I32, r0)
+                } else {
+                    r0
+                };
+                let eq = self.b.ins().icmp(IntCC::Equal, old, expected);
+                let new = self.b.ins().select(eq, src, old);
+                self.b.ins().store(f, new, addr, 0);
+                let o = widen(self, old);
+                self.set(0, o);
+            }
+            imm => {
+                let new = match imm & !FETCH {
+                    0x00 => self.b.ins().iadd(old, src),
+                    0x40 => self.b.ins().bor(old, src),
+                    0x50 => self.b.ins().band(old, src),
+                    0xa0 => self.b.ins().bxor(old, src),
+                    _ => return Err(unsupported(pc, "unknown atomic operation")),
+                };
+                self.b.ins().store(f, new, addr, 0);
+                if imm & FETCH != 0 {
+                    let o = widen(self, old);
+                    self.set(insn.src, o);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Legacy LD_ABS / LD_IND: big-endian packet loads into r0 whose
+    /// out-of-range case ends the program with 0.
+    fn packet_load(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
+        let mode = insn.opc & 0xe0;
+        let size = size_bytes(insn.opc);
+        if size == 8 || (mode != op::ABS && mode != op::IND) {
+            return Err(unsupported(pc, "unknown packet load"));
+        }
+        let abort = {
+            let st = self.iconst(I64, i64::from(status::ABORT_ZERO));
+            let zero = self.iconst(I64, 0);
+            let pcv = self.iconst(I64, pc as i64);
+            [st, pcv, zero, zero].map(BlockArg::Value)
+        };
+        let join = self.b.create_block();
+        self.b.append_block_param(join, I64);
+
+        if mode == op::ABS && insn.imm >= 0 {
+            if let Some(need) = self.plan[pc - self.input.start] {
+                let short = self
+                    .b
+                    .ins()
+                    .icmp_imm_u(IntCC::UnsignedLessThan, self.len, need as i64);
+                let cont = self.b.create_block();
+                self.b.ins().brif(short, self.fail, &abort, cont, &[]);
+                self.b.switch_to_block(cont);
+            }
+            let v = self.load_be(self.pkt, i64::from(insn.imm), size);
+            self.b.ins().jump(join, &[BlockArg::Value(v)]);
+        } else {
+            // (int32)(src + imm) for IND; the immediate alone for ABS.
+            let offset = if mode == op::IND {
+                let s = self.reg(insn.src);
+                let s = self.b.ins().ireduce(I32, s);
+                let o = self.b.ins().iadd_imm_s(s, i64::from(insn.imm));
+                self.b.ins().sextend(I64, o)
+            } else {
+                self.iconst(I64, i64::from(insn.imm))
+            };
+            let fast = self.b.create_block();
+            let slow = self.b.create_block();
+            let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, offset, 0);
+            self.b.ins().brif(negative, slow, &[], fast, &[]);
+
+            self.b.switch_to_block(fast);
+            let end = self.b.ins().iadd_imm_s(offset, size);
+            let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, self.len);
+            let load = self.b.create_block();
+            self.b.ins().brif(past, self.fail, &abort, load, &[]);
+            self.b.switch_to_block(load);
+            let addr = self.b.ins().iadd(self.pkt, offset);
+            let v = self.load_be(addr, 0, size);
+            self.b.ins().jump(join, &[BlockArg::Value(v)]);
+
+            // Negative offsets address Linux's special areas: a call.
+            self.b.switch_to_block(slow);
+            let f = self
+                .b
+                .ins()
+                .load(I64, checked(), self.ctx, offset::NEGATIVE_LOAD);
+            let sz = self.iconst(I64, size);
+            let call = self.b.ins().call_indirect(
+                self.negative_load_sig,
+                f,
+                &[self.ctx, self.pkt, self.len, offset, sz],
+            );
+            let r = self.b.inst_results(call)[0];
+            let failed = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
+            self.b
+                .ins()
+                .brif(failed, self.fail, &abort, join, &[BlockArg::Value(r)]);
+        }
+        self.b.switch_to_block(join);
+        let v = self.b.block_params(join)[0];
+        self.set(0, v);
+        Ok(())
+    }
+
+    /// A big-endian load of 1, 2 or 4 bytes at `base + off`, zero-extended.
+    fn load_be(&mut self, base: Value, off: i64, size: i64) -> Value {
+        let f = checked();
+        let off = off as i32;
+        match size {
+            1 => self.b.ins().uload8(I64, f, base, off),
+            2 => {
+                let v = self.b.ins().load(I16, f, base, off);
+                let v = self.b.ins().bswap(v);
+                self.b.ins().uextend(I64, v)
+            }
+            _ => {
+                let v = self.b.ins().load(I32, f, base, off);
+                let v = self.b.ins().bswap(v);
+                self.b.ins().uextend(I64, v)
+            }
+        }
+    }
+}
+
+fn unsupported(pc: usize, what: &str) -> JitError {
+    JitError::Unsupported {
+        pc,
+        what: what.into(),
+    }
+}

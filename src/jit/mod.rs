@@ -1,0 +1,347 @@
+//! The JIT: eBPF → Cranelift IR ([`lower`]) → native code ([`module`]), with
+//! packet bounds-check elimination ([`bounds`]) and the run-time contract
+//! with generated code ([`runtime`]).
+
+mod bounds;
+mod lower;
+mod module;
+pub mod runtime;
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+pub use module::compile_bytes;
+use runtime::{status, RunCtx, FRAME_SIZE};
+
+use crate::ebpf::Program;
+
+/// How to compile.
+#[derive(Clone, Debug)]
+pub struct JitOptions {
+    /// Let one packet-length check cover the LD_ABS loads it dominates.
+    pub eliminate_bounds_checks: bool,
+    /// Run Cranelift's IR verifier on every function (on in tests).
+    pub verify_ir: bool,
+    /// Count executed instructions against a budget given at run time.
+    pub budget: bool,
+    /// Keep the CLIF and machine-code listings (for `disasm`).
+    pub keep_listings: bool,
+}
+
+impl Default for JitOptions {
+    fn default() -> Self {
+        JitOptions {
+            eliminate_bounds_checks: true,
+            verify_ir: cfg!(debug_assertions),
+            budget: false,
+            keep_listings: false,
+        }
+    }
+}
+
+/// Why a program could not be compiled (the caller falls back to the
+/// interpreter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JitError {
+    /// The program uses something this JIT does not compile.
+    Unsupported {
+        /// Instruction index.
+        pc: usize,
+        /// What it is.
+        what: String,
+    },
+    /// No code generator for the target, or it could not be configured.
+    Target(String),
+    /// Cranelift refused the function.
+    Codegen(String),
+}
+
+impl fmt::Display for JitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JitError::Unsupported { pc, what } => {
+                write!(f, "instruction {pc}: the JIT does not support {what}")
+            }
+            JitError::Target(e) => write!(f, "no JIT for this target: {e}"),
+            JitError::Codegen(e) => write!(f, "code generation failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for JitError {}
+
+/// What a helper call asks of the embedding engine.
+pub(crate) enum HelperOutcome {
+    /// The helper returned this value.
+    Return(u64),
+    /// The helper asked to stop the program with r0 = 0.
+    Unwind,
+    /// No helper has this id.
+    Unknown,
+}
+
+/// The services generated code calls back into: helpers and the packet
+/// loads at negative offsets. Each engine front end supplies one.
+pub(crate) trait Environment {
+    /// Runs helper `id`.
+    fn call_helper(&self, id: u64, args: [u64; 5]) -> HelperOutcome;
+    /// Reads `size` bytes at a negative packet offset (Linux's special
+    /// areas), big-endian; `None` when out of range.
+    fn negative_load(&self, packet: &[u8], offset: i64, size: usize) -> Option<u32>;
+}
+
+/// How a run ended, before mapping to an engine's error type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawOutcome {
+    pub r0: u64,
+    pub status: u32,
+    pub pc: u32,
+    pub addr: u64,
+    pub info: u64,
+}
+
+/// Signature of every compiled function: `(ctx, pkt, len, fp, r1..r5)`.
+type EntryFn = unsafe extern "C" fn(*mut RunCtx, u64, u64, u64, u64, u64, u64, u64, u64) -> u64;
+
+/// A program compiled to native code for the host.
+pub struct JitCode {
+    code: module::HostCode,
+}
+
+// SAFETY: after `finalize_definitions` the code memory is read-only and
+// executable and never written again; the module is only touched again to
+// free it in `Drop`, which needs `&mut self`. Sharing the entry pointer
+// between threads is therefore sound: generated code keeps all state in the
+// per-call context and stack.
+unsafe impl Send for JitCode {}
+// SAFETY: see `Send`; `run` takes `&self` and all mutable state is per call.
+unsafe impl Sync for JitCode {}
+
+impl fmt::Debug for JitCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JitCode")
+            .field("entry", &self.code.entry)
+            .finish()
+    }
+}
+
+impl JitCode {
+    /// Compiles a verified program for the host.
+    pub fn compile(program: &Program, options: &JitOptions) -> Result<JitCode, JitError> {
+        if program.is_empty() {
+            return Err(JitError::Unsupported {
+                pc: 0,
+                what: "an empty program".into(),
+            });
+        }
+        let code = module::compile_host(&program.insns, options)?;
+        Ok(JitCode { code })
+    }
+
+    /// The Cranelift IR of each function (empty unless `keep_listings`).
+    pub fn clif(&self) -> &[String] {
+        &self.code.clif
+    }
+
+    /// Cranelift's listing of the machine code of each function (empty
+    /// unless `keep_listings`).
+    pub fn native_listing(&self) -> &[String] {
+        &self.code.native
+    }
+
+    /// Runs the code.
+    ///
+    /// `mem` is the region r1 points to (r2 = its length), `packet` what the
+    /// legacy packet loads read, `stack` the eBPF stack (its top is r10 of
+    /// the entry function; its size bounds the local-call depth in
+    /// `FRAME_SIZE` steps). Every address the code may touch lies in these
+    /// three borrowed slices: that is what makes entering it sound.
+    pub(crate) fn run(
+        &self,
+        mem: &mut [u8],
+        packet: Option<&[u8]>,
+        stack: &mut [u8],
+        budget: u64,
+        env: &dyn Environment,
+    ) -> RawOutcome {
+        let mem_lo = mem.as_mut_ptr() as u64;
+        let mem_len = mem.len() as u64;
+        let (pkt, pkt_len) = match packet {
+            Some(p) => (p.as_ptr() as u64, p.len() as u64),
+            None => (mem_lo, mem_len),
+        };
+        let stack_lo = stack.as_mut_ptr() as u64;
+        let stack_hi = stack_lo + stack.len() as u64;
+        debug_assert!(stack.len() as u64 >= FRAME_SIZE || stack.is_empty());
+        let env_ref: &&dyn Environment = &env;
+        let mut ctx = RunCtx {
+            mem_lo,
+            mem_len,
+            stack_lo,
+            stack_hi,
+            budget_left: budget,
+            status: status::OK,
+            err_pc: 0,
+            err_addr: 0,
+            err_info: 0,
+            env: env_ref as *const &dyn Environment as usize,
+            helper_trampoline: helper_trampoline as *const () as usize,
+            negative_load: negative_load_trampoline as *const () as usize,
+        };
+        // SAFETY: `entry` is the finalized entry function of this module,
+        // compiled with exactly the `EntryFn` signature and the host's
+        // default calling convention. Generated code reads and writes only
+        // `ctx`, the `mem` and `stack` slices (every access is proven inside
+        // or checked against the bounds stored in `ctx`) and reads `packet`
+        // within `pkt_len`; all of them outlive the call.
+        let r0 = unsafe {
+            let f: EntryFn = std::mem::transmute::<*const u8, EntryFn>(self.code.entry);
+            f(&mut ctx, pkt, pkt_len, stack_hi, mem_lo, mem_len, 0, 0, 0)
+        };
+        RawOutcome {
+            r0,
+            status: ctx.status,
+            pc: ctx.err_pc,
+            addr: ctx.err_addr,
+            info: ctx.err_info,
+        }
+    }
+}
+
+/// Recovers the environment from a context. Only called by trampolines.
+fn env_of(ctx: &RunCtx) -> &dyn Environment {
+    // SAFETY: `ctx.env` was set in `JitCode::run` to the address of a
+    // `&dyn Environment` that lives on that function's stack for the whole
+    // call, and trampolines run only during that call.
+    unsafe { *(ctx.env as *const &dyn Environment) }
+}
+
+/// Called by generated code for `call N` and `callx`.
+extern "C" fn helper_trampoline(
+    ctx: *mut RunCtx,
+    id: u64,
+    a1: u64,
+    a2: u64,
+    a3: u64,
+    a4: u64,
+    a5: u64,
+) -> u64 {
+    // SAFETY: generated code passes the `RunCtx` it received from
+    // `JitCode::run`, which is live and not otherwise borrowed during the
+    // call.
+    let ctx = unsafe { &mut *ctx };
+    let env = env_of(ctx);
+    // A panicking helper must not unwind through generated frames.
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        env.call_helper(id, [a1, a2, a3, a4, a5])
+    }));
+    match outcome {
+        Ok(HelperOutcome::Return(v)) => v,
+        Ok(HelperOutcome::Unwind) => {
+            ctx.status = status::ABORT_ZERO;
+            0
+        }
+        Ok(HelperOutcome::Unknown) | Err(_) => {
+            ctx.status = status::UNKNOWN_HELPER;
+            ctx.err_addr = id;
+            0
+        }
+    }
+}
+
+/// Called by generated code for packet loads at negative offsets.
+extern "C" fn negative_load_trampoline(
+    ctx: *mut RunCtx,
+    pkt: u64,
+    len: u64,
+    offset: i64,
+    size: u64,
+) -> i64 {
+    // SAFETY: as in `helper_trampoline`.
+    let ctx = unsafe { &*ctx };
+    // SAFETY: `pkt` and `len` are the packet slice's pointer and length
+    // that `JitCode::run` passed to the entry function, unchanged.
+    let packet = unsafe { std::slice::from_raw_parts(pkt as *const u8, len as usize) };
+    let env = env_of(ctx);
+    match catch_unwind(AssertUnwindSafe(|| {
+        env.negative_load(packet, offset, size as usize)
+    })) {
+        Ok(Some(v)) => i64::from(v),
+        _ => -1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ebpf::insn::{op, Insn};
+
+    struct NoEnv;
+    impl Environment for NoEnv {
+        fn call_helper(&self, id: u64, args: [u64; 5]) -> HelperOutcome {
+            match id {
+                5 if args[0] == 0 => HelperOutcome::Unwind,
+                5 => HelperOutcome::Return(args[0]),
+                _ => HelperOutcome::Unknown,
+            }
+        }
+        fn negative_load(&self, _: &[u8], _: i64, _: usize) -> Option<u32> {
+            None
+        }
+    }
+
+    fn run(insns: Vec<Insn>, mem: &mut [u8]) -> RawOutcome {
+        let opts = JitOptions {
+            verify_ir: true,
+            ..JitOptions::default()
+        };
+        let code = JitCode::compile(&Program::new(insns), &opts).expect("compiles");
+        let mut stack = [0u8; 512 * 8];
+        code.run(mem, None, &mut stack, 0, &NoEnv)
+    }
+
+    const EXIT: Insn = Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0);
+
+    #[test]
+    fn returns_an_immediate() {
+        let r = run(
+            vec![Insn::new(op::ALU64 | op::MOV, 0, 0, 0, -7), EXIT],
+            &mut [],
+        );
+        assert_eq!(r.r0, -7i64 as u64);
+        assert_eq!(r.status, status::OK);
+    }
+
+    #[test]
+    fn packet_loads_are_big_endian_and_bounded() {
+        let prog = vec![Insn::new(op::LD | op::ABS | op::H, 0, 0, 0, 2), EXIT];
+        let mut pkt = [0x11, 0x22, 0x33, 0x44];
+        assert_eq!(run(prog.clone(), &mut pkt).r0, 0x3344);
+        let r = run(prog, &mut pkt[..3]);
+        assert_eq!((r.r0, r.status), (0, status::ABORT_ZERO));
+    }
+
+    #[test]
+    fn division_by_zero_register_is_defined() {
+        let prog = vec![
+            Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 9),
+            Insn::new(op::ALU64 | op::MOV, 1, 0, 0, 0),
+            Insn::new(op::ALU64 | op::MOD | op::X, 0, 1, 0, 0),
+            EXIT,
+        ];
+        assert_eq!(run(prog, &mut []).r0, 9);
+    }
+
+    #[test]
+    fn out_of_bounds_access_is_an_error() {
+        // r1 = mem; ldxw r0, [r1 + 1] with 4 bytes of memory.
+        let prog = vec![Insn::new(op::LDX | op::MEM | op::W, 0, 1, 1, 0), EXIT];
+        let mut mem = [1, 2, 3, 4];
+        let r = run(prog.clone(), &mut mem);
+        assert_eq!(r.status, status::OUT_OF_BOUNDS);
+        assert_eq!(r.pc, 0);
+        let mut mem = [1, 2, 3, 4, 5];
+        let r = run(prog, &mut mem);
+        assert_eq!((r.r0, r.status), (0x05040302, status::OK));
+    }
+}

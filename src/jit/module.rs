@@ -1,0 +1,233 @@
+//! Code memory and targets: the Cranelift ISA (set up once per process and
+//! reused), one `JITModule` per compiled program (so dropping the program
+//! frees its code), and raw position-independent bytes for foreign targets.
+
+use std::sync::{Arc, OnceLock};
+
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{FuncRef, Function, UserFuncName};
+use cranelift_codegen::isa::{self, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+use target_lexicon::Triple;
+
+use super::lower::{self, FunctionInput};
+use super::{JitError, JitOptions};
+use crate::ebpf::insn::{op, Insn};
+
+/// Builds an ISA for `triple` at `opt_level = speed`.
+fn make_isa(triple: Triple, verify_ir: bool) -> Result<OwnedTargetIsa, JitError> {
+    let mut flags = settings::builder();
+    let set = |f: &mut settings::Builder, k: &str, v: &str| {
+        f.set(k, v)
+            .map_err(|e| JitError::Target(format!("setting {k}={v}: {e}")))
+    };
+    set(&mut flags, "opt_level", "speed")?;
+    set(
+        &mut flags,
+        "enable_verifier",
+        if verify_ir { "true" } else { "false" },
+    )?;
+    let builder = if triple == Triple::host() {
+        cranelift_native::builder().map_err(|e| JitError::Target(e.to_string()))?
+    } else {
+        isa::lookup(triple.clone()).map_err(|e| JitError::Target(format!("{triple}: {e}")))?
+    };
+    builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| JitError::Target(e.to_string()))
+}
+
+/// The host ISA, built on first use (one per verifier setting).
+pub(crate) fn host_isa(verify_ir: bool) -> Result<OwnedTargetIsa, JitError> {
+    static WITH: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    static WITHOUT: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    let cell = if verify_ir { &WITH } else { &WITHOUT };
+    cell.get_or_init(|| make_isa(Triple::host(), verify_ir).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(JitError::Target)
+}
+
+/// Splits a program into functions: the entry at 0 and every local-call
+/// target, each running up to the next one.
+pub(crate) fn split_functions(insns: &[Insn]) -> Result<Vec<usize>, JitError> {
+    let mut starts = vec![0usize];
+    let mut pc = 0;
+    while pc < insns.len() {
+        let insn = &insns[pc];
+        if insn.opc == op::JMP | op::CALL && insn.src == 1 {
+            let t = pc as i64 + 1 + i64::from(insn.imm);
+            if t < 0 || t >= insns.len() as i64 {
+                return Err(JitError::Unsupported {
+                    pc,
+                    what: "a local call outside the program".into(),
+                });
+            }
+            starts.push(t as usize);
+        }
+        pc += if insn.opc == op::LD | op::IMM | op::DW {
+            2
+        } else {
+            1
+        };
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    Ok(starts)
+}
+
+/// Builds the CLIF of function `index` (entry = 0).
+fn build_function(
+    insns: &[Insn],
+    starts: &[usize],
+    index: usize,
+    call_conv: isa::CallConv,
+    frontend_config: isa::TargetFrontendConfig,
+    options: &JitOptions,
+    declare_callee: &mut dyn FnMut(&mut Function, usize) -> Option<FuncRef>,
+) -> Result<Function, JitError> {
+    let mut func = Function::with_name_signature(
+        UserFuncName::user(0, index as u32),
+        lower::function_signature(call_conv),
+    );
+    // Declare every possible callee up front; the lowering picks by pc.
+    let callees: Vec<(usize, FuncRef)> = starts
+        .iter()
+        .filter(|&&s| s != 0)
+        .filter_map(|&s| declare_callee(&mut func, s).map(|f| (s, f)))
+        .collect();
+    let lookup = |pc: usize| callees.iter().find(|(s, _)| *s == pc).map(|(_, f)| *f);
+    let mut fctx = FunctionBuilderContext::new();
+    let builder = FunctionBuilder::new(&mut func, &mut fctx);
+    let input = FunctionInput {
+        insns,
+        start: starts[index],
+        end: starts.get(index + 1).copied().unwrap_or(insns.len()),
+        callees: &lookup,
+        eliminate_bounds_checks: options.eliminate_bounds_checks,
+        budget: options.budget,
+    };
+    lower::lower_function(builder, &input, call_conv, frontend_config)?;
+    Ok(func)
+}
+
+/// Native code for the host, owned by its own `JITModule`.
+pub(crate) struct HostCode {
+    /// Kept alive for the code memory; freed in `Drop`.
+    module: Option<JITModule>,
+    /// Address of the entry function.
+    pub entry: *const u8,
+    /// CLIF text of every function, when asked for.
+    pub clif: Vec<String>,
+    /// Cranelift's listing of the machine code of every function, when
+    /// asked for.
+    pub native: Vec<String>,
+}
+
+impl Drop for HostCode {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: `entry` points into this module's memory and is only
+            // reachable through `self`, which is being dropped; no caller can
+            // be running the code (running borrows `self`).
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+/// Compiles for the host: every function into one fresh module.
+pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostCode, JitError> {
+    let isa = host_isa(options.verify_ir)?;
+    let call_conv = isa.default_call_conv();
+    let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+    let starts = split_functions(insns)?;
+    let sig = lower::function_signature(call_conv);
+    let ids: Vec<FuncId> = (0..starts.len())
+        .map(|i| {
+            module
+                .declare_function(&format!("bpf_fn_{i}"), Linkage::Local, &sig)
+                .map_err(|e| JitError::Codegen(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut ctx = Context::new();
+    ctx.set_disasm(options.keep_listings);
+    let mut clif = Vec::new();
+    let mut native = Vec::new();
+    for (index, &id) in ids.iter().enumerate() {
+        let module_ref = &mut module;
+        let mut declare = |func: &mut Function, pc: usize| {
+            let i = starts.iter().position(|&s| s == pc)?;
+            Some(module_ref.declare_func_in_func(ids[i], func))
+        };
+        ctx.func = build_function(
+            insns,
+            &starts,
+            index,
+            call_conv,
+            isa.frontend_config(),
+            options,
+            &mut declare,
+        )?;
+        if options.keep_listings {
+            clif.push(ctx.func.display().to_string());
+        }
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
+        if options.keep_listings {
+            if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
+                native.push(text);
+            }
+        }
+        module.clear_context(&mut ctx);
+    }
+    module
+        .finalize_definitions()
+        .map_err(|e| JitError::Codegen(e.to_string()))?;
+    let entry = module.get_finalized_function(ids[0]);
+    Ok(HostCode {
+        module: Some(module),
+        entry,
+        clif,
+        native,
+    })
+}
+
+/// Machine code for a foreign target, as position-independent bytes with
+/// no relocations (only single-function programs: local calls would need
+/// linking).
+pub fn compile_bytes(
+    insns: &[Insn],
+    triple: Triple,
+    options: &JitOptions,
+) -> Result<Vec<u8>, JitError> {
+    let isa: Arc<dyn isa::TargetIsa> = make_isa(triple, options.verify_ir)?;
+    let starts = split_functions(insns)?;
+    if starts.len() > 1 {
+        return Err(JitError::Unsupported {
+            pc: starts[1],
+            what: "local calls when compiling to bytes".into(),
+        });
+    }
+    let mut no_callees = |_: &mut Function, _: usize| None;
+    let func = build_function(
+        insns,
+        &starts,
+        0,
+        isa.default_call_conv(),
+        isa.frontend_config(),
+        options,
+        &mut no_callees,
+    )?;
+    let mut ctx = Context::for_function(func);
+    let code = ctx
+        .compile(&*isa, &mut ControlPlane::default())
+        .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+    if !code.buffer.relocs().is_empty() {
+        return Err(JitError::Codegen("code needs relocations".into()));
+    }
+    Ok(code.code_buffer().to_vec())
+}

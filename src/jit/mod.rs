@@ -5,6 +5,7 @@
 mod bounds;
 mod lower;
 mod module;
+pub mod qemu;
 pub mod runtime;
 
 use std::fmt;
@@ -343,5 +344,38 @@ mod tests {
         let mut mem = [1, 2, 3, 4, 5];
         let r = run(prog, &mut mem);
         assert_eq!((r.r0, r.status), (0x05040302, status::OK));
+    }
+}
+
+#[cfg(test)]
+mod aarch64_tests {
+    use super::*;
+    use crate::ebpf::insn::{op, Insn};
+
+    #[test]
+    fn smoke_programs_agree_under_qemu() {
+        if let Err(e) = qemu::available() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{e}");
+            eprintln!("skipping aarch64 smoke test: {e}");
+            return;
+        }
+        let exit = Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0);
+        let prog = vec![
+            Insn::new(op::LD | op::ABS | op::W, 0, 0, 0, 1),
+            Insn::new(op::ALU | op::DIV | op::K, 0, 0, 0, 3),
+            exit,
+        ];
+        let triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
+        let opts = JitOptions {
+            verify_ir: true,
+            ..JitOptions::default()
+        };
+        let bytes = compile_bytes(&prog, triple, &opts).expect("aarch64 code");
+        let mut runner = qemu::Aarch64Runner::start().expect("qemu starts");
+        runner.load(&bytes).expect("load");
+        let r = runner.run(&[9, 0, 0, 1, 2], None, 0).expect("run");
+        assert_eq!((r.r0, r.status), (0x102 / 3, 0));
+        let r = runner.run(&[9, 0, 0, 1], None, 0).expect("run");
+        assert_eq!((r.r0, r.status), (0, status::ABORT_ZERO));
     }
 }

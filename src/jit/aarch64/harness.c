@@ -1,0 +1,103 @@
+/* Runs cranebpf-generated aarch64 code under qemu-aarch64.
+ *
+ * Binary protocol on stdin (little-endian), answers on stdout:
+ *   'C' u32 n, n bytes      load code (replaces the previous code)      -> 'k'
+ *   'R' u32 m, m bytes mem, u32 p, p bytes packet (p = 0xffffffff: the
+ *       packet is the memory), u64 budget                               -> 'r' u64 r0, u32 status, u32 pc
+ *   'Q'                     quit
+ * The context block mirrors cranebpf's RunCtx (src/jit/runtime.rs). Helper
+ * calls and negative packet offsets are not served here: they end the run
+ * with status 100, and the driver leaves such cases to the host engines. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+struct run_ctx {
+    uint64_t mem_lo, mem_len, stack_lo, stack_hi, budget_left;
+    uint32_t status, err_pc;
+    uint64_t err_addr, err_info, env, helper_trampoline, negative_load;
+};
+
+#define NO_CALLBACK 100
+
+static uint64_t no_helper(struct run_ctx *ctx, uint64_t id, uint64_t a, uint64_t b,
+                          uint64_t c, uint64_t d, uint64_t e) {
+    (void)id; (void)a; (void)b; (void)c; (void)d; (void)e;
+    ctx->status = NO_CALLBACK;
+    return 0;
+}
+
+static int64_t no_negative_load(struct run_ctx *ctx, uint64_t p, uint64_t l, int64_t o, uint64_t s) {
+    (void)p; (void)l; (void)o; (void)s;
+    ctx->status = NO_CALLBACK;
+    return 0; /* not -1: the status already ends the run */
+}
+
+typedef uint64_t (*entry_fn)(struct run_ctx *, uint64_t, uint64_t, uint64_t, uint64_t,
+                             uint64_t, uint64_t, uint64_t, uint64_t);
+
+static void read_exact(void *buf, size_t n) {
+    if (n && fread(buf, 1, n, stdin) != n) exit(2);
+}
+
+static uint32_t read_u32(void) { uint32_t v; read_exact(&v, 4); return v; }
+static uint64_t read_u64(void) { uint64_t v; read_exact(&v, 8); return v; }
+
+int main(void) {
+    void *code = NULL;
+    size_t code_len = 0;
+    static uint8_t stack[512 * 8];
+    uint8_t *mem = malloc(1), *pkt = malloc(1);
+    size_t mem_cap = 1, pkt_cap = 1;
+    for (;;) {
+        int cmd = getchar();
+        if (cmd == EOF || cmd == 'Q') return 0;
+        if (cmd == 'C') {
+            uint32_t n = read_u32();
+            if (code) munmap(code, code_len);
+            code_len = n ? n : 1;
+            code = mmap(NULL, code_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (code == MAP_FAILED) return 3;
+            read_exact(code, n);
+            if (mprotect(code, code_len, PROT_READ | PROT_EXEC)) return 4;
+            __builtin___clear_cache((char *)code, (char *)code + code_len);
+            putchar('k');
+            fflush(stdout);
+        } else if (cmd == 'R') {
+            uint32_t m = read_u32();
+            if (m + 1 > mem_cap) { mem_cap = m + 1; mem = realloc(mem, mem_cap); }
+            read_exact(mem, m);
+            uint32_t p = read_u32();
+            const uint8_t *packet = mem;
+            uint64_t packet_len = m;
+            if (p != 0xffffffffu) {
+                if (p + 1 > pkt_cap) { pkt_cap = p + 1; pkt = realloc(pkt, pkt_cap); }
+                read_exact(pkt, p);
+                packet = pkt;
+                packet_len = p;
+            }
+            uint64_t budget = read_u64();
+            memset(stack, 0, sizeof stack);
+            struct run_ctx ctx = {
+                .mem_lo = (uint64_t)(uintptr_t)mem, .mem_len = m,
+                .stack_lo = (uint64_t)(uintptr_t)stack,
+                .stack_hi = (uint64_t)(uintptr_t)(stack + sizeof stack),
+                .budget_left = budget,
+                .helper_trampoline = (uint64_t)(uintptr_t)no_helper,
+                .negative_load = (uint64_t)(uintptr_t)no_negative_load,
+            };
+            entry_fn f = (entry_fn)code;
+            uint64_t r0 = f(&ctx, (uint64_t)(uintptr_t)packet, packet_len, ctx.stack_hi,
+                            (uint64_t)(uintptr_t)mem, m, 0, 0, 0);
+            putchar('r');
+            fwrite(&r0, 8, 1, stdout);
+            fwrite(&ctx.status, 4, 1, stdout);
+            fwrite(&ctx.err_pc, 4, 1, stdout);
+            fflush(stdout);
+        } else {
+            return 5;
+        }
+    }
+}

@@ -5,8 +5,9 @@
 //! `--` starts a section — `-- asm` (program), `-- result` (expected r0),
 //! `-- mem` (input memory, hex bytes), `-- raw` (pre-encoded 64-bit words
 //! that replace the asm program), `-- error` (an expected error), `-- c`
-//! (ignored), `-- no register offset` (it and everything after it are
-//! ignored). `#` starts a comment. An unknown section is an error here
+//! (ignored), `-- no register offset` (a legacy uBPF marker; its body lines
+//! are ignored, and a later header such as `-- result` still counts, as in
+//! `mem-len.data`). `#` starts a comment. An unknown section is an error here
 //! (upstream would skip the file silently; we never skip).
 //!
 //! Each test runs with r1/r2 = its memory, the conformance helpers
@@ -87,6 +88,7 @@ fn section_of(header: &str) -> Option<Section> {
         ("-- raw", Section::Raw),
         ("-- error", Section::Error),
         ("-- c", Section::Ignored),
+        ("-- no register offset", Section::Ignored),
     ]
     .iter()
     .find(|(h, _)| header.contains(h))
@@ -111,9 +113,6 @@ pub fn parse(name: &str, text: &str) -> Result<TestCase, DataError> {
         let n = idx + 1;
         let line = full.strip_suffix('\r').unwrap_or(full);
         if line.contains("--") {
-            if line.contains("-- no register offset") {
-                break;
-            }
             section = section_of(line)
                 .ok_or_else(|| fail(n, format!("unknown section header '{}'", line.trim())))?;
             match section {
@@ -225,6 +224,16 @@ pub struct Report {
     pub passed: usize,
     /// Failed tests: file name and reason.
     pub failures: Vec<(String, String)>,
+}
+
+/// Where the shared suite lives: `shared/bpf-conformance/tests` in the
+/// nearest ancestor (or itself) of `start` that has one — `../shared` for a
+/// checkout next to `shared/`.
+pub fn find_suite_dir(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|a| a.join("shared/bpf-conformance/tests"))
+        .find(|p| p.is_dir())
 }
 
 /// Runs every `*.data` file in `dir` (sorted by name) on `engine`.

@@ -35,6 +35,31 @@ impl Insn {
         self.opc & 0x07
     }
 
+    /// The operation of an ALU or jump instruction (high 4 bits).
+    pub const fn op(&self) -> u8 {
+        self.opc & 0xf0
+    }
+
+    /// True when an ALU or jump instruction takes its operand from `src`.
+    pub const fn is_src_reg(&self) -> bool {
+        self.opc & op::X != 0
+    }
+
+    /// The size field of a load or store.
+    pub const fn size_field(&self) -> u8 {
+        self.opc & 0x18
+    }
+
+    /// The mode field of a load or store.
+    pub const fn mode(&self) -> u8 {
+        self.opc & 0xe0
+    }
+
+    /// True for the first slot of a 64-bit immediate load (`lddw`).
+    pub const fn is_lddw(&self) -> bool {
+        self.opc == op::LD | op::IMM | op::DW
+    }
+
     /// Encodes as 8 little-endian bytes (dst in the low nibble of byte 1).
     pub fn to_bytes(&self) -> [u8; 8] {
         let mut b = [0u8; 8];
@@ -94,7 +119,48 @@ impl Program {
     pub fn to_bytes(&self) -> Vec<u8> {
         self.insns.iter().flat_map(|i| i.to_bytes()).collect()
     }
+
+    /// Decodes little-endian bytes, 8 per slot. Only the length is checked
+    /// here: whether the slots make sense is the verifier's job.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Program, DecodeError> {
+        let chunks = bytes.chunks_exact(8);
+        if !chunks.remainder().is_empty() {
+            return Err(DecodeError {
+                offset: bytes.len() - chunks.remainder().len(),
+                trailing: chunks.remainder().len(),
+            });
+        }
+        let insns = chunks
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                Insn::from_bytes(b)
+            })
+            .collect();
+        Ok(Program { insns })
+    }
 }
+
+/// Raw bytes whose length is not a multiple of the 8-byte slot size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset where the incomplete slot starts.
+    pub offset: usize,
+    /// How many bytes that incomplete slot has.
+    pub trailing: usize,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "byte offset {}: incomplete instruction ({} trailing bytes; eBPF instructions are 8 bytes)",
+            self.offset, self.trailing
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 impl From<Vec<Insn>> for Program {
     fn from(insns: Vec<Insn>) -> Program {
@@ -211,4 +277,38 @@ pub mod op {
     pub const JSLT: u8 = 0xc0;
     /// <= signed.
     pub const JSLE: u8 = 0xd0;
+
+    // Atomic operations (the imm field of an ATOMIC store).
+    /// Flag: also load the old value into `src`.
+    pub const FETCH: i32 = 0x01;
+    /// Atomic exchange (always fetches).
+    pub const XCHG: i32 = 0xe0 | FETCH;
+    /// Atomic compare-and-exchange against r0 (always fetches into r0).
+    pub const CMPXCHG: i32 = 0xf0 | FETCH;
+
+    // Call kinds (src field of a CALL).
+    /// Helper function called by number.
+    pub const CALL_HELPER: u8 = 0;
+    /// Program-local (BPF-to-BPF) call; imm is the relative slot offset.
+    pub const CALL_LOCAL: u8 = 1;
+    /// Platform-specific helper by BTF id (not supported here).
+    pub const CALL_RUNTIME: u8 = 2;
+
+    // Whole opcodes used by name.
+    /// `lddw`: load a 64-bit immediate (two slots).
+    pub const LDDW: u8 = LD | IMM | DW;
+    /// `call imm` (helper or local call).
+    pub const CALL_IMM: u8 = JMP | CALL;
+    /// `callx`: call the helper whose number is in the register named by dst.
+    pub const CALLX: u8 = JMP | CALL | X;
+    /// `exit`.
+    pub const EXIT_OP: u8 = JMP | EXIT;
+    /// `ja32` / `gotol`: unconditional jump with a 32-bit offset in imm.
+    pub const JA32: u8 = JMP32 | JA;
+    /// Byte-order conversion to little endian (imm = 16/32/64).
+    pub const TO_LE: u8 = ALU | END;
+    /// Byte-order conversion to big endian (imm = 16/32/64).
+    pub const TO_BE: u8 = ALU | END | X;
+    /// Unconditional byte swap (imm = 16/32/64).
+    pub const BSWAP: u8 = ALU64 | END;
 }

@@ -1,6 +1,32 @@
 //! Extended BPF (RFC 9669): instruction model, assembler, disassembler,
 //! verifier and interpreter.
+//!
+//! Covered: the conformance groups base32, base64, atomic32, atomic64,
+//! divmul32, divmul64, callx, and the legacy packet-access group
+//! (`LD_ABS`/`LD_IND`, which in this userspace runtime read the input
+//! memory as the packet, big-endian).
 
+pub mod asm;
+pub mod conformance;
+pub mod disasm;
+pub mod engine;
+pub mod error;
+pub mod helpers;
 pub mod insn;
+pub mod interp;
+pub mod semantics;
+pub mod verify;
 
-pub use insn::{Insn, Program};
+pub use engine::Engine;
+pub use error::ExecError;
+pub use helpers::{Helper, HelperFn, Helpers};
+pub use insn::{DecodeError, Insn, Program};
+pub use interp::RunOptions;
+pub use verify::{Rule, VerifyError, VerifyOptions};
+
+/// Bytes of stack per frame (RFC 9669 / Linux `MAX_BPF_STACK`).
+pub const STACK_SIZE: usize = 512;
+
+/// Most stack frames a run may have (the program's own plus 7 nested local
+/// calls; Linux `MAX_CALL_FRAMES`).
+pub const MAX_CALL_FRAMES: usize = 8;

@@ -1,0 +1,56 @@
+//! Choice of execution engine, so callers (CLI, conformance runner) stay
+//! the same when more engines exist.
+
+use super::error::ExecError;
+use super::insn::Program;
+use super::interp::{self, RunOptions};
+use std::fmt;
+use std::str::FromStr;
+
+/// An engine that runs eBPF programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// The reference interpreter ([`interp`]).
+    #[default]
+    Interp,
+}
+
+impl Engine {
+    /// Every engine, in the order they are listed to users.
+    pub const ALL: &'static [Engine] = &[Engine::Interp];
+
+    /// The name users type (`--engine NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Interp => "interp",
+        }
+    }
+
+    /// Verifies and runs `prog` on `mem`, returning r0.
+    pub fn run(self, prog: &Program, mem: &mut [u8], opts: &RunOptions) -> Result<u64, ExecError> {
+        match self {
+            Engine::Interp => interp::run(prog, mem, opts),
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Engine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Engine, String> {
+        Engine::ALL
+            .iter()
+            .copied()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Engine::ALL.iter().map(|e| e.name()).collect();
+                format!("unknown engine '{s}' (available: {})", names.join(", "))
+            })
+    }
+}

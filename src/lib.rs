@@ -9,3 +9,6 @@
 pub mod cbpf;
 pub mod ebpf;
 pub mod jit;
+pub mod program;
+
+pub use program::{ChosenEngine, EbpfOptions, EbpfProgram, EngineChoice};

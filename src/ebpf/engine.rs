@@ -4,6 +4,8 @@
 use super::error::ExecError;
 use super::insn::Program;
 use super::interp::{self, RunOptions};
+use crate::jit::JitOptions;
+use crate::program::{BuildError, EbpfOptions, EbpfProgram, EngineChoice};
 use std::fmt;
 use std::str::FromStr;
 
@@ -13,16 +15,19 @@ pub enum Engine {
     /// The reference interpreter ([`interp`]).
     #[default]
     Interp,
+    /// Native code from the JIT ([`crate::jit`]), with no fallback.
+    Jit,
 }
 
 impl Engine {
     /// Every engine, in the order they are listed to users.
-    pub const ALL: &'static [Engine] = &[Engine::Interp];
+    pub const ALL: &'static [Engine] = &[Engine::Interp, Engine::Jit];
 
     /// The name users type (`--engine NAME`).
     pub fn name(self) -> &'static str {
         match self {
             Engine::Interp => "interp",
+            Engine::Jit => "jit",
         }
     }
 
@@ -30,6 +35,22 @@ impl Engine {
     pub fn run(self, prog: &Program, mem: &mut [u8], opts: &RunOptions) -> Result<u64, ExecError> {
         match self {
             Engine::Interp => interp::run(prog, mem, opts),
+            Engine::Jit => {
+                let options = EbpfOptions {
+                    helpers: opts.helpers.clone(),
+                    budget: opts.budget,
+                    engine: EngineChoice::Jit,
+                    jit: JitOptions {
+                        verify_ir: true,
+                        ..JitOptions::default()
+                    },
+                };
+                match EbpfProgram::with_options(prog.clone(), options) {
+                    Ok(p) => p.run(mem),
+                    Err(BuildError::Verify(e)) => Err(ExecError::Verify(e)),
+                    Err(BuildError::Jit(e)) => Err(ExecError::NotCompiled(e.to_string())),
+                }
+            }
         }
     }
 }

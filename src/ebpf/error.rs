@@ -35,6 +35,8 @@ pub enum ExecError {
         /// The number found in the register.
         id: u64,
     },
+    /// The JIT engine was required and could not compile the program.
+    NotCompiled(String),
     /// A local call would have needed a ninth stack frame.
     CallDepthExceeded {
         /// Instruction index of the call.
@@ -62,6 +64,7 @@ impl fmt::Display for ExecError {
             ExecError::UnknownHelper { pc, id } => {
                 write!(f, "instruction {pc}: callx to unregistered helper {id}")
             }
+            ExecError::NotCompiled(e) => write!(f, "not compiled: {e}"),
             ExecError::CallDepthExceeded { pc } => write!(
                 f,
                 "instruction {pc}: local call exceeds {} stack frames",

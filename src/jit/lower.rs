@@ -306,8 +306,9 @@ impl Lowerer<'_, '_> {
             .ins()
             .load(I64, checked(), self.ctx, offset::BUDGET_LEFT);
         let short = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, left, n);
-        let zero = self.iconst(I64, 0);
-        self.fail_if(short, status::BUDGET, pc, zero, 0);
+        // The error names the first instruction that could not start:
+        // `left` instructions into this block.
+        self.fail_if(short, status::BUDGET, pc, left, 0);
         let rest = self.b.ins().iadd_imm_s(left, -n);
         self.b
             .ins()

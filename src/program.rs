@@ -1,0 +1,223 @@
+//! [`EbpfProgram`]: one API over both eBPF engines, the JIT chosen when it
+//! can run and the interpreter otherwise.
+
+use crate::ebpf::{self, ExecError, Helpers, Program, VerifyError};
+use crate::jit::runtime::{status, FRAME_SIZE};
+use crate::jit::{Environment, HelperOutcome, JitCode, JitError, JitOptions, RawOutcome};
+
+/// Which engine runs a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// The JIT when it compiles the program for this host, else the
+    /// interpreter.
+    Auto,
+    /// Only the interpreter.
+    Interp,
+    /// Only the JIT: building fails if it cannot compile the program.
+    Jit,
+}
+
+/// The engine a program ended up with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChosenEngine {
+    /// The eBPF interpreter.
+    Interp,
+    /// Native code from the JIT.
+    Jit,
+}
+
+/// How to build an [`EbpfProgram`].
+#[derive(Clone, Debug)]
+pub struct EbpfOptions {
+    /// Helpers the program may call.
+    pub helpers: Helpers,
+    /// Instruction budget per run; loops and recursion need one.
+    pub budget: Option<u64>,
+    /// Engine selection.
+    pub engine: EngineChoice,
+    /// JIT settings.
+    pub jit: JitOptions,
+}
+
+impl Default for EbpfOptions {
+    fn default() -> Self {
+        EbpfOptions {
+            helpers: Helpers::new(),
+            budget: None,
+            engine: EngineChoice::Auto,
+            jit: JitOptions::default(),
+        }
+    }
+}
+
+/// Why an [`EbpfProgram`] could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// The verifier refused the program.
+    Verify(VerifyError),
+    /// The JIT was required and could not compile it.
+    Jit(JitError),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Verify(e) => write!(f, "refused by the verifier: {e}"),
+            BuildError::Jit(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// A verified eBPF program, ready to run on either engine.
+#[derive(Debug)]
+pub struct EbpfProgram {
+    program: Program,
+    helpers: Helpers,
+    budget: Option<u64>,
+    code: Option<JitCode>,
+    jit_error: Option<JitError>,
+    has_local_calls: bool,
+}
+
+impl EbpfProgram {
+    /// Verifies `program` (no helpers, no budget) and compiles it with the
+    /// JIT, falling back to the interpreter.
+    pub fn new(program: Program) -> Result<EbpfProgram, BuildError> {
+        EbpfProgram::with_options(program, EbpfOptions::default())
+    }
+
+    /// Verifies and prepares `program` as `options` say.
+    pub fn with_options(program: Program, options: EbpfOptions) -> Result<EbpfProgram, BuildError> {
+        ebpf::verify::verify_with(&program, &options.helpers, options.budget)
+            .map_err(BuildError::Verify)?;
+        let mut jit_options = options.jit.clone();
+        jit_options.budget = options.budget.is_some();
+        let (code, jit_error) = match options.engine {
+            EngineChoice::Interp => (None, None),
+            EngineChoice::Auto => match JitCode::compile(&program, &jit_options) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            },
+            EngineChoice::Jit => (
+                Some(JitCode::compile(&program, &jit_options).map_err(BuildError::Jit)?),
+                None,
+            ),
+        };
+        let has_local_calls = program
+            .insns
+            .iter()
+            .any(|i| i.opc == ebpf::insn::op::JMP | ebpf::insn::op::CALL && i.src == 1);
+        Ok(EbpfProgram {
+            program,
+            helpers: options.helpers,
+            budget: options.budget,
+            code,
+            jit_error,
+            has_local_calls,
+        })
+    }
+
+    /// The engine that runs this program.
+    pub fn engine(&self) -> ChosenEngine {
+        if self.code.is_some() {
+            ChosenEngine::Jit
+        } else {
+            ChosenEngine::Interp
+        }
+    }
+
+    /// Why the JIT was not used, when it was tried and failed.
+    pub fn jit_error(&self) -> Option<&JitError> {
+        self.jit_error.as_ref()
+    }
+
+    /// The program as verified.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The JIT's code, when it is the engine.
+    pub fn jit_code(&self) -> Option<&JitCode> {
+        self.code.as_ref()
+    }
+
+    /// Runs with r1 = `mem` and r2 = its length; returns r0.
+    pub fn run(&self, mem: &mut [u8]) -> Result<u64, ExecError> {
+        let Some(code) = &self.code else {
+            let opts = ebpf::RunOptions {
+                helpers: self.helpers.clone(),
+                budget: self.budget,
+            };
+            return ebpf::interp::run(&self.program, mem, &opts);
+        };
+        let env = EbpfEnv {
+            helpers: &self.helpers,
+        };
+        let budget = self.budget.unwrap_or(0);
+        let raw = if self.has_local_calls {
+            let mut stack = [0u8; FRAME_SIZE as usize * ebpf::MAX_CALL_FRAMES];
+            code.run(mem, None, &mut stack, budget, &env)
+        } else {
+            let mut stack = [0u8; FRAME_SIZE as usize];
+            code.run(mem, None, &mut stack, budget, &env)
+        };
+        outcome(&self.program, raw)
+    }
+}
+
+/// Maps what generated code reported to the engines' shared result type.
+pub(crate) fn outcome(program: &Program, raw: RawOutcome) -> Result<u64, ExecError> {
+    let pc = raw.pc as usize;
+    match raw.status {
+        status::OK => Ok(raw.r0),
+        status::ABORT_ZERO => Ok(0),
+        status::OUT_OF_BOUNDS => Err(ExecError::OutOfBounds {
+            pc,
+            addr: raw.addr,
+            size: (raw.info & 0xff) as usize,
+            write: raw.info & 0x100 != 0,
+        }),
+        status::BUDGET => Err(ExecError::BudgetExhausted {
+            pc: skip_instructions(program, pc, raw.addr),
+        }),
+        status::UNKNOWN_HELPER => Err(ExecError::UnknownHelper { pc, id: raw.addr }),
+        _ => Err(ExecError::CallDepthExceeded { pc }),
+    }
+}
+
+/// The slot reached from `pc` after `n` instructions (`lddw` is one).
+fn skip_instructions(program: &Program, mut pc: usize, n: u64) -> usize {
+    for _ in 0..n {
+        let wide = program.insns.get(pc).is_some_and(|i| i.is_lddw());
+        pc += if wide { 2 } else { 1 };
+    }
+    pc
+}
+
+/// Helpers and negative packet offsets for user eBPF programs.
+struct EbpfEnv<'a> {
+    helpers: &'a Helpers,
+}
+
+impl Environment for EbpfEnv<'_> {
+    fn call_helper(&self, id: u64, args: [u64; 5]) -> HelperOutcome {
+        match self.helpers.get_by_value(id) {
+            None => HelperOutcome::Unknown,
+            Some(h) => {
+                let v = (h.func)(args[0], args[1], args[2], args[3], args[4]);
+                if h.unwind_on_zero && v == 0 {
+                    HelperOutcome::Unwind
+                } else {
+                    HelperOutcome::Return(v)
+                }
+            }
+        }
+    }
+
+    fn negative_load(&self, packet: &[u8], offset: i64, size: usize) -> Option<u32> {
+        let offset = i32::try_from(offset).ok()?;
+        ebpf::semantics::ld_packet(packet, offset, size).map(|v| v as u32)
+    }
+}

@@ -8,7 +8,12 @@
 
 pub mod cbpf;
 pub mod ebpf;
+pub mod filter;
 pub mod jit;
+pub mod kernel;
 pub mod program;
+pub mod rng;
+pub mod translate;
 
+pub use filter::{Engine, Filter, FilterError, FilterOptions};
 pub use program::{ChosenEngine, EbpfOptions, EbpfProgram, EngineChoice};

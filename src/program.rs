@@ -1,9 +1,9 @@
 //! [`EbpfProgram`]: one API over both eBPF engines, the JIT chosen when it
 //! can run and the interpreter otherwise.
 
-use crate::ebpf::{self, ExecError, Helpers, Program, VerifyError};
+use crate::ebpf::{self, ExecError, Helpers, HelpersEnv, Program, VerifyError};
 use crate::jit::runtime::{status, FRAME_SIZE};
-use crate::jit::{Environment, HelperOutcome, JitCode, JitError, JitOptions, RawOutcome};
+use crate::jit::{JitCode, JitError, JitOptions, RawOutcome};
 
 /// Which engine runs a program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,9 +152,7 @@ impl EbpfProgram {
             };
             return ebpf::interp::run(&self.program, mem, &opts);
         };
-        let env = EbpfEnv {
-            helpers: &self.helpers,
-        };
+        let env = HelpersEnv(&self.helpers);
         let budget = self.budget.unwrap_or(0);
         let raw = if self.has_local_calls {
             let mut stack = [0u8; FRAME_SIZE as usize * ebpf::MAX_CALL_FRAMES];
@@ -194,30 +192,4 @@ fn skip_instructions(program: &Program, mut pc: usize, n: u64) -> usize {
         pc += if wide { 2 } else { 1 };
     }
     pc
-}
-
-/// Helpers and negative packet offsets for user eBPF programs.
-struct EbpfEnv<'a> {
-    helpers: &'a Helpers,
-}
-
-impl Environment for EbpfEnv<'_> {
-    fn call_helper(&self, id: u64, args: [u64; 5]) -> HelperOutcome {
-        match self.helpers.get_by_value(id) {
-            None => HelperOutcome::Unknown,
-            Some(h) => {
-                let v = (h.func)(args[0], args[1], args[2], args[3], args[4]);
-                if h.unwind_on_zero && v == 0 {
-                    HelperOutcome::Unwind
-                } else {
-                    HelperOutcome::Return(v)
-                }
-            }
-        }
-    }
-
-    fn negative_load(&self, packet: &[u8], offset: i64, size: usize) -> Option<u32> {
-        let offset = i32::try_from(offset).ok()?;
-        ebpf::semantics::ld_packet(packet, offset, size).map(|v| v as u32)
-    }
 }

@@ -87,14 +87,14 @@ pub fn ctx_block(meta: &Metadata, packet_len: usize) -> [u8; ctx_field::SIZE] {
         let at = at as usize;
         b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
     };
-    put(ctx_field::LEN, u32::try_from(packet_len).unwrap_or(u32::MAX));
+    put(
+        ctx_field::LEN,
+        u32::try_from(packet_len).unwrap_or(u32::MAX),
+    );
     put(ctx_field::PROTOCOL, u32::from(meta.protocol));
     put(ctx_field::PKTTYPE, u32::from(meta.pkttype));
     put(ctx_field::HAS_DEVICE, u32::from(meta.device.is_some()));
-    put(
-        ctx_field::IFINDEX,
-        meta.device.map_or(0, |d| d.ifindex),
-    );
+    put(ctx_field::IFINDEX, meta.device.map_or(0, |d| d.ifindex));
     put(
         ctx_field::HATYPE,
         meta.device.map_or(0, |d| u32::from(d.hatype)),

@@ -1,43 +1,13 @@
 //! `run --ebpf` and `disasm --ebpf`: the eBPF halves of those subcommands,
 //! self-contained so they can be wired next to the classic ones.
 
-use clap::Args;
+use super::{Failure, EXIT_REJECTED};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::disasm::disassemble;
-use cranebpf::ebpf::{Engine, Helpers, Program, RunOptions};
-use std::path::{Path, PathBuf};
-
-/// Arguments of `run --ebpf`.
-#[derive(Args, Debug)]
-pub struct RunArgs {
-    /// eBPF program: assembly text or raw little-endian bytes (auto-detected).
-    #[arg(long, value_name = "FILE")]
-    pub ebpf: PathBuf,
-    /// Treat FILE as raw bytes even if it looks like text.
-    #[arg(long)]
-    pub raw: bool,
-    /// Input memory as hex bytes (r1 points to it, r2 is its length),
-    /// e.g. "22 11 00 ff" or "221100ff".
-    #[arg(long, value_name = "HEX", default_value = "")]
-    pub mem: String,
-    /// Execution engine.
-    #[arg(long, default_value = "interp")]
-    pub engine: Engine,
-    /// Instruction budget; loops and recursion are accepted only with one.
-    #[arg(long)]
-    pub budget: Option<u64>,
-}
-
-/// Arguments of `disasm --ebpf`.
-#[derive(Args, Debug)]
-pub struct DisasmArgs {
-    /// eBPF program: assembly text or raw little-endian bytes (auto-detected).
-    #[arg(long, value_name = "FILE")]
-    pub ebpf: PathBuf,
-    /// Treat FILE as raw bytes even if it looks like text.
-    #[arg(long)]
-    pub raw: bool,
-}
+use cranebpf::ebpf::Program;
+use cranebpf::jit::{JitCode, JitOptions};
+use cranebpf::{EbpfOptions, EbpfProgram, EngineChoice};
+use std::path::Path;
 
 /// Reads a program: raw bytes when forced or when the file is not text
 /// (has a NUL byte or is not UTF-8), assembly otherwise.
@@ -88,41 +58,79 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// `cranebpf run --ebpf FILE`: prints r0 as `0xHEX (DECIMAL)`; exit 0 on
-/// success, 1 on any error (printed to stderr).
-pub fn run_ebpf(args: &RunArgs) -> i32 {
-    let result = load_program(&args.ebpf, args.raw).and_then(|prog| {
-        let mut mem = parse_hex(&args.mem)?;
-        let opts = RunOptions {
-            helpers: Helpers::new(),
-            budget: args.budget,
-        };
-        args.engine
-            .run(&prog, &mut mem, &opts)
-            .map_err(|e| e.to_string())
-    });
-    match result {
+/// `cranebpf run --ebpf FILE`: prints r0 as `0xHEX (DECIMAL)`.
+pub fn run_ebpf(
+    path: &Path,
+    raw: bool,
+    mem: &str,
+    engine: EngineChoice,
+    budget: Option<u64>,
+) -> Result<i32, Failure> {
+    let prog = load_program(path, raw).map_err(Failure::bad_input)?;
+    let mut mem = parse_hex(mem).map_err(Failure::bad_input)?;
+    let options = EbpfOptions {
+        budget,
+        engine,
+        ..EbpfOptions::default()
+    };
+    let program = EbpfProgram::with_options(prog, options).map_err(|e| Failure {
+        message: e.to_string(),
+        code: EXIT_REJECTED,
+    })?;
+    match program.run(&mut mem) {
         Ok(v) => {
             println!("{v:#x} ({v})");
-            0
+            Ok(0)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
+        Err(e) => Err(Failure {
+            message: e.to_string(),
+            code: EXIT_REJECTED,
+        }),
     }
 }
 
-/// `cranebpf disasm --ebpf FILE`: prints the program in assembler syntax.
-pub fn disasm_ebpf(args: &DisasmArgs) -> i32 {
-    match load_program(&args.ebpf, args.raw) {
-        Ok(prog) => {
-            print!("{}", disassemble(&prog));
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
+/// `cranebpf disasm --ebpf FILE`: the program in assembler syntax, or the
+/// JIT's CLIF / machine code.
+pub fn disasm_ebpf(path: &Path, raw: bool, listing: Listing) -> Result<i32, Failure> {
+    let prog = load_program(path, raw).map_err(Failure::bad_input)?;
+    print_ebpf(&prog, listing)
+}
+
+/// What `disasm` shows of an eBPF program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// eBPF assembly.
+    Ebpf,
+    /// Cranelift IR.
+    Clif,
+    /// Machine code.
+    Native,
+}
+
+/// Prints `prog` as `listing` asks.
+pub fn print_ebpf(prog: &Program, listing: Listing) -> Result<i32, Failure> {
+    if listing == Listing::Ebpf {
+        return write_out(&disassemble(prog));
+    }
+    let options = JitOptions {
+        keep_listings: true,
+        ..JitOptions::default()
+    };
+    let code = JitCode::compile(prog, &options).map_err(|e| Failure::bad_input(e.to_string()))?;
+    let texts = if listing == Listing::Clif {
+        code.clif()
+    } else {
+        code.native_listing()
+    };
+    write_out(&texts.join("\n"))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends quietly.
+fn write_out(text: &str) -> Result<i32, Failure> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Failure::bad_input(format!("stdout: {e}"))),
     }
 }

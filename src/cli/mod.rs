@@ -1,7 +1,11 @@
 //! Command-line interface: one file per subcommand.
 
+mod check;
 mod conformance;
+mod disasm;
 mod ebpf;
+mod prog;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -15,20 +19,53 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Check a classic program with the kernel's rules: "ok" (exit 0) or
+    /// the reason the kernel would refuse it (exit 1).
+    Check(check::CheckArgs),
+    /// Print a classic program as tcpdump -d does, or convert it to
+    /// another form.
+    Disasm(disasm::DisasmArgs),
+    /// Run a classic program on packets, printing one decimal verdict per
+    /// packet (or, with --ebpf, an eBPF program on input memory).
+    Run(run::RunArgs),
     /// Run the eBPF conformance suite's .data tests.
     Conformance(conformance::ConformanceArgs),
-    /// Run a program and print its return value.
-    Run(ebpf::RunArgs),
-    /// Disassemble a program.
-    Disasm(ebpf::DisasmArgs),
 }
+
+/// Exit code for a program the kernel would refuse.
+pub const EXIT_REJECTED: i32 = 1;
+/// Exit code for unreadable or malformed input.
+pub const EXIT_BAD_INPUT: i32 = 2;
 
 /// Parses arguments, runs the subcommand and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Conformance(a) => conformance::conformance(&a),
-        Command::Run(a) => ebpf::run_ebpf(&a),
-        Command::Disasm(a) => ebpf::disasm_ebpf(&a),
+    let result = match cli.command {
+        Command::Check(args) => check::main(args),
+        Command::Disasm(args) => disasm::main(args),
+        Command::Run(args) => run::main(args),
+        Command::Conformance(args) => Ok(conformance::conformance(&args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("cranebpf: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+/// A failed command: what to tell the user and the exit code.
+pub struct Failure {
+    message: String,
+    code: i32,
+}
+
+impl Failure {
+    fn bad_input(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: EXIT_BAD_INPUT,
+        }
     }
 }

@@ -21,6 +21,7 @@
 //!   (`lddw` counts once); starting one more is
 //!   [`ExecError::BudgetExhausted`].
 
+use super::env::{Environment, HelperOutcome, HelpersEnv};
 use super::error::ExecError;
 use super::helpers::Helpers;
 use super::insn::{op, Insn, Program};
@@ -41,7 +42,22 @@ pub struct RunOptions {
 /// Verifies `prog` and runs it on `mem`; returns r0 at the final `exit`.
 pub fn run(prog: &Program, mem: &mut [u8], opts: &RunOptions) -> Result<u64, ExecError> {
     verify_with(prog, &opts.helpers, opts.budget)?;
-    Machine::new(mem).execute(&prog.insns, opts)
+    Machine::new(mem, None).execute(&prog.insns, opts.budget, &HelpersEnv(&opts.helpers))
+}
+
+/// Runs `prog` without verifying it first, for embeddings that verified or
+/// built it themselves (a translated classic filter, run per packet). Legacy
+/// packet loads read `packet` (the input memory when `None`); helpers and
+/// negative packet offsets go to `env`. Safe for any program: a malformed
+/// one ends in an error, never in undefined behaviour.
+pub fn run_unverified(
+    prog: &Program,
+    mem: &mut [u8],
+    packet: Option<&[u8]>,
+    budget: Option<u64>,
+    env: &dyn Environment,
+) -> Result<u64, ExecError> {
+    Machine::new(mem, packet).execute(&prog.insns, budget, env)
 }
 
 /// A local call's saved caller state.
@@ -52,17 +68,23 @@ struct Frame {
 
 struct Machine<'m> {
     mem: &'m mut [u8],
+    packet: Option<&'m [u8]>,
     stack: Vec<u8>,
     reg: [u64; 11],
 }
 
 impl<'m> Machine<'m> {
-    fn new(mem: &'m mut [u8]) -> Machine<'m> {
+    fn new(mem: &'m mut [u8], packet: Option<&'m [u8]>) -> Machine<'m> {
         let stack = vec![0u8; STACK_SIZE * MAX_CALL_FRAMES];
         let mut reg = [0u64; 11];
         reg[1] = mem.as_ptr() as u64;
         reg[2] = mem.len() as u64;
-        let mut m = Machine { mem, stack, reg };
+        let mut m = Machine {
+            mem,
+            packet,
+            stack,
+            reg,
+        };
         m.reg[10] = m.frame_top(0);
         m
     }
@@ -125,7 +147,12 @@ impl<'m> Machine<'m> {
         Ok(())
     }
 
-    fn execute(&mut self, insns: &[Insn], opts: &RunOptions) -> Result<u64, ExecError> {
+    fn execute(
+        &mut self,
+        insns: &[Insn],
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
         let mut frames: Vec<Frame> = Vec::new();
         let mut pc = 0usize;
         let mut started = 0u64;
@@ -138,7 +165,7 @@ impl<'m> Machine<'m> {
                     rule: Rule::FallsOffEnd,
                 }));
             };
-            if let Some(budget) = opts.budget {
+            if let Some(budget) = budget {
                 if started >= budget {
                     return Err(ExecError::BudgetExhausted { pc });
                 }
@@ -166,13 +193,8 @@ impl<'m> Machine<'m> {
                     (op::JMP32, op::JA) => next = offset(pc, i.imm as i64),
                     (_, op::CALL) if i.is_src_reg() => {
                         let id = self.reg[dst];
-                        let Some(h) = opts.helpers.get_by_value(id) else {
-                            return Err(ExecError::UnknownHelper { pc, id });
-                        };
-                        let r = &self.reg;
-                        self.reg[0] = (h.func)(r[1], r[2], r[3], r[4], r[5]);
-                        if h.unwind_on_zero && self.reg[0] == 0 {
-                            return Ok(0);
+                        if let Some(end) = self.call_helper(pc, id, env)? {
+                            return Ok(end);
                         }
                     }
                     (_, op::CALL) if i.src == op::CALL_LOCAL => {
@@ -189,14 +211,8 @@ impl<'m> Machine<'m> {
                         next = offset(pc, i.imm as i64);
                     }
                     (_, op::CALL) => {
-                        let id = i.imm as u32;
-                        let Some(h) = opts.helpers.get(id) else {
-                            return Err(ExecError::UnknownHelper { pc, id: id as u64 });
-                        };
-                        let r = &self.reg;
-                        self.reg[0] = (h.func)(r[1], r[2], r[3], r[4], r[5]);
-                        if h.unwind_on_zero && self.reg[0] == 0 {
-                            return Ok(0);
+                        if let Some(end) = self.call_helper(pc, u64::from(i.imm as u32), env)? {
+                            return Ok(end);
                         }
                     }
                     (_, op::EXIT) => match frames.pop() {
@@ -225,7 +241,14 @@ impl<'m> Machine<'m> {
                         } else {
                             i.imm
                         };
-                        match semantics::ld_packet(self.mem, at, size) {
+                        let packet = self.packet.unwrap_or(self.mem);
+                        let loaded = if at >= 0 {
+                            semantics::ld_packet(packet, at, size)
+                        } else {
+                            env.negative_load(packet, i64::from(at), size)
+                                .map(u64::from)
+                        };
+                        match loaded {
                             Some(v) => self.reg[0] = v,
                             None => return Ok(0),
                         }
@@ -257,6 +280,25 @@ impl<'m> Machine<'m> {
                 }
             }
             pc = next;
+        }
+    }
+
+    /// Calls helper `id`; `Some(0)` when it ends the program.
+    fn call_helper(
+        &mut self,
+        pc: usize,
+        id: u64,
+        env: &dyn Environment,
+    ) -> Result<Option<u64>, ExecError> {
+        let r = &self.reg;
+        let packet = self.packet.unwrap_or(self.mem);
+        match env.call_helper(id, [r[1], r[2], r[3], r[4], r[5]], packet) {
+            HelperOutcome::Return(v) => {
+                self.reg[0] = v;
+                Ok(None)
+            }
+            HelperOutcome::Unwind => Ok(Some(0)),
+            HelperOutcome::Unknown => Err(ExecError::UnknownHelper { pc, id }),
         }
     }
 

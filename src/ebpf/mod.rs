@@ -10,6 +10,7 @@ pub mod asm;
 pub mod conformance;
 pub mod disasm;
 pub mod engine;
+pub mod env;
 pub mod error;
 pub mod helpers;
 pub mod insn;
@@ -18,6 +19,7 @@ pub mod semantics;
 pub mod verify;
 
 pub use engine::Engine;
+pub use env::{Environment, HelperOutcome, HelpersEnv};
 pub use error::ExecError;
 pub use helpers::{Helper, HelperFn, Helpers};
 pub use insn::{DecodeError, Insn, Program};

@@ -71,6 +71,8 @@ pub(crate) struct FunctionInput<'a> {
     pub eliminate_bounds_checks: bool,
     /// Count instructions against `RunCtx::budget_left`.
     pub budget: bool,
+    /// Bytes of stack below r10 in each frame.
+    pub frame_size: i64,
 }
 
 /// The eBPF size field in bytes.
@@ -116,6 +118,20 @@ fn ends_block(insn: &Insn) -> bool {
     (class == op::JMP || class == op::JMP32) && matches!(insn.opc & 0xf0, op::EXIT | op::JA)
 }
 
+/// True if some memory access in `insns` is not a proven in-frame access
+/// through r10, so its bounds must be checked at run time.
+fn needs_region_checks(insns: &[Insn], frame_size: i64) -> bool {
+    insns.iter().any(|i| {
+        let base = match i.class() {
+            op::LDX => i.src,
+            op::ST | op::STX => i.dst,
+            _ => return false,
+        };
+        let off = i64::from(i.off);
+        base != 10 || off < -frame_size || off + size_bytes(i.opc) > 0
+    })
+}
+
 struct Lowerer<'a, 'b> {
     b: FunctionBuilder<'b>,
     input: &'a FunctionInput<'a>,
@@ -133,6 +149,8 @@ struct Lowerer<'a, 'b> {
     fail: Block,
     /// Return 0 leaving the status as it is.
     bail: Block,
+    /// End the whole program with r0 = 0 (packet load out of range).
+    abort: Block,
     helper_sig: SigRef,
     negative_load_sig: SigRef,
     plan: bounds::Plan,
@@ -195,15 +213,28 @@ pub(crate) fn lower_function(
         b.def_var(*var, v);
     }
     let ctx = params[0];
-    let mem_lo = b.ins().load(I64, checked(), ctx, offset::MEM_LO);
-    let mem_len = b.ins().load(I64, checked(), ctx, offset::MEM_LEN);
-    let stack_hi = b.ins().load(I64, checked(), ctx, offset::STACK_HI);
+    // The region bounds are read only when some access needs a run-time
+    // check; a translated classic filter usually has none.
+    let (mem_lo, mem_len, stack_hi) = if needs_region_checks(&insns[start..end], input.frame_size) {
+        let fixed = checked().with_readonly();
+        (
+            b.ins().load(I64, fixed, ctx, offset::MEM_LO),
+            b.ins().load(I64, fixed, ctx, offset::MEM_LEN),
+            b.ins().load(I64, fixed, ctx, offset::STACK_HI),
+        )
+    } else {
+        (zero, zero, zero)
+    };
 
     let fail = b.create_block();
     for _ in 0..4 {
         b.append_block_param(fail, I64);
     }
     let bail = b.create_block();
+    let abort = b.create_block();
+    b.set_cold_block(fail);
+    b.set_cold_block(bail);
+    b.set_cold_block(abort);
     let helper_sig = b.import_signature(helper_signature(call_conv));
     let negative_load_sig = b.import_signature(negative_load_signature(call_conv));
 
@@ -227,6 +258,7 @@ pub(crate) fn lower_function(
         blocks,
         fail,
         bail,
+        abort,
         helper_sig,
         negative_load_sig,
         plan,
@@ -264,12 +296,17 @@ impl Lowerer<'_, '_> {
 
     /// Jumps to `fail` with an error status when `cond` is non-zero.
     fn fail_if(&mut self, cond: Value, st: u32, pc: usize, addr: Value, info: i64) {
+        // A cold block per site keeps the error's constants off the hot path.
+        let site = self.b.create_block();
+        self.b.set_cold_block(site);
         let cont = self.b.create_block();
+        self.b.ins().brif(cond, site, &[], cont, &[]);
+        self.b.switch_to_block(site);
         let st = self.iconst(I64, i64::from(st));
         let pcv = self.iconst(I64, pc as i64);
         let info = self.iconst(I64, info);
         let args = [st, pcv, addr, info].map(BlockArg::Value);
-        self.b.ins().brif(cond, self.fail, &args, cont, &[]);
+        self.b.ins().jump(self.fail, &args);
         self.b.switch_to_block(cont);
     }
 
@@ -383,6 +420,16 @@ impl Lowerer<'_, '_> {
         self.b.ins().return_(&[zero]);
 
         self.b.switch_to_block(self.bail);
+        let zero = self.iconst(I64, 0);
+        self.b.ins().return_(&[zero]);
+
+        // The entry function returns 0 with status OK, which is the same
+        // outcome; callees leave ABORT_ZERO for their callers to see.
+        self.b.switch_to_block(self.abort);
+        if self.input.start != 0 {
+            let st = self.b.ins().iconst(I32, i64::from(status::ABORT_ZERO));
+            self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
+        }
         let zero = self.iconst(I64, 0);
         self.b.ins().return_(&[zero]);
     }
@@ -621,6 +668,9 @@ impl Lowerer<'_, '_> {
         if insn.src == 1 && !is_callx {
             // Local call: the callee's frame sits just below ours.
             let target = pc as i64 + 1 + i64::from(insn.imm);
+            if self.input.frame_size != FRAME_SIZE as i64 {
+                return Err(unsupported(pc, "local calls with a small stack frame"));
+            }
             let fref = usize::try_from(target)
                 .ok()
                 .and_then(|t| (self.input.callees)(t))
@@ -678,13 +728,14 @@ impl Lowerer<'_, '_> {
     /// the input memory and the stack (current frame and its callers).
     fn address(&mut self, pc: usize, reg: u8, off: i16, size: i64, write: bool) -> Value {
         let off = i64::from(off);
-        if reg == 10 && off >= -(FRAME_SIZE as i64) && off + size <= 0 {
+        let frame = self.input.frame_size;
+        if reg == 10 && off >= -frame && off + size <= 0 {
             return self.b.ins().iadd_imm_s(self.fp, off); // proven in the frame
         }
         let base = self.reg(reg);
         let addr = self.b.ins().iadd_imm_s(base, off);
         let in_mem = self.within(addr, self.mem_lo, self.mem_len, size);
-        let stack_lo = self.b.ins().iadd_imm_s(self.fp, -(FRAME_SIZE as i64));
+        let stack_lo = self.b.ins().iadd_imm_s(self.fp, -frame);
         let stack_len = self.b.ins().isub(self.stack_hi, stack_lo);
         let in_stack = self.within(addr, stack_lo, stack_len, size);
         let ok = self.b.ins().bor(in_mem, in_stack);
@@ -822,12 +873,7 @@ impl Lowerer<'_, '_> {
         if size == 8 || (mode != op::ABS && mode != op::IND) {
             return Err(unsupported(pc, "unknown packet load"));
         }
-        let abort = {
-            let st = self.iconst(I64, i64::from(status::ABORT_ZERO));
-            let zero = self.iconst(I64, 0);
-            let pcv = self.iconst(I64, pc as i64);
-            [st, pcv, zero, zero].map(BlockArg::Value)
-        };
+        let abort = self.abort;
         let join = self.b.create_block();
         self.b.append_block_param(join, I64);
 
@@ -838,7 +884,7 @@ impl Lowerer<'_, '_> {
                     .ins()
                     .icmp_imm_u(IntCC::UnsignedLessThan, self.len, need as i64);
                 let cont = self.b.create_block();
-                self.b.ins().brif(short, self.fail, &abort, cont, &[]);
+                self.b.ins().brif(short, abort, &[], cont, &[]);
                 self.b.switch_to_block(cont);
             }
             let v = self.load_be(self.pkt, i64::from(insn.imm), size);
@@ -862,7 +908,7 @@ impl Lowerer<'_, '_> {
             let end = self.b.ins().iadd_imm_s(offset, size);
             let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, self.len);
             let load = self.b.create_block();
-            self.b.ins().brif(past, self.fail, &abort, load, &[]);
+            self.b.ins().brif(past, abort, &[], load, &[]);
             self.b.switch_to_block(load);
             let addr = self.b.ins().iadd(self.pkt, offset);
             let v = self.load_be(addr, 0, size);
@@ -884,7 +930,7 @@ impl Lowerer<'_, '_> {
             let failed = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
             self.b
                 .ins()
-                .brif(failed, self.fail, &abort, join, &[BlockArg::Value(r)]);
+                .brif(failed, abort, &[], join, &[BlockArg::Value(r)]);
         }
         self.b.switch_to_block(join);
         let v = self.b.block_params(join)[0];

@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use module::compile_bytes;
 use runtime::{status, RunCtx, FRAME_SIZE};
 
-use crate::ebpf::Program;
+use crate::ebpf::{Environment, HelperOutcome, Program};
 
 /// How to compile.
 #[derive(Clone, Debug)]
@@ -27,6 +27,10 @@ pub struct JitOptions {
     pub budget: bool,
     /// Keep the CLIF and machine-code listings (for `disasm`).
     pub keep_listings: bool,
+    /// Bytes of stack each frame has below r10 (512 for eBPF; a translated
+    /// classic filter needs only 64 for its scratch words). The stack given
+    /// at run time must hold at least one frame.
+    pub frame_size: u32,
 }
 
 impl Default for JitOptions {
@@ -36,6 +40,7 @@ impl Default for JitOptions {
             verify_ir: cfg!(debug_assertions),
             budget: false,
             keep_listings: false,
+            frame_size: FRAME_SIZE as u32,
         }
     }
 }
@@ -71,26 +76,6 @@ impl fmt::Display for JitError {
 
 impl std::error::Error for JitError {}
 
-/// What a helper call asks of the embedding engine.
-pub(crate) enum HelperOutcome {
-    /// The helper returned this value.
-    Return(u64),
-    /// The helper asked to stop the program with r0 = 0.
-    Unwind,
-    /// No helper has this id.
-    Unknown,
-}
-
-/// The services generated code calls back into: helpers and the packet
-/// loads at negative offsets. Each engine front end supplies one.
-pub(crate) trait Environment {
-    /// Runs helper `id`.
-    fn call_helper(&self, id: u64, args: [u64; 5]) -> HelperOutcome;
-    /// Reads `size` bytes at a negative packet offset (Linux's special
-    /// areas), big-endian; `None` when out of range.
-    fn negative_load(&self, packet: &[u8], offset: i64, size: usize) -> Option<u32>;
-}
-
 /// How a run ended, before mapping to an engine's error type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawOutcome {
@@ -107,6 +92,7 @@ type EntryFn = unsafe extern "C" fn(*mut RunCtx, u64, u64, u64, u64, u64, u64, u
 /// A program compiled to native code for the host.
 pub struct JitCode {
     code: module::HostCode,
+    frame_size: usize,
 }
 
 // SAFETY: after `finalize_definitions` the code memory is read-only and
@@ -136,7 +122,10 @@ impl JitCode {
             });
         }
         let code = module::compile_host(&program.insns, options)?;
-        Ok(JitCode { code })
+        Ok(JitCode {
+            code,
+            frame_size: options.frame_size as usize,
+        })
     }
 
     /// The Cranelift IR of each function (empty unless `keep_listings`).
@@ -165,6 +154,11 @@ impl JitCode {
         budget: u64,
         env: &dyn Environment,
     ) -> RawOutcome {
+        // Generated code takes r10 - frame_size as proven stack memory.
+        assert!(
+            stack.len() >= self.frame_size,
+            "the stack must hold one frame"
+        );
         let mem_lo = mem.as_mut_ptr() as u64;
         let mem_len = mem.len() as u64;
         let (pkt, pkt_len) = match packet {
@@ -173,7 +167,6 @@ impl JitCode {
         };
         let stack_lo = stack.as_mut_ptr() as u64;
         let stack_hi = stack_lo + stack.len() as u64;
-        debug_assert!(stack.len() as u64 >= FRAME_SIZE || stack.is_empty());
         let env_ref: &&dyn Environment = &env;
         let mut ctx = RunCtx {
             mem_lo,
@@ -188,6 +181,8 @@ impl JitCode {
             env: env_ref as *const &dyn Environment as usize,
             helper_trampoline: helper_trampoline as *const () as usize,
             negative_load: negative_load_trampoline as *const () as usize,
+            packet: pkt,
+            packet_len: pkt_len,
         };
         // SAFETY: `entry` is the finalized entry function of this module,
         // compiled with exactly the `EntryFn` signature and the host's
@@ -231,10 +226,14 @@ extern "C" fn helper_trampoline(
     // `JitCode::run`, which is live and not otherwise borrowed during the
     // call.
     let ctx = unsafe { &mut *ctx };
+    // SAFETY: `packet` and `packet_len` were set in `JitCode::run` from a
+    // slice that outlives the call.
+    let packet =
+        unsafe { std::slice::from_raw_parts(ctx.packet as *const u8, ctx.packet_len as usize) };
     let env = env_of(ctx);
     // A panicking helper must not unwind through generated frames.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        env.call_helper(id, [a1, a2, a3, a4, a5])
+        env.call_helper(id, [a1, a2, a3, a4, a5], packet)
     }));
     match outcome {
         Ok(HelperOutcome::Return(v)) => v,
@@ -279,7 +278,7 @@ mod tests {
 
     struct NoEnv;
     impl Environment for NoEnv {
-        fn call_helper(&self, id: u64, args: [u64; 5]) -> HelperOutcome {
+        fn call_helper(&self, id: u64, args: [u64; 5], _: &[u8]) -> HelperOutcome {
             match id {
                 5 if args[0] == 0 => HelperOutcome::Unwind,
                 5 => HelperOutcome::Return(args[0]),
@@ -319,7 +318,7 @@ mod tests {
         let mut pkt = [0x11, 0x22, 0x33, 0x44];
         assert_eq!(run(prog.clone(), &mut pkt).r0, 0x3344);
         let r = run(prog, &mut pkt[..3]);
-        assert_eq!((r.r0, r.status), (0, status::ABORT_ZERO));
+        assert_eq!((r.r0, r.status), (0, status::OK));
     }
 
     #[test]
@@ -376,6 +375,6 @@ mod aarch64_tests {
         let r = runner.run(&[9, 0, 0, 1, 2], None, 0).expect("run");
         assert_eq!((r.r0, r.status), (0x102 / 3, 0));
         let r = runner.run(&[9, 0, 0, 1], None, 0).expect("run");
-        assert_eq!((r.r0, r.status), (0, status::ABORT_ZERO));
+        assert_eq!((r.r0, r.status), (0, status::OK));
     }
 }

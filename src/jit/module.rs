@@ -109,6 +109,7 @@ fn build_function(
         callees: &lookup,
         eliminate_bounds_checks: options.eliminate_bounds_checks,
         budget: options.budget,
+        frame_size: i64::from(options.frame_size),
     };
     lower::lower_function(builder, &input, call_conv, frontend_config)?;
     Ok(func)

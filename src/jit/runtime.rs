@@ -54,6 +54,11 @@ pub struct RunCtx {
     /// `extern "C" fn(*mut RunCtx, pkt, len, offset: i64, size) -> i64`:
     /// the packet load at a negative offset; -1 when out of range.
     pub negative_load: usize,
+    /// The packet the legacy loads read (for helpers; generated code has
+    /// it as an argument).
+    pub packet: u64,
+    /// Its length.
+    pub packet_len: u64,
 }
 
 /// Byte offsets of [`RunCtx`] fields, as generated code reads them.

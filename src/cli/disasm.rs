@@ -1,0 +1,97 @@
+//! `cranebpf disasm PROG`: tcpdump -d layout, or conversion to another form.
+
+use super::ebpf::Listing;
+use super::prog::ProgArgs;
+use super::{Failure, EXIT_REJECTED};
+use clap::{Args, ValueEnum};
+use cranebpf::cbpf::print;
+use cranebpf::translate::translate;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Output forms.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OutputForm {
+    /// tcpdump -d disassembly.
+    D,
+    /// tcpdump -ddd.
+    Ddd,
+    /// One line: `count,code jt jf k,...`.
+    Comma,
+    /// tcpdump -dd.
+    Dd,
+    /// bpf_asm source.
+    Asm,
+    /// Raw 8-byte little-endian struct sock_filter records.
+    Raw,
+}
+
+/// Arguments of `disasm`.
+#[derive(Args, Debug)]
+pub struct DisasmArgs {
+    #[command(flatten)]
+    prog: ProgArgs,
+    /// Output form.
+    #[arg(long, value_enum, default_value = "d")]
+    format: OutputForm,
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Show the Cranelift IR the JIT builds.
+    #[arg(long, conflicts_with_all = ["native", "format"])]
+    clif: bool,
+    /// Show the machine code the JIT emits.
+    #[arg(long, conflicts_with = "format")]
+    native: bool,
+    /// Without a value (`disasm PROG --ebpf`): show the eBPF translation of
+    /// the classic PROG. With one (`disasm --ebpf FILE`): disassemble the
+    /// eBPF program in FILE (assembly or raw bytes).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, conflicts_with = "format")]
+    ebpf: Option<Option<PathBuf>>,
+    /// With --ebpf: read FILE as raw bytes even if it looks like text.
+    #[arg(long, requires = "ebpf")]
+    raw: bool,
+}
+
+/// Prints or writes the program in the requested form.
+pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
+    let listing = if args.clif {
+        Listing::Clif
+    } else if args.native {
+        Listing::Native
+    } else {
+        Listing::Ebpf
+    };
+    if let Some(Some(path)) = &args.ebpf {
+        if args.prog.prog.is_some() || args.prog.ddd.is_some() {
+            return Err(Failure::bad_input(
+                "give either PROG or --ebpf FILE (use `disasm PROG --ebpf` for the translation)",
+            ));
+        }
+        return super::ebpf::disasm_ebpf(path, args.raw, listing);
+    }
+    let prog = args.prog.load()?;
+    if args.ebpf.is_some() || listing != Listing::Ebpf {
+        let translated = translate(&prog).map_err(|e| Failure {
+            message: e.to_string(),
+            code: EXIT_REJECTED,
+        })?;
+        return super::ebpf::print_ebpf(&translated, listing);
+    }
+    let bytes = match args.format {
+        OutputForm::D => print::disasm(&prog).into_bytes(),
+        OutputForm::Ddd => print::ddd(&prog).into_bytes(),
+        OutputForm::Comma => print::comma(&prog).into_bytes(),
+        OutputForm::Dd => print::dd(&prog).into_bytes(),
+        OutputForm::Asm => print::asm(&prog).into_bytes(),
+        OutputForm::Raw => print::raw(&prog),
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &bytes).map_err(|e| format!("{}: {e}", path.display())),
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .map_err(|e| format!("stdout: {e}")),
+    };
+    written.map_err(Failure::bad_input)?;
+    Ok(0)
+}

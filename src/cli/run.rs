@@ -1,0 +1,172 @@
+//! `cranebpf run PROG --hex ... | --hex-file FILE`: one verdict per packet.
+
+use super::prog::ProgArgs;
+use super::{Failure, EXIT_REJECTED};
+use clap::{Args, ValueEnum};
+use cranebpf::cbpf::Metadata;
+use cranebpf::{Engine, EngineChoice, Filter, FilterError, FilterOptions};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+/// Which engine runs the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// The JIT when it can compile the program, else the eBPF interpreter.
+    Auto,
+    /// The reference classic interpreter (classic programs only).
+    Cbpf,
+    /// The eBPF interpreter (over the translation, for classic programs).
+    Interp,
+    /// The JIT (no fallback).
+    Jit,
+}
+
+/// Arguments of `run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    prog: ProgArgs,
+    /// Packets as hex bytes (spaces, `:` and `.` between bytes allowed;
+    /// `-` is an empty packet).
+    #[arg(long, value_name = "HEXBYTES", num_args = 1.., required_unless_present_any = ["hex_file", "ebpf"], conflicts_with = "hex_file", allow_hyphen_values = true)]
+    hex: Vec<String>,
+    /// File of packets, one hex packet per line (`-` for an empty packet,
+    /// blank lines and `#` comments skipped); `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    hex_file: Option<PathBuf>,
+    /// Ancillary metadata, e.g. `--meta ifindex=2 --meta protocol=0x800`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    meta: Vec<String>,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: EngineArg,
+    /// Run an eBPF program (assembly or raw bytes) instead of a classic
+    /// one; prints its 64-bit return value.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prog", "ddd", "hex", "hex_file", "meta"])]
+    ebpf: Option<PathBuf>,
+    /// With --ebpf: read FILE as raw bytes even if it looks like text.
+    #[arg(long, requires = "ebpf")]
+    raw: bool,
+    /// With --ebpf: the input memory as hex (r1 points to it, r2 is its
+    /// length).
+    #[arg(long, value_name = "HEX", default_value = "", requires = "ebpf")]
+    mem: String,
+    /// With --ebpf: instruction budget; loops and recursion need one.
+    #[arg(long, requires = "ebpf")]
+    budget: Option<u64>,
+}
+
+/// Decodes one hex packet; `what` names it in errors.
+fn decode_hex(text: &str, what: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim();
+    if text == "-" {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    let mut high: Option<(u8, usize)> = None;
+    for (col, c) in text.chars().enumerate() {
+        if matches!(c, ' ' | '\t' | ':' | '.') {
+            if let Some((_, at)) = high {
+                return Err(format!("{what}, column {}: lone hex digit", at + 1));
+            }
+            continue;
+        }
+        let Some(d) = c.to_digit(16) else {
+            return Err(format!(
+                "{what}, column {}: `{c}` is not a hex digit",
+                col + 1
+            ));
+        };
+        match high.take() {
+            None => high = Some((d as u8, col)),
+            Some((h, _)) => out.push(h << 4 | d as u8),
+        }
+    }
+    if let Some((_, at)) = high {
+        return Err(format!(
+            "{what}, column {}: odd number of hex digits",
+            at + 1
+        ));
+    }
+    Ok(out)
+}
+
+fn packets(args: &RunArgs) -> Result<Vec<Vec<u8>>, Failure> {
+    let Some(path) = &args.hex_file else {
+        return args
+            .hex
+            .iter()
+            .enumerate()
+            .map(|(i, h)| decode_hex(h, &format!("--hex packet {}", i + 1)))
+            .collect::<Result<_, _>>()
+            .map_err(Failure::bad_input);
+    };
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    read.map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let body = line.trim();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let what = format!("{}: line {}", path.display(), n + 1);
+        out.push(decode_hex(body, &what).map_err(Failure::bad_input)?);
+    }
+    Ok(out)
+}
+
+/// Runs the program on every packet and prints the verdicts.
+pub fn main(args: RunArgs) -> Result<i32, Failure> {
+    if let Some(path) = &args.ebpf {
+        let engine = match args.engine {
+            EngineArg::Auto => EngineChoice::Auto,
+            EngineArg::Interp => EngineChoice::Interp,
+            EngineArg::Jit => EngineChoice::Jit,
+            EngineArg::Cbpf => {
+                return Err(Failure::bad_input(
+                    "--engine cbpf runs classic programs only; use interp or jit with --ebpf",
+                ))
+            }
+        };
+        return super::ebpf::run_ebpf(path, args.raw, &args.mem, engine, args.budget);
+    }
+    let prog = args.prog.load()?;
+    let mut meta = Metadata::default();
+    for setting in &args.meta {
+        meta.set(setting)
+            .map_err(|e| Failure::bad_input(e.to_string()))?;
+    }
+    let engine = match args.engine {
+        EngineArg::Auto => None,
+        EngineArg::Cbpf => Some(Engine::Cbpf),
+        EngineArg::Interp => Some(Engine::Interp),
+        EngineArg::Jit => Some(Engine::Jit),
+    };
+    let options = FilterOptions {
+        engine,
+        metadata: meta,
+        ..FilterOptions::default()
+    };
+    let filter = Filter::with_options(prog, options).map_err(|e| match e {
+        FilterError::Rejected(e) => Failure {
+            message: format!("rejected (the kernel would not run it): {e}"),
+            code: EXIT_REJECTED,
+        },
+        FilterError::Jit(e) => Failure::bad_input(e.to_string()),
+    })?;
+    let packets = packets(&args)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for packet in &packets {
+        let verdict = filter.run(packet);
+        writeln!(out, "{verdict}").map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
+    }
+    out.flush()
+        .map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
+    Ok(0)
+}

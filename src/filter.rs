@@ -1,0 +1,268 @@
+//! [`Filter`]: a classic program checked with the kernel's rules, translated
+//! to eBPF and compiled by the JIT, with the interpreters as fallback and as
+//! explicit choices.
+
+use std::cell::RefCell;
+
+use crate::cbpf::{self, Metadata};
+use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
+use crate::jit::{JitCode, JitError, JitOptions};
+use crate::rng::Rng;
+use crate::translate::{self, ctx_field, runtime_call};
+
+/// Stack a translated classic program uses: its 16 scratch words.
+const CLASSIC_FRAME: usize = 64;
+
+/// Which engine runs a filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// The reference classic interpreter, directly over classic
+    /// instructions.
+    Cbpf,
+    /// The eBPF interpreter over the translation.
+    Interp,
+    /// Native code from the JIT over the translation.
+    Jit,
+}
+
+impl Engine {
+    /// Every engine, in the order they are listed to users.
+    pub const ALL: [Engine; 3] = [Engine::Cbpf, Engine::Interp, Engine::Jit];
+
+    /// The name users type (`--engine NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Cbpf => "cbpf",
+            Engine::Interp => "interp",
+            Engine::Jit => "jit",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to build a [`Filter`].
+#[derive(Clone, Debug)]
+pub struct FilterOptions {
+    /// The engine to use; `None` means the JIT when it can compile the
+    /// program for this host, else the eBPF interpreter.
+    pub engine: Option<Engine>,
+    /// Ancillary metadata for [`Filter::run`] (default: what Linux gives
+    /// an `AF_UNIX` socket).
+    pub metadata: Metadata,
+    /// JIT settings.
+    pub jit: JitOptions,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions {
+            engine: None,
+            metadata: Metadata::default(),
+            jit: JitOptions::default(),
+        }
+    }
+}
+
+/// Why a filter could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterError {
+    /// The kernel would refuse the program.
+    Rejected(cbpf::CheckError),
+    /// The JIT was asked for and could not compile the program.
+    Jit(JitError),
+}
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FilterError::Rejected(e) => write!(f, "the kernel would refuse this program: {e}"),
+            FilterError::Jit(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+/// A compiled classic filter. `Send + Sync`: share one across threads.
+#[derive(Debug)]
+pub struct Filter {
+    classic: cbpf::Program,
+    ebpf: ebpf::Program,
+    engine: Engine,
+    code: Option<JitCode>,
+    jit_error: Option<JitError>,
+    metadata: Metadata,
+    /// Context block for `metadata`, with the length patched per packet.
+    ctx_template: [u8; ctx_field::SIZE],
+    /// Whether the translation reads the context block at all.
+    uses_ctx: bool,
+}
+
+impl Filter {
+    /// Checks, translates and JIT-compiles `program`, falling back to the
+    /// eBPF interpreter when the JIT is unavailable.
+    pub fn new(program: cbpf::Program) -> Result<Filter, FilterError> {
+        Filter::with_options(program, FilterOptions::default())
+    }
+
+    /// Builds a filter as `options` say.
+    pub fn with_options(
+        program: cbpf::Program,
+        options: FilterOptions,
+    ) -> Result<Filter, FilterError> {
+        let ebpf = translate::translate(&program).map_err(|e| FilterError::Rejected(e.0))?;
+        let mut jit_options = options.jit.clone();
+        jit_options.frame_size = CLASSIC_FRAME as u32;
+        jit_options.budget = false;
+        let (engine, code, jit_error) = match options.engine {
+            Some(Engine::Jit) => {
+                let code = JitCode::compile(&ebpf, &jit_options).map_err(FilterError::Jit)?;
+                (Engine::Jit, Some(code), None)
+            }
+            Some(other) => (other, None, None),
+            None => match JitCode::compile(&ebpf, &jit_options) {
+                Ok(code) => (Engine::Jit, Some(code), None),
+                Err(e) => (Engine::Interp, None, Some(e)),
+            },
+        };
+        let uses_ctx = ebpf.insns.iter().any(|i| {
+            i.opc == ebpf::insn::op::LDX | ebpf::insn::op::MEM | ebpf::insn::op::W
+                && i.src == translate::REG_CTX
+        });
+        Ok(Filter {
+            ctx_template: translate::ctx_block(&options.metadata, 0),
+            classic: program,
+            ebpf,
+            engine,
+            code,
+            jit_error,
+            metadata: options.metadata,
+            uses_ctx,
+        })
+    }
+
+    /// The engine that runs this filter.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Why the JIT was not used, when automatic selection fell back.
+    pub fn jit_error(&self) -> Option<&JitError> {
+        self.jit_error.as_ref()
+    }
+
+    /// The classic program.
+    pub fn program(&self) -> &cbpf::Program {
+        &self.classic
+    }
+
+    /// The eBPF translation.
+    pub fn translation(&self) -> &ebpf::Program {
+        &self.ebpf
+    }
+
+    /// The JIT's code, when the JIT is the engine.
+    pub fn jit_code(&self) -> Option<&JitCode> {
+        self.code.as_ref()
+    }
+
+    /// The verdict for one packet: how many bytes to keep (0 = drop).
+    pub fn run(&self, packet: &[u8]) -> u32 {
+        if self.engine == Engine::Cbpf {
+            return cbpf::interp::run(&self.classic, packet, &self.metadata);
+        }
+        let mut ctx = self.ctx_template;
+        self.execute(packet, &mut ctx, &self.metadata)
+    }
+
+    /// The verdict for one packet with other metadata than the filter's.
+    pub fn run_with(&self, packet: &[u8], metadata: &Metadata) -> u32 {
+        if self.engine == Engine::Cbpf {
+            return cbpf::interp::run(&self.classic, packet, metadata);
+        }
+        let mut ctx = translate::ctx_block(metadata, 0);
+        self.execute(packet, &mut ctx, metadata)
+    }
+
+    /// Verdicts for many packets: `verdicts[i]` for `packets[i]`.
+    ///
+    /// # Panics
+    /// If `verdicts` is shorter than `packets`.
+    pub fn run_batch<P: AsRef<[u8]>>(&self, packets: &[P], verdicts: &mut [u32]) {
+        assert!(
+            verdicts.len() >= packets.len(),
+            "run_batch: {} verdict slots for {} packets",
+            verdicts.len(),
+            packets.len()
+        );
+        for (p, v) in packets.iter().zip(verdicts.iter_mut()) {
+            *v = self.run(p.as_ref());
+        }
+    }
+
+    fn execute(&self, packet: &[u8], ctx: &mut [u8; ctx_field::SIZE], metadata: &Metadata) -> u32 {
+        let env = ClassicEnv::new(metadata);
+        let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+        ctx[..4].copy_from_slice(&len.to_ne_bytes());
+        let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
+        let result = match &self.code {
+            Some(code) => {
+                let mut stack = [0u8; CLASSIC_FRAME];
+                let raw = code.run(mem, Some(packet), &mut stack, 0, &env);
+                crate::program::outcome(&self.ebpf, raw)
+            }
+            None => ebpf::interp::run_unverified(&self.ebpf, mem, Some(packet), None, &env),
+        };
+        verdict(result)
+    }
+}
+
+/// A translated classic program cannot fail at run time: its memory
+/// accesses are the context block and its own scratch words. An error here
+/// would be a bug in the translator, so it drops the packet.
+fn verdict(result: Result<u64, ExecError>) -> u32 {
+    debug_assert!(result.is_ok(), "translated filter failed: {result:?}");
+    result.map_or(0, |r0| r0 as u32)
+}
+
+/// The run-time services of translated classic programs: `#rand`, `#nla`,
+/// `#nlan`, and the `SKF_NET_OFF` / `SKF_LL_OFF` areas, all with the
+/// reference interpreter's semantics.
+pub(crate) struct ClassicEnv<'a> {
+    metadata: &'a Metadata,
+    rng: RefCell<Rng>,
+}
+
+impl<'a> ClassicEnv<'a> {
+    pub(crate) fn new(metadata: &'a Metadata) -> ClassicEnv<'a> {
+        ClassicEnv {
+            metadata,
+            rng: RefCell::new(Rng::new(metadata.random_seed)),
+        }
+    }
+}
+
+impl Environment for ClassicEnv<'_> {
+    fn call_helper(&self, id: u64, args: [u64; 5], packet: &[u8]) -> HelperOutcome {
+        // Translated programs pass A in r2 and X in r3.
+        let (a, x) = (args[1] as u32, args[2] as u32);
+        let v = match u32::try_from(id) {
+            Ok(runtime_call::RANDOM) => self.rng.borrow_mut().next_u32(),
+            Ok(runtime_call::NLATTR) => cbpf::interp::nlattr(packet, self.metadata, a, x, false),
+            Ok(runtime_call::NLATTR_NEST) => {
+                cbpf::interp::nlattr(packet, self.metadata, a, x, true)
+            }
+            _ => return HelperOutcome::Unknown,
+        };
+        HelperOutcome::Return(u64::from(v))
+    }
+
+    fn negative_load(&self, packet: &[u8], offset: i64, size: usize) -> Option<u32> {
+        cbpf::interp::load(packet, self.metadata, i32::try_from(offset).ok()?, size)
+    }
+}

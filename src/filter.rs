@@ -46,7 +46,7 @@ impl std::fmt::Display for Engine {
 }
 
 /// How to build a [`Filter`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct FilterOptions {
     /// The engine to use; `None` means the JIT when it can compile the
     /// program for this host, else the eBPF interpreter.
@@ -56,16 +56,6 @@ pub struct FilterOptions {
     pub metadata: Metadata,
     /// JIT settings.
     pub jit: JitOptions,
-}
-
-impl Default for FilterOptions {
-    fn default() -> Self {
-        FilterOptions {
-            engine: None,
-            metadata: Metadata::default(),
-            jit: JitOptions::default(),
-        }
-    }
 }
 
 /// Why a filter could not be built.

@@ -9,6 +9,7 @@
 pub mod cbpf;
 pub mod ebpf;
 pub mod filter;
+pub mod gen;
 pub mod jit;
 pub mod kernel;
 pub mod program;

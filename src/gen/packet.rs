@@ -12,9 +12,18 @@ const PORTS: [u16; 10] = [0, 22, 53, 80, 123, 443, 1023, 1024, 8080, 65535];
 pub fn packet(rng: &mut Rng) -> Vec<u8> {
     match rng.below(20) {
         0 => Vec::new(),
-        1 => random_bytes(rng, rng.below(64) as usize),
-        2 => random_bytes(rng, 1 + rng.below(2000) as usize),
-        3 => random_bytes(rng, rng.below(65536) as usize),
+        1 => {
+            let n = rng.below(64) as usize;
+            random_bytes(rng, n)
+        }
+        2 => {
+            let n = 1 + rng.below(2000) as usize;
+            random_bytes(rng, n)
+        }
+        3 => {
+            let n = rng.below(65536) as usize;
+            random_bytes(rng, n)
+        }
         4..=6 => {
             let mut p = frame(rng);
             let cut = rng.below(p.len() as u64 + 1) as usize;
@@ -53,7 +62,10 @@ pub fn frame(rng: &mut Rng) -> Vec<u8> {
         0x0800 => ipv4(rng, &mut p),
         0x86dd => ipv6(rng, &mut p),
         0x0806 | 0x8035 => arp(rng, &mut p),
-        _ => p.extend(random_bytes(rng, rng.below(100) as usize)),
+        _ => {
+            let n = rng.below(100) as usize;
+            p.extend(random_bytes(rng, n))
+        }
     }
     p
 }
@@ -89,7 +101,8 @@ fn transport(rng: &mut Rng, proto: u8, p: &mut Vec<u8>) {
         }
         _ => {}
     }
-    p.extend(random_bytes(rng, rng.below(200) as usize));
+    let n = rng.below(200) as usize;
+    p.extend(random_bytes(rng, n));
 }
 
 fn ipv4(rng: &mut Rng, p: &mut Vec<u8>) {

@@ -8,3 +8,5 @@
 
 pub mod cbpf;
 pub mod ebpf;
+pub mod kernel;
+pub mod rng;

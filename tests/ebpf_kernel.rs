@@ -107,7 +107,7 @@ fn alu_matches_kernel() {
     if !kernel_available() {
         return;
     }
-    let mut rng = Rng::new(0x5eed_a1u64);
+    let mut rng = Rng::new(0x005e_eda1);
     let mut failures = Vec::new();
     let bodies = alu_bodies(&mut rng);
     for body in &bodies {
@@ -186,7 +186,7 @@ fn legacy_packet_loads_match_kernel() {
     if !kernel_available() {
         return;
     }
-    let mut rng = Rng::new(0x1d_ab5);
+    let mut rng = Rng::new(0x0001_dab5);
     let mut failures = Vec::new();
     let mut count = 0;
     for len in [0usize, 1, 2, 3, 4, 5, 7, 8, 13, 40] {

@@ -562,7 +562,11 @@ fn check_data_flow(insns: &[Insn]) -> Result<(), (usize, Rule)> {
     let mut work = vec![0usize];
     state[0] = Some(ENTRY);
     // A slot is queued again only when its mask shrinks (at most 11 times).
+    // Flow past the end is not state (rule FallsOffEnd reports it).
     let merge = |state: &mut Vec<Option<u16>>, work: &mut Vec<usize>, pc: usize, m: u16| {
+        if pc >= state.len() {
+            return;
+        }
         let new = state[pc].map_or(m, |old| old & m);
         if state[pc] != Some(new) {
             state[pc] = Some(new);

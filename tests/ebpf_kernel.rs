@@ -127,6 +127,45 @@ fn alu_matches_kernel() {
     );
 }
 
+/// Named edge cases, each with its own operands, against the kernel.
+#[test]
+fn edge_cases_match_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    let min64 = 0x8000_0000_0000_0000u64;
+    let cases: [(&str, u64, u64); 14] = [
+        ("mod32 %r3, %r4", 0x1234_5678_0000_0005, 0),
+        ("smod32 %r3, %r4", 0xffff_ffff_ffff_fff6, 0),
+        ("mod %r3, %r4", 0x1234_5678_0000_0005, 0),
+        ("div32 %r3, %r4", 7, 0x1_0000_0000),
+        ("mod32 %r3, %r4", 7, 0x1_0000_0000),
+        ("div %r3, %r4", 7, 0),
+        ("sdiv %r3, %r4", min64, u64::MAX),
+        ("smod %r3, %r4", min64, u64::MAX),
+        ("sdiv32 %r3, %r4", 0x8000_0000, u64::MAX),
+        ("smod32 %r3, %r4", 0x8000_0000, u64::MAX),
+        ("lsh %r3, %r4", 1, 65),
+        ("arsh32 %r3, %r4", 0x8000_0000, 33),
+        ("movsx832 %r3, %r4", 0, 0xffff_ffff_ffff_ff80),
+        ("div %r3, -1", u64::MAX, 0),
+    ];
+    let mut failures = Vec::new();
+    for (body, a, b) in cases {
+        for tail in ["", "rsh %r0, 32\n"] {
+            let asm =
+                format!("lddw %r3, {a:#x}\nlddw %r4, {b:#x}\n{body}\nmov %r0, %r3\n{tail}exit\n");
+            failures.extend(compare(&asm, &[]));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 #[test]
 fn jumps_match_kernel() {
     if !kernel_available() {

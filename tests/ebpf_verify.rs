@@ -485,6 +485,9 @@ fn rfc_defined_results_are_accepted() {
         "mov %r0, 5\narsh %r0, 1000\nexit",
         "mov %r0, 5\nexit\nmov %r0, 6\nexit",
         "ldxdw %r0, [%r10-8]\nexit",
+        // Unreachable loops and recursion are unreachable code too.
+        "mov %r0, 0\nexit\nja -1",
+        "mov %r0, 0\nexit\ncall local -1\nexit",
     ] {
         assert_eq!(check(src), Ok(()), "{src}");
     }

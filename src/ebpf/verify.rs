@@ -201,11 +201,12 @@ pub fn verify_with(
             }
         }
     }
-    check_data_flow(insns).map_err(|(pc, r)| err(pc, r))?;
+    let reached = check_data_flow(insns).map_err(|(pc, r)| err(pc, r))?;
+    let entries = function_entries(insns, &reached);
     if budget.is_none() {
-        check_no_loops(insns).map_err(|(pc, r)| err(pc, r))?;
+        check_no_loops(insns, &entries).map_err(|(pc, r)| err(pc, r))?;
     }
-    check_call_depth(insns, budget.is_some()).map_err(|(pc, r)| err(pc, r))
+    check_call_depth(insns, &entries, budget.is_some()).map_err(|(pc, r)| err(pc, r))
 }
 
 /// Which slots start an instruction (all but `lddw` second halves).
@@ -556,7 +557,8 @@ fn successors(i: &Insn, pc: usize) -> ([Option<usize>; 2], bool) {
 /// Rule 2: must-be-written registers, by a forward data-flow fixpoint
 /// whose meet is intersection (so a register counts as written only if
 /// every path to here writes it).
-fn check_data_flow(insns: &[Insn]) -> Result<(), (usize, Rule)> {
+/// Returns which slots are reachable.
+fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)> {
     let n = insns.len();
     let mut state: Vec<Option<u16>> = vec![None; n];
     let mut work = vec![0usize];
@@ -611,14 +613,14 @@ fn check_data_flow(insns: &[Insn]) -> Result<(), (usize, Rule)> {
             return Err((pc, Rule::FallsOffEnd));
         }
     }
-    Ok(())
+    Ok(state.iter().map(Option::is_some).collect())
 }
 
-/// Entry points of functions: 0 and every local call target.
-fn function_entries(insns: &[Insn]) -> Vec<usize> {
-    let starts = insn_starts(insns);
+/// Entry points of functions: 0 and the target of every reachable local
+/// call (unreachable code is accepted whatever it contains).
+fn function_entries(insns: &[Insn], reached: &[bool]) -> Vec<usize> {
     let mut entries = vec![0];
-    for pc in starts.iter_pos() {
+    for pc in (0..insns.len()).filter(|&pc| reached[pc]) {
         if is_local_call(&insns[pc]) {
             entries.push((pc as i64 + 1 + insns[pc].imm as i64) as usize);
         }
@@ -666,13 +668,13 @@ fn find_cycle(
 }
 
 /// Rule 3a: no cycle in the control-flow graph (local calls step over).
-fn check_no_loops(insns: &[Insn]) -> Result<(), (usize, Rule)> {
+fn check_no_loops(insns: &[Insn], entries: &[usize]) -> Result<(), (usize, Rule)> {
     let n = insns.len();
     let edges = |pc: usize| -> Vec<usize> {
         let (succ, _) = successors(&insns[pc], pc);
         succ.into_iter().flatten().filter(|&s| s < n).collect()
     };
-    match find_cycle(n, &function_entries(insns), edges) {
+    match find_cycle(n, entries, edges) {
         Some((from, to)) => Err((from, Rule::Loop { target: to })),
         None => Ok(()),
     }
@@ -702,8 +704,11 @@ fn calls_of(insns: &[Insn], entry: usize) -> Vec<(usize, usize)> {
 }
 
 /// Rule 3b: recursion (unless budgeted) and call-chain depth.
-fn check_call_depth(insns: &[Insn], budgeted: bool) -> Result<(), (usize, Rule)> {
-    let entries = function_entries(insns);
+fn check_call_depth(
+    insns: &[Insn],
+    entries: &[usize],
+    budgeted: bool,
+) -> Result<(), (usize, Rule)> {
     let index = |pc: usize| entries.binary_search(&pc).unwrap_or(0);
     let calls: Vec<Vec<(usize, usize)>> = entries
         .iter()

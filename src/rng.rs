@@ -46,6 +46,37 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
+
+    /// A value biased towards arithmetic edge cases: half the time one of
+    /// 0, ±1, the 32- and 64-bit signed limits and their neighbours, else
+    /// uniformly random (sometimes narrowed to 32 or 8 bits).
+    pub fn edgy_u64(&mut self) -> u64 {
+        const EDGES: [u64; 14] = [
+            0,
+            1,
+            2,
+            u64::MAX,
+            u64::MAX - 1,
+            0x7fff_ffff,
+            0x8000_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0x7fff_ffff_ffff_ffff,
+            0x8000_0000_0000_0000,
+            0xffff_ffff_8000_0000,
+            31,
+            63,
+        ];
+        match self.below(4) {
+            0 | 1 => *self.pick(&EDGES),
+            2 => self.next_u64(),
+            _ => match self.below(3) {
+                0 => self.next_u64() as u32 as u64,
+                1 => self.next_u64() as i32 as i64 as u64,
+                _ => self.below(256),
+            },
+        }
+    }
 }
 
 #[cfg(test)]

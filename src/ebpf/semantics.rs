@@ -196,11 +196,29 @@ pub fn ld_ind_offset(src: u64, imm: i32) -> i32 {
     (src as u32).wrapping_add(imm as u32) as i32
 }
 
+/// Linux `SKF_NET_OFF`: legacy loads at `SKF_NET_OFF + k` read byte `k`
+/// of the network header, which is where the input memory starts.
+pub const SKF_NET_OFF: i32 = -0x10_0000;
+
+/// Linux `SKF_LL_OFF`: loads in `[SKF_LL_OFF, SKF_NET_OFF)` read the
+/// link-layer header, which this engine does not have, so they fail.
+pub const SKF_LL_OFF: i32 = -0x20_0000;
+
 /// Value of a legacy packet load of `size` (1, 2 or 4) bytes, read in
 /// network byte order, from `packet` at `offset`; `None` when any byte lies
 /// outside the packet (the kernel then ends the program with r0 = 0).
+///
+/// As in the kernel (`bpf_internal_load_pointer_neg_helper`), a negative
+/// offset at or above [`SKF_NET_OFF`] addresses the network header, i.e.
+/// `packet[offset - SKF_NET_OFF]`; lower offsets (link layer) fail.
 pub fn ld_packet(packet: &[u8], offset: i32, size: usize) -> Option<u64> {
-    let start = usize::try_from(offset).ok()?;
+    let start = if offset >= 0 {
+        offset as usize
+    } else if offset >= SKF_NET_OFF {
+        (offset - SKF_NET_OFF) as usize
+    } else {
+        return None;
+    };
     let bytes = packet.get(start..start.checked_add(size)?)?;
     Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64))
 }

@@ -1,0 +1,296 @@
+//! Rules 2 and 3 of the verifier: data flow (reads before writes, falling
+//! off the end), loops, recursion and call depth.
+
+use super::Rule;
+use crate::ebpf::insn::{op, Insn};
+use crate::ebpf::MAX_CALL_FRAMES;
+
+/// Register bit masks.
+const R0: u16 = 1;
+const ARGS: u16 = 0b11_1110; // r1-r5
+const CALLEE_SAVED: u16 = 0b11_1100_0000; // r6-r9
+const FP: u16 = 1 << 10;
+const ENTRY: u16 = 0b110 | FP; // r1, r2, r10
+
+fn bit(r: u8) -> u16 {
+    1u16 << r
+}
+
+/// Registers an instruction reads and writes, and whether it clobbers
+/// r1–r5 (calls and legacy packet loads). Local calls are handled by the
+/// caller.
+fn effects(i: &Insn) -> (u16, u16, bool) {
+    let d = bit(i.dst & 15);
+    let s = bit(i.src & 15);
+    match i.class() {
+        op::ALU | op::ALU64 => match i.op() {
+            op::MOV if i.is_src_reg() => (s, d, false),
+            op::MOV => (0, d, false),
+            op::NEG | op::END => (d, d, false),
+            _ if i.is_src_reg() => (d | s, d, false),
+            _ => (d, d, false),
+        },
+        op::JMP | op::JMP32 => match i.op() {
+            op::JA => (0, 0, false),
+            op::CALL if i.is_src_reg() => (d, R0, true),
+            op::CALL => (0, R0, true),
+            op::EXIT => (R0, 0, false),
+            _ if i.is_src_reg() => (d | s, 0, false),
+            _ => (d, 0, false),
+        },
+        op::LD if i.is_lddw() => (0, d, false),
+        op::LD if i.mode() == op::IND => (s, R0, true),
+        op::LD => (0, R0, true),
+        op::LDX => (s, d, false),
+        op::ST => (d, 0, false),
+        _ if i.mode() == op::ATOMIC => {
+            if i.imm == op::CMPXCHG {
+                (d | s | R0, R0, false)
+            } else if i.imm & op::FETCH != 0 {
+                (d | s, s, false)
+            } else {
+                (d | s, 0, false)
+            }
+        }
+        _ => (d | s, 0, false),
+    }
+}
+
+fn is_local_call(i: &Insn) -> bool {
+    i.opc == op::CALL_IMM && i.src == op::CALL_LOCAL
+}
+
+/// Control-flow successors within the current function (a local call
+/// continues at the next instruction), as (target, is a fall-through).
+fn successors(i: &Insn, pc: usize) -> ([Option<usize>; 2], bool) {
+    let next = pc + if i.is_lddw() { 2 } else { 1 };
+    let target = |rel: i64| Some((pc as i64 + 1 + rel) as usize);
+    match (i.class(), i.op()) {
+        (op::JMP, op::EXIT) => ([None, None], false),
+        (op::JMP, op::JA) => ([target(i.off as i64), None], false),
+        (op::JMP32, op::JA) => ([target(i.imm as i64), None], false),
+        (op::JMP, op::CALL) => ([Some(next), None], true),
+        (op::JMP | op::JMP32, _) => ([Some(next), target(i.off as i64)], true),
+        _ => ([Some(next), None], true),
+    }
+}
+
+/// Rule 2: must-be-written registers, by a forward data-flow fixpoint
+/// whose meet is intersection (so a register counts as written only if
+/// every path to here writes it).
+/// Returns which slots are reachable.
+pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)> {
+    let n = insns.len();
+    let mut state: Vec<Option<u16>> = vec![None; n];
+    let mut work = vec![0usize];
+    state[0] = Some(ENTRY);
+    // A slot is queued again only when its mask shrinks (at most 11 times).
+    // Flow past the end is not state (rule FallsOffEnd reports it).
+    let merge = |state: &mut Vec<Option<u16>>, work: &mut Vec<usize>, pc: usize, m: u16| {
+        if pc >= state.len() {
+            return;
+        }
+        let new = state[pc].map_or(m, |old| old & m);
+        if state[pc] != Some(new) {
+            state[pc] = Some(new);
+            work.push(pc);
+        }
+    };
+    while let Some(pc) = work.pop() {
+        let Some(live) = state[pc] else { continue };
+        let i = &insns[pc];
+        if is_local_call(i) {
+            let callee = (pc as i64 + 1 + i.imm as i64) as usize;
+            merge(&mut state, &mut work, callee, (live & ARGS) | FP);
+            merge(
+                &mut state,
+                &mut work,
+                pc + 1,
+                (live & (CALLEE_SAVED | FP)) | R0,
+            );
+            continue;
+        }
+        let (_, writes, clobbers) = effects(i);
+        let mut out = live | writes;
+        if clobbers {
+            out &= !ARGS;
+        }
+        let (succ, _) = successors(i, pc);
+        for s in succ.into_iter().flatten() {
+            if s < n {
+                merge(&mut state, &mut work, s, out);
+            }
+        }
+    }
+    for (pc, i) in insns.iter().enumerate() {
+        let Some(live) = state[pc] else { continue };
+        let reads = if is_local_call(i) { 0 } else { effects(i).0 };
+        let missing = reads & !live;
+        if missing != 0 {
+            return Err((pc, Rule::UninitializedRead(missing.trailing_zeros() as u8)));
+        }
+        let (succ, _) = successors(i, pc);
+        if succ.into_iter().flatten().any(|s| s >= n) {
+            return Err((pc, Rule::FallsOffEnd));
+        }
+    }
+    Ok(state.iter().map(Option::is_some).collect())
+}
+
+/// Entry points of functions: 0 and the target of every reachable local
+/// call (unreachable code is accepted whatever it contains).
+pub(super) fn function_entries(insns: &[Insn], reached: &[bool]) -> Vec<usize> {
+    let mut entries = vec![0];
+    for pc in (0..insns.len()).filter(|&pc| reached[pc]) {
+        if is_local_call(&insns[pc]) {
+            entries.push((pc as i64 + 1 + insns[pc].imm as i64) as usize);
+        }
+    }
+    entries.sort_unstable();
+    entries.dedup();
+    entries
+}
+
+/// Iterative depth-first search; returns the first edge (from, to) that
+/// closes a cycle, if any.
+fn find_cycle(
+    nodes: usize,
+    roots: &[usize],
+    edges: impl Fn(usize) -> Vec<usize>,
+) -> Option<(usize, usize)> {
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    let mut color = vec![0u8; nodes];
+    for &root in roots {
+        if color[root] != 0 {
+            continue;
+        }
+        color[root] = 1;
+        let mut stack = vec![(root, edges(root), 0usize)];
+        while let Some((node, succ, idx)) = stack.last_mut() {
+            if let Some(&next) = succ.get(*idx) {
+                *idx += 1;
+                let from = *node;
+                match color[next] {
+                    0 => {
+                        color[next] = 1;
+                        let e = edges(next);
+                        stack.push((next, e, 0));
+                    }
+                    1 => return Some((from, next)),
+                    _ => {}
+                }
+            } else {
+                color[*node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+/// Rule 3a: no cycle in the control-flow graph (local calls step over).
+pub(super) fn check_no_loops(insns: &[Insn], entries: &[usize]) -> Result<(), (usize, Rule)> {
+    let n = insns.len();
+    let edges = |pc: usize| -> Vec<usize> {
+        let (succ, _) = successors(&insns[pc], pc);
+        succ.into_iter().flatten().filter(|&s| s < n).collect()
+    };
+    match find_cycle(n, entries, edges) {
+        Some((from, to)) => Err((from, Rule::Loop { target: to })),
+        None => Ok(()),
+    }
+}
+
+/// Local calls reachable inside the function starting at `entry`:
+/// (call pc, callee entry).
+fn calls_of(insns: &[Insn], entry: usize) -> Vec<(usize, usize)> {
+    let n = insns.len();
+    let mut seen = vec![false; n];
+    let mut work = vec![entry];
+    let mut calls = Vec::new();
+    while let Some(pc) = work.pop() {
+        if pc >= n || seen[pc] {
+            continue;
+        }
+        seen[pc] = true;
+        let i = &insns[pc];
+        if is_local_call(i) {
+            calls.push((pc, (pc as i64 + 1 + i.imm as i64) as usize));
+        }
+        let (succ, _) = successors(i, pc);
+        work.extend(succ.into_iter().flatten());
+    }
+    calls.sort_unstable();
+    calls
+}
+
+/// Rule 3b: recursion (unless budgeted) and call-chain depth.
+pub(super) fn check_call_depth(
+    insns: &[Insn],
+    entries: &[usize],
+    budgeted: bool,
+) -> Result<(), (usize, Rule)> {
+    let index = |pc: usize| entries.binary_search(&pc).unwrap_or(0);
+    let calls: Vec<Vec<(usize, usize)>> = entries
+        .iter()
+        .map(|&e| {
+            calls_of(insns, e)
+                .into_iter()
+                .map(|(pc, callee)| (pc, index(callee)))
+                .collect()
+        })
+        .collect();
+    let edges = |f: usize| calls[f].iter().map(|&(_, g)| g).collect::<Vec<_>>();
+    if let Some((from, to)) = find_cycle(entries.len(), &[0], edges) {
+        if budgeted {
+            // Recursion is bounded at run time by the budget and the
+            // frame limit; depth cannot be checked statically.
+            return Ok(());
+        }
+        let pc = calls[from]
+            .iter()
+            .find(|&&(_, g)| g == to)
+            .map_or(0, |&(pc, _)| pc);
+        return Err((pc, Rule::Recursion));
+    }
+    // Acyclic: frames needed from each function, callees first.
+    let mut frames: Vec<Option<usize>> = vec![None; entries.len()];
+    let mut stack = vec![0usize];
+    while let Some(&f) = stack.last() {
+        if frames[f].is_some() {
+            stack.pop();
+            continue;
+        }
+        let pending: Vec<usize> = calls[f]
+            .iter()
+            .map(|&(_, g)| g)
+            .filter(|&g| frames[g].is_none())
+            .collect();
+        if pending.is_empty() {
+            let deepest = calls[f].iter().filter_map(|&(_, g)| frames[g]).max();
+            frames[f] = Some(1 + deepest.unwrap_or(0));
+            stack.pop();
+        } else {
+            stack.extend(pending);
+        }
+    }
+    let total = frames[0].unwrap_or(1);
+    if total <= MAX_CALL_FRAMES {
+        return Ok(());
+    }
+    // Walk the deepest chain to the call that needs the ninth frame.
+    let (mut f, mut depth) = (0, 1);
+    loop {
+        let Some(&(pc, g)) = calls[f]
+            .iter()
+            .max_by_key(|&&(_, g)| frames[g].unwrap_or(0))
+        else {
+            return Err((0, Rule::CallTooDeep { frames: total }));
+        };
+        depth += 1;
+        if depth > MAX_CALL_FRAMES {
+            return Err((pc, Rule::CallTooDeep { frames: total }));
+        }
+        f = g;
+    }
+}

@@ -1,0 +1,176 @@
+//! The `bpf(2)` syscall: load an eBPF socket filter
+//! (`BPF_PROG_LOAD`, `BPF_PROG_TYPE_SOCKET_FILTER`) and run it on a packet
+//! with `BPF_PROG_TEST_RUN`, so tests can compare our engines with the
+//! running kernel. Needs root (or `CAP_BPF` + `CAP_NET_ADMIN`).
+//!
+//! Facts about socket-filter test runs (Linux 6.18, checked by
+//! `tests/ebpf_kernel.rs`):
+//! - `data_in` must hold at least the 14-byte Ethernet header; the kernel
+//!   strips it (`eth_type_trans`), so the program's `skb->data`, and so
+//!   `LD_ABS` offset 0, is `data_in[14]`, and `skb->len` is
+//!   `data_in.len() - 14`;
+//! - `retval` is the low 32 bits of r0.
+
+#![cfg(target_os = "linux")]
+
+use crate::ebpf::Insn;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+
+/// Bytes of the Ethernet header a socket-filter test run strips from the
+/// front of its input.
+pub const ETH_HLEN: usize = 14;
+
+/// The leading fields of `union bpf_attr` for `BPF_PROG_LOAD`; the kernel
+/// treats the omitted tail as zero.
+#[repr(C)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+}
+
+/// The leading fields of `union bpf_attr` for `BPF_PROG_TEST_RUN`.
+#[repr(C)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+}
+
+/// Why the kernel refused a program.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The syscall's error.
+    pub error: io::Error,
+    /// The verifier's log (may be empty).
+    pub log: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BPF_PROG_LOAD failed: {}", self.error)?;
+        if !self.log.is_empty() {
+            write!(f, "\nverifier log:\n{}", self.log)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A socket-filter program loaded into the kernel (closed on drop).
+#[derive(Debug)]
+pub struct SocketFilter {
+    fd: OwnedFd,
+}
+
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` points to a live, initialised `#[repr(C)]` prefix of
+    // `union bpf_attr` of exactly `size_of::<T>()` bytes; every pointer
+    // inside it refers to memory that outlives the call, and the kernel
+    // writes back at most `size_of::<T>()` bytes.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            std::mem::size_of::<T>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl SocketFilter {
+    /// Loads `insns` as a `BPF_PROG_TYPE_SOCKET_FILTER` program (license
+    /// "GPL"), returning the verifier's log on refusal.
+    pub fn load(insns: &[Insn]) -> Result<SocketFilter, LoadError> {
+        let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
+        let license = c"GPL";
+        let mut log = vec![0u8; 1 << 16];
+        let mut attr = ProgLoadAttr {
+            prog_type: BPF_PROG_TYPE_SOCKET_FILTER,
+            insn_cnt: insns.len() as u32,
+            insns: code.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level: 1,
+            log_size: log.len() as u32,
+            log_buf: log.as_mut_ptr() as u64,
+            kern_version: 0,
+            prog_flags: 0,
+        };
+        match bpf(BPF_PROG_LOAD, &mut attr) {
+            Ok(fd) => {
+                // SAFETY: on success BPF_PROG_LOAD returns a new file
+                // descriptor that nothing else owns.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+                Ok(SocketFilter { fd })
+            }
+            Err(error) => {
+                let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+                Err(LoadError {
+                    error,
+                    log: String::from_utf8_lossy(&log[..end]).into_owned(),
+                })
+            }
+        }
+    }
+
+    /// Runs the program once on `data` (Ethernet header first, see the
+    /// module docs) and returns `retval`, the low 32 bits of r0.
+    pub fn test_run(&self, data: &[u8]) -> io::Result<u32> {
+        let mut attr = TestRunAttr {
+            prog_fd: self.fd.as_raw_fd() as u32,
+            retval: 0,
+            data_size_in: data.len() as u32,
+            data_size_out: 0,
+            data_in: data.as_ptr() as u64,
+            data_out: 0,
+            repeat: 1,
+            duration: 0,
+        };
+        bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+        Ok(attr.retval)
+    }
+}
+
+/// Whether this process can load and test-run socket filters (tries a
+/// two-instruction program); the error says why not.
+pub fn available() -> Result<(), String> {
+    let prog = [
+        Insn::new(
+            crate::ebpf::insn::op::ALU64 | crate::ebpf::insn::op::MOV,
+            0,
+            0,
+            0,
+            7,
+        ),
+        Insn::new(crate::ebpf::insn::op::EXIT_OP, 0, 0, 0, 0),
+    ];
+    let f = SocketFilter::load(&prog).map_err(|e| e.to_string())?;
+    match f.test_run(&[0u8; ETH_HLEN + 8]) {
+        Ok(7) => Ok(()),
+        Ok(v) => Err(format!("test run of 'mov r0, 7; exit' returned {v}")),
+        Err(e) => Err(format!("BPF_PROG_TEST_RUN failed: {e}")),
+    }
+}

@@ -34,15 +34,31 @@ fn packet_loads_are_big_endian_and_bounded() {
     assert_eq!(run("ldh [1]\nret a", &PKT), 0x3456);
     assert_eq!(run("ldb [7]\nret a", &PKT), 0xf0);
     assert_eq!(run("ld [4]\nret a", &PKT), 0x9abc_def0);
-    assert_eq!(run("ld #5\nld [5]\nret a", &PKT), 0, "a load past the end returns 0");
+    assert_eq!(
+        run("ld #5\nld [5]\nret a", &PKT),
+        0,
+        "a load past the end returns 0"
+    );
     assert_eq!(run("ldh [7]\nret #1", &PKT), 0);
     assert_eq!(run("ldb [8]\nret #1", &PKT), 0);
     assert_eq!(run("ldx #2\nldh [x + 3]\nret a", &PKT), 0xbcde);
     assert_eq!(run("ldx #2\nld [x + 3]\nret #1", &PKT), 0);
-    assert_eq!(run("ldx #2\nldb [x + 0xffffffff]\nret a", &PKT), 0x34, "X + k wraps at 32 bits");
-    assert_eq!(run("ldx #0xffffffff\nldb [x + 0]\nret #1", &PKT), 0, "negative offsets fail");
+    assert_eq!(
+        run("ldx #2\nldb [x + 0xffffffff]\nret a", &PKT),
+        0x34,
+        "X + k wraps at 32 bits"
+    );
+    assert_eq!(
+        run("ldx #0xffffffff\nldb [x + 0]\nret #1", &PKT),
+        0,
+        "negative offsets fail"
+    );
     assert_eq!(run("ldxb 4*([0]&0xf)\ntxa\nret a", &PKT), 8);
-    assert_eq!(run("ld #3\nldxb 4*([1]&0xf)\nret a", &PKT), 3, "msh keeps A");
+    assert_eq!(
+        run("ld #3\nldxb 4*([1]&0xf)\nret a", &PKT),
+        3,
+        "msh keeps A"
+    );
     assert_eq!(run("ldxb 4*([8]&0xf)\nret #1", &PKT), 0);
     assert_eq!(run("ld len\nret a", &PKT), 8);
     assert_eq!(run("ldx #len\ntxa\nret a", &PKT[..3]), 3);
@@ -54,7 +70,11 @@ fn special_areas_follow_metadata() {
     let net = |n: i32| format!("ldb [{}]\nret a", skf::NET_OFF + n);
     let ll = |n: i32| format!("ldb [{}]\nadd #1\nret a", skf::LL_OFF + n);
     assert_eq!(interp::run(&asm(&net(2)), &PKT, &meta), 0x56);
-    assert_eq!(interp::run(&asm(&ll(0)), &PKT, &meta), 0, "no link-layer header");
+    assert_eq!(
+        interp::run(&asm(&ll(0)), &PKT, &meta),
+        0,
+        "no link-layer header"
+    );
     meta.network_offset = 4;
     meta.mac_offset = Some(1);
     assert_eq!(interp::run(&asm(&net(2)), &PKT, &meta), 0xde);
@@ -87,13 +107,33 @@ fn alu_with_constant_and_x() {
         ("mod", 0xffff_ffff, 0x10, 0xf),
     ];
     for (name, a, b, want) in cases {
-        assert_eq!(run(&format!("ld #{a}\n{name} #{b}\nret a"), &[]), want, "{name} #k");
-        assert_eq!(run(&format!("ld #{a}\nldx #{b}\n{name} x\nret a"), &[]), want, "{name} x");
+        assert_eq!(
+            run(&format!("ld #{a}\n{name} #{b}\nret a"), &[]),
+            want,
+            "{name} #k"
+        );
+        assert_eq!(
+            run(&format!("ld #{a}\nldx #{b}\n{name} x\nret a"), &[]),
+            want,
+            "{name} x"
+        );
     }
     assert_eq!(run("ld #5\nneg\nret a", &[]), 5u32.wrapping_neg());
-    assert_eq!(run("ld #9\nldx #0\ndiv x\nret #1", &[]), 0, "div by X = 0 returns 0");
-    assert_eq!(run("ld #9\nldx #0\nmod x\nret #1", &[]), 0, "mod by X = 0 returns 0");
-    assert_eq!(run("ld #3\nldx #33\nlsh x\nret a", &[]), 6, "shift by X uses X mod 32");
+    assert_eq!(
+        run("ld #9\nldx #0\ndiv x\nret #1", &[]),
+        0,
+        "div by X = 0 returns 0"
+    );
+    assert_eq!(
+        run("ld #9\nldx #0\nmod x\nret #1", &[]),
+        0,
+        "mod by X = 0 returns 0"
+    );
+    assert_eq!(
+        run("ld #3\nldx #33\nlsh x\nret a", &[]),
+        6,
+        "shift by X uses X mod 32"
+    );
     assert_eq!(run("ld #8\nldx #32\nrsh x\nret a", &[]), 8);
 }
 
@@ -119,7 +159,11 @@ fn jumps() {
         assert_eq!(run(&x_form, &[]), want, "{op} x {a} {k}");
     }
     assert_eq!(run("ja over\nret #1\nover: ret #2", &[]), 2);
-    assert_eq!(run("ld #3\njlt #4, ff\nret #1\nff: ret #2", &[]), 2, "jlt is jge branching on false");
+    assert_eq!(
+        run("ld #3\njlt #4, ff\nret #1\nff: ret #2", &[]),
+        2,
+        "jlt is jge branching on false"
+    );
     assert_eq!(run("ld #3\njne #3, ff\nret #1\nff: ret #2", &[]), 1);
 }
 
@@ -128,7 +172,10 @@ fn ancillary_loads_read_metadata() {
     let meta = Metadata {
         protocol: 0x0800,
         pkttype: 3,
-        device: Some(Device { ifindex: 7, hatype: 1 }),
+        device: Some(Device {
+            ifindex: 7,
+            hatype: 1,
+        }),
         mark: 0xdead_beef,
         queue: 4,
         rxhash: 0x1234,
@@ -177,11 +224,21 @@ fn ancillary_loads_read_metadata() {
 #[test]
 fn random_is_seeded_and_advances() {
     let src = asm("ld #rand\ntax\nld #rand\njeq x, same, differ\nsame: ret #1\ndiffer: txa\nret a");
-    let meta = Metadata { random_seed: 99, ..Metadata::default() };
+    let meta = Metadata {
+        random_seed: 99,
+        ..Metadata::default()
+    };
     let first = interp::run(&src, &[], &meta);
     assert_ne!(first, 1, "two loads give two values");
-    assert_eq!(interp::run(&src, &[], &meta), first, "same seed, same values");
-    let other = Metadata { random_seed: 100, ..Metadata::default() };
+    assert_eq!(
+        interp::run(&src, &[], &meta),
+        first,
+        "same seed, same values"
+    );
+    let other = Metadata {
+        random_seed: 100,
+        ..Metadata::default()
+    };
     assert_ne!(interp::run(&src, &[], &other), first);
 }
 
@@ -212,11 +269,19 @@ fn netlink_attribute_search() {
     assert_eq!(find(0, 9, false), 0);
     assert_eq!(find(8, 7, true), 12);
     assert_eq!(find(8, 1, true), 0);
-    assert_eq!(find(p.len() as u32 - 3, 1, false), 0, "A past the last header");
+    assert_eq!(
+        find(p.len() as u32 - 3, 1, false),
+        0,
+        "A past the last header"
+    );
     let mut big = p.clone();
     big.resize(Metadata::default().linear_limit + 1, 0);
     let src = asm("ld #0\nldx #2\nld #nla\nret a");
-    assert_eq!(interp::run(&src, &big, &Metadata::default()), 0, "non-linear buffers find nothing");
+    assert_eq!(
+        interp::run(&src, &big, &Metadata::default()),
+        0,
+        "non-linear buffers find nothing"
+    );
 }
 
 #[test]
@@ -233,15 +298,35 @@ fn unchecked_programs_never_panic() {
         Insn::stmt(op::LD | op::W | op::ABS, 0xffff_ffff),
     ];
     for insn in weird {
-        assert_eq!(interp::run(&Program::new(vec![insn]), &PKT, &meta), 0, "{insn:?}");
+        assert_eq!(
+            interp::run(&Program::new(vec![insn]), &PKT, &meta),
+            0,
+            "{insn:?}"
+        );
     }
     assert_eq!(interp::run(&Program::new(vec![]), &PKT, &meta), 0);
-    let shift = Program::new(vec![Insn::stmt(op::LD | op::IMM, 1), Insn::stmt(op::ALU | op::LSH | op::K, 33), Insn::stmt(op::RET | op::A, 0)]);
-    assert_eq!(interp::run(&shift, &[], &meta), 2, "constant shifts use k mod 32");
+    let shift = Program::new(vec![
+        Insn::stmt(op::LD | op::IMM, 1),
+        Insn::stmt(op::ALU | op::LSH | op::K, 33),
+        Insn::stmt(op::RET | op::A, 0),
+    ]);
+    assert_eq!(
+        interp::run(&shift, &[], &meta),
+        2,
+        "constant shifts use k mod 32"
+    );
     // Every 16-bit opcode, with awkward operands: no panic.
     for code in 0..=u16::MAX {
         for k in [0, 16, 0xffff_ffff] {
-            let prog = Program::new(vec![Insn { code, jt: 1, jf: 200, k }, Insn::stmt(op::RET | op::A, 0)]);
+            let prog = Program::new(vec![
+                Insn {
+                    code,
+                    jt: 1,
+                    jf: 200,
+                    k,
+                },
+                Insn::stmt(op::RET | op::A, 0),
+            ]);
             let _ = interp::run(&prog, &PKT, &meta);
         }
     }
@@ -254,10 +339,28 @@ fn metadata_settings() {
     m.set("ifindex=3").expect("ifindex");
     m.set("mac_offset=0").expect("mac");
     assert_eq!(m.protocol, 0x86dd);
-    assert_eq!(m.device, Some(Device { ifindex: 3, hatype: 0 }));
+    assert_eq!(
+        m.device,
+        Some(Device {
+            ifindex: 3,
+            hatype: 0
+        })
+    );
     assert_eq!(m.mac_offset, Some(0));
-    assert!(m.set("pkttype=8").unwrap_err().to_string().contains("larger than 7"));
-    assert!(m.set("colour=1").unwrap_err().to_string().contains("unknown metadata key"));
+    assert!(m
+        .set("pkttype=8")
+        .unwrap_err()
+        .to_string()
+        .contains("larger than 7"));
+    assert!(m
+        .set("colour=1")
+        .unwrap_err()
+        .to_string()
+        .contains("unknown metadata key"));
     assert!(m.set("mark").unwrap_err().to_string().contains("key=value"));
-    assert!(m.set("mark=x1").unwrap_err().to_string().contains("not a number"));
+    assert!(m
+        .set("mark=x1")
+        .unwrap_err()
+        .to_string()
+        .contains("not a number"));
 }

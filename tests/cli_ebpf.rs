@@ -59,7 +59,8 @@ fn run_and_disasm_raw_bytes() {
     );
     let bad = temp_file("odd.bin", &raw[..13]);
     let (code, _, err) = cli(&["disasm", "--ebpf", bad.to_str().expect("utf8"), "--raw"]);
-    assert_eq!(code, 1);
+    // Malformed input exits 2 (a refused program exits 1).
+    assert_eq!(code, 2);
     assert!(err.contains("byte offset 8"), "{err}");
 }
 
@@ -67,7 +68,7 @@ fn run_and_disasm_raw_bytes() {
 fn errors_exit_non_zero_with_position() {
     let asm_err = temp_file("bad.s", b"mov %r0, 1\nmov %r12, 2\nexit\n");
     let (code, out, err) = cli(&["run", "--ebpf", asm_err.to_str().expect("utf8")]);
-    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!((code, out.as_str()), (2, ""));
     assert!(
         err.contains("line 2, column 5") && err.contains("invalid register"),
         "{err}"
@@ -96,7 +97,7 @@ fn errors_exit_non_zero_with_position() {
         "--mem",
         "01 0z",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("invalid hex digit 'z' at column 5"), "{err}");
 
     let looping = temp_file("l.s", b"mov %r0, 0\nja -1\n");
@@ -107,10 +108,10 @@ fn errors_exit_non_zero_with_position() {
     assert!(code == 1 && err.contains("budget exhausted"), "{err}");
 
     let (code, _, err) = cli(&["run", "--ebpf", "/nonexistent/prog.s"]);
-    assert!(code == 1 && err.contains("/nonexistent/prog.s"), "{err}");
+    assert!(code == 2 && err.contains("/nonexistent/prog.s"), "{err}");
 
     let (code, _, err) = cli(&["run", "--ebpf", p, "--engine", "warp"]);
-    assert!(code == 2 && err.contains("unknown engine 'warp'"), "{err}");
+    assert!(code == 2 && err.contains("invalid value 'warp'"), "{err}");
 }
 
 #[test]

@@ -10,8 +10,8 @@ use crate::jit::{JitCode, JitError, JitOptions};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
 
-/// Stack a translated classic program uses: its 16 scratch words.
-const CLASSIC_FRAME: usize = 64;
+/// Stack (bytes) a translated classic program uses: its 16 scratch words.
+pub const CLASSIC_FRAME: usize = 64;
 
 /// Which engine runs a filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

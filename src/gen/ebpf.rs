@@ -230,5 +230,34 @@ pub fn program(rng: &mut Rng, max_len: usize, mem_len: usize) -> Program {
     // Jumps aim at most `room` ahead of their slot; every such target lies
     // at or before the final exit, which ends every path.
     out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
+    // A jump may not land on the second slot of an `lddw`: move such
+    // targets one slot on (the final exit is never a second slot).
+    let second: Vec<bool> = (0..out.len())
+        .map(|i| i > 0 && out[i - 1].opc == op::LD | op::IMM | op::DW)
+        .collect();
+    for pc in 0..out.len() {
+        let insn = out[pc];
+        let class = insn.class();
+        if (class != op::JMP && class != op::JMP32) || second[pc] {
+            continue;
+        }
+        let code = insn.opc & 0xf0;
+        if code == op::EXIT || code == op::CALL {
+            continue;
+        }
+        let wide_ja = class == op::JMP32 && code == op::JA;
+        let off = if wide_ja {
+            insn.imm as i64
+        } else {
+            i64::from(insn.off)
+        };
+        if second.get((pc as i64 + 1 + off) as usize) == Some(&true) {
+            if wide_ja {
+                out[pc].imm += 1;
+            } else {
+                out[pc].off += 1;
+            }
+        }
+    }
     Program::new(out)
 }

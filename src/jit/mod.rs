@@ -27,6 +27,9 @@ pub struct JitOptions {
     pub budget: bool,
     /// Keep the CLIF and machine-code listings (for `disasm`).
     pub keep_listings: bool,
+    /// When false, compiling fails as if the host had no JIT (to exercise
+    /// and test the interpreter fallback).
+    pub enabled: bool,
     /// Bytes of stack each frame has below r10 (512 for eBPF; a translated
     /// classic filter needs only 64 for its scratch words). The stack given
     /// at run time must hold at least one frame.
@@ -37,6 +40,7 @@ impl Default for JitOptions {
     fn default() -> Self {
         JitOptions {
             eliminate_bounds_checks: true,
+            enabled: true,
             verify_ir: cfg!(debug_assertions),
             budget: false,
             keep_listings: false,
@@ -115,6 +119,9 @@ impl fmt::Debug for JitCode {
 impl JitCode {
     /// Compiles a verified program for the host.
     pub fn compile(program: &Program, options: &JitOptions) -> Result<JitCode, JitError> {
+        if !options.enabled {
+            return Err(JitError::Target("the JIT is disabled".into()));
+        }
         if program.is_empty() {
             return Err(JitError::Unsupported {
                 pc: 0,

@@ -10,6 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
 
 const HARNESS_SOURCE: &str = include_str!("aarch64/harness.c");
 
@@ -75,6 +76,10 @@ pub fn available() -> Result<(), QemuError> {
 
 /// Builds the harness once per source version, in the temp directory.
 fn harness_binary() -> Result<PathBuf, QemuError> {
+    // One build at a time within a process; across processes the unique
+    // temporary name and the atomic rename keep the binary whole.
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let mut h = DefaultHasher::new();
     HARNESS_SOURCE.hash(&mut h);
     let dir = std::env::temp_dir().join(format!("cranebpf-aarch64-{:016x}", h.finish()));

@@ -32,7 +32,7 @@ static uint64_t no_helper(struct run_ctx *ctx, uint64_t id, uint64_t a, uint64_t
 static int64_t no_negative_load(struct run_ctx *ctx, uint64_t p, uint64_t l, int64_t o, uint64_t s) {
     (void)p; (void)l; (void)o; (void)s;
     ctx->status = NO_CALLBACK;
-    return 0; /* not -1: the status already ends the run */
+    return -1; /* ends the run; the entry function leaves the status as is */
 }
 
 typedef uint64_t (*entry_fn)(struct run_ctx *, uint64_t, uint64_t, uint64_t, uint64_t,

@@ -1,0 +1,384 @@
+//! Differential tests: every engine must give the same result on every
+//! generated case.
+//!
+//! - Classic: reference interpreter = eBPF interpreter on the translation =
+//!   JIT on the translation (x86-64, with and without bounds-check
+//!   elimination), and a sample of the JIT's aarch64 code under qemu.
+//! - eBPF: interpreter = JIT, on the return value or error and on the
+//!   input memory afterwards, and a sample under qemu.
+//!
+//! `CRANEBPF_SEED` picks the seed (printed), `CRANEBPF_DIFF_SCALE`
+//! multiplies the case counts. The aarch64 part fails under `CI=true` when
+//! qemu is missing and is skipped with a reason elsewhere.
+
+use cranebpf::cbpf::{self, Device, Metadata};
+use cranebpf::ebpf::{self, ExecError};
+use cranebpf::filter::CLASSIC_FRAME;
+use cranebpf::gen;
+use cranebpf::jit::qemu::{self, Aarch64Runner, NO_CALLBACK};
+use cranebpf::jit::{compile_bytes, JitOptions};
+use cranebpf::rng::Rng;
+use cranebpf::translate::{ctx_block, translate};
+use cranebpf::{EbpfOptions, EbpfProgram, Engine, EngineChoice, Filter, FilterOptions};
+
+fn seed() -> u64 {
+    let seed = std::env::var("CRANEBPF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_c0de);
+    eprintln!("seed {seed} (set CRANEBPF_SEED to vary)");
+    seed
+}
+
+fn scale() -> usize {
+    std::env::var("CRANEBPF_DIFF_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The aarch64 runner, or `None` with the reason printed (a failure under
+/// CI).
+fn aarch64() -> Option<Aarch64Runner> {
+    let started = qemu::available().and_then(|()| Aarch64Runner::start());
+    match started {
+        Ok(r) => Some(r),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "aarch64 differential tests need qemu under CI: {e}"
+            );
+            eprintln!("skipping the aarch64 part: {e}");
+            None
+        }
+    }
+}
+
+fn jit_options(eliminate_bounds_checks: bool) -> JitOptions {
+    JitOptions {
+        verify_ir: true,
+        eliminate_bounds_checks,
+        ..JitOptions::default()
+    }
+}
+
+fn random_metadata(rng: &mut Rng) -> Metadata {
+    let mut m = Metadata::default();
+    if rng.chance(1, 3) {
+        m.device = Some(Device {
+            ifindex: rng.next_u32(),
+            hatype: rng.next_u32() as u16,
+        });
+        m.protocol = *rng.pick(&[0x0800u16, 0x86dd, 0x0806]);
+        m.pkttype = rng.below(8) as u8;
+        m.mark = rng.next_u32();
+        m.rxhash = rng.next_u32();
+        m.vlan_present = rng.chance(1, 2);
+        m.vlan_tci = rng.next_u32() as u16;
+        m.vlan_tpid = 0x8100;
+        m.cpu = rng.below(4) as u32;
+        m.queue = rng.below(8) as u16;
+        m.pay_offset = rng.below(100) as u32;
+        m.network_offset = *rng.pick(&[0u32, 14, 18]);
+        m.mac_offset = if rng.chance(1, 2) { Some(0) } else { None };
+    }
+    m.random_seed = rng.next_u64();
+    m
+}
+
+/// Packets that end exactly at, one byte before and one after the edge of
+/// each absolute load in `prog`.
+fn edge_packets(prog: &cbpf::Program, rng: &mut Rng) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for insn in &prog.insns {
+        if insn.code & 0xe7 != 0x20 || insn.k >= 0x1_0000 {
+            continue; // not an LD_ABS with a packet offset
+        }
+        let size = match insn.size() {
+            0x00 => 4,
+            0x08 => 2,
+            _ => 1,
+        };
+        let end = insn.k as usize + size;
+        for len in [end.saturating_sub(1), end, end + 1] {
+            let mut p = gen::packet::frame(rng);
+            p.resize(len, 0xa5);
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn classic_engines_agree() {
+    let mut rng = Rng::new(seed());
+    let programs = 2500 * scale();
+    let shared: Vec<Vec<u8>> = (0..80).map(|_| gen::packet::packet(&mut rng)).collect();
+    let mut runner = aarch64();
+    let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
+    let arm_options = JitOptions {
+        frame_size: CLASSIC_FRAME as u32,
+        ..jit_options(true)
+    };
+    let (mut cases, mut comparisons) = (0usize, 0usize);
+    let (mut arm_cases, mut arm_skipped) = (0usize, 0usize);
+    for n in 0..programs {
+        let prog = gen::classic::program(&mut rng, 40);
+        let meta = random_metadata(&mut rng);
+        let build = |engine, bce| {
+            let options = FilterOptions {
+                engine: Some(engine),
+                metadata: meta.clone(),
+                jit: jit_options(bce),
+            };
+            Filter::with_options(prog.clone(), options).expect("a checked program builds")
+        };
+        let engines = [
+            ("cbpf", build(Engine::Cbpf, true)),
+            ("interp", build(Engine::Interp, true)),
+            ("jit", build(Engine::Jit, true)),
+            ("jit-no-bce", build(Engine::Jit, false)),
+        ];
+        let mut packets = edge_packets(&prog, &mut rng);
+        for _ in 0..20 {
+            packets.push(gen::packet::packet(&mut rng));
+        }
+        packets.extend(shared.iter().cloned());
+
+        let arm_code = match (&mut runner, n % 8) {
+            (Some(r), 0) => {
+                let ebpf = translate(&prog).expect("translates");
+                let bytes =
+                    compile_bytes(&ebpf.insns, arm.clone(), &arm_options).expect("aarch64 code");
+                r.load(&bytes).expect("qemu loads code");
+                true
+            }
+            _ => false,
+        };
+        for packet in &packets {
+            let want = engines[0].1.run(packet);
+            for (name, filter) in &engines[1..] {
+                let got = filter.run(packet);
+                assert_eq!(
+                    got,
+                    want,
+                    "{name} disagrees with cbpf\nprogram:\n{}packet: {}\nmetadata: {meta:?}",
+                    cbpf::print::ddd(&prog),
+                    hex(packet)
+                );
+                comparisons += 1;
+            }
+            cases += 1;
+            if arm_code {
+                let r = runner.as_mut().expect("runner");
+                let mut ctx = ctx_block(&meta, packet.len());
+                let out = r.run(&ctx, Some(packet), 0).expect("qemu runs");
+                ctx.fill(0);
+                if out.status == NO_CALLBACK {
+                    arm_skipped += 1;
+                    continue;
+                }
+                assert_eq!(
+                    out.r0 as u32,
+                    want,
+                    "aarch64 disagrees with cbpf (status {})\nprogram:\n{}packet: {}",
+                    out.status,
+                    cbpf::print::ddd(&prog),
+                    hex(packet)
+                );
+                arm_cases += 1;
+            }
+        }
+    }
+    eprintln!(
+        "classic: {programs} programs, {cases} program×packet cases, {comparisons} comparisons \
+         on x86-64 (interp, jit, jit without bounds-check elimination, each against cbpf); \
+         aarch64: {arm_cases} cases ({arm_skipped} skipped: helper calls are not served under qemu)"
+    );
+    assert!(cases >= 200_000 * scale(), "only {cases} cases");
+}
+
+/// Compares errors by kind and place (addresses differ between runs on
+/// different copies of the memory).
+fn same_outcome(a: &Result<u64, ExecError>, b: &Result<u64, ExecError>) -> bool {
+    match (a, b) {
+        (Ok(x), Ok(y)) => x == y,
+        (
+            Err(ExecError::OutOfBounds {
+                pc: p1,
+                size: s1,
+                write: w1,
+                ..
+            }),
+            Err(ExecError::OutOfBounds {
+                pc: p2,
+                size: s2,
+                write: w2,
+                ..
+            }),
+        ) => (p1, s1, w1) == (p2, s2, w2),
+        (Err(x), Err(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[test]
+fn ebpf_engines_agree() {
+    let mut rng = Rng::new(seed() ^ 0xeb9f);
+    let programs = 3000 * scale();
+    let mut runner = aarch64();
+    let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
+    let (mut cases, mut errors, mut arm_cases) = (0usize, 0usize, 0usize);
+    for n in 0..programs {
+        let mem_len = 1 + rng.below(64) as usize;
+        let prog = gen::ebpf::program(&mut rng, 40, mem_len);
+        let build = |engine| {
+            let options = EbpfOptions {
+                engine,
+                jit: jit_options(true),
+                ..EbpfOptions::default()
+            };
+            EbpfProgram::with_options(prog.clone(), options).unwrap_or_else(|e| {
+                panic!(
+                    "generated program refused: {e}\n{}",
+                    ebpf::disasm::disassemble(&prog)
+                )
+            })
+        };
+        let interp = build(EngineChoice::Interp);
+        let jit = build(EngineChoice::Jit);
+        let arm_code = match (&mut runner, n % 8) {
+            (Some(r), 0) => {
+                let bytes = compile_bytes(&prog.insns, arm.clone(), &jit_options(true))
+                    .expect("aarch64 code");
+                r.load(&bytes).expect("qemu loads code");
+                true
+            }
+            _ => false,
+        };
+        for _ in 0..8 {
+            let mem: Vec<u8> = gen::packet::random_bytes(&mut rng, mem_len);
+            let (mut m1, mut m2) = (mem.clone(), mem.clone());
+            let want = interp.run(&mut m1);
+            let got = jit.run(&mut m2);
+            assert!(
+                same_outcome(&want, &got) && (want.is_err() || m1 == m2),
+                "jit disagrees with interp: {got:?} vs {want:?}\nmemory {} → interp {} jit {}\n{}",
+                hex(&mem),
+                hex(&m1),
+                hex(&m2),
+                ebpf::disasm::disassemble(&prog)
+            );
+            cases += 1;
+            errors += usize::from(want.is_err());
+            if arm_code {
+                let r = runner.as_mut().expect("runner");
+                let out = r.run(&mem, None, 0).expect("qemu runs");
+                if out.status == NO_CALLBACK {
+                    continue;
+                }
+                match &want {
+                    Ok(v) => assert_eq!(
+                        (out.r0, out.status),
+                        (*v, 0),
+                        "aarch64 disagrees\n{}",
+                        ebpf::disasm::disassemble(&prog)
+                    ),
+                    Err(ExecError::OutOfBounds { pc, .. }) => assert_eq!(
+                        (out.status, out.pc as usize),
+                        (2, *pc),
+                        "aarch64 disagrees on the error\n{}",
+                        ebpf::disasm::disassemble(&prog)
+                    ),
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+                arm_cases += 1;
+            }
+        }
+    }
+    eprintln!(
+        "ebpf: {programs} programs, {cases} program×memory comparisons (jit against interp, \
+         {errors} of them ending in an error); aarch64: {arm_cases} cases"
+    );
+    assert!(cases >= 20_000 * scale());
+}
+
+#[test]
+fn bounds_check_elimination_keeps_verdicts_at_every_length() {
+    // Filters whose loads a single hoisted check covers, run on every
+    // packet length from 0 to past the last load.
+    let mut rng = Rng::new(seed() ^ 0xbce);
+    let sources = [
+        "ldh [12]\njeq #0x800, ip, drop\nip: ldb [23]\njeq #6, tcp, drop\ntcp: ldh [20]\njset #0x1fff, drop, ports\nports: ldxb 4*([14]&0xf)\nldh [x + 14]\njeq #22, keep, next\nnext: ldh [x + 16]\njeq #22, keep, drop\nkeep: ret #-1\ndrop: ret #0\n",
+        "ld [0]\nld [4]\nldh [60]\nldb [61]\nadd x\nret a\n",
+        "ldh [12]\njgt #0x600, big, small\nbig: ldb [40]\nret a\nsmall: ldb [30]\nret a\n",
+    ];
+    let mut cases = 0;
+    for src in sources {
+        let prog = cbpf::parse::parse_asm(src).expect("assembles");
+        let with = Filter::with_options(
+            prog.clone(),
+            FilterOptions {
+                engine: Some(Engine::Jit),
+                jit: jit_options(true),
+                ..FilterOptions::default()
+            },
+        )
+        .expect("builds");
+        let without = Filter::with_options(
+            prog.clone(),
+            FilterOptions {
+                engine: Some(Engine::Jit),
+                jit: jit_options(false),
+                ..FilterOptions::default()
+            },
+        )
+        .expect("builds");
+        for len in 0..=80 {
+            for _ in 0..20 {
+                let mut p = gen::packet::frame(&mut rng);
+                p.resize(len, rng.next_u32() as u8);
+                if rng.chance(1, 2) && len > 13 {
+                    p[12] = 8;
+                    p[13] = 0;
+                }
+                let want = cbpf::interp::run(&prog, &p, &Metadata::default());
+                assert_eq!(with.run(&p), want, "with elimination, length {len}");
+                assert_eq!(without.run(&p), want, "without elimination, length {len}");
+                cases += 1;
+            }
+        }
+    }
+    eprintln!("bounds-check elimination: {cases} packets, same verdicts with and without");
+}
+
+#[test]
+fn fallback_to_the_interpreter_gives_the_same_verdicts() {
+    let mut rng = Rng::new(seed() ^ 0xfa11);
+    for _ in 0..200 {
+        let prog = gen::classic::program(&mut rng, 30);
+        let no_jit = FilterOptions {
+            engine: None,
+            jit: JitOptions {
+                enabled: false,
+                ..JitOptions::default()
+            },
+            ..FilterOptions::default()
+        };
+        let fallback = Filter::with_options(prog.clone(), no_jit).expect("builds");
+        assert_eq!(fallback.engine(), Engine::Interp);
+        assert!(fallback.jit_error().is_some());
+        let jit = Filter::new(prog.clone()).expect("builds");
+        assert_eq!(jit.engine(), Engine::Jit);
+        for _ in 0..20 {
+            let p = gen::packet::packet(&mut rng);
+            let want = cbpf::interp::run(&prog, &p, &Metadata::default());
+            assert_eq!(fallback.run(&p), want);
+            assert_eq!(jit.run(&p), want);
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 
 use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
+use crate::jit::runtime::status;
 use crate::jit::{JitCode, JitError, JitOptions};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
@@ -109,6 +110,7 @@ impl Filter {
         let mut jit_options = options.jit.clone();
         jit_options.frame_size = CLASSIC_FRAME as u32;
         jit_options.budget = false;
+        jit_options.leaf = true;
         let (engine, code, jit_error) = match options.engine {
             Some(Engine::Jit) => {
                 let code = JitCode::compile(&ebpf, &jit_options).map_err(FilterError::Jit)?;
@@ -204,7 +206,13 @@ impl Filter {
             Some(code) => {
                 let mut stack = [0u8; CLASSIC_FRAME];
                 let raw = code.run(mem, Some(packet), &mut stack, 0, &env);
-                crate::program::outcome(&self.ebpf, raw)
+                if raw.status == status::HAND_OVER {
+                    // A helper or a negative offset: the translation has no
+                    // side effects, so the interpreter redoes it exactly.
+                    ebpf::interp::run_unverified(&self.ebpf, mem, Some(packet), None, &env)
+                } else {
+                    crate::program::outcome(&self.ebpf, raw)
+                }
             }
             None => ebpf::interp::run_unverified(&self.ebpf, mem, Some(packet), None, &env),
         };

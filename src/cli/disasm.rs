@@ -5,7 +5,9 @@ use super::prog::ProgArgs;
 use super::{Failure, EXIT_REJECTED};
 use clap::{Args, ValueEnum};
 use cranebpf::cbpf::print;
+use cranebpf::jit::JitOptions;
 use cranebpf::translate::translate;
+use cranebpf::{Engine, Filter, FilterOptions};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -71,7 +73,31 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
         return super::ebpf::disasm_ebpf(path, args.raw, listing);
     }
     let prog = args.prog.load()?;
-    if args.ebpf.is_some() || listing != Listing::Ebpf {
+    if listing != Listing::Ebpf {
+        // The code a Filter runs: compiled with the classic settings.
+        let options = FilterOptions {
+            engine: Some(Engine::Jit),
+            jit: JitOptions {
+                keep_listings: true,
+                ..JitOptions::default()
+            },
+            ..FilterOptions::default()
+        };
+        let filter = Filter::with_options(prog, options).map_err(|e| Failure {
+            message: e.to_string(),
+            code: EXIT_REJECTED,
+        })?;
+        let code = filter
+            .jit_code()
+            .ok_or_else(|| Failure::bad_input("no JIT code"))?;
+        let texts = if listing == Listing::Clif {
+            code.clif()
+        } else {
+            code.native_listing()
+        };
+        return super::ebpf::write_out(&texts.join("\n"));
+    }
+    if args.ebpf.is_some() {
         let translated = translate(&prog).map_err(|e| Failure {
             message: e.to_string(),
             code: EXIT_REJECTED,

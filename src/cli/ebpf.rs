@@ -126,7 +126,7 @@ pub fn print_ebpf(prog: &Program, listing: Listing) -> Result<i32, Failure> {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends quietly.
-fn write_out(text: &str) -> Result<i32, Failure> {
+pub fn write_out(text: &str) -> Result<i32, Failure> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Ok(()) => Ok(0),

@@ -73,6 +73,9 @@ pub(crate) struct FunctionInput<'a> {
     pub budget: bool,
     /// Bytes of stack below r10 in each frame.
     pub frame_size: i64,
+    /// Make no calls: hand helper calls and negative packet offsets back
+    /// to the caller (status `HAND_OVER`).
+    pub leaf: bool,
 }
 
 /// The eBPF size field in bytes.
@@ -662,9 +665,29 @@ impl Lowerer<'_, '_> {
         Ok(true)
     }
 
+    /// Ends the run with status `HAND_OVER`, for a leaf function that met
+    /// something needing a call (the caller finishes on the interpreter).
+    /// Leaves the current block terminated; a fresh unreachable block
+    /// follows so lowering can go on.
+    fn bail_out(&mut self, pc: usize) {
+        let st = self.iconst(I64, i64::from(status::HAND_OVER));
+        let pcv = self.iconst(I64, pc as i64);
+        let zero = self.iconst(I64, 0);
+        let args = [st, pcv, zero, zero].map(BlockArg::Value);
+        self.b.ins().jump(self.fail, &args);
+        let dead = self.b.create_block();
+        self.b.switch_to_block(dead);
+    }
+
     fn call(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
         let args: Vec<Value> = (1..=5).map(|r| self.reg(r)).collect();
         let is_callx = insn.opc & op::X != 0;
+        if self.input.leaf {
+            self.bail_out(pc);
+            let zero = self.iconst(I64, 0);
+            self.set(0, zero);
+            return Ok(());
+        }
         if insn.src == 1 && !is_callx {
             // Local call: the callee's frame sits just below ours.
             let target = pc as i64 + 1 + i64::from(insn.imm);
@@ -914,23 +937,28 @@ impl Lowerer<'_, '_> {
             let v = self.load_be(addr, 0, size);
             self.b.ins().jump(join, &[BlockArg::Value(v)]);
 
-            // Negative offsets address Linux's special areas: a call.
+            // Negative offsets address Linux's special areas: a call, or
+            // in a leaf function a hand-over to the caller.
             self.b.switch_to_block(slow);
-            let f = self
-                .b
-                .ins()
-                .load(I64, checked(), self.ctx, offset::NEGATIVE_LOAD);
-            let sz = self.iconst(I64, size);
-            let call = self.b.ins().call_indirect(
-                self.negative_load_sig,
-                f,
-                &[self.ctx, self.pkt, self.len, offset, sz],
-            );
-            let r = self.b.inst_results(call)[0];
-            let failed = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
-            self.b
-                .ins()
-                .brif(failed, abort, &[], join, &[BlockArg::Value(r)]);
+            if self.input.leaf {
+                self.bail_out(pc);
+            } else {
+                let f = self
+                    .b
+                    .ins()
+                    .load(I64, checked(), self.ctx, offset::NEGATIVE_LOAD);
+                let sz = self.iconst(I64, size);
+                let call = self.b.ins().call_indirect(
+                    self.negative_load_sig,
+                    f,
+                    &[self.ctx, self.pkt, self.len, offset, sz],
+                );
+                let r = self.b.inst_results(call)[0];
+                let failed = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
+                self.b
+                    .ins()
+                    .brif(failed, abort, &[], join, &[BlockArg::Value(r)]);
+            }
         }
         self.b.switch_to_block(join);
         let v = self.b.block_params(join)[0];

@@ -27,6 +27,13 @@ pub struct JitOptions {
     pub budget: bool,
     /// Keep the CLIF and machine-code listings (for `disasm`).
     pub keep_listings: bool,
+    /// Compile leaf code with no calls: helper calls and packet loads at
+    /// negative offsets end the run with a hand-over status instead, and
+    /// the caller finishes that input on the interpreter. Only for programs
+    /// without side effects (translated classic filters), where running
+    /// the input again from the start gives the same result. Keeps the hot
+    /// path free of the register saves a call would force.
+    pub leaf: bool,
     /// When false, compiling fails as if the host had no JIT (to exercise
     /// and test the interpreter fallback).
     pub enabled: bool,
@@ -41,6 +48,7 @@ impl Default for JitOptions {
         JitOptions {
             eliminate_bounds_checks: true,
             enabled: true,
+            leaf: false,
             verify_ir: cfg!(debug_assertions),
             budget: false,
             keep_listings: false,

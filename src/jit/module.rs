@@ -110,6 +110,7 @@ fn build_function(
         eliminate_bounds_checks: options.eliminate_bounds_checks,
         budget: options.budget,
         frame_size: i64::from(options.frame_size),
+        leaf: options.leaf,
     };
     lower::lower_function(builder, &input, call_conv, frontend_config)?;
     Ok(func)

@@ -6,7 +6,7 @@
 //! the code.
 
 /// Status left in [`RunCtx::status`] by generated code.
-pub(crate) mod status {
+pub mod status {
     /// The program ran to its `exit`.
     pub const OK: u32 = 0;
     /// The program ended early with r0 = 0 (packet load out of range, or a
@@ -20,6 +20,9 @@ pub(crate) mod status {
     pub const UNKNOWN_HELPER: u32 = 4;
     /// Local calls nested deeper than the stack allows.
     pub const CALL_DEPTH: u32 = 5;
+    /// Leaf code met a helper call or a negative packet offset: the caller
+    /// runs the whole input again on the interpreter.
+    pub const HAND_OVER: u32 = 6;
 }
 
 /// Size of one eBPF stack frame in bytes.

@@ -3,6 +3,7 @@
 //! with generated code ([`runtime`]).
 
 mod bounds;
+mod listing;
 mod lower;
 mod module;
 pub mod qemu;

@@ -157,7 +157,8 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
     let mut ctx = Context::new();
     ctx.set_disasm(options.keep_listings);
     let mut clif = Vec::new();
-    let mut native = Vec::new();
+    let mut vcode = Vec::new();
+    let mut sizes = Vec::new();
     for (index, &id) in ids.iter().enumerate() {
         let module_ref = &mut module;
         let mut declare = |func: &mut Function, pc: usize| {
@@ -180,8 +181,9 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
             .define_function(id, &mut ctx)
             .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
         if options.keep_listings {
-            if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
-                native.push(text);
+            if let Some(code) = ctx.compiled_code() {
+                vcode.push(code.vcode.clone().unwrap_or_default());
+                sizes.push(code.code_buffer().len());
             }
         }
         module.clear_context(&mut ctx);
@@ -190,6 +192,16 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
         .finalize_definitions()
         .map_err(|e| JitError::Codegen(e.to_string()))?;
     let entry = module.get_finalized_function(ids[0]);
+    let mut native = Vec::new();
+    for ((&id, text), &size) in ids.iter().zip(vcode).zip(&sizes) {
+        let start = module.get_finalized_function(id);
+        // SAFETY: `start` is the finalized, readable (read-execute) code of
+        // function `id`, which is `size` bytes long (its compiled buffer);
+        // the module owning it is alive here and nothing writes to it.
+        let bytes = unsafe { std::slice::from_raw_parts(start, size) };
+        // Offsets from the function start read better than addresses.
+        native.push(super::listing::machine_code(bytes, 0).unwrap_or(text));
+    }
     Ok(HostCode {
         module: Some(module),
         entry,

@@ -1,0 +1,71 @@
+//! The CLI over the JIT: every engine prints the same verdicts, and
+//! `disasm` shows the translation, the Cranelift IR and the machine code.
+
+use std::process::Command;
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("run cranebpf");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_engine_prints_the_same_verdicts() {
+    let base = [
+        "run",
+        "examples/ip-udp.ddd",
+        "--hex-file",
+        "examples/packets.hex",
+    ];
+    let (code, reference, err) = cli(&[&base[..], &["--engine", "cbpf"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(reference.starts_with("262144\n"), "{reference}");
+    for engine in ["interp", "jit", "auto"] {
+        let (code, out, err) = cli(&[&base[..], &["--engine", engine]].concat());
+        assert_eq!(
+            (code, out.as_str()),
+            (0, reference.as_str()),
+            "{engine}: {err}"
+        );
+    }
+}
+
+#[test]
+fn disasm_shows_translation_ir_and_machine_code() {
+    let (code, out, _) = cli(&["disasm", "examples/ip-udp.ddd", "--ebpf"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("mov32 %r0, 0\nmov32 %r7, 0\nmov %r6, %r1\nldabsh 12\n"),
+        "{out}"
+    );
+
+    let (code, out, _) = cli(&["disasm", "examples/ip-udp.ddd", "--clif"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("function") && out.contains("bswap"), "{out}");
+
+    let (code, out, _) = cli(&["disasm", "examples/ip-udp.ddd", "--native"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().count() > 5, "{out}");
+}
+
+#[test]
+fn jit_engine_refuses_what_the_kernel_refuses() {
+    let (code, _, err) = cli(&[
+        "run",
+        "--ddd",
+        "2,32 0 0 0,148 0 0 0",
+        "--hex",
+        "00",
+        "--engine",
+        "jit",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("instruction"), "{err}");
+}

@@ -8,3 +8,6 @@
 
 pub mod cbpf;
 pub mod ebpf;
+pub mod expr;
+
+pub use expr::{compile_expr, ExprError, LinkType};

@@ -9,5 +9,7 @@
 pub mod cbpf;
 pub mod ebpf;
 pub mod expr;
+pub mod kernel;
+pub mod rng;
 
 pub use expr::{compile_expr, ExprError, LinkType};

@@ -21,7 +21,12 @@ pub struct Insn {
 impl Insn {
     /// A non-jump instruction (`BPF_STMT`).
     pub const fn stmt(code: u16, k: u32) -> Insn {
-        Insn { code, jt: 0, jf: 0, k }
+        Insn {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        }
     }
 
     /// A jump instruction (`BPF_JUMP`).

@@ -1,5 +1,10 @@
 //! Command-line interface: one file per subcommand.
 
+mod check;
+mod disasm;
+mod prog;
+mod run;
+
 use clap::{Parser, Subcommand};
 
 /// cranebpf: run classic and extended BPF filters exactly as Linux does.
@@ -11,10 +16,51 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Check a classic program with the kernel's rules: "ok" (exit 0) or
+    /// the reason the kernel would refuse it (exit 1).
+    Check(check::CheckArgs),
+    /// Print a classic program as tcpdump -d does, or convert it to
+    /// another form.
+    Disasm(disasm::DisasmArgs),
+    /// Run a classic program on packets, printing one decimal verdict per
+    /// packet.
+    Run(run::RunArgs),
+}
+
+/// Exit code for a program the kernel would refuse.
+pub const EXIT_REJECTED: i32 = 1;
+/// Exit code for unreadable or malformed input.
+pub const EXIT_BAD_INPUT: i32 = 2;
 
 /// Parses arguments, runs the subcommand and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Check(args) => check::main(args),
+        Command::Disasm(args) => disasm::main(args),
+        Command::Run(args) => run::main(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("cranebpf: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+/// A failed command: what to tell the user and the exit code.
+pub struct Failure {
+    message: String,
+    code: i32,
+}
+
+impl Failure {
+    fn bad_input(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: EXIT_BAD_INPUT,
+        }
+    }
 }

@@ -1,0 +1,28 @@
+//! `cranebpf check PROG`: would the kernel accept this classic program?
+
+use super::prog::ProgArgs;
+use super::{Failure, EXIT_REJECTED};
+use clap::Args;
+use cranebpf::cbpf::check::check;
+
+/// Arguments of `check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    prog: ProgArgs,
+}
+
+/// Prints "ok" (exit 0) or the kernel's reason for refusing (exit 1).
+pub fn main(args: CheckArgs) -> Result<i32, Failure> {
+    let prog = args.prog.load()?;
+    match check(&prog) {
+        Ok(()) => {
+            println!("ok");
+            Ok(0)
+        }
+        Err(e) => Err(Failure {
+            message: format!("rejected: {e}"),
+            code: EXIT_REJECTED,
+        }),
+    }
+}

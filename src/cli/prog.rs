@@ -1,0 +1,69 @@
+//! Where a program comes from: a file (any form, auto-detected), stdin
+//! (`-`), or inline text with `--ddd`.
+
+use super::Failure;
+use clap::{Args, ValueEnum};
+use cranebpf::cbpf::parse::{self, Form};
+use cranebpf::cbpf::Program;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Input forms a user can force with `--from`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum InputForm {
+    /// tcpdump -ddd (count line, then `code jt jf k` lines).
+    Ddd,
+    /// One line: `count,code jt jf k,...`.
+    Comma,
+    /// tcpdump -dd (`{ 0x28, 0, 0, 0x0000000c },`).
+    Dd,
+    /// bpf_asm source.
+    Asm,
+    /// Raw 8-byte little-endian struct sock_filter records.
+    Raw,
+}
+
+/// The program arguments shared by every subcommand.
+#[derive(Args, Debug)]
+pub struct ProgArgs {
+    /// Program file in any form (auto-detected); `-` reads stdin.
+    #[arg(value_name = "PROG", required_unless_present = "ddd")]
+    pub prog: Option<PathBuf>,
+    /// The program inline, e.g. '4,40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0'.
+    #[arg(long, value_name = "TEXT", conflicts_with = "prog")]
+    pub ddd: Option<String>,
+    /// Read the program in this form instead of detecting it.
+    #[arg(long, value_enum, value_name = "FORM")]
+    pub from: Option<InputForm>,
+}
+
+impl ProgArgs {
+    /// Reads and parses the program, or explains why it could not.
+    pub fn load(&self) -> Result<Program, Failure> {
+        let (bytes, name) = match (&self.ddd, &self.prog) {
+            (Some(text), _) => (text.clone().into_bytes(), "--ddd".to_string()),
+            (None, Some(path)) if path.as_os_str() == "-" => {
+                let mut buf = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Failure::bad_input(format!("stdin: {e}")))?;
+                (buf, "stdin".to_string())
+            }
+            (None, Some(path)) => {
+                let buf = std::fs::read(path)
+                    .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+                (buf, path.display().to_string())
+            }
+            (None, None) => return Err(Failure::bad_input("no program given")),
+        };
+        let form = match self.from {
+            None => parse::detect(&bytes),
+            Some(InputForm::Ddd) => Form::Ddd,
+            Some(InputForm::Comma) => Form::Comma,
+            Some(InputForm::Dd) => Form::Dd,
+            Some(InputForm::Asm) => Form::Asm,
+            Some(InputForm::Raw) => Form::Raw,
+        };
+        parse::parse_as(&bytes, form).map_err(|e| Failure::bad_input(format!("{name}: {e}")))
+    }
+}

@@ -381,7 +381,7 @@ impl Gen {
         col: usize,
     ) -> Result<Frag, ExprError> {
         let protos: Vec<u32> = match proto {
-            Proto::Default => vec![IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP],
+            Proto::Default => vec![IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP], // libpcap's order
             p => vec![transport_number(p)],
         };
         // One port field: `ldh [off]` compared with the port or the range.
@@ -395,32 +395,36 @@ impl Gen {
                 s.g.test(load, JEQ, lo)
             }
         };
-        // IPv6: plain next-header test, ports right after the fixed header.
+        // One "portop" per protocol, as libpcap: each path then knows which
+        // protocol it is on. IPv6: plain next-header test, ports right after
+        // the fixed header.
+        let mut ops6 = Vec::new();
+        for &p in &protos {
+            let pc = self.cmp(op::B, self.off_nl + 6, p);
+            let ports = self.by_dir(dir, |s, src| {
+                let off = s.off_nl + 40 + if src { 0 } else { 2 };
+                Ok(field(s, vec![ld(op::H, off)]))
+            })?;
+            ops6.push(self.g.and(pc, ports));
+        }
         let lt6 = self.linktype(ETHERTYPE_IPV6, col)?;
-        let p6: Vec<Frag> = protos
-            .iter()
-            .map(|&p| self.cmp(op::B, self.off_nl + 6, p))
-            .collect();
-        let p6 = self.or_all(p6);
-        let ports6 = self.by_dir(dir, |s, src| {
-            let off = s.off_nl + 40 + if src { 0 } else { 2 };
-            Ok(field(s, vec![ld(op::H, off)]))
-        })?;
-        let v6 = self.and_all(vec![lt6, p6, ports6]);
+        let any6 = self.or_all(ops6);
+        let v6 = self.g.and(lt6, any6);
         // IPv4: protocol, first fragment, then ports after the IHL.
+        let mut ops4 = Vec::new();
+        for &p in &protos {
+            let pc = self.cmp(op::B, self.off_nl + 9, p);
+            let nf = self.not_fragment();
+            let ports = self.by_dir(dir, |s, src| {
+                let msh = Insn::stmt(op::LDX | op::B | op::MSH, s.off_nl);
+                let off = s.off_nl + if src { 0 } else { 2 };
+                Ok(field(s, vec![msh, Insn::stmt(op::LD | op::H | op::IND, off)]))
+            })?;
+            ops4.push(self.and_all(vec![pc, nf, ports]));
+        }
         let lt4 = self.linktype(ETHERTYPE_IP, col)?;
-        let p4: Vec<Frag> = protos
-            .iter()
-            .map(|&p| self.cmp(op::B, self.off_nl + 9, p))
-            .collect();
-        let p4 = self.or_all(p4);
-        let nf = self.not_fragment();
-        let ports4 = self.by_dir(dir, |s, src| {
-            let msh = Insn::stmt(op::LDX | op::B | op::MSH, s.off_nl);
-            let off = s.off_nl + if src { 0 } else { 2 };
-            Ok(field(s, vec![msh, Insn::stmt(op::LD | op::H | op::IND, off)]))
-        })?;
-        let v4 = self.and_all(vec![lt4, p4, nf, ports4]);
+        let any4 = self.or_all(ops4);
+        let v4 = self.g.and(lt4, any4);
         Ok(self.g.or(v6, v4))
     }
 

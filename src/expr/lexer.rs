@@ -50,7 +50,7 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, ExprError> {
         let col = i + 1;
         if c.is_whitespace() {
             i += 1;
-        } else if is_word_start(c) || c == '\\' {
+        } else if is_word_start(c) || c == '\\' || (c == ':' && chars.get(i + 1) == Some(&':')) {
             let escaped = c == '\\';
             let start = if escaped { i + 1 } else { i };
             let mut j = start;

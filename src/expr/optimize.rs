@@ -417,7 +417,15 @@ fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) 
                         changed = true;
                         continue;
                     }
-                    match nums.constant(a).and_then(|c| alu_fold(s.code, c, s.k)) {
+                    // `and #0` / `mul #0` give 0 whatever A holds (libpcap
+                    // folds these too, dropping the load that fed them).
+                    let absorbing = matches!(s.op(), op::AND | op::MUL) && s.k == 0;
+                    let folded = if absorbing {
+                        Some(0)
+                    } else {
+                        nums.constant(a).and_then(|c| alu_fold(s.code, c, s.k))
+                    };
+                    match folded {
                         Some(r) => {
                             s = Insn::stmt(op::LD | op::IMM, r);
                             changed = true;
@@ -457,8 +465,6 @@ fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) 
         block.test = Test::Jump { code, k };
         let outcome = if code & op::X == 0 {
             nums.constant(vals[A]).map(|a| decide(code, a, k))
-        } else if vals[A] == vals[X] && code & 0xf0 != op::JSET {
-            Some(code & 0xf0 != op::JGT)
         } else {
             None
         };

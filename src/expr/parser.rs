@@ -590,7 +590,8 @@ impl Parser {
                     | "|" | "^" | "<<" | ">>"
             ))
         );
-        self.last.is_some() && !relational
+        let address = matches!(self.peek_at(0), Some(Tok::Word(w)) if w.contains('.') || w.contains(':'));
+        self.last.is_some() && (address || !relational)
     }
 
     /// `[proto] [dir] [kind] value`, or a protocol name alone.

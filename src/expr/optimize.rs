@@ -32,7 +32,7 @@ type RegSet = u32;
 /// Runs optimisation passes until nothing changes.
 pub fn optimize(g: &mut Graph) {
     for _ in 0..1000 {
-        if !pass(g) {
+        if !pass(g) && !pullups(g) {
             break;
         }
     }
@@ -193,41 +193,14 @@ fn pass(g: &mut Graph) -> bool {
         return changed;
     };
     let order = g.order();
-    let mut preds: HashMap<usize, Vec<(usize, bool)>> = HashMap::new();
-    for &b in &order {
-        for (side, t) in targets(&g.blocks[b]) {
-            if let Target::Block(c) = t {
-                preds.entry(c).or_default().push((b, side));
-            }
-        }
-    }
+    let preds = predecessors(g, &order);
 
     // ---- value numbering ----
     let mut nums = Numbers::default();
     let mut exit: HashMap<usize, [u32; NREGS]> = HashMap::new();
     let mut at_test_a: HashMap<usize, u32> = HashMap::new();
     for &b in &order {
-        let mut vals = [0u32; NREGS];
-        if b == root {
-            let zero = nums.of(Key::Const(0));
-            for (r, v) in vals.iter_mut().enumerate() {
-                *v = if r <= X {
-                    zero
-                } else {
-                    nums.of(Key::Unknown(b, r))
-                };
-            }
-        } else {
-            let ps = preds.get(&b).cloned().unwrap_or_default();
-            for (r, v) in vals.iter_mut().enumerate() {
-                let mut it = ps.iter().map(|(p, _)| exit[p][r]);
-                let first = it.next();
-                *v = match first {
-                    Some(f) if it.all(|o| o == f) => f,
-                    _ => nums.of(Key::Unknown(b, r)),
-                };
-            }
-        }
+        let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
         changed |= number_block(&mut g.blocks[b], &mut vals, &mut nums);
         at_test_a.insert(b, vals[A]);
         exit.insert(b, vals);
@@ -477,6 +450,211 @@ fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) 
         }
     }
     changed
+}
+
+/// Predecessor edges of every reachable block.
+fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(usize, bool)>> {
+    let mut preds: HashMap<usize, Vec<(usize, bool)>> = HashMap::new();
+    for &b in order {
+        for (side, t) in targets(&g.blocks[b]) {
+            if let Target::Block(c) = t {
+                preds.entry(c).or_default().push((b, side));
+            }
+        }
+    }
+    preds
+}
+
+/// libpcap's `or_pullup` / `and_pullup`: in a chain of tests sharing one
+/// exit, a test of the value A held on entry to the chain is moved up
+/// ahead of the first test of another value, so it reuses A. This changes
+/// which loads a truncated packet reaches, and libpcap does it, so we do.
+fn pullups(g: &mut Graph) -> bool {
+    let Some(Target::Block(root)) = g.root else {
+        return false;
+    };
+    let order = g.order();
+    let preds = predecessors(g, &order);
+    // Values of A at each test (numbering without rewriting).
+    let mut scratch = g.clone();
+    let mut nums = Numbers::default();
+    let mut exit_a: HashMap<usize, u32> = HashMap::new();
+    let mut exit: HashMap<usize, [u32; NREGS]> = HashMap::new();
+    for &b in &order {
+        let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
+        number_block(&mut scratch.blocks[b], &mut vals, &mut nums);
+        exit_a.insert(b, vals[A]);
+        exit.insert(b, vals);
+    }
+    // Dominators, as bit sets over positions in `order`.
+    let index: HashMap<usize, usize> = order.iter().enumerate().map(|(i, &b)| (b, i)).collect();
+    let words = order.len().div_ceil(64);
+    let mut dom: Vec<Vec<u64>> = vec![vec![u64::MAX; words]; order.len()];
+    for (i, &b) in order.iter().enumerate() {
+        let mut d = if b == root {
+            vec![0; words]
+        } else {
+            let mut acc = vec![u64::MAX; words];
+            for (p, _) in preds.get(&b).map(Vec::as_slice).unwrap_or(&[]) {
+                for (a, w) in acc.iter_mut().zip(&dom[index[p]]) {
+                    *a &= *w;
+                }
+            }
+            acc
+        };
+        d[i / 64] |= 1 << (i % 64);
+        dom[i] = d;
+    }
+    let dominates = |a: usize, n: usize| {
+        let (ia, inn) = (index[&a], index[&n]);
+        dom[inn][ia / 64] & (1 << (ia % 64)) != 0
+    };
+    // Heights (leaves 0), processed lowest first as libpcap's levels.
+    let mut height: HashMap<usize, usize> = HashMap::new();
+    for &b in order.iter().rev() {
+        let h = targets(&g.blocks[b])
+            .iter()
+            .map(|&(_, t)| match t {
+                Target::Block(c) => height[&c] + 1,
+                _ => 1,
+            })
+            .max()
+            .unwrap_or(1);
+        height.insert(b, h);
+    }
+    let mut by_height = order.clone();
+    by_height.sort_by_key(|b| (height[b], index[b]));
+    for &b in &by_height {
+        for chain_on_true in [false, true] {
+            if pull_one(g, b, chain_on_true, &preds, &exit_a, &dominates) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// One pullup at `b`. `or` chains continue on the false edge and share the
+/// true exit; `and` chains (`chain_on_true`) the other way round.
+fn pull_one(
+    g: &mut Graph,
+    b: usize,
+    chain_on_true: bool,
+    preds: &HashMap<usize, Vec<(usize, bool)>>,
+    exit_a: &HashMap<usize, u32>,
+    dominates: &impl Fn(usize, usize) -> bool,
+) -> bool {
+    let Some(ps) = preds.get(&b) else {
+        return false;
+    };
+    let val = exit_a[&ps[0].0];
+    if ps.iter().any(|(p, _)| exit_a[p] != val) {
+        return false;
+    }
+    let is_jump = |n: usize| matches!(g.blocks[n].test, Test::Jump { .. });
+    let shared = |n: usize| {
+        let blk = &g.blocks[n];
+        if chain_on_true {
+            blk.jf
+        } else {
+            blk.jt
+        }
+    };
+    let next = |n: usize| {
+        let blk = &g.blocks[n];
+        if chain_on_true {
+            blk.jt
+        } else {
+            blk.jf
+        }
+    };
+    let exit = shared(b);
+    let fits = |n: usize| is_jump(n) && shared(n) == exit && dominates(b, n);
+    // Walk the chain while it tests the entry value.
+    let mut diff_parent: Option<usize> = None;
+    let mut diff = b;
+    loop {
+        if !fits(diff) {
+            return false;
+        }
+        if exit_a[&diff] != val {
+            break;
+        }
+        diff_parent = Some(diff);
+        match next(diff) {
+            Target::Block(n) => diff = n,
+            _ => return false,
+        }
+    }
+    // Then look further down for a test of the entry value again.
+    let mut same_parent = diff;
+    let pull = loop {
+        let Target::Block(s) = next(same_parent) else {
+            return false;
+        };
+        if !fits(s) {
+            return false;
+        }
+        if exit_a[&s] == val {
+            break s;
+        }
+        same_parent = s;
+    };
+    let after_pull = next(pull);
+    let set_next = |g: &mut Graph, n: usize, t: Target| {
+        if chain_on_true {
+            g.blocks[n].jt = t;
+        } else {
+            g.blocks[n].jf = t;
+        }
+    };
+    set_next(g, same_parent, after_pull);
+    set_next(g, pull, Target::Block(diff));
+    match diff_parent {
+        Some(p) => set_next(g, p, Target::Block(pull)),
+        None => {
+            for &(p, side) in ps {
+                set_target(&mut g.blocks[p], side, Target::Block(pull));
+            }
+            if g.root == Some(Target::Block(b)) {
+                g.root = Some(Target::Block(pull));
+            }
+        }
+    }
+    true
+}
+
+/// Register values on entry to `b`: A = X = 0 at the root, else what all
+/// predecessors agree on (a fresh number where they differ).
+fn entry_values(
+    b: usize,
+    root: usize,
+    preds: &HashMap<usize, Vec<(usize, bool)>>,
+    exit: &HashMap<usize, [u32; NREGS]>,
+    nums: &mut Numbers,
+) -> [u32; NREGS] {
+    let mut vals = [0u32; NREGS];
+    if b == root {
+        let zero = nums.of(Key::Const(0));
+        for (r, v) in vals.iter_mut().enumerate() {
+            *v = if r <= X {
+                zero
+            } else {
+                nums.of(Key::Unknown(b, r))
+            };
+        }
+        return vals;
+    }
+    let ps = preds.get(&b).map(Vec::as_slice).unwrap_or(&[]);
+    for (r, v) in vals.iter_mut().enumerate() {
+        let mut it = ps.iter().map(|(p, _)| exit[p][r]);
+        let first = it.next();
+        *v = match first {
+            Some(f) if it.all(|o| o == f) => f,
+            _ => nums.of(Key::Unknown(b, r)),
+        };
+    }
+    vals
 }
 
 /// Merges identical blocks (same statements, test and successors).

@@ -30,9 +30,18 @@ const X: usize = 1;
 type RegSet = u32;
 
 /// Runs optimisation passes until nothing changes.
+///
+/// Two phases, as libpcap: first branches move (threading, pullups) while
+/// every block still loads what it tests; then statements are rewritten
+/// (redundant loads, constants, dead stores) and identical blocks merged.
 pub fn optimize(g: &mut Graph) {
     for _ in 0..1000 {
-        if !pass(g) && !pullups(g) {
+        if !pass(g, false) && !pullups(g) {
+            break;
+        }
+    }
+    for _ in 0..1000 {
+        if !pass(g, true) {
             break;
         }
     }
@@ -177,7 +186,7 @@ fn implied(facts: &[Fact], v: u32, code: u16, k: u32) -> Option<bool> {
     None
 }
 
-fn pass(g: &mut Graph) -> bool {
+fn pass(g: &mut Graph, rewrite: bool) -> bool {
     let mut changed = false;
     // An empty unconditional root just forwards.
     while let Some(Target::Block(r)) = g.root {
@@ -201,7 +210,20 @@ fn pass(g: &mut Graph) -> bool {
     let mut at_test_a: HashMap<usize, u32> = HashMap::new();
     for &b in &order {
         let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
-        changed |= number_block(&mut g.blocks[b], &mut vals, &mut nums);
+        if rewrite {
+            changed |= number_block(&mut g.blocks[b], &mut vals, &mut nums);
+        } else {
+            // Values only; just a test on a constant is resolved.
+            let mut copy = g.blocks[b].clone();
+            number_block(&mut copy, &mut vals, &mut nums);
+            if copy.test == Test::Always && g.blocks[b].test != Test::Always {
+                let blk = &mut g.blocks[b];
+                blk.test = Test::Always;
+                blk.jt = copy.jt;
+                blk.jf = copy.jt;
+                changed = true;
+            }
+        }
         at_test_a.insert(b, vals[A]);
         exit.insert(b, vals);
     }
@@ -221,7 +243,7 @@ fn pass(g: &mut Graph) -> bool {
         let mut kept = Vec::with_capacity(block.stmts.len());
         for s in block.stmts.iter().rev() {
             let (uses, defs) = uses_defs(s);
-            if defs & live == 0 {
+            if rewrite && defs & live == 0 {
                 changed = true;
                 continue;
             }
@@ -268,6 +290,7 @@ fn pass(g: &mut Graph) -> bool {
                 let cb = &g.blocks[c];
                 let next = match cb.test {
                     Test::Always => cb.jt,
+                    Test::Jump { .. } if rewrite => break,
                     Test::Jump { code, k } => {
                         if code & op::X != 0 {
                             break;
@@ -304,7 +327,9 @@ fn pass(g: &mut Graph) -> bool {
             changed = true;
         }
     }
-    changed |= intern(g);
+    if rewrite {
+        changed |= intern(g);
+    }
     changed
 }
 
@@ -452,6 +477,32 @@ fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) 
     changed
 }
 
+/// Registers read before being written by a block's statements, and the
+/// registers they write.
+fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
+    stmts.iter().fold((0, 0), |(uses, defs), s| {
+        let (u, d) = uses_defs(s);
+        (uses | (u & !defs), defs | d)
+    })
+}
+
+/// Registers live on entry to each block (read before written on some path).
+fn liveness(g: &Graph, order: &[usize]) -> HashMap<usize, RegSet> {
+    let mut live_in: HashMap<usize, RegSet> = HashMap::new();
+    for &b in order.iter().rev() {
+        let block = &g.blocks[b];
+        let out = targets(block).iter().fold(test_uses(block), |acc, &(_, t)| {
+            acc | match t {
+                Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+                _ => 0,
+            }
+        });
+        let (uses, defs) = block_uses_defs(&block.stmts);
+        live_in.insert(b, uses | (out & !defs));
+    }
+    live_in
+}
+
 /// Predecessor edges of every reachable block.
 fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(usize, bool)>> {
     let mut preds: HashMap<usize, Vec<(usize, bool)>> = HashMap::new();
@@ -475,6 +526,7 @@ fn pullups(g: &mut Graph) -> bool {
     };
     let order = g.order();
     let preds = predecessors(g, &order);
+    let live_in = liveness(g, &order);
     // Values of A at each test (numbering without rewriting).
     let mut scratch = g.clone();
     let mut nums = Numbers::default();
@@ -526,7 +578,7 @@ fn pullups(g: &mut Graph) -> bool {
     by_height.sort_by_key(|b| (height[b], index[b]));
     for &b in &by_height {
         for chain_on_true in [false, true] {
-            if pull_one(g, b, chain_on_true, &preds, &exit_a, &dominates) {
+            if pull_one(g, b, chain_on_true, &preds, &exit_a, &live_in, &dominates) {
                 return true;
             }
         }
@@ -542,6 +594,7 @@ fn pull_one(
     chain_on_true: bool,
     preds: &HashMap<usize, Vec<(usize, bool)>>,
     exit_a: &HashMap<usize, u32>,
+    live_in: &HashMap<usize, RegSet>,
     dominates: &impl Fn(usize, usize) -> bool,
 ) -> bool {
     let Some(ps) = preds.get(&b) else {
@@ -596,11 +649,27 @@ fn pull_one(
             return false;
         }
         if exit_a[&s] == val {
+            // Moving a block that another path also enters would change
+            // that path too (merged blocks make this possible).
+            if preds.get(&s).map_or(0, Vec::len) != 1 {
+                return false;
+            }
             break s;
         }
         same_parent = s;
     };
     let after_pull = next(pull);
+    // Data dependencies (libpcap leaves an "XXX" here): the moved block must
+    // compute its own operands, and what it defined must not be needed where
+    // it used to be nor clobber anything the chain reads after it.
+    let (uses, defs) = block_uses_defs(&g.blocks[pull].stmts);
+    let live_at = |t: Target| match t {
+        Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+        _ => 0,
+    };
+    if uses != 0 || defs & live_at(after_pull) != 0 || defs & live_in[&diff] & !1 != 0 {
+        return false;
+    }
     let set_next = |g: &mut Graph, n: usize, t: Target| {
         if chain_on_true {
             g.blocks[n].jt = t;

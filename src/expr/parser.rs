@@ -881,9 +881,13 @@ impl Parser {
             } else {
                 (addr, mask)
             };
-            if !net && mask == u32::MAX && !w.contains('.') {
-                return Err(ExprError::unsupported(vcol, format!("a bare number '{w}' as a host is not supported")));
-            }
+            // A bare number names a whole 32-bit host address (`host 10` is
+            // 0.0.0.10); only `net` shifts it into a network.
+            let (addr, mask) = if !net && !w.contains('.') {
+                (parse_number(&w).unwrap_or(addr), u32::MAX)
+            } else {
+                (addr, mask)
+            };
             Addr::V4 { addr, mask }
         } else {
             return Err(ExprError::unsupported(

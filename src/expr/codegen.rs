@@ -91,6 +91,10 @@ impl Gen {
 
     /// `ld size [off]; and mask; jeq k` (no `and` for a full mask).
     fn mcmp(&mut self, size: u16, off: u32, mask: u32, k: u32) -> Frag {
+        if mask == 0 && k == 0 {
+            // `net 0/0`: nothing to compare (libpcap emits no load either).
+            return self.g.constant(true);
+        }
         let full = match size {
             op::B => 0xff,
             op::H => 0xffff,
@@ -499,7 +503,7 @@ impl Gen {
             Some(k) => {
                 // `x & m = 0` is `jset #m` negated (libpcap's peephole).
                 match (code, lhs) {
-                    (op::JEQ, Arith::Bin(ArithOp::And, x, m)) if k == 0 && fold(m)?.is_some() => {
+                    (op::JEQ, Arith::Bin(ArithOp::And, x, m)) if k == 0 && fold(m)?.is_some_and(|m| m != 0) => {
                         let m = fold(m)?.unwrap_or(0);
                         self.eval(x, &mut stmts, &mut checks, 0)?;
                         let t = self.g.test(stmts, JSET, m);

@@ -45,6 +45,30 @@ pub fn optimize(g: &mut Graph) {
             break;
         }
     }
+    skip_undecided_root(g);
+}
+
+/// libpcap's `opt_root`: a root whose test goes the same way either way is
+/// skipped, its statements moved into the next block.
+fn skip_undecided_root(g: &mut Graph) {
+    while let Some(Target::Block(r)) = g.root {
+        let b = g.blocks[r].clone();
+        if b.jt != b.jf {
+            return;
+        }
+        let order = g.order();
+        let preds = predecessors(g, &order);
+        match b.jt {
+            Target::Block(n) if preds.get(&n).map_or(0, Vec::len) == 1 => {
+                let mut stmts = b.stmts;
+                stmts.extend(g.blocks[n].stmts.iter().copied());
+                g.blocks[n].stmts = stmts;
+                g.root = Some(b.jt);
+            }
+            Target::Block(_) => return,
+            leaf => g.root = Some(leaf),
+        }
+    }
 }
 
 /// What a value number stands for.
@@ -216,9 +240,8 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
             // Values only; just a test on a constant is resolved.
             let mut copy = g.blocks[b].clone();
             number_block(&mut copy, &mut vals, &mut nums);
-            if copy.test == Test::Always && g.blocks[b].test != Test::Always {
-                let blk = &mut g.blocks[b];
-                blk.test = Test::Always;
+            let blk = &mut g.blocks[b];
+            if copy.jt == copy.jf && blk.jt != blk.jf {
                 blk.jt = copy.jt;
                 blk.jf = copy.jt;
                 changed = true;
@@ -280,7 +303,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         }
         facts_in.insert(b, acc.unwrap_or_default());
     }
-    for &p in &order {
+    for &p in order.iter().filter(|_| !rewrite) {
         for (side, t) in targets(&g.blocks[p]) {
             let facts = edge_facts(p, side, g, &facts_in);
             let mut target = t;
@@ -320,7 +343,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
     }
 
     // ---- equal successors and identical blocks ----
-    for &b in &order {
+    for &b in order.iter().filter(|_| !rewrite) {
         let block = &mut g.blocks[b];
         if block.test != Test::Always && block.jt == block.jf {
             block.test = Test::Always;
@@ -467,11 +490,12 @@ fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) 
             None
         };
         if let Some(taken) = outcome {
+            // Both edges to the decided successor; the block stays a jump
+            // (libpcap's statement phase leaves such blocks in place).
             let t = if taken { block.jt } else { block.jf };
-            block.test = Test::Always;
+            changed |= block.jt != block.jf;
             block.jt = t;
             block.jf = t;
-            changed = true;
         }
     }
     changed

@@ -59,7 +59,7 @@ fn skip_undecided_root(g: &mut Graph) {
         let order = g.order();
         let preds = predecessors(g, &order);
         match b.jt {
-            Target::Block(n) if preds.get(&n).map_or(0, Vec::len) == 1 => {
+            Target::Block(n) if preds.get(&n).is_some_and(|ps| ps.iter().all(|&(p, _)| p == r)) => {
                 let mut stmts = b.stmts;
                 stmts.extend(g.blocks[n].stmts.iter().copied());
                 g.blocks[n].stmts = stmts;
@@ -313,7 +313,8 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
                 let cb = &g.blocks[c];
                 let next = match cb.test {
                     Test::Always => cb.jt,
-                    Test::Jump { .. } if rewrite => break,
+                    // Both ways lead to the same place: the test is moot.
+                    Test::Jump { .. } if cb.jt == cb.jf => cb.jt,
                     Test::Jump { code, k } => {
                         if code & op::X != 0 {
                             break;
@@ -342,14 +343,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         }
     }
 
-    // ---- equal successors and identical blocks ----
-    for &b in order.iter().filter(|_| !rewrite) {
-        let block = &mut g.blocks[b];
-        if block.test != Test::Always && block.jt == block.jf {
-            block.test = Test::Always;
-            changed = true;
-        }
-    }
+    // ---- identical blocks ----
     if rewrite {
         changed |= intern(g);
     }

@@ -203,8 +203,11 @@ fn implied(facts: &[Fact], v: u32, code: u16, k: u32) -> Option<bool> {
         if fcode == code && fk == k {
             return Some(sense);
         }
-        if fcode & 0xf0 == op::JEQ && sense {
-            return Some(decide(code, fk, k));
+        // Only what libpcap's fold_edge knows: after `A == k'` held, any
+        // other `jeq` is false. (Deciding more would drop loads libpcap
+        // keeps, and truncated packets would then be judged differently.)
+        if fcode == op::JEQ && sense && code == op::JEQ {
+            return Some(false);
         }
     }
     None

@@ -281,6 +281,39 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         live_in.insert(b, live);
     }
 
+    // ---- libpcap's jump peepholes (A not needed after the block) ----
+    for &b in &order {
+        let block = &g.blocks[b];
+        let a_live_after = targets(block)
+            .iter()
+            .any(|&(_, t)| live_of(t, &live_in) & (1 << A) != 0);
+        let (Some(last), Test::Jump { code, k }) = (block.stmts.last().copied(), block.test) else {
+            continue;
+        };
+        if a_live_after || code != op::JMP | op::JEQ | op::K {
+            continue;
+        }
+        let block = &mut g.blocks[b];
+        if last.code == op::ALU | op::SUB | op::K {
+            // sub #k; jeq #j  ->  jeq #(j + k)
+            block.stmts.pop();
+            block.test = Test::Jump {
+                code,
+                k: k.wrapping_add(last.k),
+            };
+            changed = true;
+        } else if last.code == op::ALU | op::AND | op::K && k == 0 {
+            // and #k; jeq #0  ->  jset #k with the exits swapped
+            block.stmts.pop();
+            block.test = Test::Jump {
+                code: op::JMP | op::JSET | op::K,
+                k: last.k,
+            };
+            std::mem::swap(&mut block.jt, &mut block.jf);
+            changed = true;
+        }
+    }
+
     // ---- known outcomes and jump threading ----
     let mut facts_in: HashMap<usize, Vec<Fact>> = HashMap::new();
     let edge_facts = |p: usize, side: bool, g: &Graph, facts_in: &HashMap<usize, Vec<Fact>>| {

@@ -3,6 +3,7 @@
 mod check;
 mod disasm;
 mod prog;
+mod prog_source;
 mod run;
 
 use clap::{Parser, Subcommand};

@@ -381,9 +381,18 @@ impl<'a> Parser<'a> {
                 }
                 Ok(())
             }
-            "neg" => Ok(self.emit(ALU | NEG, 0)),
-            "tax" => Ok(self.emit(MISC | TAX, 0)),
-            "txa" => Ok(self.emit(MISC | TXA, 0)),
+            "neg" => {
+                self.emit(ALU | NEG, 0);
+                Ok(())
+            }
+            "tax" => {
+                self.emit(MISC | TAX, 0);
+                Ok(())
+            }
+            "txa" => {
+                self.emit(MISC | TXA, 0);
+                Ok(())
+            }
             "ret" => {
                 if self.eat_reg("a") {
                     self.emit(RET | A, 0);

@@ -158,43 +158,31 @@ fn check_one(insn: &Insn, pc: usize, len: usize) -> Result<(), Rule> {
         return Err(Rule::UnknownOpcode);
     }
     let k = insn.k;
-    match insn.code {
-        c if c == ALU | DIV | K || c == ALU | MOD | K => {
-            if k == 0 {
-                return Err(Rule::DivisionByZero);
-            }
-        }
-        c if c == ALU | LSH | K || c == ALU | RSH | K => {
-            if k >= 32 {
-                return Err(Rule::ShiftTooLarge);
-            }
-        }
+    let (broken, rule) = match insn.code {
+        c if c == ALU | DIV | K || c == ALU | MOD | K => (k == 0, Rule::DivisionByZero),
+        c if c == ALU | LSH | K || c == ALU | RSH | K => (k >= 32, Rule::ShiftTooLarge),
         c if c == LD | MEM || c == LDX | MEM || c == ST || c == STX => {
-            if k >= MEMWORDS {
-                return Err(Rule::ScratchIndexOutOfRange);
-            }
+            (k >= MEMWORDS, Rule::ScratchIndexOutOfRange)
         }
-        c if c == JMP | JA => {
-            // The kernel compares k with flen - pc - 1, both unsigned.
-            if k as u64 >= (len - pc - 1) as u64 {
-                return Err(Rule::JumpOutOfRange);
-            }
-        }
-        c if is_conditional_jump(c) => {
-            if pc + insn.jt as usize + 1 >= len || pc + insn.jf as usize + 1 >= len {
-                return Err(Rule::JumpOutOfRange);
-            }
-        }
-        c if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => {
-            // Compared as unsigned: SKF_AD_OFF is 0xfffff000, so the
-            // SKF_NET_OFF and SKF_LL_OFF areas below it pass.
-            if k >= super::insn::skf::AD_OFF as u32 && Ancillary::from_k(k).is_none() {
-                return Err(Rule::UnknownAncillary);
-            }
-        }
-        _ => {}
+        // The kernel compares k with flen - pc - 1, both unsigned.
+        c if c == JMP | JA => (k as u64 >= (len - pc - 1) as u64, Rule::JumpOutOfRange),
+        c if is_conditional_jump(c) => (
+            pc + insn.jt as usize + 1 >= len || pc + insn.jf as usize + 1 >= len,
+            Rule::JumpOutOfRange,
+        ),
+        // Compared as unsigned: SKF_AD_OFF is 0xfffff000, so the SKF_NET_OFF
+        // and SKF_LL_OFF areas below it pass.
+        c if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => (
+            k >= super::insn::skf::AD_OFF as u32 && Ancillary::from_k(k).is_none(),
+            Rule::UnknownAncillary,
+        ),
+        _ => (false, Rule::UnknownOpcode),
+    };
+    if broken {
+        Err(rule)
+    } else {
+        Ok(())
     }
-    Ok(())
 }
 
 /// The kernel's `check_load_and_stores`: ONE linear pass. Each instruction
@@ -210,13 +198,11 @@ fn check_load_and_stores(insns: &[Insn]) -> Result<(), CheckError> {
         let bit = 1u16.checked_shl(insn.k).unwrap_or(0);
         match insn.code {
             c if c == ST || c == STX => valid |= bit,
-            c if c == LD | MEM || c == LDX | MEM => {
-                if valid & bit == 0 {
-                    return Err(CheckError {
-                        pc,
-                        rule: Rule::ScratchReadBeforeWrite,
-                    });
-                }
+            c if (c == LD | MEM || c == LDX | MEM) && valid & bit == 0 => {
+                return Err(CheckError {
+                    pc,
+                    rule: Rule::ScratchReadBeforeWrite,
+                });
             }
             c if c == JMP | JA => {
                 // In range: the per-instruction pass checked every jump.

@@ -13,9 +13,9 @@
 //! - `#ifidx` / `#hatype` without a device end the program returning A.
 //!
 //! For programs the checker would refuse, `run` still never panics: an
-//! unknown opcode, a jump or fall-through past the end, a scratch index
-//! >= 16 or a division by constant 0 ends the program with verdict 0, and a
-//! constant shift uses k mod 32.
+//! unknown opcode, a jump or fall-through past the end, a scratch index of
+//! 16 or more, or a division by constant 0 ends the program with verdict 0;
+//! a constant shift uses k mod 32.
 
 use super::ancillary::Ancillary;
 use super::insn::{op, skf, Program};

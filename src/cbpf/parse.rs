@@ -300,7 +300,13 @@ pub fn parse_ddd(text: &str) -> Result<Program, ParseError> {
 /// Parses the comma form `count,code jt jf k,code jt jf k,...` (a trailing
 /// comma, as bpf_asm prints, is allowed).
 pub fn parse_comma(text: &str) -> Result<Program, ParseError> {
-    let mut parts = split_words(text, 0, |c| c == ',');
+    // Split on every comma, keeping empty parts so `,,` is reported.
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for piece in text.split(',') {
+        parts.push(Word { text: piece, at });
+        at += piece.len() + 1;
+    }
     // A trailing comma leaves a last part of only whitespace.
     if parts.last().is_some_and(|p| p.text.trim().is_empty()) {
         parts.pop();

@@ -22,7 +22,7 @@ pub struct RunArgs {
     prog: ProgArgs,
     /// Packets as hex bytes (spaces, `:` and `.` between bytes allowed;
     /// `-` is an empty packet).
-    #[arg(long, value_name = "HEXBYTES", num_args = 1.., required_unless_present = "hex_file", conflicts_with = "hex_file", allow_hyphen_values = true)]
+    #[arg(long, value_name = "HEXBYTES", num_args = 1.., required_unless_present = "hex_file", conflicts_with = "hex_file")]
     hex: Vec<String>,
     /// File of packets, one hex packet per line (`-` for an empty packet,
     /// blank lines and `#` comments skipped); `-` reads stdin.

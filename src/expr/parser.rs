@@ -746,9 +746,16 @@ impl Parser {
             if prec < min_prec.max(1) {
                 break;
             }
+            let op_col = self.col();
             self.pos += 1;
             let rhs = self.arith(prec + 1)?;
             lhs = Arith::Bin(op, Box::new(lhs), Box::new(rhs));
+            // Constant division by zero and shifts past 31 are refused at
+            // the operator, as libpcap refuses them.
+            super::codegen::fold(&lhs).map_err(|e| ExprError {
+                column: op_col,
+                ..e
+            })?;
         }
         Ok(lhs)
     }

@@ -163,7 +163,7 @@ pub fn unhex(text: &str) -> Result<Vec<u8>, (usize, String)> {
     if text == "-" {
         return Ok(Vec::new());
     }
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err((text.len(), "odd number of hex digits".to_string()));
     }
     let digit = |at: usize| -> Result<u8, (usize, String)> {

@@ -9,7 +9,9 @@
 
 use cranebpf::cbpf::parse::parse_asm;
 use cranebpf::cbpf::{interp, Program};
-use cranebpf::conformance::diff::{compare_program, generated, DiffSummary, LiveMismatch};
+use cranebpf::conformance::diff::{
+    compare_program, generated, generated_ebpf, DiffSummary, EbpfMismatch, LiveMismatch,
+};
 use cranebpf::conformance::minimize::{minimize_packet, minimize_program, remove_insn};
 use cranebpf::conformance::record::ClassicRecorder;
 
@@ -47,6 +49,31 @@ fn live_diff_finds_no_mismatch() {
     .expect("live diff runs");
     println!("{} cases, {} mismatches", summary.cases, summary.mismatches);
     assert!(summary.cases >= 20_000);
+    assert_eq!(summary.mismatches, 0, "{}", found.join("\n"));
+}
+
+/// Fresh eBPF socket filters against BPF_PROG_TEST_RUN (root; under
+/// CI=true a missing bpf() is a failure).
+#[test]
+fn live_ebpf_diff_finds_no_mismatch() {
+    if let Err(why) = cranebpf::conformance::record::ebpf_available() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "bpf() unavailable under CI=true: {why}"
+        );
+        eprintln!("skipping the live eBPF comparison: {why}");
+        return;
+    }
+    let mut found = Vec::new();
+    let summary = generated_ebpf(seed() ^ 0xeb9f, &mut |m: &EbpfMismatch| {
+        found.push(m.to_string())
+    })
+    .expect("live eBPF diff runs");
+    println!(
+        "eBPF: {} cases, {} mismatches",
+        summary.cases, summary.mismatches
+    );
+    assert!(summary.cases >= 10_000);
     assert_eq!(summary.mismatches, 0, "{}", found.join("\n"));
 }
 

@@ -9,7 +9,8 @@ use clap::Args;
 use cranebpf::cbpf::parse::{self, Form};
 use cranebpf::cbpf::Program;
 use cranebpf::conformance::diff::{
-    compare_program, generated, packets_for, reads_random, DiffSummary, LiveMismatch,
+    compare_program, generated, generated_ebpf, packets_for, reads_random, DiffSummary,
+    EbpfMismatch, LiveMismatch,
 };
 use cranebpf::conformance::record::ClassicRecorder;
 use cranebpf::rng::Rng;
@@ -34,6 +35,10 @@ pub struct DiffArgs {
     /// Read every PROG in this form instead of detecting it.
     #[arg(long, value_enum, value_name = "FORM")]
     from: Option<InputForm>,
+    /// Also compare fresh eBPF socket filters (every ALU/JMP/JMP32 op and
+    /// the legacy packet loads) with BPF_PROG_TEST_RUN; needs root.
+    #[arg(long, conflicts_with = "progs")]
+    ebpf: bool,
     /// Packets for PROGs, one hex packet per line (default: 64 generated
     /// packets per program, from --seed).
     #[arg(long, value_name = "FILE")]
@@ -88,7 +93,7 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
     let mut rec = ClassicRecorder::new()
         .map_err(|e| Failure::bad_input(format!("kernel socket pair: {e}")))?;
     let mut print = |m: &LiveMismatch| println!("{m}");
-    let summary = if args.progs.is_empty() {
+    let mut summary = if args.progs.is_empty() {
         generated(&mut rec, args.seed, args.cases, &mut print).map_err(Failure::bad_input)?
     } else {
         let user_packets = match &args.hex_file {
@@ -111,6 +116,12 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
         }
         summary
     };
+    if args.ebpf {
+        let mut print = |m: &EbpfMismatch| println!("{m}");
+        let more = generated_ebpf(args.seed, &mut print).map_err(Failure::bad_input)?;
+        summary.cases += more.cases;
+        summary.mismatches += more.mismatches;
+    }
     if summary.skipped_enomem > 0 {
         eprintln!(
             "{} programs not compared: the kernel refused them with ENOMEM (net.core.optmem_max)",

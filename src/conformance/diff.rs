@@ -244,3 +244,102 @@ pub fn generated(
     }
     Ok(summary)
 }
+
+/// One eBPF socket filter whose return value differs from the kernel's.
+#[derive(Clone, Debug)]
+pub struct EbpfMismatch {
+    /// `ebpf-interp` or `ebpf-jit`.
+    pub engine: &'static str,
+    /// The program, `|`-separated assembly.
+    pub source: String,
+    /// The shortest payload found that still differs.
+    pub packet: Vec<u8>,
+    /// The kernel's `retval`.
+    pub kernel: u32,
+    /// The engine's result.
+    pub ours: String,
+}
+
+impl fmt::Display for EbpfMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "MISMATCH [{}] kernel retval {:#x}, ours {}",
+            self.engine, self.kernel, self.ours
+        )?;
+        writeln!(f, "{}", self.source.replace(" | ", "\n"))?;
+        writeln!(
+            f,
+            "payload ({} bytes): {}",
+            self.packet.len(),
+            hex(&self.packet)
+        )
+    }
+}
+
+/// Fresh eBPF cases from `seed` ([`super::ebpf_cases`] with new operands):
+/// kernel `retval` against the interpreter and the JIT (low 32 bits of
+/// r0), payloads of mismatches shortened. Needs root.
+pub fn generated_ebpf(
+    seed: u64,
+    report: &mut dyn FnMut(&EbpfMismatch),
+) -> Result<DiffSummary, String> {
+    use super::ebpf_cases::{alu_and_jump_programs, packet_load_programs, PAYLOAD_LENS};
+    use super::format::assemble_ebpf;
+    use super::record::record_ebpf;
+    use crate::{EbpfOptions, EbpfProgram, EngineChoice};
+    super::record::ebpf_available()?;
+    let mut rng = Rng::new(seed);
+    let payloads: Vec<Vec<u8>> = PAYLOAD_LENS
+        .iter()
+        .map(|&n| gen::packet::random_bytes(&mut rng, n))
+        .collect();
+    let mut cases: Vec<(String, Vec<Vec<u8>>)> = alu_and_jump_programs(&mut rng)
+        .into_iter()
+        .map(|s| (s, vec![Vec::new()]))
+        .collect();
+    cases.extend(
+        packet_load_programs(&mut rng)
+            .into_iter()
+            .map(|s| (s, payloads.clone())),
+    );
+    let mut summary = DiffSummary::default();
+    for (source, packets) in cases {
+        let prog = assemble_ebpf(&source).map_err(|(c, m)| format!("{source}: {c}: {m}"))?;
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        let kernel = record_ebpf(&prog, &refs).map_err(|e| format!("{source}: {e}"))?;
+        for (engine, choice) in [
+            ("ebpf-interp", EngineChoice::Interp),
+            ("ebpf-jit", EngineChoice::Jit),
+        ] {
+            let options = EbpfOptions {
+                engine: choice,
+                ..EbpfOptions::default()
+            };
+            let built = EbpfProgram::with_options(prog.clone(), options)
+                .map_err(|e| format!("{engine}: {e}\n{source}"))?;
+            let run = |p: &[u8]| built.run(&mut p.to_vec());
+            for (packet, &want) in packets.iter().zip(&kernel) {
+                summary.cases += 1;
+                if matches!(run(packet), Ok(v) if v as u32 == want) {
+                    continue;
+                }
+                summary.mismatches += 1;
+                let differs = |p: &[u8]| match record_ebpf(&prog, &[p]) {
+                    Ok(k) => !matches!(run(p), Ok(v) if v as u32 == k[0]),
+                    Err(_) => false,
+                };
+                let short = minimize_packet(packet, differs);
+                let kernel = record_ebpf(&prog, &[&short]).map_err(|e| format!("{source}: {e}"))?;
+                report(&EbpfMismatch {
+                    engine,
+                    source: source.clone(),
+                    kernel: kernel[0],
+                    ours: format!("{:x?}", run(&short)),
+                    packet: short,
+                });
+            }
+        }
+    }
+    Ok(summary)
+}

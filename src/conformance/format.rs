@@ -81,7 +81,8 @@ impl PacketSpec {
 pub enum Case {
     /// A classic program and what the receiving socket got per packet.
     Classic {
-        /// Line of the `classic` line in the file.
+        /// Line of the `classic` line in the file (the case's index when
+        /// built in memory).
         line: usize,
         /// The tcpdump expression it was compiled from, if any.
         expr: Option<String>,

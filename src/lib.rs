@@ -7,6 +7,8 @@
 #![deny(missing_docs)]
 
 pub mod cbpf;
+#[cfg(target_os = "linux")]
+pub mod conformance;
 pub mod ebpf;
 pub mod expr;
 pub mod filter;

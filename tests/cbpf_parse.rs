@@ -339,6 +339,7 @@ fn disasm_matches_tcpdump() {
         "tcp port 80",
         "ip6 and tcp",
         "tcp[13] & 2 != 0",
+        "ip6 and ip6[53] & 2 != 0",
         "arp or (ip and src net 10.0.0.0/8)",
         "udp and ip[6:2] & 0x1fff = 0",
         "vlan and ip",

@@ -2,10 +2,12 @@
 
 mod check;
 mod conformance;
+mod diff;
 mod disasm;
 mod ebpf;
 mod prog;
 mod prog_source;
+mod record;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,11 @@ enum Command {
     Run(run::RunArgs),
     /// Run the eBPF conformance suite's .data tests.
     Conformance(conformance::ConformanceArgs),
+    /// Record the running kernel's verdicts as a conformance corpus.
+    Record(record::RecordArgs),
+    /// Compare every engine with the running kernel; prints minimised
+    /// mismatches and `N cases, M mismatches` (exit 1 if M > 0).
+    Diff(diff::DiffArgs),
 }
 
 /// Exit code for a program the kernel would refuse.
@@ -46,6 +53,8 @@ pub fn main() -> i32 {
         Command::Disasm(args) => disasm::main(args),
         Command::Run(args) => run::main(args),
         Command::Conformance(args) => Ok(conformance::conformance(&args)),
+        Command::Record(args) => record::main(args),
+        Command::Diff(args) => diff::main(args),
     };
     match result {
         Ok(code) => code,

@@ -57,7 +57,7 @@ pub struct RunArgs {
 }
 
 /// Decodes one hex packet; `what` names it in errors.
-fn decode_hex(text: &str, what: &str) -> Result<Vec<u8>, String> {
+pub(super) fn decode_hex(text: &str, what: &str) -> Result<Vec<u8>, String> {
     let text = text.trim();
     if text == "-" {
         return Ok(Vec::new());

@@ -181,7 +181,13 @@ pub(crate) fn outcome(program: &Program, raw: RawOutcome) -> Result<u64, ExecErr
             pc: skip_instructions(program, pc, raw.addr),
         }),
         status::UNKNOWN_HELPER => Err(ExecError::UnknownHelper { pc, id: raw.addr }),
-        _ => Err(ExecError::CallDepthExceeded { pc }),
+        status::HELPER_PANICKED => Err(ExecError::HelperPanicked { pc, id: raw.addr }),
+        status::CALL_DEPTH => Err(ExecError::CallDepthExceeded { pc }),
+        // Only leaf code hands over, and EbpfProgram never compiles leaf
+        // code; reaching here would be a bug, reported rather than hidden.
+        other => Err(ExecError::NotCompiled(format!(
+            "native code ended with unexpected status {other}"
+        ))),
     }
 }
 

@@ -37,6 +37,15 @@ pub enum ExecError {
     },
     /// The JIT engine was required and could not compile the program.
     NotCompiled(String),
+    /// A helper panicked while native code was running it. (Under the
+    /// interpreter the panic simply propagates; native frames cannot be
+    /// unwound through, so the JIT reports it instead.)
+    HelperPanicked {
+        /// Instruction index of the call.
+        pc: usize,
+        /// The helper number.
+        id: u64,
+    },
     /// A local call would have needed a ninth stack frame.
     CallDepthExceeded {
         /// Instruction index of the call.
@@ -65,6 +74,9 @@ impl fmt::Display for ExecError {
                 write!(f, "instruction {pc}: callx to unregistered helper {id}")
             }
             ExecError::NotCompiled(e) => write!(f, "not compiled: {e}"),
+            ExecError::HelperPanicked { pc, id } => {
+                write!(f, "instruction {pc}: helper {id} panicked")
+            }
             ExecError::CallDepthExceeded { pc } => write!(
                 f,
                 "instruction {pc}: local call exceeds {} stack frames",

@@ -257,8 +257,13 @@ extern "C" fn helper_trampoline(
             ctx.status = status::ABORT_ZERO;
             0
         }
-        Ok(HelperOutcome::Unknown) | Err(_) => {
+        Ok(HelperOutcome::Unknown) => {
             ctx.status = status::UNKNOWN_HELPER;
+            ctx.err_addr = id;
+            0
+        }
+        Err(_) => {
+            ctx.status = status::HELPER_PANICKED;
             ctx.err_addr = id;
             0
         }

@@ -23,6 +23,8 @@ pub mod status {
     /// Leaf code met a helper call or a negative packet offset: the caller
     /// runs the whole input again on the interpreter.
     pub const HAND_OVER: u32 = 6;
+    /// A helper panicked (the panic was caught at the trampoline).
+    pub const HELPER_PANICKED: u32 = 7;
 }
 
 /// Size of one eBPF stack frame in bytes.

@@ -1,0 +1,84 @@
+//! `EbpfProgram` on both engines: the same results and the same errors,
+//! including the ones only reachable at run time.
+
+use cranebpf::ebpf::asm::assemble;
+use cranebpf::ebpf::{ExecError, Helpers};
+use cranebpf::jit::JitOptions;
+use cranebpf::{ChosenEngine, EbpfOptions, EbpfProgram, EngineChoice};
+
+fn both(src: &str, helpers: Helpers, budget: Option<u64>) -> [EbpfProgram; 2] {
+    let prog = assemble(src).expect("assembles");
+    [EngineChoice::Interp, EngineChoice::Jit].map(|engine| {
+        EbpfProgram::with_options(
+            prog.clone(),
+            EbpfOptions {
+                helpers: helpers.clone(),
+                budget,
+                engine,
+                jit: JitOptions {
+                    verify_ir: true,
+                    ..JitOptions::default()
+                },
+            },
+        )
+        .expect("builds")
+    })
+}
+
+#[test]
+fn engines_report_the_same_run_time_errors() {
+    // callx to an unregistered helper.
+    let [i, j] = both("mov %r2, 77\ncall %r2\nexit\n", Helpers::new(), None);
+    assert_eq!(j.engine(), ChosenEngine::Jit);
+    let want = Err(ExecError::UnknownHelper { pc: 1, id: 77 });
+    assert_eq!(i.run(&mut []), want);
+    assert_eq!(j.run(&mut []), want);
+
+    // Recursion until the ninth frame.
+    let src = "call local f\nexit\nf:\ncall local f\nexit\n";
+    let [i, j] = both(src, Helpers::new(), Some(1000));
+    let want = Err(ExecError::CallDepthExceeded { pc: 2 });
+    assert_eq!(i.run(&mut []), want);
+    assert_eq!(j.run(&mut []), want);
+
+    // A loop that runs out of budget names the same instruction.
+    let [i, j] = both(
+        "mov %r0, 0\nl:\nadd %r0, 1\nja l\n",
+        Helpers::new(),
+        Some(101),
+    );
+    let (a, b) = (i.run(&mut []), j.run(&mut []));
+    assert!(matches!(a, Err(ExecError::BudgetExhausted { .. })), "{a:?}");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn helpers_and_unwinding_agree() {
+    fn double(a: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+        a * 2
+    }
+    let mut helpers = Helpers::conformance();
+    helpers.register(9, double, false);
+    let src = "mov %r1, 21\ncall 9\nmov %r6, %r0\nmov %r1, 0\ncall 5\nmov %r0, %r6\nexit\n";
+    let [i, j] = both(src, helpers.clone(), None);
+    // Helper 5 returns 0 here, which stops the program with r0 = 0.
+    assert_eq!(i.run(&mut []), Ok(0));
+    assert_eq!(j.run(&mut []), Ok(0));
+    let src = "mov %r1, 21\ncall 9\nexit\n";
+    let [i, j] = both(src, helpers, None);
+    assert_eq!((i.run(&mut []), j.run(&mut [])), (Ok(42), Ok(42)));
+}
+
+#[test]
+fn a_panicking_helper_is_an_error_under_the_jit() {
+    fn boom(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+        panic!("helper failure");
+    }
+    let mut helpers = Helpers::new();
+    helpers.register(3, boom, false);
+    let [_, j] = both("call 3\nexit\n", helpers, None);
+    assert_eq!(
+        j.run(&mut []),
+        Err(ExecError::HelperPanicked { pc: 0, id: 3 })
+    );
+}

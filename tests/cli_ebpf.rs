@@ -1,36 +1,11 @@
 //! The eBPF side of the command line: `run --ebpf`, `disasm --ebpf`,
 //! `conformance`.
 
+mod support;
+
 use cranebpf::ebpf::conformance::find_suite_dir;
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "cranebpf-cli-ebpf-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write");
-    path
-}
-
-/// Runs the binary; returns (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
-        .args(args)
-        .output()
-        .expect("run cranebpf");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use support::{cli, temp_file};
 
 #[test]
 fn run_prints_hex_and_decimal() {

@@ -1,20 +1,9 @@
 //! The CLI over the JIT: every engine prints the same verdicts, and
 //! `disasm` shows the translation, the Cranelift IR and the machine code.
 
-use std::process::Command;
+mod support;
 
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("run cranebpf");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use support::cli;
 
 #[test]
 fn every_engine_prints_the_same_verdicts() {

@@ -6,8 +6,7 @@ use std::cell::RefCell;
 
 use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
-use crate::jit::runtime::status;
-use crate::jit::{JitCode, JitError, JitOptions};
+use crate::jit::{JitCode, JitError, JitOptions, LeafRunner};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
 
@@ -165,11 +164,7 @@ impl Filter {
 
     /// The verdict for one packet: how many bytes to keep (0 = drop).
     pub fn run(&self, packet: &[u8]) -> u32 {
-        if self.engine == Engine::Cbpf {
-            return cbpf::interp::run(&self.classic, packet, &self.metadata);
-        }
-        let mut ctx = self.ctx_template;
-        self.execute(packet, &mut ctx, &self.metadata)
+        self.runner().run(packet)
     }
 
     /// The verdict for one packet with other metadata than the filter's.
@@ -178,7 +173,13 @@ impl Filter {
             return cbpf::interp::run(&self.classic, packet, metadata);
         }
         let mut ctx = translate::ctx_block(metadata, 0);
-        self.execute(packet, &mut ctx, metadata)
+        if let Some(mut leaf) = self.code.as_ref().and_then(|c| c.leaf_runner()) {
+            set_len(&mut ctx, packet);
+            if let Some(r0) = leaf.run(&mut ctx, packet) {
+                return r0 as u32;
+            }
+        }
+        self.interpret(packet, &mut ctx, metadata)
     }
 
     /// Verdicts for many packets: `verdicts[i]` for `packets[i]`.
@@ -192,32 +193,83 @@ impl Filter {
             verdicts.len(),
             packets.len()
         );
+        let mut runner = self.runner();
         for (p, v) in packets.iter().zip(verdicts.iter_mut()) {
-            *v = self.run(p.as_ref());
+            *v = runner.run(p.as_ref());
         }
     }
 
-    fn execute(&self, packet: &[u8], ctx: &mut [u8; ctx_field::SIZE], metadata: &Metadata) -> u32 {
-        let env = ClassicEnv::new(metadata);
-        let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
-        ctx[..4].copy_from_slice(&len.to_ne_bytes());
-        let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
-        let result = match &self.code {
-            Some(code) => {
-                let mut stack = [0u8; CLASSIC_FRAME];
-                let raw = code.run(mem, Some(packet), &mut stack, 0, &env);
-                if raw.status == status::HAND_OVER {
-                    // A helper or a negative offset: the translation has no
-                    // side effects, so the interpreter redoes it exactly.
-                    ebpf::interp::run_unverified(&self.ebpf, mem, Some(packet), None, &env)
-                } else {
-                    crate::program::outcome(&self.ebpf, raw)
-                }
-            }
-            None => ebpf::interp::run_unverified(&self.ebpf, mem, Some(packet), None, &env),
-        };
-        verdict(result)
+    /// A runner for a stream of packets: set up once, then each
+    /// [`FilterRunner::run`] costs little more than the filter itself.
+    pub fn runner(&self) -> FilterRunner<'_> {
+        FilterRunner {
+            filter: self,
+            leaf: self.code.as_ref().and_then(|c| c.leaf_runner()),
+            ctx: self.ctx_template,
+        }
     }
+
+    /// The eBPF interpreter over the translation: the engine itself, or
+    /// where native code handed the packet over (a helper call or a
+    /// negative offset; the translation has no side effects, so running it
+    /// again from the start gives exactly the result).
+    fn interpret(
+        &self,
+        packet: &[u8],
+        ctx: &mut [u8; ctx_field::SIZE],
+        metadata: &Metadata,
+    ) -> u32 {
+        let env = ClassicEnv::new(metadata);
+        set_len(ctx, packet);
+        let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
+        verdict(ebpf::interp::run_unverified(
+            &self.ebpf,
+            mem,
+            Some(packet),
+            None,
+            &env,
+        ))
+    }
+}
+
+/// Runs one filter over a stream of packets with no per-packet set-up
+/// (see [`Filter::runner`]). Not `Send`: make one per thread.
+pub struct FilterRunner<'f> {
+    filter: &'f Filter,
+    leaf: Option<LeafRunner<'f>>,
+    ctx: [u8; ctx_field::SIZE],
+}
+
+impl FilterRunner<'_> {
+    /// The verdict for one packet: how many bytes to keep (0 = drop).
+    #[inline]
+    pub fn run(&mut self, packet: &[u8]) -> u32 {
+        let f = self.filter;
+        if let Some(leaf) = &mut self.leaf {
+            // Native code, with the context block only when it is read.
+            let r0 = if f.uses_ctx {
+                set_len(&mut self.ctx, packet);
+                leaf.run(&mut self.ctx, packet)
+            } else {
+                leaf.run(&mut [], packet)
+            };
+            if let Some(r0) = r0 {
+                return r0 as u32;
+            }
+        }
+        if f.engine == Engine::Cbpf {
+            return cbpf::interp::run(&f.classic, packet, &f.metadata);
+        }
+        let mut ctx = f.ctx_template;
+        f.interpret(packet, &mut ctx, &f.metadata)
+    }
+}
+
+/// Puts the packet length into a context block.
+fn set_len(ctx: &mut [u8; ctx_field::SIZE], packet: &[u8]) {
+    let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+    let at = ctx_field::LEN as usize;
+    ctx[at..at + 4].copy_from_slice(&len.to_ne_bytes());
 }
 
 /// A translated classic program cannot fail at run time: its memory

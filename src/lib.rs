@@ -20,5 +20,5 @@ pub mod rng;
 pub mod translate;
 
 pub use expr::{compile_expr, ExprError, LinkType};
-pub use filter::{Engine, Filter, FilterError, FilterOptions};
+pub use filter::{Engine, Filter, FilterError, FilterOptions, FilterRunner};
 pub use program::{ChosenEngine, EbpfOptions, EbpfProgram, EngineChoice};

@@ -83,9 +83,14 @@ pub fn minimize_program(
 pub fn minimize_packet(packet: &[u8], mut differs: impl FnMut(&[u8]) -> bool) -> Vec<u8> {
     let mut best = packet.to_vec();
     let mut tries = 0;
-    // Cut the tail: largest cut first.
-    let mut cut = best.len() / 2;
+    // Cut the tail: largest cut first (a 1-byte packet may lose its byte).
+    let mut cut = best.len().div_ceil(2);
     while cut > 0 && tries < MAX_TRIES {
+        // A successful cut may leave less than `cut` bytes.
+        cut = cut.min(best.len());
+        if cut == 0 {
+            break;
+        }
         tries += 1;
         let shorter = &best[..best.len() - cut];
         if differs(shorter) {
@@ -95,7 +100,7 @@ pub fn minimize_packet(packet: &[u8], mut differs: impl FnMut(&[u8]) -> bool) ->
         }
     }
     // Remove chunks from anywhere.
-    let mut chunk = best.len() / 2;
+    let mut chunk = best.len().div_ceil(2);
     while chunk > 0 && tries < MAX_TRIES {
         let mut at = 0;
         while at + chunk <= best.len() && tries < MAX_TRIES {
@@ -111,4 +116,25 @@ pub fn minimize_packet(packet: &[u8], mut differs: impl FnMut(&[u8]) -> bool) ->
         chunk /= 2;
     }
     best
+}
+
+#[cfg(test)]
+mod packet_tests {
+    use super::minimize_packet;
+
+    #[test]
+    fn a_difference_at_every_length_shrinks_to_nothing() {
+        // Every cut succeeds: the cut must never exceed what is left.
+        for len in [1usize, 2, 3, 7, 1000] {
+            assert!(minimize_packet(&vec![1; len], |_| true).is_empty());
+        }
+    }
+
+    #[test]
+    fn keeps_the_byte_that_matters() {
+        let mut p = vec![0u8; 300];
+        p[200] = 9;
+        let m = minimize_packet(&p, |q| q.contains(&9));
+        assert_eq!(m, vec![9]);
+    }
 }

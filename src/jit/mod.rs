@@ -106,6 +106,7 @@ type EntryFn = unsafe extern "C" fn(*mut RunCtx, u64, u64, u64, u64, u64, u64, u
 pub struct JitCode {
     code: module::HostCode,
     frame_size: usize,
+    leaf: bool,
 }
 
 // SAFETY: after `finalize_definitions` the code memory is read-only and
@@ -141,6 +142,7 @@ impl JitCode {
         Ok(JitCode {
             code,
             frame_size: options.frame_size as usize,
+            leaf: options.leaf,
         })
     }
 
@@ -153,6 +155,37 @@ impl JitCode {
     /// unless `keep_listings`).
     pub fn native_listing(&self) -> &[String] {
         &self.code.native
+    }
+
+    /// A runner for leaf code (compiled with `JitOptions::leaf` and a frame
+    /// of at most 64 bytes), which keeps its context and stack across runs;
+    /// `None` for other code.
+    #[inline]
+    pub(crate) fn leaf_runner(&self) -> Option<LeafRunner<'_>> {
+        if !self.leaf || self.frame_size > LEAF_STACK {
+            return None;
+        }
+        Some(LeafRunner {
+            entry: self.code.entry,
+            ctx: RunCtx {
+                mem_lo: 0,
+                mem_len: 0,
+                stack_lo: 0,
+                stack_hi: 0,
+                budget_left: 0,
+                status: status::OK,
+                err_pc: 0,
+                err_addr: 0,
+                err_info: 0,
+                env: 0,
+                helper_trampoline: 0,
+                negative_load: 0,
+                packet: 0,
+                packet_len: 0,
+            },
+            stack: [0; LEAF_STACK],
+            _code: std::marker::PhantomData,
+        })
     }
 
     /// Runs the code.
@@ -216,6 +249,61 @@ impl JitCode {
             pc: ctx.err_pc,
             addr: ctx.err_addr,
             info: ctx.err_info,
+        }
+    }
+}
+
+/// Stack a leaf runner provides: a translated classic filter's scratch
+/// words.
+const LEAF_STACK: usize = 64;
+
+/// Runs leaf code again and again with one context and stack: the fast path
+/// of [`crate::Filter`]. Leaf code calls nothing back, so no environment is
+/// set up; the scratch words need no clearing between runs because the
+/// classic checker guarantees each is written before it is read.
+pub(crate) struct LeafRunner<'c> {
+    entry: *const u8,
+    ctx: RunCtx,
+    stack: [u8; LEAF_STACK],
+    _code: std::marker::PhantomData<&'c JitCode>,
+}
+
+impl LeafRunner<'_> {
+    /// Runs on `packet` with `mem` as the region r1 points to. Returns r0,
+    /// or `None` when the code ended with any status but OK (a hand-over):
+    /// the caller then runs the input on the interpreter.
+    #[inline]
+    pub(crate) fn run(&mut self, mem: &mut [u8], packet: &[u8]) -> Option<u64> {
+        let ctx = &mut self.ctx;
+        ctx.mem_lo = mem.as_mut_ptr() as u64;
+        ctx.mem_len = mem.len() as u64;
+        ctx.stack_lo = self.stack.as_mut_ptr() as u64;
+        ctx.stack_hi = ctx.stack_lo + LEAF_STACK as u64;
+        // SAFETY: `entry` is the entry function of the `JitCode` this runner
+        // borrows (so its code is alive), compiled with the `EntryFn`
+        // signature. It touches only `ctx`, `mem` and `stack` (each access
+        // proven or checked against the bounds just stored in `ctx`) and
+        // `packet` within its length. Leaf code makes no calls, so the null
+        // trampolines and environment are never used.
+        let r0 = unsafe {
+            let f: EntryFn = std::mem::transmute::<*const u8, EntryFn>(self.entry);
+            f(
+                ctx,
+                packet.as_ptr() as u64,
+                packet.len() as u64,
+                ctx.stack_hi,
+                ctx.mem_lo,
+                ctx.mem_len,
+                0,
+                0,
+                0,
+            )
+        };
+        if ctx.status == status::OK {
+            Some(r0)
+        } else {
+            ctx.status = status::OK;
+            None
         }
     }
 }

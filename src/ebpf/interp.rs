@@ -42,7 +42,7 @@ pub struct RunOptions {
 /// Verifies `prog` and runs it on `mem`; returns r0 at the final `exit`.
 pub fn run(prog: &Program, mem: &mut [u8], opts: &RunOptions) -> Result<u64, ExecError> {
     verify_with(prog, &opts.helpers, opts.budget)?;
-    Machine::new(mem, None).execute(&prog.insns, opts.budget, &HelpersEnv(&opts.helpers))
+    run_unverified(prog, mem, None, opts.budget, &HelpersEnv(&opts.helpers))
 }
 
 /// Runs `prog` without verifying it first, for embeddings that verified or
@@ -57,7 +57,19 @@ pub fn run_unverified(
     budget: Option<u64>,
     env: &dyn Environment,
 ) -> Result<u64, ExecError> {
-    Machine::new(mem, packet).execute(&prog.insns, budget, env)
+    let local_calls = prog
+        .insns
+        .iter()
+        .any(|i| i.opc == op::JMP | op::CALL && i.src == op::CALL_LOCAL);
+    if local_calls {
+        let mut stack = vec![0u8; STACK_SIZE * MAX_CALL_FRAMES];
+        Machine::new(mem, packet, &mut stack).execute(&prog.insns, budget, env)
+    } else {
+        // One frame is all a program without local calls can use; it lives
+        // on the host stack, so a run allocates nothing.
+        let mut stack = [0u8; STACK_SIZE];
+        Machine::new(mem, packet, &mut stack).execute(&prog.insns, budget, env)
+    }
 }
 
 /// A local call's saved caller state.
@@ -69,13 +81,12 @@ struct Frame {
 struct Machine<'m> {
     mem: &'m mut [u8],
     packet: Option<&'m [u8]>,
-    stack: Vec<u8>,
+    stack: &'m mut [u8],
     reg: [u64; 11],
 }
 
 impl<'m> Machine<'m> {
-    fn new(mem: &'m mut [u8], packet: Option<&'m [u8]>) -> Machine<'m> {
-        let stack = vec![0u8; STACK_SIZE * MAX_CALL_FRAMES];
+    fn new(mem: &'m mut [u8], packet: Option<&'m [u8]>, stack: &'m mut [u8]) -> Machine<'m> {
         let mut reg = [0u64; 11];
         reg[1] = mem.as_ptr() as u64;
         reg[2] = mem.len() as u64;

@@ -8,6 +8,7 @@
 
 pub mod cbpf;
 pub mod ebpf;
+pub mod expr;
 pub mod filter;
 pub mod gen;
 pub mod jit;
@@ -16,5 +17,6 @@ pub mod program;
 pub mod rng;
 pub mod translate;
 
+pub use expr::{compile_expr, ExprError, LinkType};
 pub use filter::{Engine, Filter, FilterError, FilterOptions};
 pub use program::{ChosenEngine, EbpfOptions, EbpfProgram, EngineChoice};

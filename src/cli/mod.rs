@@ -5,6 +5,7 @@ mod conformance;
 mod disasm;
 mod ebpf;
 mod prog;
+mod prog_source;
 mod run;
 
 use clap::{Parser, Subcommand};

@@ -1,6 +1,7 @@
 //! Where a program comes from: a file (any form, auto-detected), stdin
 //! (`-`), or inline text with `--ddd`.
 
+use super::prog_source::{self, Source};
 use super::Failure;
 use clap::{Args, ValueEnum};
 use cranebpf::cbpf::parse::{self, Form};
@@ -26,7 +27,8 @@ pub enum InputForm {
 /// The program arguments shared by every subcommand.
 #[derive(Args, Debug)]
 pub struct ProgArgs {
-    /// Program file in any form (auto-detected); `-` reads stdin.
+    /// Program file in any form (auto-detected; `-` reads stdin), or a
+    /// pcap-filter expression such as 'tcp port 443'.
     #[arg(value_name = "PROG", required_unless_present_any = ["ddd", "ebpf"])]
     pub prog: Option<PathBuf>,
     /// The program inline, e.g. '4,40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0'.
@@ -35,11 +37,34 @@ pub struct ProgArgs {
     /// Read the program in this form instead of detecting it.
     #[arg(long, value_enum, value_name = "FORM")]
     pub from: Option<InputForm>,
+    /// Compile PROG as a pcap-filter expression even if a file has that name.
+    #[arg(long, conflicts_with = "file")]
+    pub expr: bool,
+    /// Read PROG as a program file even if no such file exists.
+    #[arg(long)]
+    pub file: bool,
+    /// Link type for expressions: EN10MB (default), RAW, IPV4, IPV6,
+    /// LINUX_SLL, LINUX_SLL2, NULL, LOOP, or a LINKTYPE_ number.
+    #[arg(long, value_name = "LINKTYPE")]
+    pub linktype: Option<String>,
 }
 
 impl ProgArgs {
     /// Reads and parses the program, or explains why it could not.
     pub fn load(&self) -> Result<Program, Failure> {
+        // PROG that names no file is a pcap-filter expression.
+        if let (None, Some(arg)) = (&self.ddd, &self.prog) {
+            let force = match (self.expr, self.file) {
+                (true, _) => Some(Source::Expr),
+                (_, true) => Some(Source::File),
+                _ => None,
+            };
+            if prog_source::choose(arg, force) == Source::Expr {
+                let text = arg.to_string_lossy();
+                return prog_source::compile(&text, self.linktype.as_deref())
+                    .map_err(Failure::bad_input);
+            }
+        }
         let (bytes, name) = match (&self.ddd, &self.prog) {
             (Some(text), _) => (text.clone().into_bytes(), "--ddd".to_string()),
             (None, Some(path)) if path.as_os_str() == "-" => {

@@ -1,0 +1,286 @@
+//! The filter as a graph of blocks: straight-line statements ending in one
+//! conditional jump, with accept/reject leaves. Code generation builds it,
+//! the optimiser rewrites it, [`Graph::layout`] turns it into instructions.
+
+use std::collections::HashMap;
+
+use super::ACCEPT_VERDICT;
+use crate::cbpf::insn::op;
+use crate::cbpf::{Insn, Program};
+
+/// Where a jump goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// Another block.
+    Block(usize),
+    /// `ret #262144`.
+    Accept,
+    /// `ret #0`.
+    Reject,
+}
+
+/// How a block ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Test {
+    /// A conditional jump: `code` is `JMP | op | src` (`k` used when src is K).
+    Jump {
+        /// Full opcode.
+        code: u16,
+        /// Constant operand.
+        k: u32,
+    },
+    /// Always continue at `jt`.
+    Always,
+}
+
+/// A basic block.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Block {
+    /// Loads, stores and ALU operations, in order.
+    pub stmts: Vec<Insn>,
+    /// The closing test.
+    pub test: Test,
+    /// Successor when the test holds (the only one for [`Test::Always`]).
+    pub jt: Target,
+    /// Successor when the test fails.
+    pub jf: Target,
+}
+
+/// A filter under construction: blocks plus an entry point.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    /// All blocks ever made; unreachable ones are ignored.
+    pub blocks: Vec<Block>,
+    /// Entry point.
+    pub root: Option<Target>,
+}
+
+/// One open edge: a block's jt (`true`) or jf (`false`) slot.
+pub type Edge = (usize, bool);
+
+/// A boolean sub-filter with unresolved exits (libpcap's backpatch lists).
+#[derive(Clone, Debug)]
+pub struct Frag {
+    /// First block.
+    pub head: usize,
+    /// Edges taken when the sub-filter holds.
+    pub t: Vec<Edge>,
+    /// Edges taken when it does not.
+    pub f: Vec<Edge>,
+}
+
+impl Graph {
+    /// Adds a block `stmts; if (A code k)` with both exits open.
+    pub fn test(&mut self, stmts: Vec<Insn>, code: u16, k: u32) -> Frag {
+        let id = self.blocks.len();
+        self.blocks.push(Block {
+            stmts,
+            test: Test::Jump { code, k },
+            jt: Target::Reject,
+            jf: Target::Reject,
+        });
+        Frag {
+            head: id,
+            t: vec![(id, true)],
+            f: vec![(id, false)],
+        }
+    }
+
+    /// A constant: libpcap's `ld #1; jeq #1` (true) or `ld #0; jeq #1` (false),
+    /// which the optimiser folds away.
+    pub fn constant(&mut self, value: bool) -> Frag {
+        let code = op::JMP | op::JEQ | op::K;
+        self.test(vec![Insn::stmt(op::LD | op::IMM, value as u32)], code, 1)
+    }
+
+    fn patch(&mut self, edges: &[Edge], to: Target) {
+        for &(b, side) in edges {
+            if side {
+                self.blocks[b].jt = to;
+            } else {
+                self.blocks[b].jf = to;
+            }
+        }
+    }
+
+    /// `a and b`: b runs where a holds.
+    pub fn and(&mut self, a: Frag, b: Frag) -> Frag {
+        self.patch(&a.t, Target::Block(b.head));
+        let mut f = a.f;
+        f.extend(b.f);
+        Frag {
+            head: a.head,
+            t: b.t,
+            f,
+        }
+    }
+
+    /// `a or b`: b runs where a fails.
+    pub fn or(&mut self, a: Frag, b: Frag) -> Frag {
+        self.patch(&a.f, Target::Block(b.head));
+        let mut t = a.t;
+        t.extend(b.t);
+        Frag {
+            head: a.head,
+            t,
+            f: b.f,
+        }
+    }
+
+    /// `not a`.
+    pub fn not(&mut self, a: Frag) -> Frag {
+        Frag {
+            head: a.head,
+            t: a.f,
+            f: a.t,
+        }
+    }
+
+    /// Closes a fragment: true exits accept, false exits reject.
+    pub fn finish(&mut self, top: Frag) {
+        self.patch(&top.t, Target::Accept);
+        self.patch(&top.f, Target::Reject);
+        self.root = Some(Target::Block(top.head));
+    }
+
+    /// Blocks reachable from the root, parents before children. The false
+    /// successor's subtree follows its parent, so it usually falls through.
+    pub fn order(&self) -> Vec<usize> {
+        let mut post = Vec::new();
+        let mut seen = vec![false; self.blocks.len()];
+        if let Some(Target::Block(r)) = self.root {
+            // Iterative DFS (deep `and` chains would overflow recursion).
+            let mut stack: Vec<(usize, u8)> = vec![(r, 0)];
+            seen[r] = true;
+            while let Some((b, state)) = stack.pop() {
+                let block = &self.blocks[b];
+                let next = match state {
+                    0 => Some(block.jt),
+                    1 if block.test != Test::Always => Some(block.jf),
+                    1 => None,
+                    _ => {
+                        post.push(b);
+                        continue;
+                    }
+                };
+                stack.push((b, state + 1));
+                if let Some(Target::Block(c)) = next {
+                    if !seen[c] {
+                        seen[c] = true;
+                        stack.push((c, 0));
+                    }
+                }
+            }
+        }
+        post.reverse();
+        post
+    }
+
+    /// Lays the graph out as a classic program. Conditional jumps can only
+    /// skip 255 instructions, so longer ones go through an inserted `ja`.
+    pub fn layout(&self) -> Result<Program, String> {
+        let root = self.root.ok_or("empty filter graph")?;
+        if !matches!(root, Target::Block(_)) {
+            return Ok(Program::new(vec![ret(root)]));
+        }
+        let order = self.order();
+        // Trampolines: (block, side) pairs whose jump goes via a `ja`.
+        let mut far: HashMap<(usize, bool), ()> = HashMap::new();
+        loop {
+            let (insns, overflow) = self.emit(&order, &far);
+            match overflow {
+                None => return Ok(Program::new(insns)),
+                Some(edge) => {
+                    if far.insert(edge, ()).is_some() || far.len() > 4 * op::MAXINSNS {
+                        return Err("filter too large to lay out".to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// One layout attempt; returns the first jump that does not fit.
+    fn emit(
+        &self,
+        order: &[usize],
+        far: &HashMap<(usize, bool), ()>,
+    ) -> (Vec<Insn>, Option<(usize, bool)>) {
+        // Only the returns some block jumps to are laid out, accept first.
+        let referenced = |leaf: Target| {
+            order.iter().any(|&b| {
+                let block = &self.blocks[b];
+                block.jt == leaf || (block.test != Test::Always && block.jf == leaf)
+            })
+        };
+        let leaves: Vec<Target> = [Target::Accept, Target::Reject]
+            .into_iter()
+            .filter(|&l| referenced(l))
+            .collect();
+        let follower = |i: usize| match order.get(i + 1) {
+            Some(&n) => Some(Target::Block(n)),
+            None => leaves.first().copied(),
+        };
+        // Pass 1: positions.
+        let mut start = HashMap::new();
+        let mut pos = 0usize;
+        for (i, &b) in order.iter().enumerate() {
+            start.insert(b, pos);
+            let block = &self.blocks[b];
+            pos += block.stmts.len();
+            match block.test {
+                Test::Always => pos += (follower(i) != Some(block.jt)) as usize,
+                Test::Jump { .. } => {
+                    pos += 1;
+                    pos += far.contains_key(&(b, true)) as usize;
+                    pos += far.contains_key(&(b, false)) as usize;
+                }
+            }
+        }
+        let leaf_base = pos;
+        let at = |t: Target| match t {
+            Target::Block(b) => start[&b],
+            leaf => leaf_base + leaves.iter().position(|&l| l == leaf).unwrap_or(0),
+        };
+        // Pass 2: instructions.
+        let mut out = Vec::with_capacity(pos + 2);
+        for (i, &b) in order.iter().enumerate() {
+            let block = &self.blocks[b];
+            out.extend_from_slice(&block.stmts);
+            let here = out.len();
+            match block.test {
+                Test::Always => {
+                    if follower(i) != Some(block.jt) {
+                        out.push(Insn::stmt(op::JMP | op::JA, (at(block.jt) - here - 1) as u32));
+                    }
+                }
+                Test::Jump { code, k } => {
+                    let ft = far.contains_key(&(b, true));
+                    let ff = far.contains_key(&(b, false));
+                    let dest_t = if ft { here + 1 } else { at(block.jt) };
+                    let dest_f = if ff { here + 1 + ft as usize } else { at(block.jf) };
+                    let (jt, jf) = (dest_t - here - 1, dest_f - here - 1);
+                    if jt > 255 {
+                        return (out, Some((b, true)));
+                    }
+                    if jf > 255 {
+                        return (out, Some((b, false)));
+                    }
+                    out.push(Insn::jump(code, k, jt as u8, jf as u8));
+                    for (needed, target) in [(ft, block.jt), (ff, block.jf)] {
+                        if needed {
+                            let h = out.len();
+                            out.push(Insn::stmt(op::JMP | op::JA, (at(target) - h - 1) as u32));
+                        }
+                    }
+                }
+            }
+        }
+        out.extend(leaves.iter().map(|&l| ret(l)));
+        (out, None)
+    }
+}
+
+fn ret(t: Target) -> Insn {
+    let k = if t == Target::Accept { ACCEPT_VERDICT } else { 0 };
+    Insn::stmt(op::RET | op::K, k)
+}

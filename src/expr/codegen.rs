@@ -1,0 +1,744 @@
+//! Code generation: AST → block graph, one primitive at a time, testing the
+//! same fields in the same order as libpcap's gencode.c.
+//!
+//! Offsets are state: `vlan` and `mpls` move the network layer for every
+//! primitive parsed after them (libpcap's well-known quirk, kept on purpose),
+//! so the tree is walked left to right in source order.
+
+use super::cfg::{Frag, Graph};
+use super::linktype::LinkType;
+use super::parser::{Addr, Arith, ArithOp, Dir, Node, Prim, Proto, RelOp};
+use super::ExprError;
+use crate::cbpf::insn::op;
+use crate::cbpf::Insn;
+
+const ETHERTYPE_IP: u32 = 0x0800;
+const ETHERTYPE_IPV6: u32 = 0x86dd;
+const ETHERTYPE_ARP: u32 = 0x0806;
+const ETHERTYPE_RARP: u32 = 0x8035;
+const ETHERTYPE_MPLS: u32 = 0x8847;
+/// Largest 802.3 length field; smaller "types" are LLC frames.
+const ETHERMTU: u32 = 1500;
+const VLAN_TPIDS: [u32; 3] = [0x8100, 0x88a8, 0x9100];
+const IPPROTO_TCP: u32 = 6;
+const IPPROTO_UDP: u32 = 17;
+const IPPROTO_SCTP: u32 = 132;
+const IPPROTO_FRAGMENT: u32 = 44;
+const IPPROTO_ICMPV6: u32 = 58;
+
+const JEQ: u16 = op::JMP | op::JEQ | op::K;
+const JGT: u16 = op::JMP | op::JGT | op::K;
+const JGE: u16 = op::JMP | op::JGE | op::K;
+const JSET: u16 = op::JMP | op::JSET | op::K;
+
+/// Builds the (unoptimised) block graph for an expression.
+pub fn generate(ast: &Node, link: LinkType) -> Result<Graph, ExprError> {
+    let mut gen = Gen {
+        g: Graph::default(),
+        link,
+        off_linktype: link.ethertype_offset(),
+        off_nl: link.network_offset(),
+        mpls_depth: 0,
+    };
+    let top = gen.node(ast)?;
+    gen.g.finish(top);
+    Ok(gen.g)
+}
+
+fn ld(size: u16, k: u32) -> Insn {
+    Insn::stmt(op::LD | size | op::ABS, k)
+}
+
+struct Gen {
+    g: Graph,
+    link: LinkType,
+    /// Offset of the ethertype field, moved by `vlan`.
+    off_linktype: Option<u32>,
+    /// Offset of the network header, moved by `vlan` and `mpls`.
+    off_nl: u32,
+    /// MPLS labels seen so far.
+    mpls_depth: u32,
+}
+
+impl Gen {
+    fn node(&mut self, n: &Node) -> Result<Frag, ExprError> {
+        Ok(match n {
+            Node::And(a, b) => {
+                let a = self.node(a)?;
+                let b = self.node(b)?;
+                self.g.and(a, b)
+            }
+            Node::Or(a, b) => {
+                let a = self.node(a)?;
+                let b = self.node(b)?;
+                self.g.or(a, b)
+            }
+            Node::Not(a) => {
+                let a = self.node(a)?;
+                self.g.not(a)
+            }
+            Node::Prim(p, col) => self.prim(p, *col)?,
+            Node::Rel { op, lhs, rhs } => self.relation(*op, lhs, rhs)?,
+        })
+    }
+
+    // ---- building blocks ----
+
+    /// `ld size [off]; jeq k`.
+    fn cmp(&mut self, size: u16, off: u32, k: u32) -> Frag {
+        self.g.test(vec![ld(size, off)], JEQ, k)
+    }
+
+    /// `ld size [off]; and mask; jeq k` (no `and` for a full mask).
+    fn mcmp(&mut self, size: u16, off: u32, mask: u32, k: u32) -> Frag {
+        if mask == 0 && k == 0 {
+            // `net 0/0`: nothing to compare (libpcap emits no load either).
+            return self.g.constant(true);
+        }
+        let full = match size {
+            op::B => 0xff,
+            op::H => 0xffff,
+            _ => u32::MAX,
+        };
+        let mut stmts = vec![ld(size, off)];
+        if mask != full && mask != u32::MAX {
+            stmts.push(Insn::stmt(op::ALU | op::AND | op::K, mask));
+        }
+        self.g.test(stmts, JEQ, k)
+    }
+
+    fn and_all(&mut self, frags: Vec<Frag>) -> Frag {
+        let mut it = frags.into_iter();
+        let first = it.next().unwrap_or_else(|| self.g.constant(true));
+        it.fold(first, |acc, f| self.g.and(acc, f))
+    }
+
+    fn or_all(&mut self, frags: Vec<Frag>) -> Frag {
+        let mut it = frags.into_iter();
+        let first = it.next().unwrap_or_else(|| self.g.constant(false));
+        it.fold(first, |acc, f| self.g.or(acc, f))
+    }
+
+    /// The network-layer protocol test (libpcap's gen_linktype).
+    fn linktype(&mut self, ethertype: u32, col: usize) -> Result<Frag, ExprError> {
+        let is_ip = ethertype == ETHERTYPE_IP;
+        let is_ip6 = ethertype == ETHERTYPE_IPV6;
+        if self.mpls_depth > 0 {
+            if !is_ip && !is_ip6 {
+                return Err(ExprError::semantic(col, "unsupported protocol over mpls"));
+            }
+            // Bottom-of-stack bit of the last label, then the IP version.
+            let bos = self.mcmp(op::B, self.off_nl - 2, 1, 1);
+            let version = if is_ip { 0x40 } else { 0x60 };
+            let v = self.mcmp(op::B, self.off_nl, 0xf0, version);
+            return Ok(self.g.and(bos, v));
+        }
+        let af = |inet: bool| if inet { 2u32 } else { 10 };
+        Ok(match self.link {
+            LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2 => {
+                if ethertype <= ETHERMTU {
+                    return Err(ExprError::unsupported(
+                        col,
+                        format!("802.2 LLC protocol {ethertype} (<= 1500) is not supported yet"),
+                    ));
+                }
+                let off = self.off_linktype.unwrap_or(0);
+                self.cmp(op::H, off, ethertype)
+            }
+            LinkType::Raw if is_ip || is_ip6 => {
+                let version = if is_ip { 0x40 } else { 0x60 };
+                self.mcmp(op::B, self.off_nl, 0xf0, version)
+            }
+            LinkType::Ipv4 => self.g.constant(is_ip),
+            LinkType::Ipv6 => self.g.constant(is_ip6),
+            // DLT_NULL holds the family in the capturing host's byte order.
+            LinkType::Null if is_ip || is_ip6 => self.cmp(op::W, 0, af(is_ip).to_be()),
+            LinkType::Loop if is_ip || is_ip6 => self.cmp(op::W, 0, af(is_ip)),
+            LinkType::Raw | LinkType::Null | LinkType::Loop => self.g.constant(false),
+        })
+    }
+
+    fn ethernet_only(&self, col: usize, what: &str) -> Result<(), ExprError> {
+        if self.link == LinkType::Ethernet {
+            Ok(())
+        } else {
+            Err(ExprError::semantic(
+                col,
+                format!("{what} supported only on ethernet (link type is {})", self.link),
+            ))
+        }
+    }
+
+    /// IPv4 "first fragment or not fragmented": `ldh [6]; jset #0x1fff` false.
+    fn not_fragment(&mut self) -> Frag {
+        let f = self.g.test(vec![ld(op::H, self.off_nl + 6)], JSET, 0x1fff);
+        self.g.not(f)
+    }
+
+    /// `ip6 proto p`: next header is p, or a fragment header followed by p.
+    fn ip6_proto(&mut self, p: u32, col: usize) -> Result<Frag, ExprError> {
+        let lt = self.linktype(ETHERTYPE_IPV6, col)?;
+        let direct = self.cmp(op::B, self.off_nl + 6, p);
+        let frag = self.cmp(op::B, self.off_nl + 6, IPPROTO_FRAGMENT);
+        let after = self.cmp(op::B, self.off_nl + 40, p);
+        let via = self.g.and(frag, after);
+        let either = self.g.or(direct, via);
+        Ok(self.g.and(lt, either))
+    }
+
+    fn ip_proto(&mut self, p: u32, col: usize) -> Result<Frag, ExprError> {
+        let lt = self.linktype(ETHERTYPE_IP, col)?;
+        let c = self.cmp(op::B, self.off_nl + 9, p);
+        Ok(self.g.and(lt, c))
+    }
+
+    /// Tests `src`/`dst` per the direction qualifier; `gen(self, is_src)`.
+    fn by_dir(
+        &mut self,
+        dir: Dir,
+        mut gen: impl FnMut(&mut Gen, bool) -> Result<Frag, ExprError>,
+    ) -> Result<Frag, ExprError> {
+        Ok(match dir {
+            Dir::Src => gen(self, true)?,
+            Dir::Dst => gen(self, false)?,
+            Dir::Default | Dir::SrcOrDst => {
+                let s = gen(self, true)?;
+                let d = gen(self, false)?;
+                self.g.or(s, d)
+            }
+            Dir::SrcAndDst => {
+                let s = gen(self, true)?;
+                let d = gen(self, false)?;
+                self.g.and(s, d)
+            }
+        })
+    }
+
+    // ---- primitives ----
+
+    fn prim(&mut self, p: &Prim, col: usize) -> Result<Frag, ExprError> {
+        match *p {
+            Prim::Abbrev(proto) => self.abbrev(proto, col),
+            Prim::ProtoNum { proto, num } => match proto {
+                Proto::Link => self.linktype(num, col),
+                Proto::Ip => self.ip_proto(num, col),
+                Proto::Ip6 => self.ip6_proto(num, col),
+                _ => {
+                    let a = self.ip_proto(num, col)?;
+                    let b = self.ip6_proto(num, col)?;
+                    Ok(self.g.or(a, b))
+                }
+            },
+            Prim::Addr { proto, dir, addr } => self.addr(proto, dir, addr, col),
+            Prim::Port {
+                proto,
+                dir,
+                lo,
+                hi,
+                range,
+            } => self.port(proto, dir, lo as u32, hi as u32, range, col),
+            Prim::Broadcast(proto) => match proto {
+                Proto::Default | Proto::Link => {
+                    if self.link != LinkType::Ethernet {
+                        return Err(ExprError::semantic(col, "not a broadcast link"));
+                    }
+                    self.ether_addr(0, [0xff; 6])
+                }
+                Proto::Ip => {
+                    let lt = self.linktype(ETHERTYPE_IP, col)?;
+                    let zero = self.cmp(op::W, self.off_nl + 16, 0);
+                    let ones = self.cmp(op::W, self.off_nl + 16, u32::MAX);
+                    let any = self.g.or(zero, ones);
+                    Ok(self.g.and(lt, any))
+                }
+                _ => Err(ExprError::semantic(
+                    col,
+                    "only link-layer/IP broadcast filters supported",
+                )),
+            },
+            Prim::Multicast(proto) => match proto {
+                Proto::Default | Proto::Link => {
+                    self.ethernet_only(col, "link-layer multicast filters")?;
+                    Ok(self.g.test(vec![ld(op::B, 0)], JSET, 1))
+                }
+                Proto::Ip => {
+                    let lt = self.linktype(ETHERTYPE_IP, col)?;
+                    let m = self.g.test(vec![ld(op::B, self.off_nl + 16)], JGE, 224);
+                    Ok(self.g.and(lt, m))
+                }
+                Proto::Ip6 => {
+                    let lt = self.linktype(ETHERTYPE_IPV6, col)?;
+                    let m = self.cmp(op::B, self.off_nl + 24, 255);
+                    Ok(self.g.and(lt, m))
+                }
+                _ => Err(ExprError::semantic(
+                    col,
+                    "only link-layer/IP/IPv6 multicast filters supported",
+                )),
+            },
+            Prim::Less(n) => {
+                let f = self.g.test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGT, n);
+                Ok(self.g.not(f))
+            }
+            Prim::Greater(n) => Ok(self
+                .g
+                .test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGE, n)),
+            Prim::Vlan(id) => self.vlan(id, col),
+            Prim::Mpls(label) => self.mpls(label, col),
+        }
+    }
+
+    fn abbrev(&mut self, proto: Proto, col: usize) -> Result<Frag, ExprError> {
+        match proto {
+            Proto::Ip => self.linktype(ETHERTYPE_IP, col),
+            Proto::Ip6 => self.linktype(ETHERTYPE_IPV6, col),
+            Proto::Arp => self.linktype(ETHERTYPE_ARP, col),
+            Proto::Rarp => self.linktype(ETHERTYPE_RARP, col),
+            Proto::Icmp => self.ip_proto(1, col),
+            Proto::Igmp => self.ip_proto(2, col),
+            Proto::Vrrp => self.ip_proto(112, col),
+            Proto::Icmp6 => self.ip6_proto(IPPROTO_ICMPV6, col),
+            Proto::Tcp | Proto::Udp | Proto::Sctp => {
+                let p = transport_number(proto);
+                let a = self.ip_proto(p, col)?;
+                let b = self.ip6_proto(p, col)?;
+                Ok(self.g.or(a, b))
+            }
+            Proto::Link | Proto::Default => {
+                Err(ExprError::syntax(col, "expected a protocol name"))
+            }
+        }
+    }
+
+    fn ether_addr(&mut self, off: u32, mac: [u8; 6]) -> Result<Frag, ExprError> {
+        let low = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
+        let high = u32::from(u16::from_be_bytes([mac[0], mac[1]]));
+        let a = self.cmp(op::W, off + 2, low);
+        let b = self.cmp(op::H, off, high);
+        Ok(self.g.and(a, b))
+    }
+
+    fn addr(&mut self, proto: Proto, dir: Dir, addr: Addr, col: usize) -> Result<Frag, ExprError> {
+        match addr {
+            Addr::Mac(mac) => {
+                self.ethernet_only(col, "ethernet addresses")?;
+                self.by_dir(dir, |s, src| s.ether_addr(if src { 6 } else { 0 }, mac))
+            }
+            Addr::V4 { addr, mask } => {
+                let v4 = |s: &mut Gen, et: u32, src_off: u32, dst_off: u32| {
+                    s.by_dir(dir, |s, src| {
+                        let lt = s.linktype(et, col)?;
+                        let off = s.off_nl + if src { src_off } else { dst_off };
+                        let c = s.mcmp(op::W, off, mask, addr);
+                        Ok(s.g.and(lt, c))
+                    })
+                };
+                match proto {
+                    Proto::Ip => v4(self, ETHERTYPE_IP, 12, 16),
+                    Proto::Arp => v4(self, ETHERTYPE_ARP, 14, 24),
+                    Proto::Rarp => v4(self, ETHERTYPE_RARP, 14, 24),
+                    Proto::Default => {
+                        let ip = v4(self, ETHERTYPE_IP, 12, 16)?;
+                        if self.mpls_depth > 0 {
+                            return Ok(ip);
+                        }
+                        let arp = v4(self, ETHERTYPE_ARP, 14, 24)?;
+                        let rarp = v4(self, ETHERTYPE_RARP, 14, 24)?;
+                        let f = self.g.or(ip, arp);
+                        Ok(self.g.or(f, rarp))
+                    }
+                    _ => Err(ExprError::semantic(col, "IPv4 addresses need ip, arp or rarp")),
+                }
+            }
+            Addr::V6 { addr, prefix } => {
+                if !matches!(proto, Proto::Default | Proto::Ip6) {
+                    return Err(ExprError::semantic(col, "IPv6 addresses need 'ip6'"));
+                }
+                let full = u128::from_be_bytes(addr);
+                let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+                self.by_dir(dir, |s, src| {
+                    let lt = s.linktype(ETHERTYPE_IPV6, col)?;
+                    let base = s.off_nl + if src { 8 } else { 24 };
+                    let mut parts = vec![lt];
+                    for w in 0..4u32 {
+                        let shift = 96 - 32 * w;
+                        let m = (mask >> shift) as u32;
+                        if m != 0 {
+                            let a = (full >> shift) as u32;
+                            parts.push(s.mcmp(op::W, base + 4 * w, m, a));
+                        }
+                    }
+                    Ok(s.and_all(parts))
+                })
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn port(
+        &mut self,
+        proto: Proto,
+        dir: Dir,
+        lo: u32,
+        hi: u32,
+        range: bool,
+        col: usize,
+    ) -> Result<Frag, ExprError> {
+        let protos: Vec<u32> = match proto {
+            Proto::Default => vec![IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP], // libpcap's order
+            p => vec![transport_number(p)],
+        };
+        // One port field: `ldh [off]` compared with the port or the range.
+        let field = |s: &mut Gen, load: Vec<Insn>| -> Frag {
+            if range {
+                let ge = s.g.test(load.clone(), JGE, lo);
+                let gt = s.g.test(load, JGT, hi);
+                let le = s.g.not(gt);
+                s.g.and(ge, le)
+            } else {
+                s.g.test(load, JEQ, lo)
+            }
+        };
+        // One "portop" per protocol, as libpcap: each path then knows which
+        // protocol it is on. IPv6: plain next-header test, ports right after
+        // the fixed header.
+        let mut ops6 = Vec::new();
+        for &p in &protos {
+            let pc = self.cmp(op::B, self.off_nl + 6, p);
+            let ports = self.by_dir(dir, |s, src| {
+                let off = s.off_nl + 40 + if src { 0 } else { 2 };
+                Ok(field(s, vec![ld(op::H, off)]))
+            })?;
+            ops6.push(self.g.and(pc, ports));
+        }
+        let lt6 = self.linktype(ETHERTYPE_IPV6, col)?;
+        let any6 = self.or_all(ops6);
+        let v6 = self.g.and(lt6, any6);
+        // IPv4: protocol, first fragment, then ports after the IHL.
+        let mut ops4 = Vec::new();
+        for &p in &protos {
+            let pc = self.cmp(op::B, self.off_nl + 9, p);
+            let nf = self.not_fragment();
+            let ports = self.by_dir(dir, |s, src| {
+                let msh = Insn::stmt(op::LDX | op::B | op::MSH, s.off_nl);
+                let off = s.off_nl + if src { 0 } else { 2 };
+                Ok(field(s, vec![msh, Insn::stmt(op::LD | op::H | op::IND, off)]))
+            })?;
+            ops4.push(self.and_all(vec![pc, nf, ports]));
+        }
+        let lt4 = self.linktype(ETHERTYPE_IP, col)?;
+        let any4 = self.or_all(ops4);
+        let v4 = self.g.and(lt4, any4);
+        Ok(self.g.or(v6, v4))
+    }
+
+    fn vlan(&mut self, id: Option<u32>, col: usize) -> Result<Frag, ExprError> {
+        if self.link != LinkType::Ethernet {
+            return Err(ExprError::unsupported(
+                col,
+                format!("'vlan' on link type {} is not supported", self.link),
+            ));
+        }
+        if self.mpls_depth > 0 {
+            return Err(ExprError::unsupported(col, "'vlan' after 'mpls' is not supported"));
+        }
+        let off = self.off_linktype.unwrap_or(12);
+        let tpids: Vec<Frag> = VLAN_TPIDS.iter().map(|&t| self.cmp(op::H, off, t)).collect();
+        let mut f = self.or_all(tpids);
+        if let Some(id) = id {
+            let vid = self.mcmp(op::H, off + 2, 0x0fff, id);
+            f = self.g.and(f, vid);
+        }
+        self.off_linktype = Some(off + 4);
+        self.off_nl += 4;
+        Ok(f)
+    }
+
+    fn mpls(&mut self, label: Option<u32>, col: usize) -> Result<Frag, ExprError> {
+        if self.link != LinkType::Ethernet {
+            return Err(ExprError::unsupported(
+                col,
+                format!("'mpls' on link type {} is not supported", self.link),
+            ));
+        }
+        let mut f = if self.mpls_depth > 0 {
+            // Not the bottom of the stack yet: the previous S bit is clear.
+            let s = self.g.test(vec![ld(op::B, self.off_nl - 2)], JSET, 1);
+            self.g.not(s)
+        } else {
+            self.linktype(ETHERTYPE_MPLS, col)?
+        };
+        if let Some(label) = label {
+            let l = self.mcmp(op::W, self.off_nl, 0xffff_f000, label << 12);
+            f = self.g.and(f, l);
+        }
+        self.off_nl += 4;
+        self.mpls_depth += 1;
+        Ok(f)
+    }
+
+    // ---- arithmetic relations ----
+
+    fn relation(&mut self, rel: RelOp, lhs: &Arith, rhs: &Arith) -> Result<Frag, ExprError> {
+        let (code, negate) = match rel {
+            RelOp::Eq => (op::JEQ, false),
+            RelOp::Ne => (op::JEQ, true),
+            RelOp::Gt => (op::JGT, false),
+            RelOp::Le => (op::JGT, true),
+            RelOp::Ge => (op::JGE, false),
+            RelOp::Lt => (op::JGE, true),
+        };
+        let (lc, rc) = (fold(lhs)?, fold(rhs)?);
+        if let (Some(a), Some(b)) = (lc, rc) {
+            let holds = match code {
+                op::JEQ => a == b,
+                op::JGT => a > b,
+                _ => a >= b,
+            };
+            return Ok(self.g.constant(holds != negate));
+        }
+        let mut checks = Vec::new();
+        let mut stmts = Vec::new();
+        let test = match rc {
+            Some(k) => {
+                // `x & m = 0` is `jset #m` negated (libpcap's peephole).
+                match (code, lhs) {
+                    (op::JEQ, Arith::Bin(ArithOp::And, x, m)) if k == 0 && fold(m)?.is_some_and(|m| m != 0) => {
+                        let m = fold(m)?.unwrap_or(0);
+                        self.eval(x, &mut stmts, &mut checks, 0)?;
+                        let t = self.g.test(stmts, JSET, m);
+                        let t = if negate { t } else { self.g.not(t) };
+                        return self.with_checks(checks, t);
+                    }
+                    _ => {
+                        self.eval(lhs, &mut stmts, &mut checks, 0)?;
+                        self.g.test(stmts, op::JMP | code | op::K, k)
+                    }
+                }
+            }
+            None => {
+                self.operands(lhs, rhs, &mut stmts, &mut checks, 0)?;
+                self.g.test(stmts, op::JMP | code | op::X, 0)
+            }
+        };
+        let t = if negate { self.g.not(test) } else { test };
+        self.with_checks(checks, t)
+    }
+
+    fn with_checks(&mut self, mut checks: Vec<Frag>, last: Frag) -> Result<Frag, ExprError> {
+        checks.push(last);
+        Ok(self.and_all(checks))
+    }
+
+    /// Leaves `a` in A and `b` in X.
+    fn operands(
+        &mut self,
+        a: &Arith,
+        b: &Arith,
+        stmts: &mut Vec<Insn>,
+        checks: &mut Vec<Frag>,
+        depth: u32,
+    ) -> Result<(), ExprError> {
+        if depth >= op::MEMWORDS {
+            return Err(ExprError::unsupported(1, "arithmetic nested too deeply (16 scratch words)"));
+        }
+        self.eval(b, stmts, checks, depth)?;
+        if uses_x(a) {
+            stmts.push(Insn::stmt(op::ST, depth));
+            self.eval(a, stmts, checks, depth + 1)?;
+            stmts.push(Insn::stmt(op::LDX | op::MEM, depth));
+        } else {
+            stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
+            self.eval(a, stmts, checks, depth)?;
+        }
+        Ok(())
+    }
+
+    /// Appends code leaving the value of `e` in A; header checks go to `checks`.
+    fn eval(
+        &mut self,
+        e: &Arith,
+        stmts: &mut Vec<Insn>,
+        checks: &mut Vec<Frag>,
+        depth: u32,
+    ) -> Result<(), ExprError> {
+        if let Some(k) = fold(e)? {
+            stmts.push(Insn::stmt(op::LD | op::IMM, k));
+            return Ok(());
+        }
+        match e {
+            Arith::Num(k) => stmts.push(Insn::stmt(op::LD | op::IMM, *k)),
+            Arith::Len => stmts.push(Insn::stmt(op::LD | op::W | op::LEN, 0)),
+            Arith::Neg(a) => {
+                self.eval(a, stmts, checks, depth)?;
+                stmts.push(Insn::stmt(op::ALU | op::NEG, 0));
+            }
+            Arith::Bin(o, a, b) => {
+                let alu = alu_op(*o);
+                match fold(b)? {
+                    Some(k) => {
+                        self.eval(a, stmts, checks, depth)?;
+                        stmts.push(Insn::stmt(op::ALU | alu | op::K, k));
+                    }
+                    None => {
+                        self.operands(a, b, stmts, checks, depth)?;
+                        stmts.push(Insn::stmt(op::ALU | alu | op::X, 0));
+                    }
+                }
+            }
+            Arith::Load { proto, index, size } => {
+                let size = match size {
+                    1 => op::B,
+                    2 => op::H,
+                    _ => op::W,
+                };
+                self.load(*proto, index, size, stmts, checks, depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load(
+        &mut self,
+        proto: Proto,
+        index: &Arith,
+        size: u16,
+        stmts: &mut Vec<Insn>,
+        checks: &mut Vec<Frag>,
+        depth: u32,
+    ) -> Result<(), ExprError> {
+        let col = 1;
+        let transport = matches!(
+            proto,
+            Proto::Tcp | Proto::Udp | Proto::Icmp | Proto::Sctp | Proto::Igmp | Proto::Vrrp
+        );
+        let base = match proto {
+            Proto::Link | Proto::Default => 0,
+            Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => self.off_nl,
+            Proto::Icmp6 => self.off_nl + 40,
+            _ => self.off_nl,
+        };
+        let check = match proto {
+            Proto::Link | Proto::Default => None,
+            Proto::Ip => Some(self.linktype(ETHERTYPE_IP, col)?),
+            Proto::Ip6 => Some(self.linktype(ETHERTYPE_IPV6, col)?),
+            Proto::Arp => Some(self.linktype(ETHERTYPE_ARP, col)?),
+            Proto::Rarp => Some(self.linktype(ETHERTYPE_RARP, col)?),
+            Proto::Icmp6 => {
+                let lt = self.linktype(ETHERTYPE_IPV6, col)?;
+                let p = self.cmp(op::B, self.off_nl + 6, IPPROTO_ICMPV6);
+                Some(self.g.and(lt, p))
+            }
+            p => {
+                let ipp = self.ip_proto(transport_number(p), col)?;
+                let nf = self.not_fragment();
+                Some(self.g.and(ipp, nf))
+            }
+        };
+        checks.extend(check);
+        let msh = Insn::stmt(op::LDX | op::B | op::MSH, self.off_nl);
+        match fold(index)? {
+            Some(k) => {
+                if transport {
+                    stmts.push(msh);
+                    stmts.push(Insn::stmt(op::LD | size | op::IND, base.wrapping_add(k)));
+                } else {
+                    stmts.push(ld(size, base.wrapping_add(k)));
+                }
+            }
+            None => {
+                self.eval(index, stmts, checks, depth)?;
+                if transport {
+                    stmts.push(msh);
+                    stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
+                }
+                stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
+                stmts.push(Insn::stmt(op::LD | size | op::IND, base));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn transport_number(p: Proto) -> u32 {
+    match p {
+        Proto::Tcp => IPPROTO_TCP,
+        Proto::Udp => IPPROTO_UDP,
+        Proto::Sctp => IPPROTO_SCTP,
+        Proto::Icmp => 1,
+        Proto::Igmp => 2,
+        Proto::Vrrp => 112,
+        _ => 0,
+    }
+}
+
+fn alu_op(o: ArithOp) -> u16 {
+    match o {
+        ArithOp::Add => op::ADD,
+        ArithOp::Sub => op::SUB,
+        ArithOp::Mul => op::MUL,
+        ArithOp::Div => op::DIV,
+        ArithOp::Mod => op::MOD,
+        ArithOp::And => op::AND,
+        ArithOp::Or => op::OR,
+        ArithOp::Xor => op::XOR,
+        ArithOp::Shl => op::LSH,
+        ArithOp::Shr => op::RSH,
+    }
+}
+
+/// True when computing `e` overwrites X (indexed or transport loads).
+fn uses_x(e: &Arith) -> bool {
+    match e {
+        Arith::Num(_) | Arith::Len => false,
+        Arith::Neg(a) => uses_x(a),
+        Arith::Bin(_, a, b) => uses_x(a) || uses_x(b) || fold(b).ok().flatten().is_none(),
+        Arith::Load { proto, index, .. } => {
+            fold(index).ok().flatten().is_none()
+                || matches!(
+                    proto,
+                    Proto::Tcp | Proto::Udp | Proto::Icmp | Proto::Sctp | Proto::Igmp | Proto::Vrrp
+                )
+        }
+    }
+}
+
+/// The constant value of `e`, if it has one; refuses constant division by
+/// zero and shifts of 32 or more as libpcap does.
+pub fn fold(e: &Arith) -> Result<Option<u32>, ExprError> {
+    Ok(match e {
+        Arith::Num(k) => Some(*k),
+        Arith::Len => None,
+        Arith::Load { index, .. } => {
+            fold(index)?;
+            None
+        }
+        Arith::Neg(a) => fold(a)?.map(u32::wrapping_neg),
+        Arith::Bin(o, a, b) => {
+            let (x, y) = (fold(a)?, fold(b)?);
+            match (o, y) {
+                (ArithOp::Div, Some(0)) => return Err(ExprError::semantic(1, "division by zero")),
+                (ArithOp::Mod, Some(0)) => return Err(ExprError::semantic(1, "modulus by zero")),
+                (ArithOp::Shl | ArithOp::Shr, Some(s)) if s > 31 => {
+                    return Err(ExprError::semantic(1, "shift by more than 31 bits"))
+                }
+                _ => {}
+            }
+            match (x, y) {
+                (Some(x), Some(y)) => Some(match o {
+                    ArithOp::Add => x.wrapping_add(y),
+                    ArithOp::Sub => x.wrapping_sub(y),
+                    ArithOp::Mul => x.wrapping_mul(y),
+                    ArithOp::Div => x / y,
+                    ArithOp::Mod => x % y,
+                    ArithOp::And => x & y,
+                    ArithOp::Or => x | y,
+                    ArithOp::Xor => x ^ y,
+                    ArithOp::Shl => x << y,
+                    ArithOp::Shr => x >> y,
+                }),
+                _ => None,
+            }
+        }
+    })
+}

@@ -1,0 +1,819 @@
+//! Flow optimiser for the block graph, after libpcap's optimize.c in spirit:
+//!
+//! - value numbering: every packet load, constant and ALU result gets a
+//!   number (same load anywhere = same number, the packet never changes);
+//!   a statement that recomputes what a register already holds is dropped,
+//!   constant operations are folded, tests on constants become jumps;
+//! - jump threading: each edge carries the test outcomes known on every
+//!   path to it; an edge into a block whose test those outcomes decide goes
+//!   straight to the decided successor, when the skipped statements define
+//!   nothing the new target reads;
+//! - dead statements (results nobody reads) are removed;
+//! - identical blocks are merged.
+//!
+//! Like libpcap, skipping a block can drop its packet loads, so a truncated
+//! packet may be judged by fewer loads; the equivalence test holds us to
+//! libpcap's optimised output on truncated packets too.
+
+use std::collections::HashMap;
+
+use super::cfg::{Block, Graph, Target, Test};
+use crate::cbpf::insn::op;
+use crate::cbpf::Insn;
+
+/// Registers tracked: A, X and the 16 scratch words.
+const NREGS: usize = 2 + op::MEMWORDS as usize;
+const A: usize = 0;
+const X: usize = 1;
+
+/// Register set as a bit mask (bit 0 = A, bit 1 = X, bit 2+k = M[k]).
+type RegSet = u32;
+
+/// Runs optimisation passes until nothing changes.
+///
+/// Two phases, as libpcap: first branches move (threading, pullups) while
+/// every block still loads what it tests; then statements are rewritten
+/// (redundant loads, constants, dead stores) and identical blocks merged.
+pub fn optimize(g: &mut Graph) {
+    for _ in 0..1000 {
+        if !pass(g, false) && !pullups(g) {
+            break;
+        }
+    }
+    for _ in 0..1000 {
+        if !pass(g, true) {
+            break;
+        }
+    }
+    skip_undecided_root(g);
+}
+
+/// libpcap's `opt_root`: a root whose test goes the same way either way is
+/// skipped, its statements moved into the next block.
+fn skip_undecided_root(g: &mut Graph) {
+    while let Some(Target::Block(r)) = g.root {
+        let b = g.blocks[r].clone();
+        if b.jt != b.jf {
+            return;
+        }
+        let order = g.order();
+        let preds = predecessors(g, &order);
+        match b.jt {
+            Target::Block(n) if preds.get(&n).is_some_and(|ps| ps.iter().all(|&(p, _)| p == r)) => {
+                let mut stmts = b.stmts;
+                stmts.extend(g.blocks[n].stmts.iter().copied());
+                g.blocks[n].stmts = stmts;
+                g.root = Some(b.jt);
+            }
+            Target::Block(_) => return,
+            leaf => g.root = Some(leaf),
+        }
+    }
+}
+
+/// What a value number stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Const(u32),
+    /// `ld size [k]` (code, k).
+    Abs(u16, u32),
+    /// `ld size [x + k]` with X's number.
+    Ind(u16, u32, u32),
+    Len,
+    Msh(u32),
+    Alu(u16, u32, u32),
+    Neg(u32),
+    /// A register whose value differs between incoming paths.
+    Unknown(usize, usize),
+}
+
+#[derive(Default)]
+struct Numbers {
+    ids: HashMap<Key, u32>,
+    consts: Vec<Option<u32>>,
+}
+
+impl Numbers {
+    fn of(&mut self, key: Key) -> u32 {
+        let next = self.consts.len() as u32;
+        let id = *self.ids.entry(key).or_insert(next);
+        if id == next {
+            self.consts.push(match key {
+                Key::Const(c) => Some(c),
+                _ => None,
+            });
+        }
+        id
+    }
+
+    fn constant(&self, v: u32) -> Option<u32> {
+        self.consts.get(v as usize).copied().flatten()
+    }
+}
+
+fn targets(b: &Block) -> Vec<(bool, Target)> {
+    match b.test {
+        Test::Always => vec![(true, b.jt)],
+        Test::Jump { .. } => vec![(true, b.jt), (false, b.jf)],
+    }
+}
+
+fn set_target(b: &mut Block, side: bool, t: Target) {
+    if side {
+        b.jt = t;
+        if b.test == Test::Always {
+            b.jf = t;
+        }
+    } else {
+        b.jf = t;
+    }
+}
+
+/// (uses, defs) of one statement.
+fn uses_defs(s: &Insn) -> (RegSet, RegSet) {
+    let a = 1 << A;
+    let x = 1 << X;
+    let m = |k: u32| 1u32 << (2 + (k & 15));
+    match s.class() {
+        op::LD => match s.mode() {
+            op::IND => (x, a),
+            op::MEM => (m(s.k), a),
+            _ => (0, a),
+        },
+        op::LDX => match s.mode() {
+            op::MEM => (m(s.k), x),
+            _ => (0, x),
+        },
+        op::ST => (a, m(s.k)),
+        op::STX => (x, m(s.k)),
+        op::ALU if s.op() == op::NEG => (a, a),
+        op::ALU if s.src() == op::X => (a | x, a),
+        op::ALU => (a, a),
+        op::MISC if s.miscop() == op::TXA => (x, a),
+        op::MISC => (a, x),
+        _ => (0, 0),
+    }
+}
+
+fn test_uses(b: &Block) -> RegSet {
+    match b.test {
+        Test::Always => 0,
+        Test::Jump { code, .. } if code & op::X != 0 => (1 << A) | (1 << X),
+        Test::Jump { .. } => 1 << A,
+    }
+}
+
+fn alu_fold(code: u16, a: u32, b: u32) -> Option<u32> {
+    Some(match code & 0xf0 {
+        op::ADD => a.wrapping_add(b),
+        op::SUB => a.wrapping_sub(b),
+        op::MUL => a.wrapping_mul(b),
+        op::DIV => a.checked_div(b)?,
+        op::MOD => a.checked_rem(b)?,
+        op::AND => a & b,
+        op::OR => a | b,
+        op::XOR => a ^ b,
+        // Classic shifts by 32 or more give 0 (the kernel masks nothing
+        // for cBPF converted to eBPF 32-bit ops... stay out of it).
+        op::LSH if b < 32 => a << b,
+        op::RSH if b < 32 => a >> b,
+        _ => return None,
+    })
+}
+
+/// The outcome of `a code b` for known operands.
+fn decide(code: u16, a: u32, b: u32) -> bool {
+    match code & 0xf0 {
+        op::JEQ => a == b,
+        op::JGT => a > b,
+        op::JGE => a >= b,
+        _ => a & b != 0,
+    }
+}
+
+/// A known test outcome: (value number of A, jump op, k, outcome).
+type Fact = (u32, u16, u32, bool);
+
+/// The outcome of block test `(v, code, k)` implied by `facts`, if any.
+fn implied(facts: &[Fact], v: u32, code: u16, k: u32) -> Option<bool> {
+    for &(fv, fcode, fk, sense) in facts {
+        if fv != v {
+            continue;
+        }
+        if fcode == code && fk == k {
+            return Some(sense);
+        }
+        // Only what libpcap's fold_edge knows: after `A == k'` held, any
+        // other `jeq` is false. (Deciding more would drop loads libpcap
+        // keeps, and truncated packets would then be judged differently.)
+        if fcode == op::JEQ && sense && code == op::JEQ {
+            return Some(false);
+        }
+    }
+    None
+}
+
+fn pass(g: &mut Graph, rewrite: bool) -> bool {
+    let mut changed = false;
+    // An empty unconditional root just forwards.
+    while let Some(Target::Block(r)) = g.root {
+        let b = &g.blocks[r];
+        if b.test == Test::Always && b.stmts.is_empty() {
+            g.root = Some(b.jt);
+            changed = true;
+        } else {
+            break;
+        }
+    }
+    let Some(Target::Block(root)) = g.root else {
+        return changed;
+    };
+    let order = g.order();
+    let preds = predecessors(g, &order);
+
+    // ---- value numbering ----
+    let mut nums = Numbers::default();
+    let mut exit: HashMap<usize, [u32; NREGS]> = HashMap::new();
+    let mut at_test_a: HashMap<usize, u32> = HashMap::new();
+    for &b in &order {
+        let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
+        if rewrite {
+            changed |= number_block(&mut g.blocks[b], &mut vals, &mut nums);
+        } else {
+            // Values only; just a test on a constant is resolved.
+            let mut copy = g.blocks[b].clone();
+            number_block(&mut copy, &mut vals, &mut nums);
+            let blk = &mut g.blocks[b];
+            if copy.jt == copy.jf && blk.jt != blk.jf {
+                blk.jt = copy.jt;
+                blk.jf = copy.jt;
+                changed = true;
+            }
+        }
+        at_test_a.insert(b, vals[A]);
+        exit.insert(b, vals);
+    }
+
+    // ---- liveness and dead statements ----
+    let mut live_in: HashMap<usize, RegSet> = HashMap::new();
+    let live_of = |t: Target, live_in: &HashMap<usize, RegSet>| match t {
+        Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+        _ => 0,
+    };
+    for &b in order.iter().rev() {
+        let block = &g.blocks[b];
+        let mut live = targets(block)
+            .iter()
+            .fold(0, |acc, &(_, t)| acc | live_of(t, &live_in))
+            | test_uses(block);
+        let mut kept = Vec::with_capacity(block.stmts.len());
+        for s in block.stmts.iter().rev() {
+            let (uses, defs) = uses_defs(s);
+            if rewrite && defs & live == 0 {
+                changed = true;
+                continue;
+            }
+            live = (live & !defs) | uses;
+            kept.push(*s);
+        }
+        kept.reverse();
+        g.blocks[b].stmts = kept;
+        live_in.insert(b, live);
+    }
+
+    // ---- libpcap's jump peepholes (A not needed after the block) ----
+    for &b in &order {
+        let block = &g.blocks[b];
+        let a_live_after = targets(block)
+            .iter()
+            .any(|&(_, t)| live_of(t, &live_in) & (1 << A) != 0);
+        let (Some(last), Test::Jump { code, k }) = (block.stmts.last().copied(), block.test) else {
+            continue;
+        };
+        if a_live_after || code != op::JMP | op::JEQ | op::K {
+            continue;
+        }
+        let block = &mut g.blocks[b];
+        if last.code == op::ALU | op::SUB | op::K {
+            // sub #k; jeq #j  ->  jeq #(j + k)
+            block.stmts.pop();
+            block.test = Test::Jump {
+                code,
+                k: k.wrapping_add(last.k),
+            };
+            changed = true;
+        } else if last.code == op::ALU | op::AND | op::K && k == 0 {
+            // and #k; jeq #0  ->  jset #k with the exits swapped
+            block.stmts.pop();
+            block.test = Test::Jump {
+                code: op::JMP | op::JSET | op::K,
+                k: last.k,
+            };
+            std::mem::swap(&mut block.jt, &mut block.jf);
+            changed = true;
+        }
+    }
+
+    // ---- known outcomes and jump threading ----
+    let mut facts_in: HashMap<usize, Vec<Fact>> = HashMap::new();
+    let edge_facts = |p: usize, side: bool, g: &Graph, facts_in: &HashMap<usize, Vec<Fact>>| {
+        let mut f = facts_in.get(&p).cloned().unwrap_or_default();
+        if let Test::Jump { code, k } = g.blocks[p].test {
+            if code & op::X == 0 {
+                f.push((at_test_a[&p], code & 0xf0, k, side));
+            }
+        }
+        f
+    };
+    for &b in &order {
+        let mut acc: Option<Vec<Fact>> = None;
+        for &(p, side) in preds.get(&b).map(Vec::as_slice).unwrap_or(&[]) {
+            let f = edge_facts(p, side, g, &facts_in);
+            acc = Some(match acc {
+                None => f,
+                Some(mut a) => {
+                    a.retain(|x| f.contains(x));
+                    a
+                }
+            });
+        }
+        facts_in.insert(b, acc.unwrap_or_default());
+    }
+    for &p in order.iter().filter(|_| !rewrite) {
+        for (side, t) in targets(&g.blocks[p]) {
+            let facts = edge_facts(p, side, g, &facts_in);
+            let mut target = t;
+            let mut skipped_defs: RegSet = 0;
+            for _ in 0..16 {
+                let Target::Block(c) = target else { break };
+                let cb = &g.blocks[c];
+                let next = match cb.test {
+                    Test::Always => cb.jt,
+                    // Both ways lead to the same place: the test is moot.
+                    Test::Jump { .. } if cb.jt == cb.jf => cb.jt,
+                    Test::Jump { code, k } => {
+                        if code & op::X != 0 {
+                            break;
+                        }
+                        match implied(&facts, at_test_a[&c], code & 0xf0, k) {
+                            Some(true) => cb.jt,
+                            Some(false) => cb.jf,
+                            None => break,
+                        }
+                    }
+                };
+                let defs = cb
+                    .stmts
+                    .iter()
+                    .fold(skipped_defs, |acc, s| acc | uses_defs(s).1);
+                if defs & live_of(next, &live_in) != 0 {
+                    break;
+                }
+                skipped_defs = defs;
+                target = next;
+            }
+            if target != t {
+                set_target(&mut g.blocks[p], side, target);
+                changed = true;
+            }
+        }
+    }
+
+    // ---- identical blocks ----
+    if rewrite {
+        changed |= intern(g);
+    }
+    changed
+}
+
+/// Value-numbers one block's statements from entry values `vals`, dropping
+/// redundant ones and folding constants. Returns whether it changed.
+fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) -> bool {
+    let mut changed = false;
+    let mut out = Vec::with_capacity(block.stmts.len());
+    for s in block.stmts.clone() {
+        let mut s = s;
+        // X-operand ALU with a known X becomes the K form (not for a zero
+        // divisor: `div #0` is refused by the kernel, `div x` returns 0).
+        if s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
+            if let Some(c) = nums.constant(vals[X]) {
+                if !(c == 0 && matches!(s.op(), op::DIV | op::MOD)) {
+                    s = Insn::stmt(op::ALU | s.op() | op::K, c);
+                    changed = true;
+                }
+            }
+        }
+        let (reg, key) = match (s.class(), s.mode()) {
+            (op::LD, op::IMM) => (A, Key::Const(s.k)),
+            (op::LD, op::ABS) => (A, Key::Abs(s.code, s.k)),
+            (op::LD, op::IND) => (A, Key::Ind(s.code, s.k, vals[X])),
+            (op::LD, op::LEN) => (A, Key::Len),
+            (op::LDX, op::IMM) => (X, Key::Const(s.k)),
+            (op::LDX, op::LEN) => (X, Key::Len),
+            (op::LDX, op::MSH) => (X, Key::Msh(s.k)),
+            (op::LD, op::MEM) | (op::LDX, op::MEM) => {
+                let reg = if s.class() == op::LD { A } else { X };
+                let v = vals[2 + (s.k as usize & 15)];
+                if vals[reg] == v {
+                    changed = true;
+                    continue;
+                }
+                if let Some(c) = nums.constant(v) {
+                    s = Insn::stmt(s.class() | op::IMM, c);
+                    changed = true;
+                }
+                vals[reg] = v;
+                out.push(s);
+                continue;
+            }
+            (op::ST, _) | (op::STX, _) => {
+                let src = if s.class() == op::ST { A } else { X };
+                let m = 2 + (s.k as usize & 15);
+                if vals[m] == vals[src] {
+                    changed = true;
+                    continue;
+                }
+                vals[m] = vals[src];
+                out.push(s);
+                continue;
+            }
+            (op::MISC, _) => {
+                let (from, to) = if s.miscop() == op::TXA { (X, A) } else { (A, X) };
+                if vals[to] == vals[from] {
+                    changed = true;
+                    continue;
+                }
+                vals[to] = vals[from];
+                out.push(s);
+                continue;
+            }
+            (op::ALU, _) => {
+                let a = vals[A];
+                if s.op() == op::NEG {
+                    if let Some(c) = nums.constant(a) {
+                        s = Insn::stmt(op::LD | op::IMM, c.wrapping_neg());
+                        changed = true;
+                        (A, Key::Const(s.k))
+                    } else {
+                        (A, Key::Neg(a))
+                    }
+                } else if s.src() == op::K {
+                    let identity = match s.op() {
+                        op::ADD | op::SUB | op::OR | op::XOR | op::LSH | op::RSH => s.k == 0,
+                        op::MUL | op::DIV => s.k == 1,
+                        op::AND => s.k == u32::MAX,
+                        _ => false,
+                    };
+                    if identity {
+                        changed = true;
+                        continue;
+                    }
+                    // `and #0` / `mul #0` give 0 whatever A holds (libpcap
+                    // folds these too, dropping the load that fed them).
+                    let absorbing = matches!(s.op(), op::AND | op::MUL) && s.k == 0;
+                    let folded = if absorbing {
+                        Some(0)
+                    } else {
+                        nums.constant(a).and_then(|c| alu_fold(s.code, c, s.k))
+                    };
+                    match folded {
+                        Some(r) => {
+                            s = Insn::stmt(op::LD | op::IMM, r);
+                            changed = true;
+                            (A, Key::Const(r))
+                        }
+                        None => {
+                            let kv = nums.of(Key::Const(s.k));
+                            (A, Key::Alu(s.op(), a, kv))
+                        }
+                    }
+                } else {
+                    (A, Key::Alu(s.op(), a, vals[X]))
+                }
+            }
+            _ => {
+                out.push(s);
+                continue;
+            }
+        };
+        let v = nums.of(key);
+        if vals[reg] == v {
+            changed = true;
+            continue;
+        }
+        vals[reg] = v;
+        out.push(s);
+    }
+    block.stmts = out;
+    if let Test::Jump { code, k } = block.test {
+        let (code, k) = match nums.constant(vals[X]) {
+            Some(c) if code & op::X != 0 => {
+                changed = true;
+                (code & !op::X, c)
+            }
+            _ => (code, k),
+        };
+        block.test = Test::Jump { code, k };
+        let outcome = if code & op::X == 0 {
+            nums.constant(vals[A]).map(|a| decide(code, a, k))
+        } else {
+            None
+        };
+        if let Some(taken) = outcome {
+            // Both edges to the decided successor; the block stays a jump
+            // (libpcap's statement phase leaves such blocks in place).
+            let t = if taken { block.jt } else { block.jf };
+            changed |= block.jt != block.jf;
+            block.jt = t;
+            block.jf = t;
+        }
+    }
+    changed
+}
+
+/// Registers read before being written by a block's statements, and the
+/// registers they write.
+fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
+    stmts.iter().fold((0, 0), |(uses, defs), s| {
+        let (u, d) = uses_defs(s);
+        (uses | (u & !defs), defs | d)
+    })
+}
+
+/// Registers live on entry to each block (read before written on some path).
+fn liveness(g: &Graph, order: &[usize]) -> HashMap<usize, RegSet> {
+    let mut live_in: HashMap<usize, RegSet> = HashMap::new();
+    for &b in order.iter().rev() {
+        let block = &g.blocks[b];
+        let out = targets(block).iter().fold(test_uses(block), |acc, &(_, t)| {
+            acc | match t {
+                Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+                _ => 0,
+            }
+        });
+        let (uses, defs) = block_uses_defs(&block.stmts);
+        live_in.insert(b, uses | (out & !defs));
+    }
+    live_in
+}
+
+/// Predecessor edges of every reachable block.
+fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(usize, bool)>> {
+    let mut preds: HashMap<usize, Vec<(usize, bool)>> = HashMap::new();
+    for &b in order {
+        for (side, t) in targets(&g.blocks[b]) {
+            if let Target::Block(c) = t {
+                preds.entry(c).or_default().push((b, side));
+            }
+        }
+    }
+    preds
+}
+
+/// libpcap's `or_pullup` / `and_pullup`: in a chain of tests sharing one
+/// exit, a test of the value A held on entry to the chain is moved up
+/// ahead of the first test of another value, so it reuses A. This changes
+/// which loads a truncated packet reaches, and libpcap does it, so we do.
+fn pullups(g: &mut Graph) -> bool {
+    let Some(Target::Block(root)) = g.root else {
+        return false;
+    };
+    let order = g.order();
+    let preds = predecessors(g, &order);
+    let live_in = liveness(g, &order);
+    // Values of A at each test (numbering without rewriting).
+    let mut scratch = g.clone();
+    let mut nums = Numbers::default();
+    let mut exit_a: HashMap<usize, u32> = HashMap::new();
+    let mut exit: HashMap<usize, [u32; NREGS]> = HashMap::new();
+    for &b in &order {
+        let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
+        number_block(&mut scratch.blocks[b], &mut vals, &mut nums);
+        exit_a.insert(b, vals[A]);
+        exit.insert(b, vals);
+    }
+    // Dominators, as bit sets over positions in `order`.
+    let index: HashMap<usize, usize> = order.iter().enumerate().map(|(i, &b)| (b, i)).collect();
+    let words = order.len().div_ceil(64);
+    let mut dom: Vec<Vec<u64>> = vec![vec![u64::MAX; words]; order.len()];
+    for (i, &b) in order.iter().enumerate() {
+        let mut d = if b == root {
+            vec![0; words]
+        } else {
+            let mut acc = vec![u64::MAX; words];
+            for (p, _) in preds.get(&b).map(Vec::as_slice).unwrap_or(&[]) {
+                for (a, w) in acc.iter_mut().zip(&dom[index[p]]) {
+                    *a &= *w;
+                }
+            }
+            acc
+        };
+        d[i / 64] |= 1 << (i % 64);
+        dom[i] = d;
+    }
+    let dominates = |a: usize, n: usize| {
+        let (ia, inn) = (index[&a], index[&n]);
+        dom[inn][ia / 64] & (1 << (ia % 64)) != 0
+    };
+    // Heights (leaves 0), processed lowest first as libpcap's levels.
+    let mut height: HashMap<usize, usize> = HashMap::new();
+    for &b in order.iter().rev() {
+        let h = targets(&g.blocks[b])
+            .iter()
+            .map(|&(_, t)| match t {
+                Target::Block(c) => height[&c] + 1,
+                _ => 1,
+            })
+            .max()
+            .unwrap_or(1);
+        height.insert(b, h);
+    }
+    let mut by_height = order.clone();
+    by_height.sort_by_key(|b| (height[b], index[b]));
+    for &b in &by_height {
+        for chain_on_true in [false, true] {
+            if pull_one(g, b, chain_on_true, &preds, &exit_a, &live_in, &dominates) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// One pullup at `b`. `or` chains continue on the false edge and share the
+/// true exit; `and` chains (`chain_on_true`) the other way round.
+fn pull_one(
+    g: &mut Graph,
+    b: usize,
+    chain_on_true: bool,
+    preds: &HashMap<usize, Vec<(usize, bool)>>,
+    exit_a: &HashMap<usize, u32>,
+    live_in: &HashMap<usize, RegSet>,
+    dominates: &impl Fn(usize, usize) -> bool,
+) -> bool {
+    let Some(ps) = preds.get(&b) else {
+        return false;
+    };
+    let val = exit_a[&ps[0].0];
+    if ps.iter().any(|(p, _)| exit_a[p] != val) {
+        return false;
+    }
+    let is_jump = |n: usize| matches!(g.blocks[n].test, Test::Jump { .. });
+    let shared = |n: usize| {
+        let blk = &g.blocks[n];
+        if chain_on_true {
+            blk.jf
+        } else {
+            blk.jt
+        }
+    };
+    let next = |n: usize| {
+        let blk = &g.blocks[n];
+        if chain_on_true {
+            blk.jt
+        } else {
+            blk.jf
+        }
+    };
+    let exit = shared(b);
+    let fits = |n: usize| is_jump(n) && shared(n) == exit && dominates(b, n);
+    // Walk the chain while it tests the entry value.
+    let mut diff_parent: Option<usize> = None;
+    let mut diff = b;
+    loop {
+        if !fits(diff) {
+            return false;
+        }
+        if exit_a[&diff] != val {
+            break;
+        }
+        diff_parent = Some(diff);
+        match next(diff) {
+            Target::Block(n) => diff = n,
+            _ => return false,
+        }
+    }
+    // Then look further down for a test of the entry value again.
+    let mut same_parent = diff;
+    let pull = loop {
+        let Target::Block(s) = next(same_parent) else {
+            return false;
+        };
+        if !fits(s) {
+            return false;
+        }
+        if exit_a[&s] == val {
+            // Moving a block that another path also enters would change
+            // that path too (merged blocks make this possible).
+            if preds.get(&s).map_or(0, Vec::len) != 1 {
+                return false;
+            }
+            break s;
+        }
+        same_parent = s;
+    };
+    let after_pull = next(pull);
+    // Data dependencies (libpcap leaves an "XXX" here): the moved block must
+    // compute its own operands, and what it defined must not be needed where
+    // it used to be nor clobber anything the chain reads after it.
+    let (uses, defs) = block_uses_defs(&g.blocks[pull].stmts);
+    let live_at = |t: Target| match t {
+        Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+        _ => 0,
+    };
+    if uses != 0 || defs & live_at(after_pull) != 0 || defs & live_in[&diff] & !1 != 0 {
+        return false;
+    }
+    let set_next = |g: &mut Graph, n: usize, t: Target| {
+        if chain_on_true {
+            g.blocks[n].jt = t;
+        } else {
+            g.blocks[n].jf = t;
+        }
+    };
+    set_next(g, same_parent, after_pull);
+    set_next(g, pull, Target::Block(diff));
+    match diff_parent {
+        Some(p) => set_next(g, p, Target::Block(pull)),
+        None => {
+            for &(p, side) in ps {
+                set_target(&mut g.blocks[p], side, Target::Block(pull));
+            }
+            if g.root == Some(Target::Block(b)) {
+                g.root = Some(Target::Block(pull));
+            }
+        }
+    }
+    true
+}
+
+/// Register values on entry to `b`: A = X = 0 at the root, else what all
+/// predecessors agree on (a fresh number where they differ).
+fn entry_values(
+    b: usize,
+    root: usize,
+    preds: &HashMap<usize, Vec<(usize, bool)>>,
+    exit: &HashMap<usize, [u32; NREGS]>,
+    nums: &mut Numbers,
+) -> [u32; NREGS] {
+    let mut vals = [0u32; NREGS];
+    if b == root {
+        let zero = nums.of(Key::Const(0));
+        for (r, v) in vals.iter_mut().enumerate() {
+            *v = if r <= X {
+                zero
+            } else {
+                nums.of(Key::Unknown(b, r))
+            };
+        }
+        return vals;
+    }
+    let ps = preds.get(&b).map(Vec::as_slice).unwrap_or(&[]);
+    for (r, v) in vals.iter_mut().enumerate() {
+        let mut it = ps.iter().map(|(p, _)| exit[p][r]);
+        let first = it.next();
+        *v = match first {
+            Some(f) if it.all(|o| o == f) => f,
+            _ => nums.of(Key::Unknown(b, r)),
+        };
+    }
+    vals
+}
+
+/// Merges identical blocks (same statements, test and successors).
+fn intern(g: &mut Graph) -> bool {
+    let order = g.order();
+    let mut canon: HashMap<Block, usize> = HashMap::new();
+    let mut remap: HashMap<usize, usize> = HashMap::new();
+    let fix = |t: Target, remap: &HashMap<usize, usize>| match t {
+        Target::Block(b) => Target::Block(*remap.get(&b).unwrap_or(&b)),
+        other => other,
+    };
+    let mut changed = false;
+    for &b in order.iter().rev() {
+        let mut block = g.blocks[b].clone();
+        block.jt = fix(block.jt, &remap);
+        block.jf = if block.test == Test::Always {
+            block.jt
+        } else {
+            fix(block.jf, &remap)
+        };
+        if block != g.blocks[b] {
+            g.blocks[b] = block.clone();
+            changed = true;
+        }
+        match canon.get(&block) {
+            Some(&c) => {
+                remap.insert(b, c);
+                changed = true;
+            }
+            None => {
+                canon.insert(block, b);
+            }
+        }
+    }
+    if let Some(root) = g.root {
+        g.root = Some(fix(root, &remap));
+    }
+    changed
+}

@@ -1,0 +1,1132 @@
+//! Parser for pcap-filter expressions: tokens → [`Node`] tree.
+//!
+//! Follows libpcap's grammar: `and` and `or` have equal precedence and
+//! group left to right, `not` binds tightest, and a bare value after
+//! `and`/`or`/`not` reuses the qualifiers of the primitive before it
+//! (`host 1.2.3.4 or 5.6.7.8`). In arithmetic, `^` has no precedence in
+//! libpcap's yacc grammar, so yacc's default (shift) makes it take
+//! everything to its right: `a + b ^ c * d` is `a + (b ^ (c * d))`.
+
+use std::net::Ipv6Addr;
+
+use super::lexer::{tokenize, Tok, Token};
+use super::names::{self, ServiceProto};
+use super::ExprError;
+
+/// A boolean expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// Both hold (left evaluated first).
+    And(Box<Node>, Box<Node>),
+    /// Either holds (left evaluated first).
+    Or(Box<Node>, Box<Node>),
+    /// Negation.
+    Not(Box<Node>),
+    /// A primitive, with the column it starts at.
+    Prim(Prim, usize),
+    /// An arithmetic relation.
+    Rel {
+        /// The comparison.
+        op: RelOp,
+        /// Left operand.
+        lhs: Arith,
+        /// Right operand.
+        rhs: Arith,
+    },
+}
+
+/// A comparison between two arithmetic values (unsigned 32-bit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelOp {
+    /// `=` / `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// An arithmetic binary operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+    /// `&`
+    And,
+    /// `|`
+    Or,
+    /// `^`
+    Xor,
+    /// `<<`
+    Shl,
+    /// `>>`
+    Shr,
+}
+
+/// An arithmetic expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arith {
+    /// A constant.
+    Num(u32),
+    /// The packet length (`len`).
+    Len,
+    /// `proto[index : size]`: packet bytes relative to a protocol header.
+    Load {
+        /// The header the index is relative to.
+        proto: Proto,
+        /// The byte offset.
+        index: Box<Arith>,
+        /// 1, 2 or 4 bytes.
+        size: u32,
+    },
+    /// A binary operation.
+    Bin(ArithOp, Box<Arith>, Box<Arith>),
+    /// Unary minus (two's complement).
+    Neg(Box<Arith>),
+}
+
+/// A protocol qualifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// No protocol named.
+    Default,
+    /// `ether` / `link` (also `fddi`, `tr`, `wlan`).
+    Link,
+    /// `ip`
+    Ip,
+    /// `ip6`
+    Ip6,
+    /// `arp`
+    Arp,
+    /// `rarp`
+    Rarp,
+    /// `tcp`
+    Tcp,
+    /// `udp`
+    Udp,
+    /// `icmp`
+    Icmp,
+    /// `icmp6`
+    Icmp6,
+    /// `sctp`
+    Sctp,
+    /// `igmp`
+    Igmp,
+    /// `vrrp`
+    Vrrp,
+}
+
+/// A direction qualifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// None given: source or destination.
+    Default,
+    /// `src`
+    Src,
+    /// `dst`
+    Dst,
+    /// `src or dst`
+    SrcOrDst,
+    /// `src and dst`
+    SrcAndDst,
+}
+
+/// An address operand of `host` / `net`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addr {
+    /// IPv4 address and network mask (all ones for a host).
+    V4 {
+        /// The address.
+        addr: u32,
+        /// The mask.
+        mask: u32,
+    },
+    /// IPv6 address and prefix length.
+    V6 {
+        /// The address.
+        addr: [u8; 16],
+        /// Prefix length, 0..=128.
+        prefix: u32,
+    },
+    /// A MAC address.
+    Mac([u8; 6]),
+}
+
+/// A primitive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prim {
+    /// `[proto] [dir] host|net ADDR`.
+    Addr {
+        /// Protocol qualifier.
+        proto: Proto,
+        /// Direction qualifier.
+        dir: Dir,
+        /// The address or network.
+        addr: Addr,
+    },
+    /// `[proto] [dir] port N` and `portrange LO-HI`.
+    Port {
+        /// Protocol qualifier (tcp, udp, sctp or none).
+        proto: Proto,
+        /// Direction qualifier.
+        dir: Dir,
+        /// Lowest port.
+        lo: u16,
+        /// Highest port.
+        hi: u16,
+        /// Written as `portrange` (compiled as a range test even if lo == hi).
+        range: bool,
+    },
+    /// `ether proto N`, `ip proto N`, `ip6 proto N`, `proto N`.
+    ProtoNum {
+        /// Which header's protocol field.
+        proto: Proto,
+        /// The protocol number.
+        num: u32,
+    },
+    /// A protocol name alone: `ip`, `tcp`, `arp`, ….
+    Abbrev(Proto),
+    /// `[ether|ip] broadcast`.
+    Broadcast(Proto),
+    /// `[ether|ip|ip6] multicast`.
+    Multicast(Proto),
+    /// `less N`: length <= N.
+    Less(u32),
+    /// `greater N`: length >= N.
+    Greater(u32),
+    /// `vlan [ID]`.
+    Vlan(Option<u32>),
+    /// `mpls [LABEL]`.
+    Mpls(Option<u32>),
+}
+
+/// The kind qualifier of a primitive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Default,
+    Host,
+    Net,
+    Port,
+    PortRange,
+    Proto,
+}
+
+/// Qualifiers remembered for juxtaposed values.
+#[derive(Clone, Copy, Debug)]
+struct Quals {
+    proto: Proto,
+    dir: Dir,
+    kind: Kind,
+}
+
+/// Keywords that can never be a bare value.
+const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "host",
+    "net",
+    "mask",
+    "port",
+    "portrange",
+    "proto",
+    "src",
+    "dst",
+    "ether",
+    "link",
+    "fddi",
+    "tr",
+    "wlan",
+    "ip",
+    "ip6",
+    "arp",
+    "rarp",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmp6",
+    "sctp",
+    "igmp",
+    "vrrp",
+    "broadcast",
+    "multicast",
+    "less",
+    "greater",
+    "len",
+    "vlan",
+    "mpls",
+    "gateway",
+];
+
+/// pcap-filter keywords we recognise but do not compile.
+const UNSUPPORTED: &[&str] = &[
+    "gateway",
+    "decnet",
+    "atalk",
+    "aarp",
+    "iso",
+    "esis",
+    "isis",
+    "clnp",
+    "stp",
+    "ipx",
+    "netbeui",
+    "lat",
+    "sca",
+    "moprc",
+    "mopdl",
+    "pim",
+    "ah",
+    "esp",
+    "carp",
+    "radio",
+    "inbound",
+    "outbound",
+    "ifname",
+    "on",
+    "rnr",
+    "rulenum",
+    "reason",
+    "rset",
+    "ruleset",
+    "srnr",
+    "subrulenum",
+    "action",
+    "type",
+    "subtype",
+    "dir",
+    "llc",
+    "pppoed",
+    "pppoes",
+    "geneve",
+    "protochain",
+    "l1",
+    "l2",
+    "iih",
+    "lsp",
+    "snp",
+    "csnp",
+    "psnp",
+    "es-is",
+    "is-is",
+    "atm",
+    "vpi",
+    "vci",
+    "lane",
+    "oamf4",
+    "oamf4ec",
+    "oamf4sc",
+    "oam",
+    "metac",
+    "bcc",
+    "sc",
+    "ilmic",
+    "connectmsg",
+    "metaconnect",
+    "fisu",
+    "lssu",
+    "msu",
+    "sio",
+    "opc",
+    "dpc",
+    "sls",
+    "hsls",
+    "hdpc",
+    "hopc",
+    "hsio",
+    "hfisu",
+    "hlssu",
+    "hmsu",
+    "ra",
+    "ta",
+    "addr1",
+    "addr2",
+    "addr3",
+    "addr4",
+];
+
+fn proto_keyword(word: &str) -> Option<Proto> {
+    Some(match word {
+        "ether" | "link" | "fddi" | "tr" | "wlan" => Proto::Link,
+        "ip" => Proto::Ip,
+        "ip6" => Proto::Ip6,
+        "arp" => Proto::Arp,
+        "rarp" => Proto::Rarp,
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        "icmp" => Proto::Icmp,
+        "icmp6" => Proto::Icmp6,
+        "sctp" => Proto::Sctp,
+        "igmp" => Proto::Igmp,
+        "vrrp" => Proto::Vrrp,
+        _ => return None,
+    })
+}
+
+/// Parses an expression into a tree.
+pub fn parse(text: &str) -> Result<Node, ExprError> {
+    let tokens = tokenize(text)?;
+    let end_col = text.chars().count() + 1;
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        end_col,
+        last: None,
+    };
+    if p.tokens.is_empty() {
+        return Err(ExprError::syntax(1, "expected an expression, found nothing"));
+    }
+    let node = p.expr()?;
+    match p.peek() {
+        None => Ok(node),
+        Some(t) => Err(ExprError::syntax(
+            t.col,
+            format!("expected 'and', 'or' or the end, found {}", describe(&t.tok)),
+        )),
+    }
+}
+
+fn describe(tok: &Tok) -> String {
+    match tok {
+        Tok::Word(w) => format!("'{w}'"),
+        Tok::Escaped(w) => format!("'\\{w}'"),
+        Tok::Punct(p) => format!("'{p}'"),
+    }
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+    end_col: usize,
+    /// Qualifiers of the last primitive, for juxtaposed values.
+    last: Option<Quals>,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+
+    fn peek_at(&self, ahead: usize) -> Option<&Tok> {
+        self.tokens.get(self.pos + ahead).map(|t| &t.tok)
+    }
+
+    fn col(&self) -> usize {
+        self.peek().map_or(self.end_col, |t| t.col)
+    }
+
+    fn is_word(&self, w: &str) -> bool {
+        matches!(self.peek_at(0), Some(Tok::Word(x)) if x == w)
+    }
+
+    fn is_punct(&self, p: &str) -> bool {
+        matches!(self.peek_at(0), Some(Tok::Punct(x)) if *x == p)
+    }
+
+    fn found(&self) -> String {
+        self.peek()
+            .map_or_else(|| "the end".to_string(), |t| describe(&t.tok))
+    }
+
+    fn expect_punct(&mut self, p: &str, what: &str) -> Result<(), ExprError> {
+        if self.is_punct(p) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(ExprError::syntax(
+                self.col(),
+                format!("expected '{p}' {what}, found {}", self.found()),
+            ))
+        }
+    }
+
+    fn expr(&mut self) -> Result<Node, ExprError> {
+        let mut left = self.term()?;
+        loop {
+            let is_and = self.is_word("and") || self.is_punct("&&");
+            let is_or = self.is_word("or") || self.is_punct("||");
+            if !is_and && !is_or {
+                return Ok(left);
+            }
+            self.pos += 1;
+            let right = self.term()?;
+            left = if is_and {
+                Node::And(Box::new(left), Box::new(right))
+            } else {
+                Node::Or(Box::new(left), Box::new(right))
+            };
+        }
+    }
+
+    fn term(&mut self) -> Result<Node, ExprError> {
+        if self.is_word("not") || self.is_punct("!") {
+            self.pos += 1;
+            return Ok(Node::Not(Box::new(self.term()?)));
+        }
+        self.rterm()
+    }
+
+    fn rterm(&mut self) -> Result<Node, ExprError> {
+        let col = self.col();
+        let Some(tok) = self.peek().map(|t| t.tok.clone()) else {
+            return Err(ExprError::syntax(col, "expected a primitive, found the end"));
+        };
+        match tok {
+            Tok::Punct("(") => {
+                // `(` opens either arithmetic (`(ip[0]+1) > 2`) or a boolean
+                // group; try arithmetic first and back off if it fails.
+                let save = (self.pos, self.last);
+                if let Ok(rel) = self.relation() {
+                    return Ok(rel);
+                }
+                (self.pos, self.last) = save;
+                self.pos += 1;
+                let inner = self.expr()?;
+                self.expect_punct(")", "to close the '('")?;
+                Ok(inner)
+            }
+            Tok::Punct("-") => self.relation(),
+            Tok::Punct(_) => Err(ExprError::syntax(
+                col,
+                format!("expected a primitive, found {}", describe(&tok)),
+            )),
+            Tok::Escaped(_) => self.implied(col),
+            Tok::Word(w) => self.word_term(&w, col),
+        }
+    }
+
+    fn word_term(&mut self, w: &str, col: usize) -> Result<Node, ExprError> {
+        if UNSUPPORTED.contains(&w) {
+            return Err(ExprError::unsupported(
+                col,
+                format!("the '{w}' primitive is not supported yet"),
+            ));
+        }
+        let next_is_bracket = matches!(self.peek_at(1), Some(Tok::Punct("[")));
+        if w == "len"
+            || (proto_keyword(w).is_some() && next_is_bracket)
+            || w.starts_with(|c: char| c.is_ascii_digit()) && !self.last_quals_take_value()
+        {
+            return self.relation();
+        }
+        match w {
+            "less" | "greater" => {
+                self.pos += 1;
+                let n = self.number_operand(w)?;
+                return Ok(Node::Prim(
+                    if w == "less" {
+                        Prim::Less(n)
+                    } else {
+                        Prim::Greater(n)
+                    },
+                    col,
+                ));
+            }
+            "vlan" | "mpls" => {
+                self.pos += 1;
+                let n = match self.peek_at(0) {
+                    Some(Tok::Word(x)) if x.starts_with(|c: char| c.is_ascii_digit()) => {
+                        Some(self.number_operand(w)?)
+                    }
+                    _ => None,
+                };
+                if w == "vlan" && n.is_some_and(|v| v > 4095) {
+                    return Err(ExprError::semantic(col, "VLAN tag must be at most 4095"));
+                }
+                if w == "mpls" && n.is_some_and(|v| v > 0xfffff) {
+                    return Err(ExprError::semantic(col, "MPLS label must be at most 1048575"));
+                }
+                return Ok(Node::Prim(
+                    if w == "vlan" {
+                        Prim::Vlan(n)
+                    } else {
+                        Prim::Mpls(n)
+                    },
+                    col,
+                ));
+            }
+            "broadcast" => {
+                self.pos += 1;
+                return Ok(Node::Prim(Prim::Broadcast(Proto::Default), col));
+            }
+            "multicast" => {
+                self.pos += 1;
+                return Ok(Node::Prim(Prim::Multicast(Proto::Default), col));
+            }
+            _ => {}
+        }
+        let is_qualifier = proto_keyword(w).is_some()
+            || matches!(
+                w,
+                "src" | "dst" | "host" | "net" | "port" | "portrange" | "proto"
+            );
+        if is_qualifier {
+            return self.qualified(col);
+        }
+        self.implied(col)
+    }
+
+    /// True when a bare number here is a juxtaposed value (`port 80 or 443`)
+    /// rather than the start of an arithmetic relation.
+    fn last_quals_take_value(&self) -> bool {
+        let relational = matches!(
+            self.peek_at(1),
+            Some(Tok::Punct(
+                "=" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "+" | "-" | "*" | "/" | "%" | "&"
+                    | "|" | "^" | "<<" | ">>"
+            ))
+        );
+        let address = matches!(self.peek_at(0), Some(Tok::Word(w)) if w.contains('.') || w.contains(':'));
+        self.last.is_some() && (address || !relational)
+    }
+
+    /// `[proto] [dir] [kind] value`, or a protocol name alone.
+    fn qualified(&mut self, col: usize) -> Result<Node, ExprError> {
+        let mut q = Quals {
+            proto: Proto::Default,
+            dir: Dir::Default,
+            kind: Kind::Default,
+        };
+        if let Some(Tok::Word(w)) = self.peek_at(0) {
+            if let Some(p) = proto_keyword(w) {
+                q.proto = p;
+                self.pos += 1;
+            }
+        }
+        if q.proto != Proto::Default {
+            if self.is_word("broadcast") {
+                self.pos += 1;
+                return Ok(Node::Prim(Prim::Broadcast(q.proto), col));
+            }
+            if self.is_word("multicast") {
+                self.pos += 1;
+                return Ok(Node::Prim(Prim::Multicast(q.proto), col));
+            }
+        }
+        if self.is_word("src") || self.is_word("dst") {
+            let first = if self.is_word("src") {
+                Dir::Src
+            } else {
+                Dir::Dst
+            };
+            self.pos += 1;
+            q.dir = first;
+            let other = if first == Dir::Src { "dst" } else { "src" };
+            let combined = matches!(self.peek_at(1), Some(Tok::Word(x)) if x == other);
+            if combined && self.is_word("or") {
+                self.pos += 2;
+                q.dir = Dir::SrcOrDst;
+            } else if combined && self.is_word("and") {
+                self.pos += 2;
+                q.dir = Dir::SrcAndDst;
+            }
+        }
+        if let Some(Tok::Word(w)) = self.peek_at(0) {
+            let kind = match w.as_str() {
+                "host" => Some(Kind::Host),
+                "net" => Some(Kind::Net),
+                "port" => Some(Kind::Port),
+                "portrange" => Some(Kind::PortRange),
+                "proto" => Some(Kind::Proto),
+                "gateway" => {
+                    return Err(ExprError::unsupported(
+                        self.col(),
+                        "'gateway' is not supported yet (it needs host name lookups)",
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(k) = kind {
+                q.kind = k;
+                self.pos += 1;
+            }
+        }
+        if q.dir == Dir::Default && q.kind == Kind::Default && !self.value_follows() {
+            if q.proto == Proto::Link {
+                return Err(ExprError::syntax(
+                    self.col(),
+                    format!(
+                        "expected 'host', 'src', 'dst', 'proto', 'broadcast', 'multicast' or '[' after 'ether', found {}",
+                        self.found()
+                    ),
+                ));
+            }
+            self.last = None;
+            return Ok(Node::Prim(Prim::Abbrev(q.proto), col));
+        }
+        self.last = Some(q);
+        self.value(q, col)
+    }
+
+    fn value_follows(&self) -> bool {
+        match self.peek_at(0) {
+            Some(Tok::Escaped(_)) => true,
+            Some(Tok::Word(w)) => !KEYWORDS.contains(&w.as_str()),
+            Some(Tok::Punct("(")) => false,
+            _ => false,
+        }
+    }
+
+    /// A bare value that reuses the previous primitive's qualifiers.
+    fn implied(&mut self, col: usize) -> Result<Node, ExprError> {
+        match self.last {
+            Some(q) => self.value(q, col),
+            None => Err(ExprError::syntax(
+                col,
+                format!(
+                    "expected a primitive (e.g. 'host', 'port', 'tcp'), found {}",
+                    self.found()
+                ),
+            )),
+        }
+    }
+
+    fn take_value(&mut self, after: &str) -> Result<(String, usize), ExprError> {
+        let col = self.col();
+        match self.peek_at(0).cloned() {
+            Some(Tok::Word(w)) if !KEYWORDS.contains(&w.as_str()) => {
+                self.pos += 1;
+                Ok((w, col))
+            }
+            Some(Tok::Escaped(w)) => {
+                self.pos += 1;
+                Ok((w, col))
+            }
+            _ => Err(ExprError::syntax(
+                col,
+                format!("expected {after}, found {}", self.found()),
+            )),
+        }
+    }
+
+    fn value(&mut self, q: Quals, col: usize) -> Result<Node, ExprError> {
+        let prim = match q.kind {
+            Kind::Port | Kind::PortRange => self.port_value(q)?,
+            Kind::Proto => {
+                let what = "a protocol number or name after 'proto'";
+                let (w, vcol) = self.take_value(what)?;
+                let num = match parse_number(&w) {
+                    Some(n) => n,
+                    None => {
+                        let named = if q.proto == Proto::Link {
+                            names::ether_protocol(&w)
+                        } else {
+                            names::ip_protocol(&w)
+                        };
+                        named.ok_or_else(|| {
+                            ExprError::semantic(vcol, format!("unknown protocol '{w}'"))
+                        })?
+                    }
+                };
+                match q.proto {
+                    Proto::Default | Proto::Link | Proto::Ip | Proto::Ip6 => {}
+                    _ => {
+                        return Err(ExprError::syntax(
+                            col,
+                            "'proto' can only follow 'ether', 'ip', 'ip6' or nothing",
+                        ))
+                    }
+                }
+                if q.dir != Dir::Default {
+                    return Err(ExprError::syntax(col, "'proto' takes no 'src'/'dst'"));
+                }
+                Prim::ProtoNum {
+                    proto: q.proto,
+                    num,
+                }
+            }
+            Kind::Host | Kind::Net | Kind::Default => self.addr_value(q)?,
+        };
+        Ok(Node::Prim(prim, col))
+    }
+
+    fn port_value(&mut self, q: Quals) -> Result<Prim, ExprError> {
+        let range = q.kind == Kind::PortRange;
+        let what = if range {
+            "a port range (e.g. 1000-2000) after 'portrange'"
+        } else {
+            "a port number after 'port'"
+        };
+        let (w, vcol) = self.take_value(what)?;
+        let mut proto = q.proto;
+        if !matches!(
+            proto,
+            Proto::Default | Proto::Tcp | Proto::Udp | Proto::Sctp
+        ) {
+            return Err(ExprError::syntax(
+                vcol,
+                "ports exist only for 'tcp', 'udp' and 'sctp'",
+            ));
+        }
+        let mut one = |text: &str| -> Result<u16, ExprError> {
+            if let Some(n) = parse_number(text) {
+                return u16::try_from(n)
+                    .map_err(|_| ExprError::semantic(vcol, format!("illegal port number {n} > 65535")));
+            }
+            let (port, sp) = names::service(text).ok_or_else(|| {
+                ExprError::semantic(vcol, format!("unknown port name '{text}'"))
+            })?;
+            let named = match sp {
+                ServiceProto::Tcp => Proto::Tcp,
+                ServiceProto::Udp => Proto::Udp,
+                ServiceProto::Any => Proto::Default,
+            };
+            if named != Proto::Default {
+                if proto == Proto::Default {
+                    proto = named;
+                } else if proto != named {
+                    return Err(ExprError::semantic(
+                        vcol,
+                        format!("port '{text}' is not a {proto:?} port"),
+                    ));
+                }
+            }
+            Ok(port)
+        };
+        let (lo, hi) = if range {
+            let (a, b) = w
+                .split_once('-')
+                .ok_or_else(|| ExprError::syntax(vcol, format!("expected LOW-HIGH, found '{w}'")))?;
+            let (a, b) = (one(a)?, one(b)?);
+            (a.min(b), a.max(b))
+        } else {
+            let p = one(&w)?;
+            (p, p)
+        };
+        Ok(Prim::Port {
+            proto,
+            dir: q.dir,
+            lo,
+            hi,
+            range,
+        })
+    }
+
+    fn addr_value(&mut self, q: Quals) -> Result<Prim, ExprError> {
+        let (w, vcol) = self.take_value("an address")?;
+        let net = q.kind == Kind::Net;
+        let addr = if let Some(mac) = parse_mac(&w) {
+            if net {
+                return Err(ExprError::semantic(vcol, "'net' takes an IP network, not a MAC address"));
+            }
+            if !matches!(q.proto, Proto::Default | Proto::Link) {
+                return Err(ExprError::semantic(vcol, "a MAC address needs 'ether'"));
+            }
+            Addr::Mac(mac)
+        } else if w.contains(':') {
+            let v6: Ipv6Addr = w
+                .parse()
+                .map_err(|_| ExprError::semantic(vcol, format!("bad IPv6 address '{w}'")))?;
+            let prefix = if self.is_punct("/") {
+                self.pos += 1;
+                let (len, lcol) = self.take_value("a prefix length after '/'")?;
+                match parse_number(&len) {
+                    Some(n) if n <= 128 => n,
+                    _ => return Err(ExprError::semantic(lcol, format!("bad IPv6 prefix length '{len}'"))),
+                }
+            } else {
+                128
+            };
+            let bytes = v6.octets();
+            let full = u128::from_be_bytes(bytes);
+            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            if full & !mask != 0 {
+                return Err(ExprError::semantic(vcol, format!("non-network bits set in \"{w}/{prefix}\"")));
+            }
+            if prefix != 128 && !net {
+                return Err(ExprError::semantic(vcol, "a prefix length needs 'net'"));
+            }
+            Addr::V6 {
+                addr: bytes,
+                prefix,
+            }
+        } else if let Some((addr, mask)) = parse_ipv4(&w) {
+            let (addr, mask) = if self.is_punct("/") {
+                self.pos += 1;
+                let (len, lcol) = self.take_value("a prefix length after '/'")?;
+                let n = match parse_number(&len) {
+                    Some(n) if n <= 32 => n,
+                    _ => return Err(ExprError::semantic(lcol, format!("bad mask length '{len}'"))),
+                };
+                let m = if n == 0 { 0 } else { u32::MAX << (32 - n) };
+                if addr & !m != 0 {
+                    return Err(ExprError::semantic(vcol, format!("non-network bits set in \"{w}/{n}\"")));
+                }
+                (addr, m)
+            } else if self.is_word("mask") {
+                self.pos += 1;
+                let (m, mcol) = self.take_value("a netmask after 'mask'")?;
+                let m = match parse_ipv4(&m) {
+                    Some((m, 0xffff_ffff)) => m,
+                    _ => return Err(ExprError::semantic(mcol, format!("bad netmask '{m}'"))),
+                };
+                if addr & !m != 0 {
+                    return Err(ExprError::semantic(vcol, format!("non-network bits set in \"{w} mask\"")));
+                }
+                (addr, m)
+            } else {
+                (addr, mask)
+            };
+            // A bare number names a whole 32-bit host address (`host 10` is
+            // 0.0.0.10); only `net` shifts it into a network.
+            let (addr, mask) = if !net && !w.contains('.') {
+                (parse_number(&w).unwrap_or(addr), u32::MAX)
+            } else {
+                (addr, mask)
+            };
+            Addr::V4 { addr, mask }
+        } else {
+            return Err(ExprError::unsupported(
+                vcol,
+                format!("host names need DNS lookups, which are not supported: '{w}'"),
+            ));
+        };
+        if matches!(addr, Addr::V4 { .. } | Addr::V6 { .. }) && q.proto == Proto::Link {
+            return Err(ExprError::semantic(vcol, "'ether host' needs a MAC address"));
+        }
+        if !matches!(
+            q.proto,
+            Proto::Default | Proto::Link | Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp
+        ) {
+            return Err(ExprError::unsupported(
+                vcol,
+                format!("'{:?} host' is not supported (libpcap refuses it too)", q.proto).to_lowercase(),
+            ));
+        }
+        Ok(Prim::Addr {
+            proto: q.proto,
+            dir: q.dir,
+            addr,
+        })
+    }
+
+    fn number_operand(&mut self, after: &str) -> Result<u32, ExprError> {
+        let col = self.col();
+        match self.peek_at(0).cloned() {
+            Some(Tok::Word(w)) => match parse_number(&w) {
+                Some(n) => {
+                    self.pos += 1;
+                    Ok(n)
+                }
+                None => Err(ExprError::syntax(
+                    col,
+                    format!("expected a number after '{after}', found '{w}'"),
+                )),
+            },
+            _ => Err(ExprError::syntax(
+                col,
+                format!("expected a number after '{after}', found {}", self.found()),
+            )),
+        }
+    }
+
+    // ---- arithmetic ----
+
+    fn relation(&mut self) -> Result<Node, ExprError> {
+        let lhs = self.arith(0)?;
+        let col = self.col();
+        let op = match self.peek_at(0) {
+            Some(Tok::Punct("=" | "==")) => RelOp::Eq,
+            Some(Tok::Punct("!=")) => RelOp::Ne,
+            Some(Tok::Punct("<")) => RelOp::Lt,
+            Some(Tok::Punct("<=")) => RelOp::Le,
+            Some(Tok::Punct(">")) => RelOp::Gt,
+            Some(Tok::Punct(">=")) => RelOp::Ge,
+            _ => {
+                return Err(ExprError::syntax(
+                    col,
+                    format!(
+                        "expected a comparison (=, !=, <, <=, >, >=), found {}",
+                        self.found()
+                    ),
+                ))
+            }
+        };
+        self.pos += 1;
+        let rhs = self.arith(0)?;
+        self.last = None;
+        Ok(Node::Rel { op, lhs, rhs })
+    }
+
+    fn binop(&self) -> Option<(ArithOp, u8)> {
+        Some(match self.peek_at(0)? {
+            Tok::Punct("|") => (ArithOp::Or, 1),
+            Tok::Punct("&") => (ArithOp::And, 2),
+            Tok::Punct("<<") => (ArithOp::Shl, 3),
+            Tok::Punct(">>") => (ArithOp::Shr, 3),
+            Tok::Punct("+") => (ArithOp::Add, 4),
+            Tok::Punct("-") => (ArithOp::Sub, 4),
+            Tok::Punct("*") => (ArithOp::Mul, 5),
+            Tok::Punct("/") => (ArithOp::Div, 5),
+            Tok::Punct("%") => (ArithOp::Mod, 5),
+            Tok::Punct("^") => (ArithOp::Xor, 0),
+            _ => return None,
+        })
+    }
+
+    fn arith(&mut self, min_prec: u8) -> Result<Arith, ExprError> {
+        let mut lhs = self.unary()?;
+        while let Some((op, prec)) = self.binop() {
+            if op == ArithOp::Xor {
+                // No precedence in libpcap's grammar: always shift.
+                self.pos += 1;
+                let rhs = self.arith(0)?;
+                lhs = Arith::Bin(op, Box::new(lhs), Box::new(rhs));
+                continue;
+            }
+            if prec < min_prec.max(1) {
+                break;
+            }
+            self.pos += 1;
+            let rhs = self.arith(prec + 1)?;
+            lhs = Arith::Bin(op, Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> Result<Arith, ExprError> {
+        let col = self.col();
+        match self.peek_at(0).cloned() {
+            Some(Tok::Punct("-")) => {
+                self.pos += 1;
+                Ok(Arith::Neg(Box::new(self.unary()?)))
+            }
+            Some(Tok::Punct("(")) => {
+                self.pos += 1;
+                let inner = self.arith(0)?;
+                self.expect_punct(")", "to close the '('")?;
+                Ok(inner)
+            }
+            Some(Tok::Word(w)) => {
+                self.pos += 1;
+                if w == "len" {
+                    return Ok(Arith::Len);
+                }
+                if let Some(proto) = proto_keyword(&w) {
+                    return self.load(proto, &w);
+                }
+                if let Some(n) = parse_number(&w).or_else(|| names::constant(&w)) {
+                    return Ok(Arith::Num(n));
+                }
+                Err(ExprError::syntax(
+                    col,
+                    format!("expected a number, 'len' or PROTO[OFFSET], found '{w}'"),
+                ))
+            }
+            _ => Err(ExprError::syntax(
+                col,
+                format!(
+                    "expected a number, 'len' or PROTO[OFFSET], found {}",
+                    self.found()
+                ),
+            )),
+        }
+    }
+
+    fn load(&mut self, proto: Proto, name: &str) -> Result<Arith, ExprError> {
+        self.expect_punct("[", &format!("after '{name}'"))?;
+        let index = self.arith(0)?;
+        let mut size = 1;
+        if self.is_punct(":") {
+            self.pos += 1;
+            let col = self.col();
+            size = self.number_operand(":")?;
+            if !matches!(size, 1 | 2 | 4) {
+                return Err(ExprError::semantic(col, "data size must be 1, 2, or 4"));
+            }
+        }
+        self.expect_punct("]", &format!("to close '{name}['"))?;
+        Ok(Arith::Load {
+            proto,
+            index: Box::new(index),
+            size,
+        })
+    }
+}
+
+/// Parses a C-style number: decimal, `0x` hex or leading-zero octal.
+pub fn parse_number(text: &str) -> Option<u32> {
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        return u32::from_str_radix(hex, 16).ok();
+    }
+    if text.len() > 1 && text.starts_with('0') {
+        return u32::from_str_radix(&text[1..], 8).ok();
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
+        return text.parse().ok();
+    }
+    None
+}
+
+/// Parses a full or partial dotted IPv4 address (`10.1` means 10.1.0.0/16),
+/// returning the address and the mask implied by the parts given.
+fn parse_ipv4(text: &str) -> Option<(u32, u32)> {
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut addr = 0u32;
+    for p in &parts {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: u32 = p.parse().ok()?;
+        if v > 255 && parts.len() > 1 {
+            return None;
+        }
+        addr = if parts.len() == 1 { v } else { (addr << 8) | v };
+    }
+    if parts.len() == 1 {
+        // A bare number names a network: shift out leading zero bytes.
+        let mut v = addr;
+        let mut mask = u32::MAX;
+        if v == 0 {
+            return Some((0, 0xff00_0000));
+        }
+        while v & 0xff00_0000 == 0 {
+            v <<= 8;
+            mask <<= 8;
+        }
+        return Some((v, mask));
+    }
+    let shift = 8 * (4 - parts.len() as u32);
+    let mask = if shift == 0 { u32::MAX } else { u32::MAX << shift };
+    Some((addr << shift, mask))
+}
+
+/// Parses `a:b:c:d:e:f`, `a-b-c-d-e-f` or `aabb.ccdd.eeff`.
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    for sep in [':', '-'] {
+        let parts: Vec<&str> = text.split(sep).collect();
+        if parts.len() == 6 && parts.iter().all(|p| (1..=2).contains(&p.len())) {
+            for (o, p) in out.iter_mut().zip(&parts) {
+                *o = u8::from_str_radix(p, 16).ok()?;
+            }
+            return Some(out);
+        }
+    }
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() == 3 && parts.iter().all(|p| p.len() == 4) {
+        for (i, p) in parts.iter().enumerate() {
+            let v = u16::from_str_radix(p, 16).ok()?;
+            out[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
+        }
+        return Some(out);
+    }
+    None
+}

@@ -170,6 +170,18 @@ impl Filter {
         self.execute(packet, &mut ctx, &self.metadata)
     }
 
+    /// The verdict for a captured packet: `packet` is the captured part
+    /// and `wire_len` the length on the wire, which `ld len` reads (as
+    /// when the kernel filters at capture time, before the snap length
+    /// cuts the packet, and as libpcap's `pcap_offline_filter` does).
+    pub fn run_wire(&self, packet: &[u8], wire_len: u32) -> u32 {
+        if self.engine == Engine::Cbpf {
+            return cbpf::interp::run_with_len(&self.classic, packet, &self.metadata, wire_len);
+        }
+        let mut ctx = self.ctx_template;
+        self.execute_len(packet, wire_len, &mut ctx, &self.metadata)
+    }
+
     /// The verdict for one packet with other metadata than the filter's.
     pub fn run_with(&self, packet: &[u8], metadata: &Metadata) -> u32 {
         if self.engine == Engine::Cbpf {
@@ -196,8 +208,18 @@ impl Filter {
     }
 
     fn execute(&self, packet: &[u8], ctx: &mut [u8; ctx_field::SIZE], metadata: &Metadata) -> u32 {
-        let env = ClassicEnv::new(metadata);
         let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+        self.execute_len(packet, len, ctx, metadata)
+    }
+
+    fn execute_len(
+        &self,
+        packet: &[u8],
+        len: u32,
+        ctx: &mut [u8; ctx_field::SIZE],
+        metadata: &Metadata,
+    ) -> u32 {
+        let env = ClassicEnv::new(metadata);
         ctx[..4].copy_from_slice(&len.to_ne_bytes());
         let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
         let result = match &self.code {

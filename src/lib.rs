@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod cbpf;
 pub mod ebpf;
 pub mod expr;

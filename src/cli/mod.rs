@@ -1,9 +1,13 @@
 //! Command-line interface: one file per subcommand.
 
+mod bench;
+mod capture_source;
 mod check;
 mod conformance;
 mod disasm;
 mod ebpf;
+mod filter;
+mod gen_capture;
 mod prog;
 mod prog_source;
 mod run;
@@ -31,6 +35,15 @@ enum Command {
     Run(run::RunArgs),
     /// Run the eBPF conformance suite's .data tests.
     Conformance(conformance::ConformanceArgs),
+    /// Write the packets of a capture that a filter (program or
+    /// expression) accepts, or count them; fast on large files.
+    Filter(filter::FilterArgs),
+    /// Measure each engine's compile time and ns/packet on a capture or a
+    /// synthetic packet mix.
+    Bench(bench::BenchArgs),
+    /// Write a seeded synthetic capture (for examples and benchmarks).
+    #[command(hide = true)]
+    GenCapture(gen_capture::GenCaptureArgs),
 }
 
 /// Exit code for a program the kernel would refuse.
@@ -46,6 +59,9 @@ pub fn main() -> i32 {
         Command::Disasm(args) => disasm::main(args),
         Command::Run(args) => run::main(args),
         Command::Conformance(args) => Ok(conformance::conformance(&args)),
+        Command::Filter(args) => filter::main(args),
+        Command::Bench(args) => bench::main(args),
+        Command::GenCapture(args) => gen_capture::main(args),
     };
     match result {
         Ok(code) => code,

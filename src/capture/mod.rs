@@ -149,6 +149,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The whole file.
+    pub fn bytes(&self) -> &'a [u8] {
+        match self {
+            Reader::Pcap(r) => r.bytes(),
+            Reader::Pcapng(r) => r.bytes(),
+        }
+    }
+
     /// Byte offset of the next item.
     pub fn offset(&self) -> usize {
         match self {

@@ -168,6 +168,11 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// The whole file.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// Length of the file.
     pub fn len(&self) -> usize {
         self.bytes.len()

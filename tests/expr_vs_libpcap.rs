@@ -90,19 +90,35 @@ fn transport(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn ipv4(rng: &mut Rng) -> Vec<u8> {
-    let ihl = if rng.chance(1, 3) { 5 + rng.below(11) as usize } else { 5 };
+    let ihl = if rng.chance(1, 3) {
+        5 + rng.below(11) as usize
+    } else {
+        5
+    };
     let mut p = rand_bytes(rng, ihl * 4);
     p[0] = 0x40 | ihl as u8;
     let proto = *rng.pick(&TRANSPORTS);
-    p[9] = if rng.chance(1, 10) { rng.next_u32() as u8 } else { proto };
+    p[9] = if rng.chance(1, 10) {
+        rng.next_u32() as u8
+    } else {
+        proto
+    };
     let frag: u32 = match rng.below(4) {
-        0 => 0x2000,                          // MF, first fragment
+        0 => 0x2000,                                  // MF, first fragment
         1 => 0x2000 | (1 + rng.below(0x1ffe) as u32), // middle
-        2 => 0x4000,                          // DF
+        2 => 0x4000,                                  // DF
         _ => 0,
     };
     put(&mut p, 6, 2, frag);
-    let addrs = [0x0102_0304u32, 0x0a00_0001, 0x0a01_0203, 0xc0a8_0101, 0xffff_ffff, 0, 0xe000_0001];
+    let addrs = [
+        0x0102_0304u32,
+        0x0a00_0001,
+        0x0a01_0203,
+        0xc0a8_0101,
+        0xffff_ffff,
+        0,
+        0xe000_0001,
+    ];
     put(&mut p, 12, 4, *rng.pick(&addrs));
     put(&mut p, 16, 4, *rng.pick(&addrs));
     p.extend(transport(rng));
@@ -135,8 +151,18 @@ fn arp(rng: &mut Rng) -> Vec<u8> {
     put(&mut p, 2, 2, 0x0800);
     p[4] = 6;
     p[5] = 4;
-    put(&mut p, 14, 4, *rng.pick(&[0x0102_0304u32, 0x0a00_0001, 0x0a01_0203]));
-    put(&mut p, 24, 4, *rng.pick(&[0x0102_0304u32, 0x0a00_0001, 0x0a01_0203]));
+    put(
+        &mut p,
+        14,
+        4,
+        *rng.pick(&[0x0102_0304u32, 0x0a00_0001, 0x0a01_0203]),
+    );
+    put(
+        &mut p,
+        24,
+        4,
+        *rng.pick(&[0x0102_0304u32, 0x0a00_0001, 0x0a01_0203]),
+    );
     p
 }
 
@@ -169,7 +195,12 @@ fn base_packet(rng: &mut Rng, link: LinkType) -> Vec<u8> {
                     let tpid = *rng.pick(&[0x8100u32, 0x88a8, 0x9100]);
                     let mut tag = vec![0u8; 4];
                     put(&mut tag, 0, 2, tpid);
-                    put(&mut tag, 2, 2, *rng.pick(&[100u32, 10, 20, 4095, 0]) | 0x2000);
+                    put(
+                        &mut tag,
+                        2,
+                        2,
+                        *rng.pick(&[100u32, 10, 20, 4095, 0]) | 0x2000,
+                    );
                     pkt.extend(tag);
                 }
             }
@@ -207,7 +238,11 @@ fn base_packet(rng: &mut Rng, link: LinkType) -> Vec<u8> {
                 0x86dd => *rng.pick(&[10u32, 24, 28, 30]),
                 _ => rng.below(40) as u32,
             };
-            let v = if link == LinkType::Null { af.swap_bytes() } else { af };
+            let v = if link == LinkType::Null {
+                af.swap_bytes()
+            } else {
+                af
+            };
             let mut h = vec![0u8; 4];
             put(&mut h, 0, 4, v);
             pkt.extend(h);
@@ -248,7 +283,13 @@ fn constants(prog: &Program) -> Vec<u32> {
     let mut set = BTreeSet::new();
     for i in &prog.insns {
         if i.class() == op::JMP && i.op() != op::JA {
-            for v in [i.k, i.k.wrapping_add(1), i.k.wrapping_sub(1), 0, i.k & 0x0f0] {
+            for v in [
+                i.k,
+                i.k.wrapping_add(1),
+                i.k.wrapping_sub(1),
+                0,
+                i.k & 0x0f0,
+            ] {
                 set.insert(v);
             }
         }
@@ -274,7 +315,9 @@ fn packets(rng: &mut Rng, link: LinkType, progs: &[&Program]) -> Vec<Vec<u8>> {
                 for _ in 0..1 + rng.below(4) {
                     let &(ind, k, size, msh) = rng.pick(&ls);
                     let off = if ind {
-                        let x = msh.and_then(|o| pkt.get(o as usize)).map_or(0, |b| 4 * (b & 0xf) as u32);
+                        let x = msh
+                            .and_then(|o| pkt.get(o as usize))
+                            .map_or(0, |b| 4 * (b & 0xf) as u32);
                         x.wrapping_add(k)
                     } else {
                         k
@@ -309,29 +352,94 @@ fn packets(rng: &mut Rng, link: LinkType, progs: &[&Program]) -> Vec<Vec<u8>> {
 
 fn random_primitive(rng: &mut Rng) -> String {
     let hosts = ["1.2.3.4", "10.0.0.1", "192.168.1.1", "10.1.2.3"];
-    let nets = ["10.0.0.0/8", "10.1", "192.168.0.0/16", "0.0.0.0/0", "10.1.2.0/24"];
-    let ports = ["80", "443", "53", "22", "http", "domain", "ntp", "1", "65535"];
+    let nets = [
+        "10.0.0.0/8",
+        "10.1",
+        "192.168.0.0/16",
+        "0.0.0.0/0",
+        "10.1.2.0/24",
+    ];
+    let ports = [
+        "80", "443", "53", "22", "http", "domain", "ntp", "1", "65535",
+    ];
     let dirs = ["", "src ", "dst ", "src or dst ", "src and dst "];
     let tp = ["", "tcp ", "udp ", "sctp "];
     let d = *rng.pick(&dirs);
     match rng.below(16) {
         0 => format!("{d}host {}", rng.pick(&hosts)),
-        1 => format!("{}{d}host {}", rng.pick(&["ip ", "arp ", "rarp ", ""]), rng.pick(&hosts)),
+        1 => format!(
+            "{}{d}host {}",
+            rng.pick(&["ip ", "arp ", "rarp ", ""]),
+            rng.pick(&hosts)
+        ),
         2 => format!("{d}net {}", rng.pick(&nets)),
-        3 => format!("{}{d}port {}", rng.pick(&tp), rng.pick(&["80", "443", "53", "22", "1"])),
+        3 => format!(
+            "{}{d}port {}",
+            rng.pick(&tp),
+            rng.pick(&["80", "443", "53", "22", "1"])
+        ),
         4 => format!("{d}port {}", rng.pick(&ports)),
         5 => {
             let a = rng.below(1000);
             format!("{}{d}portrange {a}-{}", rng.pick(&tp), a + rng.below(200))
         }
-        6 => rng.pick(&["tcp", "udp", "icmp", "icmp6", "sctp", "igmp", "vrrp", "ip", "ip6", "arp", "rarp"]).to_string(),
-        7 => format!("{} proto {}", rng.pick(&["ip", "ip6", ""]), rng.pick(&["6", "17", "58", "\\tcp", "\\udp", "1"])),
-        8 => format!("ip6 {d}host {}", rng.pick(&["::1", "2001:db8::1", "fe80::1"])),
-        9 => format!("{}{} {}", rng.pick(&["less ", "greater "]), "", rng.below(120)),
-        10 => rng.pick(&["tcp[tcpflags] & tcp-syn != 0", "tcp[13] & 0x12 = 0x12", "ip[2:2] > 576", "udp[8:2] = 0", "icmp[icmptype] = icmp-echo", "ip[6] & 0x20 != 0", "len >= 60", "ip[0] & 0xf > 5", "ether[0] & 1 = 1", "tcp[0:2] < 1024", "ip6[6] = 17", "ip[9] * 2 - 12 = 0", "ip[1] % 7 = 3", "ip[ip[0] & 3] = 0"]).to_string(),
-        11 => rng.pick(&["ether broadcast", "ether multicast", "ip multicast", "ip broadcast", "ip6 multicast", "broadcast", "multicast"]).to_string(),
-        12 => format!("ether {d}host {}", rng.pick(&["1:2:3:4:5:6", "ff:ff:ff:ff:ff:ff", "02:42:ac:11:00:02"])),
-        13 => format!("ether proto {}", rng.pick(&["\\ip", "\\arp", "\\ip6", "0x8035", "\\rarp"])),
+        6 => rng
+            .pick(&[
+                "tcp", "udp", "icmp", "icmp6", "sctp", "igmp", "vrrp", "ip", "ip6", "arp", "rarp",
+            ])
+            .to_string(),
+        7 => format!(
+            "{} proto {}",
+            rng.pick(&["ip", "ip6", ""]),
+            rng.pick(&["6", "17", "58", "\\tcp", "\\udp", "1"])
+        ),
+        8 => format!(
+            "ip6 {d}host {}",
+            rng.pick(&["::1", "2001:db8::1", "fe80::1"])
+        ),
+        9 => format!(
+            "{}{} {}",
+            rng.pick(&["less ", "greater "]),
+            "",
+            rng.below(120)
+        ),
+        10 => rng
+            .pick(&[
+                "tcp[tcpflags] & tcp-syn != 0",
+                "tcp[13] & 0x12 = 0x12",
+                "ip[2:2] > 576",
+                "udp[8:2] = 0",
+                "icmp[icmptype] = icmp-echo",
+                "ip[6] & 0x20 != 0",
+                "len >= 60",
+                "ip[0] & 0xf > 5",
+                "ether[0] & 1 = 1",
+                "tcp[0:2] < 1024",
+                "ip6[6] = 17",
+                "ip[9] * 2 - 12 = 0",
+                "ip[1] % 7 = 3",
+                "ip[ip[0] & 3] = 0",
+            ])
+            .to_string(),
+        11 => rng
+            .pick(&[
+                "ether broadcast",
+                "ether multicast",
+                "ip multicast",
+                "ip broadcast",
+                "ip6 multicast",
+                "broadcast",
+                "multicast",
+            ])
+            .to_string(),
+        12 => format!(
+            "ether {d}host {}",
+            rng.pick(&["1:2:3:4:5:6", "ff:ff:ff:ff:ff:ff", "02:42:ac:11:00:02"])
+        ),
+        13 => format!(
+            "ether proto {}",
+            rng.pick(&["\\ip", "\\arp", "\\ip6", "0x8035", "\\rarp"])
+        ),
         14 => format!("vlan{}", rng.pick(&["", " 100", " 10", " 20"])),
         _ => format!("mpls{}", rng.pick(&["", " 5", " 3"])),
     }
@@ -340,7 +448,11 @@ fn random_primitive(rng: &mut Rng) -> String {
 fn random_expr(rng: &mut Rng, depth: u32) -> String {
     if depth == 0 || rng.chance(2, 5) {
         let p = random_primitive(rng);
-        return if rng.chance(1, 6) { format!("not {p}") } else { p };
+        return if rng.chance(1, 6) {
+            format!("not {p}")
+        } else {
+            p
+        };
     }
     let a = random_expr(rng, depth - 1);
     let b = random_expr(rng, depth - 1);
@@ -376,7 +488,10 @@ fn compare(link: LinkType, expr: &str, seed: u64) -> Option<Outcome> {
                 packets: 0,
                 disagreements: match compile_expr(expr, link) {
                     Err(_) => vec![],
-                    Ok(p) => vec![format!("libpcap refuses ({why}) but we compile {} insns", p.len())],
+                    Ok(p) => vec![format!(
+                        "libpcap refuses ({why}) but we compile {} insns",
+                        p.len()
+                    )],
                 },
             });
         }
@@ -434,7 +549,14 @@ fn expressions_match_libpcap() {
         .unwrap_or(DEFAULT_SEED);
     eprintln!("expr_vs_libpcap: random expression seed {seed} (set EXPR_SEED to vary)");
     let mut rng = Rng::new(seed);
-    let links = [LinkType::Ethernet, LinkType::Ethernet, LinkType::Ethernet, LinkType::Raw, LinkType::LinuxSll, LinkType::Null];
+    let links = [
+        LinkType::Ethernet,
+        LinkType::Ethernet,
+        LinkType::Ethernet,
+        LinkType::Raw,
+        LinkType::LinuxSll,
+        LinkType::Null,
+    ];
     let random: Vec<(LinkType, String)> = (0..RANDOM_EXPRESSIONS)
         .map(|_| {
             let link = *rng.pick(&links);
@@ -451,7 +573,12 @@ fn expressions_match_libpcap() {
     // tcpdump start-up dominates: compare on a few threads.
     let threads = 4;
     let chunks: Vec<Vec<(usize, LinkType, String)>> = (0..threads)
-        .map(|t| all.iter().filter(|(i, ..)| i % threads == t).cloned().collect())
+        .map(|t| {
+            all.iter()
+                .filter(|(i, ..)| i % threads == t)
+                .cloned()
+                .collect()
+        })
         .collect();
     let mut outcomes: Vec<(usize, Outcome)> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks
@@ -465,7 +592,10 @@ fn expressions_match_libpcap() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     outcomes.sort_by_key(|(i, _)| *i);
     let table = std::env::var("EXPR_TABLE").is_ok();
@@ -507,6 +637,10 @@ fn expressions_match_libpcap() {
         "instruction counts (listed): median ours/libpcap = {median:.3}, {longer} of {} longer than libpcap",
         ratios.len()
     );
-    assert!(listed.len() >= 300, "expressions.txt lists only {}", listed.len());
+    assert!(
+        listed.len() >= 300,
+        "expressions.txt lists only {}",
+        listed.len()
+    );
     assert_eq!(bad, 0, "{bad} expressions disagree with libpcap");
 }

@@ -196,6 +196,29 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A copy of this reader, with its state (byte order, interfaces),
+    /// positioned at the first offset at or after `from` where a plausible
+    /// chain of records starts, for splitting a file between threads
+    /// without walking it first. Only a guess: random packet bytes can
+    /// look like records, so whoever uses it must check that the records
+    /// before `from`, walked for real, end exactly there.
+    pub fn resync(&self, from: usize) -> Option<Reader<'a>> {
+        match self {
+            Reader::Pcap(r) => r.resync(from).map(Reader::Pcap),
+            Reader::Pcapng(r) => r.resync(from).map(Reader::Pcapng),
+        }
+    }
+
+    /// Whether two readers of the same file have the same state (always,
+    /// for pcap; the same byte order and interfaces, for pcapng).
+    pub fn same_state(&self, other: &Reader<'_>) -> bool {
+        match (self, other) {
+            (Reader::Pcap(_), Reader::Pcap(_)) => true,
+            (Reader::Pcapng(a), Reader::Pcapng(b)) => a.same_state(b),
+            _ => false,
+        }
+    }
+
     /// The timestamp of a packet this reader returned.
     pub fn timestamp(&self, packet: &Packet<'_>) -> Timestamp {
         match self {

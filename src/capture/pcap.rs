@@ -16,6 +16,11 @@ pub const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
 /// (`MAXIMUM_SNAPLEN`).
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 
+/// How far past a split point [`Reader::resync`] looks for a record.
+const RESYNC_WINDOW: usize = 4 << 20;
+/// How many chained records make a resync point plausible.
+const RESYNC_RECORDS: usize = 16;
+
 /// A parsed pcap file header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -99,7 +104,11 @@ impl Header {
     /// The file header bytes for this header (thiszone and sigfigs 0).
     pub fn to_bytes(&self) -> [u8; FILE_HEADER_LEN] {
         let mut out = [0u8; FILE_HEADER_LEN];
-        let magic = if self.nanos { MAGIC_NANOS } else { MAGIC_MICROS };
+        let magic = if self.nanos {
+            MAGIC_NANOS
+        } else {
+            MAGIC_MICROS
+        };
         let fields: [(usize, u32, usize); 5] = [
             (0, magic, 4),
             (4, u32::from(self.version.0), 2),
@@ -113,7 +122,11 @@ impl Header {
             } else {
                 v.to_le_bytes()
             };
-            let bytes = if self.big_endian { &bytes[4 - n..] } else { &bytes[..n] };
+            let bytes = if self.big_endian {
+                &bytes[4 - n..]
+            } else {
+                &bytes[..n]
+            };
             out[at..at + n].copy_from_slice(bytes);
         }
         out
@@ -235,8 +248,58 @@ impl<'a> Reader<'a> {
             wire_len,
             link_type: self.header.link_type,
             interface: 0,
-            ts_raw: (read_u32(self.bytes, at, be), read_u32(self.bytes, at + 4, be)),
+            ts_raw: (
+                read_u32(self.bytes, at, be),
+                read_u32(self.bytes, at + 4, be),
+            ),
         }))
+    }
+
+    /// A copy of this reader at the first offset at or after `from` where a
+    /// plausible chain of record headers starts (see
+    /// [`super::Reader::resync`]).
+    pub fn resync(&self, from: usize) -> Option<Reader<'a>> {
+        let last = self.bytes.len().min(from.saturating_add(RESYNC_WINDOW));
+        (from.max(FILE_HEADER_LEN)..last)
+            .find(|&p| self.plausible_chain(p))
+            .map(|p| Reader {
+                pos: p,
+                ..self.clone()
+            })
+    }
+
+    /// Whether up to [`RESYNC_RECORDS`] records starting at `pos` look
+    /// like real ones and end exactly at the file's end or another record.
+    fn plausible_chain(&self, mut pos: usize) -> bool {
+        let be = self.header.big_endian;
+        let frac_limit = if self.header.nanos {
+            1_000_000_000
+        } else {
+            1_000_000
+        };
+        let mut first_secs = None;
+        for _ in 0..RESYNC_RECORDS {
+            if pos == self.bytes.len() {
+                return true;
+            }
+            if self.bytes.len() - pos < RECORD_HEADER_LEN {
+                return false;
+            }
+            let secs = read_u32(self.bytes, pos, be);
+            let frac = read_u32(self.bytes, pos + 4, be);
+            let caplen = read_u32(self.bytes, pos + 8, be);
+            let wire_len = read_u32(self.bytes, pos + 12, be);
+            let near = |s: u32| first_secs.is_none_or(|f: u32| s.abs_diff(f) < 86_400);
+            if frac >= frac_limit || caplen > self.limit || wire_len < caplen || !near(secs) {
+                return false;
+            }
+            first_secs.get_or_insert(secs);
+            pos += RECORD_HEADER_LEN + caplen as usize;
+            if pos > self.bytes.len() {
+                return false;
+            }
+        }
+        true
     }
 
     /// A packet's timestamp.

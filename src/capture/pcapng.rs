@@ -18,6 +18,11 @@ pub const EPB_TYPE: u32 = 6;
 /// The byte-order magic of a section header.
 pub const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 
+/// How far past a split point [`Reader::resync`] looks for a block.
+const RESYNC_WINDOW: usize = 4 << 20;
+/// How many chained blocks make a resync point plausible.
+const RESYNC_BLOCKS: usize = 16;
+
 /// What the reader knows about one interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Interface {
@@ -156,7 +161,10 @@ impl<'a> Reader<'a> {
                 ));
             };
         } else if at == 0 {
-            return Err(CaptureError::at(0, "pcapng file does not start with a section header"));
+            return Err(CaptureError::at(
+                0,
+                "pcapng file does not start with a section header",
+            ));
         }
         let block_type = self.u32_at(at);
         let total = self.u32_at(at + 4) as usize;
@@ -165,7 +173,11 @@ impl<'a> Reader<'a> {
                 at,
                 format!(
                     "block type {block_type:#x}: total length {total} is {}",
-                    if total < 12 { "below the minimum of 12" } else { "not a multiple of 4" }
+                    if total < 12 {
+                        "below the minimum of 12"
+                    } else {
+                        "not a multiple of 4"
+                    }
                 ),
             ));
         }
@@ -258,7 +270,11 @@ impl<'a> Reader<'a> {
                 (14, 8) => {
                     let lo = u64::from(self.u32_at(value));
                     let hi = u64::from(self.u32_at(value + 4));
-                    let v = if self.big_endian { lo << 32 | hi } else { hi << 32 | lo };
+                    let v = if self.big_endian {
+                        lo << 32 | hi
+                    } else {
+                        hi << 32 | lo
+                    };
                     iface.ts_offset = v as i64;
                 }
                 _ => {}
@@ -329,6 +345,70 @@ impl<'a> Reader<'a> {
             interface: 0,
             ts_raw: (0, 0),
         })
+    }
+
+    /// A copy of this reader (its byte order and interfaces) at the first
+    /// 4-aligned offset at or after `from` where a plausible chain of
+    /// blocks starts (see [`super::Reader::resync`]).
+    pub fn resync(&self, from: usize) -> Option<Reader<'a>> {
+        let start = from.div_ceil(4) * 4;
+        let last = self.bytes.len().min(start.saturating_add(RESYNC_WINDOW));
+        (start..last)
+            .step_by(4)
+            .find(|&p| self.plausible_chain(p))
+            .map(|p| Reader {
+                pos: p,
+                end: self.bytes.len(),
+                ..self.clone()
+            })
+    }
+
+    fn plausible_chain(&self, mut pos: usize) -> bool {
+        for _ in 0..RESYNC_BLOCKS {
+            if pos == self.bytes.len() {
+                return true;
+            }
+            if self.bytes.len() - pos < 12 {
+                return false;
+            }
+            let block_type = self.u32_at(pos);
+            if block_type == SHB_TYPE {
+                return true;
+            }
+            let known = matches!(block_type, 1..=7 | 9 | 10 | 0xbad | 0x4000_0bad);
+            let total = self.u32_at(pos + 4) as usize;
+            if !known || total < 12 || total % 4 != 0 || total > self.bytes.len() - pos {
+                return false;
+            }
+            if self.u32_at(pos + total - 4) as usize != total {
+                return false;
+            }
+            if block_type == EPB_TYPE
+                && (total < 32 || self.u32_at(pos + 8) as usize >= self.interfaces.len())
+            {
+                return false;
+            }
+            pos += total;
+        }
+        true
+    }
+
+    /// Whether `other` has the same byte order and interfaces.
+    pub fn same_state(&self, other: &Reader<'_>) -> bool {
+        self.big_endian == other.big_endian && self.interfaces == other.interfaces
+    }
+
+    /// Reads the blocks before the first packet (section header,
+    /// interface descriptions, ...) so this reader holds the state packets
+    /// need; stops at the first packet, an error or the end.
+    pub fn skip_preamble(&mut self) {
+        while self.pos < self.end {
+            let mut probe = self.clone();
+            match probe.next_item() {
+                Some(Ok(Item::Other(_))) => *self = probe,
+                _ => return,
+            }
+        }
     }
 
     /// A packet's timestamp (simple packet blocks have none: 0).

@@ -6,23 +6,18 @@
 //! decides (tcpdump writes matching records whole; the verdict's snap
 //! length is not applied). The filter sees the wire length as `len`.
 //!
-//! With several threads, one thread walks the record headers (a pcap
-//! record's end is only known from its header, so boundaries must be found
-//! in order; the walk is cheap) and hands out chunks of whole records with
-//! the reader state at their start; workers filter chunks into their own
-//! buffers, and the calling thread writes the buffers in file order.
+//! With several threads, the file is cut into one chunk per thread at
+//! guessed record boundaries, checked afterwards (see [`scan`]'s threaded
+//! path): walking every header first would cost as much as the scan.
 
 use super::{CaptureError, Item, Reader};
 use crate::Filter;
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 /// Output is written in blocks of about this many bytes.
 const OUT_BLOCK: usize = 8 << 20;
-/// Bytes of input per chunk when several threads filter.
-const CHUNK: usize = 4 << 20;
 
 /// Why a scan stopped.
 #[derive(Debug)]
@@ -99,6 +94,9 @@ pub struct ScanOptions<'p> {
     pub threads: usize,
     /// Called now and then with the number of input bytes done.
     pub progress: Option<&'p dyn Fn(u64)>,
+    /// Called by each thread with the byte range it is about to read
+    /// (e.g. to populate that part of a memory map).
+    pub prepare: Option<&'p (dyn Fn(usize, usize) + Sync)>,
 }
 
 /// What a scan did.
@@ -143,7 +141,11 @@ fn scan_serial(
     options: &ScanOptions<'_>,
     summary: &mut Summary,
 ) -> Result<(), ScanError> {
-    let mut buf = Vec::with_capacity(if out.is_some() { OUT_BLOCK + (1 << 20) } else { 0 });
+    let mut buf = Vec::with_capacity(if out.is_some() {
+        OUT_BLOCK + (1 << 20)
+    } else {
+        0
+    });
     let mut cache = FilterCache::default();
     let len = reader.len();
     loop {
@@ -151,7 +153,13 @@ fn scan_serial(
         let stop = reader.offset().saturating_add(OUT_BLOCK).min(len);
         reader.limit(stop);
         let keep = out.is_some();
-        let done = run_chunk(&mut reader, filters, &mut cache, keep.then_some(&mut buf), summary)?;
+        let done = run_chunk(
+            &mut reader,
+            filters,
+            &mut cache,
+            keep.then_some(&mut buf),
+            summary,
+        )?;
         if let Some(w) = out.as_deref_mut() {
             w.write_all(&buf).map_err(ScanError::Output)?;
             summary.written += buf.len() as u64;
@@ -191,11 +199,13 @@ fn run_chunk(
             Item::Packet(p) => {
                 if cache.link_type != Some(p.link_type) {
                     let offset = (reader.offset() - p.record.len()) as u64;
-                    let f = filters.get(p.link_type).map_err(|message| ScanError::Filter {
-                        offset,
-                        link_type: p.link_type,
-                        message,
-                    })?;
+                    let f = filters
+                        .get(p.link_type)
+                        .map_err(|message| ScanError::Filter {
+                            offset,
+                            link_type: p.link_type,
+                            message,
+                        })?;
                     cache.filter = Some(f);
                     cache.link_type = Some(p.link_type);
                 }
@@ -254,11 +264,56 @@ impl<'a> Prefetch<'a> {
     }
 }
 
-/// One chunk's work: its index, and the reader positioned and limited.
-type Job<'a> = (usize, Reader<'a>);
-/// One chunk's result: its index, the matching bytes, its counts.
-type Done = (usize, Result<(Vec<u8>, Summary), ScanError>);
+/// What a worker sends: blocks of output, then where its chunk ended.
+enum Msg<'a> {
+    /// Output of chunk `.0`, in order.
+    Block(usize, Vec<u8>),
+    /// Chunk `.0` is finished: its counts and the reader where it stopped
+    /// (at the first item at or after the chunk's end), or its error.
+    Done(usize, Result<(Summary, Reader<'a>), ScanError>),
+}
 
+/// Filters the chunk `reader` starts at, up to `end`, in blocks.
+fn filter_part<'a>(
+    index: usize,
+    mut reader: Reader<'a>,
+    end: usize,
+    filters: &Filters,
+    keep: bool,
+    tx: &mpsc::Sender<Msg<'a>>,
+) {
+    let mut cache = FilterCache::default();
+    let mut counts = Summary::default();
+    while reader.offset() < end {
+        let mut buf = Vec::new();
+        reader.limit(reader.offset().saturating_add(OUT_BLOCK).min(end));
+        let r = run_chunk(
+            &mut reader,
+            filters,
+            &mut cache,
+            keep.then_some(&mut buf),
+            &mut counts,
+        );
+        if let Err(e) = r {
+            let _ = tx.send(Msg::Done(index, Err(e)));
+            return;
+        }
+        if keep && tx.send(Msg::Block(index, buf)).is_err() {
+            return;
+        }
+    }
+    reader.limit(reader.len());
+    let _ = tx.send(Msg::Done(index, Ok((counts, reader))));
+}
+
+/// Splits the file into one chunk per thread at guessed record boundaries
+/// ([`Reader::resync`]) and filters the chunks in parallel. The guesses
+/// are then checked in order: chunk i is used only if chunk i-1, read for
+/// real, stopped exactly where chunk i started, with the same reader state
+/// (pcapng interfaces). Otherwise everything from the first wrong guess on
+/// is filtered again on this thread, so the result is always that of a
+/// sequential read. Output of the first chunk streams; the others' is held
+/// until their turn.
 fn scan_threaded(
     reader: Reader<'_>,
     filters: &Filters,
@@ -267,114 +322,88 @@ fn scan_threaded(
     summary: &mut Summary,
 ) -> Result<(), ScanError> {
     let keep = out.is_some();
-    let threads = options.threads;
+    let len = reader.len();
+    let begin = reader.offset();
+    let mut base = reader.clone();
+    if let Reader::Pcapng(r) = &mut base {
+        r.skip_preamble();
+    }
+    let n = options.threads.max(1);
+    let splits: Vec<usize> = (0..=n).map(|i| begin + (len - begin) * i / n).collect();
+    let mut starts: Vec<Option<Reader<'_>>> = vec![Some(reader.clone())];
+    for i in 1..n {
+        starts.push(base.resync(splits[i]));
+    }
+    let start_offsets: Vec<Option<usize>> = starts
+        .iter()
+        .map(|r| r.as_ref().map(Reader::offset))
+        .collect();
     std::thread::scope(|scope| -> Result<(), ScanError> {
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job<'_>>(threads * 2);
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        let (done_tx, done_rx) = mpsc::channel::<Done>();
-        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
-        let free_rx = Arc::new(Mutex::new(free_rx));
-        let walker = scope.spawn(move || walk(reader, &job_tx));
-        for _ in 0..threads {
-            let job_rx = Arc::clone(&job_rx);
-            let free_rx = Arc::clone(&free_rx);
-            let done_tx = done_tx.clone();
+        let (tx, rx) = mpsc::channel::<Msg<'_>>();
+        for (i, start) in starts.into_iter().enumerate() {
+            let Some(start) = start else { continue };
+            let tx = tx.clone();
+            let (from, to) = (start.offset(), splits[i + 1]);
+            let prepare = options.prepare;
             scope.spawn(move || {
-                let mut cache = FilterCache::default();
-                loop {
-                    let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((index, mut reader)) = job else {
-                        return;
-                    };
-                    let mut buf = if keep {
-                        let spare = free_rx.lock().unwrap_or_else(|e| e.into_inner()).try_recv();
-                        spare.unwrap_or_else(|_| Vec::with_capacity(CHUNK + (1 << 20)))
-                    } else {
-                        Vec::new()
-                    };
-                    let mut counts = Summary::default();
-                    let result = run_chunk(
-                        &mut reader,
-                        filters,
-                        &mut cache,
-                        keep.then_some(&mut buf),
-                        &mut counts,
-                    );
-                    let _ = done_tx.send((index, result.map(|_| (buf, counts))));
+                if let Some(prepare) = prepare {
+                    prepare(from, to);
                 }
+                filter_part(i, start, to, filters, keep, &tx);
             });
         }
-        drop(done_tx);
-        // Write finished chunks in file order as they arrive.
-        let mut pending: BTreeMap<usize, (Vec<u8>, Summary)> = BTreeMap::new();
-        let mut next = 0;
-        let mut failure: Option<(usize, ScanError)> = None;
-        for (index, result) in done_rx {
-            match result {
-                Ok(r) => {
-                    pending.insert(index, r);
-                }
-                Err(e) => {
-                    if failure.as_ref().is_none_or(|(i, _)| index < *i) {
-                        failure = Some((index, e));
-                    }
-                }
+        drop(tx);
+        let mut held: Vec<Vec<Vec<u8>>> = vec![Vec::new(); n];
+        let mut finished: Vec<Option<Result<(Summary, Reader<'_>), ScanError>>> =
+            (0..n).map(|_| None).collect();
+        let mut current = 0;
+        let mut write = |buf: &[u8], summary: &mut Summary| -> Result<(), ScanError> {
+            if let Some(w) = out.as_deref_mut() {
+                w.write_all(buf).map_err(ScanError::Output)?;
             }
-            while let Some((mut buf, counts)) = pending.remove(&next) {
-                if failure.is_none() {
-                    if let Some(w) = out.as_deref_mut() {
-                        if let Err(e) = w.write_all(&buf) {
-                            failure = Some((next, ScanError::Output(e)));
-                        }
-                    }
-                }
-                summary.packets += counts.packets;
-                summary.matched += counts.matched;
-                summary.packet_bytes += counts.packet_bytes;
-                summary.written += buf.len() as u64;
-                buf.clear();
-                let _ = free_tx.send(buf);
-                next += 1;
+            summary.written += buf.len() as u64;
+            Ok(())
+        };
+        for msg in rx {
+            match msg {
+                Msg::Block(i, buf) if i == current => write(&buf, summary)?,
+                Msg::Block(i, buf) => held[i].push(buf),
+                Msg::Done(i, r) => finished[i] = Some(r),
+            }
+            // Accept finished chunks in order while their successor's guess
+            // holds.
+            while let Some(result) = finished.get_mut(current).and_then(Option::take) {
+                let (counts, stop) = result?;
+                add(summary, &counts);
                 if let Some(progress) = options.progress {
-                    progress((next * CHUNK) as u64);
+                    progress(stop.offset() as u64);
+                }
+                let next = current + 1;
+                if next == n {
+                    return Ok(());
+                }
+                let guessed = start_offsets[next] == Some(stop.offset()) && stop.same_state(&base);
+                if !guessed {
+                    // A wrong guess: read the rest sequentially from the
+                    // real boundary (workers still running are ignored).
+                    return scan_serial(stop, filters, out, options, summary);
+                }
+                current = next;
+                for buf in std::mem::take(&mut held[current]) {
+                    write(&buf, summary)?;
                 }
             }
         }
-        let walked = walker
-            .join()
-            .unwrap_or_else(|_| Err(CaptureError::at(0, "the record walker panicked")));
-        // The walker's error is the first in file order: workers only get
-        // records it already checked.
-        walked?;
-        match failure {
-            Some((_, e)) => Err(e),
-            None => Ok(()),
-        }
+        // Unreachable unless a worker panicked before reporting.
+        Err(ScanError::Capture(CaptureError::at(
+            0,
+            "a filtering thread stopped early",
+        )))
     })
 }
 
-/// Walks every item, cutting the file into chunks of about [`CHUNK`]
-/// bytes at item boundaries and sending each with the reader state at its
-/// start.
-fn walk<'a>(mut reader: Reader<'a>, jobs: &mpsc::SyncSender<Job<'a>>) -> Result<(), CaptureError> {
-    let mut index = 0;
-    let mut start = reader.clone();
-    let mut chunk_start = reader.offset();
-    while let Some(item) = reader.next_item() {
-        item?;
-        if reader.offset() - chunk_start >= CHUNK {
-            start.limit(reader.offset());
-            if jobs.send((index, start)).is_err() {
-                return Ok(());
-            }
-            index += 1;
-            start = reader.clone();
-            chunk_start = reader.offset();
-        }
-    }
-    if reader.offset() > chunk_start {
-        start.limit(reader.offset());
-        let _ = jobs.send((index, start));
-    }
-    Ok(())
+fn add(total: &mut Summary, part: &Summary) {
+    total.packets += part.packets;
+    total.matched += part.matched;
+    total.packet_bytes += part.packet_bytes;
 }

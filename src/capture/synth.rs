@@ -55,7 +55,11 @@ impl Default for SynthOptions {
 /// number of bytes written.
 pub fn write_capture(out: &mut dyn Write, options: &SynthOptions) -> io::Result<u64> {
     let mut rng = Rng::new(options.seed);
-    let header_snaplen = if options.snaplen == 0 { 262_144 } else { options.snaplen };
+    let header_snaplen = if options.snaplen == 0 {
+        262_144
+    } else {
+        options.snaplen
+    };
     let pcap = PcapEncoder::new(1, header_snaplen, options.big_endian, options.nanos);
     let ng = PcapngEncoder {
         big_endian: options.big_endian,
@@ -90,8 +94,16 @@ pub fn write_capture(out: &mut dyn Write, options: &SynthOptions) -> io::Result<
             packet.len().min(options.snaplen as usize)
         };
         if options.pcapng {
-            let per_sec: u64 = if options.nanos { 1_000_000_000 } else { 1_000_000 };
-            let frac = if options.nanos { ts.nanos } else { ts.nanos / 1000 };
+            let per_sec: u64 = if options.nanos {
+                1_000_000_000
+            } else {
+                1_000_000
+            };
+            let frac = if options.nanos {
+                ts.nanos
+            } else {
+                ts.nanos / 1000
+            };
             let units = ts.secs as u64 * per_sec + u64::from(frac);
             ng.packet(&mut buf, 0, units, &packet[..cut], wire_len);
         } else {
@@ -145,7 +157,7 @@ pub fn realistic_frame(rng: &mut Rng, p: &mut Vec<u8>) {
             ipv4_udp(rng, p, 53, n)
         }
         67..=74 => {
-            let n = 40 + rng.below(1300) as usize;
+            let n = 40 + payload_len(rng, 1300);
             ipv4_udp(rng, p, 443, n)
         }
         75..=77 => ipv4_udp(rng, p, 123, 48),
@@ -192,10 +204,11 @@ fn fill(rng: &mut Rng, p: &mut Vec<u8>, n: usize) {
 }
 
 fn payload_len(rng: &mut Rng, max: usize) -> usize {
-    match rng.below(10) {
-        0..=3 => 0,
-        4..=6 => max,
-        _ => rng.below(max as u64) as usize,
+    // Close to IMIX: mostly bare ACKs, a third mid-sized, a tenth full.
+    match rng.below(100) {
+        0..=57 => 0,
+        58..=90 => rng.below(1000) as usize,
+        _ => max,
     }
 }
 
@@ -227,7 +240,13 @@ fn tcp(rng: &mut Rng, p: &mut Vec<u8>, port: u16, max_payload: usize) {
 }
 
 /// IPv4 header (no options) with protocol `proto`; `l4` appends the rest.
-fn ipv4(rng: &mut Rng, p: &mut Vec<u8>, proto: u8, frag: u16, l4: &mut dyn FnMut(&mut Rng, &mut Vec<u8>)) {
+fn ipv4(
+    rng: &mut Rng,
+    p: &mut Vec<u8>,
+    proto: u8,
+    frag: u16,
+    l4: &mut dyn FnMut(&mut Rng, &mut Vec<u8>),
+) {
     p.extend_from_slice(&[0x08, 0x00]);
     let start = p.len();
     p.extend_from_slice(&[0x45, 0, 0, 0]);
@@ -236,7 +255,11 @@ fn ipv4(rng: &mut Rng, p: &mut Vec<u8>, proto: u8, frag: u16, l4: &mut dyn FnMut
     p.extend_from_slice(&[64, proto, 0, 0]);
     let client = [192, 168, 1, 2 + rng.below(30) as u8];
     let server = *rng.pick(&SERVERS_V4);
-    let (src, dst) = if rng.chance(1, 2) { (client, server) } else { (server, client) };
+    let (src, dst) = if rng.chance(1, 2) {
+        (client, server)
+    } else {
+        (server, client)
+    };
     p.extend_from_slice(&src);
     p.extend_from_slice(&dst);
     l4(rng, p);
@@ -276,9 +299,32 @@ fn ipv6_l4(rng: &mut Rng, p: &mut Vec<u8>, proto: u8, port: u16) {
     p.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
     let len_at = p.len();
     p.extend_from_slice(&[0, 0, proto, 64]);
-    let client = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2 + rng.below(30) as u8];
-    let server = [0x26, 0x06, 0x28, 0x00, 0x02, 0x20, 0, 1, 0x2, 0x48, 0x18, 0x93, 0x25, 0xc8, 0x19, 0x46];
-    let (src, dst) = if rng.chance(1, 2) { (client, server) } else { (server, client) };
+    let client = [
+        0x20,
+        0x01,
+        0x0d,
+        0xb8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        2 + rng.below(30) as u8,
+    ];
+    let server = [
+        0x26, 0x06, 0x28, 0x00, 0x02, 0x20, 0, 1, 0x2, 0x48, 0x18, 0x93, 0x25, 0xc8, 0x19, 0x46,
+    ];
+    let (src, dst) = if rng.chance(1, 2) {
+        (client, server)
+    } else {
+        (server, client)
+    };
     p.extend_from_slice(&src);
     p.extend_from_slice(&dst);
     let start = p.len();

@@ -196,7 +196,14 @@ impl PcapngEncoder {
 
     /// Appends an enhanced packet block; `units` is the timestamp in the
     /// interface's resolution.
-    pub fn packet(&self, out: &mut Vec<u8>, interface: u32, units: u64, data: &[u8], wire_len: u32) {
+    pub fn packet(
+        &self,
+        out: &mut Vec<u8>,
+        interface: u32,
+        units: u64,
+        data: &[u8],
+        wire_len: u32,
+    ) {
         let mut body = Vec::with_capacity(20 + data.len());
         body.extend_from_slice(&self.u32(interface));
         body.extend_from_slice(&self.u32((units >> 32) as u32));

@@ -99,14 +99,17 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
     let synthetic;
     let (packets, link_type, source): (Vec<(&[u8], u32)>, u32, String) = match &args.input {
         Some(path) => {
-            input = Input::open(path)?;
+            input = Input::open(path, true)?;
             let (packets, link) = capture_packets(input.bytes(), args.packets)
                 .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
             (packets, link, path.display().to_string())
         }
         None => {
             synthetic = packet_mix(args.seed, args.packets);
-            let packets = synthetic.iter().map(|p| (p.as_slice(), p.len() as u32)).collect();
+            let packets = synthetic
+                .iter()
+                .map(|p| (p.as_slice(), p.len() as u32))
+                .collect();
             (packets, 1, format!("synthetic mix (seed {})", args.seed))
         }
     };

@@ -35,9 +35,9 @@ impl FilterSpec {
             };
             if prog_source::choose(arg, force) == Source::Expr {
                 let forced = match &prog.linktype {
-                    Some(name) => Some(
-                        prog_source::link_type(Some(name)).map_err(Failure::bad_input)?,
-                    ),
+                    Some(name) => {
+                        Some(prog_source::link_type(Some(name)).map_err(Failure::bad_input)?)
+                    }
                     None => None,
                 };
                 let text = arg.to_string_lossy().into_owned();
@@ -121,8 +121,9 @@ pub enum Input {
 }
 
 impl Input {
-    /// Opens `path` (`-`: stdin).
-    pub fn open(path: &Path) -> Result<Input, Failure> {
+    /// Opens `path` (`-`: stdin); `populate` maps every page at once
+    /// (else callers populate ranges, see [`Input::prepare`]).
+    pub fn open(path: &Path, populate: bool) -> Result<Input, Failure> {
         if path.as_os_str() == "-" {
             let mut buf = Vec::new();
             std::io::stdin()
@@ -130,9 +131,16 @@ impl Input {
                 .map_err(|e| Failure::bad_input(format!("stdin: {e}")))?;
             return Ok(Input::Owned(buf));
         }
-        Mapped::open(path)
+        Mapped::open(path, populate)
             .map(Input::Mapped)
             .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))
+    }
+
+    /// Makes bytes `start..end` ready to read quickly.
+    pub fn prepare(&self, start: usize, end: usize) {
+        if let Input::Mapped(m) = self {
+            m.populate(start, end);
+        }
     }
 
     /// The capture's bytes.

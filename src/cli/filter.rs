@@ -60,15 +60,19 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     let engine = engine(args.engine);
     spec.check(engine)?;
     let filters = spec.filters(engine);
-    let input = Input::open(&args.input)?;
+    let threaded = args.threads > 1;
+    let input = Input::open(&args.input, !threaded)?;
     let bytes = input.bytes();
     let name = args.input.display().to_string();
     let started = Instant::now();
     let bar = Progress::new(bytes.len() as u64);
     let report = |done: u64| bar.update(done);
+    let prepare = |start: usize, end: usize| input.prepare(start, end);
     let options = ScanOptions {
         threads: args.threads,
         progress: bar.enabled().then_some(&report as &dyn Fn(u64)),
+        // Each thread maps in its own part of the file.
+        prepare: threaded.then_some(&prepare as &(dyn Fn(usize, usize) + Sync)),
     };
     let outcome = match &args.output {
         None => scan(bytes, &filters, None, &options),
@@ -90,7 +94,9 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     let summary = outcome.map_err(|e| match e {
         ScanError::Output(e) => Failure::bad_input(format!(
             "{}: {e}",
-            args.output.as_ref().map_or(String::new(), |p| p.display().to_string())
+            args.output
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string())
         )),
         other => Failure::bad_input(format!("{name}: {other}")),
     })?;
@@ -98,7 +104,10 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
         println!("{}", summary.matched);
     }
     if !args.quiet {
-        eprintln!("{}", summary_line(&summary, bytes.len() as u64, started.elapsed()));
+        eprintln!(
+            "{}",
+            summary_line(&summary, bytes.len() as u64, started.elapsed())
+        );
     }
     Ok(0)
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 /// Arguments of `gen-capture`.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  cranebpf gen-capture -o examples/sample.pcap --packets 400 --seed 7")]
+#[command(
+    after_help = "Example:\n  cranebpf gen-capture -o examples/sample.pcap --packets 400 --seed 7"
+)]
 pub struct GenCaptureArgs {
     /// Output file.
     #[arg(short, long, value_name = "FILE")]

@@ -31,13 +31,15 @@ pub fn link_type(name: Option<&str>) -> Result<LinkType, String> {
         return Ok(LinkType::Ethernet);
     };
     let by_number = name.parse::<u32>().ok().and_then(LinkType::from_dlt);
-    by_number.or_else(|| LinkType::from_name(name)).ok_or_else(|| {
-        let known: Vec<&str> = ALL_LINK_TYPES.iter().map(|l| l.name()).collect();
-        format!(
-            "unknown link type '{name}' (known: {} or their LINKTYPE_ numbers)",
-            known.join(", ")
-        )
-    })
+    by_number
+        .or_else(|| LinkType::from_name(name))
+        .ok_or_else(|| {
+            let known: Vec<&str> = ALL_LINK_TYPES.iter().map(|l| l.name()).collect();
+            format!(
+                "unknown link type '{name}' (known: {} or their LINKTYPE_ numbers)",
+                known.join(", ")
+            )
+        })
 }
 
 /// Compiles `expr` for the link type named by `linktype`.

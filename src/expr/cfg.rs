@@ -250,14 +250,21 @@ impl Graph {
             match block.test {
                 Test::Always => {
                     if follower(i) != Some(block.jt) {
-                        out.push(Insn::stmt(op::JMP | op::JA, (at(block.jt) - here - 1) as u32));
+                        out.push(Insn::stmt(
+                            op::JMP | op::JA,
+                            (at(block.jt) - here - 1) as u32,
+                        ));
                     }
                 }
                 Test::Jump { code, k } => {
                     let ft = far.contains_key(&(b, true));
                     let ff = far.contains_key(&(b, false));
                     let dest_t = if ft { here + 1 } else { at(block.jt) };
-                    let dest_f = if ff { here + 1 + ft as usize } else { at(block.jf) };
+                    let dest_f = if ff {
+                        here + 1 + ft as usize
+                    } else {
+                        at(block.jf)
+                    };
                     let (jt, jf) = (dest_t - here - 1, dest_f - here - 1);
                     if jt > 255 {
                         return (out, Some((b, true)));
@@ -281,6 +288,10 @@ impl Graph {
 }
 
 fn ret(t: Target) -> Insn {
-    let k = if t == Target::Accept { ACCEPT_VERDICT } else { 0 };
+    let k = if t == Target::Accept {
+        ACCEPT_VERDICT
+    } else {
+        0
+    };
     Insn::stmt(op::RET | op::K, k)
 }

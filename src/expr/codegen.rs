@@ -164,7 +164,10 @@ impl Gen {
         } else {
             Err(ExprError::semantic(
                 col,
-                format!("{what} supported only on ethernet (link type is {})", self.link),
+                format!(
+                    "{what} supported only on ethernet (link type is {})",
+                    self.link
+                ),
             ))
         }
     }
@@ -277,12 +280,16 @@ impl Gen {
                 )),
             },
             Prim::Less(n) => {
-                let f = self.g.test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGT, n);
+                let f = self
+                    .g
+                    .test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGT, n);
                 Ok(self.g.not(f))
             }
-            Prim::Greater(n) => Ok(self
-                .g
-                .test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGE, n)),
+            Prim::Greater(n) => {
+                Ok(self
+                    .g
+                    .test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGE, n))
+            }
             Prim::Vlan(id) => self.vlan(id, col),
             Prim::Mpls(label) => self.mpls(label, col),
         }
@@ -304,9 +311,7 @@ impl Gen {
                 let b = self.ip6_proto(p, col)?;
                 Ok(self.g.or(a, b))
             }
-            Proto::Link | Proto::Default => {
-                Err(ExprError::syntax(col, "expected a protocol name"))
-            }
+            Proto::Link | Proto::Default => Err(ExprError::syntax(col, "expected a protocol name")),
         }
     }
 
@@ -347,7 +352,10 @@ impl Gen {
                         let f = self.g.or(ip, arp);
                         Ok(self.g.or(f, rarp))
                     }
-                    _ => Err(ExprError::semantic(col, "IPv4 addresses need ip, arp or rarp")),
+                    _ => Err(ExprError::semantic(
+                        col,
+                        "IPv4 addresses need ip, arp or rarp",
+                    )),
                 }
             }
             Addr::V6 { addr, prefix } => {
@@ -355,7 +363,11 @@ impl Gen {
                     return Err(ExprError::semantic(col, "IPv6 addresses need 'ip6'"));
                 }
                 let full = u128::from_be_bytes(addr);
-                let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+                let mask = if prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - prefix)
+                };
                 self.by_dir(dir, |s, src| {
                     let lt = s.linktype(ETHERTYPE_IPV6, col)?;
                     let base = s.off_nl + if src { 8 } else { 24 };
@@ -422,7 +434,10 @@ impl Gen {
             let ports = self.by_dir(dir, |s, src| {
                 let msh = Insn::stmt(op::LDX | op::B | op::MSH, s.off_nl);
                 let off = s.off_nl + if src { 0 } else { 2 };
-                Ok(field(s, vec![msh, Insn::stmt(op::LD | op::H | op::IND, off)]))
+                Ok(field(
+                    s,
+                    vec![msh, Insn::stmt(op::LD | op::H | op::IND, off)],
+                ))
             })?;
             ops4.push(self.and_all(vec![pc, nf, ports]));
         }
@@ -440,10 +455,16 @@ impl Gen {
             ));
         }
         if self.mpls_depth > 0 {
-            return Err(ExprError::unsupported(col, "'vlan' after 'mpls' is not supported"));
+            return Err(ExprError::unsupported(
+                col,
+                "'vlan' after 'mpls' is not supported",
+            ));
         }
         let off = self.off_linktype.unwrap_or(12);
-        let tpids: Vec<Frag> = VLAN_TPIDS.iter().map(|&t| self.cmp(op::H, off, t)).collect();
+        let tpids: Vec<Frag> = VLAN_TPIDS
+            .iter()
+            .map(|&t| self.cmp(op::H, off, t))
+            .collect();
         let mut f = self.or_all(tpids);
         if let Some(id) = id {
             let vid = self.mcmp(op::H, off + 2, 0x0fff, id);
@@ -503,7 +524,9 @@ impl Gen {
             Some(k) => {
                 // `x & m = 0` is `jset #m` negated (libpcap's peephole).
                 match (code, lhs) {
-                    (op::JEQ, Arith::Bin(ArithOp::And, x, m)) if k == 0 && fold(m)?.is_some_and(|m| m != 0) => {
+                    (op::JEQ, Arith::Bin(ArithOp::And, x, m))
+                        if k == 0 && fold(m)?.is_some_and(|m| m != 0) =>
+                    {
                         let m = fold(m)?.unwrap_or(0);
                         self.eval(x, &mut stmts, &mut checks, 0)?;
                         let t = self.g.test(stmts, JSET, m);
@@ -540,7 +563,10 @@ impl Gen {
         depth: u32,
     ) -> Result<(), ExprError> {
         if depth >= op::MEMWORDS {
-            return Err(ExprError::unsupported(1, "arithmetic nested too deeply (16 scratch words)"));
+            return Err(ExprError::unsupported(
+                1,
+                "arithmetic nested too deeply (16 scratch words)",
+            ));
         }
         self.eval(b, stmts, checks, depth)?;
         if uses_x(a) {

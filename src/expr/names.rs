@@ -239,8 +239,5 @@ const CONSTANTS: &[(&str, u32)] = &[
 
 /// Looks up a named arithmetic constant.
 pub fn constant(name: &str) -> Option<u32> {
-    CONSTANTS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|&(_, v)| v)
+    CONSTANTS.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
 }

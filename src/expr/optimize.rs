@@ -59,7 +59,11 @@ fn skip_undecided_root(g: &mut Graph) {
         let order = g.order();
         let preds = predecessors(g, &order);
         match b.jt {
-            Target::Block(n) if preds.get(&n).is_some_and(|ps| ps.iter().all(|&(p, _)| p == r)) => {
+            Target::Block(n)
+                if preds
+                    .get(&n)
+                    .is_some_and(|ps| ps.iter().all(|&(p, _)| p == r)) =>
+            {
                 let mut stmts = b.stmts;
                 stmts.extend(g.blocks[n].stmts.iter().copied());
                 g.blocks[n].stmts = stmts;
@@ -438,7 +442,11 @@ fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) 
                 continue;
             }
             (op::MISC, _) => {
-                let (from, to) = if s.miscop() == op::TXA { (X, A) } else { (A, X) };
+                let (from, to) = if s.miscop() == op::TXA {
+                    (X, A)
+                } else {
+                    (A, X)
+                };
                 if vals[to] == vals[from] {
                     changed = true;
                     continue;
@@ -545,12 +553,14 @@ fn liveness(g: &Graph, order: &[usize]) -> HashMap<usize, RegSet> {
     let mut live_in: HashMap<usize, RegSet> = HashMap::new();
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
-        let out = targets(block).iter().fold(test_uses(block), |acc, &(_, t)| {
-            acc | match t {
-                Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
-                _ => 0,
-            }
-        });
+        let out = targets(block)
+            .iter()
+            .fold(test_uses(block), |acc, &(_, t)| {
+                acc | match t {
+                    Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+                    _ => 0,
+                }
+            });
         let (uses, defs) = block_uses_defs(&block.stmts);
         live_in.insert(b, uses | (out & !defs));
     }

@@ -388,14 +388,20 @@ pub fn parse(text: &str) -> Result<Node, ExprError> {
         last: None,
     };
     if p.tokens.is_empty() {
-        return Err(ExprError::syntax(1, "expected an expression, found nothing"));
+        return Err(ExprError::syntax(
+            1,
+            "expected an expression, found nothing",
+        ));
     }
     let node = p.expr()?;
     match p.peek() {
         None => Ok(node),
         Some(t) => Err(ExprError::syntax(
             t.col,
-            format!("expected 'and', 'or' or the end, found {}", describe(&t.tok)),
+            format!(
+                "expected 'and', 'or' or the end, found {}",
+                describe(&t.tok)
+            ),
         )),
     }
 }
@@ -483,7 +489,10 @@ impl Parser {
     fn rterm(&mut self) -> Result<Node, ExprError> {
         let col = self.col();
         let Some(tok) = self.peek().map(|t| t.tok.clone()) else {
-            return Err(ExprError::syntax(col, "expected a primitive, found the end"));
+            return Err(ExprError::syntax(
+                col,
+                "expected a primitive, found the end",
+            ));
         };
         match tok {
             Tok::Punct("(") => {
@@ -548,7 +557,10 @@ impl Parser {
                     return Err(ExprError::semantic(col, "VLAN tag must be at most 4095"));
                 }
                 if w == "mpls" && n.is_some_and(|v| v > 0xfffff) {
-                    return Err(ExprError::semantic(col, "MPLS label must be at most 1048575"));
+                    return Err(ExprError::semantic(
+                        col,
+                        "MPLS label must be at most 1048575",
+                    ));
                 }
                 return Ok(Node::Prim(
                     if w == "vlan" {
@@ -586,11 +598,26 @@ impl Parser {
         let relational = matches!(
             self.peek_at(1),
             Some(Tok::Punct(
-                "=" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "+" | "-" | "*" | "/" | "%" | "&"
-                    | "|" | "^" | "<<" | ">>"
+                "=" | "=="
+                    | "!="
+                    | "<"
+                    | "<="
+                    | ">"
+                    | ">="
+                    | "+"
+                    | "-"
+                    | "*"
+                    | "/"
+                    | "%"
+                    | "&"
+                    | "|"
+                    | "^"
+                    | "<<"
+                    | ">>"
             ))
         );
-        let address = matches!(self.peek_at(0), Some(Tok::Word(w)) if w.contains('.') || w.contains(':'));
+        let address =
+            matches!(self.peek_at(0), Some(Tok::Word(w)) if w.contains('.') || w.contains(':'));
         self.last.is_some() && (address || !relational)
     }
 
@@ -774,12 +801,12 @@ impl Parser {
         }
         let mut one = |text: &str| -> Result<u16, ExprError> {
             if let Some(n) = parse_number(text) {
-                return u16::try_from(n)
-                    .map_err(|_| ExprError::semantic(vcol, format!("illegal port number {n} > 65535")));
+                return u16::try_from(n).map_err(|_| {
+                    ExprError::semantic(vcol, format!("illegal port number {n} > 65535"))
+                });
             }
-            let (port, sp) = names::service(text).ok_or_else(|| {
-                ExprError::semantic(vcol, format!("unknown port name '{text}'"))
-            })?;
+            let (port, sp) = names::service(text)
+                .ok_or_else(|| ExprError::semantic(vcol, format!("unknown port name '{text}'")))?;
             let named = match sp {
                 ServiceProto::Tcp => Proto::Tcp,
                 ServiceProto::Udp => Proto::Udp,
@@ -798,9 +825,9 @@ impl Parser {
             Ok(port)
         };
         let (lo, hi) = if range {
-            let (a, b) = w
-                .split_once('-')
-                .ok_or_else(|| ExprError::syntax(vcol, format!("expected LOW-HIGH, found '{w}'")))?;
+            let (a, b) = w.split_once('-').ok_or_else(|| {
+                ExprError::syntax(vcol, format!("expected LOW-HIGH, found '{w}'"))
+            })?;
             let (a, b) = (one(a)?, one(b)?);
             (a.min(b), a.max(b))
         } else {
@@ -821,7 +848,10 @@ impl Parser {
         let net = q.kind == Kind::Net;
         let addr = if let Some(mac) = parse_mac(&w) {
             if net {
-                return Err(ExprError::semantic(vcol, "'net' takes an IP network, not a MAC address"));
+                return Err(ExprError::semantic(
+                    vcol,
+                    "'net' takes an IP network, not a MAC address",
+                ));
             }
             if !matches!(q.proto, Proto::Default | Proto::Link) {
                 return Err(ExprError::semantic(vcol, "a MAC address needs 'ether'"));
@@ -836,16 +866,28 @@ impl Parser {
                 let (len, lcol) = self.take_value("a prefix length after '/'")?;
                 match parse_number(&len) {
                     Some(n) if n <= 128 => n,
-                    _ => return Err(ExprError::semantic(lcol, format!("bad IPv6 prefix length '{len}'"))),
+                    _ => {
+                        return Err(ExprError::semantic(
+                            lcol,
+                            format!("bad IPv6 prefix length '{len}'"),
+                        ))
+                    }
                 }
             } else {
                 128
             };
             let bytes = v6.octets();
             let full = u128::from_be_bytes(bytes);
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
             if full & !mask != 0 {
-                return Err(ExprError::semantic(vcol, format!("non-network bits set in \"{w}/{prefix}\"")));
+                return Err(ExprError::semantic(
+                    vcol,
+                    format!("non-network bits set in \"{w}/{prefix}\""),
+                ));
             }
             if prefix != 128 && !net {
                 return Err(ExprError::semantic(vcol, "a prefix length needs 'net'"));
@@ -860,11 +902,19 @@ impl Parser {
                 let (len, lcol) = self.take_value("a prefix length after '/'")?;
                 let n = match parse_number(&len) {
                     Some(n) if n <= 32 => n,
-                    _ => return Err(ExprError::semantic(lcol, format!("bad mask length '{len}'"))),
+                    _ => {
+                        return Err(ExprError::semantic(
+                            lcol,
+                            format!("bad mask length '{len}'"),
+                        ))
+                    }
                 };
                 let m = if n == 0 { 0 } else { u32::MAX << (32 - n) };
                 if addr & !m != 0 {
-                    return Err(ExprError::semantic(vcol, format!("non-network bits set in \"{w}/{n}\"")));
+                    return Err(ExprError::semantic(
+                        vcol,
+                        format!("non-network bits set in \"{w}/{n}\""),
+                    ));
                 }
                 (addr, m)
             } else if self.is_word("mask") {
@@ -875,7 +925,10 @@ impl Parser {
                     _ => return Err(ExprError::semantic(mcol, format!("bad netmask '{m}'"))),
                 };
                 if addr & !m != 0 {
-                    return Err(ExprError::semantic(vcol, format!("non-network bits set in \"{w} mask\"")));
+                    return Err(ExprError::semantic(
+                        vcol,
+                        format!("non-network bits set in \"{w} mask\""),
+                    ));
                 }
                 (addr, m)
             } else {
@@ -896,7 +949,10 @@ impl Parser {
             ));
         };
         if matches!(addr, Addr::V4 { .. } | Addr::V6 { .. }) && q.proto == Proto::Link {
-            return Err(ExprError::semantic(vcol, "'ether host' needs a MAC address"));
+            return Err(ExprError::semantic(
+                vcol,
+                "'ether host' needs a MAC address",
+            ));
         }
         if !matches!(
             q.proto,
@@ -904,7 +960,11 @@ impl Parser {
         ) {
             return Err(ExprError::unsupported(
                 vcol,
-                format!("'{:?} host' is not supported (libpcap refuses it too)", q.proto).to_lowercase(),
+                format!(
+                    "'{:?} host' is not supported (libpcap refuses it too)",
+                    q.proto
+                )
+                .to_lowercase(),
             ));
         }
         Ok(Prim::Addr {
@@ -1104,7 +1164,11 @@ fn parse_ipv4(text: &str) -> Option<(u32, u32)> {
         return Some((v, mask));
     }
     let shift = 8 * (4 - parts.len() as u32);
-    let mask = if shift == 0 { u32::MAX } else { u32::MAX << shift };
+    let mask = if shift == 0 {
+        u32::MAX
+    } else {
+        u32::MAX << shift
+    };
     Some((addr << shift, mask))
 }
 

@@ -8,10 +8,11 @@ use super::run::EngineArg;
 use super::{Failure, EXIT_REJECTED};
 use cranebpf::capture::scan::Filters;
 use cranebpf::capture::Mapped;
+use cranebpf::capture::{Item, Reader};
 use cranebpf::cbpf::Program;
 use cranebpf::expr::{compile_expr, LinkType};
 use cranebpf::{Engine, Filter, FilterError, FilterOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 /// A FILTER argument: a program, or an expression still to compile for
@@ -150,4 +151,37 @@ impl Input {
             Input::Owned(v) => v,
         }
     }
+}
+
+/// `run PROG -r IN`: one decimal verdict per packet of the capture, one
+/// per line.
+pub fn run_capture(prog: &ProgArgs, path: &Path, engine_arg: EngineArg) -> Result<i32, Failure> {
+    let spec = FilterSpec::from_args(prog)?;
+    let engine = engine(engine_arg);
+    spec.check(engine)?;
+    let filters = spec.filters(engine);
+    let input = Input::open(path, true)?;
+    let mut reader = Reader::new(input.bytes())
+        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // A closed pipe (`| head`) ends the output quietly.
+    let write_err = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Failure {
+            message: String::new(),
+            code: 0,
+        },
+        _ => Failure::bad_input(format!("stdout: {e}")),
+    };
+    while let Some(item) = reader.next_item() {
+        let item = item.map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+        let Item::Packet(p) = item else { continue };
+        let filter = filters.get(p.link_type).map_err(|message| {
+            let at = reader.offset() - p.record.len();
+            Failure::bad_input(format!("{}: byte offset {at}: {message}", path.display()))
+        })?;
+        writeln!(out, "{}", filter.run_wire(p.data, p.wire_len)).map_err(write_err)?;
+    }
+    out.flush().map_err(write_err)?;
+    Ok(0)
 }

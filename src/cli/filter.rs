@@ -92,6 +92,10 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     };
     bar.finish();
     let summary = outcome.map_err(|e| match e {
+        ScanError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Failure {
+            message: String::new(),
+            code: 0,
+        },
         ScanError::Output(e) => Failure::bad_input(format!(
             "{}: {e}",
             args.output

@@ -66,7 +66,9 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("cranebpf: {}", failure.message);
+            if !failure.message.is_empty() {
+                eprintln!("cranebpf: {}", failure.message);
+            }
             failure.code
         }
     }
@@ -84,5 +86,18 @@ impl Failure {
             message: message.into(),
             code: EXIT_BAD_INPUT,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        // clap's own consistency checks (argument ids named in conflicts
+        // and requirements exist, no duplicate flags, ...).
+        Cli::command().debug_assert();
     }
 }

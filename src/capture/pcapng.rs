@@ -59,9 +59,8 @@ impl<'a> Reader<'a> {
         // Validate the first block now so a bad header fails early; the
         // section header itself is still returned by the first next_item.
         let mut probe = r.clone();
-        match probe.next_item() {
-            Some(Err(e)) => return Err(e),
-            Some(Ok(_)) | None => {}
+        if let Some(Err(e)) = probe.next_item() {
+            return Err(e);
         }
         r.big_endian = probe.big_endian;
         Ok(r)
@@ -168,7 +167,7 @@ impl<'a> Reader<'a> {
         }
         let block_type = self.u32_at(at);
         let total = self.u32_at(at + 4) as usize;
-        if total < 12 || total % 4 != 0 {
+        if total < 12 || !total.is_multiple_of(4) {
             return Err(CaptureError::at(
                 at,
                 format!(
@@ -377,7 +376,7 @@ impl<'a> Reader<'a> {
             }
             let known = matches!(block_type, 1..=7 | 9 | 10 | 0xbad | 0x4000_0bad);
             let total = self.u32_at(pos + 4) as usize;
-            if !known || total < 12 || total % 4 != 0 || total > self.bytes.len() - pos {
+            if !known || total < 12 || !total.is_multiple_of(4) || total > self.bytes.len() - pos {
                 return false;
             }
             if self.u32_at(pos + total - 4) as usize != total {

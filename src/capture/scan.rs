@@ -331,8 +331,8 @@ fn scan_threaded(
     let n = options.threads.max(1);
     let splits: Vec<usize> = (0..=n).map(|i| begin + (len - begin) * i / n).collect();
     let mut starts: Vec<Option<Reader<'_>>> = vec![Some(reader.clone())];
-    for i in 1..n {
-        starts.push(base.resync(splits[i]));
+    for &split in &splits[1..n] {
+        starts.push(base.resync(split));
     }
     let start_offsets: Vec<Option<usize>> = starts
         .iter()

@@ -65,6 +65,9 @@ pub struct BenchArgs {
     json: bool,
 }
 
+/// A packet to run: its captured bytes and its length on the wire.
+type Sample<'a> = (&'a [u8], u32);
+
 /// One engine's figures.
 struct Measured {
     engine: Engine,
@@ -97,7 +100,7 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
     let spec = FilterSpec::from_args(&args.prog)?;
     let input;
     let synthetic;
-    let (packets, link_type, source): (Vec<(&[u8], u32)>, u32, String) = match &args.input {
+    let (packets, link_type, source): (Vec<Sample<'_>>, u32, String) = match &args.input {
         Some(path) => {
             input = Input::open(path, true)?;
             let (packets, link) = capture_packets(input.bytes(), args.packets)
@@ -142,7 +145,7 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
 }
 
 /// The packets of the capture's first link type (at most `max`).
-fn capture_packets(bytes: &[u8], max: usize) -> Result<(Vec<(&[u8], u32)>, u32), String> {
+fn capture_packets(bytes: &[u8], max: usize) -> Result<(Vec<Sample<'_>>, u32), String> {
     let mut reader = Reader::new(bytes).map_err(|e| e.to_string())?;
     let mut link = None;
     let mut out = Vec::new();
@@ -163,7 +166,7 @@ fn measure(
     spec: &FilterSpec,
     link_type: u32,
     engine: Engine,
-    packets: &[(&[u8], u32)],
+    packets: &[Sample<'_>],
     runs: u32,
 ) -> Result<Measured, Failure> {
     let mut compile = Vec::new();

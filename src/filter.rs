@@ -178,6 +178,9 @@ impl Filter {
         if self.engine == Engine::Cbpf {
             return cbpf::interp::run_with_len(&self.classic, packet, &self.metadata, wire_len);
         }
+        if !self.uses_ctx {
+            return self.execute_mem(packet, &mut [], &self.metadata);
+        }
         let mut ctx = self.ctx_template;
         self.execute_len(packet, wire_len, &mut ctx, &self.metadata)
     }
@@ -219,9 +222,16 @@ impl Filter {
         ctx: &mut [u8; ctx_field::SIZE],
         metadata: &Metadata,
     ) -> u32 {
-        let env = ClassicEnv::new(metadata);
+        if !self.uses_ctx {
+            return self.execute_mem(packet, &mut [], metadata);
+        }
         ctx[..4].copy_from_slice(&len.to_ne_bytes());
-        let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
+        self.execute_mem(packet, ctx, metadata)
+    }
+
+    #[inline(always)]
+    fn execute_mem(&self, packet: &[u8], mem: &mut [u8], metadata: &Metadata) -> u32 {
+        let env = ClassicEnv::new(metadata);
         let result = match &self.code {
             Some(code) => {
                 let mut stack = [0u8; CLASSIC_FRAME];

@@ -204,7 +204,7 @@ impl<'a> Reader<'a> {
 
     /// The next record, `None` at the end, or what is wrong with it (after
     /// which the reader stays at the bad record).
-    #[inline]
+    #[inline(always)]
     pub fn next_packet(&mut self) -> Option<Result<Packet<'a>, CaptureError>> {
         let at = self.pos;
         if at >= self.end {

@@ -189,33 +189,93 @@ fn run_chunk(
     reader: &mut Reader<'_>,
     filters: &Filters,
     cache: &mut FilterCache,
+    out: Option<&mut Vec<u8>>,
+    summary: &mut Summary,
+) -> Result<bool, ScanError> {
+    // One loop per format, so each reader's step is inlined into it.
+    match reader {
+        Reader::Pcap(r) => run_items(r, filters, cache, out, summary),
+        Reader::Pcapng(r) => run_items(r, filters, cache, out, summary),
+    }
+}
+
+/// A format's reader, as the filtering loop needs it.
+trait Items<'a> {
+    fn next(&mut self) -> Option<Result<Item<'a>, CaptureError>>;
+    fn offset(&self) -> usize;
+    fn bytes(&self) -> &'a [u8];
+}
+
+impl<'a> Items<'a> for super::pcap::Reader<'a> {
+    #[inline(always)]
+    fn next(&mut self) -> Option<Result<Item<'a>, CaptureError>> {
+        self.next_packet().map(|p| p.map(Item::Packet))
+    }
+    #[inline(always)]
+    fn offset(&self) -> usize {
+        super::pcap::Reader::offset(self)
+    }
+    fn bytes(&self) -> &'a [u8] {
+        super::pcap::Reader::bytes(self)
+    }
+}
+
+impl<'a> Items<'a> for super::pcapng::Reader<'a> {
+    #[inline(always)]
+    fn next(&mut self) -> Option<Result<Item<'a>, CaptureError>> {
+        self.next_item()
+    }
+    #[inline(always)]
+    fn offset(&self) -> usize {
+        super::pcapng::Reader::offset(self)
+    }
+    fn bytes(&self) -> &'a [u8] {
+        super::pcapng::Reader::bytes(self)
+    }
+}
+
+fn run_items<'a, R: Items<'a>>(
+    reader: &mut R,
+    filters: &Filters,
+    cache: &mut FilterCache,
     mut out: Option<&mut Vec<u8>>,
     summary: &mut Summary,
 ) -> Result<bool, ScanError> {
-    let mut ahead = Prefetch::new(reader.bytes(), reader.offset());
-    while let Some(item) = reader.next_item() {
+    let bytes = reader.bytes();
+    let mut ahead = Prefetch::new(bytes, reader.offset());
+    let (mut packets, mut matched, mut packet_bytes) = (0u64, 0u64, 0u64);
+    let result = loop {
+        let Some(item) = reader.next() else {
+            break Ok(());
+        };
         ahead.advance(reader.offset());
-        match item? {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => break Err(ScanError::Capture(e)),
+        };
+        match item {
             Item::Packet(p) => {
                 if cache.link_type != Some(p.link_type) {
                     let offset = (reader.offset() - p.record.len()) as u64;
-                    let f = filters
-                        .get(p.link_type)
-                        .map_err(|message| ScanError::Filter {
-                            offset,
-                            link_type: p.link_type,
-                            message,
-                        })?;
-                    cache.filter = Some(f);
+                    match filters.get(p.link_type) {
+                        Ok(f) => cache.filter = Some(f),
+                        Err(message) => {
+                            break Err(ScanError::Filter {
+                                offset,
+                                link_type: p.link_type,
+                                message,
+                            })
+                        }
+                    }
                     cache.link_type = Some(p.link_type);
                 }
-                summary.packets += 1;
-                summary.packet_bytes += p.data.len() as u64;
+                packets += 1;
+                packet_bytes += p.data.len() as u64;
                 let Some(filter) = &cache.filter else {
                     continue;
                 };
                 if filter.run_wire(p.data, p.wire_len) != 0 {
-                    summary.matched += 1;
+                    matched += 1;
                     if let Some(buf) = out.as_deref_mut() {
                         buf.extend_from_slice(p.record);
                     }
@@ -227,8 +287,11 @@ fn run_chunk(
                 }
             }
         }
-    }
-    Ok(reader.offset() >= reader.len())
+    };
+    summary.packets += packets;
+    summary.matched += matched;
+    summary.packet_bytes += packet_bytes;
+    result.map(|()| reader.offset() >= bytes.len())
 }
 
 /// How far ahead of the reader to have the file in cache. Record headers

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
 Examples:
-  cranebpf filter -r examples/sample.pcap 'tcp port 443' --count
+  cranebpf filter -r examples/sample.pcap 'tcp port 443'
   cranebpf filter -r in.pcapng -w https.pcapng 'tcp port 443 or udp port 443'
   cranebpf filter -r big.pcap -w - --threads 2 prog.ddd | tcpdump -r - -n
   cranebpf filter -r in.pcap --count --ddd '4,40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0'
@@ -37,7 +37,8 @@ pub struct FilterArgs {
     /// Write matching packets here, in the input's format (`-`: stdout).
     #[arg(short = 'w', value_name = "OUT")]
     output: Option<PathBuf>,
-    /// Print the number of matching packets on stdout.
+    /// Print the number of matching packets on stdout (the default
+    /// without -w).
     #[arg(long)]
     count: bool,
     /// Filtering threads (1: filter on the main thread).
@@ -53,8 +54,10 @@ pub struct FilterArgs {
 
 /// Filters the capture; exit 0, or 2 for a malformed capture.
 pub fn main(args: FilterArgs) -> Result<i32, Failure> {
-    if args.output.is_none() && !args.count {
-        return Err(Failure::bad_input("give -w OUT, --count, or both"));
+    // Without -w there is nothing to write: count.
+    let count = args.count || args.output.is_none();
+    if args.count && args.output.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+        return Err(Failure::bad_input("--count and -w - would both write to stdout"));
     }
     let spec = FilterSpec::from_args(&args.prog)?;
     let engine = engine(args.engine);
@@ -104,7 +107,7 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
         )),
         other => Failure::bad_input(format!("{name}: {other}")),
     })?;
-    if args.count {
+    if count {
         println!("{}", summary.matched);
     }
     if !args.quiet {

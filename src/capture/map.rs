@@ -18,11 +18,15 @@ unsafe impl Send for Mapped {}
 unsafe impl Sync for Mapped {}
 
 impl Mapped {
-    /// Maps the file at `path`. With `populate`, the kernel fills the page
-    /// tables at once (one system call instead of a fault per 64 KiB);
-    /// without, callers may populate ranges with [`Mapped::populate`],
-    /// e.g. each thread its own part.
-    pub fn open(path: &Path, populate: bool) -> io::Result<Mapped> {
+    /// Maps the file at `path`.
+    ///
+    /// Pages are left to fault in as they are read: measured on Linux 6.18
+    /// with a cached 1 GB capture, a fault maps some 40 pages at once (the
+    /// page cache holds large folios), which costs less than `MAP_POPULATE`
+    /// or `MADV_POPULATE_READ` walking all 262,144 pages up front
+    /// (0.12 s against 0.135 s for one thread, 0.067 s against 0.095 s for
+    /// two).
+    pub fn open(path: &Path) -> io::Result<Mapped> {
         let file = File::open(path)?;
         let len = usize::try_from(file.metadata()?.len())
             .map_err(|_| io::Error::other("file too large to map"))?;
@@ -40,7 +44,7 @@ impl Mapped {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ,
-                libc::MAP_PRIVATE | if populate { libc::MAP_POPULATE } else { 0 },
+                libc::MAP_PRIVATE,
                 file.as_raw_fd(),
                 0,
             )
@@ -56,26 +60,6 @@ impl Mapped {
             ptr: ptr as *const u8,
             len,
         })
-    }
-
-    /// Fills the page tables for bytes `start..end` (a hint: errors, such
-    /// as a kernel older than 5.14, are ignored and pages fault in).
-    pub fn populate(&self, start: usize, end: usize) {
-        let page = 4096;
-        let start = start / page * page;
-        let end = end.min(self.len);
-        if start >= end {
-            return;
-        }
-        // SAFETY: the range lies inside our live read-only mapping;
-        // MADV_POPULATE_READ only faults pages in.
-        unsafe {
-            libc::madvise(
-                self.ptr.add(start) as *mut libc::c_void,
-                end - start,
-                libc::MADV_POPULATE_READ,
-            );
-        }
     }
 
     /// The mapped bytes.

@@ -94,9 +94,6 @@ pub struct ScanOptions<'p> {
     pub threads: usize,
     /// Called now and then with the number of input bytes done.
     pub progress: Option<&'p dyn Fn(u64)>,
-    /// Called by each thread with the byte range it is about to read
-    /// (e.g. to populate that part of a memory map).
-    pub prepare: Option<&'p (dyn Fn(usize, usize) + Sync)>,
 }
 
 /// What a scan did.
@@ -406,14 +403,8 @@ fn scan_threaded(
         for (i, start) in starts.into_iter().enumerate() {
             let Some(start) = start else { continue };
             let tx = tx.clone();
-            let (from, to) = (start.offset(), splits[i + 1]);
-            let prepare = options.prepare;
-            scope.spawn(move || {
-                if let Some(prepare) = prepare {
-                    prepare(from, to);
-                }
-                filter_part(i, start, to, filters, keep, &tx);
-            });
+            let to = splits[i + 1];
+            scope.spawn(move || filter_part(i, start, to, filters, keep, &tx));
         }
         drop(tx);
         let mut held: Vec<Vec<Vec<u8>>> = vec![Vec::new(); n];

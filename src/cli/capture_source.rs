@@ -122,9 +122,8 @@ pub enum Input {
 }
 
 impl Input {
-    /// Opens `path` (`-`: stdin); `populate` maps every page at once
-    /// (else callers populate ranges, see [`Input::prepare`]).
-    pub fn open(path: &Path, populate: bool) -> Result<Input, Failure> {
+    /// Opens `path` (`-`: stdin).
+    pub fn open(path: &Path) -> Result<Input, Failure> {
         if path.as_os_str() == "-" {
             let mut buf = Vec::new();
             std::io::stdin()
@@ -132,16 +131,9 @@ impl Input {
                 .map_err(|e| Failure::bad_input(format!("stdin: {e}")))?;
             return Ok(Input::Owned(buf));
         }
-        Mapped::open(path, populate)
+        Mapped::open(path)
             .map(Input::Mapped)
             .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))
-    }
-
-    /// Makes bytes `start..end` ready to read quickly.
-    pub fn prepare(&self, start: usize, end: usize) {
-        if let Input::Mapped(m) = self {
-            m.populate(start, end);
-        }
     }
 
     /// The capture's bytes.
@@ -160,7 +152,7 @@ pub fn run_capture(prog: &ProgArgs, path: &Path, engine_arg: EngineArg) -> Resul
     let engine = engine(engine_arg);
     spec.check(engine)?;
     let filters = spec.filters(engine);
-    let input = Input::open(path, true)?;
+    let input = Input::open(path)?;
     let mut reader = Reader::new(input.bytes())
         .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     let stdout = std::io::stdout();

@@ -41,8 +41,9 @@ pub struct FilterArgs {
     /// without -w).
     #[arg(long)]
     count: bool,
-    /// Filtering threads (1: filter on the main thread).
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Filtering threads (0: one per CPU for inputs of 64 MiB or more, else
+    /// 1; 1: filter on the main thread).
+    #[arg(long, default_value_t = 0, value_name = "N")]
     threads: usize,
     /// Execution engine.
     #[arg(long, value_enum, default_value = "auto")]
@@ -57,7 +58,9 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     // Without -w there is nothing to write: count.
     let count = args.count || args.output.is_none();
     if args.count && args.output.as_ref().is_some_and(|p| p.as_os_str() == "-") {
-        return Err(Failure::bad_input("--count and -w - would both write to stdout"));
+        return Err(Failure::bad_input(
+            "--count and -w - would both write to stdout",
+        ));
     }
     let spec = FilterSpec::from_args(&args.prog)?;
     let engine = engine(args.engine);
@@ -65,18 +68,21 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     let filters = spec.filters(engine);
     // Timed from opening the input: mapping it is part of the work.
     let started = Instant::now();
-    let threaded = args.threads > 1;
-    let input = Input::open(&args.input, !threaded)?;
+    let input = Input::open(&args.input)?;
     let bytes = input.bytes();
     let name = args.input.display().to_string();
     let bar = Progress::new(bytes.len() as u64);
     let report = |done: u64| bar.update(done);
-    let prepare = |start: usize, end: usize| input.prepare(start, end);
+    let threads = match args.threads {
+        0 if bytes.len() >= 64 << 20 => {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }
+        0 => 1,
+        n => n,
+    };
     let options = ScanOptions {
-        threads: args.threads,
+        threads,
         progress: bar.enabled().then_some(&report as &dyn Fn(u64)),
-        // Each thread maps in its own part of the file.
-        prepare: threaded.then_some(&prepare as &(dyn Fn(usize, usize) + Sync)),
     };
     let outcome = match &args.output {
         None => scan(bytes, &filters, None, &options),

@@ -326,26 +326,29 @@ impl<'a> Prefetch<'a> {
 
 /// What a worker sends: blocks of output, then where its chunk ended.
 enum Msg<'a> {
-    /// Output of chunk `.0`, in order.
-    Block(usize, Vec<u8>),
-    /// Chunk `.0` is finished: its counts and the reader where it stopped
+    /// Output of the chunk, in order.
+    Block(Vec<u8>),
+    /// The chunk is finished: its counts and the reader where it stopped
     /// (at the first item at or after the chunk's end), or its error.
-    Done(usize, Result<(Summary, Reader<'a>), ScanError>),
+    Done(Result<(Summary, Reader<'a>), ScanError>),
 }
+
+/// Output blocks a worker may hold before it waits for its turn to be
+/// written (bounds memory to this many times [`OUT_BLOCK`] per thread).
+const HELD_BLOCKS: usize = 8;
 
 /// Filters the chunk `reader` starts at, up to `end`, in blocks.
 fn filter_part<'a>(
-    index: usize,
     mut reader: Reader<'a>,
     end: usize,
     filters: &Filters,
     keep: bool,
-    tx: &mpsc::Sender<Msg<'a>>,
+    tx: &mpsc::SyncSender<Msg<'a>>,
 ) {
     let mut cache = FilterCache::default();
     let mut counts = Summary::default();
+    let mut buf = Vec::new();
     while reader.offset() < end {
-        let mut buf = Vec::new();
         reader.limit(reader.offset().saturating_add(OUT_BLOCK).min(end));
         let r = run_chunk(
             &mut reader,
@@ -355,15 +358,19 @@ fn filter_part<'a>(
             &mut counts,
         );
         if let Err(e) = r {
-            let _ = tx.send(Msg::Done(index, Err(e)));
+            let _ = tx.send(Msg::Done(Err(e)));
             return;
         }
-        if keep && tx.send(Msg::Block(index, buf)).is_err() {
+        // Only full blocks count against the held limit.
+        if buf.len() >= OUT_BLOCK && tx.send(Msg::Block(std::mem::take(&mut buf))).is_err() {
             return;
         }
     }
+    if !buf.is_empty() && tx.send(Msg::Block(buf)).is_err() {
+        return;
+    }
     reader.limit(reader.len());
-    let _ = tx.send(Msg::Done(index, Ok((counts, reader))));
+    let _ = tx.send(Msg::Done(Ok((counts, reader))));
 }
 
 /// Splits the file into one chunk per thread at guessed record boundaries
@@ -372,8 +379,8 @@ fn filter_part<'a>(
 /// real, stopped exactly where chunk i started, with the same reader state
 /// (pcapng interfaces). Otherwise everything from the first wrong guess on
 /// is filtered again on this thread, so the result is always that of a
-/// sequential read. Output of the first chunk streams; the others' is held
-/// until their turn.
+/// sequential read. Output is written in file order as it comes; a thread
+/// ahead of its turn holds at most [`HELD_BLOCKS`] blocks, then waits.
 fn scan_threaded(
     reader: Reader<'_>,
     filters: &Filters,
@@ -399,53 +406,52 @@ fn scan_threaded(
         .map(|r| r.as_ref().map(Reader::offset))
         .collect();
     std::thread::scope(|scope| -> Result<(), ScanError> {
-        let (tx, rx) = mpsc::channel::<Msg<'_>>();
+        let mut receivers = Vec::new();
         for (i, start) in starts.into_iter().enumerate() {
-            let Some(start) = start else { continue };
-            let tx = tx.clone();
+            let Some(start) = start else {
+                receivers.push(None);
+                continue;
+            };
+            let (tx, rx) = mpsc::sync_channel::<Msg<'_>>(HELD_BLOCKS);
             let to = splits[i + 1];
-            scope.spawn(move || filter_part(i, start, to, filters, keep, &tx));
+            scope.spawn(move || filter_part(start, to, filters, keep, &tx));
+            receivers.push(Some(rx));
         }
-        drop(tx);
-        let mut held: Vec<Vec<Vec<u8>>> = vec![Vec::new(); n];
-        let mut finished: Vec<Option<Result<(Summary, Reader<'_>), ScanError>>> =
-            (0..n).map(|_| None).collect();
-        let mut current = 0;
-        let mut write = |buf: &[u8], summary: &mut Summary| -> Result<(), ScanError> {
-            if let Some(w) = out.as_deref_mut() {
-                w.write_all(buf).map_err(ScanError::Output)?;
+        // Returning drops the receivers, which stops threads waiting to
+        // send before the scope joins them.
+        for i in 0..n {
+            let Some(rx) = receivers[i].take() else {
+                break;
+            };
+            let mut done = None;
+            for msg in rx.iter() {
+                match msg {
+                    Msg::Block(buf) => {
+                        if let Some(w) = out.as_deref_mut() {
+                            w.write_all(&buf).map_err(ScanError::Output)?;
+                        }
+                        summary.written += buf.len() as u64;
+                    }
+                    Msg::Done(r) => {
+                        done = Some(r);
+                        break;
+                    }
+                }
             }
-            summary.written += buf.len() as u64;
-            Ok(())
-        };
-        for msg in rx {
-            match msg {
-                Msg::Block(i, buf) if i == current => write(&buf, summary)?,
-                Msg::Block(i, buf) => held[i].push(buf),
-                Msg::Done(i, r) => finished[i] = Some(r),
+            let Some(result) = done else { break };
+            let (counts, stop) = result?;
+            add(summary, &counts);
+            if let Some(progress) = options.progress {
+                progress(stop.offset() as u64);
             }
-            // Accept finished chunks in order while their successor's guess
-            // holds.
-            while let Some(result) = finished.get_mut(current).and_then(Option::take) {
-                let (counts, stop) = result?;
-                add(summary, &counts);
-                if let Some(progress) = options.progress {
-                    progress(stop.offset() as u64);
-                }
-                let next = current + 1;
-                if next == n {
-                    return Ok(());
-                }
-                let guessed = start_offsets[next] == Some(stop.offset()) && stop.same_state(&base);
-                if !guessed {
-                    // A wrong guess: read the rest sequentially from the
-                    // real boundary (workers still running are ignored).
-                    return scan_serial(stop, filters, out, options, summary);
-                }
-                current = next;
-                for buf in std::mem::take(&mut held[current]) {
-                    write(&buf, summary)?;
-                }
+            if i + 1 == n {
+                return Ok(());
+            }
+            let guessed = start_offsets[i + 1] == Some(stop.offset()) && stop.same_state(&base);
+            if !guessed {
+                // A wrong guess: read the rest sequentially from the real
+                // boundary.
+                return scan_serial(stop, filters, out, options, summary);
             }
         }
         // Unreachable unless a worker panicked before reporting.

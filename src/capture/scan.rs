@@ -344,6 +344,7 @@ fn filter_part<'a>(
     filters: &Filters,
     keep: bool,
     tx: &mpsc::SyncSender<Msg<'a>>,
+    spare: &mpsc::Receiver<Vec<u8>>,
 ) {
     let mut cache = FilterCache::default();
     let mut counts = Summary::default();
@@ -362,8 +363,16 @@ fn filter_part<'a>(
             return;
         }
         // Only full blocks count against the held limit.
-        if buf.len() >= OUT_BLOCK && tx.send(Msg::Block(std::mem::take(&mut buf))).is_err() {
-            return;
+        if buf.len() >= OUT_BLOCK {
+            // Reuse a written buffer: fresh memory costs a page fault per
+            // 4 KiB.
+            let next = spare.try_recv().unwrap_or_default();
+            if tx
+                .send(Msg::Block(std::mem::replace(&mut buf, next)))
+                .is_err()
+            {
+                return;
+            }
         }
     }
     if !buf.is_empty() && tx.send(Msg::Block(buf)).is_err() {
@@ -413,24 +422,27 @@ fn scan_threaded(
                 continue;
             };
             let (tx, rx) = mpsc::sync_channel::<Msg<'_>>(HELD_BLOCKS);
+            let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
             let to = splits[i + 1];
-            scope.spawn(move || filter_part(start, to, filters, keep, &tx));
-            receivers.push(Some(rx));
+            scope.spawn(move || filter_part(start, to, filters, keep, &tx, &spare_rx));
+            receivers.push(Some((rx, spare_tx)));
         }
         // Returning drops the receivers, which stops threads waiting to
         // send before the scope joins them.
         for i in 0..n {
-            let Some(rx) = receivers[i].take() else {
+            let Some((rx, spare)) = receivers[i].take() else {
                 break;
             };
             let mut done = None;
             for msg in rx.iter() {
                 match msg {
-                    Msg::Block(buf) => {
+                    Msg::Block(mut buf) => {
                         if let Some(w) = out.as_deref_mut() {
                             w.write_all(&buf).map_err(ScanError::Output)?;
                         }
                         summary.written += buf.len() as u64;
+                        buf.clear();
+                        let _ = spare.send(buf);
                     }
                     Msg::Done(r) => {
                         done = Some(r);

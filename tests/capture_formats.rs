@@ -169,3 +169,30 @@ fn bundled_sample_is_the_generator_output_and_has_https() {
         .count();
     assert!(matched > 50, "only {matched} tcp/443 packets");
 }
+
+#[test]
+fn readme_first_command_and_run_dash_r_on_the_sample() {
+    let exe = env!("CARGO_BIN_EXE_cranebpf");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample.pcap");
+    let out = std::process::Command::new(exe)
+        .args(["filter", "-r", sample, "tcp port 443"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "202");
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("400 packets read, 202 matched"),
+        "{summary}"
+    );
+    let out = std::process::Command::new(exe)
+        .args(["run", "tcp port 443", "-r", sample])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let verdicts: Vec<&str> = text.lines().collect();
+    assert_eq!(verdicts.len(), 400);
+    assert_eq!(verdicts.iter().filter(|v| **v == "262144").count(), 202);
+    assert!(verdicts.iter().all(|v| *v == "0" || *v == "262144"));
+}

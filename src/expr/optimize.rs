@@ -18,16 +18,17 @@
 use std::collections::HashMap;
 
 use super::cfg::{Block, Graph, Target, Test};
+use super::pullup;
 use crate::cbpf::insn::op;
 use crate::cbpf::Insn;
 
 /// Registers tracked: A, X and the 16 scratch words.
-const NREGS: usize = 2 + op::MEMWORDS as usize;
-const A: usize = 0;
+pub(super) const NREGS: usize = 2 + op::MEMWORDS as usize;
+pub(super) const A: usize = 0;
 const X: usize = 1;
 
 /// Register set as a bit mask (bit 0 = A, bit 1 = X, bit 2+k = M[k]).
-type RegSet = u32;
+pub(super) type RegSet = u32;
 
 /// Runs optimisation passes until nothing changes.
 ///
@@ -35,8 +36,8 @@ type RegSet = u32;
 /// every block still loads what it tests; then statements are rewritten
 /// (redundant loads, constants, dead stores) and identical blocks merged.
 pub fn optimize(g: &mut Graph) {
-    for _ in 0..1000 {
-        if !pass(g, false) && !pullups(g) {
+    for _ in 0..50_000 {
+        if !pass(g, false) && !pullup::pullups(g) {
             break;
         }
     }
@@ -92,7 +93,7 @@ enum Key {
 }
 
 #[derive(Default)]
-struct Numbers {
+pub(super) struct Numbers {
     ids: HashMap<Key, u32>,
     consts: Vec<Option<u32>>,
 }
@@ -115,14 +116,14 @@ impl Numbers {
     }
 }
 
-fn targets(b: &Block) -> Vec<(bool, Target)> {
+pub(super) fn targets(b: &Block) -> Vec<(bool, Target)> {
     match b.test {
         Test::Always => vec![(true, b.jt)],
         Test::Jump { .. } => vec![(true, b.jt), (false, b.jf)],
     }
 }
 
-fn set_target(b: &mut Block, side: bool, t: Target) {
+pub(super) fn set_target(b: &mut Block, side: bool, t: Target) {
     if side {
         b.jt = t;
         if b.test == Test::Always {
@@ -392,7 +393,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
 
 /// Value-numbers one block's statements from entry values `vals`, dropping
 /// redundant ones and folding constants. Returns whether it changed.
-fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) -> bool {
+pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) -> bool {
     let mut changed = false;
     let mut out = Vec::with_capacity(block.stmts.len());
     for s in block.stmts.clone() {
@@ -541,7 +542,7 @@ fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) 
 
 /// Registers read before being written by a block's statements, and the
 /// registers they write.
-fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
+pub(super) fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
     stmts.iter().fold((0, 0), |(uses, defs), s| {
         let (u, d) = uses_defs(s);
         (uses | (u & !defs), defs | d)
@@ -549,7 +550,7 @@ fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
 }
 
 /// Registers live on entry to each block (read before written on some path).
-fn liveness(g: &Graph, order: &[usize]) -> HashMap<usize, RegSet> {
+pub(super) fn liveness(g: &Graph, order: &[usize]) -> HashMap<usize, RegSet> {
     let mut live_in: HashMap<usize, RegSet> = HashMap::new();
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
@@ -568,7 +569,7 @@ fn liveness(g: &Graph, order: &[usize]) -> HashMap<usize, RegSet> {
 }
 
 /// Predecessor edges of every reachable block.
-fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(usize, bool)>> {
+pub(super) fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(usize, bool)>> {
     let mut preds: HashMap<usize, Vec<(usize, bool)>> = HashMap::new();
     for &b in order {
         for (side, t) in targets(&g.blocks[b]) {
@@ -580,186 +581,9 @@ fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(usize, bool)>
     preds
 }
 
-/// libpcap's `or_pullup` / `and_pullup`: in a chain of tests sharing one
-/// exit, a test of the value A held on entry to the chain is moved up
-/// ahead of the first test of another value, so it reuses A. This changes
-/// which loads a truncated packet reaches, and libpcap does it, so we do.
-fn pullups(g: &mut Graph) -> bool {
-    let Some(Target::Block(root)) = g.root else {
-        return false;
-    };
-    let order = g.order();
-    let preds = predecessors(g, &order);
-    let live_in = liveness(g, &order);
-    // Values of A at each test (numbering without rewriting).
-    let mut scratch = g.clone();
-    let mut nums = Numbers::default();
-    let mut exit_a: HashMap<usize, u32> = HashMap::new();
-    let mut exit: HashMap<usize, [u32; NREGS]> = HashMap::new();
-    for &b in &order {
-        let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
-        number_block(&mut scratch.blocks[b], &mut vals, &mut nums);
-        exit_a.insert(b, vals[A]);
-        exit.insert(b, vals);
-    }
-    // Dominators, as bit sets over positions in `order`.
-    let index: HashMap<usize, usize> = order.iter().enumerate().map(|(i, &b)| (b, i)).collect();
-    let words = order.len().div_ceil(64);
-    let mut dom: Vec<Vec<u64>> = vec![vec![u64::MAX; words]; order.len()];
-    for (i, &b) in order.iter().enumerate() {
-        let mut d = if b == root {
-            vec![0; words]
-        } else {
-            let mut acc = vec![u64::MAX; words];
-            for (p, _) in preds.get(&b).map(Vec::as_slice).unwrap_or(&[]) {
-                for (a, w) in acc.iter_mut().zip(&dom[index[p]]) {
-                    *a &= *w;
-                }
-            }
-            acc
-        };
-        d[i / 64] |= 1 << (i % 64);
-        dom[i] = d;
-    }
-    let dominates = |a: usize, n: usize| {
-        let (ia, inn) = (index[&a], index[&n]);
-        dom[inn][ia / 64] & (1 << (ia % 64)) != 0
-    };
-    // Heights (leaves 0), processed lowest first as libpcap's levels.
-    let mut height: HashMap<usize, usize> = HashMap::new();
-    for &b in order.iter().rev() {
-        let h = targets(&g.blocks[b])
-            .iter()
-            .map(|&(_, t)| match t {
-                Target::Block(c) => height[&c] + 1,
-                _ => 1,
-            })
-            .max()
-            .unwrap_or(1);
-        height.insert(b, h);
-    }
-    let mut by_height = order.clone();
-    by_height.sort_by_key(|b| (height[b], index[b]));
-    for &b in &by_height {
-        for chain_on_true in [false, true] {
-            if pull_one(g, b, chain_on_true, &preds, &exit_a, &live_in, &dominates) {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// One pullup at `b`. `or` chains continue on the false edge and share the
-/// true exit; `and` chains (`chain_on_true`) the other way round.
-fn pull_one(
-    g: &mut Graph,
-    b: usize,
-    chain_on_true: bool,
-    preds: &HashMap<usize, Vec<(usize, bool)>>,
-    exit_a: &HashMap<usize, u32>,
-    live_in: &HashMap<usize, RegSet>,
-    dominates: &impl Fn(usize, usize) -> bool,
-) -> bool {
-    let Some(ps) = preds.get(&b) else {
-        return false;
-    };
-    let val = exit_a[&ps[0].0];
-    if ps.iter().any(|(p, _)| exit_a[p] != val) {
-        return false;
-    }
-    let is_jump = |n: usize| matches!(g.blocks[n].test, Test::Jump { .. });
-    let shared = |n: usize| {
-        let blk = &g.blocks[n];
-        if chain_on_true {
-            blk.jf
-        } else {
-            blk.jt
-        }
-    };
-    let next = |n: usize| {
-        let blk = &g.blocks[n];
-        if chain_on_true {
-            blk.jt
-        } else {
-            blk.jf
-        }
-    };
-    let exit = shared(b);
-    let fits = |n: usize| is_jump(n) && shared(n) == exit && dominates(b, n);
-    // Walk the chain while it tests the entry value.
-    let mut diff_parent: Option<usize> = None;
-    let mut diff = b;
-    loop {
-        if !fits(diff) {
-            return false;
-        }
-        if exit_a[&diff] != val {
-            break;
-        }
-        diff_parent = Some(diff);
-        match next(diff) {
-            Target::Block(n) => diff = n,
-            _ => return false,
-        }
-    }
-    // Then look further down for a test of the entry value again.
-    let mut same_parent = diff;
-    let pull = loop {
-        let Target::Block(s) = next(same_parent) else {
-            return false;
-        };
-        if !fits(s) {
-            return false;
-        }
-        if exit_a[&s] == val {
-            // Moving a block that another path also enters would change
-            // that path too (merged blocks make this possible).
-            if preds.get(&s).map_or(0, Vec::len) != 1 {
-                return false;
-            }
-            break s;
-        }
-        same_parent = s;
-    };
-    let after_pull = next(pull);
-    // Data dependencies (libpcap leaves an "XXX" here): the moved block must
-    // compute its own operands, and what it defined must not be needed where
-    // it used to be nor clobber anything the chain reads after it.
-    let (uses, defs) = block_uses_defs(&g.blocks[pull].stmts);
-    let live_at = |t: Target| match t {
-        Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
-        _ => 0,
-    };
-    if uses != 0 || defs & live_at(after_pull) != 0 || defs & live_in[&diff] & !1 != 0 {
-        return false;
-    }
-    let set_next = |g: &mut Graph, n: usize, t: Target| {
-        if chain_on_true {
-            g.blocks[n].jt = t;
-        } else {
-            g.blocks[n].jf = t;
-        }
-    };
-    set_next(g, same_parent, after_pull);
-    set_next(g, pull, Target::Block(diff));
-    match diff_parent {
-        Some(p) => set_next(g, p, Target::Block(pull)),
-        None => {
-            for &(p, side) in ps {
-                set_target(&mut g.blocks[p], side, Target::Block(pull));
-            }
-            if g.root == Some(Target::Block(b)) {
-                g.root = Some(Target::Block(pull));
-            }
-        }
-    }
-    true
-}
-
 /// Register values on entry to `b`: A = X = 0 at the root, else what all
 /// predecessors agree on (a fresh number where they differ).
-fn entry_values(
+pub(super) fn entry_values(
     b: usize,
     root: usize,
     preds: &HashMap<usize, Vec<(usize, bool)>>,

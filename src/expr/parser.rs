@@ -9,210 +9,12 @@
 
 use std::net::Ipv6Addr;
 
+pub use super::address::parse_number;
+use super::address::{parse_ipv4, parse_mac};
+pub use super::ast::{Addr, Arith, ArithOp, Dir, Node, Prim, Proto, RelOp};
 use super::lexer::{tokenize, Tok, Token};
 use super::names::{self, ServiceProto};
 use super::ExprError;
-
-/// A boolean expression.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Node {
-    /// Both hold (left evaluated first).
-    And(Box<Node>, Box<Node>),
-    /// Either holds (left evaluated first).
-    Or(Box<Node>, Box<Node>),
-    /// Negation.
-    Not(Box<Node>),
-    /// A primitive, with the column it starts at.
-    Prim(Prim, usize),
-    /// An arithmetic relation.
-    Rel {
-        /// The comparison.
-        op: RelOp,
-        /// Left operand.
-        lhs: Arith,
-        /// Right operand.
-        rhs: Arith,
-    },
-}
-
-/// A comparison between two arithmetic values (unsigned 32-bit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RelOp {
-    /// `=` / `==`
-    Eq,
-    /// `!=`
-    Ne,
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-}
-
-/// An arithmetic binary operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArithOp {
-    /// `+`
-    Add,
-    /// `-`
-    Sub,
-    /// `*`
-    Mul,
-    /// `/`
-    Div,
-    /// `%`
-    Mod,
-    /// `&`
-    And,
-    /// `|`
-    Or,
-    /// `^`
-    Xor,
-    /// `<<`
-    Shl,
-    /// `>>`
-    Shr,
-}
-
-/// An arithmetic expression.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Arith {
-    /// A constant.
-    Num(u32),
-    /// The packet length (`len`).
-    Len,
-    /// `proto[index : size]`: packet bytes relative to a protocol header.
-    Load {
-        /// The header the index is relative to.
-        proto: Proto,
-        /// The byte offset.
-        index: Box<Arith>,
-        /// 1, 2 or 4 bytes.
-        size: u32,
-    },
-    /// A binary operation.
-    Bin(ArithOp, Box<Arith>, Box<Arith>),
-    /// Unary minus (two's complement).
-    Neg(Box<Arith>),
-}
-
-/// A protocol qualifier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    /// No protocol named.
-    Default,
-    /// `ether` / `link` (also `fddi`, `tr`, `wlan`).
-    Link,
-    /// `ip`
-    Ip,
-    /// `ip6`
-    Ip6,
-    /// `arp`
-    Arp,
-    /// `rarp`
-    Rarp,
-    /// `tcp`
-    Tcp,
-    /// `udp`
-    Udp,
-    /// `icmp`
-    Icmp,
-    /// `icmp6`
-    Icmp6,
-    /// `sctp`
-    Sctp,
-    /// `igmp`
-    Igmp,
-    /// `vrrp`
-    Vrrp,
-}
-
-/// A direction qualifier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dir {
-    /// None given: source or destination.
-    Default,
-    /// `src`
-    Src,
-    /// `dst`
-    Dst,
-    /// `src or dst`
-    SrcOrDst,
-    /// `src and dst`
-    SrcAndDst,
-}
-
-/// An address operand of `host` / `net`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Addr {
-    /// IPv4 address and network mask (all ones for a host).
-    V4 {
-        /// The address.
-        addr: u32,
-        /// The mask.
-        mask: u32,
-    },
-    /// IPv6 address and prefix length.
-    V6 {
-        /// The address.
-        addr: [u8; 16],
-        /// Prefix length, 0..=128.
-        prefix: u32,
-    },
-    /// A MAC address.
-    Mac([u8; 6]),
-}
-
-/// A primitive.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Prim {
-    /// `[proto] [dir] host|net ADDR`.
-    Addr {
-        /// Protocol qualifier.
-        proto: Proto,
-        /// Direction qualifier.
-        dir: Dir,
-        /// The address or network.
-        addr: Addr,
-    },
-    /// `[proto] [dir] port N` and `portrange LO-HI`.
-    Port {
-        /// Protocol qualifier (tcp, udp, sctp or none).
-        proto: Proto,
-        /// Direction qualifier.
-        dir: Dir,
-        /// Lowest port.
-        lo: u16,
-        /// Highest port.
-        hi: u16,
-        /// Written as `portrange` (compiled as a range test even if lo == hi).
-        range: bool,
-    },
-    /// `ether proto N`, `ip proto N`, `ip6 proto N`, `proto N`.
-    ProtoNum {
-        /// Which header's protocol field.
-        proto: Proto,
-        /// The protocol number.
-        num: u32,
-    },
-    /// A protocol name alone: `ip`, `tcp`, `arp`, ….
-    Abbrev(Proto),
-    /// `[ether|ip] broadcast`.
-    Broadcast(Proto),
-    /// `[ether|ip|ip6] multicast`.
-    Multicast(Proto),
-    /// `less N`: length <= N.
-    Less(u32),
-    /// `greater N`: length >= N.
-    Greater(u32),
-    /// `vlan [ID]`.
-    Vlan(Option<u32>),
-    /// `mpls [LABEL]`.
-    Mpls(Option<u32>),
-}
 
 /// The kind qualifier of a primitive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,130 +36,23 @@ struct Quals {
 }
 
 /// Keywords that can never be a bare value.
-const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "host",
-    "net",
-    "mask",
-    "port",
-    "portrange",
-    "proto",
-    "src",
-    "dst",
-    "ether",
-    "link",
-    "fddi",
-    "tr",
-    "wlan",
-    "ip",
-    "ip6",
-    "arp",
-    "rarp",
-    "tcp",
-    "udp",
-    "icmp",
-    "icmp6",
-    "sctp",
-    "igmp",
-    "vrrp",
-    "broadcast",
-    "multicast",
-    "less",
-    "greater",
-    "len",
-    "vlan",
-    "mpls",
-    "gateway",
-];
+const KEYWORDS: &str = "\
+    and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
+    arp rarp tcp udp icmp icmp6 sctp igmp vrrp broadcast multicast less greater len vlan \
+    mpls gateway";
 
 /// pcap-filter keywords we recognise but do not compile.
-const UNSUPPORTED: &[&str] = &[
-    "gateway",
-    "decnet",
-    "atalk",
-    "aarp",
-    "iso",
-    "esis",
-    "isis",
-    "clnp",
-    "stp",
-    "ipx",
-    "netbeui",
-    "lat",
-    "sca",
-    "moprc",
-    "mopdl",
-    "pim",
-    "ah",
-    "esp",
-    "carp",
-    "radio",
-    "inbound",
-    "outbound",
-    "ifname",
-    "on",
-    "rnr",
-    "rulenum",
-    "reason",
-    "rset",
-    "ruleset",
-    "srnr",
-    "subrulenum",
-    "action",
-    "type",
-    "subtype",
-    "dir",
-    "llc",
-    "pppoed",
-    "pppoes",
-    "geneve",
-    "protochain",
-    "l1",
-    "l2",
-    "iih",
-    "lsp",
-    "snp",
-    "csnp",
-    "psnp",
-    "es-is",
-    "is-is",
-    "atm",
-    "vpi",
-    "vci",
-    "lane",
-    "oamf4",
-    "oamf4ec",
-    "oamf4sc",
-    "oam",
-    "metac",
-    "bcc",
-    "sc",
-    "ilmic",
-    "connectmsg",
-    "metaconnect",
-    "fisu",
-    "lssu",
-    "msu",
-    "sio",
-    "opc",
-    "dpc",
-    "sls",
-    "hsls",
-    "hdpc",
-    "hopc",
-    "hsio",
-    "hfisu",
-    "hlssu",
-    "hmsu",
-    "ra",
-    "ta",
-    "addr1",
-    "addr2",
-    "addr3",
-    "addr4",
-];
+const UNSUPPORTED: &str = "\
+    gateway decnet atalk aarp iso esis isis clnp stp ipx netbeui lat sca moprc mopdl pim \
+    ah esp carp radio inbound outbound ifname on rnr rulenum reason rset ruleset srnr \
+    subrulenum action type subtype dir llc pppoed pppoes geneve protochain l1 l2 iih lsp \
+    snp csnp psnp es-is is-is atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
+    ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
+    hlssu hmsu ra ta addr1 addr2 addr3 addr4";
+
+fn is_keyword(word: &str) -> bool {
+    KEYWORDS.split_whitespace().any(|k| k == word)
+}
 
 fn proto_keyword(word: &str) -> Option<Proto> {
     Some(match word {
@@ -519,7 +214,7 @@ impl Parser {
     }
 
     fn word_term(&mut self, w: &str, col: usize) -> Result<Node, ExprError> {
-        if UNSUPPORTED.contains(&w) {
+        if UNSUPPORTED.split_whitespace().any(|u| u == w) {
             return Err(ExprError::unsupported(
                 col,
                 format!("the '{w}' primitive is not supported yet"),
@@ -702,7 +397,7 @@ impl Parser {
     fn value_follows(&self) -> bool {
         match self.peek_at(0) {
             Some(Tok::Escaped(_)) => true,
-            Some(Tok::Word(w)) => !KEYWORDS.contains(&w.as_str()),
+            Some(Tok::Word(w)) => !is_keyword(w),
             Some(Tok::Punct("(")) => false,
             _ => false,
         }
@@ -725,7 +420,7 @@ impl Parser {
     fn take_value(&mut self, after: &str) -> Result<(String, usize), ExprError> {
         let col = self.col();
         match self.peek_at(0).cloned() {
-            Some(Tok::Word(w)) if !KEYWORDS.contains(&w.as_str()) => {
+            Some(Tok::Word(w)) if !is_keyword(&w) => {
                 self.pos += 1;
                 Ok((w, col))
             }
@@ -1051,9 +746,16 @@ impl Parser {
             if prec < min_prec.max(1) {
                 break;
             }
+            let op_col = self.col();
             self.pos += 1;
             let rhs = self.arith(prec + 1)?;
             lhs = Arith::Bin(op, Box::new(lhs), Box::new(rhs));
+            // Constant division by zero and shifts past 31 are refused at
+            // the operator, as libpcap refuses them.
+            super::codegen::fold(&lhs).map_err(|e| ExprError {
+                column: op_col,
+                ..e
+            })?;
         }
         Ok(lhs)
     }
@@ -1116,81 +818,4 @@ impl Parser {
             size,
         })
     }
-}
-
-/// Parses a C-style number: decimal, `0x` hex or leading-zero octal.
-pub fn parse_number(text: &str) -> Option<u32> {
-    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        return u32::from_str_radix(hex, 16).ok();
-    }
-    if text.len() > 1 && text.starts_with('0') {
-        return u32::from_str_radix(&text[1..], 8).ok();
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
-        return text.parse().ok();
-    }
-    None
-}
-
-/// Parses a full or partial dotted IPv4 address (`10.1` means 10.1.0.0/16),
-/// returning the address and the mask implied by the parts given.
-fn parse_ipv4(text: &str) -> Option<(u32, u32)> {
-    let parts: Vec<&str> = text.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    let mut addr = 0u32;
-    for p in &parts {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let v: u32 = p.parse().ok()?;
-        if v > 255 && parts.len() > 1 {
-            return None;
-        }
-        addr = if parts.len() == 1 { v } else { (addr << 8) | v };
-    }
-    if parts.len() == 1 {
-        // A bare number names a network: shift out leading zero bytes.
-        let mut v = addr;
-        let mut mask = u32::MAX;
-        if v == 0 {
-            return Some((0, 0xff00_0000));
-        }
-        while v & 0xff00_0000 == 0 {
-            v <<= 8;
-            mask <<= 8;
-        }
-        return Some((v, mask));
-    }
-    let shift = 8 * (4 - parts.len() as u32);
-    let mask = if shift == 0 {
-        u32::MAX
-    } else {
-        u32::MAX << shift
-    };
-    Some((addr << shift, mask))
-}
-
-/// Parses `a:b:c:d:e:f`, `a-b-c-d-e-f` or `aabb.ccdd.eeff`.
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    for sep in [':', '-'] {
-        let parts: Vec<&str> = text.split(sep).collect();
-        if parts.len() == 6 && parts.iter().all(|p| (1..=2).contains(&p.len())) {
-            for (o, p) in out.iter_mut().zip(&parts) {
-                *o = u8::from_str_radix(p, 16).ok()?;
-            }
-            return Some(out);
-        }
-    }
-    let parts: Vec<&str> = text.split('.').collect();
-    if parts.len() == 3 && parts.iter().all(|p| p.len() == 4) {
-        for (i, p) in parts.iter().enumerate() {
-            let v = u16::from_str_radix(p, 16).ok()?;
-            out[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
-        }
-        return Some(out);
-    }
-    None
 }

@@ -1,0 +1,78 @@
+//! Numbers and addresses as pcap-filter writes them.
+
+/// Parses a C-style number: decimal, `0x` hex or leading-zero octal.
+pub fn parse_number(text: &str) -> Option<u32> {
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        return u32::from_str_radix(hex, 16).ok();
+    }
+    if text.len() > 1 && text.starts_with('0') {
+        return u32::from_str_radix(&text[1..], 8).ok();
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
+        return text.parse().ok();
+    }
+    None
+}
+
+/// Parses a full or partial dotted IPv4 address (`10.1` means 10.1.0.0/16),
+/// returning the address and the mask implied by the parts given.
+pub fn parse_ipv4(text: &str) -> Option<(u32, u32)> {
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut addr = 0u32;
+    for p in &parts {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: u32 = p.parse().ok()?;
+        if v > 255 && parts.len() > 1 {
+            return None;
+        }
+        addr = if parts.len() == 1 { v } else { (addr << 8) | v };
+    }
+    if parts.len() == 1 {
+        // A bare number names a network: shift out leading zero bytes.
+        let mut v = addr;
+        let mut mask = u32::MAX;
+        if v == 0 {
+            return Some((0, 0xff00_0000));
+        }
+        while v & 0xff00_0000 == 0 {
+            v <<= 8;
+            mask <<= 8;
+        }
+        return Some((v, mask));
+    }
+    let shift = 8 * (4 - parts.len() as u32);
+    let mask = if shift == 0 {
+        u32::MAX
+    } else {
+        u32::MAX << shift
+    };
+    Some((addr << shift, mask))
+}
+
+/// Parses `a:b:c:d:e:f`, `a-b-c-d-e-f` or `aabb.ccdd.eeff`.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    for sep in [':', '-'] {
+        let parts: Vec<&str> = text.split(sep).collect();
+        if parts.len() == 6 && parts.iter().all(|p| (1..=2).contains(&p.len())) {
+            for (o, p) in out.iter_mut().zip(&parts) {
+                *o = u8::from_str_radix(p, 16).ok()?;
+            }
+            return Some(out);
+        }
+    }
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() == 3 && parts.iter().all(|p| p.len() == 4) {
+        for (i, p) in parts.iter().enumerate() {
+            let v = u16::from_str_radix(p, 16).ok()?;
+            out[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
+        }
+        return Some(out);
+    }
+    None
+}

@@ -1,0 +1,202 @@
+//! The syntax tree of a pcap-filter expression.
+
+/// A boolean expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// Both hold (left evaluated first).
+    And(Box<Node>, Box<Node>),
+    /// Either holds (left evaluated first).
+    Or(Box<Node>, Box<Node>),
+    /// Negation.
+    Not(Box<Node>),
+    /// A primitive, with the column it starts at.
+    Prim(Prim, usize),
+    /// An arithmetic relation.
+    Rel {
+        /// The comparison.
+        op: RelOp,
+        /// Left operand.
+        lhs: Arith,
+        /// Right operand.
+        rhs: Arith,
+    },
+}
+
+/// A comparison between two arithmetic values (unsigned 32-bit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelOp {
+    /// `=` / `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// An arithmetic binary operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+    /// `&`
+    And,
+    /// `|`
+    Or,
+    /// `^`
+    Xor,
+    /// `<<`
+    Shl,
+    /// `>>`
+    Shr,
+}
+
+/// An arithmetic expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arith {
+    /// A constant.
+    Num(u32),
+    /// The packet length (`len`).
+    Len,
+    /// `proto[index : size]`: packet bytes relative to a protocol header.
+    Load {
+        /// The header the index is relative to.
+        proto: Proto,
+        /// The byte offset.
+        index: Box<Arith>,
+        /// 1, 2 or 4 bytes.
+        size: u32,
+    },
+    /// A binary operation.
+    Bin(ArithOp, Box<Arith>, Box<Arith>),
+    /// Unary minus (two's complement).
+    Neg(Box<Arith>),
+}
+
+/// A protocol qualifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// No protocol named.
+    Default,
+    /// `ether` / `link` (also `fddi`, `tr`, `wlan`).
+    Link,
+    /// `ip`
+    Ip,
+    /// `ip6`
+    Ip6,
+    /// `arp`
+    Arp,
+    /// `rarp`
+    Rarp,
+    /// `tcp`
+    Tcp,
+    /// `udp`
+    Udp,
+    /// `icmp`
+    Icmp,
+    /// `icmp6`
+    Icmp6,
+    /// `sctp`
+    Sctp,
+    /// `igmp`
+    Igmp,
+    /// `vrrp`
+    Vrrp,
+}
+
+/// A direction qualifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// None given: source or destination.
+    Default,
+    /// `src`
+    Src,
+    /// `dst`
+    Dst,
+    /// `src or dst`
+    SrcOrDst,
+    /// `src and dst`
+    SrcAndDst,
+}
+
+/// An address operand of `host` / `net`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addr {
+    /// IPv4 address and network mask (all ones for a host).
+    V4 {
+        /// The address.
+        addr: u32,
+        /// The mask.
+        mask: u32,
+    },
+    /// IPv6 address and prefix length.
+    V6 {
+        /// The address.
+        addr: [u8; 16],
+        /// Prefix length, 0..=128.
+        prefix: u32,
+    },
+    /// A MAC address.
+    Mac([u8; 6]),
+}
+
+/// A primitive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prim {
+    /// `[proto] [dir] host|net ADDR`.
+    Addr {
+        /// Protocol qualifier.
+        proto: Proto,
+        /// Direction qualifier.
+        dir: Dir,
+        /// The address or network.
+        addr: Addr,
+    },
+    /// `[proto] [dir] port N` and `portrange LO-HI`.
+    Port {
+        /// Protocol qualifier (tcp, udp, sctp or none).
+        proto: Proto,
+        /// Direction qualifier.
+        dir: Dir,
+        /// Lowest port.
+        lo: u16,
+        /// Highest port.
+        hi: u16,
+        /// Written as `portrange` (compiled as a range test even if lo == hi).
+        range: bool,
+    },
+    /// `ether proto N`, `ip proto N`, `ip6 proto N`, `proto N`.
+    ProtoNum {
+        /// Which header's protocol field.
+        proto: Proto,
+        /// The protocol number.
+        num: u32,
+    },
+    /// A protocol name alone: `ip`, `tcp`, `arp`, ….
+    Abbrev(Proto),
+    /// `[ether|ip] broadcast`.
+    Broadcast(Proto),
+    /// `[ether|ip|ip6] multicast`.
+    Multicast(Proto),
+    /// `less N`: length <= N.
+    Less(u32),
+    /// `greater N`: length >= N.
+    Greater(u32),
+    /// `vlan [ID]`.
+    Vlan(Option<u32>),
+    /// `mpls [LABEL]`.
+    Mpls(Option<u32>),
+}

@@ -196,3 +196,32 @@ fn readme_first_command_and_run_dash_r_on_the_sample() {
     assert_eq!(verdicts.iter().filter(|v| **v == "262144").count(), 202);
     assert!(verdicts.iter().all(|v| *v == "0" || *v == "262144"));
 }
+
+#[test]
+fn resync_finds_the_true_record_boundaries() {
+    for pcapng in [false, true] {
+        let bytes = capture(&SynthOptions {
+            seed: 12,
+            packets: 5000,
+            pcapng,
+            ..SynthOptions::default()
+        });
+        let mut reader = Reader::new(&bytes).unwrap();
+        let base = reader.clone();
+        let mut boundaries = vec![reader.offset()];
+        while let Some(item) = reader.next_item() {
+            item.unwrap();
+            boundaries.push(reader.offset());
+        }
+        let mut base = base;
+        if let Reader::Pcapng(r) = &mut base {
+            r.skip_preamble();
+        }
+        for k in 1..50 {
+            let split = bytes.len() * k / 50;
+            let guess = base.resync(split).expect("a boundary").offset();
+            let truth = *boundaries.iter().find(|&&b| b >= split).unwrap();
+            assert_eq!(guess, truth, "pcapng {pcapng}, split {split}");
+        }
+    }
+}

@@ -404,7 +404,11 @@ fn scan_threaded(
     if let Reader::Pcapng(r) = &mut base {
         r.skip_preamble();
     }
-    let n = options.threads.max(1);
+    // At most 64 threads, and chunks of at least 4 KiB.
+    let n = options
+        .threads
+        .clamp(1, 64)
+        .min(((len - begin) >> 12).max(1));
     let splits: Vec<usize> = (0..=n).map(|i| begin + (len - begin) * i / n).collect();
     let mut starts: Vec<Option<Reader<'_>>> = vec![Some(reader.clone())];
     for &split in &splits[1..n] {

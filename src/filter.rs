@@ -167,6 +167,14 @@ impl Filter {
         self.runner().run(packet)
     }
 
+    /// The verdict for a captured packet: `packet` is the captured part
+    /// and `wire_len` the length on the wire, which `ld len` reads (as
+    /// when the kernel filters at capture time, before the snap length
+    /// cuts the packet, and as libpcap's `pcap_offline_filter` does).
+    pub fn run_wire(&self, packet: &[u8], wire_len: u32) -> u32 {
+        self.runner().run_wire(packet, wire_len)
+    }
+
     /// The verdict for one packet with other metadata than the filter's.
     pub fn run_with(&self, packet: &[u8], metadata: &Metadata) -> u32 {
         if self.engine == Engine::Cbpf {
@@ -174,12 +182,12 @@ impl Filter {
         }
         let mut ctx = translate::ctx_block(metadata, 0);
         if let Some(mut leaf) = self.code.as_ref().and_then(|c| c.leaf_runner()) {
-            set_len(&mut ctx, packet);
+            set_len(&mut ctx, wire_len(packet));
             if let Some(r0) = leaf.run(&mut ctx, packet) {
                 return r0 as u32;
             }
         }
-        self.interpret(packet, &mut ctx, metadata)
+        self.interpret(packet, wire_len(packet), &mut ctx, metadata)
     }
 
     /// Verdicts for many packets: `verdicts[i]` for `packets[i]`.
@@ -216,11 +224,12 @@ impl Filter {
     fn interpret(
         &self,
         packet: &[u8],
+        wire_len: u32,
         ctx: &mut [u8; ctx_field::SIZE],
         metadata: &Metadata,
     ) -> u32 {
         let env = ClassicEnv::new(metadata);
-        set_len(ctx, packet);
+        set_len(ctx, wire_len);
         let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
         verdict(ebpf::interp::run_unverified(
             &self.ebpf,
@@ -244,11 +253,18 @@ impl FilterRunner<'_> {
     /// The verdict for one packet: how many bytes to keep (0 = drop).
     #[inline]
     pub fn run(&mut self, packet: &[u8]) -> u32 {
+        self.run_wire(packet, wire_len(packet))
+    }
+
+    /// The verdict for a captured packet whose length on the wire was
+    /// `wire_len` (see [`Filter::run_wire`]).
+    #[inline]
+    pub fn run_wire(&mut self, packet: &[u8], wire_len: u32) -> u32 {
         let f = self.filter;
         if let Some(leaf) = &mut self.leaf {
             // Native code, with the context block only when it is read.
             let r0 = if f.uses_ctx {
-                set_len(&mut self.ctx, packet);
+                set_len(&mut self.ctx, wire_len);
                 leaf.run(&mut self.ctx, packet)
             } else {
                 leaf.run(&mut [], packet)
@@ -258,16 +274,20 @@ impl FilterRunner<'_> {
             }
         }
         if f.engine == Engine::Cbpf {
-            return cbpf::interp::run(&f.classic, packet, &f.metadata);
+            return cbpf::interp::run_with_len(&f.classic, packet, &f.metadata, wire_len);
         }
         let mut ctx = f.ctx_template;
-        f.interpret(packet, &mut ctx, &f.metadata)
+        f.interpret(packet, wire_len, &mut ctx, &f.metadata)
     }
 }
 
+/// A packet's own length, as `ld len` reads it when nothing was cut off.
+fn wire_len(packet: &[u8]) -> u32 {
+    u32::try_from(packet.len()).unwrap_or(u32::MAX)
+}
+
 /// Puts the packet length into a context block.
-fn set_len(ctx: &mut [u8; ctx_field::SIZE], packet: &[u8]) {
-    let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+fn set_len(ctx: &mut [u8; ctx_field::SIZE], len: u32) {
     let at = ctx_field::LEN as usize;
     ctx[at..at + 4].copy_from_slice(&len.to_ne_bytes());
 }

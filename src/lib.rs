@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod cbpf;
 #[cfg(target_os = "linux")]
 pub mod conformance;

@@ -46,6 +46,13 @@ const JA: u16 = op::JMP | op::JA;
 /// Runs `prog` on `packet` and returns the 32-bit verdict (the number of
 /// bytes to keep; 0 drops the packet).
 pub fn run(prog: &Program, packet: &[u8], meta: &Metadata) -> u32 {
+    run_with_len(prog, packet, meta, packet.len() as u32)
+}
+
+/// [`run`] with `len` as the packet length `ld len` reads: the length on
+/// the wire when `packet` holds only the captured part (as libpcap's
+/// `pcap_filter` and the kernel at capture time see it).
+pub fn run_with_len(prog: &Program, packet: &[u8], meta: &Metadata, len: u32) -> u32 {
     let mut a: u32 = 0;
     let mut x: u32 = 0;
     let mut mem = [0u32; op::MEMWORDS as usize];
@@ -62,8 +69,8 @@ pub fn run(prog: &Program, packet: &[u8], meta: &Metadata) -> u32 {
             RET_A => return a,
             LD_IMM => a = k,
             LDX_IMM => x = k,
-            LD_W_LEN => a = packet.len() as u32,
-            LDX_W_LEN => x = packet.len() as u32,
+            LD_W_LEN => a = len,
+            LDX_W_LEN => x = len,
             LD_MEM | LDX_MEM => {
                 let Some(&v) = mem.get(k as usize) else {
                     return 0;

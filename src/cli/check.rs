@@ -5,8 +5,18 @@ use super::{Failure, EXIT_REJECTED};
 use clap::Args;
 use cranebpf::cbpf::check::check;
 
+const EXAMPLES: &str = "\
+Examples:
+  cranebpf check examples/ip-udp.ddd
+  cranebpf check --ddd '1,6 0 0 65535'
+  cranebpf check 'tcp port 443'
+  tcpdump -ddd 'ip and udp' | cranebpf check -
+
+Exit code 0: accepted; 1: the kernel would refuse it; 2: malformed input.";
+
 /// Arguments of `check`.
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct CheckArgs {
     #[command(flatten)]
     prog: ProgArgs,

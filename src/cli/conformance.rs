@@ -6,8 +6,14 @@ use cranebpf::ebpf::conformance::{find_suite_dir, run_dir};
 use cranebpf::ebpf::Engine;
 use std::path::{Path, PathBuf};
 
+const EXAMPLES: &str = "\
+Examples:
+  cranebpf conformance
+  cranebpf conformance ../shared/bpf-conformance/tests --engine jit";
+
 /// Arguments of `conformance`.
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct ConformanceArgs {
     /// Directory of `.data` files [default: ../shared/bpf-conformance/tests
     /// next to the source tree or the current directory].

@@ -28,8 +28,18 @@ enum OutputForm {
     Raw,
 }
 
+const EXAMPLES: &str = "\
+Examples:
+  cranebpf disasm examples/ip-udp.ddd
+  cranebpf disasm 'tcp port 443' --format ddd
+  cranebpf disasm examples/ip-udp.ddd --format asm -o ip-udp.s
+  cranebpf disasm examples/ip-udp.ddd --ebpf
+  cranebpf disasm examples/ip-udp.ddd --native
+  cranebpf disasm --ebpf prog.s";
+
 /// Arguments of `disasm`.
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct DisasmArgs {
     #[command(flatten)]
     prog: ProgArgs,

@@ -1,10 +1,14 @@
 //! Command-line interface: one file per subcommand.
 
+mod bench;
+mod capture_source;
 mod check;
 mod conformance;
 mod diff;
 mod disasm;
 mod ebpf;
+mod filter;
+mod gen_capture;
 mod prog;
 mod prog_source;
 mod record;
@@ -38,6 +42,15 @@ enum Command {
     /// Compare every engine with the running kernel; prints minimised
     /// mismatches and `N cases, M mismatches` (exit 1 if M > 0).
     Diff(diff::DiffArgs),
+    /// Write the packets of a capture that a filter (program or
+    /// expression) accepts, or count them; fast on large files.
+    Filter(filter::FilterArgs),
+    /// Measure each engine's compile time and ns/packet on a capture or a
+    /// synthetic packet mix.
+    Bench(bench::BenchArgs),
+    /// Write a seeded synthetic capture (for examples and benchmarks).
+    #[command(hide = true)]
+    GenCapture(gen_capture::GenCaptureArgs),
 }
 
 /// Exit code for a program the kernel would refuse.
@@ -55,11 +68,16 @@ pub fn main() -> i32 {
         Command::Conformance(args) => Ok(conformance::conformance(&args)),
         Command::Record(args) => record::main(args),
         Command::Diff(args) => diff::main(args),
+        Command::Filter(args) => filter::main(args),
+        Command::Bench(args) => bench::main(args),
+        Command::GenCapture(args) => gen_capture::main(args),
     };
     match result {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("cranebpf: {}", failure.message);
+            if !failure.message.is_empty() {
+                eprintln!("cranebpf: {}", failure.message);
+            }
             failure.code
         }
     }
@@ -77,5 +95,18 @@ impl Failure {
             message: message.into(),
             code: EXIT_BAD_INPUT,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        // clap's own consistency checks (argument ids named in conflicts
+        // and requirements exist, no duplicate flags, ...).
+        Cli::command().debug_assert();
     }
 }

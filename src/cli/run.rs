@@ -1,4 +1,5 @@
-//! `cranebpf run PROG --hex ... | --hex-file FILE`: one verdict per packet.
+//! `cranebpf run PROG --hex ... | --hex-file FILE | -r CAPTURE`: one
+//! verdict per packet.
 
 use super::prog::ProgArgs;
 use super::{Failure, EXIT_REJECTED};
@@ -21,15 +22,32 @@ pub enum EngineArg {
     Jit,
 }
 
+const EXAMPLES: &str = "\
+Examples:
+  cranebpf run examples/ip-udp.ddd --hex-file examples/packets.hex
+  cranebpf run 'tcp port 443' -r examples/sample.pcap
+  cranebpf run --ddd '1,6 0 0 96' --hex 'ff ff ff ff ff ff' -
+  cranebpf run examples/ip-udp.ddd --engine cbpf --hex-file - < packets.hex
+  cranebpf run --ebpf prog.s --mem '22 11 00 ff'
+
+Prints one decimal 32-bit verdict per packet per line (0: drop; else the
+number of bytes to keep).";
+
 /// Arguments of `run`.
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct RunArgs {
     #[command(flatten)]
     prog: ProgArgs,
     /// Packets as hex bytes (spaces, `:` and `.` between bytes allowed;
     /// `-` is an empty packet).
-    #[arg(long, value_name = "HEXBYTES", num_args = 1.., required_unless_present_any = ["hex_file", "ebpf"], conflicts_with = "hex_file")]
+    #[arg(long, value_name = "HEXBYTES", num_args = 1.., required_unless_present_any = ["hex_file", "ebpf", "read"], conflicts_with_all = ["hex_file", "read"])]
     hex: Vec<String>,
+    /// Read the packets from a capture (pcap or pcapng; `-` reads stdin);
+    /// an expression PROG is compiled for each link type in it, and `ld len`
+    /// sees each packet's length on the wire.
+    #[arg(short = 'r', long = "read", value_name = "IN", conflicts_with_all = ["hex_file", "meta", "ebpf"])]
+    read: Option<PathBuf>,
     /// File of packets, one hex packet per line (`-` for an empty packet,
     /// blank lines and `#` comments skipped); `-` reads stdin.
     #[arg(long, value_name = "FILE")]
@@ -134,6 +152,9 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
             }
         };
         return super::ebpf::run_ebpf(path, args.raw, &args.mem, engine, args.budget);
+    }
+    if let Some(path) = &args.read {
+        return super::capture_source::run_capture(&args.prog, path, args.engine);
     }
     let prog = args.prog.load()?;
     let mut meta = Metadata::default();

@@ -1,0 +1,282 @@
+//! `cranebpf bench FILTER (-r IN | --synthetic)`: compile time and
+//! nanoseconds per packet of each engine, and the JIT's speed-up over the
+//! reference interpreters.
+
+use super::capture_source::{FilterSpec, Input};
+use super::prog::ProgArgs;
+use super::Failure;
+use clap::{Args, ValueEnum};
+use cranebpf::capture::synth::packet_mix;
+use cranebpf::capture::{Item, Reader};
+use cranebpf::Engine;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+const EXAMPLES: &str = "\
+Examples:
+  cranebpf bench 'tcp port 443' -r examples/sample.pcap
+  cranebpf bench 'ip and udp' --synthetic --packets 200000 --engine jit
+  cranebpf bench prog.ddd -r in.pcapng --json
+
+Each engine builds the filter --runs times (compile time: median) and runs
+it over every packet --runs times after one warm-up pass (ns/packet:
+median, min and max of the runs).";
+
+/// Which engines to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineSet {
+    /// cbpf, interp and jit.
+    All,
+    /// The reference classic interpreter.
+    Cbpf,
+    /// The eBPF interpreter over the translation.
+    Interp,
+    /// The JIT.
+    Jit,
+}
+
+/// Arguments of `bench`.
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    prog: ProgArgs,
+    /// The capture whose packets to run (pcap or pcapng).
+    #[arg(short = 'r', value_name = "IN", required_unless_present = "synthetic")]
+    input: Option<PathBuf>,
+    /// Use a built-in realistic packet mix instead of a capture.
+    #[arg(long, conflicts_with = "input")]
+    synthetic: bool,
+    /// Packets in the synthetic mix; at most this many from a capture
+    /// (few enough by default to stay in cache, so the figures compare
+    /// engines rather than memory).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    packets: usize,
+    /// Seed of the synthetic mix.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Engines to measure.
+    #[arg(long, value_enum, default_value = "all")]
+    engine: EngineSet,
+    /// Timed runs per engine.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A packet to run: its captured bytes and its length on the wire.
+type Sample<'a> = (&'a [u8], u32);
+
+/// One engine's figures.
+struct Measured {
+    engine: Engine,
+    compile_us: f64,
+    ns: Vec<f64>,
+    matched: u64,
+}
+
+impl Measured {
+    fn median(&self) -> f64 {
+        median(&self.ns)
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs the benchmark and prints the table or JSON.
+pub fn main(args: BenchArgs) -> Result<i32, Failure> {
+    let spec = FilterSpec::from_args(&args.prog)?;
+    let input;
+    let synthetic;
+    let (packets, link_type, source): (Vec<Sample<'_>>, u32, String) = match &args.input {
+        Some(path) => {
+            input = Input::open(path)?;
+            let (packets, link) = capture_packets(input.bytes(), args.packets)
+                .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+            (packets, link, path.display().to_string())
+        }
+        None => {
+            synthetic = packet_mix(args.seed, args.packets);
+            let packets = synthetic
+                .iter()
+                .map(|p| (p.as_slice(), p.len() as u32))
+                .collect();
+            (packets, 1, format!("synthetic mix (seed {})", args.seed))
+        }
+    };
+    if packets.is_empty() {
+        return Err(Failure::bad_input(format!("{source}: no packets to run")));
+    }
+    spec.check(None)?;
+    let engines: Vec<Engine> = match args.engine {
+        EngineSet::All => Engine::ALL.to_vec(),
+        EngineSet::Cbpf => vec![Engine::Cbpf],
+        EngineSet::Interp => vec![Engine::Interp],
+        EngineSet::Jit => vec![Engine::Jit],
+    };
+    let mut results = Vec::new();
+    for engine in engines {
+        results.push(measure(&spec, link_type, engine, &packets, args.runs)?);
+    }
+    let verdicts: Vec<u64> = results.iter().map(|m| m.matched).collect();
+    if verdicts.windows(2).any(|w| w[0] != w[1]) {
+        return Err(Failure::bad_input(format!(
+            "engines disagree on the number of matches: {verdicts:?} (a bug; please report)"
+        )));
+    }
+    if args.json {
+        print_json(&source, packets.len(), &results);
+    } else {
+        print_table(&source, packets.len(), &results);
+    }
+    Ok(0)
+}
+
+/// The packets of the capture's first link type (at most `max`).
+fn capture_packets(bytes: &[u8], max: usize) -> Result<(Vec<Sample<'_>>, u32), String> {
+    let mut reader = Reader::new(bytes).map_err(|e| e.to_string())?;
+    let mut link = None;
+    let mut out = Vec::new();
+    while let Some(item) = reader.next_item() {
+        if out.len() >= max {
+            break;
+        }
+        if let Item::Packet(p) = item.map_err(|e| e.to_string())? {
+            if *link.get_or_insert(p.link_type) == p.link_type {
+                out.push((p.data, p.wire_len));
+            }
+        }
+    }
+    Ok((out, link.unwrap_or(1)))
+}
+
+fn measure(
+    spec: &FilterSpec,
+    link_type: u32,
+    engine: Engine,
+    packets: &[Sample<'_>],
+    runs: u32,
+) -> Result<Measured, Failure> {
+    let mut compile = Vec::new();
+    let mut filter = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let f = spec
+            .filter(link_type, Some(engine))
+            .map_err(|e| Failure::bad_input(format!("{engine}: {e}")))?;
+        compile.push(start.elapsed().as_secs_f64() * 1e6);
+        filter = Some(f);
+    }
+    let Some(filter) = filter else {
+        return Err(Failure::bad_input("no runs"));
+    };
+    let pass = || {
+        let mut matched = 0u64;
+        for (data, wire_len) in packets {
+            matched += u64::from(filter.run_wire(black_box(data), *wire_len) != 0);
+        }
+        matched
+    };
+    let matched = pass(); // warm-up
+    let mut ns = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        black_box(pass());
+        ns.push(start.elapsed().as_secs_f64() * 1e9 / packets.len() as f64);
+    }
+    Ok(Measured {
+        engine,
+        compile_us: median(&compile),
+        ns,
+        matched,
+    })
+}
+
+fn speedup(results: &[Measured], over: Engine) -> Option<f64> {
+    let jit = results.iter().find(|m| m.engine == Engine::Jit)?;
+    let base = results.iter().find(|m| m.engine == over)?;
+    Some(base.median() / jit.median())
+}
+
+fn print_table(source: &str, count: usize, results: &[Measured]) {
+    println!("{count} packets from {source}");
+    println!(
+        "{:<8} {:>12} {:>10} {:>10} {:>10} {:>9}",
+        "engine", "compile µs", "ns/pkt", "min", "max", "matched"
+    );
+    for m in results {
+        let min = m.ns.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = m.ns.iter().copied().fold(0.0, f64::max);
+        println!(
+            "{:<8} {:>12.1} {:>10.2} {:>10.2} {:>10.2} {:>9}",
+            m.engine.name(),
+            m.compile_us,
+            m.median(),
+            min,
+            max,
+            m.matched
+        );
+    }
+    for over in [Engine::Interp, Engine::Cbpf] {
+        if let Some(s) = speedup(results, over) {
+            println!("jit speed-up over {over}: {s:.1}x");
+        }
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn print_json(source: &str, count: usize, results: &[Measured]) {
+    let engines: Vec<String> = results
+        .iter()
+        .map(|m| {
+            let runs: Vec<String> = m.ns.iter().map(|v| format!("{v:.3}")).collect();
+            let min = m.ns.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = m.ns.iter().copied().fold(0.0, f64::max);
+            format!(
+                "{{\"engine\":\"{}\",\"compile_us\":{:.3},\"ns_per_packet\":{:.3},\
+                 \"min\":{min:.3},\"max\":{max:.3},\"runs\":[{}],\"matched\":{}}}",
+                m.engine.name(),
+                m.compile_us,
+                m.median(),
+                runs.join(","),
+                m.matched
+            )
+        })
+        .collect();
+    let speed = |e| speedup(results, e).map_or("null".to_string(), |s| format!("{s:.3}"));
+    println!(
+        "{{\"source\":{},\"packets\":{count},\"engines\":[{}],\
+         \"jit_speedup_over_interp\":{},\"jit_speedup_over_cbpf\":{}}}",
+        json_string(source),
+        engines.join(","),
+        speed(Engine::Interp),
+        speed(Engine::Cbpf)
+    );
+}

@@ -1,0 +1,193 @@
+//! `cranebpf filter -r IN [-w OUT] [--count] FILTER`: the packets of a
+//! capture that a filter accepts, written in the input's format.
+
+use super::capture_source::{engine, FilterSpec, Input};
+use super::prog::ProgArgs;
+use super::run::EngineArg;
+use super::Failure;
+use clap::Args;
+use cranebpf::capture::scan::{scan, ScanError, ScanOptions, Summary};
+use cranebpf::capture::write::AtomicFile;
+use std::cell::Cell;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const EXAMPLES: &str = "\
+Examples:
+  cranebpf filter -r examples/sample.pcap 'tcp port 443'
+  cranebpf filter -r in.pcapng -w https.pcapng 'tcp port 443 or udp port 443'
+  cranebpf filter -r big.pcap -w - --threads 2 prog.ddd | tcpdump -r - -n
+  cranebpf filter -r in.pcap --count --ddd '4,40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0'
+
+A packet matches when the filter's verdict is not 0; its record is written
+whole (as tcpdump -w does). Expressions are compiled for each link type in
+the file (per interface in pcapng). The output appears under its name only
+once complete.";
+
+/// Arguments of `filter`.
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
+pub struct FilterArgs {
+    #[command(flatten)]
+    prog: ProgArgs,
+    /// The capture to read (pcap or pcapng; `-` reads stdin).
+    #[arg(short = 'r', value_name = "IN")]
+    input: PathBuf,
+    /// Write matching packets here, in the input's format (`-`: stdout).
+    #[arg(short = 'w', value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Print the number of matching packets on stdout (the default
+    /// without -w).
+    #[arg(long)]
+    count: bool,
+    /// Filtering threads (0: one per CPU for inputs of 64 MiB or more, else
+    /// 1; 1: filter on the main thread).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    threads: usize,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: EngineArg,
+    /// No summary on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Filters the capture; exit 0, or 2 for a malformed capture.
+pub fn main(args: FilterArgs) -> Result<i32, Failure> {
+    // Without -w there is nothing to write: count.
+    let count = args.count || args.output.is_none();
+    if args.count && args.output.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+        return Err(Failure::bad_input(
+            "--count and -w - would both write to stdout",
+        ));
+    }
+    let spec = FilterSpec::from_args(&args.prog)?;
+    let engine = engine(args.engine);
+    spec.check(engine)?;
+    let filters = spec.filters(engine);
+    // Timed from opening the input: mapping it is part of the work.
+    let started = Instant::now();
+    let input = Input::open(&args.input)?;
+    let bytes = input.bytes();
+    let name = args.input.display().to_string();
+    let bar = Progress::new(bytes.len() as u64);
+    let report = |done: u64| bar.update(done);
+    let threads = match args.threads {
+        0 if bytes.len() >= 64 << 20 => {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }
+        0 => 1,
+        n => n,
+    };
+    let options = ScanOptions {
+        threads,
+        progress: bar.enabled().then_some(&report as &dyn Fn(u64)),
+    };
+    let outcome = match &args.output {
+        None => scan(bytes, &filters, None, &options),
+        Some(path) if path.as_os_str() == "-" => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            let r = scan(bytes, &filters, Some(&mut lock), &options);
+            r.and_then(|s| lock.flush().map(|_| s).map_err(ScanError::Output))
+        }
+        Some(path) => {
+            let mut file = AtomicFile::create(path)
+                .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+            let r = scan(bytes, &filters, Some(&mut file), &options);
+            // Dropping the file uncommitted on error removes it.
+            r.and_then(|s| file.commit().map(|_| s).map_err(ScanError::Output))
+        }
+    };
+    bar.finish();
+    let summary = outcome.map_err(|e| match e {
+        ScanError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Failure {
+            message: String::new(),
+            code: 0,
+        },
+        ScanError::Output(e) => Failure::bad_input(format!(
+            "{}: {e}",
+            args.output
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string())
+        )),
+        other => Failure::bad_input(format!("{name}: {other}")),
+    })?;
+    if count {
+        println!("{}", summary.matched);
+    }
+    if !args.quiet {
+        eprintln!(
+            "{}",
+            summary_line(&summary, bytes.len() as u64, started.elapsed())
+        );
+    }
+    Ok(0)
+}
+
+/// The final summary: packets read, matched, bytes, elapsed, Mpps, GB/s.
+fn summary_line(s: &Summary, file_bytes: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    format!(
+        "{} packets read, {} matched; {} bytes read, {} written; {:.3} s, {:.1} Mpps, {:.2} GB/s",
+        s.packets,
+        s.matched,
+        file_bytes,
+        s.written,
+        secs,
+        s.packets as f64 / secs / 1e6,
+        file_bytes as f64 / secs / 1e9,
+    )
+}
+
+/// A progress bar on stderr, only when stderr is a terminal and the input
+/// is large enough to take a noticeable time.
+struct Progress {
+    total: u64,
+    enabled: bool,
+    last: Cell<Option<Instant>>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        Progress {
+            total,
+            enabled: total >= 64 << 20 && std::io::stderr().is_terminal(),
+            last: Cell::new(None),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn update(&self, done: u64) {
+        let now = Instant::now();
+        if self
+            .last
+            .get()
+            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last.set(Some(now));
+        let done = done.min(self.total);
+        let width = 40;
+        let filled = (done as u128 * width / u128::from(self.total.max(1))) as usize;
+        eprint!(
+            "\r[{}{}] {:>3}% {} / {} MB",
+            "=".repeat(filled),
+            " ".repeat(width as usize - filled),
+            done * 100 / self.total.max(1),
+            done >> 20,
+            self.total >> 20
+        );
+    }
+
+    fn finish(&self) {
+        if self.enabled && self.last.get().is_some() {
+            eprint!("\r{}\r", " ".repeat(72));
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Capture formats: pcapng with several interfaces, link types, sections
+//! and timestamp resolutions; simple packet blocks; the output file that
+//! appears only when complete; the bundled sample capture.
+
+use cranebpf::capture::scan::{scan, Filters, ScanOptions};
+use cranebpf::capture::synth::{capture, packet_mix, SynthOptions};
+use cranebpf::capture::write::{AtomicFile, PcapngEncoder};
+use cranebpf::capture::{packets, Item, Reader, Timestamp};
+use cranebpf::expr::{compile_expr, LinkType};
+use cranebpf::Filter;
+use std::io::Write;
+
+const EXPR: &str = "tcp port 443 or icmp";
+
+fn expr_filters() -> Filters {
+    Filters::new(|dlt| {
+        let link = LinkType::from_dlt(dlt).ok_or_else(|| format!("unknown link type {dlt}"))?;
+        let prog = compile_expr(EXPR, link).map_err(|e| e.to_string())?;
+        Filter::new(prog).map_err(|e| e.to_string())
+    })
+}
+
+/// A section with an Ethernet and a raw-IP interface, packets interleaved;
+/// then a big-endian section with a raw interface only.
+fn mixed_pcapng() -> (Vec<u8>, Vec<bool>) {
+    let frames = packet_mix(21, 3000);
+    let mut out = Vec::new();
+    let mut expected = Vec::new();
+    let eth = Filter::new(compile_expr(EXPR, LinkType::Ethernet).unwrap()).unwrap();
+    let raw = Filter::new(compile_expr(EXPR, LinkType::Raw).unwrap()).unwrap();
+    for (section, big_endian) in [(0, false), (1, true)] {
+        let enc = PcapngEncoder { big_endian };
+        enc.section_header(&mut out);
+        if section == 0 {
+            enc.interface(&mut out, 1, 0, Some(9));
+        }
+        enc.interface(&mut out, 101, 0, None);
+        for (i, frame) in frames.iter().enumerate() {
+            // Raw-IP packets: the frame without its Ethernet header.
+            let to_raw = section == 1 || i % 3 == 0;
+            let (iface, data, filter) = if to_raw {
+                let ip = frame.get(14..).unwrap_or(&[]);
+                (u32::from(section == 0), ip, &raw)
+            } else {
+                (0, frame.as_slice(), &eth)
+            };
+            enc.packet(
+                &mut out,
+                iface,
+                1_700_000_000_000 + i as u64,
+                data,
+                data.len() as u32,
+            );
+            expected.push(filter.run(data) != 0);
+        }
+    }
+    (out, expected)
+}
+
+#[test]
+fn pcapng_expressions_compile_per_interface_link_type() {
+    let (bytes, expected) = mixed_pcapng();
+    let all = packets(&bytes).unwrap();
+    assert_eq!(all.len(), expected.len());
+    let want = expected.iter().filter(|m| **m).count() as u64;
+    assert!(want > 100);
+    let filters = expr_filters();
+    let mut first = None;
+    for threads in [1, 2, 3, 5] {
+        let mut out = Vec::new();
+        let options = ScanOptions {
+            threads,
+            ..ScanOptions::default()
+        };
+        let summary = scan(&bytes, &filters, Some(&mut out), &options).unwrap();
+        assert_eq!(summary.packets, expected.len() as u64);
+        assert_eq!(summary.matched, want, "threads {threads}");
+        let kept: Vec<Vec<u8>> = packets(&out)
+            .unwrap()
+            .iter()
+            .map(|(_, p)| p.data.to_vec())
+            .collect();
+        let reference: Vec<Vec<u8>> = all
+            .iter()
+            .zip(&expected)
+            .filter(|(_, m)| **m)
+            .map(|(p, _)| p.1.data.to_vec())
+            .collect();
+        assert!(kept == reference, "threads {threads}: wrong packets kept");
+        // Every non-packet block (both sections, all interfaces) is kept.
+        let mut r = Reader::new(&out).unwrap();
+        let mut others = 0;
+        while let Some(item) = r.next_item() {
+            others += usize::from(matches!(item.unwrap(), Item::Other(_)));
+        }
+        assert_eq!(others, 5);
+        match &first {
+            None => first = Some(out),
+            Some(f) => assert!(*f == out, "threads {threads}: output differs"),
+        }
+    }
+}
+
+#[test]
+fn pcapng_timestamp_resolutions() {
+    let enc = PcapngEncoder { big_endian: false };
+    let mut out = Vec::new();
+    enc.section_header(&mut out);
+    enc.interface(&mut out, 1, 0, Some(9)); // nanoseconds
+    enc.interface(&mut out, 1, 0, Some(0x80 | 20)); // 2^-20 s
+    enc.interface(&mut out, 1, 0, None); // microseconds
+    enc.packet(&mut out, 0, 1_700_000_000_123_456_789, &[1], 1);
+    enc.packet(&mut out, 1, (5 << 20) | (1 << 19), &[2], 1);
+    enc.packet(&mut out, 2, 7_000_001, &[3], 1);
+    enc.simple_packet(&mut out, &[4, 5, 6], 3);
+    let got: Vec<(Timestamp, Vec<u8>)> = packets(&out)
+        .unwrap()
+        .into_iter()
+        .map(|(t, p)| (t, p.data.to_vec()))
+        .collect();
+    let ts = |secs, nanos| Timestamp { secs, nanos };
+    assert_eq!(
+        got,
+        vec![
+            (ts(1_700_000_000, 123_456_789), vec![1]),
+            (ts(5, 500_000_000), vec![2]),
+            (ts(7, 1000), vec![3]),
+            (ts(0, 0), vec![4, 5, 6]),
+        ]
+    );
+}
+
+#[test]
+fn output_appears_only_when_committed() {
+    let dir = std::env::temp_dir().join(format!("cranebpf-atomic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dest = dir.join("out.pcap");
+    let mut f = AtomicFile::create(&dest).unwrap();
+    f.write_all(b"partial").unwrap();
+    assert!(f.temp_path().exists() && !dest.exists());
+    drop(f); // as on an error or an unwinding interruption
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    let mut f = AtomicFile::create(&dest).unwrap();
+    f.write_all(b"complete").unwrap();
+    f.commit().unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), b"complete");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bundled_sample_is_the_generator_output_and_has_https() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample.pcap");
+    let bundled = std::fs::read(path).unwrap();
+    let options = SynthOptions {
+        seed: 7,
+        packets: 400,
+        ..SynthOptions::default()
+    };
+    assert!(
+        bundled == capture(&options),
+        "examples/sample.pcap is not `cranebpf gen-capture --packets 400 --seed 7`"
+    );
+    let https = Filter::new(compile_expr("tcp port 443", LinkType::Ethernet).unwrap()).unwrap();
+    let matched = packets(&bundled)
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| https.run_wire(p.data, p.wire_len) != 0)
+        .count();
+    assert!(matched > 50, "only {matched} tcp/443 packets");
+}
+
+#[test]
+fn readme_first_command_and_run_dash_r_on_the_sample() {
+    let exe = env!("CARGO_BIN_EXE_cranebpf");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample.pcap");
+    let out = std::process::Command::new(exe)
+        .args(["filter", "-r", sample, "tcp port 443"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "202");
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("400 packets read, 202 matched"),
+        "{summary}"
+    );
+    let out = std::process::Command::new(exe)
+        .args(["run", "tcp port 443", "-r", sample])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let verdicts: Vec<&str> = text.lines().collect();
+    assert_eq!(verdicts.len(), 400);
+    assert_eq!(verdicts.iter().filter(|v| **v == "262144").count(), 202);
+    assert!(verdicts.iter().all(|v| *v == "0" || *v == "262144"));
+}
+
+#[test]
+fn resync_finds_the_true_record_boundaries() {
+    for pcapng in [false, true] {
+        let bytes = capture(&SynthOptions {
+            seed: 12,
+            packets: 5000,
+            pcapng,
+            ..SynthOptions::default()
+        });
+        let mut reader = Reader::new(&bytes).unwrap();
+        let base = reader.clone();
+        let mut boundaries = vec![reader.offset()];
+        while let Some(item) = reader.next_item() {
+            item.unwrap();
+            boundaries.push(reader.offset());
+        }
+        let mut base = base;
+        if let Reader::Pcapng(r) = &mut base {
+            r.skip_preamble();
+        }
+        for k in 1..50 {
+            let split = bytes.len() * k / 50;
+            let guess = base.resync(split).expect("a boundary").offset();
+            let truth = *boundaries.iter().find(|&&b| b >= split).unwrap();
+            assert_eq!(guess, truth, "pcapng {pcapng}, split {split}");
+        }
+    }
+}

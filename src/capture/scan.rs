@@ -12,7 +12,7 @@
 
 use super::{CaptureError, Item, Reader};
 use crate::Filter;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -138,11 +138,7 @@ fn scan_serial(
     options: &ScanOptions<'_>,
     summary: &mut Summary,
 ) -> Result<(), ScanError> {
-    let mut buf = Vec::with_capacity(if out.is_some() {
-        OUT_BLOCK + (1 << 20)
-    } else {
-        0
-    });
+    let mut buf = Ranges::default();
     let mut cache = FilterCache::default();
     let len = reader.len();
     loop {
@@ -158,8 +154,8 @@ fn scan_serial(
             summary,
         )?;
         if let Some(w) = out.as_deref_mut() {
-            w.write_all(&buf).map_err(ScanError::Output)?;
-            summary.written += buf.len() as u64;
+            buf.write_to(reader.bytes(), w).map_err(ScanError::Output)?;
+            summary.written += buf.bytes as u64;
             buf.clear();
         }
         if let Some(progress) = options.progress {
@@ -186,7 +182,7 @@ fn run_chunk(
     reader: &mut Reader<'_>,
     filters: &Filters,
     cache: &mut FilterCache,
-    out: Option<&mut Vec<u8>>,
+    out: Option<&mut Ranges>,
     summary: &mut Summary,
 ) -> Result<bool, ScanError> {
     // One loop per format, so each reader's step is inlined into it.
@@ -235,7 +231,7 @@ fn run_items<'a, R: Items<'a>>(
     reader: &mut R,
     filters: &Filters,
     cache: &mut FilterCache,
-    mut out: Option<&mut Vec<u8>>,
+    mut out: Option<&mut Ranges>,
     summary: &mut Summary,
 ) -> Result<bool, ScanError> {
     let bytes = reader.bytes();
@@ -284,7 +280,7 @@ fn run_items<'a, R: Items<'a>>(
                     if hit {
                         matched += 1;
                         if let Some(buf) = out.as_deref_mut() {
-                            buf.extend_from_slice(p.record);
+                            buf.push(bytes, p.record);
                         }
                     }
                     if new_link {
@@ -293,7 +289,7 @@ fn run_items<'a, R: Items<'a>>(
                 }
                 Item::Other(block) => {
                     if let Some(buf) = out.as_deref_mut() {
-                        buf.extend_from_slice(block);
+                        buf.push(bytes, block);
                     }
                 }
             }
@@ -341,15 +337,17 @@ impl<'a> Prefetch<'a> {
 /// What a worker sends: blocks of output, then where its chunk ended.
 enum Msg<'a> {
     /// Output of the chunk, in order.
-    Block(Vec<u8>),
+    Block(Ranges),
     /// The chunk is finished: its counts and the reader where it stopped
     /// (at the first item at or after the chunk's end), or its error.
     Done(Result<(Summary, Reader<'a>), ScanError>),
 }
 
 /// Output blocks a worker may hold before it waits for its turn to be
-/// written (bounds memory to this many times [`OUT_BLOCK`] per thread).
-const HELD_BLOCKS: usize = 8;
+/// written. A block is a list of ranges of the input (16 bytes per range),
+/// not a copy, so workers can run far ahead: while the writer drains one
+/// chunk's output, the others finish filtering.
+const HELD_BLOCKS: usize = 4096;
 
 /// Filters the chunk `reader` starts at, up to `end`, in blocks.
 fn filter_part<'a>(
@@ -358,11 +356,11 @@ fn filter_part<'a>(
     filters: &Filters,
     keep: bool,
     tx: &mpsc::SyncSender<Msg<'a>>,
-    spare: &mpsc::Receiver<Vec<u8>>,
+    spare: &mpsc::Receiver<Ranges>,
 ) {
     let mut cache = FilterCache::default();
     let mut counts = Summary::default();
-    let mut buf = Vec::new();
+    let mut buf = Ranges::default();
     while reader.offset() < end {
         reader.limit(reader.offset().saturating_add(OUT_BLOCK).min(end));
         let r = run_chunk(
@@ -377,9 +375,8 @@ fn filter_part<'a>(
             return;
         }
         // Only full blocks count against the held limit.
-        if buf.len() >= OUT_BLOCK {
-            // Reuse a written buffer: fresh memory costs a page fault per
-            // 4 KiB.
+        if buf.bytes >= OUT_BLOCK {
+            // Reuse a written list: fresh memory costs page faults.
             let next = spare.try_recv().unwrap_or_default();
             if tx
                 .send(Msg::Block(std::mem::replace(&mut buf, next)))
@@ -389,7 +386,7 @@ fn filter_part<'a>(
             }
         }
     }
-    if !buf.is_empty() && tx.send(Msg::Block(buf)).is_err() {
+    if !buf.spans.is_empty() && tx.send(Msg::Block(buf)).is_err() {
         return;
     }
     reader.limit(reader.len());
@@ -440,7 +437,7 @@ fn scan_threaded(
                 continue;
             };
             let (tx, rx) = mpsc::sync_channel::<Msg<'_>>(HELD_BLOCKS);
-            let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+            let (spare_tx, spare_rx) = mpsc::channel::<Ranges>();
             let to = splits[i + 1];
             scope.spawn(move || filter_part(start, to, filters, keep, &tx, &spare_rx));
             receivers.push(Some((rx, spare_tx)));
@@ -456,9 +453,9 @@ fn scan_threaded(
                 match msg {
                     Msg::Block(mut buf) => {
                         if let Some(w) = out.as_deref_mut() {
-                            w.write_all(&buf).map_err(ScanError::Output)?;
+                            buf.write_to(base.bytes(), w).map_err(ScanError::Output)?;
                         }
-                        summary.written += buf.len() as u64;
+                        summary.written += buf.bytes as u64;
                         buf.clear();
                         let _ = spare.send(buf);
                     }
@@ -490,6 +487,58 @@ fn scan_threaded(
             "a filtering thread stopped early",
         )))
     })
+}
+
+/// Output as ranges of the input: everything written after the file
+/// header is a record or block of the input itself, so it is written
+/// straight from the mapping (`writev`), with no copy in between, and
+/// neighbouring records join into one range.
+#[derive(Debug, Default)]
+struct Ranges {
+    /// (offset in the input, length), in output order.
+    spans: Vec<(usize, usize)>,
+    /// Total length of the spans.
+    bytes: usize,
+}
+
+impl Ranges {
+    /// Adds `part`, a slice of `input`.
+    #[inline]
+    fn push(&mut self, input: &[u8], part: &[u8]) {
+        let at = part.as_ptr() as usize - input.as_ptr() as usize;
+        self.bytes += part.len();
+        match self.spans.last_mut() {
+            Some((start, len)) if *start + *len == at => *len += part.len(),
+            _ => self.spans.push((at, part.len())),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.spans.clear();
+        self.bytes = 0;
+    }
+
+    /// Writes every span of `input`, up to 1024 per system call.
+    fn write_to(&self, input: &[u8], w: &mut dyn Write) -> std::io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(1024);
+        for group in self.spans.chunks(1024) {
+            slices.clear();
+            slices.extend(
+                group
+                    .iter()
+                    .map(|&(at, len)| IoSlice::new(&input[at..at + len])),
+            );
+            let mut rest = &mut slices[..];
+            while !rest.is_empty() {
+                let n = w.write_vectored(rest)?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                IoSlice::advance_slices(&mut rest, n);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn add(total: &mut Summary, part: &Summary) {

@@ -60,6 +60,13 @@ impl Write for AtomicFile {
         }
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write_vectored(bufs),
+            None => Err(io::Error::other("output already committed")),
+        }
+    }
+
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match &mut self.file {
             Some(f) => f.write_all(buf),

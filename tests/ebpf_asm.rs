@@ -8,6 +8,7 @@ use cranebpf::ebpf::disasm::disassemble;
 use cranebpf::ebpf::insn::op;
 use cranebpf::ebpf::interp::{run, RunOptions};
 use cranebpf::ebpf::{Helpers, Insn, Program};
+use cranebpf::gen;
 use cranebpf::rng::Rng;
 use std::path::PathBuf;
 
@@ -60,33 +61,12 @@ fn random_insn(rng: &mut Rng) -> Vec<Insn> {
     let w = |rng: &mut Rng| rng.below(10) as u8; // writable
     let imm = |rng: &mut Rng| rng.edgy_u64() as i32;
     let off = |rng: &mut Rng| rng.next_u64() as i16;
-    let alu_ops = [
-        op::ADD,
-        op::SUB,
-        op::MUL,
-        op::DIV,
-        op::OR,
-        op::AND,
-        op::LSH,
-        op::RSH,
-        op::MOD,
-        op::XOR,
-        op::MOV,
-        op::ARSH,
-    ];
-    let jmp_ops = [
-        op::JEQ,
-        op::JGT,
-        op::JGE,
-        op::JSET,
-        op::JNE,
-        op::JSGT,
-        op::JSGE,
-        op::JLT,
-        op::JLE,
-        op::JSLT,
-        op::JSLE,
-    ];
+    // Two-operand ALU operations (`neg` takes one, so it is left out).
+    let alu_ops: Vec<u8> = gen::ebpf::ALU_OPS
+        .into_iter()
+        .filter(|&o| o != op::NEG)
+        .collect();
+    let jmp_ops = gen::ebpf::JMP_OPS;
     let sizes = [op::B, op::H, op::W, op::DW];
     let class = *rng.pick(&[op::ALU, op::ALU64]);
     let one = |i: Insn| vec![i];

@@ -7,6 +7,7 @@
 //! Needs root and bpf(): skipped with a reason otherwise, but under CI=true
 //! a missing bpf() is a failure.
 
+use cranebpf::conformance::ebpf_cases::{legal_imm, ALU_OPS, JMP_OPS};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::interp::{run, RunOptions};
 use cranebpf::ebpf::semantics::SKF_NET_OFF;
@@ -48,27 +49,6 @@ fn compare(asm: &str, payload: &[u8]) -> Option<String> {
     })
 }
 
-const ALU_OPS: [&str; 14] = [
-    "add", "sub", "mul", "div", "sdiv", "mod", "smod", "or", "and", "xor", "lsh", "rsh", "arsh",
-    "mov",
-];
-const JMP_OPS: [&str; 11] = [
-    "jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle",
-];
-
-/// Immediate for `op` that the kernel's verifier accepts (it refuses
-/// division by an immediate 0 and immediate shifts outside the width).
-fn kernel_legal_imm(rng: &mut Rng, op: &str, width: u32) -> i32 {
-    match op {
-        "lsh" | "rsh" | "arsh" => rng.below(width as u64) as i32,
-        "div" | "sdiv" | "mod" | "smod" => match rng.edgy_u64() as i32 {
-            0 => -1,
-            v => v,
-        },
-        _ => rng.edgy_u64() as i32,
-    }
-}
-
 /// The ALU programs: each op (and neg, movsx, byte order) at both widths,
 /// with an immediate and a register operand.
 fn alu_bodies(rng: &mut Rng) -> Vec<String> {
@@ -76,7 +56,7 @@ fn alu_bodies(rng: &mut Rng) -> Vec<String> {
     for round in 0..3 {
         for (sfx, width) in [("", 64), ("32", 32)] {
             for op in ALU_OPS {
-                let imm = kernel_legal_imm(rng, op, width);
+                let imm = legal_imm(rng, op, width);
                 bodies.push(format!("{op}{sfx} %r3, {imm}"));
                 bodies.push(format!("{op}{sfx} %r3, %r4"));
             }

@@ -17,7 +17,8 @@ use crate::rng::Rng;
 /// memory length).
 const VALUE_REGS: [u8; 8] = [0, 2, 3, 4, 5, 6, 7, 8];
 
-const ALU_OPS: [u8; 13] = [
+/// Every ALU operation code (both widths).
+pub const ALU_OPS: [u8; 13] = [
     op::ADD,
     op::SUB,
     op::MUL,
@@ -32,7 +33,8 @@ const ALU_OPS: [u8; 13] = [
     op::MOV,
     op::ARSH,
 ];
-const JMP_OPS: [u8; 11] = [
+/// Every conditional jump operation code (JMP and JMP32).
+pub const JMP_OPS: [u8; 11] = [
     op::JEQ,
     op::JGT,
     op::JGE,

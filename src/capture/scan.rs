@@ -139,6 +139,7 @@ fn scan_serial(
     summary: &mut Summary,
 ) -> Result<(), ScanError> {
     let mut buf = Ranges::default();
+    let mut staging = Vec::new();
     let mut cache = FilterCache::default();
     let len = reader.len();
     loop {
@@ -154,7 +155,8 @@ fn scan_serial(
             summary,
         )?;
         if let Some(w) = out.as_deref_mut() {
-            buf.write_to(reader.bytes(), w).map_err(ScanError::Output)?;
+            buf.write_to(reader.bytes(), w, &mut staging)
+                .map_err(ScanError::Output)?;
             summary.written += buf.bytes as u64;
             buf.clear();
         }
@@ -409,6 +411,7 @@ fn scan_threaded(
     summary: &mut Summary,
 ) -> Result<(), ScanError> {
     let keep = out.is_some();
+    let mut staging = Vec::new();
     let len = reader.len();
     let begin = reader.offset();
     let mut base = reader.clone();
@@ -453,7 +456,8 @@ fn scan_threaded(
                 match msg {
                     Msg::Block(mut buf) => {
                         if let Some(w) = out.as_deref_mut() {
-                            buf.write_to(base.bytes(), w).map_err(ScanError::Output)?;
+                            buf.write_to(base.bytes(), w, &mut staging)
+                                .map_err(ScanError::Output)?;
                         }
                         summary.written += buf.bytes as u64;
                         buf.clear();
@@ -518,24 +522,58 @@ impl Ranges {
         self.bytes = 0;
     }
 
-    /// Writes every span of `input`, up to 1024 per system call.
-    fn write_to(&self, input: &[u8], w: &mut dyn Write) -> std::io::Result<()> {
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(1024);
-        for group in self.spans.chunks(1024) {
-            slices.clear();
-            slices.extend(
-                group
-                    .iter()
-                    .map(|&(at, len)| IoSlice::new(&input[at..at + len])),
-            );
-            let mut rest = &mut slices[..];
-            while !rest.is_empty() {
-                let n = w.write_vectored(rest)?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::WriteZero.into());
+    /// Writes every span of `input`, up to 1024 segments per system call.
+    /// Long spans go straight from the mapping; a run of short ones
+    /// (scattered small records) is first gathered into `staging` and
+    /// becomes one segment, because the kernel's cost per segment would
+    /// exceed the copy.
+    fn write_to(
+        &self,
+        input: &[u8],
+        w: &mut dyn Write,
+        staging: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        const SHORT: usize = 512;
+        let mut i = 0;
+        while i < self.spans.len() {
+            // Gather this round's short bytes first, so `staging` does not
+            // move while segments point into it.
+            let end = (i + 4096).min(self.spans.len());
+            staging.clear();
+            for &(at, len) in &self.spans[i..end] {
+                if len < SHORT {
+                    staging.extend_from_slice(&input[at..at + len]);
                 }
-                IoSlice::advance_slices(&mut rest, n);
             }
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(1024);
+            let mut staged = 0;
+            let mut run = 0; // bytes of the current run of short spans
+            for &(at, len) in &self.spans[i..end] {
+                if len < SHORT {
+                    run += len;
+                    continue;
+                }
+                if run > 0 {
+                    slices.push(IoSlice::new(&staging[staged..staged + run]));
+                    staged += run;
+                    run = 0;
+                }
+                slices.push(IoSlice::new(&input[at..at + len]));
+            }
+            if run > 0 {
+                slices.push(IoSlice::new(&staging[staged..staged + run]));
+            }
+            for group in slices.chunks_mut(1024) {
+                let mut rest = group;
+                while !rest.is_empty() {
+                    let n = w.write_vectored(rest)?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::WriteZero.into());
+                    }
+                    IoSlice::advance_slices(&mut rest, n);
+                }
+            }
+            i = end;
         }
         Ok(())
     }

@@ -584,3 +584,63 @@ fn add(total: &mut Summary, part: &Summary) {
     total.matched += part.matched;
     total.packet_bytes += part.packet_bytes;
 }
+
+#[cfg(test)]
+mod ranges_tests {
+    use super::Ranges;
+    use std::io::{self, IoSlice, Write};
+
+    /// Accepts at most 7 bytes per call, so every partial-write path runs.
+    struct Trickle(Vec<u8>);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(7);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(7 - n);
+                self.0.extend_from_slice(&b[..take]);
+                n += take;
+                if n == 7 {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writes_every_span_in_order_through_partial_writes() {
+        let input: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let mut ranges = Ranges::default();
+        let mut want = Vec::new();
+        // Short and long spans, adjacent ones (which merge) and gaps.
+        let mut at = 0;
+        for (i, len) in [3usize, 700, 5, 5, 1, 2000, 40, 600, 9]
+            .iter()
+            .cycle()
+            .take(60)
+            .enumerate()
+        {
+            if at + len > input.len() {
+                break;
+            }
+            ranges.push(&input, &input[at..at + len]);
+            want.extend_from_slice(&input[at..at + len]);
+            at += len + if i % 3 == 0 { 0 } else { 17 };
+        }
+        let mut out = Trickle(Vec::new());
+        ranges
+            .write_to(&input, &mut out, &mut Vec::new())
+            .expect("writes");
+        assert_eq!(out.0, want);
+        assert_eq!(ranges.bytes, want.len());
+    }
+}

@@ -3,10 +3,9 @@
 //! print each mismatch minimised. Ends with `N cases, M mismatches`.
 
 use super::prog::InputForm;
-use super::run::decode_hex;
 use super::Failure;
 use clap::Args;
-use cranebpf::cbpf::parse::{self, Form};
+use cranebpf::cbpf::parse;
 use cranebpf::cbpf::Program;
 use cranebpf::conformance::diff::{
     compare_program, generated, generated_ebpf, packets_for, reads_random, DiffSummary,
@@ -47,18 +46,7 @@ pub struct DiffArgs {
 
 /// Reads a hex packet file (one packet per line, `-` = empty, `#` comments).
 pub fn load_packets(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let body = line.trim();
-        if body.is_empty() || body.starts_with('#') {
-            continue;
-        }
-        let what = format!("{}: line {}", path.display(), n + 1);
-        out.push(decode_hex(body, &what).map_err(Failure::bad_input)?);
-    }
-    Ok(out)
+    super::run::hex_packets(path)
 }
 
 /// Reads classic programs in any form (or the one forced).
@@ -72,14 +60,7 @@ pub fn load_programs(
             let name = path.display().to_string();
             let bytes =
                 std::fs::read(path).map_err(|e| Failure::bad_input(format!("{name}: {e}")))?;
-            let form = match from {
-                None => parse::detect(&bytes),
-                Some(InputForm::Ddd) => Form::Ddd,
-                Some(InputForm::Comma) => Form::Comma,
-                Some(InputForm::Dd) => Form::Dd,
-                Some(InputForm::Asm) => Form::Asm,
-                Some(InputForm::Raw) => Form::Raw,
-            };
+            let form = from.map_or_else(|| parse::detect(&bytes), InputForm::form);
             let prog = parse::parse_as(&bytes, form)
                 .map_err(|e| Failure::bad_input(format!("{name}: {e}")))?;
             Ok((name, prog))

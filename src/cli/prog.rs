@@ -24,6 +24,19 @@ pub enum InputForm {
     Raw,
 }
 
+impl InputForm {
+    /// The parser's name for this form.
+    pub fn form(self) -> Form {
+        match self {
+            InputForm::Ddd => Form::Ddd,
+            InputForm::Comma => Form::Comma,
+            InputForm::Dd => Form::Dd,
+            InputForm::Asm => Form::Asm,
+            InputForm::Raw => Form::Raw,
+        }
+    }
+}
+
 /// The program arguments shared by every subcommand.
 #[derive(Args, Debug)]
 pub struct ProgArgs {
@@ -81,14 +94,9 @@ impl ProgArgs {
             }
             (None, None) => return Err(Failure::bad_input("no program given")),
         };
-        let form = match self.from {
-            None => parse::detect(&bytes),
-            Some(InputForm::Ddd) => Form::Ddd,
-            Some(InputForm::Comma) => Form::Comma,
-            Some(InputForm::Dd) => Form::Dd,
-            Some(InputForm::Asm) => Form::Asm,
-            Some(InputForm::Raw) => Form::Raw,
-        };
+        let form = self
+            .from
+            .map_or_else(|| parse::detect(&bytes), InputForm::form);
         parse::parse_as(&bytes, form).map_err(|e| Failure::bad_input(format!("{name}: {e}")))
     }
 }

@@ -119,6 +119,12 @@ fn packets(args: &RunArgs) -> Result<Vec<Vec<u8>>, Failure> {
             .collect::<Result<_, _>>()
             .map_err(Failure::bad_input);
     };
+    hex_packets(path)
+}
+
+/// Reads a hex packet file: one packet per line, `-` an empty packet,
+/// blank lines and `#` comments skipped; the path `-` reads stdin.
+pub(super) fn hex_packets(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Failure> {
     let mut text = String::new();
     let read = if path.as_os_str() == "-" {
         std::io::stdin().read_to_string(&mut text).map(|_| ())

@@ -58,3 +58,35 @@ fn jit_engine_refuses_what_the_kernel_refuses() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("instruction"), "{err}");
 }
+
+#[test]
+fn diff_takes_packets_from_a_capture() {
+    let (code, out, err) = cli(&[
+        "diff",
+        "--kernel",
+        "examples/ip-udp.ddd",
+        "-r",
+        "examples/sample.pcap",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let last = out.lines().last().unwrap_or_default();
+    let cases: usize = last
+        .strip_suffix(" cases, 0 mismatches")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected summary: {last}"));
+    // 400 packets, each through three engines against the kernel.
+    assert!(cases >= 1200, "{last}");
+
+    let (code, _, err) = cli(&[
+        "diff",
+        "--kernel",
+        "examples/ip-udp.ddd",
+        "-r",
+        "Cargo.toml",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("Cargo.toml") && err.contains("byte offset 0"),
+        "{err}"
+    );
+}

@@ -5,6 +5,7 @@
 use super::prog::InputForm;
 use super::Failure;
 use clap::Args;
+use cranebpf::capture::{self, map::Mapped};
 use cranebpf::cbpf::parse;
 use cranebpf::cbpf::Program;
 use cranebpf::conformance::diff::{
@@ -12,6 +13,7 @@ use cranebpf::conformance::diff::{
     EbpfMismatch, LiveMismatch,
 };
 use cranebpf::conformance::record::ClassicRecorder;
+use cranebpf::kernel::classic::MAX_PACKET;
 use cranebpf::rng::Rng;
 use std::path::{Path, PathBuf};
 
@@ -40,13 +42,30 @@ pub struct DiffArgs {
     ebpf: bool,
     /// Packets for PROGs, one hex packet per line (default: 64 generated
     /// packets per program, from --seed).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "read")]
     hex_file: Option<PathBuf>,
+    /// Packets for PROGs from a capture file (pcap or pcapng); each
+    /// packet's captured bytes are sent as one datagram.
+    #[arg(short = 'r', long = "read", value_name = "CAPTURE")]
+    read: Option<PathBuf>,
 }
 
 /// Reads a hex packet file (one packet per line, `-` = empty, `#` comments).
 pub fn load_packets(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
     super::run::hex_packets(path)
+}
+
+/// The captured bytes of every packet in a pcap or pcapng file, at most
+/// the largest datagram the socket pair carries.
+fn capture_packets(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
+    let map =
+        Mapped::open(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    let packets = capture::packets(map.bytes())
+        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    Ok(packets
+        .into_iter()
+        .map(|(_, p)| p.data[..p.data.len().min(MAX_PACKET)].to_vec())
+        .collect())
 }
 
 /// Reads classic programs in any form (or the one forced).
@@ -77,9 +96,10 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
     let mut summary = if args.progs.is_empty() {
         generated(&mut rec, args.seed, args.cases, &mut print).map_err(Failure::bad_input)?
     } else {
-        let user_packets = match &args.hex_file {
-            Some(path) => Some(load_packets(path)?),
-            None => None,
+        let user_packets = match (&args.hex_file, &args.read) {
+            (Some(path), _) => Some(load_packets(path)?),
+            (None, Some(path)) => Some(capture_packets(path)?),
+            (None, None) => None,
         };
         let mut rng = Rng::new(args.seed);
         let mut summary = DiffSummary::default();

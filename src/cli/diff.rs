@@ -3,6 +3,7 @@
 //! print each mismatch minimised. Ends with `N cases, M mismatches`.
 
 use super::prog::InputForm;
+use super::prog_source;
 use super::Failure;
 use clap::Args;
 use cranebpf::capture::{self, map::Mapped};
@@ -30,7 +31,8 @@ pub struct DiffArgs {
     /// At least this many comparisons when generating cases.
     #[arg(long, default_value_t = 10_000)]
     cases: usize,
-    /// Classic programs to compare instead of generated ones (any form).
+    /// Classic programs to compare instead of generated ones: files in
+    /// any form, or pcap-filter expressions.
     #[arg(value_name = "PROG")]
     progs: Vec<PathBuf>,
     /// Read every PROG in this form instead of detecting it.
@@ -68,7 +70,9 @@ fn capture_packets(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
         .collect())
 }
 
-/// Reads classic programs in any form (or the one forced).
+/// Reads classic programs in any form (or the one forced); an argument
+/// that names no file is compiled as a pcap-filter expression (Ethernet),
+/// as everywhere else in the CLI.
 pub fn load_programs(
     paths: &[PathBuf],
     from: Option<InputForm>,
@@ -77,6 +81,11 @@ pub fn load_programs(
         .iter()
         .map(|path| {
             let name = path.display().to_string();
+            if from.is_none() && prog_source::choose(path, None) == prog_source::Source::Expr {
+                let prog = prog_source::compile(&name, None)
+                    .map_err(|e| Failure::bad_input(format!("{name}: {e}")))?;
+                return Ok((name, prog));
+            }
             let bytes =
                 std::fs::read(path).map_err(|e| Failure::bad_input(format!("{name}: {e}")))?;
             let form = from.map_or_else(|| parse::detect(&bytes), InputForm::form);

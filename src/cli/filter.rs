@@ -8,7 +8,7 @@ use super::Failure;
 use clap::Args;
 use cranebpf::capture::scan::{scan, ScanError, ScanOptions, Summary};
 use cranebpf::capture::write::AtomicFile;
-use std::cell::Cell;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -141,53 +141,40 @@ fn summary_line(s: &Summary, file_bytes: u64, elapsed: Duration) -> String {
     )
 }
 
-/// A progress bar on stderr, only when stderr is a terminal and the input
-/// is large enough to take a noticeable time.
+/// A progress bar on stderr (indicatif), only when stderr is a terminal
+/// and the input is large enough to take a noticeable time.
 struct Progress {
-    total: u64,
-    enabled: bool,
-    last: Cell<Option<Instant>>,
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
     fn new(total: u64) -> Progress {
-        Progress {
-            total,
-            enabled: total >= 64 << 20 && std::io::stderr().is_terminal(),
-            last: Cell::new(None),
-        }
+        let show = total >= 64 << 20 && std::io::stderr().is_terminal();
+        let bar = show.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "[{bar:40}] {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Progress { bar }
     }
 
     fn enabled(&self) -> bool {
-        self.enabled
+        self.bar.is_some()
     }
 
     fn update(&self, done: u64) {
-        let now = Instant::now();
-        if self
-            .last
-            .get()
-            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
-        {
-            return;
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
         }
-        self.last.set(Some(now));
-        let done = done.min(self.total);
-        let width = 40;
-        let filled = (done as u128 * width / u128::from(self.total.max(1))) as usize;
-        eprint!(
-            "\r[{}{}] {:>3}% {} / {} MB",
-            "=".repeat(filled),
-            " ".repeat(width as usize - filled),
-            done * 100 / self.total.max(1),
-            done >> 20,
-            self.total >> 20
-        );
     }
 
     fn finish(&self) {
-        if self.enabled && self.last.get().is_some() {
-            eprint!("\r{}\r", " ".repeat(72));
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }

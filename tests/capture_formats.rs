@@ -137,7 +137,7 @@ fn output_appears_only_when_committed() {
     let dest = dir.join("out.pcap");
     let mut f = AtomicFile::create(&dest).unwrap();
     f.write_all(b"partial").unwrap();
-    assert!(f.temp_path().exists() && !dest.exists());
+    assert!(f.temp_path().is_some_and(|t| t.exists()) && !dest.exists());
     drop(f); // as on an error or an unwinding interruption
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     let mut f = AtomicFile::create(&dest).unwrap();
@@ -224,4 +224,49 @@ fn resync_finds_the_true_record_boundaries() {
             assert_eq!(guess, truth, "pcapng {pcapng}, split {split}");
         }
     }
+}
+
+#[test]
+fn special_files_are_written_in_place_and_links_stay_links() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = std::env::temp_dir().join(format!("cranebpf-special-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // A named pipe: written through, still a pipe afterwards (renaming over
+    // it would have replaced it, as it would /dev/null).
+    let fifo = dir.join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    let mut f = AtomicFile::create(&fifo).unwrap();
+    assert!(f.temp_path().is_none());
+    f.write_all(b"through the pipe").unwrap();
+    f.commit().unwrap();
+    assert_eq!(reader.join().unwrap(), b"through the pipe");
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    // A symbolic link to a regular file: the file is replaced, the link stays.
+    let target = dir.join("target.pcap");
+    std::fs::write(&target, b"old").unwrap();
+    let link = dir.join("link.pcap");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let mut f = AtomicFile::create(&link).unwrap();
+    f.write_all(b"new").unwrap();
+    f.commit().unwrap();
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"new");
+
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -13,16 +13,36 @@ use std::path::{Path, PathBuf};
 /// renamed into place by [`AtomicFile::commit`]; dropped uncommitted (an
 /// error, an interrupted run unwinding), the temporary file is removed, so
 /// a half-written output never looks complete.
+///
+/// Only regular files are replaced that way. An existing device, FIFO or
+/// socket (`-w /dev/null`, a named pipe) is written in place: renaming over
+/// it would replace the device with a plain file. A symbolic link to a
+/// regular file stays a link: the file it names is replaced.
 #[derive(Debug)]
 pub struct AtomicFile {
     file: Option<File>,
-    tmp: PathBuf,
+    /// The temporary file, or `None` when writing in place.
+    tmp: Option<PathBuf>,
     dest: PathBuf,
 }
 
 impl AtomicFile {
-    /// Creates the temporary file for `dest`.
+    /// Creates the temporary file for `dest` (or opens `dest` itself when
+    /// it is not a regular file).
     pub fn create(dest: &Path) -> io::Result<AtomicFile> {
+        let dest = match std::fs::metadata(dest) {
+            Ok(m) if !m.file_type().is_file() => {
+                let file = std::fs::OpenOptions::new().write(true).open(dest)?;
+                return Ok(AtomicFile {
+                    file: Some(file),
+                    tmp: None,
+                    dest: dest.to_path_buf(),
+                });
+            }
+            Ok(_) => std::fs::canonicalize(dest)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => dest.to_path_buf(),
+            Err(e) => return Err(e),
+        };
         let name = dest
             .file_name()
             .ok_or_else(|| io::Error::other("output path has no file name"))?;
@@ -33,14 +53,14 @@ impl AtomicFile {
         let file = File::create(&tmp)?;
         Ok(AtomicFile {
             file: Some(file),
-            tmp,
-            dest: dest.to_path_buf(),
+            tmp: Some(tmp),
+            dest,
         })
     }
 
-    /// The temporary path being written.
-    pub fn temp_path(&self) -> &Path {
-        &self.tmp
+    /// The temporary path being written (`None` when writing in place).
+    pub fn temp_path(&self) -> Option<&Path> {
+        self.tmp.as_deref()
     }
 
     /// Flushes and renames the file to its destination.
@@ -48,7 +68,10 @@ impl AtomicFile {
         if let Some(mut file) = self.file.take() {
             file.flush()?;
         }
-        std::fs::rename(&self.tmp, &self.dest)
+        match &self.tmp {
+            Some(tmp) => std::fs::rename(tmp, &self.dest),
+            None => Ok(()),
+        }
     }
 }
 
@@ -84,8 +107,8 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let (Some(_), Some(tmp)) = (self.file.take(), &self.tmp) {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }

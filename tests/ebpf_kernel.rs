@@ -1,5 +1,6 @@
-//! Differential tests against the running kernel: seeded, generated
-//! ALU/ALU64/JMP/JMP32 and legacy packet-load programs are loaded with
+//! Differential tests against the running kernel: the corpus's seeded
+//! ALU/ALU64/JMP/JMP32 and legacy packet-load families
+//! (`conformance::ebpf_cases`, with fresh operands) are loaded with
 //! BPF_PROG_LOAD (socket filter) and run with BPF_PROG_TEST_RUN; the
 //! interpreter must return the same value. `retval` is the low 32 bits of
 //! r0, so each ALU program also runs in a variant ending in `rsh r0, 32`.
@@ -7,10 +8,11 @@
 //! Needs root and bpf(): skipped with a reason otherwise, but under CI=true
 //! a missing bpf() is a failure.
 
-use cranebpf::conformance::ebpf_cases::{legal_imm, ALU_OPS, JMP_OPS};
+use cranebpf::conformance::ebpf_cases::{
+    alu_and_jump_programs, packet_load_programs, PAYLOAD_LENS,
+};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::interp::{run, RunOptions};
-use cranebpf::ebpf::semantics::SKF_NET_OFF;
 use cranebpf::kernel::bpf::{available, SocketFilter, ETH_HLEN};
 use cranebpf::rng::Rng;
 
@@ -49,56 +51,42 @@ fn compare(asm: &str, payload: &[u8]) -> Option<String> {
     })
 }
 
-/// The ALU programs: each op (and neg, movsx, byte order) at both widths,
-/// with an immediate and a register operand.
-fn alu_bodies(rng: &mut Rng) -> Vec<String> {
-    let mut bodies = Vec::new();
-    for round in 0..3 {
-        for (sfx, width) in [("", 64), ("32", 32)] {
-            for op in ALU_OPS {
-                let imm = legal_imm(rng, op, width);
-                bodies.push(format!("{op}{sfx} %r3, {imm}"));
-                bodies.push(format!("{op}{sfx} %r3, %r4"));
-            }
-            bodies.push(format!("neg{sfx} %r3"));
-        }
-        for mx in [
-            "movsx832",
-            "movsx1632",
-            "movsx864",
-            "movsx1664",
-            "movsx3264",
-        ] {
-            bodies.push(format!("{mx} %r3, %r4"));
-        }
-        for kind in ["le", "be", "bswap"] {
-            for w in [16, 32, 64] {
-                if round == 0 || rng.below(2) == 0 {
-                    bodies.push(format!("{kind}{w} %r3"));
-                }
-            }
+/// Runs every program (`|`-separated assembly, as the corpus writes it) on
+/// every payload; returns the number of runs and the mismatches.
+fn compare_all<'a>(
+    programs: impl Iterator<Item = &'a String>,
+    payloads: &[Vec<u8>],
+) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for source in programs {
+        let asm = source.replace('|', "\n");
+        for payload in payloads {
+            failures.extend(compare(&asm, payload));
+            count += 1;
         }
     }
-    bodies
+    (count, failures)
 }
 
+/// The corpus's ALU and jump families with fresh operands: jump programs
+/// are the ones with a conditional branch (`, +1`).
+fn alu_and_jumps(seed: u64) -> (Vec<String>, Vec<String>) {
+    alu_and_jump_programs(&mut Rng::new(seed))
+        .into_iter()
+        .partition(|p| !p.contains(", +1") && !p.contains("ja"))
+}
+
+/// Each ALU op (and neg, movsx, byte order) at both widths, with an
+/// immediate and a register operand, low and high half of the result.
 #[test]
 fn alu_matches_kernel() {
     if !kernel_available() {
         return;
     }
-    let mut rng = Rng::new(0x005e_eda1);
-    let mut failures = Vec::new();
-    let bodies = alu_bodies(&mut rng);
-    for body in &bodies {
-        let (a, b) = (rng.edgy_u64(), rng.edgy_u64());
-        for tail in ["", "rsh %r0, 32\n"] {
-            let asm =
-                format!("lddw %r3, {a:#x}\nlddw %r4, {b:#x}\n{body}\nmov %r0, %r3\n{tail}exit\n");
-            failures.extend(compare(&asm, &[]));
-        }
-    }
-    assert!(bodies.len() >= 150, "only {} ALU programs", bodies.len());
+    let (alu, _) = alu_and_jumps(0x005e_eda1);
+    let (count, failures) = compare_all(alu.iter(), &[Vec::new()]);
+    assert!(count >= 300, "only {count} ALU programs");
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
@@ -146,47 +134,14 @@ fn edge_cases_match_kernel() {
     );
 }
 
+/// Every condition at both widths, immediate and register, and `ja`/`ja32`.
 #[test]
 fn jumps_match_kernel() {
     if !kernel_available() {
         return;
     }
-    let mut rng = Rng::new(0x5eed_0707);
-    let mut failures = Vec::new();
-    let mut count = 0;
-    for _ in 0..4 {
-        for sfx in ["", "32"] {
-            for op in JMP_OPS {
-                let a = rng.edgy_u64();
-                // Often compare against a close or equal value.
-                let b = match rng.below(3) {
-                    0 => a,
-                    1 => a.wrapping_add(rng.below(3)).wrapping_sub(1),
-                    _ => rng.edgy_u64(),
-                };
-                let imm = match rng.below(3) {
-                    0 => a as i32,
-                    1 => b as i32,
-                    _ => rng.edgy_u64() as i32,
-                };
-                for operand in [imm.to_string(), "%r4".to_string()] {
-                    let asm = format!(
-                        "lddw %r3, {a:#x}\nlddw %r4, {b:#x}\nmov %r0, 1\n\
-                         {op}{sfx} %r3, {operand}, +1\nmov %r0, 2\nexit\n"
-                    );
-                    failures.extend(compare(&asm, &[]));
-                    count += 1;
-                }
-            }
-        }
-    }
-    for ja in ["ja +1", "ja32 +1"] {
-        // The kernel refuses unreachable code, so the skipped `mov` is
-        // reachable from a (never taken) null check of the context.
-        let asm = format!("mov %r0, 1\njeq %r1, 0, +1\n{ja}\nmov %r0, 2\nexit\n");
-        failures.extend(compare(&asm, &[]));
-        count += 1;
-    }
+    let (_, jumps) = alu_and_jumps(0x5eed_0707);
+    let (count, failures) = compare_all(jumps.iter(), &[Vec::new()]);
     assert!(count >= 170);
     assert!(
         failures.is_empty(),
@@ -206,38 +161,12 @@ fn legacy_packet_loads_match_kernel() {
         return;
     }
     let mut rng = Rng::new(0x0001_dab5);
-    let mut failures = Vec::new();
-    let mut count = 0;
-    for len in [0usize, 1, 2, 3, 4, 5, 7, 8, 13, 40] {
-        let payload: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
-        for (sfx, size) in [("b", 1i64), ("h", 2), ("w", 4)] {
-            let l = len as i64;
-            let mut offsets = vec![0, l - size - 1, l - size, l - size + 1, l, -1];
-            offsets.push(SKF_NET_OFF as i64 + (l - size).max(0));
-            offsets.push(SKF_NET_OFF as i64 + l - size + 1);
-            offsets.push(SKF_NET_OFF as i64 - 1);
-            for k in offsets {
-                // LD_IND: split k into a register part and an immediate,
-                // sometimes so that the 32-bit sum wraps.
-                let reg = match rng.below(3) {
-                    0 => 0u64,
-                    1 => 0xffff_ffff,
-                    _ => 0xdead_beef_0000_0000 | rng.below(8),
-                };
-                let imm = (k as i32).wrapping_sub(reg as u32 as i32);
-                for load in [
-                    format!("ldabs{sfx} {k}"),
-                    format!("lddw %r7, {reg:#x}\nldind{sfx} %r7, {imm}"),
-                ] {
-                    for tail in ["", "mov %r0, 7\n"] {
-                        let asm = format!("mov %r6, %r1\n{load}\n{tail}exit\n");
-                        failures.extend(compare(&asm, &payload));
-                        count += 1;
-                    }
-                }
-            }
-        }
-    }
+    let payloads: Vec<Vec<u8>> = PAYLOAD_LENS
+        .iter()
+        .map(|&n| (0..n).map(|_| rng.below(256) as u8).collect())
+        .collect();
+    let programs = packet_load_programs(&mut rng);
+    let (count, failures) = compare_all(programs.iter(), &payloads);
     assert!(count >= 500);
     assert!(
         failures.is_empty(),

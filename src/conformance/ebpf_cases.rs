@@ -12,18 +12,18 @@ use crate::ebpf::semantics::SKF_NET_OFF;
 use crate::rng::Rng;
 
 /// Every two-operand ALU mnemonic (both widths come from a `32` suffix).
-pub const ALU_OPS: [&str; 14] = [
+const ALU_OPS: [&str; 14] = [
     "add", "sub", "mul", "div", "sdiv", "mod", "smod", "or", "and", "xor", "lsh", "rsh", "arsh",
     "mov",
 ];
 /// Every conditional jump mnemonic.
-pub const JMP_OPS: [&str; 11] = [
+const JMP_OPS: [&str; 11] = [
     "jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle",
 ];
 
 /// An immediate for `op` at `width` bits that the kernel's verifier
 /// accepts (no division by an immediate 0, shifts within the width).
-pub fn legal_imm(rng: &mut Rng, op: &str, width: u32) -> i32 {
+fn legal_imm(rng: &mut Rng, op: &str, width: u32) -> i32 {
     match op {
         "lsh" | "rsh" | "arsh" => rng.below(width as u64) as i32,
         "div" | "sdiv" | "mod" | "smod" => match rng.edgy_u64() as i32 {

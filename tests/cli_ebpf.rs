@@ -3,8 +3,6 @@
 
 mod support;
 
-use cranebpf::ebpf::conformance::find_suite_dir;
-use std::path::PathBuf;
 use support::{cli, temp_file};
 
 #[test]
@@ -123,15 +121,7 @@ fn conformance_reports_failures_and_totals() {
 
 #[test]
 fn conformance_on_the_shared_suite() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let Some(dir) = find_suite_dir(&root) else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("conformance suite not found above {}", root.display());
-        }
-        eprintln!(
-            "skipping: conformance suite not found above {}",
-            root.display()
-        );
+    let Some(dir) = support::suite_dir() else {
         return;
     };
     assert_eq!(

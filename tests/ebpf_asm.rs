@@ -2,15 +2,16 @@
 //! suite and over generated programs, error positions, and robustness on
 //! garbage (no input may panic the assembler, verifier or interpreter).
 
+mod support;
+
 use cranebpf::ebpf::asm::assemble;
-use cranebpf::ebpf::conformance::{find_suite_dir, parse};
+use cranebpf::ebpf::conformance::parse;
 use cranebpf::ebpf::disasm::disassemble;
 use cranebpf::ebpf::insn::op;
 use cranebpf::ebpf::interp::{run, RunOptions};
 use cranebpf::ebpf::{Helpers, Insn, Program};
 use cranebpf::gen;
 use cranebpf::rng::Rng;
-use std::path::PathBuf;
 
 /// bytes -> Program -> text -> Program must give the same bytes.
 fn round_trip(prog: &Program) -> String {
@@ -28,15 +29,7 @@ fn round_trip(prog: &Program) -> String {
 
 #[test]
 fn whole_suite_round_trips() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let Some(dir) = find_suite_dir(&root) else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("conformance suite not found above {}", root.display());
-        }
-        eprintln!(
-            "skipping: conformance suite not found above {}",
-            root.display()
-        );
+    let Some(dir) = support::suite_dir() else {
         return;
     };
     let mut count = 0;

@@ -1,11 +1,13 @@
-//! Helpers shared by the command-line tests.
+//! Helpers shared by the integration tests.
+
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Writes `bytes` to a fresh temporary file named `name`.
-#[allow(dead_code)] // not every test binary writes files
 pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -32,4 +34,22 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The shared eBPF conformance suite (`shared/bpf-conformance/tests` above
+/// the crate), or `None` with a printed reason; a failure under `CI=true`.
+pub fn suite_dir() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if let Some(dir) = cranebpf::ebpf::conformance::find_suite_dir(&root) {
+        return Some(dir);
+    }
+    let msg = format!(
+        "conformance suite (shared/bpf-conformance/tests) not found above {}",
+        root.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg}");
+    }
+    eprintln!("skipping: {msg}");
+    None
 }

@@ -105,10 +105,7 @@ impl EbpfProgram {
                 None,
             ),
         };
-        let has_local_calls = program
-            .insns
-            .iter()
-            .any(|i| i.opc == ebpf::insn::op::JMP | ebpf::insn::op::CALL && i.src == 1);
+        let has_local_calls = program.has_local_calls();
         Ok(EbpfProgram {
             program,
             helpers: options.helpers,

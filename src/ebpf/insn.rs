@@ -115,6 +115,14 @@ impl Program {
         self.insns.is_empty()
     }
 
+    /// True if some slot is a local (bpf-to-bpf) call, so a run may need
+    /// more than one stack frame.
+    pub fn has_local_calls(&self) -> bool {
+        self.insns
+            .iter()
+            .any(|i| i.opc == op::JMP | op::CALL && i.src == op::CALL_LOCAL)
+    }
+
     /// Encodes every slot as little-endian bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.insns.iter().flat_map(|i| i.to_bytes()).collect()

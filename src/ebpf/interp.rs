@@ -57,11 +57,7 @@ pub fn run_unverified(
     budget: Option<u64>,
     env: &dyn Environment,
 ) -> Result<u64, ExecError> {
-    let local_calls = prog
-        .insns
-        .iter()
-        .any(|i| i.opc == op::JMP | op::CALL && i.src == op::CALL_LOCAL);
-    if local_calls {
+    if prog.has_local_calls() {
         let mut stack = vec![0u8; STACK_SIZE * MAX_CALL_FRAMES];
         Machine::new(mem, packet, &mut stack).execute(&prog.insns, budget, env)
     } else {

@@ -36,11 +36,7 @@ pub(crate) type Plan = Vec<Option<u64>>;
 fn successors(insns: &[Insn], pc: usize) -> (Option<usize>, Option<usize>) {
     let insn = &insns[pc];
     let class = insn.class();
-    let width = if insn.opc == op::LD | op::IMM | op::DW {
-        2
-    } else {
-        1
-    };
+    let width = if insn.is_lddw() { 2 } else { 1 };
     let next = Some(pc + width);
     if class != op::JMP && class != op::JMP32 {
         return (next, None);

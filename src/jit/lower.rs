@@ -98,10 +98,6 @@ fn size_type(opc: u8) -> Type {
     }
 }
 
-fn is_lddw(insn: &Insn) -> bool {
-    insn.opc == op::LD | op::IMM | op::DW
-}
-
 /// Jump target of the instruction at `pc`, if it jumps.
 fn jump_target(insn: &Insn, pc: usize) -> Option<i64> {
     let class = insn.class();
@@ -177,7 +173,7 @@ pub(crate) fn lower_function(
     let mut pc = start;
     while pc < end {
         let insn = &insns[pc];
-        let width = if is_lddw(insn) { 2 } else { 1 };
+        let width = if insn.is_lddw() { 2 } else { 1 };
         if let Some(t) = jump_target(insn, pc) {
             if t < start as i64 || t >= end as i64 {
                 return Err(JitError::Unsupported {
@@ -334,7 +330,7 @@ impl Lowerer<'_, '_> {
         let mut i = 0;
         while i < insns.len() {
             n += 1;
-            i += if is_lddw(&insns[i]) { 2 } else { 1 };
+            i += if insns[i].is_lddw() { 2 } else { 1 };
         }
         n
     }
@@ -371,7 +367,7 @@ impl Lowerer<'_, '_> {
                 }
             }
             let insn = self.input.insns[pc];
-            if is_lddw(&insn) {
+            if insn.is_lddw() {
                 let hi = self
                     .input
                     .insns
@@ -688,7 +684,7 @@ impl Lowerer<'_, '_> {
             self.set(0, zero);
             return Ok(());
         }
-        if insn.src == 1 && !is_callx {
+        if insn.src == op::CALL_LOCAL && !is_callx {
             // Local call: the callee's frame sits just below ours.
             let target = pc as i64 + 1 + i64::from(insn.imm);
             if self.input.frame_size != FRAME_SIZE as i64 {

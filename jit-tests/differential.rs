@@ -20,7 +20,7 @@ use cranebpf::jit::runtime::status;
 use cranebpf::jit::{compile_bytes, JitOptions};
 use cranebpf::rng::Rng;
 use cranebpf::translate::{ctx_block, translate};
-use cranebpf::{EbpfOptions, EbpfProgram, Engine, EngineChoice, Filter, FilterOptions};
+use cranebpf::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
 
 fn seed() -> u64 {
     let seed = std::env::var("CRANEBPF_SEED")
@@ -252,8 +252,8 @@ fn ebpf_engines_agree() {
                 )
             })
         };
-        let interp = build(EngineChoice::Interp);
-        let jit = build(EngineChoice::Jit);
+        let interp = build(Some(Engine::Interp));
+        let jit = build(Some(Engine::Jit));
         let arm_code = match (&mut runner, n % 8) {
             (Some(r), 0) => {
                 let bytes = compile_bytes(&prog.insns, arm.clone(), &jit_options(true))

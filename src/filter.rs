@@ -6,44 +6,13 @@ use std::cell::RefCell;
 
 use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
+use crate::engine::Engine;
 use crate::jit::{JitCode, JitError, JitOptions, LeafRunner};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
 
 /// Stack (bytes) a translated classic program uses: its 16 scratch words.
 pub const CLASSIC_FRAME: usize = 64;
-
-/// Which engine runs a filter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Engine {
-    /// The reference classic interpreter, directly over classic
-    /// instructions.
-    Cbpf,
-    /// The eBPF interpreter over the translation.
-    Interp,
-    /// Native code from the JIT over the translation.
-    Jit,
-}
-
-impl Engine {
-    /// Every engine, in the order they are listed to users.
-    pub const ALL: [Engine; 3] = [Engine::Cbpf, Engine::Interp, Engine::Jit];
-
-    /// The name users type (`--engine NAME`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Cbpf => "cbpf",
-            Engine::Interp => "interp",
-            Engine::Jit => "jit",
-        }
-    }
-}
-
-impl std::fmt::Display for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// How to build a [`Filter`].
 #[derive(Clone, Debug, Default)]
@@ -60,6 +29,7 @@ pub struct FilterOptions {
 
 /// Why a filter could not be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FilterError {
     /// The kernel would refuse the program.
     Rejected(cbpf::CheckError),
@@ -76,7 +46,14 @@ impl std::fmt::Display for FilterError {
     }
 }
 
-impl std::error::Error for FilterError {}
+impl std::error::Error for FilterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FilterError::Rejected(e) => Some(e),
+            FilterError::Jit(e) => Some(e),
+        }
+    }
+}
 
 /// A compiled classic filter. `Send + Sync`: share one across threads.
 #[derive(Debug)]

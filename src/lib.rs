@@ -11,6 +11,7 @@ pub mod cbpf;
 #[cfg(target_os = "linux")]
 pub mod conformance;
 pub mod ebpf;
+pub mod engine;
 pub mod expr;
 pub mod filter;
 pub mod gen;
@@ -20,6 +21,7 @@ pub mod program;
 pub mod rng;
 pub mod translate;
 
+pub use engine::Engine;
 pub use expr::{compile_expr, ExprError, LinkType};
-pub use filter::{Engine, Filter, FilterError, FilterOptions, FilterRunner};
-pub use program::{ChosenEngine, EbpfOptions, EbpfProgram, EngineChoice};
+pub use filter::{Filter, FilterError, FilterOptions, FilterRunner};
+pub use program::{BuildError, EbpfOptions, EbpfProgram};

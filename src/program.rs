@@ -2,29 +2,9 @@
 //! can run and the interpreter otherwise.
 
 use crate::ebpf::{self, ExecError, Helpers, HelpersEnv, Program, VerifyError};
+use crate::engine::Engine;
 use crate::jit::runtime::{status, FRAME_SIZE};
 use crate::jit::{JitCode, JitError, JitOptions, RawOutcome};
-
-/// Which engine runs a program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EngineChoice {
-    /// The JIT when it compiles the program for this host, else the
-    /// interpreter.
-    Auto,
-    /// Only the interpreter.
-    Interp,
-    /// Only the JIT: building fails if it cannot compile the program.
-    Jit,
-}
-
-/// The engine a program ended up with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChosenEngine {
-    /// The eBPF interpreter.
-    Interp,
-    /// Native code from the JIT.
-    Jit,
-}
 
 /// How to build an [`EbpfProgram`].
 #[derive(Clone, Debug)]
@@ -33,8 +13,9 @@ pub struct EbpfOptions {
     pub helpers: Helpers,
     /// Instruction budget per run; loops and recursion need one.
     pub budget: Option<u64>,
-    /// Engine selection.
-    pub engine: EngineChoice,
+    /// The engine; `None`: the JIT when it compiles the program for this
+    /// host, else the interpreter.
+    pub engine: Option<Engine>,
     /// JIT settings.
     pub jit: JitOptions,
 }
@@ -44,7 +25,7 @@ impl Default for EbpfOptions {
         EbpfOptions {
             helpers: Helpers::new(),
             budget: None,
-            engine: EngineChoice::Auto,
+            engine: None,
             jit: JitOptions::default(),
         }
     }
@@ -52,11 +33,14 @@ impl Default for EbpfOptions {
 
 /// Why an [`EbpfProgram`] could not be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The verifier refused the program.
     Verify(VerifyError),
     /// The JIT was required and could not compile it.
     Jit(JitError),
+    /// The engine asked for does not run eBPF programs ([`Engine::Cbpf`]).
+    NotEbpfEngine(Engine),
 }
 
 impl std::fmt::Display for BuildError {
@@ -64,11 +48,23 @@ impl std::fmt::Display for BuildError {
         match self {
             BuildError::Verify(e) => write!(f, "refused by the verifier: {e}"),
             BuildError::Jit(e) => e.fmt(f),
+            BuildError::NotEbpfEngine(e) => write!(
+                f,
+                "the {e} engine runs classic programs only; use interp or jit for eBPF"
+            ),
         }
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Verify(e) => Some(e),
+            BuildError::Jit(e) => Some(e),
+            BuildError::NotEbpfEngine(_) => None,
+        }
+    }
+}
 
 /// A verified eBPF program, ready to run on either engine.
 #[derive(Debug)]
@@ -90,20 +86,24 @@ impl EbpfProgram {
 
     /// Verifies and prepares `program` as `options` say.
     pub fn with_options(program: Program, options: EbpfOptions) -> Result<EbpfProgram, BuildError> {
+        if let Some(engine) = options.engine.filter(|e| !e.runs_ebpf()) {
+            return Err(BuildError::NotEbpfEngine(engine));
+        }
         ebpf::verify::verify_with(&program, &options.helpers, options.budget)
             .map_err(BuildError::Verify)?;
         let mut jit_options = options.jit.clone();
         jit_options.budget = options.budget.is_some();
         let (code, jit_error) = match options.engine {
-            EngineChoice::Interp => (None, None),
-            EngineChoice::Auto => match JitCode::compile(&program, &jit_options) {
+            None => match JitCode::compile(&program, &jit_options) {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             },
-            EngineChoice::Jit => (
+            Some(Engine::Jit) => (
                 Some(JitCode::compile(&program, &jit_options).map_err(BuildError::Jit)?),
                 None,
             ),
+            // The interpreter (the only other eBPF engine, checked above).
+            Some(_) => (None, None),
         };
         let has_local_calls = program.has_local_calls();
         Ok(EbpfProgram {
@@ -116,12 +116,13 @@ impl EbpfProgram {
         })
     }
 
-    /// The engine that runs this program.
-    pub fn engine(&self) -> ChosenEngine {
+    /// The engine that runs this program ([`Engine::Jit`] or
+    /// [`Engine::Interp`]).
+    pub fn engine(&self) -> Engine {
         if self.code.is_some() {
-            ChosenEngine::Jit
+            Engine::Jit
         } else {
-            ChosenEngine::Interp
+            Engine::Interp
         }
     }
 

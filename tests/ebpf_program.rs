@@ -4,17 +4,17 @@
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::{ExecError, Helpers};
 use cranebpf::jit::JitOptions;
-use cranebpf::{ChosenEngine, EbpfOptions, EbpfProgram, EngineChoice};
+use cranebpf::{EbpfOptions, EbpfProgram, Engine};
 
 fn both(src: &str, helpers: Helpers, budget: Option<u64>) -> [EbpfProgram; 2] {
     let prog = assemble(src).expect("assembles");
-    [EngineChoice::Interp, EngineChoice::Jit].map(|engine| {
+    Engine::EBPF.map(|engine| {
         EbpfProgram::with_options(
             prog.clone(),
             EbpfOptions {
                 helpers: helpers.clone(),
                 budget,
-                engine,
+                engine: Some(engine),
                 jit: JitOptions {
                     verify_ir: true,
                     ..JitOptions::default()
@@ -29,7 +29,7 @@ fn both(src: &str, helpers: Helpers, budget: Option<u64>) -> [EbpfProgram; 2] {
 fn engines_report_the_same_run_time_errors() {
     // callx to an unregistered helper.
     let [i, j] = both("mov %r2, 77\ncall %r2\nexit\n", Helpers::new(), None);
-    assert_eq!(j.engine(), ChosenEngine::Jit);
+    assert_eq!(j.engine(), Engine::Jit);
     let want = Err(ExecError::UnknownHelper { pc: 1, id: 77 });
     assert_eq!(i.run(&mut []), want);
     assert_eq!(j.run(&mut []), want);

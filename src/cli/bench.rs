@@ -5,7 +5,7 @@
 use super::capture_source::{FilterSpec, Input};
 use super::prog::ProgArgs;
 use super::Failure;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use cranebpf::capture::synth::packet_mix;
 use cranebpf::capture::{Item, Reader};
 use cranebpf::Engine;
@@ -22,19 +22,6 @@ Examples:
 Each engine builds the filter --runs times (compile time: median) and runs
 it over every packet --runs times after one warm-up pass (ns/packet:
 median, min and max of the runs).";
-
-/// Which engines to measure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum EngineSet {
-    /// cbpf, interp and jit.
-    All,
-    /// The reference classic interpreter.
-    Cbpf,
-    /// The eBPF interpreter over the translation.
-    Interp,
-    /// The JIT.
-    Jit,
-}
 
 /// Arguments of `bench`.
 #[derive(Args, Debug)]
@@ -57,8 +44,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Engines to measure.
-    #[arg(long, value_enum, default_value = "all")]
-    engine: EngineSet,
+    #[arg(long, default_value = "all", value_parser = super::engine_or("all", "cbpf, interp and jit"))]
+    engine: ::std::option::Option<Engine>,
     /// Timed runs per engine.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
@@ -123,10 +110,8 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
     }
     spec.check(None)?;
     let engines: Vec<Engine> = match args.engine {
-        EngineSet::All => Engine::ALL.to_vec(),
-        EngineSet::Cbpf => vec![Engine::Cbpf],
-        EngineSet::Interp => vec![Engine::Interp],
-        EngineSet::Jit => vec![Engine::Jit],
+        None => Engine::ALL.to_vec(),
+        Some(one) => vec![one],
     };
     let mut results = Vec::new();
     for engine in engines {

@@ -4,7 +4,6 @@
 
 use super::prog::ProgArgs;
 use super::prog_source::{self, Source};
-use super::run::EngineArg;
 use super::{Failure, EXIT_REJECTED};
 use cranebpf::capture::scan::Filters;
 use cranebpf::capture::Mapped;
@@ -80,7 +79,7 @@ impl FilterSpec {
         };
         Filter::with_options(self.program(link_type)?, options).map_err(|e| match e {
             FilterError::Rejected(e) => format!("rejected (the kernel would not run it): {e}"),
-            FilterError::Jit(e) => e.to_string(),
+            other => other.to_string(),
         })
     }
 
@@ -100,16 +99,6 @@ impl FilterSpec {
             })?;
         }
         Ok(())
-    }
-}
-
-/// The engine `--engine` names (`None`: automatic).
-pub fn engine(arg: EngineArg) -> Option<Engine> {
-    match arg {
-        EngineArg::Auto => None,
-        EngineArg::Cbpf => Some(Engine::Cbpf),
-        EngineArg::Interp => Some(Engine::Interp),
-        EngineArg::Jit => Some(Engine::Jit),
     }
 }
 
@@ -147,9 +136,8 @@ impl Input {
 
 /// `run PROG -r IN`: one decimal verdict per packet of the capture, one
 /// per line.
-pub fn run_capture(prog: &ProgArgs, path: &Path, engine_arg: EngineArg) -> Result<i32, Failure> {
+pub fn run_capture(prog: &ProgArgs, path: &Path, engine: Option<Engine>) -> Result<i32, Failure> {
     let spec = FilterSpec::from_args(prog)?;
-    let engine = engine(engine_arg);
     spec.check(engine)?;
     let filters = spec.filters(engine);
     let input = Input::open(path)?;

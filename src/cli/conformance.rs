@@ -3,7 +3,7 @@
 
 use clap::Args;
 use cranebpf::ebpf::conformance::{find_suite_dir, run_dir};
-use cranebpf::ebpf::Engine;
+use cranebpf::Engine;
 use std::path::{Path, PathBuf};
 
 const EXAMPLES: &str = "\
@@ -18,8 +18,8 @@ pub struct ConformanceArgs {
     /// Directory of `.data` files [default: ../shared/bpf-conformance/tests
     /// next to the source tree or the current directory].
     pub dir: Option<PathBuf>,
-    /// Execution engine.
-    #[arg(long, default_value = "interp")]
+    /// Execution engine (interp or jit).
+    #[arg(long, value_enum, default_value = "interp")]
     pub engine: Engine,
 }
 
@@ -35,6 +35,13 @@ fn default_dir() -> PathBuf {
 /// Prints one line per failure, then `N passed, M failed`; exit 1 if any
 /// failed (or the directory is unreadable), else 0.
 pub fn conformance(args: &ConformanceArgs) -> i32 {
+    if !args.engine.runs_ebpf() {
+        eprintln!(
+            "error: --engine {} runs classic programs only; the suite is eBPF (use interp or jit)",
+            args.engine
+        );
+        return super::EXIT_BAD_INPUT;
+    }
     let dir = args.dir.clone().unwrap_or_else(default_dir);
     let report = match run_dir(&dir, args.engine) {
         Ok(r) => r,

@@ -6,7 +6,7 @@ use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::disasm::disassemble;
 use cranebpf::ebpf::Program;
 use cranebpf::jit::{JitCode, JitOptions};
-use cranebpf::{EbpfOptions, EbpfProgram, EngineChoice};
+use cranebpf::{EbpfOptions, EbpfProgram, Engine};
 use std::path::Path;
 
 /// Reads a program: raw bytes when forced or when the file is not text
@@ -63,7 +63,7 @@ pub fn run_ebpf(
     path: &Path,
     raw: bool,
     mem: &str,
-    engine: EngineChoice,
+    engine: Option<Engine>,
     budget: Option<u64>,
 ) -> Result<i32, Failure> {
     let prog = load_program(path, raw).map_err(Failure::bad_input)?;

@@ -1,13 +1,13 @@
 //! `cranebpf filter -r IN [-w OUT] [--count] FILTER`: the packets of a
 //! capture that a filter accepts, written in the input's format.
 
-use super::capture_source::{engine, FilterSpec, Input};
+use super::capture_source::{FilterSpec, Input};
 use super::prog::ProgArgs;
-use super::run::EngineArg;
 use super::Failure;
 use clap::Args;
 use cranebpf::capture::scan::{scan, ScanError, ScanOptions, Summary};
 use cranebpf::capture::write::AtomicFile;
+use cranebpf::Engine;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -46,8 +46,8 @@ pub struct FilterArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     threads: usize,
     /// Execution engine.
-    #[arg(long, value_enum, default_value = "auto")]
-    engine: EngineArg,
+    #[arg(long, default_value = "auto", value_parser = super::engine_or("auto", super::AUTO_HELP))]
+    engine: ::std::option::Option<Engine>,
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -63,7 +63,7 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
         ));
     }
     let spec = FilterSpec::from_args(&args.prog)?;
-    let engine = engine(args.engine);
+    let engine = args.engine;
     spec.check(engine)?;
     let filters = spec.filters(engine);
     // Timed from opening the input: mapping it is part of the work.

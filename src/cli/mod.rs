@@ -14,7 +14,9 @@ mod prog_source;
 mod record;
 mod run;
 
-use clap::{Parser, Subcommand};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand, ValueEnum};
+use cranebpf::Engine;
 
 /// cranebpf: run classic and extended BPF filters exactly as Linux does.
 #[derive(Parser, Debug)]
@@ -82,6 +84,23 @@ pub fn main() -> i32 {
         }
     }
 }
+
+/// `--engine`'s parser: an [`Engine`] name, or `word` (`auto`, `all`;
+/// `help` says what it means) for `None`, each listed in `--help`.
+fn engine_or(
+    word: &'static str,
+    help: &'static str,
+) -> impl TypedValueParser<Value = Option<Engine>> {
+    let names = std::iter::once(PossibleValue::new(word).help(help)).chain(
+        Engine::value_variants()
+            .iter()
+            .filter_map(ValueEnum::to_possible_value),
+    );
+    PossibleValuesParser::new(names).map(|name| name.parse::<Engine>().ok())
+}
+
+/// What `--engine auto` means.
+const AUTO_HELP: &str = "The JIT when it can compile the program, else the eBPF interpreter";
 
 /// A failed command: what to tell the user and the exit code.
 pub struct Failure {

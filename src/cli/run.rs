@@ -3,24 +3,11 @@
 
 use super::prog::ProgArgs;
 use super::{Failure, EXIT_REJECTED};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use cranebpf::cbpf::Metadata;
-use cranebpf::{Engine, EngineChoice, Filter, FilterError, FilterOptions};
+use cranebpf::{Engine, Filter, FilterError, FilterOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;
-
-/// Which engine runs the program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EngineArg {
-    /// The JIT when it can compile the program, else the eBPF interpreter.
-    Auto,
-    /// The reference classic interpreter (classic programs only).
-    Cbpf,
-    /// The eBPF interpreter (over the translation, for classic programs).
-    Interp,
-    /// The JIT (no fallback).
-    Jit,
-}
 
 const EXAMPLES: &str = "\
 Examples:
@@ -56,8 +43,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "KEY=VALUE")]
     meta: Vec<String>,
     /// Execution engine.
-    #[arg(long, value_enum, default_value = "auto")]
-    engine: EngineArg,
+    #[arg(long, default_value = "auto", value_parser = super::engine_or("auto", super::AUTO_HELP))]
+    engine: ::std::option::Option<Engine>,
     /// Run an eBPF program (assembly or raw bytes) instead of a classic
     /// one; prints its 64-bit return value.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prog", "ddd", "hex", "hex_file", "meta"])]
@@ -147,17 +134,12 @@ pub(super) fn hex_packets(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Failur
 /// Runs the program on every packet and prints the verdicts.
 pub fn main(args: RunArgs) -> Result<i32, Failure> {
     if let Some(path) = &args.ebpf {
-        let engine = match args.engine {
-            EngineArg::Auto => EngineChoice::Auto,
-            EngineArg::Interp => EngineChoice::Interp,
-            EngineArg::Jit => EngineChoice::Jit,
-            EngineArg::Cbpf => {
-                return Err(Failure::bad_input(
-                    "--engine cbpf runs classic programs only; use interp or jit with --ebpf",
-                ))
-            }
-        };
-        return super::ebpf::run_ebpf(path, args.raw, &args.mem, engine, args.budget);
+        if args.engine == Some(Engine::Cbpf) {
+            return Err(Failure::bad_input(
+                "--engine cbpf runs classic programs only; use interp or jit with --ebpf",
+            ));
+        }
+        return super::ebpf::run_ebpf(path, args.raw, &args.mem, args.engine, args.budget);
     }
     if let Some(path) = &args.read {
         return super::capture_source::run_capture(&args.prog, path, args.engine);
@@ -168,14 +150,8 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
         meta.set(setting)
             .map_err(|e| Failure::bad_input(e.to_string()))?;
     }
-    let engine = match args.engine {
-        EngineArg::Auto => None,
-        EngineArg::Cbpf => Some(Engine::Cbpf),
-        EngineArg::Interp => Some(Engine::Interp),
-        EngineArg::Jit => Some(Engine::Jit),
-    };
     let options = FilterOptions {
-        engine,
+        engine: args.engine,
         metadata: meta,
         ..FilterOptions::default()
     };
@@ -184,7 +160,7 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
             message: format!("rejected (the kernel would not run it): {e}"),
             code: EXIT_REJECTED,
         },
-        FilterError::Jit(e) => Failure::bad_input(e.to_string()),
+        other => Failure::bad_input(other.to_string()),
     })?;
     let packets = packets(&args)?;
     let stdout = std::io::stdout();

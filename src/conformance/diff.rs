@@ -287,7 +287,7 @@ pub fn generated_ebpf(
     use super::ebpf_cases::{alu_and_jump_programs, packet_load_programs, PAYLOAD_LENS};
     use super::format::assemble_ebpf;
     use super::record::record_ebpf;
-    use crate::{EbpfOptions, EbpfProgram, EngineChoice};
+    use crate::{EbpfOptions, EbpfProgram};
     super::record::ebpf_available()?;
     let mut rng = Rng::new(seed);
     let payloads: Vec<Vec<u8>> = PAYLOAD_LENS
@@ -308,12 +308,9 @@ pub fn generated_ebpf(
         let prog = assemble_ebpf(&source).map_err(|(c, m)| format!("{source}: {c}: {m}"))?;
         let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
         let kernel = record_ebpf(&prog, &refs).map_err(|e| format!("{source}: {e}"))?;
-        for (engine, choice) in [
-            ("ebpf-interp", EngineChoice::Interp),
-            ("ebpf-jit", EngineChoice::Jit),
-        ] {
+        for (engine, choice) in [("ebpf-interp", Engine::Interp), ("ebpf-jit", Engine::Jit)] {
             let options = EbpfOptions {
-                engine: choice,
+                engine: Some(choice),
                 ..EbpfOptions::default()
             };
             let built = EbpfProgram::with_options(prog.clone(), options)

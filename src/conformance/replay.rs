@@ -16,7 +16,7 @@ use crate::filter::CLASSIC_FRAME;
 use crate::jit::qemu::{Aarch64Runner, NO_CALLBACK};
 use crate::jit::{compile_bytes, JitOptions};
 use crate::translate::{ctx_block, translate};
-use crate::{EbpfOptions, EbpfProgram, Engine, EngineChoice, Filter, FilterOptions};
+use crate::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -278,12 +278,9 @@ fn replay_ebpf(
     arm: Option<&mut Aarch64Sample<'_>>,
 ) -> Result<(), String> {
     let listing = || format!("{}\n", source.replace(" | ", "\n"));
-    for (engine, choice) in [
-        ("ebpf-interp", EngineChoice::Interp),
-        ("ebpf-jit", EngineChoice::Jit),
-    ] {
+    for (engine, choice) in [("ebpf-interp", Engine::Interp), ("ebpf-jit", Engine::Jit)] {
         let options = EbpfOptions {
-            engine: choice,
+            engine: Some(choice),
             ..EbpfOptions::default()
         };
         let built = match EbpfProgram::with_options(prog.clone(), options) {

@@ -1,5 +1,5 @@
 //! The eBPF conformance suite's `.data` test format and a runner for it,
-//! usable with any [`Engine`].
+//! usable with either eBPF [`Engine`].
 //!
 //! Format (see `shared/bpf-conformance/README.md`): any line containing
 //! `--` starts a section — `-- asm` (program), `-- result` (expected r0),
@@ -16,10 +16,12 @@
 //! budget).
 
 use super::asm::assemble;
-use super::engine::Engine;
 use super::helpers::Helpers;
 use super::insn::{Insn, Program};
-use super::interp::RunOptions;
+use super::ExecError;
+use crate::engine::Engine;
+use crate::jit::JitOptions;
+use crate::program::{BuildError, EbpfOptions, EbpfProgram};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -200,12 +202,8 @@ fn parse_u64(t: &str) -> Option<u64> {
 /// program; the text is not compared, because the suite's error strings
 /// are those of its own runtimes.
 pub fn run_case(case: &TestCase, engine: Engine) -> Result<(), String> {
-    let opts = RunOptions {
-        helpers: Helpers::conformance(),
-        budget: Some(BUDGET),
-    };
     let mut mem = case.mem.clone();
-    match (engine.run(&case.program, &mut mem, &opts), case.expected) {
+    match (run_on(engine, &case.program, &mut mem), case.expected) {
         (Ok(v), Some(want)) if v == want => Ok(()),
         (Ok(v), Some(want)) => Err(format!("returned {v:#x}, expected {want:#x}")),
         (Ok(v), None) => Err(format!(
@@ -214,6 +212,25 @@ pub fn run_case(case: &TestCase, engine: Engine) -> Result<(), String> {
         )),
         (Err(_), None) => Ok(()),
         (Err(e), Some(want)) => Err(format!("{e} (expected {want:#x})")),
+    }
+}
+
+/// Verifies `program` and runs it on `engine` alone (no fallback), with
+/// the conformance helpers, the budget and Cranelift's IR verifier on.
+fn run_on(engine: Engine, program: &Program, mem: &mut [u8]) -> Result<u64, ExecError> {
+    let options = EbpfOptions {
+        helpers: Helpers::conformance(),
+        budget: Some(BUDGET),
+        engine: Some(engine),
+        jit: JitOptions {
+            verify_ir: true,
+            ..JitOptions::default()
+        },
+    };
+    match EbpfProgram::with_options(program.clone(), options) {
+        Ok(p) => p.run(mem),
+        Err(BuildError::Verify(e)) => Err(ExecError::Verify(e)),
+        Err(e) => Err(ExecError::NotCompiled(e.to_string())),
     }
 }
 

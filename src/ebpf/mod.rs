@@ -9,7 +9,6 @@
 pub mod asm;
 pub mod conformance;
 pub mod disasm;
-pub mod engine;
 pub mod env;
 pub mod error;
 pub mod helpers;
@@ -18,7 +17,6 @@ pub mod interp;
 pub mod semantics;
 pub mod verify;
 
-pub use engine::Engine;
 pub use env::{Environment, HelperOutcome, HelpersEnv};
 pub use error::ExecError;
 pub use helpers::{Helper, HelperFn, Helpers};

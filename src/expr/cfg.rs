@@ -86,11 +86,12 @@ impl Graph {
         }
     }
 
-    /// A constant: libpcap's `ld #1; jeq #1` (true) or `ld #0; jeq #1` (false),
-    /// which the optimiser folds away.
+    /// A constant: libpcap's `gen_uncond`, `ld #0; jeq #0` (true) or
+    /// `ld #1; jeq #0` (false), which the optimiser folds away (the load
+    /// can survive it, as in libpcap's listings).
     pub fn constant(&mut self, value: bool) -> Frag {
         let code = op::JMP | op::JEQ | op::K;
-        self.test(vec![Insn::stmt(op::LD | op::IMM, value as u32)], code, 1)
+        self.test(vec![Insn::stmt(op::LD | op::IMM, !value as u32)], code, 0)
     }
 
     fn patch(&mut self, edges: &[Edge], to: Target) {
@@ -176,14 +177,65 @@ impl Graph {
         post
     }
 
-    /// Lays the graph out as a classic program. Conditional jumps can only
-    /// skip 255 instructions, so longer ones go through an inserted `ja`.
+    /// libpcap's instruction order (`convert_code_r`): every block and
+    /// return leaf reachable from the root, each once, in reverse post-order
+    /// of a walk that visits the false successor before the true one. So a
+    /// block's true subtree follows it and a node shared by both subtrees
+    /// lands in the false one; tcpdump's `-d` listings have this order.
+    pub fn layout_order(&self) -> Vec<Target> {
+        let Some(root) = self.root else {
+            return Vec::new();
+        };
+        let mut post = Vec::new();
+        let mut seen_block = vec![false; self.blocks.len()];
+        let mut seen_leaf = [false; 2];
+        let mut first_visit = |t: Target| match t {
+            Target::Block(b) => !std::mem::replace(&mut seen_block[b], true),
+            Target::Accept => !std::mem::replace(&mut seen_leaf[0], true),
+            Target::Reject => !std::mem::replace(&mut seen_leaf[1], true),
+        };
+        // Iterative (deep `and` chains would overflow recursion).
+        first_visit(root);
+        let mut stack: Vec<(Target, u8)> = vec![(root, 0)];
+        while let Some((t, state)) = stack.pop() {
+            let Target::Block(b) = t else {
+                post.push(t);
+                continue;
+            };
+            let block = &self.blocks[b];
+            let next = match (state, block.test) {
+                (0, Test::Jump { .. }) => Some(block.jf),
+                (0, Test::Always) | (1, _) => Some(block.jt),
+                _ => None,
+            };
+            match next {
+                None => post.push(t),
+                Some(n) => {
+                    let state = if block.test == Test::Always {
+                        2
+                    } else {
+                        state + 1
+                    };
+                    stack.push((t, state));
+                    if first_visit(n) {
+                        stack.push((n, 0));
+                    }
+                }
+            }
+        }
+        post.reverse();
+        post
+    }
+
+    /// Lays the graph out as a classic program in libpcap's order
+    /// ([`Graph::layout_order`]). Conditional jumps can only skip 255
+    /// instructions, so longer ones go through an inserted `ja`.
     pub fn layout(&self) -> Result<Program, String> {
         let root = self.root.ok_or("empty filter graph")?;
         if !matches!(root, Target::Block(_)) {
             return Ok(Program::new(vec![ret(root)]));
         }
-        let order = self.order();
+        let order = self.layout_order();
         // Trampolines: (block, side) pairs whose jump goes via a `ja`.
         let mut far: HashMap<(usize, bool), ()> = HashMap::new();
         loop {
@@ -202,29 +254,19 @@ impl Graph {
     /// One layout attempt; returns the first jump that does not fit.
     fn emit(
         &self,
-        order: &[usize],
+        order: &[Target],
         far: &HashMap<(usize, bool), ()>,
     ) -> (Vec<Insn>, Option<(usize, bool)>) {
-        // Only the returns some block jumps to are laid out, accept first.
-        let referenced = |leaf: Target| {
-            order.iter().any(|&b| {
-                let block = &self.blocks[b];
-                block.jt == leaf || (block.test != Test::Always && block.jf == leaf)
-            })
-        };
-        let leaves: Vec<Target> = [Target::Accept, Target::Reject]
-            .into_iter()
-            .filter(|&l| referenced(l))
-            .collect();
-        let follower = |i: usize| match order.get(i + 1) {
-            Some(&n) => Some(Target::Block(n)),
-            None => leaves.first().copied(),
-        };
+        let follower = |i: usize| order.get(i + 1).copied();
         // Pass 1: positions.
         let mut start = HashMap::new();
         let mut pos = 0usize;
-        for (i, &b) in order.iter().enumerate() {
-            start.insert(b, pos);
+        for (i, &t) in order.iter().enumerate() {
+            start.insert(t, pos);
+            let Target::Block(b) = t else {
+                pos += 1;
+                continue;
+            };
             let block = &self.blocks[b];
             pos += block.stmts.len();
             match block.test {
@@ -236,14 +278,14 @@ impl Graph {
                 }
             }
         }
-        let leaf_base = pos;
-        let at = |t: Target| match t {
-            Target::Block(b) => start[&b],
-            leaf => leaf_base + leaves.iter().position(|&l| l == leaf).unwrap_or(0),
-        };
+        let at = |t: Target| start[&t];
         // Pass 2: instructions.
-        let mut out = Vec::with_capacity(pos + 2);
-        for (i, &b) in order.iter().enumerate() {
+        let mut out = Vec::with_capacity(pos);
+        for (i, &t) in order.iter().enumerate() {
+            let Target::Block(b) = t else {
+                out.push(ret(t));
+                continue;
+            };
             let block = &self.blocks[b];
             out.extend_from_slice(&block.stmts);
             let here = out.len();
@@ -282,7 +324,6 @@ impl Graph {
                 }
             }
         }
-        out.extend(leaves.iter().map(|&l| ret(l)));
         (out, None)
     }
 }

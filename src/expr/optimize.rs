@@ -581,7 +581,7 @@ pub(super) fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(us
     preds
 }
 
-/// Register values on entry to `b`: A = X = 0 at the root, else what all
+/// Register values on entry to `b`: unknown at the root, else what all
 /// predecessors agree on (a fresh number where they differ).
 pub(super) fn entry_values(
     b: usize,
@@ -592,13 +592,11 @@ pub(super) fn entry_values(
 ) -> [u32; NREGS] {
     let mut vals = [0u32; NREGS];
     if b == root {
-        let zero = nums.of(Key::Const(0));
+        // A and X start as 0 on every machine, but libpcap's optimiser does
+        // not know it (a leading `ld #0` survives in its listings), so
+        // neither do we.
         for (r, v) in vals.iter_mut().enumerate() {
-            *v = if r <= X {
-                zero
-            } else {
-                nums.of(Key::Unknown(b, r))
-            };
+            *v = nums.of(Key::Unknown(b, r));
         }
         return vals;
     }

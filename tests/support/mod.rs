@@ -53,3 +53,5 @@ pub fn suite_dir() -> Option<PathBuf> {
     eprintln!("skipping: {msg}");
     None
 }
+
+pub mod libpcap;

@@ -1,0 +1,151 @@
+//! Our optimised programs against libpcap's, listing for listing: the share
+//! of expressions whose `-d` listing is byte-identical to the installed
+//! libpcap's (`pcap_compile` + `bpf_image`, in process), over
+//!
+//! - the EN10MB accept rows of libpcap's own test tables
+//!   (`shared/realworld/exprs.tsv`) that libpcap compiles and we compile;
+//! - every line of `conformance/expressions.txt` both compile.
+//!
+//! The shares are printed and held as a ratchet (raise the floors when they
+//! rise). The known non-identical listings are explained in the README;
+//! `tests/expr_vs_libpcap.rs` proves they give libpcap's verdicts.
+//! Needs libpcap and `shared/`: under `CI=true` missing ones fail the test.
+
+mod support;
+
+use std::path::PathBuf;
+
+use cranebpf::cbpf::print;
+use cranebpf::expr::{compile_expr, LinkType};
+use support::libpcap::LibPcap;
+
+/// Floors of the byte-identical share (identical / both compile).
+const REALWORLD_EN10MB_FLOOR: f64 = 0.97;
+const CONFORMANCE_FLOOR: f64 = 0.98;
+
+struct Share {
+    libpcap_compiles: usize,
+    both_compile: usize,
+    identical: usize,
+    different: Vec<String>,
+}
+
+impl Share {
+    fn ratio(&self) -> f64 {
+        self.identical as f64 / self.both_compile.max(1) as f64
+    }
+}
+
+fn share<'a>(lib: &LibPcap, cases: impl Iterator<Item = (LinkType, &'a str)>) -> Share {
+    let mut s = Share {
+        libpcap_compiles: 0,
+        both_compile: 0,
+        identical: 0,
+        different: Vec::new(),
+    };
+    for (link, expr) in cases {
+        let Ok(theirs) = lib.compile(link.name(), expr, true) else {
+            continue;
+        };
+        s.libpcap_compiles += 1;
+        let Ok(ours) = compile_expr(expr, link) else {
+            continue;
+        };
+        s.both_compile += 1;
+        if print::disasm(&ours) == lib.listing(&theirs) {
+            s.identical += 1;
+        } else {
+            s.different.push(format!("-y {} {expr}", link.name()));
+            if std::env::var("LISTINGS").is_ok() {
+                eprintln!("{}\n{}", print::disasm(&ours), lib.listing(&theirs));
+            }
+        }
+    }
+    s
+}
+
+fn report(what: &str, s: &Share, floor: f64) {
+    eprintln!(
+        "{what}: libpcap compiles {}, both {}, byte-identical {} ({:.1} %)",
+        s.libpcap_compiles,
+        s.both_compile,
+        s.identical,
+        100.0 * s.ratio()
+    );
+    for d in &s.different {
+        eprintln!("  differs: {d}");
+    }
+    assert!(
+        s.ratio() >= floor,
+        "{what}: byte-identical share {:.3} fell below {floor}",
+        s.ratio()
+    );
+}
+
+fn realworld_tsv() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let found = root
+        .ancestors()
+        .map(|a| a.join("shared/realworld/exprs.tsv"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let msg = format!(
+            "shared/realworld/exprs.tsv not found above {}",
+            root.display()
+        );
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{msg}");
+        }
+        eprintln!("skipping: {msg}");
+    }
+    found
+}
+
+#[test]
+fn realworld_en10mb_listings_are_libpcaps() {
+    let Some(lib) = LibPcap::load_or_skip() else {
+        return;
+    };
+    let Some(path) = realworld_tsv() else {
+        return;
+    };
+    let text = std::fs::read_to_string(path).expect("read exprs.tsv");
+    let mut exprs: Vec<&str> = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        // expr, dlt, expect, source, name, netmask, linuxext, extra: rows
+        // needing a netmask, Linux extensions or configured name files are
+        // not what `pcap_open_dead` compiles.
+        let [expr, "EN10MB", "compile", "accept", _, "", "", extra] = f[..] else {
+            continue;
+        };
+        if !extra.starts_with("skip") && !exprs.contains(&expr) {
+            exprs.push(expr);
+        }
+    }
+    let s = share(&lib, exprs.iter().map(|e| (LinkType::Ethernet, *e)));
+    report("realworld EN10MB", &s, REALWORLD_EN10MB_FLOOR);
+}
+
+#[test]
+fn conformance_expression_listings_are_libpcaps() {
+    let Some(lib) = LibPcap::load_or_skip() else {
+        return;
+    };
+    let text = include_str!("../conformance/expressions.txt");
+    let cases = text.lines().filter_map(|line| {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        match line.strip_prefix("-y ") {
+            Some(rest) => {
+                let (name, expr) = rest.split_once(' ')?;
+                Some((LinkType::from_name(name)?, expr.trim()))
+            }
+            None => Some((LinkType::Ethernet, line)),
+        }
+    });
+    let s = share(&lib, cases);
+    report("conformance/expressions.txt", &s, CONFORMANCE_FLOOR);
+}

@@ -11,7 +11,8 @@ use crate::jit::{JitCode, JitError, JitOptions, RawOutcome};
 pub struct EbpfOptions {
     /// Helpers the program may call.
     pub helpers: Helpers,
-    /// Instruction budget per run; loops and recursion need one.
+    /// Instruction budget per run; recursion, and loops the verifier cannot
+    /// prove to finish, need one.
     pub budget: Option<u64>,
     /// The engine; `None`: the JIT when it compiles the program for this
     /// host, else the interpreter.

@@ -2,7 +2,7 @@
 
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::insn::op;
-use cranebpf::ebpf::verify::{verify, Rule, VerifyError, VerifyOptions};
+use cranebpf::ebpf::verify::{verify, LoopReason, Rule, VerifyError, VerifyOptions};
 use cranebpf::ebpf::{Helpers, Insn, Program};
 
 fn opts(budget: Option<u64>) -> VerifyOptions {
@@ -417,22 +417,124 @@ fn reads_across_local_calls() {
     );
 }
 
+fn unproven(pc: usize, target: usize) -> Result<(), VerifyError> {
+    refused(
+        pc,
+        Rule::Loop {
+            target,
+            reason: LoopReason::Unproven,
+        },
+    )
+}
+
 #[test]
-fn loops_need_a_budget() {
-    let looping = "mov %r0, 0\nadd %r0, 1\njlt %r0, 10, -2\nexit";
-    assert_eq!(check(looping), refused(2, Rule::Loop { target: 1 }));
-    assert_eq!(check_budget(looping, Some(100)), Ok(()));
-    assert_eq!(
-        check("mov %r0, 0\nja -1"),
-        refused(1, Rule::Loop { target: 1 })
-    );
+fn loops_need_a_proof_or_a_budget() {
+    // Counted loops whose exit a counter must reach are proven.
+    let counted = "mov %r0, 0\nadd %r0, 1\njlt %r0, 10, -2\nexit";
+    assert_eq!(check(counted), Ok(()));
+    assert_eq!(check("mov %r0, 0\nja -1"), unproven(1, 1));
+    assert_eq!(check_budget("mov %r0, 0\nja -1", Some(100)), Ok(()));
     // A backward jump that closes no cycle is not a loop.
     assert_eq!(check("mov %r0, 0\nja +2\nmov %r1, 0\nexit\nja -3"), Ok(()));
     // A loop inside a local function.
     assert_eq!(
         check("call local f\nexit\nf:\nmov %r0, 0\nja -1"),
-        refused(3, Rule::Loop { target: 3 })
+        unproven(3, 3)
     );
+}
+
+/// `ldxdw r2, [r1]` (an unknown bound), `mov r0, 0`, then `body`.
+fn with_unknown_bound(body: &str) -> String {
+    format!("ldxdw %r2, [%r1]\nmov %r0, 0\n{body}")
+}
+
+#[test]
+fn counted_exits_against_unknown_bounds() {
+    // i += 1 until i >= n: reached for every n.
+    let up = with_unknown_bound("add %r0, 1\njgt %r2, %r0, -2\nexit");
+    assert_eq!(check(&up), Ok(()));
+    // until i == n, and until i != n, counting down: every value is hit.
+    assert_eq!(
+        check(&with_unknown_bound("sub %r0, 1\njne %r0, %r2, -2\nexit")),
+        Ok(())
+    );
+    assert_eq!(
+        check(&with_unknown_bound("add %r0, 3\njeq %r0, %r2, -2\nexit")),
+        Ok(())
+    );
+    // until i > n: never when n = u64::MAX, a real infinite loop.
+    assert_eq!(
+        check(&with_unknown_bound("add %r0, 1\njle %r0, %r2, -2\nexit")),
+        unproven(3, 2)
+    );
+    // An even step can jump over n.
+    assert_eq!(
+        check(&with_unknown_bound("add %r0, 2\njne %r0, %r2, -2\nexit")),
+        unproven(3, 2)
+    );
+    // A 32-bit counter never equals a 64-bit n >= 2^32 ...
+    assert_eq!(
+        check(&with_unknown_bound("add32 %r0, 1\njne %r0, %r2, -2\nexit")),
+        unproven(3, 2)
+    );
+    // ... but compared on 32 bits it reaches any n.
+    assert_eq!(
+        check(&with_unknown_bound(
+            "add32 %r0, 1\njne32 %r0, %r2, -2\nexit"
+        )),
+        Ok(())
+    );
+    // clang's zero-extension (lsh 32; rsh 32) of a 64-bit counter against
+    // a constant below 2^32.
+    let zext = "mov %r3, %r0\nlsh %r3, 32\nrsh %r3, 32\nadd %r0, 1\njne %r3, 10000, -5\nexit";
+    assert_eq!(check(&with_unknown_bound(zext)), Ok(()));
+    // A bound changed inside the loop is not invariant.
+    assert_eq!(
+        check(&with_unknown_bound(
+            "add %r0, 1\nadd %r2, 1\njne %r0, %r2, -3\nexit"
+        )),
+        unproven(4, 2)
+    );
+    // An exit skipped on some iterations proves nothing.
+    let skipped = "add %r0, 1\nldxb %r3, [%r1]\njeq %r3, 0, +1\njeq %r0, 5, +1\nja -5\nexit";
+    assert_eq!(check(&with_unknown_bound(skipped)), unproven(6, 2));
+}
+
+#[test]
+fn memory_walks_and_exploration() {
+    // Reading through a pointer that advances by a constant each iteration
+    // ends in an exit or an out-of-bounds error.
+    let walk = "mov %r3, %r1\nldxb %r4, [%r3]\nadd %r3, 8\njne %r4, 0, -3\nmov %r0, 0\nexit";
+    assert_eq!(check(walk), Ok(()));
+    // Not if the pointer stands still.
+    let still = "mov %r3, %r1\nldxb %r4, [%r3]\njne %r4, 0, -2\nmov %r0, 0\nexit";
+    assert_eq!(check(still), unproven(2, 1));
+    // Loops on known values only are explored to the end: a non-linear
+    // exit (i * i > 1000).
+    let square =
+        "mov %r1, 0\nadd %r1, 1\nmov %r2, %r1\nmul %r2, %r2\njle %r2, 1000, -4\nmov %r0, %r1\nexit";
+    assert_eq!(check(square), Ok(()));
+}
+
+#[test]
+fn irreducible_loops() {
+    // A cycle entered at two instructions (3 and 4), with an unknown bound.
+    let two_entries =
+        with_unknown_bound("jeq %r2, 0, +1\nadd %r0, 1\nadd %r0, 1\njlt %r0, %r2, -3\nexit");
+    assert_eq!(
+        check(&two_entries),
+        refused(
+            5,
+            Rule::Loop {
+                target: 3,
+                reason: LoopReason::Irreducible,
+            },
+        )
+    );
+    // With a constant bound the exploration proves it.
+    let constant =
+        with_unknown_bound("jeq %r2, 0, +1\nadd %r0, 1\nadd %r0, 1\njlt %r0, 100, -3\nexit");
+    assert_eq!(check(&constant), Ok(()));
 }
 
 #[test]

@@ -62,12 +62,11 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
 pub fn run_ebpf(
     path: &Path,
     raw: bool,
-    mem: &str,
+    mut mem: Vec<u8>,
     engine: Option<Engine>,
     budget: Option<u64>,
 ) -> Result<i32, Failure> {
     let prog = load_program(path, raw).map_err(Failure::bad_input)?;
-    let mut mem = parse_hex(mem).map_err(Failure::bad_input)?;
     let options = EbpfOptions {
         budget,
         engine,

@@ -16,6 +16,7 @@ Examples:
   cranebpf run --ddd '1,6 0 0 96' --hex 'ff ff ff ff ff ff' -
   cranebpf run examples/ip-udp.ddd --engine cbpf --hex-file - < packets.hex
   cranebpf run --ebpf prog.s --mem '22 11 00 ff'
+  cranebpf run --ebpf log2_int.bpf.bin --raw --mem-file log2_int.mem
 
 Prints one decimal 32-bit verdict per packet per line (0: drop; else the
 number of bytes to keep).";
@@ -56,7 +57,12 @@ pub struct RunArgs {
     /// length).
     #[arg(long, value_name = "HEX", default_value = "", requires = "ebpf")]
     mem: String,
-    /// With --ebpf: instruction budget; loops and recursion need one.
+    /// With --ebpf: the input memory is the bytes of FILE (r1 points to
+    /// them, r2 is their number).
+    #[arg(long, value_name = "FILE", requires = "ebpf", conflicts_with = "mem")]
+    mem_file: Option<PathBuf>,
+    /// With --ebpf: instruction budget; recursion, and loops the verifier
+    /// cannot prove to finish, need one.
     #[arg(long, requires = "ebpf")]
     budget: Option<u64>,
 }
@@ -139,7 +145,12 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 "--engine cbpf runs classic programs only; use interp or jit with --ebpf",
             ));
         }
-        return super::ebpf::run_ebpf(path, args.raw, &args.mem, args.engine, args.budget);
+        let mem = match &args.mem_file {
+            Some(file) => std::fs::read(file)
+                .map_err(|e| Failure::bad_input(format!("--mem-file {}: {e}", file.display())))?,
+            None => super::ebpf::parse_hex(&args.mem).map_err(Failure::bad_input)?,
+        };
+        return super::ebpf::run_ebpf(path, args.raw, mem, args.engine, args.budget);
     }
     if let Some(path) = &args.read {
         return super::capture_source::run_capture(&args.prog, path, args.engine);

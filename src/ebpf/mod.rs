@@ -22,7 +22,7 @@ pub use error::ExecError;
 pub use helpers::{Helper, HelperFn, Helpers};
 pub use insn::{DecodeError, Insn, Program};
 pub use interp::RunOptions;
-pub use verify::{Rule, VerifyError, VerifyOptions};
+pub use verify::{LoopReason, Rule, VerifyError, VerifyOptions};
 
 /// Bytes of stack per frame (RFC 9669 / Linux `MAX_BPF_STACK`).
 pub const STACK_SIZE: usize = 512;

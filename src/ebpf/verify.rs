@@ -11,9 +11,11 @@
 //!    r2 (its length) and r10 are set; in a local function r1–r5 (the
 //!    arguments, when the caller set them) and r10. Calls and legacy packet
 //!    loads clobber r0–r5, leave r0 set; a local call keeps r6–r9;
-//! 3. termination: loops (a cycle in the control-flow graph) and recursion
-//!    are refused unless the caller sets an instruction budget; without
-//!    recursion, call chains deeper than [`MAX_CALL_FRAMES`] are refused.
+//! 3. termination: without an instruction budget, every loop (a cycle in
+//!    the control-flow graph) must be proven to finish (see [`loops`]:
+//!    counted exits, memory walks, or exploration with known values), and
+//!    recursion is refused; call chains deeper than [`MAX_CALL_FRAMES`] are
+//!    refused. With a budget, loops and recursion are accepted as they are.
 //!
 //! Deliberately *accepted*, because RFC 9669 defines their result although
 //! the kernel's verifier refuses them: division or modulo by an immediate 0,
@@ -23,12 +25,14 @@
 
 mod fields;
 mod flow;
+pub mod loops;
 
 use super::helpers::Helpers;
 use super::insn::{op, Insn, Program};
 use super::MAX_CALL_FRAMES;
 use fields::check_fields;
-use flow::{check_call_depth, check_data_flow, check_no_loops, function_entries};
+use flow::{check_call_depth, check_data_flow, function_entries, has_loop};
+use loops::check_loops_finish;
 use std::fmt;
 
 /// What the verifier needs to know besides the program.
@@ -36,8 +40,8 @@ use std::fmt;
 pub struct VerifyOptions {
     /// Helpers that `call N` may name.
     pub helpers: Helpers,
-    /// Instruction budget the run will enforce. Loops and recursion are
-    /// accepted only when this is set.
+    /// Instruction budget the run will enforce. Recursion, and loops the
+    /// verifier cannot prove to finish, are accepted only when this is set.
     pub budget: Option<u64>,
 }
 
@@ -102,10 +106,13 @@ pub enum Rule {
     FallsOffEnd,
     /// Some path reads this register before writing it.
     UninitializedRead(u8),
-    /// A loop (jump to `target` closes a cycle) while no budget is set.
+    /// A loop (jump to `target` closes a cycle) not proven to finish, while
+    /// no budget is set.
     Loop {
         /// The target slot of the jump closing the loop.
         target: usize,
+        /// Why the proof failed.
+        reason: LoopReason,
     },
     /// A recursive local call while no budget is set.
     Recursion,
@@ -141,9 +148,10 @@ impl fmt::Display for Rule {
             Rule::UnknownHelper(id) => write!(f, "call to unregistered helper {id}"),
             Rule::FallsOffEnd => write!(f, "execution falls off the end of the program"),
             Rule::UninitializedRead(r) => write!(f, "r{r} may be read before it is written"),
-            Rule::Loop { target } => write!(
+            Rule::Loop { target, reason } => write!(
                 f,
-                "jump to {target} closes a loop (allowed only with an instruction budget)"
+                "jump to {target} closes a loop that cannot be proven to finish: {reason} \
+                 (run it with an instruction budget, --budget N on the command line)"
             ),
             Rule::Recursion => write!(
                 f,
@@ -152,6 +160,33 @@ impl fmt::Display for Rule {
             Rule::CallTooDeep { frames } => write!(
                 f,
                 "call chain needs {frames} stack frames (at most {MAX_CALL_FRAMES})"
+            ),
+        }
+    }
+}
+
+/// Why a loop was not proven to finish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoopReason {
+    /// The cycle can be entered at more than one instruction.
+    Irreducible,
+    /// No exit compares an induction variable with a loop invariant it must
+    /// reach, no access walks memory with a constant stride, and exploring
+    /// the program with known values did not finish within
+    /// [`loops::EXPLORE_LIMIT`] instructions.
+    Unproven,
+}
+
+impl fmt::Display for LoopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoopReason::Irreducible => write!(f, "it can be entered at more than one instruction"),
+            LoopReason::Unproven => write!(
+                f,
+                "no exit tests a counter stepped by an odd constant against a bound it must \
+                 reach, no access walks memory with a constant stride, and exploring it with \
+                 known values did not end within {} instructions",
+                loops::EXPLORE_LIMIT
             ),
         }
     }
@@ -208,8 +243,8 @@ pub fn verify_with(
     }
     let reached = check_data_flow(insns).map_err(|(pc, r)| err(pc, r))?;
     let entries = function_entries(insns, &reached);
-    if budget.is_none() {
-        check_no_loops(insns, &entries).map_err(|(pc, r)| err(pc, r))?;
+    if budget.is_none() && has_loop(insns, &entries) {
+        check_loops_finish(insns, &entries).map_err(|(pc, r)| err(pc, r))?;
     }
     check_call_depth(insns, &entries, budget.is_some()).map_err(|(pc, r)| err(pc, r))
 }

@@ -54,4 +54,24 @@ pub fn suite_dir() -> Option<PathBuf> {
     None
 }
 
+/// `shared/REL` in the nearest ancestor of the crate that has it (the
+/// read-only data beside the checkout), or `None` with a printed reason; a
+/// failure under `CI=true`.
+pub fn shared_dir(rel: &str) -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if let Some(dir) = root
+        .ancestors()
+        .map(|a| a.join("shared").join(rel))
+        .find(|p| p.is_dir())
+    {
+        return Some(dir);
+    }
+    let msg = format!("shared/{rel} not found above {}", root.display());
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg}");
+    }
+    eprintln!("skipping: {msg}");
+    None
+}
+
 pub mod libpcap;

@@ -62,7 +62,7 @@ fn is_local_call(i: &Insn) -> bool {
 
 /// Control-flow successors within the current function (a local call
 /// continues at the next instruction), as (target, is a fall-through).
-fn successors(i: &Insn, pc: usize) -> ([Option<usize>; 2], bool) {
+pub(super) fn successors(i: &Insn, pc: usize) -> ([Option<usize>; 2], bool) {
     let next = pc + if i.is_lddw() { 2 } else { 1 };
     let target = |rel: i64| Some((pc as i64 + 1 + rel) as usize);
     match (i.class(), i.op()) {
@@ -188,17 +188,15 @@ fn find_cycle(
     None
 }
 
-/// Rule 3a: no cycle in the control-flow graph (local calls step over).
-pub(super) fn check_no_loops(insns: &[Insn], entries: &[usize]) -> Result<(), (usize, Rule)> {
+/// Whether the control-flow graph has a cycle (local calls step over);
+/// rule 3a ([`super::loops`]) then has loops to prove.
+pub(super) fn has_loop(insns: &[Insn], entries: &[usize]) -> bool {
     let n = insns.len();
     let edges = |pc: usize| -> Vec<usize> {
         let (succ, _) = successors(&insns[pc], pc);
         succ.into_iter().flatten().filter(|&s| s < n).collect()
     };
-    match find_cycle(n, entries, edges) {
-        Some((from, to)) => Err((from, Rule::Loop { target: to })),
-        None => Ok(()),
-    }
+    find_cycle(n, entries, edges).is_some()
 }
 
 /// Local calls reachable inside the function starting at `entry`:

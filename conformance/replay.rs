@@ -11,11 +11,11 @@
 #![cfg(target_os = "linux")]
 
 use cranebpf::cbpf::check::{check, code_allowed, Rule};
-use cranebpf::conformance::format::{self, Case, Corpus};
-use cranebpf::conformance::generate::FILES;
-use cranebpf::conformance::replay::{replay, Aarch64Sample, Report};
 use cranebpf::ebpf::insn::op as eop;
-use cranebpf::jit::qemu::{self, Aarch64Runner};
+use cranebpf::harness::conformance::format::{self, Case, Corpus};
+use cranebpf::harness::conformance::generate::FILES;
+use cranebpf::harness::conformance::replay::{replay, Aarch64Sample, Report};
+use cranebpf::harness::qemu::{self, Aarch64Runner};
 use std::collections::HashSet;
 use std::path::Path;
 

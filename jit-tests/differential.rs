@@ -14,11 +14,11 @@
 use cranebpf::cbpf::{self, Device, Metadata};
 use cranebpf::ebpf::{self, ExecError};
 use cranebpf::filter::CLASSIC_FRAME;
-use cranebpf::gen;
-use cranebpf::jit::qemu::{self, Aarch64Runner, NO_CALLBACK};
+use cranebpf::harness::gen;
+use cranebpf::harness::qemu::{self, Aarch64Runner, NO_CALLBACK};
+use cranebpf::harness::Rng;
 use cranebpf::jit::runtime::status;
 use cranebpf::jit::{compile_bytes, JitOptions};
-use cranebpf::rng::Rng;
 use cranebpf::translate::{ctx_block, translate};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
 

@@ -8,17 +8,16 @@
 
 pub mod capture;
 pub mod cbpf;
-#[cfg(target_os = "linux")]
-pub mod conformance;
 pub mod ebpf;
 pub mod engine;
 pub mod expr;
 pub mod filter;
-pub mod gen;
+#[cfg(feature = "harness")]
+#[doc(hidden)]
+pub mod harness;
 pub mod jit;
-pub mod kernel;
 pub mod program;
-pub mod rng;
+mod rng;
 pub mod translate;
 
 pub use engine::Engine;

@@ -1,7 +1,8 @@
 //! A tiny seeded pseudo-random generator (SplitMix64).
 //!
 //! Tests and the `#rand` ancillary load use this instead of an external crate
-//! so that a seed gives the same sequence forever, on every platform.
+//! so that a seed gives the same sequence forever, on every platform. The
+//! generators' draws (`below`, `pick`, ...) are in [`crate::harness::gen`].
 
 /// SplitMix64: a 64-bit state advanced by a constant, then mixed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,55 +29,6 @@ impl Rng {
     pub fn next_u32(&mut self) -> u32 {
         (self.next_u64() >> 32) as u32
     }
-
-    /// A value in `0..n` (`n` must be non-zero; 0 gives 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            return 0;
-        }
-        self.next_u64() % n
-    }
-
-    /// True with probability `num / den`.
-    pub fn chance(&mut self, num: u64, den: u64) -> bool {
-        self.below(den) < num
-    }
-
-    /// A uniformly chosen element of a non-empty slice.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    /// A value biased towards arithmetic edge cases: half the time one of
-    /// 0, ±1, the 32- and 64-bit signed limits and their neighbours, else
-    /// uniformly random (sometimes narrowed to 32 or 8 bits).
-    pub fn edgy_u64(&mut self) -> u64 {
-        const EDGES: [u64; 14] = [
-            0,
-            1,
-            2,
-            u64::MAX,
-            u64::MAX - 1,
-            0x7fff_ffff,
-            0x8000_0000,
-            0xffff_ffff,
-            0x1_0000_0000,
-            0x7fff_ffff_ffff_ffff,
-            0x8000_0000_0000_0000,
-            0xffff_ffff_8000_0000,
-            31,
-            63,
-        ];
-        match self.below(4) {
-            0 | 1 => *self.pick(&EDGES),
-            2 => self.next_u64(),
-            _ => match self.below(3) {
-                0 => self.next_u64() as u32 as u64,
-                1 => self.next_u64() as i32 as i64 as u64,
-                _ => self.below(256),
-            },
-        }
-    }
 }
 
 #[cfg(test)]
@@ -90,14 +42,5 @@ mod tests {
         let mut r = Rng::new(0);
         assert_eq!(r.next_u64(), 0xe220_a839_7b1d_cdaf);
         assert_eq!(r.next_u64(), 0x6e78_9e6a_a1b9_65f4);
-    }
-
-    #[test]
-    fn below_stays_in_range() {
-        let mut r = Rng::new(7);
-        for n in 1..100 {
-            assert!(r.below(n) < n);
-        }
-        assert_eq!(r.below(0), 0);
     }
 }

@@ -3,10 +3,10 @@
 //! appears only when complete; the bundled sample capture.
 
 use cranebpf::capture::scan::{scan, Filters, ScanOptions};
-use cranebpf::capture::synth::{capture, packet_mix, SynthOptions};
 use cranebpf::capture::write::{AtomicFile, PcapngEncoder};
 use cranebpf::capture::{packets, Item, Reader, Timestamp};
 use cranebpf::expr::{compile_expr, LinkType};
+use cranebpf::harness::synth::{capture, packet_mix, SynthOptions};
 use cranebpf::Filter;
 use std::io::Write;
 

@@ -3,11 +3,11 @@
 //! random corruption never panics, serial or threaded.
 
 use cranebpf::capture::scan::{scan, Filters, ScanOptions, Summary};
-use cranebpf::capture::synth::{capture, SynthOptions};
 use cranebpf::capture::write::{PcapEncoder, PcapngEncoder};
 use cranebpf::capture::{packets, Timestamp};
 use cranebpf::expr::{compile_expr, LinkType};
-use cranebpf::rng::Rng;
+use cranebpf::harness::synth::{capture, SynthOptions};
+use cranebpf::harness::Rng;
 use cranebpf::Filter;
 use std::path::PathBuf;
 use std::process::Command;

@@ -3,8 +3,8 @@
 //! filter, and byte-identical files for little-endian microsecond pcap.
 //! Needs tcpdump: fails under CI=true without it, else skips.
 
-use cranebpf::capture::synth::{capture, SynthOptions};
 use cranebpf::capture::{packets, Timestamp};
+use cranebpf::harness::synth::{capture, SynthOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The corpus format (round trip, line-and-column errors) and the
 //! `record` / `diff` subcommands end to end.
 
-use cranebpf::conformance::format::{parse, Case, Corpus, PacketSpec};
+use cranebpf::harness::conformance::format::{parse, Case, Corpus, PacketSpec};
 use std::process::Command;
 
 const SAMPLE: &str = "\
@@ -112,7 +112,7 @@ fn cranebpf(args: &[&str]) -> (i32, String, String) {
 
 /// Whether the kernel socket pair works here (a failure under CI=true).
 fn kernel_usable() -> bool {
-    match cranebpf::conformance::record::ClassicRecorder::new() {
+    match cranebpf::harness::conformance::record::ClassicRecorder::new() {
         Ok(_) => true,
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("kernel socket pair needed under CI=true: {e}")

@@ -3,7 +3,7 @@
 
 mod support;
 
-use cranebpf::ebpf::conformance::run_dir;
+use cranebpf::harness::suite::run_dir;
 use cranebpf::Engine;
 use support::suite_dir;
 

@@ -5,13 +5,13 @@
 mod support;
 
 use cranebpf::ebpf::asm::assemble;
-use cranebpf::ebpf::conformance::parse;
 use cranebpf::ebpf::disasm::disassemble;
 use cranebpf::ebpf::insn::op;
 use cranebpf::ebpf::interp::{run, RunOptions};
 use cranebpf::ebpf::{Helpers, Insn, Program};
-use cranebpf::gen;
-use cranebpf::rng::Rng;
+use cranebpf::harness::gen;
+use cranebpf::harness::suite::parse;
+use cranebpf::harness::Rng;
 
 /// bytes -> Program -> text -> Program must give the same bytes.
 fn round_trip(prog: &Program) -> String {

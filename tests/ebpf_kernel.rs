@@ -8,13 +8,13 @@
 //! Needs root and bpf(): skipped with a reason otherwise, but under CI=true
 //! a missing bpf() is a failure.
 
-use cranebpf::conformance::ebpf_cases::{
-    alu_and_jump_programs, packet_load_programs, PAYLOAD_LENS,
-};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::interp::{run, RunOptions};
-use cranebpf::kernel::bpf::{available, SocketFilter, ETH_HLEN};
-use cranebpf::rng::Rng;
+use cranebpf::harness::conformance::ebpf_cases::{
+    alu_and_jump_programs, packet_load_programs, PAYLOAD_LENS,
+};
+use cranebpf::harness::kernel::bpf::{available, SocketFilter, ETH_HLEN};
+use cranebpf::harness::Rng;
 
 fn kernel_available() -> bool {
     match available() {

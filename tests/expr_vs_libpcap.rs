@@ -18,7 +18,7 @@ use cranebpf::cbpf::meta::Metadata;
 use cranebpf::cbpf::parse::parse_ddd;
 use cranebpf::cbpf::{Insn, Program};
 use cranebpf::expr::{compile_expr, LinkType};
-use cranebpf::rng::Rng;
+use cranebpf::harness::Rng;
 
 const DEFAULT_SEED: u64 = 0x5eed_0006;
 const RANDOM_EXPRESSIONS: usize = 150;

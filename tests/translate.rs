@@ -3,8 +3,8 @@
 
 use cranebpf::cbpf::parse::parse_asm;
 use cranebpf::ebpf::{self, Helpers};
-use cranebpf::gen;
-use cranebpf::rng::Rng;
+use cranebpf::harness::gen;
+use cranebpf::harness::Rng;
 use cranebpf::translate::{runtime_call, translate};
 use cranebpf::{EbpfProgram, Filter};
 

@@ -2,8 +2,8 @@
 //! interpreter over the translation, JIT) on tcpdump-sized filters, over a
 //! realistic packet mix held in one contiguous buffer.
 
-use cranebpf::capture::synth::packet_mix;
 use cranebpf::expr::{compile_expr, LinkType};
+use cranebpf::harness::synth::packet_mix;
 use cranebpf::{Engine, Filter, FilterOptions};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;

@@ -11,7 +11,6 @@ pub mod map;
 pub mod pcap;
 pub mod pcapng;
 pub mod scan;
-pub mod synth;
 pub mod write;
 
 use std::fmt;

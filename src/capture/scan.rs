@@ -740,8 +740,8 @@ fn add(total: &mut Summary, part: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::{scan_tuned, Filters, ScanOptions, Summary, Tuning, TUNING};
-    use crate::capture::synth::{capture, SynthOptions};
     use crate::expr::{compile_expr, LinkType};
+    use crate::harness::synth::{capture, SynthOptions};
     use crate::Filter;
 
     fn filters(expr: &'static str) -> Filters {

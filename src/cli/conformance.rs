@@ -2,7 +2,7 @@
 //! suite's `.data` tests.
 
 use clap::Args;
-use cranebpf::ebpf::conformance::{find_suite_dir, run_dir};
+use cranebpf::harness::suite::{find_suite_dir, run_dir};
 use cranebpf::Engine;
 use std::path::{Path, PathBuf};
 

@@ -9,13 +9,13 @@ use clap::Args;
 use cranebpf::capture::{self, map::Mapped};
 use cranebpf::cbpf::parse;
 use cranebpf::cbpf::Program;
-use cranebpf::conformance::diff::{
+use cranebpf::harness::conformance::diff::{
     compare_program, generated, generated_ebpf, packets_for, reads_random, DiffSummary,
     EbpfMismatch, LiveMismatch,
 };
-use cranebpf::conformance::record::ClassicRecorder;
-use cranebpf::kernel::classic::MAX_PACKET;
-use cranebpf::rng::Rng;
+use cranebpf::harness::conformance::record::ClassicRecorder;
+use cranebpf::harness::kernel::classic::MAX_PACKET;
+use cranebpf::harness::Rng;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `diff`.

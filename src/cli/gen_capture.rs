@@ -3,8 +3,8 @@
 
 use super::Failure;
 use clap::Args;
-use cranebpf::capture::synth::{write_capture, SynthOptions};
 use cranebpf::capture::write::AtomicFile;
+use cranebpf::harness::synth::{write_capture, SynthOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 

@@ -6,9 +6,9 @@ use super::diff::{load_packets, load_programs};
 use super::prog::InputForm;
 use super::Failure;
 use clap::Args;
-use cranebpf::conformance::format::{assemble_ebpf, Case, Corpus, PacketSpec};
-use cranebpf::conformance::generate::{record_family, FILES};
-use cranebpf::conformance::record::{
+use cranebpf::harness::conformance::format::{assemble_ebpf, Case, Corpus, PacketSpec};
+use cranebpf::harness::conformance::generate::{record_family, FILES};
+use cranebpf::harness::conformance::record::{
     ebpf_available, kernel_release, record_ebpf, ClassicRecorder, ClassicVerdict,
 };
 use std::path::PathBuf;

@@ -7,7 +7,6 @@
 //! memory as the packet, big-endian).
 
 pub mod asm;
-pub mod conformance;
 pub mod disasm;
 pub mod env;
 pub mod error;

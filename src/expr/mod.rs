@@ -1,22 +1,22 @@
 //! The pcap-filter expression language (pcap-filter(7)), compiled to classic
 //! BPF the way libpcap compiles it.
 //!
-//! Pipeline: [`lexer`] → [`parser`] (an AST) → [`codegen`] (a graph of
-//! blocks, one conditional jump each) → [`optimize`] → [`cfg`] layout into a
-//! [`Program`](crate::cbpf::Program). The generated code tests the same
+//! Pipeline (private modules): `lexer` → `parser` (an AST) → `codegen` (a
+//! graph of blocks, one conditional jump each) → `optimize` → `cfg` layout
+//! into a [`Program`](crate::cbpf::Program). The generated code tests the same
 //! packet bytes libpcap's does, in the same order on every path, so it
 //! gives the same verdict on every packet, truncated ones included.
 
-pub mod address;
-pub mod ast;
-pub mod cfg;
-pub mod codegen;
-pub mod lexer;
-pub mod linktype;
-pub mod names;
-pub mod optimize;
-pub mod parser;
-pub mod pullup;
+mod address;
+mod ast;
+mod cfg;
+mod codegen;
+mod lexer;
+mod linktype;
+mod names;
+mod optimize;
+mod parser;
+mod pullup;
 
 use std::fmt;
 

@@ -6,7 +6,6 @@ mod bounds;
 mod listing;
 mod lower;
 mod module;
-pub mod qemu;
 pub mod runtime;
 
 use std::fmt;
@@ -455,10 +454,11 @@ mod tests {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "harness"))]
 mod aarch64_tests {
     use super::*;
     use crate::ebpf::insn::{op, Insn};
+    use crate::harness::qemu;
 
     #[test]
     fn smoke_programs_agree_under_qemu() {

@@ -40,7 +40,7 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
 /// the crate), or `None` with a printed reason; a failure under `CI=true`.
 pub fn suite_dir() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if let Some(dir) = cranebpf::ebpf::conformance::find_suite_dir(&root) {
+    if let Some(dir) = cranebpf::harness::suite::find_suite_dir(&root) {
         return Some(dir);
     }
     let msg = format!(

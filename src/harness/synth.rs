@@ -1,12 +1,12 @@
 //! A seeded generator of realistic traffic captures: mostly TLS over TCP
 //! 443 (IPv4 and IPv6), HTTP, SSH, DNS, QUIC, NTP, ICMP, ARP, VLAN-tagged
 //! and fragmented IPv4, with ACK-sized, full-sized and in-between frames,
-//! plus a share of odd frames from [`crate::gen::packet::frame`]. The same
-//! seed gives the same bytes on every machine.
+//! plus a share of odd frames from [`crate::harness::gen::packet::frame`].
+//! The same seed gives the same bytes on every machine.
 
-use super::write::{PcapEncoder, PcapngEncoder};
-use super::Timestamp;
-use crate::gen::packet::frame;
+use crate::capture::write::{PcapEncoder, PcapngEncoder};
+use crate::capture::Timestamp;
+use crate::harness::gen::packet::frame;
 use crate::rng::Rng;
 use std::io::{self, Write};
 

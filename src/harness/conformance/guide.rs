@@ -11,7 +11,7 @@
 
 use crate::cbpf::insn::{op, Insn};
 use crate::cbpf::{interp, Metadata, Program};
-use crate::gen;
+use crate::harness::gen;
 use crate::rng::Rng;
 
 /// Where the value in A came from.

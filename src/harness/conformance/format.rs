@@ -63,7 +63,7 @@ impl PacketSpec {
         match self {
             PacketSpec::Hex(b) => b.clone(),
             PacketSpec::Random { seed, len } => {
-                crate::gen::packet::random_bytes(&mut Rng::new(*seed), *len)
+                crate::harness::gen::packet::random_bytes(&mut Rng::new(*seed), *len)
             }
             PacketSpec::Resize { base, len } => {
                 // parse() guarantees base < index; a hand-built table with

@@ -13,7 +13,7 @@ use super::format::{hex, Case, Corpus};
 use crate::cbpf::{self, check::check, Metadata};
 use crate::ebpf;
 use crate::filter::CLASSIC_FRAME;
-use crate::jit::qemu::{Aarch64Runner, NO_CALLBACK};
+use crate::harness::qemu::{Aarch64Runner, NO_CALLBACK};
 use crate::jit::{compile_bytes, JitOptions};
 use crate::translate::{ctx_block, translate};
 use crate::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};

@@ -1,20 +1,20 @@
 //! Asking the running kernel for verdicts.
 //!
 //! Classic programs: `SO_ATTACH_FILTER` on the receiving end of an
-//! `AF_UNIX` datagram socket pair ([`crate::kernel::classic`]); each packet
+//! `AF_UNIX` datagram socket pair ([`crate::harness::kernel::classic`]); each packet
 //! is sent from the other end and the receiver's byte count recorded (0 when
 //! nothing arrived). Acceptance is whether `setsockopt` succeeded; a refusal
 //! other than `EINVAL` (e.g. `ENOMEM` when the translation exceeds
 //! `net.core.optmem_max`) is an error, not a verdict.
 //!
 //! eBPF programs: `BPF_PROG_LOAD` as a socket filter and one
-//! `BPF_PROG_TEST_RUN` per packet ([`crate::kernel::bpf`]); needs root or
+//! `BPF_PROG_TEST_RUN` per packet ([`crate::harness::kernel::bpf`]); needs root or
 //! `CAP_BPF` + `CAP_NET_ADMIN`.
 
 use crate::cbpf::{Metadata, Program};
 use crate::ebpf;
-use crate::kernel::bpf::{SocketFilter, ETH_HLEN};
-use crate::kernel::classic::{pin_to_cpu, Delivery, SocketPair, MAX_PACKET};
+use crate::harness::kernel::bpf::{SocketFilter, ETH_HLEN};
+use crate::harness::kernel::classic::{pin_to_cpu, Delivery, SocketPair, MAX_PACKET};
 use std::io;
 
 /// The running kernel's release (`uname -r`).
@@ -117,6 +117,6 @@ pub fn record_ebpf(prog: &ebpf::Program, packets: &[&[u8]]) -> Result<Vec<u32>, 
 /// Whether eBPF recording works here; the error says why not (typically:
 /// not root).
 pub fn ebpf_available() -> Result<(), String> {
-    crate::kernel::bpf::available()
+    crate::harness::kernel::bpf::available()
         .map_err(|e| format!("eBPF recording needs root (or CAP_BPF and CAP_NET_ADMIN): {e}"))
 }

@@ -15,10 +15,10 @@
 //! suite has loops, e.g. `prime.data`, which are accepted only with a
 //! budget).
 
-use super::asm::assemble;
-use super::helpers::Helpers;
-use super::insn::{Insn, Program};
-use super::ExecError;
+use crate::ebpf::asm::assemble;
+use crate::ebpf::helpers::Helpers;
+use crate::ebpf::insn::{Insn, Program};
+use crate::ebpf::ExecError;
 use crate::engine::Engine;
 use crate::jit::JitOptions;
 use crate::program::{BuildError, EbpfOptions, EbpfProgram};

@@ -6,7 +6,7 @@
 mod support;
 
 use cranebpf::ebpf::Program;
-use cranebpf::rng::Rng;
+use cranebpf::harness::Rng;
 use cranebpf::{EbpfOptions, EbpfProgram, Engine};
 use std::path::{Path, PathBuf};
 use support::{cli, shared_dir, temp_file};

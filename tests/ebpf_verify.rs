@@ -3,7 +3,7 @@
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::insn::op;
 use cranebpf::ebpf::verify::{verify, LoopReason, Rule, VerifyError, VerifyOptions};
-use cranebpf::ebpf::{Helpers, Insn, Program};
+use cranebpf::ebpf::{Helpers, Insn, Program, MAX_INSNS};
 
 fn opts(budget: Option<u64>) -> VerifyOptions {
     VerifyOptions {
@@ -602,4 +602,45 @@ fn errors_name_the_rule_and_index() {
         e.to_string(),
         "instruction 1: r10 (frame pointer) is read-only"
     );
+}
+
+#[test]
+fn programs_above_linux_size_limit_are_refused_first() {
+    // Linux refuses BPF_PROG_LOAD above BPF_COMPLEXITY_LIMIT_INSNS slots
+    // with E2BIG; the limit is checked before any other rule, so a huge
+    // program is refused at once.
+    let mut insns = vec![MOV0; MAX_INSNS - 1];
+    insns.push(EXIT);
+    assert_eq!(check_insns(insns.clone()), Ok(()));
+    insns.push(EXIT);
+    assert_eq!(
+        check_insns(insns),
+        refused(
+            MAX_INSNS,
+            Rule::TooLarge {
+                slots: MAX_INSNS + 1
+            }
+        )
+    );
+    let huge = vec![Insn::new(0xff, 0, 0, 0, 0); 4 * MAX_INSNS];
+    assert_eq!(
+        check_insns(huge),
+        refused(
+            MAX_INSNS,
+            Rule::TooLarge {
+                slots: 4 * MAX_INSNS
+            }
+        )
+    );
+}
+
+#[test]
+fn the_assembler_stops_at_linux_size_limit() {
+    let mut source = "mov %r0, 0\n".repeat(MAX_INSNS - 1);
+    source.push_str("exit\n");
+    assert_eq!(assemble(&source).map(|p| p.len()), Ok(MAX_INSNS));
+    source.push_str("lddw %r1, 1\n");
+    let e = assemble(&source).expect_err("one slot too many");
+    assert_eq!((e.line, e.column), (MAX_INSNS + 1, 1), "{e}");
+    assert!(e.message.contains("1000000 instruction slots"), "{e}");
 }

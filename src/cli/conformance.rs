@@ -1,6 +1,7 @@
 //! `cranebpf conformance [DIR] [--engine E]`: runs the eBPF conformance
 //! suite's `.data` tests.
 
+use super::Failure;
 use clap::Args;
 use cranebpf::harness::suite::{find_suite_dir, run_dir};
 use cranebpf::Engine;
@@ -33,26 +34,27 @@ fn default_dir() -> PathBuf {
 }
 
 /// Prints one line per failure, then `N passed, M failed`; exit 1 if any
-/// failed (or the directory is unreadable), else 0.
-pub fn conformance(args: &ConformanceArgs) -> i32 {
+/// failed. A directory that cannot be read or holds no `.data` file is
+/// bad input (exit 2), named in the message.
+pub fn conformance(args: &ConformanceArgs) -> Result<i32, Failure> {
     if !args.engine.runs_ebpf() {
-        eprintln!(
-            "error: --engine {} runs classic programs only; the suite is eBPF (use interp or jit)",
+        return Err(Failure::bad_input(format!(
+            "--engine {} runs classic programs only; the suite is eBPF (use interp or jit)",
             args.engine
-        );
-        return super::EXIT_BAD_INPUT;
+        )));
     }
     let dir = args.dir.clone().unwrap_or_else(default_dir);
-    let report = match run_dir(&dir, args.engine) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {}: {e}", dir.display());
-            return 1;
-        }
-    };
+    let report = run_dir(&dir, args.engine)
+        .map_err(|e| Failure::bad_input(format!("{}: {e}", dir.display())))?;
+    if report.passed == 0 && report.failures.is_empty() {
+        return Err(Failure::bad_input(format!(
+            "{}: no .data files (the directory holds no eBPF conformance test)",
+            dir.display()
+        )));
+    }
     for (file, reason) in &report.failures {
         println!("FAIL {file}: {reason}");
     }
     println!("{} passed, {} failed", report.passed, report.failures.len());
-    i32::from(!report.failures.is_empty() || report.passed == 0)
+    Ok(i32::from(!report.failures.is_empty()))
 }

@@ -67,7 +67,7 @@ pub fn main() -> i32 {
         Command::Check(args) => check::main(args),
         Command::Disasm(args) => disasm::main(args),
         Command::Run(args) => run::main(args),
-        Command::Conformance(args) => Ok(conformance::conformance(&args)),
+        Command::Conformance(args) => conformance::conformance(&args),
         Command::Record(args) => record::main(args),
         Command::Diff(args) => diff::main(args),
         Command::Filter(args) => filter::main(args),

@@ -118,13 +118,22 @@ fn packets(args: &RunArgs) -> Result<Vec<Vec<u8>>, Failure> {
 /// Reads a hex packet file: one packet per line, `-` an empty packet,
 /// blank lines and `#` comments skipped; the path `-` reads stdin.
 pub(super) fn hex_packets(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Failure> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     let read = if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
     } else {
-        std::fs::read_to_string(path).map(|t| text = t)
+        std::fs::read(path).map(|b| bytes = b)
     };
     read.map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let valid = std::str::from_utf8(&e.as_bytes()[..at]).unwrap_or_default();
+        let (line, column) = cranebpf::cbpf::parse::line_column(valid, at);
+        Failure::bad_input(format!(
+            "{}: line {line}, column {column} (byte offset {at}): not UTF-8 text",
+            path.display()
+        ))
+    })?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let body = line.trim();

@@ -16,6 +16,7 @@
 //! mnemonic form, so any byte string round-trips.
 
 use super::insn::{op, Insn, Program};
+use super::MAX_INSNS;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -129,6 +130,15 @@ pub fn assemble(source: &str) -> Result<Program, AsmError> {
             first_exit = Some(slot);
         }
         let slots = if mnemonic.text == "lddw" { 2 } else { 1 };
+        if slot + slots > MAX_INSNS {
+            // Stop before holding millions of lines: the verifier would
+            // refuse the program anyway.
+            return Err(err(
+                number,
+                mnemonic.col,
+                format!("the program exceeds {MAX_INSNS} instruction slots (Linux's limit)"),
+            ));
+        }
         lines.push(Line { number, toks, slot });
         slot += slots;
     }

@@ -26,6 +26,12 @@ pub use verify::{LoopReason, Rule, VerifyError, VerifyOptions};
 /// Bytes of stack per frame (RFC 9669 / Linux `MAX_BPF_STACK`).
 pub const STACK_SIZE: usize = 512;
 
+/// Most instruction slots a program may have: Linux's limit for a
+/// privileged `BPF_PROG_LOAD` (`BPF_COMPLEXITY_LIMIT_INSNS`; `E2BIG` above).
+/// Checked by the verifier before anything else, so a huge program costs
+/// nothing but the check.
+pub const MAX_INSNS: usize = 1_000_000;
+
 /// Most stack frames a run may have (the program's own plus 7 nested local
 /// calls; Linux `MAX_CALL_FRAMES`).
 pub const MAX_CALL_FRAMES: usize = 8;

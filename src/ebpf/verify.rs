@@ -2,6 +2,7 @@
 //! program. Every error names the instruction index and the rule broken.
 //!
 //! Rules, in the order they are checked:
+//! 0. size: at most [`MAX_INSNS`] slots, as Linux;
 //! 1. structure (every slot, reachable or not): known opcode, registers
 //!    0–10, unused fields zero, no write to r10, `lddw` complete, jump and
 //!    local-call targets inside the program and not on an `lddw` second
@@ -29,7 +30,7 @@ pub mod loops;
 
 use super::helpers::Helpers;
 use super::insn::{op, Insn, Program};
-use super::MAX_CALL_FRAMES;
+use super::{MAX_CALL_FRAMES, MAX_INSNS};
 use fields::check_fields;
 use flow::{check_call_depth, check_data_flow, function_entries, has_loop};
 use loops::check_loops_finish;
@@ -59,6 +60,11 @@ pub struct VerifyError {
 pub enum Rule {
     /// The program has no instructions.
     Empty,
+    /// The program has more than [`MAX_INSNS`] slots.
+    TooLarge {
+        /// Its number of slots.
+        slots: usize,
+    },
     /// The opcode byte names no instruction.
     UnknownOpcode(u8),
     /// A field this instruction does not use is not zero.
@@ -127,6 +133,10 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rule::Empty => write!(f, "empty program"),
+            Rule::TooLarge { slots } => write!(
+                f,
+                "{slots} instruction slots, more than the {MAX_INSNS} Linux accepts"
+            ),
             Rule::UnknownOpcode(o) => write!(f, "unknown opcode {o:#04x}"),
             Rule::ReservedField { field, value } => {
                 write!(f, "unused field {field} must be 0 (is {value})")
@@ -216,6 +226,12 @@ pub fn verify_with(
         return Err(VerifyError {
             pc: 0,
             rule: Rule::Empty,
+        });
+    }
+    if insns.len() > MAX_INSNS {
+        return Err(VerifyError {
+            pc: MAX_INSNS,
+            rule: Rule::TooLarge { slots: insns.len() },
         });
     }
     let starts = insn_starts(insns);

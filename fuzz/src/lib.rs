@@ -1,0 +1,473 @@
+//! Fuzz target bodies: one function per cargo-fuzz target
+//! (`fuzz/fuzz_targets/NAME.rs` calls `cranebpf_fuzz::NAME`).
+//!
+//! Each body feeds arbitrary bytes to one public entry point of the library
+//! and asserts the properties that must hold for *any* input: no panic, and
+//! where a second path computes the same thing, the same answer (printing
+//! a parsed program and parsing it again gives the same instructions; every
+//! engine gives the same verdict on a program the checker or verifier
+//! accepted). A failed assertion is a finding, like a crash.
+//!
+//! The same file is compiled into the main test suite
+//! (`tests/fuzz_regressions.rs`, stable Rust, no libFuzzer), which replays
+//! every input under `fuzz/seeds/` and `fuzz/regressions/` through these
+//! bodies, so a fixed finding stays fixed.
+
+use cranebpf::capture::{pcap, pcapng, Item};
+use cranebpf::cbpf::parse::{self, Form};
+use cranebpf::cbpf::{self, print, Device, Metadata};
+use cranebpf::ebpf::{self, ExecError, Helpers};
+use cranebpf::expr::{compile_expr, ALL_LINK_TYPES};
+use cranebpf::{EbpfOptions, EbpfProgram, Engine, EngineChoice, Filter, FilterOptions};
+
+/// A target body: takes the fuzzer's input, panics on a finding.
+pub type Body = fn(&[u8]);
+
+/// Every target by name, in the order `.ci/run` runs them.
+pub const TARGETS: &[(&str, Body)] = &[
+    ("classic_text", classic_text),
+    ("classic_asm", classic_asm),
+    ("classic_raw", classic_raw),
+    ("classic_check", classic_check),
+    ("ebpf_asm", ebpf_asm),
+    ("ebpf_decode", ebpf_decode),
+    ("ebpf_verify", ebpf_verify),
+    ("expr_compile", expr_compile),
+    ("pcap_read", pcap_read),
+    ("pcapng_read", pcapng_read),
+    ("classic_diff", classic_diff),
+    ("ebpf_diff", ebpf_diff),
+];
+
+/// Instruction budget for eBPF runs: loops and recursion are accepted
+/// with one, and it keeps every run short.
+const EBPF_BUDGET: u64 = 4096;
+
+/// Checks that `prog`, written in every form the parser reads, parses back
+/// to the same instructions.
+fn assert_round_trips(prog: &cbpf::Program) {
+    let forms: [(Form, Vec<u8>); 4] = [
+        (Form::Ddd, print::ddd(prog).into_bytes()),
+        (Form::Comma, print::comma(prog).into_bytes()),
+        (Form::Dd, print::dd(prog).into_bytes()),
+        (Form::Raw, print::raw(prog)),
+    ];
+    for (form, text) in forms {
+        if prog.is_empty() && form != Form::Ddd && form != Form::Comma {
+            continue; // an empty -dd or raw program is empty input
+        }
+        match parse::parse_as(&text, form) {
+            Ok(again) => assert_eq!(&again, prog, "{form:?} form does not round-trip"),
+            Err(e) => panic!("{form:?} form of a parsed program does not parse: {e}"),
+        }
+    }
+}
+
+/// tcpdump `-ddd`, the comma form and `-dd`, each forced and auto-detected.
+pub fn classic_text(data: &[u8]) {
+    for form in [Form::Ddd, Form::Comma, Form::Dd] {
+        if let Ok(prog) = parse::parse_as(data, form) {
+            assert_round_trips(&prog);
+        }
+    }
+    if let Ok(prog) = parse::parse(data) {
+        assert_round_trips(&prog);
+    }
+}
+
+/// bpf_asm source: what parses prints (`disasm --format asm`) back to the
+/// same instructions.
+pub fn classic_asm(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(prog) = parse::parse_asm(text) {
+        let printed = print::asm(&prog);
+        match parse::parse_asm(&printed) {
+            Ok(again) => assert_eq!(again, prog, "asm does not round-trip:\n{printed}"),
+            Err(e) => panic!("printed asm does not parse: {e}\n{printed}"),
+        }
+        assert_round_trips(&prog);
+    }
+}
+
+/// Raw `struct sock_filter` records: any instructions, valid or not, print
+/// in tcpdump's `-d` layout and as bpf_asm that assembles back.
+pub fn classic_raw(data: &[u8]) {
+    let Ok(prog) = parse::parse_raw(data) else {
+        return;
+    };
+    let _ = print::disasm(&prog);
+    if !prog.is_empty() {
+        let printed = print::asm(&prog);
+        match parse::parse_asm(&printed) {
+            Ok(again) => assert_eq!(again, prog, "asm does not round-trip:\n{printed}"),
+            Err(e) => panic!("printed asm does not parse: {e}\n{printed}"),
+        }
+    }
+    assert_round_trips(&prog);
+}
+
+/// The kernel's checker on raw records; an accepted program must
+/// translate and build on every engine.
+pub fn classic_check(data: &[u8]) {
+    let Ok(prog) = parse::parse_raw(data) else {
+        return;
+    };
+    let checked = cbpf::check::check(&prog);
+    let translated = cranebpf::translate::translate(&prog);
+    assert_eq!(
+        checked.is_ok(),
+        translated.is_ok(),
+        "checker and translator disagree: {checked:?}"
+    );
+    if checked.is_ok() {
+        for engine in Engine::ALL {
+            let options = FilterOptions {
+                engine: Some(engine),
+                ..FilterOptions::default()
+            };
+            if let Err(e) = Filter::with_options(prog.clone(), options) {
+                panic!("checked program does not build on {engine}: {e}");
+            }
+        }
+    }
+}
+
+/// eBPF assembly: what assembles disassembles to text that assembles to
+/// the same slots.
+pub fn ebpf_asm(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(prog) = ebpf::asm::assemble(text) {
+        assert_disassembly_round_trips(&prog);
+    }
+}
+
+fn assert_disassembly_round_trips(prog: &ebpf::Program) {
+    let printed = ebpf::disasm::disassemble(prog);
+    match ebpf::asm::assemble(&printed) {
+        Ok(again) => assert_eq!(
+            again.to_bytes(),
+            prog.to_bytes(),
+            "disassembly does not round-trip:\n{printed}"
+        ),
+        Err(e) => panic!("disassembly does not assemble: {e}\n{printed}"),
+    }
+}
+
+/// eBPF bytes: any slots decode and disassemble to text that assembles to
+/// the same bytes.
+pub fn ebpf_decode(data: &[u8]) {
+    if let Ok(prog) = ebpf::Program::from_bytes(data) {
+        assert_disassembly_round_trips(&prog);
+    }
+}
+
+/// The verifier with and without a budget and helpers; what it accepts
+/// must compile with the JIT.
+pub fn ebpf_verify(data: &[u8]) {
+    let Ok(prog) = ebpf::Program::from_bytes(data) else {
+        return;
+    };
+    let plain = ebpf::verify::verify_with(&prog, &Helpers::new(), None);
+    let relaxed = ebpf::verify::verify_with(&prog, &Helpers::conformance(), Some(EBPF_BUDGET));
+    if plain.is_ok() {
+        assert!(
+            relaxed.is_ok(),
+            "accepted without helpers or budget, refused with them: {relaxed:?}"
+        );
+    }
+    if relaxed.is_ok() {
+        let options = EbpfOptions {
+            helpers: Helpers::conformance(),
+            budget: Some(EBPF_BUDGET),
+            engine: EngineChoice::Jit,
+            ..EbpfOptions::default()
+        };
+        if let Err(e) = EbpfProgram::with_options(prog, options) {
+            panic!("verified program does not compile: {e}");
+        }
+    }
+}
+
+/// pcap-filter expressions: the first byte picks the link type. Whatever
+/// compiles passes the kernel's checker and builds a filter.
+pub fn expr_compile(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let link = ALL_LINK_TYPES[pick as usize % ALL_LINK_TYPES.len()];
+    if let Ok(prog) = compile_expr(text, link) {
+        if let Err(e) = cbpf::check::check(&prog) {
+            panic!("compiled expression {text:?} ({link:?}) is refused by the checker: {e}");
+        }
+        if let Err(e) = Filter::new(prog) {
+            panic!("compiled expression {text:?} does not build: {e}");
+        }
+    }
+}
+
+/// Bounds the walk of a capture reader: every step consumes at least one
+/// header, so this is never reached by a correct reader.
+const MAX_ITEMS: usize = 1 << 20;
+
+/// pcap files: walk every record, compute every timestamp, and resync from
+/// an offset named by the input (as the threaded scan does).
+pub fn pcap_read(data: &[u8]) {
+    let Ok(reader) = pcap::Reader::new(data) else {
+        return;
+    };
+    walk_pcap(reader.clone());
+    if let Some(again) = reader.resync(resync_point(data)) {
+        walk_pcap(again);
+    }
+}
+
+fn walk_pcap(mut reader: pcap::Reader<'_>) {
+    for _ in 0..MAX_ITEMS {
+        match reader.next_packet() {
+            None | Some(Err(_)) => return,
+            Some(Ok(packet)) => {
+                assert!(packet.data.len() <= packet.record.len());
+                let ts = reader.timestamp(&packet);
+                assert!(ts.nanos < 1_000_000_000);
+            }
+        }
+    }
+    panic!("pcap reader did not end after {MAX_ITEMS} records");
+}
+
+/// pcapng files: walk every block, compute every timestamp, and resync.
+pub fn pcapng_read(data: &[u8]) {
+    let Ok(reader) = pcapng::Reader::new(data) else {
+        return;
+    };
+    walk_pcapng(reader.clone());
+    if let Some(again) = reader.resync(resync_point(data)) {
+        walk_pcapng(again);
+    }
+}
+
+fn walk_pcapng(mut reader: pcapng::Reader<'_>) {
+    for _ in 0..MAX_ITEMS {
+        match reader.next_item() {
+            None | Some(Err(_)) => return,
+            Some(Ok(Item::Other(block))) => assert!(block.len() >= 12),
+            Some(Ok(Item::Packet(packet))) => {
+                assert!(packet.data.len() <= packet.record.len());
+                assert!((packet.interface as usize) < reader.interfaces().len());
+                let ts = reader.timestamp(&packet);
+                assert!(ts.nanos < 1_000_000_000);
+            }
+        }
+    }
+    panic!("pcapng reader did not end after {MAX_ITEMS} blocks");
+}
+
+/// An offset inside the file chosen by its last two bytes.
+fn resync_point(data: &[u8]) -> usize {
+    match data {
+        [.., a, b] => usize::from(u16::from_le_bytes([*a, *b])) % data.len(),
+        _ => 0,
+    }
+}
+
+/// Splits a differential input: byte 0 = instruction count n, then n
+/// 8-byte records, then `meta_len` bytes of metadata, then the rest.
+fn split_case(data: &[u8], meta_len: usize) -> Option<(&[u8], &[u8], &[u8])> {
+    let (&n, rest) = data.split_first()?;
+    let code_len = usize::from(n).max(1) * 8;
+    if rest.len() < code_len + meta_len {
+        return None;
+    }
+    let (code, rest) = rest.split_at(code_len);
+    let (meta, tail) = rest.split_at(meta_len);
+    Some((code, meta, tail))
+}
+
+/// A differential input from its parts (the inverse of [`split_case`]):
+/// `None` when `code` is not 1 to 255 whole 8-byte records.
+pub fn diff_input(code: &[u8], meta: &[u8], tail: &[u8]) -> Option<Vec<u8>> {
+    let count = u8::try_from(code.len() / 8).ok().filter(|&n| n > 0)?;
+    if !code.len().is_multiple_of(8) {
+        return None;
+    }
+    let mut input = vec![count];
+    input.extend_from_slice(code);
+    input.extend_from_slice(meta);
+    input.extend_from_slice(tail);
+    Some(input)
+}
+
+/// Metadata from 8 input bytes: device present or not, network and link
+/// offsets, protocol, VLAN, CPU and `#rand` seed.
+fn metadata(bytes: &[u8]) -> Metadata {
+    let b = |i: usize| bytes[i];
+    Metadata {
+        protocol: u16::from_be_bytes([b(0), b(1)]),
+        device: (b(2) & 1 == 1).then_some(Device {
+            ifindex: u32::from(b(3)),
+            hatype: u16::from(b(4)),
+        }),
+        vlan_present: b(2) & 2 != 0,
+        vlan_tci: u16::from(b(5)),
+        network_offset: u32::from(b(6) & 0x3f),
+        mac_offset: (b(2) & 4 != 0).then_some(u32::from(b(7) & 0x1f)),
+        cpu: u32::from(b(2) >> 4),
+        mark: u32::from(b(7)),
+        random_seed: u64::from(b(3)),
+        ..Metadata::default()
+    }
+}
+
+/// Classic differential: program × packet × metadata. When the checker
+/// accepts, the reference interpreter, the eBPF interpreter on the
+/// translation and the JIT (with and without bounds-check elimination)
+/// give the same verdict.
+pub fn classic_diff(data: &[u8]) {
+    let Some((code, meta, packet)) = split_case(data, 8) else {
+        return;
+    };
+    let Ok(prog) = parse::parse_raw(code) else {
+        return;
+    };
+    if cbpf::check::check(&prog).is_err() {
+        return;
+    }
+    let metadata = metadata(meta);
+    let build = |engine, eliminate_bounds_checks| {
+        let mut options = FilterOptions {
+            engine: Some(engine),
+            metadata: metadata.clone(),
+            ..FilterOptions::default()
+        };
+        options.jit.eliminate_bounds_checks = eliminate_bounds_checks;
+        options.jit.verify_ir = true;
+        Filter::with_options(prog.clone(), options).expect("a checked program builds")
+    };
+    let reference = build(Engine::Cbpf, true);
+    let others = [
+        ("interp", build(Engine::Interp, true)),
+        ("jit", build(Engine::Jit, true)),
+        (
+            "jit without bounds-check elimination",
+            build(Engine::Jit, false),
+        ),
+    ];
+    // The packet, and every prefix cut at a load's edge is too many runs;
+    // the whole packet and a few cuts named by its own bytes suffice.
+    let mut cuts = vec![packet.len()];
+    cuts.extend(
+        packet
+            .iter()
+            .take(3)
+            .map(|&b| usize::from(b) % (packet.len() + 1)),
+    );
+    for cut in cuts {
+        let p = &packet[..cut];
+        let want = reference.run(p);
+        let wire = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+        let want_wire = reference.run_wire(p, wire);
+        for (name, filter) in &others {
+            assert_eq!(
+                filter.run(p),
+                want,
+                "{name} disagrees with cbpf on a {cut}-byte packet\n{}",
+                print::ddd(&prog)
+            );
+            assert_eq!(
+                filter.run_wire(p, wire),
+                want_wire,
+                "{name} disagrees with cbpf on wire length {wire}\n{}",
+                print::ddd(&prog)
+            );
+        }
+    }
+}
+
+/// A helper for the eBPF differential target: a pure function of its
+/// arguments, so both engines must see the same result.
+fn mix_helper(a: u64, b: u64, c: u64, d: u64, e: u64) -> u64 {
+    a.rotate_left(7) ^ b.wrapping_mul(31) ^ c ^ (d << 3) ^ (e >> 2)
+}
+
+/// The outcome of one eBPF run, made comparable across engines: r0 or the
+/// error's kind and place (a fault's address is a host address).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Value(u64),
+    Fault { pc: usize, size: usize, write: bool },
+    Other(ExecError),
+}
+
+fn outcome(result: Result<u64, ExecError>) -> Outcome {
+    match result {
+        Ok(v) => Outcome::Value(v),
+        Err(ExecError::OutOfBounds {
+            pc, size, write, ..
+        }) => Outcome::Fault { pc, size, write },
+        Err(e) => Outcome::Other(e),
+    }
+}
+
+/// Runs `program` on a copy of `mem`, from the calling thread and from a
+/// new thread (a different stack and heap arena, so different addresses
+/// in r1 and r10). Returns both outcomes and memories.
+fn run_twice(program: &EbpfProgram, mem: &[u8]) -> [(Outcome, Vec<u8>); 2] {
+    let run = || {
+        let mut m = mem.to_vec();
+        let r = outcome(program.run(&mut m));
+        (r, m)
+    };
+    let here = run();
+    let there = std::thread::scope(|s| s.spawn(run).join().expect("run panicked"));
+    [here, there]
+}
+
+/// eBPF differential: program × memory. When the verifier accepts (with a
+/// budget, a pure helper and the conformance helper), the interpreter and
+/// the JIT give the same r0 or error and leave the same memory. Programs
+/// can compute with host addresses (r1, r10), which differ between
+/// engines: a program whose outcome changes when the same engine runs it
+/// at other addresses is not compared.
+pub fn ebpf_diff(data: &[u8]) {
+    let Some((code, _, mem)) = split_case(data, 0) else {
+        return;
+    };
+    let Ok(prog) = ebpf::Program::from_bytes(code) else {
+        return;
+    };
+    let mut helpers = Helpers::conformance();
+    helpers.register(1, mix_helper, false);
+    let build = |engine| {
+        let mut options = EbpfOptions {
+            helpers: helpers.clone(),
+            budget: Some(EBPF_BUDGET),
+            engine,
+            ..EbpfOptions::default()
+        };
+        options.jit.verify_ir = true;
+        EbpfProgram::with_options(prog.clone(), options)
+    };
+    let Ok(interp) = build(EngineChoice::Interp) else {
+        return;
+    };
+    let jit = build(EngineChoice::Jit).expect("a verified program compiles");
+    let [i1, i2] = run_twice(&interp, mem);
+    let [j1, j2] = run_twice(&jit, mem);
+    // A program whose outcome moves with the addresses it runs at may
+    // legitimately differ between engines in any way: it is not compared.
+    if i1 == i2 && j1 == j2 {
+        assert_eq!(
+            i1,
+            j1,
+            "jit disagrees with interp on memory {mem:02x?}\n{}",
+            ebpf::disasm::disassemble(&prog)
+        );
+    }
+}

@@ -1,0 +1,2 @@
+call 77
+exit

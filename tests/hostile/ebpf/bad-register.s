@@ -1,0 +1,3 @@
+mov %r0, 1
+mov %r12, 2
+exit

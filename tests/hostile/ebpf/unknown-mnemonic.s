@@ -1,0 +1,3 @@
+mov %r0, 1
+frob %r1
+exit

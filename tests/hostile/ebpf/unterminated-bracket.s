@@ -1,0 +1,2 @@
+ldxw %r0, [%r1+
+exit

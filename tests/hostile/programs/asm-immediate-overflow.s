@@ -1,0 +1,2 @@
+ldh [12]
+ret #0x1ffffffff

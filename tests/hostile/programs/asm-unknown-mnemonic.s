@@ -1,0 +1,3 @@
+ld [12]
+frobnicate #1
+ret a

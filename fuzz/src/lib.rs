@@ -18,7 +18,7 @@ use cranebpf::cbpf::parse::{self, Form};
 use cranebpf::cbpf::{self, print, Device, Metadata};
 use cranebpf::ebpf::{self, ExecError, Helpers};
 use cranebpf::expr::{compile_expr, ALL_LINK_TYPES};
-use cranebpf::{EbpfOptions, EbpfProgram, Engine, EngineChoice, Filter, FilterOptions};
+use cranebpf::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
 
 /// A target body: takes the fuzzer's input, panics on a finding.
 pub type Body = fn(&[u8]);
@@ -183,7 +183,7 @@ pub fn ebpf_verify(data: &[u8]) {
         let options = EbpfOptions {
             helpers: Helpers::conformance(),
             budget: Some(EBPF_BUDGET),
-            engine: EngineChoice::Jit,
+            engine: Some(Engine::Jit),
             ..EbpfOptions::default()
         };
         if let Err(e) = EbpfProgram::with_options(prog, options) {
@@ -454,10 +454,10 @@ pub fn ebpf_diff(data: &[u8]) {
         options.jit.verify_ir = true;
         EbpfProgram::with_options(prog.clone(), options)
     };
-    let Ok(interp) = build(EngineChoice::Interp) else {
+    let Ok(interp) = build(Some(Engine::Interp)) else {
         return;
     };
-    let jit = build(EngineChoice::Jit).expect("a verified program compiles");
+    let jit = build(Some(Engine::Jit)).expect("a verified program compiles");
     let [i1, i2] = run_twice(&interp, mem);
     let [j1, j2] = run_twice(&jit, mem);
     // A program whose outcome moves with the addresses it runs at may

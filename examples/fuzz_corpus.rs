@@ -167,7 +167,9 @@ fn ebpf_programs(shared: &Path) -> Vec<(ebpf::Program, Vec<u8>)> {
                 continue;
             };
             let name = path.file_stem().unwrap_or_default().to_string_lossy();
-            if let Ok(case) = ebpf::conformance::parse(&name, &String::from_utf8_lossy(&bytes)) {
+            if let Ok(case) =
+                cranebpf::harness::suite::parse(&name, &String::from_utf8_lossy(&bytes))
+            {
                 out.push((case.program, case.mem));
             }
         }

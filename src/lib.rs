@@ -16,6 +16,7 @@ pub mod filter;
 #[doc(hidden)]
 pub mod harness;
 pub mod jit;
+mod platform;
 pub mod program;
 mod rng;
 pub mod translate;

@@ -5,6 +5,7 @@
 use super::pcap::Header;
 use super::pcapng::{BYTE_ORDER_MAGIC, EPB_TYPE, IDB_TYPE, SHB_TYPE, SPB_TYPE};
 use super::Timestamp;
+use crate::platform::preallocate;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -164,13 +165,6 @@ impl Drop for AtomicFile {
             let _ = std::fs::remove_file(tmp);
         }
     }
-}
-
-/// Reserves `len` bytes of disk from `offset` without changing the file's
-/// size; false if the file system cannot (or has no room).
-fn preallocate(file: &File, offset: u64, len: u64) -> bool {
-    use rustix::fs::{fallocate, FallocateFlags};
-    fallocate(file, FallocateFlags::KEEP_SIZE, offset, len).is_ok()
 }
 
 /// Encodes pcap files in either byte order and timestamp precision.

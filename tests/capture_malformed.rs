@@ -1,14 +1,14 @@
 //! Malformed captures: every case gives its own error with the byte offset
-//! (library and CLI, exit code 2, no output file left behind), and seeded
-//! random corruption never panics, serial or threaded.
+//! (library and CLI); a bad file header is exit code 2 with no output file
+//! left behind, a bad record after it exit code 1 with the records before
+//! it written (as tcpdump does); seeded random corruption never panics,
+//! and threads agree with one thread, output included.
 
-use cranebpf::capture::scan::{scan, Filters, ScanOptions, Summary};
+use cranebpf::capture::scan::{scan, ScanOptions, Summary};
 use cranebpf::capture::write::{PcapEncoder, PcapngEncoder};
-use cranebpf::capture::{packets, Timestamp};
-use cranebpf::expr::{compile_expr, LinkType};
+use cranebpf::capture::{packets, CaptureFilter, Reader, Timestamp};
 use cranebpf::harness::synth::{capture, SynthOptions};
 use cranebpf::harness::Rng;
-use cranebpf::Filter;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -78,11 +78,13 @@ fn cases() -> Vec<(&'static str, Vec<u8>, u64, &'static str)> {
         second as u64,
         "truncated record header: 10 of 16",
     ));
+    let mut v = pcap(50, &[&frame]);
+    put_u32(&mut v, 24 + 8, 262_145);
     cases.push((
-        "record over the snap length",
-        pcap(50, &[&frame]),
+        "record over libpcap's maximum",
+        v,
         24,
-        "over the snapshot length 50",
+        "captured length 262145 is over the maximum of 262144 for link type 1",
     ));
     let mut v = good.clone();
     put_u32(&mut v, second + 8, 61);
@@ -221,7 +223,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 #[test]
-fn the_cli_exits_2_with_the_offset_and_leaves_no_output() {
+fn the_cli_reports_the_offset_and_keeps_only_what_tcpdump_keeps() {
     let exe = env!("CARGO_BIN_EXE_cranebpf");
     for (i, (name, bytes, offset, words)) in cases().into_iter().enumerate() {
         let dir = scratch(&format!("case{i}"));
@@ -239,7 +241,10 @@ fn the_cli_exits_2_with_the_offset_and_leaves_no_output() {
                 .output()
                 .expect("run cranebpf");
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+            // A file header it cannot read: nothing to filter.
+            let unreadable = Reader::new(&bytes).is_err();
+            let want = if unreadable { 2 } else { 1 };
+            assert_eq!(out.status.code(), Some(want), "{name}: {stderr}");
             assert!(
                 stderr.contains(&format!("byte offset {offset}: ")) && stderr.contains(words),
                 "{name} (threads {threads}): {stderr}"
@@ -248,9 +253,18 @@ fn the_cli_exits_2_with_the_offset_and_leaves_no_output() {
             let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
             assert_eq!(
                 left.len(),
-                1,
-                "{name}: output or temporary file left behind"
+                if unreadable { 1 } else { 2 },
+                "{name}: want the input{}, and nothing else",
+                if unreadable { "" } else { " and the output" }
             );
+            if !unreadable {
+                // The header and the blocks before the bad one ("tcp"
+                // matches none of the packets).
+                let written = std::fs::read(&output).unwrap();
+                assert!(offset as usize >= written.len(), "{name}");
+                assert_eq!(written[..], bytes[..written.len()], "{name}");
+                std::fs::remove_file(&output).unwrap();
+            }
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -289,7 +303,11 @@ fn an_expression_needs_a_link_type_it_knows() {
     let _ = std::fs::remove_file(&input);
 }
 
-fn summarize(bytes: &[u8], filters: &Filters, threads: usize) -> Result<(Summary, Vec<u8>), u64> {
+fn summarize(
+    bytes: &[u8],
+    filters: &CaptureFilter,
+    threads: usize,
+) -> Result<(Summary, Vec<u8>), u64> {
     let mut out = Vec::new();
     let options = ScanOptions {
         threads,
@@ -305,11 +323,12 @@ fn summarize(bytes: &[u8], filters: &Filters, threads: usize) -> Result<(Summary
 
 #[test]
 fn random_corruption_never_panics_and_threads_agree() {
-    let filters = Filters::new(|link| {
-        let link = LinkType::from_dlt(link).unwrap_or(LinkType::Ethernet);
-        let prog = compile_expr("tcp port 443 or udp", link).map_err(|e| e.to_string())?;
-        Filter::new(prog).map_err(|e| e.to_string())
-    });
+    let filters = CaptureFilter::expression_with(
+        "tcp port 443 or udp",
+        Some(cranebpf::LinkType::Ethernet),
+        cranebpf::FilterOptions::default(),
+    )
+    .unwrap();
     let bases = [
         capture(&SynthOptions {
             seed: 3,

@@ -3,6 +3,8 @@
 //! filter, and byte-identical files for little-endian microsecond pcap.
 //! Needs tcpdump: fails under CI=true without it, else skips.
 
+mod support;
+
 use cranebpf::capture::{packets, Timestamp};
 use cranebpf::harness::synth::{capture, SynthOptions};
 use std::path::{Path, PathBuf};
@@ -41,18 +43,6 @@ const FILTERS: [&str; 30] = [
     "ether[12:2] = 0x88cc",
     "ip and udp and port 443",
 ];
-
-fn tcpdump_available() -> bool {
-    let found = Command::new("tcpdump").arg("--version").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "tcpdump is required under CI=true (.ci/run installs it)"
-        );
-        eprintln!("skipping: tcpdump not found");
-    }
-    found
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cranebpf-capture-tcpdump-{}", std::process::id()));
@@ -116,7 +106,7 @@ fn generate(name: &str, options: SynthOptions) -> PathBuf {
 
 #[test]
 fn little_endian_microsecond_pcap_is_byte_identical_to_tcpdump() {
-    if !tcpdump_available() {
+    if !support::tcpdump_available() {
         return;
     }
     // Frames cut at 200 bytes, so `len`, `greater` and `less` see wire
@@ -159,7 +149,7 @@ fn little_endian_microsecond_pcap_is_byte_identical_to_tcpdump() {
 
 #[test]
 fn big_endian_nanosecond_pcap_records_match_tcpdump() {
-    if !tcpdump_available() {
+    if !support::tcpdump_available() {
         return;
     }
     let input = generate(
@@ -188,7 +178,7 @@ fn big_endian_nanosecond_pcap_records_match_tcpdump() {
 
 #[test]
 fn pcapng_records_match_tcpdump() {
-    if !tcpdump_available() {
+    if !support::tcpdump_available() {
         return;
     }
     let input = generate(
@@ -215,4 +205,110 @@ fn pcapng_records_match_tcpdump() {
         );
     }
     remove(&[&input, &a, &b]);
+}
+
+/// Rewrites a little-endian pcap's header and records in place: version
+/// `minor`, lengths swapped where that version keeps them swapped.
+fn with_version(bytes: &[u8], minor: u16) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out[6..8].copy_from_slice(&minor.to_le_bytes());
+    let mut at = 24;
+    while at + 16 <= out.len() {
+        let caplen = u32::from_le_bytes(out[at + 8..at + 12].try_into().unwrap());
+        let wire = u32::from_le_bytes(out[at + 12..at + 16].try_into().unwrap());
+        // 2.0-2.2 always swap; 2.3 swaps where the caplen is the larger.
+        if minor < 3 || (minor == 3 && wire < caplen) {
+            out[at + 8..at + 12].copy_from_slice(&wire.to_le_bytes());
+            out[at + 12..at + 16].copy_from_slice(&caplen.to_le_bytes());
+        }
+        at += 16 + caplen as usize;
+    }
+    out
+}
+
+/// Kuznetzov's patched format: magic 0xa1b2cd34, 8 more bytes per record
+/// header (interface index, protocol, packet type, pad).
+fn patched(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes[..24].to_vec();
+    out[..4].copy_from_slice(&0xa1b2_cd34u32.to_le_bytes());
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.extend_from_slice(&bytes[at..at + 16]);
+        out.extend_from_slice(&[2, 0, 0, 0, 0x08, 0x00, 0, 0]);
+        out.extend_from_slice(&bytes[at + 16..at + 16 + caplen]);
+        at += 16 + caplen;
+    }
+    out
+}
+
+/// Headers libpcap reads that are not today's 2.4: old versions with
+/// swapped length fields, the patched format, snapshot lengths of 0,
+/// above `i32::MAX` and below the records' lengths, a file cut inside a
+/// record: `tcpdump -r F -w OUT [EXPR]` and `cranebpf filter -r F -w OUT
+/// [EXPR]` keep the same records, and a cut file gives tcpdump's exit
+/// status (1) after them.
+#[test]
+fn odd_but_valid_headers_read_as_tcpdump_reads_them() {
+    if !support::tcpdump_available() {
+        return;
+    }
+    let base = capture(&SynthOptions {
+        seed: 8,
+        packets: 400,
+        snaplen: 300,
+        ..SynthOptions::default()
+    });
+    let snaplen = |bytes: &[u8], v: u32| {
+        let mut out = bytes.to_vec();
+        out[16..20].copy_from_slice(&v.to_le_bytes());
+        out
+    };
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("version 2.0", with_version(&base, 0), false),
+        ("version 2.2", with_version(&base, 2), false),
+        ("version 2.3", with_version(&base, 3), false),
+        ("patched format", patched(&base), false),
+        ("snaplen 0", snaplen(&base, 0), false),
+        ("snaplen above i32::MAX", snaplen(&base, 0x8000_0000), false),
+        ("snaplen below the records'", snaplen(&base, 97), false),
+        (
+            "cut inside a record",
+            base[..base.len() - 30].to_vec(),
+            true,
+        ),
+    ];
+    for (name, bytes, cut) in cases {
+        let input = scratch("odd.pcap");
+        std::fs::write(&input, &bytes).unwrap();
+        for expr in [None, Some("tcp")] {
+            let (t_out, o_out) = (scratch("odd-t.pcap"), scratch("odd-o.pcap"));
+            let mut tcpdump = Command::new("tcpdump");
+            tcpdump
+                .arg("-r")
+                .arg(&input)
+                .arg("-w")
+                .arg(&t_out)
+                .args(expr);
+            let theirs = tcpdump.output().expect("run tcpdump");
+            let mut cranebpf = Command::new(env!("CARGO_BIN_EXE_cranebpf"));
+            cranebpf
+                .args(["filter", "-q", "-r"])
+                .arg(&input)
+                .arg("-w")
+                .arg(&o_out);
+            let ours = cranebpf.args(expr).output().expect("run cranebpf");
+            let stderr = String::from_utf8_lossy(&ours.stderr);
+            assert_eq!(theirs.status.code(), Some(i32::from(cut)), "{name}");
+            assert_eq!(ours.status.code(), theirs.status.code(), "{name}: {stderr}");
+            let want = support::records(&std::fs::read(&t_out).unwrap());
+            let got = support::records(&std::fs::read(&o_out).unwrap());
+            assert!(!want.is_empty(), "{name}");
+            assert!(
+                got == want,
+                "{name} {expr:?}: records differ from tcpdump's"
+            );
+            remove(&[&t_out, &o_out]);
+        }
+    }
 }

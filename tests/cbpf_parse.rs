@@ -63,6 +63,21 @@ fn valid_programs_print_as_plain_bpf_asm() {
 }
 
 #[test]
+fn comma_form_without_the_count() {
+    let with = parse::parse("4,40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0".as_bytes());
+    let without = parse::parse("40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0,".as_bytes());
+    assert!(with.is_ok());
+    assert_eq!(with, without);
+    // One instruction alone needs its trailing comma to be the comma form.
+    assert_eq!(
+        parse::parse_comma("6 0 0 1"),
+        parse::parse_comma("1,6 0 0 1")
+    );
+    let err = parse::parse_comma("6 0 0,6 0 0 0").unwrap_err().to_string();
+    assert!(err.contains("instruction count or an instruction"), "{err}");
+}
+
+#[test]
 fn detection() {
     assert_eq!(
         detect(b"4,40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0"),

@@ -7,6 +7,7 @@
 //! written by appending the whole record (header and data, already in the
 //! file's byte order) to the output.
 
+pub mod filter;
 pub mod map;
 pub mod pcap;
 pub mod pcapng;
@@ -15,6 +16,7 @@ pub mod write;
 
 use std::fmt;
 
+pub use filter::{CaptureFilter, CaptureFilterError};
 pub use map::Mapped;
 pub use scan::{scan, ScanOptions, Summary};
 
@@ -25,6 +27,9 @@ pub struct CaptureError {
     pub offset: u64,
     /// What is wrong.
     pub message: String,
+    /// The bytes end inside the record or block at `offset`: the file was
+    /// cut short (or, for a stream, not all of it has arrived yet).
+    pub truncated: bool,
 }
 
 impl CaptureError {
@@ -32,6 +37,15 @@ impl CaptureError {
         CaptureError {
             offset: offset as u64,
             message: message.into(),
+            truncated: false,
+        }
+    }
+
+    /// An error for bytes that end inside the record or block at `offset`.
+    pub(crate) fn truncated(offset: usize, message: impl Into<String>) -> CaptureError {
+        CaptureError {
+            truncated: true,
+            ..CaptureError::at(offset, message)
         }
     }
 }
@@ -70,6 +84,10 @@ pub struct Packet<'a> {
     /// Raw timestamp words as stored (pcap: seconds and fraction; pcapng:
     /// high and low 32 bits); see [`Reader::timestamp`].
     pub ts_raw: (u32, u32),
+    /// The record holds more than the snapshot length and `data` is cut to
+    /// it, as libpcap cuts it; written out, the record needs its captured
+    /// length rewritten ([`Reader::write_clipped`]).
+    pub clipped: bool,
 }
 
 /// One item of a capture after its file header.
@@ -215,6 +233,27 @@ impl<'a> Reader<'a> {
             (Reader::Pcap(_), Reader::Pcap(_)) => true,
             (Reader::Pcapng(a), Reader::Pcapng(b)) => a.same_state(b),
             _ => false,
+        }
+    }
+
+    /// The same reader (format, byte order, interfaces) over `bytes`, a
+    /// longer copy of the same stream with more of it read since,
+    /// positioned at `pos` in them: how a capture read from a pipe goes on
+    /// where the bytes read so far ended.
+    pub fn rebase<'b>(&self, bytes: &'b [u8], pos: usize) -> Reader<'b> {
+        match self {
+            Reader::Pcap(r) => Reader::Pcap(r.rebase(bytes, pos)),
+            Reader::Pcapng(r) => Reader::Pcapng(r.rebase(bytes, pos)),
+        }
+    }
+
+    /// Appends `packet`'s record to `out` as it must be written: whole, or
+    /// with its captured length rewritten when the reader cut it
+    /// ([`Packet::clipped`]).
+    pub fn write_record(&self, packet: &Packet<'_>, out: &mut Vec<u8>) {
+        match self {
+            Reader::Pcap(r) if packet.clipped => r.write_clipped(packet, out),
+            _ => out.extend_from_slice(packet.record),
         }
     }
 

@@ -1,6 +1,16 @@
 //! The classic pcap format: a 24-byte file header, then records of a
 //! 16-byte header (seconds, fraction, captured length, wire length) and the
 //! captured bytes. Either byte order; microsecond or nanosecond fractions.
+//!
+//! What is accepted is what libpcap 1.10's `sf-pcap.c` accepts, so that
+//! every file tcpdump reads is read with the same records: versions 2.0 to
+//! 2.4 (before 2.3 the two length fields are swapped, in 2.3 they are when
+//! the captured length exceeds the wire length) and the byte-swapped
+//! "543.0"; Alexey Kuznetzov's patched format (magic `0xa1b2cd34`, 24-byte
+//! record headers); a snapshot length of 0 or above `i32::MAX` standing for
+//! the link type's maximum; and records longer than the snapshot length,
+//! which libpcap cuts to it (up to the link type's maximum, past which a
+//! record is an error).
 
 use super::{CaptureError, Packet, Timestamp};
 
@@ -8,18 +18,57 @@ use super::{CaptureError, Packet, Timestamp};
 pub const FILE_HEADER_LEN: usize = 24;
 /// Length of a record header.
 pub const RECORD_HEADER_LEN: usize = 16;
+/// Length of a record header in Kuznetzov's patched format (the standard
+/// one, then interface index, protocol, packet type and a pad byte).
+pub const PATCHED_RECORD_HEADER_LEN: usize = 24;
 /// Magic number of microsecond files, as written in native order.
 pub const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 /// Magic number of nanosecond files.
 pub const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
-/// The snapshot length libpcap assumes when a header says 0
-/// (`MAXIMUM_SNAPLEN`).
+/// Magic number of Kuznetzov's patched format (microseconds).
+pub const MAGIC_PATCHED: u32 = 0xa1b2_cd34;
+/// The snapshot length libpcap uses for most link types when a header says
+/// 0 (`MAXIMUM_SNAPLEN`), and the largest record it reads for them.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 
 /// How far past a split point [`Reader::resync`] looks for a record.
 const RESYNC_WINDOW: usize = 4 << 20;
 /// How many chained records make a resync point plausible.
 const RESYNC_RECORDS: usize = 16;
+
+/// The largest captured length libpcap reads for a link type
+/// (`max_snaplen_for_dlt`): D-Bus, EBHSCR and USBPcap allow more than
+/// [`DEFAULT_SNAPLEN`].
+pub fn max_snaplen(link_type: u32) -> u32 {
+    match link_type {
+        231 => 128 << 20, // DBUS
+        279 => 8 << 20,   // EBHSCR
+        249 => 1 << 20,   // USBPCAP
+        _ => DEFAULT_SNAPLEN,
+    }
+}
+
+/// The snapshot length libpcap reads a file with (`pcap_adjust_snapshot`):
+/// the header's, unless it is 0 or above `i32::MAX`, then the link type's
+/// maximum.
+pub fn adjust_snaplen(link_type: u32, snaplen: u32) -> u32 {
+    if snaplen == 0 || snaplen > i32::MAX as u32 {
+        max_snaplen(link_type)
+    } else {
+        snaplen
+    }
+}
+
+/// Where a file's records keep their two length fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LengthOrder {
+    /// Captured length, then wire length (version 2.4 and later).
+    Normal,
+    /// Wire length first (versions before 2.3, and 543.0).
+    Swapped,
+    /// Version 2.3: swapped when the first is larger than the second.
+    Maybe,
+}
 
 /// A parsed pcap file header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,9 +77,11 @@ pub struct Header {
     pub big_endian: bool,
     /// Timestamps have nanosecond (not microsecond) fractions.
     pub nanos: bool,
+    /// Kuznetzov's patched format: 24-byte record headers.
+    pub patched: bool,
     /// Major and minor version.
     pub version: (u16, u16),
-    /// Snapshot length: no record may capture more.
+    /// Snapshot length as written in the header.
     pub snaplen: u32,
     /// Link-layer header type (`LINKTYPE_*`, FCS bits removed).
     pub link_type: u32,
@@ -39,11 +90,11 @@ pub struct Header {
 impl Header {
     /// `Some((big_endian, nanos))` when the four bytes are a pcap magic.
     pub fn magic_kind(magic: [u8; 4]) -> Option<(bool, bool)> {
-        match (u32::from_le_bytes(magic), u32::from_be_bytes(magic)) {
-            (MAGIC_MICROS, _) => Some((false, false)),
-            (MAGIC_NANOS, _) => Some((false, true)),
-            (_, MAGIC_MICROS) => Some((true, false)),
-            (_, MAGIC_NANOS) => Some((true, true)),
+        let known = |m: u32| matches!(m, MAGIC_MICROS | MAGIC_NANOS | MAGIC_PATCHED);
+        let (le, be) = (u32::from_le_bytes(magic), u32::from_be_bytes(magic));
+        match (known(le), known(be)) {
+            (true, _) => Some((false, le == MAGIC_NANOS)),
+            (_, true) => Some((true, be == MAGIC_NANOS)),
             _ => None,
         }
     }
@@ -73,11 +124,18 @@ impl Header {
         };
         let u32_at = |at: usize| read_u32(bytes, at, big_endian);
         let version = (u16_at(4), u16_at(6));
-        if version.0 != 2 {
+        // libpcap reads 2.0 to 2.4 and 543.0 (a byte-swapped 2.x written
+        // by some old tools).
+        if !matches!(version, (2, 0..=4) | (543, 0)) {
+            let why = if version.0 < 2 {
+                "an archaic format libpcap does not read"
+            } else {
+                "libpcap reads 2.0 to 2.4"
+            };
             return Err(CaptureError::at(
                 4,
                 format!(
-                    "unsupported pcap version {}.{} (only 2.x exists)",
+                    "unsupported pcap version {}.{} ({why})",
                     version.0, version.1
                 ),
             ));
@@ -85,6 +143,7 @@ impl Header {
         Ok(Header {
             big_endian,
             nanos,
+            patched: u32_at(0) == MAGIC_PATCHED,
             version,
             snaplen: u32_at(16),
             // The top 6 bits may hold an FCS length (LT_FCS_LENGTH).
@@ -92,22 +151,49 @@ impl Header {
         })
     }
 
-    /// The largest captured length a record may have.
-    pub fn record_limit(&self) -> u32 {
-        if self.snaplen == 0 {
-            DEFAULT_SNAPLEN
+    /// The snapshot length records are read with: longer records are cut
+    /// to it (libpcap's `p->snapshot`).
+    pub fn snapshot(&self) -> u32 {
+        let snap = adjust_snaplen(self.link_type, self.snaplen);
+        // Patched Ethernet files counted the snapshot without the
+        // Ethernet header; libpcap adds it back.
+        if self.patched && self.link_type == 1 {
+            snap.saturating_add(14).min(i32::MAX as u32)
         } else {
-            self.snaplen
+            snap
+        }
+    }
+
+    /// The largest captured length a record may have (longer is an error).
+    pub fn record_limit(&self) -> u32 {
+        max_snaplen(self.link_type)
+    }
+
+    /// Length of each record header.
+    pub fn record_header_len(&self) -> usize {
+        if self.patched {
+            PATCHED_RECORD_HEADER_LEN
+        } else {
+            RECORD_HEADER_LEN
+        }
+    }
+
+    /// Where records keep their length fields.
+    pub fn length_order(&self) -> LengthOrder {
+        match self.version {
+            (2, 0..=2) | (543, _) => LengthOrder::Swapped,
+            (2, 3) => LengthOrder::Maybe,
+            _ => LengthOrder::Normal,
         }
     }
 
     /// The file header bytes for this header (thiszone and sigfigs 0).
     pub fn to_bytes(&self) -> [u8; FILE_HEADER_LEN] {
         let mut out = [0u8; FILE_HEADER_LEN];
-        let magic = if self.nanos {
-            MAGIC_NANOS
-        } else {
-            MAGIC_MICROS
+        let magic = match (self.patched, self.nanos) {
+            (true, _) => MAGIC_PATCHED,
+            (false, true) => MAGIC_NANOS,
+            (false, false) => MAGIC_MICROS,
         };
         let fields: [(usize, u32, usize); 5] = [
             (0, magic, 4),
@@ -143,12 +229,35 @@ fn read_u32(bytes: &[u8], at: usize, big_endian: bool) -> u32 {
     }
 }
 
+/// The captured and wire lengths of the record header at `at`, and the
+/// offset in the header of the captured length's field.
+#[inline(always)]
+fn record_lengths(
+    bytes: &[u8],
+    at: usize,
+    big_endian: bool,
+    order: LengthOrder,
+) -> (u32, u32, usize) {
+    let first = read_u32(bytes, at + 8, big_endian);
+    let second = read_u32(bytes, at + 12, big_endian);
+    match order {
+        LengthOrder::Normal => (first, second, 8),
+        LengthOrder::Maybe if first <= second => (first, second, 8),
+        LengthOrder::Maybe | LengthOrder::Swapped => (second, first, 12),
+    }
+}
+
 /// Walks the records of a pcap file.
 #[derive(Clone, Debug)]
 pub struct Reader<'a> {
     bytes: &'a [u8],
     header: Header,
+    /// Records longer than this are an error.
     limit: u32,
+    /// Records longer than this are cut to it.
+    snapshot: u32,
+    header_len: usize,
+    order: LengthOrder,
     pos: usize,
     end: usize,
 }
@@ -161,6 +270,9 @@ impl<'a> Reader<'a> {
             bytes,
             header,
             limit: header.record_limit(),
+            snapshot: header.snapshot(),
+            header_len: header.record_header_len(),
+            order: header.length_order(),
             pos: FILE_HEADER_LEN,
             end: bytes.len(),
         })
@@ -202,6 +314,27 @@ impl<'a> Reader<'a> {
         self.end = end.min(self.bytes.len());
     }
 
+    /// The same reader over `bytes`, a longer copy of the same stream
+    /// (more of it read since), positioned at `pos` in them; see
+    /// [`super::Reader::rebase`].
+    pub fn rebase<'b>(&self, bytes: &'b [u8], pos: usize) -> Reader<'b> {
+        Reader {
+            bytes,
+            header: self.header,
+            limit: self.limit,
+            snapshot: self.snapshot,
+            header_len: self.header_len,
+            order: self.order,
+            pos,
+            end: bytes.len(),
+        }
+    }
+
+    #[inline(always)]
+    fn lengths(&self, at: usize) -> (u32, u32, usize) {
+        record_lengths(self.bytes, at, self.header.big_endian, self.order)
+    }
+
     /// The next record, `None` at the end, or what is wrong with it (after
     /// which the reader stays at the bad record).
     #[inline(always)]
@@ -211,40 +344,49 @@ impl<'a> Reader<'a> {
             return None;
         }
         let rest = self.bytes.len() - at;
-        if rest < RECORD_HEADER_LEN {
-            return Some(Err(CaptureError::at(
+        let header_len = self.header_len;
+        if rest < header_len {
+            return Some(Err(CaptureError::truncated(
                 at,
-                format!("truncated record header: {rest} of {RECORD_HEADER_LEN} bytes"),
+                format!("truncated record header: {rest} of {header_len} bytes"),
             )));
         }
-        let be = self.header.big_endian;
-        let caplen = read_u32(self.bytes, at + 8, be);
-        let wire_len = read_u32(self.bytes, at + 12, be);
+        let (caplen, wire_len, _) = self.lengths(at);
         if caplen > self.limit {
             return Some(Err(CaptureError::at(
                 at,
                 format!(
-                    "record captured length {caplen} is over the snapshot length {}",
-                    self.limit
+                    "record captured length {caplen} is over the maximum of {} \
+                     for link type {}",
+                    self.limit, self.header.link_type
                 ),
             )));
         }
-        let data_len = caplen as usize;
-        if data_len > rest - RECORD_HEADER_LEN {
-            return Some(Err(CaptureError::at(
+        let stored = caplen as usize;
+        if stored > rest - header_len {
+            return Some(Err(CaptureError::truncated(
                 at,
                 format!(
                     "record captured length {caplen} runs past the end of the file \
                      ({} bytes left)",
-                    rest - RECORD_HEADER_LEN
+                    rest - header_len
                 ),
             )));
         }
-        let next = at + RECORD_HEADER_LEN + data_len;
+        // libpcap cuts a record longer than the snapshot length to it.
+        let clipped = caplen > self.snapshot;
+        let data_len = if clipped {
+            self.snapshot as usize
+        } else {
+            stored
+        };
+        let data = at + header_len;
+        let next = data + stored;
         self.pos = next;
+        let be = self.header.big_endian;
         Some(Ok(Packet {
             record: &self.bytes[at..next],
-            data: &self.bytes[at + RECORD_HEADER_LEN..next],
+            data: &self.bytes[data..data + data_len],
             wire_len,
             link_type: self.header.link_type,
             interface: 0,
@@ -252,7 +394,26 @@ impl<'a> Reader<'a> {
                 read_u32(self.bytes, at, be),
                 read_u32(self.bytes, at + 4, be),
             ),
+            clipped,
         }))
+    }
+
+    /// Appends to `out` the record of a [`Packet::clipped`] packet as
+    /// libpcap hands it on: its header with the captured length cut to the
+    /// snapshot length, then the data kept. (Other records are copied
+    /// whole.)
+    pub fn write_clipped(&self, packet: &Packet<'_>, out: &mut Vec<u8>) {
+        let (_, _, field) = record_lengths(packet.record, 0, self.header.big_endian, self.order);
+        let new = packet.data.len() as u32;
+        let new = if self.header.big_endian {
+            new.to_be_bytes()
+        } else {
+            new.to_le_bytes()
+        };
+        let start = out.len();
+        out.extend_from_slice(&packet.record[..self.header_len]);
+        out[start + field..start + field + 4].copy_from_slice(&new);
+        out.extend_from_slice(packet.data);
     }
 
     /// A copy of this reader at the first offset at or after `from` where a
@@ -282,19 +443,18 @@ impl<'a> Reader<'a> {
             if pos == self.bytes.len() {
                 return true;
             }
-            if self.bytes.len() - pos < RECORD_HEADER_LEN {
+            if self.bytes.len() - pos < self.header_len {
                 return false;
             }
             let secs = read_u32(self.bytes, pos, be);
             let frac = read_u32(self.bytes, pos + 4, be);
-            let caplen = read_u32(self.bytes, pos + 8, be);
-            let wire_len = read_u32(self.bytes, pos + 12, be);
+            let (caplen, wire_len, _) = self.lengths(pos);
             let near = |s: u32| first_secs.is_none_or(|f: u32| s.abs_diff(f) < 86_400);
             if frac >= frac_limit || caplen > self.limit || wire_len < caplen || !near(secs) {
                 return false;
             }
             first_secs.get_or_insert(secs);
-            pos += RECORD_HEADER_LEN + caplen as usize;
+            pos += self.header_len + caplen as usize;
             if pos > self.bytes.len() {
                 return false;
             }

@@ -2,8 +2,19 @@
 //! again). Each section header sets the byte order of its section and
 //! starts a new list of interfaces; each interface has its own link type,
 //! snapshot length and timestamp resolution.
+//!
+//! The rules are libpcap 1.10's (`sf-pcapng.c`) where it reads a file at
+//! all: a snapshot length of 0 stands for the link type's maximum, a
+//! packet longer than its interface's snapshot length is an error, a
+//! simple packet holds the smaller of its wire length and the snapshot
+//! length. Beyond libpcap, which stops at an interface whose link type or
+//! snapshot length differs from the first one's or at a section in the
+//! other byte order, each interface keeps its own and each section its
+//! byte order.
 
+use super::pcap::adjust_snaplen;
 use super::{CaptureError, Item, Packet, Timestamp};
+use std::sync::Arc;
 
 /// Section Header Block type (the same in both byte orders).
 pub const SHB_TYPE: u32 = 0x0a0d_0d0a;
@@ -28,7 +39,8 @@ const RESYNC_BLOCKS: usize = 16;
 pub struct Interface {
     /// Link-layer header type (`LINKTYPE_*`).
     pub link_type: u32,
-    /// Snapshot length (0: no limit).
+    /// Snapshot length as libpcap reads it (the block's, or the link
+    /// type's maximum when the block says 0).
     pub snaplen: u32,
     /// Timestamp units per second (`if_tsresol`; default 10^6).
     pub units_per_sec: u64,
@@ -43,7 +55,10 @@ pub struct Reader<'a> {
     pos: usize,
     end: usize,
     big_endian: bool,
-    interfaces: Vec<Interface>,
+    /// Shared between copies of the reader (the threaded scan makes one
+    /// per chunk), copied only when a copy adds an interface: a file may
+    /// describe tens of thousands.
+    interfaces: Arc<Vec<Interface>>,
 }
 
 impl<'a> Reader<'a> {
@@ -54,7 +69,7 @@ impl<'a> Reader<'a> {
             pos: 0,
             end: bytes.len(),
             big_endian: false,
-            interfaces: Vec::new(),
+            interfaces: Arc::new(Vec::new()),
         };
         // Validate the first block now so a bad header fails early; the
         // section header itself is still returned by the first next_item.
@@ -97,6 +112,19 @@ impl<'a> Reader<'a> {
         &self.interfaces
     }
 
+    /// The same reader over `bytes`, a longer copy of the same stream
+    /// (more of it read since), positioned at `pos` in them; see
+    /// [`super::Reader::rebase`].
+    pub fn rebase<'b>(&self, bytes: &'b [u8], pos: usize) -> Reader<'b> {
+        Reader {
+            bytes,
+            pos,
+            end: bytes.len(),
+            big_endian: self.big_endian,
+            interfaces: Arc::clone(&self.interfaces),
+        }
+    }
+
     #[inline(always)]
     fn u32_at(&self, at: usize) -> u32 {
         let b = &self.bytes;
@@ -131,7 +159,7 @@ impl<'a> Reader<'a> {
     fn block(&mut self, at: usize) -> Result<Item<'a>, CaptureError> {
         let rest = self.bytes.len() - at;
         if rest < 12 {
-            return Err(CaptureError::at(
+            return Err(CaptureError::truncated(
                 at,
                 format!("truncated block header: {rest} of 12 bytes"),
             ));
@@ -181,7 +209,7 @@ impl<'a> Reader<'a> {
             ));
         }
         if total > rest {
-            return Err(CaptureError::at(
+            return Err(CaptureError::truncated(
                 at,
                 format!(
                     "block type {block_type:#x}: total length {total} runs past the end of \
@@ -212,7 +240,7 @@ impl<'a> Reader<'a> {
                         format!("unsupported pcapng major version {major}"),
                     ));
                 }
-                self.interfaces.clear();
+                self.interfaces = Arc::new(Vec::new());
                 Item::Other(block)
             }
             IDB_TYPE => {
@@ -220,7 +248,7 @@ impl<'a> Reader<'a> {
                     return Err(too_short(at, "interface description", total, 20));
                 }
                 let iface = self.interface(at, total)?;
-                self.interfaces.push(iface);
+                Arc::make_mut(&mut self.interfaces).push(iface);
                 Item::Other(block)
             }
             EPB_TYPE | OPB_TYPE => Item::Packet(self.packet(at, total, block_type)?),
@@ -232,9 +260,10 @@ impl<'a> Reader<'a> {
     }
 
     fn interface(&self, at: usize, total: usize) -> Result<Interface, CaptureError> {
+        let link_type = u32::from(self.u16_at(at + 8));
         let mut iface = Interface {
-            link_type: u32::from(self.u16_at(at + 8)),
-            snaplen: self.u32_at(at + 12),
+            link_type,
+            snaplen: adjust_snaplen(link_type, self.u32_at(at + 12)),
             units_per_sec: 1_000_000,
             ts_offset: 0,
         };
@@ -323,6 +352,7 @@ impl<'a> Reader<'a> {
             link_type: iface.link_type,
             interface: id,
             ts_raw: (self.u32_at(at + 12), self.u32_at(at + 16)),
+            clipped: false,
         })
     }
 
@@ -332,9 +362,16 @@ impl<'a> Reader<'a> {
         }
         let iface = *self.lookup(at, 0)?;
         let wire_len = self.u32_at(at + 8);
-        let mut caplen = (wire_len as usize).min(total - 16);
-        if iface.snaplen != 0 {
-            caplen = caplen.min(iface.snaplen as usize);
+        let caplen = wire_len.min(iface.snaplen) as usize;
+        if caplen > total - 16 {
+            return Err(CaptureError::at(
+                at,
+                format!(
+                    "simple packet block: {caplen} bytes of packet (its length, at most the \
+                     snapshot length) do not fit in its {} bytes of data",
+                    total - 16
+                ),
+            ));
         }
         Ok(Packet {
             record: &self.bytes[at..at + total],
@@ -343,6 +380,7 @@ impl<'a> Reader<'a> {
             link_type: iface.link_type,
             interface: 0,
             ts_raw: (0, 0),
+            clipped: false,
         })
     }
 
@@ -402,10 +440,16 @@ impl<'a> Reader<'a> {
     /// need; stops at the first packet, an error or the end.
     pub fn skip_preamble(&mut self) {
         while self.pos < self.end {
-            let mut probe = self.clone();
-            match probe.next_item() {
-                Some(Ok(Item::Other(_))) => *self = probe,
-                _ => return,
+            let at = self.pos;
+            if self.bytes.len() - at >= 4
+                && matches!(self.u32_at(at), EPB_TYPE | OPB_TYPE | SPB_TYPE)
+            {
+                return;
+            }
+            if !matches!(self.next_item(), Some(Ok(_))) {
+                // Left at the bad block for the scan to report.
+                self.pos = at;
+                return;
             }
         }
     }
@@ -417,7 +461,7 @@ impl<'a> Reader<'a> {
         let (per_sec, offset) = iface.map_or((1_000_000, 0), |i| (i.units_per_sec, i.ts_offset));
         let frac = u128::from(units % per_sec) * 1_000_000_000 / u128::from(per_sec);
         Timestamp {
-            secs: (units / per_sec) as i64 + offset,
+            secs: ((units / per_sec) as i64).wrapping_add(offset),
             nanos: frac as u32,
         }
     }
@@ -432,7 +476,7 @@ fn too_short(at: usize, what: &str, total: usize, min: usize) -> CaptureError {
 
 #[inline]
 fn check_snaplen(at: usize, caplen: u32, iface: &Interface) -> Result<(), CaptureError> {
-    if iface.snaplen != 0 && caplen > iface.snaplen {
+    if caplen > iface.snaplen {
         return Err(CaptureError::at(
             at,
             format!(

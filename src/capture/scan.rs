@@ -10,12 +10,13 @@
 //! guessed record boundaries, checked afterwards (see [`scan`]'s threaded
 //! path): walking every header first would cost as much as the scan.
 
-use super::{CaptureError, Item, Reader};
+use super::filter::{CaptureFilter, CaptureFilterError};
+use super::{CaptureError, Item, Packet, Reader};
 use crate::Filter;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Sizes of the output pipeline (see [`Outbox`]); the tests shrink them
 /// to reach every path on small inputs.
@@ -56,7 +57,7 @@ pub enum ScanError {
         /// The link type.
         link_type: u32,
         /// Why.
-        message: String,
+        error: CaptureFilterError,
     },
     /// Writing the output failed.
     Output(io::Error),
@@ -69,46 +70,26 @@ impl std::fmt::Display for ScanError {
             ScanError::Filter {
                 offset,
                 link_type,
-                message,
-            } => write!(f, "byte offset {offset}: link type {link_type}: {message}"),
+                error,
+            } => write!(f, "byte offset {offset}: link type {link_type}: {error}"),
             ScanError::Output(e) => write!(f, "writing the output: {e}"),
         }
     }
 }
 
-impl std::error::Error for ScanError {}
+impl std::error::Error for ScanError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ScanError::Capture(e) => Some(e),
+            ScanError::Filter { error, .. } => Some(error),
+            ScanError::Output(e) => Some(e),
+        }
+    }
+}
 
 impl From<CaptureError> for ScanError {
     fn from(e: CaptureError) -> ScanError {
         ScanError::Capture(e)
-    }
-}
-
-/// Builds one filter per link type on first use and shares it.
-pub struct Filters {
-    make: Box<dyn Fn(u32) -> Result<Filter, String> + Send + Sync>,
-    built: Mutex<Vec<(u32, Arc<Filter>)>>,
-}
-
-impl Filters {
-    /// Filters made by `make(link_type)` (for a program, the same one for
-    /// every link type; for an expression, compiled per link type).
-    pub fn new(make: impl Fn(u32) -> Result<Filter, String> + Send + Sync + 'static) -> Filters {
-        Filters {
-            make: Box::new(make),
-            built: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The filter for `link_type`, built now if needed.
-    pub fn get(&self, link_type: u32) -> Result<Arc<Filter>, String> {
-        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, f)) = built.iter().find(|(l, _)| *l == link_type) {
-            return Ok(Arc::clone(f));
-        }
-        let f = Arc::new((self.make)(link_type)?);
-        built.push((link_type, Arc::clone(&f)));
-        Ok(f)
     }
 }
 
@@ -117,12 +98,15 @@ impl Filters {
 pub struct ScanOptions<'p> {
     /// Filtering threads (0 or 1: filter on the calling thread).
     pub threads: usize,
+    /// Stop after this many matches (tcpdump's `-c`); the scan is then
+    /// serial.
+    pub max_matches: Option<u64>,
     /// Called now and then with the number of input bytes done.
     pub progress: Option<&'p dyn Fn(u64)>,
 }
 
 /// What a scan did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Packets read.
     pub packets: u64,
@@ -132,13 +116,20 @@ pub struct Summary {
     pub packet_bytes: u64,
     /// Bytes written to the output (file header included).
     pub written: u64,
+    /// The record or block where reading stopped with an error, after
+    /// every item before it was filtered and written (libpcap, and so
+    /// tcpdump, do the same: a file cut short inside a record keeps the
+    /// records before it). `None` when the whole capture was read.
+    pub error: Option<CaptureError>,
 }
 
-/// Filters the capture in `bytes`, writing the file header and every
-/// matching record to `out` (or only counting when `out` is `None`).
+/// Filters the capture in `bytes` with `filter`, writing the file header
+/// and every matching record to `out` (or only counting when `out` is
+/// `None`). An error in the file header is an `Err`; one in a later
+/// record or block ends the scan there and is [`Summary::error`].
 pub fn scan(
     bytes: &[u8],
-    filters: &Filters,
+    filters: &CaptureFilter,
     out: Option<&mut dyn Write>,
     options: &ScanOptions<'_>,
 ) -> Result<Summary, ScanError> {
@@ -147,7 +138,7 @@ pub fn scan(
 
 fn scan_tuned(
     bytes: &[u8],
-    filters: &Filters,
+    filters: &CaptureFilter,
     mut out: Option<&mut dyn Write>,
     options: &ScanOptions<'_>,
     tuning: Tuning,
@@ -158,7 +149,7 @@ fn scan_tuned(
         w.write_all(reader.preamble()).map_err(ScanError::Output)?;
         summary.written += reader.preamble().len() as u64;
     }
-    if options.threads > 1 {
+    if options.threads > 1 && options.max_matches.is_none() {
         scan_threaded(reader, filters, out, options, tuning, &mut summary)?;
     } else {
         scan_serial(reader, filters, out, options, tuning, &mut summary)?;
@@ -168,7 +159,7 @@ fn scan_tuned(
 
 fn scan_serial(
     mut reader: Reader<'_>,
-    filters: &Filters,
+    filters: &CaptureFilter,
     mut out: Option<&mut dyn Write>,
     options: &ScanOptions<'_>,
     tuning: Tuning,
@@ -182,23 +173,34 @@ fn scan_serial(
         let stop = reader.offset().saturating_add(tuning.block).min(len);
         reader.limit(stop);
         let keep = out.is_some();
-        let done = run_chunk(
+        let left = options
+            .max_matches
+            .map_or(u64::MAX, |m| m.saturating_sub(summary.matched));
+        let step = run_chunk(
             &mut reader,
             filters,
             &mut cache,
             keep.then_some(Sink::Copy(&mut block)),
+            left,
             summary,
-        )?;
+        );
+        // What was kept before an error in the capture is written, as
+        // libpcap hands on every record before it.
         if let Some(w) = out.as_deref_mut() {
             block.write_out(w, summary)?;
         }
         if let Some(progress) = options.progress {
             progress(reader.offset() as u64);
         }
-        if done {
-            return Ok(());
+        match step {
+            Err(ScanError::Capture(e)) => {
+                summary.error = Some(e);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+            Ok(true) => return Ok(()),
+            Ok(false) => reader.limit(len),
         }
-        reader.limit(len);
     }
 }
 
@@ -218,6 +220,7 @@ enum Sink<'s> {
 }
 
 impl Sink<'_> {
+    /// Keeps a block that is not a packet, or a packet's whole record.
     #[inline(always)]
     fn keep(&mut self, input: &[u8], part: &[u8]) {
         match self {
@@ -225,22 +228,37 @@ impl Sink<'_> {
             Sink::Note(ranges) => ranges.push(input, part),
         }
     }
+
+    /// Keeps a packet: its whole record, or the record the reader makes
+    /// of it when it cut it ([`Packet::clipped`]).
+    #[inline(always)]
+    fn keep_packet<'a, R: Items<'a>>(&mut self, reader: &R, input: &[u8], p: &Packet<'_>) {
+        if !p.clipped {
+            return self.keep(input, p.record);
+        }
+        match self {
+            Sink::Copy(block) => reader.write_record(p, &mut block.0),
+            Sink::Note(ranges) => ranges.push_made(|out| reader.write_record(p, out)),
+        }
+    }
 }
 
-/// Filters items until the reader's limit; returns whether the file
-/// ended (rather than the limit cutting a record off, in which case the
-/// reader stays at that record).
+/// Filters items until the reader's limit or until `left` more matches;
+/// returns whether the scan is over (the file ended, or enough matched)
+/// rather than the limit cutting a record off (the reader then stays at
+/// that record).
 fn run_chunk(
     reader: &mut Reader<'_>,
-    filters: &Filters,
+    filters: &CaptureFilter,
     cache: &mut FilterCache,
     out: Option<Sink<'_>>,
+    left: u64,
     summary: &mut Summary,
 ) -> Result<bool, ScanError> {
     // One loop per format, so each reader's step is inlined into it.
     match reader {
-        Reader::Pcap(r) => run_items(r, filters, cache, out, summary),
-        Reader::Pcapng(r) => run_items(r, filters, cache, out, summary),
+        Reader::Pcap(r) => run_items(r, filters, cache, out, left, summary),
+        Reader::Pcapng(r) => run_items(r, filters, cache, out, left, summary),
     }
 }
 
@@ -249,6 +267,8 @@ trait Items<'a> {
     fn next(&mut self) -> Option<Result<Item<'a>, CaptureError>>;
     fn offset(&self) -> usize;
     fn bytes(&self) -> &'a [u8];
+    /// Appends the record a clipped packet is written as.
+    fn write_record(&self, packet: &Packet<'_>, out: &mut Vec<u8>);
 }
 
 impl<'a> Items<'a> for super::pcap::Reader<'a> {
@@ -262,6 +282,9 @@ impl<'a> Items<'a> for super::pcap::Reader<'a> {
     }
     fn bytes(&self) -> &'a [u8] {
         super::pcap::Reader::bytes(self)
+    }
+    fn write_record(&self, packet: &Packet<'_>, out: &mut Vec<u8>) {
+        self.write_clipped(packet, out);
     }
 }
 
@@ -277,13 +300,18 @@ impl<'a> Items<'a> for super::pcapng::Reader<'a> {
     fn bytes(&self) -> &'a [u8] {
         super::pcapng::Reader::bytes(self)
     }
+    fn write_record(&self, packet: &Packet<'_>, out: &mut Vec<u8>) {
+        // pcapng packets are never cut: a longer one is an error.
+        out.extend_from_slice(packet.record);
+    }
 }
 
 fn run_items<'a, R: Items<'a>>(
     reader: &mut R,
-    filters: &Filters,
+    filters: &CaptureFilter,
     cache: &mut FilterCache,
     mut out: Option<Sink<'_>>,
+    left: u64,
     summary: &mut Summary,
 ) -> Result<bool, ScanError> {
     let bytes = reader.bytes();
@@ -295,8 +323,11 @@ fn run_items<'a, R: Items<'a>>(
         let filter = cache.filter.clone();
         let mut runner = filter.as_deref().map(Filter::runner);
         loop {
+            if matched == left {
+                break 'stretch Ok(true);
+            }
             let Some(item) = reader.next() else {
-                break 'stretch Ok(());
+                break 'stretch Ok(reader.offset() >= bytes.len());
             };
             ahead.advance(reader.offset());
             let item = match item {
@@ -308,13 +339,13 @@ fn run_items<'a, R: Items<'a>>(
                     let new_link = cache.link_type != Some(p.link_type);
                     if new_link {
                         let offset = (reader.offset() - p.record.len()) as u64;
-                        match filters.get(p.link_type) {
+                        match filters.for_link_type(p.link_type) {
                             Ok(f) => cache.filter = Some(f),
-                            Err(message) => {
+                            Err(error) => {
                                 break 'stretch Err(ScanError::Filter {
                                     offset,
                                     link_type: p.link_type,
-                                    message,
+                                    error,
                                 })
                             }
                         }
@@ -332,7 +363,7 @@ fn run_items<'a, R: Items<'a>>(
                     if hit {
                         matched += 1;
                         if let Some(sink) = out.as_mut() {
-                            sink.keep(bytes, p.record);
+                            sink.keep_packet(reader, bytes, &p);
                         }
                     }
                     if new_link {
@@ -350,7 +381,7 @@ fn run_items<'a, R: Items<'a>>(
     summary.packets += packets;
     summary.matched += matched;
     summary.packet_bytes += packet_bytes;
-    result.map(|()| reader.offset() >= bytes.len())
+    result
 }
 
 /// How far ahead of the reader to have the file in cache. Record headers
@@ -403,9 +434,10 @@ impl<'a> Prefetch<'a> {
 enum Msg<'a> {
     /// Output of the chunk, in order.
     Block(Block),
-    /// The chunk is finished: its counts and the reader where it stopped
-    /// (at the first item at or after the chunk's end), or its error.
-    Done(Result<(Summary, Reader<'a>), ScanError>),
+    /// The chunk is finished: its counts, and the reader where it stopped
+    /// (at the first item at or after the chunk's end) or the error that
+    /// stopped it (after the blocks holding what it kept before).
+    Done(Summary, Result<Reader<'a>, ScanError>),
 }
 
 /// Filters the chunk `reader` starts at, up to `end`, sending its output
@@ -413,7 +445,7 @@ enum Msg<'a> {
 fn filter_part<'a>(
     mut reader: Reader<'a>,
     end: usize,
-    filters: &Filters,
+    filters: &CaptureFilter,
     keep: bool,
     mut outbox: Outbox<'a, '_>,
 ) {
@@ -426,10 +458,27 @@ fn filter_part<'a>(
             true if outbox.can_copy() => Some(Sink::Copy(&mut outbox.block)),
             true => Some(Sink::Note(&mut outbox.found)),
         };
-        let r = run_chunk(&mut reader, filters, &mut cache, sink, &mut counts);
-        if let Err(e) = r {
-            let _ = outbox.tx.send(Msg::Done(Err(e)));
-            return;
+        let r = run_chunk(
+            &mut reader,
+            filters,
+            &mut cache,
+            sink,
+            u64::MAX,
+            &mut counts,
+        );
+        match r {
+            Err(e @ ScanError::Capture(_)) => {
+                // What was kept before a bad record is still written.
+                if outbox.pump(true).is_ok() && outbox.flush().is_ok() {
+                    let _ = outbox.tx.send(Msg::Done(counts, Err(e)));
+                }
+                return;
+            }
+            Err(e) => {
+                let _ = outbox.tx.send(Msg::Done(counts, Err(e)));
+                return;
+            }
+            Ok(_) => {}
         }
         if outbox.pump(false).is_err() {
             return;
@@ -439,7 +488,7 @@ fn filter_part<'a>(
         return;
     }
     reader.limit(reader.len());
-    let _ = outbox.tx.send(Msg::Done(Ok((counts, reader))));
+    let _ = outbox.tx.send(Msg::Done(counts, Ok(reader)));
 }
 
 /// The writer hung up (it stopped on an error).
@@ -551,7 +600,7 @@ impl Outbox<'_, '_> {
 /// ([`Outbox`]).
 fn scan_threaded(
     reader: Reader<'_>,
-    filters: &Filters,
+    filters: &CaptureFilter,
     mut out: Option<&mut dyn Write>,
     options: &ScanOptions<'_>,
     tuning: Tuning,
@@ -621,15 +670,22 @@ fn scan_threaded(
                         }
                         let _ = spare.send(buf);
                     }
-                    Msg::Done(r) => {
-                        done = Some(r);
+                    Msg::Done(counts, r) => {
+                        done = Some((counts, r));
                         break;
                     }
                 }
             }
-            let Some(result) = done else { break };
-            let (counts, stop) = result?;
+            let Some((counts, result)) = done else { break };
             add(summary, &counts);
+            let stop = match result {
+                Ok(stop) => stop,
+                Err(ScanError::Capture(e)) => {
+                    summary.error = Some(e);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(progress) = options.progress {
                 progress(stop.offset() as u64);
             }
@@ -653,16 +709,33 @@ fn scan_threaded(
 
 /// What the filter accepted, as ranges of the input: every record or
 /// block it keeps is written whole and unchanged, so it is enough to note
-/// where it lies (neighbours join into one range).
+/// where it lies (neighbours join into one range). The rare record the
+/// reader rewrites (a pcap record cut to the snapshot length) is made in
+/// `made` and noted as a range of that.
 #[derive(Debug, Default)]
 struct Ranges {
-    /// (offset in the input, length), in output order.
+    /// (offset, length), in output order; the offset is in the input, or
+    /// in `made` when it has the [`MADE`] bit.
     spans: Vec<(usize, usize)>,
     /// Total length of the spans.
     bytes: usize,
+    /// Records made rather than found in the input.
+    made: Vec<u8>,
 }
 
+/// Marks a span of [`Ranges::made`].
+const MADE: usize = 1 << (usize::BITS - 1);
+
 impl Ranges {
+    /// Adds the bytes `make` appends.
+    fn push_made(&mut self, make: impl FnOnce(&mut Vec<u8>)) {
+        let at = self.made.len();
+        make(&mut self.made);
+        let len = self.made.len() - at;
+        self.bytes += len;
+        self.spans.push((MADE | at, len));
+    }
+
     /// Adds `part`, a slice of `input`.
     #[inline]
     fn push(&mut self, input: &[u8], part: &[u8]) {
@@ -677,6 +750,16 @@ impl Ranges {
     fn clear(&mut self) {
         self.spans.clear();
         self.bytes = 0;
+        self.made.clear();
+    }
+
+    /// The bytes of the span at `at`.
+    fn source<'s>(&'s self, input: &'s [u8], at: usize) -> &'s [u8] {
+        if at & MADE != 0 {
+            &self.made[at & !MADE..]
+        } else {
+            &input[at..]
+        }
     }
 }
 
@@ -719,8 +802,8 @@ impl Block {
                 break;
             }
             let take = (len - cursor.offset).min(room);
-            let from = at + cursor.offset;
-            self.0.extend_from_slice(&input[from..from + take]);
+            let from = &found.source(input, at)[cursor.offset..];
+            self.0.extend_from_slice(&from[..take]);
             cursor.offset += take;
             cursor.copied += take;
             if cursor.offset == len {
@@ -739,20 +822,20 @@ fn add(total: &mut Summary, part: &Summary) {
 
 #[cfg(test)]
 mod tests {
-    use super::{scan_tuned, Filters, ScanOptions, Summary, Tuning, TUNING};
-    use crate::expr::{compile_expr, LinkType};
+    use super::{scan_tuned, ScanOptions, Summary, Tuning, TUNING};
+    use crate::capture::CaptureFilter;
     use crate::harness::synth::{capture, SynthOptions};
-    use crate::Filter;
 
-    fn filters(expr: &'static str) -> Filters {
-        Filters::new(move |dlt| {
-            let link = LinkType::from_dlt(dlt).ok_or_else(|| format!("link type {dlt}"))?;
-            let prog = compile_expr(expr, link).map_err(|e| e.to_string())?;
-            Filter::new(prog).map_err(|e| e.to_string())
-        })
+    fn filters(expr: &'static str) -> CaptureFilter {
+        CaptureFilter::expression(expr).expect("compiles")
     }
 
-    fn run(bytes: &[u8], filters: &Filters, threads: usize, tuning: Tuning) -> (Summary, Vec<u8>) {
+    fn run(
+        bytes: &[u8],
+        filters: &CaptureFilter,
+        threads: usize,
+        tuning: Tuning,
+    ) -> (Summary, Vec<u8>) {
         let mut out = Vec::new();
         let options = ScanOptions {
             threads,
@@ -788,19 +871,34 @@ mod tests {
             },
             TUNING,
         ];
-        for pcapng in [false, true] {
+        // pcap, pcapng, and a pcap whose header says a snapshot length of
+        // 200 that its records exceed (cut to it on reading, written with
+        // a rewritten header) and whose last record is cut short.
+        for (pcapng, cut) in [(false, false), (true, false), (false, true)] {
             let options = SynthOptions {
                 seed: 5,
                 packets: 6000,
                 pcapng,
                 ..SynthOptions::default()
             };
-            let bytes = capture(&options);
+            let mut bytes = capture(&options);
+            if cut {
+                bytes[16..20].copy_from_slice(&200u32.to_le_bytes());
+                bytes.truncate(bytes.len() - 7);
+            }
             // All, most, some and no packets kept.
             for expr in ["len > 0", "tcp", "udp port 53", "ip proto 47"] {
                 let filters = filters(expr);
                 let (want_summary, want) = run(&bytes, &filters, 1, TUNING);
                 assert!(want_summary.matched > 0 || expr == "ip proto 47");
+                assert_eq!(want_summary.error.is_some(), cut);
+                if cut {
+                    // Every record kept reads back, none over 200 bytes.
+                    let kept = crate::capture::packets(&want).expect("output reads");
+                    assert_eq!(kept.len() as u64, want_summary.matched);
+                    assert!(kept.iter().all(|(_, p)| p.data.len() <= 200));
+                    assert!(kept.iter().any(|(_, p)| p.data.len() == 200) || expr == "ip proto 47");
+                }
                 for tuning in tunings {
                     for threads in [1, 2, 3, 7] {
                         let (summary, out) = run(&bytes, &filters, threads, tuning);

@@ -181,6 +181,7 @@ impl PcapEncoder {
             header: Header {
                 big_endian,
                 nanos,
+                patched: false,
                 version: (2, 4),
                 snaplen,
                 link_type,

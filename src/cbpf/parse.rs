@@ -298,7 +298,9 @@ pub fn parse_ddd(text: &str) -> Result<Program, ParseError> {
 }
 
 /// Parses the comma form `count,code jt jf k,code jt jf k,...` (a trailing
-/// comma, as bpf_asm prints, is allowed).
+/// comma, as bpf_asm prints, is allowed). The count may be left out
+/// (`code jt jf k,code jt jf k`): a first part of four numbers is an
+/// instruction.
 pub fn parse_comma(text: &str) -> Result<Program, ParseError> {
     // Split on every comma, keeping empty parts so `,,` is reported.
     let mut parts = Vec::new();
@@ -319,17 +321,24 @@ pub fn parse_comma(text: &str) -> Result<Program, ParseError> {
         ));
     };
     let count_words = split_words(first.text, first.at, char::is_whitespace);
-    if count_words.len() != 1 {
-        let at = count_words.get(1).map_or(first.at, |w| w.at);
-        return Err(ParseError::at_text(
-            text,
-            at,
-            "expected the instruction count before the first comma",
-        ));
-    }
-    let n = decimal(text, &count_words[0], "instruction count", u32::MAX as u64)?;
+    let (count, instructions) = match count_words.len() {
+        1 => (Some(&count_words[0]), rest),
+        4 => (None, &parts[..]),
+        _ => {
+            let at = count_words.get(1).map_or(first.at, |w| w.at);
+            return Err(ParseError::at_text(
+                text,
+                at,
+                "expected the instruction count or an instruction (code jt jf k) \
+                 before the first comma",
+            ));
+        }
+    };
+    let n = count
+        .map(|w| decimal(text, w, "instruction count", u32::MAX as u64))
+        .transpose()?;
     let mut insns = Vec::new();
-    for part in rest {
+    for part in instructions {
         let words = split_words(part.text, part.at, char::is_whitespace);
         if words.is_empty() {
             return Err(ParseError::at_text(
@@ -340,7 +349,9 @@ pub fn parse_comma(text: &str) -> Result<Program, ParseError> {
         }
         insns.push(fields(text, &words, part.at, decimal)?);
     }
-    check_count(text, &count_words[0], n, insns.len())?;
+    if let (Some(word), Some(n)) = (count, n) {
+        check_count(text, word, n, insns.len())?;
+    }
     Ok(Program::new(insns))
 }
 

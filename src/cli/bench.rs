@@ -2,7 +2,7 @@
 //! nanoseconds per packet of each engine, and the JIT's speed-up over the
 //! reference interpreters.
 
-use super::capture_source::{FilterSpec, Input};
+use super::capture_source::{filter_failure, FilterArg, Input};
 use super::prog::ProgArgs;
 use super::Failure;
 use clap::Args;
@@ -86,7 +86,7 @@ fn median(values: &[f64]) -> f64 {
 
 /// Runs the benchmark and prints the table or JSON.
 pub fn main(args: BenchArgs) -> Result<i32, Failure> {
-    let spec = FilterSpec::from_args(&args.prog)?;
+    let spec = FilterArg::from_args(&args.prog)?;
     let input;
     let synthetic;
     let (packets, link_type, source): (Vec<Sample<'_>>, u32, String) = match &args.input {
@@ -108,7 +108,8 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
     if packets.is_empty() {
         return Err(Failure::bad_input(format!("{source}: no packets to run")));
     }
-    spec.check(None)?;
+    // A refused program or a bad expression fails before measuring.
+    spec.build(None)?;
     let engines: Vec<Engine> = match args.engine {
         None => Engine::ALL.to_vec(),
         Some(one) => vec![one],
@@ -150,7 +151,7 @@ fn capture_packets(bytes: &[u8], max: usize) -> Result<(Vec<Sample<'_>>, u32), S
 }
 
 fn measure(
-    spec: &FilterSpec,
+    spec: &FilterArg,
     link_type: u32,
     engine: Engine,
     packets: &[Sample<'_>],
@@ -160,9 +161,13 @@ fn measure(
     let mut filter = None;
     for _ in 0..runs {
         let start = Instant::now();
-        let f = spec
-            .filter(link_type, Some(engine))
-            .map_err(|e| Failure::bad_input(format!("{engine}: {e}")))?;
+        let f = spec.build(Some(engine)).and_then(|f| {
+            f.for_link_type(link_type).map_err(|e| Failure {
+                message: format!("link type {link_type}: {e}"),
+                ..filter_failure(e)
+            })
+        });
+        let f = f.map_err(|e| Failure::bad_input(format!("{engine}: {}", e.message)))?;
         compile.push(start.elapsed().as_secs_f64() * 1e6);
         filter = Some(f);
     }

@@ -75,7 +75,7 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
         Listing::Ebpf
     };
     if let Some(Some(path)) = &args.ebpf {
-        if args.prog.prog.is_some() || args.prog.ddd.is_some() {
+        if args.prog.given() {
             return Err(Failure::bad_input(
                 "give either PROG or --ebpf FILE (use `disasm PROG --ebpf` for the translation)",
             ));

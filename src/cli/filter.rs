@@ -1,7 +1,7 @@
 //! `cranebpf filter -r IN [-w OUT] [--count] FILTER`: the packets of a
 //! capture that a filter accepts, written in the input's format.
 
-use super::capture_source::{FilterSpec, Input};
+use super::capture_source::{FilterArg, Input};
 use super::prog::ProgArgs;
 use super::Failure;
 use clap::Args;
@@ -37,6 +37,10 @@ pub struct FilterArgs {
     /// Write matching packets here, in the input's format (`-`: stdout).
     #[arg(short = 'w', value_name = "OUT")]
     output: Option<PathBuf>,
+    /// Stop after N matching packets (tcpdump's -c); the scan is then on
+    /// one thread.
+    #[arg(short = 'c', value_name = "N")]
+    max_matches: Option<u64>,
     /// Print the number of matching packets on stdout (the default
     /// without -w).
     #[arg(long)]
@@ -53,7 +57,8 @@ pub struct FilterArgs {
     quiet: bool,
 }
 
-/// Filters the capture; exit 0, or 2 for a malformed capture.
+/// Filters the capture; exit 0, 1 for a capture cut short (after the
+/// records before the cut), 2 for an unreadable one.
 pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     // Without -w there is nothing to write: count.
     let count = args.count || args.output.is_none();
@@ -62,10 +67,7 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
             "--count and -w - would both write to stdout",
         ));
     }
-    let spec = FilterSpec::from_args(&args.prog)?;
-    let engine = args.engine;
-    spec.check(engine)?;
-    let filters = spec.filters(engine);
+    let filters = FilterArg::from_args(&args.prog)?.build(args.engine)?;
     // Timed from opening the input: mapping it is part of the work.
     let started = Instant::now();
     let input = Input::open(&args.input)?;
@@ -82,6 +84,7 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     };
     let options = ScanOptions {
         threads,
+        max_matches: args.max_matches,
         progress: bar.enabled().then_some(&report as &dyn Fn(u64)),
     };
     let outcome = match &args.output {
@@ -123,7 +126,28 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
             summary_line(&summary, bytes.len() as u64, started.elapsed())
         );
     }
-    Ok(0)
+    Ok(cut_short(&name, &summary))
+}
+
+/// Reports a capture that ended with a bad or cut-off record after the
+/// records before it were filtered (and written): exit status 1, as
+/// tcpdump's after the same records. 0 when it was read to the end.
+fn cut_short(name: &str, summary: &Summary) -> i32 {
+    match &summary.error {
+        None => 0,
+        Some(e) => {
+            eprintln!(
+                "cranebpf: {name}: {e} (the {} packets before it were filtered{})",
+                summary.packets,
+                if summary.written > 0 {
+                    " and written"
+                } else {
+                    ""
+                }
+            );
+            super::EXIT_CUT_SHORT
+        }
+    }
 }
 
 /// The final summary: packets read, matched, bytes, elapsed, Mpps, GB/s.

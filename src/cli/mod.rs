@@ -57,6 +57,9 @@ enum Command {
 
 /// Exit code for a program the kernel would refuse.
 pub const EXIT_REJECTED: i32 = 1;
+/// Exit code for a capture that ends with a cut-off or bad record, once
+/// every record before it was handled (tcpdump's status then).
+pub const EXIT_CUT_SHORT: i32 = 1;
 /// Exit code for unreadable or malformed input.
 pub const EXIT_BAD_INPUT: i32 = 2;
 

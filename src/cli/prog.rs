@@ -6,6 +6,7 @@ use super::Failure;
 use clap::{Args, ValueEnum};
 use cranebpf::cbpf::parse::{self, Form};
 use cranebpf::cbpf::Program;
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -41,12 +42,17 @@ impl InputForm {
 #[derive(Args, Debug)]
 pub struct ProgArgs {
     /// Program file in any form (auto-detected; `-` reads stdin), or a
-    /// pcap-filter expression such as 'tcp port 443'.
-    #[arg(value_name = "PROG", required_unless_present_any = ["ddd", "ebpf"])]
-    pub prog: Option<PathBuf>,
+    /// pcap-filter expression such as 'tcp port 443', whose words may also
+    /// come unquoted, as tcpdump takes them.
+    #[arg(value_name = "PROG")]
+    pub prog: Vec<OsString>,
     /// The program inline, e.g. '4,40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0'.
     #[arg(long, value_name = "TEXT", conflicts_with = "prog")]
     pub ddd: Option<String>,
+    /// Read the pcap-filter expression from FILE (tcpdump's -F; `#` starts
+    /// a comment running to the end of the line).
+    #[arg(short = 'F', value_name = "FILE", conflicts_with_all = ["prog", "ddd"])]
+    pub expr_file: Option<PathBuf>,
     /// Read the program in this form instead of detecting it.
     #[arg(long, value_enum, value_name = "FORM")]
     pub from: Option<InputForm>,
@@ -57,28 +63,53 @@ pub struct ProgArgs {
     #[arg(long)]
     pub file: bool,
     /// Link type for expressions: EN10MB (default), RAW, IPV4, IPV6,
-    /// LINUX_SLL, LINUX_SLL2, NULL, LOOP, or a LINKTYPE_ number.
-    #[arg(long, value_name = "LINKTYPE")]
+    /// LINUX_SLL, LINUX_SLL2, NULL, LOOP, or a LINKTYPE_ number (`-y`, as
+    /// tcpdump spells it).
+    #[arg(long, short = 'y', value_name = "LINKTYPE")]
     pub linktype: Option<String>,
 }
 
+/// What the program arguments name.
+pub enum ProgSource {
+    /// Nothing: no PROG, `--ddd` or `-F`.
+    Nothing,
+    /// A pcap-filter expression, still to compile.
+    Expr(String),
+    /// A classic program, read and parsed.
+    Program(Program),
+}
+
 impl ProgArgs {
-    /// Reads and parses the program, or explains why it could not.
-    pub fn load(&self) -> Result<Program, Failure> {
+    /// Whether a program or expression was given at all.
+    pub fn given(&self) -> bool {
+        !self.prog.is_empty() || self.ddd.is_some() || self.expr_file.is_some()
+    }
+
+    /// Reads the arguments: an expression (several PROG words, `-F FILE`,
+    /// or a PROG that names no file) or a program (read and parsed).
+    pub fn source(&self) -> Result<ProgSource, Failure> {
+        if let Some(path) = &self.expr_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+            return Ok(ProgSource::Expr(strip_comments(&text)));
+        }
+        if self.prog.len() > 1 {
+            let words: Vec<_> = self.prog.iter().map(|w| w.to_string_lossy()).collect();
+            return Ok(ProgSource::Expr(words.join(" ")));
+        }
+        let arg = self.prog.first().map(PathBuf::from);
         // PROG that names no file is a pcap-filter expression.
-        if let (None, Some(arg)) = (&self.ddd, &self.prog) {
+        if let (None, Some(arg)) = (&self.ddd, &arg) {
             let force = match (self.expr, self.file) {
                 (true, _) => Some(Source::Expr),
                 (_, true) => Some(Source::File),
                 _ => None,
             };
             if prog_source::choose(arg, force) == Source::Expr {
-                let text = arg.to_string_lossy();
-                return prog_source::compile(&text, self.linktype.as_deref())
-                    .map_err(Failure::bad_input);
+                return Ok(ProgSource::Expr(arg.to_string_lossy().into_owned()));
             }
         }
-        let (bytes, name) = match (&self.ddd, &self.prog) {
+        let (bytes, name) = match (&self.ddd, &arg) {
             (Some(text), _) => (text.clone().into_bytes(), "--ddd".to_string()),
             (None, Some(path)) if path.as_os_str() == "-" => {
                 let mut buf = Vec::new();
@@ -92,11 +123,36 @@ impl ProgArgs {
                     .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
                 (buf, path.display().to_string())
             }
-            (None, None) => return Err(Failure::bad_input("no program given")),
+            (None, None) => return Ok(ProgSource::Nothing),
         };
         let form = self
             .from
             .map_or_else(|| parse::detect(&bytes), InputForm::form);
-        parse::parse_as(&bytes, form).map_err(|e| Failure::bad_input(format!("{name}: {e}")))
+        parse::parse_as(&bytes, form)
+            .map(ProgSource::Program)
+            .map_err(|e| Failure::bad_input(format!("{name}: {e}")))
     }
+
+    /// Reads and parses the program (compiling an expression for the
+    /// `--linktype`), or explains why it could not.
+    pub fn load(&self) -> Result<Program, Failure> {
+        match self.source()? {
+            ProgSource::Program(p) => Ok(p),
+            ProgSource::Expr(text) => {
+                prog_source::compile(&text, self.linktype.as_deref()).map_err(Failure::bad_input)
+            }
+            ProgSource::Nothing => Err(Failure::bad_input(
+                "no program given (PROG, --ddd TEXT or -F FILE)",
+            )),
+        }
+    }
+}
+
+/// tcpdump's reading of a `-F` file: `#` and the rest of its line are
+/// blanks.
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -106,6 +106,13 @@ pub fn compile_expr(expr: &str, link_type: LinkType) -> Result<Program, ExprErro
         .map_err(|message| ExprError::unsupported(1, message))
 }
 
+/// Checks `expr` against the grammar only, for callers that compile it
+/// later for link types not known yet (what is link-type specific is found
+/// then).
+pub fn check_syntax(expr: &str) -> Result<(), ExprError> {
+    parser::parse(expr).map(|_| ())
+}
+
 /// Compiles without the optimiser: libpcap's `-O` equivalent, for comparing.
 pub fn compile_expr_unoptimized(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
     let ast = parser::parse(expr)?;

@@ -3,6 +3,7 @@
 // Each test binary uses only some of these helpers.
 #![allow(dead_code)]
 
+use cranebpf::capture::{Format, Item, Reader};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,3 +76,46 @@ pub fn shared_dir(rel: &str) -> Option<PathBuf> {
 }
 
 pub mod libpcap;
+
+/// Whether tcpdump runs here; a failure under `CI=true` when it does not,
+/// else a printed reason to skip.
+pub fn tcpdump_available() -> bool {
+    let found = Command::new("tcpdump").arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tcpdump is required under CI=true (.ci/run installs it)"
+        );
+        eprintln!("skipping: tcpdump not found");
+    }
+    found
+}
+
+/// One record as tcpdump writes it: the two 32-bit timestamp words
+/// (seconds, microseconds), the wire length and the captured bytes.
+pub type Record = (u32, u32, u32, Vec<u8>);
+
+/// The records of a capture as `tcpdump -w` writes them: libpcap reads a
+/// pcap fraction as a signed 32-bit number and divides a nanosecond one
+/// by 1000 (so an out-of-range fraction stays out of range, differently);
+/// pcapng timestamps are scaled to microseconds; seconds keep 32 bits.
+pub fn records(bytes: &[u8]) -> Vec<Record> {
+    let mut reader = Reader::new(bytes).expect("a capture written by tcpdump or cranebpf reads");
+    let nanos = matches!(&reader, Reader::Pcap(r) if r.header().nanos);
+    let mut out = Vec::new();
+    while let Some(item) = reader.next_item() {
+        let Item::Packet(p) = item.expect("a capture written by tcpdump or cranebpf reads") else {
+            continue;
+        };
+        let (secs, frac) = match reader.format() {
+            Format::Pcap if nanos => (p.ts_raw.0, ((p.ts_raw.1 as i32) / 1000) as u32),
+            Format::Pcap => p.ts_raw,
+            Format::Pcapng => {
+                let ts = reader.timestamp(&p);
+                (ts.secs as u32, ts.nanos / 1000)
+            }
+        };
+        out.push((secs, frac, p.wire_len, p.data.to_vec()));
+    }
+    out
+}

@@ -139,7 +139,7 @@ pub fn run_with_len(prog: &Program, packet: &[u8], meta: &Metadata, len: u32) ->
     }
 }
 
-fn size_of(size_field: u16) -> usize {
+pub(crate) fn size_of(size_field: u16) -> usize {
     match size_field {
         op::H => 2,
         op::B => 1,
@@ -149,7 +149,7 @@ fn size_of(size_field: u16) -> usize {
 
 /// An ALU operation; `None` ends the program with verdict 0 (division or
 /// modulo by zero, or an operation the kernel does not have).
-fn alu(operation: u16, a: u32, src: u32) -> Option<u32> {
+pub(crate) fn alu(operation: u16, a: u32, src: u32) -> Option<u32> {
     Some(match operation {
         op::ADD => a.wrapping_add(src),
         op::SUB => a.wrapping_sub(src),

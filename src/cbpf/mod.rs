@@ -6,6 +6,7 @@ pub mod asm;
 pub mod check;
 pub mod insn;
 pub mod interp;
+pub mod libpcap;
 pub mod meta;
 pub mod parse;
 pub mod print;

@@ -1,4 +1,5 @@
-//! `cranebpf check PROG`: would the kernel accept this classic program?
+//! `cranebpf check PROG`: would the kernel (or, with `--libpcap`, libpcap)
+//! accept this classic program?
 
 use super::prog::ProgArgs;
 use super::{Failure, EXIT_REJECTED};
@@ -11,8 +12,10 @@ Examples:
   cranebpf check --ddd '1,6 0 0 65535'
   cranebpf check 'tcp port 443'
   tcpdump -ddd 'ip and udp' | cranebpf check -
+  tcpdump -ddd -y RAW 'ip protochain 17' | cranebpf check --libpcap -
 
-Exit code 0: accepted; 1: the kernel would refuse it; 2: malformed input.";
+Exit code 0: accepted; 1: the kernel (or libpcap) would refuse it; 2:
+malformed input.";
 
 /// Arguments of `check`.
 #[derive(Args, Debug)]
@@ -20,12 +23,22 @@ Exit code 0: accepted; 1: the kernel would refuse it; 2: malformed input.";
 pub struct CheckArgs {
     #[command(flatten)]
     prog: ProgArgs,
+    /// libpcap's rules (`bpf_validate`) instead of the kernel's: backward
+    /// `ja`, unwritten scratch cells and large constant shifts are allowed.
+    #[arg(long)]
+    libpcap: bool,
 }
 
 /// Prints "ok" (exit 0) or the kernel's reason for refusing (exit 1).
 pub fn main(args: CheckArgs) -> Result<i32, Failure> {
     let prog = args.prog.load()?;
-    match check(&prog) {
+    let verdict = if args.libpcap {
+        cranebpf::cbpf::libpcap::validate(&prog)
+            .map_err(|e| format!("libpcap would refuse it: {e}"))
+    } else {
+        check(&prog).map_err(|e| e.to_string())
+    };
+    match verdict {
         Ok(()) => {
             println!("ok");
             Ok(0)

@@ -17,6 +17,7 @@ Examples:
   cranebpf run examples/ip-udp.ddd --engine cbpf --hex-file - < packets.hex
   cranebpf run --ebpf prog.s --mem '22 11 00 ff'
   cranebpf run --ebpf log2_int.bpf.bin --raw --mem-file log2_int.mem
+  tcpdump -ddd -y RAW 'ip protochain 17' | cranebpf run --libpcap - --hex-file packets.hex
 
 Prints one decimal 32-bit verdict per packet per line (0: drop; else the
 number of bytes to keep).";
@@ -65,6 +66,11 @@ pub struct RunArgs {
     /// cannot prove to finish, need one.
     #[arg(long, requires = "ebpf")]
     budget: Option<u64>,
+    /// Run the classic program as libpcap's `bpf_filter` does (backward
+    /// `ja`, unwritten scratch reads 0, no ancillary loads; see the README)
+    /// instead of as Linux does.
+    #[arg(long, conflicts_with_all = ["ebpf", "read", "meta", "engine"])]
+    libpcap: bool,
 }
 
 /// Decodes one hex packet; `what` names it in errors.
@@ -165,6 +171,9 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
         return super::capture_source::run_capture(&args.prog, path, args.engine);
     }
     let prog = args.prog.load()?;
+    if args.libpcap {
+        return run_libpcap(&prog, &packets(&args)?);
+    }
     let mut meta = Metadata::default();
     for setting in &args.meta {
         meta.set(setting)
@@ -187,6 +196,25 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     for packet in &packets {
         let verdict = filter.run(packet);
+        writeln!(out, "{verdict}").map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
+    }
+    out.flush()
+        .map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
+    Ok(0)
+}
+
+/// `run --libpcap`: libpcap's validator and interpreter.
+fn run_libpcap(prog: &cranebpf::cbpf::Program, packets: &[Vec<u8>]) -> Result<i32, Failure> {
+    use cranebpf::cbpf::libpcap;
+    libpcap::validate(prog).map_err(|e| Failure {
+        message: format!("rejected (libpcap would not run it): {e}"),
+        code: EXIT_REJECTED,
+    })?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (i, packet) in packets.iter().enumerate() {
+        let verdict = libpcap::run(prog, packet, packet.len() as u32)
+            .map_err(|e| Failure::bad_input(format!("packet {}: {e}", i + 1)))?;
         writeln!(out, "{verdict}").map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
     }
     out.flush()

@@ -11,6 +11,10 @@ use cranebpf::{Engine, Filter, FilterOptions};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// The most instructions iptables' `-m bpf --bytecode` takes
+/// (`XT_BPF_MAX_NUM_INSTR` in `<linux/netfilter/xt_bpf.h>`).
+const XT_BPF_MAX_NUM_INSTR: usize = 64;
+
 /// Output forms.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum OutputForm {
@@ -122,6 +126,13 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
         OutputForm::Asm => print::asm(&prog).into_bytes(),
         OutputForm::Raw => print::raw(&prog),
     };
+    if matches!(args.format, OutputForm::Comma) && prog.len() > XT_BPF_MAX_NUM_INSTR {
+        eprintln!(
+            "cranebpf: warning: {} instructions; iptables -m bpf (xt_bpf) accepts at most \
+             {XT_BPF_MAX_NUM_INSTR} (XT_BPF_MAX_NUM_INSTR)",
+            prog.len()
+        );
+    }
     let written = match &args.output {
         Some(path) => std::fs::write(path, &bytes).map_err(|e| format!("{}: {e}", path.display())),
         None => std::io::stdout()

@@ -6,6 +6,7 @@ mod check;
 mod conformance;
 mod diff;
 mod disasm;
+mod docs;
 mod ebpf;
 mod filter;
 mod gen_capture;
@@ -53,6 +54,12 @@ enum Command {
     /// Write a seeded synthetic capture (for examples and benchmarks).
     #[command(hide = true)]
     GenCapture(gen_capture::GenCaptureArgs),
+    /// Print a completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page cranebpf(1), or write every page into a
+    /// directory.
+    #[command(hide = true)]
+    Manpage(docs::ManpageArgs),
 }
 
 /// Exit code for a program the kernel would refuse.
@@ -76,6 +83,8 @@ pub fn main() -> i32 {
         Command::Filter(args) => filter::main(args),
         Command::Bench(args) => bench::main(args),
         Command::GenCapture(args) => gen_capture::main(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Manpage(args) => docs::manpage(args),
     };
     match result {
         Ok(code) => code,

@@ -16,7 +16,20 @@ pub fn parse_number(text: &str) -> Option<u32> {
 
 /// Parses a full or partial dotted IPv4 address (`10.1` means 10.1.0.0/16),
 /// returning the address and the mask implied by the parts given.
+///
+/// A single number (libpcap's NUM token: decimal, `0x` hex or octal) names
+/// a network by its value with the zero high bytes shifted out (`10` is
+/// 10.0.0.0/8); dotted parts are decimal.
 pub fn parse_ipv4(text: &str) -> Option<(u32, u32)> {
+    if !text.contains('.') {
+        let mut v = parse_number(text)?;
+        let mut mask = u32::MAX;
+        while v != 0 && v & 0xff00_0000 == 0 {
+            v <<= 8;
+            mask <<= 8;
+        }
+        return Some((v, mask));
+    }
     let parts: Vec<&str> = text.split('.').collect();
     if parts.is_empty() || parts.len() > 4 {
         return None;
@@ -27,23 +40,10 @@ pub fn parse_ipv4(text: &str) -> Option<(u32, u32)> {
             return None;
         }
         let v: u32 = p.parse().ok()?;
-        if v > 255 && parts.len() > 1 {
+        if v > 255 {
             return None;
         }
-        addr = if parts.len() == 1 { v } else { (addr << 8) | v };
-    }
-    if parts.len() == 1 {
-        // A bare number names a network: shift out leading zero bytes.
-        let mut v = addr;
-        let mut mask = u32::MAX;
-        if v == 0 {
-            return Some((0, 0xff00_0000));
-        }
-        while v & 0xff00_0000 == 0 {
-            v <<= 8;
-            mask <<= 8;
-        }
-        return Some((v, mask));
+        addr = (addr << 8) | v;
     }
     let shift = 8 * (4 - parts.len() as u32);
     let mask = if shift == 0 {

@@ -32,10 +32,12 @@ const JGE: u16 = op::JMP | op::JGE | op::K;
 const JSET: u16 = op::JMP | op::JSET | op::K;
 
 /// Builds the (unoptimised) block graph for an expression.
-pub fn generate(ast: &Node, link: LinkType) -> Result<Graph, ExprError> {
+/// `netmask` is the capture interface's IPv4 netmask, for `ip broadcast`.
+pub fn generate(ast: &Node, link: LinkType, netmask: u32) -> Result<Graph, ExprError> {
     let mut gen = Gen {
         g: Graph::default(),
         link,
+        netmask,
         off_linktype: link.ethertype_offset(),
         off_nl: link.network_offset(),
         mpls_depth: 0,
@@ -52,6 +54,8 @@ fn ld(size: u16, k: u32) -> Insn {
 struct Gen {
     g: Graph,
     link: LinkType,
+    /// The interface netmask (`ip broadcast`); `u32::MAX` means unknown.
+    netmask: u32,
     /// Offset of the ethertype field, moved by `vlan`.
     off_linktype: Option<u32>,
     /// Offset of the network header, moved by `vlan` and `mpls`.
@@ -248,9 +252,16 @@ impl Gen {
                     self.ether_addr(0, [0xff; 6])
                 }
                 Proto::Ip => {
+                    if self.netmask == u32::MAX {
+                        return Err(ExprError::semantic(
+                            col,
+                            "netmask not known, so 'ip broadcast' not supported",
+                        ));
+                    }
+                    let host = !self.netmask;
                     let lt = self.linktype(ETHERTYPE_IP, col)?;
-                    let zero = self.cmp(op::W, self.off_nl + 16, 0);
-                    let ones = self.cmp(op::W, self.off_nl + 16, u32::MAX);
+                    let zero = self.mcmp(op::W, self.off_nl + 16, host, 0);
+                    let ones = self.mcmp(op::W, self.off_nl + 16, host, host);
                     let any = self.g.or(zero, ones);
                     Ok(self.g.and(lt, any))
                 }

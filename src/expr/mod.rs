@@ -36,6 +36,9 @@ pub enum ExprErrorKind {
     Semantic,
     /// Valid pcap-filter, but not (yet) supported by this compiler.
     Unsupported,
+    /// The optimised filter can match no packet: libpcap (and so tcpdump)
+    /// refuses it with "expression rejects all packets".
+    RejectsAll,
 }
 
 /// An expression the compiler refuses, with the 1-based column at fault.
@@ -85,6 +88,7 @@ impl fmt::Display for ExprError {
             ExprErrorKind::Syntax => "syntax error",
             ExprErrorKind::Semantic => "error",
             ExprErrorKind::Unsupported => "not supported",
+            ExprErrorKind::RejectsAll => return f.write_str(&self.message),
         };
         write!(f, "{kind} at {}: {}", self.column, self.message)
     }
@@ -92,15 +96,59 @@ impl fmt::Display for ExprError {
 
 impl std::error::Error for ExprError {}
 
-/// Compiles a pcap-filter expression for packets of `link_type`, optimised.
+/// The netmask `tcpdump` passes when it knows none (reading a savefile,
+/// `-d`): `ip broadcast` then means an all-zeros or all-ones address.
+pub const DEFAULT_NETMASK: u32 = 0;
+
+/// Compiles a pcap-filter expression for packets of `link_type`, optimised,
+/// as `tcpdump` compiles it (netmask [`DEFAULT_NETMASK`]).
 ///
 /// Accepting packets return [`ACCEPT_VERDICT`] (libpcap's snapshot length),
-/// rejected ones 0. An expression that matches nothing compiles to `ret #0`
-/// (where tcpdump would refuse it with "expression rejects all packets").
+/// rejected ones 0. The empty expression accepts every packet. An
+/// expression that can match nothing is refused with
+/// [`ExprErrorKind::RejectsAll`], as libpcap refuses it.
 pub fn compile_expr(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
-    let ast = parser::parse(expr)?;
-    let mut graph = codegen::generate(&ast, link_type)?;
+    compile_expr_with_netmask(expr, link_type, DEFAULT_NETMASK)
+}
+
+/// [`compile_expr`] with the capture interface's IPv4 netmask (host byte
+/// order), which only `ip broadcast` uses: its host part all zeros or all
+/// ones. `0xffff_ffff` is libpcap's `PCAP_NETMASK_UNKNOWN`, under which
+/// `ip broadcast` is refused.
+pub fn compile_expr_with_netmask(
+    expr: &str,
+    link_type: LinkType,
+    netmask: u32,
+) -> Result<Program, ExprError> {
+    let Some(mut graph) = generate(expr, link_type, netmask)? else {
+        return Ok(accept_all());
+    };
     optimize::optimize(&mut graph);
+    let program = graph
+        .layout()
+        .map_err(|message| ExprError::unsupported(1, message))?;
+    if program.insns
+        == [crate::cbpf::Insn::stmt(
+            crate::cbpf::insn::op::RET | crate::cbpf::insn::op::K,
+            0,
+        )]
+    {
+        return Err(ExprError {
+            kind: ExprErrorKind::RejectsAll,
+            column: 1,
+            message: "expression rejects all packets".into(),
+        });
+    }
+    Ok(program)
+}
+
+/// Compiles without the optimiser: libpcap's `-O` equivalent, for comparing.
+/// Nothing is refused for matching no packet (libpcap checks that only
+/// when optimising).
+pub fn compile_expr_unoptimized(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
+    let Some(graph) = generate(expr, link_type, DEFAULT_NETMASK)? else {
+        return Ok(accept_all());
+    };
     graph
         .layout()
         .map_err(|message| ExprError::unsupported(1, message))
@@ -108,18 +156,33 @@ pub fn compile_expr(expr: &str, link_type: LinkType) -> Result<Program, ExprErro
 
 /// Checks `expr` against the grammar only, for callers that compile it
 /// later for link types not known yet (what is link-type specific is found
-/// then).
+/// then). The empty expression is valid.
 pub fn check_syntax(expr: &str) -> Result<(), ExprError> {
+    if expr.trim().is_empty() {
+        return Ok(());
+    }
     parser::parse(expr).map(|_| ())
 }
 
-/// Compiles without the optimiser: libpcap's `-O` equivalent, for comparing.
-pub fn compile_expr_unoptimized(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
+/// The block graph of an expression; `None` for the empty expression,
+/// which accepts everything.
+fn generate(
+    expr: &str,
+    link_type: LinkType,
+    netmask: u32,
+) -> Result<Option<cfg::Graph>, ExprError> {
+    if expr.trim().is_empty() {
+        return Ok(None);
+    }
     let ast = parser::parse(expr)?;
-    let graph = codegen::generate(&ast, link_type)?;
-    graph
-        .layout()
-        .map_err(|message| ExprError::unsupported(1, message))
+    codegen::generate(&ast, link_type, netmask).map(Some)
+}
+
+fn accept_all() -> Program {
+    Program::new(vec![crate::cbpf::Insn::stmt(
+        crate::cbpf::insn::op::RET | crate::cbpf::insn::op::K,
+        ACCEPT_VERDICT,
+    )])
 }
 
 #[cfg(test)]
@@ -205,8 +268,18 @@ mod tests {
             t.insns,
             [crate::cbpf::Insn::stmt(op::RET | op::K, ACCEPT_VERDICT)]
         );
-        let f = compile_expr("arp", LinkType::Ipv4).unwrap();
-        assert_eq!(f.insns, [crate::cbpf::Insn::stmt(op::RET | op::K, 0)]);
+        let f = compile_expr("arp", LinkType::Ipv4).unwrap_err();
+        assert_eq!(f.kind, ExprErrorKind::RejectsAll);
+        assert_eq!(f.to_string(), "expression rejects all packets");
+        let u = compile_expr_unoptimized("arp", LinkType::Ipv4).unwrap();
+        assert!(crate::cbpf::interp::run(&u, &[0x45; 40], &Default::default()) == 0);
+        for empty in ["", "  "] {
+            let all = compile_expr(empty, LinkType::Ethernet).unwrap();
+            assert_eq!(
+                all.insns,
+                [crate::cbpf::Insn::stmt(op::RET | op::K, ACCEPT_VERDICT)]
+            );
+        }
     }
 
     #[test]

@@ -592,6 +592,21 @@ impl Parser {
                 prefix,
             }
         } else if let Some((addr, mask)) = parse_ipv4(&w) {
+            if !w.contains('.') && (self.is_punct("/") || self.is_word("mask")) {
+                // libpcap's grammar takes a prefix or mask only after a
+                // dotted network (`10.0/8`, not `10/8`).
+                return Err(ExprError::syntax(
+                    self.col(),
+                    format!(
+                        "a network with a {} must be written dotted ('{w}.0…')",
+                        if self.is_punct("/") {
+                            "prefix length"
+                        } else {
+                            "mask"
+                        }
+                    ),
+                ));
+            }
             let (addr, mask) = if self.is_punct("/") {
                 self.pos += 1;
                 let (len, lcol) = self.take_value("a prefix length after '/'")?;

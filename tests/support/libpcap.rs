@@ -128,17 +128,36 @@ impl LibPcap {
     /// …), optimised or not, netmask 0 as in `tcpdump -d`: the program, or
     /// libpcap's error text.
     pub fn compile(&self, link: &str, expr: &str, optimize: bool) -> Result<Program, String> {
-        let link = CString::new(link).map_err(|e| e.to_string())?;
+        let dlt = self
+            .dlt(link)
+            .ok_or_else(|| format!("libpcap knows no link type {link:?}"))?;
+        self.compile_dlt(dlt, expr, optimize, 0)
+    }
+
+    /// The DLT number libpcap gives a link-type name (`RAW` → 12 on
+    /// Linux), or `None` when it knows no such name.
+    pub fn dlt(&self, link: &str) -> Option<i32> {
+        let link = CString::new(link).ok()?;
+        // SAFETY: a NUL-terminated string the function only reads.
+        let dlt = unsafe { (self.name_to_val)(link.as_ptr()) };
+        (dlt >= 0).then_some(dlt)
+    }
+
+    /// `pcap_compile` for DLT number `dlt` with an interface netmask (host
+    /// byte order; only `ip broadcast` uses it).
+    pub fn compile_dlt(
+        &self,
+        dlt: i32,
+        expr: &str,
+        optimize: bool,
+        netmask: u32,
+    ) -> Result<Program, String> {
         let expr = CString::new(expr).map_err(|e| e.to_string())?;
         let _one_at_a_time = serial();
         // SAFETY: FFI into libpcap with the signatures it declares; the
         // pcap_t is closed and the program freed before returning, and the
         // instructions are copied out first.
         unsafe {
-            let dlt = (self.name_to_val)(link.as_ptr());
-            if dlt < 0 {
-                return Err(format!("libpcap knows no link type {link:?}"));
-            }
             let p = (self.open_dead)(dlt, SNAPLEN);
             if p.is_null() {
                 return Err("pcap_open_dead failed".into());
@@ -147,7 +166,7 @@ impl LibPcap {
                 bf_len: 0,
                 bf_insns: std::ptr::null_mut(),
             };
-            let rc = (self.compile)(p, &mut prog, expr.as_ptr(), optimize as c_int, 0);
+            let rc = (self.compile)(p, &mut prog, expr.as_ptr(), optimize as c_int, netmask);
             let result = if rc != 0 {
                 Err(CStr::from_ptr((self.geterr)(p))
                     .to_string_lossy()

@@ -119,3 +119,5 @@ pub fn records(bytes: &[u8]) -> Vec<Record> {
     }
     out
 }
+
+pub mod packets;

@@ -1,0 +1,305 @@
+//! Packets built to tell two filter programs apart: base packets of the
+//! link type (Ethernet with VLAN/MPLS, cooked, loopback, raw IP…) carrying
+//! IPv4 (with options and fragments), IPv6 (with fragment headers), ARP or
+//! random payloads, then mutants with the programs' own constants (and
+//! values one off) written where the programs load, then truncations at
+//! every load boundary. Shared by the libpcap equivalence tests.
+
+use std::collections::BTreeSet;
+
+use cranebpf::cbpf::insn::op;
+use cranebpf::cbpf::Program;
+use cranebpf::expr::LinkType;
+use cranebpf::harness::Rng;
+
+const MUTANTS_PER_BASE: usize = 12;
+
+fn put(buf: &mut [u8], off: usize, size: usize, v: u32) {
+    let bytes = v.to_be_bytes();
+    for i in 0..size {
+        if let Some(b) = buf.get_mut(off + i) {
+            *b = bytes[4 - size + i];
+        }
+    }
+}
+
+fn rand_bytes(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| rng.next_u32() as u8).collect()
+}
+
+const TRANSPORTS: [u8; 9] = [6, 17, 1, 132, 2, 112, 58, 47, 0];
+
+fn transport(rng: &mut Rng) -> Vec<u8> {
+    let mut t = rand_bytes(rng, 40);
+    // Ports: often small / well known so port tests can hit.
+    let ports = [80u16, 443, 53, 22, 1, 5, 100, 200, 1024, 65535, 0, 123];
+    put(&mut t, 0, 2, *rng.pick(&ports) as u32);
+    put(&mut t, 2, 2, *rng.pick(&ports) as u32);
+    t
+}
+
+fn ipv4(rng: &mut Rng) -> Vec<u8> {
+    let ihl = if rng.chance(1, 3) {
+        5 + rng.below(11) as usize
+    } else {
+        5
+    };
+    let mut p = rand_bytes(rng, ihl * 4);
+    p[0] = 0x40 | ihl as u8;
+    let proto = *rng.pick(&TRANSPORTS);
+    p[9] = if rng.chance(1, 10) {
+        rng.next_u32() as u8
+    } else {
+        proto
+    };
+    let frag: u32 = match rng.below(4) {
+        0 => 0x2000,                                  // MF, first fragment
+        1 => 0x2000 | (1 + rng.below(0x1ffe) as u32), // middle
+        2 => 0x4000,                                  // DF
+        _ => 0,
+    };
+    put(&mut p, 6, 2, frag);
+    let addrs = [
+        0x0102_0304u32,
+        0x0a00_0001,
+        0x0a01_0203,
+        0xc0a8_0101,
+        0xffff_ffff,
+        0,
+        0xe000_0001,
+    ];
+    put(&mut p, 12, 4, *rng.pick(&addrs));
+    put(&mut p, 16, 4, *rng.pick(&addrs));
+    p.extend(transport(rng));
+    p
+}
+
+fn ipv6(rng: &mut Rng) -> Vec<u8> {
+    let mut p = rand_bytes(rng, 40);
+    p[0] = 0x60 | (p[0] & 0x0f);
+    let nh = *rng.pick(&[6u8, 17, 58, 132, 44, 44, 0, 43, 99]);
+    p[6] = nh;
+    if rng.chance(1, 3) {
+        p[8..24].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    }
+    if rng.chance(1, 4) {
+        p[24] = 0xff;
+    }
+    if nh == 44 {
+        let mut frag = rand_bytes(rng, 8);
+        frag[0] = *rng.pick(&[6u8, 17, 58, 132]);
+        p.extend(frag);
+    }
+    p.extend(transport(rng));
+    p
+}
+
+fn arp(rng: &mut Rng) -> Vec<u8> {
+    let mut p = rand_bytes(rng, 28);
+    put(&mut p, 0, 2, 1);
+    put(&mut p, 2, 2, 0x0800);
+    p[4] = 6;
+    p[5] = 4;
+    put(
+        &mut p,
+        14,
+        4,
+        *rng.pick(&[0x0102_0304u32, 0x0a00_0001, 0x0a01_0203]),
+    );
+    put(
+        &mut p,
+        24,
+        4,
+        *rng.pick(&[0x0102_0304u32, 0x0a00_0001, 0x0a01_0203]),
+    );
+    p
+}
+
+/// A network-layer packet and its ethertype.
+fn network(rng: &mut Rng) -> (u16, Vec<u8>) {
+    match rng.below(10) {
+        0..=3 => (0x0800, ipv4(rng)),
+        4..=6 => (0x86dd, ipv6(rng)),
+        7 => (0x0806, arp(rng)),
+        8 => (0x8035, arp(rng)),
+        _ => (rng.next_u32() as u16, rand_bytes(rng, 60)),
+    }
+}
+
+fn base_packet(rng: &mut Rng, link: LinkType) -> Vec<u8> {
+    let (ethertype, payload) = network(rng);
+    let mut pkt = Vec::new();
+    match link {
+        LinkType::Ethernet => {
+            let macs: [[u8; 6]; 4] = [
+                [1, 2, 3, 4, 5, 6],
+                [0xff; 6],
+                [0x01, 0, 0x5e, 0, 0, 1],
+                [0x02, 0x42, 0xac, 0x11, 0, 2],
+            ];
+            pkt.extend(rng.pick(&macs));
+            pkt.extend(rng.pick(&macs));
+            for _ in 0..rng.below(3) {
+                if rng.chance(1, 2) {
+                    let tpid = *rng.pick(&[0x8100u32, 0x88a8, 0x9100]);
+                    let mut tag = vec![0u8; 4];
+                    put(&mut tag, 0, 2, tpid);
+                    put(
+                        &mut tag,
+                        2,
+                        2,
+                        *rng.pick(&[100u32, 10, 20, 4095, 0]) | 0x2000,
+                    );
+                    pkt.extend(tag);
+                }
+            }
+            if rng.chance(1, 5) {
+                let depth = 1 + rng.below(2);
+                let mut labels = vec![0u8; 2];
+                put(&mut labels, 0, 2, 0x8847);
+                pkt.extend(labels);
+                for d in 0..depth {
+                    let label = *rng.pick(&[5u32, 3, 0, 1000]);
+                    let bos = (d + 1 == depth) as u32;
+                    let mut l = vec![0u8; 4];
+                    put(&mut l, 0, 4, (label << 12) | (bos << 8) | 64);
+                    pkt.extend(l);
+                }
+            } else {
+                let mut t = vec![0u8; 2];
+                put(&mut t, 0, 2, ethertype as u32);
+                pkt.extend(t);
+            }
+        }
+        LinkType::LinuxSll => {
+            let mut h = rand_bytes(rng, 16);
+            put(&mut h, 14, 2, ethertype as u32);
+            pkt.extend(h);
+        }
+        LinkType::LinuxSll2 => {
+            let mut h = rand_bytes(rng, 20);
+            put(&mut h, 0, 2, ethertype as u32);
+            pkt.extend(h);
+        }
+        LinkType::Null | LinkType::Loop => {
+            let af: u32 = match ethertype {
+                0x0800 => 2,
+                0x86dd => *rng.pick(&[10u32, 24, 28, 30]),
+                _ => rng.below(40) as u32,
+            };
+            let v = if link == LinkType::Null {
+                af.swap_bytes()
+            } else {
+                af
+            };
+            let mut h = vec![0u8; 4];
+            put(&mut h, 0, 4, v);
+            pkt.extend(h);
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {}
+        // Other link types: a random header of a typical length; the
+        // mutants then write the programs' constants where they load.
+        #[allow(unreachable_patterns)]
+        _ => {
+            let len = *rng.pick(&[0usize, 2, 4, 8, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64]);
+            pkt.extend(rand_bytes(rng, len));
+        }
+    }
+    pkt.extend(payload);
+    pkt
+}
+
+/// Loads a program makes: (is_indirect, offset, size, msh offset for X).
+fn loads(prog: &Program) -> Vec<(bool, u32, usize, Option<u32>)> {
+    let mut out = Vec::new();
+    let mut msh = None;
+    for i in &prog.insns {
+        let size = match i.size() {
+            op::W => 4,
+            op::H => 2,
+            _ => 1,
+        };
+        if i.code == op::LDX | op::B | op::MSH {
+            msh = Some(i.k);
+        }
+        if i.class() == op::LD && i.mode() == op::ABS {
+            out.push((false, i.k, size, None));
+        }
+        if i.class() == op::LD && i.mode() == op::IND {
+            out.push((true, i.k, size, msh));
+        }
+        if i.class() == op::LDX && i.mode() == op::MSH {
+            out.push((false, i.k, 1, None));
+        }
+    }
+    out
+}
+
+fn constants(prog: &Program) -> Vec<u32> {
+    let mut set = BTreeSet::new();
+    for i in &prog.insns {
+        if i.class() == op::JMP && i.op() != op::JA {
+            for v in [
+                i.k,
+                i.k.wrapping_add(1),
+                i.k.wrapping_sub(1),
+                0,
+                i.k & 0x0f0,
+            ] {
+                set.insert(v);
+            }
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// The packet set for one expression ({bases} base packets): base packets, then mutants with the
+/// programs' constants written where the programs load, then truncations.
+pub fn packets(rng: &mut Rng, link: LinkType, progs: &[&Program], bases: usize) -> Vec<Vec<u8>> {
+    let mut ls = Vec::new();
+    let mut ks = Vec::new();
+    for p in progs {
+        ls.extend(loads(p));
+        ks.extend(constants(p));
+    }
+    let mut out = Vec::new();
+    for _ in 0..bases {
+        let base = base_packet(rng, link);
+        for m in 0..MUTANTS_PER_BASE {
+            let mut pkt = base.clone();
+            if m > 0 && !ls.is_empty() {
+                for _ in 0..1 + rng.below(4) {
+                    let &(ind, k, size, msh) = rng.pick(&ls);
+                    let off = if ind {
+                        let x = msh
+                            .and_then(|o| pkt.get(o as usize))
+                            .map_or(0, |b| 4 * (b & 0xf) as u32);
+                        x.wrapping_add(k)
+                    } else {
+                        k
+                    };
+                    let v = if ks.is_empty() || rng.chance(1, 8) {
+                        rng.next_u32()
+                    } else {
+                        *rng.pick(&ks)
+                    };
+                    put(&mut pkt, off as usize, size, v);
+                }
+            }
+            out.push(pkt);
+        }
+        // Truncations: at every load boundary and some random lengths.
+        let mut cuts: BTreeSet<usize> = ls
+            .iter()
+            .filter(|l| !l.0)
+            .flat_map(|l| [l.1 as usize, l.1 as usize + l.2 - 1])
+            .collect();
+        cuts.insert(rng.below(base.len() as u64 + 1) as usize);
+        for cut in cuts {
+            if cut < base.len() {
+                out.push(base[..cut].to_vec());
+            }
+        }
+    }
+    out
+}

@@ -30,8 +30,6 @@ use support::packets::packets;
 const MAX_WE_REFUSE: usize = 1856;
 /// Pairs we compile that libpcap refuses (ratchet: never more).
 const MAX_WE_COMPILE_THEY_REFUSE: usize = 3;
-/// Pairs both compile whose programs disagree on some packet.
-const MAX_DISAGREE: usize = 0;
 
 /// Base packets per compared pair (each gives ~12 mutants + truncations).
 const BASES: usize = 8;
@@ -238,8 +236,5 @@ fn realworld_expressions_match_libpcap() {
         we_compile_they_refuse <= MAX_WE_COMPILE_THEY_REFUSE,
         "we compile {we_compile_they_refuse} pairs libpcap refuses (ratchet {MAX_WE_COMPILE_THEY_REFUSE})"
     );
-    assert!(
-        disagree <= MAX_DISAGREE,
-        "{disagree} pairs disagree with libpcap (ratchet {MAX_DISAGREE})"
-    );
+    assert_eq!(disagree, 0, "{disagree} pairs disagree with libpcap");
 }

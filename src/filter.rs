@@ -1,6 +1,8 @@
 //! [`Filter`]: a classic program checked with the kernel's rules, translated
 //! to eBPF and compiled by the JIT, with the interpreters as fallback and as
-//! explicit choices.
+//! explicit choices. The front end for classic programs of the prepared
+//! program core ([`crate::program`]); it adds the classic reference
+//! interpreter, the ancillary metadata and a per-stream fast path.
 
 use std::cell::RefCell;
 
@@ -8,6 +10,7 @@ use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
 use crate::engine::Engine;
 use crate::jit::{JitCode, JitError, JitOptions, LeafRunner};
+use crate::program::{Prepared, WithPacket};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
 
@@ -59,10 +62,9 @@ impl std::error::Error for FilterError {
 #[derive(Debug)]
 pub struct Filter {
     classic: cbpf::Program,
-    ebpf: ebpf::Program,
+    /// The translation, prepared for the JIT or the eBPF interpreter.
+    core: Prepared,
     engine: Engine,
-    code: Option<JitCode>,
-    jit_error: Option<JitError>,
     metadata: Metadata,
     /// Context block for `metadata`, with the length patched per packet.
     ctx_template: [u8; ctx_field::SIZE],
@@ -87,28 +89,22 @@ impl Filter {
         jit_options.frame_size = CLASSIC_FRAME as u32;
         jit_options.budget = false;
         jit_options.leaf = true;
-        let (engine, code, jit_error) = match options.engine {
-            Some(Engine::Jit) => {
-                let code = JitCode::compile(&ebpf, &jit_options).map_err(FilterError::Jit)?;
-                (Engine::Jit, Some(code), None)
-            }
-            Some(other) => (other, None, None),
-            None => match JitCode::compile(&ebpf, &jit_options) {
-                Ok(code) => (Engine::Jit, Some(code), None),
-                Err(e) => (Engine::Interp, None, Some(e)),
-            },
-        };
         let uses_ctx = ebpf.insns.iter().any(|i| {
             i.opc == ebpf::insn::op::LDX | ebpf::insn::op::MEM | ebpf::insn::op::W
                 && i.src == translate::REG_CTX
         });
+        // The classic interpreter keeps the translation for the eBPF
+        // interpreter (`translation()`), with no native code.
+        let core_engine = match options.engine {
+            Some(Engine::Cbpf) => Some(Engine::Interp),
+            other => other,
+        };
+        let core = Prepared::new(ebpf, core_engine, &jit_options).map_err(FilterError::Jit)?;
         Ok(Filter {
             ctx_template: translate::ctx_block(&options.metadata, 0),
             classic: program,
-            ebpf,
-            engine,
-            code,
-            jit_error,
+            engine: options.engine.unwrap_or(core.engine()),
+            core,
             metadata: options.metadata,
             uses_ctx,
         })
@@ -121,7 +117,7 @@ impl Filter {
 
     /// Why the JIT was not used, when automatic selection fell back.
     pub fn jit_error(&self) -> Option<&JitError> {
-        self.jit_error.as_ref()
+        self.core.jit_error()
     }
 
     /// The classic program.
@@ -131,12 +127,12 @@ impl Filter {
 
     /// The eBPF translation.
     pub fn translation(&self) -> &ebpf::Program {
-        &self.ebpf
+        self.core.program()
     }
 
     /// The JIT's code, when the JIT is the engine.
     pub fn jit_code(&self) -> Option<&JitCode> {
-        self.code.as_ref()
+        self.core.jit_code()
     }
 
     /// The verdict for one packet: how many bytes to keep (0 = drop).
@@ -158,13 +154,10 @@ impl Filter {
             return cbpf::interp::run(&self.classic, packet, metadata);
         }
         let mut ctx = translate::ctx_block(metadata, 0);
-        if let Some(mut leaf) = self.code.as_ref().and_then(|c| c.leaf_runner()) {
-            set_len(&mut ctx, wire_len(packet));
-            if let Some(r0) = leaf.run(&mut ctx, packet) {
-                return r0 as u32;
-            }
-        }
-        self.interpret(packet, wire_len(packet), &mut ctx, metadata)
+        set_len(&mut ctx, wire_len(packet));
+        let mem: &mut [u8] = if self.uses_ctx { &mut ctx } else { &mut [] };
+        let mut run = WithPacket { mem, packet };
+        verdict(self.core.run(&mut run, None, &ClassicEnv::new(metadata)))
     }
 
     /// Verdicts for many packets: `verdicts[i]` for `packets[i]`.
@@ -189,7 +182,7 @@ impl Filter {
     pub fn runner(&self) -> FilterRunner<'_> {
         FilterRunner {
             filter: self,
-            leaf: self.code.as_ref().and_then(|c| c.leaf_runner()),
+            leaf: self.core.jit_code().and_then(|c| c.leaf_runner()),
             ctx: self.ctx_template,
         }
     }
@@ -208,13 +201,7 @@ impl Filter {
         let env = ClassicEnv::new(metadata);
         set_len(ctx, wire_len);
         let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
-        verdict(ebpf::interp::run_unverified(
-            &self.ebpf,
-            mem,
-            Some(packet),
-            None,
-            &env,
-        ))
+        verdict(self.core.interpret(mem, Some(packet), None, &env))
     }
 }
 

@@ -24,4 +24,4 @@ pub mod translate;
 pub use engine::Engine;
 pub use expr::{compile_expr, ExprError, LinkType};
 pub use filter::{Filter, FilterError, FilterOptions, FilterRunner};
-pub use program::{BuildError, EbpfOptions, EbpfProgram};
+pub use program::{BuildError, Context, EbpfOptions, EbpfProgram, WithPacket};

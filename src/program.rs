@@ -1,10 +1,172 @@
-//! [`EbpfProgram`]: one API over both eBPF engines, the JIT chosen when it
-//! can run and the interpreter otherwise.
+//! The prepared-program core every program runs through, and
+//! [`EbpfProgram`], its front end for eBPF programs ([`crate::Filter`] is
+//! the one for classic filters).
+//!
+//! The core holds what is fixed when a program is built: the eBPF program
+//! (verified, or translated from a checked classic one) and the JIT's code
+//! for it, or the reason there is none. A run takes what varies as
+//! parameters: the [`Context`] (the memory r1 points to and the packet the
+//! legacy packet loads read), the instruction budget and the
+//! [`Environment`] serving helper calls. Native code is entered only
+//! through [`crate::jit`]'s run functions.
 
-use crate::ebpf::{self, ExecError, Helpers, HelpersEnv, Program, VerifyError};
+use crate::ebpf::{self, Environment, ExecError, Helpers, HelpersEnv, Program, VerifyError};
 use crate::engine::Engine;
 use crate::jit::runtime::{status, FRAME_SIZE};
 use crate::jit::{JitCode, JitError, JitOptions, RawOutcome};
+
+/// What one run of a program works on.
+///
+/// Implemented for byte slices and vectors (r1 points to them, and the
+/// legacy packet loads read them too) and by [`WithPacket`] (a context
+/// block for r1 and a separate packet, as socket filters have).
+pub trait Context {
+    /// The memory r1 points to (r2 holds its length), and the packet the
+    /// legacy packet loads (`LD_ABS`, `LD_IND`) read — `None` when they
+    /// read that same memory.
+    fn regions(&mut self) -> (&mut [u8], Option<&[u8]>);
+}
+
+impl Context for [u8] {
+    fn regions(&mut self) -> (&mut [u8], Option<&[u8]>) {
+        (self, None)
+    }
+}
+
+impl Context for Vec<u8> {
+    fn regions(&mut self) -> (&mut [u8], Option<&[u8]>) {
+        (self.as_mut_slice(), None)
+    }
+}
+
+/// A context block for r1 and a separate packet for the legacy packet
+/// loads (how translated classic filters run).
+#[derive(Debug)]
+pub struct WithPacket<'a> {
+    /// The memory r1 points to.
+    pub mem: &'a mut [u8],
+    /// What the legacy packet loads read.
+    pub packet: &'a [u8],
+}
+
+impl Context for WithPacket<'_> {
+    fn regions(&mut self) -> (&mut [u8], Option<&[u8]>) {
+        (self.mem, Some(self.packet))
+    }
+}
+
+/// A program ready to run: the core behind [`EbpfProgram`] and
+/// [`crate::Filter`].
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    program: Program,
+    code: Option<JitCode>,
+    jit_error: Option<JitError>,
+    has_local_calls: bool,
+    /// Compiled as leaf code (`JitOptions::leaf`): native code may hand an
+    /// input over, and the interpreter then runs it from the start.
+    leaf: bool,
+}
+
+impl Prepared {
+    /// Prepares a verified (or translated) program for `engine`: `None`
+    /// tries the JIT and keeps the interpreter when it fails,
+    /// `Some(Engine::Jit)` requires the JIT, any other engine keeps the
+    /// eBPF interpreter.
+    pub(crate) fn new(
+        program: Program,
+        engine: Option<Engine>,
+        jit: &JitOptions,
+    ) -> Result<Prepared, JitError> {
+        let (code, jit_error) = match engine {
+            None => match JitCode::compile(&program, jit) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            },
+            Some(Engine::Jit) => (Some(JitCode::compile(&program, jit)?), None),
+            Some(_) => (None, None),
+        };
+        Ok(Prepared {
+            has_local_calls: program.has_local_calls(),
+            leaf: jit.leaf,
+            program,
+            code,
+            jit_error,
+        })
+    }
+
+    /// The engine that runs the program: the JIT or the eBPF interpreter.
+    pub(crate) fn engine(&self) -> Engine {
+        if self.code.is_some() {
+            Engine::Jit
+        } else {
+            Engine::Interp
+        }
+    }
+
+    /// The eBPF program.
+    pub(crate) fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The JIT's code, when it is the engine.
+    pub(crate) fn jit_code(&self) -> Option<&JitCode> {
+        self.code.as_ref()
+    }
+
+    /// Why the JIT was not used, when it was tried and failed.
+    pub(crate) fn jit_error(&self) -> Option<&JitError> {
+        self.jit_error.as_ref()
+    }
+
+    /// Runs on `ctx` with an instruction budget (`None`: unlimited) and
+    /// `env` serving helper calls; returns r0.
+    pub(crate) fn run<C: Context + ?Sized>(
+        &self,
+        ctx: &mut C,
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        let (mem, packet) = ctx.regions();
+        let Some(code) = &self.code else {
+            return self.interpret(mem, packet, budget, env);
+        };
+        if self.leaf {
+            let handed_over = match (code.leaf_runner(), packet) {
+                (Some(mut runner), Some(packet)) => runner.run(mem, packet),
+                _ => None,
+            };
+            return match handed_over {
+                Some(r0) => Ok(r0),
+                // Leaf code is compiled only for programs without side
+                // effects: running the input again from the start on the
+                // interpreter gives exactly the result.
+                None => self.interpret(mem, packet, budget, env),
+            };
+        }
+        let budget = budget.unwrap_or(0);
+        let raw = if self.has_local_calls {
+            let mut stack = [0u8; FRAME_SIZE as usize * ebpf::MAX_CALL_FRAMES];
+            code.run(mem, packet, &mut stack, budget, env)
+        } else {
+            let mut stack = [0u8; FRAME_SIZE as usize];
+            code.run(mem, packet, &mut stack, budget, env)
+        };
+        outcome(&self.program, raw)
+    }
+
+    /// Runs on the eBPF interpreter whatever the engine (the fallback of
+    /// leaf code).
+    pub(crate) fn interpret(
+        &self,
+        mem: &mut [u8],
+        packet: Option<&[u8]>,
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        ebpf::interp::run_unverified(&self.program, mem, packet, budget, env)
+    }
+}
 
 /// How to build an [`EbpfProgram`].
 #[derive(Clone, Debug)]
@@ -70,12 +232,9 @@ impl std::error::Error for BuildError {
 /// A verified eBPF program, ready to run on either engine.
 #[derive(Debug)]
 pub struct EbpfProgram {
-    program: Program,
+    core: Prepared,
     helpers: Helpers,
     budget: Option<u64>,
-    code: Option<JitCode>,
-    jit_error: Option<JitError>,
-    has_local_calls: bool,
 }
 
 impl EbpfProgram {
@@ -94,78 +253,50 @@ impl EbpfProgram {
             .map_err(BuildError::Verify)?;
         let mut jit_options = options.jit.clone();
         jit_options.budget = options.budget.is_some();
-        let (code, jit_error) = match options.engine {
-            None => match JitCode::compile(&program, &jit_options) {
-                Ok(c) => (Some(c), None),
-                Err(e) => (None, Some(e)),
-            },
-            Some(Engine::Jit) => (
-                Some(JitCode::compile(&program, &jit_options).map_err(BuildError::Jit)?),
-                None,
-            ),
-            // The interpreter (the only other eBPF engine, checked above).
-            Some(_) => (None, None),
-        };
-        let has_local_calls = program.has_local_calls();
+        // Helpers may have side effects: never leaf code, which re-runs.
+        jit_options.leaf = false;
+        let core = Prepared::new(program, options.engine, &jit_options).map_err(BuildError::Jit)?;
         Ok(EbpfProgram {
-            program,
+            core,
             helpers: options.helpers,
             budget: options.budget,
-            code,
-            jit_error,
-            has_local_calls,
         })
     }
 
     /// The engine that runs this program ([`Engine::Jit`] or
     /// [`Engine::Interp`]).
     pub fn engine(&self) -> Engine {
-        if self.code.is_some() {
-            Engine::Jit
-        } else {
-            Engine::Interp
-        }
+        self.core.engine()
     }
 
     /// Why the JIT was not used, when it was tried and failed.
     pub fn jit_error(&self) -> Option<&JitError> {
-        self.jit_error.as_ref()
+        self.core.jit_error()
     }
 
     /// The program as verified.
     pub fn program(&self) -> &Program {
-        &self.program
+        self.core.program()
     }
 
     /// The JIT's code, when it is the engine.
     pub fn jit_code(&self) -> Option<&JitCode> {
-        self.code.as_ref()
+        self.core.jit_code()
     }
 
     /// Runs with r1 = `mem` and r2 = its length; returns r0.
     pub fn run(&self, mem: &mut [u8]) -> Result<u64, ExecError> {
-        let Some(code) = &self.code else {
-            let opts = ebpf::RunOptions {
-                helpers: self.helpers.clone(),
-                budget: self.budget,
-            };
-            return ebpf::interp::run(&self.program, mem, &opts);
-        };
-        let env = HelpersEnv(&self.helpers);
-        let budget = self.budget.unwrap_or(0);
-        let raw = if self.has_local_calls {
-            let mut stack = [0u8; FRAME_SIZE as usize * ebpf::MAX_CALL_FRAMES];
-            code.run(mem, None, &mut stack, budget, &env)
-        } else {
-            let mut stack = [0u8; FRAME_SIZE as usize];
-            code.run(mem, None, &mut stack, budget, &env)
-        };
-        outcome(&self.program, raw)
+        self.run_on(mem)
+    }
+
+    /// Runs on `ctx` (see [`Context`]); returns r0.
+    pub fn run_on<C: Context + ?Sized>(&self, ctx: &mut C) -> Result<u64, ExecError> {
+        self.core.run(ctx, self.budget, &HelpersEnv(&self.helpers))
     }
 }
 
 /// Maps what generated code reported to the engines' shared result type.
-pub(crate) fn outcome(program: &Program, raw: RawOutcome) -> Result<u64, ExecError> {
+fn outcome(program: &Program, raw: RawOutcome) -> Result<u64, ExecError> {
     let pc = raw.pc as usize;
     match raw.status {
         status::OK => Ok(raw.r0),
@@ -182,8 +313,9 @@ pub(crate) fn outcome(program: &Program, raw: RawOutcome) -> Result<u64, ExecErr
         status::UNKNOWN_HELPER => Err(ExecError::UnknownHelper { pc, id: raw.addr }),
         status::HELPER_PANICKED => Err(ExecError::HelperPanicked { pc, id: raw.addr }),
         status::CALL_DEPTH => Err(ExecError::CallDepthExceeded { pc }),
-        // Only leaf code hands over, and EbpfProgram never compiles leaf
-        // code; reaching here would be a bug, reported rather than hidden.
+        // Only leaf code hands over, and `Prepared::run` runs leaf code
+        // through its own path; reaching here would be a bug, reported
+        // rather than hidden.
         other => Err(ExecError::NotCompiled(format!(
             "native code ended with unexpected status {other}"
         ))),

@@ -4,7 +4,7 @@
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::{ExecError, Helpers};
 use cranebpf::jit::JitOptions;
-use cranebpf::{EbpfOptions, EbpfProgram, Engine};
+use cranebpf::{EbpfOptions, EbpfProgram, Engine, WithPacket};
 
 fn both(src: &str, helpers: Helpers, budget: Option<u64>) -> [EbpfProgram; 2] {
     let prog = assemble(src).expect("assembles");
@@ -81,4 +81,22 @@ fn a_panicking_helper_is_an_error_under_the_jit() {
         j.run(&mut []),
         Err(ExecError::HelperPanicked { pc: 0, id: 3 })
     );
+}
+
+#[test]
+fn a_context_with_a_separate_packet_feeds_r1_and_the_packet_loads() {
+    // r0 = the packet's byte 1 (legacy load) + the context's first byte
+    // (through r1), as a socket filter sees its skb and its packet.
+    let src = "mov %r6, %r1\nldabsb 1\nldxb %r2, [%r6]\nadd %r0, %r2\nexit\n";
+    for program in both(src, Helpers::new(), None) {
+        let mut ctx = [40u8, 0, 0, 0];
+        let packet = [1u8, 2, 3];
+        let mut run = WithPacket {
+            mem: &mut ctx,
+            packet: &packet,
+        };
+        assert_eq!(program.run_on(&mut run), Ok(42), "{}", program.engine());
+        // A plain slice is both: byte 1 is 0 and byte 0 is 40.
+        assert_eq!(program.run_on(&mut vec![40u8, 0]), Ok(40));
+    }
 }

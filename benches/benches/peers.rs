@@ -1,0 +1,245 @@
+//! cranebpf against its peers in one criterion run, on the same packets
+//! and filters (`cranebpf_bench::workload`):
+//!
+//! - `hot/<filter>/<engine>`: one iteration runs every packet of the mix
+//!   (ns per packet = time / packets; criterion reports it as throughput);
+//! - `compile/<filter>/<compiler>`: one iteration builds the filter from a
+//!   parsed classic program (or, for `pcap_compile` and `expr`, from the
+//!   expression text).
+//!
+//! `cargo run -p cranebpf-bench --bin bench-table` turns the results into
+//! the README's tables.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use cranebpf::kernel::classic::SocketPair;
+use cranebpf::{compile_expr, Engine, Filter, FilterOptions, LinkType};
+use cranebpf_bench::peers::{self, RBPF_MBUFF};
+use cranebpf_bench::workload::{big_workload, workloads, Mix, Workload, MIX_PACKETS};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+
+fn filter_on(w: &Workload, engine: Engine) -> Filter {
+    let options = FilterOptions {
+        engine: Some(engine),
+        ..FilterOptions::default()
+    };
+    Filter::with_options(w.program.clone(), options).expect("filter builds")
+}
+
+fn hot(c: &mut Criterion) {
+    let mut mix = Mix::new();
+    let ranges = mix.ranges().to_vec();
+    for w in workloads() {
+        let mut g = c.benchmark_group(format!("hot/{}", w.id));
+        g.throughput(Throughput::Elements(MIX_PACKETS as u64));
+        let packets = mix.packets();
+        let count = |v: u32| u32::from(v != 0);
+
+        let jit = filter_on(&w, Engine::Jit);
+        g.bench_function("cranebpf-jit-runner", |b| {
+            b.iter(|| {
+                let mut runner = jit.runner();
+                packets
+                    .iter()
+                    .map(|p| count(runner.run(black_box(p))))
+                    .sum::<u32>()
+            })
+        });
+        g.bench_function("cranebpf-jit-filter-run", |b| {
+            b.iter(|| {
+                packets
+                    .iter()
+                    .map(|p| count(jit.run(black_box(p))))
+                    .sum::<u32>()
+            })
+        });
+        let mut verdicts = vec![0u32; packets.len()];
+        g.bench_function("cranebpf-jit-batch", |b| {
+            b.iter(|| {
+                jit.run_batch(black_box(&packets), &mut verdicts);
+                verdicts.iter().map(|&v| count(v)).sum::<u32>()
+            })
+        });
+        for (engine, id) in [
+            (Engine::Cbpf, "cranebpf-cbpf-interp"),
+            (Engine::Interp, "cranebpf-ebpf-interp"),
+        ] {
+            let f = filter_on(&w, engine);
+            g.bench_function(id, |b| {
+                b.iter(|| {
+                    let mut runner = f.runner();
+                    packets
+                        .iter()
+                        .map(|p| count(runner.run(black_box(p))))
+                        .sum::<u32>()
+                })
+            });
+        }
+
+        let native = w.native.expect("hot-path workloads have a native twin");
+        g.bench_function("hand-written-rust", |b| {
+            b.iter(|| {
+                packets
+                    .iter()
+                    .map(|p| count(native(black_box(p))))
+                    .sum::<u32>()
+            })
+        });
+        let insns = peers::bpf_insns(&w.program);
+        g.bench_function("libpcap-bpf_filter", |b| {
+            b.iter(|| {
+                packets
+                    .iter()
+                    .map(|p| count(peers::libpcap_filter(&insns, black_box(p))))
+                    .sum::<u32>()
+            })
+        });
+        let bpfjit = peers::bpfjit_compile(&insns);
+        g.bench_function("bpfjit", |b| {
+            b.iter(|| {
+                packets
+                    .iter()
+                    .map(|p| u32::from(bpfjit.matched(black_box(p))))
+                    .sum::<u32>()
+            })
+        });
+        drop(packets);
+
+        let prog = peers::rbpf_program(&jit.translation().insns);
+        let mut vm = rbpf::EbpfVmMbuff::new(Some(&prog)).expect("rbpf verifies");
+        vm.jit_compile().expect("rbpf JIT");
+        vm.cranelift_compile().expect("rbpf Cranelift");
+        let buffer = mix.buffer_mut();
+        g.bench_function("rbpf-interp", |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for &(at, len) in &ranges {
+                    let p = &buffer[at..at + len];
+                    let mut mbuff = [0u8; RBPF_MBUFF];
+                    peers::rbpf_mbuff(&mut mbuff, p);
+                    n += count(vm.execute_program(black_box(p), &mbuff).expect("runs") as u32);
+                }
+                n
+            })
+        });
+        g.bench_function("rbpf-jit", |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for &(at, len) in &ranges {
+                    let p = &mut buffer[at..at + len];
+                    let mut mbuff = [0u8; RBPF_MBUFF];
+                    peers::rbpf_mbuff(&mut mbuff, p);
+                    // SAFETY: the rewritten program reads only the packet
+                    // (each load checked against the length in mbuff),
+                    // mbuff and its own stack.
+                    let r = unsafe { vm.execute_program_jit(black_box(p), &mut mbuff) };
+                    n += count(r.expect("runs") as u32);
+                }
+                n
+            })
+        });
+        g.bench_function("rbpf-cranelift", |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for &(at, len) in &ranges {
+                    let p = &mut buffer[at..at + len];
+                    let mut mbuff = [0u8; RBPF_MBUFF];
+                    peers::rbpf_mbuff(&mut mbuff, p);
+                    let r = vm.execute_program_cranelift(black_box(p), &mut mbuff);
+                    n += count(r.expect("runs") as u32);
+                }
+                n
+            })
+        });
+        g.finish();
+    }
+}
+
+fn compile(c: &mut Criterion) {
+    let kernel = SocketPair::new().expect("an AF_UNIX socket pair");
+    let pcap = peers::PcapCompiler::ethernet();
+    let mut all = workloads();
+    all.push(big_workload());
+    for w in all {
+        let mut g = c.benchmark_group(format!("compile/{}", w.id));
+        // Some builds take milliseconds: the same iteration count per
+        // sample keeps the run short.
+        g.sampling_mode(SamplingMode::Flat);
+        g.bench_function("cranebpf-jit", |b| {
+            b.iter_batched(
+                || w.program.clone(),
+                |p| Filter::new(black_box(p)).expect("builds"),
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function("cranebpf-interp", |b| {
+            b.iter_batched(
+                || w.program.clone(),
+                |p| {
+                    let options = FilterOptions {
+                        engine: Some(Engine::Interp),
+                        ..FilterOptions::default()
+                    };
+                    Filter::with_options(black_box(p), options).expect("builds")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        let insns = peers::bpf_insns(&w.program);
+        g.bench_function("bpfjit", |b| {
+            b.iter(|| peers::bpfjit_compile(black_box(&insns)))
+        });
+        let translation = Filter::new(w.program.clone())
+            .expect("builds")
+            .translation()
+            .clone();
+        let prog = peers::rbpf_program(&translation.insns);
+        g.bench_function("rbpf-jit", |b| {
+            b.iter(|| {
+                let mut vm = rbpf::EbpfVmMbuff::new(Some(black_box(&prog))).expect("verifies");
+                vm.jit_compile().expect("compiles");
+                vm
+            })
+        });
+        g.bench_function("rbpf-cranelift", |b| {
+            b.iter(|| {
+                let mut vm = rbpf::EbpfVmMbuff::new(Some(black_box(&prog))).expect("verifies");
+                vm.cranelift_compile().expect("compiles");
+                vm
+            })
+        });
+        match kernel.attach(&w.program) {
+            Ok(()) => {
+                g.bench_function("kernel-so_attach_filter", |b| {
+                    b.iter(|| kernel.attach(black_box(&w.program)).expect("attaches"))
+                });
+            }
+            Err(e) => eprintln!("compile/{}: kernel not measured: {e}", w.id),
+        }
+        if let Some(expr) = &w.expr {
+            g.bench_function("expr-cranebpf", |b| {
+                b.iter(|| compile_expr(black_box(expr), LinkType::Ethernet).expect("compiles"))
+            });
+            g.bench_function("expr-pcap_compile", |b| {
+                b.iter(|| pcap.compile(black_box(expr)))
+            });
+        }
+        g.finish();
+    }
+}
+
+fn config() -> Criterion {
+    // Short runs: the figures come from a shared 2-vCPU VM.
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = hot, compile
+}
+criterion_main!(benches);

@@ -19,7 +19,7 @@ use cranebpf::harness::qemu::{self, Aarch64Runner, NO_CALLBACK};
 use cranebpf::harness::Rng;
 use cranebpf::jit::runtime::status;
 use cranebpf::jit::{compile_bytes, JitOptions};
-use cranebpf::translate::{ctx_block, translate};
+use cranebpf::translate::{ctx_block, ctx_field, translate};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
 
 fn seed() -> u64 {
@@ -124,6 +124,7 @@ fn classic_engines_agree() {
     let arm_options = JitOptions {
         frame_size: CLASSIC_FRAME as u32,
         leaf: true,
+        leaf_mem: ctx_field::SIZE as u32,
         ..jit_options(true)
     };
     let (mut cases, mut comparisons) = (0usize, 0usize);
@@ -156,7 +157,7 @@ fn classic_engines_agree() {
                 let ebpf = translate(&prog).expect("translates");
                 let bytes =
                     compile_bytes(&ebpf.insns, arm.clone(), &arm_options).expect("aarch64 code");
-                r.load(&bytes).expect("qemu loads code");
+                r.load_leaf(&bytes).expect("qemu loads code");
                 true
             }
             _ => false,

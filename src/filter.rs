@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
 use crate::engine::Engine;
-use crate::jit::{JitCode, JitError, JitOptions, LeafRunner};
+use crate::jit::{JitCode, JitError, JitOptions};
 use crate::program::{Prepared, WithPacket};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
@@ -89,6 +89,7 @@ impl Filter {
         jit_options.frame_size = CLASSIC_FRAME as u32;
         jit_options.budget = false;
         jit_options.leaf = true;
+        jit_options.leaf_mem = ctx_field::SIZE as u32;
         let uses_ctx = ebpf.insns.iter().any(|i| {
             i.opc == ebpf::insn::op::LDX | ebpf::insn::op::MEM | ebpf::insn::op::W
                 && i.src == translate::REG_CTX
@@ -136,16 +137,49 @@ impl Filter {
     }
 
     /// The verdict for one packet: how many bytes to keep (0 = drop).
+    #[inline]
     pub fn run(&self, packet: &[u8]) -> u32 {
-        self.runner().run(packet)
+        self.run_wire(packet, wire_len(packet))
     }
 
     /// The verdict for a captured packet: `packet` is the captured part
     /// and `wire_len` the length on the wire, which `ld len` reads (as
     /// when the kernel filters at capture time, before the snap length
     /// cuts the packet, and as libpcap's `pcap_offline_filter` does).
+    #[inline]
     pub fn run_wire(&self, packet: &[u8], wire_len: u32) -> u32 {
-        self.runner().run_wire(packet, wire_len)
+        // Native code needs no per-call set-up but the context block, and
+        // that only when the filter reads it.
+        if let Some(code) = self.native() {
+            let r0 = if self.uses_ctx {
+                let mut ctx = self.ctx_template;
+                set_len(&mut ctx, wire_len);
+                code.run_leaf(packet, &mut ctx)
+            } else {
+                code.run_leaf(packet, &mut [])
+            };
+            if let Some(r0) = r0 {
+                return r0;
+            }
+        }
+        self.run_slow(packet, wire_len)
+    }
+
+    /// The native code, when it runs this filter.
+    #[inline]
+    fn native(&self) -> Option<&JitCode> {
+        self.core.jit_code()
+    }
+
+    /// The verdict on the engine chosen when it is not native code, or
+    /// where native code handed the packet over.
+    #[cold]
+    fn run_slow(&self, packet: &[u8], wire_len: u32) -> u32 {
+        if self.engine == Engine::Cbpf {
+            return cbpf::interp::run_with_len(&self.classic, packet, &self.metadata, wire_len);
+        }
+        let mut ctx = self.ctx_template;
+        self.interpret(packet, wire_len, &mut ctx, &self.metadata)
     }
 
     /// The verdict for one packet with other metadata than the filter's.
@@ -182,7 +216,6 @@ impl Filter {
     pub fn runner(&self) -> FilterRunner<'_> {
         FilterRunner {
             filter: self,
-            leaf: self.core.jit_code().and_then(|c| c.leaf_runner()),
             ctx: self.ctx_template,
         }
     }
@@ -206,10 +239,9 @@ impl Filter {
 }
 
 /// Runs one filter over a stream of packets with no per-packet set-up
-/// (see [`Filter::runner`]). Not `Send`: make one per thread.
+/// (see [`Filter::runner`]), keeping the context block between packets.
 pub struct FilterRunner<'f> {
     filter: &'f Filter,
-    leaf: Option<LeafRunner<'f>>,
     ctx: [u8; ctx_field::SIZE],
 }
 
@@ -225,23 +257,19 @@ impl FilterRunner<'_> {
     #[inline]
     pub fn run_wire(&mut self, packet: &[u8], wire_len: u32) -> u32 {
         let f = self.filter;
-        if let Some(leaf) = &mut self.leaf {
+        if let Some(code) = f.native() {
             // Native code, with the context block only when it is read.
             let r0 = if f.uses_ctx {
                 set_len(&mut self.ctx, wire_len);
-                leaf.run(&mut self.ctx, packet)
+                code.run_leaf(packet, &mut self.ctx)
             } else {
-                leaf.run(&mut [], packet)
+                code.run_leaf(packet, &mut [])
             };
             if let Some(r0) = r0 {
-                return r0 as u32;
+                return r0;
             }
         }
-        if f.engine == Engine::Cbpf {
-            return cbpf::interp::run_with_len(&f.classic, packet, &f.metadata, wire_len);
-        }
-        let mut ctx = f.ctx_template;
-        f.interpret(packet, wire_len, &mut ctx, &f.metadata)
+        f.run_slow(packet, wire_len)
     }
 }
 

@@ -132,9 +132,9 @@ impl Prepared {
             return self.interpret(mem, packet, budget, env);
         };
         if self.leaf {
-            let handed_over = match (code.leaf_runner(), packet) {
-                (Some(mut runner), Some(packet)) => runner.run(mem, packet),
-                _ => None,
+            let handed_over = match packet {
+                Some(packet) => code.run_leaf(packet, mem).map(u64::from),
+                None => None,
             };
             return match handed_over {
                 Some(r0) => Ok(r0),

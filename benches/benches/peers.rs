@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use cranebpf::kernel::classic::SocketPair;
+use cranebpf::harness::kernel::classic::SocketPair;
 use cranebpf::{compile_expr, Engine, Filter, FilterOptions, LinkType};
 use cranebpf_bench::peers::{self, RBPF_MBUFF};
 use cranebpf_bench::workload::{big_workload, workloads, Mix, Workload, MIX_PACKETS};

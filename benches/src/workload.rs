@@ -3,10 +3,10 @@
 //! expression (when it has one) and a hand-written Rust function that
 //! decides the same (the practical floor for speed).
 
-use cranebpf::capture::synth::packet_mix;
 use cranebpf::cbpf::{self, asm::parse_asm, parse::parse_ddd};
 use cranebpf::expr::{compile_expr, LinkType};
-use cranebpf::rng::Rng;
+use cranebpf::harness::synth::packet_mix;
+use cranebpf::harness::Rng;
 
 /// The verdict tcpdump's programs return for an accepted packet.
 pub const ACCEPT: u32 = 262_144;

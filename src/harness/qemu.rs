@@ -133,7 +133,18 @@ impl Aarch64Runner {
 
     /// Replaces the loaded code (bytes from [`super::compile_bytes`]).
     pub fn load(&mut self, code: &[u8]) -> Result<(), QemuError> {
-        self.input.write_all(b"C")?;
+        self.load_as(b'C', code)
+    }
+
+    /// Replaces the loaded code with leaf code (compiled with
+    /// `JitOptions::leaf`); its memory is the `mem` of [`Self::run`], and
+    /// a hand-over is reported as status `HAND_OVER`.
+    pub fn load_leaf(&mut self, code: &[u8]) -> Result<(), QemuError> {
+        self.load_as(b'L', code)
+    }
+
+    fn load_as(&mut self, command: u8, code: &[u8]) -> Result<(), QemuError> {
+        self.input.write_all(&[command])?;
         self.input.write_all(&len32(code.len())?.to_le_bytes())?;
         self.input.write_all(code)?;
         self.input.flush()?;

@@ -33,7 +33,7 @@ use crate::ebpf::insn::{op, Insn};
 pub(crate) type Plan = Vec<Option<u64>>;
 
 /// Where a jump or fall-through can go: `(next, target)`.
-fn successors(insns: &[Insn], pc: usize) -> (Option<usize>, Option<usize>) {
+pub(crate) fn successors(insns: &[Insn], pc: usize) -> (Option<usize>, Option<usize>) {
     let insn = &insns[pc];
     let class = insn.class();
     let width = if insn.is_lddw() { 2 } else { 1 };

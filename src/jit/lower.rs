@@ -2,35 +2,56 @@
 //! time. Each eBPF register is a `Variable`; r10 is the frame pointer
 //! argument and never changes.
 //!
-//! Every compiled function has the same signature,
-//! `(ctx, pkt, pkt_len, fp, r1, r2, r3, r4, r5) -> r0`, all 64-bit, where
-//! `ctx` points to a [`super::runtime::RunCtx`]. Errors are reported by
-//! storing a status in the context and returning; callers check the status
-//! after every call. Nothing here emits a trap: every memory access is either
-//! proven in bounds or checked, and every division is guarded.
+//! The entry function is entered with three arguments, `(pkt, pkt_len,
+//! ctx) -> r0`, all 64-bit:
+//! - ordinary code: `ctx` points to a [`super::runtime::RunCtx`], from which
+//!   the prologue reads r1, r2 and r10; errors are reported by storing a
+//!   status there and returning, and callers check it;
+//! - leaf code (`JitOptions::leaf`): `ctx` is r1 itself, the input memory
+//!   of `JitOptions::leaf_mem` bytes; the stack is a slot in the function's
+//!   own frame (no frame at all when r10 is unused), nothing is stored
+//!   anywhere, and a hand-over returns [`LEAF_HAND_OVER`] instead of r0's
+//!   low 32 bits, so the caller tests a register, not memory.
+//!
+//! Local-call targets take `(ctx, pkt, pkt_len, fp, r1, r2, r3, r4, r5)`.
+//! Nothing here emits a trap: every memory access is either proven in
+//! bounds or checked (in leaf code: handed over), and every division is
+//! guarded.
 
 use std::collections::BTreeSet;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I16, I32, I64, I8};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
+    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, SigRef, Signature,
+    StackSlotData, StackSlotKind, Type, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::bounds;
-use super::runtime::{offset, status, FRAME_SIZE};
+use super::facts::{self, Facts};
+use super::runtime::{offset, status, FRAME_SIZE, LEAF_HAND_OVER};
 use super::JitError;
 use crate::ebpf::insn::{op, Insn};
 
-/// Number of arguments of every compiled function.
-const PARAMS: usize = 9;
+/// Number of arguments of a local-call target.
+const CALLEE_PARAMS: usize = 9;
 
-/// The signature shared by every compiled eBPF function.
-pub(crate) fn function_signature(call_conv: CallConv) -> Signature {
+/// Number of arguments of the entry function: few enough to arrive in
+/// registers on every target, so the entry needs no frame for them.
+const ENTRY_PARAMS: usize = 3;
+
+/// The signature of function `index` (0 is the entry).
+pub(crate) fn function_signature(call_conv: CallConv, index: usize) -> Signature {
     let mut sig = Signature::new(call_conv);
-    sig.params.extend([AbiParam::new(I64); PARAMS]);
+    let n = if index == 0 {
+        ENTRY_PARAMS
+    } else {
+        CALLEE_PARAMS
+    };
+    sig.params
+        .extend(std::iter::repeat_n(AbiParam::new(I64), n));
     sig.returns.push(AbiParam::new(I64));
     sig
 }
@@ -73,9 +94,20 @@ pub(crate) struct FunctionInput<'a> {
     pub budget: bool,
     /// Bytes of stack below r10 in each frame.
     pub frame_size: i64,
-    /// Make no calls: hand helper calls and negative packet offsets back
-    /// to the caller (status `HAND_OVER`).
+    /// Make no calls: hand helper calls, negative packet offsets and any
+    /// memory access not proven in bounds back to the caller
+    /// ([`LEAF_HAND_OVER`]).
     pub leaf: bool,
+    /// Leaf code: bytes at the entry r1 that accesses may be proven in.
+    pub leaf_mem: u32,
+}
+
+/// What lowering found out that the caller of the code must honour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lowered {
+    /// Leaf code: the memory at r1 must hold at least this many bytes
+    /// (the end of the furthest access proven in it; 0 when none).
+    pub leaf_mem_needed: u32,
 }
 
 /// The eBPF size field in bytes.
@@ -154,6 +186,9 @@ struct Lowerer<'a, 'b> {
     negative_load_sig: SigRef,
     plan: bounds::Plan,
     leaders: BTreeSet<usize>,
+    /// Register facts before each instruction (leaf code only).
+    facts: Vec<Option<Facts>>,
+    lowered: Lowered,
 }
 
 /// Builds the body of one function into `b`, whose function must already
@@ -163,9 +198,15 @@ pub(crate) fn lower_function(
     input: &FunctionInput<'_>,
     call_conv: CallConv,
     frontend_config: TargetFrontendConfig,
-) -> Result<(), JitError> {
+) -> Result<Lowered, JitError> {
     let (start, end) = (input.start, input.end);
     let insns = input.insns;
+    if input.leaf && (start != 0 || input.budget) {
+        return Err(unsupported(
+            start,
+            "local calls or an instruction budget in leaf code",
+        ));
+    }
 
     // Leaders: the entry, every jump target, and every slot after a jump.
     let mut leaders = BTreeSet::new();
@@ -203,27 +244,55 @@ pub(crate) fn lower_function(
     let params = b.block_params(entry).to_vec();
     let regs: [Variable; 10] = std::array::from_fn(|_| b.declare_var(I64));
     let zero = b.ins().iconst(I64, 0);
+    let fixed = checked().with_readonly();
+    // Where each function finds its inputs: (ctx, pkt, len, fp, r1..r5).
+    let (ctx, pkt, len, fp, args, mem_lo, mem_len, stack_hi);
+    if input.leaf {
+        // The scratch stack lives in this function's own frame, which
+        // exists only when r10 is used.
+        let uses_fp = insns[start..end].iter().any(|i| i.src == 10 || i.dst == 10);
+        fp = if uses_fp {
+            let size = input.frame_size as u32;
+            let slot =
+                b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3));
+            b.ins().stack_addr(I64, slot, size as i32)
+        } else {
+            zero
+        };
+        let mem_size = b.ins().iconst(I64, i64::from(input.leaf_mem));
+        (pkt, len, ctx) = (params[0], params[1], params[2]);
+        args = [params[2], mem_size, zero, zero, zero];
+        (mem_lo, mem_len, stack_hi) = (zero, zero, zero);
+    } else if start == 0 {
+        (pkt, len, ctx) = (params[0], params[1], params[2]);
+        mem_lo = b.ins().load(I64, fixed, ctx, offset::MEM_LO);
+        mem_len = b.ins().load(I64, fixed, ctx, offset::MEM_LEN);
+        stack_hi = b.ins().load(I64, fixed, ctx, offset::STACK_HI);
+        fp = stack_hi;
+        args = [mem_lo, mem_len, zero, zero, zero];
+    } else {
+        (ctx, pkt, len, fp) = (params[0], params[1], params[2], params[3]);
+        args = [params[4], params[5], params[6], params[7], params[8]];
+        // The region bounds are read only when some access needs a
+        // run-time check.
+        (mem_lo, mem_len, stack_hi) = if needs_region_checks(&insns[start..end], input.frame_size) {
+            (
+                b.ins().load(I64, fixed, ctx, offset::MEM_LO),
+                b.ins().load(I64, fixed, ctx, offset::MEM_LEN),
+                b.ins().load(I64, fixed, ctx, offset::STACK_HI),
+            )
+        } else {
+            (zero, zero, zero)
+        };
+    }
     for (r, var) in regs.iter().enumerate() {
         let v = if (1..=5).contains(&r) {
-            params[3 + r]
+            args[r - 1]
         } else {
             zero
         };
         b.def_var(*var, v);
     }
-    let ctx = params[0];
-    // The region bounds are read only when some access needs a run-time
-    // check; a translated classic filter usually has none.
-    let (mem_lo, mem_len, stack_hi) = if needs_region_checks(&insns[start..end], input.frame_size) {
-        let fixed = checked().with_readonly();
-        (
-            b.ins().load(I64, fixed, ctx, offset::MEM_LO),
-            b.ins().load(I64, fixed, ctx, offset::MEM_LEN),
-            b.ins().load(I64, fixed, ctx, offset::STACK_HI),
-        )
-    } else {
-        (zero, zero, zero)
-    };
 
     let fail = b.create_block();
     for _ in 0..4 {
@@ -243,14 +312,15 @@ pub(crate) fn lower_function(
     }
 
     let plan = bounds::plan(&insns[start..end], input.eliminate_bounds_checks);
+    let facts = facts::analyse(&insns[start..end]);
     let mut lw = Lowerer {
         b,
         input,
         regs,
         ctx,
-        pkt: params[1],
-        len: params[2],
-        fp: params[3],
+        pkt,
+        len,
+        fp,
         mem_lo,
         mem_len,
         stack_hi,
@@ -262,14 +332,17 @@ pub(crate) fn lower_function(
         negative_load_sig,
         plan,
         leaders,
+        facts,
+        lowered: Lowered::default(),
     };
     let first = lw.block_at(start);
     lw.b.ins().jump(first, &[]);
     lw.body()?;
     lw.emit_exits();
     lw.b.seal_all_blocks();
+    let lowered = lw.lowered;
     lw.b.finalize(frontend_config);
-    Ok(())
+    Ok(lowered)
 }
 
 impl Lowerer<'_, '_> {
@@ -404,19 +477,13 @@ impl Lowerer<'_, '_> {
 
     fn emit_exits(&mut self) {
         self.b.switch_to_block(self.fail);
-        let p = self.b.block_params(self.fail).to_vec();
-        let st = self.b.ins().ireduce(I32, p[0]);
-        let pc = self.b.ins().ireduce(I32, p[1]);
-        self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
-        self.b.ins().store(checked(), pc, self.ctx, offset::ERR_PC);
-        self.b
-            .ins()
-            .store(checked(), p[2], self.ctx, offset::ERR_ADDR);
-        self.b
-            .ins()
-            .store(checked(), p[3], self.ctx, offset::ERR_INFO);
-        let zero = self.iconst(I64, 0);
-        self.b.ins().return_(&[zero]);
+        if self.input.leaf {
+            // Leaf code fails only by handing over.
+            let v = self.iconst(I64, LEAF_HAND_OVER as i64);
+            self.b.ins().return_(&[v]);
+        } else {
+            self.store_failure();
+        }
 
         self.b.switch_to_block(self.bail);
         let zero = self.iconst(I64, 0);
@@ -429,6 +496,24 @@ impl Lowerer<'_, '_> {
             let st = self.b.ins().iconst(I32, i64::from(status::ABORT_ZERO));
             self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
         }
+        let zero = self.iconst(I64, 0);
+        self.b.ins().return_(&[zero]);
+    }
+
+    /// The body of the `fail` block of ordinary code: the error goes to
+    /// the context, and the function returns 0.
+    fn store_failure(&mut self) {
+        let p = self.b.block_params(self.fail).to_vec();
+        let st = self.b.ins().ireduce(I32, p[0]);
+        let pc = self.b.ins().ireduce(I32, p[1]);
+        self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
+        self.b.ins().store(checked(), pc, self.ctx, offset::ERR_PC);
+        self.b
+            .ins()
+            .store(checked(), p[2], self.ctx, offset::ERR_ADDR);
+        self.b
+            .ins()
+            .store(checked(), p[3], self.ctx, offset::ERR_INFO);
         let zero = self.iconst(I64, 0);
         self.b.ins().return_(&[zero]);
     }
@@ -601,7 +686,13 @@ impl Lowerer<'_, '_> {
         let code = insn.opc & 0xf0;
         match code {
             op::EXIT => {
-                let r0 = self.reg(0);
+                let mut r0 = self.reg(0);
+                if self.input.leaf {
+                    // Leaf results are 32-bit, leaving the high half for
+                    // LEAF_HAND_OVER.
+                    let low = self.b.ins().ireduce(I32, r0);
+                    r0 = self.b.ins().uextend(I64, low);
+                }
                 self.b.ins().return_(&[r0]);
                 return Ok(true);
             }
@@ -752,6 +843,23 @@ impl Lowerer<'_, '_> {
             return self.b.ins().iadd_imm_s(self.fp, off); // proven in the frame
         }
         let base = self.reg(reg);
+        if self.input.leaf {
+            let fact = self.facts[pc - self.input.start];
+            let end = off + size;
+            if fact.is_some_and(|f| f.is_entry_r1(reg))
+                && off >= 0
+                && end <= i64::from(self.input.leaf_mem)
+            {
+                // Proven inside the memory at the entry r1.
+                let needed = &mut self.lowered.leaf_mem_needed;
+                *needed = (*needed).max(end as u32);
+                return self.b.ins().iadd_imm_s(base, off);
+            }
+            // Anything else is finished by the interpreter; the access
+            // below is then unreachable.
+            self.bail_out(pc);
+            return base;
+        }
         let addr = self.b.ins().iadd_imm_s(base, off);
         let in_mem = self.within(addr, self.mem_lo, self.mem_len, size);
         let stack_lo = self.b.ins().iadd_imm_s(self.fp, -frame);
@@ -920,8 +1028,12 @@ impl Lowerer<'_, '_> {
             };
             let fast = self.b.create_block();
             let slow = self.b.create_block();
-            let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, offset, 0);
-            self.b.ins().brif(negative, slow, &[], fast, &[]);
+            if mode == op::IND && self.offset_never_negative(pc, insn) {
+                self.b.ins().jump(fast, &[]);
+            } else {
+                let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, offset, 0);
+                self.b.ins().brif(negative, slow, &[], fast, &[]);
+            }
 
             self.b.switch_to_block(fast);
             let end = self.b.ins().iadd_imm_s(offset, size);
@@ -960,6 +1072,19 @@ impl Lowerer<'_, '_> {
         let v = self.b.block_params(join)[0];
         self.set(0, v);
         Ok(())
+    }
+
+    /// Whether an `LD_IND`'s offset `(int32)(src + imm)` is proven
+    /// non-negative by the range of `src`.
+    fn offset_never_negative(&self, pc: usize, insn: &Insn) -> bool {
+        let Some(f) = self.facts[pc - self.input.start] else {
+            return false;
+        };
+        let r = f.range(insn.src);
+        let imm = i64::from(insn.imm);
+        r.hi <= i32::MAX as u64
+            && r.lo as i64 + imm >= 0
+            && r.hi as i64 + imm <= i64::from(i32::MAX)
     }
 
     /// A big-endian load of 1, 2 or 4 bytes at `base + off`, zero-extended.

@@ -3,6 +3,7 @@
 //! with generated code ([`runtime`]).
 
 mod bounds;
+mod facts;
 mod listing;
 mod lower;
 mod module;
@@ -12,7 +13,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub use module::compile_bytes;
-use runtime::{status, RunCtx, FRAME_SIZE};
+use runtime::{status, RunCtx, FRAME_SIZE, LEAF_HAND_OVER};
 
 use crate::ebpf::{Environment, HelperOutcome, Program};
 
@@ -27,13 +28,19 @@ pub struct JitOptions {
     pub budget: bool,
     /// Keep the CLIF and machine-code listings (for `disasm`).
     pub keep_listings: bool,
-    /// Compile leaf code with no calls: helper calls and packet loads at
-    /// negative offsets end the run with a hand-over status instead, and
-    /// the caller finishes that input on the interpreter. Only for programs
-    /// without side effects (translated classic filters), where running
-    /// the input again from the start gives the same result. Keeps the hot
-    /// path free of the register saves a call would force.
+    /// Compile leaf code with no calls: helper calls, packet loads at
+    /// negative offsets and memory accesses not proven in bounds end the
+    /// run with a hand-over instead, and the caller finishes that input on
+    /// the interpreter. Only for programs without side effects (translated
+    /// classic filters), where running the input again from the start
+    /// gives the same result, and whose results are 32-bit. Keeps the hot
+    /// path free of the register saves a call would force, and of any
+    /// context: leaf code is entered as `(packet, len, r1)`.
     pub leaf: bool,
+    /// Leaf code: the size of the memory r1 points to at entry (a
+    /// translated filter's context block); accesses proven inside it
+    /// through a register still holding the entry r1 are plain loads.
+    pub leaf_mem: u32,
     /// When false, compiling fails as if the host had no JIT (to exercise
     /// and test the interpreter fallback).
     pub enabled: bool,
@@ -49,6 +56,7 @@ impl Default for JitOptions {
             eliminate_bounds_checks: true,
             enabled: true,
             leaf: false,
+            leaf_mem: 0,
             verify_ir: cfg!(debug_assertions),
             budget: false,
             keep_listings: false,
@@ -98,8 +106,9 @@ pub(crate) struct RawOutcome {
     pub info: u64,
 }
 
-/// Signature of every compiled function: `(ctx, pkt, len, fp, r1..r5)`.
-type EntryFn = unsafe extern "C" fn(*mut RunCtx, u64, u64, u64, u64, u64, u64, u64, u64) -> u64;
+/// Signature of the entry function: `(pkt, len, ctx)` for ordinary code,
+/// `(pkt, len, r1)` for leaf code (see `lower`).
+type EntryFn = unsafe extern "C" fn(u64, u64, *mut u8) -> u64;
 
 /// A program compiled to native code for the host.
 pub struct JitCode {
@@ -156,35 +165,47 @@ impl JitCode {
         &self.code.native
     }
 
-    /// A runner for leaf code (compiled with `JitOptions::leaf` and a frame
-    /// of at most 64 bytes), which keeps its context and stack across runs;
-    /// `None` for other code.
+    /// Whether this is leaf code ([`JitOptions::leaf`]), to be run with
+    /// [`JitCode::run_leaf`].
+    pub fn is_leaf(&self) -> bool {
+        self.leaf
+    }
+
+    /// Runs leaf code on `packet` with r1 = `mem`: r0's low 32 bits, or
+    /// `None` when the code handed the input over (the caller then runs it
+    /// on the interpreter). No context is set up and nothing is stored:
+    /// this is the filters' hot path.
+    ///
+    /// # Panics
+    /// If this is not leaf code, or `mem` is shorter than the accesses the
+    /// code makes through r1 (a filter that reads no context block may
+    /// pass an empty slice).
     #[inline]
-    pub(crate) fn leaf_runner(&self) -> Option<LeafRunner<'_>> {
-        if !self.leaf || self.frame_size > LEAF_STACK {
-            return None;
+    pub(crate) fn run_leaf(&self, packet: &[u8], mem: &mut [u8]) -> Option<u32> {
+        assert!(self.leaf, "run_leaf on code that is not leaf code");
+        assert!(
+            mem.len() >= self.code.lowered.leaf_mem_needed as usize,
+            "the memory at r1 is smaller than the accesses proven in it"
+        );
+        // SAFETY: `entry` is the finalized entry function of this module
+        // (alive while `self` is), compiled as leaf code with the
+        // `EntryFn` signature. Leaf code reads `packet` only below the
+        // length passed with it, touches `mem` only at accesses proven to
+        // end within `leaf_mem_needed` bytes (checked just above), uses
+        // its own frame for the stack, and calls nothing.
+        let r = unsafe {
+            let f: EntryFn = std::mem::transmute::<*const u8, EntryFn>(self.code.entry);
+            f(
+                packet.as_ptr() as u64,
+                packet.len() as u64,
+                mem.as_mut_ptr(),
+            )
+        };
+        if r == LEAF_HAND_OVER {
+            None
+        } else {
+            Some(r as u32)
         }
-        Some(LeafRunner {
-            entry: self.code.entry,
-            ctx: RunCtx {
-                mem_lo: 0,
-                mem_len: 0,
-                stack_lo: 0,
-                stack_hi: 0,
-                budget_left: 0,
-                status: status::OK,
-                err_pc: 0,
-                err_addr: 0,
-                err_info: 0,
-                env: 0,
-                helper_trampoline: 0,
-                negative_load: 0,
-                packet: 0,
-                packet_len: 0,
-            },
-            stack: [0; LEAF_STACK],
-            _code: std::marker::PhantomData,
-        })
     }
 
     /// Runs the code.
@@ -232,15 +253,17 @@ impl JitCode {
             packet: pkt,
             packet_len: pkt_len,
         };
+        assert!(!self.leaf, "leaf code runs with run_leaf");
         // SAFETY: `entry` is the finalized entry function of this module,
-        // compiled with exactly the `EntryFn` signature and the host's
-        // default calling convention. Generated code reads and writes only
-        // `ctx`, the `mem` and `stack` slices (every access is proven inside
-        // or checked against the bounds stored in `ctx`) and reads `packet`
-        // within `pkt_len`; all of them outlive the call.
+        // compiled (not as leaf code) with exactly the `EntryFn` signature
+        // and the host's default calling convention. Generated code reads
+        // and writes only `ctx`, the `mem` and `stack` slices (every access
+        // is proven inside or checked against the bounds stored in `ctx`)
+        // and reads `packet` within `pkt_len`; all of them outlive the
+        // call.
         let r0 = unsafe {
             let f: EntryFn = std::mem::transmute::<*const u8, EntryFn>(self.code.entry);
-            f(&mut ctx, pkt, pkt_len, stack_hi, mem_lo, mem_len, 0, 0, 0)
+            f(pkt, pkt_len, (&mut ctx as *mut RunCtx).cast())
         };
         RawOutcome {
             r0,
@@ -248,61 +271,6 @@ impl JitCode {
             pc: ctx.err_pc,
             addr: ctx.err_addr,
             info: ctx.err_info,
-        }
-    }
-}
-
-/// Stack a leaf runner provides: a translated classic filter's scratch
-/// words.
-const LEAF_STACK: usize = 64;
-
-/// Runs leaf code again and again with one context and stack: the fast path
-/// of [`crate::Filter`]. Leaf code calls nothing back, so no environment is
-/// set up; the scratch words need no clearing between runs because the
-/// classic checker guarantees each is written before it is read.
-pub(crate) struct LeafRunner<'c> {
-    entry: *const u8,
-    ctx: RunCtx,
-    stack: [u8; LEAF_STACK],
-    _code: std::marker::PhantomData<&'c JitCode>,
-}
-
-impl LeafRunner<'_> {
-    /// Runs on `packet` with `mem` as the region r1 points to. Returns r0,
-    /// or `None` when the code ended with any status but OK (a hand-over):
-    /// the caller then runs the input on the interpreter.
-    #[inline]
-    pub(crate) fn run(&mut self, mem: &mut [u8], packet: &[u8]) -> Option<u64> {
-        let ctx = &mut self.ctx;
-        ctx.mem_lo = mem.as_mut_ptr() as u64;
-        ctx.mem_len = mem.len() as u64;
-        ctx.stack_lo = self.stack.as_mut_ptr() as u64;
-        ctx.stack_hi = ctx.stack_lo + LEAF_STACK as u64;
-        // SAFETY: `entry` is the entry function of the `JitCode` this runner
-        // borrows (so its code is alive), compiled with the `EntryFn`
-        // signature. It touches only `ctx`, `mem` and `stack` (each access
-        // proven or checked against the bounds just stored in `ctx`) and
-        // `packet` within its length. Leaf code makes no calls, so the null
-        // trampolines and environment are never used.
-        let r0 = unsafe {
-            let f: EntryFn = std::mem::transmute::<*const u8, EntryFn>(self.entry);
-            f(
-                ctx,
-                packet.as_ptr() as u64,
-                packet.len() as u64,
-                ctx.stack_hi,
-                ctx.mem_lo,
-                ctx.mem_len,
-                0,
-                0,
-                0,
-            )
-        };
-        if ctx.status == status::OK {
-            Some(r0)
-        } else {
-            ctx.status = status::OK;
-            None
         }
     }
 }

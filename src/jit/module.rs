@@ -14,7 +14,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 use target_lexicon::Triple;
 
-use super::lower::{self, FunctionInput};
+use super::lower::{self, FunctionInput, Lowered};
 use super::{JitError, JitOptions};
 use crate::ebpf::insn::{op, Insn};
 
@@ -84,10 +84,10 @@ fn build_function(
     frontend_config: isa::TargetFrontendConfig,
     options: &JitOptions,
     declare_callee: &mut dyn FnMut(&mut Function, usize) -> Option<FuncRef>,
-) -> Result<Function, JitError> {
+) -> Result<(Function, Lowered), JitError> {
     let mut func = Function::with_name_signature(
         UserFuncName::user(0, index as u32),
-        lower::function_signature(call_conv),
+        lower::function_signature(call_conv, index),
     );
     // Declare every possible callee up front; the lowering picks by pc.
     let callees: Vec<(usize, FuncRef)> = starts
@@ -107,9 +107,10 @@ fn build_function(
         budget: options.budget,
         frame_size: i64::from(options.frame_size),
         leaf: options.leaf,
+        leaf_mem: options.leaf_mem,
     };
-    lower::lower_function(builder, &input, call_conv, frontend_config)?;
-    Ok(func)
+    let lowered = lower::lower_function(builder, &input, call_conv, frontend_config)?;
+    Ok((func, lowered))
 }
 
 /// Native code for the host, owned by its own `JITModule`.
@@ -118,6 +119,8 @@ pub(crate) struct HostCode {
     module: Option<JITModule>,
     /// Address of the entry function.
     pub entry: *const u8,
+    /// What the entry function requires of its caller.
+    pub lowered: Lowered,
     /// CLIF text of every function, when asked for.
     pub clif: Vec<String>,
     /// Cranelift's listing of the machine code of every function, when
@@ -142,14 +145,15 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
     let call_conv = isa.default_call_conv();
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
     let starts = split_functions(insns)?;
-    let sig = lower::function_signature(call_conv);
     let ids: Vec<FuncId> = (0..starts.len())
         .map(|i| {
+            let sig = lower::function_signature(call_conv, i);
             module
                 .declare_function(&format!("bpf_fn_{i}"), Linkage::Local, &sig)
                 .map_err(|e| JitError::Codegen(e.to_string()))
         })
         .collect::<Result<_, _>>()?;
+    let mut entry_lowered = Lowered::default();
     let mut ctx = Context::new();
     ctx.set_disasm(options.keep_listings);
     let mut clif = Vec::new();
@@ -161,7 +165,7 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
             let i = starts.iter().position(|&s| s == pc)?;
             Some(module_ref.declare_func_in_func(ids[i], func))
         };
-        ctx.func = build_function(
+        let (func, lowered) = build_function(
             insns,
             &starts,
             index,
@@ -170,6 +174,10 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
             options,
             &mut declare,
         )?;
+        ctx.func = func;
+        if index == 0 {
+            entry_lowered = lowered;
+        }
         if options.keep_listings {
             clif.push(ctx.func.display().to_string());
         }
@@ -201,6 +209,7 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
     Ok(HostCode {
         module: Some(module),
         entry,
+        lowered: entry_lowered,
         clif,
         native,
     })
@@ -223,7 +232,7 @@ pub fn compile_bytes(
         });
     }
     let mut no_callees = |_: &mut Function, _: usize| None;
-    let func = build_function(
+    let (func, _) = build_function(
         insns,
         &starts,
         0,

@@ -27,6 +27,10 @@ pub mod status {
     pub const HELPER_PANICKED: u32 = 7;
 }
 
+/// What leaf code returns instead of a result when it hands the input
+/// over to the interpreter (results of leaf code are 32-bit).
+pub const LEAF_HAND_OVER: u64 = 1 << 32;
+
 /// Size of one eBPF stack frame in bytes.
 pub const FRAME_SIZE: u64 = 512;
 

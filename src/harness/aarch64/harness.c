@@ -2,12 +2,15 @@
  *
  * Binary protocol on stdin (little-endian), answers on stdout:
  *   'C' u32 n, n bytes      load code (replaces the previous code)      -> 'k'
+ *   'L' u32 n, n bytes      the same for leaf code                       -> 'k'
  *   'R' u32 m, m bytes mem, u32 p, p bytes packet (p = 0xffffffff: the
  *       packet is the memory), u64 budget                               -> 'r' u64 r0, u32 status, u32 pc
  *   'Q'                     quit
  * The context block mirrors cranebpf's RunCtx (src/jit/runtime.rs). Helper
  * calls and negative packet offsets are not served here: they end the run
- * with status 100, and the driver leaves such cases to the host engines. */
+ * with status 100, and the driver leaves such cases to the host engines.
+ * Leaf code is entered as (packet, len, mem) and returns LEAF_HAND_OVER for
+ * a hand-over, reported as status 6 (HAND_OVER). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +38,10 @@ static int64_t no_negative_load(struct run_ctx *ctx, uint64_t p, uint64_t l, int
     return -1; /* ends the run; the entry function leaves the status as is */
 }
 
-typedef uint64_t (*entry_fn)(struct run_ctx *, uint64_t, uint64_t, uint64_t, uint64_t,
-                             uint64_t, uint64_t, uint64_t, uint64_t);
+#define LEAF_HAND_OVER (1ull << 32)
+#define HAND_OVER 6
+
+typedef uint64_t (*entry_fn)(uint64_t packet, uint64_t len, void *ctx_or_mem);
 
 static void read_exact(void *buf, size_t n) {
     if (n && fread(buf, 1, n, stdin) != n) exit(2);
@@ -48,13 +53,15 @@ static uint64_t read_u64(void) { uint64_t v; read_exact(&v, 8); return v; }
 int main(void) {
     void *code = NULL;
     size_t code_len = 0;
+    int leaf = 0;
     static uint8_t stack[512 * 8];
     uint8_t *mem = malloc(1), *pkt = malloc(1);
     size_t mem_cap = 1, pkt_cap = 1;
     for (;;) {
         int cmd = getchar();
         if (cmd == EOF || cmd == 'Q') return 0;
-        if (cmd == 'C') {
+        if (cmd == 'C' || cmd == 'L') {
+            leaf = cmd == 'L';
             uint32_t n = read_u32();
             if (code) munmap(code, code_len);
             code_len = n ? n : 1;
@@ -89,8 +96,13 @@ int main(void) {
                 .negative_load = (uint64_t)(uintptr_t)no_negative_load,
             };
             entry_fn f = (entry_fn)code;
-            uint64_t r0 = f(&ctx, (uint64_t)(uintptr_t)packet, packet_len, ctx.stack_hi,
-                            (uint64_t)(uintptr_t)mem, m, 0, 0, 0);
+            uint64_t r0;
+            if (leaf) {
+                r0 = f((uint64_t)(uintptr_t)packet, packet_len, mem);
+                if (r0 == LEAF_HAND_OVER) { r0 = 0; ctx.status = HAND_OVER; }
+            } else {
+                r0 = f((uint64_t)(uintptr_t)packet, packet_len, &ctx);
+            }
             putchar('r');
             fwrite(&r0, 8, 1, stdout);
             fwrite(&ctx.status, 4, 1, stdout);

@@ -1,0 +1,310 @@
+//! What the lowering can prove about registers before each instruction of
+//! a function without backward jumps, so that checks whose outcome is known
+//! are not emitted:
+//!
+//! - which registers still hold the entry value of r1 (the input memory),
+//!   so that leaf code reads a translated filter's context block through
+//!   r6 with plain loads, and
+//! - an unsigned range for each register, so that an `LD_IND` whose
+//!   offset `(int32)(src + imm)` cannot be negative loses that test (the
+//!   `ldxb 4*([14]&0xf)` idiom makes X a multiple of 4 up to 60).
+//!
+//! One forward pass in instruction order: every jump goes forward, so all
+//! predecessors of an instruction are seen before it; facts meet by
+//! intersection (aliases) and union (ranges). Functions with a backward
+//! jump get no facts.
+
+use super::bounds::successors;
+use crate::ebpf::insn::{op, Insn};
+
+/// An inclusive unsigned range of a register's 64-bit value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Range {
+    pub lo: u64,
+    pub hi: u64,
+}
+
+impl Range {
+    const ANY: Range = Range {
+        lo: 0,
+        hi: u64::MAX,
+    };
+    const U32: Range = Range {
+        lo: 0,
+        hi: u32::MAX as u64,
+    };
+
+    fn exact(v: u64) -> Range {
+        Range { lo: v, hi: v }
+    }
+
+    fn below_bits(bits: u32) -> Range {
+        Range {
+            lo: 0,
+            hi: u64::MAX >> (64 - bits),
+        }
+    }
+
+    fn union(self, o: Range) -> Range {
+        Range {
+            lo: self.lo.min(o.lo),
+            hi: self.hi.max(o.hi),
+        }
+    }
+
+    /// The range of the low 32 bits, zero-extended.
+    fn low32(self) -> Range {
+        if self.hi <= u32::MAX as u64 {
+            self
+        } else {
+            Range::U32
+        }
+    }
+}
+
+/// Facts holding before one instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Facts {
+    /// Bit r set: register r holds the entry value of r1.
+    pub entry_r1: u16,
+    /// Range of r0..r9.
+    pub ranges: [Range; 10],
+}
+
+impl Facts {
+    fn entry() -> Facts {
+        Facts {
+            entry_r1: 1 << 1,
+            ranges: [Range::ANY; 10],
+        }
+    }
+
+    fn meet(self, o: Facts) -> Facts {
+        let mut ranges = self.ranges;
+        for (r, other) in ranges.iter_mut().zip(o.ranges) {
+            *r = r.union(other);
+        }
+        Facts {
+            entry_r1: self.entry_r1 & o.entry_r1,
+            ranges,
+        }
+    }
+
+    fn clobber(&mut self, r: u8, range: Range) {
+        if let Some(slot) = self.ranges.get_mut(usize::from(r)) {
+            *slot = range;
+            self.entry_r1 &= !(1 << r);
+        }
+    }
+
+    /// Whether register `r` holds the entry value of r1.
+    pub fn is_entry_r1(&self, r: u8) -> bool {
+        r < 10 && self.entry_r1 & (1 << r) != 0
+    }
+
+    /// The range of register `r` (r10 is unknown).
+    pub fn range(&self, r: u8) -> Range {
+        self.ranges
+            .get(usize::from(r))
+            .copied()
+            .unwrap_or(Range::ANY)
+    }
+}
+
+/// Facts before each instruction of `insns` (one function, indexed like
+/// it); `None` for unreachable slots, and for every slot when the function
+/// has a backward jump.
+pub(crate) fn analyse(insns: &[Insn]) -> Vec<Option<Facts>> {
+    let n = insns.len();
+    let mut before: Vec<Option<Facts>> = vec![None; n];
+    let has_back_edge = (0..n).any(|pc| successors(insns, pc).1.is_some_and(|t| t <= pc));
+    if n == 0 || has_back_edge {
+        return before;
+    }
+    before[0] = Some(Facts::entry());
+    let mut pc = 0;
+    while pc < n {
+        let insn = insns[pc];
+        let width = if insn.is_lddw() { 2 } else { 1 };
+        if let Some(facts) = before[pc] {
+            let after = transfer(facts, &insn);
+            let (next, target) = successors(insns, pc);
+            for s in [next, target].into_iter().flatten() {
+                if let Some(slot) = before.get_mut(s) {
+                    *slot = Some(match *slot {
+                        Some(f) => f.meet(after),
+                        None => after,
+                    });
+                }
+            }
+        }
+        pc += width;
+    }
+    before
+}
+
+/// Facts after `insn`, given those before it.
+fn transfer(mut f: Facts, insn: &Insn) -> Facts {
+    let size_bits = match insn.opc & 0x18 {
+        op::B => 8,
+        op::H => 16,
+        op::W => 32,
+        _ => 64,
+    };
+    match insn.class() {
+        op::ALU | op::ALU64 => {
+            let wide = insn.class() == op::ALU64;
+            let r = alu_range(&f, insn, wide);
+            let alias = wide
+                && insn.opc & 0xf0 == op::MOV
+                && insn.opc & op::X != 0
+                && insn.off == 0
+                && f.is_entry_r1(insn.src);
+            f.clobber(insn.dst, r);
+            if alias {
+                f.entry_r1 |= 1 << insn.dst;
+            }
+        }
+        op::LDX => {
+            let r = if insn.opc & 0xe0 == op::MEM {
+                Range::below_bits(size_bits)
+            } else {
+                Range::ANY
+            };
+            f.clobber(insn.dst, r);
+        }
+        op::LD => {
+            if insn.is_lddw() {
+                f.clobber(insn.dst, Range::ANY);
+            } else {
+                // Legacy packet loads: r0 is the value; r1-r5 count as
+                // clobbered, as the kernel defines.
+                for r in 1..=5 {
+                    f.clobber(r, Range::ANY);
+                }
+                f.clobber(0, Range::below_bits(size_bits.min(32)));
+            }
+        }
+        op::STX if insn.opc & 0xe0 == op::ATOMIC => {
+            f.clobber(insn.src, Range::ANY);
+            f.clobber(0, Range::ANY);
+        }
+        op::JMP | op::JMP32 if insn.opc & 0xf0 == op::CALL => {
+            for r in 0..=5 {
+                f.clobber(r, Range::ANY);
+            }
+        }
+        _ => {}
+    }
+    f
+}
+
+/// The range of an ALU result, for the operations filters use to compute
+/// offsets; anything else is unknown.
+fn alu_range(f: &Facts, insn: &Insn, wide: bool) -> Range {
+    let code = insn.opc & 0xf0;
+    let from_reg = insn.opc & op::X != 0;
+    let dst = f.range(insn.dst);
+    let (dst, limit) = if wide {
+        (dst, u64::MAX)
+    } else {
+        (dst.low32(), u32::MAX as u64)
+    };
+    let imm = if wide {
+        i64::from(insn.imm) as u64
+    } else {
+        u64::from(insn.imm as u32)
+    };
+    let unknown = if wide { Range::ANY } else { Range::U32 };
+    match (code, from_reg) {
+        (op::MOV, false) => Range::exact(imm),
+        (op::MOV, true) if insn.off == 0 => {
+            let s = f.range(insn.src);
+            if wide {
+                s
+            } else {
+                s.low32()
+            }
+        }
+        (op::AND, false) => Range {
+            lo: 0,
+            hi: dst.hi.min(imm),
+        },
+        (op::LSH, false) => {
+            let k = imm & (if wide { 63 } else { 31 });
+            if dst.hi <= limit >> k {
+                Range {
+                    lo: dst.lo << k,
+                    hi: dst.hi << k,
+                }
+            } else {
+                unknown
+            }
+        }
+        (op::RSH, false) => {
+            let k = imm & (if wide { 63 } else { 31 });
+            Range {
+                lo: dst.lo >> k,
+                hi: dst.hi >> k,
+            }
+        }
+        (op::ADD, false) if dst.hi.checked_add(imm).is_some_and(|h| h <= limit) => Range {
+            lo: dst.lo + imm,
+            hi: dst.hi + imm,
+        },
+        _ => unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cbpf::parse::parse_ddd;
+
+    #[test]
+    fn the_ip_header_length_idiom_bounds_x() {
+        // tcpdump's `ldxb 4*([14]&0xf); ldh [x + 14]` after translation.
+        let prog = parse_ddd("4\n177 0 0 14\n72 0 0 14\n6 0 0 1\n6 0 0 0\n").expect("ddd");
+        let ebpf = crate::translate::translate(&prog).expect("translates");
+        let facts = analyse(&ebpf.insns);
+        let ind = ebpf
+            .insns
+            .iter()
+            .position(|i| i.class() == op::LD && i.opc & 0xe0 == op::IND)
+            .expect("an LD_IND");
+        let f = facts[ind].expect("reachable");
+        let x = f.range(ebpf.insns[ind].src);
+        assert_eq!(x, Range { lo: 0, hi: 60 });
+        // r6 holds the context pointer (the entry r1).
+        assert!(f.is_entry_r1(6));
+        assert!(!f.is_entry_r1(0));
+    }
+
+    #[test]
+    fn a_join_keeps_only_what_holds_on_every_path() {
+        // r3 = r1 on one path only; r4 is 5 or 9.
+        let i = |opc: u8, dst: u8, src: u8, off: i16, imm: i32| Insn::new(opc, dst, src, off, imm);
+        let prog = [
+            i(op::JMP | op::JEQ | op::K, 2, 0, 3, 0),
+            i(op::ALU64 | op::MOV | op::X, 3, 1, 0, 0),
+            i(op::ALU64 | op::MOV | op::K, 4, 0, 0, 5),
+            i(op::JMP | op::JA, 0, 0, 2, 0),
+            i(op::ALU64 | op::MOV | op::K, 3, 0, 0, 1),
+            i(op::ALU64 | op::MOV | op::K, 4, 0, 0, 9),
+            i(op::JMP | op::EXIT, 0, 0, 0, 0),
+        ];
+        let f = analyse(&prog)[6].expect("reachable");
+        assert!(!f.is_entry_r1(3));
+        assert!(f.is_entry_r1(1));
+        assert_eq!(f.range(4), Range { lo: 5, hi: 9 });
+    }
+
+    #[test]
+    fn a_backward_jump_disables_the_analysis() {
+        let prog = [
+            Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 0),
+            Insn::new(op::JMP | op::JA, 0, 0, -2, 0),
+        ];
+        assert!(analyse(&prog).iter().all(Option::is_none));
+    }
+}

@@ -348,3 +348,74 @@ fn many_interfaces_scan_threaded_as_serial() {
         assert!(out == &outputs[0].1, "threaded output differs");
     }
 }
+
+/// Hands out its bytes a few at a time, as a pipe does.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+    reads: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reads += 1;
+        // Sizes vary with the read number: 1 byte to `step`.
+        let n = (1 + self.reads * 7919 % self.step)
+            .min(buf.len())
+            .min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+/// A capture read from a stream in pieces of any size gives what the
+/// mapped scan gives: summary (error and offset included) and output, for
+/// pcap, multi-section pcapng, records cut to the snapshot length and
+/// files cut inside a record; and so does `-c`.
+#[test]
+fn streams_scan_as_mapped_files_do() {
+    let (mixed, _) = mixed_pcapng();
+    let pcap = capture(&SynthOptions {
+        seed: 12,
+        packets: 3000,
+        ..SynthOptions::default()
+    });
+    let mut clipped_cut = pcap.clone();
+    clipped_cut[16..20].copy_from_slice(&150u32.to_le_bytes());
+    clipped_cut.truncate(clipped_cut.len() - 100);
+    let mut ng_cut = mixed.clone();
+    ng_cut.truncate(ng_cut.len() - 3);
+    let filters = expr_filters();
+    for (name, bytes) in [
+        ("pcap", &pcap),
+        ("pcapng", &mixed),
+        ("clipped, cut", &clipped_cut),
+        ("pcapng, cut", &ng_cut),
+    ] {
+        for max_matches in [None, Some(17)] {
+            let options = ScanOptions {
+                max_matches,
+                ..ScanOptions::default()
+            };
+            let mut want = Vec::new();
+            let want_summary = scan(bytes, &filters, Some(&mut want), &options).unwrap();
+            for step in [5, 13, 4096, 1 << 20] {
+                let trickle = Trickle {
+                    bytes,
+                    step,
+                    reads: 0,
+                };
+                let mut got = Vec::new();
+                let summary =
+                    cranebpf::capture::scan_stream(trickle, &filters, Some(&mut got), &options)
+                        .unwrap();
+                assert_eq!(summary, want_summary, "{name} step {step}");
+                assert!(
+                    got == want,
+                    "{name} step {step} {max_matches:?}: output differs"
+                );
+            }
+        }
+    }
+}

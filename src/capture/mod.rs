@@ -12,6 +12,7 @@ pub mod map;
 pub mod pcap;
 pub mod pcapng;
 pub mod scan;
+pub mod stream;
 pub mod write;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use std::fmt;
 pub use filter::{CaptureFilter, CaptureFilterError};
 pub use map::Mapped;
 pub use scan::{scan, ScanOptions, Summary};
+pub use stream::{scan_stream, Stream};
 
 /// A malformed capture file: what is wrong and the byte offset where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,7 +126,7 @@ impl<'a> Reader<'a> {
     /// header.
     pub fn new(bytes: &'a [u8]) -> Result<Reader<'a>, CaptureError> {
         if bytes.len() < 4 {
-            return Err(CaptureError::at(
+            return Err(CaptureError::truncated(
                 0,
                 format!(
                     "file too short for a capture ({} bytes; pcap needs a 24-byte header)",

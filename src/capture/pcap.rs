@@ -102,7 +102,7 @@ impl Header {
     /// Parses the file header at the start of `bytes`.
     pub fn parse(bytes: &[u8]) -> Result<Header, CaptureError> {
         if bytes.len() < FILE_HEADER_LEN {
-            return Err(CaptureError::at(
+            return Err(CaptureError::truncated(
                 0,
                 format!(
                     "truncated pcap file header: {} of {FILE_HEADER_LEN} bytes",

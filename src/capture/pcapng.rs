@@ -71,6 +71,12 @@ impl<'a> Reader<'a> {
             big_endian: false,
             interfaces: Arc::new(Vec::new()),
         };
+        if bytes.len() >= 4 && bytes[..4] != SHB_TYPE.to_le_bytes() {
+            return Err(CaptureError::at(
+                0,
+                "pcapng file does not start with a section header",
+            ));
+        }
         // Validate the first block now so a bad header fails early; the
         // section header itself is still returned by the first next_item.
         let mut probe = r.clone();
@@ -187,11 +193,6 @@ impl<'a> Reader<'a> {
                     "section header has a bad byte-order magic",
                 ));
             };
-        } else if at == 0 {
-            return Err(CaptureError::at(
-                0,
-                "pcapng file does not start with a section header",
-            ));
         }
         let block_type = self.u32_at(at);
         let total = self.u32_at(at + 4) as usize;

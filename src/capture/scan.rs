@@ -61,6 +61,8 @@ pub enum ScanError {
     },
     /// Writing the output failed.
     Output(io::Error),
+    /// Reading the input (a stream) failed.
+    Input(io::Error),
 }
 
 impl std::fmt::Display for ScanError {
@@ -73,6 +75,7 @@ impl std::fmt::Display for ScanError {
                 error,
             } => write!(f, "byte offset {offset}: link type {link_type}: {error}"),
             ScanError::Output(e) => write!(f, "writing the output: {e}"),
+            ScanError::Input(e) => write!(f, "reading the input: {e}"),
         }
     }
 }
@@ -82,7 +85,7 @@ impl std::error::Error for ScanError {
         match self {
             ScanError::Capture(e) => Some(e),
             ScanError::Filter { error, .. } => Some(error),
-            ScanError::Output(e) => Some(e),
+            ScanError::Output(e) | ScanError::Input(e) => Some(e),
         }
     }
 }
@@ -206,13 +209,13 @@ fn scan_serial(
 
 /// The filter of the last link type seen, so a lookup is one comparison.
 #[derive(Default)]
-struct FilterCache {
+pub(super) struct FilterCache {
     link_type: Option<u32>,
     filter: Option<Arc<Filter>>,
 }
 
 /// Where the records the filter keeps go.
-enum Sink<'s> {
+pub(super) enum Sink<'s> {
     /// Copied at once, while they are in cache.
     Copy(&'s mut Block),
     /// Noted as ranges of the input, copied later.
@@ -247,7 +250,7 @@ impl Sink<'_> {
 /// returns whether the scan is over (the file ended, or enough matched)
 /// rather than the limit cutting a record off (the reader then stays at
 /// that record).
-fn run_chunk(
+pub(super) fn run_chunk(
     reader: &mut Reader<'_>,
     filters: &CaptureFilter,
     cache: &mut FilterCache,
@@ -713,7 +716,7 @@ fn scan_threaded(
 /// reader rewrites (a pcap record cut to the snapshot length) is made in
 /// `made` and noted as a range of that.
 #[derive(Debug, Default)]
-struct Ranges {
+pub(super) struct Ranges {
     /// (offset, length), in output order; the offset is in the input, or
     /// in `made` when it has the [`MADE`] bit.
     spans: Vec<(usize, usize)>,
@@ -776,17 +779,21 @@ struct Cursor {
 /// A block of output bytes, sent when it holds [`Tuning::block`] bytes or
 /// more.
 #[derive(Debug)]
-struct Block(Vec<u8>);
+pub(super) struct Block(Vec<u8>);
 
 impl Block {
-    fn new(size: usize) -> Block {
+    pub(super) fn new(size: usize) -> Block {
         // A step of `size` input bytes may add that much to a block that
         // is not quite full.
         Block(Vec::with_capacity(2 * size + (64 << 10)))
     }
 
     /// Writes the block, counts it and empties it for reuse.
-    fn write_out(&mut self, w: &mut dyn Write, summary: &mut Summary) -> Result<(), ScanError> {
+    pub(super) fn write_out(
+        &mut self,
+        w: &mut dyn Write,
+        summary: &mut Summary,
+    ) -> Result<(), ScanError> {
         w.write_all(&self.0).map_err(ScanError::Output)?;
         summary.written += self.0.len() as u64;
         self.0.clear();

@@ -91,8 +91,8 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
     let synthetic;
     let (packets, link_type, source): (Vec<Sample<'_>>, u32, String) = match &args.input {
         Some(path) => {
-            input = Input::open(path)?;
-            let (packets, link) = capture_packets(input.bytes(), args.packets)
+            input = Input::open_whole(path)?;
+            let (packets, link) = capture_packets(input.bytes().unwrap_or_default(), args.packets)
                 .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
             (packets, link, path.display().to_string())
         }

@@ -5,7 +5,8 @@
 use super::prog::{ProgArgs, ProgSource};
 use super::prog_source;
 use super::{Failure, EXIT_REJECTED};
-use cranebpf::capture::{CaptureFilter, CaptureFilterError, Item, Mapped, Reader};
+use cranebpf::capture::scan::ScanError;
+use cranebpf::capture::{CaptureFilter, CaptureFilterError, Item, Mapped, Packet, Reader, Stream};
 use cranebpf::cbpf::Program;
 use cranebpf::{Engine, FilterError, FilterOptions};
 use std::io::{Read, Write};
@@ -69,36 +70,72 @@ pub fn filter_failure(e: CaptureFilterError) -> Failure {
     }
 }
 
-/// A capture's bytes: mapped from a file, or read from stdin (`-`).
+/// A capture to read: a regular file mapped (stdin too when it is one),
+/// or a pipe, FIFO or device read as the bytes arrive.
 pub enum Input {
     /// A memory-mapped file.
     Mapped(Mapped),
-    /// Bytes read from a pipe.
+    /// A stream read whole ([`Input::open_whole`]).
     Owned(Vec<u8>),
+    /// A stream, read as it comes.
+    Stream(Box<dyn Read>),
 }
 
 impl Input {
     /// Opens `path` (`-`: stdin).
     pub fn open(path: &Path) -> Result<Input, Failure> {
-        if path.as_os_str() == "-" {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| Failure::bad_input(format!("stdin: {e}")))?;
-            return Ok(Input::Owned(buf));
+        let failed = |e: std::io::Error| Failure::bad_input(format!("{}: {e}", path.display()));
+        let file = if path.as_os_str() == "-" {
+            match stdin_file() {
+                Some(file) => file,
+                None => return Ok(Input::Stream(Box::new(std::io::stdin()))),
+            }
+        } else {
+            std::fs::File::open(path).map_err(failed)?
+        };
+        if file.metadata().map_err(failed)?.is_file() {
+            Mapped::from_file(&file).map(Input::Mapped).map_err(failed)
+        } else {
+            Ok(Input::Stream(Box::new(file)))
         }
-        Mapped::open(path)
-            .map(Input::Mapped)
-            .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))
     }
 
-    /// The capture's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            Input::Mapped(m) => m.bytes(),
-            Input::Owned(v) => v,
+    /// Opens `path` and reads a stream to its end, for commands that need
+    /// every packet at once.
+    pub fn open_whole(path: &Path) -> Result<Input, Failure> {
+        match Input::open(path)? {
+            Input::Stream(mut r) => {
+                let mut buf = Vec::new();
+                r.read_to_end(&mut buf)
+                    .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+                Ok(Input::Owned(buf))
+            }
+            other => Ok(other),
         }
     }
+
+    /// The capture's bytes, unless it is a stream still to read.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Input::Mapped(m) => Some(m.bytes()),
+            Input::Owned(v) => Some(v),
+            Input::Stream(_) => None,
+        }
+    }
+}
+
+/// Standard input as a file (to map it when it is a regular one).
+#[cfg(unix)]
+fn stdin_file() -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    Some(std::fs::File::from(fd))
+}
+
+/// Standard input as a file: not here; it is read as a stream.
+#[cfg(not(unix))]
+fn stdin_file() -> Option<std::fs::File> {
+    None
 }
 
 /// `run PROG -r IN`: one decimal verdict per packet of the capture, one
@@ -106,42 +143,63 @@ impl Input {
 pub fn run_capture(prog: &ProgArgs, path: &Path, engine: Option<Engine>) -> Result<i32, Failure> {
     let filters = FilterArg::from_args(prog)?.build(engine)?;
     let input = Input::open(path)?;
-    let mut reader = Reader::new(input.bytes())
-        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    // A closed pipe (`| head`) ends the output quietly.
-    let write_err = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::BrokenPipe => Failure {
-            message: String::new(),
-            code: 0,
-        },
-        _ => Failure::bad_input(format!("stdout: {e}")),
-    };
-    let mut status = 0;
-    while let Some(item) = reader.next_item() {
-        let item = match item {
-            Ok(item) => item,
-            Err(e) => {
-                // Every verdict before it is out, as tcpdump prints every
-                // record before it.
-                out.flush().map_err(write_err)?;
-                eprintln!("cranebpf: {}: {e}", path.display());
-                status = super::EXIT_CUT_SHORT;
-                break;
-            }
-        };
-        let Item::Packet(p) = item else { continue };
+    let write_err = |e: std::io::Error| Failure::bad_input(format!("stdout: {e}"));
+    let name = path.display();
+    let bad = |e: &dyn std::fmt::Display| Failure::bad_input(format!("{name}: {e}"));
+    let verdict = |p: &Packet<'_>, at: u64| {
         let filter = filters.for_link_type(p.link_type).map_err(|e| {
-            let at = reader.offset() - p.record.len();
-            Failure::bad_input(format!(
-                "{}: byte offset {at}: link type {}: {e}",
-                path.display(),
-                p.link_type
-            ))
+            let what = format!("byte offset {at}: link type {}: {e}", p.link_type);
+            bad(&what)
         })?;
-        writeln!(out, "{}", filter.run_wire(p.data, p.wire_len)).map_err(write_err)?;
+        Ok::<u32, Failure>(filter.run_wire(p.data, p.wire_len))
+    };
+    // A bad record ends the output after every verdict before it, as
+    // tcpdump prints every record before it; the status says so.
+    let mut cut_short = None;
+    if let Some(bytes) = input.bytes() {
+        let mut reader = Reader::new(bytes).map_err(|e| bad(&e))?;
+        loop {
+            let at = reader.offset() as u64;
+            match reader.next_item() {
+                None => break,
+                Some(Err(e)) => {
+                    cut_short = Some(e.to_string());
+                    break;
+                }
+                Some(Ok(Item::Packet(p))) => {
+                    writeln!(out, "{}", verdict(&p, at)?).map_err(write_err)?;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    } else if let Input::Stream(read) = input {
+        let mut stream = Stream::new(read).map_err(|e| bad(&e))?;
+        loop {
+            let at = stream.offset();
+            match stream.next_item() {
+                None => break,
+                Some(Err(ScanError::Capture(e))) => {
+                    cut_short = Some(e.to_string());
+                    break;
+                }
+                Some(Err(e)) => return Err(bad(&e)),
+                Some(Ok(Item::Packet(p))) => {
+                    writeln!(out, "{}", verdict(&p, at)?).map_err(write_err)?;
+                    // Each verdict out as its packet comes.
+                    out.flush().map_err(write_err)?;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
     }
     out.flush().map_err(write_err)?;
-    Ok(status)
+    match cut_short {
+        None => Ok(0),
+        Some(e) => {
+            eprintln!("cranebpf: {name}: {e}");
+            Ok(super::EXIT_CUT_SHORT)
+        }
+    }
 }

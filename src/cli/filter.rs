@@ -6,6 +6,7 @@ use super::prog::ProgArgs;
 use super::Failure;
 use clap::Args;
 use cranebpf::capture::scan::{scan, ScanError, ScanOptions, Summary};
+use cranebpf::capture::scan_stream;
 use cranebpf::capture::write::AtomicFile;
 use cranebpf::Engine;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -70,13 +71,13 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     let filters = FilterArg::from_args(&args.prog)?.build(args.engine)?;
     // Timed from opening the input: mapping it is part of the work.
     let started = Instant::now();
-    let input = Input::open(&args.input)?;
-    let bytes = input.bytes();
+    let mut input = Input::open(&args.input)?;
     let name = args.input.display().to_string();
-    let bar = Progress::new(bytes.len() as u64);
+    let size = input.bytes().map_or(0, |b| b.len() as u64);
+    let bar = Progress::new(size);
     let report = |done: u64| bar.update(done);
     let threads = match args.threads {
-        0 if bytes.len() >= 64 << 20 => {
+        0 if size >= 64 << 20 => {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }
         0 => 1,
@@ -87,18 +88,33 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
         max_matches: args.max_matches,
         progress: bar.enabled().then_some(&report as &dyn Fn(u64)),
     };
+    // A mapped file is scanned where it lies; a stream as it arrives.
+    let mut read = 0u64;
+    let mut run = |out: Option<&mut dyn Write>| match &mut input {
+        Input::Stream(stream) => {
+            let mut counted = Counted {
+                inner: stream,
+                count: &mut read,
+            };
+            scan_stream(&mut counted, &filters, out, &options)
+        }
+        other => {
+            let bytes = other.bytes().unwrap_or_default();
+            scan(bytes, &filters, out, &options)
+        }
+    };
     let outcome = match &args.output {
-        None => scan(bytes, &filters, None, &options),
+        None => run(None),
         Some(path) if path.as_os_str() == "-" => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            let r = scan(bytes, &filters, Some(&mut lock), &options);
+            let r = run(Some(&mut lock));
             r.and_then(|s| lock.flush().map(|_| s).map_err(ScanError::Output))
         }
         Some(path) => {
             let mut file = AtomicFile::create(path)
                 .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-            let r = scan(bytes, &filters, Some(&mut file), &options);
+            let r = run(Some(&mut file));
             // Dropping the file uncommitted on error removes it.
             r.and_then(|s| file.commit().map(|_| s).map_err(ScanError::Output))
         }
@@ -123,7 +139,7 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     if !args.quiet {
         eprintln!(
             "{}",
-            summary_line(&summary, bytes.len() as u64, started.elapsed())
+            summary_line(&summary, size.max(read), started.elapsed())
         );
     }
     Ok(cut_short(&name, &summary))
@@ -147,6 +163,20 @@ fn cut_short(name: &str, summary: &Summary) -> i32 {
             );
             super::EXIT_CUT_SHORT
         }
+    }
+}
+
+/// A reader counting the bytes it hands on.
+struct Counted<'a, R> {
+    inner: R,
+    count: &'a mut u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.count += n as u64;
+        Ok(n)
     }
 }
 

@@ -22,6 +22,24 @@ pub enum Node {
     },
 }
 
+impl Drop for Node {
+    /// Drops `and`/`or` chains without recursing along them: a long
+    /// chain parses into a left-deep tree as deep as it is long.
+    fn drop(&mut self) {
+        let mut stack = Vec::new();
+        if let Node::And(l, r) | Node::Or(l, r) = self {
+            stack.push(std::mem::replace(&mut **l, Node::Prim(Prim::Less(0), 0)));
+            stack.push(std::mem::replace(&mut **r, Node::Prim(Prim::Less(0), 0)));
+        }
+        while let Some(mut n) = stack.pop() {
+            if let Node::And(l, r) | Node::Or(l, r) = &mut n {
+                stack.push(std::mem::replace(&mut **l, Node::Prim(Prim::Less(0), 0)));
+                stack.push(std::mem::replace(&mut **r, Node::Prim(Prim::Less(0), 0)));
+            }
+        }
+    }
+}
+
 /// A comparison between two arithmetic values (unsigned 32-bit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RelOp {

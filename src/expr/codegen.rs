@@ -67,15 +67,26 @@ struct Gen {
 impl Gen {
     fn node(&mut self, n: &Node) -> Result<Frag, ExprError> {
         Ok(match n {
-            Node::And(a, b) => {
-                let a = self.node(a)?;
-                let b = self.node(b)?;
-                self.g.and(a, b)
-            }
-            Node::Or(a, b) => {
-                let a = self.node(a)?;
-                let b = self.node(b)?;
-                self.g.or(a, b)
+            Node::And(..) | Node::Or(..) => {
+                // `a and b or c …` parses left-deep, as long as the
+                // expression: walk the left spine without recursion, then
+                // join the right operands in source order.
+                let mut rights = Vec::new();
+                let mut leftmost = n;
+                while let Node::And(l, r) | Node::Or(l, r) = leftmost {
+                    rights.push((matches!(leftmost, Node::And(..)), &**r));
+                    leftmost = l;
+                }
+                let mut acc = self.node(leftmost)?;
+                for (is_and, right) in rights.into_iter().rev() {
+                    let r = self.node(right)?;
+                    acc = if is_and {
+                        self.g.and(acc, r)
+                    } else {
+                        self.g.or(acc, r)
+                    };
+                }
+                acc
             }
             Node::Not(a) => {
                 let a = self.node(a)?;

@@ -293,6 +293,55 @@ mod tests {
         crate::cbpf::check::check(&p).unwrap();
     }
 
+    /// Nested `depth` deep in each way the grammar nests.
+    fn deep_expressions(depth: usize) -> Vec<String> {
+        vec![
+            format!("{}ip{}", "(".repeat(depth), ")".repeat(depth)),
+            format!("{}ip", "not ".repeat(depth)),
+            format!("{}ip", "! ".repeat(depth)),
+            format!("{}1 = 1", "-".repeat(depth)),
+            format!("{}len{} = 1", "(".repeat(depth), ")".repeat(depth)),
+            format!("{}0{} = 1", "ip[".repeat(depth), "]".repeat(depth)),
+            format!("len{} = 1", " ^ len".repeat(depth)),
+        ]
+    }
+
+    /// Runs `f` on a thread with the default 2 MiB stack of spawned threads.
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .expect("spawn")
+            .join()
+            .expect("no panic, no stack overflow");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_its_column_without_overflowing() {
+        on_small_stack(|| {
+            for expr in deep_expressions(12_000) {
+                let e = compile_expr(&expr, LinkType::Ethernet).unwrap_err();
+                assert!(e.message.contains("nested too deeply"), "{expr:.20}…: {e}");
+                assert!(e.column > parser::MAX_NESTING / 2, "{e}");
+            }
+        });
+    }
+
+    #[test]
+    fn nesting_within_the_limit_compiles_on_a_small_stack() {
+        on_small_stack(|| {
+            for expr in deep_expressions(parser::MAX_NESTING / 2 - 1) {
+                match compile_expr(&expr, LinkType::Ethernet) {
+                    Ok(_) => {}
+                    Err(e) => assert!(!e.message.contains("nested"), "{expr:.20}…: {e}"),
+                }
+            }
+            // A long flat chain is not nesting: it compiles.
+            let chain = vec!["ip"; 8_000].join(" and ");
+            compile_expr(&chain, LinkType::Ethernet).unwrap();
+        });
+    }
+
     #[test]
     fn garbage_never_panics() {
         let mut rng = crate::rng::Rng::new(7);

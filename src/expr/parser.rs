@@ -72,6 +72,14 @@ fn proto_keyword(word: &str) -> Option<Proto> {
     })
 }
 
+/// How deeply the parser may recurse: parentheses, `not`, unary minus,
+/// `proto[...]` indexes and right-nested arithmetic each take a level
+/// (parenthesised arithmetic takes two). libpcap's limit is its parser's
+/// stack (10,000 entries, "memory exhausted"); ours is lower so that
+/// parsing, code generation and dropping the tree stay well inside a
+/// 2 MiB thread stack. Real filters nest a few levels.
+pub const MAX_NESTING: usize = 1000;
+
 /// Parses an expression into a tree.
 pub fn parse(text: &str) -> Result<Node, ExprError> {
     let tokens = tokenize(text)?;
@@ -81,6 +89,7 @@ pub fn parse(text: &str) -> Result<Node, ExprError> {
         pos: 0,
         end_col,
         last: None,
+        depth: 0,
     };
     if p.tokens.is_empty() {
         return Err(ExprError::syntax(
@@ -115,9 +124,29 @@ struct Parser {
     end_col: usize,
     /// Qualifiers of the last primitive, for juxtaposed values.
     last: Option<Quals>,
+    /// Current recursion depth, bounded by [`MAX_NESTING`].
+    depth: usize,
 }
 
 impl Parser {
+    /// Runs `f` one nesting level deeper, or refuses the expression at the
+    /// current token when that passes [`MAX_NESTING`].
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Parser) -> Result<T, ExprError>,
+    ) -> Result<T, ExprError> {
+        if self.depth >= MAX_NESTING {
+            return Err(ExprError::syntax(
+                self.col(),
+                format!("expression nested too deeply (more than {MAX_NESTING} levels)"),
+            ));
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.pos)
     }
@@ -176,7 +205,7 @@ impl Parser {
     fn term(&mut self) -> Result<Node, ExprError> {
         if self.is_word("not") || self.is_punct("!") {
             self.pos += 1;
-            return Ok(Node::Not(Box::new(self.term()?)));
+            return Ok(Node::Not(Box::new(self.nested(Parser::term)?)));
         }
         self.rterm()
     }
@@ -193,15 +222,17 @@ impl Parser {
             Tok::Punct("(") => {
                 // `(` opens either arithmetic (`(ip[0]+1) > 2`) or a boolean
                 // group; try arithmetic first and back off if it fails.
-                let save = (self.pos, self.last);
-                if let Ok(rel) = self.relation() {
-                    return Ok(rel);
-                }
-                (self.pos, self.last) = save;
-                self.pos += 1;
-                let inner = self.expr()?;
-                self.expect_punct(")", "to close the '('")?;
-                Ok(inner)
+                self.nested(|p| {
+                    let save = (p.pos, p.last);
+                    if let Ok(rel) = p.relation() {
+                        return Ok(rel);
+                    }
+                    (p.pos, p.last) = save;
+                    p.pos += 1;
+                    let inner = p.expr()?;
+                    p.expect_punct(")", "to close the '('")?;
+                    Ok(inner)
+                })
             }
             Tok::Punct("-") => self.relation(),
             Tok::Punct(_) => Err(ExprError::syntax(
@@ -749,6 +780,10 @@ impl Parser {
     }
 
     fn arith(&mut self, min_prec: u8) -> Result<Arith, ExprError> {
+        self.nested(|p| p.arith_unnested(min_prec))
+    }
+
+    fn arith_unnested(&mut self, min_prec: u8) -> Result<Arith, ExprError> {
         let mut lhs = self.unary()?;
         while let Some((op, prec)) = self.binop() {
             if op == ArithOp::Xor {
@@ -780,7 +815,7 @@ impl Parser {
         match self.peek_at(0).cloned() {
             Some(Tok::Punct("-")) => {
                 self.pos += 1;
-                Ok(Arith::Neg(Box::new(self.unary()?)))
+                Ok(Arith::Neg(Box::new(self.nested(Parser::unary)?)))
             }
             Some(Tok::Punct("(")) => {
                 self.pos += 1;

@@ -217,4 +217,32 @@ pub enum Prim {
     Vlan(Option<u32>),
     /// `mpls [LABEL]`.
     Mpls(Option<u32>),
+    /// `outbound` (true) or `inbound` (false): the packet's direction.
+    Outbound(bool),
+    /// `ifindex N`: captured on the interface with this index.
+    IfIndex(u32),
+    /// `byte OFFSET OP VALUE`: a byte of the link-layer header.
+    Byte {
+        /// Offset from the start of the packet.
+        offset: u32,
+        /// The comparison.
+        op: ByteOp,
+        /// The operand.
+        value: u32,
+    },
+}
+
+/// The operator of the `byte` primitive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteOp {
+    /// `=` / `==`
+    Eq,
+    /// `<`
+    Lt,
+    /// `>`
+    Gt,
+    /// `&`: libpcap tests `A & VALUE != 0` without loading the byte.
+    And,
+    /// `|`: libpcap tests `A | VALUE != 0` without loading the byte.
+    Or,
 }

@@ -7,9 +7,9 @@
 
 use super::cfg::{Frag, Graph};
 use super::linktype::LinkType;
-use super::parser::{Addr, Arith, ArithOp, Dir, Node, Prim, Proto, RelOp};
+use super::parser::{Addr, Arith, ArithOp, ByteOp, Dir, Node, Prim, Proto, RelOp};
 use super::ExprError;
-use crate::cbpf::insn::op;
+use crate::cbpf::insn::{op, skf};
 use crate::cbpf::Insn;
 
 const ETHERTYPE_IP: u32 = 0x0800;
@@ -45,6 +45,11 @@ pub fn generate(ast: &Node, link: LinkType, netmask: u32) -> Result<Graph, ExprE
     let top = gen.node(ast)?;
     gen.g.finish(top);
     Ok(gen.g)
+}
+
+/// The load offset of Linux ancillary datum `ad` (`SKF_AD_OFF + ad`).
+fn ancillary(ad: i32) -> u32 {
+    (skf::AD_OFF + ad) as u32
 }
 
 fn ld(size: u16, k: u32) -> Insn {
@@ -312,6 +317,51 @@ impl Gen {
                     .g
                     .test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGE, n))
             }
+            Prim::Outbound(outbound) => {
+                // PACKET_OUTGOING in the link header where it has one,
+                // else in the socket's packet type (a Linux extension).
+                const PACKET_OUTGOING: u32 = 4;
+                let load = match self.link {
+                    LinkType::LinuxSll => ld(op::H, 0),
+                    LinkType::LinuxSll2 => ld(op::B, 10),
+                    _ => ld(op::H, ancillary(skf::AD_PKTTYPE)),
+                };
+                let out = self.g.test(vec![load], JEQ, PACKET_OUTGOING);
+                Ok(if outbound { out } else { self.g.not(out) })
+            }
+            Prim::IfIndex(index) => {
+                let load = match self.link {
+                    LinkType::LinuxSll2 => ld(op::W, 4),
+                    _ => ld(op::W, ancillary(skf::AD_IFINDEX)),
+                };
+                Ok(self.g.test(vec![load], JEQ, index))
+            }
+            Prim::Byte {
+                offset,
+                op: byte_op,
+                value,
+            } => Ok(match byte_op {
+                ByteOp::Eq => self.cmp(op::B, offset, value),
+                ByteOp::Gt => self.g.test(vec![ld(op::B, offset)], JGT, value),
+                ByteOp::Lt => {
+                    let ge = self.g.test(vec![ld(op::B, offset)], JGE, value);
+                    self.g.not(ge)
+                }
+                // libpcap applies `&`/`|` to A as it stands (0 at the start
+                // of the program), never loading the byte: kept, as the
+                // same program is what a user of tcpdump gets.
+                ByteOp::And | ByteOp::Or => {
+                    let alu = if byte_op == ByteOp::And {
+                        op::AND
+                    } else {
+                        op::OR
+                    };
+                    let zero = self
+                        .g
+                        .test(vec![Insn::stmt(op::ALU | alu | op::K, value)], JEQ, 0);
+                    self.g.not(zero)
+                }
+            }),
             Prim::Vlan(id) => self.vlan(id, col),
             Prim::Mpls(label) => self.mpls(label, col),
         }

@@ -227,6 +227,21 @@ mod tests {
     }
 
     #[test]
+    fn direction_ifindex_byte_and_single_port_ranges() {
+        let listing =
+            |e: &str, l: LinkType| crate::cbpf::print::disasm(&compile_expr(e, l).unwrap());
+        assert!(listing("outbound", LinkType::LinuxSll).contains("ldh      [0]"));
+        assert!(listing("inbound", LinkType::LinuxSll2).contains("ldb      [10]"));
+        assert!(listing("inbound", LinkType::Ethernet).contains("[type]"));
+        assert!(listing("ifindex 2", LinkType::LinuxSll2).contains("ld       [4]"));
+        assert!(listing("byte 8 > 5", LinkType::Ipv4).contains("jgt      #0x5"));
+        assert!(listing("tcp portrange 25", LinkType::Ethernet).contains("jgt      #0x19"));
+        assert!(listing("net 192.168 mask 255.255", LinkType::Raw).contains("and      #0xffff0000"));
+        assert!(err("byte 8 != 5").starts_with("syntax error at 8:"));
+        assert!(err("net 10/8").starts_with("syntax error at 7:"));
+    }
+
+    #[test]
     fn link_specific_errors() {
         let e = compile_expr("ether host 1:2:3:4:5:6", LinkType::Raw).unwrap_err();
         assert!(e.to_string().contains("only on ethernet"), "{e}");

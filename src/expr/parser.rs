@@ -11,7 +11,7 @@ use std::net::Ipv6Addr;
 
 pub use super::address::parse_number;
 use super::address::{parse_ipv4, parse_mac};
-pub use super::ast::{Addr, Arith, ArithOp, Dir, Node, Prim, Proto, RelOp};
+pub use super::ast::{Addr, Arith, ArithOp, ByteOp, Dir, Node, Prim, Proto, RelOp};
 use super::lexer::{tokenize, Tok, Token};
 use super::names::{self, ServiceProto};
 use super::ExprError;
@@ -39,12 +39,12 @@ struct Quals {
 const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp broadcast multicast less greater len vlan \
-    mpls gateway";
+    mpls gateway byte inbound outbound ifindex";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
     gateway decnet atalk aarp iso esis isis clnp stp ipx netbeui lat sca moprc mopdl pim \
-    ah esp carp radio inbound outbound ifname on rnr rulenum reason rset ruleset srnr \
+    ah esp carp radio ifname on rnr rulenum reason rset ruleset srnr \
     subrulenum action type subtype dir llc pppoed pppoes geneve protochain l1 l2 iih lsp \
     snp csnp psnp es-is is-is atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
     ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
@@ -259,6 +259,39 @@ impl Parser {
             return self.relation();
         }
         match w {
+            "inbound" | "outbound" => {
+                self.pos += 1;
+                return Ok(Node::Prim(Prim::Outbound(w == "outbound"), col));
+            }
+            "ifindex" => {
+                self.pos += 1;
+                let n = self.number_operand(w)?;
+                return Ok(Node::Prim(Prim::IfIndex(n), col));
+            }
+            "byte" => {
+                self.pos += 1;
+                let offset = self.number_operand(w)?;
+                let op_col = self.col();
+                let op = match self.peek_at(0) {
+                    Some(Tok::Punct("=" | "==")) => ByteOp::Eq,
+                    Some(Tok::Punct("<")) => ByteOp::Lt,
+                    Some(Tok::Punct(">")) => ByteOp::Gt,
+                    Some(Tok::Punct("&")) => ByteOp::And,
+                    Some(Tok::Punct("|")) => ByteOp::Or,
+                    _ => {
+                        return Err(ExprError::syntax(
+                            op_col,
+                            format!(
+                                "expected one of = < > & | after 'byte {offset}', found {}",
+                                self.found()
+                            ),
+                        ))
+                    }
+                };
+                self.pos += 1;
+                let value = self.number_operand("the 'byte' operator")?;
+                return Ok(Node::Prim(Prim::Byte { offset, op, value }, col));
+            }
             "less" | "greater" => {
                 self.pos += 1;
                 let n = self.number_operand(w)?;
@@ -551,11 +584,17 @@ impl Parser {
             Ok(port)
         };
         let (lo, hi) = if range {
-            let (a, b) = w.split_once('-').ok_or_else(|| {
-                ExprError::syntax(vcol, format!("expected LOW-HIGH, found '{w}'"))
-            })?;
-            let (a, b) = (one(a)?, one(b)?);
-            (a.min(b), a.max(b))
+            // `portrange 25` is the range 25-25 (libpcap compiles it so).
+            match w.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (one(a)?, one(b)?);
+                    (a.min(b), a.max(b))
+                }
+                None => {
+                    let p = one(&w)?;
+                    (p, p)
+                }
+            }
         } else {
             let p = one(&w)?;
             (p, p)
@@ -661,8 +700,10 @@ impl Parser {
             } else if self.is_word("mask") {
                 self.pos += 1;
                 let (m, mcol) = self.take_value("a netmask after 'mask'")?;
+                // A dotted mask, possibly partial (`255.255` is
+                // 255.255.0.0), as libpcap reads it.
                 let m = match parse_ipv4(&m) {
-                    Some((m, 0xffff_ffff)) => m,
+                    Some((bits, _)) if m.contains('.') => bits,
                     _ => return Err(ExprError::semantic(mcol, format!("bad netmask '{m}'"))),
                 };
                 if addr & !m != 0 {

@@ -177,3 +177,92 @@ fn first_verdict_before_the_input_ends() {
     writer.join().unwrap().unwrap();
     assert_eq!((code, out.trim()), (0, "202"), "{err}");
 }
+
+/// SIGINT, SIGTERM and SIGHUP during `filter -w OUT`: the temporary file
+/// goes, an existing OUT is left as it was, and the status is 128 + the
+/// signal's number.
+#[test]
+fn interrupted_output_leaves_nothing_behind() {
+    use std::io::Write;
+    let bytes = sample();
+    for (signal, status) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let dir = support::temp_file("sig-dir", b"").with_file_name(format!("sig-{signal}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out.pcap");
+        std::fs::write(&out, b"old").unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
+            .args(["filter", "-q", "-r", "-", "-w"])
+            .arg(&out)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("run cranebpf");
+        // Part of the capture, the pipe kept open: the command is mid-way.
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(&bytes[..10_000]).unwrap();
+        input.flush().unwrap();
+        let started = std::time::Instant::now();
+        while std::fs::read_dir(&dir).unwrap().count() < 2 {
+            assert!(started.elapsed().as_secs() < 60, "no temporary file");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let code = child.wait().unwrap().code();
+        assert_eq!(code, Some(status), "SIG{signal}");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["out.pcap"], "SIG{signal}");
+        assert_eq!(std::fs::read(&out).unwrap(), b"old");
+        drop(input);
+    }
+}
+
+/// A full disk names the file and leaves no output; `disasm -o` keeps an
+/// existing file until the new one is complete; a closed pipe ends the
+/// command with 141 and no message.
+#[test]
+fn full_disks_and_closed_pipes() {
+    for args in [
+        &["filter", "-q", "-r", SAMPLE, "-w", "/dev/full"][..],
+        &["disasm", "tcp", "-o", "/dev/full"],
+    ] {
+        let (code, _, err) = cli(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains("/dev/full: No space left on device"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let old = support::temp_file("listing.txt", b"old listing");
+    let (code, _, err) = cli(&["disasm", "tcp", "-o", old.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&old)
+        .unwrap()
+        .contains("ldh      [12]"));
+    let dir_left: Vec<_> = std::fs::read_dir(old.parent().unwrap()).unwrap().collect();
+    assert_eq!(dir_left.len(), 1, "temporary file left behind");
+
+    // 200,000 verdicts into a pipe closed after the first line.
+    let hex = support::temp_file("many.hex", "ff ff\n".repeat(200_000).as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
+        .args(["run", "--ddd", "1,6 0 0 1", "--hex-file"])
+        .arg(&hex)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 2];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

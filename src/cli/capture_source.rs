@@ -145,7 +145,7 @@ pub fn run_capture(prog: &ProgArgs, path: &Path, engine: Option<Engine>) -> Resu
     let input = Input::open(path)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let write_err = |e: std::io::Error| Failure::bad_input(format!("stdout: {e}"));
+    let write_err = |e: std::io::Error| super::output::write_failure(Path::new("-"), e);
     let name = path.display();
     let bad = |e: &dyn std::fmt::Display| Failure::bad_input(format!("{name}: {e}"));
     let verdict = |p: &Packet<'_>, at: u64| {

@@ -2,14 +2,14 @@
 
 use super::ebpf::Listing;
 use super::prog::ProgArgs;
-use super::{Failure, EXIT_REJECTED};
+use super::{output, Failure, EXIT_REJECTED};
 use clap::{Args, ValueEnum};
 use cranebpf::cbpf::print;
 use cranebpf::jit::JitOptions;
 use cranebpf::translate::translate;
 use cranebpf::{Engine, Filter, FilterOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The most instructions iptables' `-m bpf --bytecode` takes
 /// (`XT_BPF_MAX_NUM_INSTR` in `<linux/netfilter/xt_bpf.h>`).
@@ -133,12 +133,19 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
             prog.len()
         );
     }
-    let written = match &args.output {
-        Some(path) => std::fs::write(path, &bytes).map_err(|e| format!("{}: {e}", path.display())),
+    match &args.output {
+        Some(path) => {
+            // The old file stays until the new one is complete.
+            let mut file = output::create(path)?;
+            if let Err(e) = file.write_all(&bytes) {
+                output::abandon(file);
+                return Err(output::write_failure(path, e));
+            }
+            output::commit(file, path)?;
+        }
         None => std::io::stdout()
             .write_all(&bytes)
-            .map_err(|e| format!("stdout: {e}")),
-    };
-    written.map_err(Failure::bad_input)?;
+            .map_err(|e| output::write_failure(Path::new("-"), e))?,
+    }
     Ok(0)
 }

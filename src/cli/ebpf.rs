@@ -124,12 +124,12 @@ pub fn print_ebpf(prog: &Program, listing: Listing) -> Result<i32, Failure> {
     write_out(&texts.join("\n"))
 }
 
-/// Writes to stdout; a closed pipe (`| head`) ends quietly.
+/// Writes to stdout; a closed pipe (`| head`) ends quietly with status
+/// 141 (see `output::write_failure`).
 pub fn write_out(text: &str) -> Result<i32, Failure> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Ok(()) => Ok(0),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        Err(e) => Err(Failure::bad_input(format!("stdout: {e}"))),
+        Err(e) => Err(super::output::write_failure(std::path::Path::new("-"), e)),
     }
 }

@@ -3,11 +3,10 @@
 
 use super::capture_source::{FilterArg, Input};
 use super::prog::ProgArgs;
-use super::Failure;
+use super::{output, Failure};
 use clap::Args;
 use cranebpf::capture::scan::{scan, ScanError, ScanOptions, Summary};
 use cranebpf::capture::scan_stream;
-use cranebpf::capture::write::AtomicFile;
 use cranebpf::Engine;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -103,38 +102,39 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
             scan(bytes, &filters, out, &options)
         }
     };
+    let out_path = args.output.clone().unwrap_or_default();
+    // Failures of the scan: the output's (a closed pipe, a full disk) or
+    // the input's.
+    let failed = |e: ScanError| match e {
+        ScanError::Output(e) => output::write_failure(&out_path, e),
+        other => Failure::bad_input(format!("{name}: {other}")),
+    };
     let outcome = match &args.output {
-        None => run(None),
+        None => run(None).map_err(failed),
         Some(path) if path.as_os_str() == "-" => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
             let r = run(Some(&mut lock));
             r.and_then(|s| lock.flush().map(|_| s).map_err(ScanError::Output))
+                .map_err(failed)
         }
         Some(path) => {
-            let mut file = AtomicFile::create(path)
-                .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-            let r = run(Some(&mut file));
-            // Dropping the file uncommitted on error removes it.
-            r.and_then(|s| file.commit().map(|_| s).map_err(ScanError::Output))
+            let mut file = output::create(path)?;
+            match run(Some(&mut file)) {
+                Ok(summary) => output::commit(file, path).map(|()| summary),
+                Err(e) => {
+                    // Dropped uncommitted: the temporary file goes.
+                    output::abandon(file);
+                    Err(failed(e))
+                }
+            }
         }
     };
     bar.finish();
-    let summary = outcome.map_err(|e| match e {
-        ScanError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Failure {
-            message: String::new(),
-            code: 0,
-        },
-        ScanError::Output(e) => Failure::bad_input(format!(
-            "{}: {e}",
-            args.output
-                .as_ref()
-                .map_or(String::new(), |p| p.display().to_string())
-        )),
-        other => Failure::bad_input(format!("{name}: {other}")),
-    })?;
+    let summary = outcome?;
     if count {
-        println!("{}", summary.matched);
+        writeln!(std::io::stdout(), "{}", summary.matched)
+            .map_err(|e| output::write_failure(std::path::Path::new("-"), e))?;
     }
     if !args.quiet {
         eprintln!(

@@ -10,6 +10,7 @@ mod docs;
 mod ebpf;
 mod filter;
 mod gen_capture;
+mod output;
 mod prog;
 mod prog_source;
 mod record;
@@ -73,6 +74,7 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 /// Parses arguments, runs the subcommand and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    output::watch_signals();
     let result = match cli.command {
         Command::Check(args) => check::main(args),
         Command::Disasm(args) => disasm::main(args),

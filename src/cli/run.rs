@@ -152,6 +152,11 @@ pub(super) fn hex_packets(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Failur
     Ok(out)
 }
 
+/// A failed write to stdout (silent status 141 for a closed pipe).
+fn stdout_failure(e: std::io::Error) -> Failure {
+    super::output::write_failure(std::path::Path::new("-"), e)
+}
+
 /// Runs the program on every packet and prints the verdicts.
 pub fn main(args: RunArgs) -> Result<i32, Failure> {
     if let Some(path) = &args.ebpf {
@@ -196,10 +201,9 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     for packet in &packets {
         let verdict = filter.run(packet);
-        writeln!(out, "{verdict}").map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
+        writeln!(out, "{verdict}").map_err(stdout_failure)?;
     }
-    out.flush()
-        .map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
+    out.flush().map_err(stdout_failure)?;
     Ok(0)
 }
 
@@ -215,9 +219,8 @@ fn run_libpcap(prog: &cranebpf::cbpf::Program, packets: &[Vec<u8>]) -> Result<i3
     for (i, packet) in packets.iter().enumerate() {
         let verdict = libpcap::run(prog, packet, packet.len() as u32)
             .map_err(|e| Failure::bad_input(format!("packet {}: {e}", i + 1)))?;
-        writeln!(out, "{verdict}").map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
+        writeln!(out, "{verdict}").map_err(stdout_failure)?;
     }
-    out.flush()
-        .map_err(|e| Failure::bad_input(format!("stdout: {e}")))?;
+    out.flush().map_err(stdout_failure)?;
     Ok(0)
 }

@@ -16,6 +16,7 @@
 //! libpcap's optimised output on truncated packets too.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::cfg::{Block, Graph, Target, Test};
 use super::pullup;
@@ -29,6 +30,52 @@ const X: usize = 1;
 
 /// Register set as a bit mask (bit 0 = A, bit 1 = X, bit 2+k = M[k]).
 pub(super) type RegSet = u32;
+
+/// Predecessor edges `(block, side)` of each block, indexed by block.
+pub(super) type Preds = Vec<Vec<(usize, bool)>>;
+
+/// A multiply-rotate hasher (rustc's "Fx") for the optimiser's small keys:
+/// SipHash's flooding resistance buys nothing here and cost a third of the
+/// optimiser's time.
+#[derive(Default, Clone, Copy)]
+pub(super) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map with [`FxHasher`].
+pub(super) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Runs optimisation passes until nothing changes.
 ///
@@ -60,11 +107,7 @@ fn skip_undecided_root(g: &mut Graph) {
         let order = g.order();
         let preds = predecessors(g, &order);
         match b.jt {
-            Target::Block(n)
-                if preds
-                    .get(&n)
-                    .is_some_and(|ps| ps.iter().all(|&(p, _)| p == r)) =>
-            {
+            Target::Block(n) if preds[n].iter().all(|&(p, _)| p == r) => {
                 let mut stmts = b.stmts;
                 stmts.extend(g.blocks[n].stmts.iter().copied());
                 g.blocks[n].stmts = stmts;
@@ -94,7 +137,7 @@ enum Key {
 
 #[derive(Default)]
 pub(super) struct Numbers {
-    ids: HashMap<Key, u32>,
+    ids: FxMap<Key, u32>,
     consts: Vec<Option<u32>>,
 }
 
@@ -199,23 +242,76 @@ fn decide(code: u16, a: u32, b: u32) -> bool {
 /// A known test outcome: (value number of A, jump op, k, outcome).
 type Fact = (u32, u16, u32, bool);
 
-/// The outcome of block test `(v, code, k)` implied by `facts`, if any.
-fn implied(facts: &[Fact], v: u32, code: u16, k: u32) -> Option<bool> {
-    for &(fv, fcode, fk, sense) in facts {
-        if fv != v {
-            continue;
-        }
-        if fcode == code && fk == k {
-            return Some(sense);
-        }
-        // Only what libpcap's fold_edge knows: after `A == k'` held, any
-        // other `jeq` is false. (Deciding more would drop loads libpcap
-        // keeps, and truncated packets would then be judged differently.)
-        if fcode == op::JEQ && sense && code == op::JEQ {
-            return Some(false);
+/// The facts known on edges, as chains sharing their common beginnings: a
+/// block with one predecessor extends its predecessor's chain in O(1)
+/// instead of copying it (the copies were most of the optimiser's time on
+/// long `or` chains).
+struct FactChains {
+    /// (fact, index of the previous, older fact or [`NO_FACT`]).
+    nodes: Vec<(Fact, u32)>,
+}
+
+/// The empty chain.
+const NO_FACT: u32 = u32::MAX;
+
+impl FactChains {
+    fn push(&mut self, fact: Fact, older: u32) -> u32 {
+        self.nodes.push((fact, older));
+        (self.nodes.len() - 1) as u32
+    }
+
+    /// The facts of a chain, newest first.
+    fn iter(&self, mut at: u32) -> impl Iterator<Item = Fact> + '_ {
+        std::iter::from_fn(move || {
+            let &(fact, older) = self.nodes.get(at as usize)?;
+            at = older;
+            Some(fact)
+        })
+    }
+
+    /// The facts on edge `(p, side)`: those known on entry to `p`
+    /// (`facts_in`), plus the outcome of p's test (on A's value number
+    /// `at_test_a[p]`).
+    fn on_edge(
+        &mut self,
+        g: &Graph,
+        at_test_a: &[u32],
+        facts_in: &[u32],
+        (p, side): (usize, bool),
+    ) -> u32 {
+        match g.blocks[p].test {
+            Test::Jump { code, k } if code & op::X == 0 => {
+                self.push((at_test_a[p], code & 0xf0, k, side), facts_in[p])
+            }
+            _ => facts_in[p],
         }
     }
-    None
+
+    /// A chain of `facts`, oldest first.
+    fn push_all(&mut self, facts: &[Fact]) -> u32 {
+        facts.iter().fold(NO_FACT, |at, &f| self.push(f, at))
+    }
+
+    /// The outcome of block test `(v, code, k)` implied by the chain at
+    /// `at`, if any: the oldest fact that decides it.
+    fn implied(&self, at: u32, v: u32, code: u16, k: u32) -> Option<bool> {
+        let mut decided = None;
+        for (fv, fcode, fk, sense) in self.iter(at) {
+            if fv != v {
+                continue;
+            }
+            if fcode == code && fk == k {
+                decided = Some(sense);
+            } else if fcode == op::JEQ && sense && code == op::JEQ {
+                // Only what libpcap's fold_edge knows: after `A == k'`
+                // held, any other `jeq` is false. (Deciding more would drop
+                // loads libpcap keeps, and truncated packets would then be
+                // judged differently.)
+                decided = Some(false);
+            }
+        }
+        decided
+    }
 }
 
 fn pass(g: &mut Graph, rewrite: bool) -> bool {
@@ -238,8 +334,8 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
 
     // ---- value numbering ----
     let mut nums = Numbers::default();
-    let mut exit: HashMap<usize, [u32; NREGS]> = HashMap::new();
-    let mut at_test_a: HashMap<usize, u32> = HashMap::new();
+    let mut exit: Vec<[u32; NREGS]> = vec![[0; NREGS]; g.blocks.len()];
+    let mut at_test_a: Vec<u32> = vec![0; g.blocks.len()];
     for &b in &order {
         let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
         if rewrite {
@@ -255,14 +351,14 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
                 changed = true;
             }
         }
-        at_test_a.insert(b, vals[A]);
-        exit.insert(b, vals);
+        at_test_a[b] = vals[A];
+        exit[b] = vals;
     }
 
     // ---- liveness and dead statements ----
-    let mut live_in: HashMap<usize, RegSet> = HashMap::new();
-    let live_of = |t: Target, live_in: &HashMap<usize, RegSet>| match t {
-        Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+    let mut live_in: Vec<RegSet> = vec![0; g.blocks.len()];
+    let live_of = |t: Target, live_in: &[RegSet]| match t {
+        Target::Block(c) => live_in[c],
         _ => 0,
     };
     for &b in order.iter().rev() {
@@ -283,7 +379,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         }
         kept.reverse();
         g.blocks[b].stmts = kept;
-        live_in.insert(b, live);
+        live_in[b] = live;
     }
 
     // ---- libpcap's jump peepholes (A not needed after the block) ----
@@ -320,33 +416,34 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
     }
 
     // ---- known outcomes and jump threading ----
-    let mut facts_in: HashMap<usize, Vec<Fact>> = HashMap::new();
-    let edge_facts = |p: usize, side: bool, g: &Graph, facts_in: &HashMap<usize, Vec<Fact>>| {
-        let mut f = facts_in.get(&p).cloned().unwrap_or_default();
-        if let Test::Jump { code, k } = g.blocks[p].test {
-            if code & op::X == 0 {
-                f.push((at_test_a[&p], code & 0xf0, k, side));
-            }
-        }
-        f
-    };
-    for &b in &order {
-        let mut acc: Option<Vec<Fact>> = None;
-        for &(p, side) in preds.get(&b).map(Vec::as_slice).unwrap_or(&[]) {
-            let f = edge_facts(p, side, g, &facts_in);
-            acc = Some(match acc {
-                None => f,
-                Some(mut a) => {
-                    a.retain(|x| f.contains(x));
-                    a
-                }
-            });
-        }
-        facts_in.insert(b, acc.unwrap_or_default());
+    // (The statement phase merges identical blocks instead.)
+    if rewrite {
+        changed |= intern(g);
+        return changed;
     }
-    for &p in order.iter().filter(|_| !rewrite) {
+    let mut chains = FactChains { nodes: Vec::new() };
+    let mut facts_in: Vec<u32> = vec![NO_FACT; g.blocks.len()];
+    for &b in &order {
+        facts_in[b] = match preds[b][..] {
+            [] => NO_FACT,
+            [(p, side)] => chains.on_edge(g, &at_test_a, &facts_in, (p, side)),
+            [(p, side), ref others @ ..] => {
+                // What every incoming edge knows, in the first edge's order.
+                let first = chains.on_edge(g, &at_test_a, &facts_in, (p, side));
+                let mut acc: Vec<Fact> = chains.iter(first).collect();
+                acc.reverse();
+                for &(q, q_side) in others {
+                    let edge = chains.on_edge(g, &at_test_a, &facts_in, (q, q_side));
+                    let known: FxMap<Fact, ()> = chains.iter(edge).map(|f| (f, ())).collect();
+                    acc.retain(|f| known.contains_key(f));
+                }
+                chains.push_all(&acc)
+            }
+        };
+    }
+    for &p in &order {
         for (side, t) in targets(&g.blocks[p]) {
-            let facts = edge_facts(p, side, g, &facts_in);
+            let facts = chains.on_edge(g, &at_test_a, &facts_in, (p, side));
             let mut target = t;
             let mut skipped_defs: RegSet = 0;
             for _ in 0..16 {
@@ -360,7 +457,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
                         if code & op::X != 0 {
                             break;
                         }
-                        match implied(&facts, at_test_a[&c], code & 0xf0, k) {
+                        match chains.implied(facts, at_test_a[c], code & 0xf0, k) {
                             Some(true) => cb.jt,
                             Some(false) => cb.jf,
                             None => break,
@@ -384,10 +481,6 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         }
     }
 
-    // ---- identical blocks ----
-    if rewrite {
-        changed |= intern(g);
-    }
     changed
 }
 
@@ -549,32 +642,33 @@ pub(super) fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
     })
 }
 
-/// Registers live on entry to each block (read before written on some path).
-pub(super) fn liveness(g: &Graph, order: &[usize]) -> HashMap<usize, RegSet> {
-    let mut live_in: HashMap<usize, RegSet> = HashMap::new();
+/// Registers live on entry to each block (read before written on some
+/// path), indexed by block.
+pub(super) fn liveness(g: &Graph, order: &[usize]) -> Vec<RegSet> {
+    let mut live_in: Vec<RegSet> = vec![0; g.blocks.len()];
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
         let out = targets(block)
             .iter()
             .fold(test_uses(block), |acc, &(_, t)| {
                 acc | match t {
-                    Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+                    Target::Block(c) => live_in[c],
                     _ => 0,
                 }
             });
         let (uses, defs) = block_uses_defs(&block.stmts);
-        live_in.insert(b, uses | (out & !defs));
+        live_in[b] = uses | (out & !defs);
     }
     live_in
 }
 
-/// Predecessor edges of every reachable block.
-pub(super) fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(usize, bool)>> {
-    let mut preds: HashMap<usize, Vec<(usize, bool)>> = HashMap::new();
+/// Predecessor edges of every reachable block, in `order`.
+pub(super) fn predecessors(g: &Graph, order: &[usize]) -> Preds {
+    let mut preds: Preds = vec![Vec::new(); g.blocks.len()];
     for &b in order {
         for (side, t) in targets(&g.blocks[b]) {
             if let Target::Block(c) = t {
-                preds.entry(c).or_default().push((b, side));
+                preds[c].push((b, side));
             }
         }
     }
@@ -586,8 +680,8 @@ pub(super) fn predecessors(g: &Graph, order: &[usize]) -> HashMap<usize, Vec<(us
 pub(super) fn entry_values(
     b: usize,
     root: usize,
-    preds: &HashMap<usize, Vec<(usize, bool)>>,
-    exit: &HashMap<usize, [u32; NREGS]>,
+    preds: &Preds,
+    exit: &[[u32; NREGS]],
     nums: &mut Numbers,
 ) -> [u32; NREGS] {
     let mut vals = [0u32; NREGS];
@@ -600,9 +694,9 @@ pub(super) fn entry_values(
         }
         return vals;
     }
-    let ps = preds.get(&b).map(Vec::as_slice).unwrap_or(&[]);
+    let ps = &preds[b];
     for (r, v) in vals.iter_mut().enumerate() {
-        let mut it = ps.iter().map(|(p, _)| exit[p][r]);
+        let mut it = ps.iter().map(|&(p, _)| exit[p][r]);
         let first = it.next();
         *v = match first {
             Some(f) if it.all(|o| o == f) => f,
@@ -615,9 +709,9 @@ pub(super) fn entry_values(
 /// Merges identical blocks (same statements, test and successors).
 fn intern(g: &mut Graph) -> bool {
     let order = g.order();
-    let mut canon: HashMap<Block, usize> = HashMap::new();
-    let mut remap: HashMap<usize, usize> = HashMap::new();
-    let fix = |t: Target, remap: &HashMap<usize, usize>| match t {
+    let mut canon: FxMap<Block, usize> = FxMap::default();
+    let mut remap: FxMap<usize, usize> = FxMap::default();
+    let fix = |t: Target, remap: &FxMap<usize, usize>| match t {
         Target::Block(b) => Target::Block(*remap.get(&b).unwrap_or(&b)),
         other => other,
     };

@@ -1,13 +1,80 @@
 //! libpcap's branch pull-ups (`or_pullup` / `and_pullup`), part of the
 //! optimiser's first phase.
 
-use std::collections::{HashMap, HashSet};
-
 use super::cfg::{Graph, Target, Test};
 use super::optimize::{
     block_uses_defs, entry_values, liveness, number_block, predecessors, set_target, targets,
-    Numbers, RegSet, A, NREGS,
+    Numbers, Preds, RegSet, A, NREGS,
 };
+
+/// Dominance over the reachable blocks of an acyclic graph: immediate
+/// dominators in one pass over a topological order (Cooper, Harvey and
+/// Kennedy's intersection), then each block's interval in a walk of the
+/// dominator tree, so "a dominates n" is two comparisons.
+struct Dominators {
+    /// Entry and exit times in a depth-first walk of the dominator tree.
+    enter: Vec<u32>,
+    leave: Vec<u32>,
+}
+
+impl Dominators {
+    fn new(order: &[usize], preds: &Preds, blocks: usize) -> Dominators {
+        const NONE: usize = usize::MAX;
+        let mut index = vec![NONE; blocks];
+        for (i, &b) in order.iter().enumerate() {
+            index[b] = i;
+        }
+        let mut idom = vec![NONE; blocks];
+        if let Some(&root) = order.first() {
+            idom[root] = root;
+        }
+        for &b in order.iter().skip(1) {
+            let mut acc = NONE;
+            for &(p, _) in &preds[b] {
+                acc = if acc == NONE {
+                    p
+                } else {
+                    let (mut x, mut y) = (acc, p);
+                    while x != y {
+                        while index[x] > index[y] {
+                            x = idom[x];
+                        }
+                        while index[y] > index[x] {
+                            y = idom[y];
+                        }
+                    }
+                    x
+                };
+            }
+            idom[b] = acc;
+        }
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); blocks];
+        for &b in order.iter().skip(1) {
+            children[idom[b]].push(b);
+        }
+        let (mut enter, mut leave) = (vec![0; blocks], vec![0; blocks]);
+        let mut clock = 0u32;
+        let mut stack: Vec<(usize, bool)> =
+            order.first().map(|&r| (r, false)).into_iter().collect();
+        while let Some((b, done)) = stack.pop() {
+            clock += 1;
+            if done {
+                leave[b] = clock;
+                continue;
+            }
+            enter[b] = clock;
+            stack.push((b, true));
+            stack.extend(children[b].iter().map(|&c| (c, false)));
+        }
+        Dominators { enter, leave }
+    }
+
+    /// Whether every path from the root to `n` passes through `a` (true
+    /// for `a == n`).
+    fn dominates(&self, a: usize, n: usize) -> bool {
+        self.enter[a] <= self.enter[n] && self.leave[n] <= self.leave[a]
+    }
+}
 
 /// libpcap's `or_pullup` / `and_pullup`: in a chain of tests sharing one
 /// exit, a test of the value A held on entry to the chain is moved up
@@ -21,57 +88,39 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
     let preds = predecessors(g, &order);
     let live_in = liveness(g, &order);
     // Values of A at each test (numbering without rewriting).
-    let mut scratch = g.clone();
     let mut nums = Numbers::default();
-    let mut exit_a: HashMap<usize, u32> = HashMap::new();
-    let mut exit: HashMap<usize, [u32; NREGS]> = HashMap::new();
+    let mut exit_a: Vec<u32> = vec![0; g.blocks.len()];
+    let mut exit: Vec<[u32; NREGS]> = vec![[0; NREGS]; g.blocks.len()];
     for &b in &order {
         let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
-        number_block(&mut scratch.blocks[b], &mut vals, &mut nums);
-        exit_a.insert(b, vals[A]);
-        exit.insert(b, vals);
+        let mut scratch = g.blocks[b].clone();
+        number_block(&mut scratch, &mut vals, &mut nums);
+        exit_a[b] = vals[A];
+        exit[b] = vals;
     }
-    // Dominators, as bit sets over positions in `order`.
-    let index: HashMap<usize, usize> = order.iter().enumerate().map(|(i, &b)| (b, i)).collect();
-    let words = order.len().div_ceil(64);
-    let mut dom: Vec<Vec<u64>> = vec![vec![u64::MAX; words]; order.len()];
-    for (i, &b) in order.iter().enumerate() {
-        let mut d = if b == root {
-            vec![0; words]
-        } else {
-            let mut acc = vec![u64::MAX; words];
-            for (p, _) in preds.get(&b).map(Vec::as_slice).unwrap_or(&[]) {
-                for (a, w) in acc.iter_mut().zip(&dom[index[p]]) {
-                    *a &= *w;
-                }
-            }
-            acc
-        };
-        d[i / 64] |= 1 << (i % 64);
-        dom[i] = d;
-    }
-    let dominates = |a: usize, n: usize| {
-        let (ia, inn) = (index[&a], index[&n]);
-        dom[inn][ia / 64] & (1 << (ia % 64)) != 0
-    };
+    let dom = Dominators::new(&order, &preds, g.blocks.len());
+    let dominates = |a: usize, n: usize| dom.dominates(a, n);
     // Heights (leaves 0), processed lowest first as libpcap's levels.
-    let mut height: HashMap<usize, usize> = HashMap::new();
+    let mut index = vec![0; g.blocks.len()];
+    for (i, &b) in order.iter().enumerate() {
+        index[b] = i;
+    }
+    let mut height = vec![0usize; g.blocks.len()];
     for &b in order.iter().rev() {
-        let h = targets(&g.blocks[b])
+        height[b] = targets(&g.blocks[b])
             .iter()
             .map(|&(_, t)| match t {
-                Target::Block(c) => height[&c] + 1,
+                Target::Block(c) => height[c] + 1,
                 _ => 1,
             })
             .max()
             .unwrap_or(1);
-        height.insert(b, h);
     }
     let mut by_height = order.clone();
-    by_height.sort_by_key(|b| (height[b], index[b]));
+    by_height.sort_by_key(|&b| (height[b], index[b]));
     // Several pullups per sweep, as libpcap, but never two touching the
     // same blocks (the analysis above describes the graph before either).
-    let mut dirty = HashSet::new();
+    let mut dirty = vec![false; g.blocks.len()];
     let mut pulled = false;
     for &b in &by_height {
         for chain_on_true in [false, true] {
@@ -97,21 +146,19 @@ fn pull_one(
     g: &mut Graph,
     b: usize,
     chain_on_true: bool,
-    preds: &HashMap<usize, Vec<(usize, bool)>>,
-    exit_a: &HashMap<usize, u32>,
-    live_in: &HashMap<usize, RegSet>,
+    preds: &Preds,
+    exit_a: &[u32],
+    live_in: &[RegSet],
     dominates: &impl Fn(usize, usize) -> bool,
-    dirty: &mut HashSet<usize>,
+    dirty: &mut [bool],
 ) -> bool {
-    let Some(ps) = preds.get(&b) else {
-        return false;
-    };
-    if dirty.contains(&b) || ps.iter().any(|(p, _)| dirty.contains(p)) {
+    let ps = &preds[b];
+    if ps.is_empty() || dirty[b] || ps.iter().any(|&(p, _)| dirty[p]) {
         return false;
     }
     let mut visited = vec![b];
-    let val = exit_a[&ps[0].0];
-    if ps.iter().any(|(p, _)| exit_a[p] != val) {
+    let val = exit_a[ps[0].0];
+    if ps.iter().any(|&(p, _)| exit_a[p] != val) {
         return false;
     }
     let is_jump = |n: usize| matches!(g.blocks[n].test, Test::Jump { .. });
@@ -132,7 +179,7 @@ fn pull_one(
         }
     };
     let exit = shared(b);
-    let fits = |n: usize| is_jump(n) && shared(n) == exit && dominates(b, n) && !dirty.contains(&n);
+    let fits = |n: usize| is_jump(n) && shared(n) == exit && dominates(b, n) && !dirty[n];
     // Walk the chain while it tests the entry value.
     let mut diff_parent: Option<usize> = None;
     let mut diff = b;
@@ -140,7 +187,7 @@ fn pull_one(
         if !fits(diff) {
             return false;
         }
-        if exit_a[&diff] != val {
+        if exit_a[diff] != val {
             break;
         }
         diff_parent = Some(diff);
@@ -160,10 +207,10 @@ fn pull_one(
             return false;
         }
         visited.push(s);
-        if exit_a[&s] == val {
+        if exit_a[s] == val {
             // Moving a block that another path also enters would change
             // that path too (merged blocks make this possible).
-            if preds.get(&s).map_or(0, Vec::len) != 1 {
+            if preds[s].len() != 1 {
                 return false;
             }
             break s;
@@ -176,10 +223,10 @@ fn pull_one(
     // it used to be nor clobber anything the chain reads after it.
     let (uses, defs) = block_uses_defs(&g.blocks[pull].stmts);
     let live_at = |t: Target| match t {
-        Target::Block(c) => live_in.get(&c).copied().unwrap_or(0),
+        Target::Block(c) => live_in[c],
         _ => 0,
     };
-    if uses != 0 || defs & live_at(after_pull) != 0 || defs & live_in[&diff] & !1 != 0 {
+    if uses != 0 || defs & live_at(after_pull) != 0 || defs & live_in[diff] & !1 != 0 {
         return false;
     }
     let set_next = |g: &mut Graph, n: usize, t: Target| {
@@ -189,10 +236,11 @@ fn pull_one(
             g.blocks[n].jf = t;
         }
     };
-    dirty.extend(visited);
-    dirty.extend(ps.iter().map(|&(p, _)| p));
+    for n in visited.into_iter().chain(ps.iter().map(|&(p, _)| p)) {
+        dirty[n] = true;
+    }
     if let Target::Block(a) = after_pull {
-        dirty.insert(a);
+        dirty[a] = true;
     }
     set_next(g, same_parent, after_pull);
     set_next(g, pull, Target::Block(diff));

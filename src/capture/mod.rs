@@ -88,7 +88,7 @@ pub struct Packet<'a> {
     pub ts_raw: (u32, u32),
     /// The record holds more than the snapshot length and `data` is cut to
     /// it, as libpcap cuts it; written out, the record needs its captured
-    /// length rewritten ([`Reader::write_clipped`]).
+    /// length rewritten ([`Reader::write_record`]).
     pub clipped: bool,
 }
 

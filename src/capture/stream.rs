@@ -5,7 +5,7 @@
 //! The bytes are read into a buffer and walked by the same readers as a
 //! mapped file; a record or block cut off by the end of what has arrived so
 //! far is read again once more bytes are in (the readers mark such errors
-//! [`CaptureError::truncated`]); the end of the input makes it a real
+//! `truncated` in [`CaptureError`]); the end of the input makes it a real
 //! truncation. What has been handled is dropped from the buffer, so memory
 //! stays at about one read plus the largest record.
 

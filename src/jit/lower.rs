@@ -9,7 +9,7 @@
 //!   status there and returning, and callers check it;
 //! - leaf code (`JitOptions::leaf`): `ctx` is r1 itself, the input memory
 //!   of `JitOptions::leaf_mem` bytes; the stack is a slot in the function's
-//!   own frame (no frame at all when r10 is unused), nothing is stored
+//!   own frame (no slot when r10 is unused), nothing is stored
 //!   anywhere, and a hand-over returns [`LEAF_HAND_OVER`] instead of r0's
 //!   low 32 bits, so the caller tests a register, not memory.
 //!
@@ -18,7 +18,7 @@
 //! bounds or checked (in leaf code: handed over), and every division is
 //! guarded.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I16, I32, I64, I8};
@@ -189,6 +189,14 @@ struct Lowerer<'a, 'b> {
     /// Register facts before each instruction (leaf code only).
     facts: Vec<Option<Facts>>,
     lowered: Lowered,
+    /// Seal each block as lowering enters it (possible when every jump
+    /// goes forward), so that a value stays visible as itself in the blocks
+    /// it dominates instead of becoming a block parameter.
+    seal_early: bool,
+    /// Big-endian packet loads: the loaded value → (the raw loaded value,
+    /// its type), so that comparisons with constants compare the raw value
+    /// with the constant swapped at compile time.
+    swapped: HashMap<Value, (Value, Type)>,
 }
 
 /// Builds the body of one function into `b`, whose function must already
@@ -332,8 +340,10 @@ pub(crate) fn lower_function(
         negative_load_sig,
         plan,
         leaders,
+        seal_early: facts.first().is_some_and(Option::is_some),
         facts,
         lowered: Lowered::default(),
+        swapped: HashMap::new(),
     };
     let first = lw.block_at(start);
     lw.b.ins().jump(first, &[]);
@@ -346,6 +356,14 @@ pub(crate) fn lower_function(
 }
 
 impl Lowerer<'_, '_> {
+    /// Continues lowering in `block`, whose predecessors are all emitted.
+    fn enter(&mut self, block: Block) {
+        self.b.switch_to_block(block);
+        if self.seal_early {
+            self.b.seal_block(block);
+        }
+    }
+
     fn block_at(&self, pc: usize) -> Block {
         self.blocks[pc - self.input.start].expect("every jump target is a leader")
     }
@@ -373,13 +391,13 @@ impl Lowerer<'_, '_> {
         self.b.set_cold_block(site);
         let cont = self.b.create_block();
         self.b.ins().brif(cond, site, &[], cont, &[]);
-        self.b.switch_to_block(site);
+        self.enter(site);
         let st = self.iconst(I64, i64::from(st));
         let pcv = self.iconst(I64, pc as i64);
         let info = self.iconst(I64, info);
         let args = [st, pcv, addr, info].map(BlockArg::Value);
         self.b.ins().jump(self.fail, &args);
-        self.b.switch_to_block(cont);
+        self.enter(cont);
     }
 
     /// Returns from this function when a callee left a status behind.
@@ -387,7 +405,7 @@ impl Lowerer<'_, '_> {
         let st = self.b.ins().load(I32, checked(), self.ctx, offset::STATUS);
         let cont = self.b.create_block();
         self.b.ins().brif(st, self.bail, &[], cont, &[]);
-        self.b.switch_to_block(cont);
+        self.enter(cont);
     }
 
     /// Instructions from `pc` up to the next leader (for the budget).
@@ -433,7 +451,7 @@ impl Lowerer<'_, '_> {
                 if open {
                     self.b.ins().jump(block, &[]);
                 }
-                self.b.switch_to_block(block);
+                self.enter(block);
                 open = true;
                 if self.input.budget {
                     self.charge_budget(pc);
@@ -525,15 +543,15 @@ impl Lowerer<'_, '_> {
         let code = insn.opc & 0xf0;
         let from_reg = insn.opc & op::X != 0;
         let ty = if wide { I64 } else { I32 };
-        let dst64 = self.reg(insn.dst);
-
-        if code == op::END {
-            let v = self.byte_order(pc, insn, dst64)?;
+        if code == op::MOV {
+            // Not a use of dst (which would keep its old value alive).
+            let v = self.mov(pc, insn, wide, from_reg)?;
             self.set(insn.dst, v);
             return Ok(());
         }
-        if code == op::MOV {
-            let v = self.mov(pc, insn, wide, from_reg)?;
+        let dst64 = self.reg(insn.dst);
+        if code == op::END {
+            let v = self.byte_order(pc, insn, dst64)?;
             self.set(insn.dst, v);
             return Ok(());
         }
@@ -723,6 +741,12 @@ impl Lowerer<'_, '_> {
             _ => return Err(unsupported(pc, "unknown jump operation")),
         };
         let d = self.reg(insn.dst);
+        let target = self.block_at(jump_target(insn, pc).unwrap_or_default() as usize);
+        let next = self.block_at(pc + 1);
+        if let Some(cond) = self.compare_swapped(insn, wide, d) {
+            self.b.ins().brif(cond, target, &[], next, &[]);
+            return Ok(true);
+        }
         let a = if wide {
             d
         } else {
@@ -746,10 +770,49 @@ impl Lowerer<'_, '_> {
         } else {
             self.b.ins().icmp(cc, a, s)
         };
-        let target = self.block_at(jump_target(insn, pc).unwrap_or_default() as usize);
-        let next = self.block_at(pc + 1);
         self.b.ins().brif(cond, target, &[], next, &[]);
         Ok(true)
+    }
+
+    /// `jeq`, `jne` or `jset` of a big-endian packet load with a constant,
+    /// done on the raw loaded value with the constant swapped at compile
+    /// time (the swap itself then usually goes away).
+    fn compare_swapped(&mut self, insn: &Insn, wide: bool, d: Value) -> Option<Value> {
+        let code = insn.opc & 0xf0;
+        if insn.opc & op::X != 0 || !matches!(code, op::JEQ | op::JNE | op::JSET) {
+            return None;
+        }
+        let &(raw, ty) = self.swapped.get(&d)?;
+        let k = if wide {
+            i64::from(insn.imm) as u64
+        } else {
+            u64::from(insn.imm as u32)
+        };
+        // The loaded value has the type's width; the constant may not.
+        let max = if ty == I16 { 0xffff } else { 0xffff_ffff };
+        let swap = |v: u64| {
+            if ty == I16 {
+                i64::from((v as u16).swap_bytes())
+            } else {
+                i64::from((v as u32).swap_bytes())
+            }
+        };
+        Some(match code {
+            op::JSET if k & max == 0 => self.b.ins().iconst(I8, 0),
+            op::JSET => {
+                let m = self.b.ins().band_imm_u(raw, swap(k & max));
+                self.b.ins().icmp_imm_u(IntCC::NotEqual, m, 0)
+            }
+            _ if k > max => self.b.ins().iconst(I8, i64::from(code == op::JNE)),
+            _ => {
+                let cc = if code == op::JEQ {
+                    IntCC::Equal
+                } else {
+                    IntCC::NotEqual
+                };
+                self.b.ins().icmp_imm_u(cc, raw, swap(k))
+            }
+        })
     }
 
     /// Ends the run with status `HAND_OVER`, for a leaf function that met
@@ -763,7 +826,7 @@ impl Lowerer<'_, '_> {
         let args = [st, pcv, zero, zero].map(BlockArg::Value);
         self.b.ins().jump(self.fail, &args);
         let dead = self.b.create_block();
-        self.b.switch_to_block(dead);
+        self.enter(dead);
     }
 
     fn call(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
@@ -1001,9 +1064,6 @@ impl Lowerer<'_, '_> {
             return Err(unsupported(pc, "unknown packet load"));
         }
         let abort = self.abort;
-        let join = self.b.create_block();
-        self.b.append_block_param(join, I64);
-
         if mode == op::ABS && insn.imm >= 0 {
             if let Some(need) = self.plan[pc - self.input.start] {
                 let short = self
@@ -1012,45 +1072,39 @@ impl Lowerer<'_, '_> {
                     .icmp_imm_u(IntCC::UnsignedLessThan, self.len, need as i64);
                 let cont = self.b.create_block();
                 self.b.ins().brif(short, abort, &[], cont, &[]);
-                self.b.switch_to_block(cont);
+                self.enter(cont);
             }
             let v = self.load_be(self.pkt, i64::from(insn.imm), size);
-            self.b.ins().jump(join, &[BlockArg::Value(v)]);
+            self.set(0, v);
+            return Ok(());
+        }
+        // (int32)(src + imm) for IND; the immediate alone for ABS.
+        let offset = if mode == op::IND {
+            let s = self.reg(insn.src);
+            let s = self.b.ins().ireduce(I32, s);
+            let o = self.b.ins().iadd_imm_s(s, i64::from(insn.imm));
+            self.b.ins().sextend(I64, o)
         } else {
-            // (int32)(src + imm) for IND; the immediate alone for ABS.
-            let offset = if mode == op::IND {
-                let s = self.reg(insn.src);
-                let s = self.b.ins().ireduce(I32, s);
-                let o = self.b.ins().iadd_imm_s(s, i64::from(insn.imm));
-                self.b.ins().sextend(I64, o)
-            } else {
-                self.iconst(I64, i64::from(insn.imm))
-            };
-            let fast = self.b.create_block();
+            self.iconst(I64, i64::from(insn.imm))
+        };
+        let fast = self.b.create_block();
+        // Ordinary code joins the value a negative offset's call returns.
+        let mut join = None;
+        if mode == op::IND && self.offset_never_negative(pc, insn) {
+            self.b.ins().jump(fast, &[]);
+        } else {
             let slow = self.b.create_block();
-            if mode == op::IND && self.offset_never_negative(pc, insn) {
-                self.b.ins().jump(fast, &[]);
-            } else {
-                let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, offset, 0);
-                self.b.ins().brif(negative, slow, &[], fast, &[]);
-            }
-
-            self.b.switch_to_block(fast);
-            let end = self.b.ins().iadd_imm_s(offset, size);
-            let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, self.len);
-            let load = self.b.create_block();
-            self.b.ins().brif(past, abort, &[], load, &[]);
-            self.b.switch_to_block(load);
-            let addr = self.b.ins().iadd(self.pkt, offset);
-            let v = self.load_be(addr, 0, size);
-            self.b.ins().jump(join, &[BlockArg::Value(v)]);
-
+            let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, offset, 0);
+            self.b.ins().brif(negative, slow, &[], fast, &[]);
             // Negative offsets address Linux's special areas: a call, or
             // in a leaf function a hand-over to the caller.
-            self.b.switch_to_block(slow);
+            self.enter(slow);
             if self.input.leaf {
                 self.bail_out(pc);
+                self.b.ins().jump(abort, &[]); // unreachable
             } else {
+                let j = self.b.create_block();
+                self.b.append_block_param(j, I64);
                 let f = self
                     .b
                     .ins()
@@ -1065,11 +1119,23 @@ impl Lowerer<'_, '_> {
                 let failed = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
                 self.b
                     .ins()
-                    .brif(failed, abort, &[], join, &[BlockArg::Value(r)]);
+                    .brif(failed, abort, &[], j, &[BlockArg::Value(r)]);
+                join = Some(j);
             }
         }
-        self.b.switch_to_block(join);
-        let v = self.b.block_params(join)[0];
+        self.enter(fast);
+        let end = self.b.ins().iadd_imm_s(offset, size);
+        let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, self.len);
+        let load = self.b.create_block();
+        self.b.ins().brif(past, abort, &[], load, &[]);
+        self.enter(load);
+        let addr = self.b.ins().iadd(self.pkt, offset);
+        let mut v = self.load_be(addr, 0, size);
+        if let Some(j) = join {
+            self.b.ins().jump(j, &[BlockArg::Value(v)]);
+            self.enter(j);
+            v = self.b.block_params(j)[0];
+        }
         self.set(0, v);
         Ok(())
     }
@@ -1091,19 +1157,15 @@ impl Lowerer<'_, '_> {
     fn load_be(&mut self, base: Value, off: i64, size: i64) -> Value {
         let f = checked();
         let off = off as i32;
-        match size {
-            1 => self.b.ins().uload8(I64, f, base, off),
-            2 => {
-                let v = self.b.ins().load(I16, f, base, off);
-                let v = self.b.ins().bswap(v);
-                self.b.ins().uextend(I64, v)
-            }
-            _ => {
-                let v = self.b.ins().load(I32, f, base, off);
-                let v = self.b.ins().bswap(v);
-                self.b.ins().uextend(I64, v)
-            }
+        if size == 1 {
+            return self.b.ins().uload8(I64, f, base, off);
         }
+        let ty = if size == 2 { I16 } else { I32 };
+        let raw = self.b.ins().load(ty, f, base, off);
+        let swapped = self.b.ins().bswap(raw);
+        let v = self.b.ins().uextend(I64, swapped);
+        self.swapped.insert(v, (raw, ty));
+        v
     }
 }
 

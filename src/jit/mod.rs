@@ -9,8 +9,10 @@ mod lower;
 mod module;
 pub mod runtime;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub use module::compile_bytes;
 use runtime::{status, RunCtx, FRAME_SIZE, LEAF_HAND_OVER};
@@ -44,6 +46,11 @@ pub struct JitOptions {
     /// When false, compiling fails as if the host had no JIT (to exercise
     /// and test the interpreter fallback).
     pub enabled: bool,
+    /// Share the code of identical programs compiled with the same options
+    /// while one of them is alive (keyed by the instruction bytes), so that
+    /// building the same filter again costs a lookup. Off to measure the
+    /// compiler itself.
+    pub cache: bool,
     /// Bytes of stack each frame has below r10 (512 for eBPF; a translated
     /// classic filter needs only 64 for its scratch words). The stack given
     /// at run time must hold at least one frame.
@@ -55,6 +62,7 @@ impl Default for JitOptions {
         JitOptions {
             eliminate_bounds_checks: true,
             enabled: true,
+            cache: true,
             leaf: false,
             leaf_mem: 0,
             verify_ir: cfg!(debug_assertions),
@@ -112,19 +120,10 @@ type EntryFn = unsafe extern "C" fn(u64, u64, *mut u8) -> u64;
 
 /// A program compiled to native code for the host.
 pub struct JitCode {
-    code: module::HostCode,
+    code: Arc<module::HostCode>,
     frame_size: usize,
     leaf: bool,
 }
-
-// SAFETY: after `finalize_definitions` the code memory is read-only and
-// executable and never written again; the module is only touched again to
-// free it in `Drop`, which needs `&mut self`. Sharing the entry pointer
-// between threads is therefore sound: generated code keeps all state in the
-// per-call context and stack.
-unsafe impl Send for JitCode {}
-// SAFETY: see `Send`; `run` takes `&self` and all mutable state is per call.
-unsafe impl Sync for JitCode {}
 
 impl fmt::Debug for JitCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,7 +145,11 @@ impl JitCode {
                 what: "an empty program".into(),
             });
         }
-        let code = module::compile_host(&program.insns, options)?;
+        let code = if options.cache && !options.keep_listings {
+            cached_compile(program, options)?
+        } else {
+            Arc::new(module::compile_host(&program.insns, options)?)
+        };
         Ok(JitCode {
             code,
             frame_size: options.frame_size as usize,
@@ -273,6 +276,51 @@ impl JitCode {
             info: ctx.err_info,
         }
     }
+}
+
+/// What makes two compilations give the same code.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    insns: Vec<u64>,
+    eliminate_bounds_checks: bool,
+    verify_ir: bool,
+    budget: bool,
+    leaf: bool,
+    leaf_mem: u32,
+    frame_size: u32,
+}
+
+/// Code of live programs, by what compiled it.
+type CodeCache = Mutex<HashMap<CacheKey, Weak<module::HostCode>>>;
+
+/// The code for `program`, shared with a live program compiled alike, or
+/// compiled now (outside the lock: two threads may compile the same
+/// program at once, and the later one's code is the one kept).
+fn cached_compile(
+    program: &Program,
+    options: &JitOptions,
+) -> Result<Arc<module::HostCode>, JitError> {
+    static CACHE: OnceLock<CodeCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = CacheKey {
+        insns: program.insns.iter().map(|i| i.to_u64()).collect(),
+        eliminate_bounds_checks: options.eliminate_bounds_checks,
+        verify_ir: options.verify_ir,
+        budget: options.budget,
+        leaf: options.leaf,
+        leaf_mem: options.leaf_mem,
+        frame_size: options.frame_size,
+    };
+    // A panic elsewhere while holding the lock leaves a usable map.
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(code) = lock().get(&key).and_then(Weak::upgrade) {
+        return Ok(code);
+    }
+    let code = Arc::new(module::compile_host(&program.insns, options)?);
+    let mut map = lock();
+    map.retain(|_, w| w.strong_count() > 0);
+    map.insert(key, Arc::downgrade(&code));
+    Ok(code)
 }
 
 /// Recovers the environment from a context. Only called by trampolines.

@@ -1,6 +1,9 @@
 //! Code memory and targets: the Cranelift ISA (set up once per process and
-//! reused), one `JITModule` per compiled program (so dropping the program
-//! frees its code), and raw position-independent bytes for foreign targets.
+//! reused); on x86-64 hosts a program of one function (every filter) is
+//! compiled by `cranelift-codegen` directly into position-independent bytes
+//! and mapped read-execute on its own, skipping `cranelift-jit`'s module
+//! machinery; programs with local calls get one `JITModule` each (dropping
+//! the program frees its code either way); raw bytes for foreign targets.
 
 use std::sync::{Arc, OnceLock};
 
@@ -113,10 +116,20 @@ fn build_function(
     Ok((func, lowered))
 }
 
-/// Native code for the host, owned by its own `JITModule`.
+/// Where a program's code lives; freed in `Drop`.
+enum CodeMemory {
+    /// Its own `JITModule` (programs whose functions need linking).
+    Module(Box<JITModule>),
+    /// An anonymous read-execute mapping of `len` bytes at `addr`.
+    Mapped { addr: *mut libc::c_void, len: usize },
+    /// Already freed.
+    Freed,
+}
+
+/// Native code for the host.
 pub(crate) struct HostCode {
-    /// Kept alive for the code memory; freed in `Drop`.
-    module: Option<JITModule>,
+    /// Kept alive for the code; freed in `Drop`.
+    memory: CodeMemory,
     /// Address of the entry function.
     pub entry: *const u8,
     /// What the entry function requires of its caller.
@@ -128,23 +141,127 @@ pub(crate) struct HostCode {
     pub native: Vec<String>,
 }
 
+// SAFETY: the code memory is read-execute and never written after
+// compiling; `entry` is only called (by `JitCode`, whose runs keep all
+// mutable state per call), and the memory is freed only in `Drop`, when no
+// reference is left. So the code may be shared and dropped across threads.
+unsafe impl Send for HostCode {}
+// SAFETY: see `Send`.
+unsafe impl Sync for HostCode {}
+
 impl Drop for HostCode {
     fn drop(&mut self) {
-        if let Some(module) = self.module.take() {
+        match std::mem::replace(&mut self.memory, CodeMemory::Freed) {
             // SAFETY: `entry` points into this module's memory and is only
             // reachable through `self`, which is being dropped; no caller can
             // be running the code (running borrows `self`).
-            unsafe { module.free_memory() };
+            CodeMemory::Module(module) => unsafe { module.free_memory() },
+            // SAFETY: the mapping was made by `map_code` with this length
+            // and, as above, nothing can be running or reach it any more.
+            CodeMemory::Mapped { addr, len } => unsafe {
+                libc::munmap(addr, len);
+            },
+            CodeMemory::Freed => {}
         }
     }
+}
+
+/// Copies position-independent code into a fresh anonymous mapping and
+/// makes it read-execute.
+#[cfg(target_arch = "x86_64")]
+fn map_code(bytes: &[u8]) -> Result<(*mut libc::c_void, usize), JitError> {
+    let len = bytes.len().max(1);
+    let failed =
+        |what: &str| JitError::Target(format!("{what}: {}", std::io::Error::last_os_error()));
+    // SAFETY: a new private anonymous mapping; the result is checked.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return Err(failed("mmap"));
+    }
+    // SAFETY: the mapping is `len >= bytes.len()` writable bytes that
+    // nothing else refers to. x86-64 keeps instruction fetches coherent
+    // with these stores, so no cache flush is needed before running it.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.cast::<u8>(), bytes.len()) };
+    // SAFETY: the same mapping, made read-execute (never writable again).
+    if unsafe { libc::mprotect(addr, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+        let e = failed("mprotect");
+        // SAFETY: the mapping was just made and is not used.
+        unsafe { libc::munmap(addr, len) };
+        return Err(e);
+    }
+    Ok((addr, len))
+}
+
+/// Compiles a program of one function with `cranelift-codegen` alone and
+/// maps the bytes; `None` when the code needs relocations after all.
+#[cfg(target_arch = "x86_64")]
+fn compile_single(
+    insns: &[Insn],
+    starts: &[usize],
+    isa: &OwnedTargetIsa,
+    options: &JitOptions,
+) -> Result<Option<HostCode>, JitError> {
+    let mut no_callees = |_: &mut Function, _: usize| None;
+    let (func, lowered) = build_function(
+        insns,
+        starts,
+        0,
+        isa.default_call_conv(),
+        isa.frontend_config(),
+        options,
+        &mut no_callees,
+    )?;
+    let clif = if options.keep_listings {
+        vec![func.display().to_string()]
+    } else {
+        Vec::new()
+    };
+    let mut ctx = Context::for_function(func);
+    ctx.set_disasm(options.keep_listings);
+    let code = ctx
+        .compile(&**isa, &mut ControlPlane::default())
+        .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+    if !code.buffer.relocs().is_empty() {
+        return Ok(None);
+    }
+    let bytes = code.code_buffer();
+    let native = if options.keep_listings {
+        let text = code.vcode.clone().unwrap_or_default();
+        vec![super::listing::machine_code(bytes, 0).unwrap_or(text)]
+    } else {
+        Vec::new()
+    };
+    let (addr, len) = map_code(bytes)?;
+    Ok(Some(HostCode {
+        memory: CodeMemory::Mapped { addr, len },
+        entry: addr as *const u8,
+        lowered,
+        clif,
+        native,
+    }))
 }
 
 /// Compiles for the host: every function into one fresh module.
 pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostCode, JitError> {
     let isa = host_isa(options.verify_ir)?;
+    let starts = split_functions(insns)?;
+    #[cfg(target_arch = "x86_64")]
+    if starts.len() == 1 {
+        if let Some(code) = compile_single(insns, &starts, &isa, options)? {
+            return Ok(code);
+        }
+    }
     let call_conv = isa.default_call_conv();
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
-    let starts = split_functions(insns)?;
     let ids: Vec<FuncId> = (0..starts.len())
         .map(|i| {
             let sig = lower::function_signature(call_conv, i);
@@ -207,7 +324,7 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
         native.push(super::listing::machine_code(bytes, 0).unwrap_or(text));
     }
     Ok(HostCode {
-        module: Some(module),
+        memory: CodeMemory::Module(Box::new(module)),
         entry,
         lowered: entry_lowered,
         clif,

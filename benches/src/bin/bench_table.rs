@@ -62,8 +62,9 @@ const HOT: [(&str, &str); 11] = [
 ];
 
 /// Compile columns.
-const COMPILE: [(&str, &str); 8] = [
+const COMPILE: [(&str, &str); 9] = [
     ("cranebpf-jit", "cranebpf `Filter::new` (jit)"),
+    ("cranebpf-jit-cached", "the same, cached"),
     ("cranebpf-interp", "cranebpf (interp only)"),
     ("bpfjit", "bpfjit"),
     ("kernel-so_attach_filter", "kernel `SO_ATTACH_FILTER`"),

@@ -52,7 +52,7 @@ impl std::fmt::Display for CaptureFilterError {
                  (use a program, or force a link type)"
             ),
             CaptureFilterError::Expression { text, error } => {
-                write!(f, "expression '{text}': {error}")
+                write!(f, "expression '{text}': {error}\n{}", error.caret(text))
             }
             CaptureFilterError::Filter(FilterError::Rejected(e)) => {
                 write!(f, "rejected (the kernel would not run it): {e}")

@@ -36,7 +36,8 @@ pub fn link_type(name: Option<&str>) -> Result<LinkType, String> {
         .ok_or_else(|| {
             let known: Vec<&str> = ALL_LINK_TYPES.iter().map(|l| l.name()).collect();
             format!(
-                "unknown link type '{name}' (known: {} or their LINKTYPE_ numbers)",
+                "unknown link type '{name}'{} (known: {} or their LINKTYPE_ numbers)",
+                cranebpf::expr::suggest_link_type(name),
                 known.join(", ")
             )
         })
@@ -45,5 +46,5 @@ pub fn link_type(name: Option<&str>) -> Result<LinkType, String> {
 /// Compiles `expr` for the link type named by `linktype`.
 pub fn compile(expr: &str, linktype: Option<&str>) -> Result<Program, String> {
     let link = link_type(linktype)?;
-    compile_expr(expr, link).map_err(|e| format!("expression '{expr}': {e}"))
+    compile_expr(expr, link).map_err(|e| format!("expression '{expr}': {e}\n{}", e.caret(expr)))
 }

@@ -96,6 +96,44 @@ impl fmt::Display for ExprError {
 
 impl std::error::Error for ExprError {}
 
+impl ExprError {
+    /// The expression with a caret under the offending column, as two
+    /// lines, for showing under the message. Long expressions are cut to a
+    /// window around the column (`…` marks the cuts).
+    pub fn caret(&self, expr: &str) -> String {
+        const WINDOW: usize = 60;
+        let chars: Vec<char> = expr
+            .chars()
+            .map(|c| if c.is_whitespace() { ' ' } else { c })
+            .collect();
+        let at = self.column.saturating_sub(1).min(chars.len());
+        let start = at.saturating_sub(WINDOW / 2);
+        let end = (start + WINDOW).min(chars.len());
+        let mut line: String = chars[start..end].iter().collect();
+        let mut pad = at - start;
+        if start > 0 {
+            line.insert(0, '…');
+            pad += 1;
+        }
+        if end < chars.len() {
+            line.push('…');
+        }
+        format!("  {line}\n  {}^", " ".repeat(pad))
+    }
+}
+
+/// Suggests the link-type name closest to a misspelled `name`, if one is
+/// one or two edits away: "; did you mean 'EN10MB'?".
+pub fn suggest_link_type(name: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    ALL_LINK_TYPES
+        .iter()
+        .map(|l| (parser::edit_distance(&upper, l.name()), l.name()))
+        .filter(|&(d, _)| d > 0 && d <= 2)
+        .min()
+        .map_or_else(String::new, |(_, n)| format!("; did you mean '{n}'?"))
+}
+
 /// The netmask `tcpdump` passes when it knows none (reading a savefile,
 /// `-d`): `ip broadcast` then means an all-zeros or all-ones address.
 pub const DEFAULT_NETMASK: u32 = 0;
@@ -239,6 +277,28 @@ mod tests {
         assert!(listing("net 192.168 mask 255.255", LinkType::Raw).contains("and      #0xffff0000"));
         assert!(err("byte 8 != 5").starts_with("syntax error at 8:"));
         assert!(err("net 10/8").starts_with("syntax error at 7:"));
+    }
+
+    #[test]
+    fn carets_and_suggestions() {
+        let e = compile_expr("tcp prot 80", LinkType::Ethernet).unwrap_err();
+        assert_eq!(e.caret("tcp prot 80"), "  tcp prot 80\n      ^");
+        assert!(
+            err("tpc port 80").ends_with("found 'tpc'; did you mean 'tcp'?"),
+            "{}",
+            err("tpc port 80")
+        );
+        assert!(err("hots 1.2.3.4").ends_with("did you mean 'host'?"));
+        let long = format!("{} and $", vec!["ip"; 100].join(" and "));
+        let e = compile_expr(&long, LinkType::Ethernet).unwrap_err();
+        let c = e.caret(&long);
+        assert!(c.starts_with("  …") && c.ends_with("^"), "{c}");
+        let lines: Vec<&str> = c.lines().collect();
+        assert_eq!(
+            lines[0].chars().nth(lines[1].chars().count() - 1),
+            Some('$')
+        );
+        assert_eq!(suggest_link_type("EN10M"), "; did you mean 'EN10MB'?");
     }
 
     #[test]

@@ -50,6 +50,48 @@ const UNSUPPORTED: &str = "\
     ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
     hlssu hmsu ra ta addr1 addr2 addr3 addr4";
 
+/// "; did you mean 'tcp'?" when `word` is one edit (two for longer
+/// words) from a keyword; supported keywords are preferred.
+pub fn did_you_mean(word: &str) -> String {
+    let lower = word.to_ascii_lowercase();
+    let closest = |words: &'static str| {
+        words
+            .split_whitespace()
+            .map(|k| (edit_distance(&lower, k), k))
+            .filter(|&(d, k)| d > 0 && d <= if k.len() > 4 { 2 } else { 1 })
+            .min()
+    };
+    closest(KEYWORDS)
+        .or_else(|| closest(UNSUPPORTED))
+        .map_or_else(String::new, |(_, k)| format!("; did you mean '{k}'?"))
+}
+
+/// Edit distance between two short ASCII words, counting a swap of two
+/// adjacent letters (`tpc` for `tcp`) as one edit.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 fn is_keyword(word: &str) -> bool {
     KEYWORDS.split_whitespace().any(|k| k == word)
 }
@@ -474,8 +516,12 @@ impl Parser {
             None => Err(ExprError::syntax(
                 col,
                 format!(
-                    "expected a primitive (e.g. 'host', 'port', 'tcp'), found {}",
-                    self.found()
+                    "expected a primitive (e.g. 'host', 'port', 'tcp'), found {}{}",
+                    self.found(),
+                    match self.peek_at(0) {
+                        Some(Tok::Word(w)) => did_you_mean(w),
+                        _ => String::new(),
+                    }
                 ),
             )),
         }

@@ -325,8 +325,7 @@ fn outcome(program: &Program, raw: RawOutcome) -> Result<u64, ExecError> {
 /// The slot reached from `pc` after `n` instructions (`lddw` is one).
 fn skip_instructions(program: &Program, mut pc: usize, n: u64) -> usize {
     for _ in 0..n {
-        let wide = program.insns.get(pc).is_some_and(|i| i.is_lddw());
-        pc += if wide { 2 } else { 1 };
+        pc += program.insns.get(pc).map_or(1, |i| i.width());
     }
     pc
 }

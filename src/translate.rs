@@ -254,13 +254,11 @@ fn convert(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
 
 /// Classic conditional and unconditional jumps, as the kernel maps them.
 fn jump(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
-    let target_t = pc + 1 + usize::from(insn.jt);
-    let target_f = pc + 1 + usize::from(insn.jf);
+    let [target_t, target_f] = insn.successors(pc);
     if insn.op() == c::JA {
-        let to = pc + 1 + insn.k as usize;
         out.push(Emit {
             insn: Insn::new(e::JMP | e::JA, 0, 0, 0, 0),
-            to: Some(to),
+            to: target_t,
         });
         return;
     }
@@ -287,7 +285,7 @@ fn jump(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
     if insn.jf == 0 {
         out.push(Emit {
             insn: jmp(cond),
-            to: Some(target_t),
+            to: target_t,
         });
         return;
     }
@@ -300,17 +298,17 @@ fn jump(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
     if let (0, Some(inv)) = (insn.jt, inverse) {
         out.push(Emit {
             insn: jmp(inv),
-            to: Some(target_f),
+            to: target_f,
         });
         return;
     }
     out.push(Emit {
         insn: jmp(cond),
-        to: Some(target_t),
+        to: target_t,
     });
     out.push(Emit {
         insn: Insn::new(e::JMP | e::JA, 0, 0, 0, 0),
-        to: Some(target_f),
+        to: target_f,
     });
 }
 

@@ -204,16 +204,10 @@ fn check_load_and_stores(insns: &[Insn]) -> Result<(), CheckError> {
                     rule: Rule::ScratchReadBeforeWrite,
                 });
             }
-            c if c == JMP | JA => {
+            c if c == JMP | JA || is_conditional_jump(c) => {
                 // In range: the per-instruction pass checked every jump.
-                if let Some(m) = masks.get_mut(pc + 1 + insn.k as usize) {
-                    *m &= valid;
-                }
-                valid = u16::MAX;
-            }
-            c if is_conditional_jump(c) => {
-                for off in [insn.jt, insn.jf] {
-                    if let Some(m) = masks.get_mut(pc + 1 + off as usize) {
+                for to in insn.successors(pc).into_iter().flatten() {
+                    if let Some(m) = masks.get_mut(to) {
                         *m &= valid;
                     }
                 }

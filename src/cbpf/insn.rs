@@ -34,6 +34,20 @@ impl Insn {
         Insn { code, jt, jf, k }
     }
 
+    /// Where control goes after this instruction at `pc`: `[next, None]`
+    /// for a statement, `[pc + 1 + k, None]` for `ja`, `[pc + 1 + jt,
+    /// pc + 1 + jf]` for a conditional jump (taken, not taken), nothing
+    /// after `ret`. Targets are not range-checked (the checker does that).
+    pub fn successors(&self, pc: usize) -> [Option<usize>; 2] {
+        let after = |off: u32| Some(pc + 1 + off as usize);
+        match self.class() {
+            op::RET => [None, None],
+            op::JMP if self.op() == op::JA => [after(self.k), None],
+            op::JMP => [after(u32::from(self.jt)), after(u32::from(self.jf))],
+            _ => [after(0), None],
+        }
+    }
+
     /// The instruction class (`BPF_CLASS`).
     pub const fn class(&self) -> u16 {
         self.code & 0x07

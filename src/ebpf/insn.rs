@@ -60,6 +60,33 @@ impl Insn {
         self.opc == op::LD | op::IMM | op::DW
     }
 
+    /// The slots this instruction occupies: 2 for `lddw`, else 1.
+    pub const fn width(&self) -> usize {
+        if self.is_lddw() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Where control goes after this instruction at slot `pc`, within its
+    /// function: `[fall-through, jump target]`. A local call continues at
+    /// the next instruction; `exit` has neither. A target before the first
+    /// slot is `usize::MAX`, so one range check (`< len`) covers both
+    /// directions.
+    pub fn successors(&self, pc: usize) -> [Option<usize>; 2] {
+        let next = Some(pc + self.width());
+        let target = |rel: i64| Some(usize::try_from(pc as i64 + 1 + rel).unwrap_or(usize::MAX));
+        match (self.class(), self.op()) {
+            (op::JMP, op::EXIT) => [None, None],
+            (op::JMP, op::JA) => [target(i64::from(self.off)), None],
+            (op::JMP32, op::JA) => [target(i64::from(self.imm)), None],
+            (op::JMP, op::CALL) => [next, None],
+            (op::JMP | op::JMP32, _) => [next, target(i64::from(self.off))],
+            _ => [next, None],
+        }
+    }
+
     /// Encodes as 8 little-endian bytes (dst in the low nibble of byte 1).
     pub fn to_bytes(&self) -> [u8; 8] {
         let mut b = [0u8; 8];

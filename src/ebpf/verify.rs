@@ -288,7 +288,7 @@ pub(crate) fn insn_starts(insns: &[Insn]) -> Starts {
     let mut pc = 0;
     while pc < insns.len() {
         starts[pc] = true;
-        pc += if insns[pc].is_lddw() { 2 } else { 1 };
+        pc += insns[pc].width();
     }
     Starts(starts)
 }

@@ -32,32 +32,6 @@ use crate::ebpf::insn::{op, Insn};
 /// Indexed like the function's instruction slice.
 pub(crate) type Plan = Vec<Option<u64>>;
 
-/// Where a jump or fall-through can go: `(next, target)`.
-pub(crate) fn successors(insns: &[Insn], pc: usize) -> (Option<usize>, Option<usize>) {
-    let insn = &insns[pc];
-    let class = insn.class();
-    let width = if insn.is_lddw() { 2 } else { 1 };
-    let next = Some(pc + width);
-    if class != op::JMP && class != op::JMP32 {
-        return (next, None);
-    }
-    let code = insn.opc & 0xf0;
-    let rel = |off: i64| usize::try_from(pc as i64 + 1 + off).ok();
-    match code {
-        op::EXIT => (None, None),
-        op::CALL => (next, None),
-        op::JA => {
-            let off = if class == op::JMP32 {
-                i64::from(insn.imm)
-            } else {
-                i64::from(insn.off)
-            };
-            (None, rel(off))
-        }
-        _ => (next, rel(i64::from(insn.off))),
-    }
-}
-
 /// The end (offset + size) of an LD_ABS with a non-negative offset.
 fn abs_end(insn: &Insn) -> Option<u64> {
     if insn.class() != op::LD || insn.opc & 0xe0 != op::ABS || insn.imm < 0 {
@@ -105,7 +79,7 @@ pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
     let n = insns.len();
     let own: Plan = insns.iter().map(abs_end).collect();
     let has_back_edge = (0..n).any(|pc| {
-        let (_, target) = successors(insns, pc);
+        let [_, target] = insns[pc].successors(pc);
         target.is_some_and(|t| t <= pc)
     });
     if !eliminate || has_back_edge {
@@ -120,7 +94,7 @@ pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
             need[pc] = 0;
             continue;
         }
-        let (next, target) = successors(insns, pc);
+        let [next, target] = insns[pc].successors(pc);
         let at = |s: Option<usize>| s.map(|s| need.get(s).copied().unwrap_or(0));
         let after = match (at(next), at(target)) {
             (Some(a), Some(b)) => a.min(b),
@@ -144,7 +118,7 @@ pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
                 k = need[pc];
             }
         }
-        let (next, target) = successors(insns, pc);
+        let [next, target] = insns[pc].successors(pc);
         for s in [next, target].into_iter().flatten() {
             if s < known.len() {
                 known[s] = Some(known[s].map_or(k, |old| old.min(k)));

@@ -14,7 +14,6 @@
 //! intersection (aliases) and union (ranges). Functions with a backward
 //! jump get no facts.
 
-use super::bounds::successors;
 use crate::ebpf::insn::{op, Insn};
 
 /// An inclusive unsigned range of a register's 64-bit value.
@@ -117,7 +116,7 @@ impl Facts {
 pub(crate) fn analyse(insns: &[Insn]) -> Vec<Option<Facts>> {
     let n = insns.len();
     let mut before: Vec<Option<Facts>> = vec![None; n];
-    let has_back_edge = (0..n).any(|pc| successors(insns, pc).1.is_some_and(|t| t <= pc));
+    let has_back_edge = (0..n).any(|pc| insns[pc].successors(pc)[1].is_some_and(|t| t <= pc));
     if n == 0 || has_back_edge {
         return before;
     }
@@ -125,10 +124,10 @@ pub(crate) fn analyse(insns: &[Insn]) -> Vec<Option<Facts>> {
     let mut pc = 0;
     while pc < n {
         let insn = insns[pc];
-        let width = if insn.is_lddw() { 2 } else { 1 };
+        let width = insn.width();
         if let Some(facts) = before[pc] {
             let after = transfer(facts, &insn);
-            let (next, target) = successors(insns, pc);
+            let [next, target] = insns[pc].successors(pc);
             for s in [next, target].into_iter().flatten() {
                 if let Some(slot) = before.get_mut(s) {
                     *slot = Some(match *slot {

@@ -222,7 +222,7 @@ pub(crate) fn lower_function(
     let mut pc = start;
     while pc < end {
         let insn = &insns[pc];
-        let width = if insn.is_lddw() { 2 } else { 1 };
+        let width = insn.width();
         if let Some(t) = jump_target(insn, pc) {
             if t < start as i64 || t >= end as i64 {
                 return Err(JitError::Unsupported {
@@ -421,7 +421,7 @@ impl Lowerer<'_, '_> {
         let mut i = 0;
         while i < insns.len() {
             n += 1;
-            i += if insns[i].is_lddw() { 2 } else { 1 };
+            i += insns[i].width();
         }
         n
     }

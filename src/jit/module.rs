@@ -71,7 +71,7 @@ pub(crate) fn split_functions(insns: &[Insn]) -> Result<Vec<usize>, JitError> {
             }
             starts.push(t as usize);
         }
-        pc += if insn.is_lddw() { 2 } else { 1 };
+        pc += insn.width();
     }
     starts.sort_unstable();
     starts.dedup();

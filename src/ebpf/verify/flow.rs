@@ -60,21 +60,6 @@ fn is_local_call(i: &Insn) -> bool {
     i.opc == op::CALL_IMM && i.src == op::CALL_LOCAL
 }
 
-/// Control-flow successors within the current function (a local call
-/// continues at the next instruction), as (target, is a fall-through).
-pub(super) fn successors(i: &Insn, pc: usize) -> ([Option<usize>; 2], bool) {
-    let next = pc + if i.is_lddw() { 2 } else { 1 };
-    let target = |rel: i64| Some((pc as i64 + 1 + rel) as usize);
-    match (i.class(), i.op()) {
-        (op::JMP, op::EXIT) => ([None, None], false),
-        (op::JMP, op::JA) => ([target(i.off as i64), None], false),
-        (op::JMP32, op::JA) => ([target(i.imm as i64), None], false),
-        (op::JMP, op::CALL) => ([Some(next), None], true),
-        (op::JMP | op::JMP32, _) => ([Some(next), target(i.off as i64)], true),
-        _ => ([Some(next), None], true),
-    }
-}
-
 /// Rule 2: must-be-written registers, by a forward data-flow fixpoint
 /// whose meet is intersection (so a register counts as written only if
 /// every path to here writes it).
@@ -115,7 +100,7 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
         if clobbers {
             out &= !ARGS;
         }
-        let (succ, _) = successors(i, pc);
+        let succ = i.successors(pc);
         for s in succ.into_iter().flatten() {
             if s < n {
                 merge(&mut state, &mut work, s, out);
@@ -129,7 +114,7 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
         if missing != 0 {
             return Err((pc, Rule::UninitializedRead(missing.trailing_zeros() as u8)));
         }
-        let (succ, _) = successors(i, pc);
+        let succ = i.successors(pc);
         if succ.into_iter().flatten().any(|s| s >= n) {
             return Err((pc, Rule::FallsOffEnd));
         }
@@ -193,7 +178,7 @@ fn find_cycle(
 pub(super) fn has_loop(insns: &[Insn], entries: &[usize]) -> bool {
     let n = insns.len();
     let edges = |pc: usize| -> Vec<usize> {
-        let (succ, _) = successors(&insns[pc], pc);
+        let succ = insns[pc].successors(pc);
         succ.into_iter().flatten().filter(|&s| s < n).collect()
     };
     find_cycle(n, entries, edges).is_some()
@@ -215,7 +200,7 @@ fn calls_of(insns: &[Insn], entry: usize) -> Vec<(usize, usize)> {
         if is_local_call(i) {
             calls.push((pc, (pc as i64 + 1 + i.imm as i64) as usize));
         }
-        let (succ, _) = successors(i, pc);
+        let succ = i.successors(pc);
         work.extend(succ.into_iter().flatten());
     }
     calls.sort_unstable();

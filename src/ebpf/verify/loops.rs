@@ -31,7 +31,6 @@
 //! instructions (this proves loops with constant trip counts, such as
 //! nested counting loops with non-linear exits).
 
-use super::flow::successors;
 use super::{LoopReason, Rule};
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::semantics::{alu32, alu64, byte_order, jmp_cond};
@@ -92,7 +91,7 @@ impl FunctionCfg {
     fn new(insns: &[Insn], entry: usize) -> FunctionCfg {
         let n = insns.len();
         let succ_of = |pc: usize| -> Vec<usize> {
-            let (s, _) = successors(&insns[pc], pc);
+            let s = insns[pc].successors(pc);
             s.into_iter().flatten().filter(|&t| t < n).collect()
         };
         // Iterative depth-first search for the post-order.
@@ -229,7 +228,7 @@ impl FunctionCfg {
             let Some(rel) = Relation::of_jump(i) else {
                 return false;
             };
-            let (fall, taken) = match successors(i, pc).0 {
+            let (fall, taken) = match i.successors(pc) {
                 [Some(f), Some(t)] => (f, t),
                 _ => return false,
             };

@@ -79,8 +79,12 @@ pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
     let n = insns.len();
     let own: Plan = insns.iter().map(abs_end).collect();
     let has_back_edge = (0..n).any(|pc| {
-        let [_, target] = insns[pc].successors(pc);
-        target.is_some_and(|t| t <= pc)
+        // The fall-through is always later.
+        insns[pc]
+            .successors(pc)
+            .into_iter()
+            .flatten()
+            .any(|t| t <= pc)
     });
     if !eliminate || has_back_edge {
         return own;

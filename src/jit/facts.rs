@@ -116,7 +116,13 @@ impl Facts {
 pub(crate) fn analyse(insns: &[Insn]) -> Vec<Option<Facts>> {
     let n = insns.len();
     let mut before: Vec<Option<Facts>> = vec![None; n];
-    let has_back_edge = (0..n).any(|pc| insns[pc].successors(pc)[1].is_some_and(|t| t <= pc));
+    let has_back_edge = (0..n).any(|pc| {
+        insns[pc]
+            .successors(pc)
+            .into_iter()
+            .flatten()
+            .any(|t| t <= pc)
+    });
     if n == 0 || has_back_edge {
         return before;
     }

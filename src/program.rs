@@ -313,6 +313,11 @@ fn outcome(program: &Program, raw: RawOutcome) -> Result<u64, ExecError> {
         status::UNKNOWN_HELPER => Err(ExecError::UnknownHelper { pc, id: raw.addr }),
         status::HELPER_PANICKED => Err(ExecError::HelperPanicked { pc, id: raw.addr }),
         status::CALL_DEPTH => Err(ExecError::CallDepthExceeded { pc }),
+        // What the interpreter reports for the same (unverifiable) path.
+        status::FELL_OFF_END => Err(ExecError::Verify(VerifyError {
+            pc,
+            rule: ebpf::Rule::FallsOffEnd,
+        })),
         // Only leaf code hands over, and `Prepared::run` runs leaf code
         // through its own path; reaching here would be a bug, reported
         // rather than hidden.

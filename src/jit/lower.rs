@@ -488,7 +488,17 @@ impl Lowerer<'_, '_> {
             pc += 1;
         }
         if open {
-            return Err(unsupported(end - 1, "control falls off the end"));
+            // Only unreachable code can get here (the verifier proves that
+            // no path falls off the end), so this costs nothing at run time.
+            if self.input.leaf {
+                self.bail_out(end);
+            } else {
+                let st = self.iconst(I64, i64::from(status::FELL_OFF_END));
+                let pcv = self.iconst(I64, end as i64);
+                let zero = self.iconst(I64, 0);
+                let args = [st, pcv, zero, zero].map(BlockArg::Value);
+                self.b.ins().jump(self.fail, &args);
+            }
         }
         Ok(())
     }

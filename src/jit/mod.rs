@@ -446,6 +446,21 @@ mod tests {
     }
 
     #[test]
+    fn unreachable_code_may_fall_off_the_end() {
+        // exit; then dead code whose path would fall off the end (the
+        // verifier accepts unreachable code whatever it holds). Found by
+        // the ebpf_verify fuzz target.
+        let prog = vec![
+            Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 3),
+            EXIT,
+            Insn::new(op::JMP | op::JSLE, 0, 0, 0, 0x000e_ff20),
+            Insn::new(op::ALU | op::MUL | op::X, 0, 0, 0, 0),
+        ];
+        let r = run(prog, &mut []);
+        assert_eq!((r.r0, r.status), (3, status::OK));
+    }
+
+    #[test]
     fn division_by_zero_register_is_defined() {
         let prog = vec![
             Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 9),

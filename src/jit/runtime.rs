@@ -25,6 +25,11 @@ pub mod status {
     pub const HAND_OVER: u32 = 6;
     /// A helper panicked (the panic was caught at the trampoline).
     pub const HELPER_PANICKED: u32 = 7;
+    /// Control reached the end of the program without `exit`. Verified
+    /// programs never get here: only unreachable code (which the verifier
+    /// accepts whatever it holds) can fall off the end, so this reports a
+    /// verifier bug instead of running past the code.
+    pub const FELL_OFF_END: u32 = 8;
 }
 
 /// What leaf code returns instead of a result when it hands the input

@@ -266,3 +266,77 @@ fn full_disks_and_closed_pipes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every subcommand that prints to stdout ends at once with 141 and no
+/// message when stdout is a pipe already closed, and names stdout with
+/// status 2 when stdout is a full disk (`check`, `conformance`, `bench`
+/// and `disasm` once panicked here: `println!` panics on such errors).
+#[test]
+fn every_subcommand_survives_a_lost_stdout() {
+    let one = support::temp_file("one.data", b"-- asm\nmov %r0, 3\nexit\n-- result\n3\n");
+    let conformance = one.parent().unwrap();
+    let ebpf = support::temp_file("one.asm", b"mov %r0, 1\nexit\n");
+    let hex = support::temp_file("pipe.hex", b"ff ff\n");
+    let commands: Vec<Vec<String>> = [
+        &["check", "--ddd", "1,6 0 0 1"][..],
+        &["disasm", "tcp"],
+        &[
+            "run",
+            "--ddd",
+            "1,6 0 0 1",
+            "--hex-file",
+            hex.to_str().unwrap(),
+        ],
+        &["run", "--ebpf", ebpf.to_str().unwrap()],
+        &["filter", "-r", SAMPLE, "--count", "tcp"],
+        &["filter", "-r", SAMPLE, "-w", "-", "tcp"],
+        &[
+            "conformance",
+            conformance.to_str().unwrap(),
+            "--engine",
+            "interp",
+        ],
+        &[
+            "bench",
+            "--ddd",
+            "1,6 0 0 1",
+            "--synthetic",
+            "--packets",
+            "10",
+            "--runs",
+            "1",
+        ],
+        &["completions", "bash"],
+    ]
+    .iter()
+    .map(|a| a.iter().map(|s| s.to_string()).collect())
+    .collect();
+    for args in &commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -3,6 +3,7 @@
 //! reference interpreters.
 
 use super::capture_source::{filter_failure, FilterArg, Input};
+use super::output::sayln;
 use super::prog::ProgArgs;
 use super::Failure;
 use clap::Args;
@@ -205,15 +206,20 @@ fn speedup(results: &[Measured], over: Engine) -> Option<f64> {
 }
 
 fn print_table(source: &str, count: usize, results: &[Measured]) {
-    println!("{count} packets from {source}");
-    println!(
+    sayln!("{count} packets from {source}");
+    sayln!(
         "{:<8} {:>12} {:>10} {:>10} {:>10} {:>9}",
-        "engine", "compile µs", "ns/pkt", "min", "max", "matched"
+        "engine",
+        "compile µs",
+        "ns/pkt",
+        "min",
+        "max",
+        "matched"
     );
     for m in results {
         let min = m.ns.iter().copied().fold(f64::INFINITY, f64::min);
         let max = m.ns.iter().copied().fold(0.0, f64::max);
-        println!(
+        sayln!(
             "{:<8} {:>12.1} {:>10.2} {:>10.2} {:>10.2} {:>9}",
             m.engine.name(),
             m.compile_us,
@@ -225,7 +231,7 @@ fn print_table(source: &str, count: usize, results: &[Measured]) {
     }
     for over in [Engine::Interp, Engine::Cbpf] {
         if let Some(s) = speedup(results, over) {
-            println!("jit speed-up over {over}: {s:.1}x");
+            sayln!("jit speed-up over {over}: {s:.1}x");
         }
     }
 }
@@ -263,7 +269,7 @@ fn print_json(source: &str, count: usize, results: &[Measured]) {
         })
         .collect();
     let speed = |e| speedup(results, e).map_or("null".to_string(), |s| format!("{s:.3}"));
-    println!(
+    sayln!(
         "{{\"source\":{},\"packets\":{count},\"engines\":[{}],\
          \"jit_speedup_over_interp\":{},\"jit_speedup_over_cbpf\":{}}}",
         json_string(source),

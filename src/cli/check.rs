@@ -1,6 +1,7 @@
 //! `cranebpf check PROG`: would the kernel (or, with `--libpcap`, libpcap)
 //! accept this classic program?
 
+use super::output::sayln;
 use super::prog::ProgArgs;
 use super::{Failure, EXIT_REJECTED};
 use clap::Args;
@@ -40,7 +41,7 @@ pub fn main(args: CheckArgs) -> Result<i32, Failure> {
     };
     match verdict {
         Ok(()) => {
-            println!("ok");
+            sayln!("ok");
             Ok(0)
         }
         Err(e) => Err(Failure {

@@ -1,6 +1,7 @@
 //! `cranebpf conformance [DIR] [--engine E]`: runs the eBPF conformance
 //! suite's `.data` tests.
 
+use super::output::sayln;
 use super::Failure;
 use clap::Args;
 use cranebpf::harness::suite::{find_suite_dir, run_dir};
@@ -53,8 +54,8 @@ pub fn conformance(args: &ConformanceArgs) -> Result<i32, Failure> {
         )));
     }
     for (file, reason) in &report.failures {
-        println!("FAIL {file}: {reason}");
+        sayln!("FAIL {file}: {reason}");
     }
-    println!("{} passed, {} failed", report.passed, report.failures.len());
+    sayln!("{} passed, {} failed", report.passed, report.failures.len());
     Ok(i32::from(!report.failures.is_empty()))
 }

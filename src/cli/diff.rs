@@ -2,6 +2,7 @@
 //! on fresh generated cases, or on the user's programs and packets, and
 //! print each mismatch minimised. Ends with `N cases, M mismatches`.
 
+use super::output::sayln;
 use super::prog::InputForm;
 use super::prog_source;
 use super::Failure;
@@ -101,7 +102,7 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
     let _ = args.kernel; // the only comparison target so far
     let mut rec = ClassicRecorder::new()
         .map_err(|e| Failure::bad_input(format!("kernel socket pair: {e}")))?;
-    let mut print = |m: &LiveMismatch| println!("{m}");
+    let mut print = |m: &LiveMismatch| sayln!("{m}");
     let mut summary = if args.progs.is_empty() {
         generated(&mut rec, args.seed, args.cases, &mut print).map_err(Failure::bad_input)?
     } else {
@@ -127,7 +128,7 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
         summary
     };
     if args.ebpf {
-        let mut print = |m: &EbpfMismatch| println!("{m}");
+        let mut print = |m: &EbpfMismatch| sayln!("{m}");
         let more = generated_ebpf(args.seed, &mut print).map_err(Failure::bad_input)?;
         summary.cases += more.cases;
         summary.mismatches += more.mismatches;
@@ -138,6 +139,6 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
             summary.skipped_enomem
         );
     }
-    println!("{} cases, {} mismatches", summary.cases, summary.mismatches);
+    sayln!("{} cases, {} mismatches", summary.cases, summary.mismatches);
     Ok(if summary.mismatches > 0 { 1 } else { 0 })
 }

@@ -1,6 +1,7 @@
 //! `run --ebpf` and `disasm --ebpf`: the eBPF halves of those subcommands,
 //! self-contained so they can be wired next to the classic ones.
 
+use super::output::sayln;
 use super::{Failure, EXIT_REJECTED};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::disasm::disassemble;
@@ -78,7 +79,7 @@ pub fn run_ebpf(
     })?;
     match program.run(&mut mem) {
         Ok(v) => {
-            println!("{v:#x} ({v})");
+            sayln!("{v:#x} ({v})");
             Ok(0)
         }
         Err(e) => Err(Failure {

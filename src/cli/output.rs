@@ -20,6 +20,42 @@ pub const EXIT_BROKEN_PIPE: i32 = 141;
 /// file goes) or after (the output is complete), never between.
 static IN_PROGRESS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
+/// Removes the temporary files in progress and ends the process with
+/// `code`: what an interruption or a lost stdout does.
+fn clean_exit(code: i32) -> ! {
+    let files = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
+    for tmp in files.iter() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    std::process::exit(code);
+}
+
+/// Writes `args` to stdout. A closed pipe ends the command at once with
+/// [`EXIT_BROKEN_PIPE`], silently (`cranebpf check … | head -1`); any other
+/// write error (a full disk behind a redirection) is named, with status 1.
+/// Either way temporary output files go. This replaces `print!`, which
+/// panics on such errors, so every subcommand's stdout behaves alike,
+/// including callbacks that cannot return an error.
+pub fn say(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            clean_exit(EXIT_BROKEN_PIPE);
+        }
+        eprintln!("cranebpf: stdout: {e}");
+        clean_exit(super::EXIT_BAD_INPUT);
+    }
+}
+
+/// `println!` through [`say`].
+macro_rules! sayln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::say(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use sayln;
+
 /// Starts the thread that waits for SIGINT, SIGTERM and SIGHUP.
 pub fn watch_signals() {
     #[cfg(unix)]
@@ -30,11 +66,7 @@ pub fn watch_signals() {
         if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
             std::thread::spawn(move || {
                 if let Some(signal) = signals.forever().next() {
-                    let files = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
-                    for tmp in files.iter() {
-                        let _ = std::fs::remove_file(tmp);
-                    }
-                    std::process::exit(128 + signal);
+                    clean_exit(128 + signal);
                 }
             });
         }

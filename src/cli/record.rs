@@ -134,7 +134,7 @@ pub fn main(args: RecordArgs) -> Result<i32, Failure> {
     match &args.output {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?,
-        None => print!("{text}"),
+        None => super::output::say(format_args!("{text}")),
     }
     Ok(0)
 }

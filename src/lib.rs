@@ -19,6 +19,8 @@ pub mod jit;
 mod platform;
 pub mod program;
 mod rng;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod translate;
 
 pub use engine::Engine;

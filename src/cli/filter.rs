@@ -55,6 +55,12 @@ pub struct FilterArgs {
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
+    /// Do not confine the process once the input and output are open (by
+    /// default Landlock allows only the output's directory and a seccomp
+    /// filter refuses sockets, exec and bpf(): a bug in a parser cannot
+    /// reach files or the network).
+    #[arg(long)]
+    no_sandbox: bool,
 }
 
 /// Filters the capture; exit 0, 1 for a capture cut short (after the
@@ -110,8 +116,12 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
         other => Failure::bad_input(format!("{name}: {other}")),
     };
     let outcome = match &args.output {
-        None => run(None).map_err(failed),
+        None => {
+            confine(!args.no_sandbox, None)?;
+            run(None).map_err(failed)
+        }
         Some(path) if path.as_os_str() == "-" => {
+            confine(!args.no_sandbox, None)?;
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
             let r = run(Some(&mut lock));
@@ -120,6 +130,10 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
         }
         Some(path) => {
             let mut file = output::create(path)?;
+            if let Err(e) = confine(!args.no_sandbox, Some(path)) {
+                output::abandon(file);
+                return Err(e);
+            }
             match run(Some(&mut file)) {
                 Ok(summary) => output::commit(file, path).map(|()| summary),
                 Err(e) => {
@@ -143,6 +157,24 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
         );
     }
     Ok(cut_short(&name, &summary))
+}
+
+/// Confines the process (see `--no-sandbox`) once input and output are
+/// open: only the output's directory stays writable, for its temporary
+/// file's rename. The signal watcher started earlier stays unconfined; it
+/// only removes temporary files.
+fn confine(enabled: bool, output: Option<&std::path::Path>) -> Result<(), Failure> {
+    if !enabled {
+        return Ok(());
+    }
+    let dir = output.map(|p| match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    });
+    let dirs: Vec<&std::path::Path> = dir.into_iter().collect();
+    cranebpf::sandbox::confine(&dirs)
+        .map(drop)
+        .map_err(|e| Failure::bad_input(e.to_string()))
 }
 
 /// Reports a capture that ended with a bad or cut-off record after the

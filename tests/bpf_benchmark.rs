@@ -6,15 +6,10 @@
 mod support;
 
 use cranebpf::ebpf::Program;
-use cranebpf::harness::Rng;
+use cranebpf::harness::peer_bench::{self, Memory, HALF};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine};
 use std::path::{Path, PathBuf};
 use support::{cli, shared_dir, temp_file};
-
-/// Size of each half of the memcpy/strcmp memory.
-const HALF: usize = 1 << 20;
-/// Where strcmp_fail's halves first differ (the benchmark's README).
-const FAIL_AT: usize = 279_947;
 
 fn bench_dir() -> Option<PathBuf> {
     shared_dir("peer-bench/bpf-benchmark-2024")
@@ -46,60 +41,32 @@ fn check_cli(dir: &Path, prog: &str, mem: Option<&Path>, expected: u64) {
 }
 
 #[test]
-fn kept_programs_return_published_results() {
+fn every_program_returns_its_published_result() {
     let Some(dir) = bench_dir() else { return };
-    let cases: [(&str, bool, u64); 5] = [
-        ("simple", false, 12_345_678),
-        ("memory_a_plus_b", true, 9_833_440_827_789_222_417),
-        ("log2_int", true, 4),
-        ("prime", false, 1230),
-        ("switch", true, 46),
-    ];
-    for (prog, has_mem, expected) in cases {
-        let mem = has_mem.then(|| dir.join(format!("{prog}.mem")));
-        check_cli(&dir, prog, mem.as_deref(), expected);
+    for case in &peer_bench::CASES {
+        let (_, mem) = peer_bench::load(&dir, case).expect("benchmark files");
+        let expected = peer_bench::expected(case, &mem);
+        let file = match case.memory {
+            Memory::Empty => None,
+            Memory::File => Some(dir.join(format!("{}.mem", case.name))),
+            Memory::Halves { .. } => Some(temp_file(&format!("{}.mem", case.name), &mem)),
+        };
+        check_cli(&dir, case.name, file.as_deref(), expected);
     }
-}
-
-/// The README's recipe for the memory not kept: one random 1 MiB block
-/// repeated twice, byte 1 MiB - 1 zero in both halves; strcmp_fail's second
-/// half differs first at [`FAIL_AT`]. (The original random bytes are not
-/// kept, so their md5 cannot be reproduced; the results below follow from
-/// the recipe whatever the bytes are.)
-fn strcmp_memory(fail: bool) -> Vec<u8> {
-    let mut rng = Rng::new(2024);
-    let mut half: Vec<u8> = (0..HALF).map(|_| rng.next_u32() as u8).collect();
-    // No early terminator: strcmp must run to the last byte.
-    for b in &mut half {
-        if *b == 0 {
-            *b = 1;
-        }
-    }
-    half[HALF - 1] = 0;
-    let mut mem = half.clone();
-    mem.extend_from_slice(&half);
-    if fail {
-        mem[HALF + FAIL_AT] = mem[FAIL_AT].wrapping_add(1).max(1);
-    }
-    mem
 }
 
 #[test]
-fn regenerated_memory_programs() {
-    let Some(dir) = bench_dir() else { return };
-    let full = strcmp_memory(false);
-    let fail = strcmp_memory(true);
-    let full_file = temp_file("strcmp_full.mem", &full);
-    let fail_file = temp_file("strcmp_fail.mem", &fail);
-    check_cli(&dir, "memcpy", Some(&full_file), 0);
-    check_cli(&dir, "strcmp_full", Some(&full_file), 0);
-    // The signed difference of the first differing bytes (chars are signed
-    // on BPF), as a 64-bit value.
-    let diff = (fail[FAIL_AT] as i8 as i64).wrapping_sub(fail[HALF + FAIL_AT] as i8 as i64) as u64;
+fn strcmp_fail_returns_a_signed_difference() {
+    let mem = peer_bench::halves(true);
+    let case = peer_bench::CASES.iter().find(|c| c.name == "strcmp_fail");
+    let diff = peer_bench::expected(case.expect("strcmp_fail"), &mem);
     assert_ne!(diff, 0);
-    check_cli(&dir, "strcmp_fail", Some(&fail_file), diff);
+}
 
-    // memcpy copies the first half over the second, on every engine.
+#[test]
+fn memcpy_copies_the_first_half_over_the_second() {
+    let Some(dir) = bench_dir() else { return };
+    let full = peer_bench::halves(false);
     let code = std::fs::read(dir.join("memcpy.bpf.bin")).expect("memcpy.bpf.bin");
     let prog = Program::from_bytes(&code).expect("decode");
     for engine in Engine::EBPF {

@@ -4,5 +4,6 @@
 //! A separate workspace member, so that criterion and the peers stay out
 //! of cranebpf's own build (`cargo bench -p cranebpf-bench`).
 
+pub mod native;
 pub mod peers;
 pub mod workload;

@@ -13,6 +13,7 @@
 pub mod conformance;
 pub mod gen;
 pub mod kernel;
+pub mod peer_bench;
 pub mod qemu;
 pub mod suite;
 pub mod synth;

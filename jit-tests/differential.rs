@@ -137,6 +137,7 @@ fn classic_engines_agree() {
                 engine: Some(engine),
                 metadata: meta.clone(),
                 jit: jit_options(bce),
+                ..FilterOptions::default()
             };
             Filter::with_options(prog.clone(), options).expect("a checked program builds")
         };

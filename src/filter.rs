@@ -17,6 +17,22 @@ use crate::translate::{self, ctx_field, runtime_call};
 /// Stack (bytes) a translated classic program uses: its 16 scratch words.
 pub const CLASSIC_FRAME: usize = 64;
 
+/// Whose rules a classic program is checked and run by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// Linux's: its checker, and the semantics of a socket filter (the
+    /// default; every engine).
+    #[default]
+    Linux,
+    /// libpcap's: its `bpf_validate`, and its userland `bpf_filter`, as
+    /// tcpdump filters savefiles (`cbpf::libpcap`): backward `ja`, unwritten
+    /// scratch cells read 0, no ancillary loads, no instruction limit. Runs
+    /// on the classic interpreter only (these semantics are not the
+    /// translation's).
+    Libpcap,
+}
+
 /// How to build a [`Filter`].
 #[derive(Clone, Debug, Default)]
 pub struct FilterOptions {
@@ -28,6 +44,8 @@ pub struct FilterOptions {
     pub metadata: Metadata,
     /// JIT settings.
     pub jit: JitOptions,
+    /// Linux's rules (the default) or libpcap's.
+    pub dialect: Dialect,
 }
 
 /// Why a filter could not be built.
@@ -38,6 +56,12 @@ pub enum FilterError {
     Rejected(cbpf::CheckError),
     /// The JIT was asked for and could not compile the program.
     Jit(JitError),
+    /// libpcap's `bpf_validate` would refuse the program
+    /// ([`Dialect::Libpcap`]).
+    RejectedByLibpcap(cbpf::libpcap::LibpcapError),
+    /// The engine asked for cannot run this dialect ([`Dialect::Libpcap`]
+    /// runs on [`Engine::Cbpf`] only).
+    EngineForDialect(Engine, Dialect),
 }
 
 impl std::fmt::Display for FilterError {
@@ -45,6 +69,13 @@ impl std::fmt::Display for FilterError {
         match self {
             FilterError::Rejected(e) => write!(f, "the kernel would refuse this program: {e}"),
             FilterError::Jit(e) => e.fmt(f),
+            FilterError::RejectedByLibpcap(e) => {
+                write!(f, "libpcap would refuse this program: {e}")
+            }
+            FilterError::EngineForDialect(engine, _) => write!(
+                f,
+                "libpcap's semantics run on the classic interpreter only (cbpf), not on {engine}"
+            ),
         }
     }
 }
@@ -54,6 +85,8 @@ impl std::error::Error for FilterError {
         match self {
             FilterError::Rejected(e) => Some(e),
             FilterError::Jit(e) => Some(e),
+            FilterError::RejectedByLibpcap(e) => Some(e),
+            FilterError::EngineForDialect(..) => None,
         }
     }
 }
@@ -62,8 +95,9 @@ impl std::error::Error for FilterError {
 #[derive(Debug)]
 pub struct Filter {
     classic: cbpf::Program,
-    /// The translation, prepared for the JIT or the eBPF interpreter.
-    core: Prepared,
+    /// The translation, prepared for the JIT or the eBPF interpreter
+    /// (`None` in libpcap's dialect, which runs on the classic interpreter).
+    core: Option<Prepared>,
     engine: Engine,
     metadata: Metadata,
     /// Context block for `metadata`, with the length patched per packet.
@@ -84,6 +118,9 @@ impl Filter {
         program: cbpf::Program,
         options: FilterOptions,
     ) -> Result<Filter, FilterError> {
+        if options.dialect == Dialect::Libpcap {
+            return Filter::libpcap(program, options);
+        }
         let ebpf = translate::translate(&program).map_err(|e| FilterError::Rejected(e.0))?;
         let mut jit_options = options.jit.clone();
         jit_options.frame_size = CLASSIC_FRAME as u32;
@@ -105,10 +142,37 @@ impl Filter {
             ctx_template: translate::ctx_block(&options.metadata, 0),
             classic: program,
             engine: options.engine.unwrap_or(core.engine()),
-            core,
+            core: Some(core),
             metadata: options.metadata,
             uses_ctx,
         })
+    }
+
+    /// A filter in libpcap's dialect: checked by `bpf_validate`'s rules,
+    /// run as `bpf_filter` runs it.
+    fn libpcap(program: cbpf::Program, options: FilterOptions) -> Result<Filter, FilterError> {
+        match options.engine {
+            None | Some(Engine::Cbpf) => {}
+            Some(other) => return Err(FilterError::EngineForDialect(other, options.dialect)),
+        }
+        cbpf::libpcap::validate(&program).map_err(FilterError::RejectedByLibpcap)?;
+        Ok(Filter {
+            ctx_template: translate::ctx_block(&options.metadata, 0),
+            classic: program,
+            engine: Engine::Cbpf,
+            core: None,
+            metadata: options.metadata,
+            uses_ctx: false,
+        })
+    }
+
+    /// Whose rules this filter follows.
+    pub fn dialect(&self) -> Dialect {
+        if self.core.is_some() {
+            Dialect::Linux
+        } else {
+            Dialect::Libpcap
+        }
     }
 
     /// The engine that runs this filter.
@@ -118,7 +182,7 @@ impl Filter {
 
     /// Why the JIT was not used, when automatic selection fell back.
     pub fn jit_error(&self) -> Option<&JitError> {
-        self.core.jit_error()
+        self.core.as_ref()?.jit_error()
     }
 
     /// The classic program.
@@ -126,14 +190,14 @@ impl Filter {
         &self.classic
     }
 
-    /// The eBPF translation.
-    pub fn translation(&self) -> &ebpf::Program {
-        self.core.program()
+    /// The eBPF translation (`None` in libpcap's dialect).
+    pub fn translation(&self) -> Option<&ebpf::Program> {
+        Some(self.core.as_ref()?.program())
     }
 
     /// The JIT's code, when the JIT is the engine.
     pub fn jit_code(&self) -> Option<&JitCode> {
-        self.core.jit_code()
+        self.core.as_ref()?.jit_code()
     }
 
     /// The verdict for one packet: how many bytes to keep (0 = drop).
@@ -168,13 +232,18 @@ impl Filter {
     /// The native code, when it runs this filter.
     #[inline]
     fn native(&self) -> Option<&JitCode> {
-        self.core.jit_code()
+        self.core.as_ref()?.jit_code()
     }
 
     /// The verdict on the engine chosen when it is not native code, or
     /// where native code handed the packet over.
     #[cold]
     fn run_slow(&self, packet: &[u8], wire_len: u32) -> u32 {
+        if self.core.is_none() {
+            // A program that loops past the step limit would never return
+            // in libpcap; here it drops the packet.
+            return cbpf::libpcap::run(&self.classic, packet, wire_len).unwrap_or(0);
+        }
         if self.engine == Engine::Cbpf {
             return cbpf::interp::run_with_len(&self.classic, packet, &self.metadata, wire_len);
         }
@@ -184,6 +253,10 @@ impl Filter {
 
     /// The verdict for one packet with other metadata than the filter's.
     pub fn run_with(&self, packet: &[u8], metadata: &Metadata) -> u32 {
+        let Some(core) = &self.core else {
+            // libpcap's dialect reads no metadata.
+            return self.run_slow(packet, wire_len(packet));
+        };
         if self.engine == Engine::Cbpf {
             return cbpf::interp::run(&self.classic, packet, metadata);
         }
@@ -191,7 +264,7 @@ impl Filter {
         set_len(&mut ctx, wire_len(packet));
         let mem: &mut [u8] = if self.uses_ctx { &mut ctx } else { &mut [] };
         let mut run = WithPacket { mem, packet };
-        verdict(self.core.run(&mut run, None, &ClassicEnv::new(metadata)))
+        verdict(core.run(&mut run, None, &ClassicEnv::new(metadata)))
     }
 
     /// Verdicts for many packets: `verdicts[i]` for `packets[i]`.
@@ -231,10 +304,13 @@ impl Filter {
         ctx: &mut [u8; ctx_field::SIZE],
         metadata: &Metadata,
     ) -> u32 {
+        let Some(core) = &self.core else {
+            return self.run_slow(packet, wire_len);
+        };
         let env = ClassicEnv::new(metadata);
         set_len(ctx, wire_len);
         let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
-        verdict(self.core.interpret(mem, Some(packet), None, &env))
+        verdict(core.interpret(mem, Some(packet), None, &env))
     }
 }
 

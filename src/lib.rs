@@ -25,5 +25,5 @@ pub mod translate;
 
 pub use engine::Engine;
 pub use expr::{compile_expr, ExprError, LinkType};
-pub use filter::{Filter, FilterError, FilterOptions, FilterRunner};
+pub use filter::{Dialect, Filter, FilterError, FilterOptions, FilterRunner};
 pub use program::{BuildError, Context, EbpfOptions, EbpfProgram, WithPacket};

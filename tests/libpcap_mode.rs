@@ -277,3 +277,77 @@ fn cli_check_and_run_take_libpcap() {
     assert_eq!(out, theirs.concat());
     assert_eq!(out, "262144\n262144\n0\n");
 }
+
+/// libpcap's dialect through the front door: `Filter` with
+/// `Dialect::Libpcap` and `cranebpf filter --libpcap` keep exactly the
+/// packets libpcap's `bpf_filter` keeps, on the captures of every program
+/// above; Linux's dialect refuses those programs (exit 1), and the
+/// dialect runs on the classic interpreter only.
+#[test]
+fn filter_takes_libpcap() {
+    use cranebpf::{Dialect, Engine, Filter, FilterError, FilterOptions};
+    let Some(lib) = LibPcap::load_or_skip() else {
+        return;
+    };
+    let Some(dir) = capture_dir() else {
+        return;
+    };
+    let libpcap = FilterOptions {
+        dialect: Dialect::Libpcap,
+        ..FilterOptions::default()
+    };
+    for &(link, expr, capture) in PROGRAMS {
+        let prog = lib.compile(link, expr, true).expect("libpcap compiles it");
+        let filter = Filter::with_options(prog.clone(), libpcap.clone()).expect("builds");
+        assert_eq!(
+            (filter.engine(), filter.dialect()),
+            (Engine::Cbpf, Dialect::Libpcap)
+        );
+        let path = dir.join(capture);
+        let bytes = std::fs::read(&path).expect("read capture");
+        let packets = cranebpf::capture::packets(&bytes).expect("capture parses");
+        let mut kept = 0;
+        for (_, p) in &packets {
+            let theirs = lib.filter(&prog, p.data);
+            assert_eq!(filter.run(p.data), theirs, "-y {link} {expr}");
+            kept += usize::from(theirs != 0);
+        }
+        if link != "EN10MB" {
+            continue; // the capture is Ethernet: only those filters fit it
+        }
+        let text = cranebpf::cbpf::print::comma(&prog);
+        let path = path.to_str().expect("utf8");
+        let (code, out, err) =
+            support::cli(&["filter", "-q", "--libpcap", "-r", path, "--ddd", &text]);
+        assert_eq!(
+            (code, out.trim()),
+            (0, kept.to_string().as_str()),
+            "{expr}: {err}"
+        );
+        let (code, _, err) = support::cli(&["filter", "-q", "-r", path, "--ddd", &text]);
+        assert_eq!(code, 1, "{expr}: Linux's dialect must refuse it: {err}");
+        assert!(
+            err.contains("rejected (the kernel would not run it)"),
+            "{err}"
+        );
+    }
+    let prog = lib
+        .compile("RAW", "ip protochain 17", true)
+        .expect("compiles");
+    for engine in [Engine::Interp, Engine::Jit] {
+        let options = FilterOptions {
+            engine: Some(engine),
+            ..libpcap.clone()
+        };
+        assert!(matches!(
+            Filter::with_options(prog.clone(), options),
+            Err(FilterError::EngineForDialect(e, Dialect::Libpcap)) if e == engine
+        ));
+    }
+    // What bpf_validate refuses is refused in libpcap's dialect too.
+    let jumps_out = Program::new(vec![Insn::jump(op::JMP | op::JA, 5, 0, 0)]);
+    assert!(matches!(
+        Filter::with_options(jumps_out, libpcap),
+        Err(FilterError::RejectedByLibpcap(_))
+    ));
+}

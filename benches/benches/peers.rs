@@ -107,7 +107,7 @@ fn hot(c: &mut Criterion) {
         });
         drop(packets);
 
-        let prog = peers::rbpf_program(&jit.translation().insns);
+        let prog = peers::rbpf_program(&jit.translation().expect("Linux dialect").insns);
         let mut vm = rbpf::EbpfVmMbuff::new(Some(&prog)).expect("rbpf verifies");
         vm.jit_compile().expect("rbpf JIT");
         vm.cranelift_compile().expect("rbpf Cranelift");
@@ -212,6 +212,7 @@ fn compile(c: &mut Criterion) {
         let translation = Filter::new(w.program.clone())
             .expect("builds")
             .translation()
+            .expect("Linux dialect")
             .clone();
         let prog = peers::rbpf_program(&translation.insns);
         // rbpf's x86 JIT writes into a fixed buffer and panics when the

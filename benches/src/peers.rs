@@ -290,7 +290,7 @@ mod tests {
             let insns = bpf_insns(&w.program);
             let jit = bpfjit_compile(&insns);
             let filter = cranebpf::Filter::new(w.program.clone()).expect("filter builds");
-            let prog = rbpf_program(&filter.translation().insns);
+            let prog = rbpf_program(&filter.translation().expect("Linux dialect").insns);
             let mut vm = rbpf::EbpfVmMbuff::new(Some(&prog)).expect("rbpf verifies");
             vm.jit_compile().expect("rbpf JIT");
             vm.cranelift_compile().expect("rbpf Cranelift");

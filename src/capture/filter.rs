@@ -57,6 +57,9 @@ impl std::fmt::Display for CaptureFilterError {
             CaptureFilterError::Filter(FilterError::Rejected(e)) => {
                 write!(f, "rejected (the kernel would not run it): {e}")
             }
+            CaptureFilterError::Filter(FilterError::RejectedByLibpcap(e)) => {
+                write!(f, "rejected (libpcap would not run it): {e}")
+            }
             CaptureFilterError::Filter(e) => e.fmt(f),
         }
     }

@@ -8,7 +8,7 @@ use super::{Failure, EXIT_REJECTED};
 use cranebpf::capture::scan::ScanError;
 use cranebpf::capture::{CaptureFilter, CaptureFilterError, Item, Mapped, Packet, Reader, Stream};
 use cranebpf::cbpf::Program;
-use cranebpf::{Engine, FilterError, FilterOptions};
+use cranebpf::{Dialect, Engine, FilterError, FilterOptions};
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -45,8 +45,18 @@ impl FilterArg {
     /// now (exit 1 if the kernel would refuse it), an expression's syntax
     /// checked (exit 2), before any input is read.
     pub fn build(&self, engine: Option<Engine>) -> Result<CaptureFilter, Failure> {
+        self.build_in(engine, Dialect::Linux)
+    }
+
+    /// [`FilterArg::build`] with Linux's rules or libpcap's (`--libpcap`).
+    pub fn build_in(
+        &self,
+        engine: Option<Engine>,
+        dialect: Dialect,
+    ) -> Result<CaptureFilter, Failure> {
         let options = FilterOptions {
             engine,
+            dialect,
             ..FilterOptions::default()
         };
         let built = match self {
@@ -61,7 +71,9 @@ impl FilterArg {
 /// The exit code and message for a filter that cannot be built.
 pub fn filter_failure(e: CaptureFilterError) -> Failure {
     let code = match e {
-        CaptureFilterError::Filter(FilterError::Rejected(_)) => EXIT_REJECTED,
+        CaptureFilterError::Filter(
+            FilterError::Rejected(_) | FilterError::RejectedByLibpcap(_),
+        ) => EXIT_REJECTED,
         _ => super::EXIT_BAD_INPUT,
     };
     Failure {

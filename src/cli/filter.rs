@@ -7,7 +7,7 @@ use super::{output, Failure};
 use clap::Args;
 use cranebpf::capture::scan::{scan, ScanError, ScanOptions, Summary};
 use cranebpf::capture::scan_stream;
-use cranebpf::Engine;
+use cranebpf::{Dialect, Engine};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -55,6 +55,12 @@ pub struct FilterArgs {
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
+    /// Check and run the program as libpcap does (tcpdump's `bpf_filter`
+    /// on savefiles: backward jumps, as `protochain` compiles to, unwritten
+    /// scratch cells read 0) instead of as Linux does; on the classic
+    /// interpreter.
+    #[arg(long)]
+    libpcap: bool,
     /// Do not confine the process once the input and output are open (by
     /// default Landlock allows only the output's directory and a seccomp
     /// filter refuses sockets, exec and bpf(): a bug in a parser cannot
@@ -73,7 +79,12 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
             "--count and -w - would both write to stdout",
         ));
     }
-    let filters = FilterArg::from_args(&args.prog)?.build(args.engine)?;
+    let dialect = if args.libpcap {
+        Dialect::Libpcap
+    } else {
+        Dialect::Linux
+    };
+    let filters = FilterArg::from_args(&args.prog)?.build_in(args.engine, dialect)?;
     // Timed from opening the input: mapping it is part of the work.
     let started = Instant::now();
     let mut input = Input::open(&args.input)?;

@@ -5,12 +5,19 @@
 //! here, in the library, for the scan and for anyone reading captures.
 
 use super::scan::{scan, ScanError, ScanOptions, Summary};
+use super::Packet;
 use crate::cbpf::insn::op;
 use crate::cbpf::{self, Program};
-use crate::expr::{check_syntax, compile_expr, ExprError, LinkType, ACCEPT_VERDICT};
+use crate::expr::{
+    check_syntax, compile_expr_from, ExprError, LinkType, PacketSource, ACCEPT_VERDICT,
+};
 use crate::{Filter, FilterError, FilterOptions};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+
+/// What a built filter serves: a link type (`LINKTYPE_*`) and where its
+/// packets come from.
+type FilterKey = (u32, PacketSource);
 
 /// What a [`CaptureFilter`] runs.
 #[derive(Clone, Debug)]
@@ -95,8 +102,9 @@ impl std::error::Error for CaptureFilterError {
 pub struct CaptureFilter {
     source: Source,
     options: FilterOptions,
-    /// Filters built so far, by link type (few: one per link type met).
-    built: Mutex<Vec<(u32, Arc<Filter>)>>,
+    /// Filters built so far, by link type and packet source (few: one per
+    /// link type and byte order met).
+    built: Mutex<Vec<(FilterKey, Arc<Filter>)>>,
 }
 
 impl CaptureFilter {
@@ -131,7 +139,7 @@ impl CaptureFilter {
         if let Some(link) = forced {
             // Every packet will use this one: build it now, so that a
             // refusal comes before any input is read.
-            filter.for_link_type(link.dlt())?;
+            filter.for_link_type(link.dlt(), PacketSource::Live)?;
         }
         Ok(filter)
     }
@@ -152,7 +160,7 @@ impl CaptureFilter {
             options,
             built: Mutex::new(Vec::new()),
         };
-        filter.for_link_type(0)?;
+        filter.for_link_type(0, PacketSource::Live)?;
         Ok(filter)
     }
 
@@ -163,9 +171,24 @@ impl CaptureFilter {
         CaptureFilter::program_with(Program::new(vec![keep]), options)
     }
 
-    /// The filter for packets of `link_type` (`LINKTYPE_*`), built now if
-    /// it is the first packet of that type.
-    pub fn for_link_type(&self, link_type: u32) -> Result<Arc<Filter>, CaptureFilterError> {
+    /// The filter for `packet`, read from a capture file: compiled for its
+    /// link type as libpcap compiles for a savefile in its byte order
+    /// (what `tcpdump -r` does; see [`PacketSource`]).
+    pub fn for_packet(&self, packet: &Packet<'_>) -> Result<Arc<Filter>, CaptureFilterError> {
+        let source = PacketSource::Savefile {
+            big_endian: packet.big_endian,
+        };
+        self.for_link_type(packet.link_type, source)
+    }
+
+    /// The filter for packets of `link_type` (`LINKTYPE_*`) from `source`,
+    /// built now if it is the first packet of that kind.
+    pub fn for_link_type(
+        &self,
+        link_type: u32,
+        source: PacketSource,
+    ) -> Result<Arc<Filter>, CaptureFilterError> {
+        let key = (link_type, source);
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         if let Source::Program(_) = self.source {
             // The same filter serves every link type.
@@ -173,19 +196,24 @@ impl CaptureFilter {
                 return Ok(Arc::clone(f));
             }
         }
-        if let Some((_, f)) = built.iter().find(|(l, _)| *l == link_type) {
+        if let Some((_, f)) = built.iter().find(|(k, _)| *k == key) {
             return Ok(Arc::clone(f));
         }
-        let program = self.program_for(link_type)?;
+        let program = self.program_for(link_type, source)?;
         let filter = Filter::with_options(program, self.options.clone())
             .map_err(CaptureFilterError::Filter)?;
         let filter = Arc::new(filter);
-        built.push((link_type, Arc::clone(&filter)));
+        built.push((key, Arc::clone(&filter)));
         Ok(filter)
     }
 
-    /// The classic program packets of `link_type` are filtered with.
-    pub fn program_for(&self, link_type: u32) -> Result<Program, CaptureFilterError> {
+    /// The classic program packets of `link_type` from `source` are
+    /// filtered with.
+    pub fn program_for(
+        &self,
+        link_type: u32,
+        source: PacketSource,
+    ) -> Result<Program, CaptureFilterError> {
         match &self.source {
             Source::Program(p) => Ok(p.clone()),
             Source::Expression { text, forced } => {
@@ -194,9 +222,11 @@ impl CaptureFilter {
                     None => LinkType::from_dlt(link_type)
                         .ok_or(CaptureFilterError::UnknownLinkType(link_type))?,
                 };
-                compile_expr(text, link).map_err(|error| CaptureFilterError::Expression {
-                    text: text.clone(),
-                    error,
+                compile_expr_from(text, link, source).map_err(|error| {
+                    CaptureFilterError::Expression {
+                        text: text.clone(),
+                        error,
+                    }
                 })
             }
         }

@@ -81,6 +81,9 @@ pub struct Packet<'a> {
     pub wire_len: u32,
     /// The link-layer header type (`LINKTYPE_*`) of its interface.
     pub link_type: u32,
+    /// The byte order of the file (pcap) or section (pcapng) holding it:
+    /// its writer's, which DLT_NULL's link-layer header follows.
+    pub big_endian: bool,
     /// Index of its interface in the current section (0 for pcap).
     pub interface: u32,
     /// Raw timestamp words as stored (pcap: seconds and fraction; pcapng:

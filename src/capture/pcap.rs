@@ -389,6 +389,7 @@ impl<'a> Reader<'a> {
             data: &self.bytes[data..data + data_len],
             wire_len,
             link_type: self.header.link_type,
+            big_endian: be,
             interface: 0,
             ts_raw: (
                 read_u32(self.bytes, at, be),

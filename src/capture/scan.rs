@@ -210,7 +210,8 @@ fn scan_serial(
 /// The filter of the last link type seen, so a lookup is one comparison.
 #[derive(Default)]
 pub(super) struct FilterCache {
-    link_type: Option<u32>,
+    /// Link type and byte order (see `CaptureFilter::for_packet`).
+    link_type: Option<(u32, bool)>,
     filter: Option<Arc<Filter>>,
 }
 
@@ -339,10 +340,10 @@ fn run_items<'a, R: Items<'a>>(
             };
             match item {
                 Item::Packet(p) => {
-                    let new_link = cache.link_type != Some(p.link_type);
+                    let new_link = cache.link_type != Some((p.link_type, p.big_endian));
                     if new_link {
                         let offset = (reader.offset() - p.record.len()) as u64;
-                        match filters.for_link_type(p.link_type) {
+                        match filters.for_packet(&p) {
                             Ok(f) => cache.filter = Some(f),
                             Err(error) => {
                                 break 'stretch Err(ScanError::Filter {
@@ -352,7 +353,7 @@ fn run_items<'a, R: Items<'a>>(
                                 })
                             }
                         }
-                        cache.link_type = Some(p.link_type);
+                        cache.link_type = Some((p.link_type, p.big_endian));
                     }
                     packets += 1;
                     packet_bytes += p.data.len() as u64;

@@ -8,6 +8,7 @@ use super::prog::ProgArgs;
 use super::Failure;
 use clap::Args;
 use cranebpf::capture::{Item, Reader};
+use cranebpf::expr::PacketSource;
 use cranebpf::harness::synth::packet_mix;
 use cranebpf::Engine;
 use std::hint::black_box;
@@ -90,7 +91,9 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
     let spec = FilterArg::from_args(&args.prog)?;
     let input;
     let synthetic;
-    let (packets, link_type, source): (Vec<Sample<'_>>, u32, String) = match &args.input {
+    let (packets, link_type, source): (Vec<Sample<'_>>, (u32, PacketSource), String) = match &args
+        .input
+    {
         Some(path) => {
             input = Input::open_whole(path)?;
             let (packets, link) = capture_packets(input.bytes().unwrap_or_default(), args.packets)
@@ -103,7 +106,11 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
                 .iter()
                 .map(|p| (p.as_slice(), p.len() as u32))
                 .collect();
-            (packets, 1, format!("synthetic mix (seed {})", args.seed))
+            (
+                packets,
+                (1, PacketSource::Live),
+                format!("synthetic mix (seed {})", args.seed),
+            )
         }
     };
     if packets.is_empty() {
@@ -133,8 +140,12 @@ pub fn main(args: BenchArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
-/// The packets of the capture's first link type (at most `max`).
-fn capture_packets(bytes: &[u8], max: usize) -> Result<(Vec<Sample<'_>>, u32), String> {
+/// The packets of the capture's first link type (at most `max`), with
+/// that link type and the file's byte order.
+fn capture_packets(
+    bytes: &[u8],
+    max: usize,
+) -> Result<(Vec<Sample<'_>>, (u32, PacketSource)), String> {
     let mut reader = Reader::new(bytes).map_err(|e| e.to_string())?;
     let mut link = None;
     let mut out = Vec::new();
@@ -143,17 +154,20 @@ fn capture_packets(bytes: &[u8], max: usize) -> Result<(Vec<Sample<'_>>, u32), S
             break;
         }
         if let Item::Packet(p) = item.map_err(|e| e.to_string())? {
-            if *link.get_or_insert(p.link_type) == p.link_type {
+            let source = PacketSource::Savefile {
+                big_endian: p.big_endian,
+            };
+            if *link.get_or_insert((p.link_type, source)) == (p.link_type, source) {
                 out.push((p.data, p.wire_len));
             }
         }
     }
-    Ok((out, link.unwrap_or(1)))
+    Ok((out, link.unwrap_or((1, PacketSource::Live))))
 }
 
 fn measure(
     spec: &FilterArg,
-    link_type: u32,
+    (link_type, source): (u32, PacketSource),
     engine: Engine,
     packets: &[Sample<'_>],
     runs: u32,
@@ -163,7 +177,7 @@ fn measure(
     for _ in 0..runs {
         let start = Instant::now();
         let f = spec.build(Some(engine)).and_then(|f| {
-            f.for_link_type(link_type).map_err(|e| Failure {
+            f.for_link_type(link_type, source).map_err(|e| Failure {
                 message: format!("link type {link_type}: {e}"),
                 ..filter_failure(e)
             })

@@ -161,7 +161,7 @@ pub fn run_capture(prog: &ProgArgs, path: &Path, engine: Option<Engine>) -> Resu
     let name = path.display();
     let bad = |e: &dyn std::fmt::Display| Failure::bad_input(format!("{name}: {e}"));
     let verdict = |p: &Packet<'_>, at: u64| {
-        let filter = filters.for_link_type(p.link_type).map_err(|e| {
+        let filter = filters.for_packet(p).map_err(|e| {
             let what = format!("byte offset {at}: link type {}: {e}", p.link_type);
             bad(&what)
         })?;

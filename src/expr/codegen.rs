@@ -8,7 +8,7 @@
 use super::cfg::{Frag, Graph};
 use super::linktype::LinkType;
 use super::parser::{Addr, Arith, ArithOp, ByteOp, Dir, Node, Prim, Proto, RelOp};
-use super::ExprError;
+use super::{ExprError, PacketSource};
 use crate::cbpf::insn::{op, skf};
 use crate::cbpf::Insn;
 
@@ -33,11 +33,17 @@ const JSET: u16 = op::JMP | op::JSET | op::K;
 
 /// Builds the (unoptimised) block graph for an expression.
 /// `netmask` is the capture interface's IPv4 netmask, for `ip broadcast`.
-pub fn generate(ast: &Node, link: LinkType, netmask: u32) -> Result<Graph, ExprError> {
+pub fn generate(
+    ast: &Node,
+    link: LinkType,
+    netmask: u32,
+    source: PacketSource,
+) -> Result<Graph, ExprError> {
     let mut gen = Gen {
         g: Graph::default(),
         link,
         netmask,
+        source,
         off_linktype: link.ethertype_offset(),
         off_nl: link.network_offset(),
         mpls_depth: 0,
@@ -61,6 +67,8 @@ struct Gen {
     link: LinkType,
     /// The interface netmask (`ip broadcast`); `u32::MAX` means unknown.
     netmask: u32,
+    /// Live capture or savefile (DLT_NULL/LOOP address families).
+    source: PacketSource,
     /// Offset of the ethertype field, moved by `vlan`.
     off_linktype: Option<u32>,
     /// Offset of the network header, moved by `vlan` and `mpls`.
@@ -153,7 +161,6 @@ impl Gen {
             let v = self.mcmp(op::B, self.off_nl, 0xf0, version);
             return Ok(self.g.and(bos, v));
         }
-        let af = |inet: bool| if inet { 2u32 } else { 10 };
         Ok(match self.link {
             LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2 => {
                 if ethertype <= ETHERMTU {
@@ -171,11 +178,45 @@ impl Gen {
             }
             LinkType::Ipv4 => self.g.constant(is_ip),
             LinkType::Ipv6 => self.g.constant(is_ip6),
-            // DLT_NULL holds the family in the capturing host's byte order.
-            LinkType::Null if is_ip || is_ip6 => self.cmp(op::W, 0, af(is_ip).to_be()),
-            LinkType::Loop if is_ip || is_ip6 => self.cmp(op::W, 0, af(is_ip)),
+            LinkType::Null | LinkType::Loop if is_ip || is_ip6 => self.loopback_family(is_ip),
             LinkType::Raw | LinkType::Null | LinkType::Loop => self.g.constant(false),
         })
+    }
+
+    /// DLT_NULL/LOOP's 4-byte address family test for IPv4 or IPv6, as
+    /// libpcap's `gen_linktype` builds it ([`PacketSource`]): DLT_NULL's
+    /// family is in the writer's byte order (this host's when live),
+    /// DLT_LOOP's big-endian; a savefile's IPv6 may be macOS's 30, the
+    /// BSDs' 24 or FreeBSD's 28 (tested in that order), a live one is
+    /// Linux's 10.
+    fn loopback_family(&mut self, is_ip: bool) -> Frag {
+        const AF_INET: u32 = 2;
+        const AF_INET6_LINUX: u32 = 10;
+        const AF_INET6_BSD: u32 = 24;
+        const AF_INET6_FREEBSD: u32 = 28;
+        const AF_INET6_DARWIN: u32 = 30;
+        let encode = |af: u32| match (self.link, self.source) {
+            (LinkType::Loop, _) => af,
+            (_, PacketSource::Live) => af.to_be(),
+            (_, PacketSource::Savefile { big_endian: true }) => af,
+            (_, PacketSource::Savefile { big_endian: false }) => af.swap_bytes(),
+        };
+        match (is_ip, self.source) {
+            (true, _) => self.cmp(op::W, 0, encode(AF_INET)),
+            (false, PacketSource::Live) => self.cmp(op::W, 0, encode(AF_INET6_LINUX)),
+            (false, PacketSource::Savefile { .. }) => {
+                let (darwin, bsd, freebsd) = (
+                    encode(AF_INET6_DARWIN),
+                    encode(AF_INET6_BSD),
+                    encode(AF_INET6_FREEBSD),
+                );
+                let darwin = self.cmp(op::W, 0, darwin);
+                let bsd = self.cmp(op::W, 0, bsd);
+                let freebsd = self.cmp(op::W, 0, freebsd);
+                let bsds = self.g.or(bsd, freebsd);
+                self.g.or(darwin, bsds)
+            }
+        }
     }
 
     fn ethernet_only(&self, col: usize, what: &str) -> Result<(), ExprError> {

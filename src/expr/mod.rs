@@ -158,7 +158,45 @@ pub fn compile_expr_with_netmask(
     link_type: LinkType,
     netmask: u32,
 ) -> Result<Program, ExprError> {
-    let Some(mut graph) = generate(expr, link_type, netmask)? else {
+    compile(expr, link_type, netmask, PacketSource::Live)
+}
+
+/// Where the packets an expression filters come from. libpcap compiles
+/// DLT_NULL and DLT_LOOP differently for a savefile than for a live
+/// capture: a savefile's 4-byte address family is in the byte order of
+/// the machine that wrote it (DLT_NULL; DLT_LOOP's is always big-endian),
+/// and its `ip6` may be any BSD's AF_INET6 (24, 28 or 30), where a live
+/// capture on Linux has 10 in this host's order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PacketSource {
+    /// Captured on this host, as `tcpdump -d -y LINKTYPE` compiles.
+    #[default]
+    Live,
+    /// Read from a savefile written in this byte order, as `tcpdump -r
+    /// FILE` compiles.
+    Savefile {
+        /// The file's (pcap) or section's (pcapng) byte order.
+        big_endian: bool,
+    },
+}
+
+/// [`compile_expr`] for packets from `source` (see [`PacketSource`]).
+pub fn compile_expr_from(
+    expr: &str,
+    link_type: LinkType,
+    source: PacketSource,
+) -> Result<Program, ExprError> {
+    compile(expr, link_type, DEFAULT_NETMASK, source)
+}
+
+fn compile(
+    expr: &str,
+    link_type: LinkType,
+    netmask: u32,
+    source: PacketSource,
+) -> Result<Program, ExprError> {
+    let Some(mut graph) = generate(expr, link_type, netmask, source)? else {
         return Ok(accept_all());
     };
     optimize::optimize(&mut graph);
@@ -184,7 +222,7 @@ pub fn compile_expr_with_netmask(
 /// Nothing is refused for matching no packet (libpcap checks that only
 /// when optimising).
 pub fn compile_expr_unoptimized(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
-    let Some(graph) = generate(expr, link_type, DEFAULT_NETMASK)? else {
+    let Some(graph) = generate(expr, link_type, DEFAULT_NETMASK, PacketSource::Live)? else {
         return Ok(accept_all());
     };
     graph
@@ -208,12 +246,13 @@ fn generate(
     expr: &str,
     link_type: LinkType,
     netmask: u32,
+    source: PacketSource,
 ) -> Result<Option<cfg::Graph>, ExprError> {
     if expr.trim().is_empty() {
         return Ok(None);
     }
     let ast = parser::parse(expr)?;
-    codegen::generate(&ast, link_type, netmask).map(Some)
+    codegen::generate(&ast, link_type, netmask, source).map(Some)
 }
 
 fn accept_all() -> Program {

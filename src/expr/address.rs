@@ -54,10 +54,18 @@ pub fn parse_ipv4(text: &str) -> Option<(u32, u32)> {
     Some((addr << shift, mask))
 }
 
-/// Parses `a:b:c:d:e:f`, `a-b-c-d-e-f` or `aabb.ccdd.eeff`.
+/// Parses the MAC address spellings libpcap's scanner takes:
+/// `a:b:c:d:e:f`, `a-b-c-d-e-f`, `a.b.c.d.e.f` (one or two hex digits
+/// each), `aabb.ccdd.eeff` and `aabbccddeeff`.
 pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
-    for sep in [':', '-'] {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        return Some(out);
+    }
+    for sep in [':', '-', '.'] {
         let parts: Vec<&str> = text.split(sep).collect();
         if parts.len() == 6 && parts.iter().all(|p| (1..=2).contains(&p.len())) {
             for (o, p) in out.iter_mut().zip(&parts) {

@@ -109,7 +109,7 @@ pub enum Arith {
 pub enum Proto {
     /// No protocol named.
     Default,
-    /// `ether` / `link` (also `fddi`, `tr`, `wlan`).
+    /// `ether` / `link` (also `fddi`, `tr`, `wlan`, `ppp`, `slip`).
     Link,
     /// `ip`
     Ip,
@@ -133,6 +133,12 @@ pub enum Proto {
     Igmp,
     /// `vrrp`
     Vrrp,
+    /// `carp` (IPv4 protocol 112, as `vrrp`)
+    Carp,
+    /// `igrp` (IPv4 protocol 9)
+    Igrp,
+    /// `pim` (IPv4 or IPv6 protocol 103)
+    Pim,
 }
 
 /// A direction qualifier.

@@ -416,7 +416,13 @@ impl Gen {
             Proto::Rarp => self.linktype(ETHERTYPE_RARP, col),
             Proto::Icmp => self.ip_proto(1, col),
             Proto::Igmp => self.ip_proto(2, col),
-            Proto::Vrrp => self.ip_proto(112, col),
+            Proto::Vrrp | Proto::Carp => self.ip_proto(112, col),
+            Proto::Igrp => self.ip_proto(9, col),
+            Proto::Pim => {
+                let a = self.ip_proto(103, col)?;
+                let b = self.ip6_proto(103, col)?;
+                Ok(self.g.or(a, b))
+            }
             Proto::Icmp6 => self.ip6_proto(IPPROTO_ICMPV6, col),
             Proto::Tcp | Proto::Udp | Proto::Sctp => {
                 let p = transport_number(proto);
@@ -749,7 +755,15 @@ impl Gen {
         let col = 1;
         let transport = matches!(
             proto,
-            Proto::Tcp | Proto::Udp | Proto::Icmp | Proto::Sctp | Proto::Igmp | Proto::Vrrp
+            Proto::Tcp
+                | Proto::Udp
+                | Proto::Icmp
+                | Proto::Sctp
+                | Proto::Igmp
+                | Proto::Vrrp
+                | Proto::Carp
+                | Proto::Igrp
+                | Proto::Pim
         );
         let base = match proto {
             Proto::Link | Proto::Default => 0,
@@ -806,7 +820,9 @@ fn transport_number(p: Proto) -> u32 {
         Proto::Sctp => IPPROTO_SCTP,
         Proto::Icmp => 1,
         Proto::Igmp => 2,
-        Proto::Vrrp => 112,
+        Proto::Vrrp | Proto::Carp => 112,
+        Proto::Igrp => 9,
+        Proto::Pim => 103,
         _ => 0,
     }
 }
@@ -836,7 +852,15 @@ fn uses_x(e: &Arith) -> bool {
             fold(index).ok().flatten().is_none()
                 || matches!(
                     proto,
-                    Proto::Tcp | Proto::Udp | Proto::Icmp | Proto::Sctp | Proto::Igmp | Proto::Vrrp
+                    Proto::Tcp
+                        | Proto::Udp
+                        | Proto::Icmp
+                        | Proto::Sctp
+                        | Proto::Igmp
+                        | Proto::Vrrp
+                        | Proto::Carp
+                        | Proto::Igrp
+                        | Proto::Pim
                 )
         }
     }

@@ -38,13 +38,13 @@ struct Quals {
 /// Keywords that can never be a bare value.
 const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
-    arp rarp tcp udp icmp icmp6 sctp igmp vrrp broadcast multicast less greater len vlan \
+    arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
     mpls gateway byte inbound outbound ifindex";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway decnet atalk aarp iso esis isis clnp stp ipx netbeui lat sca moprc mopdl pim \
-    ah esp carp radio ifname on rnr rulenum reason rset ruleset srnr \
+    gateway decnet atalk aarp iso esis isis clnp stp ipx netbeui lat sca moprc mopdl \
+    ah esp radio ifname on rnr rulenum reason rset ruleset srnr \
     subrulenum action type subtype dir llc pppoed pppoes geneve protochain l1 l2 iih lsp \
     snp csnp psnp es-is is-is atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
     ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
@@ -98,7 +98,8 @@ fn is_keyword(word: &str) -> bool {
 
 fn proto_keyword(word: &str) -> Option<Proto> {
     Some(match word {
-        "ether" | "link" | "fddi" | "tr" | "wlan" => Proto::Link,
+        // libpcap's scanner reads all of these as its LINK token.
+        "ether" | "link" | "fddi" | "tr" | "wlan" | "ppp" | "slip" => Proto::Link,
         "ip" => Proto::Ip,
         "ip6" => Proto::Ip6,
         "arp" => Proto::Arp,
@@ -110,6 +111,9 @@ fn proto_keyword(word: &str) -> Option<Proto> {
         "sctp" => Proto::Sctp,
         "igmp" => Proto::Igmp,
         "vrrp" => Proto::Vrrp,
+        "carp" => Proto::Carp,
+        "igrp" => Proto::Igrp,
+        "pim" => Proto::Pim,
         _ => return None,
     })
 }
@@ -664,8 +668,12 @@ impl Parser {
                     "'net' takes an IP network, not a MAC address",
                 ));
             }
-            if !matches!(q.proto, Proto::Default | Proto::Link) {
-                return Err(ExprError::semantic(vcol, "a MAC address needs 'ether'"));
+            if q.proto != Proto::Link {
+                // libpcap's words.
+                return Err(ExprError::semantic(
+                    vcol,
+                    "ethernet address used in non-ether expression",
+                ));
             }
             Addr::Mac(mac)
         } else if w.contains(':') {

@@ -122,3 +122,81 @@ fn live_loopback_compiles_as_tcpdump_does_without_a_file() {
         }
     }
 }
+
+/// `inbound`, `outbound` and `ifindex` read what only a live Linux socket
+/// knows, except where the link header carries it (Linux cooked captures):
+/// on a savefile libpcap refuses them, and so do we, with its message; on
+/// a cooked capture both keep the same packets.
+#[test]
+fn direction_and_interface_on_savefiles_as_tcpdump() {
+    if !support::tcpdump_available() {
+        return;
+    }
+    let Some(root) = support::shared_dir("realworld/captures/tcpdump") else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("captures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    let mut covered = Vec::new();
+    for link in cranebpf::expr::ALL_LINK_TYPES {
+        let Some(path) = entries.iter().find(|p| {
+            let bytes = std::fs::read(p).unwrap_or_default();
+            let list = packets(&bytes).unwrap_or_default();
+            !list.is_empty() && list.iter().all(|(_, p)| p.link_type == link.dlt())
+        }) else {
+            continue; // none among the captures (LINUX_SLL2)
+        };
+        covered.push(link);
+        for expr in ["inbound", "outbound", "ifindex 1"] {
+            let theirs = Command::new("tcpdump")
+                .arg("-r")
+                .arg(path)
+                .arg(expr)
+                .output()
+                .expect("tcpdump");
+            let ours = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
+                .args(["filter", "-q", "-r"])
+                .arg(path)
+                .arg(expr)
+                .output()
+                .expect("cranebpf");
+            let what = format!("{} ({}) '{expr}'", path.display(), link.name());
+            let their_err = String::from_utf8_lossy(&theirs.stderr);
+            let our_err = String::from_utf8_lossy(&ours.stderr);
+            if theirs.status.success() {
+                assert!(ours.status.success(), "{what}: {our_err}");
+                let kept = String::from_utf8_lossy(&theirs.stdout).lines().count();
+                assert_eq!(
+                    String::from_utf8_lossy(&ours.stdout).trim(),
+                    kept.to_string(),
+                    "{what}"
+                );
+            } else {
+                let message = their_err
+                    .lines()
+                    .find_map(|l| l.strip_prefix("tcpdump: "))
+                    .expect("tcpdump's error");
+                assert!(!ours.status.success(), "{what}: tcpdump refuses: {message}");
+                assert!(
+                    our_err.contains(message),
+                    "{what}: {our_err} (tcpdump: {message})"
+                );
+            }
+        }
+    }
+    for link in [
+        LinkType::Ethernet,
+        LinkType::LinuxSll,
+        LinkType::Raw,
+        LinkType::Null,
+    ] {
+        assert!(
+            covered.contains(&link),
+            "no capture of {}: {covered:?}",
+            link.name()
+        );
+    }
+}

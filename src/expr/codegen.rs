@@ -183,6 +183,22 @@ impl Gen {
         })
     }
 
+    /// Refuses `what` for a savefile: it reads what only a live Linux
+    /// socket knows (the packet type or interface of the ancillary data),
+    /// as libpcap refuses it when reading savefiles.
+    fn live_only(&self, col: usize, what: &str) -> Result<(), ExprError> {
+        match self.source {
+            PacketSource::Live => Ok(()),
+            PacketSource::Savefile { .. } => Err(ExprError::semantic(
+                col,
+                format!(
+                    "{what} not supported on {} when reading savefiles",
+                    self.link.description()
+                ),
+            )),
+        }
+    }
+
     /// DLT_NULL/LOOP's 4-byte address family test for IPv4 or IPv6, as
     /// libpcap's `gen_linktype` builds it ([`PacketSource`]): DLT_NULL's
     /// family is in the writer's byte order (this host's when live),
@@ -365,7 +381,10 @@ impl Gen {
                 let load = match self.link {
                     LinkType::LinuxSll => ld(op::H, 0),
                     LinkType::LinuxSll2 => ld(op::B, 10),
-                    _ => ld(op::H, ancillary(skf::AD_PKTTYPE)),
+                    _ => {
+                        self.live_only(col, "inbound/outbound")?;
+                        ld(op::H, ancillary(skf::AD_PKTTYPE))
+                    }
                 };
                 let out = self.g.test(vec![load], JEQ, PACKET_OUTGOING);
                 Ok(if outbound { out } else { self.g.not(out) })
@@ -373,7 +392,10 @@ impl Gen {
             Prim::IfIndex(index) => {
                 let load = match self.link {
                     LinkType::LinuxSll2 => ld(op::W, 4),
-                    _ => ld(op::W, ancillary(skf::AD_IFINDEX)),
+                    _ => {
+                        self.live_only(col, "ifindex")?;
+                        ld(op::W, ancillary(skf::AD_IFINDEX))
+                    }
                 };
                 Ok(self.g.test(vec![load], JEQ, index))
             }

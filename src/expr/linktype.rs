@@ -74,6 +74,21 @@ impl LinkType {
         }
     }
 
+    /// libpcap's description (`pcap_datalink_val_to_description`), which
+    /// its error messages use.
+    pub const fn description(self) -> &'static str {
+        match self {
+            LinkType::Null => "BSD loopback",
+            LinkType::Ethernet => "Ethernet",
+            LinkType::Raw => "Raw IP",
+            LinkType::Loop => "OpenBSD loopback",
+            LinkType::LinuxSll => "Linux cooked v1",
+            LinkType::Ipv4 => "Raw IPv4",
+            LinkType::Ipv6 => "Raw IPv6",
+            LinkType::LinuxSll2 => "Linux cooked v2",
+        }
+    }
+
     /// Parses a libpcap name (case-insensitive; `ETHERNET` is accepted too).
     pub fn from_name(name: &str) -> Option<LinkType> {
         let upper = name.to_ascii_uppercase();

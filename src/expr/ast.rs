@@ -223,6 +223,11 @@ pub enum Prim {
     Vlan(Option<u32>),
     /// `mpls [LABEL]`.
     Mpls(Option<u32>),
+    /// `pppoed`: a PPPoE discovery frame.
+    Pppoed,
+    /// `pppoes [SESSION]`: a PPPoE session frame; what follows in the
+    /// expression is about the PPP packet inside.
+    Pppoes(Option<u32>),
     /// `outbound` (true) or `inbound` (false): the packet's direction.
     Outbound(bool),
     /// `ifindex N`: captured on the interface with this index.

@@ -47,6 +47,8 @@ pub fn generate(
         off_linktype: link.ethertype_offset(),
         off_nl: link.network_offset(),
         mpls_depth: 0,
+        ppp_inner: false,
+        off_linkhdr: 0,
     };
     let top = gen.node(ast)?;
     gen.g.finish(top);
@@ -75,6 +77,12 @@ struct Gen {
     off_nl: u32,
     /// MPLS labels seen so far.
     mpls_depth: u32,
+    /// After `pppoes`: the link layer is the PPP packet inside PPPoE
+    /// (libpcap switches its link type to DLT_PPP).
+    ppp_inner: bool,
+    /// Start of the link-layer header that `link[…]` and `byte` index:
+    /// the packet's, or the PPP header's after `pppoes`.
+    off_linkhdr: u32,
 }
 
 impl Gen {
@@ -161,6 +169,11 @@ impl Gen {
             let v = self.mcmp(op::B, self.off_nl, 0xf0, version);
             return Ok(self.g.and(bos, v));
         }
+        if self.ppp_inner {
+            // PPP's protocol field, with libpcap's ethertype mapping.
+            let off = self.off_linktype.unwrap_or(0);
+            return Ok(self.cmp(op::H, off, ethertype_to_ppp(ethertype)));
+        }
         Ok(match self.link {
             LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2 => {
                 if ethertype <= ETHERMTU {
@@ -236,7 +249,16 @@ impl Gen {
     }
 
     fn ethernet_only(&self, col: usize, what: &str) -> Result<(), ExprError> {
-        if self.link == LinkType::Ethernet {
+        if self.ppp_inner {
+            Err(ExprError::semantic(
+                col,
+                // libpcap's words (its link type is PPP after `pppoes`).
+                format!(
+                    "{what} supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre \
+                     Channel"
+                ),
+            ))
+        } else if self.link == LinkType::Ethernet {
             Ok(())
         } else {
             Err(ExprError::semantic(
@@ -319,7 +341,7 @@ impl Gen {
             } => self.port(proto, dir, lo as u32, hi as u32, range, col),
             Prim::Broadcast(proto) => match proto {
                 Proto::Default | Proto::Link => {
-                    if self.link != LinkType::Ethernet {
+                    if self.link != LinkType::Ethernet || self.ppp_inner {
                         return Err(ExprError::semantic(col, "not a broadcast link"));
                     }
                     self.ether_addr(0, [0xff; 6])
@@ -404,10 +426,14 @@ impl Gen {
                 op: byte_op,
                 value,
             } => Ok(match byte_op {
-                ByteOp::Eq => self.cmp(op::B, offset, value),
-                ByteOp::Gt => self.g.test(vec![ld(op::B, offset)], JGT, value),
+                ByteOp::Eq => self.cmp(op::B, self.off_linkhdr + offset, value),
+                ByteOp::Gt => {
+                    let load = ld(op::B, self.off_linkhdr + offset);
+                    self.g.test(vec![load], JGT, value)
+                }
                 ByteOp::Lt => {
-                    let ge = self.g.test(vec![ld(op::B, offset)], JGE, value);
+                    let load = ld(op::B, self.off_linkhdr + offset);
+                    let ge = self.g.test(vec![load], JGE, value);
                     self.g.not(ge)
                 }
                 // libpcap applies `&`/`|` to A as it stands (0 at the start
@@ -427,6 +453,8 @@ impl Gen {
             }),
             Prim::Vlan(id) => self.vlan(id, col),
             Prim::Mpls(label) => self.mpls(label, col),
+            Prim::Pppoed => self.linktype(ETHERTYPE_PPPOED, col),
+            Prim::Pppoes(session) => self.pppoes(session, col),
         }
     }
 
@@ -589,6 +617,10 @@ impl Gen {
     }
 
     fn vlan(&mut self, id: Option<u32>, col: usize) -> Result<Frag, ExprError> {
+        if self.ppp_inner {
+            // libpcap's words.
+            return Err(ExprError::semantic(col, "no VLAN support for PPP"));
+        }
         if self.link != LinkType::Ethernet {
             return Err(ExprError::unsupported(
                 col,
@@ -601,6 +633,7 @@ impl Gen {
                 "'vlan' after 'mpls' is not supported",
             ));
         }
+
         let off = self.off_linktype.unwrap_or(12);
         let tpids: Vec<Frag> = VLAN_TPIDS
             .iter()
@@ -616,8 +649,24 @@ impl Gen {
         Ok(f)
     }
 
+    /// `pppoes [SESSION]`: a PPPoE session frame (and session), after
+    /// which the link layer is the PPP packet 6 bytes into the PPPoE
+    /// header, as libpcap's gen_pppoes moves its offsets.
+    fn pppoes(&mut self, session: Option<u32>, col: usize) -> Result<Frag, ExprError> {
+        let mut f = self.linktype(ETHERTYPE_PPPOES, col)?;
+        if let Some(session) = session {
+            let s = self.mcmp(op::W, self.off_nl, 0xffff, session);
+            f = self.g.and(f, s);
+        }
+        self.off_linkhdr = self.off_nl + 6;
+        self.off_linktype = Some(self.off_linkhdr);
+        self.off_nl += 8;
+        self.ppp_inner = true;
+        Ok(f)
+    }
+
     fn mpls(&mut self, label: Option<u32>, col: usize) -> Result<Frag, ExprError> {
-        if self.link != LinkType::Ethernet {
+        if self.link != LinkType::Ethernet && !self.ppp_inner {
             return Err(ExprError::unsupported(
                 col,
                 format!("'mpls' on link type {} is not supported", self.link),
@@ -627,6 +676,9 @@ impl Gen {
             // Not the bottom of the stack yet: the previous S bit is clear.
             let s = self.g.test(vec![ld(op::B, self.off_nl - 2)], JSET, 1);
             self.g.not(s)
+        } else if self.ppp_inner {
+            let off = self.off_linktype.unwrap_or(0);
+            self.cmp(op::H, off, PPP_MPLS_UCAST)
         } else {
             self.linktype(ETHERTYPE_MPLS, col)?
         };
@@ -788,7 +840,7 @@ impl Gen {
                 | Proto::Pim
         );
         let base = match proto {
-            Proto::Link | Proto::Default => 0,
+            Proto::Link | Proto::Default => self.off_linkhdr,
             Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => self.off_nl,
             Proto::Icmp6 => self.off_nl + 40,
             _ => self.off_nl,
@@ -832,6 +884,25 @@ impl Gen {
             }
         }
         Ok(())
+    }
+}
+
+/// PPPoE ethertypes: discovery and session stages.
+const ETHERTYPE_PPPOED: u32 = 0x8863;
+const ETHERTYPE_PPPOES: u32 = 0x8864;
+/// PPP's protocol number for MPLS unicast.
+const PPP_MPLS_UCAST: u32 = 0x0281;
+
+/// The PPP protocol number for an ethertype, as libpcap maps them
+/// (`ethertype_to_ppptype`); others are compared as they are.
+fn ethertype_to_ppp(ethertype: u32) -> u32 {
+    match ethertype {
+        ETHERTYPE_IP => 0x0021,
+        ETHERTYPE_IPV6 => 0x0057,
+        0x6003 => 0x0027, // DECnet
+        0x809b => 0x0029, // AppleTalk
+        0x0600 => 0x0025, // Xerox NS IDP
+        other => other,
     }
 }
 

@@ -39,13 +39,13 @@ struct Quals {
 const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
-    mpls gateway byte inbound outbound ifindex";
+    mpls gateway byte inbound outbound ifindex pppoed pppoes";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
     gateway decnet atalk aarp iso esis isis clnp stp ipx netbeui lat sca moprc mopdl \
     ah esp radio ifname on rnr rulenum reason rset ruleset srnr \
-    subrulenum action type subtype dir llc pppoed pppoes geneve protochain l1 l2 iih lsp \
+    subrulenum action type subtype dir llc geneve protochain l1 l2 iih lsp \
     snp csnp psnp es-is is-is atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
     ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
     hlssu hmsu ra ta addr1 addr2 addr3 addr4";
@@ -349,6 +349,27 @@ impl Parser {
                     },
                     col,
                 ));
+            }
+            "pppoed" => {
+                self.pos += 1;
+                return Ok(Node::Prim(Prim::Pppoed, col));
+            }
+            "pppoes" => {
+                self.pos += 1;
+                let n = match self.peek_at(0) {
+                    Some(Tok::Word(x)) if x.starts_with(|c: char| c.is_ascii_digit()) => {
+                        Some(self.number_operand(w)?)
+                    }
+                    _ => None,
+                };
+                if let Some(n) = n.filter(|&n| n > 0xffff) {
+                    // libpcap's words.
+                    return Err(ExprError::semantic(
+                        col,
+                        format!("PPPoE session number {n} greater than maximum 65535"),
+                    ));
+                }
+                return Ok(Node::Prim(Prim::Pppoes(n), col));
             }
             "vlan" | "mpls" => {
                 self.pos += 1;

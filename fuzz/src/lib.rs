@@ -415,18 +415,39 @@ fn outcome(result: Result<u64, ExecError>) -> Outcome {
     }
 }
 
-/// Runs `program` on a copy of `mem`, from the calling thread and from a
-/// new thread (a different stack and heap arena, so different addresses
-/// in r1 and r10). Returns both outcomes and memories.
-fn run_twice(program: &EbpfProgram, mem: &[u8]) -> [(Outcome, Vec<u8>); 2] {
-    let run = || {
-        let mut m = mem.to_vec();
-        let r = outcome(program.run(&mut m));
-        (r, m)
+/// Runs `program` on copies of `mem` placed so that every address a
+/// program can see differs between the runs: the memory's address (r1)
+/// with complementary low 12 bits (0x5a5, 0xa5a), the stack (r10) at
+/// another depth, and a new thread (another stack and heap arena). A
+/// program computing with these addresses gets different outcomes in at
+/// least one pair of runs (two runs from one thread alone could place the
+/// memory at the same low address bits, and let such a program pass as
+/// address-independent). Returns every outcome and memory afterwards.
+fn run_placed(program: &EbpfProgram, mem: &[u8]) -> Vec<(Outcome, Vec<u8>)> {
+    let run = |low: usize, levels: usize| {
+        let mut buf = vec![0u8; mem.len() + 8192];
+        let off = low.wrapping_sub(buf.as_ptr() as usize) & 4095;
+        let m = &mut buf[off..off + mem.len()];
+        m.copy_from_slice(mem);
+        let r = deeper(levels, &mut || outcome(program.run(m)));
+        (r, m.to_vec())
     };
-    let here = run();
-    let there = std::thread::scope(|s| s.spawn(run).join().expect("run panicked"));
-    [here, there]
+    let mut all = vec![run(0x5a5, 0), run(0xa5a, 3)];
+    all.push(std::thread::scope(|s| {
+        s.spawn(|| run(0xa5a, 1)).join().expect("run panicked")
+    }));
+    all
+}
+
+/// Calls `f` `levels` frames deeper, each holding some stack bytes.
+fn deeper<R>(levels: usize, f: &mut dyn FnMut() -> R) -> R {
+    if levels == 0 {
+        return f();
+    }
+    let pad = std::hint::black_box([0u8; 200]);
+    let r = deeper(levels - 1, f);
+    std::hint::black_box(&pad);
+    r
 }
 
 /// eBPF differential: program × memory. When the verifier accepts (with a
@@ -458,14 +479,14 @@ pub fn ebpf_diff(data: &[u8]) {
         return;
     };
     let jit = build(Some(Engine::Jit)).expect("a verified program compiles");
-    let [i1, i2] = run_twice(&interp, mem);
-    let [j1, j2] = run_twice(&jit, mem);
+    let i = run_placed(&interp, mem);
+    let j = run_placed(&jit, mem);
     // A program whose outcome moves with the addresses it runs at may
     // legitimately differ between engines in any way: it is not compared.
-    if i1 == i2 && j1 == j2 {
+    if i.windows(2).all(|w| w[0] == w[1]) && j.windows(2).all(|w| w[0] == w[1]) {
         assert_eq!(
-            i1,
-            j1,
+            i[0],
+            j[0],
             "jit disagrees with interp on memory {mem:02x?}\n{}",
             ebpf::disasm::disassemble(&prog)
         );

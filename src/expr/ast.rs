@@ -139,6 +139,8 @@ pub enum Proto {
     Igrp,
     /// `pim` (IPv4 or IPv6 protocol 103)
     Pim,
+    /// `decnet` (ethertype 0x6003)
+    Decnet,
 }
 
 /// A direction qualifier.
@@ -175,6 +177,8 @@ pub enum Addr {
     },
     /// A MAC address.
     Mac([u8; 6]),
+    /// A DECnet address: area (6 bits) and node (10 bits).
+    Decnet(u16),
 }
 
 /// A primitive.

@@ -462,6 +462,7 @@ impl Gen {
         match proto {
             Proto::Ip => self.linktype(ETHERTYPE_IP, col),
             Proto::Ip6 => self.linktype(ETHERTYPE_IPV6, col),
+            Proto::Decnet => self.linktype(ETHERTYPE_DN, col),
             Proto::Arp => self.linktype(ETHERTYPE_ARP, col),
             Proto::Rarp => self.linktype(ETHERTYPE_RARP, col),
             Proto::Icmp => self.ip_proto(1, col),
@@ -494,6 +495,11 @@ impl Gen {
 
     fn addr(&mut self, proto: Proto, dir: Dir, addr: Addr, col: usize) -> Result<Frag, ExprError> {
         match addr {
+            Addr::Decnet(a) => {
+                let lt = self.linktype(ETHERTYPE_DN, col)?;
+                let hosts = self.by_dir(dir, |s, src| Ok(s.decnet_host(src, a)))?;
+                Ok(self.g.and(lt, hosts))
+            }
             Addr::Mac(mac) => {
                 self.ethernet_only(col, "ethernet addresses")?;
                 self.by_dir(dir, |s, src| s.ether_addr(if src { 6 } else { 0 }, mac))
@@ -647,6 +653,32 @@ impl Gen {
         self.off_linktype = Some(off + 4);
         self.off_nl += 4;
         Ok(f)
+    }
+
+    /// A DECnet routing header's source (`src`) or destination address, in
+    /// each of the four layouts libpcap's gen_dnhostop tries: short or
+    /// long header, with or without a padding byte (the address is stored
+    /// little-endian).
+    fn decnet_host(&mut self, src: bool, addr: u16) -> Frag {
+        let (short, long) = if src { (3, 15) } else { (1, 7) };
+        let flags = self.off_nl + 2;
+        let want = u32::from(addr.swap_bytes());
+        let layout = |s: &mut Gen, pad: bool, offset: u32, kind: u32| {
+            let shape = if pad {
+                s.mcmp(op::H, flags, 0xff07, 0x8100 | kind)
+            } else {
+                s.mcmp(op::B, flags, 0x07, kind)
+            };
+            let at = s.cmp(op::H, flags + u32::from(pad) + offset, want);
+            s.g.and(shape, at)
+        };
+        let short_plain = layout(self, false, short, 2);
+        let short_pad = layout(self, true, short, 2);
+        let long_plain = layout(self, false, long, 6);
+        let long_pad = layout(self, true, long, 6);
+        let longs = self.g.or(long_plain, long_pad);
+        let rest = self.g.or(short_pad, longs);
+        self.g.or(short_plain, rest)
     }
 
     /// `pppoes [SESSION]`: a PPPoE session frame (and session), after
@@ -841,7 +873,7 @@ impl Gen {
         );
         let base = match proto {
             Proto::Link | Proto::Default => self.off_linkhdr,
-            Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => self.off_nl,
+            Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp | Proto::Decnet => self.off_nl,
             Proto::Icmp6 => self.off_nl + 40,
             _ => self.off_nl,
         };
@@ -851,6 +883,7 @@ impl Gen {
             Proto::Ip6 => Some(self.linktype(ETHERTYPE_IPV6, col)?),
             Proto::Arp => Some(self.linktype(ETHERTYPE_ARP, col)?),
             Proto::Rarp => Some(self.linktype(ETHERTYPE_RARP, col)?),
+            Proto::Decnet => Some(self.linktype(ETHERTYPE_DN, col)?),
             Proto::Icmp6 => {
                 let lt = self.linktype(ETHERTYPE_IPV6, col)?;
                 let p = self.cmp(op::B, self.off_nl + 6, IPPROTO_ICMPV6);
@@ -886,6 +919,9 @@ impl Gen {
         Ok(())
     }
 }
+
+/// DECnet's ethertype.
+const ETHERTYPE_DN: u32 = 0x6003;
 
 /// PPPoE ethertypes: discovery and session stages.
 const ETHERTYPE_PPPOED: u32 = 0x8863;

@@ -39,11 +39,11 @@ struct Quals {
 const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
-    mpls gateway byte inbound outbound ifindex pppoed pppoes";
+    mpls gateway byte inbound outbound ifindex pppoed pppoes decnet";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway decnet atalk aarp iso esis isis clnp stp ipx netbeui lat sca moprc mopdl \
+    gateway atalk aarp iso esis isis clnp stp ipx netbeui lat sca moprc mopdl \
     ah esp radio ifname on rnr rulenum reason rset ruleset srnr \
     subrulenum action type subtype dir llc geneve protochain l1 l2 iih lsp \
     snp csnp psnp es-is is-is atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
@@ -92,6 +92,23 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
+/// A DECnet address as libpcap reads one: `AREA.NODE` (leading decimal
+/// digits of each part, as `sscanf("%d.%d")`; the node keeps 10 bits, the
+/// sum 16) or a plain number (its low 16 bits).
+fn parse_decnet(text: &str) -> Option<u16> {
+    fn leading(s: &str) -> Option<(u32, &str)> {
+        let digits = s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        s[..digits].parse::<u32>().ok().map(|v| (v, &s[digits..]))
+    }
+    if text.contains('.') {
+        let (area, rest) = leading(text)?;
+        let (node, _) = leading(rest.strip_prefix('.')?)?;
+        Some(((area << 10) | (node & 0x3ff)) as u16)
+    } else {
+        parse_number(text).map(|v| v as u16)
+    }
+}
+
 fn is_keyword(word: &str) -> bool {
     KEYWORDS.split_whitespace().any(|k| k == word)
 }
@@ -114,6 +131,7 @@ fn proto_keyword(word: &str) -> Option<Proto> {
         "carp" => Proto::Carp,
         "igrp" => Proto::Igrp,
         "pim" => Proto::Pim,
+        "decnet" => Proto::Decnet,
         _ => return None,
     })
 }
@@ -525,6 +543,26 @@ impl Parser {
         self.value(q, col)
     }
 
+    /// Values joined by `and`/`or` (left to right, as libpcap's grammar),
+    /// each under the qualifiers `q`.
+    fn value_list(&mut self, q: Quals, col: usize) -> Result<Node, ExprError> {
+        let mut left = self.value(q, col)?;
+        loop {
+            let is_and = self.is_word("and") || self.is_punct("&&");
+            let is_or = self.is_word("or") || self.is_punct("||");
+            if !is_and && !is_or {
+                return Ok(left);
+            }
+            self.pos += 1;
+            let right = self.value(q, col)?;
+            left = if is_and {
+                Node::And(Box::new(left), Box::new(right))
+            } else {
+                Node::Or(Box::new(left), Box::new(right))
+            };
+        }
+    }
+
     fn value_follows(&self) -> bool {
         match self.peek_at(0) {
             Some(Tok::Escaped(_)) => true,
@@ -571,6 +609,20 @@ impl Parser {
     }
 
     fn value(&mut self, q: Quals, col: usize) -> Result<Node, ExprError> {
+        // libpcap's grammar lets `not` stand between the qualifiers and
+        // the value (`ip src not 10.0.0.1`): it negates the primitive.
+        if self.is_word("not") || self.is_punct("!") {
+            self.pos += 1;
+            return Ok(Node::Not(Box::new(self.nested(|p| p.value(q, col))?)));
+        }
+        // ... and a parenthesised list of values under the same qualifiers
+        // (`src (10.0.0.1 or 10.0.0.2)`).
+        if self.is_punct("(") {
+            self.pos += 1;
+            let list = self.nested(|p| p.value_list(q, col))?;
+            self.expect_punct(")", "to close the list of values")?;
+            return Ok(list);
+        }
         let prim = match q.kind {
             Kind::Port | Kind::PortRange => self.port_value(q)?,
             Kind::Proto => {
@@ -681,6 +733,20 @@ impl Parser {
 
     fn addr_value(&mut self, q: Quals) -> Result<Prim, ExprError> {
         let (w, vcol) = self.take_value("an address")?;
+        if q.proto == Proto::Decnet {
+            let addr = parse_decnet(&w).ok_or_else(|| {
+                // libpcap's words (it has no DECnet name lookup either).
+                ExprError::semantic(
+                    vcol,
+                    format!("decnet name support not included, '{w}' cannot be translated"),
+                )
+            })?;
+            return Ok(Prim::Addr {
+                proto: q.proto,
+                dir: q.dir,
+                addr: Addr::Decnet(addr),
+            });
+        }
         let net = q.kind == Kind::Net;
         let addr = if let Some(mac) = parse_mac(&w) {
             if net {

@@ -182,6 +182,9 @@ struct Lowerer<'a, 'b> {
     bail: Block,
     /// End the whole program with r0 = 0 (packet load out of range).
     abort: Block,
+    /// Where control that runs past the last instruction goes (only
+    /// unreachable code can: see `status::FELL_OFF_END`), made when needed.
+    past_end: Option<Block>,
     helper_sig: SigRef,
     negative_load_sig: SigRef,
     plan: bounds::Plan,
@@ -228,13 +231,6 @@ pub(crate) fn lower_function(
                 return Err(JitError::Unsupported {
                     pc,
                     what: "a jump that leaves its function".into(),
-                });
-            }
-            let conditional = !ends_block(insn);
-            if conditional && pc + 1 >= end {
-                return Err(JitError::Unsupported {
-                    pc,
-                    what: "a conditional jump as the last instruction".into(),
                 });
             }
             leaders.insert(t as usize);
@@ -336,6 +332,7 @@ pub(crate) fn lower_function(
         fail,
         bail,
         abort,
+        past_end: None,
         helper_sig,
         negative_load_sig,
         plan,
@@ -488,22 +485,43 @@ impl Lowerer<'_, '_> {
             pc += 1;
         }
         if open {
-            // Only unreachable code can get here (the verifier proves that
-            // no path falls off the end), so this costs nothing at run time.
-            if self.input.leaf {
-                self.bail_out(end);
-            } else {
-                let st = self.iconst(I64, i64::from(status::FELL_OFF_END));
-                let pcv = self.iconst(I64, end as i64);
-                let zero = self.iconst(I64, 0);
-                let args = [st, pcv, zero, zero].map(BlockArg::Value);
-                self.b.ins().jump(self.fail, &args);
-            }
+            let past_end = self.past_end();
+            self.b.ins().jump(past_end, &[]);
         }
         Ok(())
     }
 
+    /// The block for control past the last instruction (see `past_end`).
+    fn past_end(&mut self) -> Block {
+        match self.past_end {
+            Some(block) => block,
+            None => {
+                let block = self.b.create_block();
+                self.b.set_cold_block(block);
+                self.past_end = Some(block);
+                block
+            }
+        }
+    }
+
     fn emit_exits(&mut self) {
+        if let Some(block) = self.past_end {
+            // Only unreachable code gets here (the verifier proves that no
+            // path runs past the end). Leaf code hands the input over (the
+            // interpreter then reports it); other code fails with
+            // FELL_OFF_END, as the interpreter does.
+            self.b.switch_to_block(block);
+            let st = if self.input.leaf {
+                status::HAND_OVER
+            } else {
+                status::FELL_OFF_END
+            };
+            let st = self.iconst(I64, i64::from(st));
+            let pcv = self.iconst(I64, self.input.end as i64);
+            let zero = self.iconst(I64, 0);
+            let args = [st, pcv, zero, zero].map(BlockArg::Value);
+            self.b.ins().jump(self.fail, &args);
+        }
         self.b.switch_to_block(self.fail);
         if self.input.leaf {
             // Leaf code fails only by handing over.
@@ -752,7 +770,11 @@ impl Lowerer<'_, '_> {
         };
         let d = self.reg(insn.dst);
         let target = self.block_at(jump_target(insn, pc).unwrap_or_default() as usize);
-        let next = self.block_at(pc + 1);
+        let next = if pc + 1 >= self.input.end {
+            self.past_end()
+        } else {
+            self.block_at(pc + 1)
+        };
         if let Some(cond) = self.compare_swapped(insn, wide, d) {
             self.b.ins().brif(cond, target, &[], next, &[]);
             return Ok(true);

@@ -461,6 +461,19 @@ mod tests {
     }
 
     #[test]
+    fn unreachable_conditional_jump_may_end_the_program() {
+        // exit; then a dead conditional jump as the last slot, whose
+        // fall-through would leave the program (ebpf_verify fuzz finding).
+        let prog = vec![
+            Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 5),
+            EXIT,
+            Insn::new(op::JMP | op::JEQ, 0, 0, -3, 7),
+        ];
+        let r = run(prog, &mut []);
+        assert_eq!((r.r0, r.status), (5, status::OK));
+    }
+
+    #[test]
     fn division_by_zero_register_is_defined() {
         let prog = vec![
             Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 9),

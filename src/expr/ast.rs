@@ -181,6 +181,21 @@ pub enum Addr {
     Decnet(u16),
 }
 
+/// The frame type `llc TYPE` names: by its control field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LlcFrame {
+    /// `i`: information frames (control bit 0 clear).
+    Information,
+    /// `s`, `u`, or a named subtype: the control field under `mask` is
+    /// `value`.
+    Control {
+        /// The bits that identify the type.
+        mask: u32,
+        /// Their value.
+        value: u32,
+    },
+}
+
 /// A primitive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Prim {
@@ -227,6 +242,9 @@ pub enum Prim {
     Vlan(Option<u32>),
     /// `mpls [LABEL]`.
     Mpls(Option<u32>),
+    /// `llc [TYPE]`: an 802.2 LLC frame (not Novell's raw 802.3), and
+    /// of that frame type when one is named.
+    Llc(Option<LlcFrame>),
     /// `pppoed`: a PPPoE discovery frame.
     Pppoed,
     /// `pppoes [SESSION]`: a PPPoE session frame; what follows in the

@@ -7,7 +7,7 @@
 
 use super::cfg::{Frag, Graph};
 use super::linktype::LinkType;
-use super::parser::{Addr, Arith, ArithOp, ByteOp, Dir, Node, Prim, Proto, RelOp};
+use super::parser::{Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, Prim, Proto, RelOp};
 use super::{ExprError, PacketSource};
 use crate::cbpf::insn::{op, skf};
 use crate::cbpf::Insn;
@@ -175,6 +175,9 @@ impl Gen {
             return Ok(self.cmp(op::H, off, ethertype_to_ppp(ethertype)));
         }
         Ok(match self.link {
+            LinkType::Ethernet if ethertype <= ETHERMTU && ethertype != LLCSAP_IPX => {
+                self.ether_llc_sap(ethertype)
+            }
             LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2 => {
                 if ethertype <= ETHERMTU {
                     return Err(ExprError::unsupported(
@@ -454,6 +457,7 @@ impl Gen {
             Prim::Vlan(id) => self.vlan(id, col),
             Prim::Mpls(label) => self.mpls(label, col),
             Prim::Pppoed => self.linktype(ETHERTYPE_PPPOED, col),
+            Prim::Llc(frame) => self.llc(frame, col),
             Prim::Pppoes(session) => self.pppoes(session, col),
         }
     }
@@ -679,6 +683,62 @@ impl Gen {
         let longs = self.g.or(long_plain, long_pad);
         let rest = self.g.or(short_pad, longs);
         self.g.or(short_plain, rest)
+    }
+
+    /// An 802.3 frame (length, not type, in the type field: at most 1500).
+    fn ieee8023(&mut self) -> Frag {
+        let off = self.off_linktype.unwrap_or(12);
+        let typed = self.g.test(vec![ld(op::H, off)], JGT, ETHERMTU);
+        self.g.not(typed)
+    }
+
+    /// `ether proto SAP` for SAP <= 1500 on Ethernet, as libpcap's
+    /// gen_ether_linktype: an 802.3 frame whose DSAP (for ISO, IP and
+    /// NetBEUI both DSAP and SSAP) is the SAP.
+    fn ether_llc_sap(&mut self, sap: u32) -> Frag {
+        let llc = self.off_linktype.unwrap_or(12) + 2;
+        let is_8023 = self.ieee8023();
+        let sap = match sap {
+            LLCSAP_IP | LLCSAP_ISONS | LLCSAP_NETBEUI => self.cmp(op::H, llc, (sap << 8) | sap),
+            _ => self.cmp(op::B, llc, sap),
+        };
+        self.g.and(is_8023, sap)
+    }
+
+    /// `llc [TYPE]`: an 802.2 LLC frame on Ethernet (802.3, and not
+    /// Novell's raw 802.3 whose DSAP and SSAP are 0xff), of the frame
+    /// type named by its control field.
+    fn llc(&mut self, frame: Option<LlcFrame>, col: usize) -> Result<Frag, ExprError> {
+        if self.link != LinkType::Ethernet || self.ppp_inner {
+            let on = if self.ppp_inner {
+                "PPP"
+            } else {
+                self.link.description()
+            };
+            // libpcap's words.
+            return Err(ExprError::semantic(
+                col,
+                format!("'llc' not supported for {on}"),
+            ));
+        }
+        let llc = self.off_linktype.unwrap_or(12) + 2;
+        let is_8023 = self.ieee8023();
+        let raw = self.cmp(op::H, llc, 0xffff);
+        let not_raw = self.g.not(raw);
+        let f = self.g.and(is_8023, not_raw);
+        let control = llc + 2;
+        Ok(match frame {
+            None => f,
+            Some(LlcFrame::Information) => {
+                let unnumbered = self.g.test(vec![ld(op::B, control)], JSET, 1);
+                let info = self.g.not(unnumbered);
+                self.g.and(f, info)
+            }
+            Some(LlcFrame::Control { mask, value }) => {
+                let c = self.mcmp(op::B, control, mask, value);
+                self.g.and(f, c)
+            }
+        })
     }
 
     /// `pppoes [SESSION]`: a PPPoE session frame (and session), after
@@ -919,6 +979,12 @@ impl Gen {
         Ok(())
     }
 }
+
+/// 802.2 SAPs libpcap treats specially on Ethernet.
+const LLCSAP_IP: u32 = 0x06;
+const LLCSAP_NETBEUI: u32 = 0xf0;
+const LLCSAP_ISONS: u32 = 0xfe;
+const LLCSAP_IPX: u32 = 0xe0;
 
 /// DECnet's ethertype.
 const ETHERTYPE_DN: u32 = 0x6003;

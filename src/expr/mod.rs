@@ -299,7 +299,7 @@ mod tests {
         assert!(err("udp port http").contains("not a Udp port"));
         assert!(err("host example.com").starts_with("not supported at 6:"));
         assert!(err("atalk").starts_with("not supported at 1:"));
-        assert!(err("ether proto 100").starts_with("not supported at 1:"));
+        assert!(err("ether proto 0xe0").starts_with("not supported at 1:")); // IPX
         assert!(err("ip6 broadcast").contains("broadcast"));
     }
 

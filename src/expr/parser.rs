@@ -11,7 +11,7 @@ use std::net::Ipv6Addr;
 
 pub use super::address::parse_number;
 use super::address::{parse_ipv4, parse_mac};
-pub use super::ast::{Addr, Arith, ArithOp, ByteOp, Dir, Node, Prim, Proto, RelOp};
+pub use super::ast::{Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, Prim, Proto, RelOp};
 use super::lexer::{tokenize, Tok, Token};
 use super::names::{self, ServiceProto};
 use super::ExprError;
@@ -39,13 +39,13 @@ struct Quals {
 const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
-    mpls gateway byte inbound outbound ifindex pppoed pppoes decnet";
+    mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway atalk aarp iso esis isis clnp stp ipx netbeui lat sca moprc mopdl \
+    gateway atalk aarp iso esis isis clnp ipx lat sca moprc mopdl \
     ah esp radio ifname on rnr rulenum reason rset ruleset srnr \
-    subrulenum action type subtype dir llc geneve protochain l1 l2 iih lsp \
+    subrulenum action type subtype dir geneve protochain l1 l2 iih lsp \
     snp csnp psnp es-is is-is atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
     ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
     hlssu hmsu ra ta addr1 addr2 addr3 addr4";
@@ -106,6 +106,28 @@ fn parse_decnet(text: &str) -> Option<u16> {
         Some(((area << 10) | (node & 0x3ff)) as u16)
     } else {
         parse_number(text).map(|v| v as u16)
+    }
+}
+
+/// The frame type an `llc TYPE` word names (libpcap's llc.h values).
+fn llc_frame(word: &str) -> Option<LlcFrame> {
+    let control = |mask, value| Some(LlcFrame::Control { mask, value });
+    match word {
+        "i" => Some(LlcFrame::Information),
+        "s" => control(0x03, 0x01),
+        "u" => control(0x03, 0x03),
+        "rr" => control(0x0f, 0x01),
+        "rnr" => control(0x0f, 0x05),
+        "rej" => control(0x0f, 0x09),
+        "ui" => control(0xef, 0x03),
+        "ua" => control(0xef, 0x63),
+        "disc" => control(0xef, 0x43),
+        "dm" => control(0xef, 0x0f),
+        "sabme" => control(0xef, 0x6f),
+        "test" => control(0xef, 0xe3),
+        "xid" => control(0xef, 0xaf),
+        "frmr" => control(0xef, 0x87),
+        _ => None,
     }
 }
 
@@ -367,6 +389,37 @@ impl Parser {
                     },
                     col,
                 ));
+            }
+            "llc" => {
+                self.pos += 1;
+                let frame = match self.peek_at(0).cloned() {
+                    Some(Tok::Word(t)) if !is_keyword(&t) => {
+                        if t.starts_with(|c: char| c.is_ascii_digit()) {
+                            return Err(ExprError::syntax(
+                                self.col(),
+                                format!("expected an LLC frame type after 'llc', found '{t}'"),
+                            ));
+                        }
+                        let frame = llc_frame(&t).ok_or_else(|| {
+                            // libpcap's words.
+                            ExprError::semantic(
+                                self.col(),
+                                format!("unknown LLC type name \"{t}\""),
+                            )
+                        })?;
+                        self.pos += 1;
+                        Some(frame)
+                    }
+                    _ => None,
+                };
+                return Ok(Node::Prim(Prim::Llc(frame), col));
+            }
+            // LLC SAPs by name, as libpcap's `stp` and `netbeui`.
+            "stp" | "netbeui" => {
+                self.pos += 1;
+                let num = if w == "stp" { 0x42 } else { 0xf0 };
+                let proto = Proto::Link;
+                return Ok(Node::Prim(Prim::ProtoNum { proto, num }, col));
             }
             "pppoed" => {
                 self.pos += 1;

@@ -245,6 +245,12 @@ pub enum Prim {
     /// `llc [TYPE]`: an 802.2 LLC frame (not Novell's raw 802.3), and
     /// of that frame type when one is named.
     Llc(Option<LlcFrame>),
+    /// An OSI packet (802.2 SAP 0xfe) whose network-layer protocol
+    /// identifier is this: `iso proto N`, `clnp`, `esis`, `isis`.
+    IsoNlpid(u32),
+    /// An IS-IS packet of this PDU type: `isis proto N`, and the PDU
+    /// groups `l1`, `l2`, `iih`, `lsp`, `snp`, `csnp`, `psnp`.
+    IsisPdu(u32),
     /// `pppoed`: a PPPoE discovery frame.
     Pppoed,
     /// `pppoes [SESSION]`: a PPPoE session frame; what follows in the

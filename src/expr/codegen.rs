@@ -458,6 +458,13 @@ impl Gen {
             Prim::Mpls(label) => self.mpls(label, col),
             Prim::Pppoed => self.linktype(ETHERTYPE_PPPOED, col),
             Prim::Llc(frame) => self.llc(frame, col),
+            Prim::IsoNlpid(nlpid) => self.iso_nlpid(nlpid, col),
+            Prim::IsisPdu(pdu) => {
+                let isis = self.iso_nlpid(ISO9577_ISIS, col)?;
+                // The PDU type, 4 bytes into the IS-IS header.
+                let t = self.cmp(op::B, self.off_nl + 3 + 4, pdu);
+                Ok(self.g.and(isis, t))
+            }
             Prim::Pppoes(session) => self.pppoes(session, col),
         }
     }
@@ -703,6 +710,14 @@ impl Gen {
             _ => self.cmp(op::B, llc, sap),
         };
         self.g.and(is_8023, sap)
+    }
+
+    /// An OSI packet (LLC SAP 0xfe) with this network-layer protocol
+    /// identifier, the first byte after the 3-byte LLC header.
+    fn iso_nlpid(&mut self, nlpid: u32, col: usize) -> Result<Frag, ExprError> {
+        let iso = self.linktype(LLCSAP_ISONS, col)?;
+        let id = self.cmp(op::B, self.off_nl + 3, nlpid);
+        Ok(self.g.and(iso, id))
     }
 
     /// `llc [TYPE]`: an 802.2 LLC frame on Ethernet (802.3, and not
@@ -985,6 +1000,8 @@ const LLCSAP_IP: u32 = 0x06;
 const LLCSAP_NETBEUI: u32 = 0xf0;
 const LLCSAP_ISONS: u32 = 0xfe;
 const LLCSAP_IPX: u32 = 0xe0;
+/// IS-IS's network-layer protocol identifier (ISO 9577).
+const ISO9577_ISIS: u32 = 0x83;
 
 /// DECnet's ethertype.
 const ETHERTYPE_DN: u32 = 0x6003;

@@ -39,14 +39,14 @@ struct Quals {
 const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
-    mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui";
+    mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui iso clnp esis es-is isis is-is \
+    l1 l2 iih lsp snp csnp psnp";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway atalk aarp iso esis isis clnp ipx lat sca moprc mopdl \
+    gateway atalk aarp ipx lat sca moprc mopdl \
     ah esp radio ifname on rnr rulenum reason rset ruleset srnr \
-    subrulenum action type subtype dir geneve protochain l1 l2 iih lsp \
-    snp csnp psnp es-is is-is atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
+    subrulenum action type subtype dir geneve protochain atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
     ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
     hlssu hmsu ra ta addr1 addr2 addr3 addr4";
 
@@ -415,6 +415,55 @@ impl Parser {
                 return Ok(Node::Prim(Prim::Llc(frame), col));
             }
             // LLC SAPs by name, as libpcap's `stp` and `netbeui`.
+            "iso" | "isis" | "is-is"
+                if self
+                    .peek_at(1)
+                    .is_some_and(|t| matches!(t, Tok::Word(p) if p == "proto")) =>
+            {
+                self.pos += 2;
+                let num = self.number_operand("'proto'")?;
+                let prim = if w == "iso" {
+                    Prim::IsoNlpid(num)
+                } else {
+                    Prim::IsisPdu(num)
+                };
+                return Ok(Node::Prim(prim, col));
+            }
+            "iso" => {
+                self.pos += 1;
+                let num = 0xfe; // the OSI SAP
+                let proto = Proto::Link;
+                return Ok(Node::Prim(Prim::ProtoNum { proto, num }, col));
+            }
+            "clnp" | "esis" | "es-is" | "isis" | "is-is" => {
+                self.pos += 1;
+                let nlpid = match w {
+                    "clnp" => 0x81,
+                    "esis" | "es-is" => 0x82,
+                    _ => 0x83,
+                };
+                return Ok(Node::Prim(Prim::IsoNlpid(nlpid), col));
+            }
+            "l1" | "l2" | "iih" | "lsp" | "snp" | "csnp" | "psnp" => {
+                self.pos += 1;
+                // libpcap's PDU types for each group, in its order.
+                let pdus: &[u32] = match w {
+                    "l1" => &[0x1a, 0x18, 0x12, 0x0f, 0x11],
+                    "l2" => &[0x1b, 0x19, 0x14, 0x10, 0x11],
+                    "iih" => &[0x11, 0x0f, 0x10],
+                    "lsp" => &[0x12, 0x14],
+                    "snp" => &[0x1b, 0x1a, 0x18, 0x19],
+                    "csnp" => &[0x18, 0x19],
+                    _ => &[0x1a, 0x1b],
+                };
+                let node = pdus
+                    .iter()
+                    .rev()
+                    .map(|&p| Node::Prim(Prim::IsisPdu(p), col))
+                    .reduce(|right, left| Node::Or(Box::new(left), Box::new(right)))
+                    .expect("a group has PDU types");
+                return Ok(node);
+            }
             "stp" | "netbeui" => {
                 self.pos += 1;
                 let num = if w == "stp" { 0x42 } else { 0xf0 };

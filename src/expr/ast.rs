@@ -141,6 +141,11 @@ pub enum Proto {
     Pim,
     /// `decnet` (ethertype 0x6003)
     Decnet,
+    /// `iso`, only as the protocol of `iso proto N` (and values implied
+    /// after it: `iso proto 0x81 or 0x82`).
+    Iso,
+    /// `isis`, only as the protocol of `isis proto N` (and implied values).
+    Isis,
 }
 
 /// A direction qualifier.

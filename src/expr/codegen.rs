@@ -492,6 +492,8 @@ impl Gen {
                 let b = self.ip6_proto(p, col)?;
                 Ok(self.g.or(a, b))
             }
+            Proto::Iso => self.linktype(LLCSAP_ISONS, col),
+            Proto::Isis => self.iso_nlpid(ISO9577_ISIS, col),
             Proto::Link | Proto::Default => Err(ExprError::syntax(col, "expected a protocol name")),
         }
     }

@@ -421,13 +421,14 @@ impl Parser {
                     .is_some_and(|t| matches!(t, Tok::Word(p) if p == "proto")) =>
             {
                 self.pos += 2;
-                let num = self.number_operand("'proto'")?;
-                let prim = if w == "iso" {
-                    Prim::IsoNlpid(num)
-                } else {
-                    Prim::IsisPdu(num)
+                let q = Quals {
+                    proto: if w == "iso" { Proto::Iso } else { Proto::Isis },
+                    dir: Dir::Default,
+                    kind: Kind::Proto,
                 };
-                return Ok(Node::Prim(prim, col));
+                // Bare values after it (`isis proto 0x12 or 0x14`) reuse it.
+                self.last = Some(q);
+                return self.value(q, col);
             }
             "iso" => {
                 self.pos += 1;
@@ -744,6 +745,8 @@ impl Parser {
                     }
                 };
                 match q.proto {
+                    Proto::Iso => return Ok(Node::Prim(Prim::IsoNlpid(num), col)),
+                    Proto::Isis => return Ok(Node::Prim(Prim::IsisPdu(num), col)),
                     Proto::Default | Proto::Link | Proto::Ip | Proto::Ip6 => {}
                     _ => {
                         return Err(ExprError::syntax(

@@ -63,7 +63,9 @@ pub struct ProgArgs {
     #[arg(long)]
     pub file: bool,
     /// Link type for expressions: EN10MB (default), RAW, IPV4, IPV6,
-    /// LINUX_SLL, LINUX_SLL2, NULL, LOOP, or a LINKTYPE_ number (`-y`, as
+    /// LINUX_SLL, LINUX_SLL2, NULL, LOOP, IEEE802_11,
+    /// IEEE802_11_RADIO, IEEE802_11_RADIO_AVS, PRISM_HEADER, PPI, FDDI,
+    /// IEEE802 (token ring), IP_OVER_FC, or a LINKTYPE_ number (`-y`, as
     /// tcpdump spells it).
     #[arg(long, short = 'y', value_name = "LINKTYPE")]
     pub linktype: Option<String>,

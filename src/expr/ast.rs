@@ -161,6 +161,63 @@ pub enum Dir {
     SrcOrDst,
     /// `src and dst`
     SrcAndDst,
+    /// An 802.11 address field: `ra`, `ta`, `addr1`…`addr4`.
+    Wlan(WlanAddr),
+}
+
+/// An 802.11 address qualifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WlanAddr {
+    /// `addr1` / `address1`: the first address field.
+    Addr1,
+    /// `addr2` / `address2`: the second, absent from CTS and ACK frames.
+    Addr2,
+    /// `addr3` / `address3`: the third, absent from control frames.
+    Addr3,
+    /// `addr4` / `address4`: the fourth, only between access points.
+    Addr4,
+    /// `ra`: the receiver address (addr1 outside management frames).
+    Ra,
+    /// `ta`: the transmitter address (addr2 outside management frames).
+    Ta,
+}
+
+impl WlanAddr {
+    /// The qualifier a word names.
+    pub fn from_word(word: &str) -> Option<WlanAddr> {
+        Some(match word {
+            "addr1" | "address1" => WlanAddr::Addr1,
+            "addr2" | "address2" => WlanAddr::Addr2,
+            "addr3" | "address3" => WlanAddr::Addr3,
+            "addr4" | "address4" => WlanAddr::Addr4,
+            "ra" => WlanAddr::Ra,
+            "ta" => WlanAddr::Ta,
+            _ => return None,
+        })
+    }
+
+    /// libpcap's way of naming the qualifier as a sentence's subject:
+    /// "'ra' is", "'addr1' and 'address1' are".
+    pub fn subject(self) -> &'static str {
+        match self {
+            WlanAddr::Addr1 => "'addr1' and 'address1' are",
+            WlanAddr::Addr2 => "'addr2' and 'address2' are",
+            WlanAddr::Addr3 => "'addr3' and 'address3' are",
+            WlanAddr::Addr4 => "'addr4' and 'address4' are",
+            WlanAddr::Ra => "'ra' is",
+            WlanAddr::Ta => "'ta' is",
+        }
+    }
+
+    /// libpcap's refusal of the qualifier for `what` (ports, IP
+    /// addresses, …).
+    pub fn not_valid_for(self, what: &str) -> String {
+        let subject = self.subject();
+        match subject.strip_suffix(" is") {
+            Some(one) => format!("{one} is not a valid qualifier for {what}"),
+            None => format!("{subject} not valid qualifiers for {what}"),
+        }
+    }
 }
 
 /// An address operand of `host` / `net`.
@@ -265,6 +322,16 @@ pub enum Prim {
     Outbound(bool),
     /// `ifindex N`: captured on the interface with this index.
     IfIndex(u32),
+    /// `type T [subtype S]` / `subtype S`: the 802.11 frame control's
+    /// first byte under `mask` is `value`.
+    WlanType {
+        /// The type (and subtype) bits.
+        value: u32,
+        /// 0x0c for a type, 0xfc with a subtype.
+        mask: u32,
+    },
+    /// `dir D`: the 802.11 To DS / From DS bits are `D`.
+    WlanDir(u32),
     /// `byte OFFSET OP VALUE`: a byte of the link-layer header.
     Byte {
         /// Offset from the start of the packet.

@@ -53,6 +53,11 @@ pub struct Graph {
     pub blocks: Vec<Block>,
     /// Entry point.
     pub root: Option<Target>,
+    /// Left as generated, as libpcap leaves a program whose prologue
+    /// computes an 802.11 header length (its optimiser cannot take the
+    /// jumps inside that prologue): the same program, and no "rejects all
+    /// packets" refusal.
+    pub unoptimizable: bool,
 }
 
 /// One open edge: a block's jt (`true`) or jf (`false`) slot.
@@ -84,6 +89,17 @@ impl Graph {
             t: vec![(id, true)],
             f: vec![(id, false)],
         }
+    }
+
+    /// Adds a block with both successors given.
+    pub fn block(&mut self, stmts: Vec<Insn>, test: Test, jt: Target, jf: Target) -> usize {
+        self.blocks.push(Block {
+            stmts,
+            test,
+            jt,
+            jf,
+        });
+        self.blocks.len() - 1
     }
 
     /// A constant: libpcap's `gen_uncond`, `ld #0; jeq #0` (true) or

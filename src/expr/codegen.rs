@@ -4,10 +4,19 @@
 //! Offsets are state: `vlan` and `mpls` move the network layer for every
 //! primitive parsed after them (libpcap's well-known quirk, kept on purpose),
 //! so the tree is walked left to right in source order.
+//!
+//! 802.11 headers have a length known only per packet (and may follow a
+//! radio header of a length given in the packet): as libpcap does, such
+//! offsets are a constant plus a scratch register that a prologue fills in
+//! before the first test ([`Off`], [`Gen::prologue`]).
 
-use super::cfg::{Frag, Graph};
+use std::ops::{Add, AddAssign, Sub};
+
+use super::cfg::{Frag, Graph, Target, Test};
 use super::linktype::LinkType;
-use super::parser::{Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, Prim, Proto, RelOp};
+use super::parser::{
+    Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, Prim, Proto, RelOp, WlanAddr,
+};
 use super::{ExprError, PacketSource};
 use crate::cbpf::insn::{op, skf};
 use crate::cbpf::Insn;
@@ -17,6 +26,7 @@ const ETHERTYPE_IPV6: u32 = 0x86dd;
 const ETHERTYPE_ARP: u32 = 0x0806;
 const ETHERTYPE_RARP: u32 = 0x8035;
 const ETHERTYPE_MPLS: u32 = 0x8847;
+const ETHERTYPE_ATALK: u32 = 0x809b;
 /// Largest 802.3 length field; smaller "types" are LLC frames.
 const ETHERMTU: u32 = 1500;
 const VLAN_TPIDS: [u32; 3] = [0x8100, 0x88a8, 0x9100];
@@ -39,27 +49,105 @@ pub fn generate(
     netmask: u32,
     source: PacketSource,
 ) -> Result<Graph, ExprError> {
+    // Scratch registers for the variable parts of offsets come first
+    // (reserved whether or not used, so arithmetic never collides with
+    // them); arithmetic temporaries follow.
+    let (reg_linkhdr, reg_linkpl, scratch_base) = if link.has_radio_header() {
+        (0, 1, 2)
+    } else if link.is_802_11() {
+        (0, 0, 1)
+    } else {
+        (0, 0, 0)
+    };
+    let var = |v: Var, k: u32| Off { var: Some(v), k };
+    let (off_linkhdr, off_llc) = if link.is_802_11() {
+        let hdr = if link.has_radio_header() {
+            var(Var::LinkHdr, 0)
+        } else {
+            Off::from(0)
+        };
+        (hdr, var(Var::LinkPl, 0))
+    } else {
+        (Off::from(0), Off::from(link.llc_offset()))
+    };
+    let off_nl = if link.is_802_11() {
+        off_llc + link.network_offset()
+    } else {
+        Off::from(link.network_offset())
+    };
     let mut gen = Gen {
         g: Graph::default(),
         link,
         netmask,
         source,
-        off_linktype: link.ethertype_offset(),
-        off_nl: link.network_offset(),
+        off_linktype: link.ethertype_offset().map(Off::from),
+        off_nl,
+        off_llc,
         mpls_depth: 0,
         ppp_inner: false,
-        off_linkhdr: 0,
+        off_linkhdr,
+        reg_linkhdr,
+        reg_linkpl,
+        scratch_base,
+        used_linkhdr: false,
+        used_linkpl: false,
     };
     let top = gen.node(ast)?;
     gen.g.finish(top);
+    gen.prologue();
     Ok(gen.g)
 }
 
-/// The load offset of Linux ancillary datum `ad` (`SKF_AD_OFF + ad`).
-fn ancillary(ad: i32) -> u32 {
-    (skf::AD_OFF + ad) as u32
+/// Which run-time length an offset's variable part is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Var {
+    /// The radio header's length: where the 802.11 header starts.
+    LinkHdr,
+    /// The radio and 802.11 headers' length: where LLC starts.
+    LinkPl,
 }
 
+/// A packet offset: a constant, plus a length the prologue leaves in a
+/// scratch register when `var` is set (libpcap's `bpf_abs_offset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Off {
+    var: Option<Var>,
+    k: u32,
+}
+
+impl From<u32> for Off {
+    fn from(k: u32) -> Off {
+        Off { var: None, k }
+    }
+}
+
+impl Add<u32> for Off {
+    type Output = Off;
+    fn add(self, n: u32) -> Off {
+        Off {
+            var: self.var,
+            k: self.k.wrapping_add(n),
+        }
+    }
+}
+
+impl AddAssign<u32> for Off {
+    fn add_assign(&mut self, n: u32) {
+        self.k = self.k.wrapping_add(n);
+    }
+}
+
+impl Sub<u32> for Off {
+    type Output = Off;
+    fn sub(self, n: u32) -> Off {
+        Off {
+            var: self.var,
+            k: self.k.wrapping_sub(n),
+        }
+    }
+}
+
+/// An absolute load.
 fn ld(size: u16, k: u32) -> Insn {
     Insn::stmt(op::LD | size | op::ABS, k)
 }
@@ -72,17 +160,29 @@ struct Gen {
     /// Live capture or savefile (DLT_NULL/LOOP address families).
     source: PacketSource,
     /// Offset of the ethertype field, moved by `vlan`.
-    off_linktype: Option<u32>,
+    off_linktype: Option<Off>,
     /// Offset of the network header, moved by `vlan` and `mpls`.
-    off_nl: u32,
+    off_nl: Off,
+    /// Offset of the 802.2 LLC header, on link types that have one.
+    off_llc: Off,
     /// MPLS labels seen so far.
     mpls_depth: u32,
     /// After `pppoes`: the link layer is the PPP packet inside PPPoE
     /// (libpcap switches its link type to DLT_PPP).
     ppp_inner: bool,
     /// Start of the link-layer header that `link[…]` and `byte` index:
-    /// the packet's, or the PPP header's after `pppoes`.
-    off_linkhdr: u32,
+    /// the packet's (after any radio header), or the PPP header's after
+    /// `pppoes`.
+    off_linkhdr: Off,
+    /// Scratch registers holding [`Var::LinkHdr`] and [`Var::LinkPl`].
+    reg_linkhdr: u32,
+    reg_linkpl: u32,
+    /// First scratch register free for arithmetic.
+    scratch_base: u32,
+    /// Whether any load used each variable part (the prologue computes
+    /// only what is used, as libpcap's).
+    used_linkhdr: bool,
+    used_linkpl: bool,
 }
 
 impl Gen {
@@ -118,15 +218,230 @@ impl Gen {
         })
     }
 
+    /// Puts before the first test the code that computes the variable
+    /// parts of offsets that loads used (libpcap's
+    /// `insert_compute_vloffsets`), and for PPI the check that the packet
+    /// holds 802.11 (`gen_ppi_dlt_check`).
+    fn prologue(&mut self) {
+        if !self.link.is_802_11() {
+            return;
+        }
+        let Some(Target::Block(root)) = self.g.root else {
+            return;
+        };
+        let stmt = Insn::stmt;
+        let jset = |k| Test::Jump { code: JSET, k };
+        let radio = self.link.has_radio_header();
+        let need_pl = self.used_linkpl;
+        let need_hdr = self.used_linkhdr || (need_pl && radio);
+        let (hdr, pl) = (self.reg_linkhdr, self.reg_linkpl);
+        let root_t = Target::Block(root);
+        let mut entry = root;
+        if need_pl {
+            // X = start of the 802.11 header; LLC follows 24 bytes on, 26
+            // in QoS data frames (and on a 4-byte boundary when radiotap
+            // says the driver padded the header).
+            let mut stmts = Vec::new();
+            if !radio {
+                stmts.push(stmt(op::LDX | op::IMM, 0));
+            }
+            stmts.extend([
+                stmt(op::MISC | op::TXA, 0),
+                stmt(op::ALU | op::ADD | op::K, 24),
+                stmt(op::ST, pl),
+                stmt(op::LD | op::B | op::IND, 0),
+            ]);
+            let after_qos = if self.link == LinkType::Ieee80211Radio {
+                // Radiotap fields are little-endian: flag words swapped.
+                let round = self.g.block(
+                    vec![
+                        stmt(op::LD | op::MEM, pl),
+                        stmt(op::ALU | op::ADD | op::K, 3),
+                        stmt(op::ALU | op::AND | op::K, !3),
+                        stmt(op::ST, pl),
+                    ],
+                    Test::Always,
+                    root_t,
+                    root_t,
+                );
+                let round_t = Target::Block(round);
+                let pad_no_tsft = self
+                    .g
+                    .block(vec![ld(op::B, 8)], jset(0x20), round_t, root_t);
+                let pad_tsft = self
+                    .g
+                    .block(vec![ld(op::B, 16)], jset(0x20), round_t, root_t);
+                let tsft = self.g.block(
+                    Vec::new(),
+                    jset(0x0100_0000),
+                    Target::Block(pad_tsft),
+                    Target::Block(pad_no_tsft),
+                );
+                let ext = self
+                    .g
+                    .block(Vec::new(), jset(0x0000_0080), root_t, Target::Block(tsft));
+                let flags = self.g.block(
+                    vec![ld(op::W, 4)],
+                    jset(0x0200_0000),
+                    Target::Block(ext),
+                    root_t,
+                );
+                Target::Block(flags)
+            } else {
+                root_t
+            };
+            let qos_add = self.g.block(
+                vec![
+                    stmt(op::LD | op::MEM, pl),
+                    stmt(op::ALU | op::ADD | op::K, 2),
+                    stmt(op::ST, pl),
+                ],
+                Test::Always,
+                after_qos,
+                after_qos,
+            );
+            let qos = self
+                .g
+                .block(Vec::new(), jset(0x80), Target::Block(qos_add), after_qos);
+            let not_ctl = self
+                .g
+                .block(Vec::new(), jset(0x04), root_t, Target::Block(qos));
+            entry = self
+                .g
+                .block(stmts, jset(0x08), Target::Block(not_ctl), root_t);
+            self.g.unoptimizable = true;
+        }
+        if need_hdr {
+            // The radio header's length into M[hdr] and X.
+            let prefix = match self.link {
+                LinkType::Ieee80211RadioAvs => vec![ld(op::W, 4)],
+                LinkType::PrismHeader => Vec::new(),
+                // Radiotap and PPI: a little-endian length at 2.
+                _ => vec![
+                    ld(op::B, 3),
+                    stmt(op::ALU | op::LSH | op::K, 8),
+                    stmt(op::MISC | op::TAX, 0),
+                    ld(op::B, 2),
+                    stmt(op::ALU | op::OR | op::X, 0),
+                ],
+            };
+            let mut stmts = prefix;
+            stmts.extend([stmt(op::ST, hdr), stmt(op::MISC | op::TAX, 0)]);
+            let block = &mut self.g.blocks[entry];
+            stmts.append(&mut block.stmts);
+            block.stmts = stmts;
+            if self.link == LinkType::PrismHeader {
+                // Some drivers send an AVS header (its cookie) under the
+                // Prism link type; a Prism header is 144 bytes.
+                let to = Target::Block(entry);
+                let avs = self.g.block(vec![ld(op::W, 4)], Test::Always, to, to);
+                let prism = self
+                    .g
+                    .block(vec![stmt(op::LD | op::IMM, 144)], Test::Always, to, to);
+                entry = self.g.block(
+                    vec![ld(op::W, 0), stmt(op::ALU | op::AND | op::K, 0xffff_f000)],
+                    Test::Jump {
+                        code: JEQ,
+                        k: 0x8021_1000,
+                    },
+                    Target::Block(avs),
+                    Target::Block(prism),
+                );
+                self.g.unoptimizable = true;
+            }
+        }
+        if self.link == LinkType::Ppi {
+            // The PPI header's DLT field (little-endian) is 802.11.
+            entry = self.g.block(
+                vec![ld(op::W, 4)],
+                Test::Jump {
+                    code: JEQ,
+                    k: 105u32.swap_bytes(),
+                },
+                Target::Block(entry),
+                Target::Reject,
+            );
+        }
+        self.g.root = Some(Target::Block(entry));
+    }
+
     // ---- building blocks ----
 
+    /// Code leaving the `size` bytes at `off` in A: an absolute load, or
+    /// for a variable offset `ldx M[reg]; ld [x + k]`.
+    fn load_at(&mut self, size: u16, off: Off) -> Vec<Insn> {
+        match off.var {
+            None => vec![ld(size, off.k)],
+            Some(v) => vec![
+                Insn::stmt(op::LDX | op::MEM, self.var_reg(v)),
+                Insn::stmt(op::LD | size | op::IND, off.k),
+            ],
+        }
+    }
+
+    /// A load of Linux ancillary datum `ad` (`SKF_AD_OFF + ad`). libpcap
+    /// addresses it from the link-layer header, so where that header does
+    /// not start the packet the load reads another datum (after `pppoes`)
+    /// or, indexed past a radio header, fails: kept, as tcpdump's programs
+    /// do the same.
+    fn ancillary(&mut self, size: u16, ad: i32) -> Vec<Insn> {
+        self.load_at(size, self.off_linkhdr + (skf::AD_OFF + ad) as u32)
+    }
+
+    /// The scratch register of a variable part, marked as used.
+    fn var_reg(&mut self, v: Var) -> u32 {
+        match v {
+            Var::LinkHdr => {
+                self.used_linkhdr = true;
+                self.reg_linkhdr
+            }
+            Var::LinkPl => {
+                self.used_linkpl = true;
+                self.reg_linkpl
+            }
+        }
+    }
+
+    /// Code leaving in X the IPv4 header length plus the variable part of
+    /// the network-layer offset (libpcap's `gen_loadx_iphdrlen`).
+    fn loadx_iphdrlen(&mut self) -> Vec<Insn> {
+        let nl = self.off_nl;
+        match nl.var {
+            None => vec![Insn::stmt(op::LDX | op::B | op::MSH, nl.k)],
+            Some(v) => vec![
+                Insn::stmt(op::LDX | op::MEM, self.var_reg(v)),
+                Insn::stmt(op::LD | op::B | op::IND, nl.k),
+                Insn::stmt(op::ALU | op::AND | op::K, 0xf),
+                Insn::stmt(op::ALU | op::LSH | op::K, 2),
+                Insn::stmt(op::ALU | op::ADD | op::X, 0),
+                Insn::stmt(op::MISC | op::TAX, 0),
+            ],
+        }
+    }
+
+    /// Code loading the `size` bytes `off` bytes past the IPv4 header.
+    fn transport_load(&mut self, size: u16, off: u32) -> Vec<Insn> {
+        let mut v = self.loadx_iphdrlen();
+        v.push(Insn::stmt(
+            op::LD | size | op::IND,
+            self.off_nl.k.wrapping_add(off),
+        ));
+        v
+    }
+
+    /// `ld size [off]; jCODE k`.
+    fn test_at(&mut self, size: u16, off: impl Into<Off>, code: u16, k: u32) -> Frag {
+        let load = self.load_at(size, off.into());
+        self.g.test(load, code, k)
+    }
+
     /// `ld size [off]; jeq k`.
-    fn cmp(&mut self, size: u16, off: u32, k: u32) -> Frag {
-        self.g.test(vec![ld(size, off)], JEQ, k)
+    fn cmp(&mut self, size: u16, off: impl Into<Off>, k: u32) -> Frag {
+        self.test_at(size, off, JEQ, k)
     }
 
     /// `ld size [off]; and mask; jeq k` (no `and` for a full mask).
-    fn mcmp(&mut self, size: u16, off: u32, mask: u32, k: u32) -> Frag {
+    fn mcmp(&mut self, size: u16, off: impl Into<Off>, mask: u32, k: u32) -> Frag {
         if mask == 0 && k == 0 {
             // `net 0/0`: nothing to compare (libpcap emits no load either).
             return self.g.constant(true);
@@ -136,7 +451,7 @@ impl Gen {
             op::H => 0xffff,
             _ => u32::MAX,
         };
-        let mut stmts = vec![ld(size, off)];
+        let mut stmts = self.load_at(size, off.into());
         if mask != full && mask != u32::MAX {
             stmts.push(Insn::stmt(op::ALU | op::AND | op::K, mask));
         }
@@ -171,7 +486,7 @@ impl Gen {
         }
         if self.ppp_inner {
             // PPP's protocol field, with libpcap's ethertype mapping.
-            let off = self.off_linktype.unwrap_or(0);
+            let off = self.off_linktype.unwrap_or(Off::from(0));
             return Ok(self.cmp(op::H, off, ethertype_to_ppp(ethertype)));
         }
         Ok(match self.link {
@@ -185,7 +500,7 @@ impl Gen {
                         format!("802.2 LLC protocol {ethertype} (<= 1500) is not supported yet"),
                     ));
                 }
-                let off = self.off_linktype.unwrap_or(0);
+                let off = self.off_linktype.unwrap_or(Off::from(0));
                 self.cmp(op::H, off, ethertype)
             }
             LinkType::Raw if is_ip || is_ip6 => {
@@ -196,7 +511,70 @@ impl Gen {
             LinkType::Ipv6 => self.g.constant(is_ip6),
             LinkType::Null | LinkType::Loop if is_ip || is_ip6 => self.loopback_family(is_ip),
             LinkType::Raw | LinkType::Null | LinkType::Loop => self.g.constant(false),
+            l if l.is_802_11() => {
+                let data = self.data_frame();
+                let proto = self.llc_linktype(ethertype);
+                self.g.and(data, proto)
+            }
+            _ => self.llc_linktype(ethertype),
         })
+    }
+
+    /// The protocol test on a link type whose payload starts with an 802.2
+    /// LLC header (libpcap's `gen_llc_linktype`): a SAP, or for ethertypes
+    /// the SNAP header's type field only.
+    fn llc_linktype(&mut self, ethertype: u32) -> Frag {
+        let llc = self.off_llc;
+        match ethertype {
+            LLCSAP_IP | LLCSAP_ISONS | LLCSAP_NETBEUI => {
+                self.cmp(op::H, llc, (ethertype << 8) | ethertype)
+            }
+            ETHERTYPE_ATALK => {
+                // SNAP with Apple's organisation code.
+                self.bytes_eq(llc, &[0xaa, 0xaa, 0x03, 0x08, 0x00, 0x07, 0x80, 0x9b])
+            }
+            sap if sap <= ETHERMTU => self.cmp(op::B, llc, sap),
+            _ => self.cmp(op::H, llc + 6, ethertype),
+        }
+    }
+
+    /// The bytes at `off` are `v` (libpcap's `gen_bcmp`: words from the
+    /// end, then a half-word, then a byte, each test after the previous).
+    fn bytes_eq(&mut self, off: Off, v: &[u8]) -> Frag {
+        let mut size = v.len();
+        let mut acc: Option<Frag> = None;
+        let mut join = |s: &mut Gen, f: Frag| {
+            acc = Some(match acc.take() {
+                Some(a) => s.g.and(a, f),
+                None => f,
+            });
+        };
+        while size >= 4 {
+            let w = u32::from_be_bytes([v[size - 4], v[size - 3], v[size - 2], v[size - 1]]);
+            let f = self.cmp(op::W, off + (size as u32 - 4), w);
+            join(self, f);
+            size -= 4;
+        }
+        while size >= 2 {
+            let h = u32::from(u16::from_be_bytes([v[size - 2], v[size - 1]]));
+            let f = self.cmp(op::H, off + (size as u32 - 2), h);
+            join(self, f);
+            size -= 2;
+        }
+        if size > 0 {
+            let f = self.cmp(op::B, off, u32::from(v[0]));
+            join(self, f);
+        }
+        acc.unwrap_or_else(|| self.g.constant(true))
+    }
+
+    /// An 802.11 data frame: frame control type bits 0x08 set, 0x04 clear.
+    fn data_frame(&mut self) -> Frag {
+        let hdr = self.off_linkhdr;
+        let not_ctl = self.test_at(op::B, hdr, JSET, 0x04);
+        let not_ctl = self.g.not(not_ctl);
+        let data = self.test_at(op::B, hdr, JSET, 0x08);
+        self.g.and(not_ctl, data)
     }
 
     /// Refuses `what` for a savefile: it reads what only a live Linux
@@ -251,32 +629,196 @@ impl Gen {
         }
     }
 
-    fn ethernet_only(&self, col: usize, what: &str) -> Result<(), ExprError> {
+    /// Where a link type's MAC header keeps the destination and source
+    /// addresses, relative to the link header (libpcap's gen_ehostop,
+    /// gen_fhostop, gen_thostop, gen_ipfchostop); `None` for 802.11, whose
+    /// addresses move with the frame type ([`Gen::wlan_host`]), and for
+    /// link types without MAC addresses.
+    fn mac_layout(&self) -> Option<Option<(u32, u32)>> {
         if self.ppp_inner {
-            Err(ExprError::semantic(
+            return None;
+        }
+        match self.link {
+            LinkType::Ethernet => Some(Some((0, 6))),
+            LinkType::Fddi => Some(Some((1, 7))),
+            LinkType::TokenRing => Some(Some((2, 8))),
+            LinkType::IpOverFc => Some(Some((2, 10))),
+            l if l.is_802_11() => Some(None),
+            _ => None,
+        }
+    }
+
+    /// `[dir] host MAC` on the link layer.
+    fn mac_host(&mut self, dir: Dir, mac: [u8; 6], col: usize) -> Result<Frag, ExprError> {
+        let Some(layout) = self.mac_layout() else {
+            return Err(ExprError::semantic(
                 col,
-                // libpcap's words (its link type is PPP after `pppoes`).
-                format!(
-                    "{what} supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre \
-                     Channel"
-                ),
-            ))
-        } else if self.link == LinkType::Ethernet {
-            Ok(())
+                // libpcap's words.
+                "ethernet addresses supported only on ethernet/FDDI/token ring/802.11/ATM \
+                 LANE/Fibre Channel",
+            ));
+        };
+        let hdr = self.off_linkhdr;
+        match (layout, dir) {
+            (None, Dir::Wlan(w)) => Ok(self.wlan_addr(w, mac)),
+            (None, _) => self.by_dir(dir, col, |s, src| Ok(s.wlan_host(src, mac))),
+            (Some(_), Dir::Wlan(w)) => {
+                let with = if self.link == LinkType::Ethernet {
+                    " with 802.11 headers"
+                } else {
+                    ""
+                };
+                Err(ExprError::semantic(
+                    col,
+                    format!("{} only supported on 802.11{with}", w.subject()),
+                ))
+            }
+            (Some((dst, src)), _) => self.by_dir(dir, col, |s, is_src| {
+                Ok(s.bytes_eq(hdr + if is_src { src } else { dst }, &mac))
+            }),
+        }
+    }
+
+    /// 802.11 source (`src`) or destination address: none in control
+    /// frames; in management frames at 10 (source) or 4; in data frames
+    /// where the To DS / From DS bits put it (libpcap's gen_wlanhostop).
+    fn wlan_host(&mut self, src: bool, mac: [u8; 6]) -> Frag {
+        let hdr = self.off_linkhdr;
+        let bit = |s: &mut Gen, byte: u32, mask: u32, set: bool| {
+            let f = s.test_at(op::B, hdr + byte, JSET, mask);
+            if set {
+                f
+            } else {
+                s.g.not(f)
+            }
+        };
+        let data_frames = if src {
+            // From DS: at 24 with To DS too, else at 16; no From DS: at 10.
+            let to_ds = bit(self, 1, 0x01, true);
+            let at24 = self.bytes_eq(hdr + 24, &mac);
+            let four = self.g.and(to_ds, at24);
+            let not_to_ds = bit(self, 1, 0x01, false);
+            let at16 = self.bytes_eq(hdr + 16, &mac);
+            let three = self.g.and(not_to_ds, at16);
+            let from_ds_addrs = self.g.or(three, four);
+            let from_ds = bit(self, 1, 0x02, true);
+            let from = self.g.and(from_ds, from_ds_addrs);
+            let not_from_ds = bit(self, 1, 0x02, false);
+            let at10 = self.bytes_eq(hdr + 10, &mac);
+            let plain = self.g.and(not_from_ds, at10);
+            self.g.or(plain, from)
         } else {
-            Err(ExprError::semantic(
+            // To DS: at 16, else at 4.
+            let to_ds = bit(self, 1, 0x01, true);
+            let at16 = self.bytes_eq(hdr + 16, &mac);
+            let to = self.g.and(to_ds, at16);
+            let not_to_ds = bit(self, 1, 0x01, false);
+            let at4 = self.bytes_eq(hdr + 4, &mac);
+            let plain = self.g.and(not_to_ds, at4);
+            self.g.or(plain, to)
+        };
+        let data = bit(self, 0, 0x08, true);
+        let data = self.g.and(data, data_frames);
+        let mgmt = bit(self, 0, 0x08, false);
+        let mgmt_addr = self.bytes_eq(hdr + if src { 10 } else { 4 }, &mac);
+        let mgmt = self.g.and(mgmt, mgmt_addr);
+        let either = self.g.or(mgmt, data);
+        let not_ctl = bit(self, 0, 0x04, false);
+        self.g.and(not_ctl, either)
+    }
+
+    /// `ra`, `ta` and `addr1`…`addr4` on 802.11 (libpcap's gen_wlanhostop).
+    fn wlan_addr(&mut self, which: WlanAddr, mac: [u8; 6]) -> Frag {
+        const TYPE_MASK: u32 = 0x0c;
+        const TYPE_CTL: u32 = 0x04;
+        const SUBTYPE_MASK: u32 = 0xf0;
+        const SUBTYPE_CTS: u32 = 0xc0;
+        const SUBTYPE_ACK: u32 = 0xd0;
+        let hdr = self.off_linkhdr;
+        // Frames with a second address: not CTS or ACK control frames.
+        let with_addr2 = |s: &mut Gen| {
+            let ctl = s.mcmp(op::B, hdr, TYPE_MASK, TYPE_CTL);
+            let not_ctl = s.g.not(ctl);
+            let cts = s.mcmp(op::B, hdr, SUBTYPE_MASK, SUBTYPE_CTS);
+            let not_cts = s.g.not(cts);
+            let ack = s.mcmp(op::B, hdr, SUBTYPE_MASK, SUBTYPE_ACK);
+            let not_ack = s.g.not(ack);
+            let neither = s.g.and(not_cts, not_ack);
+            s.g.or(not_ctl, neither)
+        };
+        match which {
+            WlanAddr::Addr1 => self.bytes_eq(hdr + 4, &mac),
+            WlanAddr::Addr2 => {
+                let present = with_addr2(self);
+                let a = self.bytes_eq(hdr + 10, &mac);
+                self.g.and(present, a)
+            }
+            WlanAddr::Addr3 => {
+                let ctl = self.mcmp(op::B, hdr, TYPE_MASK, TYPE_CTL);
+                let not_ctl = self.g.not(ctl);
+                let a = self.bytes_eq(hdr + 16, &mac);
+                self.g.and(not_ctl, a)
+            }
+            WlanAddr::Addr4 => {
+                let dstods = self.mcmp(op::B, hdr + 1, 0x03, 0x03);
+                let a = self.bytes_eq(hdr + 24, &mac);
+                self.g.and(dstods, a)
+            }
+            WlanAddr::Ra => {
+                // libpcap tests "link[0] & 0x08" (not management) here.
+                let not_mgmt = self.test_at(op::B, hdr, JSET, 0x08);
+                let a = self.bytes_eq(hdr + 4, &mac);
+                self.g.and(not_mgmt, a)
+            }
+            WlanAddr::Ta => {
+                let present = with_addr2(self);
+                let not_mgmt = self.test_at(op::B, hdr, JSET, 0x08);
+                let present = self.g.and(not_mgmt, present);
+                let a = self.bytes_eq(hdr + 10, &mac);
+                self.g.and(present, a)
+            }
+        }
+    }
+
+    /// `[ether] multicast`: the group bit of the destination address.
+    fn mac_multicast(&mut self, col: usize) -> Result<Frag, ExprError> {
+        let hdr = self.off_linkhdr;
+        let group_bit = |s: &mut Gen, at: u32| s.test_at(op::B, hdr + at, JSET, 1);
+        match self.mac_layout() {
+            Some(Some((dst, _))) => Ok(group_bit(self, dst)),
+            Some(None) => {
+                // 802.11, as `wlan dst`: at 16 with To DS, else at 4;
+                // management frames at 4; none in control frames.
+                let to_ds = self.test_at(op::B, hdr + 1, JSET, 0x01);
+                let at16 = group_bit(self, 16);
+                let to = self.g.and(to_ds, at16);
+                let not_to = self.test_at(op::B, hdr + 1, JSET, 0x01);
+                let not_to = self.g.not(not_to);
+                let at4 = group_bit(self, 4);
+                let plain = self.g.and(not_to, at4);
+                let data_addrs = self.g.or(plain, to);
+                let data = self.test_at(op::B, hdr, JSET, 0x08);
+                let data = self.g.and(data, data_addrs);
+                let mgmt = self.test_at(op::B, hdr, JSET, 0x08);
+                let mgmt = self.g.not(mgmt);
+                let mgmt_addr = group_bit(self, 4);
+                let mgmt = self.g.and(mgmt, mgmt_addr);
+                let either = self.g.or(mgmt, data);
+                let ctl = self.test_at(op::B, hdr, JSET, 0x04);
+                let not_ctl = self.g.not(ctl);
+                Ok(self.g.and(not_ctl, either))
+            }
+            None => Err(ExprError::semantic(
                 col,
-                format!(
-                    "{what} supported only on ethernet (link type is {})",
-                    self.link
-                ),
-            ))
+                "link-layer multicast filters supported only on ethernet/FDDI/token \
+                 ring/ARCNET/802.11/ATM LANE/Fibre Channel",
+            )),
         }
     }
 
     /// IPv4 "first fragment or not fragmented": `ldh [6]; jset #0x1fff` false.
     fn not_fragment(&mut self) -> Frag {
-        let f = self.g.test(vec![ld(op::H, self.off_nl + 6)], JSET, 0x1fff);
+        let f = self.test_at(op::H, self.off_nl + 6, JSET, 0x1fff);
         self.g.not(f)
     }
 
@@ -301,6 +843,7 @@ impl Gen {
     fn by_dir(
         &mut self,
         dir: Dir,
+        col: usize,
         mut gen: impl FnMut(&mut Gen, bool) -> Result<Frag, ExprError>,
     ) -> Result<Frag, ExprError> {
         Ok(match dir {
@@ -315,6 +858,12 @@ impl Gen {
                 let s = gen(self, true)?;
                 let d = gen(self, false)?;
                 self.g.and(s, d)
+            }
+            Dir::Wlan(w) => {
+                return Err(ExprError::semantic(
+                    col,
+                    w.not_valid_for("addresses other than 802.11 MAC addresses"),
+                ))
             }
         })
     }
@@ -344,10 +893,10 @@ impl Gen {
             } => self.port(proto, dir, lo as u32, hi as u32, range, col),
             Prim::Broadcast(proto) => match proto {
                 Proto::Default | Proto::Link => {
-                    if self.link != LinkType::Ethernet || self.ppp_inner {
+                    if self.mac_layout().is_none() {
                         return Err(ExprError::semantic(col, "not a broadcast link"));
                     }
-                    self.ether_addr(0, [0xff; 6])
+                    self.mac_host(Dir::Dst, [0xff; 6], col)
                 }
                 Proto::Ip => {
                     if self.netmask == u32::MAX {
@@ -369,13 +918,10 @@ impl Gen {
                 )),
             },
             Prim::Multicast(proto) => match proto {
-                Proto::Default | Proto::Link => {
-                    self.ethernet_only(col, "link-layer multicast filters")?;
-                    Ok(self.g.test(vec![ld(op::B, 0)], JSET, 1))
-                }
+                Proto::Default | Proto::Link => self.mac_multicast(col),
                 Proto::Ip => {
                     let lt = self.linktype(ETHERTYPE_IP, col)?;
-                    let m = self.g.test(vec![ld(op::B, self.off_nl + 16)], JGE, 224);
+                    let m = self.test_at(op::B, self.off_nl + 16, JGE, 224);
                     Ok(self.g.and(lt, m))
                 }
                 Proto::Ip6 => {
@@ -404,25 +950,25 @@ impl Gen {
                 // else in the socket's packet type (a Linux extension).
                 const PACKET_OUTGOING: u32 = 4;
                 let load = match self.link {
-                    LinkType::LinuxSll => ld(op::H, 0),
-                    LinkType::LinuxSll2 => ld(op::B, 10),
+                    LinkType::LinuxSll if !self.ppp_inner => vec![ld(op::H, 0)],
+                    LinkType::LinuxSll2 if !self.ppp_inner => vec![ld(op::B, 10)],
                     _ => {
                         self.live_only(col, "inbound/outbound")?;
-                        ld(op::H, ancillary(skf::AD_PKTTYPE))
+                        self.ancillary(op::H, skf::AD_PKTTYPE)
                     }
                 };
-                let out = self.g.test(vec![load], JEQ, PACKET_OUTGOING);
+                let out = self.g.test(load, JEQ, PACKET_OUTGOING);
                 Ok(if outbound { out } else { self.g.not(out) })
             }
             Prim::IfIndex(index) => {
                 let load = match self.link {
-                    LinkType::LinuxSll2 => ld(op::W, 4),
+                    LinkType::LinuxSll2 if !self.ppp_inner => vec![ld(op::W, 4)],
                     _ => {
                         self.live_only(col, "ifindex")?;
-                        ld(op::W, ancillary(skf::AD_IFINDEX))
+                        self.ancillary(op::W, skf::AD_IFINDEX)
                     }
                 };
-                Ok(self.g.test(vec![load], JEQ, index))
+                Ok(self.g.test(load, JEQ, index))
             }
             Prim::Byte {
                 offset,
@@ -430,13 +976,9 @@ impl Gen {
                 value,
             } => Ok(match byte_op {
                 ByteOp::Eq => self.cmp(op::B, self.off_linkhdr + offset, value),
-                ByteOp::Gt => {
-                    let load = ld(op::B, self.off_linkhdr + offset);
-                    self.g.test(vec![load], JGT, value)
-                }
+                ByteOp::Gt => self.test_at(op::B, self.off_linkhdr + offset, JGT, value),
                 ByteOp::Lt => {
-                    let load = ld(op::B, self.off_linkhdr + offset);
-                    let ge = self.g.test(vec![load], JGE, value);
+                    let ge = self.test_at(op::B, self.off_linkhdr + offset, JGE, value);
                     self.g.not(ge)
                 }
                 // libpcap applies `&`/`|` to A as it stands (0 at the start
@@ -466,6 +1008,25 @@ impl Gen {
                 Ok(self.g.and(isis, t))
             }
             Prim::Pppoes(session) => self.pppoes(session, col),
+            // libpcap accepts these on the 802.11 link types but PPI.
+            Prim::WlanType { value, mask } => {
+                if !self.link.is_802_11() || self.link == LinkType::Ppi {
+                    return Err(ExprError::semantic(
+                        col,
+                        "802.11 link-layer types supported only on 802.11",
+                    ));
+                }
+                Ok(self.mcmp(op::B, self.off_linkhdr, mask, value))
+            }
+            Prim::WlanDir(dir) => {
+                if !self.link.is_802_11() || self.link == LinkType::Ppi {
+                    return Err(ExprError::semantic(
+                        col,
+                        "frame direction supported only with 802.11 headers",
+                    ));
+                }
+                Ok(self.mcmp(op::B, self.off_linkhdr + 1, 0x03, dir))
+            }
         }
     }
 
@@ -498,28 +1059,17 @@ impl Gen {
         }
     }
 
-    fn ether_addr(&mut self, off: u32, mac: [u8; 6]) -> Result<Frag, ExprError> {
-        let low = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
-        let high = u32::from(u16::from_be_bytes([mac[0], mac[1]]));
-        let a = self.cmp(op::W, off + 2, low);
-        let b = self.cmp(op::H, off, high);
-        Ok(self.g.and(a, b))
-    }
-
     fn addr(&mut self, proto: Proto, dir: Dir, addr: Addr, col: usize) -> Result<Frag, ExprError> {
         match addr {
             Addr::Decnet(a) => {
                 let lt = self.linktype(ETHERTYPE_DN, col)?;
-                let hosts = self.by_dir(dir, |s, src| Ok(s.decnet_host(src, a)))?;
+                let hosts = self.by_dir(dir, col, |s, src| Ok(s.decnet_host(src, a)))?;
                 Ok(self.g.and(lt, hosts))
             }
-            Addr::Mac(mac) => {
-                self.ethernet_only(col, "ethernet addresses")?;
-                self.by_dir(dir, |s, src| s.ether_addr(if src { 6 } else { 0 }, mac))
-            }
+            Addr::Mac(mac) => self.mac_host(dir, mac, col),
             Addr::V4 { addr, mask } => {
                 let v4 = |s: &mut Gen, et: u32, src_off: u32, dst_off: u32| {
-                    s.by_dir(dir, |s, src| {
+                    s.by_dir(dir, col, |s, src| {
                         let lt = s.linktype(et, col)?;
                         let off = s.off_nl + if src { src_off } else { dst_off };
                         let c = s.mcmp(op::W, off, mask, addr);
@@ -556,7 +1106,7 @@ impl Gen {
                 } else {
                     u128::MAX << (128 - prefix)
                 };
-                self.by_dir(dir, |s, src| {
+                self.by_dir(dir, col, |s, src| {
                     let lt = s.linktype(ETHERTYPE_IPV6, col)?;
                     let base = s.off_nl + if src { 8 } else { 24 };
                     let mut parts = vec![lt];
@@ -584,6 +1134,9 @@ impl Gen {
         range: bool,
         col: usize,
     ) -> Result<Frag, ExprError> {
+        if let Dir::Wlan(w) = dir {
+            return Err(ExprError::semantic(col, w.not_valid_for("ports")));
+        }
         let protos: Vec<u32> = match proto {
             Proto::Default => vec![IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP], // libpcap's order
             p => vec![transport_number(p)],
@@ -605,9 +1158,10 @@ impl Gen {
         let mut ops6 = Vec::new();
         for &p in &protos {
             let pc = self.cmp(op::B, self.off_nl + 6, p);
-            let ports = self.by_dir(dir, |s, src| {
+            let ports = self.by_dir(dir, col, |s, src| {
                 let off = s.off_nl + 40 + if src { 0 } else { 2 };
-                Ok(field(s, vec![ld(op::H, off)]))
+                let load = s.load_at(op::H, off);
+                Ok(field(s, load))
             })?;
             ops6.push(self.g.and(pc, ports));
         }
@@ -619,13 +1173,9 @@ impl Gen {
         for &p in &protos {
             let pc = self.cmp(op::B, self.off_nl + 9, p);
             let nf = self.not_fragment();
-            let ports = self.by_dir(dir, |s, src| {
-                let msh = Insn::stmt(op::LDX | op::B | op::MSH, s.off_nl);
-                let off = s.off_nl + if src { 0 } else { 2 };
-                Ok(field(
-                    s,
-                    vec![msh, Insn::stmt(op::LD | op::H | op::IND, off)],
-                ))
+            let ports = self.by_dir(dir, col, |s, src| {
+                let load = s.transport_load(op::H, if src { 0 } else { 2 });
+                Ok(field(s, load))
             })?;
             ops4.push(self.and_all(vec![pc, nf, ports]));
         }
@@ -653,7 +1203,7 @@ impl Gen {
             ));
         }
 
-        let off = self.off_linktype.unwrap_or(12);
+        let off = self.off_linktype.unwrap_or(Off::from(12));
         let tpids: Vec<Frag> = VLAN_TPIDS
             .iter()
             .map(|&t| self.cmp(op::H, off, t))
@@ -664,6 +1214,7 @@ impl Gen {
             f = self.g.and(f, vid);
         }
         self.off_linktype = Some(off + 4);
+        self.off_llc += 4;
         self.off_nl += 4;
         Ok(f)
     }
@@ -696,8 +1247,8 @@ impl Gen {
 
     /// An 802.3 frame (length, not type, in the type field: at most 1500).
     fn ieee8023(&mut self) -> Frag {
-        let off = self.off_linktype.unwrap_or(12);
-        let typed = self.g.test(vec![ld(op::H, off)], JGT, ETHERMTU);
+        let off = self.off_linktype.unwrap_or(Off::from(12));
+        let typed = self.test_at(op::H, off, JGT, ETHERMTU);
         self.g.not(typed)
     }
 
@@ -705,7 +1256,7 @@ impl Gen {
     /// gen_ether_linktype: an 802.3 frame whose DSAP (for ISO, IP and
     /// NetBEUI both DSAP and SSAP) is the SAP.
     fn ether_llc_sap(&mut self, sap: u32) -> Frag {
-        let llc = self.off_linktype.unwrap_or(12) + 2;
+        let llc = self.off_llc;
         let is_8023 = self.ieee8023();
         let sap = match sap {
             LLCSAP_IP | LLCSAP_ISONS | LLCSAP_NETBEUI => self.cmp(op::H, llc, (sap << 8) | sap),
@@ -722,11 +1273,25 @@ impl Gen {
         Ok(self.g.and(iso, id))
     }
 
-    /// `llc [TYPE]`: an 802.2 LLC frame on Ethernet (802.3, and not
-    /// Novell's raw 802.3 whose DSAP and SSAP are 0xff), of the frame
-    /// type named by its control field.
+    /// `llc [TYPE]`: an 802.2 LLC frame, of the frame type named by its
+    /// control field. On Ethernet an 802.3 frame that is not Novell's raw
+    /// 802.3 (DSAP and SSAP 0xff); on 802.11 a data frame; token ring and
+    /// FDDI frames are taken to be LLC, as libpcap takes them.
     fn llc(&mut self, frame: Option<LlcFrame>, col: usize) -> Result<Frag, ExprError> {
-        if self.link != LinkType::Ethernet || self.ppp_inner {
+        let llc = self.off_llc;
+        let f = match self.link {
+            _ if self.ppp_inner => None,
+            LinkType::Ethernet => {
+                let is_8023 = self.ieee8023();
+                let raw = self.cmp(op::H, llc, 0xffff);
+                let not_raw = self.g.not(raw);
+                Some(self.g.and(is_8023, not_raw))
+            }
+            LinkType::TokenRing | LinkType::Fddi => Some(self.g.constant(true)),
+            l if l.is_802_11() => Some(self.data_frame()),
+            _ => None,
+        };
+        let Some(f) = f else {
             let on = if self.ppp_inner {
                 "PPP"
             } else {
@@ -737,17 +1302,12 @@ impl Gen {
                 col,
                 format!("'llc' not supported for {on}"),
             ));
-        }
-        let llc = self.off_linktype.unwrap_or(12) + 2;
-        let is_8023 = self.ieee8023();
-        let raw = self.cmp(op::H, llc, 0xffff);
-        let not_raw = self.g.not(raw);
-        let f = self.g.and(is_8023, not_raw);
+        };
         let control = llc + 2;
         Ok(match frame {
             None => f,
             Some(LlcFrame::Information) => {
-                let unnumbered = self.g.test(vec![ld(op::B, control)], JSET, 1);
+                let unnumbered = self.test_at(op::B, control, JSET, 1);
                 let info = self.g.not(unnumbered);
                 self.g.and(f, info)
             }
@@ -783,10 +1343,10 @@ impl Gen {
         }
         let mut f = if self.mpls_depth > 0 {
             // Not the bottom of the stack yet: the previous S bit is clear.
-            let s = self.g.test(vec![ld(op::B, self.off_nl - 2)], JSET, 1);
+            let s = self.test_at(op::B, self.off_nl - 2, JSET, 1);
             self.g.not(s)
         } else if self.ppp_inner {
-            let off = self.off_linktype.unwrap_or(0);
+            let off = self.off_linktype.unwrap_or(Off::from(0));
             self.cmp(op::H, off, PPP_MPLS_UCAST)
         } else {
             self.linktype(ETHERTYPE_MPLS, col)?
@@ -864,17 +1424,12 @@ impl Gen {
         checks: &mut Vec<Frag>,
         depth: u32,
     ) -> Result<(), ExprError> {
-        if depth >= op::MEMWORDS {
-            return Err(ExprError::unsupported(
-                1,
-                "arithmetic nested too deeply (16 scratch words)",
-            ));
-        }
+        let slot = self.scratch_slot(depth)?;
         self.eval(b, stmts, checks, depth)?;
-        if uses_x(a) {
-            stmts.push(Insn::stmt(op::ST, depth));
+        if self.uses_x(a) {
+            stmts.push(Insn::stmt(op::ST, slot));
             self.eval(a, stmts, checks, depth + 1)?;
-            stmts.push(Insn::stmt(op::LDX | op::MEM, depth));
+            stmts.push(Insn::stmt(op::LDX | op::MEM, slot));
         } else {
             stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
             self.eval(a, stmts, checks, depth)?;
@@ -973,27 +1528,81 @@ impl Gen {
             }
         };
         checks.extend(check);
-        let msh = Insn::stmt(op::LDX | op::B | op::MSH, self.off_nl);
         match fold(index)? {
-            Some(k) => {
-                if transport {
-                    stmts.push(msh);
-                    stmts.push(Insn::stmt(op::LD | size | op::IND, base.wrapping_add(k)));
-                } else {
-                    stmts.push(ld(size, base.wrapping_add(k)));
-                }
-            }
+            Some(k) if transport => stmts.extend(self.transport_load(size, k)),
+            Some(k) => stmts.extend(self.load_at(size, base + k)),
             None => {
                 self.eval(index, stmts, checks, depth)?;
-                if transport {
-                    stmts.push(msh);
-                    stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
+                // A holds the index: add what X must hold besides.
+                match (transport, base.var) {
+                    (true, None) => {
+                        stmts.push(Insn::stmt(op::LDX | op::B | op::MSH, self.off_nl.k));
+                        stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
+                    }
+                    (true, Some(_)) => {
+                        // Computing the header length needs A: park the
+                        // index in this depth's scratch word meanwhile.
+                        let slot = self.scratch_slot(depth)?;
+                        stmts.push(Insn::stmt(op::ST, slot));
+                        stmts.extend(self.loadx_iphdrlen());
+                        stmts.push(Insn::stmt(op::LD | op::MEM, slot));
+                        stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
+                    }
+                    (false, Some(v)) => {
+                        stmts.push(Insn::stmt(op::LDX | op::MEM, self.var_reg(v)));
+                        stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
+                    }
+                    (false, None) => {}
                 }
                 stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
-                stmts.push(Insn::stmt(op::LD | size | op::IND, base));
+                stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
             }
         }
         Ok(())
+    }
+
+    /// The scratch word for arithmetic at nesting `depth`, after the
+    /// registers reserved for variable offsets.
+    fn scratch_slot(&self, depth: u32) -> Result<u32, ExprError> {
+        let slot = self.scratch_base + depth;
+        if slot >= op::MEMWORDS {
+            return Err(ExprError::unsupported(
+                1,
+                format!(
+                    "arithmetic nested too deeply ({} scratch words)",
+                    op::MEMWORDS - self.scratch_base
+                ),
+            ));
+        }
+        Ok(slot)
+    }
+
+    /// True when computing `e` overwrites X (indexed, transport or
+    /// variable-offset loads).
+    fn uses_x(&self, e: &Arith) -> bool {
+        match e {
+            Arith::Num(_) | Arith::Len => false,
+            Arith::Neg(a) => self.uses_x(a),
+            Arith::Bin(_, a, b) => {
+                self.uses_x(a) || self.uses_x(b) || fold(b).ok().flatten().is_none()
+            }
+            Arith::Load { proto, index, .. } => {
+                self.link.is_802_11()
+                    || fold(index).ok().flatten().is_none()
+                    || matches!(
+                        proto,
+                        Proto::Tcp
+                            | Proto::Udp
+                            | Proto::Icmp
+                            | Proto::Sctp
+                            | Proto::Igmp
+                            | Proto::Vrrp
+                            | Proto::Carp
+                            | Proto::Igrp
+                            | Proto::Pim
+                    )
+            }
+        }
     }
 }
 
@@ -1053,30 +1662,6 @@ fn alu_op(o: ArithOp) -> u16 {
         ArithOp::Xor => op::XOR,
         ArithOp::Shl => op::LSH,
         ArithOp::Shr => op::RSH,
-    }
-}
-
-/// True when computing `e` overwrites X (indexed or transport loads).
-fn uses_x(e: &Arith) -> bool {
-    match e {
-        Arith::Num(_) | Arith::Len => false,
-        Arith::Neg(a) => uses_x(a),
-        Arith::Bin(_, a, b) => uses_x(a) || uses_x(b) || fold(b).ok().flatten().is_none(),
-        Arith::Load { proto, index, .. } => {
-            fold(index).ok().flatten().is_none()
-                || matches!(
-                    proto,
-                    Proto::Tcp
-                        | Proto::Udp
-                        | Proto::Icmp
-                        | Proto::Sctp
-                        | Proto::Igmp
-                        | Proto::Vrrp
-                        | Proto::Carp
-                        | Proto::Igrp
-                        | Proto::Pim
-                )
-        }
     }
 }
 

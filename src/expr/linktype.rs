@@ -5,6 +5,7 @@ use std::fmt;
 
 /// A link-layer header type (pcap `LINKTYPE_*` / `DLT_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum LinkType {
     /// BSD loopback: 4-byte address family in the capturing host's byte order.
     Null,
@@ -22,15 +23,42 @@ pub enum LinkType {
     Ipv6,
     /// Linux cooked capture v2 (`LINUX_SLL2`).
     LinuxSll2,
+    /// IEEE 802.5 token ring (`IEEE802`): LLC after a 14-byte MAC header.
+    TokenRing,
+    /// FDDI: LLC after a 13-byte MAC header.
+    Fddi,
+    /// IEEE 802.11 wireless LAN (`IEEE802_11`): a MAC header whose length
+    /// depends on the frame type, then LLC/SNAP.
+    Ieee80211,
+    /// 802.11 after a Prism (or, as some Linux drivers send, AVS) radio
+    /// header (`PRISM_HEADER`).
+    PrismHeader,
+    /// RFC 2625 IP over Fibre Channel (`IP_OVER_FC`): LLC after a
+    /// 16-byte network header.
+    IpOverFc,
+    /// 802.11 after a radiotap header (`IEEE802_11_RADIO`).
+    Ieee80211Radio,
+    /// 802.11 after an AVS radio header (`IEEE802_11_RADIO_AVS`).
+    Ieee80211RadioAvs,
+    /// Per-Packet Information header, then (for filtering) 802.11 (`PPI`).
+    Ppi,
 }
 
 /// Every supported link type, in DLT order.
-pub const ALL_LINK_TYPES: [LinkType; 8] = [
+pub const ALL_LINK_TYPES: [LinkType; 16] = [
     LinkType::Null,
     LinkType::Ethernet,
+    LinkType::TokenRing,
+    LinkType::Fddi,
     LinkType::Raw,
+    LinkType::Ieee80211,
     LinkType::Loop,
     LinkType::LinuxSll,
+    LinkType::PrismHeader,
+    LinkType::IpOverFc,
+    LinkType::Ieee80211Radio,
+    LinkType::Ieee80211RadioAvs,
+    LinkType::Ppi,
     LinkType::Ipv4,
     LinkType::Ipv6,
     LinkType::LinuxSll2,
@@ -48,6 +76,14 @@ impl LinkType {
             LinkType::Ipv4 => 228,
             LinkType::Ipv6 => 229,
             LinkType::LinuxSll2 => 276,
+            LinkType::TokenRing => 6,
+            LinkType::Fddi => 10,
+            LinkType::Ieee80211 => 105,
+            LinkType::PrismHeader => 119,
+            LinkType::IpOverFc => 122,
+            LinkType::Ieee80211Radio => 127,
+            LinkType::Ieee80211RadioAvs => 163,
+            LinkType::Ppi => 192,
         }
     }
 
@@ -71,6 +107,14 @@ impl LinkType {
             LinkType::Ipv4 => "IPV4",
             LinkType::Ipv6 => "IPV6",
             LinkType::LinuxSll2 => "LINUX_SLL2",
+            LinkType::TokenRing => "IEEE802",
+            LinkType::Fddi => "FDDI",
+            LinkType::Ieee80211 => "IEEE802_11",
+            LinkType::PrismHeader => "PRISM_HEADER",
+            LinkType::IpOverFc => "IP_OVER_FC",
+            LinkType::Ieee80211Radio => "IEEE802_11_RADIO",
+            LinkType::Ieee80211RadioAvs => "IEEE802_11_RADIO_AVS",
+            LinkType::Ppi => "PPI",
         }
     }
 
@@ -86,6 +130,14 @@ impl LinkType {
             LinkType::Ipv4 => "Raw IPv4",
             LinkType::Ipv6 => "Raw IPv6",
             LinkType::LinuxSll2 => "Linux cooked v2",
+            LinkType::TokenRing => "Token ring",
+            LinkType::Fddi => "FDDI",
+            LinkType::Ieee80211 => "802.11",
+            LinkType::PrismHeader => "802.11 plus Prism header",
+            LinkType::IpOverFc => "RFC 2625 IP-over-Fibre Channel",
+            LinkType::Ieee80211Radio => "802.11 plus radiotap header",
+            LinkType::Ieee80211RadioAvs => "802.11 plus AVS radio information header",
+            LinkType::Ppi => "Per-Packet Information",
         }
     }
 
@@ -98,7 +150,10 @@ impl LinkType {
         ALL_LINK_TYPES.into_iter().find(|l| l.name() == upper)
     }
 
-    /// Offset of the network-layer header from the start of the packet.
+    /// Offset of the network-layer header from the start of the packet,
+    /// for link types whose headers have a fixed length; for 802.11 and
+    /// its radio headers, the offset from the end of the 802.11 header
+    /// (computed per packet).
     pub(crate) const fn network_offset(self) -> u32 {
         match self {
             LinkType::Null | LinkType::Loop => 4,
@@ -106,6 +161,21 @@ impl LinkType {
             LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => 0,
             LinkType::LinuxSll => 16,
             LinkType::LinuxSll2 => 20,
+            // 802.2 LLC + SNAP (8 bytes) after the MAC header.
+            _ => self.llc_offset() + 8,
+        }
+    }
+
+    /// Offset of the 802.2 LLC header for link types that carry one
+    /// (libpcap's `off_linkpl`): after the MAC header, which for the
+    /// 802.11 family is relative to the end of the 802.11 header.
+    pub(crate) const fn llc_offset(self) -> u32 {
+        match self {
+            LinkType::Ethernet => 14,
+            LinkType::TokenRing => 14,
+            LinkType::Fddi => 13,
+            LinkType::IpOverFc => 16,
+            _ => 0,
         }
     }
 
@@ -117,6 +187,23 @@ impl LinkType {
             LinkType::LinuxSll2 => Some(0),
             _ => None,
         }
+    }
+
+    /// The 802.11 family: 802.11 frames, bare or after a radio header.
+    pub(crate) const fn is_802_11(self) -> bool {
+        matches!(
+            self,
+            LinkType::Ieee80211
+                | LinkType::PrismHeader
+                | LinkType::Ieee80211Radio
+                | LinkType::Ieee80211RadioAvs
+                | LinkType::Ppi
+        )
+    }
+
+    /// Whether a variable-length radio header precedes the 802.11 header.
+    pub(crate) const fn has_radio_header(self) -> bool {
+        self.is_802_11() && !matches!(self, LinkType::Ieee80211)
     }
 }
 

@@ -199,15 +199,19 @@ fn compile(
     let Some(mut graph) = generate(expr, link_type, netmask, source)? else {
         return Ok(accept_all());
     };
-    optimize::optimize(&mut graph);
+    let optimized = !graph.unoptimizable;
+    if optimized {
+        optimize::optimize(&mut graph);
+    }
     let program = graph
         .layout()
         .map_err(|message| ExprError::unsupported(1, message))?;
-    if program.insns
-        == [crate::cbpf::Insn::stmt(
-            crate::cbpf::insn::op::RET | crate::cbpf::insn::op::K,
-            0,
-        )]
+    if optimized
+        && program.insns
+            == [crate::cbpf::Insn::stmt(
+                crate::cbpf::insn::op::RET | crate::cbpf::insn::op::K,
+                0,
+            )]
     {
         return Err(ExprError {
             kind: ExprErrorKind::RejectsAll,

@@ -11,7 +11,9 @@ use std::net::Ipv6Addr;
 
 pub use super::address::parse_number;
 use super::address::{parse_ipv4, parse_mac};
-pub use super::ast::{Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, Prim, Proto, RelOp};
+pub use super::ast::{
+    Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, Prim, Proto, RelOp, WlanAddr,
+};
 use super::lexer::{tokenize, Tok, Token};
 use super::names::{self, ServiceProto};
 use super::ExprError;
@@ -40,15 +42,16 @@ const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
     mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui iso clnp esis es-is isis is-is \
-    l1 l2 iih lsp snp csnp psnp";
+    l1 l2 iih lsp snp csnp psnp type subtype dir direction ra ta addr1 addr2 addr3 addr4 address1 \
+    address2 address3 address4";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
     gateway atalk aarp ipx lat sca moprc mopdl \
     ah esp radio ifname on rnr rulenum reason rset ruleset srnr \
-    subrulenum action type subtype dir geneve protochain atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
+    subrulenum action geneve protochain atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
     ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
-    hlssu hmsu ra ta addr1 addr2 addr3 addr4";
+    hlssu hmsu";
 
 /// "; did you mean 'tcp'?" when `word` is one edit (two for longer
 /// words) from a keyword; supported keywords are preferred.
@@ -129,6 +132,80 @@ fn llc_frame(word: &str) -> Option<LlcFrame> {
         "frmr" => control(0xef, 0x87),
         _ => None,
     }
+}
+
+/// 802.11 frame types by name (libpcap's grammar).
+fn wlan_type(name: &str) -> Option<u32> {
+    match name {
+        "data" => Some(0x08),
+        "mgt" | "management" => Some(0x00),
+        "ctl" | "control" => Some(0x04),
+        _ => None,
+    }
+}
+
+/// 802.11 subtype names per frame type, in libpcap's order of search.
+const WLAN_SUBTYPES: [(u32, &[(&str, u32)]); 3] = [
+    (
+        0x00,
+        &[
+            ("assocreq", 0x00),
+            ("assoc-req", 0x00),
+            ("assocresp", 0x10),
+            ("assoc-resp", 0x10),
+            ("reassocreq", 0x20),
+            ("reassoc-req", 0x20),
+            ("reassocresp", 0x30),
+            ("reassoc-resp", 0x30),
+            ("probereq", 0x40),
+            ("probe-req", 0x40),
+            ("proberesp", 0x50),
+            ("probe-resp", 0x50),
+            ("beacon", 0x80),
+            ("atim", 0x90),
+            ("disassoc", 0xa0),
+            ("disassociation", 0xa0),
+            ("auth", 0xb0),
+            ("authentication", 0xb0),
+            ("deauth", 0xc0),
+            ("deauthentication", 0xc0),
+        ],
+    ),
+    (
+        0x04,
+        &[
+            ("ps-poll", 0xa0),
+            ("rts", 0xb0),
+            ("cts", 0xc0),
+            ("ack", 0xd0),
+            ("cf-end", 0xe0),
+            ("cf-end-ack", 0xf0),
+        ],
+    ),
+    (
+        0x08,
+        &[
+            ("data", 0x00),
+            ("data-cf-ack", 0x10),
+            ("data-cf-poll", 0x20),
+            ("data-cf-ack-poll", 0x30),
+            ("null", 0x40),
+            ("cf-ack", 0x50),
+            ("cf-poll", 0x60),
+            ("cf-ack-poll", 0x70),
+            ("qos-data", 0x80),
+            ("qos-data-cf-ack", 0x90),
+            ("qos-data-cf-poll", 0xa0),
+            ("qos-data-cf-ack-poll", 0xb0),
+            ("qos", 0xc0),
+            ("qos-cf-poll", 0xe0),
+            ("qos-cf-ack-poll", 0xf0),
+        ],
+    ),
+];
+
+fn wlan_name(names: &[(&str, u32)], name: &str) -> Option<u32> {
+    names.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
 }
 
 fn is_keyword(word: &str) -> bool {
@@ -518,6 +595,7 @@ impl Parser {
                     col,
                 ));
             }
+            "type" | "subtype" | "dir" | "direction" => return self.p80211(col),
             "broadcast" => {
                 self.pos += 1;
                 return Ok(Node::Prim(Prim::Broadcast(Proto::Default), col));
@@ -529,6 +607,7 @@ impl Parser {
             _ => {}
         }
         let is_qualifier = proto_keyword(w).is_some()
+            || WlanAddr::from_word(w).is_some()
             || matches!(
                 w,
                 "src" | "dst" | "host" | "net" | "port" | "portrange" | "proto"
@@ -537,6 +616,109 @@ impl Parser {
             return self.qualified(col);
         }
         self.implied(col)
+    }
+
+    /// `type T [subtype S]`, `subtype S`, `dir D`: 802.11 frame control
+    /// tests, with libpcap's names and its checks of numbers.
+    fn p80211(&mut self, col: usize) -> Result<Node, ExprError> {
+        const TYPE_MASK: u32 = 0x0c;
+        const SUBTYPE_MASK: u32 = 0xf0;
+        let keyword = match self.peek_at(0) {
+            Some(Tok::Word(w)) => w.clone(),
+            _ => {
+                return Err(ExprError::syntax(
+                    col,
+                    "expected 'type', 'subtype' or 'dir'",
+                ))
+            }
+        };
+        self.pos += 1;
+        self.last = None;
+        let (word, word_col) = self.take_value(&format!("a value after '{keyword}'"))?;
+        let lower = word.to_ascii_lowercase();
+        let number = parse_number(&word);
+        let prim = match keyword.as_str() {
+            "type" => {
+                let t = match number {
+                    Some(v) if v & !TYPE_MASK != 0 => {
+                        return Err(ExprError::semantic(
+                            word_col,
+                            format!("invalid 802.11 type value 0x{v:02x}"),
+                        ))
+                    }
+                    Some(v) => v,
+                    None => wlan_type(&lower).ok_or_else(|| {
+                        ExprError::semantic(
+                            word_col,
+                            format!("unknown 802.11 type name \"{word}\""),
+                        )
+                    })?,
+                };
+                if self.is_word("subtype") {
+                    self.pos += 1;
+                    let (sub, sub_col) = self.take_value("a subtype after 'subtype'")?;
+                    let s =
+                        match parse_number(&sub) {
+                            Some(v) if v & !SUBTYPE_MASK != 0 => {
+                                return Err(ExprError::semantic(
+                                    sub_col,
+                                    format!("invalid 802.11 subtype value 0x{v:02x}"),
+                                ))
+                            }
+                            Some(v) => v,
+                            None => {
+                                let names =
+                                    WLAN_SUBTYPES.iter().find(|(ty, _)| *ty == t).ok_or_else(
+                                        || ExprError::semantic(sub_col, "unknown 802.11 type"),
+                                    )?;
+                                wlan_name(names.1, &sub.to_ascii_lowercase()).ok_or_else(|| {
+                                    ExprError::semantic(
+                                        sub_col,
+                                        format!("unknown 802.11 subtype name \"{sub}\""),
+                                    )
+                                })?
+                            }
+                        };
+                    Prim::WlanType {
+                        value: t | s,
+                        mask: TYPE_MASK | SUBTYPE_MASK,
+                    }
+                } else {
+                    Prim::WlanType {
+                        value: t,
+                        mask: TYPE_MASK,
+                    }
+                }
+            }
+            "subtype" => {
+                if number.is_some() {
+                    return Err(ExprError::syntax(
+                        word_col,
+                        format!("expected an 802.11 subtype name after 'subtype', found '{word}'"),
+                    ));
+                }
+                let value = WLAN_SUBTYPES
+                    .iter()
+                    .find_map(|(ty, names)| wlan_name(names, &lower).map(|s| s | ty))
+                    .ok_or_else(|| ExprError::semantic(word_col, "unknown 802.11 type name"))?;
+                Prim::WlanType {
+                    value,
+                    mask: TYPE_MASK | SUBTYPE_MASK,
+                }
+            }
+            _ => {
+                let dir = match (number, lower.as_str()) {
+                    (Some(v), _) => v,
+                    (None, "nods") => 0,
+                    (None, "tods") => 1,
+                    (None, "fromds") => 2,
+                    (None, "dstods") => 3,
+                    _ => return Err(ExprError::semantic(word_col, "unknown 802.11 direction")),
+                };
+                Prim::WlanDir(dir)
+            }
+        };
+        Ok(Node::Prim(prim, col))
     }
 
     /// True when a bare number here is a juxtaposed value (`port 80 or 443`)
@@ -582,6 +764,13 @@ impl Parser {
             }
         }
         if q.proto != Proto::Default {
+            // libpcap takes (and ignores) a protocol before these.
+            if ["type", "subtype", "dir", "direction"]
+                .iter()
+                .any(|w| self.is_word(w))
+            {
+                return self.p80211(col);
+            }
             if self.is_word("broadcast") {
                 self.pos += 1;
                 return Ok(Node::Prim(Prim::Broadcast(q.proto), col));
@@ -591,7 +780,14 @@ impl Parser {
                 return Ok(Node::Prim(Prim::Multicast(q.proto), col));
             }
         }
-        if self.is_word("src") || self.is_word("dst") {
+        let wlan = match self.peek_at(0) {
+            Some(Tok::Word(w)) => WlanAddr::from_word(w),
+            _ => None,
+        };
+        if let Some(w) = wlan {
+            self.pos += 1;
+            q.dir = Dir::Wlan(w);
+        } else if self.is_word("src") || self.is_word("dst") {
             let first = if self.is_word("src") {
                 Dir::Src
             } else {

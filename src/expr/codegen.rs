@@ -68,7 +68,13 @@ pub fn generate(
         };
         (hdr, var(Var::LinkPl, 0))
     } else {
-        (Off::from(0), Off::from(link.llc_offset()))
+        // netANALYZER pseudo-headers precede the Ethernet header.
+        let hdr = match link {
+            LinkType::Other(240) => 4,
+            LinkType::Other(241) => 12,
+            _ => 0,
+        };
+        (Off::from(hdr), Off::from(link.llc_offset()))
     };
     let off_nl = if link.is_802_11() {
         off_llc + link.network_offset()
@@ -379,6 +385,34 @@ impl Gen {
         }
     }
 
+    /// `inbound`/`outbound` on link types whose own header says the
+    /// direction (libpcap's gen_inbound): pflog's `dir`, pppd's first byte,
+    /// Solaris ipnet's direction, Juniper's flag bit.
+    fn link_direction(&mut self, outbound: bool) -> Option<Frag> {
+        const JUNIPER: [u16; 22] = [
+            130, 131, 132, 133, 134, 135, 136, 137, 164, 167, 168, 178, 179, 180, 181, 183, 194,
+            200, 232, 233, 234, 238,
+        ];
+        let LinkType::Other(n) = self.link else {
+            return None;
+        };
+        if self.ppp_inner {
+            return None;
+        }
+        let hdr = self.off_linkhdr;
+        Some(match n {
+            // pfloghdr.dir: PF_IN 1, PF_OUT 2.
+            117 => self.cmp(op::B, hdr + 60, if outbound { 2 } else { 1 }),
+            // PPP_PPPD_OUT 1, PPP_PPPD_IN 0.
+            166 => self.cmp(op::B, hdr, u32::from(outbound)),
+            // IPNET_OUTBOUND 1, IPNET_INBOUND 2.
+            226 => self.cmp(op::H, hdr + 2, if outbound { 1 } else { 2 }),
+            // The low bit of the fourth byte is set for inbound packets.
+            n if JUNIPER.contains(&n) => self.mcmp(op::B, hdr + 3, 0x01, u32::from(!outbound)),
+            _ => return None,
+        })
+    }
+
     /// A load of Linux ancillary datum `ad` (`SKF_AD_OFF + ad`). libpcap
     /// addresses it from the link-layer header, so where that header does
     /// not start the packet the load reads another datum (after `pppoes`)
@@ -516,7 +550,19 @@ impl Gen {
                 let proto = self.llc_linktype(ethertype);
                 self.g.and(data, proto)
             }
-            _ => self.llc_linktype(ethertype),
+            LinkType::TokenRing | LinkType::Fddi | LinkType::IpOverFc => {
+                self.llc_linktype(ethertype)
+            }
+            _ => {
+                return Err(ExprError::unsupported(
+                    col,
+                    format!(
+                        "protocols on link type {} ({}) are not supported",
+                        self.link,
+                        self.link.description()
+                    ),
+                ))
+            }
         })
     }
 
@@ -949,6 +995,9 @@ impl Gen {
                 // PACKET_OUTGOING in the link header where it has one,
                 // else in the socket's packet type (a Linux extension).
                 const PACKET_OUTGOING: u32 = 4;
+                if let Some(f) = self.link_direction(outbound) {
+                    return Ok(f);
+                }
                 let load = match self.link {
                     LinkType::LinuxSll if !self.ppp_inner => vec![ld(op::H, 0)],
                     LinkType::LinuxSll2 if !self.ppp_inner => vec![ld(op::B, 10)],

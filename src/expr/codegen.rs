@@ -393,13 +393,24 @@ impl Gen {
             130, 131, 132, 133, 134, 135, 136, 137, 164, 167, 168, 178, 179, 180, 181, 183, 194,
             200, 232, 233, 234, 238,
         ];
-        let LinkType::Other(n) = self.link else {
-            return None;
-        };
         if self.ppp_inner {
             return None;
         }
         let hdr = self.off_linkhdr;
+        let n = match self.link {
+            LinkType::PppPppd => 166,
+            LinkType::Slip => {
+                // SLIP's pseudo-header: direction 0 in, 1 out.
+                let inbound = self.cmp(op::B, hdr, 0);
+                return Some(if outbound {
+                    self.g.not(inbound)
+                } else {
+                    inbound
+                });
+            }
+            LinkType::Other(n) => n,
+            _ => return None,
+        };
         Some(match n {
             // pfloghdr.dir: PF_IN 1, PF_OUT 2.
             117 => self.cmp(op::B, hdr + 60, if outbound { 2 } else { 1 }),
@@ -411,6 +422,17 @@ impl Gen {
             n if JUNIPER.contains(&n) => self.mcmp(op::B, hdr + 3, 0x01, u32::from(!outbound)),
             _ => return None,
         })
+    }
+
+    /// Where the network layer starts after a plain 802.2 header (no
+    /// SNAP), for OSI protocols (libpcap's `OR_LINKPL_NOSNAP`): 3 bytes
+    /// into LLC, or at once where PPP or Cisco HDLC carry them.
+    fn off_nosnap(&self) -> Off {
+        if self.ppp_inner || self.link.is_ppp() || self.link == LinkType::CHdlc {
+            self.off_nl
+        } else {
+            self.off_llc + 3
+        }
     }
 
     /// A load of Linux ancillary datum `ad` (`SKF_AD_OFF + ad`). libpcap
@@ -537,6 +559,34 @@ impl Gen {
                 let off = self.off_linktype.unwrap_or(Off::from(0));
                 self.cmp(op::H, off, ethertype)
             }
+            l if l.is_ppp() => {
+                let off = self.off_linktype.unwrap_or(Off::from(0));
+                if l == LinkType::PppBsdos && is_ip {
+                    // IP, or Van Jacobson compressed or uncompressed TCP.
+                    let ip = self.cmp(op::H, off, PPP_IP);
+                    let vjc = self.cmp(op::H, off, PPP_VJC);
+                    let either = self.g.or(ip, vjc);
+                    let vjnc = self.cmp(op::H, off, PPP_VJNC);
+                    self.g.or(either, vjnc)
+                } else {
+                    self.cmp(op::H, off, ethertype_to_ppp(ethertype))
+                }
+            }
+            LinkType::CHdlc => {
+                let k = if ethertype == LLCSAP_ISONS {
+                    (LLCSAP_ISONS << 8) | LLCSAP_ISONS
+                } else {
+                    ethertype
+                };
+                self.cmp(op::H, 2, k)
+            }
+            // libpcap tests the version of SLIP's pseudo-header's first
+            // byte, not the IP header's (kept: the same programs).
+            LinkType::Slip | LinkType::SlipBsdos => match ethertype {
+                ETHERTYPE_IP => self.mcmp(op::B, self.off_linkhdr, 0xf0, 0x40),
+                ETHERTYPE_IPV6 => self.mcmp(op::B, self.off_linkhdr, 0xf0, 0x60),
+                _ => self.g.constant(false),
+            },
             LinkType::Raw if is_ip || is_ip6 => {
                 let version = if is_ip { 0x40 } else { 0x60 };
                 self.mcmp(op::B, self.off_nl, 0xf0, version)
@@ -1053,7 +1103,7 @@ impl Gen {
             Prim::IsisPdu(pdu) => {
                 let isis = self.iso_nlpid(ISO9577_ISIS, col)?;
                 // The PDU type, 4 bytes into the IS-IS header.
-                let t = self.cmp(op::B, self.off_nl + 3 + 4, pdu);
+                let t = self.cmp(op::B, self.off_nosnap() + 4, pdu);
                 Ok(self.g.and(isis, t))
             }
             Prim::Pppoes(session) => self.pppoes(session, col),
@@ -1318,7 +1368,9 @@ impl Gen {
     /// identifier, the first byte after the 3-byte LLC header.
     fn iso_nlpid(&mut self, nlpid: u32, col: usize) -> Result<Frag, ExprError> {
         let iso = self.linktype(LLCSAP_ISONS, col)?;
-        let id = self.cmp(op::B, self.off_nl + 3, nlpid);
+        // Cisco HDLC puts a fudge byte before OSI packets.
+        let fudge = u32::from(self.link == LinkType::CHdlc && !self.ppp_inner);
+        let id = self.cmp(op::B, self.off_nosnap() + fudge, nlpid);
         Ok(self.g.and(iso, id))
     }
 
@@ -1384,7 +1436,8 @@ impl Gen {
     }
 
     fn mpls(&mut self, label: Option<u32>, col: usize) -> Result<Frag, ExprError> {
-        if self.link != LinkType::Ethernet && !self.ppp_inner {
+        let on_ppp = self.ppp_inner || self.link == LinkType::Ppp;
+        if !on_ppp && !matches!(self.link, LinkType::Ethernet | LinkType::CHdlc) {
             return Err(ExprError::unsupported(
                 col,
                 format!("'mpls' on link type {} is not supported", self.link),
@@ -1394,7 +1447,7 @@ impl Gen {
             // Not the bottom of the stack yet: the previous S bit is clear.
             let s = self.test_at(op::B, self.off_nl - 2, JSET, 1);
             self.g.not(s)
-        } else if self.ppp_inner {
+        } else if on_ppp {
             let off = self.off_linktype.unwrap_or(Off::from(0));
             self.cmp(op::H, off, PPP_MPLS_UCAST)
         } else {
@@ -1451,7 +1504,9 @@ impl Gen {
                 }
             }
             None => {
-                self.operands(lhs, rhs, &mut stmts, &mut checks, 0)?;
+                let mut rhs_checks = Vec::new();
+                self.operands(lhs, rhs, &mut stmts, &mut checks, &mut rhs_checks, 0)?;
+                checks.extend(rhs_checks);
                 self.g.test(stmts, op::JMP | code | op::X, 0)
             }
         };
@@ -1465,16 +1520,21 @@ impl Gen {
     }
 
     /// Leaves `a` in A and `b` in X.
+    /// `b_checks` receives the header checks of `b`'s loads: a relation
+    /// keeps them, arithmetic drops them as libpcap's `gen_arth` does
+    /// (`ip[2:2] + tcp[0] > 5` tests only that the packet is IP: kept, so
+    /// that verdicts are tcpdump's).
     fn operands(
         &mut self,
         a: &Arith,
         b: &Arith,
         stmts: &mut Vec<Insn>,
         checks: &mut Vec<Frag>,
+        b_checks: &mut Vec<Frag>,
         depth: u32,
     ) -> Result<(), ExprError> {
         let slot = self.scratch_slot(depth)?;
-        self.eval(b, stmts, checks, depth)?;
+        self.eval(b, stmts, b_checks, depth)?;
         if self.uses_x(a) {
             stmts.push(Insn::stmt(op::ST, slot));
             self.eval(a, stmts, checks, depth + 1)?;
@@ -1513,7 +1573,8 @@ impl Gen {
                         stmts.push(Insn::stmt(op::ALU | alu | op::K, k));
                     }
                     None => {
-                        self.operands(a, b, stmts, checks, depth)?;
+                        let mut dropped = Vec::new();
+                        self.operands(a, b, stmts, checks, &mut dropped, depth)?;
                         stmts.push(Insn::stmt(op::ALU | alu | op::X, 0));
                     }
                 }
@@ -1672,15 +1733,24 @@ const ETHERTYPE_PPPOES: u32 = 0x8864;
 /// PPP's protocol number for MPLS unicast.
 const PPP_MPLS_UCAST: u32 = 0x0281;
 
-/// The PPP protocol number for an ethertype, as libpcap maps them
+/// PPP protocol numbers: IP, and BSD/OS's Van Jacobson compressed and
+/// uncompressed TCP.
+const PPP_IP: u32 = 0x0021;
+const PPP_VJC: u32 = 0x002d;
+const PPP_VJNC: u32 = 0x002f;
+
+/// The PPP protocol number for an ethertype or SAP, as libpcap maps them
 /// (`ethertype_to_ppptype`); others are compared as they are.
 fn ethertype_to_ppp(ethertype: u32) -> u32 {
     match ethertype {
-        ETHERTYPE_IP => 0x0021,
+        ETHERTYPE_IP => PPP_IP,
         ETHERTYPE_IPV6 => 0x0057,
-        0x6003 => 0x0027, // DECnet
-        0x809b => 0x0029, // AppleTalk
+        ETHERTYPE_DN => 0x0027,
+        ETHERTYPE_ATALK => 0x0029,
         0x0600 => 0x0025, // Xerox NS IDP
+        LLCSAP_ISONS => 0x0023,
+        0x42 => 0x0031, // 802.1D spanning tree: bridging PDU
+        LLCSAP_IPX => 0x002b,
         other => other,
     }
 }

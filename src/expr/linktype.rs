@@ -42,6 +42,22 @@ pub enum LinkType {
     Ieee80211RadioAvs,
     /// Per-Packet Information header, then (for filtering) 802.11 (`PPI`).
     Ppi,
+    /// SLIP with a 16-byte BSD pseudo-header (direction first) (`SLIP`).
+    Slip,
+    /// PPP in HDLC-like framing: 2-byte protocol at 2 (`PPP`).
+    Ppp,
+    /// PPP over serial lines, HDLC-framed as `PPP` (`PPP_SERIAL`).
+    PppSerial,
+    /// PPPoE session payload: PPP protocol at 6 (`PPP_ETHER`).
+    PppEther,
+    /// BSD/OS SLIP: 24-byte pseudo-header (`SLIP_BSDOS`).
+    SlipBsdos,
+    /// BSD/OS PPP: protocol at 5, payload at 24 (`PPP_BSDOS`).
+    PppBsdos,
+    /// Cisco HDLC: an ethertype at 2 (`C_HDLC`).
+    CHdlc,
+    /// PPP from pppd, direction in the first byte (`PPP_PPPD`).
+    PppPppd,
     /// Another link type libpcap's compiler takes (`LINKTYPE_*` 104–289,
     /// named in [`OTHER_LINK_TYPES`]), whose headers this compiler does not
     /// decode: what needs no link-layer knowledge compiles (`link[…]`,
@@ -55,7 +71,6 @@ pub enum LinkType {
 /// name and description (`pcap_datalink_val_to_description`), as the
 /// installed libpcap reports them.
 pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
-    (104, "C_HDLC", "Cisco HDLC"),
     (107, "FRELAY", "Frame Relay"),
     (109, "ENC", "OpenBSD encapsulated IP"),
     (114, "LTALK", "Localtalk"),
@@ -79,7 +94,6 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (144, "LINUX_IRDA", "Linux IrDA"),
     (164, "JUNIPER_MONITOR", "Juniper Passive Monitor PIC"),
     (165, "BACNET_MS_TP", "BACnet MS/TP"),
-    (166, "PPP_PPPD", "PPP for pppd, with direction flag"),
     (167, "JUNIPER_PPPOE", "Juniper PPPoE"),
     (168, "JUNIPER_PPPOE_ATM", "Juniper PPPoE/ATM"),
     (169, "GPRS_LLC", "GPRS LLC"),
@@ -264,12 +278,19 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
 ];
 
 /// Every supported link type, in DLT order.
-pub const ALL_LINK_TYPES: [LinkType; 16] = [
+pub const ALL_LINK_TYPES: [LinkType; 24] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::TokenRing,
+    LinkType::Slip,
+    LinkType::Ppp,
     LinkType::Fddi,
+    LinkType::PppSerial,
+    LinkType::PppEther,
     LinkType::Raw,
+    LinkType::SlipBsdos,
+    LinkType::PppBsdos,
+    LinkType::CHdlc,
     LinkType::Ieee80211,
     LinkType::Loop,
     LinkType::LinuxSll,
@@ -277,6 +298,7 @@ pub const ALL_LINK_TYPES: [LinkType; 16] = [
     LinkType::IpOverFc,
     LinkType::Ieee80211Radio,
     LinkType::Ieee80211RadioAvs,
+    LinkType::PppPppd,
     LinkType::Ppi,
     LinkType::Ipv4,
     LinkType::Ipv6,
@@ -303,6 +325,14 @@ impl LinkType {
             LinkType::Ieee80211Radio => 127,
             LinkType::Ieee80211RadioAvs => 163,
             LinkType::Ppi => 192,
+            LinkType::Slip => 8,
+            LinkType::Ppp => 9,
+            LinkType::PppSerial => 50,
+            LinkType::PppEther => 51,
+            LinkType::SlipBsdos => 102,
+            LinkType::PppBsdos => 103,
+            LinkType::CHdlc => 104,
+            LinkType::PppPppd => 166,
             LinkType::Other(n) => n as u32,
         }
     }
@@ -343,6 +373,14 @@ impl LinkType {
             LinkType::Ieee80211Radio => "IEEE802_11_RADIO",
             LinkType::Ieee80211RadioAvs => "IEEE802_11_RADIO_AVS",
             LinkType::Ppi => "PPI",
+            LinkType::Slip => "SLIP",
+            LinkType::Ppp => "PPP",
+            LinkType::PppSerial => "PPP_SERIAL",
+            LinkType::PppEther => "PPP_ETHER",
+            LinkType::SlipBsdos => "SLIP_BSDOS",
+            LinkType::PppBsdos => "PPP_BSDOS",
+            LinkType::CHdlc => "C_HDLC",
+            LinkType::PppPppd => "PPP_PPPD",
             LinkType::Other(n) => other(n).1,
         }
     }
@@ -367,6 +405,14 @@ impl LinkType {
             LinkType::Ieee80211Radio => "802.11 plus radiotap header",
             LinkType::Ieee80211RadioAvs => "802.11 plus AVS radio information header",
             LinkType::Ppi => "Per-Packet Information",
+            LinkType::Slip => "SLIP",
+            LinkType::Ppp => "PPP",
+            LinkType::PppSerial => "PPP over serial",
+            LinkType::PppEther => "PPPoE",
+            LinkType::SlipBsdos => "BSD/OS SLIP",
+            LinkType::PppBsdos => "BSD/OS PPP",
+            LinkType::CHdlc => "Cisco HDLC",
+            LinkType::PppPppd => "PPP for pppd, with direction flag",
             LinkType::Other(n) => other(n).2,
         }
     }
@@ -399,6 +445,10 @@ impl LinkType {
             LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => 0,
             LinkType::LinuxSll => 16,
             LinkType::LinuxSll2 => 20,
+            LinkType::Ppp | LinkType::PppSerial | LinkType::CHdlc | LinkType::PppPppd => 4,
+            LinkType::PppEther => 8,
+            LinkType::Slip => 16,
+            LinkType::SlipBsdos | LinkType::PppBsdos => 24,
             // 802.2 LLC + SNAP (8 bytes) after the MAC header.
             _ => self.llc_offset() + 8,
         }
@@ -423,6 +473,9 @@ impl LinkType {
             LinkType::Ethernet => Some(12),
             LinkType::LinuxSll => Some(14),
             LinkType::LinuxSll2 => Some(0),
+            LinkType::Ppp | LinkType::PppSerial | LinkType::CHdlc | LinkType::PppPppd => Some(2),
+            LinkType::PppEther => Some(6),
+            LinkType::PppBsdos => Some(5),
             _ => None,
         }
     }
@@ -436,6 +489,19 @@ impl LinkType {
                 | LinkType::Ieee80211Radio
                 | LinkType::Ieee80211RadioAvs
                 | LinkType::Ppi
+        )
+    }
+
+    /// The PPP family: a PPP protocol number where others have an
+    /// ethertype.
+    pub(crate) const fn is_ppp(self) -> bool {
+        matches!(
+            self,
+            LinkType::Ppp
+                | LinkType::PppSerial
+                | LinkType::PppEther
+                | LinkType::PppBsdos
+                | LinkType::PppPppd
         )
     }
 

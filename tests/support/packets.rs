@@ -197,6 +197,60 @@ fn base_packet(rng: &mut Rng, link: LinkType) -> Vec<u8> {
             pkt.extend(h);
         }
         LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {}
+        l if is_802_11(l) => {
+            pkt.extend(radio_header(rng, l));
+            pkt.extend(wlan_frame(rng, ethertype));
+        }
+        LinkType::Fddi | LinkType::TokenRing | LinkType::IpOverFc => {
+            let mac_header = match link {
+                LinkType::Fddi => 13,
+                LinkType::TokenRing => 14,
+                _ => 16,
+            };
+            let mut h = rand_bytes(rng, mac_header);
+            if rng.chance(1, 3) {
+                // Broadcast or group destination.
+                let dst = if link == LinkType::Fddi { 1 } else { 2 };
+                h[dst] |= 1;
+            }
+            pkt.extend(h);
+            pkt.extend(snap(rng, ethertype));
+        }
+        LinkType::Ppp | LinkType::PppSerial | LinkType::PppPppd | LinkType::CHdlc => {
+            let mut h = vec![0xff, 0x03, 0, 0];
+            if link == LinkType::PppPppd {
+                h[0] = rng.below(2) as u8;
+            }
+            let proto = if link == LinkType::CHdlc {
+                if rng.chance(1, 6) {
+                    0xfefe
+                } else {
+                    ethertype as u32
+                }
+            } else {
+                ppp_protocol(rng, ethertype)
+            };
+            put(&mut h, 2, 2, proto);
+            pkt.extend(h);
+        }
+        LinkType::PppEther => {
+            let mut h = rand_bytes(rng, 8);
+            put(&mut h, 6, 2, ppp_protocol(rng, ethertype));
+            pkt.extend(h);
+        }
+        LinkType::PppBsdos => {
+            let mut h = rand_bytes(rng, 24);
+            let plain = ppp_protocol(rng, ethertype);
+            let proto = *rng.pick(&[plain, 0x2d, 0x2f]);
+            put(&mut h, 5, 2, proto);
+            pkt.extend(h);
+        }
+        LinkType::Slip | LinkType::SlipBsdos => {
+            let len = if link == LinkType::Slip { 16 } else { 24 };
+            let mut h = rand_bytes(rng, len);
+            h[0] = *rng.pick(&[0u8, 1, 0x45, 0x60]);
+            pkt.extend(h);
+        }
         // Other link types: a random header of a typical length; the
         // mutants then write the programs' constants where they load.
         #[allow(unreachable_patterns)]
@@ -207,6 +261,120 @@ fn base_packet(rng: &mut Rng, link: LinkType) -> Vec<u8> {
     }
     pkt.extend(payload);
     pkt
+}
+
+fn is_802_11(l: LinkType) -> bool {
+    matches!(
+        l,
+        LinkType::Ieee80211
+            | LinkType::Ieee80211Radio
+            | LinkType::Ieee80211RadioAvs
+            | LinkType::PrismHeader
+            | LinkType::Ppi
+    )
+}
+
+/// The radio header before an 802.11 frame, of random length where the
+/// format allows (and now and then something else under the link type).
+fn radio_header(rng: &mut Rng, link: LinkType) -> Vec<u8> {
+    match link {
+        LinkType::Ieee80211Radio => {
+            // Radiotap: version, pad, little-endian length, present
+            // words (flags, TSFT, extension bits), then the fields.
+            let present = *rng.pick(&[0u32, 2, 3, 0x8000_0002, 0x0000_000f, 1]);
+            let len = *rng.pick(&[8usize, 12, 16, 18, 24, 32]);
+            let mut h = rand_bytes(rng, len);
+            h[0] = 0;
+            h[1] = 0;
+            h[2..4].copy_from_slice(&(len as u16).to_le_bytes());
+            h[4..8].copy_from_slice(&present.to_le_bytes());
+            if len > 8 {
+                h[8] = *rng.pick(&[0u8, 0x20, 0x10]);
+            }
+            if len > 16 {
+                h[16] = *rng.pick(&[0u8, 0x20]);
+            }
+            h
+        }
+        LinkType::Ppi => {
+            let len = *rng.pick(&[8usize, 12, 20, 32]);
+            let mut h = rand_bytes(rng, len);
+            h[0] = 0;
+            h[1] = 0;
+            h[2..4].copy_from_slice(&(len as u16).to_le_bytes());
+            let dlt: u32 = if rng.chance(1, 6) { 1 } else { 105 };
+            h[4..8].copy_from_slice(&dlt.to_le_bytes());
+            h
+        }
+        LinkType::Ieee80211RadioAvs | LinkType::PrismHeader => {
+            if link == LinkType::PrismHeader && rng.chance(1, 2) {
+                let mut h = rand_bytes(rng, 144);
+                h[0] = 0x00;
+                return h;
+            }
+            let len = *rng.pick(&[64usize, 68, 80]);
+            let mut h = rand_bytes(rng, len);
+            put(&mut h, 0, 4, 0x8021_1001);
+            put(&mut h, 4, 4, len as u32);
+            h
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// An 802.11 frame header: data (QoS or not, any To/From DS bits),
+/// management or control, then LLC/SNAP for data frames.
+fn wlan_frame(rng: &mut Rng, ethertype: u16) -> Vec<u8> {
+    let fc0 = *rng.pick(&[0x08u8, 0x88, 0x08, 0x88, 0x80, 0x40, 0xd4, 0xc4, 0xb4, 0x48]);
+    let fc1 = rng.below(4) as u8 | *rng.pick(&[0u8, 0x40]);
+    let macs: [[u8; 6]; 3] = [
+        [0xff; 6],
+        [0x00, 0x11, 0x22, 0x33, 0x44, 0x55],
+        [0x01, 0, 0x5e, 0, 0, 1],
+    ];
+    let mut h = vec![fc0, fc1, 0, 0];
+    for _ in 0..3 {
+        h.extend(rng.pick(&macs));
+    }
+    h.extend([0, 0]);
+    if fc1 & 3 == 3 {
+        h.extend(rng.pick(&macs));
+    }
+    if fc0 & 0x80 != 0 && fc0 & 0x0c == 0x08 {
+        h.extend([0, 0]);
+    }
+    if rng.chance(1, 3) {
+        // Atheros-style padding to a multiple of 4.
+        while h.len() % 4 != 0 {
+            h.push(0);
+        }
+    }
+    h.extend(snap(rng, ethertype));
+    h
+}
+
+/// An 802.2 LLC/SNAP header carrying `ethertype`, or now and then a
+/// plain LLC header of an OSI, IP or spanning-tree SAP.
+fn snap(rng: &mut Rng, ethertype: u16) -> Vec<u8> {
+    let mut h = vec![0xaa, 0xaa, 0x03, 0, 0, 0, 0, 0];
+    if rng.chance(1, 6) {
+        let sap = *rng.pick(&[0xfeu8, 0x06, 0x42, 0xe0, 0xf0]);
+        h[0] = sap;
+        h[1] = sap;
+        h[3] = *rng.pick(&[0x81u8, 0x82, 0x83]);
+    } else {
+        put(&mut h, 6, 2, ethertype as u32);
+    }
+    h
+}
+
+/// The PPP protocol for a network layer (IP, IPv6, OSI, MPLS…).
+fn ppp_protocol(rng: &mut Rng, ethertype: u16) -> u32 {
+    match ethertype {
+        0x0800 => 0x0021,
+        0x86dd => 0x0057,
+        _ => *rng.pick(&[0x0023u32, 0x0281, 0x8864, 0x0029, ethertype as u32]),
+    }
 }
 
 /// Loads a program makes: (is_indirect, offset, size, msh offset for X).

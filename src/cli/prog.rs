@@ -66,9 +66,9 @@ pub struct ProgArgs {
     /// LINUX_SLL, LINUX_SLL2, NULL, LOOP, IEEE802_11,
     /// IEEE802_11_RADIO, IEEE802_11_RADIO_AVS, PRISM_HEADER, PPI, FDDI,
     /// IEEE802 (token ring), IP_OVER_FC, PPP, PPP_SERIAL, PPP_ETHER,
-    /// PPP_BSDOS, PPP_PPPD, C_HDLC, SLIP, SLIP_BSDOS, any other name libpcap
-    /// knows (only primitives that need no header knowledge), or a
-    /// LINKTYPE_ number (`-y`, as tcpdump spells it).
+    /// PPP_BSDOS, PPP_PPPD, C_HDLC, SLIP, SLIP_BSDOS, ARCNET, ARCNET_LINUX,
+    /// any other name libpcap knows (only primitives that need no header
+    /// knowledge), or a LINKTYPE_ number (`-y`, as tcpdump spells it).
     #[arg(long, short = 'y', value_name = "LINKTYPE")]
     pub linktype: Option<String>,
 }

@@ -241,6 +241,9 @@ pub enum Addr {
     Mac([u8; 6]),
     /// A DECnet address: area (6 bits) and node (10 bits).
     Decnet(u16),
+    /// An ARCnet station (`$HH`), as libpcap reads it: its parser takes
+    /// the `$` for a hex digit, so `$0e` is 0xd0 and `$e` 0xde.
+    Arcnet(u8),
 }
 
 /// The frame type `llc TYPE` names: by its control field.

@@ -572,6 +572,20 @@ impl Gen {
                     self.cmp(op::H, off, ethertype_to_ppp(ethertype))
                 }
             }
+            LinkType::Arcnet | LinkType::ArcnetLinux => {
+                // ARCnet protocol IDs (RFC 1201 and the older RFC 1051).
+                let off = self.off_linktype.unwrap_or(Off::from(0));
+                let ids: &[u32] = match ethertype {
+                    ETHERTYPE_IPV6 => &[0xc4],
+                    ETHERTYPE_IP => &[0xd4, 0xf0],
+                    ETHERTYPE_ARP => &[0xd5, 0xf1],
+                    ETHERTYPE_RARP => &[0xd6],
+                    ETHERTYPE_ATALK => &[0xdd],
+                    _ => &[],
+                };
+                let tests: Vec<Frag> = ids.iter().map(|&id| self.cmp(op::B, off, id)).collect();
+                self.or_all(tests)
+            }
             LinkType::CHdlc => {
                 let k = if ethertype == LLCSAP_ISONS {
                     (LLCSAP_ISONS << 8) | LLCSAP_ISONS
@@ -773,6 +787,25 @@ impl Gen {
                 Ok(s.bytes_eq(hdr + if is_src { src } else { dst }, &mac))
             }),
         }
+    }
+
+    /// `[dir] host $HH` on ARCnet: source station at 0, destination at 1
+    /// (libpcap's gen_ahostop).
+    fn arcnet_host(&mut self, dir: Dir, station: u8, col: usize) -> Result<Frag, ExprError> {
+        if !matches!(self.link, LinkType::Arcnet | LinkType::ArcnetLinux) || self.ppp_inner {
+            // libpcap's words.
+            return Err(ExprError::semantic(col, "aid supported only on ARCnet"));
+        }
+        if let Dir::Wlan(w) = dir {
+            return Err(ExprError::semantic(
+                col,
+                format!("{} only supported on 802.11", w.subject()),
+            ));
+        }
+        let hdr = self.off_linkhdr;
+        self.by_dir(dir, col, |s, src| {
+            Ok(s.cmp(op::B, hdr + u32::from(!src), u32::from(station)))
+        })
     }
 
     /// 802.11 source (`src`) or destination address: none in control
@@ -988,6 +1021,13 @@ impl Gen {
                 range,
             } => self.port(proto, dir, lo as u32, hi as u32, range, col),
             Prim::Broadcast(proto) => match proto {
+                Proto::Default | Proto::Link
+                    if matches!(self.link, LinkType::Arcnet | LinkType::ArcnetLinux)
+                        && !self.ppp_inner =>
+                {
+                    // ARCnet's broadcast station is 0.
+                    self.arcnet_host(Dir::Dst, 0, col)
+                }
                 Proto::Default | Proto::Link => {
                     if self.mac_layout().is_none() {
                         return Err(ExprError::semantic(col, "not a broadcast link"));
@@ -1014,6 +1054,13 @@ impl Gen {
                 )),
             },
             Prim::Multicast(proto) => match proto {
+                Proto::Default | Proto::Link
+                    if matches!(self.link, LinkType::Arcnet | LinkType::ArcnetLinux)
+                        && !self.ppp_inner =>
+                {
+                    // All ARCnet multicasts go to the broadcast station.
+                    self.arcnet_host(Dir::Dst, 0, col)
+                }
                 Proto::Default | Proto::Link => self.mac_multicast(col),
                 Proto::Ip => {
                     let lt = self.linktype(ETHERTYPE_IP, col)?;
@@ -1166,6 +1213,7 @@ impl Gen {
                 Ok(self.g.and(lt, hosts))
             }
             Addr::Mac(mac) => self.mac_host(dir, mac, col),
+            Addr::Arcnet(station) => self.arcnet_host(dir, station, col),
             Addr::V4 { addr, mask } => {
                 let v4 = |s: &mut Gen, et: u32, src_off: u32, dst_off: u32| {
                     s.by_dir(dir, col, |s, src| {

@@ -50,6 +50,17 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, ExprError> {
         let col = i + 1;
         if c.is_whitespace() {
             i += 1;
+        } else if c == '$' && chars.get(i + 1).is_some_and(|n| n.is_ascii_hexdigit()) {
+            // An ARCnet address: `$` and one or two hex digits.
+            let mut j = i + 2;
+            if chars.get(j).is_some_and(|n| n.is_ascii_hexdigit()) {
+                j += 1;
+            }
+            tokens.push(Token {
+                tok: Tok::Word(chars[i..j].iter().collect()),
+                col,
+            });
+            i = j;
         } else if is_word_start(c) || c == '\\' || (c == ':' && chars.get(i + 1) == Some(&':')) {
             let escaped = c == '\\';
             let start = if escaped { i + 1 } else { i };
@@ -144,7 +155,7 @@ mod tests {
 
     #[test]
     fn bad_character_names_its_column() {
-        let e = tokenize("ip and $").unwrap_err();
+        let e = tokenize("ip and $x").unwrap_err();
         assert_eq!(e.to_string(), "syntax error at 8: unexpected character '$'");
     }
 }

@@ -42,6 +42,10 @@ pub enum LinkType {
     Ieee80211RadioAvs,
     /// Per-Packet Information header, then (for filtering) 802.11 (`PPI`).
     Ppi,
+    /// ARCnet (BSD): 1-byte addresses, protocol at 2 (`ARCNET`).
+    Arcnet,
+    /// ARCnet (Linux): protocol at 4 (`ARCNET_LINUX`).
+    ArcnetLinux,
     /// SLIP with a 16-byte BSD pseudo-header (direction first) (`SLIP`).
     Slip,
     /// PPP in HDLC-like framing: 2-byte protocol at 2 (`PPP`).
@@ -76,7 +80,6 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (114, "LTALK", "Localtalk"),
     (117, "PFLOG", "OpenBSD pflog file"),
     (123, "SUNATM", "Sun raw ATM"),
-    (129, "ARCNET_LINUX", "Linux ARCNET"),
     (130, "JUNIPER_MLPPP", "Juniper Multi-Link PPP"),
     (131, "JUNIPER_MLFR", "Juniper Multi-Link Frame Relay"),
     (132, "JUNIPER_ES", "Juniper Encryption Services PIC"),
@@ -278,10 +281,11 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
 ];
 
 /// Every supported link type, in DLT order.
-pub const ALL_LINK_TYPES: [LinkType; 24] = [
+pub const ALL_LINK_TYPES: [LinkType; 26] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::TokenRing,
+    LinkType::Arcnet,
     LinkType::Slip,
     LinkType::Ppp,
     LinkType::Fddi,
@@ -296,6 +300,7 @@ pub const ALL_LINK_TYPES: [LinkType; 24] = [
     LinkType::LinuxSll,
     LinkType::PrismHeader,
     LinkType::IpOverFc,
+    LinkType::ArcnetLinux,
     LinkType::Ieee80211Radio,
     LinkType::Ieee80211RadioAvs,
     LinkType::PppPppd,
@@ -325,6 +330,8 @@ impl LinkType {
             LinkType::Ieee80211Radio => 127,
             LinkType::Ieee80211RadioAvs => 163,
             LinkType::Ppi => 192,
+            LinkType::Arcnet => 7,
+            LinkType::ArcnetLinux => 129,
             LinkType::Slip => 8,
             LinkType::Ppp => 9,
             LinkType::PppSerial => 50,
@@ -373,6 +380,8 @@ impl LinkType {
             LinkType::Ieee80211Radio => "IEEE802_11_RADIO",
             LinkType::Ieee80211RadioAvs => "IEEE802_11_RADIO_AVS",
             LinkType::Ppi => "PPI",
+            LinkType::Arcnet => "ARCNET",
+            LinkType::ArcnetLinux => "ARCNET_LINUX",
             LinkType::Slip => "SLIP",
             LinkType::Ppp => "PPP",
             LinkType::PppSerial => "PPP_SERIAL",
@@ -405,6 +414,8 @@ impl LinkType {
             LinkType::Ieee80211Radio => "802.11 plus radiotap header",
             LinkType::Ieee80211RadioAvs => "802.11 plus AVS radio information header",
             LinkType::Ppi => "Per-Packet Information",
+            LinkType::Arcnet => "BSD ARCNET",
+            LinkType::ArcnetLinux => "Linux ARCNET",
             LinkType::Slip => "SLIP",
             LinkType::Ppp => "PPP",
             LinkType::PppSerial => "PPP over serial",
@@ -446,7 +457,8 @@ impl LinkType {
             LinkType::LinuxSll => 16,
             LinkType::LinuxSll2 => 20,
             LinkType::Ppp | LinkType::PppSerial | LinkType::CHdlc | LinkType::PppPppd => 4,
-            LinkType::PppEther => 8,
+            LinkType::PppEther | LinkType::ArcnetLinux => 8,
+            LinkType::Arcnet => 6,
             LinkType::Slip => 16,
             LinkType::SlipBsdos | LinkType::PppBsdos => 24,
             // 802.2 LLC + SNAP (8 bytes) after the MAC header.
@@ -476,6 +488,8 @@ impl LinkType {
             LinkType::Ppp | LinkType::PppSerial | LinkType::CHdlc | LinkType::PppPppd => Some(2),
             LinkType::PppEther => Some(6),
             LinkType::PppBsdos => Some(5),
+            LinkType::Arcnet => Some(2),
+            LinkType::ArcnetLinux => Some(4),
             _ => None,
         }
     }

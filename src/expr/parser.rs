@@ -41,7 +41,7 @@ struct Quals {
 const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
-    mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui iso clnp esis es-is isis is-is \
+    length mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui iso clnp esis es-is isis is-is \
     l1 l2 iih lsp snp csnp psnp type subtype dir direction ra ta addr1 addr2 addr3 addr4 address1 \
     address2 address3 address4";
 
@@ -416,6 +416,7 @@ impl Parser {
         }
         let next_is_bracket = matches!(self.peek_at(1), Some(Tok::Punct("[")));
         if w == "len"
+            || w == "length"
             || (proto_keyword(w).is_some() && next_is_bracket)
             || w.starts_with(|c: char| c.is_ascii_digit()) && !self.last_quals_take_value()
         {
@@ -1048,6 +1049,23 @@ impl Parser {
                 addr: Addr::Decnet(addr),
             });
         }
+        if let Some(hex) = w.strip_prefix('$') {
+            if q.proto != Proto::Link || !matches!(q.kind, Kind::Host | Kind::Default) {
+                // libpcap's words.
+                return Err(ExprError::semantic(
+                    vcol,
+                    "ARCnet address used in non-arc expression",
+                ));
+            }
+            // pcap_ether_aton reads `$` as the hex digit 0xd (`'$' -
+            // 'A' + 10`, low nibble) and the first digit after it.
+            let first = hex.chars().next().and_then(|c| c.to_digit(16)).unwrap_or(0);
+            return Ok(Prim::Addr {
+                proto: q.proto,
+                dir: q.dir,
+                addr: Addr::Arcnet((0xd0 | first) as u8),
+            });
+        }
         let net = q.kind == Kind::Net;
         let addr = if let Some(mac) = parse_mac(&w) {
             if net {
@@ -1308,7 +1326,7 @@ impl Parser {
             }
             Some(Tok::Word(w)) => {
                 self.pos += 1;
-                if w == "len" {
+                if w == "len" || w == "length" {
                     return Ok(Arith::Len);
                 }
                 if let Some(proto) = proto_keyword(&w) {

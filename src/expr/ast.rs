@@ -335,6 +335,27 @@ pub enum Prim {
     },
     /// `dir D`: the 802.11 To DS / From DS bits are `D`.
     WlanDir(u32),
+    /// An SS7 MTP2 signal unit type by its length indicator: `fisu`,
+    /// `lssu`, `msu`, and the high-speed-link `hfisu`, `hlssu`, `hmsu`.
+    Mtp2Type {
+        /// The high-speed-link form (12-bit indicator).
+        high_speed: bool,
+        /// 0 FISU, 1 LSSU, 2 MSU.
+        kind: u8,
+    },
+    /// An MTP3 field (`sio`, `opc`, `dpc`, `sls`, `h…` forms) compared
+    /// with a value.
+    Mtp3 {
+        /// The field's name as written (`sio`, `hopc`, …).
+        field: &'static str,
+        /// `JEQ`, `JGT` or `JGE`.
+        code: u16,
+        /// `<=`, `<`, `!=`: libpcap negates the first two (and, its bug,
+        /// not `!=`).
+        reverse: bool,
+        /// The value.
+        value: u32,
+    },
     /// `byte OFFSET OP VALUE`: a byte of the link-layer header.
     Byte {
         /// Offset from the start of the packet.

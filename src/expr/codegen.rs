@@ -789,6 +789,119 @@ impl Gen {
         }
     }
 
+    /// Where SS7 fields start: MTP2's length indicator (and, 2 bytes on,
+    /// the high-speed link's), after MTP2_WITH_PHDR's 4-byte or ERF's
+    /// 20-byte pseudo-header.
+    fn mtp_base(&self) -> Option<u32> {
+        match self.link {
+            LinkType::Other(140) => Some(0),
+            LinkType::Other(139) => Some(4),
+            LinkType::Other(197) => Some(20),
+            _ => None,
+        }
+    }
+
+    /// libpcap's `gen_ncmp`: `ld; and mask; jCODE v`, negated when
+    /// `reverse` for `jgt`/`jge` only.
+    #[allow(clippy::too_many_arguments)]
+    fn ncmp(&mut self, size: u16, off: u32, mask: u32, code: u16, reverse: bool, v: u32) -> Frag {
+        let mut stmts = vec![ld(size, off)];
+        if mask != u32::MAX {
+            stmts.push(Insn::stmt(op::ALU | op::AND | op::K, mask));
+        }
+        let f = self.g.test(stmts, op::JMP | code | op::K, v);
+        if reverse && code != op::JEQ {
+            self.g.not(f)
+        } else {
+            f
+        }
+    }
+
+    /// `fisu`, `lssu`, `msu` and their high-speed forms (libpcap's
+    /// gen_mtp2type_abbrev).
+    fn mtp2_type(&mut self, high_speed: bool, kind: u8, col: usize) -> Result<Frag, ExprError> {
+        let Some(base) = self.mtp_base() else {
+            let name = ["fisu", "lssu", "msu"][usize::from(kind.min(2))];
+            let (h, on) = if high_speed {
+                ("h", "MTP2_HSL")
+            } else {
+                ("", "MTP2")
+            };
+            return Err(ExprError::semantic(
+                col,
+                format!("'{h}{name}' supported only on {on}"),
+            ));
+        };
+        let (size, off, mask, unit) = if high_speed {
+            (op::H, base + 4, 0xff80, 0x0100)
+        } else {
+            (op::B, base + 2, 0x3f, 2)
+        };
+        Ok(match kind {
+            0 => self.ncmp(size, off, mask, op::JEQ, false, 0),
+            2 => self.ncmp(size, off, mask, op::JGT, false, unit),
+            _ => {
+                let at_most = self.ncmp(size, off, mask, op::JGT, true, unit);
+                let some = self.ncmp(size, off, mask, op::JGT, false, 0);
+                self.g.and(some, at_most)
+            }
+        })
+    }
+
+    /// An MTP3 field compared with a value (libpcap's
+    /// gen_mtp3field_code): the point codes are stored bit-shuffled.
+    fn mtp3(
+        &mut self,
+        field: &str,
+        code: u16,
+        reverse: bool,
+        value: u32,
+        col: usize,
+    ) -> Result<Frag, ExprError> {
+        let name = field.trim_start_matches('h');
+        let high = if field.starts_with('h') { 3 } else { 0 };
+        let Some(base) = self.mtp_base() else {
+            return Err(ExprError::semantic(
+                col,
+                format!("'{name}' supported only on SS7"),
+            ));
+        };
+        let too_big = |max: u32| {
+            ExprError::semantic(
+                col,
+                format!("{name} value {value} too big; max value = {max}"),
+            )
+        };
+        Ok(match name {
+            "sio" => {
+                if value > 255 {
+                    return Err(too_big(255));
+                }
+                self.ncmp(op::B, base + 3 + high, u32::MAX, code, reverse, value)
+            }
+            "opc" => {
+                if value > 16383 {
+                    return Err(too_big(16383));
+                }
+                let v = ((value & 0x3c00) >> 10) + ((value & 0x3fc) << 6) + ((value & 0x3) << 22);
+                self.ncmp(op::W, base + 4 + high, 0x00c0_ff0f, code, reverse, v)
+            }
+            "dpc" => {
+                if value > 16383 {
+                    return Err(too_big(16383));
+                }
+                let v = ((value & 0xff) << 24) + ((value & 0x3f00) << 8);
+                self.ncmp(op::W, base + 4 + high, 0xff3f_0000, code, reverse, v)
+            }
+            _ => {
+                if value > 15 {
+                    return Err(too_big(15));
+                }
+                self.ncmp(op::B, base + 7 + high, 0xf0, code, reverse, value << 4)
+            }
+        })
+    }
+
     /// `[dir] host $HH` on ARCnet: source station at 0, destination at 1
     /// (libpcap's gen_ahostop).
     fn arcnet_host(&mut self, dir: Dir, station: u8, col: usize) -> Result<Frag, ExprError> {
@@ -1154,6 +1267,13 @@ impl Gen {
                 Ok(self.g.and(isis, t))
             }
             Prim::Pppoes(session) => self.pppoes(session, col),
+            Prim::Mtp2Type { high_speed, kind } => self.mtp2_type(high_speed, kind, col),
+            Prim::Mtp3 {
+                field,
+                code,
+                reverse,
+                value,
+            } => self.mtp3(field, code, reverse, value, col),
             // libpcap accepts these on the 802.11 link types but PPI.
             Prim::WlanType { value, mask } => {
                 if !self.link.is_802_11() || self.link == LinkType::Ppi {

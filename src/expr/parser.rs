@@ -17,6 +17,7 @@ pub use super::ast::{
 use super::lexer::{tokenize, Tok, Token};
 use super::names::{self, ServiceProto};
 use super::ExprError;
+use crate::cbpf::insn::op;
 
 /// The kind qualifier of a primitive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,16 +43,20 @@ const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
     length mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui iso clnp esis es-is isis is-is \
-    l1 l2 iih lsp snp csnp psnp type subtype dir direction ra ta addr1 addr2 addr3 addr4 address1 \
-    address2 address3 address4";
+    l1 l2 iih lsp snp csnp psnp";
+
+/// Keywords of narrower link types (802.11, SS7): suggested for a
+/// misspelling only when no common keyword is as close.
+const LINK_KEYWORDS: &str = "\
+    type subtype dir direction ra ta addr1 addr2 addr3 addr4 address1 address2 address3 address4 \
+    fisu lssu lsu msu hfisu hlssu hmsu sio opc dpc sls hsio hopc hdpc hsls";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
     gateway atalk aarp ipx lat sca moprc mopdl \
     ah esp radio ifname on rnr rulenum reason rset ruleset srnr \
     subrulenum action geneve protochain atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
-    ilmic connectmsg metaconnect fisu lssu msu sio opc dpc sls hsls hdpc hopc hsio hfisu \
-    hlssu hmsu";
+    ilmic connectmsg metaconnect";
 
 /// "; did you mean 'tcp'?" when `word` is one edit (two for longer
 /// words) from a keyword; supported keywords are preferred.
@@ -65,6 +70,7 @@ pub fn did_you_mean(word: &str) -> String {
             .min()
     };
     closest(KEYWORDS)
+        .or_else(|| closest(LINK_KEYWORDS))
         .or_else(|| closest(UNSUPPORTED))
         .map_or_else(String::new, |(_, k)| format!("; did you mean '{k}'?"))
 }
@@ -209,7 +215,10 @@ fn wlan_name(names: &[(&str, u32)], name: &str) -> Option<u32> {
 }
 
 fn is_keyword(word: &str) -> bool {
-    KEYWORDS.split_whitespace().any(|k| k == word)
+    KEYWORDS
+        .split_whitespace()
+        .chain(LINK_KEYWORDS.split_whitespace())
+        .any(|k| k == word)
 }
 
 fn proto_keyword(word: &str) -> Option<Proto> {
@@ -597,6 +606,20 @@ impl Parser {
                 ));
             }
             "type" | "subtype" | "dir" | "direction" => return self.p80211(col),
+            "fisu" | "lssu" | "lsu" | "msu" | "hfisu" | "hlssu" | "hmsu" => {
+                self.pos += 1;
+                self.last = None;
+                let kind = match w.trim_start_matches('h') {
+                    "fisu" => 0,
+                    "msu" => 2,
+                    _ => 1,
+                };
+                let high_speed = w.starts_with('h');
+                return Ok(Node::Prim(Prim::Mtp2Type { high_speed, kind }, col));
+            }
+            "sio" | "opc" | "dpc" | "sls" | "hsio" | "hopc" | "hdpc" | "hsls" => {
+                return self.mtp3(w, col)
+            }
             "broadcast" => {
                 self.pos += 1;
                 return Ok(Node::Prim(Prim::Broadcast(Proto::Default), col));
@@ -617,6 +640,61 @@ impl Parser {
             return self.qualified(col);
         }
         self.implied(col)
+    }
+
+    /// An MTP3 field and its value: `N`, `OP N` (`>`, `>=`, `=`, `==`,
+    /// `<=`, `<`, `!=`) or `(N or N …)`, as libpcap's grammar takes them.
+    fn mtp3(&mut self, word: &str, col: usize) -> Result<Node, ExprError> {
+        let field: &'static str = match word {
+            "sio" => "sio",
+            "opc" => "opc",
+            "dpc" => "dpc",
+            "sls" => "sls",
+            "hsio" => "hsio",
+            "hopc" => "hopc",
+            "hdpc" => "hdpc",
+            _ => "hsls",
+        };
+        self.pos += 1;
+        self.last = None;
+        let number = |p: &mut Parser| -> Result<u32, ExprError> {
+            let (w, wcol) = p.take_value(&format!("a number after '{field}'"))?;
+            parse_number(&w)
+                .ok_or_else(|| ExprError::syntax(wcol, format!("expected a number, found '{w}'")))
+        };
+        let prim = |code, reverse, value| {
+            Node::Prim(
+                Prim::Mtp3 {
+                    field,
+                    code,
+                    reverse,
+                    value,
+                },
+                col,
+            )
+        };
+        if self.is_punct("(") {
+            self.pos += 1;
+            let mut node = prim(op::JEQ, false, number(self)?);
+            while self.is_word("or") || self.is_punct("||") {
+                self.pos += 1;
+                let right = prim(op::JEQ, false, number(self)?);
+                node = Node::Or(Box::new(node), Box::new(right));
+            }
+            self.expect_punct(")", "to close the value list")?;
+            return Ok(node);
+        }
+        let (code, reverse) = match self.peek_at(0) {
+            Some(Tok::Punct(">")) => (op::JGT, false),
+            Some(Tok::Punct(">=")) => (op::JGE, false),
+            Some(Tok::Punct("=" | "==")) => (op::JEQ, false),
+            Some(Tok::Punct("<=")) => (op::JGT, true),
+            Some(Tok::Punct("<")) => (op::JGE, true),
+            Some(Tok::Punct("!=")) => (op::JEQ, true),
+            _ => return Ok(prim(op::JEQ, false, number(self)?)),
+        };
+        self.pos += 1;
+        Ok(prim(code, reverse, number(self)?))
     }
 
     /// `type T [subtype S]`, `subtype S`, `dir D`: 802.11 frame control

@@ -27,6 +27,7 @@ const ETHERTYPE_ARP: u32 = 0x0806;
 const ETHERTYPE_RARP: u32 = 0x8035;
 const ETHERTYPE_MPLS: u32 = 0x8847;
 const ETHERTYPE_ATALK: u32 = 0x809b;
+const ETHERTYPE_AARP: u32 = 0x80f3;
 /// Largest 802.3 length field; smaller "types" are LLC frames.
 const ETHERMTU: u32 = 1500;
 const VLAN_TPIDS: [u32; 3] = [0x8100, 0x88a8, 0x9100];
@@ -546,8 +547,46 @@ impl Gen {
             return Ok(self.cmp(op::H, off, ethertype_to_ppp(ethertype)));
         }
         Ok(match self.link {
-            LinkType::Ethernet if ethertype <= ETHERMTU && ethertype != LLCSAP_IPX => {
-                self.ether_llc_sap(ethertype)
+            LinkType::Ethernet if ethertype == LLCSAP_IPX => {
+                // Ethernet II IPX, or 802.3 carrying it as the IPX SAP,
+                // raw 802.3 (0xffff) or SNAP (libpcap's gen_ether_linktype).
+                let typed = self.cmp(op::H, self.off_linktype.unwrap_or(Off::from(12)), 0x8137);
+                let llc = self.off_llc;
+                let sap = self.cmp(op::B, llc, LLCSAP_IPX);
+                let raw = self.cmp(op::H, llc, 0xffff);
+                let sap_or_raw = self.g.or(sap, raw);
+                let snap = self.bytes_eq(llc, &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x81, 0x37]);
+                let any = self.g.or(snap, sap_or_raw);
+                let is_8023 = self.ieee8023();
+                let in_8023 = self.g.and(is_8023, any);
+                self.g.or(typed, in_8023)
+            }
+            LinkType::Ethernet if ethertype <= ETHERMTU => self.ether_llc_sap(ethertype),
+            LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2
+                if ethertype == ETHERTYPE_ATALK || ethertype == ETHERTYPE_AARP =>
+            {
+                // Ethernet II, or SNAP (Apple's OUI for AppleTalk) inside
+                // 802.3 or, on cooked captures, an 802.2 frame.
+                let type_off = self.off_linktype.unwrap_or(Off::from(12));
+                let framed = if self.link == LinkType::Ethernet {
+                    self.ieee8023()
+                } else {
+                    const LINUX_SLL_P_802_2: u32 = 0x0004;
+                    self.cmp(op::H, type_off, LINUX_SLL_P_802_2)
+                };
+                let oui = if ethertype == ETHERTYPE_ATALK {
+                    [0x08, 0x00, 0x07]
+                } else {
+                    [0, 0, 0]
+                };
+                let [hi, lo] = (ethertype as u16).to_be_bytes();
+                let snap = self.bytes_eq(
+                    self.off_llc,
+                    &[0xaa, 0xaa, 0x03, oui[0], oui[1], oui[2], hi, lo],
+                );
+                let in_llc = self.g.and(framed, snap);
+                let typed = self.cmp(op::H, type_off, ethertype);
+                self.g.or(typed, in_llc)
             }
             LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2 => {
                 if ethertype <= ETHERMTU {

@@ -472,6 +472,8 @@ impl LinkType {
     pub(crate) const fn llc_offset(self) -> u32 {
         match self {
             LinkType::Ethernet => 14,
+            LinkType::LinuxSll => 16,
+            LinkType::LinuxSll2 => 20,
             LinkType::TokenRing => 14,
             LinkType::Fddi => 13,
             LinkType::IpOverFc => 16,

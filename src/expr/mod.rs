@@ -302,8 +302,11 @@ mod tests {
         assert!(err("port 70000").contains("illegal port number"));
         assert!(err("udp port http").contains("not a Udp port"));
         assert!(err("host example.com").starts_with("not supported at 6:"));
-        assert!(err("atalk").starts_with("not supported at 1:"));
-        assert!(err("ether proto 0xe0").starts_with("not supported at 1:")); // IPX
+        assert!(err("geneve").starts_with("not supported at 1:"));
+        assert!(compile_expr("ether proto 0xe0", LinkType::LinuxSll)
+            .unwrap_err()
+            .to_string()
+            .starts_with("not supported at 1:")); // IPX SAP on a cooked capture
         assert!(err("ip6 broadcast").contains("broadcast"));
     }
 

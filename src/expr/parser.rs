@@ -43,7 +43,7 @@ const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
     length mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui iso clnp esis es-is isis is-is \
-    l1 l2 iih lsp snp csnp psnp";
+    l1 l2 iih lsp snp csnp psnp atalk aarp ipx lat sca moprc mopdl ah esp";
 
 /// Keywords of narrower link types (802.11, SS7): suggested for a
 /// misspelling only when no common keyword is as close.
@@ -53,8 +53,7 @@ const LINK_KEYWORDS: &str = "\
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway atalk aarp ipx lat sca moprc mopdl \
-    ah esp radio ifname on rnr rulenum reason rset ruleset srnr \
+    gateway radio ifname on rnr rulenum reason rset ruleset srnr \
     subrulenum action geneve protochain atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
     ilmic connectmsg metaconnect";
 
@@ -552,10 +551,28 @@ impl Parser {
                     .expect("a group has PDU types");
                 return Ok(node);
             }
-            "stp" | "netbeui" => {
+            // Link-layer protocols by name: SAPs and ethertypes.
+            "stp" | "netbeui" | "ipx" | "atalk" | "aarp" | "lat" | "sca" | "moprc" | "mopdl" => {
                 self.pos += 1;
-                let num = if w == "stp" { 0x42 } else { 0xf0 };
+                let num = match w {
+                    "stp" => 0x42,
+                    "netbeui" => 0xf0,
+                    "ipx" => 0xe0,
+                    "atalk" => 0x809b,
+                    "aarp" => 0x80f3,
+                    "lat" => 0x6004,
+                    "sca" => 0x6007,
+                    "moprc" => 0x6002,
+                    _ => 0x6001,
+                };
                 let proto = Proto::Link;
+                return Ok(Node::Prim(Prim::ProtoNum { proto, num }, col));
+            }
+            // IPsec: the IPv4 or IPv6 protocol.
+            "ah" | "esp" => {
+                self.pos += 1;
+                let num = if w == "ah" { 51 } else { 50 };
+                let proto = Proto::Default;
                 return Ok(Node::Prim(Prim::ProtoNum { proto, num }, col));
             }
             "pppoed" => {

@@ -335,6 +335,10 @@ pub enum Prim {
     },
     /// `dir D`: the 802.11 To DS / From DS bits are `D`.
     WlanDir(u32),
+    /// A pflog header field (OpenBSD pf's log): `ifname`/`on NAME`,
+    /// `ruleset`/`rset NAME`, `rnr`/`rulenum N`, `srnr`/`subrulenum N`,
+    /// `reason R`, `action A`.
+    Pf(PfTest),
     /// An SS7 MTP2 signal unit type by its length indicator: `fisu`,
     /// `lssu`, `msu`, and the high-speed-link `hfisu`, `hlssu`, `hmsu`.
     Mtp2Type {
@@ -365,6 +369,23 @@ pub enum Prim {
         /// The operand.
         value: u32,
     },
+}
+
+/// A test of the pflog header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PfTest {
+    /// The interface name starts with these bytes.
+    Ifname(String),
+    /// The ruleset name starts with these bytes.
+    Ruleset(String),
+    /// The rule number.
+    Rnr(u32),
+    /// The subrule number.
+    Srnr(u32),
+    /// The reason code.
+    Reason(u32),
+    /// The action code.
+    Action(u32),
 }
 
 /// The operator of the `byte` primitive.

@@ -15,7 +15,7 @@ use std::ops::{Add, AddAssign, Sub};
 use super::cfg::{Frag, Graph, Target, Test};
 use super::linktype::LinkType;
 use super::parser::{
-    Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, Prim, Proto, RelOp, WlanAddr,
+    Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp, WlanAddr,
 };
 use super::{ExprError, PacketSource};
 use crate::cbpf::insn::{op, skf};
@@ -55,7 +55,7 @@ pub fn generate(
     // them); arithmetic temporaries follow.
     let (reg_linkhdr, reg_linkpl, scratch_base) = if link.has_radio_header() {
         (0, 1, 2)
-    } else if link.is_802_11() {
+    } else if link.has_variable_payload() {
         (0, 0, 1)
     } else {
         (0, 0, 0)
@@ -77,7 +77,12 @@ pub fn generate(
         };
         (Off::from(hdr), Off::from(link.llc_offset()))
     };
-    let off_nl = if link.is_802_11() {
+    let (off_linkhdr, off_llc) = if link == LinkType::Pflog {
+        (Off::from(0), var(Var::LinkPl, 0))
+    } else {
+        (off_linkhdr, off_llc)
+    };
+    let off_nl = if link.has_variable_payload() {
         off_llc + link.network_offset()
     } else {
         Off::from(link.network_offset())
@@ -230,6 +235,22 @@ impl Gen {
     /// `insert_compute_vloffsets`), and for PPI the check that the packet
     /// holds 802.11 (`gen_ppi_dlt_check`).
     fn prologue(&mut self) {
+        if self.link == LinkType::Pflog && self.used_linkpl {
+            // pflog's header length: its first byte, rounded up to 4.
+            if let Some(Target::Block(root)) = self.g.root {
+                let mut stmts = vec![
+                    ld(op::B, 0),
+                    Insn::stmt(op::ALU | op::ADD | op::K, 3),
+                    Insn::stmt(op::ALU | op::AND | op::K, 0xffff_fffc),
+                    Insn::stmt(op::ST, self.reg_linkpl),
+                    Insn::stmt(op::MISC | op::TAX, 0),
+                ];
+                let block = &mut self.g.blocks[root];
+                stmts.append(&mut block.stmts);
+                block.stmts = stmts;
+            }
+            return;
+        }
         if !self.link.is_802_11() {
             return;
         }
@@ -400,6 +421,7 @@ impl Gen {
         let hdr = self.off_linkhdr;
         let n = match self.link {
             LinkType::PppPppd => 166,
+            LinkType::Pflog => 117,
             LinkType::Slip => {
                 // SLIP's pseudo-header: direction 0 in, 1 out.
                 let inbound = self.cmp(op::B, hdr, 0);
@@ -609,6 +631,16 @@ impl Gen {
                     self.g.or(either, vjnc)
                 } else {
                     self.cmp(op::H, off, ethertype_to_ppp(ethertype))
+                }
+            }
+            LinkType::Pflog => {
+                // The address family, in the logging host's byte order
+                // (one byte): libpcap compares this host's values.
+                const AF_INET6: u32 = 10;
+                match ethertype {
+                    ETHERTYPE_IP => self.cmp(op::B, self.off_linkhdr + 1, 2),
+                    ETHERTYPE_IPV6 => self.cmp(op::B, self.off_linkhdr + 1, AF_INET6),
+                    _ => self.g.constant(false),
                 }
             }
             LinkType::Arcnet | LinkType::ArcnetLinux => {
@@ -826,6 +858,35 @@ impl Gen {
                 Ok(s.bytes_eq(hdr + if is_src { src } else { dst }, &mac))
             }),
         }
+    }
+
+    /// A pflog header field (libpcap's gen_pf_*): names compare the
+    /// bytes given (a prefix), numbers the whole field.
+    fn pf(&mut self, test: &PfTest, col: usize) -> Result<Frag, ExprError> {
+        let what = match test {
+            PfTest::Ifname(_) => "ifname",
+            PfTest::Ruleset(_) => "ruleset",
+            PfTest::Rnr(_) => "rnr",
+            PfTest::Srnr(_) => "srnr",
+            PfTest::Reason(_) => "reason",
+            PfTest::Action(_) => "action",
+        };
+        if self.link != LinkType::Pflog || self.ppp_inner {
+            // libpcap's words.
+            return Err(ExprError::semantic(
+                col,
+                format!("{what} supported only on PF linktype"),
+            ));
+        }
+        let hdr = self.off_linkhdr;
+        Ok(match test {
+            PfTest::Ifname(name) => self.bytes_eq(hdr + 4, name.as_bytes()),
+            PfTest::Ruleset(name) => self.bytes_eq(hdr + 20, name.as_bytes()),
+            PfTest::Rnr(n) => self.cmp(op::W, hdr + 36, *n),
+            PfTest::Srnr(n) => self.cmp(op::W, hdr + 40, *n),
+            PfTest::Reason(n) => self.cmp(op::B, hdr + 3, *n),
+            PfTest::Action(n) => self.cmp(op::B, hdr + 2, *n),
+        })
     }
 
     /// Where SS7 fields start: MTP2's length indicator (and, 2 bytes on,
@@ -1307,6 +1368,7 @@ impl Gen {
             }
             Prim::Pppoes(session) => self.pppoes(session, col),
             Prim::Mtp2Type { high_speed, kind } => self.mtp2_type(high_speed, kind, col),
+            Prim::Pf(ref test) => self.pf(test, col),
             Prim::Mtp3 {
                 field,
                 code,
@@ -1904,7 +1966,7 @@ impl Gen {
                 self.uses_x(a) || self.uses_x(b) || fold(b).ok().flatten().is_none()
             }
             Arith::Load { proto, index, .. } => {
-                self.link.is_802_11()
+                self.link.has_variable_payload()
                     || fold(index).ok().flatten().is_none()
                     || matches!(
                         proto,

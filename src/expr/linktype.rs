@@ -42,6 +42,9 @@ pub enum LinkType {
     Ieee80211RadioAvs,
     /// Per-Packet Information header, then (for filtering) 802.11 (`PPI`).
     Ppi,
+    /// OpenBSD pf's log: a header of the length its first byte gives
+    /// (rounded up to 4), then IP (`PFLOG`).
+    Pflog,
     /// ARCnet (BSD): 1-byte addresses, protocol at 2 (`ARCNET`).
     Arcnet,
     /// ARCnet (Linux): protocol at 4 (`ARCNET_LINUX`).
@@ -78,7 +81,6 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (107, "FRELAY", "Frame Relay"),
     (109, "ENC", "OpenBSD encapsulated IP"),
     (114, "LTALK", "Localtalk"),
-    (117, "PFLOG", "OpenBSD pflog file"),
     (123, "SUNATM", "Sun raw ATM"),
     (130, "JUNIPER_MLPPP", "Juniper Multi-Link PPP"),
     (131, "JUNIPER_MLFR", "Juniper Multi-Link Frame Relay"),
@@ -281,7 +283,7 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
 ];
 
 /// Every supported link type, in DLT order.
-pub const ALL_LINK_TYPES: [LinkType; 26] = [
+pub const ALL_LINK_TYPES: [LinkType; 27] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::TokenRing,
@@ -298,6 +300,7 @@ pub const ALL_LINK_TYPES: [LinkType; 26] = [
     LinkType::Ieee80211,
     LinkType::Loop,
     LinkType::LinuxSll,
+    LinkType::Pflog,
     LinkType::PrismHeader,
     LinkType::IpOverFc,
     LinkType::ArcnetLinux,
@@ -330,6 +333,7 @@ impl LinkType {
             LinkType::Ieee80211Radio => 127,
             LinkType::Ieee80211RadioAvs => 163,
             LinkType::Ppi => 192,
+            LinkType::Pflog => 117,
             LinkType::Arcnet => 7,
             LinkType::ArcnetLinux => 129,
             LinkType::Slip => 8,
@@ -380,6 +384,7 @@ impl LinkType {
             LinkType::Ieee80211Radio => "IEEE802_11_RADIO",
             LinkType::Ieee80211RadioAvs => "IEEE802_11_RADIO_AVS",
             LinkType::Ppi => "PPI",
+            LinkType::Pflog => "PFLOG",
             LinkType::Arcnet => "ARCNET",
             LinkType::ArcnetLinux => "ARCNET_LINUX",
             LinkType::Slip => "SLIP",
@@ -414,6 +419,7 @@ impl LinkType {
             LinkType::Ieee80211Radio => "802.11 plus radiotap header",
             LinkType::Ieee80211RadioAvs => "802.11 plus AVS radio information header",
             LinkType::Ppi => "Per-Packet Information",
+            LinkType::Pflog => "OpenBSD pflog file",
             LinkType::Arcnet => "BSD ARCNET",
             LinkType::ArcnetLinux => "Linux ARCNET",
             LinkType::Slip => "SLIP",
@@ -453,7 +459,7 @@ impl LinkType {
         match self {
             LinkType::Null | LinkType::Loop => 4,
             LinkType::Ethernet => 14,
-            LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => 0,
+            LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Pflog => 0,
             LinkType::LinuxSll => 16,
             LinkType::LinuxSll2 => 20,
             LinkType::Ppp | LinkType::PppSerial | LinkType::CHdlc | LinkType::PppPppd => 4,
@@ -519,6 +525,11 @@ impl LinkType {
                 | LinkType::PppBsdos
                 | LinkType::PppPppd
         )
+    }
+
+    /// Whether the network layer's offset is computed per packet.
+    pub(crate) const fn has_variable_payload(self) -> bool {
+        self.is_802_11() || matches!(self, LinkType::Pflog)
     }
 
     /// Whether a variable-length radio header precedes the 802.11 header.

@@ -12,7 +12,7 @@ use std::net::Ipv6Addr;
 pub use super::address::parse_number;
 use super::address::{parse_ipv4, parse_mac};
 pub use super::ast::{
-    Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, Prim, Proto, RelOp, WlanAddr,
+    Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp, WlanAddr,
 };
 use super::lexer::{tokenize, Tok, Token};
 use super::names::{self, ServiceProto};
@@ -49,12 +49,11 @@ const KEYWORDS: &str = "\
 /// misspelling only when no common keyword is as close.
 const LINK_KEYWORDS: &str = "\
     type subtype dir direction ra ta addr1 addr2 addr3 addr4 address1 address2 address3 address4 \
-    fisu lssu lsu msu hfisu hlssu hmsu sio opc dpc sls hsio hopc hdpc hsls";
+    ifname on rnr rulenum reason rset ruleset srnr subrulenum action fisu lssu lsu msu hfisu hlssu hmsu sio opc dpc sls hsio hopc hdpc hsls";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway radio ifname on rnr rulenum reason rset ruleset srnr \
-    subrulenum action geneve protochain atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
+    gateway radio geneve protochain atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
     ilmic connectmsg metaconnect";
 
 /// "; did you mean 'tcp'?" when `word` is one edit (two for longer
@@ -137,6 +136,48 @@ fn llc_frame(word: &str) -> Option<LlcFrame> {
         "frmr" => control(0xef, 0x87),
         _ => None,
     }
+}
+
+/// pf's log reasons and actions by name (libpcap's tables as built on
+/// Linux).
+const PF_REASONS: &[(&str, u32)] = &[
+    ("match", 0),
+    ("bad-offset", 1),
+    ("fragment", 2),
+    ("short", 3),
+    ("normalize", 4),
+    ("memory", 5),
+    ("bad-timestamp", 6),
+    ("congestion", 7),
+    ("ip-option", 8),
+    ("proto-cksum", 9),
+    ("state-mismatch", 10),
+    ("state-insert", 11),
+    ("state-limit", 12),
+    ("src-limit", 13),
+    ("synproxy", 14),
+];
+const PF_ACTIONS: &[(&str, u32)] = &[
+    ("pass", 0),
+    ("accept", 0),
+    ("drop", 1),
+    ("block", 1),
+    ("scrub", 2),
+    ("noscrub", 3),
+    ("nat", 4),
+    ("nonat", 5),
+    ("binat", 6),
+    ("nobinat", 7),
+    ("rdr", 8),
+    ("nordr", 9),
+    ("synproxy-drop", 10),
+];
+
+fn pf_code(table: &[(&str, u32)], name: &str) -> Option<u32> {
+    table
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, v)| v)
 }
 
 /// 802.11 frame types by name (libpcap's grammar).
@@ -479,7 +520,7 @@ impl Parser {
             "llc" => {
                 self.pos += 1;
                 let frame = match self.peek_at(0).cloned() {
-                    Some(Tok::Word(t)) if !is_keyword(&t) => {
+                    Some(Tok::Word(t)) if !is_keyword(&t) || t == "rnr" => {
                         if t.starts_with(|c: char| c.is_ascii_digit()) {
                             return Err(ExprError::syntax(
                                 self.col(),
@@ -623,6 +664,47 @@ impl Parser {
                 ));
             }
             "type" | "subtype" | "dir" | "direction" => return self.p80211(col),
+            "ifname" | "on" | "rset" | "ruleset" | "rnr" | "rulenum" | "srnr" | "subrulenum"
+            | "reason" | "action" => {
+                self.pos += 1;
+                self.last = None;
+                let (v, vcol) = self.take_value(&format!("a value after '{w}'"))?;
+                let number = |v: &str| {
+                    parse_number(v).ok_or_else(|| {
+                        ExprError::syntax(
+                            vcol,
+                            format!("expected a number after '{w}', found '{v}'"),
+                        )
+                    })
+                };
+                let name = |what: &str| {
+                    if v.len() >= 16 {
+                        // libpcap's words.
+                        Err(ExprError::semantic(
+                            vcol,
+                            format!("{what} can only be 15 characters"),
+                        ))
+                    } else {
+                        Ok(v.clone())
+                    }
+                };
+                let test = match w {
+                    "ifname" | "on" => PfTest::Ifname(name("ifname interface names")?),
+                    "rset" | "ruleset" => PfTest::Ruleset(name("ruleset names")?),
+                    "rnr" | "rulenum" => PfTest::Rnr(number(&v)?),
+                    "srnr" | "subrulenum" => PfTest::Srnr(number(&v)?),
+                    "reason" => PfTest::Reason(match parse_number(&v) {
+                        Some(n) => n,
+                        None => pf_code(PF_REASONS, &v).ok_or_else(|| {
+                            ExprError::semantic(vcol, format!("unknown PF reason \"{v}\""))
+                        })?,
+                    }),
+                    _ => PfTest::Action(pf_code(PF_ACTIONS, &v).ok_or_else(|| {
+                        ExprError::semantic(vcol, format!("unknown PF action \"{v}\""))
+                    })?),
+                };
+                return Ok(Node::Prim(Prim::Pf(test), col));
+            }
             "fisu" | "lssu" | "lsu" | "msu" | "hfisu" | "hlssu" | "hmsu" => {
                 self.pos += 1;
                 self.last = None;

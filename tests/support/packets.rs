@@ -245,6 +245,25 @@ fn base_packet(rng: &mut Rng, link: LinkType) -> Vec<u8> {
             put(&mut h, 5, 2, proto);
             pkt.extend(h);
         }
+        LinkType::Pflog => {
+            // pfloghdr: its length first (the payload starts at that
+            // length rounded up to 4), the address family, action,
+            // reason, names, rule numbers, direction.
+            let len = *rng.pick(&[61usize, 64, 68, 45]);
+            let mut h = rand_bytes(rng, len.div_ceil(4) * 4);
+            h[0] = len as u8;
+            h[1] = match ethertype {
+                0x0800 => 2,
+                0x86dd => 10,
+                _ => rng.below(32) as u8,
+            };
+            h[2] = rng.below(12) as u8;
+            h[3] = rng.below(16) as u8;
+            if h.len() > 60 {
+                h[60] = rng.below(3) as u8;
+            }
+            pkt.extend(h);
+        }
         LinkType::Slip | LinkType::SlipBsdos => {
             let len = if link == LinkType::Slip { 16 } else { 24 };
             let mut h = rand_bytes(rng, len);

@@ -1870,18 +1870,7 @@ impl Gen {
         depth: u32,
     ) -> Result<(), ExprError> {
         let col = 1;
-        let transport = matches!(
-            proto,
-            Proto::Tcp
-                | Proto::Udp
-                | Proto::Icmp
-                | Proto::Sctp
-                | Proto::Igmp
-                | Proto::Vrrp
-                | Proto::Carp
-                | Proto::Igrp
-                | Proto::Pim
-        );
+        let transport = is_transport(proto);
         let base = match proto {
             Proto::Link | Proto::Default => self.off_linkhdr,
             Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp | Proto::Decnet => self.off_nl,
@@ -1968,18 +1957,7 @@ impl Gen {
             Arith::Load { proto, index, .. } => {
                 self.link.has_variable_payload()
                     || fold(index).ok().flatten().is_none()
-                    || matches!(
-                        proto,
-                        Proto::Tcp
-                            | Proto::Udp
-                            | Proto::Icmp
-                            | Proto::Sctp
-                            | Proto::Igmp
-                            | Proto::Vrrp
-                            | Proto::Carp
-                            | Proto::Igrp
-                            | Proto::Pim
-                    )
+                    || is_transport(*proto)
             }
         }
     }
@@ -2022,6 +2000,22 @@ fn ethertype_to_ppp(ethertype: u32) -> u32 {
         LLCSAP_IPX => 0x002b,
         other => other,
     }
+}
+
+/// Protocols whose `proto[…]` loads index past the IPv4 header.
+fn is_transport(p: Proto) -> bool {
+    matches!(
+        p,
+        Proto::Tcp
+            | Proto::Udp
+            | Proto::Icmp
+            | Proto::Sctp
+            | Proto::Igmp
+            | Proto::Vrrp
+            | Proto::Carp
+            | Proto::Igrp
+            | Proto::Pim
+    )
 }
 
 fn transport_number(p: Proto) -> u32 {

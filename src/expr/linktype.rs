@@ -314,38 +314,51 @@ pub const ALL_LINK_TYPES: [LinkType; 27] = [
 ];
 
 impl LinkType {
-    /// The `LINKTYPE_*` number used in pcap file headers.
-    pub const fn dlt(self) -> u32 {
+    /// The link type's `LINKTYPE_*` number, libpcap name and libpcap
+    /// description, in one place.
+    fn facts(self) -> (u32, &'static str, &'static str) {
         match self {
-            LinkType::Null => 0,
-            LinkType::Ethernet => 1,
-            LinkType::Raw => 101,
-            LinkType::Loop => 108,
-            LinkType::LinuxSll => 113,
-            LinkType::Ipv4 => 228,
-            LinkType::Ipv6 => 229,
-            LinkType::LinuxSll2 => 276,
-            LinkType::TokenRing => 6,
-            LinkType::Fddi => 10,
-            LinkType::Ieee80211 => 105,
-            LinkType::PrismHeader => 119,
-            LinkType::IpOverFc => 122,
-            LinkType::Ieee80211Radio => 127,
-            LinkType::Ieee80211RadioAvs => 163,
-            LinkType::Ppi => 192,
-            LinkType::Pflog => 117,
-            LinkType::Arcnet => 7,
-            LinkType::ArcnetLinux => 129,
-            LinkType::Slip => 8,
-            LinkType::Ppp => 9,
-            LinkType::PppSerial => 50,
-            LinkType::PppEther => 51,
-            LinkType::SlipBsdos => 102,
-            LinkType::PppBsdos => 103,
-            LinkType::CHdlc => 104,
-            LinkType::PppPppd => 166,
-            LinkType::Other(n) => n as u32,
+            LinkType::Null => (0, "NULL", "BSD loopback"),
+            LinkType::Ethernet => (1, "EN10MB", "Ethernet"),
+            LinkType::Raw => (101, "RAW", "Raw IP"),
+            LinkType::Loop => (108, "LOOP", "OpenBSD loopback"),
+            LinkType::LinuxSll => (113, "LINUX_SLL", "Linux cooked v1"),
+            LinkType::Ipv4 => (228, "IPV4", "Raw IPv4"),
+            LinkType::Ipv6 => (229, "IPV6", "Raw IPv6"),
+            LinkType::LinuxSll2 => (276, "LINUX_SLL2", "Linux cooked v2"),
+            LinkType::TokenRing => (6, "IEEE802", "Token ring"),
+            LinkType::Fddi => (10, "FDDI", "FDDI"),
+            LinkType::Ieee80211 => (105, "IEEE802_11", "802.11"),
+            LinkType::PrismHeader => (119, "PRISM_HEADER", "802.11 plus Prism header"),
+            LinkType::IpOverFc => (122, "IP_OVER_FC", "RFC 2625 IP-over-Fibre Channel"),
+            LinkType::Ieee80211Radio => (127, "IEEE802_11_RADIO", "802.11 plus radiotap header"),
+            LinkType::Ieee80211RadioAvs => (
+                163,
+                "IEEE802_11_RADIO_AVS",
+                "802.11 plus AVS radio information header",
+            ),
+            LinkType::Ppi => (192, "PPI", "Per-Packet Information"),
+            LinkType::Pflog => (117, "PFLOG", "OpenBSD pflog file"),
+            LinkType::Arcnet => (7, "ARCNET", "BSD ARCNET"),
+            LinkType::ArcnetLinux => (129, "ARCNET_LINUX", "Linux ARCNET"),
+            LinkType::Slip => (8, "SLIP", "SLIP"),
+            LinkType::Ppp => (9, "PPP", "PPP"),
+            LinkType::PppSerial => (50, "PPP_SERIAL", "PPP over serial"),
+            LinkType::PppEther => (51, "PPP_ETHER", "PPPoE"),
+            LinkType::SlipBsdos => (102, "SLIP_BSDOS", "BSD/OS SLIP"),
+            LinkType::PppBsdos => (103, "PPP_BSDOS", "BSD/OS PPP"),
+            LinkType::CHdlc => (104, "C_HDLC", "Cisco HDLC"),
+            LinkType::PppPppd => (166, "PPP_PPPD", "PPP for pppd, with direction flag"),
+            LinkType::Other(n) => {
+                let (n, name, description) = other(n);
+                (u32::from(n), name, description)
+            }
         }
+    }
+
+    /// The `LINKTYPE_*` number used in pcap file headers.
+    pub fn dlt(self) -> u32 {
+        self.facts().0
     }
 
     /// The link type with this `LINKTYPE_*` number. Also accepts the
@@ -367,71 +380,13 @@ impl LinkType {
 
     /// The name tcpdump and libpcap use (`tcpdump -y NAME`).
     pub fn name(self) -> &'static str {
-        match self {
-            LinkType::Null => "NULL",
-            LinkType::Ethernet => "EN10MB",
-            LinkType::Raw => "RAW",
-            LinkType::Loop => "LOOP",
-            LinkType::LinuxSll => "LINUX_SLL",
-            LinkType::Ipv4 => "IPV4",
-            LinkType::Ipv6 => "IPV6",
-            LinkType::LinuxSll2 => "LINUX_SLL2",
-            LinkType::TokenRing => "IEEE802",
-            LinkType::Fddi => "FDDI",
-            LinkType::Ieee80211 => "IEEE802_11",
-            LinkType::PrismHeader => "PRISM_HEADER",
-            LinkType::IpOverFc => "IP_OVER_FC",
-            LinkType::Ieee80211Radio => "IEEE802_11_RADIO",
-            LinkType::Ieee80211RadioAvs => "IEEE802_11_RADIO_AVS",
-            LinkType::Ppi => "PPI",
-            LinkType::Pflog => "PFLOG",
-            LinkType::Arcnet => "ARCNET",
-            LinkType::ArcnetLinux => "ARCNET_LINUX",
-            LinkType::Slip => "SLIP",
-            LinkType::Ppp => "PPP",
-            LinkType::PppSerial => "PPP_SERIAL",
-            LinkType::PppEther => "PPP_ETHER",
-            LinkType::SlipBsdos => "SLIP_BSDOS",
-            LinkType::PppBsdos => "PPP_BSDOS",
-            LinkType::CHdlc => "C_HDLC",
-            LinkType::PppPppd => "PPP_PPPD",
-            LinkType::Other(n) => other(n).1,
-        }
+        self.facts().1
     }
 
     /// libpcap's description (`pcap_datalink_val_to_description`), which
     /// its error messages use.
     pub fn description(self) -> &'static str {
-        match self {
-            LinkType::Null => "BSD loopback",
-            LinkType::Ethernet => "Ethernet",
-            LinkType::Raw => "Raw IP",
-            LinkType::Loop => "OpenBSD loopback",
-            LinkType::LinuxSll => "Linux cooked v1",
-            LinkType::Ipv4 => "Raw IPv4",
-            LinkType::Ipv6 => "Raw IPv6",
-            LinkType::LinuxSll2 => "Linux cooked v2",
-            LinkType::TokenRing => "Token ring",
-            LinkType::Fddi => "FDDI",
-            LinkType::Ieee80211 => "802.11",
-            LinkType::PrismHeader => "802.11 plus Prism header",
-            LinkType::IpOverFc => "RFC 2625 IP-over-Fibre Channel",
-            LinkType::Ieee80211Radio => "802.11 plus radiotap header",
-            LinkType::Ieee80211RadioAvs => "802.11 plus AVS radio information header",
-            LinkType::Ppi => "Per-Packet Information",
-            LinkType::Pflog => "OpenBSD pflog file",
-            LinkType::Arcnet => "BSD ARCNET",
-            LinkType::ArcnetLinux => "Linux ARCNET",
-            LinkType::Slip => "SLIP",
-            LinkType::Ppp => "PPP",
-            LinkType::PppSerial => "PPP over serial",
-            LinkType::PppEther => "PPPoE",
-            LinkType::SlipBsdos => "BSD/OS SLIP",
-            LinkType::PppBsdos => "BSD/OS PPP",
-            LinkType::CHdlc => "Cisco HDLC",
-            LinkType::PppPppd => "PPP for pppd, with direction flag",
-            LinkType::Other(n) => other(n).2,
-        }
+        self.facts().2
     }
 
     /// Parses a libpcap name (case-insensitive; `ETHERNET` is accepted too).

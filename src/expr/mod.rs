@@ -20,7 +20,7 @@ mod pullup;
 
 use std::fmt;
 
-pub use linktype::{LinkType, ALL_LINK_TYPES};
+pub use linktype::{LinkType, ALL_LINK_TYPES, OTHER_LINK_TYPES};
 
 use crate::cbpf::Program;
 

@@ -356,6 +356,59 @@ mod tests {
     }
 
     #[test]
+    fn link_type_primitives_are_refused_in_libpcaps_words() {
+        let on = |expr: &str, link: LinkType| compile_expr(expr, link).unwrap_err().to_string();
+        let wlan = LinkType::Ieee80211;
+        assert_eq!(
+            on("type 0x10", wlan),
+            "error at 6: invalid 802.11 type value 0x10"
+        );
+        assert_eq!(
+            on("type mgt subtype 0x05", wlan),
+            "error at 18: invalid 802.11 subtype value 0x05"
+        );
+        assert_eq!(
+            on("type foo", wlan),
+            "error at 6: unknown 802.11 type name \"foo\""
+        );
+        assert_eq!(
+            on("dir sideways", wlan),
+            "error at 5: unknown 802.11 direction"
+        );
+        assert!(on("type data", LinkType::Ethernet)
+            .ends_with("802.11 link-layer types supported only on 802.11"));
+        assert!(on("ra 1.2.3.4", wlan).ends_with(
+            "'ra' is not a valid qualifier for addresses other than 802.11 MAC addresses"
+        ));
+        assert!(on("addr1 port 80", wlan)
+            .ends_with("'addr1' and 'address1' are not valid qualifiers for ports"));
+        assert!(on("ether ta 1:2:3:4:5:6", LinkType::Ethernet)
+            .ends_with("'ta' is only supported on 802.11 with 802.11 headers"));
+        assert!(on("link host $0e", LinkType::Ethernet).ends_with("aid supported only on ARCnet"));
+        assert!(on("ip host $0e", LinkType::Arcnet)
+            .ends_with("ARCnet address used in non-arc expression"));
+        assert!(
+            on("sio 300", LinkType::Other(140)).ends_with("sio value 300 too big; max value = 255")
+        );
+        assert!(on("opc 0x4000", LinkType::Other(140))
+            .ends_with("opc value 16384 too big; max value = 16383"));
+        assert!(on("fisu", LinkType::Ethernet).ends_with("'fisu' supported only on MTP2"));
+        assert!(on("reason nonsense", LinkType::Pflog).ends_with("unknown PF reason \"nonsense\""));
+        assert!(on("action nonsense", LinkType::Pflog).ends_with("unknown PF action \"nonsense\""));
+        assert!(
+            on("ifname abcdefghijklmnop", LinkType::Pflog).ends_with("can only be 15 characters")
+        );
+        assert!(on("rnr 5", LinkType::Ethernet).ends_with("rnr supported only on PF linktype"));
+        assert!(on("ip", LinkType::Other(187)).starts_with("not supported at 1:"));
+        // What needs no header knowledge compiles on any named link type.
+        assert!(compile_expr("link[0] = 1 and len > 20", LinkType::Other(187)).is_ok());
+        assert_eq!(
+            LinkType::from_name("BLUETOOTH_HCI_H4"),
+            Some(LinkType::Other(187))
+        );
+    }
+
+    #[test]
     fn link_types_round_trip() {
         for l in ALL_LINK_TYPES {
             assert_eq!(LinkType::from_dlt(l.dlt()), Some(l));

@@ -347,10 +347,10 @@ pub enum Prim {
         /// 0 FISU, 1 LSSU, 2 MSU.
         kind: u8,
     },
-    /// An MTP3 field (`sio`, `opc`, `dpc`, `sls`, `h…` forms) compared
-    /// with a value.
-    Mtp3 {
-        /// The field's name as written (`sio`, `hopc`, …).
+    /// A header field compared with a value: SS7 MTP3's `sio`, `opc`,
+    /// `dpc`, `sls` (and `h…` forms), Sun raw ATM's `vpi` and `vci`.
+    HeaderField {
+        /// The field's name as written (`sio`, `hopc`, `vpi`, …).
         field: &'static str,
         /// `JEQ`, `JGT` or `JGE`.
         code: u16,
@@ -360,6 +360,8 @@ pub enum Prim {
         /// The value.
         value: u32,
     },
+    /// An ATM abbreviation on Sun raw ATM (`lane`, `metac`, `oam`, …).
+    Atm(AtmAbbrev),
     /// `byte OFFSET OP VALUE`: a byte of the link-layer header.
     Byte {
         /// Offset from the start of the packet.
@@ -369,6 +371,71 @@ pub enum Prim {
         /// The operand.
         value: u32,
     },
+}
+
+/// ATM circuit, traffic and signalling abbreviations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtmAbbrev {
+    /// LAN Emulation traffic; later tests see its Ethernet frame.
+    Lane,
+    /// The meta signalling circuit (VPI 0, VCI 1).
+    Metac,
+    /// The broadcast circuit (VPI 0, VCI 2).
+    Bcc,
+    /// The segment OAM F4 circuit (VPI 0, VCI 3).
+    Oamf4sc,
+    /// The end-to-end OAM F4 circuit (VPI 0, VCI 4).
+    Oamf4ec,
+    /// The signalling circuit (VPI 0, VCI 5).
+    Sc,
+    /// The ILMI circuit (VPI 0, VCI 16).
+    Ilmic,
+    /// OAM F4 cells, segment or end-to-end (`oam`).
+    Oam,
+    /// The same cells as `oam` (`oamf4`).
+    Oamf4,
+    /// Q.2931 call set-up and release messages on the signalling circuit.
+    Connectmsg,
+    /// The same messages but Connect Ack, on the meta signalling circuit.
+    Metaconnect,
+}
+
+impl AtmAbbrev {
+    /// The abbreviation named by `word`.
+    pub fn from_word(word: &str) -> Option<AtmAbbrev> {
+        Some(match word {
+            "lane" => AtmAbbrev::Lane,
+            "metac" => AtmAbbrev::Metac,
+            "bcc" => AtmAbbrev::Bcc,
+            "oamf4sc" => AtmAbbrev::Oamf4sc,
+            "oamf4ec" => AtmAbbrev::Oamf4ec,
+            "sc" => AtmAbbrev::Sc,
+            "ilmic" => AtmAbbrev::Ilmic,
+            "oam" => AtmAbbrev::Oam,
+            "oamf4" => AtmAbbrev::Oamf4,
+            "connectmsg" => AtmAbbrev::Connectmsg,
+            "metaconnect" => AtmAbbrev::Metaconnect,
+            _ => return None,
+        })
+    }
+
+    /// The word libpcap's refusal names (`oam4sc`/`oam4ec` for the OAM F4
+    /// circuits, as libpcap spells them there).
+    pub fn libpcap_word(self) -> &'static str {
+        match self {
+            AtmAbbrev::Lane => "lane",
+            AtmAbbrev::Metac => "metac",
+            AtmAbbrev::Bcc => "bcc",
+            AtmAbbrev::Oamf4sc => "oam4sc",
+            AtmAbbrev::Oamf4ec => "oam4ec",
+            AtmAbbrev::Sc => "sc",
+            AtmAbbrev::Ilmic => "ilmic",
+            AtmAbbrev::Oam => "oam",
+            AtmAbbrev::Oamf4 => "oamf4",
+            AtmAbbrev::Connectmsg => "connectmsg",
+            AtmAbbrev::Metaconnect => "metaconnect",
+        }
+    }
 }
 
 /// A test of the pflog header.

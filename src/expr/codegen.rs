@@ -15,7 +15,8 @@ use std::ops::{Add, AddAssign, Sub};
 use super::cfg::{Frag, Graph, Target, Test};
 use super::linktype::LinkType;
 use super::parser::{
-    Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp, WlanAddr,
+    Addr, Arith, ArithOp, AtmAbbrev, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp,
+    WlanAddr,
 };
 use super::{ExprError, PacketSource};
 use crate::cbpf::insn::{op, skf};
@@ -30,6 +31,16 @@ const ETHERTYPE_ATALK: u32 = 0x809b;
 const ETHERTYPE_AARP: u32 = 0x80f3;
 /// Largest 802.3 length field; smaller "types" are LLC frames.
 const ETHERMTU: u32 = 1500;
+/// Linux cooked captures' protocol values for 802.3 and 802.2 frames.
+const LINUX_SLL_P_802_3: u32 = 0x0001;
+const LINUX_SLL_P_802_2: u32 = 0x0004;
+/// Sun raw ATM's pseudo-header: VPI at 1, VCI at 2, the AAL5 PDU at 4;
+/// traffic types LANE and LLC-encapsulated.
+const ATM_VPI: u32 = 1;
+const ATM_VCI: u32 = 2;
+const ATM_PAYLOAD: u32 = 4;
+const ATM_PT_LANE: u32 = 1;
+const ATM_PT_LLC: u32 = 2;
 const VLAN_TPIDS: [u32; 3] = [0x8100, 0x88a8, 0x9100];
 const IPPROTO_TCP: u32 = 6;
 const IPPROTO_UDP: u32 = 17;
@@ -69,13 +80,10 @@ pub fn generate(
         };
         (hdr, var(Var::LinkPl, 0))
     } else {
-        // netANALYZER pseudo-headers precede the Ethernet header.
-        let hdr = match link {
-            LinkType::Other(240) => 4,
-            LinkType::Other(241) => 12,
-            _ => 0,
-        };
-        (Off::from(hdr), Off::from(link.llc_offset()))
+        (
+            Off::from(link.link_header_offset()),
+            Off::from(link.llc_offset()),
+        )
     };
     let (off_linkhdr, off_llc) = if link == LinkType::Pflog {
         (Off::from(0), var(Var::LinkPl, 0))
@@ -103,6 +111,8 @@ pub fn generate(
         scratch_base,
         used_linkhdr: false,
         used_linkpl: false,
+        atm: link == LinkType::SunAtm,
+        prev_link: None,
     };
     let top = gen.node(ast)?;
     gen.g.finish(top);
@@ -195,6 +205,11 @@ struct Gen {
     /// only what is used, as libpcap's).
     used_linkhdr: bool,
     used_linkpl: bool,
+    /// Sun raw ATM's pseudo-header is there (it stays after `lane`).
+    atm: bool,
+    /// The link type `lane` replaced by Ethernet (libpcap's
+    /// `prevlinktype`).
+    prev_link: Option<LinkType>,
 }
 
 impl Gen {
@@ -453,6 +468,15 @@ impl Gen {
     fn off_nosnap(&self) -> Off {
         if self.ppp_inner || self.link.is_ppp() || self.link == LinkType::CHdlc {
             self.off_nl
+        } else if matches!(
+            self.link,
+            LinkType::LinuxSll
+                | LinkType::LinuxSll2
+                | LinkType::SymantecFirewall
+                | LinkType::AppleIpOverIeee1394
+        ) {
+            // libpcap takes the payload to start without an LLC header.
+            self.off_llc
         } else {
             self.off_llc + 3
         }
@@ -568,8 +592,22 @@ impl Gen {
             let off = self.off_linktype.unwrap_or(Off::from(0));
             return Ok(self.cmp(op::H, off, ethertype_to_ppp(ethertype)));
         }
+        // After `lane`, first the test that the frame is LANE data.
+        let check = self.prev_link_check();
+        let f = self.link_protocol(ethertype, col)?;
+        Ok(match check {
+            Some(c) => self.g.and(c, f),
+            None => f,
+        })
+    }
+
+    /// The protocol test of the link layer itself (libpcap's
+    /// gen_linktype after its MPLS and PPPoE cases).
+    fn link_protocol(&mut self, ethertype: u32, col: usize) -> Result<Frag, ExprError> {
+        let is_ip = ethertype == ETHERTYPE_IP;
+        let is_ip6 = ethertype == ETHERTYPE_IPV6;
         Ok(match self.link {
-            LinkType::Ethernet if ethertype == LLCSAP_IPX => {
+            l if l.is_ethernet() && ethertype == LLCSAP_IPX => {
                 // Ethernet II IPX, or 802.3 carrying it as the IPX SAP,
                 // raw 802.3 (0xffff) or SNAP (libpcap's gen_ether_linktype).
                 let typed = self.cmp(op::H, self.off_linktype.unwrap_or(Off::from(12)), 0x8137);
@@ -583,17 +621,16 @@ impl Gen {
                 let in_8023 = self.g.and(is_8023, any);
                 self.g.or(typed, in_8023)
             }
-            LinkType::Ethernet if ethertype <= ETHERMTU => self.ether_llc_sap(ethertype),
-            LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2
-                if ethertype == ETHERTYPE_ATALK || ethertype == ETHERTYPE_AARP =>
+            l if l.is_ethernet() && ethertype <= ETHERMTU => self.ether_llc_sap(ethertype),
+            l if (l.is_ethernet() || l == LinkType::LinuxSll)
+                && (ethertype == ETHERTYPE_ATALK || ethertype == ETHERTYPE_AARP) =>
             {
                 // Ethernet II, or SNAP (Apple's OUI for AppleTalk) inside
                 // 802.3 or, on cooked captures, an 802.2 frame.
                 let type_off = self.off_linktype.unwrap_or(Off::from(12));
-                let framed = if self.link == LinkType::Ethernet {
+                let framed = if self.link.is_ethernet() {
                     self.ieee8023()
                 } else {
-                    const LINUX_SLL_P_802_2: u32 = 0x0004;
                     self.cmp(op::H, type_off, LINUX_SLL_P_802_2)
                 };
                 let oui = if ethertype == ETHERTYPE_ATALK {
@@ -610,13 +647,44 @@ impl Gen {
                 let typed = self.cmp(op::H, type_off, ethertype);
                 self.g.or(typed, in_llc)
             }
-            LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2 => {
-                if ethertype <= ETHERMTU {
-                    return Err(ExprError::unsupported(
-                        col,
-                        format!("802.2 LLC protocol {ethertype} (<= 1500) is not supported yet"),
-                    ));
-                }
+            LinkType::LinuxSll if ethertype == LLCSAP_IPX => {
+                // An 802.2 frame with the IPX SAP or SNAP, a raw 802.3
+                // frame, or Ethernet II IPX (libpcap's gen_linux_sll_linktype).
+                let type_off = self.off_linktype.unwrap_or(Off::from(14));
+                let sap = self.cmp(op::B, self.off_llc, LLCSAP_IPX);
+                let snap = self.bytes_eq(self.off_llc, &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x81, 0x37]);
+                let in_llc = self.g.or(sap, snap);
+                let p8022 = self.cmp(op::H, type_off, LINUX_SLL_P_802_2);
+                let in_8022 = self.g.and(p8022, in_llc);
+                let p8023 = self.cmp(op::H, type_off, LINUX_SLL_P_802_3);
+                let either = self.g.or(p8023, in_8022);
+                let typed = self.cmp(op::H, type_off, 0x8137);
+                self.g.or(typed, either)
+            }
+            LinkType::LinuxSll if ethertype <= ETHERMTU => {
+                // An 802.2 frame whose DSAP (for ISO, IP and NetBEUI both
+                // SAPs) is the protocol.
+                let type_off = self.off_linktype.unwrap_or(Off::from(14));
+                let p8022 = self.cmp(op::H, type_off, LINUX_SLL_P_802_2);
+                let sap = match ethertype {
+                    LLCSAP_IP | LLCSAP_ISONS | LLCSAP_NETBEUI => {
+                        self.cmp(op::H, self.off_llc, (ethertype << 8) | ethertype)
+                    }
+                    _ => self.cmp(op::B, self.off_llc, ethertype),
+                };
+                self.g.and(p8022, sap)
+            }
+            // libpcap's default: an ethertype where the link layer keeps
+            // one (for Linux cooked v2 every protocol, LLC SAPs too).
+            l if l.is_ethernet()
+                || matches!(
+                    l,
+                    LinkType::LinuxSll
+                        | LinkType::LinuxSll2
+                        | LinkType::SymantecFirewall
+                        | LinkType::AppleIpOverIeee1394
+                ) =>
+            {
                 let off = self.off_linktype.unwrap_or(Off::from(0));
                 self.cmp(op::H, off, ethertype)
             }
@@ -685,8 +753,17 @@ impl Gen {
                 let proto = self.llc_linktype(ethertype);
                 self.g.and(data, proto)
             }
-            LinkType::TokenRing | LinkType::Fddi | LinkType::IpOverFc => {
-                self.llc_linktype(ethertype)
+            LinkType::TokenRing
+            | LinkType::Fddi
+            | LinkType::IpOverFc
+            | LinkType::AtmRfc1483
+            | LinkType::AtmClip => self.llc_linktype(ethertype),
+            LinkType::SunAtm => {
+                // LLC-encapsulated (after `lane` the link type is
+                // Ethernet's).
+                let llc = self.atm_traffic(ATM_PT_LLC);
+                let proto = self.llc_linktype(ethertype);
+                self.g.and(llc, proto)
             }
             _ => {
                 return Err(ExprError::unsupported(
@@ -747,6 +824,101 @@ impl Gen {
             join(self, f);
         }
         acc.unwrap_or_else(|| self.g.constant(true))
+    }
+
+    /// After `lane` on Sun raw ATM, the test that the LANE frame is data,
+    /// not an LE Control frame (its first two bytes are not 0xff00) that
+    /// libpcap puts before each Ethernet test (`gen_prevlinkhdr_check`).
+    fn prev_link_check(&mut self) -> Option<Frag> {
+        if self.prev_link != Some(LinkType::SunAtm) {
+            return None;
+        }
+        let control = self.cmp(op::H, ATM_PAYLOAD, 0xff00);
+        Some(self.g.not(control))
+    }
+
+    /// Sun raw ATM's traffic type (the low nibble of the pseudo-header's
+    /// first byte) is `pt`.
+    fn atm_traffic(&mut self, pt: u32) -> Frag {
+        self.mcmp(op::B, self.off_linkhdr, 0x0f, pt)
+    }
+
+    /// A cell on the ATM virtual circuit `vpi`/`vci`.
+    fn atm_circuit(&mut self, vpi: u32, vci: u32) -> Frag {
+        let p = self.cmp(op::B, self.off_linkhdr + ATM_VPI, vpi);
+        let c = self.cmp(op::H, self.off_linkhdr + ATM_VCI, vci);
+        self.g.and(p, c)
+    }
+
+    /// An ATM abbreviation (libpcap's gen_atmtype_abbrev and
+    /// gen_atmmulti_abbrev): circuits by their well-known VPI/VCI, LANE
+    /// (after which the link layer is LANE's Ethernet), Q.2931 signalling
+    /// messages.
+    fn atm_abbrev(&mut self, a: AtmAbbrev, col: usize) -> Result<Frag, ExprError> {
+        if !self.atm {
+            // libpcap's words (its own spelling for the OAM F4 circuits).
+            return Err(ExprError::semantic(
+                col,
+                format!("'{}' supported only on raw ATM", a.libpcap_word()),
+            ));
+        }
+        Ok(match a {
+            AtmAbbrev::Metac => self.atm_circuit(0, 1),
+            AtmAbbrev::Bcc => self.atm_circuit(0, 2),
+            AtmAbbrev::Oamf4sc => self.atm_circuit(0, 3),
+            AtmAbbrev::Oamf4ec => self.atm_circuit(0, 4),
+            AtmAbbrev::Sc => self.atm_circuit(0, 5),
+            AtmAbbrev::Ilmic => self.atm_circuit(0, 16),
+            AtmAbbrev::Oam | AtmAbbrev::Oamf4 => {
+                let seg = self.cmp(op::H, self.off_linkhdr + ATM_VCI, 3);
+                let e2e = self.cmp(op::H, self.off_linkhdr + ATM_VCI, 4);
+                let f4 = self.g.or(seg, e2e);
+                let vpi = self.cmp(op::B, self.off_linkhdr + ATM_VPI, 0);
+                self.g.and(vpi, f4)
+            }
+            AtmAbbrev::Connectmsg | AtmAbbrev::Metaconnect => {
+                // Q.2931 message types, or'ed in libpcap's order.
+                const SETUP: u32 = 0x05;
+                const CALL_PROCEED: u32 = 0x02;
+                const CONNECT: u32 = 0x07;
+                const CONNECT_ACK: u32 = 0x0f;
+                const RELEASE: u32 = 0x4d;
+                const RELEASE_DONE: u32 = 0x5a;
+                let later: &[u32] = if a == AtmAbbrev::Connectmsg {
+                    &[CONNECT, CONNECT_ACK, RELEASE, RELEASE_DONE]
+                } else {
+                    &[CONNECT, RELEASE, RELEASE_DONE]
+                };
+                let msg_type = self.off_linkhdr + ATM_PAYLOAD + 5;
+                let setup = self.cmp(op::B, msg_type, SETUP);
+                let proceed = self.cmp(op::B, msg_type, CALL_PROCEED);
+                let mut any = self.g.or(setup, proceed);
+                for &m in later {
+                    // libpcap ors each later message type in front.
+                    let t = self.cmp(op::B, msg_type, m);
+                    any = self.g.or(t, any);
+                }
+                let circuit = if a == AtmAbbrev::Connectmsg {
+                    self.atm_circuit(0, 5)
+                } else {
+                    self.atm_circuit(0, 1)
+                };
+                self.g.and(circuit, any)
+            }
+            AtmAbbrev::Lane => {
+                let f = self.atm_traffic(ATM_PT_LANE);
+                // From here on the link layer is the LANE frame's Ethernet,
+                // after the 2-byte LE header (libpcap's PUSH_LINKHDR).
+                self.prev_link = Some(self.link);
+                self.link = LinkType::Ethernet;
+                let hdr = Off::from(ATM_PAYLOAD + 2);
+                self.off_linkhdr = hdr;
+                self.off_linktype = Some(hdr + 12);
+                self.off_llc = hdr + 14;
+                self.off_nl = hdr + 14;
+                f
+            }
+        })
     }
 
     /// An 802.11 data frame: frame control type bits 0x08 set, 0x04 clear.
@@ -820,7 +992,7 @@ impl Gen {
             return None;
         }
         match self.link {
-            LinkType::Ethernet => Some(Some((0, 6))),
+            l if l.is_ethernet() => Some(Some((0, 6))),
             LinkType::Fddi => Some(Some((1, 7))),
             LinkType::TokenRing => Some(Some((2, 8))),
             LinkType::IpOverFc => Some(Some((2, 10))),
@@ -844,7 +1016,7 @@ impl Gen {
             (None, Dir::Wlan(w)) => Ok(self.wlan_addr(w, mac)),
             (None, _) => self.by_dir(dir, col, |s, src| Ok(s.wlan_host(src, mac))),
             (Some(_), Dir::Wlan(w)) => {
-                let with = if self.link == LinkType::Ethernet {
+                let with = if self.link.is_ethernet() {
                     " with 802.11 headers"
                 } else {
                     ""
@@ -854,9 +1026,16 @@ impl Gen {
                     format!("{} only supported on 802.11{with}", w.subject()),
                 ))
             }
-            (Some((dst, src)), _) => self.by_dir(dir, col, |s, is_src| {
-                Ok(s.bytes_eq(hdr + if is_src { src } else { dst }, &mac))
-            }),
+            (Some((dst, src)), _) => {
+                let check = self.prev_link_check();
+                let f = self.by_dir(dir, col, |s, is_src| {
+                    Ok(s.bytes_eq(hdr + if is_src { src } else { dst }, &mac))
+                })?;
+                Ok(match check {
+                    Some(c) => self.g.and(c, f),
+                    None => f,
+                })
+            }
         }
     }
 
@@ -904,8 +1083,16 @@ impl Gen {
     /// libpcap's `gen_ncmp`: `ld; and mask; jCODE v`, negated when
     /// `reverse` for `jgt`/`jge` only.
     #[allow(clippy::too_many_arguments)]
-    fn ncmp(&mut self, size: u16, off: u32, mask: u32, code: u16, reverse: bool, v: u32) -> Frag {
-        let mut stmts = vec![ld(size, off)];
+    fn ncmp(
+        &mut self,
+        size: u16,
+        off: impl Into<Off>,
+        mask: u32,
+        code: u16,
+        reverse: bool,
+        v: u32,
+    ) -> Frag {
+        let mut stmts = self.load_at(size, off.into());
         if mask != u32::MAX {
             stmts.push(Insn::stmt(op::ALU | op::AND | op::K, mask));
         }
@@ -1127,7 +1314,14 @@ impl Gen {
         let hdr = self.off_linkhdr;
         let group_bit = |s: &mut Gen, at: u32| s.test_at(op::B, hdr + at, JSET, 1);
         match self.mac_layout() {
-            Some(Some((dst, _))) => Ok(group_bit(self, dst)),
+            Some(Some((dst, _))) => {
+                let check = self.prev_link_check();
+                let f = group_bit(self, dst);
+                Ok(match check {
+                    Some(c) => self.g.and(c, f),
+                    None => f,
+                })
+            }
             Some(None) => {
                 // 802.11, as `wlan dst`: at 16 with To DS, else at 4;
                 // management frames at 4; none in control frames.
@@ -1369,12 +1563,33 @@ impl Gen {
             Prim::Pppoes(session) => self.pppoes(session, col),
             Prim::Mtp2Type { high_speed, kind } => self.mtp2_type(high_speed, kind, col),
             Prim::Pf(ref test) => self.pf(test, col),
-            Prim::Mtp3 {
+            Prim::HeaderField {
+                field: field @ ("vpi" | "vci"),
+                code,
+                reverse,
+                value,
+            } => {
+                if !self.atm {
+                    // libpcap's words.
+                    return Err(ExprError::semantic(
+                        col,
+                        format!("'{field}' supported only on raw ATM"),
+                    ));
+                }
+                let (size, off) = if field == "vpi" {
+                    (op::B, ATM_VPI)
+                } else {
+                    (op::H, ATM_VCI)
+                };
+                Ok(self.ncmp(size, self.off_linkhdr + off, u32::MAX, code, reverse, value))
+            }
+            Prim::HeaderField {
                 field,
                 code,
                 reverse,
                 value,
             } => self.mtp3(field, code, reverse, value, col),
+            Prim::Atm(a) => self.atm_abbrev(a, col),
             // libpcap accepts these on the 802.11 link types but PPI.
             Prim::WlanType { value, mask } => {
                 if !self.link.is_802_11() || self.link == LinkType::Ppi {
@@ -1558,30 +1773,30 @@ impl Gen {
             // libpcap's words.
             return Err(ExprError::semantic(col, "no VLAN support for PPP"));
         }
-        if self.link != LinkType::Ethernet {
-            return Err(ExprError::unsupported(
-                col,
-                format!("'vlan' on link type {} is not supported", self.link),
-            ));
-        }
         if self.mpls_depth > 0 {
-            return Err(ExprError::unsupported(
+            return Err(ExprError::semantic(col, "no VLAN match after MPLS"));
+        }
+        let supported =
+            self.link.is_ethernet() || (self.link.is_802_11() && self.link != LinkType::Ppi);
+        if !supported {
+            // libpcap's words.
+            return Err(ExprError::semantic(
                 col,
-                "'vlan' after 'mpls' is not supported",
+                format!("no VLAN support for {}", self.link.description()),
             ));
         }
-
-        let off = self.off_linktype.unwrap_or(Off::from(12));
-        let tpids: Vec<Frag> = VLAN_TPIDS
-            .iter()
-            .map(|&t| self.cmp(op::H, off, t))
-            .collect();
+        // Each TPID as a protocol (on 802.11, in the data frame's SNAP
+        // header); the tag follows, where the payload was.
+        let mut tpids = Vec::new();
+        for t in VLAN_TPIDS {
+            tpids.push(self.linktype(t, col)?);
+        }
         let mut f = self.or_all(tpids);
         if let Some(id) = id {
-            let vid = self.mcmp(op::H, off + 2, 0x0fff, id);
+            let vid = self.mcmp(op::H, self.off_nl, 0x0fff, id);
             f = self.g.and(f, vid);
         }
-        self.off_linktype = Some(off + 4);
+        self.off_linktype = self.off_linktype.map(|o| o + 4);
         self.off_llc += 4;
         self.off_nl += 4;
         Ok(f)
@@ -1657,7 +1872,10 @@ impl Gen {
                 let not_raw = self.g.not(raw);
                 Some(self.g.and(is_8023, not_raw))
             }
-            LinkType::TokenRing | LinkType::Fddi => Some(self.g.constant(true)),
+            LinkType::TokenRing | LinkType::Fddi | LinkType::AtmRfc1483 => {
+                Some(self.g.constant(true))
+            }
+            LinkType::SunAtm => Some(self.atm_traffic(ATM_PT_LLC)),
             l if l.is_802_11() => Some(self.data_frame()),
             _ => None,
         };
@@ -1706,10 +1924,11 @@ impl Gen {
 
     fn mpls(&mut self, label: Option<u32>, col: usize) -> Result<Frag, ExprError> {
         let on_ppp = self.ppp_inner || self.link == LinkType::Ppp;
-        if !on_ppp && !matches!(self.link, LinkType::Ethernet | LinkType::CHdlc) {
-            return Err(ExprError::unsupported(
+        if !on_ppp && !self.link.is_ethernet() && self.link != LinkType::CHdlc {
+            // libpcap's words.
+            return Err(ExprError::semantic(
                 col,
-                format!("'mpls' on link type {} is not supported", self.link),
+                format!("no MPLS support for {}", self.link.description()),
             ));
         }
         let mut f = if self.mpls_depth > 0 {

@@ -65,6 +65,27 @@ pub enum LinkType {
     CHdlc,
     /// PPP from pppd, direction in the first byte (`PPP_PPPD`).
     PppPppd,
+    /// RFC 1483 LLC-encapsulated ATM: the packet starts with 802.2 LLC
+    /// (`ATM_RFC1483`).
+    AtmRfc1483,
+    /// Linux Classical IP over ATM, LLC-encapsulated as `ATM_RFC1483`
+    /// (`ATM_CLIP`).
+    AtmClip,
+    /// Sun raw ATM: a 4-byte pseudo-header (traffic type, VPI, VCI), then
+    /// an LLC-encapsulated or LANE AAL5 PDU (`SUNATM`).
+    SunAtm,
+    /// Symantec Enterprise Firewall: an ethertype at 6, the network
+    /// layer at 44 (`SYMANTEC_FIREWALL`).
+    SymantecFirewall,
+    /// Apple IP over IEEE 1394: an ethertype at 16, the network layer at
+    /// 18 (`APPLE_IP_OVER_IEEE1394`).
+    AppleIpOverIeee1394,
+    /// Ethernet after Hilscher's 4-byte netANALYZER pseudo-header
+    /// (`NETANALYZER`).
+    Netanalyzer,
+    /// Ethernet with preamble and SFD after the netANALYZER pseudo-header
+    /// (`NETANALYZER_TRANSPARENT`).
+    NetanalyzerTransparent,
     /// Another link type libpcap's compiler takes (`LINKTYPE_*` 104–289,
     /// named in [`OTHER_LINK_TYPES`]), whose headers this compiler does not
     /// decode: what needs no link-layer knowledge compiles (`link[…]`,
@@ -90,7 +111,6 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (135, "JUNIPER_ATM2", "Juniper ATM2 PIC"),
     (136, "JUNIPER_SERVICES", "Juniper Advanced Services PIC"),
     (137, "JUNIPER_ATM1", "Juniper ATM1 PIC"),
-    (138, "APPLE_IP_OVER_IEEE1394", "Apple IP-over-IEEE 1394"),
     (139, "MTP2_WITH_PHDR", "SS7 MTP2 with Pseudo-header"),
     (140, "MTP2", "SS7 MTP2"),
     (141, "MTP3", "SS7 MTP3"),
@@ -186,16 +206,6 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (237, "STANAG_5066_D_PDU", "STANAG 5066 D_PDUs"),
     (238, "JUNIPER_ATM_CEMIC", "Juniper ATM CEMIC"),
     (239, "NFLOG", "Linux netfilter log messages"),
-    (
-        240,
-        "NETANALYZER",
-        "Ethernet with Hilscher netANALYZER pseudo-header",
-    ),
-    (
-        241,
-        "NETANALYZER_TRANSPARENT",
-        "Ethernet with Hilscher netANALYZER pseudo-header and with preamble and SFD",
-    ),
     (242, "IPOIB", "RFC 4391 IP-over-Infiniband"),
     (243, "MPEG_2_TS", "MPEG-2 transport stream"),
     (244, "NG40", "ng40 protocol tester Iub/Iur"),
@@ -283,7 +293,7 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
 ];
 
 /// Every supported link type, in DLT order.
-pub const ALL_LINK_TYPES: [LinkType; 27] = [
+pub const ALL_LINK_TYPES: [LinkType; 34] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::TokenRing,
@@ -291,8 +301,11 @@ pub const ALL_LINK_TYPES: [LinkType; 27] = [
     LinkType::Slip,
     LinkType::Ppp,
     LinkType::Fddi,
+    LinkType::AtmRfc1483,
+    LinkType::AtmClip,
     LinkType::PppSerial,
     LinkType::PppEther,
+    LinkType::SymantecFirewall,
     LinkType::Raw,
     LinkType::SlipBsdos,
     LinkType::PppBsdos,
@@ -303,13 +316,17 @@ pub const ALL_LINK_TYPES: [LinkType; 27] = [
     LinkType::Pflog,
     LinkType::PrismHeader,
     LinkType::IpOverFc,
+    LinkType::SunAtm,
     LinkType::ArcnetLinux,
+    LinkType::AppleIpOverIeee1394,
     LinkType::Ieee80211Radio,
     LinkType::Ieee80211RadioAvs,
     LinkType::PppPppd,
     LinkType::Ppi,
     LinkType::Ipv4,
     LinkType::Ipv6,
+    LinkType::Netanalyzer,
+    LinkType::NetanalyzerTransparent,
     LinkType::LinuxSll2,
 ];
 
@@ -349,6 +366,23 @@ impl LinkType {
             LinkType::PppBsdos => (103, "PPP_BSDOS", "BSD/OS PPP"),
             LinkType::CHdlc => (104, "C_HDLC", "Cisco HDLC"),
             LinkType::PppPppd => (166, "PPP_PPPD", "PPP for pppd, with direction flag"),
+            LinkType::AtmRfc1483 => (11, "ATM_RFC1483", "RFC 1483 LLC-encapsulated ATM"),
+            LinkType::AtmClip => (19, "ATM_CLIP", "Linux Classical IP over ATM"),
+            LinkType::SunAtm => (123, "SUNATM", "Sun raw ATM"),
+            LinkType::SymantecFirewall => (99, "SYMANTEC_FIREWALL", "Symantec Firewall"),
+            LinkType::AppleIpOverIeee1394 => {
+                (138, "APPLE_IP_OVER_IEEE1394", "Apple IP-over-IEEE 1394")
+            }
+            LinkType::Netanalyzer => (
+                240,
+                "NETANALYZER",
+                "Ethernet with Hilscher netANALYZER pseudo-header",
+            ),
+            LinkType::NetanalyzerTransparent => (
+                241,
+                "NETANALYZER_TRANSPARENT",
+                "Ethernet with Hilscher netANALYZER pseudo-header and with preamble and SFD",
+            ),
             LinkType::Other(n) => {
                 let (n, name, description) = other(n);
                 (u32::from(n), name, description)
@@ -415,6 +449,10 @@ impl LinkType {
             LinkType::Null | LinkType::Loop => 4,
             LinkType::Ethernet => 14,
             LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Pflog => 0,
+            LinkType::Netanalyzer => 18,
+            LinkType::NetanalyzerTransparent => 26,
+            LinkType::SymantecFirewall => 44,
+            LinkType::AppleIpOverIeee1394 => 18,
             LinkType::LinuxSll => 16,
             LinkType::LinuxSll2 => 20,
             LinkType::Ppp | LinkType::PppSerial | LinkType::CHdlc | LinkType::PppPppd => 4,
@@ -438,6 +476,11 @@ impl LinkType {
             LinkType::TokenRing => 14,
             LinkType::Fddi => 13,
             LinkType::IpOverFc => 16,
+            LinkType::SunAtm => 4,
+            LinkType::Netanalyzer => 18,
+            LinkType::NetanalyzerTransparent => 26,
+            LinkType::SymantecFirewall => 44,
+            LinkType::AppleIpOverIeee1394 => 18,
             _ => 0,
         }
     }
@@ -453,8 +496,32 @@ impl LinkType {
             LinkType::PppBsdos => Some(5),
             LinkType::Arcnet => Some(2),
             LinkType::ArcnetLinux => Some(4),
+            LinkType::Netanalyzer => Some(16),
+            LinkType::NetanalyzerTransparent => Some(24),
+            LinkType::SymantecFirewall => Some(6),
+            LinkType::AppleIpOverIeee1394 => Some(16),
             _ => None,
         }
+    }
+
+    /// Where the link-layer header starts: Ethernet's after netANALYZER's
+    /// pseudo-header (and preamble), else at the packet's start (802.11's
+    /// radio headers are measured per packet).
+    pub(crate) const fn link_header_offset(self) -> u32 {
+        match self {
+            LinkType::Netanalyzer => 4,
+            LinkType::NetanalyzerTransparent => 12,
+            _ => 0,
+        }
+    }
+
+    /// Ethernet, bare or after netANALYZER's pseudo-header: libpcap
+    /// compiles all three alike.
+    pub(crate) const fn is_ethernet(self) -> bool {
+        matches!(
+            self,
+            LinkType::Ethernet | LinkType::Netanalyzer | LinkType::NetanalyzerTransparent
+        )
     }
 
     /// The 802.11 family: 802.11 frames, bare or after a radio header.

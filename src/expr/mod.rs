@@ -303,10 +303,6 @@ mod tests {
         assert!(err("udp port http").contains("not a Udp port"));
         assert!(err("host example.com").starts_with("not supported at 6:"));
         assert!(err("geneve").starts_with("not supported at 1:"));
-        assert!(compile_expr("ether proto 0xe0", LinkType::LinuxSll)
-            .unwrap_err()
-            .to_string()
-            .starts_with("not supported at 1:")); // IPX SAP on a cooked capture
         assert!(err("ip6 broadcast").contains("broadcast"));
     }
 
@@ -352,7 +348,11 @@ mod tests {
         let e = compile_expr("ether host 1:2:3:4:5:6", LinkType::Raw).unwrap_err();
         assert!(e.to_string().contains("only on ethernet"), "{e}");
         let e = compile_expr("vlan", LinkType::LinuxSll).unwrap_err();
-        assert_eq!(e.kind, ExprErrorKind::Unsupported);
+        assert_eq!(e.kind, ExprErrorKind::Semantic);
+        assert_eq!(
+            e.to_string(),
+            "error at 1: no VLAN support for Linux cooked v1"
+        );
     }
 
     #[test]
@@ -399,6 +399,14 @@ mod tests {
             on("ifname abcdefghijklmnop", LinkType::Pflog).ends_with("can only be 15 characters")
         );
         assert!(on("rnr 5", LinkType::Ethernet).ends_with("rnr supported only on PF linktype"));
+        assert!(on("vpi 1", LinkType::Ethernet).ends_with("'vpi' supported only on raw ATM"));
+        assert!(on("oamf4sc", LinkType::Ethernet).ends_with("'oam4sc' supported only on raw ATM"));
+        assert!(on("ether host 1:2:3:4:5:6", LinkType::SunAtm)
+            .ends_with("supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel"));
+        assert!(on("llc", LinkType::Netanalyzer)
+            .ends_with("'llc' not supported for Ethernet with Hilscher netANALYZER pseudo-header"));
+        assert!(on("mpls", LinkType::Ppi).ends_with("no MPLS support for Per-Packet Information"));
+        assert!(on("mpls and vlan", LinkType::Ethernet).ends_with("no VLAN match after MPLS"));
         assert!(on("ip", LinkType::Other(187)).starts_with("not supported at 1:"));
         // What needs no header knowledge compiles on any named link type.
         assert!(compile_expr("link[0] = 1 and len > 20", LinkType::Other(187)).is_ok());

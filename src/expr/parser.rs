@@ -12,7 +12,8 @@ use std::net::Ipv6Addr;
 pub use super::address::parse_number;
 use super::address::{parse_ipv4, parse_mac};
 pub use super::ast::{
-    Addr, Arith, ArithOp, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp, WlanAddr,
+    Addr, Arith, ArithOp, AtmAbbrev, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp,
+    WlanAddr,
 };
 use super::lexer::{tokenize, Tok, Token};
 use super::names::{self, ServiceProto};
@@ -49,12 +50,12 @@ const KEYWORDS: &str = "\
 /// misspelling only when no common keyword is as close.
 const LINK_KEYWORDS: &str = "\
     type subtype dir direction ra ta addr1 addr2 addr3 addr4 address1 address2 address3 address4 \
-    ifname on rnr rulenum reason rset ruleset srnr subrulenum action fisu lssu lsu msu hfisu hlssu hmsu sio opc dpc sls hsio hopc hdpc hsls";
+    ifname on rnr rulenum reason rset ruleset srnr subrulenum action fisu lssu lsu msu hfisu hlssu hmsu sio opc dpc sls hsio hopc hdpc hsls \
+    vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc ilmic connectmsg metaconnect";
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway radio geneve protochain atm vpi vci lane oamf4 oamf4ec oamf4sc oam metac bcc sc \
-    ilmic connectmsg metaconnect";
+    gateway radio geneve protochain";
 
 /// "; did you mean 'tcp'?" when `word` is one edit (two for longer
 /// words) from a keyword; supported keywords are preferred.
@@ -716,8 +717,14 @@ impl Parser {
                 let high_speed = w.starts_with('h');
                 return Ok(Node::Prim(Prim::Mtp2Type { high_speed, kind }, col));
             }
-            "sio" | "opc" | "dpc" | "sls" | "hsio" | "hopc" | "hdpc" | "hsls" => {
-                return self.mtp3(w, col)
+            "sio" | "opc" | "dpc" | "sls" | "hsio" | "hopc" | "hdpc" | "hsls" | "vpi" | "vci" => {
+                return self.header_field(w, col)
+            }
+            _ if AtmAbbrev::from_word(w).is_some() => {
+                self.pos += 1;
+                self.last = None;
+                let a = AtmAbbrev::from_word(w).expect("matched above");
+                return Ok(Node::Prim(Prim::Atm(a), col));
             }
             "broadcast" => {
                 self.pos += 1;
@@ -741,9 +748,10 @@ impl Parser {
         self.implied(col)
     }
 
-    /// An MTP3 field and its value: `N`, `OP N` (`>`, `>=`, `=`, `==`,
-    /// `<=`, `<`, `!=`) or `(N or N …)`, as libpcap's grammar takes them.
-    fn mtp3(&mut self, word: &str, col: usize) -> Result<Node, ExprError> {
+    /// An MTP3 or ATM field and its value: `N`, `OP N` (`>`, `>=`, `=`,
+    /// `==`, `<=`, `<`, `!=`) or `(N or N …)`, as libpcap's grammar takes
+    /// them.
+    fn header_field(&mut self, word: &str, col: usize) -> Result<Node, ExprError> {
         let field: &'static str = match word {
             "sio" => "sio",
             "opc" => "opc",
@@ -752,6 +760,8 @@ impl Parser {
             "hsio" => "hsio",
             "hopc" => "hopc",
             "hdpc" => "hdpc",
+            "vpi" => "vpi",
+            "vci" => "vci",
             _ => "hsls",
         };
         self.pos += 1;
@@ -763,7 +773,7 @@ impl Parser {
         };
         let prim = |code, reverse, value| {
             Node::Prim(
-                Prim::Mtp3 {
+                Prim::HeaderField {
                     field,
                     code,
                     reverse,

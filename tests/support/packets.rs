@@ -126,50 +126,91 @@ fn network(rng: &mut Rng) -> (u16, Vec<u8>) {
     }
 }
 
+/// An Ethernet header (MACs, VLAN tags, MPLS labels or the ethertype).
+fn ethernet_header(rng: &mut Rng, ethertype: u16) -> Vec<u8> {
+    let mut pkt = Vec::new();
+    let macs: [[u8; 6]; 4] = [
+        [1, 2, 3, 4, 5, 6],
+        [0xff; 6],
+        [0x01, 0, 0x5e, 0, 0, 1],
+        [0x02, 0x42, 0xac, 0x11, 0, 2],
+    ];
+    pkt.extend(rng.pick(&macs));
+    pkt.extend(rng.pick(&macs));
+    for _ in 0..rng.below(3) {
+        if rng.chance(1, 2) {
+            let tpid = *rng.pick(&[0x8100u32, 0x88a8, 0x9100]);
+            let mut tag = vec![0u8; 4];
+            put(&mut tag, 0, 2, tpid);
+            put(
+                &mut tag,
+                2,
+                2,
+                *rng.pick(&[100u32, 10, 20, 4095, 0]) | 0x2000,
+            );
+            pkt.extend(tag);
+        }
+    }
+    if rng.chance(1, 5) {
+        let depth = 1 + rng.below(2);
+        let mut labels = vec![0u8; 2];
+        put(&mut labels, 0, 2, 0x8847);
+        pkt.extend(labels);
+        for d in 0..depth {
+            let label = *rng.pick(&[5u32, 3, 0, 1000]);
+            let bos = (d + 1 == depth) as u32;
+            let mut l = vec![0u8; 4];
+            put(&mut l, 0, 4, (label << 12) | (bos << 8) | 64);
+            pkt.extend(l);
+        }
+    } else {
+        let mut t = vec![0u8; 2];
+        put(&mut t, 0, 2, ethertype as u32);
+        pkt.extend(t);
+    }
+    pkt
+}
+
 fn base_packet(rng: &mut Rng, link: LinkType) -> Vec<u8> {
     let (ethertype, payload) = network(rng);
     let mut pkt = Vec::new();
     match link {
-        LinkType::Ethernet => {
-            let macs: [[u8; 6]; 4] = [
-                [1, 2, 3, 4, 5, 6],
-                [0xff; 6],
-                [0x01, 0, 0x5e, 0, 0, 1],
-                [0x02, 0x42, 0xac, 0x11, 0, 2],
-            ];
-            pkt.extend(rng.pick(&macs));
-            pkt.extend(rng.pick(&macs));
-            for _ in 0..rng.below(3) {
-                if rng.chance(1, 2) {
-                    let tpid = *rng.pick(&[0x8100u32, 0x88a8, 0x9100]);
-                    let mut tag = vec![0u8; 4];
-                    put(&mut tag, 0, 2, tpid);
-                    put(
-                        &mut tag,
-                        2,
-                        2,
-                        *rng.pick(&[100u32, 10, 20, 4095, 0]) | 0x2000,
-                    );
-                    pkt.extend(tag);
-                }
-            }
-            if rng.chance(1, 5) {
-                let depth = 1 + rng.below(2);
-                let mut labels = vec![0u8; 2];
-                put(&mut labels, 0, 2, 0x8847);
-                pkt.extend(labels);
-                for d in 0..depth {
-                    let label = *rng.pick(&[5u32, 3, 0, 1000]);
-                    let bos = (d + 1 == depth) as u32;
-                    let mut l = vec![0u8; 4];
-                    put(&mut l, 0, 4, (label << 12) | (bos << 8) | 64);
-                    pkt.extend(l);
-                }
+        LinkType::Ethernet => pkt.extend(ethernet_header(rng, ethertype)),
+        LinkType::Netanalyzer | LinkType::NetanalyzerTransparent => {
+            let pseudo = if link == LinkType::Netanalyzer { 4 } else { 12 };
+            pkt.extend(rand_bytes(rng, pseudo));
+            pkt.extend(ethernet_header(rng, ethertype));
+        }
+        LinkType::AtmRfc1483 | LinkType::AtmClip => pkt.extend(snap(rng, ethertype)),
+        LinkType::SunAtm => {
+            // Traffic type, VPI, VCI; then LANE (an LE header, data or
+            // control, and Ethernet) or LLC.
+            let traffic = *rng.pick(&[1u8, 2, 2, 0, 0x12]);
+            pkt.push(traffic);
+            pkt.push(*rng.pick(&[0u8, 1, 10]));
+            let vci = *rng.pick(&[1u32, 2, 3, 4, 5, 16, 20, 0x1c0]);
+            pkt.extend((vci as u16).to_be_bytes());
+            if traffic == 1 {
+                pkt.extend(*rng.pick(&[[0u8, 0], [0xff, 0]]));
+                pkt.extend(ethernet_header(rng, ethertype));
+            } else if rng.chance(1, 5) {
+                // A Q.2931 signalling message (its type at 5).
+                let mut m = rand_bytes(rng, 9);
+                m[5] = *rng.pick(&[0x05u8, 0x02, 0x07, 0x0f, 0x4d, 0x5a, 0x11]);
+                pkt.extend(m);
             } else {
-                let mut t = vec![0u8; 2];
-                put(&mut t, 0, 2, ethertype as u32);
-                pkt.extend(t);
+                pkt.extend(snap(rng, ethertype));
             }
+        }
+        LinkType::SymantecFirewall => {
+            let mut h = rand_bytes(rng, 44);
+            put(&mut h, 6, 2, ethertype as u32);
+            pkt.extend(h);
+        }
+        LinkType::AppleIpOverIeee1394 => {
+            let mut h = rand_bytes(rng, 18);
+            put(&mut h, 16, 2, ethertype as u32);
+            pkt.extend(h);
         }
         LinkType::LinuxSll => {
             let mut h = rand_bytes(rng, 16);

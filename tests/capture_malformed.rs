@@ -273,11 +273,12 @@ fn the_cli_reports_the_offset_and_keeps_only_what_tcpdump_keeps() {
 #[test]
 fn an_expression_needs_a_link_type_it_knows() {
     let exe = env!("CARGO_BIN_EXE_cranebpf");
-    let enc = PcapEncoder::new(147, 65535, false, false);
+    // Outside the range libpcap's compiler takes (104–289).
+    let enc = PcapEncoder::new(300, 65535, false, false);
     let mut bytes = Vec::new();
     enc.file_header(&mut bytes);
     enc.record(&mut bytes, TS, &[0u8; 40], 40);
-    let input = scratch("user0.pcap");
+    let input = scratch("linktype300.pcap");
     std::fs::write(&input, &bytes).unwrap();
     let out = Command::new(exe)
         .args(["filter", "--count", "-r"])
@@ -288,7 +289,7 @@ fn an_expression_needs_a_link_type_it_knows() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("byte offset 24: link type 147: unknown link type 147"),
+        stderr.contains("byte offset 24: link type 300: unknown link type 300"),
         "{stderr}"
     );
     // A program does not care about the link type.

@@ -13,7 +13,7 @@
 use std::ops::{Add, AddAssign, Sub};
 
 use super::cfg::{Frag, Graph, Target, Test};
-use super::linktype::LinkType;
+use super::linktype::{LinkType, OtherProtocols};
 use super::parser::{
     Addr, Arith, ArithOp, AtmAbbrev, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp,
     WlanAddr,
@@ -468,6 +468,8 @@ impl Gen {
     fn off_nosnap(&self) -> Off {
         if self.ppp_inner || self.link.is_ppp() || self.link == LinkType::CHdlc {
             self.off_nl
+        } else if let Some((_, _, nosnap)) = self.link.other_protocols() {
+            Off::from(nosnap)
         } else if matches!(
             self.link,
             LinkType::LinuxSll
@@ -765,16 +767,54 @@ impl Gen {
                 let proto = self.llc_linktype(ethertype);
                 self.g.and(llc, proto)
             }
-            _ => {
-                return Err(ExprError::unsupported(
-                    col,
-                    format!(
-                        "protocols on link type {} ({}) are not supported",
-                        self.link,
-                        self.link.description()
-                    ),
-                ))
-            }
+            l => match l.other_protocols() {
+                Some((OtherProtocols::JuniperMagic, ..)) => {
+                    self.mcmp(op::W, self.off_linkhdr, 0xffff_ff00, 0x4d47_4300)
+                }
+                Some((OtherProtocols::BacnetPreamble, ..)) => {
+                    self.mcmp(op::W, self.off_linkhdr, 0xffff_0000, 0x55ff_0000)
+                }
+                Some((OtherProtocols::Frelay, ..)) => {
+                    // Q.922's UI control byte (3), then the NLPID.
+                    let hdr = self.off_linkhdr;
+                    match ethertype {
+                        ETHERTYPE_IP => self.cmp(op::H, hdr + 2, 0x03cc),
+                        ETHERTYPE_IPV6 => self.cmp(op::H, hdr + 2, 0x038e),
+                        LLCSAP_ISONS => {
+                            let clnp = self.cmp(op::H, hdr + 2, 0x0300 | ISO8473_CLNP);
+                            let esis = self.cmp(op::H, hdr + 2, 0x0300 | ISO9542_ESIS);
+                            let isis = self.cmp(op::H, hdr + 2, 0x0300 | ISO9577_ISIS);
+                            let either = self.g.or(esis, isis);
+                            self.g.or(clnp, either)
+                        }
+                        _ => self.g.constant(false),
+                    }
+                }
+                Some((OtherProtocols::Ipnet, ..)) => {
+                    const IPH_AF_INET: u32 = 2;
+                    const IPH_AF_INET6: u32 = 26;
+                    match ethertype {
+                        ETHERTYPE_IP => self.cmp(op::B, self.off_linkhdr + 1, IPH_AF_INET),
+                        ETHERTYPE_IPV6 => self.cmp(op::B, self.off_linkhdr + 1, IPH_AF_INET6),
+                        _ => self.g.constant(false),
+                    }
+                }
+                Some((OtherProtocols::EncFamily, ..)) if is_ip || is_ip6 => {
+                    self.loopback_family(is_ip)
+                }
+                Some((OtherProtocols::EncFamily, ..)) => self.g.constant(false),
+                Some((OtherProtocols::Ltalk, ..)) => self.g.constant(ethertype == ETHERTYPE_ATALK),
+                None => {
+                    // libpcap's words.
+                    return Err(ExprError::semantic(
+                        col,
+                        format!(
+                            "{} link-layer type filtering not implemented",
+                            l.filtering_family()
+                        ),
+                    ));
+                }
+            },
         })
     }
 
@@ -1851,6 +1891,10 @@ impl Gen {
     /// An OSI packet (LLC SAP 0xfe) with this network-layer protocol
     /// identifier, the first byte after the 3-byte LLC header.
     fn iso_nlpid(&mut self, nlpid: u32, col: usize) -> Result<Frag, ExprError> {
+        if self.link == LinkType::Other(107) && !self.ppp_inner {
+            // Frame Relay: Q.922's UI control byte, then the NLPID.
+            return Ok(self.cmp(op::H, self.off_linkhdr + 2, 0x0300 | nlpid));
+        }
         let iso = self.linktype(LLCSAP_ISONS, col)?;
         // Cisco HDLC puts a fudge byte before OSI packets.
         let fudge = u32::from(self.link == LinkType::CHdlc && !self.ppp_inner);
@@ -2108,43 +2152,65 @@ impl Gen {
                 let p = self.cmp(op::B, self.off_nl + 6, IPPROTO_ICMPV6);
                 Some(self.g.and(lt, p))
             }
-            p => {
-                let ipp = self.ip_proto(transport_number(p), col)?;
-                let nf = self.not_fragment();
-                Some(self.g.and(ipp, nf))
-            }
+            // Transport protocols: libpcap's `ip and (index checks and
+            // (PROTO and not a later fragment))`, PROTO as the bare
+            // primitive means it (IPv6 too for tcp, udp, sctp, pim): on
+            // link types where `ip` and `ip6` test the same thing (Juniper's
+            // magic) the IPv6 branch survives, as in libpcap's programs.
+            _ => None,
         };
         checks.extend(check);
+        if transport {
+            let mut index_checks = Vec::new();
+            match fold(index)? {
+                Some(k) => stmts.extend(self.transport_load(size, k)),
+                None => {
+                    self.eval(index, stmts, &mut index_checks, depth)?;
+                    self.add_iphdrlen(stmts, depth)?;
+                    stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
+                    stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
+                }
+            }
+            let is_proto = self.abbrev(proto, col)?;
+            let nf = self.not_fragment();
+            let mut b = self.g.and(is_proto, nf);
+            if let Some(idx) = index_checks.into_iter().reduce(|a, c| self.g.and(a, c)) {
+                b = self.g.and(idx, b);
+            }
+            let ip = self.linktype(ETHERTYPE_IP, col)?;
+            checks.push(self.g.and(ip, b));
+            return Ok(());
+        }
         match fold(index)? {
-            Some(k) if transport => stmts.extend(self.transport_load(size, k)),
             Some(k) => stmts.extend(self.load_at(size, base + k)),
             None => {
                 self.eval(index, stmts, checks, depth)?;
                 // A holds the index: add what X must hold besides.
-                match (transport, base.var) {
-                    (true, None) => {
-                        stmts.push(Insn::stmt(op::LDX | op::B | op::MSH, self.off_nl.k));
-                        stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
-                    }
-                    (true, Some(_)) => {
-                        // Computing the header length needs A: park the
-                        // index in this depth's scratch word meanwhile.
-                        let slot = self.scratch_slot(depth)?;
-                        stmts.push(Insn::stmt(op::ST, slot));
-                        stmts.extend(self.loadx_iphdrlen());
-                        stmts.push(Insn::stmt(op::LD | op::MEM, slot));
-                        stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
-                    }
-                    (false, Some(v)) => {
-                        stmts.push(Insn::stmt(op::LDX | op::MEM, self.var_reg(v)));
-                        stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
-                    }
-                    (false, None) => {}
+                if let Some(v) = base.var {
+                    stmts.push(Insn::stmt(op::LDX | op::MEM, self.var_reg(v)));
+                    stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
                 }
                 stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
                 stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
             }
         }
+        Ok(())
+    }
+
+    /// With the index in A, adds the IPv4 header length (and, where the
+    /// network layer moves per packet, its offset) for a transport load.
+    fn add_iphdrlen(&mut self, stmts: &mut Vec<Insn>, depth: u32) -> Result<(), ExprError> {
+        if self.off_nl.var.is_none() {
+            stmts.push(Insn::stmt(op::LDX | op::B | op::MSH, self.off_nl.k));
+        } else {
+            // Computing the header length needs A: park the index in this
+            // depth's scratch word meanwhile.
+            let slot = self.scratch_slot(depth)?;
+            stmts.push(Insn::stmt(op::ST, slot));
+            stmts.extend(self.loadx_iphdrlen());
+            stmts.push(Insn::stmt(op::LD | op::MEM, slot));
+        }
+        stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
         Ok(())
     }
 
@@ -2189,6 +2255,8 @@ const LLCSAP_ISONS: u32 = 0xfe;
 const LLCSAP_IPX: u32 = 0xe0;
 /// IS-IS's network-layer protocol identifier (ISO 9577).
 const ISO9577_ISIS: u32 = 0x83;
+const ISO8473_CLNP: u32 = 0x81;
+const ISO9542_ESIS: u32 = 0x82;
 
 /// DECnet's ethertype.
 const ETHERTYPE_DN: u32 = 0x6003;

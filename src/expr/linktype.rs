@@ -87,22 +87,38 @@ pub enum LinkType {
     /// (`NETANALYZER_TRANSPARENT`).
     NetanalyzerTransparent,
     /// Another link type libpcap's compiler takes (`LINKTYPE_*` 104–289,
-    /// named in [`OTHER_LINK_TYPES`]), whose headers this compiler does not
-    /// decode: what needs no link-layer knowledge compiles (`link[…]`,
-    /// `byte`, `len`, `less`/`greater`, `inbound`/`outbound`, `ifindex`),
-    /// protocol primitives are refused.
+    /// named in [`OTHER_LINK_TYPES`]): what needs no link-layer knowledge
+    /// compiles (`link[…]`, `byte`, `len`, `less`/`greater`,
+    /// `inbound`/`outbound`, `ifindex`); protocols compile where libpcap's
+    /// compiler knows the header (Juniper's PICs, BACnet MS/TP, Frame
+    /// Relay, Solaris ipnet, OpenBSD enc, LocalTalk; the SS7 primitives on
+    /// MTP2 and ERF) and are refused in libpcap's words elsewhere.
     Other(u16),
 }
 
-/// The other link types libpcap 1.10 names in the range its compiler
-/// takes without knowing them (`LINKTYPE_MATCHING_MIN`..`MAX`): number,
-/// name and description (`pcap_datalink_val_to_description`), as the
-/// installed libpcap reports them.
+/// The other link types in the range libpcap 1.10's compiler takes
+/// (`LINKTYPE_MATCHING_MIN`..`MAX`, 104–289): number, name and
+/// description (`pcap_datalink_val_to_description_or_dlt`), as the
+/// installed libpcap reports them. The numbers libpcap does not name
+/// (`USER0`–`USER15`, unassigned ones) are called `USERn` (tcpdump.org's
+/// names) or `LINKTYPE_n`, described `DLT n` as libpcap's messages say.
 pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (107, "FRELAY", "Frame Relay"),
     (109, "ENC", "OpenBSD encapsulated IP"),
+    (110, "LINKTYPE_110", "DLT 110"),
+    (111, "LINKTYPE_111", "DLT 111"),
+    (112, "LINKTYPE_112", "DLT 112"),
     (114, "LTALK", "Localtalk"),
+    (115, "LINKTYPE_115", "DLT 115"),
+    (116, "LINKTYPE_116", "DLT 116"),
+    (118, "LINKTYPE_118", "DLT 118"),
+    (120, "LINKTYPE_120", "DLT 120"),
+    (121, "LINKTYPE_121", "DLT 121"),
     (123, "SUNATM", "Sun raw ATM"),
+    (124, "LINKTYPE_124", "DLT 124"),
+    (125, "LINKTYPE_125", "DLT 125"),
+    (126, "LINKTYPE_126", "DLT 126"),
+    (128, "LINKTYPE_128", "DLT 128"),
     (130, "JUNIPER_MLPPP", "Juniper Multi-Link PPP"),
     (131, "JUNIPER_MLFR", "Juniper Multi-Link Frame Relay"),
     (132, "JUNIPER_ES", "Juniper Encryption Services PIC"),
@@ -117,6 +133,24 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (142, "SCCP", "SS7 SCCP"),
     (143, "DOCSIS", "DOCSIS"),
     (144, "LINUX_IRDA", "Linux IrDA"),
+    (145, "LINKTYPE_145", "DLT 145"),
+    (146, "LINKTYPE_146", "DLT 146"),
+    (147, "USER0", "DLT 147"),
+    (148, "USER1", "DLT 148"),
+    (149, "USER2", "DLT 149"),
+    (150, "USER3", "DLT 150"),
+    (151, "USER4", "DLT 151"),
+    (152, "USER5", "DLT 152"),
+    (153, "USER6", "DLT 153"),
+    (154, "USER7", "DLT 154"),
+    (155, "USER8", "DLT 155"),
+    (156, "USER9", "DLT 156"),
+    (157, "USER10", "DLT 157"),
+    (158, "USER11", "DLT 158"),
+    (159, "USER12", "DLT 159"),
+    (160, "USER13", "DLT 160"),
+    (161, "USER14", "DLT 161"),
+    (162, "USER15", "DLT 162"),
     (164, "JUNIPER_MONITOR", "Juniper Passive Monitor PIC"),
     (165, "BACNET_MS_TP", "BACnet MS/TP"),
     (167, "JUNIPER_PPPOE", "Juniper PPPoE"),
@@ -124,6 +158,8 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (169, "GPRS_LLC", "GPRS LLC"),
     (170, "GPF_T", "GPF-T"),
     (171, "GPF_F", "GPF-F"),
+    (172, "LINKTYPE_172", "DLT 172"),
+    (173, "LINKTYPE_173", "DLT 173"),
     (174, "JUNIPER_PIC_PEER", "Juniper PIC Peer"),
     (175, "ERF_ETH", "Ethernet with Endace ERF header"),
     (176, "ERF_POS", "Packet-over-SONET with Endace ERF header"),
@@ -172,17 +208,30 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
         "Bluetooth HCI UART transport layer plus pseudo-header",
     ),
     (202, "AX25_KISS", "AX.25 with KISS header"),
+    (203, "LINKTYPE_203", "DLT 203"),
+    (204, "LINKTYPE_204", "DLT 204"),
+    (205, "LINKTYPE_205", "DLT 205"),
+    (206, "LINKTYPE_206", "DLT 206"),
+    (207, "LINKTYPE_207", "DLT 207"),
+    (208, "LINKTYPE_208", "DLT 208"),
     (
         209,
         "IPMB_LINUX",
         "IPMB with Linux/Pigeon Point pseudo-header",
     ),
+    (210, "LINKTYPE_210", "DLT 210"),
+    (211, "LINKTYPE_211", "DLT 211"),
+    (212, "LINKTYPE_212", "DLT 212"),
+    (213, "LINKTYPE_213", "DLT 213"),
+    (214, "LINKTYPE_214", "DLT 214"),
     (
         215,
         "IEEE802_15_4_NONASK_PHY",
         "IEEE 802.15.4 with non-ASK PHY data",
     ),
     (216, "LINUX_EVDEV", "Linux evdev events"),
+    (217, "LINKTYPE_217", "DLT 217"),
+    (218, "LINKTYPE_218", "DLT 218"),
     (219, "MPLS", "MPLS with label as link-layer header"),
     (220, "USB_LINUX_MMAPPED", "USB with padded Linux header"),
     (221, "DECT", "DECT"),
@@ -220,6 +269,7 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
         "Schweitzer Engineering Laboratories RTAC packets",
     ),
     (251, "BLUETOOTH_LE_LL", "Bluetooth Low Energy air interface"),
+    (252, "LINKTYPE_252", "DLT 252"),
     (253, "NETLINK", "Linux netlink"),
     (254, "BLUETOOTH_LINUX_MONITOR", "Bluetooth Linux Monitor"),
     (
@@ -249,6 +299,7 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
     (267, "OPENFLOW", "OpenBSD DLT_OPENFLOW"),
     (268, "SDLC", "IBM SDLC frames"),
     (269, "TI_LLN_SNIFFER", "TI LLN sniffer frames"),
+    (270, "LINKTYPE_270", "DLT 270"),
     (271, "VSOCK", "Linux vsock"),
     (
         272,
@@ -266,6 +317,7 @@ pub const OTHER_LINK_TYPES: &[(u16, &str, &str)] = &[
         "DISPLAYPORT_AUX",
         "DisplayPort AUX channel monitoring data",
     ),
+    (277, "LINKTYPE_277", "DLT 277"),
     (278, "OPENVIZSLA", "OpenVizsla USB"),
     (
         279,
@@ -301,16 +353,16 @@ pub const ALL_LINK_TYPES: [LinkType; 34] = [
     LinkType::Slip,
     LinkType::Ppp,
     LinkType::Fddi,
-    LinkType::AtmRfc1483,
-    LinkType::AtmClip,
     LinkType::PppSerial,
     LinkType::PppEther,
     LinkType::SymantecFirewall,
+    LinkType::AtmRfc1483,
     LinkType::Raw,
     LinkType::SlipBsdos,
     LinkType::PppBsdos,
     LinkType::CHdlc,
     LinkType::Ieee80211,
+    LinkType::AtmClip,
     LinkType::Loop,
     LinkType::LinuxSll,
     LinkType::Pflog,
@@ -366,8 +418,8 @@ impl LinkType {
             LinkType::PppBsdos => (103, "PPP_BSDOS", "BSD/OS PPP"),
             LinkType::CHdlc => (104, "C_HDLC", "Cisco HDLC"),
             LinkType::PppPppd => (166, "PPP_PPPD", "PPP for pppd, with direction flag"),
-            LinkType::AtmRfc1483 => (11, "ATM_RFC1483", "RFC 1483 LLC-encapsulated ATM"),
-            LinkType::AtmClip => (19, "ATM_CLIP", "Linux Classical IP over ATM"),
+            LinkType::AtmRfc1483 => (100, "ATM_RFC1483", "RFC 1483 LLC-encapsulated ATM"),
+            LinkType::AtmClip => (106, "ATM_CLIP", "Linux Classical IP over ATM"),
             LinkType::SunAtm => (123, "SUNATM", "Sun raw ATM"),
             LinkType::SymantecFirewall => (99, "SYMANTEC_FIREWALL", "Symantec Firewall"),
             LinkType::AppleIpOverIeee1394 => {
@@ -396,10 +448,13 @@ impl LinkType {
     }
 
     /// The link type with this `LINKTYPE_*` number. Also accepts the
-    /// platform `DLT_RAW` values 12 and 14, which pcap files may carry.
+    /// platform `DLT_*` values pcap files may carry where they differ:
+    /// `DLT_RAW` 12 and 14, `DLT_ATM_RFC1483` 11, `DLT_ATM_CLIP` 19.
     pub fn from_dlt(dlt: u32) -> Option<LinkType> {
         match dlt {
             12 | 14 => Some(LinkType::Raw),
+            11 => Some(LinkType::AtmRfc1483),
+            19 => Some(LinkType::AtmClip),
             _ => ALL_LINK_TYPES
                 .into_iter()
                 .find(|l| l.dlt() == dlt)
@@ -460,6 +515,10 @@ impl LinkType {
             LinkType::Arcnet => 6,
             LinkType::Slip => 16,
             LinkType::SlipBsdos | LinkType::PppBsdos => 24,
+            LinkType::Other(_) => match self.other_protocols() {
+                Some((_, nl, _)) => nl,
+                None => 8,
+            },
             // 802.2 LLC + SNAP (8 bytes) after the MAC header.
             _ => self.llc_offset() + 8,
         }
@@ -557,6 +616,93 @@ impl LinkType {
     /// Whether a variable-length radio header precedes the 802.11 header.
     pub(crate) const fn has_radio_header(self) -> bool {
         self.is_802_11() && !matches!(self, LinkType::Ieee80211)
+    }
+}
+
+/// How libpcap's compiler tests a protocol on the [`LinkType::Other`]
+/// link types whose headers it knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OtherProtocols {
+    /// Juniper's PICs: only the header's "MGC" magic, whatever the
+    /// protocol.
+    JuniperMagic,
+    /// BACnet MS/TP: only the 0x55ff preamble, whatever the protocol.
+    BacnetPreamble,
+    /// Frame Relay: the Q.922 UI control byte and NLPID at 2.
+    Frelay,
+    /// Solaris ipnet: the address family byte at 1.
+    Ipnet,
+    /// OpenBSD enc: DLT_NULL's address family, in the writer's byte order.
+    EncFamily,
+    /// LocalTalk: AppleTalk and nothing else.
+    Ltalk,
+}
+
+impl LinkType {
+    /// For the [`LinkType::Other`] link types whose headers libpcap's
+    /// compiler knows: its protocol test, where it takes the network layer
+    /// to start (`off_linkpl + off_nl`), and where OSI protocols without
+    /// SNAP (`off_linkpl + off_nl_nosnap`). The sums wrap where libpcap
+    /// leaves an offset unset (-1), as for the Juniper PICs without a
+    /// fixed header; the programs load there as libpcap's do.
+    pub(crate) const fn other_protocols(self) -> Option<(OtherProtocols, u32, u32)> {
+        const UNSET: u32 = u32::MAX;
+        const fn at(linkpl: u32, nl: u32, nosnap: u32) -> (u32, u32) {
+            (linkpl.wrapping_add(nl), linkpl.wrapping_add(nosnap))
+        }
+        use OtherProtocols::*;
+        let LinkType::Other(n) = self else {
+            return None;
+        };
+        let (p, (nl, nosnap)) = match n {
+            // MLPPP, MLFR, MFR, PPP, FRELAY, CHDLC.
+            130 | 131 | 134 | 179 | 180 | 181 => (JuniperMagic, at(4, 0, UNSET)),
+            137 => (JuniperMagic, at(4, 0, 10)),
+            135 => (JuniperMagic, at(8, 0, 10)),
+            133 | 164 => (JuniperMagic, at(12, 0, UNSET)),
+            168 => (JuniperMagic, at(6, 0, UNSET)),
+            167 | 178 => (JuniperMagic, at(14, 18, 21)),
+            // ES, SERVICES, VP, ISM, ST, VS, SRX_E2E, FIBRECHANNEL,
+            // ATM_CEMIC.
+            132 | 136 | 183 | 194 | 200 | 232 | 233 | 234 | 238 => {
+                (JuniperMagic, at(UNSET, UNSET, UNSET))
+            }
+            165 => (BacnetPreamble, at(UNSET, UNSET, UNSET)),
+            107 => (Frelay, at(0, 0, 0)),
+            226 => (Ipnet, at(24, 0, UNSET)),
+            109 => (EncFamily, at(12, 0, 0)),
+            114 => (Ltalk, at(0, 0, 0)),
+            _ => return None,
+        };
+        Some((p, nl, nosnap))
+    }
+
+    /// libpcap's name for a family of [`LinkType::Other`] link types in
+    /// its refusal "… link-layer type filtering not implemented", where it
+    /// does not use the description.
+    pub(crate) fn filtering_family(self) -> &'static str {
+        let LinkType::Other(n) = self else {
+            return self.description();
+        };
+        match n {
+            144 => "IrDA",
+            143 => "DOCSIS",
+            139 | 140 => "MTP2",
+            197 => "ERF",
+            246 => "PFSYNC",
+            177 => "LAPD",
+            186 | 189 | 220 | 249 => "USB",
+            187 | 201 => "Bluetooth",
+            190 | 227 => "CAN",
+            191 | 195 | 215 | 230 | 283 => "IEEE 802.15.4",
+            193 => "IEEE 802.16",
+            196 => "SITA",
+            198 => "RAIF1",
+            199 | 209 => "IPMB",
+            202 => "AX.25",
+            239 => "NFLOG",
+            _ => self.description(),
+        }
     }
 }
 

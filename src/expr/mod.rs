@@ -407,7 +407,14 @@ mod tests {
             .ends_with("'llc' not supported for Ethernet with Hilscher netANALYZER pseudo-header"));
         assert!(on("mpls", LinkType::Ppi).ends_with("no MPLS support for Per-Packet Information"));
         assert!(on("mpls and vlan", LinkType::Ethernet).ends_with("no VLAN match after MPLS"));
-        assert!(on("ip", LinkType::Other(187)).starts_with("not supported at 1:"));
+        assert_eq!(
+            on("ip", LinkType::Other(187)),
+            "error at 1: Bluetooth link-layer type filtering not implemented"
+        );
+        assert_eq!(
+            on("tcp port 80", LinkType::from_name("USER2").unwrap()),
+            "error at 1: DLT 149 link-layer type filtering not implemented"
+        );
         // What needs no header knowledge compiles on any named link type.
         assert!(compile_expr("link[0] = 1 and len > 20", LinkType::Other(187)).is_ok());
         assert_eq!(

@@ -27,9 +27,7 @@ use support::libpcap::LibPcap;
 use support::packets::packets;
 
 /// Pairs libpcap compiles that we refuse (ratchet: never more).
-const MAX_WE_REFUSE: usize = 41;
-/// Pairs we compile that libpcap refuses (ratchet: never more).
-const MAX_WE_COMPILE_THEY_REFUSE: usize = 3;
+const MAX_WE_REFUSE: usize = 27;
 
 /// Base packets per compared pair (each gives ~12 mutants + truncations).
 const BASES: usize = 8;
@@ -233,8 +231,8 @@ fn realworld_expressions_match_libpcap() {
         "we refuse {we_refuse} pairs libpcap compiles (ratchet {MAX_WE_REFUSE})"
     );
     assert!(
-        we_compile_they_refuse <= MAX_WE_COMPILE_THEY_REFUSE,
-        "we compile {we_compile_they_refuse} pairs libpcap refuses (ratchet {MAX_WE_COMPILE_THEY_REFUSE})"
+        we_compile_they_refuse == 0,
+        "we compile {we_compile_they_refuse} pairs libpcap refuses"
     );
     assert_eq!(disagree, 0, "{disagree} pairs disagree with libpcap");
 }

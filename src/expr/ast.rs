@@ -146,6 +146,12 @@ pub enum Proto {
     Iso,
     /// `isis`, only as the protocol of `isis proto N` (and implied values).
     Isis,
+    /// `atalk`, `sca`, `lat`, `moprc`, `mopdl`, only as the header of a
+    /// load (`atalk[0]`): the network layer of that ethertype.
+    LoadOnly(u32),
+    /// `radio[…]`: the radio header (radiotap, AVS, Prism) from the
+    /// start of the packet.
+    Radio,
 }
 
 /// A direction qualifier.

@@ -114,6 +114,9 @@ pub fn generate(
         atm: link == LinkType::SunAtm,
         prev_link: None,
     };
+    // libpcap never optimises Prism programs: the code that finds the
+    // header's length (Prism's or AVS's) jumps inside a block.
+    gen.g.unoptimizable = link == LinkType::PrismHeader;
     let top = gen.node(ast)?;
     gen.g.finish(top);
     gen.prologue();
@@ -1677,6 +1680,12 @@ impl Gen {
             }
             Proto::Iso => self.linktype(LLCSAP_ISONS, col),
             Proto::Isis => self.iso_nlpid(ISO9577_ISIS, col),
+            Proto::LoadOnly(ethertype) => self.linktype(ethertype, col),
+            // libpcap's words.
+            Proto::Radio => Err(ExprError::semantic(
+                col,
+                "'radio' is not a valid protocol type",
+            )),
             Proto::Link | Proto::Default => Err(ExprError::syntax(col, "expected a protocol name")),
         }
     }
@@ -2134,8 +2143,22 @@ impl Gen {
     ) -> Result<(), ExprError> {
         let col = 1;
         let transport = is_transport(proto);
+        if proto == Proto::Radio
+            && !matches!(
+                self.link,
+                LinkType::Ieee80211Radio | LinkType::Ieee80211RadioAvs | LinkType::PrismHeader
+            )
+        {
+            // libpcap's words.
+            return Err(ExprError::semantic(
+                col,
+                "radio information not present in capture",
+            ));
+        }
         let base = match proto {
             Proto::Link | Proto::Default => self.off_linkhdr,
+            // The radio header starts the packet.
+            Proto::Radio => Off::from(0),
             Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp | Proto::Decnet => self.off_nl,
             Proto::Icmp6 => self.off_nl + 40,
             _ => self.off_nl,
@@ -2147,6 +2170,8 @@ impl Gen {
             Proto::Arp => Some(self.linktype(ETHERTYPE_ARP, col)?),
             Proto::Rarp => Some(self.linktype(ETHERTYPE_RARP, col)?),
             Proto::Decnet => Some(self.linktype(ETHERTYPE_DN, col)?),
+            Proto::LoadOnly(ethertype) => Some(self.linktype(ethertype, col)?),
+            Proto::Radio => None,
             Proto::Icmp6 => {
                 let lt = self.linktype(ETHERTYPE_IPV6, col)?;
                 let p = self.cmp(op::B, self.off_nl + 6, IPPROTO_ICMPV6);

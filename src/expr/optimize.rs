@@ -415,6 +415,28 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         }
     }
 
+    // libpcap's "jset #0 -> never, jset #0xffffffff -> always", the
+    // second wrong when A is 0 (`ip[0] & 0xffffffff == 0` never matches in
+    // libpcap's program). libpcap's tests take this form in its statement
+    // phase, which threads no jumps, and it does not count as a change:
+    // the test stays, going one way, unless it is the root
+    // ([`skip_undecided_root`]). Kept, to produce libpcap's programs.
+    if rewrite {
+        for &b in &order {
+            let block = &mut g.blocks[b];
+            if let Test::Jump { code, k } = block.test {
+                if code == op::JMP | op::JSET | op::K {
+                    if k == 0 {
+                        block.jt = block.jf;
+                    }
+                    if k == u32::MAX {
+                        block.jf = block.jt;
+                    }
+                }
+            }
+        }
+    }
+
     // ---- known outcomes and jump threading ----
     // (The statement phase merges identical blocks instead.)
     if rewrite {

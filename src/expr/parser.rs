@@ -55,7 +55,7 @@ const LINK_KEYWORDS: &str = "\
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway radio geneve protochain";
+    gateway geneve protochain";
 
 /// "; did you mean 'tcp'?" when `word` is one edit (two for longer
 /// words) from a keyword; supported keywords are preferred.
@@ -285,6 +285,23 @@ fn proto_keyword(word: &str) -> Option<Proto> {
     })
 }
 
+/// The headers a load may index besides the qualifier protocols:
+/// `atalk[…]`, `sca[…]`, `lat[…]`, `moprc[…]`, `mopdl[…]`, `radio[…]`.
+fn load_keyword(word: &str) -> Option<Proto> {
+    if let Some(p) = proto_keyword(word) {
+        return Some(p);
+    }
+    Some(match word {
+        "atalk" => Proto::LoadOnly(0x809b),
+        "sca" => Proto::LoadOnly(0x6007),
+        "lat" => Proto::LoadOnly(0x6004),
+        "moprc" => Proto::LoadOnly(0x6002),
+        "mopdl" => Proto::LoadOnly(0x6001),
+        "radio" => Proto::Radio,
+        _ => return None,
+    })
+}
+
 /// How deeply the parser may recurse: parentheses, `not`, unary minus,
 /// `proto[...]` indexes and right-nested arithmetic each take a level
 /// (parenthesised arithmetic takes two). libpcap's limit is its parser's
@@ -467,12 +484,19 @@ impl Parser {
         let next_is_bracket = matches!(self.peek_at(1), Some(Tok::Punct("[")));
         if w == "len"
             || w == "length"
-            || (proto_keyword(w).is_some() && next_is_bracket)
+            || (load_keyword(w).is_some() && next_is_bracket)
             || w.starts_with(|c: char| c.is_ascii_digit()) && !self.last_quals_take_value()
         {
             return self.relation();
         }
         match w {
+            // libpcap's words: `radio` only indexes (`radio[0]`).
+            "radio" => {
+                return Err(ExprError::semantic(
+                    col,
+                    "'radio' is not a valid protocol type",
+                ))
+            }
             "inbound" | "outbound" => {
                 self.pos += 1;
                 return Ok(Node::Prim(Prim::Outbound(w == "outbound"), col));
@@ -1516,7 +1540,7 @@ impl Parser {
                 if w == "len" || w == "length" {
                     return Ok(Arith::Len);
                 }
-                if let Some(proto) = proto_keyword(&w) {
+                if let Some(proto) = load_keyword(&w) {
                     return self.load(proto, &w);
                 }
                 if let Some(n) = parse_number(&w).or_else(|| names::constant(&w)) {

@@ -327,6 +327,9 @@ pub enum Prim {
     /// `pppoes [SESSION]`: a PPPoE session frame; what follows in the
     /// expression is about the PPP packet inside.
     Pppoes(Option<u32>),
+    /// `geneve [VNI]`: a Geneve packet (UDP port 6081, version 0), after
+    /// which tests apply to the encapsulated frame.
+    Geneve(Option<u32>),
     /// `outbound` (true) or `inbound` (false): the packet's direction.
     Outbound(bool),
     /// `ifindex N`: captured on the interface with this index.

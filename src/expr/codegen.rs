@@ -113,12 +113,16 @@ pub fn generate(
         used_linkpl: false,
         atm: link == LinkType::SunAtm,
         prev_link: None,
+        geneve: false,
     };
     // libpcap never optimises Prism programs: the code that finds the
     // header's length (Prism's or AVS's) jumps inside a block.
     gen.g.unoptimizable = link == LinkType::PrismHeader;
     let top = gen.node(ast)?;
     gen.g.finish(top);
+    // The prologue is the outer link type's (`lane` and `geneve` change
+    // the link type later tests see).
+    gen.link = link;
     gen.prologue();
     Ok(gen.g)
 }
@@ -130,6 +134,8 @@ enum Var {
     LinkHdr,
     /// The radio and 802.11 headers' length: where LLC starts.
     LinkPl,
+    /// A length `geneve` code leaves in this scratch register.
+    Reg(u32),
 }
 
 /// A packet offset: a constant, plus a length the prologue leaves in a
@@ -213,6 +219,9 @@ struct Gen {
     /// The link type `lane` replaced by Ethernet (libpcap's
     /// `prevlinktype`).
     prev_link: Option<LinkType>,
+    /// After `geneve`: the link layer is the encapsulated frame, found
+    /// per packet (libpcap's `is_geneve`).
+    geneve: bool,
 }
 
 impl Gen {
@@ -507,6 +516,7 @@ impl Gen {
                 self.used_linkpl = true;
                 self.reg_linkpl
             }
+            Var::Reg(r) => r,
         }
     }
 
@@ -535,6 +545,14 @@ impl Gen {
             self.off_nl.k.wrapping_add(off),
         ));
         v
+    }
+
+    /// `LOAD; and #mask; jeq #k` (no `and` for a full mask).
+    fn mtest(&mut self, mut load: Vec<Insn>, mask: u32, k: u32) -> Frag {
+        if mask != u32::MAX {
+            load.push(Insn::stmt(op::ALU | op::AND | op::K, mask));
+        }
+        self.g.test(load, JEQ, k)
     }
 
     /// `ld size [off]; jCODE k`.
@@ -597,8 +615,13 @@ impl Gen {
             let off = self.off_linktype.unwrap_or(Off::from(0));
             return Ok(self.cmp(op::H, off, ethertype_to_ppp(ethertype)));
         }
-        // After `lane`, first the test that the frame is LANE data.
-        let check = self.prev_link_check();
+        // After `lane`, first the test that the frame is LANE data (after
+        // `geneve` Geneve's protocol type says what follows).
+        let check = if self.geneve {
+            None
+        } else {
+            self.prev_link_check()
+        };
         let f = self.link_protocol(ethertype, col)?;
         Ok(match check {
             Some(c) => self.g.and(c, f),
@@ -873,6 +896,17 @@ impl Gen {
     /// not an LE Control frame (its first two bytes are not 0xff00) that
     /// libpcap puts before each Ethernet test (`gen_prevlinkhdr_check`).
     fn prev_link_check(&mut self) -> Option<Frag> {
+        if self.geneve {
+            // After `geneve`, that an Ethernet frame is encapsulated: its
+            // start differs from its payload's (libpcap's
+            // gen_geneve_ll_check).
+            let stmts = vec![
+                Insn::stmt(op::LD | op::MEM, self.var_reg(self.off_linkhdr.var?)),
+                Insn::stmt(op::LDX | op::MEM, self.var_reg(self.off_nl.var?)),
+            ];
+            let same = self.g.test(stmts, op::JMP | op::JEQ | op::X, 0);
+            return Some(self.g.not(same));
+        }
         if self.prev_link != Some(LinkType::SunAtm) {
             return None;
         }
@@ -1604,6 +1638,7 @@ impl Gen {
                 Ok(self.g.and(isis, t))
             }
             Prim::Pppoes(session) => self.pppoes(session, col),
+            Prim::Geneve(vni) => self.geneve(vni, col),
             Prim::Mtp2Type { high_speed, kind } => self.mtp2_type(high_speed, kind, col),
             Prim::Pf(ref test) => self.pf(test, col),
             Prim::HeaderField {
@@ -1972,6 +2007,148 @@ impl Gen {
         self.off_linktype = Some(self.off_linkhdr);
         self.off_nl += 8;
         self.ppp_inner = true;
+        Ok(f)
+    }
+
+    /// `geneve [VNI]` (libpcap's gen_geneve): UDP to port 6081 over IPv4
+    /// or IPv6 with a version 0 Geneve header (and the VNI), then code
+    /// that finds the encapsulated frame: Ethernet when Geneve's protocol
+    /// type is 0x6558, else the network layer at once. From here on tests
+    /// apply to that frame, at offsets kept in three scratch registers;
+    /// libpcap leaves such programs unoptimised, and so does this.
+    fn geneve(&mut self, vni: Option<u32>, col: usize) -> Result<Frag, ExprError> {
+        const GENEVE_PORT: u32 = 6081;
+        const ETHERTYPE_TEB: u32 = 0x6558;
+        let stmt = Insn::stmt;
+        // Version 0 (and the VNI), `at` bytes into the transport header.
+        let header = |s: &mut Gen, load: &dyn Fn(&mut Gen, u16, u32) -> Vec<Insn>| {
+            let version = load(s, op::B, 8);
+            let version = s.mtest(version, 0xc0, 0);
+            match vni {
+                Some(v) => {
+                    let id = load(s, op::W, 12);
+                    let id = s.mtest(id, 0xffff_ff00, v << 8);
+                    s.g.and(version, id)
+                }
+                None => version,
+            }
+        };
+        // IPv4: A and X = the IPv4 header length (plus the variable part
+        // of the network offset) for the code below.
+        let ip = self.linktype(ETHERTYPE_IP, col)?;
+        let udp = self.cmp(op::B, self.off_nl + 9, IPPROTO_UDP);
+        let nf = self.not_fragment();
+        let dst = self.transport_load(op::H, 2);
+        let port = self.g.test(dst, JEQ, GENEVE_PORT);
+        let portop = self.and_all(vec![udp, nf, port]);
+        let v4 = self.g.and(ip, portop);
+        let h4 = header(self, &|s: &mut Gen, size, at| s.transport_load(size, at));
+        let v4 = self.g.and(v4, h4);
+        let mut len4 = self.loadx_iphdrlen();
+        len4.push(stmt(op::MISC | op::TXA, 0));
+        let len4 = self.g.test(len4, op::JMP | op::JEQ | op::X, 0);
+        let v4 = self.g.and(v4, len4);
+        // IPv6: A and X = 40 (plus the variable part).
+        let ip6 = self.linktype(ETHERTYPE_IPV6, col)?;
+        let udp6 = self.cmp(op::B, self.off_nl + 6, IPPROTO_UDP);
+        let port6 = self.cmp(op::H, self.off_nl + 42, GENEVE_PORT);
+        let portop6 = self.g.and(udp6, port6);
+        let v6 = self.g.and(ip6, portop6);
+        let h6 = header(self, &|s: &mut Gen, size, at| {
+            s.load_at(size, s.off_nl + 40 + at)
+        });
+        let v6 = self.g.and(v6, h6);
+        let mut len6 = Vec::new();
+        if let Some(v) = self.off_nl.var {
+            len6.push(stmt(op::LDX | op::MEM, self.var_reg(v)));
+            len6.push(stmt(op::LD | op::IMM, 40));
+            len6.push(stmt(op::ALU | op::ADD | op::X, 0));
+        } else {
+            len6.push(stmt(op::LD | op::IMM, 40));
+        }
+        len6.push(stmt(op::MISC | op::TAX, 0));
+        let len6 = self.g.test(len6, op::JMP | op::JEQ | op::X, 0);
+        let v6 = self.g.and(v6, len6);
+        let found = self.g.or(v4, v6);
+
+        // The encapsulated frame's offsets, from the network offset's
+        // constant part plus A: the protocol type field, the frame (past
+        // the options), and its payload (past an Ethernet header when
+        // the protocol type is TEB).
+        let (r_type, r_hdr, r_pl) = (
+            self.scratch_base,
+            self.scratch_base + 1,
+            self.scratch_base + 2,
+        );
+        if r_pl >= op::MEMWORDS {
+            return Err(ExprError::unsupported(
+                col,
+                "too many scratch registers for 'geneve'",
+            ));
+        }
+        self.scratch_base += 3;
+        let alu = |o: u16, k: u32| stmt(op::ALU | o | op::K, k);
+        let offsets = vec![
+            alu(op::ADD, self.off_nl.k.wrapping_add(8)),
+            stmt(op::MISC | op::TAX, 0),
+            alu(op::ADD, 2),
+            stmt(op::ST, r_type),
+            stmt(op::LD | op::B | op::IND, 0),
+            alu(op::AND, 0x3f),
+            alu(op::MUL, 4),
+            alu(op::ADD, 8),
+            stmt(op::ALU | op::ADD | op::X, 0),
+            stmt(op::ST, r_hdr),
+            stmt(op::LD | op::H | op::IND, 2),
+            stmt(op::LDX | op::MEM, r_hdr),
+        ];
+        let ethernet = vec![
+            stmt(op::MISC | op::TXA, 0),
+            alu(op::ADD, 12),
+            stmt(op::ST, r_type),
+            alu(op::ADD, 2),
+            stmt(op::MISC | op::TAX, 0),
+        ];
+        let done = self
+            .g
+            .test(vec![stmt(op::STX, r_pl), stmt(op::LD | op::IMM, 0)], JEQ, 0);
+        let to_done = Target::Block(done.head);
+        let teb = self.g.block(ethernet, Test::Always, to_done, to_done);
+        let head = self.g.block(
+            offsets,
+            Test::Jump {
+                code: JEQ,
+                k: ETHERTYPE_TEB,
+            },
+            Target::Block(teb),
+            to_done,
+        );
+        let compute = Frag {
+            head,
+            t: done.t,
+            f: done.f,
+        };
+        let f = self.g.and(found, compute);
+
+        self.g.unoptimizable = true;
+        self.geneve = true;
+        self.prev_link = Some(self.link);
+        self.link = LinkType::Ethernet;
+        self.ppp_inner = false;
+        self.off_linkhdr = Off {
+            var: Some(Var::Reg(r_hdr)),
+            k: 0,
+        };
+        self.off_linktype = Some(Off {
+            var: Some(Var::Reg(r_type)),
+            k: 0,
+        });
+        let pl = Off {
+            var: Some(Var::Reg(r_pl)),
+            k: 0,
+        };
+        self.off_llc = pl;
+        self.off_nl = pl;
         Ok(f)
     }
 

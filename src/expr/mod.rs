@@ -302,7 +302,7 @@ mod tests {
         assert!(err("port 70000").contains("illegal port number"));
         assert!(err("udp port http").contains("not a Udp port"));
         assert!(err("host example.com").starts_with("not supported at 6:"));
-        assert!(err("geneve").starts_with("not supported at 1:"));
+        assert!(err("protochain 6").starts_with("not supported at 1:"));
         assert!(err("ip6 broadcast").contains("broadcast"));
     }
 
@@ -407,6 +407,10 @@ mod tests {
             .ends_with("'llc' not supported for Ethernet with Hilscher netANALYZER pseudo-header"));
         assert!(on("mpls", LinkType::Ppi).ends_with("no MPLS support for Per-Packet Information"));
         assert!(on("mpls and vlan", LinkType::Ethernet).ends_with("no VLAN match after MPLS"));
+        assert!(on("geneve 16777216", LinkType::Ethernet)
+            .ends_with("Geneve VNI 16777216 greater than maximum 16777215"));
+        assert!(on("vlan 4096", LinkType::Ethernet)
+            .ends_with("VLAN tag 4096 greater than maximum 4095"));
         assert_eq!(
             on("ip", LinkType::Other(187)),
             "error at 1: Bluetooth link-layer type filtering not implemented"

@@ -55,7 +55,7 @@ const LINK_KEYWORDS: &str = "\
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway geneve protochain";
+    gateway protochain";
 
 /// "; did you mean 'tcp'?" when `word` is one edit (two for longer
 /// words) from a keyword; supported keywords are preferred.
@@ -662,7 +662,7 @@ impl Parser {
                 }
                 return Ok(Node::Prim(Prim::Pppoes(n), col));
             }
-            "vlan" | "mpls" => {
+            "vlan" | "mpls" | "geneve" => {
                 self.pos += 1;
                 let n = match self.peek_at(0) {
                     Some(Tok::Word(x)) if x.starts_with(|c: char| c.is_ascii_digit()) => {
@@ -670,20 +670,23 @@ impl Parser {
                     }
                     _ => None,
                 };
-                if w == "vlan" && n.is_some_and(|v| v > 4095) {
-                    return Err(ExprError::semantic(col, "VLAN tag must be at most 4095"));
-                }
-                if w == "mpls" && n.is_some_and(|v| v > 0xfffff) {
+                // libpcap's words.
+                let (what, max) = match w {
+                    "vlan" => ("VLAN tag", 0xfff),
+                    "mpls" => ("MPLS label", 0xfffff),
+                    _ => ("Geneve VNI", 0xff_ffff),
+                };
+                if let Some(v) = n.filter(|&v| v > max) {
                     return Err(ExprError::semantic(
                         col,
-                        "MPLS label must be at most 1048575",
+                        format!("{what} {v} greater than maximum {max}"),
                     ));
                 }
                 return Ok(Node::Prim(
-                    if w == "vlan" {
-                        Prim::Vlan(n)
-                    } else {
-                        Prim::Mpls(n)
+                    match w {
+                        "vlan" => Prim::Vlan(n),
+                        "mpls" => Prim::Mpls(n),
+                        _ => Prim::Geneve(n),
                     },
                     col,
                 ));

@@ -38,6 +38,26 @@ fn transport(rng: &mut Rng) -> Vec<u8> {
     t
 }
 
+/// UDP to Geneve's port 6081: a Geneve header (mostly version 0, some
+/// options, a few VNIs) and an encapsulated Ethernet frame or IP packet.
+fn geneve(rng: &mut Rng) -> Vec<u8> {
+    let mut udp = rand_bytes(rng, 8);
+    put(&mut udp, 2, 2, 6081);
+    let opt_words = rng.below(3) as usize;
+    let mut g = rand_bytes(rng, 8 + 4 * opt_words);
+    g[0] = *rng.pick(&[0u8, 0, 0, 0x40]) | opt_words as u8;
+    let (ethertype, inner) = network(rng);
+    let proto = *rng.pick(&[0x6558u32, 0x6558, ethertype as u32]);
+    put(&mut g, 2, 2, proto);
+    put(&mut g, 4, 4, *rng.pick(&[10u32, 11, 12345, 0]) << 8);
+    udp.extend(g);
+    if proto == 0x6558 {
+        udp.extend(ethernet_header(rng, ethertype));
+    }
+    udp.extend(inner);
+    udp
+}
+
 fn ipv4(rng: &mut Rng) -> Vec<u8> {
     let ihl = if rng.chance(1, 3) {
         5 + rng.below(11) as usize
@@ -70,7 +90,11 @@ fn ipv4(rng: &mut Rng) -> Vec<u8> {
     ];
     put(&mut p, 12, 4, *rng.pick(&addrs));
     put(&mut p, 16, 4, *rng.pick(&addrs));
-    p.extend(transport(rng));
+    if p[9] == 17 && rng.chance(1, 4) {
+        p.extend(geneve(rng));
+    } else {
+        p.extend(transport(rng));
+    }
     p
 }
 
@@ -90,7 +114,11 @@ fn ipv6(rng: &mut Rng) -> Vec<u8> {
         frag[0] = *rng.pick(&[6u8, 17, 58, 132]);
         p.extend(frag);
     }
-    p.extend(transport(rng));
+    if nh == 17 && rng.chance(1, 4) {
+        p.extend(geneve(rng));
+    } else {
+        p.extend(transport(rng));
+    }
     p
 }
 

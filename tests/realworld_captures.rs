@@ -279,3 +279,55 @@ fn engines_after_first(
 ) -> impl Iterator<Item = (usize, &CaptureFilter)> {
     filters.iter().enumerate().skip(1).take(count - 1)
 }
+
+/// `protochain` walks IPv6 extension headers and AH in a loop that jumps
+/// backwards, which Linux refuses: the capture filter runs it in libpcap's
+/// dialect, and the packets kept are tcpdump's, on the captures that have
+/// such headers.
+#[test]
+fn protochain_filters_as_tcpdump_does() {
+    if !support::tcpdump_available() {
+        return;
+    }
+    let Some(root) = support::shared_dir("realworld/captures/tcpdump") else {
+        return;
+    };
+    const FILES: [&str; 8] = [
+        "OSPFv3_with_AH.pcap",
+        "dcb_ets.pcap",
+        "ipv6-routing-header.pcap",
+        "icmpv6.pcap",
+        "ipv6_jumbogram_1.pcap",
+        "ipv6_frag6_negative_len.pcap",
+        "ipv6-srh-tlv-pad1-padn-5.pcap",
+        "LINKTYPE_RAW_ipv6.pcap",
+    ];
+    const CHAINS: [&str; 8] = [
+        "protochain 51",
+        "ip6 protochain 17",
+        "ip6 protochain 58",
+        "ip6 protochain 6",
+        "ip6 protochain 44",
+        "ip6 protochain 43",
+        "ip protochain 6",
+        "protochain 89",
+    ];
+    let scratch = support::temp_file("protochain", b"");
+    let (mut compared, mut kept) = (0, 0);
+    for file in FILES {
+        let path = root.join(file);
+        let bytes = std::fs::read(&path).expect("the capture");
+        for expr in CHAINS {
+            let filter = CaptureFilter::expression(expr).expect("compiles");
+            let Theirs::Kept(theirs) = tcpdump(&path, &scratch, Some(expr)) else {
+                panic!("{file} '{expr}': tcpdump refused it");
+            };
+            let ours = ours(&bytes, &filter, file).expect("compiled");
+            assert_eq!(ours, theirs, "{file} '{expr}'");
+            compared += 1;
+            kept += ours.len();
+        }
+    }
+    println!("protochain: {compared} (file, expression) pairs as tcpdump's, {kept} records kept");
+    assert!(kept > 60, "the captures should exercise the loop");
+}

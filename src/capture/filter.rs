@@ -11,7 +11,7 @@ use crate::cbpf::{self, Program};
 use crate::expr::{
     check_syntax, compile_expr_from, ExprError, LinkType, PacketSource, ACCEPT_VERDICT,
 };
-use crate::{Filter, FilterError, FilterOptions};
+use crate::{Dialect, Filter, FilterError, FilterOptions};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -86,6 +86,11 @@ impl std::error::Error for CaptureFilterError {
 /// pcap-filter expression compiled for the link type of each packet's
 /// interface the first time that link type is met, then shared (it is
 /// `Send + Sync`, so threads scanning parts of a file share one).
+///
+/// An expression libpcap compiles to a program Linux's checker refuses
+/// (`protochain` loops with a backward jump) runs in libpcap's dialect
+/// ([`Dialect::Libpcap`]), as tcpdump runs it; a given program keeps the
+/// dialect asked for.
 ///
 /// ```
 /// use cranebpf::capture::{CaptureFilter, ScanOptions};
@@ -200,8 +205,23 @@ impl CaptureFilter {
             return Ok(Arc::clone(f));
         }
         let program = self.program_for(link_type, source)?;
-        let filter = Filter::with_options(program, self.options.clone())
-            .map_err(CaptureFilterError::Filter)?;
+        let filter = match Filter::with_options(program.clone(), self.options.clone()) {
+            // What libpcap compiles but Linux refuses (protochain's
+            // backward jumps) runs as tcpdump runs it: in libpcap's dialect.
+            Err(FilterError::Rejected(_))
+                if matches!(self.source, Source::Expression { .. })
+                    && self.options.dialect == Dialect::Linux
+                    && cbpf::libpcap::validate(&program).is_ok() =>
+            {
+                let options = FilterOptions {
+                    dialect: Dialect::Libpcap,
+                    ..self.options.clone()
+                };
+                Filter::with_options(program, options)
+            }
+            other => other,
+        }
+        .map_err(CaptureFilterError::Filter)?;
         let filter = Arc::new(filter);
         built.push((key, Arc::clone(&filter)));
         Ok(filter)

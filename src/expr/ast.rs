@@ -327,6 +327,14 @@ pub enum Prim {
     /// `pppoes [SESSION]`: a PPPoE session frame; what follows in the
     /// expression is about the PPP packet inside.
     Pppoes(Option<u32>),
+    /// `[ip|ip6] protochain N`: protocol N is in the IPv4 (or IPv6)
+    /// header chain, found by walking the extension headers in a loop.
+    Protochain {
+        /// `Ip`, `Ip6`, or `Default` for either.
+        proto: Proto,
+        /// The protocol number.
+        num: u32,
+    },
     /// `geneve [VNI]`: a Geneve packet (UDP port 6081, version 0), after
     /// which tests apply to the encapsulated frame.
     Geneve(Option<u32>),

@@ -1639,6 +1639,7 @@ impl Gen {
             }
             Prim::Pppoes(session) => self.pppoes(session, col),
             Prim::Geneve(vni) => self.geneve(vni, col),
+            Prim::Protochain { proto, num } => self.protochain(proto, num, col),
             Prim::Mtp2Type { high_speed, kind } => self.mtp2_type(high_speed, kind, col),
             Prim::Pf(ref test) => self.pf(test, col),
             Prim::HeaderField {
@@ -2150,6 +2151,146 @@ impl Gen {
         self.off_llc = pl;
         self.off_nl = pl;
         Ok(f)
+    }
+
+    /// `[ip|ip6] protochain N` (libpcap's gen_protochain): a loop over the
+    /// IPv6 extension headers (hop-by-hop, destination options, routing,
+    /// fragment) and AH, ending at protocol N or at one it cannot pass.
+    /// The loop jumps backwards, which Linux refuses: such programs run in
+    /// libpcap's dialect ([`crate::cbpf::libpcap`]), unoptimised as libpcap
+    /// leaves them.
+    fn protochain(&mut self, proto: Proto, v: u32, col: usize) -> Result<Frag, ExprError> {
+        if proto == Proto::Default {
+            // libpcap allocates a scratch register here and never frees
+            // it; each half then takes the next.
+            self.scratch_base += 1;
+            let v4 = self.protochain(Proto::Ip, v, col)?;
+            let v6 = self.protochain(Proto::Ip6, v, col)?;
+            return Ok(self.g.or(v4, v6));
+        }
+        if self.off_nl.var.is_some() {
+            // libpcap's words.
+            return Err(ExprError::semantic(
+                col,
+                "'protochain' not supported with variable length headers",
+            ));
+        }
+        let reg = self.scratch_slot(0)?;
+        const IPPROTO_HOPOPTS: u32 = 0;
+        const IPPROTO_ROUTING: u32 = 43;
+        const IPPROTO_FRAGMENT: u32 = 44;
+        const IPPROTO_AH: u32 = 51;
+        const IPPROTO_NONE: u32 = 59;
+        const IPPROTO_DSTOPTS: u32 = 60;
+        let nl = self.off_nl.k;
+        let stmt = Insn::stmt;
+        let alu = |o: u16, k: u32| stmt(op::ALU | o | op::K, k);
+        // The statement list, with jump targets as indices into it
+        // (libpcap's `s[]`), resolved to offsets at the end.
+        let mut list: Vec<(Insn, Option<usize>, Option<usize>)> = Vec::new();
+        let jeq = |k: u32| Insn::jump(op::JMP | op::JEQ | op::K, k, 0, 0);
+        let b0 = if proto == Proto::Ip {
+            let b0 = self.linktype(ETHERTYPE_IP, col)?;
+            list.push((ld(op::B, nl + 9), None, None));
+            list.push((stmt(op::LDX | op::MSH | op::B, nl), None, None));
+            b0
+        } else {
+            let b0 = self.linktype(ETHERTYPE_IPV6, col)?;
+            list.push((ld(op::B, nl + 6), None, None));
+            list.push((stmt(op::LDX | op::IMM, 40), None, None));
+            b0
+        };
+        let again = list.len();
+        // Found it, or no next header: to the end.
+        let found = list.len();
+        list.push((jeq(v), None, None));
+        let none = list.len();
+        list.push((jeq(IPPROTO_NONE), None, None));
+        list[found].2 = Some(none);
+        let mut fragment = None;
+        if proto == Proto::Ip6 {
+            // An extension header: the next header is its first byte,
+            // its length (8-byte units, less one) its second.
+            let starts: Vec<usize> = [IPPROTO_HOPOPTS, IPPROTO_DSTOPTS, IPPROTO_ROUTING]
+                .into_iter()
+                .map(|p| {
+                    list.push((jeq(p), None, None));
+                    list.len() - 1
+                })
+                .collect();
+            list[none].2 = Some(starts[0]);
+            list[starts[0]].2 = Some(starts[1]);
+            list[starts[1]].2 = Some(starts[2]);
+            let frag = list.len();
+            list.push((jeq(IPPROTO_FRAGMENT), None, None));
+            list[starts[2]].2 = Some(frag);
+            fragment = Some(frag);
+            let advance = list.len();
+            list.push((stmt(op::LD | op::IND | op::B, nl), None, None));
+            list.push((stmt(op::ST, reg), None, None));
+            list.push((stmt(op::LD | op::IND | op::B, nl + 1), None, None));
+            list.push((alu(op::ADD, 1), None, None));
+            list.push((alu(op::MUL, 8), None, None));
+            list.push((stmt(op::ALU | op::ADD | op::X, 0), None, None));
+            list.push((stmt(op::MISC | op::TAX, 0), None, None));
+            list.push((stmt(op::LD | op::MEM, reg), None, None));
+            let i = list.len();
+            list.push((
+                stmt(op::JMP | op::JA, (again as u32).wrapping_sub(i as u32 + 1)),
+                None,
+                None,
+            ));
+            for j in starts.into_iter().chain([frag]) {
+                list[j].1 = Some(advance);
+            }
+        } else {
+            let i = list.len();
+            list.push((alu(op::ADD, 0), None, None));
+            list[none].2 = Some(i);
+        }
+        // AH: the next header is its first byte, its length (4-byte units,
+        // less two) its second.
+        let ah = list.len();
+        list.push((jeq(IPPROTO_AH), None, None));
+        if let Some(frag) = fragment {
+            list[frag].2 = Some(ah);
+        }
+        list[ah].1 = Some(list.len());
+        list.push((stmt(op::MISC | op::TXA, 0), None, None));
+        list.push((stmt(op::LD | op::IND | op::B, nl), None, None));
+        list.push((stmt(op::ST, reg), None, None));
+        list.push((stmt(op::MISC | op::TXA, 0), None, None));
+        list.push((alu(op::ADD, 1), None, None));
+        list.push((stmt(op::MISC | op::TAX, 0), None, None));
+        list.push((stmt(op::LD | op::IND | op::B, nl), None, None));
+        list.push((alu(op::ADD, 2), None, None));
+        list.push((alu(op::MUL, 4), None, None));
+        list.push((stmt(op::MISC | op::TAX, 0), None, None));
+        list.push((stmt(op::LD | op::MEM, reg), None, None));
+        let i = list.len();
+        list.push((
+            stmt(op::JMP | op::JA, (again as u32).wrapping_sub(i as u32 + 1)),
+            None,
+            None,
+        ));
+        let end = list.len();
+        list.push((alu(op::ADD, 0), None, None));
+        list[none].1 = Some(end);
+        list[ah].2 = Some(end);
+        list[found].1 = Some(end);
+        let stmts = list
+            .iter()
+            .enumerate()
+            .map(|(i, &(insn, jt, jf))| match (jt, jf) {
+                (Some(t), Some(f)) => {
+                    Insn::jump(insn.code, insn.k, (t - i - 1) as u8, (f - i - 1) as u8)
+                }
+                _ => insn,
+            })
+            .collect();
+        self.g.unoptimizable = true;
+        let b = self.g.test(stmts, JEQ, v);
+        Ok(self.g.and(b0, b))
     }
 
     fn mpls(&mut self, label: Option<u32>, col: usize) -> Result<Frag, ExprError> {

@@ -302,7 +302,11 @@ mod tests {
         assert!(err("port 70000").contains("illegal port number"));
         assert!(err("udp port http").contains("not a Udp port"));
         assert!(err("host example.com").starts_with("not supported at 6:"));
-        assert!(err("protochain 6").starts_with("not supported at 1:"));
+        assert!(err("gateway router").starts_with("not supported at 1:"));
+        assert_eq!(
+            err("tcp protochain 6"),
+            "error at 1: bad protocol applied for 'protochain'"
+        );
         assert!(err("ip6 broadcast").contains("broadcast"));
     }
 

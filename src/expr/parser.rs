@@ -29,6 +29,7 @@ enum Kind {
     Port,
     PortRange,
     Proto,
+    Protochain,
 }
 
 /// Qualifiers remembered for juxtaposed values.
@@ -44,7 +45,7 @@ const KEYWORDS: &str = "\
     and or not host net mask port portrange proto src dst ether link fddi tr wlan ip ip6 \
     arp rarp tcp udp icmp icmp6 sctp igmp vrrp carp igrp pim ppp slip broadcast multicast less greater len vlan \
     length mpls gateway byte inbound outbound ifindex pppoed pppoes decnet llc stp netbeui iso clnp esis es-is isis is-is \
-    l1 l2 iih lsp snp csnp psnp atalk aarp ipx lat sca moprc mopdl ah esp";
+    l1 l2 iih lsp snp csnp psnp atalk aarp ipx lat sca moprc mopdl ah esp protochain";
 
 /// Keywords of narrower link types (802.11, SS7): suggested for a
 /// misspelling only when no common keyword is as close.
@@ -55,7 +56,7 @@ const LINK_KEYWORDS: &str = "\
 
 /// pcap-filter keywords we recognise but do not compile.
 const UNSUPPORTED: &str = "\
-    gateway protochain";
+    gateway";
 
 /// "; did you mean 'tcp'?" when `word` is one edit (two for longer
 /// words) from a keyword; supported keywords are preferred.
@@ -767,7 +768,7 @@ impl Parser {
             || WlanAddr::from_word(w).is_some()
             || matches!(
                 w,
-                "src" | "dst" | "host" | "net" | "port" | "portrange" | "proto"
+                "src" | "dst" | "host" | "net" | "port" | "portrange" | "proto" | "protochain"
             );
         if is_qualifier {
             return self.qualified(col);
@@ -1027,6 +1028,7 @@ impl Parser {
                 "port" => Some(Kind::Port),
                 "portrange" => Some(Kind::PortRange),
                 "proto" => Some(Kind::Proto),
+                "protochain" => Some(Kind::Protochain),
                 "gateway" => {
                     return Err(ExprError::unsupported(
                         self.col(),
@@ -1174,6 +1176,29 @@ impl Parser {
                     num,
                 }
             }
+            Kind::Protochain => {
+                let (w, vcol) = self.take_value("a protocol number or name after 'protochain'")?;
+                let num = match parse_number(&w) {
+                    Some(n) => n,
+                    None => names::ip_protocol(&w).ok_or_else(|| {
+                        ExprError::semantic(vcol, format!("unknown protocol '{w}'"))
+                    })?,
+                };
+                if q.dir != Dir::Default {
+                    return Err(ExprError::syntax(col, "'protochain' takes no 'src'/'dst'"));
+                }
+                if !matches!(q.proto, Proto::Default | Proto::Ip | Proto::Ip6) {
+                    // libpcap's words.
+                    return Err(ExprError::semantic(
+                        col,
+                        "bad protocol applied for 'protochain'",
+                    ));
+                }
+                Prim::Protochain {
+                    proto: q.proto,
+                    num,
+                }
+            }
             Kind::Host | Kind::Net | Kind::Default => self.addr_value(q)?,
         };
         Ok(Node::Prim(prim, col))
@@ -1249,7 +1274,14 @@ impl Parser {
 
     fn addr_value(&mut self, q: Quals) -> Result<Prim, ExprError> {
         let (w, vcol) = self.take_value("an address")?;
-        if q.proto == Proto::Decnet {
+        // `decnet net A.B.C.D mask M` and `…/N`: libpcap reads an IPv4
+        // network and tests, as a DECnet address, its low 16 bits (the
+        // mask unused); below.
+        let decnet_masked = q.proto == Proto::Decnet
+            && q.kind == Kind::Net
+            && w.contains('.')
+            && (self.is_punct("/") || self.is_word("mask"));
+        if q.proto == Proto::Decnet && !decnet_masked {
             let addr = parse_decnet(&w).ok_or_else(|| {
                 // libpcap's words (it has no DECnet name lookup either).
                 ExprError::semantic(
@@ -1373,17 +1405,23 @@ impl Parser {
                 (addr, m)
             } else if self.is_word("mask") {
                 self.pos += 1;
-                let (m, mcol) = self.take_value("a netmask after 'mask'")?;
+                let (mask_text, mcol) = self.take_value("a netmask after 'mask'")?;
                 // A dotted mask, possibly partial (`255.255` is
                 // 255.255.0.0), as libpcap reads it.
-                let m = match parse_ipv4(&m) {
-                    Some((bits, _)) if m.contains('.') => bits,
-                    _ => return Err(ExprError::semantic(mcol, format!("bad netmask '{m}'"))),
+                let m = match parse_ipv4(&mask_text) {
+                    Some((bits, _)) if mask_text.contains('.') => bits,
+                    _ => {
+                        return Err(ExprError::semantic(
+                            mcol,
+                            format!("bad netmask '{mask_text}'"),
+                        ))
+                    }
                 };
                 if addr & !m != 0 {
+                    // libpcap's words.
                     return Err(ExprError::semantic(
                         vcol,
-                        format!("non-network bits set in \"{w} mask\""),
+                        format!("non-network bits set in \"{w} mask {mask_text}\""),
                     ));
                 }
                 (addr, m)
@@ -1397,6 +1435,13 @@ impl Parser {
             } else {
                 (addr, mask)
             };
+            if decnet_masked {
+                return Ok(Prim::Addr {
+                    proto: q.proto,
+                    dir: q.dir,
+                    addr: Addr::Decnet(addr as u16),
+                });
+            }
             Addr::V4 { addr, mask }
         } else {
             return Err(ExprError::unsupported(

@@ -17,8 +17,8 @@ use cranebpf::capture::{pcap, pcapng, Item};
 use cranebpf::cbpf::parse::{self, Form};
 use cranebpf::cbpf::{self, print, Device, Metadata};
 use cranebpf::ebpf::{self, ExecError, Helpers};
-use cranebpf::expr::{compile_expr, ALL_LINK_TYPES};
-use cranebpf::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
+use cranebpf::expr::{compile_expr, LinkType, ALL_LINK_TYPES, OTHER_LINK_TYPES};
+use cranebpf::{Dialect, EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
 
 /// A target body: takes the fuzzer's input, panics on a finding.
 pub type Body = fn(&[u8]);
@@ -201,13 +201,38 @@ pub fn expr_compile(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let link = ALL_LINK_TYPES[pick as usize % ALL_LINK_TYPES.len()];
+    // The decoded link types, then the others libpcap's compiler takes.
+    let n = ALL_LINK_TYPES.len() + OTHER_LINK_TYPES.len();
+    let i = pick as usize % n;
+    let link = match ALL_LINK_TYPES.get(i) {
+        Some(&l) => l,
+        None => LinkType::Other(OTHER_LINK_TYPES[i - ALL_LINK_TYPES.len()].0),
+    };
     if let Ok(prog) = compile_expr(text, link) {
-        if let Err(e) = cbpf::check::check(&prog) {
-            panic!("compiled expression {text:?} ({link:?}) is refused by the checker: {e}");
-        }
-        if let Err(e) = Filter::new(prog) {
-            panic!("compiled expression {text:?} does not build: {e}");
+        // What Linux refuses (protochain's backward jumps) must be a
+        // program libpcap runs, and run in its dialect.
+        let dialect = match cbpf::check::check(&prog) {
+            Ok(()) => Dialect::Linux,
+            Err(e) => {
+                if let Err(why) = cbpf::libpcap::validate(&prog) {
+                    panic!(
+                        "compiled expression {text:?} ({link:?}) is refused by the checker \
+                         ({e}) and by libpcap's ({why})"
+                    );
+                }
+                Dialect::Libpcap
+            }
+        };
+        let options = FilterOptions {
+            dialect,
+            ..FilterOptions::default()
+        };
+        match Filter::with_options(prog, options) {
+            Ok(f) => {
+                // A loop must end: libpcap's dialect stops runaway ones.
+                let _ = f.run(&[0u8; 64]);
+            }
+            Err(e) => panic!("compiled expression {text:?} does not build: {e}"),
         }
     }
 }

@@ -5,8 +5,8 @@
 //! - at entry r1 = real host address of the input memory, r2 = its length,
 //!   r10 = real address of the top of frame 0's stack; every other register
 //!   is 0 (unobservable: the verifier refuses reads before writes);
-//! - each frame (at most [`MAX_CALL_FRAMES`](super::MAX_CALL_FRAMES)) has
-//!   [`STACK_SIZE`](super::STACK_SIZE) zeroed bytes; frame k+1 lies directly
+//! - each frame (at most `MAX_CALL_FRAMES`) has
+//!   `STACK_SIZE` zeroed bytes; frame k+1 lies directly
 //!   below frame k. A load or store may touch the input memory or the live
 //!   stack, i.e. from the bottom of the current frame up to the top of
 //!   frame 0 (so a callee can use pointers into its callers' frames). Any

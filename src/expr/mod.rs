@@ -3,7 +3,7 @@
 //!
 //! Pipeline (private modules): `lexer` → `parser` (an AST) → `codegen` (a
 //! graph of blocks, one conditional jump each) → `optimize` → `cfg` layout
-//! into a [`Program`](crate::cbpf::Program). The generated code tests the same
+//! into a `cbpf::Program`. The generated code tests the same
 //! packet bytes libpcap's does, in the same order on every path, so it
 //! gives the same verdict on every packet, truncated ones included.
 

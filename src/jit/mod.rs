@@ -1,5 +1,5 @@
-//! The JIT: eBPF → Cranelift IR ([`lower`]) → native code ([`module`]), with
-//! packet bounds-check elimination ([`bounds`]) and the run-time contract
+//! The JIT: eBPF → Cranelift IR (`lower`) → native code (`module`), with
+//! packet bounds-check elimination (`bounds`) and the run-time contract
 //! with generated code ([`runtime`]).
 
 mod bounds;
@@ -169,7 +169,7 @@ impl JitCode {
     }
 
     /// Whether this is leaf code ([`JitOptions::leaf`]), to be run with
-    /// [`JitCode::run_leaf`].
+    /// `JitCode::run_leaf` (crate-internal).
     pub fn is_leaf(&self) -> bool {
         self.leaf
     }

@@ -2,7 +2,7 @@
 //! compiled function, and the status codes it leaves there.
 //!
 //! The layout is `repr(C)` and read by generated code at fixed offsets, so it
-//! is the one contract between [`super::lower`] and the Rust side that calls
+//! is the one contract between `super::lower` and the Rust side that calls
 //! the code.
 
 /// Status left in [`RunCtx::status`] by generated code.

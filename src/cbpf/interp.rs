@@ -20,6 +20,7 @@
 use super::ancillary::Ancillary;
 use super::insn::{op, skf, Program};
 use super::meta::Metadata;
+use super::semantics::{alu, jump_taken};
 use crate::rng::Rng;
 
 // Exact opcodes, as the kernel's checker only accepts exact codes.
@@ -125,12 +126,8 @@ pub fn run_with_len(prog: &Program, packet: &[u8], meta: &Metadata, len: u32) ->
             JA => pc = pc.saturating_add(k as usize),
             c if c & 0x07 == op::JMP && c & !0xf8 == op::JMP => {
                 let src = if c & op::X != 0 { x } else { k };
-                let taken = match c & 0xf0 {
-                    op::JEQ => a == src,
-                    op::JGT => a > src,
-                    op::JGE => a >= src,
-                    op::JSET => a & src != 0,
-                    _ => return 0,
+                let Some(taken) = jump_taken(c & 0xf0, a, src) else {
+                    return 0;
                 };
                 pc += if taken { insn.jt } else { insn.jf } as usize;
             }
@@ -145,25 +142,6 @@ pub(crate) fn size_of(size_field: u16) -> usize {
         op::B => 1,
         _ => 4,
     }
-}
-
-/// An ALU operation; `None` ends the program with verdict 0 (division or
-/// modulo by zero, or an operation the kernel does not have).
-pub(crate) fn alu(operation: u16, a: u32, src: u32) -> Option<u32> {
-    Some(match operation {
-        op::ADD => a.wrapping_add(src),
-        op::SUB => a.wrapping_sub(src),
-        op::MUL => a.wrapping_mul(src),
-        op::DIV => a.checked_div(src)?,
-        op::MOD => a.checked_rem(src)?,
-        op::AND => a & src,
-        op::OR => a | src,
-        op::XOR => a ^ src,
-        // The kernel's 32-bit shifts use the amount mod 32.
-        op::LSH => a.wrapping_shl(src),
-        op::RSH => a.wrapping_shr(src),
-        _ => return None,
-    })
 }
 
 /// Reads `size` big-endian bytes at a classic load offset, or `None` when

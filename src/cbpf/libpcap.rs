@@ -28,7 +28,8 @@ use std::fmt;
 
 use super::check::code_allowed;
 use super::insn::{op, Program};
-use super::interp::{alu, size_of};
+use super::interp::size_of;
+use super::semantics::{alu, jump_taken};
 
 /// Instructions [`run`] executes on one packet before giving up (libpcap's
 /// interpreter has no limit). `protochain` programs take about 15 per
@@ -237,11 +238,8 @@ pub fn run(prog: &Program, packet: &[u8], wire_len: u32) -> Result<u32, StepLimi
             },
             op::JMP => {
                 let src = if insn.src() == op::X { x } else { k };
-                let taken = match insn.op() {
-                    op::JEQ => a == src,
-                    op::JGT => a > src,
-                    op::JGE => a >= src,
-                    _ => a & src != 0,
+                let Some(taken) = jump_taken(insn.op(), a, src) else {
+                    return Ok(0);
                 };
                 pc += if taken { insn.jt } else { insn.jf } as usize;
             }

@@ -10,6 +10,7 @@ pub mod libpcap;
 pub mod meta;
 pub mod parse;
 pub mod print;
+pub mod semantics;
 
 pub use ancillary::Ancillary;
 pub use check::{CheckError, Rule};

@@ -2698,19 +2698,9 @@ pub fn fold(e: &Arith) -> Result<Option<u32>, ExprError> {
                 }
                 _ => {}
             }
+            // Divisors and shift amounts were checked above.
             match (x, y) {
-                (Some(x), Some(y)) => Some(match o {
-                    ArithOp::Add => x.wrapping_add(y),
-                    ArithOp::Sub => x.wrapping_sub(y),
-                    ArithOp::Mul => x.wrapping_mul(y),
-                    ArithOp::Div => x / y,
-                    ArithOp::Mod => x % y,
-                    ArithOp::And => x & y,
-                    ArithOp::Or => x | y,
-                    ArithOp::Xor => x ^ y,
-                    ArithOp::Shl => x << y,
-                    ArithOp::Shr => x >> y,
-                }),
+                (Some(x), Some(y)) => crate::cbpf::semantics::alu(alu_op(*o), x, y),
                 _ => None,
             }
         }

@@ -11,6 +11,7 @@ mod address;
 mod ast;
 mod cfg;
 mod codegen;
+mod dataflow;
 mod lexer;
 mod linktype;
 mod names;

@@ -2,7 +2,7 @@
 //! optimiser's first phase.
 
 use super::cfg::{Graph, Target, Test};
-use super::optimize::{
+use super::dataflow::{
     block_uses_defs, entry_values, liveness, number_block, predecessors, set_target, targets,
     Numbers, Preds, RegSet, A, NREGS,
 };

@@ -1,0 +1,395 @@
+//! The optimiser's data-flow facts over the block graph: which registers
+//! statements use and define, liveness, predecessors, and value numbering
+//! (every packet load, constant and ALU result gets a number), shared by
+//! the passes in `optimize` and the pull-ups in `pullup`, which depend on
+//! this module and not on each other's internals.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::cfg::{Block, Graph, Target, Test};
+use crate::cbpf::insn::op;
+use crate::cbpf::{self, Insn};
+
+/// Registers tracked: A, X and the 16 scratch words.
+pub(super) const NREGS: usize = 2 + op::MEMWORDS as usize;
+pub(super) const A: usize = 0;
+pub(super) const X: usize = 1;
+
+/// Register set as a bit mask (bit 0 = A, bit 1 = X, bit 2+k = M[k]).
+pub(super) type RegSet = u32;
+
+/// Predecessor edges `(block, side)` of each block, indexed by block.
+pub(super) type Preds = Vec<Vec<(usize, bool)>>;
+
+/// A multiply-rotate hasher (rustc's "Fx") for the optimiser's small keys:
+/// SipHash's flooding resistance buys nothing here and cost a third of the
+/// optimiser's time.
+#[derive(Default, Clone, Copy)]
+pub(super) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map with [`FxHasher`].
+pub(super) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// What a value number stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Key {
+    Const(u32),
+    /// `ld size [k]` (code, k).
+    Abs(u16, u32),
+    /// `ld size [x + k]` with X's number.
+    Ind(u16, u32, u32),
+    Len,
+    Msh(u32),
+    Alu(u16, u32, u32),
+    Neg(u32),
+    /// A register whose value differs between incoming paths.
+    Unknown(usize, usize),
+}
+
+#[derive(Default)]
+pub(super) struct Numbers {
+    ids: FxMap<Key, u32>,
+    consts: Vec<Option<u32>>,
+}
+
+impl Numbers {
+    fn of(&mut self, key: Key) -> u32 {
+        let next = self.consts.len() as u32;
+        let id = *self.ids.entry(key).or_insert(next);
+        if id == next {
+            self.consts.push(match key {
+                Key::Const(c) => Some(c),
+                _ => None,
+            });
+        }
+        id
+    }
+
+    fn constant(&self, v: u32) -> Option<u32> {
+        self.consts.get(v as usize).copied().flatten()
+    }
+}
+
+pub(super) fn targets(b: &Block) -> Vec<(bool, Target)> {
+    match b.test {
+        Test::Always => vec![(true, b.jt)],
+        Test::Jump { .. } => vec![(true, b.jt), (false, b.jf)],
+    }
+}
+
+pub(super) fn set_target(b: &mut Block, side: bool, t: Target) {
+    if side {
+        b.jt = t;
+        if b.test == Test::Always {
+            b.jf = t;
+        }
+    } else {
+        b.jf = t;
+    }
+}
+
+/// (uses, defs) of one statement.
+pub(super) fn uses_defs(s: &Insn) -> (RegSet, RegSet) {
+    let a = 1 << A;
+    let x = 1 << X;
+    let m = |k: u32| 1u32 << (2 + (k & 15));
+    match s.class() {
+        op::LD => match s.mode() {
+            op::IND => (x, a),
+            op::MEM => (m(s.k), a),
+            _ => (0, a),
+        },
+        op::LDX => match s.mode() {
+            op::MEM => (m(s.k), x),
+            _ => (0, x),
+        },
+        op::ST => (a, m(s.k)),
+        op::STX => (x, m(s.k)),
+        op::ALU if s.op() == op::NEG => (a, a),
+        op::ALU if s.src() == op::X => (a | x, a),
+        op::ALU => (a, a),
+        op::MISC if s.miscop() == op::TXA => (x, a),
+        op::MISC => (a, x),
+        _ => (0, 0),
+    }
+}
+
+pub(super) fn test_uses(b: &Block) -> RegSet {
+    match b.test {
+        Test::Always => 0,
+        Test::Jump { code, .. } if code & op::X != 0 => (1 << A) | (1 << X),
+        Test::Jump { .. } => 1 << A,
+    }
+}
+
+/// `a code b` folded at compile time ([`cbpf::semantics::alu`]), except
+/// shifts by 32 or more, which libpcap's optimiser folds otherwise: left
+/// as the program wrote them.
+pub(super) fn alu_fold(code: u16, a: u32, b: u32) -> Option<u32> {
+    match code & 0xf0 {
+        op::LSH | op::RSH if b >= 32 => None,
+        operation => cbpf::semantics::alu(operation, a, b),
+    }
+}
+
+/// The outcome of test `code` on known operands.
+pub(super) fn decide(code: u16, a: u32, b: u32) -> bool {
+    cbpf::semantics::jump_taken(code & 0xf0, a, b).unwrap_or(false)
+}
+
+/// Value-numbers one block's statements from entry values `vals`, dropping
+/// redundant ones and folding constants. Returns whether it changed.
+pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) -> bool {
+    let mut changed = false;
+    let mut out = Vec::with_capacity(block.stmts.len());
+    for s in block.stmts.clone() {
+        let mut s = s;
+        // X-operand ALU with a known X becomes the K form (not for a zero
+        // divisor: `div #0` is refused by the kernel, `div x` returns 0).
+        if s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
+            if let Some(c) = nums.constant(vals[X]) {
+                if !(c == 0 && matches!(s.op(), op::DIV | op::MOD)) {
+                    s = Insn::stmt(op::ALU | s.op() | op::K, c);
+                    changed = true;
+                }
+            }
+        }
+        let (reg, key) = match (s.class(), s.mode()) {
+            (op::LD, op::IMM) => (A, Key::Const(s.k)),
+            (op::LD, op::ABS) => (A, Key::Abs(s.code, s.k)),
+            (op::LD, op::IND) => (A, Key::Ind(s.code, s.k, vals[X])),
+            (op::LD, op::LEN) => (A, Key::Len),
+            (op::LDX, op::IMM) => (X, Key::Const(s.k)),
+            (op::LDX, op::LEN) => (X, Key::Len),
+            (op::LDX, op::MSH) => (X, Key::Msh(s.k)),
+            (op::LD, op::MEM) | (op::LDX, op::MEM) => {
+                let reg = if s.class() == op::LD { A } else { X };
+                let v = vals[2 + (s.k as usize & 15)];
+                if vals[reg] == v {
+                    changed = true;
+                    continue;
+                }
+                if let Some(c) = nums.constant(v) {
+                    s = Insn::stmt(s.class() | op::IMM, c);
+                    changed = true;
+                }
+                vals[reg] = v;
+                out.push(s);
+                continue;
+            }
+            (op::ST, _) | (op::STX, _) => {
+                let src = if s.class() == op::ST { A } else { X };
+                let m = 2 + (s.k as usize & 15);
+                if vals[m] == vals[src] {
+                    changed = true;
+                    continue;
+                }
+                vals[m] = vals[src];
+                out.push(s);
+                continue;
+            }
+            (op::MISC, _) => {
+                let (from, to) = if s.miscop() == op::TXA {
+                    (X, A)
+                } else {
+                    (A, X)
+                };
+                if vals[to] == vals[from] {
+                    changed = true;
+                    continue;
+                }
+                vals[to] = vals[from];
+                out.push(s);
+                continue;
+            }
+            (op::ALU, _) => {
+                let a = vals[A];
+                if s.op() == op::NEG {
+                    if let Some(c) = nums.constant(a) {
+                        s = Insn::stmt(op::LD | op::IMM, c.wrapping_neg());
+                        changed = true;
+                        (A, Key::Const(s.k))
+                    } else {
+                        (A, Key::Neg(a))
+                    }
+                } else if s.src() == op::K {
+                    let identity = match s.op() {
+                        op::ADD | op::SUB | op::OR | op::XOR | op::LSH | op::RSH => s.k == 0,
+                        op::MUL | op::DIV => s.k == 1,
+                        op::AND => s.k == u32::MAX,
+                        _ => false,
+                    };
+                    if identity {
+                        changed = true;
+                        continue;
+                    }
+                    // `and #0` / `mul #0` give 0 whatever A holds (libpcap
+                    // folds these too, dropping the load that fed them).
+                    let absorbing = matches!(s.op(), op::AND | op::MUL) && s.k == 0;
+                    let folded = if absorbing {
+                        Some(0)
+                    } else {
+                        nums.constant(a).and_then(|c| alu_fold(s.code, c, s.k))
+                    };
+                    match folded {
+                        Some(r) => {
+                            s = Insn::stmt(op::LD | op::IMM, r);
+                            changed = true;
+                            (A, Key::Const(r))
+                        }
+                        None => {
+                            let kv = nums.of(Key::Const(s.k));
+                            (A, Key::Alu(s.op(), a, kv))
+                        }
+                    }
+                } else {
+                    (A, Key::Alu(s.op(), a, vals[X]))
+                }
+            }
+            _ => {
+                out.push(s);
+                continue;
+            }
+        };
+        let v = nums.of(key);
+        if vals[reg] == v {
+            changed = true;
+            continue;
+        }
+        vals[reg] = v;
+        out.push(s);
+    }
+    block.stmts = out;
+    if let Test::Jump { code, k } = block.test {
+        let (code, k) = match nums.constant(vals[X]) {
+            Some(c) if code & op::X != 0 => {
+                changed = true;
+                (code & !op::X, c)
+            }
+            _ => (code, k),
+        };
+        block.test = Test::Jump { code, k };
+        let outcome = if code & op::X == 0 {
+            nums.constant(vals[A]).map(|a| decide(code, a, k))
+        } else {
+            None
+        };
+        if let Some(taken) = outcome {
+            // Both edges to the decided successor; the block stays a jump
+            // (libpcap's statement phase leaves such blocks in place).
+            let t = if taken { block.jt } else { block.jf };
+            changed |= block.jt != block.jf;
+            block.jt = t;
+            block.jf = t;
+        }
+    }
+    changed
+}
+
+/// Registers read before being written by a block's statements, and the
+/// registers they write.
+pub(super) fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
+    stmts.iter().fold((0, 0), |(uses, defs), s| {
+        let (u, d) = uses_defs(s);
+        (uses | (u & !defs), defs | d)
+    })
+}
+
+/// Registers live on entry to each block (read before written on some
+/// path), indexed by block.
+pub(super) fn liveness(g: &Graph, order: &[usize]) -> Vec<RegSet> {
+    let mut live_in: Vec<RegSet> = vec![0; g.blocks.len()];
+    for &b in order.iter().rev() {
+        let block = &g.blocks[b];
+        let out = targets(block)
+            .iter()
+            .fold(test_uses(block), |acc, &(_, t)| {
+                acc | match t {
+                    Target::Block(c) => live_in[c],
+                    _ => 0,
+                }
+            });
+        let (uses, defs) = block_uses_defs(&block.stmts);
+        live_in[b] = uses | (out & !defs);
+    }
+    live_in
+}
+
+/// Predecessor edges of every reachable block, in `order`.
+pub(super) fn predecessors(g: &Graph, order: &[usize]) -> Preds {
+    let mut preds: Preds = vec![Vec::new(); g.blocks.len()];
+    for &b in order {
+        for (side, t) in targets(&g.blocks[b]) {
+            if let Target::Block(c) = t {
+                preds[c].push((b, side));
+            }
+        }
+    }
+    preds
+}
+
+/// Register values on entry to `b`: unknown at the root, else what all
+/// predecessors agree on (a fresh number where they differ).
+pub(super) fn entry_values(
+    b: usize,
+    root: usize,
+    preds: &Preds,
+    exit: &[[u32; NREGS]],
+    nums: &mut Numbers,
+) -> [u32; NREGS] {
+    let mut vals = [0u32; NREGS];
+    if b == root {
+        // A and X start as 0 on every machine, but libpcap's optimiser does
+        // not know it (a leading `ld #0` survives in its listings), so
+        // neither do we.
+        for (r, v) in vals.iter_mut().enumerate() {
+            *v = nums.of(Key::Unknown(b, r));
+        }
+        return vals;
+    }
+    let ps = &preds[b];
+    for (r, v) in vals.iter_mut().enumerate() {
+        let mut it = ps.iter().map(|&(p, _)| exit[p][r]);
+        let first = it.next();
+        *v = match first {
+            Some(f) if it.all(|o| o == f) => f,
+            _ => nums.of(Key::Unknown(b, r)),
+        };
+    }
+    vals
+}

@@ -152,7 +152,12 @@ fn stdin_file() -> Option<std::fs::File> {
 
 /// `run PROG -r IN`: one decimal verdict per packet of the capture, one
 /// per line.
-pub fn run_capture(prog: &ProgArgs, path: &Path, engine: Option<Engine>) -> Result<i32, Failure> {
+pub fn run_capture(
+    prog: &ProgArgs,
+    path: &Path,
+    engine: Option<Engine>,
+    json: bool,
+) -> Result<i32, Failure> {
     let filters = FilterArg::from_args(prog)?.build(engine)?;
     let input = Input::open(path)?;
     let stdout = std::io::stdout();
@@ -170,6 +175,7 @@ pub fn run_capture(prog: &ProgArgs, path: &Path, engine: Option<Engine>) -> Resu
     // A bad record ends the output after every verdict before it, as
     // tcpdump prints every record before it; the status says so.
     let mut cut_short = None;
+    let mut index = 0usize;
     if let Some(bytes) = input.bytes() {
         let mut reader = Reader::new(bytes).map_err(|e| bad(&e))?;
         loop {
@@ -181,7 +187,10 @@ pub fn run_capture(prog: &ProgArgs, path: &Path, engine: Option<Engine>) -> Resu
                     break;
                 }
                 Some(Ok(Item::Packet(p))) => {
-                    writeln!(out, "{}", verdict(&p, at)?).map_err(write_err)?;
+                    let line =
+                        super::run::verdict_line(json, index, verdict(&p, at)?, Some(p.link_type));
+                    index += 1;
+                    writeln!(out, "{line}").map_err(write_err)?;
                 }
                 Some(Ok(_)) => {}
             }
@@ -198,7 +207,10 @@ pub fn run_capture(prog: &ProgArgs, path: &Path, engine: Option<Engine>) -> Resu
                 }
                 Some(Err(e)) => return Err(bad(&e)),
                 Some(Ok(Item::Packet(p))) => {
-                    writeln!(out, "{}", verdict(&p, at)?).map_err(write_err)?;
+                    let line =
+                        super::run::verdict_line(json, index, verdict(&p, at)?, Some(p.link_type));
+                    index += 1;
+                    writeln!(out, "{line}").map_err(write_err)?;
                     // Each verdict out as its packet comes.
                     out.flush().map_err(write_err)?;
                 }

@@ -28,6 +28,11 @@ pub struct CheckArgs {
     /// `ja`, unwritten scratch cells and large constant shifts are allowed.
     #[arg(long)]
     libpcap: bool,
+    /// Print the answer as one JSON object on stdout (`{"accepted": true,
+    /// "rules": "linux", "instructions": N}` or `{"accepted": false, "rules":
+    /// …, "reason": "…"}`); the exit code is the same.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Prints "ok" (exit 0) or the kernel's reason for refusing (exit 1).
@@ -39,6 +44,20 @@ pub fn main(args: CheckArgs) -> Result<i32, Failure> {
     } else {
         check(&prog).map_err(|e| e.to_string())
     };
+    if args.json {
+        let rules = if args.libpcap { "libpcap" } else { "linux" };
+        let accepted = verdict.is_ok();
+        let value = match verdict {
+            Ok(()) => serde_json::json!({
+                "accepted": true, "rules": rules, "instructions": prog.len()
+            }),
+            Err(reason) => serde_json::json!({
+                "accepted": false, "rules": rules, "reason": reason
+            }),
+        };
+        sayln!("{value}");
+        return Ok(if accepted { 0 } else { EXIT_REJECTED });
+    }
     match verdict {
         Ok(()) => {
             sayln!("ok");

@@ -23,6 +23,10 @@ pub struct ConformanceArgs {
     /// Execution engine (interp or jit).
     #[arg(long, value_enum, default_value = "interp")]
     pub engine: Engine,
+    /// Print the results as one JSON object on stdout: `{"engine": …,
+    /// "passed": N, "failed": M, "failures": [{"file": …, "reason": …}]}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The default suite location: `shared/bpf-conformance/tests` in the
@@ -52,6 +56,21 @@ pub fn conformance(args: &ConformanceArgs) -> Result<i32, Failure> {
             "{}: no .data files (the directory holds no eBPF conformance test)",
             dir.display()
         )));
+    }
+    if args.json {
+        let failures: Vec<_> = report
+            .failures
+            .iter()
+            .map(|(file, reason)| serde_json::json!({ "file": file, "reason": reason }))
+            .collect();
+        let value = serde_json::json!({
+            "engine": args.engine.name(),
+            "passed": report.passed,
+            "failed": report.failures.len(),
+            "failures": failures,
+        });
+        sayln!("{value}");
+        return Ok(i32::from(!report.failures.is_empty()));
     }
     for (file, reason) in &report.failures {
         sayln!("FAIL {file}: {reason}");

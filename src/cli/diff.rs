@@ -51,6 +51,16 @@ pub struct DiffArgs {
     /// packet's captured bytes are sent as one datagram.
     #[arg(short = 'r', long = "read", value_name = "CAPTURE")]
     read: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of text: `{"cases": N,
+    /// "mismatches": M, "reports": [{"engine", "program" (tcpdump -ddd
+    /// text, or eBPF assembly), "packet" (hex or null), "kernel", "ours"}]}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Bytes as lowercase hex, no separators.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads a hex packet file (one packet per line, `-` = empty, `#` comments).
@@ -102,7 +112,21 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
     let _ = args.kernel; // the only comparison target so far
     let mut rec = ClassicRecorder::new()
         .map_err(|e| Failure::bad_input(format!("kernel socket pair: {e}")))?;
-    let mut print = |m: &LiveMismatch| sayln!("{m}");
+    let mut reports: Vec<serde_json::Value> = Vec::new();
+    let json = args.json;
+    let mut print = |m: &LiveMismatch| {
+        if json {
+            reports.push(serde_json::json!({
+                "engine": m.engine,
+                "program": cranebpf::cbpf::print::ddd(&m.program),
+                "packet": m.packet.as_deref().map(hex),
+                "kernel": m.kernel,
+                "ours": m.ours,
+            }));
+        } else {
+            sayln!("{m}");
+        }
+    };
     let mut summary = if args.progs.is_empty() {
         generated(&mut rec, args.seed, args.cases, &mut print).map_err(Failure::bad_input)?
     } else {
@@ -128,7 +152,19 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
         summary
     };
     if args.ebpf {
-        let mut print = |m: &EbpfMismatch| sayln!("{m}");
+        let mut print = |m: &EbpfMismatch| {
+            if json {
+                reports.push(serde_json::json!({
+                    "engine": m.engine,
+                    "program": m.source,
+                    "packet": hex(&m.packet),
+                    "kernel": m.kernel.to_string(),
+                    "ours": m.ours,
+                }));
+            } else {
+                sayln!("{m}");
+            }
+        };
         let more = generated_ebpf(args.seed, &mut print).map_err(Failure::bad_input)?;
         summary.cases += more.cases;
         summary.mismatches += more.mismatches;
@@ -139,6 +175,15 @@ pub fn main(args: DiffArgs) -> Result<i32, Failure> {
             summary.skipped_enomem
         );
     }
-    sayln!("{} cases, {} mismatches", summary.cases, summary.mismatches);
+    if json {
+        let value = serde_json::json!({
+            "cases": summary.cases,
+            "mismatches": summary.mismatches,
+            "reports": reports,
+        });
+        sayln!("{value}");
+    } else {
+        sayln!("{} cases, {} mismatches", summary.cases, summary.mismatches);
+    }
     Ok(if summary.mismatches > 0 { 1 } else { 0 })
 }

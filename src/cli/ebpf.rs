@@ -66,6 +66,7 @@ pub fn run_ebpf(
     mut mem: Vec<u8>,
     engine: Option<Engine>,
     budget: Option<u64>,
+    json: bool,
 ) -> Result<i32, Failure> {
     let prog = load_program(path, raw).map_err(Failure::bad_input)?;
     let options = EbpfOptions {
@@ -78,6 +79,10 @@ pub fn run_ebpf(
         code: EXIT_REJECTED,
     })?;
     match program.run(&mut mem) {
+        Ok(v) if json => {
+            sayln!("{}", serde_json::json!({ "return": v }));
+            Ok(0)
+        }
         Ok(v) => {
             sayln!("{v:#x} ({v})");
             Ok(0)

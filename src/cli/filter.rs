@@ -45,6 +45,11 @@ pub struct FilterArgs {
     /// without -w).
     #[arg(long)]
     count: bool,
+    /// Print the count as one JSON object on stdout (with -w too), with
+    /// the rest of the summary: `{"packets", "matched", "written",
+    /// "bytes_read", "seconds", "cut_short" (the reason, or null)}`.
+    #[arg(long)]
+    json: bool,
     /// Filtering threads (0: one per CPU for inputs of 64 MiB or more, else
     /// 1; 1: filter on the main thread).
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -73,10 +78,10 @@ pub struct FilterArgs {
 /// records before the cut), 2 for an unreadable one.
 pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     // Without -w there is nothing to write: count.
-    let count = args.count || args.output.is_none();
-    if args.count && args.output.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+    let count = args.count || args.json || args.output.is_none();
+    if (args.count || args.json) && args.output.as_ref().is_some_and(|p| p.as_os_str() == "-") {
         return Err(Failure::bad_input(
-            "--count and -w - would both write to stdout",
+            "--count (or --json) and -w - would both write to stdout",
         ));
     }
     let dialect = if args.libpcap {
@@ -158,7 +163,20 @@ pub fn main(args: FilterArgs) -> Result<i32, Failure> {
     bar.finish();
     let summary = outcome?;
     if count {
-        writeln!(std::io::stdout(), "{}", summary.matched)
+        let line = if args.json {
+            serde_json::json!({
+                "packets": summary.packets,
+                "matched": summary.matched,
+                "written": summary.written,
+                "bytes_read": size.max(read),
+                "seconds": started.elapsed().as_secs_f64(),
+                "cut_short": summary.error.as_ref().map(|e| e.to_string()),
+            })
+            .to_string()
+        } else {
+            summary.matched.to_string()
+        };
+        writeln!(std::io::stdout(), "{line}")
             .map_err(|e| output::write_failure(std::path::Path::new("-"), e))?;
     }
     if !args.quiet {

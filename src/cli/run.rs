@@ -71,6 +71,11 @@ pub struct RunArgs {
     /// instead of as Linux does.
     #[arg(long, conflicts_with_all = ["ebpf", "read", "meta", "engine"])]
     libpcap: bool,
+    /// JSON Lines on stdout instead of bare numbers: `{"packet": N,
+    /// "verdict": V}` per packet (N from 1; with -r also "link_type"), or
+    /// for --ebpf one `{"return": V}`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Decodes one hex packet; `what` names it in errors.
@@ -152,6 +157,24 @@ pub(super) fn hex_packets(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Failur
     Ok(out)
 }
 
+/// One line of `run`'s output: the verdict, or with --json the JSON
+/// object for packet `index` (0-based here, 1-based in the output).
+pub(super) fn verdict_line(
+    json: bool,
+    index: usize,
+    verdict: u32,
+    link_type: Option<u32>,
+) -> String {
+    match (json, link_type) {
+        (false, _) => verdict.to_string(),
+        (true, None) => serde_json::json!({ "packet": index + 1, "verdict": verdict }).to_string(),
+        (true, Some(lt)) => {
+            serde_json::json!({ "packet": index + 1, "verdict": verdict, "link_type": lt })
+                .to_string()
+        }
+    }
+}
+
 /// A failed write to stdout (silent status 141 for a closed pipe).
 fn stdout_failure(e: std::io::Error) -> Failure {
     super::output::write_failure(std::path::Path::new("-"), e)
@@ -170,14 +193,14 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 .map_err(|e| Failure::bad_input(format!("--mem-file {}: {e}", file.display())))?,
             None => super::ebpf::parse_hex(&args.mem).map_err(Failure::bad_input)?,
         };
-        return super::ebpf::run_ebpf(path, args.raw, mem, args.engine, args.budget);
+        return super::ebpf::run_ebpf(path, args.raw, mem, args.engine, args.budget, args.json);
     }
     if let Some(path) = &args.read {
-        return super::capture_source::run_capture(&args.prog, path, args.engine);
+        return super::capture_source::run_capture(&args.prog, path, args.engine, args.json);
     }
     let prog = args.prog.load()?;
     if args.libpcap {
-        return run_libpcap(&prog, &packets(&args)?);
+        return run_libpcap(&prog, &packets(&args)?, args.json);
     }
     let mut meta = Metadata::default();
     for setting in &args.meta {
@@ -199,16 +222,20 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
     let packets = packets(&args)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for packet in &packets {
+    for (i, packet) in packets.iter().enumerate() {
         let verdict = filter.run(packet);
-        writeln!(out, "{verdict}").map_err(stdout_failure)?;
+        writeln!(out, "{}", verdict_line(args.json, i, verdict, None)).map_err(stdout_failure)?;
     }
     out.flush().map_err(stdout_failure)?;
     Ok(0)
 }
 
 /// `run --libpcap`: libpcap's validator and interpreter.
-fn run_libpcap(prog: &cranebpf::cbpf::Program, packets: &[Vec<u8>]) -> Result<i32, Failure> {
+fn run_libpcap(
+    prog: &cranebpf::cbpf::Program,
+    packets: &[Vec<u8>],
+    json: bool,
+) -> Result<i32, Failure> {
     use cranebpf::cbpf::libpcap;
     libpcap::validate(prog).map_err(|e| Failure {
         message: format!("rejected (libpcap would not run it): {e}"),
@@ -219,7 +246,7 @@ fn run_libpcap(prog: &cranebpf::cbpf::Program, packets: &[Vec<u8>]) -> Result<i3
     for (i, packet) in packets.iter().enumerate() {
         let verdict = libpcap::run(prog, packet, packet.len() as u32)
             .map_err(|e| Failure::bad_input(format!("packet {}: {e}", i + 1)))?;
-        writeln!(out, "{verdict}").map_err(stdout_failure)?;
+        writeln!(out, "{}", verdict_line(json, i, verdict, None)).map_err(stdout_failure)?;
     }
     out.flush().map_err(stdout_failure)?;
     Ok(0)

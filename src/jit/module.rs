@@ -120,7 +120,9 @@ fn build_function(
 enum CodeMemory {
     /// Its own `JITModule` (programs whose functions need linking).
     Module(Box<JITModule>),
-    /// An anonymous read-execute mapping of `len` bytes at `addr`.
+    /// An anonymous read-execute mapping of `len` bytes at `addr` (the
+    /// single-function fast path: Unix on x86-64).
+    #[cfg(all(unix, target_arch = "x86_64"))]
     Mapped { addr: *mut libc::c_void, len: usize },
     /// Already freed.
     Freed,
@@ -158,6 +160,7 @@ impl Drop for HostCode {
             CodeMemory::Module(module) => unsafe { module.free_memory() },
             // SAFETY: the mapping was made by `map_code` with this length
             // and, as above, nothing can be running or reach it any more.
+            #[cfg(all(unix, target_arch = "x86_64"))]
             CodeMemory::Mapped { addr, len } => unsafe {
                 libc::munmap(addr, len);
             },
@@ -168,7 +171,7 @@ impl Drop for HostCode {
 
 /// Copies position-independent code into a fresh anonymous mapping and
 /// makes it read-execute.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(unix, target_arch = "x86_64"))]
 fn map_code(bytes: &[u8]) -> Result<(*mut libc::c_void, usize), JitError> {
     let len = bytes.len().max(1);
     let failed =
@@ -203,7 +206,7 @@ fn map_code(bytes: &[u8]) -> Result<(*mut libc::c_void, usize), JitError> {
 
 /// Compiles a program of one function with `cranelift-codegen` alone and
 /// maps the bytes; `None` when the code needs relocations after all.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(unix, target_arch = "x86_64"))]
 fn compile_single(
     insns: &[Insn],
     starts: &[usize],
@@ -254,7 +257,7 @@ fn compile_single(
 pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostCode, JitError> {
     let isa = host_isa(options.verify_ir)?;
     let starts = split_functions(insns)?;
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(unix, target_arch = "x86_64"))]
     if starts.len() == 1 {
         if let Some(code) = compile_single(insns, &starts, &isa, options)? {
             return Ok(code);

@@ -165,6 +165,15 @@ fn classic_engines_agree() {
         };
         for packet in &packets {
             let want = engines[0].1.run(packet);
+            // The classic engine (a decoded interpreter) against the
+            // reference interpreter it must equal.
+            assert_eq!(
+                want,
+                cbpf::interp::run(&prog, packet, &meta),
+                "cbpf disagrees with the reference interpreter\nprogram:\n{}packet: {}\nmetadata: {meta:?}",
+                cbpf::print::ddd(&prog),
+                hex(packet)
+            );
             for (name, filter) in &engines[1..] {
                 let got = filter.run(packet);
                 assert_eq!(

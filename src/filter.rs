@@ -104,6 +104,9 @@ pub struct Filter {
     ctx_template: [u8; ctx_field::SIZE],
     /// Whether the translation reads the context block at all.
     uses_ctx: bool,
+    /// The program decoded for the classic interpreter, when that is the
+    /// engine.
+    decoded: Option<cbpf::fast::Decoded>,
 }
 
 impl Filter {
@@ -138,8 +141,11 @@ impl Filter {
             other => other,
         };
         let core = Prepared::new(ebpf, core_engine, &jit_options).map_err(FilterError::Jit)?;
+        let decoded =
+            (options.engine == Some(Engine::Cbpf)).then(|| cbpf::fast::Decoded::new(&program));
         Ok(Filter {
             ctx_template: translate::ctx_block(&options.metadata, 0),
+            decoded,
             classic: program,
             engine: options.engine.unwrap_or(core.engine()),
             core: Some(core),
@@ -163,6 +169,7 @@ impl Filter {
             core: None,
             metadata: options.metadata,
             uses_ctx: false,
+            decoded: None,
         })
     }
 
@@ -226,6 +233,9 @@ impl Filter {
                 return r0;
             }
         }
+        if let Some(decoded) = &self.decoded {
+            return decoded.run(packet, &self.metadata, wire_len);
+        }
         self.run_slow(packet, wire_len)
     }
 
@@ -244,8 +254,8 @@ impl Filter {
             // in libpcap; here it drops the packet.
             return cbpf::libpcap::run(&self.classic, packet, wire_len).unwrap_or(0);
         }
-        if self.engine == Engine::Cbpf {
-            return cbpf::interp::run_with_len(&self.classic, packet, &self.metadata, wire_len);
+        if let Some(decoded) = &self.decoded {
+            return decoded.run(packet, &self.metadata, wire_len);
         }
         let mut ctx = self.ctx_template;
         self.interpret(packet, wire_len, &mut ctx, &self.metadata)
@@ -257,8 +267,8 @@ impl Filter {
             // libpcap's dialect reads no metadata.
             return self.run_slow(packet, wire_len(packet));
         };
-        if self.engine == Engine::Cbpf {
-            return cbpf::interp::run(&self.classic, packet, metadata);
+        if let Some(decoded) = &self.decoded {
+            return decoded.run(packet, metadata, wire_len(packet));
         }
         let mut ctx = translate::ctx_block(metadata, 0);
         set_len(&mut ctx, wire_len(packet));
@@ -344,6 +354,9 @@ impl FilterRunner<'_> {
             if let Some(r0) = r0 {
                 return r0;
             }
+        }
+        if let Some(decoded) = &f.decoded {
+            return decoded.run(packet, &f.metadata, wire_len);
         }
         f.run_slow(packet, wire_len)
     }

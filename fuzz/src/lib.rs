@@ -396,6 +396,11 @@ pub fn classic_diff(data: &[u8]) {
     for cut in cuts {
         let p = &packet[..cut];
         let want = reference.run(p);
+        assert_eq!(
+            want,
+            cbpf::interp::run(&prog, p, &metadata),
+            "the classic engine disagrees with the reference interpreter"
+        );
         let wire = u32::try_from(packet.len()).unwrap_or(u32::MAX);
         let want_wire = reference.run_wire(p, wire);
         for (name, filter) in &others {

@@ -166,7 +166,7 @@ pub fn load(packet: &[u8], meta: &Metadata, offset: i32, size: usize) -> Option<
 
 /// The value of an ancillary load, or `Err(verdict)` when the kernel ends
 /// the program there.
-fn ancillary(
+pub(crate) fn ancillary(
     anc: Ancillary,
     a: u32,
     x: u32,

@@ -4,6 +4,7 @@
 pub mod ancillary;
 pub mod asm;
 pub mod check;
+pub mod fast;
 pub mod insn;
 pub mod interp;
 pub mod libpcap;

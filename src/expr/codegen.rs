@@ -2082,9 +2082,10 @@ impl Gen {
             self.scratch_base + 2,
         );
         if r_pl >= op::MEMWORDS {
-            return Err(ExprError::unsupported(
+            // libpcap's words: it refuses at the same `geneve`.
+            return Err(ExprError::semantic(
                 col,
-                "too many scratch registers for 'geneve'",
+                "too many registers needed to evaluate expression",
             ));
         }
         self.scratch_base += 3;
@@ -2562,11 +2563,12 @@ impl Gen {
     fn scratch_slot(&self, depth: u32) -> Result<u32, ExprError> {
         let slot = self.scratch_base + depth;
         if slot >= op::MEMWORDS {
-            return Err(ExprError::unsupported(
+            // libpcap's words (it runs out at about the same depth).
+            return Err(ExprError::semantic(
                 1,
                 format!(
-                    "arithmetic nested too deeply ({} scratch words)",
-                    op::MEMWORDS - self.scratch_base
+                    "too many registers needed to evaluate expression ({} scratch words)",
+                    op::MEMWORDS
                 ),
             ));
         }

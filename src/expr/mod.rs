@@ -433,6 +433,27 @@ mod tests {
     }
 
     #[test]
+    fn scratch_registers_run_out_where_libpcaps_do() {
+        // geneve takes three registers, a bare protochain leaks one
+        // (libpcap's own counts): 5 and 15 fit in 16, 6 and 16 do not.
+        let chain = |word: &str, join: &str, n: usize| vec![word; n].join(join);
+        assert!(compile_expr(&chain("geneve", " and ", 5), LinkType::Ethernet).is_ok());
+        assert!(compile_expr(&chain("protochain 6", " or ", 15), LinkType::Ethernet).is_ok());
+        for expr in [
+            chain("geneve", " and ", 6),
+            chain("protochain 6", " or ", 16),
+        ] {
+            let e = compile_expr(&expr, LinkType::Ethernet).unwrap_err();
+            assert_eq!(e.kind, ExprErrorKind::Semantic, "{e}");
+            assert!(
+                e.message
+                    .starts_with("too many registers needed to evaluate expression"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn link_types_round_trip() {
         for l in ALL_LINK_TYPES {
             assert_eq!(LinkType::from_dlt(l.dlt()), Some(l));

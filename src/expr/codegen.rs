@@ -2333,6 +2333,17 @@ impl Gen {
             RelOp::Ge => (op::JGE, false),
             RelOp::Lt => (op::JGE, true),
         };
+        // libpcap holds a scratch register per pending operand while it
+        // evaluates (right-nested arithmetic needs one per level) and
+        // refuses when all 16 are taken; so do we, though our code keeps
+        // right operands in X and would need fewer.
+        let demand = libpcap_registers(lhs).max(1 + libpcap_registers(rhs));
+        if self.scratch_base + demand > op::MEMWORDS {
+            return Err(ExprError::semantic(
+                1,
+                "too many registers needed to evaluate expression",
+            ));
+        }
         let (lc, rc) = (fold(lhs)?, fold(rhs)?);
         if let (Some(a), Some(b)) = (lc, rc) {
             let holds = match code {
@@ -2676,6 +2687,19 @@ fn alu_op(o: ArithOp) -> u16 {
         ArithOp::Xor => op::XOR,
         ArithOp::Shl => op::LSH,
         ArithOp::Shr => op::RSH,
+    }
+}
+
+/// The most scratch registers libpcap's code generator holds at once
+/// while evaluating `e` (`gen_loadi`, `gen_load`, `gen_arth`: each operand
+/// takes one until its operation is done; a load takes a new one while its
+/// index still holds one).
+fn libpcap_registers(e: &Arith) -> u32 {
+    match e {
+        Arith::Num(_) | Arith::Len => 1,
+        Arith::Load { index, .. } => libpcap_registers(index).max(2),
+        Arith::Neg(a) => libpcap_registers(a),
+        Arith::Bin(_, a, b) => libpcap_registers(a).max(1 + libpcap_registers(b)),
     }
 }
 

@@ -439,9 +439,18 @@ mod tests {
         let chain = |word: &str, join: &str, n: usize| vec![word; n].join(join);
         assert!(compile_expr(&chain("geneve", " and ", 5), LinkType::Ethernet).is_ok());
         assert!(compile_expr(&chain("protochain 6", " or ", 15), LinkType::Ethernet).is_ok());
+        // Right-nested sums: libpcap holds a register per level (14 fit).
+        let nested = |n: usize| {
+            (0..n)
+                .rev()
+                .fold(format!("ip[{n}]"), |acc, i| format!("ip[{i}]+({acc})"))
+                + "=1"
+        };
+        assert!(compile_expr(&nested(14), LinkType::Ethernet).is_ok());
         for expr in [
             chain("geneve", " and ", 6),
             chain("protochain 6", " or ", 16),
+            nested(15),
         ] {
             let e = compile_expr(&expr, LinkType::Ethernet).unwrap_err();
             assert_eq!(e.kind, ExprErrorKind::Semantic, "{e}");

@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("pcapng_read", pcapng_read),
     ("classic_diff", classic_diff),
     ("ebpf_diff", ebpf_diff),
+    ("elf_load", elf_load),
 ];
 
 /// Instruction budget for eBPF runs: loops and recursion are accepted
@@ -520,5 +521,39 @@ pub fn ebpf_diff(data: &[u8]) {
             "jit disagrees with interp on memory {mem:02x?}\n{}",
             ebpf::disasm::disassemble(&prog)
         );
+    }
+}
+
+/// eBPF ELF objects: loading never panics; every program found verifies
+/// or is refused, and one that verifies runs to the same result on the
+/// interpreter and the JIT.
+pub fn elf_load(data: &[u8]) {
+    let Ok(object) = ebpf::elf::load(data) else {
+        return;
+    };
+    for p in object.programs {
+        let build = |engine| {
+            let options = EbpfOptions {
+                engine: Some(engine),
+                budget: Some(1 << 16),
+                ..EbpfOptions::default()
+            };
+            EbpfProgram::with_options(p.program.clone(), options)
+        };
+        let (Ok(interp), Ok(jit)) = (build(Engine::Interp), build(Engine::Jit)) else {
+            continue;
+        };
+        // One buffer for both runs: r1 is its real address, which a
+        // program may compute with.
+        let mut mem = [7u8; 64];
+        let x = interp.run(&mut mem);
+        let after_interp = mem;
+        mem = [7u8; 64];
+        let y = jit.run(&mut mem);
+        assert_eq!(x.is_ok(), y.is_ok(), "{}: interp {x:?}, jit {y:?}", p.name);
+        if let (Ok(x), Ok(y)) = (x, y) {
+            assert_eq!(x, y, "{}: interp and jit differ", p.name);
+            assert_eq!(after_interp, mem, "{}: memory differs", p.name);
+        }
     }
 }

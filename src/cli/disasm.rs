@@ -67,6 +67,10 @@ pub struct DisasmArgs {
     /// With --ebpf: read FILE as raw bytes even if it looks like text.
     #[arg(long, requires = "ebpf")]
     raw: bool,
+    /// With --ebpf and an ELF object holding several programs: the one to
+    /// take (its function or section name).
+    #[arg(long, value_name = "NAME", requires = "ebpf")]
+    program: Option<String>,
 }
 
 /// Prints or writes the program in the requested form.
@@ -84,7 +88,7 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
                 "give either PROG or --ebpf FILE (use `disasm PROG --ebpf` for the translation)",
             ));
         }
-        return super::ebpf::disasm_ebpf(path, args.raw, listing);
+        return super::ebpf::disasm_ebpf(path, args.raw, args.program.as_deref(), listing);
     }
     let prog = args.prog.load()?;
     if listing != Listing::Ebpf {

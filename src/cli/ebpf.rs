@@ -12,14 +12,53 @@ use std::path::Path;
 
 /// Reads a program: raw bytes when forced or when the file is not text
 /// (has a NUL byte or is not UTF-8), assembly otherwise.
-pub fn load_program(path: &Path, force_raw: bool) -> Result<Program, String> {
+pub fn load_program(path: &Path, force_raw: bool, name: Option<&str>) -> Result<Program, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if cranebpf::ebpf::elf::is_elf(&bytes) {
+        return from_object(&bytes, name).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    if let Some(name) = name {
+        return Err(format!(
+            "{}: --program {name}: not an ELF object (assembly and raw bytes hold one program)",
+            path.display()
+        ));
+    }
     let text = std::str::from_utf8(&bytes)
         .ok()
         .filter(|t| !t.contains('\0'));
     match text {
         Some(t) if !force_raw => assemble(t).map_err(|e| format!("{}: {e}", path.display())),
         _ => Program::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+    }
+}
+
+/// The program named `name` (function or section) of an ELF object, or
+/// its only one.
+fn from_object(bytes: &[u8], name: Option<&str>) -> Result<Program, String> {
+    let object = cranebpf::ebpf::elf::load(bytes).map_err(|e| e.to_string())?;
+    let names = || {
+        object
+            .programs
+            .iter()
+            .map(|p| format!("{} (section {})", p.name, p.section))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut matching = object
+        .programs
+        .iter()
+        .filter(|p| name.is_none_or(|n| p.name == n || p.section == n));
+    match (matching.next(), matching.next(), name) {
+        (Some(p), None, _) => Ok(p.program.clone()),
+        (None, _, Some(n)) => Err(format!("no program '{n}'; it holds: {}", names())),
+        (Some(_), Some(_), Some(n)) => Err(format!(
+            "'{n}' names several programs; give a function name: {}",
+            names()
+        )),
+        _ => Err(format!(
+            "it holds several programs; choose one with --program: {}",
+            names()
+        )),
     }
 }
 
@@ -60,15 +99,17 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// `cranebpf run --ebpf FILE`: prints r0 as `0xHEX (DECIMAL)`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_ebpf(
     path: &Path,
     raw: bool,
+    name: Option<&str>,
     mut mem: Vec<u8>,
     engine: Option<Engine>,
     budget: Option<u64>,
     json: bool,
 ) -> Result<i32, Failure> {
-    let prog = load_program(path, raw).map_err(Failure::bad_input)?;
+    let prog = load_program(path, raw, name).map_err(Failure::bad_input)?;
     let options = EbpfOptions {
         budget,
         engine,
@@ -96,8 +137,13 @@ pub fn run_ebpf(
 
 /// `cranebpf disasm --ebpf FILE`: the program in assembler syntax, or the
 /// JIT's CLIF / machine code.
-pub fn disasm_ebpf(path: &Path, raw: bool, listing: Listing) -> Result<i32, Failure> {
-    let prog = load_program(path, raw).map_err(Failure::bad_input)?;
+pub fn disasm_ebpf(
+    path: &Path,
+    raw: bool,
+    name: Option<&str>,
+    listing: Listing,
+) -> Result<i32, Failure> {
+    let prog = load_program(path, raw, name).map_err(Failure::bad_input)?;
     print_ebpf(&prog, listing)
 }
 

@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// With --ebpf: read FILE as raw bytes even if it looks like text.
     #[arg(long, requires = "ebpf")]
     raw: bool,
+    /// With --ebpf and an ELF object (clang -target bpf) holding several
+    /// programs: the one to run (its function or section name).
+    #[arg(long, value_name = "NAME", requires = "ebpf")]
+    program: Option<String>,
     /// With --ebpf: the input memory as hex (r1 points to it, r2 is its
     /// length).
     #[arg(long, value_name = "HEX", default_value = "", requires = "ebpf")]
@@ -193,7 +197,16 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 .map_err(|e| Failure::bad_input(format!("--mem-file {}: {e}", file.display())))?,
             None => super::ebpf::parse_hex(&args.mem).map_err(Failure::bad_input)?,
         };
-        return super::ebpf::run_ebpf(path, args.raw, mem, args.engine, args.budget, args.json);
+        let program = args.program.as_deref();
+        return super::ebpf::run_ebpf(
+            path,
+            args.raw,
+            program,
+            mem,
+            args.engine,
+            args.budget,
+            args.json,
+        );
     }
     if let Some(path) = &args.read {
         return super::capture_source::run_capture(&args.prog, path, args.engine, args.json);

@@ -8,6 +8,7 @@
 
 pub mod asm;
 pub mod disasm;
+pub mod elf;
 pub mod env;
 pub mod error;
 pub mod helpers;

@@ -149,3 +149,28 @@ fn conformance_expression_listings_are_libpcaps() {
     let s = share(&lib, cases);
     report("conformance/expressions.txt", &s, CONFORMANCE_FLOOR);
 }
+
+/// Allow-lists (`host A or host B or …`) take the host-list fast path:
+/// their listings are libpcap's at every length tried, long jumps
+/// (`ja` trampolines past 255 instructions) included.
+#[test]
+fn host_list_listings_are_libpcaps() {
+    let Some(lib) = LibPcap::load_or_skip() else {
+        return;
+    };
+    for n in [2u32, 3, 17, 40, 100, 300] {
+        let expr = (0..n)
+            .map(|i| format!("host 10.{}.{}.{}", i / 62_500, (i / 250) % 250, i % 250 + 1))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let ours = cranebpf::compile_expr(&expr, LinkType::Ethernet).expect("compiles");
+        let theirs = lib
+            .compile("EN10MB", &expr, true)
+            .expect("libpcap compiles");
+        assert_eq!(
+            print::disasm(&ours),
+            lib.listing(&theirs),
+            "{n} hosts: not libpcap's listing"
+        );
+    }
+}

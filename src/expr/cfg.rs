@@ -58,6 +58,9 @@ pub struct Graph {
     /// jumps inside that prologue): the same program, and no "rejects all
     /// packets" refusal.
     pub unoptimizable: bool,
+    /// Built directly in the form the optimiser converges to (the
+    /// host-list fast path): nothing for the optimiser to do.
+    pub prebuilt: bool,
 }
 
 /// One open edge: a block's jt (`true`) or jf (`false`) slot.
@@ -255,24 +258,29 @@ impl Graph {
         // Trampolines: (block, side) pairs whose jump goes via a `ja`.
         let mut far: HashMap<(usize, bool), ()> = HashMap::new();
         loop {
-            let (insns, overflow) = self.emit(&order, &far);
-            match overflow {
-                None => return Ok(Program::new(insns)),
-                Some(edge) => {
-                    if far.insert(edge, ()).is_some() || far.len() > 4 * op::MAXINSNS {
-                        return Err("filter too large to lay out".to_string());
-                    }
+            // Every jump that does not fit gets its `ja` at once: adding
+            // one only lengthens other jumps, so the set only grows and
+            // this reaches libpcap's (one at a time) in fewer rounds.
+            let (insns, overflows) = self.emit(&order, &far);
+            if overflows.is_empty() {
+                return Ok(Program::new(insns));
+            }
+            for edge in overflows {
+                // Each round adds a new edge, and there are two per block.
+                if far.insert(edge, ()).is_some() || far.len() > 2 * self.blocks.len() {
+                    return Err("filter too large to lay out".to_string());
                 }
             }
         }
     }
 
-    /// One layout attempt; returns the first jump that does not fit.
+    /// One layout attempt; returns every jump that does not fit (the
+    /// instructions are then not usable).
     fn emit(
         &self,
         order: &[Target],
         far: &HashMap<(usize, bool), ()>,
-    ) -> (Vec<Insn>, Option<(usize, bool)>) {
+    ) -> (Vec<Insn>, Vec<(usize, bool)>) {
         let follower = |i: usize| order.get(i + 1).copied();
         // Pass 1: positions.
         let mut start = HashMap::new();
@@ -297,6 +305,7 @@ impl Graph {
         let at = |t: Target| start[&t];
         // Pass 2: instructions.
         let mut out = Vec::with_capacity(pos);
+        let mut overflows = Vec::new();
         for (i, &t) in order.iter().enumerate() {
             let Target::Block(b) = t else {
                 out.push(ret(t));
@@ -325,10 +334,10 @@ impl Graph {
                     };
                     let (jt, jf) = (dest_t - here - 1, dest_f - here - 1);
                     if jt > 255 {
-                        return (out, Some((b, true)));
+                        overflows.push((b, true));
                     }
                     if jf > 255 {
-                        return (out, Some((b, false)));
+                        overflows.push((b, false));
                     }
                     out.push(Insn::jump(code, k, jt as u8, jf as u8));
                     for (needed, target) in [(ft, block.jt), (ff, block.jf)] {
@@ -340,7 +349,7 @@ impl Graph {
                 }
             }
         }
-        (out, None)
+        (out, overflows)
     }
 }
 

@@ -12,6 +12,7 @@ mod ast;
 mod cfg;
 mod codegen;
 mod dataflow;
+mod hostlist;
 mod lexer;
 mod linktype;
 mod names;
@@ -201,7 +202,7 @@ fn compile(
         return Ok(accept_all());
     };
     let optimized = !graph.unoptimizable;
-    if optimized {
+    if optimized && !graph.prebuilt {
         optimize::optimize(&mut graph);
     }
     let program = graph
@@ -257,7 +258,22 @@ fn generate(
         return Ok(None);
     }
     let ast = parser::parse(expr)?;
+    if let Some(graph) = hostlist::host_list(&ast, link_type) {
+        return Ok(Some(graph));
+    }
     codegen::generate(&ast, link_type, netmask, source).map(Some)
+}
+
+/// [`compile_expr`] without the host-list fast path, for tests that hold
+/// the fast path to the general compiler.
+#[cfg(test)]
+fn compile_general(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
+    let ast = parser::parse(expr)?;
+    let mut graph = codegen::generate(&ast, link_type, DEFAULT_NETMASK, PacketSource::Live)?;
+    optimize::optimize(&mut graph);
+    graph
+        .layout()
+        .map_err(|message| ExprError::unsupported(1, message))
 }
 
 fn accept_all() -> Program {
@@ -460,6 +476,52 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn host_lists_are_what_the_general_compiler_makes() {
+        // Lists of every length up to 40, with repeats, juxtaposed values
+        // and parentheses: the fast path's program is the optimiser's.
+        let mut seed = 0x1234_5678u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for n in 2..=40 {
+            let hosts: Vec<String> = (0..n)
+                .map(|_| {
+                    let v = next() % 24; // few values: repeats happen
+                    format!("10.0.{}.{}", v / 8, v % 8 + 1)
+                })
+                .collect();
+            let mut expr = format!("host {}", hosts[0]);
+            for (i, h) in hosts[1..].iter().enumerate() {
+                expr = match i % 3 {
+                    0 => format!("{expr} or host {h}"),
+                    1 => format!("{expr} or {h}"),
+                    _ => format!("({expr}) or (host {h})"),
+                };
+            }
+            let fast = compile_expr(&expr, LinkType::Ethernet).unwrap();
+            let general = compile_general(&expr, LinkType::Ethernet).unwrap();
+            assert_eq!(fast, general, "{expr}");
+        }
+        // Not a plain host list: the general compiler.
+        for expr in ["host 1.1.1.1 or src host 2.2.2.2", "host 1.1.1.1 or tcp"] {
+            let ast = parser::parse(expr).unwrap();
+            assert!(
+                hostlist::host_list(&ast, LinkType::Ethernet).is_none(),
+                "{expr}"
+            );
+        }
+        // 10,000 hosts compile (the general optimiser would take hours).
+        let many: Vec<String> = (0..10_000u32)
+            .map(|i| format!("host 10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255))
+            .collect();
+        let prog = compile_expr(&many.join(" or "), LinkType::Ethernet).unwrap();
+        assert!(prog.len() > 30_000, "{}", prog.len());
     }
 
     #[test]

@@ -1936,7 +1936,11 @@ impl Gen {
     /// An OSI packet (LLC SAP 0xfe) with this network-layer protocol
     /// identifier, the first byte after the 3-byte LLC header.
     fn iso_nlpid(&mut self, nlpid: u32, col: usize) -> Result<Frag, ExprError> {
-        if self.link == LinkType::Other(107) && !self.ppp_inner {
+        let frelay = matches!(
+            self.link.other_protocols(),
+            Some((OtherProtocols::Frelay, ..))
+        );
+        if frelay && !self.ppp_inner {
             // Frame Relay: Q.922's UI control byte, then the NLPID.
             return Ok(self.cmp(op::H, self.off_linkhdr + 2, 0x0300 | nlpid));
         }
@@ -2202,6 +2206,12 @@ impl Gen {
             b0
         };
         let again = list.len();
+        // The loop's backward `ja` to `again` (libpcap's `again - i - 1`).
+        let back_to_again = |list: &mut Vec<(Insn, Option<usize>, Option<usize>)>| {
+            let i = list.len();
+            let k = (again as u32).wrapping_sub(i as u32 + 1);
+            list.push((stmt(op::JMP | op::JA, k), None, None));
+        };
         // Found it, or no next header: to the end.
         let found = list.len();
         list.push((jeq(v), None, None));
@@ -2235,12 +2245,7 @@ impl Gen {
             list.push((stmt(op::ALU | op::ADD | op::X, 0), None, None));
             list.push((stmt(op::MISC | op::TAX, 0), None, None));
             list.push((stmt(op::LD | op::MEM, reg), None, None));
-            let i = list.len();
-            list.push((
-                stmt(op::JMP | op::JA, (again as u32).wrapping_sub(i as u32 + 1)),
-                None,
-                None,
-            ));
+            back_to_again(&mut list);
             for j in starts.into_iter().chain([frag]) {
                 list[j].1 = Some(advance);
             }
@@ -2268,12 +2273,7 @@ impl Gen {
         list.push((alu(op::MUL, 4), None, None));
         list.push((stmt(op::MISC | op::TAX, 0), None, None));
         list.push((stmt(op::LD | op::MEM, reg), None, None));
-        let i = list.len();
-        list.push((
-            stmt(op::JMP | op::JA, (again as u32).wrapping_sub(i as u32 + 1)),
-            None,
-            None,
-        ));
+        back_to_again(&mut list);
         let end = list.len();
         list.push((alu(op::ADD, 0), None, None));
         list[none].1 = Some(end);

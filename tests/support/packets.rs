@@ -154,6 +154,13 @@ fn network(rng: &mut Rng) -> (u16, Vec<u8>) {
     }
 }
 
+/// `len` random bytes with `ethertype` at `at`.
+fn typed(rng: &mut Rng, len: usize, at: usize, ethertype: u16) -> Vec<u8> {
+    let mut h = rand_bytes(rng, len);
+    put(&mut h, at, 2, ethertype as u32);
+    h
+}
+
 /// An Ethernet header (MACs, VLAN tags, MPLS labels or the ethertype).
 fn ethernet_header(rng: &mut Rng, ethertype: u16) -> Vec<u8> {
     let mut pkt = Vec::new();
@@ -230,26 +237,11 @@ fn base_packet(rng: &mut Rng, link: LinkType) -> Vec<u8> {
                 pkt.extend(snap(rng, ethertype));
             }
         }
-        LinkType::SymantecFirewall => {
-            let mut h = rand_bytes(rng, 44);
-            put(&mut h, 6, 2, ethertype as u32);
-            pkt.extend(h);
-        }
-        LinkType::AppleIpOverIeee1394 => {
-            let mut h = rand_bytes(rng, 18);
-            put(&mut h, 16, 2, ethertype as u32);
-            pkt.extend(h);
-        }
-        LinkType::LinuxSll => {
-            let mut h = rand_bytes(rng, 16);
-            put(&mut h, 14, 2, ethertype as u32);
-            pkt.extend(h);
-        }
-        LinkType::LinuxSll2 => {
-            let mut h = rand_bytes(rng, 20);
-            put(&mut h, 0, 2, ethertype as u32);
-            pkt.extend(h);
-        }
+        // Headers of a fixed length with an ethertype at a fixed place.
+        LinkType::SymantecFirewall => pkt.extend(typed(rng, 44, 6, ethertype)),
+        LinkType::AppleIpOverIeee1394 => pkt.extend(typed(rng, 18, 16, ethertype)),
+        LinkType::LinuxSll => pkt.extend(typed(rng, 16, 14, ethertype)),
+        LinkType::LinuxSll2 => pkt.extend(typed(rng, 20, 0, ethertype)),
         LinkType::Null | LinkType::Loop => {
             let af: u32 = match ethertype {
                 0x0800 => 2,

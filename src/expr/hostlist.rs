@@ -1,15 +1,18 @@
-//! A fast path for allow-lists, `host A or host B or …` (IPv4 hosts, no
-//! qualifier) on Ethernet: the block graph libpcap's optimiser converges
-//! to, built directly in one pass over the addresses, where the general
-//! optimiser (like libpcap's) needs about two passes over the whole
-//! program per host. The shape, as libpcap 1.10 leaves it: IPv4 source
+//! A fast path for allow-lists, `host A or host B or …` (IPv4 hosts, all
+//! with the same qualifiers: none, `src`, `dst`, `ip`, `ip src`, `ip dst`)
+//! on Ethernet: the block graph libpcap's optimiser converges to, built
+//! directly in one pass over the addresses, where the general optimiser
+//! (like libpcap's) needs about two passes over the whole program per
+//! host. The shapes, as libpcap 1.10 leaves them: for `host`, IPv4 source
 //! tests, the first destination test, then the ARP/RARP branch (sender
 //! tests, target tests) whose target tests after the first are shared
 //! with the IPv4 destination tests (the same `jeq` blocks, which libpcap's
-//! block merging finds). Repeated addresses are tested once, as the
-//! optimiser leaves them. A unit test holds this to the general compiler
-//! for lists of every length up to 40; `tests/expr_listings.rs` to
-//! libpcap's own listings for up to 300 hosts.
+//! block merging finds); for `src`/`dst host`, one address field of IPv4
+//! and of ARP, the tests after the first shared; for `ip …`, IPv4 only.
+//! Repeated addresses are tested once, as the optimiser leaves them. A
+//! unit test holds this to the general compiler for lists of every length
+//! up to 40 in every shape; `tests/expr_listings.rs` to libpcap's own
+//! listings for up to 300 hosts.
 
 use super::ast::{Addr, Dir, Node, Prim, Proto};
 use super::cfg::{Graph, Target, Test};
@@ -21,11 +24,12 @@ const ETHERTYPE_IP: u32 = 0x0800;
 const ETHERTYPE_ARP: u32 = 0x0806;
 const ETHERTYPE_RARP: u32 = 0x8035;
 
-/// The distinct IPv4 hosts of an `or` of plain `host A` primitives, in
-/// first-seen order; `None` for anything else.
-fn hosts(ast: &Node) -> Option<Vec<u32>> {
+/// The qualifiers every host of the list shares, and its distinct IPv4
+/// hosts in first-seen order; `None` for anything else.
+fn hosts(ast: &Node) -> Option<((Proto, Dir), Vec<u32>)> {
     let mut out: Vec<u32> = Vec::new();
     let mut stack = vec![ast];
+    let mut quals = None;
     // In-order over the `or` tree, without recursion (lists are long).
     let mut leaves = Vec::new();
     while let Some(n) = stack.pop() {
@@ -36,8 +40,8 @@ fn hosts(ast: &Node) -> Option<Vec<u32>> {
             }
             Node::Prim(
                 Prim::Addr {
-                    proto: Proto::Default,
-                    dir: Dir::Default,
+                    proto: proto @ (Proto::Default | Proto::Ip),
+                    dir: dir @ (Dir::Default | Dir::Src | Dir::Dst),
                     addr:
                         Addr::V4 {
                             addr,
@@ -45,7 +49,12 @@ fn hosts(ast: &Node) -> Option<Vec<u32>> {
                         },
                 },
                 _,
-            ) => leaves.push(*addr),
+            ) => {
+                if *quals.get_or_insert((*proto, *dir)) != (*proto, *dir) {
+                    return None;
+                }
+                leaves.push(*addr);
+            }
             _ => return None,
         }
     }
@@ -55,7 +64,7 @@ fn hosts(ast: &Node) -> Option<Vec<u32>> {
             out.push(a);
         }
     }
-    Some(out)
+    Some((quals?, out))
 }
 
 /// The optimised graph of a host list on Ethernet, or `None` when `ast`
@@ -65,7 +74,7 @@ pub(super) fn host_list(ast: &Node, link: LinkType) -> Option<Graph> {
     if link != LinkType::Ethernet || !matches!(ast, Node::Or(..)) {
         return None;
     }
-    let hosts = hosts(ast)?;
+    let ((proto, dir), hosts) = hosts(ast)?;
     if hosts.len() < 2 {
         return None;
     }
@@ -100,17 +109,42 @@ pub(super) fn host_list(ast: &Node, link: LinkType) -> Option<Graph> {
         }
         next
     };
-    // ARP/RARP: sender at 28, then the target at 38 (first test, then the
-    // shared tail).
-    let arp_target = Target::Block(g.block(vec![ld(op::W, 38)], jeq(hosts[0]), accept, tail));
-    let arp_sender = run(&mut g, 28, arp_target);
-    let rarp = Target::Block(g.block(Vec::new(), jeq(ETHERTYPE_RARP), arp_sender, reject));
-    let arp = Target::Block(g.block(Vec::new(), jeq(ETHERTYPE_ARP), arp_sender, rarp));
-    // IPv4: source at 26, then the destination at 30 (first test, then
-    // the shared tail).
-    let ip_dst = Target::Block(g.block(vec![ld(op::W, 30)], jeq(hosts[0]), accept, tail));
-    let ip_src = run(&mut g, 26, ip_dst);
-    let root = g.block(vec![ld(op::H, 12)], jeq(ETHERTYPE_IP), ip_src, arp);
+    // The first test of a field (it loads the field), then the shared tail.
+    let first = |g: &mut Graph, at: u32| {
+        Target::Block(g.block(vec![ld(op::W, at)], jeq(hosts[0]), accept, tail))
+    };
+    // IPv4 source at 26, destination at 30; ARP/RARP sender at 28, target
+    // at 38.
+    let (ip, arp_fields) = match (proto, dir) {
+        (Proto::Ip, Dir::Src) => (run(&mut g, 26, reject), None),
+        (Proto::Ip, Dir::Dst) => (run(&mut g, 30, reject), None),
+        (Proto::Ip, _) => {
+            let dst = run(&mut g, 30, reject);
+            (run(&mut g, 26, dst), None)
+        }
+        (_, Dir::Src) => {
+            let arp = first(&mut g, 28);
+            (first(&mut g, 26), Some(arp))
+        }
+        (_, Dir::Dst) => {
+            let arp = first(&mut g, 38);
+            (first(&mut g, 30), Some(arp))
+        }
+        _ => {
+            let arp_target = first(&mut g, 38);
+            let arp_sender = run(&mut g, 28, arp_target);
+            let ip_dst = first(&mut g, 30);
+            (run(&mut g, 26, ip_dst), Some(arp_sender))
+        }
+    };
+    let not_ip = match arp_fields {
+        Some(fields) => {
+            let rarp = Target::Block(g.block(Vec::new(), jeq(ETHERTYPE_RARP), fields, reject));
+            Target::Block(g.block(Vec::new(), jeq(ETHERTYPE_ARP), fields, rarp))
+        }
+        None => reject,
+    };
+    let root = g.block(vec![ld(op::H, 12)], jeq(ETHERTYPE_IP), ip, not_ip);
     g.root = Some(Target::Block(root));
     Some(g)
 }

@@ -489,27 +489,41 @@ mod tests {
             seed ^= seed << 5;
             seed
         };
-        for n in 2..=40 {
-            let hosts: Vec<String> = (0..n)
-                .map(|_| {
-                    let v = next() % 24; // few values: repeats happen
-                    format!("10.0.{}.{}", v / 8, v % 8 + 1)
-                })
-                .collect();
-            let mut expr = format!("host {}", hosts[0]);
-            for (i, h) in hosts[1..].iter().enumerate() {
-                expr = match i % 3 {
-                    0 => format!("{expr} or host {h}"),
-                    1 => format!("{expr} or {h}"),
-                    _ => format!("({expr}) or (host {h})"),
-                };
+        for quals in ["", "src ", "dst ", "ip ", "ip src ", "ip dst "] {
+            for n in 2..=40 {
+                let hosts: Vec<String> = (0..n)
+                    .map(|_| {
+                        let v = next() % 24; // few values: repeats happen
+                        format!("10.0.{}.{}", v / 8, v % 8 + 1)
+                    })
+                    .collect();
+                let mut expr = format!("{quals}host {}", hosts[0]);
+                for (i, h) in hosts[1..].iter().enumerate() {
+                    expr = match i % 3 {
+                        0 => format!("{expr} or {quals}host {h}"),
+                        1 => format!("{expr} or {h}"),
+                        _ => format!("({expr}) or ({quals}host {h})"),
+                    };
+                }
+                let ast = parser::parse(&expr).unwrap();
+                if hosts.iter().collect::<std::collections::HashSet<_>>().len() > 1 {
+                    assert!(
+                        hostlist::host_list(&ast, LinkType::Ethernet).is_some(),
+                        "{expr}"
+                    );
+                }
+                let fast = compile_expr(&expr, LinkType::Ethernet).unwrap();
+                let general = compile_general(&expr, LinkType::Ethernet).unwrap();
+                assert_eq!(fast, general, "{expr}");
             }
-            let fast = compile_expr(&expr, LinkType::Ethernet).unwrap();
-            let general = compile_general(&expr, LinkType::Ethernet).unwrap();
-            assert_eq!(fast, general, "{expr}");
         }
         // Not a plain host list: the general compiler.
-        for expr in ["host 1.1.1.1 or src host 2.2.2.2", "host 1.1.1.1 or tcp"] {
+        for expr in [
+            "host 1.1.1.1 or src host 2.2.2.2",
+            "host 1.1.1.1 or tcp",
+            "ip6 host ::1 or ip6 host ::2",
+            "net 10.0.0.0/8 or net 11.0.0.0/8",
+        ] {
             let ast = parser::parse(expr).unwrap();
             assert!(
                 hostlist::host_list(&ast, LinkType::Ethernet).is_none(),

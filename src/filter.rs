@@ -254,9 +254,8 @@ impl Filter {
             // in libpcap; here it drops the packet.
             return cbpf::libpcap::run(&self.classic, packet, wire_len).unwrap_or(0);
         }
-        if let Some(decoded) = &self.decoded {
-            return decoded.run(packet, &self.metadata, wire_len);
-        }
+        // (The classic interpreter engine is run by the callers, before
+        // this cold path.)
         let mut ctx = self.ctx_template;
         self.interpret(packet, wire_len, &mut ctx, &self.metadata)
     }

@@ -31,6 +31,8 @@ const ETHERTYPE_ATALK: u32 = 0x809b;
 const ETHERTYPE_AARP: u32 = 0x80f3;
 /// Largest 802.3 length field; smaller "types" are LLC frames.
 const ETHERMTU: u32 = 1500;
+/// SNAP with the zero organisation code and IPX's ethertype.
+const IPX_SNAP: [u8; 8] = [0xaa, 0xaa, 0x03, 0, 0, 0, 0x81, 0x37];
 /// Linux cooked captures' protocol values for 802.3 and 802.2 frames.
 const LINUX_SLL_P_802_3: u32 = 0x0001;
 const LINUX_SLL_P_802_2: u32 = 0x0004;
@@ -482,14 +484,7 @@ impl Gen {
             self.off_nl
         } else if let Some((_, _, nosnap)) = self.link.other_protocols() {
             Off::from(nosnap)
-        } else if matches!(
-            self.link,
-            LinkType::LinuxSll
-                | LinkType::LinuxSll2
-                | LinkType::SymantecFirewall
-                | LinkType::AppleIpOverIeee1394
-        ) {
-            // libpcap takes the payload to start without an LLC header.
+        } else if self.link.typed_without_llc() {
             self.off_llc
         } else {
             self.off_llc + 3
@@ -643,7 +638,7 @@ impl Gen {
                 let sap = self.cmp(op::B, llc, LLCSAP_IPX);
                 let raw = self.cmp(op::H, llc, 0xffff);
                 let sap_or_raw = self.g.or(sap, raw);
-                let snap = self.bytes_eq(llc, &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x81, 0x37]);
+                let snap = self.bytes_eq(llc, &IPX_SNAP);
                 let any = self.g.or(snap, sap_or_raw);
                 let is_8023 = self.ieee8023();
                 let in_8023 = self.g.and(is_8023, any);
@@ -680,7 +675,7 @@ impl Gen {
                 // frame, or Ethernet II IPX (libpcap's gen_linux_sll_linktype).
                 let type_off = self.off_linktype.unwrap_or(Off::from(14));
                 let sap = self.cmp(op::B, self.off_llc, LLCSAP_IPX);
-                let snap = self.bytes_eq(self.off_llc, &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x81, 0x37]);
+                let snap = self.bytes_eq(self.off_llc, &IPX_SNAP);
                 let in_llc = self.g.or(sap, snap);
                 let p8022 = self.cmp(op::H, type_off, LINUX_SLL_P_802_2);
                 let in_8022 = self.g.and(p8022, in_llc);
@@ -694,25 +689,12 @@ impl Gen {
                 // SAPs) is the protocol.
                 let type_off = self.off_linktype.unwrap_or(Off::from(14));
                 let p8022 = self.cmp(op::H, type_off, LINUX_SLL_P_802_2);
-                let sap = match ethertype {
-                    LLCSAP_IP | LLCSAP_ISONS | LLCSAP_NETBEUI => {
-                        self.cmp(op::H, self.off_llc, (ethertype << 8) | ethertype)
-                    }
-                    _ => self.cmp(op::B, self.off_llc, ethertype),
-                };
+                let sap = self.llc_sap(ethertype);
                 self.g.and(p8022, sap)
             }
             // libpcap's default: an ethertype where the link layer keeps
             // one (for Linux cooked v2 every protocol, LLC SAPs too).
-            l if l.is_ethernet()
-                || matches!(
-                    l,
-                    LinkType::LinuxSll
-                        | LinkType::LinuxSll2
-                        | LinkType::SymantecFirewall
-                        | LinkType::AppleIpOverIeee1394
-                ) =>
-            {
+            l if l.is_ethernet() || l.typed_without_llc() => {
                 let off = self.off_linktype.unwrap_or(Off::from(0));
                 self.cmp(op::H, off, ethertype)
             }
@@ -850,15 +832,23 @@ impl Gen {
     fn llc_linktype(&mut self, ethertype: u32) -> Frag {
         let llc = self.off_llc;
         match ethertype {
-            LLCSAP_IP | LLCSAP_ISONS | LLCSAP_NETBEUI => {
-                self.cmp(op::H, llc, (ethertype << 8) | ethertype)
-            }
             ETHERTYPE_ATALK => {
                 // SNAP with Apple's organisation code.
                 self.bytes_eq(llc, &[0xaa, 0xaa, 0x03, 0x08, 0x00, 0x07, 0x80, 0x9b])
             }
-            sap if sap <= ETHERMTU => self.cmp(op::B, llc, sap),
+            sap if sap <= ETHERMTU => self.llc_sap(sap),
             _ => self.cmp(op::H, llc + 6, ethertype),
+        }
+    }
+
+    /// The 802.2 header names SAP `sap`: DSAP and SSAP both for IP, ISO
+    /// and NetBEUI, the DSAP alone for the others (libpcap's tests).
+    fn llc_sap(&mut self, sap: u32) -> Frag {
+        match sap {
+            LLCSAP_IP | LLCSAP_ISONS | LLCSAP_NETBEUI => {
+                self.cmp(op::H, self.off_llc, (sap << 8) | sap)
+            }
+            _ => self.cmp(op::B, self.off_llc, sap),
         }
     }
 
@@ -1924,12 +1914,8 @@ impl Gen {
     /// gen_ether_linktype: an 802.3 frame whose DSAP (for ISO, IP and
     /// NetBEUI both DSAP and SSAP) is the SAP.
     fn ether_llc_sap(&mut self, sap: u32) -> Frag {
-        let llc = self.off_llc;
         let is_8023 = self.ieee8023();
-        let sap = match sap {
-            LLCSAP_IP | LLCSAP_ISONS | LLCSAP_NETBEUI => self.cmp(op::H, llc, (sap << 8) | sap),
-            _ => self.cmp(op::B, llc, sap),
-        };
+        let sap = self.llc_sap(sap);
         self.g.and(is_8023, sap)
     }
 

@@ -574,6 +574,19 @@ impl LinkType {
         }
     }
 
+    /// A header with an ethertype at a fixed place whose payload libpcap
+    /// takes to start without an LLC header (its `off_nl_nosnap` 0): the
+    /// Linux cooked captures, Symantec Firewall, Apple IP over IEEE 1394.
+    pub(crate) const fn typed_without_llc(self) -> bool {
+        matches!(
+            self,
+            LinkType::LinuxSll
+                | LinkType::LinuxSll2
+                | LinkType::SymantecFirewall
+                | LinkType::AppleIpOverIeee1394
+        )
+    }
+
     /// Ethernet, bare or after netANALYZER's pseudo-header: libpcap
     /// compiles all three alike.
     pub(crate) const fn is_ethernet(self) -> bool {

@@ -170,6 +170,7 @@ fn program_commands(prog: &str, w: &str) -> Vec<Vec<OsString>> {
         vec!["bench", prog, "--synthetic", "--runs", "1"],
         vec!["diff", "--kernel", prog, "--hex-file", hex],
         vec!["record", prog, "--hex-file", hex, "-o", w],
+        vec!["compile", "--xdp", prog, "-o", w],
     ]
     .iter()
     .map(|a| args(a))
@@ -203,6 +204,7 @@ fn refused_programs_exit_1_naming_the_instruction() {
             vec!["run", prog, "-r", "examples/sample.pcap"],
             vec!["filter", "-r", "examples/sample.pcap", prog],
             vec!["bench", prog, "--synthetic", "--runs", "1"],
+            vec!["compile", "--xdp", prog, "-o", "/dev/null/never"],
         ] {
             expect_failure(&args(&command), REFUSED, Some("instruction"));
         }
@@ -238,6 +240,7 @@ fn malformed_expressions_exit_2_naming_the_column() {
             vec!["run", "--expr", expr, "--hex", "00"],
             vec!["filter", "-r", "examples/sample.pcap", "--expr", expr],
             vec!["bench", "--expr", expr, "--synthetic", "--runs", "1"],
+            vec!["compile", "--xdp", "--expr", expr, "-o", "/dev/null/never"],
         ] {
             expect_failure(&args(&command), MALFORMED, Some(expr));
         }

@@ -3,6 +3,7 @@
 mod bench;
 mod capture_source;
 mod check;
+mod compile;
 mod conformance;
 mod diff;
 mod disasm;
@@ -39,6 +40,10 @@ enum Command {
     /// Run a classic program on packets, printing one decimal verdict per
     /// packet (or, with --ebpf, an eBPF program on input memory).
     Run(run::RunArgs),
+    /// Compile a filter (program or expression) into an eBPF object the
+    /// kernel loads: `--xdp` writes an XDP program passing the packets the
+    /// filter keeps.
+    Compile(compile::CompileArgs),
     /// Run the eBPF conformance suite's .data tests.
     Conformance(conformance::ConformanceArgs),
     /// Record the running kernel's verdicts as a conformance corpus.
@@ -79,6 +84,7 @@ pub fn main() -> i32 {
         Command::Check(args) => check::main(args),
         Command::Disasm(args) => disasm::main(args),
         Command::Run(args) => run::main(args),
+        Command::Compile(args) => compile::main(args),
         Command::Conformance(args) => conformance::conformance(&args),
         Command::Record(args) => record::main(args),
         Command::Diff(args) => diff::main(args),

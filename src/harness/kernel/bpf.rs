@@ -1,9 +1,10 @@
-//! The `bpf(2)` syscall: load an eBPF socket filter
-//! (`BPF_PROG_LOAD`, `BPF_PROG_TYPE_SOCKET_FILTER`) and run it on a packet
-//! with `BPF_PROG_TEST_RUN`, so tests can compare our engines with the
-//! running kernel. Needs root (or `CAP_BPF` + `CAP_NET_ADMIN`).
+//! The `bpf(2)` syscall: load an eBPF socket filter or XDP program
+//! (`BPF_PROG_LOAD`) and run it on a packet with `BPF_PROG_TEST_RUN`, so
+//! tests can compare our engines and translations with the running kernel.
+//! Needs root (or `CAP_BPF` + `CAP_NET_ADMIN`).
 //!
-//! Facts about socket-filter test runs (Linux 6.18, checked by
+//! XDP test runs take the whole frame: `data` is `data_in[0]`, and
+//! `retval` is the XDP action. Facts about socket-filter test runs (Linux 6.18, checked by
 //! `tests/ebpf_kernel.rs`):
 //! - `data_in` must hold at least the 14-byte Ethernet header; the kernel
 //!   strips it (`eth_type_trans`), so the program's `skb->data`, and so
@@ -20,7 +21,16 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
-const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+
+/// Program types this module loads (`enum bpf_prog_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgType {
+    /// `BPF_PROG_TYPE_SOCKET_FILTER`.
+    SocketFilter = 1,
+    /// `BPF_PROG_TYPE_XDP`.
+    Xdp = 6,
+}
 
 /// Bytes of the Ethernet header a socket-filter test run strips from the
 /// front of its input.
@@ -75,11 +85,14 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// A socket-filter program loaded into the kernel (closed on drop).
+/// A program loaded into the kernel (closed on drop).
 #[derive(Debug)]
-pub struct SocketFilter {
+pub struct LoadedProgram {
     fd: OwnedFd,
 }
+
+/// The name the socket-filter tests know [`LoadedProgram`] by.
+pub type SocketFilter = LoadedProgram;
 
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: `attr` points to a live, initialised `#[repr(C)]` prefix of
@@ -101,15 +114,21 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     }
 }
 
-impl SocketFilter {
+impl LoadedProgram {
     /// Loads `insns` as a `BPF_PROG_TYPE_SOCKET_FILTER` program (license
     /// "GPL"), returning the verifier's log on refusal.
-    pub fn load(insns: &[Insn]) -> Result<SocketFilter, LoadError> {
+    pub fn load(insns: &[Insn]) -> Result<LoadedProgram, LoadError> {
+        LoadedProgram::load_as(ProgType::SocketFilter, insns)
+    }
+
+    /// Loads `insns` as a program of type `prog_type` (license "GPL"),
+    /// returning the verifier's log on refusal.
+    pub fn load_as(prog_type: ProgType, insns: &[Insn]) -> Result<LoadedProgram, LoadError> {
         let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
         let license = c"GPL";
         let mut log = vec![0u8; 1 << 16];
         let mut attr = ProgLoadAttr {
-            prog_type: BPF_PROG_TYPE_SOCKET_FILTER,
+            prog_type: prog_type as u32,
             insn_cnt: insns.len() as u32,
             insns: code.as_ptr() as u64,
             license: license.as_ptr() as u64,
@@ -124,7 +143,7 @@ impl SocketFilter {
                 // SAFETY: on success BPF_PROG_LOAD returns a new file
                 // descriptor that nothing else owns.
                 let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-                Ok(SocketFilter { fd })
+                Ok(LoadedProgram { fd })
             }
             Err(error) => {
                 let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
@@ -136,8 +155,8 @@ impl SocketFilter {
         }
     }
 
-    /// Runs the program once on `data` (Ethernet header first, see the
-    /// module docs) and returns `retval`, the low 32 bits of r0.
+    /// Runs the program once on `data` (see the module docs for what each
+    /// type sees of it) and returns `retval`, the low 32 bits of r0.
     pub fn test_run(&self, data: &[u8]) -> io::Result<u32> {
         let mut attr = TestRunAttr {
             prog_fd: self.fd.as_raw_fd() as u32,

@@ -25,6 +25,8 @@ use crate::cbpf::{self, Metadata};
 use crate::ebpf::insn::{op as e, Insn};
 use crate::ebpf::Program;
 
+pub mod xdp;
+
 /// Register holding A.
 pub const REG_A: u8 = 0;
 /// Register holding X.
@@ -125,7 +127,27 @@ impl std::error::Error for TranslateError {}
 /// One emitted slot, with the classic pc its jump goes to (if any).
 struct Emit {
     insn: Insn,
-    to: Option<usize>,
+    to: Option<Label>,
+}
+
+/// Where an emitted jump goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Label {
+    /// The first slot of classic instruction `pc`.
+    Classic(usize),
+    /// The shared "drop the packet" exit an XDP translation ends with.
+    Drop,
+}
+
+/// What a translation is for: it decides where packet bytes and the packet
+/// length come from and what `ret` becomes. Everything else (ALU, jumps,
+/// scratch memory) is translated the same way for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// A socket filter, as the kernel's converter makes it.
+    Socket,
+    /// An XDP program ([`xdp`]).
+    Xdp,
 }
 
 fn alu32_k(code: u8, dst: u8, k: u32) -> Insn {
@@ -155,39 +177,108 @@ pub fn translate(prog: &cbpf::Program) -> Result<Program, TranslateError> {
 
 /// Translates without checking first; the caller vouches for the program.
 fn translate_checked(prog: &cbpf::Program) -> Program {
+    match link(prog, Target::Socket) {
+        Ok(p) => p,
+        // Socket translation refuses nothing the checker accepts.
+        Err(_) => unreachable!("socket-filter translation of a checked program failed"),
+    }
+}
+
+/// Why a checked classic instruction has no translation for a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unsupported {
+    pc: usize,
+    what: String,
+}
+
+/// Translates a checked program for `target` and resolves its jumps.
+fn link(prog: &cbpf::Program, target: Target) -> Result<Program, Unsupported> {
     let mut out: Vec<Emit> = Vec::new();
     let plain = |insn| Emit { insn, to: None };
-    // Prologue: A = 0, X = 0, ctx = r1.
+    // Prologue: A = 0, X = 0, and the target's registers from r1.
     out.push(plain(alu32_k(e::MOV, REG_A, 0)));
     out.push(plain(alu32_k(e::MOV, REG_X, 0)));
-    out.push(plain(mov64(REG_CTX, 1)));
+    match target {
+        Target::Socket => out.push(plain(mov64(REG_CTX, 1))),
+        Target::Xdp => out.extend(xdp::prologue().map(plain)),
+    }
 
+    // The kernel's eBPF verifier (which XDP programs go through, unlike
+    // attached classic filters) refuses unreachable code: only reachable
+    // classic instructions are translated for XDP.
+    let reachable = match target {
+        Target::Socket => vec![true; prog.len()],
+        Target::Xdp => reachable(prog, xdp::always_drops),
+    };
     let mut start = Vec::with_capacity(prog.len() + 1);
     for (pc, insn) in prog.insns.iter().enumerate() {
         start.push(out.len());
-        convert(pc, insn, &mut out);
+        if reachable[pc] {
+            convert(pc, insn, target, &mut out)?;
+        }
     }
     start.push(out.len());
+    let drop_at = out.len();
+    if out.iter().any(|emit| emit.to == Some(Label::Drop)) {
+        out.extend(xdp::ret_action(xdp::action::DROP).map(plain));
+    }
 
-    let insns = out
-        .iter()
-        .enumerate()
-        .map(|(at, emit)| {
-            let mut insn = emit.insn;
-            if let Some(target) = emit.to {
-                // Checked programs jump forward within 4096 instructions of at
-                // most 8 slots each: the offset always fits.
-                let off = start[target] as i64 - (at as i64 + 1);
-                insn.off = off as i16;
-            }
-            insn
-        })
-        .collect();
-    Program::new(insns)
+    let mut insns = Vec::with_capacity(out.len());
+    for (at, emit) in out.iter().enumerate() {
+        let mut insn = emit.insn;
+        if let Some(label) = emit.to {
+            let slot = match label {
+                Label::Classic(pc) => start[pc],
+                Label::Drop => drop_at,
+            };
+            // Socket translations of checked programs jump forward within
+            // 4096 instructions of at most 8 slots each: always in range.
+            // XDP packet loads are longer, so a huge program can overflow.
+            let off = slot as i64 - (at as i64 + 1);
+            insn.off = i16::try_from(off).map_err(|_| Unsupported {
+                pc: start.partition_point(|&s| s <= at).saturating_sub(1),
+                what: format!("a jump of {off} instructions, beyond eBPF's 16-bit offsets"),
+            })?;
+        }
+        insns.push(insn);
+    }
+    Ok(Program::new(insns))
+}
+
+/// Classic instructions some path from the first reaches, where an
+/// instruction for which `ends_path` holds has no successors.
+fn reachable(prog: &cbpf::Program, ends_path: fn(&cbpf::Insn) -> bool) -> Vec<bool> {
+    let mut seen = vec![false; prog.len()];
+    let mut work = vec![0usize];
+    while let Some(pc) = work.pop() {
+        if pc >= prog.len() || seen[pc] {
+            continue;
+        }
+        seen[pc] = true;
+        if ends_path(&prog.insns[pc]) {
+            continue;
+        }
+        work.extend(prog.insns[pc].successors(pc).into_iter().flatten());
+    }
+    seen
 }
 
 /// Appends the eBPF form of classic instruction `pc`.
-fn convert(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
+fn convert(
+    pc: usize,
+    insn: &cbpf::Insn,
+    target: Target,
+    out: &mut Vec<Emit>,
+) -> Result<(), Unsupported> {
+    if target == Target::Xdp {
+        if let Some(done) = xdp::convert(pc, insn, out) {
+            return done;
+        }
+    }
+    if insn.class() == c::JMP {
+        jump(pc, insn, out);
+        return Ok(());
+    }
     let k = insn.k;
     let mut push = |insn: Insn| out.push(Emit { insn, to: None });
     let (a, x) = (REG_A, REG_X);
@@ -234,7 +325,6 @@ fn convert(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
                 push(alu32_k(code, a, k));
             }
         }
-        c::JMP => jump(pc, insn, out),
         c::RET => {
             if insn.rval() == c::K {
                 push(alu32_k(e::MOV, a, k));
@@ -250,6 +340,7 @@ fn convert(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
         }
         _ => unreachable_checked(),
     }
+    Ok(())
 }
 
 /// Classic conditional and unconditional jumps, as the kernel maps them.
@@ -258,7 +349,7 @@ fn jump(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
     if insn.op() == c::JA {
         out.push(Emit {
             insn: Insn::new(e::JMP | e::JA, 0, 0, 0, 0),
-            to: target_t,
+            to: target_t.map(Label::Classic),
         });
         return;
     }
@@ -285,7 +376,7 @@ fn jump(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
     if insn.jf == 0 {
         out.push(Emit {
             insn: jmp(cond),
-            to: target_t,
+            to: target_t.map(Label::Classic),
         });
         return;
     }
@@ -298,17 +389,17 @@ fn jump(pc: usize, insn: &cbpf::Insn, out: &mut Vec<Emit>) {
     if let (0, Some(inv)) = (insn.jt, inverse) {
         out.push(Emit {
             insn: jmp(inv),
-            to: target_f,
+            to: target_f.map(Label::Classic),
         });
         return;
     }
     out.push(Emit {
         insn: jmp(cond),
-        to: target_t,
+        to: target_t.map(Label::Classic),
     });
     out.push(Emit {
         insn: Insn::new(e::JMP | e::JA, 0, 0, 0, 0),
-        to: target_f,
+        to: target_f.map(Label::Classic),
     });
 }
 

@@ -12,6 +12,9 @@
 
 use std::fmt;
 
+mod write;
+pub use write::{write_object, ProgramSection};
+
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionKind, SymbolKind};
 
 use super::insn::{Insn, Program};

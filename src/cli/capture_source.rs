@@ -6,7 +6,9 @@ use super::prog::{ProgArgs, ProgSource};
 use super::prog_source;
 use super::{Failure, EXIT_REJECTED};
 use cranebpf::capture::scan::ScanError;
-use cranebpf::capture::{CaptureFilter, CaptureFilterError, Item, Mapped, Packet, Reader, Stream};
+use cranebpf::capture::{
+    CaptureFilter, CaptureFilterError, Item, Mapped, Packet, Reader, Stream, Timestamp,
+};
 use cranebpf::cbpf::Program;
 use cranebpf::{Dialect, Engine, FilterError, FilterOptions};
 use std::io::{Read, Write};
@@ -226,4 +228,35 @@ pub fn run_capture(
             Ok(super::EXIT_CUT_SHORT)
         }
     }
+}
+
+/// Packets with their timestamps.
+pub type TimedPackets = Vec<(Timestamp, Vec<u8>)>;
+
+/// Every packet of a capture with its timestamp, and the link type they
+/// share (XDP runs take one). A bad record is an error naming its offset.
+pub fn read_packets(path: &Path) -> Result<(TimedPackets, u32), Failure> {
+    let input = Input::open_whole(path)?;
+    let name = path.display();
+    let bad = |e: &dyn std::fmt::Display| Failure::bad_input(format!("{name}: {e}"));
+    let bytes = input.bytes().unwrap_or_default();
+    let mut reader = Reader::new(bytes).map_err(|e| bad(&e))?;
+    let mut packets = Vec::new();
+    let mut link = None;
+    while let Some(item) = reader.next_item() {
+        if let Item::Packet(p) = item.map_err(|e| bad(&e))? {
+            match link {
+                None => link = Some(p.link_type),
+                Some(l) if l != p.link_type => {
+                    return Err(bad(&format!(
+                        "packets of link types {l} and {}; an XDP run takes one",
+                        p.link_type
+                    )))
+                }
+                Some(_) => {}
+            }
+            packets.push((reader.timestamp(&p), p.data.to_vec()));
+        }
+    }
+    Ok((packets, link.unwrap_or(1)))
 }

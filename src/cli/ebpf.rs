@@ -5,6 +5,8 @@ use super::output::sayln;
 use super::{Failure, EXIT_REJECTED};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::disasm::disassemble;
+use cranebpf::ebpf::elf::{EbpfObject, ObjectProgram};
+use cranebpf::ebpf::runtime::{XdpOptions, XdpProgram};
 use cranebpf::ebpf::Program;
 use cranebpf::jit::{JitCode, JitOptions};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine};
@@ -36,6 +38,31 @@ pub fn load_program(path: &Path, force_raw: bool, name: Option<&str>) -> Result<
 /// its only one.
 fn from_object(bytes: &[u8], name: Option<&str>) -> Result<Program, String> {
     let object = cranebpf::ebpf::elf::load(bytes).map_err(|e| e.to_string())?;
+    let chosen = select(&object, name)?;
+    if chosen.section.starts_with("xdp") {
+        return Err(format!(
+            "'{}' is an XDP program (section {}): it runs on packets; give -r CAPTURE, --hex or \
+             --hex-file",
+            chosen.name, chosen.section
+        ));
+    }
+    if let Some(at) = chosen
+        .program
+        .insns
+        .iter()
+        .position(|i| i.is_lddw() && i.src != 0)
+    {
+        return Err(format!(
+            "'{}' (section {}) uses maps or global data (instruction {at}); only XDP programs \
+             run with maps so far",
+            chosen.name, chosen.section
+        ));
+    }
+    Ok(chosen.program.clone())
+}
+
+/// The program `name` (function or section) of an object, or its only one.
+fn select<'o>(object: &'o EbpfObject, name: Option<&str>) -> Result<&'o ObjectProgram, String> {
     let names = || {
         object
             .programs
@@ -49,7 +76,7 @@ fn from_object(bytes: &[u8], name: Option<&str>) -> Result<Program, String> {
         .iter()
         .filter(|p| name.is_none_or(|n| p.name == n || p.section == n));
     match (matching.next(), matching.next(), name) {
-        (Some(p), None, _) => Ok(p.program.clone()),
+        (Some(p), None, _) => Ok(p),
         (None, _, Some(n)) => Err(format!("no program '{n}'; it holds: {}", names())),
         (Some(_), Some(_), Some(n)) => Err(format!(
             "'{n}' names several programs; give a function name: {}",
@@ -184,4 +211,168 @@ pub fn write_out(text: &str) -> Result<i32, Failure> {
         Ok(()) => Ok(0),
         Err(e) => Err(super::output::write_failure(std::path::Path::new("-"), e)),
     }
+}
+
+/// Where `run --ebpf OBJECT` with packets writes what it keeps.
+pub struct XdpOutputs<'a> {
+    /// `--maps-in`.
+    pub maps_in: Option<&'a Path>,
+    /// `--maps-out`.
+    pub maps_out: Option<&'a Path>,
+    /// `--packets-out`.
+    pub packets_out: Option<&'a Path>,
+}
+
+/// `cranebpf run --ebpf PROG.o` on packets: an XDP program's return value
+/// per packet; maps and rewritten packets written as asked.
+#[allow(clippy::too_many_arguments)]
+pub fn run_xdp(
+    path: &Path,
+    name: Option<&str>,
+    packets: &[(cranebpf::capture::Timestamp, Vec<u8>)],
+    link_type: u32,
+    engine: Option<Engine>,
+    budget: Option<u64>,
+    json: bool,
+    outputs: &XdpOutputs<'_>,
+) -> Result<i32, Failure> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    if !cranebpf::ebpf::elf::is_elf(&bytes) {
+        return Err(Failure::bad_input(format!(
+            "{}: packets (-r, --hex, --hex-file) need an XDP program from an ELF object \
+             (clang -target bpf); assembly and raw programs run on --mem",
+            path.display()
+        )));
+    }
+    let object = cranebpf::ebpf::elf::load(&bytes)
+        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    let chosen = select(&object, name)
+        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    if !chosen.section.starts_with("xdp") {
+        return Err(Failure::bad_input(format!(
+            "{}: '{}' is in section {}; only XDP programs (section xdp…) run on packets so far",
+            path.display(),
+            chosen.name,
+            chosen.section
+        )));
+    }
+    let options = XdpOptions {
+        engine,
+        budget,
+        ..XdpOptions::default()
+    };
+    let program = XdpProgram::new(chosen, &object.maps, options).map_err(|e| Failure {
+        message: format!("{}: {e}", path.display()),
+        code: EXIT_REJECTED,
+    })?;
+    if let Some(file) = outputs.maps_in {
+        preload(&program, file)?;
+    }
+    let mut kept = Vec::new();
+    for (i, (ts, packet)) in packets.iter().enumerate() {
+        let outcome = program.run(packet).map_err(|e| Failure {
+            message: format!("packet {}: {e}", i + 1),
+            code: EXIT_REJECTED,
+        })?;
+        if json {
+            let mut line = serde_json::json!({ "packet": i + 1, "return": outcome.action });
+            if let Some(ifindex) = outcome.redirect {
+                line["redirect"] = serde_json::json!(ifindex);
+            }
+            sayln!("{line}");
+        } else {
+            sayln!("{}", outcome.action);
+        }
+        if outputs.packets_out.is_some() {
+            kept.push((*ts, outcome.packet));
+        }
+    }
+    if let Some(file) = outputs.packets_out {
+        use cranebpf::capture::write::PcapEncoder;
+        let encoder = PcapEncoder::new(link_type, 262_144, false, true);
+        let mut out = Vec::new();
+        encoder.file_header(&mut out);
+        for (ts, p) in &kept {
+            encoder.record(&mut out, *ts, p, p.len() as u32);
+        }
+        write_file(file, &out)?;
+    }
+    if let Some(file) = outputs.maps_out {
+        let mut all = serde_json::Map::new();
+        for (map, entries) in program.map_entries() {
+            let list: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|(k, v)| serde_json::json!({ "key": hex(k), "value": hex(v) }))
+                .collect();
+            all.insert(map, serde_json::Value::Array(list));
+        }
+        let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(all))
+            .map_err(|e| Failure::bad_input(e.to_string()))?;
+        text.push('\n');
+        write_file(file, text.as_bytes())?;
+    }
+    Ok(0)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to `path` whole or not at all.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut file = super::output::create(path)?;
+    if let Err(e) = file.write_all(bytes) {
+        super::output::abandon(file);
+        return Err(super::output::write_failure(path, e));
+    }
+    super::output::commit(file, path)
+}
+
+/// `--maps-in FILE`: `{"map": [{"key": HEX, "value": HEX}, …], …}`.
+fn preload(program: &XdpProgram, file: &Path) -> Result<(), Failure> {
+    let where_ = file.display();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::bad_input(format!("--maps-in {where_}: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::bad_input(format!(
+            "--maps-in {where_}: line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let maps = value
+        .as_object()
+        .ok_or_else(|| Failure::bad_input(format!("--maps-in {where_}: not a JSON object")))?;
+    for (map, entries) in maps {
+        let list = entries.as_array().ok_or_else(|| {
+            Failure::bad_input(format!("--maps-in {where_}: map '{map}': not a list"))
+        })?;
+        for (n, entry) in list.iter().enumerate() {
+            let field = |f: &str| -> Result<Vec<u8>, Failure> {
+                let text = entry.get(f).and_then(|v| v.as_str()).ok_or_else(|| {
+                    Failure::bad_input(format!(
+                        "--maps-in {where_}: map '{map}', entry {}: no \"{f}\" hex string",
+                        n + 1
+                    ))
+                })?;
+                parse_hex(text).map_err(|e| {
+                    Failure::bad_input(format!(
+                        "--maps-in {where_}: map '{map}', entry {}, {f}: {}",
+                        n + 1,
+                        e.trim_start_matches("--mem: ")
+                    ))
+                })
+            };
+            let (key, value) = (field("key")?, field("value")?);
+            program.preload(map, &key, &value).map_err(|e| {
+                Failure::bad_input(format!(
+                    "--maps-in {where_}: map '{map}', entry {}: {e}",
+                    n + 1
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }

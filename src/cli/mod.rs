@@ -39,7 +39,7 @@ enum Command {
     Disasm(disasm::DisasmArgs),
     /// Run a classic program on packets, printing one decimal verdict per
     /// packet (or, with --ebpf, an eBPF program on input memory).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Compile a filter (program or expression) into an eBPF object the
     /// kernel loads: `--xdp` writes an XDP program passing the packets the
     /// filter keeps.
@@ -83,7 +83,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Check(args) => check::main(args),
         Command::Disasm(args) => disasm::main(args),
-        Command::Run(args) => run::main(args),
+        Command::Run(args) => run::main(*args),
         Command::Compile(args) => compile::main(args),
         Command::Conformance(args) => conformance::conformance(&args),
         Command::Record(args) => record::main(args),

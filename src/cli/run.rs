@@ -17,6 +17,7 @@ Examples:
   cranebpf run examples/ip-udp.ddd --engine cbpf --hex-file - < packets.hex
   cranebpf run --ebpf prog.s --mem '22 11 00 ff'
   cranebpf run --ebpf log2_int.bpf.bin --raw --mem-file log2_int.mem
+  cranebpf run --ebpf xdp_prog.o -r capture.pcap --maps-out maps.json
   tcpdump -ddd -y RAW 'ip protochain 17' | cranebpf run --libpcap - --hex-file packets.hex
 
 Prints one decimal 32-bit verdict per packet per line (0: drop; else the
@@ -35,7 +36,7 @@ pub struct RunArgs {
     /// Read the packets from a capture (pcap or pcapng; `-` reads stdin);
     /// an expression PROG is compiled for each link type in it, and `ld len`
     /// sees each packet's length on the wire.
-    #[arg(short = 'r', long = "read", value_name = "IN", conflicts_with_all = ["hex_file", "meta", "ebpf"])]
+    #[arg(short = 'r', long = "read", value_name = "IN", conflicts_with_all = ["hex_file", "meta"])]
     read: Option<PathBuf>,
     /// File of packets, one hex packet per line (`-` for an empty packet,
     /// blank lines and `#` comments skipped); `-` reads stdin.
@@ -47,10 +48,24 @@ pub struct RunArgs {
     /// Execution engine.
     #[arg(long, default_value = "auto", value_parser = super::engine_or("auto", super::AUTO_HELP))]
     engine: ::std::option::Option<Engine>,
-    /// Run an eBPF program (assembly or raw bytes) instead of a classic
-    /// one; prints its 64-bit return value.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["prog", "ddd", "hex", "hex_file", "meta"])]
+    /// Run an eBPF program instead of a classic one: assembly or raw bytes
+    /// on input memory (--mem, --mem-file; prints its 64-bit return value),
+    /// or an XDP program from a clang-built object, with its maps, on
+    /// packets (-r, --hex, --hex-file; prints the action per packet).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prog", "ddd", "meta"])]
     ebpf: Option<PathBuf>,
+    /// With --ebpf and packets: preload maps from this JSON file
+    /// (`{"map": [{"key": HEX, "value": HEX}, ...]}`).
+    #[arg(long, value_name = "FILE", requires = "ebpf")]
+    maps_in: Option<PathBuf>,
+    /// With --ebpf and packets: write every map after the run as JSON (the
+    /// form --maps-in takes; arrays list every index, bytes as in memory).
+    #[arg(long, value_name = "FILE", requires = "ebpf")]
+    maps_out: Option<PathBuf>,
+    /// With --ebpf and packets: write every packet as the program left it
+    /// (one pcap record per input packet).
+    #[arg(long, value_name = "FILE", requires = "ebpf")]
+    packets_out: Option<PathBuf>,
     /// With --ebpf: read FILE as raw bytes even if it looks like text.
     #[arg(long, requires = "ebpf")]
     raw: bool,
@@ -190,6 +205,45 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
         if args.engine == Some(Engine::Cbpf) {
             return Err(Failure::bad_input(
                 "--engine cbpf runs classic programs only; use interp or jit with --ebpf",
+            ));
+        }
+        let has_packets = args.read.is_some() || args.hex_file.is_some() || !args.hex.is_empty();
+        if has_packets {
+            if args.mem_file.is_some() || !args.mem.is_empty() {
+                return Err(Failure::bad_input(
+                    "give packets (-r, --hex, --hex-file) or input memory (--mem, --mem-file), \
+                     not both",
+                ));
+            }
+            let (packets, link_type) = match &args.read {
+                Some(file) => super::capture_source::read_packets(file)?,
+                None => (
+                    packets(&args)?
+                        .into_iter()
+                        .map(|p| (cranebpf::capture::Timestamp { secs: 0, nanos: 0 }, p))
+                        .collect(),
+                    1,
+                ),
+            };
+            let outputs = super::ebpf::XdpOutputs {
+                maps_in: args.maps_in.as_deref(),
+                maps_out: args.maps_out.as_deref(),
+                packets_out: args.packets_out.as_deref(),
+            };
+            return super::ebpf::run_xdp(
+                path,
+                args.program.as_deref(),
+                &packets,
+                link_type,
+                args.engine,
+                args.budget,
+                args.json,
+                &outputs,
+            );
+        }
+        if args.maps_in.is_some() || args.maps_out.is_some() || args.packets_out.is_some() {
+            return Err(Failure::bad_input(
+                "--maps-in, --maps-out and --packets-out go with packets (-r, --hex, --hex-file)",
             ));
         }
         let mem = match &args.mem_file {

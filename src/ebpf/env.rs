@@ -15,6 +15,57 @@ pub enum HelperOutcome {
     Unwind,
     /// No helper has this id.
     Unknown,
+    /// A pointer argument named bytes outside the run's memory: the run
+    /// ends with [`crate::ebpf::ExecError::OutOfBounds`] at the call.
+    OutOfBounds {
+        /// First byte the helper would have touched.
+        addr: u64,
+        /// How many.
+        size: usize,
+        /// True when it would have written them.
+        write: bool,
+    },
+}
+
+/// The memory a helper may read and write during a call: the run's input
+/// memory and its stack, found by address as the program holds them.
+pub struct HelperMemory<'a> {
+    mem: &'a mut [u8],
+    stack: &'a mut [u8],
+    packet: Option<&'a [u8]>,
+}
+
+impl<'a> HelperMemory<'a> {
+    /// The input memory `mem`, the stack, and the packet the legacy loads
+    /// read when that is not `mem`.
+    pub fn new(mem: &'a mut [u8], stack: &'a mut [u8], packet: Option<&'a [u8]>) -> Self {
+        HelperMemory { mem, stack, packet }
+    }
+
+    /// The `len` bytes at address `addr`, if they lie wholly in the input
+    /// memory or the stack.
+    pub fn bytes(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let end = addr.checked_add(len as u64)?;
+        for region in [&mut *self.mem, &mut *self.stack] {
+            let lo = region.as_ptr() as u64;
+            if addr >= lo && end <= lo + region.len() as u64 {
+                let at = (addr - lo) as usize;
+                return region.get_mut(at..at + len);
+            }
+        }
+        None
+    }
+
+    /// The input memory, and its address.
+    pub fn mem(&mut self) -> (&mut [u8], u64) {
+        let at = self.mem.as_ptr() as u64;
+        (self.mem, at)
+    }
+
+    /// What the legacy packet loads of this run read.
+    pub fn packet(&self) -> &[u8] {
+        self.packet.unwrap_or(self.mem)
+    }
 }
 
 /// Services a running program calls back into.
@@ -22,6 +73,17 @@ pub trait Environment {
     /// Runs helper `id` with r1–r5; `packet` is what the legacy packet
     /// loads of this run read.
     fn call_helper(&self, id: u64, args: [u64; 5], packet: &[u8]) -> HelperOutcome;
+    /// Runs helper `id` with access to the run's memory (helpers taking
+    /// pointers: map operations, packet adjustments). By default, the
+    /// plain [`Environment::call_helper`].
+    fn call_helper_in(
+        &self,
+        id: u64,
+        args: [u64; 5],
+        memory: &mut HelperMemory<'_>,
+    ) -> HelperOutcome {
+        self.call_helper(id, args, memory.packet())
+    }
     /// Reads `size` (1, 2 or 4) bytes big-endian at a negative packet
     /// offset; `None` ends the program with 0.
     fn negative_load(&self, packet: &[u8], offset: i64, size: usize) -> Option<u32>;

@@ -1,6 +1,6 @@
 //! Helper functions callable by number from eBPF (`call N`, `callx`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A helper: five arguments (r1–r5) in, r0 out. A plain function pointer so
 /// JIT code can reach it through an `extern "C"` trampoline.
@@ -20,6 +20,9 @@ pub struct Helper {
 #[derive(Clone, Debug, Default)]
 pub struct Helpers {
     by_id: BTreeMap<u32, Helper>,
+    /// Ids the run's environment serves itself
+    /// ([`crate::ebpf::Environment::call_helper_in`]).
+    served: BTreeSet<u32>,
 }
 
 impl Helpers {
@@ -51,9 +54,17 @@ impl Helpers {
         u32::try_from(value).ok().and_then(|id| self.get(id))
     }
 
-    /// True when `id` is registered.
+    /// Declares that the run's environment serves helper `id` (the
+    /// kernel helpers of [`crate::ebpf::runtime`]): the verifier accepts
+    /// calls to it, and no function is registered here.
+    pub fn declare(&mut self, id: u32) -> &mut Helpers {
+        self.served.insert(id);
+        self
+    }
+
+    /// True when `id` is registered or declared.
     pub fn contains(&self, id: u32) -> bool {
-        self.by_id.contains_key(&id)
+        self.by_id.contains_key(&id) || self.served.contains(&id)
     }
 
     /// Registered ids in increasing order.

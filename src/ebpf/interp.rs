@@ -21,7 +21,7 @@
 //!   (`lddw` counts once); starting one more is
 //!   [`ExecError::BudgetExhausted`].
 
-use super::env::{Environment, HelperOutcome, HelpersEnv};
+use super::env::{Environment, HelperMemory, HelperOutcome, HelpersEnv};
 use super::error::ExecError;
 use super::helpers::Helpers;
 use super::insn::{op, Insn, Program};
@@ -297,14 +297,20 @@ impl<'m> Machine<'m> {
         id: u64,
         env: &dyn Environment,
     ) -> Result<Option<u64>, ExecError> {
-        let r = &self.reg;
-        let packet = self.packet.unwrap_or(self.mem);
-        match env.call_helper(id, [r[1], r[2], r[3], r[4], r[5]], packet) {
+        let r = self.reg;
+        let mut memory = HelperMemory::new(self.mem, self.stack, self.packet);
+        match env.call_helper_in(id, [r[1], r[2], r[3], r[4], r[5]], &mut memory) {
             HelperOutcome::Return(v) => {
                 self.reg[0] = v;
                 Ok(None)
             }
             HelperOutcome::Unwind => Ok(Some(0)),
+            HelperOutcome::OutOfBounds { addr, size, write } => Err(ExecError::OutOfBounds {
+                pc,
+                addr,
+                size,
+                write,
+            }),
             HelperOutcome::Unknown => Err(ExecError::UnknownHelper { pc, id }),
         }
     }

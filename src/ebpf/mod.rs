@@ -7,6 +7,7 @@
 //! memory as the packet, big-endian).
 
 pub mod asm;
+pub mod context;
 pub mod disasm;
 pub mod elf;
 pub mod env;
@@ -14,10 +15,12 @@ pub mod error;
 pub mod helpers;
 pub mod insn;
 pub mod interp;
+pub mod maps;
+pub mod runtime;
 pub mod semantics;
 pub mod verify;
 
-pub use env::{Environment, HelperOutcome, HelpersEnv};
+pub use env::{Environment, HelperMemory, HelperOutcome, HelpersEnv};
 pub use error::ExecError;
 pub use helpers::{Helper, HelperFn, Helpers};
 pub use insn::{DecodeError, Insn, Program};

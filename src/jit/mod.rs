@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 pub use module::compile_bytes;
 use runtime::{status, RunCtx, FRAME_SIZE, LEAF_HAND_OVER};
 
-use crate::ebpf::{Environment, HelperOutcome, Program};
+use crate::ebpf::{Environment, HelperMemory, HelperOutcome, Program};
 
 /// How to compile.
 #[derive(Clone, Debug)]
@@ -345,19 +345,38 @@ extern "C" fn helper_trampoline(
     // `JitCode::run`, which is live and not otherwise borrowed during the
     // call.
     let ctx = unsafe { &mut *ctx };
-    // SAFETY: `packet` and `packet_len` were set in `JitCode::run` from a
-    // slice that outlives the call.
-    let packet =
-        unsafe { std::slice::from_raw_parts(ctx.packet as *const u8, ctx.packet_len as usize) };
+    // SAFETY: `mem_lo`/`mem_len` and `stack_lo`/`stack_hi` were set in
+    // `JitCode::run` from the `&mut` slices it lends to generated code for
+    // the call; generated code is suspended while the helper runs and
+    // holds no reference into them, so these are their only live views.
+    // `packet` (when distinct from `mem`) is a shared slice that outlives
+    // the call and is never written.
+    let (mem, stack, packet) = unsafe {
+        let mem = std::slice::from_raw_parts_mut(ctx.mem_lo as *mut u8, ctx.mem_len as usize);
+        let stack = std::slice::from_raw_parts_mut(
+            ctx.stack_lo as *mut u8,
+            (ctx.stack_hi - ctx.stack_lo) as usize,
+        );
+        let packet = (ctx.packet != ctx.mem_lo)
+            .then(|| std::slice::from_raw_parts(ctx.packet as *const u8, ctx.packet_len as usize));
+        (mem, stack, packet)
+    };
+    let mut memory = HelperMemory::new(mem, stack, packet);
     let env = env_of(ctx);
     // A panicking helper must not unwind through generated frames.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        env.call_helper(id, [a1, a2, a3, a4, a5], packet)
+        env.call_helper_in(id, [a1, a2, a3, a4, a5], &mut memory)
     }));
     match outcome {
         Ok(HelperOutcome::Return(v)) => v,
         Ok(HelperOutcome::Unwind) => {
             ctx.status = status::ABORT_ZERO;
+            0
+        }
+        Ok(HelperOutcome::OutOfBounds { addr, size, write }) => {
+            ctx.status = status::OUT_OF_BOUNDS;
+            ctx.err_addr = addr;
+            ctx.err_info = (size.min(0xff) as u64) | if write { 0x100 } else { 0 };
             0
         }
         Ok(HelperOutcome::Unknown) => {

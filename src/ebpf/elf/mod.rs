@@ -5,15 +5,29 @@
 //! BPF-to-BPF calls reach through relocations, appended after the program
 //! and the calls patched; the `license` section is kept.
 //!
-//! Not yet: maps (`.maps`, `maps`) and global data (`.data`, `.rodata`,
-//! `.bss`): an instruction relocated against them is refused, naming the
-//! instruction and the symbol. Parsing is the `object` crate's; every
-//! malformed object gets an error naming what and where.
+//! Maps are read from BTF-defined `.maps` (see [`btf`]) and legacy `maps`
+//! sections (`struct bpf_map_def`); global data sections (`.data*`,
+//! `.rodata*`, `.bss*`) become one-entry array maps, as libbpf makes them.
+//! An `lddw` relocated against a map becomes libbpf's `BPF_PSEUDO_MAP_FD`
+//! form (src = 1, imm = the map's index in [`EbpfObject::maps`]); one
+//! against global data `BPF_PSEUDO_MAP_VALUE` (src = 2, imm = the index,
+//! the second slot's imm = the offset in the section). Parsing is the
+//! `object` crate's; every malformed object gets an error naming what and
+//! where.
 
 use std::fmt;
 
+mod btf;
 mod write;
 pub use write::{write_object, ProgramSection};
+
+use super::maps::{kind_name, MapDef, MapKind};
+
+/// `lddw` src: the map with this index (libbpf's `BPF_PSEUDO_MAP_FD`).
+pub const PSEUDO_MAP_FD: u8 = 1;
+/// `lddw` src: an address inside the map's value (`BPF_PSEUDO_MAP_VALUE`).
+pub const PSEUDO_MAP_VALUE: u8 = 2;
+const LDDW: u8 = 0x18;
 
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionKind, SymbolKind};
 
@@ -37,6 +51,9 @@ pub struct EbpfObject {
     pub programs: Vec<ObjectProgram>,
     /// The `license` section's string, if any.
     pub license: Option<String>,
+    /// The maps, global data first as its sections come, then declared
+    /// maps; `lddw` map references index this.
+    pub maps: Vec<MapDef>,
 }
 
 /// Why an object cannot be loaded.
@@ -97,6 +114,7 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
             let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
             String::from_utf8_lossy(&d[..end]).into_owned()
         });
+    let maps = Maps::read(&file)?;
     // `.text`, its relocated calls resolved within it.
     let text = file.section_by_name(".text").filter(|s| s.size() > 0);
     let text_slots = match &text {
@@ -194,11 +212,31 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                             ElfError(format!("instruction {pc}: call offset out of range"))
                         })?;
                         *uses_text = true;
+                    } else if insn.opc == LDDW && pc + 1 < prog.len() {
+                        let target = symbol
+                            .section_index()
+                            .and_then(|sec| maps.find(sec, symbol.address()));
+                        let Some((index, value_offset)) = target else {
+                            return Err(ElfError(format!(
+                                "section '{sec_name}', instruction {pc}: relocated against \
+                                 '{sym_name}', which is neither a map nor global data"
+                            )));
+                        };
+                        match value_offset {
+                            None => {
+                                prog[pc].src = PSEUDO_MAP_FD;
+                                prog[pc].imm = index as i32;
+                            }
+                            Some(at) => {
+                                prog[pc].src = PSEUDO_MAP_VALUE;
+                                prog[pc + 1].imm = (at as i64 + i64::from(insn.imm)) as i32;
+                                prog[pc].imm = index as i32;
+                            }
+                        }
                     } else {
                         return Err(ElfError(format!(
-                            "section '{sec_name}', instruction {pc}: relocated against \
-                             '{sym_name}' (a map or global data); maps and global data are \
-                             not supported yet"
+                            "section '{sec_name}', instruction {pc}: a relocation against \
+                             '{sym_name}' on an instruction that is neither a call nor lddw"
                         )));
                     }
                 }
@@ -239,5 +277,199 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
             "no program in the object (no executable section besides .text)".into(),
         ));
     }
-    Ok(EbpfObject { programs, license })
+    Ok(EbpfObject {
+        programs,
+        license,
+        maps: maps.defs,
+    })
+}
+
+/// The maps of an object and where their symbols are.
+struct Maps {
+    defs: Vec<MapDef>,
+    /// (section, offset of the definition or section start) → index; data
+    /// sections map their whole range.
+    declared: Vec<(object::SectionIndex, u64, usize)>,
+    data: Vec<(object::SectionIndex, usize)>,
+}
+
+impl Maps {
+    fn read(file: &object::File<'_>) -> Result<Maps, ElfError> {
+        let mut maps = Maps {
+            defs: Vec::new(),
+            declared: Vec::new(),
+            data: Vec::new(),
+        };
+        // Global data: one-entry arrays holding the section.
+        for section in file.sections() {
+            let name = section.name().unwrap_or("");
+            let is_data = [".data", ".rodata", ".bss"]
+                .iter()
+                .any(|p| name == *p || name.starts_with(&format!("{p}.")));
+            if !is_data || section.size() == 0 {
+                continue;
+            }
+            let size = u32::try_from(section.size())
+                .map_err(|_| ElfError(format!("section '{name}' is over 4 GiB")))?;
+            let initial = match section.kind() {
+                SectionKind::UninitializedData => None,
+                _ => Some(
+                    section
+                        .data()
+                        .map_err(|e| ElfError(format!("section '{name}': {e}")))?
+                        .to_vec(),
+                ),
+            };
+            maps.data.push((section.index(), maps.defs.len()));
+            maps.defs.push(MapDef {
+                name: name.to_string(),
+                kind: MapKind::Array,
+                key_size: 4,
+                value_size: size,
+                max_entries: 1,
+                flags: 0,
+                initial,
+                read_only: name.starts_with(".rodata"),
+            });
+        }
+        // Maps declared with BTF in `.maps`.
+        if let Some(section) = file.section_by_name(".maps") {
+            let btf = file
+                .section_by_name(".BTF")
+                .ok_or_else(|| ElfError("a .maps section but no .BTF to read it with".into()))?;
+            let btf = btf::Btf::parse(btf.data().map_err(|e| ElfError(format!(".BTF: {e}")))?)?;
+            for (name, _, fields) in btf.maps()? {
+                // The object's DATASEC offsets are left for the loader to
+                // fill in (libbpf does, from the symbols): the symbol of
+                // the same name says where the definition is.
+                let offset = file
+                    .symbols()
+                    .find(|s| {
+                        s.section_index() == Some(section.index()) && s.name() == Ok(name.as_str())
+                    })
+                    .map(|s| s.address())
+                    .ok_or_else(|| ElfError(format!("map '{name}': no symbol in .maps")))?;
+                let field = |f: &str| fields.iter().find(|(n, _)| n == f).map(|&(_, v)| v);
+                let def = map_def(
+                    &name,
+                    field("type"),
+                    field("key_size").or(field("key")),
+                    field("value_size").or(field("value")),
+                    field("max_entries"),
+                    field("map_flags").unwrap_or(0),
+                )?;
+                maps.declared
+                    .push((section.index(), offset, maps.defs.len()));
+                maps.defs.push(def);
+            }
+        }
+        // Legacy `maps`: struct bpf_map_def per symbol.
+        if let Some(section) = file.section_by_name("maps") {
+            let data = section
+                .data()
+                .map_err(|e| ElfError(format!("section 'maps': {e}")))?;
+            let mut symbols: Vec<_> = file
+                .symbols()
+                .filter(|s| {
+                    s.section_index() == Some(section.index()) && !s.name().unwrap_or("").is_empty()
+                })
+                .collect();
+            symbols.sort_by_key(|s| s.address());
+            for sym in symbols {
+                let name = sym.name().unwrap_or("?").to_string();
+                let at = sym.address() as usize;
+                let word = |i: usize| {
+                    data.get(at + 4 * i..at + 4 * i + 4)
+                        .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                };
+                if word(3).is_none() {
+                    return Err(ElfError(format!(
+                        "map '{name}': its bpf_map_def runs past the 'maps' section"
+                    )));
+                }
+                let def = map_def(
+                    &name,
+                    word(0),
+                    word(1),
+                    word(2),
+                    word(3),
+                    word(4).unwrap_or(0),
+                )?;
+                maps.declared
+                    .push((section.index(), sym.address(), maps.defs.len()));
+                maps.defs.push(def);
+            }
+        }
+        Ok(maps)
+    }
+
+    /// The map a symbol at `address` in `section` names, and for global
+    /// data the offset into it.
+    fn find(&self, section: object::SectionIndex, address: u64) -> Option<(usize, Option<u64>)> {
+        if let Some(&(_, index)) = self.data.iter().find(|(s, _)| *s == section) {
+            return Some((index, Some(address)));
+        }
+        self.declared
+            .iter()
+            .find(|&&(s, at, _)| s == section && at == address)
+            .map(|&(_, _, index)| (index, None))
+    }
+}
+
+/// A map definition from its declared fields, checked as the kernel's
+/// `BPF_MAP_CREATE` checks them.
+fn map_def(
+    name: &str,
+    kind: Option<u64>,
+    key_size: Option<u64>,
+    value_size: Option<u64>,
+    max_entries: Option<u64>,
+    flags: u64,
+) -> Result<MapDef, ElfError> {
+    let missing = |f: &str| ElfError(format!("map '{name}': no {f}"));
+    let number = kind.ok_or_else(|| missing("type"))?;
+    let kind = u32::try_from(number)
+        .ok()
+        .and_then(MapKind::from_number)
+        .ok_or_else(|| {
+            ElfError(format!(
+                "map '{name}': maps of type {} are not supported (hash, array, their per-CPU \
+                 and LRU forms are)",
+                kind_name(number as u32)
+            ))
+        })?;
+    let field = |v: Option<u64>, f: &str| -> Result<u32, ElfError> {
+        let v = v.ok_or_else(|| missing(f))?;
+        u32::try_from(v)
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| ElfError(format!("map '{name}': {f} {v} is invalid (EINVAL)")))
+    };
+    let (key_size, value_size, max_entries) = (
+        field(key_size, "key size")?,
+        field(value_size, "value size")?,
+        field(max_entries, "max_entries")?,
+    );
+    if kind.is_array() && key_size != 4 {
+        return Err(ElfError(format!(
+            "map '{name}': an array's key is 4 bytes, not {key_size} (EINVAL)"
+        )));
+    }
+    // Bound what one object may make us allocate.
+    let bytes = u64::from(value_size).div_ceil(8) * 8 * u64::from(max_entries);
+    if bytes > 1 << 30 {
+        return Err(ElfError(format!(
+            "map '{name}': {max_entries} entries of {value_size} bytes is over 1 GiB"
+        )));
+    }
+    Ok(MapDef {
+        name: name.to_string(),
+        kind,
+        key_size,
+        value_size,
+        max_entries,
+        flags: u32::try_from(flags).unwrap_or(u32::MAX),
+        initial: None,
+        read_only: false,
+    })
 }

@@ -1,0 +1,234 @@
+//! The little of BTF that loading needs: the map definitions of a `.maps`
+//! section, which libbpf-style objects declare as BTF (`__uint(type,
+//! BPF_MAP_TYPE_HASH)` is a member `int (*type)[1]`, `__type(key, T)` a
+//! member `T *key`). Read from the `.BTF` section as the kernel documents
+//! it (Documentation/bpf/btf.rst): a header, then type records, then
+//! strings. Every malformed record is an error naming its type id.
+
+use super::ElfError;
+
+const MAGIC: u16 = 0xeb9f;
+
+// Type kinds (`BTF_KIND_*`).
+const INT: u32 = 1;
+const PTR: u32 = 2;
+const ARRAY: u32 = 3;
+const STRUCT: u32 = 4;
+const UNION: u32 = 5;
+const ENUM: u32 = 6;
+const FWD: u32 = 7;
+const TYPEDEF: u32 = 8;
+const VOLATILE: u32 = 9;
+const CONST: u32 = 10;
+const RESTRICT: u32 = 11;
+const FUNC: u32 = 12;
+const FUNC_PROTO: u32 = 13;
+const VAR: u32 = 14;
+const DATASEC: u32 = 15;
+const FLOAT: u32 = 16;
+const DECL_TAG: u32 = 17;
+const TYPE_TAG: u32 = 18;
+const ENUM64: u32 = 19;
+
+/// One type record.
+#[derive(Clone, Debug)]
+struct Type {
+    name: String,
+    kind: u32,
+    /// `size` or `type`, by kind.
+    size_or_type: u32,
+    /// ARRAY: (element type, element count).
+    array: Option<(u32, u32)>,
+    /// STRUCT/UNION: (name, type, bit offset); DATASEC: ("", var type, offset).
+    members: Vec<(String, u32, u32)>,
+}
+
+/// A `.maps` entry: the variable's name, its offset as the DATASEC gives
+/// it (0 in objects before loading), and its fields by name.
+pub(super) type BtfMap = (String, u32, Vec<(String, u64)>);
+
+/// The types of a `.BTF` section, by id (id 0 is `void`).
+pub(super) struct Btf {
+    types: Vec<Type>,
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+impl Btf {
+    pub(super) fn parse(bytes: &[u8]) -> Result<Btf, ElfError> {
+        let bad = |what: &str| ElfError(format!(".BTF: {what}"));
+        if bytes.len() < 24 || u16::from_le_bytes([bytes[0], bytes[1]]) != MAGIC {
+            return Err(bad("no BTF header (magic 0xeb9f)"));
+        }
+        let hdr_len = u32_at(bytes, 4).unwrap_or(0) as usize;
+        let field = |i: usize| u32_at(bytes, 8 + 4 * i).unwrap_or(0) as usize;
+        let (type_off, type_len, str_off, str_len) = (field(0), field(1), field(2), field(3));
+        let types_at = hdr_len
+            .checked_add(type_off)
+            .ok_or_else(|| bad("type offset"))?;
+        let strs_at = hdr_len
+            .checked_add(str_off)
+            .ok_or_else(|| bad("string offset"))?;
+        let types_bytes = types_at
+            .checked_add(type_len)
+            .and_then(|end| bytes.get(types_at..end))
+            .ok_or_else(|| bad("the type section runs past the end"))?;
+        let strings = strs_at
+            .checked_add(str_len)
+            .and_then(|end| bytes.get(strs_at..end))
+            .ok_or_else(|| bad("the string section runs past the end"))?;
+        let name = |off: u32| -> String {
+            let s = strings.get(off as usize..).unwrap_or(&[]);
+            let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+            String::from_utf8_lossy(&s[..end]).into_owned()
+        };
+        let mut types = vec![Type {
+            name: String::new(),
+            kind: 0,
+            size_or_type: 0,
+            array: None,
+            members: Vec::new(),
+        }];
+        let mut at = 0;
+        while at < types_bytes.len() {
+            let id = types.len();
+            let word = |i: usize| {
+                u32_at(types_bytes, at + 4 * i)
+                    .ok_or_else(|| bad(&format!("type {id} is cut short")))
+            };
+            let (name_off, info, size_or_type) = (word(0)?, word(1)?, word(2)?);
+            let kind = (info >> 24) & 0x1f;
+            let vlen = (info & 0xffff) as usize;
+            at += 12;
+            let mut t = Type {
+                name: name(name_off),
+                kind,
+                size_or_type,
+                array: None,
+                members: Vec::new(),
+            };
+            let extra = match kind {
+                INT | VAR | DECL_TAG => 4,
+                PTR | FWD | TYPEDEF | VOLATILE | CONST | RESTRICT | FUNC | FLOAT | TYPE_TAG => 0,
+                ARRAY => 12,
+                STRUCT | UNION | DATASEC | ENUM64 => 12 * vlen,
+                ENUM | FUNC_PROTO => 8 * vlen,
+                k => return Err(bad(&format!("type {id} has unknown kind {k}"))),
+            };
+            let word = |i: usize| {
+                u32_at(types_bytes, at + 4 * i)
+                    .ok_or_else(|| bad(&format!("type {id} is cut short")))
+            };
+            match kind {
+                ARRAY => t.array = Some((word(0)?, word(2)?)),
+                STRUCT | UNION | DATASEC => {
+                    for m in 0..vlen {
+                        let (a, b, c) = (word(3 * m)?, word(3 * m + 1)?, word(3 * m + 2)?);
+                        t.members.push(if kind == DATASEC {
+                            (String::new(), a, b)
+                        } else {
+                            (name(a), b, c)
+                        });
+                    }
+                }
+                _ => {}
+            }
+            at += extra;
+            types.push(t);
+        }
+        Ok(Btf { types })
+    }
+
+    fn get(&self, id: u32) -> Result<&Type, ElfError> {
+        self.types
+            .get(id as usize)
+            .ok_or_else(|| ElfError(format!(".BTF: type {id} does not exist")))
+    }
+
+    /// `id` with typedefs and qualifiers looked through.
+    fn resolve(&self, mut id: u32) -> Result<&Type, ElfError> {
+        for _ in 0..64 {
+            let t = self.get(id)?;
+            match t.kind {
+                TYPEDEF | VOLATILE | CONST | RESTRICT | TYPE_TAG => id = t.size_or_type,
+                _ => return Ok(t),
+            }
+        }
+        Err(ElfError(format!(
+            ".BTF: type {id}: a chain of typedefs too long"
+        )))
+    }
+
+    /// The size in bytes of type `id`.
+    fn size_of(&self, id: u32) -> Result<u64, ElfError> {
+        let t = self.resolve(id)?;
+        match t.kind {
+            INT | STRUCT | UNION | ENUM | ENUM64 | FLOAT | DATASEC => Ok(u64::from(t.size_or_type)),
+            PTR => Ok(8),
+            ARRAY => {
+                let (elem, n) = t.array.unwrap_or((0, 0));
+                Ok(self.size_of(elem)? * u64::from(n))
+            }
+            k => Err(ElfError(format!(
+                ".BTF: type '{}' (kind {k}) has no size",
+                t.name
+            ))),
+        }
+    }
+
+    /// The map definitions of the `.maps` data section: (variable name,
+    /// offset in the section, fields by name → value).
+    pub(super) fn maps(&self) -> Result<Vec<BtfMap>, ElfError> {
+        let Some(sec) = self
+            .types
+            .iter()
+            .find(|t| t.kind == DATASEC && t.name == ".maps")
+        else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for &(_, var, offset) in &sec.members {
+            let v = self.get(var)?;
+            if v.kind != VAR {
+                return Err(ElfError(format!(
+                    ".BTF: .maps entry at offset {offset} is not a variable"
+                )));
+            }
+            let def = self.resolve(v.size_or_type)?;
+            if def.kind != STRUCT {
+                return Err(ElfError(format!(
+                    "map '{}': its BTF definition is not a struct",
+                    v.name
+                )));
+            }
+            let mut fields = Vec::new();
+            for (name, ty, _) in &def.members {
+                let t = self.resolve(*ty)?;
+                if t.kind != PTR {
+                    return Err(ElfError(format!(
+                        "map '{}': field '{name}' is not declared with __uint or __type",
+                        v.name
+                    )));
+                }
+                let target = self.resolve(t.size_or_type)?;
+                let value = match (name.as_str(), target.array) {
+                    // __type(key, T) / __type(value, T): the size of T.
+                    ("key" | "value", _) => self.size_of(t.size_or_type)?,
+                    // __uint(name, N): a pointer to an array of N ints.
+                    (_, Some((_, n))) => u64::from(n),
+                    _ => {
+                        return Err(ElfError(format!(
+                            "map '{}': field '{name}' is not declared with __uint",
+                            v.name
+                        )))
+                    }
+                };
+                fields.push((name.clone(), value));
+            }
+            out.push((v.name.clone(), offset, fields));
+        }
+        Ok(out)
+    }
+}

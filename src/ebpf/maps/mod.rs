@@ -1,0 +1,146 @@
+//! eBPF maps: what an object declares ([`MapDef`]), and the userspace maps
+//! that programs run against ([`MapSet`]), with the kernel's semantics for
+//! the types listed in [`MapKind`].
+//!
+//! Values live in one arena per map, allocated once when the set is made
+//! and never moved: a pointer `bpf_map_lookup_elem` returns stays valid for
+//! the program's life, as in the kernel (whose hash maps are preallocated
+//! too by default). Arenas lie inside the run memory the engines check
+//! accesses against (see [`crate::ebpf::runtime`]), so programs read and
+//! write map values at native speed, checked like any other access.
+
+mod set;
+
+pub use set::{MapSet, MapUpdateError};
+
+/// Map types this crate runs (`enum bpf_map_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MapKind {
+    /// `BPF_MAP_TYPE_HASH`.
+    Hash,
+    /// `BPF_MAP_TYPE_ARRAY` (also the maps of `.data`, `.rodata`, `.bss`).
+    Array,
+    /// `BPF_MAP_TYPE_PERCPU_HASH`, with one CPU.
+    PercpuHash,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY`, with one CPU.
+    PercpuArray,
+    /// `BPF_MAP_TYPE_LRU_HASH`.
+    LruHash,
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`, with one CPU.
+    LruPercpuHash,
+}
+
+impl MapKind {
+    /// The kind with kernel number `n`, if this crate runs it.
+    pub fn from_number(n: u32) -> Option<MapKind> {
+        Some(match n {
+            1 => MapKind::Hash,
+            2 => MapKind::Array,
+            5 => MapKind::PercpuHash,
+            6 => MapKind::PercpuArray,
+            9 => MapKind::LruHash,
+            10 => MapKind::LruPercpuHash,
+            _ => return None,
+        })
+    }
+
+    /// The kernel's number.
+    pub fn number(self) -> u32 {
+        match self {
+            MapKind::Hash => 1,
+            MapKind::Array => 2,
+            MapKind::PercpuHash => 5,
+            MapKind::PercpuArray => 6,
+            MapKind::LruHash => 9,
+            MapKind::LruPercpuHash => 10,
+        }
+    }
+
+    /// Indexed by a `u32` key, every index present.
+    pub fn is_array(self) -> bool {
+        matches!(self, MapKind::Array | MapKind::PercpuArray)
+    }
+
+    /// Evicts the least recently used entry when full.
+    pub fn is_lru(self) -> bool {
+        matches!(self, MapKind::LruHash | MapKind::LruPercpuHash)
+    }
+}
+
+/// The kernel's name of map type `n` (for messages about types not run).
+pub fn kind_name(n: u32) -> String {
+    const NAMES: [&str; 33] = [
+        "unspec",
+        "hash",
+        "array",
+        "prog_array",
+        "perf_event_array",
+        "percpu_hash",
+        "percpu_array",
+        "stack_trace",
+        "cgroup_array",
+        "lru_hash",
+        "lru_percpu_hash",
+        "lpm_trie",
+        "array_of_maps",
+        "hash_of_maps",
+        "devmap",
+        "sockmap",
+        "cpumap",
+        "xskmap",
+        "sockhash",
+        "cgroup_storage",
+        "reuseport_sockarray",
+        "percpu_cgroup_storage",
+        "queue",
+        "stack",
+        "sk_storage",
+        "devmap_hash",
+        "struct_ops",
+        "ringbuf",
+        "inode_storage",
+        "task_storage",
+        "bloom_filter",
+        "user_ringbuf",
+        "cgrp_storage",
+    ];
+    NAMES
+        .get(n as usize)
+        .map_or_else(|| format!("type {n}"), |s| format!("{s} (type {n})"))
+}
+
+/// A map as an object declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapDef {
+    /// Its name (the variable's, or `.rodata`, `.data`, `.bss`).
+    pub name: String,
+    /// Its type.
+    pub kind: MapKind,
+    /// Key bytes.
+    pub key_size: u32,
+    /// Value bytes.
+    pub value_size: u32,
+    /// Entries it holds at most.
+    pub max_entries: u32,
+    /// `map_flags` as declared.
+    pub flags: u32,
+    /// The initial value of entry 0 (global data sections), if any.
+    pub initial: Option<Vec<u8>>,
+    /// Programs may not write it (`.rodata`: `BPF_F_RDONLY_PROG`).
+    pub read_only: bool,
+}
+
+/// Handles programs hold for maps (what `lddw rN, map` loads): an address
+/// no access can reach, with the map's index in the low bits.
+pub const MAP_HANDLE_BASE: u64 = 0xffff_fe00_0000_0000;
+
+/// The handle of map `index`.
+pub fn map_handle(index: usize) -> u64 {
+    MAP_HANDLE_BASE | index as u64
+}
+
+/// The map index a handle names, if it is one.
+pub fn map_index(handle: u64) -> Option<usize> {
+    (handle & !0xffff_ffff == MAP_HANDLE_BASE).then_some((handle & 0xffff_ffff) as usize)
+}

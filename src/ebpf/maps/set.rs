@@ -1,0 +1,315 @@
+//! The maps of one loaded object at run time: each map's bookkeeping here,
+//! its values in an arena of the run memory ([`MapSet::arena_size`] bytes
+//! from the offset the caller gives).
+
+use std::collections::HashMap;
+
+use super::{MapDef, MapKind};
+
+/// `map_update_elem` flags.
+const BPF_ANY: u64 = 0;
+const BPF_NOEXIST: u64 = 1;
+const BPF_EXIST: u64 = 2;
+
+const ENOENT: i64 = 2;
+const E2BIG: i64 = 7;
+const EEXIST: i64 = 17;
+const EINVAL: i64 = 22;
+
+/// Why a map update from outside a program (a preload) failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapUpdateError(pub String);
+
+impl std::fmt::Display for MapUpdateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MapUpdateError {}
+
+/// A hash map's index: which arena slot holds which key.
+#[derive(Debug, Default)]
+struct HashIndex {
+    slots: HashMap<Vec<u8>, u32>,
+    /// The key in each slot (None: free).
+    keys: Vec<Option<Vec<u8>>>,
+    free: Vec<u32>,
+    /// Last use of each slot, for LRU eviction.
+    used: Vec<u64>,
+    clock: u64,
+}
+
+/// One map at run time.
+#[derive(Debug)]
+struct Map {
+    def: MapDef,
+    /// Offset of its arena in the run memory.
+    arena: usize,
+    /// Bytes per value slot (the value size rounded up to 8, as the kernel
+    /// lays out array and hash values).
+    slot: usize,
+    index: Option<HashIndex>,
+}
+
+/// The maps of an object, by index (the order [`MapDef`]s were given).
+#[derive(Debug)]
+pub struct MapSet {
+    maps: Vec<Map>,
+    size: usize,
+}
+
+impl MapSet {
+    /// Lays out `defs` in an arena starting at offset `base` of the run
+    /// memory, which must be 8-byte aligned.
+    pub fn new(defs: &[MapDef], base: usize) -> MapSet {
+        let mut at = base;
+        let mut maps = Vec::with_capacity(defs.len());
+        for def in defs {
+            let slot = (def.value_size as usize).div_ceil(8) * 8;
+            let index = (!def.kind.is_array()).then(|| {
+                let n = def.max_entries as usize;
+                HashIndex {
+                    keys: vec![None; n],
+                    free: (0..n as u32).rev().collect(),
+                    used: vec![0; n],
+                    ..HashIndex::default()
+                }
+            });
+            maps.push(Map {
+                def: def.clone(),
+                arena: at,
+                slot,
+                index,
+            });
+            at += slot * def.max_entries as usize;
+        }
+        MapSet {
+            maps,
+            size: at - base,
+        }
+    }
+
+    /// Bytes of run memory the arenas take.
+    pub fn arena_size(&self) -> usize {
+        self.size
+    }
+
+    /// The definitions, by index.
+    pub fn defs(&self) -> impl Iterator<Item = &MapDef> {
+        self.maps.iter().map(|m| &m.def)
+    }
+
+    /// Number of maps.
+    pub fn len(&self) -> usize {
+        self.maps.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty()
+    }
+
+    /// Index of the map named `name`.
+    pub fn by_name(&self, name: &str) -> Option<usize> {
+        self.maps.iter().position(|m| m.def.name == name)
+    }
+
+    /// Offset in the run memory of map `map`'s entry-0 value (global data:
+    /// what `BPF_PSEUDO_MAP_VALUE` loads point into).
+    pub fn value_offset(&self, map: usize) -> Option<usize> {
+        self.maps.get(map).map(|m| m.arena)
+    }
+
+    /// Writes every map's initial contents (global data) into `mem`.
+    pub fn initialise(&self, mem: &mut [u8]) {
+        for m in &self.maps {
+            let end = m.arena + m.slot * m.def.max_entries as usize;
+            mem[m.arena..end].fill(0);
+            if let Some(init) = &m.def.initial {
+                let n = init.len().min(m.def.value_size as usize);
+                mem[m.arena..m.arena + n].copy_from_slice(&init[..n]);
+            }
+        }
+    }
+
+    /// Offset of the value for `key` in map `map`, if present
+    /// (`bpf_map_lookup_elem`; marks LRU entries used).
+    pub fn lookup(&mut self, map: usize, key: &[u8]) -> Option<usize> {
+        let m = self.maps.get_mut(map)?;
+        if key.len() != m.def.key_size as usize {
+            return None;
+        }
+        match &mut m.index {
+            None => {
+                let i = u32::from_le_bytes(key.get(..4)?.try_into().ok()?);
+                (i < m.def.max_entries).then(|| m.arena + i as usize * m.slot)
+            }
+            Some(ix) => {
+                let &slot = ix.slots.get(key)?;
+                ix.clock += 1;
+                ix.used[slot as usize] = ix.clock;
+                Some(m.arena + slot as usize * m.slot)
+            }
+        }
+    }
+
+    /// `bpf_map_update_elem`: 0 or a negative errno, as the kernel returns.
+    pub fn update(
+        &mut self,
+        mem: &mut [u8],
+        map: usize,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+    ) -> i64 {
+        let Some(m) = self.maps.get_mut(map) else {
+            return -EINVAL;
+        };
+        if flags > BPF_EXIST
+            || key.len() != m.def.key_size as usize
+            || value.len() < m.def.value_size as usize
+        {
+            return -EINVAL;
+        }
+        let size = m.def.value_size as usize;
+        let at = match &mut m.index {
+            None => {
+                let Some(&[a, b, c, d]) = key.get(..4) else {
+                    return -EINVAL;
+                };
+                let i = u32::from_le_bytes([a, b, c, d]);
+                if i >= m.def.max_entries {
+                    return -E2BIG;
+                }
+                if flags == BPF_NOEXIST {
+                    return -EEXIST;
+                }
+                m.arena + i as usize * m.slot
+            }
+            Some(ix) => {
+                ix.clock += 1;
+                let slot = match ix.slots.get(key) {
+                    Some(_) if flags == BPF_NOEXIST => return -EEXIST,
+                    Some(&s) => s,
+                    None if flags == BPF_EXIST => return -ENOENT,
+                    None => {
+                        let slot = match ix.free.pop() {
+                            Some(s) => s,
+                            None if m.def.kind.is_lru() => {
+                                let victim =
+                                    (0..ix.used.len()).min_by_key(|&s| ix.used[s]).unwrap_or(0)
+                                        as u32;
+                                if let Some(old) = ix.keys[victim as usize].take() {
+                                    ix.slots.remove(&old);
+                                }
+                                victim
+                            }
+                            None => return -E2BIG,
+                        };
+                        ix.slots.insert(key.to_vec(), slot);
+                        ix.keys[slot as usize] = Some(key.to_vec());
+                        slot
+                    }
+                };
+                ix.used[slot as usize] = ix.clock;
+                m.arena + slot as usize * m.slot
+            }
+        };
+        mem[at..at + size].copy_from_slice(&value[..size]);
+        0
+    }
+
+    /// `bpf_map_delete_elem`: 0 or a negative errno.
+    pub fn delete(&mut self, map: usize, key: &[u8]) -> i64 {
+        let Some(m) = self.maps.get_mut(map) else {
+            return -EINVAL;
+        };
+        match &mut m.index {
+            None => -EINVAL,
+            Some(ix) => match ix.slots.remove(key) {
+                None => -ENOENT,
+                Some(slot) => {
+                    ix.keys[slot as usize] = None;
+                    ix.free.push(slot);
+                    0
+                }
+            },
+        }
+    }
+
+    /// Key and value size of map `map`.
+    pub fn sizes(&self, map: usize) -> Option<(usize, usize)> {
+        self.maps
+            .get(map)
+            .map(|m| (m.def.key_size as usize, m.def.value_size as usize))
+    }
+
+    /// Every entry of map `map` as (key, value) bytes: arrays every index,
+    /// hash maps sorted by key.
+    pub fn entries(&self, mem: &[u8], map: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(m) = self.maps.get(map) else {
+            return Vec::new();
+        };
+        let size = m.def.value_size as usize;
+        let value = |slot: usize| {
+            let at = m.arena + slot * m.slot;
+            mem[at..at + size].to_vec()
+        };
+        match &m.index {
+            None => (0..m.def.max_entries)
+                .map(|i| {
+                    let mut key = i.to_le_bytes().to_vec();
+                    key.resize(m.def.key_size as usize, 0);
+                    (key, value(i as usize))
+                })
+                .collect(),
+            Some(ix) => {
+                let mut out: Vec<(Vec<u8>, Vec<u8>)> = ix
+                    .slots
+                    .iter()
+                    .map(|(k, &s)| (k.clone(), value(s as usize)))
+                    .collect();
+                out.sort();
+                out
+            }
+        }
+    }
+
+    /// Sets an entry from outside a program (`BPF_ANY`), checking sizes.
+    pub fn preload(
+        &mut self,
+        mem: &mut [u8],
+        map: usize,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), MapUpdateError> {
+        let (k, v) = self
+            .sizes(map)
+            .ok_or_else(|| MapUpdateError(format!("no map {map}")))?;
+        if key.len() != k || value.len() != v {
+            return Err(MapUpdateError(format!(
+                "key of {} bytes and value of {} bytes; the map takes {k} and {v}",
+                key.len(),
+                value.len()
+            )));
+        }
+        match self.update(mem, map, key, value, BPF_ANY) {
+            0 => Ok(()),
+            e => Err(MapUpdateError(format!(
+                "the update failed with errno {}{}",
+                -e,
+                if -e == E2BIG {
+                    " (the map is full, or the index is past its end)"
+                } else {
+                    ""
+                }
+            ))),
+        }
+    }
+
+    /// The kind of map `map`.
+    pub fn kind(&self, map: usize) -> Option<MapKind> {
+        self.maps.get(map).map(|m| m.def.kind)
+    }
+}

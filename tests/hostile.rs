@@ -301,7 +301,13 @@ fn malformed_ebpf_exits_2_and_refused_ebpf_exits_1() {
             .to_string_lossy()
             .into_owned();
         let prog = file.to_str().expect("utf8 path");
-        for command in [vec!["run", "--ebpf", prog], vec!["disasm", "--ebpf", prog]] {
+        let sample = "examples/sample.pcap";
+        for command in [
+            vec!["run", "--ebpf", prog],
+            vec!["disasm", "--ebpf", prog],
+            vec!["run", "--ebpf", prog, "-r", sample],
+            vec!["filter", "--ebpf", prog, "-r", sample],
+        ] {
             expect_failure(&args(&command), MALFORMED, Some(&name));
         }
     }

@@ -6,6 +6,7 @@ use super::{Failure, EXIT_REJECTED};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::disasm::disassemble;
 use cranebpf::ebpf::elf::{EbpfObject, ObjectProgram};
+use cranebpf::ebpf::maps::MapDef;
 use cranebpf::ebpf::runtime::{XdpOptions, XdpProgram};
 use cranebpf::ebpf::Program;
 use cranebpf::jit::{JitCode, JitOptions};
@@ -213,6 +214,35 @@ pub fn write_out(text: &str) -> Result<i32, Failure> {
     }
 }
 
+/// The XDP program `name` of the object at `path` (or its only program),
+/// and the object's maps.
+pub fn load_xdp(path: &Path, name: Option<&str>) -> Result<(ObjectProgram, Vec<MapDef>), Failure> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    if !cranebpf::ebpf::elf::is_elf(&bytes) {
+        // A malformed program is named as such first, with its place.
+        load_program(path, false, name).map_err(Failure::bad_input)?;
+        return Err(Failure::bad_input(format!(
+            "{}: packets need an XDP program from an ELF object (clang -target bpf); \
+             assembly and raw programs run on --mem",
+            path.display()
+        )));
+    }
+    let object = cranebpf::ebpf::elf::load(&bytes)
+        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    let chosen = select(&object, name)
+        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    if !chosen.section.starts_with("xdp") {
+        return Err(Failure::bad_input(format!(
+            "{}: '{}' is in section {}; only XDP programs (section xdp…) run on packets so far",
+            path.display(),
+            chosen.name,
+            chosen.section
+        )));
+    }
+    Ok((chosen.clone(), object.maps))
+}
+
 /// Where `run --ebpf OBJECT` with packets writes what it keeps.
 pub struct XdpOutputs<'a> {
     /// `--maps-in`.
@@ -236,33 +266,13 @@ pub fn run_xdp(
     json: bool,
     outputs: &XdpOutputs<'_>,
 ) -> Result<i32, Failure> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    if !cranebpf::ebpf::elf::is_elf(&bytes) {
-        return Err(Failure::bad_input(format!(
-            "{}: packets (-r, --hex, --hex-file) need an XDP program from an ELF object \
-             (clang -target bpf); assembly and raw programs run on --mem",
-            path.display()
-        )));
-    }
-    let object = cranebpf::ebpf::elf::load(&bytes)
-        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    let chosen = select(&object, name)
-        .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    if !chosen.section.starts_with("xdp") {
-        return Err(Failure::bad_input(format!(
-            "{}: '{}' is in section {}; only XDP programs (section xdp…) run on packets so far",
-            path.display(),
-            chosen.name,
-            chosen.section
-        )));
-    }
+    let (chosen, maps) = load_xdp(path, name)?;
     let options = XdpOptions {
         engine,
         budget,
         ..XdpOptions::default()
     };
-    let program = XdpProgram::new(chosen, &object.maps, options).map_err(|e| Failure {
+    let program = XdpProgram::new(&chosen, &maps, options).map_err(|e| Failure {
         message: format!("{}: {e}", path.display()),
         code: EXIT_REJECTED,
     })?;

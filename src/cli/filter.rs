@@ -19,6 +19,7 @@ Examples:
   cranebpf filter -r in.pcapng -w https.pcapng 'tcp port 443 or udp port 443'
   cranebpf filter -r big.pcap -w - --threads 2 prog.ddd | tcpdump -r - -n
   cranebpf filter -r in.pcap --count --ddd '4,40 0 0 12,21 0 1 2048,6 0 0 65535,6 0 0 0'
+  cranebpf filter --ebpf xdp_prog.o -r in.pcap -w passed.pcap
 
 A packet matches when the filter's verdict is not 0; its record is written
 whole (as tcpdump -w does). Expressions are compiled for each link type in
@@ -66,6 +67,13 @@ pub struct FilterArgs {
     /// interpreter.
     #[arg(long)]
     libpcap: bool,
+    /// Keep the packets an XDP program from a clang-built object passes
+    /// (action XDP_PASS), written as the program left them; one thread.
+    #[arg(long, value_name = "PROG.o", conflicts_with_all = ["prog", "ddd", "expr_file", "libpcap", "threads"])]
+    ebpf: Option<PathBuf>,
+    /// With --ebpf and an object holding several programs: the one to run.
+    #[arg(long, value_name = "NAME", requires = "ebpf")]
+    program: Option<String>,
     /// Do not confine the process once the input and output are open (by
     /// default Landlock allows only the output's directory and a seccomp
     /// filter refuses sockets, exec and bpf(): a bug in a parser cannot
@@ -77,6 +85,9 @@ pub struct FilterArgs {
 /// Filters the capture; exit 0, 1 for a capture cut short (after the
 /// records before the cut), 2 for an unreadable one.
 pub fn main(args: FilterArgs) -> Result<i32, Failure> {
+    if let Some(object) = &args.ebpf {
+        return filter_xdp(&args, object);
+    }
     // Without -w there is nothing to write: count.
     let count = args.count || args.json || args.output.is_none();
     if (args.count || args.json) && args.output.as_ref().is_some_and(|p| p.as_os_str() == "-") {
@@ -292,4 +303,69 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// `filter --ebpf PROG.o`: the packets an XDP program passes, as it left
+/// them, in a pcap file with the input's timestamps and link type.
+fn filter_xdp(args: &FilterArgs, object: &std::path::Path) -> Result<i32, Failure> {
+    use cranebpf::capture::write::PcapEncoder;
+    use cranebpf::ebpf::runtime::{XdpOptions, XdpProgram};
+    use cranebpf::translate::xdp::action;
+    let (packets, link_type) = super::capture_source::read_packets(&args.input)?;
+    let program = super::ebpf::load_xdp(object, args.program.as_deref())?;
+    let program = XdpProgram::new(
+        &program.0,
+        &program.1,
+        XdpOptions {
+            engine: args.engine,
+            ..XdpOptions::default()
+        },
+    )
+    .map_err(|e| Failure {
+        message: format!("{}: {e}", object.display()),
+        code: super::EXIT_REJECTED,
+    })?;
+    let encoder = PcapEncoder::new(link_type, 262_144, false, true);
+    let mut out = Vec::new();
+    encoder.file_header(&mut out);
+    let mut matched = 0u64;
+    for (i, (ts, packet)) in packets.iter().enumerate() {
+        if args.max_matches.is_some_and(|m| matched >= m) {
+            break;
+        }
+        let outcome = program.run(packet).map_err(|e| Failure {
+            message: format!("packet {}: {e}", i + 1),
+            code: super::EXIT_REJECTED,
+        })?;
+        if outcome.action == u64::from(action::PASS) {
+            matched += 1;
+            encoder.record(&mut out, *ts, &outcome.packet, outcome.packet.len() as u32);
+        }
+    }
+    match &args.output {
+        Some(path) if path.as_os_str() == "-" => std::io::stdout()
+            .write_all(&out)
+            .map_err(|e| output::write_failure(path, e))?,
+        Some(path) => {
+            let mut file = output::create(path)?;
+            if let Err(e) = file.write_all(&out) {
+                output::abandon(file);
+                return Err(output::write_failure(path, e));
+            }
+            output::commit(file, path)?;
+        }
+        None => {}
+    }
+    if args.json {
+        output::sayln!(
+            "{}",
+            serde_json::json!({ "packets": packets.len(), "matched": matched })
+        );
+    } else if args.count || args.output.is_none() {
+        output::sayln!("{matched}");
+    }
+    if !args.quiet {
+        eprintln!("{matched} of {} packets passed", packets.len());
+    }
+    Ok(0)
 }

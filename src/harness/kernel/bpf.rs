@@ -19,6 +19,10 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 
@@ -124,8 +128,20 @@ impl LoadedProgram {
     /// Loads `insns` as a program of type `prog_type` (license "GPL"),
     /// returning the verifier's log on refusal.
     pub fn load_as(prog_type: ProgType, insns: &[Insn]) -> Result<LoadedProgram, LoadError> {
+        LoadedProgram::load_licensed(prog_type, insns, "GPL")
+    }
+
+    /// Loads `insns` as a program of type `prog_type` under `license`.
+    pub fn load_licensed(
+        prog_type: ProgType,
+        insns: &[Insn],
+        license: &str,
+    ) -> Result<LoadedProgram, LoadError> {
         let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
-        let license = c"GPL";
+        let license = std::ffi::CString::new(license).map_err(|_| LoadError {
+            error: io::Error::from(io::ErrorKind::InvalidInput),
+            log: "the licence contains a NUL byte".into(),
+        })?;
         let mut log = vec![0u8; 1 << 16];
         let mut attr = ProgLoadAttr {
             prog_type: prog_type as u32,
@@ -170,6 +186,149 @@ impl LoadedProgram {
         };
         bpf(BPF_PROG_TEST_RUN, &mut attr)?;
         Ok(attr.retval)
+    }
+
+    /// Runs the program once on `data`; returns `retval` and the packet as
+    /// the program left it (`data_out`).
+    pub fn test_run_out(&self, data: &[u8]) -> io::Result<(u32, Vec<u8>)> {
+        let mut out = vec![0u8; data.len() + 4096];
+        let mut attr = TestRunAttr {
+            prog_fd: self.fd.as_raw_fd() as u32,
+            retval: 0,
+            data_size_in: data.len() as u32,
+            data_size_out: out.len() as u32,
+            data_in: data.as_ptr() as u64,
+            data_out: out.as_mut_ptr() as u64,
+            repeat: 1,
+            duration: 0,
+        };
+        bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+        out.truncate(attr.data_size_out as usize);
+        Ok((attr.retval, out))
+    }
+}
+
+/// The leading fields of `union bpf_attr` for `BPF_MAP_CREATE`.
+#[repr(C)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+}
+
+/// The fields of `union bpf_attr` for the `BPF_MAP_*_ELEM` commands.
+#[repr(C)]
+struct MapElemAttr {
+    map_fd: u32,
+    pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// A map in the kernel (closed on drop).
+#[derive(Debug)]
+pub struct KernelMap {
+    fd: OwnedFd,
+    key_size: usize,
+    value_size: usize,
+}
+
+impl KernelMap {
+    /// `BPF_MAP_CREATE` with the type number, sizes and flags given.
+    pub fn create(
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+    ) -> io::Result<KernelMap> {
+        let mut attr = MapCreateAttr {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            map_flags: flags,
+        };
+        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+        // SAFETY: on success BPF_MAP_CREATE returns a new file descriptor
+        // that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        Ok(KernelMap {
+            fd,
+            key_size: key_size as usize,
+            value_size: value_size as usize,
+        })
+    }
+
+    /// The descriptor, for `lddw` map references.
+    pub fn fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    fn elem(
+        &self,
+        cmd: libc::c_long,
+        key: u64,
+        value: u64,
+        flags: u64,
+    ) -> io::Result<libc::c_long> {
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            pad: 0,
+            key,
+            value,
+            flags,
+        };
+        bpf(cmd, &mut attr)
+    }
+
+    /// `BPF_MAP_UPDATE_ELEM`.
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> io::Result<()> {
+        if key.len() != self.key_size || value.len() != self.value_size {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        self.elem(
+            BPF_MAP_UPDATE_ELEM,
+            key.as_ptr() as u64,
+            value.as_ptr() as u64,
+            flags,
+        )
+        .map(|_| ())
+    }
+
+    /// `BPF_MAP_LOOKUP_ELEM`: the value, or `None` when absent.
+    pub fn lookup(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        if key.len() != self.key_size {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let mut value = vec![0u8; self.value_size];
+        match self.elem(
+            BPF_MAP_LOOKUP_ELEM,
+            key.as_ptr() as u64,
+            value.as_mut_ptr() as u64,
+            0,
+        ) {
+            Ok(_) => Ok(Some(value)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every key, by `BPF_MAP_GET_NEXT_KEY` from the start.
+    pub fn keys(&self) -> io::Result<Vec<Vec<u8>>> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut next = vec![0u8; self.key_size];
+            let key = keys.last().map_or(0, |k| k.as_ptr() as u64);
+            match self.elem(BPF_MAP_GET_NEXT_KEY, key, next.as_mut_ptr() as u64, 0) {
+                Ok(_) => keys.push(next),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(keys),
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 

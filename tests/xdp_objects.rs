@@ -1,0 +1,445 @@
+//! Clang-built XDP objects with maps, run by us and by the kernel, must
+//! agree on everything the kernel lets a test run observe: the action per
+//! packet, the packet as the program left it, and every map's final
+//! contents.
+//!
+//! The programs are the C files in `tests/xdp/` (compiled with clang and
+//! libbpf's headers: `clang -O2 -g -target bpf`): bounds-checked parsing
+//! with VLAN tags and IPv6 extension headers in bounded loops and a
+//! BPF-to-BPF call, array and hash maps (lookups, atomic adds, updates
+//! from the stack), `.rodata` and `.bss` global data, packet rewriting with
+//! `bpf_xdp_adjust_head` and `bpf_xdp_adjust_tail`, `XDP_TX` and
+//! `bpf_redirect`. Each object is loaded into the running kernel
+//! (`BPF_MAP_CREATE` for its maps, `lddw` references patched to their
+//! descriptors, `BPF_PROG_LOAD` as XDP) and run with `BPF_PROG_TEST_RUN`
+//! on every Ethernet packet of the real-world captures and on packets made
+//! for the programs' branches; the same object runs through
+//! [`XdpProgram`] on the interpreter and on the JIT.
+//!
+//! Needs clang with libbpf's headers and root: under CI=true (where
+//! `.ci/run` installs clang and libbpf-dev) their absence is a failure,
+//! elsewhere a skip with the reason.
+
+mod support;
+
+use cranebpf::ebpf::elf::{self, EbpfObject, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+use cranebpf::ebpf::runtime::{XdpOptions, XdpProgram};
+use cranebpf::harness::kernel::bpf::{available, KernelMap, LoadedProgram, ProgType};
+use cranebpf::Engine;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const PROGRAMS: [&str; 3] = ["counter", "parse", "rewrite"];
+
+/// The largest frame an XDP test run takes without fragments.
+const MAX_FRAME: usize = 4096 - 256 - 320;
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn skip(why: &str) -> Option<PathBuf> {
+    assert!(!ci(), "{why} (required under CI=true)");
+    eprintln!("skipping: {why}");
+    None
+}
+
+/// `tests/xdp/NAME.c` compiled for BPF.
+fn compile(name: &str) -> Option<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/xdp/{name}.c"));
+    // Tests run in parallel and each removes its objects: one file each.
+    static SERIAL: AtomicUsize = AtomicUsize::new(0);
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+    let out = std::env::temp_dir().join(format!(
+        "cranebpf-xdp-{}-{serial}-{name}.o",
+        std::process::id()
+    ));
+    // The kernel's UAPI headers include <asm/types.h> from the host's
+    // multiarch directory.
+    let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    let result = Command::new("clang")
+        .args(["-O2", "-g", "-target", "bpf", "-c"])
+        .arg(format!("-I{multiarch}"))
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .output();
+    match result {
+        Ok(o) if o.status.success() => Some(out),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            if err.contains("bpf_helpers.h") {
+                return skip(&format!("libbpf's headers are missing: {err}"));
+            }
+            panic!("clang {name}.c: {err}");
+        }
+        Err(e) => skip(&format!("clang not found: {e}")),
+    }
+}
+
+/// The object loaded into the kernel: its maps created and initialised,
+/// the references patched, the program loaded as XDP.
+struct Kernel {
+    prog: LoadedProgram,
+    maps: Vec<KernelMap>,
+}
+
+fn load_in_kernel(object: &EbpfObject) -> Kernel {
+    let mut maps = Vec::new();
+    for def in &object.maps {
+        let map = KernelMap::create(
+            def.kind.number(),
+            def.key_size,
+            def.value_size,
+            def.max_entries,
+            def.flags,
+        )
+        .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}: {e}", def.name));
+        if let Some(init) = &def.initial {
+            let mut value = init.clone();
+            value.resize(def.value_size as usize, 0);
+            map.update(&0u32.to_le_bytes(), &value, 0)
+                .unwrap_or_else(|e| panic!("initialising {}: {e}", def.name));
+        }
+        maps.push(map);
+    }
+    let program = &object.programs[0];
+    let mut insns = program.program.insns.clone();
+    for insn in insns.iter_mut() {
+        if insn.is_lddw() && (insn.src == PSEUDO_MAP_FD || insn.src == PSEUDO_MAP_VALUE) {
+            insn.imm = maps[insn.imm as usize].fd();
+        }
+    }
+    let license = object.license.as_deref().unwrap_or("GPL");
+    let prog = LoadedProgram::load_licensed(ProgType::Xdp, &insns, license)
+        .unwrap_or_else(|e| panic!("the kernel refused {}: {e}", program.name));
+    Kernel { prog, maps }
+}
+
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every map's entries in the kernel, sorted by key.
+fn kernel_entries(kernel: &Kernel, object: &EbpfObject) -> Vec<(String, Entries)> {
+    object
+        .maps
+        .iter()
+        .zip(&kernel.maps)
+        .map(|(def, map)| {
+            let keys: Vec<Vec<u8>> = if def.kind.is_array() {
+                (0..def.max_entries)
+                    .map(|i| i.to_le_bytes().to_vec())
+                    .collect()
+            } else {
+                map.keys().expect("BPF_MAP_GET_NEXT_KEY")
+            };
+            let mut entries: Entries = keys
+                .into_iter()
+                .filter_map(|k| {
+                    let v = map.lookup(&k).expect("BPF_MAP_LOOKUP_ELEM")?;
+                    Some((k, v))
+                })
+                .collect();
+            entries.sort();
+            (def.name.clone(), entries)
+        })
+        .collect()
+}
+
+/// Ethernet frames of the real-world captures an XDP test run takes.
+fn captured() -> Vec<Vec<u8>> {
+    let Some(root) = support::shared_dir("realworld/captures") else {
+        assert!(!ci(), "no real-world captures under CI=true");
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("capture directory") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        let Ok(mut reader) = cranebpf::capture::Reader::new(&bytes) else {
+            continue;
+        };
+        while let Some(Ok(item)) = reader.next_item() {
+            if let cranebpf::capture::Item::Packet(p) = item {
+                if p.link_type == 1 && (14..=MAX_FRAME).contains(&p.data.len()) {
+                    out.push(p.data.to_vec());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Frames for the programs' branches: VLAN and QinQ tags, IPv6 extension
+/// headers and fragments, ICMP echo, long UDP, TCP to port 22, cut-off
+/// headers.
+fn made() -> Vec<Vec<u8>> {
+    let mac = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+    let ipv4 = |proto: u8, l4: &[u8]| {
+        let mut p = vec![
+            0x45,
+            0,
+            0,
+            (20 + l4.len()) as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            proto,
+            0,
+            0,
+        ];
+        p.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        p.extend_from_slice(l4);
+        p
+    };
+    let frame = |tags: &[[u8; 4]], ethertype: u16, payload: &[u8]| {
+        let mut f = mac.to_vec();
+        for t in tags {
+            f.extend_from_slice(t);
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    };
+    let icmp_echo = [8, 0, 0x12, 0x34, 0, 1, 0, 1, b'p', b'i', b'n', b'g'];
+    let udp = |len: usize| {
+        let mut u = vec![0x30, 0x39, 0, 53, 0, 8, 0, 0];
+        u.resize(len, 0xab);
+        u
+    };
+    let tcp = |port: u16| {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        t[2..4].copy_from_slice(&port.to_be_bytes());
+        t[12] = 0x50;
+        t
+    };
+    let ipv6 = |next: u8, rest: &[u8]| {
+        let mut p = vec![0x60, 0, 0, 0, 0, rest.len() as u8, next, 64];
+        p.extend_from_slice(&[0xfe; 32]);
+        p.extend_from_slice(rest);
+        p
+    };
+    let ext = |next: u8, len8: u8| {
+        let mut h = vec![next, len8];
+        h.resize(8 * (len8 as usize + 1), 1);
+        h
+    };
+    let vlan = [0x81, 0x00, 0x00, 0x64];
+    let qinq = [0x88, 0xa8, 0x00, 0x0a];
+    let mut out = vec![
+        frame(&[], 0x0800, &ipv4(1, &icmp_echo)),
+        frame(&[vlan], 0x0800, &ipv4(1, &icmp_echo)),
+        frame(&[qinq, vlan], 0x0800, &ipv4(17, &udp(300))),
+        frame(&[vlan], 0x0800, &ipv4(17, &udp(40))),
+        frame(&[], 0x0800, &ipv4(17, &udp(1000))),
+        frame(&[], 0x0800, &ipv4(6, &tcp(22))),
+        frame(&[], 0x0800, &ipv4(6, &tcp(443))),
+        frame(&[vlan], 0x86dd, &ipv6(6, &tcp(22))),
+        frame(
+            &[],
+            0x86dd,
+            &ipv6(0, &[ext(43, 0), ext(60, 1), ext(17, 0), udp(20)].concat()),
+        ),
+        frame(
+            &[],
+            0x86dd,
+            &ipv6(0, &[ext(44, 0), ext(17, 0), udp(20)].concat()),
+        ),
+        frame(
+            &[],
+            0x86dd,
+            &ipv6(
+                0,
+                &[ext(0, 0), ext(0, 0), ext(0, 0), ext(0, 0), ext(6, 0)].concat(),
+            ),
+        ),
+        frame(&[], 0x0806, &[0; 28]),
+    ];
+    // Every cut of a few of them: each bounds check's both sides.
+    let whole: Vec<Vec<u8>> = out.iter().take(9).cloned().collect();
+    for f in whole {
+        for len in 14..f.len() {
+            out.push(f[..len].to_vec());
+        }
+    }
+    out
+}
+
+#[test]
+fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
+    if let Err(why) = available() {
+        assert!(!ci(), "bpf() unavailable under CI=true: {why}");
+        eprintln!("skipping: bpf() unavailable: {why}");
+        return;
+    }
+    let mut packets = made();
+    packets.extend(captured());
+    let mut summary = Vec::new();
+    for name in PROGRAMS {
+        let Some(path) = compile(name) else {
+            return;
+        };
+        let bytes = std::fs::read(&path).expect("object");
+        let _ = std::fs::remove_file(&path);
+        let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let kernel = load_in_kernel(&object);
+        let theirs: Vec<(u32, Vec<u8>)> = packets
+            .iter()
+            .map(|p| kernel.prog.test_run_out(p).expect("BPF_PROG_TEST_RUN"))
+            .collect();
+        let their_maps = kernel_entries(&kernel, &object);
+        for engine in [Engine::Interp, Engine::Jit] {
+            let options = XdpOptions {
+                engine: Some(engine),
+                trace: false,
+                ..XdpOptions::default()
+            };
+            let ours = XdpProgram::new(&object.programs[0], &object.maps, options)
+                .unwrap_or_else(|e| panic!("{name} ({engine}): {e}"));
+            assert_eq!(ours.engine(), engine);
+            for (i, (packet, (action, out))) in packets.iter().zip(&theirs).enumerate() {
+                let got = ours
+                    .run(packet)
+                    .unwrap_or_else(|e| panic!("{name} ({engine}), packet {i}: {e}"));
+                assert_eq!(
+                    (got.action, &got.packet),
+                    (u64::from(*action), out),
+                    "{name} ({engine}), packet {i} {packet:02x?}"
+                );
+            }
+            assert_eq!(
+                ours.map_entries(),
+                their_maps,
+                "{name} ({engine}): maps after {} packets",
+                packets.len()
+            );
+        }
+        let mut actions = theirs.iter().map(|(a, _)| *a).collect::<Vec<_>>();
+        actions.sort();
+        actions.dedup();
+        summary.push(format!("{name}: actions {actions:?}"));
+    }
+    eprintln!("{} packets each; {}", packets.len(), summary.join("; "));
+}
+
+#[test]
+fn the_cli_runs_an_object_over_a_capture_and_writes_maps_and_packets() {
+    let Some(path) = compile("counter") else {
+        return;
+    };
+    let obj = path.to_str().expect("utf-8").to_string();
+    let maps_in = support::temp_file(
+        "maps-in.json",
+        br#"{"src_bytes": [{"key": "0a0a0a0a", "value": "0700000000000000"}]}"#,
+    );
+    let maps_out = maps_in.with_file_name("maps-out.json");
+    let packets_out = maps_in.with_file_name("packets-out.pcap");
+    let mut verdicts = Vec::new();
+    for engine in ["interp", "jit"] {
+        let (code, out, err) = support::cli(&[
+            "run",
+            "--ebpf",
+            &obj,
+            "-r",
+            "examples/sample.pcap",
+            "--engine",
+            engine,
+            "--maps-in",
+            maps_in.to_str().expect("utf-8"),
+            "--maps-out",
+            maps_out.to_str().expect("utf-8"),
+            "--packets-out",
+            packets_out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.lines().count(), 400);
+        let maps: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&maps_out).expect("maps")).expect("json");
+        let preloaded = maps["src_bytes"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|e| e["key"] == "0a0a0a0a" && e["value"] == "0700000000000000");
+        assert!(preloaded, "{maps}");
+        assert_eq!(maps["proto_count"].as_array().expect("array").len(), 256);
+        assert_eq!(
+            maps[".bss"][0]["value"], "9001000000000000",
+            "400 frames seen"
+        );
+        let written = std::fs::read(&packets_out).expect("pcap");
+        let input = std::fs::read("examples/sample.pcap").expect("sample");
+        assert_eq!(
+            cranebpf::capture::packets(&written)
+                .expect("readable")
+                .len(),
+            cranebpf::capture::packets(&input).expect("readable").len()
+        );
+        verdicts.push(out);
+    }
+    assert_eq!(verdicts[0], verdicts[1]);
+    // `filter --ebpf` keeps the packets passed (action 2), as left.
+    let passed = verdicts[0].lines().filter(|l| *l == "2").count();
+    let kept = maps_in.with_file_name("kept.pcap");
+    let (code, out, err) = support::cli(&[
+        "filter",
+        "--ebpf",
+        &obj,
+        "-r",
+        "examples/sample.pcap",
+        "-w",
+        kept.to_str().expect("utf-8"),
+        "--count",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), passed.to_string());
+    let written = std::fs::read(&kept).expect("pcap");
+    assert_eq!(
+        cranebpf::capture::packets(&written)
+            .expect("readable")
+            .len(),
+        passed
+    );
+    let _ = std::fs::remove_file(&kept);
+    // Mistakes are named.
+    let bad = support::temp_file(
+        "maps-bad.json",
+        br#"{"nonesuch": [{"key": "00", "value": "00"}]}"#,
+    );
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "--hex",
+        "00",
+        "--maps-in",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no map named 'nonesuch'"), "{err}");
+    let (code, _, err) = support::cli(&["run", "--ebpf", &obj, "--mem", "00"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("XDP program") && err.contains("-r CAPTURE"),
+        "{err}"
+    );
+    for f in [&path, &maps_in, &maps_out, &packets_out, &bad] {
+        let _ = std::fs::remove_file(f);
+    }
+}

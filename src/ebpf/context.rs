@@ -10,7 +10,7 @@
 //! pointer (and at which constant offset); each load through one is checked
 //! against the type's fields (the kernel's `invalid bpf_context access`)
 //! and rewritten in place to the runtime's context block, whose layout
-//! [`XdpContext`] gives. Stores to the context, accesses through a pointer
+//! [`xdp_block`] gives. Stores to the context, accesses through a pointer
 //! that is the context on one path and not on another, and accesses to no
 //! field are refused, naming the instruction, as the kernel refuses them.
 

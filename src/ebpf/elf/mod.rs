@@ -5,7 +5,7 @@
 //! BPF-to-BPF calls reach through relocations, appended after the program
 //! and the calls patched; the `license` section is kept.
 //!
-//! Maps are read from BTF-defined `.maps` (see [`btf`]) and legacy `maps`
+//! Maps are read from BTF-defined `.maps` (`elf/btf.rs`) and legacy `maps`
 //! sections (`struct bpf_map_def`); global data sections (`.data*`,
 //! `.rodata*`, `.bss*`) become one-entry array maps, as libbpf makes them.
 //! An `lddw` relocated against a map becomes libbpf's `BPF_PSEUDO_MAP_FD`

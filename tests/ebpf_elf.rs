@@ -46,14 +46,14 @@ const CALLS: &str = r#"
 static __attribute__((noinline)) unsigned long long square(unsigned long long x) { return x * x; }
 static __attribute__((noinline)) unsigned long long add3(unsigned long long x) { return square(x) + 3; }
 
-__attribute__((section("socket"), used))
+__attribute__((section("mem"), used))
 int sum_bytes(unsigned char *mem) {
     unsigned long long s = 0;
     for (int i = 0; i < 4; i++) s += mem[i];
     return (int)add3(s);
 }
 
-__attribute__((section("socket/second"), used))
+__attribute__((section("mem/second"), used))
 int second(unsigned char *mem) { return mem[0] * 2 + (int)square(mem[1]); }
 
 char _license[] __attribute__((section("license"), used)) = "Dual MIT/GPL";
@@ -73,7 +73,7 @@ fn programs_and_calls_into_text_run_on_every_engine() {
         .collect();
     assert_eq!(
         names,
-        [("sum_bytes", "socket"), ("second", "socket/second")]
+        [("sum_bytes", "mem"), ("second", "mem/second")]
     );
     let cases: [(&str, [u8; 4], u64); 3] = [
         ("sum_bytes", [1, 2, 3, 4], 103), // (1+2+3+4)^2 + 3
@@ -114,7 +114,7 @@ fn programs_and_calls_into_text_run_on_every_engine() {
         "--ebpf",
         &path,
         "--program",
-        "socket/second",
+        "mem/second",
         "--mem",
         "05 03",
     ]);

@@ -531,23 +531,24 @@ pub fn elf_load(data: &[u8]) {
     let Ok(object) = ebpf::elf::load(data) else {
         return;
     };
-    // XDP programs with their maps: linked, context-checked, verified and
+    // Packet programs (XDP, TC, socket) with their maps: linked,
+    // context-checked, verified and
     // run on both engines without a panic. (Results are not compared: each
     // engine's run memory lies at its own address, which a program may
     // compute with; tests/xdp_objects.rs compares them with the kernel.)
     for p in object
         .programs
         .iter()
-        .filter(|p| p.section.starts_with("xdp"))
+        .filter(|p| ebpf::runtime::context_kind(&p.section).is_some())
     {
         for engine in [Engine::Interp, Engine::Jit] {
-            let options = ebpf::runtime::XdpOptions {
+            let options = ebpf::runtime::PacketOptions {
                 engine: Some(engine),
                 budget: Some(1 << 16),
                 trace: false,
                 ..Default::default()
             };
-            if let Ok(program) = ebpf::runtime::XdpProgram::new(p, &object.maps, options) {
+            if let Ok(program) = ebpf::runtime::PacketProgram::new(p, &object.maps, options) {
                 let _ = program.run(&[0x45; 60]);
                 let _ = program.run(&[]);
                 let _ = program.map_entries();

@@ -7,7 +7,7 @@ use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::disasm::disassemble;
 use cranebpf::ebpf::elf::{EbpfObject, ObjectProgram};
 use cranebpf::ebpf::maps::MapDef;
-use cranebpf::ebpf::runtime::{XdpOptions, XdpProgram};
+use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
 use cranebpf::ebpf::Program;
 use cranebpf::jit::{JitCode, JitOptions};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine};
@@ -40,11 +40,17 @@ pub fn load_program(path: &Path, force_raw: bool, name: Option<&str>) -> Result<
 fn from_object(bytes: &[u8], name: Option<&str>) -> Result<Program, String> {
     let object = cranebpf::ebpf::elf::load(bytes).map_err(|e| e.to_string())?;
     let chosen = select(&object, name)?;
-    if chosen.section.starts_with("xdp") {
+    if let Some(kind) = context_kind(&chosen.section) {
         return Err(format!(
-            "'{}' is an XDP program (section {}): it runs on packets; give -r CAPTURE, --hex or \
-             --hex-file",
-            chosen.name, chosen.section
+            "'{}' is {} {kind} program (section {}): it runs on packets; give -r CAPTURE, \
+             --hex or --hex-file",
+            chosen.name,
+            if kind == cranebpf::ebpf::context::ContextKind::Xdp {
+                "an"
+            } else {
+                "a"
+            },
+            chosen.section
         ));
     }
     if let Some(at) = chosen
@@ -54,8 +60,8 @@ fn from_object(bytes: &[u8], name: Option<&str>) -> Result<Program, String> {
         .position(|i| i.is_lddw() && i.src != 0)
     {
         return Err(format!(
-            "'{}' (section {}) uses maps or global data (instruction {at}); only XDP programs \
-             run with maps so far",
+            "'{}' (section {}) uses maps or global data (instruction {at}); only XDP, TC and \
+             socket filter programs run with maps so far",
             chosen.name, chosen.section
         ));
     }
@@ -232,9 +238,10 @@ pub fn load_xdp(path: &Path, name: Option<&str>) -> Result<(ObjectProgram, Vec<M
         .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     let chosen = select(&object, name)
         .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    if !chosen.section.starts_with("xdp") {
+    if context_kind(&chosen.section).is_none() {
         return Err(Failure::bad_input(format!(
-            "{}: '{}' is in section {}; only XDP programs (section xdp…) run on packets so far",
+            "{}: '{}' is in section {}; only XDP (xdp…), TC (tc…, classifier…) and socket \
+             filter (socket…) programs run on packets so far",
             path.display(),
             chosen.name,
             chosen.section
@@ -253,8 +260,9 @@ pub struct XdpOutputs<'a> {
     pub packets_out: Option<&'a Path>,
 }
 
-/// `cranebpf run --ebpf PROG.o` on packets: an XDP program's return value
-/// per packet; maps and rewritten packets written as asked.
+/// `cranebpf run --ebpf PROG.o` on packets: an XDP, TC or socket-filter
+/// program's return value per packet; maps and rewritten packets written
+/// as asked.
 #[allow(clippy::too_many_arguments)]
 pub fn run_xdp(
     path: &Path,
@@ -267,12 +275,12 @@ pub fn run_xdp(
     outputs: &XdpOutputs<'_>,
 ) -> Result<i32, Failure> {
     let (chosen, maps) = load_xdp(path, name)?;
-    let options = XdpOptions {
+    let options = PacketOptions {
         engine,
         budget,
-        ..XdpOptions::default()
+        ..PacketOptions::default()
     };
-    let program = XdpProgram::new(&chosen, &maps, options).map_err(|e| Failure {
+    let program = PacketProgram::new(&chosen, &maps, options).map_err(|e| Failure {
         message: format!("{}: {e}", path.display()),
         code: EXIT_REJECTED,
     })?;
@@ -341,7 +349,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 /// `--maps-in FILE`: `{"map": [{"key": HEX, "value": HEX}, …], …}`.
-fn preload(program: &XdpProgram, file: &Path) -> Result<(), Failure> {
+fn preload(program: &PacketProgram, file: &Path) -> Result<(), Failure> {
     let where_ = file.display();
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::bad_input(format!("--maps-in {where_}: {e}")))?;

@@ -67,8 +67,9 @@ pub struct FilterArgs {
     /// interpreter.
     #[arg(long)]
     libpcap: bool,
-    /// Keep the packets an XDP program from a clang-built object passes
-    /// (action XDP_PASS), written as the program left them; one thread.
+    /// Keep the packets a program from a clang-built object passes (XDP:
+    /// XDP_PASS; TC: TC_ACT_OK; socket filter: a non-zero length), written
+    /// as the program left them; one thread.
     #[arg(long, value_name = "PROG.o", conflicts_with_all = ["prog", "ddd", "expr_file", "libpcap", "threads"])]
     ebpf: Option<PathBuf>,
     /// With --ebpf and an object holding several programs: the one to run.
@@ -305,20 +306,19 @@ impl Progress {
     }
 }
 
-/// `filter --ebpf PROG.o`: the packets an XDP program passes, as it left
-/// them, in a pcap file with the input's timestamps and link type.
+/// `filter --ebpf PROG.o`: the packets a program passes, as it left them,
+/// in a pcap file with the input's timestamps and link type.
 fn filter_xdp(args: &FilterArgs, object: &std::path::Path) -> Result<i32, Failure> {
     use cranebpf::capture::write::PcapEncoder;
-    use cranebpf::ebpf::runtime::{XdpOptions, XdpProgram};
-    use cranebpf::translate::xdp::action;
+    use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
     let (packets, link_type) = super::capture_source::read_packets(&args.input)?;
     let program = super::ebpf::load_xdp(object, args.program.as_deref())?;
-    let program = XdpProgram::new(
+    let program = PacketProgram::new(
         &program.0,
         &program.1,
-        XdpOptions {
+        PacketOptions {
             engine: args.engine,
-            ..XdpOptions::default()
+            ..PacketOptions::default()
         },
     )
     .map_err(|e| Failure {
@@ -337,7 +337,7 @@ fn filter_xdp(args: &FilterArgs, object: &std::path::Path) -> Result<i32, Failur
             message: format!("packet {}: {e}", i + 1),
             code: super::EXIT_REJECTED,
         })?;
-        if outcome.action == u64::from(action::PASS) {
+        if program.passes(&outcome) {
             matched += 1;
             encoder.record(&mut out, *ts, &outcome.packet, outcome.packet.len() as u32);
         }

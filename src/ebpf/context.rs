@@ -17,31 +17,139 @@
 use super::insn::{op, Insn, Program};
 use super::semantics;
 
-/// The runtime's XDP context block: what r1 points to, and where the
-/// rewritten `xdp_md` loads read.
-pub mod xdp_block {
-    /// `data` (u64 address).
-    pub const DATA: usize = 0;
-    /// `data_end` (u64 address).
-    pub const DATA_END: usize = 8;
-    /// `data_meta` (u64 address).
-    pub const DATA_META: usize = 16;
-    /// `ingress_ifindex` (u32).
-    pub const INGRESS_IFINDEX: usize = 24;
-    /// `rx_queue_index` (u32).
-    pub const RX_QUEUE_INDEX: usize = 28;
-    /// `egress_ifindex` (u32).
-    pub const EGRESS_IFINDEX: usize = 32;
-    /// Size of the block.
-    pub const SIZE: usize = 40;
-}
-
 /// Program types whose context this runtime provides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ContextKind {
     /// `struct xdp_md` (XDP programs).
     Xdp,
+    /// `struct __sk_buff` as TC classifiers and actions see it.
+    Tc,
+    /// `struct __sk_buff` as socket filters see it.
+    Socket,
+}
+
+impl std::fmt::Display for ContextKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContextKind::Xdp => "XDP",
+            ContextKind::Tc => "TC",
+            ContextKind::Socket => "socket filter",
+        })
+    }
+}
+
+/// `struct __sk_buff` offsets this module names.
+pub mod sk_buff {
+    /// `len`.
+    pub const LEN: usize = 0;
+    /// `pkt_type`.
+    pub const PKT_TYPE: usize = 4;
+    /// `mark`.
+    pub const MARK: usize = 8;
+    /// `queue_mapping`.
+    pub const QUEUE_MAPPING: usize = 12;
+    /// `protocol`.
+    pub const PROTOCOL: usize = 16;
+    /// `priority`.
+    pub const PRIORITY: usize = 32;
+    /// `ingress_ifindex`.
+    pub const INGRESS_IFINDEX: usize = 36;
+    /// `ifindex`.
+    pub const IFINDEX: usize = 40;
+    /// `tc_index`.
+    pub const TC_INDEX: usize = 44;
+    /// `cb[0]`.
+    pub const CB: usize = 48;
+    /// One past `cb[4]`.
+    pub const CB_END: usize = 68;
+    /// `hash`.
+    pub const HASH: usize = 68;
+    /// `tc_classid`.
+    pub const TC_CLASSID: usize = 72;
+    /// `data`.
+    pub const DATA: usize = 76;
+    /// `data_end`.
+    pub const DATA_END: usize = 80;
+    /// `napi_id`.
+    pub const NAPI_ID: usize = 84;
+    /// `family`: the first of the socket fields.
+    pub const FAMILY: usize = 88;
+    /// One past `local_port`.
+    pub const SOCKET_END: usize = 140;
+    /// `data_meta`.
+    pub const DATA_META: usize = 140;
+    /// `flow_keys` (a pointer).
+    pub const FLOW_KEYS: usize = 144;
+    /// `tstamp` (u64).
+    pub const TSTAMP: usize = 152;
+    /// `wire_len`.
+    pub const WIRE_LEN: usize = 160;
+    /// `gso_segs`.
+    pub const GSO_SEGS: usize = 164;
+    /// `sk` (a pointer).
+    pub const SK: usize = 168;
+    /// `gso_size`.
+    pub const GSO_SIZE: usize = 176;
+    /// `tstamp_type` (u8), then padding to `hwtstamp`.
+    pub const TSTAMP_TYPE: usize = 180;
+    /// `hwtstamp` (u64).
+    pub const HWTSTAMP: usize = 184;
+    /// `sizeof(struct __sk_buff)`.
+    pub const SIZE: usize = 192;
+}
+
+/// `struct xdp_md` offsets.
+pub mod xdp_md {
+    /// `data`.
+    pub const DATA: usize = 0;
+    /// `data_end`.
+    pub const DATA_END: usize = 4;
+    /// `data_meta`.
+    pub const DATA_META: usize = 8;
+    /// `ingress_ifindex`.
+    pub const INGRESS_IFINDEX: usize = 12;
+    /// `rx_queue_index`.
+    pub const RX_QUEUE_INDEX: usize = 16;
+    /// `egress_ifindex`.
+    pub const EGRESS_IFINDEX: usize = 20;
+    /// `sizeof(struct xdp_md)`.
+    pub const SIZE: usize = 24;
+}
+
+/// The runtime's context block for a program type: the type's ABI struct
+/// at its own offsets — scalar fields are read and written there directly,
+/// narrow loads included — followed by the packet pointers as 64-bit
+/// addresses, where the rewritten pointer loads read them.
+impl ContextKind {
+    /// Size of the ABI struct.
+    pub fn abi_size(self) -> usize {
+        match self {
+            ContextKind::Xdp => xdp_md::SIZE,
+            ContextKind::Tc | ContextKind::Socket => sk_buff::SIZE,
+        }
+    }
+
+    /// Block offset of the 64-bit `data` address (`data_end` follows at +8,
+    /// `data_meta` at +16).
+    pub fn data(self) -> usize {
+        self.abi_size()
+    }
+
+    /// Block offset of the 64-bit `data_end` address.
+    pub fn data_end(self) -> usize {
+        self.abi_size() + 8
+    }
+
+    /// Block offset of the 64-bit `data_meta` address.
+    pub fn data_meta(self) -> usize {
+        self.abi_size() + 16
+    }
+
+    /// Size of the whole block.
+    pub fn block_size(self) -> usize {
+        self.abi_size() + 24
+    }
 }
 
 /// A refused context access.
@@ -242,8 +350,8 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
     Ok(Program::new(rewritten))
 }
 
-/// Checks an access through a register holding `base`; for a context
-/// load, the instruction it becomes.
+/// Checks an access through a register holding `base`; for a load of a
+/// packet pointer field, the instruction it becomes.
 fn access(
     kind: ContextKind,
     pc: usize,
@@ -252,49 +360,100 @@ fn access(
     size: usize,
     write: bool,
 ) -> Result<Option<Insn>, ContextError> {
-    let refuse = |message: String| Err(ContextError { pc, message });
     let o = match base {
         Val::Ctx(o) => o + i64::from(i.off),
         Val::Mixed => {
-            return refuse(
-                "the register holds the context on one path and another value on another; \
-                 the kernel refuses such an access"
+            return Err(ContextError {
+                pc,
+                message: "the register holds the context on one path and another value on \
+                          another; the kernel refuses such an access"
                     .into(),
-            )
+            })
         }
         _ => return Ok(None),
     };
-    if write {
-        return refuse(format!(
-            "invalid bpf_context access off={o} size={size} (a write)"
-        ));
+    let what = if write { " (a write)" } else { "" };
+    let refuse = || ContextError {
+        pc,
+        message: format!("invalid bpf_context access off={o} size={size}{what}"),
+    };
+    let sign_extends = !write && i.mode() == op::MEMSX;
+    if o < 0 || o as usize >= kind.abi_size() || sign_extends || o % size as i64 != 0 {
+        return Err(refuse());
     }
-    if i.mode() == op::MEMSX {
-        return refuse(format!(
-            "invalid bpf_context access off={o} size={size} (sign-extending)"
-        ));
-    }
-    match kind {
+    let off = o as usize;
+    let pointer = match kind {
         ContextKind::Xdp => {
-            // xdp_md: six u32 fields, loaded whole.
-            use xdp_block as b;
-            let (to, width) = match (o, size) {
-                (0, 4) => (b::DATA, op::DW),
-                (4, 4) => (b::DATA_END, op::DW),
-                (8, 4) => (b::DATA_META, op::DW),
-                (12, 4) => (b::INGRESS_IFINDEX, op::W),
-                (16, 4) => (b::RX_QUEUE_INDEX, op::W),
-                (20, 4) => (b::EGRESS_IFINDEX, op::W),
-                _ => return refuse(format!("invalid bpf_context access off={o} size={size}")),
-            };
-            let off = to as i64 - (o - i64::from(i.off));
-            Ok(Some(Insn::new(
-                op::LDX | op::MEM | width,
-                i.dst,
-                i.src,
-                off as i16,
-                0,
-            )))
+            if write || size != 4 {
+                return Err(refuse());
+            }
+            match off {
+                xdp_md::DATA => Some(kind.data()),
+                xdp_md::DATA_END => Some(kind.data_end()),
+                xdp_md::DATA_META => Some(kind.data_meta()),
+                _ => None,
+            }
         }
+        ContextKind::Tc | ContextKind::Socket => sk_buff_access(kind, off, size, write)
+            .ok_or_else(refuse)
+            .map_err(|mut e| {
+                if off == sk_buff::SK {
+                    e.message
+                        .push_str("; socket pointers are not modelled by this runtime");
+                }
+                e
+            })?,
+    };
+    Ok(pointer.map(|to| {
+        let new_off = to as i64 - (o - i64::from(i.off));
+        Insn::new(op::LDX | op::MEM | op::DW, i.dst, i.src, new_off as i16, 0)
+    }))
+}
+
+/// The kernel's `bpf_skb_is_valid_access` with the TC and socket-filter
+/// rules on top: `None` when refused, `Some(Some(slot))` for a packet
+/// pointer load (its block offset), `Some(None)` for a plain field.
+fn sk_buff_access(
+    kind: ContextKind,
+    off: usize,
+    size: usize,
+    write: bool,
+) -> Option<Option<usize>> {
+    use sk_buff as f;
+    let tc = kind == ContextKind::Tc;
+    // Fields the program type cannot see at all.
+    let hidden = match off {
+        f::FAMILY..f::SOCKET_END => true,
+        f::TC_CLASSID..f::DATA => !tc,
+        f::DATA..f::NAPI_ID | f::DATA_META..f::FLOW_KEYS => !tc,
+        f::TSTAMP..f::GSO_SEGS | f::HWTSTAMP..f::SIZE => !tc,
+        f::FLOW_KEYS..f::TSTAMP | f::SK..f::GSO_SIZE => true,
+        f::TSTAMP_TYPE..f::HWTSTAMP => true,
+        _ => false,
+    };
+    if hidden {
+        return None;
+    }
+    if write {
+        let writable = match off {
+            f::CB..f::CB_END => true,
+            f::MARK..f::QUEUE_MAPPING
+            | f::TC_INDEX..f::CB
+            | f::PRIORITY..f::INGRESS_IFINDEX
+            | f::TC_CLASSID..f::DATA
+            | f::QUEUE_MAPPING..f::PROTOCOL => tc && size == 4,
+            f::TSTAMP => tc && size == 8,
+            _ => false,
+        };
+        return writable.then_some(None);
+    }
+    match off {
+        f::CB..f::CB_END => (off + size <= f::CB_END).then_some(None),
+        f::DATA => (size == 4).then_some(Some(kind.data())),
+        f::DATA_END => (size == 4).then_some(Some(kind.data_end())),
+        f::DATA_META => (size == 4).then_some(Some(kind.data_meta())),
+        f::TSTAMP | f::HWTSTAMP => (size == 8).then_some(None),
+        // Other fields are u32: whole or narrow (1 or 2 aligned bytes).
+        _ => (size <= 4).then_some(None),
     }
 }

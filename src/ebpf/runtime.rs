@@ -1,7 +1,8 @@
 //! Running programs from clang-built objects as the kernel runs them:
-//! maps, the kernel's helpers, and the XDP context.
+//! maps, the kernel's helpers, and the packet contexts of XDP programs,
+//! TC classifiers and socket filters.
 //!
-//! [`XdpProgram`] takes an object's program and maps, links the map
+//! [`PacketProgram`] takes an object's program and maps, links the map
 //! references (`lddw` with `BPF_PSEUDO_MAP_FD` / `BPF_PSEUDO_MAP_VALUE`),
 //! rewrites its context accesses ([`super::context`]), verifies it with the
 //! helpers below declared, and prepares it for the JIT (or the
@@ -22,8 +23,17 @@
 //! `ktime_get_ns` (5, monotonic since the program was made, or a fixed
 //! clock), `trace_printk` (6, to stderr), `get_prandom_u32` (7, seeded),
 //! `get_smp_processor_id` (8, always 0: one CPU), `redirect` (23,
-//! recorded), `xdp_adjust_head` (44), `xdp_adjust_meta` (54),
-//! `xdp_adjust_tail` (65).
+//! recorded; XDP and TC), `skb_load_bytes` (26; TC and socket filters),
+//! `xdp_adjust_head` (44), `xdp_adjust_meta` (54), `xdp_adjust_tail` (65).
+//! A helper the program type may not call is refused by the verifier, as
+//! the kernel refuses it.
+//!
+//! What each type sees, as a kernel `BPF_PROG_TEST_RUN` on the loopback
+//! device gives it (checked field by field in `tests/xdp_objects.rs`): XDP
+//! the whole frame; TC the whole frame as `skb->data`, with `len`,
+//! `protocol` and `pkt_type` as `eth_type_trans` sets them; socket filters
+//! the frame after its 14-byte Ethernet header, through the legacy packet
+//! loads and `skb_load_bytes` only.
 //!
 //! Where this runtime is weaker than the kernel: accesses are checked
 //! against the run memory as a whole, not against each object (a packet
@@ -36,7 +46,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::context::{self, xdp_block, ContextError, ContextKind};
+use super::context::{self, sk_buff, xdp_md, ContextError, ContextKind};
 use super::elf::{ObjectProgram, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use super::env::{Environment, HelperMemory, HelperOutcome};
 use super::maps::{map_handle, map_index, MapDef, MapSet, MapUpdateError};
@@ -44,7 +54,7 @@ use super::verify::VerifyError;
 use super::{ExecError, Helpers, Program};
 use crate::engine::Engine;
 use crate::jit::{JitError, JitOptions};
-use crate::program::Prepared;
+use crate::program::{Prepared, WithPacket};
 use crate::rng::Rng;
 
 /// Helper ids this runtime serves.
@@ -65,14 +75,16 @@ pub mod helper {
     pub const GET_SMP_PROCESSOR_ID: u32 = 8;
     /// `bpf_redirect`.
     pub const REDIRECT: u32 = 23;
+    /// `bpf_skb_load_bytes`.
+    pub const SKB_LOAD_BYTES: u32 = 26;
     /// `bpf_xdp_adjust_head`.
     pub const XDP_ADJUST_HEAD: u32 = 44;
     /// `bpf_xdp_adjust_meta`.
     pub const XDP_ADJUST_META: u32 = 54;
     /// `bpf_xdp_adjust_tail`.
     pub const XDP_ADJUST_TAIL: u32 = 65;
-    /// Every id served.
-    pub const ALL: [u32; 11] = [
+    /// Ids every program type may call.
+    pub const COMMON: [u32; 7] = [
         MAP_LOOKUP_ELEM,
         MAP_UPDATE_ELEM,
         MAP_DELETE_ELEM,
@@ -80,11 +92,13 @@ pub mod helper {
         TRACE_PRINTK,
         GET_PRANDOM_U32,
         GET_SMP_PROCESSOR_ID,
-        REDIRECT,
-        XDP_ADJUST_HEAD,
-        XDP_ADJUST_META,
-        XDP_ADJUST_TAIL,
     ];
+    /// Ids only XDP programs may call.
+    pub const XDP: [u32; 4] = [REDIRECT, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL];
+    /// Ids only TC programs may call.
+    pub const TC: [u32; 2] = [REDIRECT, SKB_LOAD_BYTES];
+    /// Ids only socket filters may call.
+    pub const SOCKET: [u32; 1] = [SKB_LOAD_BYTES];
 }
 
 /// `XDP_PACKET_HEADROOM`.
@@ -99,7 +113,9 @@ const PAGE: usize = 4096;
 /// The largest packet a run takes.
 pub const MAX_PACKET: usize = 65_535;
 const ETH_HLEN: u64 = 14;
-const FRAME_AT: usize = 64;
+/// Where the frame starts in the run memory: after the largest context
+/// block.
+const FRAME_AT: usize = 256;
 const FRAME_SIZE: usize = HEADROOM + MAX_PACKET + TAILROOM + PAGE;
 
 const EINVAL: i64 = 22;
@@ -119,15 +135,16 @@ pub enum Clock {
     },
 }
 
-/// How to build an [`XdpProgram`].
+/// How to build a [`PacketProgram`].
 #[derive(Clone, Debug)]
-pub struct XdpOptions {
+pub struct PacketOptions {
     /// The engine; `None`: the JIT, else the interpreter.
     pub engine: Option<Engine>,
     /// Instruction budget per packet (loops the verifier cannot prove to
     /// finish need one).
     pub budget: Option<u64>,
-    /// `xdp_md.ingress_ifindex` (default 1, loopback, as a kernel test run).
+    /// `xdp_md.ingress_ifindex` and `__sk_buff.ifindex` (default 1,
+    /// loopback, as a kernel test run).
     pub ingress_ifindex: u32,
     /// `xdp_md.rx_queue_index`.
     pub rx_queue_index: u32,
@@ -141,9 +158,9 @@ pub struct XdpOptions {
     pub jit: JitOptions,
 }
 
-impl Default for XdpOptions {
+impl Default for PacketOptions {
     fn default() -> Self {
-        XdpOptions {
+        PacketOptions {
             engine: None,
             budget: None,
             ingress_ifindex: 1,
@@ -156,10 +173,17 @@ impl Default for XdpOptions {
     }
 }
 
-/// Why an [`XdpProgram`] could not be made.
+/// Why a [`PacketProgram`] could not be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// The program's section names a type this runtime does not run.
+    ProgramType(String),
+    /// A legacy packet load (`LD_ABS`/`LD_IND`) in a TC program.
+    LegacyLoad {
+        /// Instruction slot.
+        pc: usize,
+    },
     /// A context access the kernel refuses.
     Context(ContextError),
     /// A map reference to no map.
@@ -180,6 +204,16 @@ pub enum RuntimeError {
 impl std::fmt::Display for RuntimeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            RuntimeError::ProgramType(section) => write!(
+                f,
+                "section '{section}': only XDP (xdp…), TC (tc…, classifier…) and socket filter \
+                 (socket…) programs run on packets so far"
+            ),
+            RuntimeError::LegacyLoad { pc } => write!(
+                f,
+                "instruction {pc}: legacy packet loads (LD_ABS/LD_IND) in TC programs are not \
+                 supported by this runtime yet; use direct packet access or bpf_skb_load_bytes"
+            ),
             RuntimeError::Context(e) => write!(f, "refused: {e}"),
             RuntimeError::BadMapReference { pc, index } => {
                 write!(
@@ -204,7 +238,7 @@ pub type MapEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// What one packet's run gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct XdpOutcome {
+pub struct PacketOutcome {
     /// The program's return value (r0): the XDP action.
     pub action: u64,
     /// The packet as the program left it (`data .. data_end`).
@@ -223,6 +257,8 @@ struct RunState {
     maps: MapSet,
     rng: Rng,
     ticks: u64,
+    /// The last run moved `data` or `data_meta` into the headroom.
+    headroom_dirty: bool,
 }
 
 impl RunState {
@@ -231,24 +267,39 @@ impl RunState {
     }
 }
 
-/// An XDP program from an object, with its maps, ready to run packets.
+/// An XDP, TC or socket-filter program from an object, with its maps,
+/// ready to run packets.
 #[derive(Debug)]
-pub struct XdpProgram {
+pub struct PacketProgram {
     core: Prepared,
+    kind: ContextKind,
     state: Mutex<RunState>,
-    options: XdpOptions,
+    options: PacketOptions,
     started: Instant,
 }
 
-impl XdpProgram {
-    /// Links, checks and prepares `program` with the object's `maps`.
+impl PacketProgram {
+    /// Links, checks and prepares `program` with the object's `maps`; its
+    /// section gives its type ([`context_kind`]).
     pub fn new(
         program: &ObjectProgram,
         maps: &[MapDef],
-        options: XdpOptions,
-    ) -> Result<XdpProgram, RuntimeError> {
+        options: PacketOptions,
+    ) -> Result<PacketProgram, RuntimeError> {
         if let Some(engine) = options.engine.filter(|e| !e.runs_ebpf()) {
             return Err(RuntimeError::NotEbpfEngine(engine));
+        }
+        let kind = context_kind(&program.section)
+            .ok_or_else(|| RuntimeError::ProgramType(program.section.clone()))?;
+        if kind == ContextKind::Tc {
+            let insns = &program.program.insns;
+            let mut pc = 0;
+            while let Some(i) = insns.get(pc) {
+                if i.class() == super::insn::op::LD && !i.is_lddw() {
+                    return Err(RuntimeError::LegacyLoad { pc });
+                }
+                pc += i.width();
+            }
         }
         let arenas_at = FRAME_AT + FRAME_SIZE;
         let set = MapSet::new(maps, arenas_at);
@@ -258,10 +309,14 @@ impl XdpProgram {
         set.initialise(&mut bytes[base..]);
         let mem_addr = bytes[base..].as_ptr() as u64;
         let linked = link(&program.program, &set, mem_addr)?;
-        let rewritten =
-            context::rewrite(&linked, ContextKind::Xdp).map_err(RuntimeError::Context)?;
+        let rewritten = context::rewrite(&linked, kind).map_err(RuntimeError::Context)?;
         let mut helpers = Helpers::new();
-        for id in helper::ALL {
+        let own: &[u32] = match kind {
+            ContextKind::Xdp => &helper::XDP,
+            ContextKind::Tc => &helper::TC,
+            ContextKind::Socket => &helper::SOCKET,
+        };
+        for &id in helper::COMMON.iter().chain(own) {
             helpers.declare(id);
         }
         super::verify::verify_with(&rewritten, &helpers, options.budget)
@@ -270,18 +325,36 @@ impl XdpProgram {
         jit.budget = options.budget.is_some();
         jit.leaf = false;
         let core = Prepared::new(rewritten, options.engine, &jit).map_err(RuntimeError::Jit)?;
-        Ok(XdpProgram {
+        Ok(PacketProgram {
             core,
+            kind,
             state: Mutex::new(RunState {
                 bytes,
                 base,
                 maps: set,
                 rng: Rng::new(options.seed),
                 ticks: 0,
+                headroom_dirty: false,
             }),
             started: Instant::now(),
             options,
         })
+    }
+
+    /// The program's type.
+    pub fn kind(&self) -> ContextKind {
+        self.kind
+    }
+
+    /// Whether an outcome lets the packet on, as the kernel would: XDP
+    /// `XDP_PASS`; TC `TC_ACT_OK` or `TC_ACT_UNSPEC` (the default action);
+    /// a socket filter any non-zero length.
+    pub fn passes(&self, outcome: &PacketOutcome) -> bool {
+        match self.kind {
+            ContextKind::Xdp => outcome.action == 2,
+            ContextKind::Tc => matches!(outcome.action as u32 as i32, 0 | -1),
+            ContextKind::Socket => outcome.action as u32 != 0,
+        }
     }
 
     /// The engine that runs the program.
@@ -299,58 +372,107 @@ impl XdpProgram {
         self.core.program()
     }
 
-    /// Runs the program on one packet (at most [`MAX_PACKET`] bytes).
-    pub fn run(&self, packet: &[u8]) -> Result<XdpOutcome, ExecError> {
+    /// Runs the program on one frame (Ethernet header first, at most
+    /// [`MAX_PACKET`] bytes).
+    pub fn run(&self, packet: &[u8]) -> Result<PacketOutcome, ExecError> {
+        self.run_frame(packet, true)
+    }
+
+    /// Runs the program on one frame and returns only its return value
+    /// (no copy of the packet as left: the fast path for filtering).
+    pub fn action(&self, packet: &[u8]) -> Result<u64, ExecError> {
+        self.run_frame(packet, false).map(|o| o.action)
+    }
+
+    fn run_frame(&self, packet: &[u8], copy_out: bool) -> Result<PacketOutcome, ExecError> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *guard;
         let len = packet.len().min(MAX_PACKET);
-        let mem = state.mem();
-        let mem_addr = mem.as_ptr() as u64;
+        let kind = self.kind;
         let data = FRAME_AT + HEADROOM;
-        mem[FRAME_AT..data].fill(0);
+        // The block and headroom read as zero, as in a kernel test run (the
+        // headroom is written only through xdp_adjust_head/meta, so it is
+        // cleared only after a run that called them); the tailroom is
+        // cleared only when `xdp_adjust_tail` grows into it, as the kernel
+        // clears it.
+        let cleared = if state.headroom_dirty {
+            data
+        } else {
+            kind.block_size()
+        };
+        let mem = state.mem();
+        mem[..cleared].fill(0);
+        let mem_addr = mem.as_ptr() as u64;
         mem[data..data + len].copy_from_slice(&packet[..len]);
         let frame_len = (HEADROOM + len + TAILROOM).max(PAGE);
-        mem[data + len..FRAME_AT + frame_len].fill(0);
         let put64 =
             |mem: &mut [u8], at: usize, v: u64| mem[at..at + 8].copy_from_slice(&v.to_le_bytes());
         let put32 =
             |mem: &mut [u8], at: usize, v: u32| mem[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        put64(mem, xdp_block::DATA, mem_addr + data as u64);
-        put64(mem, xdp_block::DATA_END, mem_addr + (data + len) as u64);
-        put64(mem, xdp_block::DATA_META, mem_addr + data as u64);
-        put32(
-            mem,
-            xdp_block::INGRESS_IFINDEX,
-            self.options.ingress_ifindex,
-        );
-        put32(mem, xdp_block::RX_QUEUE_INDEX, self.options.rx_queue_index);
-        put32(mem, xdp_block::EGRESS_IFINDEX, 0);
-        let env = XdpEnv {
+        put64(mem, kind.data(), mem_addr + data as u64);
+        put64(mem, kind.data_end(), mem_addr + (data + len) as u64);
+        put64(mem, kind.data_meta(), mem_addr + data as u64);
+        // What the legacy loads and skb_load_bytes of a socket filter read.
+        let mut network = None;
+        match kind {
+            ContextKind::Xdp => {
+                put32(mem, xdp_md::INGRESS_IFINDEX, self.options.ingress_ifindex);
+                put32(mem, xdp_md::RX_QUEUE_INDEX, self.options.rx_queue_index);
+            }
+            ContextKind::Tc | ContextKind::Socket => {
+                let (protocol, pkt_type) = eth_type_trans(&packet[..len]);
+                let skb_len = if kind == ContextKind::Socket {
+                    network = Some(packet.get(14..len).unwrap_or(&[]));
+                    len.saturating_sub(14)
+                } else {
+                    len
+                };
+                put32(mem, sk_buff::LEN, skb_len as u32);
+                put32(mem, sk_buff::PKT_TYPE, pkt_type);
+                put32(mem, sk_buff::PROTOCOL, u32::from(protocol));
+                put32(mem, sk_buff::IFINDEX, self.options.ingress_ifindex);
+                put32(mem, sk_buff::QUEUE_MAPPING, 0);
+            }
+        }
+        let env = PacketEnv {
             maps: RefCell::new(&mut state.maps),
             rng: RefCell::new(&mut state.rng),
             ticks: Cell::new(state.ticks),
             redirect: Cell::new(None),
+            headroom_touched: Cell::new(false),
             frame_end: mem_addr + (FRAME_AT + frame_len - TAILROOM) as u64,
             frame_start: mem_addr + FRAME_AT as u64,
+            frame: &packet[..len],
+            kind,
             options: &self.options,
             started: self.started,
         };
-        let result = self
-            .core
-            .run(&mut state.bytes[state.base..], self.options.budget, &env);
+        let mem = &mut state.bytes[state.base..];
+        let result = match network {
+            Some(packet) => {
+                self.core
+                    .run(&mut WithPacket { mem, packet }, self.options.budget, &env)
+            }
+            None => self.core.run(mem, self.options.budget, &env),
+        };
         let redirect = env.redirect.get();
         state.ticks = env.ticks.get();
+        state.headroom_dirty = env.headroom_touched.get();
         let action = result?;
         let mem = state.mem();
         let field = |at: usize| u64::from_le_bytes(mem[at..at + 8].try_into().unwrap_or([0; 8]));
-        let (lo, hi) = (field(xdp_block::DATA), field(xdp_block::DATA_END));
+        let (lo, hi) = (field(kind.data()), field(kind.data_end()));
         let inside = lo >= mem_addr && lo <= hi && hi <= mem_addr + mem.len() as u64;
-        let bytes = if inside {
+        let bytes = if !copy_out {
+            Vec::new()
+        } else if kind == ContextKind::Socket {
+            packet[..len].to_vec()
+        } else if inside {
             mem[(lo - mem_addr) as usize..(hi - mem_addr) as usize].to_vec()
         } else {
             Vec::new()
         };
-        Ok(XdpOutcome {
+        Ok(PacketOutcome {
             action,
             packet: bytes,
             redirect,
@@ -420,15 +542,20 @@ fn link(program: &Program, maps: &MapSet, mem_addr: u64) -> Result<Program, Runt
 }
 
 /// Helper calls of one packet's run.
-struct XdpEnv<'a> {
+struct PacketEnv<'a> {
     maps: RefCell<&'a mut MapSet>,
     rng: RefCell<&'a mut Rng>,
     ticks: Cell<u64>,
     redirect: Cell<Option<u32>>,
+    headroom_touched: Cell<bool>,
     /// Where `data_end` may grow to, and the frame's first byte.
     frame_end: u64,
     frame_start: u64,
-    options: &'a XdpOptions,
+    /// The frame as it came in (the socket-filter legacy loads' link-layer
+    /// area).
+    frame: &'a [u8],
+    kind: ContextKind,
+    options: &'a PacketOptions,
     started: Instant,
 }
 
@@ -440,13 +567,26 @@ fn oob(addr: u64, size: usize, write: bool) -> HelperOutcome {
     HelperOutcome::OutOfBounds { addr, size, write }
 }
 
-impl Environment for XdpEnv<'_> {
+impl Environment for PacketEnv<'_> {
     fn call_helper(&self, _: u64, _: [u64; 5], _: &[u8]) -> HelperOutcome {
         HelperOutcome::Unknown
     }
 
-    fn negative_load(&self, _: &[u8], _: i64, _: usize) -> Option<u32> {
-        None
+    /// Socket filters' `SKF_NET_OFF` and `SKF_LL_OFF` areas: the network
+    /// header (the frame after Ethernet) and the link-layer header.
+    fn negative_load(&self, packet: &[u8], offset: i64, size: usize) -> Option<u32> {
+        const NET_OFF: i64 = -0x10_0000;
+        const LL_OFF: i64 = -0x20_0000;
+        let (area, at) = if offset >= NET_OFF {
+            (packet, offset - NET_OFF)
+        } else if offset >= LL_OFF {
+            (self.frame, offset - LL_OFF)
+        } else {
+            return None;
+        };
+        let at = usize::try_from(at).ok()?;
+        let bytes = area.get(at..at.checked_add(size)?)?;
+        Some(bytes.iter().fold(0u32, |v, &b| v << 8 | u32::from(b)))
     }
 
     fn call_helper_in(
@@ -475,13 +615,22 @@ impl Environment for XdpEnv<'_> {
                 HelperOutcome::Return(u64::from(self.rng.borrow_mut().next_u32()))
             }
             helper::GET_SMP_PROCESSOR_ID => HelperOutcome::Return(0),
-            helper::REDIRECT => {
+            helper::REDIRECT if self.kind == ContextKind::Xdp => {
                 if args[1] != 0 {
                     return HelperOutcome::Return(0); // XDP_ABORTED
                 }
                 self.redirect.set(Some(args[0] as u32));
                 HelperOutcome::Return(4) // XDP_REDIRECT
             }
+            helper::REDIRECT => {
+                // Only BPF_F_INGRESS (1) is a flag TC may give.
+                if args[1] & !1 != 0 {
+                    return HelperOutcome::Return(2); // TC_ACT_SHOT
+                }
+                self.redirect.set(Some(args[0] as u32));
+                HelperOutcome::Return(7) // TC_ACT_REDIRECT
+            }
+            helper::SKB_LOAD_BYTES => self.skb_load_bytes(args, memory),
             helper::XDP_ADJUST_HEAD | helper::XDP_ADJUST_META | helper::XDP_ADJUST_TAIL => {
                 self.adjust(id, args, memory)
             }
@@ -490,7 +639,7 @@ impl Environment for XdpEnv<'_> {
     }
 }
 
-impl XdpEnv<'_> {
+impl PacketEnv<'_> {
     fn map_call(&self, id: u32, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
         let mut maps = self.maps.borrow_mut();
         let Some(map) = map_index(args[0]).filter(|&m| m < maps.len()) else {
@@ -498,15 +647,20 @@ impl XdpEnv<'_> {
             return errno(-EINVAL);
         };
         let (key_size, value_size) = maps.sizes(map).unwrap_or((0, 0));
+        let (_, mem_addr) = memory.mem();
+        if id == helper::MAP_LOOKUP_ELEM {
+            // The hot path: no copy of the key.
+            let Some(key) = memory.bytes(args[1], key_size) else {
+                return oob(args[1], key_size, false);
+            };
+            let found = maps.lookup(map, key);
+            return HelperOutcome::Return(found.map_or(0, |off| mem_addr + off as u64));
+        }
         let key = match memory.bytes(args[1], key_size) {
             Some(k) => k.to_vec(),
             None => return oob(args[1], key_size, false),
         };
         match id {
-            helper::MAP_LOOKUP_ELEM => {
-                let (_, at) = memory.mem();
-                HelperOutcome::Return(maps.lookup(map, &key).map_or(0, |off| at + off as u64))
-            }
             helper::MAP_UPDATE_ELEM => {
                 let value = match memory.bytes(args[2], value_size) {
                     Some(v) => v.to_vec(),
@@ -521,16 +675,21 @@ impl XdpEnv<'_> {
 
     /// `xdp_adjust_head`, `_meta` and `_tail` on the context block at r1.
     fn adjust(&self, id: u32, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        if id != helper::XDP_ADJUST_TAIL {
+            self.headroom_touched.set(true);
+        }
         let delta = args[1] as i32 as i64;
-        let Some(block) = memory.bytes(args[0], xdp_block::SIZE) else {
-            return oob(args[0], xdp_block::SIZE, true);
+        let kind = self.kind;
+        let size = kind.block_size();
+        let Some(block) = memory.bytes(args[0], size) else {
+            return oob(args[0], size, true);
         };
         let get =
             |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
         let (data, end, meta) = (
-            get(block, xdp_block::DATA),
-            get(block, xdp_block::DATA_END),
-            get(block, xdp_block::DATA_META),
+            get(block, kind.data()),
+            get(block, kind.data_end()),
+            get(block, kind.data_meta()),
         );
         let floor = self.frame_start + XDP_FRAME_SIZE as u64;
         let moved = |v: u64| v.wrapping_add(delta as u64);
@@ -548,11 +707,11 @@ impl XdpEnv<'_> {
                     let (from, to) = ((meta - at) as usize, (new_meta - at) as usize);
                     mem.copy_within(from..from + metalen as usize, to);
                 }
-                let Some(block) = memory.bytes(args[0], xdp_block::SIZE) else {
-                    return oob(args[0], xdp_block::SIZE, true);
+                let Some(block) = memory.bytes(args[0], size) else {
+                    return oob(args[0], size, true);
                 };
-                block[xdp_block::DATA..xdp_block::DATA + 8].copy_from_slice(&new.to_le_bytes());
-                block[xdp_block::DATA_META..xdp_block::DATA_META + 8]
+                block[kind.data()..kind.data() + 8].copy_from_slice(&new.to_le_bytes());
+                block[kind.data_meta()..kind.data_meta() + 8]
                     .copy_from_slice(&new_meta.to_le_bytes());
                 errno(0)
             }
@@ -565,7 +724,7 @@ impl XdpEnv<'_> {
                 if metalen % 4 != 0 || metalen > 32 {
                     return errno(-EACCES);
                 }
-                set(xdp_block::DATA_META, new);
+                set(kind.data_meta(), new);
                 errno(0)
             }
             _ => {
@@ -577,15 +736,51 @@ impl XdpEnv<'_> {
                     // Grown tail bytes read as zero, as the kernel clears them.
                     let (mem, at) = memory.mem();
                     mem[(end - at) as usize..(new - at) as usize].fill(0);
-                    let Some(block) = memory.bytes(args[0], xdp_block::SIZE) else {
-                        return oob(args[0], xdp_block::SIZE, true);
+                    let Some(block) = memory.bytes(args[0], size) else {
+                        return oob(args[0], size, true);
                     };
-                    block[xdp_block::DATA_END..xdp_block::DATA_END + 8]
-                        .copy_from_slice(&new.to_le_bytes());
+                    block[kind.data_end()..kind.data_end() + 8].copy_from_slice(&new.to_le_bytes());
                 } else {
-                    set(xdp_block::DATA_END, new);
+                    set(kind.data_end(), new);
                 }
                 errno(0)
+            }
+        }
+    }
+
+    /// `bpf_skb_load_bytes(skb, offset, to, len)`: 0, or -EFAULT with `to`
+    /// cleared when the bytes are not all in the packet.
+    fn skb_load_bytes(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const EFAULT: i64 = 14;
+        let (offset, to, len) = (args[1], args[2], args[3] as u32 as usize);
+        let source: Vec<u8> = match self.kind {
+            ContextKind::Socket => memory.packet().to_vec(),
+            _ => {
+                let size = self.kind.block_size();
+                let Some(block) = memory.bytes(args[0], size) else {
+                    return oob(args[0], size, false);
+                };
+                let get =
+                    |at: usize| u64::from_le_bytes(block[at..at + 8].try_into().unwrap_or([0; 8]));
+                let (data, end) = (get(self.kind.data()), get(self.kind.data_end()));
+                match memory.bytes(data, end.saturating_sub(data) as usize) {
+                    Some(b) => b.to_vec(),
+                    None => Vec::new(),
+                }
+            }
+        };
+        let Some(dest) = memory.bytes(to, len) else {
+            return oob(to, len, true);
+        };
+        let at = usize::try_from(offset).ok().filter(|&o| o <= 0xffff);
+        match at.and_then(|a| source.get(a..a.checked_add(len)?)) {
+            Some(bytes) => {
+                dest.copy_from_slice(bytes);
+                errno(0)
+            }
+            None => {
+                dest.fill(0);
+                errno(-EFAULT)
             }
         }
     }
@@ -657,4 +852,47 @@ impl XdpEnv<'_> {
         }
         HelperOutcome::Return(out.len() as u64)
     }
+}
+
+/// The program type a section names, as libbpf reads section names.
+pub fn context_kind(section: &str) -> Option<ContextKind> {
+    let head = section.split('/').next().unwrap_or(section);
+    match head {
+        "xdp" | "xdp.frags" => Some(ContextKind::Xdp),
+        "tc" | "classifier" | "action" | "tcx" => Some(ContextKind::Tc),
+        "socket" => Some(ContextKind::Socket),
+        _ => None,
+    }
+}
+
+/// `skb->protocol` (network byte order, as a u16 in memory) and
+/// `skb->pkt_type` as `eth_type_trans` sets them for a frame arriving on
+/// the loopback device: its address and its broadcast address are both
+/// 00:00:00:00:00:00, so ff:ff:ff:ff:ff:ff is `PACKET_MULTICAST` there (as
+/// kernel test runs show).
+fn eth_type_trans(frame: &[u8]) -> (u16, u32) {
+    const PACKET_HOST: u32 = 0;
+    const PACKET_MULTICAST: u32 = 2;
+    const PACKET_OTHERHOST: u32 = 3;
+    let Some(dest) = frame.get(..6) else {
+        return (0, PACKET_HOST);
+    };
+    let pkt_type = if dest.iter().all(|&b| b == 0) {
+        PACKET_HOST
+    } else if dest[0] & 1 == 1 {
+        PACKET_MULTICAST
+    } else {
+        PACKET_OTHERHOST
+    };
+    let ethertype = frame
+        .get(12..14)
+        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let protocol = if ethertype >= 0x600 {
+        ethertype
+    } else if frame.get(14..16) == Some(&[0xff, 0xff]) {
+        0x0001 // ETH_P_802_3: raw IPX
+    } else {
+        0x0004 // ETH_P_802_2
+    };
+    (u16::from_ne_bytes(protocol.to_be_bytes()), pkt_type)
 }

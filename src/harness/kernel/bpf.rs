@@ -3,8 +3,8 @@
 //! tests can compare our engines and translations with the running kernel.
 //! Needs root (or `CAP_BPF` + `CAP_NET_ADMIN`).
 //!
-//! XDP test runs take the whole frame: `data` is `data_in[0]`, and
-//! `retval` is the XDP action. Facts about socket-filter test runs (Linux 6.18, checked by
+//! XDP and TC test runs take the whole frame: `data` is `data_in[0]`, and
+//! `retval` is the XDP or TC action. Facts about socket-filter test runs (Linux 6.18, checked by
 //! `tests/ebpf_kernel.rs`):
 //! - `data_in` must hold at least the 14-byte Ethernet header; the kernel
 //!   strips it (`eth_type_trans`), so the program's `skb->data`, and so
@@ -32,6 +32,8 @@ const BPF_PROG_TEST_RUN: libc::c_long = 10;
 pub enum ProgType {
     /// `BPF_PROG_TYPE_SOCKET_FILTER`.
     SocketFilter = 1,
+    /// `BPF_PROG_TYPE_SCHED_CLS` (TC classifiers).
+    SchedCls = 3,
     /// `BPF_PROG_TYPE_XDP`.
     Xdp = 6,
 }

@@ -71,10 +71,7 @@ fn programs_and_calls_into_text_run_on_every_engine() {
         .iter()
         .map(|p| (p.name.as_str(), p.section.as_str()))
         .collect();
-    assert_eq!(
-        names,
-        [("sum_bytes", "mem"), ("second", "mem/second")]
-    );
+    assert_eq!(names, [("sum_bytes", "mem"), ("second", "mem/second")]);
     let cases: [(&str, [u8; 4], u64); 3] = [
         ("sum_bytes", [1, 2, 3, 4], 103), // (1+2+3+4)^2 + 3
         ("sum_bytes", [0, 0, 0, 7], 52),  // 7^2 + 3

@@ -12,7 +12,9 @@
 //! `bpf_redirect`; a TC classifier recording every `__sk_buff` field it
 //! may read (whole and narrow) per packet, writing the writable ones,
 //! `bpf_skb_load_bytes` inside and past the packet, `TC_ACT_SHOT`; a
-//! socket filter with legacy packet loads and truncation. Each object is
+//! socket filter with legacy packet loads and truncation; LPM tries
+//! (preloaded routes, learned prefixes added and deleted) and
+//! `bpf_csum_diff`. Each object is
 //! loaded into the running kernel (`BPF_MAP_CREATE` for its maps, `lddw`
 //! references patched to their descriptors, `BPF_PROG_LOAD` as its
 //! section's type) and run with `BPF_PROG_TEST_RUN`
@@ -35,7 +37,41 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 5] = ["counter", "parse", "rewrite", "tc_fields", "socket_filter"];
+const PROGRAMS: [&str; 6] = [
+    "counter",
+    "parse",
+    "rewrite",
+    "tc_fields",
+    "socket_filter",
+    "lpm",
+];
+
+/// Entries both the kernel's maps and ours get before the packets: (map,
+/// key, value).
+fn preloads(program: &str) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    if program != "lpm" {
+        return Vec::new();
+    }
+    // IPv4 routes by source: XDP action per prefix, nested and overlapping.
+    let routes: [(u32, [u8; 4], u32); 8] = [
+        (0, [0, 0, 0, 0], 2),
+        (8, [10, 0, 0, 0], 1),
+        (16, [10, 1, 0, 0], 2),
+        (12, [172, 16, 0, 0], 1),
+        (16, [192, 168, 0, 0], 2),
+        (24, [192, 168, 1, 0], 1),
+        (32, [192, 168, 1, 1], 3),
+        (17, [192, 168, 128, 7], 1),
+    ];
+    routes
+        .iter()
+        .map(|&(len, addr, action)| {
+            let mut key = len.to_le_bytes().to_vec();
+            key.extend_from_slice(&addr);
+            ("routes", key, action.to_le_bytes().to_vec())
+        })
+        .collect()
+}
 
 /// The largest frame an XDP test run takes without fragments.
 const MAX_FRAME: usize = 4096 - 256 - 320;
@@ -90,7 +126,7 @@ struct Kernel {
     maps: Vec<KernelMap>,
 }
 
-fn load_in_kernel(object: &EbpfObject) -> Kernel {
+fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
     let mut maps = Vec::new();
     for def in &object.maps {
         let map = KernelMap::create(
@@ -108,6 +144,14 @@ fn load_in_kernel(object: &EbpfObject) -> Kernel {
                 .unwrap_or_else(|e| panic!("initialising {}: {e}", def.name));
         }
         maps.push(map);
+    }
+    for (name, key, value) in preload {
+        let at = object
+            .maps
+            .iter()
+            .position(|m| m.name == *name)
+            .expect("a preloaded map");
+        maps[at].update(key, value, 0).expect("BPF_MAP_UPDATE_ELEM");
     }
     let program = &object.programs[0];
     let mut insns = program.program.insns.clone();
@@ -310,7 +354,8 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
         let bytes = std::fs::read(&path).expect("object");
         let _ = std::fs::remove_file(&path);
         let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let kernel = load_in_kernel(&object);
+        let preload = preloads(name);
+        let kernel = load_in_kernel(&object, &preload);
         // Frames a test run of this type refuses (EINVAL) are left out of
         // the comparison, and counted.
         let mut refused = 0;
@@ -346,6 +391,9 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
             let ours = PacketProgram::new(&object.programs[0], &object.maps, options)
                 .unwrap_or_else(|e| panic!("{name} ({engine}): {e}"));
             assert_eq!(ours.engine(), engine);
+            for (map, key, value) in &preload {
+                ours.preload(map, key, value).expect("preloads");
+            }
             for (i, (packet, (action, out))) in sent.iter().zip(&theirs).enumerate() {
                 let got = ours
                     .run(packet)

@@ -24,6 +24,7 @@
 //! clock), `trace_printk` (6, to stderr), `get_prandom_u32` (7, seeded),
 //! `get_smp_processor_id` (8, always 0: one CPU), `redirect` (23,
 //! recorded; XDP and TC), `skb_load_bytes` (26; TC and socket filters),
+//! `csum_diff` (28; XDP and TC),
 //! `xdp_adjust_head` (44), `xdp_adjust_meta` (54), `xdp_adjust_tail` (65).
 //! A helper the program type may not call is refused by the verifier, as
 //! the kernel refuses it.
@@ -77,6 +78,8 @@ pub mod helper {
     pub const REDIRECT: u32 = 23;
     /// `bpf_skb_load_bytes`.
     pub const SKB_LOAD_BYTES: u32 = 26;
+    /// `bpf_csum_diff`.
+    pub const CSUM_DIFF: u32 = 28;
     /// `bpf_xdp_adjust_head`.
     pub const XDP_ADJUST_HEAD: u32 = 44;
     /// `bpf_xdp_adjust_meta`.
@@ -94,9 +97,15 @@ pub mod helper {
         GET_SMP_PROCESSOR_ID,
     ];
     /// Ids only XDP programs may call.
-    pub const XDP: [u32; 4] = [REDIRECT, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL];
+    pub const XDP: [u32; 5] = [
+        REDIRECT,
+        CSUM_DIFF,
+        XDP_ADJUST_HEAD,
+        XDP_ADJUST_META,
+        XDP_ADJUST_TAIL,
+    ];
     /// Ids only TC programs may call.
-    pub const TC: [u32; 2] = [REDIRECT, SKB_LOAD_BYTES];
+    pub const TC: [u32; 3] = [REDIRECT, SKB_LOAD_BYTES, CSUM_DIFF];
     /// Ids only socket filters may call.
     pub const SOCKET: [u32; 1] = [SKB_LOAD_BYTES];
 }
@@ -631,6 +640,7 @@ impl Environment for PacketEnv<'_> {
                 HelperOutcome::Return(7) // TC_ACT_REDIRECT
             }
             helper::SKB_LOAD_BYTES => self.skb_load_bytes(args, memory),
+            helper::CSUM_DIFF => csum_diff(args, memory),
             helper::XDP_ADJUST_HEAD | helper::XDP_ADJUST_META | helper::XDP_ADJUST_TAIL => {
                 self.adjust(id, args, memory)
             }
@@ -895,4 +905,33 @@ fn eth_type_trans(frame: &[u8]) -> (u16, u32) {
         0x0004 // ETH_P_802_2
     };
     (u16::from_ne_bytes(protocol.to_be_bytes()), pkt_type)
+}
+
+/// `bpf_csum_diff(from, from_size, to, to_size, seed)`: the 32-bit
+/// one's-complement sum of `seed`, the complement of each `from` word and
+/// each `to` word (words as they lie in memory), as the kernel's
+/// `csum_partial` folds it; -EINVAL for sizes that are not whole words or
+/// exceed 512 bytes together.
+fn csum_diff(args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+    let (from_size, to_size) = (args[1] as u32 as usize, args[3] as u32 as usize);
+    if (from_size | to_size) % 4 != 0 || from_size + to_size > 512 {
+        return errno(-EINVAL);
+    }
+    let mut sum = u64::from(args[4] as u32);
+    for (ptr, size, complement) in [(args[0], from_size, true), (args[2], to_size, false)] {
+        if size == 0 {
+            continue;
+        }
+        let Some(bytes) = memory.bytes(ptr, size) else {
+            return oob(ptr, size, false);
+        };
+        for word in bytes.chunks_exact(4) {
+            let w = u32::from_ne_bytes([word[0], word[1], word[2], word[3]]);
+            sum += u64::from(if complement { !w } else { w });
+        }
+    }
+    while sum >> 32 != 0 {
+        sum = (sum & 0xffff_ffff) + (sum >> 32);
+    }
+    HelperOutcome::Return(sum)
 }

@@ -434,7 +434,7 @@ fn map_def(
         .ok_or_else(|| {
             ElfError(format!(
                 "map '{name}': maps of type {} are not supported (hash, array, their per-CPU \
-                 and LRU forms are)",
+                 and LRU forms, and LPM tries are)",
                 kind_name(number as u32)
             ))
         })?;
@@ -450,6 +450,20 @@ fn map_def(
         field(value_size, "value size")?,
         field(max_entries, "max_entries")?,
     );
+    if kind == MapKind::LpmTrie {
+        // The kernel's trie_alloc checks.
+        if !(5..=4 + 256).contains(&key_size) {
+            return Err(ElfError(format!(
+                "map '{name}': an LPM trie's key is a u32 prefix length and 1 to 256 bytes of \
+                 data, not {key_size} bytes (EINVAL)"
+            )));
+        }
+        if flags & 1 == 0 {
+            return Err(ElfError(format!(
+                "map '{name}': an LPM trie needs map_flags BPF_F_NO_PREALLOC (EINVAL)"
+            )));
+        }
+    }
     if kind.is_array() && key_size != 4 {
         return Err(ElfError(format!(
             "map '{name}': an array's key is 4 bytes, not {key_size} (EINVAL)"

@@ -29,6 +29,9 @@ pub enum MapKind {
     LruHash,
     /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`, with one CPU.
     LruPercpuHash,
+    /// `BPF_MAP_TYPE_LPM_TRIE`: longest-prefix match on `struct {u32
+    /// prefixlen; u8 data[];}` keys.
+    LpmTrie,
 }
 
 impl MapKind {
@@ -41,6 +44,7 @@ impl MapKind {
             6 => MapKind::PercpuArray,
             9 => MapKind::LruHash,
             10 => MapKind::LruPercpuHash,
+            11 => MapKind::LpmTrie,
             _ => return None,
         })
     }
@@ -54,6 +58,7 @@ impl MapKind {
             MapKind::PercpuArray => 6,
             MapKind::LruHash => 9,
             MapKind::LruPercpuHash => 10,
+            MapKind::LpmTrie => 11,
         }
     }
 

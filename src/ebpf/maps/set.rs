@@ -2,7 +2,7 @@
 //! its values in an arena of the run memory ([`MapSet::arena_size`] bytes
 //! from the offset the caller gives).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{MapDef, MapKind};
 
@@ -15,6 +15,7 @@ const ENOENT: i64 = 2;
 const E2BIG: i64 = 7;
 const EEXIST: i64 = 17;
 const EINVAL: i64 = 22;
+const ENOSPC: i64 = 28;
 
 /// Why a map update from outside a program (a preload) failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +39,41 @@ struct HashIndex {
     /// Last use of each slot, for LRU eviction.
     used: Vec<u64>,
     clock: u64,
+    /// LPM tries: how many entries have each prefix length (lookups try
+    /// the present lengths, longest first).
+    prefixes: Option<BTreeMap<u32, u32>>,
+}
+
+/// An LPM trie key as the index holds it: the prefix length, then the data
+/// with the bits past it cleared (entries are the same when those are).
+/// `None` when the prefix is longer than the data.
+fn lpm_index_key(key: &[u8], prefix: u32) -> Option<Vec<u8>> {
+    let data = key.get(4..)?;
+    if prefix as usize > data.len() * 8 {
+        return None;
+    }
+    let mut out = prefix.to_le_bytes().to_vec();
+    out.extend(data.iter().enumerate().map(|(i, &b)| {
+        let bits = (prefix as usize).saturating_sub(i * 8).min(8) as u32;
+        b & !0xffu8.checked_shr(bits).unwrap_or(0)
+    }));
+    Some(out)
+}
+
+/// The prefix length an LPM key carries.
+fn lpm_prefix(key: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(key.get(..4)?.try_into().ok()?))
+}
+
+impl HashIndex {
+    /// The key the index is keyed by: the key itself, or for an LPM trie
+    /// its normalised form (`None`: an invalid prefix length).
+    fn index_key<'k>(&self, key: &'k [u8]) -> Option<std::borrow::Cow<'k, [u8]>> {
+        match &self.prefixes {
+            None => Some(std::borrow::Cow::Borrowed(key)),
+            Some(_) => lpm_index_key(key, lpm_prefix(key)?).map(std::borrow::Cow::Owned),
+        }
+    }
 }
 
 /// One map at run time.
@@ -73,6 +109,7 @@ impl MapSet {
                     keys: vec![None; n],
                     free: (0..n as u32).rev().collect(),
                     used: vec![0; n],
+                    prefixes: (def.kind == MapKind::LpmTrie).then(BTreeMap::new),
                     ..HashIndex::default()
                 }
             });
@@ -145,6 +182,16 @@ impl MapSet {
                 let i = u32::from_le_bytes(key.get(..4)?.try_into().ok()?);
                 (i < m.def.max_entries).then(|| m.arena + i as usize * m.slot)
             }
+            Some(ix) if ix.prefixes.is_some() => {
+                // The longest stored prefix, no longer than the key's, whose
+                // bits match the key's data.
+                let limit = lpm_prefix(key)?;
+                let lengths = ix.prefixes.as_ref()?;
+                let slot = lengths.range(..=limit).rev().find_map(|(&len, _)| {
+                    lpm_index_key(key, len).and_then(|k| ix.slots.get(&k[..]).copied())
+                })?;
+                Some(m.arena + slot as usize * m.slot)
+            }
             Some(ix) => {
                 let &slot = ix.slots.get(key)?;
                 ix.clock += 1;
@@ -189,9 +236,16 @@ impl MapSet {
             }
             Some(ix) => {
                 ix.clock += 1;
-                let slot = match ix.slots.get(key) {
+                let Some(index_key) = ix.index_key(key).map(|k| k.into_owned()) else {
+                    return -EINVAL;
+                };
+                let slot = match ix.slots.get(&index_key[..]) {
                     Some(_) if flags == BPF_NOEXIST => return -EEXIST,
-                    Some(&s) => s,
+                    Some(&s) => {
+                        // An LPM entry keeps the key it was last set with.
+                        ix.keys[s as usize] = Some(key.to_vec());
+                        s
+                    }
                     None if flags == BPF_EXIST => return -ENOENT,
                     None => {
                         let slot = match ix.free.pop() {
@@ -205,9 +259,13 @@ impl MapSet {
                                 }
                                 victim
                             }
+                            None if ix.prefixes.is_some() => return -ENOSPC,
                             None => return -E2BIG,
                         };
-                        ix.slots.insert(key.to_vec(), slot);
+                        if let (Some(lengths), Some(len)) = (&mut ix.prefixes, lpm_prefix(key)) {
+                            *lengths.entry(len).or_insert(0) += 1;
+                        }
+                        ix.slots.insert(index_key, slot);
                         ix.keys[slot as usize] = Some(key.to_vec());
                         slot
                     }
@@ -227,14 +285,27 @@ impl MapSet {
         };
         match &mut m.index {
             None => -EINVAL,
-            Some(ix) => match ix.slots.remove(key) {
-                None => -ENOENT,
-                Some(slot) => {
-                    ix.keys[slot as usize] = None;
-                    ix.free.push(slot);
-                    0
+            Some(ix) => {
+                let Some(index_key) = ix.index_key(key).map(|k| k.into_owned()) else {
+                    return -EINVAL;
+                };
+                match ix.slots.remove(&index_key[..]) {
+                    None => -ENOENT,
+                    Some(slot) => {
+                        ix.keys[slot as usize] = None;
+                        ix.free.push(slot);
+                        if let (Some(lengths), Some(len)) = (&mut ix.prefixes, lpm_prefix(key)) {
+                            if let Some(n) = lengths.get_mut(&len) {
+                                *n -= 1;
+                                if *n == 0 {
+                                    lengths.remove(&len);
+                                }
+                            }
+                        }
+                        0
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -267,8 +338,8 @@ impl MapSet {
             Some(ix) => {
                 let mut out: Vec<(Vec<u8>, Vec<u8>)> = ix
                     .slots
-                    .iter()
-                    .map(|(k, &s)| (k.clone(), value(s as usize)))
+                    .values()
+                    .filter_map(|&s| Some((ix.keys[s as usize].clone()?, value(s as usize))))
                     .collect();
                 out.sort();
                 out

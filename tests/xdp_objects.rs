@@ -14,7 +14,8 @@
 //! `bpf_skb_load_bytes` inside and past the packet, `TC_ACT_SHOT`; a
 //! socket filter with legacy packet loads and truncation; LPM tries
 //! (preloaded routes, learned prefixes added and deleted) and
-//! `bpf_csum_diff`. Each object is
+//! `bpf_csum_diff`; tail calls through a program array initialised in the
+//! object, to an empty slot, and in a loop up to the kernel's limit. Each object is
 //! loaded into the running kernel (`BPF_MAP_CREATE` for its maps, `lddw`
 //! references patched to their descriptors, `BPF_PROG_LOAD` as its
 //! section's type) and run with `BPF_PROG_TEST_RUN`
@@ -30,6 +31,7 @@ mod support;
 
 use cranebpf::ebpf::context::ContextKind;
 use cranebpf::ebpf::elf::{self, EbpfObject, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+use cranebpf::ebpf::maps::MapKind;
 use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
 use cranebpf::harness::kernel::bpf::{available, KernelMap, LoadedProgram, ProgType};
 use cranebpf::Engine;
@@ -37,14 +39,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 6] = [
+const PROGRAMS: [&str; 7] = [
     "counter",
     "parse",
     "rewrite",
     "tc_fields",
     "socket_filter",
     "lpm",
+    "tail",
 ];
+
+/// The program a test runs: the one named `entry`, or the object's only one.
+fn entry(object: &EbpfObject) -> usize {
+    object
+        .programs
+        .iter()
+        .position(|p| p.name == "entry")
+        .unwrap_or(0)
+}
 
 /// Entries both the kernel's maps and ours get before the packets: (map,
 /// key, value).
@@ -120,10 +132,12 @@ fn compile(name: &str) -> Option<PathBuf> {
 }
 
 /// The object loaded into the kernel: its maps created and initialised,
-/// the references patched, the program loaded as XDP.
+/// the references patched, every program loaded as its section's type and
+/// the program arrays filled; `prog` is the entry.
 struct Kernel {
     prog: LoadedProgram,
     maps: Vec<KernelMap>,
+    _others: Vec<LoadedProgram>,
 }
 
 fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
@@ -153,33 +167,57 @@ fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> 
             .expect("a preloaded map");
         maps[at].update(key, value, 0).expect("BPF_MAP_UPDATE_ELEM");
     }
-    let program = &object.programs[0];
-    let mut insns = program.program.insns.clone();
-    for insn in insns.iter_mut() {
-        if insn.is_lddw() && (insn.src == PSEUDO_MAP_FD || insn.src == PSEUDO_MAP_VALUE) {
-            insn.imm = maps[insn.imm as usize].fd();
+    let license = object.license.as_deref().unwrap_or("GPL");
+    let mut loaded: Vec<LoadedProgram> = object
+        .programs
+        .iter()
+        .map(|program| {
+            let mut insns = program.program.insns.clone();
+            for insn in insns.iter_mut() {
+                if insn.is_lddw() && (insn.src == PSEUDO_MAP_FD || insn.src == PSEUDO_MAP_VALUE) {
+                    insn.imm = maps[insn.imm as usize].fd();
+                }
+            }
+            let prog_type = match context_kind(&program.section) {
+                Some(ContextKind::Xdp) => ProgType::Xdp,
+                Some(ContextKind::Tc) => ProgType::SchedCls,
+                Some(ContextKind::Socket) => ProgType::SocketFilter,
+                other => panic!("{}: section {} ({other:?})", program.name, program.section),
+            };
+            LoadedProgram::load_licensed(prog_type, &insns, license)
+                .unwrap_or_else(|e| panic!("the kernel refused {}: {e}", program.name))
+        })
+        .collect();
+    for (def, map) in object.maps.iter().zip(&maps) {
+        for (slot, name) in &def.programs {
+            let at = object
+                .programs
+                .iter()
+                .position(|p| &p.name == name)
+                .expect("a program");
+            map.update(&slot.to_le_bytes(), &loaded[at].fd().to_le_bytes(), 0)
+                .expect("filling a program array");
         }
     }
-    let license = object.license.as_deref().unwrap_or("GPL");
-    let prog_type = match context_kind(&program.section) {
-        Some(ContextKind::Xdp) => ProgType::Xdp,
-        Some(ContextKind::Tc) => ProgType::SchedCls,
-        Some(ContextKind::Socket) => ProgType::SocketFilter,
-        other => panic!("{}: section {} ({other:?})", program.name, program.section),
-    };
-    let prog = LoadedProgram::load_licensed(prog_type, &insns, license)
-        .unwrap_or_else(|e| panic!("the kernel refused {}: {e}", program.name));
-    Kernel { prog, maps }
+    let prog = loaded.remove(entry(object));
+    Kernel {
+        prog,
+        maps,
+        _others: loaded,
+    }
 }
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Every map's entries in the kernel, sorted by key.
 fn kernel_entries(kernel: &Kernel, object: &EbpfObject) -> Vec<(String, Entries)> {
+    // Program arrays hold descriptors there and program indices here: not
+    // compared (what they do is, through the runs).
     object
         .maps
         .iter()
         .zip(&kernel.maps)
+        .filter(|(def, _)| def.kind != MapKind::ProgArray)
         .map(|(def, map)| {
             let keys: Vec<Vec<u8>> = if def.kind.is_array() {
                 (0..def.max_entries)
@@ -388,7 +426,7 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
                 trace: false,
                 ..PacketOptions::default()
             };
-            let ours = PacketProgram::new(&object.programs[0], &object.maps, options)
+            let ours = PacketProgram::from_object(&object, entry(&object), options)
                 .unwrap_or_else(|e| panic!("{name} ({engine}): {e}"));
             assert_eq!(ours.engine(), engine);
             for (map, key, value) in &preload {
@@ -408,7 +446,17 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
                     "{name} ({engine}), packet {i} {packet:02x?}"
                 );
             }
-            let our_maps = ours.map_entries();
+            let prog_arrays: Vec<&str> = object
+                .maps
+                .iter()
+                .filter(|m| m.kind == MapKind::ProgArray)
+                .map(|m| m.name.as_str())
+                .collect();
+            let our_maps: Vec<_> = ours
+                .map_entries()
+                .into_iter()
+                .filter(|(name, _)| !prog_arrays.contains(&name.as_str()))
+                .collect();
             for ((map, a), (_, b)) in our_maps.iter().zip(&their_maps) {
                 let only_ours: Vec<_> = a.iter().filter(|e| !b.contains(e)).take(3).collect();
                 let only_theirs: Vec<_> = b.iter().filter(|e| !a.contains(e)).take(3).collect();

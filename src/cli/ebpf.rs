@@ -6,7 +6,6 @@ use super::{Failure, EXIT_REJECTED};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::disasm::disassemble;
 use cranebpf::ebpf::elf::{EbpfObject, ObjectProgram};
-use cranebpf::ebpf::maps::MapDef;
 use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
 use cranebpf::ebpf::Program;
 use cranebpf::jit::{JitCode, JitOptions};
@@ -220,9 +219,12 @@ pub fn write_out(text: &str) -> Result<i32, Failure> {
     }
 }
 
-/// The XDP program `name` of the object at `path` (or its only program),
-/// and the object's maps.
-pub fn load_xdp(path: &Path, name: Option<&str>) -> Result<(ObjectProgram, Vec<MapDef>), Failure> {
+/// The object at `path` and the index of its packet program `name` (or
+/// of its only program).
+pub fn load_packet_program(
+    path: &Path,
+    name: Option<&str>,
+) -> Result<(EbpfObject, usize), Failure> {
     let bytes =
         std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     if !cranebpf::ebpf::elf::is_elf(&bytes) {
@@ -247,7 +249,12 @@ pub fn load_xdp(path: &Path, name: Option<&str>) -> Result<(ObjectProgram, Vec<M
             chosen.section
         )));
     }
-    Ok((chosen.clone(), object.maps))
+    let index = object
+        .programs
+        .iter()
+        .position(|p| std::ptr::eq(p, chosen))
+        .unwrap_or(0);
+    Ok((object, index))
 }
 
 /// Where `run --ebpf OBJECT` with packets writes what it keeps.
@@ -274,13 +281,13 @@ pub fn run_xdp(
     json: bool,
     outputs: &XdpOutputs<'_>,
 ) -> Result<i32, Failure> {
-    let (chosen, maps) = load_xdp(path, name)?;
+    let (object, entry) = load_packet_program(path, name)?;
     let options = PacketOptions {
         engine,
         budget,
         ..PacketOptions::default()
     };
-    let program = PacketProgram::new(&chosen, &maps, options).map_err(|e| Failure {
+    let program = PacketProgram::from_object(&object, entry, options).map_err(|e| Failure {
         message: format!("{}: {e}", path.display()),
         code: EXIT_REJECTED,
     })?;

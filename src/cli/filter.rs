@@ -312,10 +312,10 @@ fn filter_xdp(args: &FilterArgs, object: &std::path::Path) -> Result<i32, Failur
     use cranebpf::capture::write::PcapEncoder;
     use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
     let (packets, link_type) = super::capture_source::read_packets(&args.input)?;
-    let program = super::ebpf::load_xdp(object, args.program.as_deref())?;
-    let program = PacketProgram::new(
-        &program.0,
-        &program.1,
+    let (loaded, entry) = super::ebpf::load_packet_program(object, args.program.as_deref())?;
+    let program = PacketProgram::from_object(
+        &loaded,
+        entry,
         PacketOptions {
             engine: args.engine,
             ..PacketOptions::default()

@@ -22,7 +22,8 @@
 //! `map_lookup_elem` (1), `map_update_elem` (2), `map_delete_elem` (3),
 //! `ktime_get_ns` (5, monotonic since the program was made, or a fixed
 //! clock), `trace_printk` (6, to stderr), `get_prandom_u32` (7, seeded),
-//! `get_smp_processor_id` (8, always 0: one CPU), `redirect` (23,
+//! `get_smp_processor_id` (8, always 0: one CPU), `tail_call` (12; at most
+//! 33 per run, as the kernel), `redirect` (23,
 //! recorded; XDP and TC), `skb_load_bytes` (26; TC and socket filters),
 //! `csum_diff` (28; XDP and TC),
 //! `xdp_adjust_head` (44), `xdp_adjust_meta` (54), `xdp_adjust_tail` (65).
@@ -50,7 +51,7 @@ use std::time::Instant;
 use super::context::{self, sk_buff, xdp_md, ContextError, ContextKind};
 use super::elf::{ObjectProgram, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use super::env::{Environment, HelperMemory, HelperOutcome};
-use super::maps::{map_handle, map_index, MapDef, MapSet, MapUpdateError};
+use super::maps::{map_handle, map_index, MapDef, MapKind, MapSet, MapUpdateError};
 use super::verify::VerifyError;
 use super::{ExecError, Helpers, Program};
 use crate::engine::Engine;
@@ -74,6 +75,8 @@ pub mod helper {
     pub const GET_PRANDOM_U32: u32 = 7;
     /// `bpf_get_smp_processor_id`.
     pub const GET_SMP_PROCESSOR_ID: u32 = 8;
+    /// `bpf_tail_call`.
+    pub const TAIL_CALL: u32 = 12;
     /// `bpf_redirect`.
     pub const REDIRECT: u32 = 23;
     /// `bpf_skb_load_bytes`.
@@ -87,7 +90,8 @@ pub mod helper {
     /// `bpf_xdp_adjust_tail`.
     pub const XDP_ADJUST_TAIL: u32 = 65;
     /// Ids every program type may call.
-    pub const COMMON: [u32; 7] = [
+    pub const COMMON: [u32; 8] = [
+        TAIL_CALL,
         MAP_LOOKUP_ELEM,
         MAP_UPDATE_ELEM,
         MAP_DELETE_ELEM,
@@ -208,6 +212,13 @@ pub enum RuntimeError {
     Jit(JitError),
     /// The engine asked for does not run eBPF.
     NotEbpfEngine(Engine),
+    /// Another program of the object, prepared for tail calls, failed.
+    Other {
+        /// Its function name.
+        program: String,
+        /// Why.
+        error: Box<RuntimeError>,
+    },
 }
 
 impl std::fmt::Display for RuntimeError {
@@ -232,6 +243,12 @@ impl std::fmt::Display for RuntimeError {
             }
             RuntimeError::Verify(e) => write!(f, "refused by the verifier: {e}"),
             RuntimeError::Jit(e) => e.fmt(f),
+            RuntimeError::Other { program, error } => {
+                write!(
+                    f,
+                    "program '{program}' of the object (a tail-call target): {error}"
+                )
+            }
             RuntimeError::NotEbpfEngine(e) => write!(
                 f,
                 "the {e} engine runs classic programs only; use interp or jit for eBPF"
@@ -276,49 +293,75 @@ impl RunState {
     }
 }
 
-/// An XDP, TC or socket-filter program from an object, with its maps,
-/// ready to run packets.
+/// An XDP, TC or socket-filter program from an object, with its maps
+/// (and the object's other programs of its type, for tail calls), ready to
+/// run packets.
 #[derive(Debug)]
 pub struct PacketProgram {
-    core: Prepared,
+    /// The prepared programs, by index in the object (`None`: another
+    /// type); tail calls reach them through program arrays.
+    programs: Vec<Option<Prepared>>,
+    entry: usize,
     kind: ContextKind,
     state: Mutex<RunState>,
     options: PacketOptions,
     started: Instant,
 }
 
+/// Most tail calls one run may make (`MAX_TAIL_CALL_CNT`); the next fails.
+pub const MAX_TAIL_CALLS: u32 = 33;
+
 impl PacketProgram {
     /// Links, checks and prepares `program` with the object's `maps`; its
-    /// section gives its type ([`context_kind`]).
+    /// section gives its type ([`context_kind`]). Tail calls can reach no
+    /// other program: use [`PacketProgram::from_object`] for those.
     pub fn new(
         program: &ObjectProgram,
+        maps: &[MapDef],
+        options: PacketOptions,
+    ) -> Result<PacketProgram, RuntimeError> {
+        PacketProgram::build(std::slice::from_ref(program), 0, maps, options)
+    }
+
+    /// Prepares program `entry` of `object` and every other program of its
+    /// type (all are checked, as a loader loads the whole object), so that
+    /// its program arrays can name them.
+    pub fn from_object(
+        object: &super::elf::EbpfObject,
+        entry: usize,
+        options: PacketOptions,
+    ) -> Result<PacketProgram, RuntimeError> {
+        PacketProgram::build(&object.programs, entry, &object.maps, options)
+    }
+
+    fn build(
+        programs: &[ObjectProgram],
+        entry: usize,
         maps: &[MapDef],
         options: PacketOptions,
     ) -> Result<PacketProgram, RuntimeError> {
         if let Some(engine) = options.engine.filter(|e| !e.runs_ebpf()) {
             return Err(RuntimeError::NotEbpfEngine(engine));
         }
-        let kind = context_kind(&program.section)
-            .ok_or_else(|| RuntimeError::ProgramType(program.section.clone()))?;
-        if kind == ContextKind::Tc {
-            let insns = &program.program.insns;
-            let mut pc = 0;
-            while let Some(i) = insns.get(pc) {
-                if i.class() == super::insn::op::LD && !i.is_lddw() {
-                    return Err(RuntimeError::LegacyLoad { pc });
-                }
-                pc += i.width();
-            }
-        }
+        let first = &programs[entry];
+        let kind = context_kind(&first.section)
+            .ok_or_else(|| RuntimeError::ProgramType(first.section.clone()))?;
         let arenas_at = FRAME_AT + FRAME_SIZE;
-        let set = MapSet::new(maps, arenas_at);
+        let mut set = MapSet::new(maps, arenas_at);
         let len = arenas_at + set.arena_size();
         let mut bytes = vec![0u8; len + 8];
         let base = bytes.as_ptr().align_offset(8).min(8);
         set.initialise(&mut bytes[base..]);
+        // Program arrays' initial entries: the programs they name, by index.
+        for (m, def) in maps.iter().enumerate() {
+            for (slot, name) in &def.programs {
+                if let Some(p) = programs.iter().position(|p| &p.name == name) {
+                    let value = (p as u32).to_le_bytes();
+                    let _ = set.preload(&mut bytes[base..], m, &slot.to_le_bytes(), &value);
+                }
+            }
+        }
         let mem_addr = bytes[base..].as_ptr() as u64;
-        let linked = link(&program.program, &set, mem_addr)?;
-        let rewritten = context::rewrite(&linked, kind).map_err(RuntimeError::Context)?;
         let mut helpers = Helpers::new();
         let own: &[u32] = match kind {
             ContextKind::Xdp => &helper::XDP,
@@ -328,14 +371,47 @@ impl PacketProgram {
         for &id in helper::COMMON.iter().chain(own) {
             helpers.declare(id);
         }
-        super::verify::verify_with(&rewritten, &helpers, options.budget)
-            .map_err(RuntimeError::Verify)?;
         let mut jit = options.jit.clone();
         jit.budget = options.budget.is_some();
         jit.leaf = false;
-        let core = Prepared::new(rewritten, options.engine, &jit).map_err(RuntimeError::Jit)?;
+        let mut prepared = Vec::with_capacity(programs.len());
+        for (i, program) in programs.iter().enumerate() {
+            if i != entry && context_kind(&program.section) != Some(kind) {
+                prepared.push(None);
+                continue;
+            }
+            let named = |e: RuntimeError| {
+                if i == entry {
+                    e
+                } else {
+                    RuntimeError::Other {
+                        program: program.name.clone(),
+                        error: Box::new(e),
+                    }
+                }
+            };
+            if kind == ContextKind::Tc {
+                let insns = &program.program.insns;
+                let mut pc = 0;
+                while let Some(insn) = insns.get(pc) {
+                    if insn.class() == super::insn::op::LD && !insn.is_lddw() {
+                        return Err(named(RuntimeError::LegacyLoad { pc }));
+                    }
+                    pc += insn.width();
+                }
+            }
+            let linked = link(&program.program, &set, mem_addr).map_err(named)?;
+            let rewritten =
+                context::rewrite(&linked, kind).map_err(|e| named(RuntimeError::Context(e)))?;
+            super::verify::verify_with(&rewritten, &helpers, options.budget)
+                .map_err(|e| named(RuntimeError::Verify(e)))?;
+            let core = Prepared::new(rewritten, options.engine, &jit)
+                .map_err(|e| named(RuntimeError::Jit(e)))?;
+            prepared.push(Some(core));
+        }
         Ok(PacketProgram {
-            core,
+            programs: prepared,
+            entry,
             kind,
             state: Mutex::new(RunState {
                 bytes,
@@ -348,6 +424,13 @@ impl PacketProgram {
             started: Instant::now(),
             options,
         })
+    }
+
+    /// The entry program, prepared.
+    fn core(&self) -> &Prepared {
+        self.programs[self.entry]
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the entry program is always prepared"))
     }
 
     /// The program's type.
@@ -368,17 +451,17 @@ impl PacketProgram {
 
     /// The engine that runs the program.
     pub fn engine(&self) -> Engine {
-        self.core.engine()
+        self.core().engine()
     }
 
     /// Why the JIT was not used, when it was tried and failed.
     pub fn jit_error(&self) -> Option<&JitError> {
-        self.core.jit_error()
+        self.core().jit_error()
     }
 
     /// The program as it runs (maps linked, context accesses rewritten).
     pub fn program(&self) -> &Program {
-        self.core.program()
+        self.core().program()
     }
 
     /// Runs the program on one frame (Ethernet header first, at most
@@ -448,6 +531,9 @@ impl PacketProgram {
             rng: RefCell::new(&mut state.rng),
             ticks: Cell::new(state.ticks),
             redirect: Cell::new(None),
+            tail_call: Cell::new(None),
+            tail_calls: Cell::new(0),
+            callable: &self.programs,
             headroom_touched: Cell::new(false),
             frame_end: mem_addr + (FRAME_AT + frame_len - TAILROOM) as u64,
             frame_start: mem_addr + FRAME_AT as u64,
@@ -456,13 +542,24 @@ impl PacketProgram {
             options: &self.options,
             started: self.started,
         };
-        let mem = &mut state.bytes[state.base..];
-        let result = match network {
-            Some(packet) => {
-                self.core
-                    .run(&mut WithPacket { mem, packet }, self.options.budget, &env)
+        let mut current = self.entry;
+        let result = loop {
+            let core = self.programs[current]
+                .as_ref()
+                .unwrap_or_else(|| unreachable!("tail calls reach prepared programs only"));
+            let mem = &mut state.bytes[state.base..];
+            let result = match network {
+                Some(packet) => {
+                    core.run(&mut WithPacket { mem, packet }, self.options.budget, &env)
+                }
+                None => core.run(mem, self.options.budget, &env),
+            };
+            // A tail call ended the program (as an unwind): the callee runs
+            // next on the same context, packet and maps, with a new stack.
+            match env.tail_call.take() {
+                Some(next) if result.is_ok() => current = next,
+                _ => break result,
             }
-            None => self.core.run(mem, self.options.budget, &env),
         };
         let redirect = env.redirect.get();
         state.ticks = env.ticks.get();
@@ -556,6 +653,10 @@ struct PacketEnv<'a> {
     rng: RefCell<&'a mut Rng>,
     ticks: Cell<u64>,
     redirect: Cell<Option<u32>>,
+    /// The program a successful tail call asked for.
+    tail_call: Cell<Option<usize>>,
+    tail_calls: Cell<u32>,
+    callable: &'a [Option<Prepared>],
     headroom_touched: Cell<bool>,
     /// Where `data_end` may grow to, and the frame's first byte.
     frame_end: u64,
@@ -640,6 +741,7 @@ impl Environment for PacketEnv<'_> {
                 HelperOutcome::Return(7) // TC_ACT_REDIRECT
             }
             helper::SKB_LOAD_BYTES => self.skb_load_bytes(args, memory),
+            helper::TAIL_CALL => self.tail_call(args, memory),
             helper::CSUM_DIFF => csum_diff(args, memory),
             helper::XDP_ADJUST_HEAD | helper::XDP_ADJUST_META | helper::XDP_ADJUST_TAIL => {
                 self.adjust(id, args, memory)
@@ -756,6 +858,32 @@ impl PacketEnv<'_> {
                 errno(0)
             }
         }
+    }
+
+    /// `bpf_tail_call(ctx, prog_array, index)`: when the array holds a
+    /// program at `index` and fewer than [`MAX_TAIL_CALLS`] were made, the
+    /// current program ends and that one runs next (the run loop in
+    /// [`PacketProgram::run`] starts it); otherwise the caller goes on.
+    fn tail_call(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const ENOENT: i64 = 2;
+        let mut maps = self.maps.borrow_mut();
+        let Some(map) = map_index(args[1]).filter(|&m| maps.kind(m) == Some(MapKind::ProgArray))
+        else {
+            return errno(-EINVAL);
+        };
+        let index = (args[2] as u32).to_le_bytes();
+        let Some(at) = maps.lookup(map, &index) else {
+            return errno(-ENOENT);
+        };
+        let (mem, _) = memory.mem();
+        let program = u32::from_le_bytes(mem[at..at + 4].try_into().unwrap_or([0xff; 4])) as usize;
+        let callable = matches!(self.callable.get(program), Some(Some(_)));
+        if !callable || self.tail_calls.get() >= MAX_TAIL_CALLS {
+            return errno(-ENOENT);
+        }
+        self.tail_calls.set(self.tail_calls.get() + 1);
+        self.tail_call.set(Some(program));
+        HelperOutcome::Unwind
     }
 
     /// `bpf_skb_load_bytes(skb, offset, to, len)`: 0, or -EFAULT with `to`

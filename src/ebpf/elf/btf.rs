@@ -204,8 +204,14 @@ impl Btf {
                 )));
             }
             let mut fields = Vec::new();
-            for (name, ty, _) in &def.members {
+            for (name, ty, bit_offset) in &def.members {
                 let t = self.resolve(*ty)?;
+                if name == "values" && t.kind == ARRAY {
+                    // __array(values, …): the initial contents of a map of
+                    // programs or maps, set by relocations at this offset.
+                    fields.push(("values_offset".to_string(), u64::from(bit_offset / 8)));
+                    continue;
+                }
                 if t.kind != PTR {
                     return Err(ElfError(format!(
                         "map '{}': field '{name}' is not declared with __uint or __type",

@@ -330,6 +330,7 @@ impl Maps {
                 flags: 0,
                 initial,
                 read_only: name.starts_with(".rodata"),
+                programs: Vec::new(),
             });
         }
         // Maps declared with BTF in `.maps`.
@@ -358,6 +359,10 @@ impl Maps {
                     field("max_entries"),
                     field("map_flags").unwrap_or(0),
                 )?;
+                let mut def = def;
+                if let (MapKind::ProgArray, Some(values)) = (def.kind, field("values_offset")) {
+                    def.programs = initial_programs(file, &section, &def, offset + values)?;
+                }
                 maps.declared
                     .push((section.index(), offset, maps.defs.len()));
                 maps.defs.push(def);
@@ -416,6 +421,39 @@ impl Maps {
     }
 }
 
+/// A program array's `__array(values, …)` initialisers: the relocations of
+/// `.maps` that fall in its values, each naming a function.
+fn initial_programs(
+    file: &object::File<'_>,
+    maps: &object::Section<'_, '_>,
+    def: &MapDef,
+    values_at: u64,
+) -> Result<Vec<(u32, String)>, ElfError> {
+    let end = values_at + 8 * u64::from(def.max_entries);
+    let mut out = Vec::new();
+    for (offset, reloc) in maps.relocations() {
+        if offset < values_at || offset >= end {
+            continue;
+        }
+        let index = ((offset - values_at) / 8) as u32;
+        let RelocationTarget::Symbol(sym) = reloc.target() else {
+            continue;
+        };
+        let symbol = file
+            .symbol_by_index(sym)
+            .map_err(|e| ElfError(format!("map '{}', entry {index}: {e}", def.name)))?;
+        if symbol.kind() != SymbolKind::Text {
+            return Err(ElfError(format!(
+                "map '{}', entry {index}: '{}' is not a program",
+                def.name,
+                symbol.name().unwrap_or("?")
+            )));
+        }
+        out.push((index, symbol.name().unwrap_or("?").to_string()));
+    }
+    Ok(out)
+}
+
 /// A map definition from its declared fields, checked as the kernel's
 /// `BPF_MAP_CREATE` checks them.
 fn map_def(
@@ -434,7 +472,7 @@ fn map_def(
         .ok_or_else(|| {
             ElfError(format!(
                 "map '{name}': maps of type {} are not supported (hash, array, their per-CPU \
-                 and LRU forms, and LPM tries are)",
+                 and LRU forms, LPM tries and program arrays are)",
                 kind_name(number as u32)
             ))
         })?;
@@ -464,6 +502,11 @@ fn map_def(
             )));
         }
     }
+    if kind == MapKind::ProgArray && (key_size != 4 || value_size != 4) {
+        return Err(ElfError(format!(
+            "map '{name}': a program array's keys and values are 4 bytes (EINVAL)"
+        )));
+    }
     if kind.is_array() && key_size != 4 {
         return Err(ElfError(format!(
             "map '{name}': an array's key is 4 bytes, not {key_size} (EINVAL)"
@@ -485,5 +528,6 @@ fn map_def(
         flags: u32::try_from(flags).unwrap_or(u32::MAX),
         initial: None,
         read_only: false,
+        programs: Vec::new(),
     })
 }

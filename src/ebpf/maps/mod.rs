@@ -32,6 +32,9 @@ pub enum MapKind {
     /// `BPF_MAP_TYPE_LPM_TRIE`: longest-prefix match on `struct {u32
     /// prefixlen; u8 data[];}` keys.
     LpmTrie,
+    /// `BPF_MAP_TYPE_PROG_ARRAY`: programs for `bpf_tail_call`, by index.
+    /// A value is the program's index in the object's program list.
+    ProgArray,
 }
 
 impl MapKind {
@@ -45,6 +48,7 @@ impl MapKind {
             9 => MapKind::LruHash,
             10 => MapKind::LruPercpuHash,
             11 => MapKind::LpmTrie,
+            3 => MapKind::ProgArray,
             _ => return None,
         })
     }
@@ -59,6 +63,7 @@ impl MapKind {
             MapKind::LruHash => 9,
             MapKind::LruPercpuHash => 10,
             MapKind::LpmTrie => 11,
+            MapKind::ProgArray => 3,
         }
     }
 
@@ -134,6 +139,9 @@ pub struct MapDef {
     pub initial: Option<Vec<u8>>,
     /// Programs may not write it (`.rodata`: `BPF_F_RDONLY_PROG`).
     pub read_only: bool,
+    /// A program array's initial entries (`__array(values, …)`): index →
+    /// the function name of the program there.
+    pub programs: Vec<(u32, String)>,
 }
 
 /// Handles programs hold for maps (what `lddw rN, map` loads): an address

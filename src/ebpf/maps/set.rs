@@ -60,6 +60,13 @@ fn lpm_index_key(key: &[u8], prefix: u32) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether a 4-byte index key is below `max`.
+fn index_below(key: &[u8], max: u32) -> bool {
+    key.get(..4)
+        .and_then(|k| k.try_into().ok())
+        .is_some_and(|k: [u8; 4]| u32::from_le_bytes(k) < max)
+}
+
 /// The prefix length an LPM key carries.
 fn lpm_prefix(key: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(key.get(..4)?.try_into().ok()?))
@@ -233,6 +240,9 @@ impl MapSet {
                     return -EEXIST;
                 }
                 m.arena + i as usize * m.slot
+            }
+            Some(_) if m.def.kind == MapKind::ProgArray && !index_below(key, m.def.max_entries) => {
+                return -E2BIG;
             }
             Some(ix) => {
                 ix.clock += 1;

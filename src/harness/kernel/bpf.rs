@@ -173,6 +173,11 @@ impl LoadedProgram {
         }
     }
 
+    /// The program's descriptor (what a program array holds).
+    pub fn fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
     /// Runs the program once on `data` (see the module docs for what each
     /// type sees of it) and returns `retval`, the low 32 bits of r0.
     pub fn test_run(&self, data: &[u8]) -> io::Result<u32> {

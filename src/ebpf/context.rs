@@ -7,12 +7,16 @@
 //! load of `xdp_buff.data`). This module does the same for the program
 //! types this runtime runs: a forward data-flow analysis finds, at every
 //! instruction, which registers and 8-byte stack slots hold the context
-//! pointer (and at which constant offset); each load through one is checked
-//! against the type's fields (the kernel's `invalid bpf_context access`)
-//! and rewritten in place to the runtime's context block, whose layout
-//! [`xdp_block`] gives. Stores to the context, accesses through a pointer
-//! that is the context on one path and not on another, and accesses to no
-//! field are refused, naming the instruction, as the kernel refuses them.
+//! pointer (and at which constant offset); each access through one is
+//! checked against the type's rules (the kernel's `invalid bpf_context
+//! access`). The runtime's context block holds the type's ABI struct at its
+//! own offsets (scalar fields are read and written in place, narrow loads
+//! included) followed by the packet pointers as 64-bit addresses
+//! ([`ContextKind::data`] and the next two): only the loads of `data`,
+//! `data_end` and `data_meta` are rewritten, to 64-bit loads of those.
+//! Accesses through a pointer that is the context on one path and not on
+//! another, and accesses the type does not allow, are refused, naming the
+//! instruction, as the kernel refuses them.
 
 use super::insn::{op, Insn, Program};
 use super::semantics;

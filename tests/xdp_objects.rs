@@ -15,7 +15,9 @@
 //! socket filter with legacy packet loads and truncation; LPM tries
 //! (preloaded routes, learned prefixes added and deleted) and
 //! `bpf_csum_diff`; tail calls through a program array initialised in the
-//! object, to an empty slot, and in a loop up to the kernel's limit. Each object is
+//! object, to an empty slot, and in a loop up to the kernel's limit; ring
+//! buffer records (reserve/submit/discard, output, query, a full ring),
+//! read from the kernel's ring through its mapping after each run. Each object is
 //! loaded into the running kernel (`BPF_MAP_CREATE` for its maps, `lddw`
 //! references patched to their descriptors, `BPF_PROG_LOAD` as its
 //! section's type) and run with `BPF_PROG_TEST_RUN`
@@ -39,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 7] = [
+const PROGRAMS: [&str; 8] = [
     "counter",
     "parse",
     "rewrite",
@@ -47,6 +49,7 @@ const PROGRAMS: [&str; 7] = [
     "socket_filter",
     "lpm",
     "tail",
+    "ringbuf",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.
@@ -217,7 +220,7 @@ fn kernel_entries(kernel: &Kernel, object: &EbpfObject) -> Vec<(String, Entries)
         .maps
         .iter()
         .zip(&kernel.maps)
-        .filter(|(def, _)| def.kind != MapKind::ProgArray)
+        .filter(|(def, _)| !matches!(def.kind, MapKind::ProgArray | MapKind::RingBuf))
         .map(|(def, map)| {
             let keys: Vec<Vec<u8>> = if def.kind.is_array() {
                 (0..def.max_entries)
@@ -399,11 +402,22 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
         let mut refused = 0;
         let mut sent = Vec::new();
         let mut theirs: Vec<(u32, Vec<u8>)> = Vec::new();
+        let mut their_records: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
         for p in &packets {
             match kernel.prog.test_run_out(p) {
                 Ok(r) => {
                     sent.push(p.clone());
                     theirs.push(r);
+                    let mut records = Vec::new();
+                    for (def, map) in object.maps.iter().zip(&kernel.maps) {
+                        if def.kind == MapKind::RingBuf {
+                            let read = map.ring_records(def.max_entries as usize);
+                            for r in read.expect("reading the ring buffer") {
+                                records.push((def.name.clone(), r));
+                            }
+                        }
+                    }
+                    their_records.push(records);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                     // skb test runs refuse an IPv4 or IPv6 frame too short
@@ -432,7 +446,9 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
             for (map, key, value) in &preload {
                 ours.preload(map, key, value).expect("preloads");
             }
-            for (i, (packet, (action, out))) in sent.iter().zip(&theirs).enumerate() {
+            for (i, ((packet, (action, out)), records)) in
+                sent.iter().zip(&theirs).zip(&their_records).enumerate()
+            {
                 let got = ours
                     .run(packet)
                     .unwrap_or_else(|e| panic!("{name} ({engine}), packet {i}: {e}"));
@@ -445,11 +461,15 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
                     (u64::from(*action), packet_shown.then_some(out)),
                     "{name} ({engine}), packet {i} {packet:02x?}"
                 );
+                assert_eq!(
+                    &got.records, records,
+                    "{name} ({engine}), packet {i}: ring buffer records"
+                );
             }
             let prog_arrays: Vec<&str> = object
                 .maps
                 .iter()
-                .filter(|m| m.kind == MapKind::ProgArray)
+                .filter(|m| matches!(m.kind, MapKind::ProgArray | MapKind::RingBuf))
                 .map(|m| m.name.as_str())
                 .collect();
             let our_maps: Vec<_> = ours

@@ -265,6 +265,8 @@ pub struct XdpOutputs<'a> {
     pub maps_out: Option<&'a Path>,
     /// `--packets-out`.
     pub packets_out: Option<&'a Path>,
+    /// `--ringbuf-out`.
+    pub ringbuf_out: Option<&'a Path>,
 }
 
 /// `cranebpf run --ebpf PROG.o` on packets: an XDP, TC or socket-filter
@@ -295,15 +297,31 @@ pub fn run_xdp(
         preload(&program, file)?;
     }
     let mut kept = Vec::new();
+    let mut records = String::new();
+    let mut record_count = 0usize;
     for (i, (ts, packet)) in packets.iter().enumerate() {
         let outcome = program.run(packet).map_err(|e| Failure {
             message: format!("packet {}: {e}", i + 1),
             code: EXIT_REJECTED,
         })?;
+        record_count += outcome.records.len();
+        for (map, data) in &outcome.records {
+            let line = serde_json::json!({ "packet": i + 1, "map": map, "data": hex(data) });
+            records.push_str(&line.to_string());
+            records.push('\n');
+        }
         if json {
             let mut line = serde_json::json!({ "packet": i + 1, "return": outcome.action });
             if let Some(ifindex) = outcome.redirect {
                 line["redirect"] = serde_json::json!(ifindex);
+            }
+            if !outcome.records.is_empty() {
+                let list: Vec<serde_json::Value> = outcome
+                    .records
+                    .iter()
+                    .map(|(map, data)| serde_json::json!({ "map": map, "data": hex(data) }))
+                    .collect();
+                line["ringbuf"] = serde_json::Value::Array(list);
             }
             sayln!("{line}");
         } else {
@@ -322,6 +340,14 @@ pub fn run_xdp(
             encoder.record(&mut out, *ts, p, p.len() as u32);
         }
         write_file(file, &out)?;
+    }
+    if let Some(file) = outputs.ringbuf_out {
+        write_file(file, records.as_bytes())?;
+    } else if record_count > 0 && !json {
+        eprintln!(
+            "cranebpf: {record_count} ring buffer records (write them with --ringbuf-out FILE, \
+             or see them with --json)"
+        );
     }
     if let Some(file) = outputs.maps_out {
         let mut all = serde_json::Map::new();

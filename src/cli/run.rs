@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// (one pcap record per input packet).
     #[arg(long, value_name = "FILE", requires = "ebpf")]
     packets_out: Option<PathBuf>,
+    /// With --ebpf and packets: write the ring buffer records as JSON
+    /// Lines, `{"packet": N, "map": NAME, "data": HEX}` (with --json they
+    /// are also in each packet's line).
+    #[arg(long, value_name = "FILE", requires = "ebpf")]
+    ringbuf_out: Option<PathBuf>,
     /// With --ebpf: read FILE as raw bytes even if it looks like text.
     #[arg(long, requires = "ebpf")]
     raw: bool,
@@ -229,6 +234,7 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 maps_in: args.maps_in.as_deref(),
                 maps_out: args.maps_out.as_deref(),
                 packets_out: args.packets_out.as_deref(),
+                ringbuf_out: args.ringbuf_out.as_deref(),
             };
             return super::ebpf::run_xdp(
                 path,
@@ -241,9 +247,14 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 &outputs,
             );
         }
-        if args.maps_in.is_some() || args.maps_out.is_some() || args.packets_out.is_some() {
+        if args.maps_in.is_some()
+            || args.maps_out.is_some()
+            || args.packets_out.is_some()
+            || args.ringbuf_out.is_some()
+        {
             return Err(Failure::bad_input(
-                "--maps-in, --maps-out and --packets-out go with packets (-r, --hex, --hex-file)",
+                "--maps-in, --maps-out, --packets-out and --ringbuf-out go with packets (-r, \
+                 --hex, --hex-file)",
             ));
         }
         let mem = match &args.mem_file {

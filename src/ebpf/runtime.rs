@@ -26,7 +26,10 @@
 //! 33 per run, as the kernel), `redirect` (23,
 //! recorded; XDP and TC), `skb_load_bytes` (26; TC and socket filters),
 //! `csum_diff` (28; XDP and TC),
-//! `xdp_adjust_head` (44), `xdp_adjust_meta` (54), `xdp_adjust_tail` (65).
+//! `xdp_adjust_head` (44), `xdp_adjust_meta` (54), `xdp_adjust_tail` (65),
+//! `ringbuf_output`, `_reserve`, `_submit`, `_discard`, `_query`
+//! (130–134; the records come back in [`PacketOutcome::records`], and the
+//! rings are emptied after each packet, as a consumer reading them would).
 //! A helper the program type may not call is refused by the verifier, as
 //! the kernel refuses it.
 //!
@@ -89,8 +92,23 @@ pub mod helper {
     pub const XDP_ADJUST_META: u32 = 54;
     /// `bpf_xdp_adjust_tail`.
     pub const XDP_ADJUST_TAIL: u32 = 65;
+    /// `bpf_ringbuf_output`.
+    pub const RINGBUF_OUTPUT: u32 = 130;
+    /// `bpf_ringbuf_reserve`.
+    pub const RINGBUF_RESERVE: u32 = 131;
+    /// `bpf_ringbuf_submit`.
+    pub const RINGBUF_SUBMIT: u32 = 132;
+    /// `bpf_ringbuf_discard`.
+    pub const RINGBUF_DISCARD: u32 = 133;
+    /// `bpf_ringbuf_query`.
+    pub const RINGBUF_QUERY: u32 = 134;
     /// Ids every program type may call.
-    pub const COMMON: [u32; 8] = [
+    pub const COMMON: [u32; 13] = [
+        RINGBUF_OUTPUT,
+        RINGBUF_RESERVE,
+        RINGBUF_SUBMIT,
+        RINGBUF_DISCARD,
+        RINGBUF_QUERY,
         TAIL_CALL,
         MAP_LOOKUP_ELEM,
         MAP_UPDATE_ELEM,
@@ -271,6 +289,9 @@ pub struct PacketOutcome {
     pub packet: Vec<u8>,
     /// The interface `bpf_redirect` named, when it was called.
     pub redirect: Option<u32>,
+    /// Ring buffer records submitted in this run: (map name, bytes), in
+    /// reservation order per map.
+    pub records: Vec<(String, Vec<u8>)>,
 }
 
 /// Run memory and map state, one packet at a time.
@@ -562,6 +583,7 @@ impl PacketProgram {
             }
         };
         let redirect = env.redirect.get();
+        let drained = env.maps.borrow_mut().drain_rings();
         state.ticks = env.ticks.get();
         state.headroom_dirty = env.headroom_touched.get();
         let action = result?;
@@ -578,10 +600,18 @@ impl PacketProgram {
         } else {
             Vec::new()
         };
+        let records = drained
+            .into_iter()
+            .map(|(map, bytes)| {
+                let name = state.maps.defs().nth(map).map(|d| d.name.clone());
+                (name.unwrap_or_default(), bytes)
+            })
+            .collect();
         Ok(PacketOutcome {
             action,
             packet: bytes,
             redirect,
+            records,
         })
     }
 
@@ -742,6 +772,11 @@ impl Environment for PacketEnv<'_> {
             }
             helper::SKB_LOAD_BYTES => self.skb_load_bytes(args, memory),
             helper::TAIL_CALL => self.tail_call(args, memory),
+            helper::RINGBUF_OUTPUT
+            | helper::RINGBUF_RESERVE
+            | helper::RINGBUF_SUBMIT
+            | helper::RINGBUF_DISCARD
+            | helper::RINGBUF_QUERY => self.ringbuf(id, args, memory),
             helper::CSUM_DIFF => csum_diff(args, memory),
             helper::XDP_ADJUST_HEAD | helper::XDP_ADJUST_META | helper::XDP_ADJUST_TAIL => {
                 self.adjust(id, args, memory)
@@ -856,6 +891,65 @@ impl PacketEnv<'_> {
                     set(kind.data_end(), new);
                 }
                 errno(0)
+            }
+        }
+    }
+
+    /// The ring buffer helpers: `output` (0, or -EAGAIN without room),
+    /// `reserve` (a sample pointer or NULL), `submit` and `discard`,
+    /// `query`.
+    fn ringbuf(&self, id: u32, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const EAGAIN: i64 = 11;
+        let mut maps = self.maps.borrow_mut();
+        let (_, mem_addr) = memory.mem();
+        let ring = |maps: &MapSet, handle: u64| {
+            map_index(handle).filter(|&m| maps.kind(m) == Some(MapKind::RingBuf))
+        };
+        match id {
+            helper::RINGBUF_SUBMIT | helper::RINGBUF_DISCARD => {
+                let at = args[0].wrapping_sub(mem_addr) as usize;
+                let (mem, _) = memory.mem();
+                if !maps.ring_commit(mem, at, id == helper::RINGBUF_DISCARD) {
+                    // The kernel's verifier allows only a reserved sample here.
+                    return oob(args[0], 1, true);
+                }
+                HelperOutcome::Return(0)
+            }
+            helper::RINGBUF_QUERY => {
+                let Some(map) = ring(&maps, args[0]) else {
+                    return errno(-EINVAL);
+                };
+                HelperOutcome::Return(maps.ring_query(map, args[1]))
+            }
+            helper::RINGBUF_RESERVE => {
+                let Some(map) = ring(&maps, args[0]) else {
+                    return HelperOutcome::Return(0);
+                };
+                if args[2] != 0 {
+                    return HelperOutcome::Return(0);
+                }
+                let at = maps.ring_reserve(map, args[1] as usize);
+                HelperOutcome::Return(at.map_or(0, |at| mem_addr + at as u64))
+            }
+            _ => {
+                let Some(map) = ring(&maps, args[0]) else {
+                    return errno(-EINVAL);
+                };
+                // BPF_RB_NO_WAKEUP and BPF_RB_FORCE_WAKEUP only.
+                if args[3] & !3 != 0 {
+                    return errno(-EINVAL);
+                }
+                let size = args[2] as u32 as usize;
+                let Some(data) = memory.bytes(args[1], size).map(|d| d.to_vec()) else {
+                    return oob(args[1], size, false);
+                };
+                let Some(at) = maps.ring_reserve(map, size) else {
+                    return errno(-EAGAIN);
+                };
+                let (mem, _) = memory.mem();
+                mem[at..at + size].copy_from_slice(&data);
+                maps.ring_commit(mem, at, false);
+                HelperOutcome::Return(0)
             }
         }
     }

@@ -472,7 +472,7 @@ fn map_def(
         .ok_or_else(|| {
             ElfError(format!(
                 "map '{name}': maps of type {} are not supported (hash, array, their per-CPU \
-                 and LRU forms, LPM tries and program arrays are)",
+                 and LRU forms, LPM tries, program arrays and ring buffers are)",
                 kind_name(number as u32)
             ))
         })?;
@@ -483,6 +483,33 @@ fn map_def(
             .filter(|&v| v > 0)
             .ok_or_else(|| ElfError(format!("map '{name}': {f} {v} is invalid (EINVAL)")))
     };
+    if kind == MapKind::RingBuf {
+        // The kernel's ringbuf_map_alloc: no key or value, a size that is a
+        // power of two and a whole number of pages.
+        let size = field(max_entries, "max_entries")?;
+        if key_size.unwrap_or(0) != 0 || value_size.unwrap_or(0) != 0 {
+            return Err(ElfError(format!(
+                "map '{name}': a ring buffer has no key or value size (EINVAL)"
+            )));
+        }
+        if !size.is_power_of_two() || size % 4096 != 0 || size > 1 << 30 {
+            return Err(ElfError(format!(
+                "map '{name}': a ring buffer's size is a power of two and a whole number of \
+                 4096-byte pages, not {size} (EINVAL)"
+            )));
+        }
+        return Ok(MapDef {
+            name: name.to_string(),
+            kind,
+            key_size: 0,
+            value_size: 0,
+            max_entries: size,
+            flags: u32::try_from(flags).unwrap_or(u32::MAX),
+            initial: None,
+            read_only: false,
+            programs: Vec::new(),
+        });
+    }
     let (key_size, value_size, max_entries) = (
         field(key_size, "key size")?,
         field(value_size, "value size")?,

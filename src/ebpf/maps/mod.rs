@@ -35,6 +35,9 @@ pub enum MapKind {
     /// `BPF_MAP_TYPE_PROG_ARRAY`: programs for `bpf_tail_call`, by index.
     /// A value is the program's index in the object's program list.
     ProgArray,
+    /// `BPF_MAP_TYPE_RINGBUF`: records for userspace (`max_entries` is its
+    /// size in bytes), drained after each packet as a consumer would.
+    RingBuf,
 }
 
 impl MapKind {
@@ -49,6 +52,7 @@ impl MapKind {
             10 => MapKind::LruPercpuHash,
             11 => MapKind::LpmTrie,
             3 => MapKind::ProgArray,
+            27 => MapKind::RingBuf,
             _ => return None,
         })
     }
@@ -64,6 +68,7 @@ impl MapKind {
             MapKind::LruPercpuHash => 10,
             MapKind::LpmTrie => 11,
             MapKind::ProgArray => 3,
+            MapKind::RingBuf => 27,
         }
     }
 

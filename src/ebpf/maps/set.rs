@@ -83,6 +83,24 @@ impl HashIndex {
     }
 }
 
+/// A ring buffer's state within one packet's run (a consumer drains it
+/// after each).
+#[derive(Debug, Default)]
+struct Ring {
+    /// Bytes reserved so far (headers included), from the arena's start.
+    used: usize,
+    /// Reservations: (offset of the sample in the run memory, its length,
+    /// still pending).
+    reservations: Vec<(usize, usize, bool)>,
+    /// Records submitted, in reservation order.
+    records: Vec<(usize, Vec<u8>)>,
+    /// Bytes consumed over the map's life (`BPF_RB_CONS_POS`).
+    consumed: u64,
+}
+
+/// `BPF_RINGBUF_HDR_SZ`.
+const RING_HEADER: usize = 8;
+
 /// One map at run time.
 #[derive(Debug)]
 struct Map {
@@ -93,6 +111,7 @@ struct Map {
     /// lays out array and hash values).
     slot: usize,
     index: Option<HashIndex>,
+    ring: Option<Ring>,
 }
 
 /// The maps of an object, by index (the order [`MapDef`]s were given).
@@ -110,7 +129,9 @@ impl MapSet {
         let mut maps = Vec::with_capacity(defs.len());
         for def in defs {
             let slot = (def.value_size as usize).div_ceil(8) * 8;
-            let index = (!def.kind.is_array()).then(|| {
+            let ring = (def.kind == MapKind::RingBuf).then(Ring::default);
+            let slot = if ring.is_some() { 1 } else { slot };
+            let index = (!def.kind.is_array() && ring.is_none()).then(|| {
                 let n = def.max_entries as usize;
                 HashIndex {
                     keys: vec![None; n],
@@ -125,6 +146,7 @@ impl MapSet {
                 arena: at,
                 slot,
                 index,
+                ring,
             });
             at += slot * def.max_entries as usize;
         }
@@ -329,7 +351,8 @@ impl MapSet {
     /// Every entry of map `map` as (key, value) bytes: arrays every index,
     /// hash maps sorted by key.
     pub fn entries(&self, mem: &[u8], map: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let Some(m) = self.maps.get(map) else {
+        let Some(m) = self.maps.get(map).filter(|m| m.ring.is_none()) else {
+            // Ring buffers hold records, not entries.
             return Vec::new();
         };
         let size = m.def.value_size as usize;
@@ -387,6 +410,83 @@ impl MapSet {
                 }
             ))),
         }
+    }
+
+    /// `bpf_ringbuf_reserve`: the run-memory offset of a `size`-byte
+    /// sample, or `None` when the ring has no room.
+    pub fn ring_reserve(&mut self, map: usize, size: usize) -> Option<usize> {
+        let m = self.maps.get_mut(map)?;
+        let capacity = m.def.max_entries as usize;
+        let ring = m.ring.as_mut()?;
+        let total = (size + RING_HEADER).div_ceil(8) * 8;
+        // The kernel refuses a reservation that would bring the producer a
+        // whole ring ahead of the consumer (`new_prod - cons > mask`).
+        if size == 0 || size > capacity - RING_HEADER || ring.used + total >= capacity {
+            return None;
+        }
+        let at = m.arena + ring.used + RING_HEADER;
+        ring.used += total;
+        ring.reservations.push((at, size, true));
+        Some(at)
+    }
+
+    /// `bpf_ringbuf_submit` (or, with `discard`, `_discard`) of the sample
+    /// at run-memory offset `at`; false when no pending reservation is
+    /// there.
+    pub fn ring_commit(&mut self, mem: &[u8], at: usize, discard: bool) -> bool {
+        for m in &mut self.maps {
+            let Some(ring) = m.ring.as_mut() else {
+                continue;
+            };
+            let Some(order) = ring.reservations.iter().position(|r| r.0 == at && r.2) else {
+                continue;
+            };
+            let len = ring.reservations[order].1;
+            ring.reservations[order].2 = false;
+            if !discard {
+                let bytes = mem
+                    .get(at..at + len)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
+                let place = ring.records.partition_point(|(o, _)| *o < order);
+                ring.records.insert(place, (order, bytes));
+            }
+            return true;
+        }
+        false
+    }
+
+    /// `bpf_ringbuf_query`: available data, ring size, consumer or
+    /// producer position.
+    pub fn ring_query(&self, map: usize, what: u64) -> u64 {
+        let Some(m) = self.maps.get(map) else {
+            return 0;
+        };
+        let Some(ring) = &m.ring else {
+            return 0;
+        };
+        match what {
+            0 => ring.used as u64,
+            1 => u64::from(m.def.max_entries),
+            2 => ring.consumed,
+            3 => ring.consumed + ring.used as u64,
+            _ => 0,
+        }
+    }
+
+    /// The records every ring buffer received in this run, by map, and the
+    /// rings emptied (the consumer's read after a packet).
+    pub fn drain_rings(&mut self) -> Vec<(usize, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (index, m) in self.maps.iter_mut().enumerate() {
+            if let Some(ring) = m.ring.as_mut() {
+                out.extend(ring.records.drain(..).map(|(_, r)| (index, r)));
+                ring.consumed += ring.used as u64;
+                ring.used = 0;
+                ring.reservations.clear();
+            }
+        }
+        out
     }
 
     /// The kind of map `map`.

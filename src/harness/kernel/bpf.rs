@@ -144,33 +144,47 @@ impl LoadedProgram {
             error: io::Error::from(io::ErrorKind::InvalidInput),
             log: "the licence contains a NUL byte".into(),
         })?;
-        let mut log = vec![0u8; 1 << 16];
-        let mut attr = ProgLoadAttr {
-            prog_type: prog_type as u32,
-            insn_cnt: insns.len() as u32,
-            insns: code.as_ptr() as u64,
-            license: license.as_ptr() as u64,
-            log_level: 1,
-            log_size: log.len() as u32,
-            log_buf: log.as_mut_ptr() as u64,
-            kern_version: 0,
-            prog_flags: 0,
-        };
-        match bpf(BPF_PROG_LOAD, &mut attr) {
-            Ok(fd) => {
-                // SAFETY: on success BPF_PROG_LOAD returns a new file
-                // descriptor that nothing else owns.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-                Ok(LoadedProgram { fd })
+        // Without a log first: a long verification overflows any log
+        // buffer (ENOSPC) even when the program is accepted. The log is
+        // asked for only to explain a refusal.
+        let mut log = Vec::new();
+        for log_level in [0, 1] {
+            if log_level == 1 {
+                log = vec![0u8; 16 << 20];
             }
-            Err(error) => {
-                let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-                Err(LoadError {
-                    error,
-                    log: String::from_utf8_lossy(&log[..end]).into_owned(),
-                })
+            let mut attr = ProgLoadAttr {
+                prog_type: prog_type as u32,
+                insn_cnt: insns.len() as u32,
+                insns: code.as_ptr() as u64,
+                license: license.as_ptr() as u64,
+                log_level,
+                log_size: log.len() as u32,
+                log_buf: if log.is_empty() {
+                    0
+                } else {
+                    log.as_mut_ptr() as u64
+                },
+                kern_version: 0,
+                prog_flags: 0,
+            };
+            match bpf(BPF_PROG_LOAD, &mut attr) {
+                Ok(fd) => {
+                    // SAFETY: on success BPF_PROG_LOAD returns a new file
+                    // descriptor that nothing else owns.
+                    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+                    return Ok(LoadedProgram { fd });
+                }
+                Err(error) if log_level == 1 => {
+                    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+                    return Err(LoadError {
+                        error,
+                        log: String::from_utf8_lossy(&log[..end]).into_owned(),
+                    });
+                }
+                Err(_) => {}
             }
         }
+        unreachable!("the second attempt returns")
     }
 
     /// The program's descriptor (what a program array holds).
@@ -322,6 +336,82 @@ impl KernelMap {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// A ring buffer's records since the last read, in order (discarded
+    /// ones left out), and the consumer moved past them. `size` is the
+    /// ring's size in bytes.
+    pub fn ring_records(&self, size: usize) -> io::Result<Vec<Vec<u8>>> {
+        const BUSY: u32 = 1 << 31;
+        const DISCARD: u32 = 1 << 30;
+        let page = 4096usize;
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: mapping a ring buffer map's descriptor as the kernel
+        // documents (consumer page read-write at offset 0; producer page
+        // and the data pages, mapped twice, read-only after it); both
+        // mappings are checked and unmapped below, and nothing else uses
+        // them.
+        let (cons, prod) = unsafe {
+            let cons = libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            let prod = libc::mmap(
+                std::ptr::null_mut(),
+                page + 2 * size,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                page as libc::off_t,
+            );
+            (cons, prod)
+        };
+        if cons == libc::MAP_FAILED || prod == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            // SAFETY: unmapping only what was mapped above.
+            unsafe {
+                if cons != libc::MAP_FAILED {
+                    libc::munmap(cons, page);
+                }
+                if prod != libc::MAP_FAILED {
+                    libc::munmap(prod, page + 2 * size);
+                }
+            }
+            return Err(e);
+        }
+        // SAFETY: both mappings are live for this block and as long as
+        // the lengths given; the kernel wrote no more than `size` bytes of
+        // records after the producer page, which the double mapping makes
+        // contiguous for any record that wraps.
+        let records = unsafe {
+            let cons_pos = cons as *mut u64;
+            let prod_pos = std::ptr::read_volatile(prod as *const u64);
+            let data = (prod as *const u8).add(page);
+            let mut at = std::ptr::read_volatile(cons_pos);
+            let mut out = Vec::new();
+            while at < prod_pos {
+                let offset = (at as usize) & (size - 1);
+                let header = std::ptr::read_volatile(data.add(offset) as *const u32);
+                if header & BUSY != 0 {
+                    break;
+                }
+                let len = (header & !(BUSY | DISCARD)) as usize;
+                if header & DISCARD == 0 {
+                    let body = std::slice::from_raw_parts(data.add(offset + 8), len);
+                    out.push(body.to_vec());
+                }
+                at += (len + 8).div_ceil(8) as u64 * 8;
+            }
+            std::ptr::write_volatile(cons_pos, at);
+            libc::munmap(cons, page);
+            libc::munmap(prod, page + 2 * size);
+            out
+        };
+        Ok(records)
     }
 
     /// Every key, by `BPF_MAP_GET_NEXT_KEY` from the start.

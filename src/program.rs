@@ -62,7 +62,9 @@ pub(crate) struct Prepared {
     program: Program,
     code: Option<JitCode>,
     jit_error: Option<JitError>,
-    has_local_calls: bool,
+    /// Stack frames a run can use (its deepest local-call chain): the
+    /// stack each run zeroes is that big.
+    frames: usize,
     /// Compiled as leaf code (`JitOptions::leaf`): native code may hand an
     /// input over, and the interpreter then runs it from the start.
     leaf: bool,
@@ -87,7 +89,7 @@ impl Prepared {
             Some(_) => (None, None),
         };
         Ok(Prepared {
-            has_local_calls: program.has_local_calls(),
+            frames: ebpf::verify::call_frames(&program),
             leaf: jit.leaf,
             program,
             code,
@@ -145,13 +147,9 @@ impl Prepared {
             };
         }
         let budget = budget.unwrap_or(0);
-        let raw = if self.has_local_calls {
-            let mut stack = [0u8; FRAME_SIZE as usize * ebpf::MAX_CALL_FRAMES];
-            code.run(mem, packet, &mut stack, budget, env)
-        } else {
-            let mut stack = [0u8; FRAME_SIZE as usize];
-            code.run(mem, packet, &mut stack, budget, env)
-        };
+        let raw = with_stack(self.frames, |stack| {
+            code.run(mem, packet, stack, budget, env)
+        });
         outcome(&self.program, raw)
     }
 
@@ -164,7 +162,21 @@ impl Prepared {
         budget: Option<u64>,
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
-        ebpf::interp::run_unverified(&self.program, mem, packet, budget, env)
+        with_stack(self.frames, |stack| {
+            ebpf::interp::run_on_stack(&self.program, mem, packet, stack, budget, env)
+        })
+    }
+}
+
+/// Runs `f` with a zeroed stack of `frames` frames (on the host stack: a
+/// run allocates nothing), rounded up to 1, 2, 4 or 8 frames.
+fn with_stack<T>(frames: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    const FRAME: usize = FRAME_SIZE as usize;
+    match frames {
+        0 | 1 => f(&mut [0u8; FRAME]),
+        2 => f(&mut [0u8; 2 * FRAME]),
+        3 | 4 => f(&mut [0u8; 4 * FRAME]),
+        _ => f(&mut [0u8; ebpf::MAX_CALL_FRAMES * FRAME]),
     }
 }
 

@@ -68,6 +68,20 @@ pub fn run_unverified(
     }
 }
 
+/// [`run_unverified`] on a stack the caller provides (zeroed, a whole
+/// number of [`STACK_SIZE`] frames; a local call that would need a frame
+/// more than it holds is [`ExecError::CallDepthExceeded`]).
+pub fn run_on_stack(
+    prog: &Program,
+    mem: &mut [u8],
+    packet: Option<&[u8]>,
+    stack: &mut [u8],
+    budget: Option<u64>,
+    env: &dyn Environment,
+) -> Result<u64, ExecError> {
+    Machine::new(mem, packet, stack).execute(&prog.insns, budget, env)
+}
+
 /// A local call's saved caller state.
 struct Frame {
     return_pc: usize,
@@ -205,7 +219,9 @@ impl<'m> Machine<'m> {
                         }
                     }
                     (_, op::CALL) if i.src == op::CALL_LOCAL => {
-                        if depth + 1 >= MAX_CALL_FRAMES {
+                        if depth + 1 >= MAX_CALL_FRAMES
+                            || (depth + 2) * STACK_SIZE > self.stack.len()
+                        {
                             return Err(ExecError::CallDepthExceeded { pc });
                         }
                         let mut callee_saved = [0u64; 4];

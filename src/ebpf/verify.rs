@@ -32,7 +32,7 @@ use super::helpers::Helpers;
 use super::insn::{op, Insn, Program};
 use super::{MAX_CALL_FRAMES, MAX_INSNS};
 use fields::check_fields;
-use flow::{check_call_depth, check_data_flow, function_entries, has_loop};
+use flow::{check_call_depth, check_data_flow, frames_needed, function_entries, has_loop};
 use loops::check_loops_finish;
 use std::fmt;
 
@@ -263,6 +263,20 @@ pub fn verify_with(
         check_loops_finish(insns, &entries).map_err(|(pc, r)| err(pc, r))?;
     }
     check_call_depth(insns, &entries, budget.is_some()).map_err(|(pc, r)| err(pc, r))
+}
+
+/// Stack frames a run of `prog` can use: its deepest chain of local calls
+/// (1 without calls), or [`MAX_CALL_FRAMES`] when calls recurse or the
+/// program does not verify. Engines size the stack they zero by it.
+pub fn call_frames(prog: &Program) -> usize {
+    if !prog.has_local_calls() {
+        return 1;
+    }
+    let Ok(reached) = check_data_flow(&prog.insns) else {
+        return MAX_CALL_FRAMES;
+    };
+    let entries = function_entries(&prog.insns, &reached);
+    frames_needed(&prog.insns, &entries).map_or(MAX_CALL_FRAMES, |f| f.clamp(1, MAX_CALL_FRAMES))
 }
 
 /// Which slots start an instruction (all but `lddw` second halves).

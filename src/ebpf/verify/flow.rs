@@ -208,36 +208,10 @@ fn calls_of(insns: &[Insn], entry: usize) -> Vec<(usize, usize)> {
 }
 
 /// Rule 3b: recursion (unless budgeted) and call-chain depth.
-pub(super) fn check_call_depth(
-    insns: &[Insn],
-    entries: &[usize],
-    budgeted: bool,
-) -> Result<(), (usize, Rule)> {
-    let index = |pc: usize| entries.binary_search(&pc).unwrap_or(0);
-    let calls: Vec<Vec<(usize, usize)>> = entries
-        .iter()
-        .map(|&e| {
-            calls_of(insns, e)
-                .into_iter()
-                .map(|(pc, callee)| (pc, index(callee)))
-                .collect()
-        })
-        .collect();
-    let edges = |f: usize| calls[f].iter().map(|&(_, g)| g).collect::<Vec<_>>();
-    if let Some((from, to)) = find_cycle(entries.len(), &[0], edges) {
-        if budgeted {
-            // Recursion is bounded at run time by the budget and the
-            // frame limit; depth cannot be checked statically.
-            return Ok(());
-        }
-        let pc = calls[from]
-            .iter()
-            .find(|&&(_, g)| g == to)
-            .map_or(0, |&(pc, _)| pc);
-        return Err((pc, Rule::Recursion));
-    }
-    // Acyclic: frames needed from each function, callees first.
-    let mut frames: Vec<Option<usize>> = vec![None; entries.len()];
+/// Frames each function needs (itself and its deepest chain of callees),
+/// callees first; the call graph must be acyclic.
+fn frames_of(calls: &[Vec<(usize, usize)>]) -> Vec<Option<usize>> {
+    let mut frames: Vec<Option<usize>> = vec![None; calls.len()];
     let mut stack = vec![0usize];
     while let Some(&f) = stack.last() {
         if frames[f].is_some() {
@@ -257,7 +231,56 @@ pub(super) fn check_call_depth(
             stack.extend(pending);
         }
     }
+    frames
+}
+
+/// The call graph: for each function, its calls as (pc, callee index).
+fn call_graph(insns: &[Insn], entries: &[usize]) -> Vec<Vec<(usize, usize)>> {
+    let index = |pc: usize| entries.binary_search(&pc).unwrap_or(0);
+    entries
+        .iter()
+        .map(|&e| {
+            calls_of(insns, e)
+                .into_iter()
+                .map(|(pc, callee)| (pc, index(callee)))
+                .collect()
+        })
+        .collect()
+}
+
+/// Frames a run starting at the first function can use, or `None` when
+/// calls recurse.
+pub(super) fn frames_needed(insns: &[Insn], entries: &[usize]) -> Option<usize> {
+    let calls = call_graph(insns, entries);
+    let edges = |f: usize| calls[f].iter().map(|&(_, g)| g).collect::<Vec<_>>();
+    if find_cycle(entries.len(), &[0], edges).is_some() {
+        return None;
+    }
+    Some(frames_of(&calls)[0].unwrap_or(1))
+}
+
+pub(super) fn check_call_depth(
+    insns: &[Insn],
+    entries: &[usize],
+    budgeted: bool,
+) -> Result<(), (usize, Rule)> {
+    let calls = call_graph(insns, entries);
+    let edges = |f: usize| calls[f].iter().map(|&(_, g)| g).collect::<Vec<_>>();
+    if let Some((from, to)) = find_cycle(entries.len(), &[0], edges) {
+        if budgeted {
+            // Recursion is bounded at run time by the budget and the
+            // frame limit; depth cannot be checked statically.
+            return Ok(());
+        }
+        let pc = calls[from]
+            .iter()
+            .find(|&&(_, g)| g == to)
+            .map_or(0, |&(pc, _)| pc);
+        return Err((pc, Rule::Recursion));
+    }
+    let frames = frames_of(&calls);
     let total = frames[0].unwrap_or(1);
+    let calls = &calls;
     if total <= MAX_CALL_FRAMES {
         return Ok(());
     }

@@ -583,6 +583,41 @@ fn the_cli_runs_an_object_over_a_capture_and_writes_maps_and_packets() {
         passed
     );
     let _ = std::fs::remove_file(&kept);
+    // bench names the engine that really ran each row.
+    let (code, out, err) = support::cli(&[
+        "bench",
+        "--ebpf",
+        &obj,
+        "--section",
+        "xdp",
+        "-r",
+        "examples/sample.pcap",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let rows = report["engines"].as_array().expect("rows");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["engine"].as_str()).collect();
+    assert_eq!(names, ["interp", "jit"], "{out}");
+    assert_eq!(rows[0]["matched"], rows[1]["matched"]);
+    // A fixed clock and a seed are accepted; a bad clock is named.
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "--hex",
+        "00",
+        "--clock",
+        "fixed:5:10",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = support::cli(&["run", "--ebpf", &obj, "--hex", "00", "--clock", "now"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("fixed:START"), "{err}");
     // Mistakes are named.
     let bad = support::temp_file(
         "maps-bad.json",

@@ -69,7 +69,12 @@ pub struct DisasmArgs {
     raw: bool,
     /// With --ebpf and an ELF object holding several programs: the one to
     /// take (its function or section name).
-    #[arg(long, value_name = "NAME", requires = "ebpf")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "ebpf",
+        visible_alias = "section"
+    )]
     program: Option<String>,
 }
 

@@ -267,6 +267,10 @@ pub struct XdpOutputs<'a> {
     pub packets_out: Option<&'a Path>,
     /// `--ringbuf-out`.
     pub ringbuf_out: Option<&'a Path>,
+    /// `--clock`.
+    pub clock: Option<cranebpf::ebpf::runtime::Clock>,
+    /// `--seed`.
+    pub seed: u64,
 }
 
 /// `cranebpf run --ebpf PROG.o` on packets: an XDP, TC or socket-filter
@@ -287,12 +291,22 @@ pub fn run_xdp(
     let options = PacketOptions {
         engine,
         budget,
+        clock: outputs
+            .clock
+            .unwrap_or(cranebpf::ebpf::runtime::Clock::Monotonic),
+        seed: outputs.seed,
         ..PacketOptions::default()
     };
     let program = PacketProgram::from_object(&object, entry, options).map_err(|e| Failure {
         message: format!("{}: {e}", path.display()),
         code: EXIT_REJECTED,
     })?;
+    if let Some(e) = program.jit_error() {
+        // Never a silent fallback: say which engine runs, and why.
+        eprintln!(
+            "cranebpf: the JIT cannot compile this program ({e}); running it on the interpreter"
+        );
+    }
     if let Some(file) = outputs.maps_in {
         preload(&program, file)?;
     }

@@ -73,7 +73,12 @@ pub struct FilterArgs {
     #[arg(long, value_name = "PROG.o", conflicts_with_all = ["prog", "ddd", "expr_file", "libpcap", "threads"])]
     ebpf: Option<PathBuf>,
     /// With --ebpf and an object holding several programs: the one to run.
-    #[arg(long, value_name = "NAME", requires = "ebpf")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "ebpf",
+        visible_alias = "section"
+    )]
     program: Option<String>,
     /// Do not confine the process once the input and output are open (by
     /// default Landlock allows only the output's directory and a seccomp

@@ -71,12 +71,25 @@ pub struct RunArgs {
     /// are also in each packet's line).
     #[arg(long, value_name = "FILE", requires = "ebpf")]
     ringbuf_out: Option<PathBuf>,
+    /// With --ebpf and packets: `bpf_ktime_get_ns` as `fixed:START:STEP`
+    /// (START, then START+STEP, … one step per call: reproducible runs)
+    /// instead of nanoseconds since the program was made.
+    #[arg(long, value_name = "CLOCK", requires = "ebpf", value_parser = parse_clock)]
+    clock: Option<cranebpf::ebpf::runtime::Clock>,
+    /// With --ebpf and packets: the seed of `bpf_get_prandom_u32`.
+    #[arg(long, value_name = "N", requires = "ebpf", default_value_t = 0)]
+    seed: u64,
     /// With --ebpf: read FILE as raw bytes even if it looks like text.
     #[arg(long, requires = "ebpf")]
     raw: bool,
     /// With --ebpf and an ELF object (clang -target bpf) holding several
     /// programs: the one to run (its function or section name).
-    #[arg(long, value_name = "NAME", requires = "ebpf")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "ebpf",
+        visible_alias = "section"
+    )]
     program: Option<String>,
     /// With --ebpf: the input memory as hex (r1 points to it, r2 is its
     /// length).
@@ -100,6 +113,24 @@ pub struct RunArgs {
     /// for --ebpf one `{"return": V}`.
     #[arg(long)]
     json: bool,
+}
+
+/// `--clock fixed:START:STEP` (STEP defaults to 1).
+fn parse_clock(text: &str) -> Result<cranebpf::ebpf::runtime::Clock, String> {
+    let rest = text
+        .strip_prefix("fixed:")
+        .ok_or_else(|| format!("'{text}': expected fixed:START[:STEP]"))?;
+    let mut parts = rest.splitn(2, ':');
+    let number = |s: Option<&str>, default: Option<u64>| match (s, default) {
+        (None, Some(d)) => Ok(d),
+        (s, _) => s
+            .unwrap_or("")
+            .parse::<u64>()
+            .map_err(|e| format!("'{text}': {e}")),
+    };
+    let start = number(parts.next(), None)?;
+    let step = number(parts.next(), Some(1))?;
+    Ok(cranebpf::ebpf::runtime::Clock::Fixed { start, step })
 }
 
 /// Decodes one hex packet; `what` names it in errors.
@@ -235,6 +266,8 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 maps_out: args.maps_out.as_deref(),
                 packets_out: args.packets_out.as_deref(),
                 ringbuf_out: args.ringbuf_out.as_deref(),
+                clock: args.clock,
+                seed: args.seed,
             };
             return super::ebpf::run_xdp(
                 path,

@@ -600,13 +600,17 @@ impl PacketProgram {
         } else {
             Vec::new()
         };
-        let records = drained
-            .into_iter()
-            .map(|(map, bytes)| {
-                let name = state.maps.defs().nth(map).map(|d| d.name.clone());
-                (name.unwrap_or_default(), bytes)
-            })
-            .collect();
+        let records = if drained.is_empty() {
+            Vec::new()
+        } else {
+            drained
+                .into_iter()
+                .map(|(map, bytes)| {
+                    let name = state.maps.defs().nth(map).map(|d| d.name.clone());
+                    (name.unwrap_or_default(), bytes)
+                })
+                .collect()
+        };
         Ok(PacketOutcome {
             action,
             packet: bytes,

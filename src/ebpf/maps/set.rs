@@ -119,6 +119,8 @@ struct Map {
 pub struct MapSet {
     maps: Vec<Map>,
     size: usize,
+    /// Some map is a ring buffer (runs then drain them).
+    rings: bool,
 }
 
 impl MapSet {
@@ -151,6 +153,7 @@ impl MapSet {
             at += slot * def.max_entries as usize;
         }
         MapSet {
+            rings: maps.iter().any(|m| m.ring.is_some()),
             maps,
             size: at - base,
         }
@@ -478,6 +481,9 @@ impl MapSet {
     /// rings emptied (the consumer's read after a packet).
     pub fn drain_rings(&mut self) -> Vec<(usize, Vec<u8>)> {
         let mut out = Vec::new();
+        if !self.rings {
+            return out;
+        }
         for (index, m) in self.maps.iter_mut().enumerate() {
             if let Some(ring) = m.ring.as_mut() {
                 out.extend(ring.records.drain(..).map(|(_, r)| (index, r)));

@@ -10,8 +10,10 @@
 //!
 //! XDP test runs take frames of 14 bytes up to what one page holds
 //! (3,520 bytes on x86-64); packets outside that are not sent (counted).
-//! Also: the object `compile --xdp` writes is read back by our ELF loader,
-//! and loaded by `bpftool` (libbpf) when it is installed.
+//! Our own XDP runtime (`ebpf::runtime`) runs every translation too and
+//! must return the kernel's action on every packet. Also: the object
+//! `compile --xdp` writes is read back by our ELF loader, and loaded by
+//! `bpftool` (libbpf) when it is installed.
 //!
 //! Needs root and bpf(): skipped with a reason otherwise, but under CI=true
 //! a missing bpf() (or bpftool) is a failure.
@@ -20,6 +22,8 @@ mod support;
 
 use cranebpf::cbpf::meta::Device;
 use cranebpf::cbpf::{self, Metadata};
+use cranebpf::ebpf::elf::ObjectProgram;
+use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
 use cranebpf::expr::{compile_expr, compile_expr_unoptimized, LinkType};
 use cranebpf::harness::kernel::bpf::{available, LoadedProgram, ProgType};
 use cranebpf::harness::Rng;
@@ -118,6 +122,15 @@ fn compare(name: &str, prog: &cbpf::Program, packets: &[Vec<u8>]) -> (usize, Vec
     let xdp = translate_xdp(prog).unwrap_or_else(|e| panic!("{name}: {e}"));
     let kernel = LoadedProgram::load_as(ProgType::Xdp, &xdp.insns)
         .unwrap_or_else(|e| panic!("{name}: the kernel refused the XDP program: {e}"));
+    // Our own XDP runtime runs the same translation (its context rewrite
+    // and packet-bounds check must accept what the kernel accepts).
+    let object_program = ObjectProgram {
+        name: "xdp_filter".into(),
+        section: "xdp".into(),
+        program: xdp.clone(),
+    };
+    let runtime = PacketProgram::new(&object_program, &[], PacketOptions::default())
+        .unwrap_or_else(|e| panic!("{name}: our runtime refused the XDP program: {e}"));
     // XDP test runs arrive on the loopback device (ifindex 1), which is
     // what `#ifidx` (xdp_md.ingress_ifindex) reads.
     let meta = Metadata {
@@ -143,6 +156,14 @@ fn compare(name: &str, prog: &cbpf::Program, packets: &[Vec<u8>]) -> (usize, Vec
         let theirs = kernel
             .test_run(packet)
             .unwrap_or_else(|e| panic!("{name}: BPF_PROG_TEST_RUN on {} bytes: {e}", packet.len()));
+        let mine = runtime
+            .action(packet)
+            .unwrap_or_else(|e| panic!("{name}: our run on {} bytes: {e}", packet.len()));
+        if mine != u64::from(theirs) && differ.len() < 5 {
+            differ.push(format!(
+                "{name}: kernel {theirs}, our runtime {mine} on {packet:02x?}"
+            ));
+        }
         if theirs != want && differ.len() < 5 {
             differ.push(format!(
                 "{name}: kernel {theirs}, classic {ours} on {:02x?}",

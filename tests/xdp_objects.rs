@@ -644,3 +644,36 @@ fn the_cli_runs_an_object_over_a_capture_and_writes_maps_and_packets() {
         let _ = std::fs::remove_file(f);
     }
 }
+
+#[test]
+fn unproven_packet_reads_are_refused_as_the_kernel_refuses_them() {
+    let Some(path) = compile("unchecked") else {
+        return;
+    };
+    let object = elf::load(&std::fs::read(&path).expect("object")).expect("loads");
+    let _ = std::fs::remove_file(&path);
+    let kernel = available().is_ok();
+    for (i, program) in object.programs.iter().enumerate() {
+        let ours = PacketProgram::from_object(&object, i, PacketOptions::default());
+        let message = match ours {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{}: accepted", program.name),
+        };
+        assert!(
+            message.contains("invalid access to packet") && message.contains("instruction "),
+            "{}: {message}",
+            program.name
+        );
+        if kernel {
+            let refused =
+                LoadedProgram::load_licensed(ProgType::Xdp, &program.program.insns, "GPL")
+                    .expect_err("the kernel accepted it");
+            assert!(
+                refused.log.contains("invalid access to packet"),
+                "{}: the kernel says {}",
+                program.name,
+                refused.log
+            );
+        }
+    }
+}

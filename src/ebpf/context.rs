@@ -184,6 +184,15 @@ enum Val {
     Other,
     /// The context on some path, something else on another.
     Mixed,
+    /// `data` plus this constant offset (the kernel's PTR_TO_PACKET with
+    /// no variable part).
+    Pkt(i64),
+    /// `data_end`.
+    PktEnd,
+    /// A pointer this analysis does not follow (packet plus a variable,
+    /// `data_meta`, packet pointers after a helper that moves the data):
+    /// its accesses are checked at run time only.
+    Unknown,
 }
 
 impl Val {
@@ -191,8 +200,14 @@ impl Val {
         match (self, other) {
             (Val::Unset, v) | (v, Val::Unset) => v,
             (a, b) if a == b => a,
-            _ => Val::Mixed,
+            (Val::Ctx(_) | Val::Mixed, _) | (_, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
+            _ => Val::Unknown,
         }
+    }
+
+    /// A pointer this analysis tracks or gave up on (not a plain value).
+    fn is_packet_pointer(self) -> bool {
+        matches!(self, Val::Pkt(_) | Val::PktEnd | Val::Unknown)
     }
 }
 
@@ -202,6 +217,9 @@ const SLOTS: usize = 64;
 struct State {
     regs: [Val; 11],
     stack: [Val; SLOTS],
+    /// Bytes from `data` proven on every path to here by comparisons of
+    /// packet pointers with `data_end`.
+    range: u64,
 }
 
 impl State {
@@ -209,11 +227,13 @@ impl State {
         State {
             regs: [Val::Unset; 11],
             stack: [Val::Unset; SLOTS],
+            range: u64::MAX,
         }
     }
 
     fn join(&mut self, other: &State) -> bool {
         let before = self.clone();
+        self.range = self.range.min(other.range);
         for (a, b) in self.regs.iter_mut().zip(other.regs) {
             *a = a.join(b);
         }
@@ -248,6 +268,7 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
     let mut entry = State::unset();
     entry.regs[1] = Val::Ctx(0);
     entry.regs[10] = Val::Other;
+    entry.range = 0;
     states[0] = Some(entry);
     let mut work = vec![0usize];
     let mut rewritten = insns.clone();
@@ -276,18 +297,21 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
         let size = semantics::size_bytes(i.size_field());
         match i.class() {
             op::ALU64 | op::ALU => {
+                let imm = i64::from(i.imm);
                 s.regs[dst] = match (i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
                     (op::ALU64, op::MOV, true, _) if i.off == 0 => s.regs[src],
-                    (op::ALU64, op::ADD, false, Val::Ctx(o)) => Val::Ctx(o + i64::from(i.imm)),
-                    (op::ALU64, op::SUB, false, Val::Ctx(o)) => Val::Ctx(o - i64::from(i.imm)),
+                    (op::ALU64, op::ADD, false, Val::Ctx(o)) => Val::Ctx(o + imm),
+                    (op::ALU64, op::SUB, false, Val::Ctx(o)) => Val::Ctx(o - imm),
+                    (op::ALU64, op::ADD, false, Val::Pkt(o)) => Val::Pkt(o + imm),
+                    (op::ALU64, op::SUB, false, Val::Pkt(o)) => Val::Pkt(o - imm),
                     (_, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
+                    (_, _, _, v) if v.is_packet_pointer() => Val::Unknown,
+                    (_, _, true, _) if s.regs[src].is_packet_pointer() => Val::Unknown,
                     _ => Val::Other,
                 };
             }
             op::LDX => {
-                if let Some(new) = access(kind, pc, &i, s.regs[src], size, false)? {
-                    rewritten[pc] = new;
-                }
+                let loaded = access(kind, pc, &i, s.regs[src], size, false)?;
                 let (exact, _) = stack_slot(i.off, size);
                 s.regs[dst] = match (src, exact) {
                     (10, Some(slot)) => match s.stack[slot] {
@@ -296,6 +320,10 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
                     },
                     _ => Val::Other,
                 };
+                if let Some((new, pointer)) = loaded {
+                    rewritten[pc] = new;
+                    s.regs[dst] = pointer;
+                }
             }
             op::ST | op::STX => {
                 access(kind, pc, &i, s.regs[dst], size, true)?;
@@ -333,6 +361,7 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
                     let mut callee = State::unset();
                     callee.regs[1..=5].copy_from_slice(&s.regs[1..=5]);
                     callee.regs[10] = Val::Other;
+                    callee.range = s.range;
                     let to = (pc as i64 + 1 + i64::from(i.imm)) as usize;
                     flow(to, &callee, &mut work);
                     for r in 0..=5 {
@@ -343,19 +372,96 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
                     for r in 0..=5 {
                         s.regs[r] = Val::Other;
                     }
+                    // xdp_adjust_head, _meta, _tail move the packet: the
+                    // kernel forgets every packet pointer (and its range).
+                    if !i.is_src_reg() && matches!(i.imm, 44 | 54 | 65) {
+                        for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
+                            if matches!(v, Val::Pkt(_) | Val::PktEnd) {
+                                *v = Val::Unknown;
+                            }
+                        }
+                        s.range = 0;
+                    }
                 }
                 _ => {}
             },
         }
-        for to in i.successors(pc).into_iter().flatten() {
-            flow(to, &s, &mut work);
+        let [next, target] = i.successors(pc);
+        let (mut on_next, mut on_target) = (s.clone(), s);
+        if let Some((branch_taken, proven)) = packet_check(&i, &on_next) {
+            let st = if branch_taken {
+                &mut on_target
+            } else {
+                &mut on_next
+            };
+            st.range = st.range.max(proven);
+        }
+        if let Some(to) = next {
+            flow(to, &on_next, &mut work);
+        }
+        if let Some(to) = target {
+            flow(to, &on_target, &mut work);
+        }
+    }
+    // Packet accesses are checked once the states are final (an early
+    // visit may see a pointer that a later join makes untracked).
+    for (pc, state) in states.iter().enumerate() {
+        let (Some(s), Some(i)) = (state, insns.get(pc)) else {
+            continue;
+        };
+        let (reg, size) = match i.class() {
+            op::LDX => (i.src, semantics::size_bytes(i.size_field())),
+            op::ST | op::STX => (i.dst, semantics::size_bytes(i.size_field())),
+            _ => continue,
+        };
+        if let Val::Pkt(o) = s.regs[(reg & 15).min(10) as usize] {
+            let at = o + i64::from(i.off);
+            if at < 0 || (at + size as i64) as u64 > s.range {
+                let range = s.range;
+                return Err(ContextError {
+                    pc,
+                    message: format!(
+                        "invalid access to packet, off={at} size={size}, R{reg}(id=0,off={o},\
+                         r={range}): no comparison with data_end proves those bytes"
+                    ),
+                });
+            }
         }
     }
     Ok(Program::new(rewritten))
 }
 
+/// For a comparison of a packet pointer with `data_end`: which successor
+/// it proves bytes on (true: the jump's target) and how many, as the
+/// kernel's `try_match_pkt_pointers` marks them.
+fn packet_check(i: &Insn, s: &State) -> Option<(bool, u64)> {
+    if i.class() != op::JMP || !i.is_src_reg() {
+        return None;
+    }
+    let (dst, src) = (
+        s.regs[(i.dst & 15).min(10) as usize],
+        s.regs[(i.src & 15).min(10) as usize],
+    );
+    // (proving successor, whether the proof is strict: pkt < data_end).
+    let (o, on_target, strict) = match (dst, src, i.op()) {
+        (Val::Pkt(o), Val::PktEnd, op::JGT) => (o, false, false),
+        (Val::Pkt(o), Val::PktEnd, op::JGE) => (o, false, true),
+        (Val::Pkt(o), Val::PktEnd, op::JLT) => (o, true, true),
+        (Val::Pkt(o), Val::PktEnd, op::JLE) => (o, true, false),
+        (Val::PktEnd, Val::Pkt(o), op::JGT) => (o, true, true),
+        (Val::PktEnd, Val::Pkt(o), op::JGE) => (o, true, false),
+        (Val::PktEnd, Val::Pkt(o), op::JLT) => (o, false, false),
+        (Val::PktEnd, Val::Pkt(o), op::JLE) => (o, false, true),
+        _ => return None,
+    };
+    if o <= 0 {
+        return None;
+    }
+    Some((on_target, o as u64 + u64::from(strict)))
+}
+
 /// Checks an access through a register holding `base`; for a load of a
-/// packet pointer field, the instruction it becomes.
+/// packet pointer field, the instruction it becomes and what it loads.
 fn access(
     kind: ContextKind,
     pc: usize,
@@ -363,7 +469,7 @@ fn access(
     base: Val,
     size: usize,
     write: bool,
-) -> Result<Option<Insn>, ContextError> {
+) -> Result<Option<(Insn, Val)>, ContextError> {
     let o = match base {
         Val::Ctx(o) => o + i64::from(i.off),
         Val::Mixed => {
@@ -410,7 +516,17 @@ fn access(
     };
     Ok(pointer.map(|to| {
         let new_off = to as i64 - (o - i64::from(i.off));
-        Insn::new(op::LDX | op::MEM | op::DW, i.dst, i.src, new_off as i16, 0)
+        let val = if to == kind.data() {
+            Val::Pkt(0)
+        } else if to == kind.data_end() {
+            Val::PktEnd
+        } else {
+            Val::Unknown
+        };
+        (
+            Insn::new(op::LDX | op::MEM | op::DW, i.dst, i.src, new_off as i16, 0),
+            val,
+        )
     }))
 }
 

@@ -646,30 +646,49 @@ fn the_cli_runs_an_object_over_a_capture_and_writes_maps_and_packets() {
 }
 
 #[test]
-fn unproven_packet_reads_are_refused_as_the_kernel_refuses_them() {
+fn unproven_packet_reads_and_unchecked_lookups_are_refused_as_the_kernel_refuses_them() {
     let Some(path) = compile("unchecked") else {
         return;
     };
     let object = elf::load(&std::fs::read(&path).expect("object")).expect("loads");
     let _ = std::fs::remove_file(&path);
     let kernel = available().is_ok();
-    for (i, program) in object.programs.iter().enumerate() {
-        let ours = PacketProgram::from_object(&object, i, PacketOptions::default());
+    for program in &object.programs {
+        let ours = PacketProgram::new(program, &object.maps, PacketOptions::default());
         let message = match ours {
             Err(e) => e.to_string(),
             Ok(_) => panic!("{}: accepted", program.name),
         };
+        let reason = if program.name == "unchecked_lookup" {
+            "invalid mem access 'map_value_or_null'"
+        } else {
+            "invalid access to packet"
+        };
         assert!(
-            message.contains("invalid access to packet") && message.contains("instruction "),
+            message.contains(reason) && message.contains("instruction "),
             "{}: {message}",
             program.name
         );
         if kernel {
-            let refused =
-                LoadedProgram::load_licensed(ProgType::Xdp, &program.program.insns, "GPL")
-                    .expect_err("the kernel accepted it");
+            let maps: Vec<KernelMap> = object
+                .maps
+                .iter()
+                .map(|d| {
+                    KernelMap::create(d.kind.number(), d.key_size, d.value_size, d.max_entries, 0)
+                        .expect("BPF_MAP_CREATE")
+                })
+                .collect();
+            let mut insns = program.program.insns.clone();
+            for insn in insns
+                .iter_mut()
+                .filter(|i| i.is_lddw() && i.src == PSEUDO_MAP_FD)
+            {
+                insn.imm = maps[insn.imm as usize].fd();
+            }
+            let refused = LoadedProgram::load_licensed(ProgType::Xdp, &insns, "GPL")
+                .expect_err("the kernel accepted it");
             assert!(
-                refused.log.contains("invalid access to packet"),
+                refused.log.contains(reason),
                 "{}: the kernel says {}",
                 program.name,
                 refused.log

@@ -189,6 +189,10 @@ enum Val {
     Pkt(i64),
     /// `data_end`.
     PktEnd,
+    /// What `bpf_map_lookup_elem` returned at this instruction, not yet
+    /// compared with 0 (the kernel's PTR_TO_MAP_VALUE_OR_NULL; copies
+    /// share the instruction, as the kernel's copies share an id).
+    MapOrNull(usize),
     /// A pointer this analysis does not follow (packet plus a variable,
     /// `data_meta`, packet pointers after a helper that moves the data):
     /// its accesses are checked at run time only.
@@ -207,7 +211,10 @@ impl Val {
 
     /// A pointer this analysis tracks or gave up on (not a plain value).
     fn is_packet_pointer(self) -> bool {
-        matches!(self, Val::Pkt(_) | Val::PktEnd | Val::Unknown)
+        matches!(
+            self,
+            Val::Pkt(_) | Val::PktEnd | Val::Unknown | Val::MapOrNull(_)
+        )
     }
 }
 
@@ -372,6 +379,9 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
                     for r in 0..=5 {
                         s.regs[r] = Val::Other;
                     }
+                    if !i.is_src_reg() && i.imm == 1 {
+                        s.regs[0] = Val::MapOrNull(pc);
+                    }
                     // xdp_adjust_head, _meta, _tail move the packet: the
                     // kernel forgets every packet pointer (and its range).
                     if !i.is_src_reg() && matches!(i.imm, 44 | 54 | 65) {
@@ -388,6 +398,17 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
         }
         let [next, target] = i.successors(pc);
         let (mut on_next, mut on_target) = (s.clone(), s);
+        // `if rX == 0` / `if rX != 0` on a lookup's result: a map value on
+        // one side, 0 on the other, for every copy of it.
+        if let (Some(id), false) = (null_check_id(&i, &on_next), i.is_src_reg()) {
+            for st in [&mut on_next, &mut on_target] {
+                for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                    if *v == Val::MapOrNull(id) {
+                        *v = Val::Other;
+                    }
+                }
+            }
+        }
         if let Some((branch_taken, proven)) = packet_check(&i, &on_next) {
             let st = if branch_taken {
                 &mut on_target
@@ -414,6 +435,15 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
             op::ST | op::STX => (i.dst, semantics::size_bytes(i.size_field())),
             _ => continue,
         };
+        if let Val::MapOrNull(_) = s.regs[(reg & 15).min(10) as usize] {
+            return Err(ContextError {
+                pc,
+                message: format!(
+                    "R{reg} invalid mem access 'map_value_or_null': the result of \
+                     bpf_map_lookup_elem is used before a comparison with 0"
+                ),
+            });
+        }
         if let Val::Pkt(o) = s.regs[(reg & 15).min(10) as usize] {
             let at = o + i64::from(i.off);
             if at < 0 || (at + size as i64) as u64 > s.range {
@@ -429,6 +459,21 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
         }
     }
     Ok(Program::new(rewritten))
+}
+
+/// The lookup whose unchecked result `i` compares with 0 (`jeq`/`jne`
+/// with immediate 0), if it does.
+fn null_check_id(i: &Insn, s: &State) -> Option<usize> {
+    if !matches!(i.class(), op::JMP | op::JMP32) || i.imm != 0 {
+        return None;
+    }
+    if !matches!(i.op(), op::JEQ | op::JNE) {
+        return None;
+    }
+    match s.regs[(i.dst & 15).min(10) as usize] {
+        Val::MapOrNull(id) => Some(id),
+        _ => None,
+    }
 }
 
 /// For a comparison of a packet pointer with `data_end`: which successor

@@ -1,5 +1,6 @@
-// Programs the kernel's verifier refuses for packet reads no comparison
-// with data_end proves; cranebpf must refuse each with the same reason.
+// Programs the kernel's verifier refuses, for packet reads no comparison
+// with data_end proves and for a map lookup used unchecked; cranebpf must
+// refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
@@ -32,6 +33,23 @@ int one_path(struct xdp_md *ctx)
     if (ctx->ingress_ifindex == 7 && data + 40 > end)
         return XDP_DROP;
     return data[30];
+}
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4);
+    __type(key, __u32);
+    __type(value, __u64);
+} counts SEC(".maps");
+
+// Uses a lookup's result without comparing it with NULL.
+SEC("xdp")
+int unchecked_lookup(struct xdp_md *ctx)
+{
+    __u32 key = ctx->rx_queue_index & 3;
+    __u64 *n = bpf_map_lookup_elem(&counts, &key);
+    *n += 1;
+    return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 8] = [
+const PROGRAMS: [&str; 9] = [
     "counter",
     "parse",
     "rewrite",
@@ -50,6 +50,7 @@ const PROGRAMS: [&str; 8] = [
     "lpm",
     "tail",
     "ringbuf",
+    "tc_legacy",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

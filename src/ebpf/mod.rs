@@ -15,6 +15,7 @@ pub mod error;
 pub mod helpers;
 pub mod insn;
 pub mod interp;
+pub mod legacy_loads;
 pub mod maps;
 pub mod runtime;
 pub mod semantics;

@@ -210,10 +210,12 @@ impl Default for PacketOptions {
 pub enum RuntimeError {
     /// The program's section names a type this runtime does not run.
     ProgramType(String),
-    /// A legacy packet load (`LD_ABS`/`LD_IND`) in a TC program.
+    /// A legacy packet load (`LD_ABS`/`LD_IND`) a TC program cannot make.
     LegacyLoad {
         /// Instruction slot.
         pc: usize,
+        /// Why.
+        message: String,
     },
     /// A context access the kernel refuses.
     Context(ContextError),
@@ -247,11 +249,9 @@ impl std::fmt::Display for RuntimeError {
                 "section '{section}': only XDP (xdp…), TC (tc…, classifier…) and socket filter \
                  (socket…) programs run on packets so far"
             ),
-            RuntimeError::LegacyLoad { pc } => write!(
-                f,
-                "instruction {pc}: legacy packet loads (LD_ABS/LD_IND) in TC programs are not \
-                 supported by this runtime yet; use direct packet access or bpf_skb_load_bytes"
-            ),
+            RuntimeError::LegacyLoad { pc, message } => {
+                write!(f, "instruction {pc}: {message}")
+            }
             RuntimeError::Context(e) => write!(f, "refused: {e}"),
             RuntimeError::BadMapReference { pc, index } => {
                 write!(
@@ -411,17 +411,21 @@ impl PacketProgram {
                     }
                 }
             };
-            if kind == ContextKind::Tc {
-                let insns = &program.program.insns;
-                let mut pc = 0;
-                while let Some(insn) = insns.get(pc) {
-                    if insn.class() == super::insn::op::LD && !insn.is_lddw() {
-                        return Err(named(RuntimeError::LegacyLoad { pc }));
-                    }
-                    pc += insn.width();
-                }
-            }
-            let linked = link(&program.program, &set, mem_addr).map_err(named)?;
+            // TC programs' legacy loads read the frame in the run memory.
+            let expanded;
+            let source = if kind == ContextKind::Tc {
+                expanded =
+                    super::legacy_loads::expand_legacy_loads(&program.program).map_err(|e| {
+                        named(RuntimeError::LegacyLoad {
+                            pc: e.pc,
+                            message: e.message,
+                        })
+                    })?;
+                &expanded
+            } else {
+                &program.program
+            };
+            let linked = link(source, &set, mem_addr).map_err(named)?;
             let rewritten =
                 context::rewrite(&linked, kind).map_err(|e| named(RuntimeError::Context(e)))?;
             super::verify::verify_with(&rewritten, &helpers, options.budget)

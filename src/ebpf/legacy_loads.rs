@@ -1,0 +1,208 @@
+//! TC programs' legacy packet loads (`LD_ABS`, `LD_IND`) as direct packet
+//! access, so that they read the packet where the program's own direct
+//! accesses read and write it (one copy of the frame, in the run memory).
+//!
+//! Each load becomes: `skb->data` and `skb->data_end` loaded through r6
+//! (which the kernel requires to hold the context for these loads; the
+//! context rewrite then turns them into the runtime's 64-bit addresses),
+//! the bytes' end compared with `data_end`, the program ending with 0 when
+//! they are not all there (as a failed legacy load ends it in the kernel),
+//! else the big-endian value in r0. The loads clobber r1–r5 in the kernel,
+//! so the expansion uses r1–r4 freely. `LD_IND` computes `src + imm` in 32
+//! bits and treats offsets beyond 0xffff (including negative ones, which a
+//! socket buffer would resolve through its `SKF_NET_OFF`/`SKF_LL_OFF` areas)
+//! as out of the packet. Programs with local calls cannot use these loads
+//! (the kernel refuses the mix), so `exit` always ends the program.
+
+use super::context::sk_buff;
+use super::insn::{op, Insn, Program};
+
+/// Why a program's legacy loads cannot be expanded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacyLoadError {
+    /// Instruction slot.
+    pub pc: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The largest packet offset a frame can have.
+const MAX_PACKET_OFF: i64 = 0xffff;
+
+fn ldx(width: u8, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(op::LDX | op::MEM | width, dst, src, off, 0)
+}
+
+/// The direct-access form of one legacy load.
+fn expand(pc: usize, i: &Insn) -> Result<Vec<Insn>, LegacyLoadError> {
+    let (width, n, swap) = match i.size_field() {
+        op::B => (op::B, 1i64, None),
+        op::H => (op::H, 2, Some(16)),
+        op::W => (op::W, 4, Some(32)),
+        _ => {
+            return Err(LegacyLoadError {
+                pc,
+                message: "a legacy packet load of 8 bytes does not exist".into(),
+            })
+        }
+    };
+    let mut out = Vec::new();
+    let indirect = i.mode() == op::IND;
+    if indirect {
+        // r3 = src + imm in 32 bits, before r1/r2 (which src may be) change.
+        out.push(Insn::new(op::ALU | op::MOV | op::X, 3, i.src, 0, 0));
+        out.push(Insn::new(op::ALU | op::ADD | op::K, 3, 0, 0, i.imm));
+    } else if i.imm < 0 || i64::from(i.imm) + n > MAX_PACKET_OFF {
+        return Err(LegacyLoadError {
+            pc,
+            message: format!(
+                "a legacy load at offset {} (the socket buffer's special areas have no TC \
+                 equivalent here)",
+                i.imm
+            ),
+        });
+    }
+    out.push(ldx(op::W, 1, 6, sk_buff::DATA as i16));
+    out.push(ldx(op::W, 2, 6, sk_buff::DATA_END as i16));
+    // Slots from here to the exit pair are counted to place the jumps.
+    if indirect {
+        // Offsets past any frame end the program (the exit pair below).
+        out.push(Insn::new(
+            op::JMP | op::JGT | op::K,
+            3,
+            0,
+            3,
+            (MAX_PACKET_OFF - n) as i32,
+        ));
+        out.push(Insn::new(op::ALU64 | op::ADD | op::X, 1, 3, 0, 0));
+        out.push(Insn::new(op::ALU64 | op::ADD | op::K, 1, 0, 0, n as i32));
+    } else {
+        out.push(Insn::new(
+            op::ALU64 | op::ADD | op::K,
+            1,
+            0,
+            0,
+            (i64::from(i.imm) + n) as i32,
+        ));
+    }
+    // In range: skip the exit pair.
+    out.push(Insn::new(op::JMP | op::JLE | op::X, 1, 2, 2, 0));
+    out.push(Insn::new(op::ALU | op::MOV | op::K, 0, 0, 0, 0));
+    out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
+    out.push(ldx(width, 0, 1, -(n as i16)));
+    if let Some(bits) = swap {
+        out.push(Insn::new(op::TO_BE, 0, 0, 0, bits));
+    }
+    Ok(out)
+}
+
+/// `prog` with every legacy packet load expanded and every jump relinked;
+/// the program unchanged when it has none.
+pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
+    let insns = &prog.insns;
+    let is_legacy = |i: &Insn| i.class() == op::LD && !i.is_lddw();
+    let mut starts = Vec::new();
+    let mut pc = 0;
+    while let Some(i) = insns.get(pc) {
+        starts.push(pc);
+        pc += i.width();
+    }
+    if !starts.iter().any(|&pc| is_legacy(&insns[pc])) {
+        return Ok(prog.clone());
+    }
+    if prog.has_local_calls() {
+        let pc = starts
+            .iter()
+            .copied()
+            .find(|&pc| is_legacy(&insns[pc]))
+            .unwrap_or(0);
+        return Err(LegacyLoadError {
+            pc,
+            message: "legacy packet loads cannot be mixed with BPF-to-BPF calls (as the \
+                      kernel refuses)"
+                .into(),
+        });
+    }
+    // New position of every old slot.
+    let mut pieces: Vec<Vec<Insn>> = Vec::with_capacity(starts.len());
+    let mut new_pos = vec![0usize; insns.len() + 1];
+    let mut at = 0;
+    for &pc in &starts {
+        let i = insns[pc];
+        let piece = if is_legacy(&i) {
+            expand(pc, &i)?
+        } else {
+            insns[pc..pc + i.width()].to_vec()
+        };
+        for k in 0..i.width() {
+            new_pos[pc + k] = at + k;
+        }
+        at += piece.len();
+        pieces.push(piece);
+    }
+    new_pos[insns.len()] = at;
+    let mut out = Vec::with_capacity(at);
+    for (&pc, mut piece) in starts.iter().zip(pieces) {
+        let i = insns[pc];
+        if !is_legacy(&i) {
+            let here = new_pos[pc] as i64;
+            let relink = |rel: i64| -> Result<i64, LegacyLoadError> {
+                let target = pc as i64 + 1 + rel;
+                let to = usize::try_from(target)
+                    .ok()
+                    .and_then(|t| new_pos.get(t))
+                    .ok_or_else(|| LegacyLoadError {
+                        pc,
+                        message: "a jump outside the program".into(),
+                    })?;
+                Ok(*to as i64 - (here + 1))
+            };
+            match (i.class(), i.op()) {
+                (op::JMP32, op::JA) => piece[0].imm = relink(i64::from(i.imm))? as i32,
+                (op::JMP, op::CALL | op::EXIT) => {}
+                (op::JMP | op::JMP32, _) => {
+                    piece[0].off =
+                        i16::try_from(relink(i64::from(i.off))?).map_err(|_| LegacyLoadError {
+                            pc,
+                            message: "a jump too long for 16 bits once the loads are expanded"
+                                .into(),
+                        })?;
+                }
+                _ => {}
+            }
+        }
+        out.extend(piece);
+    }
+    Ok(Program::new(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ebpf::asm::assemble;
+
+    #[test]
+    fn jumps_over_an_expanded_load_still_land_on_their_targets() {
+        let prog = assemble("mov %r6, %r1\nja +1\nldabsh 12\nmov %r0, 7\nexit").expect("assembles");
+        let out = expand_legacy_loads(&prog).expect("expands");
+        // The ja now skips the whole expansion and lands on `mov r0, 7`.
+        let ja = out.insns[1];
+        let landing = out.insns[(2 + ja.off) as usize];
+        assert_eq!(landing, prog.insns[3]);
+        assert!(out.len() > prog.len());
+    }
+
+    #[test]
+    fn local_calls_and_special_offsets_are_refused() {
+        let special = assemble("mov %r6, %r1\nldabsb -4096\nexit").expect("assembles");
+        let e = expand_legacy_loads(&special).expect_err("refused");
+        assert_eq!(e.pc, 1);
+        let call = Insn::new(op::JMP | op::CALL, 0, op::CALL_LOCAL, 0, 1);
+        let mut calls = assemble("mov %r6, %r1\nldabsb 0\nexit\nmov %r0, 0\nexit")
+            .expect("assembles")
+            .insns;
+        calls.insert(2, call);
+        let e = expand_legacy_loads(&Program::new(calls)).expect_err("refused");
+        assert!(e.message.contains("BPF-to-BPF"), "{}", e.message);
+    }
+}

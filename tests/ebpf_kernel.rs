@@ -8,26 +8,15 @@
 //! Needs root and bpf(): skipped with a reason otherwise, but under CI=true
 //! a missing bpf() is a failure.
 
+mod support;
+
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::interp::{run, RunOptions};
 use cranebpf::harness::conformance::ebpf_cases::{
     alu_and_jump_programs, packet_load_programs, PAYLOAD_LENS,
 };
-use cranebpf::harness::kernel::bpf::{available, SocketFilter, ETH_HLEN};
+use cranebpf::harness::kernel::bpf::{SocketFilter, ETH_HLEN};
 use cranebpf::harness::Rng;
-
-fn kernel_available() -> bool {
-    match available() {
-        Ok(()) => true,
-        Err(why) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("bpf() unavailable under CI=true: {why}");
-            }
-            eprintln!("skipping kernel comparison: bpf() unavailable: {why}");
-            false
-        }
-    }
-}
 
 /// Runs `asm` in the kernel on `payload` (behind a 14-byte Ethernet header)
 /// and in the interpreter on `payload`; returns a description on mismatch.
@@ -81,7 +70,7 @@ fn alu_and_jumps(seed: u64) -> (Vec<String>, Vec<String>) {
 /// immediate and a register operand, low and high half of the result.
 #[test]
 fn alu_matches_kernel() {
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
     let (alu, _) = alu_and_jumps(0x005e_eda1);
@@ -98,7 +87,7 @@ fn alu_matches_kernel() {
 /// Named edge cases, each with its own operands, against the kernel.
 #[test]
 fn edge_cases_match_kernel() {
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
     let min64 = 0x8000_0000_0000_0000u64;
@@ -137,7 +126,7 @@ fn edge_cases_match_kernel() {
 /// Every condition at both widths, immediate and register, and `ja`/`ja32`.
 #[test]
 fn jumps_match_kernel() {
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
     let (_, jumps) = alu_and_jumps(0x5eed_0707);
@@ -157,7 +146,7 @@ fn jumps_match_kernel() {
 /// load ended the program).
 #[test]
 fn legacy_packet_loads_match_kernel() {
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
     let mut rng = Rng::new(0x0001_dab5);
@@ -181,7 +170,7 @@ fn legacy_packet_loads_match_kernel() {
 /// offset 0) is `len - 14` and `LD_ABS 0` reads `data_in[14]`.
 #[test]
 fn socket_filter_test_run_strips_ethernet_header() {
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
     let data: Vec<u8> = (0..40u8).collect();

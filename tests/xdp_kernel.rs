@@ -25,10 +25,9 @@ use cranebpf::cbpf::{self, Metadata};
 use cranebpf::ebpf::elf::ObjectProgram;
 use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
 use cranebpf::expr::{compile_expr, compile_expr_unoptimized, LinkType};
-use cranebpf::harness::kernel::bpf::{available, LoadedProgram, ProgType};
+use cranebpf::harness::kernel::bpf::{LoadedProgram, ProgType};
 use cranebpf::harness::Rng;
 use cranebpf::translate::xdp::{action, translate_xdp, xdp_object, XdpError};
-use std::path::PathBuf;
 use std::process::Command;
 
 /// Expressions covering every kind of classic load the expression compiler
@@ -63,58 +62,6 @@ const EXPRS: &[&str] = &[
 /// PAGE_SIZE - XDP_PACKET_HEADROOM - sizeof(struct skb_shared_info).
 const MAX_FRAME: usize = 4096 - 256 - 320;
 const ETH_HLEN: usize = 14;
-
-fn kernel_available() -> bool {
-    match available() {
-        Ok(()) => true,
-        Err(why) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("bpf() unavailable under CI=true: {why}");
-            }
-            eprintln!("skipping XDP comparison: bpf() unavailable: {why}");
-            false
-        }
-    }
-}
-
-/// The Ethernet packets of every real-world capture.
-fn realworld_ethernet() -> Vec<Vec<u8>> {
-    let Some(root) = support::shared_dir("realworld/captures") else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("capture directory") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    let mut out = Vec::new();
-    for file in files {
-        let Ok(bytes) = std::fs::read(&file) else {
-            continue;
-        };
-        // Malformed captures give what they hold before the fault.
-        let mut reader = match cranebpf::capture::Reader::new(&bytes) {
-            Ok(r) => r,
-            Err(_) => continue,
-        };
-        while let Some(Ok(item)) = reader.next_item() {
-            if let cranebpf::capture::Item::Packet(p) = item {
-                if p.link_type == 1 {
-                    out.push(p.data.to_vec());
-                }
-            }
-        }
-    }
-    out
-}
 
 /// Runs `prog`'s XDP translation in the kernel on every packet; returns
 /// the packets sent and the mismatches found.
@@ -176,10 +123,10 @@ fn compare(name: &str, prog: &cbpf::Program, packets: &[Vec<u8>]) -> (usize, Vec
 
 #[test]
 fn xdp_translations_pass_what_the_classic_filter_keeps() {
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
-    let captured = realworld_ethernet();
+    let captured = support::realworld_frames(1);
     if captured.is_empty() && std::env::var("CI").as_deref() == Ok("true") {
         panic!("no real-world captures under CI=true (../shared/realworld/captures)");
     }
@@ -208,7 +155,7 @@ fn xdp_translations_pass_what_the_classic_filter_keeps() {
 
 #[test]
 fn hand_written_corner_cases_agree_with_the_kernel() {
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
     // Programs the expression compiler does not write: loads past any
@@ -296,7 +243,7 @@ fn the_object_reads_back_and_libbpf_loads_it() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(std::fs::read(&out).expect("written"), bytes);
 
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
     let bpftool = Command::new("bpftool").arg("version").output();
@@ -350,11 +297,14 @@ fn every_ethernet_expression_of_the_realworld_tables_loads_and_agrees() {
     let Some(table) = support::shared_dir("realworld").map(|d| d.join("exprs.tsv")) else {
         return;
     };
-    if !kernel_available() {
+    if !support::bpf_available() {
         return;
     }
     let text = std::fs::read_to_string(&table).expect("exprs.tsv");
-    let captured: Vec<Vec<u8>> = realworld_ethernet().into_iter().step_by(20).collect();
+    let captured: Vec<Vec<u8>> = support::realworld_frames(1)
+        .into_iter()
+        .step_by(20)
+        .collect();
     let mut rng = Rng::new(0x2639);
     let (mut compiled, mut loaded, mut runs) = (0, 0, 0);
     let mut refused: Vec<String> = Vec::new();

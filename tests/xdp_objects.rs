@@ -35,7 +35,7 @@ use cranebpf::ebpf::context::ContextKind;
 use cranebpf::ebpf::elf::{self, EbpfObject, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use cranebpf::ebpf::maps::MapKind;
 use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
-use cranebpf::harness::kernel::bpf::{available, KernelMap, LoadedProgram, ProgType};
+use cranebpf::harness::kernel::bpf::{KernelMap, LoadedProgram, ProgType};
 use cranebpf::Engine;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -245,40 +245,9 @@ fn kernel_entries(kernel: &Kernel, object: &EbpfObject) -> Vec<(String, Entries)
 
 /// Ethernet frames of the real-world captures an XDP test run takes.
 fn captured() -> Vec<Vec<u8>> {
-    let Some(root) = support::shared_dir("realworld/captures") else {
-        assert!(!ci(), "no real-world captures under CI=true");
-        return Vec::new();
-    };
-    let mut files = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("capture directory") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    let mut out = Vec::new();
-    for file in files {
-        let Ok(bytes) = std::fs::read(&file) else {
-            continue;
-        };
-        let Ok(mut reader) = cranebpf::capture::Reader::new(&bytes) else {
-            continue;
-        };
-        while let Some(Ok(item)) = reader.next_item() {
-            if let cranebpf::capture::Item::Packet(p) = item {
-                if p.link_type == 1 && (14..=MAX_FRAME).contains(&p.data.len()) {
-                    out.push(p.data.to_vec());
-                }
-            }
-        }
-    }
-    out
+    let mut frames = support::realworld_frames(1);
+    frames.retain(|f| (14..=MAX_FRAME).contains(&f.len()));
+    frames
 }
 
 /// Frames for the programs' branches: VLAN and QinQ tags, IPv6 extension
@@ -381,9 +350,7 @@ fn made() -> Vec<Vec<u8>> {
 
 #[test]
 fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
-    if let Err(why) = available() {
-        assert!(!ci(), "bpf() unavailable under CI=true: {why}");
-        eprintln!("skipping: bpf() unavailable: {why}");
+    if !support::bpf_available() {
         return;
     }
     let mut packets = made();
@@ -653,7 +620,7 @@ fn unproven_packet_reads_and_unchecked_lookups_are_refused_as_the_kernel_refuses
     };
     let object = elf::load(&std::fs::read(&path).expect("object")).expect("loads");
     let _ = std::fs::remove_file(&path);
-    let kernel = available().is_ok();
+    let kernel = support::bpf_available();
     for program in &object.programs {
         let ours = PacketProgram::new(program, &object.maps, PacketOptions::default());
         let message = match ours {

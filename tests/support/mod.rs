@@ -77,6 +77,64 @@ pub fn shared_dir(rel: &str) -> Option<PathBuf> {
 
 pub mod libpcap;
 
+/// Whether this process can load and test-run eBPF programs in the running
+/// kernel; a failure under `CI=true` when it cannot, else a printed reason
+/// to skip.
+#[cfg(target_os = "linux")]
+pub fn bpf_available() -> bool {
+    match cranebpf::harness::kernel::bpf::available() {
+        Ok(()) => true,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "bpf() unavailable under CI=true: {why}"
+            );
+            eprintln!("skipping the kernel comparison: bpf() unavailable: {why}");
+            false
+        }
+    }
+}
+
+/// The captured bytes of every packet of link type `link_type` in the
+/// real-world captures (`shared/realworld/captures`, walked in name order;
+/// a malformed file gives what it holds before the fault). Empty, with a
+/// printed reason, when the data is missing (a failure under `CI=true`).
+pub fn realworld_frames(link_type: u32) -> Vec<Vec<u8>> {
+    let Some(root) = shared_dir("realworld/captures") else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("capture directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        let Ok(mut reader) = Reader::new(&bytes) else {
+            continue;
+        };
+        while let Some(Ok(item)) = reader.next_item() {
+            if let Item::Packet(p) = item {
+                if p.link_type == link_type {
+                    out.push(p.data.to_vec());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Whether tcpdump runs here; a failure under `CI=true` when it does not,
 /// else a printed reason to skip.
 pub fn tcpdump_available() -> bool {

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 9] = [
+const PROGRAMS: [&str; 10] = [
     "counter",
     "parse",
     "rewrite",
@@ -51,6 +51,7 @@ const PROGRAMS: [&str; 9] = [
     "tail",
     "ringbuf",
     "tc_legacy",
+    "tc_nat",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

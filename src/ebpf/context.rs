@@ -382,9 +382,10 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
                     if !i.is_src_reg() && i.imm == 1 {
                         s.regs[0] = Val::MapOrNull(pc);
                     }
-                    // xdp_adjust_head, _meta, _tail move the packet: the
-                    // kernel forgets every packet pointer (and its range).
-                    if !i.is_src_reg() && matches!(i.imm, 44 | 54 | 65) {
+                    // Helpers that change the packet (xdp_adjust_head,
+                    // _meta, _tail; skb_store_bytes, l3/l4_csum_replace):
+                    // the kernel forgets every packet pointer and range.
+                    if !i.is_src_reg() && matches!(i.imm, 9 | 10 | 11 | 44 | 54 | 65) {
                         for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
                             if matches!(v, Val::Pkt(_) | Val::PktEnd) {
                                 *v = Val::Unknown;

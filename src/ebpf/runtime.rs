@@ -24,7 +24,9 @@
 //! clock), `trace_printk` (6, to stderr), `get_prandom_u32` (7, seeded),
 //! `get_smp_processor_id` (8, always 0: one CPU), `tail_call` (12; at most
 //! 33 per run, as the kernel), `redirect` (23,
-//! recorded; XDP and TC), `skb_load_bytes` (26; TC and socket filters),
+//! recorded; XDP and TC), `skb_store_bytes` (9), `l3_csum_replace` (10),
+//! `l4_csum_replace` (11; these three TC only), `skb_load_bytes` (26; TC
+//! and socket filters),
 //! `csum_diff` (28; XDP and TC),
 //! `xdp_adjust_head` (44), `xdp_adjust_meta` (54), `xdp_adjust_tail` (65),
 //! `ringbuf_output`, `_reserve`, `_submit`, `_discard`, `_query`
@@ -78,6 +80,12 @@ pub mod helper {
     pub const GET_PRANDOM_U32: u32 = 7;
     /// `bpf_get_smp_processor_id`.
     pub const GET_SMP_PROCESSOR_ID: u32 = 8;
+    /// `bpf_skb_store_bytes`.
+    pub const SKB_STORE_BYTES: u32 = 9;
+    /// `bpf_l3_csum_replace`.
+    pub const L3_CSUM_REPLACE: u32 = 10;
+    /// `bpf_l4_csum_replace`.
+    pub const L4_CSUM_REPLACE: u32 = 11;
     /// `bpf_tail_call`.
     pub const TAIL_CALL: u32 = 12;
     /// `bpf_redirect`.
@@ -127,7 +135,14 @@ pub mod helper {
         XDP_ADJUST_TAIL,
     ];
     /// Ids only TC programs may call.
-    pub const TC: [u32; 3] = [REDIRECT, SKB_LOAD_BYTES, CSUM_DIFF];
+    pub const TC: [u32; 6] = [
+        REDIRECT,
+        SKB_LOAD_BYTES,
+        CSUM_DIFF,
+        SKB_STORE_BYTES,
+        L3_CSUM_REPLACE,
+        L4_CSUM_REPLACE,
+    ];
     /// Ids only socket filters may call.
     pub const SOCKET: [u32; 1] = [SKB_LOAD_BYTES];
 }
@@ -786,6 +801,10 @@ impl Environment for PacketEnv<'_> {
             | helper::RINGBUF_DISCARD
             | helper::RINGBUF_QUERY => self.ringbuf(id, args, memory),
             helper::CSUM_DIFF => csum_diff(args, memory),
+            helper::SKB_STORE_BYTES => self.skb_store_bytes(args, memory),
+            helper::L3_CSUM_REPLACE | helper::L4_CSUM_REPLACE => {
+                self.csum_replace(id == helper::L4_CSUM_REPLACE, args, memory)
+            }
             helper::XDP_ADJUST_HEAD | helper::XDP_ADJUST_META | helper::XDP_ADJUST_TAIL => {
                 self.adjust(id, args, memory)
             }
@@ -986,6 +1005,125 @@ impl PacketEnv<'_> {
         self.tail_calls.set(self.tail_calls.get() + 1);
         self.tail_call.set(Some(program));
         HelperOutcome::Unwind
+    }
+
+    /// The packet (`data .. data_end` of the context block at `ctx`) as a
+    /// run-memory address and length.
+    fn packet_span(&self, ctx: u64, memory: &mut HelperMemory<'_>) -> Option<(u64, u64)> {
+        let size = self.kind.block_size();
+        let block = memory.bytes(ctx, size)?;
+        let get = |at: usize| u64::from_le_bytes(block[at..at + 8].try_into().unwrap_or([0; 8]));
+        let (data, end) = (get(self.kind.data()), get(self.kind.data_end()));
+        Some((data, end.saturating_sub(data)))
+    }
+
+    /// `bpf_skb_store_bytes(skb, offset, from, len, flags)`: 0, -EFAULT
+    /// when the bytes are not all in the packet, -EINVAL for unknown flags
+    /// (`BPF_F_RECOMPUTE_CSUM` and `BPF_F_INVALIDATE_HASH` only; the
+    /// checksum and hash they touch are not visible here).
+    fn skb_store_bytes(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const EFAULT: i64 = 14;
+        let (offset, from, len, flags) = (args[1], args[2], args[3] as u32 as usize, args[4]);
+        if flags & !3 != 0 {
+            return errno(-EINVAL);
+        }
+        let Some(bytes) = memory.bytes(from, len).map(|b| b.to_vec()) else {
+            return oob(from, len, false);
+        };
+        let Some((data, packet_len)) = self.packet_span(args[0], memory) else {
+            return oob(args[0], self.kind.block_size(), false);
+        };
+        if offset > 0xffff || offset + len as u64 > packet_len {
+            return errno(-EFAULT);
+        }
+        match memory.bytes(data + offset, len) {
+            Some(dest) => {
+                dest.copy_from_slice(&bytes);
+                errno(0)
+            }
+            None => errno(-EFAULT),
+        }
+    }
+
+    /// `bpf_l3_csum_replace` and `bpf_l4_csum_replace(skb, offset, from,
+    /// to, flags)`: the 16-bit checksum at `offset` updated for a field
+    /// changing from `from` to `to` (2 or 4 bytes as the flags' low bits
+    /// say; 0: `to` is a checksum difference), as the kernel's
+    /// `csum_replace2/4` and `csum_replace_by_diff` do for a socket buffer
+    /// without a hardware checksum (a test run's). L4 takes
+    /// `BPF_F_MARK_MANGLED_0` (a zero checksum stays zero; a result of zero
+    /// becomes 0xffff) and `BPF_F_PSEUDO_HDR`.
+    fn csum_replace(
+        &self,
+        l4: bool,
+        args: [u64; 5],
+        memory: &mut HelperMemory<'_>,
+    ) -> HelperOutcome {
+        const EFAULT: i64 = 14;
+        const PSEUDO_HDR: u64 = 0x10;
+        const MARK_MANGLED_0: u64 = 0x20;
+        const MARK_ENFORCE: u64 = 0x40;
+        const IPV6: u64 = 0x80;
+        let (offset, from, to, flags) = (args[1], args[2], args[3], args[4]);
+        let allowed = 0xf
+            | if l4 {
+                PSEUDO_HDR | MARK_MANGLED_0 | MARK_ENFORCE | IPV6
+            } else {
+                0
+            };
+        if flags & !allowed != 0 {
+            return errno(-EINVAL);
+        }
+        if offset > 0xffff || offset & 1 != 0 {
+            return errno(-EFAULT);
+        }
+        let Some((data, packet_len)) = self.packet_span(args[0], memory) else {
+            return oob(args[0], self.kind.block_size(), false);
+        };
+        if offset + 2 > packet_len {
+            return errno(-EFAULT);
+        }
+        let Some(field) = memory.bytes(data + offset, 2) else {
+            return errno(-EFAULT);
+        };
+        let old = u16::from_ne_bytes([field[0], field[1]]);
+        let mmzero = l4 && flags & MARK_MANGLED_0 != 0;
+        if mmzero && old == 0 {
+            return errno(0);
+        }
+        // The kernel's one's-complement helpers, on the raw
+        // (network-order) values as they lie in memory.
+        let add32 = |a: u32, b: u32| {
+            let r = a.wrapping_add(b);
+            r.wrapping_add(u32::from(r < b))
+        };
+        let add16 = |a: u16, b: u16| {
+            let r = a.wrapping_add(b);
+            r.wrapping_add(u16::from(r < b))
+        };
+        let fold = |x: u32| {
+            let x = (x & 0xffff) + (x >> 16);
+            let x = (x & 0xffff) + (x >> 16);
+            !(x as u16)
+        };
+        let unfolded = !u32::from(old);
+        let new = match (flags & 0xf, l4) {
+            // csum_replace_by_diff: `to` is a checksum difference.
+            (0, _) if from != 0 => return errno(-EINVAL),
+            (0, _) => fold(add32(to as u32, unfolded)),
+            // csum_replace2 (l3) works in 16 bits; inet_proto_csum_replace2
+            // (l4) is csum_replace4 on the zero-extended values.
+            (2, false) => !add16(add16(!old, !(from as u16)), to as u16),
+            (2, true) => fold(add32(
+                add32(unfolded, !(from as u16 as u32)),
+                to as u16 as u32,
+            )),
+            (4, _) => fold(add32(add32(unfolded, !(from as u32)), to as u32)),
+            _ => return errno(-EINVAL),
+        };
+        let new = if mmzero && new == 0 { 0xffff } else { new };
+        field.copy_from_slice(&new.to_ne_bytes());
+        errno(0)
     }
 
     /// `bpf_skb_load_bytes(skb, offset, to, len)`: 0, or -EFAULT with `to`

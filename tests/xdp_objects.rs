@@ -615,7 +615,7 @@ fn the_cli_runs_an_object_over_a_capture_and_writes_maps_and_packets() {
 }
 
 #[test]
-fn unproven_packet_reads_and_unchecked_lookups_are_refused_as_the_kernel_refuses_them() {
+fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kernel_refuses_them() {
     let Some(path) = compile("unchecked") else {
         return;
     };
@@ -628,10 +628,10 @@ fn unproven_packet_reads_and_unchecked_lookups_are_refused_as_the_kernel_refuses
             Err(e) => e.to_string(),
             Ok(_) => panic!("{}: accepted", program.name),
         };
-        let reason = if program.name == "unchecked_lookup" {
-            "invalid mem access 'map_value_or_null'"
-        } else {
-            "invalid access to packet"
+        let reason = match program.name.as_str() {
+            "unchecked_lookup" => "invalid mem access 'map_value_or_null'",
+            "not_a_map" => "expected=map_ptr",
+            _ => "invalid access to packet",
         };
         assert!(
             message.contains(reason) && message.contains("instruction "),

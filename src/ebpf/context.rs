@@ -193,6 +193,8 @@ enum Val {
     /// compared with 0 (the kernel's PTR_TO_MAP_VALUE_OR_NULL; copies
     /// share the instruction, as the kernel's copies share an id).
     MapOrNull(usize),
+    /// A map (what `lddw` of a map reference loads), for the map helpers.
+    MapPtr,
     /// A pointer this analysis does not follow (packet plus a variable,
     /// `data_meta`, packet pointers after a helper that moves the data):
     /// its accesses are checked at run time only.
@@ -213,7 +215,7 @@ impl Val {
     fn is_packet_pointer(self) -> bool {
         matches!(
             self,
-            Val::Pkt(_) | Val::PktEnd | Val::Unknown | Val::MapOrNull(_)
+            Val::Pkt(_) | Val::PktEnd | Val::Unknown | Val::MapOrNull(_) | Val::MapPtr
         )
     }
 }
@@ -353,7 +355,8 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
             }
             op::LD => {
                 if i.is_lddw() {
-                    s.regs[dst] = Val::Other;
+                    // libbpf's BPF_PSEUDO_MAP_FD: a map, for the helpers.
+                    s.regs[dst] = if i.src == 1 { Val::MapPtr } else { Val::Other };
                     flow(pc + 2, &s, &mut work);
                     continue;
                 }
@@ -376,6 +379,9 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
                     }
                 }
                 op::CALL => {
+                    if !i.is_src_reg() {
+                        map_argument(pc, i.imm, &s)?;
+                    }
                     for r in 0..=5 {
                         s.regs[r] = Val::Other;
                     }
@@ -460,6 +466,35 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
         }
     }
     Ok(Program::new(rewritten))
+}
+
+/// The kernel's check that a map helper gets a map where it takes one
+/// (`R1 type=… expected=map_ptr`): refused only when the argument is
+/// certainly something else (a value, the context, a packet pointer, a
+/// lookup's result); a pointer this pass lost track of is let through.
+fn map_argument(pc: usize, helper: i32, s: &State) -> Result<(), ContextError> {
+    let reg = match helper {
+        // map lookup/update/delete; ring buffer output/reserve/query.
+        1 | 2 | 3 | 130 | 131 | 134 => 1,
+        // tail_call(ctx, prog_array, index).
+        12 => 2,
+        _ => return Ok(()),
+    };
+    let found = match s.regs[reg] {
+        // (This pass does not tell stack pointers from numbers.)
+        Val::Other => "scalar or fp",
+        Val::Ctx(_) => "ctx",
+        Val::Pkt(_) => "pkt",
+        Val::PktEnd => "pkt_end",
+        Val::MapOrNull(_) => "map_value_or_null",
+        _ => return Ok(()),
+    };
+    Err(ContextError {
+        pc,
+        message: format!(
+            "R{reg} type={found} expected=map_ptr (helper {helper} takes a map there)"
+        ),
+    })
 }
 
 /// The lookup whose unchecked result `i` compares with 0 (`jeq`/`jne`

@@ -440,9 +440,11 @@ impl PacketProgram {
             } else {
                 &program.program
             };
-            let linked = link(source, &set, mem_addr).map_err(named)?;
-            let rewritten =
-                context::rewrite(&linked, kind).map_err(|e| named(RuntimeError::Context(e)))?;
+            // Checked before linking, while map references are still
+            // visible as such (linking keeps every instruction in place).
+            let checked =
+                context::rewrite(source, kind).map_err(|e| named(RuntimeError::Context(e)))?;
+            let rewritten = link(&checked, &set, mem_addr).map_err(named)?;
             super::verify::verify_with(&rewritten, &helpers, options.budget)
                 .map_err(|e| named(RuntimeError::Verify(e)))?;
             let core = Prepared::new(rewritten, options.engine, &jit)

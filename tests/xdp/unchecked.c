@@ -1,5 +1,6 @@
 // Programs the kernel's verifier refuses, for packet reads no comparison
-// with data_end proves and for a map lookup used unchecked; cranebpf must
+// with data_end proves, for a map lookup used unchecked and for a helper
+// given a stack pointer for a map; cranebpf must
 // refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -50,6 +51,15 @@ int unchecked_lookup(struct xdp_md *ctx)
     __u64 *n = bpf_map_lookup_elem(&counts, &key);
     *n += 1;
     return XDP_PASS;
+}
+
+// Passes a stack pointer where the helper takes a map.
+SEC("xdp")
+int not_a_map(struct xdp_md *ctx)
+{
+    __u32 key = 0;
+    __u64 *n = bpf_map_lookup_elem((void *)&key, &key);
+    return n ? XDP_PASS : XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -57,6 +57,35 @@
 //!
 //! Filter a capture file, one filter per link type compiled as packets
 //! come, as `cranebpf filter` does: see [`capture::CaptureFilter`].
+//!
+//! Turn an expression into an XDP program (what `cranebpf compile --xdp`
+//! writes as an ELF object) and run it the way clang-built XDP, TC and
+//! socket-filter objects run, with their maps and the kernel's helpers
+//! ([`ebpf::runtime::PacketProgram`]; objects come from
+//! [`ebpf::elf::load`]):
+//!
+//! ```
+//! use cranebpf::ebpf::elf::ObjectProgram;
+//! use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
+//! use cranebpf::translate::xdp::{action, translate_xdp};
+//! use cranebpf::{compile_expr, LinkType};
+//!
+//! let classic = compile_expr("udp", LinkType::Ethernet)?;
+//! let xdp = ObjectProgram {
+//!     name: "xdp_filter".into(),
+//!     section: "xdp".into(),
+//!     program: translate_xdp(&classic)?,
+//! };
+//! let program = PacketProgram::new(&xdp, &[], PacketOptions::default())?;
+//! let mut frame = vec![0u8; 42];
+//! frame[12..14].copy_from_slice(&[0x08, 0x00]); // IPv4
+//! frame[14] = 0x45;
+//! frame[23] = 17; // UDP
+//! assert_eq!(program.action(&frame)?, u64::from(action::PASS));
+//! frame[23] = 6; // TCP
+//! assert_eq!(program.action(&frame)?, u64::from(action::DROP));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(missing_docs)]
 

@@ -8,6 +8,7 @@ use super::semantics;
 
 /// The result of a helper call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HelperOutcome {
     /// The helper returned this value.
     Return(u64),

@@ -290,7 +290,17 @@ impl std::fmt::Display for RuntimeError {
     }
 }
 
-impl std::error::Error for RuntimeError {}
+impl std::error::Error for RuntimeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RuntimeError::Context(e) => Some(e),
+            RuntimeError::Verify(e) => Some(e),
+            RuntimeError::Jit(e) => Some(e),
+            RuntimeError::Other { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// A map's entries as (key, value) bytes.
 pub type MapEntries = Vec<(Vec<u8>, Vec<u8>)>;

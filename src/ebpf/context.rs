@@ -103,6 +103,32 @@ pub mod sk_buff {
     pub const SIZE: usize = 192;
 }
 
+/// XDP verdicts (`enum xdp_action`).
+pub mod xdp_action {
+    /// `XDP_ABORTED`.
+    pub const ABORTED: u32 = 0;
+    /// `XDP_DROP`.
+    pub const DROP: u32 = 1;
+    /// `XDP_PASS`.
+    pub const PASS: u32 = 2;
+    /// `XDP_TX`.
+    pub const TX: u32 = 3;
+    /// `XDP_REDIRECT`.
+    pub const REDIRECT: u32 = 4;
+}
+
+/// TC verdicts (`TC_ACT_*` in `<linux/pkt_cls.h>`), as u32 return values.
+pub mod tc_action {
+    /// `TC_ACT_UNSPEC` (-1): the default action.
+    pub const UNSPEC: u32 = u32::MAX;
+    /// `TC_ACT_OK`.
+    pub const OK: u32 = 0;
+    /// `TC_ACT_SHOT`.
+    pub const SHOT: u32 = 2;
+    /// `TC_ACT_REDIRECT`.
+    pub const REDIRECT: u32 = 7;
+}
+
 /// `struct xdp_md` offsets.
 pub mod xdp_md {
     /// `data`.

@@ -11,6 +11,7 @@ pub mod context;
 pub mod disasm;
 pub mod elf;
 pub mod env;
+pub(crate) mod errno;
 pub mod error;
 pub mod helpers;
 pub mod insn;

@@ -53,9 +53,10 @@ use std::cell::{Cell, RefCell};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::context::{self, sk_buff, xdp_md, ContextError, ContextKind};
+use super::context::{self, sk_buff, tc_action, xdp_action, xdp_md, ContextError, ContextKind};
 use super::elf::{ObjectProgram, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use super::env::{Environment, HelperMemory, HelperOutcome};
+use super::errno::{EACCES, EAGAIN, EFAULT, EINVAL, ENOENT};
 use super::maps::{map_handle, map_index, MapDef, MapKind, MapSet, MapUpdateError};
 use super::verify::VerifyError;
 use super::{ExecError, Helpers, Program};
@@ -163,9 +164,6 @@ const ETH_HLEN: u64 = 14;
 /// block.
 const FRAME_AT: usize = 256;
 const FRAME_SIZE: usize = HEADROOM + MAX_PACKET + TAILROOM + PAGE;
-
-const EINVAL: i64 = 22;
-const EACCES: i64 = 13;
 
 /// What `ktime_get_ns` returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -494,10 +492,11 @@ impl PacketProgram {
     /// `XDP_PASS`; TC `TC_ACT_OK` or `TC_ACT_UNSPEC` (the default action);
     /// a socket filter any non-zero length.
     pub fn passes(&self, outcome: &PacketOutcome) -> bool {
+        let verdict = outcome.action as u32;
         match self.kind {
-            ContextKind::Xdp => outcome.action == 2,
-            ContextKind::Tc => matches!(outcome.action as u32 as i32, 0 | -1),
-            ContextKind::Socket => outcome.action as u32 != 0,
+            ContextKind::Xdp => verdict == xdp_action::PASS,
+            ContextKind::Tc => verdict == tc_action::OK || verdict == tc_action::UNSPEC,
+            ContextKind::Socket => verdict != 0,
         }
     }
 
@@ -792,18 +791,18 @@ impl Environment for PacketEnv<'_> {
             helper::GET_SMP_PROCESSOR_ID => HelperOutcome::Return(0),
             helper::REDIRECT if self.kind == ContextKind::Xdp => {
                 if args[1] != 0 {
-                    return HelperOutcome::Return(0); // XDP_ABORTED
+                    return HelperOutcome::Return(xdp_action::ABORTED.into());
                 }
                 self.redirect.set(Some(args[0] as u32));
-                HelperOutcome::Return(4) // XDP_REDIRECT
+                HelperOutcome::Return(xdp_action::REDIRECT.into())
             }
             helper::REDIRECT => {
                 // Only BPF_F_INGRESS (1) is a flag TC may give.
                 if args[1] & !1 != 0 {
-                    return HelperOutcome::Return(2); // TC_ACT_SHOT
+                    return HelperOutcome::Return(tc_action::SHOT.into());
                 }
                 self.redirect.set(Some(args[0] as u32));
-                HelperOutcome::Return(7) // TC_ACT_REDIRECT
+                HelperOutcome::Return(tc_action::REDIRECT.into())
             }
             helper::SKB_LOAD_BYTES => self.skb_load_bytes(args, memory),
             helper::TAIL_CALL => self.tail_call(args, memory),
@@ -866,20 +865,11 @@ impl PacketEnv<'_> {
         }
         let delta = args[1] as i32 as i64;
         let kind = self.kind;
-        let size = kind.block_size();
-        let Some(block) = memory.bytes(args[0], size) else {
-            return oob(args[0], size, true);
+        let Some([data, end, meta]) = self.pointers(args[0], memory) else {
+            return oob(args[0], kind.block_size(), true);
         };
-        let get =
-            |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
-        let (data, end, meta) = (
-            get(block, kind.data()),
-            get(block, kind.data_end()),
-            get(block, kind.data_meta()),
-        );
         let floor = self.frame_start + XDP_FRAME_SIZE as u64;
         let moved = |v: u64| v.wrapping_add(delta as u64);
-        let mut set = |at: usize, v: u64| block[at..at + 8].copy_from_slice(&v.to_le_bytes());
         match id {
             helper::XDP_ADJUST_HEAD => {
                 let new = moved(data);
@@ -887,19 +877,14 @@ impl PacketEnv<'_> {
                 if new < floor + metalen || new > end.saturating_sub(ETH_HLEN) {
                     return errno(-EINVAL);
                 }
-                let new_meta = meta.wrapping_add(delta as u64);
+                let new_meta = moved(meta);
                 if metalen > 0 {
                     let (mem, at) = memory.mem();
                     let (from, to) = ((meta - at) as usize, (new_meta - at) as usize);
                     mem.copy_within(from..from + metalen as usize, to);
                 }
-                let Some(block) = memory.bytes(args[0], size) else {
-                    return oob(args[0], size, true);
-                };
-                block[kind.data()..kind.data() + 8].copy_from_slice(&new.to_le_bytes());
-                block[kind.data_meta()..kind.data_meta() + 8]
-                    .copy_from_slice(&new_meta.to_le_bytes());
-                errno(0)
+                self.set_pointer(args[0], memory, kind.data(), new);
+                self.set_pointer(args[0], memory, kind.data_meta(), new_meta);
             }
             helper::XDP_ADJUST_META => {
                 let new = moved(meta);
@@ -910,8 +895,7 @@ impl PacketEnv<'_> {
                 if metalen % 4 != 0 || metalen > 32 {
                     return errno(-EACCES);
                 }
-                set(kind.data_meta(), new);
-                errno(0)
+                self.set_pointer(args[0], memory, kind.data_meta(), new);
             }
             _ => {
                 let new = moved(end);
@@ -922,23 +906,17 @@ impl PacketEnv<'_> {
                     // Grown tail bytes read as zero, as the kernel clears them.
                     let (mem, at) = memory.mem();
                     mem[(end - at) as usize..(new - at) as usize].fill(0);
-                    let Some(block) = memory.bytes(args[0], size) else {
-                        return oob(args[0], size, true);
-                    };
-                    block[kind.data_end()..kind.data_end() + 8].copy_from_slice(&new.to_le_bytes());
-                } else {
-                    set(kind.data_end(), new);
                 }
-                errno(0)
+                self.set_pointer(args[0], memory, kind.data_end(), new);
             }
         }
+        errno(0)
     }
 
     /// The ring buffer helpers: `output` (0, or -EAGAIN without room),
     /// `reserve` (a sample pointer or NULL), `submit` and `discard`,
     /// `query`.
     fn ringbuf(&self, id: u32, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
-        const EAGAIN: i64 = 11;
         let mut maps = self.maps.borrow_mut();
         let (_, mem_addr) = memory.mem();
         let ring = |maps: &MapSet, handle: u64| {
@@ -998,7 +976,6 @@ impl PacketEnv<'_> {
     /// current program ends and that one runs next (the run loop in
     /// [`PacketProgram::run`] starts it); otherwise the caller goes on.
     fn tail_call(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
-        const ENOENT: i64 = 2;
         let mut maps = self.maps.borrow_mut();
         let Some(map) = map_index(args[1]).filter(|&m| maps.kind(m) == Some(MapKind::ProgArray))
         else {
@@ -1019,13 +996,35 @@ impl PacketEnv<'_> {
         HelperOutcome::Unwind
     }
 
+    /// `data`, `data_end` and `data_meta` of the context block at `ctx`
+    /// (the program's r1), or `None` when `ctx` is not one.
+    fn pointers(&self, ctx: u64, memory: &mut HelperMemory<'_>) -> Option<[u64; 3]> {
+        let kind = self.kind;
+        let block = memory.bytes(ctx, kind.block_size())?;
+        let get = |at: usize| u64::from_le_bytes(block[at..at + 8].try_into().unwrap_or([0; 8]));
+        Some([
+            get(kind.data()),
+            get(kind.data_end()),
+            get(kind.data_meta()),
+        ])
+    }
+
+    /// Sets the packet pointer at block offset `at` of the context block
+    /// at `ctx`; false when `ctx` is not one.
+    fn set_pointer(&self, ctx: u64, memory: &mut HelperMemory<'_>, at: usize, value: u64) -> bool {
+        match memory.bytes(ctx, self.kind.block_size()) {
+            Some(block) => {
+                block[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The packet (`data .. data_end` of the context block at `ctx`) as a
     /// run-memory address and length.
     fn packet_span(&self, ctx: u64, memory: &mut HelperMemory<'_>) -> Option<(u64, u64)> {
-        let size = self.kind.block_size();
-        let block = memory.bytes(ctx, size)?;
-        let get = |at: usize| u64::from_le_bytes(block[at..at + 8].try_into().unwrap_or([0; 8]));
-        let (data, end) = (get(self.kind.data()), get(self.kind.data_end()));
+        let [data, end, _] = self.pointers(ctx, memory)?;
         Some((data, end.saturating_sub(data)))
     }
 
@@ -1034,7 +1033,6 @@ impl PacketEnv<'_> {
     /// (`BPF_F_RECOMPUTE_CSUM` and `BPF_F_INVALIDATE_HASH` only; the
     /// checksum and hash they touch are not visible here).
     fn skb_store_bytes(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
-        const EFAULT: i64 = 14;
         let (offset, from, len, flags) = (args[1], args[2], args[3] as u32 as usize, args[4]);
         if flags & !3 != 0 {
             return errno(-EINVAL);
@@ -1071,7 +1069,6 @@ impl PacketEnv<'_> {
         args: [u64; 5],
         memory: &mut HelperMemory<'_>,
     ) -> HelperOutcome {
-        const EFAULT: i64 = 14;
         const PSEUDO_HDR: u64 = 0x10;
         const MARK_MANGLED_0: u64 = 0x20;
         const MARK_ENFORCE: u64 = 0x40;
@@ -1141,22 +1138,16 @@ impl PacketEnv<'_> {
     /// `bpf_skb_load_bytes(skb, offset, to, len)`: 0, or -EFAULT with `to`
     /// cleared when the bytes are not all in the packet.
     fn skb_load_bytes(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
-        const EFAULT: i64 = 14;
         let (offset, to, len) = (args[1], args[2], args[3] as u32 as usize);
         let source: Vec<u8> = match self.kind {
             ContextKind::Socket => memory.packet().to_vec(),
             _ => {
-                let size = self.kind.block_size();
-                let Some(block) = memory.bytes(args[0], size) else {
-                    return oob(args[0], size, false);
+                let Some((data, len)) = self.packet_span(args[0], memory) else {
+                    return oob(args[0], self.kind.block_size(), false);
                 };
-                let get =
-                    |at: usize| u64::from_le_bytes(block[at..at + 8].try_into().unwrap_or([0; 8]));
-                let (data, end) = (get(self.kind.data()), get(self.kind.data_end()));
-                match memory.bytes(data, end.saturating_sub(data) as usize) {
-                    Some(b) => b.to_vec(),
-                    None => Vec::new(),
-                }
+                memory
+                    .bytes(data, len as usize)
+                    .map_or_else(Vec::new, |b| b.to_vec())
             }
         };
         let Some(dest) = memory.bytes(to, len) else {

@@ -38,19 +38,8 @@ use crate::ebpf::insn::{op as e, Insn};
 use crate::ebpf::Program;
 use crate::expr::LinkType;
 
-/// XDP verdicts (`enum xdp_action`).
-pub mod action {
-    /// `XDP_ABORTED`.
-    pub const ABORTED: u32 = 0;
-    /// `XDP_DROP`.
-    pub const DROP: u32 = 1;
-    /// `XDP_PASS`.
-    pub const PASS: u32 = 2;
-    /// `XDP_TX`.
-    pub const TX: u32 = 3;
-    /// `XDP_REDIRECT`.
-    pub const REDIRECT: u32 = 4;
-}
+/// XDP verdicts (`enum xdp_action`), as the packet runtime reads them.
+pub use crate::ebpf::context::xdp_action as action;
 
 /// Register holding `xdp_md.data` (a packet pointer) throughout.
 pub const REG_DATA: u8 = 8;

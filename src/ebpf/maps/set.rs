@@ -11,11 +11,7 @@ const BPF_ANY: u64 = 0;
 const BPF_NOEXIST: u64 = 1;
 const BPF_EXIST: u64 = 2;
 
-const ENOENT: i64 = 2;
-const E2BIG: i64 = 7;
-const EEXIST: i64 = 17;
-const EINVAL: i64 = 22;
-const ENOSPC: i64 = 28;
+use crate::ebpf::errno::{E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC};
 
 /// Why a map update from outside a program (a preload) failed.
 #[derive(Clone, Debug, PartialEq, Eq)]

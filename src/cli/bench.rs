@@ -60,14 +60,8 @@ pub struct BenchArgs {
     /// and the JIT, each named as the engine that really ran.
     #[arg(long, value_name = "PROG.o", conflicts_with_all = ["prog", "ddd", "expr_file"])]
     ebpf: Option<PathBuf>,
-    /// With --ebpf and an object holding several programs: the one to run.
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "ebpf",
-        visible_alias = "section"
-    )]
-    program: Option<String>,
+    #[command(flatten)]
+    program: super::ebpf::ProgramChoice,
 }
 
 /// A packet to run: its captured bytes and its length on the wire.
@@ -254,7 +248,7 @@ fn bench_object(
             )))
         }
     };
-    let (loaded, entry) = super::ebpf::load_packet_program(object, args.program.as_deref())?;
+    let (loaded, entry) = super::ebpf::load_packet_program(object, args.program.name())?;
     let mut results = Vec::new();
     for engine in engines {
         let options = PacketOptions {

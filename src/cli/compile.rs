@@ -2,12 +2,10 @@
 //! eBPF object (the library's [`cranebpf::translate::xdp::xdp_object`]).
 
 use super::output;
-use super::prog::{ProgArgs, ProgSource};
-use super::prog_source;
+use super::prog::ProgArgs;
 use super::{Failure, EXIT_REJECTED};
 use clap::Args;
 use cranebpf::translate::xdp;
-use std::io::Write;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -42,36 +40,21 @@ pub struct CompileArgs {
 /// Compiles the filter and writes the object.
 pub fn main(args: CompileArgs) -> Result<i32, Failure> {
     debug_assert!(args.xdp, "clap requires --xdp");
-    let prog = match args.prog.source()? {
-        ProgSource::Expr(text) => {
-            let linktype = args.prog.linktype.as_deref();
-            let link = prog_source::link_type(linktype).map_err(Failure::bad_input)?;
-            if !xdp::sees_link_type(link) {
-                return Err(Failure::bad_input(format!(
-                    "XDP programs see Ethernet frames (EN10MB) or, on layer-3 devices, raw IP \
-                     (RAW, IPV4, IPV6), not {}",
-                    link.name()
-                )));
-            }
-            prog_source::compile(&text, linktype).map_err(Failure::bad_input)?
-        }
-        ProgSource::Program(p) => p,
-        ProgSource::Nothing => {
-            return Err(Failure::bad_input(
-                "no program given (PROG, --ddd TEXT or -F FILE)",
+    let prog = args.prog.load_for(|link| {
+        if xdp::sees_link_type(link) {
+            Ok(())
+        } else {
+            Err(format!(
+                "XDP programs see Ethernet frames (EN10MB) or, on layer-3 devices, raw IP \
+                 (RAW, IPV4, IPV6), not {}",
+                link.name()
             ))
         }
-    };
+    })?;
     let bytes = xdp::xdp_object(&prog, &args.name).map_err(|e| Failure {
         message: e.to_string(),
         code: EXIT_REJECTED,
     })?;
-    // The old file stays until the new one is complete.
-    let mut file = output::create(&args.output)?;
-    if let Err(e) = file.write_all(&bytes) {
-        output::abandon(file);
-        return Err(output::write_failure(&args.output, e));
-    }
-    output::commit(file, &args.output)?;
+    output::write_file(&args.output, &bytes)?;
     Ok(0)
 }

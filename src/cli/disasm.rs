@@ -67,15 +67,8 @@ pub struct DisasmArgs {
     /// With --ebpf: read FILE as raw bytes even if it looks like text.
     #[arg(long, requires = "ebpf")]
     raw: bool,
-    /// With --ebpf and an ELF object holding several programs: the one to
-    /// take (its function or section name).
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "ebpf",
-        visible_alias = "section"
-    )]
-    program: Option<String>,
+    #[command(flatten)]
+    program: super::ebpf::ProgramChoice,
 }
 
 /// Prints or writes the program in the requested form.
@@ -93,7 +86,7 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
                 "give either PROG or --ebpf FILE (use `disasm PROG --ebpf` for the translation)",
             ));
         }
-        return super::ebpf::disasm_ebpf(path, args.raw, args.program.as_deref(), listing);
+        return super::ebpf::disasm_ebpf(path, args.raw, args.program.name(), listing);
     }
     let prog = args.prog.load()?;
     if listing != Listing::Ebpf {
@@ -143,15 +136,7 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
         );
     }
     match &args.output {
-        Some(path) => {
-            // The old file stays until the new one is complete.
-            let mut file = output::create(path)?;
-            if let Err(e) = file.write_all(&bytes) {
-                output::abandon(file);
-                return Err(output::write_failure(path, e));
-            }
-            output::commit(file, path)?;
-        }
+        Some(path) => output::write_file(path, &bytes)?,
         None => std::io::stdout()
             .write_all(&bytes)
             .map_err(|e| output::write_failure(Path::new("-"), e))?,

@@ -12,6 +12,28 @@ use cranebpf::jit::{JitCode, JitOptions};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine};
 use std::path::Path;
 
+/// `--program NAME` (alias `--section`): which program of an ELF object
+/// a subcommand takes, shared by `run`, `disasm`, `filter` and `bench`.
+#[derive(clap::Args, Debug)]
+pub struct ProgramChoice {
+    /// With --ebpf and an ELF object (clang -target bpf) holding several
+    /// programs: the one to use (its function or section name).
+    #[arg(
+        long = "program",
+        value_name = "NAME",
+        requires = "ebpf",
+        visible_alias = "section"
+    )]
+    program: Option<String>,
+}
+
+impl ProgramChoice {
+    /// The name given, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.program.as_deref()
+    }
+}
+
 /// Reads a program: raw bytes when forced or when the file is not text
 /// (has a NUL byte or is not UTF-8), assembly otherwise.
 pub fn load_program(path: &Path, force_raw: bool, name: Option<&str>) -> Result<Program, String> {
@@ -319,8 +341,14 @@ pub fn run_xdp(
             code: EXIT_REJECTED,
         })?;
         record_count += outcome.records.len();
-        for (map, data) in &outcome.records {
-            let line = serde_json::json!({ "packet": i + 1, "map": map, "data": hex(data) });
+        let listed: Vec<serde_json::Value> = outcome
+            .records
+            .iter()
+            .map(|(map, data)| serde_json::json!({ "map": map, "data": hex(data) }))
+            .collect();
+        for record in &listed {
+            let mut line = record.clone();
+            line["packet"] = serde_json::json!(i + 1);
             records.push_str(&line.to_string());
             records.push('\n');
         }
@@ -329,13 +357,8 @@ pub fn run_xdp(
             if let Some(ifindex) = outcome.redirect {
                 line["redirect"] = serde_json::json!(ifindex);
             }
-            if !outcome.records.is_empty() {
-                let list: Vec<serde_json::Value> = outcome
-                    .records
-                    .iter()
-                    .map(|(map, data)| serde_json::json!({ "map": map, "data": hex(data) }))
-                    .collect();
-                line["ringbuf"] = serde_json::Value::Array(list);
+            if !listed.is_empty() {
+                line["ringbuf"] = serde_json::Value::Array(listed);
             }
             sayln!("{line}");
         } else {
@@ -346,17 +369,14 @@ pub fn run_xdp(
         }
     }
     if let Some(file) = outputs.packets_out {
-        use cranebpf::capture::write::PcapEncoder;
-        let encoder = PcapEncoder::new(link_type, 262_144, false, true);
-        let mut out = Vec::new();
-        encoder.file_header(&mut out);
+        let (encoder, mut out) = packet_capture(link_type);
         for (ts, p) in &kept {
             encoder.record(&mut out, *ts, p, p.len() as u32);
         }
-        write_file(file, &out)?;
+        super::output::write_file(file, &out)?;
     }
     if let Some(file) = outputs.ringbuf_out {
-        write_file(file, records.as_bytes())?;
+        super::output::write_file(file, records.as_bytes())?;
     } else if record_count > 0 && !json {
         eprintln!(
             "cranebpf: {record_count} ring buffer records (write them with --ringbuf-out FILE, \
@@ -375,24 +395,22 @@ pub fn run_xdp(
         let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(all))
             .map_err(|e| Failure::bad_input(e.to_string()))?;
         text.push('\n');
-        write_file(file, text.as_bytes())?;
+        super::output::write_file(file, text.as_bytes())?;
     }
     Ok(0)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A pcap encoder for the packets a program leaves (nanosecond
+/// timestamps, a snapshot length no frame exceeds) and its file header.
+pub fn packet_capture(link_type: u32) -> (cranebpf::capture::write::PcapEncoder, Vec<u8>) {
+    let encoder = cranebpf::capture::write::PcapEncoder::new(link_type, 262_144, false, true);
+    let mut out = Vec::new();
+    encoder.file_header(&mut out);
+    (encoder, out)
 }
 
-/// Writes `bytes` to `path` whole or not at all.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    use std::io::Write;
-    let mut file = super::output::create(path)?;
-    if let Err(e) = file.write_all(bytes) {
-        super::output::abandon(file);
-        return Err(super::output::write_failure(path, e));
-    }
-    super::output::commit(file, path)
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `--maps-in FILE`: `{"map": [{"key": HEX, "value": HEX}, …], …}`.

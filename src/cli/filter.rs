@@ -72,14 +72,8 @@ pub struct FilterArgs {
     /// as the program left them; one thread.
     #[arg(long, value_name = "PROG.o", conflicts_with_all = ["prog", "ddd", "expr_file", "libpcap", "threads"])]
     ebpf: Option<PathBuf>,
-    /// With --ebpf and an object holding several programs: the one to run.
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "ebpf",
-        visible_alias = "section"
-    )]
-    program: Option<String>,
+    #[command(flatten)]
+    program: super::ebpf::ProgramChoice,
     /// Do not confine the process once the input and output are open (by
     /// default Landlock allows only the output's directory and a seccomp
     /// filter refuses sockets, exec and bpf(): a bug in a parser cannot
@@ -314,10 +308,9 @@ impl Progress {
 /// `filter --ebpf PROG.o`: the packets a program passes, as it left them,
 /// in a pcap file with the input's timestamps and link type.
 fn filter_xdp(args: &FilterArgs, object: &std::path::Path) -> Result<i32, Failure> {
-    use cranebpf::capture::write::PcapEncoder;
     use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
     let (packets, link_type) = super::capture_source::read_packets(&args.input)?;
-    let (loaded, entry) = super::ebpf::load_packet_program(object, args.program.as_deref())?;
+    let (loaded, entry) = super::ebpf::load_packet_program(object, args.program.name())?;
     let program = PacketProgram::from_object(
         &loaded,
         entry,
@@ -330,9 +323,7 @@ fn filter_xdp(args: &FilterArgs, object: &std::path::Path) -> Result<i32, Failur
         message: format!("{}: {e}", object.display()),
         code: super::EXIT_REJECTED,
     })?;
-    let encoder = PcapEncoder::new(link_type, 262_144, false, true);
-    let mut out = Vec::new();
-    encoder.file_header(&mut out);
+    let (encoder, mut out) = super::ebpf::packet_capture(link_type);
     let mut matched = 0u64;
     for (i, (ts, packet)) in packets.iter().enumerate() {
         if args.max_matches.is_some_and(|m| matched >= m) {
@@ -351,14 +342,7 @@ fn filter_xdp(args: &FilterArgs, object: &std::path::Path) -> Result<i32, Failur
         Some(path) if path.as_os_str() == "-" => std::io::stdout()
             .write_all(&out)
             .map_err(|e| output::write_failure(path, e))?,
-        Some(path) => {
-            let mut file = output::create(path)?;
-            if let Err(e) = file.write_all(&out) {
-                output::abandon(file);
-                return Err(output::write_failure(path, e));
-            }
-            output::commit(file, path)?;
-        }
+        Some(path) => output::write_file(path, &out)?,
         None => {}
     }
     if args.json {

@@ -84,6 +84,18 @@ pub fn create(path: &Path) -> Result<AtomicFile, Failure> {
     Ok(file)
 }
 
+/// Writes `bytes` to the file `path` whole or not at all: through a
+/// temporary file, so the old one stays until the new one is complete.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut file = create(path)?;
+    if let Err(e) = file.write_all(bytes) {
+        abandon(file);
+        return Err(write_failure(path, e));
+    }
+    commit(file, path)
+}
+
 /// Renames `file` into place (see [`create`]).
 pub fn commit(file: AtomicFile, path: &Path) -> Result<(), Failure> {
     let mut files = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());

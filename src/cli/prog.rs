@@ -140,10 +140,22 @@ impl ProgArgs {
     /// Reads and parses the program (compiling an expression for the
     /// `--linktype`), or explains why it could not.
     pub fn load(&self) -> Result<Program, Failure> {
+        self.load_for(|_| Ok(()))
+    }
+
+    /// [`ProgArgs::load`], an expression's link type first passing
+    /// `link_ok` (whose error is the message).
+    pub fn load_for(
+        &self,
+        link_ok: impl FnOnce(cranebpf::LinkType) -> Result<(), String>,
+    ) -> Result<Program, Failure> {
         match self.source()? {
             ProgSource::Program(p) => Ok(p),
             ProgSource::Expr(text) => {
-                prog_source::compile(&text, self.linktype.as_deref()).map_err(Failure::bad_input)
+                let link =
+                    prog_source::link_type(self.linktype.as_deref()).map_err(Failure::bad_input)?;
+                link_ok(link).map_err(Failure::bad_input)?;
+                prog_source::compile_for(&text, link).map_err(Failure::bad_input)
             }
             ProgSource::Nothing => Err(Failure::bad_input(
                 "no program given (PROG, --ddd TEXT or -F FILE)",

@@ -45,6 +45,11 @@ pub fn link_type(name: Option<&str>) -> Result<LinkType, String> {
 
 /// Compiles `expr` for the link type named by `linktype`.
 pub fn compile(expr: &str, linktype: Option<&str>) -> Result<Program, String> {
-    let link = link_type(linktype)?;
+    compile_for(expr, link_type(linktype)?)
+}
+
+/// Compiles `expr` for link type `link`; the error shows a caret under the
+/// place.
+pub fn compile_for(expr: &str, link: LinkType) -> Result<Program, String> {
     compile_expr(expr, link).map_err(|e| format!("expression '{expr}': {e}\n{}", e.caret(expr)))
 }

@@ -82,15 +82,8 @@ pub struct RunArgs {
     /// With --ebpf: read FILE as raw bytes even if it looks like text.
     #[arg(long, requires = "ebpf")]
     raw: bool,
-    /// With --ebpf and an ELF object (clang -target bpf) holding several
-    /// programs: the one to run (its function or section name).
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "ebpf",
-        visible_alias = "section"
-    )]
-    program: Option<String>,
+    #[command(flatten)]
+    program: super::ebpf::ProgramChoice,
     /// With --ebpf: the input memory as hex (r1 points to it, r2 is its
     /// length).
     #[arg(long, value_name = "HEX", default_value = "", requires = "ebpf")]
@@ -271,7 +264,7 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
             };
             return super::ebpf::run_xdp(
                 path,
-                args.program.as_deref(),
+                args.program.name(),
                 &packets,
                 link_type,
                 args.engine,
@@ -295,7 +288,7 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 .map_err(|e| Failure::bad_input(format!("--mem-file {}: {e}", file.display())))?,
             None => super::ebpf::parse_hex(&args.mem).map_err(Failure::bad_input)?,
         };
-        let program = args.program.as_deref();
+        let program = args.program.name();
         return super::ebpf::run_ebpf(
             path,
             args.raw,

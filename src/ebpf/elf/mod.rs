@@ -483,7 +483,7 @@ fn map_def(
             .filter(|&v| v > 0)
             .ok_or_else(|| ElfError(format!("map '{name}': {f} {v} is invalid (EINVAL)")))
     };
-    if kind == MapKind::RingBuf {
+    let (key_size, value_size, max_entries) = if kind == MapKind::RingBuf {
         // The kernel's ringbuf_map_alloc: no key or value, a size that is a
         // power of two and a whole number of pages.
         let size = field(max_entries, "max_entries")?;
@@ -498,23 +498,14 @@ fn map_def(
                  4096-byte pages, not {size} (EINVAL)"
             )));
         }
-        return Ok(MapDef {
-            name: name.to_string(),
-            kind,
-            key_size: 0,
-            value_size: 0,
-            max_entries: size,
-            flags: u32::try_from(flags).unwrap_or(u32::MAX),
-            initial: None,
-            read_only: false,
-            programs: Vec::new(),
-        });
-    }
-    let (key_size, value_size, max_entries) = (
-        field(key_size, "key size")?,
-        field(value_size, "value size")?,
-        field(max_entries, "max_entries")?,
-    );
+        (0, 0, size)
+    } else {
+        (
+            field(key_size, "key size")?,
+            field(value_size, "value size")?,
+            field(max_entries, "max_entries")?,
+        )
+    };
     if kind == MapKind::LpmTrie {
         // The kernel's trie_alloc checks.
         if !(5..=4 + 256).contains(&key_size) {

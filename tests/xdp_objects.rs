@@ -665,3 +665,70 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
         }
     }
 }
+
+#[test]
+fn the_cli_writes_ring_buffer_records() {
+    let Some(path) = compile("ringbuf") else {
+        return;
+    };
+    let obj = path.to_str().expect("utf-8").to_string();
+    let out = support::temp_file("records.jsonl", b"");
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "-r",
+        "examples/sample.pcap",
+        "--ringbuf-out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let written = std::fs::read_to_string(&out).expect("records");
+    let lines: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert_eq!(line["map"], "events", "{line}");
+        assert!(line["packet"]
+            .as_u64()
+            .is_some_and(|n| (1..=400).contains(&n)));
+        assert!(
+            line["data"].as_str().is_some_and(|h| h.len() >= 2),
+            "{line}"
+        );
+    }
+    // --json lists each packet's records in its line: the same records.
+    let (code, stdout, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "-r",
+        "examples/sample.pcap",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let listed: usize = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["ringbuf"].as_array().map_or(0, Vec::len)
+        })
+        .sum();
+    assert_eq!(listed, lines.len());
+    // Without packets there is nothing to record.
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "--mem",
+        "00",
+        "--ringbuf-out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("go with packets"), "{err}");
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&out);
+}

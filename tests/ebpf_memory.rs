@@ -1,14 +1,56 @@
-//! Memory safety of the interpreter: accesses one byte before, at and past
+//! Memory safety of both engines: accesses one byte before, at and past
 //! every region edge (input memory, the stack of each frame), and the
-//! legacy packet loads at and past the packet edge.
+//! legacy packet loads at and past the packet edge. Every program runs on
+//! the interpreter and on the JIT, which must return the same result and
+//! leave the memory the same.
 
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::interp::{run, RunOptions};
 use cranebpf::ebpf::ExecError;
+use cranebpf::jit::JitOptions;
+use cranebpf::{EbpfOptions, EbpfProgram, Engine};
 
+/// The interpreter's result, after checking that the JIT gives the same one
+/// and leaves `mem` the same.
 fn go(src: &str, mem: &mut [u8]) -> Result<u64, ExecError> {
     let prog = assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
-    run(&prog, mem, &RunOptions::default())
+    let before = mem.to_vec();
+    let want = run(&prog, mem, &RunOptions::default());
+    let after = mem.to_vec();
+    mem.copy_from_slice(&before);
+    let jit = EbpfProgram::with_options(
+        prog,
+        EbpfOptions {
+            engine: Some(Engine::Jit),
+            jit: JitOptions {
+                verify_ir: true,
+                ..JitOptions::default()
+            },
+            ..EbpfOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{src}"));
+    let got = jit.run(mem);
+    // The engines' stacks lie at different addresses: a failing address
+    // outside the input memory is compared by kind only.
+    let range = mem.as_ptr() as u64..mem.as_ptr() as u64 + mem.len() as u64 + 8;
+    let comparable = |r: &Result<u64, ExecError>| match r.clone() {
+        Err(ExecError::OutOfBounds {
+            pc,
+            addr,
+            size,
+            write,
+        }) if !range.contains(&addr) => Err(ExecError::OutOfBounds {
+            pc,
+            addr: 0,
+            size,
+            write,
+        }),
+        other => other,
+    };
+    assert_eq!(comparable(&got), comparable(&want), "jit vs interp\n{src}");
+    assert_eq!(mem, &after[..], "memory after the jit vs interp\n{src}");
+    want
 }
 
 fn is_oob(r: Result<u64, ExecError>, want_write: bool) -> bool {
@@ -89,11 +131,19 @@ fn stack_edges() {
                 &format!("st{sfx} [%r10{off:+}], 1\nmov %r0, 0\nexit"),
                 &mut [],
             );
+            // The same through a copy of r10, which the JIT checks at run
+            // time instead of proving.
+            let copied = go(
+                &format!("mov %r2, %r10\nldx{sfx} %r0, [%r2{off:+}]\nexit"),
+                &mut [0u8; 16],
+            );
             if ok {
                 assert!(load.is_ok() && store.is_ok(), "{sfx} at r10{off:+}");
+                assert!(copied.is_ok(), "{sfx} at r2 = r10{off:+}");
             } else {
                 assert!(is_oob(load, false), "ldx{sfx} at r10{off:+}");
                 assert!(is_oob(store, true), "st{sfx} at r10{off:+}");
+                assert!(is_oob(copied, false), "{sfx} at r2 = r10{off:+}");
             }
         }
     }

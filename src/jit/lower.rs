@@ -163,6 +163,37 @@ fn needs_region_checks(insns: &[Insn], frame_size: i64) -> bool {
     })
 }
 
+/// A memory region as the run-time check compares against it: an access
+/// of `size` bytes at `addr` is inside when `addr - lo < limits[size]`
+/// (unsigned), where the limit is `len - size + 1`, or 0 when the region is
+/// smaller than the access. The limits are computed once at entry, so each
+/// check is a subtract, a compare and a branch.
+#[derive(Clone, Copy)]
+struct Region {
+    lo: Value,
+    /// Indexed by [`size_index`].
+    limits: [Value; 4],
+}
+
+impl Region {
+    fn new(b: &mut FunctionBuilder<'_>, lo: Value, len: Value) -> Region {
+        let zero = b.ins().iconst(I64, 0);
+        let limits = [1, 2, 4, 8].map(|size| {
+            let fits = b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, len, size);
+            let limit = b.ins().iadd_imm_s(len, 1 - size);
+            b.ins().select(fits, limit, zero)
+        });
+        Region { lo, limits }
+    }
+}
+
+/// Index of an access size (1, 2, 4 or 8 bytes) in [`Region::limits`].
+fn size_index(size: i64) -> usize {
+    size.trailing_zeros() as usize
+}
+
 struct Lowerer<'a, 'b> {
     b: FunctionBuilder<'b>,
     input: &'a FunctionInput<'a>,
@@ -171,9 +202,9 @@ struct Lowerer<'a, 'b> {
     pkt: Value,
     len: Value,
     fp: Value,
-    mem_lo: Value,
-    mem_len: Value,
-    stack_hi: Value,
+    /// The input memory and the stack, the two regions an access the
+    /// verifier did not prove may touch.
+    regions: [Region; 2],
     /// Block of each leader pc (indexed from `input.start`).
     blocks: Vec<Option<Block>>,
     /// Shared exit for errors: params (status, pc, addr, info).
@@ -289,6 +320,12 @@ pub(crate) fn lower_function(
             (zero, zero, zero)
         };
     }
+    let stack_lo = b.ins().iadd_imm_s(fp, -input.frame_size);
+    let stack_len = b.ins().isub(stack_hi, stack_lo);
+    let regions = [
+        Region::new(&mut b, mem_lo, mem_len),
+        Region::new(&mut b, stack_lo, stack_len),
+    ];
     for (r, var) in regs.iter().enumerate() {
         let v = if (1..=5).contains(&r) {
             args[r - 1]
@@ -325,9 +362,7 @@ pub(crate) fn lower_function(
         pkt,
         len,
         fp,
-        mem_lo,
-        mem_len,
-        stack_hi,
+        regions,
         blocks,
         fail,
         bail,
@@ -956,27 +991,30 @@ impl Lowerer<'_, '_> {
             return base;
         }
         let addr = self.b.ins().iadd_imm_s(base, off);
-        let in_mem = self.within(addr, self.mem_lo, self.mem_len, size);
-        let stack_lo = self.b.ins().iadd_imm_s(self.fp, -frame);
-        let stack_len = self.b.ins().isub(self.stack_hi, stack_lo);
-        let in_stack = self.within(addr, stack_lo, stack_len, size);
-        let ok = self.b.ins().bor(in_mem, in_stack);
-        let bad = self.b.ins().bxor_imm_u(ok, 1);
+        // The input memory first (where most unproven accesses go), then
+        // the stack, laid out off the hot path (most stack accesses go
+        // through r10 and are proven); each is one compare and branch.
+        let inside = self.b.create_block();
+        let [memory, stack] = self.regions;
+        let try_stack = self.b.create_block();
+        self.b.set_cold_block(try_stack);
+        let in_memory = self.region_test(memory, addr, size, IntCC::UnsignedLessThan);
+        self.b.ins().brif(in_memory, inside, &[], try_stack, &[]);
+        self.enter(try_stack);
+        let outside = self.region_test(stack, addr, size, IntCC::UnsignedGreaterThanOrEqual);
         let info = size | if write { 0x100 } else { 0 };
-        self.fail_if(bad, status::OUT_OF_BOUNDS, pc, addr, info);
+        self.fail_if(outside, status::OUT_OF_BOUNDS, pc, addr, info);
+        self.b.ins().jump(inside, &[]);
+        self.enter(inside);
         addr
     }
 
-    /// `lo <= addr && addr + size <= lo + len`, without overflow.
-    fn within(&mut self, addr: Value, lo: Value, len: Value, size: i64) -> Value {
-        let rel = self.b.ins().isub(addr, lo);
-        let fits = self
-            .b
-            .ins()
-            .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, len, size);
-        let last = self.b.ins().iadd_imm_s(len, -size);
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, rel, last);
-        self.b.ins().band(fits, inside)
+    /// Whether `size` bytes at `addr` lie inside `region` (`UnsignedLessThan`)
+    /// or not (`UnsignedGreaterThanOrEqual`); see [`Region`].
+    fn region_test(&mut self, region: Region, addr: Value, size: i64, cc: IntCC) -> Value {
+        let rel = self.b.ins().isub(addr, region.lo);
+        let limit = region.limits[size_index(size)];
+        self.b.ins().icmp(cc, rel, limit)
     }
 
     fn load(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {

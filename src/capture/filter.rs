@@ -58,9 +58,7 @@ impl std::fmt::Display for CaptureFilterError {
                 "unknown link type {dlt}: the expression compiler does not know it \
                  (use a program, or force a link type)"
             ),
-            CaptureFilterError::Expression { text, error } => {
-                write!(f, "expression '{text}': {error}\n{}", error.caret(text))
-            }
+            CaptureFilterError::Expression { text, error } => f.write_str(&error.report(text)),
             CaptureFilterError::Filter(FilterError::Rejected(e)) => {
                 write!(f, "rejected (the kernel would not run it): {e}")
             }

@@ -51,5 +51,5 @@ pub fn compile(expr: &str, linktype: Option<&str>) -> Result<Program, String> {
 /// Compiles `expr` for link type `link`; the error shows a caret under the
 /// place.
 pub fn compile_for(expr: &str, link: LinkType) -> Result<Program, String> {
-    compile_expr(expr, link).map_err(|e| format!("expression '{expr}': {e}\n{}", e.caret(expr)))
+    compile_expr(expr, link).map_err(|e| e.report(expr))
 }

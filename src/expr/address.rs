@@ -14,6 +14,31 @@ pub fn parse_number(text: &str) -> Option<u32> {
     None
 }
 
+/// libpcap's complaint about a value that is shaped like a number or a
+/// dotted IPv4 address but is not a valid one (its scanner takes such a
+/// token as a number or an address, never as a name to look up).
+pub fn malformed_number_or_address(text: &str) -> Option<String> {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let hex = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if text.len() > 1 && text.starts_with('0') && digits(text) && text.contains(['8', '9']) {
+        return Some(format!("number {text} contains non-octal digit"));
+    }
+    if (digits(text) || hex) && parse_number(text).is_none() {
+        return Some(format!("number {text} overflows 32 bits"));
+    }
+    let parts: Vec<&str> = text.split('.').collect();
+    if (2..=4).contains(&parts.len())
+        && parts.iter().all(|p| digits(p))
+        && parse_ipv4(text).is_none()
+    {
+        return Some(format!("invalid IPv4 address '{text}'"));
+    }
+    None
+}
+
 /// Parses a full or partial dotted IPv4 address (`10.1` means 10.1.0.0/16),
 /// returning the address and the mask implied by the parts given.
 ///

@@ -99,6 +99,20 @@ impl fmt::Display for ExprError {
 impl std::error::Error for ExprError {}
 
 impl ExprError {
+    /// The error as reported to a user: which expression (quoted, or by its
+    /// length when too long to repeat: the caret line shows the place),
+    /// the error with its column, and the caret line under it.
+    pub fn report(&self, expr: &str) -> String {
+        const QUOTED: usize = 60;
+        let n = expr.chars().count();
+        let which = if n <= QUOTED {
+            format!("expression '{expr}'")
+        } else {
+            format!("expression of {n} characters")
+        };
+        format!("{which}: {self}\n{}", self.caret(expr))
+    }
+
     /// The expression with a caret under the offending column, as two
     /// lines, for showing under the message. Long expressions are cut to a
     /// window around the column (`…` marks the cuts).
@@ -325,6 +339,77 @@ mod tests {
             "error at 1: bad protocol applied for 'protochain'"
         );
         assert!(err("ip6 broadcast").contains("broadcast"));
+    }
+
+    #[test]
+    fn malformed_numbers_and_addresses_get_libpcaps_words() {
+        // As tcpdump 4.99 (libpcap 1.10.3) words them, not as names to look up.
+        for (expr, want) in [
+            (
+                "host 10.256.0.0",
+                "error at 6: invalid IPv4 address '10.256.0.0'",
+            ),
+            (
+                "net 1.2.3.256",
+                "error at 5: invalid IPv4 address '1.2.3.256'",
+            ),
+            (
+                "host 99999999999",
+                "error at 6: number 99999999999 overflows 32 bits",
+            ),
+            (
+                "host 0x1ffffffff",
+                "error at 6: number 0x1ffffffff overflows 32 bits",
+            ),
+            (
+                "port 99999999999",
+                "error at 6: number 99999999999 overflows 32 bits",
+            ),
+            (
+                "host 0999",
+                "error at 6: number 0999 contains non-octal digit",
+            ),
+            (
+                "port 0999",
+                "error at 6: number 0999 contains non-octal digit",
+            ),
+            (
+                "port 1.2.3.4",
+                "error at 6: 'port' modifier applied to ip host",
+            ),
+            (
+                "tcp port 1.2",
+                "error at 10: 'port' modifier applied to ip host",
+            ),
+        ] {
+            assert_eq!(err(expr), want, "{expr}");
+        }
+        // Five parts is a name, as libpcap's scanner reads it.
+        assert!(err("host 1.2.3.4.5").starts_with("not supported at 6:"));
+    }
+
+    #[test]
+    fn reports_quote_short_expressions_and_count_long_ones() {
+        let e = compile_expr("host 10.256.0.0", LinkType::Ethernet).unwrap_err();
+        assert_eq!(
+            e.report("host 10.256.0.0"),
+            "expression 'host 10.256.0.0': error at 6: invalid IPv4 address '10.256.0.0'\n  \
+             host 10.256.0.0\n       ^"
+        );
+        let long = format!(
+            "{} or host 10.256.0.0",
+            vec!["host 10.0.0.1"; 20].join(" or ")
+        );
+        let e = compile_expr(&long, LinkType::Ethernet).unwrap_err();
+        let report = e.report(&long);
+        assert!(
+            report.starts_with(&format!(
+                "expression of {} characters: error at",
+                long.len()
+            )),
+            "{report}"
+        );
+        assert_eq!(report.lines().count(), 3, "{report}");
     }
 
     #[test]

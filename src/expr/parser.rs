@@ -10,7 +10,7 @@
 use std::net::Ipv6Addr;
 
 pub use super::address::parse_number;
-use super::address::{parse_ipv4, parse_mac};
+use super::address::{malformed_number_or_address, parse_ipv4, parse_mac};
 pub use super::ast::{
     Addr, Arith, ArithOp, AtmAbbrev, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp,
     WlanAddr,
@@ -1228,6 +1228,16 @@ impl Parser {
                     ExprError::semantic(vcol, format!("illegal port number {n} > 65535"))
                 });
             }
+            if let Some(complaint) = malformed_number_or_address(text) {
+                return Err(ExprError::semantic(vcol, complaint));
+            }
+            if text.contains('.') && parse_ipv4(text).is_some() {
+                // libpcap's words.
+                return Err(ExprError::semantic(
+                    vcol,
+                    "'port' modifier applied to ip host",
+                ));
+            }
             let (port, sp) = names::service(text)
                 .ok_or_else(|| ExprError::semantic(vcol, format!("unknown port name '{text}'")))?;
             let named = match sp {
@@ -1443,6 +1453,8 @@ impl Parser {
                 });
             }
             Addr::V4 { addr, mask }
+        } else if let Some(complaint) = malformed_number_or_address(&w) {
+            return Err(ExprError::semantic(vcol, complaint));
         } else {
             return Err(ExprError::unsupported(
                 vcol,

@@ -321,6 +321,59 @@ fn malformed_ebpf_exits_2_and_refused_ebpf_exits_1() {
 }
 
 #[test]
+fn malformed_elf_objects_exit_2_naming_the_place_and_write_nothing() {
+    // Cut or corrupted copies of a clang-built XDP object: the header, the
+    // section table, a program section, a relocation, .maps, .BTF.
+    for file in hostile("elf") {
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let prog = file.to_str().expect("utf8 path");
+        let w = output_path(&name);
+        let w_str = w.to_str().expect("utf8 path");
+        let maps_out = w.with_file_name("maps.json");
+        let sample = "examples/sample.pcap";
+        for command in [
+            vec!["run", "--ebpf", prog],
+            vec!["disasm", "--ebpf", prog],
+            vec!["run", "--ebpf", prog, "-r", sample, "--maps-out"]
+                .into_iter()
+                .chain([maps_out.to_str().expect("utf8 path")])
+                .collect(),
+            vec!["filter", "--ebpf", prog, "-r", sample, "-w", w_str],
+            vec!["bench", "--ebpf", prog, "-r", sample],
+        ] {
+            let out = run(&args(&command));
+            let shown = command.join(" ");
+            assert_eq!(out.code, MALFORMED, "`{shown}`: {}", out.stderr);
+            assert!(
+                !out.stderr.contains("panicked"),
+                "`{shown}`: {}",
+                out.stderr
+            );
+            assert!(
+                out.stderr.starts_with("cranebpf: ") && out.stderr.contains(&name),
+                "`{shown}`: the message does not name the file: {}",
+                out.stderr
+            );
+            // The place: a byte, a section, an instruction, a map.
+            assert!(
+                ["byte", "section '", "instruction", "map '"]
+                    .iter()
+                    .any(|p| out.stderr.contains(p))
+                    && out.stderr.contains(|c: char| c.is_ascii_digit()),
+                "`{shown}`: the message names no place: {}",
+                out.stderr
+            );
+            assert!(out.stdout.is_empty(), "`{shown}` printed {}", out.stdout);
+            assert_nothing_written(&w, &shown);
+        }
+    }
+}
+
+#[test]
 fn malformed_packet_files_exit_2_naming_the_line() {
     for file in hostile("hex") {
         let name = file

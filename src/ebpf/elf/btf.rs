@@ -60,7 +60,9 @@ impl Btf {
     pub(super) fn parse(bytes: &[u8]) -> Result<Btf, ElfError> {
         let bad = |what: &str| ElfError(format!(".BTF: {what}"));
         if bytes.len() < 24 || u16::from_le_bytes([bytes[0], bytes[1]]) != MAGIC {
-            return Err(bad("no BTF header (magic 0xeb9f)"));
+            return Err(ElfError(
+                ".BTF, byte 0: no BTF header (magic 0xeb9f)".into(),
+            ));
         }
         let hdr_len = u32_at(bytes, 4).unwrap_or(0) as usize;
         let field = |i: usize| u32_at(bytes, 8 + 4 * i).unwrap_or(0) as usize;

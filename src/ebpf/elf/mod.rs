@@ -92,20 +92,97 @@ fn slots(data: &[u8], section: &str) -> Result<Vec<Insn>, ElfError> {
         .collect())
 }
 
-/// Reads the programs of an eBPF ELF object.
-pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
-    let file =
-        object::File::parse(bytes).map_err(|e| ElfError(format!("not a valid ELF object: {e}")))?;
-    if file.architecture() != object::Architecture::Bpf {
+/// The ELF64 header's identification, checked before parsing so that the
+/// common mistakes are named by their byte; a parse failure after it is in
+/// the section header table, named by its place.
+fn check_header(bytes: &[u8]) -> Result<(), ElfError> {
+    const HEADER: usize = 64;
+    if bytes.len() < HEADER {
         return Err(ElfError(format!(
-            "an ELF object for {:?}, not eBPF (build with clang -target bpf)",
-            file.architecture()
+            "{} bytes is shorter than an ELF64 header ({HEADER} bytes)",
+            bytes.len()
         )));
     }
-    if !file.is_little_endian() {
-        return Err(ElfError(
-            "a big-endian eBPF object (bpfeb); this crate runs little-endian eBPF".into(),
-        ));
+    if !is_elf(bytes) {
+        return Err(ElfError("byte 0: no ELF magic (\\x7fELF)".into()));
+    }
+    match bytes[4] {
+        2 => {}
+        1 => {
+            return Err(ElfError(
+                "byte 4: a 32-bit ELF object; eBPF objects are ELF64 (clang -target bpf)".into(),
+            ))
+        }
+        c => return Err(ElfError(format!("byte 4: unknown ELF class {c}"))),
+    }
+    match bytes[5] {
+        1 => Ok(()),
+        2 => Err(ElfError(
+            "byte 5: a big-endian eBPF object (bpfeb); this crate runs little-endian eBPF".into(),
+        )),
+        d => Err(ElfError(format!("byte 5: unknown ELF data encoding {d}"))),
+    }
+}
+
+/// Where the section header table is, as the header says (for errors).
+fn section_table_place(bytes: &[u8]) -> String {
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let shoff = bytes
+        .get(0x28..0x30)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes);
+    format!(
+        "the section header table at byte offset {shoff} ({} entries of {} bytes, names in \
+         section {})",
+        u16_at(0x3c),
+        u16_at(0x3a),
+        u16_at(0x3e)
+    )
+}
+
+/// Every relocation of a code section must fall on an instruction slot
+/// inside it (one elsewhere would be silently skipped otherwise).
+fn check_relocation_places(section: &object::Section<'_, '_>, name: &str) -> Result<(), ElfError> {
+    for (offset, _) in section.relocations() {
+        if offset >= section.size() || !offset.is_multiple_of(INSN_SIZE) {
+            return Err(ElfError(format!(
+                "section '{name}': a relocation at byte offset {offset}, which is not an \
+                 instruction of the section ({} bytes)",
+                section.size()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A section's bytes; a failure names where its header says they are.
+fn section_bytes<'d>(section: &object::Section<'d, '_>, name: &str) -> Result<&'d [u8], ElfError> {
+    section.data().map_err(|e| {
+        let (at, len) = section.file_range().unwrap_or((0, section.size()));
+        ElfError(format!(
+            "section '{name}' (byte offset {at}, {len} bytes, as its header says): {e}"
+        ))
+    })
+}
+
+/// Reads the programs of an eBPF ELF object.
+pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
+    check_header(bytes)?;
+    let file = object::File::parse(bytes).map_err(|e| {
+        ElfError(format!(
+            "not a valid ELF object: {e} (in {})",
+            section_table_place(bytes)
+        ))
+    })?;
+    if file.architecture() != object::Architecture::Bpf {
+        return Err(ElfError(format!(
+            "byte 18: an ELF object for {:?}, not eBPF (build with clang -target bpf)",
+            file.architecture()
+        )));
     }
     let license = file
         .section_by_name("license")
@@ -117,11 +194,11 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
     let maps = Maps::read(&file)?;
     // `.text`, its relocated calls resolved within it.
     let text = file.section_by_name(".text").filter(|s| s.size() > 0);
+    if let Some(t) = &text {
+        check_relocation_places(t, ".text")?;
+    }
     let text_slots = match &text {
-        Some(s) => slots(
-            s.data().map_err(|e| ElfError(format!(".text: {e}")))?,
-            ".text",
-        )?,
+        Some(s) => slots(section_bytes(s, ".text")?, ".text")?,
         None => Vec::new(),
     };
     let text_index = text.as_ref().map(|s| s.index());
@@ -131,10 +208,9 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
         if section.kind() != SectionKind::Text || name == ".text" || section.size() == 0 {
             continue;
         }
-        let data = section
-            .data()
-            .map_err(|e| ElfError(format!("section '{name}': {e}")))?;
+        let data = section_bytes(&section, &name)?;
         let insns = slots(data, &name)?;
+        check_relocation_places(&section, &name)?;
         let mut funcs: Vec<(u64, u64, String)> = file
             .symbols()
             .filter(|s| {
@@ -313,12 +389,7 @@ impl Maps {
                 .map_err(|_| ElfError(format!("section '{name}' is over 4 GiB")))?;
             let initial = match section.kind() {
                 SectionKind::UninitializedData => None,
-                _ => Some(
-                    section
-                        .data()
-                        .map_err(|e| ElfError(format!("section '{name}': {e}")))?
-                        .to_vec(),
-                ),
+                _ => Some(section_bytes(&section, &name)?.to_vec()),
             };
             maps.data.push((section.index(), maps.defs.len()));
             maps.defs.push(MapDef {
@@ -338,7 +409,7 @@ impl Maps {
             let btf = file
                 .section_by_name(".BTF")
                 .ok_or_else(|| ElfError("a .maps section but no .BTF to read it with".into()))?;
-            let btf = btf::Btf::parse(btf.data().map_err(|e| ElfError(format!(".BTF: {e}")))?)?;
+            let btf = btf::Btf::parse(section_bytes(&btf, ".BTF")?)?;
             for (name, _, fields) in btf.maps()? {
                 // The object's DATASEC offsets are left for the loader to
                 // fill in (libbpf does, from the symbols): the symbol of
@@ -350,6 +421,13 @@ impl Maps {
                     })
                     .map(|s| s.address())
                     .ok_or_else(|| ElfError(format!("map '{name}': no symbol in .maps")))?;
+                if offset >= section.size() {
+                    return Err(ElfError(format!(
+                        "map '{name}': its symbol is at byte offset {offset} of .maps, past \
+                         the section's {} bytes",
+                        section.size()
+                    )));
+                }
                 let field = |f: &str| fields.iter().find(|(n, _)| n == f).map(|&(_, v)| v);
                 let def = map_def(
                     &name,
@@ -370,9 +448,7 @@ impl Maps {
         }
         // Legacy `maps`: struct bpf_map_def per symbol.
         if let Some(section) = file.section_by_name("maps") {
-            let data = section
-                .data()
-                .map_err(|e| ElfError(format!("section 'maps': {e}")))?;
+            let data = section_bytes(&section, "maps")?;
             let mut symbols: Vec<_> = file
                 .symbols()
                 .filter(|s| {

@@ -389,7 +389,7 @@ impl Maps {
                 .map_err(|_| ElfError(format!("section '{name}' is over 4 GiB")))?;
             let initial = match section.kind() {
                 SectionKind::UninitializedData => None,
-                _ => Some(section_bytes(&section, &name)?.to_vec()),
+                _ => Some(section_bytes(&section, name)?.to_vec()),
             };
             maps.data.push((section.index(), maps.defs.len()));
             maps.defs.push(MapDef {

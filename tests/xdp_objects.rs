@@ -667,6 +667,30 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
 }
 
 #[test]
+fn the_cli_disassembles_an_object_with_its_maps_named_and_shows_its_native_code() {
+    let Some(path) = compile("counter") else {
+        return;
+    };
+    let obj = path.to_str().expect("utf-8");
+    let (code, out, err) = support::cli(&["disasm", "--ebpf", obj]);
+    assert_eq!(code, 0, "{err}");
+    let object = elf::load(&std::fs::read(&path).expect("object")).expect("loads");
+    // One line per instruction, an lddw's two slots on one.
+    let insns = &object.programs[0].program.insns;
+    let lddws = insns.iter().filter(|i| i.is_lddw()).count();
+    assert_eq!(out.lines().count(), insns.len() - lddws);
+    assert!(out.contains("lddw %r1, map 'proto_count'"), "{out}");
+    assert!(out.contains("lddw %r1, map '.bss' + 0"), "{out}");
+    assert!(out.contains("call 1\n"), "{out}");
+    for (flag, marker) in [("--native", "ret"), ("--clif", "function ")] {
+        let (code, out, err) = support::cli(&["disasm", "--ebpf", obj, flag]);
+        assert_eq!(code, 0, "{flag}: {err}");
+        assert!(out.contains(marker), "{flag}: {out}");
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
 fn the_cli_writes_ring_buffer_records() {
     let Some(path) = compile("ringbuf") else {
         return;

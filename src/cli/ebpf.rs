@@ -4,7 +4,7 @@
 use super::output::sayln;
 use super::{Failure, EXIT_REJECTED};
 use cranebpf::ebpf::asm::assemble;
-use cranebpf::ebpf::disasm::disassemble;
+use cranebpf::ebpf::disasm::{disassemble, disassemble_object};
 use cranebpf::ebpf::elf::{EbpfObject, ObjectProgram};
 use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
 use cranebpf::ebpf::Program;
@@ -198,8 +198,51 @@ pub fn disasm_ebpf(
     name: Option<&str>,
     listing: Listing,
 ) -> Result<i32, Failure> {
-    let prog = load_program(path, raw, name).map_err(Failure::bad_input)?;
-    print_ebpf(&prog, listing)
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
+    if !cranebpf::ebpf::elf::is_elf(&bytes) {
+        let prog = load_program(path, raw, name).map_err(Failure::bad_input)?;
+        return print_ebpf(&prog, listing);
+    }
+    // An object's program as it holds it (maps by name), or the native
+    // code it runs as: packet programs through the packet runtime (context
+    // accesses rewritten, helpers linked), others as plain programs.
+    let named = |e: String| Failure::bad_input(format!("{}: {e}", path.display()));
+    let object = cranebpf::ebpf::elf::load(&bytes).map_err(|e| named(e.to_string()))?;
+    let chosen = select(&object, name).map_err(named)?;
+    if listing == Listing::Ebpf {
+        return write_out(&disassemble_object(&chosen.program, &object.maps));
+    }
+    if context_kind(&chosen.section).is_none() {
+        let prog = from_object(&bytes, name).map_err(named)?;
+        return print_ebpf(&prog, listing);
+    }
+    let entry = object
+        .programs
+        .iter()
+        .position(|p| std::ptr::eq(p, chosen))
+        .unwrap_or(0);
+    let options = PacketOptions {
+        engine: Some(Engine::Jit),
+        jit: JitOptions {
+            keep_listings: true,
+            ..JitOptions::default()
+        },
+        ..PacketOptions::default()
+    };
+    let program = PacketProgram::from_object(&object, entry, options).map_err(|e| Failure {
+        message: format!("{}: {e}", path.display()),
+        code: EXIT_REJECTED,
+    })?;
+    let code = program
+        .jit_code()
+        .ok_or_else(|| named("the JIT did not compile it".into()))?;
+    let texts = if listing == Listing::Clif {
+        code.clif()
+    } else {
+        code.native_listing()
+    };
+    write_out(&texts.join("\n"))
 }
 
 /// What `disasm` shows of an eBPF program.

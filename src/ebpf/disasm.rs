@@ -22,6 +22,35 @@ pub fn disassemble(prog: &Program) -> String {
     out
 }
 
+/// Disassembles a program of an ELF object: as [`disassemble`], except
+/// that a map reference (`lddw` with `BPF_PSEUDO_MAP_FD` or
+/// `BPF_PSEUDO_MAP_VALUE`, as the loader left it) names the map of `maps`
+/// it refers to, as `lddw %r1, map 'counts'` or `lddw %r1, map '.bss' + 8`
+/// (a form for reading: the assembler has no map references).
+pub fn disassemble_object(prog: &Program, maps: &[super::maps::MapDef]) -> String {
+    use super::elf::{PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+    let mut out = String::new();
+    let mut pc = 0;
+    while pc < prog.insns.len() {
+        let i = prog.insns[pc];
+        let map = maps.get(i.imm as u32 as usize).map(|m| m.name.as_str());
+        let (text, slots) = match (i.is_lddw(), i.src, map, prog.insns.get(pc + 1)) {
+            (true, PSEUDO_MAP_FD, Some(name), Some(_)) => {
+                (format!("lddw %r{}, map '{name}'", i.dst), 2)
+            }
+            (true, PSEUDO_MAP_VALUE, Some(name), Some(hi)) => (
+                format!("lddw %r{}, map '{name}' + {}", i.dst, hi.imm as u32),
+                2,
+            ),
+            _ => disassemble_at(&prog.insns, pc),
+        };
+        out.push_str(&text);
+        out.push('\n');
+        pc += slots;
+    }
+    out
+}
+
 /// Disassembles the instruction at `pc`: its text and how many slots it
 /// takes (2 for a clean `lddw`, else 1).
 pub fn disassemble_at(insns: &[Insn], pc: usize) -> (String, usize) {

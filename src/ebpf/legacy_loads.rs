@@ -2,20 +2,23 @@
 //! access, so that they read the packet where the program's own direct
 //! accesses read and write it (one copy of the frame, in the run memory).
 //!
-//! Each load becomes: `skb->data` and `skb->data_end` loaded through r6
-//! (which the kernel requires to hold the context for these loads; the
-//! context rewrite then turns them into the runtime's 64-bit addresses),
-//! the bytes' end compared with `data_end`, the program ending with 0 when
-//! they are not all there (as a failed legacy load ends it in the kernel),
-//! else the big-endian value in r0. The loads clobber r1–r5 in the kernel,
-//! so the expansion uses r1–r4 freely. `LD_IND` computes `src + imm` in 32
-//! bits and treats offsets beyond 0xffff (including negative ones, which a
-//! socket buffer would resolve through its `SKF_NET_OFF`/`SKF_LL_OFF` areas)
-//! as out of the packet. Programs with local calls cannot use these loads
-//! (the kernel refuses the mix), so `exit` always ends the program.
+//! Each load becomes: for `LD_IND`, the offset `src + imm` in 32 bits
+//! (before r1/r2, which `src` may be, change); `skb->data` and
+//! `skb->data_end` loaded into r1 and r2 through r6 (which the kernel
+//! requires to hold the context for these loads; the context rewrite then
+//! turns them into the runtime's 64-bit addresses); then the shared
+//! checked load of [`super::packet_load`] into r0, whose out-of-packet
+//! jumps go to one `r0 = 0; exit` appended after the program (a failed
+//! legacy load ends the program with 0 in the kernel). The loads clobber
+//! r1–r5 in the kernel, so the expansion uses r1–r3 freely. Offsets beyond
+//! 0xffff (including negative `LD_IND` sums, which a socket buffer would
+//! resolve through its `SKF_NET_OFF`/`SKF_LL_OFF` areas) are out of the
+//! packet. Programs with local calls cannot use these loads (the kernel
+//! refuses the mix), so the appended exit ends the program.
 
 use super::context::sk_buff;
 use super::insn::{op, Insn, Program};
+use super::packet_load::{ldx, Offset, PacketLoad, Registers, Step, MAX_PACKET_OFF};
 
 /// Why a program's legacy loads cannot be expanded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,19 +29,13 @@ pub struct LegacyLoadError {
     pub message: String,
 }
 
-/// The largest packet offset a frame can have.
-const MAX_PACKET_OFF: i64 = 0xffff;
-
-fn ldx(width: u8, dst: u8, src: u8, off: i16) -> Insn {
-    Insn::new(op::LDX | op::MEM | width, dst, src, off, 0)
-}
-
-/// The direct-access form of one legacy load.
-fn expand(pc: usize, i: &Insn) -> Result<Vec<Insn>, LegacyLoadError> {
-    let (width, n, swap) = match i.size_field() {
-        op::B => (op::B, 1i64, None),
-        op::H => (op::H, 2, Some(16)),
-        op::W => (op::W, 4, Some(32)),
+/// The direct-access form of one legacy load; its out-of-packet jumps are
+/// aimed by the caller.
+fn expand(pc: usize, i: &Insn) -> Result<Vec<Step>, LegacyLoadError> {
+    let size = match i.size_field() {
+        op::B => 1i64,
+        op::H => 2,
+        op::W => 4,
         _ => {
             return Err(LegacyLoadError {
                 pc,
@@ -46,13 +43,12 @@ fn expand(pc: usize, i: &Insn) -> Result<Vec<Insn>, LegacyLoadError> {
             })
         }
     };
-    let mut out = Vec::new();
-    let indirect = i.mode() == op::IND;
-    if indirect {
-        // r3 = src + imm in 32 bits, before r1/r2 (which src may be) change.
-        out.push(Insn::new(op::ALU | op::MOV | op::X, 3, i.src, 0, 0));
-        out.push(Insn::new(op::ALU | op::ADD | op::K, 3, 0, 0, i.imm));
-    } else if i.imm < 0 || i64::from(i.imm) + n > MAX_PACKET_OFF {
+    let at = if i.mode() == op::IND {
+        Offset::Indirect {
+            src: i.src,
+            imm: i.imm,
+        }
+    } else if i.imm < 0 || i64::from(i.imm) + size > MAX_PACKET_OFF {
         return Err(LegacyLoadError {
             pc,
             message: format!(
@@ -61,38 +57,32 @@ fn expand(pc: usize, i: &Insn) -> Result<Vec<Insn>, LegacyLoadError> {
                 i.imm
             ),
         });
-    }
-    out.push(ldx(op::W, 1, 6, sk_buff::DATA as i16));
-    out.push(ldx(op::W, 2, 6, sk_buff::DATA_END as i16));
-    // Slots from here to the exit pair are counted to place the jumps.
-    if indirect {
-        // Offsets past any frame end the program (the exit pair below).
-        out.push(Insn::new(
-            op::JMP | op::JGT | op::K,
-            3,
-            0,
-            3,
-            (MAX_PACKET_OFF - n) as i32,
-        ));
-        out.push(Insn::new(op::ALU64 | op::ADD | op::X, 1, 3, 0, 0));
-        out.push(Insn::new(op::ALU64 | op::ADD | op::K, 1, 0, 0, n as i32));
     } else {
-        out.push(Insn::new(
-            op::ALU64 | op::ADD | op::K,
-            1,
-            0,
-            0,
-            (i64::from(i.imm) + n) as i32,
-        ));
+        Offset::Const(i64::from(i.imm))
+    };
+    let load = PacketLoad {
+        size,
+        at,
+        regs: Registers {
+            data: 1,
+            data_end: 2,
+            ptr: 1,
+            offset: 3,
+        },
+        dst: 0,
+    };
+    let mut out = Vec::new();
+    load.offset(&mut out);
+    for insn in [
+        ldx(op::W, 1, 6, sk_buff::DATA as i16),
+        ldx(op::W, 2, 6, sk_buff::DATA_END as i16),
+    ] {
+        out.push(Step {
+            insn,
+            out_of_packet: false,
+        });
     }
-    // In range: skip the exit pair.
-    out.push(Insn::new(op::JMP | op::JLE | op::X, 1, 2, 2, 0));
-    out.push(Insn::new(op::ALU | op::MOV | op::K, 0, 0, 0, 0));
-    out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
-    out.push(ldx(width, 0, 1, -(n as i16)));
-    if let Some(bits) = swap {
-        out.push(Insn::new(op::TO_BE, 0, 0, 0, bits));
-    }
+    load.checked_load(&mut out);
     Ok(out)
 }
 
@@ -124,7 +114,7 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
         });
     }
     // New position of every old slot.
-    let mut pieces: Vec<Vec<Insn>> = Vec::with_capacity(starts.len());
+    let mut pieces: Vec<Vec<Step>> = Vec::with_capacity(starts.len());
     let mut new_pos = vec![0usize; insns.len() + 1];
     let mut at = 0;
     for &pc in &starts {
@@ -132,7 +122,13 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
         let piece = if is_legacy(&i) {
             expand(pc, &i)?
         } else {
-            insns[pc..pc + i.width()].to_vec()
+            insns[pc..pc + i.width()]
+                .iter()
+                .map(|&insn| Step {
+                    insn,
+                    out_of_packet: false,
+                })
+                .collect()
         };
         for k in 0..i.width() {
             new_pos[pc + k] = at + k;
@@ -141,10 +137,28 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
         pieces.push(piece);
     }
     new_pos[insns.len()] = at;
-    let mut out = Vec::with_capacity(at);
-    for (&pc, mut piece) in starts.iter().zip(pieces) {
+    // Where the out-of-packet jumps go: `r0 = 0; exit` after the program.
+    let tail = at;
+    let too_long = |pc: usize| LegacyLoadError {
+        pc,
+        message: "a jump too long for 16 bits once the loads are expanded".into(),
+    };
+    let mut out = Vec::with_capacity(at + 2);
+    for (&pc, piece) in starts.iter().zip(pieces) {
         let i = insns[pc];
-        if !is_legacy(&i) {
+        if is_legacy(&i) {
+            for step in piece {
+                let mut insn = step.insn;
+                if step.out_of_packet {
+                    let rel = tail as i64 - (out.len() as i64 + 1);
+                    insn.off = i16::try_from(rel).map_err(|_| too_long(pc))?;
+                }
+                out.push(insn);
+            }
+            continue;
+        }
+        let mut piece: Vec<Insn> = piece.into_iter().map(|s| s.insn).collect();
+        {
             let here = new_pos[pc] as i64;
             let relink = |rel: i64| -> Result<i64, LegacyLoadError> {
                 let target = pc as i64 + 1 + rel;
@@ -162,17 +176,15 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
                 (op::JMP, op::CALL | op::EXIT) => {}
                 (op::JMP | op::JMP32, _) => {
                     piece[0].off =
-                        i16::try_from(relink(i64::from(i.off))?).map_err(|_| LegacyLoadError {
-                            pc,
-                            message: "a jump too long for 16 bits once the loads are expanded"
-                                .into(),
-                        })?;
+                        i16::try_from(relink(i64::from(i.off))?).map_err(|_| too_long(pc))?;
                 }
                 _ => {}
             }
         }
         out.extend(piece);
     }
+    out.push(Insn::new(op::ALU | op::MOV | op::K, 0, 0, 0, 0));
+    out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
     Ok(Program::new(out))
 }
 

@@ -18,6 +18,7 @@ pub mod insn;
 pub mod interp;
 pub mod legacy_loads;
 pub mod maps;
+pub(crate) mod packet_load;
 pub mod runtime;
 pub mod semantics;
 pub mod verify;

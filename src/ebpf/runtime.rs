@@ -483,6 +483,13 @@ impl PacketProgram {
             .unwrap_or_else(|| unreachable!("the entry program is always prepared"))
     }
 
+    /// The entry program's native code, when the JIT runs it (its CLIF and
+    /// machine-code listings are kept when `PacketOptions::jit` asked for
+    /// them).
+    pub fn jit_code(&self) -> Option<&crate::jit::JitCode> {
+        self.core().jit_code()
+    }
+
     /// The program's type.
     pub fn kind(&self) -> ContextKind {
         self.kind

@@ -35,6 +35,7 @@ use crate::cbpf::check::CheckError;
 use crate::cbpf::insn::{op as c, skf};
 use crate::ebpf::elf::{write_object, ElfError, ProgramSection};
 use crate::ebpf::insn::{op as e, Insn};
+use crate::ebpf::packet_load::{ldx, Offset, PacketLoad, Registers, MAX_PACKET_OFF};
 use crate::ebpf::Program;
 use crate::expr::LinkType;
 
@@ -55,10 +56,6 @@ mod xdp_md {
     pub const DATA_END: i16 = 4;
     pub const INGRESS_IFINDEX: i16 = 12;
 }
-
-/// The largest end (offset + size) of a packet access the verifier lets a
-/// range check prove (`MAX_PACKET_OFF`).
-const MAX_PACKET_OFF: u64 = 0xffff;
 
 /// Why a classic program has no XDP translation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,7 +155,7 @@ pub(super) fn always_drops(insn: &cbpf::Insn) -> bool {
     let loads_abs = matches!(insn.class(), c::LD | c::LDX)
         && matches!(insn.mode(), c::ABS | c::MSH)
         && (insn.k as i32) >= 0;
-    loads_abs && u64::from(insn.k) + size_of(insn) > MAX_PACKET_OFF
+    loads_abs && i64::from(insn.k) + size_of(insn) as i64 > MAX_PACKET_OFF
 }
 
 /// The XDP form of `insn` when it differs from the socket translation;
@@ -222,62 +219,31 @@ pub(super) fn convert(
             out.push(to_drop(Insn::new(e::JMP | e::JA, 0, 0, 0, 0)));
         }
         (c::LD | c::LDX, c::ABS | c::MSH | c::IND) => {
-            let n = size_of(insn);
-            if insn.mode() == c::IND {
-                // OFFSET = X + k in 32 bits; beyond what a frame can hold
-                // (or negative as an i32): drop.
-                out.push(plain(alu32_x(e::MOV, OFFSET, REG_X)));
-                out.push(plain(alu32_k(e::ADD, OFFSET, k)));
-                out.push(to_drop(Insn::new(
-                    e::JMP | e::JGT | e::K,
-                    OFFSET,
-                    0,
-                    0,
-                    (MAX_PACKET_OFF - n) as i32,
-                )));
-                out.push(plain(mov64(PTR, REG_DATA)));
-                out.push(plain(Insn::new(
-                    e::ALU64 | e::ADD | e::X,
-                    PTR,
-                    OFFSET,
-                    0,
-                    0,
-                )));
-                out.push(plain(Insn::new(
-                    e::ALU64 | e::ADD | e::K,
-                    PTR,
-                    0,
-                    0,
-                    n as i32,
-                )));
-            } else {
-                out.push(plain(mov64(PTR, REG_DATA)));
-                out.push(plain(Insn::new(
-                    e::ALU64 | e::ADD | e::K,
-                    PTR,
-                    0,
-                    0,
-                    (u64::from(k) + n) as i32,
-                )));
-            }
-            // PTR is one past the bytes read: the check the verifier needs.
-            out.push(to_drop(Insn::new(
-                e::JMP | e::JGT | e::X,
-                PTR,
-                REG_DATA_END,
-                0,
-                0,
-            )));
-            let (width, swap) = match n {
-                1 => (e::B, None),
-                2 => (e::H, Some(16)),
-                _ => (e::W, Some(32)),
+            let load = PacketLoad {
+                size: size_of(insn) as i64,
+                at: if insn.mode() == c::IND {
+                    Offset::Indirect {
+                        src: REG_X,
+                        imm: k as i32,
+                    }
+                } else {
+                    Offset::Const(i64::from(k))
+                },
+                regs: Registers {
+                    data: REG_DATA,
+                    data_end: REG_DATA_END,
+                    ptr: PTR,
+                    offset: OFFSET,
+                },
+                dst: if insn.mode() == c::MSH { OFFSET } else { dst },
             };
-            let into = if insn.mode() == c::MSH { OFFSET } else { dst };
-            out.push(plain(ldx(width, into, PTR, -(n as i16))));
-            if let Some(bits) = swap {
-                out.push(plain(Insn::new(e::TO_BE, into, 0, 0, bits)));
-            }
+            let mut steps = Vec::new();
+            load.offset(&mut steps);
+            load.checked_load(&mut steps);
+            out.extend(steps.into_iter().map(|s| Emit {
+                insn: s.insn,
+                to: s.out_of_packet.then_some(Label::Drop),
+            }));
             if insn.mode() == c::MSH {
                 // X = 4 * (pkt[k] & 0xf); A is untouched.
                 out.push(plain(alu32_k(e::AND, OFFSET, 0xf)));
@@ -307,10 +273,6 @@ pub(super) fn convert(
 
 /// r1 at entry: the `xdp_md`.
 const REG_CTX_ENTRY: u8 = 1;
-
-fn ldx(width: u8, dst: u8, src: u8, off: i16) -> Insn {
-    Insn::new(e::LDX | e::MEM | width, dst, src, off, 0)
-}
 
 /// Bytes a classic packet load reads.
 fn size_of(insn: &cbpf::Insn) -> u64 {

@@ -100,3 +100,81 @@ fn a_context_with_a_separate_packet_feeds_r1_and_the_packet_loads() {
         assert_eq!(program.run_on(&mut vec![40u8, 0]), Ok(40));
     }
 }
+
+/// Random compare trees on one register (what clang makes of a `switch`),
+/// which the JIT may lower as a jump table: the JIT returns the
+/// interpreter's leaf for values around every constant, at the wrap
+/// points and at the extremes.
+#[test]
+fn compare_trees_give_the_interpreters_leaf_on_every_value() {
+    use cranebpf::harness::Rng;
+    const OPS: [&str; 10] = [
+        "jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle",
+    ];
+    let mut rng = Rng::new(2026);
+    let mut tables = 0;
+    for _ in 0..300 {
+        let nodes = 4 + (rng.next_u32() % 28) as usize;
+        let leaves = 2 + (rng.next_u32() % 10) as usize;
+        // Constants in a narrow band (so that many trees are dense enough
+        // for a table), sometimes shifted to negatives or to the wrap.
+        let base: i64 = match rng.next_u32() % 4 {
+            0 => 0,
+            1 => -20,
+            2 => 0x7fff_fff0,
+            _ => 100,
+        };
+        let mut consts = Vec::new();
+        // Either node `i + k` (forward only: a tree, no loop) or a leaf.
+        let to = |rng: &mut Rng, i: usize| {
+            let r = rng.next_u32() as usize;
+            if i + 1 < nodes && !r.is_multiple_of(3) {
+                format!("n{}", i + 1 + r / 3 % (nodes - i - 1))
+            } else {
+                format!("l{}", r / 3 % leaves)
+            }
+        };
+        let mut src = String::from("ldxdw %r1, [%r1]\n");
+        for i in 0..nodes {
+            let k = base + i64::from(rng.next_u32() % 24);
+            consts.push(k);
+            let op = OPS[rng.next_u32() as usize % OPS.len()];
+            let (t, f) = (to(&mut rng, i), to(&mut rng, i));
+            src += &format!("n{i}:\n{op} %r1, {k}, {t}\nja {f}\n");
+        }
+        for l in 0..leaves {
+            src += &format!("l{l}:\nmov %r0, {l}\nexit\n");
+        }
+        let [interp, jit] = Engine::EBPF.map(|engine| {
+            EbpfProgram::with_options(
+                assemble(&src).unwrap_or_else(|e| panic!("{e}\n{src}")),
+                EbpfOptions {
+                    engine: Some(engine),
+                    jit: JitOptions {
+                        verify_ir: true,
+                        keep_listings: true,
+                        ..JitOptions::default()
+                    },
+                    ..EbpfOptions::default()
+                },
+            )
+            .expect("builds")
+        });
+        assert_eq!(jit.engine(), Engine::Jit);
+        let clif = jit.jit_code().expect("jit code").clif();
+        if clif.iter().any(|f| f.contains("br_table")) {
+            tables += 1;
+        }
+        let mut values: Vec<i64> = vec![i64::MIN, i64::MAX, -1, 0, 1, u32::MAX.into()];
+        for &k in &consts {
+            values.extend([k - 1, k, k + 1]);
+        }
+        for v in values {
+            let mut mem = v.to_le_bytes();
+            let want = interp.run(&mut mem);
+            assert_eq!(jit.run(&mut mem), want, "value {v}\n{src}");
+        }
+    }
+    // The trees do exercise the tables.
+    assert!(tables > 30, "only {tables} of 300 trees became tables");
+}

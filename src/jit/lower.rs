@@ -23,8 +23,8 @@ use std::collections::{BTreeSet, HashMap};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I16, I32, I64, I8};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, SigRef, Signature,
-    StackSlotData, StackSlotKind, Type, Value,
+    AbiParam, Block, BlockArg, FuncRef, InstBuilder, JumpTableData, MemFlagsData, SigRef,
+    Signature, StackSlotData, StackSlotKind, Type, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
@@ -32,6 +32,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 use super::bounds;
 use super::facts::{self, Facts};
 use super::runtime::{offset, status, FRAME_SIZE, LEAF_HAND_OVER};
+use super::switch;
 use super::JitError;
 use crate::ebpf::insn::{op, Insn};
 
@@ -222,6 +223,8 @@ struct Lowerer<'a, 'b> {
     leaders: BTreeSet<usize>,
     /// Register facts before each instruction (leaf code only).
     facts: Vec<Option<Facts>>,
+    /// Compare trees lowered as jump tables, by root pc.
+    switches: HashMap<usize, switch::Switch>,
     lowered: Lowered,
     /// Seal each block as lowering enters it (possible when every jump
     /// goes forward), so that a value stays visible as itself in the blocks
@@ -352,6 +355,13 @@ pub(crate) fn lower_function(
         blocks[l - start] = Some(b.create_block());
     }
 
+    // Budget charging counts each block's instructions as it runs: jumping
+    // over a tree's compares would charge fewer.
+    let switches = if input.budget {
+        HashMap::new()
+    } else {
+        switch::find(insns, start, end, &leaders)
+    };
     let plan = bounds::plan(&insns[start..end], input.eliminate_bounds_checks);
     let facts = facts::analyse(&insns[start..end]);
     let mut lw = Lowerer {
@@ -374,6 +384,7 @@ pub(crate) fn lower_function(
         leaders,
         seal_early: facts.first().is_some_and(Option::is_some),
         facts,
+        switches,
         lowered: Lowered::default(),
         swapped: HashMap::new(),
     };
@@ -789,6 +800,10 @@ impl Lowerer<'_, '_> {
             }
             _ => {}
         }
+        if let Some(table) = self.switches.remove(&pc) {
+            self.jump_table(&table);
+            return Ok(true);
+        }
         let cc = match code {
             op::JEQ => IntCC::Equal,
             op::JNE => IntCC::NotEqual,
@@ -839,6 +854,47 @@ impl Lowerer<'_, '_> {
         };
         self.b.ins().brif(cond, target, &[], next, &[]);
         Ok(true)
+    }
+
+    /// A recovered switch (see `switch.rs`): a range check, then one
+    /// indirect jump to the leaf its compares would reach.
+    fn jump_table(&mut self, table: &switch::Switch) {
+        let v = self.reg(table.reg);
+        let below = self.block_at(table.below);
+        let above = self.block_at(table.above);
+        let rel = self.b.ins().iadd_imm_s(v, table.lo.wrapping_neg());
+        let last = table.table.len() as i64 - 1;
+        let inside = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, rel, last);
+        let dispatch = self.b.create_block();
+        let outside = if below == above {
+            below
+        } else {
+            self.b.create_block()
+        };
+        self.b.ins().brif(inside, dispatch, &[], outside, &[]);
+        if below != above {
+            self.enter(outside);
+            let low = self.b.ins().icmp_imm_u(IntCC::SignedLessThan, v, table.lo);
+            self.b.ins().brif(low, below, &[], above, &[]);
+        }
+        self.enter(dispatch);
+        let index = self.b.ins().ireduce(I32, rel);
+        let entries: Vec<_> = table
+            .table
+            .iter()
+            .map(|&pc| {
+                let block = self.block_at(pc);
+                self.b.func.dfg.block_call(block, &[])
+            })
+            .collect();
+        let default = self.b.func.dfg.block_call(above, &[]);
+        let jt = self
+            .b
+            .create_jump_table(JumpTableData::new(default, &entries));
+        self.b.ins().br_table(index, jt);
     }
 
     /// `jeq`, `jne` or `jset` of a big-endian packet load with a constant,

@@ -8,6 +8,7 @@ mod listing;
 mod lower;
 mod module;
 pub mod runtime;
+mod switch;
 
 use std::collections::HashMap;
 use std::fmt;

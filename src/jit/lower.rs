@@ -150,18 +150,24 @@ fn ends_block(insn: &Insn) -> bool {
     (class == op::JMP || class == op::JMP32) && matches!(insn.opc & 0xf0, op::EXIT | op::JA)
 }
 
-/// True if some memory access in `insns` is not a proven in-frame access
-/// through r10, so its bounds must be checked at run time.
-fn needs_region_checks(insns: &[Insn], frame_size: i64) -> bool {
-    insns.iter().any(|i| {
+/// Which access sizes (by [`size_index`]) some memory access in `insns`
+/// has that is not a proven in-frame access through r10, so that its
+/// bounds must be checked at run time.
+fn checked_sizes(insns: &[Insn], frame_size: i64) -> [bool; 4] {
+    let mut sizes = [false; 4];
+    for i in insns {
         let base = match i.class() {
             op::LDX => i.src,
             op::ST | op::STX => i.dst,
-            _ => return false,
+            _ => continue,
         };
         let off = i64::from(i.off);
-        base != 10 || off < -frame_size || off + size_bytes(i.opc) > 0
-    })
+        let size = size_bytes(i.opc);
+        if base != 10 || off < -frame_size || off + size > 0 {
+            sizes[size_index(size)] = true;
+        }
+    }
+    sizes
 }
 
 /// A memory region as the run-time check compares against it: an access
@@ -177,15 +183,21 @@ struct Region {
 }
 
 impl Region {
-    fn new(b: &mut FunctionBuilder<'_>, lo: Value, len: Value) -> Region {
+    /// The region at `lo`, `len` bytes long, with the limits of the access
+    /// sizes in `sizes` (the others are never read; leaving them out keeps
+    /// Cranelift's work, and so compile time, down).
+    fn new(b: &mut FunctionBuilder<'_>, lo: Value, len: Value, sizes: [bool; 4]) -> Region {
         let zero = b.ins().iconst(I64, 0);
-        let limits = [1, 2, 4, 8].map(|size| {
-            let fits = b
-                .ins()
-                .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, len, size);
-            let limit = b.ins().iadd_imm_s(len, 1 - size);
-            b.ins().select(fits, limit, zero)
-        });
+        let mut limits = [zero; 4];
+        for (i, size) in [1, 2, 4, 8].into_iter().enumerate() {
+            if sizes[i] {
+                let fits = b
+                    .ins()
+                    .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, len, size);
+                let limit = b.ins().iadd_imm_s(len, 1 - size);
+                limits[i] = b.ins().select(fits, limit, zero);
+            }
+        }
         Region { lo, limits }
     }
 }
@@ -283,6 +295,7 @@ pub(crate) fn lower_function(
     let regs: [Variable; 10] = std::array::from_fn(|_| b.declare_var(I64));
     let zero = b.ins().iconst(I64, 0);
     let fixed = checked().with_readonly();
+    let checked = checked_sizes(&insns[start..end], input.frame_size);
     // Where each function finds its inputs: (ctx, pkt, len, fp, r1..r5).
     let (ctx, pkt, len, fp, args, mem_lo, mem_len, stack_hi);
     if input.leaf {
@@ -313,7 +326,7 @@ pub(crate) fn lower_function(
         args = [params[4], params[5], params[6], params[7], params[8]];
         // The region bounds are read only when some access needs a
         // run-time check.
-        (mem_lo, mem_len, stack_hi) = if needs_region_checks(&insns[start..end], input.frame_size) {
+        (mem_lo, mem_len, stack_hi) = if checked.contains(&true) {
             (
                 b.ins().load(I64, fixed, ctx, offset::MEM_LO),
                 b.ins().load(I64, fixed, ctx, offset::MEM_LEN),
@@ -323,12 +336,20 @@ pub(crate) fn lower_function(
             (zero, zero, zero)
         };
     }
-    let stack_lo = b.ins().iadd_imm_s(fp, -input.frame_size);
-    let stack_len = b.ins().isub(stack_hi, stack_lo);
-    let regions = [
-        Region::new(&mut b, mem_lo, mem_len),
-        Region::new(&mut b, stack_lo, stack_len),
-    ];
+    let regions = if checked.contains(&true) && !input.leaf {
+        let stack_lo = b.ins().iadd_imm_s(fp, -input.frame_size);
+        let stack_len = b.ins().isub(stack_hi, stack_lo);
+        [
+            Region::new(&mut b, mem_lo, mem_len, checked),
+            Region::new(&mut b, stack_lo, stack_len, checked),
+        ]
+    } else {
+        let none = Region {
+            lo: zero,
+            limits: [zero; 4],
+        };
+        [none, none]
+    };
     for (r, var) in regs.iter().enumerate() {
         let v = if (1..=5).contains(&r) {
             args[r - 1]

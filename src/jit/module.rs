@@ -228,39 +228,29 @@ fn compile_single(
     } else {
         Vec::new()
     };
-    CONTEXT.with_borrow_mut(|ctx| {
-        ctx.clear();
-        ctx.func = func;
-        ctx.set_disasm(options.keep_listings);
-        let code = ctx
-            .compile(&**isa, &mut ControlPlane::default())
-            .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
-        if !code.buffer.relocs().is_empty() {
-            return Ok(None);
-        }
-        let bytes = code.code_buffer();
-        let native = if options.keep_listings {
-            let text = code.vcode.clone().unwrap_or_default();
-            vec![super::listing::machine_code(bytes, 0).unwrap_or(text)]
-        } else {
-            Vec::new()
-        };
-        let (addr, len) = map_code(bytes)?;
-        Ok(Some(HostCode {
-            memory: CodeMemory::Mapped { addr, len },
-            entry: addr as *const u8,
-            lowered,
-            clif,
-            native,
-        }))
-    })
-}
-
-thread_local! {
-    /// Cranelift's compilation context, reused by every single-function
-    /// compilation on this thread: its analyses and register allocator
-    /// keep their allocations between programs.
-    static CONTEXT: std::cell::RefCell<Context> = std::cell::RefCell::new(Context::new());
+    let mut ctx = Context::for_function(func);
+    ctx.set_disasm(options.keep_listings);
+    let code = ctx
+        .compile(&**isa, &mut ControlPlane::default())
+        .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+    if !code.buffer.relocs().is_empty() {
+        return Ok(None);
+    }
+    let bytes = code.code_buffer();
+    let native = if options.keep_listings {
+        let text = code.vcode.clone().unwrap_or_default();
+        vec![super::listing::machine_code(bytes, 0).unwrap_or(text)]
+    } else {
+        Vec::new()
+    };
+    let (addr, len) = map_code(bytes)?;
+    Ok(Some(HostCode {
+        memory: CodeMemory::Mapped { addr, len },
+        entry: addr as *const u8,
+        lowered,
+        clif,
+        native,
+    }))
 }
 
 /// Compiles for the host: every function into one fresh module.

@@ -7,7 +7,7 @@
 //! `skb->data_end` loaded into r1 and r2 through r6 (which the kernel
 //! requires to hold the context for these loads; the context rewrite then
 //! turns them into the runtime's 64-bit addresses); then the shared
-//! checked load of [`super::packet_load`] into r0, whose out-of-packet
+//! checked load of `ebpf::packet_load` into r0, whose out-of-packet
 //! jumps go to one `r0 = 0; exit` appended after the program (a failed
 //! legacy load ends the program with 0 in the kernel). The loads clobber
 //! r1–r5 in the kernel, so the expansion uses r1–r3 freely. Offsets beyond

@@ -65,6 +65,9 @@ pub(crate) struct Prepared {
     /// Stack frames a run can use (its deepest local-call chain): the
     /// stack each run zeroes is that big.
     frames: usize,
+    /// Bytes below r10 the program can touch in any frame (`None`: not
+    /// bounded), for [`Prepared::run_on_stack`].
+    stack_depth: Option<usize>,
     /// Compiled as leaf code (`JitOptions::leaf`): native code may hand an
     /// input over, and the interpreter then runs it from the start.
     leaf: bool,
@@ -90,6 +93,7 @@ impl Prepared {
         };
         Ok(Prepared {
             frames: ebpf::verify::call_frames(&program),
+            stack_depth: ebpf::stack_depth::stack_depth(&program),
             leaf: jit.leaf,
             program,
             code,
@@ -122,7 +126,7 @@ impl Prepared {
     }
 
     /// Runs on `ctx` with an instruction budget (`None`: unlimited) and
-    /// `env` serving helper calls; returns r0.
+    /// `env` serving helper calls, on a fresh zeroed stack; returns r0.
     pub(crate) fn run<C: Context + ?Sized>(
         &self,
         ctx: &mut C,
@@ -134,23 +138,80 @@ impl Prepared {
             return self.interpret(mem, packet, budget, env);
         };
         if self.leaf {
-            let handed_over = match packet {
-                Some(packet) => code.run_leaf(packet, mem).map(u64::from),
-                None => None,
-            };
-            return match handed_over {
-                Some(r0) => Ok(r0),
-                // Leaf code is compiled only for programs without side
-                // effects: running the input again from the start on the
-                // interpreter gives exactly the result.
-                None => self.interpret(mem, packet, budget, env),
-            };
+            return self.run_leaf(code, mem, packet, budget, env);
         }
         let budget = budget.unwrap_or(0);
         let raw = with_stack(self.frames, |stack| {
             code.run(mem, packet, stack, budget, env)
         });
         outcome(&self.program, raw)
+    }
+
+    /// Bytes a stack for this program needs: its frames.
+    pub(crate) fn stack_len(&self) -> usize {
+        self.frames * FRAME_SIZE as usize
+    }
+
+    /// As [`Prepared::run`], on `stack` (at least [`Prepared::stack_len`]
+    /// bytes, its top the entry frame's r10) kept from run to run: only
+    /// the part of each frame the program can touch
+    /// ([`ebpf::stack_depth`]) is zeroed, so every run starts from the same
+    /// stack without paying for the whole of it.
+    pub(crate) fn run_on_stack<C: Context + ?Sized>(
+        &self,
+        ctx: &mut C,
+        stack: &mut [u8],
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        const FRAME: usize = FRAME_SIZE as usize;
+        let Some(stack) = stack
+            .len()
+            .checked_sub(self.stack_len())
+            .map(|at| &mut stack[at..])
+        else {
+            return self.run(ctx, budget, env);
+        };
+        match self.stack_depth {
+            Some(depth) => {
+                for frame in stack.rchunks_exact_mut(FRAME) {
+                    frame[FRAME - depth..].fill(0);
+                }
+            }
+            None => stack.fill(0),
+        }
+        let (mem, packet) = ctx.regions();
+        let Some(code) = &self.code else {
+            return ebpf::interp::run_on_stack(&self.program, mem, packet, stack, budget, env);
+        };
+        if self.leaf {
+            return self.run_leaf(code, mem, packet, budget, env);
+        }
+        let raw = code.run(mem, packet, stack, budget.unwrap_or(0), env);
+        outcome(&self.program, raw)
+    }
+
+    /// Leaf code's run: native, or the interpreter from the start when the
+    /// code hands the input over.
+    fn run_leaf(
+        &self,
+        code: &JitCode,
+        mem: &mut [u8],
+        packet: Option<&[u8]>,
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        let handed_over = match packet {
+            Some(packet) => code.run_leaf(packet, mem).map(u64::from),
+            None => None,
+        };
+        match handed_over {
+            Some(r0) => Ok(r0),
+            // Leaf code is compiled only for programs without side
+            // effects: running the input again from the start on the
+            // interpreter gives exactly the result.
+            None => self.interpret(mem, packet, budget, env),
+        }
     }
 
     /// Runs on the eBPF interpreter whatever the engine (the fallback of

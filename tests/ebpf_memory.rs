@@ -283,3 +283,35 @@ fn legacy_loads_network_header_offsets() {
     assert_eq!(legacy(&format!("ldabsb {}", net - 1), &mut pkt), (0, 0));
     assert_eq!(legacy(&format!("ldabsb {SKF_LL_OFF}"), &mut pkt), (0, 0));
 }
+
+/// Packet programs keep one stack from run to run and zero, before each
+/// run, only the part their accesses can reach (`ebpf::stack_depth`): a
+/// read before any write sees 0 on every run, whether the analysis placed
+/// the access (r10 plus a constant) or gave up (a pointer it cannot follow,
+/// so the whole stack is zeroed).
+#[test]
+fn packet_programs_start_every_run_from_a_zeroed_stack() {
+    use cranebpf::ebpf::elf::ObjectProgram;
+    use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
+    for src in [
+        "ldxb %r2, [%r10-8]\nstb [%r10-8], 7\nstb [%r10-512], 7\nmov %r0, %r2\nexit",
+        "mov %r3, %r10\nand %r3, -1\nldxb %r2, [%r3-300]\nstb [%r3-300], 9\nmov %r0, %r2\nexit",
+    ] {
+        let xdp = ObjectProgram {
+            name: "prog".into(),
+            section: "xdp".into(),
+            program: assemble(src).expect("assembles"),
+        };
+        for engine in Engine::EBPF {
+            let options = PacketOptions {
+                engine: Some(engine),
+                ..PacketOptions::default()
+            };
+            let p = PacketProgram::new(&xdp, &[], options).expect("prepares");
+            assert_eq!(p.engine(), engine);
+            for run in 0..3 {
+                assert_eq!(p.action(&[0u8; 60]), Ok(0), "{engine}, run {run}\n{src}");
+            }
+        }
+    }
+}

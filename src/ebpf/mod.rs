@@ -21,6 +21,7 @@ pub mod maps;
 pub(crate) mod packet_load;
 pub mod runtime;
 pub mod semantics;
+pub mod stack_depth;
 pub mod verify;
 
 pub use env::{Environment, HelperMemory, HelperOutcome, HelpersEnv};

@@ -329,6 +329,9 @@ struct RunState {
     ticks: u64,
     /// The last run moved `data` or `data_meta` into the headroom.
     headroom_dirty: bool,
+    /// The eBPF stack, kept from run to run (each run zeroes what its
+    /// program can touch: `Prepared::run_on_stack`).
+    stack: Vec<u8>,
 }
 
 impl RunState {
@@ -459,6 +462,13 @@ impl PacketProgram {
                 .map_err(|e| named(RuntimeError::Jit(e)))?;
             prepared.push(Some(core));
         }
+        // One stack serves every program a tail call can reach.
+        let stack_len = prepared
+            .iter()
+            .flatten()
+            .map(Prepared::stack_len)
+            .max()
+            .unwrap_or(0);
         Ok(PacketProgram {
             programs: prepared,
             entry,
@@ -470,6 +480,7 @@ impl PacketProgram {
                 rng: Rng::new(options.seed),
                 ticks: 0,
                 headroom_dirty: false,
+                stack: vec![0; stack_len],
             }),
             started: Instant::now(),
             options,
@@ -606,11 +617,13 @@ impl PacketProgram {
                 .as_ref()
                 .unwrap_or_else(|| unreachable!("tail calls reach prepared programs only"));
             let mem = &mut state.bytes[state.base..];
+            let stack = &mut state.stack;
+            let budget = self.options.budget;
             let result = match network {
                 Some(packet) => {
-                    core.run(&mut WithPacket { mem, packet }, self.options.budget, &env)
+                    core.run_on_stack(&mut WithPacket { mem, packet }, stack, budget, &env)
                 }
-                None => core.run(mem, self.options.budget, &env),
+                None => core.run_on_stack(mem, stack, budget, &env),
             };
             // A tail call ended the program (as an unwind): the callee runs
             // next on the same context, packet and maps, with a new stack.

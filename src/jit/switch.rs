@@ -50,10 +50,15 @@ fn compare(insn: &Insn) -> Option<(u8, u8, i64)> {
     is_compare.then_some((insn.dst, code, i64::from(insn.imm)))
 }
 
-/// The successor pc of a jump, or `None` outside `start..end`.
-fn target(pc: usize, off: i64, start: usize, end: usize) -> Option<usize> {
-    let t = pc as i64 + 1 + off;
-    (t >= start as i64 && t < end as i64).then_some(t as usize)
+/// Successor `which` (0: fall-through, 1: jump target; see
+/// [`Insn::successors`]) of the instruction at `pc`, if inside the function.
+fn successor(
+    insns: &[Insn],
+    pc: usize,
+    which: usize,
+    (start, end): (usize, usize),
+) -> Option<usize> {
+    insns[pc].successors(pc)[which].filter(|&t| t >= start && t < end)
 }
 
 /// Finds every switch in `insns[start..end]` whose blocks start at
@@ -96,7 +101,7 @@ impl Tree {
         let leaders_ja = |pc: usize| self.nodes.contains(&pc) && insns[pc].opc == op::JMP | op::JA;
         let mut hops = 0;
         while leaders_ja(pc) && hops < MAX_NODES {
-            match target(pc, i64::from(insns[pc].off), bounds.0, bounds.1) {
+            match successor(insns, pc, 0, bounds) {
                 Some(t) => pc = t,
                 None => break,
             }
@@ -121,13 +126,7 @@ impl Tree {
                 return Some(pc);
             };
             let taken = semantics::jmp_cond(code, value as u64, k as u64, false);
-            let next = if taken {
-                target(pc, i64::from(insn.off), bounds.0, bounds.1)?
-            } else if pc + 1 < bounds.1 {
-                pc + 1
-            } else {
-                return None;
-            };
+            let next = successor(insns, pc, usize::from(taken), bounds)?;
             let next = self.through_ja(insns, next, bounds);
             if !self.nodes.contains(&next) || insns[next].opc == op::JMP | op::JA {
                 return Some(next);
@@ -158,15 +157,10 @@ fn recover(
     let mut nodes = BTreeSet::from([root]);
     let mut work = vec![root];
     while let Some(pc) = work.pop() {
-        let insn = insns[pc];
-        let mut next = Vec::with_capacity(2);
-        if let Some(t) = target(pc, i64::from(insn.off), start, end) {
-            next.push(t);
-        }
-        if insn.opc != op::JMP | op::JA && pc + 1 < end {
-            next.push(pc + 1);
-        }
-        for n in next {
+        for n in [0, 1]
+            .into_iter()
+            .filter_map(|w| successor(insns, pc, w, bounds))
+        {
             if n != root && is_node(n) && nodes.insert(n) {
                 if nodes.len() > MAX_NODES {
                     return None;

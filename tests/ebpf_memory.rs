@@ -315,3 +315,38 @@ fn packet_programs_start_every_run_from_a_zeroed_stack() {
         }
     }
 }
+
+/// Runs on one thread share a kept stack, zeroed wholly when another
+/// program used it last and, between runs of one program, as deep as it can
+/// reach: no program sees another's bytes or its own from an earlier run.
+#[test]
+fn runs_on_one_thread_never_see_stack_bytes_left_by_earlier_runs() {
+    let build = |src: &str, engine| {
+        EbpfProgram::with_options(
+            assemble(src).expect("assembles"),
+            EbpfOptions {
+                engine: Some(engine),
+                ..EbpfOptions::default()
+            },
+        )
+        .expect("builds")
+    };
+    for engine in Engine::EBPF {
+        let writer = build(
+            "stdw [%r10-8], -1\nstdw [%r10-304], -1\nstdw [%r10-512], -1\nmov %r0, 0\nexit",
+            engine,
+        );
+        // Reads before writing: at r10-8 (placed), and at r10-304 through a
+        // pointer the depth analysis cannot follow.
+        let placed = build("ldxdw %r0, [%r10-8]\nstdw [%r10-8], 5\nexit", engine);
+        let unplaced = build(
+            "mov %r3, %r10\nand %r3, -1\nldxdw %r0, [%r3-304]\nstdw [%r3-304], 5\nexit",
+            engine,
+        );
+        for p in [
+            &writer, &placed, &unplaced, &placed, &placed, &writer, &unplaced, &unplaced,
+        ] {
+            assert_eq!(p.run(&mut []), Ok(0), "{engine}");
+        }
+    }
+}

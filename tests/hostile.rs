@@ -130,6 +130,14 @@ fn expect_failure(args: &[OsString], code: i32, what: Option<&str>) -> Outcome {
     out
 }
 
+/// A path's last component, for messages.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn args(list: &[&str]) -> Vec<OsString> {
     list.iter().map(OsString::from).collect()
 }
@@ -180,11 +188,7 @@ fn program_commands(prog: &str, w: &str) -> Vec<Vec<OsString>> {
 #[test]
 fn malformed_programs_exit_2_naming_file_and_place() {
     for file in hostile("programs") {
-        let name = file
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&file);
         let w = output_path(&name);
         let prog = file.to_str().expect("utf8 path");
         for command in program_commands(prog, w.to_str().expect("utf8")) {
@@ -255,11 +259,7 @@ fn malformed_expressions_exit_2_naming_the_column() {
 #[test]
 fn malformed_captures_exit_2_naming_the_byte_offset_and_write_nothing() {
     for file in hostile("captures") {
-        let name = file
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&file);
         let bytes = std::fs::read(&file).expect("read capture");
         let header_bad = cranebpf::capture::Reader::new(&bytes).is_err();
         let capture = file.to_str().expect("utf8 path");
@@ -295,11 +295,7 @@ fn malformed_captures_exit_2_naming_the_byte_offset_and_write_nothing() {
 #[test]
 fn malformed_ebpf_exits_2_and_refused_ebpf_exits_1() {
     for file in hostile("ebpf") {
-        let name = file
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&file);
         let prog = file.to_str().expect("utf8 path");
         let sample = "examples/sample.pcap";
         for command in [
@@ -325,11 +321,7 @@ fn malformed_elf_objects_exit_2_naming_the_place_and_write_nothing() {
     // Cut or corrupted copies of a clang-built XDP object: the header, the
     // section table, a program section, a relocation, .maps, .BTF.
     for file in hostile("elf") {
-        let name = file
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&file);
         let prog = file.to_str().expect("utf8 path");
         let w = output_path(&name);
         let w_str = w.to_str().expect("utf8 path");
@@ -376,11 +368,7 @@ fn malformed_elf_objects_exit_2_naming_the_place_and_write_nothing() {
 #[test]
 fn malformed_packet_files_exit_2_naming_the_line() {
     for file in hostile("hex") {
-        let name = file
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&file);
         let hex = file.to_str().expect("utf8 path");
         for command in [
             vec!["run", "ip", "--hex-file", hex],
@@ -399,11 +387,7 @@ fn conformance_directories_malformed_or_empty() {
     let out = run(&args(&["conformance", dir.to_str().expect("utf8")]));
     assert_eq!(out.code, REFUSED, "{}", out.stderr);
     for file in hostile("conformance") {
-        let name = file
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(&file);
         let line = out
             .stdout
             .lines()

@@ -106,12 +106,7 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
         let code = filter
             .jit_code()
             .ok_or_else(|| Failure::bad_input("no JIT code"))?;
-        let texts = if listing == Listing::Clif {
-            code.clif()
-        } else {
-            code.native_listing()
-        };
-        return super::ebpf::write_out(&texts.join("\n"));
+        return super::ebpf::write_out(&listing.of(code).join("\n"));
     }
     if args.ebpf.is_some() {
         let translated = translate(&prog).map_err(|e| Failure {

@@ -237,12 +237,7 @@ pub fn disasm_ebpf(
     let code = program
         .jit_code()
         .ok_or_else(|| named("the JIT did not compile it".into()))?;
-    let texts = if listing == Listing::Clif {
-        code.clif()
-    } else {
-        code.native_listing()
-    };
-    write_out(&texts.join("\n"))
+    write_out(&listing.of(code).join("\n"))
 }
 
 /// What `disasm` shows of an eBPF program.
@@ -256,6 +251,17 @@ pub enum Listing {
     Native,
 }
 
+impl Listing {
+    /// The JIT's listing this asks for (`Ebpf` has none: the CLIF).
+    pub fn of(self, code: &JitCode) -> &[String] {
+        if self == Listing::Native {
+            code.native_listing()
+        } else {
+            code.clif()
+        }
+    }
+}
+
 /// Prints `prog` as `listing` asks.
 pub fn print_ebpf(prog: &Program, listing: Listing) -> Result<i32, Failure> {
     if listing == Listing::Ebpf {
@@ -266,12 +272,7 @@ pub fn print_ebpf(prog: &Program, listing: Listing) -> Result<i32, Failure> {
         ..JitOptions::default()
     };
     let code = JitCode::compile(prog, &options).map_err(|e| Failure::bad_input(e.to_string()))?;
-    let texts = if listing == Listing::Clif {
-        code.clif()
-    } else {
-        code.native_listing()
-    };
-    write_out(&texts.join("\n"))
+    write_out(&listing.of(&code).join("\n"))
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends quietly with status

@@ -321,6 +321,46 @@ fn ebpf_engines_agree() {
     assert!(cases >= 20_000 * scale());
 }
 
+/// Compare trees (clang's `switch`, lowered as jump tables where dense)
+/// run under qemu as aarch64 code give the interpreter's leaf.
+#[test]
+fn aarch64_switch_tables_give_the_interpreters_leaf() {
+    let Some(mut runner) = aarch64() else {
+        return;
+    };
+    let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
+    let mut rng = Rng::new(seed() ^ 0x5717);
+    let mut cases = 0;
+    for _ in 0..40 {
+        let (prog, consts) = gen::ebpf::compare_tree(&mut rng);
+        let interp = EbpfProgram::with_options(
+            prog.clone(),
+            EbpfOptions {
+                engine: Some(Engine::Interp),
+                ..EbpfOptions::default()
+            },
+        )
+        .expect("verifies");
+        let bytes = compile_bytes(&prog.insns, arm.clone(), &jit_options(true)).expect("aarch64");
+        runner.load(&bytes).expect("qemu loads code");
+        let mut values = vec![i64::MIN, i64::MAX, -1, 0];
+        values.extend(consts.iter().flat_map(|&k| [k - 1, k, k + 1]));
+        for v in values {
+            let mem = v.to_le_bytes();
+            let want = interp.run(&mut mem.clone()).expect("runs");
+            let out = runner.run(&mem, None, 0).expect("qemu runs");
+            assert_eq!(
+                (out.r0, out.status),
+                (want, 0),
+                "aarch64 disagrees on {v}\n{}",
+                ebpf::disasm::disassemble(&prog)
+            );
+            cases += 1;
+        }
+    }
+    eprintln!("aarch64 compare trees: {cases} cases");
+}
+
 #[test]
 fn bounds_check_elimination_keeps_verdicts_at_every_length() {
     // Filters whose loads a single hoisted check covers, run on every

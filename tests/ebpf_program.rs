@@ -107,47 +107,16 @@ fn a_context_with_a_separate_packet_feeds_r1_and_the_packet_loads() {
 /// points and at the extremes.
 #[test]
 fn compare_trees_give_the_interpreters_leaf_on_every_value() {
+    use cranebpf::harness::gen::ebpf::compare_tree;
     use cranebpf::harness::Rng;
-    const OPS: [&str; 10] = [
-        "jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle",
-    ];
     let mut rng = Rng::new(2026);
     let mut tables = 0;
     for _ in 0..300 {
-        let nodes = 4 + (rng.next_u32() % 28) as usize;
-        let leaves = 2 + (rng.next_u32() % 10) as usize;
-        // Constants in a narrow band (so that many trees are dense enough
-        // for a table), sometimes shifted to negatives or to the wrap.
-        let base: i64 = match rng.next_u32() % 4 {
-            0 => 0,
-            1 => -20,
-            2 => 0x7fff_fff0,
-            _ => 100,
-        };
-        let mut consts = Vec::new();
-        // Either node `i + k` (forward only: a tree, no loop) or a leaf.
-        let to = |rng: &mut Rng, i: usize| {
-            let r = rng.next_u32() as usize;
-            if i + 1 < nodes && !r.is_multiple_of(3) {
-                format!("n{}", i + 1 + r / 3 % (nodes - i - 1))
-            } else {
-                format!("l{}", r / 3 % leaves)
-            }
-        };
-        let mut src = String::from("ldxdw %r1, [%r1]\n");
-        for i in 0..nodes {
-            let k = base + i64::from(rng.next_u32() % 24);
-            consts.push(k);
-            let op = OPS[rng.next_u32() as usize % OPS.len()];
-            let (t, f) = (to(&mut rng, i), to(&mut rng, i));
-            src += &format!("n{i}:\n{op} %r1, {k}, {t}\nja {f}\n");
-        }
-        for l in 0..leaves {
-            src += &format!("l{l}:\nmov %r0, {l}\nexit\n");
-        }
+        let (prog, consts) = compare_tree(&mut rng);
+        let listing = cranebpf::ebpf::disasm::disassemble(&prog);
         let [interp, jit] = Engine::EBPF.map(|engine| {
             EbpfProgram::with_options(
-                assemble(&src).unwrap_or_else(|e| panic!("{e}\n{src}")),
+                prog.clone(),
                 EbpfOptions {
                     engine: Some(engine),
                     jit: JitOptions {
@@ -158,7 +127,7 @@ fn compare_trees_give_the_interpreters_leaf_on_every_value() {
                     ..EbpfOptions::default()
                 },
             )
-            .expect("builds")
+            .unwrap_or_else(|e| panic!("{e}\n{listing}"))
         });
         assert_eq!(jit.engine(), Engine::Jit);
         let clif = jit.jit_code().expect("jit code").clif();
@@ -172,7 +141,7 @@ fn compare_trees_give_the_interpreters_leaf_on_every_value() {
         for v in values {
             let mut mem = v.to_le_bytes();
             let want = interp.run(&mut mem);
-            assert_eq!(jit.run(&mut mem), want, "value {v}\n{src}");
+            assert_eq!(jit.run(&mut mem), want, "value {v}\n{listing}");
         }
     }
     // The trees do exercise the tables.

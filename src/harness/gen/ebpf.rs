@@ -263,3 +263,60 @@ pub fn program(rng: &mut Rng, max_len: usize, mem_len: usize) -> Program {
     }
     Program::new(out)
 }
+
+/// A compare tree on one register, as clang makes of a C `switch` (which
+/// the JIT may lower as a jump table): `r1` is loaded from the input
+/// memory's first 8 bytes, then `4..32` compare blocks (every 64-bit
+/// compare op against constants in a narrow band, so that many trees are
+/// dense) each jump forward to another block or to one of `2..12` leaves
+/// `r0 = leaf; exit`. Returns the program and its constants, around which
+/// a test should try values.
+pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
+    const OPS: [u8; 10] = [
+        op::JEQ,
+        op::JNE,
+        op::JGT,
+        op::JGE,
+        op::JLT,
+        op::JLE,
+        op::JSGT,
+        op::JSGE,
+        op::JSLT,
+        op::JSLE,
+    ];
+    let nodes = 4 + rng.below(28) as usize;
+    let leaves = 2 + rng.below(10) as usize;
+    let base: i64 = *rng.pick(&[0, -20, 0x7fff_fff0, 100]);
+    // Slots: the load, two per node, two per leaf.
+    let node_at = |i: usize| 1 + 2 * i;
+    let leaf_at = |l: usize| 1 + 2 * nodes + 2 * l;
+    let mut to = |rng: &mut Rng, i: usize| {
+        if i + 1 < nodes && rng.below(3) != 0 {
+            node_at(i + 1 + rng.below((nodes - i - 1) as u64) as usize)
+        } else {
+            leaf_at(rng.below(leaves as u64) as usize)
+        }
+    };
+    let mut out = vec![Insn::new(op::LDX | op::MEM | op::DW, 1, 1, 0, 0)];
+    let mut consts = Vec::with_capacity(nodes);
+    for i in 0..nodes {
+        let k = base + rng.below(24) as i64;
+        consts.push(k);
+        let code = *rng.pick(&OPS);
+        let (t, f) = (to(rng, i), to(rng, i));
+        let at = node_at(i);
+        out.push(Insn::new(
+            op::JMP | code | op::K,
+            1,
+            0,
+            (t - at - 1) as i16,
+            k as i32,
+        ));
+        out.push(Insn::new(op::JMP | op::JA, 0, 0, (f - at - 2) as i16, 0));
+    }
+    for l in 0..leaves {
+        out.push(Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, l as i32));
+        out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
+    }
+    (Program::new(out), consts)
+}

@@ -290,7 +290,7 @@ pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
     // Slots: the load, two per node, two per leaf.
     let node_at = |i: usize| 1 + 2 * i;
     let leaf_at = |l: usize| 1 + 2 * nodes + 2 * l;
-    let mut to = |rng: &mut Rng, i: usize| {
+    let to = |rng: &mut Rng, i: usize| {
         if i + 1 < nodes && rng.below(3) != 0 {
             node_at(i + 1 + rng.below((nodes - i - 1) as u64) as usize)
         } else {

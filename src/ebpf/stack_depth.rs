@@ -59,8 +59,8 @@ pub fn stack_depth(prog: &Program) -> Option<usize> {
     }
     let mut deepest = 0i64;
     let mut reach = |at: i64| -> Option<()> {
-        // An access above r10 is in a caller's frame: not bounded here.
-        (at <= 0).then(|| deepest = deepest.max(-at))
+        // A byte at or above r10 is in a caller's frame: not bounded here.
+        (at < 0).then(|| deepest = deepest.max(-at))
     };
     let mut steps = 0usize;
     while let Some(pc) = work.pop() {
@@ -231,11 +231,11 @@ mod tests {
             depth("mov %r2, %r10\nadd %r2, %r1\nstb [%r2], 1\nmov %r0, 0\nexit"),
             None
         );
-        // Above r10: a caller's frame.
-        assert_eq!(
-            depth("call local f\nexit\nf:\nstb [%r10+8], 1\nmov %r0, 0\nexit"),
-            None
-        );
+        // At or above r10: a caller's frame.
+        for access in ["stb [%r10+8], 1", "stb [%r10+0], 1", "stw [%r10-2], 1"] {
+            let src = format!("call local f\nexit\nf:\n{access}\nmov %r0, 0\nexit");
+            assert_eq!(depth(&src), None, "{access}");
+        }
         // Derived but unused is fine.
         assert_eq!(
             depth("mov %r2, %r10\nmul %r2, 3\nmov %r0, 0\nexit"),

@@ -631,6 +631,7 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
         let reason = match program.name.as_str() {
             "unchecked_lookup" => "invalid mem access 'map_value_or_null'",
             "not_a_map" => "expected=map_ptr",
+            "write_rodata" => "write into map forbidden, value_size=4 off=0 size=4",
             _ => "invalid access to packet",
         };
         assert!(
@@ -643,15 +644,24 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
                 .maps
                 .iter()
                 .map(|d| {
-                    KernelMap::create(d.kind.number(), d.key_size, d.value_size, d.max_entries, 0)
-                        .expect("BPF_MAP_CREATE")
+                    // .rodata as libbpf makes it: BPF_F_RDONLY_PROG.
+                    let flags = if d.read_only { 0x80 } else { 0 };
+                    KernelMap::create(
+                        d.kind.number(),
+                        d.key_size,
+                        d.value_size,
+                        d.max_entries,
+                        flags,
+                    )
+                    .expect("BPF_MAP_CREATE")
                 })
                 .collect();
             let mut insns = program.program.insns.clone();
             for insn in insns
                 .iter_mut()
-                .filter(|i| i.is_lddw() && i.src == PSEUDO_MAP_FD)
+                .filter(|i| i.is_lddw() && (i.src == PSEUDO_MAP_FD || i.src == PSEUDO_MAP_VALUE))
             {
+                // (A map value's offset stays in the second slot.)
                 insn.imm = maps[insn.imm as usize].fd();
             }
             let refused = LoadedProgram::load_licensed(ProgType::Xdp, &insns, "GPL")

@@ -221,6 +221,10 @@ enum Val {
     MapOrNull(usize),
     /// A map (what `lddw` of a map reference loads), for the map helpers.
     MapPtr,
+    /// A read-only map's value (`.rodata`, loaded by `lddw` as
+    /// `BPF_PSEUDO_MAP_VALUE`) plus this offset, and the value's size: the
+    /// kernel's PTR_TO_MAP_VALUE of a `BPF_F_RDONLY_PROG` map.
+    ReadOnly(i64, u32),
     /// A pointer this analysis does not follow (packet plus a variable,
     /// `data_meta`, packet pointers after a helper that moves the data):
     /// its accesses are checked at run time only.
@@ -241,7 +245,12 @@ impl Val {
     fn is_packet_pointer(self) -> bool {
         matches!(
             self,
-            Val::Pkt(_) | Val::PktEnd | Val::Unknown | Val::MapOrNull(_) | Val::MapPtr
+            Val::Pkt(_)
+                | Val::PktEnd
+                | Val::Unknown
+                | Val::MapOrNull(_)
+                | Val::MapPtr
+                | Val::ReadOnly(..)
         )
     }
 }
@@ -294,6 +303,17 @@ fn stack_slot(off: i16, size: usize) -> (Option<usize>, std::ops::Range<usize>) 
 
 /// Checks and rewrites `prog`'s context accesses for `kind`.
 pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextError> {
+    rewrite_with_maps(prog, kind, &[])
+}
+
+/// As [`rewrite`], with the object's `maps` (indexed as `lddw` map
+/// references name them), so that stores into a read-only map's value are
+/// refused as the kernel refuses them.
+pub fn rewrite_with_maps(
+    prog: &Program,
+    kind: ContextKind,
+    maps: &[super::maps::MapDef],
+) -> Result<Program, ContextError> {
     let insns = &prog.insns;
     let n = insns.len();
     let mut states: Vec<Option<State>> = vec![None; n];
@@ -339,6 +359,8 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
                     (op::ALU64, op::SUB, false, Val::Ctx(o)) => Val::Ctx(o - imm),
                     (op::ALU64, op::ADD, false, Val::Pkt(o)) => Val::Pkt(o + imm),
                     (op::ALU64, op::SUB, false, Val::Pkt(o)) => Val::Pkt(o - imm),
+                    (op::ALU64, op::ADD, false, Val::ReadOnly(o, n)) => Val::ReadOnly(o + imm, n),
+                    (op::ALU64, op::SUB, false, Val::ReadOnly(o, n)) => Val::ReadOnly(o - imm, n),
                     (_, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
                     (_, _, _, v) if v.is_packet_pointer() => Val::Unknown,
                     (_, _, true, _) if s.regs[src].is_packet_pointer() => Val::Unknown,
@@ -382,7 +404,15 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
             op::LD => {
                 if i.is_lddw() {
                     // libbpf's BPF_PSEUDO_MAP_FD: a map, for the helpers.
-                    s.regs[dst] = if i.src == 1 { Val::MapPtr } else { Val::Other };
+                    let read_only = maps
+                        .get(i.imm as u32 as usize)
+                        .filter(|m| i.src == 2 && m.read_only);
+                    let offset = insns.get(pc + 1).map_or(0, |hi| i64::from(hi.imm as u32));
+                    s.regs[dst] = match (i.src, read_only) {
+                        (1, _) => Val::MapPtr,
+                        (2, Some(m)) => Val::ReadOnly(offset, m.value_size),
+                        _ => Val::Other,
+                    };
                     flow(pc + 2, &s, &mut work);
                     continue;
                 }
@@ -477,6 +507,18 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
                 ),
             });
         }
+        if let (op::ST | op::STX, Val::ReadOnly(o, value_size)) =
+            (i.class(), s.regs[(reg & 15).min(10) as usize])
+        {
+            let off = o + i64::from(i.off);
+            return Err(ContextError {
+                pc,
+                message: format!(
+                    "write into map forbidden, value_size={value_size} off={off} size={size}: \
+                     the map is read-only to programs (.rodata)"
+                ),
+            });
+        }
         if let Val::Pkt(o) = s.regs[(reg & 15).min(10) as usize] {
             let at = o + i64::from(i.off);
             if at < 0 || (at + size as i64) as u64 > s.range {
@@ -513,6 +555,7 @@ fn map_argument(pc: usize, helper: i32, s: &State) -> Result<(), ContextError> {
         Val::Pkt(_) => "pkt",
         Val::PktEnd => "pkt_end",
         Val::MapOrNull(_) => "map_value_or_null",
+        Val::ReadOnly(..) => "map_value",
         _ => return Ok(()),
     };
     Err(ContextError {
@@ -682,5 +725,60 @@ fn sk_buff_access(
         f::TSTAMP | f::HWTSTAMP => (size == 8).then_some(None),
         // Other fields are u32: whole or narrow (1 or 2 aligned bytes).
         _ => (size <= 4).then_some(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ebpf::asm::assemble;
+    use crate::ebpf::maps::{MapDef, MapKind};
+
+    fn rodata(read_only: bool) -> MapDef {
+        MapDef {
+            name: ".rodata".into(),
+            kind: MapKind::Array,
+            key_size: 4,
+            value_size: 16,
+            max_entries: 1,
+            flags: 0,
+            initial: Some(vec![0; 16]),
+            read_only,
+            programs: Vec::new(),
+        }
+    }
+
+    /// `prog` with its first `lddw` made a reference to map 0's value at
+    /// offset 4 (as the ELF loader links `.rodata` + 4).
+    fn with_map_value(src: &str) -> Program {
+        let mut prog = assemble(src).expect("assembles");
+        let at = prog.insns.iter().position(Insn::is_lddw).expect("an lddw");
+        prog.insns[at].src = 2;
+        prog.insns[at].imm = 0;
+        prog.insns[at + 1].imm = 4;
+        prog
+    }
+
+    #[test]
+    fn stores_into_a_read_only_value_are_refused_wherever_the_pointer_went() {
+        let direct = "lddw %r1, 0\nstw [%r1+2], 1\nmov %r0, 2\nexit";
+        let moved = "lddw %r1, 0\nadd %r1, 8\nmov %r3, %r1\nstxdw [%r10-8], %r3\n\
+                     ldxdw %r4, [%r10-8]\nstb [%r4-1], 1\nmov %r0, 2\nexit";
+        for (src, off, size) in [(direct, 6, 4), (moved, 11, 1)] {
+            let prog = with_map_value(src);
+            let e =
+                rewrite_with_maps(&prog, ContextKind::Xdp, &[rodata(true)]).expect_err("refused");
+            assert!(
+                e.message.starts_with(&format!(
+                    "write into map forbidden, value_size=16 off={off} size={size}"
+                )),
+                "{}",
+                e.message
+            );
+            // Reads are fine, and so is a writable map.
+            assert!(rewrite_with_maps(&prog, ContextKind::Xdp, &[rodata(false)]).is_ok());
+        }
+        let read = with_map_value("lddw %r1, 0\nldxw %r0, [%r1+2]\nexit");
+        assert!(rewrite_with_maps(&read, ContextKind::Xdp, &[rodata(true)]).is_ok());
     }
 }

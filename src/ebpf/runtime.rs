@@ -453,8 +453,8 @@ impl PacketProgram {
             };
             // Checked before linking, while map references are still
             // visible as such (linking keeps every instruction in place).
-            let checked =
-                context::rewrite(source, kind).map_err(|e| named(RuntimeError::Context(e)))?;
+            let checked = context::rewrite_with_maps(source, kind, maps)
+                .map_err(|e| named(RuntimeError::Context(e)))?;
             let rewritten = link(&checked, &set, mem_addr).map_err(named)?;
             super::verify::verify_with(&rewritten, &helpers, options.budget)
                 .map_err(|e| named(RuntimeError::Verify(e)))?;

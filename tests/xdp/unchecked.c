@@ -1,6 +1,6 @@
 // Programs the kernel's verifier refuses, for packet reads no comparison
-// with data_end proves, for a map lookup used unchecked and for a helper
-// given a stack pointer for a map; cranebpf must
+// with data_end proves, for a map lookup used unchecked, for a helper
+// given a stack pointer for a map and for a store into .rodata; cranebpf must
 // refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -60,6 +60,16 @@ int not_a_map(struct xdp_md *ctx)
     __u32 key = 0;
     __u64 *n = bpf_map_lookup_elem((void *)&key, &key);
     return n ? XDP_PASS : XDP_DROP;
+}
+
+// Writes a constant global (.rodata, read-only to programs).
+const volatile __u32 limit = 5;
+
+SEC("xdp")
+int write_rodata(struct xdp_md *ctx)
+{
+    *(volatile __u32 *)&limit = ctx->rx_queue_index;
+    return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";

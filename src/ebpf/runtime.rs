@@ -277,7 +277,9 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::Other { program, error } => {
                 write!(
                     f,
-                    "program '{program}' of the object (a tail-call target): {error}"
+                    "program '{program}' of the object (all its programs of this type are \
+                     loaded together, as libbpf loads an object, so tail calls can reach them): \
+                     {error}"
                 )
             }
             RuntimeError::NotEbpfEngine(e) => write!(

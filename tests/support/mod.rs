@@ -16,6 +16,9 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
+    // A directory of the same name left by an earlier test process that
+    // had this process id would make listings of it see strangers' files.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write");

@@ -168,3 +168,45 @@ int uses_global(void *ctx) { counter++; return 2; }
     let e = elf::load(&std::fs::read(&host_o).unwrap()).unwrap_err();
     assert!(e.0.contains("not eBPF"), "{e}");
 }
+
+/// An object whose maps would take more than the runtime gives (here a
+/// `.bss` of 4 GiB, found by the `elf_load` fuzzer running out of memory)
+/// is refused before anything is allocated; so is one map definition too
+/// big with its hash index counted.
+#[test]
+fn maps_over_the_memory_bound_are_refused_before_allocating() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/elf_load/maps-over-a-gigabyte-with-their-index");
+    let e = elf::load(&std::fs::read(path).expect("regression input")).expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("need 4080 MiB together, over the 1024 MiB"),
+        "{e}"
+    );
+    use cranebpf::ebpf::maps::{MapDef, MapKind, MAX_MAP_MEMORY};
+    let hash = MapDef {
+        name: "big".into(),
+        kind: MapKind::Hash,
+        key_size: 16,
+        value_size: 8,
+        max_entries: 16 << 20,
+        flags: 0,
+        initial: None,
+        read_only: false,
+        programs: Vec::new(),
+    };
+    // 16 Mi entries: 128 MiB of values, but 1 GiB more for the key index.
+    assert!(hash.memory_bytes() > MAX_MAP_MEMORY);
+    let xdp = elf::ObjectProgram {
+        name: "p".into(),
+        section: "xdp".into(),
+        program: cranebpf::ebpf::asm::assemble("mov %r0, 2\nexit").expect("assembles"),
+    };
+    let refused = cranebpf::ebpf::runtime::PacketProgram::new(&xdp, &[hash], Default::default());
+    assert!(
+        refused
+            .err()
+            .is_some_and(|e| e.to_string().contains("over the 1024 MiB")),
+        "a 1.1 GiB map set is refused"
+    );
+}

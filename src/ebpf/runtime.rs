@@ -245,6 +245,11 @@ pub enum RuntimeError {
     Jit(JitError),
     /// The engine asked for does not run eBPF.
     NotEbpfEngine(Engine),
+    /// The maps need more memory than [`super::maps::MAX_MAP_MEMORY`].
+    MapMemory {
+        /// Bytes they need together.
+        bytes: u64,
+    },
     /// Another program of the object, prepared for tail calls, failed.
     Other {
         /// Its function name.
@@ -282,6 +287,12 @@ impl std::fmt::Display for RuntimeError {
                      {error}"
                 )
             }
+            RuntimeError::MapMemory { bytes } => write!(
+                f,
+                "the maps need {} MiB together, over the {} MiB a program's maps may take",
+                bytes >> 20,
+                super::maps::MAX_MAP_MEMORY >> 20
+            ),
             RuntimeError::NotEbpfEngine(e) => write!(
                 f,
                 "the {e} engine runs classic programs only; use interp or jit for eBPF"
@@ -395,6 +406,10 @@ impl PacketProgram {
         let first = &programs[entry];
         let kind = context_kind(&first.section)
             .ok_or_else(|| RuntimeError::ProgramType(first.section.clone()))?;
+        let bytes: u64 = maps.iter().map(MapDef::memory_bytes).sum();
+        if bytes > super::maps::MAX_MAP_MEMORY {
+            return Err(RuntimeError::MapMemory { bytes });
+        }
         let arenas_at = FRAME_AT + FRAME_SIZE;
         let mut set = MapSet::new(maps, arenas_at);
         let len = arenas_at + set.arena_size();

@@ -21,7 +21,7 @@ mod btf;
 mod write;
 pub use write::{write_object, ProgramSection};
 
-use super::maps::{kind_name, MapDef, MapKind};
+use super::maps::{kind_name, MapDef, MapKind, MAX_MAP_MEMORY};
 
 /// `lddw` src: the map with this index (libbpf's `BPF_PSEUDO_MAP_FD`).
 pub const PSEUDO_MAP_FD: u8 = 1;
@@ -481,6 +481,16 @@ impl Maps {
                 maps.defs.push(def);
             }
         }
+        let total: u64 = maps.defs.iter().map(MapDef::memory_bytes).sum();
+        if total > MAX_MAP_MEMORY {
+            return Err(ElfError(format!(
+                "the object's maps ({}) need {} MiB together, over the {} MiB an object's \
+                 maps may take",
+                maps.defs.len(),
+                total >> 20,
+                MAX_MAP_MEMORY >> 20
+            )));
+        }
         Ok(maps)
     }
 
@@ -606,14 +616,7 @@ fn map_def(
             "map '{name}': an array's key is 4 bytes, not {key_size} (EINVAL)"
         )));
     }
-    // Bound what one object may make us allocate.
-    let bytes = u64::from(value_size).div_ceil(8) * 8 * u64::from(max_entries);
-    if bytes > 1 << 30 {
-        return Err(ElfError(format!(
-            "map '{name}': {max_entries} entries of {value_size} bytes is over 1 GiB"
-        )));
-    }
-    Ok(MapDef {
+    let def = MapDef {
         name: name.to_string(),
         kind,
         key_size,
@@ -623,5 +626,15 @@ fn map_def(
         initial: None,
         read_only: false,
         programs: Vec::new(),
-    })
+    };
+    // Bound what one object may make us allocate.
+    if def.memory_bytes() > MAX_MAP_MEMORY {
+        return Err(ElfError(format!(
+            "map '{name}': {max_entries} entries of {key_size}-byte keys and {value_size}-byte \
+             values need {} MiB, over the {} MiB an object's maps may take",
+            def.memory_bytes() >> 20,
+            MAX_MAP_MEMORY >> 20
+        )));
+    }
+    Ok(def)
 }

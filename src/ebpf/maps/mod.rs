@@ -149,6 +149,27 @@ pub struct MapDef {
     pub programs: Vec<(u32, String)>,
 }
 
+/// Most memory the maps of one program may take together (values, and
+/// a hash map's index of its keys), so that an object cannot make the
+/// runtime allocate without bound.
+pub const MAX_MAP_MEMORY: u64 = 1 << 30;
+
+impl MapDef {
+    /// Bytes this map takes in the runtime: its value arena, and for hash
+    /// maps and tries the index of their keys (each key, its slot's
+    /// bookkeeping).
+    pub fn memory_bytes(&self) -> u64 {
+        let n = u64::from(self.max_entries);
+        let values = u64::from(self.value_size).div_ceil(8) * 8 * n;
+        let index = if self.kind.is_array() || self.kind == MapKind::RingBuf {
+            0
+        } else {
+            n * (u64::from(self.key_size) + 48)
+        };
+        values + index
+    }
+}
+
 /// Handles programs hold for maps (what `lddw rN, map` loads): an address
 /// no access can reach, with the map's index in the low bits.
 pub const MAP_HANDLE_BASE: u64 = 0xffff_fe00_0000_0000;

@@ -134,17 +134,12 @@ impl Prepared {
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
         let (mem, packet) = ctx.regions();
-        let Some(code) = &self.code else {
-            return self.interpret(mem, packet, budget, env);
-        };
-        if self.leaf {
+        if let (Some(code), true) = (&self.code, self.leaf) {
             return self.run_leaf(code, mem, packet, budget, env);
         }
-        let budget = budget.unwrap_or(0);
-        let raw = with_stack(self.frames, |stack| {
-            code.run(mem, packet, stack, budget, env)
-        });
-        outcome(&self.program, raw)
+        with_stack(self.frames, |stack| {
+            self.run_with_stack(mem, packet, stack, budget, env)
+        })
     }
 
     /// Bytes a stack for this program needs: its frames.
@@ -165,6 +160,11 @@ impl Prepared {
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
         const FRAME: usize = FRAME_SIZE as usize;
+        if let (Some(code), true) = (&self.code, self.leaf) {
+            // Leaf code keeps its scratch in its own native frame.
+            let (mem, packet) = ctx.regions();
+            return self.run_leaf(code, mem, packet, budget, env);
+        }
         let Some(stack) = stack
             .len()
             .checked_sub(self.stack_len())
@@ -181,14 +181,25 @@ impl Prepared {
             None => stack.fill(0),
         }
         let (mem, packet) = ctx.regions();
-        let Some(code) = &self.code else {
-            return ebpf::interp::run_on_stack(&self.program, mem, packet, stack, budget, env);
-        };
-        if self.leaf {
-            return self.run_leaf(code, mem, packet, budget, env);
+        self.run_with_stack(mem, packet, stack, budget, env)
+    }
+
+    /// Runs non-leaf code, or the interpreter, on a prepared `stack`.
+    fn run_with_stack(
+        &self,
+        mem: &mut [u8],
+        packet: Option<&[u8]>,
+        stack: &mut [u8],
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        match &self.code {
+            Some(code) => outcome(
+                &self.program,
+                code.run(mem, packet, stack, budget.unwrap_or(0), env),
+            ),
+            None => ebpf::interp::run_on_stack(&self.program, mem, packet, stack, budget, env),
         }
-        let raw = code.run(mem, packet, stack, budget.unwrap_or(0), env);
-        outcome(&self.program, raw)
     }
 
     /// Leaf code's run: native, or the interpreter from the start when the

@@ -60,7 +60,13 @@ pub fn load_program(path: &Path, force_raw: bool, name: Option<&str>) -> Result<
 /// its only one.
 fn from_object(bytes: &[u8], name: Option<&str>) -> Result<Program, String> {
     let object = cranebpf::ebpf::elf::load(bytes).map_err(|e| e.to_string())?;
-    let chosen = select(&object, name)?;
+    let (_, chosen) = select(&object, name)?;
+    plain_program(chosen)
+}
+
+/// An object's program as one that runs on plain memory: refused when it
+/// is a packet program or uses maps.
+fn plain_program(chosen: &ObjectProgram) -> Result<Program, String> {
     if let Some(kind) = context_kind(&chosen.section) {
         return Err(format!(
             "'{}' is {} {kind} program (section {}): it runs on packets; give -r CAPTURE, \
@@ -89,8 +95,12 @@ fn from_object(bytes: &[u8], name: Option<&str>) -> Result<Program, String> {
     Ok(chosen.program.clone())
 }
 
-/// The program `name` (function or section) of an object, or its only one.
-fn select<'o>(object: &'o EbpfObject, name: Option<&str>) -> Result<&'o ObjectProgram, String> {
+/// The program `name` (function or section) of an object, or its only one,
+/// with its index among the object's programs.
+fn select<'o>(
+    object: &'o EbpfObject,
+    name: Option<&str>,
+) -> Result<(usize, &'o ObjectProgram), String> {
     let names = || {
         object
             .programs
@@ -102,7 +112,8 @@ fn select<'o>(object: &'o EbpfObject, name: Option<&str>) -> Result<&'o ObjectPr
     let mut matching = object
         .programs
         .iter()
-        .filter(|p| name.is_none_or(|n| p.name == n || p.section == n));
+        .enumerate()
+        .filter(|(_, p)| name.is_none_or(|n| p.name == n || p.section == n));
     match (matching.next(), matching.next(), name) {
         (Some(p), None, _) => Ok(p),
         (None, _, Some(n)) => Err(format!("no program '{n}'; it holds: {}", names())),
@@ -209,19 +220,14 @@ pub fn disasm_ebpf(
     // accesses rewritten, helpers linked), others as plain programs.
     let named = |e: String| Failure::bad_input(format!("{}: {e}", path.display()));
     let object = cranebpf::ebpf::elf::load(&bytes).map_err(|e| named(e.to_string()))?;
-    let chosen = select(&object, name).map_err(named)?;
+    let (entry, chosen) = select(&object, name).map_err(named)?;
     if listing == Listing::Ebpf {
         return write_out(&disassemble_object(&chosen.program, &object.maps));
     }
     if context_kind(&chosen.section).is_none() {
-        let prog = from_object(&bytes, name).map_err(named)?;
+        let prog = plain_program(chosen).map_err(named)?;
         return print_ebpf(&prog, listing);
     }
-    let entry = object
-        .programs
-        .iter()
-        .position(|p| std::ptr::eq(p, chosen))
-        .unwrap_or(0);
     let options = PacketOptions {
         engine: Some(Engine::Jit),
         jit: JitOptions {
@@ -304,7 +310,7 @@ pub fn load_packet_program(
     }
     let object = cranebpf::ebpf::elf::load(&bytes)
         .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    let chosen = select(&object, name)
+    let (index, chosen) = select(&object, name)
         .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     if context_kind(&chosen.section).is_none() {
         return Err(Failure::bad_input(format!(
@@ -315,11 +321,6 @@ pub fn load_packet_program(
             chosen.section
         )));
     }
-    let index = object
-        .programs
-        .iter()
-        .position(|p| std::ptr::eq(p, chosen))
-        .unwrap_or(0);
     Ok((object, index))
 }
 

@@ -406,8 +406,7 @@ impl PacketProgram {
         let first = &programs[entry];
         let kind = context_kind(&first.section)
             .ok_or_else(|| RuntimeError::ProgramType(first.section.clone()))?;
-        let bytes: u64 = maps.iter().map(MapDef::memory_bytes).sum();
-        if bytes > super::maps::MAX_MAP_MEMORY {
+        if let Some(bytes) = super::maps::over_memory_bound(maps) {
             return Err(RuntimeError::MapMemory { bytes });
         }
         let arenas_at = FRAME_AT + FRAME_SIZE;

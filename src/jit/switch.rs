@@ -98,9 +98,9 @@ struct Tree {
 impl Tree {
     /// Follows `ja` blocks from `pc`: where control really goes.
     fn through_ja(&self, insns: &[Insn], mut pc: usize, bounds: (usize, usize)) -> usize {
-        let leaders_ja = |pc: usize| self.nodes.contains(&pc) && insns[pc].opc == op::JMP | op::JA;
+        let is_ja_node = |pc: usize| self.nodes.contains(&pc) && insns[pc].opc == op::JMP | op::JA;
         let mut hops = 0;
-        while leaders_ja(pc) && hops < MAX_NODES {
+        while is_ja_node(pc) && hops < MAX_NODES {
             match successor(insns, pc, 0, bounds) {
                 Some(t) => pc = t,
                 None => break,

@@ -481,8 +481,7 @@ impl Maps {
                 maps.defs.push(def);
             }
         }
-        let total: u64 = maps.defs.iter().map(MapDef::memory_bytes).sum();
-        if total > MAX_MAP_MEMORY {
+        if let Some(total) = super::maps::over_memory_bound(&maps.defs) {
             return Err(ElfError(format!(
                 "the object's maps ({}) need {} MiB together, over the {} MiB an object's \
                  maps may take",

@@ -154,6 +154,12 @@ pub struct MapDef {
 /// runtime allocate without bound.
 pub const MAX_MAP_MEMORY: u64 = 1 << 30;
 
+/// What `defs` take together when that is over [`MAX_MAP_MEMORY`].
+pub fn over_memory_bound(defs: &[MapDef]) -> Option<u64> {
+    let total: u64 = defs.iter().map(MapDef::memory_bytes).sum();
+    (total > MAX_MAP_MEMORY).then_some(total)
+}
+
 impl MapDef {
     /// Bytes this map takes in the runtime: its value arena, and for hash
     /// maps and tries the index of their keys (each key, its slot's

@@ -189,3 +189,54 @@ fn host_list_listings_are_libpcaps() {
         );
     }
 }
+
+/// Long lists through the general optimiser (whose pullups move a whole
+/// chain at once, where libpcap moves one test per sweep): libpcap's
+/// listing, for ports, port ranges and networks, alone and inside larger
+/// expressions. (libpcap itself takes seconds beyond about 150 terms.)
+#[test]
+fn long_list_listings_are_libpcaps() {
+    let Some(lib) = LibPcap::load_or_skip() else {
+        return;
+    };
+    let list =
+        |n: u32, term: &dyn Fn(u32) -> String| (0..n).map(term).collect::<Vec<_>>().join(" or ");
+    let mut exprs = Vec::new();
+    for (quals, n) in [
+        ("", 2u32),
+        ("", 41),
+        ("", 120),
+        ("tcp ", 80),
+        ("src ", 60),
+        ("udp dst ", 100),
+        ("sctp ", 17),
+    ] {
+        exprs.push(list(n, &|i| format!("{quals}port {}", 1000 + i)));
+    }
+    exprs.push(list(40, &|i| {
+        format!("portrange {}-{}", i * 10, i * 10 + 5)
+    }));
+    exprs.push(list(60, &|i| format!("net 10.{i}.0.0/16")));
+    exprs.push(list(30, &|i| format!("host fe80::{:x}", i + 1)));
+    exprs.push(format!(
+        "tcp and ({})",
+        list(50, &|i| format!("port {}", 2000 + i))
+    ));
+    exprs.push(format!(
+        "not ({})",
+        list(50, &|i| format!("dst port {}", 2000 + i))
+    ));
+    exprs.push(format!(
+        "({}) and not net 10.0.0.0/8",
+        list(50, &|i| format!("udp port {}", 3000 + i))
+    ));
+    for expr in &exprs {
+        let ours = cranebpf::compile_expr(expr, LinkType::Ethernet).expect("compiles");
+        let theirs = lib.compile("EN10MB", expr, true).expect("libpcap compiles");
+        assert_eq!(
+            print::disasm(&ours),
+            lib.listing(&theirs),
+            "not libpcap's listing: {expr}"
+        );
+    }
+}

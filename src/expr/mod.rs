@@ -12,6 +12,7 @@ mod ast;
 mod cfg;
 mod codegen;
 mod dataflow;
+mod facts;
 mod hostlist;
 mod lexer;
 mod linktype;

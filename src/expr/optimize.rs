@@ -20,6 +20,7 @@ use super::dataflow::{
     entry_values, number_block, predecessors, set_target, targets, test_uses, uses_defs, FxMap,
     Numbers, RegSet, A, NREGS,
 };
+use super::facts::{FactChains, NO_FACT};
 use super::pullup;
 use crate::cbpf::insn::op;
 
@@ -62,81 +63,6 @@ fn skip_undecided_root(g: &mut Graph) {
             Target::Block(_) => return,
             leaf => g.root = Some(leaf),
         }
-    }
-}
-
-/// A known test outcome: (value number of A, jump op, k, outcome).
-type Fact = (u32, u16, u32, bool);
-
-/// The facts known on edges, as chains sharing their common beginnings: a
-/// block with one predecessor extends its predecessor's chain in O(1)
-/// instead of copying it (the copies were most of the optimiser's time on
-/// long `or` chains).
-struct FactChains {
-    /// (fact, index of the previous, older fact or [`NO_FACT`]).
-    nodes: Vec<(Fact, u32)>,
-}
-
-/// The empty chain.
-const NO_FACT: u32 = u32::MAX;
-
-impl FactChains {
-    fn push(&mut self, fact: Fact, older: u32) -> u32 {
-        self.nodes.push((fact, older));
-        (self.nodes.len() - 1) as u32
-    }
-
-    /// The facts of a chain, newest first.
-    fn iter(&self, mut at: u32) -> impl Iterator<Item = Fact> + '_ {
-        std::iter::from_fn(move || {
-            let &(fact, older) = self.nodes.get(at as usize)?;
-            at = older;
-            Some(fact)
-        })
-    }
-
-    /// The facts on edge `(p, side)`: those known on entry to `p`
-    /// (`facts_in`), plus the outcome of p's test (on A's value number
-    /// `at_test_a[p]`).
-    fn on_edge(
-        &mut self,
-        g: &Graph,
-        at_test_a: &[u32],
-        facts_in: &[u32],
-        (p, side): (usize, bool),
-    ) -> u32 {
-        match g.blocks[p].test {
-            Test::Jump { code, k } if code & op::X == 0 => {
-                self.push((at_test_a[p], code & 0xf0, k, side), facts_in[p])
-            }
-            _ => facts_in[p],
-        }
-    }
-
-    /// A chain of `facts`, oldest first.
-    fn push_all(&mut self, facts: &[Fact]) -> u32 {
-        facts.iter().fold(NO_FACT, |at, &f| self.push(f, at))
-    }
-
-    /// The outcome of block test `(v, code, k)` implied by the chain at
-    /// `at`, if any: the oldest fact that decides it.
-    fn implied(&self, at: u32, v: u32, code: u16, k: u32) -> Option<bool> {
-        let mut decided = None;
-        for (fv, fcode, fk, sense) in self.iter(at) {
-            if fv != v {
-                continue;
-            }
-            if fcode == code && fk == k {
-                decided = Some(sense);
-            } else if fcode == op::JEQ && sense && code == op::JEQ {
-                // Only what libpcap's fold_edge knows: after `A == k'`
-                // held, any other `jeq` is false. (Deciding more would drop
-                // loads libpcap keeps, and truncated packets would then be
-                // judged differently.)
-                decided = Some(false);
-            }
-        }
-        decided
     }
 }
 
@@ -269,29 +195,27 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         changed |= intern(g);
         return changed;
     }
-    let mut chains = FactChains { nodes: Vec::new() };
+    let mut chains = FactChains::default();
     let mut facts_in: Vec<u32> = vec![NO_FACT; g.blocks.len()];
     for &b in &order {
-        facts_in[b] = match preds[b][..] {
-            [] => NO_FACT,
-            [(p, side)] => chains.on_edge(g, &at_test_a, &facts_in, (p, side)),
-            [(p, side), ref others @ ..] => {
-                // What every incoming edge knows, in the first edge's order.
-                let first = chains.on_edge(g, &at_test_a, &facts_in, (p, side));
-                let mut acc: Vec<Fact> = chains.iter(first).collect();
-                acc.reverse();
-                for &(q, q_side) in others {
-                    let edge = chains.on_edge(g, &at_test_a, &facts_in, (q, q_side));
-                    let known: FxMap<Fact, ()> = chains.iter(edge).map(|f| (f, ())).collect();
-                    acc.retain(|f| known.contains_key(f));
-                }
-                chains.push_all(&acc)
-            }
-        };
+        let edges: Vec<u32> = preds[b]
+            .iter()
+            .map(|&edge| chains.on_edge(g, &at_test_a, &facts_in, edge))
+            .collect();
+        facts_in[b] = chains.meet(&edges);
     }
+    // Every chain is built before any is asked about (threading changes
+    // targets, not tests, so the chains on edges stay as they are).
+    let mut edge_facts: Vec<[u32; 2]> = vec![[NO_FACT; 2]; g.blocks.len()];
+    for &p in &order {
+        for side in [false, true] {
+            edge_facts[p][side as usize] = chains.on_edge(g, &at_test_a, &facts_in, (p, side));
+        }
+    }
+    chains.index();
     for &p in &order {
         for (side, t) in targets(&g.blocks[p]) {
-            let facts = chains.on_edge(g, &at_test_a, &facts_in, (p, side));
+            let facts = edge_facts[p][side as usize];
             let mut target = t;
             let mut skipped_defs: RegSet = 0;
             for _ in 0..16 {

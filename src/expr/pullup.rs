@@ -100,7 +100,13 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
     }
     let dom = Dominators::new(&order, &preds, g.blocks.len());
     let dominates = |a: usize, n: usize| dom.dominates(a, n);
-    // Heights (leaves 0), processed lowest first as libpcap's levels.
+    // Heights (leaves 0). libpcap takes its levels lowest first; we take
+    // the highest first, so the first pullup of a chain is made at its top
+    // and moves the whole chain's tests at once (see `pull_one`), where
+    // lowest first moves a pair per sweep, bubble-sort fashion. The
+    // programs come out the same (byte-identical on libpcap's test tables
+    // and our expression list, 19,400 expressions over every link type);
+    // an `or` of 300 ports takes 2 sweeps instead of 200 (5.5 s to 35 ms).
     let mut index = vec![0; g.blocks.len()];
     for (i, &b) in order.iter().enumerate() {
         index[b] = i;
@@ -117,7 +123,7 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
             .unwrap_or(1);
     }
     let mut by_height = order.clone();
-    by_height.sort_by_key(|&b| (height[b], index[b]));
+    by_height.sort_by_key(|&b| (std::cmp::Reverse(height[b]), index[b]));
     // Several pullups per sweep, as libpcap, but never two touching the
     // same blocks (the analysis above describes the graph before either).
     let mut dirty = vec![false; g.blocks.len()];
@@ -197,38 +203,54 @@ fn pull_one(
         }
         visited.push(diff);
     }
-    // Then look further down for a test of the entry value again.
-    let mut same_parent = diff;
-    let pull = loop {
-        let Target::Block(s) = next(same_parent) else {
-            return false;
-        };
-        if !fits(s) {
-            return false;
-        }
-        visited.push(s);
-        if exit_a[s] == val {
-            // Moving a block that another path also enters would change
-            // that path too (merged blocks make this possible).
-            if preds[s].len() != 1 {
-                return false;
-            }
-            break s;
-        }
-        same_parent = s;
-    };
-    let after_pull = next(pull);
-    // Data dependencies (libpcap leaves an "XXX" here): the moved block must
-    // compute its own operands, and what it defined must not be needed where
-    // it used to be nor clobber anything the chain reads after it.
-    let (uses, defs) = block_uses_defs(&g.blocks[pull].stmts);
+    // Then look further down for tests of the entry value again, and move
+    // every one of them, in order, up ahead of `diff`. libpcap moves one
+    // per pullup, so an `or` of n ports takes n sweeps over the whole
+    // program (cubic overall); moving them together is what those pullups
+    // add up to, one after the other: each later test is checked as the
+    // pullup that would move it checks it, against the chain as it was
+    // (moves only reorder the chain, so its liveness is unchanged), and
+    // the first that could not move ends the batch as it would end the
+    // sequence of single pullups.
     let live_at = |t: Target| match t {
         Target::Block(c) => live_in[c],
         _ => 0,
     };
-    if uses != 0 || defs & live_at(after_pull) != 0 || defs & live_in[diff] & !1 != 0 {
-        return false;
+    // The chain below `diff` up to the last moved test: (block, moved).
+    let mut scanned: Vec<(usize, bool)> = Vec::new();
+    let mut at = diff;
+    while let Target::Block(s) = next(at) {
+        if !fits(s) {
+            break;
+        }
+        if exit_a[s] == val {
+            // Moving a block that another path also enters would change
+            // that path too (merged blocks make this possible). Data
+            // dependencies (libpcap leaves an "XXX" here): the moved block
+            // must compute its own operands, and what it defined must not
+            // be needed where it used to be nor clobber anything the chain
+            // reads after it.
+            let (uses, defs) = block_uses_defs(&g.blocks[s].stmts);
+            if preds[s].len() != 1
+                || uses != 0
+                || defs & live_at(next(s)) != 0
+                || defs & live_in[diff] & !1 != 0
+            {
+                break;
+            }
+            scanned.push((s, true));
+        } else {
+            scanned.push((s, false));
+        }
+        at = s;
     }
+    while scanned.last().is_some_and(|&(_, moved)| !moved) {
+        scanned.pop();
+    }
+    let Some(&(last, _)) = scanned.last() else {
+        return false;
+    };
+    let tail = next(last);
     let set_next = |g: &mut Graph, n: usize, t: Target| {
         if chain_on_true {
             g.blocks[n].jt = t;
@@ -236,22 +258,47 @@ fn pull_one(
             g.blocks[n].jf = t;
         }
     };
-    for n in visited.into_iter().chain(ps.iter().map(|&(p, _)| p)) {
+    for n in visited
+        .into_iter()
+        .chain(scanned.iter().map(|&(n, _)| n))
+        .chain(ps.iter().map(|&(p, _)| p))
+    {
         dirty[n] = true;
     }
-    if let Target::Block(a) = after_pull {
+    if let Target::Block(a) = tail {
         dirty[a] = true;
     }
-    set_next(g, same_parent, after_pull);
-    set_next(g, pull, Target::Block(diff));
+    // The kept blocks close up, then the moved ones go in ahead of `diff`.
+    let kept: Vec<usize> = std::iter::once(diff)
+        .chain(
+            scanned
+                .iter()
+                .filter(|&&(_, moved)| !moved)
+                .map(|&(n, _)| n),
+        )
+        .collect();
+    let moved: Vec<usize> = scanned
+        .iter()
+        .filter(|&&(_, moved)| moved)
+        .map(|&(n, _)| n)
+        .collect();
+    for pair in kept.windows(2) {
+        set_next(g, pair[0], Target::Block(pair[1]));
+    }
+    set_next(g, kept[kept.len() - 1], tail);
+    for pair in moved.windows(2) {
+        set_next(g, pair[0], Target::Block(pair[1]));
+    }
+    set_next(g, moved[moved.len() - 1], Target::Block(diff));
+    let first = Target::Block(moved[0]);
     match diff_parent {
-        Some(p) => set_next(g, p, Target::Block(pull)),
+        Some(p) => set_next(g, p, first),
         None => {
             for &(p, side) in ps {
-                set_target(&mut g.blocks[p], side, Target::Block(pull));
+                set_target(&mut g.blocks[p], side, first);
             }
             if g.root == Some(Target::Block(b)) {
-                g.root = Some(Target::Block(pull));
+                g.root = Some(first);
             }
         }
     }

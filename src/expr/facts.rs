@@ -1,0 +1,249 @@
+//! The test outcomes known on each edge of the block graph, for the
+//! optimiser's jump threading ([`super::optimize`]): which later tests they
+//! decide.
+//!
+//! Facts are kept as chains sharing their common beginnings (a block with
+//! one predecessor extends its predecessor's chain in O(1)), and a block
+//! with several keeps the chain they have in common plus what every one of
+//! them added since. Once a pass has built every chain it asks, edge by
+//! edge, what a chain implies; an index over the chains answers in
+//! O(log n) instead of a walk down the chain. On an `or` of n ports the
+//! chains are O(n) long and a pass asks O(n) questions, and the walks were
+//! most of the optimiser's time.
+
+use super::cfg::{Graph, Test};
+use super::dataflow::FxMap;
+use crate::cbpf::insn::op;
+
+/// A known test outcome: (value number of A, jump op, k, outcome).
+pub(super) type Fact = (u32, u16, u32, bool);
+
+/// The empty chain.
+pub(super) const NO_FACT: u32 = u32::MAX;
+
+/// What decides a test: the same test (`jop` is the jump op), or, for any
+/// `jeq`, an `A == k'` that held on the same value (any other `jeq` is
+/// then false).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Test { value: u32, jop: u16, k: u32 },
+    Equal { value: u32 },
+}
+
+#[derive(Clone, Copy)]
+struct Node {
+    fact: Fact,
+    /// The previous, older node, or [`NO_FACT`].
+    older: u32,
+    /// Facts in the chain ending here.
+    depth: u32,
+}
+
+/// A node holding the oldest fact of its key in its chain: the chains
+/// through it are those of the nodes numbered `enter..=last` in a
+/// depth-first walk.
+#[derive(Clone, Copy)]
+struct Oldest {
+    enter: u32,
+    last: u32,
+    depth: u32,
+    outcome: bool,
+}
+
+/// The chains of one pass.
+#[derive(Default)]
+pub(super) struct FactChains {
+    nodes: Vec<Node>,
+    /// Depth-first numbers of the nodes, once [`FactChains::index`] ran.
+    enter: Vec<u32>,
+    /// Per key, the nodes holding its oldest fact in their chains, by
+    /// `enter` (no two of them on one chain, so their ranges are disjoint).
+    oldest: FxMap<Key, Vec<Oldest>>,
+}
+
+impl FactChains {
+    fn push(&mut self, fact: Fact, older: u32) -> u32 {
+        let depth = self.depth(older) + 1;
+        self.nodes.push(Node { fact, older, depth });
+        (self.nodes.len() - 1) as u32
+    }
+
+    fn depth(&self, at: u32) -> u32 {
+        self.nodes.get(at as usize).map_or(0, |n| n.depth)
+    }
+
+    fn older(&self, at: u32) -> u32 {
+        self.nodes[at as usize].older
+    }
+
+    /// The facts on edge `(p, side)`: those known on entry to `p`
+    /// (`facts_in`), plus the outcome of p's test (on A's value number
+    /// `at_test_a[p]`).
+    pub(super) fn on_edge(
+        &mut self,
+        g: &Graph,
+        at_test_a: &[u32],
+        facts_in: &[u32],
+        (p, side): (usize, bool),
+    ) -> u32 {
+        match g.blocks[p].test {
+            Test::Jump { code, k } if code & op::X == 0 => {
+                self.push((at_test_a[p], code & 0xf0, k, side), facts_in[p])
+            }
+            _ => facts_in[p],
+        }
+    }
+
+    /// The longest chain both `a` and `b` extend.
+    fn common(&self, mut a: u32, mut b: u32) -> u32 {
+        while self.depth(a) > self.depth(b) {
+            a = self.older(a);
+        }
+        while self.depth(b) > self.depth(a) {
+            b = self.older(b);
+        }
+        while a != b {
+            a = self.older(a);
+            b = self.older(b);
+        }
+        a
+    }
+
+    /// The facts of chain `at` newer than its part `base`, newest first.
+    fn since(&self, mut at: u32, base: u32) -> impl Iterator<Item = Fact> + '_ {
+        std::iter::from_fn(move || {
+            if at == base {
+                return None;
+            }
+            let node = self.nodes[at as usize];
+            at = node.older;
+            Some(node.fact)
+        })
+    }
+
+    /// What every chain of `edges` knows: the chain they all extend, then
+    /// the facts the first added since that every other one added too, in
+    /// the first one's order. (A fact also in the common part is known
+    /// already and may be left out: only a key's oldest fact decides.)
+    pub(super) fn meet(&mut self, edges: &[u32]) -> u32 {
+        let Some((&first, others)) = edges.split_first() else {
+            return NO_FACT;
+        };
+        let base = others.iter().fold(first, |acc, &e| self.common(acc, e));
+        let mut added: Vec<Fact> = self.since(first, base).collect();
+        for &e in others {
+            if added.is_empty() {
+                break;
+            }
+            let known: FxMap<Fact, ()> = self.since(e, base).map(|f| (f, ())).collect();
+            added.retain(|f| known.contains_key(f));
+        }
+        added
+            .iter()
+            .rev()
+            .fold(base, |at, &fact| self.push(fact, at))
+    }
+
+    /// Numbers the chains for [`FactChains::implied`]; chains pushed after
+    /// this are not asked about.
+    pub(super) fn index(&mut self) {
+        let n = self.nodes.len();
+        // Children in node order (compressed rows).
+        let mut start = vec![0u32; n + 1];
+        for node in &self.nodes {
+            if node.older != NO_FACT {
+                start[node.older as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut children = vec![0u32; start[n] as usize];
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.older != NO_FACT {
+                children[fill[node.older as usize] as usize] = i as u32;
+                fill[node.older as usize] += 1;
+            }
+        }
+        let keys = |fact: Fact| {
+            let (value, jop, k, outcome) = fact;
+            let equal = (jop == op::JEQ && outcome).then_some(Key::Equal { value });
+            std::iter::once(Key::Test { value, jop, k }).chain(equal)
+        };
+        self.enter = vec![0; n];
+        self.oldest.clear();
+        // Keys whose oldest fact is on the current path (the stack).
+        let mut on_path: FxMap<Key, ()> = FxMap::default();
+        let mut clock = 0u32;
+        // (node, entering): a node is left after its subtree.
+        let mut stack: Vec<(u32, bool)> = Vec::new();
+        for root in 0..n as u32 {
+            if self.nodes[root as usize].older != NO_FACT {
+                continue;
+            }
+            stack.push((root, true));
+            while let Some((at, entering)) = stack.pop() {
+                let node = self.nodes[at as usize];
+                if !entering {
+                    // Close the ranges this node opened.
+                    for key in keys(node.fact) {
+                        let opened = self.oldest.get_mut(&key).and_then(|l| l.last_mut());
+                        if let Some(last) = opened.filter(|o| o.enter == self.enter[at as usize]) {
+                            last.last = clock - 1;
+                            on_path.remove(&key);
+                        }
+                    }
+                    continue;
+                }
+                self.enter[at as usize] = clock;
+                for key in keys(node.fact) {
+                    if on_path.insert(key, ()).is_none() {
+                        self.oldest.entry(key).or_default().push(Oldest {
+                            enter: clock,
+                            last: u32::MAX,
+                            depth: node.depth,
+                            outcome: node.fact.3,
+                        });
+                    }
+                }
+                clock += 1;
+                stack.push((at, false));
+                let kids = &children[start[at as usize] as usize..start[at as usize + 1] as usize];
+                stack.extend(kids.iter().rev().map(|&c| (c, true)));
+            }
+        }
+    }
+
+    /// The node holding `key`'s oldest fact on chain `at`.
+    fn oldest_on(&self, at: u32, key: Key) -> Option<Oldest> {
+        let list = self.oldest.get(&key)?;
+        let t = self.enter[at as usize];
+        let i = list.partition_point(|o| o.enter <= t);
+        let o = *list.get(i.checked_sub(1)?)?;
+        (t <= o.last).then_some(o)
+    }
+
+    /// The outcome of block test `(value, jop, k)` implied by chain `at`,
+    /// if any: the oldest fact that decides it. Only what libpcap's
+    /// fold_edge knows decides: the same test, or, for a `jeq`, an older
+    /// `A == k'` that held. (Deciding more would drop loads libpcap keeps,
+    /// and truncated packets would then be judged differently.)
+    pub(super) fn implied(&self, at: u32, value: u32, jop: u16, k: u32) -> Option<bool> {
+        if at == NO_FACT {
+            return None;
+        }
+        let same = self.oldest_on(at, Key::Test { value, jop, k });
+        let equal = if jop == op::JEQ {
+            self.oldest_on(at, Key::Equal { value })
+        } else {
+            None
+        };
+        match (same, equal) {
+            (Some(s), Some(e)) if e.depth < s.depth => Some(false),
+            (Some(s), _) => Some(s.outcome),
+            (None, Some(_)) => Some(false),
+            (None, None) => None,
+        }
+    }
+}

@@ -230,6 +230,12 @@ fn long_list_listings_are_libpcaps() {
         "({}) and not net 10.0.0.0/8",
         list(50, &|i| format!("udp port {}", 3000 + i))
     ));
+    // A deny-list: threaded bottom up, one pass collapses what top down
+    // took a pass per host for.
+    exprs.push(format!(
+        "not ({}) and tcp port 443",
+        list(300, &|i| format!("host 10.1.{}.{}", i / 250, i % 250 + 1))
+    ));
     for expr in &exprs {
         let ours = cranebpf::compile_expr(expr, LinkType::Ethernet).expect("compiles");
         let theirs = lib.compile("EN10MB", expr, true).expect("libpcap compiles");

@@ -1,7 +1,7 @@
 //! Expression compile time: `cranebpf::compile_expr` against libpcap's
 //! `pcap_compile` (optimised, EN10MB) on the filters and on or-ed
-//! host lists and a deny-list shape, whose optimisation is superlinear in
-//! both compilers. Labels carry both instruction counts (ours / libpcap's).
+//! host lists, port and network lists and a deny-list shape, whose
+//! optimisation is superlinear in libpcap. Labels carry both instruction counts (ours / libpcap's).
 
 use std::hint::black_box;
 
@@ -15,6 +15,11 @@ fn hosts(n: usize) -> String {
         .map(|i| format!("host 10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255))
         .collect::<Vec<_>>()
         .join(" or ")
+}
+
+/// `n` or-ed terms made by `term` from 0..n.
+fn list(n: usize, term: impl Fn(usize) -> String) -> String {
+    (0..n).map(term).collect::<Vec<_>>().join(" or ")
 }
 
 fn filters() -> Vec<(&'static str, String)> {
@@ -31,6 +36,12 @@ fn filters() -> Vec<(&'static str, String)> {
         (
             "deny 40 hosts, tcp 443",
             format!("not ({}) and tcp port 443", hosts(40)),
+        ),
+        ("100 ports", list(100, |i| format!("port {}", 1000 + i))),
+        ("100 nets", list(100, |i| format!("net 10.{i}.0.0/16"))),
+        (
+            "tcp and 100 ports",
+            format!("tcp and ({})", list(100, |i| format!("port {}", 1000 + i))),
         ),
     ]
 }

@@ -213,7 +213,11 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         }
     }
     chains.index();
-    for &p in &order {
+    // Bottom up, as libpcap's opt_j goes level by level from the leaves: a
+    // block whose exits a threading makes equal is then skipped by the
+    // edges above it in the same pass. (Top down, a deny-list of n hosts
+    // took 2n passes, one block collapsing per pass.)
+    for &p in order.iter().rev() {
         for (side, t) in targets(&g.blocks[p]) {
             let facts = edge_facts[p][side as usize];
             let mut target = t;

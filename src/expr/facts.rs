@@ -59,7 +59,14 @@ pub(super) struct FactChains {
     /// Per key, the nodes holding its oldest fact in their chains, by
     /// `enter` (no two of them on one chain, so their ranges are disjoint).
     oldest: FxMap<Key, Vec<Oldest>>,
+    /// No chain is longer than [`SHORT_CHAIN`]: questions walk the chain
+    /// and no index is built.
+    short: bool,
 }
+
+/// Up to this many facts a walk down a chain is cheaper than the index
+/// (which was a tenth of the compile time of `tcp port 443`).
+const SHORT_CHAIN: u32 = 32;
 
 impl FactChains {
     fn push(&mut self, fact: Fact, older: u32) -> u32 {
@@ -147,6 +154,10 @@ impl FactChains {
     /// Numbers the chains for [`FactChains::implied`]; chains pushed after
     /// this are not asked about.
     pub(super) fn index(&mut self) {
+        self.short = self.nodes.iter().all(|node| node.depth <= SHORT_CHAIN);
+        if self.short {
+            return;
+        }
         let n = self.nodes.len();
         // Children in node order (compressed rows).
         let mut start = vec![0u32; n + 1];
@@ -217,6 +228,27 @@ impl FactChains {
 
     /// The node holding `key`'s oldest fact on chain `at`.
     fn oldest_on(&self, at: u32, key: Key) -> Option<Oldest> {
+        if self.short {
+            let mut oldest = None;
+            let mut walk = at;
+            while let Some(node) = self.nodes.get(walk as usize) {
+                let (value, jop, k, outcome) = node.fact;
+                let decides = match key {
+                    Key::Test { .. } => key == Key::Test { value, jop, k },
+                    Key::Equal { .. } => jop == op::JEQ && outcome && key == Key::Equal { value },
+                };
+                if decides {
+                    oldest = Some(Oldest {
+                        enter: 0,
+                        last: 0,
+                        depth: node.depth,
+                        outcome,
+                    });
+                }
+                walk = node.older;
+            }
+            return oldest;
+        }
         let list = self.oldest.get(&key)?;
         let t = self.enter[at as usize];
         let i = list.partition_point(|o| o.enter <= t);

@@ -7,7 +7,9 @@
 //! libpcap's yacc grammar, so yacc's default (shift) makes it take
 //! everything to its right: `a + b ^ c * d` is `a + (b ^ (c * d))`.
 
+use std::collections::HashSet;
 use std::net::Ipv6Addr;
+use std::sync::LazyLock;
 
 pub use super::address::parse_number;
 use super::address::{malformed_number_or_address, parse_ipv4, parse_mac};
@@ -257,10 +259,14 @@ fn wlan_name(names: &[(&str, u32)], name: &str) -> Option<u32> {
 }
 
 fn is_keyword(word: &str) -> bool {
-    KEYWORDS
-        .split_whitespace()
-        .chain(LINK_KEYWORDS.split_whitespace())
-        .any(|k| k == word)
+    // Asked for most words of every expression: split the lists once.
+    static ALL: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+        KEYWORDS
+            .split_whitespace()
+            .chain(LINK_KEYWORDS.split_whitespace())
+            .collect()
+    });
+    ALL.contains(word)
 }
 
 fn proto_keyword(word: &str) -> Option<Proto> {

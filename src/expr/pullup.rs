@@ -127,6 +127,7 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
     // Several pullups per sweep, as libpcap, but never two touching the
     // same blocks (the analysis above describes the graph before either).
     let mut dirty = vec![false; g.blocks.len()];
+    let mut barren = vec![[None; 2]; g.blocks.len()];
     let mut pulled = false;
     for &b in &by_height {
         for chain_on_true in [false, true] {
@@ -139,6 +140,7 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
                 &live_in,
                 &dominates,
                 &mut dirty,
+                &mut barren,
             );
         }
     }
@@ -157,6 +159,7 @@ fn pull_one(
     live_in: &[RegSet],
     dominates: &impl Fn(usize, usize) -> bool,
     dirty: &mut [bool],
+    barren: &mut [[Option<u32>; 2]],
 ) -> bool {
     let ps = &preds[b];
     if ps.is_empty() || dirty[b] || ps.iter().any(|&(p, _)| dirty[p]) {
@@ -167,6 +170,7 @@ fn pull_one(
     if ps.iter().any(|&(p, _)| exit_a[p] != val) {
         return false;
     }
+    let side = chain_on_true as usize;
     let is_jump = |n: usize| matches!(g.blocks[n].test, Test::Jump { .. });
     let shared = |n: usize| {
         let blk = &g.blocks[n];
@@ -186,12 +190,42 @@ fn pull_one(
     };
     let exit = shared(b);
     let fits = |n: usize| is_jump(n) && shared(n) == exit && dominates(b, n) && !dirty[n];
+    // Nothing to move: remembered for the next block down when the search
+    // went through it.
+    let give_up = |barren: &mut [[Option<u32>; 2]]| {
+        if let Target::Block(c) = next(b) {
+            if is_jump(b) && fits(c) {
+                barren[b][side] = Some(val);
+            }
+        }
+        false
+    };
+    // The block above in the chain, testing the value `b` is entered with
+    // and entered with it too, found nothing to move on a walk through `b`:
+    // `b`'s walk is the rest of that one (and stops where it stopped, or
+    // earlier at a block a pullup since marked), so it finds nothing
+    // either. Without this every block of a long chain walked the rest of
+    // the chain in every sweep (quadratic).
+    if let [(p, _)] = ps[..] {
+        // (`val` is what `p` tests; `p` was searched for the same value, so
+        // it is in the run of tests of that value.)
+        if barren[p][side] == Some(val) {
+            let into_b = if chain_on_true {
+                g.blocks[p].jt
+            } else {
+                g.blocks[p].jf
+            };
+            if into_b == Target::Block(b) {
+                return give_up(barren);
+            }
+        }
+    }
     // Walk the chain while it tests the entry value.
     let mut diff_parent: Option<usize> = None;
     let mut diff = b;
     loop {
         if !fits(diff) {
-            return false;
+            return give_up(barren);
         }
         if exit_a[diff] != val {
             break;
@@ -199,7 +233,7 @@ fn pull_one(
         diff_parent = Some(diff);
         match next(diff) {
             Target::Block(n) => diff = n,
-            _ => return false,
+            _ => return give_up(barren),
         }
         visited.push(diff);
     }
@@ -248,7 +282,7 @@ fn pull_one(
         scanned.pop();
     }
     let Some(&(last, _)) = scanned.last() else {
-        return false;
+        return give_up(barren);
     };
     let tail = next(last);
     let set_next = |g: &mut Graph, n: usize, t: Target| {

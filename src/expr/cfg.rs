@@ -33,7 +33,7 @@ pub enum Test {
     Always,
 }
 
-/// A basic block.
+/// A basic block (by default an empty one that rejects).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Block {
     /// Loads, stores and ALU operations, in order.
@@ -44,6 +44,17 @@ pub struct Block {
     pub jt: Target,
     /// Successor when the test fails.
     pub jf: Target,
+}
+
+impl Default for Block {
+    fn default() -> Block {
+        Block {
+            stmts: Vec::new(),
+            test: Test::Always,
+            jt: Target::Reject,
+            jf: Target::Reject,
+        }
+    }
 }
 
 /// A filter under construction: blocks plus an entry point.

@@ -105,11 +105,12 @@ impl Numbers {
     }
 }
 
-pub(super) fn targets(b: &Block) -> Vec<(bool, Target)> {
-    match b.test {
-        Test::Always => vec![(true, b.jt)],
-        Test::Jump { .. } => vec![(true, b.jt), (false, b.jf)],
-    }
+pub(super) fn targets(b: &Block) -> impl Iterator<Item = (bool, Target)> {
+    let n = match b.test {
+        Test::Always => 1,
+        Test::Jump { .. } => 2,
+    };
+    [(true, b.jt), (false, b.jf)].into_iter().take(n)
 }
 
 pub(super) fn set_target(b: &mut Block, side: bool, t: Target) {
@@ -172,13 +173,33 @@ pub(super) fn decide(code: u16, a: u32, b: u32) -> bool {
     cbpf::semantics::jump_taken(code & 0xf0, a, b).unwrap_or(false)
 }
 
+/// [`number_block`] on a copy of `block` made in `scratch` (its
+/// allocation reused from block to block), `block` left as it is: for the
+/// values alone. Returns the copy.
+pub(super) fn number_copy<'s>(
+    block: &Block,
+    scratch: &'s mut Block,
+    vals: &mut [u32; NREGS],
+    nums: &mut Numbers,
+) -> &'s Block {
+    scratch.stmts.clear();
+    scratch.stmts.extend_from_slice(&block.stmts);
+    scratch.test = block.test;
+    scratch.jt = block.jt;
+    scratch.jf = block.jf;
+    number_block(scratch, vals, nums);
+    scratch
+}
+
 /// Value-numbers one block's statements from entry values `vals`, dropping
 /// redundant ones and folding constants. Returns whether it changed.
 pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) -> bool {
     let mut changed = false;
-    let mut out = Vec::with_capacity(block.stmts.len());
-    for s in block.stmts.clone() {
-        let mut s = s;
+    // Compacted in place: each statement is kept (perhaps rewritten) or
+    // dropped, so the kept ones never overtake the one being read.
+    let mut kept = 0;
+    for i in 0..block.stmts.len() {
+        let mut s = block.stmts[i];
         // X-operand ALU with a known X becomes the K form (not for a zero
         // divisor: `div #0` is refused by the kernel, `div x` returns 0).
         if s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
@@ -209,7 +230,8 @@ pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mu
                     changed = true;
                 }
                 vals[reg] = v;
-                out.push(s);
+                block.stmts[kept] = s;
+                kept += 1;
                 continue;
             }
             (op::ST, _) | (op::STX, _) => {
@@ -220,7 +242,8 @@ pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mu
                     continue;
                 }
                 vals[m] = vals[src];
-                out.push(s);
+                block.stmts[kept] = s;
+                kept += 1;
                 continue;
             }
             (op::MISC, _) => {
@@ -234,7 +257,8 @@ pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mu
                     continue;
                 }
                 vals[to] = vals[from];
-                out.push(s);
+                block.stmts[kept] = s;
+                kept += 1;
                 continue;
             }
             (op::ALU, _) => {
@@ -282,7 +306,8 @@ pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mu
                 }
             }
             _ => {
-                out.push(s);
+                block.stmts[kept] = s;
+                kept += 1;
                 continue;
             }
         };
@@ -292,9 +317,10 @@ pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mu
             continue;
         }
         vals[reg] = v;
-        out.push(s);
+        block.stmts[kept] = s;
+        kept += 1;
     }
-    block.stmts = out;
+    block.stmts.truncate(kept);
     if let Test::Jump { code, k } = block.test {
         let (code, k) = match nums.constant(vals[X]) {
             Some(c) if code & op::X != 0 => {
@@ -336,14 +362,12 @@ pub(super) fn liveness(g: &Graph, order: &[usize]) -> Vec<RegSet> {
     let mut live_in: Vec<RegSet> = vec![0; g.blocks.len()];
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
-        let out = targets(block)
-            .iter()
-            .fold(test_uses(block), |acc, &(_, t)| {
-                acc | match t {
-                    Target::Block(c) => live_in[c],
-                    _ => 0,
-                }
-            });
+        let out = targets(block).fold(test_uses(block), |acc, (_, t)| {
+            acc | match t {
+                Target::Block(c) => live_in[c],
+                _ => 0,
+            }
+        });
         let (uses, defs) = block_uses_defs(&block.stmts);
         live_in[b] = uses | (out & !defs);
     }

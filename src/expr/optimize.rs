@@ -17,8 +17,8 @@
 
 use super::cfg::{Block, Graph, Target, Test};
 use super::dataflow::{
-    entry_values, number_block, predecessors, set_target, targets, test_uses, uses_defs, FxMap,
-    Numbers, RegSet, A, NREGS,
+    entry_values, number_block, number_copy, predecessors, set_target, targets, test_uses,
+    uses_defs, FxMap, Numbers, RegSet, A, NREGS,
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
@@ -88,14 +88,14 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
     let mut nums = Numbers::default();
     let mut exit: Vec<[u32; NREGS]> = vec![[0; NREGS]; g.blocks.len()];
     let mut at_test_a: Vec<u32> = vec![0; g.blocks.len()];
+    let mut scratch = Block::default();
     for &b in &order {
         let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
         if rewrite {
             changed |= number_block(&mut g.blocks[b], &mut vals, &mut nums);
         } else {
             // Values only; just a test on a constant is resolved.
-            let mut copy = g.blocks[b].clone();
-            number_block(&mut copy, &mut vals, &mut nums);
+            let copy = number_copy(&g.blocks[b], &mut scratch, &mut vals, &mut nums);
             let blk = &mut g.blocks[b];
             if copy.jt == copy.jf && blk.jt != blk.jf {
                 blk.jt = copy.jt;
@@ -115,10 +115,8 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
     };
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
-        let mut live = targets(block)
-            .iter()
-            .fold(0, |acc, &(_, t)| acc | live_of(t, &live_in))
-            | test_uses(block);
+        let mut live =
+            targets(block).fold(0, |acc, (_, t)| acc | live_of(t, &live_in)) | test_uses(block);
         let mut kept = Vec::with_capacity(block.stmts.len());
         for s in block.stmts.iter().rev() {
             let (uses, defs) = uses_defs(s);
@@ -137,9 +135,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
     // ---- libpcap's jump peepholes (A not needed after the block) ----
     for &b in &order {
         let block = &g.blocks[b];
-        let a_live_after = targets(block)
-            .iter()
-            .any(|&(_, t)| live_of(t, &live_in) & (1 << A) != 0);
+        let a_live_after = targets(block).any(|(_, t)| live_of(t, &live_in) & (1 << A) != 0);
         let (Some(last), Test::Jump { code, k }) = (block.stmts.last().copied(), block.test) else {
             continue;
         };
@@ -197,11 +193,12 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
     }
     let mut chains = FactChains::default();
     let mut facts_in: Vec<u32> = vec![NO_FACT; g.blocks.len()];
+    let mut edges: Vec<u32> = Vec::new();
     for &b in &order {
-        let edges: Vec<u32> = preds[b]
-            .iter()
-            .map(|&edge| chains.on_edge(g, &at_test_a, &facts_in, edge))
-            .collect();
+        edges.clear();
+        for &edge in &preds[b] {
+            edges.push(chains.on_edge(g, &at_test_a, &facts_in, edge));
+        }
         facts_in[b] = chains.meet(&edges);
     }
     // Every chain is built before any is asked about (threading changes

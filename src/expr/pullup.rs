@@ -1,9 +1,9 @@
 //! libpcap's branch pull-ups (`or_pullup` / `and_pullup`), part of the
 //! optimiser's first phase.
 
-use super::cfg::{Graph, Target, Test};
+use super::cfg::{Block, Graph, Target, Test};
 use super::dataflow::{
-    block_uses_defs, entry_values, liveness, number_block, predecessors, set_target, targets,
+    block_uses_defs, entry_values, liveness, number_copy, predecessors, set_target, targets,
     Numbers, Preds, RegSet, A, NREGS,
 };
 
@@ -91,10 +91,10 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
     let mut nums = Numbers::default();
     let mut exit_a: Vec<u32> = vec![0; g.blocks.len()];
     let mut exit: Vec<[u32; NREGS]> = vec![[0; NREGS]; g.blocks.len()];
+    let mut scratch = Block::default();
     for &b in &order {
         let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
-        let mut scratch = g.blocks[b].clone();
-        number_block(&mut scratch, &mut vals, &mut nums);
+        number_copy(&g.blocks[b], &mut scratch, &mut vals, &mut nums);
         exit_a[b] = vals[A];
         exit[b] = vals;
     }
@@ -114,8 +114,7 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
     let mut height = vec![0usize; g.blocks.len()];
     for &b in order.iter().rev() {
         height[b] = targets(&g.blocks[b])
-            .iter()
-            .map(|&(_, t)| match t {
+            .map(|(_, t)| match t {
                 Target::Block(c) => height[c] + 1,
                 _ => 1,
             })

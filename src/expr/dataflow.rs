@@ -88,6 +88,16 @@ pub(super) struct Numbers {
 }
 
 impl Numbers {
+    /// Room for the values of a graph of `blocks` blocks without regrowing
+    /// (regrowing the map was a tenth of compiling a short expression).
+    pub(super) fn for_blocks(blocks: usize) -> Numbers {
+        let n = blocks * 4;
+        Numbers {
+            ids: FxMap::with_capacity_and_hasher(n, Default::default()),
+            consts: Vec::with_capacity(n),
+        }
+    }
+
     fn of(&mut self, key: Key) -> u32 {
         let next = self.consts.len() as u32;
         let id = *self.ids.entry(key).or_insert(next);

@@ -85,7 +85,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
     let preds = predecessors(g, &order);
 
     // ---- value numbering ----
-    let mut nums = Numbers::default();
+    let mut nums = Numbers::for_blocks(g.blocks.len());
     let mut exit: Vec<[u32; NREGS]> = vec![[0; NREGS]; g.blocks.len()];
     let mut at_test_a: Vec<u32> = vec![0; g.blocks.len()];
     let mut scratch = Block::default();

@@ -88,7 +88,7 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
     let preds = predecessors(g, &order);
     let live_in = liveness(g, &order);
     // Values of A at each test (numbering without rewriting).
-    let mut nums = Numbers::default();
+    let mut nums = Numbers::for_blocks(g.blocks.len());
     let mut exit_a: Vec<u32> = vec![0; g.blocks.len()];
     let mut exit: Vec<[u32; NREGS]> = vec![[0; NREGS]; g.blocks.len()];
     let mut scratch = Block::default();

@@ -5,7 +5,11 @@
 //! Facts are kept as chains sharing their common beginnings (a block with
 //! one predecessor extends its predecessor's chain in O(1)), and a block
 //! with several keeps the chain they have in common plus what every one of
-//! them added since. Once a pass has built every chain it asks, edge by
+//! them added since. A fact is the outcome of one edge: as libpcap's edge
+//! dominators, a block knows what was learnt on the same edges on every
+//! path to it (the same outcome learnt on two edges that each lie on some
+//! paths only does not count; counting it proved programs empty that
+//! libpcap compiles, and changed 70 of 3,000 random listings). Once a pass has built every chain it asks, edge by
 //! edge, what a chain implies; an index over the chains answers in
 //! O(log n) instead of a walk down the chain. On an `or` of n ports the
 //! chains are O(n) long and a pass asks O(n) questions, and the walks were
@@ -15,8 +19,12 @@ use super::cfg::{Graph, Test};
 use super::dataflow::FxMap;
 use crate::cbpf::insn::op;
 
-/// A known test outcome: (value number of A, jump op, k, outcome).
-pub(super) type Fact = (u32, u16, u32, bool);
+/// A known test outcome: (value number of A, jump op, k, outcome), and the
+/// edge it was learnt on (`2 * block + outcome`): a block with several
+/// predecessors knows the facts learnt on the same edges on every path to
+/// it, as libpcap's edge dominators; the same outcome learnt on two
+/// different edges does not count.
+pub(super) type Fact = (u32, u16, u32, bool, u32);
 
 /// The empty chain.
 pub(super) const NO_FACT: u32 = u32::MAX;
@@ -95,7 +103,8 @@ impl FactChains {
     ) -> u32 {
         match g.blocks[p].test {
             Test::Jump { code, k } if code & op::X == 0 => {
-                self.push((at_test_a[p], code & 0xf0, k, side), facts_in[p])
+                let edge = 2 * p as u32 + side as u32;
+                self.push((at_test_a[p], code & 0xf0, k, side, edge), facts_in[p])
             }
             _ => facts_in[p],
         }
@@ -178,7 +187,7 @@ impl FactChains {
             }
         }
         let keys = |fact: Fact| {
-            let (value, jop, k, outcome) = fact;
+            let (value, jop, k, outcome, _) = fact;
             let equal = (jop == op::JEQ && outcome).then_some(Key::Equal { value });
             std::iter::once(Key::Test { value, jop, k }).chain(equal)
         };
@@ -232,7 +241,7 @@ impl FactChains {
             let mut oldest = None;
             let mut walk = at;
             while let Some(node) = self.nodes.get(walk as usize) {
-                let (value, jop, k, outcome) = node.fact;
+                let (value, jop, k, outcome, _) = node.fact;
                 let decides = match key {
                     Key::Test { .. } => key == Key::Test { value, jop, k },
                     Key::Equal { .. } => jop == op::JEQ && outcome && key == Key::Equal { value },

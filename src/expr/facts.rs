@@ -288,3 +288,93 @@ impl FactChains {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// The answer by walking the whole chain: the oldest fact deciding the
+    /// test (the same test, or for a `jeq` an `A == k'` that held).
+    fn walked(chains: &FactChains, at: u32, value: u32, jop: u16, k: u32) -> Option<bool> {
+        let mut decided = None;
+        let mut walk = at;
+        while let Some(node) = chains.nodes.get(walk as usize) {
+            let (v, fjop, fk, outcome, _) = node.fact;
+            if v == value {
+                if fjop == jop && fk == k {
+                    decided = Some(outcome);
+                } else if fjop == op::JEQ && outcome && jop == op::JEQ {
+                    decided = Some(false);
+                }
+            }
+            walk = node.older;
+        }
+        decided
+    }
+
+    /// Random trees of chains, long enough to be indexed: the index gives
+    /// the walk's answer for every chain and every test.
+    #[test]
+    fn index_answers_as_the_walk() {
+        let mut rng = Rng::new(0x0fac_75);
+        for _ in 0..40 {
+            let mut chains = FactChains::default();
+            let mut at = NO_FACT;
+            for i in 0..300u32 {
+                // A trunk longer than SHORT_CHAIN first; then mostly extend
+                // the newest chain, sometimes branch off an older node or
+                // start a new tree.
+                let older = match rng.next_u32() % 10 {
+                    _ if i <= SHORT_CHAIN => at,
+                    0 => NO_FACT,
+                    1 | 2 => rng.next_u32() % i,
+                    _ => at,
+                };
+                let older = if older >= i { NO_FACT } else { older };
+                let jop = [op::JEQ, op::JGT, op::JSET][rng.next_u32() as usize % 3];
+                let fact = (
+                    rng.next_u32() % 4,
+                    jop,
+                    rng.next_u32() % 4,
+                    rng.next_u32() % 2 == 0,
+                    rng.next_u32() % 8,
+                );
+                at = chains.push(fact, older);
+            }
+            chains.index();
+            assert!(!chains.short, "the chains are long enough to be indexed");
+            for node in 0..chains.nodes.len() as u32 {
+                for value in 0..4 {
+                    for jop in [op::JEQ, op::JGT, op::JSET] {
+                        for k in 0..4 {
+                            assert_eq!(
+                                chains.implied(node, value, jop, k),
+                                walked(&chains, node, value, jop, k),
+                                "chain {node}, test ({value}, {jop:#x}, {k})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A block with several predecessors keeps their common chain and the
+    /// facts every one of them learnt on the same edge since.
+    #[test]
+    fn meet_keeps_what_every_edge_learnt() {
+        let mut chains = FactChains::default();
+        let base = chains.push((1, op::JEQ, 5, false, 0), NO_FACT);
+        let shared = (2, op::JGT, 7, true, 3);
+        let a = chains.push(shared, base);
+        let a = chains.push((3, op::JEQ, 1, true, 4), a);
+        let b = chains.push((3, op::JEQ, 1, true, 6), base);
+        let b = chains.push(shared, b);
+        let met = chains.meet(&[a, b]);
+        let facts: Vec<Fact> = chains.since(met, NO_FACT).collect();
+        // Learnt on edge 3 on both paths: kept. `A == 1` on value 3 was
+        // learnt on different edges (4 and 6): not kept.
+        assert_eq!(facts, vec![shared, (1, op::JEQ, 5, false, 0)]);
+    }
+}

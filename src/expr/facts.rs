@@ -317,7 +317,7 @@ mod tests {
     /// the walk's answer for every chain and every test.
     #[test]
     fn index_answers_as_the_walk() {
-        let mut rng = Rng::new(0x0fac_75);
+        let mut rng = Rng::new(0x000f_ac75);
         for _ in 0..40 {
             let mut chains = FactChains::default();
             let mut at = NO_FACT;
@@ -337,7 +337,7 @@ mod tests {
                     rng.next_u32() % 4,
                     jop,
                     rng.next_u32() % 4,
-                    rng.next_u32() % 2 == 0,
+                    rng.next_u32().is_multiple_of(2),
                     rng.next_u32() % 8,
                 );
                 at = chains.push(fact, older);

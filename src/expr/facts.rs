@@ -38,6 +38,13 @@ enum Key {
     Equal { value: u32 },
 }
 
+/// The keys a fact decides tests for.
+fn keys(fact: Fact) -> impl Iterator<Item = Key> {
+    let (value, jop, k, outcome, _) = fact;
+    let equal = (jop == op::JEQ && outcome).then_some(Key::Equal { value });
+    std::iter::once(Key::Test { value, jop, k }).chain(equal)
+}
+
 #[derive(Clone, Copy)]
 struct Node {
     fact: Fact,
@@ -186,11 +193,6 @@ impl FactChains {
                 fill[node.older as usize] += 1;
             }
         }
-        let keys = |fact: Fact| {
-            let (value, jop, k, outcome, _) = fact;
-            let equal = (jop == op::JEQ && outcome).then_some(Key::Equal { value });
-            std::iter::once(Key::Test { value, jop, k }).chain(equal)
-        };
         self.enter = vec![0; n];
         self.oldest.clear();
         // Keys whose oldest fact is on the current path (the stack).
@@ -235,24 +237,14 @@ impl FactChains {
         }
     }
 
-    /// The node holding `key`'s oldest fact on chain `at`.
-    fn oldest_on(&self, at: u32, key: Key) -> Option<Oldest> {
+    /// The depth and outcome of `key`'s oldest fact on chain `at`.
+    fn oldest_on(&self, at: u32, key: Key) -> Option<(u32, bool)> {
         if self.short {
             let mut oldest = None;
             let mut walk = at;
             while let Some(node) = self.nodes.get(walk as usize) {
-                let (value, jop, k, outcome, _) = node.fact;
-                let decides = match key {
-                    Key::Test { .. } => key == Key::Test { value, jop, k },
-                    Key::Equal { .. } => jop == op::JEQ && outcome && key == Key::Equal { value },
-                };
-                if decides {
-                    oldest = Some(Oldest {
-                        enter: 0,
-                        last: 0,
-                        depth: node.depth,
-                        outcome,
-                    });
+                if keys(node.fact).any(|k| k == key) {
+                    oldest = Some((node.depth, node.fact.3));
                 }
                 walk = node.older;
             }
@@ -262,7 +254,7 @@ impl FactChains {
         let t = self.enter[at as usize];
         let i = list.partition_point(|o| o.enter <= t);
         let o = *list.get(i.checked_sub(1)?)?;
-        (t <= o.last).then_some(o)
+        (t <= o.last).then_some((o.depth, o.outcome))
     }
 
     /// The outcome of block test `(value, jop, k)` implied by chain `at`,
@@ -281,8 +273,10 @@ impl FactChains {
             None
         };
         match (same, equal) {
-            (Some(s), Some(e)) if e.depth < s.depth => Some(false),
-            (Some(s), _) => Some(s.outcome),
+            (Some((same_depth, _)), Some((equal_depth, _))) if equal_depth < same_depth => {
+                Some(false)
+            }
+            (Some((_, outcome)), _) => Some(outcome),
             (None, Some(_)) => Some(false),
             (None, None) => None,
         }

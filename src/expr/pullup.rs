@@ -169,7 +169,7 @@ fn pull_one(
     if ps.iter().any(|&(p, _)| exit_a[p] != val) {
         return false;
     }
-    let side = chain_on_true as usize;
+    let direction = chain_on_true as usize;
     let is_jump = |n: usize| matches!(g.blocks[n].test, Test::Jump { .. });
     let shared = |n: usize| {
         let blk = &g.blocks[n];
@@ -194,7 +194,7 @@ fn pull_one(
     let give_up = |barren: &mut [[Option<u32>; 2]]| {
         if let Target::Block(c) = next(b) {
             if is_jump(b) && fits(c) {
-                barren[b][side] = Some(val);
+                barren[b][direction] = Some(val);
             }
         }
         false
@@ -208,15 +208,8 @@ fn pull_one(
     if let [(p, _)] = ps[..] {
         // (`val` is what `p` tests; `p` was searched for the same value, so
         // it is in the run of tests of that value.)
-        if barren[p][side] == Some(val) {
-            let into_b = if chain_on_true {
-                g.blocks[p].jt
-            } else {
-                g.blocks[p].jf
-            };
-            if into_b == Target::Block(b) {
-                return give_up(barren);
-            }
+        if barren[p][direction] == Some(val) && next(p) == Target::Block(b) {
+            return give_up(barren);
         }
     }
     // Walk the chain while it tests the entry value.
@@ -302,18 +295,10 @@ fn pull_one(
         dirty[a] = true;
     }
     // The kept blocks close up, then the moved ones go in ahead of `diff`.
+    let (moved, stay): (Vec<_>, Vec<_>) = scanned.iter().partition(|&&(_, moved)| moved);
+    let moved: Vec<usize> = moved.into_iter().map(|&(n, _)| n).collect();
     let kept: Vec<usize> = std::iter::once(diff)
-        .chain(
-            scanned
-                .iter()
-                .filter(|&&(_, moved)| !moved)
-                .map(|&(n, _)| n),
-        )
-        .collect();
-    let moved: Vec<usize> = scanned
-        .iter()
-        .filter(|&&(_, moved)| moved)
-        .map(|&(n, _)| n)
+        .chain(stay.into_iter().map(|&(n, _)| n))
         .collect();
     for pair in kept.windows(2) {
         set_next(g, pair[0], Target::Block(pair[1]));

@@ -9,11 +9,11 @@
 
 use cranebpf::cbpf::parse::parse_asm;
 use cranebpf::cbpf::{interp, Program};
-use cranebpf::harness::conformance::diff::{
+use cranebpf_harness::conformance::diff::{
     compare_program, generated, generated_ebpf, DiffSummary, EbpfMismatch, LiveMismatch,
 };
-use cranebpf::harness::conformance::minimize::{minimize_packet, minimize_program, remove_insn};
-use cranebpf::harness::conformance::record::ClassicRecorder;
+use cranebpf_harness::conformance::minimize::{minimize_packet, minimize_program, remove_insn};
+use cranebpf_harness::conformance::record::ClassicRecorder;
 
 fn recorder() -> Option<ClassicRecorder> {
     match ClassicRecorder::new() {
@@ -56,7 +56,7 @@ fn live_diff_finds_no_mismatch() {
 /// CI=true a missing bpf() is a failure).
 #[test]
 fn live_ebpf_diff_finds_no_mismatch() {
-    if let Err(why) = cranebpf::harness::conformance::record::ebpf_available() {
+    if let Err(why) = cranebpf_harness::conformance::record::ebpf_available() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "bpf() unavailable under CI=true: {why}"

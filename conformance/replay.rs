@@ -12,10 +12,10 @@
 
 use cranebpf::cbpf::check::{check, code_allowed, Rule};
 use cranebpf::ebpf::insn::op as eop;
-use cranebpf::harness::conformance::format::{self, Case, Corpus};
-use cranebpf::harness::conformance::generate::FILES;
-use cranebpf::harness::conformance::replay::{replay, Aarch64Sample, Report};
-use cranebpf::harness::qemu::{self, Aarch64Runner};
+use cranebpf_harness::conformance::format::{self, Case, Corpus};
+use cranebpf_harness::conformance::generate::FILES;
+use cranebpf_harness::conformance::replay::{replay, Aarch64Sample, Report};
+use cranebpf_harness::qemu::{self, Aarch64Runner};
 use std::collections::HashSet;
 use std::path::Path;
 

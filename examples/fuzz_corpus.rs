@@ -168,7 +168,7 @@ fn ebpf_programs(shared: &Path) -> Vec<(ebpf::Program, Vec<u8>)> {
             };
             let name = path.file_stem().unwrap_or_default().to_string_lossy();
             if let Ok(case) =
-                cranebpf::harness::suite::parse(&name, &String::from_utf8_lossy(&bytes))
+                cranebpf_harness::suite::parse(&name, &String::from_utf8_lossy(&bytes))
             {
                 out.push((case.program, case.mem));
             }

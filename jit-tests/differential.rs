@@ -14,13 +14,13 @@
 use cranebpf::cbpf::{self, Device, Metadata};
 use cranebpf::ebpf::{self, ExecError};
 use cranebpf::filter::CLASSIC_FRAME;
-use cranebpf::harness::gen;
-use cranebpf::harness::qemu::{self, Aarch64Runner, NO_CALLBACK};
-use cranebpf::harness::Rng;
 use cranebpf::jit::runtime::status;
 use cranebpf::jit::{compile_bytes, JitOptions};
 use cranebpf::translate::{ctx_block, ctx_field, translate};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
+use cranebpf_harness::gen;
+use cranebpf_harness::qemu::{self, Aarch64Runner, NO_CALLBACK};
+use cranebpf_harness::Rng;
 
 fn seed() -> u64 {
     let seed = std::env::var("CRANEBPF_SEED")

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 /// An engine that runs programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[non_exhaustive]
 pub enum Engine {
     /// The reference classic interpreter, directly over classic

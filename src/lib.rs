@@ -95,13 +95,10 @@ pub mod ebpf;
 pub mod engine;
 pub mod expr;
 pub mod filter;
-#[cfg(feature = "harness")]
-#[doc(hidden)]
-pub mod harness;
 pub mod jit;
 mod platform;
 pub mod program;
-mod rng;
+pub mod rng;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod translate;

@@ -1,8 +1,9 @@
 //! A tiny seeded pseudo-random generator (SplitMix64).
 //!
-//! Tests and the `#rand` ancillary load use this instead of an external crate
-//! so that a seed gives the same sequence forever, on every platform. The
-//! generators' draws (`below`, `pick`, ...) are in [`crate::harness::gen`].
+//! The classic `#rand` load and eBPF's `bpf_get_prandom_u32` draw from it
+//! when given a seed, so a seed gives the same sequence forever, on every
+//! platform. Public so tools (and the test harness, `cranebpf-harness`,
+//! whose generators draw from it) can reproduce those values.
 
 /// SplitMix64: a 64-bit state advanced by a constant, then mixed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use cranebpf::cbpf::parse::{
     self, detect, parse, parse_asm, parse_dd, parse_ddd, parse_raw, Form, Location,
 };
 use cranebpf::cbpf::{print, Insn, Program};
-use cranebpf::harness::Rng;
+use cranebpf_harness::Rng;
 use std::process::Command;
 
 fn random_program(r: &mut Rng) -> Program {

@@ -3,8 +3,8 @@
 
 mod support;
 
-use cranebpf::harness::suite::run_dir;
 use cranebpf::Engine;
+use cranebpf_harness::suite::run_dir;
 use support::suite_dir;
 
 #[test]

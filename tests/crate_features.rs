@@ -1,21 +1,29 @@
-//! The crate's feature contract: a library user who turns the default
-//! features off (`cranebpf = { default-features = false }`) gets no
-//! command-line crates (clap, indicatif, console) and no disassembler
-//! (iced-x86). Checked on the dependency graph cargo resolves from this
-//! manifest and lockfile; `.ci/run` also builds the library that way.
+//! The crate's dependency contract: the library pulls no command-line crate
+//! (clap, indicatif, console: those belong to the `cranebpf` command in
+//! cli/) and not the test harness (`cranebpf-harness`, a dev-dependency
+//! only), with its default features or without them; without them it also
+//! has no disassembler (iced-x86). Checked on the dependency graph cargo
+//! resolves from the manifests and lockfile; `.ci/run` also builds the
+//! library without default features.
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
-/// Crates only the `cranebpf` command or `disasm --native` needs.
-const CLI_ONLY: [&str; 5] = ["clap", "clap_builder", "indicatif", "console", "iced-x86"];
+/// Crates only the `cranebpf` command needs.
+const COMMAND_ONLY: [&str; 5] = [
+    "clap",
+    "clap_builder",
+    "indicatif",
+    "console",
+    "cranebpf-harness",
+];
 
-/// Names of the crates in the normal-dependency graph of `cranebpf`.
-fn dependency_names(extra_args: &[&str]) -> BTreeSet<String> {
+/// Names of the crates in the normal-dependency graph of `package`.
+fn dependency_names(package: &str, extra_args: &[&str]) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let out = Command::new(cargo)
-        .args(["tree", "--manifest-path", manifest, "-p", "cranebpf"])
+        .args(["tree", "--manifest-path", manifest, "-p", package])
         .args(["-e", "normal", "--prefix", "none", "--format", "{p}"])
         .args(extra_args)
         .output()
@@ -32,22 +40,34 @@ fn dependency_names(extra_args: &[&str]) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn default_features_off_pull_no_cli_crates() {
-    let library = dependency_names(&["--no-default-features"]);
-    assert!(library.contains("cranelift-jit"), "graph read: {library:?}");
-    let pulled: Vec<_> = CLI_ONLY
+fn pulled<'a>(graph: &BTreeSet<String>, names: &[&'a str]) -> Vec<&'a str> {
+    names
         .iter()
-        .filter(|name| library.contains(**name))
-        .collect();
+        .copied()
+        .filter(|name| graph.contains(*name))
+        .collect()
+}
+
+#[test]
+fn the_library_pulls_no_command_crates() {
+    let defaults = dependency_names("cranebpf", &[]);
     assert!(
-        pulled.is_empty(),
-        "--no-default-features still pulls {pulled:?}"
+        defaults.contains("cranelift-jit"),
+        "graph read: {defaults:?}"
     );
-    // The same query sees them when the defaults are on, so the check
+    assert_eq!(pulled(&defaults, &COMMAND_ONLY), Vec::<&str>::new());
+    assert!(defaults.contains("iced-x86"), "native-disasm is a default");
+    let bare = dependency_names("cranebpf", &["--no-default-features"]);
+    assert_eq!(
+        pulled(&bare, &[&COMMAND_ONLY[..], &["iced-x86"]].concat()),
+        Vec::<&str>::new(),
+        "--no-default-features"
+    );
+    // The same query sees them in the command's graph, so the checks
     // above can fail.
-    let command = dependency_names(&[]);
-    for name in ["clap", "indicatif", "iced-x86"] {
-        assert!(command.contains(name), "default features lack {name}");
-    }
+    let command = dependency_names("cranebpf-cli", &[]);
+    assert_eq!(
+        pulled(&command, &["clap", "indicatif", "cranebpf-harness"]),
+        ["clap", "indicatif", "cranebpf-harness"]
+    );
 }

@@ -9,9 +9,9 @@ use cranebpf::ebpf::disasm::disassemble;
 use cranebpf::ebpf::insn::op;
 use cranebpf::ebpf::interp::{run, RunOptions};
 use cranebpf::ebpf::{Helpers, Insn, Program};
-use cranebpf::harness::gen;
-use cranebpf::harness::suite::parse;
-use cranebpf::harness::Rng;
+use cranebpf_harness::gen;
+use cranebpf_harness::suite::parse;
+use cranebpf_harness::Rng;
 
 /// bytes -> Program -> text -> Program must give the same bytes.
 fn round_trip(prog: &Program) -> String {

@@ -12,11 +12,11 @@ mod support;
 
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::interp::{run, RunOptions};
-use cranebpf::harness::conformance::ebpf_cases::{
+use cranebpf_harness::conformance::ebpf_cases::{
     alu_and_jump_programs, packet_load_programs, PAYLOAD_LENS,
 };
-use cranebpf::harness::kernel::bpf::{SocketFilter, ETH_HLEN};
-use cranebpf::harness::Rng;
+use cranebpf_harness::kernel::bpf::{SocketFilter, ETH_HLEN};
+use cranebpf_harness::Rng;
 
 /// Runs `asm` in the kernel on `payload` (behind a 14-byte Ethernet header)
 /// and in the interpreter on `payload`; returns a description on mismatch.

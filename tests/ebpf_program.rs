@@ -107,8 +107,8 @@ fn a_context_with_a_separate_packet_feeds_r1_and_the_packet_loads() {
 /// points and at the extremes.
 #[test]
 fn compare_trees_give_the_interpreters_leaf_on_every_value() {
-    use cranebpf::harness::gen::ebpf::compare_tree;
-    use cranebpf::harness::Rng;
+    use cranebpf_harness::gen::ebpf::compare_tree;
+    use cranebpf_harness::Rng;
     let mut rng = Rng::new(2026);
     let mut tables = 0;
     for _ in 0..300 {

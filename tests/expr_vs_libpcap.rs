@@ -14,7 +14,7 @@ mod support;
 use cranebpf::cbpf::interp::run;
 use cranebpf::cbpf::meta::Metadata;
 use cranebpf::expr::{compile_expr, LinkType};
-use cranebpf::harness::Rng;
+use cranebpf_harness::Rng;
 use support::libpcap::LibPcap;
 use support::packets::packets;
 

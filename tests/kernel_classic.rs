@@ -11,8 +11,8 @@
 use cranebpf::cbpf::ancillary::{Ancillary, ALL};
 use cranebpf::cbpf::insn::{op, skf};
 use cranebpf::cbpf::{check::check, interp, print, Insn, Metadata, Program};
-use cranebpf::harness::kernel::classic::{pin_to_cpu, Delivery, SocketPair};
-use cranebpf::harness::Rng;
+use cranebpf_harness::kernel::classic::{pin_to_cpu, Delivery, SocketPair};
+use cranebpf_harness::Rng;
 
 /// A socket pair, or `None` (after explaining) when the kernel cannot be
 /// used here.

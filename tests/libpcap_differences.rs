@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use cranebpf::cbpf::parse::parse_comma;
 use cranebpf::cbpf::{check::check, interp, Metadata, Program};
-use cranebpf::harness::kernel::classic::{Delivery, SocketPair};
+use cranebpf_harness::kernel::classic::{Delivery, SocketPair};
 
 /// What one side made of a program and packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

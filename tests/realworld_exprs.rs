@@ -22,7 +22,7 @@ use cranebpf::cbpf::meta::Metadata;
 use cranebpf::cbpf::Program;
 use cranebpf::cbpf::{check, interp, libpcap};
 use cranebpf::expr::{compile_expr_with_netmask, LinkType};
-use cranebpf::harness::Rng;
+use cranebpf_harness::Rng;
 use support::libpcap::LibPcap;
 use support::packets::packets;
 

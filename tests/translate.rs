@@ -3,10 +3,10 @@
 
 use cranebpf::cbpf::parse::parse_asm;
 use cranebpf::ebpf::{self, Helpers};
-use cranebpf::harness::gen;
-use cranebpf::harness::Rng;
 use cranebpf::translate::{runtime_call, translate};
 use cranebpf::{EbpfProgram, Filter};
+use cranebpf_harness::gen;
+use cranebpf_harness::Rng;
 
 fn disasm(src: &str) -> String {
     let prog = parse_asm(src).expect("assembles");

@@ -6,9 +6,9 @@
 //! `cargo bench -p cranebpf-bench --bench bpf_benchmark`
 
 use cranebpf::ebpf::Program;
-use cranebpf::harness::peer_bench::{self, CASES};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine};
 use cranebpf_bench::native;
+use cranebpf_harness::peer_bench::{self, CASES};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,7 +62,7 @@ fn switch_unrepeated(c: &mut Criterion) {
         .expect("switch is a case");
     let (code, _) = peer_bench::load(&dir, case).expect("loads");
     let n = 1u32 << 20;
-    let mut rng = cranebpf::harness::Rng::new(2024);
+    let mut rng = cranebpf_harness::Rng::new(2024);
     let mut mem = n.to_le_bytes().to_vec();
     for _ in 0..n {
         mem.extend_from_slice(&(rng.next_u32() % 64).to_le_bytes());

@@ -3,8 +3,8 @@
 //! realistic packet mix held in one contiguous buffer.
 
 use cranebpf::expr::{compile_expr, LinkType};
-use cranebpf::harness::synth::packet_mix;
 use cranebpf::{Engine, Filter, FilterOptions};
+use cranebpf_harness::synth::packet_mix;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 

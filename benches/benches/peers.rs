@@ -13,11 +13,11 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use cranebpf::harness::kernel::classic::SocketPair;
 use cranebpf::jit::JitOptions;
 use cranebpf::{compile_expr, Engine, Filter, FilterOptions, LinkType};
 use cranebpf_bench::peers::{self, RBPF_MBUFF};
 use cranebpf_bench::workload::{big_workload, workloads, Mix, Workload, MIX_PACKETS};
+use cranebpf_harness::kernel::classic::SocketPair;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 
 fn filter_on(w: &Workload, engine: Engine) -> Filter {

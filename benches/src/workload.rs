@@ -5,8 +5,8 @@
 
 use cranebpf::cbpf::{self, asm::parse_asm, parse::parse_ddd};
 use cranebpf::expr::{compile_expr, LinkType};
-use cranebpf::harness::synth::packet_mix;
-use cranebpf::harness::Rng;
+use cranebpf_harness::synth::packet_mix;
+use cranebpf_harness::Rng;
 
 /// The verdict tcpdump's programs return for an accepted packet.
 pub const ACCEPT: u32 = 262_144;

@@ -559,7 +559,7 @@ pub fn elf_load(data: &[u8]) {
     // context-checked, verified and
     // run on both engines without a panic. (Results are not compared: each
     // engine's run memory lies at its own address, which a program may
-    // compute with; tests/xdp_objects.rs compares them with the kernel.)
+    // compute with; cli/tests/xdp_objects.rs compares them with the kernel.)
     for p in object
         .programs
         .iter()

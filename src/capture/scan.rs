@@ -832,7 +832,7 @@ fn add(total: &mut Summary, part: &Summary) {
 mod tests {
     use super::{scan_tuned, ScanOptions, Summary, Tuning, TUNING};
     use crate::capture::CaptureFilter;
-    use crate::harness::synth::{capture, SynthOptions};
+    use cranebpf_harness::synth::{capture, SynthOptions};
 
     fn filters(expr: &'static str) -> CaptureFilter {
         CaptureFilter::expression(expr).expect("compiles")

@@ -36,7 +36,7 @@
 //! the kernel refuses it.
 //!
 //! What each type sees, as a kernel `BPF_PROG_TEST_RUN` on the loopback
-//! device gives it (checked field by field in `tests/xdp_objects.rs`): XDP
+//! device gives it (checked field by field in `cli/tests/xdp_objects.rs`): XDP
 //! the whole frame; TC the whole frame as `skb->data`, with `len`,
 //! `protocol` and `pkt_type` as `eth_type_trans` sets them; socket filters
 //! the frame after its 14-byte Ethernet header, through the legacy packet

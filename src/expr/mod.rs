@@ -734,7 +734,7 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut rng = crate::rng::Rng::new(7);
+        let mut rng = cranebpf_harness::Rng::new(7);
         let alphabet: Vec<char> = "tcp ip6 host port 1.2:[]()!&|^<>=-+*/%\\and or not vlan 0x "
             .chars()
             .collect();

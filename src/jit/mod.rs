@@ -518,11 +518,11 @@ mod tests {
     }
 }
 
-#[cfg(all(test, feature = "harness"))]
+#[cfg(test)]
 mod aarch64_tests {
     use super::*;
     use crate::ebpf::insn::{op, Insn};
-    use crate::harness::qemu;
+    use cranebpf_harness::qemu;
 
     #[test]
     fn smoke_programs_agree_under_qemu() {

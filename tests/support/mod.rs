@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests of the library and of the
+//! command (cli/tests/support adds running the command).
 
 // Each test binary uses only some of these helpers.
 #![allow(dead_code)]
@@ -25,26 +26,21 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// Runs the binary from the crate root; returns (exit code, stdout,
-/// stderr).
-pub fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("run cranebpf");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// The repository's top directory (the library's package; the command's
+/// tests live one level down, in cli/).
+pub fn repo_root() -> PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|dir| dir.join("conformance").is_dir())
+        .unwrap_or(here)
+        .to_path_buf()
 }
 
 /// The shared eBPF conformance suite (`shared/bpf-conformance/tests` above
 /// the crate), or `None` with a printed reason; a failure under `CI=true`.
 pub fn suite_dir() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if let Some(dir) = cranebpf::harness::suite::find_suite_dir(&root) {
+    if let Some(dir) = cranebpf_harness::suite::find_suite_dir(&root) {
         return Some(dir);
     }
     let msg = format!(
@@ -85,7 +81,7 @@ pub mod libpcap;
 /// to skip.
 #[cfg(target_os = "linux")]
 pub fn bpf_available() -> bool {
-    match cranebpf::harness::kernel::bpf::available() {
+    match cranebpf_harness::kernel::bpf::available() {
         Ok(()) => true,
         Err(why) => {
             assert!(

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use cranebpf::cbpf::insn::op;
 use cranebpf::cbpf::Program;
 use cranebpf::expr::LinkType;
-use cranebpf::harness::Rng;
+use cranebpf_harness::Rng;
 
 const MUTANTS_PER_BASE: usize = 12;
 

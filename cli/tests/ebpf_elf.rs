@@ -1,0 +1,212 @@
+//! clang-built eBPF objects (`clang -O2 -target bpf -c`): programs found by
+//! section and function, BPF-to-BPF calls into `.text` linked, run on
+//! every engine with the results the C says; objects this loader cannot
+//! take (maps, global data, other architectures, truncated files) are
+//! refused naming what and where. Needs clang with the BPF target: under
+//! `CI=true` (where `.ci/run` installs it) a missing clang fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cranebpf::ebpf::elf::{self, EbpfObject};
+use cranebpf::{EbpfOptions, EbpfProgram, Engine};
+
+mod support;
+
+/// Compiles `source` with clang for BPF, or `None` (with a reason) when
+/// clang is missing outside CI.
+fn compile(name: &str, source: &str) -> Option<PathBuf> {
+    let c = support::temp_file(&format!("{name}.c"), source.as_bytes());
+    let o = c.with_extension("o");
+    match Command::new("clang")
+        .args(["-O2", "-target", "bpf", "-c"])
+        .arg(&c)
+        .arg("-o")
+        .arg(&o)
+        .output()
+    {
+        Ok(out) if out.status.success() => Some(o),
+        Ok(out) => panic!("clang failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "clang is required under CI=true (.ci/run installs it): {e}"
+            );
+            eprintln!("skipping: clang not found ({e})");
+            None
+        }
+    }
+}
+
+fn load(path: &Path) -> EbpfObject {
+    elf::load(&std::fs::read(path).expect("the object")).expect("loads")
+}
+
+const CALLS: &str = r#"
+static __attribute__((noinline)) unsigned long long square(unsigned long long x) { return x * x; }
+static __attribute__((noinline)) unsigned long long add3(unsigned long long x) { return square(x) + 3; }
+
+__attribute__((section("mem"), used))
+int sum_bytes(unsigned char *mem) {
+    unsigned long long s = 0;
+    for (int i = 0; i < 4; i++) s += mem[i];
+    return (int)add3(s);
+}
+
+__attribute__((section("mem/second"), used))
+int second(unsigned char *mem) { return mem[0] * 2 + (int)square(mem[1]); }
+
+char _license[] __attribute__((section("license"), used)) = "Dual MIT/GPL";
+"#;
+
+#[test]
+fn programs_and_calls_into_text_run_on_every_engine() {
+    let Some(obj) = compile("calls", CALLS) else {
+        return;
+    };
+    let object = load(&obj);
+    assert_eq!(object.license.as_deref(), Some("Dual MIT/GPL"));
+    let names: Vec<(&str, &str)> = object
+        .programs
+        .iter()
+        .map(|p| (p.name.as_str(), p.section.as_str()))
+        .collect();
+    assert_eq!(names, [("sum_bytes", "mem"), ("second", "mem/second")]);
+    let cases: [(&str, [u8; 4], u64); 3] = [
+        ("sum_bytes", [1, 2, 3, 4], 103), // (1+2+3+4)^2 + 3
+        ("sum_bytes", [0, 0, 0, 7], 52),  // 7^2 + 3
+        ("second", [5, 3, 0, 0], 19),     // 5*2 + 3^2
+    ];
+    for (name, mem, want) in cases {
+        let p = object.programs.iter().find(|p| p.name == name).unwrap();
+        for engine in [Engine::Interp, Engine::Jit] {
+            let options = EbpfOptions {
+                engine: Some(engine),
+                ..EbpfOptions::default()
+            };
+            let program = EbpfProgram::with_options(p.program.clone(), options).expect("verifies");
+            let mut m = mem;
+            assert_eq!(
+                program.run(&mut m).expect("runs"),
+                want,
+                "{name} on {engine}"
+            );
+        }
+    }
+    // The command line: one program needs --program, by function or
+    // section name.
+    let path = obj.to_string_lossy().into_owned();
+    let (code, out, _) = support::cli(&[
+        "run",
+        "--ebpf",
+        &path,
+        "--program",
+        "sum_bytes",
+        "--mem",
+        "01 02 03 04",
+    ]);
+    assert_eq!((code, out.trim()), (0, "0x67 (103)"));
+    let (code, out, _) = support::cli(&[
+        "run",
+        "--ebpf",
+        &path,
+        "--program",
+        "mem/second",
+        "--mem",
+        "05 03",
+    ]);
+    assert_eq!((code, out.trim()), (0, "0x13 (19)"));
+    let (code, _, err) = support::cli(&["run", "--ebpf", &path, "--mem", "00"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("several programs; choose one with --program"),
+        "{err}"
+    );
+}
+
+#[test]
+fn what_the_loader_cannot_take_is_refused_by_name() {
+    let Some(obj) = compile(
+        "global",
+        r#"
+struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
+__attribute__((section("maps"), used))
+struct bpf_map_def events = { 4, 4, 4, 64, 0 };
+long counter = 0;
+__attribute__((section("xdp"), used))
+int uses_global(void *ctx) { counter++; return 2; }
+"#,
+    ) else {
+        return;
+    };
+    let e = elf::load(&std::fs::read(&obj).unwrap()).unwrap_err();
+    assert!(
+        e.0.contains("map 'events': maps of type perf_event_array (type 4) are not supported"),
+        "{e}"
+    );
+    let bytes = std::fs::read(&obj).unwrap();
+    // Every truncation is an error, never a panic.
+    for cut in 0..bytes.len() {
+        let _ = elf::load(&bytes[..cut]);
+    }
+    assert!(elf::load(&bytes[..100])
+        .unwrap_err()
+        .0
+        .starts_with("not a valid ELF object"));
+    // Not eBPF.
+    let host = support::temp_file("host.c", b"int f(void) { return 1; }\n");
+    let host_o = host.with_extension("o");
+    let ok = Command::new("clang")
+        .args(["-O2", "-c"])
+        .arg(&host)
+        .arg("-o")
+        .arg(&host_o)
+        .status()
+        .expect("clang")
+        .success();
+    assert!(ok);
+    let e = elf::load(&std::fs::read(&host_o).unwrap()).unwrap_err();
+    assert!(e.0.contains("not eBPF"), "{e}");
+}
+
+/// An object whose maps would take more than the runtime gives (here a
+/// `.bss` of 4 GiB, found by the `elf_load` fuzzer running out of memory)
+/// is refused before anything is allocated; so is one map definition too
+/// big with its hash index counted.
+#[test]
+fn maps_over_the_memory_bound_are_refused_before_allocating() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .join("fuzz/regressions/elf_load/maps-over-a-gigabyte-with-their-index");
+    let e = elf::load(&std::fs::read(path).expect("regression input")).expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("need 4080 MiB together, over the 1024 MiB"),
+        "{e}"
+    );
+    use cranebpf::ebpf::maps::{MapDef, MapKind, MAX_MAP_MEMORY};
+    let hash = MapDef {
+        name: "big".into(),
+        kind: MapKind::Hash,
+        key_size: 16,
+        value_size: 8,
+        max_entries: 16 << 20,
+        flags: 0,
+        initial: None,
+        read_only: false,
+        programs: Vec::new(),
+    };
+    // 16 Mi entries: 128 MiB of values, but 1 GiB more for the key index.
+    assert!(hash.memory_bytes() > MAX_MAP_MEMORY);
+    let xdp = elf::ObjectProgram {
+        name: "p".into(),
+        section: "xdp".into(),
+        program: cranebpf::ebpf::asm::assemble("mov %r0, 2\nexit").expect("assembles"),
+    };
+    let refused = cranebpf::ebpf::runtime::PacketProgram::new(&xdp, &[hash], Default::default());
+    assert!(
+        refused
+            .err()
+            .is_some_and(|e| e.to_string().contains("over the 1024 MiB")),
+        "a 1.1 GiB map set is refused"
+    );
+}

@@ -1,0 +1,770 @@
+//! Clang-built XDP, TC and socket-filter objects with maps, run by us and
+//! by the kernel, must agree on everything the kernel lets a test run
+//! observe: the return value per packet, the packet as the program left
+//! it, and every map's final contents.
+//!
+//! The programs are the C files in `tests/xdp/` (compiled with clang and
+//! libbpf's headers: `clang -O2 -g -target bpf`): bounds-checked parsing
+//! with VLAN tags and IPv6 extension headers in bounded loops and a
+//! BPF-to-BPF call, array and hash maps (lookups, atomic adds, updates
+//! from the stack), `.rodata` and `.bss` global data, packet rewriting with
+//! `bpf_xdp_adjust_head` and `bpf_xdp_adjust_tail`, `XDP_TX` and
+//! `bpf_redirect`; a TC classifier recording every `__sk_buff` field it
+//! may read (whole and narrow) per packet, writing the writable ones,
+//! `bpf_skb_load_bytes` inside and past the packet, `TC_ACT_SHOT`; a
+//! socket filter with legacy packet loads and truncation; LPM tries
+//! (preloaded routes, learned prefixes added and deleted) and
+//! `bpf_csum_diff`; tail calls through a program array initialised in the
+//! object, to an empty slot, and in a loop up to the kernel's limit; ring
+//! buffer records (reserve/submit/discard, output, query, a full ring),
+//! read from the kernel's ring through its mapping after each run. Each object is
+//! loaded into the running kernel (`BPF_MAP_CREATE` for its maps, `lddw`
+//! references patched to their descriptors, `BPF_PROG_LOAD` as its
+//! section's type) and run with `BPF_PROG_TEST_RUN`
+//! on every Ethernet packet of the real-world captures and on packets made
+//! for the programs' branches; the same object runs through
+//! [`PacketProgram`] on the interpreter and on the JIT.
+//!
+//! Needs clang with libbpf's headers and root: under CI=true (where
+//! `.ci/run` installs clang and libbpf-dev) their absence is a failure,
+//! elsewhere a skip with the reason.
+
+mod support;
+
+use cranebpf::ebpf::context::ContextKind;
+use cranebpf::ebpf::elf::{self, EbpfObject, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+use cranebpf::ebpf::maps::MapKind;
+use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
+use cranebpf::Engine;
+use cranebpf_harness::kernel::bpf::{KernelMap, LoadedProgram, ProgType};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const PROGRAMS: [&str; 10] = [
+    "counter",
+    "parse",
+    "rewrite",
+    "tc_fields",
+    "socket_filter",
+    "lpm",
+    "tail",
+    "ringbuf",
+    "tc_legacy",
+    "tc_nat",
+];
+
+/// The program a test runs: the one named `entry`, or the object's only one.
+fn entry(object: &EbpfObject) -> usize {
+    object
+        .programs
+        .iter()
+        .position(|p| p.name == "entry")
+        .unwrap_or(0)
+}
+
+/// Entries both the kernel's maps and ours get before the packets: (map,
+/// key, value).
+fn preloads(program: &str) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    if program != "lpm" {
+        return Vec::new();
+    }
+    // IPv4 routes by source: XDP action per prefix, nested and overlapping.
+    let routes: [(u32, [u8; 4], u32); 8] = [
+        (0, [0, 0, 0, 0], 2),
+        (8, [10, 0, 0, 0], 1),
+        (16, [10, 1, 0, 0], 2),
+        (12, [172, 16, 0, 0], 1),
+        (16, [192, 168, 0, 0], 2),
+        (24, [192, 168, 1, 0], 1),
+        (32, [192, 168, 1, 1], 3),
+        (17, [192, 168, 128, 7], 1),
+    ];
+    routes
+        .iter()
+        .map(|&(len, addr, action)| {
+            let mut key = len.to_le_bytes().to_vec();
+            key.extend_from_slice(&addr);
+            ("routes", key, action.to_le_bytes().to_vec())
+        })
+        .collect()
+}
+
+/// The largest frame an XDP test run takes without fragments.
+const MAX_FRAME: usize = 4096 - 256 - 320;
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn skip(why: &str) -> Option<PathBuf> {
+    assert!(!ci(), "{why} (required under CI=true)");
+    eprintln!("skipping: {why}");
+    None
+}
+
+/// `tests/xdp/NAME.c` compiled for BPF.
+fn compile(name: &str) -> Option<PathBuf> {
+    let src =
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(format!("tests/xdp/{name}.c"));
+    // Tests run in parallel and each removes its objects: one file each.
+    static SERIAL: AtomicUsize = AtomicUsize::new(0);
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+    let out = std::env::temp_dir().join(format!(
+        "cranebpf-xdp-{}-{serial}-{name}.o",
+        std::process::id()
+    ));
+    // The kernel's UAPI headers include <asm/types.h> from the host's
+    // multiarch directory.
+    let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    let result = Command::new("clang")
+        .args(["-O2", "-g", "-target", "bpf", "-c"])
+        .arg(format!("-I{multiarch}"))
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .output();
+    match result {
+        Ok(o) if o.status.success() => Some(out),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            if err.contains("bpf_helpers.h") {
+                return skip(&format!("libbpf's headers are missing: {err}"));
+            }
+            panic!("clang {name}.c: {err}");
+        }
+        Err(e) => skip(&format!("clang not found: {e}")),
+    }
+}
+
+/// The object loaded into the kernel: its maps created and initialised,
+/// the references patched, every program loaded as its section's type and
+/// the program arrays filled; `prog` is the entry.
+struct Kernel {
+    prog: LoadedProgram,
+    maps: Vec<KernelMap>,
+    _others: Vec<LoadedProgram>,
+}
+
+fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
+    let mut maps = Vec::new();
+    for def in &object.maps {
+        let map = KernelMap::create(
+            def.kind.number(),
+            def.key_size,
+            def.value_size,
+            def.max_entries,
+            def.flags,
+        )
+        .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}: {e}", def.name));
+        if let Some(init) = &def.initial {
+            let mut value = init.clone();
+            value.resize(def.value_size as usize, 0);
+            map.update(&0u32.to_le_bytes(), &value, 0)
+                .unwrap_or_else(|e| panic!("initialising {}: {e}", def.name));
+        }
+        maps.push(map);
+    }
+    for (name, key, value) in preload {
+        let at = object
+            .maps
+            .iter()
+            .position(|m| m.name == *name)
+            .expect("a preloaded map");
+        maps[at].update(key, value, 0).expect("BPF_MAP_UPDATE_ELEM");
+    }
+    let license = object.license.as_deref().unwrap_or("GPL");
+    let mut loaded: Vec<LoadedProgram> = object
+        .programs
+        .iter()
+        .map(|program| {
+            let mut insns = program.program.insns.clone();
+            for insn in insns.iter_mut() {
+                if insn.is_lddw() && (insn.src == PSEUDO_MAP_FD || insn.src == PSEUDO_MAP_VALUE) {
+                    insn.imm = maps[insn.imm as usize].fd();
+                }
+            }
+            let prog_type = match context_kind(&program.section) {
+                Some(ContextKind::Xdp) => ProgType::Xdp,
+                Some(ContextKind::Tc) => ProgType::SchedCls,
+                Some(ContextKind::Socket) => ProgType::SocketFilter,
+                other => panic!("{}: section {} ({other:?})", program.name, program.section),
+            };
+            LoadedProgram::load_licensed(prog_type, &insns, license)
+                .unwrap_or_else(|e| panic!("the kernel refused {}: {e}", program.name))
+        })
+        .collect();
+    for (def, map) in object.maps.iter().zip(&maps) {
+        for (slot, name) in &def.programs {
+            let at = object
+                .programs
+                .iter()
+                .position(|p| &p.name == name)
+                .expect("a program");
+            map.update(&slot.to_le_bytes(), &loaded[at].fd().to_le_bytes(), 0)
+                .expect("filling a program array");
+        }
+    }
+    let prog = loaded.remove(entry(object));
+    Kernel {
+        prog,
+        maps,
+        _others: loaded,
+    }
+}
+
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every map's entries in the kernel, sorted by key.
+fn kernel_entries(kernel: &Kernel, object: &EbpfObject) -> Vec<(String, Entries)> {
+    // Program arrays hold descriptors there and program indices here: not
+    // compared (what they do is, through the runs).
+    object
+        .maps
+        .iter()
+        .zip(&kernel.maps)
+        .filter(|(def, _)| !matches!(def.kind, MapKind::ProgArray | MapKind::RingBuf))
+        .map(|(def, map)| {
+            let keys: Vec<Vec<u8>> = if def.kind.is_array() {
+                (0..def.max_entries)
+                    .map(|i| i.to_le_bytes().to_vec())
+                    .collect()
+            } else {
+                map.keys().expect("BPF_MAP_GET_NEXT_KEY")
+            };
+            let mut entries: Entries = keys
+                .into_iter()
+                .filter_map(|k| {
+                    let v = map.lookup(&k).expect("BPF_MAP_LOOKUP_ELEM")?;
+                    Some((k, v))
+                })
+                .collect();
+            entries.sort();
+            (def.name.clone(), entries)
+        })
+        .collect()
+}
+
+/// Ethernet frames of the real-world captures an XDP test run takes.
+fn captured() -> Vec<Vec<u8>> {
+    let mut frames = support::realworld_frames(1);
+    frames.retain(|f| (14..=MAX_FRAME).contains(&f.len()));
+    frames
+}
+
+/// Frames for the programs' branches: VLAN and QinQ tags, IPv6 extension
+/// headers and fragments, ICMP echo, long UDP, TCP to port 22, cut-off
+/// headers.
+fn made() -> Vec<Vec<u8>> {
+    let mac = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+    let ipv4 = |proto: u8, l4: &[u8]| {
+        let mut p = vec![
+            0x45,
+            0,
+            0,
+            (20 + l4.len()) as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            proto,
+            0,
+            0,
+        ];
+        p.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        p.extend_from_slice(l4);
+        p
+    };
+    let frame = |tags: &[[u8; 4]], ethertype: u16, payload: &[u8]| {
+        let mut f = mac.to_vec();
+        for t in tags {
+            f.extend_from_slice(t);
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    };
+    let icmp_echo = [8, 0, 0x12, 0x34, 0, 1, 0, 1, b'p', b'i', b'n', b'g'];
+    let udp = |len: usize| {
+        let mut u = vec![0x30, 0x39, 0, 53, 0, 8, 0, 0];
+        u.resize(len, 0xab);
+        u
+    };
+    let tcp = |port: u16| {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        t[2..4].copy_from_slice(&port.to_be_bytes());
+        t[12] = 0x50;
+        t
+    };
+    let ipv6 = |next: u8, rest: &[u8]| {
+        let mut p = vec![0x60, 0, 0, 0, 0, rest.len() as u8, next, 64];
+        p.extend_from_slice(&[0xfe; 32]);
+        p.extend_from_slice(rest);
+        p
+    };
+    let ext = |next: u8, len8: u8| {
+        let mut h = vec![next, len8];
+        h.resize(8 * (len8 as usize + 1), 1);
+        h
+    };
+    let vlan = [0x81, 0x00, 0x00, 0x64];
+    let qinq = [0x88, 0xa8, 0x00, 0x0a];
+    let mut out = vec![
+        frame(&[], 0x0800, &ipv4(1, &icmp_echo)),
+        frame(&[vlan], 0x0800, &ipv4(1, &icmp_echo)),
+        frame(&[qinq, vlan], 0x0800, &ipv4(17, &udp(300))),
+        frame(&[vlan], 0x0800, &ipv4(17, &udp(40))),
+        frame(&[], 0x0800, &ipv4(17, &udp(1000))),
+        frame(&[], 0x0800, &ipv4(6, &tcp(22))),
+        frame(&[], 0x0800, &ipv4(6, &tcp(443))),
+        frame(&[vlan], 0x86dd, &ipv6(6, &tcp(22))),
+        frame(
+            &[],
+            0x86dd,
+            &ipv6(0, &[ext(43, 0), ext(60, 1), ext(17, 0), udp(20)].concat()),
+        ),
+        frame(
+            &[],
+            0x86dd,
+            &ipv6(0, &[ext(44, 0), ext(17, 0), udp(20)].concat()),
+        ),
+        frame(
+            &[],
+            0x86dd,
+            &ipv6(
+                0,
+                &[ext(0, 0), ext(0, 0), ext(0, 0), ext(0, 0), ext(6, 0)].concat(),
+            ),
+        ),
+        frame(&[], 0x0806, &[0; 28]),
+    ];
+    // Every cut of a few of them: each bounds check's both sides.
+    let whole: Vec<Vec<u8>> = out.iter().take(9).cloned().collect();
+    for f in whole {
+        for len in 14..f.len() {
+            out.push(f[..len].to_vec());
+        }
+    }
+    out
+}
+
+#[test]
+fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
+    if !support::bpf_available() {
+        return;
+    }
+    let mut packets = made();
+    packets.extend(captured());
+    let mut summary = Vec::new();
+    for name in PROGRAMS {
+        let Some(path) = compile(name) else {
+            return;
+        };
+        let bytes = std::fs::read(&path).expect("object");
+        let _ = std::fs::remove_file(&path);
+        let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let preload = preloads(name);
+        let kernel = load_in_kernel(&object, &preload);
+        // Frames a test run of this type refuses (EINVAL) are left out of
+        // the comparison, and counted.
+        let mut refused = 0;
+        let mut sent = Vec::new();
+        let mut theirs: Vec<(u32, Vec<u8>)> = Vec::new();
+        let mut their_records: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
+        for p in &packets {
+            match kernel.prog.test_run_out(p) {
+                Ok(r) => {
+                    sent.push(p.clone());
+                    theirs.push(r);
+                    let mut records = Vec::new();
+                    for (def, map) in object.maps.iter().zip(&kernel.maps) {
+                        if def.kind == MapKind::RingBuf {
+                            let read = map.ring_records(def.max_entries as usize);
+                            for r in read.expect("reading the ring buffer") {
+                                records.push((def.name.clone(), r));
+                            }
+                        }
+                    }
+                    their_records.push(records);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    // skb test runs refuse an IPv4 or IPv6 frame too short
+                    // for its IP header; nothing else.
+                    let short = match (p[12], p[13]) {
+                        (0x08, 0x00) => p.len() < 14 + 20,
+                        (0x86, 0xdd) => p.len() < 14 + 40,
+                        _ => false,
+                    };
+                    assert!(short, "{name}: the kernel refused {p:02x?}: {e}");
+                    refused += 1;
+                }
+                Err(e) => panic!("{name}: BPF_PROG_TEST_RUN on {p:02x?}: {e}"),
+            }
+        }
+        let their_maps = kernel_entries(&kernel, &object);
+        for engine in [Engine::Interp, Engine::Jit] {
+            let options = PacketOptions {
+                engine: Some(engine),
+                trace: false,
+                ..PacketOptions::default()
+            };
+            let ours = PacketProgram::from_object(&object, entry(&object), options)
+                .unwrap_or_else(|e| panic!("{name} ({engine}): {e}"));
+            assert_eq!(ours.engine(), engine);
+            for (map, key, value) in &preload {
+                ours.preload(map, key, value).expect("preloads");
+            }
+            for (i, ((packet, (action, out)), records)) in
+                sent.iter().zip(&theirs).zip(&their_records).enumerate()
+            {
+                let got = ours
+                    .run(packet)
+                    .unwrap_or_else(|e| panic!("{name} ({engine}), packet {i}: {e}"));
+                // A socket filter cannot change the packet (the kernel's test
+                // run hands back its Ethernet header zeroed): the return
+                // value is all it shows.
+                let packet_shown = ours.kind() != ContextKind::Socket;
+                assert_eq!(
+                    (got.action, packet_shown.then_some(&got.packet)),
+                    (u64::from(*action), packet_shown.then_some(out)),
+                    "{name} ({engine}), packet {i} {packet:02x?}"
+                );
+                assert_eq!(
+                    &got.records, records,
+                    "{name} ({engine}), packet {i}: ring buffer records"
+                );
+            }
+            let prog_arrays: Vec<&str> = object
+                .maps
+                .iter()
+                .filter(|m| matches!(m.kind, MapKind::ProgArray | MapKind::RingBuf))
+                .map(|m| m.name.as_str())
+                .collect();
+            let our_maps: Vec<_> = ours
+                .map_entries()
+                .into_iter()
+                .filter(|(name, _)| !prog_arrays.contains(&name.as_str()))
+                .collect();
+            for ((map, a), (_, b)) in our_maps.iter().zip(&their_maps) {
+                let only_ours: Vec<_> = a.iter().filter(|e| !b.contains(e)).take(3).collect();
+                let only_theirs: Vec<_> = b.iter().filter(|e| !a.contains(e)).take(3).collect();
+                assert!(
+                    only_ours.is_empty() && only_theirs.is_empty(),
+                    "{name} ({engine}): map {map} differs: ours only {only_ours:?}, the kernel's only {only_theirs:?}"
+                );
+            }
+            assert_eq!(
+                our_maps,
+                their_maps,
+                "{name} ({engine}): maps after {} packets",
+                sent.len()
+            );
+        }
+        let mut actions = theirs.iter().map(|(a, _)| *a).collect::<Vec<_>>();
+        actions.sort();
+        actions.dedup();
+        summary.push(format!(
+            "{name}: {} runs ({refused} frames refused by the kernel's test run), {} distinct \
+             return values",
+            sent.len(),
+            actions.len()
+        ));
+    }
+    eprintln!("{} packets each; {}", packets.len(), summary.join("; "));
+}
+
+#[test]
+fn the_cli_runs_an_object_over_a_capture_and_writes_maps_and_packets() {
+    let Some(path) = compile("counter") else {
+        return;
+    };
+    let obj = path.to_str().expect("utf-8").to_string();
+    let maps_in = support::temp_file(
+        "maps-in.json",
+        br#"{"src_bytes": [{"key": "0a0a0a0a", "value": "0700000000000000"}]}"#,
+    );
+    let maps_out = maps_in.with_file_name("maps-out.json");
+    let packets_out = maps_in.with_file_name("packets-out.pcap");
+    let mut verdicts = Vec::new();
+    for engine in ["interp", "jit"] {
+        let (code, out, err) = support::cli(&[
+            "run",
+            "--ebpf",
+            &obj,
+            "-r",
+            "examples/sample.pcap",
+            "--engine",
+            engine,
+            "--maps-in",
+            maps_in.to_str().expect("utf-8"),
+            "--maps-out",
+            maps_out.to_str().expect("utf-8"),
+            "--packets-out",
+            packets_out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.lines().count(), 400);
+        let maps: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&maps_out).expect("maps")).expect("json");
+        let preloaded = maps["src_bytes"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|e| e["key"] == "0a0a0a0a" && e["value"] == "0700000000000000");
+        assert!(preloaded, "{maps}");
+        assert_eq!(maps["proto_count"].as_array().expect("array").len(), 256);
+        assert_eq!(
+            maps[".bss"][0]["value"], "9001000000000000",
+            "400 frames seen"
+        );
+        let written = std::fs::read(&packets_out).expect("pcap");
+        let input =
+            std::fs::read(support::repo_root().join("examples/sample.pcap")).expect("sample");
+        assert_eq!(
+            cranebpf::capture::packets(&written)
+                .expect("readable")
+                .len(),
+            cranebpf::capture::packets(&input).expect("readable").len()
+        );
+        verdicts.push(out);
+    }
+    assert_eq!(verdicts[0], verdicts[1]);
+    // `filter --ebpf` keeps the packets passed (action 2), as left.
+    let passed = verdicts[0].lines().filter(|l| *l == "2").count();
+    let kept = maps_in.with_file_name("kept.pcap");
+    let (code, out, err) = support::cli(&[
+        "filter",
+        "--ebpf",
+        &obj,
+        "-r",
+        "examples/sample.pcap",
+        "-w",
+        kept.to_str().expect("utf-8"),
+        "--count",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), passed.to_string());
+    let written = std::fs::read(&kept).expect("pcap");
+    assert_eq!(
+        cranebpf::capture::packets(&written)
+            .expect("readable")
+            .len(),
+        passed
+    );
+    let _ = std::fs::remove_file(&kept);
+    // bench names the engine that really ran each row.
+    let (code, out, err) = support::cli(&[
+        "bench",
+        "--ebpf",
+        &obj,
+        "--section",
+        "xdp",
+        "-r",
+        "examples/sample.pcap",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let rows = report["engines"].as_array().expect("rows");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["engine"].as_str()).collect();
+    assert_eq!(names, ["interp", "jit"], "{out}");
+    assert_eq!(rows[0]["matched"], rows[1]["matched"]);
+    // A fixed clock and a seed are accepted; a bad clock is named.
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "--hex",
+        "00",
+        "--clock",
+        "fixed:5:10",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = support::cli(&["run", "--ebpf", &obj, "--hex", "00", "--clock", "now"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("fixed:START"), "{err}");
+    // Mistakes are named.
+    let bad = support::temp_file(
+        "maps-bad.json",
+        br#"{"nonesuch": [{"key": "00", "value": "00"}]}"#,
+    );
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "--hex",
+        "00",
+        "--maps-in",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no map named 'nonesuch'"), "{err}");
+    let (code, _, err) = support::cli(&["run", "--ebpf", &obj, "--mem", "00"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("XDP program") && err.contains("-r CAPTURE"),
+        "{err}"
+    );
+    for f in [&path, &maps_in, &maps_out, &packets_out, &bad] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
+fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kernel_refuses_them() {
+    let Some(path) = compile("unchecked") else {
+        return;
+    };
+    let object = elf::load(&std::fs::read(&path).expect("object")).expect("loads");
+    let _ = std::fs::remove_file(&path);
+    let kernel = support::bpf_available();
+    for program in &object.programs {
+        let ours = PacketProgram::new(program, &object.maps, PacketOptions::default());
+        let message = match ours {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{}: accepted", program.name),
+        };
+        let reason = match program.name.as_str() {
+            "unchecked_lookup" => "invalid mem access 'map_value_or_null'",
+            "not_a_map" => "expected=map_ptr",
+            "write_rodata" => "write into map forbidden, value_size=4 off=0 size=4",
+            _ => "invalid access to packet",
+        };
+        assert!(
+            message.contains(reason) && message.contains("instruction "),
+            "{}: {message}",
+            program.name
+        );
+        if kernel {
+            let maps: Vec<KernelMap> = object
+                .maps
+                .iter()
+                .map(|d| {
+                    // .rodata as libbpf makes it: BPF_F_RDONLY_PROG.
+                    let flags = if d.read_only { 0x80 } else { 0 };
+                    KernelMap::create(
+                        d.kind.number(),
+                        d.key_size,
+                        d.value_size,
+                        d.max_entries,
+                        flags,
+                    )
+                    .expect("BPF_MAP_CREATE")
+                })
+                .collect();
+            let mut insns = program.program.insns.clone();
+            for insn in insns
+                .iter_mut()
+                .filter(|i| i.is_lddw() && (i.src == PSEUDO_MAP_FD || i.src == PSEUDO_MAP_VALUE))
+            {
+                // (A map value's offset stays in the second slot.)
+                insn.imm = maps[insn.imm as usize].fd();
+            }
+            let refused = LoadedProgram::load_licensed(ProgType::Xdp, &insns, "GPL")
+                .expect_err("the kernel accepted it");
+            assert!(
+                refused.log.contains(reason),
+                "{}: the kernel says {}",
+                program.name,
+                refused.log
+            );
+        }
+    }
+}
+
+#[test]
+fn the_cli_disassembles_an_object_with_its_maps_named_and_shows_its_native_code() {
+    let Some(path) = compile("counter") else {
+        return;
+    };
+    let obj = path.to_str().expect("utf-8");
+    let (code, out, err) = support::cli(&["disasm", "--ebpf", obj]);
+    assert_eq!(code, 0, "{err}");
+    let object = elf::load(&std::fs::read(&path).expect("object")).expect("loads");
+    // One line per instruction, an lddw's two slots on one.
+    let insns = &object.programs[0].program.insns;
+    let lddws = insns.iter().filter(|i| i.is_lddw()).count();
+    assert_eq!(out.lines().count(), insns.len() - lddws);
+    assert!(out.contains("lddw %r1, map 'proto_count'"), "{out}");
+    assert!(out.contains("lddw %r1, map '.bss' + 0"), "{out}");
+    assert!(out.contains("call 1\n"), "{out}");
+    for (flag, marker) in [("--native", "ret"), ("--clif", "function ")] {
+        let (code, out, err) = support::cli(&["disasm", "--ebpf", obj, flag]);
+        assert_eq!(code, 0, "{flag}: {err}");
+        assert!(out.contains(marker), "{flag}: {out}");
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn the_cli_writes_ring_buffer_records() {
+    let Some(path) = compile("ringbuf") else {
+        return;
+    };
+    let obj = path.to_str().expect("utf-8").to_string();
+    let out = support::temp_file("records.jsonl", b"");
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "-r",
+        "examples/sample.pcap",
+        "--ringbuf-out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let written = std::fs::read_to_string(&out).expect("records");
+    let lines: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert_eq!(line["map"], "events", "{line}");
+        assert!(line["packet"]
+            .as_u64()
+            .is_some_and(|n| (1..=400).contains(&n)));
+        assert!(
+            line["data"].as_str().is_some_and(|h| h.len() >= 2),
+            "{line}"
+        );
+    }
+    // --json lists each packet's records in its line: the same records.
+    let (code, stdout, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "-r",
+        "examples/sample.pcap",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let listed: usize = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["ringbuf"].as_array().map_or(0, Vec::len)
+        })
+        .sum();
+    assert_eq!(listed, lines.len());
+    // Without packets there is nothing to record.
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        &obj,
+        "--mem",
+        "00",
+        "--ringbuf-out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("go with packets"), "{err}");
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&out);
+}

@@ -1,0 +1,451 @@
+//! The `bpf(2)` syscall: load an eBPF socket filter or XDP program
+//! (`BPF_PROG_LOAD`) and run it on a packet with `BPF_PROG_TEST_RUN`, so
+//! tests can compare our engines and translations with the running kernel.
+//! Needs root (or `CAP_BPF` + `CAP_NET_ADMIN`).
+//!
+//! XDP and TC test runs take the whole frame: `data` is `data_in[0]`, and
+//! `retval` is the XDP or TC action. Facts about socket-filter test runs (Linux 6.18, checked by
+//! `tests/ebpf_kernel.rs`):
+//! - `data_in` must hold at least the 14-byte Ethernet header; the kernel
+//!   strips it (`eth_type_trans`), so the program's `skb->data`, and so
+//!   `LD_ABS` offset 0, is `data_in[14]`, and `skb->len` is
+//!   `data_in.len() - 14`;
+//! - `retval` is the low 32 bits of r0.
+
+#![cfg(target_os = "linux")]
+
+use cranebpf::ebpf::Insn;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+/// Program types this module loads (`enum bpf_prog_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgType {
+    /// `BPF_PROG_TYPE_SOCKET_FILTER`.
+    SocketFilter = 1,
+    /// `BPF_PROG_TYPE_SCHED_CLS` (TC classifiers).
+    SchedCls = 3,
+    /// `BPF_PROG_TYPE_XDP`.
+    Xdp = 6,
+}
+
+/// Bytes of the Ethernet header a socket-filter test run strips from the
+/// front of its input.
+pub const ETH_HLEN: usize = 14;
+
+/// The leading fields of `union bpf_attr` for `BPF_PROG_LOAD`; the kernel
+/// treats the omitted tail as zero.
+#[repr(C)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+}
+
+/// The leading fields of `union bpf_attr` for `BPF_PROG_TEST_RUN`.
+#[repr(C)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+}
+
+/// Why the kernel refused a program.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The syscall's error.
+    pub error: io::Error,
+    /// The verifier's log (may be empty).
+    pub log: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BPF_PROG_LOAD failed: {}", self.error)?;
+        if !self.log.is_empty() {
+            write!(f, "\nverifier log:\n{}", self.log)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A program loaded into the kernel (closed on drop).
+#[derive(Debug)]
+pub struct LoadedProgram {
+    fd: OwnedFd,
+}
+
+/// The name the socket-filter tests know [`LoadedProgram`] by.
+pub type SocketFilter = LoadedProgram;
+
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` points to a live, initialised `#[repr(C)]` prefix of
+    // `union bpf_attr` of exactly `size_of::<T>()` bytes; every pointer
+    // inside it refers to memory that outlives the call, and the kernel
+    // writes back at most `size_of::<T>()` bytes.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            std::mem::size_of::<T>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl LoadedProgram {
+    /// Loads `insns` as a `BPF_PROG_TYPE_SOCKET_FILTER` program (license
+    /// "GPL"), returning the verifier's log on refusal.
+    pub fn load(insns: &[Insn]) -> Result<LoadedProgram, LoadError> {
+        LoadedProgram::load_as(ProgType::SocketFilter, insns)
+    }
+
+    /// Loads `insns` as a program of type `prog_type` (license "GPL"),
+    /// returning the verifier's log on refusal.
+    pub fn load_as(prog_type: ProgType, insns: &[Insn]) -> Result<LoadedProgram, LoadError> {
+        LoadedProgram::load_licensed(prog_type, insns, "GPL")
+    }
+
+    /// Loads `insns` as a program of type `prog_type` under `license`.
+    pub fn load_licensed(
+        prog_type: ProgType,
+        insns: &[Insn],
+        license: &str,
+    ) -> Result<LoadedProgram, LoadError> {
+        let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
+        let license = std::ffi::CString::new(license).map_err(|_| LoadError {
+            error: io::Error::from(io::ErrorKind::InvalidInput),
+            log: "the licence contains a NUL byte".into(),
+        })?;
+        // Without a log first: a long verification overflows any log
+        // buffer (ENOSPC) even when the program is accepted. The log is
+        // asked for only to explain a refusal.
+        let mut log = Vec::new();
+        for log_level in [0, 1] {
+            if log_level == 1 {
+                log = vec![0u8; 16 << 20];
+            }
+            let mut attr = ProgLoadAttr {
+                prog_type: prog_type as u32,
+                insn_cnt: insns.len() as u32,
+                insns: code.as_ptr() as u64,
+                license: license.as_ptr() as u64,
+                log_level,
+                log_size: log.len() as u32,
+                log_buf: if log.is_empty() {
+                    0
+                } else {
+                    log.as_mut_ptr() as u64
+                },
+                kern_version: 0,
+                prog_flags: 0,
+            };
+            match bpf(BPF_PROG_LOAD, &mut attr) {
+                Ok(fd) => {
+                    // SAFETY: on success BPF_PROG_LOAD returns a new file
+                    // descriptor that nothing else owns.
+                    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+                    return Ok(LoadedProgram { fd });
+                }
+                Err(error) if log_level == 1 => {
+                    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+                    return Err(LoadError {
+                        error,
+                        log: String::from_utf8_lossy(&log[..end]).into_owned(),
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    /// The program's descriptor (what a program array holds).
+    pub fn fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// Runs the program once on `data` (see the module docs for what each
+    /// type sees of it) and returns `retval`, the low 32 bits of r0.
+    pub fn test_run(&self, data: &[u8]) -> io::Result<u32> {
+        let mut attr = TestRunAttr {
+            prog_fd: self.fd.as_raw_fd() as u32,
+            retval: 0,
+            data_size_in: data.len() as u32,
+            data_size_out: 0,
+            data_in: data.as_ptr() as u64,
+            data_out: 0,
+            repeat: 1,
+            duration: 0,
+        };
+        bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+        Ok(attr.retval)
+    }
+
+    /// Runs the program once on `data`; returns `retval` and the packet as
+    /// the program left it (`data_out`).
+    pub fn test_run_out(&self, data: &[u8]) -> io::Result<(u32, Vec<u8>)> {
+        let mut out = vec![0u8; data.len() + 4096];
+        let mut attr = TestRunAttr {
+            prog_fd: self.fd.as_raw_fd() as u32,
+            retval: 0,
+            data_size_in: data.len() as u32,
+            data_size_out: out.len() as u32,
+            data_in: data.as_ptr() as u64,
+            data_out: out.as_mut_ptr() as u64,
+            repeat: 1,
+            duration: 0,
+        };
+        bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+        out.truncate(attr.data_size_out as usize);
+        Ok((attr.retval, out))
+    }
+}
+
+/// The leading fields of `union bpf_attr` for `BPF_MAP_CREATE`.
+#[repr(C)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+}
+
+/// The fields of `union bpf_attr` for the `BPF_MAP_*_ELEM` commands.
+#[repr(C)]
+struct MapElemAttr {
+    map_fd: u32,
+    pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// A map in the kernel (closed on drop).
+#[derive(Debug)]
+pub struct KernelMap {
+    fd: OwnedFd,
+    key_size: usize,
+    value_size: usize,
+}
+
+impl KernelMap {
+    /// `BPF_MAP_CREATE` with the type number, sizes and flags given.
+    pub fn create(
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+    ) -> io::Result<KernelMap> {
+        let mut attr = MapCreateAttr {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            map_flags: flags,
+        };
+        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+        // SAFETY: on success BPF_MAP_CREATE returns a new file descriptor
+        // that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        Ok(KernelMap {
+            fd,
+            key_size: key_size as usize,
+            value_size: value_size as usize,
+        })
+    }
+
+    /// The descriptor, for `lddw` map references.
+    pub fn fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    fn elem(
+        &self,
+        cmd: libc::c_long,
+        key: u64,
+        value: u64,
+        flags: u64,
+    ) -> io::Result<libc::c_long> {
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            pad: 0,
+            key,
+            value,
+            flags,
+        };
+        bpf(cmd, &mut attr)
+    }
+
+    /// `BPF_MAP_UPDATE_ELEM`.
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> io::Result<()> {
+        if key.len() != self.key_size || value.len() != self.value_size {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        self.elem(
+            BPF_MAP_UPDATE_ELEM,
+            key.as_ptr() as u64,
+            value.as_ptr() as u64,
+            flags,
+        )
+        .map(|_| ())
+    }
+
+    /// `BPF_MAP_LOOKUP_ELEM`: the value, or `None` when absent.
+    pub fn lookup(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        if key.len() != self.key_size {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let mut value = vec![0u8; self.value_size];
+        match self.elem(
+            BPF_MAP_LOOKUP_ELEM,
+            key.as_ptr() as u64,
+            value.as_mut_ptr() as u64,
+            0,
+        ) {
+            Ok(_) => Ok(Some(value)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A ring buffer's records since the last read, in order (discarded
+    /// ones left out), and the consumer moved past them. `size` is the
+    /// ring's size in bytes.
+    pub fn ring_records(&self, size: usize) -> io::Result<Vec<Vec<u8>>> {
+        const BUSY: u32 = 1 << 31;
+        const DISCARD: u32 = 1 << 30;
+        let page = 4096usize;
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: mapping a ring buffer map's descriptor as the kernel
+        // documents (consumer page read-write at offset 0; producer page
+        // and the data pages, mapped twice, read-only after it); both
+        // mappings are checked and unmapped below, and nothing else uses
+        // them.
+        let (cons, prod) = unsafe {
+            let cons = libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            let prod = libc::mmap(
+                std::ptr::null_mut(),
+                page + 2 * size,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                page as libc::off_t,
+            );
+            (cons, prod)
+        };
+        if cons == libc::MAP_FAILED || prod == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            // SAFETY: unmapping only what was mapped above.
+            unsafe {
+                if cons != libc::MAP_FAILED {
+                    libc::munmap(cons, page);
+                }
+                if prod != libc::MAP_FAILED {
+                    libc::munmap(prod, page + 2 * size);
+                }
+            }
+            return Err(e);
+        }
+        // SAFETY: both mappings are live for this block and as long as
+        // the lengths given; the kernel wrote no more than `size` bytes of
+        // records after the producer page, which the double mapping makes
+        // contiguous for any record that wraps.
+        let records = unsafe {
+            let cons_pos = cons as *mut u64;
+            let prod_pos = std::ptr::read_volatile(prod as *const u64);
+            let data = (prod as *const u8).add(page);
+            let mut at = std::ptr::read_volatile(cons_pos);
+            let mut out = Vec::new();
+            while at < prod_pos {
+                let offset = (at as usize) & (size - 1);
+                let header = std::ptr::read_volatile(data.add(offset) as *const u32);
+                if header & BUSY != 0 {
+                    break;
+                }
+                let len = (header & !(BUSY | DISCARD)) as usize;
+                if header & DISCARD == 0 {
+                    let body = std::slice::from_raw_parts(data.add(offset + 8), len);
+                    out.push(body.to_vec());
+                }
+                at += (len + 8).div_ceil(8) as u64 * 8;
+            }
+            std::ptr::write_volatile(cons_pos, at);
+            libc::munmap(cons, page);
+            libc::munmap(prod, page + 2 * size);
+            out
+        };
+        Ok(records)
+    }
+
+    /// Every key, by `BPF_MAP_GET_NEXT_KEY` from the start.
+    pub fn keys(&self) -> io::Result<Vec<Vec<u8>>> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut next = vec![0u8; self.key_size];
+            let key = keys.last().map_or(0, |k| k.as_ptr() as u64);
+            match self.elem(BPF_MAP_GET_NEXT_KEY, key, next.as_mut_ptr() as u64, 0) {
+                Ok(_) => keys.push(next),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(keys),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Whether this process can load and test-run socket filters (tries a
+/// two-instruction program); the error says why not.
+pub fn available() -> Result<(), String> {
+    let prog = [
+        Insn::new(
+            cranebpf::ebpf::insn::op::ALU64 | cranebpf::ebpf::insn::op::MOV,
+            0,
+            0,
+            0,
+            7,
+        ),
+        Insn::new(cranebpf::ebpf::insn::op::EXIT_OP, 0, 0, 0, 0),
+    ];
+    let f = SocketFilter::load(&prog).map_err(|e| e.to_string())?;
+    match f.test_run(&[0u8; ETH_HLEN + 8]) {
+        Ok(7) => Ok(()),
+        Ok(v) => Err(format!("test run of 'mov r0, 7; exit' returned {v}")),
+        Err(e) => Err(format!("BPF_PROG_TEST_RUN failed: {e}")),
+    }
+}

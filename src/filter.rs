@@ -128,6 +128,7 @@ impl Filter {
         let mut jit_options = options.jit.clone();
         jit_options.frame_size = CLASSIC_FRAME as u32;
         jit_options.budget = false;
+        jit_options.optimize = false;
         jit_options.leaf = true;
         jit_options.leaf_mem = ctx_field::SIZE as u32;
         let uses_ctx = ebpf.insns.iter().any(|i| {

@@ -21,14 +21,19 @@ use super::lower::{self, FunctionInput, Lowered};
 use super::{JitError, JitOptions};
 use crate::ebpf::insn::{op, Insn};
 
-/// Builds an ISA for `triple` at `opt_level = speed`.
-fn make_isa(triple: Triple, verify_ir: bool) -> Result<OwnedTargetIsa, JitError> {
+/// Builds an ISA for `triple` at `opt_level = speed` (`optimize`) or
+/// `none`.
+fn make_isa(triple: Triple, verify_ir: bool, optimize: bool) -> Result<OwnedTargetIsa, JitError> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| {
         f.set(k, v)
             .map_err(|e| JitError::Target(format!("setting {k}={v}: {e}")))
     };
-    set(&mut flags, "opt_level", "speed")?;
+    set(
+        &mut flags,
+        "opt_level",
+        if optimize { "speed" } else { "none" },
+    )?;
     set(
         &mut flags,
         "enable_verifier",
@@ -44,12 +49,12 @@ fn make_isa(triple: Triple, verify_ir: bool) -> Result<OwnedTargetIsa, JitError>
         .map_err(|e| JitError::Target(e.to_string()))
 }
 
-/// The host ISA, built on first use (one per verifier setting).
-pub(crate) fn host_isa(verify_ir: bool) -> Result<OwnedTargetIsa, JitError> {
-    static WITH: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
-    static WITHOUT: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
-    let cell = if verify_ir { &WITH } else { &WITHOUT };
-    cell.get_or_init(|| make_isa(Triple::host(), verify_ir).map_err(|e| e.to_string()))
+/// The host ISA, built on first use (one per verifier and optimiser
+/// setting).
+pub(crate) fn host_isa(verify_ir: bool, optimize: bool) -> Result<OwnedTargetIsa, JitError> {
+    static ISAS: [OnceLock<Result<OwnedTargetIsa, String>>; 4] = [const { OnceLock::new() }; 4];
+    let cell = &ISAS[usize::from(verify_ir) * 2 + usize::from(optimize)];
+    cell.get_or_init(|| make_isa(Triple::host(), verify_ir, optimize).map_err(|e| e.to_string()))
         .clone()
         .map_err(JitError::Target)
 }
@@ -255,7 +260,7 @@ fn compile_single(
 
 /// Compiles for the host: every function into one fresh module.
 pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostCode, JitError> {
-    let isa = host_isa(options.verify_ir)?;
+    let isa = host_isa(options.verify_ir, options.optimize)?;
     let starts = split_functions(insns)?;
     #[cfg(all(unix, target_arch = "x86_64"))]
     if starts.len() == 1 {
@@ -343,7 +348,7 @@ pub fn compile_bytes(
     triple: Triple,
     options: &JitOptions,
 ) -> Result<Vec<u8>, JitError> {
-    let isa: Arc<dyn isa::TargetIsa> = make_isa(triple, options.verify_ir)?;
+    let isa: Arc<dyn isa::TargetIsa> = make_isa(triple, options.verify_ir, options.optimize)?;
     let starts = split_functions(insns)?;
     if starts.len() > 1 {
         return Err(JitError::Unsupported {

@@ -237,6 +237,7 @@ fn replay_classic(
         let ebpf = translate(prog).map_err(|e| format!("{place}: translate: {}", e.0))?;
         let options = JitOptions {
             frame_size: CLASSIC_FRAME as u32,
+            optimize: false,
             ..JitOptions::default()
         };
         let code = compile_bytes(&ebpf.insns, arm_triple()?, &options)

@@ -10,7 +10,7 @@ use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
 use crate::engine::Engine;
 use crate::jit::{JitCode, JitError, JitOptions};
-use crate::program::{Prepared, WithPacket};
+use crate::program::{Compile, Prepared, WithPacket};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
 
@@ -33,12 +33,27 @@ pub enum Dialect {
     Libpcap,
 }
 
+/// With the engine left to the library, programs of at least this many
+/// classic instructions start on the classic interpreter while the JIT
+/// compiles them on another thread (the default of
+/// [`FilterOptions::background_jit_from`]).
+pub const BACKGROUND_JIT_FROM: usize = 256;
+
 /// How to build a [`Filter`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct FilterOptions {
     /// The engine to use; `None` means the JIT when it can compile the
     /// program for this host, else the eBPF interpreter.
     pub engine: Option<Engine>,
+    /// A tiered start, when `engine` is `None`: a program of at least this
+    /// many instructions is ready as soon as it is checked and translated,
+    /// runs on the classic interpreter, and switches to native code when a
+    /// thread of its own has compiled it ([`Filter::wait_for_jit`] waits
+    /// for that). Compiling takes milliseconds for programs this long
+    /// (about 8 µs an instruction), the interpreter's start microseconds.
+    /// Default [`BACKGROUND_JIT_FROM`]; `None` always compiles before
+    /// returning.
+    pub background_jit_from: Option<usize>,
     /// Ancillary metadata for [`Filter::run`] (default: what Linux gives
     /// an `AF_UNIX` socket).
     pub metadata: Metadata,
@@ -46,6 +61,18 @@ pub struct FilterOptions {
     pub jit: JitOptions,
     /// Linux's rules (the default) or libpcap's.
     pub dialect: Dialect,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions {
+            engine: None,
+            background_jit_from: Some(BACKGROUND_JIT_FROM),
+            metadata: Metadata::default(),
+            jit: JitOptions::default(),
+            dialect: Dialect::default(),
+        }
+    }
 }
 
 /// Why a filter could not be built.
@@ -98,14 +125,15 @@ pub struct Filter {
     /// The translation, prepared for the JIT or the eBPF interpreter
     /// (`None` in libpcap's dialect, which runs on the classic interpreter).
     core: Option<Prepared>,
-    engine: Engine,
+    /// The engine asked for (`None`: the library's choice).
+    engine: Option<Engine>,
     metadata: Metadata,
     /// Context block for `metadata`, with the length patched per packet.
     ctx_template: [u8; ctx_field::SIZE],
     /// Whether the translation reads the context block at all.
     uses_ctx: bool,
     /// The program decoded for the classic interpreter, when that is the
-    /// engine.
+    /// engine or native code is being compiled in the background.
     decoded: Option<cbpf::fast::Decoded>,
 }
 
@@ -137,18 +165,23 @@ impl Filter {
         });
         // The classic interpreter keeps the translation for the eBPF
         // interpreter (`translation()`), with no native code.
-        let core_engine = match options.engine {
-            Some(Engine::Cbpf) => Some(Engine::Interp),
-            other => other,
+        let background = options.engine.is_none()
+            && options
+                .background_jit_from
+                .is_some_and(|from| program.insns.len() >= from);
+        let compile = match options.engine {
+            _ if background => Compile::Background,
+            Some(Engine::Cbpf) => Compile::Never,
+            other => Compile::for_engine(other),
         };
-        let core = Prepared::new(ebpf, core_engine, &jit_options).map_err(FilterError::Jit)?;
-        let decoded =
-            (options.engine == Some(Engine::Cbpf)).then(|| cbpf::fast::Decoded::new(&program));
+        let core = Prepared::new(ebpf, compile, &jit_options).map_err(FilterError::Jit)?;
+        let decoded = (options.engine == Some(Engine::Cbpf) || background)
+            .then(|| cbpf::fast::Decoded::new(&program));
         Ok(Filter {
             ctx_template: translate::ctx_block(&options.metadata, 0),
             decoded,
             classic: program,
-            engine: options.engine.unwrap_or(core.engine()),
+            engine: options.engine,
             core: Some(core),
             metadata: options.metadata,
             uses_ctx,
@@ -166,7 +199,7 @@ impl Filter {
         Ok(Filter {
             ctx_template: translate::ctx_block(&options.metadata, 0),
             classic: program,
-            engine: Engine::Cbpf,
+            engine: Some(Engine::Cbpf),
             core: None,
             metadata: options.metadata,
             uses_ctx: false,
@@ -183,9 +216,31 @@ impl Filter {
         }
     }
 
-    /// The engine that runs this filter.
+    /// The engine that runs this filter now (with a tiered start: the
+    /// classic interpreter until the native code is ready, then the JIT).
     pub fn engine(&self) -> Engine {
-        self.engine
+        match (self.engine, &self.core) {
+            (Some(engine), _) => engine,
+            (None, Some(core)) if core.jit_code().is_some() => Engine::Jit,
+            (None, _) if self.decoded.is_some() => Engine::Cbpf,
+            (None, _) => Engine::Interp,
+        }
+    }
+
+    /// Whether the JIT is still compiling this filter on another thread
+    /// (a tiered start, [`FilterOptions::background_jit_from`]).
+    pub fn compiling(&self) -> bool {
+        self.core.as_ref().is_some_and(Prepared::compiling)
+    }
+
+    /// Waits until a tiered start's native code is ready (or the JIT has
+    /// failed: [`Filter::jit_error`] says why); returns the engine that
+    /// runs the filter from now on. Returns at once for other filters.
+    pub fn wait_for_jit(&self) -> Engine {
+        if let Some(core) = &self.core {
+            core.wait_for_jit();
+        }
+        self.engine()
     }
 
     /// Why the JIT was not used, when automatic selection fell back.

@@ -14,6 +14,7 @@ use crate::ebpf::{self, Environment, ExecError, Helpers, HelpersEnv, Program, Ve
 use crate::engine::Engine;
 use crate::jit::runtime::{status, FRAME_SIZE};
 use crate::jit::{JitCode, JitError, JitOptions, RawOutcome};
+use std::sync::{Arc, OnceLock};
 
 /// What one run of a program works on.
 ///
@@ -60,8 +61,7 @@ impl Context for WithPacket<'_> {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     program: Program,
-    code: Option<JitCode>,
-    jit_error: Option<JitError>,
+    native: Native,
     /// Stack frames a run can use (its deepest local-call chain): the
     /// stack each run zeroes is that big.
     frames: usize,
@@ -73,37 +73,74 @@ pub(crate) struct Prepared {
     leaf: bool,
 }
 
+/// A program's native code: compiled before it was prepared, being
+/// compiled on another thread (a tiered start), or none (with the reason
+/// when the JIT was tried).
+#[derive(Debug)]
+enum Native {
+    Ready(JitCode),
+    Background(Arc<OnceLock<Result<JitCode, JitError>>>),
+    None(Option<JitError>),
+}
+
+/// How the JIT comes into a prepared program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Compile {
+    /// Not at all: the eBPF interpreter runs it.
+    Never,
+    /// Before [`Prepared::new`] returns; an error is the caller's.
+    Required,
+    /// Before [`Prepared::new`] returns; the interpreter runs it if the
+    /// JIT cannot.
+    IfPossible,
+    /// On another thread: the interpreter runs it until the code is ready
+    /// (or for good, if the JIT cannot compile it).
+    Background,
+}
+
+impl Compile {
+    /// What asking for `engine` means: `None` tries the JIT and keeps the
+    /// interpreter when it fails, `Some(Engine::Jit)` requires the JIT,
+    /// any other engine keeps the eBPF interpreter.
+    pub(crate) fn for_engine(engine: Option<Engine>) -> Compile {
+        match engine {
+            None => Compile::IfPossible,
+            Some(Engine::Jit) => Compile::Required,
+            Some(_) => Compile::Never,
+        }
+    }
+}
+
 impl Prepared {
-    /// Prepares a verified (or translated) program for `engine`: `None`
-    /// tries the JIT and keeps the interpreter when it fails,
-    /// `Some(Engine::Jit)` requires the JIT, any other engine keeps the
-    /// eBPF interpreter.
+    /// Prepares a verified (or translated) program; `compile` says how the
+    /// JIT comes in.
     pub(crate) fn new(
         program: Program,
-        engine: Option<Engine>,
+        compile: Compile,
         jit: &JitOptions,
     ) -> Result<Prepared, JitError> {
-        let (code, jit_error) = match engine {
-            None => match JitCode::compile(&program, jit) {
-                Ok(c) => (Some(c), None),
-                Err(e) => (None, Some(e)),
+        let native = match compile {
+            Compile::Never => Native::None(None),
+            Compile::Required => Native::Ready(JitCode::compile(&program, jit)?),
+            Compile::IfPossible => match JitCode::compile(&program, jit) {
+                Ok(code) => Native::Ready(code),
+                Err(e) => Native::None(Some(e)),
             },
-            Some(Engine::Jit) => (Some(JitCode::compile(&program, jit)?), None),
-            Some(_) => (None, None),
+            Compile::Background => compile_in_background(&program, jit),
         };
         Ok(Prepared {
             frames: ebpf::verify::call_frames(&program),
             stack_depth: ebpf::stack_depth::stack_depth(&program),
             leaf: jit.leaf,
             program,
-            code,
-            jit_error,
+            native,
         })
     }
 
-    /// The engine that runs the program: the JIT or the eBPF interpreter.
+    /// The engine that runs the program now: the JIT or the eBPF
+    /// interpreter.
     pub(crate) fn engine(&self) -> Engine {
-        if self.code.is_some() {
+        if self.jit_code().is_some() {
             Engine::Jit
         } else {
             Engine::Interp
@@ -115,14 +152,36 @@ impl Prepared {
         &self.program
     }
 
-    /// The JIT's code, when it is the engine.
+    /// The JIT's code, when it is the engine (for a background compile:
+    /// once it is ready).
+    #[inline]
     pub(crate) fn jit_code(&self) -> Option<&JitCode> {
-        self.code.as_ref()
+        match &self.native {
+            Native::Ready(code) => Some(code),
+            Native::Background(slot) => slot.get()?.as_ref().ok(),
+            Native::None(_) => None,
+        }
     }
 
     /// Why the JIT was not used, when it was tried and failed.
     pub(crate) fn jit_error(&self) -> Option<&JitError> {
-        self.jit_error.as_ref()
+        match &self.native {
+            Native::Ready(_) => None,
+            Native::Background(slot) => slot.get()?.as_ref().err(),
+            Native::None(e) => e.as_ref(),
+        }
+    }
+
+    /// Whether native code is still being compiled on another thread.
+    pub(crate) fn compiling(&self) -> bool {
+        matches!(&self.native, Native::Background(slot) if slot.get().is_none())
+    }
+
+    /// Waits until a background compile has finished (at once otherwise).
+    pub(crate) fn wait_for_jit(&self) {
+        if let Native::Background(slot) = &self.native {
+            slot.wait();
+        }
     }
 
     /// Runs on `ctx` with an instruction budget (`None`: unlimited) and
@@ -134,7 +193,7 @@ impl Prepared {
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
         let (mem, packet) = ctx.regions();
-        if let (Some(code), true) = (&self.code, self.leaf) {
+        if let (Some(code), true) = (self.jit_code(), self.leaf) {
             return self.run_leaf(code, mem, packet, budget, env);
         }
         with_stack(self.frames, |stack| {
@@ -160,7 +219,7 @@ impl Prepared {
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
         const FRAME: usize = FRAME_SIZE as usize;
-        if let (Some(code), true) = (&self.code, self.leaf) {
+        if let (Some(code), true) = (self.jit_code(), self.leaf) {
             // Leaf code keeps its scratch in its own native frame.
             let (mem, packet) = ctx.regions();
             return self.run_leaf(code, mem, packet, budget, env);
@@ -193,7 +252,7 @@ impl Prepared {
         budget: Option<u64>,
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
-        match &self.code {
+        match self.jit_code() {
             Some(code) => outcome(
                 &self.program,
                 code.run(mem, packet, stack, budget.unwrap_or(0), env),
@@ -238,6 +297,65 @@ impl Prepared {
             ebpf::interp::run_on_stack(&self.program, mem, packet, stack, budget, env)
         })
     }
+}
+
+/// Queues `program` for the background compiler, or compiles it here if
+/// that thread cannot be started.
+fn compile_in_background(program: &Program, jit: &JitOptions) -> Native {
+    let slot = Arc::new(OnceLock::new());
+    let job = BackgroundJob {
+        program: program.clone(),
+        options: jit.clone(),
+        slot: Arc::downgrade(&slot),
+    };
+    match background_compiler().map(|queue| queue.send(job)) {
+        Some(Ok(())) => Native::Background(slot),
+        _ => match JitCode::compile(program, jit) {
+            Ok(code) => Native::Ready(code),
+            Err(e) => Native::None(Some(e)),
+        },
+    }
+}
+
+/// A program waiting for the background compiler. The slot is weak: a
+/// program dropped before its turn is not compiled at all.
+struct BackgroundJob {
+    program: Program,
+    options: JitOptions,
+    slot: std::sync::Weak<OnceLock<Result<JitCode, JitError>>>,
+}
+
+/// The queue of the one background compiler thread, started on first
+/// use (`None` if it could not be). One thread, so programs built and
+/// dropped in quick succession cost at most one compile at a time; each
+/// runs on the interpreter until its turn.
+fn background_compiler() -> Option<&'static std::sync::mpsc::Sender<BackgroundJob>> {
+    static QUEUE: OnceLock<Option<std::sync::mpsc::Sender<BackgroundJob>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (send, receive) = std::sync::mpsc::channel::<BackgroundJob>();
+            std::thread::Builder::new()
+                .name("cranebpf-jit".into())
+                .spawn(move || {
+                    for job in receive {
+                        if job.slot.strong_count() == 0 {
+                            continue;
+                        }
+                        // The slot is filled whatever happens, so waiting
+                        // for it ends.
+                        let code = std::panic::catch_unwind(|| {
+                            JitCode::compile(&job.program, &job.options)
+                        })
+                        .unwrap_or_else(|_| Err(JitError::Codegen("the JIT panicked".into())));
+                        if let Some(slot) = job.slot.upgrade() {
+                            let _ = slot.set(code);
+                        }
+                    }
+                })
+                .ok()
+                .map(|_| send)
+        })
+        .as_ref()
 }
 
 /// Runs `f` with a zeroed stack of `frames` frames (on the host stack: a
@@ -339,7 +457,8 @@ impl EbpfProgram {
         jit_options.budget = options.budget.is_some();
         // Helpers may have side effects: never leaf code, which re-runs.
         jit_options.leaf = false;
-        let core = Prepared::new(program, options.engine, &jit_options).map_err(BuildError::Jit)?;
+        let core = Prepared::new(program, Compile::for_engine(options.engine), &jit_options)
+            .map_err(BuildError::Jit)?;
         Ok(EbpfProgram {
             core,
             helpers: options.helpers,

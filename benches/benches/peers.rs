@@ -167,18 +167,41 @@ fn compile(c: &mut Criterion) {
         // Some builds take milliseconds: the same iteration count per
         // sample keeps the run short.
         g.sampling_mode(SamplingMode::Flat);
-        // The compiler itself: the code cache off.
+        // The compiler itself: the code cache off, native code ready on
+        // return (no tiered start).
         let cold = FilterOptions {
             jit: JitOptions {
                 cache: false,
                 ..JitOptions::default()
             },
+            background_jit_from: None,
             ..FilterOptions::default()
         };
         g.bench_function("cranebpf-jit", |b| {
             b.iter_batched(
                 || w.program.clone(),
                 |p| Filter::with_options(black_box(p), cold.clone()).expect("builds"),
+                BatchSize::SmallInput,
+            )
+        });
+        // Time to the first verdict with the defaults: long programs start
+        // on the classic interpreter while the JIT compiles them on its
+        // thread (short ones are compiled before `Filter::new` returns).
+        let first_packet = Mix::new().packets()[0].to_vec();
+        let tiered = FilterOptions {
+            jit: JitOptions {
+                cache: false,
+                ..JitOptions::default()
+            },
+            ..FilterOptions::default()
+        };
+        g.bench_function("cranebpf-first-verdict", |b| {
+            b.iter_batched(
+                || w.program.clone(),
+                |p| {
+                    let f = Filter::with_options(black_box(p), tiered.clone()).expect("builds");
+                    f.run(&first_packet)
+                },
                 BatchSize::SmallInput,
             )
         });

@@ -62,7 +62,7 @@ use super::verify::VerifyError;
 use super::{ExecError, Helpers, Program};
 use crate::engine::Engine;
 use crate::jit::{JitError, JitOptions};
-use crate::program::{Prepared, WithPacket};
+use crate::program::{Compile, Prepared, WithPacket};
 use crate::rng::Rng;
 
 /// Helper ids this runtime serves.
@@ -474,7 +474,7 @@ impl PacketProgram {
             let rewritten = link(&checked, &set, mem_addr).map_err(named)?;
             super::verify::verify_with(&rewritten, &helpers, options.budget)
                 .map_err(|e| named(RuntimeError::Verify(e)))?;
-            let core = Prepared::new(rewritten, options.engine, &jit)
+            let core = Prepared::new(rewritten, Compile::for_engine(options.engine), &jit)
                 .map_err(|e| named(RuntimeError::Jit(e)))?;
             prepared.push(Some(core));
         }

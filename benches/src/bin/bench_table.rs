@@ -62,8 +62,9 @@ const HOT: [(&str, &str); 11] = [
 ];
 
 /// Compile columns.
-const COMPILE: [(&str, &str); 9] = [
+const COMPILE: [(&str, &str); 10] = [
     ("cranebpf-jit", "cranebpf `Filter::new` (jit)"),
+    ("cranebpf-first-verdict", "cranebpf first verdict (tiered)"),
     ("cranebpf-jit-cached", "the same, cached"),
     ("cranebpf-interp", "cranebpf (interp only)"),
     ("bpfjit", "bpfjit"),

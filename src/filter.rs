@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
 use crate::engine::Engine;
-use crate::jit::{JitCode, JitError, JitOptions};
+use crate::jit::{JitCode, JitError, JitOptions, LeafEntry};
 use crate::program::{Compile, Prepared, WithPacket};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
@@ -355,6 +355,7 @@ impl Filter {
         FilterRunner {
             filter: self,
             ctx: self.ctx_template,
+            native: self.native().map(JitCode::leaf_entry),
         }
     }
 
@@ -384,6 +385,9 @@ impl Filter {
 pub struct FilterRunner<'f> {
     filter: &'f Filter,
     ctx: [u8; ctx_field::SIZE],
+    /// The native entry, once there is native code (looked up again until
+    /// then: a tiered start's code may arrive mid-stream).
+    native: Option<LeafEntry<'f>>,
 }
 
 impl FilterRunner<'_> {
@@ -398,13 +402,16 @@ impl FilterRunner<'_> {
     #[inline]
     pub fn run_wire(&mut self, packet: &[u8], wire_len: u32) -> u32 {
         let f = self.filter;
-        if let Some(code) = f.native() {
+        if self.native.is_none() {
+            self.native = f.native().map(JitCode::leaf_entry);
+        }
+        if let Some(entry) = self.native {
             // Native code, with the context block only when it is read.
             let r0 = if f.uses_ctx {
                 set_len(&mut self.ctx, wire_len);
-                code.run_leaf(packet, &mut self.ctx)
+                entry.run(packet, &mut self.ctx)
             } else {
-                code.run_leaf(packet, &mut [])
+                entry.run(packet, &mut [])
             };
             if let Some(r0) = r0 {
                 return r0;

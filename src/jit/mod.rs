@@ -114,6 +114,46 @@ impl fmt::Display for JitError {
 
 impl std::error::Error for JitError {}
 
+/// The entry of leaf code and what it needs, read once so a stream of
+/// runs goes straight to the native function; borrows the code.
+#[derive(Clone, Copy)]
+pub(crate) struct LeafEntry<'a> {
+    entry: EntryFn,
+    mem_needed: usize,
+    code: std::marker::PhantomData<&'a JitCode>,
+}
+
+impl LeafEntry<'_> {
+    /// Runs the code on `packet` with `mem` at r1: the verdict, or `None`
+    /// when the code hands the packet over to the interpreter. `mem` holds
+    /// every access the code makes through r1 (a filter that reads no
+    /// context block may pass an empty slice).
+    #[inline]
+    pub(crate) fn run(self, packet: &[u8], mem: &mut [u8]) -> Option<u32> {
+        assert!(
+            mem.len() >= self.mem_needed,
+            "the memory at r1 is smaller than the accesses proven in it"
+        );
+        // SAFETY: `entry` is leaf code alive for this value's lifetime
+        // (`JitCode::leaf_entry`). Leaf code reads `packet` only below the
+        // length passed with it, touches `mem` only at accesses proven to
+        // end within `mem_needed` bytes (checked just above), uses its own
+        // frame for the stack, and calls nothing.
+        let r = unsafe {
+            (self.entry)(
+                packet.as_ptr() as u64,
+                packet.len() as u64,
+                mem.as_mut_ptr(),
+            )
+        };
+        if r == LEAF_HAND_OVER {
+            None
+        } else {
+            Some(r as u32)
+        }
+    }
+}
+
 /// How a run ended, before mapping to an engine's error type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawOutcome {
@@ -195,29 +235,23 @@ impl JitCode {
     /// pass an empty slice).
     #[inline]
     pub(crate) fn run_leaf(&self, packet: &[u8], mem: &mut [u8]) -> Option<u32> {
+        self.leaf_entry().run(packet, mem)
+    }
+
+    /// The entry of leaf code, to keep for a stream of runs.
+    ///
+    /// # Panics
+    /// If this is not leaf code.
+    #[inline]
+    pub(crate) fn leaf_entry(&self) -> LeafEntry<'_> {
         assert!(self.leaf, "run_leaf on code that is not leaf code");
-        assert!(
-            mem.len() >= self.code.lowered.leaf_mem_needed as usize,
-            "the memory at r1 is smaller than the accesses proven in it"
-        );
-        // SAFETY: `entry` is the finalized entry function of this module
-        // (alive while `self` is), compiled as leaf code with the
-        // `EntryFn` signature. Leaf code reads `packet` only below the
-        // length passed with it, touches `mem` only at accesses proven to
-        // end within `leaf_mem_needed` bytes (checked just above), uses
-        // its own frame for the stack, and calls nothing.
-        let r = unsafe {
-            let f: EntryFn = std::mem::transmute::<*const u8, EntryFn>(self.code.entry);
-            f(
-                packet.as_ptr() as u64,
-                packet.len() as u64,
-                mem.as_mut_ptr(),
-            )
-        };
-        if r == LEAF_HAND_OVER {
-            None
-        } else {
-            Some(r as u32)
+        LeafEntry {
+            // SAFETY: `entry` is the finalized entry function of this
+            // code, compiled as leaf code with the `EntryFn` signature;
+            // the returned value borrows `self`, so the code outlives it.
+            entry: unsafe { std::mem::transmute::<*const u8, EntryFn>(self.code.entry) },
+            mem_needed: self.code.lowered.leaf_mem_needed as usize,
+            code: std::marker::PhantomData,
         }
     }
 

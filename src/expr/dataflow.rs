@@ -19,8 +19,23 @@ pub(super) const X: usize = 1;
 /// Register set as a bit mask (bit 0 = A, bit 1 = X, bit 2+k = M[k]).
 pub(super) type RegSet = u32;
 
-/// Predecessor edges `(block, side)` of each block, indexed by block.
-pub(super) type Preds = Vec<Vec<(usize, bool)>>;
+/// Predecessor edges `(block, side)` of each block: `preds[b]` is a slice.
+/// One flat array (each block's edges together), so a pass allocates two
+/// vectors for it rather than one per block.
+pub(super) struct Preds {
+    /// Where each block's edges start in `edges` (one more entry than
+    /// blocks).
+    start: Vec<u32>,
+    edges: Vec<(usize, bool)>,
+}
+
+impl std::ops::Index<usize> for Preds {
+    type Output = [(usize, bool)];
+
+    fn index(&self, b: usize) -> &[(usize, bool)] {
+        &self.edges[self.start[b] as usize..self.start[b + 1] as usize]
+    }
+}
 
 /// A multiply-rotate hasher (rustc's "Fx") for the optimiser's small keys:
 /// SipHash's flooding resistance buys nothing here and cost a third of the
@@ -77,8 +92,6 @@ pub(super) enum Key {
     Msh(u32),
     Alu(u16, u32, u32),
     Neg(u32),
-    /// A register whose value differs between incoming paths.
-    Unknown(usize, usize),
 }
 
 #[derive(Default)]
@@ -88,14 +101,15 @@ pub(super) struct Numbers {
 }
 
 impl Numbers {
-    /// Room for the values of a graph of `blocks` blocks without regrowing
-    /// (regrowing the map was a tenth of compiling a short expression).
-    pub(super) fn for_blocks(blocks: usize) -> Numbers {
+    /// Empty, with room for the values of a graph of `blocks` blocks
+    /// without regrowing (regrowing the map was a tenth of compiling a
+    /// short expression); the memory of the last numbering is kept.
+    fn reset(&mut self, blocks: usize) {
         let n = blocks * 4;
-        Numbers {
-            ids: FxMap::with_capacity_and_hasher(n, Default::default()),
-            consts: Vec::with_capacity(n),
-        }
+        self.ids.clear();
+        self.ids.reserve(n);
+        self.consts.clear();
+        self.consts.reserve(n);
     }
 
     fn of(&mut self, key: Key) -> u32 {
@@ -110,8 +124,39 @@ impl Numbers {
         id
     }
 
+    /// A number equal to no other: a register's value where it differs
+    /// between incoming paths (or is not known at the root). Each block
+    /// asks once per register per numbering, so no key is needed and
+    /// nothing is hashed.
+    fn fresh(&mut self) -> u32 {
+        let id = self.consts.len() as u32;
+        self.consts.push(None);
+        id
+    }
+
     fn constant(&self, v: u32) -> Option<u32> {
         self.consts.get(v as usize).copied().flatten()
+    }
+}
+
+/// Value numbering's state, kept from one numbering of a graph to the next
+/// (an optimisation numbers it once or twice per pass, dozens of times;
+/// allocating this afresh each time cost a fifth of compiling a short
+/// expression, most of it the allocator consolidating its free lists).
+#[derive(Default)]
+pub(super) struct Numbering {
+    /// The numbers given so far.
+    pub(super) nums: Numbers,
+    /// Register values on exit from each block.
+    pub(super) exit: Vec<[u32; NREGS]>,
+}
+
+impl Numbering {
+    /// Ready to number a graph of `blocks` blocks: no numbers yet.
+    pub(super) fn reset(&mut self, blocks: usize) {
+        self.nums.reset(blocks);
+        self.exit.clear();
+        self.exit.resize(blocks, [0; NREGS]);
     }
 }
 
@@ -386,15 +431,29 @@ pub(super) fn liveness(g: &Graph, order: &[usize]) -> Vec<RegSet> {
 
 /// Predecessor edges of every reachable block, in `order`.
 pub(super) fn predecessors(g: &Graph, order: &[usize]) -> Preds {
-    let mut preds: Preds = vec![Vec::new(); g.blocks.len()];
+    // Count each block's edges, then place them, in `order` as before.
+    let mut start = vec![0u32; g.blocks.len() + 1];
     for &b in order {
-        for (side, t) in targets(&g.blocks[b]) {
+        for (_, t) in targets(&g.blocks[b]) {
             if let Target::Block(c) = t {
-                preds[c].push((b, side));
+                start[c + 1] += 1;
             }
         }
     }
-    preds
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut next = start.clone();
+    let mut edges = vec![(0, false); start[g.blocks.len()] as usize];
+    for &b in order {
+        for (side, t) in targets(&g.blocks[b]) {
+            if let Target::Block(c) = t {
+                edges[next[c] as usize] = (b, side);
+                next[c] += 1;
+            }
+        }
+    }
+    Preds { start, edges }
 }
 
 /// Register values on entry to `b`: unknown at the root, else what all
@@ -411,8 +470,8 @@ pub(super) fn entry_values(
         // A and X start as 0 on every machine, but libpcap's optimiser does
         // not know it (a leading `ld #0` survives in its listings), so
         // neither do we.
-        for (r, v) in vals.iter_mut().enumerate() {
-            *v = nums.of(Key::Unknown(b, r));
+        for v in vals.iter_mut() {
+            *v = nums.fresh();
         }
         return vals;
     }
@@ -422,7 +481,7 @@ pub(super) fn entry_values(
         let first = it.next();
         *v = match first {
             Some(f) if it.all(|o| o == f) => f,
-            _ => nums.of(Key::Unknown(b, r)),
+            _ => nums.fresh(),
         };
     }
     vals

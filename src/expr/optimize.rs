@@ -15,10 +15,12 @@
 //! packet may be judged by fewer loads; the equivalence test holds us to
 //! libpcap's optimised output on truncated packets too.
 
+use std::hash::{BuildHasher, BuildHasherDefault};
+
 use super::cfg::{Block, Graph, Target, Test};
 use super::dataflow::{
     entry_values, number_block, number_copy, predecessors, set_target, targets, test_uses,
-    uses_defs, FxMap, Numbers, RegSet, A, NREGS,
+    uses_defs, FxHasher, FxMap, Numbering, RegSet, A,
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
@@ -30,13 +32,14 @@ use crate::cbpf::insn::op;
 /// every block still loads what it tests; then statements are rewritten
 /// (redundant loads, constants, dead stores) and identical blocks merged.
 pub fn optimize(g: &mut Graph) {
+    let mut numbering = Numbering::default();
     for _ in 0..50_000 {
-        if !pass(g, false) && !pullup::pullups(g) {
+        if !pass(g, false, &mut numbering) && !pullup::pullups(g, &mut numbering) {
             break;
         }
     }
     for _ in 0..1000 {
-        if !pass(g, true) {
+        if !pass(g, true, &mut numbering) {
             break;
         }
     }
@@ -66,7 +69,7 @@ fn skip_undecided_root(g: &mut Graph) {
     }
 }
 
-fn pass(g: &mut Graph, rewrite: bool) -> bool {
+fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
     let mut changed = false;
     // An empty unconditional root just forwards.
     while let Some(Target::Block(r)) = g.root {
@@ -85,17 +88,17 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
     let preds = predecessors(g, &order);
 
     // ---- value numbering ----
-    let mut nums = Numbers::for_blocks(g.blocks.len());
-    let mut exit: Vec<[u32; NREGS]> = vec![[0; NREGS]; g.blocks.len()];
+    numbering.reset(g.blocks.len());
+    let Numbering { nums, exit } = numbering;
     let mut at_test_a: Vec<u32> = vec![0; g.blocks.len()];
     let mut scratch = Block::default();
     for &b in &order {
-        let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
+        let mut vals = entry_values(b, root, &preds, exit, nums);
         if rewrite {
-            changed |= number_block(&mut g.blocks[b], &mut vals, &mut nums);
+            changed |= number_block(&mut g.blocks[b], &mut vals, nums);
         } else {
             // Values only; just a test on a constant is resolved.
-            let copy = number_copy(&g.blocks[b], &mut scratch, &mut vals, &mut nums);
+            let copy = number_copy(&g.blocks[b], &mut scratch, &mut vals, nums);
             let blk = &mut g.blocks[b];
             if copy.jt == copy.jf && blk.jt != blk.jf {
                 blk.jt = copy.jt;
@@ -109,6 +112,7 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
 
     // ---- liveness and dead statements ----
     let mut live_in: Vec<RegSet> = vec![0; g.blocks.len()];
+    let mut dead: Vec<bool> = Vec::new();
     let live_of = |t: Target, live_in: &[RegSet]| match t {
         Target::Block(c) => live_in[c],
         _ => 0,
@@ -117,18 +121,24 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
         let block = &g.blocks[b];
         let mut live =
             targets(block).fold(0, |acc, (_, t)| acc | live_of(t, &live_in)) | test_uses(block);
-        let mut kept = Vec::with_capacity(block.stmts.len());
+        dead.clear();
         for s in block.stmts.iter().rev() {
             let (uses, defs) = uses_defs(s);
-            if rewrite && defs & live == 0 {
-                changed = true;
-                continue;
+            let is_dead = rewrite && defs & live == 0;
+            dead.push(is_dead);
+            if !is_dead {
+                live = (live & !defs) | uses;
             }
-            live = (live & !defs) | uses;
-            kept.push(*s);
         }
-        kept.reverse();
-        g.blocks[b].stmts = kept;
+        if dead.contains(&true) {
+            // `dead` runs backwards over the statements.
+            let mut i = dead.len();
+            g.blocks[b].stmts.retain(|_| {
+                i -= 1;
+                !dead[i]
+            });
+            changed = true;
+        }
         live_in[b] = live;
     }
 
@@ -258,35 +268,48 @@ fn pass(g: &mut Graph, rewrite: bool) -> bool {
 }
 
 /// Merges identical blocks (same statements, test and successors).
+/// Blocks are compared in place, found through a hash of their contents,
+/// so nothing is copied.
 fn intern(g: &mut Graph) -> bool {
     let order = g.order();
-    let mut canon: FxMap<Block, usize> = FxMap::default();
-    let mut remap: FxMap<usize, usize> = FxMap::default();
-    let fix = |t: Target, remap: &FxMap<usize, usize>| match t {
-        Target::Block(b) => Target::Block(*remap.get(&b).unwrap_or(&b)),
+    // Canonical blocks by content hash; blocks whose hashes collide are
+    // chained through `same_hash` and compared in full.
+    let mut canon: FxMap<u64, usize> = FxMap::default();
+    let mut same_hash: Vec<Option<usize>> = vec![None; g.blocks.len()];
+    let mut remap: Vec<Option<usize>> = vec![None; g.blocks.len()];
+    let fix = |t: Target, remap: &[Option<usize>]| match t {
+        Target::Block(b) => Target::Block(remap[b].unwrap_or(b)),
         other => other,
     };
     let mut changed = false;
     for &b in order.iter().rev() {
-        let mut block = g.blocks[b].clone();
-        block.jt = fix(block.jt, &remap);
-        block.jf = if block.test == Test::Always {
-            block.jt
+        let block = &g.blocks[b];
+        let jt = fix(block.jt, &remap);
+        let jf = if block.test == Test::Always {
+            jt
         } else {
             fix(block.jf, &remap)
         };
-        if block != g.blocks[b] {
-            g.blocks[b] = block.clone();
+        if (jt, jf) != (block.jt, block.jf) {
+            let block = &mut g.blocks[b];
+            (block.jt, block.jf) = (jt, jf);
             changed = true;
         }
-        match canon.get(&block) {
-            Some(&c) => {
-                remap.insert(b, c);
+        let block = &g.blocks[b];
+        let hash = BuildHasherDefault::<FxHasher>::default().hash_one(block);
+        let mut candidate = canon.get(&hash).copied();
+        while let Some(c) = candidate {
+            if g.blocks[c] == *block {
+                break;
+            }
+            candidate = same_hash[c];
+        }
+        match candidate {
+            Some(c) => {
+                remap[b] = Some(c);
                 changed = true;
             }
-            None => {
-                canon.insert(block, b);
-            }
+            None => same_hash[b] = canon.insert(hash, b),
         }
     }
     if let Some(root) = g.root {

@@ -4,7 +4,7 @@
 use super::cfg::{Block, Graph, Target, Test};
 use super::dataflow::{
     block_uses_defs, entry_values, liveness, number_copy, predecessors, set_target, targets,
-    Numbers, Preds, RegSet, A, NREGS,
+    Numbering, Preds, RegSet, A,
 };
 
 /// Dominance over the reachable blocks of an acyclic graph: immediate
@@ -80,7 +80,7 @@ impl Dominators {
 /// exit, a test of the value A held on entry to the chain is moved up
 /// ahead of the first test of another value, so it reuses A. This changes
 /// which loads a truncated packet reaches, and libpcap does it, so we do.
-pub(super) fn pullups(g: &mut Graph) -> bool {
+pub(super) fn pullups(g: &mut Graph, numbering: &mut Numbering) -> bool {
     let Some(Target::Block(root)) = g.root else {
         return false;
     };
@@ -88,13 +88,13 @@ pub(super) fn pullups(g: &mut Graph) -> bool {
     let preds = predecessors(g, &order);
     let live_in = liveness(g, &order);
     // Values of A at each test (numbering without rewriting).
-    let mut nums = Numbers::for_blocks(g.blocks.len());
+    numbering.reset(g.blocks.len());
+    let Numbering { nums, exit } = numbering;
     let mut exit_a: Vec<u32> = vec![0; g.blocks.len()];
-    let mut exit: Vec<[u32; NREGS]> = vec![[0; NREGS]; g.blocks.len()];
     let mut scratch = Block::default();
     for &b in &order {
-        let mut vals = entry_values(b, root, &preds, &exit, &mut nums);
-        number_copy(&g.blocks[b], &mut scratch, &mut vals, &mut nums);
+        let mut vals = entry_values(b, root, &preds, exit, nums);
+        number_copy(&g.blocks[b], &mut scratch, &mut vals, nums);
         exit_a[b] = vals[A];
         exit[b] = vals;
     }

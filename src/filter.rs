@@ -275,17 +275,29 @@ impl Filter {
     /// cuts the packet, and as libpcap's `pcap_offline_filter` does).
     #[inline]
     pub fn run_wire(&self, packet: &[u8], wire_len: u32) -> u32 {
-        // Native code needs no per-call set-up but the context block, and
-        // that only when the filter reads it.
-        if let Some(code) = self.native() {
-            let r0 = if self.uses_ctx {
-                let mut ctx = self.ctx_template;
-                set_len(&mut ctx, wire_len);
-                code.run_leaf(packet, &mut ctx)
-            } else {
-                code.run_leaf(packet, &mut [])
-            };
-            if let Some(r0) = r0 {
+        // Native code that reads no context block needs no set-up: that
+        // path is small enough to inline into the caller's loop; the rest
+        // is a call away.
+        if !self.uses_ctx {
+            if let Some(r0) = self
+                .native()
+                .and_then(|code| code.run_leaf(packet, &mut []))
+            {
+                return r0;
+            }
+        }
+        self.run_wire_outlined(packet, wire_len)
+    }
+
+    /// [`Filter::run_wire`] past its inlined native path.
+    #[inline(never)]
+    fn run_wire_outlined(&self, packet: &[u8], wire_len: u32) -> u32 {
+        // Native code reading the context block (code that reads none has
+        // run, or handed the packet over, before this call).
+        if let Some(code) = self.native().filter(|_| self.uses_ctx) {
+            let mut ctx = self.ctx_template;
+            set_len(&mut ctx, wire_len);
+            if let Some(r0) = code.run_leaf(packet, &mut ctx) {
                 return r0;
             }
         }

@@ -139,7 +139,10 @@ pub struct Filter {
 
 impl Filter {
     /// Checks, translates and JIT-compiles `program`, falling back to the
-    /// eBPF interpreter when the JIT is unavailable.
+    /// eBPF interpreter when the JIT is unavailable. A program of
+    /// [`BACKGROUND_JIT_FROM`] instructions or more starts tiered: it runs
+    /// on the classic interpreter until the JIT, on a thread of its own,
+    /// has compiled it ([`FilterOptions::background_jit_from`]).
     pub fn new(program: cbpf::Program) -> Result<Filter, FilterError> {
         Filter::with_options(program, FilterOptions::default())
     }

@@ -335,8 +335,18 @@ struct CacheKey {
     frame_size: u32,
 }
 
-/// Code of live programs, by what compiled it.
-type CodeCache = Mutex<HashMap<CacheKey, Weak<module::HostCode>>>;
+/// Code of live programs, by what compiled it, and the size at which
+/// entries of dropped programs are next swept out.
+type CodeCache = Mutex<(HashMap<CacheKey, Weak<module::HostCode>>, usize)>;
+
+/// The process's code cache.
+fn code_cache() -> &'static CodeCache {
+    static CACHE: OnceLock<CodeCache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new((HashMap::new(), FIRST_SWEEP)))
+}
+
+/// The fewest entries the code cache holds before it is swept.
+const FIRST_SWEEP: usize = 64;
 
 /// The code for `program`, shared with a live program compiled alike, or
 /// compiled now (outside the lock: two threads may compile the same
@@ -345,8 +355,7 @@ fn cached_compile(
     program: &Program,
     options: &JitOptions,
 ) -> Result<Arc<module::HostCode>, JitError> {
-    static CACHE: OnceLock<CodeCache> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let cache = code_cache();
     let key = CacheKey {
         insns: program.insns.iter().map(|i| i.to_u64()).collect(),
         eliminate_bounds_checks: options.eliminate_bounds_checks,
@@ -359,12 +368,19 @@ fn cached_compile(
     };
     // A panic elsewhere while holding the lock leaves a usable map.
     let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(code) = lock().get(&key).and_then(Weak::upgrade) {
+    if let Some(code) = lock().0.get(&key).and_then(Weak::upgrade) {
         return Ok(code);
     }
     let code = Arc::new(module::compile_host(&program.insns, options)?);
-    let mut map = lock();
-    map.retain(|_, w| w.strong_count() > 0);
+    let mut guard = lock();
+    let (map, sweep_at) = &mut *guard;
+    // Sweep dropped programs' entries when the map has doubled since the
+    // last sweep: amortised constant time per compile, where sweeping on
+    // every insert made building n live filters quadratic.
+    if map.len() >= *sweep_at {
+        map.retain(|_, w| w.strong_count() > 0);
+        *sweep_at = (2 * map.len()).max(FIRST_SWEEP);
+    }
     map.insert(key, Arc::downgrade(&code));
     Ok(code)
 }
@@ -490,6 +506,31 @@ mod tests {
     }
 
     const EXIT: Insn = Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0);
+
+    #[test]
+    fn the_code_cache_forgets_dropped_programs() {
+        // Each program distinct, each dropped at once: the cache keeps
+        // entries only until the next sweep, so it stays far below the
+        // number compiled (other tests may hold a few live programs).
+        let options = JitOptions::default();
+        for imm in 0..3000 {
+            let prog = Program::new(vec![Insn::new(op::ALU64 | op::MOV, 0, 0, 0, imm), EXIT]);
+            let code = JitCode::compile(&prog, &options).expect("compiles");
+            assert_eq!(
+                code.run(&mut [], None, &mut [0; 512], 0, &NoEnv).r0,
+                imm as u64
+            );
+        }
+        let entries = code_cache()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .len();
+        assert!(
+            entries < 1500,
+            "{entries} entries after 3000 dropped programs"
+        );
+    }
 
     #[test]
     fn returns_an_immediate() {

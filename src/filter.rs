@@ -166,16 +166,18 @@ impl Filter {
             i.opc == ebpf::insn::op::LDX | ebpf::insn::op::MEM | ebpf::insn::op::W
                 && i.src == translate::REG_CTX
         });
-        // The classic interpreter keeps the translation for the eBPF
-        // interpreter (`translation()`), with no native code.
+        // Long programs with the engine left to us start tiered. Asked for
+        // the classic interpreter, the core still keeps the translation
+        // (`translation()`, the eBPF interpreter's fallback), with no
+        // native code.
         let background = options.engine.is_none()
             && options
                 .background_jit_from
                 .is_some_and(|from| program.insns.len() >= from);
-        let compile = match options.engine {
-            _ if background => Compile::Background,
-            Some(Engine::Cbpf) => Compile::Never,
-            other => Compile::for_engine(other),
+        let compile = if background {
+            Compile::Background
+        } else {
+            Compile::for_engine(options.engine)
         };
         let core = Prepared::new(ebpf, compile, &jit_options).map_err(FilterError::Jit)?;
         let decoded = (options.engine == Some(Engine::Cbpf) || background)

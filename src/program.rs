@@ -122,10 +122,7 @@ impl Prepared {
         let native = match compile {
             Compile::Never => Native::None(None),
             Compile::Required => Native::Ready(JitCode::compile(&program, jit)?),
-            Compile::IfPossible => match JitCode::compile(&program, jit) {
-                Ok(code) => Native::Ready(code),
-                Err(e) => Native::None(Some(e)),
-            },
+            Compile::IfPossible => compile_if_possible(&program, jit),
             Compile::Background => compile_in_background(&program, jit),
         };
         Ok(Prepared {
@@ -310,10 +307,15 @@ fn compile_in_background(program: &Program, jit: &JitOptions) -> Native {
     };
     match background_compiler().map(|queue| queue.send(job)) {
         Some(Ok(())) => Native::Background(slot),
-        _ => match JitCode::compile(program, jit) {
-            Ok(code) => Native::Ready(code),
-            Err(e) => Native::None(Some(e)),
-        },
+        _ => compile_if_possible(program, jit),
+    }
+}
+
+/// Native code compiled now, or none with the JIT's reason.
+fn compile_if_possible(program: &Program, jit: &JitOptions) -> Native {
+    match JitCode::compile(program, jit) {
+        Ok(code) => Native::Ready(code),
+        Err(e) => Native::None(Some(e)),
     }
 }
 

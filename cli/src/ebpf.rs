@@ -6,7 +6,7 @@ use super::{Failure, EXIT_REJECTED};
 use cranebpf::ebpf::asm::assemble;
 use cranebpf::ebpf::disasm::{disassemble, disassemble_object};
 use cranebpf::ebpf::elf::{EbpfObject, ObjectProgram};
-use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
+use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram, Redirect};
 use cranebpf::ebpf::Program;
 use cranebpf::jit::{JitCode, JitOptions};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine};
@@ -324,6 +324,21 @@ pub fn load_packet_program(
     Ok((object, index))
 }
 
+/// A redirect in `--json` output: an ifindex as a number, other targets
+/// as objects.
+fn redirect_json(to: &Redirect) -> serde_json::Value {
+    match to {
+        Redirect::Interface(ifindex) => serde_json::json!(ifindex),
+        Redirect::Broadcast {
+            map,
+            exclude_ingress,
+        } => serde_json::json!({ "broadcast": map, "exclude_ingress": exclude_ingress }),
+        Redirect::Cpu(cpu) => serde_json::json!({ "cpu": cpu }),
+        Redirect::Socket { map, index } => serde_json::json!({ "xsk": map, "index": index }),
+        other => serde_json::json!(format!("{other:?}")),
+    }
+}
+
 /// Where `run --ebpf OBJECT` with packets writes what it keeps.
 pub struct XdpOutputs<'a> {
     /// `--maps-in`.
@@ -332,8 +347,8 @@ pub struct XdpOutputs<'a> {
     pub maps_out: Option<&'a Path>,
     /// `--packets-out`.
     pub packets_out: Option<&'a Path>,
-    /// `--ringbuf-out`.
-    pub ringbuf_out: Option<&'a Path>,
+    /// `--records-out`.
+    pub records_out: Option<&'a Path>,
     /// `--clock`.
     pub clock: Option<cranebpf::ebpf::runtime::Clock>,
     /// `--seed`.
@@ -399,11 +414,11 @@ pub fn run_xdp(
         }
         if json {
             let mut line = serde_json::json!({ "packet": i + 1, "return": outcome.action });
-            if let Some(ifindex) = outcome.redirect {
-                line["redirect"] = serde_json::json!(ifindex);
+            if let Some(to) = &outcome.redirect {
+                line["redirect"] = redirect_json(to);
             }
             if !listed.is_empty() {
-                line["ringbuf"] = serde_json::Value::Array(listed);
+                line["records"] = serde_json::Value::Array(listed);
             }
             sayln!("{line}");
         } else {
@@ -420,12 +435,12 @@ pub fn run_xdp(
         }
         super::output::write_file(file, &out)?;
     }
-    if let Some(file) = outputs.ringbuf_out {
+    if let Some(file) = outputs.records_out {
         super::output::write_file(file, records.as_bytes())?;
     } else if record_count > 0 && !json {
         eprintln!(
-            "cranebpf: {record_count} ring buffer records (write them with --ringbuf-out FILE, \
-             or see them with --json)"
+            "cranebpf: {record_count} ring buffer or perf event records (write them with \
+             --records-out FILE, or see them with --json)"
         );
     }
     if let Some(file) = outputs.maps_out {

@@ -66,11 +66,16 @@ pub struct RunArgs {
     /// (one pcap record per input packet).
     #[arg(long, value_name = "FILE", requires = "ebpf")]
     packets_out: Option<PathBuf>,
-    /// With --ebpf and packets: write the ring buffer records as JSON
-    /// Lines, `{"packet": N, "map": NAME, "data": HEX}` (with --json they
-    /// are also in each packet's line).
-    #[arg(long, value_name = "FILE", requires = "ebpf")]
-    ringbuf_out: Option<PathBuf>,
+    /// With --ebpf and packets: write the ring buffer and perf event
+    /// records as JSON Lines, `{"packet": N, "map": NAME, "data": HEX}`
+    /// (with --json they are also in each packet's line).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "ebpf",
+        visible_alias = "ringbuf-out"
+    )]
+    records_out: Option<PathBuf>,
     /// With --ebpf and packets: `bpf_ktime_get_ns` as `fixed:START:STEP`
     /// (START, then START+STEP, … one step per call: reproducible runs)
     /// instead of nanoseconds since the program was made.
@@ -258,7 +263,7 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 maps_in: args.maps_in.as_deref(),
                 maps_out: args.maps_out.as_deref(),
                 packets_out: args.packets_out.as_deref(),
-                ringbuf_out: args.ringbuf_out.as_deref(),
+                records_out: args.records_out.as_deref(),
                 clock: args.clock,
                 seed: args.seed,
             };
@@ -276,10 +281,10 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
         if args.maps_in.is_some()
             || args.maps_out.is_some()
             || args.packets_out.is_some()
-            || args.ringbuf_out.is_some()
+            || args.records_out.is_some()
         {
             return Err(Failure::bad_input(
-                "--maps-in, --maps-out, --packets-out and --ringbuf-out go with packets (-r, \
+                "--maps-in, --maps-out, --packets-out and --records-out go with packets (-r, \
                  --hex, --hex-file)",
             ));
         }

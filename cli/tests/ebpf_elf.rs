@@ -131,7 +131,7 @@ fn what_the_loader_cannot_take_is_refused_by_name() {
         r#"
 struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
 __attribute__((section("maps"), used))
-struct bpf_map_def events = { 4, 4, 4, 64, 0 };
+struct bpf_map_def events = { 7, 4, 64, 64, 0 };
 long counter = 0;
 __attribute__((section("xdp"), used))
 int uses_global(void *ctx) { counter++; return 2; }
@@ -141,7 +141,7 @@ int uses_global(void *ctx) { counter++; return 2; }
     };
     let e = elf::load(&std::fs::read(&obj).unwrap()).unwrap_err();
     assert!(
-        e.0.contains("map 'events': maps of type perf_event_array (type 4) are not supported"),
+        e.0.contains("map 'events': maps of type stack_trace (type 7) are not supported"),
         "{e}"
     );
     let bytes = std::fs::read(&obj).unwrap();

@@ -17,7 +17,11 @@
 //! `bpf_csum_diff`; tail calls through a program array initialised in the
 //! object, to an empty slot, and in a loop up to the kernel's limit; ring
 //! buffer records (reserve/submit/discard, output, query, a full ring),
-//! read from the kernel's ring through its mapping after each run. Each object is
+//! read from the kernel's ring through its mapping after each run; perf
+//! event records from XDP, TC and socket-filter programs with every
+//! run-time failure, read from a perf event on CPU 0 (the test pins itself
+//! there: test runs run on the caller's CPU); `bpf_redirect_map` into
+//! devmaps, devmap hashes, cpumaps and xskmaps. Each object is
 //! loaded into the running kernel (`BPF_MAP_CREATE` for its maps, `lddw`
 //! references patched to their descriptors, `BPF_PROG_LOAD` as its
 //! section's type) and run with `BPF_PROG_TEST_RUN`
@@ -36,12 +40,12 @@ use cranebpf::ebpf::elf::{self, EbpfObject, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use cranebpf::ebpf::maps::MapKind;
 use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
 use cranebpf::Engine;
-use cranebpf_harness::kernel::bpf::{KernelMap, LoadedProgram, ProgType};
+use cranebpf_harness::kernel::bpf::{pin_to_cpu, KernelMap, LoadedProgram, PerfEvent, ProgType};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 10] = [
+const PROGRAMS: [&str; 14] = [
     "counter",
     "parse",
     "rewrite",
@@ -52,6 +56,10 @@ const PROGRAMS: [&str; 10] = [
     "ringbuf",
     "tc_legacy",
     "tc_nat",
+    "perf",
+    "perf_tc",
+    "perf_socket",
+    "redirect_map",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.
@@ -66,6 +74,23 @@ fn entry(object: &EbpfObject) -> usize {
 /// Entries both the kernel's maps and ours get before the packets: (map,
 /// key, value).
 fn preloads(program: &str) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    if program == "redirect_map" {
+        // Loopback (ifindex 1) in a devmap slot and under a devmap-hash
+        // key; CPU 0 with a 64-frame queue.
+        return vec![
+            (
+                "ports",
+                1u32.to_le_bytes().to_vec(),
+                vec![1, 0, 0, 0, 0, 0, 0, 0],
+            ),
+            ("named_ports", 7u32.to_le_bytes().to_vec(), vec![1, 0, 0, 0]),
+            (
+                "cpus",
+                0u32.to_le_bytes().to_vec(),
+                vec![64, 0, 0, 0, 0, 0, 0, 0],
+            ),
+        ];
+    }
     if program != "lpm" {
         return Vec::new();
     }
@@ -144,6 +169,9 @@ struct Kernel {
     prog: LoadedProgram,
     maps: Vec<KernelMap>,
     _others: Vec<LoadedProgram>,
+    /// The perf event in slot 0 of each perf event array, by map index
+    /// (CPU 0's, where the test runs: see `pin_to_cpu`).
+    perf: Vec<(usize, PerfEvent)>,
 }
 
 fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
@@ -164,6 +192,16 @@ fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> 
                 .unwrap_or_else(|e| panic!("initialising {}: {e}", def.name));
         }
         maps.push(map);
+    }
+    let mut perf = Vec::new();
+    for (i, def) in object.maps.iter().enumerate() {
+        if def.kind == MapKind::PerfEventArray {
+            let event = PerfEvent::open(0, 64).expect("perf_event_open");
+            maps[i]
+                .update(&0u32.to_le_bytes(), &event.fd().to_le_bytes(), 0)
+                .expect("a perf event in slot 0");
+            perf.push((i, event));
+        }
     }
     for (name, key, value) in preload {
         let at = object
@@ -210,10 +248,26 @@ fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> 
         prog,
         maps,
         _others: loaded,
+        perf,
     }
 }
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Maps whose entries are not compared: program arrays hold descriptors in
+/// the kernel and program indices here, xskmaps sockets (the kernel does
+/// not let userspace read them), ring buffers and perf event arrays
+/// records (compared per run).
+fn unlisted(kind: MapKind) -> bool {
+    kind.holds_records() || matches!(kind, MapKind::ProgArray | MapKind::XskMap)
+}
+
+/// Whether our perf event record is the kernel's: the kernel's ring pads
+/// a record so that its 4-byte size and it fill whole 8-byte words, with
+/// whatever the ring held before in the padding.
+fn perf_same(ours: &[u8], theirs: &[u8]) -> bool {
+    theirs.len() == (ours.len() + 4).div_ceil(8) * 8 - 4 && theirs.starts_with(ours)
+}
 
 /// Every map's entries in the kernel, sorted by key.
 fn kernel_entries(kernel: &Kernel, object: &EbpfObject) -> Vec<(String, Entries)> {
@@ -223,7 +277,7 @@ fn kernel_entries(kernel: &Kernel, object: &EbpfObject) -> Vec<(String, Entries)
         .maps
         .iter()
         .zip(&kernel.maps)
-        .filter(|(def, _)| !matches!(def.kind, MapKind::ProgArray | MapKind::RingBuf))
+        .filter(|(def, _)| !unlisted(def.kind))
         .map(|(def, map)| {
             let keys: Vec<Vec<u8>> = if def.kind.is_array() {
                 (0..def.max_entries)
@@ -355,6 +409,8 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
     if !support::bpf_available() {
         return;
     }
+    // Test runs run on the caller's CPU: CPU 0, where the perf events are.
+    pin_to_cpu(0).expect("sched_setaffinity");
     let mut packets = made();
     packets.extend(captured());
     let mut summary = Vec::new();
@@ -379,12 +435,17 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
                     sent.push(p.clone());
                     theirs.push(r);
                     let mut records = Vec::new();
-                    for (def, map) in object.maps.iter().zip(&kernel.maps) {
+                    for (i, (def, map)) in object.maps.iter().zip(&kernel.maps).enumerate() {
                         if def.kind == MapKind::RingBuf {
                             let read = map.ring_records(def.max_entries as usize);
                             for r in read.expect("reading the ring buffer") {
                                 records.push((def.name.clone(), r));
                             }
+                        }
+                        if let Some((_, event)) = kernel.perf.iter().find(|(m, _)| *m == i) {
+                            let (samples, lost) = event.samples();
+                            assert_eq!(lost, 0, "{name}: perf samples lost");
+                            records.extend(samples.into_iter().map(|r| (def.name.clone(), r)));
                         }
                     }
                     their_records.push(records);
@@ -431,15 +492,29 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
                     (u64::from(*action), packet_shown.then_some(out)),
                     "{name} ({engine}), packet {i} {packet:02x?}"
                 );
-                assert_eq!(
-                    &got.records, records,
-                    "{name} ({engine}), packet {i}: ring buffer records"
+                let same = got.records.len() == records.len()
+                    && got
+                        .records
+                        .iter()
+                        .zip(records)
+                        .all(|((map, r), (their_map, k))| {
+                            let perf = object
+                                .maps
+                                .iter()
+                                .any(|m| &m.name == map && m.kind == MapKind::PerfEventArray);
+                            map == their_map && if perf { perf_same(r, k) } else { r == k }
+                        });
+                assert!(
+                    same,
+                    "{name} ({engine}), packet {i}: ring buffer and perf event records: ours \
+                     {:02x?}, the kernel's {records:02x?}",
+                    got.records
                 );
             }
             let prog_arrays: Vec<&str> = object
                 .maps
                 .iter()
-                .filter(|m| matches!(m.kind, MapKind::ProgArray | MapKind::RingBuf))
+                .filter(|m| unlisted(m.kind))
                 .map(|m| m.name.as_str())
                 .collect();
             let our_maps: Vec<_> = ours
@@ -633,7 +708,13 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
         let reason = match program.name.as_str() {
             "unchecked_lookup" => "invalid mem access 'map_value_or_null'",
             "not_a_map" => "expected=map_ptr",
-            "write_rodata" => "write into map forbidden, value_size=4 off=0 size=4",
+            "write_rodata" | "write_devmap" => {
+                "write into map forbidden, value_size=4 off=0 size=4"
+            }
+            "lookup_prog_array" => "cannot pass map_type 3 into func bpf_map_lookup_elem#1",
+            "redirect_to_array" => "cannot pass map_type 2 into func bpf_redirect_map#51",
+            "perf_to_array" => "cannot pass map_type 2 into func bpf_perf_event_output#25",
+            "update_devmap" => "write into map forbidden",
             _ => "invalid access to packet",
         };
         assert!(
@@ -749,7 +830,7 @@ fn the_cli_writes_ring_buffer_records() {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
-            v["ringbuf"].as_array().map_or(0, Vec::len)
+            v["records"].as_array().map_or(0, Vec::len)
         })
         .sum();
     assert_eq!(listed, lines.len());

@@ -217,10 +217,12 @@ enum Val {
     PktEnd,
     /// What `bpf_map_lookup_elem` returned at this instruction, not yet
     /// compared with 0 (the kernel's PTR_TO_MAP_VALUE_OR_NULL; copies
-    /// share the instruction, as the kernel's copies share an id).
-    MapOrNull(usize),
-    /// A map (what `lddw` of a map reference loads), for the map helpers.
-    MapPtr,
+    /// share the instruction, as the kernel's copies share an id), and
+    /// for a map programs may only read (a devmap), its value size.
+    MapOrNull(usize, Option<u32>),
+    /// Map `n` of the object (what `lddw` of a map reference loads), for
+    /// the map helpers.
+    MapPtr(usize),
     /// A read-only map's value (`.rodata`, loaded by `lddw` as
     /// `BPF_PSEUDO_MAP_VALUE`) plus this offset, and the value's size: the
     /// kernel's PTR_TO_MAP_VALUE of a `BPF_F_RDONLY_PROG` map.
@@ -248,8 +250,8 @@ impl Val {
             Val::Pkt(_)
                 | Val::PktEnd
                 | Val::Unknown
-                | Val::MapOrNull(_)
-                | Val::MapPtr
+                | Val::MapOrNull(..)
+                | Val::MapPtr(_)
                 | Val::ReadOnly(..)
         )
     }
@@ -409,7 +411,7 @@ pub fn rewrite_with_maps(
                         .filter(|m| i.src == 2 && m.read_only);
                     let offset = insns.get(pc + 1).map_or(0, |hi| i64::from(hi.imm as u32));
                     s.regs[dst] = match (i.src, read_only) {
-                        (1, _) => Val::MapPtr,
+                        (1, _) => Val::MapPtr(i.imm as u32 as usize),
                         (2, Some(m)) => Val::ReadOnly(offset, m.value_size),
                         _ => Val::Other,
                     };
@@ -435,14 +437,16 @@ pub fn rewrite_with_maps(
                     }
                 }
                 op::CALL => {
-                    if !i.is_src_reg() {
-                        map_argument(pc, i.imm, &s)?;
-                    }
+                    let read_only = if i.is_src_reg() {
+                        None
+                    } else {
+                        map_argument(pc, i.imm, &s, maps)?
+                    };
                     for r in 0..=5 {
                         s.regs[r] = Val::Other;
                     }
                     if !i.is_src_reg() && i.imm == 1 {
-                        s.regs[0] = Val::MapOrNull(pc);
+                        s.regs[0] = Val::MapOrNull(pc, read_only);
                     }
                     // Helpers that change the packet (xdp_adjust_head,
                     // _meta, _tail; skb_store_bytes, l3/l4_csum_replace):
@@ -463,11 +467,15 @@ pub fn rewrite_with_maps(
         let (mut on_next, mut on_target) = (s.clone(), s);
         // `if rX == 0` / `if rX != 0` on a lookup's result: a map value on
         // one side, 0 on the other, for every copy of it.
-        if let (Some(id), false) = (null_check_id(&i, &on_next), i.is_src_reg()) {
+        if let (Some((id, read_only)), false) = (null_check_id(&i, &on_next), i.is_src_reg()) {
+            let value = match read_only {
+                Some(size) => Val::ReadOnly(0, size),
+                None => Val::Other,
+            };
             for st in [&mut on_next, &mut on_target] {
                 for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
-                    if *v == Val::MapOrNull(id) {
-                        *v = Val::Other;
+                    if *v == Val::MapOrNull(id, read_only) {
+                        *v = value;
                     }
                 }
             }
@@ -498,7 +506,7 @@ pub fn rewrite_with_maps(
             op::ST | op::STX => (i.dst, semantics::size_bytes(i.size_field())),
             _ => continue,
         };
-        if let Val::MapOrNull(_) = s.regs[(reg & 15).min(10) as usize] {
+        if let Val::MapOrNull(..) = s.regs[(reg & 15).min(10) as usize] {
             return Err(ContextError {
                 pc,
                 message: format!(
@@ -515,7 +523,7 @@ pub fn rewrite_with_maps(
                 pc,
                 message: format!(
                     "write into map forbidden, value_size={value_size} off={off} size={size}: \
-                     the map is read-only to programs (.rodata)"
+                     the map is read-only to programs (.rodata, devmaps)"
                 ),
             });
         }
@@ -540,23 +548,33 @@ pub fn rewrite_with_maps(
 /// (`R1 type=… expected=map_ptr`): refused only when the argument is
 /// certainly something else (a value, the context, a packet pointer, a
 /// lookup's result); a pointer this pass lost track of is let through.
-fn map_argument(pc: usize, helper: i32, s: &State) -> Result<(), ContextError> {
+/// Then, for a map it knows, the kernel's `check_map_func_compatibility`:
+/// which helpers each map type may be given. For a lookup in a map whose
+/// values programs may only read (devmaps), that value size.
+fn map_argument(
+    pc: usize,
+    helper: i32,
+    s: &State,
+    maps: &[super::maps::MapDef],
+) -> Result<Option<u32>, ContextError> {
     let reg = match helper {
-        // map lookup/update/delete; ring buffer output/reserve/query.
-        1 | 2 | 3 | 130 | 131 | 134 => 1,
-        // tail_call(ctx, prog_array, index).
-        12 => 2,
-        _ => return Ok(()),
+        // map lookup/update/delete; ring buffer output/reserve/query;
+        // redirect_map(map, key, flags).
+        1 | 2 | 3 | 51 | 130 | 131 | 134 => 1,
+        // tail_call(ctx, prog_array, index); perf_event_output(ctx, map, …).
+        12 | 25 => 2,
+        _ => return Ok(None),
     };
     let found = match s.regs[reg] {
+        Val::MapPtr(map) => return map_compatible(pc, helper, maps.get(map)),
         // (This pass does not tell stack pointers from numbers.)
         Val::Other => "scalar or fp",
         Val::Ctx(_) => "ctx",
         Val::Pkt(_) => "pkt",
         Val::PktEnd => "pkt_end",
-        Val::MapOrNull(_) => "map_value_or_null",
+        Val::MapOrNull(..) => "map_value_or_null",
         Val::ReadOnly(..) => "map_value",
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     Err(ContextError {
         pc,
@@ -566,9 +584,74 @@ fn map_argument(pc: usize, helper: i32, s: &State) -> Result<(), ContextError> {
     })
 }
 
+/// Whether `helper` may be given `map`, as the kernel's
+/// `check_map_func_compatibility` decides for the helpers and map types
+/// this runtime serves (a map type limits the helpers, and some helpers
+/// take one map type only).
+fn map_compatible(
+    pc: usize,
+    helper: i32,
+    map: Option<&super::maps::MapDef>,
+) -> Result<Option<u32>, ContextError> {
+    use super::maps::MapKind;
+    let Some(map) = map else {
+        return Ok(None);
+    };
+    let kind = map.kind;
+    let read_only = map.read_only || matches!(kind, MapKind::DevMap | MapKind::DevMapHash);
+    if read_only && matches!(helper, 2 | 3) {
+        // The kernel checks this before the map type.
+        return Err(ContextError {
+            pc,
+            message: format!(
+                "write into map forbidden: map '{}' is read-only to programs (helper {helper} \
+                 writes it)",
+                map.name
+            ),
+        });
+    }
+    let by_map = match kind {
+        MapKind::ProgArray => helper == 12,
+        MapKind::PerfEventArray => helper == 25,
+        MapKind::RingBuf => matches!(helper, 130 | 131 | 134),
+        MapKind::DevMap | MapKind::DevMapHash | MapKind::XskMap => matches!(helper, 1 | 51),
+        MapKind::CpuMap => helper == 51,
+        _ => true,
+    };
+    let by_helper = match helper {
+        12 => kind == MapKind::ProgArray,
+        25 => kind == MapKind::PerfEventArray,
+        51 => kind.is_redirect_target(),
+        130 | 131 | 134 => kind == MapKind::RingBuf,
+        _ => true,
+    };
+    if !(by_map && by_helper) {
+        let name = match helper {
+            1 => "bpf_map_lookup_elem",
+            2 => "bpf_map_update_elem",
+            3 => "bpf_map_delete_elem",
+            12 => "bpf_tail_call",
+            25 => "bpf_perf_event_output",
+            51 => "bpf_redirect_map",
+            130 => "bpf_ringbuf_output",
+            131 => "bpf_ringbuf_reserve",
+            _ => "bpf_ringbuf_query",
+        };
+        return Err(ContextError {
+            pc,
+            message: format!(
+                "cannot pass map_type {} into func {name}#{helper} (map '{}')",
+                kind.number(),
+                map.name
+            ),
+        });
+    }
+    Ok((helper == 1 && read_only).then_some(map.value_size))
+}
+
 /// The lookup whose unchecked result `i` compares with 0 (`jeq`/`jne`
 /// with immediate 0), if it does.
-fn null_check_id(i: &Insn, s: &State) -> Option<usize> {
+fn null_check_id(i: &Insn, s: &State) -> Option<(usize, Option<u32>)> {
     if !matches!(i.class(), op::JMP | op::JMP32) || i.imm != 0 {
         return None;
     }
@@ -576,7 +659,7 @@ fn null_check_id(i: &Insn, s: &State) -> Option<usize> {
         return None;
     }
     match s.regs[(i.dst & 15).min(10) as usize] {
-        Val::MapOrNull(id) => Some(id),
+        Val::MapOrNull(id, read_only) => Some((id, read_only)),
         _ => None,
     }
 }

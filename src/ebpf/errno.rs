@@ -17,3 +17,6 @@ pub const EEXIST: i64 = 17;
 pub const EINVAL: i64 = 22;
 /// No space left (an LPM trie at its size).
 pub const ENOSPC: i64 = 28;
+/// Operation not supported (a devmap entry with a program; a perf event
+/// on another CPU).
+pub const EOPNOTSUPP: i64 = 95;

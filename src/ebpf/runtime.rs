@@ -24,7 +24,12 @@
 //! clock), `trace_printk` (6, to stderr), `get_prandom_u32` (7, seeded),
 //! `get_smp_processor_id` (8, always 0: one CPU), `tail_call` (12; at most
 //! 33 per run, as the kernel), `redirect` (23,
-//! recorded; XDP and TC), `skb_store_bytes` (9), `l3_csum_replace` (10),
+//! recorded; XDP and TC), `redirect_map` (51, XDP: devmaps, cpumaps and
+//! xskmaps, recorded; a missing entry returns the action in the flags'
+//! low bits), `perf_event_output` (25; the records come back with the ring
+//! buffers' as a consumer on CPU 0 reads them: the data, then as many
+//! packet bytes as the flags' upper half asks), `skb_store_bytes` (9),
+//! `l3_csum_replace` (10),
 //! `l4_csum_replace` (11; these three TC only), `skb_load_bytes` (26; TC
 //! and socket filters),
 //! `csum_diff` (28; XDP and TC),
@@ -56,7 +61,7 @@ use std::time::Instant;
 use super::context::{self, sk_buff, tc_action, xdp_action, xdp_md, ContextError, ContextKind};
 use super::elf::{ObjectProgram, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use super::env::{Environment, HelperMemory, HelperOutcome};
-use super::errno::{EACCES, EAGAIN, EFAULT, EINVAL, ENOENT};
+use super::errno::{E2BIG, EACCES, EAGAIN, EFAULT, EINVAL, ENOENT};
 use super::maps::{map_handle, map_index, MapDef, MapKind, MapSet, MapUpdateError};
 use super::verify::VerifyError;
 use super::{ExecError, Helpers, Program};
@@ -91,6 +96,10 @@ pub mod helper {
     pub const TAIL_CALL: u32 = 12;
     /// `bpf_redirect`.
     pub const REDIRECT: u32 = 23;
+    /// `bpf_perf_event_output`.
+    pub const PERF_EVENT_OUTPUT: u32 = 25;
+    /// `bpf_redirect_map`.
+    pub const REDIRECT_MAP: u32 = 51;
     /// `bpf_skb_load_bytes`.
     pub const SKB_LOAD_BYTES: u32 = 26;
     /// `bpf_csum_diff`.
@@ -112,7 +121,8 @@ pub mod helper {
     /// `bpf_ringbuf_query`.
     pub const RINGBUF_QUERY: u32 = 134;
     /// Ids every program type may call.
-    pub const COMMON: [u32; 13] = [
+    pub const COMMON: [u32; 14] = [
+        PERF_EVENT_OUTPUT,
         RINGBUF_OUTPUT,
         RINGBUF_RESERVE,
         RINGBUF_SUBMIT,
@@ -128,8 +138,9 @@ pub mod helper {
         GET_SMP_PROCESSOR_ID,
     ];
     /// Ids only XDP programs may call.
-    pub const XDP: [u32; 5] = [
+    pub const XDP: [u32; 6] = [
         REDIRECT,
+        REDIRECT_MAP,
         CSUM_DIFF,
         XDP_ADJUST_HEAD,
         XDP_ADJUST_META,
@@ -323,11 +334,48 @@ pub struct PacketOutcome {
     pub action: u64,
     /// The packet as the program left it (`data .. data_end`).
     pub packet: Vec<u8>,
-    /// The interface `bpf_redirect` named, when it was called.
-    pub redirect: Option<u32>,
-    /// Ring buffer records submitted in this run: (map name, bytes), in
-    /// reservation order per map.
+    /// Where `bpf_redirect` or `bpf_redirect_map` last sent the packet,
+    /// when one of them was called and succeeded.
+    pub redirect: Option<Redirect>,
+    /// Records for userspace in this run: (map name, bytes), by map; ring
+    /// buffer records in reservation order, perf event records in output
+    /// order (the kernel pads a perf record to a multiple of 8 bytes with
+    /// its 4-byte size; these are the bytes the program gave).
     pub records: Vec<(String, Vec<u8>)>,
+}
+
+/// Where a redirect sends the packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Redirect {
+    /// Interface `ifindex` (`bpf_redirect`, or a devmap entry's).
+    Interface(u32),
+    /// Every interface of the devmap named (`BPF_F_BROADCAST`), less the
+    /// ingress one when `exclude_ingress`.
+    Broadcast {
+        /// The devmap's name.
+        map: String,
+        /// `BPF_F_EXCLUDE_INGRESS`.
+        exclude_ingress: bool,
+    },
+    /// The queue of CPU `cpu` (a cpumap's key).
+    Cpu(u32),
+    /// The AF_XDP socket in slot `index` of the xskmap named.
+    Socket {
+        /// The xskmap's name.
+        map: String,
+        /// The slot.
+        index: u32,
+    },
+}
+
+/// A redirect as a run records it (map names resolved afterwards).
+#[derive(Clone, Copy, Debug)]
+enum RedirectTo {
+    Interface(u32),
+    Broadcast { map: usize, exclude_ingress: bool },
+    Cpu(u32),
+    Socket { map: usize, index: u32 },
 }
 
 /// Run memory and map state, one packet at a time.
@@ -649,7 +697,7 @@ impl PacketProgram {
             }
         };
         let redirect = env.redirect.get();
-        let drained = env.maps.borrow_mut().drain_rings();
+        let drained = env.maps.borrow_mut().drain_records();
         state.ticks = env.ticks.get();
         state.headroom_dirty = env.headroom_touched.get();
         let action = result?;
@@ -677,6 +725,29 @@ impl PacketProgram {
                 })
                 .collect()
         };
+        let name = |map: usize| {
+            state
+                .maps
+                .defs()
+                .nth(map)
+                .map(|d| d.name.clone())
+                .unwrap_or_default()
+        };
+        let redirect = redirect.map(|r| match r {
+            RedirectTo::Interface(ifindex) => Redirect::Interface(ifindex),
+            RedirectTo::Broadcast {
+                map,
+                exclude_ingress,
+            } => Redirect::Broadcast {
+                map: name(map),
+                exclude_ingress,
+            },
+            RedirectTo::Cpu(cpu) => Redirect::Cpu(cpu),
+            RedirectTo::Socket { map, index } => Redirect::Socket {
+                map: name(map),
+                index,
+            },
+        });
         Ok(PacketOutcome {
             action,
             packet: bytes,
@@ -752,7 +823,7 @@ struct PacketEnv<'a> {
     maps: RefCell<&'a mut MapSet>,
     rng: RefCell<&'a mut Rng>,
     ticks: Cell<u64>,
-    redirect: Cell<Option<u32>>,
+    redirect: Cell<Option<RedirectTo>>,
     /// The program a successful tail call asked for.
     tail_call: Cell<Option<usize>>,
     tail_calls: Cell<u32>,
@@ -829,7 +900,8 @@ impl Environment for PacketEnv<'_> {
                 if args[1] != 0 {
                     return HelperOutcome::Return(xdp_action::ABORTED.into());
                 }
-                self.redirect.set(Some(args[0] as u32));
+                self.redirect
+                    .set(Some(RedirectTo::Interface(args[0] as u32)));
                 HelperOutcome::Return(xdp_action::REDIRECT.into())
             }
             helper::REDIRECT => {
@@ -837,9 +909,12 @@ impl Environment for PacketEnv<'_> {
                 if args[1] & !1 != 0 {
                     return HelperOutcome::Return(tc_action::SHOT.into());
                 }
-                self.redirect.set(Some(args[0] as u32));
+                self.redirect
+                    .set(Some(RedirectTo::Interface(args[0] as u32)));
                 HelperOutcome::Return(tc_action::REDIRECT.into())
             }
+            helper::REDIRECT_MAP => self.redirect_map(args, memory),
+            helper::PERF_EVENT_OUTPUT => self.perf_event_output(args, memory),
             helper::SKB_LOAD_BYTES => self.skb_load_bytes(args, memory),
             helper::TAIL_CALL => self.tail_call(args, memory),
             helper::RINGBUF_OUTPUT
@@ -1005,6 +1080,115 @@ impl PacketEnv<'_> {
                 HelperOutcome::Return(0)
             }
         }
+    }
+
+    /// `bpf_redirect_map(map, key, flags)` as the kernel's
+    /// `__bpf_xdp_redirect_map`: flags other than the fallback action in
+    /// the low two bits (and, for devmaps, `BPF_F_BROADCAST` and
+    /// `BPF_F_EXCLUDE_INGRESS`) abort; a missing entry returns the fallback
+    /// action and forgets any earlier redirect; otherwise the target is
+    /// recorded and the result is `XDP_REDIRECT`.
+    fn redirect_map(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const ACTIONS: u64 = 3;
+        const BROADCAST: u64 = 1 << 3;
+        const EXCLUDE_INGRESS: u64 = 1 << 4;
+        let mut maps = self.maps.borrow_mut();
+        let kind = map_index(args[0]).and_then(|m| Some((m, maps.kind(m)?)));
+        let Some((map, kind)) = kind.filter(|(_, k)| k.is_redirect_target()) else {
+            // The kernel's verifier refuses any other map here.
+            return HelperOutcome::Return(xdp_action::ABORTED.into());
+        };
+        let flags = args[2];
+        let devmap = matches!(kind, MapKind::DevMap | MapKind::DevMapHash);
+        let allowed = ACTIONS
+            | if devmap {
+                BROADCAST | EXCLUDE_INGRESS
+            } else {
+                0
+            };
+        if flags & !allowed != 0 {
+            return HelperOutcome::Return(xdp_action::ABORTED.into());
+        }
+        let key = args[1] as u32;
+        let found = maps.lookup(map, &key.to_le_bytes());
+        if found.is_none() && flags & BROADCAST == 0 {
+            self.redirect.set(None);
+            return HelperOutcome::Return(flags & ACTIONS);
+        }
+        let target = match kind {
+            _ if flags & BROADCAST != 0 => RedirectTo::Broadcast {
+                map,
+                exclude_ingress: flags & EXCLUDE_INGRESS != 0,
+            },
+            MapKind::CpuMap => RedirectTo::Cpu(key),
+            MapKind::XskMap => RedirectTo::Socket { map, index: key },
+            _ => {
+                let (mem, _) = memory.mem();
+                let at = found.unwrap_or(0);
+                let ifindex = mem
+                    .get(at..at + 4)
+                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                RedirectTo::Interface(ifindex)
+            }
+        };
+        self.redirect.set(Some(target));
+        HelperOutcome::Return(xdp_action::REDIRECT.into())
+    }
+
+    /// `bpf_perf_event_output(ctx, map, flags, data, size)` as the kernel's
+    /// XDP and skb forms, with a consumer's event on CPU 0 in slot 0 (the
+    /// slot `BPF_F_CURRENT_CPU` names here): -EINVAL for unknown flags,
+    /// -EFAULT when more packet bytes are asked for than the packet has,
+    /// -E2BIG for a slot past the array, -ENOENT for another slot (no
+    /// event there), else 0 and a record of the data and the packet bytes.
+    fn perf_event_output(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const INDEX_MASK: u64 = 0xffff_ffff;
+        const CURRENT_CPU: u64 = INDEX_MASK;
+        const CTXLEN_MASK: u64 = 0xf_ffff << 32;
+        let [ctx, handle, flags, data, size] = args;
+        if flags & !(INDEX_MASK | CTXLEN_MASK) != 0 {
+            return errno(-EINVAL);
+        }
+        let packet: Vec<u8> = match self.kind {
+            ContextKind::Socket => memory.packet().to_vec(),
+            _ => {
+                let Some((at, len)) = self.packet_span(ctx, memory) else {
+                    return oob(ctx, self.kind.block_size(), false);
+                };
+                memory
+                    .bytes(at, len as usize)
+                    .map_or_else(Vec::new, |b| b.to_vec())
+            }
+        };
+        let ctx_len = ((flags & CTXLEN_MASK) >> 32) as usize;
+        if ctx_len > packet.len() {
+            return errno(-EFAULT);
+        }
+        let mut maps = self.maps.borrow_mut();
+        let Some(map) =
+            map_index(handle).filter(|&m| maps.kind(m) == Some(MapKind::PerfEventArray))
+        else {
+            return errno(-EINVAL);
+        };
+        let index = match flags & INDEX_MASK {
+            CURRENT_CPU => 0,
+            i => i,
+        };
+        let slots = maps.defs().nth(map).map_or(0, |d| u64::from(d.max_entries));
+        if index >= slots {
+            return errno(-E2BIG);
+        }
+        if index != 0 {
+            return errno(-ENOENT);
+        }
+        let size = size as usize;
+        let Some(bytes) = memory.bytes(data, size) else {
+            return oob(data, size, false);
+        };
+        let mut record = bytes.to_vec();
+        record.extend_from_slice(&packet[..ctx_len]);
+        maps.perf_output(map, record);
+        errno(0)
     }
 
     /// `bpf_tail_call(ctx, prog_array, index)`: when the array holds a
@@ -1341,4 +1525,208 @@ fn csum_diff(args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
         sum = (sum & 0xffff_ffff) + (sum >> 32);
     }
     HelperOutcome::Return(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The map-target and record helpers without clang or a kernel (the
+    //! kernel comparison is `cli/tests/xdp_objects.rs`).
+    use super::*;
+    use crate::ebpf::asm::assemble;
+
+    /// `lddw rN, MAP_REF + m` in the sources below becomes a reference
+    /// to map `m`, as libbpf's relocations leave it.
+    const MAP_REF: i64 = 0x7fff_0000;
+
+    fn def(name: &str, kind: MapKind, value_size: u32, max_entries: u32) -> MapDef {
+        MapDef {
+            name: name.into(),
+            kind,
+            key_size: 4,
+            value_size,
+            max_entries,
+            flags: 0,
+            initial: None,
+            read_only: false,
+            programs: Vec::new(),
+        }
+    }
+
+    fn prepared(src: &str, maps: &[MapDef], engine: Engine) -> PacketProgram {
+        let mut program = assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        for i in program.insns.iter_mut() {
+            if i.is_lddw() && i64::from(i.imm) >= MAP_REF {
+                i.src = PSEUDO_MAP_FD;
+                i.imm -= MAP_REF as i32;
+            }
+        }
+        let program = ObjectProgram {
+            name: "entry".into(),
+            section: "xdp".into(),
+            program,
+        };
+        let options = PacketOptions {
+            engine: Some(engine),
+            ..PacketOptions::default()
+        };
+        PacketProgram::new(&program, maps, options).unwrap_or_else(|e| panic!("{e}\n{src}"))
+    }
+
+    #[test]
+    fn perf_event_output_fails_in_the_kernels_order_and_records_data_then_packet_bytes() {
+        let maps = [def("events", MapKind::PerfEventArray, 4, 2)];
+        let packet: Vec<u8> = (0..20).collect();
+        let cases: [(u64, i64, Option<Vec<u8>>); 7] = [
+            // BPF_F_CURRENT_CPU, 4 packet bytes: the data, then those.
+            (0xffff_ffff | 4 << 32, 0, Some(vec![7, 0, 0, 0, 0, 1, 2, 3])),
+            // Slot 0 named: CPU 0's event.
+            (0, 0, Some(vec![7, 0, 0, 0])),
+            // More packet bytes than the packet has, before any slot check.
+            (5 | 21 << 32, -EFAULT, None),
+            // A slot with no event (no other CPU), one past the array.
+            (1, -ENOENT, None),
+            (2, -E2BIG, None),
+            // A flag outside the index and length fields.
+            (1 << 52, -EINVAL, None),
+            (
+                0xffff_ffff | 20 << 32,
+                0,
+                Some([vec![7, 0, 0, 0], packet.clone()].concat()),
+            ),
+        ];
+        for engine in [Engine::Interp, Engine::Jit] {
+            for (flags, want, record) in &cases {
+                let src = format!(
+                    "stw [r10-8], 7\n\
+                     mov r4, r10\n\
+                     add r4, -8\n\
+                     lddw r2, {MAP_REF}\n\
+                     lddw r3, {flags}\n\
+                     mov r5, 4\n\
+                     call 25\n\
+                     exit"
+                );
+                let outcome = prepared(&src, &maps, engine).run(&packet).expect("runs");
+                assert_eq!(outcome.action as i64, *want, "flags {flags:#x} ({engine})");
+                let records: Vec<_> = record
+                    .iter()
+                    .map(|r| ("events".to_string(), r.clone()))
+                    .collect();
+                assert_eq!(outcome.records, records, "flags {flags:#x} ({engine})");
+            }
+        }
+    }
+
+    #[test]
+    fn redirect_map_records_the_target_or_returns_the_fallback_action() {
+        let maps = [
+            def("ports", MapKind::DevMap, 8, 4),
+            def("cpus", MapKind::CpuMap, 4, 2),
+            def("sockets", MapKind::XskMap, 4, 4),
+            def("named", MapKind::DevMapHash, 4, 4),
+        ];
+        let broadcast = 1 << 3;
+        let exclude = 1 << 4;
+        let cases: [(usize, u32, u64, u64, Option<Redirect>); 9] = [
+            (0, 1, 0, 4, Some(Redirect::Interface(9))),
+            (0, 2, 2, 2, None),
+            (0, 9, 1, 1, None),
+            (0, 2, broadcast | exclude, 4, None),
+            (1, 1, 0, 4, Some(Redirect::Cpu(1))),
+            (1, 0, broadcast, 0, None),
+            (2, 3, 0, 4, None),
+            (2, 0, 3, 3, None),
+            (3, 70_000, 0, 4, Some(Redirect::Interface(12))),
+        ];
+        for engine in [Engine::Interp, Engine::Jit] {
+            for (map, key, flags, want, target) in &cases {
+                let src = format!(
+                    "lddw r1, {}\n\
+                     mov r2, {key}\n\
+                     lddw r3, {flags}\n\
+                     call 51\n\
+                     exit",
+                    MAP_REF + *map as i64
+                );
+                let program = prepared(&src, &maps, engine);
+                program
+                    .preload("ports", &1u32.to_le_bytes(), &[9, 0, 0, 0, 0, 0, 0, 0])
+                    .unwrap();
+                program
+                    .preload("cpus", &1u32.to_le_bytes(), &[64, 0, 0, 0])
+                    .unwrap();
+                program
+                    .preload("sockets", &3u32.to_le_bytes(), &[5, 0, 0, 0])
+                    .unwrap();
+                program
+                    .preload("named", &70_000u32.to_le_bytes(), &[12, 0, 0, 0])
+                    .unwrap();
+                let outcome = program.run(&[0; 60]).expect("runs");
+                let context = format!("map {map} key {key} flags {flags:#x} ({engine})");
+                assert_eq!(outcome.action, *want, "{context}");
+                let target = match (map, key, flags) {
+                    (0, 2, f) if f & broadcast != 0 => Some(Redirect::Broadcast {
+                        map: "ports".into(),
+                        exclude_ingress: true,
+                    }),
+                    (2, 3, _) => Some(Redirect::Socket {
+                        map: "sockets".into(),
+                        index: 3,
+                    }),
+                    _ => target.clone(),
+                };
+                assert_eq!(outcome.redirect, target, "{context}");
+            }
+        }
+    }
+
+    #[test]
+    fn redirect_map_entries_are_set_as_the_kernel_sets_them() {
+        let maps = [
+            def("ports", MapKind::DevMap, 8, 4),
+            def("named", MapKind::DevMapHash, 4, 4),
+            def("cpus", MapKind::CpuMap, 8, 2),
+        ];
+        let program = prepared("mov r0, 2\nexit", &maps, Engine::Interp);
+        let key = |k: u32| k.to_le_bytes();
+        program
+            .preload("ports", &key(1), &[3, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap();
+        program
+            .preload("ports", &key(2), &[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])
+            .unwrap();
+        // An ifindex of 0 empties the slot; a program's descriptor (which
+        // would attach it) is refused; past the end is E2BIG.
+        program.preload("ports", &key(2), &[0; 8]).unwrap();
+        assert!(program
+            .preload("ports", &key(0), &[3, 0, 0, 0, 5, 0, 0, 0])
+            .is_err());
+        assert!(program
+            .preload("ports", &key(4), &[3, 0, 0, 0, 0, 0, 0, 0])
+            .is_err());
+        // A devmap hash takes any key, never ifindex 0.
+        program.preload("named", &key(1000), &[7, 0, 0, 0]).unwrap();
+        assert!(program.preload("named", &key(1), &[0, 0, 0, 0]).is_err());
+        program
+            .preload("cpus", &key(1), &[64, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap();
+        program.preload("cpus", &key(1), &[0; 8]).unwrap();
+        let entries: Vec<_> = program.map_entries();
+        let listed = |name: &str| {
+            entries
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, e)| e.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            listed("ports"),
+            vec![(key(1).to_vec(), vec![3, 0, 0, 0, 0, 0, 0, 0])]
+        );
+        assert_eq!(
+            listed("named"),
+            vec![(key(1000).to_vec(), vec![7, 0, 0, 0])]
+        );
+        assert_eq!(listed("cpus"), Vec::<(Vec<u8>, Vec<u8>)>::new());
+    }
 }

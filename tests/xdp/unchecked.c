@@ -1,7 +1,8 @@
 // Programs the kernel's verifier refuses, for packet reads no comparison
 // with data_end proves, for a map lookup used unchecked, for a helper
-// given a stack pointer for a map and for a store into .rodata; cranebpf must
-// refuse each with the same reason.
+// given a stack pointer for a map, for a store into .rodata or a devmap
+// value, and for maps given to helpers their type does not go with;
+// cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
@@ -69,6 +70,64 @@ SEC("xdp")
 int write_rodata(struct xdp_md *ctx)
 {
     *(volatile __u32 *)&limit = ctx->rx_queue_index;
+    return XDP_PASS;
+}
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, 2);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(__u32));
+} jumps SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_DEVMAP);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, __u32);
+} ports SEC(".maps");
+
+// A program array is for bpf_tail_call only.
+SEC("xdp")
+int lookup_prog_array(struct xdp_md *ctx)
+{
+    __u32 key = 0;
+    return bpf_map_lookup_elem(&jumps, &key) ? XDP_PASS : XDP_DROP;
+}
+
+// bpf_redirect_map takes devmaps, cpumaps and xskmaps.
+SEC("xdp")
+int redirect_to_array(struct xdp_md *ctx)
+{
+    return bpf_redirect_map(&counts, 0, XDP_PASS);
+}
+
+// bpf_perf_event_output takes a perf event array.
+SEC("xdp")
+int perf_to_array(struct xdp_md *ctx)
+{
+    __u64 v = 1;
+    bpf_perf_event_output(ctx, &counts, BPF_F_CURRENT_CPU, &v, sizeof(v));
+    return XDP_PASS;
+}
+
+// Programs may not update a devmap.
+SEC("xdp")
+int update_devmap(struct xdp_md *ctx)
+{
+    __u32 key = 0, ifindex = 1;
+    bpf_map_update_elem(&ports, &key, &ifindex, 0);
+    return XDP_PASS;
+}
+
+// A devmap's values are read-only to programs.
+SEC("xdp")
+int write_devmap(struct xdp_md *ctx)
+{
+    __u32 key = 0;
+    __u32 *ifindex = bpf_map_lookup_elem(&ports, &key);
+    if (ifindex)
+        *ifindex = ctx->rx_queue_index;
     return XDP_PASS;
 }
 

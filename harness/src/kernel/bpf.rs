@@ -429,6 +429,150 @@ impl KernelMap {
     }
 }
 
+/// A perf event for `bpf_perf_event_output` records on one CPU
+/// (`PERF_COUNT_SW_BPF_OUTPUT`, raw samples), with its ring mapped: what
+/// libbpf's `perf_buffer` opens per CPU. Closed and unmapped on drop.
+#[derive(Debug)]
+pub struct PerfEvent {
+    fd: OwnedFd,
+    ring: *mut libc::c_void,
+    data_pages: usize,
+}
+
+impl PerfEvent {
+    const PAGE: usize = 4096;
+
+    /// Opens the event on `cpu` with `data_pages` (a power of two) pages of
+    /// ring.
+    pub fn open(cpu: i32, data_pages: usize) -> io::Result<PerfEvent> {
+        // struct perf_event_attr, PERF_ATTR_SIZE_VER5 (112 bytes): type
+        // PERF_TYPE_SOFTWARE, config PERF_COUNT_SW_BPF_OUTPUT, sample_period
+        // 1, sample_type PERF_SAMPLE_RAW, enabled, wakeup_events 1.
+        let mut attr = [0u8; 112];
+        attr[0..4].copy_from_slice(&1u32.to_le_bytes());
+        attr[4..8].copy_from_slice(&112u32.to_le_bytes());
+        attr[8..16].copy_from_slice(&10u64.to_le_bytes());
+        attr[16..24].copy_from_slice(&1u64.to_le_bytes());
+        attr[24..32].copy_from_slice(&(1u64 << 10).to_le_bytes());
+        attr[48..52].copy_from_slice(&1u32.to_le_bytes());
+        // SAFETY: perf_event_open reads `attr` (112 bytes, the size it
+        // says) and returns a new descriptor or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_perf_event_open,
+                attr.as_ptr(),
+                -1 as libc::pid_t,
+                cpu,
+                -1 as libc::c_int,
+                8 as libc::c_ulong, // PERF_FLAG_FD_CLOEXEC
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let len = (1 + data_pages) * Self::PAGE;
+        // SAFETY: mapping the event's metadata page and ring as perf
+        // documents (read-write, shared); unmapped on drop.
+        let ring = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ring == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PerfEvent {
+            fd,
+            ring,
+            data_pages,
+        })
+    }
+
+    /// The descriptor, for a perf event array's slot.
+    pub fn fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// The raw samples written since the last read, in order (each as the
+    /// kernel gives it: padded so that its 4-byte size and it fill whole
+    /// 8-byte words), and how many were lost; the reader moved past them.
+    pub fn samples(&self) -> (Vec<Vec<u8>>, u64) {
+        const RECORD_LOST: u32 = 2;
+        const RECORD_SAMPLE: u32 = 9;
+        let size = self.data_pages * Self::PAGE;
+        // SAFETY: the mapping is live while `self` is; data_head (offset
+        // 1024) and data_tail (1032) are the metadata page's u64 words, the
+        // data area is the `size` bytes after the page, and every read
+        // below is taken modulo `size` within it.
+        unsafe {
+            let meta = self.ring as *mut u8;
+            let head = std::ptr::read_volatile(meta.add(1024) as *const u64);
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            let tail_at = meta.add(1032) as *mut u64;
+            let mut tail = std::ptr::read_volatile(tail_at);
+            let data = meta.add(Self::PAGE);
+            let byte = |at: u64| *data.add(at as usize % size);
+            let bytes =
+                |at: u64, n: usize| (0..n as u64).map(|i| byte(at + i)).collect::<Vec<u8>>();
+            let (mut out, mut lost) = (Vec::new(), 0);
+            while tail < head {
+                let header = bytes(tail, 8);
+                let kind = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+                let len = u16::from_le_bytes([header[6], header[7]]) as u64;
+                if len < 8 {
+                    break;
+                }
+                let body = bytes(tail + 8, len as usize - 8);
+                match kind {
+                    RECORD_SAMPLE if body.len() >= 4 => {
+                        let n = u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize;
+                        out.push(body[4..(4 + n).min(body.len())].to_vec());
+                    }
+                    RECORD_LOST if body.len() >= 16 => {
+                        lost += u64::from_le_bytes(body[8..16].try_into().unwrap_or([0; 8]));
+                    }
+                    _ => {}
+                }
+                tail += len;
+            }
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+            std::ptr::write_volatile(tail_at, tail);
+            (out, lost)
+        }
+    }
+}
+
+impl Drop for PerfEvent {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping `open` made, once.
+        unsafe {
+            libc::munmap(self.ring, (1 + self.data_pages) * Self::PAGE);
+        }
+    }
+}
+
+/// Pins the calling thread to `cpu` (so that test runs, which run on the
+/// caller's CPU, find the perf event opened there).
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and
+    // sched_setaffinity(0, …) act on it and the calling thread only.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Whether this process can load and test-run socket filters (tries a
 /// two-instruction program); the error says why not.
 pub fn available() -> Result<(), String> {

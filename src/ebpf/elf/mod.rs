@@ -557,7 +557,8 @@ fn map_def(
         .ok_or_else(|| {
             ElfError(format!(
                 "map '{name}': maps of type {} are not supported (hash, array, their per-CPU \
-                 and LRU forms, LPM tries, program arrays and ring buffers are)",
+                 and LRU forms, LPM tries, program arrays, ring buffers, perf event arrays, \
+                 devmaps, cpumaps and xskmaps are)",
                 kind_name(number as u32)
             ))
         })?;
@@ -584,6 +585,15 @@ fn map_def(
             )));
         }
         (0, 0, size)
+    } else if kind == MapKind::PerfEventArray {
+        // libbpf fills in what a perf event array leaves out: 4-byte keys
+        // and values (descriptors), one entry per CPU (this runtime has one).
+        let or = |v: Option<u64>, default: u64| Some(v.filter(|&v| v != 0).unwrap_or(default));
+        (
+            field(or(key_size, 4), "key size")?,
+            field(or(value_size, 4), "value size")?,
+            field(or(max_entries, 1), "max_entries")?,
+        )
     } else {
         (
             field(key_size, "key size")?,
@@ -605,9 +615,26 @@ fn map_def(
             )));
         }
     }
-    if kind == MapKind::ProgArray && (key_size != 4 || value_size != 4) {
+    // The kernel's alloc checks of the maps whose values are descriptors
+    // or small structs.
+    let sizes_ok = match kind {
+        MapKind::ProgArray | MapKind::PerfEventArray | MapKind::XskMap => {
+            key_size == 4 && value_size == 4
+        }
+        MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap => {
+            key_size == 4 && (value_size == 4 || value_size == 8)
+        }
+        _ => true,
+    };
+    if !sizes_ok {
+        let values = match kind {
+            MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap => "4 or 8",
+            _ => "4",
+        };
         return Err(ElfError(format!(
-            "map '{name}': a program array's keys and values are 4 bytes (EINVAL)"
+            "map '{name}': a {} map's keys are 4 bytes and its values {values}, not \
+             {key_size} and {value_size} (EINVAL)",
+            kind_name(kind.number())
         )));
     }
     if kind.is_array() && key_size != 4 {

@@ -38,6 +38,22 @@ pub enum MapKind {
     /// `BPF_MAP_TYPE_RINGBUF`: records for userspace (`max_entries` is its
     /// size in bytes), drained after each packet as a consumer would.
     RingBuf,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: `bpf_perf_event_output` records, as
+    /// a consumer with one perf event per CPU (libbpf's `perf_buffer`)
+    /// reads them; this runtime is one CPU, CPU 0.
+    PerfEventArray,
+    /// `BPF_MAP_TYPE_DEVMAP`: interfaces for `bpf_redirect_map`, by index
+    /// (a value is `struct bpf_devmap_val`: the ifindex, and optionally a
+    /// program, which this runtime does not run).
+    DevMap,
+    /// `BPF_MAP_TYPE_DEVMAP_HASH`: interfaces by any `u32` key.
+    DevMapHash,
+    /// `BPF_MAP_TYPE_CPUMAP`: CPUs for `bpf_redirect_map` (a value is
+    /// `struct bpf_cpumap_val`: the queue size).
+    CpuMap,
+    /// `BPF_MAP_TYPE_XSKMAP`: AF_XDP sockets for `bpf_redirect_map`; an
+    /// entry set from outside stands for a socket bound to that slot.
+    XskMap,
 }
 
 impl MapKind {
@@ -53,6 +69,11 @@ impl MapKind {
             11 => MapKind::LpmTrie,
             3 => MapKind::ProgArray,
             27 => MapKind::RingBuf,
+            4 => MapKind::PerfEventArray,
+            14 => MapKind::DevMap,
+            25 => MapKind::DevMapHash,
+            16 => MapKind::CpuMap,
+            17 => MapKind::XskMap,
             _ => return None,
         })
     }
@@ -69,7 +90,34 @@ impl MapKind {
             MapKind::LpmTrie => 11,
             MapKind::ProgArray => 3,
             MapKind::RingBuf => 27,
+            MapKind::PerfEventArray => 4,
+            MapKind::DevMap => 14,
+            MapKind::DevMapHash => 25,
+            MapKind::CpuMap => 16,
+            MapKind::XskMap => 17,
         }
+    }
+
+    /// Keyed by a `u32` index below `max_entries` (larger ones are `E2BIG`),
+    /// with entries that may be absent.
+    pub fn is_indexed(self) -> bool {
+        matches!(
+            self,
+            MapKind::ProgArray | MapKind::DevMap | MapKind::CpuMap | MapKind::XskMap
+        )
+    }
+
+    /// Holds records for a consumer rather than entries.
+    pub fn holds_records(self) -> bool {
+        matches!(self, MapKind::RingBuf | MapKind::PerfEventArray)
+    }
+
+    /// Targets of `bpf_redirect_map`.
+    pub fn is_redirect_target(self) -> bool {
+        matches!(
+            self,
+            MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap
+        )
     }
 
     /// Indexed by a `u32` key, every index present.
@@ -167,7 +215,7 @@ impl MapDef {
     pub fn memory_bytes(&self) -> u64 {
         let n = u64::from(self.max_entries);
         let values = u64::from(self.value_size).div_ceil(8) * 8 * n;
-        let index = if self.kind.is_array() || self.kind == MapKind::RingBuf {
+        let index = if self.kind.is_array() || self.kind.holds_records() {
             0
         } else {
             n * (u64::from(self.key_size) + 48)

@@ -11,7 +11,7 @@ const BPF_ANY: u64 = 0;
 const BPF_NOEXIST: u64 = 1;
 const BPF_EXIST: u64 = 2;
 
-use crate::ebpf::errno::{E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC};
+use crate::ebpf::errno::{E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP};
 
 /// Why a map update from outside a program (a preload) failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +112,8 @@ struct Map {
     slot: usize,
     index: Option<HashIndex>,
     ring: Option<Ring>,
+    /// A perf event array's records in this run, in output order.
+    events: Option<Vec<Vec<u8>>>,
 }
 
 /// The maps of an object, by index (the order [`MapDef`]s were given).
@@ -119,8 +121,8 @@ struct Map {
 pub struct MapSet {
     maps: Vec<Map>,
     size: usize,
-    /// Some map is a ring buffer (runs then drain them).
-    rings: bool,
+    /// Some map holds records (runs then drain them).
+    records: bool,
 }
 
 impl MapSet {
@@ -132,8 +134,15 @@ impl MapSet {
         for def in defs {
             let slot = (def.value_size as usize).div_ceil(8) * 8;
             let ring = (def.kind == MapKind::RingBuf).then(Ring::default);
-            let slot = if ring.is_some() { 1 } else { slot };
-            let index = (!def.kind.is_array() && ring.is_none()).then(|| {
+            let events = (def.kind == MapKind::PerfEventArray).then(Vec::new);
+            // A ring's arena is its bytes; a perf event array has none (its
+            // entries are the consumer's events, not values programs see).
+            let slot = match def.kind {
+                MapKind::RingBuf => 1,
+                MapKind::PerfEventArray => 0,
+                _ => slot,
+            };
+            let index = (!def.kind.is_array() && !def.kind.holds_records()).then(|| {
                 let n = def.max_entries as usize;
                 HashIndex {
                     keys: vec![None; n],
@@ -149,11 +158,12 @@ impl MapSet {
                 slot,
                 index,
                 ring,
+                events,
             });
             at += slot * def.max_entries as usize;
         }
         MapSet {
-            rings: maps.iter().any(|m| m.ring.is_some()),
+            records: maps.iter().any(|m| m.def.kind.holds_records()),
             maps,
             size: at - base,
         }
@@ -252,6 +262,25 @@ impl MapSet {
             return -EINVAL;
         }
         let size = m.def.value_size as usize;
+        let mut value = std::borrow::Cow::Borrowed(&value[..size]);
+        match redirect_value(m.def.kind, &value) {
+            RedirectValue::Keep => {}
+            RedirectValue::Invalid(e) => return e,
+            RedirectValue::Remove => {
+                // An array devmap's or cpumap's empty value clears the slot.
+                if !index_below(key, m.def.max_entries) {
+                    return -E2BIG;
+                }
+                return match self.delete(map, key) {
+                    e if e == -ENOENT => 0,
+                    e => e,
+                };
+            }
+            RedirectValue::Stored(v) => value = std::borrow::Cow::Owned(v),
+        }
+        let Some(m) = self.maps.get_mut(map) else {
+            return -EINVAL;
+        };
         let at = match &mut m.index {
             None => {
                 let Some(&[a, b, c, d]) = key.get(..4) else {
@@ -266,7 +295,7 @@ impl MapSet {
                 }
                 m.arena + i as usize * m.slot
             }
-            Some(_) if m.def.kind == MapKind::ProgArray && !index_below(key, m.def.max_entries) => {
+            Some(_) if m.def.kind.is_indexed() && !index_below(key, m.def.max_entries) => {
                 return -E2BIG;
             }
             Some(ix) => {
@@ -309,7 +338,7 @@ impl MapSet {
                 m.arena + slot as usize * m.slot
             }
         };
-        mem[at..at + size].copy_from_slice(&value[..size]);
+        mem[at..at + size].copy_from_slice(&value);
         0
     }
 
@@ -354,8 +383,8 @@ impl MapSet {
     /// Every entry of map `map` as (key, value) bytes: arrays every index,
     /// hash maps sorted by key.
     pub fn entries(&self, mem: &[u8], map: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let Some(m) = self.maps.get(map).filter(|m| m.ring.is_none()) else {
-            // Ring buffers hold records, not entries.
+        let Some(m) = self.maps.get(map).filter(|m| !m.def.kind.holds_records()) else {
+            // Ring buffers and perf event arrays hold records, not entries.
             return Vec::new();
         };
         let size = m.def.value_size as usize;
@@ -477,14 +506,25 @@ impl MapSet {
         }
     }
 
-    /// The records every ring buffer received in this run, by map, and the
-    /// rings emptied (the consumer's read after a packet).
-    pub fn drain_rings(&mut self) -> Vec<(usize, Vec<u8>)> {
+    /// `bpf_perf_event_output`'s record for perf event array `map`.
+    pub fn perf_output(&mut self, map: usize, record: Vec<u8>) {
+        if let Some(events) = self.maps.get_mut(map).and_then(|m| m.events.as_mut()) {
+            events.push(record);
+        }
+    }
+
+    /// The records every ring buffer and perf event array received in this
+    /// run, by map, and the maps emptied (the consumer's read after a
+    /// packet).
+    pub fn drain_records(&mut self) -> Vec<(usize, Vec<u8>)> {
         let mut out = Vec::new();
-        if !self.rings {
+        if !self.records {
             return out;
         }
         for (index, m) in self.maps.iter_mut().enumerate() {
+            if let Some(events) = m.events.as_mut() {
+                out.extend(events.drain(..).map(|r| (index, r)));
+            }
             if let Some(ring) = m.ring.as_mut() {
                 out.extend(ring.records.drain(..).map(|(_, r)| (index, r)));
                 ring.consumed += ring.used as u64;
@@ -498,5 +538,48 @@ impl MapSet {
     /// The kind of map `map`.
     pub fn kind(&self, map: usize) -> Option<MapKind> {
         self.maps.get(map).map(|m| m.def.kind)
+    }
+}
+
+/// What an update with `value` does to a `bpf_redirect_map` target, as the
+/// kernel's devmap, cpumap and xskmap updates treat it.
+enum RedirectValue {
+    /// Not such a map: stored as given.
+    Keep,
+    /// Stored as this (a devmap's or cpumap's program id reads as 0).
+    Stored(Vec<u8>),
+    /// Clears the entry (ifindex or queue size 0 in an array devmap or a
+    /// cpumap).
+    Remove,
+    /// Refused with this errno.
+    Invalid(i64),
+}
+
+fn redirect_value(kind: MapKind, value: &[u8]) -> RedirectValue {
+    let word = |i: usize| {
+        value
+            .get(4 * i..4 * i + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match kind {
+        MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap => {
+            // The second word is a program's descriptor to attach to the
+            // entry: programs there are not run here, so none may be given.
+            if word(1) as i32 > 0 {
+                return RedirectValue::Invalid(-EOPNOTSUPP);
+            }
+            match (kind, word(0)) {
+                (MapKind::DevMapHash, 0) => RedirectValue::Invalid(-EINVAL),
+                (_, 0) => RedirectValue::Remove,
+                _ => {
+                    let mut v = value.to_vec();
+                    if let Some(rest) = v.get_mut(4..) {
+                        rest.fill(0);
+                    }
+                    RedirectValue::Stored(v)
+                }
+            }
+        }
+        _ => RedirectValue::Keep,
     }
 }

@@ -194,6 +194,8 @@ fn maps_over_the_memory_bound_are_refused_before_allocating() {
         initial: None,
         read_only: false,
         programs: Vec::new(),
+        inner: None,
+        maps: Vec::new(),
     };
     // 16 Mi entries: 128 MiB of values, but 1 GiB more for the key index.
     assert!(hash.memory_bytes() > MAX_MAP_MEMORY);

@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 14] = [
+const PROGRAMS: [&str; 15] = [
     "counter",
     "parse",
     "rewrite",
@@ -60,6 +60,7 @@ const PROGRAMS: [&str; 14] = [
     "perf_tc",
     "perf_socket",
     "redirect_map",
+    "map_in_map",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.
@@ -73,7 +74,27 @@ fn entry(object: &EbpfObject) -> usize {
 
 /// Entries both the kernel's maps and ours get before the packets: (map,
 /// key, value).
-fn preloads(program: &str) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+fn preloads(program: &str, object: &EbpfObject) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    if program == "map_in_map" {
+        // A hash of maps' value names a map: its index in the object here,
+        // its descriptor in the kernel (`load_in_kernel` swaps them).
+        let index = |name: &str| {
+            let at = object.maps.iter().position(|m| m.name == name);
+            (at.expect("a map") as u32).to_le_bytes().to_vec()
+        };
+        return vec![
+            (
+                "by_proto",
+                0x0800u16.to_le_bytes().to_vec(),
+                index("ipv4_lengths"),
+            ),
+            (
+                "by_proto",
+                0x86ddu16.to_le_bytes().to_vec(),
+                index("ipv6_lengths"),
+            ),
+        ];
+    }
     if program == "redirect_map" {
         // Loopback (ifindex 1) in a devmap slot and under a devmap-hash
         // key; CPU 0 with a 64-frame queue.
@@ -177,12 +198,24 @@ struct Kernel {
 fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
     let mut maps = Vec::new();
     for def in &object.maps {
-        let map = KernelMap::create(
+        // A map of maps is made with a map of its inner template.
+        let template = def.inner.as_ref().map(|t| {
+            KernelMap::create(
+                t.kind.number(),
+                t.key_size,
+                t.value_size,
+                t.max_entries,
+                t.flags,
+            )
+            .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}'s inner template: {e}", def.name))
+        });
+        let map = KernelMap::create_outer(
             def.kind.number(),
             def.key_size,
             def.value_size,
             def.max_entries,
             def.flags,
+            template.as_ref(),
         )
         .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}: {e}", def.name));
         if let Some(init) = &def.initial {
@@ -203,13 +236,33 @@ fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> 
             perf.push((i, event));
         }
     }
+    // A map of maps' entries are descriptors in the kernel, indices here.
+    let descriptor = |value: &[u8]| {
+        let index = u32::from_le_bytes(value[..4].try_into().expect("4 bytes")) as usize;
+        maps[index].fd().to_le_bytes().to_vec()
+    };
     for (name, key, value) in preload {
         let at = object
             .maps
             .iter()
             .position(|m| m.name == *name)
             .expect("a preloaded map");
-        maps[at].update(key, value, 0).expect("BPF_MAP_UPDATE_ELEM");
+        let value = if object.maps[at].kind.holds_maps() {
+            descriptor(value)
+        } else {
+            value.clone()
+        };
+        maps[at]
+            .update(key, &value, 0)
+            .expect("BPF_MAP_UPDATE_ELEM");
+    }
+    for (def, map) in object.maps.iter().zip(&maps) {
+        for (slot, name) in &def.maps {
+            let at = object.maps.iter().position(|m| &m.name == name);
+            let inner = &maps[at.expect("a map")];
+            map.update(&slot.to_le_bytes(), &inner.fd().to_le_bytes(), 0)
+                .expect("filling a map of maps");
+        }
     }
     let license = object.license.as_deref().unwrap_or("GPL");
     let mut loaded: Vec<LoadedProgram> = object
@@ -254,12 +307,15 @@ fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> 
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Maps whose entries are not compared: program arrays hold descriptors in
-/// the kernel and program indices here, xskmaps sockets (the kernel does
+/// Maps whose entries are not compared: program arrays and maps of maps
+/// hold descriptors (ids, as read back) in the kernel and indices here,
+/// xskmaps sockets (the kernel does
 /// not let userspace read them), ring buffers and perf event arrays
 /// records (compared per run).
 fn unlisted(kind: MapKind) -> bool {
-    kind.holds_records() || matches!(kind, MapKind::ProgArray | MapKind::XskMap)
+    kind.holds_records()
+        || kind.holds_maps()
+        || matches!(kind, MapKind::ProgArray | MapKind::XskMap)
 }
 
 /// Whether our perf event record is the kernel's: the kernel's ring pads
@@ -421,7 +477,7 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
         let bytes = std::fs::read(&path).expect("object");
         let _ = std::fs::remove_file(&path);
         let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let preload = preloads(name);
+        let preload = preloads(name, &object);
         let kernel = load_in_kernel(&object, &preload);
         // Frames a test run of this type refuses (EINVAL) are left out of
         // the comparison, and counted.
@@ -715,6 +771,8 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
             "redirect_to_array" => "cannot pass map_type 2 into func bpf_redirect_map#51",
             "perf_to_array" => "cannot pass map_type 2 into func bpf_perf_event_output#25",
             "update_devmap" => "write into map forbidden",
+            "update_outer" => "cannot pass map_type 12 into func bpf_map_update_elem#2",
+            "redirect_to_inner" => "cannot pass map_type 2 into func bpf_redirect_map#51",
             _ => "invalid access to packet",
         };
         assert!(
@@ -729,12 +787,23 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
                 .map(|d| {
                     // .rodata as libbpf makes it: BPF_F_RDONLY_PROG.
                     let flags = if d.read_only { 0x80 } else { 0 };
-                    KernelMap::create(
+                    let template = d.inner.as_ref().map(|t| {
+                        KernelMap::create(
+                            t.kind.number(),
+                            t.key_size,
+                            t.value_size,
+                            t.max_entries,
+                            t.flags,
+                        )
+                        .expect("BPF_MAP_CREATE of an inner template")
+                    });
+                    KernelMap::create_outer(
                         d.kind.number(),
                         d.key_size,
                         d.value_size,
                         d.max_entries,
                         flags,
+                        template.as_ref(),
                     )
                     .expect("BPF_MAP_CREATE")
                 })

@@ -218,11 +218,14 @@ enum Val {
     /// What `bpf_map_lookup_elem` returned at this instruction, not yet
     /// compared with 0 (the kernel's PTR_TO_MAP_VALUE_OR_NULL; copies
     /// share the instruction, as the kernel's copies share an id), and
-    /// for a map programs may only read (a devmap), its value size.
-    MapOrNull(usize, Option<u32>),
+    /// what it is once compared.
+    MapOrNull(usize, Lookup),
     /// Map `n` of the object (what `lddw` of a map reference loads), for
     /// the map helpers.
     MapPtr(usize),
+    /// A map held by map of maps `n` (a lookup's result there, compared
+    /// with 0): the kernel's CONST_PTR_TO_MAP of its inner template.
+    InnerMap(usize),
     /// A read-only map's value (`.rodata`, loaded by `lddw` as
     /// `BPF_PSEUDO_MAP_VALUE`) plus this offset, and the value's size: the
     /// kernel's PTR_TO_MAP_VALUE of a `BPF_F_RDONLY_PROG` map.
@@ -231,6 +234,18 @@ enum Val {
     /// `data_meta`, packet pointers after a helper that moves the data):
     /// its accesses are checked at run time only.
     Unknown,
+}
+
+/// What a non-NULL `bpf_map_lookup_elem` result points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lookup {
+    /// A value programs may write.
+    Value,
+    /// A value of this size programs may only read (a devmap's,
+    /// `.rodata`'s).
+    ReadOnly(u32),
+    /// A map, held by map of maps `n`.
+    Inner(usize),
 }
 
 impl Val {
@@ -252,6 +267,7 @@ impl Val {
                 | Val::Unknown
                 | Val::MapOrNull(..)
                 | Val::MapPtr(_)
+                | Val::InnerMap(_)
                 | Val::ReadOnly(..)
         )
     }
@@ -437,8 +453,8 @@ pub fn rewrite_with_maps(
                     }
                 }
                 op::CALL => {
-                    let read_only = if i.is_src_reg() {
-                        None
+                    let lookup = if i.is_src_reg() {
+                        Lookup::Value
                     } else {
                         map_argument(pc, i.imm, &s, maps)?
                     };
@@ -446,7 +462,7 @@ pub fn rewrite_with_maps(
                         s.regs[r] = Val::Other;
                     }
                     if !i.is_src_reg() && i.imm == 1 {
-                        s.regs[0] = Val::MapOrNull(pc, read_only);
+                        s.regs[0] = Val::MapOrNull(pc, lookup);
                     }
                     // Helpers that change the packet (xdp_adjust_head,
                     // _meta, _tail; skb_store_bytes, l3/l4_csum_replace):
@@ -467,14 +483,15 @@ pub fn rewrite_with_maps(
         let (mut on_next, mut on_target) = (s.clone(), s);
         // `if rX == 0` / `if rX != 0` on a lookup's result: a map value on
         // one side, 0 on the other, for every copy of it.
-        if let (Some((id, read_only)), false) = (null_check_id(&i, &on_next), i.is_src_reg()) {
-            let value = match read_only {
-                Some(size) => Val::ReadOnly(0, size),
-                None => Val::Other,
+        if let (Some((id, lookup)), false) = (null_check_id(&i, &on_next), i.is_src_reg()) {
+            let value = match lookup {
+                Lookup::Value => Val::Other,
+                Lookup::ReadOnly(size) => Val::ReadOnly(0, size),
+                Lookup::Inner(outer) => Val::InnerMap(outer),
             };
             for st in [&mut on_next, &mut on_target] {
                 for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
-                    if *v == Val::MapOrNull(id, read_only) {
+                    if *v == Val::MapOrNull(id, lookup) {
                         *v = value;
                     }
                 }
@@ -549,24 +566,28 @@ pub fn rewrite_with_maps(
 /// certainly something else (a value, the context, a packet pointer, a
 /// lookup's result); a pointer this pass lost track of is let through.
 /// Then, for a map it knows, the kernel's `check_map_func_compatibility`:
-/// which helpers each map type may be given. For a lookup in a map whose
-/// values programs may only read (devmaps), that value size.
+/// which helpers each map type may be given. For a lookup, what its
+/// result points to.
 fn map_argument(
     pc: usize,
     helper: i32,
     s: &State,
     maps: &[super::maps::MapDef],
-) -> Result<Option<u32>, ContextError> {
+) -> Result<Lookup, ContextError> {
     let reg = match helper {
         // map lookup/update/delete; ring buffer output/reserve/query;
         // redirect_map(map, key, flags).
         1 | 2 | 3 | 51 | 130 | 131 | 134 => 1,
         // tail_call(ctx, prog_array, index); perf_event_output(ctx, map, …).
         12 | 25 => 2,
-        _ => return Ok(None),
+        _ => return Ok(Lookup::Value),
     };
     let found = match s.regs[reg] {
-        Val::MapPtr(map) => return map_compatible(pc, helper, maps.get(map)),
+        Val::MapPtr(map) => return map_compatible(pc, helper, maps.get(map), map),
+        Val::InnerMap(outer) => {
+            let inner = maps.get(outer).and_then(|m| m.inner.as_deref());
+            return map_compatible(pc, helper, inner, usize::MAX);
+        }
         // (This pass does not tell stack pointers from numbers.)
         Val::Other => "scalar or fp",
         Val::Ctx(_) => "ctx",
@@ -574,7 +595,7 @@ fn map_argument(
         Val::PktEnd => "pkt_end",
         Val::MapOrNull(..) => "map_value_or_null",
         Val::ReadOnly(..) => "map_value",
-        _ => return Ok(None),
+        _ => return Ok(Lookup::Value),
     };
     Err(ContextError {
         pc,
@@ -588,14 +609,16 @@ fn map_argument(
 /// `check_map_func_compatibility` decides for the helpers and map types
 /// this runtime serves (a map type limits the helpers, and some helpers
 /// take one map type only).
+/// `index` is the map's in the object (for a lookup in a map of maps).
 fn map_compatible(
     pc: usize,
     helper: i32,
     map: Option<&super::maps::MapDef>,
-) -> Result<Option<u32>, ContextError> {
+    index: usize,
+) -> Result<Lookup, ContextError> {
     use super::maps::MapKind;
     let Some(map) = map else {
-        return Ok(None);
+        return Ok(Lookup::Value);
     };
     let kind = map.kind;
     let read_only = map.read_only || matches!(kind, MapKind::DevMap | MapKind::DevMapHash);
@@ -616,6 +639,7 @@ fn map_compatible(
         MapKind::RingBuf => matches!(helper, 130 | 131 | 134),
         MapKind::DevMap | MapKind::DevMapHash | MapKind::XskMap => matches!(helper, 1 | 51),
         MapKind::CpuMap => helper == 51,
+        MapKind::ArrayOfMaps | MapKind::HashOfMaps => helper == 1,
         _ => true,
     };
     let by_helper = match helper {
@@ -646,12 +670,16 @@ fn map_compatible(
             ),
         });
     }
-    Ok((helper == 1 && read_only).then_some(map.value_size))
+    Ok(match helper {
+        1 if kind.holds_maps() => Lookup::Inner(index),
+        1 if read_only => Lookup::ReadOnly(map.value_size),
+        _ => Lookup::Value,
+    })
 }
 
 /// The lookup whose unchecked result `i` compares with 0 (`jeq`/`jne`
 /// with immediate 0), if it does.
-fn null_check_id(i: &Insn, s: &State) -> Option<(usize, Option<u32>)> {
+fn null_check_id(i: &Insn, s: &State) -> Option<(usize, Lookup)> {
     if !matches!(i.class(), op::JMP | op::JMP32) || i.imm != 0 {
         return None;
     }
@@ -828,6 +856,8 @@ mod tests {
             initial: Some(vec![0; 16]),
             read_only,
             programs: Vec::new(),
+            inner: None,
+            maps: Vec::new(),
         }
     }
 

@@ -463,13 +463,18 @@ impl PacketProgram {
         let mut bytes = vec![0u8; len + 8];
         let base = bytes.as_ptr().align_offset(8).min(8);
         set.initialise(&mut bytes[base..]);
-        // Program arrays' initial entries: the programs they name, by index.
+        // Program arrays' and maps of maps' initial entries: the programs
+        // and maps they name, by index.
         for (m, def) in maps.iter().enumerate() {
-            for (slot, name) in &def.programs {
-                if let Some(p) = programs.iter().position(|p| &p.name == name) {
-                    let value = (p as u32).to_le_bytes();
-                    let _ = set.preload(&mut bytes[base..], m, &slot.to_le_bytes(), &value);
-                }
+            let programs = def.programs.iter().filter_map(|(slot, name)| {
+                Some((slot, programs.iter().position(|p| &p.name == name)?))
+            });
+            let inner = def.maps.iter().filter_map(|(slot, name)| {
+                Some((slot, maps.iter().position(|d| &d.name == name)?))
+            });
+            for (slot, index) in programs.chain(inner) {
+                let value = (index as u32).to_le_bytes();
+                let _ = set.preload(&mut bytes[base..], m, &slot.to_le_bytes(), &value);
             }
         }
         let mem_addr = bytes[base..].as_ptr() as u64;
@@ -950,6 +955,13 @@ impl PacketEnv<'_> {
                 return oob(args[1], key_size, false);
             };
             let found = maps.lookup(map, key);
+            if maps.kind(map).is_some_and(MapKind::holds_maps) {
+                // A map of maps gives the inner map itself.
+                let (mem, _) = memory.mem();
+                let inner = found.and_then(|at| mem.get(at..at + 4));
+                let inner = inner.map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+                return HelperOutcome::Return(inner.map_or(0, map_handle));
+            }
             return HelperOutcome::Return(found.map_or(0, |off| mem_addr + off as u64));
         }
         let key = match memory.bytes(args[1], key_size) {
@@ -1549,6 +1561,8 @@ mod tests {
             initial: None,
             read_only: false,
             programs: Vec::new(),
+            inner: None,
+            maps: Vec::new(),
         }
     }
 
@@ -1677,6 +1691,73 @@ mod tests {
                 };
                 assert_eq!(outcome.redirect, target, "{context}");
             }
+        }
+    }
+
+    #[test]
+    fn a_lookup_in_a_map_of_maps_gives_the_inner_map_for_the_map_helpers() {
+        let template = def("t", MapKind::Array, 8, 2);
+        let mut outer = def("outer", MapKind::ArrayOfMaps, 4, 2);
+        outer.inner = Some(Box::new(template));
+        outer.maps = vec![(1, "b".into())];
+        let maps = [
+            outer,
+            def("a", MapKind::Array, 8, 2),
+            def("b", MapKind::Array, 8, 2),
+            def("other", MapKind::Array, 8, 3),
+        ];
+        // r0 = outer[packet byte 0] ? inner[1] : 99 (the inner map's value
+        // at 1, or 98 without one)
+        let src = format!(
+            "ldxw r2, [r1]\n\
+             ldxw r3, [r1+4]\n\
+             mov r4, r2\n\
+             add r4, 1\n\
+             jle r4, r3, +2\n\
+             mov r0, 97\n\
+             exit\n\
+             ldxb r1, [r2]\n\
+             stxw [r10-4], r1\n\
+             mov r2, r10\n\
+             add r2, -4\n\
+             lddw r1, {MAP_REF}\n\
+             call 1\n\
+             jne r0, 0, +2\n\
+             mov r0, 99\n\
+             exit\n\
+             stw [r10-8], 1\n\
+             mov r1, r0\n\
+             mov r2, r10\n\
+             add r2, -8\n\
+             call 1\n\
+             jne r0, 0, +2\n\
+             mov r0, 98\n\
+             exit\n\
+             ldxdw r0, [r0]\n\
+             exit"
+        );
+        for engine in [Engine::Interp, Engine::Jit] {
+            let program = prepared(&src, &maps, engine);
+            program
+                .preload("a", &1u32.to_le_bytes(), &7u64.to_le_bytes())
+                .unwrap();
+            program
+                .preload("b", &1u32.to_le_bytes(), &8u64.to_le_bytes())
+                .unwrap();
+            // Slot 1 holds 'b' from the object; slot 0 starts empty.
+            assert_eq!(program.action(&[0; 20]).unwrap(), 99, "{engine}");
+            assert_eq!(program.action(&[1; 20]).unwrap(), 8, "{engine}");
+            program
+                .preload("outer", &0u32.to_le_bytes(), &1u32.to_le_bytes())
+                .unwrap();
+            assert_eq!(program.action(&[0; 20]).unwrap(), 7, "{engine}");
+            // Only maps that fit the inner template, and only maps.
+            assert!(program
+                .preload("outer", &0u32.to_le_bytes(), &3u32.to_le_bytes())
+                .is_err());
+            assert!(program
+                .preload("outer", &0u32.to_le_bytes(), &9u32.to_le_bytes())
+                .is_err());
         }
     }
 

@@ -1,7 +1,8 @@
 // Programs the kernel's verifier refuses, for packet reads no comparison
 // with data_end proves, for a map lookup used unchecked, for a helper
 // given a stack pointer for a map, for a store into .rodata or a devmap
-// value, and for maps given to helpers their type does not go with;
+// value, and for maps given to helpers their type does not go with
+// (directly, or as the inner map of a map of maps);
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -129,6 +130,40 @@ int write_devmap(struct xdp_md *ctx)
     if (ifindex)
         *ifindex = ctx->rx_queue_index;
     return XDP_PASS;
+}
+
+struct inner {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4);
+    __type(key, __u32);
+    __type(value, __u64);
+} inner_a SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __array(values, struct inner);
+} outer SEC(".maps");
+
+// A map of maps is for lookups only.
+SEC("xdp")
+int update_outer(struct xdp_md *ctx)
+{
+    __u32 key = 0, value = 0;
+    bpf_map_update_elem(&outer, &key, &value, 0);
+    return XDP_PASS;
+}
+
+// The map a lookup in a map of maps gives is its inner template's type.
+SEC("xdp")
+int redirect_to_inner(struct xdp_md *ctx)
+{
+    __u32 key = 0;
+    void *inner = bpf_map_lookup_elem(&outer, &key);
+    if (!inner)
+        return XDP_DROP;
+    return bpf_redirect_map(inner, 0, XDP_PASS);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -237,6 +237,7 @@ struct MapCreateAttr {
     value_size: u32,
     max_entries: u32,
     map_flags: u32,
+    inner_map_fd: u32,
 }
 
 /// The fields of `union bpf_attr` for the `BPF_MAP_*_ELEM` commands.
@@ -266,12 +267,26 @@ impl KernelMap {
         max_entries: u32,
         flags: u32,
     ) -> io::Result<KernelMap> {
+        KernelMap::create_outer(map_type, key_size, value_size, max_entries, flags, None)
+    }
+
+    /// `BPF_MAP_CREATE` of a map of maps, whose entries must match the
+    /// map `inner` (the kernel's `inner_map_fd`); `None` for other types.
+    pub fn create_outer(
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+        inner: Option<&KernelMap>,
+    ) -> io::Result<KernelMap> {
         let mut attr = MapCreateAttr {
             map_type,
             key_size,
             value_size,
             max_entries,
             map_flags: flags,
+            inner_map_fd: inner.map_or(0, |m| m.fd() as u32),
         };
         let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
         // SAFETY: on success BPF_MAP_CREATE returns a new file descriptor

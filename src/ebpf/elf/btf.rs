@@ -182,6 +182,53 @@ impl Btf {
 
     /// The map definitions of the `.maps` data section: (variable name,
     /// offset in the section, fields by name → value).
+    /// A map definition's `__uint`/`__type` fields by name; `values`
+    /// gives `values_offset` (where its initialisers are), and when it is
+    /// `__array(values, struct …)` of a map of maps (`outer`), the inner
+    /// map's fields prefixed `inner.`.
+    fn map_fields(
+        &self,
+        map: &str,
+        def: &Type,
+        outer: bool,
+    ) -> Result<Vec<(String, u64)>, ElfError> {
+        let mut fields = Vec::new();
+        for (name, ty, bit_offset) in &def.members {
+            let t = self.resolve(*ty)?;
+            if name == "values" && t.kind == ARRAY {
+                fields.push(("values_offset".to_string(), u64::from(bit_offset / 8)));
+                let (elem, _) = t.array.unwrap_or((0, 0));
+                let elem = self.resolve(elem)?;
+                let inner = match elem.kind {
+                    PTR => Some(self.resolve(elem.size_or_type)?),
+                    _ => None,
+                };
+                if let Some(inner) = inner.filter(|i| i.kind == STRUCT && outer) {
+                    let inner = self.map_fields(&format!("{map}'s inner map"), inner, false)?;
+                    fields.extend(inner.into_iter().map(|(n, v)| (format!("inner.{n}"), v)));
+                }
+                continue;
+            }
+            if t.kind != PTR {
+                return Err(ElfError(format!(
+                    "map '{map}': field '{name}' is not declared with __uint or __type"
+                )));
+            }
+            let target = self.resolve(t.size_or_type)?;
+            let value = match (name.as_str(), target.array) {
+                ("key" | "value", _) => self.size_of(t.size_or_type)?,
+                (_, Some((_, n))) => u64::from(n),
+                _ => {
+                    return Err(ElfError(format!(
+                        "map '{map}': field '{name}' is not declared with __uint"
+                    )))
+                }
+            };
+            fields.push((name.clone(), value));
+        }
+        Ok(fields)
+    }
+
     pub(super) fn maps(&self) -> Result<Vec<BtfMap>, ElfError> {
         let Some(sec) = self
             .types
@@ -205,36 +252,7 @@ impl Btf {
                     v.name
                 )));
             }
-            let mut fields = Vec::new();
-            for (name, ty, bit_offset) in &def.members {
-                let t = self.resolve(*ty)?;
-                if name == "values" && t.kind == ARRAY {
-                    // __array(values, …): the initial contents of a map of
-                    // programs or maps, set by relocations at this offset.
-                    fields.push(("values_offset".to_string(), u64::from(bit_offset / 8)));
-                    continue;
-                }
-                if t.kind != PTR {
-                    return Err(ElfError(format!(
-                        "map '{}': field '{name}' is not declared with __uint or __type",
-                        v.name
-                    )));
-                }
-                let target = self.resolve(t.size_or_type)?;
-                let value = match (name.as_str(), target.array) {
-                    // __type(key, T) / __type(value, T): the size of T.
-                    ("key" | "value", _) => self.size_of(t.size_or_type)?,
-                    // __uint(name, N): a pointer to an array of N ints.
-                    (_, Some((_, n))) => u64::from(n),
-                    _ => {
-                        return Err(ElfError(format!(
-                            "map '{}': field '{name}' is not declared with __uint",
-                            v.name
-                        )))
-                    }
-                };
-                fields.push((name.clone(), value));
-            }
+            let fields = self.map_fields(&v.name, def, true)?;
             out.push((v.name.clone(), offset, fields));
         }
         Ok(out)

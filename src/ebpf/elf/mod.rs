@@ -402,6 +402,8 @@ impl Maps {
                 initial,
                 read_only: name.starts_with(".rodata"),
                 programs: Vec::new(),
+                inner: None,
+                maps: Vec::new(),
             });
         }
         // Maps declared with BTF in `.maps`.
@@ -429,17 +431,30 @@ impl Maps {
                     )));
                 }
                 let field = |f: &str| fields.iter().find(|(n, _)| n == f).map(|&(_, v)| v);
-                let def = map_def(
+                // A map of maps' value is a descriptor: libbpf makes it 4
+                // bytes when `__array(values, …)` stands for it.
+                let fd_value = field("inner.type").map(|_| 4);
+                let mut def = map_def(
                     &name,
                     field("type"),
                     field("key_size").or(field("key")),
-                    field("value_size").or(field("value")),
+                    field("value_size").or(field("value")).or(fd_value),
                     field("max_entries"),
                     field("map_flags").unwrap_or(0),
                 )?;
-                let mut def = def;
-                if let (MapKind::ProgArray, Some(values)) = (def.kind, field("values_offset")) {
-                    def.programs = initial_programs(file, &section, &def, offset + values)?;
+                if def.kind.holds_maps() {
+                    def.inner = Some(Box::new(inner_map(&name, &fields)?));
+                }
+                match (def.kind, field("values_offset")) {
+                    (MapKind::ProgArray, Some(values)) => {
+                        def.programs =
+                            initial_entries(file, &section, &def, offset + values, Entry::Program)?;
+                    }
+                    (kind, Some(values)) if kind.holds_maps() => {
+                        def.maps =
+                            initial_entries(file, &section, &def, offset + values, Entry::Map)?;
+                    }
+                    _ => {}
                 }
                 maps.declared
                     .push((section.index(), offset, maps.defs.len()));
@@ -476,6 +491,12 @@ impl Maps {
                     word(3),
                     word(4).unwrap_or(0),
                 )?;
+                if def.kind.holds_maps() {
+                    return Err(ElfError(format!(
+                        "map '{name}': a map of maps needs its inner map's definition, which a \
+                         legacy bpf_map_def cannot give (declare it in .maps with BTF)"
+                    )));
+                }
                 maps.declared
                     .push((section.index(), sym.address(), maps.defs.len()));
                 maps.defs.push(def);
@@ -506,13 +527,24 @@ impl Maps {
     }
 }
 
-/// A program array's `__array(values, …)` initialisers: the relocations of
-/// `.maps` that fall in its values, each naming a function.
-fn initial_programs(
+/// What an `__array(values, …)` initialiser names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// A program array's: a function.
+    Program,
+    /// A map of maps': a map of `.maps`.
+    Map,
+}
+
+/// A program array's or map of maps' `__array(values, …)` initialisers:
+/// the relocations of `.maps` that fall in its values, each naming a
+/// function or a map.
+fn initial_entries(
     file: &object::File<'_>,
     maps: &object::Section<'_, '_>,
     def: &MapDef,
     values_at: u64,
+    entry: Entry,
 ) -> Result<Vec<(u32, String)>, ElfError> {
     let end = values_at + 8 * u64::from(def.max_entries);
     let mut out = Vec::new();
@@ -527,16 +559,57 @@ fn initial_programs(
         let symbol = file
             .symbol_by_index(sym)
             .map_err(|e| ElfError(format!("map '{}', entry {index}: {e}", def.name)))?;
-        if symbol.kind() != SymbolKind::Text {
+        let fits = match entry {
+            Entry::Program => symbol.kind() == SymbolKind::Text,
+            Entry::Map => symbol.section_index() == Some(maps.index()),
+        };
+        if !fits {
             return Err(ElfError(format!(
-                "map '{}', entry {index}: '{}' is not a program",
+                "map '{}', entry {index}: '{}' is not a {}",
                 def.name,
-                symbol.name().unwrap_or("?")
+                symbol.name().unwrap_or("?"),
+                if entry == Entry::Program {
+                    "program"
+                } else {
+                    "map of .maps"
+                }
             )));
         }
         out.push((index, symbol.name().unwrap_or("?").to_string()));
     }
     Ok(out)
+}
+
+/// A map of maps' inner template, from the `inner.` fields the BTF reader
+/// gives for `__array(values, struct …)`.
+fn inner_map(name: &str, fields: &[(String, u64)]) -> Result<MapDef, ElfError> {
+    let field = |f: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n.strip_prefix("inner.") == Some(f))
+            .map(|&(_, v)| v)
+    };
+    if field("type").is_none() {
+        return Err(ElfError(format!(
+            "map '{name}': a map of maps needs its inner map's definition \
+             (__array(values, struct {{ … }}))"
+        )));
+    }
+    let inner = map_def(
+        &format!("{name}.inner"),
+        field("type"),
+        field("key_size").or(field("key")),
+        field("value_size").or(field("value")),
+        field("max_entries"),
+        field("map_flags").unwrap_or(0),
+    )?;
+    if inner.kind.holds_maps() {
+        return Err(ElfError(format!(
+            "map '{name}': its inner maps cannot hold maps themselves (one level only, \
+             as the kernel)"
+        )));
+    }
+    Ok(inner)
 }
 
 /// A map definition from its declared fields, checked as the kernel's
@@ -558,7 +631,7 @@ fn map_def(
             ElfError(format!(
                 "map '{name}': maps of type {} are not supported (hash, array, their per-CPU \
                  and LRU forms, LPM tries, program arrays, ring buffers, perf event arrays, \
-                 devmaps, cpumaps and xskmaps are)",
+                 devmaps, cpumaps, xskmaps and maps of maps are)",
                 kind_name(number as u32)
             ))
         })?;
@@ -618,14 +691,21 @@ fn map_def(
     // The kernel's alloc checks of the maps whose values are descriptors
     // or small structs.
     let sizes_ok = match kind {
-        MapKind::ProgArray | MapKind::PerfEventArray | MapKind::XskMap => {
+        MapKind::ProgArray | MapKind::PerfEventArray | MapKind::XskMap | MapKind::ArrayOfMaps => {
             key_size == 4 && value_size == 4
         }
+        MapKind::HashOfMaps => value_size == 4,
         MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap => {
             key_size == 4 && (value_size == 4 || value_size == 8)
         }
         _ => true,
     };
+    if kind == MapKind::HashOfMaps && value_size != 4 {
+        return Err(ElfError(format!(
+            "map '{name}': a hash of maps' values are 4 bytes (descriptors), not {value_size} \
+             (EINVAL)"
+        )));
+    }
     if !sizes_ok {
         let values = match kind {
             MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap => "4 or 8",
@@ -652,6 +732,8 @@ fn map_def(
         initial: None,
         read_only: false,
         programs: Vec::new(),
+        inner: None,
+        maps: Vec::new(),
     };
     // Bound what one object may make us allocate.
     if def.memory_bytes() > MAX_MAP_MEMORY {

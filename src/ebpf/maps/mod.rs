@@ -54,6 +54,11 @@ pub enum MapKind {
     /// `BPF_MAP_TYPE_XSKMAP`: AF_XDP sockets for `bpf_redirect_map`; an
     /// entry set from outside stands for a socket bound to that slot.
     XskMap,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`: maps by index (a value is the inner
+    /// map's index in the object's map list; empty slots start empty).
+    ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS`: maps by key.
+    HashOfMaps,
 }
 
 impl MapKind {
@@ -74,6 +79,8 @@ impl MapKind {
             25 => MapKind::DevMapHash,
             16 => MapKind::CpuMap,
             17 => MapKind::XskMap,
+            12 => MapKind::ArrayOfMaps,
+            13 => MapKind::HashOfMaps,
             _ => return None,
         })
     }
@@ -95,6 +102,8 @@ impl MapKind {
             MapKind::DevMapHash => 25,
             MapKind::CpuMap => 16,
             MapKind::XskMap => 17,
+            MapKind::ArrayOfMaps => 12,
+            MapKind::HashOfMaps => 13,
         }
     }
 
@@ -103,8 +112,17 @@ impl MapKind {
     pub fn is_indexed(self) -> bool {
         matches!(
             self,
-            MapKind::ProgArray | MapKind::DevMap | MapKind::CpuMap | MapKind::XskMap
+            MapKind::ProgArray
+                | MapKind::DevMap
+                | MapKind::CpuMap
+                | MapKind::XskMap
+                | MapKind::ArrayOfMaps
         )
+    }
+
+    /// Holds maps (`bpf_map_lookup_elem` gives the inner map).
+    pub fn holds_maps(self) -> bool {
+        matches!(self, MapKind::ArrayOfMaps | MapKind::HashOfMaps)
     }
 
     /// Holds records for a consumer rather than entries.
@@ -195,6 +213,11 @@ pub struct MapDef {
     /// A program array's initial entries (`__array(values, …)`): index →
     /// the function name of the program there.
     pub programs: Vec<(u32, String)>,
+    /// A map of maps' inner map template (`__array(values, struct …)`):
+    /// the maps it may hold match it.
+    pub inner: Option<Box<MapDef>>,
+    /// A map of maps' initial entries: index → the name of the map there.
+    pub maps: Vec<(u32, String)>,
 }
 
 /// Most memory the maps of one program may take together (values, and
@@ -209,6 +232,19 @@ pub fn over_memory_bound(defs: &[MapDef]) -> Option<u64> {
 }
 
 impl MapDef {
+    /// Whether `map` may be an entry of a map of maps with this inner
+    /// template, as the kernel's `bpf_map_meta_equal` decides: same type,
+    /// key and value sizes and flags, and the same size unless the
+    /// template has `BPF_F_INNER_MAP`.
+    pub fn fits_template(&self, map: &MapDef) -> bool {
+        const INNER_MAP: u32 = 1 << 12;
+        self.kind == map.kind
+            && self.key_size == map.key_size
+            && self.value_size == map.value_size
+            && self.flags & !INNER_MAP == map.flags & !INNER_MAP
+            && (self.flags & INNER_MAP != 0 || self.max_entries == map.max_entries)
+    }
+
     /// Bytes this map takes in the runtime: its value arena, and for hash
     /// maps and tries the index of their keys (each key, its slot's
     /// bookkeeping).

@@ -252,7 +252,7 @@ impl MapSet {
         value: &[u8],
         flags: u64,
     ) -> i64 {
-        let Some(m) = self.maps.get_mut(map) else {
+        let Some(m) = self.maps.get(map) else {
             return -EINVAL;
         };
         if flags > BPF_EXIST
@@ -262,6 +262,23 @@ impl MapSet {
             return -EINVAL;
         }
         let size = m.def.value_size as usize;
+        if let Some(template) = m.def.inner.as_deref() {
+            // A map of maps' value names a map of the object that fits its
+            // inner template (the kernel: a descriptor of such a map).
+            let inner = value.get(..4).map_or(usize::MAX, |b| {
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+            });
+            let fits = self
+                .maps
+                .get(inner)
+                .is_some_and(|m| template.fits_template(&m.def));
+            if !fits {
+                return -EINVAL;
+            }
+        }
+        let Some(m) = self.maps.get(map) else {
+            return -EINVAL;
+        };
         let mut value = std::borrow::Cow::Borrowed(&value[..size]);
         match redirect_value(m.def.kind, &value) {
             RedirectValue::Keep => {}

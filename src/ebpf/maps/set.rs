@@ -533,11 +533,16 @@ impl MapSet {
     /// The records every ring buffer and perf event array received in this
     /// run, by map, and the maps emptied (the consumer's read after a
     /// packet).
+    #[inline]
     pub fn drain_records(&mut self) -> Vec<(usize, Vec<u8>)> {
-        let mut out = Vec::new();
         if !self.records {
-            return out;
+            return Vec::new();
         }
+        self.drain_all()
+    }
+
+    fn drain_all(&mut self) -> Vec<(usize, Vec<u8>)> {
+        let mut out = Vec::new();
         for (index, m) in self.maps.iter_mut().enumerate() {
             if let Some(events) = m.events.as_mut() {
                 out.extend(events.drain(..).map(|r| (index, r)));

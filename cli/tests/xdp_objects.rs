@@ -21,7 +21,9 @@
 //! event records from XDP, TC and socket-filter programs with every
 //! run-time failure, read from a perf event on CPU 0 (the test pins itself
 //! there: test runs run on the caller's CPU); `bpf_redirect_map` into
-//! devmaps, devmap hashes, cpumaps and xskmaps. Each object is
+//! devmaps, devmap hashes, cpumaps and xskmaps; maps of maps; the
+//! smaller XDP, TC and socket-filter helpers with their failures. Each
+//! object is
 //! loaded into the running kernel (`BPF_MAP_CREATE` for its maps, `lddw`
 //! references patched to their descriptors, `BPF_PROG_LOAD` as its
 //! section's type) and run with `BPF_PROG_TEST_RUN`
@@ -45,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 15] = [
+const PROGRAMS: [&str; 18] = [
     "counter",
     "parse",
     "rewrite",
@@ -61,6 +63,9 @@ const PROGRAMS: [&str; 15] = [
     "perf_socket",
     "redirect_map",
     "map_in_map",
+    "helpers_xdp",
+    "helpers_tc",
+    "helpers_socket",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

@@ -465,9 +465,10 @@ pub fn rewrite_with_maps(
                         s.regs[0] = Val::MapOrNull(pc, lookup);
                     }
                     // Helpers that change the packet (xdp_adjust_head,
-                    // _meta, _tail; skb_store_bytes, l3/l4_csum_replace):
+                    // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
+                    // skb_pull_data):
                     // the kernel forgets every packet pointer and range.
-                    if !i.is_src_reg() && matches!(i.imm, 9 | 10 | 11 | 44 | 54 | 65) {
+                    if !i.is_src_reg() && matches!(i.imm, 9 | 10 | 11 | 39 | 44 | 54 | 65) {
                         for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
                             if matches!(v, Val::Pkt(_) | Val::PktEnd) {
                                 *v = Val::Unknown;

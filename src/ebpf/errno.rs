@@ -20,3 +20,8 @@ pub const ENOSPC: i64 = 28;
 /// Operation not supported (a devmap entry with a program; a perf event
 /// on another CPU).
 pub const EOPNOTSUPP: i64 = 95;
+/// Out of memory (`bpf_skb_pull_data` past the packet's end).
+pub const ENOMEM: i64 = 12;
+/// The kernel-internal "operation not supported" (`bpf_csum_update` on a
+/// socket buffer without a full checksum).
+pub const ENOTSUPP: i64 = 524;

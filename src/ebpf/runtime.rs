@@ -36,7 +36,13 @@
 //! `xdp_adjust_head` (44), `xdp_adjust_meta` (54), `xdp_adjust_tail` (65),
 //! `ringbuf_output`, `_reserve`, `_submit`, `_discard`, `_query`
 //! (130–134; the records come back in [`PacketOutcome::records`], and the
-//! rings are emptied after each packet, as a consumer reading them would).
+//! rings are emptied after each packet, as a consumer reading them would);
+//! the smaller ones: `ktime_get_boot_ns` (125), `_coarse_ns` (160),
+//! `_tai_ns` (208) and `jiffies64` (118, HZ 1000) on the same clock,
+//! `get_numa_node_id` (42), `xdp_get_buff_len` (188), `xdp_load_bytes`
+//! (189), `xdp_store_bytes` (190), `skb_pull_data` (39),
+//! `skb_load_bytes_relative` (68), `csum_update` (40), `csum_level` (135),
+//! `set_hash` (48), `set_hash_invalid` (41).
 //! A helper the program type may not call is refused by the verifier, as
 //! the kernel refuses it.
 //!
@@ -60,7 +66,7 @@ use std::time::Instant;
 use super::context::{self, sk_buff, tc_action, xdp_action, xdp_md, ContextError, ContextKind};
 use super::elf::{ObjectProgram, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use super::env::{Environment, HelperMemory, HelperOutcome};
-use super::errno::{E2BIG, EACCES, EAGAIN, EFAULT, EINVAL, ENOENT};
+use super::errno::{E2BIG, EACCES, EAGAIN, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTSUPP};
 use super::maps::{map_handle, map_index, MapDef, MapKind, MapSet, MapUpdateError};
 use super::verify::VerifyError;
 use super::{ExecError, Helpers, Program};
@@ -99,6 +105,34 @@ pub mod helper {
     pub const PERF_EVENT_OUTPUT: u32 = 25;
     /// `bpf_redirect_map`.
     pub const REDIRECT_MAP: u32 = 51;
+    /// `bpf_set_hash`.
+    pub const SET_HASH: u32 = 48;
+    /// `bpf_skb_pull_data`.
+    pub const SKB_PULL_DATA: u32 = 39;
+    /// `bpf_csum_update`.
+    pub const CSUM_UPDATE: u32 = 40;
+    /// `bpf_set_hash_invalid`.
+    pub const SET_HASH_INVALID: u32 = 41;
+    /// `bpf_get_numa_node_id`.
+    pub const GET_NUMA_NODE_ID: u32 = 42;
+    /// `bpf_skb_load_bytes_relative`.
+    pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
+    /// `bpf_jiffies64`.
+    pub const JIFFIES64: u32 = 118;
+    /// `bpf_ktime_get_boot_ns`.
+    pub const KTIME_GET_BOOT_NS: u32 = 125;
+    /// `bpf_csum_level`.
+    pub const CSUM_LEVEL: u32 = 135;
+    /// `bpf_ktime_get_coarse_ns`.
+    pub const KTIME_GET_COARSE_NS: u32 = 160;
+    /// `bpf_xdp_get_buff_len`.
+    pub const XDP_GET_BUFF_LEN: u32 = 188;
+    /// `bpf_xdp_load_bytes`.
+    pub const XDP_LOAD_BYTES: u32 = 189;
+    /// `bpf_xdp_store_bytes`.
+    pub const XDP_STORE_BYTES: u32 = 190;
+    /// `bpf_ktime_get_tai_ns`.
+    pub const KTIME_GET_TAI_NS: u32 = 208;
     /// `bpf_skb_load_bytes`.
     pub const SKB_LOAD_BYTES: u32 = 26;
     /// `bpf_csum_diff`.
@@ -120,8 +154,13 @@ pub mod helper {
     /// `bpf_ringbuf_query`.
     pub const RINGBUF_QUERY: u32 = 134;
     /// Ids every program type may call.
-    pub const COMMON: [u32; 14] = [
+    pub const COMMON: [u32; 19] = [
         PERF_EVENT_OUTPUT,
+        GET_NUMA_NODE_ID,
+        JIFFIES64,
+        KTIME_GET_BOOT_NS,
+        KTIME_GET_COARSE_NS,
+        KTIME_GET_TAI_NS,
         RINGBUF_OUTPUT,
         RINGBUF_RESERVE,
         RINGBUF_SUBMIT,
@@ -137,25 +176,34 @@ pub mod helper {
         GET_SMP_PROCESSOR_ID,
     ];
     /// Ids only XDP programs may call.
-    pub const XDP: [u32; 6] = [
+    pub const XDP: [u32; 9] = [
         REDIRECT,
         REDIRECT_MAP,
+        XDP_GET_BUFF_LEN,
+        XDP_LOAD_BYTES,
+        XDP_STORE_BYTES,
         CSUM_DIFF,
         XDP_ADJUST_HEAD,
         XDP_ADJUST_META,
         XDP_ADJUST_TAIL,
     ];
     /// Ids only TC programs may call.
-    pub const TC: [u32; 6] = [
+    pub const TC: [u32; 12] = [
         REDIRECT,
         SKB_LOAD_BYTES,
+        SKB_LOAD_BYTES_RELATIVE,
+        SKB_PULL_DATA,
+        CSUM_UPDATE,
+        CSUM_LEVEL,
+        SET_HASH,
+        SET_HASH_INVALID,
         CSUM_DIFF,
         SKB_STORE_BYTES,
         L3_CSUM_REPLACE,
         L4_CSUM_REPLACE,
     ];
     /// Ids only socket filters may call.
-    pub const SOCKET: [u32; 1] = [SKB_LOAD_BYTES];
+    pub const SOCKET: [u32; 2] = [SKB_LOAD_BYTES, SKB_LOAD_BYTES_RELATIVE];
 }
 
 /// `XDP_PACKET_HEADROOM`.
@@ -675,6 +723,7 @@ impl PacketProgram {
             tail_calls: Cell::new(0),
             callable: &self.programs,
             headroom_touched: Cell::new(false),
+            csum_unnecessary: Cell::new(None),
             frame_end: mem_addr + (FRAME_AT + frame_len - TAILROOM) as u64,
             frame_start: mem_addr + FRAME_AT as u64,
             frame: &packet[..len],
@@ -836,6 +885,9 @@ struct PacketEnv<'a> {
     tail_calls: Cell<u32>,
     callable: &'a [Option<Prepared>],
     headroom_touched: Cell<bool>,
+    /// The socket buffer's checksum state: `None` for CHECKSUM_NONE,
+    /// the level of a CHECKSUM_UNNECESSARY one.
+    csum_unnecessary: Cell<Option<u8>>,
     /// Where `data_end` may grow to, and the frame's first byte.
     frame_end: u64,
     frame_start: u64,
@@ -890,14 +942,55 @@ impl Environment for PacketEnv<'_> {
             helper::MAP_LOOKUP_ELEM | helper::MAP_UPDATE_ELEM | helper::MAP_DELETE_ELEM => {
                 self.map_call(id, args, memory)
             }
-            helper::KTIME_GET_NS => HelperOutcome::Return(match self.options.clock {
-                Clock::Monotonic => self.started.elapsed().as_nanos() as u64,
-                Clock::Fixed { start, step } => {
-                    let n = self.ticks.get();
-                    self.ticks.set(n + 1);
-                    start.wrapping_add(step.wrapping_mul(n))
+            helper::KTIME_GET_NS
+            | helper::KTIME_GET_BOOT_NS
+            | helper::KTIME_GET_COARSE_NS
+            | helper::KTIME_GET_TAI_NS => HelperOutcome::Return(self.now()),
+            // HZ = 1000: one jiffy per millisecond of the clock.
+            helper::JIFFIES64 => HelperOutcome::Return(self.now() / 1_000_000),
+            helper::GET_NUMA_NODE_ID => HelperOutcome::Return(0),
+            helper::XDP_GET_BUFF_LEN => match self.packet_span(args[0], memory) {
+                Some((_, len)) => HelperOutcome::Return(len),
+                None => oob(args[0], self.kind.block_size(), false),
+            },
+            helper::XDP_LOAD_BYTES | helper::XDP_STORE_BYTES => {
+                self.xdp_bytes(id == helper::XDP_STORE_BYTES, args, memory)
+            }
+            helper::SKB_LOAD_BYTES_RELATIVE => self.skb_load_bytes_relative(args, memory),
+            helper::SKB_PULL_DATA => {
+                // Every byte is linear here: pulling succeeds unless more
+                // is asked for than the packet has (the kernel's
+                // pskb_may_pull).
+                let Some((_, len)) = self.packet_span(args[0], memory) else {
+                    return oob(args[0], self.kind.block_size(), false);
+                };
+                errno(if args[1] as u32 as u64 > len {
+                    -ENOMEM
+                } else {
+                    0
+                })
+            }
+            helper::CSUM_UPDATE => {
+                // Only a CHECKSUM_COMPLETE socket buffer has a checksum to
+                // update; a test run's is CHECKSUM_NONE or _UNNECESSARY.
+                errno(-ENOTSUPP)
+            }
+            helper::CSUM_LEVEL => self.csum_level(args[1]),
+            helper::SET_HASH | helper::SET_HASH_INVALID => {
+                let hash = if id == helper::SET_HASH {
+                    args[1] as u32
+                } else {
+                    0
+                };
+                match memory.bytes(args[0], self.kind.block_size()) {
+                    Some(block) => {
+                        block[sk_buff::HASH..sk_buff::HASH + 4]
+                            .copy_from_slice(&hash.to_le_bytes());
+                        errno(0)
+                    }
+                    None => oob(args[0], self.kind.block_size(), true),
                 }
-            }),
+            }
             helper::TRACE_PRINTK => self.trace_printk(args, memory),
             helper::GET_PRANDOM_U32 => {
                 HelperOutcome::Return(u64::from(self.rng.borrow_mut().next_u32()))
@@ -943,6 +1036,120 @@ impl Environment for PacketEnv<'_> {
 }
 
 impl PacketEnv<'_> {
+    /// What the `ktime_get*_ns` helpers return.
+    fn now(&self) -> u64 {
+        match self.options.clock {
+            Clock::Monotonic => self.started.elapsed().as_nanos() as u64,
+            Clock::Fixed { start, step } => {
+                let n = self.ticks.get();
+                self.ticks.set(n + 1);
+                start.wrapping_add(step.wrapping_mul(n))
+            }
+        }
+    }
+
+    /// `bpf_xdp_load_bytes(ctx, offset, buf, len)` and `_store_bytes`
+    /// on a frame without fragments: -EFAULT for an offset or length over
+    /// 0xffff, -EINVAL past the frame's end (the buffer is then left as
+    /// it was), else 0 and the bytes copied.
+    fn xdp_bytes(
+        &self,
+        store: bool,
+        args: [u64; 5],
+        memory: &mut HelperMemory<'_>,
+    ) -> HelperOutcome {
+        let (offset, buf, len) = (args[1] as u32 as u64, args[2], args[3] as u32 as u64);
+        let Some((data, size)) = self.packet_span(args[0], memory) else {
+            return oob(args[0], self.kind.block_size(), false);
+        };
+        if offset > 0xffff || len > 0xffff {
+            return errno(-EFAULT);
+        }
+        if offset + len > size {
+            return errno(-EINVAL);
+        }
+        let (len, at) = (len as usize, data + offset);
+        let Some(bytes) = memory
+            .bytes(if store { buf } else { at }, len)
+            .map(|b| b.to_vec())
+        else {
+            return oob(if store { buf } else { at }, len, false);
+        };
+        match memory.bytes(if store { at } else { buf }, len) {
+            Some(dest) => {
+                dest.copy_from_slice(&bytes);
+                errno(0)
+            }
+            None => oob(if store { at } else { buf }, len, true),
+        }
+    }
+
+    /// `bpf_skb_load_bytes_relative(skb, offset, to, len, start)`: from the
+    /// link-layer header (`BPF_HDR_START_MAC`, 0) or the network header
+    /// (`BPF_HDR_START_NET`, 1, 14 bytes in); -EFAULT and a cleared buffer
+    /// for another start, an offset over 0xffff or bytes past the end.
+    fn skb_load_bytes_relative(
+        &self,
+        args: [u64; 5],
+        memory: &mut HelperMemory<'_>,
+    ) -> HelperOutcome {
+        let (offset, to, len, start) = (args[1] as u32, args[2], args[3] as u32 as usize, args[4]);
+        let frame: Vec<u8> = match self.kind {
+            ContextKind::Socket => self.frame.to_vec(),
+            _ => {
+                let Some((data, size)) = self.packet_span(args[0], memory) else {
+                    return oob(args[0], self.kind.block_size(), false);
+                };
+                memory
+                    .bytes(data, size as usize)
+                    .map_or_else(Vec::new, |b| b.to_vec())
+            }
+        };
+        let Some(dest) = memory.bytes(to, len) else {
+            return oob(to, len, true);
+        };
+        let header = match start as u32 {
+            0 => Some(0),
+            1 => Some(ETH_HLEN as usize),
+            _ => None,
+        };
+        let at = header
+            .filter(|_| offset <= 0xffff)
+            .map(|h| h + offset as usize);
+        match at.and_then(|a| frame.get(a..a.checked_add(len)?)) {
+            Some(bytes) => {
+                dest.copy_from_slice(bytes);
+                errno(0)
+            }
+            None => {
+                dest.fill(0);
+                errno(-EFAULT)
+            }
+        }
+    }
+
+    /// `bpf_csum_level(skb, op)` on the socket buffer's checksum state
+    /// (a test run's starts as CHECKSUM_NONE): `BPF_CSUM_LEVEL_QUERY` (0)
+    /// gives the level of a CHECKSUM_UNNECESSARY buffer, else -EACCES;
+    /// `_INC` (1), `_DEC` (2) and `_RESET` (3) move it as the kernel's
+    /// `__skb_{incr,decr,reset}_checksum_unnecessary`; others -EINVAL.
+    fn csum_level(&self, op: u64) -> HelperOutcome {
+        const MAX_LEVEL: u8 = 3;
+        let level = self.csum_unnecessary.get();
+        match op {
+            0 => return level.map_or(errno(-EACCES), |l| HelperOutcome::Return(u64::from(l))),
+            1 => self
+                .csum_unnecessary
+                .set(Some(level.map_or(0, |l| (l + 1).min(MAX_LEVEL)))),
+            2 => self
+                .csum_unnecessary
+                .set(level.and_then(|l| l.checked_sub(1))),
+            3 => self.csum_unnecessary.set(None),
+            _ => return errno(-EINVAL),
+        }
+        errno(0)
+    }
+
     fn map_call(&self, id: u32, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
         let mut maps = self.maps.borrow_mut();
         let Some(map) = map_index(args[0]).filter(|&m| m < maps.len()) else {

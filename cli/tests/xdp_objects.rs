@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 18] = [
+const PROGRAMS: [&str; 19] = [
     "counter",
     "parse",
     "rewrite",
@@ -66,6 +66,7 @@ const PROGRAMS: [&str; 18] = [
     "helpers_xdp",
     "helpers_tc",
     "helpers_socket",
+    "vlan",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

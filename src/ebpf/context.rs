@@ -55,6 +55,12 @@ pub mod sk_buff {
     pub const QUEUE_MAPPING: usize = 12;
     /// `protocol`.
     pub const PROTOCOL: usize = 16;
+    /// `vlan_present`.
+    pub const VLAN_PRESENT: usize = 20;
+    /// `vlan_tci`.
+    pub const VLAN_TCI: usize = 24;
+    /// `vlan_proto`.
+    pub const VLAN_PROTO: usize = 28;
     /// `priority`.
     pub const PRIORITY: usize = 32;
     /// `ingress_ifindex`.
@@ -466,9 +472,10 @@ pub fn rewrite_with_maps(
                     }
                     // Helpers that change the packet (xdp_adjust_head,
                     // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
-                    // skb_pull_data):
+                    // skb_vlan_push, _pop, skb_pull_data):
                     // the kernel forgets every packet pointer and range.
-                    if !i.is_src_reg() && matches!(i.imm, 9 | 10 | 11 | 39 | 44 | 54 | 65) {
+                    if !i.is_src_reg() && matches!(i.imm, 9 | 10 | 11 | 18 | 19 | 39 | 44 | 54 | 65)
+                    {
                         for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
                             if matches!(v, Val::Pkt(_) | Val::PktEnd) {
                                 *v = Val::Unknown;

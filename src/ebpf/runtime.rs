@@ -42,7 +42,8 @@
 //! `get_numa_node_id` (42), `xdp_get_buff_len` (188), `xdp_load_bytes`
 //! (189), `xdp_store_bytes` (190), `skb_pull_data` (39),
 //! `skb_load_bytes_relative` (68), `csum_update` (40), `csum_level` (135),
-//! `set_hash` (48), `set_hash_invalid` (41).
+//! `set_hash` (48), `set_hash_invalid` (41), `skb_vlan_push` (18),
+//! `skb_vlan_pop` (19).
 //! A helper the program type may not call is refused by the verifier, as
 //! the kernel refuses it.
 //!
@@ -107,6 +108,10 @@ pub mod helper {
     pub const REDIRECT_MAP: u32 = 51;
     /// `bpf_set_hash`.
     pub const SET_HASH: u32 = 48;
+    /// `bpf_skb_vlan_push`.
+    pub const SKB_VLAN_PUSH: u32 = 18;
+    /// `bpf_skb_vlan_pop`.
+    pub const SKB_VLAN_POP: u32 = 19;
     /// `bpf_skb_pull_data`.
     pub const SKB_PULL_DATA: u32 = 39;
     /// `bpf_csum_update`.
@@ -188,8 +193,10 @@ pub mod helper {
         XDP_ADJUST_TAIL,
     ];
     /// Ids only TC programs may call.
-    pub const TC: [u32; 12] = [
+    pub const TC: [u32; 14] = [
         REDIRECT,
+        SKB_VLAN_PUSH,
+        SKB_VLAN_POP,
         SKB_LOAD_BYTES,
         SKB_LOAD_BYTES_RELATIVE,
         SKB_PULL_DATA,
@@ -957,6 +964,8 @@ impl Environment for PacketEnv<'_> {
                 self.xdp_bytes(id == helper::XDP_STORE_BYTES, args, memory)
             }
             helper::SKB_LOAD_BYTES_RELATIVE => self.skb_load_bytes_relative(args, memory),
+            helper::SKB_VLAN_PUSH => self.vlan_push(args, memory),
+            helper::SKB_VLAN_POP => self.vlan_pop(args[0], memory),
             helper::SKB_PULL_DATA => {
                 // Every byte is linear here: pulling succeeds unless more
                 // is asked for than the packet has (the kernel's
@@ -1126,6 +1135,132 @@ impl PacketEnv<'_> {
                 errno(-EFAULT)
             }
         }
+    }
+
+    /// A u32 field of the context block at `ctx`.
+    fn field(&self, ctx: u64, at: usize, memory: &mut HelperMemory<'_>) -> Option<u32> {
+        let block = memory.bytes(ctx, self.kind.block_size())?;
+        Some(u32::from_le_bytes(block[at..at + 4].try_into().ok()?))
+    }
+
+    /// Sets a u32 field of the context block at `ctx`.
+    fn set_field(&self, ctx: u64, at: usize, value: u32, memory: &mut HelperMemory<'_>) {
+        if let Some(block) = memory.bytes(ctx, self.kind.block_size()) {
+            block[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    /// Sets (or, with `None`, clears) the socket buffer's out-of-band
+    /// VLAN tag, as `__sk_buff`'s `vlan_present`, `vlan_tci` and
+    /// `vlan_proto` show it.
+    fn set_hw_tag(&self, ctx: u64, tag: Option<(u16, u16)>, memory: &mut HelperMemory<'_>) {
+        let (present, proto, tci) = tag.map_or((0, 0, 0), |(p, t)| (1, p, t));
+        self.set_field(ctx, sk_buff::VLAN_PRESENT, present, memory);
+        self.set_field(ctx, sk_buff::VLAN_PROTO, u32::from(proto), memory);
+        self.set_field(ctx, sk_buff::VLAN_TCI, u32::from(tci), memory);
+    }
+
+    /// The out-of-band VLAN tag: (protocol as `__be16`, TCI).
+    fn hw_tag(&self, ctx: u64, memory: &mut HelperMemory<'_>) -> Option<(u16, u16)> {
+        if self.field(ctx, sk_buff::VLAN_PRESENT, memory)? == 0 {
+            return None;
+        }
+        let proto = self.field(ctx, sk_buff::VLAN_PROTO, memory)? as u16;
+        let tci = self.field(ctx, sk_buff::VLAN_TCI, memory)? as u16;
+        Some((proto, tci))
+    }
+
+    /// `bpf_skb_vlan_push(skb, proto, tci)` as the kernel's
+    /// `skb_vlan_push`: a protocol other than 802.1Q or 802.1ad counts as
+    /// 802.1Q; the new tag goes out of band, and a tag already there is
+    /// first written into the frame after the MAC addresses (the frame
+    /// grows into the headroom, `protocol` becomes that tag's).
+    fn vlan_push(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        let ctx = args[0];
+        let proto = match args[1] as u16 {
+            p @ (VLAN_8021Q | VLAN_8021AD) => p,
+            _ => VLAN_8021Q,
+        };
+        let Some([data, end, _]) = self.pointers(ctx, memory) else {
+            return oob(ctx, self.kind.block_size(), true);
+        };
+        if let Some((old_proto, old_tci)) = self.hw_tag(ctx, memory) {
+            let new = data - 4;
+            if new < self.frame_start + XDP_FRAME_SIZE as u64 {
+                // The kernel would reallocate the headroom; this frame's
+                // 256 bytes are used up (64 tags pushed in one run).
+                return errno(-ENOMEM);
+            }
+            let (mem, at) = memory.mem();
+            let (from, to) = ((data - at) as usize, (new - at) as usize);
+            mem.copy_within(from..from + 12, to);
+            mem[to + 12..to + 14].copy_from_slice(&old_proto.to_ne_bytes());
+            mem[to + 14..to + 16].copy_from_slice(&old_tci.to_be_bytes());
+            self.headroom_touched.set(true);
+            self.set_pointer(ctx, memory, self.kind.data(), new);
+            self.set_field(ctx, sk_buff::LEN, (end - new) as u32, memory);
+            self.set_field(ctx, sk_buff::PROTOCOL, u32::from(old_proto), memory);
+        }
+        self.set_hw_tag(ctx, Some((proto, args[2] as u16)), memory);
+        errno(0)
+    }
+
+    /// `bpf_skb_vlan_pop(skb)` as the kernel's `skb_vlan_pop`: the
+    /// out-of-band tag is dropped, or else the frame's own (when
+    /// `protocol` is a VLAN type; -ENOMEM in a frame shorter than a tagged
+    /// header); then a tag the frame still carries moves out of band.
+    fn vlan_pop(&self, ctx: u64, memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        let is_vlan = |p: u32| matches!(p as u16, VLAN_8021Q | VLAN_8021AD);
+        if self.pointers(ctx, memory).is_none() {
+            return oob(ctx, self.kind.block_size(), true);
+        }
+        let protocol = |env: &Self, memory: &mut HelperMemory<'_>| {
+            env.field(ctx, sk_buff::PROTOCOL, memory).unwrap_or(0)
+        };
+        if self.hw_tag(ctx, memory).is_some() {
+            self.set_hw_tag(ctx, None, memory);
+        } else {
+            if !is_vlan(protocol(self, memory)) {
+                return errno(0);
+            }
+            if let Err(e) = self.pop_inline_tag(ctx, memory) {
+                return errno(e);
+            }
+        }
+        let outer = protocol(self, memory);
+        if !is_vlan(outer) {
+            return errno(0);
+        }
+        match self.pop_inline_tag(ctx, memory) {
+            Ok(tci) => {
+                self.set_hw_tag(ctx, Some((outer as u16, tci)), memory);
+                errno(0)
+            }
+            Err(e) => errno(e),
+        }
+    }
+
+    /// The kernel's `__skb_vlan_pop`: removes the tag after the MAC
+    /// addresses (the frame shrinks from the front), sets `protocol` from
+    /// the encapsulated type, and gives the tag's TCI.
+    fn pop_inline_tag(&self, ctx: u64, memory: &mut HelperMemory<'_>) -> Result<u16, i64> {
+        let Some([data, end, _]) = self.pointers(ctx, memory) else {
+            return Err(-EFAULT);
+        };
+        if end - data < 18 {
+            return Err(-ENOMEM);
+        }
+        let (mem, at) = memory.mem();
+        let from = (data - at) as usize;
+        let tci = u16::from_be_bytes([mem[from + 14], mem[from + 15]]);
+        let inner = [mem[from + 16], mem[from + 17]];
+        let after = [mem[from + 18], mem[from + 19]];
+        mem.copy_within(from..from + 12, from + 4);
+        let protocol = encapsulated_protocol(inner, after);
+        self.set_pointer(ctx, memory, self.kind.data(), data + 4);
+        self.set_field(ctx, sk_buff::LEN, (end - data - 4) as u32, memory);
+        self.set_field(ctx, sk_buff::PROTOCOL, u32::from(protocol), memory);
+        Ok(tci)
     }
 
     /// `bpf_csum_level(skb, op)` on the socket buffer's checksum state
@@ -1706,18 +1841,25 @@ fn eth_type_trans(frame: &[u8]) -> (u16, u32) {
     } else {
         PACKET_OTHERHOST
     };
-    let ethertype = frame
-        .get(12..14)
-        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-    let protocol = if ethertype >= 0x600 {
-        ethertype
-    } else if frame.get(14..16) == Some(&[0xff, 0xff]) {
-        0x0001 // ETH_P_802_3: raw IPX
-    } else {
-        0x0004 // ETH_P_802_2
-    };
-    (u16::from_ne_bytes(protocol.to_be_bytes()), pkt_type)
+    let field = |at: usize| frame.get(at..at + 2).map_or([0; 2], |b| [b[0], b[1]]);
+    (encapsulated_protocol(field(12), field(14)), pkt_type)
 }
+
+/// `skb->protocol` (as `__be16`) for the type field `ethertype` followed
+/// by `next`, as `eth_type_trans` and `vlan_set_encap_proto` derive it: the
+/// type itself from 0x600 up, else raw 802.3 (IPX's 0xffff) or 802.2.
+fn encapsulated_protocol(ethertype: [u8; 2], next: [u8; 2]) -> u16 {
+    let protocol = match u16::from_be_bytes(ethertype) {
+        t if t >= 0x600 => t,
+        _ if next == [0xff, 0xff] => 0x0001, // ETH_P_802_3: raw IPX
+        _ => 0x0004,                         // ETH_P_802_2
+    };
+    u16::from_ne_bytes(protocol.to_be_bytes())
+}
+
+/// `htons(ETH_P_8021Q)` and `htons(ETH_P_8021AD)` as a program passes them.
+const VLAN_8021Q: u16 = u16::from_ne_bytes(0x8100u16.to_be_bytes());
+const VLAN_8021AD: u16 = u16::from_ne_bytes(0x88a8u16.to_be_bytes());
 
 /// `bpf_csum_diff(from, from_size, to, to_size, seed)`: the 32-bit
 /// one's-complement sum of `seed`, the complement of each `from` word and

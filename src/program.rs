@@ -408,6 +408,8 @@ pub enum BuildError {
     Jit(JitError),
     /// The engine asked for does not run eBPF programs ([`Engine::Cbpf`]).
     NotEbpfEngine(Engine),
+    /// A callback (`bpf_loop`'s) this crate cannot expand.
+    Callback(ebpf::callbacks::CallbackError),
 }
 
 impl std::fmt::Display for BuildError {
@@ -419,6 +421,7 @@ impl std::fmt::Display for BuildError {
                 f,
                 "the {e} engine runs classic programs only; use interp or jit for eBPF"
             ),
+            BuildError::Callback(e) => write!(f, "refused: {e}"),
         }
     }
 }
@@ -429,6 +432,7 @@ impl std::error::Error for BuildError {
             BuildError::Verify(e) => Some(e),
             BuildError::Jit(e) => Some(e),
             BuildError::NotEbpfEngine(_) => None,
+            BuildError::Callback(e) => Some(e),
         }
     }
 }
@@ -453,6 +457,7 @@ impl EbpfProgram {
         if let Some(engine) = options.engine.filter(|e| !e.runs_ebpf()) {
             return Err(BuildError::NotEbpfEngine(engine));
         }
+        let program = ebpf::callbacks::expand_callbacks(&program).map_err(BuildError::Callback)?;
         ebpf::verify::verify_with(&program, &options.helpers, options.budget)
             .map_err(BuildError::Verify)?;
         let mut jit_options = options.jit.clone();

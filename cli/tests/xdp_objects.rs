@@ -22,8 +22,8 @@
 //! run-time failure, read from a perf event on CPU 0 (the test pins itself
 //! there: test runs run on the caller's CPU); `bpf_redirect_map` into
 //! devmaps, devmap hashes, cpumaps and xskmaps; maps of maps; the
-//! smaller XDP, TC and socket-filter helpers with their failures. Each
-//! object is
+//! smaller XDP, TC and socket-filter helpers with their failures; VLAN
+//! tags; `bpf_loop` callbacks. Each object is
 //! loaded into the running kernel (`BPF_MAP_CREATE` for its maps, `lddw`
 //! references patched to their descriptors, `BPF_PROG_LOAD` as its
 //! section's type) and run with `BPF_PROG_TEST_RUN`
@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 19] = [
+const PROGRAMS: [&str; 20] = [
     "counter",
     "parse",
     "rewrite",
@@ -67,6 +67,7 @@ const PROGRAMS: [&str; 19] = [
     "helpers_tc",
     "helpers_socket",
     "vlan",
+    "loop",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

@@ -25,10 +25,12 @@ pub fn disassemble(prog: &Program) -> String {
 /// Disassembles a program of an ELF object: as [`disassemble`], except
 /// that a map reference (`lddw` with `BPF_PSEUDO_MAP_FD` or
 /// `BPF_PSEUDO_MAP_VALUE`, as the loader left it) names the map of `maps`
-/// it refers to, as `lddw %r1, map 'counts'` or `lddw %r1, map '.bss' + 8`
-/// (a form for reading: the assembler has no map references).
+/// it refers to, as `lddw %r1, map 'counts'` or `lddw %r1, map '.bss' + 8`,
+/// and a function's address (`BPF_PSEUDO_FUNC`) names its slot, as
+/// `lddw %r2, function at 110` (forms for reading: the assembler has
+/// neither).
 pub fn disassemble_object(prog: &Program, maps: &[super::maps::MapDef]) -> String {
-    use super::elf::{PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+    use super::elf::{PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
     let mut out = String::new();
     let mut pc = 0;
     while pc < prog.insns.len() {
@@ -40,6 +42,14 @@ pub fn disassemble_object(prog: &Program, maps: &[super::maps::MapDef]) -> Strin
             }
             (true, PSEUDO_MAP_VALUE, Some(name), Some(hi)) => (
                 format!("lddw %r{}, map '{name}' + {}", i.dst, hi.imm as u32),
+                2,
+            ),
+            (true, PSEUDO_FUNC, _, Some(_)) => (
+                format!(
+                    "lddw %r{}, function at {}",
+                    i.dst,
+                    pc as i64 + 1 + i64::from(i.imm)
+                ),
                 2,
             ),
             _ => disassemble_at(&prog.insns, pc),

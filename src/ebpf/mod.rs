@@ -7,6 +7,7 @@
 //! memory as the packet, big-endian).
 
 pub mod asm;
+pub mod callbacks;
 pub mod context;
 pub mod disasm;
 pub mod elf;

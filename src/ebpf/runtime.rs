@@ -288,6 +288,8 @@ impl Default for PacketOptions {
 pub enum RuntimeError {
     /// The program's section names a type this runtime does not run.
     ProgramType(String),
+    /// A callback (`bpf_loop`'s) this runtime cannot expand.
+    Callback(super::callbacks::CallbackError),
     /// A legacy packet load (`LD_ABS`/`LD_IND`) a TC program cannot make.
     LegacyLoad {
         /// Instruction slot.
@@ -336,6 +338,7 @@ impl std::fmt::Display for RuntimeError {
                 write!(f, "instruction {pc}: {message}")
             }
             RuntimeError::Context(e) => write!(f, "refused: {e}"),
+            RuntimeError::Callback(e) => write!(f, "refused: {e}"),
             RuntimeError::BadMapReference { pc, index } => {
                 write!(
                     f,
@@ -370,6 +373,7 @@ impl std::error::Error for RuntimeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RuntimeError::Context(e) => Some(e),
+            RuntimeError::Callback(e) => Some(e),
             RuntimeError::Verify(e) => Some(e),
             RuntimeError::Jit(e) => Some(e),
             RuntimeError::Other { error, .. } => Some(error.as_ref()),
@@ -563,19 +567,20 @@ impl PacketProgram {
                     }
                 }
             };
+            let looped = super::callbacks::expand_callbacks(&program.program)
+                .map_err(|e| named(RuntimeError::Callback(e)))?;
             // TC programs' legacy loads read the frame in the run memory.
             let expanded;
             let source = if kind == ContextKind::Tc {
-                expanded =
-                    super::legacy_loads::expand_legacy_loads(&program.program).map_err(|e| {
-                        named(RuntimeError::LegacyLoad {
-                            pc: e.pc,
-                            message: e.message,
-                        })
-                    })?;
+                expanded = super::legacy_loads::expand_legacy_loads(&looped).map_err(|e| {
+                    named(RuntimeError::LegacyLoad {
+                        pc: e.pc,
+                        message: e.message,
+                    })
+                })?;
                 &expanded
             } else {
-                &program.program
+                &looped
             };
             // Checked before linking, while map references are still
             // visible as such (linking keeps every instruction in place).

@@ -55,6 +55,103 @@ struct ProgLoadAttr {
     log_buf: u64,
     kern_version: u32,
     prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    pad: u32,
+}
+
+/// The leading fields of `union bpf_attr` for `BPF_BTF_LOAD`.
+#[repr(C)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    pad: u32,
+}
+
+const BPF_BTF_LOAD: libc::c_long = 18;
+
+/// For a program with callbacks (`lddw` of `BPF_PSEUDO_FUNC`, which the
+/// kernel accepts only with BTF function info): a minimal BTF (an `int`,
+/// a prototype returning it, one static function per subprogram) loaded
+/// into the kernel, and the function info records (`{insn_off, type_id}`)
+/// for every subprogram start, the program's own first. `None` without
+/// callbacks.
+fn function_info(insns: &[Insn]) -> io::Result<Option<(OwnedFd, Vec<[u32; 2]>)>> {
+    let mut starts = vec![0usize];
+    let mut pc = 0;
+    let mut callbacks = false;
+    while pc < insns.len() {
+        let i = &insns[pc];
+        let local_call = i.opc == 0x85 && i.src == 1;
+        let func = i.is_lddw() && i.src == 4;
+        callbacks |= func;
+        if local_call || func {
+            starts.push((pc as i64 + 1 + i64::from(i.imm)) as usize);
+        }
+        pc += i.width();
+    }
+    if !callbacks {
+        return Ok(None);
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    let strings = b"\0int\0f\0";
+    let mut types: Vec<u32> = vec![
+        // [1] int: 4 bytes, signed, 32 bits.
+        1,
+        1 << 24,
+        4,
+        0x0100_0020,
+        // [2] int (void): a prototype without parameters.
+        0,
+        13 << 24,
+        1,
+    ];
+    for _ in &starts {
+        // [3..] static function "f" of prototype 2.
+        types.extend([5, 12 << 24, 2]);
+    }
+    let type_bytes: Vec<u8> = types.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut blob = Vec::new();
+    blob.extend(0xeb9fu16.to_le_bytes());
+    blob.extend([1, 0]);
+    for w in [
+        24u32,
+        0,
+        type_bytes.len() as u32,
+        type_bytes.len() as u32,
+        strings.len() as u32,
+    ] {
+        blob.extend(w.to_le_bytes());
+    }
+    blob.extend(&type_bytes);
+    blob.extend(strings);
+    let mut attr = BtfLoadAttr {
+        btf: blob.as_ptr() as u64,
+        btf_log_buf: 0,
+        btf_size: blob.len() as u32,
+        btf_log_size: 0,
+        btf_log_level: 0,
+        pad: 0,
+    };
+    let fd = bpf(BPF_BTF_LOAD, &mut attr)?;
+    // SAFETY: on success BPF_BTF_LOAD returns a new file descriptor that
+    // nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let records = starts
+        .iter()
+        .enumerate()
+        .map(|(n, &at)| [at as u32, 3 + n as u32])
+        .collect();
+    Ok(Some((fd, records)))
 }
 
 /// The leading fields of `union bpf_attr` for `BPF_PROG_TEST_RUN`.
@@ -144,6 +241,10 @@ impl LoadedProgram {
             error: io::Error::from(io::ErrorKind::InvalidInput),
             log: "the licence contains a NUL byte".into(),
         })?;
+        let info = function_info(insns).map_err(|error| LoadError {
+            error,
+            log: "BPF_BTF_LOAD of the function info failed".into(),
+        })?;
         // Without a log first: a long verification overflows any log
         // buffer (ENOSPC) even when the program is accepted. The log is
         // asked for only to explain a refusal.
@@ -166,6 +267,14 @@ impl LoadedProgram {
                 },
                 kern_version: 0,
                 prog_flags: 0,
+                prog_name: [0; 16],
+                prog_ifindex: 0,
+                expected_attach_type: 0,
+                prog_btf_fd: info.as_ref().map_or(0, |(fd, _)| fd.as_raw_fd() as u32),
+                func_info_rec_size: if info.is_some() { 8 } else { 0 },
+                func_info: info.as_ref().map_or(0, |(_, r)| r.as_ptr() as u64),
+                func_info_cnt: info.as_ref().map_or(0, |(_, r)| r.len() as u32),
+                pad: 0,
             };
             match bpf(BPF_PROG_LOAD, &mut attr) {
                 Ok(fd) => {

@@ -11,7 +11,10 @@
 //! An `lddw` relocated against a map becomes libbpf's `BPF_PSEUDO_MAP_FD`
 //! form (src = 1, imm = the map's index in [`EbpfObject::maps`]); one
 //! against global data `BPF_PSEUDO_MAP_VALUE` (src = 2, imm = the index,
-//! the second slot's imm = the offset in the section). Parsing is the
+//! the second slot's imm = the offset in the section); one against a
+//! function of `.text` (a callback, for `bpf_loop`) `BPF_PSEUDO_FUNC`
+//! (src = 4, imm = the function's first slot relative to the next
+//! instruction, as a call's). Parsing is the
 //! `object` crate's; every malformed object gets an error naming what and
 //! where.
 
@@ -27,6 +30,9 @@ use super::maps::{kind_name, MapDef, MapKind, MAX_MAP_MEMORY};
 pub const PSEUDO_MAP_FD: u8 = 1;
 /// `lddw` src: an address inside the map's value (`BPF_PSEUDO_MAP_VALUE`).
 pub const PSEUDO_MAP_VALUE: u8 = 2;
+/// `lddw` src: a function of the program (`BPF_PSEUDO_FUNC`: a callback),
+/// at the instruction `imm + 1` slots after this one.
+pub const PSEUDO_FUNC: u8 = 4;
 const LDDW: u8 = 0x18;
 
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionKind, SymbolKind};
@@ -286,6 +292,28 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                         let to = text_at as i64 + callee;
                         prog[pc].imm = i32::try_from(to - pc as i64 - 1).map_err(|_| {
                             ElfError(format!("instruction {pc}: call offset out of range"))
+                        })?;
+                        *uses_text = true;
+                    } else if insn.opc == LDDW
+                        && pc + 1 < prog.len()
+                        && text_index.is_some()
+                        && symbol.section_index() == text_index
+                    {
+                        // A function's address (clang: the section's symbol
+                        // or the function's, plus a byte addend in imm).
+                        let slot =
+                            (symbol.address() as i64 + i64::from(insn.imm)) / INSN_SIZE as i64;
+                        if slot < 0 || slot >= text_slots.len() as i64 {
+                            return Err(ElfError(format!(
+                                "section '{sec_name}', instruction {pc}: the address of \
+                                 '{sym_name}' + {}, outside .text",
+                                insn.imm
+                            )));
+                        }
+                        let to = text_at as i64 + slot;
+                        prog[pc].src = PSEUDO_FUNC;
+                        prog[pc].imm = i32::try_from(to - pc as i64 - 1).map_err(|_| {
+                            ElfError(format!("instruction {pc}: function offset out of range"))
                         })?;
                         *uses_text = true;
                     } else if insn.opc == LDDW && pc + 1 < prog.len() {

@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 20] = [
+const PROGRAMS: [&str; 21] = [
     "counter",
     "parse",
     "rewrite",
@@ -68,6 +68,7 @@ const PROGRAMS: [&str; 20] = [
     "helpers_socket",
     "vlan",
     "loop",
+    "change",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.
@@ -780,6 +781,7 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
             "update_devmap" => "write into map forbidden",
             "update_outer" => "cannot pass map_type 12 into func bpf_map_update_elem#2",
             "redirect_to_inner" => "cannot pass map_type 2 into func bpf_redirect_map#51",
+            "end_arithmetic" => "pointer arithmetic on pkt_end prohibited",
             _ => "invalid access to packet",
         };
         assert!(

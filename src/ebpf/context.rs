@@ -377,6 +377,7 @@ pub fn rewrite_with_maps(
         match i.class() {
             op::ALU64 | op::ALU => {
                 let imm = i64::from(i.imm);
+                pointer_arithmetic(pc, &i, &s)?;
                 s.regs[dst] = match (i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
                     (op::ALU64, op::MOV, true, _) if i.off == 0 => s.regs[src],
                     (op::ALU64, op::ADD, false, Val::Ctx(o)) => Val::Ctx(o + imm),
@@ -472,9 +473,11 @@ pub fn rewrite_with_maps(
                     }
                     // Helpers that change the packet (xdp_adjust_head,
                     // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
-                    // skb_vlan_push, _pop, skb_pull_data):
+                    // skb_vlan_push, _pop, skb_pull_data, skb_change_tail,
+                    // _head):
                     // the kernel forgets every packet pointer and range.
-                    if !i.is_src_reg() && matches!(i.imm, 9 | 10 | 11 | 18 | 19 | 39 | 44 | 54 | 65)
+                    if !i.is_src_reg()
+                        && matches!(i.imm, 9 | 10 | 11 | 18 | 19 | 38 | 39 | 43 | 44 | 54 | 65)
                     {
                         for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
                             if matches!(v, Val::Pkt(_) | Val::PktEnd) {
@@ -682,6 +685,31 @@ fn map_compatible(
         1 if kind.holds_maps() => Lookup::Inner(index),
         1 if read_only => Lookup::ReadOnly(map.value_size),
         _ => Lookup::Value,
+    })
+}
+
+/// The kernel's refusal of arithmetic on pointers that have no bytes to
+/// move over (`R1 pointer arithmetic on pkt_end prohibited`): adding or
+/// subtracting a value to `data_end` or a map (but `map + 0`). Pointer
+/// differences (`data_end - data`) stay allowed, as for the kernel's
+/// privileged loads.
+fn pointer_arithmetic(pc: usize, i: &Insn, s: &State) -> Result<(), ContextError> {
+    if i.class() != op::ALU64 || !matches!(i.op(), op::ADD | op::SUB) {
+        return Ok(());
+    }
+    let dst = (i.dst & 15).min(10);
+    let operand_is_value = !i.is_src_reg() || s.regs[(i.src & 15).min(10) as usize] == Val::Other;
+    let kind = match s.regs[dst as usize] {
+        Val::PktEnd => "pkt_end",
+        Val::MapPtr(_) | Val::InnerMap(_) if i.is_src_reg() || i.imm != 0 => "map_ptr",
+        _ => return Ok(()),
+    };
+    if !operand_is_value {
+        return Ok(());
+    }
+    Err(ContextError {
+        pc,
+        message: format!("R{dst} pointer arithmetic on {kind} prohibited"),
     })
 }
 

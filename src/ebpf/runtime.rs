@@ -43,7 +43,7 @@
 //! (189), `xdp_store_bytes` (190), `skb_pull_data` (39),
 //! `skb_load_bytes_relative` (68), `csum_update` (40), `csum_level` (135),
 //! `set_hash` (48), `set_hash_invalid` (41), `skb_vlan_push` (18),
-//! `skb_vlan_pop` (19).
+//! `skb_vlan_pop` (19), `skb_change_tail` (38), `skb_change_head` (43).
 //! A helper the program type may not call is refused by the verifier, as
 //! the kernel refuses it.
 //!
@@ -110,6 +110,10 @@ pub mod helper {
     pub const SET_HASH: u32 = 48;
     /// `bpf_skb_vlan_push`.
     pub const SKB_VLAN_PUSH: u32 = 18;
+    /// `bpf_skb_change_tail`.
+    pub const SKB_CHANGE_TAIL: u32 = 38;
+    /// `bpf_skb_change_head`.
+    pub const SKB_CHANGE_HEAD: u32 = 43;
     /// `bpf_skb_vlan_pop`.
     pub const SKB_VLAN_POP: u32 = 19;
     /// `bpf_skb_pull_data`.
@@ -193,8 +197,10 @@ pub mod helper {
         XDP_ADJUST_TAIL,
     ];
     /// Ids only TC programs may call.
-    pub const TC: [u32; 14] = [
+    pub const TC: [u32; 16] = [
         REDIRECT,
+        SKB_CHANGE_TAIL,
+        SKB_CHANGE_HEAD,
         SKB_VLAN_PUSH,
         SKB_VLAN_POP,
         SKB_LOAD_BYTES,
@@ -225,6 +231,9 @@ const PAGE: usize = 4096;
 /// The largest packet a run takes.
 pub const MAX_PACKET: usize = 65_535;
 const ETH_HLEN: u64 = 14;
+/// The longest a socket buffer may grow (`__bpf_skb_max_len`: the
+/// device's MTU plus its header; loopback's in a kernel test run).
+const SKB_MAX_LEN: u64 = 65_536 + 14;
 /// Where the frame starts in the run memory: after the largest context
 /// block.
 const FRAME_AT: usize = 256;
@@ -736,6 +745,7 @@ impl PacketProgram {
             callable: &self.programs,
             headroom_touched: Cell::new(false),
             csum_unnecessary: Cell::new(None),
+            network_offset: Cell::new(ETH_HLEN),
             frame_end: mem_addr + (FRAME_AT + frame_len - TAILROOM) as u64,
             frame_start: mem_addr + FRAME_AT as u64,
             frame: &packet[..len],
@@ -900,6 +910,9 @@ struct PacketEnv<'a> {
     /// The socket buffer's checksum state: `None` for CHECKSUM_NONE,
     /// the level of a CHECKSUM_UNNECESSARY one.
     csum_unnecessary: Cell<Option<u8>>,
+    /// Where the network header is, from `data` (14 in a test run's
+    /// frame; `skb_change_head` moves `data` and not it).
+    network_offset: Cell<u64>,
     /// Where `data_end` may grow to, and the frame's first byte.
     frame_end: u64,
     frame_start: u64,
@@ -971,6 +984,8 @@ impl Environment for PacketEnv<'_> {
             helper::SKB_LOAD_BYTES_RELATIVE => self.skb_load_bytes_relative(args, memory),
             helper::SKB_VLAN_PUSH => self.vlan_push(args, memory),
             helper::SKB_VLAN_POP => self.vlan_pop(args[0], memory),
+            helper::SKB_CHANGE_TAIL => self.change_tail(args, memory),
+            helper::SKB_CHANGE_HEAD => self.change_head(args, memory),
             helper::SKB_PULL_DATA => {
                 // Every byte is linear here: pulling succeeds unless more
                 // is asked for than the packet has (the kernel's
@@ -1124,7 +1139,7 @@ impl PacketEnv<'_> {
         };
         let header = match start as u32 {
             0 => Some(0),
-            1 => Some(ETH_HLEN as usize),
+            1 => Some(self.network_offset.get() as usize),
             _ => None,
         };
         let at = header
@@ -1262,10 +1277,81 @@ impl PacketEnv<'_> {
         let after = [mem[from + 18], mem[from + 19]];
         mem.copy_within(from..from + 12, from + 4);
         let protocol = encapsulated_protocol(inner, after);
+        // The network header stays; no closer than 14 bytes to the start.
+        let offset = self.network_offset.get().saturating_sub(4).max(ETH_HLEN);
+        self.network_offset.set(offset);
         self.set_pointer(ctx, memory, self.kind.data(), data + 4);
         self.set_field(ctx, sk_buff::LEN, (end - data - 4) as u32, memory);
         self.set_field(ctx, sk_buff::PROTOCOL, u32::from(protocol), memory);
         Ok(tci)
+    }
+
+    /// `bpf_skb_change_tail(skb, new_len, flags)`: -EINVAL for flags, a
+    /// length under the network header's offset (14, more after
+    /// `skb_change_head`) or over what the
+    /// device takes (loopback's 65,536-byte MTU plus its 14-byte header,
+    /// as a kernel test run has it); else the packet trimmed, or grown
+    /// with zeros, to `new_len` bytes (-ENOMEM past the 65,535 bytes this
+    /// runtime's frame holds).
+    fn change_tail(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        let (ctx, new_len, flags) = (args[0], args[1] as u32 as u64, args[2]);
+        let Some([data, end, _]) = self.pointers(ctx, memory) else {
+            return oob(ctx, self.kind.block_size(), true);
+        };
+        // (The kernel's minimum is the network header's offset.)
+        if flags != 0 || !(self.network_offset.get()..=SKB_MAX_LEN).contains(&new_len) {
+            return errno(-EINVAL);
+        }
+        let new_end = data + new_len;
+        if new_len > MAX_PACKET as u64 || new_end > self.frame_start + FRAME_SIZE as u64 {
+            return errno(-ENOMEM);
+        }
+        if new_end > end {
+            let (mem, at) = memory.mem();
+            mem[(end - at) as usize..(new_end - at) as usize].fill(0);
+        }
+        self.set_pointer(ctx, memory, self.kind.data_end(), new_end);
+        self.set_field(ctx, sk_buff::LEN, new_len as u32, memory);
+        errno(0)
+    }
+
+    /// `bpf_skb_change_head(skb, head_room, flags)`: -EINVAL for flags or
+    /// a length over what the device takes; else `head_room` zero bytes
+    /// before the packet (the packet moved further into the frame when
+    /// the headroom is too small, as the kernel reallocates it).
+    fn change_head(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        let (ctx, room, flags) = (args[0], args[1] as u32 as u64, args[2]);
+        let Some([data, end, _]) = self.pointers(ctx, memory) else {
+            return oob(ctx, self.kind.block_size(), true);
+        };
+        let len = end - data;
+        let new_len = (len + room) as u32 as u64;
+        if flags != 0 || new_len > SKB_MAX_LEN || new_len < len {
+            return errno(-EINVAL);
+        }
+        if new_len > MAX_PACKET as u64 {
+            return errno(-ENOMEM);
+        }
+        let (data, end) = match (data - self.frame_start).checked_sub(room) {
+            Some(_) => (data, end),
+            None => {
+                // Move the packet up to leave `room` bytes before it.
+                let shift = room - (data - self.frame_start);
+                let (mem, at) = memory.mem();
+                let from = (data - at) as usize;
+                mem.copy_within(from..from + len as usize, from + shift as usize);
+                (data + shift, end + shift)
+            }
+        };
+        let new = data - room;
+        let (mem, at) = memory.mem();
+        mem[(new - at) as usize..(data - at) as usize].fill(0);
+        self.headroom_touched.set(true);
+        self.network_offset.set(self.network_offset.get() + room);
+        self.set_pointer(ctx, memory, self.kind.data(), new);
+        self.set_pointer(ctx, memory, self.kind.data_end(), end);
+        self.set_field(ctx, sk_buff::LEN, new_len as u32, memory);
+        errno(0)
     }
 
     /// `bpf_csum_level(skb, op)` on the socket buffer's checksum state

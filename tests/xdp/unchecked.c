@@ -2,7 +2,8 @@
 // with data_end proves, for a map lookup used unchecked, for a helper
 // given a stack pointer for a map, for a store into .rodata or a devmap
 // value, and for maps given to helpers their type does not go with
-// (directly, or as the inner map of a map of maps);
+// (directly, or as the inner map of a map of maps), for arithmetic on
+// data_end;
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -164,6 +165,17 @@ int redirect_to_inner(struct xdp_md *ctx)
     if (!inner)
         return XDP_DROP;
     return bpf_redirect_map(inner, 0, XDP_PASS);
+}
+
+// data_end cannot be moved.
+SEC("xdp")
+int end_arithmetic(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (end - 1 < data)
+        return XDP_DROP;
+    return *(end - 1) == 0 ? XDP_PASS : XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -782,6 +782,9 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
             "update_outer" => "cannot pass map_type 12 into func bpf_map_update_elem#2",
             "redirect_to_inner" => "cannot pass map_type 2 into func bpf_redirect_map#51",
             "end_arithmetic" => "pointer arithmetic on pkt_end prohibited",
+            "leak_sample" => "Unreleased reference",
+            "tail_with_sample" => "tail_call would lead to reference leak",
+            "unchecked_sample" => "invalid mem access 'ringbuf_mem_or_null'",
             _ => "invalid access to packet",
         };
         assert!(

@@ -232,6 +232,9 @@ enum Val {
     /// A map held by map of maps `n` (a lookup's result there, compared
     /// with 0): the kernel's CONST_PTR_TO_MAP of its inner template.
     InnerMap(usize),
+    /// The ring buffer sample reserved at this instruction, compared with
+    /// 0 (the kernel's referenced `ringbuf_mem`).
+    Sample(usize),
     /// A read-only map's value (`.rodata`, loaded by `lddw` as
     /// `BPF_PSEUDO_MAP_VALUE`) plus this offset, and the value's size: the
     /// kernel's PTR_TO_MAP_VALUE of a `BPF_F_RDONLY_PROG` map.
@@ -252,6 +255,9 @@ enum Lookup {
     ReadOnly(u32),
     /// A map, held by map of maps `n`.
     Inner(usize),
+    /// A ring buffer sample (`bpf_ringbuf_reserve`'s result), which the
+    /// program must submit or discard.
+    Sample,
 }
 
 impl Val {
@@ -274,6 +280,7 @@ impl Val {
                 | Val::MapOrNull(..)
                 | Val::MapPtr(_)
                 | Val::InnerMap(_)
+                | Val::Sample(_)
                 | Val::ReadOnly(..)
         )
     }
@@ -288,6 +295,8 @@ struct State {
     /// Bytes from `data` proven on every path to here by comparisons of
     /// packet pointers with `data_end`.
     range: u64,
+    /// In the program's own function (not a callee).
+    main: bool,
 }
 
 impl State {
@@ -296,12 +305,14 @@ impl State {
             regs: [Val::Unset; 11],
             stack: [Val::Unset; SLOTS],
             range: u64::MAX,
+            main: false,
         }
     }
 
     fn join(&mut self, other: &State) -> bool {
         let before = self.clone();
         self.range = self.range.min(other.range);
+        self.main &= other.main;
         for (a, b) in self.regs.iter_mut().zip(other.regs) {
             *a = a.join(b);
         }
@@ -348,6 +359,7 @@ pub fn rewrite_with_maps(
     entry.regs[1] = Val::Ctx(0);
     entry.regs[10] = Val::Other;
     entry.range = 0;
+    entry.main = true;
     states[0] = Some(entry);
     let mut work = vec![0usize];
     let mut rewritten = insns.clone();
@@ -465,11 +477,27 @@ pub fn rewrite_with_maps(
                     } else {
                         map_argument(pc, i.imm, &s, maps)?
                     };
+                    let released = s.regs[1];
                     for r in 0..=5 {
                         s.regs[r] = Val::Other;
                     }
-                    if !i.is_src_reg() && i.imm == 1 {
-                        s.regs[0] = Val::MapOrNull(pc, lookup);
+                    match (i.is_src_reg(), i.imm) {
+                        (false, 1) => s.regs[0] = Val::MapOrNull(pc, lookup),
+                        // bpf_ringbuf_reserve (whose release `samples`
+                        // checks).
+                        (false, 131) => s.regs[0] = Val::MapOrNull(pc, Lookup::Sample),
+                        // bpf_ringbuf_submit, _discard: the pointer is no
+                        // longer one.
+                        (false, 132 | 133) => {
+                            if let Val::Sample(id) = released {
+                                for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
+                                    if *v == Val::Sample(id) {
+                                        *v = Val::Other;
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
                     }
                     // Helpers that change the packet (xdp_adjust_head,
                     // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
@@ -499,6 +527,7 @@ pub fn rewrite_with_maps(
                 Lookup::Value => Val::Other,
                 Lookup::ReadOnly(size) => Val::ReadOnly(0, size),
                 Lookup::Inner(outer) => Val::InnerMap(outer),
+                Lookup::Sample => Val::Sample(id),
             };
             for st in [&mut on_next, &mut on_target] {
                 for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
@@ -529,17 +558,25 @@ pub fn rewrite_with_maps(
         let (Some(s), Some(i)) = (state, insns.get(pc)) else {
             continue;
         };
+        // Samples reserved must be submitted or discarded.
+        if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
+            check_sample_released(insns, pc, s.main)?;
+        }
         let (reg, size) = match i.class() {
             op::LDX => (i.src, semantics::size_bytes(i.size_field())),
             op::ST | op::STX => (i.dst, semantics::size_bytes(i.size_field())),
             _ => continue,
         };
-        if let Val::MapOrNull(..) = s.regs[(reg & 15).min(10) as usize] {
+        if let Val::MapOrNull(_, lookup) = s.regs[(reg & 15).min(10) as usize] {
+            let (kind, helper) = match lookup {
+                Lookup::Sample => ("ringbuf_mem_or_null", "bpf_ringbuf_reserve"),
+                _ => ("map_value_or_null", "bpf_map_lookup_elem"),
+            };
             return Err(ContextError {
                 pc,
                 message: format!(
-                    "R{reg} invalid mem access 'map_value_or_null': the result of \
-                     bpf_map_lookup_elem is used before a comparison with 0"
+                    "R{reg} invalid mem access '{kind}': the result of {helper} is used \
+                     before a comparison with 0"
                 ),
             });
         }
@@ -570,6 +607,113 @@ pub fn rewrite_with_maps(
         }
     }
     Ok(Program::new(rewritten))
+}
+
+/// The kernel's reference check for the ring buffer sample reserved at
+/// `reserve`, path by path as the kernel's search goes (a join of paths
+/// would lose which path still holds it): from the reservation, following
+/// where the pointer is (registers, 8-byte stack slots), a comparison of
+/// it with 0 goes the non-NULL way only (the NULL side holds nothing), a
+/// submit or discard ends the path (whichever sample it names: never a
+/// false refusal), as do a local call (the callee may release it) and a
+/// callee's exit; the program's own exit while holding it is the kernel's
+/// `Unreleased reference`, a tail call `tail_call would lead to reference
+/// leak`. Paths are explored once per (instruction, places) pair, up to a
+/// budget past which nothing is refused.
+fn check_sample_released(insns: &[Insn], reserve: usize, main: bool) -> Result<(), ContextError> {
+    const BUDGET: usize = 200_000;
+    let reg = |r: u8| 1u128 << r.min(10);
+    let slot = |n: usize| 1u128 << (11 + n);
+    let callers = (0..=5).fold(0u128, |m, r| m | reg(r));
+    let mut seen = std::collections::HashSet::new();
+    let mut work = vec![(reserve + 1, reg(0))];
+    while let Some((pc, held)) = work.pop() {
+        if seen.len() > BUDGET {
+            return Ok(());
+        }
+        let Some(&i) = insns.get(pc) else {
+            continue;
+        };
+        if !seen.insert((pc, held)) {
+            continue;
+        }
+        let (dst, src) = (i.dst.min(10), i.src.min(10));
+        let mut h = held;
+        let mut only = None;
+        match i.class() {
+            op::ALU | op::ALU64 => {
+                let copy = i.class() == op::ALU64 && i.op() == op::MOV && i.is_src_reg();
+                if copy && i.off == 0 && held & reg(src) != 0 {
+                    h |= reg(dst);
+                } else {
+                    h &= !reg(dst);
+                }
+            }
+            op::LDX => {
+                let size = semantics::size_bytes(i.size_field());
+                let (exact, _) = stack_slot(i.off, size);
+                match exact {
+                    Some(n) if src == 10 && held & slot(n) != 0 => h |= reg(dst),
+                    _ => h &= !reg(dst),
+                }
+            }
+            op::ST | op::STX => {
+                if dst == 10 {
+                    let size = semantics::size_bytes(i.size_field());
+                    let (exact, touched) = stack_slot(i.off, size);
+                    for t in touched {
+                        h &= !slot(t);
+                    }
+                    let spill = i.class() == op::STX && i.mode() == op::MEM;
+                    if let (Some(n), true) = (exact, spill && held & reg(src) != 0) {
+                        h |= slot(n);
+                    }
+                }
+                if i.class() == op::STX && i.mode() == op::ATOMIC {
+                    h &= !(reg(0) | reg(src));
+                }
+            }
+            op::LD if i.is_lddw() => h &= !reg(dst),
+            op::LD => h &= !callers,
+            _ => match i.op() {
+                op::EXIT if main => {
+                    return Err(ContextError {
+                        pc,
+                        message: format!(
+                            "Unreleased reference alloc_insn={reserve}: the sample \
+                             bpf_ringbuf_reserve gives there is neither submitted nor \
+                             discarded on a path to this exit"
+                        ),
+                    })
+                }
+                op::EXIT => continue,
+                op::CALL if i.src == op::CALL_LOCAL || matches!(i.imm, 132 | 133) => continue,
+                op::CALL if i.imm == 12 => {
+                    return Err(ContextError {
+                        pc,
+                        message: format!(
+                            "tail_call would lead to reference leak (the sample reserved at \
+                             instruction {reserve} is still held)"
+                        ),
+                    })
+                }
+                op::CALL => h &= !callers,
+                op::JEQ | op::JNE if !i.is_src_reg() && i.imm == 0 && held & reg(dst) != 0 => {
+                    // Not NULL: `== 0` falls through, `!= 0` jumps.
+                    only = Some(i.op() == op::JNE);
+                }
+                _ => {}
+            },
+        }
+        let [next, target] = i.successors(pc);
+        if only != Some(true) {
+            work.extend(next.map(|to| (to, h)));
+        }
+        if only != Some(false) {
+            work.extend(target.map(|to| (to, h)));
+        }
+    }
+    Ok(())
 }
 
 /// The kernel's check that a map helper gets a map where it takes one

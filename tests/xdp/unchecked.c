@@ -3,7 +3,8 @@
 // given a stack pointer for a map, for a store into .rodata or a devmap
 // value, and for maps given to helpers their type does not go with
 // (directly, or as the inner map of a map of maps), for arithmetic on
-// data_end;
+// data_end, for ring buffer samples never released, held across a tail
+// call or used before their NULL check;
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -176,6 +177,47 @@ int end_arithmetic(struct xdp_md *ctx)
     if (end - 1 < data)
         return XDP_DROP;
     return *(end - 1) == 0 ? XDP_PASS : XDP_DROP;
+}
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 4096);
+} events SEC(".maps");
+
+// A sample reserved and, on one path, neither submitted nor discarded.
+SEC("xdp")
+int leak_sample(struct xdp_md *ctx)
+{
+    __u64 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e)
+        return XDP_PASS;
+    if (ctx->rx_queue_index == 3)
+        return XDP_DROP;
+    *e = ctx->ingress_ifindex;
+    bpf_ringbuf_submit(e, 0);
+    return XDP_PASS;
+}
+
+// A tail call while holding a sample.
+SEC("xdp")
+int tail_with_sample(struct xdp_md *ctx)
+{
+    __u64 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e)
+        return XDP_PASS;
+    bpf_tail_call(ctx, &jumps, 0);
+    bpf_ringbuf_discard(e, 0);
+    return XDP_PASS;
+}
+
+// A sample written before it is compared with NULL.
+SEC("xdp")
+int unchecked_sample(struct xdp_md *ctx)
+{
+    __u64 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    *e = 1;
+    bpf_ringbuf_submit(e, 0);
+    return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";

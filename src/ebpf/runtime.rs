@@ -231,9 +231,9 @@ const PAGE: usize = 4096;
 /// The largest packet a run takes.
 pub const MAX_PACKET: usize = 65_535;
 const ETH_HLEN: u64 = 14;
-/// The longest a socket buffer may grow (`__bpf_skb_max_len`: the
-/// device's MTU plus its header; loopback's in a kernel test run).
-const SKB_MAX_LEN: u64 = 65_536 + 14;
+/// The longest a socket buffer may grow (`BPF_SKB_MAX_LEN`, the kernel's
+/// `SKB_MAX_ALLOC`: four pages less `struct skb_shared_info`).
+const SKB_MAX_LEN: u64 = 4 * 4096 - 320;
 /// Where the frame starts in the run memory: after the largest context
 /// block.
 const FRAME_AT: usize = 256;
@@ -1288,11 +1288,8 @@ impl PacketEnv<'_> {
 
     /// `bpf_skb_change_tail(skb, new_len, flags)`: -EINVAL for flags, a
     /// length under the network header's offset (14, more after
-    /// `skb_change_head`) or over what the
-    /// device takes (loopback's 65,536-byte MTU plus its 14-byte header,
-    /// as a kernel test run has it); else the packet trimmed, or grown
-    /// with zeros, to `new_len` bytes (-ENOMEM past the 65,535 bytes this
-    /// runtime's frame holds).
+    /// `skb_change_head`) or over 16,064 bytes (`SKB_MAX_ALLOC`); else
+    /// the packet trimmed, or grown with zeros, to `new_len` bytes.
     fn change_tail(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
         let (ctx, new_len, flags) = (args[0], args[1] as u32 as u64, args[2]);
         let Some([data, end, _]) = self.pointers(ctx, memory) else {
@@ -1316,7 +1313,7 @@ impl PacketEnv<'_> {
     }
 
     /// `bpf_skb_change_head(skb, head_room, flags)`: -EINVAL for flags or
-    /// a length over what the device takes; else `head_room` zero bytes
+    /// a length over 16,064 bytes; else `head_room` zero bytes
     /// before the packet (the packet moved further into the frame when
     /// the headroom is too small, as the kernel reallocates it).
     fn change_head(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {

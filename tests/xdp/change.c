@@ -8,7 +8,7 @@
 #include <bpf/bpf_helpers.h>
 
 struct seen {
-    __s32 results[3];
+    __s32 results[6];
     __u32 len, first, last;
 };
 
@@ -35,6 +35,10 @@ int entry(struct __sk_buff *skb)
         s.results[0] = bpf_skb_change_tail(skb, 13, 0);
         s.results[1] = bpf_skb_change_tail(skb, len, 1);
         s.results[2] = bpf_skb_change_tail(skb, 65551, 0);
+        // SKB_MAX_ALLOC (16064) is the limit; then back.
+        s.results[3] = bpf_skb_change_tail(skb, 16064, 0);
+        s.results[4] = bpf_skb_change_tail(skb, 16065, 0);
+        s.results[5] = bpf_skb_change_tail(skb, len, 0);
         break;
     case 3:
         s.results[0] = bpf_skb_change_head(skb, 14, 0);

@@ -552,6 +552,26 @@ fn recursion_needs_a_budget() {
     ));
 }
 
+#[test]
+fn control_stays_in_its_function() {
+    // Falling through into a function's entry (found by the elf_load fuzz
+    // target: the interpreter ran on, the JIT's function ended there).
+    let into = "mov %r1, 1\nf:\ncall local f\nexit";
+    let leaves = Rule::LeavesFunction { to: 1, function: 0 };
+    assert_eq!(check_budget(into, Some(100)), refused(0, leaves));
+    // A jump from one function into another.
+    let jump = "mov %r0, 0\nja g\ncall local f\nexit\nf:\nmov %r0, 1\ng:\nexit";
+    assert_eq!(
+        check(jump),
+        refused(1, Rule::LeavesFunction { to: 5, function: 0 })
+    );
+    // Each function ending in exit (or a jump within it) is fine.
+    assert_eq!(
+        check("call local f\nexit\nf:\nmov %r0, 1\nja e\ne:\nexit"),
+        Ok(())
+    );
+}
+
 /// A chain main -> f1 -> ... -> f(n-1): n frames.
 fn chain(frames: usize) -> String {
     let mut s = String::from("call local f1\nexit\n");

@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 21] = [
+const PROGRAMS: [&str; 22] = [
     "counter",
     "parse",
     "rewrite",
@@ -69,6 +69,7 @@ const PROGRAMS: [&str; 21] = [
     "vlan",
     "loop",
     "change",
+    "adjust_room",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

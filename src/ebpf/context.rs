@@ -502,10 +502,13 @@ pub fn rewrite_with_maps(
                     // Helpers that change the packet (xdp_adjust_head,
                     // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
                     // skb_vlan_push, _pop, skb_pull_data, skb_change_tail,
-                    // _head):
+                    // _head, skb_adjust_room):
                     // the kernel forgets every packet pointer and range.
                     if !i.is_src_reg()
-                        && matches!(i.imm, 9 | 10 | 11 | 18 | 19 | 38 | 39 | 43 | 44 | 54 | 65)
+                        && matches!(
+                            i.imm,
+                            9 | 10 | 11 | 18 | 19 | 38 | 39 | 43 | 44 | 50 | 54 | 65
+                        )
                     {
                         for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
                             if matches!(v, Val::Pkt(_) | Val::PktEnd) {

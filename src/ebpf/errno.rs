@@ -25,3 +25,5 @@ pub const ENOMEM: i64 = 12;
 /// The kernel-internal "operation not supported" (`bpf_csum_update` on a
 /// socket buffer without a full checksum).
 pub const ENOTSUPP: i64 = 524;
+/// Already done (`bpf_skb_adjust_room` encapsulating twice).
+pub const EALREADY: i64 = 114;

@@ -43,7 +43,8 @@
 //! (189), `xdp_store_bytes` (190), `skb_pull_data` (39),
 //! `skb_load_bytes_relative` (68), `csum_update` (40), `csum_level` (135),
 //! `set_hash` (48), `set_hash_invalid` (41), `skb_vlan_push` (18),
-//! `skb_vlan_pop` (19), `skb_change_tail` (38), `skb_change_head` (43).
+//! `skb_vlan_pop` (19), `skb_change_tail` (38), `skb_change_head` (43),
+//! `skb_adjust_room` (50).
 //! A helper the program type may not call is refused by the verifier, as
 //! the kernel refuses it.
 //!
@@ -67,7 +68,7 @@ use std::time::Instant;
 use super::context::{self, sk_buff, tc_action, xdp_action, xdp_md, ContextError, ContextKind};
 use super::elf::{ObjectProgram, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use super::env::{Environment, HelperMemory, HelperOutcome};
-use super::errno::{E2BIG, EACCES, EAGAIN, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTSUPP};
+use super::errno::{E2BIG, EACCES, EAGAIN, EALREADY, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTSUPP};
 use super::maps::{map_handle, map_index, MapDef, MapKind, MapSet, MapUpdateError};
 use super::verify::VerifyError;
 use super::{ExecError, Helpers, Program};
@@ -114,6 +115,8 @@ pub mod helper {
     pub const SKB_CHANGE_TAIL: u32 = 38;
     /// `bpf_skb_change_head`.
     pub const SKB_CHANGE_HEAD: u32 = 43;
+    /// `bpf_skb_adjust_room`.
+    pub const SKB_ADJUST_ROOM: u32 = 50;
     /// `bpf_skb_vlan_pop`.
     pub const SKB_VLAN_POP: u32 = 19;
     /// `bpf_skb_pull_data`.
@@ -197,8 +200,9 @@ pub mod helper {
         XDP_ADJUST_TAIL,
     ];
     /// Ids only TC programs may call.
-    pub const TC: [u32; 16] = [
+    pub const TC: [u32; 17] = [
         REDIRECT,
+        SKB_ADJUST_ROOM,
         SKB_CHANGE_TAIL,
         SKB_CHANGE_HEAD,
         SKB_VLAN_PUSH,
@@ -746,6 +750,8 @@ impl PacketProgram {
             headroom_touched: Cell::new(false),
             csum_unnecessary: Cell::new(None),
             network_offset: Cell::new(ETH_HLEN),
+            transport_offset: Cell::new(None),
+            encapsulated: Cell::new(false),
             frame_end: mem_addr + (FRAME_AT + frame_len - TAILROOM) as u64,
             frame_start: mem_addr + FRAME_AT as u64,
             frame: &packet[..len],
@@ -913,6 +919,11 @@ struct PacketEnv<'a> {
     /// Where the network header is, from `data` (14 in a test run's
     /// frame; `skb_change_head` moves `data` and not it).
     network_offset: Cell<u64>,
+    /// Where the transport header is, from `data`, once a helper set it
+    /// (`skb_adjust_room`'s L4 encapsulation).
+    transport_offset: Cell<Option<u64>>,
+    /// `skb->encapsulation`, set by `skb_adjust_room`'s encapsulation.
+    encapsulated: Cell<bool>,
     /// Where `data_end` may grow to, and the frame's first byte.
     frame_end: u64,
     frame_start: u64,
@@ -986,6 +997,7 @@ impl Environment for PacketEnv<'_> {
             helper::SKB_VLAN_POP => self.vlan_pop(args[0], memory),
             helper::SKB_CHANGE_TAIL => self.change_tail(args, memory),
             helper::SKB_CHANGE_HEAD => self.change_head(args, memory),
+            helper::SKB_ADJUST_ROOM => self.adjust_room(args, memory),
             helper::SKB_PULL_DATA => {
                 // Every byte is linear here: pulling succeeds unless more
                 // is asked for than the packet has (the kernel's
@@ -1295,9 +1307,17 @@ impl PacketEnv<'_> {
         let Some([data, end, _]) = self.pointers(ctx, memory) else {
             return oob(ctx, self.kind.block_size(), true);
         };
-        // (The kernel's minimum is the network header's offset.)
-        if flags != 0 || !(self.network_offset.get()..=SKB_MAX_LEN).contains(&new_len) {
+        // (The kernel's minimum is the network header's offset, or the
+        // transport header's once set.)
+        let min_len = self
+            .transport_offset
+            .get()
+            .unwrap_or(self.network_offset.get());
+        if flags != 0 || !(min_len..=SKB_MAX_LEN).contains(&new_len) {
             return errno(-EINVAL);
+        }
+        if self.encapsulated.get() {
+            return errno(-ENOTSUPP);
         }
         let new_end = data + new_len;
         if new_len > MAX_PACKET as u64 || new_end > self.frame_start + FRAME_SIZE as u64 {
@@ -1348,6 +1368,146 @@ impl PacketEnv<'_> {
         self.set_pointer(ctx, memory, self.kind.data(), new);
         self.set_pointer(ctx, memory, self.kind.data_end(), end);
         self.set_field(ctx, sk_buff::LEN, new_len as u32, memory);
+        errno(0)
+    }
+
+    /// `bpf_skb_adjust_room(skb, len_diff, mode, flags)` as the kernel's
+    /// (a linear buffer without GSO): room added or removed after the
+    /// MAC header (`BPF_ADJ_ROOM_MAC`) or after the fixed IPv4/IPv6
+    /// header (`BPF_ADJ_ROOM_NET`), new bytes zero, with the kernel's
+    /// checks in its order and the encapsulation flags' effects on
+    /// `protocol`, the headers and later calls.
+    fn adjust_room(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const FIXED_GSO: u64 = 1;
+        const ENCAP_L3_IPV4: u64 = 1 << 1;
+        const ENCAP_L3_IPV6: u64 = 1 << 2;
+        const ENCAP_L4_GRE: u64 = 1 << 3;
+        const ENCAP_L4_UDP: u64 = 1 << 4;
+        const NO_CSUM_RESET: u64 = 1 << 5;
+        const ENCAP_L2_ETH: u64 = 1 << 6;
+        const DECAP_L3_IPV4: u64 = 1 << 7;
+        const DECAP_L3_IPV6: u64 = 1 << 8;
+        const ENCAP_L2_LEN: u64 = 0xff << 56;
+        const ENCAP_L3: u64 = ENCAP_L3_IPV4 | ENCAP_L3_IPV6;
+        const DECAP_L3: u64 = DECAP_L3_IPV4 | DECAP_L3_IPV6;
+        const KNOWN: u64 = FIXED_GSO
+            | ENCAP_L3
+            | ENCAP_L4_GRE
+            | ENCAP_L4_UDP
+            | ENCAP_L2_ETH
+            | ENCAP_L2_LEN
+            | DECAP_L3
+            | NO_CSUM_RESET;
+        let (ctx, diff, mode, flags) = (args[0], args[1] as i32, args[2] as u32, args[3]);
+        let Some([data, end, _]) = self.pointers(ctx, memory) else {
+            return oob(ctx, self.kind.block_size(), true);
+        };
+        let protocol = self.field(ctx, sk_buff::PROTOCOL, memory).unwrap_or(0) as u16;
+        let ipv4 = u16::from_ne_bytes(0x0800u16.to_be_bytes());
+        let ipv6 = u16::from_ne_bytes(0x86ddu16.to_be_bytes());
+        let base_len = match protocol {
+            p if p == ipv4 => 20,
+            p if p == ipv6 => 40,
+            _ => u64::from(u32::MAX),
+        };
+        let (shrink, abs) = (diff < 0, u64::from(diff.unsigned_abs()));
+        if flags & !KNOWN != 0 {
+            return errno(-EINVAL);
+        }
+        if abs > 0xfff {
+            return errno(-EFAULT);
+        }
+        if protocol != ipv4 && protocol != ipv6 {
+            return errno(-ENOTSUPP);
+        }
+        let net = self.network_offset.get();
+        let off = match mode {
+            0 => net + base_len,
+            1 => net,
+            _ => return errno(-ENOTSUPP),
+        };
+        let len = end - data;
+        let cur = len.saturating_sub(net);
+        // Decapsulating, what remains must hold the new network header
+        // (found against the kernel: IPv6 after 20 of 40 bytes is
+        // -ENOTSUPP).
+        let min = match flags {
+            f if shrink && f & DECAP_L3_IPV4 != 0 => 20,
+            f if shrink && f & DECAP_L3_IPV6 != 0 => 40,
+            _ => base_len,
+        };
+        if (shrink && (abs >= cur || cur - abs < min)) || (!shrink && len + abs > SKB_MAX_LEN) {
+            return errno(-ENOTSUPP);
+        }
+        let (mem, at) = memory.mem();
+        let from = (data - at) as usize;
+        let (off_u, abs_u) = (off as usize, abs as usize);
+        let new_data = if shrink {
+            if flags & !(FIXED_GSO | DECAP_L3 | NO_CSUM_RESET) != 0 || flags & DECAP_L3 == DECAP_L3
+            {
+                return errno(-EINVAL);
+            }
+            if off + abs > len {
+                return errno(-ENOMEM);
+            }
+            mem.copy_within(from..from + off_u, from + abs_u);
+            if flags & DECAP_L3 != 0 {
+                let to = if flags & DECAP_L3_IPV4 != 0 {
+                    ipv4
+                } else {
+                    ipv6
+                };
+                self.set_field(ctx, sk_buff::PROTOCOL, u32::from(to), memory);
+            }
+            data + abs
+        } else {
+            let encap = flags & ENCAP_L3 != 0;
+            let inner_mac_len = flags >> 56;
+            if flags & DECAP_L3 != 0 {
+                return errno(-EINVAL);
+            }
+            if data - self.frame_start < abs {
+                // The headroom is used up (the kernel would reallocate).
+                return errno(-ENOMEM);
+            }
+            if encap {
+                if flags & ENCAP_L3 == ENCAP_L3
+                    || flags & (ENCAP_L4_GRE | ENCAP_L4_UDP) == ENCAP_L4_GRE | ENCAP_L4_UDP
+                    || (flags & ENCAP_L2_ETH != 0 && inner_mac_len < ETH_HLEN)
+                {
+                    return errno(-EINVAL);
+                }
+                if self.encapsulated.get() {
+                    return errno(-EALREADY);
+                }
+                if inner_mac_len > abs {
+                    return errno(-EINVAL);
+                }
+            }
+            let to = from - abs_u;
+            mem.copy_within(from..from + off_u, to);
+            mem[to + off_u..to + off_u + abs_u].fill(0);
+            if encap {
+                self.encapsulated.set(true);
+                if flags & (ENCAP_L4_GRE | ENCAP_L4_UDP) != 0 {
+                    let nh = if flags & ENCAP_L3_IPV6 != 0 { 40 } else { 20 };
+                    self.transport_offset.set(Some(net + nh));
+                }
+                let outer = match protocol {
+                    p if p == ipv4 && flags & ENCAP_L3_IPV6 != 0 => ipv6,
+                    p if p == ipv6 && flags & ENCAP_L3_IPV4 != 0 => ipv4,
+                    p => p,
+                };
+                self.set_field(ctx, sk_buff::PROTOCOL, u32::from(outer), memory);
+            }
+            self.headroom_touched.set(true);
+            data - abs
+        };
+        if flags & NO_CSUM_RESET == 0 {
+            self.csum_unnecessary.set(None);
+        }
+        self.set_pointer(ctx, memory, self.kind.data(), new_data);
+        self.set_field(ctx, sk_buff::LEN, (end - new_data) as u32, memory);
         errno(0)
     }
 

@@ -8,7 +8,9 @@
 //!    local-call targets inside the program and not on an `lddw` second
 //!    slot, helper numbers registered;
 //! 2. data flow (reachable code only): no path reads a register before
-//!    writing it, no path falls off the end. At entry r1 (input memory),
+//!    writing it, no path falls off the end, and no path leaves its
+//!    function (each runs from its entry, 0 or a local call's target, to
+//!    the next function's entry). At entry r1 (input memory),
 //!    r2 (its length) and r10 are set; in a local function r1–r5 (the
 //!    arguments, when the caller set them) and r10. Calls and legacy packet
 //!    loads clobber r0–r5, leave r0 set; a local call keeps r6–r9;
@@ -32,7 +34,10 @@ use super::helpers::Helpers;
 use super::insn::{op, Insn, Program};
 use super::{MAX_CALL_FRAMES, MAX_INSNS};
 use fields::check_fields;
-use flow::{check_call_depth, check_data_flow, frames_needed, function_entries, has_loop};
+use flow::{
+    check_call_depth, check_data_flow, check_function_bounds, frames_needed, function_entries,
+    has_loop,
+};
 use loops::check_loops_finish;
 use std::fmt;
 
@@ -110,6 +115,16 @@ pub enum Rule {
     UnknownHelper(i64),
     /// Execution can run past the last instruction.
     FallsOffEnd,
+    /// Control can leave its function (fall through or jump to another
+    /// function's code): each function runs from its entry to the next
+    /// function's, as the kernel's `check_subprogs` requires and the JIT
+    /// compiles them.
+    LeavesFunction {
+        /// The slot control reaches.
+        to: usize,
+        /// The entry of the function it leaves.
+        function: usize,
+    },
     /// Some path reads this register before writing it.
     UninitializedRead(u8),
     /// A loop (jump to `target` closes a cycle) not proven to finish, while
@@ -157,6 +172,11 @@ impl fmt::Display for Rule {
             }
             Rule::UnknownHelper(id) => write!(f, "call to unregistered helper {id}"),
             Rule::FallsOffEnd => write!(f, "execution falls off the end of the program"),
+            Rule::LeavesFunction { to, function } => write!(
+                f,
+                "control leaves the function at {function} for slot {to}, in another function \
+                 (each function must end with exit or a jump within it)"
+            ),
             Rule::UninitializedRead(r) => write!(f, "r{r} may be read before it is written"),
             Rule::Loop { target, reason } => write!(
                 f,
@@ -258,6 +278,7 @@ pub fn verify_with(
         }
     }
     let reached = check_data_flow(insns).map_err(|(pc, r)| err(pc, r))?;
+    check_function_bounds(insns, &reached).map_err(|(pc, r)| err(pc, r))?;
     let entries = function_entries(insns, &reached);
     if budget.is_none() && has_loop(insns, &entries) {
         check_loops_finish(insns, &entries).map_err(|(pc, r)| err(pc, r))?;

@@ -122,6 +122,43 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
     Ok(state.iter().map(Option::is_some).collect())
 }
 
+/// Every function keeps control inside it: a reached instruction's
+/// successors lie between its function's entry and the next function's
+/// (the entries: 0 and the target of every local call, reached or not, as
+/// the JIT splits the program and the kernel's `check_subprogs` does).
+pub(super) fn check_function_bounds(insns: &[Insn], reached: &[bool]) -> Result<(), (usize, Rule)> {
+    let mut starts = vec![0usize];
+    let mut pc = 0;
+    while pc < insns.len() {
+        if is_local_call(&insns[pc]) {
+            let to = pc as i64 + 1 + i64::from(insns[pc].imm);
+            if (0..insns.len() as i64).contains(&to) {
+                starts.push(to as usize);
+            }
+        }
+        pc += insns[pc].width();
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(insns.len());
+        for pc in (start..end).filter(|&pc| reached.get(pc) == Some(&true)) {
+            for to in insns[pc].successors(pc).into_iter().flatten() {
+                if to < insns.len() && !(start..end).contains(&to) {
+                    return Err((
+                        pc,
+                        Rule::LeavesFunction {
+                            to,
+                            function: start,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Entry points of functions: 0 and the target of every reachable local
 /// call (unreachable code is accepted whatever it contains).
 pub(super) fn function_entries(insns: &[Insn], reached: &[bool]) -> Vec<usize> {

@@ -39,7 +39,7 @@ mod support;
 
 use cranebpf::ebpf::context::ContextKind;
 use cranebpf::ebpf::elf::{self, EbpfObject, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
-use cranebpf::ebpf::maps::MapKind;
+use cranebpf::ebpf::maps::{MapDef, MapKind};
 use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
 use cranebpf::Engine;
 use cranebpf_harness::kernel::bpf::{pin_to_cpu, KernelMap, LoadedProgram, PerfEvent, ProgType};
@@ -207,26 +207,7 @@ struct Kernel {
 fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
     let mut maps = Vec::new();
     for def in &object.maps {
-        // A map of maps is made with a map of its inner template.
-        let template = def.inner.as_ref().map(|t| {
-            KernelMap::create(
-                t.kind.number(),
-                t.key_size,
-                t.value_size,
-                t.max_entries,
-                t.flags,
-            )
-            .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}'s inner template: {e}", def.name))
-        });
-        let map = KernelMap::create_outer(
-            def.kind.number(),
-            def.key_size,
-            def.value_size,
-            def.max_entries,
-            def.flags,
-            template.as_ref(),
-        )
-        .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}: {e}", def.name));
+        let map = create_map(def, def.flags);
         if let Some(init) = &def.initial {
             let mut value = init.clone();
             value.resize(def.value_size as usize, 0);
@@ -312,6 +293,30 @@ fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> 
         _others: loaded,
         perf,
     }
+}
+
+/// `BPF_MAP_CREATE` of `def` with `flags` (a map of maps with a map of its
+/// inner template).
+fn create_map(def: &MapDef, flags: u32) -> KernelMap {
+    let template = def.inner.as_ref().map(|t| {
+        KernelMap::create(
+            t.kind.number(),
+            t.key_size,
+            t.value_size,
+            t.max_entries,
+            t.flags,
+        )
+        .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}'s inner template: {e}", def.name))
+    });
+    KernelMap::create_outer(
+        def.kind.number(),
+        def.key_size,
+        def.value_size,
+        def.max_entries,
+        flags,
+        template.as_ref(),
+    )
+    .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}: {e}", def.name))
 }
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -800,25 +805,7 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
                 .map(|d| {
                     // .rodata as libbpf makes it: BPF_F_RDONLY_PROG.
                     let flags = if d.read_only { 0x80 } else { 0 };
-                    let template = d.inner.as_ref().map(|t| {
-                        KernelMap::create(
-                            t.kind.number(),
-                            t.key_size,
-                            t.value_size,
-                            t.max_entries,
-                            t.flags,
-                        )
-                        .expect("BPF_MAP_CREATE of an inner template")
-                    });
-                    KernelMap::create_outer(
-                        d.kind.number(),
-                        d.key_size,
-                        d.value_size,
-                        d.max_entries,
-                        flags,
-                        template.as_ref(),
-                    )
-                    .expect("BPF_MAP_CREATE")
+                    create_map(d, flags)
                 })
                 .collect();
             let mut insns = program.program.insns.clone();

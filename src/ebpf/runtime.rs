@@ -935,6 +935,31 @@ struct PacketEnv<'a> {
     started: Instant,
 }
 
+/// The skb load helpers' copy: `len` bytes of `source` from `at` into
+/// `to` and 0, or, when they are not all there (or `at` is `None`), `to`
+/// cleared and -EFAULT.
+fn copy_or_clear(
+    source: &[u8],
+    at: Option<usize>,
+    to: u64,
+    len: usize,
+    memory: &mut HelperMemory<'_>,
+) -> HelperOutcome {
+    let Some(dest) = memory.bytes(to, len) else {
+        return oob(to, len, true);
+    };
+    match at.and_then(|a| source.get(a..a.checked_add(len)?)) {
+        Some(bytes) => {
+            dest.copy_from_slice(bytes);
+            errno(0)
+        }
+        None => {
+            dest.fill(0);
+            errno(-EFAULT)
+        }
+    }
+}
+
 fn errno(e: i64) -> HelperOutcome {
     HelperOutcome::Return(e as u64)
 }
@@ -1135,19 +1160,13 @@ impl PacketEnv<'_> {
         memory: &mut HelperMemory<'_>,
     ) -> HelperOutcome {
         let (offset, to, len, start) = (args[1] as u32, args[2], args[3] as u32 as usize, args[4]);
-        let frame: Vec<u8> = match self.kind {
+        // From the link-layer header: a socket filter's data starts after it.
+        let frame = match self.kind {
             ContextKind::Socket => self.frame.to_vec(),
-            _ => {
-                let Some((data, size)) = self.packet_span(args[0], memory) else {
-                    return oob(args[0], self.kind.block_size(), false);
-                };
-                memory
-                    .bytes(data, size as usize)
-                    .map_or_else(Vec::new, |b| b.to_vec())
-            }
-        };
-        let Some(dest) = memory.bytes(to, len) else {
-            return oob(to, len, true);
+            _ => match self.skb_data(args[0], memory) {
+                Ok(bytes) => bytes,
+                Err(fault) => return fault,
+            },
         };
         let header = match start as u32 {
             0 => Some(0),
@@ -1157,16 +1176,22 @@ impl PacketEnv<'_> {
         let at = header
             .filter(|_| offset <= 0xffff)
             .map(|h| h + offset as usize);
-        match at.and_then(|a| frame.get(a..a.checked_add(len)?)) {
-            Some(bytes) => {
-                dest.copy_from_slice(bytes);
-                errno(0)
-            }
-            None => {
-                dest.fill(0);
-                errno(-EFAULT)
-            }
+        copy_or_clear(&frame, at, to, len, memory)
+    }
+
+    /// The packet from `skb->data` (`data .. data_end` of the context at
+    /// `ctx`; a socket filter's, after the Ethernet header), as the skb
+    /// helpers read it.
+    fn skb_data(&self, ctx: u64, memory: &mut HelperMemory<'_>) -> Result<Vec<u8>, HelperOutcome> {
+        if self.kind == ContextKind::Socket {
+            return Ok(memory.packet().to_vec());
         }
+        let Some((data, len)) = self.packet_span(ctx, memory) else {
+            return Err(oob(ctx, self.kind.block_size(), false));
+        };
+        Ok(memory
+            .bytes(data, len as usize)
+            .map_or_else(Vec::new, |b| b.to_vec()))
     }
 
     /// A u32 field of the context block at `ctx`.
@@ -1753,16 +1778,9 @@ impl PacketEnv<'_> {
         if flags & !(INDEX_MASK | CTXLEN_MASK) != 0 {
             return errno(-EINVAL);
         }
-        let packet: Vec<u8> = match self.kind {
-            ContextKind::Socket => memory.packet().to_vec(),
-            _ => {
-                let Some((at, len)) = self.packet_span(ctx, memory) else {
-                    return oob(ctx, self.kind.block_size(), false);
-                };
-                memory
-                    .bytes(at, len as usize)
-                    .map_or_else(Vec::new, |b| b.to_vec())
-            }
+        let packet = match self.skb_data(ctx, memory) {
+            Ok(bytes) => bytes,
+            Err(fault) => return fault,
         };
         let ctx_len = ((flags & CTXLEN_MASK) >> 32) as usize;
         if ctx_len > packet.len() {
@@ -1963,31 +1981,12 @@ impl PacketEnv<'_> {
     /// cleared when the bytes are not all in the packet.
     fn skb_load_bytes(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
         let (offset, to, len) = (args[1], args[2], args[3] as u32 as usize);
-        let source: Vec<u8> = match self.kind {
-            ContextKind::Socket => memory.packet().to_vec(),
-            _ => {
-                let Some((data, len)) = self.packet_span(args[0], memory) else {
-                    return oob(args[0], self.kind.block_size(), false);
-                };
-                memory
-                    .bytes(data, len as usize)
-                    .map_or_else(Vec::new, |b| b.to_vec())
-            }
-        };
-        let Some(dest) = memory.bytes(to, len) else {
-            return oob(to, len, true);
+        let source = match self.skb_data(args[0], memory) {
+            Ok(bytes) => bytes,
+            Err(fault) => return fault,
         };
         let at = usize::try_from(offset).ok().filter(|&o| o <= 0xffff);
-        match at.and_then(|a| source.get(a..a.checked_add(len)?)) {
-            Some(bytes) => {
-                dest.copy_from_slice(bytes);
-                errno(0)
-            }
-            None => {
-                dest.fill(0);
-                errno(-EFAULT)
-            }
-        }
+        copy_or_clear(&source, at, to, len, memory)
     }
 
     /// `bpf_trace_printk(fmt, fmt_size, a, b, c)`: the kernel's subset of

@@ -918,3 +918,73 @@ fn the_cli_writes_ring_buffer_records() {
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(&out);
 }
+
+#[test]
+fn the_cli_lists_perf_event_records_and_redirect_targets() {
+    let (Some(perf), Some(redirect)) = (compile("perf"), compile("redirect_map")) else {
+        return;
+    };
+    let capture = support::repo_root().join("examples/sample.pcap");
+    let capture = capture.to_str().expect("utf-8");
+    let out_file = std::env::temp_dir().join(format!("cranebpf-perf-{}.jsonl", std::process::id()));
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        perf.to_str().expect("utf-8"),
+        "-r",
+        capture,
+        "--records-out",
+        out_file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines = std::fs::read_to_string(&out_file).expect("records written");
+    let _ = std::fs::remove_file(&out_file);
+    // Two records per packet (perf_common.h): the first with up to 64
+    // packet bytes after the 8-byte event, the second 5 bytes.
+    let records: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let packets = records.iter().map(|r| r["packet"].as_u64()).max().flatten();
+    assert_eq!(records.len() as u64, 2 * packets.expect("records"));
+    assert!(records.iter().all(|r| r["map"] == "events"));
+    let first = records[0]["data"].as_str().expect("hex");
+    assert!(first.len() > 2 * 8, "{first}");
+    assert_eq!(records[1]["data"].as_str().map(str::len), Some(10));
+    // Redirect targets in --json lines: devmap entries loaded from
+    // --maps-in name their interface, cpumap entries their CPU.
+    let maps_in = std::env::temp_dir().join(format!("cranebpf-ports-{}.json", std::process::id()));
+    std::fs::write(
+        &maps_in,
+        r#"{"ports": [{"key": "01000000", "value": "0900000000000000"}],
+            "cpus": [{"key": "00000000", "value": "4000000000000000"}]}"#,
+    )
+    .expect("maps file");
+    let (code, out, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        redirect.to_str().expect("utf-8"),
+        "-r",
+        capture,
+        "--maps-in",
+        maps_in.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let _ = std::fs::remove_file(&maps_in);
+    let _ = std::fs::remove_file(&perf);
+    let _ = std::fs::remove_file(&redirect);
+    assert_eq!(code, 0, "{err}");
+    let targets: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("redirect").cloned())
+        .collect();
+    assert!(targets.contains(&serde_json::json!(9)), "{out}");
+    assert!(targets.contains(&serde_json::json!({"cpu": 0})), "{out}");
+    assert!(
+        targets
+            .iter()
+            .any(|t| t.get("broadcast") == Some(&serde_json::json!("ports"))),
+        "{out}"
+    );
+}

@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 22] = [
+const PROGRAMS: [&str; 23] = [
     "counter",
     "parse",
     "rewrite",
@@ -70,6 +70,7 @@ const PROGRAMS: [&str; 22] = [
     "loop",
     "change",
     "adjust_room",
+    "frags",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.
@@ -271,7 +272,9 @@ fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> 
                 Some(ContextKind::Socket) => ProgType::SocketFilter,
                 other => panic!("{}: section {} ({other:?})", program.name, program.section),
             };
-            LoadedProgram::load_licensed(prog_type, &insns, license)
+            // libbpf's BPF_F_XDP_HAS_FRAGS for `xdp.frags` sections.
+            let frags = program.section.split('/').next() == Some("xdp.frags");
+            LoadedProgram::load_flagged(prog_type, &insns, license, if frags { 32 } else { 0 })
                 .unwrap_or_else(|e| panic!("the kernel refused {}: {e}", program.name))
         })
         .collect();
@@ -492,6 +495,20 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
         let _ = std::fs::remove_file(&path);
         let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let preload = preloads(name, &object);
+        // Multi-buffer frames for the xdp.frags program: past one page
+        // they arrive in fragments (every cut of a jumbo frame around the
+        // page and fragment edges, and up to 65,535 bytes).
+        let mut packets = packets.clone();
+        if name == "frags" {
+            let jumbo: Vec<u8> = (0..65_535u32).map(|i| (i * 7 + i / 251) as u8).collect();
+            let lens = [
+                3519, 3520, 3521, 3600, 4000, 5001, 7616, 7617, 7618, 8004, 9000, 12_347, 20_000,
+                65_535,
+            ];
+            for len in lens {
+                packets.push(jumbo[..len].to_vec());
+            }
+        }
         let kernel = load_in_kernel(&object, &preload);
         // Frames a test run of this type refuses (EINVAL) are left out of
         // the comparison, and counted.

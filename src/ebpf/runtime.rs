@@ -13,7 +13,10 @@
 //! [ context block | headroom 256 | packet … | tailroom | map arenas ]
 //! ```
 //!
-//! so that every address a program can hold (context, packet, map value)
+//! (an `xdp.frags` program's frame past one page: its first 3,520 bytes
+//! linear, the rest as page-sized fragments right after them, reached
+//! through the helpers), so that every address a program can hold
+//! (context, packet, map value)
 //! lies in the memory the engines check accesses against; the stack is the
 //! engines' own. Map values persist across packets; the packet area is
 //! rewritten for each.
@@ -234,6 +237,9 @@ const XDP_FRAME_SIZE: usize = 40;
 const PAGE: usize = 4096;
 /// The largest packet a run takes.
 pub const MAX_PACKET: usize = 65_535;
+/// The most of a frame an `xdp.frags` program sees linearly: a page less
+/// the headroom and tailroom, as a kernel test run builds the frame.
+const MAX_LINEAR: usize = PAGE - HEADROOM - TAILROOM;
 const ETH_HLEN: u64 = 14;
 /// The longest a socket buffer may grow (`BPF_SKB_MAX_LEN`, the kernel's
 /// `SKB_MAX_ALLOC`: four pages less `struct skb_shared_info`).
@@ -482,6 +488,9 @@ pub struct PacketProgram {
     programs: Vec<Option<Prepared>>,
     entry: usize,
     kind: ContextKind,
+    /// An `xdp.frags` program: frames past one page arrive as a linear
+    /// part and fragments, as a kernel test run gives them.
+    frags: bool,
     /// One run at a time: a program is `Send`, not `Sync` (a lock per
     /// packet was a third of a simple program's time; share one between
     /// threads behind a `Mutex`).
@@ -613,10 +622,12 @@ impl PacketProgram {
             .map(Prepared::stack_len)
             .max()
             .unwrap_or(0);
+        let frags = first.section.split('/').next() == Some("xdp.frags");
         Ok(PacketProgram {
             programs: prepared,
             entry,
             kind,
+            frags,
             state: RefCell::new(RunState {
                 bytes,
                 base,
@@ -709,13 +720,23 @@ impl PacketProgram {
         mem[..cleared].fill(0);
         let mem_addr = mem.as_ptr() as u64;
         mem[data..data + len].copy_from_slice(&packet[..len]);
-        let frame_len = (HEADROOM + len + TAILROOM).max(PAGE);
+        // An `xdp.frags` program sees at most a page's worth linearly
+        // (less headroom and tailroom); the rest is in page-sized
+        // fragments, which lie right after it here.
+        let (linear, frags) = if self.frags && kind == ContextKind::Xdp && len > MAX_LINEAR {
+            let rest = len - MAX_LINEAR;
+            let pages = (0..rest.div_ceil(PAGE)).map(|i| (rest - i * PAGE).min(PAGE) as u64);
+            (MAX_LINEAR, pages.collect())
+        } else {
+            (len, Vec::new())
+        };
+        let frame_len = (HEADROOM + linear + TAILROOM).max(PAGE);
         let put64 =
             |mem: &mut [u8], at: usize, v: u64| mem[at..at + 8].copy_from_slice(&v.to_le_bytes());
         let put32 =
             |mem: &mut [u8], at: usize, v: u32| mem[at..at + 4].copy_from_slice(&v.to_le_bytes());
         put64(mem, kind.data(), mem_addr + data as u64);
-        put64(mem, kind.data_end(), mem_addr + (data + len) as u64);
+        put64(mem, kind.data_end(), mem_addr + (data + linear) as u64);
         put64(mem, kind.data_meta(), mem_addr + data as u64);
         // What the legacy loads and skb_load_bytes of a socket filter read.
         let mut network = None;
@@ -749,6 +770,7 @@ impl PacketProgram {
             callable: &self.programs,
             headroom_touched: Cell::new(false),
             csum_unnecessary: Cell::new(None),
+            frags: RefCell::new(frags),
             network_offset: Cell::new(ETH_HLEN),
             transport_offset: Cell::new(None),
             encapsulated: Cell::new(false),
@@ -782,12 +804,14 @@ impl PacketProgram {
         };
         let redirect = env.redirect.get();
         let drained = env.maps.borrow_mut().drain_records();
+        let frag_bytes: u64 = env.frags.borrow().iter().sum();
         state.ticks = env.ticks.get();
         state.headroom_dirty = env.headroom_touched.get();
         let action = result?;
         let mem = state.mem();
         let field = |at: usize| u64::from_le_bytes(mem[at..at + 8].try_into().unwrap_or([0; 8]));
-        let (lo, hi) = (field(kind.data()), field(kind.data_end()));
+        // (Fragments follow the linear part.)
+        let (lo, hi) = (field(kind.data()), field(kind.data_end()) + frag_bytes);
         let inside = lo >= mem_addr && lo <= hi && hi <= mem_addr + mem.len() as u64;
         let bytes = if !copy_out {
             Vec::new()
@@ -916,6 +940,9 @@ struct PacketEnv<'a> {
     /// The socket buffer's checksum state: `None` for CHECKSUM_NONE,
     /// the level of a CHECKSUM_UNNECESSARY one.
     csum_unnecessary: Cell<Option<u8>>,
+    /// An `xdp.frags` frame's fragment sizes, in order; their bytes follow
+    /// `data_end` in the run memory.
+    frags: RefCell<Vec<u64>>,
     /// Where the network header is, from `data` (14 in a test run's
     /// frame; `skb_change_head` moves `data` and not it).
     network_offset: Cell<u64>,
@@ -1010,7 +1037,7 @@ impl Environment for PacketEnv<'_> {
             // HZ = 1000: one jiffy per millisecond of the clock.
             helper::JIFFIES64 => HelperOutcome::Return(self.now() / 1_000_000),
             helper::GET_NUMA_NODE_ID => HelperOutcome::Return(0),
-            helper::XDP_GET_BUFF_LEN => match self.packet_span(args[0], memory) {
+            helper::XDP_GET_BUFF_LEN => match self.xdp_span(args[0], memory) {
                 Some((_, len)) => HelperOutcome::Return(len),
                 None => oob(args[0], self.kind.block_size(), false),
             },
@@ -1125,7 +1152,7 @@ impl PacketEnv<'_> {
         memory: &mut HelperMemory<'_>,
     ) -> HelperOutcome {
         let (offset, buf, len) = (args[1] as u32 as u64, args[2], args[3] as u32 as u64);
-        let Some((data, size)) = self.packet_span(args[0], memory) else {
+        let Some((data, size)) = self.xdp_span(args[0], memory) else {
             return oob(args[0], self.kind.block_size(), false);
         };
         if offset > 0xffff || len > 0xffff {
@@ -1186,7 +1213,8 @@ impl PacketEnv<'_> {
         if self.kind == ContextKind::Socket {
             return Ok(memory.packet().to_vec());
         }
-        let Some((data, len)) = self.packet_span(ctx, memory) else {
+        // (An XDP frame's fragments too, as `bpf_xdp_copy` reads them.)
+        let Some((data, len)) = self.xdp_span(ctx, memory) else {
             return Err(oob(ctx, self.kind.block_size(), false));
         };
         Ok(memory
@@ -1637,6 +1665,9 @@ impl PacketEnv<'_> {
                 }
                 self.set_pointer(args[0], memory, kind.data_meta(), new);
             }
+            _ if !self.frags.borrow().is_empty() => {
+                return self.adjust_frags(args[0], delta, [data, end], memory);
+            }
             _ => {
                 let new = moved(end);
                 if new > self.frame_end || new < data + ETH_HLEN {
@@ -1649,6 +1680,57 @@ impl PacketEnv<'_> {
                 }
                 self.set_pointer(args[0], memory, kind.data_end(), new);
             }
+        }
+        errno(0)
+    }
+
+    /// `xdp_adjust_tail` on a frame with fragments, as the kernel's
+    /// `bpf_xdp_frags_shrink_tail` and `_increase_tail`: shrinking takes
+    /// bytes from the last fragments (-EINVAL for more than the frame less
+    /// 14 bytes), and from the linear part once none is left; growing
+    /// extends the last fragment with zeros up to its page (-EINVAL past
+    /// it).
+    fn adjust_frags(
+        &self,
+        ctx: u64,
+        delta: i64,
+        [data, end]: [u64; 2],
+        memory: &mut HelperMemory<'_>,
+    ) -> HelperOutcome {
+        let mut frags = self.frags.borrow_mut();
+        let frag_bytes: u64 = frags.iter().sum();
+        let linear = end - data;
+        if delta < 0 {
+            let mut shrink = delta.unsigned_abs();
+            if shrink > (linear + frag_bytes).saturating_sub(ETH_HLEN) {
+                return errno(-EINVAL);
+            }
+            while shrink > 0 {
+                let Some(last) = frags.last_mut() else { break };
+                let take = shrink.min(*last);
+                *last -= take;
+                shrink -= take;
+                if *last == 0 {
+                    frags.pop();
+                } else {
+                    break;
+                }
+            }
+            if frags.is_empty() {
+                self.set_pointer(ctx, memory, self.kind.data_end(), end - shrink);
+            }
+            return errno(0);
+        }
+        let grow = delta as u64;
+        let last = frags.last().copied().unwrap_or(0);
+        if grow > PAGE as u64 - last {
+            return errno(-EINVAL);
+        }
+        let (mem, at) = memory.mem();
+        let tail = (end + frag_bytes - at) as usize;
+        mem[tail..tail + grow as usize].fill(0);
+        if let Some(last) = frags.last_mut() {
+            *last += grow;
         }
         errno(0)
     }
@@ -1861,6 +1943,13 @@ impl PacketEnv<'_> {
             }
             None => false,
         }
+    }
+
+    /// An XDP frame's bytes, fragments included (`xdp_get_buff_len`): its
+    /// run-memory address and length.
+    fn xdp_span(&self, ctx: u64, memory: &mut HelperMemory<'_>) -> Option<(u64, u64)> {
+        let (data, linear) = self.packet_span(ctx, memory)?;
+        Some((data, linear + self.frags.borrow().iter().sum::<u64>()))
     }
 
     /// The packet (`data .. data_end` of the context block at `ctx`) as a

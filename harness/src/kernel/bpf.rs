@@ -236,6 +236,17 @@ impl LoadedProgram {
         insns: &[Insn],
         license: &str,
     ) -> Result<LoadedProgram, LoadError> {
+        LoadedProgram::load_flagged(prog_type, insns, license, 0)
+    }
+
+    /// As [`LoadedProgram::load_licensed`], with `BPF_PROG_LOAD`'s
+    /// `prog_flags` (`BPF_F_XDP_HAS_FRAGS`, 32, for `xdp.frags` programs).
+    pub fn load_flagged(
+        prog_type: ProgType,
+        insns: &[Insn],
+        license: &str,
+        prog_flags: u32,
+    ) -> Result<LoadedProgram, LoadError> {
         let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
         let license = std::ffi::CString::new(license).map_err(|_| LoadError {
             error: io::Error::from(io::ErrorKind::InvalidInput),
@@ -266,7 +277,7 @@ impl LoadedProgram {
                     log.as_mut_ptr() as u64
                 },
                 kern_version: 0,
-                prog_flags: 0,
+                prog_flags,
                 prog_name: [0; 16],
                 prog_ifindex: 0,
                 expected_attach_type: 0,

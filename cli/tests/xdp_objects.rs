@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 23] = [
+const PROGRAMS: [&str; 24] = [
     "counter",
     "parse",
     "rewrite",
@@ -71,6 +71,7 @@ const PROGRAMS: [&str; 23] = [
     "change",
     "adjust_room",
     "frags",
+    "for_each",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.
@@ -808,6 +809,7 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
             "leak_sample" => "Unreleased reference",
             "tail_with_sample" => "tail_call would lead to reference leak",
             "unchecked_sample" => "invalid mem access 'ringbuf_mem_or_null'",
+            "for_each_ring" => "callback function not allowed for map",
             _ => "invalid access to packet",
         };
         assert!(

@@ -33,6 +33,13 @@ use super::insn::{op, Insn, Program};
 
 /// `BPF_FUNC_loop`.
 pub const BPF_LOOP: i32 = 181;
+/// `BPF_FUNC_for_each_map_elem`.
+pub const FOR_EACH_MAP_ELEM: i32 = 164;
+/// The helper the expanded `bpf_for_each_map_elem` calls for each slot of
+/// its map (`call FOR_EACH_ENTRY` with r1 = the map, r2 = the slot): the
+/// address of a record of the entry's key and value addresses, or 0 for an
+/// empty slot. Not a kernel helper (ids there are far smaller).
+pub const FOR_EACH_ENTRY: i32 = 0x7f00_0164;
 /// `BPF_MAX_LOOPS`.
 const MAX_LOOPS: i32 = 1 << 23;
 
@@ -53,19 +60,35 @@ impl std::fmt::Display for CallbackError {
 
 impl std::error::Error for CallbackError {}
 
-/// Whether `i` is `call bpf_loop`.
-fn is_bpf_loop(i: &Insn) -> bool {
-    i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == BPF_LOOP
+/// Whether `i` calls a helper that takes a callback.
+fn takes_callback(i: &Insn) -> bool {
+    i.opc == op::JMP | op::CALL && i.src == 0 && matches!(i.imm, BPF_LOOP | FOR_EACH_MAP_ELEM)
 }
 
-/// `prog` with every `bpf_loop` call expanded (unchanged when it has none).
+/// `prog` with every `bpf_loop` call expanded (unchanged when it has none;
+/// `bpf_for_each_map_elem` needs the object's maps:
+/// [`expand_callbacks_with_maps`]).
 pub fn expand_callbacks(prog: &Program) -> Result<Program, CallbackError> {
+    expand_callbacks_with_maps(prog, &[])
+}
+
+/// As [`expand_callbacks`], with the object's maps (indexed as `lddw` map
+/// references name them), so that `bpf_for_each_map_elem` on map `m`
+/// becomes a loop over its `max_entries` slots calling
+/// [`FOR_EACH_ENTRY`], then the callback `(map, key, value, ctx)` for each
+/// entry, until it returns non-zero; -EINVAL for flags; the entries
+/// visited. Maps the kernel does not iterate are refused in its words
+/// (`callback function not allowed for map`).
+pub fn expand_callbacks_with_maps(
+    prog: &Program,
+    maps: &[super::maps::MapDef],
+) -> Result<Program, CallbackError> {
     let insns = &prog.insns;
     let func_at = |pc: usize| insns[pc].is_lddw() && insns[pc].src == PSEUDO_FUNC;
     let starts = slot_starts(insns);
     if !starts
         .iter()
-        .any(|&pc| func_at(pc) || is_bpf_loop(&insns[pc]))
+        .any(|&pc| func_at(pc) || takes_callback(&insns[pc]))
     {
         return Ok(prog.clone());
     }
@@ -81,18 +104,24 @@ pub fn expand_callbacks(prog: &Program) -> Result<Program, CallbackError> {
     }
     let mut out = insns.clone();
     let mut consumed = Vec::new();
-    // (callback slot, inlined form, its function's first slot once appended)
-    let mut functions: Vec<(usize, bool, usize)> = Vec::new();
+    // (callback slot, form, its function's first slot once appended)
+    let mut functions: Vec<(usize, Form, usize)> = Vec::new();
     let mut appended: Vec<Insn> = Vec::new();
     for (n, &pc) in starts.iter().enumerate() {
-        if !is_bpf_loop(&insns[pc]) {
+        if !takes_callback(&insns[pc]) {
             continue;
         }
+        let helper = if insns[pc].imm == BPF_LOOP {
+            "bpf_loop"
+        } else {
+            "bpf_for_each_map_elem"
+        };
         let unknown = || CallbackError {
             pc,
-            message: "bpf_loop's callback (r2) is not a function loaded before the call in \
-                      the same straight-line code (lddw r2, <function>)"
-                .into(),
+            message: format!(
+                "{helper}'s callback (r2) is not a function loaded before the call in the same \
+                 straight-line code (lddw r2, <function>)"
+            ),
         };
         // Back through straight-line code to what last set a register.
         let last_write = |reg: u8| {
@@ -118,7 +147,38 @@ pub fn expand_callbacks(prog: &Program) -> Result<Program, CallbackError> {
                 && !i.is_src_reg()
                 && i.imm == 0
         };
-        let inlined = last_write(4).is_some_and(zero);
+        let form = if insns[pc].imm == BPF_LOOP {
+            Form::Loop {
+                inlined: last_write(4).is_some_and(zero),
+            }
+        } else {
+            // The map: a reference loaded in the same straight-line code.
+            let map = last_write(1)
+                .filter(|&at| insns[at].is_lddw() && insns[at].src == super::elf::PSEUDO_MAP_FD)
+                .and_then(|at| maps.get(insns[at].imm as u32 as usize));
+            let Some(def) = map else {
+                return Err(CallbackError {
+                    pc,
+                    message: "bpf_for_each_map_elem's map (r1) is not one of the object's maps \
+                              loaded before the call in the same straight-line code"
+                        .into(),
+                });
+            };
+            if !super::maps::iterable(def.kind) {
+                return Err(CallbackError {
+                    pc,
+                    message: format!(
+                        "callback function not allowed for map (bpf_for_each_map_elem on map \
+                         '{}', type {})",
+                        def.name,
+                        def.kind.number()
+                    ),
+                });
+            }
+            Form::ForEach {
+                slots: def.max_entries.min(i32::MAX as u32) as i32,
+            }
+        };
         let callback = (load as i64 + 1 + i64::from(insns[load].imm)) as usize;
         if callback >= insns.len() {
             return Err(CallbackError {
@@ -127,12 +187,15 @@ pub fn expand_callbacks(prog: &Program) -> Result<Program, CallbackError> {
             });
         }
         consumed.push(load);
-        let start = match functions.iter().find(|f| (f.0, f.1) == (callback, inlined)) {
+        let start = match functions.iter().find(|f| (f.0, f.1) == (callback, form)) {
             Some(&(_, _, start)) => start,
             None => {
                 let start = insns.len() + appended.len();
-                appended.extend(loop_function(start, callback, inlined));
-                functions.push((callback, inlined, start));
+                appended.extend(match form {
+                    Form::Loop { inlined } => loop_function(start, callback, inlined),
+                    Form::ForEach { slots } => for_each_function(start, callback, slots),
+                });
+                functions.push((callback, form, start));
                 start
             }
         };
@@ -142,7 +205,9 @@ pub fn expand_callbacks(prog: &Program) -> Result<Program, CallbackError> {
         if func_at(pc) && !consumed.contains(&pc) {
             return Err(CallbackError {
                 pc,
-                message: "a function's address is used other than as bpf_loop's callback".into(),
+                message: "a function's address is used other than as a callback of bpf_loop or \
+                          bpf_for_each_map_elem"
+                    .into(),
             });
         }
     }
@@ -152,6 +217,58 @@ pub fn expand_callbacks(prog: &Program) -> Result<Program, CallbackError> {
     }
     out.extend(appended);
     Ok(Program::new(out))
+}
+
+/// Which loop a callback helper becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    /// `bpf_loop`; `inlined`: the kernel's inlined form.
+    Loop { inlined: bool },
+    /// `bpf_for_each_map_elem` over a map of `slots` slots.
+    ForEach { slots: i32 },
+}
+
+/// The loop function of `bpf_for_each_map_elem` for `callback` over a map
+/// of `slots` slots, placed at slot `at`: -EINVAL for flags; then for each
+/// slot, [`FOR_EACH_ENTRY`] and, for an entry, the callback (map, key,
+/// value, ctx); stops when it returns non-zero; returns the entries
+/// visited.
+fn for_each_function(at: usize, callback: usize, slots: i32) -> Vec<Insn> {
+    let mov = |dst: u8, imm: i32| Insn::new(op::ALU64 | op::MOV | op::K, dst, 0, 0, imm);
+    let mov_reg = |dst: u8, src: u8| Insn::new(op::ALU64 | op::MOV | op::X, dst, src, 0, 0);
+    let load = |dst: u8, off: i16| Insn::new(op::LDX | op::MEM | op::DW, dst, 0, off, 0);
+    let exit = Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0);
+    vec![
+        Insn::new(op::JMP | op::JNE | op::K, 4, 0, 20, 0),
+        mov_reg(6, 1),
+        mov(7, 0),
+        mov_reg(8, 3),
+        mov(9, 0),
+        Insn::new(op::JMP | op::JGE | op::K, 7, 0, 13, slots),
+        mov_reg(1, 6),
+        mov_reg(2, 7),
+        Insn::new(op::JMP | op::CALL, 0, 0, 0, FOR_EACH_ENTRY),
+        Insn::new(op::ALU64 | op::ADD | op::K, 7, 0, 0, 1),
+        Insn::new(op::JMP | op::JEQ | op::K, 0, 0, -6, 0),
+        load(2, 0),
+        load(3, 8),
+        mov_reg(1, 6),
+        mov_reg(4, 8),
+        mov(5, 0),
+        Insn::new(
+            op::JMP | op::CALL,
+            0,
+            op::CALL_LOCAL,
+            0,
+            rel(at + 16, callback),
+        ),
+        Insn::new(op::ALU64 | op::ADD | op::K, 9, 0, 0, 1),
+        Insn::new(op::JMP | op::JEQ | op::K, 0, 0, -14, 0),
+        mov_reg(0, 9),
+        exit,
+        mov(0, -22),
+        exit,
+    ]
 }
 
 /// Slot indices where instructions start (not `lddw` second halves).
@@ -340,9 +457,6 @@ mod tests {
         p.insns[9] = Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 0);
         let e = expand_callbacks(&p).expect_err("refused");
         assert_eq!(e.pc, 4, "{e}");
-        assert!(
-            e.message.contains("other than as bpf_loop's callback"),
-            "{e}"
-        );
+        assert!(e.message.contains("other than as a callback"), "{e}");
     }
 }

@@ -148,6 +148,9 @@ pub mod helper {
     pub const XDP_STORE_BYTES: u32 = 190;
     /// `bpf_ktime_get_tai_ns`.
     pub const KTIME_GET_TAI_NS: u32 = 208;
+    /// The step of an expanded `bpf_for_each_map_elem`
+    /// ([`crate::ebpf::callbacks::FOR_EACH_ENTRY`]).
+    pub const FOR_EACH_ENTRY: u32 = crate::ebpf::callbacks::FOR_EACH_ENTRY as u32;
     /// `bpf_skb_load_bytes`.
     pub const SKB_LOAD_BYTES: u32 = 26;
     /// `bpf_csum_diff`.
@@ -169,8 +172,9 @@ pub mod helper {
     /// `bpf_ringbuf_query`.
     pub const RINGBUF_QUERY: u32 = 134;
     /// Ids every program type may call.
-    pub const COMMON: [u32; 19] = [
+    pub const COMMON: [u32; 20] = [
         PERF_EVENT_OUTPUT,
+        FOR_EACH_ENTRY,
         GET_NUMA_NODE_ID,
         JIFFIES64,
         KTIME_GET_BOOT_NS,
@@ -589,7 +593,7 @@ impl PacketProgram {
                     }
                 }
             };
-            let looped = super::callbacks::expand_callbacks(&program.program)
+            let looped = super::callbacks::expand_callbacks_with_maps(&program.program, maps)
                 .map_err(|e| named(RuntimeError::Callback(e)))?;
             // TC programs' legacy loads read the frame in the run memory.
             let expanded;
@@ -1037,6 +1041,15 @@ impl Environment for PacketEnv<'_> {
             // HZ = 1000: one jiffy per millisecond of the clock.
             helper::JIFFIES64 => HelperOutcome::Return(self.now() / 1_000_000),
             helper::GET_NUMA_NODE_ID => HelperOutcome::Return(0),
+            helper::FOR_EACH_ENTRY => {
+                let maps = self.maps.borrow();
+                let Some(map) = map_index(args[0]) else {
+                    return HelperOutcome::Return(0);
+                };
+                let (mem, mem_addr) = memory.mem();
+                let at = maps.visit(mem, mem_addr, map, args[1] as u32);
+                HelperOutcome::Return(at.map_or(0, |at| mem_addr + at as u64))
+            }
             helper::XDP_GET_BUFF_LEN => match self.xdp_span(args[0], memory) {
                 Some((_, len)) => HelperOutcome::Return(len),
                 None => oob(args[0], self.kind.block_size(), false),

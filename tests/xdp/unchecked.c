@@ -220,4 +220,17 @@ int unchecked_sample(struct xdp_md *ctx)
     return XDP_PASS;
 }
 
+static long visit(void *map, void *key, void *value, void *ctx)
+{
+    return 0;
+}
+
+// bpf_for_each_map_elem walks hash and array maps, not ring buffers.
+SEC("xdp")
+int for_each_ring(struct xdp_md *ctx)
+{
+    bpf_for_each_map_elem(&events, visit, 0, 0);
+    return XDP_PASS;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -11,7 +11,7 @@
 
 mod set;
 
-pub use set::{MapSet, MapUpdateError};
+pub use set::{iterable, MapSet, MapUpdateError};
 
 /// Map types this crate runs (`enum bpf_map_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

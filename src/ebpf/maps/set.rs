@@ -114,6 +114,9 @@ struct Map {
     ring: Option<Ring>,
     /// A perf event array's records in this run, in output order.
     events: Option<Vec<Vec<u8>>>,
+    /// Offset of the entry `bpf_for_each_map_elem` is visiting: its key's
+    /// and value's addresses, then the key (maps it iterates only).
+    visit: Option<usize>,
 }
 
 /// The maps of an object, by index (the order [`MapDef`]s were given).
@@ -152,15 +155,22 @@ impl MapSet {
                     ..HashIndex::default()
                 }
             });
+            let values = at;
+            at += slot * def.max_entries as usize;
+            let visit = iterable(def.kind).then(|| {
+                let v = at;
+                at += 16 + (def.key_size as usize).div_ceil(8) * 8;
+                v
+            });
             maps.push(Map {
                 def: def.clone(),
-                arena: at,
+                arena: values,
                 slot,
                 index,
                 ring,
                 events,
+                visit,
             });
-            at += slot * def.max_entries as usize;
         }
         MapSet {
             records: maps.iter().any(|m| m.def.kind.holds_records()),
@@ -390,6 +400,33 @@ impl MapSet {
         }
     }
 
+    /// `bpf_for_each_map_elem`'s step: when slot `slot` of map `map` holds
+    /// an entry (every index of an array), the offset of a record of its
+    /// key's and value's run-memory addresses (`mem_addr` is where `mem`
+    /// lies), the key copied after them.
+    pub fn visit(&self, mem: &mut [u8], mem_addr: u64, map: usize, slot: u32) -> Option<usize> {
+        let m = self.maps.get(map)?;
+        let at = m.visit?;
+        if slot >= m.def.max_entries {
+            return None;
+        }
+        let key_size = m.def.key_size as usize;
+        let key = match &m.index {
+            None => {
+                let mut k = slot.to_le_bytes().to_vec();
+                k.resize(key_size, 0);
+                k
+            }
+            Some(ix) => ix.keys.get(slot as usize)?.clone()?,
+        };
+        let value = m.arena + slot as usize * m.slot;
+        let record = mem.get_mut(at..at + 16 + key_size)?;
+        record[..8].copy_from_slice(&(mem_addr + at as u64 + 16).to_le_bytes());
+        record[8..16].copy_from_slice(&(mem_addr + value as u64).to_le_bytes());
+        record[16..].copy_from_slice(&key);
+        Some(at)
+    }
+
     /// Key and value size of map `map`.
     pub fn sizes(&self, map: usize) -> Option<(usize, usize)> {
         self.maps
@@ -561,6 +598,20 @@ impl MapSet {
     pub fn kind(&self, map: usize) -> Option<MapKind> {
         self.maps.get(map).map(|m| m.def.kind)
     }
+}
+
+/// Map types `bpf_for_each_map_elem` iterates (the kernel's with a
+/// `map_for_each_callback`).
+pub fn iterable(kind: MapKind) -> bool {
+    matches!(
+        kind,
+        MapKind::Hash
+            | MapKind::PercpuHash
+            | MapKind::LruHash
+            | MapKind::LruPercpuHash
+            | MapKind::Array
+            | MapKind::PercpuArray
+    )
 }
 
 /// What an update with `value` does to a `bpf_redirect_map` target, as the

@@ -2287,6 +2287,75 @@ mod tests {
     }
 
     #[test]
+    fn for_each_map_elem_visits_every_entry_with_its_key_and_value() {
+        // sum over entries of key * 1000 + value, and the count, as
+        // (count << 32) | sum; the callback is after the first exit.
+        let src = format!(
+            "stdw [r10-8], 0\n\
+             lddw r1, {MAP_REF}\n\
+             lddw r2, 0\n\
+             mov r3, r10\n\
+             add r3, -8\n\
+             mov r4, 0\n\
+             call 164\n\
+             ldxdw r1, [r10-8]\n\
+             lsh r0, 32\n\
+             or r0, r1\n\
+             exit\n\
+             ldxw r1, [r2]\n\
+             mul r1, 1000\n\
+             ldxdw r0, [r3]\n\
+             add r1, r0\n\
+             ldxdw r0, [r4]\n\
+             add r0, r1\n\
+             stxdw [r4], r0\n\
+             mov r0, 0\n\
+             exit"
+        );
+        for (kind, want) in [
+            (MapKind::Hash, 2 << 32 | (3030 + 5050)),
+            // Every index of an array (0 to 3), 30 at index 3.
+            (MapKind::Array, 4 << 32 | (1000 + 2000 + 3030)),
+        ] {
+            let maps = [def("h", kind, 8, 4)];
+            for engine in [Engine::Interp, Engine::Jit] {
+                let mut program = assemble(&src).expect("assembles");
+                let exit = program
+                    .insns
+                    .iter()
+                    .position(|i| i.opc == 0x95)
+                    .expect("exit");
+                for (at, i) in program.insns.iter_mut().enumerate() {
+                    if i.is_lddw() && i64::from(i.imm) >= MAP_REF {
+                        i.src = PSEUDO_MAP_FD;
+                        i.imm = 0;
+                    } else if i.is_lddw() && i.dst == 2 {
+                        i.src = super::super::elf::PSEUDO_FUNC;
+                        i.imm = (exit as i64 - at as i64) as i32;
+                    }
+                }
+                let object = ObjectProgram {
+                    name: "entry".into(),
+                    section: "xdp".into(),
+                    program,
+                };
+                let options = PacketOptions {
+                    engine: Some(engine),
+                    ..PacketOptions::default()
+                };
+                let p = PacketProgram::new(&object, &maps, options).expect("prepares");
+                p.preload("h", &3u32.to_le_bytes(), &30u64.to_le_bytes())
+                    .unwrap();
+                if kind == MapKind::Hash {
+                    p.preload("h", &5u32.to_le_bytes(), &50u64.to_le_bytes())
+                        .unwrap();
+                }
+                assert_eq!(p.action(&[0; 20]).unwrap(), want, "{kind:?} ({engine})");
+            }
+        }
+    }
+
+    #[test]
     fn a_packet_program_can_move_to_another_thread() {
         fn send<T: Send>() {}
         send::<PacketProgram>();

@@ -61,9 +61,12 @@
 //! Where this runtime is weaker than the kernel: accesses are checked
 //! against the run memory as a whole, not against each object (a packet
 //! pointer that strays past `data_end` into the tailroom is not refused as
-//! the kernel's verifier refuses it), `.rodata` is writable, and LRU maps
-//! evict the least recently used entry exactly (the kernel's LRU is
-//! approximate).
+//! the kernel's verifier refuses it; an `xdp.frags` program could read
+//! its fragments that way), a store into `.rodata` through a pointer the
+//! static checks lost track of goes through, `bpf_for_each_map_elem`
+//! walks a hash map in slot order rather than the kernel's hash order, and
+//! LRU maps evict the least recently used entry exactly (the kernel's LRU
+//! is approximate).
 
 use std::cell::{Cell, RefCell};
 use std::time::Instant;

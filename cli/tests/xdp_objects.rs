@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 24] = [
+const PROGRAMS: [&str; 26] = [
     "counter",
     "parse",
     "rewrite",
@@ -72,6 +72,8 @@ const PROGRAMS: [&str; 24] = [
     "adjust_room",
     "frags",
     "for_each",
+    "mtu",
+    "mtu_tc",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

@@ -27,3 +27,5 @@ pub const ENOMEM: i64 = 12;
 pub const ENOTSUPP: i64 = 524;
 /// Already done (`bpf_skb_adjust_room` encapsulating twice).
 pub const EALREADY: i64 = 114;
+/// No such device (`bpf_check_mtu` on an unknown interface).
+pub const ENODEV: i64 = 19;

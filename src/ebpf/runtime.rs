@@ -47,7 +47,8 @@
 //! `skb_load_bytes_relative` (68), `csum_update` (40), `csum_level` (135),
 //! `set_hash` (48), `set_hash_invalid` (41), `skb_vlan_push` (18),
 //! `skb_vlan_pop` (19), `skb_change_tail` (38), `skb_change_head` (43),
-//! `skb_adjust_room` (50).
+//! `skb_adjust_room` (50), `check_mtu` (163), `for_each_map_elem` (164,
+//! expanded as `callbacks` describes).
 //! A helper the program type may not call is refused by the verifier, as
 //! the kernel refuses it.
 //!
@@ -74,7 +75,9 @@ use std::time::Instant;
 use super::context::{self, sk_buff, tc_action, xdp_action, xdp_md, ContextError, ContextKind};
 use super::elf::{ObjectProgram, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use super::env::{Environment, HelperMemory, HelperOutcome};
-use super::errno::{E2BIG, EACCES, EAGAIN, EALREADY, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTSUPP};
+use super::errno::{
+    E2BIG, EACCES, EAGAIN, EALREADY, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, ENOTSUPP,
+};
 use super::maps::{map_handle, map_index, MapDef, MapKind, MapSet, MapUpdateError};
 use super::verify::VerifyError;
 use super::{ExecError, Helpers, Program};
@@ -151,6 +154,8 @@ pub mod helper {
     pub const XDP_STORE_BYTES: u32 = 190;
     /// `bpf_ktime_get_tai_ns`.
     pub const KTIME_GET_TAI_NS: u32 = 208;
+    /// `bpf_check_mtu`.
+    pub const CHECK_MTU: u32 = 163;
     /// The step of an expanded `bpf_for_each_map_elem`
     /// ([`crate::ebpf::callbacks::FOR_EACH_ENTRY`]).
     pub const FOR_EACH_ENTRY: u32 = crate::ebpf::callbacks::FOR_EACH_ENTRY as u32;
@@ -198,8 +203,9 @@ pub mod helper {
         GET_SMP_PROCESSOR_ID,
     ];
     /// Ids only XDP programs may call.
-    pub const XDP: [u32; 9] = [
+    pub const XDP: [u32; 10] = [
         REDIRECT,
+        CHECK_MTU,
         REDIRECT_MAP,
         XDP_GET_BUFF_LEN,
         XDP_LOAD_BYTES,
@@ -210,8 +216,9 @@ pub mod helper {
         XDP_ADJUST_TAIL,
     ];
     /// Ids only TC programs may call.
-    pub const TC: [u32; 17] = [
+    pub const TC: [u32; 18] = [
         REDIRECT,
+        CHECK_MTU,
         SKB_ADJUST_ROOM,
         SKB_CHANGE_TAIL,
         SKB_CHANGE_HEAD,
@@ -1044,6 +1051,7 @@ impl Environment for PacketEnv<'_> {
             // HZ = 1000: one jiffy per millisecond of the clock.
             helper::JIFFIES64 => HelperOutcome::Return(self.now() / 1_000_000),
             helper::GET_NUMA_NODE_ID => HelperOutcome::Return(0),
+            helper::CHECK_MTU => self.check_mtu(args, memory),
             helper::FOR_EACH_ENTRY => {
                 let maps = self.maps.borrow();
                 let Some(map) = map_index(args[0]) else {
@@ -1578,6 +1586,61 @@ impl PacketEnv<'_> {
         self.set_pointer(ctx, memory, self.kind.data(), new_data);
         self.set_field(ctx, sk_buff::LEN, (end - new_data) as u32, memory);
         errno(0)
+    }
+
+    /// `bpf_check_mtu(ctx, ifindex, mtu_len, len_diff, flags)` against the
+    /// device a test run has, loopback (ifindex 0 or its own; MTU 65,536,
+    /// a 14-byte header; any other ifindex is -ENODEV here): the frame's
+    /// length (or `*mtu_len` plus the header, when set) plus `len_diff`
+    /// over MTU plus header is `BPF_MTU_CHK_RET_FRAG_NEEDED` (1), else 0;
+    /// `*mtu_len` becomes the MTU (failures leave it: checked against the
+    /// kernel). XDP takes no flags; TC only `BPF_MTU_CHK_SEGS` (1), and
+    /// that without a length.
+    fn check_mtu(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const MTU: u64 = 65_536;
+        const FRAG_NEEDED: u64 = 1;
+        const SEGS: u64 = 1;
+        let (ctx, ifindex, at, diff, flags) = (
+            args[0],
+            args[1] as u32,
+            args[2],
+            args[3] as i32 as i64,
+            args[4],
+        );
+        let Some(bytes) = memory.bytes(at, 4) else {
+            return oob(at, 4, true);
+        };
+        let given = u64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
+        let xdp = self.kind == ContextKind::Xdp;
+        let known = ifindex == 0 || ifindex == self.options.ingress_ifindex;
+        let bad_flags = if xdp {
+            flags != 0
+        } else {
+            flags & !SEGS != 0 || (flags & SEGS != 0 && (diff != 0 || given != 0))
+        };
+        let failure = if bad_flags {
+            Some(-EINVAL)
+        } else if !known {
+            Some(-ENODEV)
+        } else {
+            None
+        };
+        if let Some(e) = failure {
+            return errno(e);
+        }
+        let Some((_, len)) = self.packet_span(ctx, memory) else {
+            return oob(ctx, self.kind.block_size(), false);
+        };
+        let len = if given != 0 { given + ETH_HLEN } else { len };
+        let verdict = if len as i64 + diff > (MTU + ETH_HLEN) as i64 {
+            FRAG_NEEDED
+        } else {
+            0
+        };
+        if let Some(bytes) = memory.bytes(at, 4) {
+            bytes.copy_from_slice(&(MTU as u32).to_le_bytes());
+        }
+        HelperOutcome::Return(verdict)
     }
 
     /// `bpf_csum_level(skb, op)` on the socket buffer's checksum state

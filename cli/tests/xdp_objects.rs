@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 26] = [
+const PROGRAMS: [&str; 27] = [
     "counter",
     "parse",
     "rewrite",
@@ -74,6 +74,7 @@ const PROGRAMS: [&str; 26] = [
     "for_each",
     "mtu",
     "mtu_tc",
+    "change_proto",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

@@ -502,12 +502,12 @@ pub fn rewrite_with_maps(
                     // Helpers that change the packet (xdp_adjust_head,
                     // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
                     // skb_vlan_push, _pop, skb_pull_data, skb_change_tail,
-                    // _head, skb_adjust_room):
+                    // _head, skb_adjust_room, skb_change_proto):
                     // the kernel forgets every packet pointer and range.
                     if !i.is_src_reg()
                         && matches!(
                             i.imm,
-                            9 | 10 | 11 | 18 | 19 | 38 | 39 | 43 | 44 | 50 | 54 | 65
+                            9 | 10 | 11 | 18 | 19 | 31 | 38 | 39 | 43 | 44 | 50 | 54 | 65
                         )
                     {
                         for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {

@@ -47,7 +47,8 @@
 //! `skb_load_bytes_relative` (68), `csum_update` (40), `csum_level` (135),
 //! `set_hash` (48), `set_hash_invalid` (41), `skb_vlan_push` (18),
 //! `skb_vlan_pop` (19), `skb_change_tail` (38), `skb_change_head` (43),
-//! `skb_adjust_room` (50), `check_mtu` (163), `for_each_map_elem` (164,
+//! `skb_adjust_room` (50), `skb_change_proto` (31), `skb_change_type`
+//! (32), `check_mtu` (163), `for_each_map_elem` (164,
 //! expanded as `callbacks` describes).
 //! A helper the program type may not call is refused by the verifier, as
 //! the kernel refuses it.
@@ -126,6 +127,10 @@ pub mod helper {
     pub const SKB_CHANGE_HEAD: u32 = 43;
     /// `bpf_skb_adjust_room`.
     pub const SKB_ADJUST_ROOM: u32 = 50;
+    /// `bpf_skb_change_proto`.
+    pub const SKB_CHANGE_PROTO: u32 = 31;
+    /// `bpf_skb_change_type`.
+    pub const SKB_CHANGE_TYPE: u32 = 32;
     /// `bpf_skb_vlan_pop`.
     pub const SKB_VLAN_POP: u32 = 19;
     /// `bpf_skb_pull_data`.
@@ -216,8 +221,10 @@ pub mod helper {
         XDP_ADJUST_TAIL,
     ];
     /// Ids only TC programs may call.
-    pub const TC: [u32; 18] = [
+    pub const TC: [u32; 20] = [
         REDIRECT,
+        SKB_CHANGE_PROTO,
+        SKB_CHANGE_TYPE,
         CHECK_MTU,
         SKB_ADJUST_ROOM,
         SKB_CHANGE_TAIL,
@@ -1074,6 +1081,8 @@ impl Environment for PacketEnv<'_> {
             helper::SKB_CHANGE_TAIL => self.change_tail(args, memory),
             helper::SKB_CHANGE_HEAD => self.change_head(args, memory),
             helper::SKB_ADJUST_ROOM => self.adjust_room(args, memory),
+            helper::SKB_CHANGE_PROTO => self.change_proto(args, memory),
+            helper::SKB_CHANGE_TYPE => self.change_type(args, memory),
             helper::SKB_PULL_DATA => {
                 // Every byte is linear here: pulling succeeds unless more
                 // is asked for than the packet has (the kernel's
@@ -1516,10 +1525,7 @@ impl PacketEnv<'_> {
         if (shrink && (abs >= cur || cur - abs < min)) || (!shrink && len + abs > SKB_MAX_LEN) {
             return errno(-ENOTSUPP);
         }
-        let (mem, at) = memory.mem();
-        let from = (data - at) as usize;
-        let (off_u, abs_u) = (off as usize, abs as usize);
-        let new_data = if shrink {
+        if shrink {
             if flags & !(FIXED_GSO | DECAP_L3 | NO_CSUM_RESET) != 0 || flags & DECAP_L3 == DECAP_L3
             {
                 return errno(-EINVAL);
@@ -1527,7 +1533,7 @@ impl PacketEnv<'_> {
             if off + abs > len {
                 return errno(-ENOMEM);
             }
-            mem.copy_within(from..from + off_u, from + abs_u);
+            self.move_head(ctx, [data, end], off, -(abs as i64), memory);
             if flags & DECAP_L3 != 0 {
                 let to = if flags & DECAP_L3_IPV4 != 0 {
                     ipv4
@@ -1536,7 +1542,6 @@ impl PacketEnv<'_> {
                 };
                 self.set_field(ctx, sk_buff::PROTOCOL, u32::from(to), memory);
             }
-            data + abs
         } else {
             let encap = flags & ENCAP_L3 != 0;
             let inner_mac_len = flags >> 56;
@@ -1561,9 +1566,7 @@ impl PacketEnv<'_> {
                     return errno(-EINVAL);
                 }
             }
-            let to = from - abs_u;
-            mem.copy_within(from..from + off_u, to);
-            mem[to + off_u..to + off_u + abs_u].fill(0);
+            self.move_head(ctx, [data, end], off, abs as i64, memory);
             if encap {
                 self.encapsulated.set(true);
                 if flags & (ENCAP_L4_GRE | ENCAP_L4_UDP) != 0 {
@@ -1577,14 +1580,86 @@ impl PacketEnv<'_> {
                 };
                 self.set_field(ctx, sk_buff::PROTOCOL, u32::from(outer), memory);
             }
-            self.headroom_touched.set(true);
-            data - abs
-        };
+        }
         if flags & NO_CSUM_RESET == 0 {
             self.csum_unnecessary.set(None);
         }
+        errno(0)
+    }
+
+    /// Room made (`diff` > 0, zeroed) or removed after the first `off`
+    /// bytes of the packet, those bytes moving with `data`, as the
+    /// kernel's `bpf_skb_generic_push`/`_pop` (the headers' offsets from
+    /// `data` stay); `data` and `len` follow. The caller checked that the
+    /// headroom or the packet has the bytes.
+    fn move_head(
+        &self,
+        ctx: u64,
+        [data, end]: [u64; 2],
+        off: u64,
+        diff: i64,
+        memory: &mut HelperMemory<'_>,
+    ) {
+        let new_data = data.wrapping_sub(diff as u64);
+        let (mem, at) = memory.mem();
+        let (from, to, off) = ((data - at) as usize, (new_data - at) as usize, off as usize);
+        mem.copy_within(from..from + off, to);
+        if diff > 0 {
+            mem[to + off..to + off + diff as usize].fill(0);
+            self.headroom_touched.set(true);
+        }
         self.set_pointer(ctx, memory, self.kind.data(), new_data);
         self.set_field(ctx, sk_buff::LEN, (end - new_data) as u32, memory);
+    }
+
+    /// `bpf_skb_change_proto(skb, proto, flags)` as the kernel's
+    /// `bpf_skb_proto_xlat`: IPv4 to IPv6 makes 20 zero bytes of room after
+    /// the MAC header, IPv6 to IPv4 removes 20 (-ENOMEM in a shorter
+    /// frame); `protocol` becomes the new one and the hash is cleared;
+    /// -EINVAL for flags, -ENOTSUPP for any other change.
+    fn change_proto(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        const DIFF: u64 = 40 - 20;
+        let (ctx, to, flags) = (args[0], args[1] as u16, args[2]);
+        if flags != 0 {
+            return errno(-EINVAL);
+        }
+        let Some([data, end, _]) = self.pointers(ctx, memory) else {
+            return oob(ctx, self.kind.block_size(), true);
+        };
+        let from = self.field(ctx, sk_buff::PROTOCOL, memory).unwrap_or(0) as u16;
+        let ipv4 = u16::from_ne_bytes(0x0800u16.to_be_bytes());
+        let ipv6 = u16::from_ne_bytes(0x86ddu16.to_be_bytes());
+        let off = self.network_offset.get();
+        if from == ipv4 && to == ipv6 {
+            if data - self.frame_start < DIFF {
+                return errno(-ENOMEM);
+            }
+            self.move_head(ctx, [data, end], off, DIFF as i64, memory);
+        } else if from == ipv6 && to == ipv4 {
+            if off + DIFF > end - data {
+                return errno(-ENOMEM);
+            }
+            self.move_head(ctx, [data, end], off, -(DIFF as i64), memory);
+        } else {
+            return errno(-ENOTSUPP);
+        }
+        self.set_field(ctx, sk_buff::PROTOCOL, u32::from(to), memory);
+        self.set_field(ctx, sk_buff::HASH, 0, memory);
+        errno(0)
+    }
+
+    /// `bpf_skb_change_type(skb, type)`: the packet type, when it and the
+    /// new one are host, broadcast, multicast or other-host (0-3); else
+    /// -EINVAL.
+    fn change_type(&self, args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+        let (ctx, to) = (args[0], args[1] as u32);
+        let Some(now) = self.field(ctx, sk_buff::PKT_TYPE, memory) else {
+            return oob(ctx, self.kind.block_size(), true);
+        };
+        if now > 3 || to > 3 {
+            return errno(-EINVAL);
+        }
+        self.set_field(ctx, sk_buff::PKT_TYPE, to, memory);
         errno(0)
     }
 

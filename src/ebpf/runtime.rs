@@ -2390,6 +2390,8 @@ mod tests {
     /// `lddw rN, MAP_REF + m` in the sources below becomes a reference
     /// to map `m`, as libbpf's relocations leave it.
     const MAP_REF: i64 = 0x7fff_0000;
+    /// `lddw rN, FUNC_REF` below becomes a callback's address.
+    const FUNC_REF: i64 = 0x7ffe_0000;
 
     fn def(name: &str, kind: MapKind, value_size: u32, max_entries: u32) -> MapDef {
         MapDef {
@@ -2407,10 +2409,17 @@ mod tests {
         }
     }
 
+    /// `src` assembled, its map references linked as libbpf leaves them
+    /// (`MAP_REF`), and `lddw rN, FUNC_REF` made the address of the
+    /// function after the first `exit`, as a callback.
     fn prepared(src: &str, maps: &[MapDef], engine: Engine) -> PacketProgram {
         let mut program = assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
-        for i in program.insns.iter_mut() {
-            if i.is_lddw() && i64::from(i.imm) >= MAP_REF {
+        let exit = program.insns.iter().position(|i| i.opc == 0x95);
+        for (at, i) in program.insns.iter_mut().enumerate() {
+            if i.is_lddw() && i64::from(i.imm) == FUNC_REF {
+                i.src = super::super::elf::PSEUDO_FUNC;
+                i.imm = (exit.unwrap_or(at) as i64 - at as i64) as i32;
+            } else if i.is_lddw() && i64::from(i.imm) >= MAP_REF {
                 i.src = PSEUDO_MAP_FD;
                 i.imm -= MAP_REF as i32;
             }
@@ -2434,7 +2443,7 @@ mod tests {
         let src = format!(
             "stdw [r10-8], 0\n\
              lddw r1, {MAP_REF}\n\
-             lddw r2, 0\n\
+             lddw r2, {FUNC_REF}\n\
              mov r3, r10\n\
              add r3, -8\n\
              mov r4, 0\n\
@@ -2460,31 +2469,7 @@ mod tests {
         ] {
             let maps = [def("h", kind, 8, 4)];
             for engine in [Engine::Interp, Engine::Jit] {
-                let mut program = assemble(&src).expect("assembles");
-                let exit = program
-                    .insns
-                    .iter()
-                    .position(|i| i.opc == 0x95)
-                    .expect("exit");
-                for (at, i) in program.insns.iter_mut().enumerate() {
-                    if i.is_lddw() && i64::from(i.imm) >= MAP_REF {
-                        i.src = PSEUDO_MAP_FD;
-                        i.imm = 0;
-                    } else if i.is_lddw() && i.dst == 2 {
-                        i.src = super::super::elf::PSEUDO_FUNC;
-                        i.imm = (exit as i64 - at as i64) as i32;
-                    }
-                }
-                let object = ObjectProgram {
-                    name: "entry".into(),
-                    section: "xdp".into(),
-                    program,
-                };
-                let options = PacketOptions {
-                    engine: Some(engine),
-                    ..PacketOptions::default()
-                };
-                let p = PacketProgram::new(&object, &maps, options).expect("prepares");
+                let p = prepared(&src, &maps, engine);
                 p.preload("h", &3u32.to_le_bytes(), &30u64.to_le_bytes())
                     .unwrap();
                 if kind == MapKind::Hash {

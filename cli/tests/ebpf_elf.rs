@@ -125,6 +125,46 @@ fn programs_and_calls_into_text_run_on_every_engine() {
 }
 
 #[test]
+fn maps_the_kernel_would_refuse_are_refused_by_name() {
+    // (legacy bpf_map_def: type, key size, value size, max entries, flags)
+    let cases = [
+        (
+            "{ 12, 4, 4, 2, 0 }",
+            "map 'm': a map of maps needs its inner map's definition, which a legacy \
+             bpf_map_def cannot give",
+        ),
+        (
+            "{ 14, 4, 16, 2, 0 }",
+            "map 'm': a devmap (type 14) map's keys are 4 bytes and its values 4 or 8, \
+             not 4 and 16 (EINVAL)",
+        ),
+        (
+            "{ 4, 4, 8, 2, 0 }",
+            "map 'm': a perf_event_array (type 4) map's keys are 4 bytes and its values 4, \
+             not 4 and 8 (EINVAL)",
+        ),
+        (
+            "{ 13, 4, 8, 2, 0 }",
+            "map 'm': a hash of maps' values are 4 bytes (descriptors), not 8 (EINVAL)",
+        ),
+    ];
+    for (def, want) in cases {
+        let source = format!(
+            "struct bpf_map_def {{ unsigned int type, key_size, value_size, max_entries, \
+             map_flags; }};\n\
+             __attribute__((section(\"maps\"), used)) struct bpf_map_def m = {def};\n\
+             __attribute__((section(\"xdp\"), used)) int f(void *ctx) {{ return 2; }}\n"
+        );
+        let Some(obj) = compile("maps", &source) else {
+            return;
+        };
+        let e = elf::load(&std::fs::read(&obj).unwrap()).unwrap_err();
+        let _ = std::fs::remove_file(&obj);
+        assert!(e.0.contains(want), "{def}: {e}");
+    }
+}
+
+#[test]
 fn what_the_loader_cannot_take_is_refused_by_name() {
     let Some(obj) = compile(
         "global",

@@ -373,6 +373,7 @@ impl Filter {
             filter: self,
             ctx: self.ctx_template,
             native: self.native().map(JitCode::leaf_entry),
+            stack: Vec::new(),
         }
     }
 
@@ -405,6 +406,9 @@ pub struct FilterRunner<'f> {
     /// The native entry, once there is native code (looked up again until
     /// then: a tiered start's code may arrive mid-stream).
     native: Option<LeafEntry<'f>>,
+    /// The eBPF interpreter's stack, kept from packet to packet (allocated
+    /// when the interpreter first runs).
+    stack: Vec<u8>,
 }
 
 impl FilterRunner<'_> {
@@ -434,10 +438,26 @@ impl FilterRunner<'_> {
                 return r0;
             }
         }
+        self.run_interpreted(packet, wire_len)
+    }
+
+    /// [`FilterRunner::run_wire`] past native code: an interpreter (kept
+    /// out of line so the native path stays small enough to inline).
+    #[inline(never)]
+    fn run_interpreted(&mut self, packet: &[u8], wire_len: u32) -> u32 {
+        let f = self.filter;
         if let Some(decoded) = &f.decoded {
             return decoded.run(packet, &f.metadata, wire_len);
         }
-        f.run_slow(packet, wire_len)
+        match &f.core {
+            Some(core) => {
+                let env = ClassicEnv::new(&f.metadata);
+                set_len(&mut self.ctx, wire_len);
+                let mem: &mut [u8] = if f.uses_ctx { &mut self.ctx } else { &mut [] };
+                verdict(core.interpret_on_stack(mem, Some(packet), &mut self.stack, None, &env))
+            }
+            None => f.run_slow(packet, wire_len),
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! [`Environment`] serving helper calls. Native code is entered only
 //! through [`crate::jit`]'s run functions.
 
+use crate::ebpf::interp::Decoded;
 use crate::ebpf::{self, Environment, ExecError, Helpers, HelpersEnv, Program, VerifyError};
 use crate::engine::Engine;
 use crate::jit::runtime::{status, FRAME_SIZE};
@@ -61,6 +62,8 @@ impl Context for WithPacket<'_> {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     program: Program,
+    /// The program as the interpreter runs it.
+    decoded: Decoded,
     native: Native,
     /// Stack frames a run can use (its deepest local-call chain): the
     /// stack each run zeroes is that big.
@@ -129,6 +132,7 @@ impl Prepared {
             frames: ebpf::verify::call_frames(&program),
             stack_depth: ebpf::stack_depth::stack_depth(&program),
             leaf: jit.leaf,
+            decoded: Decoded::new(&program),
             program,
             native,
         })
@@ -215,20 +219,28 @@ impl Prepared {
         budget: Option<u64>,
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
-        const FRAME: usize = FRAME_SIZE as usize;
         if let (Some(code), true) = (self.jit_code(), self.leaf) {
             // Leaf code keeps its scratch in its own native frame.
             let (mem, packet) = ctx.regions();
             return self.run_leaf(code, mem, packet, budget, env);
         }
-        let Some(stack) = stack
-            .len()
-            .checked_sub(self.stack_len())
-            .map(|at| &mut stack[at..])
-        else {
+        let Some(stack) = self.cleared_stack(stack) else {
             return self.run(ctx, budget, env);
         };
+        let (mem, packet) = ctx.regions();
+        self.run_with_stack(mem, packet, stack, budget, env)
+    }
+
+    /// The top [`Prepared::stack_len`] bytes of `stack` with the part of
+    /// each frame the program can touch zeroed; `None` if `stack` is
+    /// smaller.
+    fn cleared_stack<'s>(&self, stack: &'s mut [u8]) -> Option<&'s mut [u8]> {
+        const FRAME: usize = FRAME_SIZE as usize;
+        let at = stack.len().checked_sub(self.stack_len())?;
+        let stack = &mut stack[at..];
         match self.stack_depth {
+            // (Not even an empty fill: that is still a call to memset.)
+            Some(0) => {}
             Some(depth) => {
                 for frame in stack.rchunks_exact_mut(FRAME) {
                     frame[FRAME - depth..].fill(0);
@@ -236,8 +248,7 @@ impl Prepared {
             }
             None => stack.fill(0),
         }
-        let (mem, packet) = ctx.regions();
-        self.run_with_stack(mem, packet, stack, budget, env)
+        Some(stack)
     }
 
     /// Runs non-leaf code, or the interpreter, on a prepared `stack`.
@@ -254,7 +265,7 @@ impl Prepared {
                 &self.program,
                 code.run(mem, packet, stack, budget.unwrap_or(0), env),
             ),
-            None => ebpf::interp::run_on_stack(&self.program, mem, packet, stack, budget, env),
+            None => self.decoded.run_on_stack(mem, packet, stack, budget, env),
         }
     }
 
@@ -291,8 +302,29 @@ impl Prepared {
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
         with_stack(self.frames, |stack| {
-            ebpf::interp::run_on_stack(&self.program, mem, packet, stack, budget, env)
+            self.decoded.run_on_stack(mem, packet, stack, budget, env)
         })
+    }
+
+    /// [`Prepared::interpret`] on a stack kept from run to run (grown to
+    /// [`Prepared::stack_len`] bytes on first use): only the part of each
+    /// frame the program can touch is zeroed, as in
+    /// [`Prepared::run_on_stack`].
+    pub(crate) fn interpret_on_stack(
+        &self,
+        mem: &mut [u8],
+        packet: Option<&[u8]>,
+        stack: &mut Vec<u8>,
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        if stack.len() < self.stack_len() {
+            *stack = vec![0; self.stack_len()];
+        }
+        match self.cleared_stack(stack) {
+            Some(stack) => self.decoded.run_on_stack(mem, packet, stack, budget, env),
+            None => self.interpret(mem, packet, budget, env),
+        }
     }
 }
 

@@ -1,6 +1,13 @@
 //! The reference interpreter: RFC 9669 semantics, every memory access
 //! checked, never undefined behaviour.
 //!
+//! A program is first decoded into one operation per instruction slot
+//! (registers masked, immediates and jump targets resolved, the commonest
+//! operations given their own variants) and the run loop dispatches once
+//! per instruction; the meaning of each operation stays in
+//! [`super::semantics`]. Programs run many times keep their decoded form
+//! (the prepared core); the functions here decode on each call.
+//!
 //! Execution model (shared with the JIT, which must agree):
 //! - at entry r1 = real host address of the input memory, r2 = its length,
 //!   r10 = real address of the top of frame 0's stack; every other register
@@ -57,14 +64,15 @@ pub fn run_unverified(
     budget: Option<u64>,
     env: &dyn Environment,
 ) -> Result<u64, ExecError> {
+    let code = Decoded::new(prog);
     if prog.has_local_calls() {
         let mut stack = vec![0u8; STACK_SIZE * MAX_CALL_FRAMES];
-        Machine::new(mem, packet, &mut stack).execute(&prog.insns, budget, env)
+        Machine::new(mem, packet, &mut stack).execute(&code, budget, env)
     } else {
         // One frame is all a program without local calls can use; it lives
-        // on the host stack, so a run allocates nothing.
+        // on the host stack.
         let mut stack = [0u8; STACK_SIZE];
-        Machine::new(mem, packet, &mut stack).execute(&prog.insns, budget, env)
+        Machine::new(mem, packet, &mut stack).execute(&code, budget, env)
     }
 }
 
@@ -79,7 +87,395 @@ pub fn run_on_stack(
     budget: Option<u64>,
     env: &dyn Environment,
 ) -> Result<u64, ExecError> {
-    Machine::new(mem, packet, stack).execute(&prog.insns, budget, env)
+    Decoded::new(prog).run_on_stack(mem, packet, stack, budget, env)
+}
+
+/// A program decoded once for the interpreter: one operation per
+/// instruction slot (so a slot's index is its pc), carrying its registers
+/// already masked, its immediate, its load size and its absolute jump
+/// target, so a run dispatches once per instruction. Programs run many
+/// times keep theirs ([`crate::program`]'s prepared core).
+#[derive(Clone, Debug)]
+pub(crate) struct Decoded {
+    ops: Vec<Op>,
+}
+
+/// One decoded instruction slot. The commonest ALU and jump operations
+/// (what clang and the classic translation emit most) have their own
+/// variants, so a run dispatches once for them; their meaning is still
+/// [`semantics`]' (called with the operation as a constant).
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Mov64K {
+        dst: u8,
+        imm: i32,
+    },
+    Mov64X {
+        dst: u8,
+        src: u8,
+    },
+    Mov32K {
+        dst: u8,
+        imm: i32,
+    },
+    Mov32X {
+        dst: u8,
+        src: u8,
+    },
+    Add64K {
+        dst: u8,
+        imm: i32,
+    },
+    Add64X {
+        dst: u8,
+        src: u8,
+    },
+    And64K {
+        dst: u8,
+        imm: i32,
+    },
+    And32K {
+        dst: u8,
+        imm: i32,
+    },
+    Lsh64K {
+        dst: u8,
+        imm: i32,
+    },
+    Rsh64K {
+        dst: u8,
+        imm: i32,
+    },
+    Lsh32K {
+        dst: u8,
+        imm: i32,
+    },
+    Rsh32K {
+        dst: u8,
+        imm: i32,
+    },
+    JeqK {
+        dst: u8,
+        imm: i32,
+        target: usize,
+    },
+    JneK {
+        dst: u8,
+        imm: i32,
+        target: usize,
+    },
+    JgtK {
+        dst: u8,
+        imm: i32,
+        target: usize,
+    },
+    JgeK {
+        dst: u8,
+        imm: i32,
+        target: usize,
+    },
+    JsetK {
+        dst: u8,
+        imm: i32,
+        target: usize,
+    },
+    JeqX {
+        dst: u8,
+        src: u8,
+        target: usize,
+    },
+    JneX {
+        dst: u8,
+        src: u8,
+        target: usize,
+    },
+    JgtX {
+        dst: u8,
+        src: u8,
+        target: usize,
+    },
+    JgeX {
+        dst: u8,
+        src: u8,
+        target: usize,
+    },
+    Alu64K {
+        op: u8,
+        off: i16,
+        dst: u8,
+        imm: i32,
+    },
+    Alu64X {
+        op: u8,
+        off: i16,
+        dst: u8,
+        src: u8,
+    },
+    Alu32K {
+        op: u8,
+        off: i16,
+        dst: u8,
+        imm: i32,
+    },
+    Alu32X {
+        op: u8,
+        off: i16,
+        dst: u8,
+        src: u8,
+    },
+    End {
+        opc: u8,
+        dst: u8,
+        width: i32,
+    },
+    JmpK {
+        op: u8,
+        dst: u8,
+        imm: i32,
+        target: usize,
+    },
+    JmpX {
+        op: u8,
+        dst: u8,
+        src: u8,
+        target: usize,
+    },
+    Jmp32K {
+        op: u8,
+        dst: u8,
+        imm: i32,
+        target: usize,
+    },
+    Jmp32X {
+        op: u8,
+        dst: u8,
+        src: u8,
+        target: usize,
+    },
+    Ja {
+        target: usize,
+    },
+    /// `lddw` (its second slot decodes as whatever it holds and is never
+    /// reached by falling through).
+    Lddw {
+        dst: u8,
+        value: u64,
+    },
+    LdAbs {
+        size: u8,
+        k: i32,
+    },
+    LdInd {
+        size: u8,
+        src: u8,
+        k: i32,
+    },
+    Ldx {
+        size: u8,
+        sign_extend: bool,
+        dst: u8,
+        src: u8,
+        off: i16,
+    },
+    St {
+        size: u8,
+        dst: u8,
+        off: i16,
+        imm: i32,
+    },
+    Stx {
+        size: u8,
+        dst: u8,
+        src: u8,
+        off: i16,
+    },
+    Atomic {
+        insn: Insn,
+    },
+    CallHelper {
+        id: u32,
+    },
+    CallReg {
+        dst: u8,
+    },
+    CallLocal {
+        target: usize,
+    },
+    Exit,
+}
+
+impl Decoded {
+    /// Decodes every slot of `prog`; any bit pattern decodes (to what the
+    /// interpreter makes of it), so this never fails.
+    pub(crate) fn new(prog: &Program) -> Decoded {
+        let insns = &prog.insns;
+        let ops = insns
+            .iter()
+            .enumerate()
+            .map(|(pc, i)| decode(pc, i, insns.get(pc + 1)))
+            .collect();
+        Decoded { ops }
+    }
+
+    /// Runs on `stack` (zeroed, a whole number of [`STACK_SIZE`] frames):
+    /// [`run_on_stack`] without decoding again.
+    pub(crate) fn run_on_stack(
+        &self,
+        mem: &mut [u8],
+        packet: Option<&[u8]>,
+        stack: &mut [u8],
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        Machine::new(mem, packet, stack).execute(self, budget, env)
+    }
+}
+
+/// A register field as the interpreter reads it (r10 for anything above).
+fn register(field: u8) -> usize {
+    (field & 15).min(10) as usize
+}
+
+/// The operation for the instruction `i` at `pc` (`next` is the slot
+/// after it, which `lddw` reads).
+fn decode(pc: usize, i: &Insn, next: Option<&Insn>) -> Op {
+    let dst = register(i.dst) as u8;
+    let src = register(i.src) as u8;
+    let (o, off, imm) = (i.op(), i.off, i.imm);
+    let x = i.is_src_reg();
+    let size = semantics::size_bytes(i.size_field()) as u8;
+    match i.class() {
+        op::ALU64 | op::ALU if o == op::END => Op::End {
+            opc: i.opc,
+            dst,
+            width: imm,
+        },
+        op::ALU64 => match (o, x) {
+            (op::MOV, false) if off == 0 => Op::Mov64K { dst, imm },
+            (op::MOV, true) if off == 0 => Op::Mov64X { dst, src },
+            (op::ADD, false) => Op::Add64K { dst, imm },
+            (op::ADD, true) => Op::Add64X { dst, src },
+            (op::AND, false) => Op::And64K { dst, imm },
+            (op::LSH, false) => Op::Lsh64K { dst, imm },
+            (op::RSH, false) => Op::Rsh64K { dst, imm },
+            (_, true) => Op::Alu64X {
+                op: o,
+                off,
+                dst,
+                src,
+            },
+            (_, false) => Op::Alu64K {
+                op: o,
+                off,
+                dst,
+                imm,
+            },
+        },
+        op::ALU => match (o, x) {
+            (op::MOV, false) if off == 0 => Op::Mov32K { dst, imm },
+            (op::MOV, true) if off == 0 => Op::Mov32X { dst, src },
+            (op::AND, false) => Op::And32K { dst, imm },
+            (op::LSH, false) => Op::Lsh32K { dst, imm },
+            (op::RSH, false) => Op::Rsh32K { dst, imm },
+            (_, true) => Op::Alu32X {
+                op: o,
+                off,
+                dst,
+                src,
+            },
+            (_, false) => Op::Alu32K {
+                op: o,
+                off,
+                dst,
+                imm,
+            },
+        },
+        class @ (op::JMP | op::JMP32) => match o {
+            op::JA if class == op::JMP32 => Op::Ja {
+                target: offset(pc, imm as i64),
+            },
+            op::JA => Op::Ja {
+                target: offset(pc, off as i64),
+            },
+            op::CALL if x => Op::CallReg { dst },
+            op::CALL if i.src == op::CALL_LOCAL => Op::CallLocal {
+                target: offset(pc, imm as i64),
+            },
+            op::CALL => Op::CallHelper { id: imm as u32 },
+            op::EXIT => Op::Exit,
+            _ => {
+                let target = offset(pc, off as i64);
+                match (class == op::JMP32, x) {
+                    (false, false) => match o {
+                        op::JEQ => Op::JeqK { dst, imm, target },
+                        op::JNE => Op::JneK { dst, imm, target },
+                        op::JGT => Op::JgtK { dst, imm, target },
+                        op::JGE => Op::JgeK { dst, imm, target },
+                        op::JSET => Op::JsetK { dst, imm, target },
+                        _ => Op::JmpK {
+                            op: o,
+                            dst,
+                            imm,
+                            target,
+                        },
+                    },
+                    (false, true) => match o {
+                        op::JEQ => Op::JeqX { dst, src, target },
+                        op::JNE => Op::JneX { dst, src, target },
+                        op::JGT => Op::JgtX { dst, src, target },
+                        op::JGE => Op::JgeX { dst, src, target },
+                        _ => Op::JmpX {
+                            op: o,
+                            dst,
+                            src,
+                            target,
+                        },
+                    },
+                    (true, false) => Op::Jmp32K {
+                        op: o,
+                        dst,
+                        imm,
+                        target,
+                    },
+                    (true, true) => Op::Jmp32X {
+                        op: o,
+                        dst,
+                        src,
+                        target,
+                    },
+                }
+            }
+        },
+        op::LD if i.is_lddw() => {
+            let hi = next.map_or(0, |s| s.imm as u32 as u64);
+            Op::Lddw {
+                dst,
+                value: (imm as u32 as u64) | (hi << 32),
+            }
+        }
+        op::LD if i.mode() == op::IND => Op::LdInd { size, src, k: imm },
+        op::LD => Op::LdAbs { size, k: imm },
+        op::LDX => Op::Ldx {
+            size,
+            sign_extend: i.mode() == op::MEMSX,
+            dst,
+            src,
+            off,
+        },
+        op::ST => Op::St {
+            size,
+            dst,
+            off,
+            imm,
+        },
+        _ if i.mode() == op::ATOMIC => Op::Atomic { insn: *i },
+        _ => Op::Stx {
+            size,
+            dst,
+            src,
+            off,
+        },
+    }
 }
 
 /// A local call's saved caller state.
@@ -92,12 +488,14 @@ struct Machine<'m> {
     mem: &'m mut [u8],
     packet: Option<&'m [u8]>,
     stack: &'m mut [u8],
-    reg: [u64; 11],
+    /// r0–r10; decoded register numbers are at most 10, and the spare
+    /// slots let `& 15` stand for a bounds check.
+    reg: [u64; 16],
 }
 
 impl<'m> Machine<'m> {
     fn new(mem: &'m mut [u8], packet: Option<&'m [u8]>, stack: &'m mut [u8]) -> Machine<'m> {
-        let mut reg = [0u64; 11];
+        let mut reg = [0u64; 16];
         reg[1] = mem.as_ptr() as u64;
         reg[2] = mem.len() as u64;
         let mut m = Machine {
@@ -170,15 +568,30 @@ impl<'m> Machine<'m> {
 
     fn execute(
         &mut self,
-        insns: &[Insn],
+        code: &Decoded,
         budget: Option<u64>,
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
+        match budget {
+            Some(budget) => self.execute_counted::<true>(code, budget, env),
+            None => self.execute_counted::<false>(code, 0, env),
+        }
+    }
+
+    /// The run loop; `COUNTED` programs may start at most `budget`
+    /// instructions (the others count nothing).
+    fn execute_counted<const COUNTED: bool>(
+        &mut self,
+        code: &Decoded,
+        budget: u64,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        let ops = &code.ops[..];
         let mut frames: Vec<Frame> = Vec::new();
         let mut pc = 0usize;
         let mut started = 0u64;
         loop {
-            let Some(&i) = insns.get(pc) else {
+            let Some(&o) = ops.get(pc) else {
                 // Unreachable after verification; kept so a bug can never
                 // become an out-of-range index.
                 return Err(ExecError::Verify(VerifyError {
@@ -186,123 +599,226 @@ impl<'m> Machine<'m> {
                     rule: Rule::FallsOffEnd,
                 }));
             };
-            if let Some(budget) = budget {
+            if COUNTED {
                 if started >= budget {
                     return Err(ExecError::BudgetExhausted { pc });
                 }
+                started += 1;
             }
-            started += 1;
-            let depth = frames.len();
-            let dst = (i.dst & 15).min(10) as usize;
-            let src = (i.src & 15).min(10) as usize;
-            let operand = if i.is_src_reg() {
-                self.reg[src]
-            } else {
-                i.imm as i64 as u64
-            };
-            let mut next = pc + 1;
-            match i.class() {
-                op::ALU64 if i.op() == op::END => {
-                    self.reg[dst] = byte_order(i.opc, i.imm, self.reg[dst])
+            let at = pc;
+            pc += 1;
+            let r = &mut self.reg;
+            // (Register numbers are at most 10: `& 15` only spares the
+            // bounds check.)
+            macro_rules! alu {
+                ($f:ident, $op:expr, $dst:expr, $v:expr) => {{
+                    let d = ($dst & 15) as usize;
+                    r[d] = $f($op, 0, r[d], $v)
+                }};
+            }
+            // A taken jump is marked unlikely only so the compiler keeps a
+            // branch: a conditional move would make fetching the next
+            // operation wait for every compare.
+            macro_rules! jump {
+                ($op:expr, $dst:expr, $v:expr, $target:expr) => {{
+                    if jmp_cond($op, r[($dst & 15) as usize], $v, false) {
+                        std::hint::cold_path();
+                        pc = $target;
+                    }
+                }};
+            }
+            match o {
+                Op::Mov64K { dst, imm } => alu!(alu64, op::MOV, dst, imm as i64 as u64),
+                Op::Mov64X { dst, src } => alu!(alu64, op::MOV, dst, r[(src & 15) as usize]),
+                Op::Mov32K { dst, imm } => alu!(alu32, op::MOV, dst, imm as i64 as u64),
+                Op::Mov32X { dst, src } => alu!(alu32, op::MOV, dst, r[(src & 15) as usize]),
+                Op::Add64K { dst, imm } => alu!(alu64, op::ADD, dst, imm as i64 as u64),
+                Op::Add64X { dst, src } => alu!(alu64, op::ADD, dst, r[(src & 15) as usize]),
+                Op::And64K { dst, imm } => alu!(alu64, op::AND, dst, imm as i64 as u64),
+                Op::And32K { dst, imm } => alu!(alu32, op::AND, dst, imm as i64 as u64),
+                Op::Lsh64K { dst, imm } => alu!(alu64, op::LSH, dst, imm as i64 as u64),
+                Op::Rsh64K { dst, imm } => alu!(alu64, op::RSH, dst, imm as i64 as u64),
+                Op::Lsh32K { dst, imm } => alu!(alu32, op::LSH, dst, imm as i64 as u64),
+                Op::Rsh32K { dst, imm } => alu!(alu32, op::RSH, dst, imm as i64 as u64),
+                Op::JeqK { dst, imm, target } => jump!(op::JEQ, dst, imm as i64 as u64, target),
+                Op::JneK { dst, imm, target } => jump!(op::JNE, dst, imm as i64 as u64, target),
+                Op::JgtK { dst, imm, target } => jump!(op::JGT, dst, imm as i64 as u64, target),
+                Op::JgeK { dst, imm, target } => jump!(op::JGE, dst, imm as i64 as u64, target),
+                Op::JsetK { dst, imm, target } => jump!(op::JSET, dst, imm as i64 as u64, target),
+                Op::JeqX { dst, src, target } => {
+                    jump!(op::JEQ, dst, r[(src & 15) as usize], target)
                 }
-                op::ALU if i.op() == op::END => {
-                    self.reg[dst] = byte_order(i.opc, i.imm, self.reg[dst])
+                Op::JneX { dst, src, target } => {
+                    jump!(op::JNE, dst, r[(src & 15) as usize], target)
                 }
-                op::ALU64 => self.reg[dst] = alu64(i.op(), i.off, self.reg[dst], operand),
-                op::ALU => self.reg[dst] = alu32(i.op(), i.off, self.reg[dst], operand),
-                op::JMP | op::JMP32 => match (i.class(), i.op()) {
-                    (op::JMP32, op::JA) => next = offset(pc, i.imm as i64),
-                    (_, op::CALL) if i.is_src_reg() => {
-                        let id = self.reg[dst];
-                        if let Some(end) = self.call_helper(pc, id, env)? {
-                            return Ok(end);
-                        }
+                Op::JgtX { dst, src, target } => {
+                    jump!(op::JGT, dst, r[(src & 15) as usize], target)
+                }
+                Op::JgeX { dst, src, target } => {
+                    jump!(op::JGE, dst, r[(src & 15) as usize], target)
+                }
+                Op::Alu64K { op, off, dst, imm } => {
+                    r[dst as usize] = alu64(op, off, r[dst as usize], imm as i64 as u64)
+                }
+                Op::Alu64X { op, off, dst, src } => {
+                    r[dst as usize] = alu64(op, off, r[dst as usize], r[src as usize])
+                }
+                Op::Alu32K { op, off, dst, imm } => {
+                    r[dst as usize] = alu32(op, off, r[dst as usize], imm as i64 as u64)
+                }
+                Op::Alu32X { op, off, dst, src } => {
+                    r[dst as usize] = alu32(op, off, r[dst as usize], r[src as usize])
+                }
+                Op::End { opc, dst, width } => {
+                    r[dst as usize] = byte_order(opc, width, r[dst as usize])
+                }
+                Op::JmpK {
+                    op,
+                    dst,
+                    imm,
+                    target,
+                } => {
+                    if jmp_cond(op, r[dst as usize], imm as i64 as u64, false) {
+                        std::hint::cold_path();
+                        pc = target;
                     }
-                    (_, op::CALL) if i.src == op::CALL_LOCAL => {
-                        if depth + 1 >= MAX_CALL_FRAMES
-                            || (depth + 2) * STACK_SIZE > self.stack.len()
-                        {
-                            return Err(ExecError::CallDepthExceeded { pc });
-                        }
-                        let mut callee_saved = [0u64; 4];
-                        callee_saved.copy_from_slice(&self.reg[6..10]);
-                        frames.push(Frame {
-                            return_pc: pc + 1,
-                            callee_saved,
-                        });
-                        self.reg[10] = self.frame_top(depth + 1);
-                        next = offset(pc, i.imm as i64);
+                }
+                Op::JmpX {
+                    op,
+                    dst,
+                    src,
+                    target,
+                } => {
+                    if jmp_cond(op, r[dst as usize], r[src as usize], false) {
+                        std::hint::cold_path();
+                        pc = target;
                     }
-                    (_, op::CALL) => {
-                        if let Some(end) = self.call_helper(pc, u64::from(i.imm as u32), env)? {
-                            return Ok(end);
-                        }
+                }
+                Op::Jmp32K {
+                    op,
+                    dst,
+                    imm,
+                    target,
+                } => {
+                    if jmp_cond(op, r[dst as usize], imm as i64 as u64, true) {
+                        std::hint::cold_path();
+                        pc = target;
                     }
-                    (_, op::EXIT) => match frames.pop() {
-                        None => return Ok(self.reg[0]),
-                        Some(f) => {
-                            self.reg[6..10].copy_from_slice(&f.callee_saved);
-                            self.reg[10] = self.frame_top(depth - 1);
-                            next = f.return_pc;
-                        }
-                    },
-                    (class, o) => {
-                        if jmp_cond(o, self.reg[dst], operand, class == op::JMP32) {
-                            next = offset(pc, i.off as i64);
-                        }
+                }
+                Op::Jmp32X {
+                    op,
+                    dst,
+                    src,
+                    target,
+                } => {
+                    if jmp_cond(op, r[dst as usize], r[src as usize], true) {
+                        std::hint::cold_path();
+                        pc = target;
                     }
+                }
+                Op::Ja { target } => pc = target,
+                Op::Lddw { dst, value } => {
+                    r[dst as usize] = value;
+                    pc = at + 2;
+                }
+                Op::LdAbs { size, k } => match self.legacy_load(size as usize, k, env) {
+                    Some(v) => self.reg[0] = v,
+                    None => return Ok(0),
                 },
-                op::LD => {
-                    if i.is_lddw() {
-                        let hi = insns.get(pc + 1).map_or(0, |s| s.imm as u32 as u64);
-                        self.reg[dst] = (i.imm as u32 as u64) | (hi << 32);
-                        next = pc + 2;
-                    } else {
-                        let size = semantics::size_bytes(i.size_field());
-                        let at = if i.mode() == op::IND {
-                            semantics::ld_ind_offset(self.reg[src], i.imm)
-                        } else {
-                            i.imm
-                        };
-                        let packet = self.packet.unwrap_or(self.mem);
-                        let loaded = if at >= 0 {
-                            semantics::ld_packet(packet, at, size)
-                        } else {
-                            env.negative_load(packet, i64::from(at), size)
-                                .map(u64::from)
-                        };
-                        match loaded {
-                            Some(v) => self.reg[0] = v,
-                            None => return Ok(0),
-                        }
+                Op::LdInd { size, src, k } => {
+                    let k = semantics::ld_ind_offset(r[src as usize], k);
+                    match self.legacy_load(size as usize, k, env) {
+                        Some(v) => self.reg[0] = v,
+                        None => return Ok(0),
                     }
                 }
-                op::LDX => {
-                    let size = semantics::size_bytes(i.size_field());
-                    let addr = self.reg[src].wrapping_add(i.off as i64 as u64);
-                    let v = self.load(pc, depth, addr, size)?;
-                    self.reg[dst] = if i.mode() == op::MEMSX {
+                Op::Ldx {
+                    size,
+                    sign_extend,
+                    dst,
+                    src,
+                    off,
+                } => {
+                    let size = size as usize;
+                    let addr = r[src as usize].wrapping_add(off as i64 as u64);
+                    let v = self.load(at, frames.len(), addr, size)?;
+                    self.reg[dst as usize] = if sign_extend {
                         semantics::sign_extend(v, size)
                     } else {
                         v
                     };
                 }
-                op::ST => {
-                    let size = semantics::size_bytes(i.size_field());
-                    let addr = self.reg[dst].wrapping_add(i.off as i64 as u64);
-                    self.store(pc, depth, addr, size, i.imm as i64 as u64)?;
+                Op::St {
+                    size,
+                    dst,
+                    off,
+                    imm,
+                } => {
+                    let addr = r[dst as usize].wrapping_add(off as i64 as u64);
+                    self.store(at, frames.len(), addr, size as usize, imm as i64 as u64)?;
                 }
-                _ => {
-                    let size = semantics::size_bytes(i.size_field());
-                    let addr = self.reg[dst].wrapping_add(i.off as i64 as u64);
-                    if i.mode() == op::ATOMIC {
-                        self.atomic(pc, depth, &i, addr, size, src)?;
-                    } else {
-                        self.store(pc, depth, addr, size, self.reg[src])?;
+                Op::Stx {
+                    size,
+                    dst,
+                    src,
+                    off,
+                } => {
+                    let addr = r[dst as usize].wrapping_add(off as i64 as u64);
+                    let value = r[src as usize];
+                    self.store(at, frames.len(), addr, size as usize, value)?;
+                }
+                Op::Atomic { insn } => {
+                    let size = semantics::size_bytes(insn.size_field());
+                    let dst = register(insn.dst);
+                    let addr = r[dst].wrapping_add(insn.off as i64 as u64);
+                    self.atomic(at, frames.len(), &insn, addr, size, register(insn.src))?;
+                }
+                Op::CallHelper { id } => {
+                    if let Some(end) = self.call_helper(at, u64::from(id), env)? {
+                        return Ok(end);
                     }
                 }
+                Op::CallReg { dst } => {
+                    let id = r[dst as usize];
+                    if let Some(end) = self.call_helper(at, id, env)? {
+                        return Ok(end);
+                    }
+                }
+                Op::CallLocal { target } => {
+                    let depth = frames.len();
+                    if depth + 1 >= MAX_CALL_FRAMES || (depth + 2) * STACK_SIZE > self.stack.len() {
+                        return Err(ExecError::CallDepthExceeded { pc: at });
+                    }
+                    let mut callee_saved = [0u64; 4];
+                    callee_saved.copy_from_slice(&r[6..10]);
+                    frames.push(Frame {
+                        return_pc: pc,
+                        callee_saved,
+                    });
+                    self.reg[10] = self.frame_top(depth + 1);
+                    pc = target;
+                }
+                Op::Exit => match frames.pop() {
+                    None => return Ok(r[0]),
+                    Some(f) => {
+                        r[6..10].copy_from_slice(&f.callee_saved);
+                        self.reg[10] = self.frame_top(frames.len());
+                        pc = f.return_pc;
+                    }
+                },
             }
-            pc = next;
+        }
+    }
+
+    /// A legacy packet load (`LD_ABS`/`LD_IND`) of `size` bytes at offset
+    /// `at` of the packet; `None` ends the program with 0.
+    fn legacy_load(&self, size: usize, at: i32, env: &dyn Environment) -> Option<u64> {
+        let packet = self.packet.unwrap_or(self.mem);
+        if at >= 0 {
+            semantics::ld_packet(packet, at, size)
+        } else {
+            env.negative_load(packet, i64::from(at), size)
+                .map(u64::from)
         }
     }
 

@@ -18,6 +18,7 @@ use super::insn::op;
 /// sign-extended to 64 bits. `NEG` ignores `src`. `END` is not handled here:
 /// see [`byte_order`]. Unknown operations return `dst` unchanged (the
 /// verifier refuses them first).
+#[inline]
 pub fn alu64(op: u8, off: i16, dst: u64, src: u64) -> u64 {
     let signed = off == 1;
     match op {
@@ -61,6 +62,7 @@ pub fn alu64(op: u8, off: i16, dst: u64, src: u64) -> u64 {
 /// `src`, the result zero-extended to 64 bits. `src` may carry anything in
 /// its upper half (a register, or the immediate in any extension): only the
 /// low 32 bits are used.
+#[inline]
 pub fn alu32(op: u8, off: i16, dst: u64, src: u64) -> u64 {
     let d = dst as u32;
     let s = src as u32;
@@ -108,6 +110,7 @@ pub fn alu32(op: u8, off: i16, dst: u64, src: u64) -> u64 {
 /// truncates; `be` and `bswap` swap the low `width` bits; both zero-extend.
 /// An unknown width or opcode returns `dst` unchanged (refused by the
 /// verifier).
+#[inline]
 pub fn byte_order(opc: u8, width: i32, dst: u64) -> u64 {
     let swap = opc == op::TO_BE || opc == op::BSWAP;
     match (width, swap) {
@@ -125,6 +128,7 @@ pub fn byte_order(opc: u8, width: i32, dst: u64) -> u64 {
 /// (class JMP32) only the low 32 bits of `a` and `b` are compared. For the
 /// JMP class `b` must already be sign-extended when it is an immediate.
 /// `JA` is always true; CALL/EXIT/unknown are false.
+#[inline]
 pub fn jmp_cond(op: u8, a: u64, b: u64, is32: bool) -> bool {
     if is32 {
         let (a, b) = (a as u32, b as u32);
@@ -192,6 +196,7 @@ pub fn cmpxchg(old: u64, r0: u64, src: u64) -> u64 {
 
 /// Offset a legacy `LD_IND` reads at: `(int32)(src + imm)`, the addition
 /// wrapping at 32 bits as in the kernel. A negative result is out of range.
+#[inline]
 pub fn ld_ind_offset(src: u64, imm: i32) -> i32 {
     (src as u32).wrapping_add(imm as u32) as i32
 }
@@ -211,6 +216,7 @@ pub const SKF_LL_OFF: i32 = -0x20_0000;
 /// As in the kernel (`bpf_internal_load_pointer_neg_helper`), a negative
 /// offset at or above [`SKF_NET_OFF`] addresses the network header, i.e.
 /// `packet[offset - SKF_NET_OFF]`; lower offsets (link layer) fail.
+#[inline]
 pub fn ld_packet(packet: &[u8], offset: i32, size: usize) -> Option<u64> {
     let start = if offset >= 0 {
         offset as usize
@@ -225,6 +231,7 @@ pub fn ld_packet(packet: &[u8], offset: i32, size: usize) -> Option<u64> {
 
 /// Number of bytes of a load/store size field ([`op::B`], [`op::H`],
 /// [`op::W`], [`op::DW`]).
+#[inline]
 pub fn size_bytes(size_field: u8) -> usize {
     match size_field {
         op::B => 1,
@@ -235,6 +242,7 @@ pub fn size_bytes(size_field: u8) -> usize {
 }
 
 /// Sign-extends the low `size` bytes of `v` to 64 bits (for `MEMSX` loads).
+#[inline]
 pub fn sign_extend(v: u64, size: usize) -> u64 {
     match size {
         1 => v as i8 as i64 as u64,

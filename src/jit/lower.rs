@@ -821,9 +821,17 @@ impl Lowerer<'_, '_> {
             }
             _ => {}
         }
-        if let Some(table) = self.switches.remove(&pc) {
-            self.jump_table(&table);
-            return Ok(true);
+        match self.switches.remove(&pc) {
+            Some(switch::Switch::Table(table)) => {
+                self.jump_table(&table);
+                return Ok(true);
+            }
+            Some(switch::Switch::Search(search)) => {
+                let v = self.reg(search.reg);
+                self.search(v, &search.intervals);
+                return Ok(true);
+            }
+            None => {}
         }
         let cc = match code {
             op::JEQ => IntCC::Equal,
@@ -879,7 +887,7 @@ impl Lowerer<'_, '_> {
 
     /// A recovered switch (see `switch.rs`): a range check, then one
     /// indirect jump to the leaf its compares would reach.
-    fn jump_table(&mut self, table: &switch::Switch) {
+    fn jump_table(&mut self, table: &switch::Table) {
         let v = self.reg(table.reg);
         let below = self.block_at(table.below);
         let above = self.block_at(table.above);
@@ -916,6 +924,41 @@ impl Lowerer<'_, '_> {
             .b
             .create_jump_table(JumpTableData::new(default, &entries));
         self.b.ins().br_table(index, jt);
+    }
+
+    /// A recovered switch searched (see `switch.rs`): from the current
+    /// block, halve `intervals` by signed compares of `v` with a boundary
+    /// until one leaf remains; a single value between two intervals with
+    /// the same leaf is one equality test.
+    fn search(&mut self, v: Value, intervals: &[(i64, usize)]) {
+        let target = |lw: &mut Self, half: &[(i64, usize)]| match half {
+            [(_, leaf)] => lw.block_at(*leaf),
+            _ => lw.b.create_block(),
+        };
+        match intervals {
+            [] => {}
+            [(_, leaf)] => {
+                let block = self.block_at(*leaf);
+                self.b.ins().jump(block, &[]);
+            }
+            [(_, outer), (value, inner), _] if switch::is_single_value(intervals) => {
+                let (outer, inner) = (self.block_at(*outer), self.block_at(*inner));
+                let hit = self.b.ins().icmp_imm_s(IntCC::Equal, v, *value);
+                self.b.ins().brif(hit, inner, &[], outer, &[]);
+            }
+            _ => {
+                let (low, high) = intervals.split_at(intervals.len() / 2);
+                let (to_low, to_high) = (target(self, low), target(self, high));
+                let below = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, v, high[0].0);
+                self.b.ins().brif(below, to_low, &[], to_high, &[]);
+                for (half, block) in [(low, to_low), (high, to_high)] {
+                    if half.len() > 1 {
+                        self.enter(block);
+                        self.search(v, half);
+                    }
+                }
+            }
+        }
     }
 
     /// `jeq`, `jne` or `jset` of a big-endian packet load with a constant,

@@ -1,6 +1,10 @@
 //! Switch recovery: a tree of conditional jumps that all compare one
 //! register with constants (what clang makes of a C `switch`, since eBPF
-//! has no indirect jump) becomes one bounds check and one jump table.
+//! has no indirect jump; what a classic host or port list becomes) is
+//! replaced by one bounds check and one jump table when its constants are
+//! dense, or else by a balanced binary search when that takes fewer
+//! compares than the tree's longest walk (a list of 40 hosts: 7 instead of
+//! 40).
 //!
 //! A tree is found from a conditional jump (its root) by following the
 //! successors that are themselves blocks of nothing but a conditional
@@ -19,9 +23,26 @@ use std::collections::{BTreeSet, HashMap};
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::semantics;
 
-/// A recovered switch on `reg`.
+/// A recovered switch: what replaces a compare tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Switch {
+pub(crate) enum Switch {
+    Table(Table),
+    Search(Search),
+}
+
+/// A balanced search over the register's value (signed order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Search {
+    pub reg: u8,
+    /// Intervals by their first value, the first from `i64::MIN`, each up
+    /// to the next one's first value, with the leaf pc values in it reach;
+    /// neighbours have different leaves.
+    pub intervals: Vec<(i64, usize)>,
+}
+
+/// A jump table on `reg`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Table {
     pub reg: u8,
     /// The value of `table[0]`.
     pub lo: i64,
@@ -170,12 +191,14 @@ fn recover(
         }
     }
     let tree = Tree { reg, nodes };
-    let switch = table(insns, bounds, root, &tree);
+    let switch = dispatch(insns, bounds, root, &tree);
     Some((tree, switch))
 }
 
-/// The jump table of `tree`, when it makes a dense enough one.
-fn table(insns: &[Insn], bounds: (usize, usize), root: usize, tree: &Tree) -> Option<Switch> {
+/// What replaces `tree`: a jump table when its constants are dense
+/// enough, else a search when that is shorter than the tree's longest
+/// walk; `None` when neither pays (or a walk leaves the function).
+fn dispatch(insns: &[Insn], bounds: (usize, usize), root: usize, tree: &Tree) -> Option<Switch> {
     let compares: Vec<i64> = tree
         .nodes
         .iter()
@@ -192,20 +215,77 @@ fn table(insns: &[Insn], bounds: (usize, usize), root: usize, tree: &Tree) -> Op
             starts.insert(k1);
         }
     }
+    // The leaf of each elementary interval, neighbours with the same leaf
+    // merged.
+    let mut intervals: Vec<(i64, usize)> = Vec::new();
+    for first in starts {
+        let leaf = tree.leaf(insns, root, first, bounds)?;
+        if intervals.last().map(|&(_, l)| l) != Some(leaf) {
+            intervals.push((first, leaf));
+        }
+    }
+    if let Some(table) = table(tree.reg, &compares, &intervals) {
+        return Some(Switch::Table(table));
+    }
+    let longest = tree.longest_walk(insns, root, bounds);
+    let depth = search_depth(&intervals);
+    (depth < longest).then_some(Switch::Search(Search {
+        reg: tree.reg,
+        intervals,
+    }))
+}
+
+/// Compares a [`Search`] over `intervals` makes on its longest path (as
+/// the lowering emits it: halving, and one equality test for a single
+/// value between two intervals with the same leaf).
+pub(crate) fn search_depth(intervals: &[(i64, usize)]) -> usize {
+    match intervals.len() {
+        0 | 1 => 0,
+        3 if is_single_value(intervals) => 1,
+        n => 1 + search_depth(&intervals[..n / 2]).max(search_depth(&intervals[n / 2..])),
+    }
+}
+
+/// Whether three intervals are one value between two with the same leaf.
+pub(crate) fn is_single_value(intervals: &[(i64, usize)]) -> bool {
+    matches!(intervals, [(_, a), (v, _), (next, c)] if a == c && v.checked_add(1) == Some(*next))
+}
+
+impl Tree {
+    /// Compares on the longest walk from `root` to a leaf.
+    fn longest_walk(&self, insns: &[Insn], root: usize, bounds: (usize, usize)) -> usize {
+        // Jumps go forward, so nodes in decreasing pc order see every
+        // successor first.
+        let mut longest: HashMap<usize, usize> = HashMap::new();
+        for &pc in self.nodes.iter().rev() {
+            let here = usize::from(compare(&insns[pc]).is_some());
+            let below = [0, 1]
+                .into_iter()
+                .filter_map(|w| successor(insns, pc, w, bounds))
+                .filter_map(|n| longest.get(&n).copied())
+                .max()
+                .unwrap_or(0);
+            longest.insert(pc, here + below);
+        }
+        longest.get(&root).copied().unwrap_or(0)
+    }
+}
+
+/// The jump table for `intervals`, when the constants are dense enough
+/// and the values below and above them each reach one leaf.
+fn table(reg: u8, compares: &[i64], intervals: &[(i64, usize)]) -> Option<Table> {
     let lo = *compares.iter().min()?;
     let hi = *compares.iter().max()?;
     let span = hi.checked_sub(lo)?.checked_add(1)?;
     if span > MAX_TABLE || span > ENTRIES_PER_COMPARE * compares.len() as i64 {
         return None;
     }
-    // The leaf of each interval, and one leaf each below and above.
+    // One leaf each below and above the table.
     let mut below = None;
     let mut above = None;
     let mut table = vec![0usize; span as usize];
-    let firsts: Vec<i64> = starts.into_iter().collect();
-    for (i, &first) in firsts.iter().enumerate() {
-        let last = firsts.get(i + 1).map_or(i64::MAX, |&n| n - 1);
-        let leaf = tree.leaf(insns, root, first, bounds)?;
+    for (i, &(first, leaf)) in intervals.iter().enumerate() {
+        let last = intervals.get(i + 1).map_or(i64::MAX, |&(n, _)| n - 1);
         if last < lo {
             if *below.get_or_insert(leaf) != leaf {
                 return None;
@@ -215,8 +295,13 @@ fn table(insns: &[Insn], bounds: (usize, usize), root: usize, tree: &Tree) -> Op
                 return None;
             }
         } else {
-            // Inside the table: every interval there lies within lo..=hi
-            // (both are interval starts).
+            // Straddling intervals cover the table's edge values too.
+            if first < lo && *below.get_or_insert(leaf) != leaf {
+                return None;
+            }
+            if last > hi && *above.get_or_insert(leaf) != leaf {
+                return None;
+            }
             for v in first.max(lo)..=last.min(hi) {
                 table[(v - lo) as usize] = leaf;
             }
@@ -226,8 +311,8 @@ fn table(insns: &[Insn], bounds: (usize, usize), root: usize, tree: &Tree) -> Op
     if distinct.len() < 3 {
         return None;
     }
-    Some(Switch {
-        reg: tree.reg,
+    Some(Table {
+        reg,
         lo,
         table,
         below: below?,
@@ -263,13 +348,13 @@ mod tests {
         let found = find(&prog.insns, 0, prog.len(), &leaders(&prog.insns));
         assert_eq!(
             found.get(&0),
-            Some(&Switch {
+            Some(&Switch::Table(Table {
                 reg: 1,
                 lo: 0,
                 table: vec![7, 9, 11, 13],
                 below: 15,
                 above: 15,
-            })
+            }))
         );
         // The inner compares root smaller trees, too short for a table.
         assert_eq!(found.len(), 1, "{found:?}");
@@ -284,6 +369,56 @@ mod tests {
         let src =
             "jeq %r1, 0, +4\njeq %r2, 1, +4\njeq %r1, 2, +4\njeq %r2, 3, +4\nmov %r0, 0\nexit\n\
                    mov %r0, 1\nexit\nmov %r0, 2\nexit\nmov %r0, 3\nexit";
+        let prog = assemble(src).expect("assembles");
+        assert!(find(&prog.insns, 0, prog.len(), &leaders(&prog.insns)).is_empty());
+    }
+
+    #[test]
+    fn a_long_sparse_chain_becomes_a_search() {
+        // `host` list: eight jeq's on r0 to one leaf, sparse constants
+        // (one negative, as an address above 128.0.0.0 sign-extends).
+        let hosts: [i64; 8] = [
+            0x0a01_0001,
+            0x0a01_0009,
+            0x0808_0808,
+            -0x3f57_fe00,
+            0x0101_0101,
+            0x7f00_0001,
+            0x0a00_0005,
+            0x2000_0000,
+        ];
+        let mut src = String::new();
+        for (i, k) in hosts.iter().enumerate() {
+            src.push_str(&format!("jeq %r0, {k}, +{}\n", hosts.len() - i + 1));
+        }
+        src.push_str("mov %r0, 0\nexit\nmov %r0, 1\nexit");
+        let prog = assemble(&src).expect("assembles");
+        let found = find(&prog.insns, 0, prog.len(), &leaders(&prog.insns));
+        let (miss, hit) = (hosts.len(), hosts.len() + 2);
+        let mut sorted = hosts;
+        sorted.sort();
+        let mut intervals = vec![(i64::MIN, miss)];
+        for k in sorted {
+            intervals.extend([(k, hit), (k + 1, miss)]);
+        }
+        assert_eq!(
+            found.get(&0),
+            Some(&Switch::Search(Search {
+                reg: 0,
+                intervals: intervals.clone()
+            }))
+        );
+        // 17 intervals: four halvings and one equality test at most,
+        // against eight compares in a row.
+        assert_eq!(search_depth(&intervals), 4);
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn three_sparse_compares_stay_compares() {
+        // Below the fewest compares worth replacing.
+        let src = "jeq %r0, 5, +4\njeq %r0, 900, +3\njeq %r0, 70000, +2\nmov %r0, 0\nexit\n\
+                   mov %r0, 1\nexit";
         let prog = assemble(src).expect("assembles");
         assert!(find(&prog.insns, 0, prog.len(), &leaders(&prog.insns)).is_empty());
     }

@@ -265,10 +265,11 @@ pub fn program(rng: &mut Rng, max_len: usize, mem_len: usize) -> Program {
 }
 
 /// A compare tree on one register, as clang makes of a C `switch` (which
-/// the JIT may lower as a jump table): `r1` is loaded from the input
-/// memory's first 8 bytes, then `4..32` compare blocks (every 64-bit
-/// compare op against constants in a narrow band, so that many trees are
-/// dense) each jump forward to another block or to one of `2..12` leaves
+/// the JIT may lower as a jump table or a binary search): `r1` is loaded
+/// from the input memory's first 8 bytes, then `4..32` compare blocks
+/// (every 64-bit compare op against constants in a narrow band, so that
+/// many trees are dense, or in one tree of three anywhere in the 32-bit
+/// range, sign-extended) each jump forward to another block or to one of `2..12` leaves
 /// `r0 = leaf; exit`. Returns the program and its constants, around which
 /// a test should try values.
 pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
@@ -287,6 +288,7 @@ pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
     let nodes = 4 + rng.below(28) as usize;
     let leaves = 2 + rng.below(10) as usize;
     let base: i64 = *rng.pick(&[0, -20, 0x7fff_fff0, 100]);
+    let sparse = rng.below(3) == 0;
     // Slots: the load, two per node, two per leaf.
     let node_at = |i: usize| 1 + 2 * i;
     let leaf_at = |l: usize| 1 + 2 * nodes + 2 * l;
@@ -300,7 +302,11 @@ pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
     let mut out = vec![Insn::new(op::LDX | op::MEM | op::DW, 1, 1, 0, 0)];
     let mut consts = Vec::with_capacity(nodes);
     for i in 0..nodes {
-        let k = base + rng.below(24) as i64;
+        let k = if sparse {
+            i64::from(rng.next_u32() as i32)
+        } else {
+            base + rng.below(24) as i64
+        };
         consts.push(k);
         let code = *rng.pick(&OPS);
         let (t, f) = (to(rng, i), to(rng, i));

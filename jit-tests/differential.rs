@@ -165,6 +165,19 @@ fn classic_engines_agree() {
             }
             _ => false,
         };
+        // Whole batches (native loops where the filter allows) give each
+        // packet's verdict.
+        let wants: Vec<u32> = packets.iter().map(|p| engines[0].1.run(p)).collect();
+        for (name, filter) in &engines[1..] {
+            let mut got = vec![u32::MAX; packets.len()];
+            filter.run_batch(&packets, &mut got);
+            assert_eq!(
+                got,
+                wants,
+                "{name}'s run_batch disagrees with cbpf\nprogram:\n{}metadata: {meta:?}",
+                cbpf::print::ddd(&prog),
+            );
+        }
         for packet in &packets {
             let want = engines[0].1.run(packet);
             // The classic engine (a decoded interpreter) against the
@@ -361,6 +374,50 @@ fn aarch64_switch_tables_give_the_interpreters_leaf() {
         }
     }
     eprintln!("aarch64 compare trees: {cases} cases");
+}
+
+/// Native batches cross their 256-packet chunks and hand packets over to
+/// the interpreter mid-batch (a negative-offset load), and still give
+/// every packet the reference interpreter's verdict.
+#[test]
+fn batches_give_every_packet_its_own_verdict() {
+    let mut rng = Rng::new(seed() ^ 0xba7c);
+    let packets: Vec<Vec<u8>> = (0..1000)
+        .map(|i| match i % 7 {
+            0 => Vec::new(),
+            1 => vec![0x45; i % 40],
+            _ => gen::packet::packet(&mut rng),
+        })
+        .collect();
+    let programs = [
+        "ip and udp",
+        "tcp port 443",
+        "host 10.1.0.1 or host 10.1.0.2 or host 192.168.1.1 or host 8.8.8.8 or host 1.1.1.1",
+        // Reads the context block (`ld len`): batches run per packet.
+        "greater 100",
+    ]
+    .map(|e| cranebpf::compile_expr(e, cranebpf::LinkType::Ethernet).expect("compiles"))
+    .into_iter()
+    // Byte 9 of the network header (SKF_NET_OFF + 9) when byte 0 is odd:
+    // handed over to the interpreter on those packets only.
+    .chain([cbpf::parse::parse_ddd(
+        "5\n48 0 0 0\n69 0 2 1\n48 0 0 4293918729\n22 0 0 0\n6 0 0 65535\n",
+    )
+    .expect("parses")]);
+    let mut batches = 0;
+    for prog in programs {
+        let filter = Filter::new(prog.clone()).expect("builds");
+        assert_eq!(filter.engine(), Engine::Jit);
+        let want: Vec<u32> = packets
+            .iter()
+            .map(|p| cbpf::interp::run(&prog, p, &Metadata::default()))
+            .collect();
+        let mut got = vec![u32::MAX; packets.len()];
+        filter.run_batch(&packets, &mut got);
+        assert_eq!(got, want, "program:\n{}", cbpf::print::ddd(&prog));
+        batches += 1;
+    }
+    assert_eq!(batches, 5);
 }
 
 #[test]

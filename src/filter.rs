@@ -5,6 +5,7 @@
 //! interpreter, the ancillary metadata and a per-stream fast path.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
@@ -135,6 +136,12 @@ pub struct Filter {
     /// The program decoded for the classic interpreter, when that is the
     /// engine or native code is being compiled in the background.
     decoded: Option<cbpf::fast::Decoded>,
+    /// How to compile batch code for [`Filter::run_batch`], when this
+    /// filter can have it (native code that reads no context block).
+    batch_jit: Option<JitOptions>,
+    /// The batch code, compiled on the first [`Filter::run_batch`] (`None`
+    /// inside: the JIT could not compile it).
+    batch: OnceLock<Option<JitCode>>,
 }
 
 impl Filter {
@@ -162,6 +169,7 @@ impl Filter {
         jit_options.optimize = false;
         jit_options.leaf = true;
         jit_options.leaf_mem = ctx_field::SIZE as u32;
+        jit_options.batch = false;
         let uses_ctx = ebpf.insns.iter().any(|i| {
             i.opc == ebpf::insn::op::LDX | ebpf::insn::op::MEM | ebpf::insn::op::W
                 && i.src == translate::REG_CTX
@@ -182,9 +190,20 @@ impl Filter {
         let core = Prepared::new(ebpf, compile, &jit_options).map_err(FilterError::Jit)?;
         let decoded = (options.engine == Some(Engine::Cbpf) || background)
             .then(|| cbpf::fast::Decoded::new(&program));
+        // Batch code keeps no context block between packets, so only
+        // filters that read none (most: `ld len` and metadata are what
+        // read it) run their batches natively.
+        let batch_jit =
+            (!uses_ctx && matches!(options.engine, None | Some(Engine::Jit))).then(|| {
+                let mut batch = jit_options.clone();
+                batch.batch = true;
+                batch
+            });
         Ok(Filter {
             ctx_template: translate::ctx_block(&options.metadata, 0),
             decoded,
+            batch_jit,
+            batch: OnceLock::new(),
             classic: program,
             engine: options.engine,
             core: Some(core),
@@ -209,6 +228,8 @@ impl Filter {
             metadata: options.metadata,
             uses_ctx: false,
             decoded: None,
+            batch_jit: None,
+            batch: OnceLock::new(),
         })
     }
 
@@ -349,7 +370,14 @@ impl Filter {
         verdict(core.run(&mut run, None, &ClassicEnv::new(metadata)))
     }
 
-    /// Verdicts for many packets: `verdicts[i]` for `packets[i]`.
+    /// Verdicts for many packets: `verdicts[i]` for `packets[i]`, each
+    /// packet's own length being what `ld len` reads.
+    ///
+    /// Filters run by the JIT that read no context block (no `ld len`, no
+    /// metadata) run whole batches in native code: one call loops over
+    /// the packets. Their first call compiles that code (as long again as
+    /// [`Filter::new`]'s compile); a packet the native code hands over
+    /// finishes on the interpreter, as in [`Filter::run`].
     ///
     /// # Panics
     /// If `verdicts` is shorter than `packets`.
@@ -360,10 +388,35 @@ impl Filter {
             verdicts.len(),
             packets.len()
         );
+        if let Some(code) = self.batch_code() {
+            let entry = code.batch_entry();
+            let mut done = 0;
+            while done < packets.len() {
+                done += entry.run(&packets[done..], &mut verdicts[done..], &mut []);
+                if let Some(p) = packets.get(done) {
+                    // Handed over: this packet finishes on the interpreter.
+                    let p = p.as_ref();
+                    verdicts[done] = self.run_slow(p, wire_len(p));
+                    done += 1;
+                }
+            }
+            return;
+        }
         let mut runner = self.runner();
         for (p, v) in packets.iter().zip(verdicts.iter_mut()) {
             *v = runner.run(p.as_ref());
         }
+    }
+
+    /// Batch code for [`Filter::run_batch`], compiled on first use once
+    /// this filter runs natively (not while a tiered start compiles).
+    fn batch_code(&self) -> Option<&JitCode> {
+        let options = self.batch_jit.as_ref()?;
+        let core = self.core.as_ref()?;
+        core.jit_code()?;
+        self.batch
+            .get_or_init(|| JitCode::compile(core.program(), options).ok())
+            .as_ref()
     }
 
     /// A runner for a stream of packets: set up once, then each

@@ -496,6 +496,7 @@ impl EbpfProgram {
         jit_options.budget = options.budget.is_some();
         // Helpers may have side effects: never leaf code, which re-runs.
         jit_options.leaf = false;
+        jit_options.batch = false;
         let core = Prepared::new(program, Compile::for_engine(options.engine), &jit_options)
             .map_err(BuildError::Jit)?;
         Ok(EbpfProgram {

@@ -394,6 +394,19 @@ pub fn classic_diff(data: &[u8]) {
             .take(3)
             .map(|&b| usize::from(b) % (packet.len() + 1)),
     );
+    // The cuts as one batch too (native batch code where it applies).
+    let batch: Vec<&[u8]> = cuts.iter().map(|&cut| &packet[..cut]).collect();
+    let batch_want: Vec<u32> = batch.iter().map(|p| reference.run(p)).collect();
+    for (name, filter) in &others {
+        let mut got = vec![u32::MAX; batch.len()];
+        filter.run_batch(&batch, &mut got);
+        assert_eq!(
+            got,
+            batch_want,
+            "{name}'s run_batch disagrees with cbpf on cuts {cuts:?}\n{}",
+            print::ddd(&prog)
+        );
+    }
     for cut in cuts {
         let p = &packet[..cut];
         let want = reference.run(p);

@@ -594,6 +594,7 @@ impl PacketProgram {
         let mut jit = options.jit.clone();
         jit.budget = options.budget.is_some();
         jit.leaf = false;
+        jit.batch = false;
         let mut prepared = Vec::with_capacity(programs.len());
         for (i, program) in programs.iter().enumerate() {
             if i != entry && context_kind(&program.section) != Some(kind) {

@@ -13,6 +13,13 @@
 //!   anywhere, and a hand-over returns [`LEAF_HAND_OVER`] instead of r0's
 //!   low 32 bits, so the caller tests a register, not memory.
 //!
+//! - batch code (`JitOptions::batch`, leaf code only): the entry is
+//!   `(descs, n, verdicts, r1) -> done`, a loop over `n` packets given as
+//!   `(address, length)` pairs at `descs`; each exit stores the packet's
+//!   verdict (32 bits) at `verdicts[i]` and goes on with the next packet,
+//!   a hand-over returns its index `i`, the end of the loop `n`. One call
+//!   serves many packets: no call, frame or argument set-up per packet.
+//!
 //! Local-call targets take `(ctx, pkt, pkt_len, fp, r1, r2, r3, r4, r5)`.
 //! Nothing here emits a trap: every memory access is either proven in
 //! bounds or checked (in leaf code: handed over), and every division is
@@ -43,13 +50,17 @@ const CALLEE_PARAMS: usize = 9;
 /// registers on every target, so the entry needs no frame for them.
 const ENTRY_PARAMS: usize = 3;
 
-/// The signature of function `index` (0 is the entry).
-pub(crate) fn function_signature(call_conv: CallConv, index: usize) -> Signature {
+/// Number of arguments of batch code's entry: `(descs, n, verdicts, r1)`.
+const BATCH_PARAMS: usize = 4;
+
+/// The signature of function `index` (0 is the entry; `batch`: the entry
+/// of batch code).
+pub(crate) fn function_signature(call_conv: CallConv, index: usize, batch: bool) -> Signature {
     let mut sig = Signature::new(call_conv);
-    let n = if index == 0 {
-        ENTRY_PARAMS
-    } else {
-        CALLEE_PARAMS
+    let n = match index {
+        0 if batch => BATCH_PARAMS,
+        0 => ENTRY_PARAMS,
+        _ => CALLEE_PARAMS,
     };
     sig.params
         .extend(std::iter::repeat_n(AbiParam::new(I64), n));
@@ -101,6 +112,8 @@ pub(crate) struct FunctionInput<'a> {
     pub leaf: bool,
     /// Leaf code: bytes at the entry r1 that accesses may be proven in.
     pub leaf_mem: u32,
+    /// Leaf code: lower the entry as batch code (the packets' loop).
+    pub batch: bool,
 }
 
 /// What lowering found out that the caller of the code must honour.
@@ -246,6 +259,19 @@ struct Lowerer<'a, 'b> {
     /// its type), so that comparisons with constants compare the raw value
     /// with the constant swapped at compile time.
     swapped: HashMap<Value, (Value, Type)>,
+    /// Batch code's loop, when this is batch code.
+    batch: Option<Batch>,
+}
+
+/// Batch code's loop (see the module header).
+#[derive(Clone, Copy)]
+struct Batch {
+    /// The index of the packet being run.
+    index: Variable,
+    /// Where verdicts go (`u32` each).
+    verdicts: Value,
+    /// The loop's head: the index test.
+    header: Block,
 }
 
 /// Builds the body of one function into `b`, whose function must already
@@ -263,6 +289,9 @@ pub(crate) fn lower_function(
             start,
             "local calls or an instruction budget in leaf code",
         ));
+    }
+    if input.batch && !input.leaf {
+        return Err(unsupported(start, "batch code that is not leaf code"));
     }
 
     // Leaders: the entry, every jump target, and every slot after a jump.
@@ -298,6 +327,7 @@ pub(crate) fn lower_function(
     let checked = checked_sizes(&insns[start..end], input.frame_size);
     // Where each function finds its inputs: (ctx, pkt, len, fp, r1..r5).
     let (ctx, pkt, len, fp, args, mem_lo, mem_len, stack_hi);
+    let mut batch = None;
     if input.leaf {
         // The scratch stack lives in this function's own frame, which
         // exists only when r10 is used.
@@ -311,8 +341,38 @@ pub(crate) fn lower_function(
             zero
         };
         let mem_size = b.ins().iconst(I64, i64::from(input.leaf_mem));
-        (pkt, len, ctx) = (params[0], params[1], params[2]);
-        args = [params[2], mem_size, zero, zero, zero];
+        if input.batch {
+            // The loop: `header` tests the index, `next` reads the
+            // packet's address and length; every exit comes back to
+            // `header` with the index stepped.
+            let (descs, count, verdicts) = (params[0], params[1], params[2]);
+            ctx = params[3];
+            let index = b.declare_var(I64);
+            b.def_var(index, zero);
+            let header = b.create_block();
+            let next = b.create_block();
+            let done = b.create_block();
+            b.ins().jump(header, &[]);
+            b.switch_to_block(header);
+            let i = b.use_var(index);
+            let more = b.ins().icmp(IntCC::UnsignedLessThan, i, count);
+            b.ins().brif(more, next, &[], done, &[]);
+            b.switch_to_block(done);
+            b.ins().return_(&[count]);
+            b.switch_to_block(next);
+            let at = b.ins().ishl_imm_u(i, 4);
+            let desc = b.ins().iadd(descs, at);
+            pkt = b.ins().load(I64, fixed, desc, 0);
+            len = b.ins().load(I64, fixed, desc, 8);
+            batch = Some(Batch {
+                index,
+                verdicts,
+                header,
+            });
+        } else {
+            (pkt, len, ctx) = (params[0], params[1], params[2]);
+        }
+        args = [ctx, mem_size, zero, zero, zero];
         (mem_lo, mem_len, stack_hi) = (zero, zero, zero);
     } else if start == 0 {
         (pkt, len, ctx) = (params[0], params[1], params[2]);
@@ -408,6 +468,7 @@ pub(crate) fn lower_function(
         switches,
         lowered: Lowered::default(),
         swapped: HashMap::new(),
+        batch,
     };
     let first = lw.block_at(start);
     lw.b.ins().jump(first, &[]);
@@ -590,7 +651,11 @@ impl Lowerer<'_, '_> {
             self.b.ins().jump(self.fail, &args);
         }
         self.b.switch_to_block(self.fail);
-        if self.input.leaf {
+        if let Some(batch) = self.batch {
+            // Batch code hands over the packet at the index.
+            let i = self.b.use_var(batch.index);
+            self.b.ins().return_(&[i]);
+        } else if self.input.leaf {
             // Leaf code fails only by handing over.
             let v = self.iconst(I64, LEAF_HAND_OVER as i64);
             self.b.ins().return_(&[v]);
@@ -600,7 +665,7 @@ impl Lowerer<'_, '_> {
 
         self.b.switch_to_block(self.bail);
         let zero = self.iconst(I64, 0);
-        self.b.ins().return_(&[zero]);
+        self.finish(zero);
 
         // The entry function returns 0 with status OK, which is the same
         // outcome; callees leave ABORT_ZERO for their callers to see.
@@ -610,7 +675,24 @@ impl Lowerer<'_, '_> {
             self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
         }
         let zero = self.iconst(I64, 0);
-        self.b.ins().return_(&[zero]);
+        self.finish(zero);
+    }
+
+    /// Ends the run with r0 = `v`: returns it, or in batch code stores it
+    /// as the packet's verdict and goes on with the next packet.
+    fn finish(&mut self, v: Value) {
+        let Some(batch) = self.batch else {
+            self.b.ins().return_(&[v]);
+            return;
+        };
+        let i = self.b.use_var(batch.index);
+        let at = self.b.ins().ishl_imm_u(i, 2);
+        let slot = self.b.ins().iadd(batch.verdicts, at);
+        let verdict = self.b.ins().ireduce(I32, v);
+        self.b.ins().store(checked(), verdict, slot, 0);
+        let next = self.b.ins().iadd_imm_s(i, 1);
+        self.b.def_var(batch.index, next);
+        self.b.ins().jump(batch.header, &[]);
     }
 
     /// The body of the `fail` block of ordinary code: the error goes to
@@ -806,7 +888,7 @@ impl Lowerer<'_, '_> {
                     let low = self.b.ins().ireduce(I32, r0);
                     r0 = self.b.ins().uextend(I64, low);
                 }
-                self.b.ins().return_(&[r0]);
+                self.finish(r0);
                 return Ok(true);
             }
             op::CALL => {

@@ -52,6 +52,10 @@ pub struct JitOptions {
     /// translated filter's context block); accesses proven inside it
     /// through a register still holding the entry r1 are plain loads.
     pub leaf_mem: u32,
+    /// Leaf code: compile the entry as a loop over many packets, entered
+    /// once per batch ([`crate::Filter::run_batch`] uses it), rather than
+    /// once per packet.
+    pub batch: bool,
     /// When false, compiling fails as if the host had no JIT (to exercise
     /// and test the interpreter fallback).
     pub enabled: bool,
@@ -74,6 +78,7 @@ impl Default for JitOptions {
             cache: true,
             leaf: false,
             leaf_mem: 0,
+            batch: false,
             verify_ir: cfg!(debug_assertions),
             optimize: true,
             budget: false,
@@ -154,6 +159,75 @@ impl LeafEntry<'_> {
     }
 }
 
+/// The entry of batch code ([`JitOptions::batch`]); borrows the code.
+#[derive(Clone, Copy)]
+pub(crate) struct BatchEntry<'a> {
+    entry: BatchFn,
+    mem_needed: usize,
+    code: std::marker::PhantomData<&'a JitCode>,
+}
+
+/// Packets per call of batch code: their `(address, length)` pairs are
+/// built on the host stack.
+const BATCH: usize = 256;
+
+impl BatchEntry<'_> {
+    /// Runs the code on `packets` in order with `mem` at r1, putting each
+    /// verdict in `verdicts`, until one is handed over to the interpreter:
+    /// returns how many ran (`packets.len()`, or the index of the packet
+    /// handed over, whose verdict is left as it was).
+    ///
+    /// # Panics
+    /// If `verdicts` is shorter than `packets`, or `mem` than the accesses
+    /// proven in it.
+    pub(crate) fn run<P: AsRef<[u8]>>(
+        self,
+        packets: &[P],
+        verdicts: &mut [u32],
+        mem: &mut [u8],
+    ) -> usize {
+        assert!(verdicts.len() >= packets.len(), "too few verdict slots");
+        assert!(
+            mem.len() >= self.mem_needed,
+            "the memory at r1 is smaller than the accesses proven in it"
+        );
+        let mut descs = [[0u64; 2]; BATCH];
+        let mut done = 0;
+        for chunk in packets.chunks(BATCH) {
+            for (d, p) in descs.iter_mut().zip(chunk) {
+                let p = p.as_ref();
+                *d = [p.as_ptr() as u64, p.len() as u64];
+            }
+            let out = &mut verdicts[done..done + chunk.len()];
+            // SAFETY: `entry` is batch code alive for this value's lifetime
+            // (`JitCode::batch_entry`). It reads `chunk.len()` descriptors
+            // from `descs`, each the address and length of a packet
+            // borrowed for this call, and reads each packet only below its
+            // length; it writes one u32 per packet it finishes into `out`
+            // (as long as the chunk), touches `mem` only at accesses proven
+            // to end within `mem_needed` bytes (checked above), uses its
+            // own frame for the stack and calls nothing.
+            let ran = unsafe {
+                (self.entry)(
+                    descs.as_ptr(),
+                    chunk.len() as u64,
+                    out.as_mut_ptr(),
+                    mem.as_mut_ptr(),
+                )
+            };
+            let ran = (ran as usize).min(chunk.len());
+            done += ran;
+            if ran < chunk.len() {
+                break;
+            }
+        }
+        done
+    }
+}
+
+/// Signature of batch code's entry: `(descs, n, verdicts, r1) -> done`.
+type BatchFn = unsafe extern "C" fn(*const [u64; 2], u64, *mut u32, *mut u8) -> u64;
+
 /// How a run ended, before mapping to an engine's error type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawOutcome {
@@ -172,7 +246,10 @@ type EntryFn = unsafe extern "C" fn(u64, u64, *mut u8) -> u64;
 pub struct JitCode {
     code: Arc<module::HostCode>,
     frame_size: usize,
+    /// Leaf code entered per run (`run_leaf`).
     leaf: bool,
+    /// Batch code (`batch_entry`).
+    batch: bool,
 }
 
 impl fmt::Debug for JitCode {
@@ -203,7 +280,8 @@ impl JitCode {
         Ok(JitCode {
             code,
             frame_size: options.frame_size as usize,
-            leaf: options.leaf,
+            leaf: options.leaf && !options.batch,
+            batch: options.batch,
         })
     }
 
@@ -255,6 +333,22 @@ impl JitCode {
         }
     }
 
+    /// The entry of batch code.
+    ///
+    /// # Panics
+    /// If this is not batch code.
+    pub(crate) fn batch_entry(&self) -> BatchEntry<'_> {
+        assert!(self.batch, "batch_entry on code that is not batch code");
+        BatchEntry {
+            // SAFETY: `entry` is the finalized entry function of this
+            // code, compiled as batch code with the `BatchFn` signature;
+            // the returned value borrows `self`, so the code outlives it.
+            entry: unsafe { std::mem::transmute::<*const u8, BatchFn>(self.code.entry) },
+            mem_needed: self.code.lowered.leaf_mem_needed as usize,
+            code: std::marker::PhantomData,
+        }
+    }
+
     /// Runs the code.
     ///
     /// `mem` is the region r1 points to (r2 = its length), `packet` what the
@@ -300,7 +394,10 @@ impl JitCode {
             packet: pkt,
             packet_len: pkt_len,
         };
-        assert!(!self.leaf, "leaf code runs with run_leaf");
+        assert!(
+            !self.leaf && !self.batch,
+            "leaf and batch code have their own entries"
+        );
         // SAFETY: `entry` is the finalized entry function of this module,
         // compiled (not as leaf code) with exactly the `EntryFn` signature
         // and the host's default calling convention. Generated code reads
@@ -332,6 +429,7 @@ struct CacheKey {
     budget: bool,
     leaf: bool,
     leaf_mem: u32,
+    batch: bool,
     frame_size: u32,
 }
 
@@ -364,6 +462,7 @@ fn cached_compile(
         budget: options.budget,
         leaf: options.leaf,
         leaf_mem: options.leaf_mem,
+        batch: options.batch,
         frame_size: options.frame_size,
     };
     // A panic elsewhere while holding the lock leaves a usable map.

@@ -95,7 +95,7 @@ fn build_function(
 ) -> Result<(Function, Lowered), JitError> {
     let mut func = Function::with_name_signature(
         UserFuncName::user(0, index as u32),
-        lower::function_signature(call_conv, index),
+        lower::function_signature(call_conv, index, options.batch),
     );
     // Declare every possible callee up front; the lowering picks by pc.
     let callees: Vec<(usize, FuncRef)> = starts
@@ -116,6 +116,7 @@ fn build_function(
         frame_size: i64::from(options.frame_size),
         leaf: options.leaf,
         leaf_mem: options.leaf_mem,
+        batch: options.batch,
     };
     let lowered = lower::lower_function(builder, &input, call_conv, frontend_config)?;
     Ok((func, lowered))
@@ -272,7 +273,7 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
     let ids: Vec<FuncId> = (0..starts.len())
         .map(|i| {
-            let sig = lower::function_signature(call_conv, i);
+            let sig = lower::function_signature(call_conv, i, options.batch);
             module
                 .declare_function(&format!("bpf_fn_{i}"), Linkage::Local, &sig)
                 .map_err(|e| JitError::Codegen(e.to_string()))

@@ -136,12 +136,19 @@ pub struct Filter {
     /// The program decoded for the classic interpreter, when that is the
     /// engine or native code is being compiled in the background.
     decoded: Option<cbpf::fast::Decoded>,
-    /// How to compile batch code for [`Filter::run_batch`], when this
-    /// filter can have it (native code that reads no context block).
-    batch_jit: Option<JitOptions>,
-    /// The batch code, compiled on the first [`Filter::run_batch`] (`None`
-    /// inside: the JIT could not compile it).
-    batch: OnceLock<Option<JitCode>>,
+    /// Batch code for [`Filter::run_batch`], when this filter can have it
+    /// (native code that reads no context block); boxed, to keep the
+    /// fields `Filter::run` reads together.
+    batch: Option<Box<BatchCode>>,
+}
+
+/// A filter's batch code: how to compile it, and the code once the first
+/// [`Filter::run_batch`] has compiled it (`None` inside: the JIT could
+/// not).
+#[derive(Debug)]
+struct BatchCode {
+    options: JitOptions,
+    code: OnceLock<Option<JitCode>>,
 }
 
 impl Filter {
@@ -193,17 +200,18 @@ impl Filter {
         // Batch code keeps no context block between packets, so only
         // filters that read none (most: `ld len` and metadata are what
         // read it) run their batches natively.
-        let batch_jit =
-            (!uses_ctx && matches!(options.engine, None | Some(Engine::Jit))).then(|| {
-                let mut batch = jit_options.clone();
-                batch.batch = true;
-                batch
-            });
+        let batch = (!uses_ctx && matches!(options.engine, None | Some(Engine::Jit))).then(|| {
+            let mut options = jit_options.clone();
+            options.batch = true;
+            Box::new(BatchCode {
+                options,
+                code: OnceLock::new(),
+            })
+        });
         Ok(Filter {
             ctx_template: translate::ctx_block(&options.metadata, 0),
             decoded,
-            batch_jit,
-            batch: OnceLock::new(),
+            batch,
             classic: program,
             engine: options.engine,
             core: Some(core),
@@ -228,8 +236,7 @@ impl Filter {
             metadata: options.metadata,
             uses_ctx: false,
             decoded: None,
-            batch_jit: None,
-            batch: OnceLock::new(),
+            batch: None,
         })
     }
 
@@ -411,21 +418,28 @@ impl Filter {
     /// Batch code for [`Filter::run_batch`], compiled on first use once
     /// this filter runs natively (not while a tiered start compiles).
     fn batch_code(&self) -> Option<&JitCode> {
-        let options = self.batch_jit.as_ref()?;
+        let batch = self.batch.as_deref()?;
         let core = self.core.as_ref()?;
         core.jit_code()?;
-        self.batch
-            .get_or_init(|| JitCode::compile(core.program(), options).ok())
+        batch
+            .code
+            .get_or_init(|| JitCode::compile(core.program(), &batch.options).ok())
             .as_ref()
     }
 
     /// A runner for a stream of packets: set up once, then each
     /// [`FilterRunner::run`] costs little more than the filter itself.
     pub fn runner(&self) -> FilterRunner<'_> {
+        // Whether native code may still arrive (a tiered start compiling);
+        // asked before looking for the code, so a compile finishing in
+        // between is seen one way or the other.
+        let compiling = self.compiling();
+        let native = self.native().map(JitCode::leaf_entry);
         FilterRunner {
             filter: self,
             ctx: self.ctx_template,
-            native: self.native().map(JitCode::leaf_entry),
+            native,
+            look_for_native: native.is_none() && compiling,
             stack: Vec::new(),
         }
     }
@@ -456,9 +470,11 @@ impl Filter {
 pub struct FilterRunner<'f> {
     filter: &'f Filter,
     ctx: [u8; ctx_field::SIZE],
-    /// The native entry, once there is native code (looked up again until
-    /// then: a tiered start's code may arrive mid-stream).
+    /// The native entry, once there is native code.
     native: Option<LeafEntry<'f>>,
+    /// Whether to look for native code again before each packet (a tiered
+    /// start's code may arrive mid-stream).
+    look_for_native: bool,
     /// The eBPF interpreter's stack, kept from packet to packet (allocated
     /// when the interpreter first runs).
     stack: Vec<u8>,
@@ -476,8 +492,9 @@ impl FilterRunner<'_> {
     #[inline]
     pub fn run_wire(&mut self, packet: &[u8], wire_len: u32) -> u32 {
         let f = self.filter;
-        if self.native.is_none() {
+        if self.look_for_native {
             self.native = f.native().map(JitCode::leaf_entry);
+            self.look_for_native = self.native.is_none();
         }
         if let Some(entry) = self.native {
             // Native code, with the context block only when it is read.
@@ -495,7 +512,8 @@ impl FilterRunner<'_> {
     }
 
     /// [`FilterRunner::run_wire`] past native code: an interpreter (kept
-    /// out of line so the native path stays small enough to inline).
+    /// out of line so the native path stays small enough to inline; the
+    /// classic interpreter's loop is inlined here, one call away).
     #[inline(never)]
     fn run_interpreted(&mut self, packet: &[u8], wire_len: u32) -> u32 {
         let f = self.filter;

@@ -58,8 +58,24 @@ enum Op {
     },
     Neg,
     Ja(u32),
-    JmpK {
-        operation: u16,
+    /// `jeq`, `jgt`, `jge`, `jset` with a constant: one variant each, so
+    /// a run dispatches once for them.
+    JeqK {
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    JgtK {
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    JgeK {
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    JsetK {
         k: u32,
         jt: u16,
         jf: u16,
@@ -157,11 +173,11 @@ impl Decoded {
                         if code & op::X != 0 {
                             Op::JmpX { operation, jt, jf }
                         } else {
-                            Op::JmpK {
-                                operation,
-                                k,
-                                jt,
-                                jf,
+                            match operation {
+                                op::JEQ => Op::JeqK { k, jt, jf },
+                                op::JGT => Op::JgtK { k, jt, jf },
+                                op::JGE => Op::JgeK { k, jt, jf },
+                                _ => Op::JsetK { k, jt, jf },
                             }
                         }
                     }
@@ -174,7 +190,7 @@ impl Decoded {
 
     /// The verdict on `packet`, `len` being what `ld len` reads: exactly
     /// [`super::interp::run_with_len`]'s.
-    #[inline(never)]
+    #[inline]
     pub fn run(&self, packet: &[u8], meta: &Metadata, len: u32) -> u32 {
         let mut a: u32 = 0;
         let mut x: u32 = 0;
@@ -247,12 +263,10 @@ impl Decoded {
                 },
                 Op::Neg => a = a.wrapping_neg(),
                 Op::Ja(to) => pc = to as usize,
-                Op::JmpK {
-                    operation,
-                    k,
-                    jt,
-                    jf,
-                } => pc = pick(jump_taken(operation, a, k), jt, jf),
+                Op::JeqK { k, jt, jf } => pc = pick(jump_taken(op::JEQ, a, k), jt, jf),
+                Op::JgtK { k, jt, jf } => pc = pick(jump_taken(op::JGT, a, k), jt, jf),
+                Op::JgeK { k, jt, jf } => pc = pick(jump_taken(op::JGE, a, k), jt, jf),
+                Op::JsetK { k, jt, jf } => pc = pick(jump_taken(op::JSET, a, k), jt, jf),
                 Op::JmpX { operation, jt, jf } => pc = pick(jump_taken(operation, a, x), jt, jf),
                 Op::Fail => return 0,
             }

@@ -10,6 +10,7 @@ use super::insn::op;
 /// bits only); `None` where the kernel ends the program with verdict 0
 /// (division or modulo by zero) or for an operation classic BPF lacks.
 /// Shifts use the amount mod 32, as the kernel's 32-bit shifts do.
+#[inline]
 pub fn alu(operation: u16, a: u32, src: u32) -> Option<u32> {
     Some(match operation {
         op::ADD => a.wrapping_add(src),
@@ -29,6 +30,7 @@ pub fn alu(operation: u16, a: u32, src: u32) -> Option<u32> {
 /// Whether a conditional jump (`op::JEQ`, `op::JGT`, `op::JGE`,
 /// `op::JSET`; the operation bits only) is taken with A = `a` and operand
 /// `src`; `None` for another operation.
+#[inline]
 pub fn jump_taken(operation: u16, a: u32, src: u32) -> Option<bool> {
     Some(match operation {
         op::JEQ => a == src,

@@ -129,7 +129,8 @@ fn main() -> ExitCode {
 
     println!("\nRatios (targets of issue 13 in brackets):\n");
     println!(
-        "| filter | jit / hand-written [≤ 1.3] | jit / bpfjit [< 1] | libpcap / jit [≥ 7] \
+        "| filter | jit / hand-written [≤ 1.3] (runner / batch) | jit / bpfjit [< 1] \
+         (runner / batch) | libpcap / jit [≥ 7] (runner / batch) \
          | `Filter::run` − batch, ns [≤ 0.5] | classic interp / libpcap [≤ 1] \
          | rbpf interp / eBPF interp [≥ 3] |"
     );
@@ -137,6 +138,15 @@ fn main() -> ExitCode {
     for w in &hot {
         let p = |f: &str| per_packet(w.id, f);
         let jit = p("cranebpf-jit-runner");
+        let batch = p("cranebpf-jit-batch");
+        // Our runner's ratio, then the batch path's.
+        let both = |over: Option<f64>, under: Option<f64>, batch_over: Option<f64>, batch_under| {
+            format!(
+                "{} / {}",
+                ratio(over, under),
+                ratio(batch_over, batch_under)
+            )
+        };
         let gap = match (p("cranebpf-jit-filter-run"), p("cranebpf-jit-batch")) {
             (Some(a), Some(b)) => format!("{:.2}", a - b),
             _ => "—".into(),
@@ -144,9 +154,9 @@ fn main() -> ExitCode {
         println!(
             "| {} | {} | {} | {} | {} | {} | {} |",
             w.id,
-            ratio(jit, p("hand-written-rust")),
-            ratio(jit, p("bpfjit")),
-            ratio(p("libpcap-bpf_filter"), jit),
+            both(jit, p("hand-written-rust"), batch, p("hand-written-rust")),
+            both(jit, p("bpfjit"), batch, p("bpfjit")),
+            both(p("libpcap-bpf_filter"), jit, p("libpcap-bpf_filter"), batch),
             gap,
             ratio(p("cranebpf-cbpf-interp"), p("libpcap-bpf_filter")),
             ratio(p("rbpf-interp"), p("cranebpf-ebpf-interp")),

@@ -620,8 +620,11 @@ impl<'m> Machine<'m> {
             // branch: a conditional move would make fetching the next
             // operation wait for every compare.
             macro_rules! jump {
-                ($op:expr, $dst:expr, $v:expr, $target:expr) => {{
-                    if jmp_cond($op, r[($dst & 15) as usize], $v, false) {
+                ($op:expr, $dst:expr, $v:expr, $target:expr) => {
+                    jump!($op, $dst, $v, $target, false)
+                };
+                ($op:expr, $dst:expr, $v:expr, $target:expr, $is32:expr) => {{
+                    if jmp_cond($op, r[($dst & 15) as usize], $v, $is32) {
                         std::hint::cold_path();
                         pc = $target;
                     }
@@ -677,45 +680,25 @@ impl<'m> Machine<'m> {
                     dst,
                     imm,
                     target,
-                } => {
-                    if jmp_cond(op, r[dst as usize], imm as i64 as u64, false) {
-                        std::hint::cold_path();
-                        pc = target;
-                    }
-                }
+                } => jump!(op, dst, imm as i64 as u64, target, false),
                 Op::JmpX {
                     op,
                     dst,
                     src,
                     target,
-                } => {
-                    if jmp_cond(op, r[dst as usize], r[src as usize], false) {
-                        std::hint::cold_path();
-                        pc = target;
-                    }
-                }
+                } => jump!(op, dst, r[src as usize], target, false),
                 Op::Jmp32K {
                     op,
                     dst,
                     imm,
                     target,
-                } => {
-                    if jmp_cond(op, r[dst as usize], imm as i64 as u64, true) {
-                        std::hint::cold_path();
-                        pc = target;
-                    }
-                }
+                } => jump!(op, dst, imm as i64 as u64, target, true),
                 Op::Jmp32X {
                     op,
                     dst,
                     src,
                     target,
-                } => {
-                    if jmp_cond(op, r[dst as usize], r[src as usize], true) {
-                        std::hint::cold_path();
-                        pc = target;
-                    }
-                }
+                } => jump!(op, dst, r[src as usize], target, true),
                 Op::Ja { target } => pc = target,
                 Op::Lddw { dst, value } => {
                     r[dst as usize] = value;

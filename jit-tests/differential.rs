@@ -415,6 +415,15 @@ fn batches_give_every_packet_its_own_verdict() {
         let mut got = vec![u32::MAX; packets.len()];
         filter.run_batch(&packets, &mut got);
         assert_eq!(got, want, "program:\n{}", cbpf::print::ddd(&prog));
+        // Captured packets cut short: `ld len` reads the wire length.
+        let wire: Vec<u32> = packets.iter().map(|p| p.len() as u32 + 60).collect();
+        let want: Vec<u32> = packets
+            .iter()
+            .zip(&wire)
+            .map(|(p, &w)| filter.run_wire(p, w))
+            .collect();
+        filter.run_batch_wire(&packets, &wire, &mut got);
+        assert_eq!(got, want, "program:\n{}", cbpf::print::ddd(&prog));
         batches += 1;
     }
     assert_eq!(batches, 5);

@@ -389,6 +389,43 @@ impl Filter {
     /// # Panics
     /// If `verdicts` is shorter than `packets`.
     pub fn run_batch<P: AsRef<[u8]>>(&self, packets: &[P], verdicts: &mut [u32]) {
+        self.batch_with(packets, |_, p| wire_len(p), verdicts);
+    }
+
+    /// [`Filter::run_batch`] for captured packets: `wire_lens[i]` is the
+    /// length on the wire of `packets[i]` (see [`Filter::run_wire`]).
+    ///
+    /// # Panics
+    /// If `verdicts` or `wire_lens` is shorter than `packets`.
+    pub fn run_batch_wire<P: AsRef<[u8]>>(
+        &self,
+        packets: &[P],
+        wire_lens: &[u32],
+        verdicts: &mut [u32],
+    ) {
+        assert!(
+            wire_lens.len() >= packets.len(),
+            "run_batch_wire: {} wire lengths for {} packets",
+            wire_lens.len(),
+            packets.len()
+        );
+        self.batch_with(packets, |i, _| wire_lens[i], verdicts);
+    }
+
+    /// Whether [`Filter::run_batch`] runs whole batches in native code
+    /// (see there); compiles that code if it is not yet.
+    pub fn native_batches(&self) -> bool {
+        self.batch_code().is_some()
+    }
+
+    /// The batch runs, `wire_len(i, packet)` giving each packet's length
+    /// on the wire.
+    fn batch_with<P: AsRef<[u8]>>(
+        &self,
+        packets: &[P],
+        wire_len: impl Fn(usize, &[u8]) -> u32,
+        verdicts: &mut [u32],
+    ) {
         assert!(
             verdicts.len() >= packets.len(),
             "run_batch: {} verdict slots for {} packets",
@@ -396,6 +433,7 @@ impl Filter {
             packets.len()
         );
         if let Some(code) = self.batch_code() {
+            // Batch code reads no context block, so no length.
             let entry = code.batch_entry();
             let mut done = 0;
             while done < packets.len() {
@@ -403,15 +441,16 @@ impl Filter {
                 if let Some(p) = packets.get(done) {
                     // Handed over: this packet finishes on the interpreter.
                     let p = p.as_ref();
-                    verdicts[done] = self.run_slow(p, wire_len(p));
+                    verdicts[done] = self.run_slow(p, wire_len(done, p));
                     done += 1;
                 }
             }
             return;
         }
         let mut runner = self.runner();
-        for (p, v) in packets.iter().zip(verdicts.iter_mut()) {
-            *v = runner.run(p.as_ref());
+        for (i, (p, v)) in packets.iter().zip(verdicts.iter_mut()).enumerate() {
+            let p = p.as_ref();
+            *v = runner.run_wire(p, wire_len(i, p));
         }
     }
 

@@ -73,6 +73,9 @@ struct Measured {
     compile_us: f64,
     ns: Vec<f64>,
     matched: u64,
+    /// The JIT through `Filter::run_batch_wire`, when that runs whole
+    /// batches in native code: ns per packet of each run.
+    batch_ns: Option<Vec<f64>>,
 }
 
 impl Measured {
@@ -220,11 +223,37 @@ fn measure(
         black_box(pass());
         ns.push(start.elapsed().as_secs_f64() * 1e9 / packets.len() as f64);
     }
+    // The JIT in native batches too, where the filter allows it (the
+    // library's fastest path; `cranebpf filter` calls per record).
+    let batch_ns = (engine == Engine::Jit && filter.native_batches())
+        .then(|| {
+            let data: Vec<&[u8]> = packets.iter().map(|(d, _)| *d).collect();
+            let lens: Vec<u32> = packets.iter().map(|(_, l)| *l).collect();
+            let mut verdicts = vec![0u32; data.len()];
+            let mut pass = || {
+                filter.run_batch_wire(black_box(&data), &lens, &mut verdicts);
+                verdicts.iter().filter(|&&v| v != 0).count() as u64
+            };
+            if pass() != matched {
+                return Err(Failure::bad_input(
+                    "the JIT's batches disagree with its per-packet runs (a bug; please report)",
+                ));
+            }
+            Ok((0..runs)
+                .map(|_| {
+                    let start = Instant::now();
+                    black_box(pass());
+                    start.elapsed().as_secs_f64() * 1e9 / packets.len() as f64
+                })
+                .collect())
+        })
+        .transpose()?;
     Ok(Measured {
         engine,
         compile_us: median(&compile),
         ns,
         matched,
+        batch_ns,
     })
 }
 
@@ -297,6 +326,7 @@ fn bench_object(
             compile_us: median(&compile),
             ns,
             matched,
+            batch_ns: None,
         });
     }
     let verdicts: Vec<u64> = results.iter().map(|m| m.matched).collect();
@@ -343,6 +373,20 @@ fn print_table(source: &str, count: usize, results: &[Measured]) {
             m.matched
         );
     }
+    for m in results {
+        if let Some(ns) = &m.batch_ns {
+            let min = ns.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = ns.iter().copied().fold(0.0, f64::max);
+            sayln!(
+                "{:<8} {:>12} {:>10.2} {:>10.2} {:>10.2}   (jit in native batches: Filter::run_batch)",
+                "batch",
+                "",
+                median(ns),
+                min,
+                max
+            );
+        }
+    }
     for over in [Engine::Interp, Engine::Cbpf] {
         if let Some(s) = speedup(results, over) {
             sayln!("jit speed-up over {over}: {s:.1}x");
@@ -373,12 +417,16 @@ fn print_json(source: &str, count: usize, results: &[Measured]) {
             let max = m.ns.iter().copied().fold(0.0, f64::max);
             format!(
                 "{{\"engine\":\"{}\",\"compile_us\":{:.3},\"ns_per_packet\":{:.3},\
-                 \"min\":{min:.3},\"max\":{max:.3},\"runs\":[{}],\"matched\":{}}}",
+                 \"min\":{min:.3},\"max\":{max:.3},\"runs\":[{}],\"matched\":{},\
+                 \"batch_ns_per_packet\":{}}}",
                 m.engine.name(),
                 m.compile_us,
                 m.median(),
                 runs.join(","),
-                m.matched
+                m.matched,
+                m.batch_ns
+                    .as_deref()
+                    .map_or("null".to_string(), |ns| format!("{:.3}", median(ns)))
             )
         })
         .collect();

@@ -1,4 +1,4 @@
-//! `--json` on `check`, `run`, `filter`, `diff` and `conformance`: each
+//! `--json` on `check`, `run`, `filter`, `bench`, `diff` and `conformance`: each
 //! prints what the README's schema says, parsed back here, with the same
 //! exit code as the text form.
 
@@ -59,6 +59,43 @@ fn run_prints_one_object_per_packet() {
     assert_eq!(v[0]["link_type"], 1);
     let matched = v.iter().filter(|o| o["verdict"] != 0).count();
     assert_eq!(matched, 202);
+}
+
+#[test]
+fn bench_reports_every_engine_and_the_jits_native_batches() {
+    // `tcp port 443` reads no context block: the JIT also runs in native
+    // batches; `greater 100` reads the length, so it has none.
+    for (expr, batches) in [("tcp port 443", true), ("greater 100", false)] {
+        let (code, v) = cranebpf(&[
+            "bench",
+            "--json",
+            "--runs",
+            "2",
+            "-r",
+            "examples/sample.pcap",
+            expr,
+        ]);
+        assert_eq!(code, 0);
+        let engines = v[0]["engines"].as_array().expect("engines");
+        let names: Vec<&str> = engines
+            .iter()
+            .filter_map(|e| e["engine"].as_str())
+            .collect();
+        assert_eq!(names, ["cbpf", "interp", "jit"]);
+        let matched: Vec<u64> = engines
+            .iter()
+            .filter_map(|e| e["matched"].as_u64())
+            .collect();
+        assert!(matched.windows(2).all(|w| w[0] == w[1]), "{matched:?}");
+        for e in engines {
+            let batch = &e["batch_ns_per_packet"];
+            if e["engine"] == "jit" && batches {
+                assert!(batch.as_f64().is_some_and(|ns| ns > 0.0), "{expr}: {e}");
+            } else {
+                assert!(batch.is_null(), "{expr}: {e}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -429,6 +429,81 @@ fn batches_give_every_packet_its_own_verdict() {
     assert_eq!(batches, 5);
 }
 
+/// Batch code compiled for aarch64 and run under qemu over a batch of
+/// packets gives each finished packet the reference interpreter's verdict
+/// and stops exactly at the packets it must hand over.
+#[test]
+fn aarch64_batches_give_every_packet_its_own_verdict() {
+    let Some(mut runner) = aarch64() else {
+        return;
+    };
+    let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
+    let options = JitOptions {
+        frame_size: CLASSIC_FRAME as u32,
+        optimize: false,
+        leaf: true,
+        leaf_mem: ctx_field::SIZE as u32,
+        batch: true,
+        ..jit_options(true)
+    };
+    let mut rng = Rng::new(seed() ^ 0xa64b);
+    let packets: Vec<Vec<u8>> = (0..300)
+        .map(|i| match i % 9 {
+            0 => Vec::new(),
+            _ => gen::packet::packet(&mut rng),
+        })
+        .collect();
+    let programs = [
+        "tcp port 443",
+        "host 10.1.0.1 or host 8.8.8.8 or host 1.1.1.1 or host 9.9.9.9",
+    ]
+    .map(|e| cranebpf::compile_expr(e, cranebpf::LinkType::Ethernet).expect("compiles"))
+    .into_iter()
+    // Hands over the packets whose first byte is odd (a load at
+    // SKF_NET_OFF + 9).
+    .chain([cbpf::parse::parse_ddd(
+        "5\n48 0 0 0\n69 0 2 1\n48 0 0 4293918729\n22 0 0 0\n6 0 0 65535\n",
+    )
+    .expect("parses")]);
+    let mem = ctx_block(&Metadata::default(), 0);
+    let (mut cases, mut handed_over) = (0, 0);
+    for prog in programs {
+        let ebpf = translate(&prog).expect("translates");
+        let bytes = compile_bytes(&ebpf.insns, arm.clone(), &options).expect("aarch64 batch code");
+        runner.load_batch(&bytes).expect("qemu loads code");
+        let mut start = 0;
+        while start < packets.len() {
+            let rest: Vec<&[u8]> = packets[start..].iter().map(Vec::as_slice).collect();
+            let (done, verdicts) = runner.run_batch(&mem, &rest).expect("qemu runs");
+            let done = done as usize;
+            assert!(done <= rest.len());
+            for (i, &v) in verdicts[..done].iter().enumerate() {
+                let p = rest[i];
+                assert_eq!(
+                    v,
+                    cbpf::interp::run(&prog, p, &Metadata::default()),
+                    "aarch64 batch code disagrees\nprogram:\n{}packet: {}",
+                    cbpf::print::ddd(&prog),
+                    hex(p)
+                );
+                cases += 1;
+            }
+            if done < rest.len() {
+                // Only the negative-offset load hands over.
+                assert_eq!(rest[done].first().map(|b| b & 1), Some(1));
+                handed_over += 1;
+            }
+            start += done + 1;
+        }
+    }
+    let odd = packets
+        .iter()
+        .filter(|p| p.first().is_some_and(|b| b & 1 == 1))
+        .count();
+    assert_eq!(handed_over, odd);
+    eprintln!("aarch64 batch code: {cases} packets, {handed_over} handed over");
+}
+
 #[test]
 fn bounds_check_elimination_keeps_verdicts_at_every_length() {
     // Filters whose loads a single hoisted check covers, run on every

@@ -143,6 +143,45 @@ impl Aarch64Runner {
         self.load_as(b'L', code)
     }
 
+    /// Replaces the loaded code with batch code (compiled with
+    /// `JitOptions::batch`), run by [`Self::run_batch`].
+    pub fn load_batch(&mut self, code: &[u8]) -> Result<(), QemuError> {
+        self.load_as(b'B', code)
+    }
+
+    /// Runs the loaded batch code once over `packets` with `mem` at r1:
+    /// how many packets it finished (fewer than all: the next one was
+    /// handed over) and the verdict slot of every packet (0 where none was
+    /// stored).
+    pub fn run_batch(
+        &mut self,
+        mem: &[u8],
+        packets: &[&[u8]],
+    ) -> Result<(u64, Vec<u32>), QemuError> {
+        self.input.write_all(b"S")?;
+        self.input.write_all(&len32(mem.len())?.to_le_bytes())?;
+        self.input.write_all(mem)?;
+        self.input.write_all(&len32(packets.len())?.to_le_bytes())?;
+        for p in packets {
+            self.input.write_all(&len32(p.len())?.to_le_bytes())?;
+            self.input.write_all(p)?;
+        }
+        self.input.flush()?;
+        let mut head = [0u8; 9];
+        self.output.read_exact(&mut head)?;
+        if head[0] != b'b' {
+            return Err(broken().into());
+        }
+        let done = u64::from_le_bytes(head[1..9].try_into().unwrap_or([0; 8]));
+        let mut raw = vec![0u8; 4 * packets.len()];
+        self.output.read_exact(&mut raw)?;
+        let verdicts = raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok((done, verdicts))
+    }
+
     fn load_as(&mut self, command: u8, code: &[u8]) -> Result<(), QemuError> {
         self.input.write_all(&[command])?;
         self.input.write_all(&len32(code.len())?.to_le_bytes())?;

@@ -3,14 +3,18 @@
  * Binary protocol on stdin (little-endian), answers on stdout:
  *   'C' u32 n, n bytes      load code (replaces the previous code)      -> 'k'
  *   'L' u32 n, n bytes      the same for leaf code                       -> 'k'
+ *   'B' u32 n, n bytes      the same for batch code                      -> 'k'
  *   'R' u32 m, m bytes mem, u32 p, p bytes packet (p = 0xffffffff: the
  *       packet is the memory), u64 budget                               -> 'r' u64 r0, u32 status, u32 pc
+ *   'S' u32 m, m bytes mem, u32 k, then k times (u32 p, p bytes packet):
+ *       batch code over the k packets                -> 'b' u64 done, k u32 verdicts
  *   'Q'                     quit
  * The context block mirrors cranebpf's RunCtx (src/jit/runtime.rs). Helper
  * calls and negative packet offsets are not served here: they end the run
  * with status 100, and the driver leaves such cases to the host engines.
  * Leaf code is entered as (packet, len, mem) and returns LEAF_HAND_OVER for
- * a hand-over, reported as status 6 (HAND_OVER). */
+ * a hand-over, reported as status 6 (HAND_OVER). Batch code is entered as
+ * (descs, k, verdicts, mem) and returns how many packets it finished. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +46,7 @@ static int64_t no_negative_load(struct run_ctx *ctx, uint64_t p, uint64_t l, int
 #define HAND_OVER 6
 
 typedef uint64_t (*entry_fn)(uint64_t packet, uint64_t len, void *ctx_or_mem);
+typedef uint64_t (*batch_fn)(const uint64_t *descs, uint64_t n, uint32_t *verdicts, void *mem);
 
 static void read_exact(void *buf, size_t n) {
     if (n && fread(buf, 1, n, stdin) != n) exit(2);
@@ -60,7 +65,7 @@ int main(void) {
     for (;;) {
         int cmd = getchar();
         if (cmd == EOF || cmd == 'Q') return 0;
-        if (cmd == 'C' || cmd == 'L') {
+        if (cmd == 'C' || cmd == 'L' || cmd == 'B') {
             leaf = cmd == 'L';
             uint32_t n = read_u32();
             if (code) munmap(code, code_len);
@@ -108,6 +113,30 @@ int main(void) {
             fwrite(&ctx.status, 4, 1, stdout);
             fwrite(&ctx.err_pc, 4, 1, stdout);
             fflush(stdout);
+        } else if (cmd == 'S') {
+            uint32_t m = read_u32();
+            if (m + 1 > mem_cap) { mem_cap = m + 1; mem = realloc(mem, mem_cap); }
+            read_exact(mem, m);
+            uint32_t k = read_u32();
+            uint64_t *descs = calloc(2 * (size_t)k + 2, 8);
+            uint32_t *verdicts = calloc((size_t)k + 1, 4);
+            uint8_t **packets = calloc((size_t)k + 1, sizeof *packets);
+            if (!descs || !verdicts || !packets) return 6;
+            for (uint32_t i = 0; i < k; i++) {
+                uint32_t p = read_u32();
+                packets[i] = malloc((size_t)p + 1);
+                if (!packets[i]) return 6;
+                read_exact(packets[i], p);
+                descs[2 * i] = (uint64_t)(uintptr_t)packets[i];
+                descs[2 * i + 1] = p;
+            }
+            uint64_t done = ((batch_fn)code)(descs, k, verdicts, mem);
+            putchar('b');
+            fwrite(&done, 8, 1, stdout);
+            fwrite(verdicts, 4, k, stdout);
+            fflush(stdout);
+            for (uint32_t i = 0; i < k; i++) free(packets[i]);
+            free(packets); free(verdicts); free(descs);
         } else {
             return 5;
         }

@@ -358,7 +358,7 @@ impl Filter {
         // (The classic interpreter engine is run by the callers, before
         // this cold path.)
         let mut ctx = self.ctx_template;
-        self.interpret(packet, wire_len, &mut ctx, &self.metadata)
+        self.interpret(packet, wire_len, &mut ctx, &self.metadata, None)
     }
 
     /// The verdict for one packet with other metadata than the filter's.
@@ -486,13 +486,15 @@ impl Filter {
     /// The eBPF interpreter over the translation: the engine itself, or
     /// where native code handed the packet over (a helper call or a
     /// negative offset; the translation has no side effects, so running it
-    /// again from the start gives exactly the result).
+    /// again from the start gives exactly the result). On `stack` when a
+    /// runner keeps one, else on a fresh one.
     fn interpret(
         &self,
         packet: &[u8],
         wire_len: u32,
         ctx: &mut [u8; ctx_field::SIZE],
         metadata: &Metadata,
+        stack: Option<&mut Vec<u8>>,
     ) -> u32 {
         let Some(core) = &self.core else {
             return self.run_slow(packet, wire_len);
@@ -500,7 +502,11 @@ impl Filter {
         let env = ClassicEnv::new(metadata);
         set_len(ctx, wire_len);
         let mem: &mut [u8] = if self.uses_ctx { ctx } else { &mut [] };
-        verdict(core.interpret(mem, Some(packet), None, &env))
+        verdict(match stack {
+            // A runner's stack, kept between packets.
+            Some(stack) => core.interpret_on_stack(mem, Some(packet), stack, None, &env),
+            None => core.interpret(mem, Some(packet), None, &env),
+        })
     }
 }
 
@@ -559,15 +565,13 @@ impl FilterRunner<'_> {
         if let Some(decoded) = &f.decoded {
             return decoded.run(packet, &f.metadata, wire_len);
         }
-        match &f.core {
-            Some(core) => {
-                let env = ClassicEnv::new(&f.metadata);
-                set_len(&mut self.ctx, wire_len);
-                let mem: &mut [u8] = if f.uses_ctx { &mut self.ctx } else { &mut [] };
-                verdict(core.interpret_on_stack(mem, Some(packet), &mut self.stack, None, &env))
-            }
-            None => f.run_slow(packet, wire_len),
-        }
+        f.interpret(
+            packet,
+            wire_len,
+            &mut self.ctx,
+            &f.metadata,
+            Some(&mut self.stack),
+        )
     }
 }
 

@@ -62,8 +62,9 @@ impl Context for WithPacket<'_> {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     program: Program,
-    /// The program as the interpreter runs it.
-    decoded: Decoded,
+    /// The program as the interpreter runs it, decoded on the first
+    /// interpreted run (native code may never need it).
+    decoded: OnceLock<Decoded>,
     native: Native,
     /// Stack frames a run can use (its deepest local-call chain): the
     /// stack each run zeroes is that big.
@@ -132,7 +133,7 @@ impl Prepared {
             frames: ebpf::verify::call_frames(&program),
             stack_depth: ebpf::stack_depth::stack_depth(&program),
             leaf: jit.leaf,
-            decoded: Decoded::new(&program),
+            decoded: OnceLock::new(),
             program,
             native,
         })
@@ -151,6 +152,11 @@ impl Prepared {
     /// The eBPF program.
     pub(crate) fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// The program decoded for the interpreter.
+    fn decoded(&self) -> &Decoded {
+        self.decoded.get_or_init(|| Decoded::new(&self.program))
     }
 
     /// The JIT's code, when it is the engine (for a background compile:
@@ -265,7 +271,7 @@ impl Prepared {
                 &self.program,
                 code.run(mem, packet, stack, budget.unwrap_or(0), env),
             ),
-            None => self.decoded.run_on_stack(mem, packet, stack, budget, env),
+            None => self.decoded().run_on_stack(mem, packet, stack, budget, env),
         }
     }
 
@@ -302,7 +308,7 @@ impl Prepared {
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
         with_stack(self.frames, |stack| {
-            self.decoded.run_on_stack(mem, packet, stack, budget, env)
+            self.decoded().run_on_stack(mem, packet, stack, budget, env)
         })
     }
 
@@ -322,7 +328,7 @@ impl Prepared {
             *stack = vec![0; self.stack_len()];
         }
         match self.cleared_stack(stack) {
-            Some(stack) => self.decoded.run_on_stack(mem, packet, stack, budget, env),
+            Some(stack) => self.decoded().run_on_stack(mem, packet, stack, budget, env),
             None => self.interpret(mem, packet, budget, env),
         }
     }

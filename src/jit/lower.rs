@@ -30,8 +30,8 @@ use std::collections::{BTreeSet, HashMap};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I16, I32, I64, I8};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, FuncRef, InstBuilder, JumpTableData, MemFlagsData, SigRef,
-    Signature, StackSlotData, StackSlotKind, Type, Value,
+    AbiParam, Block, BlockArg, FuncRef, InstBuilder, InstructionData, JumpTableData, MemFlagsData,
+    Opcode, SigRef, Signature, StackSlotData, StackSlotKind, Type, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
@@ -767,6 +767,15 @@ impl Lowerer<'_, '_> {
             op::XOR => self.b.ins().bxor(a, src),
             // Cranelift masks the shift amount to the width, as RFC 9669 does.
             op::LSH => self.b.ins().ishl(a, src),
+            // `lsh 32; rsh 32` (clang's zero extension) as one, so that
+            // later operations can see the value is 32 bits wide.
+            op::RSH if wide => match self.shifted_left_32(a, src) {
+                Some(x) => {
+                    let low = self.b.ins().ireduce(I32, x);
+                    self.b.ins().uextend(I64, low)
+                }
+                None => self.b.ins().ushr(a, src),
+            },
             op::RSH => self.b.ins().ushr(a, src),
             op::ARSH => self.b.ins().sshr(a, src),
             op::NEG => self.b.ins().ineg(a),
@@ -786,6 +795,15 @@ impl Lowerer<'_, '_> {
     /// machine instruction would trap on: x / 0 = 0, x % 0 = x,
     /// INT_MIN / -1 = INT_MIN and INT_MIN % -1 = 0 (signed).
     fn div_mod(&mut self, ty: Type, signed: bool, is_mod: bool, a: Value, d: Value) -> Value {
+        // Unsigned 64-bit operands known to fit in 32 bits give the same
+        // quotient and remainder by a 32-bit division, several times
+        // faster on x86-64 (clang zero-extends 32-bit C operands).
+        if ty == I64 && !signed {
+            if let (Some(a32), Some(d32)) = (self.low_32_of(a), self.low_32_of(d)) {
+                let r = self.div_mod(I32, false, is_mod, a32, d32);
+                return self.b.ins().uextend(I64, r);
+            }
+        }
         let zero = self.iconst(ty, 0);
         let one = self.iconst(ty, 1);
         let d_zero = self.b.ins().icmp_imm_u(IntCC::Equal, d, 0);
@@ -811,6 +829,48 @@ impl Lowerer<'_, '_> {
         let on_neg1 = if is_mod { zero } else { self.b.ins().ineg(a) };
         let q = self.b.ins().select(d_neg1, on_neg1, q);
         self.b.ins().select(d_zero, on_zero, q)
+    }
+
+    /// `x` when `v` is `x << 32` (a constant shift).
+    fn shifted_left_32(&self, v: Value, amount: Value) -> Option<Value> {
+        if self.constant(amount)? != 32 {
+            return None;
+        }
+        match self.b.func.dfg.insts[self.b.func.dfg.value_def(v).inst()?] {
+            InstructionData::Binary {
+                opcode: Opcode::Ishl,
+                args: [x, k],
+            } if self.constant(k) == Some(32) => Some(x),
+            _ => None,
+        }
+    }
+
+    /// The constant `v` is defined as, if any.
+    fn constant(&self, v: Value) -> Option<i64> {
+        match self.b.func.dfg.insts[self.b.func.dfg.value_def(v).inst()?] {
+            InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } => Some(imm.bits()),
+            _ => None,
+        }
+    }
+
+    /// A 32-bit value whose zero extension `v` is, when its definition
+    /// shows one (a `uextend` from 32 bits, or a constant below 2^32).
+    fn low_32_of(&mut self, v: Value) -> Option<Value> {
+        if let Some(k) = self.constant(v) {
+            return (0..=i64::from(u32::MAX))
+                .contains(&k)
+                .then(|| self.iconst(I32, k));
+        }
+        match self.b.func.dfg.insts[self.b.func.dfg.value_def(v).inst()?] {
+            InstructionData::Unary {
+                opcode: Opcode::Uextend,
+                arg,
+            } if self.b.func.dfg.value_type(arg) == I32 => Some(arg),
+            _ => None,
+        }
     }
 
     fn mov(

@@ -690,6 +690,43 @@ mod tests {
     }
 
     #[test]
+    fn zero_extended_division_is_done_in_32_bits_with_the_same_results() {
+        // r1 = 0xdead_beef_0000_0007 and r2 = 0xffff_ffff_0000_0000 | d,
+        // each zero-extended by `lsh 32; rsh 32` (what the JIT divides in
+        // 32 bits), then r0 = r1 / r2 or r1 % r2.
+        let case = |d: i32, code: u8| {
+            let ext = |r| {
+                [
+                    Insn::new(op::ALU64 | op::LSH, r, 0, 0, 32),
+                    Insn::new(op::ALU64 | op::RSH, r, 0, 0, 32),
+                ]
+            };
+            // From memory, so that nothing is folded at compile time.
+            let mut prog = vec![
+                Insn::new(op::LDX | op::MEM | op::DW, 2, 1, 8, 0),
+                Insn::new(op::LDX | op::MEM | op::DW, 1, 1, 0, 0),
+            ];
+            let mut mem = [0u8; 16];
+            mem[..8].copy_from_slice(&0xdead_beef_0000_0007_u64.to_le_bytes());
+            mem[8..].copy_from_slice(&(0xffff_ffff_0000_0000 | u64::from(d as u32)).to_le_bytes());
+            prog.extend(ext(1));
+            prog.extend(ext(2));
+            prog.extend([
+                Insn::new(op::ALU64 | op::MOV | op::X, 0, 1, 0, 0),
+                Insn::new(op::ALU64 | code | op::X, 0, 2, 0, 0),
+                EXIT,
+            ]);
+            run(prog, &mut mem).r0
+        };
+        assert_eq!(case(2, op::DIV), 3);
+        assert_eq!(case(2, op::MOD), 1);
+        assert_eq!(case(0, op::DIV), 0, "x / 0 = 0");
+        assert_eq!(case(0, op::MOD), 7, "x % 0 = x (the zero-extended x)");
+        assert_eq!(case(-1, op::DIV), 0, "7 / 0xffff_ffff");
+        assert_eq!(case(-1, op::MOD), 7);
+    }
+
+    #[test]
     fn out_of_bounds_access_is_an_error() {
         // r1 = mem; ldxw r0, [r1 + 1] with 4 bytes of memory.
         let prog = vec![Insn::new(op::LDX | op::MEM | op::W, 0, 1, 1, 0), EXIT];

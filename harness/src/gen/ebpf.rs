@@ -210,6 +210,22 @@ fn instruction(rng: &mut Rng, pc: usize, n: usize, mem_len: usize, out: &mut Vec
                 out.push(Insn::new(op::ALU64 | op::MOV | op::K, r, 0, 0, imm(rng)));
             }
         }
+        22 => {
+            // clang's zero extension of a 32-bit value, `lsh 32; rsh 32`,
+            // often feeding an unsigned division (which the JIT then does
+            // in 32 bits).
+            out.push(Insn::new(op::ALU64 | op::LSH | op::K, dst, 0, 0, 32));
+            out.push(Insn::new(op::ALU64 | op::RSH | op::K, dst, 0, 0, 32));
+            if rng.chance(2, 3) {
+                let code = *rng.pick(&[op::DIV, op::MOD]);
+                if rng.chance(1, 2) {
+                    out.push(Insn::new(op::ALU64 | code | op::X, src, dst, 0, 0));
+                } else {
+                    let k = *rng.pick(&[0, 1, 3, 0x7fff_ffff, -1]);
+                    out.push(Insn::new(op::ALU64 | code | op::K, dst, 0, 0, k));
+                }
+            }
+        }
         _ => out.push(Insn::new(op::ALU64 | op::MOV | op::K, dst, 0, 0, imm(rng))),
     }
 }

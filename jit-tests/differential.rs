@@ -336,8 +336,9 @@ fn ebpf_engines_agree() {
     assert!(cases >= 20_000 * scale());
 }
 
-/// Compare trees (clang's `switch`, lowered as jump tables where dense)
-/// run under qemu as aarch64 code give the interpreter's leaf.
+/// Compare trees (clang's `switch`, lowered as jump tables where dense,
+/// as loads from constant tables in loops whose cases pick values) run
+/// under qemu as aarch64 code give the interpreter's results.
 #[test]
 fn aarch64_switch_tables_give_the_interpreters_leaf() {
     let Some(mut runner) = aarch64() else {
@@ -368,6 +369,36 @@ fn aarch64_switch_tables_give_the_interpreters_leaf() {
                 (out.r0, out.status),
                 (want, 0),
                 "aarch64 disagrees on {v}\n{}",
+                ebpf::disasm::disassemble(&prog)
+            );
+            cases += 1;
+        }
+    }
+    // Trees in loops whose leaves pick values: loads from constant tables.
+    for _ in 0..40 {
+        let (prog, consts) = gen::ebpf::compare_tree_loop(&mut rng);
+        let interp = EbpfProgram::with_options(
+            prog.clone(),
+            EbpfOptions {
+                engine: Some(Engine::Interp),
+                ..EbpfOptions::default()
+            },
+        )
+        .expect("verifies");
+        let bytes = compile_bytes(&prog.insns, arm.clone(), &jit_options(true)).expect("aarch64");
+        runner.load(&bytes).expect("qemu loads code");
+        let mut values = vec![i64::MIN, i64::MAX, -1, 0];
+        values.extend(consts.iter().flat_map(|&k| [k - 1, k, k + 1]));
+        for chunk in values.chunks(gen::ebpf::LOOP_VALUES) {
+            let mem: Vec<u8> = (0..gen::ebpf::LOOP_VALUES)
+                .flat_map(|i| chunk[i % chunk.len()].to_le_bytes())
+                .collect();
+            let want = interp.run(&mut mem.clone()).expect("runs");
+            let out = runner.run(&mem, None, 0).expect("qemu runs");
+            assert_eq!(
+                (out.r0, out.status),
+                (want, 0),
+                "aarch64 disagrees on {chunk:?}\n{}",
                 ebpf::disasm::disassemble(&prog)
             );
             cases += 1;

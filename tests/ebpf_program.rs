@@ -147,3 +147,55 @@ fn compare_trees_give_the_interpreters_leaf_on_every_value() {
     // The trees do exercise the tables.
     assert!(tables > 30, "only {tables} of 300 trees became tables");
 }
+
+/// Compare trees inside a loop whose leaves pick values (a C `switch` in a
+/// loop), which the JIT may lower as loads from constant tables: the JIT
+/// gives the interpreter's result on memories of values around every
+/// constant, at the wrap points and at the extremes.
+#[test]
+fn compare_trees_in_loops_give_the_interpreters_results() {
+    use cranebpf_harness::gen::ebpf::{compare_tree_loop, LOOP_VALUES};
+    use cranebpf_harness::Rng;
+    let mut rng = Rng::new(2027);
+    let mut lookups = 0;
+    for _ in 0..300 {
+        let (prog, consts) = compare_tree_loop(&mut rng);
+        let listing = cranebpf::ebpf::disasm::disassemble(&prog);
+        let [interp, jit] = Engine::EBPF.map(|engine| {
+            EbpfProgram::with_options(
+                prog.clone(),
+                EbpfOptions {
+                    engine: Some(engine),
+                    jit: JitOptions {
+                        verify_ir: true,
+                        keep_listings: true,
+                        ..JitOptions::default()
+                    },
+                    ..EbpfOptions::default()
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}\n{listing}"))
+        });
+        assert_eq!(jit.engine(), Engine::Jit);
+        // Lookup tables are copied onto the stack from vector constants.
+        let clif = jit.jit_code().expect("jit code").clif();
+        if clif.iter().any(|f| f.contains("vconst")) {
+            lookups += 1;
+        }
+        let mut values: Vec<i64> = vec![i64::MIN, i64::MAX, -1, 0, 1, u32::MAX.into()];
+        for &k in &consts {
+            values.extend([k - 1, k, k + 1]);
+        }
+        for chunk in values.chunks(LOOP_VALUES) {
+            let mut mem: Vec<u8> = (0..LOOP_VALUES)
+                .flat_map(|i| chunk[i % chunk.len()].to_le_bytes())
+                .collect();
+            let want = interp.run(&mut mem);
+            assert!(want.is_ok(), "{want:?}\n{listing}");
+            assert_eq!(jit.run(&mut mem), want, "values {chunk:?}\n{listing}");
+        }
+    }
+    // The trees do exercise the lookups.
+    assert!(lookups > 30, "only {lookups} of 300 trees became lookups");
+    eprintln!("{lookups} of 300 trees became lookups");
+}

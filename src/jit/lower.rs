@@ -28,10 +28,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I16, I32, I64, I8};
+use cranelift_codegen::ir::types::{I16, I32, I64, I8, I8X16};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, FuncRef, InstBuilder, InstructionData, JumpTableData, MemFlagsData,
-    Opcode, SigRef, Signature, StackSlotData, StackSlotKind, Type, Value,
+    AbiParam, Block, BlockArg, ConstantData, FuncRef, InstBuilder, InstructionData, JumpTableData,
+    MemFlagsData, Opcode, SigRef, Signature, StackSlot, StackSlotData, StackSlotKind, Type, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
@@ -250,6 +250,8 @@ struct Lowerer<'a, 'b> {
     facts: Vec<Option<Facts>>,
     /// Compare trees lowered as jump tables, by root pc.
     switches: HashMap<usize, switch::Switch>,
+    /// The stack copies of each lookup's tables, by root pc.
+    lookup_tables: HashMap<usize, Vec<LookupTable>>,
     lowered: Lowered,
     /// Seal each block as lowering enters it (possible when every jump
     /// goes forward), so that a value stays visible as itself in the blocks
@@ -272,6 +274,67 @@ struct Batch {
     verdicts: Value,
     /// The loop's head: the index test.
     header: Block,
+}
+
+/// One register's values in a [`switch::Lookup`], on the stack.
+struct LookupTable {
+    reg: u8,
+    slot: StackSlot,
+    /// Bytes per entry (1, 2, 4 or 8).
+    width: u8,
+    /// Whether entries are sign-extended (else zero-extended).
+    signed: bool,
+}
+
+/// Copies each of `lookup`'s tables, as narrow as its values allow, from
+/// the constant pool (in the code, so no relocation) onto the stack, 16
+/// bytes at a time; emitted where the function starts.
+fn lookup_tables(b: &mut FunctionBuilder<'_>, lookup: &switch::Lookup) -> Vec<LookupTable> {
+    lookup
+        .values
+        .iter()
+        .map(|(reg, values)| {
+            let fits = |width: u32, signed: bool| {
+                values.iter().all(|&v| {
+                    if width == 64 {
+                        true
+                    } else if signed {
+                        let v = v as i64;
+                        v >= -(1i64 << (width - 1)) && v < 1i64 << (width - 1)
+                    } else {
+                        v < 1u64 << width
+                    }
+                })
+            };
+            let (width, signed) = [8, 16, 32, 64]
+                .into_iter()
+                .flat_map(|w| [(w, false), (w, true)])
+                .find(|&(w, sg)| fits(w, sg))
+                .unwrap_or((64, false));
+            let bytes = (width / 8) as usize;
+            let mut data: Vec<u8> = values
+                .iter()
+                .flat_map(|v| v.to_le_bytes()[..bytes].to_vec())
+                .collect();
+            data.resize(data.len().div_ceil(16) * 16, 0);
+            let slot = b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                data.len() as u32,
+                4,
+            ));
+            for (i, chunk) in data.chunks(16).enumerate() {
+                let c = b.func.dfg.constants.insert(ConstantData::from(chunk));
+                let v = b.ins().vconst(I8X16, c);
+                b.ins().stack_store(I64, v, slot, (16 * i) as i32);
+            }
+            LookupTable {
+                reg: *reg,
+                slot,
+                width: bytes as u8,
+                signed,
+            }
+        })
+        .collect()
 }
 
 /// Builds the body of one function into `b`, whose function must already
@@ -443,6 +506,13 @@ pub(crate) fn lower_function(
     } else {
         switch::find(insns, start, end, &leaders)
     };
+    let lookup_tables = switches
+        .iter()
+        .filter_map(|(&root, s)| match s {
+            switch::Switch::Lookup(l) => Some((root, lookup_tables(&mut b, l))),
+            _ => None,
+        })
+        .collect();
     let plan = bounds::plan(&insns[start..end], input.eliminate_bounds_checks);
     let facts = facts::analyse(&insns[start..end]);
     let mut lw = Lowerer {
@@ -466,6 +536,7 @@ pub(crate) fn lower_function(
         seal_early: facts.first().is_some_and(Option::is_some),
         facts,
         switches,
+        lookup_tables,
         lowered: Lowered::default(),
         swapped: HashMap::new(),
         batch,
@@ -973,6 +1044,10 @@ impl Lowerer<'_, '_> {
                 self.search(v, &search.intervals);
                 return Ok(true);
             }
+            Some(switch::Switch::Lookup(lookup)) => {
+                self.lookup(pc, &lookup);
+                return Ok(true);
+            }
             None => {}
         }
         let cc = match code {
@@ -1030,6 +1105,54 @@ impl Lowerer<'_, '_> {
     /// A recovered switch (see `switch.rs`): a range check, then one
     /// indirect jump to the leaf its compares would reach.
     fn jump_table(&mut self, table: &switch::Table) {
+        let rel = self.table_range(table);
+        let index = self.b.ins().ireduce(I32, rel);
+        let entries: Vec<_> = table
+            .table
+            .iter()
+            .map(|&pc| {
+                let block = self.block_at(pc);
+                self.b.func.dfg.block_call(block, &[])
+            })
+            .collect();
+        let above = self.block_at(table.above);
+        let default = self.b.func.dfg.block_call(above, &[]);
+        let jt = self
+            .b
+            .create_jump_table(JumpTableData::new(default, &entries));
+        self.b.ins().br_table(index, jt);
+    }
+
+    /// A recovered switch whose cases only pick constants (see
+    /// `switch.rs`): a table's range check, then each register loaded from
+    /// its table, and on to the block every case reaches.
+    fn lookup(&mut self, root: usize, lookup: &switch::Lookup) {
+        let rel = self.table_range(&lookup.table);
+        let tables = self.lookup_tables.remove(&root).unwrap_or_default();
+        for t in &tables {
+            let base = self.b.ins().stack_addr(I64, t.slot, 0);
+            let at = self.b.ins().imul_imm_u(rel, i64::from(t.width));
+            let addr = self.b.ins().iadd(base, at);
+            let f = checked();
+            let v = match (t.width, t.signed) {
+                (1, false) => self.b.ins().uload8(I64, f, addr, 0),
+                (1, true) => self.b.ins().sload8(I64, f, addr, 0),
+                (2, false) => self.b.ins().uload16(I64, f, addr, 0),
+                (2, true) => self.b.ins().sload16(I64, f, addr, 0),
+                (4, false) => self.b.ins().uload32(f, addr, 0),
+                (4, true) => self.b.ins().sload32(f, addr, 0),
+                _ => self.b.ins().load(I64, f, addr, 0),
+            };
+            self.set(t.reg, v);
+        }
+        let join = self.block_at(lookup.join);
+        self.b.ins().jump(join, &[]);
+    }
+
+    /// A table's range check: branches to its `below` or `above` leaf when
+    /// the register is outside it, and continues in a new block with the
+    /// register's offset into the table (`0 ..= len - 1`).
+    fn table_range(&mut self, table: &switch::Table) -> Value {
         let v = self.reg(table.reg);
         let below = self.block_at(table.below);
         let above = self.block_at(table.above);
@@ -1052,20 +1175,7 @@ impl Lowerer<'_, '_> {
             self.b.ins().brif(low, below, &[], above, &[]);
         }
         self.enter(dispatch);
-        let index = self.b.ins().ireduce(I32, rel);
-        let entries: Vec<_> = table
-            .table
-            .iter()
-            .map(|&pc| {
-                let block = self.block_at(pc);
-                self.b.func.dfg.block_call(block, &[])
-            })
-            .collect();
-        let default = self.b.func.dfg.block_call(above, &[]);
-        let jt = self
-            .b
-            .create_jump_table(JumpTableData::new(default, &entries));
-        self.b.ins().br_table(index, jt);
+        rel
     }
 
     /// A recovered switch searched (see `switch.rs`): from the current

@@ -4,7 +4,9 @@
 //! replaced by one bounds check and one jump table when its constants are
 //! dense, or else by a balanced binary search when that takes fewer
 //! compares than the tree's longest walk (a list of 40 hosts: 7 instead of
-//! 40).
+//! 40). Inside a loop, a table whose cases only pick values (`case 7:
+//! x = 42; break;`, every case going on to one block) becomes loads from
+//! constant tables: no indirect jump for the branch predictor to miss.
 //!
 //! A tree is found from a conditional jump (its root) by following the
 //! successors that are themselves blocks of nothing but a conditional
@@ -28,6 +30,23 @@ use crate::ebpf::semantics;
 pub(crate) enum Switch {
     Table(Table),
     Search(Search),
+    Lookup(Lookup),
+}
+
+/// A jump table whose entries all go on to one block having only set the
+/// same registers to constants (a C `switch` whose cases each pick a
+/// value, e.g. `case 7: x = 42; break;`): the registers are loaded from
+/// constant tables indexed by the value, with no indirect jump (which the
+/// branch predictor cannot follow on varied input). Only inside a loop:
+/// the tables are copied onto the stack once per call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Lookup {
+    /// The range check and the leaves outside it, as a table's.
+    pub table: Table,
+    /// Where every entry goes after setting the registers.
+    pub join: usize,
+    /// Each register set and its value for each entry.
+    pub values: Vec<(u8, Vec<u64>)>,
 }
 
 /// A balanced search over the register's value (signed order).
@@ -80,6 +99,122 @@ fn successor(
     (start, end): (usize, usize),
 ) -> Option<usize> {
     insns[pc].successors(pc)[which].filter(|&t| t >= start && t < end)
+}
+
+/// Most instructions followed from a table entry's leaf (see [`outcome`]).
+const MAX_WALK: usize = 32;
+
+/// Where entry `value` of a switch on `reg` goes from `leaf`: the block it
+/// reaches and the constants it gives registers on the way, following
+/// `mov` of an immediate or of `reg`, `ja`, and conditional jumps on `reg` with an
+/// immediate (decided by `value`) until another instruction. `None` when
+/// the walk leaves the function, meets `reg` or r10 as a destination, or
+/// is too long.
+fn outcome(
+    insns: &[Insn],
+    bounds: (usize, usize),
+    leaders: &BTreeSet<usize>,
+    reg: u8,
+    value: i64,
+    leaf: usize,
+) -> Option<(usize, Vec<(u8, u64)>)> {
+    let mut sets: Vec<(u8, u64)> = Vec::new();
+    // The last block start passed, and what was set before it.
+    let mut last = (leaf, Vec::new());
+    let mut pc = leaf;
+    for _ in 0..MAX_WALK {
+        if leaders.contains(&pc) {
+            last = (pc, sets.clone());
+        }
+        let insn = insns[pc];
+        let class = insn.class();
+        let code = insn.opc & 0xf0;
+        let is_jump = class == op::JMP || class == op::JMP32;
+        // `mov` of an immediate, or of `reg` itself (whose value is known:
+        // clang merges `case 21: x = 21` into `x = reg`).
+        let from_reg = insn.opc & op::X != 0;
+        if (class == op::ALU64 || class == op::ALU)
+            && code == op::MOV
+            && insn.off == 0
+            && (!from_reg || insn.src == reg)
+        {
+            if insn.dst == reg || insn.dst >= 10 {
+                return None;
+            }
+            let v = if from_reg { value } else { i64::from(insn.imm) } as u64;
+            let v = if class == op::ALU { v as u32 as u64 } else { v };
+            sets.retain(|&(r, _)| r != insn.dst);
+            sets.push((insn.dst, v));
+            pc = successor(insns, pc, 0, bounds)?;
+        } else if is_jump && code == op::JA {
+            pc = successor(insns, pc, 0, bounds)?;
+        } else if is_jump
+            && insn.opc & op::X == 0
+            && insn.dst == reg
+            && !matches!(code, op::CALL | op::EXIT)
+        {
+            let is32 = class == op::JMP32;
+            let k = i64::from(insn.imm) as u64;
+            let taken = semantics::jmp_cond(code, value as u64, k, is32);
+            pc = successor(insns, pc, usize::from(taken), bounds)?;
+        } else {
+            break;
+        }
+    }
+    if !leaders.contains(&pc) {
+        // Stopped inside a block: go there from its start instead.
+        (pc, sets) = last;
+    }
+    sets.sort_unstable();
+    Some((pc, sets))
+}
+
+/// `table` as a [`Lookup`], when every entry reaches one block having set
+/// the same registers to constants.
+fn lookup(
+    insns: &[Insn],
+    bounds: (usize, usize),
+    leaders: &BTreeSet<usize>,
+    table: &Table,
+) -> Option<Lookup> {
+    let mut join = None;
+    let mut values: Vec<(u8, Vec<u64>)> = Vec::new();
+    for (i, &leaf) in table.table.iter().enumerate() {
+        let value = table.lo.checked_add(i as i64)?;
+        let (pc, sets) = outcome(insns, bounds, leaders, table.reg, value, leaf)?;
+        if *join.get_or_insert(pc) != pc {
+            return None;
+        }
+        if i == 0 {
+            values = sets.iter().map(|&(r, _)| (r, Vec::new())).collect();
+        }
+        if sets.len() != values.len() || sets.iter().zip(&values).any(|(s, v)| s.0 != v.0) {
+            return None;
+        }
+        for ((_, v), (_, column)) in sets.iter().zip(values.iter_mut()) {
+            column.push(*v);
+        }
+    }
+    if values.is_empty() {
+        return None;
+    }
+    Some(Lookup {
+        table: table.clone(),
+        join: join?,
+        values,
+    })
+}
+
+/// Whether `pc` is inside a loop of `insns[start..end]`: some jump at or
+/// after it goes back to or before it.
+fn in_loop(insns: &[Insn], (start, end): (usize, usize), pc: usize) -> bool {
+    (pc..end).any(|j| {
+        insns[j]
+            .successors(j)
+            .iter()
+            .flatten()
+            .any(|&t| t >= start && t <= pc)
+    })
 }
 
 /// Finds every switch in `insns[start..end]` whose blocks start at
@@ -191,14 +326,20 @@ fn recover(
         }
     }
     let tree = Tree { reg, nodes };
-    let switch = dispatch(insns, bounds, root, &tree);
+    let switch = dispatch(insns, bounds, leaders, root, &tree);
     Some((tree, switch))
 }
 
 /// What replaces `tree`: a jump table when its constants are dense
 /// enough, else a search when that is shorter than the tree's longest
 /// walk; `None` when neither pays (or a walk leaves the function).
-fn dispatch(insns: &[Insn], bounds: (usize, usize), root: usize, tree: &Tree) -> Option<Switch> {
+fn dispatch(
+    insns: &[Insn],
+    bounds: (usize, usize),
+    leaders: &BTreeSet<usize>,
+    root: usize,
+    tree: &Tree,
+) -> Option<Switch> {
     let compares: Vec<i64> = tree
         .nodes
         .iter()
@@ -225,6 +366,11 @@ fn dispatch(insns: &[Insn], bounds: (usize, usize), root: usize, tree: &Tree) ->
         }
     }
     if let Some(table) = table(tree.reg, &compares, &intervals) {
+        if in_loop(insns, bounds, root) {
+            if let Some(lookup) = lookup(insns, bounds, leaders, &table) {
+                return Some(Switch::Lookup(lookup));
+            }
+        }
         return Some(Switch::Table(table));
     }
     let longest = tree.longest_walk(insns, root, bounds);
@@ -358,6 +504,55 @@ mod tests {
         );
         // The inner compares root smaller trees, too short for a table.
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    /// The tree of the first test inside a loop, its cases picking r0:
+    /// a constant, the value itself, a 32-bit `mov` (zero-extended) and a
+    /// negative constant; then `last` at pc 17.
+    fn looped_switch(case_1: &str, last: &str) -> Vec<Insn> {
+        let src = format!(
+            "jsgt %r1, 1, +3\njeq %r1, 0, +5\njeq %r1, 1, +6\nja +11\n\
+             jeq %r1, 2, +6\njeq %r1, 3, +7\nja +8\n\
+             mov %r0, 10\nja +7\n{case_1}\nja +5\nmov32 %r0, -1\nja +3\nmov %r0, -2\nja +1\n\
+             mov %r0, 99\nadd %r2, %r0\n{last}\nexit"
+        );
+        assert_eq!(src.lines().count(), 19, "{src}");
+        assert_eq!(src.lines().nth(16), Some("add %r2, %r0"), "{src}");
+        assemble(&src).expect("assembles").insns
+    }
+
+    #[test]
+    fn a_switch_in_a_loop_whose_cases_pick_values_becomes_a_lookup() {
+        let insns = looped_switch("mov %r0, %r1", "ja -18");
+        let found = find(&insns, 0, insns.len(), &leaders(&insns));
+        let table = Table {
+            reg: 1,
+            lo: 0,
+            table: vec![7, 9, 11, 13],
+            below: 15,
+            above: 15,
+        };
+        assert_eq!(
+            found.get(&0),
+            Some(&Switch::Lookup(Lookup {
+                table,
+                join: 16,
+                values: vec![(0, vec![10, 1, 0xffff_ffff, -2i64 as u64])],
+            }))
+        );
+    }
+
+    #[test]
+    fn switches_outside_loops_or_with_computing_cases_keep_their_tables() {
+        // No loop: copying tables to the stack on every run would cost
+        // more than the one jump it saves.
+        let insns = looped_switch("mov %r0, %r1", "mov %r0, %r2");
+        let found = find(&insns, 0, insns.len(), &leaders(&insns));
+        assert!(matches!(found.get(&0), Some(Switch::Table(_))), "{found:?}");
+        // A case that computes.
+        let insns = looped_switch("add %r0, %r1", "ja -18");
+        let found = find(&insns, 0, insns.len(), &leaders(&insns));
+        assert!(matches!(found.get(&0), Some(Switch::Table(_))), "{found:?}");
     }
 
     #[test]

@@ -289,6 +289,109 @@ pub fn program(rng: &mut Rng, max_len: usize, mem_len: usize) -> Program {
 /// `r0 = leaf; exit`. Returns the program and its constants, around which
 /// a test should try values.
 pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
+    let mut out = vec![Insn::new(op::LDX | op::MEM | op::DW, 1, 1, 0, 0)];
+    let (consts, leaves) = tree_nodes(rng, &mut out, 2);
+    for l in 0..leaves {
+        out.push(Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, l as i32));
+        out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
+    }
+    (Program::new(out), consts)
+}
+
+/// Values [`compare_tree_loop`]'s program reads from its memory (8 bytes
+/// each).
+pub const LOOP_VALUES: usize = 16;
+
+/// A compare tree on `r1` inside a loop, as clang makes of a C `switch` in
+/// a loop whose cases pick values (which the JIT may lower as loads from
+/// constant tables): each of the memory's [`LOOP_VALUES`] 8-byte values
+/// goes through the tree to a leaf that sets `r0` (to a constant of any
+/// width, 64- or 32-bit `mov`, or to the value itself); in one program of
+/// four leaves may also set `r3` or add the loop index to `r0` (which
+/// rules out tables). Every leaf then joins `r6 = r6 * 31 + r0 + r3`; the
+/// program returns `r6`. Returns the program and the tree's constants.
+pub fn compare_tree_loop(rng: &mut Rng) -> (Program, Vec<i64>) {
+    let mut out = vec![
+        Insn::new(op::ALU64 | op::MOV | op::X, 9, 1, 0, 0),
+        Insn::new(op::ALU64 | op::MOV | op::K, 6, 0, 0, 0),
+        Insn::new(op::ALU64 | op::MOV | op::K, 7, 0, 0, 0),
+        Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 0),
+    ];
+    let head = out.len();
+    out.extend([
+        Insn::new(op::ALU64 | op::MOV | op::K, 3, 0, 0, 0),
+        Insn::new(op::ALU64 | op::MOV | op::X, 2, 7, 0, 0),
+        Insn::new(op::ALU64 | op::LSH | op::K, 2, 0, 0, 3),
+        Insn::new(op::ALU64 | op::ADD | op::X, 2, 9, 0, 0),
+        Insn::new(op::LDX | op::MEM | op::DW, 1, 2, 0, 0),
+    ]);
+    let (consts, leaves) = tree_nodes(rng, &mut out, 3);
+    let join = out.len() + 3 * leaves;
+    let mixed = rng.chance(1, 4);
+    for _ in 0..leaves {
+        let k = match rng.below(6) {
+            0 => rng.below(256) as i32,
+            1 => -(rng.below(128) as i32) - 1,
+            2 => 0x1234 + rng.below(0x8000) as i32,
+            3 => *rng.pick(&[i32::MIN, i32::MAX, -0x8000, 0x10000]),
+            _ => rng.next_u32() as i32,
+        };
+        let kinds = if mixed { 5 } else { 3 };
+        let [a, b] = match rng.below(kinds) {
+            0 => [
+                Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, k),
+                Insn::new(op::JMP | op::JA, 0, 0, 0, 0),
+            ],
+            1 => [
+                Insn::new(op::ALU | op::MOV | op::K, 0, 0, 0, k),
+                Insn::new(op::JMP | op::JA, 0, 0, 0, 0),
+            ],
+            2 => [
+                Insn::new(op::ALU64 | op::MOV | op::X, 0, 1, 0, 0),
+                Insn::new(op::JMP | op::JA, 0, 0, 0, 0),
+            ],
+            3 => [
+                Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, k),
+                Insn::new(op::ALU64 | op::MOV | op::K, 3, 0, 0, k ^ 0x55),
+            ],
+            _ => [
+                Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, k),
+                Insn::new(op::ALU64 | op::ADD | op::X, 0, 7, 0, 0),
+            ],
+        };
+        let at = out.len() + 2;
+        out.extend([
+            a,
+            b,
+            Insn::new(op::JMP | op::JA, 0, 0, (join - at - 1) as i16, 0),
+        ]);
+    }
+    let back = join + 4;
+    out.extend([
+        Insn::new(op::ALU64 | op::MUL | op::K, 6, 0, 0, 31),
+        Insn::new(op::ALU64 | op::ADD | op::X, 6, 0, 0, 0),
+        Insn::new(op::ALU64 | op::ADD | op::X, 6, 3, 0, 0),
+        Insn::new(op::ALU64 | op::ADD | op::K, 7, 0, 0, 1),
+        Insn::new(
+            op::JMP | op::JLT | op::K,
+            7,
+            0,
+            head as i16 - back as i16 - 1,
+            LOOP_VALUES as i32,
+        ),
+        Insn::new(op::ALU64 | op::MOV | op::X, 0, 6, 0, 0),
+        Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0),
+    ]);
+    (Program::new(out), consts)
+}
+
+/// Appends a tree's compare blocks on `r1` to `out` (`4..32` of them,
+/// every 64-bit compare op against constants in a narrow band, so that
+/// many trees are dense, or in one tree of three anywhere in the 32-bit
+/// range, sign-extended), each jumping forward to another block or to one
+/// of `2..12` leaves of `leaf_slots` slots each, which the caller appends
+/// right after. Returns the constants and the number of leaves.
+fn tree_nodes(rng: &mut Rng, out: &mut Vec<Insn>, leaf_slots: usize) -> (Vec<i64>, usize) {
     const OPS: [u8; 10] = [
         op::JEQ,
         op::JNE,
@@ -305,9 +408,10 @@ pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
     let leaves = 2 + rng.below(10) as usize;
     let base: i64 = *rng.pick(&[0, -20, 0x7fff_fff0, 100]);
     let sparse = rng.below(3) == 0;
-    // Slots: the load, two per node, two per leaf.
-    let node_at = |i: usize| 1 + 2 * i;
-    let leaf_at = |l: usize| 1 + 2 * nodes + 2 * l;
+    // Slots: two per node, then the leaves.
+    let first = out.len();
+    let node_at = |i: usize| first + 2 * i;
+    let leaf_at = |l: usize| first + 2 * nodes + leaf_slots * l;
     let to = |rng: &mut Rng, i: usize| {
         if i + 1 < nodes && rng.below(3) != 0 {
             node_at(i + 1 + rng.below((nodes - i - 1) as u64) as usize)
@@ -315,7 +419,6 @@ pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
             leaf_at(rng.below(leaves as u64) as usize)
         }
     };
-    let mut out = vec![Insn::new(op::LDX | op::MEM | op::DW, 1, 1, 0, 0)];
     let mut consts = Vec::with_capacity(nodes);
     for i in 0..nodes {
         let k = if sparse {
@@ -336,9 +439,5 @@ pub fn compare_tree(rng: &mut Rng) -> (Program, Vec<i64>) {
         ));
         out.push(Insn::new(op::JMP | op::JA, 0, 0, (f - at - 2) as i16, 0));
     }
-    for l in 0..leaves {
-        out.push(Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, l as i32));
-        out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
-    }
-    (Program::new(out), consts)
+    (consts, leaves)
 }

@@ -336,6 +336,83 @@ fn ebpf_engines_agree() {
     assert!(cases >= 20_000 * scale());
 }
 
+/// Byte-copy loops (which the JIT copies 16 bytes at a time when the
+/// ranges are inside a region and apart) give the interpreter's result,
+/// memory and errors, including overlapping copies and copies running
+/// out of bounds, which must run as written; on x86-64 and under qemu.
+#[test]
+fn copy_loops_agree_with_the_interpreter() {
+    let mut rng = Rng::new(seed() ^ 0xc0b7);
+    let mut runner = aarch64();
+    let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
+    let (mut cases, mut errors, mut arm_cases) = (0usize, 0usize, 0usize);
+    for n in 0..400 * scale() {
+        let mem_len = 64 + rng.below(200) as usize;
+        let prog = gen::ebpf::copy_loop(&mut rng, mem_len);
+        let listing = ebpf::disasm::disassemble(&prog);
+        let build = |engine| {
+            let options = EbpfOptions {
+                engine: Some(engine),
+                jit: jit_options(true),
+                ..EbpfOptions::default()
+            };
+            EbpfProgram::with_options(prog.clone(), options)
+                .unwrap_or_else(|e| panic!("generated program refused: {e}\n{listing}"))
+        };
+        let (interp, jit) = (build(Engine::Interp), build(Engine::Jit));
+        assert_eq!(jit.engine(), Engine::Jit);
+        let on_arm = runner.is_some() && n % 4 == 0;
+        if on_arm {
+            let bytes =
+                compile_bytes(&prog.insns, arm.clone(), &jit_options(true)).expect("aarch64");
+            runner
+                .as_mut()
+                .expect("runner")
+                .load(&bytes)
+                .expect("qemu loads code");
+        }
+        for _ in 0..4 {
+            let mem: Vec<u8> = gen::packet::random_bytes(&mut rng, mem_len);
+            let (mut m1, mut m2) = (mem.clone(), mem.clone());
+            let want = interp.run(&mut m1);
+            let got = jit.run(&mut m2);
+            assert!(
+                same_outcome(&want, &got) && m1 == m2,
+                "jit disagrees with interp: {got:?} vs {want:?}\nmemory {}\n{listing}",
+                hex(&mem)
+            );
+            cases += 1;
+            errors += usize::from(want.is_err());
+            if on_arm {
+                let out = runner
+                    .as_mut()
+                    .expect("runner")
+                    .run(&mem, None, 0)
+                    .expect("qemu runs");
+                match &want {
+                    Ok(v) => assert_eq!((out.r0, out.status), (*v, 0), "aarch64\n{listing}"),
+                    Err(ExecError::OutOfBounds { pc, .. }) => {
+                        assert_eq!(
+                            (out.status, out.pc as usize),
+                            (2, *pc),
+                            "aarch64\n{listing}"
+                        )
+                    }
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+                arm_cases += 1;
+            }
+        }
+    }
+    eprintln!(
+        "copy loops: {cases} cases ({errors} ending out of bounds); aarch64: {arm_cases} cases"
+    );
+    assert!(
+        errors > cases / 20 && errors < cases / 2,
+        "{errors} errors in {cases}"
+    );
+}
+
 /// Compare trees (clang's `switch`, lowered as jump tables where dense,
 /// as loads from constant tables in loops whose cases pick values) run
 /// under qemu as aarch64 code give the interpreter's results.

@@ -37,6 +37,7 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::bounds;
+use super::copy_loop::{self, CopyLoop, Final, Lin};
 use super::facts::{self, Facts};
 use super::runtime::{offset, status, FRAME_SIZE, LEAF_HAND_OVER};
 use super::switch;
@@ -191,6 +192,7 @@ fn checked_sizes(insns: &[Insn], frame_size: i64) -> [bool; 4] {
 #[derive(Clone, Copy)]
 struct Region {
     lo: Value,
+    len: Value,
     /// Indexed by [`size_index`].
     limits: [Value; 4],
 }
@@ -211,7 +213,7 @@ impl Region {
                 limits[i] = b.ins().select(fits, limit, zero);
             }
         }
-        Region { lo, limits }
+        Region { lo, len, limits }
     }
 }
 
@@ -252,6 +254,11 @@ struct Lowerer<'a, 'b> {
     switches: HashMap<usize, switch::Switch>,
     /// The stack copies of each lookup's tables, by root pc.
     lookup_tables: HashMap<usize, Vec<LookupTable>>,
+    /// Byte-copy loops, by head pc (see `copy_loop.rs`).
+    copy_loops: HashMap<usize, CopyLoop>,
+    /// Where the backward jump closing a copy loop goes (the loop as
+    /// written, past the guard at its head), by the jump's pc.
+    back_edges: HashMap<usize, Block>,
     lowered: Lowered,
     /// Seal each block as lowering enters it (possible when every jump
     /// goes forward), so that a value stays visible as itself in the blocks
@@ -469,6 +476,7 @@ pub(crate) fn lower_function(
     } else {
         let none = Region {
             lo: zero,
+            len: zero,
             limits: [zero; 4],
         };
         [none, none]
@@ -513,6 +521,16 @@ pub(crate) fn lower_function(
             _ => None,
         })
         .collect();
+    // Copying 16 bytes at a time would skip the budget's instruction
+    // counts; leaf code has no loops.
+    let copy_loops = if input.budget || input.leaf {
+        HashMap::new()
+    } else {
+        copy_loop::find(insns, start, end)
+            .into_iter()
+            .map(|l| (l.head, l))
+            .collect()
+    };
     let plan = bounds::plan(&insns[start..end], input.eliminate_bounds_checks);
     let facts = facts::analyse(&insns[start..end]);
     let mut lw = Lowerer {
@@ -537,6 +555,8 @@ pub(crate) fn lower_function(
         facts,
         switches,
         lookup_tables,
+        copy_loops,
+        back_edges: HashMap::new(),
         lowered: Lowered::default(),
         swapped: HashMap::new(),
         batch,
@@ -562,6 +582,172 @@ impl Lowerer<'_, '_> {
 
     fn block_at(&self, pc: usize) -> Block {
         self.blocks[pc - self.input.start].expect("every jump target is a leader")
+    }
+
+    /// The block the jump at `pc` to `target` goes to.
+    fn jump_block(&self, pc: usize, target: usize) -> Block {
+        match self.back_edges.get(&pc) {
+            Some(&block) => block,
+            None => self.block_at(target),
+        }
+    }
+
+    // ----- byte-copy loops ---------------------------------------------
+
+    /// At a copy loop's head (see `copy_loop.rs`), entered from outside
+    /// the loop: when the count is sane and both ranges lie inside one
+    /// region each without overlapping, copy 16 bytes at a time, give the
+    /// registers their values after the last iteration and go to the
+    /// loop's exit; else continue into the loop as written, in a new block
+    /// that its backward jump goes to.
+    fn copy_loop_guard(&mut self, l: &CopyLoop) {
+        let looped = self.b.create_block();
+        let fast = self.b.create_block();
+        let counter = self.reg(l.counter);
+        let last = self.sum(&l.last, &[], None);
+        // Iterations - 1: huge (the counter starts past its bound and
+        // wraps) is left to the loop.
+        let more = self.b.ins().isub(last, counter);
+        let sane = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, more, 1 << 31);
+        let n = self.b.ins().iadd_imm_s(more, 1);
+        let src = self.sum(&l.src, &[], None);
+        let dst = self.sum(&l.dst, &[], None);
+        let mut ok = sane;
+        for a in [src, dst] {
+            let [memory, stack] = self.regions;
+            let in_memory = self.range_inside(memory, a, n);
+            let in_stack = self.range_inside(stack, a, n);
+            let inside = self.b.ins().bor(in_memory, in_stack);
+            ok = self.b.ins().band(ok, inside);
+        }
+        for (a, b) in [(dst, src), (src, dst)] {
+            let gap = self.b.ins().isub(a, b);
+            let apart = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gap, n);
+            ok = self.b.ins().band(ok, apart);
+        }
+        self.b.ins().brif(ok, fast, &[], looped, &[]);
+
+        self.enter(fast);
+        self.copy_bytes(src, dst, n);
+        // Every final value from the registers at the head, before any is
+        // set.
+        let finals: Vec<(u8, Value)> = l
+            .finals
+            .iter()
+            .map(|&(r, f)| {
+                let v = match f {
+                    Final::Lin(lin) => self.sum(&lin, &l.steppers, Some(more)),
+                    Final::LastByte => {
+                        let at = self.b.ins().iadd(src, more);
+                        self.b.ins().uload8(I64, checked(), at, 0)
+                    }
+                };
+                (r, v)
+            })
+            .collect();
+        for (r, v) in finals {
+            self.set(r, v);
+        }
+        let exit = self.block_at(l.exit);
+        self.b.ins().jump(exit, &[]);
+
+        self.enter(looped);
+        self.back_edges.insert(l.back, looped);
+    }
+
+    /// `lin` over the registers' current values, each of `steppers` plus
+    /// `step` when given.
+    fn sum(&mut self, lin: &Lin, steppers: &[u8], step: Option<Value>) -> Value {
+        let mut acc = self.iconst(I64, lin.c as i64);
+        for r in 0..10u8 {
+            let coef = lin.coef[usize::from(r)];
+            if coef == 0 {
+                continue;
+            }
+            let mut v = self.reg(r);
+            if let (Some(k), true) = (step, steppers.contains(&r)) {
+                v = self.b.ins().iadd(v, k);
+            }
+            let term = self.b.ins().imul_imm_s(v, coef as i64);
+            acc = self.b.ins().iadd(acc, term);
+        }
+        acc
+    }
+
+    /// Whether the `n` bytes at `a` all lie inside `region`.
+    fn range_inside(&mut self, region: Region, a: Value, n: Value) -> Value {
+        let rel = self.b.ins().isub(a, region.lo);
+        let start_in = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, rel, region.len);
+        let room = self.b.ins().isub(region.len, rel);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, n, room);
+        self.b.ins().band(start_in, fits)
+    }
+
+    /// Copies `n >= 1` bytes from `src` to `dst` (apart, both inside a
+    /// region): 16 at a time with the last 16 copied again from the end,
+    /// or byte by byte when fewer than 16.
+    fn copy_bytes(&mut self, src: Value, dst: Value, n: Value) {
+        let f = checked();
+        let wide = self.b.create_block();
+        let tail = self.b.create_block();
+        let bytes = self.b.create_block();
+        let done = self.b.create_block();
+        for block in [wide, bytes] {
+            self.b.append_block_param(block, I64);
+        }
+        let zero = self.iconst(I64, 0);
+        let big = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, n, 16);
+        self.b.ins().brif(
+            big,
+            wide,
+            &[BlockArg::Value(zero)],
+            bytes,
+            &[BlockArg::Value(zero)],
+        );
+
+        self.b.switch_to_block(wide);
+        let k = self.b.block_params(wide)[0];
+        let from = self.b.ins().iadd(src, k);
+        let v = self.b.ins().load(I8X16, f, from, 0);
+        let to = self.b.ins().iadd(dst, k);
+        self.b.ins().store(f, v, to, 0);
+        let k16 = self.b.ins().iadd_imm_s(k, 16);
+        let end = self.b.ins().iadd_imm_s(k16, 16);
+        let again = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, n);
+        self.b
+            .ins()
+            .brif(again, wide, &[BlockArg::Value(k16)], tail, &[]);
+
+        self.b.switch_to_block(tail);
+        let at = self.b.ins().iadd_imm_s(n, -16);
+        let from = self.b.ins().iadd(src, at);
+        let v = self.b.ins().load(I8X16, f, from, 0);
+        let to = self.b.ins().iadd(dst, at);
+        self.b.ins().store(f, v, to, 0);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(bytes);
+        let k = self.b.block_params(bytes)[0];
+        let from = self.b.ins().iadd(src, k);
+        let v = self.b.ins().uload8(I64, f, from, 0);
+        let to = self.b.ins().iadd(dst, k);
+        self.b.ins().istore8(f, v, to, 0);
+        let k1 = self.b.ins().iadd_imm_s(k, 1);
+        let again = self.b.ins().icmp(IntCC::UnsignedLessThan, k1, n);
+        self.b
+            .ins()
+            .brif(again, bytes, &[BlockArg::Value(k1)], done, &[]);
+
+        self.b.switch_to_block(done);
     }
 
     fn reg(&mut self, r: u8) -> Value {
@@ -651,6 +837,9 @@ impl Lowerer<'_, '_> {
                 open = true;
                 if self.input.budget {
                     self.charge_budget(pc);
+                }
+                if let Some(l) = self.copy_loops.remove(&pc) {
+                    self.copy_loop_guard(&l);
                 }
             }
             let insn = self.input.insns[pc];
@@ -1028,7 +1217,7 @@ impl Lowerer<'_, '_> {
             }
             op::JA => {
                 let t = jump_target(insn, pc).unwrap_or_default() as usize;
-                let block = self.block_at(t);
+                let block = self.jump_block(pc, t);
                 self.b.ins().jump(block, &[]);
                 return Ok(true);
             }
@@ -1065,7 +1254,7 @@ impl Lowerer<'_, '_> {
             _ => return Err(unsupported(pc, "unknown jump operation")),
         };
         let d = self.reg(insn.dst);
-        let target = self.block_at(jump_target(insn, pc).unwrap_or_default() as usize);
+        let target = self.jump_block(pc, jump_target(insn, pc).unwrap_or_default() as usize);
         let next = if pc + 1 >= self.input.end {
             self.past_end()
         } else {

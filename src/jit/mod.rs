@@ -3,6 +3,7 @@
 //! with generated code ([`runtime`]).
 
 mod bounds;
+mod copy_loop;
 mod facts;
 mod listing;
 mod lower;

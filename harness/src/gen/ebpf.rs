@@ -441,3 +441,120 @@ fn tree_nodes(rng: &mut Rng, out: &mut Vec<Insn>, leaf_slots: usize) -> (Vec<i64
     }
     (consts, leaves)
 }
+
+/// A byte-copy loop, as clang makes of a copy whose length it does not
+/// know (which the JIT may run 16 bytes at a time), for input memory of
+/// `mem_len >= 64` bytes, returning the program. Either an index stepping
+/// from a start (a constant, or the memory's first byte) until it equals
+/// a bound, `jeq` then `ja` back, or two pointers stepping until the
+/// source equals an end pointer, `jne` back. Source and destination are
+/// in the memory or in the stack's top 128 bytes, at offsets that
+/// sometimes overlap or run past the end, with counts around 16 and 32.
+/// Returns what the loop leaves in registers and every 8-byte word of the
+/// memory and of the stack's top 128 bytes folded into `r0`, so that a
+/// run's result shows what it copied.
+pub fn copy_loop(rng: &mut Rng, mem_len: usize) -> Program {
+    let mut out = Vec::new();
+    let count = match rng.below(4) {
+        0 => *rng.pick(&[1, 2, 15, 16, 17, 31, 32, 33]),
+        1 => (mem_len / 2) as i32,
+        _ => 1 + rng.below(60) as i32,
+    };
+    // A base: (register, offset) in the memory (r1, kept in r9) or on the
+    // stack (r10); mostly with room for the copy.
+    let base = |rng: &mut Rng| -> (u8, i32) {
+        let fits = rng.chance(4, 5);
+        if rng.chance(1, 4) {
+            let room = (128 - count).max(0);
+            match fits && room > 0 {
+                true => (10, -128 + rng.below(room as u64 + 1) as i32),
+                false => (10, -128 + rng.below(128) as i32),
+            }
+        } else {
+            let room = mem_len as i32 - count;
+            match fits && room > 0 {
+                true => (9, rng.below(room as u64 + 1) as i32),
+                false => (9, rng.below(mem_len as u64) as i32),
+            }
+        }
+    };
+    let (src, dst) = (base(rng), base(rng));
+    out.push(Insn::new(op::ALU64 | op::MOV | op::X, 9, 1, 0, 0));
+    // Point r7 at the source and r8 at the destination.
+    for (r, (b, off)) in [(7u8, src), (8u8, dst)] {
+        out.push(Insn::new(op::ALU64 | op::MOV | op::X, r, b, 0, 0));
+        out.push(Insn::new(op::ALU64 | op::ADD | op::K, r, 0, 0, off));
+    }
+    let index_form = rng.chance(1, 2);
+    if index_form {
+        // Index form: r2 from its start until r2 == start + count.
+        let from_memory = rng.chance(1, 6);
+        let start = rng.below(8) as i32;
+        if from_memory {
+            out.push(Insn::new(op::LDX | op::MEM | op::B, 2, 9, 0, 0));
+        } else {
+            out.push(Insn::new(op::ALU64 | op::MOV | op::K, 2, 0, 0, start));
+        }
+        let (o1, o2) = (rng.below(3) as i16 - 1, rng.below(3) as i16 - 1);
+        // r3 = r7 + r2 - start; r4 = [r3 + o1]; r5 = r8 + r2 - start;
+        // [r5 + o2] = r4.
+        let body = [
+            Insn::new(op::ALU64 | op::MOV | op::X, 3, 7, 0, 0),
+            Insn::new(op::ALU64 | op::ADD | op::X, 3, 2, 0, 0),
+            Insn::new(op::ALU64 | op::SUB | op::K, 3, 0, 0, start),
+            Insn::new(op::LDX | op::MEM | op::B, 4, 3, o1, 0),
+            Insn::new(op::ALU64 | op::MOV | op::X, 5, 8, 0, 0),
+            Insn::new(op::ALU64 | op::ADD | op::X, 5, 2, 0, 0),
+            Insn::new(op::ALU64 | op::SUB | op::K, 5, 0, 0, start),
+            Insn::new(op::STX | op::MEM | op::B, 5, 4, o2, 0),
+            Insn::new(op::ALU64 | op::ADD | op::K, 2, 0, 0, 1),
+            Insn::new(op::JMP | op::JEQ | op::K, 2, 0, 1, start + count),
+        ];
+        let n = body.len() as i16;
+        out.extend(body);
+        out.push(Insn::new(op::JMP | op::JA, 0, 0, -(n + 1), 0));
+    } else {
+        // Pointer form: r7 and r8 step until r7 == r6 = r7 + count (r5
+        // keeps where r8 started).
+        out.push(Insn::new(op::ALU64 | op::MOV | op::X, 5, 8, 0, 0));
+        out.push(Insn::new(op::ALU64 | op::MOV | op::X, 6, 7, 0, 0));
+        out.push(Insn::new(op::ALU64 | op::ADD | op::K, 6, 0, 0, count));
+        let body = [
+            Insn::new(op::LDX | op::MEM | op::B, 4, 7, 0, 0),
+            Insn::new(op::STX | op::MEM | op::B, 8, 4, 0, 0),
+            Insn::new(op::ALU64 | op::ADD | op::K, 7, 0, 0, 1),
+            Insn::new(op::ALU64 | op::ADD | op::K, 8, 0, 0, 1),
+        ];
+        let n = body.len() as i16;
+        out.extend(body);
+        out.push(Insn::new(op::JMP | op::JNE | op::X, 7, 6, -(n + 1), 0));
+    }
+    // Fold what the loop leaves in registers (as differences of addresses
+    // in one region, which do not depend on where the region is), then
+    // every word.
+    let folded: [(u8, u8); 3] = if index_form {
+        [(2, 0), (3, 7), (5, 8)]
+    } else {
+        [(7, 6), (8, 5), (4, 0)]
+    };
+    out.push(Insn::new(op::ALU64 | op::MOV | op::X, 0, 4, 0, 0));
+    for (r, minus) in folded {
+        out.push(Insn::new(op::ALU64 | op::MUL | op::K, 0, 0, 0, 31));
+        out.push(Insn::new(op::ALU64 | op::MOV | op::X, 1, r, 0, 0));
+        if minus != 0 {
+            out.push(Insn::new(op::ALU64 | op::SUB | op::X, 1, minus, 0, 0));
+        }
+        out.push(Insn::new(op::ALU64 | op::XOR | op::X, 0, 1, 0, 0));
+    }
+    let words: Vec<(u8, i16)> = (0..mem_len as i16 / 8)
+        .map(|i| (9u8, 8 * i))
+        .chain((1..=16).map(|i| (10u8, -8 * i)))
+        .collect();
+    for (b, off) in words {
+        out.push(Insn::new(op::LDX | op::MEM | op::DW, 4, b, off, 0));
+        out.push(Insn::new(op::ALU64 | op::MUL | op::K, 0, 0, 0, 31));
+        out.push(Insn::new(op::ALU64 | op::XOR | op::X, 0, 4, 0, 0));
+    }
+    out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
+    Program::new(out)
+}

@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 27] = [
+const PROGRAMS: [&str; 28] = [
     "counter",
     "parse",
     "rewrite",
@@ -75,6 +75,7 @@ const PROGRAMS: [&str; 27] = [
     "mtu",
     "mtu_tc",
     "change_proto",
+    "varoff",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

@@ -21,6 +21,7 @@ pub mod legacy_loads;
 pub mod maps;
 pub(crate) mod packet_load;
 pub mod runtime;
+pub(crate) mod scalar;
 pub mod semantics;
 pub mod stack_depth;
 pub mod verify;

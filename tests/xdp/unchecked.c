@@ -234,3 +234,30 @@ int for_each_ring(struct xdp_md *ctx)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+// A pointer moved by the IPv4 header's length (a number read from the
+// packet), read with no comparison past it.
+SEC("xdp")
+int variable_unchecked(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 34 > end)
+        return XDP_DROP;
+    unsigned char *l4 = data + 14 + (data[14] & 0xf) * 4;
+    return l4[2] == 1 ? XDP_PASS : XDP_DROP;
+}
+
+// The same, proving 2 bytes past it and reading the third and fourth.
+SEC("xdp")
+int variable_short(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 34 > end)
+        return XDP_DROP;
+    unsigned char *l4 = data + 14 + (data[14] & 0xf) * 4;
+    if (l4 + 2 > end)
+        return XDP_DROP;
+    return l4[3] == 1 ? XDP_PASS : XDP_DROP;
+}

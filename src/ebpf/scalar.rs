@@ -1,0 +1,230 @@
+//! Unsigned bounds of numbers, as far as the context pass needs them to
+//! follow a packet pointer moved by a number (`data + ihl * 4`): the
+//! kernel's verifier gives such a pointer its own id and range, and
+//! refuses its accesses past what a comparison with `data_end` proved.
+//!
+//! Two kinds of number matter, because the kernel explores paths one by
+//! one: a number unknown on its own path (`var`: loaded from memory or
+//! the context, or computed from one), which makes the kernel's pointer
+//! variable on every path, and a number that is a constant on each path
+//! but not the same on all (`nh_off = vlan ? 18 : 14`), which the kernel
+//! adds to the pointer's constant offset path by path. The pass joins
+//! paths, so it follows a pointer only when the number is one constant or
+//! `var`; anything else is left to the run-time checks (never refused).
+
+use super::insn::op;
+use super::semantics;
+
+/// A number's unsigned bounds, `lo ..= hi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scalar {
+    pub lo: u64,
+    pub hi: u64,
+    /// Unknown on its own path (see the module header).
+    pub var: bool,
+}
+
+/// The kernel's `MAX_PACKET_OFF`: the largest number a packet pointer may
+/// be moved by and still be proven.
+pub(crate) const MAX_PACKET_OFF: u64 = 0xffff;
+
+impl Scalar {
+    pub(crate) fn constant(v: u64) -> Scalar {
+        Scalar {
+            lo: v,
+            hi: v,
+            var: false,
+        }
+    }
+
+    /// A `size`-byte value loaded from memory (zero-extended).
+    pub(crate) fn loaded(size: usize) -> Scalar {
+        Scalar {
+            lo: 0,
+            hi: if size >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * size)) - 1
+            },
+            var: true,
+        }
+    }
+
+    pub(crate) fn exact(self) -> Option<u64> {
+        (self.lo == self.hi).then_some(self.lo)
+    }
+
+    /// Both paths' bounds; `var` only when both are (see the header).
+    pub(crate) fn join(self, o: Scalar) -> Scalar {
+        Scalar {
+            lo: self.lo.min(o.lo),
+            hi: self.hi.max(o.hi),
+            var: self.var && o.var,
+        }
+    }
+}
+
+/// The bounds of `dst op src` (class ALU64 or ALU), `None` when not
+/// known. `src` is the operand's bounds (an immediate as a constant, as
+/// the instruction extends it).
+pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Option<Scalar> {
+    let wide = class == op::ALU64;
+    let var = dst.var || src.var;
+    if let (Some(a), Some(b)) = (dst.exact(), src.exact()) {
+        let v = if wide {
+            semantics::alu64(code, off, a, b)
+        } else {
+            semantics::alu32(code, off, a, b)
+        };
+        return Some(Scalar {
+            var,
+            ..Scalar::constant(v)
+        });
+    }
+    let range = |lo: u64, hi: u64| Some(Scalar { lo, hi, var });
+    let r = match code {
+        op::AND => range(0, dst.hi.min(src.hi)),
+        op::OR | op::XOR => {
+            let top = dst.hi.max(src.hi);
+            let all = u64::MAX.checked_shr(top.leading_zeros()).unwrap_or(0);
+            let lo = if code == op::OR {
+                dst.lo.max(src.lo)
+            } else {
+                0
+            };
+            range(lo, all)
+        }
+        op::ADD => range(dst.lo.checked_add(src.lo)?, dst.hi.checked_add(src.hi)?),
+        op::SUB => {
+            let k = src.exact()?;
+            range(dst.lo.checked_sub(k)?, dst.hi - k)
+        }
+        op::MUL => range(dst.lo.checked_mul(src.lo)?, dst.hi.checked_mul(src.hi)?),
+        op::DIV if off == 0 => {
+            let k = src.exact().filter(|&k| k != 0)?;
+            range(dst.lo / k, dst.hi / k)
+        }
+        op::MOD if off == 0 => {
+            let k = src.exact().filter(|&k| k != 0)?;
+            range(0, dst.hi.min(k - 1))
+        }
+        op::LSH => {
+            let k = src.exact().filter(|&k| k < 64)? as u32;
+            if dst.hi.leading_zeros() < k {
+                return None;
+            }
+            range(dst.lo << k, dst.hi << k)
+        }
+        op::RSH => {
+            let k = src.exact().filter(|&k| k < 64)? as u32;
+            range(dst.lo >> k, dst.hi >> k)
+        }
+        _ => None,
+    };
+    match r {
+        // A 32-bit result is its low half: the bounds hold when they fit.
+        Some(s) if !wide && s.hi > u64::from(u32::MAX) => None,
+        r => r,
+    }
+}
+
+/// `s` on the side of a jump (`jmp op s, k`, class JMP or JMP32; `k` the
+/// immediate sign-extended) where the comparison came out `taken`; `None`
+/// when nothing is learnt, or no value of `s` reaches that side (which the
+/// pass then leaves as it was: it does not prune paths).
+pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Option<Scalar> {
+    let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
+    // JMP32 compares the low halves: the same when the value fits.
+    let k = if class == op::JMP {
+        k
+    } else {
+        u64::from(k as u32)
+    };
+    if class == op::JMP32 && s.hi > u64::from(u32::MAX) {
+        return None;
+    }
+    // Signed compares order as unsigned ones when both sides are
+    // non-negative.
+    let limit = if class == op::JMP32 {
+        u64::from(i32::MAX as u32)
+    } else {
+        i64::MAX as u64
+    };
+    if signed && (s.hi > limit || k > limit) {
+        return None;
+    }
+    let unsigned = match code {
+        op::JSGT => op::JGT,
+        op::JSGE => op::JGE,
+        op::JSLT => op::JLT,
+        op::JSLE => op::JLE,
+        c => c,
+    };
+    // (lo, hi) the side keeps: x > k ⇔ lo = k + 1, and so on.
+    let (lo, hi) = match (unsigned, taken) {
+        (op::JEQ, true) | (op::JNE, false) => (k, k),
+        (op::JGT, true) | (op::JLE, false) => (k.checked_add(1)?, u64::MAX),
+        (op::JGT, false) | (op::JLE, true) => (0, k),
+        (op::JGE, true) | (op::JLT, false) => (k, u64::MAX),
+        (op::JGE, false) | (op::JLT, true) => (0, k.checked_sub(1)?),
+        _ => return None,
+    };
+    let (lo, hi) = (s.lo.max(lo), s.hi.min(hi));
+    (lo <= hi).then_some(Scalar { lo, hi, var: s.var })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BYTE: Scalar = Scalar {
+        lo: 0,
+        hi: 255,
+        var: true,
+    };
+
+    #[test]
+    fn the_ip_header_length_idiom_is_bounded() {
+        // (byte & 0xf) << 2: 0 ..= 60, still unknown on its path.
+        let ihl = alu(op::ALU64, op::AND, 0, BYTE, Scalar::constant(0xf)).expect("and");
+        let len = alu(op::ALU64, op::LSH, 0, ihl, Scalar::constant(2)).expect("lsh");
+        assert_eq!((len.lo, len.hi, len.var), (0, 60, true));
+        // Constants stay exact (computed by the shared semantics).
+        let k = alu(
+            op::ALU,
+            op::SUB,
+            0,
+            Scalar::constant(3),
+            Scalar::constant(5),
+        );
+        assert_eq!(k.and_then(Scalar::exact), Some(0xffff_fffe));
+        // A 32-bit sum that could wrap has no bounds.
+        let big = Scalar {
+            lo: 0,
+            hi: u64::from(u32::MAX),
+            var: true,
+        };
+        assert_eq!(alu(op::ALU, op::ADD, 0, big, Scalar::constant(1)), None);
+    }
+
+    #[test]
+    fn comparisons_bound_each_side() {
+        let le_60 = refine(op::JMP, op::JGT, BYTE, 60, false).expect("not taken");
+        assert_eq!((le_60.lo, le_60.hi), (0, 60));
+        let gt_60 = refine(op::JMP, op::JGT, BYTE, 60, true).expect("taken");
+        assert_eq!((gt_60.lo, gt_60.hi), (61, 255));
+        assert_eq!(
+            refine(op::JMP, op::JEQ, BYTE, 7, true).and_then(Scalar::exact),
+            Some(7)
+        );
+        // A side no value reaches.
+        assert_eq!(refine(op::JMP, op::JGT, BYTE, 300, true), None);
+        // Signed compares of a number that may be negative teach nothing.
+        let any = Scalar {
+            lo: 0,
+            hi: u64::MAX,
+            var: true,
+        };
+        assert_eq!(refine(op::JMP, op::JSLT, any, 10, true), None);
+    }
+}

@@ -814,6 +814,7 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
             "tail_with_sample" => "tail_call would lead to reference leak",
             "unchecked_sample" => "invalid mem access 'ringbuf_mem_or_null'",
             "for_each_ring" => "callback function not allowed for map",
+            "scalar_key" => "R2 type=scalar expected=",
             _ => "invalid access to packet",
         };
         assert!(

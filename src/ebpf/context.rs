@@ -588,6 +588,7 @@ pub fn rewrite_with_maps(
                     let lookup = if i.is_src_reg() {
                         Lookup::Value
                     } else {
+                        pointer_arguments(pc, i.imm, &s)?;
                         map_argument(pc, i.imm, &s, maps)?
                     };
                     let released = s.regs[1];
@@ -681,19 +682,11 @@ pub fn rewrite_with_maps(
             let k = i64::from(i.imm) as u64;
             for (st, taken) in [(&mut on_next, false), (&mut on_target, true)] {
                 let v = st.regs[dst];
-                let known = match v {
-                    Val::Scalar(sc) => Some(sc),
-                    // A number with no bounds yet (not on its own path:
-                    // another path may have had a constant there).
-                    Val::Other if dst != 10 => Some(Scalar {
-                        lo: 0,
-                        hi: u64::MAX,
-                        var: false,
-                    }),
-                    _ => None,
-                };
-                if let Some(sc) =
-                    known.and_then(|sc| scalar::refine(i.class(), i.op(), sc, k, taken))
+                // (Only numbers followed: `Other` may be a pointer, which
+                // a comparison with 0 does not make a number.)
+                if let Some(sc) = v
+                    .scalar()
+                    .and_then(|sc| scalar::refine(i.class(), i.op(), sc, k, taken))
                 {
                     st.regs[dst] = Val::Scalar(sc);
                 }
@@ -1000,6 +993,33 @@ fn map_compatible(
         1 if read_only => Lookup::ReadOnly(map.value_size),
         _ => Lookup::Value,
     })
+}
+
+/// The kernel's refusal of a number where a map helper takes a pointer to
+/// memory (the key, the value, the data to output): `R2 type=scalar
+/// expected=fp, pkt, …`. Only numbers this pass follows are refused (a
+/// register it does not follow may hold a stack pointer).
+fn pointer_arguments(pc: usize, helper: i32, s: &State) -> Result<(), ContextError> {
+    let regs: &[usize] = match helper {
+        // map lookup and delete (key); update (key, value).
+        1 | 3 => &[2],
+        2 => &[2, 3],
+        // ringbuf_output(map, data, size, flags).
+        130 => &[2],
+        // perf_event_output(ctx, map, flags, data, size).
+        25 => &[4],
+        _ => return Ok(()),
+    };
+    match regs.iter().find(|&&r| matches!(s.regs[r], Val::Scalar(_))) {
+        Some(r) => Err(ContextError {
+            pc,
+            message: format!(
+                "R{r} type=scalar expected=fp, pkt, pkt_meta, map_key, map_value (helper \
+                 {helper} takes a pointer to memory there)"
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// `data + o` plus the number `n` (added at `pc`): a constant moves the

@@ -261,3 +261,12 @@ int variable_short(struct xdp_md *ctx)
         return XDP_DROP;
     return l4[3] == 1 ? XDP_PASS : XDP_DROP;
 }
+
+// Gives a number (a context field) where the helper takes a pointer to
+// the key.
+SEC("xdp")
+int scalar_key(struct xdp_md *ctx)
+{
+    __u64 *n = bpf_map_lookup_elem(&counts, (void *)(long)ctx->rx_queue_index);
+    return n ? XDP_PASS : XDP_DROP;
+}

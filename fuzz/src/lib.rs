@@ -525,25 +525,38 @@ pub fn ebpf_diff(data: &[u8]) {
         options.jit.verify_ir = true;
         EbpfProgram::with_options(prog.clone(), options)
     };
-    // With a budget (every verified program), and, for loop-free programs
-    // (whose runs are short without one), without: the JIT then lowers
-    // compare trees as jump tables, which budget charging rules out.
+    // With a budget (every verified program), then without: the JIT then
+    // lowers compare trees as jump tables or constant lookups and byte
+    // loops as block copies, which budget charging rules out. Without one
+    // only when the runs are known to be short: the program is loop-free,
+    // or every budgeted run finished (the same runs, unbudgeted, finish
+    // the same way) and the verifier proves its loops without a budget.
     let loop_free = prog
         .insns
         .iter()
         .enumerate()
         .all(|(pc, i)| i.successors(pc).into_iter().flatten().all(|next| next > pc));
-    let budgets: &[Option<u64>] = if loop_free {
-        &[Some(EBPF_BUDGET), None]
-    } else {
-        &[Some(EBPF_BUDGET)]
-    };
-    for &budget in budgets {
+    let mut budgets = vec![Some(EBPF_BUDGET)];
+    let mut at = 0;
+    while let Some(&budget) = budgets.get(at) {
+        at += 1;
         let Ok(interp) = build(Some(Engine::Interp), budget) else {
-            return;
+            if budget.is_some() {
+                return;
+            }
+            continue;
         };
         let jit = build(Some(Engine::Jit), budget).expect("a verified program compiles");
         let runs = run_placed(&[&interp, &jit], mem);
+        let finished = runs.iter().all(|placed| {
+            !matches!(
+                placed[0].0,
+                Outcome::Other(ExecError::BudgetExhausted { .. })
+            )
+        });
+        if budget.is_some() && (loop_free || finished) {
+            budgets.push(None);
+        }
         // A program whose outcome moves with where its stack lies may
         // legitimately differ between engines in any way: it is not
         // compared. (Its memory lies at one address for both.)

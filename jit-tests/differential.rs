@@ -424,8 +424,15 @@ fn aarch64_switch_tables_give_the_interpreters_leaf() {
     let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
     let mut rng = Rng::new(seed() ^ 0x5717);
     let mut cases = 0;
-    for _ in 0..40 {
-        let (prog, consts) = gen::ebpf::compare_tree(&mut rng);
+    // 40 trees, then 40 in loops whose leaves pick values (loads from
+    // constant tables); every value alone, or the loop's values at once.
+    for n in 0..80 {
+        let looped = n >= 40;
+        let (prog, consts) = if looped {
+            gen::ebpf::compare_tree_loop(&mut rng)
+        } else {
+            gen::ebpf::compare_tree(&mut rng)
+        };
         let interp = EbpfProgram::with_options(
             prog.clone(),
             EbpfOptions {
@@ -438,44 +445,26 @@ fn aarch64_switch_tables_give_the_interpreters_leaf() {
         runner.load(&bytes).expect("qemu loads code");
         let mut values = vec![i64::MIN, i64::MAX, -1, 0];
         values.extend(consts.iter().flat_map(|&k| [k - 1, k, k + 1]));
-        for v in values {
-            let mem = v.to_le_bytes();
+        let memories: Vec<Vec<u8>> = if looped {
+            values
+                .chunks(gen::ebpf::LOOP_VALUES)
+                .map(|chunk| {
+                    (0..gen::ebpf::LOOP_VALUES)
+                        .flat_map(|i| chunk[i % chunk.len()].to_le_bytes())
+                        .collect()
+                })
+                .collect()
+        } else {
+            values.iter().map(|v| v.to_le_bytes().to_vec()).collect()
+        };
+        for mem in memories {
             let want = interp.run(&mut mem.clone()).expect("runs");
             let out = runner.run(&mem, None, 0).expect("qemu runs");
             assert_eq!(
                 (out.r0, out.status),
                 (want, 0),
-                "aarch64 disagrees on {v}\n{}",
-                ebpf::disasm::disassemble(&prog)
-            );
-            cases += 1;
-        }
-    }
-    // Trees in loops whose leaves pick values: loads from constant tables.
-    for _ in 0..40 {
-        let (prog, consts) = gen::ebpf::compare_tree_loop(&mut rng);
-        let interp = EbpfProgram::with_options(
-            prog.clone(),
-            EbpfOptions {
-                engine: Some(Engine::Interp),
-                ..EbpfOptions::default()
-            },
-        )
-        .expect("verifies");
-        let bytes = compile_bytes(&prog.insns, arm.clone(), &jit_options(true)).expect("aarch64");
-        runner.load(&bytes).expect("qemu loads code");
-        let mut values = vec![i64::MIN, i64::MAX, -1, 0];
-        values.extend(consts.iter().flat_map(|&k| [k - 1, k, k + 1]));
-        for chunk in values.chunks(gen::ebpf::LOOP_VALUES) {
-            let mem: Vec<u8> = (0..gen::ebpf::LOOP_VALUES)
-                .flat_map(|i| chunk[i % chunk.len()].to_le_bytes())
-                .collect();
-            let want = interp.run(&mut mem.clone()).expect("runs");
-            let out = runner.run(&mem, None, 0).expect("qemu runs");
-            assert_eq!(
-                (out.r0, out.status),
-                (want, 0),
-                "aarch64 disagrees on {chunk:?}\n{}",
+                "aarch64 disagrees on memory {}\n{}",
+                hex(&mem),
                 ebpf::disasm::disassemble(&prog)
             );
             cases += 1;

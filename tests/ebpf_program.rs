@@ -101,6 +101,37 @@ fn a_context_with_a_separate_packet_feeds_r1_and_the_packet_loads() {
     }
 }
 
+/// `prog` on the interpreter and on the JIT (IR verified, listings kept).
+fn interp_and_listed_jit(prog: &cranebpf::ebpf::Program) -> [EbpfProgram; 2] {
+    let [interp, jit] = Engine::EBPF.map(|engine| {
+        EbpfProgram::with_options(
+            prog.clone(),
+            EbpfOptions {
+                engine: Some(engine),
+                jit: JitOptions {
+                    verify_ir: true,
+                    keep_listings: true,
+                    ..JitOptions::default()
+                },
+                ..EbpfOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", cranebpf::ebpf::disasm::disassemble(prog)))
+    });
+    assert_eq!(jit.engine(), Engine::Jit);
+    [interp, jit]
+}
+
+/// Values worth trying on a compare tree: the extremes, the wrap points,
+/// and each constant and its neighbours.
+fn values_around(consts: &[i64]) -> Vec<i64> {
+    let mut values: Vec<i64> = vec![i64::MIN, i64::MAX, -1, 0, 1, u32::MAX.into()];
+    for &k in consts {
+        values.extend([k - 1, k, k + 1]);
+    }
+    values
+}
+
 /// Random compare trees on one register (what clang makes of a `switch`),
 /// which the JIT may lower as a jump table: the JIT returns the
 /// interpreter's leaf for values around every constant, at the wrap
@@ -114,30 +145,12 @@ fn compare_trees_give_the_interpreters_leaf_on_every_value() {
     for _ in 0..300 {
         let (prog, consts) = compare_tree(&mut rng);
         let listing = cranebpf::ebpf::disasm::disassemble(&prog);
-        let [interp, jit] = Engine::EBPF.map(|engine| {
-            EbpfProgram::with_options(
-                prog.clone(),
-                EbpfOptions {
-                    engine: Some(engine),
-                    jit: JitOptions {
-                        verify_ir: true,
-                        keep_listings: true,
-                        ..JitOptions::default()
-                    },
-                    ..EbpfOptions::default()
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e}\n{listing}"))
-        });
-        assert_eq!(jit.engine(), Engine::Jit);
+        let [interp, jit] = interp_and_listed_jit(&prog);
         let clif = jit.jit_code().expect("jit code").clif();
         if clif.iter().any(|f| f.contains("br_table")) {
             tables += 1;
         }
-        let mut values: Vec<i64> = vec![i64::MIN, i64::MAX, -1, 0, 1, u32::MAX.into()];
-        for &k in &consts {
-            values.extend([k - 1, k, k + 1]);
-        }
+        let values = values_around(&consts);
         for v in values {
             let mut mem = v.to_le_bytes();
             let want = interp.run(&mut mem);
@@ -161,31 +174,13 @@ fn compare_trees_in_loops_give_the_interpreters_results() {
     for _ in 0..300 {
         let (prog, consts) = compare_tree_loop(&mut rng);
         let listing = cranebpf::ebpf::disasm::disassemble(&prog);
-        let [interp, jit] = Engine::EBPF.map(|engine| {
-            EbpfProgram::with_options(
-                prog.clone(),
-                EbpfOptions {
-                    engine: Some(engine),
-                    jit: JitOptions {
-                        verify_ir: true,
-                        keep_listings: true,
-                        ..JitOptions::default()
-                    },
-                    ..EbpfOptions::default()
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e}\n{listing}"))
-        });
-        assert_eq!(jit.engine(), Engine::Jit);
+        let [interp, jit] = interp_and_listed_jit(&prog);
         // Lookup tables are copied onto the stack from vector constants.
         let clif = jit.jit_code().expect("jit code").clif();
         if clif.iter().any(|f| f.contains("vconst")) {
             lookups += 1;
         }
-        let mut values: Vec<i64> = vec![i64::MIN, i64::MAX, -1, 0, 1, u32::MAX.into()];
-        for &k in &consts {
-            values.extend([k - 1, k, k + 1]);
-        }
+        let values = values_around(&consts);
         for chunk in values.chunks(LOOP_VALUES) {
             let mut mem: Vec<u8> = (0..LOOP_VALUES)
                 .flat_map(|i| chunk[i % chunk.len()].to_le_bytes())

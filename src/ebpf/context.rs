@@ -677,18 +677,28 @@ pub fn rewrite_with_maps(
                 _ => st.range = st.range.max(proven),
             }
         }
-        // A comparison of a number with a constant bounds it on each side.
-        if matches!(i.class(), op::JMP | op::JMP32) && !i.is_src_reg() && target.is_some() {
-            let k = i64::from(i.imm) as u64;
-            for (st, taken) in [(&mut on_next, false), (&mut on_target, true)] {
-                let v = st.regs[dst];
-                // (Only numbers followed: `Other` may be a pointer, which
-                // a comparison with 0 does not make a number.)
-                if let Some(sc) = v
-                    .scalar()
-                    .and_then(|sc| scalar::refine(i.class(), i.op(), sc, k, taken))
-                {
-                    st.regs[dst] = Val::Scalar(sc);
+        // A comparison of a number with a constant (an immediate, or a
+        // register holding one, either way round) bounds it on each side.
+        if matches!(i.class(), op::JMP | op::JMP32) && target.is_some() {
+            let (d, r) = (on_next.regs[dst].scalar(), on_next.regs[src].scalar());
+            let bounded = match (i.is_src_reg(), d, r) {
+                (false, Some(_), _) => Some((dst, i.op(), i64::from(i.imm) as u64)),
+                (true, Some(_), Some(k)) if k.exact().is_some() => Some((dst, i.op(), k.lo)),
+                (true, Some(k), Some(_)) if k.exact().is_some() => {
+                    Some((src, scalar::swapped(i.op()), k.lo))
+                }
+                _ => None,
+            };
+            if let Some((reg, code, k)) = bounded {
+                for (st, taken) in [(&mut on_next, false), (&mut on_target, true)] {
+                    // (Only numbers followed: `Other` may be a pointer,
+                    // which a comparison with 0 does not make a number.)
+                    if let Some(sc) = st.regs[reg]
+                        .scalar()
+                        .and_then(|sc| scalar::refine(i.class(), code, sc, k, taken))
+                    {
+                        st.regs[reg] = Val::Scalar(sc);
+                    }
                 }
             }
         }

@@ -173,6 +173,21 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
     (lo <= hi).then_some(Scalar { lo, hi, var: s.var })
 }
 
+/// The comparison `k op x` as `x op' k` (`5 > x` is `x < 5`).
+pub(crate) fn swapped(code: u8) -> u8 {
+    match code {
+        op::JGT => op::JLT,
+        op::JGE => op::JLE,
+        op::JLT => op::JGT,
+        op::JLE => op::JGE,
+        op::JSGT => op::JSLT,
+        op::JSGE => op::JSLE,
+        op::JSLT => op::JSGT,
+        op::JSLE => op::JSGE,
+        c => c,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +232,9 @@ mod tests {
             refine(op::JMP, op::JEQ, BYTE, 7, true).and_then(Scalar::exact),
             Some(7)
         );
+        // `20 > x` (clang's `hlen < 20` with the constant in a register).
+        let lt_20 = refine(op::JMP, swapped(op::JGT), BYTE, 20, true).expect("taken");
+        assert_eq!((lt_20.lo, lt_20.hi), (0, 19));
         // A side no value reaches.
         assert_eq!(refine(op::JMP, op::JGT, BYTE, 300, true), None);
         // Signed compares of a number that may be negative teach nothing.

@@ -1565,6 +1565,11 @@ impl Lowerer<'_, '_> {
         let outside = self.region_test(stack, addr, size, IntCC::UnsignedGreaterThanOrEqual);
         let info = size | if write { 0x100 } else { 0 };
         self.fail_if(outside, status::OUT_OF_BOUNDS, pc, addr, info);
+        // The stack's way back is cold too: laid out in line, it would take
+        // the fall-through into `inside` and leave the hot path a jump.
+        if let Some(back) = self.b.current_block() {
+            self.b.set_cold_block(back);
+        }
         self.b.ins().jump(inside, &[]);
         self.enter(inside);
         addr

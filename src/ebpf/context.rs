@@ -464,7 +464,26 @@ pub fn rewrite_with_maps(
                 let imm = i64::from(i.imm);
                 pointer_arithmetic(pc, &i, &s)?;
                 s.regs[dst] = match (i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
-                    (op::ALU64, op::MOV, true, _) if i.off == 0 => s.regs[src],
+                    (op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
+                        // A copy of a number not yet linked: both become
+                        // copies of one number (a link named by this
+                        // instruction, taken first from any older copies
+                        // it named, which hold another number now).
+                        Val::Scalar(sc) if sc.link == 0 && sc.exact().is_none() => {
+                            let link = pc + 1;
+                            for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
+                                if let Val::Scalar(o) = v {
+                                    if o.link == link {
+                                        o.link = 0;
+                                    }
+                                }
+                            }
+                            let linked = Val::Scalar(Scalar { link, ..sc });
+                            s.regs[src] = linked;
+                            linked
+                        }
+                        v => v,
+                    },
                     // A move overwrites whatever the register held.
                     (_, op::MOV, false, _) => {
                         let k = if i.class() == op::ALU64 {
@@ -698,6 +717,17 @@ pub fn rewrite_with_maps(
                         .and_then(|sc| scalar::refine(i.class(), code, sc, k, taken))
                     {
                         st.regs[reg] = Val::Scalar(sc);
+                        // Its copies are the same number.
+                        if sc.link != 0 {
+                            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                                if let Val::Scalar(o) = v {
+                                    let (lo, hi) = (o.lo.max(sc.lo), o.hi.min(sc.hi));
+                                    if o.link == sc.link && lo <= hi {
+                                        (o.lo, o.hi) = (lo, hi);
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -1374,5 +1404,23 @@ mod tests {
         let e =
             xdp("mov %r5, 4\nmul %r5, 5\nadd %r5, %r2\nldxb %r0, [%r5+14]").expect_err("refused");
         assert!(e.message.contains("off=34 size=1"), "{}", e.message);
+    }
+
+    #[test]
+    fn bounds_learnt_on_a_copy_hold_for_the_number() {
+        // r6 = a 16-bit number, r7 its copy; `if r7 > 40` bounds r6 too, so
+        // data + r6 may be proven (max 40 + 14 <= 0xffff); without the
+        // copy's bound (0xffff + 14) the pointer is not followed at all.
+        let body = |bounded: &str| {
+            format!(
+                "ldxh %r6, [%r2+20]\nmov %r7, %r6\n{bounded}\nmov %r5, %r2\nadd %r5, %r6\n\
+                 add %r5, 14\nmov %r8, %r5\nadd %r8, 2\njgt %r8, %r3, +1\nldxb %r0, [%r5+2]"
+            )
+        };
+        // Proven 2 bytes past r5 (r=16 over its offset 14), read the third:
+        // refused only when the bound reached r6.
+        let e = xdp(&body("jgt %r7, 40, +7")).expect_err("refused");
+        assert!(e.message.contains("off=16 size=1"), "{}", e.message);
+        assert!(xdp(&body("ja +0")).is_ok());
     }
 }

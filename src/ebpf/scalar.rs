@@ -22,6 +22,10 @@ pub(crate) struct Scalar {
     pub hi: u64,
     /// Unknown on its own path (see the module header).
     pub var: bool,
+    /// Registers and stack slots holding the same `link` (non-zero) hold
+    /// copies of one number, so bounds learnt on one hold for all (the
+    /// kernel's scalar ids); 0 for none.
+    pub link: usize,
 }
 
 /// The kernel's `MAX_PACKET_OFF`: the largest number a packet pointer may
@@ -34,6 +38,7 @@ impl Scalar {
             lo: v,
             hi: v,
             var: false,
+            link: 0,
         }
     }
 
@@ -47,6 +52,7 @@ impl Scalar {
                 (1u64 << (8 * size)) - 1
             },
             var: true,
+            link: 0,
         }
     }
 
@@ -60,6 +66,7 @@ impl Scalar {
             lo: self.lo.min(o.lo),
             hi: self.hi.max(o.hi),
             var: self.var && o.var,
+            link: if self.link == o.link { self.link } else { 0 },
         }
     }
 }
@@ -81,7 +88,14 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
             ..Scalar::constant(v)
         });
     }
-    let range = |lo: u64, hi: u64| Some(Scalar { lo, hi, var });
+    let range = |lo: u64, hi: u64| {
+        Some(Scalar {
+            lo,
+            hi,
+            var,
+            link: 0,
+        })
+    };
     let r = match code {
         op::AND => range(0, dst.hi.min(src.hi)),
         op::OR | op::XOR => {
@@ -97,7 +111,7 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
         op::ADD => range(dst.lo.checked_add(src.lo)?, dst.hi.checked_add(src.hi)?),
         op::SUB => {
             let k = src.exact()?;
-            range(dst.lo.checked_sub(k)?, dst.hi - k)
+            range(dst.lo.checked_sub(k)?, dst.hi.checked_sub(k)?)
         }
         op::MUL => range(dst.lo.checked_mul(src.lo)?, dst.hi.checked_mul(src.hi)?),
         op::DIV if off == 0 => {
@@ -170,7 +184,7 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
         _ => return None,
     };
     let (lo, hi) = (s.lo.max(lo), s.hi.min(hi));
-    (lo <= hi).then_some(Scalar { lo, hi, var: s.var })
+    (lo <= hi).then_some(Scalar { lo, hi, ..s })
 }
 
 /// The comparison `k op x` as `x op' k` (`5 > x` is `x < 5`).
@@ -196,6 +210,7 @@ mod tests {
         lo: 0,
         hi: 255,
         var: true,
+        link: 0,
     };
 
     #[test]
@@ -218,6 +233,7 @@ mod tests {
             lo: 0,
             hi: u64::from(u32::MAX),
             var: true,
+            link: 0,
         };
         assert_eq!(alu(op::ALU, op::ADD, 0, big, Scalar::constant(1)), None);
     }
@@ -242,6 +258,7 @@ mod tests {
             lo: 0,
             hi: u64::MAX,
             var: true,
+            link: 0,
         };
         assert_eq!(refine(op::JMP, op::JSLT, any, 10, true), None);
     }

@@ -13,7 +13,8 @@
 //! with a constant or a register),
 //! entered only at `head`, whose body has no jumps and only 64-bit
 //! `mov`/`add`/`sub` of registers and immediates plus one byte load
-//! followed by one byte store of the loaded value. Walking the body once
+//! followed by one byte store of the loaded value, or (a fill, clang's
+//! `memset`) just one byte store of a value the loop does not change. Walking the body once
 //! with every register as a sum of the registers' values at `head` (a
 //! [`Lin`]) shows the rest: every register the iteration reads keeps its
 //! value or gains 1 (a stepper: an index or a pointer), both addresses
@@ -75,6 +76,17 @@ pub(crate) enum Final {
     LastByte,
 }
 
+/// Where a loop's bytes come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// Loaded from this address (the first iteration's), one more each
+    /// iteration.
+    Copy(Lin),
+    /// The low byte of this value (registers the loop does not change):
+    /// a fill, clang's `memset` of an unknown length.
+    Fill(Lin),
+}
+
 /// A recognised byte-copy loop (see the module header).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CopyLoop {
@@ -91,8 +103,10 @@ pub(crate) struct CopyLoop {
     /// The counter's value (at `head`) in the last iteration, over
     /// registers the loop does not change.
     pub last: Lin,
-    /// The first iteration's source and destination addresses.
-    pub src: Lin,
+    /// What is stored: the bytes at an address (from the first
+    /// iteration's), or one value's low byte.
+    pub src: Source,
+    /// The first iteration's destination address.
     pub dst: Lin,
     /// Every register the body writes, and its value after the loop.
     pub finals: Vec<(u8, Final)>,
@@ -161,10 +175,11 @@ fn recognise(
     }
     // The body, once, symbolically.
     let mut regs: [Value; 10] = std::array::from_fn(|r| Value::Lin(Lin::reg(r as u8)));
-    let (mut src, mut dst) = (None, None);
+    let (mut src, mut dst, mut fill) = (None, None, None);
     for &insn in &insns[head..test] {
         let (d, s) = (usize::from(insn.dst), usize::from(insn.src));
-        if d >= 10 || (insn.opc & op::X != 0 && s >= 10) {
+        // (r10 as either register: a frame access, never stepping.)
+        if d >= 10 || s >= 10 {
             return None;
         }
         match insn.class() {
@@ -189,17 +204,36 @@ fn recognise(
                 src = Some(base.add(off, 1));
                 regs[d] = Value::Byte;
             }
-            op::STX if insn.opc == op::STX | op::MEM | op::B && src.is_some() && dst.is_none() => {
-                let (Value::Lin(base), Value::Byte) = (regs[d], regs[s]) else {
+            op::STX | op::ST
+                if (insn.opc == op::ST | op::MEM | op::B
+                    || insn.opc == op::STX | op::MEM | op::B)
+                    && dst.is_none() =>
+            {
+                let Value::Lin(base) = regs[d] else {
                     return None;
                 };
+                let value = if insn.class() == op::ST {
+                    Value::Lin(Lin::constant(i64::from(insn.imm) as u64))
+                } else {
+                    regs[s]
+                };
+                match (value, src) {
+                    (Value::Byte, Some(_)) => {}
+                    (Value::Lin(v), None) => fill = Some(v),
+                    _ => return None,
+                }
                 let off = Lin::constant(i64::from(insn.off) as u64);
                 dst = Some(base.add(off, 1));
             }
             _ => return None,
         }
     }
-    let (src, dst) = (src?, dst?);
+    let dst = dst?;
+    let src = match (src, fill) {
+        (Some(a), None) => Source::Copy(a),
+        (None, Some(v)) => Source::Fill(v),
+        _ => return None,
+    };
     // Registers that gain 1 per iteration.
     let steppers: Vec<u8> = (0..10u8)
         .filter(|&r| {
@@ -210,7 +244,8 @@ fn recognise(
         .collect();
     // Every register the iteration reads keeps its value or steps.
     let t = insns[test];
-    let mut read: Vec<u8> = src.reads().chain(dst.reads()).collect();
+    let (Source::Copy(from) | Source::Fill(from)) = src;
+    let mut read: Vec<u8> = from.reads().chain(dst.reads()).collect();
     for v in &regs {
         if let Value::Lin(l) = v {
             read.extend(l.reads());
@@ -226,13 +261,20 @@ fn recognise(
     {
         return None;
     }
-    // Both addresses gain 1 per iteration.
     let step_of = |l: &Lin| {
         steppers
             .iter()
             .fold(0u64, |a, &r| a.wrapping_add(l.coef[usize::from(r)]))
     };
-    if step_of(&src) != 1 || step_of(&dst) != 1 {
+    // Both addresses gain 1 per iteration; a filled value stays.
+    let from_step = match src {
+        Source::Copy(_) => 1,
+        Source::Fill(_) => 0,
+    };
+    if step_of(&from) != from_step || step_of(&dst) != 1 {
+        return None;
+    }
+    if matches!(src, Source::Fill(_)) && from.reads().any(|r| !invariant(r)) {
         return None;
     }
     // The exit test: a stepping register plus a constant against a
@@ -304,7 +346,7 @@ mod tests {
                 counter: 2,
                 steppers: vec![2],
                 last: Lin::constant(0xfffff),
-                src,
+                src: Source::Copy(src),
                 dst: r3,
                 finals: vec![
                     (2, Final::Lin(r2)),
@@ -346,6 +388,9 @@ mod tests {
             "mov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3]\nadd %r3, %r2\nstxb [%r3+64], %r4",
             // a register the iteration reads changes
             "mov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3]\nstxb [%r3+64], %r4\nadd %r1, 3",
+            // the frame (r10 is no register of the walk)
+            "mov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r10-8]\nstxb [%r3+64], %r4",
+            "mov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3]\nstxb [%r10-8], %r4",
         ] {
             let n = body.lines().count();
             let src = format!(
@@ -355,6 +400,30 @@ mod tests {
             let insns = assemble(&src).expect("assembles").insns;
             assert!(find(&insns, 0, insns.len()).is_empty(), "{src}");
         }
+    }
+
+    #[test]
+    fn fill_loops_are_recognised_with_their_value() {
+        // clang's memset of an unknown length: a constant, or a register
+        // the loop does not change.
+        for (store, value) in [
+            ("stb [%r3], 0x5a", Lin::constant(0x5a)),
+            ("stxb [%r3], %r5", Lin::reg(5)),
+        ] {
+            let src = format!(
+                "mov %r2, 0\nmov %r3, %r1\nadd %r3, %r2\n{store}\nadd %r2, 1\n\
+                 jne %r2, %r4, -5\nexit"
+            );
+            let insns = assemble(&src).expect("assembles").insns;
+            let found = find(&insns, 0, insns.len());
+            assert_eq!(found.len(), 1, "{src}: {found:?}");
+            assert_eq!(found[0].src, Source::Fill(value));
+        }
+        // A value that changes each time is no fill.
+        let src = "mov %r2, 0\nmov %r3, %r1\nadd %r3, %r2\nstxb [%r3], %r2\nadd %r2, 1\n\
+                   jne %r2, %r4, -5\nexit";
+        let insns = assemble(src).expect("assembles").insns;
+        assert!(find(&insns, 0, insns.len()).is_empty());
     }
 
     #[test]

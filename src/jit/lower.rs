@@ -37,7 +37,7 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::bounds;
-use super::copy_loop::{self, CopyLoop, Final, Lin};
+use super::copy_loop::{self, CopyLoop, Final, Lin, Source};
 use super::facts::{self, Facts};
 use super::runtime::{offset, status, FRAME_SIZE, LEAF_HAND_OVER};
 use super::switch;
@@ -281,6 +281,15 @@ struct Batch {
     verdicts: Value,
     /// The loop's head: the index test.
     header: Block,
+}
+
+/// What a byte loop stores (see `copy_loop.rs`).
+#[derive(Clone, Copy)]
+enum Bytes {
+    /// The bytes at this address.
+    From(Value),
+    /// This value's low byte, every time.
+    Splat(Value),
 }
 
 /// One register's values in a [`switch::Lookup`], on the stack.
@@ -613,25 +622,33 @@ impl Lowerer<'_, '_> {
             .ins()
             .icmp_imm_u(IntCC::UnsignedLessThan, more, 1 << 31);
         let n = self.b.ins().iadd_imm_s(more, 1);
-        let src = self.sum(&l.src, &[], None);
         let dst = self.sum(&l.dst, &[], None);
+        let (bytes, src) = match l.src {
+            Source::Copy(a) => {
+                let a = self.sum(&a, &[], None);
+                (Bytes::From(a), Some(a))
+            }
+            Source::Fill(v) => (Bytes::Splat(self.sum(&v, &[], None)), None),
+        };
         let mut ok = sane;
-        for a in [src, dst] {
+        for a in src.into_iter().chain([dst]) {
             let [memory, stack] = self.regions;
             let in_memory = self.range_inside(memory, a, n);
             let in_stack = self.range_inside(stack, a, n);
             let inside = self.b.ins().bor(in_memory, in_stack);
             ok = self.b.ins().band(ok, inside);
         }
-        for (a, b) in [(dst, src), (src, dst)] {
-            let gap = self.b.ins().isub(a, b);
-            let apart = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gap, n);
-            ok = self.b.ins().band(ok, apart);
+        if let Some(src) = src {
+            for (a, b) in [(dst, src), (src, dst)] {
+                let gap = self.b.ins().isub(a, b);
+                let apart = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, gap, n);
+                ok = self.b.ins().band(ok, apart);
+            }
         }
         self.b.ins().brif(ok, fast, &[], looped, &[]);
 
         self.enter(fast);
-        self.copy_bytes(src, dst, n);
+        self.copy_bytes(bytes, dst, n);
         // Every final value from the registers at the head, before any is
         // set.
         let finals: Vec<(u8, Value)> = l
@@ -640,8 +657,9 @@ impl Lowerer<'_, '_> {
             .map(|&(r, f)| {
                 let v = match f {
                     Final::Lin(lin) => self.sum(&lin, &l.steppers, Some(more)),
+                    // (Only copies load: `src` is there.)
                     Final::LastByte => {
-                        let at = self.b.ins().iadd(src, more);
+                        let at = self.b.ins().iadd(src.unwrap_or(dst), more);
                         self.b.ins().uload8(I64, checked(), at, 0)
                     }
                 };
@@ -689,19 +707,27 @@ impl Lowerer<'_, '_> {
         self.b.ins().band(start_in, fits)
     }
 
-    /// Copies `n >= 1` bytes from `src` to `dst` (apart, both inside a
-    /// region): 16 at a time with the last 16 copied again from the end,
-    /// or byte by byte when fewer than 16.
-    fn copy_bytes(&mut self, src: Value, dst: Value, n: Value) {
+    /// Stores `n >= 1` bytes at `dst` (inside a region; apart from a
+    /// source): 16 at a time with the last 16 stored again at the end, or
+    /// byte by byte when fewer than 16.
+    fn copy_bytes(&mut self, bytes: Bytes, dst: Value, n: Value) {
         let f = checked();
         let wide = self.b.create_block();
         let tail = self.b.create_block();
-        let bytes = self.b.create_block();
+        let narrow = self.b.create_block();
         let done = self.b.create_block();
-        for block in [wide, bytes] {
+        for block in [wide, narrow] {
             self.b.append_block_param(block, I64);
         }
         let zero = self.iconst(I64, 0);
+        // A fill's byte and 16 bytes, made once; or a copy's source.
+        let source = match bytes {
+            Bytes::Splat(v) => {
+                let b = self.b.ins().ireduce(I8, v);
+                Ok((b, self.b.ins().splat(I8X16, b)))
+            }
+            Bytes::From(src) => Err(src),
+        };
         let big = self
             .b
             .ins()
@@ -710,14 +736,22 @@ impl Lowerer<'_, '_> {
             big,
             wide,
             &[BlockArg::Value(zero)],
-            bytes,
+            narrow,
             &[BlockArg::Value(zero)],
         );
+        // The 16 (or 1) bytes at offset `at`.
+        let chunk = |lw: &mut Self, at: Value, ty: Type| match source {
+            Err(src) => {
+                let from = lw.b.ins().iadd(src, at);
+                lw.b.ins().load(ty, f, from, 0)
+            }
+            Ok((byte, _)) if ty == I8 => byte,
+            Ok((_, sixteen)) => sixteen,
+        };
 
         self.b.switch_to_block(wide);
         let k = self.b.block_params(wide)[0];
-        let from = self.b.ins().iadd(src, k);
-        let v = self.b.ins().load(I8X16, f, from, 0);
+        let v = chunk(self, k, I8X16);
         let to = self.b.ins().iadd(dst, k);
         self.b.ins().store(f, v, to, 0);
         let k16 = self.b.ins().iadd_imm_s(k, 16);
@@ -729,23 +763,21 @@ impl Lowerer<'_, '_> {
 
         self.b.switch_to_block(tail);
         let at = self.b.ins().iadd_imm_s(n, -16);
-        let from = self.b.ins().iadd(src, at);
-        let v = self.b.ins().load(I8X16, f, from, 0);
+        let v = chunk(self, at, I8X16);
         let to = self.b.ins().iadd(dst, at);
         self.b.ins().store(f, v, to, 0);
         self.b.ins().jump(done, &[]);
 
-        self.b.switch_to_block(bytes);
-        let k = self.b.block_params(bytes)[0];
-        let from = self.b.ins().iadd(src, k);
-        let v = self.b.ins().uload8(I64, f, from, 0);
+        self.b.switch_to_block(narrow);
+        let k = self.b.block_params(narrow)[0];
+        let v = chunk(self, k, I8);
         let to = self.b.ins().iadd(dst, k);
-        self.b.ins().istore8(f, v, to, 0);
+        self.b.ins().store(f, v, to, 0);
         let k1 = self.b.ins().iadd_imm_s(k, 1);
         let again = self.b.ins().icmp(IntCC::UnsignedLessThan, k1, n);
         self.b
             .ins()
-            .brif(again, bytes, &[BlockArg::Value(k1)], done, &[]);
+            .brif(again, narrow, &[BlockArg::Value(k1)], done, &[]);
 
         self.b.switch_to_block(done);
     }

@@ -449,7 +449,8 @@ fn tree_nodes(rng: &mut Rng, out: &mut Vec<Insn>, leaf_slots: usize) -> (Vec<i64
 /// a bound, `jeq` then `ja` back, or two pointers stepping until the
 /// source equals an end pointer, `jne` back. Source and destination are
 /// in the memory or in the stack's top 128 bytes, at offsets that
-/// sometimes overlap or run past the end, with counts around 16 and 32.
+/// sometimes overlap or run past the end, with counts around 16 and 32;
+/// one loop in four fills the destination with a constant instead.
 /// Returns what the loop leaves in registers and every 8-byte word of the
 /// memory and of the stack's top 128 bytes folded into `r0`, so that a
 /// run's result shows what it copied.
@@ -485,6 +486,22 @@ pub fn copy_loop(rng: &mut Rng, mem_len: usize) -> Program {
         out.push(Insn::new(op::ALU64 | op::MOV | op::X, r, b, 0, 0));
         out.push(Insn::new(op::ALU64 | op::ADD | op::K, r, 0, 0, off));
     }
+    // One loop in four fills (clang's memset) with a constant, stored as
+    // an immediate or from r4, instead of copying.
+    let fill = rng
+        .chance(1, 4)
+        .then(|| (rng.next_u32() as i32, rng.chance(1, 2)));
+    if let Some((k, _)) = fill {
+        out.push(Insn::new(op::ALU64 | op::MOV | op::K, 4, 0, 0, k));
+    }
+    let store = |base: u8, off: i16| match fill {
+        Some((k, true)) => Insn::new(op::ST | op::MEM | op::B, base, 0, off, k),
+        _ => Insn::new(op::STX | op::MEM | op::B, base, 4, off, 0),
+    };
+    let load = |base: u8, off: i16| {
+        fill.is_none()
+            .then(|| Insn::new(op::LDX | op::MEM | op::B, 4, base, off, 0))
+    };
     let index_form = rng.chance(1, 2);
     if index_form {
         // Index form: r2 from its start until r2 == start + count.
@@ -498,18 +515,21 @@ pub fn copy_loop(rng: &mut Rng, mem_len: usize) -> Program {
         let (o1, o2) = (rng.below(3) as i16 - 1, rng.below(3) as i16 - 1);
         // r3 = r7 + r2 - start; r4 = [r3 + o1]; r5 = r8 + r2 - start;
         // [r5 + o2] = r4.
-        let body = [
-            Insn::new(op::ALU64 | op::MOV | op::X, 3, 7, 0, 0),
-            Insn::new(op::ALU64 | op::ADD | op::X, 3, 2, 0, 0),
-            Insn::new(op::ALU64 | op::SUB | op::K, 3, 0, 0, start),
-            Insn::new(op::LDX | op::MEM | op::B, 4, 3, o1, 0),
-            Insn::new(op::ALU64 | op::MOV | op::X, 5, 8, 0, 0),
-            Insn::new(op::ALU64 | op::ADD | op::X, 5, 2, 0, 0),
-            Insn::new(op::ALU64 | op::SUB | op::K, 5, 0, 0, start),
-            Insn::new(op::STX | op::MEM | op::B, 5, 4, o2, 0),
-            Insn::new(op::ALU64 | op::ADD | op::K, 2, 0, 0, 1),
-            Insn::new(op::JMP | op::JEQ | op::K, 2, 0, 1, start + count),
-        ];
+        let body: Vec<Insn> = [
+            Some(Insn::new(op::ALU64 | op::MOV | op::X, 3, 7, 0, 0)),
+            Some(Insn::new(op::ALU64 | op::ADD | op::X, 3, 2, 0, 0)),
+            Some(Insn::new(op::ALU64 | op::SUB | op::K, 3, 0, 0, start)),
+            load(3, o1),
+            Some(Insn::new(op::ALU64 | op::MOV | op::X, 5, 8, 0, 0)),
+            Some(Insn::new(op::ALU64 | op::ADD | op::X, 5, 2, 0, 0)),
+            Some(Insn::new(op::ALU64 | op::SUB | op::K, 5, 0, 0, start)),
+            Some(store(5, o2)),
+            Some(Insn::new(op::ALU64 | op::ADD | op::K, 2, 0, 0, 1)),
+            Some(Insn::new(op::JMP | op::JEQ | op::K, 2, 0, 1, start + count)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let n = body.len() as i16;
         out.extend(body);
         out.push(Insn::new(op::JMP | op::JA, 0, 0, -(n + 1), 0));
@@ -519,12 +539,15 @@ pub fn copy_loop(rng: &mut Rng, mem_len: usize) -> Program {
         out.push(Insn::new(op::ALU64 | op::MOV | op::X, 5, 8, 0, 0));
         out.push(Insn::new(op::ALU64 | op::MOV | op::X, 6, 7, 0, 0));
         out.push(Insn::new(op::ALU64 | op::ADD | op::K, 6, 0, 0, count));
-        let body = [
-            Insn::new(op::LDX | op::MEM | op::B, 4, 7, 0, 0),
-            Insn::new(op::STX | op::MEM | op::B, 8, 4, 0, 0),
-            Insn::new(op::ALU64 | op::ADD | op::K, 7, 0, 0, 1),
-            Insn::new(op::ALU64 | op::ADD | op::K, 8, 0, 0, 1),
-        ];
+        let body: Vec<Insn> = [
+            load(7, 0),
+            Some(store(8, 0)),
+            Some(Insn::new(op::ALU64 | op::ADD | op::K, 7, 0, 0, 1)),
+            Some(Insn::new(op::ALU64 | op::ADD | op::K, 8, 0, 0, 1)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let n = body.len() as i16;
         out.extend(body);
         out.push(Insn::new(op::JMP | op::JNE | op::X, 7, 6, -(n + 1), 0));

@@ -362,6 +362,18 @@ impl State {
         *self != before
     }
 
+    /// The numbers held as copies under `link` (none for 0), in registers
+    /// and stack slots.
+    fn linked(&mut self, link: usize) -> impl Iterator<Item = &mut Scalar> {
+        self.regs
+            .iter_mut()
+            .chain(self.stack.iter_mut())
+            .filter_map(move |v| match v {
+                Val::Scalar(o) if link != 0 && o.link == link => Some(o),
+                _ => None,
+            })
+    }
+
     /// Bytes proven past a variable packet pointer of `id`.
     fn var_range(&self, id: usize) -> u64 {
         self.var_ranges
@@ -463,6 +475,15 @@ pub fn rewrite_with_maps(
             op::ALU64 | op::ALU => {
                 let imm = i64::from(i.imm);
                 pointer_arithmetic(pc, &i, &s)?;
+                // The operand: a register, or the immediate as the class
+                // extends it.
+                let operand = if i.is_src_reg() {
+                    s.regs[src]
+                } else if i.class() == op::ALU64 {
+                    Val::Scalar(Scalar::constant(imm as u64))
+                } else {
+                    Val::Scalar(Scalar::constant(u64::from(i.imm as u32)))
+                };
                 s.regs[dst] = match (i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
                     (op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
                         // A copy of a number not yet linked: both become
@@ -471,12 +492,8 @@ pub fn rewrite_with_maps(
                         // it named, which hold another number now).
                         Val::Scalar(sc) if sc.link == 0 && sc.exact().is_none() => {
                             let link = pc + 1;
-                            for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
-                                if let Val::Scalar(o) = v {
-                                    if o.link == link {
-                                        o.link = 0;
-                                    }
-                                }
+                            for o in s.linked(link) {
+                                o.link = 0;
                             }
                             let linked = Val::Scalar(Scalar { link, ..sc });
                             s.regs[src] = linked;
@@ -484,18 +501,9 @@ pub fn rewrite_with_maps(
                         }
                         v => v,
                     },
-                    // A move overwrites whatever the register held.
-                    (_, op::MOV, false, _) => {
-                        let k = if i.class() == op::ALU64 {
-                            imm as u64
-                        } else {
-                            u64::from(i.imm as u32)
-                        };
-                        Val::Scalar(Scalar::constant(k))
-                    }
-                    (_, op::MOV, true, d) if s.regs[src].is_number() => {
-                        number_alu(&i, d, s.regs[src])
-                    }
+                    // A move of a number overwrites whatever the register
+                    // held.
+                    (_, op::MOV, _, d) if operand.is_number() => number_alu(&i, d, operand),
                     (op::ALU64, op::ADD, false, Val::Ctx(o)) => Val::Ctx(o + imm),
                     (op::ALU64, op::SUB, false, Val::Ctx(o)) => Val::Ctx(o - imm),
                     (op::ALU64, op::ADD, false, Val::Pkt(o)) => Val::Pkt(o + imm),
@@ -508,28 +516,20 @@ pub fn rewrite_with_maps(
                         };
                         Val::PktVar { id, off, max }
                     }
-                    (op::ALU64, op::ADD, true, Val::Pkt(o)) if s.regs[src].is_number() => {
-                        packet_plus(pc, o, s.regs[src])
+                    (op::ALU64, op::ADD, true, Val::Pkt(o)) if operand.is_number() => {
+                        packet_plus(pc, o, operand)
                     }
-                    (op::ALU64, op::ADD, true, d) if d.is_number() => match s.regs[src] {
+                    (op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
                         Val::Pkt(o) => packet_plus(pc, o, d),
-                        _ if s.regs[src].is_number() => number_alu(&i, d, s.regs[src]),
+                        _ if operand.is_number() => number_alu(&i, d, operand),
                         _ => Val::Unknown,
                     },
                     (op::ALU64, op::ADD, false, Val::ReadOnly(o, n)) => Val::ReadOnly(o + imm, n),
                     (op::ALU64, op::SUB, false, Val::ReadOnly(o, n)) => Val::ReadOnly(o - imm, n),
                     (_, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
                     (_, _, _, v) if v.is_packet_pointer() => Val::Unknown,
-                    (_, _, true, _) if s.regs[src].is_packet_pointer() => Val::Unknown,
-                    (_, _, true, d) => number_alu(&i, d, s.regs[src]),
-                    (_, _, false, d) => {
-                        let k = if i.class() == op::ALU64 {
-                            imm as u64
-                        } else {
-                            u64::from(i.imm as u32)
-                        };
-                        number_alu(&i, d, Val::Scalar(Scalar::constant(k)))
-                    }
+                    (_, _, _, _) if operand.is_packet_pointer() => Val::Unknown,
+                    (_, _, _, d) => number_alu(&i, d, operand),
                 };
             }
             op::LDX => {
@@ -718,14 +718,10 @@ pub fn rewrite_with_maps(
                     {
                         st.regs[reg] = Val::Scalar(sc);
                         // Its copies are the same number.
-                        if sc.link != 0 {
-                            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
-                                if let Val::Scalar(o) = v {
-                                    let (lo, hi) = (o.lo.max(sc.lo), o.hi.min(sc.hi));
-                                    if o.link == sc.link && lo <= hi {
-                                        (o.lo, o.hi) = (lo, hi);
-                                    }
-                                }
+                        for o in st.linked(sc.link) {
+                            let (lo, hi) = (o.lo.max(sc.lo), o.hi.min(sc.hi));
+                            if lo <= hi {
+                                (o.lo, o.hi) = (lo, hi);
                             }
                         }
                     }
@@ -1081,10 +1077,12 @@ fn packet_plus(pc: usize, o: i64, n: Val) -> Val {
 /// constant): bounded when both operands are, else a number not followed.
 fn number_alu(i: &Insn, dst: Val, src: Val) -> Val {
     if i.op() == op::MOV {
-        // (A 64-bit register move keeps its value; see the caller.)
-        return match (i.off, src.scalar()) {
-            (0, Some(sc)) if i.class() == op::ALU64 => Val::Scalar(sc),
-            (0, Some(sc)) if sc.hi <= u64::from(u32::MAX) => Val::Scalar(sc),
+        // (A 64-bit register move keeps its value; see the caller. Only a
+        // register move's offset asks for a sign extension.)
+        let sign_extends = i.is_src_reg() && i.off != 0;
+        return match src.scalar() {
+            Some(sc) if !sign_extends && i.class() == op::ALU64 => Val::Scalar(sc),
+            Some(sc) if !sign_extends && sc.hi <= u64::from(u32::MAX) => Val::Scalar(sc),
             _ => Val::Other,
         };
     }

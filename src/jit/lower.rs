@@ -1354,16 +1354,7 @@ impl Lowerer<'_, '_> {
             let base = self.b.ins().stack_addr(I64, t.slot, 0);
             let at = self.b.ins().imul_imm_u(rel, i64::from(t.width));
             let addr = self.b.ins().iadd(base, at);
-            let f = checked();
-            let v = match (t.width, t.signed) {
-                (1, false) => self.b.ins().uload8(I64, f, addr, 0),
-                (1, true) => self.b.ins().sload8(I64, f, addr, 0),
-                (2, false) => self.b.ins().uload16(I64, f, addr, 0),
-                (2, true) => self.b.ins().sload16(I64, f, addr, 0),
-                (4, false) => self.b.ins().uload32(f, addr, 0),
-                (4, true) => self.b.ins().sload32(f, addr, 0),
-                _ => self.b.ins().load(I64, f, addr, 0),
-            };
+            let v = self.load_extended(addr, i64::from(t.width), t.signed);
             self.set(t.reg, v);
         }
         let join = self.block_at(lookup.join);
@@ -1619,19 +1610,29 @@ impl Lowerer<'_, '_> {
         let mode = insn.opc & 0xe0;
         let size = size_bytes(insn.opc);
         let addr = self.address(pc, insn.src, insn.off, size, false);
-        let f = checked();
-        let v = match (mode, size) {
-            (op::MEM, 1) => self.b.ins().uload8(I64, f, addr, 0),
-            (op::MEM, 2) => self.b.ins().uload16(I64, f, addr, 0),
-            (op::MEM, 4) => self.b.ins().uload32(f, addr, 0),
-            (op::MEM, 8) => self.b.ins().load(I64, f, addr, 0),
-            (op::MEMSX, 1) => self.b.ins().sload8(I64, f, addr, 0),
-            (op::MEMSX, 2) => self.b.ins().sload16(I64, f, addr, 0),
-            (op::MEMSX, 4) => self.b.ins().sload32(f, addr, 0),
+        let signed = match (mode, size) {
+            (op::MEM, 1 | 2 | 4 | 8) => false,
+            (op::MEMSX, 1 | 2 | 4) => true,
             _ => return Err(unsupported(pc, "unknown load mode")),
         };
+        let v = self.load_extended(addr, size, signed);
         self.set(insn.dst, v);
         Ok(())
+    }
+
+    /// The `size`-byte value at `addr` (1, 2, 4 or 8), sign- or
+    /// zero-extended to 64 bits.
+    fn load_extended(&mut self, addr: Value, size: i64, signed: bool) -> Value {
+        let f = checked();
+        match (size, signed) {
+            (1, false) => self.b.ins().uload8(I64, f, addr, 0),
+            (2, false) => self.b.ins().uload16(I64, f, addr, 0),
+            (4, false) => self.b.ins().uload32(f, addr, 0),
+            (1, true) => self.b.ins().sload8(I64, f, addr, 0),
+            (2, true) => self.b.ins().sload16(I64, f, addr, 0),
+            (4, true) => self.b.ins().sload32(f, addr, 0),
+            _ => self.b.ins().load(I64, f, addr, 0),
+        }
     }
 
     fn store(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {

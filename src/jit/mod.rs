@@ -3,6 +3,8 @@
 //! with generated code ([`runtime`]).
 
 mod bounds;
+#[cfg(all(unix, target_arch = "x86_64"))]
+mod code_pages;
 mod copy_loop;
 mod facts;
 mod listing;
@@ -630,6 +632,34 @@ mod tests {
             entries < 1500,
             "{entries} entries after 3000 dropped programs"
         );
+    }
+
+    #[test]
+    fn reused_code_pages_never_overwrite_live_programs() {
+        // Dropped programs' pages are refilled by later ones: every
+        // program kept alive must still run its own code at the end.
+        let options = JitOptions {
+            cache: false,
+            ..JitOptions::default()
+        };
+        let mut kept = Vec::new();
+        for imm in 0..600 {
+            let prog = Program::new(vec![Insn::new(op::ALU64 | op::MOV, 0, 0, 0, imm), EXIT]);
+            let code = JitCode::compile(&prog, &options).expect("compiles");
+            assert_eq!(
+                code.run(&mut [], None, &mut [0; 512], 0, &NoEnv).r0,
+                imm as u64
+            );
+            if imm % 3 == 0 {
+                kept.push((imm, code));
+            }
+        }
+        for (imm, code) in &kept {
+            assert_eq!(
+                code.run(&mut [], None, &mut [0; 512], 0, &NoEnv).r0,
+                *imm as u64
+            );
+        }
     }
 
     #[test]

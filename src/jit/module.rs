@@ -1,7 +1,7 @@
 //! Code memory and targets: the Cranelift ISA (set up once per process and
 //! reused); on x86-64 hosts a program of one function (every filter) is
 //! compiled by `cranelift-codegen` directly into position-independent bytes
-//! and mapped read-execute on its own, skipping `cranelift-jit`'s module
+//! and mapped read-execute (`code_pages`), skipping `cranelift-jit`'s module
 //! machinery; programs with local calls get one `JITModule` each (dropping
 //! the program frees its code either way); raw bytes for foreign targets.
 
@@ -17,6 +17,8 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 use target_lexicon::Triple;
 
+#[cfg(all(unix, target_arch = "x86_64"))]
+use super::code_pages::CodePages;
 use super::lower::{self, FunctionInput, Lowered};
 use super::{JitError, JitOptions};
 use crate::ebpf::insn::{op, Insn};
@@ -83,29 +85,62 @@ pub(crate) fn split_functions(insns: &[Insn]) -> Result<Vec<usize>, JitError> {
     Ok(starts)
 }
 
-/// Builds the CLIF of function `index` (entry = 0).
+/// Cranelift's working memory, kept from one compile to the next on each
+/// thread: a fresh `Context` and `FunctionBuilderContext` per program cost
+/// a fifth of a short filter's compile in allocations (the register
+/// allocator's tables above all).
+struct Workspace {
+    ctx: Context,
+    builder: FunctionBuilderContext,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace {
+            ctx: Context::new(),
+            builder: FunctionBuilderContext::new(),
+        }
+    }
+}
+
+thread_local! {
+    static WORKSPACE: std::cell::RefCell<Workspace> = std::cell::RefCell::new(Workspace::default());
+}
+
+/// Runs `f` with this thread's workspace, or a fresh one if this thread is
+/// already compiling (never the case today, but not worth a panic).
+fn with_workspace<T>(f: impl FnOnce(&mut Workspace) -> T) -> T {
+    WORKSPACE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut ws) => f(&mut ws),
+        Err(_) => f(&mut Workspace::default()),
+    })
+}
+
+/// Builds the CLIF of function `index` (entry = 0) into `ws.ctx.func`,
+/// clearing whatever the workspace held.
 fn build_function(
+    ws: &mut Workspace,
     insns: &[Insn],
     starts: &[usize],
     index: usize,
-    call_conv: isa::CallConv,
-    frontend_config: isa::TargetFrontendConfig,
+    isa: &dyn isa::TargetIsa,
     options: &JitOptions,
     declare_callee: &mut dyn FnMut(&mut Function, usize) -> Option<FuncRef>,
-) -> Result<(Function, Lowered), JitError> {
-    let mut func = Function::with_name_signature(
-        UserFuncName::user(0, index as u32),
-        lower::function_signature(call_conv, index, options.batch),
-    );
+) -> Result<Lowered, JitError> {
+    ws.ctx.clear();
+    ws.ctx.set_disasm(options.keep_listings);
+    let func = &mut ws.ctx.func;
+    func.name = UserFuncName::user(0, index as u32);
+    let call_conv = isa.default_call_conv();
+    func.signature = lower::function_signature(call_conv, index, options.batch);
     // Declare every possible callee up front; the lowering picks by pc.
     let callees: Vec<(usize, FuncRef)> = starts
         .iter()
         .filter(|&&s| s != 0)
-        .filter_map(|&s| declare_callee(&mut func, s).map(|f| (s, f)))
+        .filter_map(|&s| declare_callee(func, s).map(|f| (s, f)))
         .collect();
     let lookup = |pc: usize| callees.iter().find(|(s, _)| *s == pc).map(|(_, f)| *f);
-    let mut fctx = FunctionBuilderContext::new();
-    let builder = FunctionBuilder::new(&mut func, &mut fctx);
+    let builder = FunctionBuilder::new(func, &mut ws.builder);
     let input = FunctionInput {
         insns,
         start: starts[index],
@@ -118,18 +153,17 @@ fn build_function(
         leaf_mem: options.leaf_mem,
         batch: options.batch,
     };
-    let lowered = lower::lower_function(builder, &input, call_conv, frontend_config)?;
-    Ok((func, lowered))
+    lower::lower_function(builder, &input, call_conv, isa.frontend_config())
 }
 
 /// Where a program's code lives; freed in `Drop`.
 enum CodeMemory {
     /// Its own `JITModule` (programs whose functions need linking).
     Module(Box<JITModule>),
-    /// An anonymous read-execute mapping of `len` bytes at `addr` (the
-    /// single-function fast path: Unix on x86-64).
+    /// A read-execute mapping of its own (the single-function fast path:
+    /// Unix on x86-64).
     #[cfg(all(unix, target_arch = "x86_64"))]
-    Mapped { addr: *mut libc::c_void, len: usize },
+    Mapped(CodePages),
     /// Already freed.
     Freed,
 }
@@ -164,50 +198,12 @@ impl Drop for HostCode {
             // reachable through `self`, which is being dropped; no caller can
             // be running the code (running borrows `self`).
             CodeMemory::Module(module) => unsafe { module.free_memory() },
-            // SAFETY: the mapping was made by `map_code` with this length
-            // and, as above, nothing can be running or reach it any more.
+            // Unmapped or kept for reuse by its own `Drop`.
             #[cfg(all(unix, target_arch = "x86_64"))]
-            CodeMemory::Mapped { addr, len } => unsafe {
-                libc::munmap(addr, len);
-            },
+            CodeMemory::Mapped(pages) => drop(pages),
             CodeMemory::Freed => {}
         }
     }
-}
-
-/// Copies position-independent code into a fresh anonymous mapping and
-/// makes it read-execute.
-#[cfg(all(unix, target_arch = "x86_64"))]
-fn map_code(bytes: &[u8]) -> Result<(*mut libc::c_void, usize), JitError> {
-    let len = bytes.len().max(1);
-    let failed =
-        |what: &str| JitError::Target(format!("{what}: {}", std::io::Error::last_os_error()));
-    // SAFETY: a new private anonymous mapping; the result is checked.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if addr == libc::MAP_FAILED {
-        return Err(failed("mmap"));
-    }
-    // SAFETY: the mapping is `len >= bytes.len()` writable bytes that
-    // nothing else refers to. x86-64 keeps instruction fetches coherent
-    // with these stores, so no cache flush is needed before running it.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.cast::<u8>(), bytes.len()) };
-    // SAFETY: the same mapping, made read-execute (never writable again).
-    if unsafe { libc::mprotect(addr, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-        let e = failed("mprotect");
-        // SAFETY: the mapping was just made and is not used.
-        unsafe { libc::munmap(addr, len) };
-        return Err(e);
-    }
-    Ok((addr, len))
 }
 
 /// Compiles a program of one function with `cranelift-codegen` alone and
@@ -219,44 +215,37 @@ fn compile_single(
     isa: &OwnedTargetIsa,
     options: &JitOptions,
 ) -> Result<Option<HostCode>, JitError> {
-    let mut no_callees = |_: &mut Function, _: usize| None;
-    let (func, lowered) = build_function(
-        insns,
-        starts,
-        0,
-        isa.default_call_conv(),
-        isa.frontend_config(),
-        options,
-        &mut no_callees,
-    )?;
-    let clif = if options.keep_listings {
-        vec![func.display().to_string()]
-    } else {
-        Vec::new()
-    };
-    let mut ctx = Context::for_function(func);
-    ctx.set_disasm(options.keep_listings);
-    let code = ctx
-        .compile(&**isa, &mut ControlPlane::default())
-        .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
-    if !code.buffer.relocs().is_empty() {
-        return Ok(None);
-    }
-    let bytes = code.code_buffer();
-    let native = if options.keep_listings {
-        let text = code.vcode.clone().unwrap_or_default();
-        vec![super::listing::machine_code(bytes, 0).unwrap_or(text)]
-    } else {
-        Vec::new()
-    };
-    let (addr, len) = map_code(bytes)?;
-    Ok(Some(HostCode {
-        memory: CodeMemory::Mapped { addr, len },
-        entry: addr as *const u8,
-        lowered,
-        clif,
-        native,
-    }))
+    with_workspace(|ws| {
+        let mut no_callees = |_: &mut Function, _: usize| None;
+        let lowered = build_function(ws, insns, starts, 0, &**isa, options, &mut no_callees)?;
+        let clif = if options.keep_listings {
+            vec![ws.ctx.func.display().to_string()]
+        } else {
+            Vec::new()
+        };
+        let code = ws
+            .ctx
+            .compile(&**isa, &mut ControlPlane::default())
+            .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+        if !code.buffer.relocs().is_empty() {
+            return Ok(None);
+        }
+        let bytes = code.code_buffer();
+        let native = if options.keep_listings {
+            let text = code.vcode.clone().unwrap_or_default();
+            vec![super::listing::machine_code(bytes, 0).unwrap_or(text)]
+        } else {
+            Vec::new()
+        };
+        let pages = CodePages::new(bytes)?;
+        Ok(Some(HostCode {
+            entry: pages.entry(),
+            memory: CodeMemory::Mapped(pages),
+            lowered,
+            clif,
+            native,
+        }))
+    })
 }
 
 /// Compiles for the host: every function into one fresh module.
@@ -280,44 +269,35 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
         })
         .collect::<Result<_, _>>()?;
     let mut entry_lowered = Lowered::default();
-    let mut ctx = Context::new();
-    ctx.set_disasm(options.keep_listings);
     let mut clif = Vec::new();
     let mut vcode = Vec::new();
     let mut sizes = Vec::new();
-    for (index, &id) in ids.iter().enumerate() {
-        let module_ref = &mut module;
-        let mut declare = |func: &mut Function, pc: usize| {
-            let i = starts.iter().position(|&s| s == pc)?;
-            Some(module_ref.declare_func_in_func(ids[i], func))
-        };
-        let (func, lowered) = build_function(
-            insns,
-            &starts,
-            index,
-            call_conv,
-            isa.frontend_config(),
-            options,
-            &mut declare,
-        )?;
-        ctx.func = func;
-        if index == 0 {
-            entry_lowered = lowered;
-        }
-        if options.keep_listings {
-            clif.push(ctx.func.display().to_string());
-        }
-        module
-            .define_function(id, &mut ctx)
-            .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
-        if options.keep_listings {
-            if let Some(code) = ctx.compiled_code() {
-                vcode.push(code.vcode.clone().unwrap_or_default());
-                sizes.push(code.code_buffer().len());
+    with_workspace(|ws| {
+        for (index, &id) in ids.iter().enumerate() {
+            let module_ref = &mut module;
+            let mut declare = |func: &mut Function, pc: usize| {
+                let i = starts.iter().position(|&s| s == pc)?;
+                Some(module_ref.declare_func_in_func(ids[i], func))
+            };
+            let lowered = build_function(ws, insns, &starts, index, &*isa, options, &mut declare)?;
+            if index == 0 {
+                entry_lowered = lowered;
+            }
+            if options.keep_listings {
+                clif.push(ws.ctx.func.display().to_string());
+            }
+            module
+                .define_function(id, &mut ws.ctx)
+                .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
+            if options.keep_listings {
+                if let Some(code) = ws.ctx.compiled_code() {
+                    vcode.push(code.vcode.clone().unwrap_or_default());
+                    sizes.push(code.code_buffer().len());
+                }
             }
         }
-        module.clear_context(&mut ctx);
-    }
+        Ok::<(), JitError>(())
+    })?;
     module
         .finalize_definitions()
         .map_err(|e| JitError::Codegen(e.to_string()))?;
@@ -357,22 +337,16 @@ pub fn compile_bytes(
             what: "local calls when compiling to bytes".into(),
         });
     }
-    let mut no_callees = |_: &mut Function, _: usize| None;
-    let (func, _) = build_function(
-        insns,
-        &starts,
-        0,
-        isa.default_call_conv(),
-        isa.frontend_config(),
-        options,
-        &mut no_callees,
-    )?;
-    let mut ctx = Context::for_function(func);
-    let code = ctx
-        .compile(&*isa, &mut ControlPlane::default())
-        .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
-    if !code.buffer.relocs().is_empty() {
-        return Err(JitError::Codegen("code needs relocations".into()));
-    }
-    Ok(code.code_buffer().to_vec())
+    with_workspace(|ws| {
+        let mut no_callees = |_: &mut Function, _: usize| None;
+        build_function(ws, insns, &starts, 0, &*isa, options, &mut no_callees)?;
+        let code = ws
+            .ctx
+            .compile(&*isa, &mut ControlPlane::default())
+            .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+        if !code.buffer.relocs().is_empty() {
+            return Err(JitError::Codegen("code needs relocations".into()));
+        }
+        Ok(code.code_buffer().to_vec())
+    })
 }

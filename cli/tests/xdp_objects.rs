@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 28] = [
+const PROGRAMS: [&str; 29] = [
     "counter",
     "parse",
     "rewrite",
@@ -76,6 +76,7 @@ const PROGRAMS: [&str; 28] = [
     "mtu_tc",
     "change_proto",
     "varoff",
+    "bounds",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.
@@ -815,6 +816,10 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
             "unchecked_sample" => "invalid mem access 'ringbuf_mem_or_null'",
             "for_each_ring" => "callback function not allowed for map",
             "scalar_key" => "R2 type=scalar expected=",
+            "unbounded_offset" | "helper_offset" => {
+                "math between pkt pointer and register with unbounded min value is not allowed"
+            }
+            "far_offset" => "math between pkt pointer and 536870913 is not allowed",
             _ => "invalid access to packet",
         };
         assert!(

@@ -226,8 +226,15 @@ enum Val {
     /// `data` plus a number unknown on its path, at most `max`, plus the
     /// constant `off`: the kernel's PTR_TO_PACKET with a variable part,
     /// whose `id` (here the instruction that added the number) has its own
-    /// proven range.
-    PktVar { id: usize, off: i64, max: u64 },
+    /// proven range; `sure` when `max` is surely the kernel's bound (see
+    /// `scalar.rs`), so that a pointer it never proves is refused rather
+    /// than left to the run-time checks.
+    PktVar {
+        id: usize,
+        off: i64,
+        max: u64,
+        sure: bool,
+    },
     /// `data_end`.
     PktEnd,
     /// What `bpf_map_lookup_elem` returned at this instruction, not yet
@@ -484,6 +491,13 @@ pub fn rewrite_with_maps(
                 } else {
                     Val::Scalar(Scalar::constant(u64::from(i.imm as u32)))
                 };
+                if i.class() == op::ALU64
+                    && matches!(i.op(), op::ADD | op::SUB)
+                    && !i.is_src_reg()
+                    && matches!(s.regs[dst], Val::Pkt(_) | Val::PktVar { .. })
+                {
+                    packet_move(pc, imm)?;
+                }
                 s.regs[dst] = match (i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
                     (op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
                         // A copy of a number not yet linked: both become
@@ -508,19 +522,19 @@ pub fn rewrite_with_maps(
                     (op::ALU64, op::SUB, false, Val::Ctx(o)) => Val::Ctx(o - imm),
                     (op::ALU64, op::ADD, false, Val::Pkt(o)) => Val::Pkt(o + imm),
                     (op::ALU64, op::SUB, false, Val::Pkt(o)) => Val::Pkt(o - imm),
-                    (op::ALU64, op::ADD | op::SUB, false, Val::PktVar { id, off, max }) => {
+                    (op::ALU64, op::ADD | op::SUB, false, Val::PktVar { id, off, max, sure }) => {
                         let off = if i.op() == op::ADD {
                             off + imm
                         } else {
                             off - imm
                         };
-                        Val::PktVar { id, off, max }
+                        Val::PktVar { id, off, max, sure }
                     }
                     (op::ALU64, op::ADD, true, Val::Pkt(o)) if operand.is_number() => {
-                        packet_plus(pc, o, operand)
+                        packet_plus(pc, o, operand)?
                     }
                     (op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
-                        Val::Pkt(o) => packet_plus(pc, o, d),
+                        Val::Pkt(o) => packet_plus(pc, o, d)?,
                         _ if operand.is_number() => number_alu(&i, d, operand),
                         _ => Val::Unknown,
                     },
@@ -533,8 +547,13 @@ pub fn rewrite_with_maps(
                 };
             }
             op::LDX => {
-                let loaded = access(kind, pc, &i, s.regs[src], size, false)?;
+                let base = s.regs[src];
+                let loaded = access(kind, pc, &i, base, size, false)?;
                 let (exact, _) = stack_slot(i.off, size);
+                // Packet and context bytes are unknown to the kernel too;
+                // through another pointer (a map value, a copy of r10, a
+                // frozen .rodata) it may know more.
+                let from_data = matches!(base, Val::Pkt(_) | Val::PktVar { .. } | Val::Ctx(_));
                 s.regs[dst] = match (src, exact) {
                     (10, Some(slot)) => match s.stack[slot] {
                         Val::Unset => Val::Other,
@@ -542,7 +561,10 @@ pub fn rewrite_with_maps(
                     },
                     (10, None) => Val::Other,
                     // A zero-extended load: bounded by its size.
-                    _ if i.mode() == op::MEM && size < 8 => Val::Scalar(Scalar::loaded(size)),
+                    _ if i.mode() == op::MEM && (size < 8 || from_data) => Val::Scalar(Scalar {
+                        sure: from_data,
+                        ..Scalar::loaded(size)
+                    }),
                     _ => Val::Other,
                 };
                 if let Some((new, pointer)) = loaded {
@@ -616,6 +638,9 @@ pub fn rewrite_with_maps(
                     }
                     match (i.is_src_reg(), i.imm) {
                         (false, 1) => s.regs[0] = Val::MapOrNull(pc, lookup),
+                        // ktime_get_ns, get_prandom_u32: RET_INTEGER, any
+                        // 64-bit value for the kernel.
+                        (false, 5 | 7) => s.regs[0] = Val::Scalar(Scalar::unknown()),
                         // bpf_ringbuf_reserve (whose release `samples`
                         // checks).
                         (false, 131) => s.regs[0] = Val::MapOrNull(pc, Lookup::Sample),
@@ -681,14 +706,14 @@ pub fn rewrite_with_maps(
                 &mut on_next
             };
             match pointer {
-                Val::PktVar { id, off, max } => {
+                Val::PktVar { id, off, max, sure } => {
                     // The kernel's find_good_pkt_pointers: no range for a
                     // pointer that may lie past MAX_PACKET_OFF. Where
                     // these bounds say so and the kernel's may not, the
                     // pointer is no longer followed rather than refused.
                     if off >= 0 && max.saturating_add(off as u64) <= MAX_PACKET_OFF {
                         st.prove_var(id, proven);
-                    } else {
+                    } else if !sure {
                         on_next.forget_var(id);
                         on_target.forget_var(id);
                     }
@@ -718,11 +743,14 @@ pub fn rewrite_with_maps(
                     {
                         st.regs[reg] = Val::Scalar(sc);
                         // Its copies are the same number.
+                        // (What the kernel may have learnt and this did
+                        // not, it learnt for them too.)
                         for o in st.linked(sc.link) {
                             let (lo, hi) = (o.lo.max(sc.lo), o.hi.min(sc.hi));
                             if lo <= hi {
                                 (o.lo, o.hi) = (lo, hi);
                             }
+                            o.sure &= sc.sure;
                         }
                     }
                 }
@@ -1060,17 +1088,64 @@ fn pointer_arguments(pc: usize, helper: i32, s: &State) -> Result<(), ContextErr
 
 /// `data + o` plus the number `n` (added at `pc`): a constant moves the
 /// offset; a number unknown on its path, small enough, makes a variable
-/// pointer with its own id; anything else is not followed.
-fn packet_plus(pc: usize, o: i64, n: Val) -> Val {
-    match n.scalar() {
+/// pointer with its own id; anything else is not followed. Refused as the
+/// kernel's `check_reg_sane_offset` refuses it: a number that may be
+/// negative with nothing bounding it, or one of at least 2^29, when these
+/// bounds are surely the kernel's (a larger number the kernel lets through
+/// makes a pointer it never proves: followed, so its accesses are refused).
+fn packet_plus(pc: usize, o: i64, n: Val) -> Result<Val, ContextError> {
+    /// The kernel's `BPF_MAX_VAR_OFF`.
+    const MAX_VAR_OFF: u64 = 1 << 29;
+    Ok(match n.scalar() {
         Some(sc) if sc.exact().is_some_and(|k| k <= MAX_PACKET_OFF) => Val::Pkt(o + sc.lo as i64),
-        Some(sc) if sc.var && sc.hi <= MAX_PACKET_OFF => Val::PktVar {
-            id: pc,
-            off: o,
-            max: sc.hi,
-        },
+        Some(sc) if sc.sure && sc.exact().is_some() => {
+            packet_move(pc, sc.lo as i64)?;
+            Val::Unknown
+        }
+        Some(sc) if sc.var && (sc.hi <= MAX_PACKET_OFF || sc.sure) => {
+            if sc.unbounded_below() {
+                return Err(ContextError {
+                    pc,
+                    message: "math between pkt pointer and register with unbounded min value is \
+                              not allowed: the number added may be any 64-bit value (loaded \
+                              whole, or a helper's result), negative included"
+                        .into(),
+                });
+            }
+            if sc.lo >= MAX_VAR_OFF {
+                return Err(ContextError {
+                    pc,
+                    message: format!(
+                        "value {} makes pkt pointer be out of bounds: the number added is at \
+                         least 2^29",
+                        sc.lo as i64
+                    ),
+                });
+            }
+            Val::PktVar {
+                id: pc,
+                off: o,
+                max: sc.hi,
+                sure: sc.sure,
+            }
+        }
         _ => Val::Unknown,
+    })
+}
+
+/// The kernel's refusal of moving a packet pointer by a constant of at
+/// least 2^29 either way (`check_reg_sane_offset`).
+fn packet_move(pc: usize, k: i64) -> Result<(), ContextError> {
+    if k.unsigned_abs() < 1 << 29 {
+        return Ok(());
     }
+    Err(ContextError {
+        pc,
+        message: format!(
+            "math between pkt pointer and {k} is not allowed: a packet pointer moves by less \
+             than 2^29"
+        ),
+    })
 }
 
 /// A number operation's result (`src`: the operand, an immediate as a
@@ -1083,6 +1158,15 @@ fn number_alu(i: &Insn, dst: Val, src: Val) -> Val {
         return match src.scalar() {
             Some(sc) if !sign_extends && i.class() == op::ALU64 => Val::Scalar(sc),
             Some(sc) if !sign_extends && sc.hi <= u64::from(u32::MAX) => Val::Scalar(sc),
+            // The low half of a wider number: any 32-bit value, the
+            // kernel's bound too when the low halves cover every value.
+            Some(sc) if !sign_extends => Val::Scalar(Scalar {
+                lo: 0,
+                hi: u64::from(u32::MAX),
+                link: 0,
+                sure: sc.sure && sc.hi - sc.lo >= 1 << 32,
+                ..sc
+            }),
             _ => Val::Other,
         };
     }
@@ -1394,8 +1478,18 @@ mod tests {
             xdp("mov %r5, 14\njeq %r4, 20, +1\nmov %r5, 18\nadd %r5, %r2\nldxb %r0, [%r5+40]")
                 .is_ok()
         );
-        // A number with no bounds (an 8-byte load): not followed either.
-        assert!(xdp("ldxdw %r5, [%r2]\nadd %r5, %r2\nldxb %r0, [%r5]").is_ok());
+        // A number with no bounds (8 bytes loaded): refused at the
+        // addition, as the kernel refuses it; after a signed comparison
+        // (which the kernel follows and this pass does not) it is left to
+        // the run-time checks.
+        let e = xdp("ldxdw %r5, [%r2]\nadd %r5, %r2\nldxb %r0, [%r5]").expect_err("refused");
+        assert!(
+            e.message
+                .starts_with("math between pkt pointer and register with unbounded min"),
+            "{}",
+            e.message
+        );
+        assert!(xdp("ldxdw %r5, [%r2]\njslt %r5, 0, +2\nadd %r5, %r2\nldxb %r0, [%r5]").is_ok());
         // One constant, however reached, moves the constant offset: the 34
         // proven bytes cover byte 33 = 20 + 13.
         assert!(xdp("mov %r5, 4\nmul %r5, 5\nadd %r5, %r2\nldxb %r0, [%r5+13]").is_ok());
@@ -1405,10 +1499,48 @@ mod tests {
     }
 
     #[test]
+    fn large_numbers_are_refused_only_where_the_kernel_bounds_them_alike() {
+        // A random number zero-extended by clang (lsh 32; rsh 32): any
+        // 32-bit value, never proven past MAX_PACKET_OFF. (data and
+        // data_end kept in r7, r8 across the call.)
+        let random = |mask: &str| {
+            format!(
+                "mov %r7, %r2\nmov %r8, %r3\ncall 7\nlsh %r0, 32\nrsh %r0, 32\n{mask}\n\
+                 add %r0, %r7\nmov %r6, %r0\nadd %r6, 1\njgt %r6, %r8, +1\nldxb %r0, [%r0]"
+            )
+        };
+        let e = xdp(&random("ja +0")).expect_err("refused");
+        assert!(e.message.contains("r=0)"), "{}", e.message);
+        // Masked, it is proven; or'ed, its bounds are not the kernel's for
+        // sure: left to the run-time checks.
+        assert!(xdp(&random("and %r0, 255")).is_ok());
+        assert!(xdp(&random("or %r0, 1")).is_ok());
+        // A 32-bit move of a helper's result: the same as the shifts.
+        let e = xdp("mov %r7, %r2\ncall 7\nmov32 %r5, %r0\nadd %r5, %r7\nldxb %r0, [%r5]")
+            .expect_err("refused");
+        assert!(
+            e.message.starts_with("invalid access to packet"),
+            "{}",
+            e.message
+        );
+        // 2^29 or more, as an immediate or a constant in a register.
+        for add in ["add %r5, 0x20000000", "mov %r6, 0x20000000\nadd %r5, %r6"] {
+            let e = xdp(&format!("mov %r5, %r2\n{add}\nldxb %r0, [%r5]")).expect_err("refused");
+            assert!(
+                e.message
+                    .starts_with("math between pkt pointer and 536870912 is not allowed"),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
     fn bounds_learnt_on_a_copy_hold_for_the_number() {
         // r6 = a 16-bit number, r7 its copy; `if r7 > 40` bounds r6 too, so
         // data + r6 may be proven (max 40 + 14 <= 0xffff); without the
-        // copy's bound (0xffff + 14) the pointer is not followed at all.
+        // copy's bound (0xffff + 14) no comparison proves the pointer, as
+        // for the kernel.
         let body = |bounded: &str| {
             format!(
                 "ldxh %r6, [%r2+20]\nmov %r7, %r6\n{bounded}\nmov %r5, %r2\nadd %r5, %r6\n\
@@ -1419,6 +1551,9 @@ mod tests {
         // refused only when the bound reached r6.
         let e = xdp(&body("jgt %r7, 40, +7")).expect_err("refused");
         assert!(e.message.contains("off=16 size=1"), "{}", e.message);
-        assert!(xdp(&body("ja +0")).is_ok());
+        assert!(e.message.contains("r=16)"), "{}", e.message);
+        let e = xdp(&body("ja +0")).expect_err("refused");
+        assert!(e.message.contains("off=16 size=1"), "{}", e.message);
+        assert!(e.message.contains("r=0)"), "{}", e.message);
     }
 }

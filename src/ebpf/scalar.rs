@@ -11,6 +11,14 @@
 //! adds to the pointer's constant offset path by path. The pass joins
 //! paths, so it follows a pointer only when the number is one constant or
 //! `var`; anything else is left to the run-time checks (never refused).
+//!
+//! The kernel knows more about a number than these bounds (signed bounds,
+//! known bits, path by path), so they may be looser than its own. A
+//! refusal that follows from a number being *too large* is the kernel's
+//! only when they are not (`sure`): numbers built from loads, constants,
+//! unsigned comparisons and the operations whose bounds the kernel
+//! computes the same way; anything else clears it, and such a number is
+//! never the reason for a refusal.
 
 use super::insn::op;
 use super::semantics;
@@ -26,6 +34,9 @@ pub(crate) struct Scalar {
     /// copies of one number, so bounds learnt on one hold for all (the
     /// kernel's scalar ids); 0 for none.
     pub link: usize,
+    /// The kernel's bounds are these on the path giving each extreme (see
+    /// the module header).
+    pub sure: bool,
 }
 
 /// The kernel's `MAX_PACKET_OFF`: the largest number a packet pointer may
@@ -39,7 +50,14 @@ impl Scalar {
             hi: v,
             var: false,
             link: 0,
+            sure: true,
         }
+    }
+
+    /// A number the kernel knows nothing of: a helper's result
+    /// (`RET_INTEGER`, bounds not refined), or 8 bytes loaded.
+    pub(crate) fn unknown() -> Scalar {
+        Scalar::loaded(8)
     }
 
     /// A `size`-byte value loaded from memory (zero-extended).
@@ -53,6 +71,7 @@ impl Scalar {
             },
             var: true,
             link: 0,
+            sure: true,
         }
     }
 
@@ -67,6 +86,21 @@ impl Scalar {
             hi: self.hi.max(o.hi),
             var: self.var && o.var,
             link: if self.link == o.link { self.link } else { 0 },
+            sure: self.sure && o.sure,
+        }
+    }
+
+    /// May be below zero as a signed 64-bit number, with nothing bounding
+    /// it there: the kernel's `smin_value == S64_MIN` when `sure`.
+    pub(crate) fn unbounded_below(self) -> bool {
+        const SIGN: u64 = 1 << 63;
+        self.lo == SIGN || (self.lo < SIGN && self.hi >= SIGN)
+    }
+
+    fn unsure(self) -> Scalar {
+        Scalar {
+            sure: false,
+            ..self
         }
     }
 }
@@ -85,15 +119,25 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
         };
         return Some(Scalar {
             var,
+            sure: dst.sure && src.sure,
             ..Scalar::constant(v)
         });
     }
+    // The kernel bounds these as below; for OR, XOR, DIV and MOD its known
+    // bits or its rules may give other bounds.
+    let sure = dst.sure
+        && src.sure
+        && matches!(
+            code,
+            op::AND | op::ADD | op::SUB | op::MUL | op::LSH | op::RSH
+        );
     let range = |lo: u64, hi: u64| {
         Some(Scalar {
             lo,
             hi,
             var,
             link: 0,
+            sure,
         })
     };
     let r = match code {
@@ -125,7 +169,19 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
         op::LSH => {
             let k = src.exact().filter(|&k| k < 64)? as u32;
             if dst.hi.leading_zeros() < k {
-                return None;
+                // Bits shifted out: only the k low zero bits are known
+                // (clang's `lsh 32; rsh 32` zero-extension starts so). The
+                // kernel's known bits give it the same bound when every
+                // bit of `dst` up to its top was unknown.
+                let low_bits_unknown = dst.lo == 0 && dst.hi.wrapping_add(1) & dst.hi == 0;
+                return Some(Scalar {
+                    lo: 0,
+                    hi: u64::MAX << k,
+                    var,
+                    link: 0,
+                    sure: sure && low_bits_unknown,
+                })
+                .filter(|_| wide);
             }
             range(dst.lo << k, dst.hi << k)
         }
@@ -144,8 +200,10 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
 
 /// `s` on the side of a jump (`jmp op s, k`, class JMP or JMP32; `k` the
 /// immediate sign-extended) where the comparison came out `taken`; `None`
-/// when nothing is learnt, or no value of `s` reaches that side (which the
-/// pass then leaves as it was: it does not prune paths).
+/// when no value of `s` reaches that side (which the pass then leaves as
+/// it was: it does not prune paths). A comparison these bounds cannot
+/// follow leaves them, no longer `sure`: the kernel may have learnt from
+/// it.
 pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Option<Scalar> {
     let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
     // JMP32 compares the low halves: the same when the value fits.
@@ -155,7 +213,7 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
         u64::from(k as u32)
     };
     if class == op::JMP32 && s.hi > u64::from(u32::MAX) {
-        return None;
+        return Some(s.unsure());
     }
     // Signed compares order as unsigned ones when both sides are
     // non-negative.
@@ -165,7 +223,7 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
         i64::MAX as u64
     };
     if signed && (s.hi > limit || k > limit) {
-        return None;
+        return Some(s.unsure());
     }
     let unsigned = match code {
         op::JSGT => op::JGT,
@@ -181,7 +239,25 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
         (op::JGT, false) | (op::JLE, true) => (0, k),
         (op::JGE, true) | (op::JLT, false) => (k, u64::MAX),
         (op::JGE, false) | (op::JLT, true) => (0, k.checked_sub(1)?),
-        _ => return None,
+        (op::JNE, true) | (op::JEQ, false) => {
+            // x != k moves a bound equal to k, as the kernel's does; its
+            // signed bounds move at the sign boundary, which these do not
+            // see.
+            let edge = if class == op::JMP32 {
+                matches!(k, 0x7fff_ffff | 0x8000_0000)
+            } else {
+                matches!(k, 0x7fff_ffff_ffff_ffff | 0x8000_0000_0000_0000)
+            };
+            let s = if edge { s.unsure() } else { s };
+            return match (s.lo == k, s.hi == k) {
+                (true, true) => None,
+                (true, false) => Some(Scalar { lo: k + 1, ..s }),
+                (false, true) => Some(Scalar { hi: k - 1, ..s }),
+                (false, false) => Some(s),
+            };
+        }
+        // (jset: the kernel learns known bits.)
+        _ => return Some(s.unsure()),
     };
     let (lo, hi) = (s.lo.max(lo), s.hi.min(hi));
     (lo <= hi).then_some(Scalar { lo, hi, ..s })
@@ -211,6 +287,7 @@ mod tests {
         hi: 255,
         var: true,
         link: 0,
+        sure: true,
     };
 
     #[test]
@@ -220,6 +297,20 @@ mod tests {
         let len = alu(op::ALU64, op::LSH, 0, ihl, Scalar::constant(2)).expect("lsh");
         assert_eq!((len.lo, len.hi, len.var), (0, 60, true));
         // Constants stay exact (computed by the shared semantics).
+        // clang's zero-extension of a helper's result: 0 ..= 2^32 - 1, as
+        // the kernel bounds it.
+        let high = alu(
+            op::ALU64,
+            op::LSH,
+            0,
+            Scalar::unknown(),
+            Scalar::constant(32),
+        );
+        let low = high.and_then(|h| alu(op::ALU64, op::RSH, 0, h, Scalar::constant(32)));
+        assert_eq!(
+            low.map(|l| (l.lo, l.hi, l.sure)),
+            Some((0, 0xffff_ffff, true))
+        );
         let k = alu(
             op::ALU,
             op::SUB,
@@ -230,10 +321,8 @@ mod tests {
         assert_eq!(k.and_then(Scalar::exact), Some(0xffff_fffe));
         // A 32-bit sum that could wrap has no bounds.
         let big = Scalar {
-            lo: 0,
             hi: u64::from(u32::MAX),
-            var: true,
-            link: 0,
+            ..BYTE
         };
         assert_eq!(alu(op::ALU, op::ADD, 0, big, Scalar::constant(1)), None);
     }
@@ -253,13 +342,26 @@ mod tests {
         assert_eq!((lt_20.lo, lt_20.hi), (0, 19));
         // A side no value reaches.
         assert_eq!(refine(op::JMP, op::JGT, BYTE, 300, true), None);
-        // Signed compares of a number that may be negative teach nothing.
-        let any = Scalar {
-            lo: 0,
-            hi: u64::MAX,
-            var: true,
-            link: 0,
-        };
-        assert_eq!(refine(op::JMP, op::JSLT, any, 10, true), None);
+        // Signed compares of a number that may be negative are not
+        // followed: the bounds stay, no longer the kernel's for sure.
+        let any = Scalar::unknown();
+        let after = refine(op::JMP, op::JSLT, any, 10, true).expect("reached");
+        assert_eq!((after.lo, after.hi, after.sure), (0, u64::MAX, false));
+        assert!(any.unbounded_below() && any.sure);
+        // x != 0 moves the lower bound, as the kernel's.
+        let nonzero = refine(op::JMP, op::JNE, BYTE, 0, true).expect("taken");
+        assert_eq!((nonzero.lo, nonzero.hi, nonzero.sure), (1, 255, true));
+        assert_eq!(refine(op::JMP, op::JNE, Scalar::constant(3), 3, true), None);
+        // jset and comparisons at the sign boundary: not followed.
+        assert!(
+            !refine(op::JMP, op::JSET, any, 1 << 63, false)
+                .expect("reached")
+                .sure
+        );
+        assert!(
+            !refine(op::JMP, op::JNE, any, 1 << 63, true)
+                .expect("reached")
+                .sure
+        );
     }
 }

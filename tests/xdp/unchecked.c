@@ -4,7 +4,9 @@
 // value, and for maps given to helpers their type does not go with
 // (directly, or as the inner map of a map of maps), for arithmetic on
 // data_end, for ring buffer samples never released, held across a tail
-// call or used before their NULL check;
+// call or used before their NULL check, and for packet pointers moved by
+// numbers that may be negative, are too large, or are never bounded
+// below MAX_PACKET_OFF;
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -269,4 +271,75 @@ int scalar_key(struct xdp_md *ctx)
 {
     __u64 *n = bpf_map_lookup_elem(&counts, (void *)(long)ctx->rx_queue_index);
     return n ? XDP_PASS : XDP_DROP;
+}
+
+// Moves a packet pointer by 8 bytes read whole: any 64-bit number,
+// negative ones included (refused at the addition).
+SEC("xdp")
+int unbounded_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 22 > end)
+        return XDP_PASS;
+    __u64 n = *(__u64 *)(data + 14);
+    unsigned char *p = data + n;
+    if (p + 1 > end)
+        return XDP_PASS;
+    return *p;
+}
+
+// The same with a helper's result.
+SEC("xdp")
+int helper_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    unsigned char *p = data + bpf_ktime_get_ns();
+    if (p + 1 > end)
+        return XDP_PASS;
+    return *p;
+}
+
+// Moves it by any 32-bit number: allowed, but past MAX_PACKET_OFF no
+// comparison with data_end proves anything.
+SEC("xdp")
+int wide_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 18 > end)
+        return XDP_PASS;
+    __u32 n = *(__u32 *)(data + 14);
+    unsigned char *p = data + n;
+    if (p + 1 > end)
+        return XDP_PASS;
+    return *p;
+}
+
+// The same with a random 32-bit number (zero-extended by clang).
+SEC("xdp")
+int random_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    unsigned char *p = data + bpf_get_prandom_u32();
+    if (p + 1 > end)
+        return XDP_PASS;
+    return *p;
+}
+
+// Moves it by 2^29 or more (clang folds the constant into the check).
+SEC("xdp")
+int far_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 18 > end)
+        return XDP_PASS;
+    __u64 n = (*(__u32 *)(data + 14) >> 2) + 0x20000000;
+    unsigned char *p = data + n;
+    if (p + 1 > end)
+        return XDP_PASS;
+    return *p;
 }

@@ -1,0 +1,51 @@
+// Packet pointers moved by numbers the kernel bounds in ways the
+// verifier here follows only in part: signed comparisons, an unsigned
+// bound on 8 bytes read whole, clang's zero-extension of a 32-bit number
+// with a mask, known bits. The kernel accepts each; so must cranebpf
+// (what it cannot follow is checked at run time, never refused), with
+// the same verdicts.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int entry(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 22 > end)
+        return XDP_PASS;
+    __u32 sum = 0;
+    unsigned char *p;
+    __s64 s = *(__s64 *)(data + 14);
+    if (s >= 0 && s <= 40) {
+        p = data + s;
+        if (p + 1 <= end)
+            sum += *p;
+    }
+    __u64 u = *(__u64 *)(data + 6);
+    if (u < 1000) {
+        p = data + u;
+        if (p + 1 <= end)
+            sum += *p;
+    }
+    __u32 w = *(__u32 *)(data + 10);
+    p = data + (w & 0x3f);
+    if (p + 1 <= end)
+        sum += *p;
+    __u64 j = *(__u64 *)(data + 14);
+    if (!(j & 0xffffffffffffffc0ULL)) {
+        p = data + j;
+        if (p + 1 <= end)
+            sum += *p;
+    }
+    // (Read only where every random offset is in the packet, so the
+    // verdict does not depend on the number drawn.)
+    if (data + 270 <= end) {
+        p = data + (bpf_get_prandom_u32() & 0xff) + 14;
+        if (p + 1 <= end)
+            sum += (*p | 1) & 1;
+    }
+    return sum & 1 ? XDP_PASS : XDP_DROP;
+}
+
+char _license[] SEC("license") = "GPL";

@@ -820,6 +820,15 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
                 "math between pkt pointer and register with unbounded min value is not allowed"
             }
             "far_offset" => "math between pkt pointer and 536870913 is not allowed",
+            "value_past_end" => "invalid access to map value, value_size=8 off=8 size=8",
+            "value_index_unchecked" => "invalid access to map value, value_size=32 off=1020 size=4",
+            "value_index_loose" => "invalid access to map value, value_size=32 off=32 size=4",
+            "global_masked" => "invalid access to map value, value_size=16 off=28 size=4",
+            "value_unbounded" => {
+                "math between map_value pointer and register with unbounded min value is not \
+                 allowed"
+            }
+            "value_wide_index" => "unbounded memory access, make sure to bounds check",
             _ => "invalid access to packet",
         };
         assert!(

@@ -255,6 +255,17 @@ enum Val {
     /// `BPF_PSEUDO_MAP_VALUE`) plus this offset, and the value's size: the
     /// kernel's PTR_TO_MAP_VALUE of a `BPF_F_RDONLY_PROG` map.
     ReadOnly(i64, u32),
+    /// A writable map value of `size` bytes (a lookup's result compared
+    /// with 0, or `.data`/`.bss` through `BPF_PSEUDO_MAP_VALUE`) plus the
+    /// constant `off` and a number within `vlo ..= vhi` whose bounds are
+    /// surely the kernel's (0 ..= 0 for none): the kernel's
+    /// PTR_TO_MAP_VALUE, whose accesses it keeps inside the value.
+    MapValue {
+        off: i64,
+        size: u32,
+        vlo: u64,
+        vhi: u64,
+    },
     /// A pointer this analysis does not follow (packet plus a variable,
     /// `data_meta`, packet pointers after a helper that moves the data):
     /// its accesses are checked at run time only.
@@ -264,8 +275,8 @@ enum Val {
 /// What a non-NULL `bpf_map_lookup_elem` result points to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lookup {
-    /// A value programs may write.
-    Value,
+    /// A value programs may write, of this size when the map is known.
+    Value(Option<u32>),
     /// A value of this size programs may only read (a devmap's,
     /// `.rodata`'s).
     ReadOnly(u32),
@@ -316,6 +327,7 @@ impl Val {
                 | Val::InnerMap(_)
                 | Val::Sample(_)
                 | Val::ReadOnly(..)
+                | Val::MapValue { .. }
         )
     }
 }
@@ -491,12 +503,13 @@ pub fn rewrite_with_maps(
                 } else {
                     Val::Scalar(Scalar::constant(u64::from(i.imm as u32)))
                 };
-                if i.class() == op::ALU64
-                    && matches!(i.op(), op::ADD | op::SUB)
-                    && !i.is_src_reg()
-                    && matches!(s.regs[dst], Val::Pkt(_) | Val::PktVar { .. })
+                if i.class() == op::ALU64 && matches!(i.op(), op::ADD | op::SUB) && !i.is_src_reg()
                 {
-                    packet_move(pc, imm)?;
+                    match s.regs[dst] {
+                        Val::Pkt(_) | Val::PktVar { .. } => pointer_move(pc, "pkt", imm)?,
+                        Val::MapValue { .. } => pointer_move(pc, "map_value", imm)?,
+                        _ => {}
+                    }
                 }
                 s.regs[dst] = match (i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
                     (op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
@@ -533,8 +546,35 @@ pub fn rewrite_with_maps(
                     (op::ALU64, op::ADD, true, Val::Pkt(o)) if operand.is_number() => {
                         packet_plus(pc, o, operand)?
                     }
+                    (
+                        op::ALU64,
+                        op::ADD | op::SUB,
+                        false,
+                        Val::MapValue {
+                            off,
+                            size,
+                            vlo,
+                            vhi,
+                        },
+                    ) => {
+                        let off = if i.op() == op::ADD {
+                            off + imm
+                        } else {
+                            off - imm
+                        };
+                        Val::MapValue {
+                            off,
+                            size,
+                            vlo,
+                            vhi,
+                        }
+                    }
+                    (op::ALU64, op::ADD, true, v @ Val::MapValue { .. }) if operand.is_number() => {
+                        value_plus(pc, v, operand)?
+                    }
                     (op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
                         Val::Pkt(o) => packet_plus(pc, o, d)?,
+                        v @ Val::MapValue { .. } => value_plus(pc, v, d)?,
                         _ if operand.is_number() => number_alu(&i, d, operand),
                         _ => Val::Unknown,
                     },
@@ -594,13 +634,17 @@ pub fn rewrite_with_maps(
             op::LD => {
                 if i.is_lddw() {
                     // libbpf's BPF_PSEUDO_MAP_FD: a map, for the helpers.
-                    let read_only = maps
-                        .get(i.imm as u32 as usize)
-                        .filter(|m| i.src == 2 && m.read_only);
+                    let map = maps.get(i.imm as u32 as usize);
                     let offset = insns.get(pc + 1).map_or(0, |hi| i64::from(hi.imm as u32));
-                    s.regs[dst] = match (i.src, read_only) {
+                    s.regs[dst] = match (i.src, map) {
                         (1, _) => Val::MapPtr(i.imm as u32 as usize),
-                        (2, Some(m)) => Val::ReadOnly(offset, m.value_size),
+                        (2, Some(m)) if m.read_only => Val::ReadOnly(offset, m.value_size),
+                        (2, Some(m)) => Val::MapValue {
+                            off: offset,
+                            size: m.value_size,
+                            vlo: 0,
+                            vhi: 0,
+                        },
                         _ => Val::Other,
                     };
                     flow(pc + 2, &s, &mut work);
@@ -627,7 +671,7 @@ pub fn rewrite_with_maps(
                 }
                 op::CALL => {
                     let lookup = if i.is_src_reg() {
-                        Lookup::Value
+                        Lookup::Value(None)
                     } else {
                         pointer_arguments(pc, i.imm, &s)?;
                         map_argument(pc, i.imm, &s, maps)?
@@ -686,7 +730,13 @@ pub fn rewrite_with_maps(
         // one side, 0 on the other, for every copy of it.
         if let (Some((id, lookup)), false) = (null_check_id(&i, &on_next), i.is_src_reg()) {
             let value = match lookup {
-                Lookup::Value => Val::Other,
+                Lookup::Value(Some(size)) => Val::MapValue {
+                    off: 0,
+                    size,
+                    vlo: 0,
+                    vhi: 0,
+                },
+                Lookup::Value(None) => Val::Other,
                 Lookup::ReadOnly(size) => Val::ReadOnly(0, size),
                 Lookup::Inner(outer) => Val::InnerMap(outer),
                 Lookup::Sample => Val::Sample(id),
@@ -791,6 +841,15 @@ pub fn rewrite_with_maps(
                 ),
             });
         }
+        if let Val::MapValue {
+            off,
+            size: value_size,
+            vlo,
+            vhi,
+        } = s.regs[(reg & 15).min(10) as usize]
+        {
+            map_value_access(pc, reg, off + i64::from(i.off), size, value_size, vlo, vhi)?;
+        }
         if let (op::ST | op::STX, Val::ReadOnly(o, value_size)) =
             (i.class(), s.regs[(reg & 15).min(10) as usize])
         {
@@ -832,6 +891,60 @@ pub fn rewrite_with_maps(
         }
     }
     Ok(Program::new(rewritten))
+}
+
+/// The kernel's check of an access of `size` bytes at `at` (plus a number
+/// within `vlo ..= vhi`) in a map value of `value_size` bytes
+/// (`check_map_access`: both ends of the number's range, then each end's
+/// bytes inside the value).
+fn map_value_access(
+    pc: usize,
+    reg: u8,
+    at: i64,
+    size: usize,
+    value_size: u32,
+    vlo: u64,
+    vhi: u64,
+) -> Result<(), ContextError> {
+    let inside = |from: i64| from >= 0 && from + size as i64 <= i64::from(value_size);
+    let refuse = |from: i64, why: &str| ContextError {
+        pc,
+        message: format!(
+            "invalid access to map value, value_size={value_size} off={from} size={size}{why}"
+        ),
+    };
+    if (vlo, vhi) == (0, 0) {
+        return if inside(at) {
+            Ok(())
+        } else {
+            Err(refuse(at, ": outside the value"))
+        };
+    }
+    // (vlo is below 2^29, sane_offset refused anything else; vhi below
+    // 2^63.)
+    let (low, high) = (at + vlo as i64, at.saturating_add(vhi as i64));
+    if !inside(low) {
+        return Err(refuse(
+            low,
+            &format!(": R{reg} min value is outside of the allowed memory range"),
+        ));
+    }
+    if vhi >= MAX_VAR_OFF {
+        return Err(ContextError {
+            pc,
+            message: format!(
+                "R{reg} unbounded memory access, make sure to bounds check any such access \
+                 (the number added to the map value pointer may be {vhi})"
+            ),
+        });
+    }
+    if !inside(high) {
+        return Err(refuse(
+            high,
+            &format!(": R{reg} max value is outside of the allowed memory range"),
+        ));
+    }
+    Ok(())
 }
 
 /// The kernel's reference check for the ring buffer sample reserved at
@@ -960,7 +1073,7 @@ fn map_argument(
         1 | 2 | 3 | 51 | 130 | 131 | 134 => 1,
         // tail_call(ctx, prog_array, index); perf_event_output(ctx, map, …).
         12 | 25 => 2,
-        _ => return Ok(Lookup::Value),
+        _ => return Ok(Lookup::Value(None)),
     };
     let found = match s.regs[reg] {
         Val::MapPtr(map) => return map_compatible(pc, helper, maps.get(map), map),
@@ -976,8 +1089,8 @@ fn map_argument(
         Val::Pkt(_) => "pkt",
         Val::PktEnd => "pkt_end",
         Val::MapOrNull(..) => "map_value_or_null",
-        Val::ReadOnly(..) => "map_value",
-        _ => return Ok(Lookup::Value),
+        Val::ReadOnly(..) | Val::MapValue { .. } => "map_value",
+        _ => return Ok(Lookup::Value(None)),
     };
     Err(ContextError {
         pc,
@@ -1000,7 +1113,7 @@ fn map_compatible(
 ) -> Result<Lookup, ContextError> {
     use super::maps::MapKind;
     let Some(map) = map else {
-        return Ok(Lookup::Value);
+        return Ok(Lookup::Value(None));
     };
     let kind = map.kind;
     let read_only = map.read_only || matches!(kind, MapKind::DevMap | MapKind::DevMapHash);
@@ -1055,7 +1168,8 @@ fn map_compatible(
     Ok(match helper {
         1 if kind.holds_maps() => Lookup::Inner(index),
         1 if read_only => Lookup::ReadOnly(map.value_size),
-        _ => Lookup::Value,
+        1 => Lookup::Value(Some(map.value_size)),
+        _ => Lookup::Value(None),
     })
 }
 
@@ -1094,34 +1208,14 @@ fn pointer_arguments(pc: usize, helper: i32, s: &State) -> Result<(), ContextErr
 /// bounds are surely the kernel's (a larger number the kernel lets through
 /// makes a pointer it never proves: followed, so its accesses are refused).
 fn packet_plus(pc: usize, o: i64, n: Val) -> Result<Val, ContextError> {
-    /// The kernel's `BPF_MAX_VAR_OFF`.
-    const MAX_VAR_OFF: u64 = 1 << 29;
     Ok(match n.scalar() {
         Some(sc) if sc.exact().is_some_and(|k| k <= MAX_PACKET_OFF) => Val::Pkt(o + sc.lo as i64),
         Some(sc) if sc.sure && sc.exact().is_some() => {
-            packet_move(pc, sc.lo as i64)?;
+            sane_offset(pc, "pkt", sc)?;
             Val::Unknown
         }
         Some(sc) if sc.var && (sc.hi <= MAX_PACKET_OFF || sc.sure) => {
-            if sc.unbounded_below() {
-                return Err(ContextError {
-                    pc,
-                    message: "math between pkt pointer and register with unbounded min value is \
-                              not allowed: the number added may be any 64-bit value (loaded \
-                              whole, or a helper's result), negative included"
-                        .into(),
-                });
-            }
-            if sc.lo >= MAX_VAR_OFF {
-                return Err(ContextError {
-                    pc,
-                    message: format!(
-                        "value {} makes pkt pointer be out of bounds: the number added is at \
-                         least 2^29",
-                        sc.lo as i64
-                    ),
-                });
-            }
+            sane_offset(pc, "pkt", sc)?;
             Val::PktVar {
                 id: pc,
                 off: o,
@@ -1133,18 +1227,88 @@ fn packet_plus(pc: usize, o: i64, n: Val) -> Result<Val, ContextError> {
     })
 }
 
-/// The kernel's refusal of moving a packet pointer by a constant of at
-/// least 2^29 either way (`check_reg_sane_offset`).
-fn packet_move(pc: usize, k: i64) -> Result<(), ContextError> {
-    if k.unsigned_abs() < 1 << 29 {
+/// The kernel's `BPF_MAX_VAR_OFF`.
+const MAX_VAR_OFF: u64 = 1 << 29;
+
+/// The kernel's refusal of moving a pointer (`kind` in its words) by a
+/// constant of at least 2^29 either way (`check_reg_sane_offset`).
+fn pointer_move(pc: usize, kind: &str, k: i64) -> Result<(), ContextError> {
+    if k.unsigned_abs() < MAX_VAR_OFF {
         return Ok(());
     }
     Err(ContextError {
         pc,
         message: format!(
-            "math between pkt pointer and {k} is not allowed: a packet pointer moves by less \
-             than 2^29"
+            "math between {kind} pointer and {k} is not allowed: a pointer moves by less than \
+             2^29"
         ),
+    })
+}
+
+/// The kernel's refusal of moving a pointer by a number that may be any
+/// 64-bit value, or is at least 2^29 (`check_reg_sane_offset`), when the
+/// number's bounds are sure.
+fn sane_offset(pc: usize, kind: &str, sc: Scalar) -> Result<(), ContextError> {
+    if !sc.sure {
+        return Ok(());
+    }
+    if let Some(k) = sc.exact() {
+        return pointer_move(pc, kind, k as i64);
+    }
+    if sc.unbounded_below() {
+        return Err(ContextError {
+            pc,
+            message: format!(
+                "math between {kind} pointer and register with unbounded min value is not \
+                 allowed: the number added may be any 64-bit value (loaded whole, or a \
+                 helper's result), negative included"
+            ),
+        });
+    }
+    if sc.lo >= MAX_VAR_OFF {
+        return Err(ContextError {
+            pc,
+            message: format!(
+                "value {} makes {kind} pointer be out of bounds: the number added is at least \
+                 2^29",
+                sc.lo as i64
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A map value pointer `v` plus the number `n`: a constant or a number
+/// with sure bounds moves it (once: a second variable part is not
+/// followed), anything else is not followed.
+fn value_plus(pc: usize, v: Val, n: Val) -> Result<Val, ContextError> {
+    let (
+        Val::MapValue {
+            off,
+            size,
+            vlo,
+            vhi,
+        },
+        Some(sc),
+    ) = (v, n.scalar())
+    else {
+        return Ok(Val::Unknown);
+    };
+    sane_offset(pc, "map_value", sc)?;
+    Ok(match sc.exact() {
+        Some(k) if k < MAX_VAR_OFF => Val::MapValue {
+            off: off + k as i64,
+            size,
+            vlo,
+            vhi,
+        },
+        None if sc.sure && (vlo, vhi) == (0, 0) => Val::MapValue {
+            off,
+            size,
+            vlo: sc.lo,
+            vhi: sc.hi,
+        },
+        _ => Val::Unknown,
     })
 }
 
@@ -1533,6 +1697,56 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    #[test]
+    fn map_value_accesses_stay_inside_the_value() {
+        // A 64-byte array value, indexed by the IPv4 header length (0 ..=
+        // 60) and read 4 bytes at `off` past it.
+        let map = crate::ebpf::maps::MapDef {
+            name: "table".into(),
+            kind: crate::ebpf::maps::MapKind::Array,
+            key_size: 4,
+            value_size: 64,
+            max_entries: 1,
+            flags: 0,
+            initial: None,
+            read_only: false,
+            programs: Vec::new(),
+            inner: None,
+            maps: Vec::new(),
+        };
+        let run = |read: &str| {
+            let body = format!(
+                "mov %r6, %r4\nstw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, 0\n\
+                 call 1\njeq %r0, 0, +2\nadd %r0, %r6\n{read}"
+            );
+            let src = format!(
+                "ldxw %r2, [%r1]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 34\n\
+                 jgt %r4, %r3, +13\nldxb %r4, [%r2+14]\nand %r4, 15\nlsh %r4, 2\n{body}\n\
+                 mov %r0, 2\nexit"
+            );
+            let mut prog = assemble(&src).expect("assembles");
+            for insn in prog.insns.iter_mut().filter(|i| i.is_lddw()) {
+                insn.src = 1;
+            }
+            rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map))
+        };
+        assert!(run("ldxw %r0, [%r0]").is_ok());
+        let e = run("ldxw %r0, [%r0+4]").expect_err("refused");
+        assert!(
+            e.message.starts_with(
+                "invalid access to map value, value_size=64 off=64 size=4: R0 max value"
+            ),
+            "{}",
+            e.message
+        );
+        let e = run("ldxw %r0, [%r0-4]").expect_err("refused");
+        assert!(
+            e.message.contains("off=-4 size=4: R0 min value"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -1,11 +1,25 @@
 // Packet pointers moved by numbers the kernel bounds in ways the
 // verifier here follows only in part: signed comparisons, an unsigned
 // bound on 8 bytes read whole, clang's zero-extension of a 32-bit number
-// with a mask, known bits. The kernel accepts each; so must cranebpf
-// (what it cannot follow is checked at run time, never refused), with
-// the same verdicts.
+// with a mask, known bits; and map values (a lookup's, .bss) indexed by
+// numbers bounded by comparisons and masks. The kernel accepts each; so
+// must cranebpf (what it cannot follow is checked at run time, never
+// refused), with the same verdicts and maps.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+
+struct slots {
+    __u32 slot[8];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct slots);
+} table SEC(".maps");
+
+__u32 seen[4];
 
 SEC("xdp")
 int entry(struct xdp_md *ctx)
@@ -45,6 +59,19 @@ int entry(struct xdp_md *ctx)
         if (p + 1 <= end)
             sum += (*p | 1) & 1;
     }
+    __u32 k = 0;
+    struct slots *v = bpf_map_lookup_elem(&table, &k);
+    if (v) {
+        __u32 i = data[20];
+        if (i < 8)
+            v->slot[i]++;
+        v->slot[data[21] & 7] += 2;
+        for (int n = 0; n < 8; n++)
+            sum += v->slot[n];
+    }
+    __u32 g = data[19];
+    if (g < 4)
+        seen[g]++;
     return sum & 1 ? XDP_PASS : XDP_DROP;
 }
 

@@ -6,7 +6,7 @@
 // data_end, for ring buffer samples never released, held across a tail
 // call or used before their NULL check, and for packet pointers moved by
 // numbers that may be negative, are too large, or are never bounded
-// below MAX_PACKET_OFF;
+// below MAX_PACKET_OFF, and for map value accesses outside the value;
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -342,4 +342,101 @@ int far_offset(struct xdp_md *ctx)
     if (p + 1 > end)
         return XDP_PASS;
     return *p;
+}
+
+// Map values: accesses past the value's end, at a constant offset or at
+// an index no comparison (or too loose a one) keeps inside it; in a
+// lookup's result and in .bss.
+struct slots {
+    __u32 slot[8];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4);
+    __type(key, __u32);
+    __type(value, struct slots);
+} table SEC(".maps");
+
+__u32 hits[4];
+
+SEC("xdp")
+int value_past_end(struct xdp_md *ctx)
+{
+    __u32 k = 0;
+    __u64 *v = bpf_map_lookup_elem(&counts, &k);
+    if (!v)
+        return XDP_PASS;
+    return v[1];
+}
+
+SEC("xdp")
+int value_index_unchecked(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    __u32 k = 0;
+    struct slots *v = bpf_map_lookup_elem(&table, &k);
+    if (!v)
+        return XDP_PASS;
+    v->slot[data[20]]++;
+    return XDP_PASS;
+}
+
+SEC("xdp")
+int value_index_loose(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    __u32 k = 0;
+    struct slots *v = bpf_map_lookup_elem(&table, &k);
+    if (!v)
+        return XDP_PASS;
+    __u32 i = data[20];
+    if (i <= 8)
+        v->slot[i]++;
+    return XDP_PASS;
+}
+
+SEC("xdp")
+int global_masked(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    hits[data[20] & 7]++;
+    return XDP_PASS;
+}
+
+SEC("xdp")
+int value_unbounded(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    __u32 k = 0;
+    unsigned char *v = bpf_map_lookup_elem(&table, &k);
+    if (!v)
+        return XDP_PASS;
+    return v[*(__u64 *)(data + 14)];
+}
+
+SEC("xdp")
+int value_wide_index(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    __u32 k = 0;
+    unsigned char *v = bpf_map_lookup_elem(&table, &k);
+    if (!v)
+        return XDP_PASS;
+    return v[*(__u32 *)(data + 14)];
 }

@@ -301,6 +301,52 @@ impl Val {
         }
     }
 
+    /// This pointer moved by the constant `imm` (added, or subtracted with
+    /// `sub`, at `pc`), `None` for values that are not pointers with a
+    /// constant offset; the kernel's refusal of a move of 2^29 or more for
+    /// packet and map value pointers.
+    fn moved_by(self, pc: usize, imm: i64, sub: bool) -> Option<Result<Val, ContextError>> {
+        let k = if sub { -imm } else { imm };
+        let kind = match self {
+            Val::Pkt(_) | Val::PktVar { .. } => "pkt",
+            Val::MapValue { .. } => "map_value",
+            _ => "",
+        };
+        let moved = match self {
+            Val::Ctx(o) => Val::Ctx(o + k),
+            Val::Pkt(o) => Val::Pkt(o + k),
+            Val::ReadOnly(o, n) => Val::ReadOnly(o + k, n),
+            Val::PktVar { id, off, max, sure } => Val::PktVar {
+                id,
+                off: off + k,
+                max,
+                sure,
+            },
+            Val::MapValue {
+                off,
+                size,
+                vlo,
+                vhi,
+            } => Val::MapValue {
+                off: off + k,
+                size,
+                vlo,
+                vhi,
+            },
+            _ => return None,
+        };
+        Some(if kind.is_empty() {
+            Ok(moved)
+        } else {
+            pointer_move(pc, kind, imm).map(|()| moved)
+        })
+    }
+
+    /// A pointer a number may move and still be followed (`pointer_plus`).
+    fn moves(self) -> bool {
+        matches!(self, Val::Pkt(_) | Val::MapValue { .. })
+    }
+
     /// A number's bounds, if it is a number followed.
     fn scalar(self) -> Option<Scalar> {
         match self {
@@ -503,16 +549,16 @@ pub fn rewrite_with_maps(
                 } else {
                     Val::Scalar(Scalar::constant(u64::from(i.imm as u32)))
                 };
-                if i.class() == op::ALU64 && matches!(i.op(), op::ADD | op::SUB) && !i.is_src_reg()
-                {
-                    match s.regs[dst] {
-                        Val::Pkt(_) | Val::PktVar { .. } => pointer_move(pc, "pkt", imm)?,
-                        Val::MapValue { .. } => pointer_move(pc, "map_value", imm)?,
-                        _ => {}
-                    }
-                }
-                s.regs[dst] = match (i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
-                    (op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
+                // A pointer moved by a constant keeps its kind.
+                let moved = (i.class() == op::ALU64
+                    && matches!(i.op(), op::ADD | op::SUB)
+                    && !i.is_src_reg())
+                .then(|| s.regs[dst].moved_by(pc, imm, i.op() == op::SUB))
+                .flatten()
+                .transpose()?;
+                s.regs[dst] = match (moved, i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
+                    (Some(v), ..) => v,
+                    (None, op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
                         // A copy of a number not yet linked: both become
                         // copies of one number (a link named by this
                         // instruction, taken first from any older copies
@@ -530,60 +576,21 @@ pub fn rewrite_with_maps(
                     },
                     // A move of a number overwrites whatever the register
                     // held.
-                    (_, op::MOV, _, d) if operand.is_number() => number_alu(&i, d, operand),
-                    (op::ALU64, op::ADD, false, Val::Ctx(o)) => Val::Ctx(o + imm),
-                    (op::ALU64, op::SUB, false, Val::Ctx(o)) => Val::Ctx(o - imm),
-                    (op::ALU64, op::ADD, false, Val::Pkt(o)) => Val::Pkt(o + imm),
-                    (op::ALU64, op::SUB, false, Val::Pkt(o)) => Val::Pkt(o - imm),
-                    (op::ALU64, op::ADD | op::SUB, false, Val::PktVar { id, off, max, sure }) => {
-                        let off = if i.op() == op::ADD {
-                            off + imm
-                        } else {
-                            off - imm
-                        };
-                        Val::PktVar { id, off, max, sure }
+                    (None, _, op::MOV, _, d) if operand.is_number() => number_alu(&i, d, operand),
+                    // A packet or map value pointer plus a number, either
+                    // way round.
+                    (None, op::ALU64, op::ADD, true, p) if operand.is_number() && p.moves() => {
+                        pointer_plus(pc, p, operand)?
                     }
-                    (op::ALU64, op::ADD, true, Val::Pkt(o)) if operand.is_number() => {
-                        packet_plus(pc, o, operand)?
-                    }
-                    (
-                        op::ALU64,
-                        op::ADD | op::SUB,
-                        false,
-                        Val::MapValue {
-                            off,
-                            size,
-                            vlo,
-                            vhi,
-                        },
-                    ) => {
-                        let off = if i.op() == op::ADD {
-                            off + imm
-                        } else {
-                            off - imm
-                        };
-                        Val::MapValue {
-                            off,
-                            size,
-                            vlo,
-                            vhi,
-                        }
-                    }
-                    (op::ALU64, op::ADD, true, v @ Val::MapValue { .. }) if operand.is_number() => {
-                        value_plus(pc, v, operand)?
-                    }
-                    (op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
-                        Val::Pkt(o) => packet_plus(pc, o, d)?,
-                        v @ Val::MapValue { .. } => value_plus(pc, v, d)?,
+                    (None, op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
+                        p if p.moves() => pointer_plus(pc, p, d)?,
                         _ if operand.is_number() => number_alu(&i, d, operand),
                         _ => Val::Unknown,
                     },
-                    (op::ALU64, op::ADD, false, Val::ReadOnly(o, n)) => Val::ReadOnly(o + imm, n),
-                    (op::ALU64, op::SUB, false, Val::ReadOnly(o, n)) => Val::ReadOnly(o - imm, n),
-                    (_, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
-                    (_, _, _, v) if v.is_packet_pointer() => Val::Unknown,
-                    (_, _, _, _) if operand.is_packet_pointer() => Val::Unknown,
-                    (_, _, _, d) => number_alu(&i, d, operand),
+                    (None, _, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
+                    (None, _, _, _, v) if v.is_packet_pointer() => Val::Unknown,
+                    (None, _, _, _, _) if operand.is_packet_pointer() => Val::Unknown,
+                    (None, _, _, _, d) => number_alu(&i, d, operand),
                 };
             }
             op::LDX => {
@@ -1276,6 +1283,15 @@ fn sane_offset(pc: usize, kind: &str, sc: Scalar) -> Result<(), ContextError> {
         });
     }
     Ok(())
+}
+
+/// Pointer `p` (one that [`Val::moves`]) plus the number `n` (at `pc`).
+fn pointer_plus(pc: usize, p: Val, n: Val) -> Result<Val, ContextError> {
+    match p {
+        Val::Pkt(o) => packet_plus(pc, o, n),
+        Val::MapValue { .. } => value_plus(pc, p, n),
+        _ => Ok(Val::Unknown),
+    }
 }
 
 /// A map value pointer `v` plus the number `n`: a constant or a number

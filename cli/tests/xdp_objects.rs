@@ -829,6 +829,15 @@ fn unproven_packet_reads_unchecked_lookups_and_non_maps_are_refused_as_the_kerne
                  allowed"
             }
             "value_wide_index" => "unbounded memory access, make sure to bounds check",
+            "signed_index" => {
+                "math between map_value pointer and register with unbounded min value is not \
+                 allowed"
+            }
+            "signed_far_offset" => "value -2147483648 makes pkt pointer be out of bounds",
+            "signed_packet_offset" | "signed_value_offset" => {
+                "min value is negative, either use unsigned index or do a if (index >=0) check."
+            }
+            "value_before_start" => "invalid access to map value, value_size=32 off=-16 size=4",
             _ => "invalid access to packet",
         };
         assert!(

@@ -228,12 +228,14 @@ enum Val {
     /// whose `id` (here the instruction that added the number) has its own
     /// proven range; `sure` when `max` is surely the kernel's bound (see
     /// `scalar.rs`), so that a pointer it never proves is refused rather
-    /// than left to the run-time checks.
+    /// than left to the run-time checks. `neg` when the number may be
+    /// negative (surely: the kernel refuses every access through it).
     PktVar {
         id: usize,
         off: i64,
         max: u64,
         sure: bool,
+        neg: bool,
     },
     /// `data_end`.
     PktEnd,
@@ -257,13 +259,14 @@ enum Val {
     ReadOnly(i64, u32),
     /// A writable map value of `size` bytes (a lookup's result compared
     /// with 0, or `.data`/`.bss` through `BPF_PSEUDO_MAP_VALUE`) plus the
-    /// constant `off` and a number within `vlo ..= vhi` whose bounds are
-    /// surely the kernel's (0 ..= 0 for none): the kernel's
-    /// PTR_TO_MAP_VALUE, whose accesses it keeps inside the value.
+    /// constant `off` and a number whose bounds are surely the kernel's
+    /// (0 ..= 0 for none): at least `vmin` signed, at most `vhi` unsigned;
+    /// the kernel's PTR_TO_MAP_VALUE, whose accesses it keeps inside the
+    /// value.
     MapValue {
         off: i64,
         size: u32,
-        vlo: u64,
+        vmin: i64,
         vhi: u64,
     },
     /// A pointer this analysis does not follow (packet plus a variable,
@@ -316,21 +319,28 @@ impl Val {
             Val::Ctx(o) => Val::Ctx(o + k),
             Val::Pkt(o) => Val::Pkt(o + k),
             Val::ReadOnly(o, n) => Val::ReadOnly(o + k, n),
-            Val::PktVar { id, off, max, sure } => Val::PktVar {
+            Val::PktVar {
+                id,
+                off,
+                max,
+                sure,
+                neg,
+            } => Val::PktVar {
                 id,
                 off: off + k,
                 max,
                 sure,
+                neg,
             },
             Val::MapValue {
                 off,
                 size,
-                vlo,
+                vmin,
                 vhi,
             } => Val::MapValue {
                 off: off + k,
                 size,
-                vlo,
+                vmin,
                 vhi,
             },
             _ => return None,
@@ -612,6 +622,11 @@ pub fn rewrite_with_maps(
                         sure: from_data,
                         ..Scalar::loaded(size)
                     }),
+                    // A sign-extended one: its type's signed range.
+                    _ if i.mode() == op::MEMSX => Val::Scalar(Scalar {
+                        sure: from_data,
+                        ..Scalar::loaded_signed(size)
+                    }),
                     _ => Val::Other,
                 };
                 if let Some((new, pointer)) = loaded {
@@ -649,7 +664,7 @@ pub fn rewrite_with_maps(
                         (2, Some(m)) => Val::MapValue {
                             off: offset,
                             size: m.value_size,
-                            vlo: 0,
+                            vmin: 0,
                             vhi: 0,
                         },
                         _ => Val::Other,
@@ -740,7 +755,7 @@ pub fn rewrite_with_maps(
                 Lookup::Value(Some(size)) => Val::MapValue {
                     off: 0,
                     size,
-                    vlo: 0,
+                    vmin: 0,
                     vhi: 0,
                 },
                 Lookup::Value(None) => Val::Other,
@@ -763,7 +778,9 @@ pub fn rewrite_with_maps(
                 &mut on_next
             };
             match pointer {
-                Val::PktVar { id, off, max, sure } => {
+                Val::PktVar {
+                    id, off, max, sure, ..
+                } => {
                     // The kernel's find_good_pkt_pointers: no range for a
                     // pointer that may lie past MAX_PACKET_OFF. Where
                     // these bounds say so and the kernel's may not, the
@@ -803,11 +820,10 @@ pub fn rewrite_with_maps(
                         // (What the kernel may have learnt and this did
                         // not, it learnt for them too.)
                         for o in st.linked(sc.link) {
-                            let (lo, hi) = (o.lo.max(sc.lo), o.hi.min(sc.hi));
-                            if lo <= hi {
-                                (o.lo, o.hi) = (lo, hi);
+                            match o.meet(sc) {
+                                Some(m) => *o = m,
+                                None => o.sure &= sc.sure,
                             }
-                            o.sure &= sc.sure;
                         }
                     }
                 }
@@ -851,11 +867,11 @@ pub fn rewrite_with_maps(
         if let Val::MapValue {
             off,
             size: value_size,
-            vlo,
+            vmin,
             vhi,
         } = s.regs[(reg & 15).min(10) as usize]
         {
-            map_value_access(pc, reg, off + i64::from(i.off), size, value_size, vlo, vhi)?;
+            map_value_access(pc, reg, off + i64::from(i.off), size, value_size, vmin, vhi)?;
         }
         if let (op::ST | op::STX, Val::ReadOnly(o, value_size)) =
             (i.class(), s.regs[(reg & 15).min(10) as usize])
@@ -866,6 +882,16 @@ pub fn rewrite_with_maps(
                 message: format!(
                     "write into map forbidden, value_size={value_size} off={off} size={size}: \
                      the map is read-only to programs (.rodata, devmaps)"
+                ),
+            });
+        }
+        if let Val::PktVar { neg: true, id, .. } = s.regs[(reg & 15).min(10) as usize] {
+            return Err(ContextError {
+                pc,
+                message: format!(
+                    "R{reg} min value is negative, either use unsigned index or do a if (index \
+                     >=0) check. (the number added to the packet pointer at instruction {id} \
+                     may be below zero)"
                 ),
             });
         }
@@ -901,16 +927,17 @@ pub fn rewrite_with_maps(
 }
 
 /// The kernel's check of an access of `size` bytes at `at` (plus a number
-/// within `vlo ..= vhi`) in a map value of `value_size` bytes
-/// (`check_map_access`: both ends of the number's range, then each end's
-/// bytes inside the value).
+/// at least `vmin` signed, at most `vhi` unsigned) in a map value of
+/// `value_size` bytes (`check_map_access`: a number that may make the
+/// offset negative, then both ends of the number's range, each end's bytes
+/// inside the value).
 fn map_value_access(
     pc: usize,
     reg: u8,
     at: i64,
     size: usize,
     value_size: u32,
-    vlo: u64,
+    vmin: i64,
     vhi: u64,
 ) -> Result<(), ContextError> {
     let inside = |from: i64| from >= 0 && from + size as i64 <= i64::from(value_size);
@@ -920,16 +947,25 @@ fn map_value_access(
             "invalid access to map value, value_size={value_size} off={from} size={size}{why}"
         ),
     };
-    if (vlo, vhi) == (0, 0) {
+    if (vmin, vhi) == (0, 0) {
         return if inside(at) {
             Ok(())
         } else {
             Err(refuse(at, ": outside the value"))
         };
     }
-    // (vlo is below 2^29, sane_offset refused anything else; vhi below
-    // 2^63.)
-    let (low, high) = (at + vlo as i64, at.saturating_add(vhi as i64));
+    // (vmin is above -2^29 and below 2^29: sane_offset refused anything
+    // else.)
+    let low = at + vmin;
+    if vmin < 0 && (low < 0 || i32::try_from(low).is_err()) {
+        return Err(ContextError {
+            pc,
+            message: format!(
+                "R{reg} min value is negative, either use unsigned index or do a if (index >=0) \
+                 check. (the number added to the map value pointer may be {vmin})"
+            ),
+        });
+    }
     if !inside(low) {
         return Err(refuse(
             low,
@@ -945,6 +981,7 @@ fn map_value_access(
             ),
         });
     }
+    let high = at + vhi as i64;
     if !inside(high) {
         return Err(refuse(
             high,
@@ -1228,6 +1265,7 @@ fn packet_plus(pc: usize, o: i64, n: Val) -> Result<Val, ContextError> {
                 off: o,
                 max: sc.hi,
                 sure: sc.sure,
+                neg: sc.smin < 0,
             }
         }
         _ => Val::Unknown,
@@ -1253,8 +1291,8 @@ fn pointer_move(pc: usize, kind: &str, k: i64) -> Result<(), ContextError> {
 }
 
 /// The kernel's refusal of moving a pointer by a number that may be any
-/// 64-bit value, or is at least 2^29 (`check_reg_sane_offset`), when the
-/// number's bounds are sure.
+/// 64-bit value, or reaches 2^29 either way (`check_reg_sane_offset`),
+/// when the number's bounds are sure.
 fn sane_offset(pc: usize, kind: &str, sc: Scalar) -> Result<(), ContextError> {
     if !sc.sure {
         return Ok(());
@@ -1267,18 +1305,22 @@ fn sane_offset(pc: usize, kind: &str, sc: Scalar) -> Result<(), ContextError> {
             pc,
             message: format!(
                 "math between {kind} pointer and register with unbounded min value is not \
-                 allowed: the number added may be any 64-bit value (loaded whole, or a \
-                 helper's result), negative included"
+                 allowed: the number added may be any 64-bit value (loaded whole, a helper's \
+                 result, or shifted past its sign), negative included"
             ),
         });
     }
-    if sc.lo >= MAX_VAR_OFF {
+    if sc.smin.unsigned_abs() >= MAX_VAR_OFF {
+        let why = if sc.smin < 0 {
+            "may be that far below zero"
+        } else {
+            "is at least 2^29"
+        };
         return Err(ContextError {
             pc,
             message: format!(
-                "value {} makes {kind} pointer be out of bounds: the number added is at least \
-                 2^29",
-                sc.lo as i64
+                "value {} makes {kind} pointer be out of bounds: the number added {why}",
+                sc.smin
             ),
         });
     }
@@ -1302,7 +1344,7 @@ fn value_plus(pc: usize, v: Val, n: Val) -> Result<Val, ContextError> {
         Val::MapValue {
             off,
             size,
-            vlo,
+            vmin,
             vhi,
         },
         Some(sc),
@@ -1315,13 +1357,13 @@ fn value_plus(pc: usize, v: Val, n: Val) -> Result<Val, ContextError> {
         Some(k) if k < MAX_VAR_OFF => Val::MapValue {
             off: off + k as i64,
             size,
-            vlo,
+            vmin,
             vhi,
         },
-        None if sc.sure && (vlo, vhi) == (0, 0) => Val::MapValue {
+        None if sc.sure && (vmin, vhi) == (0, 0) => Val::MapValue {
             off,
             size,
-            vlo: sc.lo,
+            vmin: sc.smin,
             vhi: sc.hi,
         },
         _ => Val::Unknown,
@@ -1331,26 +1373,13 @@ fn value_plus(pc: usize, v: Val, n: Val) -> Result<Val, ContextError> {
 /// A number operation's result (`src`: the operand, an immediate as a
 /// constant): bounded when both operands are, else a number not followed.
 fn number_alu(i: &Insn, dst: Val, src: Val) -> Val {
-    if i.op() == op::MOV {
-        // (A 64-bit register move keeps its value; see the caller. Only a
-        // register move's offset asks for a sign extension.)
-        let sign_extends = i.is_src_reg() && i.off != 0;
-        return match src.scalar() {
-            Some(sc) if !sign_extends && i.class() == op::ALU64 => Val::Scalar(sc),
-            Some(sc) if !sign_extends && sc.hi <= u64::from(u32::MAX) => Val::Scalar(sc),
-            // The low half of a wider number: any 32-bit value, the
-            // kernel's bound too when the low halves cover every value.
-            Some(sc) if !sign_extends => Val::Scalar(Scalar {
-                lo: 0,
-                hi: u64::from(u32::MAX),
-                link: 0,
-                sure: sc.sure && sc.hi - sc.lo >= 1 << 32,
-                ..sc
-            }),
-            _ => Val::Other,
-        };
-    }
-    match (dst.scalar(), src.scalar()) {
+    // (A move's result does not depend on what `dst` held.)
+    let dst = if i.op() == op::MOV {
+        Some(Scalar::constant(0))
+    } else {
+        dst.scalar()
+    };
+    match (dst, src.scalar()) {
         (Some(d), Some(s)) => {
             scalar::alu(i.class(), i.op(), i.off, d, s).map_or(Val::Other, Val::Scalar)
         }
@@ -1659,17 +1688,28 @@ mod tests {
                 .is_ok()
         );
         // A number with no bounds (8 bytes loaded): refused at the
-        // addition, as the kernel refuses it; after a signed comparison
-        // (which the kernel follows and this pass does not) it is left to
-        // the run-time checks.
-        let e = xdp("ldxdw %r5, [%r2]\nadd %r5, %r2\nldxb %r0, [%r5]").expect_err("refused");
+        // addition, as the kernel refuses it, also when a signed
+        // comparison bounds it from above only; bounded from below only,
+        // it makes a pointer never proven.
+        for bound in ["", "jsgt %r5, 40, +2\n"] {
+            let e = xdp(&format!(
+                "ldxdw %r5, [%r2]\n{bound}add %r5, %r2\nldxb %r0, [%r5]"
+            ))
+            .expect_err("refused");
+            assert!(
+                e.message
+                    .starts_with("math between pkt pointer and register with unbounded min"),
+                "{}",
+                e.message
+            );
+        }
+        let e = xdp("ldxdw %r5, [%r2]\njslt %r5, 0, +2\nadd %r5, %r2\nldxb %r0, [%r5]")
+            .expect_err("refused");
         assert!(
-            e.message
-                .starts_with("math between pkt pointer and register with unbounded min"),
+            e.message.starts_with("invalid access to packet"),
             "{}",
             e.message
         );
-        assert!(xdp("ldxdw %r5, [%r2]\njslt %r5, 0, +2\nadd %r5, %r2\nldxb %r0, [%r5]").is_ok());
         // One constant, however reached, moves the constant offset: the 34
         // proven bytes cover byte 33 = 20 + 13.
         assert!(xdp("mov %r5, 4\nmul %r5, 5\nadd %r5, %r2\nldxb %r0, [%r5+13]").is_ok());

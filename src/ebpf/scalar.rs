@@ -1,7 +1,9 @@
-//! Unsigned bounds of numbers, as far as the context pass needs them to
-//! follow a packet pointer moved by a number (`data + ihl * 4`): the
-//! kernel's verifier gives such a pointer its own id and range, and
-//! refuses its accesses past what a comparison with `data_end` proved.
+//! Bounds of numbers, unsigned and signed as the kernel's verifier keeps
+//! both, as far as the context pass needs them to follow a pointer moved
+//! by a number (`data + ihl * 4`, `value + i * 4`): the kernel gives such
+//! a pointer a variable part and refuses it where those bounds do not keep
+//! it inside its memory (a sign-extended index may be negative: `R1 min
+//! value is negative`, whatever its unsigned bounds say).
 //!
 //! Two kinds of number matter, because the kernel explores paths one by
 //! one: a number unknown on its own path (`var`: loaded from memory or
@@ -12,22 +14,25 @@
 //! paths, so it follows a pointer only when the number is one constant or
 //! `var`; anything else is left to the run-time checks (never refused).
 //!
-//! The kernel knows more about a number than these bounds (signed bounds,
-//! known bits, path by path), so they may be looser than its own. A
-//! refusal that follows from a number being *too large* is the kernel's
-//! only when they are not (`sure`): numbers built from loads, constants,
-//! unsigned comparisons and the operations whose bounds the kernel
-//! computes the same way; anything else clears it, and such a number is
-//! never the reason for a refusal.
+//! The kernel knows more about a number than these bounds (known bits,
+//! 32-bit halves, path by path), so they may be looser than its own. A
+//! refusal that follows from a number's bounds is the kernel's only when
+//! they are not (`sure`): numbers built from loads, constants, comparisons
+//! and the operations whose bounds the kernel computes the same way;
+//! anything else clears it, and such a number is never the reason for a
+//! refusal.
 
 use super::insn::op;
 use super::semantics;
 
-/// A number's unsigned bounds, `lo ..= hi`.
+/// A number's bounds: unsigned `lo ..= hi` and signed `smin ..= smax`,
+/// each as tight as the other allows (the kernel's `reg_bounds_sync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Scalar {
     pub lo: u64,
     pub hi: u64,
+    pub smin: i64,
+    pub smax: i64,
     /// Unknown on its own path (see the module header).
     pub var: bool,
     /// Registers and stack slots holding the same `link` (non-zero) hold
@@ -48,10 +53,44 @@ impl Scalar {
         Scalar {
             lo: v,
             hi: v,
+            smin: v as i64,
+            smax: v as i64,
             var: false,
             link: 0,
             sure: true,
         }
+    }
+
+    /// A number within `lo ..= hi` unsigned, its signed bounds what those
+    /// give.
+    pub(crate) fn unsigned(lo: u64, hi: u64, var: bool, sure: bool) -> Scalar {
+        Scalar {
+            lo,
+            hi,
+            smin: i64::MIN,
+            smax: i64::MAX,
+            var,
+            link: 0,
+            sure,
+        }
+        .synced()
+        .unwrap_or_else(|| unreachable!("lo <= hi"))
+    }
+
+    /// A number within `smin ..= smax` signed, its unsigned bounds what
+    /// those give.
+    fn signed(smin: i64, smax: i64, var: bool, sure: bool) -> Scalar {
+        Scalar {
+            lo: 0,
+            hi: u64::MAX,
+            smin,
+            smax,
+            var,
+            link: 0,
+            sure,
+        }
+        .synced()
+        .unwrap_or_else(|| unreachable!("smin <= smax"))
     }
 
     /// A number the kernel knows nothing of: a helper's result
@@ -62,17 +101,21 @@ impl Scalar {
 
     /// A `size`-byte value loaded from memory (zero-extended).
     pub(crate) fn loaded(size: usize) -> Scalar {
-        Scalar {
-            lo: 0,
-            hi: if size >= 8 {
-                u64::MAX
-            } else {
-                (1u64 << (8 * size)) - 1
-            },
-            var: true,
-            link: 0,
-            sure: true,
+        let hi = if size >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * size)) - 1
+        };
+        Scalar::unsigned(0, hi, true, true)
+    }
+
+    /// A `size`-byte value loaded sign-extended (`ldxs`).
+    pub(crate) fn loaded_signed(size: usize) -> Scalar {
+        if size >= 8 {
+            return Scalar::unknown();
         }
+        let half = 1i64 << (8 * size - 1);
+        Scalar::signed(-half, half - 1, true, true)
     }
 
     pub(crate) fn exact(self) -> Option<u64> {
@@ -84,17 +127,99 @@ impl Scalar {
         Scalar {
             lo: self.lo.min(o.lo),
             hi: self.hi.max(o.hi),
+            smin: self.smin.min(o.smin),
+            smax: self.smax.max(o.smax),
             var: self.var && o.var,
             link: if self.link == o.link { self.link } else { 0 },
             sure: self.sure && o.sure,
         }
     }
 
-    /// May be below zero as a signed 64-bit number, with nothing bounding
-    /// it there: the kernel's `smin_value == S64_MIN` when `sure`.
+    /// What both bounds say of one number (a copy learning what a
+    /// comparison taught the other); `None` when they leave no value.
+    pub(crate) fn meet(self, o: Scalar) -> Option<Scalar> {
+        Scalar {
+            lo: self.lo.max(o.lo),
+            hi: self.hi.min(o.hi),
+            smin: self.smin.max(o.smin),
+            smax: self.smax.min(o.smax),
+            sure: self.sure && o.sure,
+            ..self
+        }
+        .synced()
+    }
+
+    /// May be below zero with nothing bounding it: the kernel's
+    /// `smin_value == S64_MIN` when `sure`.
     pub(crate) fn unbounded_below(self) -> bool {
-        const SIGN: u64 = 1 << 63;
-        self.lo == SIGN || (self.lo < SIGN && self.hi >= SIGN)
+        self.smin == i64::MIN
+    }
+
+    /// Its low 32 bits (a 32-bit operation's operand, or `mov32`): the
+    /// number when it fits, else any 32-bit value, the kernel's bound too
+    /// when the low halves cover every value.
+    pub(crate) fn low_half(self) -> Scalar {
+        if self.hi <= u64::from(u32::MAX) {
+            return self;
+        }
+        Scalar {
+            link: 0,
+            ..Scalar::unsigned(
+                0,
+                u64::from(u32::MAX),
+                self.var,
+                self.sure && self.hi - self.lo >= 1 << 32,
+            )
+        }
+    }
+
+    /// Sign-extended from its low `bits` bits (`movsx`), as the kernel's
+    /// `coerce_reg_to_size_sx` bounds it: the same number when its range
+    /// keeps one sign there, else the narrow type's whole range.
+    fn sign_extended(self, bits: u32) -> Scalar {
+        let extend = |v: i64| (v << (64 - bits)) >> (64 - bits);
+        if let Some(v) = self.exact() {
+            return Scalar {
+                var: self.var,
+                sure: self.sure,
+                ..Scalar::constant(extend(v as i64) as u64)
+            };
+        }
+        let same_top = (self.smax as u64) >> bits == (self.smin as u64) >> bits;
+        let (a, b) = (extend(self.smin), extend(self.smax));
+        let (lo, hi) = (a.min(b), a.max(b));
+        if same_top && (lo >= 0) == (hi >= 0) {
+            return Scalar::signed(lo, hi, self.var, self.sure);
+        }
+        let half = 1i64 << (bits - 1);
+        Scalar::signed(-half, half - 1, self.var, self.sure)
+    }
+
+    /// Each pair of bounds tightened by the other, as the kernel's
+    /// `__reg64_deduce_bounds` does; `None` when no value is left.
+    fn synced(mut self) -> Option<Scalar> {
+        for _ in 0..2 {
+            // Unsigned bounds on one side of the sign boundary are signed
+            // bounds too.
+            if (self.lo as i64) <= (self.hi as i64) {
+                self.smin = self.smin.max(self.lo as i64);
+                self.smax = self.smax.min(self.hi as i64);
+            }
+            if (self.smin as u64) <= (self.smax as u64) {
+                // Signed bounds of one sign are unsigned bounds too.
+                self.lo = self.lo.max(self.smin as u64);
+                self.hi = self.hi.min(self.smax as u64);
+            } else if self.hi < self.smin as u64 {
+                // Signed bounds across zero, unsigned ones reaching only
+                // their non-negative part (or only the negative one).
+                self.smin = self.lo as i64;
+                self.hi = self.hi.min(self.smax as u64);
+            } else if (self.smax as u64) < self.lo {
+                self.smax = self.hi as i64;
+                self.lo = self.lo.max(self.smin as u64);
+            }
+        }
+        (self.lo <= self.hi && self.smin <= self.smax).then_some(self)
     }
 
     fn unsure(self) -> Scalar {
@@ -110,6 +235,16 @@ impl Scalar {
 /// the instruction extends it).
 pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Option<Scalar> {
     let wide = class == op::ALU64;
+    if code == op::MOV {
+        // A move (`dst` unused), sign-extending with an offset (`movsx`;
+        // the 32-bit form is not followed).
+        return match (wide, off) {
+            (true, 0) => Some(src),
+            (true, 8 | 16 | 32) => Some(src.sign_extended(off as u32)),
+            (false, 0) => Some(src.low_half()),
+            _ => None,
+        };
+    }
     let var = dst.var || src.var;
     if let (Some(a), Some(b)) = (dst.exact(), src.exact()) {
         let v = if wide {
@@ -123,25 +258,26 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
             ..Scalar::constant(v)
         });
     }
+    // A 32-bit operation works on the low halves.
+    let (dst, src) = if wide {
+        (dst, src)
+    } else {
+        (dst.low_half(), src.low_half())
+    };
     // The kernel bounds these as below; for OR, XOR, DIV and MOD its known
-    // bits or its rules may give other bounds.
+    // bits or its rules may give other bounds, and a product of numbers
+    // that may be negative is bounded by rules that changed between
+    // kernels.
     let sure = dst.sure
         && src.sure
-        && matches!(
-            code,
-            op::AND | op::ADD | op::SUB | op::MUL | op::LSH | op::RSH
-        );
-    let range = |lo: u64, hi: u64| {
-        Some(Scalar {
-            lo,
-            hi,
-            var,
-            link: 0,
-            sure,
-        })
-    };
+        && match code {
+            op::AND | op::ADD | op::SUB | op::LSH | op::RSH | op::ARSH => true,
+            op::MUL => dst.smin >= 0 && src.smin >= 0,
+            _ => false,
+        };
+    let unsigned = |lo: u64, hi: u64| Some(Scalar::unsigned(lo, hi, var, sure));
     let r = match code {
-        op::AND => range(0, dst.hi.min(src.hi)),
+        op::AND => unsigned(0, dst.hi.min(src.hi)),
         op::OR | op::XOR => {
             let top = dst.hi.max(src.hi);
             let all = u64::MAX.checked_shr(top.leading_zeros()).unwrap_or(0);
@@ -150,21 +286,50 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
             } else {
                 0
             };
-            range(lo, all)
+            unsigned(lo, all)
         }
-        op::ADD => range(dst.lo.checked_add(src.lo)?, dst.hi.checked_add(src.hi)?),
-        op::SUB => {
-            let k = src.exact()?;
-            range(dst.lo.checked_sub(k)?, dst.hi.checked_sub(k)?)
+        // Sums and differences: each pair of bounds on its own, any value
+        // where it could wrap (as the kernel's scalar_min_max_add/sub).
+        op::ADD | op::SUB => {
+            let (u, s) = if code == op::ADD {
+                (
+                    dst.lo.checked_add(src.lo).zip(dst.hi.checked_add(src.hi)),
+                    dst.smin
+                        .checked_add(src.smin)
+                        .zip(dst.smax.checked_add(src.smax)),
+                )
+            } else {
+                (
+                    dst.lo.checked_sub(src.hi).zip(dst.hi.checked_sub(src.lo)),
+                    dst.smin
+                        .checked_sub(src.smax)
+                        .zip(dst.smax.checked_sub(src.smin)),
+                )
+            };
+            let (lo, hi) = u.unwrap_or((0, u64::MAX));
+            let (smin, smax) = s.filter(|_| wide).unwrap_or((i64::MIN, i64::MAX));
+            let r = Scalar {
+                lo,
+                hi,
+                smin,
+                smax,
+                var,
+                link: 0,
+                sure,
+            }
+            .synced();
+            // A 32-bit result past 32 bits has wrapped: any 32-bit value,
+            // left unfollowed.
+            return r.filter(|_| wide || u.is_some_and(|(_, hi)| hi <= u64::from(u32::MAX)));
         }
-        op::MUL => range(dst.lo.checked_mul(src.lo)?, dst.hi.checked_mul(src.hi)?),
+        op::MUL => unsigned(dst.lo.checked_mul(src.lo)?, dst.hi.checked_mul(src.hi)?),
         op::DIV if off == 0 => {
             let k = src.exact().filter(|&k| k != 0)?;
-            range(dst.lo / k, dst.hi / k)
+            unsigned(dst.lo / k, dst.hi / k)
         }
         op::MOD if off == 0 => {
             let k = src.exact().filter(|&k| k != 0)?;
-            range(0, dst.hi.min(k - 1))
+            unsigned(0, dst.hi.min(k - 1))
         }
         op::LSH => {
             let k = src.exact().filter(|&k| k < 64)? as u32;
@@ -172,22 +337,29 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
                 // Bits shifted out: only the k low zero bits are known
                 // (clang's `lsh 32; rsh 32` zero-extension starts so). The
                 // kernel's known bits give it the same bound when every
-                // bit of `dst` up to its top was unknown.
-                let low_bits_unknown = dst.lo == 0 && dst.hi.wrapping_add(1) & dst.hi == 0;
-                return Some(Scalar {
-                    lo: 0,
-                    hi: u64::MAX << k,
+                // bit of `dst` up to its top was unknown, as they are for
+                // a number reaching u64::MAX.
+                let low_bits_unknown =
+                    dst.hi == u64::MAX || (dst.lo == 0 && dst.hi.wrapping_add(1) & dst.hi == 0);
+                return Some(Scalar::unsigned(
+                    0,
+                    u64::MAX << k,
                     var,
-                    link: 0,
-                    sure: sure && low_bits_unknown,
-                })
+                    sure && low_bits_unknown,
+                ))
                 .filter(|_| wide);
             }
-            range(dst.lo << k, dst.hi << k)
+            unsigned(dst.lo << k, dst.hi << k)
         }
         op::RSH => {
             let k = src.exact().filter(|&k| k < 64)? as u32;
-            range(dst.lo >> k, dst.hi >> k)
+            unsigned(dst.lo >> k, dst.hi >> k)
+        }
+        // An arithmetic shift keeps the signed order (clang's sign
+        // extension `lsh 32; arsh 32` ends so).
+        op::ARSH if wide => {
+            let k = src.exact().filter(|&k| k < 64)? as u32;
+            Some(Scalar::signed(dst.smin >> k, dst.smax >> k, var, sure))
         }
         _ => None,
     };
@@ -206,6 +378,23 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
 /// it.
 pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Option<Scalar> {
     let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
+    if class == op::JMP && signed {
+        // The signed bounds, as the kernel's regs_refine_cond_op.
+        let k = k as i64;
+        let (smin, smax) = match (code, taken) {
+            (op::JSGT, true) | (op::JSLE, false) => (k.checked_add(1)?, i64::MAX),
+            (op::JSGT, false) | (op::JSLE, true) => (i64::MIN, k),
+            (op::JSGE, true) | (op::JSLT, false) => (k, i64::MAX),
+            (op::JSGE, false) | (op::JSLT, true) => (i64::MIN, k.checked_sub(1)?),
+            _ => unreachable!("signed comparisons"),
+        };
+        return Scalar {
+            smin: s.smin.max(smin),
+            smax: s.smax.min(smax),
+            ..s
+        }
+        .synced();
+    }
     // JMP32 compares the low halves: the same when the value fits.
     let k = if class == op::JMP {
         k
@@ -215,13 +404,9 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
     if class == op::JMP32 && s.hi > u64::from(u32::MAX) {
         return Some(s.unsure());
     }
-    // Signed compares order as unsigned ones when both sides are
+    // 32-bit signed compares order as unsigned ones when both sides are
     // non-negative.
-    let limit = if class == op::JMP32 {
-        u64::from(i32::MAX as u32)
-    } else {
-        i64::MAX as u64
-    };
+    let limit = u64::from(i32::MAX as u32);
     if signed && (s.hi > limit || k > limit) {
         return Some(s.unsure());
     }
@@ -240,27 +425,40 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
         (op::JGE, true) | (op::JLT, false) => (k, u64::MAX),
         (op::JGE, false) | (op::JLT, true) => (0, k.checked_sub(1)?),
         (op::JNE, true) | (op::JEQ, false) => {
-            // x != k moves a bound equal to k, as the kernel's does; its
-            // signed bounds move at the sign boundary, which these do not
-            // see.
-            let edge = if class == op::JMP32 {
-                matches!(k, 0x7fff_ffff | 0x8000_0000)
-            } else {
-                matches!(k, 0x7fff_ffff_ffff_ffff | 0x8000_0000_0000_0000)
-            };
+            // x != k moves a bound equal to k, as the kernel's does; a
+            // 32-bit comparison moves its signed 32-bit bounds at their
+            // edges, which these do not see.
+            let edge = class == op::JMP32 && matches!(k, 0x7fff_ffff | 0x8000_0000);
             let s = if edge { s.unsure() } else { s };
-            return match (s.lo == k, s.hi == k) {
-                (true, true) => None,
-                (true, false) => Some(Scalar { lo: k + 1, ..s }),
-                (false, true) => Some(Scalar { hi: k - 1, ..s }),
-                (false, false) => Some(s),
+            if s.exact() == Some(k) {
+                return None;
+            }
+            let step = |b: u64, by: fn(u64, u64) -> u64| if b == k { by(b, 1) } else { b };
+            let sstep = |b: i64, by: fn(i64, i64) -> i64| {
+                if class == op::JMP && b == k as i64 {
+                    by(b, 1)
+                } else {
+                    b
+                }
             };
+            return Scalar {
+                lo: step(s.lo, u64::wrapping_add),
+                hi: step(s.hi, u64::wrapping_sub),
+                smin: sstep(s.smin, i64::wrapping_add),
+                smax: sstep(s.smax, i64::wrapping_sub),
+                ..s
+            }
+            .synced();
         }
         // (jset: the kernel learns known bits.)
         _ => return Some(s.unsure()),
     };
-    let (lo, hi) = (s.lo.max(lo), s.hi.min(hi));
-    (lo <= hi).then_some(Scalar { lo, hi, ..s })
+    Scalar {
+        lo: s.lo.max(lo),
+        hi: s.hi.min(hi),
+        ..s
+    }
+    .synced()
 }
 
 /// The comparison `k op x` as `x op' k` (`5 > x` is `x < 5`).
@@ -285,6 +483,8 @@ mod tests {
     const BYTE: Scalar = Scalar {
         lo: 0,
         hi: 255,
+        smin: 0,
+        smax: 255,
         var: true,
         link: 0,
         sure: true,
@@ -320,10 +520,7 @@ mod tests {
         );
         assert_eq!(k.and_then(Scalar::exact), Some(0xffff_fffe));
         // A 32-bit sum that could wrap has no bounds.
-        let big = Scalar {
-            hi: u64::from(u32::MAX),
-            ..BYTE
-        };
+        let big = Scalar::loaded(4);
         assert_eq!(alu(op::ALU, op::ADD, 0, big, Scalar::constant(1)), None);
     }
 
@@ -342,12 +539,30 @@ mod tests {
         assert_eq!((lt_20.lo, lt_20.hi), (0, 19));
         // A side no value reaches.
         assert_eq!(refine(op::JMP, op::JGT, BYTE, 300, true), None);
-        // Signed compares of a number that may be negative are not
-        // followed: the bounds stay, no longer the kernel's for sure.
+        // A signed upper bound leaves a number that may be any negative
+        // value (the kernel's smin stays S64_MIN); a lower bound of zero
+        // makes it non-negative, unsigned bounds included.
         let any = Scalar::unknown();
-        let after = refine(op::JMP, op::JSLT, any, 10, true).expect("reached");
-        assert_eq!((after.lo, after.hi, after.sure), (0, u64::MAX, false));
-        assert!(any.unbounded_below() && any.sure);
+        let below_10 = refine(op::JMP, op::JSLT, any, 10, true).expect("reached");
+        assert_eq!(
+            (below_10.lo, below_10.hi, below_10.smin, below_10.smax),
+            (0, u64::MAX, i64::MIN, 9)
+        );
+        assert!(below_10.unbounded_below() && below_10.sure);
+        let natural = refine(op::JMP, op::JSLT, any, 0, false).expect("reached");
+        assert_eq!(
+            (natural.lo, natural.hi, natural.smin),
+            (0, i64::MAX as u64, 0)
+        );
+        let small = refine(op::JMP, op::JSGT, natural, 7, false).expect("reached");
+        assert_eq!((small.lo, small.hi, small.sure), (0, 7, true));
+        // 32-bit signed compares of a number past i32::MAX: not followed.
+        let word = Scalar::loaded(4);
+        assert!(
+            !refine(op::JMP32, op::JSGT, word, 7, false)
+                .expect("reached")
+                .sure
+        );
         // x != 0 moves the lower bound, as the kernel's.
         let nonzero = refine(op::JMP, op::JNE, BYTE, 0, true).expect("taken");
         assert_eq!((nonzero.lo, nonzero.hi, nonzero.sure), (1, 255, true));
@@ -358,10 +573,56 @@ mod tests {
                 .expect("reached")
                 .sure
         );
-        assert!(
-            !refine(op::JMP, op::JNE, any, 1 << 63, true)
-                .expect("reached")
-                .sure
+        // x != i64::MIN moves the signed lower bound (and only that).
+        let above_min = refine(op::JMP, op::JNE, any, 1 << 63, true).expect("reached");
+        assert_eq!(
+            (above_min.smin, above_min.lo, above_min.sure),
+            (i64::MIN + 1, 0, true)
+        );
+    }
+
+    #[test]
+    fn sign_extensions_and_differences_have_signed_bounds() {
+        // clang's sign extension of a byte: lsh 56; arsh 56.
+        let high = alu(op::ALU64, op::LSH, 0, BYTE, Scalar::constant(56)).expect("lsh");
+        let c = alu(op::ALU64, op::ARSH, 0, high, Scalar::constant(56)).expect("arsh");
+        assert_eq!(
+            (c.smin, c.smax, c.lo, c.hi, c.sure),
+            (-128, 127, 0, u64::MAX, true)
+        );
+        // movsx of a byte the same (the kernel's coerce_reg_to_size_sx),
+        // and of a number of one sign the number itself.
+        let m = alu(op::ALU64, op::MOV, 8, Scalar::constant(0), BYTE).expect("movsx");
+        assert_eq!((m.smin, m.smax), (-128, 127));
+        let seven_bits = Scalar::loaded(1).meet(Scalar::constant(0).join(Scalar::constant(127)));
+        let m = alu(op::ALU64, op::MOV, 8, BYTE, seven_bits.expect("meet")).expect("movsx");
+        assert_eq!((m.smin, m.smax, m.lo, m.hi), (0, 127, 0, 127));
+        // ... checked from below: back to unsigned bounds.
+        let natural = refine(op::JMP, op::JSGE, c, 0, true).expect("reached");
+        assert_eq!((natural.lo, natural.hi, natural.smax), (0, 127, 127));
+        // Scaled, a number that may be negative reaches every value.
+        let scaled = alu(op::ALU64, op::LSH, 0, c, Scalar::constant(2)).expect("lsh");
+        assert!(scaled.unbounded_below() && scaled.sure);
+        // A difference that may wrap: any unsigned value, signed bounds
+        // kept (the kernel's scalar_min_max_sub).
+        let d = alu(op::ALU64, op::SUB, 0, BYTE, Scalar::constant(4)).expect("sub");
+        assert_eq!((d.smin, d.smax, d.lo, d.hi), (-4, 251, 0, u64::MAX));
+        // Signed bounds of one sign are unsigned bounds too.
+        let negative = refine(op::JMP, op::JSLT, c, 0, true).expect("reached");
+        assert_eq!((negative.lo, negative.hi), ((-128i64) as u64, u64::MAX));
+        // An int sign-extended after a u32 load: lsh 32; arsh 32.
+        let w = alu(
+            op::ALU64,
+            op::LSH,
+            0,
+            Scalar::loaded(4),
+            Scalar::constant(32),
+        )
+        .expect("lsh");
+        let n = alu(op::ALU64, op::ARSH, 0, w, Scalar::constant(32)).expect("arsh");
+        assert_eq!(
+            (n.smin, n.smax, n.sure),
+            (i64::from(i32::MIN), i64::from(i32::MAX), true)
         );
     }
 }

@@ -1,10 +1,11 @@
 // Packet pointers moved by numbers the kernel bounds in ways the
-// verifier here follows only in part: signed comparisons, an unsigned
-// bound on 8 bytes read whole, clang's zero-extension of a 32-bit number
-// with a mask, known bits; and map values (a lookup's, .bss) indexed by
-// numbers bounded by comparisons and masks. The kernel accepts each; so
-// must cranebpf (what it cannot follow is checked at run time, never
-// refused), with the same verdicts and maps.
+// verifier here follows only in part: a signed comparison of 8 bytes, an
+// unsigned bound on 8 bytes read whole, clang's zero-extension of a
+// 32-bit number with a mask, known bits; and map values (a lookup's,
+// .bss) indexed by numbers bounded by comparisons and masks, a
+// sign-extended byte checked both ways, an absolute value. The kernel
+// accepts each; so must cranebpf (what it cannot follow is checked at run
+// time, never refused), with the same verdicts and maps.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -66,6 +67,14 @@ int entry(struct xdp_md *ctx)
         if (i < 8)
             v->slot[i]++;
         v->slot[data[21] & 7] += 2;
+        signed char c = data[18];
+        if (c >= 0 && c < 8)
+            v->slot[c] += 3;
+        long d = (signed char)data[19];
+        if (d < 0)
+            d = -d;
+        if (d < 8)
+            v->slot[d] += 4;
         for (int n = 0; n < 8; n++)
             sum += v->slot[n];
     }

@@ -7,6 +7,8 @@
 // call or used before their NULL check, and for packet pointers moved by
 // numbers that may be negative, are too large, or are never bounded
 // below MAX_PACKET_OFF, and for map value accesses outside the value;
+// and for numbers that may be negative (sign-extended, compared signed
+// from one side only) moving either;
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -439,4 +441,90 @@ int value_wide_index(struct xdp_md *ctx)
     if (!v)
         return XDP_PASS;
     return v[*(__u32 *)(data + 14)];
+}
+
+// Signed numbers: a sign-extended byte bounded from above only (shifted
+// past its sign by the index scaling), a sign-extended int bounded from
+// above moving a packet pointer, a sign-extended byte moving a packet
+// pointer or a map value pointer with nothing bounding it below, and a
+// difference that may take an index before the value.
+SEC("xdp")
+int signed_index(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    __u32 k = 0;
+    struct slots *v = bpf_map_lookup_elem(&table, &k);
+    if (!v)
+        return XDP_PASS;
+    signed char i = data[20];
+    if (i < 8)
+        v->slot[i]++;
+    return XDP_PASS;
+}
+
+SEC("xdp")
+int signed_far_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    int n = *(int *)(data + 14);
+    if (n < 100) {
+        unsigned char *p = data + n;
+        if (p + 1 > end)
+            return XDP_PASS;
+        return *p;
+    }
+    return XDP_DROP;
+}
+
+SEC("xdp")
+int signed_packet_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    unsigned char *p = data + (signed char)data[20];
+    if (p + 1 > end)
+        return XDP_PASS;
+    return *p;
+}
+
+SEC("xdp")
+int signed_value_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    __u32 k = 0;
+    signed char *v = bpf_map_lookup_elem(&table, &k);
+    if (!v)
+        return XDP_PASS;
+    long d = (signed char)data[20];
+    if (d >= -4 && d < 4)
+        return v[16 + d];
+    return XDP_DROP;
+}
+
+SEC("xdp")
+int value_before_start(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    __u32 k = 0;
+    struct slots *v = bpf_map_lookup_elem(&table, &k);
+    if (!v)
+        return XDP_PASS;
+    long i = (long)data[20] - 4;
+    if (i < 8)
+        v->slot[i]++;
+    return XDP_PASS;
 }

@@ -25,14 +25,19 @@
 use super::insn::op;
 use super::semantics;
 
-/// A number's bounds: unsigned `lo ..= hi` and signed `smin ..= smax`,
-/// each as tight as the other allows (the kernel's `reg_bounds_sync`).
+/// A number's bounds: unsigned `lo ..= hi`, signed `smin ..= smax`, and
+/// signed `s32min ..= s32max` of its low 32 bits (what clang's 32-bit
+/// arithmetic and comparisons bound), each as tight as the others allow
+/// (the kernel's `reg_bounds_sync`). The low half's unsigned bounds are
+/// `lo ..= hi` when the number fits 32 bits, else not kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Scalar {
     pub lo: u64,
     pub hi: u64,
     pub smin: i64,
     pub smax: i64,
+    pub s32min: i32,
+    pub s32max: i32,
     /// Unknown on its own path (see the module header).
     pub var: bool,
     /// Registers and stack slots holding the same `link` (non-zero) hold
@@ -55,6 +60,8 @@ impl Scalar {
             hi: v,
             smin: v as i64,
             smax: v as i64,
+            s32min: v as i32,
+            s32max: v as i32,
             var: false,
             link: 0,
             sure: true,
@@ -69,6 +76,8 @@ impl Scalar {
             hi,
             smin: i64::MIN,
             smax: i64::MAX,
+            s32min: i32::MIN,
+            s32max: i32::MAX,
             var,
             link: 0,
             sure,
@@ -85,12 +94,31 @@ impl Scalar {
             hi: u64::MAX,
             smin,
             smax,
+            s32min: i32::MIN,
+            s32max: i32::MAX,
             var,
             link: 0,
             sure,
         }
         .synced()
         .unwrap_or_else(|| unreachable!("smin <= smax"))
+    }
+
+    /// A 32-bit result within `s32min ..= s32max` signed, zero-extended.
+    fn signed32(s32min: i32, s32max: i32, var: bool, sure: bool) -> Scalar {
+        Scalar {
+            lo: 0,
+            hi: u64::from(u32::MAX),
+            smin: i64::MIN,
+            smax: i64::MAX,
+            s32min,
+            s32max,
+            var,
+            link: 0,
+            sure,
+        }
+        .synced()
+        .unwrap_or_else(|| unreachable!("s32min <= s32max"))
     }
 
     /// A number the kernel knows nothing of: a helper's result
@@ -129,6 +157,8 @@ impl Scalar {
             hi: self.hi.max(o.hi),
             smin: self.smin.min(o.smin),
             smax: self.smax.max(o.smax),
+            s32min: self.s32min.min(o.s32min),
+            s32max: self.s32max.max(o.s32max),
             var: self.var && o.var,
             link: if self.link == o.link { self.link } else { 0 },
             sure: self.sure && o.sure,
@@ -143,6 +173,8 @@ impl Scalar {
             hi: self.hi.min(o.hi),
             smin: self.smin.max(o.smin),
             smax: self.smax.min(o.smax),
+            s32min: self.s32min.max(o.s32min),
+            s32max: self.s32max.min(o.s32max),
             sure: self.sure && o.sure,
             ..self
         }
@@ -162,15 +194,12 @@ impl Scalar {
         if self.hi <= u64::from(u32::MAX) {
             return self;
         }
-        Scalar {
-            link: 0,
-            ..Scalar::unsigned(
-                0,
-                u64::from(u32::MAX),
-                self.var,
-                self.sure && self.hi - self.lo >= 1 << 32,
-            )
-        }
+        Scalar::signed32(
+            self.s32min,
+            self.s32max,
+            self.var,
+            self.sure && self.hi - self.lo >= 1 << 32,
+        )
     }
 
     /// Sign-extended from its low `bits` bits (`movsx`), as the kernel's
@@ -198,7 +227,39 @@ impl Scalar {
     /// Each pair of bounds tightened by the other, as the kernel's
     /// `__reg64_deduce_bounds` does; `None` when no value is left.
     fn synced(mut self) -> Option<Scalar> {
+        const U32: u64 = u32::MAX as u64;
         for _ in 0..2 {
+            if self.hi <= U32 {
+                // A number of 32 bits: its bounds are its low half's
+                // unsigned bounds, tightened by the signed ones as the
+                // kernel's `__reg32_deduce_bounds` does.
+                let (mut lo, mut hi) = (self.lo as u32, self.hi as u32);
+                let (smin, smax) = (self.s32min as u32, self.s32max as u32);
+                if smin <= smax {
+                    (lo, hi) = (lo.max(smin), hi.min(smax));
+                } else if hi < smin {
+                    self.s32min = lo as i32;
+                    hi = hi.min(smax);
+                } else if smax < lo {
+                    self.s32max = hi as i32;
+                    lo = lo.max(smin);
+                }
+                if lo as i32 <= hi as i32 {
+                    self.s32min = self.s32min.max(lo as i32);
+                    self.s32max = self.s32max.min(hi as i32);
+                }
+                (self.lo, self.hi) = (u64::from(lo), u64::from(hi));
+            } else if self.lo >> 32 == self.hi >> 32 && self.lo as i32 <= self.hi as i32 {
+                // Upper halves alike: the low halves bound the low half.
+                self.s32min = self.s32min.max(self.lo as i32);
+                self.s32max = self.s32max.min(self.hi as i32);
+            }
+            if (self.smin as u64) >> 32 == (self.smax as u64) >> 32
+                && self.smin as i32 <= self.smax as i32
+            {
+                self.s32min = self.s32min.max(self.smin as i32);
+                self.s32max = self.s32max.min(self.smax as i32);
+            }
             // Unsigned bounds on one side of the sign boundary are signed
             // bounds too.
             if (self.lo as i64) <= (self.hi as i64) {
@@ -219,7 +280,7 @@ impl Scalar {
                 self.lo = self.lo.max(self.smin as u64);
             }
         }
-        (self.lo <= self.hi && self.smin <= self.smax).then_some(self)
+        (self.lo <= self.hi && self.smin <= self.smax && self.s32min <= self.s32max).then_some(self)
     }
 
     fn unsure(self) -> Scalar {
@@ -306,21 +367,43 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
                         .zip(dst.smax.checked_sub(src.smin)),
                 )
             };
-            let (lo, hi) = u.unwrap_or((0, u64::MAX));
-            let (smin, smax) = s.filter(|_| wide).unwrap_or((i64::MIN, i64::MAX));
-            let r = Scalar {
-                lo,
-                hi,
-                smin,
-                smax,
-                var,
-                link: 0,
-                sure,
+            if wide {
+                let (lo, hi) = u.unwrap_or((0, u64::MAX));
+                let (smin, smax) = s.unwrap_or((i64::MIN, i64::MAX));
+                return Scalar {
+                    lo,
+                    hi,
+                    smin,
+                    smax,
+                    s32min: i32::MIN,
+                    s32max: i32::MAX,
+                    var,
+                    link: 0,
+                    sure,
+                }
+                .synced();
+            }
+            // 32 bits: the low halves' sums, any 32-bit value where they
+            // wrap, and the same for their signed bounds.
+            let u32_max = u64::from(u32::MAX);
+            let (lo, hi) = u.filter(|&(_, hi)| hi <= u32_max).unwrap_or((0, u32_max));
+            let s32 = if code == op::ADD {
+                dst.s32min
+                    .checked_add(src.s32min)
+                    .zip(dst.s32max.checked_add(src.s32max))
+            } else {
+                dst.s32min
+                    .checked_sub(src.s32max)
+                    .zip(dst.s32max.checked_sub(src.s32min))
+            };
+            let (s32min, s32max) = s32.unwrap_or((i32::MIN, i32::MAX));
+            let r = Scalar::unsigned(lo, hi, var, sure);
+            return Scalar {
+                s32min: r.s32min.max(s32min),
+                s32max: r.s32max.min(s32max),
+                ..r
             }
             .synced();
-            // A 32-bit result past 32 bits has wrapped: any 32-bit value,
-            // left unfollowed.
-            return r.filter(|_| wide || u.is_some_and(|(_, hi)| hi <= u64::from(u32::MAX)));
         }
         op::MUL => unsigned(dst.lo.checked_mul(src.lo)?, dst.hi.checked_mul(src.hi)?),
         op::DIV if off == 0 => {
@@ -333,7 +416,7 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
         }
         op::LSH => {
             let k = src.exact().filter(|&k| k < 64)? as u32;
-            if dst.hi.leading_zeros() < k {
+            let r = if dst.hi.leading_zeros() < k {
                 // Bits shifted out: only the k low zero bits are known
                 // (clang's `lsh 32; rsh 32` zero-extension starts so). The
                 // kernel's known bits give it the same bound when every
@@ -341,15 +424,27 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
                 // a number reaching u64::MAX.
                 let low_bits_unknown =
                     dst.hi == u64::MAX || (dst.lo == 0 && dst.hi.wrapping_add(1) & dst.hi == 0);
-                return Some(Scalar::unsigned(
-                    0,
-                    u64::MAX << k,
-                    var,
-                    sure && low_bits_unknown,
-                ))
-                .filter(|_| wide);
+                if !wide {
+                    return None;
+                }
+                Scalar::unsigned(0, u64::MAX << k, var, sure && low_bits_unknown)
+            } else {
+                Scalar::unsigned(dst.lo << k, dst.hi << k, var, sure)
+            };
+            if k != 32 || !wide {
+                Some(r)
+            } else {
+                // The kernel's own case for clang's sign extension (`lsh
+                // 32; arsh 32`): a non-negative end of the low half's
+                // signed bounds bounds the result.
+                let end = |b: i32, none: i64| if b >= 0 { i64::from(b) << 32 } else { none };
+                Scalar {
+                    smin: r.smin.max(end(dst.s32min, i64::MIN)),
+                    smax: r.smax.min(end(dst.s32max, i64::MAX)),
+                    ..r
+                }
+                .synced()
             }
-            unsigned(dst.lo << k, dst.hi << k)
         }
         op::RSH => {
             let k = src.exact().filter(|&k| k < 64)? as u32;
@@ -360,6 +455,15 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
         op::ARSH if wide => {
             let k = src.exact().filter(|&k| k < 64)? as u32;
             Some(Scalar::signed(dst.smin >> k, dst.smax >> k, var, sure))
+        }
+        op::ARSH => {
+            let k = src.exact().filter(|&k| k < 32)? as u32;
+            Some(Scalar::signed32(
+                dst.s32min >> k,
+                dst.s32max >> k,
+                var,
+                sure,
+            ))
         }
         _ => None,
     };
@@ -377,65 +481,72 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
 /// follow leaves them, no longer `sure`: the kernel may have learnt from
 /// it.
 pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Option<Scalar> {
+    let wide = class == op::JMP;
+    // JMP32 compares the low halves: bounds of the number when it fits
+    // 32 bits (the kernel also learns of a wider number's low half, which
+    // these do not keep).
+    if !wide && s.hi > u64::from(u32::MAX) {
+        return Some(s.unsure());
+    }
     let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
-    if class == op::JMP && signed {
-        // The signed bounds, as the kernel's regs_refine_cond_op.
-        let k = k as i64;
-        let (smin, smax) = match (code, taken) {
-            (op::JSGT, true) | (op::JSLE, false) => (k.checked_add(1)?, i64::MAX),
-            (op::JSGT, false) | (op::JSLE, true) => (i64::MIN, k),
-            (op::JSGE, true) | (op::JSLT, false) => (k, i64::MAX),
-            (op::JSGE, false) | (op::JSLT, true) => (i64::MIN, k.checked_sub(1)?),
+    if signed {
+        // The signed bounds (of the low half for JMP32), as the kernel's
+        // regs_refine_cond_op.
+        let (min, max, k) = if wide {
+            (i64::MIN, i64::MAX, k as i64)
+        } else {
+            (
+                i64::from(i32::MIN),
+                i64::from(i32::MAX),
+                i64::from(k as i32),
+            )
+        };
+        let (lo, hi) = match (code, taken) {
+            (op::JSGT, true) | (op::JSLE, false) => (k.checked_add(1).filter(|&l| l <= max)?, max),
+            (op::JSGT, false) | (op::JSLE, true) => (min, k),
+            (op::JSGE, true) | (op::JSLT, false) => (k, max),
+            (op::JSGE, false) | (op::JSLT, true) => (min, k.checked_sub(1).filter(|&h| h >= min)?),
             _ => unreachable!("signed comparisons"),
         };
-        return Scalar {
-            smin: s.smin.max(smin),
-            smax: s.smax.min(smax),
-            ..s
+        return if wide {
+            Scalar {
+                smin: s.smin.max(lo),
+                smax: s.smax.min(hi),
+                ..s
+            }
+        } else {
+            Scalar {
+                s32min: s.s32min.max(lo as i32),
+                s32max: s.s32max.min(hi as i32),
+                ..s
+            }
         }
         .synced();
     }
-    // JMP32 compares the low halves: the same when the value fits.
-    let k = if class == op::JMP {
-        k
-    } else {
-        u64::from(k as u32)
-    };
-    if class == op::JMP32 && s.hi > u64::from(u32::MAX) {
-        return Some(s.unsure());
-    }
-    // 32-bit signed compares order as unsigned ones when both sides are
-    // non-negative.
-    let limit = u64::from(i32::MAX as u32);
-    if signed && (s.hi > limit || k > limit) {
-        return Some(s.unsure());
-    }
-    let unsigned = match code {
-        op::JSGT => op::JGT,
-        op::JSGE => op::JGE,
-        op::JSLT => op::JLT,
-        op::JSLE => op::JLE,
-        c => c,
-    };
+    let k = if wide { k } else { u64::from(k as u32) };
     // (lo, hi) the side keeps: x > k ⇔ lo = k + 1, and so on.
-    let (lo, hi) = match (unsigned, taken) {
+    let (lo, hi) = match (code, taken) {
         (op::JEQ, true) | (op::JNE, false) => (k, k),
         (op::JGT, true) | (op::JLE, false) => (k.checked_add(1)?, u64::MAX),
         (op::JGT, false) | (op::JLE, true) => (0, k),
         (op::JGE, true) | (op::JLT, false) => (k, u64::MAX),
         (op::JGE, false) | (op::JLT, true) => (0, k.checked_sub(1)?),
         (op::JNE, true) | (op::JEQ, false) => {
-            // x != k moves a bound equal to k, as the kernel's does; a
-            // 32-bit comparison moves its signed 32-bit bounds at their
-            // edges, which these do not see.
-            let edge = class == op::JMP32 && matches!(k, 0x7fff_ffff | 0x8000_0000);
-            let s = if edge { s.unsure() } else { s };
+            // x != k moves a bound equal to k, as the kernel's does (its
+            // signed bounds too, of the low half for JMP32).
             if s.exact() == Some(k) {
                 return None;
             }
             let step = |b: u64, by: fn(u64, u64) -> u64| if b == k { by(b, 1) } else { b };
             let sstep = |b: i64, by: fn(i64, i64) -> i64| {
-                if class == op::JMP && b == k as i64 {
+                if wide && b == k as i64 {
+                    by(b, 1)
+                } else {
+                    b
+                }
+            };
+            let s32step = |b: i32, by: fn(i32, i32) -> i32| {
+                if !wide && b == k as i32 {
                     by(b, 1)
                 } else {
                     b
@@ -446,6 +557,8 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
                 hi: step(s.hi, u64::wrapping_sub),
                 smin: sstep(s.smin, i64::wrapping_add),
                 smax: sstep(s.smax, i64::wrapping_sub),
+                s32min: s32step(s.s32min, i32::wrapping_add),
+                s32max: s32step(s.s32max, i32::wrapping_sub),
                 ..s
             }
             .synced();
@@ -485,6 +598,8 @@ mod tests {
         hi: 255,
         smin: 0,
         smax: 255,
+        s32min: 0,
+        s32max: 255,
         var: true,
         link: 0,
         sure: true,
@@ -519,9 +634,16 @@ mod tests {
             Scalar::constant(5),
         );
         assert_eq!(k.and_then(Scalar::exact), Some(0xffff_fffe));
-        // A 32-bit sum that could wrap has no bounds.
+        // A 32-bit sum that could wrap is any 32-bit value, as the
+        // kernel's; its signed bounds may still hold (a byte less 4).
         let big = Scalar::loaded(4);
-        assert_eq!(alu(op::ALU, op::ADD, 0, big, Scalar::constant(1)), None);
+        let wrapped = alu(op::ALU, op::ADD, 0, big, Scalar::constant(1)).expect("add");
+        assert_eq!((wrapped.lo, wrapped.hi), (0, u64::from(u32::MAX)));
+        let less = alu(op::ALU, op::SUB, 0, BYTE, Scalar::constant(4)).expect("sub");
+        assert_eq!(
+            (less.lo, less.hi, less.s32min, less.s32max),
+            (0, u64::from(u32::MAX), -4, 251)
+        );
     }
 
     #[test]
@@ -556,13 +678,16 @@ mod tests {
         );
         let small = refine(op::JMP, op::JSGT, natural, 7, false).expect("reached");
         assert_eq!((small.lo, small.hi, small.sure), (0, 7, true));
-        // 32-bit signed compares of a number past i32::MAX: not followed.
+        // 32-bit signed compares bound the low half: an int read whole
+        // and found below 8 may still be any negative int.
         let word = Scalar::loaded(4);
-        assert!(
-            !refine(op::JMP32, op::JSGT, word, 7, false)
-                .expect("reached")
-                .sure
+        let int = refine(op::JMP32, op::JSGT, word, 7, false).expect("reached");
+        assert_eq!(
+            (int.s32min, int.s32max, int.lo, int.hi, int.sure),
+            (i32::MIN, 7, 0, u64::from(u32::MAX), true)
         );
+        let natural = refine(op::JMP32, op::JSGE, int, 0, true).expect("reached");
+        assert_eq!((natural.lo, natural.hi), (0, 7));
         // x != 0 moves the lower bound, as the kernel's.
         let nonzero = refine(op::JMP, op::JNE, BYTE, 0, true).expect("taken");
         assert_eq!((nonzero.lo, nonzero.hi, nonzero.sure), (1, 255, true));
@@ -624,5 +749,25 @@ mod tests {
             (n.smin, n.smax, n.sure),
             (i64::from(i32::MIN), i64::from(i32::MAX), true)
         );
+        // The same in 32-bit registers (clang -mcpu=v3): a byte
+        // sign-extended by `w <<= 24; w s>>= 24`, bounded by a 32-bit
+        // signed comparison, sign-extended to 64 bits by `lsh 32; arsh
+        // 32` (the kernel's own case for a shift by 32): below zero as
+        // far as an int goes.
+        let w = alu(op::ALU, op::LSH, 0, BYTE, Scalar::constant(24)).expect("lsh32");
+        let c = alu(op::ALU, op::ARSH, 0, w, Scalar::constant(24)).expect("arsh32");
+        assert_eq!(
+            (c.s32min, c.s32max, c.lo, c.hi),
+            (-128, 127, 0, u64::from(u32::MAX))
+        );
+        let c = refine(op::JMP32, op::JSGT, c, 7, false).expect("reached");
+        let high = alu(op::ALU64, op::LSH, 0, c, Scalar::constant(32)).expect("lsh");
+        assert_eq!((high.smin, high.smax), (i64::MIN, 7 << 32));
+        let n = alu(op::ALU64, op::ARSH, 0, high, Scalar::constant(32)).expect("arsh");
+        assert_eq!((n.smin, n.smax, n.sure), (i64::from(i32::MIN), 7, true));
+        // Checked from below too, the low half is 0 ..= 7, and so is the
+        // number.
+        let c = refine(op::JMP32, op::JSLT, c, 0, false).expect("reached");
+        assert_eq!((c.lo, c.hi, c.s32min, c.s32max), (0, 7, 0, 7));
     }
 }

@@ -857,6 +857,19 @@ fn refused_as_the_kernel_refuses(cpu: &str) {
                 "min value is negative, either use unsigned index or do a if (index >=0) check."
             }
             "value_before_start" => "invalid access to map value, value_size=32 off=-16 size=4",
+            "helper_short_key" => "invalid read from stack R2 off=-4 size=8",
+            "helper_zero_size" => "R4 invalid zero-sized read: u64=[0,63]",
+            "helper_size_past_buffer" => "size=256",
+            // (For v3 the size is the 32-bit number, zero-extended: never
+            // negative, but it may be zero.)
+            "helper_negative_size" if cpu == "v3" => {
+                "R4 invalid zero-sized read: u64=[0,4294967295]"
+            }
+            "helper_negative_size" => {
+                "R4 min value is negative, either use unsigned or 'var &= const'"
+            }
+            "helper_packet_data" => "helper access to the packet is not allowed",
+            "helper_packet_short" => "R2 offset is outside of the packet",
             _ => "invalid access to packet",
         };
         assert!(

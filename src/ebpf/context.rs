@@ -213,9 +213,12 @@ enum Val {
     Unset,
     /// The context pointer plus this offset.
     Ctx(i64),
-    /// Anything but the context pointer (a number not followed, or the
-    /// stack pointer).
+    /// Anything but the context pointer (a number not followed, or a
+    /// pointer into a caller's stack).
     Other,
+    /// The frame pointer r10 of this function's frame plus this offset
+    /// (the kernel's PTR_TO_STACK).
+    Stack(i64),
     /// A number with known bounds (see `scalar.rs`).
     Scalar(Scalar),
     /// The context on some path, something else on another.
@@ -298,6 +301,10 @@ impl Val {
             (Val::Unset, v) | (v, Val::Unset) => v,
             (a, b) if a == b => a,
             (Val::Ctx(_) | Val::Mixed, _) | (_, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
+            // (Stack pointers and numbers were one `Other` before stack
+            // pointers were followed; they still join as one.)
+            (Val::Stack(_), Val::Stack(_) | Val::Other | Val::Scalar(_))
+            | (Val::Other | Val::Scalar(_), Val::Stack(_)) => Val::Other,
             (Val::Scalar(a), Val::Scalar(b)) if !widen => Val::Scalar(a.join(b)),
             (Val::Scalar(_) | Val::Other, Val::Scalar(_) | Val::Other) => Val::Other,
             _ => Val::Unknown,
@@ -317,6 +324,7 @@ impl Val {
         };
         let moved = match self {
             Val::Ctx(o) => Val::Ctx(o + k),
+            Val::Stack(o) => Val::Stack(o + k),
             Val::Pkt(o) => Val::Pkt(o + k),
             Val::ReadOnly(o, n) => Val::ReadOnly(o + k, n),
             Val::PktVar {
@@ -481,8 +489,7 @@ impl State {
 
 /// The 8-byte stack slot a `size`-byte access at `r10 + off` covers
 /// exactly, or `None`; `touched` lists every slot it overlaps.
-fn stack_slot(off: i16, size: usize) -> (Option<usize>, std::ops::Range<usize>) {
-    let off = i64::from(off);
+fn stack_slot(off: i64, size: usize) -> (Option<usize>, std::ops::Range<usize>) {
     if off >= 0 || off < -(SLOTS as i64 * 8) {
         return (None, 0..0);
     }
@@ -515,7 +522,7 @@ pub fn rewrite_with_maps(
     }
     let mut entry = State::unset();
     entry.regs[1] = Val::Ctx(0);
-    entry.regs[10] = Val::Other;
+    entry.regs[10] = Val::Stack(0);
     entry.range = 0;
     entry.main = true;
     states[0] = Some(entry);
@@ -594,7 +601,9 @@ pub fn rewrite_with_maps(
                     }
                     (None, op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
                         p if p.moves() => pointer_plus(pc, p, d)?,
-                        _ if operand.is_number() => number_alu(&i, d, operand),
+                        _ if operand.is_number() || matches!(operand, Val::Stack(_)) => {
+                            number_alu(&i, d, operand)
+                        }
                         _ => Val::Unknown,
                     },
                     (None, _, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
@@ -606,17 +615,20 @@ pub fn rewrite_with_maps(
             op::LDX => {
                 let base = s.regs[src];
                 let loaded = access(kind, pc, &i, base, size, false)?;
-                let (exact, _) = stack_slot(i.off, size);
+                let stack = match base {
+                    Val::Stack(o) => Some(stack_slot(o + i64::from(i.off), size).0),
+                    _ => None,
+                };
                 // Packet and context bytes are unknown to the kernel too;
                 // through another pointer (a map value, a copy of r10, a
                 // frozen .rodata) it may know more.
                 let from_data = matches!(base, Val::Pkt(_) | Val::PktVar { .. } | Val::Ctx(_));
-                s.regs[dst] = match (src, exact) {
-                    (10, Some(slot)) => match s.stack[slot] {
+                s.regs[dst] = match stack {
+                    Some(Some(slot)) => match s.stack[slot] {
                         Val::Unset => Val::Other,
                         v => v,
                     },
-                    (10, None) => Val::Other,
+                    Some(None) => Val::Other,
                     // A zero-extended load: bounded by its size.
                     _ if i.mode() == op::MEM && (size < 8 || from_data) => Val::Scalar(Scalar {
                         sure: from_data,
@@ -636,8 +648,8 @@ pub fn rewrite_with_maps(
             }
             op::ST | op::STX => {
                 access(kind, pc, &i, s.regs[dst], size, true)?;
-                if dst == 10 {
-                    let (exact, touched) = stack_slot(i.off, size);
+                if let Val::Stack(o) = s.regs[dst] {
+                    let (exact, touched) = stack_slot(o + i64::from(i.off), size);
                     for t in touched {
                         s.stack[t] = Val::Other;
                     }
@@ -680,9 +692,16 @@ pub fn rewrite_with_maps(
                 op::EXIT => continue,
                 op::CALL if i.src == op::CALL_LOCAL && !i.is_src_reg() => {
                     // The callee starts with the arguments and a fresh frame.
+                    // (A pointer into the caller's stack is not one into
+                    // the callee's: not followed there.)
                     let mut callee = State::unset();
-                    callee.regs[1..=5].copy_from_slice(&s.regs[1..=5]);
-                    callee.regs[10] = Val::Other;
+                    for r in 1..=5 {
+                        callee.regs[r] = match s.regs[r] {
+                            Val::Stack(_) => Val::Other,
+                            v => v,
+                        };
+                    }
+                    callee.regs[10] = Val::Stack(0);
                     callee.range = s.range;
                     callee.var_ranges = s.var_ranges.clone();
                     let to = (pc as i64 + 1 + i64::from(i.imm)) as usize;
@@ -695,9 +714,23 @@ pub fn rewrite_with_maps(
                     let lookup = if i.is_src_reg() {
                         Lookup::Value(None)
                     } else {
-                        pointer_arguments(pc, i.imm, &s)?;
                         map_argument(pc, i.imm, &s, maps)?
                     };
+                    // What a helper writes into the stack is a number
+                    // there now (the kernel's STACK_MISC): the whole rest
+                    // of the frame when the size is not known.
+                    for a in memory_arguments(i.imm).iter().filter(|a| a.write) {
+                        let (Val::Stack(o), ArgSize::Reg(n, _)) = (s.regs[a.reg], a.size) else {
+                            continue;
+                        };
+                        let size = s.regs[n].scalar().map_or(u64::MAX, |sc| sc.hi);
+                        let len = size.min(o.unsigned_abs());
+                        if o < 0 && len > 0 {
+                            for t in stack_slot(o, len as usize).1 {
+                                s.stack[t] = Val::Other;
+                            }
+                        }
+                    }
                     let released = s.regs[1];
                     for r in 0..=5 {
                         s.regs[r] = Val::Other;
@@ -837,7 +870,8 @@ pub fn rewrite_with_maps(
         }
     }
     // Packet accesses are checked once the states are final (an early
-    // visit may see a pointer that a later join makes untracked).
+    // visit may see a pointer that a later join makes untracked); so is
+    // the memory helpers are given.
     for (pc, state) in states.iter().enumerate() {
         let (Some(s), Some(i)) = (state, insns.get(pc)) else {
             continue;
@@ -846,84 +880,290 @@ pub fn rewrite_with_maps(
         if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
             check_sample_released(insns, pc, s.main)?;
         }
-        let (reg, size) = match i.class() {
-            op::LDX => (i.src, semantics::size_bytes(i.size_field())),
-            op::ST | op::STX => (i.dst, semantics::size_bytes(i.size_field())),
+        if i.opc == op::JMP | op::CALL && i.src == 0 {
+            helper_memory(pc, i.imm, s, maps)?;
+            continue;
+        }
+        let (reg, size, write) = match i.class() {
+            op::LDX => (i.src, semantics::size_bytes(i.size_field()), false),
+            op::ST | op::STX => (i.dst, semantics::size_bytes(i.size_field()), true),
             _ => continue,
         };
-        if let Val::MapOrNull(_, lookup) = s.regs[(reg & 15).min(10) as usize] {
-            let (kind, helper) = match lookup {
-                Lookup::Sample => ("ringbuf_mem_or_null", "bpf_ringbuf_reserve"),
-                _ => ("map_value_or_null", "bpf_map_lookup_elem"),
-            };
-            return Err(ContextError {
-                pc,
-                message: format!(
-                    "R{reg} invalid mem access '{kind}': the result of {helper} is used \
-                     before a comparison with 0"
-                ),
-            });
-        }
-        if let Val::MapValue {
-            off,
-            size: value_size,
-            vmin,
-            vhi,
-        } = s.regs[(reg & 15).min(10) as usize]
-        {
-            map_value_access(pc, reg, off + i64::from(i.off), size, value_size, vmin, vhi)?;
-        }
-        if let (op::ST | op::STX, Val::ReadOnly(o, value_size)) =
-            (i.class(), s.regs[(reg & 15).min(10) as usize])
-        {
-            let off = o + i64::from(i.off);
-            return Err(ContextError {
-                pc,
-                message: format!(
-                    "write into map forbidden, value_size={value_size} off={off} size={size}: \
-                     the map is read-only to programs (.rodata, devmaps)"
-                ),
-            });
-        }
-        if let Val::PktVar { neg: true, id, .. } = s.regs[(reg & 15).min(10) as usize] {
-            return Err(ContextError {
-                pc,
-                message: format!(
-                    "R{reg} min value is negative, either use unsigned index or do a if (index \
-                     >=0) check. (the number added to the packet pointer at instruction {id} \
-                     may be below zero)"
-                ),
-            });
-        }
-        if let Val::PktVar { id, off, .. } = s.regs[(reg & 15).min(10) as usize] {
-            let at = off + i64::from(i.off);
-            let range = s.var_range(id);
-            if at < 0 || (at + size as i64) as u64 > range {
-                return Err(ContextError {
-                    pc,
-                    message: format!(
-                        "invalid access to packet, off={at} size={size}, R{reg}(id={id},off={off},\
-                         r={range}): no comparison with data_end proves those bytes past the \
-                         variable offset added at instruction {id}"
-                    ),
-                });
-            }
-        }
-        if let Val::Pkt(o) = s.regs[(reg & 15).min(10) as usize] {
-            let at = o + i64::from(i.off);
-            if at < 0 || (at + size as i64) as u64 > s.range {
-                let range = s.range;
-                return Err(ContextError {
-                    pc,
-                    message: format!(
-                        "invalid access to packet, off={at} size={size}, R{reg}(id=0,off={o},\
-                         r={range}): no comparison with data_end proves those bytes"
-                    ),
-                });
-            }
-        }
+        let at = Access {
+            pc,
+            reg,
+            off: i64::from(i.off),
+            size: size as u64,
+            write,
+            helper: None,
+        };
+        at.check(s)?;
     }
     Ok(Program::new(rewritten))
+}
+
+/// An access of `size` bytes at `off` past the pointer in `reg`: a load
+/// or store (`helper` `None`), or memory a helper is given.
+struct Access {
+    pc: usize,
+    reg: u8,
+    off: i64,
+    size: u64,
+    write: bool,
+    helper: Option<i32>,
+}
+
+impl Access {
+    /// The kernel's checks of the access for the pointer the register
+    /// holds in `s` (pointers not followed are checked at run time).
+    fn check(&self, s: &State) -> Result<(), ContextError> {
+        let (pc, reg, size) = (self.pc, self.reg, self.size);
+        let refuse = |message: String| Err(ContextError { pc, message });
+        // Where a helper's access differs, the kernel says so on a line of
+        // its own after the access's.
+        let by_helper = |what: &str| match self.helper {
+            Some(h) => format!(": R{reg} {what} (helper {h} is given {size} bytes there)"),
+            None => String::new(),
+        };
+        match s.regs[(reg & 15).min(10) as usize] {
+            Val::MapOrNull(_, lookup) => {
+                let (kind, helper) = match lookup {
+                    Lookup::Sample => ("ringbuf_mem_or_null", "bpf_ringbuf_reserve"),
+                    _ => ("map_value_or_null", "bpf_map_lookup_elem"),
+                };
+                refuse(format!(
+                    "R{reg} invalid mem access '{kind}': the result of {helper} is used \
+                     before a comparison with 0"
+                ))
+            }
+            Val::MapValue {
+                off,
+                size: value_size,
+                vmin,
+                vhi,
+            } => map_value_access(pc, reg, off + self.off, size, value_size, vmin, vhi),
+            Val::ReadOnly(o, value_size) if self.write => {
+                let off = o + self.off;
+                refuse(format!(
+                    "write into map forbidden, value_size={value_size} off={off} size={size}: \
+                     the map is read-only to programs (.rodata, devmaps)"
+                ))
+            }
+            Val::Stack(o) => {
+                let off = o + self.off;
+                if off >= -(SLOTS as i64 * 8) && off + size as i64 <= 0 {
+                    return Ok(());
+                }
+                let how = if self.write { "write to" } else { "read from" };
+                refuse(format!(
+                    "invalid {how} stack R{reg} off={off} size={size}: the stack is the 512 \
+                     bytes below r10"
+                ))
+            }
+            Val::PktVar { neg: true, id, .. } => refuse(format!(
+                "R{reg} min value is negative, either use unsigned index or do a if (index >=0) \
+                 check. (the number added to the packet pointer at instruction {id} may be \
+                 below zero)"
+            )),
+            Val::PktVar { id, off, .. } => {
+                let at = off + self.off;
+                let range = s.var_range(id);
+                if at >= 0 && (at as u64).saturating_add(size) <= range {
+                    return Ok(());
+                }
+                refuse(format!(
+                    "invalid access to packet, off={at} size={size}, R{reg}(id={id},off={off},\
+                     r={range}){}: no comparison with data_end proves those bytes past the \
+                     variable offset added at instruction {id}",
+                    by_helper("offset is outside of the packet")
+                ))
+            }
+            Val::Pkt(o) => {
+                let at = o + self.off;
+                let range = s.range;
+                if at >= 0 && (at as u64).saturating_add(size) <= range {
+                    return Ok(());
+                }
+                refuse(format!(
+                    "invalid access to packet, off={at} size={size}, R{reg}(id=0,off={o},\
+                     r={range}){}: no comparison with data_end proves those bytes",
+                    by_helper("offset is outside of the packet")
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How many bytes a helper's memory argument covers.
+#[derive(Clone, Copy)]
+enum ArgSize {
+    /// The key size of the map in r1 (`ARG_PTR_TO_MAP_KEY`).
+    Key,
+    /// Its value size (`ARG_PTR_TO_MAP_VALUE`).
+    Value,
+    /// The number in this register (`ARG_CONST_SIZE`; zero allowed with
+    /// `true`, `ARG_CONST_SIZE_OR_ZERO`).
+    Reg(usize, bool),
+}
+
+/// A helper's memory argument, as the kernel's prototype declares it.
+#[derive(Clone, Copy)]
+struct MemArg {
+    reg: usize,
+    size: ArgSize,
+    /// The helper may be given a packet pointer (its prototype's
+    /// `pkt_access`).
+    packet: bool,
+    /// The helper writes there (`ARG_PTR_TO_UNINIT_MEM`).
+    write: bool,
+    /// NULL, the number 0, may be given instead (`PTR_MAYBE_NULL`).
+    maybe_null: bool,
+}
+
+const fn mem_arg(reg: usize, size: ArgSize, packet: bool, write: bool) -> MemArg {
+    MemArg {
+        reg,
+        size,
+        packet,
+        write,
+        maybe_null: false,
+    }
+}
+
+/// The memory arguments of the helpers this runtime serves.
+fn memory_arguments(helper: i32) -> &'static [MemArg] {
+    use ArgSize::{Key, Reg, Value};
+    const KEY: MemArg = mem_arg(2, Key, true, false);
+    const VALUE: MemArg = mem_arg(3, Value, true, false);
+    const FORMAT: MemArg = mem_arg(1, Reg(2, false), false, false);
+    const FROM: MemArg = mem_arg(3, Reg(4, false), false, false);
+    const INTO: MemArg = mem_arg(3, Reg(4, false), false, true);
+    const PERF_DATA: MemArg = mem_arg(4, Reg(5, true), false, false);
+    const RING_DATA: MemArg = mem_arg(2, Reg(3, true), false, false);
+    const CSUM_FROM: MemArg = MemArg {
+        maybe_null: true,
+        ..mem_arg(1, Reg(2, true), true, false)
+    };
+    const CSUM_TO: MemArg = MemArg {
+        maybe_null: true,
+        ..mem_arg(3, Reg(4, true), true, false)
+    };
+    match helper {
+        // map_lookup_elem, map_delete_elem(map, key); map_update_elem(map,
+        // key, value, flags).
+        1 | 3 => &[KEY],
+        2 => &[KEY, VALUE],
+        // trace_printk(fmt, fmt_size, ...).
+        6 => &[FORMAT],
+        // skb_store_bytes(skb, off, from, len, flags); xdp_store_bytes(xdp,
+        // off, buf, len).
+        9 | 190 => &[FROM],
+        // perf_event_output(ctx, map, flags, data, size).
+        25 => &[PERF_DATA],
+        // skb_load_bytes(skb, off, to, len); skb_load_bytes_relative(skb,
+        // off, to, len, header); xdp_load_bytes(xdp, off, buf, len).
+        26 | 68 | 189 => &[INTO],
+        // csum_diff(from, from_size, to, to_size, seed).
+        28 => &[CSUM_FROM, CSUM_TO],
+        // ringbuf_output(map, data, size, flags).
+        130 => &[RING_DATA],
+        _ => &[],
+    }
+}
+
+/// The kernel's checks of the memory a helper call at `pc` is given
+/// (`check_func_arg`, `check_mem_size_reg`, `check_helper_mem_access`):
+/// a number where it takes a pointer, a packet pointer where the helper
+/// may not read the packet, a size that may be negative, zero where zero
+/// is not allowed, or 2^29 or more, and bytes outside the memory pointed
+/// to. Sizes are checked only when their bounds are sure.
+fn helper_memory(
+    pc: usize,
+    helper: i32,
+    s: &State,
+    maps: &[super::maps::MapDef],
+) -> Result<(), ContextError> {
+    let refuse = |message: String| Err(ContextError { pc, message });
+    for a in memory_arguments(helper) {
+        let r = a.reg;
+        match s.regs[r] {
+            Val::Scalar(sc) if a.maybe_null && sc.exact() == Some(0) => continue,
+            Val::Scalar(_) => {
+                return refuse(format!(
+                    "R{r} type=scalar expected=fp, pkt, pkt_meta, map_key, map_value (helper \
+                     {helper} takes a pointer to memory there)"
+                ))
+            }
+            Val::Pkt(_) | Val::PktVar { .. } if !a.packet => {
+                return refuse(format!(
+                    "helper access to the packet is not allowed: R{r} points into the packet, \
+                     which helper {helper} is not given"
+                ))
+            }
+            _ => {}
+        }
+        let size = match a.size {
+            ArgSize::Key | ArgSize::Value => {
+                let def = match s.regs[1] {
+                    Val::MapPtr(m) => maps.get(m),
+                    Val::InnerMap(outer) => maps.get(outer).and_then(|m| m.inner.as_deref()),
+                    _ => None,
+                };
+                def.map(|d| {
+                    u64::from(if matches!(a.size, ArgSize::Key) {
+                        d.key_size
+                    } else {
+                        d.value_size
+                    })
+                })
+            }
+            ArgSize::Reg(n, zero) => match s.regs[n] {
+                Val::Scalar(sc) if sc.sure => {
+                    size_argument(pc, n, sc, zero)?;
+                    Some(sc.hi)
+                }
+                _ => None,
+            },
+        };
+        if let Some(size) = size.filter(|&n| n > 0) {
+            Access {
+                pc,
+                reg: r as u8,
+                off: 0,
+                size,
+                write: a.write,
+                helper: Some(helper),
+            }
+            .check(s)?;
+        }
+    }
+    Ok(())
+}
+
+/// The kernel's `check_mem_size_reg` for the size in register `reg`.
+fn size_argument(pc: usize, reg: usize, sc: Scalar, zero: bool) -> Result<(), ContextError> {
+    let message = if sc.smin < 0 {
+        format!(
+            "R{reg} min value is negative, either use unsigned or 'var &= const' (the size may \
+             be {})",
+            sc.smin
+        )
+    } else if sc.lo == 0 && !zero {
+        format!(
+            "R{reg} invalid zero-sized read: u64=[{},{}] (this helper takes at least one byte)",
+            sc.lo, sc.hi
+        )
+    } else if sc.hi >= MAX_VAR_OFF {
+        format!(
+            "R{reg} unbounded memory access, use 'var &= const' or 'if (var < const)' (the size \
+             may be {})",
+            sc.hi
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ContextError { pc, message })
 }
 
 /// The kernel's check of an access of `size` bytes at `at` (plus a number
@@ -935,7 +1175,7 @@ fn map_value_access(
     pc: usize,
     reg: u8,
     at: i64,
-    size: usize,
+    size: u64,
     value_size: u32,
     vmin: i64,
     vhi: u64,
@@ -1033,7 +1273,7 @@ fn check_sample_released(insns: &[Insn], reserve: usize, main: bool) -> Result<(
             }
             op::LDX => {
                 let size = semantics::size_bytes(i.size_field());
-                let (exact, _) = stack_slot(i.off, size);
+                let (exact, _) = stack_slot(i64::from(i.off), size);
                 match exact {
                     Some(n) if src == 10 && held & slot(n) != 0 => h |= reg(dst),
                     _ => h &= !reg(dst),
@@ -1042,7 +1282,7 @@ fn check_sample_released(insns: &[Insn], reserve: usize, main: bool) -> Result<(
             op::ST | op::STX => {
                 if dst == 10 {
                     let size = semantics::size_bytes(i.size_field());
-                    let (exact, touched) = stack_slot(i.off, size);
+                    let (exact, touched) = stack_slot(i64::from(i.off), size);
                     for t in touched {
                         h &= !slot(t);
                     }
@@ -1125,7 +1365,8 @@ fn map_argument(
             let inner = maps.get(outer).and_then(|m| m.inner.as_deref());
             return map_compatible(pc, helper, inner, usize::MAX);
         }
-        // (This pass does not tell stack pointers from numbers.)
+        Val::Stack(_) => "fp",
+        // (Or a pointer into a caller's stack.)
         Val::Other => "scalar or fp",
         Val::Scalar(_) => "scalar",
         Val::PktVar { .. } => "pkt",
@@ -1215,33 +1456,6 @@ fn map_compatible(
         1 => Lookup::Value(Some(map.value_size)),
         _ => Lookup::Value(None),
     })
-}
-
-/// The kernel's refusal of a number where a map helper takes a pointer to
-/// memory (the key, the value, the data to output): `R2 type=scalar
-/// expected=fp, pkt, …`. Only numbers this pass follows are refused (a
-/// register it does not follow may hold a stack pointer).
-fn pointer_arguments(pc: usize, helper: i32, s: &State) -> Result<(), ContextError> {
-    let regs: &[usize] = match helper {
-        // map lookup and delete (key); update (key, value).
-        1 | 3 => &[2],
-        2 => &[2, 3],
-        // ringbuf_output(map, data, size, flags).
-        130 => &[2],
-        // perf_event_output(ctx, map, flags, data, size).
-        25 => &[4],
-        _ => return Ok(()),
-    };
-    match regs.iter().find(|&&r| matches!(s.regs[r], Val::Scalar(_))) {
-        Some(r) => Err(ContextError {
-            pc,
-            message: format!(
-                "R{r} type=scalar expected=fp, pkt, pkt_meta, map_key, map_value (helper \
-                 {helper} takes a pointer to memory there)"
-            ),
-        }),
-        None => Ok(()),
-    }
 }
 
 /// `data + o` plus the number `n` (added at `pc`): a constant moves the
@@ -1803,6 +2017,52 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn memory_given_to_helpers_is_checked_as_the_kernel_checks_it() {
+        // (In `xdp`'s body: r2 = data with 34 bytes proven, r4 = the IPv4
+        // header length, 0 ..= 60.) xdp_load_bytes(ctx, 0, buf, len) into a
+        // stack buffer below r10.
+        let load = |buf: i64, len: &str| {
+            xdp(&format!(
+                "mov %r3, %r10\nadd %r3, {buf}\n{len}\nmov %r2, 0\ncall 189"
+            ))
+        };
+        let refused = |r: Result<Program, ContextError>, reason: &str| {
+            let e = r.expect_err("refused");
+            assert!(e.message.starts_with(reason), "{}", e.message);
+        };
+        assert!(load(-16, "mov %r4, 16").is_ok());
+        refused(
+            load(-16, "mov %r4, 17"),
+            "invalid write to stack R3 off=-16 size=17",
+        );
+        refused(load(-64, ""), "R4 invalid zero-sized read: u64=[0,60]");
+        assert!(load(-64, "add %r4, 4").is_ok());
+        refused(
+            load(-32, "add %r4, 4"),
+            "invalid write to stack R3 off=-32 size=64",
+        );
+        refused(
+            xdp("mov %r3, %r2\nmov %r4, 8\nmov %r2, 0\ncall 189"),
+            "helper access to the packet is not allowed: R3",
+        );
+        // csum_diff(from, from_size, to, to_size, seed) may read the packet
+        // (what comparisons proved), or be given NULL.
+        let csum = |from: &str, size: u32| {
+            xdp(&format!(
+                "{from}\nmov %r2, {size}\nmov %r3, 0\nmov %r4, 0\nmov %r5, 0\ncall 28"
+            ))
+        };
+        assert!(csum("mov %r1, %r2", 32).is_ok());
+        refused(
+            csum("mov %r1, %r2", 40),
+            "invalid access to packet, off=0 size=40, R1(id=0,off=0,r=34): R1 offset is outside \
+             of the packet",
+        );
+        assert!(csum("mov %r1, 0", 0).is_ok());
+        refused(csum("mov %r1, 5", 4), "R1 type=scalar expected=");
     }
 
     #[test]

@@ -2352,33 +2352,58 @@ fn encapsulated_protocol(ethertype: [u8; 2], next: [u8; 2]) -> u16 {
 const VLAN_8021Q: u16 = u16::from_ne_bytes(0x8100u16.to_be_bytes());
 const VLAN_8021AD: u16 = u16::from_ne_bytes(0x88a8u16.to_be_bytes());
 
-/// `bpf_csum_diff(from, from_size, to, to_size, seed)`: the 32-bit
-/// one's-complement sum of `seed`, the complement of each `from` word and
-/// each `to` word (words as they lie in memory), as the kernel's
-/// `csum_partial` folds it; -EINVAL for sizes that are not whole words or
-/// exceed 512 bytes together.
+/// `bpf_csum_diff(from, from_size, to, to_size, seed)` as Linux 6.12 and
+/// later compute it on every architecture: the one's-complement sum of
+/// `to`'s words (as they lie in memory) and `seed`, less that of `from`'s
+/// (`~sum(from, ~seed)` with no `to`), folded to 16 bits
+/// (`csum_from32to16`, not complemented); -EINVAL for sizes that are not
+/// whole words. (Older kernels returned the 32-bit sum unfolded, its value
+/// depending on the architecture.)
 fn csum_diff(args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
     let (from_size, to_size) = (args[1] as u32 as usize, args[3] as u32 as usize);
-    if (from_size | to_size) % 4 != 0 || from_size + to_size > 512 {
+    if (from_size | to_size) % 4 != 0 {
         return errno(-EINVAL);
     }
-    let mut sum = u64::from(args[4] as u32);
-    for (ptr, size, complement) in [(args[0], from_size, true), (args[2], to_size, false)] {
-        if size == 0 {
-            continue;
+    let mut partial = |ptr: u64, size: usize, seed: u32| {
+        let mut sum = u64::from(seed);
+        if size > 0 {
+            let bytes = memory.bytes(ptr, size).ok_or(ptr)?;
+            for word in bytes.chunks_exact(4) {
+                sum += u64::from(u32::from_ne_bytes([word[0], word[1], word[2], word[3]]));
+            }
         }
-        let Some(bytes) = memory.bytes(ptr, size) else {
-            return oob(ptr, size, false);
-        };
-        for word in bytes.chunks_exact(4) {
-            let w = u32::from_ne_bytes([word[0], word[1], word[2], word[3]]);
-            sum += u64::from(if complement { !w } else { w });
+        while sum >> 32 != 0 {
+            sum = (sum & 0xffff_ffff) + (sum >> 32);
+        }
+        Ok(sum as u32)
+    };
+    let seed = args[4] as u32;
+    let sum = match (from_size, to_size) {
+        (0, 0) => Ok(seed),
+        (0, _) => partial(args[2], to_size, seed),
+        (_, 0) => partial(args[0], from_size, !seed).map(|s| !s),
+        _ => partial(args[2], to_size, seed)
+            .and_then(|to| partial(args[0], from_size, 0).map(|from| csum_add(to, !from))),
+    };
+    match sum {
+        Ok(sum) => HelperOutcome::Return(u64::from(csum_from32to16(sum))),
+        Err(ptr) => {
+            let size = if ptr == args[0] { from_size } else { to_size };
+            oob(ptr, size, false)
         }
     }
-    while sum >> 32 != 0 {
-        sum = (sum & 0xffff_ffff) + (sum >> 32);
-    }
-    HelperOutcome::Return(sum)
+}
+
+/// One's-complement addition of two 32-bit sums (the kernel's `csum_add`).
+fn csum_add(a: u32, b: u32) -> u32 {
+    let (sum, carry) = a.overflowing_add(b);
+    sum + u32::from(carry)
+}
+
+/// A 32-bit one's-complement sum folded to 16 bits (the kernel's
+/// `csum_from32to16`).
+fn csum_from32to16(sum: u32) -> u16 {
+    (sum.wrapping_add(sum.rotate_left(16)) >> 16) as u16
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 // unsigned bound on 8 bytes read whole, clang's zero-extension of a
 // 32-bit number with a mask, known bits; and map values (a lookup's,
 // .bss) indexed by numbers bounded by comparisons and masks, a
-// sign-extended byte checked both ways, an absolute value. The kernel
+// sign-extended byte checked both ways, an absolute value; and memory
+// given to helpers (a bounded size, packet bytes where allowed). The kernel
 // accepts each; so must cranebpf (what it cannot follow is checked at run
 // time, never refused), with the same verdicts and maps.
 #include <linux/bpf.h>
@@ -21,6 +22,7 @@ struct {
 } table SEC(".maps");
 
 __u32 seen[4];
+__u32 csums[3];
 
 SEC("xdp")
 int entry(struct xdp_md *ctx)
@@ -82,6 +84,19 @@ int entry(struct xdp_md *ctx)
         for (int n = 0; n < 8; n++)
             sum += v->slot[n];
     }
+    // Memory given to helpers: a size from the packet within the
+    // buffer, packet bytes as a checksum's input and as a key.
+    char buf[64];
+    if (bpf_xdp_load_bytes(ctx, 0, buf, (data[0] & 63) + 1) == 0)
+        sum += buf[0] & 1;
+    sum += bpf_csum_diff((void *)data, 8, 0, 0, 0) & 1;
+    // (The checksums themselves, compared with the kernel's in the map.)
+    __u32 seed = *(__u32 *)(data + 16);
+    csums[0] += bpf_csum_diff((void *)data, 8, (void *)(data + 8), 8, 0);
+    csums[1] += bpf_csum_diff(0, 0, (void *)data, 12, seed);
+    csums[2] += bpf_csum_diff((void *)data, 12, 0, 0, seed);
+    if (bpf_map_lookup_elem(&table, data + 12))
+        sum++;
     __u32 g = data[19];
     if (g < 4)
         seen[g]++;

@@ -8,7 +8,10 @@
 // numbers that may be negative, are too large, or are never bounded
 // below MAX_PACKET_OFF, and for map value accesses outside the value;
 // and for numbers that may be negative (sign-extended, compared signed
-// from one side only) moving either;
+// from one side only) moving either; and for the memory helpers are
+// given (a key smaller than the map's, a size that may be zero, negative
+// or past the buffer, packet bytes where a helper may not read them or
+// past what a comparison proves);
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -527,4 +530,84 @@ int value_before_start(struct xdp_md *ctx)
     if (i < 8)
         v->slot[i]++;
     return XDP_PASS;
+}
+
+// Memory given to helpers.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4);
+    __type(key, __u64);
+    __type(value, __u64);
+} wide_keys SEC(".maps");
+
+SEC("xdp")
+int helper_short_key(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    __u32 k = data[3];
+    return bpf_map_lookup_elem(&wide_keys, &k) ? XDP_PASS : XDP_DROP;
+}
+
+SEC("xdp")
+int helper_zero_size(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    char buf[64];
+    if (bpf_xdp_load_bytes(ctx, 0, buf, data[0] & 63))
+        return XDP_DROP;
+    return buf[0];
+}
+
+SEC("xdp")
+int helper_size_past_buffer(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    char buf[64];
+    if (bpf_xdp_load_bytes(ctx, 0, buf, data[0] + 1))
+        return XDP_DROP;
+    return buf[0];
+}
+
+SEC("xdp")
+int helper_negative_size(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    char buf[64];
+    long len = (signed char)data[0];
+    if (len < 32 && bpf_xdp_load_bytes(ctx, 0, buf, len) == 0)
+        return buf[0];
+    return XDP_DROP;
+}
+
+SEC("xdp")
+int helper_packet_data(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    bpf_ringbuf_output(&events, data, 16, 0);
+    return XDP_PASS;
+}
+
+SEC("xdp")
+int helper_packet_short(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    return bpf_map_lookup_elem(&wide_keys, data + 26) ? XDP_PASS : XDP_DROP;
 }

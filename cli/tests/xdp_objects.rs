@@ -832,7 +832,7 @@ fn refused_as_the_kernel_refuses(cpu: &str) {
             "unchecked_sample" => "invalid mem access 'ringbuf_mem_or_null'",
             "for_each_ring" => "callback function not allowed for map",
             "scalar_key" => "R2 type=scalar expected=",
-            "unbounded_offset" | "helper_offset" => {
+            "unbounded_offset" | "helper_offset" | "buff_len_offset" => {
                 "math between pkt pointer and register with unbounded min value is not allowed"
             }
             // (clang -mcpu=v3 adds the constant in a 32-bit register, a

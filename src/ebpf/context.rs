@@ -737,9 +737,11 @@ pub fn rewrite_with_maps(
                     }
                     match (i.is_src_reg(), i.imm) {
                         (false, 1) => s.regs[0] = Val::MapOrNull(pc, lookup),
-                        // ktime_get_ns, get_prandom_u32: RET_INTEGER, any
-                        // 64-bit value for the kernel.
-                        (false, 5 | 7) => s.regs[0] = Val::Scalar(Scalar::unknown()),
+                        // RET_INTEGER with no range refined: any 64-bit
+                        // value for the kernel.
+                        (false, h) if returns_any_number(h) => {
+                            s.regs[0] = Val::Scalar(Scalar::unknown());
+                        }
                         // bpf_ringbuf_reserve (whose release `samples`
                         // checks).
                         (false, 131) => s.regs[0] = Val::MapOrNull(pc, Lookup::Sample),
@@ -1029,6 +1031,53 @@ const fn mem_arg(reg: usize, size: ArgSize, packet: bool, write: bool) -> MemArg
         write,
         maybe_null: false,
     }
+}
+
+/// Whether a served helper returns a number the kernel knows nothing of
+/// (`RET_INTEGER`, no range refined: not `get_smp_processor_id`, below the
+/// number of CPUs; the `RET_VOID` ones leave R0 unreadable).
+fn returns_any_number(helper: i32) -> bool {
+    matches!(
+        helper,
+        2 | 3
+            | 5
+            | 6
+            | 7
+            | 9
+            | 10
+            | 11
+            | 18
+            | 19
+            | 23
+            | 25
+            | 26
+            | 28
+            | 31
+            | 32
+            | 38
+            | 39
+            | 40
+            | 42
+            | 43
+            | 44
+            | 48
+            | 50
+            | 51
+            | 54
+            | 65
+            | 68
+            | 118
+            | 125
+            | 130
+            | 134
+            | 135
+            | 160
+            | 163
+            | 188
+            | 189
+            | 190
+            | 208
+    )
 }
 
 /// The memory arguments of the helpers this runtime serves.

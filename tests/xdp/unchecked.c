@@ -611,3 +611,16 @@ int helper_packet_short(struct xdp_md *ctx)
         return XDP_PASS;
     return bpf_map_lookup_elem(&wide_keys, data + 26) ? XDP_PASS : XDP_DROP;
 }
+
+// Moves a packet pointer by a helper's result the kernel does not bound
+// (the frame's length, a 64-bit number to it).
+SEC("xdp")
+int buff_len_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    unsigned char *p = data + bpf_xdp_get_buff_len(ctx);
+    if (p + 1 > end)
+        return XDP_PASS;
+    return *p;
+}

@@ -24,6 +24,7 @@ pub mod runtime;
 pub(crate) mod scalar;
 pub mod semantics;
 pub mod stack_depth;
+pub(crate) mod tnum;
 pub mod verify;
 
 pub use env::{Environment, HelperMemory, HelperOutcome, HelpersEnv};

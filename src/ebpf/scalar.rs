@@ -24,12 +24,14 @@
 
 use super::insn::op;
 use super::semantics;
+use super::tnum::Tnum;
 
 /// A number's bounds: unsigned `lo ..= hi`, signed `smin ..= smax`, and
 /// signed `s32min ..= s32max` of its low 32 bits (what clang's 32-bit
 /// arithmetic and comparisons bound), each as tight as the others allow
-/// (the kernel's `reg_bounds_sync`). The low half's unsigned bounds are
-/// `lo ..= hi` when the number fits 32 bits, else not kept.
+/// (the kernel's `reg_bounds_sync`), and the bits known (`bits`, the
+/// kernel's `var_off`). The low half's unsigned bounds are `lo ..= hi`
+/// when the number fits 32 bits, else not kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Scalar {
     pub lo: u64,
@@ -38,6 +40,12 @@ pub(crate) struct Scalar {
     pub smax: i64,
     pub s32min: i32,
     pub s32max: i32,
+    pub bits: Tnum,
+    /// `bits` are the kernel's (else they may know less: after a product
+    /// or a division, which the kernel follows bit by bit, or a join of
+    /// paths that knew different bits). Bounds computed from bits are
+    /// `sure` only when they are.
+    pub bits_exact: bool,
     /// Unknown on its own path (see the module header).
     pub var: bool,
     /// Registers and stack slots holding the same `link` (non-zero) hold
@@ -62,6 +70,8 @@ impl Scalar {
             smax: v as i64,
             s32min: v as i32,
             s32max: v as i32,
+            bits: Tnum::constant(v),
+            bits_exact: true,
             var: false,
             link: 0,
             sure: true,
@@ -78,6 +88,8 @@ impl Scalar {
             smax: i64::MAX,
             s32min: i32::MIN,
             s32max: i32::MAX,
+            bits: Tnum::UNKNOWN,
+            bits_exact: true,
             var,
             link: 0,
             sure,
@@ -96,6 +108,8 @@ impl Scalar {
             smax,
             s32min: i32::MIN,
             s32max: i32::MAX,
+            bits: Tnum::UNKNOWN,
+            bits_exact: true,
             var,
             link: 0,
             sure,
@@ -113,6 +127,8 @@ impl Scalar {
             smax: i64::MAX,
             s32min,
             s32max,
+            bits: Tnum::UNKNOWN,
+            bits_exact: true,
             var,
             link: 0,
             sure,
@@ -159,6 +175,8 @@ impl Scalar {
             smax: self.smax.max(o.smax),
             s32min: self.s32min.min(o.s32min),
             s32max: self.s32max.max(o.s32max),
+            bits: self.bits.union(o.bits),
+            bits_exact: self.bits_exact && o.bits_exact && self.bits == o.bits,
             var: self.var && o.var,
             link: if self.link == o.link { self.link } else { 0 },
             sure: self.sure && o.sure,
@@ -175,6 +193,8 @@ impl Scalar {
             smax: self.smax.min(o.smax),
             s32min: self.s32min.max(o.s32min),
             s32max: self.s32max.min(o.s32max),
+            bits: self.bits.intersect(o.bits),
+            bits_exact: self.bits_exact && o.bits_exact,
             sure: self.sure && o.sure,
             ..self
         }
@@ -194,12 +214,18 @@ impl Scalar {
         if self.hi <= u64::from(u32::MAX) {
             return self;
         }
-        Scalar::signed32(
-            self.s32min,
-            self.s32max,
-            self.var,
-            self.sure && self.hi - self.lo >= 1 << 32,
-        )
+        Scalar {
+            bits: self.bits.low(),
+            bits_exact: self.bits_exact,
+            ..Scalar::signed32(
+                self.s32min,
+                self.s32max,
+                self.var,
+                self.sure && self.hi - self.lo >= 1 << 32,
+            )
+        }
+        .synced()
+        .unwrap_or_else(|| unreachable!("the low half of a number"))
     }
 
     /// Sign-extended from its low `bits` bits (`movsx`), as the kernel's
@@ -224,10 +250,41 @@ impl Scalar {
         Scalar::signed(-half, half - 1, self.var, self.sure)
     }
 
-    /// Each pair of bounds tightened by the other, as the kernel's
-    /// `__reg64_deduce_bounds` does; `None` when no value is left.
+    /// Bounds from the bits known (`__update_reg_bounds`).
+    fn bounded_by_bits(&mut self) {
+        const SIGN: u64 = 1 << 63;
+        const SIGN32: u64 = 1 << 31;
+        let b = self.bits;
+        self.lo = self.lo.max(b.min());
+        self.hi = self.hi.min(b.max());
+        self.smin = self.smin.max((b.value | (b.mask & SIGN)) as i64);
+        self.smax = self.smax.min((b.value | (b.mask & !SIGN)) as i64);
+        let l = b.low();
+        self.s32min = self.s32min.max((l.value | (l.mask & SIGN32)) as u32 as i32);
+        self.s32max = self
+            .s32max
+            .min((l.value | (l.mask & (SIGN32 - 1))) as u32 as i32);
+    }
+
+    /// Bits known from the bounds (`__reg_bound_offset`): the bits every
+    /// number in range shares, the low half's from its own bounds.
+    fn bits_from_bounds(&mut self) {
+        let b = self.bits.intersect(Tnum::range(self.lo, self.hi));
+        let (min32, max32) = (self.s32min as u32, self.s32max as u32);
+        let low = if min32 <= max32 {
+            b.low()
+                .intersect(Tnum::range(u64::from(min32), u64::from(max32)))
+        } else {
+            b.low()
+        };
+        self.bits = b.with_low(low);
+    }
+
+    /// Each pair of bounds and the bits known tightened by the others, as
+    /// the kernel's `reg_bounds_sync` does; `None` when no value is left.
     fn synced(mut self) -> Option<Scalar> {
         const U32: u64 = u32::MAX as u64;
+        self.bounded_by_bits();
         for _ in 0..2 {
             if self.hi <= U32 {
                 // A number of 32 bits: its bounds are its low half's
@@ -280,12 +337,18 @@ impl Scalar {
                 self.lo = self.lo.max(self.smin as u64);
             }
         }
+        if self.lo > self.hi || self.smin > self.smax || self.s32min > self.s32max {
+            return None;
+        }
+        self.bits_from_bounds();
+        self.bounded_by_bits();
         (self.lo <= self.hi && self.smin <= self.smax && self.s32min <= self.s32max).then_some(self)
     }
 
     fn unsure(self) -> Scalar {
         Scalar {
             sure: false,
+            bits_exact: false,
             ..self
         }
     }
@@ -325,17 +388,60 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
     } else {
         (dst.low_half(), src.low_half())
     };
-    // The kernel bounds these as below; for OR, XOR, DIV and MOD its known
-    // bits or its rules may give other bounds, and a product of numbers
-    // that may be negative is bounded by rules that changed between
-    // kernels.
+    // The bits known, as the kernel's tnum operations give them (a
+    // product or a quotient is bounded, its bits taken from its bounds:
+    // the kernel follows them bit by bit, by rules that changed between
+    // kernels).
+    let k = src.exact().map(|k| k as u32);
+    let bits = match (code, k) {
+        (op::ADD, _) => dst.bits.add(src.bits),
+        (op::SUB, _) => dst.bits.sub(src.bits),
+        (op::AND, _) => dst.bits.and(src.bits),
+        (op::OR, _) => dst.bits.or(src.bits),
+        (op::XOR, _) => dst.bits.xor(src.bits),
+        (op::LSH, Some(k)) if k < 64 => dst.bits.lsh(k),
+        (op::RSH, Some(k)) if k < 64 => dst.bits.rsh(k),
+        (op::ARSH, Some(k)) if k < 64 => dst.bits.arsh(k, if wide { 64 } else { 32 }),
+        _ => Tnum::UNKNOWN,
+    };
+    let bits = if wide { bits } else { bits.low() };
+    let bits_exact = dst.bits_exact
+        && src.bits_exact
+        && matches!(
+            code,
+            op::ADD | op::SUB | op::AND | op::OR | op::XOR | op::LSH | op::RSH | op::ARSH
+        );
+    // The kernel bounds these as below (those of `and`, `or`, `xor` and
+    // shifts with the bits known); a product of numbers that may be
+    // negative is bounded by rules that changed between kernels, and its
+    // division rules are not these.
     let sure = dst.sure
         && src.sure
         && match code {
-            op::AND | op::ADD | op::SUB | op::LSH | op::RSH | op::ARSH => true,
+            op::ADD | op::SUB => true,
+            op::AND | op::OR | op::XOR | op::LSH | op::RSH | op::ARSH => bits_exact,
             op::MUL => dst.smin >= 0 && src.smin >= 0,
             _ => false,
         };
+    let r = alu_bounds(code, off, wide, dst, src, var, sure)?;
+    Scalar {
+        bits: r.bits.intersect(bits),
+        bits_exact,
+        ..r
+    }
+    .synced()
+}
+
+/// The bounds of `dst op src` without the bits known (`alu`'s).
+fn alu_bounds(
+    code: u8,
+    off: i16,
+    wide: bool,
+    dst: Scalar,
+    src: Scalar,
+    var: bool,
+    sure: bool,
+) -> Option<Scalar> {
     let unsigned = |lo: u64, hi: u64| Some(Scalar::unsigned(lo, hi, var, sure));
     let r = match code {
         op::AND => unsigned(0, dst.hi.min(src.hi)),
@@ -377,6 +483,8 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
                     smax,
                     s32min: i32::MIN,
                     s32max: i32::MAX,
+                    bits: Tnum::UNKNOWN,
+                    bits_exact: true,
                     var,
                     link: 0,
                     sure,
@@ -415,19 +523,14 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
             unsigned(0, dst.hi.min(k - 1))
         }
         op::LSH => {
-            let k = src.exact().filter(|&k| k < 64)? as u32;
-            let r = if dst.hi.leading_zeros() < k {
-                // Bits shifted out: only the k low zero bits are known
-                // (clang's `lsh 32; rsh 32` zero-extension starts so). The
-                // kernel's known bits give it the same bound when every
-                // bit of `dst` up to its top was unknown, as they are for
-                // a number reaching u64::MAX.
-                let low_bits_unknown =
-                    dst.hi == u64::MAX || (dst.lo == 0 && dst.hi.wrapping_add(1) & dst.hi == 0);
-                if !wide {
-                    return None;
-                }
-                Scalar::unsigned(0, u64::MAX << k, var, sure && low_bits_unknown)
+            let width = if wide { 64 } else { 32 };
+            let k = src.exact().filter(|&k| k < width)? as u32;
+            // Where the top bit may be shifted out the kernel's bounds are
+            // what the bits known give (`__scalar64_min_max_lsh`: clang's
+            // `lsh 32; rsh 32` zero-extension starts so).
+            let r = if dst.hi > 1u64 << (width - 1 - u64::from(k)) {
+                let all = if wide { u64::MAX } else { u64::from(u32::MAX) };
+                Scalar::unsigned(0, all, var, sure)
             } else {
                 Scalar::unsigned(dst.lo << k, dst.hi << k, var, sure)
             };
@@ -600,6 +703,11 @@ mod tests {
         smax: 255,
         s32min: 0,
         s32max: 255,
+        bits: Tnum {
+            value: 0,
+            mask: 0xff,
+        },
+        bits_exact: true,
         var: true,
         link: 0,
         sure: true,
@@ -704,6 +812,35 @@ mod tests {
             (above_min.smin, above_min.lo, above_min.sure),
             (i64::MIN + 1, 0, true)
         );
+    }
+
+    #[test]
+    fn bits_known_bound_and_or_xor_and_shifts_as_the_kernels_do() {
+        let k = Scalar::constant;
+        let high = alu(op::ALU64, op::AND, 0, BYTE, k(0xf0)).expect("and");
+        assert_eq!(
+            (high.lo, high.hi, high.bits.mask, high.sure),
+            (0, 0xf0, 0xf0, true)
+        );
+        let odd = alu(op::ALU64, op::OR, 0, high, k(1)).expect("or");
+        assert_eq!((odd.lo, odd.hi, odd.sure), (1, 0xf1, true));
+        let flipped = alu(op::ALU64, op::XOR, 0, BYTE, k(0xff)).expect("xor");
+        assert_eq!((flipped.lo, flipped.hi, flipped.sure), (0, 255, true));
+        // A shift that may lose the top bit: what the bits give.
+        let w = alu(op::ALU64, op::LSH, 0, Scalar::loaded(4), k(33)).expect("lsh");
+        assert_eq!((w.lo, w.hi, w.sure), (0, u64::MAX << 33, true));
+        // A product's bits are the kernel's own (bit by bit): an `or` of
+        // it is no longer bounded for sure; neither after a join of paths
+        // that knew different bits.
+        let times3 = alu(op::ALU64, op::MUL, 0, BYTE, k(3)).expect("mul");
+        assert!(times3.sure && !times3.bits_exact);
+        assert!(!alu(op::ALU64, op::OR, 0, times3, k(1)).expect("or").sure);
+        let joined = high.join(BYTE);
+        assert!(!alu(op::ALU64, op::OR, 0, joined, k(1)).expect("or").sure);
+        // A comparison's bounds give bits too (the kernel's
+        // __reg_bound_offset): below 16, only the low 4 bits are unknown.
+        let small = refine(op::JMP, op::JLT, BYTE, 16, true).expect("reached");
+        assert_eq!(small.bits.mask, 0xf);
     }
 
     #[test]

@@ -74,7 +74,8 @@ int entry(struct xdp_md *ctx)
             v->slot[c] += 3;
 #ifndef BPF_CPU_V3
         // (For v3 clang computes the absolute value in 32 bits and checks
-        // a copy the kernel cannot relate to the index: it refuses that.)
+        // a copy the kernel cannot relate to the index: both refuse that,
+        // unchecked.c's absolute_index.)
         long d = (signed char)data[19];
         if (d < 0)
             d = -d;

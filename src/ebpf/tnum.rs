@@ -1,0 +1,199 @@
+//! Known bits of a number ("tristate numbers"), as the kernel's verifier
+//! keeps them beside a number's bounds (`kernel/bpf/tnum.c`): `value` holds
+//! the bits known to be 1, `mask` the bits not known. The kernel bounds
+//! the results of `and`, `or`, `xor` and shifts by them, so the context
+//! pass keeps them too, to give the same bounds (`scalar.rs`).
+
+/// Bits known to be 1 (`value`) and bits not known (`mask`); a bit in
+/// neither is known to be 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tnum {
+    pub value: u64,
+    pub mask: u64,
+}
+
+impl Tnum {
+    /// Nothing known.
+    pub(crate) const UNKNOWN: Tnum = Tnum {
+        value: 0,
+        mask: u64::MAX,
+    };
+
+    pub(crate) fn constant(v: u64) -> Tnum {
+        Tnum { value: v, mask: 0 }
+    }
+
+    /// What every number in `min ..= max` has in common: the bits above
+    /// the highest one where the two ends differ (`tnum_range`).
+    pub(crate) fn range(min: u64, max: u64) -> Tnum {
+        let differ = 64 - (min ^ max).leading_zeros();
+        if differ > 63 {
+            return Tnum::UNKNOWN;
+        }
+        let low = (1u64 << differ) - 1;
+        Tnum {
+            value: min & !low,
+            mask: low,
+        }
+    }
+
+    pub(crate) fn add(self, o: Tnum) -> Tnum {
+        let sm = self.mask.wrapping_add(o.mask);
+        let sv = self.value.wrapping_add(o.value);
+        let carries = sm.wrapping_add(sv) ^ sv;
+        let mu = carries | self.mask | o.mask;
+        Tnum {
+            value: sv & !mu,
+            mask: mu,
+        }
+    }
+
+    pub(crate) fn sub(self, o: Tnum) -> Tnum {
+        let dv = self.value.wrapping_sub(o.value);
+        let alpha = dv.wrapping_add(self.mask);
+        let beta = dv.wrapping_sub(o.mask);
+        let mu = (alpha ^ beta) | self.mask | o.mask;
+        Tnum {
+            value: dv & !mu,
+            mask: mu,
+        }
+    }
+
+    pub(crate) fn and(self, o: Tnum) -> Tnum {
+        let v = self.value & o.value;
+        Tnum {
+            value: v,
+            mask: (self.value | self.mask) & (o.value | o.mask) & !v,
+        }
+    }
+
+    pub(crate) fn or(self, o: Tnum) -> Tnum {
+        let v = self.value | o.value;
+        Tnum {
+            value: v,
+            mask: (self.mask | o.mask) & !v,
+        }
+    }
+
+    pub(crate) fn xor(self, o: Tnum) -> Tnum {
+        let mu = self.mask | o.mask;
+        Tnum {
+            value: (self.value ^ o.value) & !mu,
+            mask: mu,
+        }
+    }
+
+    pub(crate) fn lsh(self, k: u32) -> Tnum {
+        Tnum {
+            value: self.value << k,
+            mask: self.mask << k,
+        }
+    }
+
+    pub(crate) fn rsh(self, k: u32) -> Tnum {
+        Tnum {
+            value: self.value >> k,
+            mask: self.mask >> k,
+        }
+    }
+
+    /// An arithmetic shift of the low `bits` (32 or 64) bits.
+    pub(crate) fn arsh(self, k: u32, bits: u32) -> Tnum {
+        if bits == 32 {
+            Tnum {
+                value: u64::from(((self.value as i32) >> k) as u32),
+                mask: u64::from(((self.mask as i32) >> k) as u32),
+            }
+        } else {
+            Tnum {
+                value: ((self.value as i64) >> k) as u64,
+                mask: ((self.mask as i64) >> k) as u64,
+            }
+        }
+    }
+
+    /// What both say (`tnum_intersect`).
+    pub(crate) fn intersect(self, o: Tnum) -> Tnum {
+        let v = self.value | o.value;
+        let mu = self.mask & o.mask;
+        Tnum {
+            value: v & !mu,
+            mask: mu,
+        }
+    }
+
+    /// What is known on either of two paths.
+    pub(crate) fn union(self, o: Tnum) -> Tnum {
+        let mu = self.mask | o.mask | (self.value ^ o.value);
+        Tnum {
+            value: self.value & !mu,
+            mask: mu,
+        }
+    }
+
+    /// The low 32 bits (`tnum_subreg`).
+    pub(crate) fn low(self) -> Tnum {
+        Tnum {
+            value: self.value & 0xffff_ffff,
+            mask: self.mask & 0xffff_ffff,
+        }
+    }
+
+    /// The high 32 bits kept, the low ones replaced by `low`'s.
+    pub(crate) fn with_low(self, low: Tnum) -> Tnum {
+        Tnum {
+            value: (self.value & !0xffff_ffff) | low.value,
+            mask: (self.mask & !0xffff_ffff) | low.mask,
+        }
+    }
+
+    pub(crate) fn min(self) -> u64 {
+        self.value
+    }
+
+    pub(crate) fn max(self) -> u64 {
+        self.value | self.mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_keep_what_is_known_as_the_kernels_do() {
+        // A byte: its low 8 bits unknown.
+        let byte = Tnum::range(0, 255);
+        assert_eq!(
+            byte,
+            Tnum {
+                value: 0,
+                mask: 0xff
+            }
+        );
+        // (byte & 0xf) << 2: the IPv4 header length, bits 2..5 unknown.
+        let ihl = byte.and(Tnum::constant(0xf)).lsh(2);
+        assert_eq!(
+            ihl,
+            Tnum {
+                value: 0,
+                mask: 0x3c
+            }
+        );
+        // A sum spreads the unknown bits by the carries it may make.
+        assert_eq!(ihl.add(Tnum::constant(14)).max(), 0x7e);
+        // An or with a constant knows its bits; xor of unknowns nothing.
+        assert_eq!(byte.or(Tnum::constant(0x100)).min(), 0x100);
+        assert_eq!(byte.xor(byte), byte);
+        // The sign-extending shift copies an unknown sign bit.
+        let high = byte.lsh(56);
+        assert_eq!(high.arsh(56, 64), Tnum::UNKNOWN);
+        assert_eq!(byte.lsh(24).arsh(24, 32).mask, 0xffff_ffff);
+        assert_eq!(Tnum::range(5, 5), Tnum::constant(5));
+        assert_eq!(Tnum::range(0, u64::MAX), Tnum::UNKNOWN);
+        assert_eq!(
+            Tnum::constant(4).union(Tnum::constant(6)),
+            Tnum { value: 4, mask: 2 }
+        );
+    }
+}

@@ -870,6 +870,7 @@ fn refused_as_the_kernel_refuses(cpu: &str) {
             }
             "helper_packet_data" => "helper access to the packet is not allowed",
             "helper_packet_short" => "R2 offset is outside of the packet",
+            "mtu_short_int" => "invalid write to stack R3 off=-2 size=4",
             "absolute_index" => "invalid access to map value, value_size=32 off=1020 size=4",
             _ => "invalid access to packet",
         };

@@ -720,10 +720,14 @@ pub fn rewrite_with_maps(
                     // there now (the kernel's STACK_MISC): the whole rest
                     // of the frame when the size is not known.
                     for a in memory_arguments(i.imm).iter().filter(|a| a.write) {
-                        let (Val::Stack(o), ArgSize::Reg(n, _)) = (s.regs[a.reg], a.size) else {
+                        let Val::Stack(o) = s.regs[a.reg] else {
                             continue;
                         };
-                        let size = s.regs[n].scalar().map_or(u64::MAX, |sc| sc.hi);
+                        let size = match a.size {
+                            ArgSize::Reg(n, _) => s.regs[n].scalar().map_or(u64::MAX, |sc| sc.hi),
+                            ArgSize::Fixed(n) => n,
+                            ArgSize::Key | ArgSize::Value => u64::MAX,
+                        };
                         let len = size.min(o.unsigned_abs());
                         if o < 0 && len > 0 {
                             for t in stack_slot(o, len as usize).1 {
@@ -1007,6 +1011,8 @@ enum ArgSize {
     /// The number in this register (`ARG_CONST_SIZE`; zero allowed with
     /// `true`, `ARG_CONST_SIZE_OR_ZERO`).
     Reg(usize, bool),
+    /// This many bytes (`ARG_PTR_TO_INT`).
+    Fixed(u64),
 }
 
 /// A helper's memory argument, as the kernel's prototype declares it.
@@ -1090,6 +1096,7 @@ fn memory_arguments(helper: i32) -> &'static [MemArg] {
     const INTO: MemArg = mem_arg(3, Reg(4, false), false, true);
     const PERF_DATA: MemArg = mem_arg(4, Reg(5, true), false, false);
     const RING_DATA: MemArg = mem_arg(2, Reg(3, true), false, false);
+    const MTU: MemArg = mem_arg(3, ArgSize::Fixed(4), false, true);
     const CSUM_FROM: MemArg = MemArg {
         maybe_null: true,
         ..mem_arg(1, Reg(2, true), true, false)
@@ -1117,6 +1124,8 @@ fn memory_arguments(helper: i32) -> &'static [MemArg] {
         28 => &[CSUM_FROM, CSUM_TO],
         // ringbuf_output(map, data, size, flags).
         130 => &[RING_DATA],
+        // check_mtu(ctx, ifindex, &mtu_len, len_diff, flags).
+        163 => &[MTU],
         _ => &[],
     }
 }
@@ -1174,6 +1183,7 @@ fn helper_memory(
                 }
                 _ => None,
             },
+            ArgSize::Fixed(n) => Some(n),
         };
         if let Some(size) = size.filter(|&n| n > 0) {
             Access {

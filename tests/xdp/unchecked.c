@@ -625,6 +625,14 @@ int buff_len_offset(struct xdp_md *ctx)
     return *p;
 }
 
+// check_mtu writes a u32 where its third argument points: a u16 is short.
+SEC("xdp")
+int mtu_short_int(struct xdp_md *ctx)
+{
+    __u16 mtu = 0;
+    return bpf_check_mtu(ctx, 0, (__u32 *)&mtu, 0, 0) + mtu;
+}
+
 #ifdef BPF_CPU_V3
 // An absolute value computed in 32 bits (clang -mcpu=v3: (x + (x >> 31))
 // ^ (x >> 31)), checked on a copy the kernel cannot relate to the index

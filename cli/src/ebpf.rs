@@ -444,20 +444,62 @@ pub fn run_xdp(
         );
     }
     if let Some(file) = outputs.maps_out {
-        let mut all = serde_json::Map::new();
-        for (map, entries) in program.map_entries() {
-            let list: Vec<serde_json::Value> = entries
-                .iter()
-                .map(|(k, v)| serde_json::json!({ "key": hex(k), "value": hex(v) }))
-                .collect();
-            all.insert(map, serde_json::Value::Array(list));
-        }
-        let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(all))
-            .map_err(|e| Failure::bad_input(e.to_string()))?;
-        text.push('\n');
-        super::output::write_file(file, text.as_bytes())?;
+        write_maps(&program, file)?;
     }
     Ok(0)
+}
+
+/// `--maps-out`: every map as JSON, `{"name": [{"key": HEX, "value":
+/// HEX}, …], …}` with the maps by name, pretty-printed; written entry by
+/// entry (a map may hold up to the object's whole map memory: no copy of
+/// it is made) into a file that appears only when complete.
+fn write_maps(program: &PacketProgram, path: &Path) -> Result<(), Failure> {
+    use std::io::Write;
+    let file = super::output::create(path)?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut names = program.map_names();
+    names.sort();
+    let mut result = out.write_all(if names.is_empty() { b"{}" } else { b"{" });
+    for (n, name) in names.iter().enumerate() {
+        let quoted = match serde_json::to_string(name) {
+            Ok(q) => q,
+            Err(e) => {
+                result = Err(std::io::Error::other(e));
+                break;
+            }
+        };
+        let comma = if n == 0 { "" } else { "," };
+        result = result.and_then(|()| write!(out, "{comma}\n  {quoted}: ["));
+        let mut first = true;
+        program.visit_map_entries(name, &mut |k, v| {
+            if result.is_ok() {
+                let comma = if first { "" } else { "," };
+                first = false;
+                result = write!(
+                    out,
+                    "{comma}\n    {{\n      \"key\": \"{}\",\n      \"value\": \"{}\"\n    }}",
+                    hex(k),
+                    hex(v)
+                );
+            }
+        });
+        let close = if first { "]" } else { "\n  ]" };
+        result = result.and_then(|()| out.write_all(close.as_bytes()));
+    }
+    if !names.is_empty() {
+        result = result.and_then(|()| out.write_all(b"\n}"));
+    }
+    result = result
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    let (file, _) = out.into_parts();
+    match result {
+        Ok(()) => super::output::commit(file, path),
+        Err(e) => {
+            super::output::abandon(file);
+            Err(super::output::write_failure(path, e))
+        }
+    }
 }
 
 /// A pcap encoder for the packets a program leaves (nanosecond

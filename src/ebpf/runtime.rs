@@ -899,6 +899,29 @@ impl PacketProgram {
             .collect()
     }
 
+    /// The object's map names, in its order (for
+    /// [`PacketProgram::visit_map_entries`]).
+    pub fn map_names(&self) -> Vec<String> {
+        self.state
+            .borrow()
+            .maps
+            .defs()
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    /// Calls `f` with each entry of the map named `map` after the runs so
+    /// far (as [`PacketProgram::map_entries`] lists them), without copying
+    /// them: what a dump of maps of any size goes through.
+    pub fn visit_map_entries(&self, map: &str, f: &mut dyn FnMut(&[u8], &[u8])) {
+        let guard = self.state.borrow();
+        let mem = &guard.bytes[guard.base..];
+        let index = guard.maps.defs().position(|d| d.name == map);
+        if let Some(i) = index {
+            guard.maps.visit_entries(mem, i, f);
+        }
+    }
+
     /// Sets entry `key` of the map named `map` before a run.
     pub fn preload(&self, map: &str, key: &[u8], value: &[u8]) -> Result<(), MapUpdateError> {
         let mut guard = self.state.borrow_mut();

@@ -78,21 +78,31 @@ impl Scalar {
         }
     }
 
+    /// Any 64-bit value, nothing known (the start of the constructors
+    /// below, which narrow it and sync).
+    const ANY: Scalar = Scalar {
+        lo: 0,
+        hi: u64::MAX,
+        smin: i64::MIN,
+        smax: i64::MAX,
+        s32min: i32::MIN,
+        s32max: i32::MAX,
+        bits: Tnum::UNKNOWN,
+        bits_exact: true,
+        var: false,
+        link: 0,
+        sure: true,
+    };
+
     /// A number within `lo ..= hi` unsigned, its signed bounds what those
     /// give.
     pub(crate) fn unsigned(lo: u64, hi: u64, var: bool, sure: bool) -> Scalar {
         Scalar {
             lo,
             hi,
-            smin: i64::MIN,
-            smax: i64::MAX,
-            s32min: i32::MIN,
-            s32max: i32::MAX,
-            bits: Tnum::UNKNOWN,
-            bits_exact: true,
             var,
-            link: 0,
             sure,
+            ..Scalar::ANY
         }
         .synced()
         .unwrap_or_else(|| unreachable!("lo <= hi"))
@@ -102,17 +112,11 @@ impl Scalar {
     /// those give.
     fn signed(smin: i64, smax: i64, var: bool, sure: bool) -> Scalar {
         Scalar {
-            lo: 0,
-            hi: u64::MAX,
             smin,
             smax,
-            s32min: i32::MIN,
-            s32max: i32::MAX,
-            bits: Tnum::UNKNOWN,
-            bits_exact: true,
             var,
-            link: 0,
             sure,
+            ..Scalar::ANY
         }
         .synced()
         .unwrap_or_else(|| unreachable!("smin <= smax"))
@@ -121,17 +125,12 @@ impl Scalar {
     /// A 32-bit result within `s32min ..= s32max` signed, zero-extended.
     fn signed32(s32min: i32, s32max: i32, var: bool, sure: bool) -> Scalar {
         Scalar {
-            lo: 0,
             hi: u64::from(u32::MAX),
-            smin: i64::MIN,
-            smax: i64::MAX,
             s32min,
             s32max,
-            bits: Tnum::UNKNOWN,
-            bits_exact: true,
             var,
-            link: 0,
             sure,
+            ..Scalar::ANY
         }
         .synced()
         .unwrap_or_else(|| unreachable!("s32min <= s32max"))
@@ -481,13 +480,9 @@ fn alu_bounds(
                     hi,
                     smin,
                     smax,
-                    s32min: i32::MIN,
-                    s32max: i32::MAX,
-                    bits: Tnum::UNKNOWN,
-                    bits_exact: true,
                     var,
-                    link: 0,
                     sure,
+                    ..Scalar::ANY
                 }
                 .synced();
             }

@@ -437,31 +437,42 @@ impl MapSet {
     /// Every entry of map `map` as (key, value) bytes: arrays every index,
     /// hash maps sorted by key.
     pub fn entries(&self, mem: &[u8], map: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.visit_entries(mem, map, &mut |k, v| out.push((k.to_vec(), v.to_vec())));
+        out
+    }
+
+    /// Calls `f` with each entry of map `map` (as [`MapSet::entries`] lists
+    /// them) without copying them: a map may hold up to the object's map
+    /// memory, which a copy per entry would multiply.
+    pub fn visit_entries(&self, mem: &[u8], map: usize, f: &mut dyn FnMut(&[u8], &[u8])) {
         let Some(m) = self.maps.get(map).filter(|m| !m.def.kind.holds_records()) else {
             // Ring buffers and perf event arrays hold records, not entries.
-            return Vec::new();
+            return;
         };
         let size = m.def.value_size as usize;
         let value = |slot: usize| {
             let at = m.arena + slot * m.slot;
-            mem[at..at + size].to_vec()
+            &mem[at..at + size]
         };
         match &m.index {
-            None => (0..m.def.max_entries)
-                .map(|i| {
-                    let mut key = i.to_le_bytes().to_vec();
-                    key.resize(m.def.key_size as usize, 0);
-                    (key, value(i as usize))
-                })
-                .collect(),
+            None => {
+                let mut key = vec![0u8; (m.def.key_size as usize).max(4)];
+                for i in 0..m.def.max_entries {
+                    key[..4].copy_from_slice(&i.to_le_bytes());
+                    f(&key[..m.def.key_size as usize], value(i as usize));
+                }
+            }
             Some(ix) => {
-                let mut out: Vec<(Vec<u8>, Vec<u8>)> = ix
+                let mut slots: Vec<(&[u8], usize)> = ix
                     .slots
                     .values()
-                    .filter_map(|&s| Some((ix.keys[s as usize].clone()?, value(s as usize))))
+                    .filter_map(|&s| Some((ix.keys[s as usize].as_deref()?, s as usize)))
                     .collect();
-                out.sort();
-                out
+                slots.sort_unstable();
+                for (key, slot) in slots {
+                    f(key, value(slot));
+                }
             }
         }
     }

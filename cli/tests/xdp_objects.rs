@@ -870,6 +870,10 @@ fn refused_as_the_kernel_refuses(cpu: &str) {
             }
             "helper_packet_data" => "helper access to the packet is not allowed",
             "helper_packet_short" => "R2 offset is outside of the packet",
+            "stack_index_past_frame" => "invalid variable-offset write to stack",
+            "stack_index_unbounded" => {
+                "math between fp pointer and register with unbounded min value is not allowed"
+            }
             "mtu_short_int" => "invalid write to stack R3 off=-2 size=4",
             "absolute_index" => "invalid access to map value, value_size=32 off=1020 size=4",
             _ => "invalid access to packet",

@@ -21,6 +21,7 @@
 use super::insn::{op, Insn, Program};
 use super::scalar::{self, Scalar, MAX_PACKET_OFF};
 use super::semantics;
+use super::tnum::Tnum;
 
 /// Program types whose context this runtime provides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -219,6 +220,15 @@ enum Val {
     /// The frame pointer r10 of this function's frame plus this offset
     /// (the kernel's PTR_TO_STACK).
     Stack(i64),
+    /// The same plus the constant `off` and a number with sure bounds,
+    /// `vmin ..= vmax` signed, whose known bits are `bits` (a variable
+    /// offset into the stack, as privileged programs may use).
+    StackVar {
+        off: i64,
+        vmin: i64,
+        vmax: i64,
+        bits: Tnum,
+    },
     /// A number with known bounds (see `scalar.rs`).
     Scalar(Scalar),
     /// The context on some path, something else on another.
@@ -303,8 +313,11 @@ impl Val {
             (Val::Ctx(_) | Val::Mixed, _) | (_, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
             // (Stack pointers and numbers were one `Other` before stack
             // pointers were followed; they still join as one.)
-            (Val::Stack(_), Val::Stack(_) | Val::Other | Val::Scalar(_))
-            | (Val::Other | Val::Scalar(_), Val::Stack(_)) => Val::Other,
+            (
+                Val::Stack(_) | Val::StackVar { .. },
+                Val::Stack(_) | Val::StackVar { .. } | Val::Other | Val::Scalar(_),
+            )
+            | (Val::Other | Val::Scalar(_), Val::Stack(_) | Val::StackVar { .. }) => Val::Other,
             (Val::Scalar(a), Val::Scalar(b)) if !widen => Val::Scalar(a.join(b)),
             (Val::Scalar(_) | Val::Other, Val::Scalar(_) | Val::Other) => Val::Other,
             _ => Val::Unknown,
@@ -325,6 +338,17 @@ impl Val {
         let moved = match self {
             Val::Ctx(o) => Val::Ctx(o + k),
             Val::Stack(o) => Val::Stack(o + k),
+            Val::StackVar {
+                off,
+                vmin,
+                vmax,
+                bits,
+            } => Val::StackVar {
+                off: off + k,
+                vmin,
+                vmax,
+                bits,
+            },
             Val::Pkt(o) => Val::Pkt(o + k),
             Val::ReadOnly(o, n) => Val::ReadOnly(o + k, n),
             Val::PktVar {
@@ -362,7 +386,7 @@ impl Val {
 
     /// A pointer a number may move and still be followed (`pointer_plus`).
     fn moves(self) -> bool {
-        matches!(self, Val::Pkt(_) | Val::MapValue { .. })
+        matches!(self, Val::Pkt(_) | Val::MapValue { .. } | Val::Stack(_))
     }
 
     /// A number's bounds, if it is a number followed.
@@ -455,6 +479,17 @@ impl State {
                 Val::Scalar(o) if link != 0 && o.link == link => Some(o),
                 _ => None,
             })
+    }
+
+    /// Forgets what the stack slots at or above `r10 + from` held (a write
+    /// somewhere there).
+    fn forget_stack_from(&mut self, from: i64) {
+        let low = from.max(-(SLOTS as i64 * 8));
+        if low < 0 {
+            for t in stack_slot(low, low.unsigned_abs() as usize).1 {
+                self.stack[t] = Val::Other;
+            }
+        }
     }
 
     /// Bytes proven past a variable packet pointer of `id`.
@@ -617,6 +652,7 @@ pub fn rewrite_with_maps(
                 let loaded = access(kind, pc, &i, base, size, false)?;
                 let stack = match base {
                     Val::Stack(o) => Some(stack_slot(o + i64::from(i.off), size).0),
+                    Val::StackVar { .. } => Some(None),
                     _ => None,
                 };
                 // Packet and context bytes are unknown to the kernel too;
@@ -656,6 +692,10 @@ pub fn rewrite_with_maps(
                     if let (Some(slot), op::STX, op::MEM) = (exact, i.class(), i.mode()) {
                         s.stack[slot] = s.regs[src];
                     }
+                }
+                if let Val::StackVar { off, vmin, .. } = s.regs[dst] {
+                    // Any slot from the lowest byte it may write up.
+                    s.forget_stack_from(off.saturating_add(vmin).saturating_add(i64::from(i.off)));
                 }
                 if i.class() == op::STX && i.mode() == op::ATOMIC {
                     if i.imm == op::CMPXCHG {
@@ -720,8 +760,13 @@ pub fn rewrite_with_maps(
                     // there now (the kernel's STACK_MISC): the whole rest
                     // of the frame when the size is not known.
                     for a in memory_arguments(i.imm).iter().filter(|a| a.write) {
-                        let Val::Stack(o) = s.regs[a.reg] else {
-                            continue;
+                        let o = match s.regs[a.reg] {
+                            Val::Stack(o) => o,
+                            Val::StackVar { off, vmin, .. } => {
+                                s.forget_stack_from(off.saturating_add(vmin));
+                                continue;
+                            }
+                            _ => continue,
                         };
                         let size = match a.size {
                             ArgSize::Reg(n, _) => s.regs[n].scalar().map_or(u64::MAX, |sc| sc.hi),
@@ -964,6 +1009,26 @@ impl Access {
                 refuse(format!(
                     "invalid {how} stack R{reg} off={off} size={size}: the stack is the 512 \
                      bytes below r10"
+                ))
+            }
+            Val::StackVar {
+                off,
+                vmin,
+                vmax,
+                bits,
+            } if self.helper.is_none() => {
+                let off = off + self.off;
+                let low = i128::from(off) + i128::from(vmin);
+                let high = i128::from(off) + i128::from(vmax) + i128::from(size);
+                if low >= -(SLOTS as i128 * 8) && high <= 0 {
+                    return Ok(());
+                }
+                let how = if self.write { "write to" } else { "read from" };
+                refuse(format!(
+                    "invalid variable-offset {how} stack R{reg} var_off=({:#x}; {:#x}) off={off} \
+                     size={size}: the number added to the stack pointer may take it outside \
+                     the 512 bytes below r10",
+                    bits.value, bits.mask
                 ))
             }
             Val::PktVar { neg: true, id, .. } => refuse(format!(
@@ -1424,7 +1489,7 @@ fn map_argument(
             let inner = maps.get(outer).and_then(|m| m.inner.as_deref());
             return map_compatible(pc, helper, inner, usize::MAX);
         }
-        Val::Stack(_) => "fp",
+        Val::Stack(_) | Val::StackVar { .. } => "fp",
         // (Or a pointer into a caller's stack.)
         Val::Other => "scalar or fp",
         Val::Scalar(_) => "scalar",
@@ -1605,8 +1670,30 @@ fn pointer_plus(pc: usize, p: Val, n: Val) -> Result<Val, ContextError> {
     match p {
         Val::Pkt(o) => packet_plus(pc, o, n),
         Val::MapValue { .. } => value_plus(pc, p, n),
+        Val::Stack(off) => stack_plus(pc, off, n),
         _ => Ok(Val::Unknown),
     }
+}
+
+/// The stack pointer `r10 + off` plus the number `n`: a constant moves
+/// it, a number with sure bounds makes a variable offset (refused as the
+/// kernel's `check_reg_sane_offset` refuses it), anything else a value
+/// not followed (checked at run time).
+fn stack_plus(pc: usize, off: i64, n: Val) -> Result<Val, ContextError> {
+    let Some(sc) = n.scalar() else {
+        return Ok(Val::Other);
+    };
+    sane_offset(pc, "fp", sc)?;
+    Ok(match sc.exact() {
+        Some(k) => Val::Stack(off + k as i64),
+        None if sc.sure => Val::StackVar {
+            off,
+            vmin: sc.smin,
+            vmax: sc.smax,
+            bits: sc.bits,
+        },
+        None => Val::Other,
+    })
 }
 
 /// A map value pointer `v` plus the number `n`: a constant or a number
@@ -2123,6 +2210,45 @@ mod tests {
         );
         assert!(csum("mov %r1, 0", 0).is_ok());
         refused(csum("mov %r1, 5", 4), "R1 type=scalar expected=");
+    }
+
+    #[test]
+    fn a_stack_pointer_moved_by_a_number_stays_in_the_frame() {
+        // (r4: the IPv4 header length, 0 ..= 60, its low 2 bits zero.)
+        let store = |buf: i64| {
+            xdp(&format!(
+                "mov %r3, %r10\nadd %r3, {buf}\nadd %r3, %r4\nstb [%r3], 1"
+            ))
+        };
+        assert!(store(-64).is_ok());
+        let e = store(-16).expect_err("refused");
+        assert!(
+            e.message.starts_with(
+                "invalid variable-offset write to stack R3 var_off=(0x0; 0x3c) off=-16 size=1"
+            ),
+            "{}",
+            e.message
+        );
+        // A slot it may have written no longer holds what was stored
+        // there: `data` spilled and reloaded is a packet pointer (byte 40
+        // unproven) until the store may have overwritten it.
+        let spill = |between: &str| {
+            xdp(&format!(
+                "stxdw [%r10-8], %r2\n{between}ldxdw %r5, [%r10-8]\nldxb %r0, [%r5+40]"
+            ))
+        };
+        let e = spill("").expect_err("refused");
+        assert!(
+            e.message.starts_with("invalid access to packet"),
+            "{}",
+            e.message
+        );
+        let overwritten = spill("mov %r3, %r10\nadd %r3, -64\nadd %r3, %r4\nstb [%r3], 1\n");
+        assert!(
+            !matches!(&overwritten, Err(e) if e.message.starts_with("invalid access to packet")),
+            "{:?}",
+            overwritten.err()
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 // 32-bit number with a mask, known bits; and map values (a lookup's,
 // .bss) indexed by numbers bounded by comparisons and masks, a
 // sign-extended byte checked both ways, an absolute value; and memory
-// given to helpers (a bounded size, packet bytes where allowed). The kernel
+// given to helpers (a bounded size, packet bytes where allowed), a stack
+// buffer indexed by bounded numbers. The kernel
 // accepts each; so must cranebpf (what it cannot follow is checked at run
 // time, never refused), with the same verdicts and maps.
 #include <linux/bpf.h>
@@ -87,6 +88,10 @@ int entry(struct xdp_md *ctx)
     }
     // Memory given to helpers: a size from the packet within the
     // buffer, packet bytes as a checksum's input and as a key.
+    // A stack buffer indexed by bounded numbers.
+    volatile char slots[16] = {};
+    slots[data[0] & 15] = 1;
+    sum += slots[data[1] & 15];
     char buf[64];
     if (bpf_xdp_load_bytes(ctx, 0, buf, (data[0] & 63) + 1) == 0)
         sum += buf[0] & 1;

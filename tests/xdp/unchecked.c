@@ -633,6 +633,32 @@ int mtu_short_int(struct xdp_md *ctx)
     return bpf_check_mtu(ctx, 0, (__u32 *)&mtu, 0, 0) + mtu;
 }
 
+// A stack buffer indexed past its end, out of the frame (a variable
+// offset the kernel bounds), and by a number with no bounds at all.
+SEC("xdp")
+int stack_index_past_frame(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    volatile char buf[16] = {};
+    buf[data[0] & 31] = 1;
+    return buf[3];
+}
+
+SEC("xdp")
+int stack_index_unbounded(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    volatile char buf[16] = {};
+    buf[*(__u64 *)data] = 1;
+    return buf[3];
+}
+
 #ifdef BPF_CPU_V3
 // An absolute value computed in 32 bits (clang -mcpu=v3: (x + (x >> 31))
 // ^ (x >> 31)), checked on a copy the kernel cannot relate to the index

@@ -874,6 +874,8 @@ fn refused_as_the_kernel_refuses(cpu: &str) {
             "stack_index_unbounded" => {
                 "math between fp pointer and register with unbounded min value is not allowed"
             }
+            "context_moved" => "dereference of modified ctx ptr R1 off=4 disallowed",
+            "context_number" => "R1 type=scalar expected=ctx",
             "mtu_short_int" => "invalid write to stack R3 off=-2 size=4",
             "absolute_index" => "invalid access to map value, value_size=32 off=1020 size=4",
             _ => "invalid access to packet",

@@ -1151,6 +1151,38 @@ fn returns_any_number(helper: i32) -> bool {
     )
 }
 
+/// Whether a served helper takes the context in r1 (ARG_PTR_TO_CTX).
+fn takes_context(helper: i32) -> bool {
+    matches!(
+        helper,
+        9 | 10
+            | 11
+            | 12
+            | 18
+            | 19
+            | 25
+            | 26
+            | 31
+            | 32
+            | 38
+            | 39
+            | 40
+            | 41
+            | 43
+            | 44
+            | 48
+            | 50
+            | 54
+            | 65
+            | 68
+            | 135
+            | 163
+            | 188
+            | 189
+            | 190
+    )
+}
+
 /// The memory arguments of the helpers this runtime serves.
 fn memory_arguments(helper: i32) -> &'static [MemArg] {
     use ArgSize::{Key, Reg, Value};
@@ -1208,6 +1240,37 @@ fn helper_memory(
     maps: &[super::maps::MapDef],
 ) -> Result<(), ContextError> {
     let refuse = |message: String| Err(ContextError { pc, message });
+    // The context, where the helper takes it (ARG_PTR_TO_CTX, r1 of each
+    // such served helper), unmoved.
+    if takes_context(helper) {
+        let found = match s.regs[1] {
+            Val::Ctx(0) | Val::Mixed | Val::Other | Val::Unknown | Val::Unset => None,
+            Val::Ctx(off) => {
+                return refuse(format!(
+                    "dereference of modified ctx ptr R1 off={off} disallowed (helper {helper} \
+                     takes the context itself)"
+                ))
+            }
+            Val::Pkt(_) | Val::PktVar { .. } => {
+                return refuse(format!(
+                    "helper access to the packet is not allowed: R1 points into the packet \
+                     where helper {helper} takes the context"
+                ))
+            }
+            Val::Scalar(_) => Some("scalar"),
+            Val::Stack(_) | Val::StackVar { .. } => Some("fp"),
+            Val::PktEnd => Some("pkt_end"),
+            Val::MapPtr(_) | Val::InnerMap(_) => Some("map_ptr"),
+            Val::MapOrNull(..) => Some("map_value_or_null"),
+            Val::MapValue { .. } | Val::ReadOnly(..) => Some("map_value"),
+            Val::Sample(_) => Some("ringbuf_mem"),
+        };
+        if let Some(found) = found {
+            return refuse(format!(
+                "R1 type={found} expected=ctx (helper {helper} takes the context there)"
+            ));
+        }
+    }
     for a in memory_arguments(helper) {
         let r = a.reg;
         match s.regs[r] {

@@ -659,6 +659,24 @@ int stack_index_unbounded(struct xdp_md *ctx)
     return buf[3];
 }
 
+// Helpers that take the context given something else: the context moved,
+// a number.
+SEC("xdp")
+int context_moved(struct xdp_md *ctx)
+{
+    return bpf_xdp_adjust_head((struct xdp_md *)((char *)ctx + 4), 0);
+}
+
+SEC("xdp")
+int context_number(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 30 > end)
+        return XDP_PASS;
+    return bpf_xdp_get_buff_len((struct xdp_md *)(long)data[0]);
+}
+
 #ifdef BPF_CPU_V3
 // An absolute value computed in 32 bits (clang -mcpu=v3: (x + (x >> 31))
 // ^ (x >> 31)), checked on a copy the kernel cannot relate to the index

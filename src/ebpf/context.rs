@@ -481,12 +481,15 @@ impl State {
             })
     }
 
-    /// Forgets what the stack slots at or above `r10 + from` held (a write
-    /// somewhere there).
-    fn forget_stack_from(&mut self, from: i64) {
+    /// Forgets what the stack slots covering `len` bytes from `r10 +
+    /// from` held (a write somewhere there): numbers now, the kernel's
+    /// STACK_MISC.
+    fn forget_stack(&mut self, from: i64, len: u64) {
         let low = from.max(-(SLOTS as i64 * 8));
-        if low < 0 {
-            for t in stack_slot(low, low.unsigned_abs() as usize).1 {
+        let end = i128::from(from) + i128::from(len);
+        let len = end.min(0) - i128::from(low);
+        if len > 0 {
+            for t in stack_slot(low, len as usize).1 {
                 self.stack[t] = Val::Other;
             }
         }
@@ -695,7 +698,8 @@ pub fn rewrite_with_maps(
                 }
                 if let Val::StackVar { off, vmin, .. } = s.regs[dst] {
                     // Any slot from the lowest byte it may write up.
-                    s.forget_stack_from(off.saturating_add(vmin).saturating_add(i64::from(i.off)));
+                    let from = off.saturating_add(vmin).saturating_add(i64::from(i.off));
+                    s.forget_stack(from, u64::MAX);
                 }
                 if i.class() == op::STX && i.mode() == op::ATOMIC {
                     if i.imm == op::CMPXCHG {
@@ -759,25 +763,18 @@ pub fn rewrite_with_maps(
                     // What a helper writes into the stack is a number
                     // there now (the kernel's STACK_MISC): the whole rest
                     // of the frame when the size is not known.
-                    for a in memory_arguments(i.imm).iter().filter(|a| a.write) {
-                        let o = match s.regs[a.reg] {
-                            Val::Stack(o) => o,
-                            Val::StackVar { off, vmin, .. } => {
-                                s.forget_stack_from(off.saturating_add(vmin));
-                                continue;
-                            }
-                            _ => continue,
-                        };
+                    for a in prototype(i.imm).memory.iter().filter(|a| a.write) {
                         let size = match a.size {
                             ArgSize::Reg(n, _) => s.regs[n].scalar().map_or(u64::MAX, |sc| sc.hi),
                             ArgSize::Fixed(n) => n,
                             ArgSize::Key | ArgSize::Value => u64::MAX,
                         };
-                        let len = size.min(o.unsigned_abs());
-                        if o < 0 && len > 0 {
-                            for t in stack_slot(o, len as usize).1 {
-                                s.stack[t] = Val::Other;
+                        match s.regs[a.reg] {
+                            Val::Stack(o) => s.forget_stack(o, size),
+                            Val::StackVar { off, vmin, .. } => {
+                                s.forget_stack(off.saturating_add(vmin), u64::MAX);
                             }
+                            _ => {}
                         }
                     }
                     let released = s.regs[1];
@@ -788,7 +785,7 @@ pub fn rewrite_with_maps(
                         (false, 1) => s.regs[0] = Val::MapOrNull(pc, lookup),
                         // RET_INTEGER with no range refined: any 64-bit
                         // value for the kernel.
-                        (false, h) if returns_any_number(h) => {
+                        (false, h) if prototype(h).any_number => {
                             s.regs[0] = Val::Scalar(Scalar::unknown());
                         }
                         // bpf_ringbuf_reserve (whose release `samples`
@@ -1104,88 +1101,21 @@ const fn mem_arg(reg: usize, size: ArgSize, packet: bool, write: bool) -> MemArg
     }
 }
 
-/// Whether a served helper returns a number the kernel knows nothing of
-/// (`RET_INTEGER`, no range refined: not `get_smp_processor_id`, below the
-/// number of CPUs; the `RET_VOID` ones leave R0 unreadable).
-fn returns_any_number(helper: i32) -> bool {
-    matches!(
-        helper,
-        2 | 3
-            | 5
-            | 6
-            | 7
-            | 9
-            | 10
-            | 11
-            | 18
-            | 19
-            | 23
-            | 25
-            | 26
-            | 28
-            | 31
-            | 32
-            | 38
-            | 39
-            | 40
-            | 42
-            | 43
-            | 44
-            | 48
-            | 50
-            | 51
-            | 54
-            | 65
-            | 68
-            | 118
-            | 125
-            | 130
-            | 134
-            | 135
-            | 160
-            | 163
-            | 188
-            | 189
-            | 190
-            | 208
-    )
+/// What the kernel's prototype of a served helper says, as far as this
+/// pass checks it: whether r1 is the context (`ARG_PTR_TO_CTX`), whether
+/// R0 is a number the kernel knows nothing of (`RET_INTEGER` with no
+/// range refined: not `get_smp_processor_id`, below the number of CPUs;
+/// the `RET_VOID` ones leave R0 unreadable), and its memory arguments.
+#[derive(Clone, Copy)]
+struct Prototype {
+    context: bool,
+    any_number: bool,
+    memory: &'static [MemArg],
 }
 
-/// Whether a served helper takes the context in r1 (ARG_PTR_TO_CTX).
-fn takes_context(helper: i32) -> bool {
-    matches!(
-        helper,
-        9 | 10
-            | 11
-            | 12
-            | 18
-            | 19
-            | 25
-            | 26
-            | 31
-            | 32
-            | 38
-            | 39
-            | 40
-            | 41
-            | 43
-            | 44
-            | 48
-            | 50
-            | 54
-            | 65
-            | 68
-            | 135
-            | 163
-            | 188
-            | 189
-            | 190
-    )
-}
-
-/// The memory arguments of the helpers this runtime serves.
-fn memory_arguments(helper: i32) -> &'static [MemArg] {
-    use ArgSize::{Key, Reg, Value};
+/// The prototype of helper `helper` (nothing checked for others).
+fn prototype(helper: i32) -> Prototype {
+    use ArgSize::{Fixed, Key, Reg, Value};
     const KEY: MemArg = mem_arg(2, Key, true, false);
     const VALUE: MemArg = mem_arg(3, Value, true, false);
     const FORMAT: MemArg = mem_arg(1, Reg(2, false), false, false);
@@ -1193,7 +1123,7 @@ fn memory_arguments(helper: i32) -> &'static [MemArg] {
     const INTO: MemArg = mem_arg(3, Reg(4, false), false, true);
     const PERF_DATA: MemArg = mem_arg(4, Reg(5, true), false, false);
     const RING_DATA: MemArg = mem_arg(2, Reg(3, true), false, false);
-    const MTU: MemArg = mem_arg(3, ArgSize::Fixed(4), false, true);
+    const MTU: MemArg = mem_arg(3, Fixed(4), false, true);
     const CSUM_FROM: MemArg = MemArg {
         maybe_null: true,
         ..mem_arg(1, Reg(2, true), true, false)
@@ -1202,28 +1132,48 @@ fn memory_arguments(helper: i32) -> &'static [MemArg] {
         maybe_null: true,
         ..mem_arg(3, Reg(4, true), true, false)
     };
-    match helper {
-        // map_lookup_elem, map_delete_elem(map, key); map_update_elem(map,
-        // key, value, flags).
-        1 | 3 => &[KEY],
-        2 => &[KEY, VALUE],
+    let (context, any_number, memory): (bool, bool, &'static [MemArg]) = match helper {
+        // map_lookup_elem(map, key): a value or NULL.
+        1 => (false, false, &[KEY]),
+        // map_update_elem(map, key, value, flags).
+        2 => (false, true, &[KEY, VALUE]),
+        // map_delete_elem(map, key).
+        3 => (false, true, &[KEY]),
         // trace_printk(fmt, fmt_size, ...).
-        6 => &[FORMAT],
+        6 => (false, true, &[FORMAT]),
         // skb_store_bytes(skb, off, from, len, flags); xdp_store_bytes(xdp,
         // off, buf, len).
-        9 | 190 => &[FROM],
+        9 | 190 => (true, true, &[FROM]),
         // perf_event_output(ctx, map, flags, data, size).
-        25 => &[PERF_DATA],
+        25 => (true, true, &[PERF_DATA]),
         // skb_load_bytes(skb, off, to, len); skb_load_bytes_relative(skb,
         // off, to, len, header); xdp_load_bytes(xdp, off, buf, len).
-        26 | 68 | 189 => &[INTO],
+        26 | 68 | 189 => (true, true, &[INTO]),
         // csum_diff(from, from_size, to, to_size, seed).
-        28 => &[CSUM_FROM, CSUM_TO],
+        28 => (false, true, &[CSUM_FROM, CSUM_TO]),
         // ringbuf_output(map, data, size, flags).
-        130 => &[RING_DATA],
+        130 => (false, true, &[RING_DATA]),
         // check_mtu(ctx, ifindex, &mtu_len, len_diff, flags).
-        163 => &[MTU],
-        _ => &[],
+        163 => (true, true, &[MTU]),
+        // tail_call(ctx, map, index); skb_set_hash_invalid(skb): no result.
+        12 | 41 => (true, false, &[]),
+        // The other helpers of the context: l3/l4_csum_replace,
+        // skb_vlan_push/pop, skb_change_proto/type/tail/head,
+        // skb_pull_data, csum_update, xdp_adjust_head/meta/tail,
+        // set_hash, skb_adjust_room, csum_level, xdp_get_buff_len.
+        10 | 11 | 18 | 19 | 31 | 32 | 38 | 39 | 40 | 43 | 44 | 48 | 50 | 54 | 65 | 135 | 188 => {
+            (true, true, &[])
+        }
+        // ktime_get_ns, get_prandom_u32, redirect, get_numa_node_id,
+        // redirect_map, jiffies64, ktime_get_boot_ns, ringbuf_query,
+        // ktime_get_coarse_ns, ktime_get_tai_ns.
+        5 | 7 | 23 | 42 | 51 | 118 | 125 | 134 | 160 | 208 => (false, true, &[]),
+        _ => (false, false, &[]),
+    };
+    Prototype {
+        context,
+        any_number,
+        memory,
     }
 }
 
@@ -1242,7 +1192,8 @@ fn helper_memory(
     let refuse = |message: String| Err(ContextError { pc, message });
     // The context, where the helper takes it (ARG_PTR_TO_CTX, r1 of each
     // such served helper), unmoved.
-    if takes_context(helper) {
+    let proto = prototype(helper);
+    if proto.context {
         let found = match s.regs[1] {
             Val::Ctx(0) | Val::Mixed | Val::Other | Val::Unknown | Val::Unset => None,
             Val::Ctx(off) => {
@@ -1271,7 +1222,7 @@ fn helper_memory(
             ));
         }
     }
-    for a in memory_arguments(helper) {
+    for a in proto.memory {
         let r = a.reg;
         match s.regs[r] {
             Val::Scalar(sc) if a.maybe_null && sc.exact() == Some(0) => continue,

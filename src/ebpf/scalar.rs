@@ -213,18 +213,16 @@ impl Scalar {
         if self.hi <= u64::from(u32::MAX) {
             return self;
         }
+        let sure = self.sure && self.hi - self.lo >= 1 << 32;
         Scalar {
             bits: self.bits.low(),
             bits_exact: self.bits_exact,
-            ..Scalar::signed32(
-                self.s32min,
-                self.s32max,
-                self.var,
-                self.sure && self.hi - self.lo >= 1 << 32,
-            )
+            ..Scalar::signed32(self.s32min, self.s32max, self.var, sure)
         }
         .synced()
-        .unwrap_or_else(|| unreachable!("the low half of a number"))
+        // (Bounds and bits of a synced number agree; should they not, any
+        // 32-bit value, no longer the kernel's for sure.)
+        .unwrap_or_else(|| Scalar::unsigned(0, u64::from(u32::MAX), self.var, false))
     }
 
     /// Sign-extended from its low `bits` bits (`movsx`), as the kernel's

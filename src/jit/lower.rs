@@ -235,17 +235,21 @@ struct Lowerer<'a, 'b> {
     regions: [Region; 2],
     /// Block of each leader pc (indexed from `input.start`).
     blocks: Vec<Option<Block>>,
-    /// Shared exit for errors: params (status, pc, addr, info).
-    fail: Block,
+    /// Shared exit for errors: params (status, pc, addr, info). This and
+    /// the other shared exits and signatures are made on first use: every
+    /// block and signature a function declares costs Cranelift time even
+    /// when nothing uses it, and most filters use none of them.
+    fail: Option<Block>,
     /// Return 0 leaving the status as it is.
-    bail: Block,
+    bail: Option<Block>,
     /// End the whole program with r0 = 0 (packet load out of range).
-    abort: Block,
+    abort: Option<Block>,
     /// Where control that runs past the last instruction goes (only
     /// unreachable code can: see `status::FELL_OFF_END`), made when needed.
     past_end: Option<Block>,
-    helper_sig: SigRef,
-    negative_load_sig: SigRef,
+    call_conv: CallConv,
+    helper_sig: Option<SigRef>,
+    negative_load_sig: Option<SigRef>,
     plan: bounds::Plan,
     leaders: BTreeSet<usize>,
     /// Register facts before each instruction (leaf code only).
@@ -499,18 +503,6 @@ pub(crate) fn lower_function(
         b.def_var(*var, v);
     }
 
-    let fail = b.create_block();
-    for _ in 0..4 {
-        b.append_block_param(fail, I64);
-    }
-    let bail = b.create_block();
-    let abort = b.create_block();
-    b.set_cold_block(fail);
-    b.set_cold_block(bail);
-    b.set_cold_block(abort);
-    let helper_sig = b.import_signature(helper_signature(call_conv));
-    let negative_load_sig = b.import_signature(negative_load_signature(call_conv));
-
     let mut blocks = vec![None; end - start];
     for &l in &leaders {
         blocks[l - start] = Some(b.create_block());
@@ -552,12 +544,13 @@ pub(crate) fn lower_function(
         fp,
         regions,
         blocks,
-        fail,
-        bail,
-        abort,
+        fail: None,
+        bail: None,
+        abort: None,
         past_end: None,
-        helper_sig,
-        negative_load_sig,
+        call_conv,
+        helper_sig: None,
+        negative_load_sig: None,
         plan,
         leaders,
         seal_early: facts.first().is_some_and(Option::is_some),
@@ -798,6 +791,53 @@ impl Lowerer<'_, '_> {
         self.b.ins().iconst(ty, v)
     }
 
+    /// The shared error exit (params: status, pc, addr, info).
+    fn fail_block(&mut self) -> Block {
+        if let Some(block) = self.fail {
+            return block;
+        }
+        let block = self.b.create_block();
+        for _ in 0..4 {
+            self.b.append_block_param(block, I64);
+        }
+        self.b.set_cold_block(block);
+        *self.fail.insert(block)
+    }
+
+    /// The exit that returns 0 leaving the status as it is.
+    fn bail_block(&mut self) -> Block {
+        if let Some(block) = self.bail {
+            return block;
+        }
+        let block = self.b.create_block();
+        self.b.set_cold_block(block);
+        *self.bail.insert(block)
+    }
+
+    /// The exit that ends the program with r0 = 0.
+    fn abort_block(&mut self) -> Block {
+        if let Some(block) = self.abort {
+            return block;
+        }
+        let block = self.b.create_block();
+        self.b.set_cold_block(block);
+        *self.abort.insert(block)
+    }
+
+    fn helper_sig(&mut self) -> SigRef {
+        let call_conv = self.call_conv;
+        *self
+            .helper_sig
+            .get_or_insert_with(|| self.b.import_signature(helper_signature(call_conv)))
+    }
+
+    fn negative_load_sig(&mut self) -> SigRef {
+        let call_conv = self.call_conv;
+        *self
+            .negative_load_sig
+            .get_or_insert_with(|| self.b.import_signature(negative_load_signature(call_conv)))
+    }
+
     /// Jumps to `fail` with an error status when `cond` is non-zero.
     fn fail_if(&mut self, cond: Value, st: u32, pc: usize, addr: Value, info: i64) {
         // A cold block per site keeps the error's constants off the hot path.
@@ -810,7 +850,8 @@ impl Lowerer<'_, '_> {
         let pcv = self.iconst(I64, pc as i64);
         let info = self.iconst(I64, info);
         let args = [st, pcv, addr, info].map(BlockArg::Value);
-        self.b.ins().jump(self.fail, &args);
+        let fail = self.fail_block();
+        self.b.ins().jump(fail, &args);
         self.enter(cont);
     }
 
@@ -818,7 +859,8 @@ impl Lowerer<'_, '_> {
     fn bail_on_status(&mut self) {
         let st = self.b.ins().load(I32, checked(), self.ctx, offset::STATUS);
         let cont = self.b.create_block();
-        self.b.ins().brif(st, self.bail, &[], cont, &[]);
+        let bail = self.bail_block();
+        self.b.ins().brif(st, bail, &[], cont, &[]);
         self.enter(cont);
     }
 
@@ -940,34 +982,41 @@ impl Lowerer<'_, '_> {
             let pcv = self.iconst(I64, self.input.end as i64);
             let zero = self.iconst(I64, 0);
             let args = [st, pcv, zero, zero].map(BlockArg::Value);
-            self.b.ins().jump(self.fail, &args);
+            let fail = self.fail_block();
+            self.b.ins().jump(fail, &args);
         }
-        self.b.switch_to_block(self.fail);
-        if let Some(batch) = self.batch {
-            // Batch code hands over the packet at the index.
-            let i = self.b.use_var(batch.index);
-            self.b.ins().return_(&[i]);
-        } else if self.input.leaf {
-            // Leaf code fails only by handing over.
-            let v = self.iconst(I64, LEAF_HAND_OVER as i64);
-            self.b.ins().return_(&[v]);
-        } else {
-            self.store_failure();
+        if let Some(fail) = self.fail {
+            self.b.switch_to_block(fail);
+            if let Some(batch) = self.batch {
+                // Batch code hands over the packet at the index.
+                let i = self.b.use_var(batch.index);
+                self.b.ins().return_(&[i]);
+            } else if self.input.leaf {
+                // Leaf code fails only by handing over.
+                let v = self.iconst(I64, LEAF_HAND_OVER as i64);
+                self.b.ins().return_(&[v]);
+            } else {
+                self.store_failure(fail);
+            }
         }
 
-        self.b.switch_to_block(self.bail);
-        let zero = self.iconst(I64, 0);
-        self.finish(zero);
+        if let Some(bail) = self.bail {
+            self.b.switch_to_block(bail);
+            let zero = self.iconst(I64, 0);
+            self.finish(zero);
+        }
 
         // The entry function returns 0 with status OK, which is the same
         // outcome; callees leave ABORT_ZERO for their callers to see.
-        self.b.switch_to_block(self.abort);
-        if self.input.start != 0 {
-            let st = self.b.ins().iconst(I32, i64::from(status::ABORT_ZERO));
-            self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
+        if let Some(abort) = self.abort {
+            self.b.switch_to_block(abort);
+            if self.input.start != 0 {
+                let st = self.b.ins().iconst(I32, i64::from(status::ABORT_ZERO));
+                self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
+            }
+            let zero = self.iconst(I64, 0);
+            self.finish(zero);
         }
-        let zero = self.iconst(I64, 0);
-        self.finish(zero);
     }
 
     /// Ends the run with r0 = `v`: returns it, or in batch code stores it
@@ -989,8 +1038,8 @@ impl Lowerer<'_, '_> {
 
     /// The body of the `fail` block of ordinary code: the error goes to
     /// the context, and the function returns 0.
-    fn store_failure(&mut self) {
-        let p = self.b.block_params(self.fail).to_vec();
+    fn store_failure(&mut self, fail: Block) {
+        let p = self.b.block_params(fail).to_vec();
         let st = self.b.ins().ireduce(I32, p[0]);
         let pc = self.b.ins().ireduce(I32, p[1]);
         self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
@@ -1475,7 +1524,8 @@ impl Lowerer<'_, '_> {
         let pcv = self.iconst(I64, pc as i64);
         let zero = self.iconst(I64, 0);
         let args = [st, pcv, zero, zero].map(BlockArg::Value);
-        self.b.ins().jump(self.fail, &args);
+        let fail = self.fail_block();
+        self.b.ins().jump(fail, &args);
         let dead = self.b.create_block();
         self.enter(dead);
     }
@@ -1536,10 +1586,8 @@ impl Lowerer<'_, '_> {
             .store(checked(), pc32, self.ctx, offset::ERR_PC);
         let mut call_args = vec![self.ctx, id];
         call_args.extend(args);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.helper_sig, tramp, &call_args);
+        let helper_sig = self.helper_sig();
+        let call = self.b.ins().call_indirect(helper_sig, tramp, &call_args);
         let r0 = self.b.inst_results(call)[0];
         self.set(0, r0);
         self.bail_on_status();
@@ -1732,7 +1780,7 @@ impl Lowerer<'_, '_> {
         if size == 8 || (mode != op::ABS && mode != op::IND) {
             return Err(unsupported(pc, "unknown packet load"));
         }
-        let abort = self.abort;
+        let abort = self.abort_block();
         if mode == op::ABS && insn.imm >= 0 {
             if let Some(need) = self.plan[pc - self.input.start] {
                 let short = self
@@ -1779,8 +1827,9 @@ impl Lowerer<'_, '_> {
                     .ins()
                     .load(I64, checked(), self.ctx, offset::NEGATIVE_LOAD);
                 let sz = self.iconst(I64, size);
+                let negative_load_sig = self.negative_load_sig();
                 let call = self.b.ins().call_indirect(
-                    self.negative_load_sig,
+                    negative_load_sig,
                     f,
                     &[self.ctx, self.pkt, self.len, offset, sz],
                 );

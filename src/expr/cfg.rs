@@ -2,8 +2,6 @@
 //! conditional jump, with accept/reject leaves. Code generation builds it,
 //! the optimiser rewrites it, [`Graph::layout`] turns it into instructions.
 
-use std::collections::HashMap;
-
 use super::ACCEPT_VERDICT;
 use crate::cbpf::insn::op;
 use crate::cbpf::{Insn, Program};
@@ -72,6 +70,15 @@ pub struct Graph {
     /// Built directly in the form the optimiser converges to (the
     /// host-list fast path): nothing for the optimiser to do.
     pub prebuilt: bool,
+}
+
+/// [`Graph::order_into`]'s result and working memory.
+#[derive(Default)]
+pub(crate) struct OrderWalk {
+    /// The reachable blocks, parents before children.
+    pub(crate) order: Vec<usize>,
+    seen: Vec<bool>,
+    stack: Vec<(usize, u8)>,
 }
 
 /// One open edge: a block's jt (`true`) or jf (`false`) slot.
@@ -177,11 +184,26 @@ impl Graph {
     /// Blocks reachable from the root, parents before children. The false
     /// successor's subtree follows its parent, so it usually falls through.
     pub fn order(&self) -> Vec<usize> {
-        let mut post = Vec::new();
-        let mut seen = vec![false; self.blocks.len()];
+        let mut walk = OrderWalk::default();
+        self.order_into(&mut walk);
+        walk.order
+    }
+
+    /// [`Graph::order`] into `walk.order`, reusing the walk's memory (the
+    /// optimiser orders the graph several times per compile).
+    pub(crate) fn order_into(&self, walk: &mut OrderWalk) {
+        let OrderWalk {
+            order: post,
+            seen,
+            stack,
+        } = walk;
+        post.clear();
+        seen.clear();
+        seen.resize(self.blocks.len(), false);
+        stack.clear();
         if let Some(Target::Block(r)) = self.root {
             // Iterative DFS (deep `and` chains would overflow recursion).
-            let mut stack: Vec<(usize, u8)> = vec![(r, 0)];
+            stack.push((r, 0));
             seen[r] = true;
             while let Some((b, state)) = stack.pop() {
                 let block = &self.blocks[b];
@@ -204,7 +226,6 @@ impl Graph {
             }
         }
         post.reverse();
-        post
     }
 
     /// libpcap's instruction order (`convert_code_r`): every block and
@@ -266,8 +287,10 @@ impl Graph {
             return Ok(Program::new(vec![ret(root)]));
         }
         let order = self.layout_order();
-        // Trampolines: (block, side) pairs whose jump goes via a `ja`.
-        let mut far: HashMap<(usize, bool), ()> = HashMap::new();
+        // Trampolines: per block, whether its true (bit 0) and false (bit
+        // 1) jumps go via a `ja`.
+        let mut far: Vec<u8> = vec![0; self.blocks.len()];
+        let mut far_edges = 0;
         loop {
             // Every jump that does not fit gets its `ja` at once: adding
             // one only lengthens other jumps, so the set only grows and
@@ -276,28 +299,34 @@ impl Graph {
             if overflows.is_empty() {
                 return Ok(Program::new(insns));
             }
-            for edge in overflows {
+            for (b, side) in overflows {
                 // Each round adds a new edge, and there are two per block.
-                if far.insert(edge, ()).is_some() || far.len() > 2 * self.blocks.len() {
+                let bit = far_bit(side);
+                if far[b] & bit != 0 || far_edges >= 2 * self.blocks.len() {
                     return Err("filter too large to lay out".to_string());
                 }
+                far[b] |= bit;
+                far_edges += 1;
             }
         }
     }
 
     /// One layout attempt; returns every jump that does not fit (the
     /// instructions are then not usable).
-    fn emit(
-        &self,
-        order: &[Target],
-        far: &HashMap<(usize, bool), ()>,
-    ) -> (Vec<Insn>, Vec<(usize, bool)>) {
+    fn emit(&self, order: &[Target], far: &[u8]) -> (Vec<Insn>, Vec<(usize, bool)>) {
         let follower = |i: usize| order.get(i + 1).copied();
-        // Pass 1: positions.
-        let mut start = HashMap::new();
+        let is_far = |b: usize, side: bool| far[b] & far_bit(side) != 0;
+        // Pass 1: positions, indexed by block, then the two leaves.
+        let n = self.blocks.len();
+        let slot = |t: Target| match t {
+            Target::Block(b) => b,
+            Target::Accept => n,
+            Target::Reject => n + 1,
+        };
+        let mut start = vec![0usize; n + 2];
         let mut pos = 0usize;
         for (i, &t) in order.iter().enumerate() {
-            start.insert(t, pos);
+            start[slot(t)] = pos;
             let Target::Block(b) = t else {
                 pos += 1;
                 continue;
@@ -308,12 +337,12 @@ impl Graph {
                 Test::Always => pos += (follower(i) != Some(block.jt)) as usize,
                 Test::Jump { .. } => {
                     pos += 1;
-                    pos += far.contains_key(&(b, true)) as usize;
-                    pos += far.contains_key(&(b, false)) as usize;
+                    pos += is_far(b, true) as usize;
+                    pos += is_far(b, false) as usize;
                 }
             }
         }
-        let at = |t: Target| start[&t];
+        let at = |t: Target| start[slot(t)];
         // Pass 2: instructions.
         let mut out = Vec::with_capacity(pos);
         let mut overflows = Vec::new();
@@ -335,8 +364,8 @@ impl Graph {
                     }
                 }
                 Test::Jump { code, k } => {
-                    let ft = far.contains_key(&(b, true));
-                    let ff = far.contains_key(&(b, false));
+                    let ft = is_far(b, true);
+                    let ff = is_far(b, false);
                     let dest_t = if ft { here + 1 } else { at(block.jt) };
                     let dest_f = if ff {
                         here + 1 + ft as usize
@@ -361,6 +390,15 @@ impl Graph {
             }
         }
         (out, overflows)
+    }
+}
+
+/// A block's bit in the layout's trampoline set for its true or false jump.
+fn far_bit(side: bool) -> u8 {
+    if side {
+        1
+    } else {
+        2
     }
 }
 

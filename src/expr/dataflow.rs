@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::cfg::{Block, Graph, Target, Test};
+use super::cfg::{Block, Graph, OrderWalk, Target, Test};
 use crate::cbpf::insn::op;
 use crate::cbpf::{self, Insn};
 
@@ -22,11 +22,14 @@ pub(super) type RegSet = u32;
 /// Predecessor edges `(block, side)` of each block: `preds[b]` is a slice.
 /// One flat array (each block's edges together), so a pass allocates two
 /// vectors for it rather than one per block.
+#[derive(Default)]
 pub(super) struct Preds {
     /// Where each block's edges start in `edges` (one more entry than
     /// blocks).
     start: Vec<u32>,
     edges: Vec<(usize, bool)>,
+    /// Where the next edge of each block goes while filling.
+    next: Vec<u32>,
 }
 
 impl std::ops::Index<usize> for Preds {
@@ -149,14 +152,55 @@ pub(super) struct Numbering {
     pub(super) nums: Numbers,
     /// Register values on exit from each block.
     pub(super) exit: Vec<[u32; NREGS]>,
+    /// How many registers the graph uses (A, X and the scratch words up to
+    /// the highest one used): the others are never read, so they are never
+    /// numbered (most filters use no scratch word, and merging 16 unused
+    /// words at every block was a tenth of an optimisation).
+    pub(super) regs: usize,
+}
+
+/// Memory the optimiser's passes and pull-ups reuse from one to the next
+/// (each orders the graph, finds predecessors, numbers values and follows
+/// liveness; allocating those afresh every time was most of the optimiser's
+/// time on short expressions, a dozen blocks taking microseconds in the
+/// allocator).
+#[derive(Default)]
+pub(super) struct Workspace {
+    pub(super) numbering: Numbering,
+    pub(super) walk: OrderWalk,
+    pub(super) preds: Preds,
+    /// A block to number copies in ([`number_copy`]).
+    pub(super) scratch: Block,
+    /// A value per block: A at the block's test, or a block's exit A.
+    pub(super) a_values: Vec<u32>,
+    /// Registers live on entry to each block.
+    pub(super) live_in: Vec<RegSet>,
+}
+
+impl Workspace {
+    /// Orders `g` and finds its predecessors, into `self.walk.order` and
+    /// `self.preds`.
+    pub(super) fn survey(&mut self, g: &Graph) {
+        g.order_into(&mut self.walk);
+        self.preds.compute(g, &self.walk.order);
+    }
 }
 
 impl Numbering {
-    /// Ready to number a graph of `blocks` blocks: no numbers yet.
-    pub(super) fn reset(&mut self, blocks: usize) {
+    /// Ready to number `g`: no numbers yet.
+    pub(super) fn reset(&mut self, g: &Graph) {
+        let blocks = g.blocks.len();
         self.nums.reset(blocks);
         self.exit.clear();
         self.exit.resize(blocks, [0; NREGS]);
+        self.regs = g
+            .blocks
+            .iter()
+            .flat_map(|b| &b.stmts)
+            .filter(|s| matches!(s.class(), op::ST | op::STX) || s.mode() == op::MEM)
+            .map(|s| 2 + (s.k as usize & 15) + 1)
+            .max()
+            .unwrap_or(2);
     }
 }
 
@@ -412,9 +456,10 @@ pub(super) fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
 }
 
 /// Registers live on entry to each block (read before written on some
-/// path), indexed by block.
-pub(super) fn liveness(g: &Graph, order: &[usize]) -> Vec<RegSet> {
-    let mut live_in: Vec<RegSet> = vec![0; g.blocks.len()];
+/// path), indexed by block, into `live_in`.
+pub(super) fn liveness(g: &Graph, order: &[usize], live_in: &mut Vec<RegSet>) {
+    live_in.clear();
+    live_in.resize(g.blocks.len(), 0);
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
         let out = targets(block).fold(test_uses(block), |acc, (_, t)| {
@@ -426,57 +471,70 @@ pub(super) fn liveness(g: &Graph, order: &[usize]) -> Vec<RegSet> {
         let (uses, defs) = block_uses_defs(&block.stmts);
         live_in[b] = uses | (out & !defs);
     }
-    live_in
 }
 
 /// Predecessor edges of every reachable block, in `order`.
 pub(super) fn predecessors(g: &Graph, order: &[usize]) -> Preds {
-    // Count each block's edges, then place them, in `order` as before.
-    let mut start = vec![0u32; g.blocks.len() + 1];
-    for &b in order {
-        for (_, t) in targets(&g.blocks[b]) {
-            if let Target::Block(c) = t {
-                start[c + 1] += 1;
+    let mut preds = Preds::default();
+    preds.compute(g, order);
+    preds
+}
+
+impl Preds {
+    /// The predecessor edges of every reachable block, in `order`, in this
+    /// value's memory.
+    pub(super) fn compute(&mut self, g: &Graph, order: &[usize]) {
+        let Preds { start, edges, next } = self;
+        // Count each block's edges, then place them, in `order` as before.
+        start.clear();
+        start.resize(g.blocks.len() + 1, 0);
+        for &b in order {
+            for (_, t) in targets(&g.blocks[b]) {
+                if let Target::Block(c) = t {
+                    start[c + 1] += 1;
+                }
+            }
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        next.clear();
+        next.extend_from_slice(start);
+        edges.clear();
+        edges.resize(start[g.blocks.len()] as usize, (0, false));
+        for &b in order {
+            for (side, t) in targets(&g.blocks[b]) {
+                if let Target::Block(c) = t {
+                    edges[next[c] as usize] = (b, side);
+                    next[c] += 1;
+                }
             }
         }
     }
-    for i in 1..start.len() {
-        start[i] += start[i - 1];
-    }
-    let mut next = start.clone();
-    let mut edges = vec![(0, false); start[g.blocks.len()] as usize];
-    for &b in order {
-        for (side, t) in targets(&g.blocks[b]) {
-            if let Target::Block(c) = t {
-                edges[next[c] as usize] = (b, side);
-                next[c] += 1;
-            }
-        }
-    }
-    Preds { start, edges }
 }
 
 /// Register values on entry to `b`: unknown at the root, else what all
-/// predecessors agree on (a fresh number where they differ).
+/// predecessors agree on (a fresh number where they differ). Only the
+/// graph's first `regs` registers are numbered ([`Numbering::regs`]).
 pub(super) fn entry_values(
     b: usize,
     root: usize,
     preds: &Preds,
-    exit: &[[u32; NREGS]],
-    nums: &mut Numbers,
+    numbering: &mut Numbering,
 ) -> [u32; NREGS] {
+    let Numbering { nums, exit, regs } = numbering;
     let mut vals = [0u32; NREGS];
     if b == root {
         // A and X start as 0 on every machine, but libpcap's optimiser does
         // not know it (a leading `ld #0` survives in its listings), so
         // neither do we.
-        for v in vals.iter_mut() {
+        for v in vals[..*regs].iter_mut() {
             *v = nums.fresh();
         }
         return vals;
     }
     let ps = &preds[b];
-    for (r, v) in vals.iter_mut().enumerate() {
+    for (r, v) in vals[..*regs].iter_mut().enumerate() {
         let mut it = ps.iter().map(|&(p, _)| exit[p][r]);
         let first = it.next();
         *v = match first {

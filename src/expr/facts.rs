@@ -77,6 +77,9 @@ pub(super) struct FactChains {
     /// No chain is longer than [`SHORT_CHAIN`]: questions walk the chain
     /// and no index is built.
     short: bool,
+    /// [`FactChains::meet`]'s working memory, kept between calls.
+    added: Vec<Fact>,
+    known: FxMap<Fact, ()>,
 }
 
 /// Up to this many facts a walk down a chain is cheaper than the index
@@ -84,6 +87,14 @@ pub(super) struct FactChains {
 const SHORT_CHAIN: u32 = 32;
 
 impl FactChains {
+    /// Empty, keeping the memory of the last pass's chains.
+    pub(super) fn clear(&mut self) {
+        self.nodes.clear();
+        self.enter.clear();
+        self.oldest.clear();
+        self.short = false;
+    }
+
     fn push(&mut self, fact: Fact, older: u32) -> u32 {
         let depth = self.depth(older) + 1;
         self.nodes.push(Node { fact, older, depth });
@@ -153,18 +164,24 @@ impl FactChains {
             return NO_FACT;
         };
         let base = others.iter().fold(first, |acc, &e| self.common(acc, e));
-        let mut added: Vec<Fact> = self.since(first, base).collect();
+        let mut added = std::mem::take(&mut self.added);
+        let mut known = std::mem::take(&mut self.known);
+        added.clear();
+        added.extend(self.since(first, base));
         for &e in others {
             if added.is_empty() {
                 break;
             }
-            let known: FxMap<Fact, ()> = self.since(e, base).map(|f| (f, ())).collect();
+            known.clear();
+            known.extend(self.since(e, base).map(|f| (f, ())));
             added.retain(|f| known.contains_key(f));
         }
-        added
+        let met = added
             .iter()
             .rev()
-            .fold(base, |at, &fact| self.push(fact, at))
+            .fold(base, |at, &fact| self.push(fact, at));
+        (self.added, self.known) = (added, known);
+        met
     }
 
     /// Numbers the chains for [`FactChains::implied`]; chains pushed after

@@ -15,12 +15,13 @@
 //! packet may be judged by fewer loads; the equivalence test holds us to
 //! libpcap's optimised output on truncated packets too.
 
+use std::cell::RefCell;
 use std::hash::{BuildHasher, BuildHasherDefault};
 
-use super::cfg::{Block, Graph, Target, Test};
+use super::cfg::{Graph, Target, Test};
 use super::dataflow::{
     entry_values, number_block, number_copy, predecessors, set_target, targets, test_uses,
-    uses_defs, FxHasher, FxMap, Numbering, RegSet, A,
+    uses_defs, FxHasher, FxMap, Numbering, RegSet, Workspace, A,
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
@@ -32,18 +33,57 @@ use crate::cbpf::insn::op;
 /// every block still loads what it tests; then statements are rewritten
 /// (redundant loads, constants, dead stores) and identical blocks merged.
 pub fn optimize(g: &mut Graph) {
-    let mut numbering = Numbering::default();
+    thread_local! {
+        static MEMORY: RefCell<PassMemory> = RefCell::default();
+    }
+    MEMORY.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut mem) => {
+            run(g, &mut mem);
+            // A huge graph's buffers are not kept for the small ones that
+            // usually follow.
+            if g.blocks.len() > KEPT_BLOCKS {
+                *mem = PassMemory::default();
+            }
+        }
+        Err(_) => run(g, &mut PassMemory::default()),
+    });
+}
+
+/// Up to this many blocks, the optimiser's buffers stay with the thread
+/// for its next compile (a short expression's optimisation was half
+/// allocation when each compile started from nothing).
+const KEPT_BLOCKS: usize = 4096;
+
+fn run(g: &mut Graph, mem: &mut PassMemory) {
     for _ in 0..50_000 {
-        if !pass(g, false, &mut numbering) && !pullup::pullups(g, &mut numbering) {
+        if !pass(g, false, mem) && !pullup::pullups(g, &mut mem.ws) {
             break;
         }
     }
     for _ in 0..1000 {
-        if !pass(g, true, &mut numbering) {
+        if !pass(g, true, mem) {
             break;
         }
     }
     skip_undecided_root(g);
+}
+
+/// What a pass keeps from one pass to the next: the shared workspace and
+/// the buffers of liveness, jump threading and block merging.
+#[derive(Default)]
+struct PassMemory {
+    ws: Workspace,
+    /// Dead statements of one block, last first.
+    dead: Vec<bool>,
+    chains: FactChains,
+    facts_in: Vec<u32>,
+    edges: Vec<u32>,
+    edge_facts: Vec<[u32; 2]>,
+    /// Block merging's index: canonical blocks by content hash, the chain
+    /// of blocks whose hashes collide, and where each merged block went.
+    canon: FxMap<u64, usize>,
+    same_hash: Vec<Option<usize>>,
+    remap: Vec<Option<usize>>,
 }
 
 /// libpcap's `opt_root`: a root whose test goes the same way either way is
@@ -69,7 +109,7 @@ fn skip_undecided_root(g: &mut Graph) {
     }
 }
 
-fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
+fn pass(g: &mut Graph, rewrite: bool, mem: &mut PassMemory) -> bool {
     let mut changed = false;
     // An empty unconditional root just forwards.
     while let Some(Target::Block(r)) = g.root {
@@ -84,21 +124,38 @@ fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
     let Some(Target::Block(root)) = g.root else {
         return changed;
     };
-    let order = g.order();
-    let preds = predecessors(g, &order);
+    mem.ws.survey(g);
+    let PassMemory {
+        ws,
+        dead,
+        chains,
+        facts_in,
+        edges,
+        edge_facts,
+        ..
+    } = mem;
+    let Workspace {
+        numbering,
+        walk,
+        preds,
+        scratch,
+        a_values: at_test_a,
+        live_in,
+    } = ws;
+    let order = &walk.order;
 
     // ---- value numbering ----
-    numbering.reset(g.blocks.len());
-    let Numbering { nums, exit } = numbering;
-    let mut at_test_a: Vec<u32> = vec![0; g.blocks.len()];
-    let mut scratch = Block::default();
-    for &b in &order {
-        let mut vals = entry_values(b, root, &preds, exit, nums);
+    numbering.reset(g);
+    at_test_a.clear();
+    at_test_a.resize(g.blocks.len(), 0);
+    for &b in order {
+        let mut vals = entry_values(b, root, preds, numbering);
+        let Numbering { nums, exit, .. } = &mut *numbering;
         if rewrite {
             changed |= number_block(&mut g.blocks[b], &mut vals, nums);
         } else {
             // Values only; just a test on a constant is resolved.
-            let copy = number_copy(&g.blocks[b], &mut scratch, &mut vals, nums);
+            let copy = number_copy(&g.blocks[b], scratch, &mut vals, nums);
             let blk = &mut g.blocks[b];
             if copy.jt == copy.jf && blk.jt != blk.jf {
                 blk.jt = copy.jt;
@@ -111,8 +168,8 @@ fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
     }
 
     // ---- liveness and dead statements ----
-    let mut live_in: Vec<RegSet> = vec![0; g.blocks.len()];
-    let mut dead: Vec<bool> = Vec::new();
+    live_in.clear();
+    live_in.resize(g.blocks.len(), 0);
     let live_of = |t: Target, live_in: &[RegSet]| match t {
         Target::Block(c) => live_in[c],
         _ => 0,
@@ -120,7 +177,7 @@ fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
         let mut live =
-            targets(block).fold(0, |acc, (_, t)| acc | live_of(t, &live_in)) | test_uses(block);
+            targets(block).fold(0, |acc, (_, t)| acc | live_of(t, live_in)) | test_uses(block);
         dead.clear();
         for s in block.stmts.iter().rev() {
             let (uses, defs) = uses_defs(s);
@@ -143,9 +200,9 @@ fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
     }
 
     // ---- libpcap's jump peepholes (A not needed after the block) ----
-    for &b in &order {
+    for &b in order {
         let block = &g.blocks[b];
-        let a_live_after = targets(block).any(|(_, t)| live_of(t, &live_in) & (1 << A) != 0);
+        let a_live_after = targets(block).any(|(_, t)| live_of(t, live_in) & (1 << A) != 0);
         let (Some(last), Test::Jump { code, k }) = (block.stmts.last().copied(), block.test) else {
             continue;
         };
@@ -180,7 +237,7 @@ fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
     // the test stays, going one way, unless it is the root
     // ([`skip_undecided_root`]). Kept, to produce libpcap's programs.
     if rewrite {
-        for &b in &order {
+        for &b in order {
             let block = &mut g.blocks[b];
             if let Test::Jump { code, k } = block.test {
                 if code == op::JMP | op::JSET | op::K {
@@ -198,25 +255,26 @@ fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
     // ---- known outcomes and jump threading ----
     // (The statement phase merges identical blocks instead.)
     if rewrite {
-        changed |= intern(g);
+        changed |= intern(g, mem);
         return changed;
     }
-    let mut chains = FactChains::default();
-    let mut facts_in: Vec<u32> = vec![NO_FACT; g.blocks.len()];
-    let mut edges: Vec<u32> = Vec::new();
-    for &b in &order {
+    chains.clear();
+    facts_in.clear();
+    facts_in.resize(g.blocks.len(), NO_FACT);
+    for &b in order {
         edges.clear();
         for &edge in &preds[b] {
-            edges.push(chains.on_edge(g, &at_test_a, &facts_in, edge));
+            edges.push(chains.on_edge(g, at_test_a, facts_in, edge));
         }
-        facts_in[b] = chains.meet(&edges);
+        facts_in[b] = chains.meet(edges);
     }
     // Every chain is built before any is asked about (threading changes
     // targets, not tests, so the chains on edges stay as they are).
-    let mut edge_facts: Vec<[u32; 2]> = vec![[NO_FACT; 2]; g.blocks.len()];
-    for &p in &order {
+    edge_facts.clear();
+    edge_facts.resize(g.blocks.len(), [NO_FACT; 2]);
+    for &p in order {
         for side in [false, true] {
-            edge_facts[p][side as usize] = chains.on_edge(g, &at_test_a, &facts_in, (p, side));
+            edge_facts[p][side as usize] = chains.on_edge(g, at_test_a, facts_in, (p, side));
         }
     }
     chains.index();
@@ -251,7 +309,7 @@ fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
                     .stmts
                     .iter()
                     .fold(skipped_defs, |acc, s| acc | uses_defs(s).1);
-                if defs & live_of(next, &live_in) != 0 {
+                if defs & live_of(next, live_in) != 0 {
                     break;
                 }
                 skipped_defs = defs;
@@ -270,13 +328,22 @@ fn pass(g: &mut Graph, rewrite: bool, numbering: &mut Numbering) -> bool {
 /// Merges identical blocks (same statements, test and successors).
 /// Blocks are compared in place, found through a hash of their contents,
 /// so nothing is copied.
-fn intern(g: &mut Graph) -> bool {
-    let order = g.order();
+fn intern(g: &mut Graph, mem: &mut PassMemory) -> bool {
+    g.order_into(&mut mem.ws.walk);
+    let order = &mem.ws.walk.order;
     // Canonical blocks by content hash; blocks whose hashes collide are
     // chained through `same_hash` and compared in full.
-    let mut canon: FxMap<u64, usize> = FxMap::default();
-    let mut same_hash: Vec<Option<usize>> = vec![None; g.blocks.len()];
-    let mut remap: Vec<Option<usize>> = vec![None; g.blocks.len()];
+    let PassMemory {
+        canon,
+        same_hash,
+        remap,
+        ..
+    } = mem;
+    canon.clear();
+    same_hash.clear();
+    same_hash.resize(g.blocks.len(), None);
+    remap.clear();
+    remap.resize(g.blocks.len(), None);
     let fix = |t: Target, remap: &[Option<usize>]| match t {
         Target::Block(b) => Target::Block(remap[b].unwrap_or(b)),
         other => other,
@@ -284,11 +351,11 @@ fn intern(g: &mut Graph) -> bool {
     let mut changed = false;
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
-        let jt = fix(block.jt, &remap);
+        let jt = fix(block.jt, remap);
         let jf = if block.test == Test::Always {
             jt
         } else {
-            fix(block.jf, &remap)
+            fix(block.jf, remap)
         };
         if (jt, jf) != (block.jt, block.jf) {
             let block = &mut g.blocks[b];
@@ -313,7 +380,7 @@ fn intern(g: &mut Graph) -> bool {
         }
     }
     if let Some(root) = g.root {
-        g.root = Some(fix(root, &remap));
+        g.root = Some(fix(root, remap));
     }
     changed
 }

@@ -1,10 +1,10 @@
 //! libpcap's branch pull-ups (`or_pullup` / `and_pullup`), part of the
 //! optimiser's first phase.
 
-use super::cfg::{Block, Graph, Target, Test};
+use super::cfg::{Graph, Target, Test};
 use super::dataflow::{
-    block_uses_defs, entry_values, liveness, number_copy, predecessors, set_target, targets,
-    Numbering, Preds, RegSet, A,
+    block_uses_defs, entry_values, liveness, number_copy, set_target, targets, Numbering, Preds,
+    RegSet, Workspace, A,
 };
 
 /// Dominance over the reachable blocks of an acyclic graph: immediate
@@ -80,25 +80,34 @@ impl Dominators {
 /// exit, a test of the value A held on entry to the chain is moved up
 /// ahead of the first test of another value, so it reuses A. This changes
 /// which loads a truncated packet reaches, and libpcap does it, so we do.
-pub(super) fn pullups(g: &mut Graph, numbering: &mut Numbering) -> bool {
+pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace) -> bool {
     let Some(Target::Block(root)) = g.root else {
         return false;
     };
-    let order = g.order();
-    let preds = predecessors(g, &order);
-    let live_in = liveness(g, &order);
+    ws.survey(g);
+    let Workspace {
+        numbering,
+        walk,
+        preds,
+        scratch,
+        a_values: exit_a,
+        live_in,
+    } = ws;
+    let order = &walk.order;
+    liveness(g, order, live_in);
     // Values of A at each test (numbering without rewriting).
-    numbering.reset(g.blocks.len());
-    let Numbering { nums, exit } = numbering;
-    let mut exit_a: Vec<u32> = vec![0; g.blocks.len()];
-    let mut scratch = Block::default();
-    for &b in &order {
-        let mut vals = entry_values(b, root, &preds, exit, nums);
-        number_copy(&g.blocks[b], &mut scratch, &mut vals, nums);
+    numbering.reset(g);
+    exit_a.clear();
+    exit_a.resize(g.blocks.len(), 0);
+    for &b in order {
+        let mut vals = entry_values(b, root, preds, numbering);
+        let Numbering { nums, exit, .. } = &mut *numbering;
+        number_copy(&g.blocks[b], scratch, &mut vals, nums);
         exit_a[b] = vals[A];
         exit[b] = vals;
     }
-    let dom = Dominators::new(&order, &preds, g.blocks.len());
+    let (exit_a, live_in, preds) = (&exit_a[..], &live_in[..], &*preds);
+    let dom = Dominators::new(order, preds, g.blocks.len());
     let dominates = |a: usize, n: usize| dom.dominates(a, n);
     // Heights (leaves 0). libpcap takes its levels lowest first; we take
     // the highest first, so the first pullup of a chain is made at its top
@@ -134,9 +143,9 @@ pub(super) fn pullups(g: &mut Graph, numbering: &mut Numbering) -> bool {
                 g,
                 b,
                 chain_on_true,
-                &preds,
-                &exit_a,
-                &live_in,
+                preds,
+                exit_a,
+                live_in,
                 &dominates,
                 &mut dirty,
                 &mut barren,

@@ -32,11 +32,11 @@ enum Op {
     Stx(u8),
     Tax,
     Txa,
-    /// `ld size [k]` with `k` a non-negative offset: read directly.
-    LdAbs {
-        size: u8,
-        k: u32,
-    },
+    /// `ldb [k]`, `ldh [k]`, `ld [k]` with `k` a non-negative offset:
+    /// read directly, one variant per size so a run dispatches once.
+    LdAbsB(u32),
+    LdAbsH(u32),
+    LdAbsW(u32),
     /// `ld [k]` at a negative offset (`SKF_NET_OFF`/`SKF_LL_OFF` areas).
     LdAbsNeg {
         size: u8,
@@ -144,7 +144,11 @@ impl Decoded {
                     op::LD if code & 0xe0 == op::ABS && code & 0x18 != 0x18 => {
                         match Ancillary::from_k(k) {
                             Some(anc) => Op::LdAnc(anc),
-                            None if (k as i32) >= 0 => Op::LdAbs { size, k },
+                            None if (k as i32) >= 0 => match size {
+                                1 => Op::LdAbsB(k),
+                                2 => Op::LdAbsH(k),
+                                _ => Op::LdAbsW(k),
+                            },
                             None => Op::LdAbsNeg { size, k },
                         }
                     }
@@ -215,7 +219,15 @@ impl Decoded {
                 Op::Stx(i) => mem[usize::from(i)] = x,
                 Op::Tax => x = a,
                 Op::Txa => a = x,
-                Op::LdAbs { size, k } => match read(packet, k as usize, size) {
+                Op::LdAbsB(k) => match read(packet, k as usize, 1) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                Op::LdAbsH(k) => match read(packet, k as usize, 2) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                Op::LdAbsW(k) => match read(packet, k as usize, 4) {
                     Some(v) => a = v,
                     None => return 0,
                 },

@@ -59,6 +59,11 @@ impl Hasher for FxHasher {
         self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+
     fn write_u32(&mut self, n: u32) {
         self.write_u64(n as u64);
     }
@@ -84,7 +89,7 @@ impl Hasher for FxHasher {
 pub(super) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// What a value number stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug)]
 pub(super) enum Key {
     Const(u32),
     /// `ld size [k]` (code, k).
@@ -97,9 +102,26 @@ pub(super) enum Key {
     Neg(u32),
 }
 
+impl Key {
+    /// The key as one number (its variant in the top byte, then the
+    /// fields), so a lookup hashes two words instead of one per field.
+    fn packed(self) -> u128 {
+        let (variant, code, a, b) = match self {
+            Key::Const(c) => (0u128, 0u16, c, 0u32),
+            Key::Abs(code, k) => (1, code, k, 0),
+            Key::Ind(code, k, x) => (2, code, k, x),
+            Key::Len => (3, 0, 0, 0),
+            Key::Msh(k) => (4, 0, k, 0),
+            Key::Alu(operation, a, b) => (5, operation, a, b),
+            Key::Neg(a) => (6, 0, a, 0),
+        };
+        variant << 120 | u128::from(code) << 64 | u128::from(a) << 32 | u128::from(b)
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Numbers {
-    ids: FxMap<Key, u32>,
+    ids: FxMap<u128, u32>,
     consts: Vec<Option<u32>>,
 }
 
@@ -117,7 +139,7 @@ impl Numbers {
 
     fn of(&mut self, key: Key) -> u32 {
         let next = self.consts.len() as u32;
-        let id = *self.ids.entry(key).or_insert(next);
+        let id = *self.ids.entry(key.packed()).or_insert(next);
         if id == next {
             self.consts.push(match key {
                 Key::Const(c) => Some(c),

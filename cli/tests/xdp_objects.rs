@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PROGRAMS: [&str; 31] = [
+const PROGRAMS: [&str; 33] = [
     "counter",
     "parse",
     "rewrite",
@@ -77,9 +77,11 @@ const PROGRAMS: [&str; 31] = [
     "change_proto",
     "varoff",
     "bounds",
+    "decided",
     // clang's 32-bit register arithmetic and comparisons (-mcpu=v3).
     "varoff@v3",
     "bounds@v3",
+    "decided@v3",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.

@@ -828,6 +828,11 @@ pub fn rewrite_with_maps(
             },
         }
         let [next, target] = i.successors(pc);
+        // The side of a comparison the kernel never explores: it compares
+        // numbers it knows to be constants (its is_branch_taken) and
+        // follows only the side they give. Checking the other side's
+        // accesses would refuse programs the kernel accepts.
+        let dead_side = decided_branch(&i, &s);
         let (mut on_next, mut on_target) = (s.clone(), s);
         // `if rX == 0` / `if rX != 0` on a lookup's result: a map value on
         // one side, 0 on the other, for every copy of it.
@@ -910,10 +915,10 @@ pub fn rewrite_with_maps(
                 }
             }
         }
-        if let Some(to) = next {
+        if let Some(to) = next.filter(|_| dead_side != Some(false)) {
             flow(to, &on_next, &mut work);
         }
-        if let Some(to) = target {
+        if let Some(to) = target.filter(|_| dead_side != Some(true)) {
             flow(to, &on_target, &mut work);
         }
     }
@@ -948,6 +953,44 @@ pub fn rewrite_with_maps(
         at.check(s)?;
     }
     Ok(Program::new(rewritten))
+}
+
+/// For a conditional jump comparing a number the kernel knows to be one
+/// constant (on every path here: `sure` and exact) with an immediate or
+/// another such constant: the side no value takes (`true` the jump's
+/// target, `false` the next instruction), which the kernel does not
+/// explore.
+fn decided_branch(i: &Insn, s: &State) -> Option<bool> {
+    let conditional = matches!(
+        i.op(),
+        op::JEQ
+            | op::JNE
+            | op::JGT
+            | op::JGE
+            | op::JLT
+            | op::JLE
+            | op::JSET
+            | op::JSGT
+            | op::JSGE
+            | op::JSLT
+            | op::JSLE
+    );
+    if !matches!(i.class(), op::JMP | op::JMP32) || !conditional {
+        return None;
+    }
+    let known = |v: Val| {
+        v.scalar()
+            .filter(|sc| sc.sure && sc.exact().is_some())
+            .map(|sc| sc.lo)
+    };
+    let dst = known(s.regs[usize::from(i.dst & 15).min(10)])?;
+    let k = if i.is_src_reg() {
+        known(s.regs[usize::from(i.src & 15).min(10)])?
+    } else {
+        i64::from(i.imm) as u64
+    };
+    let taken = semantics::jmp_cond(i.op(), dst, k, i.class() == op::JMP32);
+    Some(!taken)
 }
 
 /// An access of `size` bytes at `off` past the pointer in `reg`: a load

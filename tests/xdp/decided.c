@@ -1,0 +1,47 @@
+// Comparisons the kernel decides from constants it knows: it explores only
+// the side they give (its is_branch_taken), so accesses on the other side
+// are never checked and must not be refused here. The asm statements hide
+// the constants from clang only (it would fold the tests), not from the
+// kernel. The kernel accepts the program; so must cranebpf, with the same
+// verdicts.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+__u32 taken[4];
+
+SEC("xdp")
+int entry(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 34 > end)
+        return XDP_PASS;
+    __u32 sum = 0;
+    // `off == 14` never holds: the read past the 34 checked bytes on that
+    // side is not the kernel's concern.
+    unsigned long off = 18;
+    asm volatile("" : "+r"(off));
+    unsigned char *q = data + off;
+    asm volatile("" : "+r"(q));
+    if (off == 14) {
+        sum += *(__u32 *)(q + 16);
+        taken[0]++;
+    } else {
+        sum += q[15];
+        taken[1]++;
+    }
+    // The same with a 32-bit comparison and a register holding the
+    // other constant.
+    __u32 small = 7, big = 9;
+    asm volatile("" : "+r"(small), "+r"(big));
+    if (small > big) {
+        sum += *(__u32 *)(data + 32);
+        taken[2]++;
+    } else {
+        sum += data[small];
+        taken[3]++;
+    }
+    return sum & 1 ? XDP_PASS : XDP_DROP;
+}
+
+char _license[] SEC("license") = "GPL";

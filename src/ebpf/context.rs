@@ -7,7 +7,10 @@
 //! load of `xdp_buff.data`). This module does the same for the program
 //! types this runtime runs: a forward data-flow analysis finds, at every
 //! instruction, which registers and 8-byte stack slots hold the context
-//! pointer (and at which constant offset); each access through one is
+//! pointer (and at which constant offset), keeping the states of up to
+//! eight paths apart at each instruction as the kernel explores paths one
+//! by one, and not following a comparison's side that constants the kernel
+//! knows rule out; each access through one is
 //! checked against the type's rules (the kernel's `invalid bpf_context
 //! access`). The runtime's context block holds the type's ABI struct at its
 //! own offsets (scalar fields are read and written in place, narrow loads
@@ -552,7 +555,11 @@ pub fn rewrite_with_maps(
 ) -> Result<Program, ContextError> {
     let insns = &prog.insns;
     let n = insns.len();
-    let mut states: Vec<Option<State>> = vec![None; n];
+    // The states reaching each instruction, path by path as the kernel
+    // explores them (`nh_off` 14 on one path and 18 on another stay two
+    // states, each checked), up to PATHS; past that the last one joins
+    // every further path.
+    let mut states: Vec<Vec<State>> = vec![Vec::new(); n];
     // Joins at each instruction: past a few, a loop's numbers are widened.
     let mut joins: Vec<u32> = vec![0; n];
     if n == 0 {
@@ -563,29 +570,37 @@ pub fn rewrite_with_maps(
     entry.regs[10] = Val::Stack(0);
     entry.range = 0;
     entry.main = true;
-    states[0] = Some(entry);
-    let mut work = vec![0usize];
+    states[0].push(entry);
+    // (instruction, which of its states)
+    let mut work = vec![(0usize, 0usize)];
+    // States kept beyond each instruction's first, program-wide.
+    let mut split = 0usize;
     let mut rewritten = insns.clone();
-    while let Some(pc) = work.pop() {
-        let Some(state) = states[pc].clone() else {
+    while let Some((pc, path)) = work.pop() {
+        let Some(state) = states[pc].get(path).cloned() else {
             continue;
         };
         let i = insns[pc];
         let mut s = state;
-        let mut flow = |to: usize, st: &State, work: &mut Vec<usize>| {
-            if to < n {
-                joins[to] = joins[to].saturating_add(1);
-                let widen = joins[to] > 8;
-                let changed = match &mut states[to] {
-                    Some(old) => old.join(st, widen),
-                    slot @ None => {
-                        *slot = Some(st.clone());
-                        true
-                    }
-                };
-                if changed {
-                    work.push(to);
-                }
+        let mut flow = |to: usize, st: &State, work: &mut Vec<(usize, usize)>| {
+            if to >= n {
+                return;
+            }
+            let here = &mut states[to];
+            if here.iter().any(|old| old == st) {
+                return;
+            }
+            if here.is_empty() || (here.len() < PATHS && split < SPLIT_STATES) {
+                split += usize::from(!here.is_empty());
+                here.push(st.clone());
+                work.push((to, here.len() - 1));
+                return;
+            }
+            joins[to] = joins[to].saturating_add(1);
+            let widen = joins[to] > 8;
+            let last = here.len() - 1;
+            if here[last].join(st, widen) {
+                work.push((to, last));
             }
         };
         let dst = (i.dst & 15).min(10) as usize;
@@ -915,44 +930,91 @@ pub fn rewrite_with_maps(
                 }
             }
         }
-        if let Some(to) = next.filter(|_| dead_side != Some(false)) {
-            flow(to, &on_next, &mut work);
-        }
+        // The jump's target goes on the work list first, so the next
+        // instruction's path is taken first: the kernel's order (it
+        // explores the fall-through first), so where several paths are
+        // refused, the first refused is the one the kernel names.
         if let Some(to) = target.filter(|_| dead_side != Some(true)) {
             flow(to, &on_target, &mut work);
+        }
+        if let Some(to) = next.filter(|_| dead_side != Some(false)) {
+            flow(to, &on_next, &mut work);
         }
     }
     // Packet accesses are checked once the states are final (an early
     // visit may see a pointer that a later join makes untracked); so is
     // the memory helpers are given.
-    for (pc, state) in states.iter().enumerate() {
-        let (Some(s), Some(i)) = (state, insns.get(pc)) else {
+    for (pc, paths) in states.iter().enumerate() {
+        let Some(i) = insns.get(pc) else {
             continue;
         };
-        // Samples reserved must be submitted or discarded.
-        if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
-            check_sample_released(insns, pc, s.main)?;
-        }
-        if i.opc == op::JMP | op::CALL && i.src == 0 {
-            helper_memory(pc, i.imm, s, maps)?;
-            continue;
-        }
-        let (reg, size, write) = match i.class() {
-            op::LDX => (i.src, semantics::size_bytes(i.size_field()), false),
-            op::ST | op::STX => (i.dst, semantics::size_bytes(i.size_field()), true),
-            _ => continue,
+        // One instruction reading the context on one path and other memory
+        // on another: the kernel's refusal (a join of the paths' pointers
+        // says so; each path alone is fine).
+        let base = match i.class() {
+            op::LDX => Some(i.src),
+            op::ST | op::STX => Some(i.dst),
+            _ => None,
         };
-        let at = Access {
-            pc,
-            reg,
-            off: i64::from(i.off),
-            size: size as u64,
-            write,
-            helper: None,
-        };
-        at.check(s)?;
+        if let Some(reg) = base.filter(|_| paths.len() > 1) {
+            let reg = usize::from(reg & 15).min(10);
+            let joined = paths
+                .iter()
+                .map(|s| s.regs[reg])
+                .reduce(|a, b| a.join(b, false));
+            if joined == Some(Val::Mixed) {
+                let size = semantics::size_bytes(i.size_field());
+                access(kind, pc, i, Val::Mixed, size, i.class() != op::LDX)?;
+            }
+        }
+        for s in paths {
+            check_path(insns, pc, s, maps)?;
+        }
     }
     Ok(Program::new(rewritten))
+}
+
+/// How many states of different paths an instruction keeps apart before
+/// joining the rest (the kernel explores every path; this bounds the
+/// work, and a join only loses precision: what it cannot prove is checked
+/// at run time).
+const PATHS: usize = 8;
+
+/// How many states a program keeps beyond one per instruction (a state
+/// is a few kilobytes: this bounds the pass's memory on programs that
+/// branch everywhere; past it, paths join as before).
+const SPLIT_STATES: usize = 16_384;
+
+/// The checks made on a path's final state at `pc`: memory accesses and
+/// what helpers are given.
+fn check_path(
+    insns: &[Insn],
+    pc: usize,
+    s: &State,
+    maps: &[super::maps::MapDef],
+) -> Result<(), ContextError> {
+    let i = &insns[pc];
+    // Samples reserved must be submitted or discarded.
+    if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
+        check_sample_released(insns, pc, s.main)?;
+    }
+    if i.opc == op::JMP | op::CALL && i.src == 0 {
+        return helper_memory(pc, i.imm, s, maps);
+    }
+    let (reg, size, write) = match i.class() {
+        op::LDX => (i.src, semantics::size_bytes(i.size_field()), false),
+        op::ST | op::STX => (i.dst, semantics::size_bytes(i.size_field()), true),
+        _ => return Ok(()),
+    };
+    let at = Access {
+        pc,
+        reg,
+        off: i64::from(i.off),
+        size: size as u64,
+        write,
+        helper: None,
+    };
+    at.check(s)
 }
 
 /// For a conditional jump comparing a number the kernel knows to be one
@@ -1083,12 +1145,14 @@ impl Access {
                     return Ok(());
                 }
                 refuse(format!(
-                    "invalid access to packet, off={at} size={size}, R{reg}(id={id},off={off},\
+                    "invalid access to packet, off={at} size={size}, R{reg}(id={id},off={at},\
                      r={range}){}: no comparison with data_end proves those bytes past the \
                      variable offset added at instruction {id}",
                     by_helper("offset is outside of the packet")
                 ))
             }
+            // (The kernel prints the access's offset, the pointer's own
+            // included, in both places.)
             Val::Pkt(o) => {
                 let at = o + self.off;
                 let range = s.range;
@@ -1096,7 +1160,7 @@ impl Access {
                     return Ok(());
                 }
                 refuse(format!(
-                    "invalid access to packet, off={at} size={size}, R{reg}(id=0,off={o},\
+                    "invalid access to packet, off={at} size={size}, R{reg}(id=0,off={at},\
                      r={range}){}: no comparison with data_end proves those bytes",
                     by_helper("offset is outside of the packet")
                 ))
@@ -2086,7 +2150,7 @@ mod tests {
         let e = xdp(&checked(4)).expect_err("refused");
         assert!(
             e.message
-                .starts_with("invalid access to packet, off=18 size=1, R5(id=10,off=14,r=18)"),
+                .starts_with("invalid access to packet, off=18 size=1, R5(id=10,off=18,r=18)"),
             "{}",
             e.message
         );
@@ -2097,12 +2161,17 @@ mod tests {
     }
 
     #[test]
-    fn numbers_constant_on_each_path_or_unbounded_are_left_to_run_time_checks() {
+    fn numbers_constant_by_path_are_followed_path_by_path_and_unbounded_ones_refused() {
         // nh = 14 or 18 by path: the kernel adds each path's constant to
-        // the pointer's offset; this pass does not follow it (no refusal).
+        // the pointer's offset, and so does this pass, path by path; the
+        // fall-through's path (18) is the kernel's first.
+        let e = xdp("mov %r5, 14\njeq %r4, 20, +1\nmov %r5, 18\nadd %r5, %r2\nldxb %r0, [%r5+40]")
+            .expect_err("refused");
         assert!(
-            xdp("mov %r5, 14\njeq %r4, 20, +1\nmov %r5, 18\nadd %r5, %r2\nldxb %r0, [%r5+40]")
-                .is_ok()
+            e.message
+                .starts_with("invalid access to packet, off=58 size=1, R5(id=0,off=58,r=34)"),
+            "{}",
+            e.message
         );
         // A number with no bounds (8 bytes loaded): refused at the
         // addition, as the kernel refuses it, also when a signed
@@ -2328,5 +2397,44 @@ mod tests {
         let e = xdp(&body("ja +0")).expect_err("refused");
         assert!(e.message.contains("off=16 size=1"), "{}", e.message);
         assert!(e.message.contains("r=0)"), "{}", e.message);
+    }
+
+    /// An offset that is a different constant on each of two paths is
+    /// followed path by path, as the kernel explores them: the read that
+    /// only one path proves is refused with the kernel's words, not left
+    /// to a run-time check as a join of the two would leave it.
+    #[test]
+    fn constants_of_different_paths_are_checked_path_by_path() {
+        let program = |wide: u32| {
+            format!(
+                "ldxw %r2, [%r1]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 34\n\
+                 jgt %r4, %r3, +7\nmov %r5, 14\nldxb %r6, [%r2+12]\njne %r6, 0x81, +1\n\
+                 mov %r5, {wide}\nadd %r2, %r5\nldxw %r0, [%r2+16]\nexit\nmov %r0, 2\nexit"
+            )
+        };
+        let run = |src: &str| rewrite(&assemble(src).expect("assembles"), ContextKind::Xdp);
+        assert!(run(&program(14)).is_ok());
+        let e = run(&program(18)).expect_err("refused");
+        assert!(
+            e.message
+                .starts_with("invalid access to packet, off=34 size=4, R2(id=0,off=34,r=34)"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// One load through the context on one path and the stack on another
+    /// is refused, though each path alone is fine.
+    #[test]
+    fn one_access_through_the_context_and_other_memory_is_refused() {
+        let src = "ldxw %r3, [%r1+12]\nmov %r2, %r10\nadd %r2, -8\nstdw [%r10-8], 0\n\
+                   jeq %r3, 0, +1\nmov %r2, %r1\nldxw %r0, [%r2]\nexit";
+        let e = rewrite(&assemble(src).expect("assembles"), ContextKind::Xdp).expect_err("refused");
+        assert!(
+            e.message.contains("the context on one path"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.pc, 6);
     }
 }

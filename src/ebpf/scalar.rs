@@ -10,9 +10,11 @@
 //! the context, or computed from one), which makes the kernel's pointer
 //! variable on every path, and a number that is a constant on each path
 //! but not the same on all (`nh_off = vlan ? 18 : 14`), which the kernel
-//! adds to the pointer's constant offset path by path. The pass joins
-//! paths, so it follows a pointer only when the number is one constant or
-//! `var`; anything else is left to the run-time checks (never refused).
+//! adds to the pointer's constant offset path by path. The pass keeps the
+//! states of up to eight paths apart at each instruction (so such a
+//! number is a constant on each) and joins the paths past that; where a
+//! join leaves a number neither one constant nor `var`, the pointer is
+//! left to the run-time checks (never refused).
 //!
 //! The kernel knows more about a number than these bounds (known bits,
 //! 32-bit halves, path by path), so they may be looser than its own. A

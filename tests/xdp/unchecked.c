@@ -11,7 +11,8 @@
 // from one side only) moving either; and for the memory helpers are
 // given (a key smaller than the map's, a size that may be zero, negative
 // or past the buffer, packet bytes where a helper may not read them or
-// past what a comparison proves);
+// past what a comparison proves); and for a read that only some paths
+// prove (a per-path offset);
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -675,6 +676,24 @@ int context_number(struct xdp_md *ctx)
     if (data + 30 > end)
         return XDP_PASS;
     return bpf_xdp_get_buff_len((struct xdp_md *)(long)data[0]);
+}
+
+// An offset that is 14 on one path and 18 on the other: the kernel
+// checks each path on its own, and on the second the read past the 34
+// checked bytes is refused (joined, the offset could only be called
+// "14 to 18" and the read left to a run-time check).
+SEC("xdp")
+int per_path_offset(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 34 > end)
+        return XDP_DROP;
+    unsigned long off = 14;
+    if (data[12] == 0x81)
+        off = 18;
+    asm volatile("" : "+r"(off));
+    return *(__u32 *)(data + off + 16) == 1 ? XDP_PASS : XDP_DROP;
 }
 
 #ifdef BPF_CPU_V3

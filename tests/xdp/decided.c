@@ -1,9 +1,10 @@
 // Comparisons the kernel decides from constants it knows: it explores only
 // the side they give (its is_branch_taken), so accesses on the other side
-// are never checked and must not be refused here. The asm statements hide
-// the constants from clang only (it would fold the tests), not from the
-// kernel. The kernel accepts the program; so must cranebpf, with the same
-// verdicts.
+// are never checked and must not be refused here; and an offset that is a
+// different constant on each path, each path proving what it reads. The
+// asm statements hide the constants from clang only (it would fold the
+// tests), not from the kernel. The kernel accepts the program; so must
+// cranebpf, with the same verdicts.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -41,6 +42,18 @@ int entry(struct xdp_md *ctx)
         sum += data[small];
         taken[3]++;
     }
+    // Each path proves what it reads (VLAN frames 38 bytes, others 34):
+    // followed path by path, nothing is left unproven.
+    unsigned long nh = 14;
+    if (data[12] == 0x81) {
+        nh = 18;
+        if (data + 38 > end)
+            return XDP_DROP;
+    }
+    asm volatile("" : "+r"(nh));
+    unsigned char *ip = data + nh;
+    asm volatile("" : "+r"(ip));
+    sum += *(__u32 *)(ip + 16);
     return sum & 1 ? XDP_PASS : XDP_DROP;
 }
 

@@ -48,10 +48,22 @@ impl Dominators {
             }
             idom[b] = acc;
         }
-        let mut children: Vec<Vec<usize>> = vec![Vec::new(); blocks];
+        // Children in the dominator tree, as compressed rows (one vector,
+        // not one per block).
+        let mut start = vec![0usize; blocks + 1];
         for &b in order.iter().skip(1) {
-            children[idom[b]].push(b);
+            start[idom[b] + 1] += 1;
         }
+        for i in 0..blocks {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut kids = vec![0usize; start[blocks]];
+        for &b in order.iter().skip(1) {
+            kids[fill[idom[b]]] = b;
+            fill[idom[b]] += 1;
+        }
+        let children = |b: usize| &kids[start[b]..start[b + 1]];
         let (mut enter, mut leave) = (vec![0; blocks], vec![0; blocks]);
         let mut clock = 0u32;
         let mut stack: Vec<(usize, bool)> =
@@ -64,7 +76,7 @@ impl Dominators {
             }
             enter[b] = clock;
             stack.push((b, true));
-            stack.extend(children[b].iter().map(|&c| (c, false)));
+            stack.extend(children(b).iter().map(|&c| (c, false)));
         }
         Dominators { enter, leave }
     }
@@ -173,7 +185,6 @@ fn pull_one(
     if ps.is_empty() || dirty[b] || ps.iter().any(|&(p, _)| dirty[p]) {
         return false;
     }
-    let mut visited = vec![b];
     let val = exit_a[ps[0].0];
     if ps.iter().any(|&(p, _)| exit_a[p] != val) {
         return false;
@@ -236,7 +247,6 @@ fn pull_one(
             Target::Block(n) => diff = n,
             _ => return give_up(barren),
         }
-        visited.push(diff);
     }
     // Then look further down for tests of the entry value again, and move
     // every one of them, in order, up ahead of `diff`. libpcap moves one
@@ -293,9 +303,20 @@ fn pull_one(
             g.blocks[n].jf = t;
         }
     };
-    for n in visited
-        .into_iter()
-        .chain(scanned.iter().map(|&(n, _)| n))
+    // The chain walked from `b` to `diff` (the graph is as it was), the
+    // blocks scanned below it and `b`'s predecessors.
+    let mut walked = b;
+    while walked != diff {
+        dirty[walked] = true;
+        match next(walked) {
+            Target::Block(n) => walked = n,
+            _ => break,
+        }
+    }
+    dirty[diff] = true;
+    for n in scanned
+        .iter()
+        .map(|&(n, _)| n)
         .chain(ps.iter().map(|&(p, _)| p))
     {
         dirty[n] = true;

@@ -1019,9 +1019,10 @@ fn check_path(
 
 /// For a conditional jump comparing a number the kernel knows to be one
 /// constant (on every path here: `sure` and exact) with an immediate or
-/// another such constant: the side no value takes (`true` the jump's
-/// target, `false` the next instruction), which the kernel does not
-/// explore.
+/// another such constant, or a number with `sure` bounds with a constant
+/// its bounds decide the comparison for: the side no value takes (`true`
+/// the jump's target, `false` the next instruction), which the kernel does
+/// not explore.
 fn decided_branch(i: &Insn, s: &State) -> Option<bool> {
     let conditional = matches!(
         i.op(),
@@ -1040,18 +1041,20 @@ fn decided_branch(i: &Insn, s: &State) -> Option<bool> {
     if !matches!(i.class(), op::JMP | op::JMP32) || !conditional {
         return None;
     }
-    let known = |v: Val| {
-        v.scalar()
-            .filter(|sc| sc.sure && sc.exact().is_some())
-            .map(|sc| sc.lo)
-    };
-    let dst = known(s.regs[usize::from(i.dst & 15).min(10)])?;
-    let k = if i.is_src_reg() {
-        known(s.regs[usize::from(i.src & 15).min(10)])?
+    let sure = |v: Val| v.scalar().filter(|sc| sc.sure);
+    let dst = sure(s.regs[usize::from(i.dst & 15).min(10)])?;
+    let src = if i.is_src_reg() {
+        sure(s.regs[usize::from(i.src & 15).min(10)])?
     } else {
-        i64::from(i.imm) as u64
+        Scalar::constant(i64::from(i.imm) as u64)
     };
-    let taken = semantics::jmp_cond(i.op(), dst, k, i.class() == op::JMP32);
+    let taken = match (dst.exact(), src.exact()) {
+        (Some(a), Some(b)) => semantics::jmp_cond(i.op(), a, b, i.class() == op::JMP32),
+        // A number against a constant: the number's bounds may decide it.
+        (None, Some(k)) => scalar::range_decides(i.class(), i.op(), dst, k)?,
+        (Some(k), None) => scalar::range_decides(i.class(), scalar::swapped(i.op()), src, k)?,
+        (None, None) => return None,
+    };
     Some(!taken)
 }
 

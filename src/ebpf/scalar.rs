@@ -672,6 +672,51 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
     .synced()
 }
 
+/// The outcome of `jmp op s, k` (class JMP, or JMP32 on the low halves)
+/// when the bounds alone decide it for every value, as the kernel's
+/// `is_branch_taken` decides from its ranges (a side it decides against is
+/// never explored); `None` when values on both sides remain, or the
+/// bounds of the compared half are not kept (a JMP32 of a number past 32
+/// bits), or for `jset`.
+pub(crate) fn range_decides(class: u8, code: u8, s: Scalar, k: u64) -> Option<bool> {
+    let wide = class == op::JMP;
+    let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
+    let (lo, hi, k) = if signed {
+        let (min, max, k) = if wide {
+            (s.smin, s.smax, k as i64)
+        } else {
+            (
+                i64::from(s.s32min),
+                i64::from(s.s32max),
+                i64::from(k as i32),
+            )
+        };
+        // Shifted so signed order is unsigned order.
+        let flip = |v: i64| (v as u64) ^ (1 << 63);
+        (flip(min), flip(max), flip(k))
+    } else if wide {
+        (s.lo, s.hi, k)
+    } else if s.hi <= u64::from(u32::MAX) {
+        (s.lo, s.hi, u64::from(k as u32))
+    } else {
+        return None;
+    };
+    let (always, never) = match code {
+        op::JEQ => (lo == k && hi == k, k < lo || k > hi),
+        op::JNE => (k < lo || k > hi, lo == k && hi == k),
+        op::JGT | op::JSGT => (lo > k, hi <= k),
+        op::JGE | op::JSGE => (lo >= k, hi < k),
+        op::JLT | op::JSLT => (hi < k, lo >= k),
+        op::JLE | op::JSLE => (hi <= k, lo > k),
+        _ => (false, false),
+    };
+    match (always, never) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
 /// The comparison `k op x` as `x op' k` (`5 > x` is `x < 5`).
 pub(crate) fn swapped(code: u8) -> u8 {
     match code {
@@ -901,5 +946,33 @@ mod tests {
         // number.
         let c = refine(op::JMP32, op::JSLT, c, 0, false).expect("reached");
         assert_eq!((c.lo, c.hi, c.s32min, c.s32max), (0, 7, 0, 7));
+    }
+
+    /// The bounds decide a comparison only when every value goes one way,
+    /// as the kernel's is_branch_taken decides from its ranges.
+    #[test]
+    fn bounds_decide_a_comparison_only_when_every_value_goes_one_way() {
+        let byte = Scalar::unsigned(0, 15, true, true);
+        assert_eq!(range_decides(op::JMP, op::JGT, byte, 20), Some(false));
+        assert_eq!(range_decides(op::JMP, op::JLT, byte, 16), Some(true));
+        assert_eq!(range_decides(op::JMP, op::JGT, byte, 7), None);
+        assert_eq!(range_decides(op::JMP, op::JEQ, byte, 16), Some(false));
+        assert_eq!(range_decides(op::JMP, op::JNE, byte, 16), Some(true));
+        assert_eq!(range_decides(op::JMP, op::JEQ, byte, 7), None);
+        // Signed: [0, 15] is never below -1; as a 32-bit comparison too.
+        assert_eq!(
+            range_decides(op::JMP, op::JSLT, byte, u64::MAX),
+            Some(false)
+        );
+        assert_eq!(
+            range_decides(op::JMP32, op::JSGT, byte, u64::MAX),
+            Some(true)
+        );
+        // A JMP32 of a number past 32 bits: its low half is not kept.
+        let wide = Scalar::unsigned(0, 1 << 40, true, true);
+        assert_eq!(range_decides(op::JMP32, op::JGT, wide, 1 << 41), None);
+        assert_eq!(range_decides(op::JMP, op::JGT, wide, 1 << 41), Some(false));
+        // jset is not decided by ranges.
+        assert_eq!(range_decides(op::JMP, op::JSET, byte, 16), None);
     }
 }

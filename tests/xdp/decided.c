@@ -1,14 +1,15 @@
-// Comparisons the kernel decides from constants it knows: it explores only
-// the side they give (its is_branch_taken), so accesses on the other side
-// are never checked and must not be refused here; and an offset that is a
-// different constant on each path, each path proving what it reads. The
-// asm statements hide the constants from clang only (it would fold the
-// tests), not from the kernel. The kernel accepts the program; so must
-// cranebpf, with the same verdicts.
+// Comparisons the kernel decides from constants it knows, or from a
+// number's bounds: it explores only the side they give (its
+// is_branch_taken), so accesses on the other side are never checked and
+// must not be refused here; and an offset that is a different constant on
+// each path, each path proving what it reads. The asm statements hide the
+// constants from clang only (it would fold the tests), not from the
+// kernel. The kernel accepts the program; so must cranebpf, with the same
+// verdicts.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-__u32 taken[4];
+__u32 taken[6];
 
 SEC("xdp")
 int entry(struct xdp_md *ctx)
@@ -41,6 +42,19 @@ int entry(struct xdp_md *ctx)
     } else {
         sum += data[small];
         taken[3]++;
+    }
+    // A number the kernel bounds below 16 (a masked byte): the side where
+    // it exceeds 20 is never explored, decided by its bounds.
+    unsigned long x = data[0] & 0xf;
+    asm volatile("" : "+r"(x));
+    unsigned char *r = data + 18;
+    asm volatile("" : "+r"(r));
+    if (x > 20) {
+        sum += *(__u32 *)(r + 16);
+        taken[4]++;
+    } else {
+        sum += r[15];
+        taken[5]++;
     }
     // Each path proves what it reads (VLAN frames 38 bytes, others 34):
     // followed path by path, nothing is left unproven.

@@ -673,13 +673,32 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
 }
 
 /// The outcome of `jmp op s, k` (class JMP, or JMP32 on the low halves)
-/// when the bounds alone decide it for every value, as the kernel's
-/// `is_branch_taken` decides from its ranges (a side it decides against is
-/// never explored); `None` when values on both sides remain, or the
-/// bounds of the compared half are not kept (a JMP32 of a number past 32
-/// bits), or for `jset`.
+/// when the bounds or the known bits alone decide it for every value, as
+/// the kernel's `is_branch_taken` decides from its ranges and `var_off` (a
+/// side it decides against is never explored); `None` when values on both
+/// sides remain, or the bounds of the compared half are not kept (a JMP32
+/// of a number past 32 bits).
 pub(crate) fn range_decides(class: u8, code: u8, s: Scalar, k: u64) -> Option<bool> {
     let wide = class == op::JMP;
+    // Known bits (only where they are the kernel's): a bit known set in
+    // both makes `jset` true, no bit possibly set in both makes it false;
+    // a known bit that differs makes `jeq` false.
+    if s.bits_exact {
+        let half = if wide { u64::MAX } else { u64::from(u32::MAX) };
+        let (ones, maybe) = (
+            s.bits.value & !s.bits.mask & half,
+            (s.bits.value | s.bits.mask) & half,
+        );
+        let k = k & half;
+        let differs = (s.bits.value ^ k) & !s.bits.mask & half != 0;
+        match code {
+            op::JSET if ones & k != 0 => return Some(true),
+            op::JSET if maybe & k == 0 => return Some(false),
+            op::JEQ if differs => return Some(false),
+            op::JNE if differs => return Some(true),
+            _ => {}
+        }
+    }
     let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
     let (lo, hi, k) = if signed {
         let (min, max, k) = if wide {
@@ -972,7 +991,20 @@ mod tests {
         let wide = Scalar::unsigned(0, 1 << 40, true, true);
         assert_eq!(range_decides(op::JMP32, op::JGT, wide, 1 << 41), None);
         assert_eq!(range_decides(op::JMP, op::JGT, wide, 1 << 41), Some(false));
-        // jset is not decided by ranges.
-        assert_eq!(range_decides(op::JMP, op::JSET, byte, 16), None);
+        // jset and equality by known bits: a byte masked with 0xf has no
+        // bit 4, and a number with bit 0 known set is never 16.
+        assert_eq!(range_decides(op::JMP, op::JSET, byte, 16), Some(false));
+        assert_eq!(range_decides(op::JMP, op::JSET, byte, 3), None);
+        let odd = Scalar {
+            bits: Tnum {
+                value: 1,
+                mask: 0xfe,
+            },
+            ..Scalar::unsigned(1, 255, true, true)
+        };
+        assert_eq!(range_decides(op::JMP, op::JSET, odd, 1), Some(true));
+        assert_eq!(range_decides(op::JMP, op::JEQ, odd, 16), Some(false));
+        assert_eq!(range_decides(op::JMP, op::JNE, odd, 16), Some(true));
+        assert_eq!(range_decides(op::JMP, op::JEQ, odd, 17), None);
     }
 }

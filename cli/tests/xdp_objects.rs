@@ -881,6 +881,7 @@ fn refused_as_the_kernel_refuses(cpu: &str) {
             "mtu_short_int" => "invalid write to stack R3 off=-2 size=4",
             "absolute_index" => "invalid access to map value, value_size=32 off=1020 size=4",
             "per_path_offset" => "invalid access to packet, off=34 size=4",
+            "per_path_index" => "invalid access to map value, value_size=32 off=32 size=4",
             _ => "invalid access to packet",
         };
         assert!(

@@ -12,7 +12,7 @@
 // given (a key smaller than the map's, a size that may be zero, negative
 // or past the buffer, packet bytes where a helper may not read them or
 // past what a comparison proves); and for a read that only some paths
-// prove (a per-path offset);
+// prove (a per-path packet offset or map value index);
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -694,6 +694,26 @@ int per_path_offset(struct xdp_md *ctx)
         off = 18;
     asm volatile("" : "+r"(off));
     return *(__u32 *)(data + off + 16) == 1 ? XDP_PASS : XDP_DROP;
+}
+
+// The same for a map value: slot 1 on one path, slot 8 (past the
+// value's eight) on the other.
+SEC("xdp")
+int per_path_index(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    unsigned char *end = (void *)(long)ctx->data_end;
+    if (data + 14 > end)
+        return XDP_DROP;
+    __u32 k = 0;
+    struct slots *v = bpf_map_lookup_elem(&table, &k);
+    if (!v)
+        return XDP_DROP;
+    unsigned long i = 1;
+    if (data[12] == 8)
+        i = 8;
+    asm volatile("" : "+r"(i));
+    return v->slot[i] & 1 ? XDP_PASS : XDP_DROP;
 }
 
 #ifdef BPF_CPU_V3

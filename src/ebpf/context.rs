@@ -898,33 +898,22 @@ pub fn rewrite_with_maps(
         }
         // A comparison of a number with a constant (an immediate, or a
         // register holding one, either way round) bounds it on each side.
-        if matches!(i.class(), op::JMP | op::JMP32) && target.is_some() {
-            let (d, r) = (on_next.regs[dst].scalar(), on_next.regs[src].scalar());
-            let bounded = match (i.is_src_reg(), d, r) {
-                (false, Some(_), _) => Some((dst, i.op(), i64::from(i.imm) as u64)),
-                (true, Some(_), Some(k)) if k.exact().is_some() => Some((dst, i.op(), k.lo)),
-                (true, Some(k), Some(_)) if k.exact().is_some() => {
-                    Some((src, scalar::swapped(i.op()), k.lo))
-                }
-                _ => None,
-            };
-            if let Some((reg, code, k)) = bounded {
-                for (st, taken) in [(&mut on_next, false), (&mut on_target, true)] {
-                    // (Only numbers followed: `Other` may be a pointer,
-                    // which a comparison with 0 does not make a number.)
-                    if let Some(sc) = st.regs[reg]
-                        .scalar()
-                        .and_then(|sc| scalar::refine(i.class(), code, sc, k, taken))
-                    {
-                        st.regs[reg] = Val::Scalar(sc);
-                        // Its copies are the same number.
-                        // (What the kernel may have learnt and this did
-                        // not, it learnt for them too.)
-                        for o in st.linked(sc.link) {
-                            match o.meet(sc) {
-                                Some(m) => *o = m,
-                                None => o.sure &= sc.sure,
-                            }
+        if let Some((reg, code, k, _)) = compared(&i, &on_next) {
+            for (st, taken) in [(&mut on_next, false), (&mut on_target, true)] {
+                // (Only numbers followed: `Other` may be a pointer,
+                // which a comparison with 0 does not make a number.)
+                if let Some(sc) = st.regs[reg]
+                    .scalar()
+                    .and_then(|sc| scalar::refine(i.class(), code, sc, k, taken))
+                {
+                    st.regs[reg] = Val::Scalar(sc);
+                    // Its copies are the same number.
+                    // (What the kernel may have learnt and this did
+                    // not, it learnt for them too.)
+                    for o in st.linked(sc.link) {
+                        match o.meet(sc) {
+                            Some(m) => *o = m,
+                            None => o.sure &= sc.sure,
                         }
                     }
                 }
@@ -967,8 +956,19 @@ pub fn rewrite_with_maps(
                 access(kind, pc, i, Val::Mixed, size, i.class() != op::LDX)?;
             }
         }
+        // Samples reserved must be submitted or discarded: a walk of the
+        // program from here, which depends on the path only through the
+        // frame it is in (made once for each).
+        if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
+            let mut walked = [false; 2];
+            for s in paths {
+                if !std::mem::replace(&mut walked[usize::from(s.main)], true) {
+                    check_sample_released(insns, pc, s.main)?;
+                }
+            }
+        }
         for s in paths {
-            check_path(insns, pc, s, maps)?;
+            check_path(pc, i, s, maps)?;
         }
     }
     Ok(Program::new(rewritten))
@@ -988,16 +988,11 @@ const SPLIT_STATES: usize = 16_384;
 /// The checks made on a path's final state at `pc`: memory accesses and
 /// what helpers are given.
 fn check_path(
-    insns: &[Insn],
     pc: usize,
+    i: &Insn,
     s: &State,
     maps: &[super::maps::MapDef],
 ) -> Result<(), ContextError> {
-    let i = &insns[pc];
-    // Samples reserved must be submitted or discarded.
-    if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
-        check_sample_released(insns, pc, s.main)?;
-    }
     if i.opc == op::JMP | op::CALL && i.src == 0 {
         return helper_memory(pc, i.imm, s, maps);
     }
@@ -1017,44 +1012,37 @@ fn check_path(
     at.check(s)
 }
 
-/// For a conditional jump comparing a number the kernel knows to be one
-/// constant (on every path here: `sure` and exact) with an immediate or
-/// another such constant, or a number with `sure` bounds with a constant
-/// its bounds decide the comparison for: the side no value takes (`true`
-/// the jump's target, `false` the next instruction), which the kernel does
-/// not explore.
-fn decided_branch(i: &Insn, s: &State) -> Option<bool> {
-    let conditional = matches!(
-        i.op(),
-        op::JEQ
-            | op::JNE
-            | op::JGT
-            | op::JGE
-            | op::JLT
-            | op::JLE
-            | op::JSET
-            | op::JSGT
-            | op::JSGE
-            | op::JSLT
-            | op::JSLE
+/// A conditional jump comparing a number with a constant (an immediate,
+/// or a register holding one, either way round): the number's register,
+/// the comparison as seen from it (`5 > x` is `x < 5`), the constant, and
+/// whether the kernel knows the constant too (an immediate, or a register
+/// whose bounds are sure).
+fn compared(i: &Insn, s: &State) -> Option<(usize, u8, u64, bool)> {
+    // (A jump target besides the next instruction: a conditional jump.)
+    i.successors(0)[1]?;
+    let (dst, src) = (
+        usize::from(i.dst & 15).min(10),
+        usize::from(i.src & 15).min(10),
     );
-    if !matches!(i.class(), op::JMP | op::JMP32) || !conditional {
-        return None;
+    match (i.is_src_reg(), s.regs[dst].scalar(), s.regs[src].scalar()) {
+        (false, Some(_), _) => Some((dst, i.op(), i64::from(i.imm) as u64, true)),
+        (true, Some(_), Some(k)) if k.exact().is_some() => Some((dst, i.op(), k.lo, k.sure)),
+        (true, Some(k), Some(_)) if k.exact().is_some() => {
+            Some((src, scalar::swapped(i.op()), k.lo, k.sure))
+        }
+        _ => None,
     }
-    let sure = |v: Val| v.scalar().filter(|sc| sc.sure);
-    let dst = sure(s.regs[usize::from(i.dst & 15).min(10)])?;
-    let src = if i.is_src_reg() {
-        sure(s.regs[usize::from(i.src & 15).min(10)])?
-    } else {
-        Scalar::constant(i64::from(i.imm) as u64)
-    };
-    let taken = match (dst.exact(), src.exact()) {
-        (Some(a), Some(b)) => semantics::jmp_cond(i.op(), a, b, i.class() == op::JMP32),
-        // A number against a constant: the number's bounds may decide it.
-        (None, Some(k)) => scalar::range_decides(i.class(), i.op(), dst, k)?,
-        (Some(k), None) => scalar::range_decides(i.class(), scalar::swapped(i.op()), src, k)?,
-        (None, None) => return None,
-    };
+}
+
+/// For a conditional jump comparing a number with sure bounds (a constant
+/// the kernel knows, or a range) with a constant the kernel knows, when
+/// the number's bounds or bits decide it: the side no value takes (`true`
+/// the jump's target, `false` the next instruction), which the kernel does
+/// not explore (its `is_branch_taken`).
+fn decided_branch(i: &Insn, s: &State) -> Option<bool> {
+    let (reg, code, k, constant_sure) = compared(i, s)?;
+    let number = s.regs[reg].scalar().filter(|sc| sc.sure && constant_sure)?;
+    let taken = scalar::range_decides(i.class(), code, number, k)?;
     Some(!taken)
 }
 

@@ -673,13 +673,34 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
 }
 
 /// The outcome of `jmp op s, k` (class JMP, or JMP32 on the low halves)
-/// when the bounds or the known bits alone decide it for every value, as
-/// the kernel's `is_branch_taken` decides from its ranges and `var_off` (a
-/// side it decides against is never explored); `None` when values on both
-/// sides remain, or the bounds of the compared half are not kept (a JMP32
-/// of a number past 32 bits).
+/// when `s` is one constant, or its bounds or known bits decide it for
+/// every value, as the kernel's `is_branch_taken` decides from its ranges
+/// and `var_off` (a side it decides against is never explored); `None`
+/// when values on both sides remain, the bounds of the compared half are
+/// not kept (a JMP32 of a number past 32 bits), or `code` is no
+/// comparison.
 pub(crate) fn range_decides(class: u8, code: u8, s: Scalar, k: u64) -> Option<bool> {
     let wide = class == op::JMP;
+    let comparison = matches!(
+        code,
+        op::JEQ
+            | op::JNE
+            | op::JGT
+            | op::JGE
+            | op::JLT
+            | op::JLE
+            | op::JSET
+            | op::JSGT
+            | op::JSGE
+            | op::JSLT
+            | op::JSLE
+    );
+    if !comparison {
+        return None;
+    }
+    if let Some(v) = s.exact() {
+        return Some(semantics::jmp_cond(code, v, k, !wide));
+    }
     // Known bits (only where they are the kernel's): a bit known set in
     // both makes `jset` true, no bit possibly set in both makes it false;
     // a known bit that differs makes `jeq` false.

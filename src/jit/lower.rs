@@ -357,6 +357,20 @@ fn lookup_tables(b: &mut FunctionBuilder<'_>, lookup: &switch::Lookup) -> Vec<Lo
         .collect()
 }
 
+/// The cold exit block in `slot`, made (with `params` 64-bit parameters)
+/// on first use.
+fn shared_exit(b: &mut FunctionBuilder<'_>, slot: &mut Option<Block>, params: usize) -> Block {
+    if let Some(block) = *slot {
+        return block;
+    }
+    let block = b.create_block();
+    for _ in 0..params {
+        b.append_block_param(block, I64);
+    }
+    b.set_cold_block(block);
+    *slot.insert(block)
+}
+
 /// Builds the body of one function into `b`, whose function must already
 /// carry [`function_signature`].
 pub(crate) fn lower_function(
@@ -793,35 +807,17 @@ impl Lowerer<'_, '_> {
 
     /// The shared error exit (params: status, pc, addr, info).
     fn fail_block(&mut self) -> Block {
-        if let Some(block) = self.fail {
-            return block;
-        }
-        let block = self.b.create_block();
-        for _ in 0..4 {
-            self.b.append_block_param(block, I64);
-        }
-        self.b.set_cold_block(block);
-        *self.fail.insert(block)
+        shared_exit(&mut self.b, &mut self.fail, 4)
     }
 
     /// The exit that returns 0 leaving the status as it is.
     fn bail_block(&mut self) -> Block {
-        if let Some(block) = self.bail {
-            return block;
-        }
-        let block = self.b.create_block();
-        self.b.set_cold_block(block);
-        *self.bail.insert(block)
+        shared_exit(&mut self.b, &mut self.bail, 0)
     }
 
     /// The exit that ends the program with r0 = 0.
     fn abort_block(&mut self) -> Block {
-        if let Some(block) = self.abort {
-            return block;
-        }
-        let block = self.b.create_block();
-        self.b.set_cold_block(block);
-        *self.abort.insert(block)
+        shared_exit(&mut self.b, &mut self.abort, 0)
     }
 
     fn helper_sig(&mut self) -> SigRef {

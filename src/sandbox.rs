@@ -379,7 +379,8 @@ mod tests {
             assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
             assert!(exec.is_err(), "exec denied");
         }
-        let _ = std::fs::remove_dir_all(&dir);
+        // `outside` is named through `dir/..`: removed while `dir` exists.
         let _ = std::fs::remove_file(&outside);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

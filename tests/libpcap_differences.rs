@@ -7,6 +7,8 @@
 //! Needs gcc and libpcap-dev (and the kernel); under `CI=true` missing
 //! ones fail the test, elsewhere it skips with the reason.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
@@ -106,9 +108,9 @@ fn ci() -> bool {
 }
 
 /// Builds the harness, or says why it cannot.
-fn harness() -> Result<std::path::PathBuf, String> {
+fn harness() -> Result<support::TempFile, String> {
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/libpcap/harness.c");
-    let bin = std::env::temp_dir().join(format!("cranebpf-libpcap-{}", std::process::id()));
+    let bin = support::temp_path("libpcap-harness");
     let out = Command::new("gcc")
         .args(["-O2", "-o"])
         .arg(&bin)

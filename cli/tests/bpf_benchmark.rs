@@ -46,10 +46,14 @@ fn every_program_returns_its_published_result() {
     for case in &peer_bench::CASES {
         let (_, mem) = peer_bench::load(&dir, case).expect("benchmark files");
         let expected = peer_bench::expected(case, &mem);
+        let written;
         let file = match case.memory {
             Memory::Empty => None,
             Memory::File => Some(dir.join(format!("{}.mem", case.name))),
-            Memory::Halves { .. } => Some(temp_file(&format!("{}.mem", case.name), &mem)),
+            Memory::Halves { .. } => {
+                written = temp_file(&format!("{}.mem", case.name), &mem);
+                Some(written.to_path_buf())
+            }
         };
         check_cli(&dir, case.name, file.as_deref(), expected);
     }

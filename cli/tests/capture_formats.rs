@@ -2,6 +2,8 @@
 //! and timestamp resolutions; simple packet blocks; the output file that
 //! appears only when complete; the bundled sample capture.
 
+mod support;
+
 use cranebpf::capture::scan::{scan, ScanOptions};
 use cranebpf::capture::write::{AtomicFile, PcapngEncoder};
 use cranebpf::capture::{packets, CaptureFilter, Item, Reader, Timestamp};
@@ -128,8 +130,7 @@ fn pcapng_timestamp_resolutions() {
 
 #[test]
 fn output_appears_only_when_committed() {
-    let dir = std::env::temp_dir().join(format!("cranebpf-atomic-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::temp_dir("atomic");
     let dest = dir.join("out.pcap");
     let mut f = AtomicFile::create(&dest).unwrap();
     f.write_all(b"partial").unwrap();
@@ -141,7 +142,6 @@ fn output_appears_only_when_committed() {
     f.commit().unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), b"complete");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The output's disk space is reserved ahead of the writes; what was
@@ -150,8 +150,7 @@ fn output_appears_only_when_committed() {
 #[test]
 fn space_reserved_ahead_is_released_on_commit() {
     use std::os::unix::fs::MetadataExt;
-    let dir = std::env::temp_dir().join(format!("cranebpf-reserve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::temp_dir("reserve");
     let dest = dir.join("out.pcap");
     let mut f = AtomicFile::create(&dest).unwrap();
     let mut want = Vec::new();
@@ -174,7 +173,6 @@ fn space_reserved_ahead_is_released_on_commit() {
         "{used} bytes of disk kept for {} bytes (reserved {reserved})",
         want.len()
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -258,8 +256,7 @@ fn resync_finds_the_true_record_boundaries() {
 #[test]
 fn special_files_are_written_in_place_and_links_stay_links() {
     use std::os::unix::fs::FileTypeExt;
-    let dir = std::env::temp_dir().join(format!("cranebpf-special-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::temp_dir("special");
 
     // A named pipe: written through, still a pipe afterwards (renaming over
     // it would have replaced it, as it would /dev/null).
@@ -296,8 +293,6 @@ fn special_files_are_written_in_place_and_links_stay_links() {
         .file_type()
         .is_symlink());
     assert_eq!(std::fs::read(&target).unwrap(), b"new");
-
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// 65,536 interface descriptions, then packets spread over them: the

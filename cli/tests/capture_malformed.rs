@@ -4,12 +4,13 @@
 //! it written (as tcpdump does); seeded random corruption never panics,
 //! and threads agree with one thread, output included.
 
+mod support;
+
 use cranebpf::capture::scan::{scan, ScanOptions, Summary};
 use cranebpf::capture::write::{PcapEncoder, PcapngEncoder};
 use cranebpf::capture::{packets, CaptureFilter, Reader, Timestamp};
 use cranebpf_harness::synth::{capture, SynthOptions};
 use cranebpf_harness::Rng;
-use std::path::PathBuf;
 use std::process::Command;
 
 const TS: Timestamp = Timestamp {
@@ -216,18 +217,11 @@ fn each_malformed_capture_has_its_error_and_offset() {
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cranebpf-malformed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
-}
-
 #[test]
 fn the_cli_reports_the_offset_and_keeps_only_what_tcpdump_keeps() {
     let exe = env!("CARGO_BIN_EXE_cranebpf");
     for (i, (name, bytes, offset, words)) in cases().into_iter().enumerate() {
-        let dir = scratch(&format!("case{i}"));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = support::temp_dir(&format!("malformed-case{i}"));
         let input = dir.join("in.cap");
         let output = dir.join("out.cap");
         std::fs::write(&input, &bytes).unwrap();
@@ -266,7 +260,6 @@ fn the_cli_reports_the_offset_and_keeps_only_what_tcpdump_keeps() {
                 std::fs::remove_file(&output).unwrap();
             }
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -278,7 +271,7 @@ fn an_expression_needs_a_link_type_it_knows() {
     let mut bytes = Vec::new();
     enc.file_header(&mut bytes);
     enc.record(&mut bytes, TS, &[0u8; 40], 40);
-    let input = scratch("linktype300.pcap");
+    let input = support::temp_path("linktype300.pcap");
     std::fs::write(&input, &bytes).unwrap();
     let out = Command::new(exe)
         .args(["filter", "--count", "-r"])

@@ -7,7 +7,7 @@ mod support;
 
 use cranebpf::capture::{packets, Timestamp};
 use cranebpf_harness::synth::{capture, SynthOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// Filters compared; each matches something in the generated traffic.
@@ -44,10 +44,8 @@ const FILTERS: [&str; 30] = [
     "ip and udp and port 443",
 ];
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cranebpf-capture-tcpdump-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
+fn scratch(name: &str) -> support::TempFile {
+    support::temp_path(name)
 }
 
 fn ours(input: &Path, output: &Path, filter: &str, threads: u32) {
@@ -98,7 +96,7 @@ fn remove(paths: &[&Path]) {
     }
 }
 
-fn generate(name: &str, options: SynthOptions) -> PathBuf {
+fn generate(name: &str, options: SynthOptions) -> support::TempFile {
     let path = scratch(name);
     std::fs::write(&path, capture(&options)).expect("write capture");
     path

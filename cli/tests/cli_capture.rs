@@ -193,8 +193,7 @@ fn interrupted_output_leaves_nothing_behind() {
     use std::io::Write;
     let bytes = sample();
     for (signal, status) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
-        let dir = support::temp_file("sig-dir", b"").with_file_name(format!("sig-{signal}"));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = support::temp_dir(&format!("sig-{signal}"));
         let out = dir.join("out.pcap");
         std::fs::write(&out, b"old").unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cranebpf"))

@@ -1,6 +1,8 @@
 //! The corpus format (round trip, line-and-column errors) and the
 //! `record` / `diff` subcommands end to end.
 
+mod support;
+
 use cranebpf_harness::conformance::format::{parse, Case, Corpus, PacketSpec};
 use std::process::Command;
 
@@ -129,8 +131,7 @@ fn record_writes_a_corpus_that_replays() {
     if !kernel_usable() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("cranebpf-record-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = support::temp_dir("record");
     let prog = dir.join("ip.ddd");
     let bad = dir.join("bad.ddd");
     let hex = dir.join("packets.hex");
@@ -170,7 +171,6 @@ fn record_writes_a_corpus_that_replays() {
             "reject 2,52 0 0 0,6 0 0 1",
         ]
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! refused naming what and where. Needs clang with the BPF target: under
 //! `CI=true` (where `.ci/run` installs it) a missing clang fails the test.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use cranebpf::ebpf::elf::{self, EbpfObject};
@@ -15,9 +15,10 @@ mod support;
 
 /// Compiles `source` with clang for BPF, or `None` (with a reason) when
 /// clang is missing outside CI.
-fn compile(name: &str, source: &str) -> Option<PathBuf> {
-    let c = support::temp_file(&format!("{name}.c"), source.as_bytes());
-    let o = c.with_extension("o");
+fn compile(name: &str, source: &str) -> Option<support::TempFile> {
+    let o = support::temp_path(&format!("{name}.o"));
+    let c = o.with_extension("c");
+    std::fs::write(&c, source).expect("write the source");
     match Command::new("clang")
         .args(["-O2", "-target", "bpf", "-c"])
         .arg(&c)

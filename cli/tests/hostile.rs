@@ -143,11 +143,8 @@ fn args(list: &[&str]) -> Vec<OsString> {
 }
 
 /// A path for an output file that must not exist after a failed command.
-fn output_path(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("cranebpf-hostile-w-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join("out")
+fn output_path(name: &str) -> support::TempFile {
+    support::temp_path(&format!("{name}-out"))
 }
 
 /// Fails if `path`'s directory holds anything (the output or debris).

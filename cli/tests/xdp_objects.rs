@@ -43,9 +43,8 @@ use cranebpf::ebpf::maps::{MapDef, MapKind};
 use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
 use cranebpf::Engine;
 use cranebpf_harness::kernel::bpf::{pin_to_cpu, KernelMap, LoadedProgram, PerfEvent, ProgType};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const PROGRAMS: [&str; 33] = [
     "counter",
@@ -164,25 +163,18 @@ fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
 
-fn skip(why: &str) -> Option<PathBuf> {
+fn skip<T>(why: &str) -> Option<T> {
     assert!(!ci(), "{why} (required under CI=true)");
     eprintln!("skipping: {why}");
     None
 }
 
-/// `tests/xdp/NAME.c` compiled for BPF.
 /// Compiles `tests/xdp/NAME.c`; `NAME@CPU` for clang's `-mcpu=CPU`.
-fn compile(name: &str) -> Option<PathBuf> {
+fn compile(name: &str) -> Option<support::TempFile> {
     let (file, cpu) = name.split_once('@').unwrap_or((name, "generic"));
     let src =
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(format!("tests/xdp/{file}.c"));
-    // Tests run in parallel and each removes its objects: one file each.
-    static SERIAL: AtomicUsize = AtomicUsize::new(0);
-    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-    let out = std::env::temp_dir().join(format!(
-        "cranebpf-xdp-{}-{serial}-{file}-{cpu}.o",
-        std::process::id()
-    ));
+    let out = support::temp_file(&format!("{file}-{cpu}.o"), b"");
     // The kernel's UAPI headers include <asm/types.h> from the host's
     // multiarch directory.
     let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
@@ -509,7 +501,6 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
             return;
         };
         let bytes = std::fs::read(&path).expect("object");
-        let _ = std::fs::remove_file(&path);
         let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let preload = preloads(name, &object);
         // Multi-buffer frames for the xdp.frags program: past one page
@@ -790,9 +781,6 @@ fn the_cli_runs_an_object_over_a_capture_and_writes_maps_and_packets() {
         err.contains("XDP program") && err.contains("-r CAPTURE"),
         "{err}"
     );
-    for f in [&path, &maps_in, &maps_out, &packets_out, &bad] {
-        let _ = std::fs::remove_file(f);
-    }
 }
 
 #[test]
@@ -808,7 +796,6 @@ fn refused_as_the_kernel_refuses(cpu: &str) {
         return;
     };
     let object = elf::load(&std::fs::read(&path).expect("object")).expect("loads");
-    let _ = std::fs::remove_file(&path);
     let kernel = support::bpf_available();
     for program in &object.programs {
         let ours = PacketProgram::new(program, &object.maps, PacketOptions::default());
@@ -940,7 +927,6 @@ fn the_cli_disassembles_an_object_with_its_maps_named_and_shows_its_native_code(
         assert_eq!(code, 0, "{flag}: {err}");
         assert!(out.contains(marker), "{flag}: {out}");
     }
-    let _ = std::fs::remove_file(&path);
 }
 
 #[test]
@@ -1006,7 +992,6 @@ fn the_cli_writes_ring_buffer_records() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("go with packets"), "{err}");
-    let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(&out);
 }
 
@@ -1017,7 +1002,7 @@ fn the_cli_lists_perf_event_records_and_redirect_targets() {
     };
     let capture = support::repo_root().join("examples/sample.pcap");
     let capture = capture.to_str().expect("utf-8");
-    let out_file = std::env::temp_dir().join(format!("cranebpf-perf-{}.jsonl", std::process::id()));
+    let out_file = support::temp_file("records.jsonl", b"");
     let (code, _, err) = support::cli(&[
         "run",
         "--ebpf",
@@ -1029,7 +1014,6 @@ fn the_cli_lists_perf_event_records_and_redirect_targets() {
     ]);
     assert_eq!(code, 0, "{err}");
     let lines = std::fs::read_to_string(&out_file).expect("records written");
-    let _ = std::fs::remove_file(&out_file);
     // Two records per packet (perf_common.h): the first with up to 64
     // packet bytes after the 8-byte event, the second 5 bytes.
     let records: Vec<serde_json::Value> = lines
@@ -1044,13 +1028,11 @@ fn the_cli_lists_perf_event_records_and_redirect_targets() {
     assert_eq!(records[1]["data"].as_str().map(str::len), Some(10));
     // Redirect targets in --json lines: devmap entries loaded from
     // --maps-in name their interface, cpumap entries their CPU.
-    let maps_in = std::env::temp_dir().join(format!("cranebpf-ports-{}.json", std::process::id()));
-    std::fs::write(
-        &maps_in,
-        r#"{"ports": [{"key": "01000000", "value": "0900000000000000"}],
+    let maps_in = support::temp_file(
+        "ports.json",
+        br#"{"ports": [{"key": "01000000", "value": "0900000000000000"}],
             "cpus": [{"key": "00000000", "value": "4000000000000000"}]}"#,
-    )
-    .expect("maps file");
+    );
     let (code, out, err) = support::cli(&[
         "run",
         "--ebpf",
@@ -1061,9 +1043,6 @@ fn the_cli_lists_perf_event_records_and_redirect_targets() {
         maps_in.to_str().expect("utf-8"),
         "--json",
     ]);
-    let _ = std::fs::remove_file(&maps_in);
-    let _ = std::fs::remove_file(&perf);
-    let _ = std::fs::remove_file(&redirect);
     assert_eq!(code, 0, "{err}");
     let targets: Vec<serde_json::Value> = out
         .lines()

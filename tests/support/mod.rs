@@ -5,25 +5,102 @@
 #![allow(dead_code)]
 
 use cranebpf::capture::{Format, Item, Reader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Writes `bytes` to a fresh temporary file named `name`.
-pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+/// A file alone in a fresh temporary directory; the directory, and all
+/// written beside the file, go when this is dropped, so test runs leave
+/// nothing behind in the system's temporary directory.
+pub struct TempFile {
+    dir: TempDir,
+    path: PathBuf,
+}
+
+impl TempFile {
+    /// The file's own directory (for siblings that go with it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempFile {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempFile {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+/// A fresh empty temporary directory, removed with its contents when
+/// dropped.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A fresh empty directory named after `tag`, this process and a counter.
+pub fn temp_dir(tag: &str) -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "cranebpf-cli-{}-{}",
+    let path = std::env::temp_dir().join(format!(
+        "cranebpf-{tag}-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
     // A directory of the same name left by an earlier test process that
     // had this process id would make listings of it see strangers' files.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).expect("temp dir");
+    TempDir { path }
+}
+
+/// A path named `name` in a fresh temporary directory, the file not made.
+pub fn temp_path(name: &str) -> TempFile {
+    let dir = temp_dir("test");
     let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write");
-    path
+    TempFile { dir, path }
+}
+
+/// Writes `bytes` to a fresh temporary file named `name`.
+pub fn temp_file(name: &str, bytes: &[u8]) -> TempFile {
+    let file = temp_path(name);
+    std::fs::write(&file, bytes).expect("write");
+    file
 }
 
 /// The repository's top directory (the library's package; the command's

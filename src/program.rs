@@ -156,7 +156,8 @@ impl Prepared {
 
     /// The program decoded for the interpreter.
     fn decoded(&self) -> &Decoded {
-        self.decoded.get_or_init(|| Decoded::new(&self.program))
+        self.decoded
+            .get_or_init(|| Decoded::with_switches(&self.program))
     }
 
     /// The JIT's code, when it is the engine (for a background compile:

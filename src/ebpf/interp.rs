@@ -6,7 +6,10 @@
 //! operations given their own variants) and the run loop dispatches once
 //! per instruction; the meaning of each operation stays in
 //! [`super::semantics`]. Programs run many times keep their decoded form
-//! (the prepared core); the functions here decode on each call.
+//! (the prepared core), which also replaces each compare tree on one
+//! register (a host or port list, a C `switch`) by a jump table or a
+//! binary search, as the JIT does (switch recovery); the functions here
+//! decode on each call, without that search.
 //!
 //! Execution model (shared with the JIT, which must agree):
 //! - at entry r1 = real host address of the input memory, r2 = its length,
@@ -28,11 +31,13 @@
 //!   (`lddw` counts once); starting one more is
 //!   [`ExecError::BudgetExhausted`].
 
+use super::blocks;
 use super::env::{Environment, HelperMemory, HelperOutcome, HelpersEnv};
 use super::error::ExecError;
 use super::helpers::Helpers;
 use super::insn::{op, Insn, Program};
 use super::semantics::{self, alu32, alu64, byte_order, jmp_cond};
+use super::switch::{self, Switch};
 use super::verify::{verify_with, Rule, VerifyError};
 use super::{MAX_CALL_FRAMES, STACK_SIZE};
 
@@ -98,6 +103,99 @@ pub fn run_on_stack(
 #[derive(Clone, Debug)]
 pub(crate) struct Decoded {
     ops: Vec<Op>,
+    /// The switches `Op::Switch` slots run.
+    switches: Vec<SwitchOp>,
+}
+
+/// A compare tree's root replaced by one dispatch on its register's value
+/// (signed). Exact: the tree's compares change no register, so going
+/// straight to the leaf its walk would reach is the same run.
+#[derive(Clone, Debug)]
+struct SwitchOp {
+    reg: u8,
+    dispatch: Dispatch,
+    /// The root's own operation, run instead when instructions are counted
+    /// (jumping over the tree's compares would count fewer).
+    root: Op,
+}
+
+#[derive(Clone, Debug)]
+enum Dispatch {
+    /// Leaf of value `lo + i` at `table[i]`; `below` and `above` outside.
+    Table {
+        lo: i64,
+        table: Box<[usize]>,
+        below: usize,
+        above: usize,
+    },
+    /// Intervals by first value (the first from `i64::MIN`, ascending) and
+    /// each one's leaf.
+    Search {
+        firsts: Box<[i64]>,
+        leaves: Box<[usize]>,
+    },
+}
+
+impl SwitchOp {
+    fn new(switch: Switch, root: Op) -> SwitchOp {
+        let table = |t: switch::Table| Dispatch::Table {
+            lo: t.lo,
+            table: t.table.into(),
+            below: t.below,
+            above: t.above,
+        };
+        let (reg, dispatch) = match switch {
+            Switch::Table(t) => (t.reg, table(t)),
+            // The interpreter jumps to the table's leaves, which set the
+            // registers themselves.
+            Switch::Lookup(l) => (l.table.reg, table(l.table)),
+            Switch::Search(s) => {
+                let (firsts, leaves) = s.intervals.into_iter().unzip::<_, _, Vec<_>, Vec<_>>();
+                (
+                    s.reg,
+                    Dispatch::Search {
+                        firsts: firsts.into(),
+                        leaves: leaves.into(),
+                    },
+                )
+            }
+        };
+        SwitchOp {
+            reg,
+            dispatch,
+            root,
+        }
+    }
+
+    /// The leaf the tree's walk reaches for `value`.
+    #[inline]
+    fn leaf(&self, value: i64) -> usize {
+        match &self.dispatch {
+            Dispatch::Table {
+                lo,
+                table,
+                below,
+                above,
+            } => {
+                if value < *lo {
+                    return *below;
+                }
+                // value >= lo: the distance fits in 64 unsigned bits.
+                let i = value.wrapping_sub(*lo) as u64;
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| table.get(i))
+                    .copied()
+                    .unwrap_or(*above)
+            }
+            Dispatch::Search { firsts, leaves } => {
+                // firsts[0] is i64::MIN, so at least one interval starts
+                // at or below any value.
+                let i = firsts.partition_point(|&f| f <= value);
+                leaves[i.saturating_sub(1)]
+            }
+        }
+    }
 }
 
 /// One decoded instruction slot. The commonest ALU and jump operations
@@ -302,6 +400,10 @@ enum Op {
         target: usize,
     },
     Exit,
+    /// The root of a compare tree ([`SwitchOp`]).
+    Switch {
+        index: u32,
+    },
 }
 
 impl Decoded {
@@ -314,7 +416,41 @@ impl Decoded {
             .enumerate()
             .map(|(pc, i)| decode(pc, i, insns.get(pc + 1)))
             .collect();
-        Decoded { ops }
+        Decoded {
+            ops,
+            switches: Vec::new(),
+        }
+    }
+
+    /// [`Decoded::new`], with every compare tree the JIT would make a
+    /// switch of run as one dispatch (for programs run many times: finding
+    /// the trees costs more than one run saves).
+    pub(crate) fn with_switches(prog: &Program) -> Decoded {
+        let mut code = Decoded::new(prog);
+        let insns = &prog.insns;
+        // A program whose calls or jumps leave their function has no
+        // switches here (the verifier refuses it).
+        let Ok(starts) = blocks::function_starts(insns) else {
+            return code;
+        };
+        for (i, &start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(insns.len());
+            let Ok(leaders) = blocks::leaders(insns, start, end) else {
+                continue;
+            };
+            let mut found: Vec<_> = switch::find(insns, start, end, &leaders)
+                .into_iter()
+                .collect();
+            found.sort_unstable_by_key(|&(root, _)| root);
+            for (root, s) in found {
+                let Ok(index) = u32::try_from(code.switches.len()) else {
+                    return code;
+                };
+                code.switches.push(SwitchOp::new(s, code.ops[root]));
+                code.ops[root] = Op::Switch { index };
+            }
+        }
+        code
     }
 
     /// Runs on `stack` (zeroed, a whole number of [`STACK_SIZE`] frames):
@@ -599,6 +735,10 @@ impl<'m> Machine<'m> {
                     rule: Rule::FallsOffEnd,
                 }));
             };
+            let o = match o {
+                Op::Switch { index } if COUNTED => code.switches[index as usize].root,
+                o => o,
+            };
             if COUNTED {
                 if started >= budget {
                     return Err(ExecError::BudgetExhausted { pc });
@@ -781,6 +921,10 @@ impl<'m> Machine<'m> {
                     self.reg[10] = self.frame_top(depth + 1);
                     pc = target;
                 }
+                Op::Switch { index } => {
+                    let s = &code.switches[index as usize];
+                    pc = s.leaf(r[(s.reg & 15) as usize] as i64);
+                }
                 Op::Exit => match frames.pop() {
                     None => return Ok(r[0]),
                     Some(f) => {
@@ -865,4 +1009,102 @@ impl<'m> Machine<'m> {
 /// Target of a relative jump from `pc` (relative to the next slot).
 fn offset(pc: usize, rel: i64) -> usize {
     (pc as i64 + 1 + rel) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ebpf::asm::assemble;
+
+    /// Runs `src` after a load of `value` into `reg` (relative jumps are
+    /// unaffected by the one instruction put in front).
+    fn run_both(
+        reg: u8,
+        src: &str,
+        value: i64,
+        budget: Option<u64>,
+    ) -> [Result<u64, ExecError>; 2] {
+        let prog = assemble(&format!("ldxdw %r{reg}, [%r1+0]\n{src}")).expect("assembles");
+        let helpers = Helpers::default();
+        let env = HelpersEnv(&helpers);
+        let run = |code: &Decoded| {
+            let mut mem = value.to_le_bytes();
+            let mut stack = [0u8; STACK_SIZE];
+            code.run_on_stack(&mut mem, None, &mut stack, budget, &env)
+        };
+        let plain = Decoded::new(&prog);
+        let switched = Decoded::with_switches(&prog);
+        assert!(
+            switched.ops.iter().any(|o| matches!(o, Op::Switch { .. })),
+            "no switch found in {src}"
+        );
+        [run(&plain), run(&switched)]
+    }
+
+    /// Values around every constant of the tree, and the extremes.
+    fn probes(constants: &[i64]) -> Vec<i64> {
+        let mut v = vec![i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+        v.extend([u32::MAX as i64, i32::MAX as i64, i32::MIN as i64]);
+        for &k in constants {
+            v.extend([k.wrapping_sub(1), k, k.wrapping_add(1)]);
+        }
+        v
+    }
+
+    #[test]
+    fn switches_reach_the_leaf_the_compares_reach() {
+        // A dense tree (a table) with a signed split.
+        let table = "jsgt %r1, 1, +3\njeq %r1, 0, +5\njeq %r1, 1, +6\nja +11\n\
+                     jeq %r1, 2, +6\njeq %r1, 3, +7\nja +8\n\
+                     mov %r0, 10\nexit\nmov %r0, 11\nexit\nmov %r0, 12\nexit\nmov %r0, 13\nexit\n\
+                     mov %r0, 99\nexit";
+        for value in probes(&[0, 1, 2, 3]) {
+            let [plain, switched] = run_both(1, table, value, None);
+            assert_eq!(plain, switched, "table, {value}");
+        }
+        // A sparse host list (a search), one constant negative.
+        let hosts: [i64; 8] = [
+            0x0a01_0001,
+            0x0a01_0009,
+            0x0808_0808,
+            -0x3f57_fe00,
+            0x0101_0101,
+            0x7f00_0001,
+            0x0a00_0005,
+            0x2000_0000,
+        ];
+        let mut list = String::new();
+        for (i, k) in hosts.iter().enumerate() {
+            list.push_str(&format!("jeq %r0, {k}, +{}\n", hosts.len() - i + 1));
+        }
+        list.push_str("mov %r0, 0\nexit\nmov %r0, 1\nexit");
+        for value in probes(&hosts) {
+            let [plain, switched] = run_both(0, &list, value, None);
+            assert_eq!(plain, switched, "hosts, {value}");
+        }
+        // A table inside a loop whose cases set r0 (the JIT's lookup):
+        // the interpreter goes to the cases, which set it.
+        let looped = "jsgt %r1, 1, +3\njeq %r1, 0, +5\njeq %r1, 1, +6\nja +11\n\
+                      jeq %r1, 2, +6\njeq %r1, 3, +7\nja +8\n\
+                      mov %r0, 10\nja +7\nmov %r0, %r1\nja +5\nmov32 %r0, -1\nja +3\n\
+                      mov %r0, -2\nja +1\nmov %r0, 99\nadd %r2, %r0\njlt %r2, 1000, -18\nexit";
+        for value in probes(&[0, 1, 2, 3]) {
+            let [plain, switched] = run_both(1, looped, value, None);
+            assert_eq!(plain, switched, "looped, {value}");
+        }
+    }
+
+    #[test]
+    fn counted_runs_count_every_compare_of_a_switch() {
+        let table = "jsgt %r1, 1, +3\njeq %r1, 0, +5\njeq %r1, 1, +6\nja +11\n\
+                     jeq %r1, 2, +6\njeq %r1, 3, +7\nja +8\n\
+                     mov %r0, 10\nexit\nmov %r0, 11\nexit\nmov %r0, 12\nexit\nmov %r0, 13\nexit\n\
+                     mov %r0, 99\nexit";
+        for value in probes(&[0, 1, 2, 3]) {
+            for budget in 1..8 {
+                let [plain, switched] = run_both(1, table, value, Some(budget));
+                assert_eq!(plain, switched, "{value}, budget {budget}");
+            }
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! memory as the packet, big-endian).
 
 pub mod asm;
+pub(crate) mod blocks;
 pub mod callbacks;
 pub mod context;
 pub mod disasm;
@@ -24,6 +25,7 @@ pub mod runtime;
 pub(crate) mod scalar;
 pub mod semantics;
 pub mod stack_depth;
+pub(crate) mod switch;
 pub(crate) mod tnum;
 pub mod verify;
 

@@ -40,9 +40,10 @@ use super::bounds;
 use super::copy_loop::{self, CopyLoop, Final, Lin, Source};
 use super::facts::{self, Facts};
 use super::runtime::{offset, status, FRAME_SIZE, LEAF_HAND_OVER};
-use super::switch;
 use super::JitError;
+use crate::ebpf::blocks::{self, jump_target};
 use crate::ebpf::insn::{op, Insn};
+use crate::ebpf::switch;
 
 /// Number of arguments of a local-call target.
 const CALLEE_PARAMS: usize = 9;
@@ -143,25 +144,6 @@ fn size_type(opc: u8) -> Type {
         op::W => I32,
         _ => I64,
     }
-}
-
-/// Jump target of the instruction at `pc`, if it jumps.
-fn jump_target(insn: &Insn, pc: usize) -> Option<i64> {
-    let class = insn.class();
-    if class != op::JMP && class != op::JMP32 {
-        return None;
-    }
-    match insn.opc & 0xf0 {
-        op::CALL | op::EXIT => None,
-        op::JA if class == op::JMP32 => Some(pc as i64 + 1 + i64::from(insn.imm)),
-        _ => Some(pc as i64 + 1 + i64::from(insn.off)),
-    }
-}
-
-/// True if control never falls through to the next slot.
-fn ends_block(insn: &Insn) -> bool {
-    let class = insn.class();
-    (class == op::JMP || class == op::JMP32) && matches!(insn.opc & 0xf0, op::EXIT | op::JA)
 }
 
 /// Which access sizes (by [`size_index`]) some memory access in `insns`
@@ -391,28 +373,10 @@ pub(crate) fn lower_function(
         return Err(unsupported(start, "batch code that is not leaf code"));
     }
 
-    // Leaders: the entry, every jump target, and every slot after a jump.
-    let mut leaders = BTreeSet::new();
-    leaders.insert(start);
-    let mut pc = start;
-    while pc < end {
-        let insn = &insns[pc];
-        let width = insn.width();
-        if let Some(t) = jump_target(insn, pc) {
-            if t < start as i64 || t >= end as i64 {
-                return Err(JitError::Unsupported {
-                    pc,
-                    what: "a jump that leaves its function".into(),
-                });
-            }
-            leaders.insert(t as usize);
-            leaders.insert(pc + 1);
-        } else if ends_block(insn) {
-            leaders.insert(pc + 1);
-        }
-        pc += width;
-    }
-    leaders.retain(|&l| l < end);
+    let leaders = blocks::leaders(insns, start, end).map_err(|pc| JitError::Unsupported {
+        pc,
+        what: "a jump that leaves its function".into(),
+    })?;
 
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);

@@ -11,7 +11,6 @@ mod listing;
 mod lower;
 mod module;
 pub mod runtime;
-mod switch;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -21,7 +21,8 @@ use target_lexicon::Triple;
 use super::code_pages::CodePages;
 use super::lower::{self, FunctionInput, Lowered};
 use super::{JitError, JitOptions};
-use crate::ebpf::insn::{op, Insn};
+use crate::ebpf::blocks;
+use crate::ebpf::insn::Insn;
 
 /// Builds an ISA for `triple` at `opt_level = speed` (`optimize`) or
 /// `none`.
@@ -64,25 +65,10 @@ pub(crate) fn host_isa(verify_ir: bool, optimize: bool) -> Result<OwnedTargetIsa
 /// Splits a program into functions: the entry at 0 and every local-call
 /// target, each running up to the next one.
 pub(crate) fn split_functions(insns: &[Insn]) -> Result<Vec<usize>, JitError> {
-    let mut starts = vec![0usize];
-    let mut pc = 0;
-    while pc < insns.len() {
-        let insn = &insns[pc];
-        if insn.opc == op::JMP | op::CALL && insn.src == op::CALL_LOCAL {
-            let t = pc as i64 + 1 + i64::from(insn.imm);
-            if t < 0 || t >= insns.len() as i64 {
-                return Err(JitError::Unsupported {
-                    pc,
-                    what: "a local call outside the program".into(),
-                });
-            }
-            starts.push(t as usize);
-        }
-        pc += insn.width();
-    }
-    starts.sort_unstable();
-    starts.dedup();
-    Ok(starts)
+    blocks::function_starts(insns).map_err(|pc| JitError::Unsupported {
+        pc,
+        what: "a local call outside the program".into(),
+    })
 }
 
 /// Cranelift's working memory, kept from one compile to the next on each

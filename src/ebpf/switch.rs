@@ -4,7 +4,9 @@
 //! replaced by one bounds check and one jump table when its constants are
 //! dense, or else by a balanced binary search when that takes fewer
 //! compares than the tree's longest walk (a list of 40 hosts: 7 instead of
-//! 40). Inside a loop, a table whose cases only pick values (`case 7:
+//! 40). The JIT lowers what is found here; the interpreter's prepared form
+//! runs it as one dispatch (a table index or a binary search). Inside a
+//! loop, for the JIT, a table whose cases only pick values (`case 7:
 //! x = 42; break;`, every case going on to one block) becomes loads from
 //! constant tables: no indirect jump for the branch predictor to miss.
 //!
@@ -472,14 +474,7 @@ mod tests {
     use crate::ebpf::asm::assemble;
 
     fn leaders(insns: &[Insn]) -> BTreeSet<usize> {
-        let mut l = BTreeSet::from([0]);
-        for (pc, i) in insns.iter().enumerate() {
-            if i.class() == op::JMP && !matches!(i.opc & 0xf0, op::CALL | op::EXIT) {
-                l.insert((pc as i64 + 1 + i64::from(i.off)) as usize);
-                l.insert(pc + 1);
-            }
-        }
-        l
+        crate::ebpf::blocks::leaders(insns, 0, insns.len()).expect("jumps stay inside")
     }
 
     #[test]

@@ -1,0 +1,73 @@
+//! Where a program's functions and basic blocks start: one reading of
+//! jumps, calls and exits shared by the JIT's lowering and the
+//! interpreter's switch recovery ([`super::switch`]), so both see the same
+//! blocks.
+
+use std::collections::BTreeSet;
+
+use super::insn::{op, Insn};
+
+/// The absolute slot a jump goes to (`None` for anything but a jump:
+/// calls and exits included). May lie outside the program.
+pub(crate) fn jump_target(insn: &Insn, pc: usize) -> Option<i64> {
+    let class = insn.class();
+    if class != op::JMP && class != op::JMP32 {
+        return None;
+    }
+    match insn.opc & 0xf0 {
+        op::CALL | op::EXIT => None,
+        op::JA if class == op::JMP32 => Some(pc as i64 + 1 + i64::from(insn.imm)),
+        _ => Some(pc as i64 + 1 + i64::from(insn.off)),
+    }
+}
+
+/// True if control never falls through to the next slot.
+pub(crate) fn ends_block(insn: &Insn) -> bool {
+    let class = insn.class();
+    (class == op::JMP || class == op::JMP32) && matches!(insn.opc & 0xf0, op::EXIT | op::JA)
+}
+
+/// The program's functions by first slot: the entry at 0 and every
+/// local-call target, each running up to the next. `Err(pc)` names a
+/// local call whose target lies outside the program.
+pub(crate) fn function_starts(insns: &[Insn]) -> Result<Vec<usize>, usize> {
+    let mut starts = vec![0usize];
+    let mut pc = 0;
+    while pc < insns.len() {
+        let insn = &insns[pc];
+        if insn.opc == op::JMP | op::CALL && insn.src == op::CALL_LOCAL {
+            let t = pc as i64 + 1 + i64::from(insn.imm);
+            if t < 0 || t >= insns.len() as i64 {
+                return Err(pc);
+            }
+            starts.push(t as usize);
+        }
+        pc += insn.width();
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    Ok(starts)
+}
+
+/// The first slots of the basic blocks of the function `insns[start..end]`:
+/// its entry, every jump target, and every slot after a jump or an exit.
+/// `Err(pc)` names a jump that leaves the function.
+pub(crate) fn leaders(insns: &[Insn], start: usize, end: usize) -> Result<BTreeSet<usize>, usize> {
+    let mut leaders = BTreeSet::from([start]);
+    let mut pc = start;
+    while pc < end {
+        let insn = &insns[pc];
+        if let Some(t) = jump_target(insn, pc) {
+            if t < start as i64 || t >= end as i64 {
+                return Err(pc);
+            }
+            leaders.insert(t as usize);
+            leaders.insert(pc + 1);
+        } else if ends_block(insn) {
+            leaders.insert(pc + 1);
+        }
+        pc += insn.width();
+    }
+    leaders.retain(|&l| l < end);
+    Ok(leaders)
+}

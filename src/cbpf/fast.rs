@@ -4,7 +4,9 @@
 //! targets, load sizes, whether an offset can be read directly), so a run
 //! dispatches once per instruction and reads packet bytes without the
 //! reference's general offset resolution. Ancillary loads and negative
-//! offsets go through the reference's own functions.
+//! offsets go through the reference's own functions. A tree of compares
+//! of A with constants (a host or port list) runs as one dispatch, a jump
+//! table or a binary search, found by the JIT's switch recovery.
 //!
 //! Only for programs the kernel's checker accepted: jumps land inside the
 //! program and every path returns (a run still never panics: a target out
@@ -15,6 +17,8 @@ use super::insn::{op, Program};
 use super::interp::{ancillary, load};
 use super::meta::Metadata;
 use super::semantics::{alu, jump_taken};
+use crate::ebpf::insn::op as ebpf_op;
+use crate::ebpf::switch::{find_trees, Compares, Dispatcher};
 use crate::rng::Rng;
 
 /// One decoded instruction.
@@ -87,12 +91,55 @@ enum Op {
     },
     /// What the reference would end with verdict 0.
     Fail,
+    /// The root of a compare tree, by index into `Decoded::switches`.
+    Switch(u32),
 }
 
 /// A classic program decoded for [`Decoded::run`].
 #[derive(Clone, Debug)]
 pub struct Decoded {
     ops: Vec<Op>,
+    switches: Vec<Dispatcher>,
+}
+
+/// The decoded program as switch recovery reads it: A is register 0 and
+/// holds 0..=u32::MAX; every jump target starts a block (classic jumps
+/// never fall into their next instruction).
+struct ClassicCompares<'a>(&'a [Op]);
+
+impl Compares for ClassicCompares<'_> {
+    fn compare(&self, pc: usize) -> Option<(u8, u8, i64)> {
+        let (code, k) = match self.0[pc] {
+            Op::JeqK { k, .. } => (ebpf_op::JEQ, k),
+            Op::JgtK { k, .. } => (ebpf_op::JGT, k),
+            Op::JgeK { k, .. } => (ebpf_op::JGE, k),
+            _ => return None,
+        };
+        Some((0, code, i64::from(k)))
+    }
+
+    fn is_ja(&self, pc: usize) -> bool {
+        matches!(self.0[pc], Op::Ja(_))
+    }
+
+    fn successor(&self, pc: usize, which: usize) -> Option<usize> {
+        let next = match (self.0[pc], which) {
+            (Op::Ja(to), 0) => to as usize,
+            (Op::JeqK { jt, jf, .. } | Op::JgtK { jt, jf, .. } | Op::JgeK { jt, jf, .. }, _) => {
+                usize::from(if which == 1 { jt } else { jf })
+            }
+            _ => return None,
+        };
+        (next < self.0.len()).then_some(next)
+    }
+
+    fn starts_block(&self, _pc: usize) -> bool {
+        true
+    }
+
+    fn domain(&self) -> (i64, i64) {
+        (0, i64::from(u32::MAX))
+    }
 }
 
 fn size_bytes(size_field: u16) -> u8 {
@@ -188,8 +235,21 @@ impl Decoded {
                     _ => Op::Fail,
                 }
             })
+            .collect::<Vec<Op>>();
+        let mut switches = Vec::new();
+        let mut found: Vec<_> = find_trees(&ClassicCompares(&ops), 0, ops.len())
+            .into_iter()
             .collect();
-        Decoded { ops }
+        found.sort_unstable_by_key(|&(root, _)| root);
+        let mut ops = ops;
+        for (root, switch) in found {
+            let Ok(index) = u32::try_from(switches.len()) else {
+                break;
+            };
+            switches.push(Dispatcher::new(switch));
+            ops[root] = Op::Switch(index);
+        }
+        Decoded { ops, switches }
     }
 
     /// The verdict on `packet`, `len` being what `ld len` reads: exactly
@@ -280,6 +340,7 @@ impl Decoded {
                 Op::JgeK { k, jt, jf } => pc = pick(jump_taken(op::JGE, a, k), jt, jf),
                 Op::JsetK { k, jt, jf } => pc = pick(jump_taken(op::JSET, a, k), jt, jf),
                 Op::JmpX { operation, jt, jf } => pc = pick(jump_taken(operation, a, x), jt, jf),
+                Op::Switch(i) => pc = self.switches[i as usize].leaf(i64::from(a)),
                 Op::Fail => return 0,
             }
         }
@@ -310,5 +371,89 @@ fn read(packet: &[u8], off: usize, size: u8) -> Option<u32> {
         _ => packet
             .get(off..off.checked_add(4)?)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cbpf::interp;
+    use crate::cbpf::parse::parse_ddd;
+
+    /// `ld [0]`, then `body` (lines of `code jt jf k`), as -ddd text.
+    fn program(body: &[String]) -> Program {
+        let mut text = format!("{}\n32 0 0 0\n", body.len() + 1);
+        for line in body {
+            text.push_str(line);
+            text.push('\n');
+        }
+        parse_ddd(&text).expect("parses")
+    }
+
+    /// Runs `prog` on A = each probe around `constants`, decoded and by
+    /// the reference interpreter.
+    fn agree(prog: &Program, constants: &[u32]) {
+        let decoded = Decoded::new(prog);
+        assert!(!decoded.switches.is_empty(), "no switch found");
+        let mut probes = vec![0, 1, 0x7fff_ffff, 0x8000_0000, 0x8000_0001, u32::MAX];
+        for &k in constants {
+            probes.extend([k.wrapping_sub(1), k, k.wrapping_add(1)]);
+        }
+        let meta = Metadata::default();
+        for value in probes {
+            let packet = value.to_be_bytes();
+            assert_eq!(
+                decoded.run(&packet, &meta, 4),
+                interp::run(prog, &packet, &meta),
+                "A = {value:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn compare_trees_reach_the_reference_verdict() {
+        // A host list: one leaf for all, sparse (a search), addresses
+        // above 128.0.0.0 included.
+        let hosts = [
+            0x0a01_0001u32,
+            0x0a01_0009,
+            0x0808_0808,
+            0xc0a8_0201,
+            0x0101_0101,
+            0x7f00_0001,
+            0xffff_fffe,
+            0x8000_0000,
+        ];
+        let n = hosts.len();
+        let mut body: Vec<String> = (0..n)
+            .map(|i| format!("21 {} 0 {}", n - i, hosts[i]))
+            .collect();
+        body.extend(["6 0 0 0".into(), "6 0 0 1".into()]);
+        agree(&program(&body), &hosts);
+        // Dense constants, each its own verdict (a table).
+        let ports: Vec<u32> = (0..8).map(|j| 20 + j).collect();
+        let mut body: Vec<String> = (0..8)
+            .map(|i| format!("21 {} 0 {}", 8 - i, ports[i]))
+            .collect();
+        body.push("6 0 0 0".into());
+        body.extend((0..8).map(|j| format!("6 0 0 {}", 100 + j)));
+        agree(&program(&body), &ports);
+        // An unsigned split at 0x80000000 (`jgt`), each side a chain:
+        // 1 jgt; 2-5 the chain above (to `ret #1`), 6-9 the chain below
+        // (to `ret #2`); 10 `ret #0`.
+        let above = [0x9000_0000u32, 0xa000_0000, 0xb000_0000, 0xc000_0000];
+        let below = [5u32, 6000, 70_000, 0x7000_0000];
+        let mut body = vec!["37 0 4 2147483648".to_string()];
+        for (i, k) in above.into_iter().enumerate() {
+            body.push(format!("21 {} {} {k}", 8 - i, if i == 3 { 4 } else { 0 }));
+        }
+        for (i, k) in below.into_iter().enumerate() {
+            body.push(format!("21 {} 0 {k}", 5 - i));
+        }
+        body.extend(["6 0 0 0".into(), "6 0 0 1".into(), "6 0 0 2".into()]);
+        let mut constants = vec![0x8000_0000];
+        constants.extend(above);
+        constants.extend(below);
+        agree(&program(&body), &constants);
     }
 }

@@ -37,7 +37,7 @@ use super::error::ExecError;
 use super::helpers::Helpers;
 use super::insn::{op, Insn, Program};
 use super::semantics::{self, alu32, alu64, byte_order, jmp_cond};
-use super::switch::{self, Switch};
+use super::switch::{self, Dispatcher};
 use super::verify::{verify_with, Rule, VerifyError};
 use super::{MAX_CALL_FRAMES, STACK_SIZE};
 
@@ -107,95 +107,13 @@ pub(crate) struct Decoded {
     switches: Vec<SwitchOp>,
 }
 
-/// A compare tree's root replaced by one dispatch on its register's value
-/// (signed). Exact: the tree's compares change no register, so going
-/// straight to the leaf its walk would reach is the same run.
+/// A compare tree's root replaced by one dispatch on its register's value.
 #[derive(Clone, Debug)]
 struct SwitchOp {
-    reg: u8,
-    dispatch: Dispatch,
+    dispatch: Dispatcher,
     /// The root's own operation, run instead when instructions are counted
     /// (jumping over the tree's compares would count fewer).
     root: Op,
-}
-
-#[derive(Clone, Debug)]
-enum Dispatch {
-    /// Leaf of value `lo + i` at `table[i]`; `below` and `above` outside.
-    Table {
-        lo: i64,
-        table: Box<[usize]>,
-        below: usize,
-        above: usize,
-    },
-    /// Intervals by first value (the first from `i64::MIN`, ascending) and
-    /// each one's leaf.
-    Search {
-        firsts: Box<[i64]>,
-        leaves: Box<[usize]>,
-    },
-}
-
-impl SwitchOp {
-    fn new(switch: Switch, root: Op) -> SwitchOp {
-        let table = |t: switch::Table| Dispatch::Table {
-            lo: t.lo,
-            table: t.table.into(),
-            below: t.below,
-            above: t.above,
-        };
-        let (reg, dispatch) = match switch {
-            Switch::Table(t) => (t.reg, table(t)),
-            // The interpreter jumps to the table's leaves, which set the
-            // registers themselves.
-            Switch::Lookup(l) => (l.table.reg, table(l.table)),
-            Switch::Search(s) => {
-                let (firsts, leaves) = s.intervals.into_iter().unzip::<_, _, Vec<_>, Vec<_>>();
-                (
-                    s.reg,
-                    Dispatch::Search {
-                        firsts: firsts.into(),
-                        leaves: leaves.into(),
-                    },
-                )
-            }
-        };
-        SwitchOp {
-            reg,
-            dispatch,
-            root,
-        }
-    }
-
-    /// The leaf the tree's walk reaches for `value`.
-    #[inline]
-    fn leaf(&self, value: i64) -> usize {
-        match &self.dispatch {
-            Dispatch::Table {
-                lo,
-                table,
-                below,
-                above,
-            } => {
-                if value < *lo {
-                    return *below;
-                }
-                // value >= lo: the distance fits in 64 unsigned bits.
-                let i = value.wrapping_sub(*lo) as u64;
-                usize::try_from(i)
-                    .ok()
-                    .and_then(|i| table.get(i))
-                    .copied()
-                    .unwrap_or(*above)
-            }
-            Dispatch::Search { firsts, leaves } => {
-                // firsts[0] is i64::MIN, so at least one interval starts
-                // at or below any value.
-                let i = firsts.partition_point(|&f| f <= value);
-                leaves[i.saturating_sub(1)]
-            }
-        }
-    }
 }
 
 /// One decoded instruction slot. The commonest ALU and jump operations
@@ -446,7 +364,10 @@ impl Decoded {
                 let Ok(index) = u32::try_from(code.switches.len()) else {
                     return code;
                 };
-                code.switches.push(SwitchOp::new(s, code.ops[root]));
+                code.switches.push(SwitchOp {
+                    dispatch: Dispatcher::new(s),
+                    root: code.ops[root],
+                });
                 code.ops[root] = Op::Switch { index };
             }
         }
@@ -922,8 +843,8 @@ impl<'m> Machine<'m> {
                     pc = target;
                 }
                 Op::Switch { index } => {
-                    let s = &code.switches[index as usize];
-                    pc = s.leaf(r[(s.reg & 15) as usize] as i64);
+                    let d = &code.switches[index as usize].dispatch;
+                    pc = d.leaf(r[(d.reg & 15) as usize] as i64);
                 }
                 Op::Exit => match frames.pop() {
                     None => return Ok(r[0]),

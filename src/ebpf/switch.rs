@@ -75,6 +75,88 @@ pub(crate) struct Table {
     pub above: usize,
 }
 
+/// A switch as an interpreter runs it: the leaf for a value in one step
+/// (exact: a tree's compares change no register, so going straight to
+/// the leaf its walk would reach is the same run).
+#[derive(Clone, Debug)]
+pub(crate) struct Dispatcher {
+    /// The register compared.
+    pub reg: u8,
+    kind: DispatchKind,
+}
+
+#[derive(Clone, Debug)]
+enum DispatchKind {
+    /// Leaf of value `lo + i` at `table[i]`; `below` and `above` outside.
+    Table {
+        lo: i64,
+        table: Box<[usize]>,
+        below: usize,
+        above: usize,
+    },
+    /// Intervals by first value (ascending, the first at the least value
+    /// the register holds) and each one's leaf.
+    Search {
+        firsts: Box<[i64]>,
+        leaves: Box<[usize]>,
+    },
+}
+
+impl Dispatcher {
+    pub(crate) fn new(switch: Switch) -> Dispatcher {
+        let table = |t: Table| DispatchKind::Table {
+            lo: t.lo,
+            table: t.table.into(),
+            below: t.below,
+            above: t.above,
+        };
+        let (reg, kind) = match switch {
+            Switch::Table(t) => (t.reg, table(t)),
+            // An interpreter goes to the table's leaves, which set the
+            // registers themselves.
+            Switch::Lookup(l) => (l.table.reg, table(l.table)),
+            Switch::Search(s) => {
+                let (firsts, leaves): (Vec<i64>, Vec<usize>) = s.intervals.into_iter().unzip();
+                let kind = DispatchKind::Search {
+                    firsts: firsts.into(),
+                    leaves: leaves.into(),
+                };
+                (s.reg, kind)
+            }
+        };
+        Dispatcher { reg, kind }
+    }
+
+    /// The leaf the tree's walk reaches for `value` (signed).
+    #[inline]
+    pub(crate) fn leaf(&self, value: i64) -> usize {
+        match &self.kind {
+            DispatchKind::Table {
+                lo,
+                table,
+                below,
+                above,
+            } => {
+                if value < *lo {
+                    return *below;
+                }
+                // value >= lo: the distance fits in 64 unsigned bits.
+                let i = value.wrapping_sub(*lo) as u64;
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| table.get(i))
+                    .copied()
+                    .unwrap_or(*above)
+            }
+            DispatchKind::Search { firsts, leaves } => {
+                // The first interval starts at the least value held.
+                let i = firsts.partition_point(|&f| f <= value);
+                leaves[i.saturating_sub(1)]
+            }
+        }
+    }
+}
+
 /// Fewest compares worth a table (fewer are as fast as compares).
 const MIN_COMPARES: usize = 4;
 /// Most compares followed from one root.
@@ -101,6 +183,56 @@ fn successor(
     (start, end): (usize, usize),
 ) -> Option<usize> {
     insns[pc].successors(pc)[which].filter(|&t| t >= start && t < end)
+}
+
+/// A program's instructions as switch recovery reads them (eBPF
+/// functions here; the classic interpreter has its own reading).
+pub(crate) trait Compares {
+    /// The conditional jump at `pc` on a constant, as (register, eBPF
+    /// comparison code, constant) compared in 64-bit order, `jset` not
+    /// included: what a tree's nodes are.
+    fn compare(&self, pc: usize) -> Option<(u8, u8, i64)>;
+    /// Whether `pc` holds an unconditional jump.
+    fn is_ja(&self, pc: usize) -> bool;
+    /// Successor `which` of `pc` (0: the next instruction or the
+    /// not-taken side, or an unconditional jump's target; 1: the taken
+    /// side), if inside the function.
+    fn successor(&self, pc: usize, which: usize) -> Option<usize>;
+    /// Whether `pc` starts a block (a node must: no instruction before it
+    /// in its block for a jump past the tree to skip).
+    fn starts_block(&self, pc: usize) -> bool;
+    /// The least and greatest value (signed) the compared register holds.
+    fn domain(&self) -> (i64, i64);
+}
+
+/// The eBPF function `insns[bounds.0..bounds.1]` whose blocks start at
+/// `leaders`.
+struct Function<'a> {
+    insns: &'a [Insn],
+    bounds: (usize, usize),
+    leaders: &'a BTreeSet<usize>,
+}
+
+impl Compares for Function<'_> {
+    fn compare(&self, pc: usize) -> Option<(u8, u8, i64)> {
+        compare(&self.insns[pc])
+    }
+
+    fn is_ja(&self, pc: usize) -> bool {
+        self.insns[pc].opc == op::JMP | op::JA
+    }
+
+    fn successor(&self, pc: usize, which: usize) -> Option<usize> {
+        successor(self.insns, pc, which, self.bounds)
+    }
+
+    fn starts_block(&self, pc: usize) -> bool {
+        self.leaders.contains(&pc)
+    }
+
+    fn domain(&self) -> (i64, i64) {
+        (i64::MIN, i64::MAX)
+    }
 }
 
 /// Most instructions followed from a table entry's leaf (see [`outcome`]).
@@ -227,6 +359,32 @@ pub(crate) fn find(
     end: usize,
     leaders: &BTreeSet<usize>,
 ) -> HashMap<usize, Switch> {
+    let bounds = (start, end);
+    let function = Function {
+        insns,
+        bounds,
+        leaders,
+    };
+    let mut found = find_trees(&function, start, end);
+    for (&root, switch) in found.iter_mut() {
+        if let Switch::Table(table) = switch {
+            if in_loop(insns, bounds, root) {
+                if let Some(lookup) = lookup(insns, bounds, leaders, table) {
+                    *switch = Switch::Lookup(lookup);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Every tree's [`Switch::Table`] or [`Switch::Search`] in `start..end`
+/// of `code`, keyed by its root's pc.
+pub(crate) fn find_trees<C: Compares>(
+    code: &C,
+    start: usize,
+    end: usize,
+) -> HashMap<usize, Switch> {
     let mut found = HashMap::new();
     // A compare inside a tree already tried roots no tree of its own
     // (outermost trees only; this keeps long chains, like a host list's,
@@ -236,7 +394,7 @@ pub(crate) fn find(
         if covered.contains(&pc) {
             continue;
         }
-        let Some((tree, switch)) = recover(insns, start, end, leaders, pc) else {
+        let Some((tree, switch)) = recover(code, pc) else {
             continue;
         };
         covered.extend(tree.nodes);
@@ -255,11 +413,11 @@ struct Tree {
 
 impl Tree {
     /// Follows `ja` blocks from `pc`: where control really goes.
-    fn through_ja(&self, insns: &[Insn], mut pc: usize, bounds: (usize, usize)) -> usize {
-        let is_ja_node = |pc: usize| self.nodes.contains(&pc) && insns[pc].opc == op::JMP | op::JA;
+    fn through_ja<C: Compares>(&self, code: &C, mut pc: usize) -> usize {
+        let is_ja_node = |pc: usize| self.nodes.contains(&pc) && code.is_ja(pc);
         let mut hops = 0;
         while is_ja_node(pc) && hops < MAX_NODES {
-            match successor(insns, pc, 0, bounds) {
+            match code.successor(pc, 0) {
                 Some(t) => pc = t,
                 None => break,
             }
@@ -270,23 +428,16 @@ impl Tree {
 
     /// The leaf `value` reaches from `root`; `None` when the walk would run
     /// past the function's end.
-    fn leaf(
-        &self,
-        insns: &[Insn],
-        root: usize,
-        value: i64,
-        bounds: (usize, usize),
-    ) -> Option<usize> {
+    fn leaf<C: Compares>(&self, code: &C, root: usize, value: i64) -> Option<usize> {
         let mut pc = root;
         for _ in 0..=MAX_NODES {
-            let insn = insns[pc];
-            let Some((_, code, k)) = compare(&insn) else {
+            let Some((_, cmp, k)) = code.compare(pc) else {
                 return Some(pc);
             };
-            let taken = semantics::jmp_cond(code, value as u64, k as u64, false);
-            let next = successor(insns, pc, usize::from(taken), bounds)?;
-            let next = self.through_ja(insns, next, bounds);
-            if !self.nodes.contains(&next) || insns[next].opc == op::JMP | op::JA {
+            let taken = semantics::jmp_cond(cmp, value as u64, k as u64, false);
+            let next = code.successor(pc, usize::from(taken))?;
+            let next = self.through_ja(code, next);
+            if !self.nodes.contains(&next) || code.is_ja(next) {
                 return Some(next);
             }
             pc = next;
@@ -297,28 +448,17 @@ impl Tree {
 
 /// The tree rooted at `root` (`None`: not a compare, or too big to
 /// follow), and its switch if it makes one.
-fn recover(
-    insns: &[Insn],
-    start: usize,
-    end: usize,
-    leaders: &BTreeSet<usize>,
-    root: usize,
-) -> Option<(Tree, Option<Switch>)> {
-    let (reg, _, _) = compare(&insns[root])?;
-    let bounds = (start, end);
-    // The nodes: leader blocks of one compare on `reg`, or of one `ja`.
+fn recover<C: Compares>(code: &C, root: usize) -> Option<(Tree, Option<Switch>)> {
+    let (reg, _, _) = code.compare(root)?;
+    // The nodes: blocks of one compare on `reg`, or of one `ja`.
     let is_node = |pc: usize| {
-        leaders.contains(&pc)
-            && (insns[pc].opc == op::JMP | op::JA
-                || compare(&insns[pc]).is_some_and(|(r, _, _)| r == reg))
+        code.starts_block(pc)
+            && (code.is_ja(pc) || code.compare(pc).is_some_and(|(r, _, _)| r == reg))
     };
     let mut nodes = BTreeSet::from([root]);
     let mut work = vec![root];
     while let Some(pc) = work.pop() {
-        for n in [0, 1]
-            .into_iter()
-            .filter_map(|w| successor(insns, pc, w, bounds))
-        {
+        for n in [0, 1].into_iter().filter_map(|w| code.successor(pc, w)) {
             if n != root && is_node(n) && nodes.insert(n) {
                 if nodes.len() > MAX_NODES {
                     return None;
@@ -328,54 +468,47 @@ fn recover(
         }
     }
     let tree = Tree { reg, nodes };
-    let switch = dispatch(insns, bounds, leaders, root, &tree);
+    let switch = dispatch(code, root, &tree);
     Some((tree, switch))
 }
 
 /// What replaces `tree`: a jump table when its constants are dense
 /// enough, else a search when that is shorter than the tree's longest
 /// walk; `None` when neither pays (or a walk leaves the function).
-fn dispatch(
-    insns: &[Insn],
-    bounds: (usize, usize),
-    leaders: &BTreeSet<usize>,
-    root: usize,
-    tree: &Tree,
-) -> Option<Switch> {
+fn dispatch<C: Compares>(code: &C, root: usize, tree: &Tree) -> Option<Switch> {
     let compares: Vec<i64> = tree
         .nodes
         .iter()
-        .filter_map(|&pc| compare(&insns[pc]).map(|(_, _, k)| k))
+        .filter_map(|&pc| code.compare(pc).map(|(_, _, k)| k))
         .collect();
     if compares.len() < MIN_COMPARES {
         return None;
     }
-    // Elementary intervals, by their first value (signed order).
-    let mut starts: BTreeSet<i64> = BTreeSet::from([i64::MIN, 0]);
-    for &k in &compares {
-        starts.insert(k);
-        if let Some(k1) = k.checked_add(1) {
-            starts.insert(k1);
+    // Elementary intervals of the register's domain, by their first value
+    // (signed order).
+    let (least, greatest) = code.domain();
+    let mut starts: BTreeSet<i64> = BTreeSet::from([least]);
+    for k in compares
+        .iter()
+        .flat_map(|&k| [Some(0), Some(k), k.checked_add(1)])
+    {
+        if let Some(k) = k.filter(|k| (least..=greatest).contains(k)) {
+            starts.insert(k);
         }
     }
     // The leaf of each elementary interval, neighbours with the same leaf
     // merged.
     let mut intervals: Vec<(i64, usize)> = Vec::new();
     for first in starts {
-        let leaf = tree.leaf(insns, root, first, bounds)?;
+        let leaf = tree.leaf(code, root, first)?;
         if intervals.last().map(|&(_, l)| l) != Some(leaf) {
             intervals.push((first, leaf));
         }
     }
-    if let Some(table) = table(tree.reg, &compares, &intervals) {
-        if in_loop(insns, bounds, root) {
-            if let Some(lookup) = lookup(insns, bounds, leaders, &table) {
-                return Some(Switch::Lookup(lookup));
-            }
-        }
+    if let Some(table) = table(tree.reg, &compares, &intervals, greatest) {
         return Some(Switch::Table(table));
     }
-    let longest = tree.longest_walk(insns, root, bounds);
+    let longest = tree.longest_walk(code, root);
     let depth = search_depth(&intervals);
     (depth < longest).then_some(Switch::Search(Search {
         reg: tree.reg,
@@ -401,15 +534,15 @@ pub(crate) fn is_single_value(intervals: &[(i64, usize)]) -> bool {
 
 impl Tree {
     /// Compares on the longest walk from `root` to a leaf.
-    fn longest_walk(&self, insns: &[Insn], root: usize, bounds: (usize, usize)) -> usize {
+    fn longest_walk<C: Compares>(&self, code: &C, root: usize) -> usize {
         // Jumps go forward, so nodes in decreasing pc order see every
         // successor first.
         let mut longest: HashMap<usize, usize> = HashMap::new();
         for &pc in self.nodes.iter().rev() {
-            let here = usize::from(compare(&insns[pc]).is_some());
+            let here = usize::from(code.compare(pc).is_some());
             let below = [0, 1]
                 .into_iter()
-                .filter_map(|w| successor(insns, pc, w, bounds))
+                .filter_map(|w| code.successor(pc, w))
                 .filter_map(|n| longest.get(&n).copied())
                 .max()
                 .unwrap_or(0);
@@ -419,9 +552,10 @@ impl Tree {
     }
 }
 
-/// The jump table for `intervals`, when the constants are dense enough
-/// and the values below and above them each reach one leaf.
-fn table(reg: u8, compares: &[i64], intervals: &[(i64, usize)]) -> Option<Table> {
+/// The jump table for `intervals` (up to `greatest`), when the constants
+/// are dense enough and the values below and above them each reach one
+/// leaf.
+fn table(reg: u8, compares: &[i64], intervals: &[(i64, usize)], greatest: i64) -> Option<Table> {
     let lo = *compares.iter().min()?;
     let hi = *compares.iter().max()?;
     let span = hi.checked_sub(lo)?.checked_add(1)?;
@@ -433,7 +567,7 @@ fn table(reg: u8, compares: &[i64], intervals: &[(i64, usize)]) -> Option<Table>
     let mut above = None;
     let mut table = vec![0usize; span as usize];
     for (i, &(first, leaf)) in intervals.iter().enumerate() {
-        let last = intervals.get(i + 1).map_or(i64::MAX, |&(n, _)| n - 1);
+        let last = intervals.get(i + 1).map_or(greatest, |&(n, _)| n - 1);
         if last < lo {
             if *below.get_or_insert(leaf) != leaf {
                 return None;

@@ -122,6 +122,12 @@ fn interp_and_listed_jit(prog: &cranebpf::ebpf::Program) -> [EbpfProgram; 2] {
     [interp, jit]
 }
 
+/// `prog` on the interpreter that walks every compare (the functions of
+/// `ebpf::interp` decode afresh, without recovering switches).
+fn walked(prog: &cranebpf::ebpf::Program, mem: &mut [u8]) -> Result<u64, ExecError> {
+    cranebpf::ebpf::interp::run(prog, mem, &cranebpf::ebpf::interp::RunOptions::default())
+}
+
 /// Values worth trying on a compare tree: the extremes, the wrap points,
 /// and each constant and its neighbours.
 fn values_around(consts: &[i64]) -> Vec<i64> {
@@ -133,9 +139,10 @@ fn values_around(consts: &[i64]) -> Vec<i64> {
 }
 
 /// Random compare trees on one register (what clang makes of a `switch`),
-/// which the JIT may lower as a jump table: the JIT returns the
-/// interpreter's leaf for values around every constant, at the wrap
-/// points and at the extremes.
+/// which the JIT may lower as a jump table and the prepared interpreter
+/// runs as one dispatch: both return the leaf of the interpreter walking
+/// every compare for values around every constant, at the wrap points and
+/// at the extremes.
 #[test]
 fn compare_trees_give_the_interpreters_leaf_on_every_value() {
     use cranebpf_harness::gen::ebpf::compare_tree;
@@ -153,7 +160,8 @@ fn compare_trees_give_the_interpreters_leaf_on_every_value() {
         let values = values_around(&consts);
         for v in values {
             let mut mem = v.to_le_bytes();
-            let want = interp.run(&mut mem);
+            let want = walked(&prog, &mut mem);
+            assert_eq!(interp.run(&mut mem), want, "value {v}\n{listing}");
             assert_eq!(jit.run(&mut mem), want, "value {v}\n{listing}");
         }
     }
@@ -163,8 +171,9 @@ fn compare_trees_give_the_interpreters_leaf_on_every_value() {
 
 /// Compare trees inside a loop whose leaves pick values (a C `switch` in a
 /// loop), which the JIT may lower as loads from constant tables: the JIT
-/// gives the interpreter's result on memories of values around every
-/// constant, at the wrap points and at the extremes.
+/// and the prepared interpreter give the result of the interpreter walking
+/// every compare on memories of values around every constant, at the wrap
+/// points and at the extremes.
 #[test]
 fn compare_trees_in_loops_give_the_interpreters_results() {
     use cranebpf_harness::gen::ebpf::{compare_tree_loop, LOOP_VALUES};
@@ -185,8 +194,13 @@ fn compare_trees_in_loops_give_the_interpreters_results() {
             let mut mem: Vec<u8> = (0..LOOP_VALUES)
                 .flat_map(|i| chunk[i % chunk.len()].to_le_bytes())
                 .collect();
-            let want = interp.run(&mut mem);
+            let want = walked(&prog, &mut mem.clone());
             assert!(want.is_ok(), "{want:?}\n{listing}");
+            assert_eq!(
+                interp.run(&mut mem.clone()),
+                want,
+                "values {chunk:?}\n{listing}"
+            );
             assert_eq!(jit.run(&mut mem), want, "values {chunk:?}\n{listing}");
         }
     }

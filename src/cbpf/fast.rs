@@ -432,9 +432,7 @@ mod tests {
         agree(&program(&body), &hosts);
         // Dense constants, each its own verdict (a table).
         let ports: Vec<u32> = (0..8).map(|j| 20 + j).collect();
-        let mut body: Vec<String> = (0..8)
-            .map(|i| format!("21 {} 0 {}", 8 - i, ports[i]))
-            .collect();
+        let mut body: Vec<String> = (0..8).map(|i| format!("21 8 0 {}", ports[i])).collect();
         body.push("6 0 0 0".into());
         body.extend((0..8).map(|j| format!("6 0 0 {}", 100 + j)));
         agree(&program(&body), &ports);

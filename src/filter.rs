@@ -195,8 +195,13 @@ impl Filter {
             Compile::for_engine(options.engine)
         };
         let core = Prepared::new(ebpf, compile, &jit_options).map_err(FilterError::Jit)?;
-        let decoded = (options.engine == Some(Engine::Cbpf) || background)
-            .then(|| cbpf::fast::Decoded::new(&program));
+        // The classic engine recovers compare trees; the interpreter that
+        // runs only until background code is ready starts at once.
+        let decoded = if options.engine == Some(Engine::Cbpf) {
+            Some(cbpf::fast::Decoded::with_switches(&program))
+        } else {
+            background.then(|| cbpf::fast::Decoded::new(&program))
+        };
         // Batch code keeps no context block between packets, so only
         // filters that read none (most: `ld len` and metadata are what
         // read it) run their batches natively.

@@ -573,7 +573,10 @@ pub fn ebpf_diff(data: &[u8]) {
         let stable = |e: usize| runs.windows(2).all(|w| w[0][e] == w[1][e]);
         if counted.is_some() && stable(0) && stable(2) {
             for placed in &runs {
-                if !matches!(placed[2].0, Outcome::Other(ExecError::BudgetExhausted { .. })) {
+                if !matches!(
+                    placed[2].0,
+                    Outcome::Other(ExecError::BudgetExhausted { .. })
+                ) {
                     assert_eq!(
                         placed[0],
                         placed[2],

@@ -22,7 +22,13 @@
 //! interval. The table spans the smallest to the largest constant; values
 //! below and above it must each reach one leaf.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// The maps recovery keeps per tree, keyed by slot or constant: hashed by
+/// foldhash (SipHash was a fifth of finding 65 trees of 60 compares).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+type FastSet<T> = HashSet<T, foldhash::fast::FixedState>;
 
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::semantics;
@@ -389,15 +395,19 @@ pub(crate) fn find_trees<C: Compares>(
     // A compare inside a tree already tried roots no tree of its own
     // (outermost trees only; this keeps long chains, like a host list's,
     // linear to explore).
-    let mut covered = BTreeSet::new();
+    let mut covered = vec![false; end.saturating_sub(start)];
     for pc in start..end {
-        if covered.contains(&pc) {
+        if covered[pc - start] {
             continue;
         }
         let Some((tree, switch)) = recover(code, pc) else {
             continue;
         };
-        covered.extend(tree.nodes);
+        for &n in &tree.nodes {
+            if let Some(c) = n.checked_sub(start).and_then(|i| covered.get_mut(i)) {
+                *c = true;
+            }
+        }
         if let Some(s) = switch {
             found.insert(pc, s);
         }
@@ -405,16 +415,99 @@ pub(crate) fn find_trees<C: Compares>(
     found
 }
 
+/// A compare node of a tree, for walking it.
+#[derive(Clone, Copy)]
+struct Step {
+    pc: usize,
+    cmp: u8,
+    k: i64,
+    /// Not taken, taken: another compare node or a leaf; `None` where the
+    /// side leaves the function.
+    next: [Option<Next>; 2],
+}
+
+#[derive(Clone, Copy)]
+enum Next {
+    Node(usize),
+    Leaf(usize),
+}
+
+/// A tree's compare nodes, by index, and the index of each node's pc.
+struct Steps {
+    index: FastMap<usize, usize>,
+    steps: Vec<Option<Step>>,
+}
+
+impl Steps {
+    /// For a tree of `jeq` compares only (a host or port list), the leaf
+    /// of each of `values` as [`Tree::leaf`] gives it (`None` inside: the
+    /// walk leaves the function), from one walk down the not-equal sides:
+    /// a value equal to no constant met there reaches that walk's end, and
+    /// one equal to a constant first met at some node goes on from its
+    /// equal side, decided by the value. Linear for a chain, where walking
+    /// each value from the root is quadratic (65 chains of 60 `jeq` took 2
+    /// ms). `None` for other trees, or a walk that goes round.
+    fn equality_leaves(&self, root: usize, values: &[i64]) -> Option<Vec<Option<usize>>> {
+        if self.steps.iter().flatten().any(|s| s.cmp != op::JEQ) {
+            return None;
+        }
+        let mut at = *self.index.get(&root)?;
+        let mut equal_to: FastMap<i64, Option<usize>> =
+            FastMap::with_capacity_and_hasher(self.steps.len(), Default::default());
+        let mut unequal = None;
+        for _ in 0..=MAX_NODES {
+            let step = self.steps[at].as_ref()?;
+            if let Entry::Vacant(first) = equal_to.entry(step.k) {
+                first.insert(self.walk_from(step.next[1], step.k)?);
+            }
+            match step.next[0] {
+                None => unequal = Some(None),
+                Some(Next::Leaf(pc)) => unequal = Some(Some(pc)),
+                Some(Next::Node(n)) => {
+                    at = n;
+                    continue;
+                }
+            }
+            break;
+        }
+        let unequal = unequal?;
+        Some(
+            values
+                .iter()
+                .map(|v| equal_to.get(v).copied().unwrap_or(unequal))
+                .collect(),
+        )
+    }
+
+    /// The leaf `value` reaches going on from `next`: `Some(None)` when it
+    /// leaves the function, `None` when the walk goes round.
+    fn walk_from(&self, mut next: Option<Next>, value: i64) -> Option<Option<usize>> {
+        for _ in 0..=MAX_NODES {
+            match next {
+                None => return Some(None),
+                Some(Next::Leaf(pc)) => return Some(Some(pc)),
+                Some(Next::Node(n)) => {
+                    let step = self.steps[n].as_ref()?;
+                    let taken = semantics::jmp_cond(step.cmp, value as u64, step.k as u64, false);
+                    next = step.next[usize::from(taken)];
+                }
+            }
+        }
+        None
+    }
+}
+
 /// What the tree rooted at `root` does with `reg`.
 struct Tree {
     reg: u8,
-    nodes: BTreeSet<usize>,
+    /// Ascending.
+    nodes: Vec<usize>,
 }
 
 impl Tree {
     /// Follows `ja` blocks from `pc`: where control really goes.
     fn through_ja<C: Compares>(&self, code: &C, mut pc: usize) -> usize {
-        let is_ja_node = |pc: usize| self.nodes.contains(&pc) && code.is_ja(pc);
+        let is_ja_node = |pc: usize| self.nodes.binary_search(&pc).is_ok() && code.is_ja(pc);
         let mut hops = 0;
         while is_ja_node(pc) && hops < MAX_NODES {
             match code.successor(pc, 0) {
@@ -426,23 +519,50 @@ impl Tree {
         pc
     }
 
+    /// The tree as steps for [`Tree::leaf`]: each compare node's constant,
+    /// comparison and where each side goes (through `ja` nodes), found
+    /// once per tree rather than once per interval walked.
+    fn steps<C: Compares>(&self, code: &C) -> Steps {
+        let mut index = FastMap::with_capacity_and_hasher(self.nodes.len(), Default::default());
+        let compares = self.nodes.iter().filter(|&&pc| code.compare(pc).is_some());
+        index.extend(compares.enumerate().map(|(i, &pc)| (pc, i)));
+        let mut steps = vec![None; index.len()];
+        for (&pc, &i) in &index {
+            let Some((_, cmp, k)) = code.compare(pc) else {
+                continue;
+            };
+            let side = |which: usize| {
+                let next = self.through_ja(code, code.successor(pc, which)?);
+                Some(match index.get(&next) {
+                    Some(&n) if !code.is_ja(next) => Next::Node(n),
+                    _ => Next::Leaf(next),
+                })
+            };
+            steps[i] = Some(Step {
+                pc,
+                cmp,
+                k,
+                next: [side(0), side(1)],
+            });
+        }
+        Steps { index, steps }
+    }
+
     /// The leaf `value` reaches from `root`; `None` when the walk would run
     /// past the function's end.
-    fn leaf<C: Compares>(&self, code: &C, root: usize, value: i64) -> Option<usize> {
-        let mut pc = root;
+    fn leaf(steps: &Steps, root: usize, value: i64) -> Option<usize> {
+        let Some(&(mut at)) = steps.index.get(&root) else {
+            return Some(root);
+        };
         for _ in 0..=MAX_NODES {
-            let Some((_, cmp, k)) = code.compare(pc) else {
-                return Some(pc);
-            };
-            let taken = semantics::jmp_cond(cmp, value as u64, k as u64, false);
-            let next = code.successor(pc, usize::from(taken))?;
-            let next = self.through_ja(code, next);
-            if !self.nodes.contains(&next) || code.is_ja(next) {
-                return Some(next);
+            let step = steps.steps[at].as_ref()?;
+            let taken = semantics::jmp_cond(step.cmp, value as u64, step.k as u64, false);
+            match step.next[usize::from(taken)]? {
+                Next::Leaf(pc) => return Some(pc),
+                Next::Node(n) => at = n,
             }
-            pc = next;
         }
-        Some(pc)
+        steps.steps[at].as_ref().map(|s| s.pc)
     }
 }
 
@@ -455,18 +575,20 @@ fn recover<C: Compares>(code: &C, root: usize) -> Option<(Tree, Option<Switch>)>
         code.starts_block(pc)
             && (code.is_ja(pc) || code.compare(pc).is_some_and(|(r, _, _)| r == reg))
     };
-    let mut nodes = BTreeSet::from([root]);
+    let mut seen: FastSet<usize> = FastSet::from_iter([root]);
     let mut work = vec![root];
     while let Some(pc) = work.pop() {
         for n in [0, 1].into_iter().filter_map(|w| code.successor(pc, w)) {
-            if n != root && is_node(n) && nodes.insert(n) {
-                if nodes.len() > MAX_NODES {
+            if n != root && is_node(n) && seen.insert(n) {
+                if seen.len() > MAX_NODES {
                     return None;
                 }
                 work.push(n);
             }
         }
     }
+    let mut nodes: Vec<usize> = seen.into_iter().collect();
+    nodes.sort_unstable();
     let tree = Tree { reg, nodes };
     let switch = dispatch(code, root, &tree);
     Some((tree, switch))
@@ -487,20 +609,30 @@ fn dispatch<C: Compares>(code: &C, root: usize, tree: &Tree) -> Option<Switch> {
     // Elementary intervals of the register's domain, by their first value
     // (signed order).
     let (least, greatest) = code.domain();
-    let mut starts: BTreeSet<i64> = BTreeSet::from([least]);
+    let mut starts: Vec<i64> = vec![least];
     for k in compares
         .iter()
         .flat_map(|&k| [Some(0), Some(k), k.checked_add(1)])
     {
         if let Some(k) = k.filter(|k| (least..=greatest).contains(k)) {
-            starts.insert(k);
+            starts.push(k);
         }
     }
+    starts.sort_unstable();
+    starts.dedup();
     // The leaf of each elementary interval, neighbours with the same leaf
     // merged.
+    let steps = tree.steps(code);
+    let leaves = match steps.equality_leaves(root, &starts) {
+        Some(leaves) => leaves,
+        None => starts
+            .iter()
+            .map(|&first| Tree::leaf(&steps, root, first))
+            .collect(),
+    };
     let mut intervals: Vec<(i64, usize)> = Vec::new();
-    for first in starts {
-        let leaf = tree.leaf(code, root, first)?;
+    for (&first, leaf) in starts.iter().zip(leaves) {
+        let leaf = leaf?;
         if intervals.last().map(|&(_, l)| l) != Some(leaf) {
             intervals.push((first, leaf));
         }
@@ -537,7 +669,8 @@ impl Tree {
     fn longest_walk<C: Compares>(&self, code: &C, root: usize) -> usize {
         // Jumps go forward, so nodes in decreasing pc order see every
         // successor first.
-        let mut longest: HashMap<usize, usize> = HashMap::new();
+        let mut longest: FastMap<usize, usize> =
+            FastMap::with_capacity_and_hasher(self.nodes.len(), Default::default());
         for &pc in self.nodes.iter().rev() {
             let here = usize::from(code.compare(pc).is_some());
             let below = [0, 1]
@@ -736,6 +869,57 @@ mod tests {
         // against eight compares in a row.
         assert_eq!(search_depth(&intervals), 4);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    /// Every tree of `src` that is `jeq` only: the one-walk leaves equal
+    /// the leaves of walking each value from the root.
+    fn equality_leaves_match_walks(src: &str) -> Vec<usize> {
+        let prog = assemble(src).expect("assembles");
+        let insns = &prog.insns;
+        let leaders = leaders(insns);
+        let function = Function {
+            insns,
+            bounds: (0, insns.len()),
+            leaders: &leaders,
+        };
+        let mut checked = Vec::new();
+        for root in 0..insns.len() {
+            let Some((tree, _)) = recover(&function, root) else {
+                continue;
+            };
+            let steps = tree.steps(&function);
+            let mut values = vec![i64::MIN, -1, 0, 1, i64::MAX];
+            for step in steps.steps.iter().flatten() {
+                values.extend([step.k - 1, step.k, step.k + 1]);
+            }
+            if let Some(fast) = steps.equality_leaves(root, &values) {
+                for (&v, leaf) in values.iter().zip(fast) {
+                    assert_eq!(leaf, Tree::leaf(&steps, root, v), "root {root}, value {v}");
+                }
+                checked.push(root);
+            }
+        }
+        checked
+    }
+
+    #[test]
+    fn equality_trees_found_in_one_walk_match_walking_each_value() {
+        // A chain with a repeated constant and a `ja` in it.
+        let chain = "jeq %r0, 7, +8\njeq %r0, 9, +7\nja +0\njeq %r0, 7, +7\njeq %r0, 11, +4\n\
+                     jeq %r0, 12, +3\njeq %r0, -5, +2\nmov %r0, 0\nexit\nmov %r0, 1\nexit\n\
+                     mov %r0, 2\nexit";
+        assert!(equality_leaves_match_walks(chain).contains(&0));
+        // Equal sides going on to more compares of the same register.
+        let nested = "jeq %r0, 1, +4\njeq %r0, 2, +5\njeq %r0, 3, +6\njeq %r0, 4, +7\nja +8\n\
+                      jeq %r0, 1, +7\nja +6\njeq %r0, 5, +5\nja +4\njeq %r0, 3, +3\nja +2\n\
+                      jeq %r0, 9, +1\nja +2\nmov %r0, 1\nexit\nmov %r0, 0\nexit";
+        assert!(equality_leaves_match_walks(nested).contains(&0));
+        // A tree with a range compare is walked value by value (the chain
+        // below it is a tree of its own).
+        let mixed = "jgt %r0, 100, +4\njeq %r0, 1, +3\njeq %r0, 2, +2\njeq %r0, 3, +1\n\
+                     mov %r0, 0\nexit";
+        let roots = equality_leaves_match_walks(mixed);
+        assert!(roots.contains(&1) && !roots.contains(&0), "{roots:?}");
     }
 
     #[test]

@@ -243,9 +243,9 @@ impl Decoded {
     }
 
     /// [`Decoded::new`], with every compare tree of A with constants run
-    /// as one dispatch. Finding the trees costs about as much as decoding
-    /// on short filters and grows with the square of a chain's length (2
-    /// ms for 65 chains of 60 `jeq`): for filters that run many packets.
+    /// as one dispatch. Finding the trees costs more than decoding (0.5 ms
+    /// for 65 chains of 60 `jeq`, 4,096 instructions): for filters that
+    /// run many packets.
     pub fn with_switches(prog: &Program) -> Decoded {
         let mut code = Decoded::new(prog);
         let mut found: Vec<_> = find_trees(&ClassicCompares(&code.ops), 0, code.ops.len())

@@ -445,8 +445,8 @@ impl Steps {
     /// a value equal to no constant met there reaches that walk's end, and
     /// one equal to a constant first met at some node goes on from its
     /// equal side, decided by the value. Linear for a chain, where walking
-    /// each value from the root is quadratic (65 chains of 60 `jeq` took 2
-    /// ms). `None` for other trees, or a walk that goes round.
+    /// each value from the root is quadratic. `None` for other trees, or a
+    /// walk that goes round.
     fn equality_leaves(&self, root: usize, values: &[i64]) -> Option<Vec<Option<usize>>> {
         if self.steps.iter().flatten().any(|s| s.cmp != op::JEQ) {
             return None;

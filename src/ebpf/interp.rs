@@ -936,6 +936,7 @@ fn offset(pc: usize, rel: i64) -> usize {
 mod tests {
     use super::*;
     use crate::ebpf::asm::assemble;
+    use crate::ebpf::switch::samples;
 
     /// Runs `src` after a load of `value` into `reg` (relative jumps are
     /// unaffected by the one instruction put in front).
@@ -975,31 +976,14 @@ mod tests {
     #[test]
     fn switches_reach_the_leaf_the_compares_reach() {
         // A dense tree (a table) with a signed split.
-        let table = "jsgt %r1, 1, +3\njeq %r1, 0, +5\njeq %r1, 1, +6\nja +11\n\
-                     jeq %r1, 2, +6\njeq %r1, 3, +7\nja +8\n\
-                     mov %r0, 10\nexit\nmov %r0, 11\nexit\nmov %r0, 12\nexit\nmov %r0, 13\nexit\n\
-                     mov %r0, 99\nexit";
+        let table = samples::TABLE;
         for value in probes(&[0, 1, 2, 3]) {
             let [plain, switched] = run_both(1, table, value, None);
             assert_eq!(plain, switched, "table, {value}");
         }
         // A sparse host list (a search), one constant negative.
-        let hosts: [i64; 8] = [
-            0x0a01_0001,
-            0x0a01_0009,
-            0x0808_0808,
-            -0x3f57_fe00,
-            0x0101_0101,
-            0x7f00_0001,
-            0x0a00_0005,
-            0x2000_0000,
-        ];
-        let mut list = String::new();
-        for (i, k) in hosts.iter().enumerate() {
-            list.push_str(&format!("jeq %r0, {k}, +{}\n", hosts.len() - i + 1));
-        }
-        list.push_str("mov %r0, 0\nexit\nmov %r0, 1\nexit");
-        for value in probes(&hosts) {
+        let list = samples::host_list();
+        for value in probes(&samples::HOSTS) {
             let [plain, switched] = run_both(0, &list, value, None);
             assert_eq!(plain, switched, "hosts, {value}");
         }
@@ -1017,10 +1001,7 @@ mod tests {
 
     #[test]
     fn counted_runs_count_every_compare_of_a_switch() {
-        let table = "jsgt %r1, 1, +3\njeq %r1, 0, +5\njeq %r1, 1, +6\nja +11\n\
-                     jeq %r1, 2, +6\njeq %r1, 3, +7\nja +8\n\
-                     mov %r0, 10\nexit\nmov %r0, 11\nexit\nmov %r0, 12\nexit\nmov %r0, 13\nexit\n\
-                     mov %r0, 99\nexit";
+        let table = samples::TABLE;
         for value in probes(&[0, 1, 2, 3]) {
             for budget in 1..8 {
                 let [plain, switched] = run_both(1, table, value, Some(budget));

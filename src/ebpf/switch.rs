@@ -735,6 +735,41 @@ fn table(reg: u8, compares: &[i64], intervals: &[(i64, usize)], greatest: i64) -
     })
 }
 
+/// Compare trees shared by the tests of recovery and of the interpreter.
+#[cfg(test)]
+pub(crate) mod samples {
+    /// `switch (r1) { case 0: 10; case 1: 11; case 2: 12; case 3: 13;
+    /// default: 99 }`, as a balanced tree with a signed split.
+    pub(crate) const TABLE: &str = "jsgt %r1, 1, +3\njeq %r1, 0, +5\njeq %r1, 1, +6\nja +11\n\
+        jeq %r1, 2, +6\njeq %r1, 3, +7\nja +8\n\
+        mov %r0, 10\nexit\nmov %r0, 11\nexit\nmov %r0, 12\nexit\nmov %r0, 13\nexit\n\
+        mov %r0, 99\nexit";
+
+    /// Sparse host addresses, one negative (an address above 128.0.0.0
+    /// sign-extends).
+    pub(crate) const HOSTS: [i64; 8] = [
+        0x0a01_0001,
+        0x0a01_0009,
+        0x0808_0808,
+        -0x3f57_fe00,
+        0x0101_0101,
+        0x7f00_0001,
+        0x0a00_0005,
+        0x2000_0000,
+    ];
+
+    /// A `host` list: a `jeq` on r0 for each of [`HOSTS`] to one leaf
+    /// (r0 = 1), else r0 = 0.
+    pub(crate) fn host_list() -> String {
+        let mut src = String::new();
+        for (i, k) in HOSTS.iter().enumerate() {
+            src.push_str(&format!("jeq %r0, {k}, +{}\n", HOSTS.len() - i + 1));
+        }
+        src.push_str("mov %r0, 0\nexit\nmov %r0, 1\nexit");
+        src
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,11 +783,7 @@ mod tests {
     fn a_compare_tree_becomes_a_table_with_the_walks_leaves() {
         // switch (r1) { case 0: 10; case 1: 11; case 2: 12; case 3: 13;
         // default: 99 }, as a balanced tree with a signed split.
-        let src = "jsgt %r1, 1, +3\njeq %r1, 0, +5\njeq %r1, 1, +6\nja +11\n\
-                   jeq %r1, 2, +6\njeq %r1, 3, +7\nja +8\n\
-                   mov %r0, 10\nexit\nmov %r0, 11\nexit\nmov %r0, 12\nexit\nmov %r0, 13\nexit\n\
-                   mov %r0, 99\nexit";
-        let prog = assemble(src).expect("assembles");
+        let prog = assemble(samples::TABLE).expect("assembles");
         let found = find(&prog.insns, 0, prog.len(), &leaders(&prog.insns));
         assert_eq!(
             found.get(&0),
@@ -834,22 +865,8 @@ mod tests {
     fn a_long_sparse_chain_becomes_a_search() {
         // `host` list: eight jeq's on r0 to one leaf, sparse constants
         // (one negative, as an address above 128.0.0.0 sign-extends).
-        let hosts: [i64; 8] = [
-            0x0a01_0001,
-            0x0a01_0009,
-            0x0808_0808,
-            -0x3f57_fe00,
-            0x0101_0101,
-            0x7f00_0001,
-            0x0a00_0005,
-            0x2000_0000,
-        ];
-        let mut src = String::new();
-        for (i, k) in hosts.iter().enumerate() {
-            src.push_str(&format!("jeq %r0, {k}, +{}\n", hosts.len() - i + 1));
-        }
-        src.push_str("mov %r0, 0\nexit\nmov %r0, 1\nexit");
-        let prog = assemble(&src).expect("assembles");
+        let hosts = samples::HOSTS;
+        let prog = assemble(&samples::host_list()).expect("assembles");
         let found = find(&prog.insns, 0, prog.len(), &leaders(&prog.insns));
         let (miss, hit) = (hosts.len(), hosts.len() + 2);
         let mut sorted = hosts;

@@ -9,68 +9,49 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A file alone in a fresh temporary directory; the directory, and all
-/// written beside the file, go when this is dropped, so test runs leave
-/// nothing behind in the system's temporary directory.
-pub struct TempFile {
-    dir: TempDir,
+/// A path in a fresh temporary directory of its own (or the directory
+/// itself); the directory, and all written in it, go when this is
+/// dropped, so test runs leave nothing behind in the system's temporary
+/// directory.
+pub struct Temp {
+    root: PathBuf,
     path: PathBuf,
 }
 
-impl TempFile {
-    /// The file's own directory (for siblings that go with it).
+/// A file alone in its temporary directory.
+pub type TempFile = Temp;
+/// A fresh empty temporary directory.
+pub type TempDir = Temp;
+
+impl Temp {
+    /// The directory removed on drop (for siblings that go with it).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.root
     }
 }
 
-impl std::ops::Deref for TempFile {
+impl std::ops::Deref for Temp {
     type Target = Path;
     fn deref(&self) -> &Path {
         &self.path
     }
 }
 
-impl AsRef<Path> for TempFile {
+impl AsRef<Path> for Temp {
     fn as_ref(&self) -> &Path {
         &self.path
     }
 }
 
-impl AsRef<std::ffi::OsStr> for TempFile {
+impl AsRef<std::ffi::OsStr> for Temp {
     fn as_ref(&self) -> &std::ffi::OsStr {
         self.path.as_os_str()
     }
 }
 
-/// A fresh empty temporary directory, removed with its contents when
-/// dropped.
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl AsRef<Path> for TempDir {
-    fn as_ref(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for TempDir {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.path.as_os_str()
-    }
-}
-
-impl Drop for TempDir {
+impl Drop for Temp {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -86,14 +67,17 @@ pub fn temp_dir(tag: &str) -> TempDir {
     // had this process id would make listings of it see strangers' files.
     let _ = std::fs::remove_dir_all(&path);
     std::fs::create_dir_all(&path).expect("temp dir");
-    TempDir { path }
+    Temp {
+        root: path.clone(),
+        path,
+    }
 }
 
 /// A path named `name` in a fresh temporary directory, the file not made.
 pub fn temp_path(name: &str) -> TempFile {
-    let dir = temp_dir("test");
-    let path = dir.join(name);
-    TempFile { dir, path }
+    let mut temp = temp_dir("test");
+    temp.path = temp.root.join(name);
+    temp
 }
 
 /// Writes `bytes` to a fresh temporary file named `name`.

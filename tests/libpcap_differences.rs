@@ -209,5 +209,4 @@ fn libpcap_and_linux_differ_where_the_readme_says() {
     }
     drop(to);
     let _ = child.wait();
-    let _ = std::fs::remove_file(bin);
 }

@@ -90,12 +90,6 @@ fn records(path: &Path) -> Vec<(Timestamp, u32, Vec<u8>)> {
         .collect()
 }
 
-fn remove(paths: &[&Path]) {
-    for p in paths {
-        let _ = std::fs::remove_file(p);
-    }
-}
-
 fn generate(name: &str, options: SynthOptions) -> support::TempFile {
     let path = scratch(name);
     std::fs::write(&path, capture(&options)).expect("write capture");
@@ -142,7 +136,6 @@ fn little_endian_microsecond_pcap_is_byte_identical_to_tcpdump() {
             "'{filter}': --threads 2 differs"
         );
     }
-    remove(&[&input, &a, &b]);
 }
 
 #[test]
@@ -171,7 +164,6 @@ fn big_endian_nanosecond_pcap_records_match_tcpdump() {
             "'{filter}': records differ from tcpdump's"
         );
     }
-    remove(&[&input, &a, &b]);
 }
 
 #[test]
@@ -202,7 +194,6 @@ fn pcapng_records_match_tcpdump() {
             "'{filter}': records differ from tcpdump's"
         );
     }
-    remove(&[&input, &a, &b]);
 }
 
 /// Rewrites a little-endian pcap's header and records in place: version
@@ -306,7 +297,6 @@ fn odd_but_valid_headers_read_as_tcpdump_reads_them() {
                 got == want,
                 "{name} {expr:?}: records differ from tcpdump's"
             );
-            remove(&[&t_out, &o_out]);
         }
     }
 }

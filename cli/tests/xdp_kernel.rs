@@ -274,7 +274,6 @@ fn the_object_reads_back_and_libbpf_loads_it() {
         .output()
         .expect("bpftool");
     let _ = std::fs::remove_file(&pin);
-    let _ = std::fs::remove_file(&out);
     assert!(
         load.status.success(),
         "bpftool prog load: {}",

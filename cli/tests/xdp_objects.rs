@@ -723,7 +723,6 @@ fn the_cli_runs_an_object_over_a_capture_and_writes_maps_and_packets() {
             .len(),
         passed
     );
-    let _ = std::fs::remove_file(&kept);
     // bench names the engine that really ran each row.
     let (code, out, err) = support::cli(&[
         "bench",
@@ -992,7 +991,6 @@ fn the_cli_writes_ring_buffer_records() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("go with packets"), "{err}");
-    let _ = std::fs::remove_file(&out);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use super::interp::{ancillary, load};
 use super::meta::Metadata;
 use super::semantics::{alu, jump_taken};
 use crate::ebpf::insn::op as ebpf_op;
-use crate::ebpf::switch::{find_trees, Compares, Dispatcher};
+use crate::ebpf::switch::{dispatchers, find_trees, Compares, Dispatcher};
 use crate::rng::Rng;
 
 /// One decoded instruction.
@@ -248,15 +248,12 @@ impl Decoded {
     /// run many packets.
     pub fn with_switches(prog: &Program) -> Decoded {
         let mut code = Decoded::new(prog);
-        let mut found: Vec<_> = find_trees(&ClassicCompares(&code.ops), 0, code.ops.len())
-            .into_iter()
-            .collect();
-        found.sort_unstable_by_key(|&(root, _)| root);
-        for (root, switch) in found {
+        let found = find_trees(&ClassicCompares(&code.ops), 0, code.ops.len());
+        for (root, dispatcher) in dispatchers(found) {
             let Ok(index) = u32::try_from(code.switches.len()) else {
                 break;
             };
-            code.switches.push(Dispatcher::new(switch));
+            code.switches.push(dispatcher);
             code.ops[root] = Op::Switch(index);
         }
         code

@@ -356,16 +356,13 @@ impl Decoded {
             let Ok(leaders) = blocks::leaders(insns, start, end) else {
                 continue;
             };
-            let mut found: Vec<_> = switch::find(insns, start, end, &leaders)
-                .into_iter()
-                .collect();
-            found.sort_unstable_by_key(|&(root, _)| root);
-            for (root, s) in found {
+            let found = switch::find(insns, start, end, &leaders);
+            for (root, dispatch) in switch::dispatchers(found) {
                 let Ok(index) = u32::try_from(code.switches.len()) else {
                     return code;
                 };
                 code.switches.push(SwitchOp {
-                    dispatch: Dispatcher::new(s),
+                    dispatch,
                     root: code.ops[root],
                 });
                 code.ops[root] = Op::Switch { index };

@@ -19,19 +19,20 @@
 //! [`semantics::jmp_cond`], once per elementary interval: between
 //! consecutive constants (and at the signed/unsigned wrap points) every
 //! compare of the tree has the same outcome, so one value stands for its
-//! interval. The table spans the smallest to the largest constant; values
-//! below and above it must each reach one leaf.
+//! interval (a tree of `jeq` only takes one walk for all of them). The
+//! table spans the smallest to the largest constant; values below and
+//! above it must each reach one leaf.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::ebpf::insn::{op, Insn};
+use crate::ebpf::semantics;
 
 /// The maps recovery keeps per tree, keyed by slot or constant: hashed by
 /// foldhash (SipHash was a fifth of finding 65 trees of 60 compares).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 type FastSet<T> = HashSet<T, foldhash::fast::FixedState>;
-
-use crate::ebpf::insn::{op, Insn};
-use crate::ebpf::semantics;
 
 /// A recovered switch: what replaces a compare tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,8 +62,9 @@ pub(crate) struct Lookup {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Search {
     pub reg: u8,
-    /// Intervals by their first value, the first from `i64::MIN`, each up
-    /// to the next one's first value, with the leaf pc values in it reach;
+    /// Intervals by their first value, the first from the least value the
+    /// register holds (`i64::MIN` in eBPF), each up to the next one's first
+    /// value, with the leaf pc values in it reach;
     /// neighbours have different leaves.
     pub intervals: Vec<(i64, usize)>,
 }
@@ -109,7 +111,7 @@ enum DispatchKind {
 }
 
 impl Dispatcher {
-    pub(crate) fn new(switch: Switch) -> Dispatcher {
+    fn new(switch: Switch) -> Dispatcher {
         let table = |t: Table| DispatchKind::Table {
             lo: t.lo,
             table: t.table.into(),
@@ -161,6 +163,18 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// `found` (switches by root) as interpreters install them: each root
+/// with its [`Dispatcher`], in program order (so a decoded program numbers
+/// its switches the same on every build).
+pub(crate) fn dispatchers(found: HashMap<usize, Switch>) -> Vec<(usize, Dispatcher)> {
+    let mut by_root: Vec<(usize, Dispatcher)> = found
+        .into_iter()
+        .map(|(root, s)| (root, Dispatcher::new(s)))
+        .collect();
+    by_root.sort_unstable_by_key(|&(root, _)| root);
+    by_root
 }
 
 /// Fewest compares worth a table (fewer are as fast as compares).
@@ -435,7 +449,7 @@ enum Next {
 /// A tree's compare nodes, by index, and the index of each node's pc.
 struct Steps {
     index: FastMap<usize, usize>,
-    steps: Vec<Option<Step>>,
+    steps: Vec<Step>,
 }
 
 impl Steps {
@@ -448,7 +462,7 @@ impl Steps {
     /// each value from the root is quadratic. `None` for other trees, or a
     /// walk that goes round.
     fn equality_leaves(&self, root: usize, values: &[i64]) -> Option<Vec<Option<usize>>> {
-        if self.steps.iter().flatten().any(|s| s.cmp != op::JEQ) {
+        if self.steps.iter().any(|s| s.cmp != op::JEQ) {
             return None;
         }
         let mut at = *self.index.get(&root)?;
@@ -456,7 +470,7 @@ impl Steps {
             FastMap::with_capacity_and_hasher(self.steps.len(), Default::default());
         let mut unequal = None;
         for _ in 0..=MAX_NODES {
-            let step = self.steps[at].as_ref()?;
+            let step = &self.steps[at];
             if let Entry::Vacant(first) = equal_to.entry(step.k) {
                 first.insert(self.walk_from(step.next[1], step.k)?);
             }
@@ -487,7 +501,7 @@ impl Steps {
                 None => return Some(None),
                 Some(Next::Leaf(pc)) => return Some(Some(pc)),
                 Some(Next::Node(n)) => {
-                    let step = self.steps[n].as_ref()?;
+                    let step = &self.steps[n];
                     let taken = semantics::jmp_cond(step.cmp, value as u64, step.k as u64, false);
                     next = step.next[usize::from(taken)];
                 }
@@ -523,28 +537,31 @@ impl Tree {
     /// comparison and where each side goes (through `ja` nodes), found
     /// once per tree rather than once per interval walked.
     fn steps<C: Compares>(&self, code: &C) -> Steps {
-        let mut index = FastMap::with_capacity_and_hasher(self.nodes.len(), Default::default());
-        let compares = self.nodes.iter().filter(|&&pc| code.compare(pc).is_some());
-        index.extend(compares.enumerate().map(|(i, &pc)| (pc, i)));
-        let mut steps = vec![None; index.len()];
-        for (&pc, &i) in &index {
-            let Some((_, cmp, k)) = code.compare(pc) else {
-                continue;
-            };
-            let side = |which: usize| {
-                let next = self.through_ja(code, code.successor(pc, which)?);
-                Some(match index.get(&next) {
-                    Some(&n) if !code.is_ja(next) => Next::Node(n),
-                    _ => Next::Leaf(next),
-                })
-            };
-            steps[i] = Some(Step {
-                pc,
-                cmp,
-                k,
-                next: [side(0), side(1)],
-            });
-        }
+        let compares: Vec<(usize, u8, i64)> = self
+            .nodes
+            .iter()
+            .filter_map(|&pc| code.compare(pc).map(|(_, cmp, k)| (pc, cmp, k)))
+            .collect();
+        let mut index = FastMap::with_capacity_and_hasher(compares.len(), Default::default());
+        index.extend(compares.iter().enumerate().map(|(i, &(pc, _, _))| (pc, i)));
+        let steps = compares
+            .iter()
+            .map(|&(pc, cmp, k)| {
+                let side = |which: usize| {
+                    let next = self.through_ja(code, code.successor(pc, which)?);
+                    Some(match index.get(&next) {
+                        Some(&n) if !code.is_ja(next) => Next::Node(n),
+                        _ => Next::Leaf(next),
+                    })
+                };
+                Step {
+                    pc,
+                    cmp,
+                    k,
+                    next: [side(0), side(1)],
+                }
+            })
+            .collect();
         Steps { index, steps }
     }
 
@@ -555,14 +572,14 @@ impl Tree {
             return Some(root);
         };
         for _ in 0..=MAX_NODES {
-            let step = steps.steps[at].as_ref()?;
+            let step = &steps.steps[at];
             let taken = semantics::jmp_cond(step.cmp, value as u64, step.k as u64, false);
             match step.next[usize::from(taken)]? {
                 Next::Leaf(pc) => return Some(pc),
                 Next::Node(n) => at = n,
             }
         }
-        steps.steps[at].as_ref().map(|s| s.pc)
+        Some(steps.steps[at].pc)
     }
 }
 
@@ -906,7 +923,7 @@ mod tests {
             };
             let steps = tree.steps(&function);
             let mut values = vec![i64::MIN, -1, 0, 1, i64::MAX];
-            for step in steps.steps.iter().flatten() {
+            for step in &steps.steps {
                 values.extend([step.k - 1, step.k, step.k + 1]);
             }
             if let Some(fast) = steps.equality_leaves(root, &values) {

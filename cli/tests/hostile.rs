@@ -473,3 +473,19 @@ fn oversized_inputs_are_refused_quickly() {
         Some("noise.bin"),
     );
 }
+
+/// The tests' own scratch files go with their guards: a run leaves
+/// nothing in the system's temporary directory.
+#[test]
+fn scratch_files_are_removed_with_their_guards() {
+    let file = temp_file("scratch", b"bytes");
+    let dir = file.dir().to_path_buf();
+    std::fs::write(dir.join("sibling"), b"more").expect("write beside it");
+    assert!(file.exists());
+    drop(file);
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    let empty = support::temp_dir("scratch");
+    let path = empty.to_path_buf();
+    drop(empty);
+    assert!(!path.exists(), "{} left behind", path.display());
+}

@@ -43,6 +43,7 @@ use cranebpf::ebpf::maps::{MapDef, MapKind};
 use cranebpf::ebpf::runtime::{context_kind, PacketOptions, PacketProgram};
 use cranebpf::Engine;
 use cranebpf_harness::kernel::bpf::{pin_to_cpu, KernelMap, LoadedProgram, PerfEvent, ProgType};
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -204,7 +205,7 @@ fn compile(name: &str) -> Option<support::TempFile> {
 
 /// The object loaded into the kernel: its maps created and initialised,
 /// the references patched, every program loaded as its section's type and
-/// the program arrays filled; `prog` is the entry.
+/// the program arrays filled; `prog` is program `at`.
 struct Kernel {
     prog: LoadedProgram,
     maps: Vec<KernelMap>,
@@ -214,7 +215,7 @@ struct Kernel {
     perf: Vec<(usize, PerfEvent)>,
 }
 
-fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
+fn load_in_kernel(object: &EbpfObject, at: usize, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
     let mut maps = Vec::new();
     for def in &object.maps {
         let map = create_map(def, def.flags);
@@ -298,7 +299,7 @@ fn load_in_kernel(object: &EbpfObject, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> 
                 .expect("filling a program array");
         }
     }
-    let prog = loaded.remove(entry(object));
+    let prog = loaded.remove(at);
     Kernel {
         prog,
         maps,
@@ -517,132 +518,158 @@ fn clang_xdp_objects_with_maps_agree_with_the_kernel() {
                 packets.push(jumbo[..len].to_vec());
             }
         }
-        let kernel = load_in_kernel(&object, &preload);
-        // Frames a test run of this type refuses (EINVAL) are left out of
-        // the comparison, and counted.
-        let mut refused = 0;
-        let mut sent = Vec::new();
-        let mut theirs: Vec<(u32, Vec<u8>)> = Vec::new();
-        let mut their_records: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
-        for p in &packets {
-            match kernel.prog.test_run_out(p) {
-                Ok(r) => {
-                    sent.push(p.clone());
-                    theirs.push(r);
-                    let mut records = Vec::new();
-                    for (i, (def, map)) in object.maps.iter().zip(&kernel.maps).enumerate() {
-                        if def.kind == MapKind::RingBuf {
-                            let read = map.ring_records(def.max_entries as usize);
-                            for r in read.expect("reading the ring buffer") {
-                                records.push((def.name.clone(), r));
-                            }
-                        }
-                        if let Some((_, event)) = kernel.perf.iter().find(|(m, _)| *m == i) {
-                            let (samples, lost) = event.samples();
-                            assert_eq!(lost, 0, "{name}: perf samples lost");
-                            records.extend(samples.into_iter().map(|r| (def.name.clone(), r)));
-                        }
-                    }
-                    their_records.push(records);
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    // skb test runs refuse an IPv4 or IPv6 frame too short
-                    // for its IP header; nothing else.
-                    let short = match (p[12], p[13]) {
-                        (0x08, 0x00) => p.len() < 14 + 20,
-                        (0x86, 0xdd) => p.len() < 14 + 40,
-                        _ => false,
-                    };
-                    assert!(short, "{name}: the kernel refused {p:02x?}: {e}");
-                    refused += 1;
-                }
-                Err(e) => panic!("{name}: BPF_PROG_TEST_RUN on {p:02x?}: {e}"),
-            }
-        }
-        let their_maps = kernel_entries(&kernel, &object);
-        for engine in [Engine::Interp, Engine::Jit] {
-            let options = PacketOptions {
-                engine: Some(engine),
-                trace: false,
-                ..PacketOptions::default()
-            };
-            let ours = PacketProgram::from_object(&object, entry(&object), options)
-                .unwrap_or_else(|e| panic!("{name} ({engine}): {e}"));
-            assert_eq!(ours.engine(), engine);
-            for (map, key, value) in &preload {
-                ours.preload(map, key, value).expect("preloads");
-            }
-            for (i, ((packet, (action, out)), records)) in
-                sent.iter().zip(&theirs).zip(&their_records).enumerate()
-            {
-                let got = ours
-                    .run(packet)
-                    .unwrap_or_else(|e| panic!("{name} ({engine}), packet {i}: {e}"));
-                // A socket filter cannot change the packet (the kernel's test
-                // run hands back its Ethernet header zeroed): the return
-                // value is all it shows.
-                let packet_shown = ours.kind() != ContextKind::Socket;
-                assert_eq!(
-                    (got.action, packet_shown.then_some(&got.packet)),
-                    (u64::from(*action), packet_shown.then_some(out)),
-                    "{name} ({engine}), packet {i} {packet:02x?}"
-                );
-                let same = got.records.len() == records.len()
-                    && got
-                        .records
-                        .iter()
-                        .zip(records)
-                        .all(|((map, r), (their_map, k))| {
-                            let perf = object
-                                .maps
-                                .iter()
-                                .any(|m| &m.name == map && m.kind == MapKind::PerfEventArray);
-                            map == their_map && if perf { perf_same(r, k) } else { r == k }
-                        });
-                assert!(
-                    same,
-                    "{name} ({engine}), packet {i}: ring buffer and perf event records: ours \
-                     {:02x?}, the kernel's {records:02x?}",
-                    got.records
-                );
-            }
-            let prog_arrays: Vec<&str> = object
-                .maps
-                .iter()
-                .filter(|m| unlisted(m.kind))
-                .map(|m| m.name.as_str())
-                .collect();
-            let our_maps: Vec<_> = ours
-                .map_entries()
-                .into_iter()
-                .filter(|(name, _)| !prog_arrays.contains(&name.as_str()))
-                .collect();
-            for ((map, a), (_, b)) in our_maps.iter().zip(&their_maps) {
-                let only_ours: Vec<_> = a.iter().filter(|e| !b.contains(e)).take(3).collect();
-                let only_theirs: Vec<_> = b.iter().filter(|e| !a.contains(e)).take(3).collect();
-                assert!(
-                    only_ours.is_empty() && only_theirs.is_empty(),
-                    "{name} ({engine}): map {map} differs: ours only {only_ours:?}, the kernel's only {only_theirs:?}"
-                );
-            }
-            assert_eq!(
-                our_maps,
-                their_maps,
-                "{name} ({engine}): maps after {} packets",
-                sent.len()
-            );
-        }
-        let mut actions = theirs.iter().map(|(a, _)| *a).collect::<Vec<_>>();
-        actions.sort();
-        actions.dedup();
-        summary.push(format!(
-            "{name}: {} runs ({refused} frames refused by the kernel's test run), {} distinct \
-             return values",
-            sent.len(),
-            actions.len()
+        summary.push(agree_with_kernel(
+            name,
+            &object,
+            entry(&object),
+            &preload,
+            &packets,
         ));
     }
     eprintln!("{} packets each; {}", packets.len(), summary.join("; "));
+}
+
+/// Runs `object`'s program `at` over `packets` in the kernel (after `preload`)
+/// and on each of our engines, and asserts they agree on return values,
+/// packets, records and final maps; returns a line for the summary.
+fn agree_with_kernel(
+    name: &str,
+    object: &EbpfObject,
+    at: usize,
+    preload: &[(&str, Vec<u8>, Vec<u8>)],
+    packets: &[Vec<u8>],
+) -> String {
+    let kernel = load_in_kernel(object, at, preload);
+    // Frames a test run of this type refuses (EINVAL) are left out of
+    // the comparison, and counted.
+    let mut refused = 0;
+    let mut sent = Vec::new();
+    let mut theirs: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut their_records: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
+    for p in packets {
+        match kernel.prog.test_run_out(p) {
+            Ok(r) => {
+                sent.push(p.clone());
+                theirs.push(r);
+                let mut records = Vec::new();
+                for (i, (def, map)) in object.maps.iter().zip(&kernel.maps).enumerate() {
+                    if def.kind == MapKind::RingBuf {
+                        let read = map.ring_records(def.max_entries as usize);
+                        for r in read.expect("reading the ring buffer") {
+                            records.push((def.name.clone(), r));
+                        }
+                    }
+                    if let Some((_, event)) = kernel.perf.iter().find(|(m, _)| *m == i) {
+                        let (samples, lost) = event.samples();
+                        assert_eq!(lost, 0, "{name}: perf samples lost");
+                        records.extend(samples.into_iter().map(|r| (def.name.clone(), r)));
+                    }
+                }
+                their_records.push(records);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // skb test runs refuse an IPv4 or IPv6 frame too short
+                // for its IP header; nothing else.
+                let short = match (p[12], p[13]) {
+                    (0x08, 0x00) => p.len() < 14 + 20,
+                    (0x86, 0xdd) => p.len() < 14 + 40,
+                    _ => false,
+                };
+                assert!(short, "{name}: the kernel refused {p:02x?}: {e}");
+                refused += 1;
+            }
+            Err(e) => panic!("{name}: BPF_PROG_TEST_RUN on {p:02x?}: {e}"),
+        }
+    }
+    let their_maps = kernel_entries(&kernel, object);
+    for engine in [Engine::Interp, Engine::Jit] {
+        let options = PacketOptions {
+            engine: Some(engine),
+            trace: false,
+            ..PacketOptions::default()
+        };
+        let ours = PacketProgram::from_object(object, at, options)
+            .unwrap_or_else(|e| panic!("{name} ({engine}): {e}"));
+        assert_eq!(ours.engine(), engine);
+        for (map, key, value) in preload {
+            ours.preload(map, key, value).expect("preloads");
+        }
+        for (i, ((packet, (action, out)), records)) in
+            sent.iter().zip(&theirs).zip(&their_records).enumerate()
+        {
+            let got = ours
+                .run(packet)
+                .unwrap_or_else(|e| panic!("{name} ({engine}), packet {i}: {e}"));
+            // A socket filter cannot change the packet (the kernel's test
+            // run hands back its Ethernet header zeroed): the return
+            // value is all it shows.
+            let packet_shown = ours.kind() != ContextKind::Socket;
+            assert_eq!(
+                (got.action, packet_shown.then_some(&got.packet)),
+                (u64::from(*action), packet_shown.then_some(out)),
+                "{name} ({engine}), packet {i} {packet:02x?}"
+            );
+            let same = got.records.len() == records.len()
+                && got
+                    .records
+                    .iter()
+                    .zip(records)
+                    .all(|((map, r), (their_map, k))| {
+                        let perf = object
+                            .maps
+                            .iter()
+                            .any(|m| &m.name == map && m.kind == MapKind::PerfEventArray);
+                        map == their_map && if perf { perf_same(r, k) } else { r == k }
+                    });
+            assert!(
+                same,
+                "{name} ({engine}), packet {i}: ring buffer and perf event records: ours \
+                 {:02x?}, the kernel's {records:02x?}",
+                got.records
+            );
+        }
+        let prog_arrays: Vec<&str> = object
+            .maps
+            .iter()
+            .filter(|m| unlisted(m.kind))
+            .map(|m| m.name.as_str())
+            .collect();
+        let our_maps: Vec<_> = ours
+            .map_entries()
+            .into_iter()
+            .filter(|(name, _)| !prog_arrays.contains(&name.as_str()))
+            .map(|(name, mut entries)| {
+                // The kernel's are sorted by key bytes (an array's indices
+                // are little-endian).
+                entries.sort();
+                (name, entries)
+            })
+            .collect();
+        for ((map, a), (_, b)) in our_maps.iter().zip(&their_maps) {
+            let (a_set, b_set): (HashSet<_>, HashSet<_>) = (a.iter().collect(), b.iter().collect());
+            let only_ours: Vec<_> = a.iter().filter(|e| !b_set.contains(e)).take(3).collect();
+            let only_theirs: Vec<_> = b.iter().filter(|e| !a_set.contains(e)).take(3).collect();
+            assert!(
+                only_ours.is_empty() && only_theirs.is_empty(),
+                "{name} ({engine}): map {map} differs: ours only {only_ours:?}, the kernel's only {only_theirs:?}"
+            );
+        }
+        assert_eq!(
+            our_maps,
+            their_maps,
+            "{name} ({engine}): maps after {} packets",
+            sent.len()
+        );
+    }
+    let mut actions = theirs.iter().map(|(a, _)| *a).collect::<Vec<_>>();
+    actions.sort();
+    actions.dedup();
+    format!(
+        "{name}: {} runs ({refused} frames refused by the kernel's test run), {} distinct \
+         return values",
+        sent.len(),
+        actions.len()
+    )
 }
 
 #[test]
@@ -1055,4 +1082,149 @@ fn the_cli_lists_perf_event_records_and_redirect_targets() {
             .any(|t| t.get("broadcast") == Some(&serde_json::json!("ports"))),
         "{out}"
     );
+}
+
+/// Where Debian's `xdp-tools` and `libxdp1` install their compiled
+/// objects.
+fn distributed_objects_dir() -> std::path::PathBuf {
+    Path::new("/usr/lib")
+        .join(format!("{}-linux-gnu", std::env::consts::ARCH))
+        .join("bpf")
+}
+
+/// Entries that make `xdp-filter`'s programs match packets of the
+/// captures: every flag bit set on common ports, and on the addresses of
+/// the first frames (IPv4, IPv6 and Ethernet source addresses).
+fn filter_preloads(
+    object: &EbpfObject,
+    packets: &[Vec<u8>],
+) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let flags = |def: &MapDef| {
+        let mut v = vec![0u8; def.value_size as usize];
+        v[0] = 0xff;
+        v
+    };
+    for def in &object.maps {
+        let name: &'static str = match def.name.as_str() {
+            "filter_ports" => "filter_ports",
+            "filter_ipv4" => "filter_ipv4",
+            "filter_ipv6" => "filter_ipv6",
+            "filter_ethernet" => "filter_ethernet",
+            _ => continue,
+        };
+        let keys: Vec<Vec<u8>> = match name {
+            "filter_ports" => [22u32, 53, 80, 123, 443]
+                .iter()
+                .map(|p| p.to_le_bytes().to_vec())
+                .collect(),
+            "filter_ipv4" => packets
+                .iter()
+                .filter(|p| p.len() >= 34 && p[12..14] == [0x08, 0x00])
+                .map(|p| p[26..30].to_vec())
+                .take(40)
+                .collect(),
+            "filter_ipv6" => packets
+                .iter()
+                .filter(|p| p.len() >= 54 && p[12..14] == [0x86, 0xdd])
+                .map(|p| p[22..38].to_vec())
+                .take(40)
+                .collect(),
+            _ => packets.iter().map(|p| p[6..12].to_vec()).take(40).collect(),
+        };
+        let mut keys: Vec<Vec<u8>> = keys
+            .into_iter()
+            .map(|mut k| {
+                k.resize(def.key_size as usize, 0);
+                k
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            out.push((name, key, flags(def)));
+        }
+    }
+    out
+}
+
+/// libxdp's dispatcher as libxdp sets it up before loading it (its
+/// `.rodata` configuration rewritten): ten programs enabled, the first
+/// nine going on to the next on the stubs' own result (31), so every
+/// `prog*` stub runs and the tenth's 31 is the verdict.
+fn dispatching(object: &EbpfObject) -> Option<EbpfObject> {
+    let mut object = object.clone();
+    let conf = object.maps.iter_mut().find(|m| m.name == ".rodata")?;
+    let init = conf.initial.as_mut()?;
+    // struct xdp_dispatcher_config (version 2): magic, version, programs
+    // enabled, frags; then chain_call_actions[10], run_prios[10],
+    // program_flags[10] as u32.
+    if init.len() != 124 {
+        return None;
+    }
+    init[2] = 10;
+    for slot in 0..9 {
+        let at = 4 + 4 * slot;
+        init[at..at + 4].copy_from_slice(&(1u32 << 31).to_le_bytes());
+    }
+    Some(object)
+}
+
+/// The XDP objects Debian ships in `xdp-tools` and `libxdp1` (built by
+/// their maintainers' clang, not ours): `xdp-filter`'s ten programs with
+/// empty filter maps and with entries that match the captures' ports and
+/// addresses, `xdpdump`'s capture program, AF_XDP's default program in
+/// both versions and the multi-program dispatcher. Each must load here as
+/// in the kernel and give the kernel's results on every packet.
+#[test]
+fn distributed_xdp_objects_agree_with_the_kernel() {
+    if !support::bpf_available() {
+        return;
+    }
+    let dir = distributed_objects_dir();
+    let Ok(listing) = std::fs::read_dir(&dir) else {
+        return skip(&format!(
+            "{} not found: install xdp-tools and libxdp1",
+            dir.display()
+        ))
+        .unwrap_or(());
+    };
+    pin_to_cpu(0).expect("sched_setaffinity");
+    let mut files: Vec<_> = listing
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "o"))
+        .collect();
+    files.sort();
+    let mut packets = made();
+    packets.extend(captured());
+    let mut summary = Vec::new();
+    for file in &files {
+        let name = file.file_name().and_then(|n| n.to_str()).expect("utf-8");
+        let bytes = std::fs::read(file).expect("object");
+        let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (at, program) in object.programs.iter().enumerate() {
+            if context_kind(&program.section) != Some(ContextKind::Xdp) {
+                continue;
+            }
+            let label = format!("{name} {}", program.name);
+            summary.push(agree_with_kernel(&label, &object, at, &[], &packets));
+            let configured = (program.name == "xdp_dispatcher")
+                .then(|| dispatching(&object))
+                .flatten();
+            if let Some(configured) = configured {
+                let ours = PacketProgram::from_object(&configured, at, PacketOptions::default())
+                    .expect("the configured dispatcher");
+                assert_eq!(ours.run(&packets[0]).expect("a run").action, 31);
+                let label = format!("{label} (ten programs chained)");
+                summary.push(agree_with_kernel(&label, &configured, at, &[], &packets));
+            }
+            let preload = filter_preloads(&object, &packets);
+            if !preload.is_empty() {
+                let label = format!("{label} (matching entries)");
+                summary.push(agree_with_kernel(&label, &object, at, &preload, &packets));
+            }
+        }
+    }
+    assert!(summary.len() >= 14, "{summary:?}");
+    eprintln!("{} packets each; {}", packets.len(), summary.join("; "));
 }

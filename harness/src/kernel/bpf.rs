@@ -376,6 +376,36 @@ pub struct KernelMap {
     fd: OwnedFd,
     key_size: usize,
     value_size: usize,
+    /// For per-CPU maps, how many CPUs' values the kernel reads and
+    /// writes at once (its possible CPUs); 0 for other maps.
+    cpus: usize,
+}
+
+/// Per-CPU map types (`BPF_MAP_TYPE_PERCPU_HASH`, `_PERCPU_ARRAY`,
+/// `_LRU_PERCPU_HASH`, `_PERCPU_CGROUP_STORAGE`).
+fn per_cpu(map_type: u32) -> bool {
+    matches!(map_type, 5 | 6 | 10 | 21)
+}
+
+/// The CPUs the kernel may ever bring up (`/sys/devices/system/cpu/possible`,
+/// as `0-1` or `0,2-3`): the number of values a per-CPU map element
+/// carries to and from user space.
+pub fn possible_cpus() -> io::Result<usize> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("possible CPUs {text:?}"),
+        )
+    };
+    let mut count = 0;
+    for part in text.trim().split(',') {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let first: usize = first.parse().map_err(|_| bad())?;
+        let last: usize = last.parse().map_err(|_| bad())?;
+        count += last.checked_sub(first).ok_or_else(bad)? + 1;
+    }
+    Ok(count)
 }
 
 impl KernelMap {
@@ -416,6 +446,11 @@ impl KernelMap {
             fd,
             key_size: key_size as usize,
             value_size: value_size as usize,
+            cpus: if per_cpu(map_type) {
+                possible_cpus()?
+            } else {
+                0
+            },
         })
     }
 
@@ -441,11 +476,28 @@ impl KernelMap {
         bpf(cmd, &mut attr)
     }
 
-    /// `BPF_MAP_UPDATE_ELEM`.
+    /// Bytes one CPU's value takes in a per-CPU element's buffer.
+    fn cpu_stride(&self) -> usize {
+        self.value_size.next_multiple_of(8)
+    }
+
+    /// `BPF_MAP_UPDATE_ELEM`; a per-CPU map's element gets `value` on
+    /// every CPU.
     pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> io::Result<()> {
         if key.len() != self.key_size || value.len() != self.value_size {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
+        let mut all = Vec::new();
+        let value = if self.cpus > 0 {
+            for _ in 0..self.cpus {
+                let at = all.len();
+                all.extend_from_slice(value);
+                all.resize(at + self.cpu_stride(), 0);
+            }
+            &all[..]
+        } else {
+            value
+        };
         self.elem(
             BPF_MAP_UPDATE_ELEM,
             key.as_ptr() as u64,
@@ -455,19 +507,23 @@ impl KernelMap {
         .map(|_| ())
     }
 
-    /// `BPF_MAP_LOOKUP_ELEM`: the value, or `None` when absent.
+    /// `BPF_MAP_LOOKUP_ELEM`: the value, or `None` when absent; for a
+    /// per-CPU map, CPU 0's value (where the tests pin themselves).
     pub fn lookup(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
         if key.len() != self.key_size {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
-        let mut value = vec![0u8; self.value_size];
+        let mut value = vec![0u8; self.cpu_stride() * self.cpus.max(1)];
         match self.elem(
             BPF_MAP_LOOKUP_ELEM,
             key.as_ptr() as u64,
             value.as_mut_ptr() as u64,
             0,
         ) {
-            Ok(_) => Ok(Some(value)),
+            Ok(_) => {
+                value.truncate(self.value_size);
+                Ok(Some(value))
+            }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }

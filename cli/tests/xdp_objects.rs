@@ -47,7 +47,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
-const PROGRAMS: [&str; 33] = [
+const PROGRAMS: [&str; 34] = [
     "counter",
     "parse",
     "rewrite",
@@ -78,6 +78,7 @@ const PROGRAMS: [&str; 33] = [
     "varoff",
     "bounds",
     "decided",
+    "known_result",
     // clang's 32-bit register arithmetic and comparisons (-mcpu=v3).
     "varoff@v3",
     "bounds@v3",
@@ -1195,6 +1196,11 @@ fn distributed_xdp_objects_agree_with_the_kernel() {
         .filter(|p| p.extension().is_some_and(|e| e == "o"))
         .collect();
     files.sort();
+    // More objects to hold to the kernel, for a developer's own checks:
+    // CRANEBPF_KERNEL_OBJECTS=a.o:b.o.
+    if let Ok(more) = std::env::var("CRANEBPF_KERNEL_OBJECTS") {
+        files.extend(more.split(':').filter(|p| !p.is_empty()).map(Into::into));
+    }
     let mut packets = made();
     packets.extend(captured());
     let mut summary = Vec::new();

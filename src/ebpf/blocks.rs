@@ -27,22 +27,33 @@ pub(crate) fn ends_block(insn: &Insn) -> bool {
     (class == op::JMP || class == op::JMP32) && matches!(insn.opc & 0xf0, op::EXIT | op::JA)
 }
 
+/// Every local call in slot order: (its slot, the absolute slot it
+/// calls, which may lie outside the program).
+pub(crate) fn local_calls(insns: &[Insn]) -> impl Iterator<Item = (usize, i64)> + '_ {
+    let mut pc = 0;
+    std::iter::from_fn(move || {
+        while pc < insns.len() {
+            let at = pc;
+            let insn = &insns[at];
+            pc += insn.width();
+            if insn.opc == op::JMP | op::CALL && insn.src == op::CALL_LOCAL {
+                return Some((at, at as i64 + 1 + i64::from(insn.imm)));
+            }
+        }
+        None
+    })
+}
+
 /// The program's functions by first slot: the entry at 0 and every
 /// local-call target, each running up to the next. `Err(pc)` names a
 /// local call whose target lies outside the program.
 pub(crate) fn function_starts(insns: &[Insn]) -> Result<Vec<usize>, usize> {
     let mut starts = vec![0usize];
-    let mut pc = 0;
-    while pc < insns.len() {
-        let insn = &insns[pc];
-        if insn.opc == op::JMP | op::CALL && insn.src == op::CALL_LOCAL {
-            let t = pc as i64 + 1 + i64::from(insn.imm);
-            if t < 0 || t >= insns.len() as i64 {
-                return Err(pc);
-            }
-            starts.push(t as usize);
+    for (pc, target) in local_calls(insns) {
+        if target < 0 || target >= insns.len() as i64 {
+            return Err(pc);
         }
-        pc += insn.width();
+        starts.push(target as usize);
     }
     starts.sort_unstable();
     starts.dedup();

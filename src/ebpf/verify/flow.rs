@@ -2,6 +2,7 @@
 //! off the end), loops, recursion and call depth.
 
 use super::Rule;
+use crate::ebpf::blocks;
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::MAX_CALL_FRAMES;
 
@@ -63,12 +64,22 @@ fn is_local_call(i: &Insn) -> bool {
 /// Rule 2: must-be-written registers, by a forward data-flow fixpoint
 /// whose meet is intersection (so a register counts as written only if
 /// every path to here writes it).
+///
+/// A local call's r0 is written after it only if every exit of the callee
+/// writes it: the kernel checks r0 at the program's exit, not at a
+/// subprogram's, whose r0 (written or not) becomes the caller's
+/// (`prepare_func_exit`). Clang relies on this: a static function whose
+/// result it knows returns without setting r0, and its callers set the
+/// known value themselves.
 /// Returns which slots are reachable.
 pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)> {
     let n = insns.len();
+    let functions = Functions::new(insns);
     let mut state: Vec<Option<u16>> = vec![None; n];
     let mut work = vec![0usize];
     state[0] = Some(ENTRY);
+    // Whether every exit of each function reached so far writes r0.
+    let mut returns_r0 = vec![true; functions.starts.len()];
     // A slot is queued again only when its mask shrinks (at most 11 times).
     // Flow past the end is not state (rule FallsOffEnd reports it).
     let merge = |state: &mut Vec<Option<u16>>, work: &mut Vec<usize>, pc: usize, m: u16| {
@@ -87,13 +98,27 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
         if is_local_call(i) {
             let callee = (pc as i64 + 1 + i.imm as i64) as usize;
             merge(&mut state, &mut work, callee, (live & ARGS) | FP);
+            let r0 = if returns_r0[functions.index_of(callee)] {
+                R0
+            } else {
+                0
+            };
             merge(
                 &mut state,
                 &mut work,
                 pc + 1,
-                (live & (CALLEE_SAVED | FP)) | R0,
+                (live & (CALLEE_SAVED | FP)) | r0,
             );
             continue;
+        }
+        if i.opc == op::EXIT_OP && live & R0 == 0 {
+            let f = functions.index_of(pc);
+            if f > 0 && returns_r0[f] {
+                // Its callers learn that r0 may be unwritten after the call.
+                returns_r0[f] = false;
+                let callers = functions.calls_to(f);
+                work.extend(callers.filter(|&c| state[c].is_some()));
+            }
         }
         let (_, writes, clobbers) = effects(i);
         let mut out = live | writes;
@@ -109,7 +134,14 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
     }
     for (pc, i) in insns.iter().enumerate() {
         let Some(live) = state[pc] else { continue };
-        let reads = if is_local_call(i) { 0 } else { effects(i).0 };
+        let reads = if is_local_call(i) {
+            0
+        } else if i.opc == op::EXIT_OP && functions.index_of(pc) > 0 {
+            // A subprogram's exit hands r0 over as it is.
+            0
+        } else {
+            effects(i).0
+        };
         let missing = reads & !live;
         if missing != 0 {
             return Err((pc, Rule::UninitializedRead(missing.trailing_zeros() as u8)));
@@ -122,24 +154,54 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
     Ok(state.iter().map(Option::is_some).collect())
 }
 
+/// The functions of a program for the data flow: where each starts (0 and
+/// every local call's target inside the program, sorted) and the local
+/// calls into each.
+struct Functions {
+    starts: Vec<usize>,
+    /// (callee's start, call slot), sorted.
+    calls: Vec<(usize, usize)>,
+}
+
+impl Functions {
+    fn new(insns: &[Insn]) -> Functions {
+        let mut starts = vec![0usize];
+        let mut calls = Vec::new();
+        // (Calls outside the program are the verifier's first rules'.)
+        for (pc, to) in blocks::local_calls(insns) {
+            if (0..insns.len() as i64).contains(&to) {
+                starts.push(to as usize);
+                calls.push((to as usize, pc));
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        calls.sort_unstable();
+        Functions { starts, calls }
+    }
+
+    /// The index of the function `pc` lies in.
+    fn index_of(&self, pc: usize) -> usize {
+        self.starts.partition_point(|&s| s <= pc).saturating_sub(1)
+    }
+
+    /// The slots of the local calls into function `f`.
+    fn calls_to(&self, f: usize) -> impl Iterator<Item = usize> + '_ {
+        let start = self.starts[f];
+        let from = self.calls.partition_point(|&(to, _)| to < start);
+        self.calls[from..]
+            .iter()
+            .take_while(move |&&(to, _)| to == start)
+            .map(|&(_, call)| call)
+    }
+}
+
 /// Every function keeps control inside it: a reached instruction's
 /// successors lie between its function's entry and the next function's
 /// (the entries: 0 and the target of every local call, reached or not, as
 /// the JIT splits the program and the kernel's `check_subprogs` does).
 pub(super) fn check_function_bounds(insns: &[Insn], reached: &[bool]) -> Result<(), (usize, Rule)> {
-    let mut starts = vec![0usize];
-    let mut pc = 0;
-    while pc < insns.len() {
-        if is_local_call(&insns[pc]) {
-            let to = pc as i64 + 1 + i64::from(insns[pc].imm);
-            if (0..insns.len() as i64).contains(&to) {
-                starts.push(to as usize);
-            }
-        }
-        pc += insns[pc].width();
-    }
-    starts.sort_unstable();
-    starts.dedup();
+    let starts = Functions::new(insns).starts;
     for (k, &start) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(insns.len());
         for pc in (start..end).filter(|&pc| reached.get(pc) == Some(&true)) {

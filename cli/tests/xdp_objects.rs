@@ -47,7 +47,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
-const PROGRAMS: [&str; 34] = [
+const PROGRAMS: [&str; 35] = [
     "counter",
     "parse",
     "rewrite",
@@ -83,6 +83,9 @@ const PROGRAMS: [&str; 34] = [
     "varoff@v3",
     "bounds@v3",
     "decided@v3",
+    // clang -O1 compares a packet pointer with data_end again where -O2
+    // would not, reading a register only the in-bounds side wrote.
+    "varoff@generic:O1",
 ];
 
 /// The program a test runs: the one named `entry`, or the object's only one.
@@ -171,17 +174,20 @@ fn skip<T>(why: &str) -> Option<T> {
     None
 }
 
-/// Compiles `tests/xdp/NAME.c`; `NAME@CPU` for clang's `-mcpu=CPU`.
+/// Compiles `tests/xdp/NAME.c`; `NAME@CPU` for clang's `-mcpu=CPU`,
+/// `NAME@CPU:O1` at `-O1` (else `-O2`).
 fn compile(name: &str) -> Option<support::TempFile> {
     let (file, cpu) = name.split_once('@').unwrap_or((name, "generic"));
+    let (cpu, level) = cpu.split_once(':').unwrap_or((cpu, "O2"));
     let src =
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(format!("tests/xdp/{file}.c"));
-    let out = support::temp_file(&format!("{file}-{cpu}.o"), b"");
+    let out = support::temp_file(&format!("{file}-{cpu}-{level}.o"), b"");
     // The kernel's UAPI headers include <asm/types.h> from the host's
     // multiarch directory.
     let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
     let result = Command::new("clang")
-        .args(["-O2", "-g", "-target", "bpf", "-c"])
+        .arg(format!("-{level}"))
+        .args(["-g", "-target", "bpf", "-c"])
         .arg(format!("-mcpu={cpu}"))
         // (This clang defines no macro for the CPU version; the C sources
         // test this one.)
@@ -217,6 +223,16 @@ struct Kernel {
 }
 
 fn load_in_kernel(object: &EbpfObject, at: usize, preload: &[(&str, Vec<u8>, Vec<u8>)]) -> Kernel {
+    try_load_in_kernel(object, at, preload).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// As [`load_in_kernel`]; `Err` with the verifier's log when the kernel
+/// refuses a program.
+fn try_load_in_kernel(
+    object: &EbpfObject,
+    at: usize,
+    preload: &[(&str, Vec<u8>, Vec<u8>)],
+) -> Result<Kernel, String> {
     let mut maps = Vec::new();
     for def in &object.maps {
         let map = create_map(def, def.flags);
@@ -267,7 +283,7 @@ fn load_in_kernel(object: &EbpfObject, at: usize, preload: &[(&str, Vec<u8>, Vec
         }
     }
     let license = object.license.as_deref().unwrap_or("GPL");
-    let mut loaded: Vec<LoadedProgram> = object
+    let loaded: Result<Vec<LoadedProgram>, String> = object
         .programs
         .iter()
         .map(|program| {
@@ -286,9 +302,10 @@ fn load_in_kernel(object: &EbpfObject, at: usize, preload: &[(&str, Vec<u8>, Vec
             // libbpf's BPF_F_XDP_HAS_FRAGS for `xdp.frags` sections.
             let frags = program.section.split('/').next() == Some("xdp.frags");
             LoadedProgram::load_flagged(prog_type, &insns, license, if frags { 32 } else { 0 })
-                .unwrap_or_else(|e| panic!("the kernel refused {}: {e}", program.name))
+                .map_err(|e| format!("the kernel refused {}: {e}", program.name))
         })
         .collect();
+    let mut loaded = loaded?;
     for (def, map) in object.maps.iter().zip(&maps) {
         for (slot, name) in &def.programs {
             let at = object
@@ -301,12 +318,12 @@ fn load_in_kernel(object: &EbpfObject, at: usize, preload: &[(&str, Vec<u8>, Vec
         }
     }
     let prog = loaded.remove(at);
-    Kernel {
+    Ok(Kernel {
         prog,
         maps,
         _others: loaded,
         perf,
-    }
+    })
 }
 
 /// `BPF_MAP_CREATE` of `def` with `flags` (a map of maps with a map of its
@@ -1209,7 +1226,9 @@ fn distributed_xdp_objects_agree_with_the_kernel() {
         let bytes = std::fs::read(file).expect("object");
         let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         for (at, program) in object.programs.iter().enumerate() {
-            if context_kind(&program.section) != Some(ContextKind::Xdp) {
+            // (Debian's are all XDP; objects given in the environment may
+            // hold TC and socket-filter programs too.)
+            if context_kind(&program.section).is_none() {
                 continue;
             }
             let label = format!("{name} {}", program.name);
@@ -1233,4 +1252,78 @@ fn distributed_xdp_objects_agree_with_the_kernel() {
     }
     assert!(summary.len() >= 14, "{summary:?}");
     eprintln!("{} packets each; {}", packets.len(), summary.join("; "));
+}
+
+/// Every program of `tests/xdp/` as clang builds it at other optimisation
+/// levels and for other CPU versions (`-O1`, `-Os`, `-mcpu=v2`, `-mcpu=v3
+/// -Os`): the code differs (`-O1` compares packet pointers with `data_end`
+/// again, v3 keeps 32-bit registers and spills `data` in 4 bytes), the
+/// kernel's verdict must not. Where the kernel refuses, we refuse with its
+/// reason; elsewhere every engine gives its results.
+#[test]
+fn every_program_at_other_levels_and_cpus_agrees_with_the_kernel() {
+    if !support::bpf_available() {
+        return;
+    }
+    pin_to_cpu(0).expect("sched_setaffinity");
+    let mut packets = made();
+    packets.extend(captured());
+    let mut files: Vec<&str> = PROGRAMS
+        .iter()
+        .filter(|p| !p.contains('@'))
+        .copied()
+        .collect();
+    files.sort_unstable();
+    let mut summary = Vec::new();
+    let mut refusals = Vec::new();
+    for file in files {
+        for variant in ["generic:O1", "generic:Os", "v2", "v3:Os"] {
+            let name = format!("{file}@{variant}");
+            // Refused here, accepted by Linux: the paths of its header loop
+            // join at the eighth (see README, Verifier), so a register set
+            // on every path the kernel explores seems unset on one.
+            let known_false_refusal = name == "parse@generic:O1";
+            let Some(path) = compile(&name) else {
+                return;
+            };
+            let bytes = std::fs::read(&path).expect("object");
+            let object = elf::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let at = entry(&object);
+            let preload = preloads(file, &object);
+            let ours = PacketProgram::from_object(&object, at, PacketOptions::default());
+            if known_false_refusal {
+                assert!(
+                    ours.is_err(),
+                    "{name} is accepted now: take it off the list"
+                );
+                continue;
+            }
+            match try_load_in_kernel(&object, at, &preload) {
+                Err(log) => {
+                    let reason = log
+                        .lines()
+                        .rev()
+                        .find(|l| !l.starts_with("processed ") && !l.trim().is_empty())
+                        .unwrap_or_default()
+                        .to_string();
+                    let ours = ours.err().map(|e| e.to_string()).unwrap_or_default();
+                    assert!(
+                        !reason.is_empty() && ours.contains(&reason),
+                        "{name}: the kernel refuses ({reason}), we say {ours:?}"
+                    );
+                    refusals.push(format!("{name}: {reason}"));
+                }
+                Ok(_) => {
+                    ours.unwrap_or_else(|e| panic!("{name}: we refuse what the kernel takes: {e}"));
+                    summary.push(agree_with_kernel(&name, &object, at, &preload, &packets));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} runs agree; refused by both: {}",
+        summary.len(),
+        refusals.join("; ")
+    );
+    assert!(summary.len() >= 100, "{summary:?}");
 }

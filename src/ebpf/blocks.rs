@@ -60,6 +60,53 @@ pub(crate) fn function_starts(insns: &[Insn]) -> Result<Vec<usize>, usize> {
     Ok(starts)
 }
 
+/// A program's functions for the data-flow passes: where each starts (0
+/// and every local call's target inside the program, sorted; calls
+/// outside it are the verifier's first rules' to refuse) and the local
+/// calls into each.
+pub(crate) struct Functions {
+    pub(crate) starts: Vec<usize>,
+    /// (callee's start, call slot), sorted.
+    calls: Vec<(usize, usize)>,
+}
+
+impl Functions {
+    pub(crate) fn new(insns: &[Insn]) -> Functions {
+        let mut starts = vec![0usize];
+        let mut calls = Vec::new();
+        for (pc, to) in local_calls(insns) {
+            if (0..insns.len() as i64).contains(&to) {
+                starts.push(to as usize);
+                calls.push((to as usize, pc));
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        calls.sort_unstable();
+        Functions { starts, calls }
+    }
+
+    /// How many functions there are.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The index of the function `pc` lies in (0: the program's own).
+    pub(crate) fn index_of(&self, pc: usize) -> usize {
+        self.starts.partition_point(|&s| s <= pc).saturating_sub(1)
+    }
+
+    /// The slots of the local calls into function `f`.
+    pub(crate) fn calls_to(&self, f: usize) -> impl Iterator<Item = usize> + '_ {
+        let start = self.starts[f];
+        let from = self.calls.partition_point(|&(to, _)| to < start);
+        self.calls[from..]
+            .iter()
+            .take_while(move |&&(to, _)| to == start)
+            .map(|&(_, call)| call)
+    }
+}
+
 /// The first slots of the basic blocks of the function `insns[start..end]`:
 /// its entry, every jump target, and every slot after a jump or an exit.
 /// `Err(pc)` names a jump that leaves the function.

@@ -69,6 +69,47 @@ impl Insn {
         }
     }
 
+    /// The registers this instruction reads and writes (bit `r` for
+    /// register r), and whether it leaves r1–r5 unreadable (helper calls
+    /// and legacy packet loads). A local call is a helper call here; the
+    /// data flow passes treat it themselves.
+    pub(crate) fn register_effects(&self) -> (u16, u16, bool) {
+        let d = regs::bit(self.dst & 15);
+        let s = regs::bit(self.src & 15);
+        match self.class() {
+            op::ALU | op::ALU64 => match self.op() {
+                op::MOV if self.is_src_reg() => (s, d, false),
+                op::MOV => (0, d, false),
+                op::NEG | op::END => (d, d, false),
+                _ if self.is_src_reg() => (d | s, d, false),
+                _ => (d, d, false),
+            },
+            op::JMP | op::JMP32 => match self.op() {
+                op::JA => (0, 0, false),
+                op::CALL if self.is_src_reg() => (d, regs::R0, true),
+                op::CALL => (0, regs::R0, true),
+                op::EXIT => (regs::R0, 0, false),
+                _ if self.is_src_reg() => (d | s, 0, false),
+                _ => (d, 0, false),
+            },
+            op::LD if self.is_lddw() => (0, d, false),
+            op::LD if self.mode() == op::IND => (s, regs::R0, true),
+            op::LD => (0, regs::R0, true),
+            op::LDX => (s, d, false),
+            op::ST => (d, 0, false),
+            _ if self.mode() == op::ATOMIC => {
+                if self.imm == op::CMPXCHG {
+                    (d | s | regs::R0, regs::R0, false)
+                } else if self.imm & op::FETCH != 0 {
+                    (d | s, s, false)
+                } else {
+                    (d | s, 0, false)
+                }
+            }
+            _ => (d | s, 0, false),
+        }
+    }
+
     /// Where control goes after this instruction at slot `pc`, within its
     /// function: `[fall-through, jump target]`. A local call continues at
     /// the next instruction; `exit` has neither. A target before the first
@@ -346,4 +387,28 @@ pub mod op {
     pub const TO_BE: u8 = ALU | END | X;
     /// Unconditional byte swap (imm = 16/32/64).
     pub const BSWAP: u8 = ALU64 | END;
+}
+
+/// Register sets as bit masks (bit `r` for register r), for the passes
+/// that follow which registers hold a value.
+pub(crate) mod regs {
+    /// r0, the result.
+    pub const R0: u16 = 1;
+    /// r1–r5, the arguments (unreadable after a helper call).
+    pub const ARGS: u16 = 0b11_1110;
+    /// r6–r9, kept across calls.
+    pub const CALLEE_SAVED: u16 = 0b11_1100_0000;
+    /// r10, the frame pointer.
+    pub const FP: u16 = 1 << 10;
+    /// What a program may read at entry: r1, r2 (this runtime's memory
+    /// length, which raw programs take) and r10.
+    pub const ENTRY: u16 = 0b110 | FP;
+    /// Every register.
+    pub const ALL: u16 = (1 << 11) - 1;
+
+    /// Register `r`'s bit (r11–r15, which the field checks refuse first,
+    /// fall outside [`ALL`]).
+    pub const fn bit(r: u8) -> u16 {
+        1u16 << r
+    }
 }

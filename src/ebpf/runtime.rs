@@ -631,7 +631,7 @@ impl PacketProgram {
             let checked = context::rewrite_with_maps(source, kind, maps)
                 .map_err(|e| named(RuntimeError::Context(e)))?;
             let rewritten = link(&checked, &set, mem_addr).map_err(named)?;
-            super::verify::verify_with(&rewritten, &helpers, options.budget)
+            super::verify::verify_checked(&rewritten, &helpers, options.budget, true)
                 .map_err(|e| named(RuntimeError::Verify(e)))?;
             let core = Prepared::new(rewritten, Compile::for_engine(options.engine), &jit)
                 .map_err(|e| named(RuntimeError::Jit(e)))?;

@@ -241,6 +241,19 @@ pub fn verify_with(
     helpers: &Helpers,
     budget: Option<u64>,
 ) -> Result<(), VerifyError> {
+    verify_checked(prog, helpers, budget, false)
+}
+
+/// As [`verify_with`]; with `reads_checked`, reads before writes are not
+/// checked again (the context pass checked them path by path, as the
+/// kernel does, for the packet programs it rewrites: a read that only
+/// paths the kernel never explores make unwritten is no refusal).
+pub(crate) fn verify_checked(
+    prog: &Program,
+    helpers: &Helpers,
+    budget: Option<u64>,
+    reads_checked: bool,
+) -> Result<(), VerifyError> {
     let insns = &prog.insns;
     if insns.is_empty() {
         return Err(VerifyError {
@@ -277,7 +290,7 @@ pub fn verify_with(
             }
         }
     }
-    let reached = check_data_flow(insns).map_err(|(pc, r)| err(pc, r))?;
+    let reached = check_data_flow(insns, !reads_checked).map_err(|(pc, r)| err(pc, r))?;
     check_function_bounds(insns, &reached).map_err(|(pc, r)| err(pc, r))?;
     let entries = function_entries(insns, &reached);
     if budget.is_none() && has_loop(insns, &entries) {
@@ -293,7 +306,7 @@ pub fn call_frames(prog: &Program) -> usize {
     if !prog.has_local_calls() {
         return 1;
     }
-    let Ok(reached) = check_data_flow(&prog.insns) else {
+    let Ok(reached) = check_data_flow(&prog.insns, false) else {
         return MAX_CALL_FRAMES;
     };
     let entries = function_entries(&prog.insns, &reached);

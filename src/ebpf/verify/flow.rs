@@ -6,56 +6,7 @@ use crate::ebpf::blocks;
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::MAX_CALL_FRAMES;
 
-/// Register bit masks.
-const R0: u16 = 1;
-const ARGS: u16 = 0b11_1110; // r1-r5
-const CALLEE_SAVED: u16 = 0b11_1100_0000; // r6-r9
-const FP: u16 = 1 << 10;
-const ENTRY: u16 = 0b110 | FP; // r1, r2, r10
-
-fn bit(r: u8) -> u16 {
-    1u16 << r
-}
-
-/// Registers an instruction reads and writes, and whether it clobbers
-/// r1–r5 (calls and legacy packet loads). Local calls are handled by the
-/// caller.
-fn effects(i: &Insn) -> (u16, u16, bool) {
-    let d = bit(i.dst & 15);
-    let s = bit(i.src & 15);
-    match i.class() {
-        op::ALU | op::ALU64 => match i.op() {
-            op::MOV if i.is_src_reg() => (s, d, false),
-            op::MOV => (0, d, false),
-            op::NEG | op::END => (d, d, false),
-            _ if i.is_src_reg() => (d | s, d, false),
-            _ => (d, d, false),
-        },
-        op::JMP | op::JMP32 => match i.op() {
-            op::JA => (0, 0, false),
-            op::CALL if i.is_src_reg() => (d, R0, true),
-            op::CALL => (0, R0, true),
-            op::EXIT => (R0, 0, false),
-            _ if i.is_src_reg() => (d | s, 0, false),
-            _ => (d, 0, false),
-        },
-        op::LD if i.is_lddw() => (0, d, false),
-        op::LD if i.mode() == op::IND => (s, R0, true),
-        op::LD => (0, R0, true),
-        op::LDX => (s, d, false),
-        op::ST => (d, 0, false),
-        _ if i.mode() == op::ATOMIC => {
-            if i.imm == op::CMPXCHG {
-                (d | s | R0, R0, false)
-            } else if i.imm & op::FETCH != 0 {
-                (d | s, s, false)
-            } else {
-                (d | s, 0, false)
-            }
-        }
-        _ => (d | s, 0, false),
-    }
-}
+use crate::ebpf::insn::regs::{ARGS, CALLEE_SAVED, ENTRY, FP, R0};
 
 fn is_local_call(i: &Insn) -> bool {
     i.opc == op::CALL_IMM && i.src == op::CALL_LOCAL
@@ -71,15 +22,20 @@ fn is_local_call(i: &Insn) -> bool {
 /// (`prepare_func_exit`). Clang relies on this: a static function whose
 /// result it knows returns without setting r0, and its callers set the
 /// known value themselves.
+/// With `check_reads` false only control is checked (falling off the
+/// end): for programs whose reads a path-sensitive pass has checked.
 /// Returns which slots are reachable.
-pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)> {
+pub(super) fn check_data_flow(
+    insns: &[Insn],
+    check_reads: bool,
+) -> Result<Vec<bool>, (usize, Rule)> {
     let n = insns.len();
-    let functions = Functions::new(insns);
+    let functions = blocks::Functions::new(insns);
     let mut state: Vec<Option<u16>> = vec![None; n];
     let mut work = vec![0usize];
     state[0] = Some(ENTRY);
     // Whether every exit of each function reached so far writes r0.
-    let mut returns_r0 = vec![true; functions.starts.len()];
+    let mut returns_r0 = vec![true; functions.len()];
     // A slot is queued again only when its mask shrinks (at most 11 times).
     // Flow past the end is not state (rule FallsOffEnd reports it).
     let merge = |state: &mut Vec<Option<u16>>, work: &mut Vec<usize>, pc: usize, m: u16| {
@@ -120,7 +76,7 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
                 work.extend(callers.filter(|&c| state[c].is_some()));
             }
         }
-        let (_, writes, clobbers) = effects(i);
+        let (_, writes, clobbers) = i.register_effects();
         let mut out = live | writes;
         if clobbers {
             out &= !ARGS;
@@ -140,10 +96,10 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
             // A subprogram's exit hands r0 over as it is.
             0
         } else {
-            effects(i).0
+            i.register_effects().0
         };
         let missing = reads & !live;
-        if missing != 0 {
+        if missing != 0 && check_reads {
             return Err((pc, Rule::UninitializedRead(missing.trailing_zeros() as u8)));
         }
         let succ = i.successors(pc);
@@ -154,54 +110,12 @@ pub(super) fn check_data_flow(insns: &[Insn]) -> Result<Vec<bool>, (usize, Rule)
     Ok(state.iter().map(Option::is_some).collect())
 }
 
-/// The functions of a program for the data flow: where each starts (0 and
-/// every local call's target inside the program, sorted) and the local
-/// calls into each.
-struct Functions {
-    starts: Vec<usize>,
-    /// (callee's start, call slot), sorted.
-    calls: Vec<(usize, usize)>,
-}
-
-impl Functions {
-    fn new(insns: &[Insn]) -> Functions {
-        let mut starts = vec![0usize];
-        let mut calls = Vec::new();
-        // (Calls outside the program are the verifier's first rules'.)
-        for (pc, to) in blocks::local_calls(insns) {
-            if (0..insns.len() as i64).contains(&to) {
-                starts.push(to as usize);
-                calls.push((to as usize, pc));
-            }
-        }
-        starts.sort_unstable();
-        starts.dedup();
-        calls.sort_unstable();
-        Functions { starts, calls }
-    }
-
-    /// The index of the function `pc` lies in.
-    fn index_of(&self, pc: usize) -> usize {
-        self.starts.partition_point(|&s| s <= pc).saturating_sub(1)
-    }
-
-    /// The slots of the local calls into function `f`.
-    fn calls_to(&self, f: usize) -> impl Iterator<Item = usize> + '_ {
-        let start = self.starts[f];
-        let from = self.calls.partition_point(|&(to, _)| to < start);
-        self.calls[from..]
-            .iter()
-            .take_while(move |&&(to, _)| to == start)
-            .map(|&(_, call)| call)
-    }
-}
-
 /// Every function keeps control inside it: a reached instruction's
 /// successors lie between its function's entry and the next function's
 /// (the entries: 0 and the target of every local call, reached or not, as
 /// the JIT splits the program and the kernel's `check_subprogs` does).
 pub(super) fn check_function_bounds(insns: &[Insn], reached: &[bool]) -> Result<(), (usize, Rule)> {
-    let starts = Functions::new(insns).starts;
+    let starts = blocks::Functions::new(insns).starts;
     for (k, &start) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(insns.len());
         for pc in (start..end).filter(|&pc| reached.get(pc) == Some(&true)) {

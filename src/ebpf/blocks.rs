@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::insn::{op, Insn};
+use super::insn::{op, regs, Insn};
 
 /// The absolute slot a jump goes to (`None` for anything but a jump:
 /// calls and exits included). May lie outside the program.
@@ -128,4 +128,52 @@ pub(crate) fn leaders(insns: &[Insn], start: usize, end: usize) -> Result<BTreeS
     }
     leaders.retain(|&l| l < end);
     Ok(leaders)
+}
+
+/// Registers live on entry to each slot: read on some path from there
+/// before being written (a backward fixpoint over every slot). Calls are
+/// taken to read r1–r5 (what a helper or callee uses is not looked up),
+/// legacy packet loads r6 (the context), and every `exit` r0; r10 is
+/// always live. Registers not live may be forgotten: nothing reads them.
+pub(crate) fn live_registers(insns: &[Insn]) -> Vec<u16> {
+    let n = insns.len();
+    let mut live = vec![regs::FP; n];
+    // Predecessors, for the worklist.
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (pc, insn) in insns.iter().enumerate() {
+        for to in insn.successors(pc).into_iter().flatten() {
+            if to < n {
+                preds[to].push(pc);
+            }
+        }
+    }
+    let live_in = |pc: usize, live: &[u16]| -> u16 {
+        let insn = &insns[pc];
+        let out = insn
+            .successors(pc)
+            .into_iter()
+            .flatten()
+            .filter(|&to| to < n)
+            .fold(0u16, |acc, to| acc | live[to]);
+        let (mut reads, mut writes, clobbers) = insn.register_effects();
+        if insn.opc == op::JMP | op::CALL {
+            reads |= regs::ARGS;
+        }
+        if clobbers {
+            writes |= regs::ARGS;
+        }
+        if insn.class() == op::LD && !insn.is_lddw() {
+            reads |= regs::bit(6);
+        }
+        ((out & !writes) | reads | regs::FP) & regs::ALL
+    };
+    let mut work: Vec<usize> = (0..n).collect();
+    while let Some(pc) = work.pop() {
+        let new = live_in(pc, &live);
+        if new != live[pc] {
+            live[pc] = new;
+            work.extend(preds[pc].iter().copied());
+        }
+    }
+    live
 }

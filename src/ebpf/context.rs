@@ -500,6 +500,19 @@ impl State {
         *self != before
     }
 
+    /// Forgets the registers outside `live` (bit per register), which no
+    /// path from here reads before writing.
+    fn forget_dead(&mut self, live: u16) {
+        for (r, v) in self.regs.iter_mut().enumerate() {
+            if live & regs::bit(r as u8) == 0 {
+                *v = Val::Unset;
+            }
+        }
+        self.unwritten &= live;
+        self.past_end &= live;
+        self.at_end &= live;
+    }
+
     /// The numbers held as copies under `link` (none for 0), in registers
     /// and stack slots.
     fn linked(&mut self, link: usize) -> impl Iterator<Item = &mut Scalar> {
@@ -576,16 +589,32 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
 /// As [`rewrite`], with the object's `maps` (indexed as `lddw` map
 /// references name them), so that stores into a read-only map's value are
 /// refused as the kernel refuses them.
+///
+/// Paths are kept apart up to [`PATHS`] per instruction; a program that
+/// pass refuses is explored again with [`PATHS_AFTER_REFUSAL`], whose
+/// verdict stands (joined paths lose what only some of them know: most
+/// programs need few paths, and keeping more costs memory and time on
+/// every load).
 pub fn rewrite_with_maps(
     prog: &Program,
     kind: ContextKind,
     maps: &[super::maps::MapDef],
 ) -> Result<Program, ContextError> {
+    explore(prog, kind, maps, PATHS).or_else(|_| explore(prog, kind, maps, PATHS_AFTER_REFUSAL))
+}
+
+/// The pass, keeping up to `paths` states apart per instruction.
+fn explore(
+    prog: &Program,
+    kind: ContextKind,
+    maps: &[super::maps::MapDef],
+    paths: usize,
+) -> Result<Program, ContextError> {
     let insns = &prog.insns;
     let n = insns.len();
     // The states reaching each instruction, path by path as the kernel
     // explores them (`nh_off` 14 on one path and 18 on another stay two
-    // states, each checked), up to PATHS; past that the last one joins
+    // states, each checked), up to `paths`; past that the last one joins
     // every further path.
     let mut states: Vec<Vec<State>> = vec![Vec::new(); n];
     // Joins at each instruction: past a few, a loop's numbers are widened.
@@ -609,6 +638,7 @@ pub fn rewrite_with_maps(
     // again).
     let functions = blocks::Functions::new(insns);
     let mut returns_r0 = vec![true; functions.len()];
+    let live = blocks::live_registers(insns);
     // (instruction, which of its states)
     let mut work = vec![(0usize, 0usize)];
     // States kept beyond each instruction's first, program-wide.
@@ -652,20 +682,24 @@ pub fn rewrite_with_maps(
                 }
             }
         }
-        let mut flow = |to: usize, st: &State, work: &mut Vec<(usize, usize)>| {
+        let mut flow = |to: usize, mut st: State, work: &mut Vec<(usize, usize)>| {
             if to >= n {
                 return;
             }
+            // What dead registers hold makes no path different (the
+            // kernel's liveness does the same for its pruning).
+            st.forget_dead(live[to]);
             let here = &mut states[to];
-            if here.iter().any(|old| old == st) {
+            if here.contains(&st) {
                 return;
             }
-            if here.is_empty() || (here.len() < PATHS && split < SPLIT_STATES) {
+            if here.is_empty() || (here.len() < paths && split < SPLIT_STATES) {
                 split += usize::from(!here.is_empty());
-                here.push(st.clone());
+                here.push(st);
                 work.push((to, here.len() - 1));
                 return;
             }
+            let st = &st;
             joins[to] = joins[to].saturating_add(1);
             let widen = joins[to] > 8;
             let last = here.len() - 1;
@@ -815,7 +849,7 @@ pub fn rewrite_with_maps(
                         },
                         _ => Val::Other,
                     };
-                    flow(pc + 2, &s, &mut work);
+                    flow(pc + 2, s, &mut work);
                     continue;
                 }
                 for r in 0..=5 {
@@ -840,7 +874,7 @@ pub fn rewrite_with_maps(
                     callee.var_ranges = s.var_ranges.clone();
                     callee.unwritten = (s.unwritten & regs::ARGS) | regs::R0 | regs::CALLEE_SAVED;
                     let to = (pc as i64 + 1 + i64::from(i.imm)) as usize;
-                    flow(to, &callee, &mut work);
+                    flow(to, callee, &mut work);
                     for r in 0..=5 {
                         s.regs[r] = Val::Other;
                     }
@@ -1023,10 +1057,10 @@ pub fn rewrite_with_maps(
         // explores the fall-through first), so where several paths are
         // refused, the first refused is the one the kernel names.
         if let Some(to) = target.filter(|_| dead_side != Some(true)) {
-            flow(to, &on_target, &mut work);
+            flow(to, on_target, &mut work);
         }
         if let Some(to) = next.filter(|_| dead_side != Some(false)) {
-            flow(to, &on_next, &mut work);
+            flow(to, on_next, &mut work);
         }
     }
     // Packet accesses are checked once the states are final (an early
@@ -1097,8 +1131,17 @@ fn check_reads(
 /// How many states of different paths an instruction keeps apart before
 /// joining the rest (the kernel explores every path; this bounds the
 /// work, and a join only loses precision: what it cannot prove is checked
-/// at run time).
+/// at run time). Paths that differ only in dead registers are one (see
+/// `forget_dead`).
 const PATHS: usize = 8;
+
+/// The same when a program is refused with [`PATHS`]: eight joined the
+/// paths of `parse.c`'s header loop as clang -O1 builds it, refusing it
+/// (16 too); 32 keeps them apart. Keeping 32 always doubled the load time
+/// of `parse.c` at -O2 (3.8 to 8.2 ms: states are copied and stored per
+/// path), and a program built to multiply paths (60 independent branches
+/// each writing its own stack slot) takes 25 ms with 32, 4 ms with eight.
+const PATHS_AFTER_REFUSAL: usize = 32;
 
 /// How many states a program keeps beyond one per instruction (a state
 /// is a few kilobytes: this bounds the pass's memory on programs that

@@ -590,9 +590,9 @@ pub fn rewrite(prog: &Program, kind: ContextKind) -> Result<Program, ContextErro
 /// references name them), so that stores into a read-only map's value are
 /// refused as the kernel refuses them.
 ///
-/// Paths are kept apart up to [`PATHS`] per instruction; a program that
-/// pass refuses is explored again with [`PATHS_AFTER_REFUSAL`], whose
-/// verdict stands (joined paths lose what only some of them know: most
+/// Paths are kept apart up to eight per instruction; a program that
+/// pass refuses is explored again with 32 kept apart, whose verdict
+/// stands (joined paths lose what only some of them know: most
 /// programs need few paths, and keeping more costs memory and time on
 /// every load).
 pub fn rewrite_with_maps(

@@ -235,12 +235,25 @@ fn try_load_in_kernel(
 ) -> Result<Kernel, String> {
     let mut maps = Vec::new();
     for def in &object.maps {
-        let map = create_map(def, def.flags);
+        // `.rodata` as libbpf creates it: BPF_F_RDONLY_PROG (programs may
+        // only read it).
+        let flags = if def.read_only {
+            def.flags | 0x80
+        } else {
+            def.flags
+        };
+        let map = create_map(def, flags);
         if let Some(init) = &def.initial {
             let mut value = init.clone();
             value.resize(def.value_size as usize, 0);
             map.update(&0u32.to_le_bytes(), &value, 0)
                 .unwrap_or_else(|e| panic!("initialising {}: {e}", def.name));
+            // As libbpf leaves `.rodata`: frozen, its contents known to the
+            // verifier.
+            if def.read_only {
+                map.freeze()
+                    .unwrap_or_else(|e| panic!("freezing {}: {e}", def.name));
+            }
         }
         maps.push(map);
     }

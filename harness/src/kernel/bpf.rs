@@ -23,6 +23,7 @@ const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_MAP_FREEZE: libc::c_long = 22;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 
@@ -505,6 +506,13 @@ impl KernelMap {
             flags,
         )
         .map(|_| ())
+    }
+
+    /// `BPF_MAP_FREEZE`: no more writes from user space, so that the
+    /// verifier may take a read-only map's contents as known (what libbpf
+    /// does to `.rodata` once it has set it, before loading programs).
+    pub fn freeze(&self) -> io::Result<()> {
+        self.elem(BPF_MAP_FREEZE, 0, 0, 0).map(|_| ())
     }
 
     /// `BPF_MAP_LOOKUP_ELEM`: the value, or `None` when absent; for a

@@ -369,7 +369,21 @@ pub fn run_xdp(
     json: bool,
     outputs: &XdpOutputs<'_>,
 ) -> Result<i32, Failure> {
-    let (object, entry) = load_packet_program(path, name)?;
+    let (mut object, entry) = load_packet_program(path, name)?;
+    // `.rodata` entries are set before loading (frozen after, as libbpf
+    // leaves it); the rest are preloaded into the loaded program's maps.
+    let preloads = match outputs.maps_in {
+        Some(file) => read_maps_in(file)?,
+        None => Vec::new(),
+    };
+    let (read_only, writable): (Vec<_>, Vec<_>) = preloads
+        .into_iter()
+        .partition(|p| object.maps.iter().any(|m| m.read_only && m.name == p.map));
+    for p in &read_only {
+        object
+            .set_read_only(&p.map, &p.key, &p.value)
+            .map_err(|e| p.failure(e))?;
+    }
     let options = PacketOptions {
         engine,
         budget,
@@ -389,8 +403,10 @@ pub fn run_xdp(
             "cranebpf: the JIT cannot compile this program ({e}); running it on the interpreter"
         );
     }
-    if let Some(file) = outputs.maps_in {
-        preload(&program, file)?;
+    for p in &writable {
+        program
+            .preload(&p.map, &p.key, &p.value)
+            .map_err(|e| p.failure(e))?;
     }
     let mut kept = Vec::new();
     let mut records = String::new();
@@ -515,8 +531,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// One `--maps-in` entry, and where it came from.
+struct Preload {
+    map: String,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    /// "--maps-in FILE: map 'M', entry N".
+    at: String,
+}
+
+impl Preload {
+    fn failure(&self, e: cranebpf::ebpf::maps::MapUpdateError) -> Failure {
+        Failure::bad_input(format!("{}: {e}", self.at))
+    }
+}
+
 /// `--maps-in FILE`: `{"map": [{"key": HEX, "value": HEX}, …], …}`.
-fn preload(program: &PacketProgram, file: &Path) -> Result<(), Failure> {
+fn read_maps_in(file: &Path) -> Result<Vec<Preload>, Failure> {
+    let mut out = Vec::new();
     let where_ = file.display();
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::bad_input(format!("--maps-in {where_}: {e}")))?;
@@ -551,13 +583,13 @@ fn preload(program: &PacketProgram, file: &Path) -> Result<(), Failure> {
                 })
             };
             let (key, value) = (field("key")?, field("value")?);
-            program.preload(map, &key, &value).map_err(|e| {
-                Failure::bad_input(format!(
-                    "--maps-in {where_}: map '{map}', entry {}: {e}",
-                    n + 1
-                ))
-            })?;
+            out.push(Preload {
+                map: map.clone(),
+                key,
+                value,
+                at: format!("--maps-in {where_}: map '{map}', entry {}", n + 1),
+            });
         }
     }
-    Ok(())
+    Ok(out)
 }

@@ -55,7 +55,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prog", "ddd", "meta"])]
     ebpf: Option<PathBuf>,
     /// With --ebpf and packets: preload maps from this JSON file
-    /// (`{"map": [{"key": HEX, "value": HEX}, ...]}`).
+    /// (`{"map": [{"key": HEX, "value": HEX}, ...]}`); `.rodata` entries
+    /// are set before the program is loaded and checked, as libbpf sets
+    /// them.
     #[arg(long, value_name = "FILE", requires = "ebpf")]
     maps_in: Option<PathBuf>,
     /// With --ebpf and packets: write every map after the run as JSON (the

@@ -47,7 +47,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
-const PROGRAMS: [&str; 35] = [
+const PROGRAMS: [&str; 36] = [
     "counter",
     "parse",
     "rewrite",
@@ -79,6 +79,7 @@ const PROGRAMS: [&str; 35] = [
     "bounds",
     "decided",
     "known_result",
+    "knob",
     // clang's 32-bit register arithmetic and comparisons (-mcpu=v3).
     "varoff@v3",
     "bounds@v3",
@@ -1328,4 +1329,62 @@ fn every_program_at_other_levels_and_cpus_agrees_with_the_kernel() {
         refusals.join("; ")
     );
     assert!(summary.len() >= 100, "{summary:?}");
+}
+
+/// `.rodata` settings are the kernel's knowledge when checking: set before
+/// loading (`EbpfObject::set_read_only`, `--maps-in`), they decide which
+/// code is checked, as in the kernel; once loaded the map is frozen.
+#[test]
+fn rodata_settings_decide_what_is_checked_as_in_the_kernel() {
+    if !support::bpf_available() {
+        return;
+    }
+    let Some(path) = compile("knob") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).expect("object");
+    let mut object = elf::load(&bytes).expect("knob.o");
+    let at = entry(&object);
+    // As built: the unchecked read is never reached (the main test runs
+    // it against the kernel); the loaded program's `.rodata` is frozen.
+    let ours = PacketProgram::from_object(&object, at, PacketOptions::default()).expect("accepted");
+    let e = ours
+        .preload(".rodata", &[0; 4], &[1, 0, 0, 0, 7])
+        .expect_err("frozen");
+    assert!(e.to_string().contains("read-only once loaded"), "{e}");
+    // Switched on before loading: both refuse, for the same reason.
+    let rodata = object
+        .maps
+        .iter()
+        .find(|m| m.name == ".rodata")
+        .expect(".rodata");
+    let mut on = rodata.initial.clone().expect("contents");
+    on[..4].copy_from_slice(&1u32.to_le_bytes());
+    object.set_read_only(".rodata", &[0; 4], &on).expect("set");
+    let Err(log) = try_load_in_kernel(&object, at, &[]) else {
+        panic!("the kernel took the unchecked read");
+    };
+    let ours = PacketProgram::from_object(&object, at, PacketOptions::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let reason = "invalid access to packet, off=100 size=1, R1(id=0,off=100,r=14)";
+    assert!(log.contains(reason), "{log}");
+    assert!(ours.contains(reason), "{ours}");
+    // The command sets `.rodata` entries of --maps-in before loading.
+    let maps_in = support::temp_file(
+        "knob-maps-in.json",
+        br#"{".rodata": [{"key": "00000000", "value": "0100000007"}]}"#,
+    );
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        path.to_str().expect("utf-8"),
+        "--hex",
+        "0000000000000000000000000000",
+        "--maps-in",
+        maps_in.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(reason), "{err}");
 }

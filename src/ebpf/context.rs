@@ -273,8 +273,10 @@ enum Val {
     Sample(usize),
     /// A read-only map's value (`.rodata`, loaded by `lddw` as
     /// `BPF_PSEUDO_MAP_VALUE`) plus this offset, and the value's size: the
-    /// kernel's PTR_TO_MAP_VALUE of a `BPF_F_RDONLY_PROG` map.
-    ReadOnly(i64, u32),
+    /// kernel's PTR_TO_MAP_VALUE of a `BPF_F_RDONLY_PROG` map; with the
+    /// object's map index when its contents are known (`.rodata`, frozen
+    /// once loaded), not for a lookup's read-only value (a devmap's).
+    ReadOnly(i64, u32, Option<u32>),
     /// A writable map value of `size` bytes (a lookup's result compared
     /// with 0, or `.data`/`.bss` through `BPF_PSEUDO_MAP_VALUE`) plus the
     /// constant `off` and a number whose bounds are surely the kernel's
@@ -355,7 +357,7 @@ impl Val {
                 bits,
             },
             Val::Pkt(o) => Val::Pkt(o + k),
-            Val::ReadOnly(o, n) => Val::ReadOnly(o + k, n),
+            Val::ReadOnly(o, n, m) => Val::ReadOnly(o + k, n, m),
             Val::PktVar {
                 id,
                 off,
@@ -786,12 +788,16 @@ fn explore(
                 // through another pointer (a map value, a copy of r10, a
                 // frozen .rodata) it may know more.
                 let from_data = matches!(base, Val::Pkt(_) | Val::PktVar { .. } | Val::Ctx(_));
-                s.regs[dst] = match stack {
-                    Some(Some(slot)) => match s.stack[slot] {
+                // `.rodata` is frozen once loaded: the kernel reads the
+                // bytes a load at a known offset gets.
+                let constant = rodata_constant(&i, base, size, maps);
+                s.regs[dst] = match (stack, constant) {
+                    (Some(Some(slot)), _) => match s.stack[slot] {
                         Val::Unset => Val::Other,
                         v => v,
                     },
-                    Some(None) => Val::Other,
+                    (Some(None), _) => Val::Other,
+                    (None, Some(v)) => Val::Scalar(Scalar::constant(v)),
                     // A zero-extended load: bounded by its size.
                     _ if i.mode() == op::MEM && (size < 8 || from_data) => Val::Scalar(Scalar {
                         sure: from_data,
@@ -840,7 +846,9 @@ fn explore(
                     let offset = insns.get(pc + 1).map_or(0, |hi| i64::from(hi.imm as u32));
                     s.regs[dst] = match (i.src, map) {
                         (1, _) => Val::MapPtr(i.imm as u32 as usize),
-                        (2, Some(m)) if m.read_only => Val::ReadOnly(offset, m.value_size),
+                        (2, Some(m)) if m.read_only => {
+                            Val::ReadOnly(offset, m.value_size, Some(i.imm as u32))
+                        }
                         (2, Some(m)) => Val::MapValue {
                             off: offset,
                             size: m.value_size,
@@ -980,7 +988,7 @@ fn explore(
                     vhi: 0,
                 },
                 Lookup::Value(None) => Val::Other,
-                Lookup::ReadOnly(size) => Val::ReadOnly(0, size),
+                Lookup::ReadOnly(size) => Val::ReadOnly(0, size, None),
                 Lookup::Inner(outer) => Val::InnerMap(outer),
                 Lookup::Sample => Val::Sample(id),
             };
@@ -1106,6 +1114,31 @@ fn explore(
         }
     }
     Ok(Program::new(rewritten))
+}
+
+/// What a load of `size` bytes from a frozen `.rodata` value at a known
+/// offset reads (zero- or sign-extended as the load is): the kernel's
+/// `bpf_map_direct_read`. `None` for other loads, or outside the value.
+fn rodata_constant(i: &Insn, base: Val, size: usize, maps: &[super::maps::MapDef]) -> Option<u64> {
+    let Val::ReadOnly(off, value_size, Some(map)) = base else {
+        return None;
+    };
+    let at = usize::try_from(off.checked_add(i64::from(i.off))?).ok()?;
+    if at.checked_add(size)? > value_size as usize || !matches!(size, 1 | 2 | 4 | 8) {
+        return None;
+    }
+    let initial = maps.get(map as usize)?.initial.as_deref().unwrap_or(&[]);
+    let mut bytes = [0u8; 8];
+    for (k, b) in bytes.iter_mut().take(size).enumerate() {
+        *b = initial.get(at + k).copied().unwrap_or(0);
+    }
+    let v = u64::from_le_bytes(bytes);
+    Some(if i.mode() == op::MEMSX {
+        let shift = 64 - 8 * size as u32;
+        (((v << shift) as i64) >> shift) as u64
+    } else {
+        v
+    })
 }
 
 /// Reads before writes on a path's final state at `pc` (a local call
@@ -1266,7 +1299,7 @@ impl Access {
                 vmin,
                 vhi,
             } => map_value_access(pc, reg, off + self.off, size, value_size, vmin, vhi),
-            Val::ReadOnly(o, value_size) if self.write => {
+            Val::ReadOnly(o, value_size, _) if self.write => {
                 let off = o + self.off;
                 refuse(format!(
                     "write into map forbidden, value_size={value_size} off={off} size={size}: \

@@ -62,6 +62,40 @@ pub struct EbpfObject {
     pub maps: Vec<MapDef>,
 }
 
+impl EbpfObject {
+    /// Sets a read-only global data map's contents (`.rodata`, key 0)
+    /// before the object is loaded, as libbpf's skeletons do: once loaded
+    /// it is frozen (programs are checked knowing its bytes, as the kernel
+    /// checks them) and [`PacketProgram::preload`] refuses it.
+    ///
+    /// [`PacketProgram::preload`]: crate::ebpf::runtime::PacketProgram::preload
+    pub fn set_read_only(
+        &mut self,
+        map: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), super::maps::MapUpdateError> {
+        let err = |m: String| Err(super::maps::MapUpdateError(m));
+        let Some(def) = self.maps.iter_mut().find(|m| m.name == map) else {
+            return err(format!("the object has no map named '{map}'"));
+        };
+        if !def.read_only {
+            return err(format!("map '{map}' is not read-only"));
+        }
+        if key != [0, 0, 0, 0] || value.len() != def.value_size as usize {
+            return err(format!(
+                "key of {} bytes and value of {} bytes; '{map}' takes key 00000000 and {} \
+                 bytes",
+                key.len(),
+                value.len(),
+                def.value_size
+            ));
+        }
+        def.initial = Some(value.to_vec());
+        Ok(())
+    }
+}
+
 /// Why an object cannot be loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ElfError(pub String);

@@ -488,6 +488,15 @@ impl MapSet {
         let (k, v) = self
             .sizes(map)
             .ok_or_else(|| MapUpdateError(format!("no map {map}")))?;
+        // The kernel refuses updates of a frozen map (EPERM); programs
+        // were checked knowing `.rodata`'s contents.
+        if self.maps[map].def.read_only {
+            return Err(MapUpdateError(format!(
+                "map '{}' is read-only once loaded (frozen, as libbpf leaves it): set it in \
+                 the object before loading",
+                self.maps[map].def.name
+            )));
+        }
         if key.len() != k || value.len() != v {
             return Err(MapUpdateError(format!(
                 "key of {} bytes and value of {} bytes; the map takes {k} and {v}",

@@ -338,3 +338,27 @@ const KNOWN_DISAGREEMENTS: &[&str] = &[
     "(dst net 10.0.0.0/8) || (ip6 host 2001:db8::1 && port 22 || (ip6 proto 1) or (ip6[6] = 17))",
     "not (ether proto \\rarp) || not ip6 multicast and  proto \\tcp and ip6[6] = 17 and  proto 6",
 ];
+
+/// `protochain` on a link type whose network-layer offset libpcap leaves
+/// unset (-1: JUNIPER_ES, "raw IP addresses"): libpcap's unsigned sums
+/// wrap, and so must ours (an `expr_compile` fuzz finding: the sum
+/// overflowed where the build checks arithmetic). Byte for byte libpcap's
+/// program (it never optimises protochain's loop).
+#[test]
+fn protochain_without_a_network_layer_offset_is_libpcaps_program() {
+    let Some(pcap) = LibPcap::load_or_skip() else {
+        return;
+    };
+    let link = LinkType::from_name("JUNIPER_ES").expect("a link type we know");
+    for expr in [
+        "ip protochain 51",
+        "ip6 protochain 44",
+        "protochain 51 or ip6 protochain 44",
+    ] {
+        let ours = compile_expr(expr, link).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let theirs = pcap
+            .compile("JUNIPER_ES", expr, true)
+            .unwrap_or_else(|e| panic!("libpcap, {expr}: {e}"));
+        assert_eq!(ours.insns, theirs.insns, "{expr}");
+    }
+}

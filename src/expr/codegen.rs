@@ -2173,6 +2173,8 @@ impl Gen {
         const IPPROTO_AH: u32 = 51;
         const IPPROTO_NONE: u32 = 59;
         const IPPROTO_DSTOPTS: u32 = 60;
+        // (libpcap's unsigned sum: link types whose network layer offset
+        // is unset, -1, such as JUNIPER_ES, wrap as its C does.)
         let nl = self.off_nl.k;
         let stmt = Insn::stmt;
         let alu = |o: u16, k: u32| stmt(op::ALU | o | op::K, k);
@@ -2182,12 +2184,12 @@ impl Gen {
         let jeq = |k: u32| Insn::jump(op::JMP | op::JEQ | op::K, k, 0, 0);
         let b0 = if proto == Proto::Ip {
             let b0 = self.linktype(ETHERTYPE_IP, col)?;
-            list.push((ld(op::B, nl + 9), None, None));
+            list.push((ld(op::B, nl.wrapping_add(9)), None, None));
             list.push((stmt(op::LDX | op::MSH | op::B, nl), None, None));
             b0
         } else {
             let b0 = self.linktype(ETHERTYPE_IPV6, col)?;
-            list.push((ld(op::B, nl + 6), None, None));
+            list.push((ld(op::B, nl.wrapping_add(6)), None, None));
             list.push((stmt(op::LDX | op::IMM, 40), None, None));
             b0
         };
@@ -2225,7 +2227,11 @@ impl Gen {
             let advance = list.len();
             list.push((stmt(op::LD | op::IND | op::B, nl), None, None));
             list.push((stmt(op::ST, reg), None, None));
-            list.push((stmt(op::LD | op::IND | op::B, nl + 1), None, None));
+            list.push((
+                stmt(op::LD | op::IND | op::B, nl.wrapping_add(1)),
+                None,
+                None,
+            ));
             list.push((alu(op::ADD, 1), None, None));
             list.push((alu(op::MUL, 8), None, None));
             list.push((stmt(op::ALU | op::ADD | op::X, 0), None, None));

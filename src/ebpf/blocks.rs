@@ -36,7 +36,7 @@ pub(crate) fn local_calls(insns: &[Insn]) -> impl Iterator<Item = (usize, i64)> 
             let at = pc;
             let insn = &insns[at];
             pc += insn.width();
-            if insn.opc == op::JMP | op::CALL && insn.src == op::CALL_LOCAL {
+            if insn.is_local_call() {
                 return Some((at, at as i64 + 1 + i64::from(insn.imm)));
             }
         }
@@ -94,6 +94,12 @@ impl Functions {
     /// The index of the function `pc` lies in (0: the program's own).
     pub(crate) fn index_of(&self, pc: usize) -> usize {
         self.starts.partition_point(|&s| s <= pc).saturating_sub(1)
+    }
+
+    /// An `exit` of a function other than the program's own (one that
+    /// passes r0 to its caller as it is, written or not).
+    pub(crate) fn is_subprogram_exit(&self, pc: usize, insn: &Insn) -> bool {
+        insn.opc == op::EXIT_OP && self.index_of(pc) > 0
     }
 
     /// The slots of the local calls into function `f`.

@@ -409,7 +409,6 @@ impl Val {
         matches!(self, Val::Other | Val::Scalar(_))
     }
 
-    /// A pointer this analysis tracks or gave up on (not a plain value).
     /// Surely a pointer (the kernel's spillable register types): `Other`
     /// and `Unknown` may be one or a number (`data_end - data` is one), so
     /// they are not.
@@ -420,6 +419,7 @@ impl Val {
         )
     }
 
+    /// A pointer this analysis tracks or gave up on (not a plain value).
     fn is_packet_pointer(self) -> bool {
         matches!(
             self,
@@ -511,8 +511,14 @@ impl State {
             }
         }
         self.unwritten &= live;
-        self.past_end &= live;
-        self.at_end &= live;
+        self.keep_end_marks(live);
+    }
+
+    /// Keeps what is known of where packet pointers lie against
+    /// `data_end` only for the registers in `kept`.
+    fn keep_end_marks(&mut self, kept: u16) {
+        self.past_end &= kept;
+        self.at_end &= kept;
     }
 
     /// The numbers held as copies under `link` (none for 0), in registers
@@ -652,10 +658,8 @@ fn explore(
         };
         let i = insns[pc];
         let mut s = state;
-        let local_call = i.opc == op::JMP | op::CALL && i.src == op::CALL_LOCAL;
-        let subprogram_exit = i.opc == op::EXIT_OP && functions.index_of(pc) > 0;
         let (_, writes, clobbers) = i.register_effects();
-        if subprogram_exit && s.unwritten & regs::R0 != 0 {
+        if functions.is_subprogram_exit(pc, &i) && s.unwritten & regs::R0 != 0 {
             let f = functions.index_of(pc);
             if std::mem::replace(&mut returns_r0[f], false) {
                 for call in functions.calls_to(f) {
@@ -663,15 +667,13 @@ fn explore(
                 }
             }
         }
-        if !local_call {
+        if !i.is_local_call() {
             s.unwritten &= !writes;
             let (past, at) = (s.past_end, s.at_end);
-            s.past_end &= !writes;
-            s.at_end &= !writes;
+            s.keep_end_marks(!writes);
             if clobbers {
                 s.unwritten |= regs::ARGS;
-                s.past_end &= !regs::ARGS;
-                s.at_end &= !regs::ARGS;
+                s.keep_end_marks(!regs::ARGS);
             }
             // A copy keeps what is known of the pointer.
             if i.opc == op::ALU64 | op::MOV | op::X && i.off == 0 {
@@ -892,8 +894,7 @@ fn explore(
                         regs::R0
                     };
                     s.unwritten = (s.unwritten & regs::CALLEE_SAVED) | regs::ARGS | r0;
-                    s.past_end &= regs::CALLEE_SAVED;
-                    s.at_end &= regs::CALLEE_SAVED;
+                    s.keep_end_marks(regs::CALLEE_SAVED);
                 }
                 op::CALL => {
                     let lookup = if i.is_src_reg() {
@@ -963,8 +964,7 @@ fn explore(
                         }
                         s.range = 0;
                         s.var_ranges.clear();
-                        s.past_end = 0;
-                        s.at_end = 0;
+                        s.keep_end_marks(0);
                     }
                 }
                 _ => {}
@@ -1149,10 +1149,8 @@ fn check_reads(
     s: &State,
     functions: &blocks::Functions,
 ) -> Result<(), ContextError> {
-    let local_call = i.opc == op::JMP | op::CALL && i.src == op::CALL_LOCAL;
-    let subprogram_exit = i.opc == op::EXIT_OP && functions.index_of(pc) > 0;
     let unwritten = i.register_effects().0 & s.unwritten;
-    if local_call || subprogram_exit || unwritten == 0 {
+    if i.is_local_call() || functions.is_subprogram_exit(pc, i) || unwritten == 0 {
         return Ok(());
     }
     Err(ContextError {

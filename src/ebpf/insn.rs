@@ -60,6 +60,12 @@ impl Insn {
         self.opc == op::LD | op::IMM | op::DW
     }
 
+    /// A local (BPF-to-BPF) call: `call` with `src` 1, its target
+    /// `imm + 1` slots on.
+    pub const fn is_local_call(&self) -> bool {
+        self.opc == op::JMP | op::CALL && self.src == op::CALL_LOCAL
+    }
+
     /// The slots this instruction occupies: 2 for `lddw`, else 1.
     pub const fn width(&self) -> usize {
         if self.is_lddw() {
@@ -186,9 +192,7 @@ impl Program {
     /// True if some slot is a local (bpf-to-bpf) call, so a run may need
     /// more than one stack frame.
     pub fn has_local_calls(&self) -> bool {
-        self.insns
-            .iter()
-            .any(|i| i.opc == op::JMP | op::CALL && i.src == op::CALL_LOCAL)
+        self.insns.iter().any(Insn::is_local_call)
     }
 
     /// Encodes every slot as little-endian bytes.

@@ -51,7 +51,7 @@ pub fn stack_depth(prog: &Program) -> Option<usize> {
     let mut work = vec![0usize];
     state.first_mut()?.replace(entry);
     for (pc, i) in insns.iter().enumerate() {
-        if i.opc == op::JMP | op::CALL && i.src == op::CALL_LOCAL {
+        if i.is_local_call() {
             let t = usize::try_from(pc as i64 + 1 + i64::from(i.imm)).ok()?;
             *state.get_mut(t)? = Some(entry);
             work.push(t);

@@ -3,14 +3,10 @@
 
 use super::Rule;
 use crate::ebpf::blocks;
-use crate::ebpf::insn::{op, Insn};
+use crate::ebpf::insn::Insn;
 use crate::ebpf::MAX_CALL_FRAMES;
 
 use crate::ebpf::insn::regs::{ARGS, CALLEE_SAVED, ENTRY, FP, R0};
-
-fn is_local_call(i: &Insn) -> bool {
-    i.opc == op::CALL_IMM && i.src == op::CALL_LOCAL
-}
 
 /// Rule 2: must-be-written registers, by a forward data-flow fixpoint
 /// whose meet is intersection (so a register counts as written only if
@@ -51,7 +47,7 @@ pub(super) fn check_data_flow(
     while let Some(pc) = work.pop() {
         let Some(live) = state[pc] else { continue };
         let i = &insns[pc];
-        if is_local_call(i) {
+        if i.is_local_call() {
             let callee = (pc as i64 + 1 + i.imm as i64) as usize;
             merge(&mut state, &mut work, callee, (live & ARGS) | FP);
             let r0 = if returns_r0[functions.index_of(callee)] {
@@ -67,9 +63,9 @@ pub(super) fn check_data_flow(
             );
             continue;
         }
-        if i.opc == op::EXIT_OP && live & R0 == 0 {
+        if functions.is_subprogram_exit(pc, i) && live & R0 == 0 {
             let f = functions.index_of(pc);
-            if f > 0 && returns_r0[f] {
+            if returns_r0[f] {
                 // Its callers learn that r0 may be unwritten after the call.
                 returns_r0[f] = false;
                 let callers = functions.calls_to(f);
@@ -90,9 +86,9 @@ pub(super) fn check_data_flow(
     }
     for (pc, i) in insns.iter().enumerate() {
         let Some(live) = state[pc] else { continue };
-        let reads = if is_local_call(i) {
+        let reads = if i.is_local_call() {
             0
-        } else if i.opc == op::EXIT_OP && functions.index_of(pc) > 0 {
+        } else if functions.is_subprogram_exit(pc, i) {
             // A subprogram's exit hands r0 over as it is.
             0
         } else {
@@ -140,7 +136,7 @@ pub(super) fn check_function_bounds(insns: &[Insn], reached: &[bool]) -> Result<
 pub(super) fn function_entries(insns: &[Insn], reached: &[bool]) -> Vec<usize> {
     let mut entries = vec![0];
     for pc in (0..insns.len()).filter(|&pc| reached[pc]) {
-        if is_local_call(&insns[pc]) {
+        if insns[pc].is_local_call() {
             entries.push((pc as i64 + 1 + insns[pc].imm as i64) as usize);
         }
     }
@@ -210,7 +206,7 @@ fn calls_of(insns: &[Insn], entry: usize) -> Vec<(usize, usize)> {
         }
         seen[pc] = true;
         let i = &insns[pc];
-        if is_local_call(i) {
+        if i.is_local_call() {
             calls.push((pc, (pc as i64 + 1 + i.imm as i64) as usize));
         }
         let succ = i.successors(pc);

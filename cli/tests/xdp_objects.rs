@@ -1365,6 +1365,19 @@ fn rodata_settings_decide_what_is_checked_as_in_the_kernel() {
         .expect(".rodata");
     let mut on = rodata.initial.clone().expect("contents");
     on[..4].copy_from_slice(&1u32.to_le_bytes());
+    // A value of the wrong size, a map that is not there: named errors.
+    let e = object
+        .set_read_only(".rodata", &[0; 4], &[1])
+        .expect_err("size");
+    assert!(
+        e.to_string()
+            .contains("'.rodata' takes key 00000000 and 5 bytes"),
+        "{e}"
+    );
+    let e = object
+        .set_read_only(".nope", &[0; 4], &on)
+        .expect_err("no map");
+    assert!(e.to_string().contains("no map named '.nope'"), "{e}");
     object.set_read_only(".rodata", &[0; 4], &on).expect("set");
     let Err(log) = try_load_in_kernel(&object, at, &[]) else {
         panic!("the kernel took the unchecked read");
@@ -1392,4 +1405,23 @@ fn rodata_settings_decide_what_is_checked_as_in_the_kernel() {
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains(reason), "{err}");
+    // A `.rodata` entry of the wrong size is bad input, located.
+    let short = support::temp_file(
+        "knob-short.json",
+        br#"{".rodata": [{"key": "00000000", "value": "01"}]}"#,
+    );
+    let (code, _, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        path.to_str().expect("utf-8"),
+        "--hex",
+        "0000000000000000000000000000",
+        "--maps-in",
+        short.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("map '.rodata', entry 1: key of 4 bytes and value of 1 bytes"),
+        "{err}"
+    );
 }

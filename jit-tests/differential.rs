@@ -2,8 +2,9 @@
 //! generated case.
 //!
 //! - Classic: reference interpreter = eBPF interpreter on the translation =
-//!   JIT on the translation (x86-64, with and without bounds-check
-//!   elimination), and a sample of the JIT's aarch64 code under qemu.
+//!   JIT on the translation (x86-64: written directly, with and without
+//!   bounds-check elimination, and through Cranelift), and a sample of the
+//!   JIT's aarch64 code under qemu.
 //! - eBPF: interpreter = JIT, on the return value or error and on the
 //!   input memory afterwards, and a sample under qemu.
 //!
@@ -134,20 +135,27 @@ fn classic_engines_agree() {
     for n in 0..programs {
         let prog = gen::classic::program(&mut rng, 40);
         let meta = random_metadata(&mut rng);
-        let build = |engine, bce| {
+        let build = |engine, jit| {
             let options = FilterOptions {
                 engine: Some(engine),
                 metadata: meta.clone(),
-                jit: jit_options(bce),
+                jit,
                 ..FilterOptions::default()
             };
             Filter::with_options(prog.clone(), options).expect("a checked program builds")
         };
+        // The JIT's leaf code written directly (the default on x86-64) and
+        // through Cranelift.
+        let cranelift = JitOptions {
+            direct: false,
+            ..jit_options(true)
+        };
         let engines = [
-            ("cbpf", build(Engine::Cbpf, true)),
-            ("interp", build(Engine::Interp, true)),
-            ("jit", build(Engine::Jit, true)),
-            ("jit-no-bce", build(Engine::Jit, false)),
+            ("cbpf", build(Engine::Cbpf, jit_options(true))),
+            ("interp", build(Engine::Interp, jit_options(true))),
+            ("jit", build(Engine::Jit, jit_options(true))),
+            ("jit-no-bce", build(Engine::Jit, jit_options(false))),
+            ("jit-cranelift", build(Engine::Jit, cranelift)),
         ];
         let mut packets = edge_packets(&prog, &mut rng);
         for _ in 0..20 {
@@ -224,7 +232,8 @@ fn classic_engines_agree() {
     }
     eprintln!(
         "classic: {programs} programs, {cases} program×packet cases, {comparisons} comparisons \
-         on x86-64 (interp, jit, jit without bounds-check elimination, each against cbpf); \
+         on x86-64 (interp, jit, jit without bounds-check elimination, jit through Cranelift, \
+         each against cbpf); \
          aarch64: {arm_cases} cases ({arm_skipped} handed over to the interpreter: helper calls \
          and negative offsets)"
     );
@@ -648,6 +657,42 @@ fn bounds_check_elimination_keeps_verdicts_at_every_length() {
         }
     }
     eprintln!("bounds-check elimination: {cases} packets, same verdicts with and without");
+}
+
+/// The classic comparison above means the directly written code only if
+/// filters get it: every generated program's translation, compiled as
+/// `Filter` compiles it, is written directly on x86-64 (register shifts
+/// need BMI2; without it those go to Cranelift).
+#[cfg(all(unix, target_arch = "x86_64"))]
+#[test]
+fn generated_filters_are_written_directly_on_x86_64() {
+    use cranebpf::jit::JitCode;
+    let mut rng = Rng::new(seed() ^ 0xd1ec);
+    let options = JitOptions {
+        frame_size: CLASSIC_FRAME as u32,
+        optimize: false,
+        leaf: true,
+        leaf_mem: ctx_field::SIZE as u32,
+        cache: false,
+        ..jit_options(true)
+    };
+    let bmi2 = std::is_x86_feature_detected!("bmi2");
+    let mut direct = 0;
+    for _ in 0..1000 {
+        let prog = gen::classic::program(&mut rng, 40);
+        let ebpf = translate(&prog).expect("translates");
+        let code = JitCode::compile(&ebpf, &options).expect("compiles");
+        let shifts_by_x = prog.insns.iter().any(|i| matches!(i.code, 0x6c | 0x7c));
+        if bmi2 || !shifts_by_x {
+            assert!(
+                code.is_written_directly(),
+                "went to Cranelift:\n{}",
+                cbpf::print::ddd(&prog)
+            );
+            direct += 1;
+        }
+    }
+    eprintln!("{direct} of 1000 generated filters written directly");
 }
 
 #[test]

@@ -53,7 +53,9 @@ pub struct DisasmArgs {
     /// Write to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Show the Cranelift IR the JIT builds.
+    /// Show the Cranelift IR the JIT builds (on x86-64, filters' code is
+    /// written directly, without IR; this shows what Cranelift builds for
+    /// the other targets and for batch code).
     #[arg(long, conflicts_with_all = ["native", "format"])]
     clif: bool,
     /// Show the machine code the JIT emits.
@@ -95,6 +97,7 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
             engine: Some(Engine::Jit),
             jit: JitOptions {
                 keep_listings: true,
+                direct: listing != Listing::Clif,
                 ..JitOptions::default()
             },
             ..FilterOptions::default()

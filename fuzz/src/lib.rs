@@ -366,24 +366,26 @@ pub fn classic_diff(data: &[u8]) {
         return;
     }
     let metadata = metadata(meta);
-    let build = |engine, eliminate_bounds_checks| {
+    let build = |engine, eliminate_bounds_checks, direct| {
         let mut options = FilterOptions {
             engine: Some(engine),
             metadata: metadata.clone(),
             ..FilterOptions::default()
         };
         options.jit.eliminate_bounds_checks = eliminate_bounds_checks;
+        options.jit.direct = direct;
         options.jit.verify_ir = true;
         Filter::with_options(prog.clone(), options).expect("a checked program builds")
     };
-    let reference = build(Engine::Cbpf, true);
+    let reference = build(Engine::Cbpf, true, true);
     let others = [
-        ("interp", build(Engine::Interp, true)),
-        ("jit", build(Engine::Jit, true)),
+        ("interp", build(Engine::Interp, true, true)),
+        ("jit", build(Engine::Jit, true, true)),
         (
             "jit without bounds-check elimination",
-            build(Engine::Jit, false),
+            build(Engine::Jit, false, true),
         ),
+        ("jit through Cranelift", build(Engine::Jit, true, false)),
     ];
     // The packet, and every prefix cut at a load's edge is too many runs;
     // the whole packet and a few cuts named by its own bytes suffice.

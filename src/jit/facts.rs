@@ -108,6 +108,23 @@ impl Facts {
             .copied()
             .unwrap_or(Range::ANY)
     }
+
+    /// Whether an `LD_IND`'s offset `(int32)(src + imm)` is non-negative
+    /// for every value `src` may hold here.
+    pub fn ld_ind_offset_never_negative(&self, src: u8, imm: i32) -> bool {
+        let r = self.range(src);
+        let imm = i64::from(imm);
+        r.hi <= i32::MAX as u64
+            && r.lo as i64 + imm >= 0
+            && r.hi as i64 + imm <= i64::from(i32::MAX)
+    }
+
+    /// Leaf code: the end of an access of `size` bytes at `reg + off` when
+    /// it is proven inside the `leaf_mem` bytes at the entry r1.
+    pub fn end_inside_entry_r1(&self, reg: u8, off: i64, size: i64, leaf_mem: u32) -> Option<u32> {
+        let end = off + size;
+        (self.is_entry_r1(reg) && off >= 0 && end <= i64::from(leaf_mem)).then_some(end as u32)
+    }
 }
 
 /// Facts before each instruction of `insns` (one function, indexed like

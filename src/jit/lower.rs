@@ -1567,14 +1567,11 @@ impl Lowerer<'_, '_> {
         let base = self.reg(reg);
         if self.input.leaf {
             let fact = self.facts[pc - self.input.start];
-            let end = off + size;
-            if fact.is_some_and(|f| f.is_entry_r1(reg))
-                && off >= 0
-                && end <= i64::from(self.input.leaf_mem)
-            {
+            let leaf_mem = self.input.leaf_mem;
+            if let Some(end) = fact.and_then(|f| f.end_inside_entry_r1(reg, off, size, leaf_mem)) {
                 // Proven inside the memory at the entry r1.
                 let needed = &mut self.lowered.leaf_mem_needed;
-                *needed = (*needed).max(end as u32);
+                *needed = (*needed).max(end);
                 return self.b.ins().iadd_imm_s(base, off);
             }
             // Anything else is finished by the interpreter; the access
@@ -1821,14 +1818,8 @@ impl Lowerer<'_, '_> {
     /// Whether an `LD_IND`'s offset `(int32)(src + imm)` is proven
     /// non-negative by the range of `src`.
     fn offset_never_negative(&self, pc: usize, insn: &Insn) -> bool {
-        let Some(f) = self.facts[pc - self.input.start] else {
-            return false;
-        };
-        let r = f.range(insn.src);
-        let imm = i64::from(insn.imm);
-        r.hi <= i32::MAX as u64
-            && r.lo as i64 + imm >= 0
-            && r.hi as i64 + imm <= i64::from(i32::MAX)
+        self.facts[pc - self.input.start]
+            .is_some_and(|f| f.ld_ind_offset_never_negative(insn.src, insn.imm))
     }
 
     /// A big-endian load of 1, 2 or 4 bytes at `base + off`, zero-extended.

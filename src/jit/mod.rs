@@ -11,6 +11,8 @@ mod listing;
 mod lower;
 mod module;
 pub mod runtime;
+#[cfg(all(unix, target_arch = "x86_64"))]
+mod x64;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -58,6 +60,13 @@ pub struct JitOptions {
     /// once per batch ([`crate::Filter::run_batch`] uses it), rather than
     /// once per packet.
     pub batch: bool,
+    /// Leaf code run per packet on x86-64 Unix hosts: write the machine
+    /// code out directly, instruction by instruction as the kernel's JIT
+    /// does, in microseconds, rather than through Cranelift. Programs using
+    /// what that writer does not cover (signed division, sign-extending
+    /// moves and loads, atomics, backward jumps) still go through Cranelift;
+    /// so does everything when this is off.
+    pub direct: bool,
     /// When false, compiling fails as if the host had no JIT (to exercise
     /// and test the interpreter fallback).
     pub enabled: bool,
@@ -76,6 +85,7 @@ impl Default for JitOptions {
     fn default() -> Self {
         JitOptions {
             eliminate_bounds_checks: true,
+            direct: true,
             enabled: true,
             cache: true,
             leaf: false,
@@ -298,6 +308,12 @@ impl JitCode {
         &self.code.native
     }
 
+    /// Whether the machine code was written directly from the instructions
+    /// ([`JitOptions::direct`]) rather than compiled by Cranelift.
+    pub fn is_written_directly(&self) -> bool {
+        self.code.direct
+    }
+
     /// Whether this is leaf code ([`JitOptions::leaf`]), to be run with
     /// `JitCode::run_leaf` (crate-internal).
     pub fn is_leaf(&self) -> bool {
@@ -426,6 +442,7 @@ impl JitCode {
 struct CacheKey {
     insns: Vec<u64>,
     eliminate_bounds_checks: bool,
+    direct: bool,
     verify_ir: bool,
     optimize: bool,
     budget: bool,
@@ -459,6 +476,7 @@ fn cached_compile(
     let key = CacheKey {
         insns: program.insns.iter().map(|i| i.to_u64()).collect(),
         eliminate_bounds_checks: options.eliminate_bounds_checks,
+        direct: options.direct,
         verify_ir: options.verify_ir,
         optimize: options.optimize,
         budget: options.budget,

@@ -167,6 +167,8 @@ pub(crate) struct HostCode {
     /// Cranelift's listing of the machine code of every function, when
     /// asked for.
     pub native: Vec<String>,
+    /// Written by `x64`, not Cranelift.
+    pub direct: bool,
 }
 
 // SAFETY: the code memory is read-execute and never written after
@@ -230,14 +232,49 @@ fn compile_single(
             lowered,
             clif,
             native,
+            direct: false,
         }))
+    })
+}
+
+/// Maps code written by `x64` (no Cranelift IR to list).
+#[cfg(all(unix, target_arch = "x86_64"))]
+fn map_direct(bytes: &[u8], lowered: Lowered, options: &JitOptions) -> Result<HostCode, JitError> {
+    let native = if options.keep_listings {
+        let hex = || bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        vec![super::listing::machine_code(bytes, 0).unwrap_or_else(hex)]
+    } else {
+        Vec::new()
+    };
+    let clif = if options.keep_listings {
+        vec!["; written directly as x86-64 (jit/x64.rs): no Cranelift IR\n".to_string()]
+    } else {
+        Vec::new()
+    };
+    let pages = CodePages::new(bytes)?;
+    Ok(HostCode {
+        entry: pages.entry(),
+        memory: CodeMemory::Mapped(pages),
+        lowered,
+        clif,
+        native,
+        direct: true,
     })
 }
 
 /// Compiles for the host: every function into one fresh module.
 pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostCode, JitError> {
-    let isa = host_isa(options.verify_ir, options.optimize)?;
     let starts = split_functions(insns)?;
+    #[cfg(all(unix, target_arch = "x86_64"))]
+    if options.direct && options.leaf && !options.batch && starts.len() == 1 {
+        match super::x64::emit(insns, options) {
+            Ok((bytes, lowered)) => return map_direct(&bytes, lowered, options),
+            // Cranelift's, then.
+            Err(JitError::Unsupported { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let isa = host_isa(options.verify_ir, options.optimize)?;
     #[cfg(all(unix, target_arch = "x86_64"))]
     if starts.len() == 1 {
         if let Some(code) = compile_single(insns, &starts, &isa, options)? {
@@ -304,6 +341,7 @@ pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostC
         lowered: entry_lowered,
         clif,
         native,
+        direct: false,
     })
 }
 

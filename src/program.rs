@@ -335,9 +335,15 @@ impl Prepared {
     }
 }
 
-/// Queues `program` for the background compiler, or compiles it here if
-/// that thread cannot be started.
+/// Native code written directly now when it can be (microseconds), else
+/// `program` queued for the background compiler (Cranelift), or compiled
+/// here if that thread cannot be started.
 fn compile_in_background(program: &Program, jit: &JitOptions) -> Native {
+    // Code written directly takes microseconds even for long programs:
+    // nothing to wait for on another thread.
+    if let Ok(code) = JitCode::compile_directly(program, jit) {
+        return Native::Ready(code);
+    }
     let slot = Arc::new(OnceLock::new());
     let job = BackgroundJob {
         program: program.clone(),

@@ -2,7 +2,10 @@
 //! a filter is usable as soon as it is built, gives the same verdicts on
 //! the classic interpreter while the JIT compiles it on another thread
 //! and on native code afterwards, and waiting ends in every case (the
-//! JIT ready, or unable to compile and the interpreter kept).
+//! JIT ready, or unable to compile and the interpreter kept). Where the
+//! JIT writes the code directly (x86-64), it is ready at once and nothing
+//! starts tiered; the tiered start is Cranelift's, tested with the direct
+//! writer off.
 
 use cranebpf::jit::JitOptions;
 use cranebpf::{cbpf, compile_expr, Engine, Filter, FilterOptions, LinkType};
@@ -17,6 +20,18 @@ fn long_program() -> cbpf::Program {
     let prog = compile_expr(&hosts.join(" or "), LinkType::Ethernet).expect("compiles");
     assert!(prog.insns.len() >= cranebpf::filter::BACKGROUND_JIT_FROM);
     prog
+}
+
+/// The defaults with Cranelift as the JIT (as on aarch64 hosts): long
+/// filters start tiered.
+fn through_cranelift() -> FilterOptions {
+    FilterOptions {
+        jit: JitOptions {
+            direct: false,
+            ..JitOptions::default()
+        },
+        ..FilterOptions::default()
+    }
 }
 
 /// Packets of the capture generator's mix, some of them from and to the
@@ -48,7 +63,7 @@ fn verdicts_are_the_same_before_and_after_native_code_arrives() {
     let want: Vec<u32> = packets.iter().map(|p| reference.run(p)).collect();
     assert!(want.iter().any(|&v| v != 0) && want.contains(&0));
 
-    let tiered = Filter::new(prog.clone()).expect("builds");
+    let tiered = Filter::with_options(prog.clone(), through_cranelift()).expect("builds");
     // Whichever engine runs each packet (native code may arrive part way),
     // the verdicts are the reference's.
     let mut runner = tiered.runner();
@@ -128,8 +143,29 @@ fn filters_dropped_before_their_turn_leave_the_compiler_usable() {
     // background compiler; those gone before their turn are skipped, and
     // a filter built afterwards still gets its native code.
     for _ in 0..50 {
-        drop(Filter::new(long_program()).expect("builds"));
+        drop(Filter::with_options(long_program(), through_cranelift()).expect("builds"));
     }
-    let last = Filter::new(long_program()).expect("builds");
+    let last = Filter::with_options(long_program(), through_cranelift()).expect("builds");
     assert_eq!(last.wait_for_jit(), Engine::Jit);
+}
+
+#[cfg(all(unix, target_arch = "x86_64"))]
+#[test]
+fn code_written_directly_needs_no_tiered_start() {
+    let prog = long_program();
+    let filter = Filter::new(prog.clone()).expect("builds");
+    assert_eq!((filter.engine(), filter.compiling()), (Engine::Jit, false));
+    let code = filter.jit_code().expect("native code on return");
+    assert!(code.is_written_directly());
+    let reference = Filter::with_options(
+        prog,
+        FilterOptions {
+            engine: Some(Engine::Cbpf),
+            ..FilterOptions::default()
+        },
+    )
+    .unwrap();
+    for p in &packets() {
+        assert_eq!(filter.run(p), reference.run(p));
+    }
 }

@@ -55,6 +55,28 @@ fn hot(c: &mut Criterion) {
                     .sum::<u32>()
             })
         });
+        // The same leaf code through Cranelift (what aarch64 hosts run).
+        let cranelift = Filter::with_options(
+            w.program.clone(),
+            FilterOptions {
+                engine: Some(Engine::Jit),
+                jit: JitOptions {
+                    direct: false,
+                    ..JitOptions::default()
+                },
+                ..FilterOptions::default()
+            },
+        )
+        .expect("filter builds");
+        g.bench_function("cranebpf-jit-cranelift-runner", |b| {
+            b.iter(|| {
+                let mut runner = cranelift.runner();
+                packets
+                    .iter()
+                    .map(|p| count(runner.run(black_box(p))))
+                    .sum::<u32>()
+            })
+        });
         let mut verdicts = vec![0u32; packets.len()];
         g.bench_function("cranebpf-jit-batch", |b| {
             b.iter(|| {
@@ -181,6 +203,20 @@ fn compile(c: &mut Criterion) {
             b.iter_batched(
                 || w.program.clone(),
                 |p| Filter::with_options(black_box(p), cold.clone()).expect("builds"),
+                BatchSize::SmallInput,
+            )
+        });
+        let cold_cranelift = FilterOptions {
+            jit: JitOptions {
+                direct: false,
+                ..cold.jit.clone()
+            },
+            ..cold.clone()
+        };
+        g.bench_function("cranebpf-jit-cranelift", |b| {
+            b.iter_batched(
+                || w.program.clone(),
+                |p| Filter::with_options(black_box(p), cold_cranelift.clone()).expect("builds"),
                 BatchSize::SmallInput,
             )
         });

@@ -60,7 +60,7 @@ pub struct JitOptions {
     /// once per batch ([`crate::Filter::run_batch`] uses it), rather than
     /// once per packet.
     pub batch: bool,
-    /// Leaf code run per packet on x86-64 Unix hosts: write the machine
+    /// Leaf code (per packet or batch) on x86-64 Unix hosts: write the machine
     /// code out directly, instruction by instruction as the kernel's JIT
     /// does, in microseconds, rather than through Cranelift. Programs using
     /// what that writer does not cover (signed division, sign-extending
@@ -275,6 +275,25 @@ impl fmt::Debug for JitCode {
 impl JitCode {
     /// Compiles a verified program for the host.
     pub fn compile(program: &Program, options: &JitOptions) -> Result<JitCode, JitError> {
+        JitCode::compile_with(program, options, true)
+    }
+
+    /// Compiles only if the code can be written directly
+    /// ([`JitOptions::direct`]), which takes microseconds even for long
+    /// programs; otherwise `Unsupported` (a tiered start then leaves
+    /// Cranelift to its background thread).
+    pub(crate) fn compile_directly(
+        program: &Program,
+        options: &JitOptions,
+    ) -> Result<JitCode, JitError> {
+        JitCode::compile_with(program, options, false)
+    }
+
+    fn compile_with(
+        program: &Program,
+        options: &JitOptions,
+        cranelift: bool,
+    ) -> Result<JitCode, JitError> {
         if !options.enabled {
             return Err(JitError::Target("the JIT is disabled".into()));
         }
@@ -285,9 +304,9 @@ impl JitCode {
             });
         }
         let code = if options.cache && !options.keep_listings {
-            cached_compile(program, options)?
+            cached_compile(program, options, cranelift)?
         } else {
-            Arc::new(module::compile_host(&program.insns, options)?)
+            Arc::new(module::compile_host(&program.insns, options, cranelift)?)
         };
         Ok(JitCode {
             code,
@@ -471,6 +490,7 @@ const FIRST_SWEEP: usize = 64;
 fn cached_compile(
     program: &Program,
     options: &JitOptions,
+    cranelift: bool,
 ) -> Result<Arc<module::HostCode>, JitError> {
     let cache = code_cache();
     let key = CacheKey {
@@ -490,7 +510,7 @@ fn cached_compile(
     if let Some(code) = lock().0.get(&key).and_then(Weak::upgrade) {
         return Ok(code);
     }
-    let code = Arc::new(module::compile_host(&program.insns, options)?);
+    let code = Arc::new(module::compile_host(&program.insns, options, cranelift)?);
     let mut guard = lock();
     let (map, sweep_at) = &mut *guard;
     // Sweep dropped programs' entries when the map has doubled since the

@@ -263,16 +263,29 @@ fn map_direct(bytes: &[u8], lowered: Lowered, options: &JitOptions) -> Result<Ho
 }
 
 /// Compiles for the host: every function into one fresh module.
-pub(crate) fn compile_host(insns: &[Insn], options: &JitOptions) -> Result<HostCode, JitError> {
+/// Without `cranelift`, only code written directly (`x64`): anything else
+/// is `Unsupported`.
+pub(crate) fn compile_host(
+    insns: &[Insn],
+    options: &JitOptions,
+    cranelift: bool,
+) -> Result<HostCode, JitError> {
     let starts = split_functions(insns)?;
     #[cfg(all(unix, target_arch = "x86_64"))]
-    if options.direct && options.leaf && !options.batch && starts.len() == 1 {
+    if options.direct && options.leaf && starts.len() == 1 {
         match super::x64::emit(insns, options) {
             Ok((bytes, lowered)) => return map_direct(&bytes, lowered, options),
             // Cranelift's, then.
+            Err(e @ JitError::Unsupported { .. }) if !cranelift => return Err(e),
             Err(JitError::Unsupported { .. }) => {}
             Err(e) => return Err(e),
         }
+    }
+    if !cranelift {
+        return Err(JitError::Unsupported {
+            pc: 0,
+            what: "code written directly on this host or with these options".into(),
+        });
     }
     let isa = host_isa(options.verify_ir, options.optimize)?;
     #[cfg(all(unix, target_arch = "x86_64"))]

@@ -12,7 +12,9 @@
 //! without stack), their code is also shorter.
 //!
 //! It keeps the leaf contract of `lower` (entered as `(packet, len, r1)`,
-//! a 32-bit verdict or [`LEAF_HAND_OVER`]) and uses the same analyses:
+//! a 32-bit verdict or [`LEAF_HAND_OVER`]; batch code as `(descs, n,
+//! verdicts, r1)`, a loop storing each packet's verdict and returning how
+//! many ran) and uses the same analyses:
 //! `bounds` for the packet-length checks, `facts` for the accesses proven
 //! inside the memory at r1 and the `LD_IND` offsets proven non-negative,
 //! `switch` for compare trees searched in halves, and the loaded value
@@ -59,6 +61,8 @@ const R10: Reg = Reg(10);
 const R11: Reg = Reg(11);
 const R12: Reg = Reg(12);
 const R13: Reg = Reg(13);
+const R14: Reg = Reg(14);
+const R15: Reg = Reg(15);
 
 /// The packet's address and length, as the entry receives them (System V:
 /// first and second argument); never written.
@@ -66,6 +70,10 @@ const PKT: Reg = RDI;
 const LEN: Reg = RSI;
 /// Scratch for one instruction's own use.
 const TMP: Reg = R11;
+/// Batch code: the current packet's `(address, length)` descriptor, and
+/// the end of the descriptors.
+const CURSOR: Reg = R14;
+const END: Reg = R15;
 
 /// Registers for eBPF r2–r9, in the order they are handed out to the
 /// registers a program uses: the caller-saved ones first (no save needed),
@@ -298,6 +306,10 @@ struct Emitter<'a> {
     frame: i32,
     /// r10 is `rsp + fp_disp`.
     fp_disp: i32,
+    /// Batch code: the frame offset of its three words (the entry r1, the
+    /// next verdict's address, the first descriptor's address), and the
+    /// label of the loop's head.
+    batch: Option<(i32, Label)>,
     plan: bounds::Plan,
     facts: Vec<Option<Facts>>,
     /// Registers live on entry to each slot.
@@ -327,8 +339,8 @@ fn unsupported(pc: usize, what: &str) -> JitError {
 /// Writes the machine code of `insns` (one function, verified, compiled as
 /// leaf code, not batch code) and what its caller must honour.
 pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Lowered), JitError> {
-    if !options.leaf || options.batch || options.budget {
-        return Err(unsupported(0, "code that is not leaf code run per packet"));
+    if !options.leaf || options.budget {
+        return Err(unsupported(0, "code that is not leaf code"));
     }
     let n = insns.len();
     let leaders =
@@ -370,15 +382,19 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
             *slot = x;
         }
     }
+    if options.batch {
+        saved.extend([CURSOR, END]);
+    }
     // Frame: two scratch words for division (rax and rdx are saved there),
-    // then the eBPF stack, whose top is r10.
+    // batch code's three words, then the eBPF stack, whose top is r10.
     let scratch = if divides { 16 } else { 0 };
+    let batch_words = if options.batch { 24 } else { 0 };
     let stack = if uses_fp {
-        (options.frame_size as i32 + 15) & !15
+        (options.frame_size as i32 + 7) & !7
     } else {
         0
     };
-    let frame = scratch + stack;
+    let frame = scratch + batch_words + stack;
     let mut asm = Asm::default();
     let pc_labels = 0;
     for _ in 0..n {
@@ -386,6 +402,7 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
     }
     let abort = asm.new_label();
     let hand_over = asm.new_label();
+    let batch = options.batch.then(|| (scratch, asm.new_label()));
     let mut e = Emitter {
         insns,
         options,
@@ -394,6 +411,7 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
         saved,
         frame,
         fp_disp: frame,
+        batch,
         plan: bounds::plan(insns, options.eliminate_bounds_checks),
         facts: facts::analyse(insns),
         live: blocks::live_registers(insns),
@@ -518,10 +536,40 @@ impl Emitter<'_> {
         if self.frame > 0 {
             self.asm.alu_ri(true, 5, RSP, self.frame);
         }
+        let live = self.live.first().copied().unwrap_or(0);
+        if let Some((words, head)) = self.batch {
+            // Entered as (descs, n, verdicts, r1): the words keep r1, the
+            // verdicts' cursor and the descriptors' start; CURSOR walks
+            // the descriptors up to END.
+            self.asm
+                .rm(true, &[0x89], RCX.0, Mem::at(RSP, words), false);
+            self.asm
+                .rm(true, &[0x89], RDX.0, Mem::at(RSP, words + 8), false);
+            self.asm
+                .rm(true, &[0x89], RDI.0, Mem::at(RSP, words + 16), false);
+            self.asm.rr(true, &[0x89], RDI.0, CURSOR);
+            self.asm.rr(true, &[0xc1], 4, RSI); // shl rsi, 4
+            self.asm.byte(4);
+            let end = Mem {
+                base: RDI,
+                index: Some(RSI),
+                disp: 0,
+            };
+            self.asm.rm(true, &[0x8d], END.0, end, false); // lea
+                                                           // Each packet: its descriptor, then r1 as at entry.
+            self.asm.place(head);
+            self.asm.rr(true, &[0x39], END.0, CURSOR); // cmp cursor, end
+            self.asm.jcc(cc::AE, self.hand_over);
+            self.asm.rm(true, &[0x8b], PKT.0, Mem::at(CURSOR, 0), false);
+            self.asm.rm(true, &[0x8b], LEN.0, Mem::at(CURSOR, 8), false);
+            if live & regs::bit(1) != 0 {
+                self.asm
+                    .rm(true, &[0x8b], RDX.0, Mem::at(RSP, words), false);
+            }
+        }
         // Registers read before written get the entry values leaf code
         // gives them: r1 the memory (already in rdx), r2 its size, the
         // rest zero.
-        let live = self.live.first().copied().unwrap_or(0);
         for r in (0..10u8).filter(|&r| r != 1 && live & regs::bit(r) != 0) {
             let v = if r == 2 {
                 u64::from(self.options.leaf_mem)
@@ -544,14 +592,40 @@ impl Emitter<'_> {
         self.asm.byte(0xc3);
     }
 
+    /// Ends the run with eax as the verdict: returns it, or in batch code
+    /// stores it as the packet's verdict and goes on with the next packet.
+    fn finish(&mut self) {
+        let Some((words, head)) = self.batch else {
+            self.epilogue();
+            return;
+        };
+        self.asm
+            .rm(true, &[0x8b], TMP.0, Mem::at(RSP, words + 8), false);
+        self.asm.rm(false, &[0x89], RAX.0, Mem::at(TMP, 0), false);
+        self.asm
+            .rm(true, &[0x83], 0, Mem::at(RSP, words + 8), false); // add qword, 4
+        self.asm.byte(4);
+        self.asm.alu_ri(true, 0, CURSOR, 16);
+        self.asm.jmp(head);
+    }
+
     /// The shared exits: a failed packet load ends the run with 0; a
-    /// hand-over returns [`LEAF_HAND_OVER`].
+    /// hand-over returns [`LEAF_HAND_OVER`] (batch code: the index of the
+    /// packet handed over, which at the loop's end is the count).
     fn stubs(&mut self) {
         self.asm.place(self.abort);
         self.asm.mov_ri(RAX, 0);
-        self.epilogue();
+        self.finish();
         self.asm.place(self.hand_over);
-        self.asm.mov_ri(RAX, LEAF_HAND_OVER);
+        if let Some((words, _)) = self.batch {
+            self.asm.rr(true, &[0x89], CURSOR.0, RAX);
+            self.asm
+                .rm(true, &[0x2b], RAX.0, Mem::at(RSP, words + 16), false); // sub
+            self.asm.rr(true, &[0xc1], 5, RAX); // shr rax, 4
+            self.asm.byte(4);
+        } else {
+            self.asm.mov_ri(RAX, LEAF_HAND_OVER);
+        }
         self.epilogue();
     }
 
@@ -785,10 +859,10 @@ impl Emitter<'_> {
             op::EXIT => {
                 // Leaf results are 32-bit, leaving the high half for
                 // LEAF_HAND_OVER.
-                if !self.r0_low {
+                if !self.r0_low && self.batch.is_none() {
                     self.asm.mov32(RAX, RAX);
                 }
-                self.epilogue();
+                self.finish();
                 return;
             }
             op::CALL => {

@@ -47,9 +47,13 @@ fn read_medians(dir: &Path) -> Result<Medians, String> {
 }
 
 /// Hot-path columns: (benchmark function, column title).
-const HOT: [(&str, &str); 11] = [
+const HOT: [(&str, &str); 12] = [
     ("hand-written-rust", "hand-written Rust"),
     ("cranebpf-jit-runner", "jit (runner)"),
+    (
+        "cranebpf-jit-cranelift-runner",
+        "jit via Cranelift (runner)",
+    ),
     ("cranebpf-jit-filter-run", "jit (`Filter::run`)"),
     ("cranebpf-jit-batch", "jit (batch)"),
     ("bpfjit", "bpfjit"),
@@ -62,8 +66,9 @@ const HOT: [(&str, &str); 11] = [
 ];
 
 /// Compile columns.
-const COMPILE: [(&str, &str); 10] = [
+const COMPILE: [(&str, &str); 11] = [
     ("cranebpf-jit", "cranebpf `Filter::new` (jit)"),
+    ("cranebpf-jit-cranelift", "the same via Cranelift"),
     ("cranebpf-first-verdict", "cranebpf first verdict (tiered)"),
     ("cranebpf-jit-cached", "the same, cached"),
     ("cranebpf-interp", "cranebpf (interp only)"),

@@ -71,7 +71,9 @@ pub(crate) struct Prepared {
     frames: usize,
     /// Bytes below r10 the program can touch in any frame (`None`: not
     /// bounded), for [`Prepared::run_on_stack`].
-    stack_depth: Option<usize>,
+    /// Found on the first run that needs it (native code never does; long
+    /// programs take a while to analyse).
+    stack_depth: OnceLock<Option<usize>>,
     /// Compiled as leaf code (`JitOptions::leaf`): native code may hand an
     /// input over, and the interpreter then runs it from the start.
     leaf: bool,
@@ -131,7 +133,7 @@ impl Prepared {
         };
         Ok(Prepared {
             frames: ebpf::verify::call_frames(&program),
-            stack_depth: ebpf::stack_depth::stack_depth(&program),
+            stack_depth: OnceLock::new(),
             leaf: jit.leaf,
             decoded: OnceLock::new(),
             program,
@@ -245,7 +247,10 @@ impl Prepared {
         const FRAME: usize = FRAME_SIZE as usize;
         let at = stack.len().checked_sub(self.stack_len())?;
         let stack = &mut stack[at..];
-        match self.stack_depth {
+        let depth = self
+            .stack_depth
+            .get_or_init(|| ebpf::stack_depth::stack_depth(&self.program));
+        match *depth {
             // (Not even an empty fill: that is still a call to memset.)
             Some(0) => {}
             Some(depth) => {

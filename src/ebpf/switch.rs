@@ -32,6 +32,9 @@ use crate::ebpf::semantics;
 /// The maps recovery keeps per tree, keyed by slot or constant: hashed by
 /// foldhash (SipHash was a fifth of finding 65 trees of 60 compares).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// The switches found in a function, keyed by their root's pc.
+pub(crate) type Found = FastMap<usize, Switch>;
 type FastSet<T> = HashSet<T, foldhash::fast::FixedState>;
 
 /// A recovered switch: what replaces a compare tree.
@@ -168,7 +171,7 @@ impl Dispatcher {
 /// `found` (switches by root) as interpreters install them: each root
 /// with its [`Dispatcher`], in program order (so a decoded program numbers
 /// its switches the same on every build).
-pub(crate) fn dispatchers(found: HashMap<usize, Switch>) -> Vec<(usize, Dispatcher)> {
+pub(crate) fn dispatchers(found: Found) -> Vec<(usize, Dispatcher)> {
     let mut by_root: Vec<(usize, Dispatcher)> = found
         .into_iter()
         .map(|(root, s)| (root, Dispatcher::new(s)))
@@ -230,7 +233,24 @@ pub(crate) trait Compares {
 struct Function<'a> {
     insns: &'a [Insn],
     bounds: (usize, usize),
-    leaders: &'a BTreeSet<usize>,
+    /// Whether each slot of `bounds` starts a block (a bitmap: the tree
+    /// walks ask for every node).
+    starts: Vec<bool>,
+}
+
+impl<'a> Function<'a> {
+    fn new(insns: &'a [Insn], bounds: (usize, usize), leaders: &BTreeSet<usize>) -> Function<'a> {
+        let (start, end) = bounds;
+        let mut starts = vec![false; end.saturating_sub(start)];
+        for &l in leaders.range(start..end) {
+            starts[l - start] = true;
+        }
+        Function {
+            insns,
+            bounds,
+            starts,
+        }
+    }
 }
 
 impl Compares for Function<'_> {
@@ -247,7 +267,9 @@ impl Compares for Function<'_> {
     }
 
     fn starts_block(&self, pc: usize) -> bool {
-        self.leaders.contains(&pc)
+        pc.checked_sub(self.bounds.0)
+            .and_then(|i| self.starts.get(i))
+            .is_some_and(|&s| s)
     }
 
     fn domain(&self) -> (i64, i64) {
@@ -373,18 +395,9 @@ fn in_loop(insns: &[Insn], (start, end): (usize, usize), pc: usize) -> bool {
 
 /// Finds every switch in `insns[start..end]` whose blocks start at
 /// `leaders`, keyed by its root's pc.
-pub(crate) fn find(
-    insns: &[Insn],
-    start: usize,
-    end: usize,
-    leaders: &BTreeSet<usize>,
-) -> HashMap<usize, Switch> {
+pub(crate) fn find(insns: &[Insn], start: usize, end: usize, leaders: &BTreeSet<usize>) -> Found {
     let bounds = (start, end);
-    let function = Function {
-        insns,
-        bounds,
-        leaders,
-    };
+    let function = Function::new(insns, bounds, leaders);
     let mut found = find_trees(&function, start, end);
     for (&root, switch) in found.iter_mut() {
         if let Switch::Table(table) = switch {
@@ -400,12 +413,8 @@ pub(crate) fn find(
 
 /// Every tree's [`Switch::Table`] or [`Switch::Search`] in `start..end`
 /// of `code`, keyed by its root's pc.
-pub(crate) fn find_trees<C: Compares>(
-    code: &C,
-    start: usize,
-    end: usize,
-) -> HashMap<usize, Switch> {
-    let mut found = HashMap::new();
+pub(crate) fn find_trees<C: Compares>(code: &C, start: usize, end: usize) -> Found {
+    let mut found = Found::default();
     // A compare inside a tree already tried roots no tree of its own
     // (outermost trees only; this keeps long chains, like a host list's,
     // linear to explore).
@@ -910,12 +919,7 @@ mod tests {
     fn equality_leaves_match_walks(src: &str) -> Vec<usize> {
         let prog = assemble(src).expect("assembles");
         let insns = &prog.insns;
-        let leaders = leaders(insns);
-        let function = Function {
-            insns,
-            bounds: (0, insns.len()),
-            leaders: &leaders,
-        };
+        let function = Function::new(insns, (0, insns.len()), &leaders(insns));
         let mut checked = Vec::new();
         for root in 0..insns.len() {
             let Some((tree, _)) = recover(&function, root) else {

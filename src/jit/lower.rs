@@ -237,7 +237,7 @@ struct Lowerer<'a, 'b> {
     /// Register facts before each instruction (leaf code only).
     facts: Vec<Option<Facts>>,
     /// Compare trees lowered as jump tables, by root pc.
-    switches: HashMap<usize, switch::Switch>,
+    switches: switch::Found,
     /// The stack copies of each lookup's tables, by root pc.
     lookup_tables: HashMap<usize, Vec<LookupTable>>,
     /// Byte-copy loops, by head pc (see `copy_loop.rs`).
@@ -489,7 +489,7 @@ pub(crate) fn lower_function(
     // Budget charging counts each block's instructions as it runs: jumping
     // over a tree's compares would charge fewer.
     let switches = if input.budget {
-        HashMap::new()
+        switch::Found::default()
     } else {
         switch::find(insns, start, end, &leaders)
     };

@@ -32,8 +32,6 @@
 //! `Lowered::leaf_mem_needed`); everything else ends the run with a
 //! hand-over before touching memory. Nothing is called.
 
-use std::collections::{BTreeSet, HashMap};
-
 use super::bounds;
 use super::facts::{self, Facts};
 use super::lower::Lowered;
@@ -41,7 +39,7 @@ use super::runtime::LEAF_HAND_OVER;
 use super::{JitError, JitOptions};
 use crate::ebpf::blocks::{self, jump_target};
 use crate::ebpf::insn::{op, regs, Insn};
-use crate::ebpf::switch::{self, Switch};
+use crate::ebpf::switch::{self, Search, Switch};
 
 /// An x86-64 general-purpose register, by its encoding number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,8 +122,14 @@ struct Asm {
     code: Vec<u8>,
     /// Offset of each label, once placed.
     labels: Vec<Option<usize>>,
-    /// (offset of a rel32 field, its label).
-    fixups: Vec<(usize, Label)>,
+    /// (offset of a rel8 or rel32 field, its label, whether rel8).
+    fixups: Vec<(usize, Label, bool)>,
+    /// Which jumps, in the order written, take the 2-byte form: decided
+    /// from a first pass written with the long form only, whose distances
+    /// are at least as long as the second pass's (code only shrinks).
+    short: Vec<bool>,
+    /// The end of each jump written, and its label.
+    sites: Vec<(usize, Label)>,
 }
 
 impl Asm {
@@ -255,20 +259,38 @@ impl Asm {
         self.labels[l] = Some(self.code.len());
     }
 
-    fn rel32_to(&mut self, l: Label) {
-        self.fixups.push((self.code.len(), l));
-        self.imm32(0);
+    /// A jump: `short` (rel8) or `long` (rel32) opcode bytes, as decided.
+    fn jump(&mut self, short: u8, long: &[u8], l: Label) {
+        let rel8 = self.short.get(self.sites.len()).copied().unwrap_or(false);
+        if rel8 {
+            self.byte(short);
+            self.fixups.push((self.code.len(), l, true));
+            self.byte(0);
+        } else {
+            self.code.extend_from_slice(long);
+            self.fixups.push((self.code.len(), l, false));
+            self.imm32(0);
+        }
+        self.sites.push((self.code.len(), l));
     }
 
     fn jmp(&mut self, l: Label) {
-        self.byte(0xe9);
-        self.rel32_to(l);
+        self.jump(0xeb, &[0xe9], l);
     }
 
     fn jcc(&mut self, cond: u8, l: Label) {
-        self.byte(0x0f);
-        self.byte(0x80 | cond);
-        self.rel32_to(l);
+        self.jump(0x70 | cond, &[0x0f, 0x80 | cond], l);
+    }
+
+    /// After a pass: which of its jumps reach their label with a rel8.
+    fn short_jumps(&self) -> Vec<bool> {
+        self.sites
+            .iter()
+            .map(|&(end, l)| {
+                let target = self.labels[l].unwrap_or(usize::MAX);
+                i8::try_from(target as i64 - end as i64).is_ok()
+            })
+            .collect()
     }
 
     fn push(&mut self, r: Reg) {
@@ -283,20 +305,38 @@ impl Asm {
 
     /// Patches every jump; `None` if one goes to a label never placed.
     fn finish(mut self) -> Option<Vec<u8>> {
-        for &(at, l) in &self.fixups {
-            let target = self.labels[l]?;
-            let rel = target as i64 - (at as i64 + 4);
-            let rel = i32::try_from(rel).ok()?;
-            self.code[at..at + 4].copy_from_slice(&rel.to_le_bytes());
+        for &(at, l, rel8) in &self.fixups {
+            let target = self.labels[l]? as i64;
+            if rel8 {
+                self.code[at] = i8::try_from(target - (at as i64 + 1)).ok()? as u8;
+            } else {
+                let rel = i32::try_from(target - (at as i64 + 4)).ok()?;
+                self.code[at..at + 4].copy_from_slice(&rel.to_le_bytes());
+            }
         }
         Some(self.code)
     }
 }
 
-/// The writer of one program.
+/// What the writer knows of the program before writing it (the same
+/// analyses `lower` uses), computed once for both passes.
+struct Analyses {
+    plan: bounds::Plan,
+    facts: Vec<Option<Facts>>,
+    /// Registers live on entry to each slot.
+    live: Vec<u16>,
+    /// Whether each slot starts a block.
+    is_leader: Vec<bool>,
+    /// The search replacing the compare tree rooted at each slot (by pc:
+    /// looked up at every jump).
+    searches: Vec<Option<Search>>,
+}
+
+/// The writer of one program, one pass.
 struct Emitter<'a> {
     insns: &'a [Insn],
     options: &'a JitOptions,
+    an: &'a Analyses,
     asm: Asm,
     /// The x86 register of each eBPF register r0–r9.
     map: [Reg; 10],
@@ -306,16 +346,10 @@ struct Emitter<'a> {
     frame: i32,
     /// r10 is `rsp + fp_disp`.
     fp_disp: i32,
-    /// Batch code: the frame offset of its three words (the entry r1, the
-    /// next verdict's address, the first descriptor's address), and the
-    /// label of the loop's head.
-    batch: Option<(i32, Label)>,
-    plan: bounds::Plan,
-    facts: Vec<Option<Facts>>,
-    /// Registers live on entry to each slot.
-    live: Vec<u16>,
-    leaders: BTreeSet<usize>,
-    switches: HashMap<usize, Switch>,
+    /// Batch code: the frame offset of its two words (the entry r1, the
+    /// first descriptor's address), the register holding the next
+    /// verdict's address, and the label of the loop's head.
+    batch: Option<(i32, Reg, Label)>,
     /// Label of each slot (one per slot; only leaders' are jumped to).
     pc_labels: usize,
     abort: Label,
@@ -337,7 +371,7 @@ fn unsupported(pc: usize, what: &str) -> JitError {
 }
 
 /// Writes the machine code of `insns` (one function, verified, compiled as
-/// leaf code, not batch code) and what its caller must honour.
+/// leaf code, per packet or batch) and what its caller must honour.
 pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Lowered), JitError> {
     if !options.leaf || options.budget {
         return Err(unsupported(0, "code that is not leaf code"));
@@ -351,7 +385,12 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
     let mut uses_fp = false;
     let mut needs_bmi2 = false;
     let mut divides = false;
-    for (pc, insn) in insns.iter().enumerate() {
+    let mut pc = 0;
+    while pc < n {
+        let insn = &insns[pc];
+        if insn.dst > 10 || insn.src > 10 {
+            return Err(unsupported(pc, "a register that does not exist"));
+        }
         let (reads, writes, _) = insn.register_effects();
         used |= reads | writes;
         if insn.src == 10 || insn.dst == 10 {
@@ -363,6 +402,7 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
                 return Err(unsupported(pc, "a backward jump"));
             }
         }
+        pc += insn.width();
     }
     if needs_bmi2 && !std::is_x86_feature_detected!("bmi2") {
         return Err(unsupported(0, "a register shift without BMI2"));
@@ -382,56 +422,90 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
             *slot = x;
         }
     }
-    if options.batch {
+    let verdicts = if options.batch {
+        let x = *pool
+            .next()
+            .ok_or_else(|| unsupported(0, "batch code using every register"))?;
+        if matches!(x, RBX | RBP | R12 | R13) {
+            saved.push(x);
+        }
         saved.extend([CURSOR, END]);
-    }
+        x
+    } else {
+        TMP
+    };
     // Frame: two scratch words for division (rax and rdx are saved there),
-    // batch code's three words, then the eBPF stack, whose top is r10.
+    // batch code's two words, then the eBPF stack, whose top is r10.
     let scratch = if divides { 16 } else { 0 };
-    let batch_words = if options.batch { 24 } else { 0 };
+    let batch_words = if options.batch { 16 } else { 0 };
     let stack = if uses_fp {
         (options.frame_size as i32 + 7) & !7
     } else {
         0
     };
     let frame = scratch + batch_words + stack;
-    let mut asm = Asm::default();
-    let pc_labels = 0;
-    for _ in 0..n {
-        asm.new_label();
+    let mut is_leader = vec![false; n];
+    for &l in &leaders {
+        is_leader[l] = true;
     }
-    let abort = asm.new_label();
-    let hand_over = asm.new_label();
-    let batch = options.batch.then(|| (scratch, asm.new_label()));
-    let mut e = Emitter {
-        insns,
-        options,
-        asm,
-        map,
-        saved,
-        frame,
-        fp_disp: frame,
-        batch,
+    // Jump tables stay compare trees here (no indirect jumps written).
+    let mut searches = vec![None; n];
+    for (root, found) in switch::find(insns, 0, n, &leaders) {
+        if let Switch::Search(search) = found {
+            searches[root] = Some(search);
+        }
+    }
+    let an = Analyses {
         plan: bounds::plan(insns, options.eliminate_bounds_checks),
         facts: facts::analyse(insns),
         live: blocks::live_registers(insns),
-        switches: switch::find(insns, 0, n, &leaders),
-        leaders,
-        pc_labels,
-        abort,
-        hand_over,
-        pending_swap: None,
-        r0_low: false,
-        lowered: Lowered::default(),
+        searches,
+        is_leader,
     };
-    e.prologue();
-    e.body()?;
-    e.stubs();
-    let code = e
-        .asm
+    // Two passes, as the kernel's JIT makes: the first with every jump in
+    // its long form measures the distances, the second writes the short
+    // form wherever it reaches.
+    let pass = |short: Vec<bool>| -> Result<(Asm, Lowered), JitError> {
+        let mut asm = Asm {
+            short,
+            // About what a translated filter takes per instruction.
+            code: Vec::with_capacity(n * 10 + 64),
+            ..Asm::default()
+        };
+        for _ in 0..n {
+            asm.new_label();
+        }
+        let abort = asm.new_label();
+        let hand_over = asm.new_label();
+        let batch = options.batch.then(|| (scratch, verdicts, asm.new_label()));
+        let mut e = Emitter {
+            insns,
+            options,
+            an: &an,
+            asm,
+            map,
+            saved: saved.clone(),
+            frame,
+            fp_disp: frame,
+            batch,
+            pc_labels: 0,
+            abort,
+            hand_over,
+            pending_swap: None,
+            r0_low: false,
+            lowered: Lowered::default(),
+        };
+        e.prologue();
+        e.body()?;
+        e.stubs();
+        Ok((e.asm, e.lowered))
+    };
+    let (first, _) = pass(Vec::new())?;
+    let (second, lowered) = pass(first.short_jumps())?;
+    let code = second
         .finish()
         .ok_or_else(|| unsupported(0, "a jump to an instruction not written"))?;
-    Ok((code, e.lowered))
+    Ok((code, lowered))
 }
 
 /// Refuses what is not written out here; notes what the prologue and
@@ -536,17 +610,16 @@ impl Emitter<'_> {
         if self.frame > 0 {
             self.asm.alu_ri(true, 5, RSP, self.frame);
         }
-        let live = self.live.first().copied().unwrap_or(0);
-        if let Some((words, head)) = self.batch {
-            // Entered as (descs, n, verdicts, r1): the words keep r1, the
-            // verdicts' cursor and the descriptors' start; CURSOR walks
-            // the descriptors up to END.
+        let live = self.an.live.first().copied().unwrap_or(0);
+        if let Some((words, verdicts, head)) = self.batch {
+            // Entered as (descs, n, verdicts, r1): the words keep r1 and
+            // the descriptors' start; CURSOR walks the descriptors up to
+            // END, `verdicts` the verdicts.
             self.asm
                 .rm(true, &[0x89], RCX.0, Mem::at(RSP, words), false);
             self.asm
-                .rm(true, &[0x89], RDX.0, Mem::at(RSP, words + 8), false);
-            self.asm
-                .rm(true, &[0x89], RDI.0, Mem::at(RSP, words + 16), false);
+                .rm(true, &[0x89], RDI.0, Mem::at(RSP, words + 8), false);
+            self.asm.rr(true, &[0x89], RDX.0, verdicts);
             self.asm.rr(true, &[0x89], RDI.0, CURSOR);
             self.asm.rr(true, &[0xc1], 4, RSI); // shl rsi, 4
             self.asm.byte(4);
@@ -595,16 +668,13 @@ impl Emitter<'_> {
     /// Ends the run with eax as the verdict: returns it, or in batch code
     /// stores it as the packet's verdict and goes on with the next packet.
     fn finish(&mut self) {
-        let Some((words, head)) = self.batch else {
+        let Some((_, verdicts, head)) = self.batch else {
             self.epilogue();
             return;
         };
         self.asm
-            .rm(true, &[0x8b], TMP.0, Mem::at(RSP, words + 8), false);
-        self.asm.rm(false, &[0x89], RAX.0, Mem::at(TMP, 0), false);
-        self.asm
-            .rm(true, &[0x83], 0, Mem::at(RSP, words + 8), false); // add qword, 4
-        self.asm.byte(4);
+            .rm(false, &[0x89], RAX.0, Mem::at(verdicts, 0), false);
+        self.asm.alu_ri(true, 0, verdicts, 4);
         self.asm.alu_ri(true, 0, CURSOR, 16);
         self.asm.jmp(head);
     }
@@ -617,10 +687,10 @@ impl Emitter<'_> {
         self.asm.mov_ri(RAX, 0);
         self.finish();
         self.asm.place(self.hand_over);
-        if let Some((words, _)) = self.batch {
+        if let Some((words, _, _)) = self.batch {
             self.asm.rr(true, &[0x89], CURSOR.0, RAX);
             self.asm
-                .rm(true, &[0x2b], RAX.0, Mem::at(RSP, words + 16), false); // sub
+                .rm(true, &[0x2b], RAX.0, Mem::at(RSP, words + 8), false); // sub
             self.asm.rr(true, &[0xc1], 5, RAX); // shr rax, 4
             self.asm.byte(4);
         } else {
@@ -646,10 +716,10 @@ impl Emitter<'_> {
         let n = self.insns.len();
         let mut pc = 0;
         while pc < n {
-            if self.leaders.contains(&pc) {
+            if self.an.is_leader[pc] {
                 // Control joins here: r0's swap is done unless nothing
                 // reads r0 from here on.
-                if self.live[pc] & regs::R0 != 0 {
+                if self.an.live[pc] & regs::R0 != 0 {
                     self.swap_now();
                 }
                 self.pending_swap = None;
@@ -671,6 +741,10 @@ impl Emitter<'_> {
                 // The second slot is never a jump target (the verifier).
                 self.asm.place(self.label_of(pc + 1));
                 pc += 2;
+                continue;
+            }
+            if self.is_dead_write(pc, &insn) {
+                pc += 1;
                 continue;
             }
             let (reads, writes, _) = insn.register_effects();
@@ -697,6 +771,22 @@ impl Emitter<'_> {
         Ok(())
     }
 
+    /// Whether `insn` is an ALU operation whose result nothing reads (the
+    /// translation's opening `A = 0`, `X = 0` and `r6 = r1` in a filter
+    /// that never reads them): it has no other effect, so it is left out.
+    fn is_dead_write(&mut self, pc: usize, insn: &Insn) -> bool {
+        let dead = matches!(insn.class(), op::ALU | op::ALU64)
+            && self
+                .an
+                .live
+                .get(pc + 1)
+                .is_some_and(|live| live & regs::bit(insn.dst) == 0);
+        if dead && insn.dst == 0 {
+            self.pending_swap = None;
+        }
+        dead
+    }
+
     /// Whether `insn` is `jeq`, `jne` or `jset` of r0 with a constant
     /// while r0 holds an unswapped load that no successor reads: the
     /// compare then uses the swapped constant.
@@ -706,11 +796,11 @@ impl Emitter<'_> {
             || insn.is_src_reg()
             || !matches!(insn.class(), op::JMP | op::JMP32)
             || !matches!(insn.op(), op::JEQ | op::JNE | op::JSET)
-            || self.switches.contains_key(&pc)
+            || self.an.searches[pc].is_some()
         {
             return false;
         }
-        let live_at = |t: usize| self.live.get(t).copied().unwrap_or(0) & regs::R0 != 0;
+        let live_at = |t: usize| self.an.live.get(t).copied().unwrap_or(0) & regs::R0 != 0;
         let target = jump_target(insn, pc).unwrap_or_default() as usize;
         !live_at(target) && !live_at(pc + 1)
     }
@@ -878,7 +968,8 @@ impl Emitter<'_> {
             }
             _ => {}
         }
-        if let Some(Switch::Search(search)) = self.switches.remove(&pc) {
+        let an = self.an;
+        if let Some(search) = &an.searches[pc] {
             let v = self.x(search.reg);
             self.search(v, &search.intervals);
             return;
@@ -993,7 +1084,7 @@ impl Emitter<'_> {
                 self.asm.jmp(self.hand_over);
                 return;
             }
-            if let Some(need) = self.plan[pc] {
+            if let Some(need) = self.an.plan[pc] {
                 self.asm.cmp_ri64(LEN, need as i64);
                 self.asm.jcc(cc::B, self.abort);
             }
@@ -1027,7 +1118,7 @@ impl Emitter<'_> {
     /// Whether an `LD_IND`'s offset `(int32)(src + imm)` is proven
     /// non-negative by the range of `src` (as in `lower`).
     fn offset_never_negative(&self, pc: usize, insn: &Insn) -> bool {
-        self.facts[pc].is_some_and(|f| f.ld_ind_offset_never_negative(insn.src, insn.imm))
+        self.an.facts[pc].is_some_and(|f| f.ld_ind_offset_never_negative(insn.src, insn.imm))
     }
 
     /// Loads `size` packet bytes into r0, leaving the byte swap pending.
@@ -1103,7 +1194,7 @@ impl Emitter<'_> {
         if reg == 10 {
             return (off >= -frame && off + size <= 0).then(|| Mem::at(RSP, self.fp_disp + off));
         }
-        let end = self.facts[pc]?.end_inside_entry_r1(
+        let end = self.an.facts[pc]?.end_inside_entry_r1(
             reg,
             i64::from(off),
             i64::from(size),

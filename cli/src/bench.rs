@@ -76,6 +76,9 @@ struct Measured {
     /// The JIT through `Filter::run_batch_wire`, when that runs whole
     /// batches in native code: ns per packet of each run.
     batch_ns: Option<Vec<f64>>,
+    /// Who made the native code that ran: `direct` (written directly,
+    /// x86-64) or `cranelift`; `None` for the interpreters.
+    codegen: Option<&'static str>,
 }
 
 impl Measured {
@@ -248,12 +251,20 @@ fn measure(
                 .collect())
         })
         .transpose()?;
+    let codegen = filter.jit_code().map(|code| {
+        if code.is_written_directly() {
+            "direct"
+        } else {
+            "cranelift"
+        }
+    });
     Ok(Measured {
         engine,
         compile_us: median(&compile),
         ns,
         matched,
         batch_ns,
+        codegen,
     })
 }
 
@@ -327,6 +338,8 @@ fn bench_object(
             ns,
             matched,
             batch_ns: None,
+            // eBPF programs' native code is Cranelift's.
+            codegen: (program.engine() == Engine::Jit).then_some("cranelift"),
         });
     }
     let verdicts: Vec<u64> = results.iter().map(|m| m.matched).collect();
@@ -387,6 +400,13 @@ fn print_table(source: &str, count: usize, results: &[Measured]) {
             );
         }
     }
+    for m in results {
+        match m.codegen {
+            Some("direct") => sayln!("jit code: written directly (x86-64, as the kernel's JIT)"),
+            Some(other) => sayln!("jit code: {other}"),
+            None => {}
+        }
+    }
     for over in [Engine::Interp, Engine::Cbpf] {
         if let Some(s) = speedup(results, over) {
             sayln!("jit speed-up over {over}: {s:.1}x");
@@ -418,7 +438,7 @@ fn print_json(source: &str, count: usize, results: &[Measured]) {
             format!(
                 "{{\"engine\":\"{}\",\"compile_us\":{:.3},\"ns_per_packet\":{:.3},\
                  \"min\":{min:.3},\"max\":{max:.3},\"runs\":[{}],\"matched\":{},\
-                 \"batch_ns_per_packet\":{}}}",
+                 \"batch_ns_per_packet\":{},\"codegen\":{}}}",
                 m.engine.name(),
                 m.compile_us,
                 m.median(),
@@ -426,7 +446,8 @@ fn print_json(source: &str, count: usize, results: &[Measured]) {
                 m.matched,
                 m.batch_ns
                     .as_deref()
-                    .map_or("null".to_string(), |ns| format!("{:.3}", median(ns)))
+                    .map_or("null".to_string(), |ns| format!("{:.3}", median(ns))),
+                m.codegen.map_or("null".to_string(), json_string)
             )
         })
         .collect();

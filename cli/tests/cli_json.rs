@@ -94,6 +94,15 @@ fn bench_reports_every_engine_and_the_jits_native_batches() {
             } else {
                 assert!(batch.is_null(), "{expr}: {e}");
             }
+            // Who made the native code: written directly on x86-64.
+            let codegen = &e["codegen"];
+            if e["engine"] != "jit" {
+                assert!(codegen.is_null(), "{expr}: {e}");
+            } else if cfg!(all(unix, target_arch = "x86_64")) {
+                assert_eq!(codegen, "direct", "{expr}: {e}");
+            } else {
+                assert_eq!(codegen, "cranelift", "{expr}: {e}");
+            }
         }
     }
 }

@@ -79,6 +79,9 @@ const END: Reg = R15;
 /// r1 is `rdx` (the third argument: the entry r1).
 const POOL: [Reg; 8] = [RCX, R8, R9, R10, RBX, RBP, R12, R13];
 
+/// The largest frame (bytes below r10) written here.
+const MAX_FRAME: u32 = 1 << 16;
+
 /// Condition codes (the low nibble of `jcc`).
 mod cc {
     pub const B: u8 = 0x2;
@@ -330,6 +333,28 @@ struct Analyses {
     /// The search replacing the compare tree rooted at each slot (by pc:
     /// looked up at every jump).
     searches: Vec<Option<Search>>,
+    /// Whether each slot is reached from the entry, a search going
+    /// straight to its tree's leaves: a tree's inner compares that only
+    /// its root reached are not written at all.
+    reachable: Vec<bool>,
+}
+
+/// Which slots control reaches from the entry, each search's root going to
+/// its leaves instead of its compare's two sides.
+fn reachable(insns: &[Insn], searches: &[Option<Search>]) -> Vec<bool> {
+    let n = insns.len();
+    let mut seen = vec![false; n];
+    let mut work = vec![0];
+    while let Some(pc) = work.pop() {
+        if pc >= n || std::mem::replace(&mut seen[pc], true) {
+            continue;
+        }
+        match &searches[pc] {
+            Some(search) => work.extend(search.intervals.iter().map(|&(_, leaf)| leaf)),
+            None => work.extend(insns[pc].successors(pc).into_iter().flatten()),
+        }
+    }
+    seen
 }
 
 /// The writer of one program, one pass.
@@ -375,6 +400,11 @@ fn unsupported(pc: usize, what: &str) -> JitError {
 pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Lowered), JitError> {
     if !options.leaf || options.budget {
         return Err(unsupported(0, "code that is not leaf code"));
+    }
+    // Frame offsets are 32-bit displacements: an absurd frame size (the
+    // option is public) must not wrap them.
+    if options.frame_size > MAX_FRAME {
+        return Err(unsupported(0, "a frame larger than 64 KiB"));
     }
     let n = insns.len();
     let leaders =
@@ -459,6 +489,7 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
         plan: bounds::plan(insns, options.eliminate_bounds_checks),
         facts: facts::analyse(insns),
         live: blocks::live_registers(insns),
+        reachable: reachable(insns, &searches),
         searches,
         is_leader,
     };
@@ -716,6 +747,11 @@ impl Emitter<'_> {
         let n = self.insns.len();
         let mut pc = 0;
         while pc < n {
+            if !self.an.reachable[pc] {
+                // Nothing jumps here (no code that does is written).
+                pc += self.insns[pc].width();
+                continue;
+            }
             if self.an.is_leader[pc] {
                 // Control joins here: r0's swap is done unless nothing
                 // reads r0 from here on.
@@ -1451,6 +1487,51 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn what_is_not_written_here_is_unsupported() {
+        let leaf = JitOptions {
+            leaf: true,
+            frame_size: 64,
+            ..JitOptions::default()
+        };
+        let program = |src: &str| crate::ebpf::asm::assemble(src).expect("assembles").insns;
+        let refused = |src: &str, options: &JitOptions| {
+            matches!(
+                emit(&program(src), options),
+                Err(JitError::Unsupported { .. })
+            )
+        };
+        let plain = "mov32 %r0, 1\nexit";
+        assert!(emit(&program(plain), &leaf).is_ok());
+        for (what, options) in [
+            ("no leaf", JitOptions::default()),
+            (
+                "a budget",
+                JitOptions {
+                    budget: true,
+                    ..leaf.clone()
+                },
+            ),
+            (
+                "a wrapping frame",
+                JitOptions {
+                    frame_size: u32::MAX,
+                    ..leaf.clone()
+                },
+            ),
+        ] {
+            assert!(refused(plain, &options), "{what}");
+        }
+        for src in [
+            "mov32 %r0, 7\nsdiv32 %r0, 2\nexit",
+            "mov %r1, 7\nmovsx864 %r0, %r1\nexit",
+            "mov %r0, 0\nja -2\nexit",
+            "mov %r0, %r10\nexit",
+        ] {
+            assert!(refused(src, &leaf), "{src}");
         }
     }
 

@@ -530,7 +530,8 @@ struct Tree {
 impl Tree {
     /// Follows `ja` blocks from `pc`: where control really goes.
     fn through_ja<C: Compares>(&self, code: &C, mut pc: usize) -> usize {
-        let is_ja_node = |pc: usize| self.nodes.binary_search(&pc).is_ok() && code.is_ja(pc);
+        // The cheap test first: most sides are not `ja`.
+        let is_ja_node = |pc: usize| code.is_ja(pc) && self.nodes.binary_search(&pc).is_ok();
         let mut hops = 0;
         while is_ja_node(pc) && hops < MAX_NODES {
             match code.successor(pc, 0) {
@@ -601,7 +602,9 @@ fn recover<C: Compares>(code: &C, root: usize) -> Option<(Tree, Option<Switch>)>
         code.starts_block(pc)
             && (code.is_ja(pc) || code.compare(pc).is_some_and(|(r, _, _)| r == reg))
     };
-    let mut seen: FastSet<usize> = FastSet::from_iter([root]);
+    // Room for a long host list without rehashing as it grows.
+    let mut seen: FastSet<usize> = FastSet::with_capacity_and_hasher(64, Default::default());
+    seen.insert(root);
     let mut work = vec![root];
     while let Some(pc) = work.pop() {
         for n in [0, 1].into_iter().filter_map(|w| code.successor(pc, w)) {
@@ -635,7 +638,8 @@ fn dispatch<C: Compares>(code: &C, root: usize, tree: &Tree) -> Option<Switch> {
     // Elementary intervals of the register's domain, by their first value
     // (signed order).
     let (least, greatest) = code.domain();
-    let mut starts: Vec<i64> = vec![least];
+    let mut starts: Vec<i64> = Vec::with_capacity(3 * compares.len() + 1);
+    starts.push(least);
     for k in compares
         .iter()
         .flat_map(|&k| [Some(0), Some(k), k.checked_add(1)])

@@ -14,10 +14,10 @@
 
 use cranebpf::cbpf::{self, Device, Metadata};
 use cranebpf::ebpf::{self, ExecError};
-use cranebpf::filter::CLASSIC_FRAME;
+use cranebpf::filter::translation_jit_options;
 use cranebpf::jit::runtime::status;
 use cranebpf::jit::{compile_bytes, JitOptions};
-use cranebpf::translate::{ctx_block, ctx_field, translate};
+use cranebpf::translate::{ctx_block, translate};
 use cranebpf::{EbpfOptions, EbpfProgram, Engine, Filter, FilterOptions};
 use cranebpf_harness::gen;
 use cranebpf_harness::qemu::{self, Aarch64Runner, NO_CALLBACK};
@@ -123,13 +123,7 @@ fn classic_engines_agree() {
     let mut runner = aarch64();
     let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
     // As `Filter` compiles a translation on an aarch64 host.
-    let arm_options = JitOptions {
-        frame_size: CLASSIC_FRAME as u32,
-        optimize: false,
-        leaf: true,
-        leaf_mem: ctx_field::SIZE as u32,
-        ..jit_options(true)
-    };
+    let arm_options = translation_jit_options(&jit_options(true));
     let (mut cases, mut comparisons) = (0usize, 0usize);
     let (mut arm_cases, mut arm_skipped) = (0usize, 0usize);
     for n in 0..programs {
@@ -545,12 +539,8 @@ fn aarch64_batches_give_every_packet_its_own_verdict() {
     };
     let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
     let options = JitOptions {
-        frame_size: CLASSIC_FRAME as u32,
-        optimize: false,
-        leaf: true,
-        leaf_mem: ctx_field::SIZE as u32,
         batch: true,
-        ..jit_options(true)
+        ..translation_jit_options(&jit_options(true))
     };
     let mut rng = Rng::new(seed() ^ 0xa64b);
     let packets: Vec<Vec<u8>> = (0..300)
@@ -669,14 +659,10 @@ fn bounds_check_elimination_keeps_verdicts_at_every_length() {
 fn generated_filters_are_written_directly_on_x86_64() {
     use cranebpf::jit::JitCode;
     let mut rng = Rng::new(seed() ^ 0xd1ec);
-    let options = JitOptions {
-        frame_size: CLASSIC_FRAME as u32,
-        optimize: false,
-        leaf: true,
-        leaf_mem: ctx_field::SIZE as u32,
+    let options = translation_jit_options(&JitOptions {
         cache: false,
         ..jit_options(true)
-    };
+    });
     let bmi2 = std::is_x86_feature_detected!("bmi2");
     let mut direct = 0;
     for _ in 0..1000 {

@@ -151,6 +151,24 @@ struct BatchCode {
     code: OnceLock<Option<JitCode>>,
 }
 
+/// The options a filter's translation is compiled with, from the caller's
+/// `jit` (its switches: cache, direct writing, bounds-check elimination):
+/// leaf code with a classic frame (16 scratch words) and the context block
+/// at r1, Cranelift's optimiser off, no budget, per packet (batch code sets
+/// `batch` itself). For compiling a translation as `Filter` does, e.g. for
+/// another target with [`crate::jit::compile_bytes`].
+pub fn translation_jit_options(jit: &JitOptions) -> JitOptions {
+    JitOptions {
+        frame_size: CLASSIC_FRAME as u32,
+        budget: false,
+        optimize: false,
+        leaf: true,
+        leaf_mem: ctx_field::SIZE as u32,
+        batch: false,
+        ..jit.clone()
+    }
+}
+
 impl Filter {
     /// Checks, translates and JIT-compiles `program`, falling back to the
     /// eBPF interpreter when the JIT is unavailable. A program of
@@ -170,13 +188,7 @@ impl Filter {
             return Filter::libpcap(program, options);
         }
         let ebpf = translate::translate(&program).map_err(|e| FilterError::Rejected(e.0))?;
-        let mut jit_options = options.jit.clone();
-        jit_options.frame_size = CLASSIC_FRAME as u32;
-        jit_options.budget = false;
-        jit_options.optimize = false;
-        jit_options.leaf = true;
-        jit_options.leaf_mem = ctx_field::SIZE as u32;
-        jit_options.batch = false;
+        let jit_options = translation_jit_options(&options.jit);
         let uses_ctx = ebpf.insns.iter().any(|i| {
             i.opc == ebpf::insn::op::LDX | ebpf::insn::op::MEM | ebpf::insn::op::W
                 && i.src == translate::REG_CTX

@@ -38,23 +38,6 @@ fn hot(c: &mut Criterion) {
         let count = |v: u32| u32::from(v != 0);
 
         let jit = filter_on(&w, Engine::Jit);
-        g.bench_function("cranebpf-jit-runner", |b| {
-            b.iter(|| {
-                let mut runner = jit.runner();
-                packets
-                    .iter()
-                    .map(|p| count(runner.run(black_box(p))))
-                    .sum::<u32>()
-            })
-        });
-        g.bench_function("cranebpf-jit-filter-run", |b| {
-            b.iter(|| {
-                packets
-                    .iter()
-                    .map(|p| count(jit.run(black_box(p))))
-                    .sum::<u32>()
-            })
-        });
         // The same leaf code through Cranelift (what aarch64 hosts run).
         let cranelift = Filter::with_options(
             w.program.clone(),
@@ -68,27 +51,14 @@ fn hot(c: &mut Criterion) {
             },
         )
         .expect("filter builds");
-        g.bench_function("cranebpf-jit-cranelift-runner", |b| {
-            b.iter(|| {
-                let mut runner = cranelift.runner();
-                packets
-                    .iter()
-                    .map(|p| count(runner.run(black_box(p))))
-                    .sum::<u32>()
-            })
-        });
-        let mut verdicts = vec![0u32; packets.len()];
-        g.bench_function("cranebpf-jit-batch", |b| {
-            b.iter(|| {
-                jit.run_batch(black_box(&packets), &mut verdicts);
-                verdicts.iter().map(|&v| count(v)).sum::<u32>()
-            })
-        });
-        for (engine, id) in [
-            (Engine::Cbpf, "cranebpf-cbpf-interp"),
-            (Engine::Interp, "cranebpf-ebpf-interp"),
+        let (cbpf, interp) = (filter_on(&w, Engine::Cbpf), filter_on(&w, Engine::Interp));
+        // Per packet through a runner, as `cranebpf filter` runs them.
+        for (id, f) in [
+            ("cranebpf-jit-runner", &jit),
+            ("cranebpf-jit-cranelift-runner", &cranelift),
+            ("cranebpf-cbpf-interp", &cbpf),
+            ("cranebpf-ebpf-interp", &interp),
         ] {
-            let f = filter_on(&w, engine);
             g.bench_function(id, |b| {
                 b.iter(|| {
                     let mut runner = f.runner();
@@ -99,6 +69,21 @@ fn hot(c: &mut Criterion) {
                 })
             });
         }
+        g.bench_function("cranebpf-jit-filter-run", |b| {
+            b.iter(|| {
+                packets
+                    .iter()
+                    .map(|p| count(jit.run(black_box(p))))
+                    .sum::<u32>()
+            })
+        });
+        let mut verdicts = vec![0u32; packets.len()];
+        g.bench_function("cranebpf-jit-batch", |b| {
+            b.iter(|| {
+                jit.run_batch(black_box(&packets), &mut verdicts);
+                verdicts.iter().map(|&v| count(v)).sum::<u32>()
+            })
+        });
 
         let native = w.native.expect("hot-path workloads have a native twin");
         g.bench_function("hand-written-rust", |b| {

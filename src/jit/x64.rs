@@ -375,8 +375,6 @@ struct Emitter<'a> {
     /// first descriptor's address), the register holding the next
     /// verdict's address, and the label of the loop's head.
     batch: Option<(i32, Reg, Label)>,
-    /// Label of each slot (one per slot; only leaders' are jumped to).
-    pc_labels: usize,
     abort: Label,
     hand_over: Label,
     /// r0 holds the raw little-endian value of a 2- or 4-byte packet load
@@ -519,7 +517,6 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
             frame,
             fp_disp: frame,
             batch,
-            pc_labels: 0,
             abort,
             hand_over,
             pending_swap: None,
@@ -615,7 +612,8 @@ fn size_of(insn: &Insn) -> i32 {
 
 impl Emitter<'_> {
     fn label_of(&self, pc: usize) -> Label {
-        self.pc_labels + pc
+        // Labels 0..n are the slots' (made first, in order).
+        pc
     }
 
     /// The label for control reaching `pc`: past the last instruction is

@@ -1390,35 +1390,30 @@ fn rodata_settings_decide_what_is_checked_as_in_the_kernel() {
     assert!(log.contains(reason), "{log}");
     assert!(ours.contains(reason), "{ours}");
     // The command sets `.rodata` entries of --maps-in before loading.
-    let maps_in = support::temp_file(
+    let run_with_maps = |name: &str, json: &[u8]| {
+        let maps_in = support::temp_file(name, json);
+        let (code, _, err) = support::cli(&[
+            "run",
+            "--ebpf",
+            path.to_str().expect("utf-8"),
+            "--hex",
+            "0000000000000000000000000000",
+            "--maps-in",
+            maps_in.to_str().expect("utf-8"),
+        ]);
+        (code, err)
+    };
+    let (code, err) = run_with_maps(
         "knob-maps-in.json",
         br#"{".rodata": [{"key": "00000000", "value": "0100000007"}]}"#,
     );
-    let (code, _, err) = support::cli(&[
-        "run",
-        "--ebpf",
-        path.to_str().expect("utf-8"),
-        "--hex",
-        "0000000000000000000000000000",
-        "--maps-in",
-        maps_in.to_str().expect("utf-8"),
-    ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains(reason), "{err}");
     // A `.rodata` entry of the wrong size is bad input, located.
-    let short = support::temp_file(
+    let (code, err) = run_with_maps(
         "knob-short.json",
         br#"{".rodata": [{"key": "00000000", "value": "01"}]}"#,
     );
-    let (code, _, err) = support::cli(&[
-        "run",
-        "--ebpf",
-        path.to_str().expect("utf-8"),
-        "--hex",
-        "0000000000000000000000000000",
-        "--maps-in",
-        short.to_str().expect("utf-8"),
-    ]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("map '.rodata', entry 1: key of 4 bytes and value of 1 bytes"),

@@ -15,9 +15,6 @@
 //! bytes its own earlier runs left below the depth, the same on every
 //! engine.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use super::insn::{op, Insn, Program};
 use super::STACK_SIZE;
 
@@ -50,21 +47,14 @@ pub fn stack_depth(prog: &Program) -> Option<usize> {
     let mut state: Vec<Option<Regs>> = vec![None; n];
     let mut entry = [Val::Scalar; 11];
     entry[10] = Val::Fp(0);
-    // Every function starts with r10 at its own frame. Slots are taken
-    // lowest first: in code without backward jumps each is then visited
-    // once, after all its predecessors (last in, first out revisited
-    // joins over and over).
-    let mut work = BinaryHeap::from([Reverse(0usize)]);
-    let mut queued = vec![false; n];
-    *queued.first_mut()? = true;
+    // Every function starts with r10 at its own frame.
+    let mut work = vec![0usize];
     state.first_mut()?.replace(entry);
     for (pc, i) in insns.iter().enumerate() {
         if i.is_local_call() {
             let t = usize::try_from(pc as i64 + 1 + i64::from(i.imm)).ok()?;
             *state.get_mut(t)? = Some(entry);
-            if !std::mem::replace(queued.get_mut(t)?, true) {
-                work.push(Reverse(t));
-            }
+            work.push(t);
         }
     }
     let mut deepest = 0i64;
@@ -73,8 +63,7 @@ pub fn stack_depth(prog: &Program) -> Option<usize> {
         (at < 0).then(|| deepest = deepest.max(-at))
     };
     let mut steps = 0usize;
-    while let Some(Reverse(pc)) = work.pop() {
-        queued[pc] = false;
+    while let Some(pc) = work.pop() {
         steps += 1;
         if steps > 64 * n + 1024 {
             return None;
@@ -96,9 +85,7 @@ pub fn stack_depth(prog: &Program) -> Option<usize> {
             };
             if *slot != Some(joined) {
                 *slot = Some(joined);
-                if !std::mem::replace(&mut queued[next], true) {
-                    work.push(Reverse(next));
-                }
+                work.push(next);
             }
         }
     }

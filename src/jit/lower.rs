@@ -40,7 +40,7 @@ use super::bounds;
 use super::copy_loop::{self, CopyLoop, Final, Lin, Source};
 use super::facts::{self, Facts};
 use super::runtime::{offset, status, FRAME_SIZE, LEAF_HAND_OVER};
-use super::JitError;
+use super::{raw_compare, JitError, RawCompare};
 use crate::ebpf::blocks::{self, jump_target};
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::switch;
@@ -1301,7 +1301,7 @@ impl Lowerer<'_, '_> {
         } else {
             self.block_at(pc + 1)
         };
-        if let Some(cond) = self.compare_swapped(insn, wide, d) {
+        if let Some(cond) = self.compare_swapped(insn, d) {
             self.b.ins().brif(cond, target, &[], next, &[]);
             return Ok(true);
         }
@@ -1437,40 +1437,17 @@ impl Lowerer<'_, '_> {
     /// `jeq`, `jne` or `jset` of a big-endian packet load with a constant,
     /// done on the raw loaded value with the constant swapped at compile
     /// time (the swap itself then usually goes away).
-    fn compare_swapped(&mut self, insn: &Insn, wide: bool, d: Value) -> Option<Value> {
-        let code = insn.opc & 0xf0;
-        if insn.opc & op::X != 0 || !matches!(code, op::JEQ | op::JNE | op::JSET) {
-            return None;
-        }
+    fn compare_swapped(&mut self, insn: &Insn, d: Value) -> Option<Value> {
         let &(raw, ty) = self.swapped.get(&d)?;
-        let k = if wide {
-            i64::from(insn.imm) as u64
-        } else {
-            u64::from(insn.imm as u32)
-        };
-        // The loaded value has the type's width; the constant may not.
-        let max = if ty == I16 { 0xffff } else { 0xffff_ffff };
-        let swap = |v: u64| {
-            if ty == I16 {
-                i64::from((v as u16).swap_bytes())
-            } else {
-                i64::from((v as u32).swap_bytes())
-            }
-        };
-        Some(match code {
-            op::JSET if k & max == 0 => self.b.ins().iconst(I8, 0),
-            op::JSET => {
-                let m = self.b.ins().band_imm_u(raw, swap(k & max));
+        let size = if ty == I16 { 2 } else { 4 };
+        Some(match raw_compare(insn, size)? {
+            RawCompare::Never => self.b.ins().iconst(I8, 0),
+            RawCompare::Always => self.b.ins().iconst(I8, 1),
+            RawCompare::Equal(c) => self.b.ins().icmp_imm_u(IntCC::Equal, raw, i64::from(c)),
+            RawCompare::NotEqual(c) => self.b.ins().icmp_imm_u(IntCC::NotEqual, raw, i64::from(c)),
+            RawCompare::AnyBit(m) => {
+                let m = self.b.ins().band_imm_u(raw, i64::from(m));
                 self.b.ins().icmp_imm_u(IntCC::NotEqual, m, 0)
-            }
-            _ if k > max => self.b.ins().iconst(I8, i64::from(code == op::JNE)),
-            _ => {
-                let cc = if code == op::JEQ {
-                    IntCC::Equal
-                } else {
-                    IntCC::NotEqual
-                };
-                self.b.ins().icmp_imm_u(cc, raw, swap(k))
             }
         })
     }

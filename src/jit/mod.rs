@@ -22,7 +22,59 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 pub use module::compile_bytes;
 use runtime::{status, RunCtx, FRAME_SIZE, LEAF_HAND_OVER};
 
+use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::{Environment, HelperMemory, HelperOutcome, Program};
+
+/// A `jeq`, `jne` or `jset` with a constant on a value loaded big-endian
+/// from the packet, done on the raw (unswapped) loaded bytes: what both
+/// lowerings emit instead of byte-swapping the load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RawCompare {
+    /// The jump is never taken.
+    Never,
+    /// The jump is always taken.
+    Always,
+    /// Taken when the raw value equals this.
+    Equal(u32),
+    /// Taken when the raw value differs from this.
+    NotEqual(u32),
+    /// Taken when the raw value has any of these bits.
+    AnyBit(u32),
+}
+
+/// `insn` (a conditional jump of its register with a constant) as a
+/// compare of the raw bytes of a `size`-byte (2 or 4) big-endian load, or
+/// `None` when it is not `jeq`, `jne` or `jset` with a constant.
+pub(crate) fn raw_compare(insn: &Insn, size: u8) -> Option<RawCompare> {
+    let code = insn.op();
+    if insn.is_src_reg() || !matches!(code, op::JEQ | op::JNE | op::JSET) {
+        return None;
+    }
+    let k = if insn.class() == op::JMP {
+        i64::from(insn.imm) as u64
+    } else {
+        u64::from(insn.imm as u32)
+    };
+    // The loaded value has the load's width; the constant may not.
+    let max: u64 = if size == 2 { 0xffff } else { 0xffff_ffff };
+    let swap = |v: u64| {
+        if size == 2 {
+            u32::from((v as u16).swap_bytes())
+        } else {
+            (v as u32).swap_bytes()
+        }
+    };
+    Some(match code {
+        // No bit of the load can match.
+        op::JSET if k & max == 0 => RawCompare::Never,
+        op::JSET => RawCompare::AnyBit(swap(k & max)),
+        // The load never equals a constant wider than itself.
+        op::JNE if k > max => RawCompare::Always,
+        _ if k > max => RawCompare::Never,
+        op::JEQ => RawCompare::Equal(swap(k)),
+        _ => RawCompare::NotEqual(swap(k)),
+    })
+}
 
 /// How to compile.
 #[derive(Clone, Debug)]

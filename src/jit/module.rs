@@ -218,48 +218,52 @@ fn compile_single(
         if !code.buffer.relocs().is_empty() {
             return Ok(None);
         }
-        let bytes = code.code_buffer();
+        let vcode = code.vcode.clone().unwrap_or_default();
+        HostCode::mapped(code.code_buffer(), lowered, clif, vcode, options, false).map(Some)
+    })
+}
+
+#[cfg(all(unix, target_arch = "x86_64"))]
+impl HostCode {
+    /// One function's position-independent `bytes` in a mapping of their
+    /// own; with `keep_listings`, `clif` and the machine code disassembled
+    /// (`fallback` where this build has no disassembler).
+    fn mapped(
+        bytes: &[u8],
+        lowered: Lowered,
+        clif: Vec<String>,
+        fallback: String,
+        options: &JitOptions,
+        direct: bool,
+    ) -> Result<HostCode, JitError> {
         let native = if options.keep_listings {
-            let text = code.vcode.clone().unwrap_or_default();
-            vec![super::listing::machine_code(bytes, 0).unwrap_or(text)]
+            vec![super::listing::machine_code(bytes, 0).unwrap_or(fallback)]
         } else {
             Vec::new()
         };
         let pages = CodePages::new(bytes)?;
-        Ok(Some(HostCode {
+        Ok(HostCode {
             entry: pages.entry(),
             memory: CodeMemory::Mapped(pages),
             lowered,
             clif,
             native,
-            direct: false,
-        }))
-    })
+            direct,
+        })
+    }
 }
 
 /// Maps code written by `x64` (no Cranelift IR to list).
 #[cfg(all(unix, target_arch = "x86_64"))]
 fn map_direct(bytes: &[u8], lowered: Lowered, options: &JitOptions) -> Result<HostCode, JitError> {
-    let native = if options.keep_listings {
-        let hex = || bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        vec![super::listing::machine_code(bytes, 0).unwrap_or_else(hex)]
+    let (clif, hex) = if options.keep_listings {
+        let note = "; written directly as x86-64 (jit/x64.rs): no Cranelift IR\n";
+        let hex = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        (vec![note.to_string()], hex)
     } else {
-        Vec::new()
+        (Vec::new(), String::new())
     };
-    let clif = if options.keep_listings {
-        vec!["; written directly as x86-64 (jit/x64.rs): no Cranelift IR\n".to_string()]
-    } else {
-        Vec::new()
-    };
-    let pages = CodePages::new(bytes)?;
-    Ok(HostCode {
-        entry: pages.entry(),
-        memory: CodeMemory::Mapped(pages),
-        lowered,
-        clif,
-        native,
-        direct: true,
-    })
+    HostCode::mapped(bytes, lowered, clif, hex, options, true)
 }
 
 /// Compiles for the host: every function into one fresh module.
@@ -275,9 +279,8 @@ pub(crate) fn compile_host(
     if options.direct && options.leaf && starts.len() == 1 {
         match super::x64::emit(insns, options) {
             Ok((bytes, lowered)) => return map_direct(&bytes, lowered, options),
-            // Cranelift's, then.
-            Err(e @ JitError::Unsupported { .. }) if !cranelift => return Err(e),
-            Err(JitError::Unsupported { .. }) => {}
+            // What the writer does not cover is Cranelift's, when allowed.
+            Err(JitError::Unsupported { .. }) if cranelift => {}
             Err(e) => return Err(e),
         }
     }

@@ -36,9 +36,10 @@ use super::bounds;
 use super::facts::{self, Facts};
 use super::lower::Lowered;
 use super::runtime::LEAF_HAND_OVER;
-use super::{JitError, JitOptions};
+use super::{raw_compare, JitError, JitOptions, RawCompare};
 use crate::ebpf::blocks::{self, jump_target};
 use crate::ebpf::insn::{op, regs, Insn};
+use crate::ebpf::semantics;
 use crate::ebpf::switch::{self, Search, Switch};
 
 /// An x86-64 general-purpose register, by its encoding number.
@@ -367,10 +368,9 @@ struct Emitter<'a> {
     map: [Reg; 10],
     /// Callee-saved registers pushed by the prologue.
     saved: Vec<Reg>,
-    /// Bytes the prologue takes off `rsp`.
+    /// Bytes the prologue takes off `rsp`; the eBPF stack is at its top,
+    /// so r10 is `rsp + frame`.
     frame: i32,
-    /// r10 is `rsp + fp_disp`.
-    fp_disp: i32,
     /// Batch code: the frame offset of its two words (the entry r1, the
     /// first descriptor's address), the register holding the next
     /// verdict's address, and the label of the loop's head.
@@ -515,7 +515,6 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
             map,
             saved: saved.clone(),
             frame,
-            fp_disp: frame,
             batch,
             abort,
             hand_over,
@@ -600,14 +599,9 @@ fn check_supported(
     }
 }
 
-/// The byte count of a load or store size field.
+/// The byte count of a load or store.
 fn size_of(insn: &Insn) -> i32 {
-    match insn.size_field() {
-        op::B => 1,
-        op::H => 2,
-        op::W => 4,
-        _ => 8,
-    }
+    semantics::size_bytes(insn.size_field()) as i32
 }
 
 impl Emitter<'_> {
@@ -825,11 +819,12 @@ impl Emitter<'_> {
     /// while r0 holds an unswapped load that no successor reads: the
     /// compare then uses the swapped constant.
     fn is_swap_compare(&self, pc: usize, insn: &Insn) -> bool {
-        if self.pending_swap.is_none()
-            || insn.dst != 0
-            || insn.is_src_reg()
+        let Some(size) = self.pending_swap else {
+            return false;
+        };
+        if insn.dst != 0
             || !matches!(insn.class(), op::JMP | op::JMP32)
-            || !matches!(insn.op(), op::JEQ | op::JNE | op::JSET)
+            || raw_compare(insn, size).is_none()
             || self.an.searches[pc].is_some()
         {
             return false;
@@ -914,16 +909,20 @@ impl Emitter<'_> {
     /// the frame's scratch words around `div`, which needs them.
     fn divide(&mut self, insn: &Insn, w: bool, d: Reg, s: Reg) {
         let is_mod = insn.op() == op::MOD;
+        // The result of a zero divisor.
+        let by_zero = |asm: &mut Asm| {
+            if !is_mod {
+                asm.mov_ri(d, 0);
+            } else if !w {
+                asm.mov32(d, d);
+            }
+        };
         let done = self.asm.new_label();
         if insn.is_src_reg() {
             let nonzero = self.asm.new_label();
             self.asm.rr(w, &[0x85], s.0, s); // test s, s
             self.asm.jcc(cc::NE, nonzero);
-            if !is_mod {
-                self.asm.mov_ri(d, 0);
-            } else if !w {
-                self.asm.mov32(d, d);
-            }
+            by_zero(&mut self.asm);
             self.asm.jmp(done);
             self.asm.place(nonzero);
             self.asm.rr(true, &[0x89], s.0, TMP);
@@ -934,11 +933,7 @@ impl Emitter<'_> {
                 u64::from(insn.imm as u32)
             };
             if k == 0 {
-                if !is_mod {
-                    self.asm.mov_ri(d, 0);
-                } else if !w {
-                    self.asm.mov32(d, d);
-                }
+                by_zero(&mut self.asm);
                 return;
             }
             self.asm.mov_ri(TMP, k);
@@ -1025,7 +1020,7 @@ impl Emitter<'_> {
         let d = self.x(insn.dst);
         if swap_compare {
             let size = self.pending_swap.unwrap_or(4);
-            self.compare_swapped(insn, wide, size, target);
+            self.compare_swapped(insn, size, target);
         } else if insn.is_src_reg() {
             let s = self.x(insn.src);
             let opcode = if insn.op() == op::JSET { 0x85 } else { 0x39 };
@@ -1043,35 +1038,22 @@ impl Emitter<'_> {
 
     /// `jeq`, `jne` or `jset` of r0 holding an unswapped `size`-byte load
     /// with a constant: compared with the constant swapped instead.
-    fn compare_swapped(&mut self, insn: &Insn, wide: bool, size: u8, target: Label) {
-        let k = if wide {
-            insn.imm as i64 as u64
-        } else {
-            u64::from(insn.imm as u32)
-        };
-        let max: u64 = if size == 2 { 0xffff } else { 0xffff_ffff };
-        let swap = |v: u64| {
-            if size == 2 {
-                u32::from((v as u16).swap_bytes())
-            } else {
-                (v as u32).swap_bytes()
+    fn compare_swapped(&mut self, insn: &Insn, size: u8, target: Label) {
+        match raw_compare(insn, size) {
+            Some(RawCompare::Never) | None => {}
+            Some(RawCompare::Always) => self.asm.jmp(target),
+            Some(RawCompare::Equal(c)) => {
+                self.asm.alu_ri(false, 7, RAX, c as i32);
+                self.asm.jcc(cc::E, target);
             }
-        };
-        match insn.op() {
-            // No bit of the load can match.
-            op::JSET if k & max == 0 => {}
-            op::JSET => {
-                self.asm.rr(false, &[0xf7], 0, RAX);
-                self.asm.imm32(swap(k & max) as i32);
+            Some(RawCompare::NotEqual(c)) => {
+                self.asm.alu_ri(false, 7, RAX, c as i32);
                 self.asm.jcc(cc::NE, target);
             }
-            // The load never equals a constant wider than itself.
-            op::JEQ if k > max => {}
-            op::JNE if k > max => self.asm.jmp(target),
-            code => {
-                self.asm.alu_ri(false, 7, RAX, swap(k) as i32);
-                self.asm
-                    .jcc(if code == op::JEQ { cc::E } else { cc::NE }, target);
+            Some(RawCompare::AnyBit(m)) => {
+                self.asm.rr(false, &[0xf7], 0, RAX); // test eax, m
+                self.asm.imm32(m as i32);
+                self.asm.jcc(cc::NE, target);
             }
         }
     }
@@ -1226,7 +1208,7 @@ impl Emitter<'_> {
     fn proven(&mut self, pc: usize, reg: u8, off: i32, size: i32) -> Option<Mem> {
         let frame = self.options.frame_size as i32;
         if reg == 10 {
-            return (off >= -frame && off + size <= 0).then(|| Mem::at(RSP, self.fp_disp + off));
+            return (off >= -frame && off + size <= 0).then(|| Mem::at(RSP, self.frame + off));
         }
         let end = self.an.facts[pc]?.end_inside_entry_r1(
             reg,

@@ -3,8 +3,6 @@
 //! interpreter's switch recovery ([`super::switch`]), so both see the same
 //! blocks.
 
-use std::collections::BTreeSet;
-
 use super::insn::{op, regs, Insn};
 
 /// The absolute slot a jump goes to (`None` for anything but a jump:
@@ -113,13 +111,51 @@ impl Functions {
     }
 }
 
+/// The first slots of the basic blocks of one function, as a bitmap over
+/// its slots (the JITs and switch recovery ask for every slot; a sorted
+/// set cost a tenth of compiling a long filter to build).
+#[derive(Clone, Debug)]
+pub(crate) struct Leaders {
+    start: usize,
+    is_leader: Vec<bool>,
+}
+
+impl Leaders {
+    /// Whether `pc` starts a block (false outside the function).
+    pub(crate) fn contains(&self, pc: usize) -> bool {
+        pc.checked_sub(self.start)
+            .and_then(|i| self.is_leader.get(i))
+            .is_some_and(|&l| l)
+    }
+
+    /// The leaders in ascending order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let start = self.start;
+        self.is_leader
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, &l)| l.then_some(start + i))
+    }
+
+    /// The first leader after `pc`, if the function has one.
+    pub(crate) fn next_after(&self, pc: usize) -> Option<usize> {
+        let from = (pc + 1).saturating_sub(self.start);
+        let i = self.is_leader.get(from..)?.iter().position(|&l| l)?;
+        Some(self.start + from + i)
+    }
+}
+
 /// The first slots of the basic blocks of the function `insns[start..end]`:
 /// its entry, every jump target, and every slot after a jump or an exit.
 /// `Err(pc)` names a jump that leaves the function.
-pub(crate) fn leaders(insns: &[Insn], start: usize, end: usize) -> Result<BTreeSet<usize>, usize> {
-    // Collected, then built into the set at once (sorted bulk building:
-    // inserting one by one was a tenth of compiling a long filter).
-    let mut leaders = vec![start];
+pub(crate) fn leaders(insns: &[Insn], start: usize, end: usize) -> Result<Leaders, usize> {
+    let mut is_leader = vec![false; end.saturating_sub(start)];
+    let mut mark = |pc: usize| {
+        if let Some(l) = is_leader.get_mut(pc - start) {
+            *l = true;
+        }
+    };
+    mark(start);
     let mut pc = start;
     while pc < end {
         let insn = &insns[pc];
@@ -127,14 +163,14 @@ pub(crate) fn leaders(insns: &[Insn], start: usize, end: usize) -> Result<BTreeS
             if t < start as i64 || t >= end as i64 {
                 return Err(pc);
             }
-            leaders.extend([t as usize, pc + 1]);
+            mark(t as usize);
+            mark(pc + 1);
         } else if ends_block(insn) {
-            leaders.push(pc + 1);
+            mark(pc + 1);
         }
         pc += insn.width();
     }
-    leaders.retain(|&l| l < end);
-    Ok(leaders.into_iter().collect())
+    Ok(Leaders { start, is_leader })
 }
 
 /// Registers live on entry to each slot: read on some path from there

@@ -23,9 +23,9 @@
 //! table spans the smallest to the largest constant; values below and
 //! above it must each reach one leaf.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 
+use crate::ebpf::blocks::Leaders;
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::semantics;
 
@@ -35,7 +35,6 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// The switches found in a function, keyed by their root's pc.
 pub(crate) type Found = FastMap<usize, Switch>;
-type FastSet<T> = HashSet<T, foldhash::fast::FixedState>;
 
 /// A recovered switch: what replaces a compare tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,24 +232,7 @@ pub(crate) trait Compares {
 struct Function<'a> {
     insns: &'a [Insn],
     bounds: (usize, usize),
-    /// Whether each slot of `bounds` starts a block (a bitmap: the tree
-    /// walks ask for every node).
-    starts: Vec<bool>,
-}
-
-impl<'a> Function<'a> {
-    fn new(insns: &'a [Insn], bounds: (usize, usize), leaders: &BTreeSet<usize>) -> Function<'a> {
-        let (start, end) = bounds;
-        let mut starts = vec![false; end.saturating_sub(start)];
-        for &l in leaders.range(start..end) {
-            starts[l - start] = true;
-        }
-        Function {
-            insns,
-            bounds,
-            starts,
-        }
-    }
+    leaders: &'a Leaders,
 }
 
 impl Compares for Function<'_> {
@@ -267,9 +249,7 @@ impl Compares for Function<'_> {
     }
 
     fn starts_block(&self, pc: usize) -> bool {
-        pc.checked_sub(self.bounds.0)
-            .and_then(|i| self.starts.get(i))
-            .is_some_and(|&s| s)
+        self.leaders.contains(pc)
     }
 
     fn domain(&self) -> (i64, i64) {
@@ -289,7 +269,7 @@ const MAX_WALK: usize = 32;
 fn outcome(
     insns: &[Insn],
     bounds: (usize, usize),
-    leaders: &BTreeSet<usize>,
+    leaders: &Leaders,
     reg: u8,
     value: i64,
     leaf: usize,
@@ -299,7 +279,7 @@ fn outcome(
     let mut last = (leaf, Vec::new());
     let mut pc = leaf;
     for _ in 0..MAX_WALK {
-        if leaders.contains(&pc) {
+        if leaders.contains(pc) {
             last = (pc, sets.clone());
         }
         let insn = insns[pc];
@@ -337,7 +317,7 @@ fn outcome(
             break;
         }
     }
-    if !leaders.contains(&pc) {
+    if !leaders.contains(pc) {
         // Stopped inside a block: go there from its start instead.
         (pc, sets) = last;
     }
@@ -350,7 +330,7 @@ fn outcome(
 fn lookup(
     insns: &[Insn],
     bounds: (usize, usize),
-    leaders: &BTreeSet<usize>,
+    leaders: &Leaders,
     table: &Table,
 ) -> Option<Lookup> {
     let mut join = None;
@@ -381,27 +361,38 @@ fn lookup(
     })
 }
 
-/// Whether `pc` is inside a loop of `insns[start..end]`: some jump at or
-/// after it goes back to or before it.
-fn in_loop(insns: &[Insn], (start, end): (usize, usize), pc: usize) -> bool {
-    (pc..end).any(|j| {
-        insns[j]
-            .successors(j)
-            .iter()
-            .flatten()
-            .any(|&t| t >= start && t <= pc)
-    })
+/// For each slot of `insns[start..end]`, the earliest slot inside the
+/// function that a jump at or after it goes to: `pc` is inside a loop
+/// when that is at or before `pc` (some jump at or after it goes back).
+fn earliest_targets_from(insns: &[Insn], (start, end): (usize, usize)) -> Vec<usize> {
+    let mut earliest = vec![usize::MAX; end.saturating_sub(start)];
+    let mut least = usize::MAX;
+    for j in (start..end).rev() {
+        for &t in insns[j].successors(j).iter().flatten() {
+            if t >= start {
+                least = least.min(t);
+            }
+        }
+        earliest[j - start] = least;
+    }
+    earliest
 }
 
 /// Finds every switch in `insns[start..end]` whose blocks start at
 /// `leaders`, keyed by its root's pc.
-pub(crate) fn find(insns: &[Insn], start: usize, end: usize, leaders: &BTreeSet<usize>) -> Found {
+pub(crate) fn find(insns: &[Insn], start: usize, end: usize, leaders: &Leaders) -> Found {
     let bounds = (start, end);
-    let function = Function::new(insns, bounds, leaders);
+    let function = Function {
+        insns,
+        bounds,
+        leaders,
+    };
     let mut found = find_trees(&function, start, end);
+    let mut earliest = None;
     for (&root, switch) in found.iter_mut() {
         if let Switch::Table(table) = switch {
-            if in_loop(insns, bounds, root) {
+            let earliest = earliest.get_or_insert_with(|| earliest_targets_from(insns, bounds));
+            if earliest[root - start] <= root {
                 if let Some(lookup) = lookup(insns, bounds, leaders, table) {
                     *switch = Switch::Lookup(lookup);
                 }
@@ -411,10 +402,62 @@ pub(crate) fn find(insns: &[Insn], start: usize, end: usize, leaders: &BTreeSet<
     found
 }
 
+/// Which slots of `start..end` are the nodes of the tree being recovered,
+/// and the index of each compare node: arrays over the function, reused
+/// from tree to tree (a slot is the current tree's when its stamp is the
+/// tree's number), where hash maps per tree were most of recovery's time.
+struct Marks {
+    start: usize,
+    stamp: Vec<u32>,
+    /// Index among the tree's compare nodes ([`Tree::steps`]).
+    step: Vec<u32>,
+    /// Compares on the longest walk from the node ([`Tree::longest_walk`]).
+    longest: Vec<u32>,
+    tree: u32,
+}
+
+impl Marks {
+    fn new(start: usize, end: usize) -> Marks {
+        let n = end.saturating_sub(start);
+        Marks {
+            start,
+            stamp: vec![0; n],
+            step: vec![0; n],
+            longest: vec![0; n],
+            tree: 0,
+        }
+    }
+
+    /// Starts the next tree: no slot is a node of it yet.
+    fn next_tree(&mut self) {
+        self.tree += 1;
+    }
+
+    fn slot(&self, pc: usize) -> Option<usize> {
+        pc.checked_sub(self.start).filter(|&i| i < self.stamp.len())
+    }
+
+    /// Makes `pc` a node; false when it already was one (or lies outside).
+    fn mark(&mut self, pc: usize) -> bool {
+        match self.slot(pc) {
+            Some(i) if self.stamp[i] != self.tree => {
+                self.stamp[i] = self.tree;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_node(&self, pc: usize) -> bool {
+        self.slot(pc).is_some_and(|i| self.stamp[i] == self.tree)
+    }
+}
+
 /// Every tree's [`Switch::Table`] or [`Switch::Search`] in `start..end`
 /// of `code`, keyed by its root's pc.
 pub(crate) fn find_trees<C: Compares>(code: &C, start: usize, end: usize) -> Found {
     let mut found = Found::default();
+    let mut marks = Marks::new(start, end);
     // A compare inside a tree already tried roots no tree of its own
     // (outermost trees only; this keeps long chains, like a host list's,
     // linear to explore).
@@ -423,7 +466,7 @@ pub(crate) fn find_trees<C: Compares>(code: &C, start: usize, end: usize) -> Fou
         if covered[pc - start] {
             continue;
         }
-        let Some((tree, switch)) = recover(code, pc) else {
+        let Some((tree, switch)) = recover(code, pc, &mut marks) else {
             continue;
         };
         for &n in &tree.nodes {
@@ -455,34 +498,33 @@ enum Next {
     Leaf(usize),
 }
 
-/// A tree's compare nodes, by index, and the index of each node's pc.
+/// A tree's compare nodes, the root's first.
 struct Steps {
-    index: FastMap<usize, usize>,
     steps: Vec<Step>,
 }
 
 impl Steps {
-    /// For a tree of `jeq` compares only (a host or port list), the leaf
-    /// of each of `values` as [`Tree::leaf`] gives it (`None` inside: the
-    /// walk leaves the function), from one walk down the not-equal sides:
-    /// a value equal to no constant met there reaches that walk's end, and
-    /// one equal to a constant first met at some node goes on from its
-    /// equal side, decided by the value. Linear for a chain, where walking
-    /// each value from the root is quadratic. `None` for other trees, or a
-    /// walk that goes round.
-    fn equality_leaves(&self, root: usize, values: &[i64]) -> Option<Vec<Option<usize>>> {
+    /// For a tree of `jeq` compares only (a host or port list), its
+    /// intervals over `least..=greatest` (as [`dispatch`] makes them from
+    /// [`Tree::leaf`]: the first value of each, neighbours with different
+    /// leaves), from one walk down the not-equal sides: a value equal to
+    /// no constant met there reaches that walk's end, and one equal to a
+    /// constant first met at some node goes on from its equal side,
+    /// decided by the value. Linear for a chain, where walking each value
+    /// from the root is quadratic. `None` for other trees, or a walk that
+    /// goes round; `Some(None)` when some value's walk leaves the function.
+    fn equality_intervals(&self, least: i64, greatest: i64) -> Option<Option<Vec<(i64, usize)>>> {
         if self.steps.iter().any(|s| s.cmp != op::JEQ) {
             return None;
         }
-        let mut at = *self.index.get(&root)?;
-        let mut equal_to: FastMap<i64, Option<usize>> =
-            FastMap::with_capacity_and_hasher(self.steps.len(), Default::default());
+        // Each constant met going down the not-equal sides, in order, with
+        // the leaf its value reaches from there.
+        let mut equal: Vec<(i64, Option<usize>)> = Vec::with_capacity(self.steps.len());
+        let mut at = 0;
         let mut unequal = None;
         for _ in 0..=MAX_NODES {
             let step = &self.steps[at];
-            if let Entry::Vacant(first) = equal_to.entry(step.k) {
-                first.insert(self.walk_from(step.next[1], step.k)?);
-            }
+            equal.push((step.k, self.walk_from(step.next[1], step.k)?));
             match step.next[0] {
                 None => unequal = Some(None),
                 Some(Next::Leaf(pc)) => unequal = Some(Some(pc)),
@@ -494,12 +536,35 @@ impl Steps {
             break;
         }
         let unequal = unequal?;
-        Some(
-            values
-                .iter()
-                .map(|v| equal_to.get(v).copied().unwrap_or(unequal))
-                .collect(),
-        )
+        // The first meeting of a constant decides (stable sort).
+        equal.sort_by_key(|&(k, _)| k);
+        equal.dedup_by_key(|&mut (k, _)| k);
+        let mut intervals: Vec<(i64, usize)> = Vec::with_capacity(2 * equal.len() + 1);
+        let mut push = |first: i64, leaf: Option<usize>| -> Option<()> {
+            let leaf = leaf?;
+            if intervals.last().map(|&(_, l)| l) != Some(leaf) {
+                intervals.push((first, leaf));
+            }
+            Some(())
+        };
+        // The least value not yet in an interval (`None`: past the top).
+        let mut next = Some(least);
+        for &(k, leaf) in equal.iter().filter(|(k, _)| (least..=greatest).contains(k)) {
+            let Some(from) = next else { break };
+            if from < k && push(from, unequal).is_none() {
+                return Some(None);
+            }
+            if push(k, leaf).is_none() {
+                return Some(None);
+            }
+            next = k.checked_add(1);
+        }
+        if let Some(from) = next.filter(|&from| from <= greatest) {
+            if push(from, unequal).is_none() {
+                return Some(None);
+            }
+        }
+        Some(Some(intervals))
     }
 
     /// The leaf `value` reaches going on from `next`: `Some(None)` when it
@@ -523,15 +588,16 @@ impl Steps {
 /// What the tree rooted at `root` does with `reg`.
 struct Tree {
     reg: u8,
+    root: usize,
     /// Ascending.
     nodes: Vec<usize>,
 }
 
 impl Tree {
     /// Follows `ja` blocks from `pc`: where control really goes.
-    fn through_ja<C: Compares>(&self, code: &C, mut pc: usize) -> usize {
+    fn through_ja<C: Compares>(code: &C, marks: &Marks, mut pc: usize) -> usize {
         // The cheap test first: most sides are not `ja`.
-        let is_ja_node = |pc: usize| code.is_ja(pc) && self.nodes.binary_search(&pc).is_ok();
+        let is_ja_node = |pc: usize| code.is_ja(pc) && marks.is_node(pc);
         let mut hops = 0;
         while is_ja_node(pc) && hops < MAX_NODES {
             match code.successor(pc, 0) {
@@ -543,44 +609,47 @@ impl Tree {
         pc
     }
 
-    /// The tree as steps for [`Tree::leaf`]: each compare node's constant,
-    /// comparison and where each side goes (through `ja` nodes), found
-    /// once per tree rather than once per interval walked.
-    fn steps<C: Compares>(&self, code: &C) -> Steps {
-        let compares: Vec<(usize, u8, i64)> = self
-            .nodes
-            .iter()
-            .filter_map(|&pc| code.compare(pc).map(|(_, cmp, k)| (pc, cmp, k)))
-            .collect();
-        let mut index = FastMap::with_capacity_and_hasher(compares.len(), Default::default());
-        index.extend(compares.iter().enumerate().map(|(i, &(pc, _, _))| (pc, i)));
-        let steps = compares
-            .iter()
-            .map(|&(pc, cmp, k)| {
-                let side = |which: usize| {
-                    let next = self.through_ja(code, code.successor(pc, which)?);
-                    Some(match index.get(&next) {
-                        Some(&n) if !code.is_ja(next) => Next::Node(n),
-                        _ => Next::Leaf(next),
-                    })
-                };
-                Step {
+    /// The tree as steps for [`Tree::leaf`], the root's first: each
+    /// compare node's constant, comparison and where each side goes
+    /// (through `ja` nodes), found once per tree rather than once per
+    /// interval walked.
+    fn steps<C: Compares>(&self, code: &C, marks: &mut Marks) -> Steps {
+        let mut steps: Vec<Step> = Vec::with_capacity(self.nodes.len());
+        let compares = std::iter::once(self.root)
+            .chain(self.nodes.iter().copied().filter(|&pc| pc != self.root));
+        for pc in compares {
+            if let Some((_, cmp, k)) = code.compare(pc) {
+                if let Some(i) = marks.slot(pc) {
+                    marks.step[i] = steps.len() as u32;
+                }
+                steps.push(Step {
                     pc,
                     cmp,
                     k,
-                    next: [side(0), side(1)],
-                }
-            })
-            .collect();
-        Steps { index, steps }
+                    next: [None, None],
+                });
+            }
+        }
+        for step in steps.iter_mut() {
+            for which in 0..2 {
+                step.next[which] = code.successor(step.pc, which).map(|side| {
+                    let next = Tree::through_ja(code, marks, side);
+                    match marks.slot(next) {
+                        Some(i) if marks.is_node(next) && !code.is_ja(next) => {
+                            Next::Node(marks.step[i] as usize)
+                        }
+                        _ => Next::Leaf(next),
+                    }
+                });
+            }
+        }
+        Steps { steps }
     }
 
-    /// The leaf `value` reaches from `root`; `None` when the walk would run
-    /// past the function's end.
-    fn leaf(steps: &Steps, root: usize, value: i64) -> Option<usize> {
-        let Some(&(mut at)) = steps.index.get(&root) else {
-            return Some(root);
-        };
+    /// The leaf `value` reaches from the root; `None` when the walk would
+    /// run past the function's end.
+    fn leaf(steps: &Steps, value: i64) -> Option<usize> {
+        let mut at = 0;
         for _ in 0..=MAX_NODES {
             let step = &steps.steps[at];
             let taken = semantics::jmp_cond(step.cmp, value as u64, step.k as u64, false);
@@ -595,49 +664,75 @@ impl Tree {
 
 /// The tree rooted at `root` (`None`: not a compare, or too big to
 /// follow), and its switch if it makes one.
-fn recover<C: Compares>(code: &C, root: usize) -> Option<(Tree, Option<Switch>)> {
+fn recover<C: Compares>(
+    code: &C,
+    root: usize,
+    marks: &mut Marks,
+) -> Option<(Tree, Option<Switch>)> {
     let (reg, _, _) = code.compare(root)?;
     // The nodes: blocks of one compare on `reg`, or of one `ja`.
     let is_node = |pc: usize| {
         code.starts_block(pc)
             && (code.is_ja(pc) || code.compare(pc).is_some_and(|(r, _, _)| r == reg))
     };
-    // Room for a long host list without rehashing as it grows.
-    let mut seen: FastSet<usize> = FastSet::with_capacity_and_hasher(64, Default::default());
-    seen.insert(root);
+    marks.next_tree();
+    marks.mark(root);
+    let mut nodes = vec![root];
     let mut work = vec![root];
     while let Some(pc) = work.pop() {
         for n in [0, 1].into_iter().filter_map(|w| code.successor(pc, w)) {
-            if n != root && is_node(n) && seen.insert(n) {
-                if seen.len() > MAX_NODES {
+            if n != root && is_node(n) && marks.mark(n) {
+                nodes.push(n);
+                if nodes.len() > MAX_NODES {
                     return None;
                 }
                 work.push(n);
             }
         }
     }
-    let mut nodes: Vec<usize> = seen.into_iter().collect();
     nodes.sort_unstable();
-    let tree = Tree { reg, nodes };
-    let switch = dispatch(code, root, &tree);
+    let tree = Tree { reg, root, nodes };
+    let switch = dispatch(code, &tree, marks);
     Some((tree, switch))
 }
 
 /// What replaces `tree`: a jump table when its constants are dense
 /// enough, else a search when that is shorter than the tree's longest
 /// walk; `None` when neither pays (or a walk leaves the function).
-fn dispatch<C: Compares>(code: &C, root: usize, tree: &Tree) -> Option<Switch> {
-    let compares: Vec<i64> = tree
-        .nodes
-        .iter()
-        .filter_map(|&pc| code.compare(pc).map(|(_, _, k)| k))
-        .collect();
-    if compares.len() < MIN_COMPARES {
+fn dispatch<C: Compares>(code: &C, tree: &Tree, marks: &mut Marks) -> Option<Switch> {
+    let steps = tree.steps(code, marks);
+    if steps.steps.len() < MIN_COMPARES {
         return None;
     }
-    // Elementary intervals of the register's domain, by their first value
-    // (signed order).
+    let compares: Vec<i64> = steps.steps.iter().map(|s| s.k).collect();
     let (least, greatest) = code.domain();
+    let intervals = match steps.equality_intervals(least, greatest) {
+        Some(intervals) => intervals?,
+        None => general_intervals(&steps, &compares, least, greatest)?,
+    };
+    if let Some(table) = table(tree.reg, &compares, &intervals, greatest) {
+        return Some(Switch::Table(table));
+    }
+    let longest = tree.longest_walk(code, marks);
+    let depth = search_depth(&intervals);
+    (depth < longest).then_some(Switch::Search(Search {
+        reg: tree.reg,
+        intervals,
+    }))
+}
+
+/// The intervals of the register's domain `least..=greatest` by their
+/// first value (signed order), each with the leaf of its values' walk,
+/// neighbours with the same leaf merged: between consecutive constants
+/// (and at the signed/unsigned wrap point 0) every compare has the same
+/// outcome, so one walk per elementary interval. `None` when a walk
+/// leaves the function.
+fn general_intervals(
+    steps: &Steps,
+    compares: &[i64],
+    least: i64,
+    greatest: i64,
+) -> Option<Vec<(i64, usize)>> {
     let mut starts: Vec<i64> = Vec::with_capacity(3 * compares.len() + 1);
     starts.push(least);
     for k in compares
@@ -650,32 +745,14 @@ fn dispatch<C: Compares>(code: &C, root: usize, tree: &Tree) -> Option<Switch> {
     }
     starts.sort_unstable();
     starts.dedup();
-    // The leaf of each elementary interval, neighbours with the same leaf
-    // merged.
-    let steps = tree.steps(code);
-    let leaves = match steps.equality_leaves(root, &starts) {
-        Some(leaves) => leaves,
-        None => starts
-            .iter()
-            .map(|&first| Tree::leaf(&steps, root, first))
-            .collect(),
-    };
     let mut intervals: Vec<(i64, usize)> = Vec::new();
-    for (&first, leaf) in starts.iter().zip(leaves) {
-        let leaf = leaf?;
+    for first in starts {
+        let leaf = Tree::leaf(steps, first)?;
         if intervals.last().map(|&(_, l)| l) != Some(leaf) {
             intervals.push((first, leaf));
         }
     }
-    if let Some(table) = table(tree.reg, &compares, &intervals, greatest) {
-        return Some(Switch::Table(table));
-    }
-    let longest = tree.longest_walk(code, root);
-    let depth = search_depth(&intervals);
-    (depth < longest).then_some(Switch::Search(Search {
-        reg: tree.reg,
-        intervals,
-    }))
+    Some(intervals)
 }
 
 /// Compares a [`Search`] over `intervals` makes on its longest path (as
@@ -695,23 +772,31 @@ pub(crate) fn is_single_value(intervals: &[(i64, usize)]) -> bool {
 }
 
 impl Tree {
-    /// Compares on the longest walk from `root` to a leaf.
-    fn longest_walk<C: Compares>(&self, code: &C, root: usize) -> usize {
+    /// Compares on the longest walk from the root to a leaf.
+    fn longest_walk<C: Compares>(&self, code: &C, marks: &mut Marks) -> usize {
         // Jumps go forward, so nodes in decreasing pc order see every
-        // successor first.
-        let mut longest: FastMap<usize, usize> =
-            FastMap::with_capacity_and_hasher(self.nodes.len(), Default::default());
+        // successor first (a successor not yet seen counts 0).
         for &pc in self.nodes.iter().rev() {
-            let here = usize::from(code.compare(pc).is_some());
+            if let Some(i) = marks.slot(pc) {
+                marks.longest[i] = 0;
+            }
+        }
+        for &pc in self.nodes.iter().rev() {
+            let here = u32::from(code.compare(pc).is_some());
             let below = [0, 1]
                 .into_iter()
                 .filter_map(|w| code.successor(pc, w))
-                .filter_map(|n| longest.get(&n).copied())
+                .filter(|&n| marks.is_node(n))
+                .filter_map(|n| marks.slot(n).map(|i| marks.longest[i]))
                 .max()
                 .unwrap_or(0);
-            longest.insert(pc, here + below);
+            if let Some(i) = marks.slot(pc) {
+                marks.longest[i] = here + below;
+            }
         }
-        longest.get(&root).copied().unwrap_or(0)
+        marks
+            .slot(self.root)
+            .map_or(0, |i| marks.longest[i] as usize)
     }
 }
 
@@ -752,7 +837,16 @@ fn table(reg: u8, compares: &[i64], intervals: &[(i64, usize)], greatest: i64) -
             }
         }
     }
-    let distinct: BTreeSet<usize> = table.iter().copied().collect();
+    // At least three different leaves (fewer are as fast as compares).
+    let mut distinct: Vec<usize> = Vec::with_capacity(3);
+    for &leaf in &table {
+        if !distinct.contains(&leaf) {
+            distinct.push(leaf);
+            if distinct.len() == 3 {
+                break;
+            }
+        }
+    }
     if distinct.len() < 3 {
         return None;
     }
@@ -805,7 +899,7 @@ mod tests {
     use super::*;
     use crate::ebpf::asm::assemble;
 
-    fn leaders(insns: &[Insn]) -> BTreeSet<usize> {
+    fn leaders(insns: &[Insn]) -> Leaders {
         crate::ebpf::blocks::leaders(insns, 0, insns.len()).expect("jumps stay inside")
     }
 
@@ -918,26 +1012,32 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
     }
 
-    /// Every tree of `src` that is `jeq` only: the one-walk leaves equal
-    /// the leaves of walking each value from the root.
-    fn equality_leaves_match_walks(src: &str) -> Vec<usize> {
+    /// Every tree of `src` that is `jeq` only: the one-walk intervals
+    /// equal those of walking each elementary interval from the root, over
+    /// eBPF's domain and over classic A's.
+    fn equality_intervals_match_walks(src: &str) -> Vec<usize> {
         let prog = assemble(src).expect("assembles");
         let insns = &prog.insns;
-        let function = Function::new(insns, (0, insns.len()), &leaders(insns));
+        let leaders = leaders(insns);
+        let function = Function {
+            insns,
+            bounds: (0, insns.len()),
+            leaders: &leaders,
+        };
+        let mut marks = Marks::new(0, insns.len());
         let mut checked = Vec::new();
         for root in 0..insns.len() {
-            let Some((tree, _)) = recover(&function, root) else {
+            let Some((tree, _)) = recover(&function, root, &mut marks) else {
                 continue;
             };
-            let steps = tree.steps(&function);
-            let mut values = vec![i64::MIN, -1, 0, 1, i64::MAX];
-            for step in &steps.steps {
-                values.extend([step.k - 1, step.k, step.k + 1]);
-            }
-            if let Some(fast) = steps.equality_leaves(root, &values) {
-                for (&v, leaf) in values.iter().zip(fast) {
-                    assert_eq!(leaf, Tree::leaf(&steps, root, v), "root {root}, value {v}");
-                }
+            let steps = tree.steps(&function, &mut marks);
+            let compares: Vec<i64> = steps.steps.iter().map(|s| s.k).collect();
+            for (least, greatest) in [(i64::MIN, i64::MAX), (0, i64::from(u32::MAX))] {
+                let Some(fast) = steps.equality_intervals(least, greatest) else {
+                    continue;
+                };
+                let walked = general_intervals(&steps, &compares, least, greatest);
+                assert_eq!(fast, walked, "root {root}, domain {least}..={greatest}");
                 checked.push(root);
             }
         }
@@ -950,17 +1050,17 @@ mod tests {
         let chain = "jeq %r0, 7, +8\njeq %r0, 9, +7\nja +0\njeq %r0, 7, +7\njeq %r0, 11, +4\n\
                      jeq %r0, 12, +3\njeq %r0, -5, +2\nmov %r0, 0\nexit\nmov %r0, 1\nexit\n\
                      mov %r0, 2\nexit";
-        assert!(equality_leaves_match_walks(chain).contains(&0));
+        assert!(equality_intervals_match_walks(chain).contains(&0));
         // Equal sides going on to more compares of the same register.
         let nested = "jeq %r0, 1, +4\njeq %r0, 2, +5\njeq %r0, 3, +6\njeq %r0, 4, +7\nja +8\n\
                       jeq %r0, 1, +7\nja +6\njeq %r0, 5, +5\nja +4\njeq %r0, 3, +3\nja +2\n\
                       jeq %r0, 9, +1\nja +2\nmov %r0, 1\nexit\nmov %r0, 0\nexit";
-        assert!(equality_leaves_match_walks(nested).contains(&0));
+        assert!(equality_intervals_match_walks(nested).contains(&0));
         // A tree with a range compare is walked value by value (the chain
         // below it is a tree of its own).
         let mixed = "jgt %r0, 100, +4\njeq %r0, 1, +3\njeq %r0, 2, +2\njeq %r0, 3, +1\n\
                      mov %r0, 0\nexit";
-        let roots = equality_leaves_match_walks(mixed);
+        let roots = equality_intervals_match_walks(mixed);
         assert!(roots.contains(&1) && !roots.contains(&0), "{roots:?}");
     }
 

@@ -29,11 +29,13 @@ use crate::ebpf::insn::{op, Insn};
 
 /// The length check to emit before each instruction, or `None`.
 ///
-/// Indexed like the function's instruction slice.
-pub(crate) type Plan = Vec<Option<u64>>;
+/// Indexed like the function's instruction slice. Ends fit 32 bits (a
+/// non-negative `i32` offset plus at most 4): the per-slot tables stay
+/// small on long programs, whose compile they are a part of.
+pub(crate) type Plan = Vec<Option<u32>>;
 
 /// The end (offset + size) of an LD_ABS with a non-negative offset.
-fn abs_end(insn: &Insn) -> Option<u64> {
+fn abs_end(insn: &Insn) -> Option<u32> {
     if insn.class() != op::LD || insn.opc & 0xe0 != op::ABS || insn.imm < 0 {
         return None;
     }
@@ -43,7 +45,7 @@ fn abs_end(insn: &Insn) -> Option<u64> {
         op::B => 1,
         _ => return None,
     };
-    Some(insn.imm as u64 + size)
+    Some(insn.imm as u32 + size)
 }
 
 /// True if cutting the program short before this instruction could be seen.
@@ -77,7 +79,6 @@ fn stack_relative(insn: &Insn) -> bool {
 /// `eliminate = false` every LD_ABS checks exactly its own end.
 pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
     let n = insns.len();
-    let own: Plan = insns.iter().map(abs_end).collect();
     let has_back_edge = (0..n).any(|pc| {
         // The fall-through is always later.
         insns[pc]
@@ -87,11 +88,11 @@ pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
             .any(|t| t <= pc)
     });
     if !eliminate || has_back_edge {
-        return own;
+        return insns.iter().map(abs_end).collect();
     }
 
     // Backward pass: jumps only go forward, so every successor is later.
-    let mut need = vec![0u64; n + 1];
+    let mut need = vec![0u32; n + 1];
     for pc in (0..n).rev() {
         let insn = &insns[pc];
         if is_barrier(insn) {
@@ -105,18 +106,21 @@ pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => 0,
         };
-        need[pc] = own[pc].map_or(after, |end| end.max(after));
+        need[pc] = abs_end(insn).map_or(after, |end| end.max(after));
     }
 
-    // Forward pass: `known[pc]` is the length proven on every path to pc.
-    let mut known: Vec<Option<u64>> = vec![None; n + 1];
-    known[0] = Some(0);
+    // Forward pass: `known[pc]` is the length proven on every path to pc
+    // (`UNREACHED` until a path arrives; every end is below it).
+    const UNREACHED: u32 = u32::MAX;
+    let mut known = vec![UNREACHED; n + 1];
+    known[0] = 0;
     let mut plan = vec![None; n];
     for pc in 0..n {
-        let Some(mut k) = known[pc] else {
-            continue; // unreachable
-        };
-        if let Some(end) = own[pc] {
+        let mut k = known[pc];
+        if k == UNREACHED {
+            continue;
+        }
+        if let Some(end) = abs_end(&insns[pc]) {
             if k < end {
                 plan[pc] = Some(need[pc]);
                 k = need[pc];
@@ -124,8 +128,8 @@ pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
         }
         let [next, target] = insns[pc].successors(pc);
         for s in [next, target].into_iter().flatten() {
-            if s < known.len() {
-                known[s] = Some(known[s].map_or(k, |old| old.min(k)));
+            if let Some(old) = known.get_mut(s) {
+                *old = (*old).min(k);
             }
         }
     }

@@ -25,7 +25,7 @@
 //! bounds or checked (in leaf code: handed over), and every division is
 //! guarded.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I16, I32, I64, I8, I8X16};
@@ -38,7 +38,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::bounds;
 use super::copy_loop::{self, CopyLoop, Final, Lin, Source};
-use super::facts::{self, Facts};
+use super::facts::{self, Proven};
 use super::runtime::{offset, status, FRAME_SIZE, LEAF_HAND_OVER};
 use super::{raw_compare, JitError, RawCompare};
 use crate::ebpf::blocks::{self, jump_target};
@@ -233,9 +233,9 @@ struct Lowerer<'a, 'b> {
     helper_sig: Option<SigRef>,
     negative_load_sig: Option<SigRef>,
     plan: bounds::Plan,
-    leaders: BTreeSet<usize>,
+    leaders: blocks::Leaders,
     /// Register facts before each instruction (leaf code only).
-    facts: Vec<Option<Facts>>,
+    facts: Proven,
     /// Compare trees lowered as jump tables, by root pc.
     switches: switch::Found,
     /// The stack copies of each lookup's tables, by root pc.
@@ -482,7 +482,7 @@ pub(crate) fn lower_function(
     }
 
     let mut blocks = vec![None; end - start];
-    for &l in &leaders {
+    for l in leaders.iter() {
         blocks[l - start] = Some(b.create_block());
     }
 
@@ -531,7 +531,7 @@ pub(crate) fn lower_function(
         negative_load_sig: None,
         plan,
         leaders,
-        seal_early: facts.first().is_some_and(Option::is_some),
+        seal_early: facts.forward_only,
         facts,
         switches,
         lookup_tables,
@@ -826,12 +826,7 @@ impl Lowerer<'_, '_> {
 
     /// Instructions from `pc` up to the next leader (for the budget).
     fn block_len(&self, pc: usize) -> i64 {
-        let end = self
-            .leaders
-            .range(pc + 1..)
-            .next()
-            .copied()
-            .unwrap_or(self.input.end);
+        let end = self.leaders.next_after(pc).unwrap_or(self.input.end);
         let insns = &self.input.insns[pc..end];
         let mut n = 0;
         let mut i = 0;
@@ -1543,9 +1538,9 @@ impl Lowerer<'_, '_> {
         }
         let base = self.reg(reg);
         if self.input.leaf {
-            let fact = self.facts[pc - self.input.start];
             let leaf_mem = self.input.leaf_mem;
-            if let Some(end) = fact.and_then(|f| f.end_inside_entry_r1(reg, off, size, leaf_mem)) {
+            let at = pc - self.input.start;
+            if let Some(end) = self.facts.end_inside_entry_r1(at, reg, off, size, leaf_mem) {
                 // Proven inside the memory at the entry r1.
                 let needed = &mut self.lowered.leaf_mem_needed;
                 *needed = (*needed).max(end);
@@ -1741,7 +1736,11 @@ impl Lowerer<'_, '_> {
         let fast = self.b.create_block();
         // Ordinary code joins the value a negative offset's call returns.
         let mut join = None;
-        if mode == op::IND && self.offset_never_negative(pc, insn) {
+        if mode == op::IND
+            && self
+                .facts
+                .ld_ind_offset_never_negative(pc - self.input.start)
+        {
             self.b.ins().jump(fast, &[]);
         } else {
             let slow = self.b.create_block();
@@ -1790,13 +1789,6 @@ impl Lowerer<'_, '_> {
         }
         self.set(0, v);
         Ok(())
-    }
-
-    /// Whether an `LD_IND`'s offset `(int32)(src + imm)` is proven
-    /// non-negative by the range of `src`.
-    fn offset_never_negative(&self, pc: usize, insn: &Insn) -> bool {
-        self.facts[pc - self.input.start]
-            .is_some_and(|f| f.ld_ind_offset_never_negative(insn.src, insn.imm))
     }
 
     /// A big-endian load of 1, 2 or 4 bytes at `base + off`, zero-extended.

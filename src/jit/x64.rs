@@ -33,7 +33,7 @@
 //! hand-over before touching memory. Nothing is called.
 
 use super::bounds;
-use super::facts::{self, Facts};
+use super::facts::{self, Proven};
 use super::lower::Lowered;
 use super::runtime::LEAF_HAND_OVER;
 use super::{raw_compare, JitError, JitOptions, RawCompare};
@@ -326,14 +326,14 @@ impl Asm {
 /// analyses `lower` uses), computed once for both passes.
 struct Analyses {
     plan: bounds::Plan,
-    facts: Vec<Option<Facts>>,
+    facts: Proven,
     /// Registers live on entry to each slot.
     live: Vec<u16>,
-    /// Whether each slot starts a block.
-    is_leader: Vec<bool>,
+    /// Which slots start a block.
+    leaders: blocks::Leaders,
     /// The search replacing the compare tree rooted at each slot (by pc:
     /// looked up at every jump).
-    searches: Vec<Option<Search>>,
+    searches: Vec<Option<Box<Search>>>,
     /// Whether each slot is reached from the entry, a search going
     /// straight to its tree's leaves: a tree's inner compares that only
     /// its root reached are not written at all.
@@ -342,7 +342,7 @@ struct Analyses {
 
 /// Which slots control reaches from the entry, each search's root going to
 /// its leaves instead of its compare's two sides.
-fn reachable(insns: &[Insn], searches: &[Option<Search>]) -> Vec<bool> {
+fn reachable(insns: &[Insn], searches: &[Option<Box<Search>>]) -> Vec<bool> {
     let n = insns.len();
     let mut seen = vec![false; n];
     let mut work = vec![0];
@@ -472,15 +472,12 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
         0
     };
     let frame = scratch + batch_words + stack;
-    let mut is_leader = vec![false; n];
-    for &l in &leaders {
-        is_leader[l] = true;
-    }
     // Jump tables stay compare trees here (no indirect jumps written).
-    let mut searches = vec![None; n];
+    // Boxed: a slot per instruction, nearly all empty.
+    let mut searches: Vec<Option<Box<Search>>> = vec![None; n];
     for (root, found) in switch::find(insns, 0, n, &leaders) {
         if let Switch::Search(search) = found {
-            searches[root] = Some(search);
+            searches[root] = Some(Box::new(search));
         }
     }
     let an = Analyses {
@@ -489,17 +486,22 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
         live: blocks::live_registers(insns),
         reachable: reachable(insns, &searches),
         searches,
-        is_leader,
+        leaders,
     };
     // Two passes, as the kernel's JIT makes: the first with every jump in
     // its long form measures the distances, the second writes the short
     // form wherever it reaches.
     let pass = |short: Vec<bool>| -> Result<(Asm, Lowered), JitError> {
+        // Sized once (growing them was a tenth of a long program's
+        // compile): about what a translated filter takes per instruction,
+        // a label per instruction and a jump at most per instruction.
+        let jumps = short.len().max(n) + 16;
         let mut asm = Asm {
             short,
-            // About what a translated filter takes per instruction.
             code: Vec::with_capacity(n * 10 + 64),
-            ..Asm::default()
+            labels: Vec::with_capacity(n + 3),
+            fixups: Vec::with_capacity(jumps),
+            sites: Vec::with_capacity(jumps),
         };
         for _ in 0..n {
             asm.new_label();
@@ -744,7 +746,7 @@ impl Emitter<'_> {
                 pc += self.insns[pc].width();
                 continue;
             }
-            if self.an.is_leader[pc] {
+            if self.an.leaders.contains(pc) {
                 // Control joins here: r0's swap is done unless nothing
                 // reads r0 from here on.
                 if self.an.live[pc] & regs::R0 != 0 {
@@ -1113,7 +1115,7 @@ impl Emitter<'_> {
         if insn.imm != 0 {
             self.asm.alu_ri(false, 0, TMP, insn.imm);
         }
-        if !self.offset_never_negative(pc, insn) {
+        if !self.an.facts.ld_ind_offset_never_negative(pc) {
             self.asm.rr(false, &[0x85], TMP.0, TMP);
             self.asm.jcc(cc::S, self.hand_over);
         }
@@ -1129,12 +1131,6 @@ impl Emitter<'_> {
                 disp: -size,
             },
         );
-    }
-
-    /// Whether an `LD_IND`'s offset `(int32)(src + imm)` is proven
-    /// non-negative by the range of `src` (as in `lower`).
-    fn offset_never_negative(&self, pc: usize, insn: &Insn) -> bool {
-        self.an.facts[pc].is_some_and(|f| f.ld_ind_offset_never_negative(insn.src, insn.imm))
     }
 
     /// Loads `size` packet bytes into r0, leaving the byte swap pending.
@@ -1210,7 +1206,8 @@ impl Emitter<'_> {
         if reg == 10 {
             return (off >= -frame && off + size <= 0).then(|| Mem::at(RSP, self.frame + off));
         }
-        let end = self.an.facts[pc]?.end_inside_entry_r1(
+        let end = self.an.facts.end_inside_entry_r1(
+            pc,
             reg,
             i64::from(off),
             i64::from(size),

@@ -193,7 +193,8 @@ pub(crate) struct Unsupported {
 
 /// Translates a checked program for `target` and resolves its jumps.
 fn link(prog: &cbpf::Program, target: Target) -> Result<Program, Unsupported> {
-    let mut out: Vec<Emit> = Vec::new();
+    // Room for most programs' translation (two slots per instruction).
+    let mut out: Vec<Emit> = Vec::with_capacity(2 * prog.len() + 8);
     let plain = |insn| Emit { insn, to: None };
     // Prologue: A = 0, X = 0, and the target's registers from r1.
     out.push(plain(alu32_k(e::MOV, REG_A, 0)));

@@ -298,23 +298,20 @@ impl Decoded {
                     Some(v) => a = v,
                     None => return 0,
                 },
-                Op::LdAbsNeg { size, k } => match load(packet, meta, k as i32, usize::from(size)) {
+                Op::LdAbsNeg { size, k } => match load_special(packet, meta, k as i32, size) {
                     Some(v) => a = v,
                     None => return 0,
                 },
-                Op::LdAnc(anc) => {
-                    let rng = rng.get_or_insert_with(|| Rng::new(meta.random_seed));
-                    match ancillary(anc, a, x, packet, meta, rng) {
-                        Ok(v) => a = v,
-                        Err(verdict) => return verdict,
-                    }
-                }
+                Op::LdAnc(anc) => match load_ancillary(anc, a, x, packet, meta, &mut rng) {
+                    Ok(v) => a = v,
+                    Err(verdict) => return verdict,
+                },
                 Op::LdInd { size, k } => {
                     let off = x.wrapping_add(k) as i32;
                     let v = if off >= 0 {
                         read(packet, off as usize, size)
                     } else {
-                        load(packet, meta, off, usize::from(size))
+                        load_special(packet, meta, off, size)
                     };
                     match v {
                         Some(v) => a = v,
@@ -325,7 +322,7 @@ impl Decoded {
                     let v = if (k as i32) >= 0 {
                         packet.get(k as usize).map(|&b| u32::from(b))
                     } else {
-                        load(packet, meta, k as i32, 1)
+                        load_special(packet, meta, k as i32, 1)
                     };
                     match v {
                         Some(v) => x = (v & 0xf) << 2,
@@ -352,6 +349,31 @@ impl Decoded {
             }
         }
     }
+}
+
+/// A load at a negative offset (the `SKF_NET_OFF`/`SKF_LL_OFF` areas),
+/// out of the loop: the metadata it reads would otherwise be loaded on
+/// entry to every run (a tenth of a short filter's time).
+#[cold]
+#[inline(never)]
+fn load_special(packet: &[u8], meta: &Metadata, off: i32, size: u8) -> Option<u32> {
+    load(packet, meta, off, usize::from(size))
+}
+
+/// An ancillary load, out of the loop as [`load_special`] is; the
+/// generator is seeded on the run's first `#rand`.
+#[cold]
+#[inline(never)]
+fn load_ancillary(
+    anc: Ancillary,
+    a: u32,
+    x: u32,
+    packet: &[u8],
+    meta: &Metadata,
+    rng: &mut Option<Rng>,
+) -> Result<u32, u32> {
+    let rng = rng.get_or_insert_with(|| Rng::new(meta.random_seed));
+    ancillary(anc, a, x, packet, meta, rng)
 }
 
 /// The next instruction after a conditional jump. The taken side is

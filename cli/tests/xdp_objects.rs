@@ -47,8 +47,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
-const PROGRAMS: [&str; 36] = [
+const PROGRAMS: [&str; 37] = [
     "counter",
+    "subprogs",
     "parse",
     "rewrite",
     "tc_fields",
@@ -1419,4 +1420,126 @@ fn rodata_settings_decide_what_is_checked_as_in_the_kernel() {
         err.contains("map '.rodata', entry 1: key of 4 bytes and value of 1 bytes"),
         "{err}"
     );
+}
+
+#[test]
+fn unreachable_instructions_are_refused_as_the_kernel_refuses_them() {
+    use cranebpf::ebpf::asm::assemble;
+    use cranebpf::ebpf::elf::ObjectProgram;
+    // (asm, the first unreachable slot: `None` where both accept).
+    let cases = [
+        ("mov %r0, 2\nja +1\nmov %r0, 1\nexit", Some(2)),
+        ("mov %r0, 2\nexit\nmov %r0, 1\nexit", Some(2)),
+        // In a function a local call reaches.
+        (
+            "mov %r0, 0\ncall local +1\nexit\nmov %r0, 1\nja +1\nmov %r0, 5\nexit",
+            Some(5),
+        ),
+        // An lddw skipped: reported at its first slot.
+        ("mov %r0, 0\nja +2\nlddw %r0, 5\nexit", Some(2)),
+        // Dead on every path, but reachable in the control-flow graph.
+        ("mov %r0, 0\njeq %r0, 1, +1\nexit\nmov %r0, 7\nexit", None),
+        ("mov %r0, 0\ncall local +1\nexit\nmov %r0, 1\nexit", None),
+    ];
+    let kernel = support::bpf_available();
+    for (asm, unreachable) in cases {
+        let program = ObjectProgram {
+            name: "prog".into(),
+            section: "xdp".into(),
+            program: assemble(asm).expect("assembles"),
+        };
+        let ours = PacketProgram::new(&program, &[], PacketOptions::default());
+        match unreachable {
+            Some(pc) => {
+                let message = ours.err().map(|e| e.to_string()).unwrap_or_default();
+                assert!(
+                    message.contains(&format!("instruction {pc}: unreachable insn {pc}")),
+                    "{asm}: {message}"
+                );
+            }
+            None => assert!(ours.is_ok(), "{asm}: {:?}", ours.err()),
+        }
+        if kernel {
+            let theirs = LoadedProgram::load_as(ProgType::Xdp, &program.program.insns);
+            match unreachable {
+                Some(pc) => {
+                    let log = theirs.err().map(|e| e.log).unwrap_or_default();
+                    assert!(
+                        log.contains(&format!("unreachable insn {pc}\n")),
+                        "{asm}: {log}"
+                    );
+                }
+                None => assert!(theirs.is_ok(), "{asm}: {:?}", theirs.err().map(|e| e.log)),
+            }
+        }
+    }
+}
+
+#[test]
+fn functions_of_text_are_linked_as_libbpf_links_them() {
+    let Some(path) = compile("subprogs") else {
+        return;
+    };
+    let object = elf::load(&std::fs::read(&path).expect("object")).expect("loads");
+    let program = |name: &str| {
+        let p = object
+            .programs
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no program {name}"));
+        p.program.insns.clone()
+    };
+    // Each local call's (slot, callee), and the functions' first slots.
+    let calls = |insns: &[cranebpf::ebpf::insn::Insn]| -> Vec<(usize, usize)> {
+        insns
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.is_local_call())
+            .map(|(pc, i)| (pc, (pc as i64 + 1 + i64::from(i.imm)) as usize))
+            .collect()
+    };
+    let exits =
+        |insns: &[cranebpf::ebpf::insn::Insn]| insns.iter().filter(|i| i.opc == 0x95).count();
+    // count_all reaches bump only: its body, then bump, nothing after.
+    let count_all = program("count_all");
+    let count_calls = calls(&count_all);
+    assert_eq!(count_calls.len(), 1, "{count_calls:?}");
+    let bump = count_calls[0].1;
+    assert_eq!(exits(&count_all[..bump]), 1);
+    assert_eq!(exits(&count_all[bump..]), 1, "only bump after the program");
+    // entry: ether_type, then classify (its calls in order), then bump
+    // (classify's), each appended after the last.
+    let entry = program("entry");
+    let entry_calls = calls(&entry);
+    assert_eq!(entry_calls.len(), 3, "{entry_calls:?}");
+    let (ether_type, classify, bump) = (entry_calls[0].1, entry_calls[1].1, entry_calls[2].1);
+    assert!(entry_calls[1].0 < ether_type, "{entry_calls:?}");
+    assert!(
+        ether_type < classify && classify < entry_calls[2].0,
+        "{entry_calls:?}"
+    );
+    assert!(entry_calls[2].0 < bump, "{entry_calls:?}");
+    assert_eq!(exits(&entry[bump..]), 1, "bump last");
+    assert_eq!(
+        &entry[bump..],
+        &count_all[count_calls[0].1..],
+        "the same bump"
+    );
+    // The kernel takes both programs as linked (a function nothing calls
+    // would be an unreachable instruction there).
+    if support::bpf_available() {
+        let maps: Vec<KernelMap> = object.maps.iter().map(|d| create_map(d, 0)).collect();
+        for p in &object.programs {
+            let mut insns = p.program.insns.clone();
+            for insn in insns
+                .iter_mut()
+                .filter(|i| i.is_lddw() && i.src == PSEUDO_MAP_FD)
+            {
+                insn.imm = maps[insn.imm as usize].fd();
+            }
+            if let Err(e) = LoadedProgram::load_licensed(ProgType::Xdp, &insns, "GPL") {
+                panic!("the kernel refused {}: {}", p.name, e.log);
+            }
+        }
+    }
 }

@@ -42,6 +42,39 @@ pub(crate) fn local_calls(insns: &[Insn]) -> impl Iterator<Item = (usize, i64)> 
     })
 }
 
+/// The first slot the kernel's `check_cfg` refuses as unreachable
+/// (`unreachable insn N`): its walk from slot 0 follows every jump's
+/// sides, a local call into its callee and on, and an `lddw` of a
+/// function (`BPF_PSEUDO_FUNC`, a callback) into that function and on; an
+/// `lddw`'s second slot goes with its first. Targets outside the program
+/// are not followed (other rules refuse them). `None` when every slot is
+/// reached.
+pub(crate) fn first_unreachable(insns: &[Insn]) -> Option<usize> {
+    let n = insns.len();
+    let mut seen = vec![false; n];
+    let mut work = vec![0usize];
+    while let Some(pc) = work.pop() {
+        if pc >= n || std::mem::replace(&mut seen[pc], true) {
+            continue;
+        }
+        let insn = &insns[pc];
+        work.extend(insn.successors(pc).into_iter().flatten());
+        if insn.is_local_call() || (insn.is_lddw() && insn.src == super::elf::PSEUDO_FUNC) {
+            if let Ok(callee) = usize::try_from(pc as i64 + 1 + i64::from(insn.imm)) {
+                work.push(callee);
+            }
+        }
+    }
+    let mut pc = 0;
+    while pc < n {
+        if !seen[pc] {
+            return Some(pc);
+        }
+        pc += insns[pc].width();
+    }
+    None
+}
+
 /// The program's functions by first slot: the entry at 0 and every
 /// local-call target, each running up to the next. `Err(pc)` names a
 /// local call whose target lies outside the program.

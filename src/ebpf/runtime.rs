@@ -339,6 +339,12 @@ pub enum RuntimeError {
     },
     /// A context access the kernel refuses.
     Context(ContextError),
+    /// An instruction no path reaches, which the kernel's `check_cfg`
+    /// refuses (its first slot).
+    Unreachable {
+        /// Instruction slot.
+        pc: usize,
+    },
     /// A map reference to no map.
     BadMapReference {
         /// Instruction slot.
@@ -378,6 +384,11 @@ impl std::fmt::Display for RuntimeError {
                 write!(f, "instruction {pc}: {message}")
             }
             RuntimeError::Context(e) => write!(f, "refused: {e}"),
+            RuntimeError::Unreachable { pc } => write!(
+                f,
+                "refused: instruction {pc}: unreachable insn {pc} (no path from the entry \
+                 reaches it, as the kernel requires of every instruction)"
+            ),
             RuntimeError::Callback(e) => write!(f, "refused: {e}"),
             RuntimeError::BadMapReference { pc, index } => {
                 write!(
@@ -611,6 +622,10 @@ impl PacketProgram {
                     }
                 }
             };
+            // The kernel's first look at the program as libbpf loads it.
+            if let Some(pc) = super::blocks::first_unreachable(&program.program.insns) {
+                return Err(named(RuntimeError::Unreachable { pc }));
+            }
             let looped = super::callbacks::expand_callbacks_with_maps(&program.program, maps)
                 .map_err(|e| named(RuntimeError::Callback(e)))?;
             // TC programs' legacy loads read the frame in the run memory.

@@ -24,7 +24,9 @@
 //! the kernel's verifier refuses them: division or modulo by an immediate 0,
 //! out-of-range shift amounts, unreachable code, `exit` anywhere, backward
 //! jumps that do not form a loop, reads of the stack before it is written
-//! (the stack starts zeroed).
+//! (the stack starts zeroed). (Programs of an object, which the kernel
+//! would load, are refused for unreachable code before this runs:
+//! `blocks::first_unreachable`.)
 
 mod fields;
 mod flow;

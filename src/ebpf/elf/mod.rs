@@ -3,7 +3,9 @@
 //! section other than `.text` is a program (its section names its type:
 //! `socket`, `xdp`, `tc`, …); functions in `.text` are subprograms that
 //! BPF-to-BPF calls reach through relocations, appended after the program
-//! and the calls patched; the `license` section is kept.
+//! as libbpf appends them (each the first time it is referred to, depth
+//! first, and only those reached) and the calls patched; the `license`
+//! section is kept.
 //!
 //! Maps are read from BTF-defined `.maps` (`elf/btf.rs`) and legacy `maps`
 //! sections (`struct bpf_map_def`); global data sections (`.data*`,
@@ -242,6 +244,10 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
         None => Vec::new(),
     };
     let text_index = text.as_ref().map(|s| s.index());
+    let text_functions = match &text {
+        Some(t) => functions_of(&file, t, text_slots.len())?,
+        None => Vec::new(),
+    };
     let mut programs = Vec::new();
     for section in file.sections() {
         let name = section.name().unwrap_or("").to_string();
@@ -276,17 +282,18 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                     ))
                 })?;
             let mut prog: Vec<Insn> = insns[first as usize..last as usize].to_vec();
-            let text_at = prog.len();
-            let mut uses_text = false;
-            // Relocations inside this function, then inside `.text`.
+            // Relocations of `sec`'s slots `lo..hi`, placed at `base` in
+            // `prog`: maps and global data are patched; calls and function
+            // addresses are returned as (slot in `prog`, `.text` slot
+            // referred to), for the linking below.
             let relocated = |sec: &object::Section<'_, '_>,
                              lo: u64,
                              hi: u64,
                              base: usize,
-                             prog: &mut Vec<Insn>,
-                             uses_text: &mut bool|
-             -> Result<(), ElfError> {
+                             prog: &mut Vec<Insn>|
+             -> Result<Vec<(usize, usize)>, ElfError> {
                 let sec_name = sec.name().unwrap_or("").to_string();
+                let mut refs = Vec::new();
                 for (offset, reloc) in sec.relocations() {
                     if offset < lo * INSN_SIZE || offset >= hi * INSN_SIZE {
                         continue;
@@ -323,11 +330,7 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                                  outside .text"
                             )));
                         }
-                        let to = text_at as i64 + callee;
-                        prog[pc].imm = i32::try_from(to - pc as i64 - 1).map_err(|_| {
-                            ElfError(format!("instruction {pc}: call offset out of range"))
-                        })?;
-                        *uses_text = true;
+                        refs.push((pc, callee as usize));
                     } else if insn.opc == LDDW
                         && pc + 1 < prog.len()
                         && text_index.is_some()
@@ -344,12 +347,8 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                                 insn.imm
                             )));
                         }
-                        let to = text_at as i64 + slot;
                         prog[pc].src = PSEUDO_FUNC;
-                        prog[pc].imm = i32::try_from(to - pc as i64 - 1).map_err(|_| {
-                            ElfError(format!("instruction {pc}: function offset out of range"))
-                        })?;
-                        *uses_text = true;
+                        refs.push((pc, slot as usize));
                     } else if insn.opc == LDDW && pc + 1 < prog.len() {
                         let target = symbol
                             .section_index()
@@ -378,17 +377,19 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                         )));
                     }
                 }
-                Ok(())
+                Ok(refs)
             };
-            relocated(&section, first, last, 0, &mut prog, &mut uses_text)?;
-            // Calls inside the function that leave it (no relocation: same
-            // section) cannot be followed when the section holds several
-            // programs.
+            let main_refs = relocated(&section, first, last, 0, &mut prog)?;
+            // Calls inside the function without a relocation (same
+            // section) must stay in it: they cannot be followed when the
+            // section holds several programs.
             for (pc, insn) in prog.iter().enumerate() {
-                if insn.opc == CALL && insn.src == PSEUDO_CALL {
+                if insn.opc == CALL
+                    && insn.src == PSEUDO_CALL
+                    && !main_refs.iter().any(|r| r.0 == pc)
+                {
                     let to = pc as i64 + 1 + i64::from(insn.imm);
-                    let in_text = uses_text && to >= text_at as i64;
-                    if !in_text && (to < 0 || to >= text_at as i64) {
+                    if to < 0 || to >= prog.len() as i64 {
                         return Err(ElfError(format!(
                             "section '{name}', function '{fname}', instruction {pc}: a call \
                              outside the function"
@@ -396,12 +397,17 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                     }
                 }
             }
-            if uses_text {
-                prog.extend_from_slice(&text_slots);
-                if let Some(t) = &text {
-                    let n = text_slots.len() as u64;
-                    relocated(t, 0, n, text_at, &mut prog, &mut uses_text)?;
-                }
+            if let Some(t) = &text {
+                let relocate = |lo: u64, hi: u64, base: usize, prog: &mut Vec<Insn>| {
+                    relocated(t, lo, hi, base, prog)
+                };
+                link_subprograms(
+                    &mut prog,
+                    main_refs,
+                    &text_slots,
+                    &text_functions,
+                    &relocate,
+                )?;
             }
             programs.push(ObjectProgram {
                 name: fname,
@@ -420,6 +426,145 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
         license,
         maps: maps.defs,
     })
+}
+
+/// A function of `.text`: its slots.
+#[derive(Clone, Copy, Debug)]
+struct TextFunction {
+    start: usize,
+    end: usize,
+}
+
+/// The functions of `.text` (its function symbols, local or global, as
+/// libbpf takes them), by first slot; the whole section as one when it
+/// names none.
+fn functions_of(
+    file: &object::File<'_>,
+    text: &object::Section<'_, '_>,
+    len: usize,
+) -> Result<Vec<TextFunction>, ElfError> {
+    let mut symbols: Vec<(u64, u64)> = file
+        .symbols()
+        .filter(|s| s.section_index() == Some(text.index()) && s.kind() == SymbolKind::Text)
+        .map(|s| (s.address(), s.size()))
+        .collect();
+    symbols.sort_unstable();
+    symbols.dedup_by_key(|&mut (address, _)| address);
+    if symbols.is_empty() {
+        return Ok(vec![TextFunction { start: 0, end: len }]);
+    }
+    let mut functions = Vec::with_capacity(symbols.len());
+    for (i, &(address, size)) in symbols.iter().enumerate() {
+        let start = address / INSN_SIZE;
+        if !address.is_multiple_of(INSN_SIZE) || start >= len as u64 {
+            return Err(ElfError(format!(
+                "section '.text': a function at byte offset {address}, which is not an \
+                 instruction of the section ({} bytes)",
+                len as u64 * INSN_SIZE
+            )));
+        }
+        let next = symbols
+            .get(i + 1)
+            .map_or(len as u64, |&(a, _)| a / INSN_SIZE);
+        let end = if size == 0 {
+            next
+        } else {
+            start.saturating_add(size.div_ceil(INSN_SIZE))
+        };
+        if end > next {
+            return Err(ElfError(format!(
+                "section '.text': the function at byte offset {address} ({size} bytes) runs \
+                 past the next function or the section's end"
+            )));
+        }
+        functions.push(TextFunction {
+            start: start as usize,
+            end: end as usize,
+        });
+    }
+    Ok(functions)
+}
+
+/// Relocates `.text` slots `lo..hi` placed at `base` of a program,
+/// returning its references to `.text` as (slot in the program, `.text`
+/// slot referred to).
+type Relocate<'a> =
+    dyn Fn(u64, u64, usize, &mut Vec<Insn>) -> Result<Vec<(usize, usize)>, ElfError> + 'a;
+
+/// Links `.text` into `prog` as libbpf does: a function is appended after
+/// the program the first time something refers to it (a call, or its
+/// address for a callback), depth first in instruction order, and each
+/// reference patched to where its function landed; functions nothing
+/// reaches are left out (the kernel then sees the program libbpf loads:
+/// the same instruction numbers, and no unreachable function to refuse).
+/// `main_refs` are the program's own references.
+fn link_subprograms(
+    prog: &mut Vec<Insn>,
+    main_refs: Vec<(usize, usize)>,
+    slots: &[Insn],
+    functions: &[TextFunction],
+    relocate: &Relocate<'_>,
+) -> Result<(), ElfError> {
+    let mut placed: Vec<Option<usize>> = vec![None; functions.len()];
+    // The references of the program and of each function appended, and
+    // the next of each to link.
+    let mut stack: Vec<(Vec<(usize, usize)>, usize)> = vec![(main_refs, 0)];
+    stack[0].0.sort_unstable();
+    while let Some(top) = stack.len().checked_sub(1) {
+        let Some(&(pc, slot)) = stack[top].0.get(stack[top].1) else {
+            stack.pop();
+            continue;
+        };
+        stack[top].1 += 1;
+        let f = functions
+            .partition_point(|f| f.start <= slot)
+            .checked_sub(1)
+            .filter(|&f| slot < functions[f].end)
+            .ok_or_else(|| {
+                ElfError(format!(
+                    "instruction {pc}: refers to slot {slot} of .text, which is in no function"
+                ))
+            })?;
+        let function = functions[f];
+        let mut appended = None;
+        let base = match placed[f] {
+            Some(base) => base,
+            None => {
+                let base = prog.len();
+                placed[f] = Some(base);
+                prog.extend_from_slice(&slots[function.start..function.end]);
+                let mut refs = relocate(function.start as u64, function.end as u64, base, prog)?;
+                // Calls without a relocation (to a static function of the
+                // section): their offset is the section's own.
+                for at in function.start..function.end {
+                    let here = base + (at - function.start);
+                    let insn = prog[here];
+                    if insn.opc == CALL
+                        && insn.src == PSEUDO_CALL
+                        && !refs.iter().any(|&(p, _)| p == here)
+                    {
+                        let callee = at as i64 + 1 + i64::from(insn.imm);
+                        if callee < 0 || callee >= slots.len() as i64 {
+                            return Err(ElfError(format!(
+                                "section '.text', instruction {at}: a call outside .text"
+                            )));
+                        }
+                        refs.push((here, callee as usize));
+                    }
+                }
+                refs.sort_unstable();
+                appended = Some(refs);
+                base
+            }
+        };
+        let to = (base + (slot - function.start)) as i64;
+        prog[pc].imm = i32::try_from(to - pc as i64 - 1)
+            .map_err(|_| ElfError(format!("instruction {pc}: call offset out of range")))?;
+        if let Some(refs) = appended {
+            stack.push((refs, 0));
+        }
+    }
+    Ok(())
 }
 
 /// The maps of an object and where their symbols are.

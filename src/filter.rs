@@ -580,7 +580,7 @@ impl FilterRunner<'_> {
     fn run_interpreted(&mut self, packet: &[u8], wire_len: u32) -> u32 {
         let f = self.filter;
         if let Some(decoded) = &f.decoded {
-            return decoded.run(packet, &f.metadata, wire_len);
+            return decoded.run_inline(packet, &f.metadata, wire_len);
         }
         f.interpret(
             packet,

@@ -209,6 +209,51 @@ int uses_global(void *ctx) { counter++; return 2; }
     assert!(e.0.contains("not eBPF"), "{e}");
 }
 
+#[test]
+fn kernel_functions_and_variables_are_refused_by_name() {
+    // (As libbpf, which resolves them against the running kernel when it
+    // loads the object, this loader refuses the object.)
+    let Some(kfunc) = compile(
+        "kfunc",
+        r#"
+extern int bpf_xdp_metadata_rx_hash(void *ctx, unsigned *hash, unsigned *type)
+    __attribute__((section(".ksyms")));
+__attribute__((section("xdp"), used))
+int hashed(void *ctx) {
+    unsigned hash = 0, type;
+    if (bpf_xdp_metadata_rx_hash(ctx, &hash, &type))
+        return 2;
+    return hash & 1 ? 1 : 2;
+}
+"#,
+    ) else {
+        return;
+    };
+    let e = elf::load(&std::fs::read(&kfunc).unwrap()).unwrap_err();
+    assert!(
+        e.0.contains("instruction ")
+            && e.0
+                .contains("a call to the kernel function 'bpf_xdp_metadata_rx_hash' (an extern"),
+        "{e}"
+    );
+    let Some(kconfig) = compile(
+        "kconfig",
+        r#"
+extern int LINUX_KERNEL_VERSION __attribute__((section(".kconfig")));
+__attribute__((section("xdp"), used))
+int versioned(void *ctx) { return LINUX_KERNEL_VERSION > 0x60000 ? 2 : 1; }
+"#,
+    ) else {
+        return;
+    };
+    let (code, out, err) = support::cli(&["run", "--ebpf", kconfig.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("a reference to the kernel symbol 'LINUX_KERNEL_VERSION'"),
+        "{err}"
+    );
+}
+
 /// An object whose maps would take more than the runtime gives (here a
 /// `.bss` of 4 GiB, found by the `elf_load` fuzzer running out of memory)
 /// is refused before anything is allocated; so is one map definition too

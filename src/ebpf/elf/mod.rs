@@ -314,6 +314,19 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                     let insn = prog.get(pc).copied().ok_or_else(|| {
                         ElfError(format!("section '{sec_name}': relocation past the code"))
                     })?;
+                    if symbol.is_undefined() {
+                        // libbpf resolves these against the running kernel.
+                        let what = if insn.opc == CALL {
+                            "a call to the kernel function"
+                        } else {
+                            "a reference to the kernel symbol"
+                        };
+                        return Err(ElfError(format!(
+                            "section '{sec_name}', instruction {pc}: {what} '{sym_name}' (an \
+                             extern: __ksym or __kconfig), which this runtime does not provide \
+                             (no kfuncs, kernel variables or Kconfig values)"
+                        )));
+                    }
                     if insn.opc == CALL && insn.src == PSEUDO_CALL {
                         if symbol.section_index() != text_index || text_index.is_none() {
                             return Err(ElfError(format!(

@@ -206,12 +206,25 @@ pub(crate) fn leaders(insns: &[Insn], start: usize, end: usize) -> Result<Leader
     Ok(Leaders { start, is_leader })
 }
 
+/// What legacy packet loads (`LD_ABS`, `LD_IND`) read besides `LD_IND`'s
+/// source register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PacketLoads {
+    /// r6, the context, as the kernel defines them (for the passes that
+    /// check what the kernel checks).
+    ReadContext,
+    /// Nothing: for code that reads the packet through registers of its
+    /// own (the x86-64 writer), where the translation's `r6 = r1` is then
+    /// a write nothing reads.
+    ReadPacketOnly,
+}
+
 /// Registers live on entry to each slot: read on some path from there
 /// before being written (a backward fixpoint over every slot). Calls are
 /// taken to read r1–r5 (what a helper or callee uses is not looked up),
-/// legacy packet loads r6 (the context), and every `exit` r0; r10 is
+/// legacy packet loads what `loads` says, and every `exit` r0; r10 is
 /// always live. Registers not live may be forgotten: nothing reads them.
-pub(crate) fn live_registers(insns: &[Insn]) -> Vec<u16> {
+pub(crate) fn live_registers(insns: &[Insn], loads: PacketLoads) -> Vec<u16> {
     // Without backward jumps one pass from the end is the fixpoint: each
     // slot's successors come after it and are final when it is reached.
     let forward_only = insns
@@ -219,18 +232,18 @@ pub(crate) fn live_registers(insns: &[Insn]) -> Vec<u16> {
         .enumerate()
         .all(|(pc, insn)| insn.successors(pc).into_iter().flatten().all(|to| to > pc));
     if !forward_only {
-        return live_by_worklist(insns);
+        return live_by_worklist(insns, loads);
     }
     let mut live = vec![regs::FP; insns.len()];
     for pc in (0..insns.len()).rev() {
-        live[pc] = live_in(insns, pc, &live);
+        live[pc] = live_in(insns, pc, &live, loads);
     }
     live
 }
 
 /// The registers live on entry to `pc`, given those live at its
 /// successors (see [`live_registers`]).
-fn live_in(insns: &[Insn], pc: usize, live: &[u16]) -> u16 {
+fn live_in(insns: &[Insn], pc: usize, live: &[u16], loads: PacketLoads) -> u16 {
     let n = insns.len();
     let insn = &insns[pc];
     let out = insn
@@ -246,7 +259,7 @@ fn live_in(insns: &[Insn], pc: usize, live: &[u16]) -> u16 {
     if clobbers {
         writes |= regs::ARGS;
     }
-    if insn.class() == op::LD && !insn.is_lddw() {
+    if insn.class() == op::LD && !insn.is_lddw() && loads == PacketLoads::ReadContext {
         reads |= regs::bit(6);
     }
     ((out & !writes) | reads | regs::FP) & regs::ALL
@@ -254,7 +267,7 @@ fn live_in(insns: &[Insn], pc: usize, live: &[u16]) -> u16 {
 
 /// [`live_registers`] for any program: a backward worklist to the
 /// fixpoint.
-fn live_by_worklist(insns: &[Insn]) -> Vec<u16> {
+fn live_by_worklist(insns: &[Insn], loads: PacketLoads) -> Vec<u16> {
     let n = insns.len();
     let mut live = vec![regs::FP; n];
     // Predecessors, for the worklist: those of `to` are
@@ -283,7 +296,7 @@ fn live_by_worklist(insns: &[Insn]) -> Vec<u16> {
     }
     let mut work: Vec<usize> = (0..n).collect();
     while let Some(pc) = work.pop() {
-        let new = live_in(insns, pc, &live);
+        let new = live_in(insns, pc, &live, loads);
         if new != live[pc] {
             live[pc] = new;
             work.extend(preds[first[pc]..first[pc + 1]].iter().copied());
@@ -324,7 +337,25 @@ mod tests {
             programs.push(assemble(src).expect("assembles").insns);
         }
         for insns in &programs {
-            assert_eq!(live_registers(insns), live_by_worklist(insns));
+            for loads in [PacketLoads::ReadContext, PacketLoads::ReadPacketOnly] {
+                assert_eq!(live_registers(insns, loads), live_by_worklist(insns, loads));
+            }
         }
+        // The translation's `r6 = r1` is read only by the packet loads of
+        // a filter that reads no context field.
+        let ip_udp = &programs[0];
+        let copy = ip_udp
+            .iter()
+            .position(|i| i.opc == op::ALU64 | op::MOV | op::X && i.dst == 6)
+            .expect("r6 = r1");
+        let r6 = regs::bit(6);
+        assert_ne!(
+            live_registers(ip_udp, PacketLoads::ReadContext)[copy + 1] & r6,
+            0
+        );
+        assert_eq!(
+            live_registers(ip_udp, PacketLoads::ReadPacketOnly)[copy + 1] & r6,
+            0
+        );
     }
 }

@@ -646,7 +646,7 @@ fn explore(
     // again).
     let functions = blocks::Functions::new(insns);
     let mut returns_r0 = vec![true; functions.len()];
-    let live = blocks::live_registers(insns);
+    let live = blocks::live_registers(insns, blocks::PacketLoads::ReadContext);
     // (instruction, which of its states)
     let mut work = vec![(0usize, 0usize)];
     // States kept beyond each instruction's first, program-wide.

@@ -37,7 +37,7 @@ use super::facts::{self, Proven};
 use super::lower::Lowered;
 use super::runtime::LEAF_HAND_OVER;
 use super::{raw_compare, JitError, JitOptions, RawCompare};
-use crate::ebpf::blocks::{self, jump_target};
+use crate::ebpf::blocks::{self, jump_target, PacketLoads};
 use crate::ebpf::insn::{op, regs, Insn};
 use crate::ebpf::semantics;
 use crate::ebpf::switch::{self, Search, Switch};
@@ -483,7 +483,7 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
     let an = Analyses {
         plan: bounds::plan(insns, options.eliminate_bounds_checks),
         facts: facts::analyse(insns),
-        live: blocks::live_registers(insns),
+        live: blocks::live_registers(insns, PacketLoads::ReadPacketOnly),
         reachable: reachable(insns, &searches),
         searches,
         leaders,

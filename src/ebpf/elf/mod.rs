@@ -392,14 +392,15 @@ pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                 }
                 Ok(refs)
             };
-            let main_refs = relocated(&section, first, last, 0, &mut prog)?;
+            let mut main_refs = relocated(&section, first, last, 0, &mut prog)?;
+            main_refs.sort_unstable();
             // Calls inside the function without a relocation (same
             // section) must stay in it: they cannot be followed when the
             // section holds several programs.
             for (pc, insn) in prog.iter().enumerate() {
                 if insn.opc == CALL
                     && insn.src == PSEUDO_CALL
-                    && !main_refs.iter().any(|r| r.0 == pc)
+                    && main_refs.binary_search_by_key(&pc, |r| r.0).is_err()
                 {
                     let to = pc as i64 + 1 + i64::from(insn.imm);
                     if to < 0 || to >= prog.len() as i64 {
@@ -510,7 +511,7 @@ type Relocate<'a> =
 /// reference patched to where its function landed; functions nothing
 /// reaches are left out (the kernel then sees the program libbpf loads:
 /// the same instruction numbers, and no unreachable function to refuse).
-/// `main_refs` are the program's own references.
+/// `main_refs` are the program's own references, sorted.
 fn link_subprograms(
     prog: &mut Vec<Insn>,
     main_refs: Vec<(usize, usize)>,
@@ -522,7 +523,6 @@ fn link_subprograms(
     // The references of the program and of each function appended, and
     // the next of each to link.
     let mut stack: Vec<(Vec<(usize, usize)>, usize)> = vec![(main_refs, 0)];
-    stack[0].0.sort_unstable();
     while let Some(top) = stack.len().checked_sub(1) {
         let Some(&(pc, slot)) = stack[top].0.get(stack[top].1) else {
             stack.pop();
@@ -547,6 +547,8 @@ fn link_subprograms(
                 placed[f] = Some(base);
                 prog.extend_from_slice(&slots[function.start..function.end]);
                 let mut refs = relocate(function.start as u64, function.end as u64, base, prog)?;
+                refs.sort_unstable();
+                let relocated = refs.len();
                 // Calls without a relocation (to a static function of the
                 // section): their offset is the section's own.
                 for at in function.start..function.end {
@@ -554,7 +556,9 @@ fn link_subprograms(
                     let insn = prog[here];
                     if insn.opc == CALL
                         && insn.src == PSEUDO_CALL
-                        && !refs.iter().any(|&(p, _)| p == here)
+                        && refs[..relocated]
+                            .binary_search_by_key(&here, |r| r.0)
+                            .is_err()
                     {
                         let callee = at as i64 + 1 + i64::from(insn.imm);
                         if callee < 0 || callee >= slots.len() as i64 {

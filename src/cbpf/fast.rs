@@ -336,6 +336,12 @@ impl Decoded {
     /// that is a call away already (`FilterRunner`'s interpreted path).
     #[inline(always)]
     pub(crate) fn run_inline(&self, packet: &[u8], meta: &Metadata, len: u32) -> u32 {
+        // A program that is one `ret #k` (accept or drop everything, what
+        // an empty tcpdump expression compiles to) answers before the
+        // loop's set-up.
+        if let Some(&Op::RetK(k)) = self.ops.first() {
+            return k;
+        }
         let mut a: u32 = 0;
         let mut x: u32 = 0;
         // Scratch words, zeroed on the run's first store (most filters
@@ -611,6 +617,22 @@ mod tests {
         }
         // Out of bounds, and both returns.
         assert_eq!(verdicts.into_iter().collect::<Vec<_>>(), [0, 3, 4]);
+    }
+
+    #[test]
+    fn a_lone_return_answers_as_the_reference() {
+        let meta = Metadata::default();
+        for k in [0u32, 1, 262_144, u32::MAX] {
+            let prog = parse_ddd(&format!("1\n6 0 0 {k}\n")).expect("parses");
+            let decoded = Decoded::with_switches(&prog);
+            for packet in [&[][..], &[1, 2, 3][..]] {
+                let len = packet.len() as u32;
+                assert_eq!(
+                    decoded.run(packet, &meta, len),
+                    interp::run(&prog, packet, &meta)
+                );
+            }
+        }
     }
 
     #[test]

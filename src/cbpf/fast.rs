@@ -409,13 +409,9 @@ impl Decoded {
                     pc = pick(jump_taken(op::JSET, a, v), jt, jf);
                 }
                 Op::LdIndJeq { size, k, v, jt, jf } => {
-                    let off = x.wrapping_add(k) as i32;
-                    let loaded = if off >= 0 {
-                        read(packet, off as usize, size)
-                    } else {
-                        load_special(packet, meta, off, size)
+                    let Some(loaded) = read_ind(packet, meta, x, k, size) else {
+                        return 0;
                     };
-                    let Some(loaded) = loaded else { return 0 };
                     a = loaded;
                     pc = pick(jump_taken(op::JEQ, a, v), jt, jf);
                 }
@@ -427,18 +423,10 @@ impl Decoded {
                     Ok(v) => a = v,
                     Err(verdict) => return verdict,
                 },
-                Op::LdInd { size, k } => {
-                    let off = x.wrapping_add(k) as i32;
-                    let v = if off >= 0 {
-                        read(packet, off as usize, size)
-                    } else {
-                        load_special(packet, meta, off, size)
-                    };
-                    match v {
-                        Some(v) => a = v,
-                        None => return 0,
-                    }
-                }
+                Op::LdInd { size, k } => match read_ind(packet, meta, x, k, size) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
                 Op::LdxMsh(k) => {
                     let v = if (k as i32) >= 0 {
                         packet.get(k as usize).map(|&b| u32::from(b))
@@ -469,6 +457,18 @@ impl Decoded {
                 Op::Fail => return 0,
             }
         }
+    }
+}
+
+/// `ld [x + k]`: the offset is `(int32)(x + k)`, read directly when not
+/// negative.
+#[inline(always)]
+fn read_ind(packet: &[u8], meta: &Metadata, x: u32, k: u32, size: u8) -> Option<u32> {
+    let off = x.wrapping_add(k) as i32;
+    if off >= 0 {
+        read(packet, off as usize, size)
+    } else {
+        load_special(packet, meta, off, size)
     }
 }
 

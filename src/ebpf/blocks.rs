@@ -206,6 +206,15 @@ pub(crate) fn leaders(insns: &[Insn], start: usize, end: usize) -> Result<Leader
     Ok(Leaders { start, is_leader })
 }
 
+/// Whether every jump of `insns` goes forward (no successor at or before
+/// its own slot): what the analyses made in one pass in slot order need.
+pub(crate) fn jumps_only_forward(insns: &[Insn]) -> bool {
+    insns
+        .iter()
+        .enumerate()
+        .all(|(pc, insn)| insn.successors(pc).into_iter().flatten().all(|to| to > pc))
+}
+
 /// What legacy packet loads (`LD_ABS`, `LD_IND`) read besides `LD_IND`'s
 /// source register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,11 +236,7 @@ pub(crate) enum PacketLoads {
 pub(crate) fn live_registers(insns: &[Insn], loads: PacketLoads) -> Vec<u16> {
     // Without backward jumps one pass from the end is the fixpoint: each
     // slot's successors come after it and are final when it is reached.
-    let forward_only = insns
-        .iter()
-        .enumerate()
-        .all(|(pc, insn)| insn.successors(pc).into_iter().flatten().all(|to| to > pc));
-    if !forward_only {
+    if !jumps_only_forward(insns) {
         return live_by_worklist(insns, loads);
     }
     let mut live = vec![regs::FP; insns.len()];

@@ -708,7 +708,7 @@ fn dispatch<C: Compares>(code: &C, tree: &Tree, marks: &mut Marks) -> Option<Swi
     let (least, greatest) = code.domain();
     let intervals = match steps.equality_intervals(least, greatest) {
         Some(intervals) => intervals?,
-        None => general_intervals(&steps, &compares, least, greatest)?,
+        None => general_intervals(&steps, least, greatest)?,
     };
     if let Some(table) = table(tree.reg, &compares, &intervals, greatest) {
         return Some(Switch::Table(table));
@@ -727,17 +727,13 @@ fn dispatch<C: Compares>(code: &C, tree: &Tree, marks: &mut Marks) -> Option<Swi
 /// (and at the signed/unsigned wrap point 0) every compare has the same
 /// outcome, so one walk per elementary interval. `None` when a walk
 /// leaves the function.
-fn general_intervals(
-    steps: &Steps,
-    compares: &[i64],
-    least: i64,
-    greatest: i64,
-) -> Option<Vec<(i64, usize)>> {
-    let mut starts: Vec<i64> = Vec::with_capacity(3 * compares.len() + 1);
+fn general_intervals(steps: &Steps, least: i64, greatest: i64) -> Option<Vec<(i64, usize)>> {
+    let mut starts: Vec<i64> = Vec::with_capacity(3 * steps.steps.len() + 1);
     starts.push(least);
-    for k in compares
+    for k in steps
+        .steps
         .iter()
-        .flat_map(|&k| [Some(0), Some(k), k.checked_add(1)])
+        .flat_map(|s| [Some(0), Some(s.k), s.k.checked_add(1)])
     {
         if let Some(k) = k.filter(|k| (least..=greatest).contains(k)) {
             starts.push(k);
@@ -1031,12 +1027,11 @@ mod tests {
                 continue;
             };
             let steps = tree.steps(&function, &mut marks);
-            let compares: Vec<i64> = steps.steps.iter().map(|s| s.k).collect();
             for (least, greatest) in [(i64::MIN, i64::MAX), (0, i64::from(u32::MAX))] {
                 let Some(fast) = steps.equality_intervals(least, greatest) else {
                     continue;
                 };
-                let walked = general_intervals(&steps, &compares, least, greatest);
+                let walked = general_intervals(&steps, least, greatest);
                 assert_eq!(fast, walked, "root {root}, domain {least}..={greatest}");
                 checked.push(root);
             }

@@ -25,6 +25,7 @@
 //! bpfjit, generalised to eBPF's barriers. Functions with backward jumps are
 //! not analysed: each of their loads keeps its own check.
 
+use crate::ebpf::blocks;
 use crate::ebpf::insn::{op, Insn};
 
 /// The length check to emit before each instruction, or `None`.
@@ -79,15 +80,7 @@ fn stack_relative(insn: &Insn) -> bool {
 /// `eliminate = false` every LD_ABS checks exactly its own end.
 pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
     let n = insns.len();
-    let has_back_edge = (0..n).any(|pc| {
-        // The fall-through is always later.
-        insns[pc]
-            .successors(pc)
-            .into_iter()
-            .flatten()
-            .any(|t| t <= pc)
-    });
-    if !eliminate || has_back_edge {
+    if !eliminate || !blocks::jumps_only_forward(insns) {
         return insns.iter().map(abs_end).collect();
     }
 

@@ -14,6 +14,7 @@
 //! intersection (aliases) and union (ranges). Functions with a backward
 //! jump get no facts.
 
+use crate::ebpf::blocks;
 use crate::ebpf::insn::{op, Insn};
 
 /// An inclusive unsigned range of a register's 64-bit value.
@@ -184,8 +185,8 @@ impl Facts {
 pub(crate) struct Proven {
     /// Whether the function has no backward jump (so facts were found).
     pub forward_only: bool,
-    /// Registers holding the entry r1 before each slot (bit r).
-    entry_r1: Vec<u16>,
+    /// Registers holding the entry r1 before each slot.
+    entry_r1: Vec<Aliases>,
     /// Whether the `LD_IND` at each slot has an offset never negative.
     ld_ind_never_negative: Vec<bool>,
 }
@@ -203,7 +204,7 @@ impl Proven {
         leaf_mem: u32,
     ) -> Option<u32> {
         let end = off + size;
-        let holds_r1 = reg < 10 && self.entry_r1.get(pc).is_some_and(|m| m & (1 << reg) != 0);
+        let holds_r1 = self.entry_r1.get(pc).is_some_and(|a| a.is_entry_r1(reg));
         (holds_r1 && off >= 0 && end <= i64::from(leaf_mem)).then_some(end as u32)
     }
 
@@ -217,19 +218,19 @@ impl Proven {
 /// The facts of `insns` (one function) as the lowerings use them.
 pub(crate) fn analyse(insns: &[Insn]) -> Proven {
     let n = insns.len();
-    let mut entry_r1 = vec![0u16; n];
+    let mut entry_r1 = vec![Aliases(0); n];
     let mut ld_ind_never_negative = vec![false; n];
     let is_ld_ind = |insn: &Insn| insn.class() == op::LD && insn.opc & 0xe0 == op::IND;
     let forward_only = if insns.iter().any(is_ld_ind) {
         walk(insns, |pc, facts: &Facts| {
-            entry_r1[pc] = facts.entry_r1;
+            entry_r1[pc] = Aliases(facts.entry_r1);
             let insn = &insns[pc];
             if is_ld_ind(insn) {
                 ld_ind_never_negative[pc] = facts.ld_ind_offset_never_negative(insn.src, insn.imm);
             }
         })
     } else {
-        walk(insns, |pc, aliases: &Aliases| entry_r1[pc] = aliases.0)
+        walk(insns, |pc, aliases: &Aliases| entry_r1[pc] = *aliases)
     };
     Proven {
         forward_only,
@@ -245,6 +246,9 @@ pub(crate) fn analyse(insns: &[Insn]) -> Proven {
 /// the analysis's time on long programs.
 fn walk<L: Lattice>(insns: &[Insn], mut visit: impl FnMut(usize, &L)) -> bool {
     let n = insns.len();
+    if n == 0 || !blocks::jumps_only_forward(insns) {
+        return false;
+    }
     // The waiting facts' index at each slot a jump skips ahead to.
     let mut waiting_at = vec![u32::MAX; n];
     let mut waiting: Vec<Option<L>> = Vec::new();
@@ -252,18 +256,12 @@ fn walk<L: Lattice>(insns: &[Insn], mut visit: impl FnMut(usize, &L)) -> bool {
     while pc < n {
         let next = pc + insns[pc].width();
         for t in insns[pc].successors(pc).into_iter().flatten() {
-            if t <= pc {
-                return false;
-            }
             if t != next && t < n && waiting_at[t] == u32::MAX {
                 waiting_at[t] = waiting.len() as u32;
                 waiting.push(None);
             }
         }
         pc = next;
-    }
-    if n == 0 {
-        return false;
     }
     let meet = |into: &mut Option<L>, f: L| {
         *into = Some(match *into {

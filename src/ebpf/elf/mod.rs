@@ -970,3 +970,59 @@ fn map_def(
     }
     Ok(def)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tests/xdp/subprogs.c` as clang built it (the fuzz seed): `.text`
+    /// holds `bump`, `ether_type` and `classify`. (Copied before parsing:
+    /// `object` wants the file 8-byte aligned, as a read file is.)
+    const SUBPROGS: &[u8] = include_bytes!("../../../fuzz/seeds/elf_load/obj_subprogs.o");
+
+    /// The object with `.text` function `name`'s symbol changed by `patch`
+    /// (its value and size, as the symbol table holds them).
+    fn with_symbol(name: &str, patch: impl Fn(&mut u64, &mut u64)) -> Vec<u8> {
+        let original = SUBPROGS.to_vec();
+        let file = object::File::parse(&original[..]).expect("parses");
+        let symbol = file
+            .symbols()
+            .find(|s| s.name() == Ok(name))
+            .expect("the symbol");
+        let symtab = file.section_by_name(".symtab").expect(".symtab");
+        let (at, _) = symtab.file_range().expect("in the file");
+        // Elf64_Sym: name (4), info, other, shndx (2), value (8), size (8).
+        let entry = at as usize + symbol.index().0 * 24;
+        let mut bytes = original.clone();
+        let field = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
+        let (mut value, mut size) = (field(&bytes, entry + 8), field(&bytes, entry + 16));
+        patch(&mut value, &mut size);
+        bytes[entry + 8..entry + 16].copy_from_slice(&value.to_le_bytes());
+        bytes[entry + 16..entry + 24].copy_from_slice(&size.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn text_function_symbols_the_loader_cannot_place_are_refused_by_name() {
+        // (A copy: aligned, as a read file is.)
+        let aligned = SUBPROGS.to_vec();
+        assert!(load(&aligned).is_ok());
+        let off_slot = load(&with_symbol("classify", |v, _| *v += 4)).expect_err("refused");
+        assert!(
+            off_slot
+                .0
+                .contains("section '.text': a function at byte offset")
+                && off_slot
+                    .0
+                    .contains("which is not an instruction of the section"),
+            "{off_slot}"
+        );
+        let overlong = load(&with_symbol("bump", |_, s| *s += 64)).expect_err("refused");
+        assert!(
+            overlong
+                .0
+                .contains("runs past the next function or the section's end"),
+            "{overlong}"
+        );
+    }
+}

@@ -212,7 +212,25 @@ fn section_bytes<'d>(section: &object::Section<'d, '_>, name: &str) -> Result<&'
 }
 
 /// Reads the programs of an eBPF ELF object.
+///
+/// `bytes` may start anywhere in memory (`include_bytes!`, a slice of a
+/// larger buffer): the object's structures are read in place only when
+/// they are 8-byte aligned, as in a file read into a `Vec`, and from an
+/// aligned copy otherwise.
 pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
+    // `object` reads ELF64 headers in place and refuses them unaligned
+    // ("Invalid ELF header size or alignment").
+    let misalignment = bytes.as_ptr() as usize % 8;
+    if misalignment == 0 {
+        return load_aligned(bytes);
+    }
+    let mut copy = vec![0u8; bytes.len() + 7];
+    let pad = (8 - copy.as_ptr() as usize % 8) % 8;
+    copy[pad..pad + bytes.len()].copy_from_slice(bytes);
+    load_aligned(&copy[pad..pad + bytes.len()])
+}
+
+fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
     check_header(bytes)?;
     let file = object::File::parse(bytes).map_err(|e| {
         ElfError(format!(
@@ -976,8 +994,7 @@ mod tests {
     use super::*;
 
     /// `tests/xdp/subprogs.c` as clang built it (the fuzz seed): `.text`
-    /// holds `bump`, `ether_type` and `classify`. (Copied before parsing:
-    /// `object` wants the file 8-byte aligned, as a read file is.)
+    /// holds `bump`, `ether_type` and `classify`.
     const SUBPROGS: &[u8] = include_bytes!("../../../fuzz/seeds/elf_load/obj_subprogs.o");
 
     /// The object with `.text` function `name`'s symbol changed by `patch`
@@ -1002,11 +1019,32 @@ mod tests {
         bytes
     }
 
+    /// An object is read wherever its bytes start: `include_bytes!` data
+    /// and a slice at every offset of a larger buffer give the programs
+    /// of the file read into a `Vec`.
+    #[test]
+    fn objects_load_from_unaligned_memory() {
+        let read = load(&SUBPROGS.to_vec()).expect("loads");
+        let names = |o: &EbpfObject| -> Vec<(String, Vec<crate::ebpf::Insn>)> {
+            o.programs
+                .iter()
+                .map(|p| (p.name.clone(), p.program.insns.clone()))
+                .collect()
+        };
+        assert!(!read.programs.is_empty());
+        assert_eq!(names(&load(SUBPROGS).expect("include_bytes! data")), names(&read));
+        let mut buffer = vec![0u8; SUBPROGS.len() + 8];
+        for offset in 0..8 {
+            buffer[offset..offset + SUBPROGS.len()].copy_from_slice(SUBPROGS);
+            let slice = &buffer[offset..offset + SUBPROGS.len()];
+            let loaded = load(slice).unwrap_or_else(|e| panic!("at offset {offset}: {e}"));
+            assert_eq!(names(&loaded), names(&read), "at offset {offset}");
+        }
+    }
+
     #[test]
     fn text_function_symbols_the_loader_cannot_place_are_refused_by_name() {
-        // (A copy: aligned, as a read file is.)
-        let aligned = SUBPROGS.to_vec();
-        assert!(load(&aligned).is_ok());
+        assert!(load(SUBPROGS).is_ok());
         let off_slot = load(&with_symbol("classify", |v, _| *v += 4)).expect_err("refused");
         assert!(
             off_slot
@@ -1016,6 +1054,19 @@ mod tests {
                     .0
                     .contains("which is not an instruction of the section"),
             "{off_slot}"
+        );
+        // `bump` starts .text; with its symbol one instruction later, the
+        // call to .text's first slot calls into no function.
+        let headless = load(&with_symbol("bump", |v, s| {
+            *v += 8;
+            *s -= 8;
+        }))
+        .expect_err("refused");
+        assert!(
+            headless
+                .0
+                .contains("refers to slot 0 of .text, which is in no function"),
+            "{headless}"
         );
         let overlong = load(&with_symbol("bump", |_, s| *s += 64)).expect_err("refused");
         assert!(

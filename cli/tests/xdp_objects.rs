@@ -939,6 +939,7 @@ fn refused_as_the_kernel_refuses(cpu: &str) {
             "absolute_index" => "invalid access to map value, value_size=32 off=1020 size=4",
             "per_path_offset" => "invalid access to packet, off=34 size=4",
             "per_path_index" => "invalid access to map value, value_size=32 off=32 size=4",
+            "too_many_iterations" => "BPF program is too large. Processed 1000001 insn",
             _ => "invalid access to packet",
         };
         assert!(
@@ -1466,6 +1467,82 @@ fn unreachable_instructions_are_refused_as_the_kernel_refuses_them() {
                     let log = theirs.err().map(|e| e.log).unwrap_or_default();
                     assert!(
                         log.contains(&format!("unreachable insn {pc}\n")),
+                        "{asm}: {log}"
+                    );
+                }
+                None => assert!(theirs.is_ok(), "{asm}: {:?}", theirs.err().map(|e| e.log)),
+            }
+        }
+    }
+}
+
+/// The kernel's limit of 1,000,000 processed instructions on loops it
+/// walks iteration by iteration: refused at the same instruction (the one
+/// after the last the kernel's log shows processed), accepted just below
+/// it, and run here with a budget.
+#[test]
+fn loops_past_the_kernels_instruction_limit_are_refused_where_it_refuses_them() {
+    use cranebpf::ebpf::asm::assemble;
+    use cranebpf::ebpf::elf::ObjectProgram;
+    let counted = |n: u32| {
+        format!("mov %r0, 0\nmov %r2, 0\nadd %r0, %r2\nadd %r2, 1\njlt %r2, {n}, -3\nexit")
+    };
+    // 32-bit counters, nested: 1,003 instructions per outer iteration.
+    let nested = |outer: u32| {
+        format!(
+            "mov %r0, 0\nmov32 %r3, 0\nmov32 %r2, 0\nadd32 %r2, 1\njlt32 %r2, 500, -2\n\
+             add32 %r3, 1\njlt32 %r3, {outer}, -5\nexit"
+        )
+    };
+    // (asm, the last instruction the kernel processes, the one it
+    // refuses and the return value of a run with a budget: `None` where
+    // both accept). Two instructions, three per iteration and the exit:
+    // 333,332 iterations are 999,999.
+    let cases = [
+        (counted(333_332), None),
+        (counted(333_333), Some((3, 4, 333_333 * 333_332 / 2))),
+        (nested(997), None),
+        (nested(1000), Some((4, 3, 0))),
+    ];
+    let kernel = support::bpf_available();
+    for (asm, refused) in &cases {
+        let program = ObjectProgram {
+            name: "prog".into(),
+            section: "xdp".into(),
+            program: assemble(asm).expect("assembles"),
+        };
+        let ours = PacketProgram::new(&program, &[], PacketOptions::default());
+        match refused {
+            Some((_, pc, sum)) => {
+                let message = ours.err().map(|e| e.to_string()).unwrap_or_default();
+                assert!(
+                    message.contains(&format!(
+                        "instruction {pc}: BPF program is too large. Processed 1000001 insn"
+                    )),
+                    "{asm}: {message}"
+                );
+                // With a budget the loop runs to its end.
+                let options = PacketOptions {
+                    budget: Some(10_000_000),
+                    ..PacketOptions::default()
+                };
+                let budgeted = PacketProgram::new(&program, &[], options).expect("budgeted");
+                let result = budgeted.run(&[0u8; 64]).expect("runs");
+                assert_eq!(result.action, *sum, "{asm}");
+            }
+            None => assert!(ours.is_ok(), "{asm}: {:?}", ours.err()),
+        }
+        if kernel {
+            let theirs = LoadedProgram::load_as(ProgType::Xdp, &program.program.insns);
+            match refused {
+                Some((last, _, _)) => {
+                    let log = theirs.err().map(|e| e.log).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(3).collect();
+                    assert!(
+                        tail.iter()
+                            .any(|l| l
+                                .starts_with("BPF program is too large. Processed 1000001 insn"))
+                            && tail.iter().any(|l| l.starts_with(&format!("{last}: "))),
                         "{asm}: {log}"
                     );
                 }

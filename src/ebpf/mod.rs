@@ -9,6 +9,7 @@
 pub mod asm;
 pub(crate) mod blocks;
 pub mod callbacks;
+pub(crate) mod complexity;
 pub mod context;
 pub mod disasm;
 pub mod elf;

@@ -345,6 +345,13 @@ pub enum RuntimeError {
         /// Instruction slot.
         pc: usize,
     },
+    /// The kernel's verifier would give up on the program as too large
+    /// ([`super::complexity`]): the instruction at which its count of
+    /// processed instructions passes its limit.
+    TooLarge {
+        /// Instruction slot.
+        pc: usize,
+    },
     /// A map reference to no map.
     BadMapReference {
         /// Instruction slot.
@@ -388,6 +395,14 @@ impl std::fmt::Display for RuntimeError {
                 f,
                 "refused: instruction {pc}: unreachable insn {pc} (no path from the entry \
                  reaches it, as the kernel requires of every instruction)"
+            ),
+            RuntimeError::TooLarge { pc } => write!(
+                f,
+                "refused: instruction {pc}: BPF program is too large. Processed {} insn (the \
+                 kernel's verifier walks this path, a loop iteration by iteration, and gives up \
+                 past 1,000,000 instructions; with an instruction budget, --budget N, it runs \
+                 here)",
+                super::complexity::KERNEL_INSN_LIMIT + 1
             ),
             RuntimeError::Callback(e) => write!(f, "refused: {e}"),
             RuntimeError::BadMapReference { pc, index } => {
@@ -648,6 +663,13 @@ impl PacketProgram {
             let rewritten = link(&checked, &set, mem_addr).map_err(named)?;
             super::verify::verify_checked(&rewritten, &helpers, options.budget, true)
                 .map_err(|e| named(RuntimeError::Verify(e)))?;
+            // Last, as the kernel meets its limit only on a path with no
+            // error before it; with a budget, loops run as they are.
+            if options.budget.is_none() {
+                if let Some(pc) = super::complexity::first_path_over_limit(&program.program.insns) {
+                    return Err(named(RuntimeError::TooLarge { pc }));
+                }
+            }
             let core = Prepared::new(rewritten, Compile::for_engine(options.engine), &jit)
                 .map_err(|e| named(RuntimeError::Jit(e)))?;
             prepared.push(Some(core));

@@ -26,7 +26,8 @@
 //! jumps that do not form a loop, reads of the stack before it is written
 //! (the stack starts zeroed). (Programs of an object, which the kernel
 //! would load, are refused for unreachable code before this runs:
-//! `blocks::first_unreachable`.)
+//! `blocks::first_unreachable`; and after it, for a first path longer
+//! than the kernel's instruction limit: `complexity`.)
 
 mod fields;
 mod flow;

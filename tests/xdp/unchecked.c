@@ -12,7 +12,8 @@
 // given (a key smaller than the map's, a size that may be zero, negative
 // or past the buffer, packet bytes where a helper may not read them or
 // past what a comparison proves); and for a read that only some paths
-// prove (a per-path packet offset or map value index);
+// prove (a per-path packet offset or map value index); and for a loop
+// the kernel's verifier walks past its limit of processed instructions;
 // cranebpf must refuse each with the same reason.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -740,3 +741,15 @@ int absolute_index(struct xdp_md *ctx)
     return XDP_PASS;
 }
 #endif
+
+// A loop with a constant trip count that the kernel's verifier walks
+// iteration by iteration: seven instructions 400,000 times are past its
+// limit of 1,000,000 processed instructions.
+SEC("xdp")
+int too_many_iterations(struct xdp_md *ctx)
+{
+    volatile __u64 sum = 0;
+    for (__u32 i = 0; i < 400000; i++)
+        sum += i;
+    return sum == 12345 ? XDP_DROP : XDP_PASS;
+}

@@ -1024,7 +1024,9 @@ mod tests {
     /// of the file read into a `Vec`.
     #[test]
     fn objects_load_from_unaligned_memory() {
-        let read = load(&SUBPROGS.to_vec()).expect("loads");
+        // As a file read into a `Vec` (whose allocation is aligned).
+        let file: Vec<u8> = SUBPROGS.to_vec();
+        let read = load(&file).expect("loads");
         let names = |o: &EbpfObject| -> Vec<(String, Vec<crate::ebpf::Insn>)> {
             o.programs
                 .iter()
@@ -1032,7 +1034,10 @@ mod tests {
                 .collect()
         };
         assert!(!read.programs.is_empty());
-        assert_eq!(names(&load(SUBPROGS).expect("include_bytes! data")), names(&read));
+        assert_eq!(
+            names(&load(SUBPROGS).expect("include_bytes! data")),
+            names(&read)
+        );
         let mut buffer = vec![0u8; SUBPROGS.len() + 8];
         for offset in 0..8 {
             buffer[offset..offset + SUBPROGS.len()].copy_from_slice(SUBPROGS);

@@ -345,9 +345,10 @@ pub enum RuntimeError {
         /// Instruction slot.
         pc: usize,
     },
-    /// The kernel's verifier would give up on the program as too large
-    /// ([`super::complexity`]): the instruction at which its count of
-    /// processed instructions passes its limit.
+    /// The kernel's verifier would give up on the program as too large:
+    /// its first path alone passes its limit of 1,000,000 processed
+    /// instructions (a loop it walks iteration by iteration). The
+    /// instruction at which its count passes the limit.
     TooLarge {
         /// Instruction slot.
         pc: usize,

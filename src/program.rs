@@ -15,6 +15,7 @@ use crate::ebpf::{self, Environment, ExecError, Helpers, HelpersEnv, Program, Ve
 use crate::engine::Engine;
 use crate::jit::runtime::{status, FRAME_SIZE};
 use crate::jit::{JitCode, JitError, JitOptions, RawOutcome};
+use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 /// What one run of a program works on.
@@ -203,12 +204,31 @@ impl Prepared {
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
         let (mem, packet) = ctx.regions();
-        if let (Some(code), true) = (self.jit_code(), self.leaf) {
-            return self.run_leaf(code, mem, packet, budget, env);
+        match self.jit_code() {
+            Some(code) if self.leaf => self.run_leaf(code, mem, packet, budget, env),
+            // Native code on a frame zeroed only where it can read.
+            Some(code) => match *self.stack_depth() {
+                Some(depth) => with_partly_zeroed_stack(self.frames, depth, |stack| {
+                    outcome(
+                        &self.program,
+                        code.run_partly_zeroed(mem, packet, stack, budget.unwrap_or(0), env),
+                    )
+                }),
+                None => with_stack(self.frames, |stack| {
+                    self.run_with_stack(mem, packet, stack, budget, env)
+                }),
+            },
+            None => with_stack(self.frames, |stack| {
+                self.run_with_stack(mem, packet, stack, budget, env)
+            }),
         }
-        with_stack(self.frames, |stack| {
-            self.run_with_stack(mem, packet, stack, budget, env)
-        })
+    }
+
+    /// Bytes below r10 the program can touch in any frame (`None`: not
+    /// bounded), found on first use.
+    fn stack_depth(&self) -> &Option<usize> {
+        self.stack_depth
+            .get_or_init(|| ebpf::stack_depth::stack_depth(&self.program))
     }
 
     /// Bytes a stack for this program needs: its frames.
@@ -247,10 +267,7 @@ impl Prepared {
         const FRAME: usize = FRAME_SIZE as usize;
         let at = stack.len().checked_sub(self.stack_len())?;
         let stack = &mut stack[at..];
-        let depth = self
-            .stack_depth
-            .get_or_init(|| ebpf::stack_depth::stack_depth(&self.program));
-        match *depth {
+        match *self.stack_depth() {
             // (Not even an empty fill: that is still a call to memset.)
             Some(0) => {}
             Some(depth) => {
@@ -412,6 +429,34 @@ fn background_compiler() -> Option<&'static std::sync::mpsc::Sender<BackgroundJo
 
 /// Runs `f` with a zeroed stack of `frames` frames (on the host stack: a
 /// run allocates nothing), rounded up to 1, 2, 4 or 8 frames.
+/// As [`with_stack`], the stack left uninitialised but for the top
+/// `depth` bytes of each frame, zeroed: all a program whose accesses
+/// reach `depth` bytes below r10 can read before writing
+/// ([`ebpf::stack_depth`]).
+fn with_partly_zeroed_stack<T>(
+    frames: usize,
+    depth: usize,
+    f: impl FnOnce(&mut [MaybeUninit<u8>]) -> T,
+) -> T {
+    const FRAME: usize = FRAME_SIZE as usize;
+    fn zeroed_tops(stack: &mut [MaybeUninit<u8>], depth: usize) -> &mut [MaybeUninit<u8>] {
+        for frame in stack.rchunks_exact_mut(FRAME) {
+            frame[FRAME - depth..].fill(MaybeUninit::new(0));
+        }
+        stack
+    }
+    let depth = depth.min(FRAME);
+    match frames {
+        0 | 1 => f(zeroed_tops(&mut [MaybeUninit::uninit(); FRAME], depth)),
+        2 => f(zeroed_tops(&mut [MaybeUninit::uninit(); 2 * FRAME], depth)),
+        3 | 4 => f(zeroed_tops(&mut [MaybeUninit::uninit(); 4 * FRAME], depth)),
+        _ => f(zeroed_tops(
+            &mut [MaybeUninit::uninit(); ebpf::MAX_CALL_FRAMES * FRAME],
+            depth,
+        )),
+    }
+}
+
 fn with_stack<T>(frames: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
     const FRAME: usize = FRAME_SIZE as usize;
     match frames {

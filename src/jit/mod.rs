@@ -453,9 +453,49 @@ impl JitCode {
         budget: u64,
         env: &dyn Environment,
     ) -> RawOutcome {
+        let stack = StackMemory {
+            lo: stack.as_mut_ptr(),
+            len: stack.len(),
+            borrow: std::marker::PhantomData,
+        };
+        self.enter(mem, packet, stack, budget, env)
+    }
+
+    /// [`JitCode::run`] on a stack only partly initialised: the caller
+    /// has zeroed, at the top of each frame, every byte the program can
+    /// read ([`crate::ebpf::stack_depth`]), so a run needs no zeroed
+    /// frame (zeroing 512 bytes was a third of running a short program).
+    /// Generated code touches no byte outside `stack`, as with
+    /// [`JitCode::run`], and reads none it has not written or the caller
+    /// zeroed.
+    pub(crate) fn run_partly_zeroed(
+        &self,
+        mem: &mut [u8],
+        packet: Option<&[u8]>,
+        stack: &mut [std::mem::MaybeUninit<u8>],
+        budget: u64,
+        env: &dyn Environment,
+    ) -> RawOutcome {
+        let stack = StackMemory {
+            lo: stack.as_mut_ptr().cast(),
+            len: stack.len(),
+            borrow: std::marker::PhantomData,
+        };
+        self.enter(mem, packet, stack, budget, env)
+    }
+
+    /// Enters the code with `stack` as the eBPF stack.
+    fn enter(
+        &self,
+        mem: &mut [u8],
+        packet: Option<&[u8]>,
+        stack: StackMemory<'_>,
+        budget: u64,
+        env: &dyn Environment,
+    ) -> RawOutcome {
         // Generated code takes r10 - frame_size as proven stack memory.
         assert!(
-            stack.len() >= self.frame_size,
+            stack.len >= self.frame_size,
             "the stack must hold one frame"
         );
         let mem_lo = mem.as_mut_ptr() as u64;
@@ -464,8 +504,8 @@ impl JitCode {
             Some(p) => (p.as_ptr() as u64, p.len() as u64),
             None => (mem_lo, mem_len),
         };
-        let stack_lo = stack.as_mut_ptr() as u64;
-        let stack_hi = stack_lo + stack.len() as u64;
+        let stack_lo = stack.lo as u64;
+        let stack_hi = stack_lo + stack.len as u64;
         let env_ref: &&dyn Environment = &env;
         let mut ctx = RunCtx {
             mem_lo,
@@ -490,8 +530,9 @@ impl JitCode {
         // SAFETY: `entry` is the finalized entry function of this module,
         // compiled (not as leaf code) with exactly the `EntryFn` signature
         // and the host's default calling convention. Generated code reads
-        // and writes only `ctx`, the `mem` and `stack` slices (every access
-        // is proven inside or checked against the bounds stored in `ctx`)
+        // and writes only `ctx`, `mem`, the stack (every access is proven
+        // inside or checked against the bounds stored in `ctx`; the stack
+        // is a slice's memory, borrowed for this call by `StackMemory`)
         // and reads `packet` within `pkt_len`; all of them outlive the
         // call.
         let r0 = unsafe {
@@ -506,6 +547,15 @@ impl JitCode {
             info: ctx.err_info,
         }
     }
+}
+
+/// The eBPF stack of one run: memory of a slice (of bytes, or of bytes
+/// not all initialised) borrowed for the run, made only from the slice by
+/// [`JitCode::run`] and [`JitCode::run_partly_zeroed`].
+struct StackMemory<'a> {
+    lo: *mut u8,
+    len: usize,
+    borrow: std::marker::PhantomData<&'a mut [u8]>,
 }
 
 /// What makes two compilations give the same code.

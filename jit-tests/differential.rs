@@ -339,7 +339,7 @@ fn ebpf_engines_agree() {
     assert!(cases >= 20_000 * scale());
 }
 
-/// Byte-copy loops (which the JIT copies 16 bytes at a time when the
+/// Byte-copy loops (which the JIT copies 64 and 16 bytes at a time when the
 /// ranges are inside a region and apart) give the interpreter's result,
 /// memory and errors, including overlapping copies and copies running
 /// out of bounds, which must run as written; on x86-64 and under qemu.

@@ -4,7 +4,7 @@
 //! lowered with a guard in front: when the run's values show that every
 //! byte it would copy lies inside the memory or the stack, that source and
 //! destination do not overlap and that the count is sane, the bytes are
-//! copied 16 at a time and the registers are given the values the last
+//! copied 64 and 16 at a time and the registers are given the values the last
 //! iteration leaves; otherwise the loop runs as written (and fails, or
 //! copies overlapping bytes, exactly as before).
 //!

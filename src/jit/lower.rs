@@ -576,7 +576,7 @@ impl Lowerer<'_, '_> {
 
     /// At a copy loop's head (see `copy_loop.rs`), entered from outside
     /// the loop: when the count is sane and both ranges lie inside one
-    /// region each without overlapping, copy 16 bytes at a time, give the
+    /// region each without overlapping, copy 64 and 16 bytes at a time, give the
     /// registers their values after the last iteration and go to the
     /// loop's exit; else continue into the loop as written, in a new block
     /// that its backward jump goes to.
@@ -679,15 +679,21 @@ impl Lowerer<'_, '_> {
     }
 
     /// Stores `n >= 1` bytes at `dst` (inside a region; apart from a
-    /// source): 16 at a time with the last 16 stored again at the end, or
-    /// byte by byte when fewer than 16.
+    /// source): 64 at a time while 64 remain, then 16 at a time with the
+    /// last 16 stored again at the end, or byte by byte when fewer than
+    /// 16. (16 at a time copied a megabyte at 1.7 times the time of the
+    /// host's `memcpy`; four 16-byte moves per iteration halve the loop's
+    /// own work.)
     fn copy_bytes(&mut self, bytes: Bytes, dst: Value, n: Value) {
         let f = checked();
+        let pick = self.b.create_block();
+        let wide4 = self.b.create_block();
+        let after4 = self.b.create_block();
         let wide = self.b.create_block();
         let tail = self.b.create_block();
         let narrow = self.b.create_block();
         let done = self.b.create_block();
-        for block in [wide, narrow] {
+        for block in [wide4, after4, wide, narrow] {
             self.b.append_block_param(block, I64);
         }
         let zero = self.iconst(I64, 0);
@@ -703,13 +709,9 @@ impl Lowerer<'_, '_> {
             .b
             .ins()
             .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, n, 16);
-        self.b.ins().brif(
-            big,
-            wide,
-            &[BlockArg::Value(zero)],
-            narrow,
-            &[BlockArg::Value(zero)],
-        );
+        self.b
+            .ins()
+            .brif(big, pick, &[], narrow, &[BlockArg::Value(zero)]);
         // The 16 (or 1) bytes at offset `at`.
         let chunk = |lw: &mut Self, at: Value, ty: Type| match source {
             Err(src) => {
@@ -719,6 +721,51 @@ impl Lowerer<'_, '_> {
             Ok((byte, _)) if ty == I8 => byte,
             Ok((_, sixteen)) => sixteen,
         };
+
+        self.b.switch_to_block(pick);
+        let big4 = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, n, 64);
+        self.b.ins().brif(
+            big4,
+            wide4,
+            &[BlockArg::Value(zero)],
+            wide,
+            &[BlockArg::Value(zero)],
+        );
+
+        // 64 bytes at `k` (k + 64 <= n), loads before stores.
+        self.b.switch_to_block(wide4);
+        let k = self.b.block_params(wide4)[0];
+        let mut parts = Vec::with_capacity(4);
+        for i in 0..4 {
+            let at = self.b.ins().iadd_imm_s(k, 16 * i);
+            parts.push((at, chunk(self, at, I8X16)));
+        }
+        for (at, v) in parts {
+            let to = self.b.ins().iadd(dst, at);
+            self.b.ins().store(f, v, to, 0);
+        }
+        let k64 = self.b.ins().iadd_imm_s(k, 64);
+        let end = self.b.ins().iadd_imm_s(k64, 64);
+        let again = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, n);
+        self.b.ins().brif(
+            again,
+            wide4,
+            &[BlockArg::Value(k64)],
+            after4,
+            &[BlockArg::Value(k64)],
+        );
+
+        // Fewer than 64 left: 16 at a time while 16 remain, else the tail.
+        self.b.switch_to_block(after4);
+        let k = self.b.block_params(after4)[0];
+        let end = self.b.ins().iadd_imm_s(k, 16);
+        let room = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, n);
+        self.b
+            .ins()
+            .brif(room, wide, &[BlockArg::Value(k)], tail, &[]);
 
         self.b.switch_to_block(wide);
         let k = self.b.block_params(wide)[0];

@@ -619,6 +619,15 @@ pub fn elf_load(data: &[u8]) {
         .iter()
         .filter(|p| ebpf::runtime::context_kind(&p.section).is_some())
     {
+        // Without a budget, as the kernel would load it (its instruction
+        // limit included): prepared, not run (a loop proven to finish may
+        // still take 2^64 iterations).
+        let kernel_rules = ebpf::runtime::PacketOptions {
+            engine: Some(Engine::Interp),
+            trace: false,
+            ..Default::default()
+        };
+        let _ = ebpf::runtime::PacketProgram::new(p, &object.maps, kernel_rules);
         for engine in [Engine::Interp, Engine::Jit] {
             let options = ebpf::runtime::PacketOptions {
                 engine: Some(engine),

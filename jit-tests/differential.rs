@@ -416,6 +416,112 @@ fn copy_loops_agree_with_the_interpreter() {
     );
 }
 
+/// Scanning loops (strcmp's shape: pointers the verifier cannot place,
+/// every access checked at run time) give the interpreter's result,
+/// memory and errors: loads of every size at offsets that leave the
+/// memory early, late or never, starts past its end, a store in the loop,
+/// a pointer that stays put; on x86-64 and, for a quarter, under qemu.
+#[test]
+fn scanning_loops_agree_with_the_interpreter() {
+    let mut rng = Rng::new(seed() ^ 0x5ca9);
+    let mut runner = aarch64();
+    let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
+    let (mut cases, mut errors) = (0usize, 0usize);
+    for n in 0..300 * scale() {
+        let mem_len = 16 + rng.below(120) as usize;
+        let size = ["b", "h", "w", "dw"][rng.below(4) as usize];
+        // Mostly inside, sometimes before the memory or past its end.
+        let o1 = if rng.below(8) == 0 {
+            -4
+        } else {
+            rng.below(8) as i64
+        };
+        let o2 = rng.below(mem_len as u64) as i64;
+        let o3 = rng.below(mem_len as u64 + 8) as i64;
+        let start = if rng.below(8) == 0 {
+            mem_len as u64 + rng.below(4)
+        } else {
+            rng.below(mem_len as u64 / 2)
+        };
+        let store = match rng.below(3) {
+            0 => format!("stxb [%r1{o3:+}], %r4\n"),
+            _ => String::new(),
+        };
+        // The second pointer stays put half the time.
+        let step2 = rng.below(2);
+        let sentinel = rng.below(4);
+        let body = format!(
+            "ldx{size} %r2, [%r1{o1:+}]\nldx{size} %r3, [%r5{o2:+}]\njne %r2, %r3, +EXIT\n\
+             {store}add %r1, 1\nadd %r5, {step2}\nadd %r0, 1\njne %r2, {sentinel}, -BACK"
+        );
+        let lines = body.lines().count();
+        let body = body
+            .replace("EXIT", &(lines - 3).to_string())
+            .replace("BACK", &lines.to_string());
+        let src = format!("mov %r0, 0\nmov %r4, 7\nadd %r1, {start}\nmov %r5, %r1\n{body}\nexit");
+        let prog = ebpf::asm::assemble(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        let build = |engine| {
+            let options = EbpfOptions {
+                engine: Some(engine),
+                jit: jit_options(true),
+                ..EbpfOptions::default()
+            };
+            EbpfProgram::with_options(prog.clone(), options)
+                .unwrap_or_else(|e| panic!("generated program refused: {e}\n{src}"))
+        };
+        let (interp, jit) = (build(Engine::Interp), build(Engine::Jit));
+        assert_eq!(jit.engine(), Engine::Jit);
+        let on_arm = runner.is_some() && n % 4 == 0;
+        if on_arm {
+            let bytes =
+                compile_bytes(&prog.insns, arm.clone(), &jit_options(true)).expect("aarch64");
+            runner
+                .as_mut()
+                .expect("runner")
+                .load(&bytes)
+                .expect("qemu loads code");
+        }
+        for _ in 0..4 {
+            // Mostly ones, so that loops run long, often to the end.
+            let mem: Vec<u8> = (0..mem_len)
+                .map(|_| match rng.below(24) {
+                    0 => rng.below(4) as u8,
+                    _ => 1,
+                })
+                .collect();
+            let (mut m1, mut m2) = (mem.clone(), mem.clone());
+            let want = interp.run(&mut m1);
+            let got = jit.run(&mut m2);
+            assert!(
+                same_outcome(&want, &got) && m1 == m2,
+                "jit disagrees with interp: {got:?} vs {want:?}\nmemory {}\n{src}",
+                hex(&mem)
+            );
+            cases += 1;
+            errors += usize::from(want.is_err());
+            if on_arm {
+                let out = runner
+                    .as_mut()
+                    .expect("runner")
+                    .run(&mem, None, 0)
+                    .expect("qemu runs");
+                match &want {
+                    Ok(v) => assert_eq!((out.r0, out.status), (*v, 0), "aarch64\n{src}"),
+                    Err(ExecError::OutOfBounds { pc, .. }) => {
+                        assert_eq!((out.status, out.pc as usize), (2, *pc), "aarch64\n{src}")
+                    }
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+            }
+        }
+    }
+    eprintln!("scanning loops: {cases} cases ({errors} ending out of bounds)");
+    assert!(
+        errors > cases / 10 && errors < cases * 9 / 10,
+        "{errors} errors in {cases}"
+    );
+}
+
 /// Compare trees (clang's `switch`, lowered as jump tables where dense,
 /// as loads from constant tables in loops whose cases pick values) run
 /// under qemu as aarch64 code give the interpreter's results.

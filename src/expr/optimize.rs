@@ -56,7 +56,7 @@ const KEPT_BLOCKS: usize = 4096;
 
 fn run(g: &mut Graph, mem: &mut PassMemory) {
     for _ in 0..50_000 {
-        if !pass(g, false, mem) && !pullup::pullups(g, &mut mem.ws) {
+        if !pass(g, false, mem) && !pullup::pullups(g, &mut mem.ws, &mut mem.pullup) {
             break;
         }
     }
@@ -73,6 +73,8 @@ fn run(g: &mut Graph, mem: &mut PassMemory) {
 #[derive(Default)]
 struct PassMemory {
     ws: Workspace,
+    /// The pull-up sweeps' arrays.
+    pullup: pullup::PullupMemory,
     /// Dead statements of one block, last first.
     dead: Vec<bool>,
     chains: FactChains,

@@ -11,20 +11,56 @@ use super::dataflow::{
 /// dominators in one pass over a topological order (Cooper, Harvey and
 /// Kennedy's intersection), then each block's interval in a walk of the
 /// dominator tree, so "a dominates n" is two comparisons.
+#[derive(Default)]
 struct Dominators {
     /// Entry and exit times in a depth-first walk of the dominator tree.
     enter: Vec<u32>,
     leave: Vec<u32>,
+    // Working memory, kept from sweep to sweep: each block's place in the
+    // order, immediate dominators, the tree's children as compressed rows
+    // and the walk's stack.
+    index: Vec<usize>,
+    idom: Vec<usize>,
+    start: Vec<usize>,
+    fill: Vec<usize>,
+    kids: Vec<usize>,
+    stack: Vec<(usize, bool)>,
+}
+
+/// What a pull-up sweep keeps for the next one (a short expression's
+/// sweep allocated fifteen vectors, a quarter of its compile's
+/// allocations).
+#[derive(Default)]
+pub(super) struct PullupMemory {
+    dominators: Dominators,
+    height: Vec<usize>,
+    by_height: Vec<usize>,
+    dirty: Vec<bool>,
+    barren: Vec<[Option<u32>; 2]>,
 }
 
 impl Dominators {
-    fn new(order: &[usize], preds: &Preds, blocks: usize) -> Dominators {
+    /// Dominance over `order` (reachable blocks, topologically), in this
+    /// value's memory.
+    fn compute(&mut self, order: &[usize], preds: &Preds, blocks: usize) {
         const NONE: usize = usize::MAX;
-        let mut index = vec![NONE; blocks];
+        let Dominators {
+            enter,
+            leave,
+            index,
+            idom,
+            start,
+            fill,
+            kids,
+            stack,
+        } = self;
+        index.clear();
+        index.resize(blocks, NONE);
         for (i, &b) in order.iter().enumerate() {
             index[b] = i;
         }
-        let mut idom = vec![NONE; blocks];
+        idom.clear();
+        idom.resize(blocks, NONE);
         if let Some(&root) = order.first() {
             idom[root] = root;
         }
@@ -50,24 +86,30 @@ impl Dominators {
         }
         // Children in the dominator tree, as compressed rows (one vector,
         // not one per block).
-        let mut start = vec![0usize; blocks + 1];
+        start.clear();
+        start.resize(blocks + 1, 0);
         for &b in order.iter().skip(1) {
             start[idom[b] + 1] += 1;
         }
         for i in 0..blocks {
             start[i + 1] += start[i];
         }
-        let mut fill = start.clone();
-        let mut kids = vec![0usize; start[blocks]];
+        fill.clear();
+        fill.extend_from_slice(start);
+        kids.clear();
+        kids.resize(start[blocks], 0);
         for &b in order.iter().skip(1) {
             kids[fill[idom[b]]] = b;
             fill[idom[b]] += 1;
         }
         let children = |b: usize| &kids[start[b]..start[b + 1]];
-        let (mut enter, mut leave) = (vec![0; blocks], vec![0; blocks]);
+        enter.clear();
+        enter.resize(blocks, 0);
+        leave.clear();
+        leave.resize(blocks, 0);
         let mut clock = 0u32;
-        let mut stack: Vec<(usize, bool)> =
-            order.first().map(|&r| (r, false)).into_iter().collect();
+        stack.clear();
+        stack.extend(order.first().map(|&r| (r, false)));
         while let Some((b, done)) = stack.pop() {
             clock += 1;
             if done {
@@ -78,7 +120,6 @@ impl Dominators {
             stack.push((b, true));
             stack.extend(children(b).iter().map(|&c| (c, false)));
         }
-        Dominators { enter, leave }
     }
 
     /// Whether every path from the root to `n` passes through `a` (true
@@ -92,7 +133,7 @@ impl Dominators {
 /// exit, a test of the value A held on entry to the chain is moved up
 /// ahead of the first test of another value, so it reuses A. This changes
 /// which loads a truncated packet reaches, and libpcap does it, so we do.
-pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace) -> bool {
+pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace, mem: &mut PullupMemory) -> bool {
     let Some(Target::Block(root)) = g.root else {
         return false;
     };
@@ -119,7 +160,15 @@ pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace) -> bool {
         exit[b] = vals;
     }
     let (exit_a, live_in, preds) = (&exit_a[..], &live_in[..], &*preds);
-    let dom = Dominators::new(order, preds, g.blocks.len());
+    let PullupMemory {
+        dominators: dom,
+        height,
+        by_height,
+        dirty,
+        barren,
+    } = mem;
+    dom.compute(order, preds, g.blocks.len());
+    let dom = &*dom;
     let dominates = |a: usize, n: usize| dom.dominates(a, n);
     // Heights (leaves 0). libpcap takes its levels lowest first; we take
     // the highest first, so the first pullup of a chain is made at its top
@@ -128,11 +177,10 @@ pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace) -> bool {
     // programs come out the same (byte-identical on libpcap's test tables
     // and our expression list, 19,400 expressions over every link type);
     // an `or` of 300 ports takes 2 sweeps instead of 200 (5.5 s to 35 ms).
-    let mut index = vec![0; g.blocks.len()];
-    for (i, &b) in order.iter().enumerate() {
-        index[b] = i;
-    }
-    let mut height = vec![0usize; g.blocks.len()];
+    // (The order's places, as the dominators numbered them.)
+    let index = &dom.index;
+    height.clear();
+    height.resize(g.blocks.len(), 0);
     for &b in order.iter().rev() {
         height[b] = targets(&g.blocks[b])
             .map(|(_, t)| match t {
@@ -142,14 +190,17 @@ pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace) -> bool {
             .max()
             .unwrap_or(1);
     }
-    let mut by_height = order.clone();
+    by_height.clear();
+    by_height.extend_from_slice(order);
     by_height.sort_by_key(|&b| (std::cmp::Reverse(height[b]), index[b]));
     // Several pullups per sweep, as libpcap, but never two touching the
     // same blocks (the analysis above describes the graph before either).
-    let mut dirty = vec![false; g.blocks.len()];
-    let mut barren = vec![[None; 2]; g.blocks.len()];
+    dirty.clear();
+    dirty.resize(g.blocks.len(), false);
+    barren.clear();
+    barren.resize(g.blocks.len(), [None; 2]);
     let mut pulled = false;
-    for &b in &by_height {
+    for &b in by_height.iter() {
         for chain_on_true in [false, true] {
             pulled |= pull_one(
                 g,
@@ -159,8 +210,8 @@ pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace) -> bool {
                 exit_a,
                 live_in,
                 &dominates,
-                &mut dirty,
-                &mut barren,
+                dirty,
+                barren,
             );
         }
     }

@@ -539,13 +539,32 @@ impl JitCode {
             let f: EntryFn = std::mem::transmute::<*const u8, EntryFn>(self.code.entry);
             f(pkt, pkt_len, (&mut ctx as *mut RunCtx).cast())
         };
+        // The error fields are read only after an error, out of line:
+        // read right after the call as wide loads of narrower stores made
+        // before it, they stalled store forwarding on every run.
+        if ctx.status != status::OK {
+            return failed(r0, &ctx);
+        }
         RawOutcome {
             r0,
-            status: ctx.status,
-            pc: ctx.err_pc,
-            addr: ctx.err_addr,
-            info: ctx.err_info,
+            status: status::OK,
+            pc: 0,
+            addr: 0,
+            info: 0,
         }
+    }
+}
+
+/// The outcome of a run that ended in an error ([`JitCode::run`]).
+#[cold]
+#[inline(never)]
+fn failed(r0: u64, ctx: &RunCtx) -> RawOutcome {
+    RawOutcome {
+        r0,
+        status: ctx.status,
+        pc: ctx.err_pc,
+        addr: ctx.err_addr,
+        info: ctx.err_info,
     }
 }
 

@@ -339,6 +339,61 @@ fn ebpf_engines_agree() {
     assert!(cases >= 20_000 * scale());
 }
 
+/// Runs `prog` on the interpreter and the JIT, and with `runner` as
+/// aarch64 code under qemu, on each of `memories`: the same result, the
+/// same memory after the run and the same error. Returns how many runs
+/// ended in an error.
+fn loop_engines_agree(
+    prog: &ebpf::Program,
+    listing: &str,
+    memories: &[Vec<u8>],
+    mut runner: Option<&mut Aarch64Runner>,
+) -> usize {
+    let build = |engine| {
+        let options = EbpfOptions {
+            engine: Some(engine),
+            jit: jit_options(true),
+            ..EbpfOptions::default()
+        };
+        EbpfProgram::with_options(prog.clone(), options)
+            .unwrap_or_else(|e| panic!("generated program refused: {e}\n{listing}"))
+    };
+    let (interp, jit) = (build(Engine::Interp), build(Engine::Jit));
+    assert_eq!(jit.engine(), Engine::Jit);
+    if let Some(runner) = runner.as_mut() {
+        let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
+        let bytes = compile_bytes(&prog.insns, arm, &jit_options(true)).expect("aarch64");
+        runner.load(&bytes).expect("qemu loads code");
+    }
+    let mut errors = 0;
+    for mem in memories {
+        let (mut m1, mut m2) = (mem.clone(), mem.clone());
+        let want = interp.run(&mut m1);
+        let got = jit.run(&mut m2);
+        assert!(
+            same_outcome(&want, &got) && m1 == m2,
+            "jit disagrees with interp: {got:?} vs {want:?}\nmemory {}\n{listing}",
+            hex(mem)
+        );
+        errors += usize::from(want.is_err());
+        if let Some(runner) = runner.as_mut() {
+            let out = runner.run(mem, None, 0).expect("qemu runs");
+            match &want {
+                Ok(v) => assert_eq!((out.r0, out.status), (*v, 0), "aarch64\n{listing}"),
+                Err(ExecError::OutOfBounds { pc, .. }) => {
+                    assert_eq!(
+                        (out.status, out.pc as usize),
+                        (2, *pc),
+                        "aarch64\n{listing}"
+                    )
+                }
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+    }
+    errors
+}
+
 /// Byte-copy loops (which the JIT copies 64 and 16 bytes at a time when the
 /// ranges are inside a region and apart) give the interpreter's result,
 /// memory and errors, including overlapping copies and copies running
@@ -347,65 +402,18 @@ fn ebpf_engines_agree() {
 fn copy_loops_agree_with_the_interpreter() {
     let mut rng = Rng::new(seed() ^ 0xc0b7);
     let mut runner = aarch64();
-    let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
     let (mut cases, mut errors, mut arm_cases) = (0usize, 0usize, 0usize);
     for n in 0..400 * scale() {
         let mem_len = 64 + rng.below(200) as usize;
         let prog = gen::ebpf::copy_loop(&mut rng, mem_len);
         let listing = ebpf::disasm::disassemble(&prog);
-        let build = |engine| {
-            let options = EbpfOptions {
-                engine: Some(engine),
-                jit: jit_options(true),
-                ..EbpfOptions::default()
-            };
-            EbpfProgram::with_options(prog.clone(), options)
-                .unwrap_or_else(|e| panic!("generated program refused: {e}\n{listing}"))
-        };
-        let (interp, jit) = (build(Engine::Interp), build(Engine::Jit));
-        assert_eq!(jit.engine(), Engine::Jit);
-        let on_arm = runner.is_some() && n % 4 == 0;
-        if on_arm {
-            let bytes =
-                compile_bytes(&prog.insns, arm.clone(), &jit_options(true)).expect("aarch64");
-            runner
-                .as_mut()
-                .expect("runner")
-                .load(&bytes)
-                .expect("qemu loads code");
-        }
-        for _ in 0..4 {
-            let mem: Vec<u8> = gen::packet::random_bytes(&mut rng, mem_len);
-            let (mut m1, mut m2) = (mem.clone(), mem.clone());
-            let want = interp.run(&mut m1);
-            let got = jit.run(&mut m2);
-            assert!(
-                same_outcome(&want, &got) && m1 == m2,
-                "jit disagrees with interp: {got:?} vs {want:?}\nmemory {}\n{listing}",
-                hex(&mem)
-            );
-            cases += 1;
-            errors += usize::from(want.is_err());
-            if on_arm {
-                let out = runner
-                    .as_mut()
-                    .expect("runner")
-                    .run(&mem, None, 0)
-                    .expect("qemu runs");
-                match &want {
-                    Ok(v) => assert_eq!((out.r0, out.status), (*v, 0), "aarch64\n{listing}"),
-                    Err(ExecError::OutOfBounds { pc, .. }) => {
-                        assert_eq!(
-                            (out.status, out.pc as usize),
-                            (2, *pc),
-                            "aarch64\n{listing}"
-                        )
-                    }
-                    Err(e) => panic!("unexpected error {e}"),
-                }
-                arm_cases += 1;
-            }
-        }
+        let memories: Vec<Vec<u8>> = (0..4)
+            .map(|_| gen::packet::random_bytes(&mut rng, mem_len))
+            .collect();
+        let on_arm = runner.as_mut().filter(|_| n % 4 == 0);
+        arm_cases += if on_arm.is_some() { memories.len() } else { 0 };
+        errors += loop_engines_agree(&prog, &listing, &memories, on_arm);
+        cases += memories.len();
     }
     eprintln!(
         "copy loops: {cases} cases ({errors} ending out of bounds); aarch64: {arm_cases} cases"
@@ -425,7 +433,6 @@ fn copy_loops_agree_with_the_interpreter() {
 fn scanning_loops_agree_with_the_interpreter() {
     let mut rng = Rng::new(seed() ^ 0x5ca9);
     let mut runner = aarch64();
-    let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
     let (mut cases, mut errors) = (0usize, 0usize);
     for n in 0..300 * scale() {
         let mem_len = 16 + rng.below(120) as usize;
@@ -460,60 +467,20 @@ fn scanning_loops_agree_with_the_interpreter() {
             .replace("BACK", &lines.to_string());
         let src = format!("mov %r0, 0\nmov %r4, 7\nadd %r1, {start}\nmov %r5, %r1\n{body}\nexit");
         let prog = ebpf::asm::assemble(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));
-        let build = |engine| {
-            let options = EbpfOptions {
-                engine: Some(engine),
-                jit: jit_options(true),
-                ..EbpfOptions::default()
-            };
-            EbpfProgram::with_options(prog.clone(), options)
-                .unwrap_or_else(|e| panic!("generated program refused: {e}\n{src}"))
-        };
-        let (interp, jit) = (build(Engine::Interp), build(Engine::Jit));
-        assert_eq!(jit.engine(), Engine::Jit);
-        let on_arm = runner.is_some() && n % 4 == 0;
-        if on_arm {
-            let bytes =
-                compile_bytes(&prog.insns, arm.clone(), &jit_options(true)).expect("aarch64");
-            runner
-                .as_mut()
-                .expect("runner")
-                .load(&bytes)
-                .expect("qemu loads code");
-        }
-        for _ in 0..4 {
-            // Mostly ones, so that loops run long, often to the end.
-            let mem: Vec<u8> = (0..mem_len)
-                .map(|_| match rng.below(24) {
-                    0 => rng.below(4) as u8,
-                    _ => 1,
-                })
-                .collect();
-            let (mut m1, mut m2) = (mem.clone(), mem.clone());
-            let want = interp.run(&mut m1);
-            let got = jit.run(&mut m2);
-            assert!(
-                same_outcome(&want, &got) && m1 == m2,
-                "jit disagrees with interp: {got:?} vs {want:?}\nmemory {}\n{src}",
-                hex(&mem)
-            );
-            cases += 1;
-            errors += usize::from(want.is_err());
-            if on_arm {
-                let out = runner
-                    .as_mut()
-                    .expect("runner")
-                    .run(&mem, None, 0)
-                    .expect("qemu runs");
-                match &want {
-                    Ok(v) => assert_eq!((out.r0, out.status), (*v, 0), "aarch64\n{src}"),
-                    Err(ExecError::OutOfBounds { pc, .. }) => {
-                        assert_eq!((out.status, out.pc as usize), (2, *pc), "aarch64\n{src}")
-                    }
-                    Err(e) => panic!("unexpected error {e}"),
-                }
-            }
-        }
+        // Mostly ones, so that loops run long, often to the end.
+        let memories: Vec<Vec<u8>> = (0..4)
+            .map(|_| {
+                (0..mem_len)
+                    .map(|_| match rng.below(24) {
+                        0 => rng.below(4) as u8,
+                        _ => 1,
+                    })
+                    .collect()
+            })
+            .collect();
+        let on_arm = runner.as_mut().filter(|_| n % 4 == 0);
+        errors += loop_engines_agree(&prog, &src, &memories, on_arm);
+        cases += memories.len();
     }
     eprintln!("scanning loops: {cases} cases ({errors} ending out of bounds)");
     assert!(

@@ -204,24 +204,23 @@ impl Prepared {
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
         let (mem, packet) = ctx.regions();
-        match self.jit_code() {
-            Some(code) if self.leaf => self.run_leaf(code, mem, packet, budget, env),
+        if let Some(code) = self.jit_code() {
+            if self.leaf {
+                return self.run_leaf(code, mem, packet, budget, env);
+            }
             // Native code on a frame zeroed only where it can read.
-            Some(code) => match *self.stack_depth() {
-                Some(depth) => with_partly_zeroed_stack(self.frames, depth, |stack| {
+            if let Some(depth) = *self.stack_depth() {
+                return with_partly_zeroed_stack(self.frames, depth, |stack| {
                     outcome(
                         &self.program,
                         code.run_partly_zeroed(mem, packet, stack, budget.unwrap_or(0), env),
                     )
-                }),
-                None => with_stack(self.frames, |stack| {
-                    self.run_with_stack(mem, packet, stack, budget, env)
-                }),
-            },
-            None => with_stack(self.frames, |stack| {
-                self.run_with_stack(mem, packet, stack, budget, env)
-            }),
+                });
+            }
         }
+        with_stack(self.frames, |stack| {
+            self.run_with_stack(mem, packet, stack, budget, env)
+        })
     }
 
     /// Bytes below r10 the program can touch in any frame (`None`: not

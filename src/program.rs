@@ -426,8 +426,6 @@ fn background_compiler() -> Option<&'static std::sync::mpsc::Sender<BackgroundJo
         .as_ref()
 }
 
-/// Runs `f` with a zeroed stack of `frames` frames (on the host stack: a
-/// run allocates nothing), rounded up to 1, 2, 4 or 8 frames.
 /// As [`with_stack`], the stack left uninitialised but for the top
 /// `depth` bytes of each frame, zeroed: all a program whose accesses
 /// reach `depth` bytes below r10 can read before writing
@@ -456,6 +454,8 @@ fn with_partly_zeroed_stack<T>(
     }
 }
 
+/// Runs `f` with a zeroed stack of `frames` frames (on the host stack: a
+/// run allocates nothing), rounded up to 1, 2, 4 or 8 frames.
 fn with_stack<T>(frames: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
     const FRAME: usize = FRAME_SIZE as usize;
     match frames {

@@ -9,7 +9,8 @@ use cranebpf::ebpf::Program;
 use cranebpf::{EbpfOptions, EbpfProgram, Engine};
 use cranebpf_bench::native;
 use cranebpf_harness::peer_bench::{self, CASES};
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ fn programs(c: &mut Criterion) {
             let p = EbpfProgram::with_options(prog.clone(), options).expect("verifies");
             let mut m = mem.clone();
             assert_eq!(p.run(&mut m), Ok(want), "{} on {engine}", case.name);
-            g.bench_function(engine.name(), |b| b.iter(|| p.run(black_box(&mut m))));
+            g.bench_function(engine.name(), |b| b.iter(|| p.run(black_box(&mut m)).ok()));
         }
         let twin = native::twin(case.name).expect("a native twin");
         let mut m = mem.clone();
@@ -79,7 +80,7 @@ fn switch_unrepeated(c: &mut Criterion) {
     .expect("verifies");
     let mut g = c.benchmark_group("bpf-benchmark/switch-2^20-unrepeated");
     assert_eq!(p.run(&mut mem), Ok(want));
-    g.bench_function("jit", |b| b.iter(|| p.run(black_box(&mut mem))));
+    g.bench_function("jit", |b| b.iter(|| p.run(black_box(&mut mem)).ok()));
     g.bench_function("native", |b| b.iter(|| twin(black_box(&mut mem))));
     g.finish();
 }

@@ -295,7 +295,10 @@ fn packet_programs_start_every_run_from_a_zeroed_stack() {
     use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
     for src in [
         "ldxb %r2, [%r10-8]\nstb [%r10-8], 7\nstb [%r10-512], 7\nmov %r0, %r2\nexit",
-        "mov %r3, %r10\nand %r3, -1\nldxb %r2, [%r3-300]\nstb [%r3-300], 9\nmov %r0, %r2\nexit",
+        // (A pointer into the caller's frame, which a callee's accesses
+        // are not placed through.)
+        "mov %r1, %r10\ncall local f\nexit\nf:\nldxb %r2, [%r1-300]\nstb [%r1-300], 9\n\
+         mov %r0, %r2\nexit",
     ] {
         let xdp = ObjectProgram {
             name: "prog".into(),

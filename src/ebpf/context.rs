@@ -393,7 +393,27 @@ impl Val {
 
     /// A pointer a number may move and still be followed (`pointer_plus`).
     fn moves(self) -> bool {
-        matches!(self, Val::Pkt(_) | Val::MapValue { .. } | Val::Stack(_))
+        matches!(
+            self,
+            Val::Pkt(_) | Val::PktVar { .. } | Val::MapValue { .. } | Val::Stack(_)
+        )
+    }
+
+    /// The kernel's name for the pointer type this surely is
+    /// (`reg_type_str`); `None` for numbers and for values not followed.
+    fn kernel_type(self) -> Option<&'static str> {
+        Some(match self {
+            Val::Ctx(_) => "ctx",
+            Val::Stack(_) | Val::StackVar { .. } => "fp",
+            Val::Pkt(_) | Val::PktVar { .. } => "pkt",
+            Val::PktEnd => "pkt_end",
+            Val::MapOrNull(_, Lookup::Sample) => "ringbuf_mem_or_null",
+            Val::MapOrNull(..) => "map_value_or_null",
+            Val::MapPtr(_) | Val::InnerMap(_) => "map_ptr",
+            Val::Sample(_) => "ringbuf_mem",
+            Val::ReadOnly(..) | Val::MapValue { .. } => "map_value",
+            _ => return None,
+        })
     }
 
     /// A number's bounds, if it is a number followed.
@@ -635,7 +655,9 @@ fn explore(
     entry.regs[10] = Val::Stack(0);
     entry.range = 0;
     entry.main = true;
-    entry.unwritten = regs::ALL & !regs::ENTRY;
+    // (Only r1 and r10 hold anything at entry, for the kernel's program
+    // types; raw programs' r2 is this runtime's.)
+    entry.unwritten = regs::ALL & !(regs::bit(1) | regs::FP);
     states[0].push(entry);
     // Reads before writes are checked here, path by path as the kernel
     // explores them (the verifier's own data flow joins every path, and
@@ -652,467 +674,515 @@ fn explore(
     // States kept beyond each instruction's first, program-wide.
     let mut split = 0usize;
     let mut rewritten = insns.clone();
-    while let Some((pc, path)) = work.pop() {
-        let Some(state) = states[pc].get(path).cloned() else {
-            continue;
-        };
-        let i = insns[pc];
-        let mut s = state;
-        let (_, writes, clobbers) = i.register_effects();
-        if functions.is_subprogram_exit(pc, &i) && s.unwritten & regs::R0 != 0 {
-            let f = functions.index_of(pc);
-            if std::mem::replace(&mut returns_r0[f], false) {
-                for call in functions.calls_to(f) {
-                    work.extend((0..states[call].len()).map(|path| (call, path)));
-                }
+    // Each (instruction, path) in the order first explored: the order in
+    // which the kernel's depth-first search meets them, in which the
+    // checks below are made, so that of several refusals the one named
+    // is the kernel's.
+    let mut visited: Vec<(usize, usize)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    // (A refusal made while exploring ends it; checks of what was
+    // explored before it come first.)
+    let explored = (|| -> Result<(), ContextError> {
+        while let Some((pc, path)) = work.pop() {
+            let Some(state) = states[pc].get(path).cloned() else {
+                continue;
+            };
+            if seen.insert((pc, path)) {
+                visited.push((pc, path));
             }
-        }
-        if !i.is_local_call() {
-            s.unwritten &= !writes;
-            let (past, at) = (s.past_end, s.at_end);
-            s.keep_end_marks(!writes);
-            if clobbers {
-                s.unwritten |= regs::ARGS;
-                s.keep_end_marks(!regs::ARGS);
-            }
-            // A copy keeps what is known of the pointer.
-            if i.opc == op::ALU64 | op::MOV | op::X && i.off == 0 {
-                let (from, to) = (regs::bit(i.src & 15), regs::bit(i.dst & 15));
-                if past & from != 0 {
-                    s.past_end |= to;
-                }
-                if at & from != 0 {
-                    s.at_end |= to;
-                }
-            }
-        }
-        let mut flow = |to: usize, mut st: State, work: &mut Vec<(usize, usize)>| {
-            if to >= n {
-                return;
-            }
-            // What dead registers hold makes no path different (the
-            // kernel's liveness does the same for its pruning).
-            st.forget_dead(live[to]);
-            let here = &mut states[to];
-            if here.contains(&st) {
-                return;
-            }
-            if here.is_empty() || (here.len() < paths && split < SPLIT_STATES) {
-                split += usize::from(!here.is_empty());
-                here.push(st);
-                work.push((to, here.len() - 1));
-                return;
-            }
-            let st = &st;
-            joins[to] = joins[to].saturating_add(1);
-            let widen = joins[to] > 8;
-            let last = here.len() - 1;
-            if here[last].join(st, widen) {
-                work.push((to, last));
-            }
-        };
-        let dst = (i.dst & 15).min(10) as usize;
-        let src = (i.src & 15).min(10) as usize;
-        let size = semantics::size_bytes(i.size_field());
-        match i.class() {
-            op::ALU64 | op::ALU => {
-                let imm = i64::from(i.imm);
-                pointer_arithmetic(pc, &i, &s)?;
-                // The operand: a register, or the immediate as the class
-                // extends it.
-                let operand = if i.is_src_reg() {
-                    s.regs[src]
-                } else if i.class() == op::ALU64 {
-                    Val::Scalar(Scalar::constant(imm as u64))
-                } else {
-                    Val::Scalar(Scalar::constant(u64::from(i.imm as u32)))
-                };
-                // A pointer moved by a constant keeps its kind.
-                let moved = (i.class() == op::ALU64
-                    && matches!(i.op(), op::ADD | op::SUB)
-                    && !i.is_src_reg())
-                .then(|| s.regs[dst].moved_by(pc, imm, i.op() == op::SUB))
-                .flatten()
-                .transpose()?;
-                s.regs[dst] = match (moved, i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
-                    (Some(v), ..) => v,
-                    (None, op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
-                        // A copy of a number not yet linked: both become
-                        // copies of one number (a link named by this
-                        // instruction, taken first from any older copies
-                        // it named, which hold another number now).
-                        Val::Scalar(sc) if sc.link == 0 && sc.exact().is_none() => {
-                            let link = pc + 1;
-                            for o in s.linked(link) {
-                                o.link = 0;
-                            }
-                            let linked = Val::Scalar(Scalar { link, ..sc });
-                            s.regs[src] = linked;
-                            linked
-                        }
-                        v => v,
-                    },
-                    // A move of a number overwrites whatever the register
-                    // held.
-                    (None, _, op::MOV, _, d) if operand.is_number() => number_alu(&i, d, operand),
-                    // A packet or map value pointer plus a number, either
-                    // way round.
-                    (None, op::ALU64, op::ADD, true, p) if operand.is_number() && p.moves() => {
-                        pointer_plus(pc, p, operand)?
+            let i = insns[pc];
+            let mut s = state;
+            let (_, writes, clobbers) = i.register_effects();
+            if functions.is_subprogram_exit(pc, &i) && s.unwritten & regs::R0 != 0 {
+                let f = functions.index_of(pc);
+                if std::mem::replace(&mut returns_r0[f], false) {
+                    for call in functions.calls_to(f) {
+                        work.extend((0..states[call].len()).map(|path| (call, path)));
                     }
-                    (None, op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
-                        p if p.moves() => pointer_plus(pc, p, d)?,
-                        _ if operand.is_number() || matches!(operand, Val::Stack(_)) => {
+                }
+            }
+            if !i.is_local_call() {
+                s.unwritten &= !writes;
+                let (past, at) = (s.past_end, s.at_end);
+                s.keep_end_marks(!writes);
+                if clobbers {
+                    s.unwritten |= regs::ARGS;
+                    s.keep_end_marks(!regs::ARGS);
+                }
+                // A copy keeps what is known of the pointer.
+                if i.opc == op::ALU64 | op::MOV | op::X && i.off == 0 {
+                    let (from, to) = (regs::bit(i.src & 15), regs::bit(i.dst & 15));
+                    if past & from != 0 {
+                        s.past_end |= to;
+                    }
+                    if at & from != 0 {
+                        s.at_end |= to;
+                    }
+                }
+            }
+            let mut flow = |to: usize, mut st: State, work: &mut Vec<(usize, usize)>| {
+                if to >= n {
+                    return;
+                }
+                // What dead registers hold makes no path different (the
+                // kernel's liveness does the same for its pruning).
+                st.forget_dead(live[to]);
+                let here = &mut states[to];
+                if here.contains(&st) {
+                    return;
+                }
+                if here.is_empty() || (here.len() < paths && split < SPLIT_STATES) {
+                    split += usize::from(!here.is_empty());
+                    here.push(st);
+                    work.push((to, here.len() - 1));
+                    return;
+                }
+                let st = &st;
+                joins[to] = joins[to].saturating_add(1);
+                let widen = joins[to] > 8;
+                let last = here.len() - 1;
+                if here[last].join(st, widen) {
+                    work.push((to, last));
+                }
+            };
+            let dst = (i.dst & 15).min(10) as usize;
+            let src = (i.src & 15).min(10) as usize;
+            let size = semantics::size_bytes(i.size_field());
+            match i.class() {
+                op::ALU64 | op::ALU => {
+                    let imm = i64::from(i.imm);
+                    // (The kernel's check_alu_op refuses a shift by a constant
+                    // outside the width, which the ISA defines, before looking
+                    // at the operands.)
+                    let width = if i.class() == op::ALU64 { 64 } else { 32 };
+                    if matches!(i.op(), op::LSH | op::RSH | op::ARSH)
+                        && !i.is_src_reg()
+                        && !(0..width).contains(&i.imm)
+                    {
+                        return Err(ContextError {
+                            pc,
+                            message: format!("invalid shift {}", i.imm),
+                        });
+                    }
+                    pointer_arithmetic(pc, &i, &s)?;
+                    // The operand: a register, or the immediate as the class
+                    // extends it.
+                    let operand = if i.is_src_reg() {
+                        s.regs[src]
+                    } else if i.class() == op::ALU64 {
+                        Val::Scalar(Scalar::constant(imm as u64))
+                    } else {
+                        Val::Scalar(Scalar::constant(u64::from(i.imm as u32)))
+                    };
+                    // A pointer moved by a constant keeps its kind.
+                    let moved = (i.class() == op::ALU64
+                        && matches!(i.op(), op::ADD | op::SUB)
+                        && !i.is_src_reg())
+                    .then(|| s.regs[dst].moved_by(pc, imm, i.op() == op::SUB))
+                    .flatten()
+                    .transpose()?;
+                    s.regs[dst] = match (moved, i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
+                        (Some(v), ..) => v,
+                        (None, op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
+                            // A copy of a number not yet linked: both become
+                            // copies of one number (a link named by this
+                            // instruction, taken first from any older copies
+                            // it named, which hold another number now).
+                            Val::Scalar(sc) if sc.link == 0 && sc.exact().is_none() => {
+                                let link = pc + 1;
+                                for o in s.linked(link) {
+                                    o.link = 0;
+                                }
+                                let linked = Val::Scalar(Scalar { link, ..sc });
+                                s.regs[src] = linked;
+                                linked
+                            }
+                            v => v,
+                        },
+                        // A move of a number overwrites whatever the register
+                        // held.
+                        (None, _, op::MOV, _, d) if operand.is_number() => {
                             number_alu(&i, d, operand)
                         }
-                        _ => Val::Unknown,
-                    },
-                    // Any other move replaces the register with what the
-                    // kernel makes a number (a 32-bit or sign-extending
-                    // copy of a pointer, for programs it lets see
-                    // pointers), whatever it held.
-                    (None, _, op::MOV, ..) => Val::Other,
-                    (None, _, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
-                    (None, _, _, _, v) if v.is_packet_pointer() => Val::Unknown,
-                    (None, _, _, _, _) if operand.is_packet_pointer() => Val::Unknown,
-                    (None, _, _, _, d) => number_alu(&i, d, operand),
-                };
-            }
-            op::LDX => {
-                let base = s.regs[src];
-                let loaded = access(kind, pc, &i, base, size, false)?;
-                let stack = match base {
-                    Val::Stack(o) => Some(stack_slot(o + i64::from(i.off), size).0),
-                    Val::StackVar { .. } => Some(None),
-                    _ => None,
-                };
-                // Packet and context bytes are unknown to the kernel too;
-                // through another pointer (a map value, a copy of r10, a
-                // frozen .rodata) it may know more.
-                let from_data = matches!(base, Val::Pkt(_) | Val::PktVar { .. } | Val::Ctx(_));
-                // `.rodata` is frozen once loaded: the kernel reads the
-                // bytes a load at a known offset gets.
-                let constant = rodata_constant(&i, base, size, maps);
-                s.regs[dst] = match (stack, constant) {
-                    (Some(Some(slot)), _) => match s.stack[slot] {
-                        Val::Unset => Val::Other,
-                        v => v,
-                    },
-                    (Some(None), _) => Val::Other,
-                    (None, Some(v)) => Val::Scalar(Scalar::constant(v)),
-                    // A zero-extended load: bounded by its size.
-                    _ if i.mode() == op::MEM && (size < 8 || from_data) => Val::Scalar(Scalar {
-                        sure: from_data,
-                        ..Scalar::loaded(size)
-                    }),
-                    // A sign-extended one: its type's signed range.
-                    _ if i.mode() == op::MEMSX => Val::Scalar(Scalar {
-                        sure: from_data,
-                        ..Scalar::loaded_signed(size)
-                    }),
-                    _ => Val::Other,
-                };
-                if let Some((new, pointer)) = loaded {
-                    rewritten[pc] = new;
-                    s.regs[dst] = pointer;
-                }
-            }
-            op::ST | op::STX => {
-                access(kind, pc, &i, s.regs[dst], size, true)?;
-                if let Val::Stack(o) = s.regs[dst] {
-                    let (exact, touched) = stack_slot(o + i64::from(i.off), size);
-                    for t in touched {
-                        s.stack[t] = Val::Other;
-                    }
-                    if let (Some(slot), op::STX, op::MEM) = (exact, i.class(), i.mode()) {
-                        s.stack[slot] = s.regs[src];
-                    }
-                }
-                if let Val::StackVar { off, vmin, .. } = s.regs[dst] {
-                    // Any slot from the lowest byte it may write up.
-                    let from = off.saturating_add(vmin).saturating_add(i64::from(i.off));
-                    s.forget_stack(from, u64::MAX);
-                }
-                if i.class() == op::STX && i.mode() == op::ATOMIC {
-                    if i.imm == op::CMPXCHG {
-                        s.regs[0] = Val::Other;
-                    } else if i.imm & op::FETCH != 0 {
-                        s.regs[src] = Val::Other;
-                    }
-                }
-            }
-            op::LD => {
-                if i.is_lddw() {
-                    // libbpf's BPF_PSEUDO_MAP_FD: a map, for the helpers.
-                    let map = maps.get(i.imm as u32 as usize);
-                    let offset = insns.get(pc + 1).map_or(0, |hi| i64::from(hi.imm as u32));
-                    s.regs[dst] = match (i.src, map) {
-                        (1, _) => Val::MapPtr(i.imm as u32 as usize),
-                        (2, Some(m)) if m.read_only => {
-                            Val::ReadOnly(offset, m.value_size, Some(i.imm as u32))
+                        // A packet or map value pointer plus a number, either
+                        // way round.
+                        (None, op::ALU64, op::ADD, true, p) if operand.is_number() && p.moves() => {
+                            pointer_plus(pc, p, operand)?
                         }
-                        (2, Some(m)) => Val::MapValue {
-                            off: offset,
-                            size: m.value_size,
-                            vmin: 0,
-                            vhi: 0,
+                        (None, op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
+                            p if p.moves() => pointer_plus(pc, p, d)?,
+                            _ if operand.is_number() || matches!(operand, Val::Stack(_)) => {
+                                number_alu(&i, d, operand)
+                            }
+                            _ => Val::Unknown,
                         },
+                        // Any other move replaces the register with what the
+                        // kernel makes a number (a 32-bit or sign-extending
+                        // copy of a pointer, for programs it lets see
+                        // pointers), whatever it held.
+                        (None, _, op::MOV, ..) => Val::Other,
+                        (None, _, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
+                        (None, _, _, _, v) if v.is_packet_pointer() => Val::Unknown,
+                        (None, _, _, _, _) if operand.is_packet_pointer() => Val::Unknown,
+                        (None, _, _, _, d) => number_alu(&i, d, operand),
+                    };
+                }
+                op::LDX => {
+                    let base = s.regs[src];
+                    let loaded = access(kind, pc, &i, base, size, false)?;
+                    let stack = match base {
+                        Val::Stack(o) => Some(stack_slot(o + i64::from(i.off), size).0),
+                        Val::StackVar { .. } => Some(None),
+                        _ => None,
+                    };
+                    // Packet and context bytes are unknown to the kernel too;
+                    // through another pointer (a map value, a copy of r10, a
+                    // frozen .rodata) it may know more.
+                    let from_data = matches!(
+                        base,
+                        Val::Pkt(_)
+                            | Val::PktVar { .. }
+                            | Val::Ctx(_)
+                            | Val::MapValue { .. }
+                            | Val::ReadOnly(..)
+                    );
+                    // `.rodata` is frozen once loaded: the kernel reads the
+                    // bytes a load at a known offset gets.
+                    let constant = rodata_constant(&i, base, size, maps);
+                    s.regs[dst] = match (stack, constant) {
+                        (Some(Some(slot)), _) => match s.stack[slot] {
+                            Val::Unset => Val::Other,
+                            v => v,
+                        },
+                        (Some(None), _) => Val::Other,
+                        (None, Some(v)) => Val::Scalar(Scalar::constant(v)),
+                        // A zero-extended load: bounded by its size.
+                        _ if i.mode() == op::MEM && (size < 8 || from_data) => {
+                            Val::Scalar(Scalar {
+                                sure: from_data,
+                                ..Scalar::loaded(size)
+                            })
+                        }
+                        // A sign-extended one: its type's signed range.
+                        _ if i.mode() == op::MEMSX => Val::Scalar(Scalar {
+                            sure: from_data,
+                            ..Scalar::loaded_signed(size)
+                        }),
                         _ => Val::Other,
                     };
-                    flow(pc + 2, s, &mut work);
-                    continue;
-                }
-                for r in 0..=5 {
-                    s.regs[r] = Val::Other;
-                }
-            }
-            _ => match i.op() {
-                op::EXIT => continue,
-                op::CALL if i.src == op::CALL_LOCAL && !i.is_src_reg() => {
-                    // The callee starts with the arguments and a fresh frame.
-                    // (A pointer into the caller's stack is not one into
-                    // the callee's: not followed there.)
-                    let mut callee = State::unset();
-                    for r in 1..=5 {
-                        callee.regs[r] = match s.regs[r] {
-                            Val::Stack(_) => Val::Other,
-                            v => v,
-                        };
+                    if let Some((new, pointer)) = loaded {
+                        rewritten[pc] = new;
+                        s.regs[dst] = pointer;
                     }
-                    callee.regs[10] = Val::Stack(0);
-                    callee.range = s.range;
-                    callee.var_ranges = s.var_ranges.clone();
-                    callee.unwritten = (s.unwritten & regs::ARGS) | regs::R0 | regs::CALLEE_SAVED;
-                    let to = (pc as i64 + 1 + i64::from(i.imm)) as usize;
-                    flow(to, callee, &mut work);
-                    for r in 0..=5 {
-                        s.regs[r] = Val::Other;
-                    }
-                    let r0 = if returns_r0[functions.index_of(to)] {
-                        0
-                    } else {
-                        regs::R0
-                    };
-                    s.unwritten = (s.unwritten & regs::CALLEE_SAVED) | regs::ARGS | r0;
-                    s.keep_end_marks(regs::CALLEE_SAVED);
                 }
-                op::CALL => {
-                    let lookup = if i.is_src_reg() {
-                        Lookup::Value(None)
-                    } else {
-                        map_argument(pc, i.imm, &s, maps)?
-                    };
-                    // What a helper writes into the stack is a number
-                    // there now (the kernel's STACK_MISC): the whole rest
-                    // of the frame when the size is not known.
-                    for a in prototype(i.imm).memory.iter().filter(|a| a.write) {
-                        let size = match a.size {
-                            ArgSize::Reg(n, _) => s.regs[n].scalar().map_or(u64::MAX, |sc| sc.hi),
-                            ArgSize::Fixed(n) => n,
-                            ArgSize::Key | ArgSize::Value => u64::MAX,
-                        };
-                        match s.regs[a.reg] {
-                            Val::Stack(o) => s.forget_stack(o, size),
-                            Val::StackVar { off, vmin, .. } => {
-                                s.forget_stack(off.saturating_add(vmin), u64::MAX);
+                op::ST | op::STX => {
+                    access(kind, pc, &i, s.regs[dst], size, true)?;
+                    if let Val::Stack(o) = s.regs[dst] {
+                        let (exact, touched) = stack_slot(o + i64::from(i.off), size);
+                        for t in touched {
+                            s.stack[t] = Val::Other;
+                        }
+                        if let (Some(slot), op::STX, op::MEM) = (exact, i.class(), i.mode()) {
+                            s.stack[slot] = s.regs[src];
+                        }
+                    }
+                    if let Val::StackVar { off, vmin, .. } = s.regs[dst] {
+                        // Any slot from the lowest byte it may write up.
+                        let from = off.saturating_add(vmin).saturating_add(i64::from(i.off));
+                        s.forget_stack(from, u64::MAX);
+                    }
+                    if i.class() == op::STX && i.mode() == op::ATOMIC {
+                        if i.imm == op::CMPXCHG {
+                            s.regs[0] = Val::Other;
+                        } else if i.imm & op::FETCH != 0 {
+                            s.regs[src] = Val::Other;
+                        }
+                    }
+                }
+                op::LD => {
+                    if i.is_lddw() {
+                        // libbpf's BPF_PSEUDO_MAP_FD: a map, for the helpers.
+                        let map = maps.get(i.imm as u32 as usize);
+                        let offset = insns.get(pc + 1).map_or(0, |hi| i64::from(hi.imm as u32));
+                        s.regs[dst] = match (i.src, map) {
+                            (1, _) => Val::MapPtr(i.imm as u32 as usize),
+                            (2, Some(m)) if m.read_only => {
+                                Val::ReadOnly(offset, m.value_size, Some(i.imm as u32))
                             }
-                            _ => {}
-                        }
+                            (2, Some(m)) => Val::MapValue {
+                                off: offset,
+                                size: m.value_size,
+                                vmin: 0,
+                                vhi: 0,
+                            },
+                            _ => Val::Other,
+                        };
+                        flow(pc + 2, s, &mut work);
+                        continue;
                     }
-                    let released = s.regs[1];
                     for r in 0..=5 {
                         s.regs[r] = Val::Other;
                     }
-                    match (i.is_src_reg(), i.imm) {
-                        (false, 1) => s.regs[0] = Val::MapOrNull(pc, lookup),
-                        // RET_INTEGER with no range refined: any 64-bit
-                        // value for the kernel.
-                        (false, h) if prototype(h).any_number => {
-                            s.regs[0] = Val::Scalar(Scalar::unknown());
+                }
+                _ => match i.op() {
+                    op::EXIT => continue,
+                    op::CALL if i.src == op::CALL_LOCAL && !i.is_src_reg() => {
+                        // The callee starts with the arguments and a fresh frame.
+                        // (A pointer into the caller's stack is not one into
+                        // the callee's: not followed there.)
+                        let mut callee = State::unset();
+                        for r in 1..=5 {
+                            callee.regs[r] = match s.regs[r] {
+                                Val::Stack(_) => Val::Other,
+                                v => v,
+                            };
                         }
-                        // bpf_ringbuf_reserve (whose release `samples`
-                        // checks).
-                        (false, 131) => s.regs[0] = Val::MapOrNull(pc, Lookup::Sample),
-                        // bpf_ringbuf_submit, _discard: the pointer is no
-                        // longer one.
-                        (false, 132 | 133) => {
-                            if let Val::Sample(id) = released {
-                                for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
-                                    if *v == Val::Sample(id) {
-                                        *v = Val::Other;
+                        callee.regs[10] = Val::Stack(0);
+                        callee.range = s.range;
+                        callee.var_ranges = s.var_ranges.clone();
+                        callee.unwritten =
+                            (s.unwritten & regs::ARGS) | regs::R0 | regs::CALLEE_SAVED;
+                        let to = (pc as i64 + 1 + i64::from(i.imm)) as usize;
+                        flow(to, callee, &mut work);
+                        for r in 0..=5 {
+                            s.regs[r] = Val::Other;
+                        }
+                        let r0 = if returns_r0[functions.index_of(to)] {
+                            0
+                        } else {
+                            regs::R0
+                        };
+                        s.unwritten = (s.unwritten & regs::CALLEE_SAVED) | regs::ARGS | r0;
+                        s.keep_end_marks(regs::CALLEE_SAVED);
+                    }
+                    op::CALL => {
+                        let lookup = if i.is_src_reg() {
+                            Lookup::Value(None)
+                        } else {
+                            map_argument(pc, i.imm, &s, maps)?
+                        };
+                        // What a helper writes into the stack is a number
+                        // there now (the kernel's STACK_MISC): the whole rest
+                        // of the frame when the size is not known.
+                        for a in prototype(i.imm).memory.iter().filter(|a| a.write) {
+                            let size = match a.size {
+                                ArgSize::Reg(n, _) => {
+                                    s.regs[n].scalar().map_or(u64::MAX, |sc| sc.hi)
+                                }
+                                ArgSize::Fixed(n) => n,
+                                ArgSize::Key | ArgSize::Value => u64::MAX,
+                            };
+                            match s.regs[a.reg] {
+                                Val::Stack(o) => s.forget_stack(o, size),
+                                Val::StackVar { off, vmin, .. } => {
+                                    s.forget_stack(off.saturating_add(vmin), u64::MAX);
+                                }
+                                _ => {}
+                            }
+                        }
+                        let released = s.regs[1];
+                        for r in 0..=5 {
+                            s.regs[r] = Val::Other;
+                        }
+                        match (i.is_src_reg(), i.imm) {
+                            (false, 1) => s.regs[0] = Val::MapOrNull(pc, lookup),
+                            // RET_INTEGER with no range refined: any 64-bit
+                            // value for the kernel.
+                            (false, h) if prototype(h).any_number => {
+                                s.regs[0] = Val::Scalar(Scalar::unknown());
+                            }
+                            // bpf_ringbuf_reserve (whose release `samples`
+                            // checks).
+                            (false, 131) => s.regs[0] = Val::MapOrNull(pc, Lookup::Sample),
+                            // bpf_ringbuf_submit, _discard: the pointer is no
+                            // longer one.
+                            (false, 132 | 133) => {
+                                if let Val::Sample(id) = released {
+                                    for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
+                                        if *v == Val::Sample(id) {
+                                            *v = Val::Other;
+                                        }
                                     }
                                 }
                             }
+                            _ => {}
                         }
-                        _ => {}
+                        // Helpers that change the packet (xdp_adjust_head,
+                        // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
+                        // skb_vlan_push, _pop, skb_pull_data, skb_change_tail,
+                        // _head, skb_adjust_room, skb_change_proto):
+                        // the kernel forgets every packet pointer and range.
+                        if !i.is_src_reg()
+                            && matches!(
+                                i.imm,
+                                9 | 10 | 11 | 18 | 19 | 31 | 38 | 39 | 43 | 44 | 50 | 54 | 65
+                            )
+                        {
+                            // (Unknown numbers, for a privileged program:
+                            // the kernel's mark_reg_invalid.)
+                            for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
+                                if matches!(v, Val::Pkt(_) | Val::PktVar { .. } | Val::PktEnd) {
+                                    *v = Val::Scalar(Scalar::unknown());
+                                }
+                            }
+                            s.range = 0;
+                            s.var_ranges.clear();
+                            s.keep_end_marks(0);
+                        }
                     }
-                    // Helpers that change the packet (xdp_adjust_head,
-                    // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
-                    // skb_vlan_push, _pop, skb_pull_data, skb_change_tail,
-                    // _head, skb_adjust_room, skb_change_proto):
-                    // the kernel forgets every packet pointer and range.
-                    if !i.is_src_reg()
-                        && matches!(
-                            i.imm,
-                            9 | 10 | 11 | 18 | 19 | 31 | 38 | 39 | 43 | 44 | 50 | 54 | 65
-                        )
+                    _ => {}
+                },
+            }
+            let [next, target] = i.successors(pc);
+            // The side of a comparison the kernel never explores: it compares
+            // numbers it knows to be constants (its is_branch_taken) and
+            // follows only the side they give. Checking the other side's
+            // accesses would refuse programs the kernel accepts.
+            let dead_side = decided_branch(&i, &s).or_else(|| packet_end_decides(&i, &s));
+            let (mut on_next, mut on_target) = (s.clone(), s);
+            // `if rX == 0` / `if rX != 0` on a lookup's result: a map value on
+            // one side, 0 on the other, for every copy of it.
+            if let (Some((id, lookup)), false) = (null_check_id(&i, &on_next), i.is_src_reg()) {
+                let value = match lookup {
+                    Lookup::Value(Some(size)) => Val::MapValue {
+                        off: 0,
+                        size,
+                        vmin: 0,
+                        vhi: 0,
+                    },
+                    Lookup::Value(None) => Val::Other,
+                    Lookup::ReadOnly(size) => Val::ReadOnly(0, size, None),
+                    Lookup::Inner(outer) => Val::InnerMap(outer),
+                    Lookup::Sample => Val::Sample(id),
+                };
+                for st in [&mut on_next, &mut on_target] {
+                    for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                        if *v == Val::MapOrNull(id, lookup) {
+                            *v = value;
+                        }
+                    }
+                }
+            }
+            if let Some((branch_taken, pointer, proven)) = packet_check(&i, &on_next) {
+                let st = if branch_taken {
+                    &mut on_target
+                } else {
+                    &mut on_next
+                };
+                match pointer {
+                    Val::PktVar {
+                        id, off, max, sure, ..
+                    } => {
+                        // The kernel's find_good_pkt_pointers: no range for a
+                        // pointer that may lie past MAX_PACKET_OFF. Where
+                        // these bounds say so and the kernel's may not, the
+                        // pointer is no longer followed rather than refused.
+                        if off >= 0 && max.saturating_add(off as u64) <= MAX_PACKET_OFF {
+                            st.prove_var(id, proven);
+                        } else if !sure {
+                            on_next.forget_var(id);
+                            on_target.forget_var(id);
+                        }
+                    }
+                    // (Nor for a constant offset past it.)
+                    Val::Pkt(o) if o as u64 > MAX_PACKET_OFF => {}
+                    _ => st.range = st.range.max(proven),
+                }
+            }
+            if let Some((reg, on_target_side, past)) = packet_end_mark(&i, &on_next) {
+                let st = if on_target_side {
+                    &mut on_target
+                } else {
+                    &mut on_next
+                };
+                let bit = regs::bit(reg);
+                if past {
+                    st.past_end |= bit;
+                } else {
+                    st.at_end |= bit;
+                }
+            }
+            // A comparison of a number with a constant (an immediate, or a
+            // register holding one, either way round) bounds it on each side.
+            if let Some((reg, code, k, _)) = compared(&i, &on_next) {
+                for (st, taken) in [(&mut on_next, false), (&mut on_target, true)] {
+                    // (Only numbers followed: `Other` may be a pointer,
+                    // which a comparison with 0 does not make a number.)
+                    if let Some(sc) = st.regs[reg]
+                        .scalar()
+                        .and_then(|sc| scalar::refine(i.class(), code, sc, k, taken))
                     {
-                        for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
-                            if matches!(v, Val::Pkt(_) | Val::PktVar { .. } | Val::PktEnd) {
-                                *v = Val::Unknown;
+                        st.regs[reg] = Val::Scalar(sc);
+                        // Its copies are the same number.
+                        // (What the kernel may have learnt and this did
+                        // not, it learnt for them too.)
+                        for o in st.linked(sc.link) {
+                            match o.meet(sc) {
+                                Some(m) => *o = m,
+                                None => o.sure &= sc.sure,
                             }
                         }
-                        s.range = 0;
-                        s.var_ranges.clear();
-                        s.keep_end_marks(0);
-                    }
-                }
-                _ => {}
-            },
-        }
-        let [next, target] = i.successors(pc);
-        // The side of a comparison the kernel never explores: it compares
-        // numbers it knows to be constants (its is_branch_taken) and
-        // follows only the side they give. Checking the other side's
-        // accesses would refuse programs the kernel accepts.
-        let dead_side = decided_branch(&i, &s).or_else(|| packet_end_decides(&i, &s));
-        let (mut on_next, mut on_target) = (s.clone(), s);
-        // `if rX == 0` / `if rX != 0` on a lookup's result: a map value on
-        // one side, 0 on the other, for every copy of it.
-        if let (Some((id, lookup)), false) = (null_check_id(&i, &on_next), i.is_src_reg()) {
-            let value = match lookup {
-                Lookup::Value(Some(size)) => Val::MapValue {
-                    off: 0,
-                    size,
-                    vmin: 0,
-                    vhi: 0,
-                },
-                Lookup::Value(None) => Val::Other,
-                Lookup::ReadOnly(size) => Val::ReadOnly(0, size, None),
-                Lookup::Inner(outer) => Val::InnerMap(outer),
-                Lookup::Sample => Val::Sample(id),
-            };
-            for st in [&mut on_next, &mut on_target] {
-                for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
-                    if *v == Val::MapOrNull(id, lookup) {
-                        *v = value;
                     }
                 }
             }
-        }
-        if let Some((branch_taken, pointer, proven)) = packet_check(&i, &on_next) {
-            let st = if branch_taken {
-                &mut on_target
-            } else {
-                &mut on_next
-            };
-            match pointer {
-                Val::PktVar {
-                    id, off, max, sure, ..
-                } => {
-                    // The kernel's find_good_pkt_pointers: no range for a
-                    // pointer that may lie past MAX_PACKET_OFF. Where
-                    // these bounds say so and the kernel's may not, the
-                    // pointer is no longer followed rather than refused.
-                    if off >= 0 && max.saturating_add(off as u64) <= MAX_PACKET_OFF {
-                        st.prove_var(id, proven);
-                    } else if !sure {
-                        on_next.forget_var(id);
-                        on_target.forget_var(id);
-                    }
-                }
-                _ => st.range = st.range.max(proven),
+            // The jump's target goes on the work list first, so the next
+            // instruction's path is taken first: the kernel's order (it
+            // explores the fall-through first), so where several paths are
+            // refused, the first refused is the one the kernel names.
+            if let Some(to) = target.filter(|_| dead_side != Some(true)) {
+                flow(to, on_target, &mut work);
+            }
+            if let Some(to) = next.filter(|_| dead_side != Some(false)) {
+                flow(to, on_next, &mut work);
             }
         }
-        if let Some((reg, on_target_side, past)) = packet_end_mark(&i, &on_next) {
-            let st = if on_target_side {
-                &mut on_target
-            } else {
-                &mut on_next
-            };
-            let bit = regs::bit(reg);
-            if past {
-                st.past_end |= bit;
-            } else {
-                st.at_end |= bit;
-            }
-        }
-        // A comparison of a number with a constant (an immediate, or a
-        // register holding one, either way round) bounds it on each side.
-        if let Some((reg, code, k, _)) = compared(&i, &on_next) {
-            for (st, taken) in [(&mut on_next, false), (&mut on_target, true)] {
-                // (Only numbers followed: `Other` may be a pointer,
-                // which a comparison with 0 does not make a number.)
-                if let Some(sc) = st.regs[reg]
-                    .scalar()
-                    .and_then(|sc| scalar::refine(i.class(), code, sc, k, taken))
-                {
-                    st.regs[reg] = Val::Scalar(sc);
-                    // Its copies are the same number.
-                    // (What the kernel may have learnt and this did
-                    // not, it learnt for them too.)
-                    for o in st.linked(sc.link) {
-                        match o.meet(sc) {
-                            Some(m) => *o = m,
-                            None => o.sure &= sc.sure,
-                        }
-                    }
-                }
-            }
-        }
-        // The jump's target goes on the work list first, so the next
-        // instruction's path is taken first: the kernel's order (it
-        // explores the fall-through first), so where several paths are
-        // refused, the first refused is the one the kernel names.
-        if let Some(to) = target.filter(|_| dead_side != Some(true)) {
-            flow(to, on_target, &mut work);
-        }
-        if let Some(to) = next.filter(|_| dead_side != Some(false)) {
-            flow(to, on_next, &mut work);
-        }
-    }
+        Ok(())
+    })();
     // Packet accesses are checked once the states are final (an early
     // visit may see a pointer that a later join makes untracked); so is
     // the memory helpers are given.
-    for (pc, paths) in states.iter().enumerate() {
-        let Some(i) = insns.get(pc) else {
-            continue;
-        };
-        // One instruction reading the context on one path and other memory
-        // on another: the kernel's refusal (a join of the paths' pointers
-        // says so; each path alone is fine).
-        let base = match i.class() {
-            op::LDX => Some(i.src),
-            op::ST | op::STX => Some(i.dst),
-            _ => None,
-        };
-        if let Some(reg) = base.filter(|_| paths.len() > 1) {
-            let reg = usize::from(reg & 15).min(10);
-            let joined = paths
-                .iter()
-                .map(|s| s.regs[reg])
-                .reduce(|a, b| a.join(b, false));
-            if joined == Some(Val::Mixed) {
-                let size = semantics::size_bytes(i.size_field());
-                access(kind, pc, i, Val::Mixed, size, i.class() != op::LDX)?;
+    let mut first_visit = vec![true; n];
+    for &(pc, path) in &visited {
+        let i = &insns[pc];
+        let paths = &states[pc];
+        if std::mem::replace(&mut first_visit[pc], false) {
+            // One instruction reading the context on one path and other
+            // memory on another: the kernel's refusal (a join of the
+            // paths' pointers says so; each path alone is fine).
+            let base = match i.class() {
+                op::LDX => Some(i.src),
+                op::ST | op::STX => Some(i.dst),
+                _ => None,
+            };
+            if let Some(reg) = base.filter(|_| paths.len() > 1) {
+                let reg = usize::from(reg & 15).min(10);
+                let joined = paths
+                    .iter()
+                    .map(|s| s.regs[reg])
+                    .reduce(|a, b| a.join(b, false));
+                if joined == Some(Val::Mixed) {
+                    let size = semantics::size_bytes(i.size_field());
+                    access(kind, pc, i, Val::Mixed, size, i.class() != op::LDX)?;
+                }
             }
-        }
-        // Samples reserved must be submitted or discarded: a walk of the
-        // program from here, which depends on the path only through the
-        // frame it is in (made once for each).
-        if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
-            let mut walked = [false; 2];
-            for s in paths {
-                if !std::mem::replace(&mut walked[usize::from(s.main)], true) {
-                    check_sample_released(insns, pc, s.main)?;
+            // Samples reserved must be submitted or discarded: a walk of
+            // the program from here, which depends on the path only
+            // through the frame it is in (made once for each).
+            if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
+                let mut walked = [false; 2];
+                for s in paths {
+                    if !std::mem::replace(&mut walked[usize::from(s.main)], true) {
+                        check_sample_released(insns, pc, s.main)?;
+                    }
                 }
             }
         }
-        for s in paths {
+        if let Some(s) = paths.get(path) {
             check_reads(pc, i, s, &functions)?;
             check_path(pc, i, s, maps)?;
         }
     }
+    explored?;
     Ok(Program::new(rewritten))
 }
 
@@ -1201,6 +1271,7 @@ fn check_path(
         off: i64::from(i.off),
         size: size as u64,
         write,
+        atomic: i.class() == op::STX && i.mode() == op::ATOMIC,
         helper: None,
     };
     at.check(s)?;
@@ -1265,6 +1336,9 @@ struct Access {
     off: i64,
     size: u64,
     write: bool,
+    /// An atomic operation: the kernel insists on alignment for every
+    /// pointer type then (its `strict_alignment_once`).
+    atomic: bool,
     helper: Option<i32>,
 }
 
@@ -1280,7 +1354,16 @@ impl Access {
             Some(h) => format!(": R{reg} {what} (helper {h} is given {size} bytes there)"),
             None => String::new(),
         };
-        match s.regs[(reg & 15).min(10) as usize] {
+        let base = s.regs[(reg & 15).min(10) as usize];
+        if self.helper.is_none() {
+            self.check_alignment(base)?;
+        }
+        match base {
+            // (Loads and stores only: a helper's memory argument that is a
+            // number has its own message, from `helper_memory`.)
+            Val::Scalar(_) if self.helper.is_none() => {
+                refuse(format!("R{reg} invalid mem access 'scalar'"))
+            }
             Val::MapOrNull(_, lookup) => {
                 let (kind, helper) = match lookup {
                     Lookup::Sample => ("ringbuf_mem_or_null", "bpf_ringbuf_reserve"),
@@ -1369,6 +1452,52 @@ impl Access {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The kernel's `check_ptr_alignment`, made before any other check of
+    /// a load or store: stack accesses must be aligned to their size
+    /// always (its tracking of spilled registers relies on it), map value
+    /// accesses when atomic; packet and context accesses need no
+    /// alignment on hosts with efficient unaligned access.
+    fn check_alignment(&self, base: Val) -> Result<(), ContextError> {
+        let (kind, var, fixed) = match base {
+            Val::Stack(o) => ("stack", Tnum::constant(0), o),
+            Val::StackVar { off, bits, .. } => ("stack", bits, off),
+            Val::MapValue {
+                off,
+                vmin: 0,
+                vhi: 0,
+                ..
+            }
+            | Val::ReadOnly(off, ..)
+                if self.atomic =>
+            {
+                ("value", Tnum::constant(0), off)
+            }
+            // (A number's bits as the kernel's, when they surely are.)
+            Val::Scalar(sc) if self.atomic && sc.sure && sc.bits_exact => ("", sc.bits, 0),
+            _ => return Ok(()),
+        };
+        let at = var.add(Tnum::constant(fixed.wrapping_add(self.off) as u64));
+        if self.size <= 1 || (at.value | at.mask) & (self.size - 1) == 0 {
+            return Ok(());
+        }
+        // (The kernel prints the variable part, then the pointer's and the
+        // instruction's offsets.)
+        let var = if var.mask == 0 {
+            format!("{}", var.value)
+        } else {
+            format!("({:#x}; {:#x})", var.value, var.mask)
+        };
+        Err(ContextError {
+            pc: self.pc,
+            message: format!(
+                "misaligned {kind}{}access off {var}+{fixed}+{} size {}",
+                if kind.is_empty() { "" } else { " " },
+                self.off,
+                self.size
+            ),
+        })
     }
 }
 
@@ -1580,6 +1709,7 @@ fn helper_memory(
                 off: 0,
                 size,
                 write: a.write,
+                atomic: false,
                 helper: Some(helper),
             }
             .check(s)?;
@@ -1992,6 +2122,34 @@ fn sane_offset(pc: usize, kind: &str, sc: Scalar) -> Result<(), ContextError> {
 fn pointer_plus(pc: usize, p: Val, n: Val) -> Result<Val, ContextError> {
     match p {
         Val::Pkt(o) => packet_plus(pc, o, n),
+        Val::PktVar {
+            id,
+            off,
+            max,
+            sure,
+            neg,
+        } => Ok(match n.scalar() {
+            // (A constant keeps the pointer's id and proven range.)
+            Some(sc) if sc.exact().is_some_and(|k| k <= MAX_PACKET_OFF) => Val::PktVar {
+                id,
+                off: off + sc.lo as i64,
+                max,
+                sure,
+                neg,
+            },
+            // Another variable part: a new pointer, proven nothing yet.
+            Some(sc) if sc.exact().is_none() && (sc.hi <= MAX_PACKET_OFF || sc.sure) => {
+                sane_offset(pc, "pkt", sc)?;
+                Val::PktVar {
+                    id: pc,
+                    off,
+                    max: max.saturating_add(sc.hi),
+                    sure: sure && sc.sure,
+                    neg: neg || sc.smin < 0,
+                }
+            }
+            _ => Val::Unknown,
+        }),
         Val::MapValue { .. } => value_plus(pc, p, n),
         Val::Stack(off) => stack_plus(pc, off, n),
         _ => Ok(Val::Unknown),
@@ -2070,29 +2228,90 @@ fn number_alu(i: &Insn, dst: Val, src: Val) -> Val {
     }
 }
 
-/// The kernel's refusal of arithmetic on pointers that have no bytes to
-/// move over (`R1 pointer arithmetic on pkt_end prohibited`): adding or
-/// subtracting a value to `data_end` or a map (but `map + 0`). Pointer
-/// differences (`data_end - data`) stay allowed, as for the kernel's
-/// privileged loads.
+/// The kernel's refusals of arithmetic on pointers (`adjust_ptr_min_max_vals`
+/// and its caller, as for a privileged program): only adding a number to
+/// a pointer or subtracting one from it is allowed (not to `data_end`, a
+/// map but `map + 0`, a pointer that may be NULL, nor subtracting from
+/// the frame pointer), and subtracting one pointer from another; 32-bit
+/// arithmetic on a pointer only as a subtraction (a meaningless number).
+/// Operands not followed may be either: never refused for them.
 fn pointer_arithmetic(pc: usize, i: &Insn, s: &State) -> Result<(), ContextError> {
-    if i.class() != op::ALU64 || !matches!(i.op(), op::ADD | op::SUB) {
+    if !matches!(i.class(), op::ALU | op::ALU64) || matches!(i.op(), op::MOV | op::NEG | op::END) {
         return Ok(());
     }
     let dst = (i.dst & 15).min(10);
-    let operand_is_value = !i.is_src_reg() || s.regs[(i.src & 15).min(10) as usize].is_number();
-    let kind = match s.regs[dst as usize] {
-        Val::PktEnd => "pkt_end",
-        Val::MapPtr(_) | Val::InnerMap(_) if i.is_src_reg() || i.imm != 0 => "map_ptr",
+    let d = s.regs[dst as usize];
+    let (src, known_zero) = if i.is_src_reg() {
+        let v = s.regs[(i.src & 15).min(10) as usize];
+        (v, v.scalar().and_then(|sc| sc.exact()) == Some(0))
+    } else {
+        (Val::Scalar(Scalar::constant(0)), i.imm == 0)
+    };
+    let refuse = |message: String| Err(ContextError { pc, message });
+    let code = i.op();
+    let name = alu_operator(code);
+    let (pointer, pointer_is_dst) = match (d.kernel_type(), src.kernel_type()) {
+        (Some(_), Some(_)) if code == op::SUB => return Ok(()),
+        (Some(_), Some(_)) => return refuse(format!("R{dst} pointer {name} pointer prohibited")),
+        (Some(_), None) if src.scalar().is_some() => (d, true),
+        (None, Some(_)) if d.scalar().is_some() => (src, false),
         _ => return Ok(()),
     };
-    if !operand_is_value {
-        return Ok(());
+    let kind = pointer.kernel_type().unwrap_or_default();
+    if i.class() == op::ALU {
+        return if code == op::SUB {
+            Ok(())
+        } else {
+            refuse(format!("R{dst} 32-bit pointer arithmetic prohibited"))
+        };
     }
-    Err(ContextError {
-        pc,
-        message: format!("R{dst} pointer arithmetic on {kind} prohibited"),
-    })
+    if matches!(pointer, Val::MapOrNull(..)) {
+        return refuse(format!(
+            "R{dst} pointer arithmetic on {kind} prohibited, null-check it first"
+        ));
+    }
+    let map_plus_zero = matches!(pointer, Val::MapPtr(_) | Val::InnerMap(_)) && known_zero;
+    if matches!(pointer, Val::PktEnd | Val::MapPtr(_) | Val::InnerMap(_))
+        && !(map_plus_zero && code == op::ADD)
+    {
+        return refuse(format!("R{dst} pointer arithmetic on {kind} prohibited"));
+    }
+    match code {
+        op::ADD => Ok(()),
+        op::SUB if !pointer_is_dst => {
+            refuse(format!("R{dst} tried to subtract pointer from scalar"))
+        }
+        op::SUB if matches!(pointer, Val::Stack(_) | Val::StackVar { .. }) => {
+            refuse(format!("R{dst} subtraction from stack pointer prohibited"))
+        }
+        op::SUB => Ok(()),
+        op::AND | op::OR | op::XOR => refuse(format!(
+            "R{dst} bitwise operator {name} on pointer prohibited"
+        )),
+        _ => refuse(format!(
+            "R{dst} pointer arithmetic with {name} operator prohibited"
+        )),
+    }
+}
+
+/// The kernel's `bpf_alu_string`: how its messages write an ALU operation.
+fn alu_operator(code: u8) -> &'static str {
+    match code {
+        op::ADD => "+=",
+        op::SUB => "-=",
+        op::MUL => "*=",
+        op::DIV => "/=",
+        op::OR => "|=",
+        op::AND => "&=",
+        op::LSH => "<<=",
+        op::RSH => ">>=",
+        op::NEG => "neg",
+        op::MOD => "%=",
+        op::XOR => "^=",
+        op::MOV => "=",
+        op::ARSH => "s>>=",
+        _ => "endian",
+    }
 }
 
 /// The lookup whose unchecked result `i` compares with 0 (`jeq`/`jne`
@@ -2209,6 +2428,20 @@ fn access(
     write: bool,
 ) -> Result<Option<(Insn, Val)>, ContextError> {
     let o = match base {
+        // (The kernel's __check_ptr_off_reg: the context pointer itself
+        // must not have moved.)
+        Val::Ctx(moved) if moved != 0 => {
+            let reg = if i.class() == op::LDX { i.src } else { i.dst };
+            let how = if moved < 0 {
+                "negative offset"
+            } else {
+                "dereference of modified"
+            };
+            return Err(ContextError {
+                pc,
+                message: format!("{how} ctx ptr R{reg} off={moved} disallowed"),
+            });
+        }
         Val::Ctx(o) => o + i64::from(i.off),
         Val::Mixed => {
             return Err(ContextError {
@@ -2234,6 +2467,14 @@ fn access(
         ContextKind::Xdp => {
             if write || size != 4 {
                 return Err(refuse());
+            }
+            if off == xdp_md::EGRESS_IFINDEX {
+                // (The kernel allows it to devmap programs only, which
+                // this runtime does not tell apart.)
+                let mut e = refuse();
+                e.message
+                    .push_str(": egress_ifindex is readable only by programs attached to a devmap");
+                return Err(e);
             }
             match off {
                 xdp_md::DATA => Some(kind.data()),
@@ -2721,7 +2962,7 @@ mod tests {
             let e = run(&src).expect_err("refused");
             assert_eq!(
                 (e.pc, e.message.as_str()),
-                (pc, "r6 may be read before it is written"),
+                (pc, "R6 !read_ok: r6 may be read before it is written"),
                 "{src}"
             );
         }
@@ -2735,7 +2976,7 @@ mod tests {
         let e = run(&unflagged).expect_err("refused");
         assert_eq!(
             (e.pc, e.message.as_str()),
-            (9, "r7 may be read before it is written")
+            (9, "R7 !read_ok: r7 may be read before it is written")
         );
     }
 

@@ -180,7 +180,9 @@ impl fmt::Display for Rule {
                 "control leaves the function at {function} for slot {to}, in another function \
                  (each function must end with exit or a jump within it)"
             ),
-            Rule::UninitializedRead(r) => write!(f, "r{r} may be read before it is written"),
+            Rule::UninitializedRead(r) => {
+                write!(f, "R{r} !read_ok: r{r} may be read before it is written")
+            }
             Rule::Loop { target, reason } => write!(
                 f,
                 "jump to {target} closes a loop that cannot be proven to finish: {reason} \

@@ -6,6 +6,7 @@ pub mod acceptance;
 pub mod classic;
 pub mod ebpf;
 pub mod packet;
+pub mod xdp;
 
 /// The generators' seeded source: the library's SplitMix64 (the one behind
 /// `#rand`, so a seed means the same sequence in both) with the draws the

@@ -1,0 +1,543 @@
+//! Seeded generator of XDP programs that probe the verifier's rules for
+//! pointers: packet accesses behind bounds checks of every comparison form
+//! (and accesses one byte past what a check proved), variable packet
+//! offsets, map lookups with and without their NULL check, map value
+//! accesses at and past the value's end, stack reads and writes, context
+//! fields, `xdp_adjust_head`/`adjust_tail` invalidating packet pointers,
+//! and branches on packet bytes that give a program several paths. Each
+//! snippet is as clang writes it or one edit away from it, so about half
+//! the programs are accepted and half refused: the test against the
+//! kernel compares the verdict, the reason, and what accepted programs do.
+//!
+//! Registers: r6 holds the context, r7 `data` (advanced by variable-offset
+//! snippets), r8 `data_end`, r9 a map value; r0-r5 are scratch.
+
+use crate::Rng;
+use cranebpf::ebpf::insn::{op, Insn};
+use cranebpf::ebpf::maps::{MapDef, MapKind};
+
+/// One generated program: its instructions (`lddw` map references name
+/// an index into `maps`, `src` = 1) and the maps it uses.
+#[derive(Clone, Debug)]
+pub struct XdpCase {
+    /// The instructions.
+    pub insns: Vec<Insn>,
+    /// The maps `lddw` instructions refer to by index.
+    pub maps: Vec<MapDef>,
+    /// Whether the program's results depend only on its input: false when
+    /// it may read stack bytes it never wrote (which privileged programs
+    /// may), so only the verdicts compare.
+    pub results_defined: bool,
+}
+
+/// The maps every case may use: two arrays and a hash map.
+pub fn maps() -> Vec<MapDef> {
+    let map = |name: &str, kind: MapKind, value_size: u32, max_entries: u32| MapDef {
+        name: name.into(),
+        kind,
+        key_size: 4,
+        value_size,
+        max_entries,
+        flags: 0,
+        initial: None,
+        read_only: false,
+        programs: Vec::new(),
+        inner: None,
+        maps: Vec::new(),
+    };
+    vec![
+        map("small", MapKind::Array, 8, 4),
+        map("wide", MapKind::Array, 32, 2),
+        map("table", MapKind::Hash, 16, 8),
+    ]
+}
+
+/// An instruction, or a jump to a label resolved when the program is
+/// complete.
+enum Item {
+    Insn(Insn),
+    /// A conditional or unconditional jump (`opc`, `dst`, `src`, `imm`) to
+    /// a label.
+    Jump(u8, u8, u8, i32, usize),
+    Label(usize),
+}
+
+/// The label of the shared exit block.
+const OUT: usize = 0;
+
+struct Builder {
+    rng: Rng,
+    items: Vec<Item>,
+    labels: usize,
+}
+
+fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(op::LDX | op::MEM | size, dst, src, off, 0)
+}
+
+fn stx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(op::STX | op::MEM | size, dst, src, off, 0)
+}
+
+fn st(size: u8, dst: u8, off: i16, imm: i32) -> Insn {
+    Insn::new(op::ST | op::MEM | size, dst, 0, off, imm)
+}
+
+fn alu64(code: u8, dst: u8, imm: i32) -> Insn {
+    Insn::new(op::ALU64 | code | op::K, dst, 0, 0, imm)
+}
+
+fn alu64_reg(code: u8, dst: u8, src: u8) -> Insn {
+    Insn::new(op::ALU64 | code | op::X, dst, src, 0, 0)
+}
+
+fn call(helper: i32) -> Insn {
+    Insn::new(op::CALL_IMM, 0, 0, 0, helper)
+}
+
+fn bytes(size: u8) -> i16 {
+    match size {
+        op::B => 1,
+        op::H => 2,
+        op::W => 4,
+        _ => 8,
+    }
+}
+
+const SIZES: [u8; 4] = [op::B, op::H, op::W, op::DW];
+
+impl Builder {
+    fn push(&mut self, insn: Insn) {
+        self.items.push(Item::Insn(insn));
+    }
+
+    fn label(&mut self) -> usize {
+        self.labels += 1;
+        self.labels
+    }
+
+    fn jump(&mut self, opc: u8, dst: u8, src: u8, imm: i32, to: usize) {
+        self.items.push(Item::Jump(opc, dst, src, imm, to));
+    }
+
+    fn size(&mut self) -> u8 {
+        *self.rng.pick(&SIZES)
+    }
+
+    /// A length a bounds check proves: small header sizes, now and then
+    /// more than any test packet holds.
+    fn check_len(&mut self) -> i32 {
+        match self.rng.below(8) {
+            0 => 0,
+            1 => *self.rng.pick(&[14, 18, 34, 54, 60, 64]),
+            2 => 100 + self.rng.below(0x10000) as i32,
+            _ => 1 + self.rng.below(48) as i32,
+        }
+    }
+
+    /// An offset for an access of `size` bytes after a check of `len`:
+    /// mostly inside, at the edge, or one byte past it.
+    fn access_off(&mut self, len: i32, size: u8) -> i16 {
+        let width = i32::from(bytes(size));
+        let off = match self.rng.below(6) {
+            0 => len - width,
+            1 => len - width + 1,
+            2 => -(self.rng.below(3) as i32),
+            _ => self.rng.below(len.max(1) as u64) as i32,
+        };
+        off.clamp(-8, 200) as i16
+    }
+
+    /// `data + len` checked against `data_end` in one of the forms clang
+    /// writes, exits when short; returns `len`.
+    fn packet_check(&mut self) -> i32 {
+        let len = self.check_len();
+        self.push(alu64_reg(op::MOV, 2, 7));
+        self.push(alu64(op::ADD, 2, len));
+        let class = if self.rng.chance(1, 16) {
+            op::JMP32
+        } else {
+            op::JMP
+        };
+        match self.rng.below(6) {
+            0 => self.jump(class | op::JGT | op::X, 2, 8, 0, OUT),
+            1 => self.jump(class | op::JGE | op::X, 2, 8, 0, OUT),
+            2 => self.jump(class | op::JLT | op::X, 8, 2, 0, OUT),
+            3 => self.jump(class | op::JLE | op::X, 8, 2, 0, OUT),
+            4 => {
+                // if data + len <= data_end goto ok; exit
+                let ok = self.label();
+                self.jump(class | op::JLE | op::X, 2, 8, 0, ok);
+                self.jump(op::JMP | op::JA, 0, 0, 0, OUT);
+                self.items.push(Item::Label(ok));
+            }
+            _ => {
+                let ok = self.label();
+                self.jump(class | op::JGE | op::X, 8, 2, 0, ok);
+                self.jump(op::JMP | op::JA, 0, 0, 0, OUT);
+                self.items.push(Item::Label(ok));
+            }
+        }
+        len
+    }
+
+    /// A load from or store to the packet through `data` or through the
+    /// checked end pointer r2.
+    fn packet_access(&mut self, len: i32) {
+        let size = self.size();
+        let (base, off) = if self.rng.chance(1, 4) {
+            (2, self.access_off(0, size) - len.min(200) as i16)
+        } else {
+            (7, self.access_off(len, size))
+        };
+        match self.rng.below(4) {
+            0 => {
+                let insn = st(size, base, off, self.rng.next_u32() as i32);
+                self.push(insn);
+            }
+            1 => {
+                let insn = alu64(op::MOV, 3, self.rng.next_u32() as i32);
+                self.push(insn);
+                self.push(stx(size, base, 3, off));
+            }
+            _ => self.push(ldx(size, 3, base, off)),
+        }
+    }
+
+    /// A byte or word of the packet made an offset, bounded (or not) as
+    /// parsers bound header lengths, added to `data`, then checked again.
+    fn variable_offset(&mut self) {
+        let len = self.packet_check();
+        let size = if self.rng.chance(3, 4) { op::B } else { op::W };
+        let off = self.access_off(len, size);
+        self.push(ldx(size, 3, 7, off));
+        match self.rng.below(6) {
+            0 => {
+                let insn = alu64(op::AND, 3, *self.rng.pick(&[0xf, 0x3c, 0xff, 0x7ff]));
+                self.push(insn);
+            }
+            1 => {
+                self.push(alu64(op::AND, 3, 0xf));
+                self.push(alu64(op::LSH, 3, 2));
+            }
+            2 => {
+                let imm = self.rng.below(80) as i32;
+                self.jump(op::JMP | op::JGT | op::K, 3, 0, imm, OUT);
+            }
+            3 => {
+                let insn = alu64(op::RSH, 3, self.rng.below(8) as i32);
+                self.push(insn);
+            }
+            4 => self.push(Insn::new(op::ALU | op::MOV | op::X, 3, 3, 0, 0)),
+            _ => {}
+        }
+        self.push(alu64_reg(op::ADD, 7, 3));
+        if self.rng.chance(3, 4) {
+            let len = self.packet_check();
+            self.packet_access(len);
+        } else {
+            self.packet_access(0);
+        }
+    }
+
+    /// A lookup in one of the maps, with the key on the stack; the NULL
+    /// check as clang writes it, inverted, or missing; r9 the value.
+    fn map_lookup(&mut self) {
+        let map = self.rng.below(3) as i32;
+        let key = match self.rng.below(4) {
+            0 => self.rng.below(10) as i32,
+            _ => self.rng.below(2) as i32,
+        };
+        self.push(st(op::W, 10, -4, key));
+        self.push(alu64_reg(op::MOV, 2, 10));
+        self.push(alu64(op::ADD, 2, -4));
+        self.push(Insn::new(op::LDDW, 1, 1, 0, map));
+        self.push(Insn::new(0, 0, 0, 0, 0));
+        self.push(call(1));
+        match self.rng.below(8) {
+            0 => {}
+            1 => {
+                let ok = self.label();
+                self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, ok);
+                self.jump(op::JMP | op::JA, 0, 0, 0, OUT);
+                self.items.push(Item::Label(ok));
+            }
+            _ => self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, OUT),
+        }
+        self.push(alu64_reg(op::MOV, 9, 0));
+        self.push(alu64(op::MOV, 0, 2));
+    }
+
+    /// A read, write or atomic add at r9 (a map value after a lookup; a
+    /// scalar or the context otherwise), now and then at a variable index.
+    fn value_access(&mut self) {
+        let size = self.size();
+        let width = i32::from(bytes(size));
+        let value = *self.rng.pick(&[8, 16, 32]);
+        let off = match self.rng.below(5) {
+            0 => value - width,
+            1 => value - width + 1,
+            2 => -1,
+            _ => self.rng.below(value as u64) as i32 & !(width - 1),
+        } as i16;
+        let mut base = 9;
+        if self.rng.chance(1, 4) {
+            let len = self.packet_check();
+            let insn = ldx(op::B, 3, 7, self.access_off(len, op::B));
+            self.push(insn);
+            let insn = alu64(op::AND, 3, *self.rng.pick(&[0x7, 0xf, 0x1f, 0xff]));
+            self.push(insn);
+            self.push(alu64_reg(op::MOV, 4, 9));
+            self.push(alu64_reg(op::ADD, 4, 3));
+            base = 4;
+        }
+        match self.rng.below(5) {
+            0 => self.push(st(size, base, off, 7)),
+            1 if matches!(size, op::W | op::DW) => {
+                self.push(alu64(op::MOV, 3, 1));
+                self.push(Insn::new(op::STX | op::ATOMIC | size, base, 3, off, 0));
+            }
+            _ => self.push(ldx(size, 3, base, off)),
+        }
+    }
+
+    /// A stack write, a read (perhaps of bytes never written), or a read at
+    /// an offset taken from the packet.
+    fn stack_access(&mut self) {
+        let size = self.size();
+        let off = -(self.rng.below(72) as i16) - bytes(size) + self.rng.below(2) as i16;
+        match self.rng.below(5) {
+            0 => {
+                let insn = st(size, 10, off, self.rng.next_u32() as i32);
+                self.push(insn);
+            }
+            1 => {
+                let insn = alu64(op::MOV, 3, self.rng.next_u32() as i32);
+                self.push(insn);
+                self.push(stx(size, 10, 3, off));
+            }
+            2 => {
+                let len = self.packet_check();
+                let insn = ldx(op::B, 3, 7, self.access_off(len, op::B));
+                self.push(insn);
+                let insn = alu64(op::AND, 3, *self.rng.pick(&[0x7, 0x38, 0xff]));
+                self.push(insn);
+                self.push(alu64_reg(op::MOV, 4, 10));
+                let insn = alu64(op::ADD, 4, -(self.rng.below(300) as i32) - 8);
+                self.push(insn);
+                self.push(alu64_reg(op::ADD, 4, 3));
+                if self.rng.chance(1, 2) {
+                    self.push(st(size, 4, 0, 1));
+                } else {
+                    self.push(ldx(size, 3, 4, 0));
+                }
+            }
+            _ => self.push(ldx(size, 3, 10, off)),
+        }
+    }
+
+    /// A read (or write) of an `xdp_md` field.
+    fn context_access(&mut self) {
+        let (size, off) = match self.rng.below(6) {
+            0 => (self.size(), self.rng.below(32) as i16),
+            _ => (op::W, 4 * self.rng.below(7) as i16),
+        };
+        if self.rng.chance(1, 8) {
+            self.push(st(size, 6, off, 0));
+        } else {
+            self.push(ldx(size, 3, 6, off));
+        }
+    }
+
+    /// `xdp_adjust_head` or `adjust_tail`, then (usually) the packet
+    /// pointers loaded again; the kernel forgets the old ones.
+    fn adjust(&mut self) {
+        let (helper, delta) = if self.rng.chance(1, 2) {
+            (44, *self.rng.pick(&[-14, -4, 0, 4, 14, 200]))
+        } else {
+            (65, *self.rng.pick(&[-20, -4, 0, 4, 64]))
+        };
+        self.push(alu64_reg(op::MOV, 1, 6));
+        self.push(alu64(op::MOV, 2, delta));
+        self.push(call(helper));
+        if self.rng.chance(1, 2) {
+            self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, OUT);
+        }
+        if self.rng.chance(7, 8) {
+            self.push(ldx(op::W, 7, 6, 0));
+            self.push(ldx(op::W, 8, 6, 4));
+        }
+        self.push(alu64(op::MOV, 0, 2));
+    }
+
+    /// Arithmetic on a copy of a pointer (or of a number): what clang
+    /// writes (adding a constant or a number) and what the kernel refuses
+    /// (bitwise and 32-bit operations on pointers, subtracting from the
+    /// frame pointer or a pointer from a number, arithmetic on `data_end`
+    /// or on a map value that may be NULL), then the result used.
+    fn pointer_arithmetic(&mut self) {
+        let from = *self.rng.pick(&[6, 7, 8, 9, 10, 3]);
+        self.push(alu64_reg(op::MOV, 4, from));
+        let code = *self.rng.pick(&[
+            op::ADD,
+            op::ADD,
+            op::SUB,
+            op::SUB,
+            op::AND,
+            op::OR,
+            op::XOR,
+            op::MUL,
+            op::LSH,
+            op::RSH,
+        ]);
+        let class = if self.rng.chance(1, 5) {
+            op::ALU
+        } else {
+            op::ALU64
+        };
+        if self.rng.chance(1, 2) {
+            let k = *self.rng.pick(&[0, 1, 4, -4, 8]);
+            self.push(Insn::new(class | code | op::K, 4, 0, 0, k));
+        } else {
+            let other = *self.rng.pick(&[3, 3, 7, 8, 10]);
+            if other == 3 {
+                let k = self.rng.below(16) as i32;
+                self.push(alu64(op::MOV, 3, k));
+            }
+            if self.rng.chance(3, 4) {
+                self.push(Insn::new(class | code | op::X, 4, other, 0, 0));
+            } else {
+                // The number on the left: `r3 op= r4`.
+                self.push(alu64(op::MOV, 3, 12));
+                self.push(Insn::new(class | code | op::X, 3, 4, 0, 0));
+                self.push(alu64_reg(op::MOV, 4, 3));
+            }
+        }
+        match self.rng.below(3) {
+            0 => self.push(ldx(op::B, 3, 4, 0)),
+            1 => {
+                self.push(alu64_reg(op::MOV, 0, 4));
+                self.push(alu64(op::AND, 0, 3));
+            }
+            _ => {}
+        }
+    }
+
+    /// One piece of a program, perhaps skipped on a branch on a packet
+    /// byte.
+    fn snippet(&mut self, depth: u32) {
+        if depth < 2 && self.rng.chance(1, 5) {
+            let len = self.packet_check();
+            let insn = ldx(op::B, 3, 7, self.access_off(len, op::B));
+            self.push(insn);
+            let skip = self.label();
+            let code = *self
+                .rng
+                .pick(&[op::JEQ, op::JGT, op::JSET, op::JNE, op::JLT]);
+            let imm = self.rng.below(256) as i32;
+            self.jump(op::JMP | code | op::K, 3, 0, imm, skip);
+            self.snippet(depth + 1);
+            self.items.push(Item::Label(skip));
+            return;
+        }
+        match self.rng.below(17) {
+            16 => self.pointer_arithmetic(),
+            0..=3 => {
+                let len = self.packet_check();
+                self.packet_access(len);
+            }
+            4 => self.packet_access(0),
+            5 | 6 => self.variable_offset(),
+            7..=9 => {
+                self.map_lookup();
+                self.value_access();
+            }
+            10 => self.value_access(),
+            11 => self.stack_access(),
+            12 => self.context_access(),
+            13 => self.adjust(),
+            14 => {
+                // An early exit with a packet byte as the action.
+                let len = self.packet_check();
+                let insn = ldx(op::B, 0, 7, self.access_off(len, op::B));
+                self.push(insn);
+                self.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+            }
+            _ => {
+                // The result so far from a packet byte, or a scratch
+                // register that may not hold a number.
+                let src = *self.rng.pick(&[3, 3, 3, 9, 4]);
+                self.push(alu64_reg(op::MOV, 0, src));
+                self.push(alu64(op::AND, 0, 3));
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<Insn> {
+        // Label positions (in instruction slots), then the jumps.
+        let mut at = vec![0usize; self.labels + 1];
+        let mut pc = 0;
+        for item in &self.items {
+            match item {
+                Item::Insn(_) | Item::Jump(..) => pc += 1,
+                Item::Label(l) => at[*l] = pc,
+            }
+        }
+        at[OUT] = pc;
+        let mut insns = Vec::with_capacity(pc + 2);
+        for item in self.items {
+            match item {
+                Item::Insn(i) => insns.push(i),
+                Item::Jump(opc, dst, src, imm, to) => {
+                    let off = at[to] as i64 - insns.len() as i64 - 1;
+                    insns.push(Insn::new(opc, dst, src, off as i16, imm));
+                }
+                Item::Label(_) => {}
+            }
+        }
+        insns
+    }
+}
+
+/// One program of `snippets` pieces.
+pub fn program(rng: &mut Rng, snippets: usize) -> XdpCase {
+    let mut b = Builder {
+        rng: rng.clone(),
+        items: Vec::new(),
+        labels: 0,
+    };
+    b.push(alu64_reg(op::MOV, 6, 1));
+    b.push(ldx(op::W, 7, 6, 0));
+    b.push(ldx(op::W, 8, 6, 4));
+    if b.rng.chance(15, 16) {
+        let action = b.rng.below(5) as i32;
+        b.push(alu64(op::MOV, 0, action));
+    }
+    if b.rng.chance(3, 4) {
+        b.push(alu64(op::MOV, 9, 0));
+    }
+    // The stack the snippets use, zeroed: bytes never written hold
+    // whatever the kernel's stack held, which would make results differ
+    // for no fault of either side. Now and then not, for the verdicts.
+    let zeroed = b.rng.chance(7, 8);
+    if zeroed {
+        for slot in 1..=48 {
+            b.push(st(op::DW, 10, -8 * slot, 0));
+        }
+    }
+    for _ in 0..snippets {
+        b.snippet(0);
+    }
+    *rng = b.rng.clone();
+    let mut insns = b.finish();
+    // The shared exit: the action so far, or a fixed one.
+    if insns.len() % 3 == 0 {
+        insns.push(alu64(op::MOV, 0, 2));
+    }
+    insns.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+    XdpCase {
+        insns,
+        maps: maps(),
+        results_defined: zeroed,
+    }
+}

@@ -1,0 +1,260 @@
+//! The verifier against the running kernel's on generated XDP programs
+//! (`cranebpf_harness::gen::xdp`: packet bounds checks of every form,
+//! variable offsets, map lookups and values, stack, context,
+//! `adjust_head`/`adjust_tail`, branches on packet bytes). For every
+//! program both must give the same verdict; a refusal must name the
+//! kernel's instruction and carry the kernel's reason; an accepted program
+//! must give the kernel's action, packet bytes and map contents on every
+//! frame, on both engines.
+//!
+//! Needs root and bpf(): skipped with a reason otherwise, but under CI=true
+//! a missing bpf() is a failure.
+
+mod support;
+
+use cranebpf::ebpf::elf::ObjectProgram;
+use cranebpf::ebpf::maps::{MapDef, MapKind};
+use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
+use cranebpf::ebpf::Program;
+use cranebpf::Engine;
+use cranebpf_harness::gen::xdp::{self, XdpCase};
+use cranebpf_harness::kernel::bpf::{pin_to_cpu, KernelMap, LoadedProgram, ProgType};
+use cranebpf_harness::Rng;
+
+/// The kernel's verdict: the loaded program and its maps, or the log's
+/// failing instruction and reason.
+enum Kernel {
+    Accepted(LoadedProgram, Vec<KernelMap>),
+    Refused {
+        pc: Option<usize>,
+        reason: String,
+        log: String,
+    },
+}
+
+fn kernel(case: &XdpCase) -> Kernel {
+    let maps: Vec<KernelMap> = case
+        .maps
+        .iter()
+        .map(|d| {
+            KernelMap::create(d.kind.number(), d.key_size, d.value_size, d.max_entries, 0)
+                .unwrap_or_else(|e| panic!("BPF_MAP_CREATE {}: {e}", d.name))
+        })
+        .collect();
+    let mut insns = case.insns.clone();
+    for insn in insns.iter_mut().filter(|i| i.is_lddw() && i.src == 1) {
+        insn.imm = maps[insn.imm as usize].fd();
+    }
+    match LoadedProgram::load_licensed(ProgType::Xdp, &insns, "GPL") {
+        Ok(p) => Kernel::Accepted(p, maps),
+        Err(e) => {
+            let lines: Vec<&str> = e.log.lines().collect();
+            let end = lines
+                .iter()
+                .rposition(|l| l.starts_with("processed "))
+                .unwrap_or(lines.len());
+            // The failing instruction: the last one the log shows; the
+            // reason: the first line after it.
+            let insn_line = |l: &str| -> Option<usize> {
+                let (n, rest) = l.split_once(": ")?;
+                if rest.starts_with('(') {
+                    n.parse().ok()
+                } else {
+                    None
+                }
+            };
+            let at = lines[..end].iter().rposition(|l| insn_line(l).is_some());
+            let pc = at.and_then(|i| insn_line(lines[i]));
+            let reason = lines[at.map_or(0, |i| i + 1)..end]
+                .first()
+                .copied()
+                .unwrap_or("")
+                .to_string();
+            Kernel::Refused {
+                pc,
+                reason,
+                log: e.log.clone(),
+            }
+        }
+    }
+}
+
+fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
+    let object = ObjectProgram {
+        name: "generated".into(),
+        section: "xdp".into(),
+        program: Program::new(case.insns.clone()),
+    };
+    let options = PacketOptions {
+        engine: Some(engine),
+        trace: false,
+        ..PacketOptions::default()
+    };
+    PacketProgram::new(&object, &case.maps, options).map_err(|e| e.to_string())
+}
+
+/// Frames of 14 to 100 bytes, each byte drawn to make the programs'
+/// branches go both ways.
+fn frames(rng: &mut Rng) -> Vec<Vec<u8>> {
+    (0..6)
+        .map(|i| {
+            let len = [14, 15, 34, 54, 64, 100][i];
+            (0..len)
+                .map(|_| match rng.below(4) {
+                    0 => 0,
+                    1 => rng.below(16) as u8,
+                    _ => rng.next_u32() as u8,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every entry of a kernel map, as (key, value), keys in order.
+fn kernel_entries(def: &MapDef, map: &KernelMap) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut keys = match def.kind {
+        MapKind::Array => (0..def.max_entries)
+            .map(|k| k.to_le_bytes().to_vec())
+            .collect(),
+        _ => map.keys().expect("keys"),
+    };
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let v = map.lookup(&k).expect("lookup").expect("listed key");
+            (k, v)
+        })
+        .collect()
+}
+
+fn our_entries(program: &PacketProgram, name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    program.visit_map_entries(name, &mut |k, v| out.push((k.to_vec(), v.to_vec())));
+    out.sort();
+    out
+}
+
+/// `text` with the register ids the kernel prints (`R7(id=3,off=...`)
+/// blanked: the kernel numbers them in the order its search makes them,
+/// which this verifier does not reproduce.
+fn without_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("(id=") {
+        out.push_str(&rest[..at + 4]);
+        rest = rest[at + 4..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push('_');
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One case against the kernel; a description of each disagreement.
+fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> Vec<String> {
+    let listing = || cranebpf::ebpf::disasm::disassemble(&Program::new(case.insns.clone()));
+    let mut problems = Vec::new();
+    for engine in Engine::EBPF {
+        // (Fresh maps in the kernel for each engine's runs, as ours.)
+        let kernel = kernel(case);
+        let ours = ours(case, engine);
+        match (&kernel, ours) {
+            (Kernel::Refused { pc, reason, log }, Err(message)) => {
+                let at = pc.map(|pc| format!("instruction {pc}: "));
+                let same_place = at.as_ref().is_none_or(|at| message.contains(at.as_str()));
+                if !without_ids(&message).contains(&without_ids(reason)) || !same_place {
+                    problems.push(format!(
+                        "refused by both, differently: ours {message:?}; kernel {reason:?} at {pc:?}\n{}\n{log}",
+                        listing()
+                    ));
+                }
+            }
+            (Kernel::Refused { reason, pc, .. }, Ok(_)) => problems.push(format!(
+                "accepted here, refused by the kernel at {pc:?}: {reason}\n{}",
+                listing()
+            )),
+            (Kernel::Accepted(..), Err(message)) => problems.push(format!(
+                "refused here, accepted by the kernel: {message}\n{}",
+                listing()
+            )),
+            (Kernel::Accepted(..), Ok(_)) if !case.results_defined => {}
+            (Kernel::Accepted(theirs, maps), Ok(program)) => {
+                for frame in frames {
+                    let (action, packet) = theirs.test_run_out(frame).expect("test run");
+                    match program.run(frame) {
+                        Ok(o) if o.action as u32 == action && o.packet == packet => {}
+                        other => problems.push(format!(
+                            "{engine} on {frame:02x?}: ours {other:?}, kernel {action} {packet:02x?}\n{}",
+                            listing()
+                        )),
+                    }
+                }
+                for (def, map) in case.maps.iter().zip(maps) {
+                    let (k, o) = (kernel_entries(def, map), our_entries(&program, &def.name));
+                    if k != o {
+                        problems.push(format!(
+                            "{engine}: map {} differs: ours {o:02x?}, kernel {k:02x?}\n{}",
+                            def.name,
+                            listing()
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            break;
+        }
+    }
+    problems
+}
+
+#[test]
+fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
+    if !support::bpf_available() {
+        return;
+    }
+    pin_to_cpu(0).expect("sched_setaffinity");
+    let cases: usize = std::env::var("XDP_VERIFIER_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    let mut rng = Rng::new(0x5eed_0d9);
+    let mut failures = Vec::new();
+    let (mut accepted, mut refused) = (0, 0);
+    for n in 0..cases {
+        let snippets = 1 + rng.below(6) as usize;
+        let case = xdp::program(&mut rng, snippets);
+        let frames = frames(&mut rng);
+        let problems = compare(&case, &frames);
+        if problems.is_empty() {
+            match kernel_verdict_is_accept(&case) {
+                true => accepted += 1,
+                false => refused += 1,
+            }
+        }
+        for p in problems {
+            failures.push(format!("case {n}: {p}"));
+        }
+    }
+    if let Ok(path) = std::env::var("XDP_VERIFIER_DUMP") {
+        std::fs::write(path, failures.join("\n\n=====\n")).expect("dump");
+    }
+    eprintln!(
+        "{cases} generated XDP programs: {accepted} accepted and {refused} refused alike, {} disagreements",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} disagree; first ones:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+}
+
+fn kernel_verdict_is_accept(case: &XdpCase) -> bool {
+    ours(case, Engine::Interp).is_ok()
+}

@@ -238,9 +238,11 @@ enum Val {
     Scalar(Scalar),
     /// The context on some path, something else on another.
     Mixed,
-    /// `data` plus this constant offset (the kernel's PTR_TO_PACKET with
-    /// no variable part).
-    Pkt(i64),
+    /// `data` plus this constant offset, and the bytes past `data` that
+    /// comparisons with `data_end` proved for it: the kernel's
+    /// PTR_TO_PACKET with no variable part, and its `range` (a pointer
+    /// loaded anew has none).
+    Pkt(i64, u64),
     /// `data` plus a number unknown on its path, at most `max`, plus the
     /// constant `off`: the kernel's PTR_TO_PACKET with a variable part,
     /// whose `id` (here the instruction that added the number) has its own
@@ -257,6 +259,9 @@ enum Val {
     },
     /// `data_end`.
     PktEnd,
+    /// `data_meta` plus this constant offset (the kernel's
+    /// PTR_TO_PACKET_META), and the bytes comparisons with `data` proved.
+    PktMeta(i64, u64),
     /// What `bpf_map_lookup_elem` returned at this instruction, not yet
     /// compared with 0 (the kernel's PTR_TO_MAP_VALUE_OR_NULL; copies
     /// share the instruction, as the kernel's copies share an id), and
@@ -288,6 +293,9 @@ enum Val {
         size: u32,
         vmin: i64,
         vhi: u64,
+        /// The number's known bits, when surely the kernel's (its
+        /// `var_off`, which decides the alignment of atomic accesses).
+        bits: Option<Tnum>,
     },
     /// A pointer this analysis does not follow (packet plus a variable,
     /// `data_meta`, packet pointers after a helper that moves the data):
@@ -317,6 +325,9 @@ impl Val {
         match (self, other) {
             (Val::Unset, v) | (v, Val::Unset) => v,
             (a, b) if a == b => a,
+            // (What every path proved.)
+            (Val::Pkt(a, ra), Val::Pkt(b, rb)) if a == b => Val::Pkt(a, ra.min(rb)),
+            (Val::PktMeta(a, ra), Val::PktMeta(b, rb)) if a == b => Val::PktMeta(a, ra.min(rb)),
             (Val::Ctx(_) | Val::Mixed, _) | (_, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
             // (Stack pointers and numbers were one `Other` before stack
             // pointers were followed; they still join as one.)
@@ -338,7 +349,8 @@ impl Val {
     fn moved_by(self, pc: usize, imm: i64, sub: bool) -> Option<Result<Val, ContextError>> {
         let k = if sub { -imm } else { imm };
         let kind = match self {
-            Val::Pkt(_) | Val::PktVar { .. } => "pkt",
+            Val::Pkt(..) | Val::PktVar { .. } => "pkt",
+            Val::PktMeta(..) => "pkt_meta",
             Val::MapValue { .. } => "map_value",
             _ => "",
         };
@@ -356,7 +368,8 @@ impl Val {
                 vmax,
                 bits,
             },
-            Val::Pkt(o) => Val::Pkt(o + k),
+            Val::Pkt(o, r) => Val::Pkt(o + k, r),
+            Val::PktMeta(o, r) => Val::PktMeta(o + k, r),
             Val::ReadOnly(o, n, m) => Val::ReadOnly(o + k, n, m),
             Val::PktVar {
                 id,
@@ -376,11 +389,13 @@ impl Val {
                 size,
                 vmin,
                 vhi,
+                bits,
             } => Val::MapValue {
                 off: off + k,
                 size,
                 vmin,
                 vhi,
+                bits,
             },
             _ => return None,
         };
@@ -395,7 +410,7 @@ impl Val {
     fn moves(self) -> bool {
         matches!(
             self,
-            Val::Pkt(_) | Val::PktVar { .. } | Val::MapValue { .. } | Val::Stack(_)
+            Val::Pkt(..) | Val::PktVar { .. } | Val::MapValue { .. } | Val::Stack(_)
         )
     }
 
@@ -405,8 +420,9 @@ impl Val {
         Some(match self {
             Val::Ctx(_) => "ctx",
             Val::Stack(_) | Val::StackVar { .. } => "fp",
-            Val::Pkt(_) | Val::PktVar { .. } => "pkt",
+            Val::Pkt(..) | Val::PktVar { .. } => "pkt",
             Val::PktEnd => "pkt_end",
+            Val::PktMeta(..) => "pkt_meta",
             Val::MapOrNull(_, Lookup::Sample) => "ringbuf_mem_or_null",
             Val::MapOrNull(..) => "map_value_or_null",
             Val::MapPtr(_) | Val::InnerMap(_) => "map_ptr",
@@ -443,9 +459,10 @@ impl Val {
     fn is_packet_pointer(self) -> bool {
         matches!(
             self,
-            Val::Pkt(_)
+            Val::Pkt(..)
                 | Val::PktVar { .. }
                 | Val::PktEnd
+                | Val::PktMeta(..)
                 | Val::Unknown
                 | Val::MapOrNull(..)
                 | Val::MapPtr(_)
@@ -459,13 +476,30 @@ impl Val {
 
 const SLOTS: usize = 64;
 
+/// What the kernel knows of one 8-byte stack slot's bytes that decides
+/// whether a map key there is a constant (its `get_constant_map_key`):
+/// which bytes are STACK_ZERO, and a register spilled at the slot's
+/// bottom (its size, and its value when a constant number).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct KeyBytes {
+    /// Bit `b`: byte `b` above the slot's bottom is known zero.
+    zero: u8,
+    /// Bytes of a register spilled at the bottom (0: none).
+    spilled: u8,
+    /// The spilled register is a number the kernel knows: `value`.
+    constant: bool,
+    value: u64,
+}
+
+/// The bits of bytes `from .. from + len` of a slot.
+fn byte_mask(from: u32, len: u32) -> u8 {
+    (((1u16 << len) - 1) << from) as u8
+}
+
 #[derive(Clone, PartialEq, Eq)]
 struct State {
     regs: [Val; 11],
     stack: [Val; SLOTS],
-    /// Bytes from `data` proven on every path to here by comparisons of
-    /// packet pointers with `data_end`.
-    range: u64,
     /// The same for each variable packet pointer's id (sorted by id; an id
     /// missing has nothing proven).
     var_ranges: Vec<(usize, u64)>,
@@ -481,6 +515,8 @@ struct State {
     /// path knows).
     past_end: u16,
     at_end: u16,
+    /// Per slot, what makes a map key there a constant for the kernel.
+    keys: [KeyBytes; SLOTS],
 }
 
 impl State {
@@ -488,7 +524,7 @@ impl State {
         State {
             regs: [Val::Unset; 11],
             stack: [Val::Unset; SLOTS],
-            range: u64::MAX,
+            keys: [KeyBytes::default(); SLOTS],
             var_ranges: Vec::new(),
             main: false,
             unwritten: regs::ALL,
@@ -499,7 +535,6 @@ impl State {
 
     fn join(&mut self, other: &State, widen: bool) -> bool {
         let before = self.clone();
-        self.range = self.range.min(other.range);
         self.var_ranges.retain_mut(|(id, r)| {
             match other.var_ranges.iter().find(|(o, _)| o == id) {
                 Some(&(_, o)) => {
@@ -518,6 +553,16 @@ impl State {
         }
         for (a, b) in self.stack.iter_mut().zip(other.stack) {
             *a = a.join(b, widen);
+        }
+        for (a, b) in self.keys.iter_mut().zip(other.keys) {
+            if *a != b {
+                *a = KeyBytes {
+                    zero: a.zero & b.zero,
+                    spilled: a.spilled.max(b.spilled),
+                    constant: false,
+                    value: 0,
+                };
+            }
         }
         *self != before
     }
@@ -563,8 +608,59 @@ impl State {
         if len > 0 {
             for t in stack_slot(low, len as usize).1 {
                 self.stack[t] = Val::Other;
+                self.keys[t] = KeyBytes::default();
             }
         }
+    }
+
+    /// A store of `size` bytes at r10 + `at` (aligned to its size, as the
+    /// kernel insists), as the kernel's `check_stack_write_fixed_off`
+    /// marks the slot for a privileged program: at a slot's bottom a
+    /// register is spilled (an immediate as a constant number), elsewhere
+    /// the bytes become STACK_ZERO when the value is a known 0 and
+    /// STACK_MISC otherwise, and a spill the store lands in is scrubbed.
+    /// `value`: the stored number's bounds when it is one.
+    fn note_stack_store(&mut self, at: i64, size: usize, value: Option<Scalar>) {
+        if !(-(SLOTS as i64 * 8)..0).contains(&at) {
+            return;
+        }
+        let slot = ((-at - 1) / 8) as usize;
+        let byte = at.rem_euclid(8) as u32;
+        let size = (size as u32).min(8 - byte);
+        let known = value.filter(|v| v.sure).and_then(|v| v.exact());
+        let k = &mut self.keys[slot];
+        if byte == 0 {
+            k.zero &= !byte_mask(0, size);
+            k.spilled = size as u8;
+            k.constant = known.is_some();
+            k.value = known.unwrap_or(0);
+            return;
+        }
+        if k.spilled != 0 {
+            *k = KeyBytes::default();
+        }
+        if known == Some(0) {
+            k.zero |= byte_mask(byte, size);
+        } else {
+            k.zero &= !byte_mask(byte, size);
+        }
+    }
+
+    /// The key at r10 + `at` of `key_size` bytes, when the kernel knows it
+    /// is a constant: zero bytes from there to the slot's top, or exactly
+    /// the bytes of a constant number spilled there (the whole register's
+    /// value, as the kernel takes it).
+    fn constant_key(&self, at: i64, key_size: u32) -> Option<u64> {
+        if !(-(SLOTS as i64 * 8)..0).contains(&at) {
+            return None;
+        }
+        let k = self.keys[((-at - 1) / 8) as usize];
+        let byte = at.rem_euclid(8) as u32;
+        if (k.zero >> byte).trailing_ones() >= key_size {
+            return Some(0);
+        }
+        let spilled = u32::from(k.spilled);
+        (k.constant && byte < spilled && spilled - byte == key_size).then_some(k.value)
     }
 
     /// Bytes proven past a variable packet pointer of `id`.
@@ -653,7 +749,6 @@ fn explore(
     let mut entry = State::unset();
     entry.regs[1] = Val::Ctx(0);
     entry.regs[10] = Val::Stack(0);
-    entry.range = 0;
     entry.main = true;
     // (Only r1 and r10 hold anything at entry, for the kernel's program
     // types; raw programs' r2 is this runtime's.)
@@ -728,7 +823,13 @@ fn explore(
                 // kernel's liveness does the same for its pruning).
                 st.forget_dead(live[to]);
                 let here = &mut states[to];
-                if here.contains(&st) {
+                if let Some(k) = here.iter().position(|h| *h == st) {
+                    // A state already waiting is explored now, as the
+                    // kernel (which keeps no list of pending states to
+                    // prune against) explores this path's copy of it.
+                    if !seen.contains(&(to, k)) {
+                        work.push((to, k));
+                    }
                     return;
                 }
                 if here.is_empty() || (here.len() < paths && split < SPLIT_STATES) {
@@ -775,12 +876,21 @@ fn explore(
                         Val::Scalar(Scalar::constant(u64::from(i.imm as u32)))
                     };
                     // A pointer moved by a constant keeps its kind.
-                    let moved = (i.class() == op::ALU64
-                        && matches!(i.op(), op::ADD | op::SUB)
-                        && !i.is_src_reg())
-                    .then(|| s.regs[dst].moved_by(pc, imm, i.op() == op::SUB))
-                    .flatten()
-                    .transpose()?;
+                    // (By a register the kernel knows to hold a constant
+                    // too: its own offset moves then.)
+                    let by = if i.is_src_reg() {
+                        operand
+                            .scalar()
+                            .filter(|sc| sc.sure)
+                            .and_then(|sc| sc.exact())
+                            .map(|k| k as i64)
+                    } else {
+                        Some(imm)
+                    };
+                    let moved = by
+                        .filter(|_| i.class() == op::ALU64 && matches!(i.op(), op::ADD | op::SUB))
+                        .and_then(|k| s.regs[dst].moved_by(pc, k, i.op() == op::SUB))
+                        .transpose()?;
                     s.regs[dst] = match (moved, i.class(), i.op(), i.is_src_reg(), s.regs[dst]) {
                         (Some(v), ..) => v,
                         (None, op::ALU64, op::MOV, true, _) if i.off == 0 => match s.regs[src] {
@@ -809,6 +919,19 @@ fn explore(
                         (None, op::ALU64, op::ADD, true, p) if operand.is_number() && p.moves() => {
                             pointer_plus(pc, p, operand)?
                         }
+                        // A constant the kernel knows plus a pointer: the
+                        // pointer moved.
+                        (None, op::ALU64, op::ADD, true, d)
+                            if d.scalar().is_some_and(|sc| sc.sure && sc.exact().is_some())
+                                && operand.kernel_type().is_some() =>
+                        {
+                            let k = d.scalar().and_then(|sc| sc.exact()).unwrap_or(0) as i64;
+                            match operand.moved_by(pc, k, false).transpose()? {
+                                Some(v) => v,
+                                None if operand.moves() => pointer_plus(pc, operand, d)?,
+                                None => Val::Unknown,
+                            }
+                        }
                         (None, op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
                             p if p.moves() => pointer_plus(pc, p, d)?,
                             _ if operand.is_number() || matches!(operand, Val::Stack(_)) => {
@@ -821,6 +944,20 @@ fn explore(
                         // copy of a pointer, for programs it lets see
                         // pointers), whatever it held.
                         (None, _, op::MOV, ..) => Val::Other,
+                        // A 32-bit subtraction with a pointer, and one
+                        // pointer less another: numbers the kernel knows
+                        // nothing of (what it allows a privileged
+                        // program; `pointer_arithmetic` refused the rest).
+                        (None, op::ALU, op::SUB, _, d)
+                            if d.kernel_type().is_some() || operand.kernel_type().is_some() =>
+                        {
+                            Val::Scalar(Scalar::unknown())
+                        }
+                        (None, op::ALU64, op::SUB, true, d)
+                            if d.kernel_type().is_some() && operand.kernel_type().is_some() =>
+                        {
+                            Val::Scalar(Scalar::unknown())
+                        }
                         (None, _, _, _, Val::Ctx(_) | Val::Mixed) => Val::Mixed,
                         (None, _, _, _, v) if v.is_packet_pointer() => Val::Unknown,
                         (None, _, _, _, _) if operand.is_packet_pointer() => Val::Unknown,
@@ -840,8 +977,9 @@ fn explore(
                     // frozen .rodata) it may know more.
                     let from_data = matches!(
                         base,
-                        Val::Pkt(_)
+                        Val::Pkt(..)
                             | Val::PktVar { .. }
+                            | Val::PktMeta(..)
                             | Val::Ctx(_)
                             | Val::MapValue { .. }
                             | Val::ReadOnly(..)
@@ -849,12 +987,34 @@ fn explore(
                     // `.rodata` is frozen once loaded: the kernel reads the
                     // bytes a load at a known offset gets.
                     let constant = rodata_constant(&i, base, size, maps);
+                    // What the kernel makes of stack bytes that hold no
+                    // register it tracks (never written, or written in
+                    // part): a number, whose bounds it may know better.
+                    let unsure = Val::Scalar(Scalar {
+                        sure: false,
+                        ..if i.mode() == op::MEMSX {
+                            Scalar::loaded_signed(size)
+                        } else {
+                            Scalar::loaded(size)
+                        }
+                    });
                     s.regs[dst] = match (stack, constant) {
                         (Some(Some(slot)), _) => match s.stack[slot] {
-                            Val::Unset => Val::Other,
+                            Val::Unset => unsure,
                             v => v,
                         },
-                        (Some(None), _) => Val::Other,
+                        // (Part of a spilled pointer: not followed.)
+                        (Some(None), _) => match base {
+                            Val::Stack(o)
+                                if stack_slot(o + i64::from(i.off), size)
+                                    .1
+                                    .any(|t| s.stack[t].is_pointer()) =>
+                            {
+                                Val::Other
+                            }
+                            Val::Stack(_) => unsure,
+                            _ => Val::Other,
+                        },
                         (None, Some(v)) => Val::Scalar(Scalar::constant(v)),
                         // A zero-extended load: bounded by its size.
                         _ if i.mode() == op::MEM && (size < 8 || from_data) => {
@@ -878,12 +1038,37 @@ fn explore(
                 op::ST | op::STX => {
                     access(kind, pc, &i, s.regs[dst], size, true)?;
                     if let Val::Stack(o) = s.regs[dst] {
-                        let (exact, touched) = stack_slot(o + i64::from(i.off), size);
-                        for t in touched {
-                            s.stack[t] = Val::Other;
+                        let at = o + i64::from(i.off);
+                        match (i.class(), i.mode()) {
+                            (op::ST, _) => s.note_stack_store(
+                                at,
+                                size,
+                                Some(Scalar::constant(i64::from(i.imm) as u64)),
+                            ),
+                            (_, op::MEM) => s.note_stack_store(at, size, s.regs[src].scalar()),
+                            // (An atomic's result is a number the kernel
+                            // does not know.)
+                            _ => s.note_stack_store(at, size, Some(Scalar::unknown())),
                         }
-                        if let (Some(slot), op::STX, op::MEM) = (exact, i.class(), i.mode()) {
-                            s.stack[slot] = s.regs[src];
+                        let (exact, touched) = stack_slot(o + i64::from(i.off), size);
+                        // Bytes stored in part of a slot make it a number
+                        // for the kernel (STACK_MISC, a spill there
+                        // scrubbed; a pointer may not be stored so).
+                        for t in touched {
+                            s.stack[t] = Val::Scalar(Scalar {
+                                sure: false,
+                                ..Scalar::unknown()
+                            });
+                        }
+                        match (exact, i.class(), i.mode()) {
+                            (Some(slot), op::STX, op::MEM) => s.stack[slot] = s.regs[src],
+                            // (An immediate stored whole: the kernel
+                            // spills it as a constant.)
+                            (Some(slot), op::ST, _) => {
+                                s.stack[slot] =
+                                    Val::Scalar(Scalar::constant(i64::from(i.imm) as u64));
+                            }
+                            _ => {}
                         }
                     }
                     if let Val::StackVar { off, vmin, .. } = s.regs[dst] {
@@ -914,6 +1099,7 @@ fn explore(
                                 size: m.value_size,
                                 vmin: 0,
                                 vhi: 0,
+                                bits: Some(Tnum::constant(0)),
                             },
                             _ => Val::Other,
                         };
@@ -938,7 +1124,6 @@ fn explore(
                             };
                         }
                         callee.regs[10] = Val::Stack(0);
-                        callee.range = s.range;
                         callee.var_ranges = s.var_ranges.clone();
                         callee.unwritten =
                             (s.unwritten & regs::ARGS) | regs::R0 | regs::CALLEE_SAVED;
@@ -960,6 +1145,19 @@ fn explore(
                             Lookup::Value(None)
                         } else {
                             map_argument(pc, i.imm, &s, maps)?
+                        };
+                        let elided = match lookup {
+                            _ if i.is_src_reg() || i.imm != 1 => None,
+                            _ if constant_array_key(&s, maps).is_none() => None,
+                            Lookup::Value(Some(size)) => Some(Val::MapValue {
+                                off: 0,
+                                size,
+                                vmin: 0,
+                                vhi: 0,
+                                bits: Some(Tnum::constant(0)),
+                            }),
+                            Lookup::ReadOnly(size) => Some(Val::ReadOnly(0, size, None)),
+                            _ => None,
                         };
                         // What a helper writes into the stack is a number
                         // there now (the kernel's STACK_MISC): the whole rest
@@ -985,6 +1183,12 @@ fn explore(
                             s.regs[r] = Val::Other;
                         }
                         match (i.is_src_reg(), i.imm) {
+                            // An array's value at a constant key inside
+                            // it is never NULL (the kernel's
+                            // can_elide_value_nullness).
+                            (false, 1) if elided.is_some() => {
+                                s.regs[0] = elided.unwrap_or(Val::Other);
+                            }
                             (false, 1) => s.regs[0] = Val::MapOrNull(pc, lookup),
                             // RET_INTEGER with no range refined: any 64-bit
                             // value for the kernel.
@@ -1021,11 +1225,16 @@ fn explore(
                             // (Unknown numbers, for a privileged program:
                             // the kernel's mark_reg_invalid.)
                             for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
-                                if matches!(v, Val::Pkt(_) | Val::PktVar { .. } | Val::PktEnd) {
+                                if matches!(
+                                    v,
+                                    Val::Pkt(..)
+                                        | Val::PktVar { .. }
+                                        | Val::PktEnd
+                                        | Val::PktMeta(..)
+                                ) {
                                     *v = Val::Scalar(Scalar::unknown());
                                 }
                             }
-                            s.range = 0;
                             s.var_ranges.clear();
                             s.keep_end_marks(0);
                         }
@@ -1049,6 +1258,7 @@ fn explore(
                         size,
                         vmin: 0,
                         vhi: 0,
+                        bits: Some(Tnum::constant(0)),
                     },
                     Lookup::Value(None) => Val::Other,
                     Lookup::ReadOnly(size) => Val::ReadOnly(0, size, None),
@@ -1085,8 +1295,20 @@ fn explore(
                         }
                     }
                     // (Nor for a constant offset past it.)
-                    Val::Pkt(o) if o as u64 > MAX_PACKET_OFF => {}
-                    _ => st.range = st.range.max(proven),
+                    Val::Pkt(o, _) | Val::PktMeta(o, _) if o as u64 > MAX_PACKET_OFF => {}
+                    // (Every pointer of the kind, copies and spills
+                    // included, as the kernel's find_good_pkt_pointers.)
+                    Val::Pkt(..) | Val::PktMeta(..) => {
+                        let meta = matches!(pointer, Val::PktMeta(..));
+                        for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                            match v {
+                                Val::Pkt(_, r) if !meta => *r = (*r).max(proven),
+                                Val::PktMeta(_, r) if meta => *r = (*r).max(proven),
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
             if let Some((reg, on_target_side, past)) = packet_end_mark(&i, &on_next) {
@@ -1145,26 +1367,32 @@ fn explore(
     for &(pc, path) in &visited {
         let i = &insns[pc];
         let paths = &states[pc];
-        if std::mem::replace(&mut first_visit[pc], false) {
-            // One instruction reading the context on one path and other
-            // memory on another: the kernel's refusal (a join of the
-            // paths' pointers says so; each path alone is fine).
-            let base = match i.class() {
-                op::LDX => Some(i.src),
-                op::ST | op::STX => Some(i.dst),
-                _ => None,
-            };
-            if let Some(reg) = base.filter(|_| paths.len() > 1) {
-                let reg = usize::from(reg & 15).min(10);
-                let joined = paths
-                    .iter()
-                    .map(|s| s.regs[reg])
-                    .reduce(|a, b| a.join(b, false));
-                if joined == Some(Val::Mixed) {
-                    let size = semantics::size_bytes(i.size_field());
-                    access(kind, pc, i, Val::Mixed, size, i.class() != op::LDX)?;
-                }
+        if let Some(s) = paths.get(path) {
+            check_reads(pc, i, s, &functions)?;
+            check_path(pc, i, s, maps)?;
+        }
+        // One instruction reading the context on one path and other
+        // memory on another: the kernel's refusal when the second path
+        // gets there (a join of the paths' pointers says so; each path
+        // alone is fine).
+        let base = match i.class() {
+            op::LDX => Some(i.src),
+            op::ST | op::STX => Some(i.dst),
+            _ => None,
+        };
+        if let Some(reg) = base.filter(|_| path > 0) {
+            let reg = usize::from(reg & 15).min(10);
+            let joined = paths
+                .iter()
+                .take(path + 1)
+                .map(|s| s.regs[reg])
+                .reduce(|a, b| a.join(b, false));
+            if joined == Some(Val::Mixed) {
+                let size = semantics::size_bytes(i.size_field());
+                access(kind, pc, i, Val::Mixed, size, i.class() != op::LDX)?;
             }
+        }
+        if std::mem::replace(&mut first_visit[pc], false) {
             // Samples reserved must be submitted or discarded: a walk of
             // the program from here, which depends on the path only
             // through the frame it is in (made once for each).
@@ -1176,10 +1404,6 @@ fn explore(
                     }
                 }
             }
-        }
-        if let Some(s) = paths.get(path) {
-            check_reads(pc, i, s, &functions)?;
-            check_path(pc, i, s, maps)?;
         }
     }
     explored?;
@@ -1379,6 +1603,7 @@ impl Access {
                 size: value_size,
                 vmin,
                 vhi,
+                ..
             } => map_value_access(pc, reg, off + self.off, size, value_size, vmin, vhi),
             Val::ReadOnly(o, value_size, _) if self.write => {
                 let off = o + self.off;
@@ -1405,12 +1630,17 @@ impl Access {
                 bits,
             } if self.helper.is_none() => {
                 let off = off + self.off;
+                let how = if self.write { "write to" } else { "read from" };
+                if vmax >= MAX_VAR_OFF as i64 || vmin <= -(MAX_VAR_OFF as i64) {
+                    return refuse(format!(
+                        "invalid unbounded variable-offset {how} stack R{reg}"
+                    ));
+                }
                 let low = i128::from(off) + i128::from(vmin);
                 let high = i128::from(off) + i128::from(vmax) + i128::from(size);
                 if low >= -(SLOTS as i128 * 8) && high <= 0 {
                     return Ok(());
                 }
-                let how = if self.write { "write to" } else { "read from" };
                 refuse(format!(
                     "invalid variable-offset {how} stack R{reg} var_off=({:#x}; {:#x}) off={off} \
                      size={size}: the number added to the stack pointer may take it outside \
@@ -1436,11 +1666,21 @@ impl Access {
                     by_helper("offset is outside of the packet")
                 ))
             }
+            Val::PktMeta(o, range) => {
+                let at = o + self.off;
+                if at >= 0 && (at as u64).saturating_add(size) <= range {
+                    return Ok(());
+                }
+                refuse(format!(
+                    "invalid access to packet, off={at} size={size}, R{reg}(id=0,off={at},\
+                     r={range}){}: no comparison of data_meta with data proves those bytes",
+                    by_helper("offset is outside of the packet")
+                ))
+            }
             // (The kernel prints the access's offset, the pointer's own
             // included, in both places.)
-            Val::Pkt(o) => {
+            Val::Pkt(o, range) => {
                 let at = o + self.off;
-                let range = s.range;
                 if at >= 0 && (at as u64).saturating_add(size) <= range {
                     return Ok(());
                 }
@@ -1465,15 +1705,13 @@ impl Access {
             Val::StackVar { off, bits, .. } => ("stack", bits, off),
             Val::MapValue {
                 off,
-                vmin: 0,
-                vhi: 0,
+                bits: Some(bits),
                 ..
-            }
-            | Val::ReadOnly(off, ..)
-                if self.atomic =>
-            {
-                ("value", Tnum::constant(0), off)
-            }
+            } if self.atomic => ("value", bits, off),
+            Val::ReadOnly(off, ..) if self.atomic => ("value", Tnum::constant(0), off),
+            // (A pointer that may be NULL has no name in the kernel's
+            // alignment message.)
+            Val::MapOrNull(..) if self.atomic => ("", Tnum::constant(0), 0),
             // (A number's bits as the kernel's, when they surely are.)
             Val::Scalar(sc) if self.atomic && sc.sure && sc.bits_exact => ("", sc.bits, 0),
             _ => return Ok(()),
@@ -1640,7 +1878,7 @@ fn helper_memory(
                      takes the context itself)"
                 ))
             }
-            Val::Pkt(_) | Val::PktVar { .. } => {
+            Val::Pkt(..) | Val::PktVar { .. } => {
                 return refuse(format!(
                     "helper access to the packet is not allowed: R1 points into the packet \
                      where helper {helper} takes the context"
@@ -1649,6 +1887,7 @@ fn helper_memory(
             Val::Scalar(_) => Some("scalar"),
             Val::Stack(_) | Val::StackVar { .. } => Some("fp"),
             Val::PktEnd => Some("pkt_end"),
+            Val::PktMeta(..) => Some("pkt_meta"),
             Val::MapPtr(_) | Val::InnerMap(_) => Some("map_ptr"),
             Val::MapOrNull(..) => Some("map_value_or_null"),
             Val::MapValue { .. } | Val::ReadOnly(..) => Some("map_value"),
@@ -1670,7 +1909,7 @@ fn helper_memory(
                      {helper} takes a pointer to memory there)"
                 ))
             }
-            Val::Pkt(_) | Val::PktVar { .. } if !a.packet => {
+            Val::Pkt(..) | Val::PktVar { .. } if !a.packet => {
                 return refuse(format!(
                     "helper access to the packet is not allowed: R{r} points into the packet, \
                      which helper {helper} is not given"
@@ -1948,7 +2187,7 @@ fn map_argument(
         Val::Scalar(_) => "scalar",
         Val::PktVar { .. } => "pkt",
         Val::Ctx(_) => "ctx",
-        Val::Pkt(_) => "pkt",
+        Val::Pkt(..) => "pkt",
         Val::PktEnd => "pkt_end",
         Val::MapOrNull(..) => "map_value_or_null",
         Val::ReadOnly(..) | Val::MapValue { .. } => "map_value",
@@ -1960,6 +2199,22 @@ fn map_argument(
             "R{reg} type={found} expected=map_ptr (helper {helper} takes a map there)"
         ),
     })
+}
+
+/// For `bpf_map_lookup_elem`'s arguments in `s`: an array (or per-CPU
+/// array) and a key on the stack the kernel knows to be a constant inside
+/// it, whose value the lookup finds whatever the map holds.
+fn constant_array_key(s: &State, maps: &[super::maps::MapDef]) -> Option<u64> {
+    use super::maps::MapKind;
+    let (Val::MapPtr(map), Val::Stack(at)) = (s.regs[1], s.regs[2]) else {
+        return None;
+    };
+    let map = maps.get(map)?;
+    if !matches!(map.kind, MapKind::Array | MapKind::PercpuArray) {
+        return None;
+    }
+    s.constant_key(at, map.key_size)
+        .filter(|&k| k < u64::from(map.max_entries))
 }
 
 /// Whether `helper` may be given `map`, as the kernel's
@@ -2042,9 +2297,11 @@ fn map_compatible(
 /// negative with nothing bounding it, or one of at least 2^29, when these
 /// bounds are surely the kernel's (a larger number the kernel lets through
 /// makes a pointer it never proves: followed, so its accesses are refused).
-fn packet_plus(pc: usize, o: i64, n: Val) -> Result<Val, ContextError> {
+fn packet_plus(pc: usize, o: i64, range: u64, n: Val) -> Result<Val, ContextError> {
     Ok(match n.scalar() {
-        Some(sc) if sc.exact().is_some_and(|k| k <= MAX_PACKET_OFF) => Val::Pkt(o + sc.lo as i64),
+        Some(sc) if sc.exact().is_some_and(|k| k <= MAX_PACKET_OFF) => {
+            Val::Pkt(o + sc.lo as i64, range)
+        }
         Some(sc) if sc.sure && sc.exact().is_some() => {
             sane_offset(pc, "pkt", sc)?;
             Val::Unknown
@@ -2121,7 +2378,7 @@ fn sane_offset(pc: usize, kind: &str, sc: Scalar) -> Result<(), ContextError> {
 /// Pointer `p` (one that [`Val::moves`]) plus the number `n` (at `pc`).
 fn pointer_plus(pc: usize, p: Val, n: Val) -> Result<Val, ContextError> {
     match p {
-        Val::Pkt(o) => packet_plus(pc, o, n),
+        Val::Pkt(o, range) => packet_plus(pc, o, range, n),
         Val::PktVar {
             id,
             off,
@@ -2187,6 +2444,7 @@ fn value_plus(pc: usize, v: Val, n: Val) -> Result<Val, ContextError> {
             size,
             vmin,
             vhi,
+            bits,
         },
         Some(sc),
     ) = (v, n.scalar())
@@ -2200,12 +2458,14 @@ fn value_plus(pc: usize, v: Val, n: Val) -> Result<Val, ContextError> {
             size,
             vmin,
             vhi,
+            bits,
         },
         None if sc.sure && (vmin, vhi) == (0, 0) => Val::MapValue {
             off,
             size,
             vmin: sc.smin,
             vhi: sc.hi,
+            bits: sc.bits_exact.then_some(sc.bits),
         },
         _ => Val::Unknown,
     })
@@ -2221,9 +2481,14 @@ fn number_alu(i: &Insn, dst: Val, src: Val) -> Val {
         dst.scalar()
     };
     match (dst, src.scalar()) {
-        (Some(d), Some(s)) => {
-            scalar::alu(i.class(), i.op(), i.off, d, s).map_or(Val::Other, Val::Scalar)
-        }
+        // (Numbers give a number, unbounded where these bounds are not
+        // the kernel's.)
+        (Some(d), Some(s)) => Val::Scalar(scalar::alu(i.class(), i.op(), i.off, d, s).unwrap_or(
+            Scalar {
+                sure: false,
+                ..Scalar::unknown()
+            },
+        )),
         _ => Val::Other,
     }
 }
@@ -2245,7 +2510,10 @@ fn pointer_arithmetic(pc: usize, i: &Insn, s: &State) -> Result<(), ContextError
         let v = s.regs[(i.src & 15).min(10) as usize];
         (v, v.scalar().and_then(|sc| sc.exact()) == Some(0))
     } else {
-        (Val::Scalar(Scalar::constant(0)), i.imm == 0)
+        (
+            Val::Scalar(Scalar::constant(i64::from(i.imm) as u64)),
+            i.imm == 0,
+        )
     };
     let refuse = |message: String| Err(ContextError { pc, message });
     let code = i.op();
@@ -2275,6 +2543,11 @@ fn pointer_arithmetic(pc: usize, i: &Insn, s: &State) -> Result<(), ContextError
         && !(map_plus_zero && code == op::ADD)
     {
         return refuse(format!("R{dst} pointer arithmetic on {kind} prohibited"));
+    }
+    // (The number's sanity comes before the operation's, whatever it is.)
+    let number = if pointer_is_dst { src } else { d };
+    if let Some(sc) = number.scalar() {
+        sane_offset(pc, kind, sc)?;
     }
     match code {
         op::ADD => Ok(()),
@@ -2341,12 +2614,16 @@ fn packet_check(i: &Insn, s: &State) -> Option<(bool, Val, u64)> {
         s.regs[(i.src & 15).min(10) as usize],
     );
     let (pointer, pointer_first) = match (dst, src) {
-        (p, Val::PktEnd) => (p, true),
-        (Val::PktEnd, p) => (p, false),
+        (p @ (Val::Pkt(..) | Val::PktVar { .. }), Val::PktEnd) => (p, true),
+        (Val::PktEnd, p @ (Val::Pkt(..) | Val::PktVar { .. })) => (p, false),
+        // (`data_meta` against `data` itself, as `data` against
+        // `data_end`.)
+        (p @ Val::PktMeta(..), Val::Pkt(0, _)) => (p, true),
+        (Val::Pkt(0, _), p @ Val::PktMeta(..)) => (p, false),
         _ => return None,
     };
     let o = match pointer {
-        Val::Pkt(o) | Val::PktVar { off: o, .. } => o,
+        Val::Pkt(o, _) | Val::PktVar { off: o, .. } | Val::PktMeta(o, _) => o,
         _ => return None,
     };
     // (proving successor, whether the proof is strict: pkt < data_end).
@@ -2376,7 +2653,7 @@ fn packet_end_compare(i: &Insn, s: &State) -> Option<(u8, u8)> {
     }
     let (dst, src) = (i.dst & 15, i.src & 15);
     let val = |r: u8| s.regs[usize::from(r).min(10)];
-    let is_pkt = |v: Val| matches!(v, Val::Pkt(_) | Val::PktVar { .. });
+    let is_pkt = |v: Val| matches!(v, Val::Pkt(..) | Val::PktVar { .. });
     match (val(dst), val(src)) {
         (p, Val::PktEnd) if is_pkt(p) => Some((dst, i.op())),
         (Val::PktEnd, p) if is_pkt(p) => Some((src, scalar::swapped(i.op()))),
@@ -2446,8 +2723,8 @@ fn access(
         Val::Mixed => {
             return Err(ContextError {
                 pc,
-                message: "the register holds the context on one path and another value on \
-                          another; the kernel refuses such an access"
+                message: "same insn cannot be used with different pointers: the register holds \
+                          the context on one path and another value on another"
                     .into(),
             })
         }
@@ -2496,11 +2773,11 @@ fn access(
     Ok(pointer.map(|to| {
         let new_off = to as i64 - (o - i64::from(i.off));
         let val = if to == kind.data() {
-            Val::Pkt(0)
+            Val::Pkt(0, 0)
         } else if to == kind.data_end() {
             Val::PktEnd
         } else {
-            Val::Unknown
+            Val::PktMeta(0, 0)
         };
         (
             Insn::new(op::LDX | op::MEM | op::DW, i.dst, i.src, new_off as i16, 0),

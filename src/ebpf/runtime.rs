@@ -459,6 +459,11 @@ pub struct PacketOutcome {
     pub action: u64,
     /// The packet as the program left it (`data .. data_end`).
     pub packet: Vec<u8>,
+    /// The metadata before it (`data_meta .. data`, XDP programs; what
+    /// `xdp_adjust_meta` made room for and the program wrote), empty for
+    /// none. A kernel test run returns these bytes followed by the
+    /// packet's.
+    pub meta: Vec<u8>,
     /// Where `bpf_redirect` or `bpf_redirect_map` last sent the packet,
     /// when one of them was called and succeeded.
     pub redirect: Option<Redirect>,
@@ -873,6 +878,17 @@ impl PacketProgram {
         // (Fragments follow the linear part.)
         let (lo, hi) = (field(kind.data()), field(kind.data_end()) + frag_bytes);
         let inside = lo >= mem_addr && lo <= hi && hi <= mem_addr + mem.len() as u64;
+        let meta_lo = field(kind.data_meta());
+        let meta = if copy_out
+            && kind == ContextKind::Xdp
+            && inside
+            && meta_lo >= mem_addr
+            && meta_lo < lo
+        {
+            mem[(meta_lo - mem_addr) as usize..(lo - mem_addr) as usize].to_vec()
+        } else {
+            Vec::new()
+        };
         let bytes = if !copy_out {
             Vec::new()
         } else if kind == ContextKind::Socket {
@@ -919,6 +935,7 @@ impl PacketProgram {
         Ok(PacketOutcome {
             action,
             packet: bytes,
+            meta,
             redirect,
             records,
         })

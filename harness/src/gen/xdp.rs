@@ -25,8 +25,9 @@ pub struct XdpCase {
     /// The maps `lddw` instructions refer to by index.
     pub maps: Vec<MapDef>,
     /// Whether the program's results depend only on its input: false when
-    /// it may read stack bytes it never wrote (which privileged programs
-    /// may), so only the verdicts compare.
+    /// it may read stack bytes it never wrote or compute with addresses
+    /// (both of which privileged programs may), so only the verdicts
+    /// compare.
     pub results_defined: bool,
 }
 
@@ -69,6 +70,16 @@ struct Builder {
     rng: Rng,
     items: Vec<Item>,
     labels: usize,
+    /// Only what clang writes for correct code (every access inside what
+    /// was checked, aligned, lookups checked for NULL): programs the
+    /// kernel mostly accepts, so that what they do is compared too.
+    careful: bool,
+    /// The value size of the map last looked up.
+    value_size: i32,
+    /// False once the action may depend on where memory lies (a
+    /// difference of two pointers, which privileged programs may
+    /// compute, made the result).
+    defined: bool,
 }
 
 fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
@@ -139,6 +150,9 @@ impl Builder {
     /// mostly inside, at the edge, or one byte past it.
     fn access_off(&mut self, len: i32, size: u8) -> i16 {
         let width = i32::from(bytes(size));
+        if self.careful {
+            return (self.rng.below((len - width + 1).max(1) as u64) as i32).min(200) as i16;
+        }
         let off = match self.rng.below(6) {
             0 => len - width,
             1 => len - width + 1,
@@ -254,7 +268,9 @@ impl Builder {
         self.push(Insn::new(op::LDDW, 1, 1, 0, map));
         self.push(Insn::new(0, 0, 0, 0, 0));
         self.push(call(1));
-        match self.rng.below(8) {
+        self.value_size = [8, 32, 16][map as usize];
+        let check = if self.careful { 2 } else { self.rng.below(8) };
+        match check {
             0 => {}
             1 => {
                 let ok = self.label();
@@ -273,15 +289,20 @@ impl Builder {
     fn value_access(&mut self) {
         let size = self.size();
         let width = i32::from(bytes(size));
-        let value = *self.rng.pick(&[8, 16, 32]);
-        let off = match self.rng.below(5) {
+        let value = if self.careful {
+            self.value_size
+        } else {
+            *self.rng.pick(&[8, 16, 32])
+        };
+        let how = if self.careful { 3 } else { self.rng.below(5) };
+        let off = match how {
             0 => value - width,
             1 => value - width + 1,
             2 => -1,
             _ => self.rng.below(value as u64) as i32 & !(width - 1),
         } as i16;
         let mut base = 9;
-        if self.rng.chance(1, 4) {
+        if !self.careful && self.rng.chance(1, 4) {
             let len = self.packet_check();
             let insn = ldx(op::B, 3, 7, self.access_off(len, op::B));
             self.push(insn);
@@ -305,8 +326,17 @@ impl Builder {
     /// an offset taken from the packet.
     fn stack_access(&mut self) {
         let size = self.size();
-        let off = -(self.rng.below(72) as i16) - bytes(size) + self.rng.below(2) as i16;
-        match self.rng.below(5) {
+        let off = if self.careful {
+            -8 * (1 + self.rng.below(9) as i16)
+        } else {
+            -(self.rng.below(72) as i16) - bytes(size) + self.rng.below(2) as i16
+        };
+        let how = if self.careful {
+            *self.rng.pick(&[0, 1, 3])
+        } else {
+            self.rng.below(5)
+        };
+        match how {
             0 => {
                 let insn = st(size, 10, off, self.rng.next_u32() as i32);
                 self.push(insn);
@@ -339,10 +369,11 @@ impl Builder {
     /// A read (or write) of an `xdp_md` field.
     fn context_access(&mut self) {
         let (size, off) = match self.rng.below(6) {
+            _ if self.careful => (op::W, 4 * self.rng.below(5) as i16),
             0 => (self.size(), self.rng.below(32) as i16),
             _ => (op::W, 4 * self.rng.below(7) as i16),
         };
-        if self.rng.chance(1, 8) {
+        if !self.careful && self.rng.chance(1, 8) {
             self.push(st(size, 6, off, 0));
         } else {
             self.push(ldx(size, 3, 6, off));
@@ -352,10 +383,10 @@ impl Builder {
     /// `xdp_adjust_head` or `adjust_tail`, then (usually) the packet
     /// pointers loaded again; the kernel forgets the old ones.
     fn adjust(&mut self) {
-        let (helper, delta) = if self.rng.chance(1, 2) {
-            (44, *self.rng.pick(&[-14, -4, 0, 4, 14, 200]))
-        } else {
-            (65, *self.rng.pick(&[-20, -4, 0, 4, 64]))
+        let (helper, delta) = match self.rng.below(3) {
+            0 => (44, *self.rng.pick(&[-14, -4, 0, 4, 14, 200])),
+            1 => (65, *self.rng.pick(&[-20, -4, 0, 4, 64])),
+            _ => (54, *self.rng.pick(&[-8, -4, -3, 0, 4])),
         };
         self.push(alu64_reg(op::MOV, 1, 6));
         self.push(alu64(op::MOV, 2, delta));
@@ -363,7 +394,7 @@ impl Builder {
         if self.rng.chance(1, 2) {
             self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, OUT);
         }
-        if self.rng.chance(7, 8) {
+        if self.careful || self.rng.chance(7, 8) {
             self.push(ldx(op::W, 7, 6, 0));
             self.push(ldx(op::W, 8, 6, 4));
         }
@@ -376,6 +407,9 @@ impl Builder {
     /// frame pointer or a pointer from a number, arithmetic on `data_end`
     /// or on a map value that may be NULL), then the result used.
     fn pointer_arithmetic(&mut self) {
+        if self.careful {
+            return;
+        }
         let from = *self.rng.pick(&[6, 7, 8, 9, 10, 3]);
         self.push(alu64_reg(op::MOV, 4, from));
         let code = *self.rng.pick(&[
@@ -416,10 +450,34 @@ impl Builder {
         match self.rng.below(3) {
             0 => self.push(ldx(op::B, 3, 4, 0)),
             1 => {
+                self.defined = false;
                 self.push(alu64_reg(op::MOV, 0, 4));
                 self.push(alu64(op::AND, 0, 3));
             }
             _ => {}
+        }
+    }
+
+    /// The metadata before the packet (`data_meta`, which `adjust_meta`
+    /// makes room for): checked against `data` as clang writes it (or
+    /// against a moved `data`, which proves nothing), then read or
+    /// written.
+    fn metadata(&mut self) {
+        self.push(ldx(op::W, 2, 6, 8));
+        let len = self.check_len().min(16);
+        self.push(alu64_reg(op::MOV, 3, 2));
+        self.push(alu64(op::ADD, 3, len));
+        let data = if self.rng.chance(7, 8) { 7 } else { 8 };
+        self.jump(op::JMP | op::JGT | op::X, 3, data, 0, OUT);
+        let size = *self.rng.pick(&[op::B, op::H, op::W]);
+        let off = self.access_off(len, size);
+        if self.rng.chance(1, 2) {
+            self.push(ldx(size, 3, 2, off));
+            self.push(alu64_reg(op::MOV, 0, 3));
+            self.push(alu64(op::AND, 0, 3));
+        } else {
+            let value = self.rng.next_u32() as i32;
+            self.push(st(size, 2, off, value));
         }
     }
 
@@ -440,8 +498,9 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(17) {
+        match self.rng.below(18) {
             16 => self.pointer_arithmetic(),
+            17 => self.metadata(),
             0..=3 => {
                 let len = self.packet_check();
                 self.packet_access(len);
@@ -467,6 +526,7 @@ impl Builder {
                 // The result so far from a packet byte, or a scratch
                 // register that may not hold a number.
                 let src = *self.rng.pick(&[3, 3, 3, 9, 4]);
+                self.defined &= src == 3;
                 self.push(alu64_reg(op::MOV, 0, src));
                 self.push(alu64(op::AND, 0, 3));
             }
@@ -505,7 +565,11 @@ pub fn program(rng: &mut Rng, snippets: usize) -> XdpCase {
         rng: rng.clone(),
         items: Vec::new(),
         labels: 0,
+        careful: false,
+        value_size: 8,
+        defined: true,
     };
+    b.careful = b.rng.chance(1, 2);
     b.push(alu64_reg(op::MOV, 6, 1));
     b.push(ldx(op::W, 7, 6, 0));
     b.push(ldx(op::W, 8, 6, 4));
@@ -529,15 +593,16 @@ pub fn program(rng: &mut Rng, snippets: usize) -> XdpCase {
         b.snippet(0);
     }
     *rng = b.rng.clone();
+    let defined = b.defined;
     let mut insns = b.finish();
     // The shared exit: the action so far, or a fixed one.
-    if insns.len() % 3 == 0 {
+    if insns.len().is_multiple_of(3) {
         insns.push(alu64(op::MOV, 0, 2));
     }
     insns.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
     XdpCase {
         insns,
         maps: maps(),
-        results_defined: zeroed,
+        results_defined: zeroed && defined,
     }
 }

@@ -1141,6 +1141,23 @@ fn explore(
                         s.keep_end_marks(regs::CALLEE_SAVED);
                     }
                     op::CALL => {
+                        // A helper this runtime serves to another program
+                        // type only: the kernel's refusal, before it looks
+                        // at the arguments.
+                        if !i.is_src_reg() {
+                            use super::runtime::helper;
+                            let id = i.imm as u32;
+                            if let Some(name) =
+                                helper::name(id).filter(|_| !helper::served(kind).any(|h| h == id))
+                            {
+                                return Err(ContextError {
+                                    pc,
+                                    message: format!(
+                                        "program of this type cannot use helper {name}#{id}"
+                                    ),
+                                });
+                            }
+                        }
                         let lookup = if i.is_src_reg() {
                             Lookup::Value(None)
                         } else {
@@ -2823,12 +2840,26 @@ fn sk_buff_access(
         };
         return writable.then_some(None);
     }
+    // (Pointer fields and the 64-bit ones only whole: a load inside one
+    // is refused as the kernel's bpf_ctx_range cases refuse it.)
     match off {
         f::CB..f::CB_END => (off + size <= f::CB_END).then_some(None),
         f::DATA => (size == 4).then_some(Some(kind.data())),
         f::DATA_END => (size == 4).then_some(Some(kind.data_end())),
         f::DATA_META => (size == 4).then_some(Some(kind.data_meta())),
         f::TSTAMP | f::HWTSTAMP => (size == 8).then_some(None),
+        _ if [f::DATA, f::DATA_END, f::DATA_META]
+            .iter()
+            .any(|&field| (field..field + 4).contains(&off)) =>
+        {
+            None
+        }
+        _ if [f::TSTAMP, f::HWTSTAMP]
+            .iter()
+            .any(|&field| (field..field + 8).contains(&off)) =>
+        {
+            None
+        }
         // Other fields are u32: whole or narrow (1 or 2 aligned bytes).
         _ => (size <= 4).then_some(None),
     }

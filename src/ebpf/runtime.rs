@@ -245,6 +245,72 @@ pub mod helper {
     ];
     /// Ids only socket filters may call.
     pub const SOCKET: [u32; 2] = [SKB_LOAD_BYTES, SKB_LOAD_BYTES_RELATIVE];
+
+    /// The kernel's name of a helper this runtime serves to some program
+    /// type (its `func_id_name`).
+    pub fn name(id: u32) -> Option<&'static str> {
+        Some(match id {
+            MAP_LOOKUP_ELEM => "bpf_map_lookup_elem",
+            MAP_UPDATE_ELEM => "bpf_map_update_elem",
+            MAP_DELETE_ELEM => "bpf_map_delete_elem",
+            KTIME_GET_NS => "bpf_ktime_get_ns",
+            TRACE_PRINTK => "bpf_trace_printk",
+            GET_PRANDOM_U32 => "bpf_get_prandom_u32",
+            GET_SMP_PROCESSOR_ID => "bpf_get_smp_processor_id",
+            SKB_STORE_BYTES => "bpf_skb_store_bytes",
+            L3_CSUM_REPLACE => "bpf_l3_csum_replace",
+            L4_CSUM_REPLACE => "bpf_l4_csum_replace",
+            TAIL_CALL => "bpf_tail_call",
+            REDIRECT => "bpf_redirect",
+            PERF_EVENT_OUTPUT => "bpf_perf_event_output",
+            REDIRECT_MAP => "bpf_redirect_map",
+            SET_HASH => "bpf_set_hash",
+            SKB_VLAN_PUSH => "bpf_skb_vlan_push",
+            SKB_CHANGE_TAIL => "bpf_skb_change_tail",
+            SKB_CHANGE_HEAD => "bpf_skb_change_head",
+            SKB_ADJUST_ROOM => "bpf_skb_adjust_room",
+            SKB_CHANGE_PROTO => "bpf_skb_change_proto",
+            SKB_CHANGE_TYPE => "bpf_skb_change_type",
+            SKB_VLAN_POP => "bpf_skb_vlan_pop",
+            SKB_PULL_DATA => "bpf_skb_pull_data",
+            CSUM_UPDATE => "bpf_csum_update",
+            SET_HASH_INVALID => "bpf_set_hash_invalid",
+            GET_NUMA_NODE_ID => "bpf_get_numa_node_id",
+            SKB_LOAD_BYTES_RELATIVE => "bpf_skb_load_bytes_relative",
+            JIFFIES64 => "bpf_jiffies64",
+            KTIME_GET_BOOT_NS => "bpf_ktime_get_boot_ns",
+            CSUM_LEVEL => "bpf_csum_level",
+            KTIME_GET_COARSE_NS => "bpf_ktime_get_coarse_ns",
+            XDP_GET_BUFF_LEN => "bpf_xdp_get_buff_len",
+            XDP_LOAD_BYTES => "bpf_xdp_load_bytes",
+            XDP_STORE_BYTES => "bpf_xdp_store_bytes",
+            KTIME_GET_TAI_NS => "bpf_ktime_get_tai_ns",
+            CHECK_MTU => "bpf_check_mtu",
+            SKB_LOAD_BYTES => "bpf_skb_load_bytes",
+            CSUM_DIFF => "bpf_csum_diff",
+            XDP_ADJUST_HEAD => "bpf_xdp_adjust_head",
+            XDP_ADJUST_META => "bpf_xdp_adjust_meta",
+            XDP_ADJUST_TAIL => "bpf_xdp_adjust_tail",
+            RINGBUF_OUTPUT => "bpf_ringbuf_output",
+            RINGBUF_RESERVE => "bpf_ringbuf_reserve",
+            RINGBUF_SUBMIT => "bpf_ringbuf_submit",
+            RINGBUF_DISCARD => "bpf_ringbuf_discard",
+            RINGBUF_QUERY => "bpf_ringbuf_query",
+            _ => return None,
+        })
+    }
+
+    /// The helpers programs of `kind` may call here: every type's, then
+    /// its own.
+    pub fn served(kind: crate::ebpf::context::ContextKind) -> impl Iterator<Item = u32> {
+        use crate::ebpf::context::ContextKind;
+        let own: &'static [u32] = match kind {
+            ContextKind::Xdp => &XDP,
+            ContextKind::Tc => &TC,
+            ContextKind::Socket => &SOCKET,
+        };
+        COMMON.iter().chain(own).copied()
+    }
 }
 
 /// `XDP_PACKET_HEADROOM`.
@@ -615,12 +681,7 @@ impl PacketProgram {
         }
         let mem_addr = bytes[base..].as_ptr() as u64;
         let mut helpers = Helpers::new();
-        let own: &[u32] = match kind {
-            ContextKind::Xdp => &helper::XDP,
-            ContextKind::Tc => &helper::TC,
-            ContextKind::Socket => &helper::SOCKET,
-        };
-        for &id in helper::COMMON.iter().chain(own) {
+        for id in helper::served(kind) {
             helpers.declare(id);
         }
         let mut jit = options.jit.clone();

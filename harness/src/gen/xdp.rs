@@ -1,13 +1,15 @@
-//! Seeded generator of XDP programs that probe the verifier's rules for
+//! Seeded generator of XDP programs (and TC classifiers: the same pieces
+//! over `__sk_buff`) that probe the verifier's rules for
 //! pointers: packet accesses behind bounds checks of every comparison form
 //! (and accesses one byte past what a check proved), variable packet
 //! offsets, map lookups with and without their NULL check, map value
 //! accesses at and past the value's end, stack reads and writes, context
 //! fields, `xdp_adjust_head`/`adjust_tail` invalidating packet pointers,
 //! and branches on packet bytes that give a program several paths. Each
-//! snippet is as clang writes it or one edit away from it, so about half
-//! the programs are accepted and half refused: the test against the
-//! kernel compares the verdict, the reason, and what accepted programs do.
+//! snippet is as clang writes it or one edit away from it; half the
+//! programs are built carefully (what correct code does), and about a
+//! quarter of all are accepted: the test against the kernel compares the
+//! verdict, the reason, and what accepted programs do.
 //!
 //! Registers: r6 holds the context, r7 `data` (advanced by variable-offset
 //! snippets), r8 `data_end`, r9 a map value; r0-r5 are scratch.
@@ -15,6 +17,38 @@
 use crate::Rng;
 use cranebpf::ebpf::insn::{op, Insn};
 use cranebpf::ebpf::maps::{MapDef, MapKind};
+
+/// The program type a case is built for: its context's layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// XDP (`struct xdp_md`).
+    Xdp,
+    /// A TC classifier (`struct __sk_buff`).
+    Tc,
+}
+
+impl Hook {
+    /// Offsets of `data`, `data_end` and `data_meta` in the context.
+    fn pointers(self) -> (i16, i16, i16) {
+        match self {
+            Hook::Xdp => (0, 4, 8),
+            Hook::Tc => (76, 80, 140),
+        }
+    }
+}
+
+/// `__sk_buff` fields a TC program reads as whole words and whose values
+/// a kernel test run and this runtime both define: `len`, `pkt_type`,
+/// `mark`, `queue_mapping`, `protocol`, `vlan_present`, `vlan_tci`,
+/// `priority`, `ingress_ifindex`, `ifindex`, `tc_index`, `cb[0..5]`,
+/// `tc_classid`.
+const TC_FIELDS: [i16; 18] = [
+    0, 4, 8, 12, 16, 20, 24, 32, 36, 40, 44, 48, 52, 56, 60, 64, 72, 68,
+];
+
+/// `__sk_buff` fields a TC program may write (words): `mark`,
+/// `queue_mapping`, `priority`, `tc_index`, `cb[0..5]`, `tc_classid`.
+const TC_WRITABLE: [i16; 10] = [8, 12, 32, 44, 48, 52, 56, 60, 64, 72];
 
 /// One generated program: its instructions (`lddw` map references name
 /// an index into `maps`, `src` = 1) and the maps it uses.
@@ -24,6 +58,8 @@ pub struct XdpCase {
     pub insns: Vec<Insn>,
     /// The maps `lddw` instructions refer to by index.
     pub maps: Vec<MapDef>,
+    /// The program type it is built for.
+    pub hook: Hook,
     /// Whether the program's results depend only on its input: false when
     /// it may read stack bytes it never wrote or compute with addresses
     /// (both of which privileged programs may), so only the verdicts
@@ -76,6 +112,8 @@ struct Builder {
     careful: bool,
     /// The value size of the map last looked up.
     value_size: i32,
+    /// The program type.
+    hook: Hook,
     /// False once the action may depend on where memory lies (a
     /// difference of two pointers, which privileged programs may
     /// compute, made the result).
@@ -368,6 +406,9 @@ impl Builder {
 
     /// A read (or write) of an `xdp_md` field.
     fn context_access(&mut self) {
+        if self.hook == Hook::Tc {
+            return self.sk_buff_access();
+        }
         let (size, off) = match self.rng.below(6) {
             _ if self.careful => (op::W, 4 * self.rng.below(5) as i16),
             0 => (self.size(), self.rng.below(32) as i16),
@@ -380,9 +421,38 @@ impl Builder {
         }
     }
 
+    /// A read or write of an `__sk_buff` field: the ones a TC program
+    /// uses, or (carelessly) any offset and size, writes included.
+    fn sk_buff_access(&mut self) {
+        if self.careful || self.rng.chance(1, 2) {
+            if self.rng.chance(1, 3) {
+                let off = *self.rng.pick(&TC_WRITABLE);
+                let value = self.rng.below(1000) as i32;
+                self.push(alu64(op::MOV, 3, value));
+                self.push(stx(op::W, 6, 3, off));
+                self.push(ldx(op::W, 3, 6, off));
+            } else {
+                let off = *self.rng.pick(&TC_FIELDS);
+                self.push(ldx(op::W, 3, 6, off));
+            }
+            return;
+        }
+        let size = self.size();
+        let off = self.rng.below(200) as i16;
+        if self.rng.chance(1, 3) {
+            self.push(alu64(op::MOV, 3, 1));
+            self.push(stx(size, 6, 3, off));
+        } else {
+            self.push(ldx(size, 3, 6, off));
+        }
+    }
+
     /// `xdp_adjust_head` or `adjust_tail`, then (usually) the packet
     /// pointers loaded again; the kernel forgets the old ones.
     fn adjust(&mut self) {
+        if self.hook == Hook::Tc && self.careful {
+            return;
+        }
         let (helper, delta) = match self.rng.below(3) {
             0 => (44, *self.rng.pick(&[-14, -4, 0, 4, 14, 200])),
             1 => (65, *self.rng.pick(&[-20, -4, 0, 4, 64])),
@@ -395,8 +465,9 @@ impl Builder {
             self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, OUT);
         }
         if self.careful || self.rng.chance(7, 8) {
-            self.push(ldx(op::W, 7, 6, 0));
-            self.push(ldx(op::W, 8, 6, 4));
+            let (data, end, _) = self.hook.pointers();
+            self.push(ldx(op::W, 7, 6, data));
+            self.push(ldx(op::W, 8, 6, end));
         }
         self.push(alu64(op::MOV, 0, 2));
     }
@@ -463,7 +534,8 @@ impl Builder {
     /// against a moved `data`, which proves nothing), then read or
     /// written.
     fn metadata(&mut self) {
-        self.push(ldx(op::W, 2, 6, 8));
+        let (_, _, meta) = self.hook.pointers();
+        self.push(ldx(op::W, 2, 6, meta));
         let len = self.check_len().min(16);
         self.push(alu64_reg(op::MOV, 3, 2));
         self.push(alu64(op::ADD, 3, len));
@@ -559,20 +631,28 @@ impl Builder {
     }
 }
 
-/// One program of `snippets` pieces.
+/// One XDP program of `snippets` pieces.
 pub fn program(rng: &mut Rng, snippets: usize) -> XdpCase {
+    program_for(rng, snippets, Hook::Xdp)
+}
+
+/// One program of `snippets` pieces for `hook` (for TC, `adjust`'s XDP
+/// helpers are among the edits the kernel refuses).
+pub fn program_for(rng: &mut Rng, snippets: usize, hook: Hook) -> XdpCase {
     let mut b = Builder {
         rng: rng.clone(),
         items: Vec::new(),
         labels: 0,
         careful: false,
         value_size: 8,
+        hook,
         defined: true,
     };
     b.careful = b.rng.chance(1, 2);
+    let (data, end, _) = hook.pointers();
     b.push(alu64_reg(op::MOV, 6, 1));
-    b.push(ldx(op::W, 7, 6, 0));
-    b.push(ldx(op::W, 8, 6, 4));
+    b.push(ldx(op::W, 7, 6, data));
+    b.push(ldx(op::W, 8, 6, end));
     if b.rng.chance(15, 16) {
         let action = b.rng.below(5) as i32;
         b.push(alu64(op::MOV, 0, action));
@@ -603,6 +683,7 @@ pub fn program(rng: &mut Rng, snippets: usize) -> XdpCase {
     XdpCase {
         insns,
         maps: maps(),
+        hook,
         results_defined: zeroed && defined,
     }
 }

@@ -110,6 +110,8 @@ pub mod sk_buff {
     pub const GSO_SIZE: usize = 176;
     /// `tstamp_type` (u8), then padding to `hwtstamp`.
     pub const TSTAMP_TYPE: usize = 180;
+    /// The padding after `tstamp_type` (a byte), to `hwtstamp`.
+    pub const TSTAMP_TYPE_PAD: usize = 181;
     /// `hwtstamp` (u64).
     pub const HWTSTAMP: usize = 184;
     /// `sizeof(struct __sk_buff)`.
@@ -478,17 +480,15 @@ const SLOTS: usize = 64;
 
 /// What the kernel knows of one 8-byte stack slot's bytes that decides
 /// whether a map key there is a constant (its `get_constant_map_key`):
-/// which bytes are STACK_ZERO, and a register spilled at the slot's
-/// bottom (its size, and its value when a constant number).
+/// which bytes are STACK_ZERO, and the size of a register spilled at the
+/// slot's bottom (the register itself is the slot's [`Val`]). Two bytes:
+/// every path's state holds one per slot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct KeyBytes {
     /// Bit `b`: byte `b` above the slot's bottom is known zero.
     zero: u8,
     /// Bytes of a register spilled at the bottom (0: none).
     spilled: u8,
-    /// The spilled register is a number the kernel knows: `value`.
-    constant: bool,
-    value: u64,
 }
 
 /// The bits of bytes `from .. from + len` of a slot.
@@ -559,8 +559,6 @@ impl State {
                 *a = KeyBytes {
                     zero: a.zero & b.zero,
                     spilled: a.spilled.max(b.spilled),
-                    constant: false,
-                    value: 0,
                 };
             }
         }
@@ -619,7 +617,9 @@ impl State {
     /// register is spilled (an immediate as a constant number), elsewhere
     /// the bytes become STACK_ZERO when the value is a known 0 and
     /// STACK_MISC otherwise, and a spill the store lands in is scrubbed.
-    /// `value`: the stored number's bounds when it is one.
+    /// `value`: the stored number's bounds when it is one. (Made after the
+    /// slot's [`Val`] is set for the store: a narrow constant spill puts
+    /// its number there.)
     fn note_stack_store(&mut self, at: i64, size: usize, value: Option<Scalar>) {
         if !(-(SLOTS as i64 * 8)..0).contains(&at) {
             return;
@@ -632,8 +632,9 @@ impl State {
         if byte == 0 {
             k.zero &= !byte_mask(0, size);
             k.spilled = size as u8;
-            k.constant = known.is_some();
-            k.value = known.unwrap_or(0);
+            if let (Some(v), true) = (known, size < 8) {
+                self.stack[slot] = Val::Scalar(Scalar::constant(v));
+            }
             return;
         }
         if k.spilled != 0 {
@@ -654,13 +655,18 @@ impl State {
         if !(-(SLOTS as i64 * 8)..0).contains(&at) {
             return None;
         }
-        let k = self.keys[((-at - 1) / 8) as usize];
+        let slot = ((-at - 1) / 8) as usize;
+        let k = self.keys[slot];
         let byte = at.rem_euclid(8) as u32;
         if (k.zero >> byte).trailing_ones() >= key_size {
             return Some(0);
         }
         let spilled = u32::from(k.spilled);
-        (k.constant && byte < spilled && spilled - byte == key_size).then_some(k.value)
+        let value = self.stack[slot]
+            .scalar()
+            .filter(|sc| sc.sure)
+            .and_then(|sc| sc.exact())?;
+        (byte < spilled && spilled - byte == key_size).then_some(value)
     }
 
     /// Bytes proven past a variable packet pointer of `id`.
@@ -1001,6 +1007,8 @@ fn explore(
                     s.regs[dst] = match (stack, constant) {
                         (Some(Some(slot)), _) => match s.stack[slot] {
                             Val::Unset => unsure,
+                            // (Eight bytes of a narrower spill.)
+                            _ if !matches!(s.keys[slot].spilled, 0 | 8) => unsure,
                             v => v,
                         },
                         // (Part of a spilled pointer: not followed.)
@@ -1012,7 +1020,8 @@ fn explore(
                             {
                                 Val::Other
                             }
-                            Val::Stack(_) => unsure,
+                            // (At a variable offset: a number too.)
+                            Val::Stack(_) | Val::StackVar { .. } => unsure,
                             _ => Val::Other,
                         },
                         (None, Some(v)) => Val::Scalar(Scalar::constant(v)),
@@ -1039,17 +1048,13 @@ fn explore(
                     access(kind, pc, &i, s.regs[dst], size, true)?;
                     if let Val::Stack(o) = s.regs[dst] {
                         let at = o + i64::from(i.off);
-                        match (i.class(), i.mode()) {
-                            (op::ST, _) => s.note_stack_store(
-                                at,
-                                size,
-                                Some(Scalar::constant(i64::from(i.imm) as u64)),
-                            ),
-                            (_, op::MEM) => s.note_stack_store(at, size, s.regs[src].scalar()),
+                        let stored = match (i.class(), i.mode()) {
+                            (op::ST, _) => Some(Scalar::constant(i64::from(i.imm) as u64)),
+                            (_, op::MEM) => s.regs[src].scalar(),
                             // (An atomic's result is a number the kernel
                             // does not know.)
-                            _ => s.note_stack_store(at, size, Some(Scalar::unknown())),
-                        }
+                            _ => Some(Scalar::unknown()),
+                        };
                         let (exact, touched) = stack_slot(o + i64::from(i.off), size);
                         // Bytes stored in part of a slot make it a number
                         // for the kernel (STACK_MISC, a spill there
@@ -1070,6 +1075,7 @@ fn explore(
                             }
                             _ => {}
                         }
+                        s.note_stack_store(at, size, stored);
                     }
                     if let Val::StackVar { off, vmin, .. } = s.regs[dst] {
                         // Any slot from the lowest byte it may write up.
@@ -2821,7 +2827,10 @@ fn sk_buff_access(
         f::DATA..f::NAPI_ID | f::DATA_META..f::FLOW_KEYS => !tc,
         f::TSTAMP..f::GSO_SEGS | f::HWTSTAMP..f::SIZE => !tc,
         f::FLOW_KEYS..f::TSTAMP | f::SK..f::GSO_SIZE => true,
-        f::TSTAMP_TYPE..f::HWTSTAMP => true,
+        // (TC programs may read `tstamp_type`, a byte; the rest of its
+        // word is padding.)
+        f::TSTAMP_TYPE => !tc || write,
+        f::TSTAMP_TYPE_PAD..f::HWTSTAMP => true,
         _ => false,
     };
     if hidden {
@@ -2848,6 +2857,7 @@ fn sk_buff_access(
         f::DATA_END => (size == 4).then_some(Some(kind.data_end())),
         f::DATA_META => (size == 4).then_some(Some(kind.data_meta())),
         f::TSTAMP | f::HWTSTAMP => (size == 8).then_some(None),
+        f::TSTAMP_TYPE => (size == 1).then_some(None),
         _ if [f::DATA, f::DATA_END, f::DATA_META]
             .iter()
             .any(|&field| (field..field + 4).contains(&off)) =>

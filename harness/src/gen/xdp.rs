@@ -300,9 +300,18 @@ impl Builder {
             0 => self.rng.below(10) as i32,
             _ => self.rng.below(2) as i32,
         };
-        self.push(st(op::W, 10, -4, key));
+        // The key at the slot's top or bottom, stored as an immediate or
+        // from a register: the kernel knows it as a constant (STACK_ZERO
+        // bytes, or a spilled number) in some of these ways only.
+        let at = *self.rng.pick(&[-4i16, -4, -8, -16, -12]);
+        if self.rng.chance(1, 2) {
+            self.push(st(op::W, 10, at, key));
+        } else {
+            self.push(alu64(op::MOV, 1, key));
+            self.push(stx(op::W, 10, 1, at));
+        }
         self.push(alu64_reg(op::MOV, 2, 10));
-        self.push(alu64(op::ADD, 2, -4));
+        self.push(alu64(op::ADD, 2, i32::from(at)));
         self.push(Insn::new(op::LDDW, 1, 1, 0, map));
         self.push(Insn::new(0, 0, 0, 0, 0));
         self.push(call(1));

@@ -269,19 +269,7 @@ fn maps_over_the_memory_bound_are_refused_before_allocating() {
         "{e}"
     );
     use cranebpf::ebpf::maps::{MapDef, MapKind, MAX_MAP_MEMORY};
-    let hash = MapDef {
-        name: "big".into(),
-        kind: MapKind::Hash,
-        key_size: 16,
-        value_size: 8,
-        max_entries: 16 << 20,
-        flags: 0,
-        initial: None,
-        read_only: false,
-        programs: Vec::new(),
-        inner: None,
-        maps: Vec::new(),
-    };
+    let hash = MapDef::new("big", MapKind::Hash, 16, 8, 16 << 20);
     // 16 Mi entries: 128 MiB of values, but 1 GiB more for the key index.
     assert!(hash.memory_bytes() > MAX_MAP_MEMORY);
     let xdp = elf::ObjectProgram {

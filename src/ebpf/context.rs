@@ -1689,27 +1689,20 @@ impl Access {
                     by_helper("offset is outside of the packet")
                 ))
             }
-            Val::PktMeta(o, range) => {
-                let at = o + self.off;
-                if at >= 0 && (at as u64).saturating_add(size) <= range {
-                    return Ok(());
-                }
-                refuse(format!(
-                    "invalid access to packet, off={at} size={size}, R{reg}(id=0,off={at},\
-                     r={range}){}: no comparison of data_meta with data proves those bytes",
-                    by_helper("offset is outside of the packet")
-                ))
-            }
             // (The kernel prints the access's offset, the pointer's own
-            // included, in both places.)
-            Val::Pkt(o, range) => {
+            // included, in both places; `data_meta`'s as `data`'s.)
+            Val::Pkt(o, range) | Val::PktMeta(o, range) => {
                 let at = o + self.off;
                 if at >= 0 && (at as u64).saturating_add(size) <= range {
                     return Ok(());
                 }
+                let proof = match base {
+                    Val::PktMeta(..) => "of data_meta with data",
+                    _ => "with data_end",
+                };
                 refuse(format!(
                     "invalid access to packet, off={at} size={size}, R{reg}(id=0,off={at},\
-                     r={range}){}: no comparison with data_end proves those bytes",
+                     r={range}){}: no comparison {proof} proves those bytes",
                     by_helper("offset is outside of the packet")
                 ))
             }
@@ -2883,17 +2876,9 @@ mod tests {
 
     fn rodata(read_only: bool) -> MapDef {
         MapDef {
-            name: ".rodata".into(),
-            kind: MapKind::Array,
-            key_size: 4,
-            value_size: 16,
-            max_entries: 1,
-            flags: 0,
             initial: Some(vec![0; 16]),
             read_only,
-            programs: Vec::new(),
-            inner: None,
-            maps: Vec::new(),
+            ..MapDef::new(".rodata", MapKind::Array, 4, 16, 1)
         }
     }
 
@@ -3057,19 +3042,7 @@ mod tests {
     fn map_value_accesses_stay_inside_the_value() {
         // A 64-byte array value, indexed by the IPv4 header length (0 ..=
         // 60) and read 4 bytes at `off` past it.
-        let map = crate::ebpf::maps::MapDef {
-            name: "table".into(),
-            kind: crate::ebpf::maps::MapKind::Array,
-            key_size: 4,
-            value_size: 64,
-            max_entries: 1,
-            flags: 0,
-            initial: None,
-            read_only: false,
-            programs: Vec::new(),
-            inner: None,
-            maps: Vec::new(),
-        };
+        let map = MapDef::new("table", MapKind::Array, 4, 64, 1);
         let run = |read: &str| {
             let body = format!(
                 "mov %r6, %r4\nstw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, 0\n\

@@ -2559,19 +2559,7 @@ mod tests {
     const FUNC_REF: i64 = 0x7ffe_0000;
 
     fn def(name: &str, kind: MapKind, value_size: u32, max_entries: u32) -> MapDef {
-        MapDef {
-            name: name.into(),
-            kind,
-            key_size: 4,
-            value_size,
-            max_entries,
-            flags: 0,
-            initial: None,
-            read_only: false,
-            programs: Vec::new(),
-            inner: None,
-            maps: Vec::new(),
-        }
+        MapDef::new(name, kind, 4, value_size, max_entries)
     }
 
     /// `src` assembled, its map references linked as libbpf leaves them

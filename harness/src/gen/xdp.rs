@@ -69,23 +69,10 @@ pub struct XdpCase {
 
 /// The maps every case may use: two arrays and a hash map.
 pub fn maps() -> Vec<MapDef> {
-    let map = |name: &str, kind: MapKind, value_size: u32, max_entries: u32| MapDef {
-        name: name.into(),
-        kind,
-        key_size: 4,
-        value_size,
-        max_entries,
-        flags: 0,
-        initial: None,
-        read_only: false,
-        programs: Vec::new(),
-        inner: None,
-        maps: Vec::new(),
-    };
     vec![
-        map("small", MapKind::Array, 8, 4),
-        map("wide", MapKind::Array, 32, 2),
-        map("table", MapKind::Hash, 16, 8),
+        MapDef::new("small", MapKind::Array, 4, 8, 4),
+        MapDef::new("wide", MapKind::Array, 4, 32, 2),
+        MapDef::new("table", MapKind::Hash, 4, 16, 8),
     ]
 }
 

@@ -635,17 +635,9 @@ impl Maps {
             };
             maps.data.push((section.index(), maps.defs.len()));
             maps.defs.push(MapDef {
-                name: name.to_string(),
-                kind: MapKind::Array,
-                key_size: 4,
-                value_size: size,
-                max_entries: 1,
-                flags: 0,
                 initial,
                 read_only: name.starts_with(".rodata"),
-                programs: Vec::new(),
-                inner: None,
-                maps: Vec::new(),
+                ..MapDef::new(name, MapKind::Array, 4, size, 1)
             });
         }
         // Maps declared with BTF in `.maps`.
@@ -965,17 +957,8 @@ fn map_def(
         )));
     }
     let def = MapDef {
-        name: name.to_string(),
-        kind,
-        key_size,
-        value_size,
-        max_entries,
         flags: u32::try_from(flags).unwrap_or(u32::MAX),
-        initial: None,
-        read_only: false,
-        programs: Vec::new(),
-        inner: None,
-        maps: Vec::new(),
+        ..MapDef::new(name, kind, key_size, value_size, max_entries)
     };
     // Bound what one object may make us allocate.
     if def.memory_bytes() > MAX_MAP_MEMORY {

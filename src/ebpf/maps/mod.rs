@@ -232,6 +232,30 @@ pub fn over_memory_bound(defs: &[MapDef]) -> Option<u64> {
 }
 
 impl MapDef {
+    /// A map as a declaration gives it: no flags, no initial contents,
+    /// writable, no program or map entries.
+    pub fn new(
+        name: &str,
+        kind: MapKind,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> MapDef {
+        MapDef {
+            name: name.into(),
+            kind,
+            key_size,
+            value_size,
+            max_entries,
+            flags: 0,
+            initial: None,
+            read_only: false,
+            programs: Vec::new(),
+            inner: None,
+            maps: Vec::new(),
+        }
+    }
+
     /// Whether `map` may be an entry of a map of maps with this inner
     /// template, as the kernel's `bpf_map_meta_equal` decides: same type,
     /// key and value sizes and flags, and the same size unless the

@@ -932,11 +932,12 @@ fn explore(
                                 && operand.kernel_type().is_some() =>
                         {
                             let k = d.scalar().and_then(|sc| sc.exact()).unwrap_or(0) as i64;
-                            match operand.moved_by(pc, k, false).transpose()? {
-                                Some(v) => v,
-                                None if operand.moves() => pointer_plus(pc, operand, d)?,
-                                None => Val::Unknown,
-                            }
+                            // (Pointers a constant does not move, a map's,
+                            // are not followed; every one that `moves` is.)
+                            operand
+                                .moved_by(pc, k, false)
+                                .transpose()?
+                                .unwrap_or(Val::Unknown)
                         }
                         (None, op::ALU64, op::ADD, true, d) if d.is_number() => match operand {
                             p if p.moves() => pointer_plus(pc, p, d)?,
@@ -2306,18 +2307,16 @@ fn map_compatible(
     })
 }
 
-/// `data + o` plus the number `n` (added at `pc`): a constant moves the
-/// offset; a number unknown on its path, small enough, makes a variable
-/// pointer with its own id; anything else is not followed. Refused as the
+/// `data + o` plus the number `n` (added at `pc`; a constant up to
+/// `MAX_PACKET_OFF` moved it in [`pointer_plus`]): a number unknown on
+/// its path, small enough, makes a variable pointer with its own id;
+/// anything else is not followed. Refused as the
 /// kernel's `check_reg_sane_offset` refuses it: a number that may be
 /// negative with nothing bounding it, or one of at least 2^29, when these
 /// bounds are surely the kernel's (a larger number the kernel lets through
 /// makes a pointer it never proves: followed, so its accesses are refused).
-fn packet_plus(pc: usize, o: i64, range: u64, n: Val) -> Result<Val, ContextError> {
+fn packet_plus(pc: usize, o: i64, n: Val) -> Result<Val, ContextError> {
     Ok(match n.scalar() {
-        Some(sc) if sc.exact().is_some_and(|k| k <= MAX_PACKET_OFF) => {
-            Val::Pkt(o + sc.lo as i64, range)
-        }
         Some(sc) if sc.sure && sc.exact().is_some() => {
             sane_offset(pc, "pkt", sc)?;
             Val::Unknown
@@ -2393,23 +2392,24 @@ fn sane_offset(pc: usize, kind: &str, sc: Scalar) -> Result<(), ContextError> {
 
 /// Pointer `p` (one that [`Val::moves`]) plus the number `n` (at `pc`).
 fn pointer_plus(pc: usize, p: Val, n: Val) -> Result<Val, ContextError> {
+    // A constant a packet can hold moves a packet pointer as an immediate
+    // does, keeping its id and proven range.
+    let small = n
+        .scalar()
+        .and_then(|sc| sc.exact())
+        .filter(|&k| k <= MAX_PACKET_OFF);
+    if let (Some(k), Val::Pkt(..) | Val::PktVar { .. }) = (small, p) {
+        return p.moved_by(pc, k as i64, false).unwrap_or(Ok(Val::Unknown));
+    }
     match p {
-        Val::Pkt(o, range) => packet_plus(pc, o, range, n),
+        Val::Pkt(o, _) => packet_plus(pc, o, n),
         Val::PktVar {
-            id,
             off,
             max,
             sure,
             neg,
+            ..
         } => Ok(match n.scalar() {
-            // (A constant keeps the pointer's id and proven range.)
-            Some(sc) if sc.exact().is_some_and(|k| k <= MAX_PACKET_OFF) => Val::PktVar {
-                id,
-                off: off + sc.lo as i64,
-                max,
-                sure,
-                neg,
-            },
             // Another variable part: a new pointer, proven nothing yet.
             Some(sc) if sc.exact().is_none() && (sc.hi <= MAX_PACKET_OFF || sc.sure) => {
                 sane_offset(pc, "pkt", sc)?;

@@ -15,6 +15,7 @@
 mod support;
 
 use cranebpf::ebpf::elf::ObjectProgram;
+use cranebpf::ebpf::insn::{op, Insn};
 use cranebpf::ebpf::maps::{MapDef, MapKind};
 use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
 use cranebpf::ebpf::Program;
@@ -146,35 +147,84 @@ fn our_entries(program: &PacketProgram, name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// `text` with the register ids the kernel prints (`R7(id=3,off=...`)
 /// blanked: the kernel numbers them in the order its search makes them,
-/// which this verifier does not reproduce.
-fn without_ids(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("(id=") {
-        out.push_str(&rest[..at + 4]);
-        rest = rest[at + 4..].trim_start_matches(|c: char| c.is_ascii_digit());
-        out.push('_');
+/// which this verifier does not reproduce. With `ranges`, the proven
+/// range too (`r=255`): after a loop, the kernel names its first path's,
+/// the deepest iteration's, where this verifier has joined the loop's
+/// exits past 32 paths.
+fn without_ids(text: &str, ranges: bool) -> String {
+    let mut out = text.to_string();
+    let blanked: &[&str] = if ranges { &["(id=", ",r="] } else { &["(id="] };
+    for key in blanked {
+        let mut done = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(key) {
+            done.push_str(&rest[..at + key.len()]);
+            rest = rest[at + key.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+            done.push('_');
+        }
+        done.push_str(rest);
+        out = done;
     }
-    out.push_str(rest);
     out
 }
 
-/// One case against the kernel: whether the kernel accepted it, and a
-/// description of each disagreement.
-fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (bool, Vec<String>) {
+/// Whether the program jumps backwards (has a loop).
+fn loops(insns: &[Insn]) -> bool {
+    insns.iter().any(|i| {
+        matches!(i.class(), op::JMP | op::JMP32)
+            && !matches!(i.opc & 0xf0, op::CALL | op::EXIT)
+            && i.off < 0
+    })
+}
+
+/// The kernel's refusals for running out of its search budget (a loop
+/// that never ends, followed until one of its limits): where its search
+/// stands then, and so the instruction and the first error it names,
+/// depends on every step of that search. Refused by both, these are
+/// counted apart, their reasons not compared.
+const BUDGET_REFUSALS: [&str; 3] = [
+    "BPF program is too large",
+    "jumps is too complex",
+    "infinite loop detected",
+];
+
+/// What the kernel made of a case.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accepted,
+    Refused,
+    /// Refused for its search budget ([`BUDGET_REFUSALS`]).
+    OutOfBudget,
+}
+
+/// One case against the kernel: the kernel's verdict, and a description
+/// of each disagreement.
+fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Vec<String>) {
     let listing = || cranebpf::ebpf::disasm::disassemble(&Program::new(case.insns.clone()));
     let mut problems = Vec::new();
-    let mut accepted = false;
+    let mut verdict = Verdict::Refused;
     for engine in Engine::EBPF {
         // (Fresh maps in the kernel for each engine's runs, as ours.)
         let kernel = kernel(case);
-        accepted = matches!(kernel, Kernel::Accepted(..));
+        verdict = match &kernel {
+            Kernel::Accepted(..) => Verdict::Accepted,
+            Kernel::Refused { reason, .. }
+                if BUDGET_REFUSALS.iter().any(|b| reason.contains(b)) =>
+            {
+                Verdict::OutOfBudget
+            }
+            Kernel::Refused { .. } => Verdict::Refused,
+        };
         let ours = ours(case, engine);
         match (&kernel, ours) {
+            (Kernel::Refused { .. }, Err(_)) if verdict == Verdict::OutOfBudget => {}
             (Kernel::Refused { pc, reason, log }, Err(message)) => {
                 let at = pc.map(|pc| format!("instruction {pc}: "));
                 let same_place = at.as_ref().is_none_or(|at| message.contains(at.as_str()));
-                if !without_ids(&message).contains(&without_ids(reason)) || !same_place {
+                let ranges = loops(&case.insns);
+                if !without_ids(&message, ranges).contains(&without_ids(reason, ranges))
+                    || !same_place
+                {
                     problems.push(format!(
                         "refused by both, differently: ours {message:?}; kernel {reason:?} at {pc:?}\n{}\n{log}",
                         listing()
@@ -234,11 +284,13 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (bool, Vec<String>) {
                 }
             }
         }
-        if !problems.is_empty() {
+        // (A verdict is the verifier's, whatever the engine: a refused
+        // program is loaded once.)
+        if !problems.is_empty() || verdict != Verdict::Accepted {
             break;
         }
     }
-    (accepted, problems)
+    (verdict, problems)
 }
 
 /// Whether the running kernel lets XDP programs call `xdp_adjust_meta`:
@@ -246,7 +298,6 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (bool, Vec<String>) {
 /// type cannot use (seen on a 6.18 build), while this crate follows
 /// upstream.
 fn kernel_serves_adjust_meta() -> bool {
-    use cranebpf::ebpf::insn::{op, Insn};
     let insns = [
         Insn::new(op::ALU64 | op::MOV | op::K, 2, 0, 0, -4),
         Insn::new(op::CALL_IMM, 0, 0, 0, 54),
@@ -284,7 +335,7 @@ fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
     }
     let mut rng = Rng::new(seed);
     let mut failures = Vec::new();
-    let (mut accepted, mut refused) = (0, 0);
+    let (mut accepted, mut refused, mut out_of_budget) = (0, 0, 0);
     for n in 0..cases {
         let snippets = 1 + rng.below(6) as usize;
         // (A third are TC classifiers: `__sk_buff`, its fields and
@@ -292,11 +343,12 @@ fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
         let hook = if n % 3 == 2 { Hook::Tc } else { Hook::Xdp };
         let case = xdp::program_for(&mut rng, snippets, hook, adjust_meta);
         let frames = frames(&mut rng);
-        let (kernel_accepted, problems) = compare(&case, &frames);
+        let (verdict, problems) = compare(&case, &frames);
         if problems.is_empty() {
-            match kernel_accepted {
-                true => accepted += 1,
-                false => refused += 1,
+            match verdict {
+                Verdict::Accepted => accepted += 1,
+                Verdict::Refused => refused += 1,
+                Verdict::OutOfBudget => out_of_budget += 1,
             }
         }
         for p in problems {
@@ -308,6 +360,7 @@ fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
     }
     eprintln!(
         "{cases} generated XDP and TC programs: {accepted} accepted and {refused} refused alike, \
+         {out_of_budget} refused by both where the kernel ran out of its search budget, \
          {} disagreements",
         failures.len()
     );

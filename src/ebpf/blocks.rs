@@ -19,6 +19,20 @@ pub(crate) fn jump_target(insn: &Insn, pc: usize) -> Option<i64> {
     }
 }
 
+/// Which slots lie on a loop: between a backward jump and its target
+/// (both included). A slot-range reading, so code that a backward jump
+/// spans without returning to it counts too; what uses it only keeps more
+/// paths apart there.
+pub(crate) fn in_loops(insns: &[Insn]) -> Vec<bool> {
+    let mut marked = vec![false; insns.len()];
+    for (pc, insn) in insns.iter().enumerate() {
+        if let Some(to) = jump_target(insn, pc).filter(|&to| to >= 0 && to <= pc as i64) {
+            marked[to as usize..=pc].fill(true);
+        }
+    }
+    marked
+}
+
 /// True if control never falls through to the next slot.
 pub(crate) fn ends_block(insn: &Insn) -> bool {
     let class = insn.class();

@@ -227,6 +227,12 @@ enum Val {
     /// The frame pointer r10 of this function's frame plus this offset
     /// (the kernel's PTR_TO_STACK).
     Stack(i64),
+    /// A caller's frame pointer plus this offset, in a callee followed from
+    /// its call (a pointer the caller passed): accesses are held to that
+    /// frame's 512 bytes and aligned as stack accesses; what they read is
+    /// not followed, and the caller forgets its slots when the callee
+    /// returns.
+    OuterStack(i64),
     /// The same plus the constant `off` and a number with sure bounds,
     /// `vmin ..= vmax` signed, whose known bits are `bits` (a variable
     /// offset into the stack, as privileged programs may use).
@@ -359,6 +365,7 @@ impl Val {
         let moved = match self {
             Val::Ctx(o) => Val::Ctx(o + k),
             Val::Stack(o) => Val::Stack(o + k),
+            Val::OuterStack(o) => Val::OuterStack(o + k),
             Val::StackVar {
                 off,
                 vmin,
@@ -421,7 +428,7 @@ impl Val {
     fn kernel_type(self) -> Option<&'static str> {
         Some(match self {
             Val::Ctx(_) => "ctx",
-            Val::Stack(_) | Val::StackVar { .. } => "fp",
+            Val::Stack(_) | Val::StackVar { .. } | Val::OuterStack(_) => "fp",
             Val::Pkt(..) | Val::PktVar { .. } => "pkt",
             Val::PktEnd => "pkt_end",
             Val::PktMeta(..) => "pkt_meta",
@@ -517,6 +524,20 @@ struct State {
     at_end: u16,
     /// Per slot, what makes a map key there a constant for the kernel.
     keys: [KeyBytes; SLOTS],
+    /// In a function called locally and followed from its call, as the
+    /// kernel follows it: the caller's side, resumed at the callee's exit.
+    caller: Option<Box<Caller>>,
+}
+
+/// The caller's side of a local call followed into the callee: its state
+/// (r0-r5 clobbered), where it goes on, and whether a pointer into its
+/// stack was passed (its slots are then forgotten on return: what the
+/// callee wrote through it is not followed).
+#[derive(Clone, PartialEq, Eq)]
+struct Caller {
+    state: State,
+    return_to: usize,
+    stack_passed: bool,
 }
 
 impl State {
@@ -530,11 +551,54 @@ impl State {
             unwritten: regs::ALL,
             past_end: 0,
             at_end: 0,
+            caller: None,
         }
+    }
+
+    /// Local calls being followed (0 in a function entered otherwise).
+    fn depth(&self) -> usize {
+        self.caller.as_ref().map_or(0, |c| 1 + c.state.depth())
+    }
+
+    /// Whether both are in the same chain of followed calls (only then
+    /// may they join).
+    fn same_calls(&self, other: &State) -> bool {
+        match (&self.caller, &other.caller) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.return_to == b.return_to && a.state.same_calls(&b.state),
+            _ => false,
+        }
+    }
+
+    /// `f` on this frame's state and each caller's.
+    fn each_frame(&mut self, f: &mut dyn FnMut(&mut State)) {
+        f(self);
+        if let Some(c) = self.caller.as_mut() {
+            c.state.each_frame(f);
+        }
+    }
+
+    /// `proven` bytes of the packet (or, `meta`, of the metadata) past
+    /// every pointer of the kind, copies, spills and callers' included:
+    /// the kernel's `find_good_pkt_pointers`, over every frame.
+    fn prove_packet(&mut self, meta: bool, proven: u64) {
+        self.each_frame(&mut |st| {
+            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                match v {
+                    Val::Pkt(_, r) if !meta => *r = (*r).max(proven),
+                    Val::PktMeta(_, r) if meta => *r = (*r).max(proven),
+                    _ => {}
+                }
+            }
+        });
     }
 
     fn join(&mut self, other: &State, widen: bool) -> bool {
         let before = self.clone();
+        if let (Some(a), Some(b)) = (self.caller.as_mut(), other.caller.as_ref()) {
+            a.state.join(&b.state, widen);
+            a.stack_passed |= b.stack_passed;
+        }
         self.var_ranges.retain_mut(|(id, r)| {
             match other.var_ranges.iter().find(|(o, _)| o == id) {
                 Some(&(_, o)) => {
@@ -679,23 +743,47 @@ impl State {
 
     /// Proves `bytes` past the variable packet pointers of `id`.
     fn prove_var(&mut self, id: usize, bytes: u64) {
-        match self.var_ranges.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, r)) => *r = (*r).max(bytes),
-            None => {
-                self.var_ranges.push((id, bytes));
-                self.var_ranges.sort_unstable();
+        // (In every frame: a caller's copies of the pointer share the id.)
+        self.each_frame(
+            &mut |st| match st.var_ranges.iter_mut().find(|(i, _)| *i == id) {
+                Some((_, r)) => *r = (*r).max(bytes),
+                None => {
+                    st.var_ranges.push((id, bytes));
+                    st.var_ranges.sort_unstable();
+                }
+            },
+        );
+    }
+
+    /// Every packet pointer and range forgotten, in every frame, as the
+    /// kernel forgets them after a call that may change the packet: the
+    /// pointers become unknown numbers (for a privileged program: the
+    /// kernel's `mark_reg_invalid`).
+    fn forget_packet(&mut self) {
+        self.each_frame(&mut |st| {
+            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                if matches!(
+                    v,
+                    Val::Pkt(..) | Val::PktVar { .. } | Val::PktEnd | Val::PktMeta(..)
+                ) {
+                    *v = Val::Scalar(Scalar::unknown());
+                }
             }
-        }
+            st.var_ranges.clear();
+            st.keep_end_marks(0);
+        });
     }
 
     /// Stops following the variable packet pointers of `id`.
     fn forget_var(&mut self, id: usize) {
-        for v in self.regs.iter_mut().chain(self.stack.iter_mut()) {
-            if matches!(*v, Val::PktVar { id: i, .. } if i == id) {
-                *v = Val::Unknown;
+        self.each_frame(&mut |st| {
+            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                if matches!(*v, Val::PktVar { id: i, .. } if i == id) {
+                    *v = Val::Unknown;
+                }
             }
-        }
-        self.var_ranges.retain(|(i, _)| *i != id);
+            st.var_ranges.retain(|(i, _)| *i != id);
+        });
     }
 }
 
@@ -770,6 +858,8 @@ fn explore(
     let functions = blocks::Functions::new(insns);
     let mut returns_r0 = vec![true; functions.len()];
     let live = blocks::live_registers(insns, blocks::PacketLoads::ReadContext);
+    let in_loop = blocks::in_loops(insns);
+    let changes_packet_data = functions_changing_packet(insns, &functions);
     // (instruction, which of its states)
     let mut work = vec![(0usize, 0usize)];
     // States kept beyond each instruction's first, program-wide.
@@ -838,16 +928,23 @@ fn explore(
                     }
                     return;
                 }
-                if here.is_empty() || (here.len() < paths && split < SPLIT_STATES) {
+                let kept = if in_loop[to] {
+                    paths.max(LOOP_PATHS)
+                } else {
+                    paths
+                };
+                // (Only states in the same chain of calls join.)
+                let last = here.iter().rposition(|h| h.same_calls(&st));
+                let Some(last) = last.filter(|_| here.len() >= kept || split >= SPLIT_STATES)
+                else {
                     split += usize::from(!here.is_empty());
                     here.push(st);
                     work.push((to, here.len() - 1));
                     return;
-                }
+                };
                 let st = &st;
                 joins[to] = joins[to].saturating_add(1);
                 let widen = joins[to] > 8;
-                let last = here.len() - 1;
                 if here[last].join(st, widen) {
                     work.push((to, last));
                 }
@@ -855,6 +952,12 @@ fn explore(
             let dst = (i.dst & 15).min(10) as usize;
             let src = (i.src & 15).min(10) as usize;
             let size = semantics::size_bytes(i.size_field());
+            // A local call's callee, followed once the caller's next
+            // instruction is queued.
+            let mut callee_entry: Option<(usize, State)> = None;
+            // The call is followed: the caller goes on from the callee's
+            // exits, not from here.
+            let mut returns_later = false;
             match i.class() {
                 op::ALU64 | op::ALU => {
                     let imm = i64::from(i.imm);
@@ -1118,15 +1221,44 @@ fn explore(
                     }
                 }
                 _ => match i.op() {
-                    op::EXIT => continue,
+                    op::EXIT => {
+                        // A followed call's callee returns: the caller goes
+                        // on with r0 as the callee left it.
+                        if let Some(caller) = s.caller.take() {
+                            let Caller {
+                                state: mut back,
+                                return_to,
+                                stack_passed,
+                            } = *caller;
+                            // (A pointer into the callee's frame is
+                            // nothing the caller can use.)
+                            back.regs[0] = match s.regs[0] {
+                                Val::Stack(_) | Val::StackVar { .. } | Val::OuterStack(_) => {
+                                    Val::Other
+                                }
+                                v => v,
+                            };
+                            back.unwritten =
+                                (back.unwritten & !regs::R0) | (s.unwritten & regs::R0);
+                            if stack_passed {
+                                back.forget_stack(-(SLOTS as i64 * 8), SLOTS as u64 * 8);
+                            }
+                            flow(return_to, back, &mut work);
+                        }
+                        continue;
+                    }
                     op::CALL if i.src == op::CALL_LOCAL && !i.is_src_reg() => {
                         // The callee starts with the arguments and a fresh frame.
                         // (A pointer into the caller's stack is not one into
                         // the callee's: not followed there.)
                         let mut callee = State::unset();
+                        let followed = s.depth() + 1 < super::MAX_CALL_FRAMES;
                         for r in 1..=5 {
                             callee.regs[r] = match s.regs[r] {
-                                Val::Stack(_) => Val::Other,
+                                Val::Stack(o) if followed => Val::OuterStack(o),
+                                Val::Stack(_) | Val::OuterStack(_) | Val::StackVar { .. } => {
+                                    Val::Other
+                                }
                                 v => v,
                             };
                         }
@@ -1135,17 +1267,49 @@ fn explore(
                         callee.unwritten =
                             (s.unwritten & regs::ARGS) | regs::R0 | regs::CALLEE_SAVED;
                         let to = (pc as i64 + 1 + i64::from(i.imm)) as usize;
-                        flow(to, callee, &mut work);
+                        let stack_passed = s.regs[1..=5]
+                            .iter()
+                            .any(|v| matches!(v, Val::Stack(_) | Val::StackVar { .. }));
                         for r in 0..=5 {
                             s.regs[r] = Val::Other;
                         }
-                        let r0 = if returns_r0[functions.index_of(to)] {
-                            0
+                        if followed {
+                            // Followed as the kernel follows it: the caller
+                            // goes on from each of the callee's exits, with
+                            // what the callee proved of its packet pointers.
+                            let mut back = s.clone();
+                            back.unwritten = (s.unwritten & regs::CALLEE_SAVED) | regs::ARGS;
+                            back.keep_end_marks(regs::CALLEE_SAVED);
+                            back.forget_dead(live.get(pc + 1).copied().unwrap_or(0) | regs::R0);
+                            callee.caller = Some(Box::new(Caller {
+                                state: back,
+                                return_to: pc + 1,
+                                stack_passed,
+                            }));
+                            callee_entry = Some((to, callee));
+                            returns_later = true;
                         } else {
-                            regs::R0
-                        };
-                        s.unwritten = (s.unwritten & regs::CALLEE_SAVED) | regs::ARGS | r0;
-                        s.keep_end_marks(regs::CALLEE_SAVED);
+                            // (Deeper than the kernel allows, which the
+                            // verifier refuses unless a budget lets
+                            // recursion run: the callee explored apart, the
+                            // caller going on with what any callee leaves.)
+                            callee_entry = Some((to, callee));
+                            if to < n && changes_packet_data[functions.index_of(to)] {
+                                s.forget_packet();
+                            }
+                            if stack_passed {
+                                s.forget_stack(-(SLOTS as i64 * 8), SLOTS as u64 * 8);
+                            }
+                        }
+                        if !returns_later {
+                            let r0 = if returns_r0[functions.index_of(to)] {
+                                0
+                            } else {
+                                regs::R0
+                            };
+                            s.unwritten = (s.unwritten & regs::CALLEE_SAVED) | regs::ARGS | r0;
+                            s.keep_end_marks(regs::CALLEE_SAVED);
+                        }
                     }
                     op::CALL => {
                         // A helper this runtime serves to another program
@@ -1235,32 +1399,10 @@ fn explore(
                             }
                             _ => {}
                         }
-                        // Helpers that change the packet (xdp_adjust_head,
-                        // _meta, _tail; skb_store_bytes, l3/l4_csum_replace,
-                        // skb_vlan_push, _pop, skb_pull_data, skb_change_tail,
-                        // _head, skb_adjust_room, skb_change_proto):
-                        // the kernel forgets every packet pointer and range.
-                        if !i.is_src_reg()
-                            && matches!(
-                                i.imm,
-                                9 | 10 | 11 | 18 | 19 | 31 | 38 | 39 | 43 | 44 | 50 | 54 | 65
-                            )
-                        {
-                            // (Unknown numbers, for a privileged program:
-                            // the kernel's mark_reg_invalid.)
-                            for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
-                                if matches!(
-                                    v,
-                                    Val::Pkt(..)
-                                        | Val::PktVar { .. }
-                                        | Val::PktEnd
-                                        | Val::PktMeta(..)
-                                ) {
-                                    *v = Val::Scalar(Scalar::unknown());
-                                }
-                            }
-                            s.var_ranges.clear();
-                            s.keep_end_marks(0);
+                        // A helper that changes the packet: the kernel
+                        // forgets every packet pointer and range.
+                        if !i.is_src_reg() && changes_packet(i.imm) {
+                            s.forget_packet();
                         }
                     }
                     _ => {}
@@ -1289,7 +1431,19 @@ fn explore(
                     Lookup::Inner(outer) => Val::InnerMap(outer),
                     Lookup::Sample => Val::Sample(id),
                 };
-                for st in [&mut on_next, &mut on_target] {
+                // (The side where it is 0 holds the number 0, as the
+                // kernel's mark_ptr_or_null_regs makes it: it may be
+                // returned to a caller, who may compute with it.)
+                let null_on_target = i.op() == op::JEQ;
+                for (st, null) in [
+                    (&mut on_next, !null_on_target),
+                    (&mut on_target, null_on_target),
+                ] {
+                    let value = if null && i.class() == op::JMP {
+                        Val::Scalar(Scalar::constant(0))
+                    } else {
+                        value
+                    };
                     for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
                         if *v == Val::MapOrNull(id, lookup) {
                             *v = value;
@@ -1323,14 +1477,7 @@ fn explore(
                     // (Every pointer of the kind, copies and spills
                     // included, as the kernel's find_good_pkt_pointers.)
                     Val::Pkt(..) | Val::PktMeta(..) => {
-                        let meta = matches!(pointer, Val::PktMeta(..));
-                        for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
-                            match v {
-                                Val::Pkt(_, r) if !meta => *r = (*r).max(proven),
-                                Val::PktMeta(_, r) if meta => *r = (*r).max(proven),
-                                _ => {}
-                            }
-                        }
+                        st.prove_packet(matches!(pointer, Val::PktMeta(..)), proven);
                     }
                     _ => {}
                 }
@@ -1378,8 +1525,11 @@ fn explore(
             if let Some(to) = target.filter(|_| dead_side != Some(true)) {
                 flow(to, on_target, &mut work);
             }
-            if let Some(to) = next.filter(|_| dead_side != Some(false)) {
+            if let Some(to) = next.filter(|_| dead_side != Some(false) && !returns_later) {
                 flow(to, on_next, &mut work);
+            }
+            if let Some((to, callee)) = callee_entry {
+                flow(to, callee, &mut work);
             }
         }
         Ok(())
@@ -1492,6 +1642,17 @@ const PATHS: usize = 8;
 /// each writing its own stack slot) takes 25 ms with 32, 4 ms with eight.
 const PATHS_AFTER_REFUSAL: usize = 32;
 
+/// Paths kept apart per instruction inside a loop: the kernel follows a
+/// bounded loop iteration by iteration, each with its counter known, and
+/// refuses the first iteration whose access no check proves; joined
+/// after eight iterations, the counter would be a range, the access left
+/// to the run-time checks, and the program accepted. Enough for a loop
+/// over 256 bytes; [`SPLIT_STATES`] still bounds the whole. (After the
+/// loop, its exits join as other paths do: keeping them apart too
+/// tripled the load time of `parse.c` at -O2, 7 to 22 ms, for the sake of
+/// the range a refusal prints.)
+const LOOP_PATHS: usize = 1024;
+
 /// How many states a program keeps beyond one per instruction (a state
 /// is a few kilobytes: this bounds the pass's memory on programs that
 /// branch everywhere; past it, paths join as before).
@@ -1570,6 +1731,20 @@ fn compared(i: &Insn, s: &State) -> Option<(usize, u8, u64, bool)> {
 /// the jump's target, `false` the next instruction), which the kernel does
 /// not explore (its `is_branch_taken`).
 fn decided_branch(i: &Insn, s: &State) -> Option<bool> {
+    // A map value pointer (never NULL once checked, or at a constant
+    // array key) compared with 0: the kernel's is_branch_taken knows the
+    // answer (its reg_not_null).
+    if i.class() == op::JMP && !i.is_src_reg() && i.imm == 0 {
+        let not_null = matches!(
+            s.regs[usize::from(i.dst & 15).min(10)],
+            Val::MapValue { .. } | Val::ReadOnly(..)
+        );
+        match i.op() {
+            op::JEQ if not_null => return Some(true),
+            op::JNE if not_null => return Some(false),
+            _ => {}
+        }
+    }
     let (reg, code, k, constant_sure) = compared(i, s)?;
     let number = s.regs[reg].scalar().filter(|sc| sc.sure && constant_sure)?;
     let taken = scalar::range_decides(i.class(), code, number, k)?;
@@ -1636,7 +1811,7 @@ impl Access {
                      the map is read-only to programs (.rodata, devmaps)"
                 ))
             }
-            Val::Stack(o) => {
+            Val::Stack(o) | Val::OuterStack(o) => {
                 let off = o + self.off;
                 if off >= -(SLOTS as i64 * 8) && off + size as i64 <= 0 {
                     return Ok(());
@@ -1718,7 +1893,7 @@ impl Access {
     /// alignment on hosts with efficient unaligned access.
     fn check_alignment(&self, base: Val) -> Result<(), ContextError> {
         let (kind, var, fixed) = match base {
-            Val::Stack(o) => ("stack", Tnum::constant(0), o),
+            Val::Stack(o) | Val::OuterStack(o) => ("stack", Tnum::constant(0), o),
             Val::StackVar { off, bits, .. } => ("stack", bits, off),
             Val::MapValue {
                 off,
@@ -1804,6 +1979,52 @@ struct Prototype {
     context: bool,
     any_number: bool,
     memory: &'static [MemArg],
+}
+
+/// Helpers that change the packet, after which the kernel forgets every
+/// packet pointer (`bpf_helper_changes_pkt_data`): skb_store_bytes,
+/// l3/l4_csum_replace, skb_vlan_push, _pop, skb_change_proto,
+/// skb_pull_data, skb_change_tail, xdp_adjust_head, skb_adjust_room,
+/// skb_change_head, xdp_adjust_meta, xdp_adjust_tail.
+fn changes_packet(helper: i32) -> bool {
+    matches!(
+        helper,
+        9 | 10 | 11 | 18 | 19 | 31 | 38 | 39 | 43 | 44 | 50 | 54 | 65
+    )
+}
+
+/// For each function, whether a call of it may change the packet: it
+/// calls such a helper, a tail call (the program it runs may), or such a
+/// function (the kernel's `changes_pkt_data` of subprograms, found before
+/// it verifies any).
+fn functions_changing_packet(insns: &[Insn], functions: &blocks::Functions) -> Vec<bool> {
+    let mut changes = vec![false; functions.len()];
+    let mut pc = 0;
+    while pc < insns.len() {
+        let i = &insns[pc];
+        if i.opc == op::CALL_IMM && i.src == 0 && (changes_packet(i.imm) || i.imm == 12) {
+            changes[functions.index_of(pc)] = true;
+        }
+        pc += i.width();
+    }
+    // (Through calls: until nothing more is marked.)
+    loop {
+        let mut more = false;
+        for (call, to) in blocks::local_calls(insns) {
+            let Ok(to) = usize::try_from(to) else {
+                continue;
+            };
+            if to < insns.len()
+                && changes[functions.index_of(to)]
+                && !std::mem::replace(&mut changes[functions.index_of(call)], true)
+            {
+                more = true;
+            }
+        }
+        if !more {
+            return changes;
+        }
+    }
 }
 
 /// The prototype of helper `helper` (nothing checked for others).
@@ -1902,7 +2123,7 @@ fn helper_memory(
                 ))
             }
             Val::Scalar(_) => Some("scalar"),
-            Val::Stack(_) | Val::StackVar { .. } => Some("fp"),
+            Val::Stack(_) | Val::StackVar { .. } | Val::OuterStack(_) => Some("fp"),
             Val::PktEnd => Some("pkt_end"),
             Val::PktMeta(..) => Some("pkt_meta"),
             Val::MapPtr(_) | Val::InnerMap(_) => Some("map_ptr"),
@@ -3306,5 +3527,89 @@ mod tests {
             e.message
         );
         assert_eq!(e.pc, 6);
+    }
+
+    /// A loop over up to 255 packet bytes, each checked, then a read
+    /// before the packet: refused where the kernel refuses it. (The kernel
+    /// names the range its first path proved, the deepest iteration's,
+    /// r=255; here the loop's exits join past 32 paths and the range
+    /// named is the joined one.)
+    #[test]
+    fn a_loop_is_followed_iteration_by_iteration() {
+        let src = "ldxw %r7, [%r1]\nldxw %r8, [%r1+4]\nmov %r0, 2\nmov %r2, %r7\n\
+                   add %r2, 12\njge %r2, %r8, +17\nldxb %r1, [%r7+6]\nand %r1, 255\n\
+                   mov %r4, 0\nmov %r5, 0\njge32 %r4, %r1, +9\nmov %r2, %r7\nadd %r2, %r4\n\
+                   mov %r3, %r2\nadd %r3, 1\njgt %r3, %r8, +7\nldxb %r3, [%r2]\n\
+                   add %r5, %r3\nadd %r4, 1\nja -10\nmov %r0, %r5\nand %r0, 3\n\
+                   ldxdw %r3, [%r7-7]\nexit";
+        let prog = assemble(src).expect("assembles");
+        let e = rewrite(&prog, ContextKind::Xdp).expect_err("refused");
+        assert_eq!(e.pc, 22);
+        assert!(
+            e.message
+                .starts_with("invalid access to packet, off=-7 size=8, R7(id=0,off=-7,r="),
+            "{}",
+            e.message
+        );
+        // Unchecked, the same loop's read is refused at the first
+        // iteration past what was proven (r4 = 13), not left to the
+        // run-time checks as a joined counter would leave it.
+        let unchecked = src.replace("jgt %r3, %r8, +7", "ja +0");
+        let e = rewrite(&assemble(&unchecked).expect("assembles"), ContextKind::Xdp)
+            .expect_err("refused");
+        assert_eq!(e.pc, 16, "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("invalid access to packet, off=13 size=1"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// A callee followed from its call: what it proves of the caller's
+    /// packet pointer holds after it returns (on that path), and a key
+    /// the caller stored and passed by pointer is no longer a constant
+    /// after it returns (the callee may have written it), so the lookup
+    /// needs its NULL check.
+    #[test]
+    fn local_calls_are_followed_from_their_call() {
+        // The callee checks 18 bytes past the pointer it is given; the
+        // caller then reads byte 17 of the packet.
+        let src = "ldxw %r7, [%r1]\nldxw %r8, [%r1+4]\nmov %r1, %r7\nmov %r2, %r8\n\
+                   call local +3\nldxb %r0, [%r7+17]\nand %r0, 3\nexit\n\
+                   mov %r3, %r1\nadd %r3, 18\njgt %r3, %r2, +2\nmov %r0, 2\nexit\n\
+                   mov %r0, 1\nexit";
+        let prog = assemble(src).expect("assembles");
+        let e = rewrite(&prog, ContextKind::Xdp).expect_err("refused on the unchecked path");
+        // (The callee's first path proved 18 bytes; its other exit, none.)
+        assert!(
+            e.message.contains("off=17 size=1, R7(id=0,off=17,r=0)"),
+            "{}",
+            e.message
+        );
+        let map = MapDef::new("table", MapKind::Array, 4, 8, 4);
+        let src = "stw [%r10-4], 0\nmov %r1, %r10\nadd %r1, -4\ncall local +7\n\
+                   mov %r2, %r10\nadd %r2, -4\nlddw %r1, 0\ncall 1\nldxdw %r0, [%r0]\nexit\n\
+                   stw [%r1], 100\nmov %r0, 0\nexit";
+        let mut prog = assemble(src).expect("assembles");
+        for insn in prog.insns.iter_mut().filter(|i| i.is_lddw()) {
+            insn.src = 1;
+        }
+        let e = rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map))
+            .expect_err("refused");
+        assert!(
+            e.message
+                .starts_with("R0 invalid mem access 'map_value_or_null'"),
+            "{}",
+            e.message
+        );
+        // Without the call, the key is the constant 0 and the value
+        // never NULL.
+        let without = src.replace("call local +7", "ja +0");
+        let mut prog = assemble(&without).expect("assembles");
+        for insn in prog.insns.iter_mut().filter(|i| i.is_lddw()) {
+            insn.src = 1;
+        }
+        assert!(rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map)).is_ok());
     }
 }

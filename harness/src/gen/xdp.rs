@@ -5,7 +5,10 @@
 //! offsets, map lookups with and without their NULL check, map value
 //! accesses at and past the value's end, stack reads and writes, context
 //! fields, `xdp_adjust_head`/`adjust_tail` invalidating packet pointers,
-//! and branches on packet bytes that give a program several paths. Each
+//! branches on packet bytes that give a program several paths, bounded
+//! loops over the packet, and local (BPF-to-BPF) calls of functions given
+//! the context, a stack pointer, the packet's pointers or numbers (placed
+//! after the main function's exit). Each
 //! snippet is as clang writes it or one edit away from it; half the
 //! programs are built carefully (what correct code does), and about a
 //! quarter of all are accepted: the test against the kernel compares the
@@ -83,11 +86,16 @@ enum Item {
     /// A conditional or unconditional jump (`opc`, `dst`, `src`, `imm`) to
     /// a label.
     Jump(u8, u8, u8, i32, usize),
+    /// A local (BPF-to-BPF) call of the function at a label.
+    Call(usize),
     Label(usize),
 }
 
-/// The label of the shared exit block.
+/// The label of the main function's shared exit block.
 const OUT: usize = 0;
+
+/// Local calls in one program at most (each function is a few snippets).
+const MAX_FUNCTIONS: u32 = 3;
 
 struct Builder {
     rng: Rng,
@@ -105,6 +113,16 @@ struct Builder {
     /// difference of two pointers, which privileged programs may
     /// compute, made the result).
     defined: bool,
+    /// The exit block of the function being built ([`OUT`] in the main
+    /// one): where failed checks go.
+    exit: usize,
+    /// Functions called from the program, placed after the main
+    /// function's exit.
+    functions: Vec<Item>,
+    /// Functions made so far.
+    made: u32,
+    /// Bytes at the top of the stack the program zeroes in each frame.
+    zeroed_bytes: i16,
     /// Whether XDP programs may call `xdp_adjust_meta`.
     adjust_meta: bool,
 }
@@ -201,21 +219,21 @@ impl Builder {
             op::JMP
         };
         match self.rng.below(6) {
-            0 => self.jump(class | op::JGT | op::X, 2, 8, 0, OUT),
-            1 => self.jump(class | op::JGE | op::X, 2, 8, 0, OUT),
-            2 => self.jump(class | op::JLT | op::X, 8, 2, 0, OUT),
-            3 => self.jump(class | op::JLE | op::X, 8, 2, 0, OUT),
+            0 => self.jump(class | op::JGT | op::X, 2, 8, 0, self.exit),
+            1 => self.jump(class | op::JGE | op::X, 2, 8, 0, self.exit),
+            2 => self.jump(class | op::JLT | op::X, 8, 2, 0, self.exit),
+            3 => self.jump(class | op::JLE | op::X, 8, 2, 0, self.exit),
             4 => {
                 // if data + len <= data_end goto ok; exit
                 let ok = self.label();
                 self.jump(class | op::JLE | op::X, 2, 8, 0, ok);
-                self.jump(op::JMP | op::JA, 0, 0, 0, OUT);
+                self.jump(op::JMP | op::JA, 0, 0, 0, self.exit);
                 self.items.push(Item::Label(ok));
             }
             _ => {
                 let ok = self.label();
                 self.jump(class | op::JGE | op::X, 8, 2, 0, ok);
-                self.jump(op::JMP | op::JA, 0, 0, 0, OUT);
+                self.jump(op::JMP | op::JA, 0, 0, 0, self.exit);
                 self.items.push(Item::Label(ok));
             }
         }
@@ -263,7 +281,7 @@ impl Builder {
             }
             2 => {
                 let imm = self.rng.below(80) as i32;
-                self.jump(op::JMP | op::JGT | op::K, 3, 0, imm, OUT);
+                self.jump(op::JMP | op::JGT | op::K, 3, 0, imm, self.exit);
             }
             3 => {
                 let insn = alu64(op::RSH, 3, self.rng.below(8) as i32);
@@ -311,10 +329,10 @@ impl Builder {
             1 => {
                 let ok = self.label();
                 self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, ok);
-                self.jump(op::JMP | op::JA, 0, 0, 0, OUT);
+                self.jump(op::JMP | op::JA, 0, 0, 0, self.exit);
                 self.items.push(Item::Label(ok));
             }
-            _ => self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, OUT),
+            _ => self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, self.exit),
         }
         self.push(alu64_reg(op::MOV, 9, 0));
         self.push(alu64(op::MOV, 0, 2));
@@ -395,6 +413,9 @@ impl Builder {
                 if self.rng.chance(1, 2) {
                     self.push(st(size, 4, 0, 1));
                 } else {
+                    // (Down to 308 bytes below r10: past what a called
+                    // function zeroes.)
+                    self.defined &= self.zeroed_bytes >= 308;
                     self.push(ldx(size, 3, 4, 0));
                 }
             }
@@ -464,7 +485,7 @@ impl Builder {
         self.push(alu64(op::MOV, 2, delta));
         self.push(call(helper));
         if self.rng.chance(1, 2) {
-            self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, OUT);
+            self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, self.exit);
         }
         if self.careful || self.rng.chance(7, 8) {
             let (data, end, _) = self.hook.pointers();
@@ -542,7 +563,7 @@ impl Builder {
         self.push(alu64_reg(op::MOV, 3, 2));
         self.push(alu64(op::ADD, 3, len));
         let data = if self.rng.chance(7, 8) { 7 } else { 8 };
-        self.jump(op::JMP | op::JGT | op::X, 3, data, 0, OUT);
+        self.jump(op::JMP | op::JGT | op::X, 3, data, 0, self.exit);
         let size = *self.rng.pick(&[op::B, op::H, op::W]);
         let off = self.access_off(len, size);
         if self.rng.chance(1, 2) {
@@ -572,7 +593,9 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(18) {
+        match self.rng.below(20) {
+            18 if self.made < MAX_FUNCTIONS && depth < 2 => self.local_call(depth),
+            18 | 19 => self.bounded_loop(),
             16 => self.pointer_arithmetic(),
             17 => self.metadata(),
             0..=3 => {
@@ -607,29 +630,248 @@ impl Builder {
         }
     }
 
-    fn finish(self) -> Vec<Insn> {
-        // Label positions (in instruction slots), then the jumps.
+    fn finish(mut self) -> Vec<Insn> {
+        let functions = std::mem::take(&mut self.functions);
+        self.items.extend(functions);
+        // Label positions (in instruction slots), then the jumps and calls.
         let mut at = vec![0usize; self.labels + 1];
         let mut pc = 0;
         for item in &self.items {
             match item {
-                Item::Insn(_) | Item::Jump(..) => pc += 1,
+                Item::Insn(_) | Item::Jump(..) | Item::Call(_) => pc += 1,
                 Item::Label(l) => at[*l] = pc,
             }
         }
-        at[OUT] = pc;
-        let mut insns = Vec::with_capacity(pc + 2);
+        let mut insns = Vec::with_capacity(pc);
         for item in self.items {
+            let from = insns.len() as i64 + 1;
             match item {
                 Item::Insn(i) => insns.push(i),
                 Item::Jump(opc, dst, src, imm, to) => {
-                    let off = at[to] as i64 - insns.len() as i64 - 1;
+                    let off = at[to] as i64 - from;
                     insns.push(Insn::new(opc, dst, src, off as i16, imm));
+                }
+                Item::Call(to) => {
+                    let off = at[to] as i64 - from;
+                    insns.push(Insn::new(op::CALL_IMM, 0, 1, 0, off as i32));
                 }
                 Item::Label(_) => {}
             }
         }
         insns
+    }
+
+    /// The items a function body's `build` adds, built with `exit` as its
+    /// exit block and with its own zeroed stack, placed after the main
+    /// function under `label`.
+    fn function(&mut self, label: usize, build: impl FnOnce(&mut Builder)) {
+        let outer_items = std::mem::take(&mut self.items);
+        let outer = (self.exit, self.zeroed_bytes, self.value_size);
+        self.exit = self.label();
+        self.items.push(Item::Label(label));
+        build(self);
+        let body = std::mem::replace(&mut self.items, outer_items);
+        (self.exit, self.zeroed_bytes, self.value_size) = outer;
+        self.functions.extend(body);
+    }
+
+    /// A local (BPF-to-BPF) call: of a function given the context (which
+    /// runs snippets of its own on the packet: bounds checks, lookups,
+    /// helpers that move the packet under the caller's pointers, calls of
+    /// its own), a pointer into the caller's stack, the packet's pointers,
+    /// or numbers; its result made the action, or (carelessly) a register
+    /// the call clobbered read after it. Careless calls pass what the
+    /// callee does not expect, leave argument registers unset, or reach
+    /// outside what the argument points to.
+    fn local_call(&mut self, depth: u32) {
+        self.made += 1;
+        let f = self.label();
+        match self.rng.below(4) {
+            0 => {
+                if self.careful || self.rng.chance(3, 4) {
+                    self.push(alu64_reg(op::MOV, 1, 6));
+                }
+                self.items.push(Item::Call(f));
+                let snippets = 1 + self.rng.below(3);
+                self.function(f, |b| {
+                    let (data, end, _) = b.hook.pointers();
+                    b.push(alu64_reg(op::MOV, 6, 1));
+                    b.push(ldx(op::W, 7, 6, data));
+                    b.push(ldx(op::W, 8, 6, end));
+                    let action = b.rng.below(4) as i32;
+                    b.push(alu64(op::MOV, 0, action));
+                    if b.careful || b.rng.chance(3, 4) {
+                        b.push(alu64(op::MOV, 9, 0));
+                    }
+                    // (Ten slots: the kernel's limit is on the stacks of
+                    // a call chain together.)
+                    b.zeroed_bytes = 80;
+                    for slot in 1..=10 {
+                        b.push(st(op::DW, 10, -8 * slot, 0));
+                    }
+                    for _ in 0..snippets {
+                        b.snippet(depth + 1);
+                    }
+                    let exit = b.exit;
+                    b.items.push(Item::Label(exit));
+                    b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                });
+            }
+            1 => {
+                let slot = -8 * (1 + self.rng.below(4) as i16);
+                let value = self.rng.below(1000) as i32;
+                if self.careful || self.rng.chance(3, 4) {
+                    self.push(st(op::DW, 10, slot, value));
+                }
+                self.push(alu64_reg(op::MOV, 1, 10));
+                let at = match self.rng.below(8) {
+                    _ if self.careful => slot,
+                    0 => slot + 4,
+                    1 => slot - 512,
+                    _ => slot,
+                };
+                self.push(alu64(op::ADD, 1, i32::from(at)));
+                let add = self.rng.below(100) as i32;
+                self.push(alu64(op::MOV, 2, add));
+                self.items.push(Item::Call(f));
+                self.push(ldx(op::DW, 3, 10, slot));
+                self.push(alu64_reg(op::XOR, 0, 3));
+                let (size, off) = match self.rng.below(6) {
+                    _ if self.careful => (op::DW, 0),
+                    0 => (op::DW, 8),
+                    1 => (op::DW, -8),
+                    2 => (op::W, 4),
+                    _ => (op::DW, 0),
+                };
+                self.function(f, |b| {
+                    b.push(ldx(size, 3, 1, off));
+                    b.push(alu64_reg(op::ADD, 3, 2));
+                    b.push(stx(size, 1, 3, off));
+                    b.push(alu64_reg(op::MOV, 0, 3));
+                    b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                });
+            }
+            2 => {
+                let (first, second) = match self.rng.below(8) {
+                    _ if self.careful => (7, 8),
+                    0 => (8, 7),
+                    1 => (7, 7),
+                    2 => (6, 8),
+                    _ => (7, 8),
+                };
+                self.push(alu64_reg(op::MOV, 1, first));
+                self.push(alu64_reg(op::MOV, 2, second));
+                self.items.push(Item::Call(f));
+                let len = self.check_len();
+                let size = self.size();
+                let off = self.access_off(len, size);
+                let set_r0 = self.careful || self.rng.chance(7, 8);
+                self.function(f, |b| {
+                    let exit = b.exit;
+                    b.push(alu64_reg(op::MOV, 3, 1));
+                    b.push(alu64(op::ADD, 3, len));
+                    b.jump(op::JMP | op::JGT | op::X, 3, 2, 0, exit);
+                    b.push(ldx(size, 0, 1, off));
+                    b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                    b.items.push(Item::Label(exit));
+                    if set_r0 {
+                        b.push(alu64(op::MOV, 0, 1));
+                    }
+                    b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                });
+            }
+            _ => {
+                if self.rng.chance(1, 2) {
+                    let len = self.packet_check();
+                    let insn = ldx(op::B, 1, 7, self.access_off(len, op::B));
+                    self.push(insn);
+                } else {
+                    let k = self.rng.below(50) as i32;
+                    self.push(alu64(op::MOV, 1, k));
+                }
+                if self.careful || self.rng.chance(3, 4) {
+                    let k = self.rng.below(50) as i32;
+                    self.push(alu64(op::MOV, 2, k));
+                }
+                self.items.push(Item::Call(f));
+                let code = *self.rng.pick(&[op::ADD, op::MUL, op::XOR, op::SUB]);
+                self.function(f, |b| {
+                    b.push(alu64_reg(op::MOV, 0, 1));
+                    b.push(alu64_reg(code, 0, 2));
+                    b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                });
+            }
+        }
+        if self.careful || self.rng.chance(7, 8) {
+            self.push(alu64(op::AND, 0, 3));
+        } else {
+            // r1-r5 do not survive a call.
+            let clobbered = 1 + self.rng.below(5) as u8;
+            self.push(alu64_reg(op::MOV, 0, clobbered));
+        }
+    }
+
+    /// A bounded loop over the packet's first bytes as clang writes one:
+    /// the bound a constant or a packet byte (masked small, or not), the
+    /// test at the bottom or at the top, each byte checked against
+    /// `data_end` before it is read (carelessly, not; or a counter that
+    /// never moves, which the kernel finds to be an infinite loop). The
+    /// bytes' sum (low two bits) is the action.
+    fn bounded_loop(&mut self) {
+        if self.rng.chance(1, 3) {
+            let len = self.packet_check();
+            let insn = ldx(op::B, 1, 7, self.access_off(len, op::B));
+            self.push(insn);
+            let mask = match self.rng.below(4) {
+                _ if self.careful => 0xf,
+                0 => 0xff,
+                _ => *self.rng.pick(&[0x7, 0xf, 0x1f]),
+            };
+            self.push(alu64(op::AND, 1, mask));
+        } else {
+            let k = 1 + self.rng.below(24) as i32;
+            self.push(alu64(op::MOV, 1, k));
+        }
+        self.push(alu64(op::MOV, 4, 0));
+        self.push(alu64(op::MOV, 5, 0));
+        // (A counter that never moves costs both verifiers their whole
+        // search budget: rare, so that a run stays short.)
+        let step = if self.careful || !self.rng.chance(1, 32) {
+            1
+        } else {
+            0
+        };
+        let class = if self.rng.chance(1, 4) {
+            op::JMP32
+        } else {
+            op::JMP
+        };
+        let top = self.label();
+        let done = self.label();
+        let test_first = self.rng.chance(1, 2);
+        self.items.push(Item::Label(top));
+        if test_first {
+            self.jump(class | op::JGE | op::X, 4, 1, 0, done);
+        }
+        self.push(alu64_reg(op::MOV, 2, 7));
+        self.push(alu64_reg(op::ADD, 2, 4));
+        if self.careful || self.rng.chance(7, 8) {
+            self.push(alu64_reg(op::MOV, 3, 2));
+            self.push(alu64(op::ADD, 3, 1));
+            let exit = self.exit;
+            self.jump(op::JMP | op::JGT | op::X, 3, 8, 0, exit);
+        }
+        self.push(ldx(op::B, 3, 2, 0));
+        self.push(alu64_reg(op::ADD, 5, 3));
+        self.push(alu64(op::ADD, 4, step));
+        if test_first {
+            self.jump(op::JMP | op::JA, 0, 0, 0, top);
+        } else {
+            self.jump(class | op::JLT | op::X, 4, 1, 0, top);
+        }
+        self.items.push(Item::Label(done));
+        self.push(alu64_reg(op::MOV, 0, 5));
+        self.push(alu64(op::AND, 0, 3));
     }
 }
 
@@ -652,6 +894,10 @@ pub fn program_for(rng: &mut Rng, snippets: usize, hook: Hook, adjust_meta: bool
         value_size: 8,
         hook,
         defined: true,
+        exit: OUT,
+        functions: Vec::new(),
+        made: 0,
+        zeroed_bytes: 0,
         adjust_meta,
     };
     b.careful = b.rng.chance(1, 2);
@@ -669,23 +915,27 @@ pub fn program_for(rng: &mut Rng, snippets: usize, hook: Hook, adjust_meta: bool
     // The stack the snippets use, zeroed: bytes never written hold
     // whatever the kernel's stack held, which would make results differ
     // for no fault of either side. Now and then not, for the verdicts.
+    // (Forty slots leave room for the called functions' stacks: the
+    // kernel limits a call chain's stacks together to 512 bytes.)
     let zeroed = b.rng.chance(7, 8);
     if zeroed {
-        for slot in 1..=48 {
+        b.zeroed_bytes = 320;
+        for slot in 1..=40 {
             b.push(st(op::DW, 10, -8 * slot, 0));
         }
     }
     for _ in 0..snippets {
         b.snippet(0);
     }
+    // The shared exit: the action so far, or a fixed one.
+    b.items.push(Item::Label(OUT));
+    if b.rng.chance(1, 3) {
+        b.push(alu64(op::MOV, 0, 2));
+    }
+    b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
     *rng = b.rng.clone();
     let defined = b.defined;
-    let mut insns = b.finish();
-    // The shared exit: the action so far, or a fixed one.
-    if insns.len().is_multiple_of(3) {
-        insns.push(alu64(op::MOV, 0, 2));
-    }
-    insns.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+    let insns = b.finish();
     XdpCase {
         insns,
         maps: maps(),

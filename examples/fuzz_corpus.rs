@@ -4,8 +4,9 @@
 //! (defaults `fuzz/corpus` and `../shared`), one sub-directory per target
 //! of `fuzz/`. Sources: the expressions of `conformance/` and libpcap's
 //! TESTrun table, the programs they compile to in every classic form,
-//! tcpdump's and libpcap's capture files and their packets, and the eBPF
-//! conformance suite and corpus.
+//! tcpdump's and libpcap's capture files and their packets, the eBPF
+//! conformance suite and corpus, and the verifier test's generated XDP
+//! and TC programs.
 
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]
@@ -86,6 +87,18 @@ fn main() {
         if let Some(input) = targets::diff_input(&prog.to_bytes(), &[], &mem) {
             corpus.add("ebpf_diff", input);
         }
+    }
+    // The verifier test's generated XDP and TC programs (loops, local
+    // calls, maps), the hook byte first.
+    let mut rng = cranebpf_harness::Rng::new(0x05ee_d0d9);
+    for n in 0..600u32 {
+        use cranebpf_harness::gen::xdp::{self, Hook};
+        let hook = if n % 3 == 2 { Hook::Tc } else { Hook::Xdp };
+        let snippets = 1 + rng.below(6) as usize;
+        let case = xdp::program_for(&mut rng, snippets, hook, true);
+        let mut input = vec![u8::from(hook == Hook::Tc)];
+        input.extend(ebpf::Program::new(case.insns).to_bytes());
+        corpus.add("xdp_verify", input);
     }
     if let Err(e) = corpus.write() {
         eprintln!("fuzz_corpus: writing {}: {e}", corpus.out.display());

@@ -75,6 +75,7 @@
 //!     name: "xdp_filter".into(),
 //!     section: "xdp".into(),
 //!     program: translate_xdp(&classic)?,
+//!     btf_functions: false,
 //! };
 //! let program = PacketProgram::new(&xdp, &[], PacketOptions::default())?;
 //! let mut frame = vec![0u8; 42];

@@ -304,6 +304,7 @@ fn packet_programs_start_every_run_from_a_zeroed_stack() {
             name: "prog".into(),
             section: "xdp".into(),
             program: assemble(src).expect("assembles"),
+            btf_functions: false,
         };
         for engine in Engine::EBPF {
             let options = PacketOptions {

@@ -51,6 +51,7 @@ fn kernel(case: &XdpCase) -> Kernel {
     let prog_type = match case.hook {
         Hook::Xdp => ProgType::Xdp,
         Hook::Tc => ProgType::SchedCls,
+        Hook::Socket => ProgType::SocketFilter,
     };
     match LoadedProgram::load_licensed(prog_type, &insns, "GPL") {
         Ok(p) => Kernel::Accepted(p, maps),
@@ -92,9 +93,12 @@ fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
         section: match case.hook {
             Hook::Xdp => "xdp",
             Hook::Tc => "tc",
+            Hook::Socket => "socket",
         }
         .into(),
         program: Program::new(case.insns.clone()),
+        // (Loaded into the kernel without BTF, as here.)
+        btf_functions: false,
     };
     let options = PacketOptions {
         engine: Some(engine),
@@ -248,7 +252,7 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Vec<String>) {
                         // frame whose EtherType says IPv4 and whose IPv4
                         // header is cut short: nothing to compare.)
                         Err(e)
-                            if case.hook == Hook::Tc
+                            if case.hook != Hook::Xdp
                                 && e.kind() == std::io::ErrorKind::InvalidInput =>
                         {
                             continue
@@ -262,10 +266,12 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Vec<String>) {
                         }
                     };
                     match program.run(frame) {
-                        // (The kernel returns the metadata and the packet.)
+                        // (The kernel returns the metadata and the packet;
+                        // a socket filter's action is all it shows.)
                         Ok(o)
                             if o.action as u32 == action
-                                && [o.meta.as_slice(), &o.packet].concat() == packet => {}
+                                && (case.hook == Hook::Socket
+                                    || [o.meta.as_slice(), &o.packet].concat() == packet) => {}
                         other => problems.push(format!(
                             "{engine} on {frame:02x?}: ours {other:?}, kernel {action} {packet:02x?}\n{}",
                             listing()
@@ -338,9 +344,13 @@ fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
     let (mut accepted, mut refused, mut out_of_budget) = (0, 0, 0);
     for n in 0..cases {
         let snippets = 1 + rng.below(6) as usize;
-        // (A third are TC classifiers: `__sk_buff`, its fields and
-        // pointers.)
-        let hook = if n % 3 == 2 { Hook::Tc } else { Hook::Xdp };
+        // (A quarter are TC classifiers: `__sk_buff`, its fields and
+        // pointers; a quarter socket filters.)
+        let hook = match n % 4 {
+            2 => Hook::Tc,
+            3 => Hook::Socket,
+            _ => Hook::Xdp,
+        };
         let case = xdp::program_for(&mut rng, snippets, hook, adjust_meta);
         let frames = frames(&mut rng);
         let (verdict, problems) = compare(&case, &frames);
@@ -359,7 +369,7 @@ fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
         std::fs::write(path, failures.join("\n\n=====\n")).expect("dump");
     }
     eprintln!(
-        "{cases} generated XDP and TC programs: {accepted} accepted and {refused} refused alike, \
+        "{cases} generated XDP, TC and socket filter programs: {accepted} accepted and {refused} refused alike, \
          {out_of_budget} refused by both where the kernel ran out of its search budget, \
          {} disagreements",
         failures.len()

@@ -128,6 +128,7 @@ fn xdp(c: &mut Criterion) {
         name: "xdp_filter".into(),
         section: "xdp".into(),
         program: translate_xdp(&tcp443).expect("translates"),
+        btf_functions: false,
     };
     let mut programs = vec![(
         "compile --xdp 'tcp port 443'".to_string(),

@@ -276,6 +276,7 @@ fn maps_over_the_memory_bound_are_refused_before_allocating() {
         name: "p".into(),
         section: "xdp".into(),
         program: cranebpf::ebpf::asm::assemble("mov %r0, 2\nexit").expect("assembles"),
+        btf_functions: false,
     };
     let refused = cranebpf::ebpf::runtime::PacketProgram::new(&xdp, &[hash], Default::default());
     assert!(

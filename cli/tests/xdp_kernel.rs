@@ -75,6 +75,7 @@ fn compare(name: &str, prog: &cbpf::Program, packets: &[Vec<u8>]) -> (usize, Vec
         name: "xdp_filter".into(),
         section: "xdp".into(),
         program: xdp.clone(),
+        btf_functions: false,
     };
     let runtime = PacketProgram::new(&object_program, &[], PacketOptions::default())
         .unwrap_or_else(|e| panic!("{name}: our runtime refused the XDP program: {e}"));

@@ -1448,6 +1448,7 @@ fn unreachable_instructions_are_refused_as_the_kernel_refuses_them() {
             name: "prog".into(),
             section: "xdp".into(),
             program: assemble(asm).expect("assembles"),
+            btf_functions: false,
         };
         let ours = PacketProgram::new(&program, &[], PacketOptions::default());
         match unreachable {
@@ -1510,6 +1511,7 @@ fn loops_past_the_kernels_instruction_limit_are_refused_where_it_refuses_them() 
             name: "prog".into(),
             section: "xdp".into(),
             program: assemble(asm).expect("assembles"),
+            btf_functions: false,
         };
         let ours = PacketProgram::new(&program, &[], PacketOptions::default());
         match refused {

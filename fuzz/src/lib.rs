@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("classic_diff", classic_diff),
     ("ebpf_diff", ebpf_diff),
     ("elf_load", elf_load),
+    ("xdp_verify", xdp_verify),
 ];
 
 /// Instruction budget for eBPF runs: loops and recursion are accepted
@@ -609,45 +610,13 @@ pub fn elf_load(data: &[u8]) {
     let Ok(object) = ebpf::elf::load(data) else {
         return;
     };
-    // Packet programs (XDP, TC, socket) with their maps: linked,
-    // context-checked, verified and
-    // run on both engines without a panic. (Results are not compared: each
-    // engine's run memory lies at its own address, which a program may
-    // compute with; cli/tests/xdp_objects.rs compares them with the kernel.)
+    // Packet programs (XDP, TC, socket) with their maps.
     for p in object
         .programs
         .iter()
         .filter(|p| ebpf::runtime::context_kind(&p.section).is_some())
     {
-        // Without a budget, as the kernel would load it (its instruction
-        // limit included): prepared, not run (a loop proven to finish may
-        // still take 2^64 iterations).
-        let kernel_rules = ebpf::runtime::PacketOptions {
-            engine: Some(Engine::Interp),
-            trace: false,
-            ..Default::default()
-        };
-        let _ = ebpf::runtime::PacketProgram::new(p, &object.maps, kernel_rules);
-        for engine in [Engine::Interp, Engine::Jit] {
-            let options = ebpf::runtime::PacketOptions {
-                engine: Some(engine),
-                budget: Some(1 << 16),
-                trace: false,
-                ..Default::default()
-            };
-            if let Ok(program) = ebpf::runtime::PacketProgram::new(p, &object.maps, options) {
-                let _ = program.run(&[0x45; 60]);
-                let _ = program.run(&[]);
-                // (Visited, not copied: a mutated object's maps may take
-                // up to the 1 GiB an object's maps may have, whose copy
-                // entry by entry once ran out of memory.)
-                let mut entries = 0usize;
-                for name in program.map_names() {
-                    program.visit_map_entries(&name, &mut |_, _| entries += 1);
-                }
-                std::hint::black_box(entries);
-            }
-        }
+        prepare_and_run_packet_program(p, &object.maps);
     }
     for p in object.programs {
         if p.program.insns.iter().any(|i| i.is_lddw() && i.src != 0) {
@@ -677,4 +646,68 @@ pub fn elf_load(data: &[u8]) {
             }
         }
     }
+}
+
+/// A packet program (XDP, TC, socket) with its maps: linked,
+/// context-checked, verified and run on both engines without a panic.
+/// (Results are not compared: each engine's run memory lies at its own
+/// address, which a program may compute with; cli/tests/xdp_objects.rs
+/// and tests/xdp_verifier_kernel.rs compare them with the kernel.)
+fn prepare_and_run_packet_program(p: &ebpf::elf::ObjectProgram, maps: &[ebpf::maps::MapDef]) {
+    // Without a budget, as the kernel would load it (its instruction
+    // limit included): prepared, not run (a loop proven to finish may
+    // still take 2^64 iterations).
+    let kernel_rules = ebpf::runtime::PacketOptions {
+        engine: Some(Engine::Interp),
+        trace: false,
+        ..Default::default()
+    };
+    let _ = ebpf::runtime::PacketProgram::new(p, maps, kernel_rules);
+    for engine in [Engine::Interp, Engine::Jit] {
+        let options = ebpf::runtime::PacketOptions {
+            engine: Some(engine),
+            budget: Some(1 << 16),
+            trace: false,
+            ..Default::default()
+        };
+        if let Ok(program) = ebpf::runtime::PacketProgram::new(p, maps, options) {
+            let _ = program.run(&[0x45; 60]);
+            let _ = program.run(&[]);
+            // (Visited, not copied: a mutated object's maps may take
+            // up to the 1 GiB an object's maps may have, whose copy
+            // entry by entry once ran out of memory.)
+            let mut entries = 0usize;
+            for name in program.map_names() {
+                program.visit_map_entries(&name, &mut |_, _| entries += 1);
+            }
+            std::hint::black_box(entries);
+        }
+    }
+}
+
+/// Raw instructions as an XDP program (first byte even) or a TC
+/// classifier (odd), with the maps the generated verifier test uses
+/// (`lddw` with src 1 names one by index): the verifier for the kernel's
+/// program types (local calls followed from their calls, loops iteration
+/// by iteration) and both engines, without a panic.
+pub fn xdp_verify(data: &[u8]) {
+    use ebpf::maps::{MapDef, MapKind};
+    let Some((&hook, code)) = data.split_first() else {
+        return;
+    };
+    let Ok(program) = ebpf::Program::from_bytes(&code[..code.len() / 8 * 8]) else {
+        return;
+    };
+    let object = ebpf::elf::ObjectProgram {
+        name: "fuzzed".into(),
+        section: if hook & 1 == 0 { "xdp" } else { "tc" }.into(),
+        program,
+        btf_functions: false,
+    };
+    let maps = [
+        MapDef::new("small", MapKind::Array, 4, 8, 4),
+        MapDef::new("wide", MapKind::Array, 4, 32, 2),
+        MapDef::new("table", MapKind::Hash, 4, 16, 8),
+    ];
+    prepare_and_run_packet_program(&object, &maps);
 }

@@ -664,12 +664,23 @@ impl State {
     /// from` held (a write somewhere there): numbers now, the kernel's
     /// STACK_MISC.
     fn forget_stack(&mut self, from: i64, len: u64) {
+        self.overwrite_stack(from, len, Val::Scalar(Scalar::unknown()));
+    }
+
+    /// Every slot of the frame unknown, a number or a pointer: what a
+    /// callee given a pointer into it may have stored there.
+    fn lose_stack(&mut self) {
+        self.overwrite_stack(-(SLOTS as i64 * 8), SLOTS as u64 * 8, Val::Other);
+    }
+
+    /// The slots covering `len` bytes from `r10 + from` hold `v`.
+    fn overwrite_stack(&mut self, from: i64, len: u64, v: Val) {
         let low = from.max(-(SLOTS as i64 * 8));
         let end = i128::from(from) + i128::from(len);
         let len = end.min(0) - i128::from(low);
         if len > 0 {
             for t in stack_slot(low, len as usize).1 {
-                self.stack[t] = Val::Other;
+                self.stack[t] = v;
                 self.keys[t] = KeyBytes::default();
             }
         }
@@ -819,6 +830,34 @@ pub fn rewrite_with_maps(
     maps: &[super::maps::MapDef],
 ) -> Result<Program, ContextError> {
     explore(prog, kind, maps, PATHS).or_else(|_| explore(prog, kind, maps, PATHS_AFTER_REFUSAL))
+}
+
+/// The kernel's refusal of a program without BTF function information
+/// whose subprograms (functions but the first) use legacy packet loads or
+/// tail calls (its `check_abnormal_return`, met before any other check of
+/// the instructions): the first such function's, legacy loads before
+/// tail calls.
+pub fn check_subprograms_without_btf(prog: &Program) -> Result<(), ContextError> {
+    let insns = &prog.insns;
+    let functions = blocks::Functions::new(insns);
+    for (f, &start) in functions.starts.iter().enumerate().skip(1) {
+        let end = functions.starts.get(f + 1).copied().unwrap_or(insns.len());
+        let body = || (start..end.min(insns.len())).map(|pc| (pc, &insns[pc]));
+        let legacy_load = |i: &Insn| i.class() == op::LD && matches!(i.mode(), op::ABS | op::IND);
+        let tail_call = |i: &Insn| i.opc == op::CALL_IMM && i.src == 0 && i.imm == 12;
+        for (found, what) in [
+            (body().find(|(_, i)| legacy_load(i)), "LD_ABS"),
+            (body().find(|(_, i)| tail_call(i)), "tail_call"),
+        ] {
+            if let Some((pc, _)) = found {
+                return Err(ContextError {
+                    pc,
+                    message: format!("{what} is not allowed in subprogs without BTF"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The pass, keeping up to `paths` states apart per instruction.
@@ -1216,9 +1255,12 @@ fn explore(
                         flow(pc + 2, s, &mut work);
                         continue;
                     }
-                    for r in 0..=5 {
+                    // A legacy packet load: r0 a number the kernel knows
+                    // nothing of, r1-r5 clobbered.
+                    for r in 1..=5 {
                         s.regs[r] = Val::Other;
                     }
+                    s.regs[0] = Val::Scalar(Scalar::unknown());
                 }
                 _ => match i.op() {
                     op::EXIT => {
@@ -1241,7 +1283,7 @@ fn explore(
                             back.unwritten =
                                 (back.unwritten & !regs::R0) | (s.unwritten & regs::R0);
                             if stack_passed {
-                                back.forget_stack(-(SLOTS as i64 * 8), SLOTS as u64 * 8);
+                                back.lose_stack();
                             }
                             flow(return_to, back, &mut work);
                         }
@@ -1298,7 +1340,7 @@ fn explore(
                                 s.forget_packet();
                             }
                             if stack_passed {
-                                s.forget_stack(-(SLOTS as i64 * 8), SLOTS as u64 * 8);
+                                s.lose_stack();
                             }
                         }
                         if !returns_later {

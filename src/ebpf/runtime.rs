@@ -704,7 +704,11 @@ impl PacketProgram {
                     }
                 }
             };
-            // The kernel's first look at the program as libbpf loads it.
+            // The kernel's first looks at the program as libbpf loads it.
+            if !program.btf_functions {
+                context::check_subprograms_without_btf(&program.program)
+                    .map_err(|e| named(RuntimeError::Context(e)))?;
+            }
             if let Some(pc) = super::blocks::first_unreachable(&program.program.insns) {
                 return Err(named(RuntimeError::Unreachable { pc }));
             }
@@ -2581,6 +2585,7 @@ mod tests {
             name: "entry".into(),
             section: "xdp".into(),
             program,
+            btf_functions: false,
         };
         let options = PacketOptions {
             engine: Some(engine),

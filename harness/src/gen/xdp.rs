@@ -1,5 +1,6 @@
 //! Seeded generator of XDP programs (and TC classifiers: the same pieces
-//! over `__sk_buff`) that probe the verifier's rules for
+//! over `__sk_buff`; and socket filters, with legacy packet loads and
+//! `skb_load_bytes` for the packet) that probe the verifier's rules for
 //! pointers: packet accesses behind bounds checks of every comparison form
 //! (and accesses one byte past what a check proved), variable packet
 //! offsets, map lookups with and without their NULL check, map value
@@ -28,6 +29,9 @@ pub enum Hook {
     Xdp,
     /// A TC classifier (`struct __sk_buff`).
     Tc,
+    /// A socket filter (`struct __sk_buff` without packet pointers: the
+    /// packet through the legacy loads and `skb_load_bytes`).
+    Socket,
 }
 
 impl Hook {
@@ -35,7 +39,8 @@ impl Hook {
     fn pointers(self) -> (i16, i16, i16) {
         match self {
             Hook::Xdp => (0, 4, 8),
-            Hook::Tc => (76, 80, 140),
+            // (A socket filter may not read them: the kernel's refusal.)
+            Hook::Tc | Hook::Socket => (76, 80, 140),
         }
     }
 }
@@ -48,6 +53,15 @@ impl Hook {
 const TC_FIELDS: [i16; 18] = [
     0, 4, 8, 12, 16, 20, 24, 32, 36, 40, 44, 48, 52, 56, 60, 64, 72, 68,
 ];
+
+/// `__sk_buff` fields a socket filter reads as whole words (those of
+/// [`TC_FIELDS`] it may read: not `tc_classid`).
+const SOCKET_FIELDS: [i16; 17] = [
+    0, 4, 8, 12, 16, 20, 24, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68,
+];
+
+/// `__sk_buff` fields a socket filter may write: `cb[0..5]`.
+const SOCKET_WRITABLE: [i16; 5] = [48, 52, 56, 60, 64];
 
 /// `__sk_buff` fields a TC program may write (words): `mark`,
 /// `queue_mapping`, `priority`, `tc_index`, `cb[0..5]`, `tc_classid`.
@@ -356,7 +370,7 @@ impl Builder {
             _ => self.rng.below(value as u64) as i32 & !(width - 1),
         } as i16;
         let mut base = 9;
-        if !self.careful && self.rng.chance(1, 4) {
+        if !self.careful && self.hook != Hook::Socket && self.rng.chance(1, 4) {
             let len = self.packet_check();
             let insn = ldx(op::B, 3, 7, self.access_off(len, op::B));
             self.push(insn);
@@ -385,10 +399,10 @@ impl Builder {
         } else {
             -(self.rng.below(72) as i16) - bytes(size) + self.rng.below(2) as i16
         };
-        let how = if self.careful {
-            *self.rng.pick(&[0, 1, 3])
-        } else {
-            self.rng.below(5)
+        let how = match self.rng.below(5) {
+            _ if self.careful => *self.rng.pick(&[0, 1, 3]),
+            2 if self.hook == Hook::Socket => 3,
+            how => how,
         };
         match how {
             0 => {
@@ -425,7 +439,7 @@ impl Builder {
 
     /// A read (or write) of an `xdp_md` field.
     fn context_access(&mut self) {
-        if self.hook == Hook::Tc {
+        if self.hook != Hook::Xdp {
             return self.sk_buff_access();
         }
         let (size, off) = match self.rng.below(6) {
@@ -443,15 +457,19 @@ impl Builder {
     /// A read or write of an `__sk_buff` field: the ones a TC program
     /// uses, or (carelessly) any offset and size, writes included.
     fn sk_buff_access(&mut self) {
+        let (readable, writable): (&[i16], &[i16]) = match self.hook {
+            Hook::Socket => (&SOCKET_FIELDS, &SOCKET_WRITABLE),
+            _ => (&TC_FIELDS, &TC_WRITABLE),
+        };
         if self.careful || self.rng.chance(1, 2) {
             if self.rng.chance(1, 3) {
-                let off = *self.rng.pick(&TC_WRITABLE);
+                let off = *self.rng.pick(writable);
                 let value = self.rng.below(1000) as i32;
                 self.push(alu64(op::MOV, 3, value));
                 self.push(stx(op::W, 6, 3, off));
                 self.push(ldx(op::W, 3, 6, off));
             } else {
-                let off = *self.rng.pick(&TC_FIELDS);
+                let off = *self.rng.pick(readable);
                 self.push(ldx(op::W, 3, 6, off));
             }
             return;
@@ -576,9 +594,107 @@ impl Builder {
         }
     }
 
+    /// A legacy packet load (`ldabs`, or `ldind` past a byte loaded
+    /// first and masked) into r0, at offsets inside the frames, past
+    /// them (the program then ends, returning 0), or (carelessly) in the
+    /// kernel's negative `SKF_` areas; r1-r5 clobbered.
+    fn legacy_load(&mut self) {
+        let size = *self.rng.pick(&[op::B, op::H, op::W]);
+        let k = match self.rng.below(8) {
+            _ if self.careful => self.rng.below(40) as i32,
+            0 => 90 + self.rng.below(40) as i32,
+            1 => *self.rng.pick(&[-0x10_0000, -0x20_0000, -0x10_0000 + 9, -1]),
+            _ => self.rng.below(60) as i32,
+        };
+        if self.rng.chance(1, 3) {
+            self.push(Insn::new(op::LD | op::ABS | op::B, 0, 0, 0, 14));
+            self.push(alu64_reg(op::MOV, 7, 0));
+            self.push(alu64(op::AND, 7, 0xf));
+            self.push(Insn::new(op::LD | op::IND | size, 0, 7, 0, k));
+        } else {
+            self.push(Insn::new(op::LD | op::ABS | size, 0, 0, 0, k));
+        }
+    }
+
+    /// A socket filter's piece: a legacy load made the result, a load
+    /// into the stack by `skb_load_bytes` read back, a loop of indirect
+    /// loads, or one of the pieces every program type shares (maps,
+    /// stack, context fields, pointer arithmetic, local calls: which the
+    /// kernel refuses beside legacy loads).
+    fn socket_snippet(&mut self, depth: u32) {
+        match self.rng.below(12) {
+            0..=2 => {
+                self.legacy_load();
+                self.push(alu64_reg(op::MOV, 3, 0));
+                if self.rng.chance(1, 2) {
+                    self.push(alu64(op::AND, 0, 0xff));
+                } else {
+                    self.push(alu64(op::MOV, 0, 64));
+                }
+            }
+            3 => {
+                // skb_load_bytes(ctx, off, r10 - 16, len)
+                let off = match self.rng.below(6) {
+                    _ if self.careful => self.rng.below(30) as i32,
+                    0 => -1,
+                    1 => 200,
+                    _ => self.rng.below(60) as i32,
+                };
+                let len = match self.rng.below(6) {
+                    _ if self.careful => 1 + self.rng.below(16) as i32,
+                    0 => 0,
+                    1 => 17,
+                    _ => 1 + self.rng.below(16) as i32,
+                };
+                self.push(alu64_reg(op::MOV, 1, 6));
+                self.push(alu64(op::MOV, 2, off));
+                self.push(alu64_reg(op::MOV, 3, 10));
+                self.push(alu64(op::ADD, 3, -16));
+                self.push(alu64(op::MOV, 4, len));
+                self.push(call(26));
+                let exit = self.exit;
+                if self.careful || self.rng.chance(3, 4) {
+                    self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, exit);
+                }
+                self.push(ldx(op::DW, 3, 10, -16));
+                self.push(alu64_reg(op::MOV, 0, 3));
+                self.push(alu64(op::AND, 0, 0xff));
+            }
+            4 => {
+                // A loop of indirect loads: the counter in r7 (legacy
+                // loads clobber r1-r5), the bound in r8.
+                let bound = 1 + self.rng.below(20) as i32;
+                self.push(alu64(op::MOV, 7, 0));
+                self.push(alu64(op::MOV, 8, bound));
+                let top = self.label();
+                self.items.push(Item::Label(top));
+                self.push(Insn::new(op::LD | op::IND | op::B, 0, 7, 0, 0));
+                self.push(alu64(op::ADD, 7, 1));
+                self.jump(op::JMP | op::JLT | op::X, 7, 8, 0, top);
+                self.push(alu64(op::AND, 0, 0xff));
+            }
+            5 | 6 => {
+                self.map_lookup();
+                self.value_access();
+            }
+            7 => self.stack_access(),
+            8 => self.context_access(),
+            9 => self.pointer_arithmetic(),
+            10 if self.made < MAX_FUNCTIONS && depth < 2 => self.local_call(depth),
+            _ => {
+                // An early exit with a legacy load's value.
+                self.legacy_load();
+                self.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+            }
+        }
+    }
+
     /// One piece of a program, perhaps skipped on a branch on a packet
     /// byte.
     fn snippet(&mut self, depth: u32) {
+        if self.hook == Hook::Socket {
+            return self.socket_snippet(depth);
+        }
         if depth < 2 && self.rng.chance(1, 5) {
             let len = self.packet_check();
             let insn = ldx(op::B, 3, 7, self.access_off(len, op::B));
@@ -686,7 +802,8 @@ impl Builder {
     fn local_call(&mut self, depth: u32) {
         self.made += 1;
         let f = self.label();
-        match self.rng.below(4) {
+        let kinds = if self.hook == Hook::Socket { 2 } else { 4 };
+        match self.rng.below(kinds) {
             0 => {
                 if self.careful || self.rng.chance(3, 4) {
                     self.push(alu64_reg(op::MOV, 1, 6));
@@ -696,8 +813,10 @@ impl Builder {
                 self.function(f, |b| {
                     let (data, end, _) = b.hook.pointers();
                     b.push(alu64_reg(op::MOV, 6, 1));
-                    b.push(ldx(op::W, 7, 6, data));
-                    b.push(ldx(op::W, 8, 6, end));
+                    if b.hook != Hook::Socket {
+                        b.push(ldx(op::W, 7, 6, data));
+                        b.push(ldx(op::W, 8, 6, end));
+                    }
                     let action = b.rng.below(4) as i32;
                     b.push(alu64(op::MOV, 0, action));
                     if b.careful || b.rng.chance(3, 4) {
@@ -903,8 +1022,10 @@ pub fn program_for(rng: &mut Rng, snippets: usize, hook: Hook, adjust_meta: bool
     b.careful = b.rng.chance(1, 2);
     let (data, end, _) = hook.pointers();
     b.push(alu64_reg(op::MOV, 6, 1));
-    b.push(ldx(op::W, 7, 6, data));
-    b.push(ldx(op::W, 8, 6, end));
+    if hook != Hook::Socket {
+        b.push(ldx(op::W, 7, 6, data));
+        b.push(ldx(op::W, 8, 6, end));
+    }
     if b.rng.chance(15, 16) {
         let action = b.rng.below(5) as i32;
         b.push(alu64(op::MOV, 0, action));

@@ -50,6 +50,11 @@ pub struct ObjectProgram {
     pub section: String,
     /// The instructions, subprograms from `.text` appended and linked.
     pub program: Program,
+    /// Whether the object describes its functions in BTF (a `.BTF.ext`
+    /// section, from `clang -g`), which libbpf then hands the kernel:
+    /// without it the kernel refuses legacy packet loads and tail calls
+    /// in subprograms.
+    pub btf_functions: bool,
 }
 
 /// What an object holds that this crate runs.
@@ -252,6 +257,7 @@ fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
             String::from_utf8_lossy(&d[..end]).into_owned()
         });
     let maps = Maps::read(&file)?;
+    let btf_functions = file.section_by_name(".BTF.ext").is_some();
     // `.text`, its relocated calls resolved within it.
     let text = file.section_by_name(".text").filter(|s| s.size() > 0);
     if let Some(t) = &text {
@@ -445,6 +451,7 @@ fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
                 name: fname,
                 section: name.clone(),
                 program: Program::new(prog),
+                btf_functions,
             });
         }
     }

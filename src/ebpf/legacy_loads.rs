@@ -119,10 +119,13 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
     let mut at = 0;
     for &pc in &starts {
         let i = insns[pc];
+        // (A `lddw` cut short by the program's end keeps its one slot:
+        // the verifier refuses it after this.)
+        let width = i.width().min(insns.len() - pc);
         let piece = if is_legacy(&i) {
             expand(pc, &i)?
         } else {
-            insns[pc..pc + i.width()]
+            insns[pc..pc + width]
                 .iter()
                 .map(|&insn| Step {
                     insn,
@@ -130,7 +133,7 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
                 })
                 .collect()
         };
-        for k in 0..i.width() {
+        for k in 0..width {
             new_pos[pc + k] = at + k;
         }
         at += piece.len();
@@ -192,6 +195,18 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
 mod tests {
     use super::*;
     use crate::ebpf::asm::assemble;
+
+    /// A `lddw` cut short by the end of a program with legacy loads is
+    /// left for the verifier to refuse (it indexed past the program: a
+    /// `xdp_verify` fuzz finding).
+    #[test]
+    fn a_cut_short_lddw_is_left_as_it_is() {
+        let mut prog = assemble("mov %r6, %r1\nldabsb 12\nlddw %r1, 5").expect("assembles");
+        prog.insns.pop();
+        let out = expand_legacy_loads(&prog).expect("expands");
+        assert_eq!(out.insns.last().map(|i| i.opc), Some(op::JMP | op::EXIT));
+        assert!(out.insns.iter().any(|i| i.is_lddw()));
+    }
 
     #[test]
     fn jumps_over_an_expanded_load_still_land_on_their_targets() {

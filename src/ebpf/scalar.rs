@@ -34,7 +34,7 @@ use super::tnum::Tnum;
 /// (the kernel's `reg_bounds_sync`), and the bits known (`bits`, the
 /// kernel's `var_off`). The low half's unsigned bounds are `lo ..= hi`
 /// when the number fits 32 bits, else not kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Scalar {
     pub lo: u64,
     pub hi: u64,

@@ -6,7 +6,7 @@
 
 /// Bits known to be 1 (`value`) and bits not known (`mask`); a bit in
 /// neither is known to be 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Tnum {
     pub value: u64,
     pub mask: u64,

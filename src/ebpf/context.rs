@@ -1348,9 +1348,9 @@ fn explore(
                         continue;
                     }
                     op::CALL if i.src == op::CALL_LOCAL && !i.is_src_reg() => {
-                        // The callee starts with the arguments and a fresh frame.
-                        // (A pointer into the caller's stack is not one into
-                        // the callee's: not followed there.)
+                        // The callee starts with the arguments and a fresh frame
+                        // (a pointer into the caller's stack is one into a
+                        // frame above it).
                         let mut callee = State::unset();
                         let followed = s.depth() + 1 < super::MAX_CALL_FRAMES;
                         for r in 1..=5 {
@@ -1400,8 +1400,6 @@ fn explore(
                             if stack_passed {
                                 s.lose_stack();
                             }
-                        }
-                        if !returns_later {
                             let r0 = if returns_r0[functions.index_of(to)] {
                                 0
                             } else {
@@ -3210,6 +3208,16 @@ mod tests {
     use crate::ebpf::asm::assemble;
     use crate::ebpf::maps::{MapDef, MapKind};
 
+    /// `src` assembled, its `lddw`s made references to the map their
+    /// immediate numbers.
+    fn assemble_with_maps(src: &str) -> Program {
+        let mut prog = assemble(src).expect("assembles");
+        for insn in prog.insns.iter_mut().filter(|i| i.is_lddw()) {
+            insn.src = 1;
+        }
+        prog
+    }
+
     fn rodata(read_only: bool) -> MapDef {
         MapDef {
             initial: Some(vec![0; 16]),
@@ -3389,10 +3397,7 @@ mod tests {
                  jgt %r4, %r3, +13\nldxb %r4, [%r2+14]\nand %r4, 15\nlsh %r4, 2\n{body}\n\
                  mov %r0, 2\nexit"
             );
-            let mut prog = assemble(&src).expect("assembles");
-            for insn in prog.insns.iter_mut().filter(|i| i.is_lddw()) {
-                insn.src = 1;
-            }
+            let prog = assemble_with_maps(&src);
             rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map))
         };
         assert!(run("ldxw %r0, [%r0]").is_ok());
@@ -3706,10 +3711,7 @@ mod tests {
         let src = "stw [%r10-4], 0\nmov %r1, %r10\nadd %r1, -4\ncall local +7\n\
                    mov %r2, %r10\nadd %r2, -4\nlddw %r1, 0\ncall 1\nldxdw %r0, [%r0]\nexit\n\
                    stw [%r1], 100\nmov %r0, 0\nexit";
-        let mut prog = assemble(src).expect("assembles");
-        for insn in prog.insns.iter_mut().filter(|i| i.is_lddw()) {
-            insn.src = 1;
-        }
+        let prog = assemble_with_maps(src);
         let e = rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map))
             .expect_err("refused");
         assert!(
@@ -3721,10 +3723,7 @@ mod tests {
         // Without the call, the key is the constant 0 and the value
         // never NULL.
         let without = src.replace("call local +7", "ja +0");
-        let mut prog = assemble(&without).expect("assembles");
-        for insn in prog.insns.iter_mut().filter(|i| i.is_lddw()) {
-            insn.src = 1;
-        }
+        let prog = assemble_with_maps(&without);
         assert!(rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map)).is_ok());
     }
 }

@@ -47,7 +47,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
-const PROGRAMS: [&str; 37] = [
+const PROGRAMS: [&str; 38] = [
     "counter",
     "subprogs",
     "parse",
@@ -58,6 +58,7 @@ const PROGRAMS: [&str; 37] = [
     "tail",
     "ringbuf",
     "tc_legacy",
+    "tc_legacy_calls",
     "tc_nat",
     "perf",
     "perf_tc",

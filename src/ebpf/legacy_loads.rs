@@ -8,13 +8,12 @@
 //! requires to hold the context for these loads; the context rewrite then
 //! turns them into the runtime's 64-bit addresses); then the shared
 //! checked load of `ebpf::packet_load` into r0, whose out-of-packet
-//! jumps go to one `r0 = 0; exit` appended after the program (a failed
-//! legacy load ends the program with 0 in the kernel). The loads clobber
-//! r1–r5 in the kernel, so the expansion uses r1–r3 freely. Offsets beyond
-//! 0xffff (including negative `LD_IND` sums, which a socket buffer would
-//! resolve through its `SKF_NET_OFF`/`SKF_LL_OFF` areas) are out of the
-//! packet. Programs with local calls cannot use these loads (the kernel
-//! refuses the mix), so the appended exit ends the program.
+//! jumps go to an `r0 = 0; exit` after the function's last slot (a failed
+//! legacy load ends the program with 0 in the kernel, or returns 0 from a
+//! subprogram). The loads clobber r1–r5 in the kernel, so the expansion
+//! uses r1–r3 freely. Offsets beyond 0xffff (including negative `LD_IND`
+//! sums, which a socket buffer would resolve through its
+//! `SKF_NET_OFF`/`SKF_LL_OFF` areas) are out of the packet.
 
 use super::context::sk_buff;
 use super::insn::{op, Insn, Program};
@@ -86,8 +85,13 @@ fn expand(pc: usize, i: &Insn) -> Result<Vec<Step>, LegacyLoadError> {
     Ok(out)
 }
 
-/// `prog` with every legacy packet load expanded and every jump relinked;
-/// the program unchanged when it has none.
+/// `prog` with every legacy packet load expanded and every jump and local
+/// call relinked; the program unchanged when it has none. Each function
+/// with legacy loads gets its own `r0 = 0; exit` after its last slot: a
+/// failed load ends the program in the main function, and returns 0 from
+/// a subprogram (as the kernel's does, which allows legacy loads in
+/// subprograms only with BTF saying they return a number; without it
+/// the kernel refuses them before this runs).
 pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
     let insns = &prog.insns;
     let is_legacy = |i: &Insn| i.class() == op::LD && !i.is_lddw();
@@ -100,22 +104,27 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
     if !starts.iter().any(|&pc| is_legacy(&insns[pc])) {
         return Ok(prog.clone());
     }
-    if prog.has_local_calls() {
-        let pc = starts
-            .iter()
-            .copied()
-            .find(|&pc| is_legacy(&insns[pc]))
-            .unwrap_or(0);
-        return Err(LegacyLoadError {
-            pc,
-            message: "legacy packet loads cannot be mixed with BPF-to-BPF calls (as the \
-                      kernel refuses)"
-                .into(),
-        });
+    let functions = super::blocks::Functions::new(insns);
+    // Whether each function has a legacy load (and so a tail).
+    let mut has_tail = vec![false; functions.len()];
+    for &pc in &starts {
+        if is_legacy(&insns[pc]) {
+            has_tail[functions.index_of(pc)] = true;
+        }
     }
-    // New position of every old slot.
+    // The last slot of each function: where its tail follows.
+    let last_slot = |f: usize| {
+        functions
+            .starts
+            .get(f + 1)
+            .copied()
+            .unwrap_or(insns.len())
+            .saturating_sub(1)
+    };
+    // New position of every old slot, and of each function's tail.
     let mut pieces: Vec<Vec<Step>> = Vec::with_capacity(starts.len());
     let mut new_pos = vec![0usize; insns.len() + 1];
+    let mut tail_at = vec![None; functions.len()];
     let mut at = 0;
     for &pc in &starts {
         let i = insns[pc];
@@ -138,18 +147,23 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
         }
         at += piece.len();
         pieces.push(piece);
+        let f = functions.index_of(pc);
+        if has_tail[f] && pc + width > last_slot(f) {
+            tail_at[f] = Some(at);
+            at += TAIL.len();
+        }
     }
     new_pos[insns.len()] = at;
-    // Where the out-of-packet jumps go: `r0 = 0; exit` after the program.
-    let tail = at;
     let too_long = |pc: usize| LegacyLoadError {
         pc,
         message: "a jump too long for 16 bits once the loads are expanded".into(),
     };
-    let mut out = Vec::with_capacity(at + 2);
+    let mut out = Vec::with_capacity(at);
     for (&pc, piece) in starts.iter().zip(pieces) {
         let i = insns[pc];
+        let f = functions.index_of(pc);
         if is_legacy(&i) {
+            let tail = tail_at[f].expect("a function with a legacy load has a tail");
             for step in piece {
                 let mut insn = step.insn;
                 if step.out_of_packet {
@@ -158,10 +172,8 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
                 }
                 out.push(insn);
             }
-            continue;
-        }
-        let mut piece: Vec<Insn> = piece.into_iter().map(|s| s.insn).collect();
-        {
+        } else {
+            let mut piece: Vec<Insn> = piece.into_iter().map(|s| s.insn).collect();
             let here = new_pos[pc] as i64;
             let relink = |rel: i64| -> Result<i64, LegacyLoadError> {
                 let target = pc as i64 + 1 + rel;
@@ -176,6 +188,10 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
             };
             match (i.class(), i.op()) {
                 (op::JMP32, op::JA) => piece[0].imm = relink(i64::from(i.imm))? as i32,
+                (op::JMP, op::CALL) if i.is_local_call() => {
+                    piece[0].imm =
+                        i32::try_from(relink(i64::from(i.imm))?).map_err(|_| too_long(pc))?;
+                }
                 (op::JMP, op::CALL | op::EXIT) => {}
                 (op::JMP | op::JMP32, _) => {
                     piece[0].off =
@@ -183,13 +199,20 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
                 }
                 _ => {}
             }
+            out.extend(piece);
         }
-        out.extend(piece);
+        if tail_at[f] == Some(out.len()) {
+            out.extend(TAIL);
+        }
     }
-    out.push(Insn::new(op::ALU | op::MOV | op::K, 0, 0, 0, 0));
-    out.push(Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0));
     Ok(Program::new(out))
 }
+
+/// What a failed legacy load runs: r0 = 0, and the function returns.
+const TAIL: [Insn; 2] = [
+    Insn::new(op::ALU | op::MOV | op::K, 0, 0, 0, 0),
+    Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0),
+];
 
 #[cfg(test)]
 mod tests {
@@ -220,16 +243,44 @@ mod tests {
     }
 
     #[test]
-    fn local_calls_and_special_offsets_are_refused() {
+    fn special_offsets_are_refused() {
         let special = assemble("mov %r6, %r1\nldabsb -4096\nexit").expect("assembles");
         let e = expand_legacy_loads(&special).expect_err("refused");
         assert_eq!(e.pc, 1);
+    }
+
+    /// A legacy load beside a local call (the kernel takes both, as a
+    /// clang-built TC program with `load_byte` and a function it does not
+    /// inline): the call still reaches its function, and a failed load in
+    /// the main function ends it through a tail placed before the
+    /// function, not after it.
+    #[test]
+    fn local_calls_are_relinked_and_each_function_has_its_tail() {
         let call = Insn::new(op::JMP | op::CALL, 0, op::CALL_LOCAL, 0, 1);
-        let mut calls = assemble("mov %r6, %r1\nldabsb 0\nexit\nmov %r0, 0\nexit")
+        let mut insns = assemble("mov %r6, %r1\nldabsb 12\nexit\nmov %r0, 9\nexit")
             .expect("assembles")
             .insns;
-        calls.insert(2, call);
-        let e = expand_legacy_loads(&Program::new(calls)).expect_err("refused");
-        assert!(e.message.contains("BPF-to-BPF"), "{}", e.message);
+        insns.insert(2, call);
+        let out = expand_legacy_loads(&Program::new(insns)).expect("expands");
+        let call_at = out
+            .insns
+            .iter()
+            .position(|i| i.is_local_call())
+            .expect("the call");
+        let callee = (call_at as i64 + 1 + i64::from(out.insns[call_at].imm)) as usize;
+        assert_eq!(
+            out.insns[callee],
+            Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 9)
+        );
+        // The main function ends with its exit, then its tail.
+        assert_eq!(&out.insns[callee - 2..callee], &TAIL);
+        // Every out-of-packet jump of the load lands on that tail.
+        for (pc, i) in out.insns[..call_at].iter().enumerate() {
+            if let Some(to) = crate::ebpf::blocks::jump_target(i, pc) {
+                if to as usize >= call_at + 2 {
+                    assert_eq!(to as usize, callee - 2, "jump at {pc}");
+                }
+            }
+        }
     }
 }

@@ -19,16 +19,18 @@ pub(crate) fn jump_target(insn: &Insn, pc: usize) -> Option<i64> {
     }
 }
 
-/// Which slots lie on a loop: between a backward jump and its target
-/// (both included). A slot-range reading, so code that a backward jump
-/// spans without returning to it counts too; what uses it only keeps more
-/// paths apart there.
-pub(crate) fn in_loops(insns: &[Insn]) -> Vec<bool> {
+/// Which slots lie on or after a loop: from the first target of a
+/// backward jump on. (What uses it keeps more paths apart there: a loop's
+/// iterations leave it by as many paths, each knowing its own.)
+pub(crate) fn on_or_after_loops(insns: &[Insn]) -> Vec<bool> {
+    let first_head = insns
+        .iter()
+        .enumerate()
+        .filter_map(|(pc, insn)| jump_target(insn, pc).filter(|&to| to >= 0 && to <= pc as i64))
+        .min();
     let mut marked = vec![false; insns.len()];
-    for (pc, insn) in insns.iter().enumerate() {
-        if let Some(to) = jump_target(insn, pc).filter(|&to| to >= 0 && to <= pc as i64) {
-            marked[to as usize..=pc].fill(true);
-        }
+    if let Some(head) = first_head {
+        marked[head as usize..].fill(true);
     }
     marked
 }

@@ -948,7 +948,7 @@ fn explore(
     let functions = blocks::Functions::new(insns);
     let mut returns_r0 = vec![true; functions.len()];
     let live = blocks::live_registers(insns, blocks::PacketLoads::ReadContext);
-    let in_loop = blocks::in_loops(insns);
+    let on_or_after_loop = blocks::on_or_after_loops(insns);
     let changes_packet_data = functions_changing_packet(insns, &functions);
     // (instruction, which of its states)
     let mut work = vec![(0usize, 0usize)];
@@ -1022,7 +1022,7 @@ fn explore(
                     }
                     return;
                 }
-                let kept = if in_loop[to] && loop_split < LOOP_SPLIT_STATES {
+                let kept = if on_or_after_loop[to] && loop_split < LOOP_SPLIT_STATES {
                     paths.max(LOOP_PATHS)
                 } else {
                     paths
@@ -1740,30 +1740,31 @@ const PATHS: usize = 8;
 /// each writing its own stack slot) takes 25 ms with 32, 4 ms with eight.
 const PATHS_AFTER_REFUSAL: usize = 32;
 
-/// Paths kept apart per instruction inside a loop: the kernel follows a
-/// bounded loop iteration by iteration, each with its counter known, and
-/// refuses the first iteration whose access no check proves; joined
-/// after eight iterations, the counter would be a range, the access left
-/// to the run-time checks, and the program accepted. Enough for a loop
+/// Paths kept apart per instruction in and after a loop: the kernel
+/// follows a bounded loop iteration by iteration, each with its counter
+/// known, and refuses the first iteration whose access no check proves;
+/// joined after eight iterations, the counter would be a range, the access
+/// left to the run-time checks, and the program accepted. After the loop,
+/// its exits stay apart too (joined, two exits' pointers at different
+/// offsets are no longer followed, and an access one of them does not
+/// prove was accepted; and the first path to leave the loop, the deepest,
+/// would be named in refusals after one joined later). Enough for a loop
 /// over 256 bytes; [`LOOP_SPLIT_STATES`] bounds what loops keep beyond
-/// other instructions, [`SPLIT_STATES`] the whole. (After the
-/// loop, its exits join as other paths do: keeping them apart too
-/// tripled the load time of `parse.c` at -O2, 7 to 22 ms, for the sake of
-/// the range a refusal prints.)
+/// other instructions, [`SPLIT_STATES`] the whole.
 const LOOP_PATHS: usize = 1024;
 
-/// States kept apart inside loops beyond [`PATHS`] per instruction, over
-/// the program: a 24-iteration loop of six instructions met by 32 paths
-/// (what the generated test's programs needed); where a loop's paths
-/// multiply past it (the kernel prunes paths its explored states cover,
-/// which this pass does not), they join again. Without a bound, loading
-/// xdp-filter's TCP program (loops in its header parsing) took 500 ms
-/// instead of 11; with this one, 2.1 times the instructions of keeping
-/// eight (callgrind, load and a 400-frame run), 1.7 for its `alw_all`
-/// program; `parse.c` at -O1 half (its first pass no longer refuses),
-/// at -O2 1.17 times. 1,024 cost 1.27 and 1.18 times but left a second
-/// loop after a first one joined, and accepted there an unchecked read
-/// the kernel refuses.
+/// States kept apart in and after loops beyond [`PATHS`] per
+/// instruction, over the program: a 24-iteration loop of six instructions
+/// met by 32 paths (what the generated test's programs needed); where a
+/// loop's paths multiply past it (the kernel prunes paths its explored
+/// states cover, which this pass does not), they join again. Without a
+/// bound, loading xdp-filter's TCP program (loops in its header parsing)
+/// took 500 ms instead of 11; with this one, 2.1 times the instructions
+/// of keeping eight (callgrind, load and a 400-frame run), 1.7 for its
+/// `alw_all` program; `parse.c` at -O1 two thirds (its first pass no
+/// longer refuses), at -O2 1.6 times. 1,024 cost 1.27 and 1.18 times but
+/// left a second loop after a first one joined, and accepted there an
+/// unchecked read the kernel refuses.
 const LOOP_SPLIT_STATES: usize = 4096;
 
 /// How many states a program keeps beyond one per instruction (a state

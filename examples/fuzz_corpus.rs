@@ -88,15 +88,23 @@ fn main() {
             corpus.add("ebpf_diff", input);
         }
     }
-    // The verifier test's generated XDP and TC programs (loops, local
-    // calls, maps), the hook byte first.
+    // The verifier test's generated XDP, TC and socket filter programs
+    // (loops, local calls, maps, legacy loads), the hook byte first.
     let mut rng = cranebpf_harness::Rng::new(0x05ee_d0d9);
     for n in 0..600u32 {
         use cranebpf_harness::gen::xdp::{self, Hook};
-        let hook = if n % 3 == 2 { Hook::Tc } else { Hook::Xdp };
+        let hook = match n % 4 {
+            2 => Hook::Tc,
+            3 => Hook::Socket,
+            _ => Hook::Xdp,
+        };
         let snippets = 1 + rng.below(6) as usize;
         let case = xdp::program_for(&mut rng, snippets, hook, true);
-        let mut input = vec![u8::from(hook == Hook::Tc)];
+        let mut input = vec![match hook {
+            Hook::Xdp => 0u8,
+            Hook::Tc => 1,
+            Hook::Socket => 2,
+        }];
         input.extend(ebpf::Program::new(case.insns).to_bytes());
         corpus.add("xdp_verify", input);
     }

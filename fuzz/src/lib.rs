@@ -685,8 +685,8 @@ fn prepare_and_run_packet_program(p: &ebpf::elf::ObjectProgram, maps: &[ebpf::ma
     }
 }
 
-/// Raw instructions as an XDP program (first byte even) or a TC
-/// classifier (odd), with the maps the generated verifier test uses
+/// Raw instructions as an XDP program, a TC classifier or a socket filter
+/// (the first byte, modulo 3), with the maps the generated verifier test uses
 /// (`lddw` with src 1 names one by index): the verifier for the kernel's
 /// program types (local calls followed from their calls, loops iteration
 /// by iteration) and both engines, without a panic.
@@ -700,7 +700,7 @@ pub fn xdp_verify(data: &[u8]) {
     };
     let object = ebpf::elf::ObjectProgram {
         name: "fuzzed".into(),
-        section: if hook & 1 == 0 { "xdp" } else { "tc" }.into(),
+        section: ["xdp", "tc", "socket"][usize::from(hook % 3)].into(),
         program,
         btf_functions: false,
     };

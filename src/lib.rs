@@ -96,6 +96,7 @@ pub mod ebpf;
 pub mod engine;
 pub mod expr;
 pub mod filter;
+mod fxhash;
 pub mod jit;
 mod platform;
 pub mod program;

@@ -115,6 +115,8 @@ pub(crate) struct Functions {
     pub(crate) starts: Vec<usize>,
     /// (callee's start, call slot), sorted.
     calls: Vec<(usize, usize)>,
+    /// The program's length in slots (where the last function ends).
+    len: usize,
 }
 
 impl Functions {
@@ -130,7 +132,16 @@ impl Functions {
         starts.sort_unstable();
         starts.dedup();
         calls.sort_unstable();
-        Functions { starts, calls }
+        Functions {
+            starts,
+            calls,
+            len: insns.len(),
+        }
+    }
+
+    /// The slots of function `f`: from its start to the next one's.
+    pub(crate) fn slots(&self, f: usize) -> std::ops::Range<usize> {
+        self.starts[f]..self.starts.get(f + 1).copied().unwrap_or(self.len)
     }
 
     /// How many functions there are.

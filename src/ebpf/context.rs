@@ -840,11 +840,12 @@ pub fn rewrite_with_maps(
 pub fn check_subprograms_without_btf(prog: &Program) -> Result<(), ContextError> {
     let insns = &prog.insns;
     let functions = blocks::Functions::new(insns);
-    for (f, &start) in functions.starts.iter().enumerate().skip(1) {
-        let end = functions.starts.get(f + 1).copied().unwrap_or(insns.len());
-        let body = || (start..end.min(insns.len())).map(|pc| (pc, &insns[pc]));
+    for f in 1..functions.len() {
+        let body = || functions.slots(f).map(|pc| (pc, &insns[pc]));
         let legacy_load = |i: &Insn| i.class() == op::LD && matches!(i.mode(), op::ABS | op::IND);
-        let tail_call = |i: &Insn| i.opc == op::CALL_IMM && i.src == 0 && i.imm == 12;
+        let tail_call = |i: &Insn| {
+            i.opc == op::CALL_IMM && i.src == 0 && i.imm as u32 == super::runtime::helper::TAIL_CALL
+        };
         for (found, what) in [
             (body().find(|(_, i)| legacy_load(i)), "LD_ABS"),
             (body().find(|(_, i)| tail_call(i)), "tail_call"),
@@ -862,49 +863,8 @@ pub fn check_subprograms_without_btf(prog: &Program) -> Result<(), ContextError>
 
 /// A state's hash, to find an equal one among many quickly.
 fn state_hash(s: &State) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = WordHasher(0);
-    s.hash(&mut h);
-    h.finish()
-}
-
-/// A multiply-and-rotate hash a word at a time (the states hashed are
-/// made here, not by anyone choosing collisions; SipHash was a sixth of
-/// a load that keeps many states).
-struct WordHasher(u64);
-
-impl WordHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl std::hash::Hasher for WordHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<crate::fxhash::FxHasher>::default().hash_one(s)
 }
 
 /// The pass, keeping up to `paths` states apart per instruction.
@@ -934,7 +894,8 @@ fn explore(
     // types; raw programs' r2 is this runtime's.)
     entry.unwritten = regs::ALL & !(regs::bit(1) | regs::FP);
     let mut state_hashes: Vec<Vec<u64>> = vec![Vec::new(); n];
-    // States kept apart inside loops beyond what other instructions keep.
+    // States kept apart in and after loops beyond what other instructions
+    // keep.
     let mut loop_split = 0usize;
     state_hashes[0].push(state_hash(&entry));
     states[0].push(entry);
@@ -2116,7 +2077,8 @@ fn functions_changing_packet(insns: &[Insn], functions: &blocks::Functions) -> V
     let mut pc = 0;
     while pc < insns.len() {
         let i = &insns[pc];
-        if i.opc == op::CALL_IMM && i.src == 0 && (changes_packet(i.imm) || i.imm == 12) {
+        let tail_call = i.imm as u32 == super::runtime::helper::TAIL_CALL;
+        if i.opc == op::CALL_IMM && i.src == 0 && (changes_packet(i.imm) || tail_call) {
             changes[functions.index_of(pc)] = true;
         }
         pc += i.width();

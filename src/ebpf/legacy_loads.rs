@@ -113,14 +113,7 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
         }
     }
     // The last slot of each function: where its tail follows.
-    let last_slot = |f: usize| {
-        functions
-            .starts
-            .get(f + 1)
-            .copied()
-            .unwrap_or(insns.len())
-            .saturating_sub(1)
-    };
+    let last_slot = |f: usize| functions.slots(f).end.saturating_sub(1);
     // New position of every old slot, and of each function's tail.
     let mut pieces: Vec<Vec<Step>> = Vec::with_capacity(starts.len());
     let mut new_pos = vec![0usize; insns.len() + 1];

@@ -5,11 +5,12 @@
 //! this module and not on each other's internals.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use super::cfg::{Block, Graph, OrderWalk, Target, Test};
 use crate::cbpf::insn::op;
 use crate::cbpf::{self, Insn};
+pub(super) use crate::fxhash::FxHasher;
 
 /// Registers tracked: A, X and the 16 scratch words.
 pub(super) const NREGS: usize = 2 + op::MEMWORDS as usize;
@@ -37,51 +38,6 @@ impl std::ops::Index<usize> for Preds {
 
     fn index(&self, b: usize) -> &[(usize, bool)] {
         &self.edges[self.start[b] as usize..self.start[b + 1] as usize]
-    }
-}
-
-/// A multiply-rotate hasher (rustc's "Fx") for the optimiser's small keys:
-/// SipHash's flooding resistance buys nothing here and cost a third of the
-/// optimiser's time.
-#[derive(Default, Clone, Copy)]
-pub(super) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.write_u64(n as u64);
-        self.write_u64((n >> 64) as u64);
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(n as u64);
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(n as u64);
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(n as u64);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

@@ -3649,6 +3649,32 @@ mod tests {
         );
     }
 
+    /// Without BTF function information the kernel refuses legacy packet
+    /// loads and tail calls in subprograms (its words, legacy loads
+    /// first), not in the main function.
+    #[test]
+    fn subprograms_without_btf_may_not_use_legacy_loads_or_tail_calls() {
+        let refused = |src: &str| check_subprograms_without_btf(&assemble(src).expect("assembles"));
+        let main_only = "mov %r6, %r1\nldabsb 12\ncall local +1\nexit\nmov %r0, 0\nexit";
+        assert!(refused(main_only).is_ok());
+        let e = refused("mov %r6, %r1\ncall local +1\nexit\nldabsb 12\nexit").expect_err("refused");
+        assert_eq!(
+            (e.pc, e.message.as_str()),
+            (3, "LD_ABS is not allowed in subprogs without BTF")
+        );
+        let e = refused("call local +1\nexit\nmov %r0, 0\ncall 12\nldindh %r1, 2\nexit")
+            .expect_err("refused");
+        assert_eq!(
+            (e.pc, e.message.as_str()),
+            (4, "LD_ABS is not allowed in subprogs without BTF")
+        );
+        let e = refused("call local +1\nexit\nmov %r0, 0\ncall 12\nexit").expect_err("refused");
+        assert_eq!(
+            (e.pc, e.message.as_str()),
+            (3, "tail_call is not allowed in subprogs without BTF")
+        );
+    }
+
     /// A callee followed from its call: what it proves of the caller's
     /// packet pointer holds after it returns (on that path), and a key
     /// the caller stored and passed by pointer is no longer a constant

@@ -7,7 +7,9 @@
 //! reason; an accepted program must give the kernel's action, bytes and
 //! map contents on every frame, on both engines. `XDP_VERIFIER_CASES`
 //! and `XDP_VERIFIER_SEED` run more cases or other ones;
-//! `XDP_VERIFIER_DUMP=FILE` writes every disagreement there.
+//! `XDP_VERIFIER_DUMP=FILE` writes every disagreement there;
+//! `XDP_VERIFIER_REASONS=1` prints how many programs both refused for each
+//! of the kernel's reasons (numbers left out), to see what a run covered.
 //!
 //! Needs root and bpf(): skipped with a reason otherwise, but under CI=true
 //! a missing bpf() is a failure.
@@ -201,12 +203,13 @@ enum Verdict {
     OutOfBudget,
 }
 
-/// One case against the kernel: the kernel's verdict, and a description
-/// of each disagreement.
-fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Vec<String>) {
+/// One case against the kernel: the kernel's verdict (with its reason
+/// for a refusal), and a description of each disagreement.
+fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Option<String>, Vec<String>) {
     let listing = || cranebpf::ebpf::disasm::disassemble(&Program::new(case.insns.clone()));
     let mut problems = Vec::new();
     let mut verdict = Verdict::Refused;
+    let mut refusal = None;
     for engine in Engine::EBPF {
         // (Fresh maps in the kernel for each engine's runs, as ours.)
         let kernel = kernel(case);
@@ -219,6 +222,9 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Vec<String>) {
             }
             Kernel::Refused { .. } => Verdict::Refused,
         };
+        if let Kernel::Refused { reason, .. } = &kernel {
+            refusal = Some(reason.clone());
+        }
         let ours = ours(case, engine);
         match (&kernel, ours) {
             (Kernel::Refused { .. }, Err(_)) if verdict == Verdict::OutOfBudget => {}
@@ -296,7 +302,7 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Vec<String>) {
             break;
         }
     }
-    (verdict, problems)
+    (verdict, refusal, problems)
 }
 
 /// Whether the running kernel lets XDP programs call `xdp_adjust_meta`:
@@ -342,6 +348,7 @@ fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
     let mut rng = Rng::new(seed);
     let mut failures = Vec::new();
     let (mut accepted, mut refused, mut out_of_budget) = (0, 0, 0);
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for n in 0..cases {
         let snippets = 1 + rng.below(6) as usize;
         // (A quarter are TC classifiers: `__sk_buff`, its fields and
@@ -353,16 +360,31 @@ fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
         };
         let case = xdp::program_for(&mut rng, snippets, hook, adjust_meta);
         let frames = frames(&mut rng);
-        let (verdict, problems) = compare(&case, &frames);
+        let (verdict, refusal, problems) = compare(&case, &frames);
         if problems.is_empty() {
             match verdict {
                 Verdict::Accepted => accepted += 1,
-                Verdict::Refused => refused += 1,
+                Verdict::Refused => {
+                    refused += 1;
+                    let reason: String = refusal
+                        .unwrap_or_default()
+                        .chars()
+                        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                        .collect();
+                    *reasons.entry(reason).or_default() += 1;
+                }
                 Verdict::OutOfBudget => out_of_budget += 1,
             }
         }
         for p in problems {
             failures.push(format!("case {n}: {p}"));
+        }
+    }
+    if std::env::var_os("XDP_VERIFIER_REASONS").is_some() {
+        let mut by_count: Vec<_> = reasons.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1));
+        for (reason, n) in by_count {
+            eprintln!("{n:6} refused alike: {reason}");
         }
     }
     if let Ok(path) = std::env::var("XDP_VERIFIER_DUMP") {

@@ -381,6 +381,12 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
             ..Scalar::constant(v)
         });
     }
+    // `x & 0` and `x * 0` are 0 whatever the kernel knows of `x`.
+    if matches!(code, op::AND | op::MUL)
+        && [dst, src].iter().any(|s| s.sure && s.exact() == Some(0))
+    {
+        return Some(Scalar::constant(0));
+    }
     // A 32-bit operation works on the low halves.
     let (dst, src) = if wide {
         (dst, src)

@@ -862,12 +862,48 @@ impl Builder {
                     2 => (op::W, 4),
                     _ => (op::DW, 0),
                 };
-                self.function(f, |b| {
+                // What the callee does with the pointer: adds to the
+                // number there (itself, or through a function it passes
+                // the pointer on to, reading the number back after); or,
+                // carelessly, returns the pointer, or stores a pointer to
+                // its own frame there (both refused by the kernel).
+                let variant = if self.careful || self.rng.chance(3, 4) {
+                    self.rng.below(2)
+                } else {
+                    2 + self.rng.below(2)
+                };
+                let nested = (variant == 1 && self.made < MAX_FUNCTIONS).then(|| {
+                    self.made += 1;
+                    self.label()
+                });
+                let add_through_r1 = move |b: &mut Builder| {
                     b.push(ldx(size, 3, 1, off));
                     b.push(alu64_reg(op::ADD, 3, 2));
                     b.push(stx(size, 1, 3, off));
                     b.push(alu64_reg(op::MOV, 0, 3));
                     b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                };
+                self.function(f, |b| match (variant, nested) {
+                    (1, Some(g)) => {
+                        b.push(alu64_reg(op::MOV, 6, 1));
+                        b.items.push(Item::Call(g));
+                        b.push(ldx(size, 3, 6, off));
+                        b.push(alu64_reg(op::ADD, 0, 3));
+                        b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                        b.function(g, add_through_r1);
+                    }
+                    (2, _) => {
+                        b.push(alu64_reg(op::MOV, 0, 1));
+                        b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                    }
+                    (3, _) => {
+                        b.push(alu64_reg(op::MOV, 4, 10));
+                        b.push(alu64(op::ADD, 4, -8));
+                        b.push(stx(size, 1, 4, off));
+                        b.push(alu64(op::MOV, 0, 0));
+                        b.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                    }
+                    _ => add_through_r1(b),
                 });
             }
             2 => {

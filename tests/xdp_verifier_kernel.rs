@@ -159,7 +159,12 @@ fn our_entries(program: &PacketProgram, name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// exits past 32 paths.
 fn without_ids(text: &str, ranges: bool) -> String {
     let mut out = text.to_string();
-    let blanked: &[&str] = if ranges { &["(id=", ",r="] } else { &["(id="] };
+    // (A leaked reference's id too: `Unreleased reference id=2`.)
+    let blanked: &[&str] = if ranges {
+        &["(id=", ",r=", "reference id="]
+    } else {
+        &["(id=", "reference id="]
+    };
     for key in blanked {
         let mut done = String::with_capacity(out.len());
         let mut rest = out.as_str();
@@ -271,20 +276,35 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Option<String>, Vec<
                             break;
                         }
                     };
+                    // The ring buffer's records of this run, consumed.
+                    let mut records = Vec::new();
+                    for (def, map) in case.maps.iter().zip(maps) {
+                        if def.kind == MapKind::RingBuf {
+                            let read = map.ring_records(def.max_entries as usize);
+                            for r in read.expect("reading the ring buffer") {
+                                records.push((def.name.clone(), r));
+                            }
+                        }
+                    }
                     match program.run(frame) {
                         // (The kernel returns the metadata and the packet;
                         // a socket filter's action is all it shows.)
                         Ok(o)
                             if o.action as u32 == action
+                                && o.records == records
                                 && (case.hook == Hook::Socket
                                     || [o.meta.as_slice(), &o.packet].concat() == packet) => {}
                         other => problems.push(format!(
-                            "{engine} on {frame:02x?}: ours {other:?}, kernel {action} {packet:02x?}\n{}",
+                            "{engine} on {frame:02x?}: ours {other:?}, kernel {action} {packet:02x?} \
+                             records {records:02x?}\n{}",
                             listing()
                         )),
                     }
                 }
                 for (def, map) in case.maps.iter().zip(maps) {
+                    if def.kind.holds_records() {
+                        continue;
+                    }
                     let (k, o) = (kernel_entries(def, map), our_entries(&program, &def.name));
                     if k != o {
                         problems.push(format!(

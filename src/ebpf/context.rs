@@ -281,9 +281,14 @@ enum Val {
     /// A map held by map of maps `n` (a lookup's result there, compared
     /// with 0): the kernel's CONST_PTR_TO_MAP of its inner template.
     InnerMap(usize),
-    /// The ring buffer sample reserved at this instruction, compared with
-    /// 0 (the kernel's referenced `ringbuf_mem`).
-    Sample(usize),
+    /// The ring buffer sample reserved at instruction `id`, compared with
+    /// 0 (the kernel's referenced `ringbuf_mem`), plus `off`; `size`: the
+    /// bytes reserved, when the kernel knows them.
+    Sample {
+        id: usize,
+        off: i64,
+        size: Option<u32>,
+    },
     /// A read-only map's value (`.rodata`, loaded by `lddw` as
     /// `BPF_PSEUDO_MAP_VALUE`) plus this offset, and the value's size: the
     /// kernel's PTR_TO_MAP_VALUE of a `BPF_F_RDONLY_PROG` map; with the
@@ -321,9 +326,9 @@ enum Lookup {
     ReadOnly(u32),
     /// A map, held by map of maps `n`.
     Inner(usize),
-    /// A ring buffer sample (`bpf_ringbuf_reserve`'s result), which the
-    /// program must submit or discard.
-    Sample,
+    /// A ring buffer sample (`bpf_ringbuf_reserve`'s result) of this size
+    /// when known, which the program must submit or discard.
+    Sample(Option<u32>),
 }
 
 impl Val {
@@ -366,6 +371,11 @@ impl Val {
             Val::Ctx(o) => Val::Ctx(o + k),
             Val::Stack(o) => Val::Stack(o + k),
             Val::OuterStack(up, o) => Val::OuterStack(up, o + k),
+            Val::Sample { id, off, size } => Val::Sample {
+                id,
+                off: off + k,
+                size,
+            },
             Val::StackVar {
                 off,
                 vmin,
@@ -432,10 +442,10 @@ impl Val {
             Val::Pkt(..) | Val::PktVar { .. } => "pkt",
             Val::PktEnd => "pkt_end",
             Val::PktMeta(..) => "pkt_meta",
-            Val::MapOrNull(_, Lookup::Sample) => "ringbuf_mem_or_null",
+            Val::MapOrNull(_, Lookup::Sample(_)) => "ringbuf_mem_or_null",
             Val::MapOrNull(..) => "map_value_or_null",
             Val::MapPtr(_) | Val::InnerMap(_) => "map_ptr",
-            Val::Sample(_) => "ringbuf_mem",
+            Val::Sample { .. } => "ringbuf_mem",
             Val::ReadOnly(..) | Val::MapValue { .. } => "map_value",
             _ => return None,
         })
@@ -476,7 +486,7 @@ impl Val {
                 | Val::MapOrNull(..)
                 | Val::MapPtr(_)
                 | Val::InnerMap(_)
-                | Val::Sample(_)
+                | Val::Sample { .. }
                 | Val::ReadOnly(..)
                 | Val::MapValue { .. }
         )
@@ -527,6 +537,12 @@ struct State {
     /// In a function called locally and followed from its call, as the
     /// kernel follows it: the caller's side, resumed at the callee's exit.
     caller: Option<Box<Caller>>,
+    /// The ring buffer samples this path holds, by the instruction that
+    /// reserved each, in the order reserved (the kernel's acquired
+    /// references, which belong to the path, not to a frame: the
+    /// innermost frame's list is the path's). A join keeps those every
+    /// path holds: a leak is then not refused (never a false refusal).
+    refs: Vec<usize>,
 }
 
 /// The caller's side of a local call followed into the callee: its state
@@ -553,6 +569,7 @@ impl State {
             past_end: 0,
             at_end: 0,
             caller: None,
+            refs: Vec::new(),
         }
     }
 
@@ -610,6 +627,7 @@ impl State {
             }
         });
         self.main &= other.main;
+        self.refs.retain(|r| other.refs.contains(r));
         self.unwritten |= other.unwritten;
         self.past_end &= other.past_end;
         self.at_end &= other.at_end;
@@ -1359,6 +1377,19 @@ fn explore(
                         flow(pc + 2, s, &mut work);
                         continue;
                     }
+                    // (A legacy load may end the program, out of the
+                    // packet: the kernel's check_ld_abs refuses one while
+                    // a sample is held.)
+                    if let Some(&r) = s.refs.first() {
+                        return Err(ContextError {
+                            pc,
+                            message: format!(
+                                "Unreleased reference id={r} alloc_insn={r}: BPF_LD_[ABS|IND] \
+                                 would lead to reference leak (a legacy packet load may end \
+                                 the program while the sample reserved there is held)"
+                            ),
+                        });
+                    }
                     // A legacy packet load: r0 a number the kernel knows
                     // nothing of, r1-r5 clobbered.
                     for r in 1..=5 {
@@ -1370,6 +1401,21 @@ fn explore(
                     op::EXIT => {
                         // A followed call's callee returns: the caller goes
                         // on with r0 as the callee left it.
+                        // The program's own exit: every sample reserved on
+                        // the path must have been submitted or discarded
+                        // (the kernel's check_reference_leak).
+                        if s.caller.is_none() && !functions.is_subprogram_exit(pc, &i) {
+                            if let Some(&r) = s.refs.first() {
+                                return Err(ContextError {
+                                    pc,
+                                    message: format!(
+                                        "Unreleased reference id={r} alloc_insn={r}: the sample \
+                                         bpf_ringbuf_reserve gives there is neither submitted \
+                                         nor discarded on this path to the exit"
+                                    ),
+                                });
+                            }
+                        }
                         // (The kernel's prepare_func_exit refuses any stack
                         // pointer, even one into a frame that lives on.)
                         if functions.is_subprogram_exit(pc, &i)
@@ -1390,6 +1436,7 @@ fn explore(
                                 stack_unfollowed,
                             } = *caller;
                             back.regs[0] = s.regs[0];
+                            back.refs = std::mem::take(&mut s.refs);
                             back.unwritten =
                                 (back.unwritten & !regs::R0) | (s.unwritten & regs::R0);
                             if stack_unfollowed {
@@ -1417,6 +1464,10 @@ fn explore(
                         }
                         callee.regs[10] = Val::Stack(0);
                         callee.var_ranges = s.var_ranges.clone();
+                        if followed {
+                            // (The path's references go with it.)
+                            callee.refs = std::mem::take(&mut s.refs);
+                        }
                         callee.unwritten =
                             (s.unwritten & regs::ARGS) | regs::R0 | regs::CALLEE_SAVED;
                         let to = (pc as i64 + 1 + i64::from(i.imm)) as usize;
@@ -1495,6 +1546,20 @@ fn explore(
                         } else {
                             map_argument(pc, i.imm, &s, maps)?
                         };
+                        let reserved = if i.is_src_reg() {
+                            None
+                        } else {
+                            ring_buffer_arguments(pc, i.imm, &s)?
+                        };
+                        if let (false, 12, Some(&r)) = (i.is_src_reg(), i.imm, s.refs.first()) {
+                            return Err(ContextError {
+                                pc,
+                                message: format!(
+                                    "tail_call would lead to reference leak (the sample \
+                                     reserved at instruction {r} is still held)"
+                                ),
+                            });
+                        }
                         let elided = match lookup {
                             _ if i.is_src_reg() || i.imm != 1 => None,
                             _ if constant_array_key(&s, maps).is_none() => None,
@@ -1551,16 +1616,26 @@ fn explore(
                             }
                             // bpf_ringbuf_reserve (whose release `samples`
                             // checks).
-                            (false, 131) => s.regs[0] = Val::MapOrNull(pc, Lookup::Sample),
-                            // bpf_ringbuf_submit, _discard: the pointer is no
-                            // longer one.
+                            (false, 131) => {
+                                s.regs[0] = Val::MapOrNull(pc, Lookup::Sample(reserved));
+                                s.refs.push(pc);
+                            }
+                            // bpf_ringbuf_submit, _discard: the pointer and
+                            // its copies in every frame are numbers now (the
+                            // kernel's release_reference, for a privileged
+                            // program).
                             (false, 132 | 133) => {
-                                if let Val::Sample(id) = released {
-                                    for v in s.regs.iter_mut().chain(s.stack.iter_mut()) {
-                                        if *v == Val::Sample(id) {
-                                            *v = Val::Other;
-                                        }
+                                if let Val::Sample { id, .. } = released {
+                                    if let Some(k) = s.refs.iter().position(|&r| r == id) {
+                                        s.refs.remove(k);
                                     }
+                                    s.each_frame(&mut |st| {
+                                        for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                                            if matches!(*v, Val::Sample { id: i, .. } if i == id) {
+                                                *v = Val::Scalar(Scalar::unknown());
+                                            }
+                                        }
+                                    });
                                 }
                             }
                             _ => {}
@@ -1595,7 +1670,7 @@ fn explore(
                     Lookup::Value(None) => Val::Other,
                     Lookup::ReadOnly(size) => Val::ReadOnly(0, size, None),
                     Lookup::Inner(outer) => Val::InnerMap(outer),
-                    Lookup::Sample => Val::Sample(id),
+                    Lookup::Sample(size) => Val::Sample { id, off: 0, size },
                 };
                 // (The side where it is 0 holds the number 0, as the
                 // kernel's mark_ptr_or_null_regs makes it: it may be
@@ -1610,6 +1685,12 @@ fn explore(
                     } else {
                         value
                     };
+                    // (NULL: no sample was reserved, nothing is held.)
+                    if null && matches!(lookup, Lookup::Sample(_)) {
+                        if let Some(k) = st.refs.iter().position(|&r| r == id) {
+                            st.refs.remove(k);
+                        }
+                    }
                     for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
                         if *v == Val::MapOrNull(id, lookup) {
                             *v = value;
@@ -1701,7 +1782,6 @@ fn explore(
     // Packet accesses are checked once the states are final (an early
     // visit may see a pointer that a later join makes untracked); so is
     // the memory helpers are given.
-    let mut first_visit = vec![true; n];
     for &(pc, path) in &visited {
         let i = &insns[pc];
         let paths = &states[pc];
@@ -1728,19 +1808,6 @@ fn explore(
             if joined == Some(Val::Mixed) {
                 let size = semantics::size_bytes(i.size_field());
                 access(kind, pc, i, Val::Mixed, size, i.class() != op::LDX)?;
-            }
-        }
-        if std::mem::replace(&mut first_visit[pc], false) {
-            // Samples reserved must be submitted or discarded: a walk of
-            // the program from here, which depends on the path only
-            // through the frame it is in (made once for each).
-            if i.opc == op::JMP | op::CALL && i.src == 0 && i.imm == 131 {
-                let mut walked = [false; 2];
-                for s in paths {
-                    if !std::mem::replace(&mut walked[usize::from(s.main)], true) {
-                        check_sample_released(insns, pc, s.main)?;
-                    }
-                }
             }
         }
     }
@@ -1969,7 +2036,7 @@ impl Access {
             }
             Val::MapOrNull(_, lookup) => {
                 let (kind, helper) = match lookup {
-                    Lookup::Sample => ("ringbuf_mem_or_null", "bpf_ringbuf_reserve"),
+                    Lookup::Sample(_) => ("ringbuf_mem_or_null", "bpf_ringbuf_reserve"),
                     _ => ("map_value_or_null", "bpf_map_lookup_elem"),
                 };
                 refuse(format!(
@@ -1984,6 +2051,20 @@ impl Access {
                 vhi,
                 ..
             } => map_value_access(pc, reg, off + self.off, size, value_size, vmin, vhi),
+            Val::Sample {
+                off,
+                size: Some(mem_size),
+                ..
+            } => {
+                let at = off + self.off;
+                if at >= 0 && (at as u64).saturating_add(size) <= u64::from(mem_size) {
+                    return Ok(());
+                }
+                refuse(format!(
+                    "invalid access to memory, mem_size={mem_size} off={at} size={size}: \
+                     outside the ring buffer sample reserved"
+                ))
+            }
             Val::ReadOnly(o, value_size, _) if self.write => {
                 let off = o + self.off;
                 refuse(format!(
@@ -2310,7 +2391,7 @@ fn helper_memory(
             Val::MapPtr(_) | Val::InnerMap(_) => Some("map_ptr"),
             Val::MapOrNull(..) => Some("map_value_or_null"),
             Val::MapValue { .. } | Val::ReadOnly(..) => Some("map_value"),
-            Val::Sample(_) => Some("ringbuf_mem"),
+            Val::Sample { .. } => Some("ringbuf_mem"),
         };
         if let Some(found) = found {
             return refuse(format!(
@@ -2374,6 +2455,43 @@ fn helper_memory(
         }
     }
     Ok(())
+}
+
+/// The ring buffer helpers' own arguments, checked as the kernel's
+/// `check_func_arg` checks them: `bpf_ringbuf_reserve`'s size must be a
+/// constant (returned, when this pass knows it); `bpf_ringbuf_submit` and
+/// `_discard` must be given a sample, unmoved.
+fn ring_buffer_arguments(pc: usize, helper: i32, s: &State) -> Result<Option<u32>, ContextError> {
+    let refuse = |message: String| Err(ContextError { pc, message });
+    match helper {
+        131 => match s.regs[2].scalar().filter(|sc| sc.sure) {
+            Some(sc) => match sc.exact() {
+                Some(k) => Ok(Some(u32::try_from(k).unwrap_or(u32::MAX))),
+                // (The kernel's message has the stray quote.)
+                None => refuse("R2 is not a known constant'".into()),
+            },
+            None => Ok(None),
+        },
+        132 | 133 => {
+            let found = match s.regs[1] {
+                Val::Sample { off: 0, .. } => return Ok(None),
+                Val::Sample { .. } => {
+                    return refuse(
+                        "R1 must have zero offset when passed to release func or trusted arg \
+                         to kfunc"
+                            .into(),
+                    )
+                }
+                Val::Scalar(_) => "scalar",
+                v => match v.kernel_type() {
+                    Some(t) => t,
+                    None => return Ok(None),
+                },
+            };
+            refuse(format!("R1 type={found} expected=ringbuf_mem"))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The kernel's `check_mem_size_reg` for the size in register `reg`.
@@ -2462,113 +2580,6 @@ fn map_value_access(
             high,
             &format!(": R{reg} max value is outside of the allowed memory range"),
         ));
-    }
-    Ok(())
-}
-
-/// The kernel's reference check for the ring buffer sample reserved at
-/// `reserve`, path by path as the kernel's search goes (a join of paths
-/// would lose which path still holds it): from the reservation, following
-/// where the pointer is (registers, 8-byte stack slots), a comparison of
-/// it with 0 goes the non-NULL way only (the NULL side holds nothing), a
-/// submit or discard ends the path (whichever sample it names: never a
-/// false refusal), as do a local call (the callee may release it) and a
-/// callee's exit; the program's own exit while holding it is the kernel's
-/// `Unreleased reference`, a tail call `tail_call would lead to reference
-/// leak`. Paths are explored once per (instruction, places) pair, up to a
-/// budget past which nothing is refused.
-fn check_sample_released(insns: &[Insn], reserve: usize, main: bool) -> Result<(), ContextError> {
-    const BUDGET: usize = 200_000;
-    let reg = |r: u8| 1u128 << r.min(10);
-    let slot = |n: usize| 1u128 << (11 + n);
-    let callers = (0..=5).fold(0u128, |m, r| m | reg(r));
-    let mut seen = std::collections::HashSet::new();
-    let mut work = vec![(reserve + 1, reg(0))];
-    while let Some((pc, held)) = work.pop() {
-        if seen.len() > BUDGET {
-            return Ok(());
-        }
-        let Some(&i) = insns.get(pc) else {
-            continue;
-        };
-        if !seen.insert((pc, held)) {
-            continue;
-        }
-        let (dst, src) = (i.dst.min(10), i.src.min(10));
-        let mut h = held;
-        let mut only = None;
-        match i.class() {
-            op::ALU | op::ALU64 => {
-                let copy = i.class() == op::ALU64 && i.op() == op::MOV && i.is_src_reg();
-                if copy && i.off == 0 && held & reg(src) != 0 {
-                    h |= reg(dst);
-                } else {
-                    h &= !reg(dst);
-                }
-            }
-            op::LDX => {
-                let size = semantics::size_bytes(i.size_field());
-                let (exact, _) = stack_slot(i64::from(i.off), size);
-                match exact {
-                    Some(n) if src == 10 && held & slot(n) != 0 => h |= reg(dst),
-                    _ => h &= !reg(dst),
-                }
-            }
-            op::ST | op::STX => {
-                if dst == 10 {
-                    let size = semantics::size_bytes(i.size_field());
-                    let (exact, touched) = stack_slot(i64::from(i.off), size);
-                    for t in touched {
-                        h &= !slot(t);
-                    }
-                    let spill = i.class() == op::STX && i.mode() == op::MEM;
-                    if let (Some(n), true) = (exact, spill && held & reg(src) != 0) {
-                        h |= slot(n);
-                    }
-                }
-                if i.class() == op::STX && i.mode() == op::ATOMIC {
-                    h &= !(reg(0) | reg(src));
-                }
-            }
-            op::LD if i.is_lddw() => h &= !reg(dst),
-            op::LD => h &= !callers,
-            _ => match i.op() {
-                op::EXIT if main => {
-                    return Err(ContextError {
-                        pc,
-                        message: format!(
-                            "Unreleased reference alloc_insn={reserve}: the sample \
-                             bpf_ringbuf_reserve gives there is neither submitted nor \
-                             discarded on a path to this exit"
-                        ),
-                    })
-                }
-                op::EXIT => continue,
-                op::CALL if i.src == op::CALL_LOCAL || matches!(i.imm, 132 | 133) => continue,
-                op::CALL if i.imm == 12 => {
-                    return Err(ContextError {
-                        pc,
-                        message: format!(
-                            "tail_call would lead to reference leak (the sample reserved at \
-                             instruction {reserve} is still held)"
-                        ),
-                    })
-                }
-                op::CALL => h &= !callers,
-                op::JEQ | op::JNE if !i.is_src_reg() && i.imm == 0 && held & reg(dst) != 0 => {
-                    // Not NULL: `== 0` falls through, `!= 0` jumps.
-                    only = Some(i.op() == op::JNE);
-                }
-                _ => {}
-            },
-        }
-        let [next, target] = i.successors(pc);
-        if only != Some(true) {
-            work.extend(next.map(|to| (to, h)));
-        }
-        if only != Some(false) {
-            work.extend(target.map(|to| (to, h)));
-        }
     }
     Ok(())
 }
@@ -3831,6 +3842,75 @@ mod tests {
         let without = src.replace("call local +7", "ja +0");
         let prog = assemble_with_maps(&without);
         assert!(rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map)).is_ok());
+    }
+
+    /// Each verdict and reason as the kernel gives them (6.18, in
+    /// `tests/xdp_verifier_kernel.rs`'s generated ring buffer snippets).
+    #[test]
+    fn ring_buffer_samples_are_followed_path_by_path() {
+        let ring = MapDef::new("events", MapKind::RingBuf, 0, 0, 4096);
+        let check = |kind: ContextKind, body: &str| {
+            let src = format!(
+                "lddw %r1, 0\nmov %r2, 16\nmov %r3, 0\ncall 131\njeq %r0, 0, +{{skip}}\n\
+                 {body}\nmov %r0, 2\nexit"
+            );
+            let src = src.replace("{skip}", &body.lines().count().to_string());
+            rewrite_with_maps(&assemble_with_maps(&src), kind, std::slice::from_ref(&ring))
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.pc, e.message))
+        };
+        let submit = "mov %r1, %r0\nmov %r2, 0\ncall 132";
+        assert_eq!(
+            check(ContextKind::Xdp, &format!("stw [%r0+12], 1\n{submit}")),
+            Ok(())
+        );
+        let refused = |kind, body: &str, pc: usize, reason: &str| {
+            let e = check(kind, body).expect_err(body);
+            assert!(e.starts_with(&format!("{pc} {reason}")), "{body}: {e}");
+        };
+        // Past the 16 bytes reserved.
+        refused(
+            ContextKind::Xdp,
+            &format!("stw [%r0+16], 1\n{submit}"),
+            6,
+            "invalid access to memory, mem_size=16 off=16 size=4",
+        );
+        // Written after the submit: the pointer is a number now.
+        refused(
+            ContextKind::Xdp,
+            &format!("mov %r9, %r0\n{submit}\nstw [%r9], 1"),
+            10,
+            "R9 invalid mem access 'scalar'",
+        );
+        // Submitted twice.
+        refused(
+            ContextKind::Xdp,
+            &format!("mov %r9, %r0\n{submit}\nmov %r1, %r9\ncall 132"),
+            11,
+            "R1 type=scalar expected=ringbuf_mem",
+        );
+        // A moved pointer given back.
+        refused(
+            ContextKind::Xdp,
+            "mov %r1, %r0\nadd %r1, 4\nmov %r2, 0\ncall 133",
+            9,
+            "R1 must have zero offset when passed to release func",
+        );
+        // Released on one side of a branch only: the other side's exit.
+        refused(
+            ContextKind::Xdp,
+            &format!("ldxw %r5, [%r0]\njeq %r5, 0, +3\n{submit}"),
+            12,
+            "Unreleased reference id=4 alloc_insn=4",
+        );
+        // A legacy load while the sample is held, in a socket filter.
+        refused(
+            ContextKind::Socket,
+            &format!("ldabsb 14\n{submit}"),
+            6,
+            "Unreleased reference id=4 alloc_insn=4: BPF_LD_[ABS|IND] would lead to \
+             reference leak",
+        );
     }
 
     /// The verdicts and reasons of the programs reading their slot back

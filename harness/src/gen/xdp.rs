@@ -84,14 +84,19 @@ pub struct XdpCase {
     pub results_defined: bool,
 }
 
-/// The maps every case may use: two arrays and a hash map.
+/// The maps every case may use: two arrays, a hash map and a ring buffer
+/// of one page.
 pub fn maps() -> Vec<MapDef> {
     vec![
         MapDef::new("small", MapKind::Array, 4, 8, 4),
         MapDef::new("wide", MapKind::Array, 4, 32, 2),
         MapDef::new("table", MapKind::Hash, 4, 16, 8),
+        MapDef::new("events", MapKind::RingBuf, 0, 0, 4096),
     ]
 }
+
+/// The ring buffer's index in [`maps`].
+const RING: i32 = 3;
 
 /// An instruction, or a jump to a label resolved when the program is
 /// complete.
@@ -352,6 +357,85 @@ impl Builder {
         self.push(alu64(op::MOV, 0, 2));
     }
 
+    /// A ring buffer record: reserved (`bpf_ringbuf_reserve`), checked
+    /// for NULL, written inside its size, then submitted or discarded; or
+    /// copied from the stack (`bpf_ringbuf_output`). Careless ones skip
+    /// the NULL check or the release, write past the record, release it
+    /// twice, write after the release, release a moved pointer, or ask
+    /// for flags or sizes the helper refuses at run time (a NULL record).
+    fn ring_buffer(&mut self) {
+        let map = |b: &mut Builder, r: u8| {
+            b.push(Insn::new(op::LDDW, r, 1, 0, RING));
+            b.push(Insn::new(0, 0, 0, 0, 0));
+        };
+        let fault = if self.careful { 0 } else { self.rng.below(10) };
+        if self.rng.chance(1, 4) {
+            // bpf_ringbuf_output(map, stack bytes, size, flags).
+            let size = *self.rng.pick(&[8, 16, 24]);
+            map(self, 1);
+            self.push(alu64_reg(op::MOV, 2, 10));
+            self.push(alu64(op::ADD, 2, -size));
+            self.push(alu64(op::MOV, 3, if fault == 1 { size + 8 } else { size }));
+            self.push(alu64(op::MOV, 4, if fault == 2 { 4 } else { 0 }));
+            self.push(call(130));
+            self.push(alu64(op::MOV, 0, 2));
+            return;
+        }
+        let size = *self.rng.pick(&[8, 16, 12]);
+        map(self, 1);
+        self.push(alu64(op::MOV, 2, if fault == 8 { 8192 } else { size }));
+        self.push(alu64(op::MOV, 3, if fault == 9 { 1 } else { 0 }));
+        self.push(call(131));
+        let done = self.label();
+        if fault != 1 {
+            self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, done);
+        }
+        // The record's bytes: a constant at each 4 bytes.
+        for at in (0..size).step_by(4) {
+            let imm = self.rng.below(1000) as i32;
+            self.push(st(op::W, 0, at as i16, imm));
+        }
+        if fault == 2 {
+            self.push(st(op::W, 0, size as i16, 7));
+        }
+        let release = if self.rng.chance(1, 2) { 132 } else { 133 };
+        match fault {
+            3 => {}
+            4 => {
+                // Released twice.
+                self.push(alu64_reg(op::MOV, 9, 0));
+                self.push(alu64_reg(op::MOV, 1, 0));
+                self.push(alu64(op::MOV, 2, 0));
+                self.push(call(release));
+                self.push(alu64_reg(op::MOV, 1, 9));
+                self.push(alu64(op::MOV, 2, 0));
+                self.push(call(release));
+            }
+            5 => {
+                // Written after its release.
+                self.push(alu64_reg(op::MOV, 9, 0));
+                self.push(alu64_reg(op::MOV, 1, 0));
+                self.push(alu64(op::MOV, 2, 0));
+                self.push(call(release));
+                self.push(st(op::W, 9, 0, 1));
+            }
+            6 => {
+                // A moved pointer released.
+                self.push(alu64_reg(op::MOV, 1, 0));
+                self.push(alu64(op::ADD, 1, 4));
+                self.push(alu64(op::MOV, 2, 0));
+                self.push(call(release));
+            }
+            _ => {
+                self.push(alu64_reg(op::MOV, 1, 0));
+                self.push(alu64(op::MOV, 2, 0));
+                self.push(call(release));
+            }
+        }
+        self.items.push(Item::Label(done));
+        self.push(alu64(op::MOV, 0, 2));
+    }
+
     /// A read, write or atomic add at r9 (a map value after a lookup; a
     /// scalar or the context otherwise), now and then at a variable index.
     fn value_access(&mut self) {
@@ -475,7 +559,12 @@ impl Builder {
             return;
         }
         let size = self.size();
-        let off = self.rng.below(200) as i16;
+        let mut off = self.rng.below(200) as i16;
+        // (`sk` read whole is left out: the kernel gives a socket this
+        // runtime does not model, which it refuses by design.)
+        if off == 168 && size == op::DW {
+            off = 160;
+        }
         if self.rng.chance(1, 3) {
             self.push(alu64(op::MOV, 3, 1));
             self.push(stx(size, 6, 3, off));
@@ -622,7 +711,8 @@ impl Builder {
     /// stack, context fields, pointer arithmetic, local calls: which the
     /// kernel refuses beside legacy loads).
     fn socket_snippet(&mut self, depth: u32) {
-        match self.rng.below(12) {
+        match self.rng.below(13) {
+            12 => self.ring_buffer(),
             0..=2 => {
                 self.legacy_load();
                 self.push(alu64_reg(op::MOV, 3, 0));
@@ -709,7 +799,8 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(20) {
+        match self.rng.below(21) {
+            20 => self.ring_buffer(),
             18 if self.made < MAX_FUNCTIONS && depth < 2 => self.local_call(depth),
             18 | 19 => self.bounded_loop(),
             16 => self.pointer_arithmetic(),

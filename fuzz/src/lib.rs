@@ -704,10 +704,14 @@ pub fn xdp_verify(data: &[u8]) {
         program,
         btf_functions: false,
     };
+    // (The verifier test's generator's maps, `gen::xdp::maps`, in its
+    // order: its seeds name them by index; this crate does not build the
+    // harness.)
     let maps = [
         MapDef::new("small", MapKind::Array, 4, 8, 4),
         MapDef::new("wide", MapKind::Array, 4, 32, 2),
         MapDef::new("table", MapKind::Hash, 4, 16, 8),
+        MapDef::new("events", MapKind::RingBuf, 0, 0, 4096),
     ];
     prepare_and_run_packet_program(&object, &maps);
 }

@@ -16,7 +16,7 @@
 
 mod support;
 
-use cranebpf::ebpf::elf::ObjectProgram;
+use cranebpf::ebpf::elf::{EbpfObject, ObjectProgram};
 use cranebpf::ebpf::insn::{op, Insn};
 use cranebpf::ebpf::maps::{MapDef, MapKind};
 use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
@@ -29,7 +29,13 @@ use cranebpf_harness::Rng;
 /// The kernel's verdict: the loaded program and its maps, or the log's
 /// failing instruction and reason.
 enum Kernel {
-    Accepted(LoadedProgram, Vec<KernelMap>),
+    /// The program, its maps, and the tail call target its program array
+    /// holds (kept loaded while the program runs).
+    Accepted {
+        program: LoadedProgram,
+        maps: Vec<KernelMap>,
+        _tail_target: LoadedProgram,
+    },
     Refused {
         pc: Option<usize>,
         reason: String,
@@ -55,8 +61,18 @@ fn kernel(case: &XdpCase) -> Kernel {
         Hook::Tc => ProgType::SchedCls,
         Hook::Socket => ProgType::SocketFilter,
     };
+    // The tail call target, in its slot of the program array.
+    let target = LoadedProgram::load_licensed(prog_type, &xdp::tail_target(case.hook), "GPL")
+        .unwrap_or_else(|e| panic!("the tail call target: {}", e.log));
+    maps[xdp::PROGRAM_ARRAY]
+        .update(&xdp::TAIL_SLOT.to_le_bytes(), &target.fd().to_le_bytes(), 0)
+        .expect("the tail call target into the program array");
     match LoadedProgram::load_licensed(prog_type, &insns, "GPL") {
-        Ok(p) => Kernel::Accepted(p, maps),
+        Ok(program) => Kernel::Accepted {
+            program,
+            maps,
+            _tail_target: target,
+        },
         Err(e) => {
             let lines: Vec<&str> = e.log.lines().collect();
             let end = lines
@@ -78,8 +94,15 @@ fn kernel(case: &XdpCase) -> Kernel {
             let reason = lines[at.map_or(0, |i| i + 1)..end]
                 .first()
                 .copied()
-                .unwrap_or("")
-                .to_string();
+                .unwrap_or("");
+            // (A reason the kernel prints without its newline runs into
+            // the statistics line: `expected prog array map for tail
+            // callprocessed 54 insns`.)
+            let reason = match reason.find("processed ") {
+                Some(at) if at > 0 => &reason[..at],
+                _ => reason,
+            }
+            .to_string();
             Kernel::Refused {
                 pc,
                 reason,
@@ -90,24 +113,37 @@ fn kernel(case: &XdpCase) -> Kernel {
 }
 
 fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
-    let object = ObjectProgram {
-        name: "generated".into(),
-        section: match case.hook {
-            Hook::Xdp => "xdp",
-            Hook::Tc => "tc",
-            Hook::Socket => "socket",
-        }
-        .into(),
-        program: Program::new(case.insns.clone()),
+    let section = match case.hook {
+        Hook::Xdp => "xdp",
+        Hook::Tc => "tc",
+        Hook::Socket => "socket",
+    };
+    let program = |name: &str, insns: Vec<Insn>| ObjectProgram {
+        name: name.into(),
+        section: section.into(),
+        program: Program::new(insns),
         // (Loaded into the kernel without BTF, as here.)
         btf_functions: false,
+    };
+    // The generated program and, second, the tail call target.
+    let object = EbpfObject {
+        programs: vec![
+            program("generated", case.insns.clone()),
+            program("target", xdp::tail_target(case.hook)),
+        ],
+        license: Some("GPL".into()),
+        maps: case.maps.clone(),
     };
     let options = PacketOptions {
         engine: Some(engine),
         trace: false,
         ..PacketOptions::default()
     };
-    PacketProgram::new(&object, &case.maps, options).map_err(|e| e.to_string())
+    let ours = PacketProgram::from_object(&object, 0, options).map_err(|e| e.to_string())?;
+    let jumps = &case.maps[xdp::PROGRAM_ARRAY].name;
+    ours.preload(jumps, &xdp::TAIL_SLOT.to_le_bytes(), &1u32.to_le_bytes())
+        .expect("the tail call target into the program array");
+    Ok(ours)
 }
 
 /// Frames of 14 to 100 bytes, each byte drawn to make the programs'
@@ -219,7 +255,7 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Option<String>, Vec<
         // (Fresh maps in the kernel for each engine's runs, as ours.)
         let kernel = kernel(case);
         verdict = match &kernel {
-            Kernel::Accepted(..) => Verdict::Accepted,
+            Kernel::Accepted { .. } => Verdict::Accepted,
             Kernel::Refused { reason, .. }
                 if BUDGET_REFUSALS.iter().any(|b| reason.contains(b)) =>
             {
@@ -250,12 +286,19 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Option<String>, Vec<
                 "accepted here, refused by the kernel at {pc:?}: {reason}\n{}",
                 listing()
             )),
-            (Kernel::Accepted(..), Err(message)) => problems.push(format!(
+            (Kernel::Accepted { .. }, Err(message)) => problems.push(format!(
                 "refused here, accepted by the kernel: {message}\n{}",
                 listing()
             )),
-            (Kernel::Accepted(..), Ok(_)) if !case.results_defined => {}
-            (Kernel::Accepted(theirs, maps), Ok(program)) => {
+            (Kernel::Accepted { .. }, Ok(_)) if !case.results_defined => {}
+            (
+                Kernel::Accepted {
+                    program: theirs,
+                    maps,
+                    ..
+                },
+                Ok(program),
+            ) => {
                 for frame in frames {
                     let (action, packet) = match theirs.test_run_out(frame) {
                         Ok(run) => run,
@@ -302,7 +345,9 @@ fn compare(case: &XdpCase, frames: &[Vec<u8>]) -> (Verdict, Option<String>, Vec<
                     }
                 }
                 for (def, map) in case.maps.iter().zip(maps) {
-                    if def.kind.holds_records() {
+                    // (A program array holds programs: the kernel lists
+                    // their ids, this runtime their indices.)
+                    if def.kind.holds_records() || def.kind == MapKind::ProgArray {
                         continue;
                     }
                     let (k, o) = (kernel_entries(def, map), our_entries(&program, &def.name));

@@ -1555,8 +1555,9 @@ fn explore(
                             return Err(ContextError {
                                 pc,
                                 message: format!(
-                                    "tail_call would lead to reference leak (the sample \
-                                     reserved at instruction {r} is still held)"
+                                    "Unreleased reference id={r} alloc_insn={r}: tail_call \
+                                     would lead to reference leak (the sample reserved there \
+                                     is still held)"
                                 ),
                             });
                         }
@@ -1639,6 +1640,13 @@ fn explore(
                                 }
                             }
                             _ => {}
+                        }
+                        // A helper returning nothing (the kernel's RET_VOID:
+                        // tail_call when it fails, set_hash_invalid,
+                        // ringbuf_submit and _discard) leaves r0 unwritten.
+                        if !i.is_src_reg() && matches!(i.imm, 12 | 48 | 132 | 133) {
+                            s.regs[0] = Val::Unset;
+                            s.unwritten |= regs::R0;
                         }
                         // A helper that changes the packet: the kernel
                         // forgets every packet pointer and range.
@@ -2698,6 +2706,18 @@ fn map_compatible(
         130 | 131 | 134 => kind == MapKind::RingBuf,
         _ => true,
     };
+    // (The kernel's record_func_key, which comes first for a tail call,
+    // since Linux 6.17 in these words.)
+    if helper == 12 && kind != MapKind::ProgArray {
+        return Err(ContextError {
+            pc,
+            message: format!(
+                "expected prog array map for tail call (map '{}' is of type {})",
+                map.name,
+                kind.number()
+            ),
+        });
+    }
     if !(by_map && by_helper) {
         let name = match helper {
             1 => "bpf_map_lookup_elem",

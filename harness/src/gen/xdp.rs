@@ -84,19 +84,49 @@ pub struct XdpCase {
     pub results_defined: bool,
 }
 
-/// The maps every case may use: two arrays, a hash map and a ring buffer
-/// of one page.
+/// The maps every case may use: two arrays, a hash map, a ring buffer of
+/// one page, and a program array whose slot [`TAIL_SLOT`] holds
+/// [`tail_target`] (the other slot is empty).
 pub fn maps() -> Vec<MapDef> {
     vec![
         MapDef::new("small", MapKind::Array, 4, 8, 4),
         MapDef::new("wide", MapKind::Array, 4, 32, 2),
         MapDef::new("table", MapKind::Hash, 4, 16, 8),
         MapDef::new("events", MapKind::RingBuf, 0, 0, 4096),
+        MapDef::new("jumps", MapKind::ProgArray, 4, 4, 2),
     ]
 }
 
 /// The ring buffer's index in [`maps`].
 const RING: i32 = 3;
+
+/// The program array's index in [`maps`].
+pub const PROGRAM_ARRAY: usize = 4;
+
+/// The program array's slot holding [`tail_target`].
+pub const TAIL_SLOT: u32 = 0;
+
+/// The program a tail call through slot [`TAIL_SLOT`] reaches, of the
+/// case's type: it ends the run with an action of its own, 3 (`XDP_TX`,
+/// `TC_ACT_SHOT`; a socket filter keeps 3 bytes) after writing the
+/// first packet byte where it may (so that which program ran shows in the
+/// packet too).
+pub fn tail_target(hook: Hook) -> Vec<Insn> {
+    let mut insns = Vec::new();
+    if hook != Hook::Socket {
+        let (data, end, _) = hook.pointers();
+        insns.extend([
+            ldx(op::W, 2, 1, data),
+            ldx(op::W, 3, 1, end),
+            alu64_reg(op::MOV, 4, 2),
+            alu64(op::ADD, 4, 1),
+            Insn::new(op::JMP | op::JGT | op::X, 4, 3, 1, 0),
+            st(op::B, 2, 0, 0x5a),
+        ]);
+    }
+    insns.extend([alu64(op::MOV, 0, 3), Insn::new(op::EXIT_OP, 0, 0, 0, 0)]);
+    insns
+}
 
 /// An instruction, or a jump to a label resolved when the program is
 /// complete.
@@ -436,6 +466,28 @@ impl Builder {
         self.push(alu64(op::MOV, 0, 2));
     }
 
+    /// A tail call through the program array: to the slot holding
+    /// [`tail_target`] (the run ends there), or to the empty one or one
+    /// past the end (the program goes on, r0 set again). Careless ones pass
+    /// another map, or not the context, or leave r0 unset after.
+    fn tail_call(&mut self) {
+        let fault = if self.careful { 0 } else { self.rng.below(8) };
+        let slot = match self.rng.below(4) {
+            0 => 1,
+            1 if !self.careful => 7,
+            _ => TAIL_SLOT as i32,
+        };
+        self.push(alu64_reg(op::MOV, 1, if fault == 1 { 7 } else { 6 }));
+        let map = if fault == 2 { 0 } else { PROGRAM_ARRAY as i32 };
+        self.push(Insn::new(op::LDDW, 2, 1, 0, map));
+        self.push(Insn::new(0, 0, 0, 0, 0));
+        self.push(alu64(op::MOV, 3, slot));
+        self.push(call(12));
+        if fault != 3 {
+            self.push(alu64(op::MOV, 0, 2));
+        }
+    }
+
     /// A read, write or atomic add at r9 (a map value after a lookup; a
     /// scalar or the context otherwise), now and then at a variable index.
     fn value_access(&mut self) {
@@ -711,7 +763,8 @@ impl Builder {
     /// stack, context fields, pointer arithmetic, local calls: which the
     /// kernel refuses beside legacy loads).
     fn socket_snippet(&mut self, depth: u32) {
-        match self.rng.below(13) {
+        match self.rng.below(14) {
+            13 => self.tail_call(),
             12 => self.ring_buffer(),
             0..=2 => {
                 self.legacy_load();
@@ -799,7 +852,8 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(21) {
+        match self.rng.below(22) {
+            21 => self.tail_call(),
             20 => self.ring_buffer(),
             18 if self.made < MAX_FUNCTIONS && depth < 2 => self.local_call(depth),
             18 | 19 => self.bounded_loop(),
@@ -937,7 +991,12 @@ impl Builder {
                 let at = match self.rng.below(8) {
                     _ if self.careful => slot,
                     0 => slot + 4,
-                    1 => slot - 512,
+                    1 => {
+                        // (The callee may reach bytes of the frame never
+                        // zeroed, which hold what the kernel's stack held.)
+                        self.defined = false;
+                        slot - 512
+                    }
                     _ => slot,
                 };
                 self.push(alu64(op::ADD, 1, i32::from(at)));

@@ -712,6 +712,7 @@ pub fn xdp_verify(data: &[u8]) {
         MapDef::new("wide", MapKind::Array, 4, 32, 2),
         MapDef::new("table", MapKind::Hash, 4, 16, 8),
         MapDef::new("events", MapKind::RingBuf, 0, 0, 4096),
+        MapDef::new("jumps", MapKind::ProgArray, 4, 4, 2),
     ];
     prepare_and_run_packet_program(&object, &maps);
 }

@@ -1642,9 +1642,9 @@ fn explore(
                             _ => {}
                         }
                         // A helper returning nothing (the kernel's RET_VOID:
-                        // tail_call when it fails, set_hash_invalid,
-                        // ringbuf_submit and _discard) leaves r0 unwritten.
-                        if !i.is_src_reg() && matches!(i.imm, 12 | 48 | 132 | 133) {
+                        // tail_call when it fails, ringbuf_submit and
+                        // _discard) leaves r0 unwritten.
+                        if !i.is_src_reg() && matches!(i.imm, 12 | 132 | 133) {
                             s.regs[0] = Val::Unset;
                             s.unwritten |= regs::R0;
                         }
@@ -3862,6 +3862,33 @@ mod tests {
         let without = src.replace("call local +7", "ja +0");
         let prog = assemble_with_maps(&without);
         assert!(rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map)).is_ok());
+    }
+
+    /// The kernel's RET_VOID helpers leave r0 unreadable; the others
+    /// return a number (each verdict the running kernel's, 6.18).
+    #[test]
+    fn helpers_returning_nothing_leave_r0_unwritten() {
+        let ring = MapDef::new("events", MapKind::RingBuf, 0, 0, 4096);
+        for release in [132, 133] {
+            let src = format!(
+                "lddw %r1, 0\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +4\n\
+                 mov %r1, %r0\nmov %r2, 0\ncall {release}\nexit\nmov %r0, 0\nexit"
+            );
+            let e = rewrite_with_maps(
+                &assemble_with_maps(&src),
+                ContextKind::Xdp,
+                std::slice::from_ref(&ring),
+            )
+            .expect_err("r0 unwritten");
+            assert!(
+                (e.pc, e.message.starts_with("R0 !read_ok")) == (9, true),
+                "{e}"
+            );
+        }
+        // set_hash_invalid(skb) and set_hash(skb, hash) return 0.
+        for src in ["call 41\nexit", "mov %r2, 7\ncall 48\nexit"] {
+            assert!(rewrite(&assemble(src).expect("assembles"), ContextKind::Tc).is_ok());
+        }
     }
 
     /// Each verdict and reason as the kernel gives them (6.18, in

@@ -1524,23 +1524,8 @@ fn explore(
                         }
                     }
                     op::CALL => {
-                        // A helper this runtime serves to another program
-                        // type only: the kernel's refusal, before it looks
-                        // at the arguments.
-                        if !i.is_src_reg() {
-                            use super::runtime::helper;
-                            let id = i.imm as u32;
-                            if let Some(name) =
-                                helper::name(id).filter(|_| !helper::served(kind).any(|h| h == id))
-                            {
-                                return Err(ContextError {
-                                    pc,
-                                    message: format!(
-                                        "program of this type cannot use helper {name}#{id}"
-                                    ),
-                                });
-                            }
-                        }
+                        // (A helper served to another program type only is
+                        // refused by `check_path`, before its arguments.)
                         let lookup = if i.is_src_reg() {
                             Lookup::Value(None)
                         } else {
@@ -1795,7 +1780,7 @@ fn explore(
         let paths = &states[pc];
         if let Some(s) = paths.get(path) {
             check_reads(pc, i, s, &functions)?;
-            check_path(pc, i, s, maps)?;
+            check_path(pc, i, s, kind, maps)?;
         }
         // One instruction reading the context on one path and other
         // memory on another: the kernel's refusal when the second path
@@ -1919,9 +1904,20 @@ fn check_path(
     pc: usize,
     i: &Insn,
     s: &State,
+    kind: ContextKind,
     maps: &[super::maps::MapDef],
 ) -> Result<(), ContextError> {
     if i.opc == op::JMP | op::CALL && i.src == 0 {
+        // A helper this runtime serves to another program type only: the
+        // kernel's refusal, before it looks at the arguments.
+        use super::runtime::helper;
+        let id = i.imm as u32;
+        if let Some(name) = helper::name(id).filter(|_| !helper::served(kind).any(|h| h == id)) {
+            return Err(ContextError {
+                pc,
+                message: format!("program of this type cannot use helper {name}#{id}"),
+            });
+        }
         return helper_memory(pc, i.imm, s, maps);
     }
     let (reg, size, write) = match i.class() {

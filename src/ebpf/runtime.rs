@@ -2503,16 +2503,18 @@ const VLAN_8021AD: u16 = u16::from_ne_bytes(0x88a8u16.to_be_bytes());
 /// whole words. (Older kernels returned the 32-bit sum unfolded, its value
 /// depending on the architecture.)
 fn csum_diff(args: [u64; 5], memory: &mut HelperMemory<'_>) -> HelperOutcome {
+    // (Any sizes, since Linux 6.13: a tail shorter than a word is summed
+    // zero-padded, as the kernel's csum_partial loads it. Before, sizes
+    // had to be multiples of 4 and the sum was not folded.)
     let (from_size, to_size) = (args[1] as u32 as usize, args[3] as u32 as usize);
-    if (from_size | to_size) % 4 != 0 {
-        return errno(-EINVAL);
-    }
     let mut partial = |ptr: u64, size: usize, seed: u32| {
         let mut sum = u64::from(seed);
         if size > 0 {
             let bytes = memory.bytes(ptr, size).ok_or(ptr)?;
-            for word in bytes.chunks_exact(4) {
-                sum += u64::from(u32::from_ne_bytes([word[0], word[1], word[2], word[3]]));
+            for word in bytes.chunks(4) {
+                let mut padded = [0u8; 4];
+                padded[..word.len()].copy_from_slice(word);
+                sum += u64::from(u32::from_ne_bytes(padded));
             }
         }
         while sum >> 32 != 0 {
@@ -2817,6 +2819,32 @@ mod tests {
             assert!(program
                 .preload("outer", &0u32.to_le_bytes(), &9u32.to_le_bytes())
                 .is_err());
+        }
+    }
+
+    /// `csum_diff` takes any sizes (Linux 6.13 and later): bytes 1..=6
+    /// as little-endian 16-bit words sum to 0x0c09; bytes 1..=5, the last
+    /// zero-padded, to 0x0609.
+    #[test]
+    fn csum_diff_sums_a_short_tail_zero_padded() {
+        for (size, want) in [(6, 0x0c09), (5, 0x0609), (4, 0x0604)] {
+            let src = format!(
+                "stdw [r10-8], 0\n\
+                 stw [r10-8], 0x04030201\n\
+                 sth [r10-4], 0x0605\n\
+                 mov r1, 0\n\
+                 mov r2, 0\n\
+                 mov r3, r10\n\
+                 add r3, -8\n\
+                 mov r4, {size}\n\
+                 mov r5, 0\n\
+                 call 28\n\
+                 exit"
+            );
+            for engine in [Engine::Interp, Engine::Jit] {
+                let program = prepared(&src, &[], engine);
+                assert_eq!(program.action(&[0; 20]).unwrap(), want, "{size} ({engine})");
+            }
         }
     }
 

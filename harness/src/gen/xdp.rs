@@ -654,6 +654,156 @@ impl Builder {
         self.push(alu64(op::MOV, 0, 2));
     }
 
+    /// A helper on the packet or on stack bytes, its result made the
+    /// action: `csum_diff` over two stack buffers; XDP's `xdp_load_bytes`,
+    /// `xdp_store_bytes` and `xdp_get_buff_len`; TC's `skb_store_bytes`,
+    /// `l3_csum_replace`, `l4_csum_replace` and `skb_pull_data` (after
+    /// which the packet pointers are loaded again, carelessly not); a
+    /// `redirect` ending the run. Offsets, lengths, sizes and flags are
+    /// mostly ones the helper takes, carelessly ones it refuses at run time
+    /// or the kernel refuses at load.
+    fn packet_helper(&mut self) {
+        let careful = self.careful;
+        // Stack buffers at -16 and -24, given bytes first.
+        for at in [-16, -24] {
+            let imm = self.rng.below(1 << 20) as i32;
+            self.push(st(op::DW, 10, at, imm));
+        }
+        let offset = |b: &mut Builder| -> i32 {
+            match b.rng.below(8) {
+                _ if careful => b.rng.below(40) as i32,
+                0 => 1500,
+                1 => -1,
+                _ => b.rng.below(60) as i32,
+            }
+        };
+        let length = |b: &mut Builder| -> i32 {
+            match b.rng.below(8) {
+                _ if careful => 1 + b.rng.below(8) as i32,
+                0 => 0,
+                1 => 16,
+                _ => 1 + b.rng.below(8) as i32,
+            }
+        };
+        let choice = match self.hook {
+            Hook::Xdp => *self.rng.pick(&[0, 1, 2, 3, 8]),
+            Hook::Tc => *self.rng.pick(&[0, 4, 5, 6, 7, 8]),
+            Hook::Socket => 0,
+        };
+        let mut reload = false;
+        match choice {
+            0 => {
+                // csum_diff(from, from_size, to, to_size, seed).
+                let sizes: &[i32] = if careful {
+                    &[0, 4, 8]
+                } else {
+                    &[0, 4, 8, 6, 12, 600]
+                };
+                let from = *self.rng.pick(sizes);
+                let to = *self.rng.pick(sizes);
+                self.push(alu64_reg(op::MOV, 1, 10));
+                self.push(alu64(op::ADD, 1, -16));
+                self.push(alu64(op::MOV, 2, from));
+                self.push(alu64_reg(op::MOV, 3, 10));
+                self.push(alu64(op::ADD, 3, -24));
+                self.push(alu64(op::MOV, 4, to));
+                let seed = self.rng.below(1 << 16) as i32;
+                self.push(alu64(op::MOV, 5, seed));
+                self.push(call(28));
+            }
+            1 | 2 => {
+                // xdp_load_bytes / xdp_store_bytes(xdp, off, buf, len).
+                self.push(alu64_reg(op::MOV, 1, 6));
+                let off = offset(self);
+                self.push(alu64(op::MOV, 2, off));
+                self.push(alu64_reg(op::MOV, 3, 10));
+                self.push(alu64(op::ADD, 3, -16));
+                let len = length(self);
+                self.push(alu64(op::MOV, 4, len));
+                self.push(call(if choice == 1 { 189 } else { 190 }));
+                if choice == 1 {
+                    // The bytes read, made the action with the result.
+                    self.push(ldx(op::DW, 3, 10, -16));
+                    self.push(alu64_reg(op::ADD, 0, 3));
+                }
+            }
+            3 => {
+                // xdp_get_buff_len(xdp).
+                self.push(alu64_reg(op::MOV, 1, 6));
+                self.push(call(188));
+            }
+            4 => {
+                // skb_store_bytes(skb, off, from, len, flags).
+                self.push(alu64_reg(op::MOV, 1, 6));
+                let off = offset(self);
+                self.push(alu64(op::MOV, 2, off));
+                self.push(alu64_reg(op::MOV, 3, 10));
+                self.push(alu64(op::ADD, 3, -16));
+                let len = length(self);
+                self.push(alu64(op::MOV, 4, len));
+                let flags = if careful {
+                    *self.rng.pick(&[0, 1, 2])
+                } else {
+                    *self.rng.pick(&[0, 1, 2, 8])
+                };
+                self.push(alu64(op::MOV, 5, flags));
+                self.push(call(9));
+                reload = true;
+            }
+            5 | 6 => {
+                // l3_csum_replace / l4_csum_replace(skb, off, from, to,
+                // flags: the size, and for L4 the pseudo-header flag).
+                self.push(alu64_reg(op::MOV, 1, 6));
+                let any = offset(self);
+                let off = *self.rng.pick(&[24, 40, 50, any]);
+                self.push(alu64(op::MOV, 2, off));
+                let from = self.rng.below(1 << 16) as i32;
+                let to = self.rng.below(1 << 16) as i32;
+                self.push(alu64(op::MOV, 3, from));
+                self.push(alu64(op::MOV, 4, to));
+                let mut flags = if careful {
+                    *self.rng.pick(&[2, 4])
+                } else {
+                    *self.rng.pick(&[0, 2, 3, 4])
+                };
+                if choice == 6 && self.rng.chance(1, 2) {
+                    flags |= 0x10;
+                }
+                self.push(alu64(op::MOV, 5, flags));
+                self.push(call(if choice == 5 { 10 } else { 11 }));
+                reload = true;
+            }
+            7 => {
+                // skb_pull_data(skb, len).
+                self.push(alu64_reg(op::MOV, 1, 6));
+                let len = *self.rng.pick(&[0, 14, 34, 60, 2000]);
+                self.push(alu64(op::MOV, 2, len));
+                self.push(call(39));
+                reload = true;
+            }
+            _ => {
+                // redirect(ifindex, flags), its result the action.
+                let ifindex = 1 + self.rng.below(3) as i32;
+                self.push(alu64(op::MOV, 1, ifindex));
+                let flags = if careful || self.rng.chance(3, 4) {
+                    0
+                } else {
+                    1
+                };
+                self.push(alu64(op::MOV, 2, flags));
+                self.push(call(23));
+                self.push(Insn::new(op::EXIT_OP, 0, 0, 0, 0));
+                return;
+            }
+        }
+        if reload && (careful || self.rng.chance(7, 8)) {
+            let (data, end, _) = self.hook.pointers();
+            self.push(ldx(op::W, 7, 6, data));
+            self.push(ldx(op::W, 8, 6, end));
+        }
+        self.push(alu64(op::AND, 0, 3));
+    }
+
     /// Arithmetic on a copy of a pointer (or of a number): what clang
     /// writes (adding a constant or a number) and what the kernel refuses
     /// (bitwise and 32-bit operations on pointers, subtracting from the
@@ -763,7 +913,8 @@ impl Builder {
     /// stack, context fields, pointer arithmetic, local calls: which the
     /// kernel refuses beside legacy loads).
     fn socket_snippet(&mut self, depth: u32) {
-        match self.rng.below(14) {
+        match self.rng.below(15) {
+            14 => self.packet_helper(),
             13 => self.tail_call(),
             12 => self.ring_buffer(),
             0..=2 => {
@@ -852,7 +1003,8 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(22) {
+        match self.rng.below(24) {
+            22 | 23 => self.packet_helper(),
             21 => self.tail_call(),
             20 => self.ring_buffer(),
             18 if self.made < MAX_FUNCTIONS && depth < 2 => self.local_call(depth),

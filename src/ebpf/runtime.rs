@@ -1811,7 +1811,8 @@ impl PacketEnv<'_> {
     /// device a test run has, loopback (ifindex 0 or its own; MTU 65,536,
     /// a 14-byte header; any other ifindex is -ENODEV here): the frame's
     /// length (or `*mtu_len` plus the header, when set) plus `len_diff`
-    /// over MTU plus header is `BPF_MTU_CHK_RET_FRAG_NEEDED` (1), else 0;
+    /// over MTU plus header, in 32-bit signed arithmetic, is
+    /// `BPF_MTU_CHK_RET_FRAG_NEEDED` (1), else 0;
     /// `*mtu_len` becomes the MTU (failures leave it: checked against the
     /// kernel). XDP takes no flags; TC only `BPF_MTU_CHK_SEGS` (1), and
     /// that without a length.
@@ -1850,8 +1851,14 @@ impl PacketEnv<'_> {
         let Some((_, len)) = self.packet_span(ctx, memory) else {
             return oob(ctx, self.kind.block_size(), false);
         };
-        let len = if given != 0 { given + ETH_HLEN } else { len };
-        let verdict = if len as i64 + diff > (MTU + ETH_HLEN) as i64 {
+        // (In C `int`s, as the kernel computes them: `*mtu_len` near
+        // 2^31 wraps below the device's length and passes.)
+        let len = if given != 0 {
+            (given as u32).wrapping_add(ETH_HLEN as u32) as i32
+        } else {
+            len as i32
+        };
+        let verdict = if len.wrapping_add(diff as i32) > (MTU + ETH_HLEN) as i32 {
             FRAG_NEEDED
         } else {
             0

@@ -804,6 +804,128 @@ impl Builder {
         self.push(alu64(op::AND, 0, 3));
     }
 
+    /// A helper that reshapes a TC program's socket buffer or reads its
+    /// metadata: `skb_change_tail`, `skb_change_head`, `skb_adjust_room`,
+    /// `skb_vlan_push` and `_pop`, `skb_change_proto`, `skb_change_type`,
+    /// `set_hash`, `csum_level`, `check_mtu` (XDP too) and
+    /// `skb_load_bytes_relative`, with arguments mostly taken, carelessly
+    /// refused at run time; then the packet pointers loaded again
+    /// (carelessly not) and the result made the action.
+    fn skb_helper(&mut self) {
+        let careful = self.careful;
+        let pick = |b: &mut Builder, good: &[i32], bad: &[i32]| -> i32 {
+            if careful || b.rng.chance(3, 4) {
+                *b.rng.pick(good)
+            } else {
+                *b.rng.pick(bad)
+            }
+        };
+        let choice = match self.hook {
+            Hook::Tc => self.rng.below(10),
+            _ => 8,
+        };
+        self.push(alu64_reg(op::MOV, 1, 6));
+        let helper = match choice {
+            0 => {
+                // skb_change_tail(skb, len, flags).
+                let len = pick(self, &[14, 40, 60, 100], &[0, 70_000]);
+                self.push(alu64(op::MOV, 2, len));
+                let flags = pick(self, &[0], &[1]);
+                self.push(alu64(op::MOV, 3, flags));
+                38
+            }
+            1 => {
+                // skb_change_head(skb, head_room, flags).
+                let room = pick(self, &[0, 4, 14], &[2000]);
+                self.push(alu64(op::MOV, 2, room));
+                let flags = pick(self, &[0], &[1]);
+                self.push(alu64(op::MOV, 3, flags));
+                43
+            }
+            2 => {
+                // skb_adjust_room(skb, len_diff, mode, flags).
+                let diff = pick(self, &[-8, -4, 4, 8, 20], &[0, -60, 3]);
+                self.push(alu64(op::MOV, 2, diff));
+                let mode = pick(self, &[0, 1], &[2]);
+                self.push(alu64(op::MOV, 3, mode));
+                self.push(alu64(op::MOV, 4, 0));
+                50
+            }
+            3 => {
+                // skb_vlan_push(skb, proto (big-endian), tci).
+                let proto = pick(self, &[0x0081, 0xa888], &[0x0008]);
+                self.push(alu64(op::MOV, 2, proto));
+                let tci = self.rng.below(1 << 16) as i32;
+                self.push(alu64(op::MOV, 3, tci));
+                18
+            }
+            4 => 19,
+            5 => {
+                // skb_change_proto(skb, proto (big-endian), flags).
+                let proto = pick(self, &[0x0008, 0xdd86], &[0x0081]);
+                self.push(alu64(op::MOV, 2, proto));
+                let flags = pick(self, &[0], &[1]);
+                self.push(alu64(op::MOV, 3, flags));
+                31
+            }
+            6 => {
+                // skb_change_type(skb, type).
+                let kind = pick(self, &[0, 1, 2, 3], &[4, 7]);
+                self.push(alu64(op::MOV, 2, kind));
+                32
+            }
+            7 => {
+                // csum_level(skb, level), or set_hash(skb, hash).
+                if self.rng.chance(1, 2) {
+                    let level = pick(self, &[0, 1, 2, 3], &[7]);
+                    self.push(alu64(op::MOV, 2, level));
+                    135
+                } else {
+                    let hash = self.rng.below(1 << 20) as i32;
+                    self.push(alu64(op::MOV, 2, hash));
+                    48
+                }
+            }
+            8 => {
+                // check_mtu(ctx, ifindex, &mtu_len, len_diff, flags).
+                let mtu = pick(self, &[0, 1500, 60], &[0x7fff_ffff]);
+                self.push(st(op::W, 10, -8, mtu));
+                self.push(alu64(op::MOV, 2, 0));
+                self.push(alu64_reg(op::MOV, 3, 10));
+                self.push(alu64(op::ADD, 3, -8));
+                let diff = pick(self, &[0, 100, -10], &[1 << 20]);
+                self.push(alu64(op::MOV, 4, diff));
+                let flags = pick(self, &[0], &[1, 4]);
+                self.push(alu64(op::MOV, 5, flags));
+                163
+            }
+            _ => {
+                // skb_load_bytes_relative(skb, off, to, len, header).
+                let off = pick(self, &[0, 2, 12], &[-1, 1000]);
+                self.push(alu64(op::MOV, 2, off));
+                self.push(alu64_reg(op::MOV, 3, 10));
+                self.push(alu64(op::ADD, 3, -16));
+                let len = pick(self, &[1, 4, 8], &[16]);
+                self.push(alu64(op::MOV, 4, len));
+                let header = pick(self, &[0, 1], &[2]);
+                self.push(alu64(op::MOV, 5, header));
+                68
+            }
+        };
+        self.push(call(helper));
+        if helper == 163 {
+            // The MTU written back, made part of the result.
+            self.push(ldx(op::W, 3, 10, -8));
+            self.push(alu64_reg(op::ADD, 0, 3));
+        }
+        if careful || self.rng.chance(7, 8) {
+            let (data, end, _) = self.hook.pointers();
+            self.push(ldx(op::W, 7, 6, data));
+            self.push(ldx(op::W, 8, 6, end));
+        }
+        self.push(alu64(op::AND, 0, 3));
+    }
+
     /// Arithmetic on a copy of a pointer (or of a number): what clang
     /// writes (adding a constant or a number) and what the kernel refuses
     /// (bitwise and 32-bit operations on pointers, subtracting from the
@@ -1003,7 +1125,8 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(24) {
+        match self.rng.below(26) {
+            24 | 25 => self.skb_helper(),
             22 | 23 => self.packet_helper(),
             21 => self.tail_call(),
             20 => self.ring_buffer(),

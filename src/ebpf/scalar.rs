@@ -667,7 +667,25 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
             }
             .synced();
         }
-        // (jset: the kernel learns known bits.)
+        // jset: the kernel learns known bits (its regs_refine_cond_op):
+        // not taken, the bits of `k` are 0; taken, a single bit is 1.
+        // The bounds follow from the bits, as sure as the bits are.
+        (op::JSET, false) => {
+            return Scalar {
+                bits: s.bits.and(Tnum::constant(!k)),
+                sure: s.sure && s.bits_exact,
+                ..s
+            }
+            .synced();
+        }
+        (op::JSET, true) if k.is_power_of_two() => {
+            return Scalar {
+                bits: s.bits.or(Tnum::constant(k)),
+                sure: s.sure && s.bits_exact,
+                ..s
+            }
+            .synced();
+        }
         _ => return Some(s.unsure()),
     };
     Scalar {
@@ -886,12 +904,21 @@ mod tests {
         let nonzero = refine(op::JMP, op::JNE, BYTE, 0, true).expect("taken");
         assert_eq!((nonzero.lo, nonzero.hi, nonzero.sure), (1, 255, true));
         assert_eq!(refine(op::JMP, op::JNE, Scalar::constant(3), 3, true), None);
-        // jset and comparisons at the sign boundary: not followed.
+        // jset not taken: the bits tested are known 0 (here the sign bit),
+        // as the kernel's tnum says; taken, a single bit is known 1.
+        let clear = refine(op::JMP, op::JSET, any, 1 << 63, false).expect("reached");
+        assert_eq!(
+            (clear.sure, clear.smin, clear.hi),
+            (true, 0, i64::MAX as u64)
+        );
+        let set = refine(op::JMP, op::JSET, any, 4, true).expect("reached");
+        assert_eq!((set.sure, set.lo, set.bits.value), (true, 4, 4));
         assert!(
-            !refine(op::JMP, op::JSET, any, 1 << 63, false)
+            !refine(op::JMP, op::JSET, any, 6, true)
                 .expect("reached")
                 .sure
         );
+        // Comparisons at the sign boundary: not followed.
         // x != i64::MIN moves the signed lower bound (and only that).
         let above_min = refine(op::JMP, op::JNE, any, 1 << 63, true).expect("reached");
         assert_eq!(

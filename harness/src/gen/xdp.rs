@@ -804,6 +804,47 @@ impl Builder {
         self.push(alu64(op::AND, 0, 3));
     }
 
+    /// A map update or delete: the key at -4 (a small number; carelessly
+    /// past an array's end), the value from the 32 bytes at -40, the
+    /// flags `BPF_ANY`,
+    /// `BPF_NOEXIST` or `BPF_EXIST` (carelessly `BPF_F_LOCK` or another);
+    /// the hash map fills up after eight keys. The result made the action;
+    /// the maps are compared after every run.
+    fn map_update(&mut self) {
+        let careful = self.careful;
+        let map = self.rng.below(3) as i32;
+        let key = match self.rng.below(6) {
+            _ if careful => self.rng.below(if map == 2 { 12 } else { 2 }) as i32,
+            0 => 7,
+            _ => self.rng.below(12) as i32,
+        };
+        self.push(st(op::W, 10, -4, key));
+        for at in [-40, -32, -24, -16] {
+            let imm = self.rng.below(1 << 20) as i32;
+            self.push(st(op::DW, 10, at, imm));
+        }
+        self.push(Insn::new(op::LDDW, 1, 1, 0, map));
+        self.push(Insn::new(0, 0, 0, 0, 0));
+        self.push(alu64_reg(op::MOV, 2, 10));
+        self.push(alu64(op::ADD, 2, -4));
+        if self.rng.chance(1, 4) {
+            // map_delete_elem(map, key): an array's refuse it.
+            self.push(call(3));
+        } else {
+            self.push(alu64_reg(op::MOV, 3, 10));
+            self.push(alu64(op::ADD, 3, -40));
+            let flags = match self.rng.below(8) {
+                _ if careful => self.rng.below(3) as i32,
+                0 => 4,
+                1 => 8,
+                _ => self.rng.below(3) as i32,
+            };
+            self.push(alu64(op::MOV, 4, flags));
+            self.push(call(2));
+        }
+        self.push(alu64(op::AND, 0, 3));
+    }
+
     /// A helper that reshapes a TC program's socket buffer or reads its
     /// metadata: `skb_change_tail`, `skb_change_head`, `skb_adjust_room`,
     /// `skb_vlan_push` and `_pop`, `skb_change_proto`, `skb_change_type`,
@@ -1035,7 +1076,8 @@ impl Builder {
     /// stack, context fields, pointer arithmetic, local calls: which the
     /// kernel refuses beside legacy loads).
     fn socket_snippet(&mut self, depth: u32) {
-        match self.rng.below(15) {
+        match self.rng.below(16) {
+            15 => self.map_update(),
             14 => self.packet_helper(),
             13 => self.tail_call(),
             12 => self.ring_buffer(),
@@ -1125,7 +1167,8 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(26) {
+        match self.rng.below(28) {
+            26 | 27 => self.map_update(),
             24 | 25 => self.skb_helper(),
             22 | 23 => self.packet_helper(),
             21 => self.tail_call(),

@@ -10,6 +10,8 @@ use super::{MapDef, MapKind};
 const BPF_ANY: u64 = 0;
 const BPF_NOEXIST: u64 = 1;
 const BPF_EXIST: u64 = 2;
+/// Update under the value's spin lock; no map here holds one.
+const BPF_F_LOCK: u64 = 4;
 
 use crate::ebpf::errno::{E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP};
 
@@ -265,7 +267,13 @@ impl MapSet {
         let Some(m) = self.maps.get(map) else {
             return -EINVAL;
         };
-        if flags > BPF_EXIST
+        // (A plain array refuses BPF_F_LOCK only after its index and
+        // BPF_NOEXIST checks, as the kernel's array_map_update_elem; every
+        // other map type with the unknown flags, first.)
+        let array_lock = m.def.kind == MapKind::Array
+            && flags & BPF_F_LOCK != 0
+            && flags & !BPF_F_LOCK <= BPF_EXIST;
+        if (flags > BPF_EXIST && !array_lock)
             || key.len() != m.def.key_size as usize
             || value.len() < m.def.value_size as usize
         {
@@ -317,8 +325,11 @@ impl MapSet {
                 if i >= m.def.max_entries {
                     return -E2BIG;
                 }
-                if flags == BPF_NOEXIST {
+                if flags & BPF_NOEXIST != 0 {
                     return -EEXIST;
+                }
+                if flags & BPF_F_LOCK != 0 {
+                    return -EINVAL;
                 }
                 m.arena + i as usize * m.slot
             }

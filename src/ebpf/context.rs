@@ -2043,6 +2043,14 @@ impl Access {
             None => String::new(),
         };
         let base = s.regs[(reg & 15).min(10) as usize];
+        // (The kernel's check_atomic, before any check of the access.)
+        if self.atomic {
+            if let Some(kind @ ("ctx" | "pkt" | "pkt_meta")) = base.kernel_type() {
+                return refuse(format!(
+                    "BPF_ATOMIC stores into R{reg} {kind} is not allowed"
+                ));
+            }
+        }
         if self.helper.is_none() {
             self.check_alignment(base)?;
         }
@@ -3872,6 +3880,26 @@ mod tests {
         let without = src.replace("call local +7", "ja +0");
         let prog = assemble_with_maps(&without);
         assert!(rewrite_with_maps(&prog, ContextKind::Xdp, std::slice::from_ref(&map)).is_ok());
+    }
+
+    /// Atomics into the packet or the context are refused before the
+    /// access is looked at (the kernel's check_atomic; its words, 6.18).
+    #[test]
+    fn atomics_into_the_packet_or_the_context_are_refused_first() {
+        let e = xdp("mov %r3, 1\nlock add [%r2+500], %r3").expect_err("packet");
+        assert!(
+            e.message
+                .starts_with("BPF_ATOMIC stores into R2 pkt is not allowed"),
+            "{}",
+            e.message
+        );
+        let prog =
+            assemble("mov %r3, 1\nlock add [%r1+3], %r3\nmov %r0, 2\nexit").expect("assembles");
+        let e = rewrite(&prog, ContextKind::Xdp).expect_err("context");
+        assert_eq!(
+            (e.pc, e.message.as_str()),
+            (1, "BPF_ATOMIC stores into R1 ctx is not allowed")
+        );
     }
 
     /// Sixteen paths reach one access with the packet pointer at sixteen

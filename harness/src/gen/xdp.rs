@@ -804,6 +804,65 @@ impl Builder {
         self.push(alu64(op::AND, 0, 3));
     }
 
+    /// An atomic operation (add, and, or, xor, each with and without
+    /// fetch; xchg; cmpxchg), 32 or 64 bits, on a stack slot or on a map
+    /// value after a checked lookup; carelessly on the packet, the
+    /// context or a misaligned slot. What it fetched (or r0 for cmpxchg)
+    /// and what it left are made the action.
+    fn atomic_op(&mut self) {
+        let careful = self.careful;
+        let size = *self.rng.pick(&[op::W, op::DW]);
+        let imm = *self.rng.pick(&[
+            i32::from(op::ADD),
+            i32::from(op::AND),
+            i32::from(op::OR),
+            i32::from(op::XOR),
+            i32::from(op::ADD) | op::FETCH,
+            i32::from(op::AND) | op::FETCH,
+            i32::from(op::OR) | op::FETCH,
+            i32::from(op::XOR) | op::FETCH,
+            op::XCHG,
+            op::CMPXCHG,
+        ]);
+        let (base, off) = match self.rng.below(8) {
+            _ if careful && self.rng.chance(1, 2) => (10, -16),
+            0 | 1 if careful => (9, 0),
+            0 | 1 => (9, 0),
+            2 if !careful && self.hook != Hook::Socket => (7, 0),
+            3 if !careful => (6, 0),
+            4 if !careful => (10, -12),
+            _ => (10, -16),
+        };
+        if base == 9 {
+            // A value of `small` (8 bytes), checked for NULL.
+            let key = self.rng.below(4) as i32;
+            self.push(st(op::W, 10, -4, key));
+            self.push(alu64_reg(op::MOV, 2, 10));
+            self.push(alu64(op::ADD, 2, -4));
+            self.push(Insn::new(op::LDDW, 1, 1, 0, 0));
+            self.push(Insn::new(0, 0, 0, 0, 0));
+            self.push(call(1));
+            self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, self.exit);
+            self.push(alu64_reg(op::MOV, 9, 0));
+        } else if base == 10 {
+            let v = self.rng.below(1 << 20) as i32;
+            self.push(st(op::DW, 10, -16, v));
+        }
+        let operand = self.rng.below(1 << 16) as i32;
+        self.push(alu64(op::MOV, 3, operand));
+        if imm == op::CMPXCHG {
+            // The value compared: sometimes what is there.
+            let expect = self.rng.below(4) as i32;
+            self.push(alu64(op::MOV, 0, expect));
+        }
+        self.push(Insn::new(op::STX | op::ATOMIC | size, base, 3, off, imm));
+        let fetched = if imm == op::CMPXCHG { 0 } else { 3 };
+        self.push(ldx(size, 4, base, off));
+        self.push(alu64_reg(op::MOV, 0, fetched));
+        self.push(alu64_reg(op::ADD, 0, 4));
+        self.push(alu64(op::AND, 0, 3));
+    }
+
     /// A map update or delete: the key at -4 (a small number; carelessly
     /// past an array's end), the value from the 32 bytes at -40, the
     /// flags `BPF_ANY`,
@@ -1167,7 +1226,8 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(28) {
+        match self.rng.below(30) {
+            28 | 29 => self.atomic_op(),
             26 | 27 => self.map_update(),
             24 | 25 => self.skb_helper(),
             22 | 23 => self.packet_helper(),

@@ -398,7 +398,15 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
     // the kernel follows them bit by bit, by rules that changed between
     // kernels).
     let k = src.exact().map(|k| k as u32);
+    // A product by a power of two is a shift for the kernel's tnum_mul
+    // (every version of it): its bits are known as a shift's.
+    let power_of_two = (code == op::MUL)
+        .then(|| src.exact())
+        .flatten()
+        .filter(|k| k.is_power_of_two())
+        .map(u64::trailing_zeros);
     let bits = match (code, k) {
+        (op::MUL, _) if power_of_two.is_some() => dst.bits.lsh(power_of_two.unwrap_or(0)),
         (op::ADD, _) => dst.bits.add(src.bits),
         (op::SUB, _) => dst.bits.sub(src.bits),
         (op::AND, _) => dst.bits.and(src.bits),
@@ -412,10 +420,10 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
     let bits = if wide { bits } else { bits.low() };
     let bits_exact = dst.bits_exact
         && src.bits_exact
-        && matches!(
+        && (matches!(
             code,
             op::ADD | op::SUB | op::AND | op::OR | op::XOR | op::LSH | op::RSH | op::ARSH
-        );
+        ) || power_of_two.is_some());
     // The kernel bounds these as below (those of `and`, `or`, `xor` and
     // shifts with the bits known); a product of numbers that may be
     // negative is bounded by rules that changed between kernels, and its
@@ -950,6 +958,15 @@ mod tests {
         assert!(!alu(op::ALU64, op::OR, 0, times3, k(1)).expect("or").sure);
         let joined = high.join(BYTE);
         assert!(!alu(op::ALU64, op::OR, 0, joined, k(1)).expect("or").sure);
+        // A product by a power of two is a shift for every version of the
+        // kernel's tnum_mul: its bits are known, and an `or` stays sure.
+        let times4 = alu(op::ALU64, op::MUL, 0, BYTE, k(4)).expect("mul");
+        assert_eq!(
+            (times4.hi, times4.bits.mask, times4.bits_exact),
+            (1020, 0x3fc, true)
+        );
+        let or1 = alu(op::ALU64, op::OR, 0, times4, k(1)).expect("or");
+        assert_eq!((or1.lo, or1.hi, or1.sure), (1, 1021, true));
         // A comparison's bounds give bits too (the kernel's
         // __reg_bound_offset): below 16, only the low 4 bits are unknown.
         let small = refine(op::JMP, op::JLT, BYTE, 16, true).expect("reached");

@@ -174,6 +174,8 @@ struct Builder {
     zeroed_bytes: i16,
     /// Whether XDP programs may call `xdp_adjust_meta`.
     adjust_meta: bool,
+    /// Whether to write [`Builder::scalar_index`] snippets.
+    scalar_indexes: bool,
 }
 
 fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
@@ -804,6 +806,82 @@ impl Builder {
         self.push(alu64(op::AND, 0, 3));
     }
 
+    /// A number computed from packet bytes (a byte or half-word, through
+    /// one to three 64-bit operations: masks, shifts, sums and products
+    /// by powers of two of positive constants, or, xor), perhaps bounded
+    /// by a 64-bit comparison (unsigned or signed), then used as
+    /// an index into a 32-byte map value: the kernel accepts the read only
+    /// where its bounds of the number keep it inside the value, which this
+    /// verifier must follow as closely. (Not generated, because this
+    /// verifier does not follow them as the kernel does: 32-bit
+    /// operations and comparisons of numbers that may be wider than 32
+    /// bits or negative, whose low half the kernel bounds apart; products
+    /// by other constants, whose known bits the kernel's `tnum_mul`
+    /// computes differently from version to version; arithmetic shifts
+    /// and differences of such numbers. All are left to the run-time
+    /// checks here, where the kernel may refuse: see the README.)
+    fn scalar_index(&mut self) {
+        if self.hook == Hook::Socket {
+            return;
+        }
+        // The value first (r9), checked for NULL.
+        let key = self.rng.below(2) as i32;
+        self.push(st(op::W, 10, -4, key));
+        self.push(alu64_reg(op::MOV, 2, 10));
+        self.push(alu64(op::ADD, 2, -4));
+        self.push(Insn::new(op::LDDW, 1, 1, 0, 1));
+        self.push(Insn::new(0, 0, 0, 0, 0));
+        self.push(call(1));
+        self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, self.exit);
+        self.push(alu64_reg(op::MOV, 9, 0));
+        self.push(alu64(op::MOV, 0, 2));
+        self.value_size = 32;
+        // The number, from packet bytes at a checked offset.
+        let len = self.packet_check();
+        let size = *self.rng.pick(&[op::B, op::B, op::H]);
+        let at = self.access_off(len, size);
+        self.push(ldx(size, 3, 7, at));
+        for _ in 0..1 + self.rng.below(3) {
+            let (code, imm) = match self.rng.below(8) {
+                0 | 1 => (op::AND, *self.rng.pick(&[0x1f, 0xf, 0x3f, 0x7, 0xff, 0x1e])),
+                2 => (op::RSH, 1 + self.rng.below(6) as i32),
+                3 => (op::LSH, 1 + self.rng.below(3) as i32),
+                4 => (op::ADD, *self.rng.pick(&[1, 4, 16])),
+                5 => (op::MUL, *self.rng.pick(&[2, 4, 8])),
+                6 => (op::OR, *self.rng.pick(&[1, 3, 16])),
+                _ => (op::XOR, *self.rng.pick(&[1, 7, 0x10])),
+            };
+            self.push(Insn::new(op::ALU64 | code | op::K, 3, 0, 0, imm));
+        }
+        if self.rng.chance(2, 3) {
+            // A bound: jump past the read when out of it.
+            let skip = self.label();
+            let class = op::JMP;
+            let (code, k) = match self.rng.below(6) {
+                0 => (op::JGT, 31),
+                1 => (op::JGE, 32),
+                2 => (op::JSGT, 31),
+                3 => (op::JGT, *self.rng.pick(&[28, 40, 7])),
+                4 => (op::JSLT, 0),
+                _ => (op::JGT, 24),
+            };
+            self.jump(class | code | op::K, 3, 0, k, skip);
+            if code == op::JSLT {
+                // (x < 0 skipped; the upper bound from a mask or not.)
+                self.jump(class | op::JGT | op::K, 3, 0, 31, skip);
+            }
+            self.push(alu64_reg(op::MOV, 4, 9));
+            self.push(alu64_reg(op::ADD, 4, 3));
+            self.push(ldx(op::B, 0, 4, 0));
+            self.items.push(Item::Label(skip));
+        } else {
+            self.push(alu64_reg(op::MOV, 4, 9));
+            self.push(alu64_reg(op::ADD, 4, 3));
+            self.push(ldx(op::B, 0, 4, 0));
+        }
+        self.push(alu64(op::AND, 0, 3));
+    }
+
     /// An atomic operation (add, and, or, xor, each with and without
     /// fetch; xchg; cmpxchg), 32 or 64 bits, on a stack slot or on a map
     /// value after a checked lookup; carelessly on the packet, the
@@ -1226,7 +1304,8 @@ impl Builder {
             self.items.push(Item::Label(skip));
             return;
         }
-        match self.rng.below(30) {
+        match self.rng.below(if self.scalar_indexes { 33 } else { 30 }) {
+            30..=32 => self.scalar_index(),
             28 | 29 => self.atomic_op(),
             26 | 27 => self.map_update(),
             24 | 25 => self.skb_helper(),
@@ -1439,7 +1518,13 @@ impl Builder {
                     _ if self.careful => (7, 8),
                     0 => (8, 7),
                     1 => (7, 7),
-                    2 => (6, 8),
+                    2 => {
+                        // (The callee compares the context's address with
+                        // data_end's: which way it goes is the memory
+                        // layout's.)
+                        self.defined = false;
+                        (6, 8)
+                    }
                     _ => (7, 8),
                 };
                 self.push(alu64_reg(op::MOV, 1, first));
@@ -1569,6 +1654,20 @@ pub fn program(rng: &mut Rng, snippets: usize) -> XdpCase {
 /// serve XDP programs without it (a test against such a kernel leaves it
 /// out rather than compare the build's choice).
 pub fn program_for(rng: &mut Rng, snippets: usize, hook: Hook, adjust_meta: bool) -> XdpCase {
+    program_with(rng, snippets, hook, adjust_meta, false)
+}
+
+/// [`program_for`], with `scalar_indexes` also writing numbers computed
+/// from packet bytes used as map value indexes, where this verifier's
+/// bounds still differ from the kernel's now and then (about one program
+/// in 10,000: see the README's "Scalar indexes"); off in the default run.
+pub fn program_with(
+    rng: &mut Rng,
+    snippets: usize,
+    hook: Hook,
+    adjust_meta: bool,
+    scalar_indexes: bool,
+) -> XdpCase {
     let mut b = Builder {
         rng: rng.clone(),
         items: Vec::new(),
@@ -1582,6 +1681,7 @@ pub fn program_for(rng: &mut Rng, snippets: usize, hook: Hook, adjust_meta: bool
         made: 0,
         zeroed_bytes: 0,
         adjust_meta,
+        scalar_indexes,
     };
     b.careful = b.rng.chance(1, 2);
     let (data, end, _) = hook.pointers();

@@ -341,6 +341,25 @@ impl Scalar {
         }
         self.bits_from_bounds();
         self.bounded_by_bits();
+        // One member of the known bits left between the bounds: the
+        // number is that constant (the kernel's tnum_step, since Linux
+        // 6.18's stable updates). Only with the kernel's own bits.
+        if self.bits_exact && self.lo < self.hi {
+            let first = self.bits.member_at_least(self.lo);
+            if let Some(only) = first.filter(|&f| f <= self.hi) {
+                let next = only
+                    .checked_add(1)
+                    .and_then(|n| self.bits.member_at_least(n));
+                if next.is_none_or(|n| n > self.hi) {
+                    return Some(Scalar {
+                        var: self.var,
+                        link: self.link,
+                        sure: self.sure,
+                        ..Scalar::constant(only)
+                    });
+                }
+            }
+        }
         (self.lo <= self.hi && self.smin <= self.smax && self.s32min <= self.s32max).then_some(self)
     }
 

@@ -154,6 +154,38 @@ impl Tnum {
     pub(crate) fn max(self) -> u64 {
         self.value | self.mask
     }
+
+    /// The smallest member that is at least `z`, if any (as the kernel's
+    /// `tnum_step` walks a tnum's members): bits from the top, keeping
+    /// `z`'s prefix while the known bits allow, else the least member
+    /// above it found on the way.
+    pub(crate) fn member_at_least(self, z: u64) -> Option<u64> {
+        let (v, m) = (self.value, self.mask);
+        let mut prefix = 0u64;
+        let mut above = None;
+        for i in (0..64).rev() {
+            let bit = 1u64 << i;
+            let below = v & (bit - 1);
+            let z_set = z & bit != 0;
+            if m & bit != 0 {
+                if z_set {
+                    prefix |= bit;
+                } else {
+                    // A 1 here is above `z`; lower choices come closer.
+                    above = Some(prefix | bit | below);
+                }
+            } else if (v & bit != 0) == z_set {
+                prefix |= v & bit;
+            } else if v & bit != 0 {
+                // A known 1 where `z` has 0: above it, and least so.
+                return Some(prefix | bit | below);
+            } else {
+                // A known 0 where `z` has 1: below it on this prefix.
+                return above;
+            }
+        }
+        Some(prefix)
+    }
 }
 
 #[cfg(test)]
@@ -195,5 +227,32 @@ mod tests {
             Tnum::constant(4).union(Tnum::constant(6)),
             Tnum { value: 4, mask: 2 }
         );
+    }
+
+    #[test]
+    fn members_are_stepped_through_in_order() {
+        // x11100x0: the kernel's tnum_step example, 241 → 242.
+        let t = Tnum {
+            value: 0b0111_0000,
+            mask: 0b1000_0010,
+        };
+        assert_eq!(t.member_at_least(241), Some(242));
+        assert_eq!(t.member_at_least(0), Some(0b0111_0000));
+        assert_eq!(t.member_at_least(0b0111_0010), Some(0b0111_0010));
+        assert_eq!(t.member_at_least(0b0111_0011), Some(0b1111_0000));
+        assert_eq!(t.member_at_least(0b1111_0011), None);
+        // Every member of a small tnum, by brute force.
+        let u = Tnum {
+            value: 0b1_0010,
+            mask: 0b0_1101,
+        };
+        let members: Vec<u64> = (0..64).filter(|x| x & !u.mask == u.value).collect();
+        for z in 0..64 {
+            assert_eq!(
+                u.member_at_least(z),
+                members.iter().copied().find(|&m| m >= z),
+                "{z}"
+            );
+        }
     }
 }

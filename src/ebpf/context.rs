@@ -1359,10 +1359,16 @@ fn explore(
                         s.forget_stack(from, u64::MAX);
                     }
                     if i.class() == op::STX && i.mode() == op::ATOMIC {
+                        // What an atomic fetches is a number the kernel
+                        // loaded (bounds by its size, not followed further).
+                        let fetched = Val::Scalar(Scalar {
+                            sure: false,
+                            ..Scalar::loaded(size)
+                        });
                         if i.imm == op::CMPXCHG {
-                            s.regs[0] = Val::Other;
+                            s.regs[0] = fetched;
                         } else if i.imm & op::FETCH != 0 {
-                            s.regs[src] = Val::Other;
+                            s.regs[src] = fetched;
                         }
                     }
                 }
@@ -3899,6 +3905,18 @@ mod tests {
         assert_eq!(
             (e.pc, e.message.as_str()),
             (1, "BPF_ATOMIC stores into R1 ctx is not allowed")
+        );
+        // What an atomic fetches is a number: no pointer to read through
+        // (the kernel's `R4 invalid mem access 'scalar'`).
+        let prog = assemble(
+            "stdw [%r10-16], 0\nmov %r3, 1\nlock fetch add32 [%r10-16], %r3\n\
+             mov %r4, %r3\nxor32 %r4, 8\nldxb %r3, [%r4]\nmov %r0, 2\nexit",
+        )
+        .expect("assembles");
+        let e = rewrite(&prog, ContextKind::Xdp).expect_err("a number");
+        assert_eq!(
+            (e.pc, e.message.as_str()),
+            (5, "R4 invalid mem access 'scalar'")
         );
     }
 

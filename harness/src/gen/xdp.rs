@@ -806,6 +806,19 @@ impl Builder {
         self.push(alu64(op::AND, 0, 3));
     }
 
+    /// A lookup of `key` (stored at -4) in map `map`, its value in r9, the
+    /// function's exit taken when it is NULL.
+    fn checked_lookup(&mut self, map: i32, key: i32) {
+        self.push(st(op::W, 10, -4, key));
+        self.push(alu64_reg(op::MOV, 2, 10));
+        self.push(alu64(op::ADD, 2, -4));
+        self.push(Insn::new(op::LDDW, 1, 1, 0, map));
+        self.push(Insn::new(0, 0, 0, 0, 0));
+        self.push(call(1));
+        self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, self.exit);
+        self.push(alu64_reg(op::MOV, 9, 0));
+    }
+
     /// A number computed from packet bytes (a byte or half-word, through
     /// one to three 64-bit operations: masks, shifts, sums and products
     /// by powers of two of positive constants, or, xor), perhaps bounded
@@ -826,14 +839,7 @@ impl Builder {
         }
         // The value first (r9), checked for NULL.
         let key = self.rng.below(2) as i32;
-        self.push(st(op::W, 10, -4, key));
-        self.push(alu64_reg(op::MOV, 2, 10));
-        self.push(alu64(op::ADD, 2, -4));
-        self.push(Insn::new(op::LDDW, 1, 1, 0, 1));
-        self.push(Insn::new(0, 0, 0, 0, 0));
-        self.push(call(1));
-        self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, self.exit);
-        self.push(alu64_reg(op::MOV, 9, 0));
+        self.checked_lookup(1, key);
         self.push(alu64(op::MOV, 0, 2));
         self.value_size = 32;
         // The number, from packet bytes at a checked offset.
@@ -914,14 +920,7 @@ impl Builder {
         if base == 9 {
             // A value of `small` (8 bytes), checked for NULL.
             let key = self.rng.below(4) as i32;
-            self.push(st(op::W, 10, -4, key));
-            self.push(alu64_reg(op::MOV, 2, 10));
-            self.push(alu64(op::ADD, 2, -4));
-            self.push(Insn::new(op::LDDW, 1, 1, 0, 0));
-            self.push(Insn::new(0, 0, 0, 0, 0));
-            self.push(call(1));
-            self.jump(op::JMP | op::JEQ | op::K, 0, 0, 0, self.exit);
-            self.push(alu64_reg(op::MOV, 9, 0));
+            self.checked_lookup(0, key);
         } else if base == 10 {
             let v = self.rng.below(1 << 20) as i32;
             self.push(st(op::DW, 10, -16, v));

@@ -459,6 +459,15 @@ impl Val {
         }
     }
 
+    /// A pointer into a frame (this function's or a caller's), the
+    /// kernel's PTR_TO_STACK.
+    fn is_stack_pointer(self) -> bool {
+        matches!(
+            self,
+            Val::Stack(_) | Val::StackVar { .. } | Val::OuterStack(..)
+        )
+    }
+
     /// A number (followed or not), as an ALU operand or result.
     fn is_number(self) -> bool {
         matches!(self, Val::Other | Val::Scalar(_))
@@ -708,6 +717,33 @@ impl State {
     /// STACK_MISC.
     fn forget_stack(&mut self, from: i64, len: u64) {
         self.overwrite_stack(from, len, Val::Scalar(Scalar::unknown()));
+    }
+
+    /// The sample reserved at `id` no longer held (released, or NULL).
+    fn release(&mut self, id: usize) {
+        if let Some(k) = self.refs.iter().position(|&r| r == id) {
+            self.refs.remove(k);
+        }
+    }
+
+    /// The kernel's refusal of `what` at `pc` while the path holds a
+    /// sample (its check_reference_leak, naming the first reserved).
+    fn no_reference_held(&self, pc: usize, what: &str) -> Result<(), ContextError> {
+        match self.refs.first() {
+            Some(&r) => Err(ContextError {
+                pc,
+                message: format!("Unreleased reference id={r} alloc_insn={r}: {what}"),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// [`State::lose_stack`] of the frame `up` calls above this one, when
+    /// there is one.
+    fn lose_frame(&mut self, up: u8) {
+        if let Some(frame) = self.frame_mut(up) {
+            frame.lose_stack();
+        }
     }
 
     /// Every slot of the frame unknown, a number or a pointer: what a
@@ -1191,9 +1227,7 @@ fn explore(
                     for before in [dst_before, operand] {
                         if let Val::OuterStack(up, _) = before {
                             if !matches!(s.regs[dst], Val::OuterStack(u, _) if u == up) {
-                                if let Some(frame) = s.frame_mut(up) {
-                                    frame.lose_stack();
-                                }
+                                s.lose_frame(up);
                             }
                         }
                     }
@@ -1284,9 +1318,7 @@ fn explore(
                             Val::OuterStack(up + k, o)
                         }
                         (Val::OuterStack(up, _), Val::StackVar { .. }) => {
-                            if let Some(frame) = s.frame_mut(up) {
-                                frame.lose_stack();
-                            }
+                            s.lose_frame(up);
                             Val::Other
                         }
                         (_, v) => v,
@@ -1310,10 +1342,7 @@ fn explore(
                     if into.is_some_and(|(up, _)| up > 0)
                         && i.class() == op::STX
                         && i.mode() == op::MEM
-                        && matches!(
-                            value,
-                            Val::Stack(_) | Val::StackVar { .. } | Val::OuterStack(..)
-                        )
+                        && value.is_stack_pointer()
                     {
                         return Err(ContextError {
                             pc,
@@ -1397,16 +1426,11 @@ fn explore(
                     // (A legacy load may end the program, out of the
                     // packet: the kernel's check_ld_abs refuses one while
                     // a sample is held.)
-                    if let Some(&r) = s.refs.first() {
-                        return Err(ContextError {
-                            pc,
-                            message: format!(
-                                "Unreleased reference id={r} alloc_insn={r}: BPF_LD_[ABS|IND] \
-                                 would lead to reference leak (a legacy packet load may end \
-                                 the program while the sample reserved there is held)"
-                            ),
-                        });
-                    }
+                    s.no_reference_held(
+                        pc,
+                        "BPF_LD_[ABS|IND] would lead to reference leak (a legacy packet load \
+                         may end the program while the sample reserved there is held)",
+                    )?;
                     // A legacy packet load: r0 a number the kernel knows
                     // nothing of, r1-r5 clobbered.
                     for r in 1..=5 {
@@ -1416,36 +1440,26 @@ fn explore(
                 }
                 _ => match i.op() {
                     op::EXIT => {
-                        // A followed call's callee returns: the caller goes
-                        // on with r0 as the callee left it.
                         // The program's own exit: every sample reserved on
                         // the path must have been submitted or discarded
                         // (the kernel's check_reference_leak).
                         if s.caller.is_none() && !functions.is_subprogram_exit(pc, &i) {
-                            if let Some(&r) = s.refs.first() {
-                                return Err(ContextError {
-                                    pc,
-                                    message: format!(
-                                        "Unreleased reference id={r} alloc_insn={r}: the sample \
-                                         bpf_ringbuf_reserve gives there is neither submitted \
-                                         nor discarded on this path to the exit"
-                                    ),
-                                });
-                            }
+                            s.no_reference_held(
+                                pc,
+                                "the sample bpf_ringbuf_reserve gives there is neither \
+                                 submitted nor discarded on this path to the exit",
+                            )?;
                         }
                         // (The kernel's prepare_func_exit refuses any stack
                         // pointer, even one into a frame that lives on.)
-                        if functions.is_subprogram_exit(pc, &i)
-                            && matches!(
-                                s.regs[0],
-                                Val::Stack(_) | Val::StackVar { .. } | Val::OuterStack(..)
-                            )
-                        {
+                        if functions.is_subprogram_exit(pc, &i) && s.regs[0].is_stack_pointer() {
                             return Err(ContextError {
                                 pc,
                                 message: "cannot return stack pointer to the caller".into(),
                             });
                         }
+                        // A followed call's callee returns: the caller goes
+                        // on with r0 as the callee left it.
                         if let Some(caller) = s.caller.take() {
                             let Caller {
                                 state: mut back,
@@ -1527,9 +1541,7 @@ fn explore(
                                 s.forget_packet();
                             }
                             for up in (0..32u8).filter(|up| unfollowed & (1 << up) != 0) {
-                                if let Some(frame) = s.frame_mut(up) {
-                                    frame.lose_stack();
-                                }
+                                s.lose_frame(up);
                             }
                             let r0 = if returns_r0[functions.index_of(to)] {
                                 0
@@ -1553,15 +1565,12 @@ fn explore(
                         } else {
                             ring_buffer_arguments(pc, i.imm, &s)?
                         };
-                        if let (false, 12, Some(&r)) = (i.is_src_reg(), i.imm, s.refs.first()) {
-                            return Err(ContextError {
+                        if !i.is_src_reg() && i.imm == 12 {
+                            s.no_reference_held(
                                 pc,
-                                message: format!(
-                                    "Unreleased reference id={r} alloc_insn={r}: tail_call \
-                                     would lead to reference leak (the sample reserved there \
-                                     is still held)"
-                                ),
-                            });
+                                "tail_call would lead to reference leak (the sample reserved \
+                                 there is still held)",
+                            )?;
                         }
                         let elided = match lookup {
                             _ if i.is_src_reg() || i.imm != 1 => None,
@@ -1629,9 +1638,7 @@ fn explore(
                             // program).
                             (false, 132 | 133) => {
                                 if let Val::Sample { id, .. } = released {
-                                    if let Some(k) = s.refs.iter().position(|&r| r == id) {
-                                        s.refs.remove(k);
-                                    }
+                                    s.release(id);
                                     s.each_frame(&mut |st| {
                                         for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
                                             if matches!(*v, Val::Sample { id: i, .. } if i == id) {
@@ -1697,9 +1704,7 @@ fn explore(
                     };
                     // (NULL: no sample was reserved, nothing is held.)
                     if null && matches!(lookup, Lookup::Sample(_)) {
-                        if let Some(k) = st.refs.iter().position(|&r| r == id) {
-                            st.refs.remove(k);
-                        }
+                        st.release(id);
                     }
                     for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
                         if *v == Val::MapOrNull(id, lookup) {
@@ -3034,12 +3039,7 @@ fn pointer_arithmetic(pc: usize, i: &Insn, s: &State) -> Result<(), ContextError
         op::SUB if !pointer_is_dst => {
             refuse(format!("R{dst} tried to subtract pointer from scalar"))
         }
-        op::SUB
-            if matches!(
-                pointer,
-                Val::Stack(_) | Val::StackVar { .. } | Val::OuterStack(..)
-            ) =>
-        {
+        op::SUB if pointer.is_stack_pointer() => {
             refuse(format!("R{dst} subtraction from stack pointer prohibited"))
         }
         op::SUB => Ok(()),

@@ -649,11 +649,16 @@ impl Builder {
             self.jump(op::JMP | op::JNE | op::K, 0, 0, 0, self.exit);
         }
         if self.careful || self.rng.chance(7, 8) {
-            let (data, end, _) = self.hook.pointers();
-            self.push(ldx(op::W, 7, 6, data));
-            self.push(ldx(op::W, 8, 6, end));
+            self.load_packet_pointers();
         }
         self.push(alu64(op::MOV, 0, 2));
+    }
+
+    /// `data` into r7 and `data_end` into r8 from the context at r6.
+    fn load_packet_pointers(&mut self) {
+        let (data, end, _) = self.hook.pointers();
+        self.push(ldx(op::W, 7, 6, data));
+        self.push(ldx(op::W, 8, 6, end));
     }
 
     /// A helper on the packet or on stack bytes, its result made the
@@ -687,6 +692,17 @@ impl Builder {
                 _ => 1 + b.rng.below(8) as i32,
             }
         };
+        // (ctx, offset, the buffer at -16, length): the byte helpers'
+        // arguments.
+        let buffer_arguments = |b: &mut Builder| {
+            b.push(alu64_reg(op::MOV, 1, 6));
+            let off = offset(b);
+            b.push(alu64(op::MOV, 2, off));
+            b.push(alu64_reg(op::MOV, 3, 10));
+            b.push(alu64(op::ADD, 3, -16));
+            let len = length(b);
+            b.push(alu64(op::MOV, 4, len));
+        };
         let choice = match self.hook {
             Hook::Xdp => *self.rng.pick(&[0, 1, 2, 3, 8]),
             Hook::Tc => *self.rng.pick(&[0, 4, 5, 6, 7, 8]),
@@ -715,13 +731,7 @@ impl Builder {
             }
             1 | 2 => {
                 // xdp_load_bytes / xdp_store_bytes(xdp, off, buf, len).
-                self.push(alu64_reg(op::MOV, 1, 6));
-                let off = offset(self);
-                self.push(alu64(op::MOV, 2, off));
-                self.push(alu64_reg(op::MOV, 3, 10));
-                self.push(alu64(op::ADD, 3, -16));
-                let len = length(self);
-                self.push(alu64(op::MOV, 4, len));
+                buffer_arguments(self);
                 self.push(call(if choice == 1 { 189 } else { 190 }));
                 if choice == 1 {
                     // The bytes read, made the action with the result.
@@ -736,13 +746,7 @@ impl Builder {
             }
             4 => {
                 // skb_store_bytes(skb, off, from, len, flags).
-                self.push(alu64_reg(op::MOV, 1, 6));
-                let off = offset(self);
-                self.push(alu64(op::MOV, 2, off));
-                self.push(alu64_reg(op::MOV, 3, 10));
-                self.push(alu64(op::ADD, 3, -16));
-                let len = length(self);
-                self.push(alu64(op::MOV, 4, len));
+                buffer_arguments(self);
                 let flags = if careful {
                     *self.rng.pick(&[0, 1, 2])
                 } else {
@@ -799,9 +803,7 @@ impl Builder {
             }
         }
         if reload && (careful || self.rng.chance(7, 8)) {
-            let (data, end, _) = self.hook.pointers();
-            self.push(ldx(op::W, 7, 6, data));
-            self.push(ldx(op::W, 8, 6, end));
+            self.load_packet_pointers();
         }
         self.push(alu64(op::AND, 0, 3));
     }
@@ -1096,9 +1098,7 @@ impl Builder {
             self.push(alu64_reg(op::ADD, 0, 3));
         }
         if careful || self.rng.chance(7, 8) {
-            let (data, end, _) = self.hook.pointers();
-            self.push(ldx(op::W, 7, 6, data));
-            self.push(ldx(op::W, 8, 6, end));
+            self.load_packet_pointers();
         }
         self.push(alu64(op::AND, 0, 3));
     }
@@ -1412,11 +1412,9 @@ impl Builder {
                 self.items.push(Item::Call(f));
                 let snippets = 1 + self.rng.below(3);
                 self.function(f, |b| {
-                    let (data, end, _) = b.hook.pointers();
                     b.push(alu64_reg(op::MOV, 6, 1));
                     if b.hook != Hook::Socket {
-                        b.push(ldx(op::W, 7, 6, data));
-                        b.push(ldx(op::W, 8, 6, end));
+                        b.load_packet_pointers();
                     }
                     let action = b.rng.below(4) as i32;
                     b.push(alu64(op::MOV, 0, action));
@@ -1683,11 +1681,9 @@ pub fn program_with(
         scalar_indexes,
     };
     b.careful = b.rng.chance(1, 2);
-    let (data, end, _) = hook.pointers();
     b.push(alu64_reg(op::MOV, 6, 1));
     if hook != Hook::Socket {
-        b.push(ldx(op::W, 7, 6, data));
-        b.push(ldx(op::W, 8, 6, end));
+        b.load_packet_pointers();
     }
     if b.rng.chance(15, 16) {
         let action = b.rng.below(5) as i32;

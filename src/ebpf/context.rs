@@ -3946,6 +3946,43 @@ mod tests {
         );
     }
 
+    /// A tail call through a map that is not a program array, in the
+    /// words of the kernel's record_func_key (Linux 6.17 and later); one
+    /// that fails leaves r0 unwritten (RET_VOID); a helper served to
+    /// another program type only is refused before its arguments (the
+    /// kernel's verdicts and words, 6.18, from the generated programs).
+    #[test]
+    fn tail_calls_and_unserved_helpers_are_refused_as_the_kernel_words_it() {
+        let maps = [
+            MapDef::new("small", MapKind::Array, 4, 8, 4),
+            MapDef::new("jumps", MapKind::ProgArray, 4, 4, 2),
+        ];
+        let check = |kind: ContextKind, src: &str| {
+            rewrite_with_maps(&assemble_with_maps(src), kind, &maps)
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.pc, e.message))
+        };
+        let tail = |map: u32| format!("lddw %r2, {map}\nmov %r3, 0\ncall 12\nexit");
+        let e = check(ContextKind::Xdp, &tail(0)).expect_err("not a program array");
+        assert!(
+            e.starts_with("3 expected prog array map for tail call"),
+            "{e}"
+        );
+        let e = check(ContextKind::Xdp, &tail(1)).expect_err("r0 unwritten");
+        assert!(e.starts_with("4 R0 !read_ok"), "{e}");
+        // csum_diff is not a socket filter's, whatever its buffer.
+        let e = check(
+            ContextKind::Socket,
+            "mov %r1, %r10\nadd %r1, -8\nmov %r2, 600\nmov %r3, 0\nmov %r4, 0\n\
+             mov %r5, 0\ncall 28\nexit",
+        )
+        .expect_err("not served");
+        assert_eq!(
+            e,
+            "6 program of this type cannot use helper bpf_csum_diff#28"
+        );
+    }
+
     /// The kernel's RET_VOID helpers leave r0 unreadable; the others
     /// return a number (each verdict the running kernel's, 6.18).
     #[test]

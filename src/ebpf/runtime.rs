@@ -2564,6 +2564,7 @@ mod tests {
     //! kernel comparison is `cli/tests/xdp_objects.rs`).
     use super::*;
     use crate::ebpf::asm::assemble;
+    use crate::ebpf::errno::EEXIST;
 
     /// `lddw rN, MAP_REF + m` in the sources below becomes a reference
     /// to map `m`, as libbpf's relocations leave it.
@@ -2826,6 +2827,64 @@ mod tests {
             assert!(program
                 .preload("outer", &0u32.to_le_bytes(), &9u32.to_le_bytes())
                 .is_err());
+        }
+    }
+
+    /// `check_mtu` adds lengths as the kernel's `int`s: a `*mtu_len` of
+    /// 0x7fffffff plus the header wraps negative and passes (0), where a
+    /// length over the MTU is FRAG_NEEDED (1); the MTU is written back
+    /// (the kernel's results, 6.18). And a plain array checks its index
+    /// and BPF_NOEXIST before refusing BPF_F_LOCK (-E2BIG, -EEXIST,
+    /// then -EINVAL).
+    #[test]
+    fn check_mtu_wraps_as_ints_and_array_updates_check_the_lock_last() {
+        for (given, want) in [(0x7fff_ffff, 65_536), (70_000, 65_537)] {
+            let src = format!(
+                "stw [r10-4], {given}\n\
+                 mov r2, 0\n\
+                 mov r3, r10\n\
+                 add r3, -4\n\
+                 mov r4, 0\n\
+                 mov r5, 0\n\
+                 call 163\n\
+                 ldxw r3, [r10-4]\n\
+                 add r0, r3\n\
+                 exit"
+            );
+            for engine in [Engine::Interp, Engine::Jit] {
+                let program = prepared(&src, &[], engine);
+                assert_eq!(
+                    program.action(&[0; 20]).unwrap(),
+                    want,
+                    "{given} ({engine})"
+                );
+            }
+        }
+        let maps = [def("a", MapKind::Array, 8, 4)];
+        for (key, flags, errno) in [
+            (9, 4, E2BIG),
+            (1, 5, EEXIST),
+            (1, 4, EINVAL),
+            (1, 8, EINVAL),
+        ] {
+            let src = format!(
+                "stw [r10-4], {key}\n\
+                 stdw [r10-16], 7\n\
+                 lddw r1, {MAP_REF}\n\
+                 mov r2, r10\n\
+                 add r2, -4\n\
+                 mov r3, r10\n\
+                 add r3, -16\n\
+                 mov r4, {flags}\n\
+                 call 2\n\
+                 exit"
+            );
+            let program = prepared(&src, &maps, Engine::Interp);
+            assert_eq!(
+                program.action(&[0; 20]).unwrap(),
+                (-errno) as u64,
+                "key {key} flags {flags}"
+            );
         }
     }
 

@@ -986,6 +986,23 @@ mod tests {
         );
         let or1 = alu(op::ALU64, op::OR, 0, times4, k(1)).expect("or");
         assert_eq!((or1.lo, or1.hi, or1.sure), (1, 1021, true));
+        // `x & 0` and `x * 0` are 0 for the kernel whatever it knew of x.
+        let unsure = Scalar {
+            sure: false,
+            ..BYTE
+        };
+        for code in [op::AND, op::MUL] {
+            let zero = alu(op::ALU64, code, 0, unsure, k(0)).expect("zero");
+            assert_eq!((zero.exact(), zero.sure), (Some(0), true));
+        }
+        // One member of the known bits between the bounds: that constant
+        // (x | 3 & 30 << 3 is 16 + 32k; below 40 it is 16, as the
+        // kernel's tnum_step finds).
+        let x = alu(op::ALU64, op::OR, 0, BYTE, k(3)).expect("or");
+        let x = alu(op::ALU64, op::AND, 0, x, k(30)).expect("and");
+        let x = alu(op::ALU64, op::LSH, 0, x, k(3)).expect("lsh");
+        let below_40 = refine(op::JMP, op::JGT, x, 40, false).expect("reached");
+        assert_eq!((below_40.exact(), below_40.sure), (Some(16), true));
         // A comparison's bounds give bits too (the kernel's
         // __reg_bound_offset): below 16, only the low 4 bits are unknown.
         let small = refine(op::JMP, op::JLT, BYTE, 16, true).expect("reached");

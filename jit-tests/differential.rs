@@ -265,6 +265,7 @@ fn ebpf_engines_agree() {
     let mut runner = aarch64();
     let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
     let (mut cases, mut errors, mut arm_cases) = (0usize, 0usize, 0usize);
+    let (mut lean, mut lean_arm) = (0usize, 0usize);
     for n in 0..programs {
         let mem_len = 1 + rng.below(64) as usize;
         let prog = gen::ebpf::program(&mut rng, 40, mem_len);
@@ -283,13 +284,30 @@ fn ebpf_engines_agree() {
         };
         let interp = build(Some(Engine::Interp));
         let jit = build(Some(Engine::Jit));
-        let arm_code = match (&mut runner, n % 8) {
+        lean += usize::from(jit.jit_code().is_some_and(|c| c.is_lean()));
+        // Under qemu every eighth program, with the ordinary entry and,
+        // as `EbpfProgram` compiles it where it fits, the lean one, by turns.
+        let arm_code = match (&mut runner, n % 16) {
             (Some(r), 0) => {
                 let bytes = compile_bytes(&prog.insns, arm.clone(), &jit_options(true))
                     .expect("aarch64 code");
                 r.load(&bytes).expect("qemu loads code");
                 true
             }
+            (Some(r), 8) => match cranebpf::jit::lean_entry_for(&prog) {
+                Some(zeroed) => {
+                    let options = JitOptions {
+                        lean_entry: Some(zeroed),
+                        ..jit_options(true)
+                    };
+                    let bytes =
+                        compile_bytes(&prog.insns, arm.clone(), &options).expect("aarch64 code");
+                    r.load_lean(&bytes).expect("qemu loads code");
+                    lean_arm += 1;
+                    true
+                }
+                None => false,
+            },
             _ => false,
         };
         for _ in 0..8 {
@@ -333,10 +351,16 @@ fn ebpf_engines_agree() {
         }
     }
     eprintln!(
-        "ebpf: {programs} programs, {cases} program×memory comparisons (jit against interp, \
-         {errors} of them ending in an error); aarch64: {arm_cases} cases"
+        "ebpf: {programs} programs ({lean} of them with a lean entry), {cases} program×memory \
+         comparisons (jit against interp, {errors} of them ending in an error); aarch64: \
+         {arm_cases} cases ({lean_arm} programs with a lean entry)"
     );
     assert!(cases >= 20_000 * scale());
+    // Both entries are compared.
+    assert!(
+        lean > programs / 8 && lean < programs,
+        "{lean} of {programs} lean"
+    );
 }
 
 /// Runs `prog` on the interpreter and the JIT, and with `runner` as

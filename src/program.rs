@@ -197,7 +197,27 @@ impl Prepared {
 
     /// Runs on `ctx` with an instruction budget (`None`: unlimited) and
     /// `env` serving helper calls, on a fresh zeroed stack; returns r0.
+    #[inline]
     pub(crate) fn run<C: Context + ?Sized>(
+        &self,
+        ctx: &mut C,
+        budget: Option<u64>,
+        env: &dyn Environment,
+    ) -> Result<u64, ExecError> {
+        // Code with a lean entry first, apart from the rest: a short
+        // program's run is mostly its call, and the other paths' stacks
+        // and saved registers would be set up for it too.
+        if let Native::Ready(code) = &self.native {
+            if code.is_lean() {
+                return self.run_lean(code, ctx.regions().0);
+            }
+        }
+        self.run_other(ctx, budget, env)
+    }
+
+    /// [`Prepared::run`] of anything but code with a lean entry ready.
+    #[inline(never)]
+    fn run_other<C: Context + ?Sized>(
         &self,
         ctx: &mut C,
         budget: Option<u64>,
@@ -205,6 +225,9 @@ impl Prepared {
     ) -> Result<u64, ExecError> {
         let (mem, packet) = ctx.regions();
         if let Some(code) = self.jit_code() {
+            if code.is_lean() {
+                return self.run_lean(code, mem);
+            }
             if self.leaf {
                 return self.run_leaf(code, mem, packet, budget, env);
             }
@@ -247,10 +270,15 @@ impl Prepared {
         budget: Option<u64>,
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
-        if let (Some(code), true) = (self.jit_code(), self.leaf) {
-            // Leaf code keeps its scratch in its own native frame.
-            let (mem, packet) = ctx.regions();
-            return self.run_leaf(code, mem, packet, budget, env);
+        if let Some(code) = self.jit_code() {
+            // Leaf and lean code keep their stack in their own native frame.
+            if code.is_lean() {
+                return self.run_lean(code, ctx.regions().0);
+            }
+            if self.leaf {
+                let (mem, packet) = ctx.regions();
+                return self.run_leaf(code, mem, packet, budget, env);
+            }
         }
         let Some(stack) = self.cleared_stack(stack) else {
             return self.run(ctx, budget, env);
@@ -295,6 +323,22 @@ impl Prepared {
             ),
             None => self.decoded().run_on_stack(mem, packet, stack, budget, env),
         }
+    }
+
+    /// A run of code with a lean entry (which reads no legacy packet).
+    #[inline]
+    fn run_lean(&self, code: &JitCode, mem: &mut [u8]) -> Result<u64, ExecError> {
+        match code.run_lean(mem) {
+            Ok(r0) => Ok(r0),
+            Err(raw) => self.failed(raw),
+        }
+    }
+
+    /// The result of native code that ended with an error status.
+    #[cold]
+    #[inline(never)]
+    fn failed(&self, raw: RawOutcome) -> Result<u64, ExecError> {
+        outcome(&self.program, raw)
     }
 
     /// Leaf code's run: native, or the interpreter from the start when the
@@ -559,6 +603,12 @@ impl EbpfProgram {
         // Helpers may have side effects: never leaf code, which re-runs.
         jit_options.leaf = false;
         jit_options.batch = false;
+        // Code that calls nothing needs no context: enter it with the
+        // memory alone (a short program's run was mostly that set-up).
+        jit_options.lean_entry = match options.budget {
+            None => crate::jit::lean_entry_for(&program),
+            Some(_) => None,
+        };
         let core = Prepared::new(program, Compile::for_engine(options.engine), &jit_options)
             .map_err(BuildError::Jit)?;
         Ok(EbpfProgram {
@@ -590,11 +640,13 @@ impl EbpfProgram {
     }
 
     /// Runs with r1 = `mem` and r2 = its length; returns r0.
+    #[inline]
     pub fn run(&self, mem: &mut [u8]) -> Result<u64, ExecError> {
         self.run_on(mem)
     }
 
     /// Runs on `ctx` (see [`Context`]); returns r0.
+    #[inline]
     pub fn run_on<C: Context + ?Sized>(&self, ctx: &mut C) -> Result<u64, ExecError> {
         self.core.run(ctx, self.budget, &HelpersEnv(&self.helpers))
     }

@@ -273,11 +273,23 @@ pub fn print_ebpf(prog: &Program, listing: Listing) -> Result<i32, Failure> {
     if listing == Listing::Ebpf {
         return write_out(&disassemble(prog));
     }
-    let options = JitOptions {
+    let jit = JitOptions {
         keep_listings: true,
         ..JitOptions::default()
     };
-    let code = JitCode::compile(prog, &options).map_err(|e| Failure::bad_input(e.to_string()))?;
+    // The code `run --ebpf` runs when the program verifies as it would be
+    // run (without a budget); else the code of the instructions as given.
+    let options = EbpfOptions {
+        engine: Some(Engine::Jit),
+        jit: jit.clone(),
+        ..EbpfOptions::default()
+    };
+    if let Ok(program) = EbpfProgram::with_options(prog.clone(), options) {
+        if let Some(code) = program.jit_code() {
+            return write_out(&listing.of(code).join("\n"));
+        }
+    }
+    let code = JitCode::compile(prog, &jit).map_err(|e| Failure::bad_input(e.to_string()))?;
     write_out(&listing.of(&code).join("\n"))
 }
 

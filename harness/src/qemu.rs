@@ -143,6 +143,13 @@ impl Aarch64Runner {
         self.load_as(b'L', code)
     }
 
+    /// Replaces the loaded code with code compiled with a lean entry
+    /// (`JitOptions::lean_entry`), run by [`Self::run`] on its `mem`
+    /// (the packet is not read).
+    pub fn load_lean(&mut self, code: &[u8]) -> Result<(), QemuError> {
+        self.load_as(b'E', code)
+    }
+
     /// Replaces the loaded code with batch code (compiled with
     /// `JitOptions::batch`), run by [`Self::run_batch`].
     pub fn load_batch(&mut self, code: &[u8]) -> Result<(), QemuError> {

@@ -13,6 +13,12 @@
 //!   anywhere, and a hand-over returns [`LEAF_HAND_OVER`] instead of r0's
 //!   low 32 bits, so the caller tests a register, not memory.
 //!
+//! - a lean entry (`JitOptions::lean_entry`, code that calls nothing and
+//!   makes no legacy packet load): `(mem, len, report)`, r1 and r2 the
+//!   arguments, the stack a slot in the function's own frame as in leaf
+//!   code, and `report` a [`super::runtime::RunReport`], written only by
+//!   the error exit, so the caller sets up no context;
+//!
 //! - batch code (`JitOptions::batch`, leaf code only): the entry is
 //!   `(descs, n, verdicts, r1) -> done`, a loop over `n` packets given as
 //!   `(address, length)` pairs at `descs`; each exit stores the packet's
@@ -116,6 +122,9 @@ pub(crate) struct FunctionInput<'a> {
     pub leaf_mem: u32,
     /// Leaf code: lower the entry as batch code (the packets' loop).
     pub batch: bool,
+    /// A lean entry ([`super::JitOptions::lean_entry`]) zeroing this many
+    /// bytes at the top of its own stack.
+    pub lean_entry: Option<u32>,
 }
 
 /// What lowering found out that the caller of the code must honour.
@@ -197,6 +206,31 @@ impl Region {
         }
         Region { lo, len, limits }
     }
+}
+
+/// r10 of a stack of `frame_size` bytes in the function's own native
+/// frame, its top `zeroed` bytes (rounded up to 8) set to 0; `None` (no
+/// slot) when the stack is not used.
+fn own_stack(
+    b: &mut FunctionBuilder<'_>,
+    frame_size: i64,
+    used: bool,
+    zeroed: u32,
+) -> Option<Value> {
+    let size = frame_size as u32;
+    if !used && zeroed == 0 {
+        return None;
+    }
+    let slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3));
+    let fp = b.ins().stack_addr(I64, slot, size as i32);
+    let zeroed = zeroed.min(size).next_multiple_of(8).min(size & !7);
+    if zeroed > 0 {
+        let zero = b.ins().iconst(I64, 0);
+        for below in (8..=zeroed).step_by(8) {
+            b.ins().store(checked(), zero, fp, -(below as i32));
+        }
+    }
+    Some(fp)
 }
 
 /// Index of an access size (1, 2, 4 or 8 bytes) in [`Region::limits`].
@@ -372,6 +406,14 @@ pub(crate) fn lower_function(
     if input.batch && !input.leaf {
         return Err(unsupported(start, "batch code that is not leaf code"));
     }
+    if input.lean_entry.is_some()
+        && (start != 0 || input.budget || input.leaf || !super::lean_entry_fits(insns))
+    {
+        return Err(unsupported(
+            start,
+            "a lean entry for code that calls, loads packet bytes the legacy way, counts a budget or is leaf code",
+        ));
+    }
 
     let leaders = blocks::leaders(insns, start, end).map_err(|pc| JitError::Unsupported {
         pc,
@@ -389,18 +431,12 @@ pub(crate) fn lower_function(
     // Where each function finds its inputs: (ctx, pkt, len, fp, r1..r5).
     let (ctx, pkt, len, fp, args, mem_lo, mem_len, stack_hi);
     let mut batch = None;
+    let mut no_stack = false;
+    // Leaf code and a lean entry keep the stack in this function's own
+    // frame, which exists only when r10 is used or bytes are zeroed.
+    let uses_fp = insns[start..end].iter().any(|i| i.src == 10 || i.dst == 10);
     if input.leaf {
-        // The scratch stack lives in this function's own frame, which
-        // exists only when r10 is used.
-        let uses_fp = insns[start..end].iter().any(|i| i.src == 10 || i.dst == 10);
-        fp = if uses_fp {
-            let size = input.frame_size as u32;
-            let slot =
-                b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3));
-            b.ins().stack_addr(I64, slot, size as i32)
-        } else {
-            zero
-        };
+        fp = own_stack(&mut b, input.frame_size, uses_fp, 0).unwrap_or(zero);
         let mem_size = b.ins().iconst(I64, i64::from(input.leaf_mem));
         if input.batch {
             // The loop: `header` tests the index, `next` reads the
@@ -435,6 +471,15 @@ pub(crate) fn lower_function(
         }
         args = [ctx, mem_size, zero, zero, zero];
         (mem_lo, mem_len, stack_hi) = (zero, zero, zero);
+    } else if let Some(zeroed) = input.lean_entry {
+        // `(mem, len, report)`: the legacy packet is never read.
+        (pkt, len, ctx) = (params[0], params[1], params[2]);
+        // Without a stack, r10 is 0 and no address is in the stack.
+        let own = own_stack(&mut b, input.frame_size, uses_fp, zeroed);
+        no_stack = own.is_none();
+        fp = own.unwrap_or(zero);
+        (mem_lo, mem_len, stack_hi) = (pkt, len, fp);
+        args = [mem_lo, mem_len, zero, zero, zero];
     } else if start == 0 {
         (pkt, len, ctx) = (params[0], params[1], params[2]);
         mem_lo = b.ins().load(I64, fixed, ctx, offset::MEM_LO);
@@ -457,19 +502,22 @@ pub(crate) fn lower_function(
             (zero, zero, zero)
         };
     }
+    // Nothing is inside a region of no limits.
+    let none = Region {
+        lo: zero,
+        len: zero,
+        limits: [zero; 4],
+    };
     let regions = if checked.contains(&true) && !input.leaf {
-        let stack_lo = b.ins().iadd_imm_s(fp, -input.frame_size);
-        let stack_len = b.ins().isub(stack_hi, stack_lo);
-        [
-            Region::new(&mut b, mem_lo, mem_len, checked),
-            Region::new(&mut b, stack_lo, stack_len, checked),
-        ]
-    } else {
-        let none = Region {
-            lo: zero,
-            len: zero,
-            limits: [zero; 4],
+        let stack = if no_stack {
+            none
+        } else {
+            let stack_lo = b.ins().iadd_imm_s(fp, -input.frame_size);
+            let stack_len = b.ins().isub(stack_hi, stack_lo);
+            Region::new(&mut b, stack_lo, stack_len, checked)
         };
+        [Region::new(&mut b, mem_lo, mem_len, checked), stack]
+    } else {
         [none, none]
     };
     for (r, var) in regs.iter().enumerate() {
@@ -1044,14 +1092,18 @@ impl Lowerer<'_, '_> {
         let p = self.b.block_params(fail).to_vec();
         let st = self.b.ins().ireduce(I32, p[0]);
         let pc = self.b.ins().ireduce(I32, p[1]);
-        self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
-        self.b.ins().store(checked(), pc, self.ctx, offset::ERR_PC);
-        self.b
-            .ins()
-            .store(checked(), p[2], self.ctx, offset::ERR_ADDR);
-        self.b
-            .ins()
-            .store(checked(), p[3], self.ctx, offset::ERR_INFO);
+        // A lean entry is handed the report alone.
+        let shift = if self.input.lean_entry.is_some() {
+            offset::REPORT
+        } else {
+            0
+        };
+        let ctx = self.ctx;
+        let f = checked();
+        self.b.ins().store(f, st, ctx, offset::STATUS - shift);
+        self.b.ins().store(f, pc, ctx, offset::ERR_PC - shift);
+        self.b.ins().store(f, p[2], ctx, offset::ERR_ADDR - shift);
+        self.b.ins().store(f, p[3], ctx, offset::ERR_INFO - shift);
         let zero = self.iconst(I64, 0);
         self.b.ins().return_(&[zero]);
     }

@@ -20,7 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub use module::compile_bytes;
-use runtime::{status, RunCtx, FRAME_SIZE, LEAF_HAND_OVER};
+use runtime::{status, RunCtx, RunReport, FRAME_SIZE, LEAF_HAND_OVER};
 
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::{Environment, HelperMemory, HelperOutcome, Program};
@@ -131,6 +131,35 @@ pub struct JitOptions {
     /// classic filter needs only 64 for its scratch words). The stack given
     /// at run time must hold at least one frame.
     pub frame_size: u32,
+    /// `Some(n)`: compile a lean entry, for programs that
+    /// `lean_entry_fits`: entered as `(mem, len, report)`, with the eBPF
+    /// stack a slot in the code's own native frame whose top `n` bytes it
+    /// zeroes, and a [`runtime::RunReport`] written only on error instead
+    /// of a whole context, so that a run sets up nothing but the report's
+    /// status ([`crate::EbpfProgram`] uses it: the call, not the program,
+    /// was most of a short program's run).
+    pub lean_entry: Option<u32>,
+}
+
+/// Whether a program can be compiled with a lean entry
+/// ([`JitOptions::lean_entry`]): it calls nothing (no helper, no local
+/// function) and makes no legacy packet load, the only things that need a
+/// context beyond the input memory and the stack.
+pub(crate) fn lean_entry_fits(insns: &[Insn]) -> bool {
+    // Exactly the instructions that leave r1-r5 unreadable.
+    !insns.iter().any(|i| i.register_effects().2)
+}
+
+/// The [`JitOptions::lean_entry`] for `program` run without a budget:
+/// the bytes below r10 it can read, to be zeroed at entry, when it
+/// [fits](lean_entry_fits) a lean entry.
+pub fn lean_entry_for(program: &Program) -> Option<u32> {
+    if !lean_entry_fits(&program.insns) {
+        return None;
+    }
+    let frame = FRAME_SIZE as usize;
+    let depth = crate::ebpf::stack_depth::stack_depth(program).unwrap_or(frame);
+    Some(depth.min(frame) as u32)
 }
 
 impl Default for JitOptions {
@@ -148,6 +177,7 @@ impl Default for JitOptions {
             budget: false,
             keep_listings: false,
             frame_size: FRAME_SIZE as u32,
+            lean_entry: None,
         }
     }
 }
@@ -309,11 +339,16 @@ type EntryFn = unsafe extern "C" fn(u64, u64, *mut u8) -> u64;
 /// A program compiled to native code for the host.
 pub struct JitCode {
     code: Arc<module::HostCode>,
+    /// `code.entry`, kept here to save a run of short code the load
+    /// through the `Arc` (an address, so the type stays `Send + Sync`).
+    entry: usize,
     frame_size: usize,
     /// Leaf code entered per run (`run_leaf`).
     leaf: bool,
     /// Batch code (`batch_entry`).
     batch: bool,
+    /// Code with a lean entry (`run_lean`).
+    lean: bool,
 }
 
 impl fmt::Debug for JitCode {
@@ -361,10 +396,12 @@ impl JitCode {
             Arc::new(module::compile_host(&program.insns, options, cranelift)?)
         };
         Ok(JitCode {
+            entry: code.entry as usize,
             code,
             frame_size: options.frame_size as usize,
             leaf: options.leaf && !options.batch,
             batch: options.batch,
+            lean: options.lean_entry.is_some() && !options.leaf,
         })
     }
 
@@ -389,6 +426,42 @@ impl JitCode {
     /// `JitCode::run_leaf` (crate-internal).
     pub fn is_leaf(&self) -> bool {
         self.leaf
+    }
+
+    /// Whether this code has a lean entry ([`JitOptions::lean_entry`]), to
+    /// be run with `JitCode::run_lean` (crate-internal).
+    pub fn is_lean(&self) -> bool {
+        self.lean
+    }
+
+    /// Runs code with a lean entry with r1 = `mem`, r2 its length: r0, or
+    /// how the run failed. The stack is the code's own.
+    ///
+    /// # Panics
+    /// If this code has no lean entry.
+    #[inline]
+    pub(crate) fn run_lean(&self, mem: &mut [u8]) -> Result<u64, RawOutcome> {
+        assert!(self.lean, "run_lean on code without a lean entry");
+        let mut report = RunReport::default();
+        // SAFETY: `entry` is the finalized entry function of this code,
+        // compiled with a lean entry: the `EntryFn` signature taking
+        // `(mem, len, report)`. Its only memory is `mem` (accesses proven
+        // inside or checked against the pointer and length passed here),
+        // its own native frame (the eBPF stack) and `report`, which it
+        // writes on error; both borrows outlive the call, and the code
+        // calls nothing.
+        let r0 = unsafe {
+            let f: EntryFn = std::mem::transmute::<usize, EntryFn>(self.entry);
+            f(
+                mem.as_mut_ptr() as u64,
+                mem.len() as u64,
+                (&mut report as *mut RunReport).cast(),
+            )
+        };
+        if report.status != status::OK {
+            return Err(failed(r0, &report));
+        }
+        Ok(r0)
     }
 
     /// Runs leaf code on `packet` with r1 = `mem`: r0's low 32 bits, or
@@ -513,10 +586,7 @@ impl JitCode {
             stack_lo,
             stack_hi,
             budget_left: budget,
-            status: status::OK,
-            err_pc: 0,
-            err_addr: 0,
-            err_info: 0,
+            report: RunReport::default(),
             env: env_ref as *const &dyn Environment as usize,
             helper_trampoline: helper_trampoline as *const () as usize,
             negative_load: negative_load_trampoline as *const () as usize,
@@ -524,8 +594,8 @@ impl JitCode {
             packet_len: pkt_len,
         };
         assert!(
-            !self.leaf && !self.batch,
-            "leaf and batch code have their own entries"
+            !self.leaf && !self.batch && !self.lean,
+            "leaf, batch and lean code have their own entries"
         );
         // SAFETY: `entry` is the finalized entry function of this module,
         // compiled (not as leaf code) with exactly the `EntryFn` signature
@@ -542,8 +612,8 @@ impl JitCode {
         // The error fields are read only after an error, out of line:
         // read right after the call as wide loads of narrower stores made
         // before it, they stalled store forwarding on every run.
-        if ctx.status != status::OK {
-            return failed(r0, &ctx);
+        if ctx.report.status != status::OK {
+            return failed(r0, &ctx.report);
         }
         RawOutcome {
             r0,
@@ -555,16 +625,17 @@ impl JitCode {
     }
 }
 
-/// The outcome of a run that ended in an error ([`JitCode::run`]).
+/// The outcome of a run that ended in an error ([`JitCode::run`],
+/// [`JitCode::run_lean`]).
 #[cold]
 #[inline(never)]
-fn failed(r0: u64, ctx: &RunCtx) -> RawOutcome {
+fn failed(r0: u64, report: &RunReport) -> RawOutcome {
     RawOutcome {
         r0,
-        status: ctx.status,
-        pc: ctx.err_pc,
-        addr: ctx.err_addr,
-        info: ctx.err_info,
+        status: report.status,
+        pc: report.err_pc,
+        addr: report.err_addr,
+        info: report.err_info,
     }
 }
 
@@ -590,6 +661,7 @@ struct CacheKey {
     leaf_mem: u32,
     batch: bool,
     frame_size: u32,
+    lean_entry: Option<u32>,
 }
 
 /// Code of live programs, by what compiled it, and the size at which
@@ -625,6 +697,7 @@ fn cached_compile(
         leaf_mem: options.leaf_mem,
         batch: options.batch,
         frame_size: options.frame_size,
+        lean_entry: options.lean_entry,
     };
     // A panic elsewhere while holding the lock leaves a usable map.
     let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -692,23 +765,23 @@ extern "C" fn helper_trampoline(
     match outcome {
         Ok(HelperOutcome::Return(v)) => v,
         Ok(HelperOutcome::Unwind) => {
-            ctx.status = status::ABORT_ZERO;
+            ctx.report.status = status::ABORT_ZERO;
             0
         }
         Ok(HelperOutcome::OutOfBounds { addr, size, write }) => {
-            ctx.status = status::OUT_OF_BOUNDS;
-            ctx.err_addr = addr;
-            ctx.err_info = (size.min(0xff) as u64) | if write { 0x100 } else { 0 };
+            ctx.report.status = status::OUT_OF_BOUNDS;
+            ctx.report.err_addr = addr;
+            ctx.report.err_info = (size.min(0xff) as u64) | if write { 0x100 } else { 0 };
             0
         }
         Ok(HelperOutcome::Unknown) => {
-            ctx.status = status::UNKNOWN_HELPER;
-            ctx.err_addr = id;
+            ctx.report.status = status::UNKNOWN_HELPER;
+            ctx.report.err_addr = id;
             0
         }
         Err(_) => {
-            ctx.status = status::HELPER_PANICKED;
-            ctx.err_addr = id;
+            ctx.report.status = status::HELPER_PANICKED;
+            ctx.report.err_addr = id;
             0
         }
     }
@@ -913,6 +986,91 @@ mod tests {
         assert_eq!(case(0, op::MOD), 7, "x % 0 = x (the zero-extended x)");
         assert_eq!(case(-1, op::DIV), 0, "7 / 0xffff_ffff");
         assert_eq!(case(-1, op::MOD), 7);
+    }
+
+    /// Compiles `insns` with a lean entry zeroing `zeroed` bytes and runs
+    /// it on `mem`: r0, or the outcome of the error.
+    fn run_lean(insns: Vec<Insn>, zeroed: u32, mem: &mut [u8]) -> Result<u64, RawOutcome> {
+        let opts = JitOptions {
+            verify_ir: true,
+            lean_entry: Some(zeroed),
+            ..JitOptions::default()
+        };
+        let code = JitCode::compile(&Program::new(insns), &opts).expect("compiles");
+        assert!(code.is_lean());
+        code.run_lean(mem)
+    }
+
+    #[test]
+    fn a_lean_entry_reports_errors_as_the_ordinary_one() {
+        // ldxw r0, [r1 + 1]; stxb [r1 + 9], r0 with 4, then 9, then 10
+        // bytes of memory: a load, then a store out of bounds, then none.
+        let prog = vec![
+            Insn::new(op::LDX | op::MEM | op::W, 0, 1, 1, 0),
+            Insn::new(op::STX | op::MEM | op::B, 1, 0, 9, 0),
+            EXIT,
+        ];
+        for len in [4, 9, 10] {
+            let mut mem: Vec<u8> = (1..=len).collect();
+            // Faulting addresses as offsets into each run's memory.
+            let relative = |mut r: RawOutcome, mem: &[u8]| {
+                if r.status != status::OK {
+                    r.addr = r.addr.wrapping_sub(mem.as_ptr() as u64);
+                }
+                r
+            };
+            let mut copy = mem.clone();
+            let ordinary = relative(run(prog.clone(), &mut copy), &copy);
+            let lean = match run_lean(prog.clone(), 0, &mut mem) {
+                Ok(r0) => RawOutcome {
+                    r0,
+                    status: status::OK,
+                    pc: 0,
+                    addr: 0,
+                    info: 0,
+                },
+                Err(e) => e,
+            };
+            assert_eq!(relative(lean, &mem), ordinary, "{len} bytes");
+            assert_eq!(mem, copy);
+        }
+    }
+
+    #[test]
+    fn a_lean_entry_without_a_stack_has_no_stack_region() {
+        // r10 unused, so no stack: an address just below 2^64 (where a
+        // region [r10 - 512, r10) with r10 = 0 would lie) is outside
+        // everything, not a load from it.
+        let prog = vec![
+            Insn::new(op::ALU64 | op::MOV, 1, 0, 0, -16),
+            Insn::new(op::LDX | op::MEM | op::DW, 0, 1, 0, 0),
+            EXIT,
+        ];
+        let e = run_lean(prog, 0, &mut [0; 8]).expect_err("out of bounds");
+        assert_eq!(
+            (e.status, e.pc, e.addr),
+            (status::OUT_OF_BOUNDS, 1, -16i64 as u64)
+        );
+    }
+
+    #[test]
+    fn a_lean_entry_zeroes_the_stack_it_is_asked_to() {
+        // One program fills its frame's top 64 bytes with ones, the next
+        // reads them unwritten: 0 for the bytes its entry zeroes, whatever
+        // the native stack held before.
+        let mut fill = vec![Insn::new(op::ALU64 | op::MOV, 1, 0, 0, -1)];
+        fill.extend((1..=8).map(|k| Insn::new(op::STX | op::MEM | op::DW, 10, 1, -8 * k, 0)));
+        fill.extend([Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 0), EXIT]);
+        let read = vec![
+            Insn::new(op::LDX | op::MEM | op::DW, 0, 10, -64, 0),
+            Insn::new(op::LDX | op::MEM | op::DW, 2, 10, -8, 0),
+            Insn::new(op::ALU64 | op::OR | op::X, 0, 2, 0, 0),
+            EXIT,
+        ];
+        for _ in 0..3 {
+            assert_eq!(run_lean(fill.clone(), 0, &mut []), Ok(0));
+            assert_eq!(run_lean(read.clone(), 64, &mut []), Ok(0));
+        }
     }
 
     #[test]

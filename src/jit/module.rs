@@ -138,6 +138,7 @@ fn build_function(
         leaf: options.leaf,
         leaf_mem: options.leaf_mem,
         batch: options.batch,
+        lean_entry: options.lean_entry,
     };
     lower::lower_function(builder, &input, call_conv, isa.frontend_config())
 }

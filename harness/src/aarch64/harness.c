@@ -4,6 +4,7 @@
  *   'C' u32 n, n bytes      load code (replaces the previous code)      -> 'k'
  *   'L' u32 n, n bytes      the same for leaf code                       -> 'k'
  *   'B' u32 n, n bytes      the same for batch code                      -> 'k'
+ *   'E' u32 n, n bytes      the same for code with a lean entry          -> 'k'
  *   'R' u32 m, m bytes mem, u32 p, p bytes packet (p = 0xffffffff: the
  *       packet is the memory), u64 budget                               -> 'r' u64 r0, u32 status, u32 pc
  *   'S' u32 m, m bytes mem, u32 k, then k times (u32 p, p bytes packet):
@@ -14,7 +15,9 @@
  * with status 100, and the driver leaves such cases to the host engines.
  * Leaf code is entered as (packet, len, mem) and returns LEAF_HAND_OVER for
  * a hand-over, reported as status 6 (HAND_OVER). Batch code is entered as
- * (descs, k, verdicts, mem) and returns how many packets it finished. */
+ * (descs, k, verdicts, mem) and returns how many packets it finished.
+ * Code with a lean entry is entered as (mem, len, report), the report
+ * being the context's status..err_info (RunReport); its stack is its own. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,15 +61,16 @@ static uint64_t read_u64(void) { uint64_t v; read_exact(&v, 8); return v; }
 int main(void) {
     void *code = NULL;
     size_t code_len = 0;
-    int leaf = 0;
+    int leaf = 0, lean = 0;
     static uint8_t stack[512 * 8];
     uint8_t *mem = malloc(1), *pkt = malloc(1);
     size_t mem_cap = 1, pkt_cap = 1;
     for (;;) {
         int cmd = getchar();
         if (cmd == EOF || cmd == 'Q') return 0;
-        if (cmd == 'C' || cmd == 'L' || cmd == 'B') {
+        if (cmd == 'C' || cmd == 'L' || cmd == 'B' || cmd == 'E') {
             leaf = cmd == 'L';
+            lean = cmd == 'E';
             uint32_t n = read_u32();
             if (code) munmap(code, code_len);
             code_len = n ? n : 1;
@@ -102,7 +106,9 @@ int main(void) {
             };
             entry_fn f = (entry_fn)code;
             uint64_t r0;
-            if (leaf) {
+            if (lean) {
+                r0 = f((uint64_t)(uintptr_t)mem, m, &ctx.status);
+            } else if (leaf) {
                 r0 = f((uint64_t)(uintptr_t)packet, packet_len, mem);
                 if (r0 == LEAF_HAND_OVER) { r0 = 0; ctx.status = HAND_OVER; }
             } else {

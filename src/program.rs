@@ -204,20 +204,27 @@ impl Prepared {
         budget: Option<u64>,
         env: &dyn Environment,
     ) -> Result<u64, ExecError> {
-        // Code with a lean entry first, apart from the rest: a short
-        // program's run is mostly its call, and the other paths' stacks
-        // and saved registers would be set up for it too.
-        if let Native::Ready(code) = &self.native {
-            if code.is_lean() {
-                return self.run_lean(code, ctx.regions().0);
-            }
+        match self.lean_code() {
+            Some(code) => self.run_lean(code, ctx.regions().0),
+            None => self.run_other(ctx, budget, env),
         }
-        self.run_other(ctx, budget, env)
+    }
+
+    /// The code, when it is ready and has a lean entry: callers run it
+    /// first, apart from the rest, since a short program's run is mostly
+    /// its call, and the other paths' stacks, saved registers and
+    /// arguments would be set up for it too.
+    #[inline]
+    pub(crate) fn lean_code(&self) -> Option<&JitCode> {
+        match &self.native {
+            Native::Ready(code) if code.is_lean() => Some(code),
+            _ => None,
+        }
     }
 
     /// [`Prepared::run`] of anything but code with a lean entry ready.
     #[inline(never)]
-    fn run_other<C: Context + ?Sized>(
+    pub(crate) fn run_other<C: Context + ?Sized>(
         &self,
         ctx: &mut C,
         budget: Option<u64>,
@@ -327,7 +334,7 @@ impl Prepared {
 
     /// A run of code with a lean entry (which reads no legacy packet).
     #[inline]
-    fn run_lean(&self, code: &JitCode, mem: &mut [u8]) -> Result<u64, ExecError> {
+    pub(crate) fn run_lean(&self, code: &JitCode, mem: &mut [u8]) -> Result<u64, ExecError> {
         match code.run_lean(mem) {
             Ok(r0) => Ok(r0),
             Err(raw) => self.failed(raw),
@@ -648,7 +655,19 @@ impl EbpfProgram {
     /// Runs on `ctx` (see [`Context`]); returns r0.
     #[inline]
     pub fn run_on<C: Context + ?Sized>(&self, ctx: &mut C) -> Result<u64, ExecError> {
-        self.core.run(ctx, self.budget, &HelpersEnv(&self.helpers))
+        // (Not `Prepared::run`: the arguments of the other paths would be
+        // made before the test, on the short programs' hot path.)
+        match self.core.lean_code() {
+            Some(code) => self.core.run_lean(code, ctx.regions().0),
+            None => self.run_other(ctx),
+        }
+    }
+
+    /// [`EbpfProgram::run_on`] of anything but code with a lean entry.
+    #[inline(never)]
+    fn run_other<C: Context + ?Sized>(&self, ctx: &mut C) -> Result<u64, ExecError> {
+        self.core
+            .run_other(ctx, self.budget, &HelpersEnv(&self.helpers))
     }
 }
 

@@ -14,10 +14,10 @@
 //!   low 32 bits, so the caller tests a register, not memory.
 //!
 //! - a lean entry (`JitOptions::lean_entry`, code that calls nothing and
-//!   makes no legacy packet load): `(mem, len, report)`, r1 and r2 the
-//!   arguments, the stack a slot in the function's own frame as in leaf
-//!   code, and `report` a [`super::runtime::RunReport`], written only by
-//!   the error exit, so the caller sets up no context;
+//!   makes no legacy packet load): `(mem, len) -> (value, error)`, r1 and
+//!   r2 the arguments, the stack a slot in the function's own frame as in
+//!   leaf code, r0 or the error returned in two registers
+//!   ([`super::runtime::lean`]), so the caller sets up nothing;
 //!
 //! - batch code (`JitOptions::batch`, leaf code only): the entry is
 //!   `(descs, n, verdicts, r1) -> done`, a loop over `n` packets given as
@@ -45,7 +45,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 use super::bounds;
 use super::copy_loop::{self, CopyLoop, Final, Lin, Source};
 use super::facts::{self, Proven};
-use super::runtime::{offset, status, FRAME_SIZE, LEAF_HAND_OVER};
+use super::runtime::{lean, offset, status, FRAME_SIZE, LEAF_HAND_OVER};
 use super::{raw_compare, JitError, RawCompare};
 use crate::ebpf::blocks::{self, jump_target};
 use crate::ebpf::insn::{op, Insn};
@@ -58,21 +58,33 @@ const CALLEE_PARAMS: usize = 9;
 /// registers on every target, so the entry needs no frame for them.
 const ENTRY_PARAMS: usize = 3;
 
+/// Number of arguments of a lean entry: `(mem, len)`.
+const LEAN_PARAMS: usize = 2;
+
 /// Number of arguments of batch code's entry: `(descs, n, verdicts, r1)`.
 const BATCH_PARAMS: usize = 4;
 
 /// The signature of function `index` (0 is the entry; `batch`: the entry
 /// of batch code).
-pub(crate) fn function_signature(call_conv: CallConv, index: usize, batch: bool) -> Signature {
+pub(crate) fn function_signature(
+    call_conv: CallConv,
+    index: usize,
+    options: &super::JitOptions,
+) -> Signature {
     let mut sig = Signature::new(call_conv);
+    let lean = index == 0 && options.lean_entry.is_some();
     let n = match index {
-        0 if batch => BATCH_PARAMS,
+        0 if options.batch => BATCH_PARAMS,
+        0 if lean => LEAN_PARAMS,
         0 => ENTRY_PARAMS,
         _ => CALLEE_PARAMS,
     };
     sig.params
         .extend(std::iter::repeat_n(AbiParam::new(I64), n));
     sig.returns.push(AbiParam::new(I64));
+    if lean {
+        sig.returns.push(AbiParam::new(I64));
+    }
     sig
 }
 
@@ -472,8 +484,9 @@ pub(crate) fn lower_function(
         args = [ctx, mem_size, zero, zero, zero];
         (mem_lo, mem_len, stack_hi) = (zero, zero, zero);
     } else if let Some(zeroed) = input.lean_entry {
-        // `(mem, len, report)`: the legacy packet is never read.
-        (pkt, len, ctx) = (params[0], params[1], params[2]);
+        // `(mem, len)`: the legacy packet is never read, and nothing
+        // reads or writes a context.
+        (pkt, len, ctx) = (params[0], params[1], zero);
         // Without a stack, r10 is 0 and no address is in the stack.
         let own = own_stack(&mut b, input.frame_size, uses_fp, zeroed);
         no_stack = own.is_none();
@@ -1073,7 +1086,12 @@ impl Lowerer<'_, '_> {
     /// as the packet's verdict and goes on with the next packet.
     fn finish(&mut self, v: Value) {
         let Some(batch) = self.batch else {
-            self.b.ins().return_(&[v]);
+            if self.input.lean_entry.is_some() {
+                let ok = self.iconst(I64, 0);
+                self.b.ins().return_(&[v, ok]);
+            } else {
+                self.b.ins().return_(&[v]);
+            }
             return;
         };
         let i = self.b.use_var(batch.index);
@@ -1090,20 +1108,25 @@ impl Lowerer<'_, '_> {
     /// the context, and the function returns 0.
     fn store_failure(&mut self, fail: Block) {
         let p = self.b.block_params(fail).to_vec();
+        if self.input.lean_entry.is_some() {
+            // (address, status | info << 8 | pc << 32): see `runtime::lean`.
+            let info = self.b.ins().ishl_imm_u(p[3], i64::from(lean::INFO_SHIFT));
+            let pc = self.b.ins().ishl_imm_u(p[1], i64::from(lean::PC_SHIFT));
+            let error = self.b.ins().bor(p[0], info);
+            let error = self.b.ins().bor(error, pc);
+            self.b.ins().return_(&[p[2], error]);
+            return;
+        }
         let st = self.b.ins().ireduce(I32, p[0]);
         let pc = self.b.ins().ireduce(I32, p[1]);
-        // A lean entry is handed the report alone.
-        let shift = if self.input.lean_entry.is_some() {
-            offset::REPORT
-        } else {
-            0
-        };
-        let ctx = self.ctx;
-        let f = checked();
-        self.b.ins().store(f, st, ctx, offset::STATUS - shift);
-        self.b.ins().store(f, pc, ctx, offset::ERR_PC - shift);
-        self.b.ins().store(f, p[2], ctx, offset::ERR_ADDR - shift);
-        self.b.ins().store(f, p[3], ctx, offset::ERR_INFO - shift);
+        self.b.ins().store(checked(), st, self.ctx, offset::STATUS);
+        self.b.ins().store(checked(), pc, self.ctx, offset::ERR_PC);
+        self.b
+            .ins()
+            .store(checked(), p[2], self.ctx, offset::ERR_ADDR);
+        self.b
+            .ins()
+            .store(checked(), p[3], self.ctx, offset::ERR_INFO);
         let zero = self.iconst(I64, 0);
         self.b.ins().return_(&[zero]);
     }

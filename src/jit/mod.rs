@@ -20,7 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub use module::compile_bytes;
-use runtime::{status, RunCtx, RunReport, FRAME_SIZE, LEAF_HAND_OVER};
+use runtime::{lean, status, RunCtx, FRAME_SIZE, LEAF_HAND_OVER};
 
 use crate::ebpf::insn::{op, Insn};
 use crate::ebpf::{Environment, HelperMemory, HelperOutcome, Program};
@@ -131,13 +131,13 @@ pub struct JitOptions {
     /// classic filter needs only 64 for its scratch words). The stack given
     /// at run time must hold at least one frame.
     pub frame_size: u32,
-    /// `Some(n)`: compile a lean entry, for programs that
-    /// `lean_entry_fits`: entered as `(mem, len, report)`, with the eBPF
-    /// stack a slot in the code's own native frame whose top `n` bytes it
-    /// zeroes, and a [`runtime::RunReport`] written only on error instead
-    /// of a whole context, so that a run sets up nothing but the report's
-    /// status ([`crate::EbpfProgram`] uses it: the call, not the program,
-    /// was most of a short program's run).
+    /// `Some(n)`: compile a lean entry, for programs that call nothing and
+    /// make no legacy packet load ([`lean_entry_for`]): entered as
+    /// `(mem, len)`, with the eBPF stack a slot in the code's own native
+    /// frame whose top `n` bytes it zeroes, and returning r0 or the error
+    /// in two registers ([`runtime::lean`]) instead of through a context,
+    /// so that a run sets up nothing ([`crate::EbpfProgram`] uses it: the
+    /// call, not the program, was most of a short program's run).
     pub lean_entry: Option<u32>,
 }
 
@@ -151,8 +151,8 @@ pub(crate) fn lean_entry_fits(insns: &[Insn]) -> bool {
 }
 
 /// The [`JitOptions::lean_entry`] for `program` run without a budget:
-/// the bytes below r10 it can read, to be zeroed at entry, when it
-/// [fits](lean_entry_fits) a lean entry.
+/// the bytes below r10 it can read, to be zeroed at entry, when it calls
+/// nothing and makes no legacy packet load.
 pub fn lean_entry_for(program: &Program) -> Option<u32> {
     if !lean_entry_fits(&program.insns) {
         return None;
@@ -319,6 +319,9 @@ impl BatchEntry<'_> {
     }
 }
 
+/// Signature of a lean entry: `(mem, len) -> (value, error)`.
+type LeanFn = unsafe extern "C" fn(u64, u64) -> lean::Return;
+
 /// Signature of batch code's entry: `(descs, n, verdicts, r1) -> done`.
 type BatchFn = unsafe extern "C" fn(*const [u64; 2], u64, *mut u32, *mut u8) -> u64;
 
@@ -442,26 +445,20 @@ impl JitCode {
     #[inline]
     pub(crate) fn run_lean(&self, mem: &mut [u8]) -> Result<u64, RawOutcome> {
         assert!(self.lean, "run_lean on code without a lean entry");
-        let mut report = RunReport::default();
         // SAFETY: `entry` is the finalized entry function of this code,
-        // compiled with a lean entry: the `EntryFn` signature taking
-        // `(mem, len, report)`. Its only memory is `mem` (accesses proven
-        // inside or checked against the pointer and length passed here),
-        // its own native frame (the eBPF stack) and `report`, which it
-        // writes on error; both borrows outlive the call, and the code
-        // calls nothing.
-        let r0 = unsafe {
-            let f: EntryFn = std::mem::transmute::<usize, EntryFn>(self.entry);
-            f(
-                mem.as_mut_ptr() as u64,
-                mem.len() as u64,
-                (&mut report as *mut RunReport).cast(),
-            )
+        // compiled with a lean entry: the `LeanFn` signature, `(mem, len)`
+        // returning two words in registers. Its only memory is `mem`
+        // (accesses proven inside or checked against the pointer and
+        // length passed here, a borrow that outlives the call) and its own
+        // native frame (the eBPF stack); it calls nothing.
+        let ret = unsafe {
+            let f: LeanFn = std::mem::transmute::<usize, LeanFn>(self.entry);
+            f(mem.as_mut_ptr() as u64, mem.len() as u64)
         };
-        if report.status != status::OK {
-            return Err(failed(r0, &report));
+        if ret.error != 0 {
+            return Err(lean_failed(ret));
         }
-        Ok(r0)
+        Ok(ret.value)
     }
 
     /// Runs leaf code on `packet` with r1 = `mem`: r0's low 32 bits, or
@@ -586,7 +583,10 @@ impl JitCode {
             stack_lo,
             stack_hi,
             budget_left: budget,
-            report: RunReport::default(),
+            status: status::OK,
+            err_pc: 0,
+            err_addr: 0,
+            err_info: 0,
             env: env_ref as *const &dyn Environment as usize,
             helper_trampoline: helper_trampoline as *const () as usize,
             negative_load: negative_load_trampoline as *const () as usize,
@@ -612,8 +612,8 @@ impl JitCode {
         // The error fields are read only after an error, out of line:
         // read right after the call as wide loads of narrower stores made
         // before it, they stalled store forwarding on every run.
-        if ctx.report.status != status::OK {
-            return failed(r0, &ctx.report);
+        if ctx.status != status::OK {
+            return failed(r0, &ctx);
         }
         RawOutcome {
             r0,
@@ -625,17 +625,30 @@ impl JitCode {
     }
 }
 
-/// The outcome of a run that ended in an error ([`JitCode::run`],
-/// [`JitCode::run_lean`]).
+/// The outcome of a run that ended in an error ([`JitCode::run`]).
 #[cold]
 #[inline(never)]
-fn failed(r0: u64, report: &RunReport) -> RawOutcome {
+fn failed(r0: u64, ctx: &RunCtx) -> RawOutcome {
     RawOutcome {
         r0,
-        status: report.status,
-        pc: report.err_pc,
-        addr: report.err_addr,
-        info: report.err_info,
+        status: ctx.status,
+        pc: ctx.err_pc,
+        addr: ctx.err_addr,
+        info: ctx.err_info,
+    }
+}
+
+/// The outcome of code with a lean entry that ended in an error.
+#[cold]
+#[inline(never)]
+fn lean_failed(ret: lean::Return) -> RawOutcome {
+    let (status, pc, info) = lean::unpack(ret.error);
+    RawOutcome {
+        r0: 0,
+        status,
+        pc,
+        addr: ret.value,
+        info,
     }
 }
 
@@ -765,23 +778,23 @@ extern "C" fn helper_trampoline(
     match outcome {
         Ok(HelperOutcome::Return(v)) => v,
         Ok(HelperOutcome::Unwind) => {
-            ctx.report.status = status::ABORT_ZERO;
+            ctx.status = status::ABORT_ZERO;
             0
         }
         Ok(HelperOutcome::OutOfBounds { addr, size, write }) => {
-            ctx.report.status = status::OUT_OF_BOUNDS;
-            ctx.report.err_addr = addr;
-            ctx.report.err_info = (size.min(0xff) as u64) | if write { 0x100 } else { 0 };
+            ctx.status = status::OUT_OF_BOUNDS;
+            ctx.err_addr = addr;
+            ctx.err_info = (size.min(0xff) as u64) | if write { 0x100 } else { 0 };
             0
         }
         Ok(HelperOutcome::Unknown) => {
-            ctx.report.status = status::UNKNOWN_HELPER;
-            ctx.report.err_addr = id;
+            ctx.status = status::UNKNOWN_HELPER;
+            ctx.err_addr = id;
             0
         }
         Err(_) => {
-            ctx.report.status = status::HELPER_PANICKED;
-            ctx.report.err_addr = id;
+            ctx.status = status::HELPER_PANICKED;
+            ctx.err_addr = id;
             0
         }
     }

@@ -118,7 +118,7 @@ fn build_function(
     let func = &mut ws.ctx.func;
     func.name = UserFuncName::user(0, index as u32);
     let call_conv = isa.default_call_conv();
-    func.signature = lower::function_signature(call_conv, index, options.batch);
+    func.signature = lower::function_signature(call_conv, index, options);
     // Declare every possible callee up front; the lowering picks by pc.
     let callees: Vec<(usize, FuncRef)> = starts
         .iter()
@@ -302,7 +302,7 @@ pub(crate) fn compile_host(
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
     let ids: Vec<FuncId> = (0..starts.len())
         .map(|i| {
-            let sig = lower::function_signature(call_conv, i, options.batch);
+            let sig = lower::function_signature(call_conv, i, options);
             module
                 .declare_function(&format!("bpf_fn_{i}"), Linkage::Local, &sig)
                 .map_err(|e| JitError::Codegen(e.to_string()))

@@ -36,6 +36,39 @@ pub mod status {
 /// over to the interpreter (results of leaf code are 32-bit).
 pub const LEAF_HAND_OVER: u64 = 1 << 32;
 
+/// How code with a lean entry (`JitOptions::lean_entry`) ends: it returns
+/// two words, `(value, error)`. `error` 0: `value` is r0. Otherwise
+/// `value` is the faulting address (or 0) and `error` packs the rest of
+/// what [`RunCtx`] would have held: the status in bits 0-7, the access
+/// info (size, write bit) in bits 8-23, the instruction index in bits
+/// 32-63. Nothing is written to memory, so a run sets up none.
+pub mod lean {
+    /// Where the access info starts in the error word.
+    pub const INFO_SHIFT: u32 = 8;
+    /// Where the instruction index starts in the error word.
+    pub const PC_SHIFT: u32 = 32;
+
+    /// The two words code with a lean entry returns (in the two return
+    /// registers of the C calling convention on x86-64 and aarch64).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct Return {
+        /// r0, or the faulting address.
+        pub value: u64,
+        /// 0, or the packed error.
+        pub error: u64,
+    }
+
+    /// `(status, pc, info)` of a non-zero error word.
+    pub fn unpack(error: u64) -> (u32, u32, u64) {
+        (
+            (error & 0xff) as u32,
+            (error >> PC_SHIFT) as u32,
+            (error >> INFO_SHIFT) & 0xffff,
+        )
+    }
+}
+
 /// Size of one eBPF stack frame in bytes.
 pub const FRAME_SIZE: u64 = 512;
 
@@ -53,8 +86,14 @@ pub struct RunCtx {
     pub stack_hi: u64,
     /// Instructions left before the budget runs out (when one is set).
     pub budget_left: u64,
-    /// How the run ended.
-    pub report: RunReport,
+    /// One of [`status`].
+    pub status: u32,
+    /// Instruction index where an error occurred.
+    pub err_pc: u32,
+    /// Faulting address, or helper id.
+    pub err_addr: u64,
+    /// Access size in bits 0-7, bit 8 set for a write.
+    pub err_info: u64,
     /// Opaque pointer handed to the trampolines below.
     pub env: usize,
     /// `extern "C" fn(*mut RunCtx, id, r1, r2, r3, r4, r5) -> u64`.
@@ -69,23 +108,6 @@ pub struct RunCtx {
     pub packet_len: u64,
 }
 
-/// How a run ended, as generated code reports it: the part of [`RunCtx`]
-/// that code writes. Code compiled with a lean entry
-/// ([`super::JitOptions::lean_entry`]) is handed only this, since it
-/// reads nothing else.
-#[repr(C)]
-#[derive(Debug, Default)]
-pub struct RunReport {
-    /// One of [`status`].
-    pub status: u32,
-    /// Instruction index where an error occurred.
-    pub err_pc: u32,
-    /// Faulting address, or helper id.
-    pub err_addr: u64,
-    /// Access size in bits 0-7, bit 8 set for a write.
-    pub err_info: u64,
-}
-
 /// Byte offsets of [`RunCtx`] fields, as generated code reads them.
 pub(crate) mod offset {
     pub const MEM_LO: i32 = 0;
@@ -93,9 +115,6 @@ pub(crate) mod offset {
     pub const STACK_LO: i32 = 16;
     pub const STACK_HI: i32 = 24;
     pub const BUDGET_LEFT: i32 = 32;
-    /// Where [`super::RunReport`] starts; the four offsets below are in
-    /// the context, `REPORT` more than in the report alone.
-    pub const REPORT: i32 = 40;
     pub const STATUS: i32 = 40;
     pub const ERR_PC: i32 = 44;
     pub const ERR_ADDR: i32 = 48;
@@ -116,16 +135,10 @@ mod tests {
         assert_eq!(offset_of!(RunCtx, stack_lo) as i32, offset::STACK_LO);
         assert_eq!(offset_of!(RunCtx, stack_hi) as i32, offset::STACK_HI);
         assert_eq!(offset_of!(RunCtx, budget_left) as i32, offset::BUDGET_LEFT);
-        let report = offset_of!(RunCtx, report) as i32;
-        assert_eq!(report, offset::REPORT);
-        for (field, at) in [
-            (offset_of!(RunReport, status), offset::STATUS),
-            (offset_of!(RunReport, err_pc), offset::ERR_PC),
-            (offset_of!(RunReport, err_addr), offset::ERR_ADDR),
-            (offset_of!(RunReport, err_info), offset::ERR_INFO),
-        ] {
-            assert_eq!(report + field as i32, at);
-        }
+        assert_eq!(offset_of!(RunCtx, status) as i32, offset::STATUS);
+        assert_eq!(offset_of!(RunCtx, err_pc) as i32, offset::ERR_PC);
+        assert_eq!(offset_of!(RunCtx, err_addr) as i32, offset::ERR_ADDR);
+        assert_eq!(offset_of!(RunCtx, err_info) as i32, offset::ERR_INFO);
         assert_eq!(
             offset_of!(RunCtx, helper_trampoline) as i32,
             offset::HELPER_TRAMPOLINE

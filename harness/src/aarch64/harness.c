@@ -16,8 +16,9 @@
  * Leaf code is entered as (packet, len, mem) and returns LEAF_HAND_OVER for
  * a hand-over, reported as status 6 (HAND_OVER). Batch code is entered as
  * (descs, k, verdicts, mem) and returns how many packets it finished.
- * Code with a lean entry is entered as (mem, len, report), the report
- * being the context's status..err_info (RunReport); its stack is its own. */
+ * Code with a lean entry is entered as (mem, len) and returns (value,
+ * error) in x0 and x1 (jit::runtime::lean): r0, or the packed error; its
+ * stack is its own. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,8 @@ static int64_t no_negative_load(struct run_ctx *ctx, uint64_t p, uint64_t l, int
 #define HAND_OVER 6
 
 typedef uint64_t (*entry_fn)(uint64_t packet, uint64_t len, void *ctx_or_mem);
+typedef struct { uint64_t value, error; } lean_return;
+typedef lean_return (*lean_fn)(uint64_t mem, uint64_t len);
 typedef uint64_t (*batch_fn)(const uint64_t *descs, uint64_t n, uint32_t *verdicts, void *mem);
 
 static void read_exact(void *buf, size_t n) {
@@ -107,7 +110,10 @@ int main(void) {
             entry_fn f = (entry_fn)code;
             uint64_t r0;
             if (lean) {
-                r0 = f((uint64_t)(uintptr_t)mem, m, &ctx.status);
+                lean_return ret = ((lean_fn)code)((uint64_t)(uintptr_t)mem, m);
+                r0 = ret.error ? 0 : ret.value;
+                ctx.status = (uint32_t)(ret.error & 0xff);
+                ctx.err_pc = (uint32_t)(ret.error >> 32);
             } else if (leaf) {
                 r0 = f((uint64_t)(uintptr_t)packet, packet_len, mem);
                 if (r0 == LEAF_HAND_OVER) { r0 = 0; ctx.status = HAND_OVER; }

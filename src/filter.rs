@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
 use crate::engine::Engine;
-use crate::jit::{JitCode, JitError, JitOptions, LeafEntry};
+use crate::jit::{BareEntry, JitCode, JitError, JitOptions, LeafEntry};
 use crate::program::{Compile, Prepared, WithPacket};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
@@ -328,26 +328,38 @@ impl Filter {
         // Native code that reads no context block needs no set-up: that
         // path is small enough to inline into the caller's loop; the rest
         // is a call away.
-        if !self.uses_ctx {
-            if let Some(r0) = self
-                .native()
-                .and_then(|code| code.run_leaf(packet, &mut []))
-            {
-                return r0;
-            }
+        let bare = self.bare_entry();
+        if let Some(r0) = bare.and_then(|entry| entry.run(packet)) {
+            return r0;
         }
-        self.run_wire_outlined(packet, wire_len)
+        self.run_wire_outlined(packet, wire_len, bare.is_some())
     }
 
-    /// [`Filter::run_wire`] past its inlined native path.
+    /// The entry of native code compiled before this filter was returned
+    /// that reads no context block.
+    #[inline]
+    fn bare_entry(&self) -> Option<BareEntry<'_>> {
+        if self.uses_ctx {
+            return None;
+        }
+        self.core.as_ref()?.ready_code()?.bare_entry()
+    }
+
+    /// [`Filter::run_wire`] past its inlined native path (`bare_ran`: that
+    /// path ran native code, which handed the packet over).
     #[inline(never)]
-    fn run_wire_outlined(&self, packet: &[u8], wire_len: u32) -> u32 {
-        // Native code reading the context block (code that reads none has
-        // run, or handed the packet over, before this call).
-        if let Some(code) = self.native().filter(|_| self.uses_ctx) {
-            let mut ctx = self.ctx_template;
-            set_len(&mut ctx, wire_len);
-            if let Some(r0) = code.run_leaf(packet, &mut ctx) {
+    fn run_wire_outlined(&self, packet: &[u8], wire_len: u32, bare_ran: bool) -> u32 {
+        // Native code reading the context block, or compiled in the
+        // background.
+        if let Some(code) = self.native().filter(|_| !bare_ran) {
+            let r0 = if self.uses_ctx {
+                let mut ctx = self.ctx_template;
+                set_len(&mut ctx, wire_len);
+                code.run_leaf(packet, &mut ctx)
+            } else {
+                code.run_leaf(packet, &mut [])
+            };
+            if let Some(r0) = r0 {
                 return r0;
             }
         }
@@ -490,14 +502,16 @@ impl Filter {
         // asked before looking for the code, so a compile finishing in
         // between is seen one way or the other.
         let compiling = self.compiling();
-        let native = self.native().map(JitCode::leaf_entry);
-        FilterRunner {
+        let mut runner = FilterRunner {
             filter: self,
             ctx: self.ctx_template,
-            native,
-            look_for_native: native.is_none() && compiling,
+            native: None,
+            bare: None,
+            look_for_native: compiling,
             stack: Vec::new(),
-        }
+        };
+        runner.take_native();
+        runner
     }
 
     /// The eBPF interpreter over the translation: the engine itself, or
@@ -534,6 +548,9 @@ pub struct FilterRunner<'f> {
     ctx: [u8; ctx_field::SIZE],
     /// The native entry, once there is native code.
     native: Option<LeafEntry<'f>>,
+    /// The same, when it reads no context block: the whole of the hot
+    /// path, tested first.
+    bare: Option<BareEntry<'f>>,
     /// Whether to look for native code again before each packet (a tiered
     /// start's code may arrive mid-stream).
     look_for_native: bool,
@@ -546,19 +563,45 @@ impl FilterRunner<'_> {
     /// The verdict for one packet: how many bytes to keep (0 = drop).
     #[inline]
     pub fn run(&mut self, packet: &[u8]) -> u32 {
-        self.run_wire(packet, wire_len(packet))
+        if let Some(r0) = self.bare.and_then(|entry| entry.run(packet)) {
+            return r0;
+        }
+        self.run_other(packet, wire_len(packet))
     }
 
     /// The verdict for a captured packet whose length on the wire was
     /// `wire_len` (see [`Filter::run_wire`]).
     #[inline]
     pub fn run_wire(&mut self, packet: &[u8], wire_len: u32) -> u32 {
+        // Native code that reads no context block: nothing else to do (the
+        // length on the wire is in the block).
+        if let Some(r0) = self.bare.and_then(|entry| entry.run(packet)) {
+            return r0;
+        }
+        self.run_other(packet, wire_len)
+    }
+
+    /// Takes the native entry when there is one now.
+    fn take_native(&mut self) {
+        let f = self.filter;
+        let code = f.native();
+        self.native = code.map(JitCode::leaf_entry);
+        self.bare = code.filter(|_| !f.uses_ctx).and_then(JitCode::bare_entry);
+        self.look_for_native &= self.native.is_none();
+    }
+
+    /// [`FilterRunner::run_wire`] past the bare entry: native code reading
+    /// the context block, or handing the packet over, or an interpreter.
+    #[inline(never)]
+    fn run_other(&mut self, packet: &[u8], wire_len: u32) -> u32 {
         let f = self.filter;
         if self.look_for_native {
-            self.native = f.native().map(JitCode::leaf_entry);
-            self.look_for_native = self.native.is_none();
+            self.take_native();
+            if let Some(r0) = self.bare.and_then(|entry| entry.run(packet)) {
+                return r0;
+            }
         }
-        if let Some(entry) = self.native {
+        if let (Some(entry), None) = (self.native, self.bare) {
             // Native code, with the context block only when it is read.
             let r0 = if f.uses_ctx {
                 set_len(&mut self.ctx, wire_len);

@@ -216,8 +216,15 @@ impl Prepared {
     /// arguments would be set up for it too.
     #[inline]
     pub(crate) fn lean_code(&self) -> Option<&JitCode> {
+        self.ready_code().filter(|code| code.is_lean())
+    }
+
+    /// The code, when it was compiled before this was returned (not by a
+    /// tiered start): the one test hot paths make.
+    #[inline]
+    pub(crate) fn ready_code(&self) -> Option<&JitCode> {
         match &self.native {
-            Native::Ready(code) if code.is_lean() => Some(code),
+            Native::Ready(code) => Some(code),
             _ => None,
         }
     }

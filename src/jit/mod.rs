@@ -154,7 +154,13 @@ pub(crate) fn lean_entry_fits(insns: &[Insn]) -> bool {
 /// the bytes below r10 it can read, to be zeroed at entry, when it calls
 /// nothing and makes no legacy packet load.
 pub fn lean_entry_for(program: &Program) -> Option<u32> {
-    if !lean_entry_fits(&program.insns) {
+    // The two words come back in two registers only where the host's C
+    // convention returns a 16-byte struct so (not on Windows: by pointer).
+    let two_registers = cfg!(all(
+        unix,
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ));
+    if !two_registers || !lean_entry_fits(&program.insns) {
         return None;
     }
     let frame = FRAME_SIZE as usize;
@@ -245,6 +251,32 @@ impl LeafEntry<'_> {
                 mem.as_mut_ptr(),
             )
         };
+        if r == LEAF_HAND_OVER {
+            None
+        } else {
+            Some(r as u32)
+        }
+    }
+}
+
+/// The entry of leaf code that reads no memory at r1, which a stream of
+/// runs enters with the packet alone: nothing to check per run.
+#[derive(Clone, Copy)]
+pub(crate) struct BareEntry<'a>(LeafEntry<'a>);
+
+impl BareEntry<'_> {
+    /// Runs the code on `packet`: the verdict, or `None` when the code
+    /// hands the packet over to the interpreter.
+    #[inline]
+    pub(crate) fn run(self, packet: &[u8]) -> Option<u32> {
+        // SAFETY: `entry` is leaf code alive for this value's lifetime
+        // (`JitCode::leaf_entry`) that proved no access in the memory at
+        // r1 (`mem_needed` 0, checked when this was made), so an empty
+        // slice's address serves; it reads `packet` only below the length
+        // passed with it, uses its own frame for the stack, and calls
+        // nothing.
+        let r =
+            unsafe { (self.0.entry)(packet.as_ptr() as u64, packet.len() as u64, [].as_mut_ptr()) };
         if r == LEAF_HAND_OVER {
             None
         } else {
@@ -352,6 +384,8 @@ pub struct JitCode {
     batch: bool,
     /// Code with a lean entry (`run_lean`).
     lean: bool,
+    /// Leaf code that reads no memory at r1 (`bare_entry`).
+    bare: bool,
 }
 
 impl fmt::Debug for JitCode {
@@ -398,11 +432,13 @@ impl JitCode {
         } else {
             Arc::new(module::compile_host(&program.insns, options, cranelift)?)
         };
+        let leaf = options.leaf && !options.batch;
         Ok(JitCode {
             entry: code.entry as usize,
+            bare: leaf && code.lowered.leaf_mem_needed == 0,
             code,
             frame_size: options.frame_size as usize,
-            leaf: options.leaf && !options.batch,
+            leaf,
             batch: options.batch,
             lean: options.lean_entry.is_some() && !options.leaf,
         })
@@ -490,6 +526,22 @@ impl JitCode {
             mem_needed: self.code.lowered.leaf_mem_needed as usize,
             code: std::marker::PhantomData,
         }
+    }
+
+    /// The entry of leaf code that reads no memory at r1, for runs given
+    /// the packet alone; `None` for other code.
+    #[inline]
+    pub(crate) fn bare_entry(&self) -> Option<BareEntry<'_>> {
+        if !self.bare {
+            return None;
+        }
+        Some(BareEntry(LeafEntry {
+            // SAFETY: as in `leaf_entry`: this is leaf code, whose entry
+            // has the `EntryFn` signature; the value borrows `self`.
+            entry: unsafe { std::mem::transmute::<usize, EntryFn>(self.entry) },
+            mem_needed: 0,
+            code: std::marker::PhantomData,
+        }))
     }
 
     /// The entry of batch code.

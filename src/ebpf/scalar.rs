@@ -413,19 +413,11 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
         (dst.low_half(), src.low_half())
     };
     // The bits known, as the kernel's tnum operations give them (a
-    // product or a quotient is bounded, its bits taken from its bounds:
-    // the kernel follows them bit by bit, by rules that changed between
-    // kernels).
+    // quotient is bounded, its bits taken from its bounds: the kernel
+    // follows them bit by bit, by rules not followed here).
     let k = src.exact().map(|k| k as u32);
-    // A product by a power of two is a shift for the kernel's tnum_mul
-    // (every version of it): its bits are known as a shift's.
-    let power_of_two = (code == op::MUL)
-        .then(|| src.exact())
-        .flatten()
-        .filter(|k| k.is_power_of_two())
-        .map(u64::trailing_zeros);
     let bits = match (code, k) {
-        (op::MUL, _) if power_of_two.is_some() => dst.bits.lsh(power_of_two.unwrap_or(0)),
+        (op::MUL, _) => dst.bits.mul(src.bits),
         (op::ADD, _) => dst.bits.add(src.bits),
         (op::SUB, _) => dst.bits.sub(src.bits),
         (op::AND, _) => dst.bits.and(src.bits),
@@ -439,10 +431,10 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
     let bits = if wide { bits } else { bits.low() };
     let bits_exact = dst.bits_exact
         && src.bits_exact
-        && (matches!(
+        && matches!(
             code,
-            op::ADD | op::SUB | op::AND | op::OR | op::XOR | op::LSH | op::RSH | op::ARSH
-        ) || power_of_two.is_some());
+            op::ADD | op::SUB | op::MUL | op::AND | op::OR | op::XOR | op::LSH | op::RSH | op::ARSH
+        );
     // The kernel bounds these as below (those of `and`, `or`, `xor` and
     // shifts with the bits known); a product of numbers that may be
     // negative is bounded by rules that changed between kernels, and its
@@ -969,16 +961,28 @@ mod tests {
         // A shift that may lose the top bit: what the bits give.
         let w = alu(op::ALU64, op::LSH, 0, Scalar::loaded(4), k(33)).expect("lsh");
         assert_eq!((w.lo, w.hi, w.sure), (0, u64::MAX << 33, true));
-        // A product's bits are the kernel's own (bit by bit): an `or` of
-        // it is no longer bounded for sure; neither after a join of paths
-        // that knew different bits.
-        let times3 = alu(op::ALU64, op::MUL, 0, BYTE, k(3)).expect("mul");
-        assert!(times3.sure && !times3.bits_exact);
-        assert!(!alu(op::ALU64, op::OR, 0, times3, k(1)).expect("or").sure);
+        // A product's bits are the kernel's tnum_mul's, in either order:
+        // ((b & 1) | 6) * 19 is 114 or 133, bit 3 clear in both; the
+        // kernel (6.18.44, 2026-12-06) refused `if r3 & 8` reaching an
+        // unreadable register after `r3 *= 19` (bit 3 not known) and
+        // accepted it after `r3 = 19; r3 *= r4` (known), as `mul` gives.
+        let six_or_seven = alu(op::ALU64, op::AND, 0, BYTE, k(1)).expect("and");
+        let six_or_seven = alu(op::ALU64, op::OR, 0, six_or_seven, k(6)).expect("or");
+        let times19 = alu(op::ALU64, op::MUL, 0, six_or_seven, k(19)).expect("mul");
+        assert_eq!((times19.lo, times19.hi), (114, 133));
+        assert!(times19.sure && times19.bits_exact);
+        assert_ne!((times19.bits.value | times19.bits.mask) & 8, 0);
+        let nineteen_times = alu(op::ALU64, op::MUL, 0, k(19), six_or_seven).expect("mul");
+        assert_eq!(
+            (nineteen_times.bits.value | nineteen_times.bits.mask) & 8,
+            0
+        );
+        // A join of paths that knew different bits no longer bounds an
+        // `or` for sure.
         let joined = high.join(BYTE);
         assert!(!alu(op::ALU64, op::OR, 0, joined, k(1)).expect("or").sure);
-        // A product by a power of two is a shift for every version of the
-        // kernel's tnum_mul: its bits are known, and an `or` stays sure.
+        // A product by a power of two is a shift: its bits are known, and
+        // an `or` stays sure.
         let times4 = alu(op::ALU64, op::MUL, 0, BYTE, k(4)).expect("mul");
         assert_eq!(
             (times4.hi, times4.bits.mask, times4.bits_exact),

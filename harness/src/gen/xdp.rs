@@ -850,13 +850,22 @@ impl Builder {
         let at = self.access_off(len, size);
         self.push(ldx(size, 3, 7, at));
         for _ in 0..1 + self.rng.below(3) {
-            let (code, imm) = match self.rng.below(8) {
+            let (code, imm) = match self.rng.below(9) {
                 0 | 1 => (op::AND, *self.rng.pick(&[0x1f, 0xf, 0x3f, 0x7, 0xff, 0x1e])),
                 2 => (op::RSH, 1 + self.rng.below(6) as i32),
                 3 => (op::LSH, 1 + self.rng.below(3) as i32),
                 4 => (op::ADD, *self.rng.pick(&[1, 4, 16])),
-                5 => (op::MUL, *self.rng.pick(&[2, 4, 8])),
+                5 => (op::MUL, *self.rng.pick(&[2, 4, 8, 3, 5, 6, 19])),
                 6 => (op::OR, *self.rng.pick(&[1, 3, 16])),
+                7 => {
+                    // The constant first (the kernel's tnum_mul is not
+                    // symmetric in what it knows).
+                    let c = *self.rng.pick(&[3, 5, 6, 19, 35]);
+                    self.push(Insn::new(op::ALU64 | op::MOV | op::K, 5, 0, 0, c));
+                    self.push(alu64_reg(op::MUL, 5, 3));
+                    self.push(alu64_reg(op::MOV, 3, 5));
+                    continue;
+                }
                 _ => (op::XOR, *self.rng.pick(&[1, 7, 0x10])),
             };
             self.push(Insn::new(op::ALU64 | code | op::K, 3, 0, 0, imm));

@@ -316,7 +316,7 @@ impl Filter {
     /// The verdict for one packet: how many bytes to keep (0 = drop).
     #[inline]
     pub fn run(&self, packet: &[u8]) -> u32 {
-        self.run_wire(packet, wire_len(packet))
+        self.run_then(packet, || wire_len(packet))
     }
 
     /// The verdict for a captured packet: `packet` is the captured part
@@ -325,6 +325,13 @@ impl Filter {
     /// cuts the packet, and as libpcap's `pcap_offline_filter` does).
     #[inline]
     pub fn run_wire(&self, packet: &[u8], wire_len: u32) -> u32 {
+        self.run_then(packet, || wire_len)
+    }
+
+    /// [`Filter::run_wire`] with the length on the wire found only past
+    /// the inlined native path.
+    #[inline(always)]
+    fn run_then(&self, packet: &[u8], wire_len: impl FnOnce() -> u32) -> u32 {
         // Native code that reads no context block needs no set-up: that
         // path is small enough to inline into the caller's loop; the rest
         // is a call away.
@@ -332,7 +339,7 @@ impl Filter {
         if let Some(r0) = bare.and_then(|entry| entry.run(packet)) {
             return r0;
         }
-        self.run_wire_outlined(packet, wire_len, bare.is_some())
+        self.run_wire_outlined(packet, wire_len(), bare.is_some())
     }
 
     /// The entry of native code compiled before this filter was returned

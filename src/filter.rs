@@ -570,22 +570,26 @@ impl FilterRunner<'_> {
     /// The verdict for one packet: how many bytes to keep (0 = drop).
     #[inline]
     pub fn run(&mut self, packet: &[u8]) -> u32 {
-        if let Some(r0) = self.bare.and_then(|entry| entry.run(packet)) {
-            return r0;
-        }
-        self.run_other(packet, wire_len(packet))
+        self.run_then(packet, || wire_len(packet))
     }
 
     /// The verdict for a captured packet whose length on the wire was
     /// `wire_len` (see [`Filter::run_wire`]).
     #[inline]
     pub fn run_wire(&mut self, packet: &[u8], wire_len: u32) -> u32 {
+        self.run_then(packet, || wire_len)
+    }
+
+    /// [`FilterRunner::run_wire`] with the length on the wire found only
+    /// past the bare entry.
+    #[inline(always)]
+    fn run_then(&mut self, packet: &[u8], wire_len: impl FnOnce() -> u32) -> u32 {
         // Native code that reads no context block: nothing else to do (the
         // length on the wire is in the block).
         if let Some(r0) = self.bare.and_then(|entry| entry.run(packet)) {
             return r0;
         }
-        self.run_other(packet, wire_len)
+        self.run_other(packet, wire_len())
     }
 
     /// Takes the native entry when there is one now.

@@ -251,18 +251,23 @@ impl LeafEntry<'_> {
                 mem.as_mut_ptr(),
             )
         };
-        if r == LEAF_HAND_OVER {
-            None
-        } else {
-            Some(r as u32)
-        }
+        leaf_verdict(r)
     }
+}
+
+/// What leaf code returned: the verdict, or `None` for a hand-over.
+#[inline]
+fn leaf_verdict(r: u64) -> Option<u32> {
+    (r != LEAF_HAND_OVER).then_some(r as u32)
 }
 
 /// The entry of leaf code that reads no memory at r1, which a stream of
 /// runs enters with the packet alone: nothing to check per run.
 #[derive(Clone, Copy)]
-pub(crate) struct BareEntry<'a>(LeafEntry<'a>);
+pub(crate) struct BareEntry<'a> {
+    entry: EntryFn,
+    code: std::marker::PhantomData<&'a JitCode>,
+}
 
 impl BareEntry<'_> {
     /// Runs the code on `packet`: the verdict, or `None` when the code
@@ -270,18 +275,14 @@ impl BareEntry<'_> {
     #[inline]
     pub(crate) fn run(self, packet: &[u8]) -> Option<u32> {
         // SAFETY: `entry` is leaf code alive for this value's lifetime
-        // (`JitCode::leaf_entry`) that proved no access in the memory at
-        // r1 (`mem_needed` 0, checked when this was made), so an empty
-        // slice's address serves; it reads `packet` only below the length
-        // passed with it, uses its own frame for the stack, and calls
-        // nothing.
+        // (`JitCode::bare_entry`) that proved no access in the memory at
+        // r1 (`leaf_mem_needed` 0, checked when the code was made), so an
+        // empty slice's address serves; it reads `packet` only below the
+        // length passed with it, uses its own frame for the stack, and
+        // calls nothing.
         let r =
-            unsafe { (self.0.entry)(packet.as_ptr() as u64, packet.len() as u64, [].as_mut_ptr()) };
-        if r == LEAF_HAND_OVER {
-            None
-        } else {
-            Some(r as u32)
-        }
+            unsafe { (self.entry)(packet.as_ptr() as u64, packet.len() as u64, [].as_mut_ptr()) };
+        leaf_verdict(r)
     }
 }
 
@@ -374,8 +375,9 @@ type EntryFn = unsafe extern "C" fn(u64, u64, *mut u8) -> u64;
 /// A program compiled to native code for the host.
 pub struct JitCode {
     code: Arc<module::HostCode>,
-    /// `code.entry`, kept here to save a run of short code the load
-    /// through the `Arc` (an address, so the type stays `Send + Sync`).
+    /// `code.entry`, which every entry reads from here: a run of short
+    /// code is spared the load through the `Arc` (an address, so the type
+    /// stays `Send + Sync`).
     entry: usize,
     frame_size: usize,
     /// Leaf code entered per run (`run_leaf`).
@@ -522,7 +524,7 @@ impl JitCode {
             // SAFETY: `entry` is the finalized entry function of this
             // code, compiled as leaf code with the `EntryFn` signature;
             // the returned value borrows `self`, so the code outlives it.
-            entry: unsafe { std::mem::transmute::<*const u8, EntryFn>(self.code.entry) },
+            entry: unsafe { std::mem::transmute::<usize, EntryFn>(self.entry) },
             mem_needed: self.code.lowered.leaf_mem_needed as usize,
             code: std::marker::PhantomData,
         }
@@ -535,13 +537,12 @@ impl JitCode {
         if !self.bare {
             return None;
         }
-        Some(BareEntry(LeafEntry {
+        Some(BareEntry {
             // SAFETY: as in `leaf_entry`: this is leaf code, whose entry
             // has the `EntryFn` signature; the value borrows `self`.
             entry: unsafe { std::mem::transmute::<usize, EntryFn>(self.entry) },
-            mem_needed: 0,
             code: std::marker::PhantomData,
-        }))
+        })
     }
 
     /// The entry of batch code.
@@ -554,7 +555,7 @@ impl JitCode {
             // SAFETY: `entry` is the finalized entry function of this
             // code, compiled as batch code with the `BatchFn` signature;
             // the returned value borrows `self`, so the code outlives it.
-            entry: unsafe { std::mem::transmute::<*const u8, BatchFn>(self.code.entry) },
+            entry: unsafe { std::mem::transmute::<usize, BatchFn>(self.entry) },
             mem_needed: self.code.lowered.leaf_mem_needed as usize,
             code: std::marker::PhantomData,
         }
@@ -658,7 +659,7 @@ impl JitCode {
         // and reads `packet` within `pkt_len`; all of them outlive the
         // call.
         let r0 = unsafe {
-            let f: EntryFn = std::mem::transmute::<*const u8, EntryFn>(self.code.entry);
+            let f: EntryFn = std::mem::transmute::<usize, EntryFn>(self.entry);
             f(pkt, pkt_len, (&mut ctx as *mut RunCtx).cast())
         };
         // The error fields are read only after an error, out of line:

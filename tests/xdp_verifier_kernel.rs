@@ -407,10 +407,10 @@ fn generated_xdp_programs_get_the_kernels_verdict_reason_and_results() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x05ee_d0d9);
     let adjust_meta = kernel_serves_adjust_meta();
-    // (Numbers used as map value indexes, where this verifier's bounds
-    // still differ from the kernel's about once in 10,000 programs: on
-    // demand, to see how often.)
-    let scalar_indexes = std::env::var_os("XDP_VERIFIER_INDEXES").is_some();
+    // (Numbers used as map value indexes, in both widths: on unless
+    // XDP_VERIFIER_INDEXES=0, which gives the programs of the rounds
+    // before them.)
+    let scalar_indexes = std::env::var("XDP_VERIFIER_INDEXES").as_deref() != Ok("0");
     if !adjust_meta {
         eprintln!(
             "this kernel does not serve bpf_xdp_adjust_meta to XDP programs (upstream does): \

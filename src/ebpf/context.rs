@@ -1106,6 +1106,15 @@ fn explore(
             // The call is followed: the caller goes on from the callee's
             // exits, not from here.
             let mut returns_later = false;
+            // An `and` or `or` with a constant of a number that is 0 or -1
+            // (LLVM's `x s>> 63` select): the kernel explores each value
+            // apart, -1 first (the running 6.18 does, in either width).
+            if let Some([minus_one, zero]) = fork_of_mask(&i, &s) {
+                let mut other = s.clone();
+                other.regs[dst] = Val::Scalar(zero);
+                flow(pc, other, &mut work);
+                s.regs[dst] = Val::Scalar(minus_one);
+            }
             match i.class() {
                 op::ALU64 | op::ALU => {
                     let imm = i64::from(i.imm);
@@ -2023,7 +2032,17 @@ fn decided_branch(i: &Insn, s: &State) -> Option<bool> {
     }
     let (reg, code, k, constant_sure) = compared(i, s)?;
     let number = s.regs[reg].scalar().filter(|sc| sc.sure && constant_sure)?;
-    let taken = scalar::range_decides(i.class(), code, number, k)?;
+    let taken = match scalar::range_decides(i.class(), code, number, k) {
+        Some(taken) => taken,
+        // Bounds that leave no value on one side once refined by the
+        // comparison (`x << 24` between 8 and 31): the kernel explores
+        // only the other (as the running 6.18 does).
+        None => match [true, false].map(|t| scalar::refine(i.class(), code, number, k, t)) {
+            [None, Some(_)] => false,
+            [Some(_), None] => true,
+            _ => return None,
+        },
+    };
     Some(!taken)
 }
 
@@ -2956,6 +2975,47 @@ fn value_plus(pc: usize, v: Val, n: Val) -> Result<Val, ContextError> {
     })
 }
 
+/// The two states the kernel explores for `and`/`or` with a constant of
+/// a register that is -1 or 0 (its signed bounds exactly those, of the
+/// whole number or else of the low half for `w` bounds): the register as
+/// -1 and as 0, the whole number made that constant, or only its low half
+/// (as the kernel's `__mark_reg32_known`, the rest not synced).
+fn fork_of_mask(i: &Insn, s: &State) -> Option<[Scalar; 2]> {
+    if !matches!(i.class(), op::ALU | op::ALU64) || !matches!(i.op(), op::AND | op::OR) {
+        return None;
+    }
+    if i.is_src_reg() {
+        let k = s.regs[usize::from(i.src & 15).min(10)].scalar()?;
+        let known = if i.class() == op::ALU64 {
+            k.exact().is_some()
+        } else {
+            k.u32min == k.u32max
+        };
+        if !(k.sure && known) {
+            return None;
+        }
+    }
+    let d = s.regs[usize::from(i.dst & 15).min(10)]
+        .scalar()
+        .filter(|d| d.sure)?;
+    if (d.smin, d.smax) == (-1, 0) {
+        return Some([Scalar::constant(u64::MAX), Scalar::constant(0)]);
+    }
+    if (d.s32min, d.s32max) != (-1, 0) {
+        return None;
+    }
+    let low = |v: u32| Scalar {
+        u32min: v,
+        u32max: v,
+        s32min: v as i32,
+        s32max: v as i32,
+        bits: d.bits.with_low(Tnum::constant(u64::from(v))),
+        link: 0,
+        ..d
+    };
+    Some([low(u32::MAX), low(0)])
+}
+
 /// A number operation's result (`src`: the operand, an immediate as a
 /// constant): bounded when both operands are, else a number not followed.
 fn number_alu(i: &Insn, dst: Val, src: Val) -> Val {
@@ -3300,7 +3360,8 @@ fn sk_buff_access(
     }
     if write {
         let writable = match off {
-            f::CB..f::CB_END => true,
+            // (Within `cb`, as for a load: 8 bytes at `cb[4]` run past it.)
+            f::CB..f::CB_END => off + size <= f::CB_END,
             f::MARK..f::QUEUE_MAPPING
             | f::TC_INDEX..f::CB
             | f::PRIORITY..f::INGRESS_IFINDEX
@@ -3981,6 +4042,76 @@ mod tests {
             e,
             "6 program of this type cannot use helper bpf_csum_diff#28"
         );
+    }
+
+    /// Numbers the running kernel (6.18.44) knows better than its older
+    /// releases, each verdict and message its own (the same programs
+    /// loaded into it as XDP programs, 2026-12-06): it explores `x & k`
+    /// for x -1 and 0 apart (LLVM's `x s>> 63` select), takes no side of a
+    /// comparison that leaves a number no value (`x << 24` between 8 and
+    /// 31), and bounds `x << 32` by the low half's negative bounds too.
+    #[test]
+    fn numbers_are_followed_as_the_running_kernel_follows_them() {
+        let maps = [MapDef::new("values", MapKind::Array, 4, 32, 1)];
+        let check = |body: &str| {
+            let src = format!(
+                "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, 0\ncall 1\n\
+                 jne %r0, 0, +2\nmov %r0, 0\nexit\nmov %r9, %r0\nmov %r0, 0\n{body}\n\
+                 mov %r4, %r9\nadd %r4, %r3\nldxb %r0, [%r4]\nmov %r0, 0\nexit"
+            );
+            rewrite_with_maps(&assemble_with_maps(&src), ContextKind::Xdp, &maps)
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.pc, e.message))
+        };
+        let sign_bit = "ldxb %r3, [%r9]\nlsh %r3, 56\narsh %r3, 56\narsh %r3, 31";
+        assert_eq!(
+            check(&format!(
+                "{sign_bit}\nand %r3, -16\njgt %r3, 0x7fffffff, +4"
+            )),
+            Ok(())
+        );
+        assert_eq!(
+            check(&format!("{sign_bit}\nand32 %r3, -16\njgt %r3, 0xffff, +4")),
+            Ok(())
+        );
+        // (Without the jump, the path where it is -16 reads before the
+        // value.)
+        let e = check(&format!("{sign_bit}\nand %r3, -16")).expect_err("-16");
+        assert!(
+            e.starts_with("18 invalid access to map value, value_size=32 off=-16 size=1"),
+            "{e}"
+        );
+        assert_eq!(
+            check("ldxh %r3, [%r9]\nlsh %r3, 24\njslt %r3, 8, +4\njsgt %r3, 31, +3"),
+            Ok(())
+        );
+        let e = check("ldxb %r3, [%r9]\nlsh %r3, 56\narsh %r3, 56\nlsh %r3, 32")
+            .expect_err("out of bounds");
+        assert!(
+            e.starts_with("16 value -549755813888 makes map_value pointer be out of bounds"),
+            "{e}"
+        );
+    }
+
+    /// Stores into `cb` stay within `cb[4]` and are aligned, as the
+    /// kernel's `bpf_skb_is_valid_access` (8 bytes at `cb[4]` refused by
+    /// the running 6.18, at `cb[2]` accepted).
+    #[test]
+    fn stores_into_cb_stay_within_it() {
+        let store = |off: u32| {
+            let src = format!("mov %r3, 1\nstxdw [%r1+{off}], %r3\nmov %r0, 0\nexit");
+            rewrite_with_maps(&assemble_with_maps(&src), ContextKind::Socket, &[])
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.pc, e.message))
+        };
+        assert_eq!(store(56), Ok(()));
+        for off in [60, 64] {
+            let e = store(off).expect_err("past cb[4] or misaligned");
+            assert!(
+                e.starts_with(&format!("1 invalid bpf_context access off={off} size=8")),
+                "{e}"
+            );
+        }
     }
 
     /// The kernel's RET_VOID helpers leave r0 unreadable; the others

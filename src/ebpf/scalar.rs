@@ -1,9 +1,9 @@
-//! Bounds of numbers, unsigned and signed as the kernel's verifier keeps
-//! both, as far as the context pass needs them to follow a pointer moved
-//! by a number (`data + ihl * 4`, `value + i * 4`): the kernel gives such
-//! a pointer a variable part and refuses it where those bounds do not keep
-//! it inside its memory (a sign-extended index may be negative: `R1 min
-//! value is negative`, whatever its unsigned bounds say).
+//! Bounds of numbers as the kernel's verifier keeps them, as far as the
+//! context pass needs them to follow a pointer moved by a number (`data +
+//! ihl * 4`, `value + i * 4`): the kernel gives such a pointer a variable
+//! part and refuses it where those bounds do not keep it inside its
+//! memory (a sign-extended index may be negative: `R1 min value is
+//! negative`, whatever its unsigned bounds say).
 //!
 //! Two kinds of number matter, because the kernel explores paths one by
 //! one: a number unknown on its own path (`var`: loaded from memory or
@@ -16,37 +16,38 @@
 //! join leaves a number neither one constant nor `var`, the pointer is
 //! left to the run-time checks (never refused).
 //!
-//! The kernel knows more about a number than these bounds (known bits,
-//! 32-bit halves, path by path), so they may be looser than its own. A
-//! refusal that follows from a number's bounds is the kernel's only when
-//! they are not (`sure`): numbers built from loads, constants, comparisons
-//! and the operations whose bounds the kernel computes the same way;
-//! anything else clears it, and such a number is never the reason for a
-//! refusal.
+//! A number has the kernel's four pairs of bounds (unsigned and signed,
+//! of all 64 bits and of the low 32 the `w` registers and `JMP32` work
+//! on) and its known bits, each operation computing them by the kernel's
+//! rules (`scalar_min_max_*` and `scalar32_min_max_*`, here one function
+//! per operation for both widths) and `reg_bounds_sync` tightening each by
+//! the others. Where these may still know less than the kernel (a join
+//! of paths, a division, a comparison not followed), `sure` is cleared,
+//! and such a number is never the reason for a refusal.
 
 use super::insn::op;
 use super::semantics;
 use super::tnum::Tnum;
 
-/// A number's bounds: unsigned `lo ..= hi`, signed `smin ..= smax`, and
-/// signed `s32min ..= s32max` of its low 32 bits (what clang's 32-bit
-/// arithmetic and comparisons bound), each as tight as the others allow
-/// (the kernel's `reg_bounds_sync`), and the bits known (`bits`, the
-/// kernel's `var_off`). The low half's unsigned bounds are `lo ..= hi`
-/// when the number fits 32 bits, else not kept.
+/// A number's bounds: unsigned `lo ..= hi`, signed `smin ..= smax`, the
+/// low 32 bits' unsigned `u32min ..= u32max` and signed `s32min ..=
+/// s32max`, each as tight as the others allow (the kernel's
+/// `reg_bounds_sync`), and the bits known (`bits`, the kernel's
+/// `var_off`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Scalar {
     pub lo: u64,
     pub hi: u64,
     pub smin: i64,
     pub smax: i64,
+    pub u32min: u32,
+    pub u32max: u32,
     pub s32min: i32,
     pub s32max: i32,
     pub bits: Tnum,
-    /// `bits` are the kernel's (else they may know less: after a product
-    /// or a division, which the kernel follows bit by bit, or a join of
-    /// paths that knew different bits). Bounds computed from bits are
-    /// `sure` only when they are.
+    /// `bits` are the kernel's (else they may know less: after a
+    /// division, or a join of paths that knew different bits). Bounds
+    /// computed from bits are `sure` only when they are.
     pub bits_exact: bool,
     /// Unknown on its own path (see the module header).
     pub var: bool,
@@ -63,6 +64,224 @@ pub(crate) struct Scalar {
 /// be moved by and still be proven.
 pub(crate) const MAX_PACKET_OFF: u64 = 0xffff;
 
+/// Which bits of a number an operation or comparison works on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Width {
+    W32,
+    W64,
+}
+
+/// One width's unsigned and signed bounds (a low half's held in 64-bit
+/// integers: unsigned zero-extended, signed sign-extended).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Bounds {
+    umin: u64,
+    umax: u64,
+    smin: i64,
+    smax: i64,
+}
+
+impl Width {
+    fn of(wide: bool) -> Width {
+        if wide {
+            Width::W64
+        } else {
+            Width::W32
+        }
+    }
+
+    fn bits(self) -> u32 {
+        match self {
+            Width::W32 => 32,
+            Width::W64 => 64,
+        }
+    }
+
+    fn umax(self) -> u64 {
+        match self {
+            Width::W32 => u64::from(u32::MAX),
+            Width::W64 => u64::MAX,
+        }
+    }
+
+    fn smin(self) -> i64 {
+        match self {
+            Width::W32 => i64::from(i32::MIN),
+            Width::W64 => i64::MIN,
+        }
+    }
+
+    fn smax(self) -> i64 {
+        match self {
+            Width::W32 => i64::from(i32::MAX),
+            Width::W64 => i64::MAX,
+        }
+    }
+
+    fn any(self) -> Bounds {
+        Bounds {
+            umin: 0,
+            umax: self.umax(),
+            smin: self.smin(),
+            smax: self.smax(),
+        }
+    }
+
+    /// `v` as this width's signed number (`(s32)v` for 32 bits).
+    fn signed(self, v: u64) -> i64 {
+        match self {
+            Width::W32 => i64::from(v as u32 as i32),
+            Width::W64 => v as i64,
+        }
+    }
+
+    /// An exact result as this width's unsigned number (wrapped).
+    fn wrap(self, v: i128) -> u64 {
+        (v as u64) & self.umax()
+    }
+
+    fn fits(self, v: i128) -> bool {
+        (i128::from(self.smin())..=i128::from(self.smax())).contains(&v)
+    }
+
+    /// Signed bounds of unsigned ones that keep one sign, else any (the
+    /// kernel's rule for `and`, `or`, `xor`).
+    fn signed_of(self, umin: u64, umax: u64) -> Bounds {
+        let (smin, smax) = if self.signed(umin) <= self.signed(umax) {
+            (self.signed(umin), self.signed(umax))
+        } else {
+            (self.smin(), self.smax())
+        };
+        Bounds {
+            umin,
+            umax,
+            smin,
+            smax,
+        }
+    }
+
+    /// The kernel's `scalar*_min_max_add`: a signed sum that may overflow
+    /// is any value; an unsigned one only where some sums wrap and some
+    /// do not.
+    fn add(self, a: Bounds, b: Bounds) -> Bounds {
+        let (lo, hi) = (
+            i128::from(a.umin) + i128::from(b.umin),
+            i128::from(a.umax) + i128::from(b.umax),
+        );
+        let over = |v: i128| v > i128::from(self.umax());
+        let (umin, umax) = if !over(lo) && over(hi) {
+            (0, self.umax())
+        } else {
+            (self.wrap(lo), self.wrap(hi))
+        };
+        let (slo, shi) = (
+            i128::from(a.smin) + i128::from(b.smin),
+            i128::from(a.smax) + i128::from(b.smax),
+        );
+        self.with_signed(umin, umax, slo, shi)
+    }
+
+    /// The kernel's `scalar*_min_max_sub`, as `add`.
+    fn sub(self, a: Bounds, b: Bounds) -> Bounds {
+        let (lo, hi) = (
+            i128::from(a.umin) - i128::from(b.umax),
+            i128::from(a.umax) - i128::from(b.umin),
+        );
+        let (umin, umax) = if lo < 0 && hi >= 0 {
+            (0, self.umax())
+        } else {
+            (self.wrap(lo), self.wrap(hi))
+        };
+        let (slo, shi) = (
+            i128::from(a.smin) - i128::from(b.smax),
+            i128::from(a.smax) - i128::from(b.smin),
+        );
+        self.with_signed(umin, umax, slo, shi)
+    }
+
+    /// The kernel's `scalar*_min_max_mul` (since 6.14): unsigned products
+    /// of the ends, signed products of every pair of ends, any value where
+    /// one overflows.
+    fn mul(self, a: Bounds, b: Bounds) -> Bounds {
+        let (lo, hi) = (
+            u128::from(a.umin) * u128::from(b.umin),
+            u128::from(a.umax) * u128::from(b.umax),
+        );
+        let (umin, umax) = if hi > u128::from(self.umax()) {
+            (0, self.umax())
+        } else {
+            (lo as u64, hi as u64)
+        };
+        let products = [
+            i128::from(a.smin) * i128::from(b.smin),
+            i128::from(a.smin) * i128::from(b.smax),
+            i128::from(a.smax) * i128::from(b.smin),
+            i128::from(a.smax) * i128::from(b.smax),
+        ];
+        let (smin, smax) = if products.iter().all(|&p| self.fits(p)) {
+            (
+                products.iter().copied().min().unwrap_or(0) as i64,
+                products.iter().copied().max().unwrap_or(0) as i64,
+            )
+        } else {
+            (self.smin(), self.smax())
+        };
+        Bounds {
+            umin,
+            umax,
+            smin,
+            smax,
+        }
+    }
+
+    fn with_signed(self, umin: u64, umax: u64, slo: i128, shi: i128) -> Bounds {
+        let (smin, smax) = if self.fits(slo) && self.fits(shi) {
+            (slo as i64, shi as i64)
+        } else {
+            (self.smin(), self.smax())
+        };
+        Bounds {
+            umin,
+            umax,
+            smin,
+            smax,
+        }
+    }
+
+    /// The kernel's `scalar*_min_max_lsh` by a constant `k` below the
+    /// width: the sign lost, any value where the top bit may be shifted
+    /// out.
+    fn lsh(self, a: Bounds, k: u32) -> Bounds {
+        let (umin, umax) = if k >= self.bits() || a.umax > 1u64 << (self.bits() - 1 - k) {
+            (0, self.umax())
+        } else {
+            (a.umin << k, a.umax << k)
+        };
+        Bounds {
+            umin,
+            umax,
+            smin: self.smin(),
+            smax: self.smax(),
+        }
+    }
+
+    fn rsh(self, a: Bounds, k: u32) -> Bounds {
+        Bounds {
+            umin: a.umin >> k,
+            umax: a.umax >> k,
+            ..self.any()
+        }
+    }
+
+    fn arsh(self, a: Bounds, k: u32) -> Bounds {
+        Bounds {
+            smin: a.smin >> k,
+            smax: a.smax >> k,
+            ..self.any()
+        }
+    }
+}
+
 impl Scalar {
     pub(crate) fn constant(v: u64) -> Scalar {
         Scalar {
@@ -70,6 +289,8 @@ impl Scalar {
             hi: v,
             smin: v as i64,
             smax: v as i64,
+            u32min: v as u32,
+            u32max: v as u32,
             s32min: v as i32,
             s32max: v as i32,
             bits: Tnum::constant(v),
@@ -87,6 +308,8 @@ impl Scalar {
         hi: u64::MAX,
         smin: i64::MIN,
         smax: i64::MAX,
+        u32min: 0,
+        u32max: u32::MAX,
         s32min: i32::MIN,
         s32max: i32::MAX,
         bits: Tnum::UNKNOWN,
@@ -96,7 +319,7 @@ impl Scalar {
         sure: true,
     };
 
-    /// A number within `lo ..= hi` unsigned, its signed bounds what those
+    /// A number within `lo ..= hi` unsigned, its other bounds what those
     /// give.
     pub(crate) fn unsigned(lo: u64, hi: u64, var: bool, sure: bool) -> Scalar {
         Scalar {
@@ -110,7 +333,7 @@ impl Scalar {
         .unwrap_or_else(|| unreachable!("lo <= hi"))
     }
 
-    /// A number within `smin ..= smax` signed, its unsigned bounds what
+    /// A number within `smin ..= smax` signed, its other bounds what
     /// those give.
     fn signed(smin: i64, smax: i64, var: bool, sure: bool) -> Scalar {
         Scalar {
@@ -122,20 +345,6 @@ impl Scalar {
         }
         .synced()
         .unwrap_or_else(|| unreachable!("smin <= smax"))
-    }
-
-    /// A 32-bit result within `s32min ..= s32max` signed, zero-extended.
-    fn signed32(s32min: i32, s32max: i32, var: bool, sure: bool) -> Scalar {
-        Scalar {
-            hi: u64::from(u32::MAX),
-            s32min,
-            s32max,
-            var,
-            sure,
-            ..Scalar::ANY
-        }
-        .synced()
-        .unwrap_or_else(|| unreachable!("s32min <= s32max"))
     }
 
     /// A number the kernel knows nothing of: a helper's result
@@ -174,6 +383,8 @@ impl Scalar {
             hi: self.hi.max(o.hi),
             smin: self.smin.min(o.smin),
             smax: self.smax.max(o.smax),
+            u32min: self.u32min.min(o.u32min),
+            u32max: self.u32max.max(o.u32max),
             s32min: self.s32min.min(o.s32min),
             s32max: self.s32max.max(o.s32max),
             bits: self.bits.union(o.bits),
@@ -192,6 +403,8 @@ impl Scalar {
             hi: self.hi.min(o.hi),
             smin: self.smin.max(o.smin),
             smax: self.smax.min(o.smax),
+            u32min: self.u32min.max(o.u32min),
+            u32max: self.u32max.min(o.u32max),
             s32min: self.s32min.max(o.s32min),
             s32max: self.s32max.min(o.s32max),
             bits: self.bits.intersect(o.bits),
@@ -208,23 +421,70 @@ impl Scalar {
         self.smin == i64::MIN
     }
 
-    /// Its low 32 bits (a 32-bit operation's operand, or `mov32`): the
-    /// number when it fits, else any 32-bit value, the kernel's bound too
-    /// when the low halves cover every value.
-    pub(crate) fn low_half(self) -> Scalar {
-        if self.hi <= u64::from(u32::MAX) {
-            return self;
+    /// One width's bounds.
+    fn half(self, w: Width) -> Bounds {
+        match w {
+            Width::W64 => Bounds {
+                umin: self.lo,
+                umax: self.hi,
+                smin: self.smin,
+                smax: self.smax,
+            },
+            Width::W32 => Bounds {
+                umin: u64::from(self.u32min),
+                umax: u64::from(self.u32max),
+                smin: i64::from(self.s32min),
+                smax: i64::from(self.s32max),
+            },
         }
-        let sure = self.sure && self.hi - self.lo >= 1 << 32;
+    }
+
+    /// One width's bounds replaced (not synced).
+    fn with_half(self, w: Width, b: Bounds) -> Scalar {
+        match w {
+            Width::W64 => Scalar {
+                lo: b.umin,
+                hi: b.umax,
+                smin: b.smin,
+                smax: b.smax,
+                ..self
+            },
+            Width::W32 => Scalar {
+                u32min: b.umin as u32,
+                u32max: b.umax as u32,
+                s32min: b.smin as i32,
+                s32max: b.smax as i32,
+                ..self
+            },
+        }
+    }
+
+    /// Its low 32 bits zero-extended, as the kernel's `zext_32_to_64`
+    /// makes a 32-bit result (not synced): the low half's bounds become
+    /// the number's, its signed ones only when not negative.
+    fn zero_extended(self) -> Scalar {
+        let natural = self.s32min >= 0;
         Scalar {
+            lo: u64::from(self.u32min),
+            hi: u64::from(self.u32max),
+            smin: if natural { i64::from(self.s32min) } else { 0 },
+            smax: if natural {
+                i64::from(self.s32max)
+            } else {
+                i64::from(u32::MAX)
+            },
             bits: self.bits.low(),
-            bits_exact: self.bits_exact,
-            ..Scalar::signed32(self.s32min, self.s32max, self.var, sure)
+            ..self
         }
-        .synced()
-        // (Bounds and bits of a synced number agree; should they not, any
-        // 32-bit value, no longer the kernel's for sure.)
-        .unwrap_or_else(|| Scalar::unsigned(0, u64::from(u32::MAX), self.var, false))
+    }
+
+    /// Its low 32 bits (`mov32`, or a 32-bit operation's operand).
+    pub(crate) fn low_half(self) -> Scalar {
+        self.zero_extended()
+            .synced()
+            // (The bounds of a synced number agree; should they not, any
+            // 32-bit value, no longer the kernel's for sure.)
+            .unwrap_or_else(|| Scalar::unsigned(0, u64::from(u32::MAX), self.var, false))
     }
 
     /// Sign-extended from its low `bits` bits (`movsx`), as the kernel's
@@ -249,101 +509,25 @@ impl Scalar {
         Scalar::signed(-half, half - 1, self.var, self.sure)
     }
 
-    /// Bounds from the bits known (`__update_reg_bounds`).
+    /// Bounds from the bits known (`__update_reg_bounds`); with the
+    /// kernel's own bits, one member of them left between the bounds
+    /// makes the number that constant (its `tnum_step`, since Linux
+    /// 6.18's stable updates).
     fn bounded_by_bits(&mut self) {
         const SIGN: u64 = 1 << 63;
         const SIGN32: u64 = 1 << 31;
-        let b = self.bits;
-        self.lo = self.lo.max(b.min());
-        self.hi = self.hi.min(b.max());
-        self.smin = self.smin.max((b.value | (b.mask & SIGN)) as i64);
-        self.smax = self.smax.min((b.value | (b.mask & !SIGN)) as i64);
-        let l = b.low();
+        let l = self.bits.low();
         self.s32min = self.s32min.max((l.value | (l.mask & SIGN32)) as u32 as i32);
         self.s32max = self
             .s32max
             .min((l.value | (l.mask & (SIGN32 - 1))) as u32 as i32);
-    }
-
-    /// Bits known from the bounds (`__reg_bound_offset`): the bits every
-    /// number in range shares, the low half's from its own bounds.
-    fn bits_from_bounds(&mut self) {
-        let b = self.bits.intersect(Tnum::range(self.lo, self.hi));
-        let (min32, max32) = (self.s32min as u32, self.s32max as u32);
-        let low = if min32 <= max32 {
-            b.low()
-                .intersect(Tnum::range(u64::from(min32), u64::from(max32)))
-        } else {
-            b.low()
-        };
-        self.bits = b.with_low(low);
-    }
-
-    /// Each pair of bounds and the bits known tightened by the others, as
-    /// the kernel's `reg_bounds_sync` does; `None` when no value is left.
-    fn synced(mut self) -> Option<Scalar> {
-        const U32: u64 = u32::MAX as u64;
-        self.bounded_by_bits();
-        for _ in 0..2 {
-            if self.hi <= U32 {
-                // A number of 32 bits: its bounds are its low half's
-                // unsigned bounds, tightened by the signed ones as the
-                // kernel's `__reg32_deduce_bounds` does.
-                let (mut lo, mut hi) = (self.lo as u32, self.hi as u32);
-                let (smin, smax) = (self.s32min as u32, self.s32max as u32);
-                if smin <= smax {
-                    (lo, hi) = (lo.max(smin), hi.min(smax));
-                } else if hi < smin {
-                    self.s32min = lo as i32;
-                    hi = hi.min(smax);
-                } else if smax < lo {
-                    self.s32max = hi as i32;
-                    lo = lo.max(smin);
-                }
-                if lo as i32 <= hi as i32 {
-                    self.s32min = self.s32min.max(lo as i32);
-                    self.s32max = self.s32max.min(hi as i32);
-                }
-                (self.lo, self.hi) = (u64::from(lo), u64::from(hi));
-            } else if self.lo >> 32 == self.hi >> 32 && self.lo as i32 <= self.hi as i32 {
-                // Upper halves alike: the low halves bound the low half.
-                self.s32min = self.s32min.max(self.lo as i32);
-                self.s32max = self.s32max.min(self.hi as i32);
-            }
-            if (self.smin as u64) >> 32 == (self.smax as u64) >> 32
-                && self.smin as i32 <= self.smax as i32
-            {
-                self.s32min = self.s32min.max(self.smin as i32);
-                self.s32max = self.s32max.min(self.smax as i32);
-            }
-            // Unsigned bounds on one side of the sign boundary are signed
-            // bounds too.
-            if (self.lo as i64) <= (self.hi as i64) {
-                self.smin = self.smin.max(self.lo as i64);
-                self.smax = self.smax.min(self.hi as i64);
-            }
-            if (self.smin as u64) <= (self.smax as u64) {
-                // Signed bounds of one sign are unsigned bounds too.
-                self.lo = self.lo.max(self.smin as u64);
-                self.hi = self.hi.min(self.smax as u64);
-            } else if self.hi < self.smin as u64 {
-                // Signed bounds across zero, unsigned ones reaching only
-                // their non-negative part (or only the negative one).
-                self.smin = self.lo as i64;
-                self.hi = self.hi.min(self.smax as u64);
-            } else if (self.smax as u64) < self.lo {
-                self.smax = self.hi as i64;
-                self.lo = self.lo.max(self.smin as u64);
-            }
-        }
-        if self.lo > self.hi || self.smin > self.smax || self.s32min > self.s32max {
-            return None;
-        }
-        self.bits_from_bounds();
-        self.bounded_by_bits();
-        // One member of the known bits left between the bounds: the
-        // number is that constant (the kernel's tnum_step, since Linux
-        // 6.18's stable updates). Only with the kernel's own bits.
+        self.u32min = self.u32min.max(l.min() as u32);
+        self.u32max = self.u32max.min(l.max() as u32);
+        let b = self.bits;
+        self.smin = self.smin.max((b.value | (b.mask & SIGN)) as i64);
+        self.smax = self.smax.min((b.value | (b.mask & !SIGN)) as i64);
+        self.lo = self.lo.max(b.min());
+        self.hi = self.hi.min(b.max());
         if self.bits_exact && self.lo < self.hi {
             let first = self.bits.member_at_least(self.lo);
             if let Some(only) = first.filter(|&f| f <= self.hi) {
@@ -351,16 +535,162 @@ impl Scalar {
                     .checked_add(1)
                     .and_then(|n| self.bits.member_at_least(n));
                 if next.is_none_or(|n| n > self.hi) {
-                    return Some(Scalar {
+                    *self = Scalar {
                         var: self.var,
                         link: self.link,
                         sure: self.sure,
                         ..Scalar::constant(only)
-                    });
+                    };
                 }
             }
         }
-        (self.lo <= self.hi && self.smin <= self.smax && self.s32min <= self.s32max).then_some(self)
+    }
+
+    /// The low half's bounds from the whole number's and from each other
+    /// (the kernel's `__reg32_deduce_bounds`).
+    fn deduce32(&mut self) {
+        let (lo, hi, smin, smax) = (self.lo, self.hi, self.smin, self.smax);
+        if lo >> 32 == hi >> 32 {
+            // Upper halves alike: the low halves bound the low half.
+            self.u32min = self.u32min.max(lo as u32);
+            self.u32max = self.u32max.min(hi as u32);
+            if lo as i32 <= hi as i32 {
+                self.s32min = self.s32min.max(lo as i32);
+                self.s32max = self.s32max.min(hi as i32);
+            }
+        }
+        if smin >> 32 == smax >> 32 {
+            if smin as u32 <= smax as u32 {
+                self.u32min = self.u32min.max(smin as u32);
+                self.u32max = self.u32max.min(smax as u32);
+            }
+            if smin as i32 <= smax as i32 {
+                self.s32min = self.s32min.max(smin as i32);
+                self.s32max = self.s32max.min(smax as i32);
+            }
+        }
+        // Upper halves consecutive, the low half crossing from negative
+        // to non-negative: still one signed range.
+        if ((lo >> 32) as u32).wrapping_add(1) == (hi >> 32) as u32
+            && (lo as i32) < 0
+            && hi as i32 >= 0
+        {
+            self.s32min = self.s32min.max(lo as i32);
+            self.s32max = self.s32max.min(hi as i32);
+        }
+        if ((smin >> 32) as u32).wrapping_add(1) == (smax >> 32) as u32
+            && (smin as i32) < 0
+            && smax as i32 >= 0
+        {
+            self.s32min = self.s32min.max(smin as i32);
+            self.s32max = self.s32max.min(smax as i32);
+        }
+        if self.u32min as i32 <= self.u32max as i32 {
+            self.s32min = self.s32min.max(self.u32min as i32);
+            self.s32max = self.s32max.min(self.u32max as i32);
+        }
+        if self.s32min as u32 <= self.s32max as u32 {
+            self.u32min = self.u32min.max(self.s32min as u32);
+            self.u32max = self.u32max.min(self.s32max as u32);
+        } else if self.u32max < self.s32min as u32 {
+            // Signed bounds across zero, unsigned ones reaching only
+            // their non-negative part (or, below, only the negative one).
+            self.s32min = self.u32min as i32;
+            self.u32max = self.u32max.min(self.s32max as u32);
+        } else if (self.s32max as u32) < self.u32min {
+            self.s32max = self.u32max as i32;
+            self.u32min = self.u32min.max(self.s32min as u32);
+        }
+    }
+
+    /// Signed and unsigned bounds of the whole number from each other
+    /// (the kernel's `__reg64_deduce_bounds`).
+    fn deduce64(&mut self) {
+        if (self.lo as i64) <= (self.hi as i64) {
+            self.smin = self.smin.max(self.lo as i64);
+            self.smax = self.smax.min(self.hi as i64);
+        }
+        if (self.smin as u64) <= (self.smax as u64) {
+            self.lo = self.lo.max(self.smin as u64);
+            self.hi = self.hi.min(self.smax as u64);
+        } else if self.hi < self.smin as u64 {
+            self.smin = self.lo as i64;
+            self.hi = self.hi.min(self.smax as u64);
+        } else if (self.smax as u64) < self.lo {
+            self.smax = self.hi as i64;
+            self.lo = self.lo.max(self.smin as u64);
+        }
+    }
+
+    /// The whole number's bounds from the low half's (the kernel's
+    /// `__reg_deduce_mixed_bounds`): the low half's ends replace the low
+    /// halves of the number's ends where that is tighter.
+    fn deduce_mixed(&mut self) {
+        const HIGH: u64 = !0xffff_ffff;
+        let mut tighten = |min32: u32, max32: u32| {
+            self.lo = self.lo.max((self.lo & HIGH) | u64::from(min32));
+            self.hi = self.hi.min((self.hi & HIGH) | u64::from(max32));
+            self.smin = self
+                .smin
+                .max(((self.smin as u64 & HIGH) | u64::from(min32)) as i64);
+            self.smax = self
+                .smax
+                .min(((self.smax as u64 & HIGH) | u64::from(max32)) as i64);
+        };
+        tighten(self.u32min, self.u32max);
+        if self.s32min as u32 <= self.s32max as u32 {
+            tighten(self.s32min as u32, self.s32max as u32);
+        }
+        // A low half that is not negative, in a number that is an int
+        // sign-extended: the number is its low half.
+        if self.s32min >= 0 && self.smin >= i64::from(i32::MIN) && self.smax <= i64::from(i32::MAX)
+        {
+            self.smin = i64::from(self.s32min);
+            self.smax = i64::from(self.s32max);
+            self.lo = self.s32min as u64;
+            self.hi = self.s32max as u64;
+            self.bits = self
+                .bits
+                .intersect(Tnum::range(self.smin as u64, self.smax as u64));
+        }
+    }
+
+    /// Bits known from the bounds (`__reg_bound_offset`): the bits every
+    /// number in range shares, the low half's from its own bounds.
+    fn bits_from_bounds(&mut self) {
+        let b = self.bits.intersect(Tnum::range(self.lo, self.hi));
+        let low = b
+            .low()
+            .intersect(Tnum::range(u64::from(self.u32min), u64::from(self.u32max)));
+        self.bits = b.with_low(low);
+    }
+
+    fn empty(&self) -> bool {
+        self.lo > self.hi
+            || self.smin > self.smax
+            || self.u32min > self.u32max
+            || self.s32min > self.s32max
+    }
+
+    /// Each pair of bounds and the bits known tightened by the others, as
+    /// the kernel's `reg_bounds_sync` does (three rounds of deduction, as
+    /// since Linux 6.17); `None` when no value is left.
+    fn synced(mut self) -> Option<Scalar> {
+        self.bounded_by_bits();
+        for _ in 0..3 {
+            if self.empty() {
+                return None;
+            }
+            self.deduce32();
+            self.deduce64();
+            self.deduce_mixed();
+        }
+        if self.empty() {
+            return None;
+        }
+        self.bits_from_bounds();
+        self.bounded_by_bits();
+        (!self.empty()).then_some(self)
     }
 
     fn unsure(self) -> Scalar {
@@ -374,7 +704,10 @@ impl Scalar {
 
 /// The bounds of `dst op src` (class ALU64 or ALU), `None` when not
 /// known. `src` is the operand's bounds (an immediate as a constant, as
-/// the instruction extends it).
+/// the instruction extends it). As the kernel's
+/// `adjust_scalar_min_max_vals`: a 64-bit operation computes both widths'
+/// bounds (the low half's by the 32-bit rules, or none where the kernel
+/// keeps none), a 32-bit one the low half's, zero-extended.
 pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Option<Scalar> {
     let wide = class == op::ALU64;
     if code == op::MOV {
@@ -406,300 +739,199 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
     {
         return Some(Scalar::constant(0));
     }
-    // A 32-bit operation works on the low halves.
-    let (dst, src) = if wide {
-        (dst, src)
-    } else {
-        (dst.low_half(), src.low_half())
-    };
+    let w = Width::of(wide);
+    // A shift's amount: a constant below the width (else the kernel
+    // knows nothing of the result).
+    let k = match w {
+        Width::W64 => src.exact(),
+        Width::W32 => (src.u32min == src.u32max).then_some(u64::from(src.u32min)),
+    }
+    .filter(|&k| k < u64::from(w.bits()))
+    .map(|k| k as u32);
     // The bits known, as the kernel's tnum operations give them (a
     // quotient is bounded, its bits taken from its bounds: the kernel
-    // follows them bit by bit, by rules not followed here).
-    let k = src.exact().map(|k| k as u32);
+    // follows them by rules not followed here).
+    let (db, sb) = match w {
+        Width::W64 => (dst.bits, src.bits),
+        Width::W32 => (dst.bits.low(), src.bits.low()),
+    };
     let bits = match (code, k) {
-        (op::MUL, _) => dst.bits.mul(src.bits),
-        (op::ADD, _) => dst.bits.add(src.bits),
-        (op::SUB, _) => dst.bits.sub(src.bits),
-        (op::AND, _) => dst.bits.and(src.bits),
-        (op::OR, _) => dst.bits.or(src.bits),
-        (op::XOR, _) => dst.bits.xor(src.bits),
-        (op::LSH, Some(k)) if k < 64 => dst.bits.lsh(k),
-        (op::RSH, Some(k)) if k < 64 => dst.bits.rsh(k),
-        (op::ARSH, Some(k)) if k < 64 => dst.bits.arsh(k, if wide { 64 } else { 32 }),
+        (op::MUL, _) => db.mul(sb),
+        (op::ADD, _) => db.add(sb),
+        (op::SUB, _) => db.sub(sb),
+        (op::NEG, _) => Tnum::constant(0).sub(db),
+        (op::AND, _) => db.and(sb),
+        (op::OR, _) => db.or(sb),
+        (op::XOR, _) => db.xor(sb),
+        (op::LSH, Some(k)) => db.lsh(k),
+        (op::RSH, Some(k)) => db.rsh(k),
+        (op::ARSH, Some(k)) => db.arsh(k, w.bits()),
         _ => Tnum::UNKNOWN,
     };
     let bits = if wide { bits } else { bits.low() };
+    let bitwise = matches!(
+        code,
+        op::AND | op::OR | op::XOR | op::LSH | op::RSH | op::ARSH
+    );
     let bits_exact = dst.bits_exact
-        && src.bits_exact
-        && matches!(
-            code,
-            op::ADD | op::SUB | op::MUL | op::AND | op::OR | op::XOR | op::LSH | op::RSH | op::ARSH
-        );
-    // The kernel bounds these as below (those of `and`, `or`, `xor` and
-    // shifts with the bits known); a product of numbers that may be
-    // negative is bounded by rules that changed between kernels, and its
-    // division rules are not these.
+        && (src.bits_exact || code == op::NEG)
+        && (bitwise || matches!(code, op::ADD | op::SUB | op::MUL | op::NEG));
     let sure = dst.sure
-        && src.sure
+        && (src.sure || code == op::NEG)
         && match code {
-            op::ADD | op::SUB => true,
-            op::AND | op::OR | op::XOR | op::LSH | op::RSH | op::ARSH => bits_exact,
-            op::MUL => dst.smin >= 0 && src.smin >= 0,
-            _ => false,
+            op::ADD | op::SUB | op::MUL | op::NEG => true,
+            _ => bitwise && bits_exact,
         };
-    let r = alu_bounds(code, off, wide, dst, src, var, sure)?;
+    // Each width's bounds by the kernel's rules for it.
+    let halves = |w: Width| -> Option<Bounds> {
+        let (d, s) = (dst.half(w), src.half(w));
+        let t = if w == Width::W64 { bits } else { bits.low() };
+        Some(match code {
+            op::ADD => w.add(d, s),
+            op::SUB => w.sub(d, s),
+            op::NEG => w.sub(Scalar::constant(0).half(w), d),
+            op::MUL => w.mul(d, s),
+            op::AND => w.signed_of(t.min(), d.umax.min(s.umax)),
+            op::OR => w.signed_of(d.umin.max(s.umin), t.max()),
+            op::XOR => w.signed_of(t.min(), t.max()),
+            op::LSH => w.lsh(d, k?),
+            op::RSH => w.rsh(d, k?),
+            op::ARSH => w.arsh(d, k?),
+            _ => return None,
+        })
+    };
+    let r = match (code, off) {
+        (op::DIV | op::MOD, 0) => {
+            // Not followed as the kernel does: bounded, never sure.
+            let k = src.exact().filter(|&k| k != 0)?;
+            let d = if wide { dst } else { dst.low_half() };
+            let (lo, hi) = if code == op::DIV {
+                (d.lo / k, d.hi / k)
+            } else {
+                (0, d.hi.min(k - 1))
+            };
+            if !wide && hi > u64::from(u32::MAX) {
+                return None;
+            }
+            return Some(Scalar::unsigned(lo, hi, var, false));
+        }
+        _ if !wide => Scalar::ANY
+            .with_half(Width::W32, halves(Width::W32)?)
+            .zero_extended(),
+        _ => {
+            let mut r = Scalar::ANY.with_half(Width::W64, halves(Width::W64)?);
+            if code == op::LSH && k == Some(32) {
+                // The kernel's own case for clang's sign extension (`lsh
+                // 32; arsh 32`): the low half's signed bounds, moved up,
+                // are the result's (the running 6.18 takes negative ones
+                // too).
+                r.smin = i64::from(dst.s32min) << 32;
+                r.smax = i64::from(dst.s32max) << 32;
+            }
+            // The low half: by the 32-bit rules, except after a right
+            // shift (the kernel keeps none there, and takes what the bits
+            // give).
+            if !matches!(code, op::RSH | op::ARSH) {
+                r = r.with_half(Width::W32, halves(Width::W32).unwrap_or(Width::W32.any()));
+            }
+            r
+        }
+    };
     Scalar {
-        bits: r.bits.intersect(bits),
+        bits,
         bits_exact,
+        var,
+        sure,
+        link: 0,
         ..r
     }
     .synced()
 }
 
-/// The bounds of `dst op src` without the bits known (`alu`'s).
-fn alu_bounds(
-    code: u8,
-    off: i16,
-    wide: bool,
-    dst: Scalar,
-    src: Scalar,
-    var: bool,
-    sure: bool,
-) -> Option<Scalar> {
-    let unsigned = |lo: u64, hi: u64| Some(Scalar::unsigned(lo, hi, var, sure));
-    let r = match code {
-        op::AND => unsigned(0, dst.hi.min(src.hi)),
-        op::OR | op::XOR => {
-            let top = dst.hi.max(src.hi);
-            let all = u64::MAX.checked_shr(top.leading_zeros()).unwrap_or(0);
-            let lo = if code == op::OR {
-                dst.lo.max(src.lo)
-            } else {
-                0
-            };
-            unsigned(lo, all)
-        }
-        // Sums and differences: each pair of bounds on its own, any value
-        // where it could wrap (as the kernel's scalar_min_max_add/sub).
-        op::ADD | op::SUB => {
-            let (u, s) = if code == op::ADD {
-                (
-                    dst.lo.checked_add(src.lo).zip(dst.hi.checked_add(src.hi)),
-                    dst.smin
-                        .checked_add(src.smin)
-                        .zip(dst.smax.checked_add(src.smax)),
-                )
-            } else {
-                (
-                    dst.lo.checked_sub(src.hi).zip(dst.hi.checked_sub(src.lo)),
-                    dst.smin
-                        .checked_sub(src.smax)
-                        .zip(dst.smax.checked_sub(src.smin)),
-                )
-            };
-            if wide {
-                let (lo, hi) = u.unwrap_or((0, u64::MAX));
-                let (smin, smax) = s.unwrap_or((i64::MIN, i64::MAX));
-                return Scalar {
-                    lo,
-                    hi,
-                    smin,
-                    smax,
-                    var,
-                    sure,
-                    ..Scalar::ANY
-                }
-                .synced();
-            }
-            // 32 bits: the low halves' sums, any 32-bit value where they
-            // wrap, and the same for their signed bounds.
-            let u32_max = u64::from(u32::MAX);
-            let (lo, hi) = u.filter(|&(_, hi)| hi <= u32_max).unwrap_or((0, u32_max));
-            let s32 = if code == op::ADD {
-                dst.s32min
-                    .checked_add(src.s32min)
-                    .zip(dst.s32max.checked_add(src.s32max))
-            } else {
-                dst.s32min
-                    .checked_sub(src.s32max)
-                    .zip(dst.s32max.checked_sub(src.s32min))
-            };
-            let (s32min, s32max) = s32.unwrap_or((i32::MIN, i32::MAX));
-            let r = Scalar::unsigned(lo, hi, var, sure);
-            return Scalar {
-                s32min: r.s32min.max(s32min),
-                s32max: r.s32max.min(s32max),
-                ..r
-            }
-            .synced();
-        }
-        op::MUL => unsigned(dst.lo.checked_mul(src.lo)?, dst.hi.checked_mul(src.hi)?),
-        op::DIV if off == 0 => {
-            let k = src.exact().filter(|&k| k != 0)?;
-            unsigned(dst.lo / k, dst.hi / k)
-        }
-        op::MOD if off == 0 => {
-            let k = src.exact().filter(|&k| k != 0)?;
-            unsigned(0, dst.hi.min(k - 1))
-        }
-        op::LSH => {
-            let width = if wide { 64 } else { 32 };
-            let k = src.exact().filter(|&k| k < width)? as u32;
-            // Where the top bit may be shifted out the kernel's bounds are
-            // what the bits known give (`__scalar64_min_max_lsh`: clang's
-            // `lsh 32; rsh 32` zero-extension starts so).
-            let r = if dst.hi > 1u64 << (width - 1 - u64::from(k)) {
-                let all = if wide { u64::MAX } else { u64::from(u32::MAX) };
-                Scalar::unsigned(0, all, var, sure)
-            } else {
-                Scalar::unsigned(dst.lo << k, dst.hi << k, var, sure)
-            };
-            if k != 32 || !wide {
-                Some(r)
-            } else {
-                // The kernel's own case for clang's sign extension (`lsh
-                // 32; arsh 32`): a non-negative end of the low half's
-                // signed bounds bounds the result.
-                let end = |b: i32, none: i64| if b >= 0 { i64::from(b) << 32 } else { none };
-                Scalar {
-                    smin: r.smin.max(end(dst.s32min, i64::MIN)),
-                    smax: r.smax.min(end(dst.s32max, i64::MAX)),
-                    ..r
-                }
-                .synced()
-            }
-        }
-        op::RSH => {
-            let k = src.exact().filter(|&k| k < 64)? as u32;
-            unsigned(dst.lo >> k, dst.hi >> k)
-        }
-        // An arithmetic shift keeps the signed order (clang's sign
-        // extension `lsh 32; arsh 32` ends so).
-        op::ARSH if wide => {
-            let k = src.exact().filter(|&k| k < 64)? as u32;
-            Some(Scalar::signed(dst.smin >> k, dst.smax >> k, var, sure))
-        }
-        op::ARSH => {
-            let k = src.exact().filter(|&k| k < 32)? as u32;
-            Some(Scalar::signed32(
-                dst.s32min >> k,
-                dst.s32max >> k,
-                var,
-                sure,
-            ))
-        }
-        _ => None,
-    };
-    match r {
-        // A 32-bit result is its low half: the bounds hold when they fit.
-        Some(s) if !wide && s.hi > u64::from(u32::MAX) => None,
-        r => r,
-    }
-}
-
 /// `s` on the side of a jump (`jmp op s, k`, class JMP or JMP32; `k` the
 /// immediate sign-extended) where the comparison came out `taken`; `None`
 /// when no value of `s` reaches that side (which the pass then leaves as
-/// it was: it does not prune paths). A comparison these bounds cannot
-/// follow leaves them, no longer `sure`: the kernel may have learnt from
-/// it.
+/// it was: it does not prune paths). As the kernel's
+/// `regs_refine_cond_op`: JMP32 bounds the low half, which the sync then
+/// carries into the whole number's bounds. A comparison these bounds
+/// cannot follow leaves them, no longer `sure`: the kernel may have
+/// learnt from it.
 pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Option<Scalar> {
-    let wide = class == op::JMP;
-    // JMP32 compares the low halves: bounds of the number when it fits
-    // 32 bits (the kernel also learns of a wider number's low half, which
-    // these do not keep).
-    if !wide && s.hi > u64::from(u32::MAX) {
-        return Some(s.unsure());
-    }
-    let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
-    if signed {
-        // The signed bounds (of the low half for JMP32), as the kernel's
-        // regs_refine_cond_op.
-        let (min, max, k) = if wide {
-            (i64::MIN, i64::MAX, k as i64)
-        } else {
-            (
-                i64::from(i32::MIN),
-                i64::from(i32::MAX),
-                i64::from(k as i32),
-            )
-        };
-        let (lo, hi) = match (code, taken) {
-            (op::JSGT, true) | (op::JSLE, false) => (k.checked_add(1).filter(|&l| l <= max)?, max),
-            (op::JSGT, false) | (op::JSLE, true) => (min, k),
-            (op::JSGE, true) | (op::JSLT, false) => (k, max),
-            (op::JSGE, false) | (op::JSLT, true) => (min, k.checked_sub(1).filter(|&h| h >= min)?),
-            _ => unreachable!("signed comparisons"),
-        };
-        return if wide {
-            Scalar {
-                smin: s.smin.max(lo),
-                smax: s.smax.min(hi),
-                ..s
-            }
-        } else {
-            Scalar {
-                s32min: s.s32min.max(lo as i32),
-                s32max: s.s32max.min(hi as i32),
-                ..s
-            }
-        }
-        .synced();
-    }
-    let k = if wide { k } else { u64::from(k as u32) };
-    // (lo, hi) the side keeps: x > k ⇔ lo = k + 1, and so on.
-    let (lo, hi) = match (code, taken) {
-        (op::JEQ, true) | (op::JNE, false) => (k, k),
-        (op::JGT, true) | (op::JLE, false) => (k.checked_add(1)?, u64::MAX),
-        (op::JGT, false) | (op::JLE, true) => (0, k),
-        (op::JGE, true) | (op::JLT, false) => (k, u64::MAX),
-        (op::JGE, false) | (op::JLT, true) => (0, k.checked_sub(1)?),
+    let w = Width::of(class == op::JMP);
+    let k = k & w.umax();
+    let ks = w.signed(k);
+    let h = s.half(w);
+    let narrowed = match (code, taken) {
+        (op::JEQ, true) | (op::JNE, false) => Bounds {
+            umin: h.umin.max(k),
+            umax: h.umax.min(k),
+            smin: h.smin.max(ks),
+            smax: h.smax.min(ks),
+        },
+        (op::JGT, true) | (op::JLE, false) => Bounds {
+            umin: h.umin.max(k.checked_add(1).filter(|&l| l <= w.umax())?),
+            ..h
+        },
+        (op::JGT, false) | (op::JLE, true) => Bounds {
+            umax: h.umax.min(k),
+            ..h
+        },
+        (op::JGE, true) | (op::JLT, false) => Bounds {
+            umin: h.umin.max(k),
+            ..h
+        },
+        (op::JGE, false) | (op::JLT, true) => Bounds {
+            umax: h.umax.min(k.checked_sub(1)?),
+            ..h
+        },
+        (op::JSGT, true) | (op::JSLE, false) => Bounds {
+            smin: h.smin.max(ks.checked_add(1).filter(|&l| l <= w.smax())?),
+            ..h
+        },
+        (op::JSGT, false) | (op::JSLE, true) => Bounds {
+            smax: h.smax.min(ks),
+            ..h
+        },
+        (op::JSGE, true) | (op::JSLT, false) => Bounds {
+            smin: h.smin.max(ks),
+            ..h
+        },
+        (op::JSGE, false) | (op::JSLT, true) => Bounds {
+            smax: h.smax.min(ks.checked_sub(1).filter(|&l| l >= w.smin())?),
+            ..h
+        },
         (op::JNE, true) | (op::JEQ, false) => {
-            // x != k moves a bound equal to k, as the kernel's does (its
-            // signed bounds too, of the low half for JMP32).
-            if s.exact() == Some(k) {
+            // x != k moves a bound equal to k, as the kernel's does (of
+            // the low half for JMP32).
+            if h.umin == k && h.umax == k {
                 return None;
             }
-            let step = |b: u64, by: fn(u64, u64) -> u64| if b == k { by(b, 1) } else { b };
-            let sstep = |b: i64, by: fn(i64, i64) -> i64| {
-                if wide && b == k as i64 {
-                    by(b, 1)
-                } else {
-                    b
-                }
-            };
-            let s32step = |b: i32, by: fn(i32, i32) -> i32| {
-                if !wide && b == k as i32 {
-                    by(b, 1)
-                } else {
-                    b
-                }
-            };
-            return Scalar {
-                lo: step(s.lo, u64::wrapping_add),
-                hi: step(s.hi, u64::wrapping_sub),
-                smin: sstep(s.smin, i64::wrapping_add),
-                smax: sstep(s.smax, i64::wrapping_sub),
-                s32min: s32step(s.s32min, i32::wrapping_add),
-                s32max: s32step(s.s32max, i32::wrapping_sub),
-                ..s
+            let up = |b: u64| if b == k { b + 1 } else { b };
+            let down = |b: u64| if b == k { b - 1 } else { b };
+            Bounds {
+                umin: up(h.umin),
+                umax: down(h.umax),
+                smin: if h.smin == ks { ks + 1 } else { h.smin },
+                smax: if h.smax == ks { ks - 1 } else { h.smax },
             }
-            .synced();
         }
         // jset: the kernel learns known bits (its regs_refine_cond_op):
         // not taken, the bits of `k` are 0; taken, a single bit is 1.
         // The bounds follow from the bits, as sure as the bits are.
-        (op::JSET, false) => {
+        (op::JSET, _) if !taken || k.is_power_of_two() => {
+            let learnt = |t: Tnum| {
+                if taken {
+                    t.or(Tnum::constant(k))
+                } else {
+                    t.and(Tnum::constant(!k))
+                }
+            };
+            let bits = match w {
+                Width::W64 => learnt(s.bits),
+                Width::W32 => s.bits.with_low(learnt(s.bits.low()).low()),
+            };
             return Scalar {
-                bits: s.bits.and(Tnum::constant(!k)),
-                sure: s.sure && s.bits_exact,
-                ..s
-            }
-            .synced();
-        }
-        (op::JSET, true) if k.is_power_of_two() => {
-            return Scalar {
-                bits: s.bits.or(Tnum::constant(k)),
+                bits,
                 sure: s.sure && s.bits_exact,
                 ..s
             }
@@ -707,23 +939,16 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
         }
         _ => return Some(s.unsure()),
     };
-    Scalar {
-        lo: s.lo.max(lo),
-        hi: s.hi.min(hi),
-        ..s
-    }
-    .synced()
+    s.with_half(w, narrowed).synced()
 }
 
 /// The outcome of `jmp op s, k` (class JMP, or JMP32 on the low halves)
 /// when `s` is one constant, or its bounds or known bits decide it for
 /// every value, as the kernel's `is_branch_taken` decides from its ranges
 /// and `var_off` (a side it decides against is never explored); `None`
-/// when values on both sides remain, the bounds of the compared half are
-/// not kept (a JMP32 of a number past 32 bits), or `code` is no
-/// comparison.
+/// when values on both sides remain, or `code` is no comparison.
 pub(crate) fn range_decides(class: u8, code: u8, s: Scalar, k: u64) -> Option<bool> {
-    let wide = class == op::JMP;
+    let w = Width::of(class == op::JMP);
     let comparison = matches!(
         code,
         op::JEQ
@@ -741,20 +966,22 @@ pub(crate) fn range_decides(class: u8, code: u8, s: Scalar, k: u64) -> Option<bo
     if !comparison {
         return None;
     }
-    if let Some(v) = s.exact() {
-        return Some(semantics::jmp_cond(code, v, k, !wide));
+    let h = s.half(w);
+    if h.umin == h.umax {
+        return Some(semantics::jmp_cond(code, h.umin, k, w == Width::W32));
     }
+    let k = k & w.umax();
+    let ks = w.signed(k);
     // Known bits (only where they are the kernel's): a bit known set in
     // both makes `jset` true, no bit possibly set in both makes it false;
     // a known bit that differs makes `jeq` false.
     if s.bits_exact {
-        let half = if wide { u64::MAX } else { u64::from(u32::MAX) };
-        let (ones, maybe) = (
-            s.bits.value & !s.bits.mask & half,
-            (s.bits.value | s.bits.mask) & half,
-        );
-        let k = k & half;
-        let differs = (s.bits.value ^ k) & !s.bits.mask & half != 0;
+        let t = match w {
+            Width::W64 => s.bits,
+            Width::W32 => s.bits.low(),
+        };
+        let (ones, maybe) = (t.value & !t.mask, t.value | t.mask);
+        let differs = (t.value ^ k) & !t.mask != 0;
         match code {
             op::JSET if ones & k != 0 => return Some(true),
             op::JSET if maybe & k == 0 => return Some(false),
@@ -763,34 +990,25 @@ pub(crate) fn range_decides(class: u8, code: u8, s: Scalar, k: u64) -> Option<bo
             _ => {}
         }
     }
-    let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
-    let (lo, hi, k) = if signed {
-        let (min, max, k) = if wide {
-            (s.smin, s.smax, k as i64)
-        } else {
-            (
-                i64::from(s.s32min),
-                i64::from(s.s32max),
-                i64::from(k as i32),
-            )
-        };
-        // Shifted so signed order is unsigned order.
-        let flip = |v: i64| (v as u64) ^ (1 << 63);
-        (flip(min), flip(max), flip(k))
-    } else if wide {
-        (s.lo, s.hi, k)
-    } else if s.hi <= u64::from(u32::MAX) {
-        (s.lo, s.hi, u64::from(k as u32))
-    } else {
-        return None;
-    };
+    let unsigned = |always: bool, never: bool| (always, never);
     let (always, never) = match code {
-        op::JEQ => (lo == k && hi == k, k < lo || k > hi),
-        op::JNE => (k < lo || k > hi, lo == k && hi == k),
-        op::JGT | op::JSGT => (lo > k, hi <= k),
-        op::JGE | op::JSGE => (lo >= k, hi < k),
-        op::JLT | op::JSLT => (hi < k, lo >= k),
-        op::JLE | op::JSLE => (hi <= k, lo > k),
+        // Equal never where k is outside either range.
+        op::JEQ | op::JNE => {
+            let outside = k < h.umin || k > h.umax || ks < h.smin || ks > h.smax;
+            if code == op::JEQ {
+                (false, outside)
+            } else {
+                (outside, false)
+            }
+        }
+        op::JGT => unsigned(h.umin > k, h.umax <= k),
+        op::JGE => unsigned(h.umin >= k, h.umax < k),
+        op::JLT => unsigned(h.umax < k, h.umin >= k),
+        op::JLE => unsigned(h.umax <= k, h.umin > k),
+        op::JSGT => (h.smin > ks, h.smax <= ks),
+        op::JSGE => (h.smin >= ks, h.smax < ks),
+        op::JSLT => (h.smax < ks, h.smin >= ks),
+        op::JSLE => (h.smax <= ks, h.smin > ks),
         _ => (false, false),
     };
     match (always, never) {
@@ -824,6 +1042,8 @@ mod tests {
         hi: 255,
         smin: 0,
         smax: 255,
+        u32min: 0,
+        u32max: 255,
         s32min: 0,
         s32max: 255,
         bits: Tnum {
@@ -1059,8 +1279,8 @@ mod tests {
         // The same in 32-bit registers (clang -mcpu=v3): a byte
         // sign-extended by `w <<= 24; w s>>= 24`, bounded by a 32-bit
         // signed comparison, sign-extended to 64 bits by `lsh 32; arsh
-        // 32` (the kernel's own case for a shift by 32): below zero as
-        // far as an int goes.
+        // 32` (the kernel's own case for a shift by 32, which the
+        // running 6.18 takes for negative bounds too): -128 ..= 7.
         let w = alu(op::ALU, op::LSH, 0, BYTE, Scalar::constant(24)).expect("lsh32");
         let c = alu(op::ALU, op::ARSH, 0, w, Scalar::constant(24)).expect("arsh32");
         assert_eq!(
@@ -1069,13 +1289,60 @@ mod tests {
         );
         let c = refine(op::JMP32, op::JSGT, c, 7, false).expect("reached");
         let high = alu(op::ALU64, op::LSH, 0, c, Scalar::constant(32)).expect("lsh");
-        assert_eq!((high.smin, high.smax), (i64::MIN, 7 << 32));
+        assert_eq!((high.smin, high.smax), (-128 << 32, 7 << 32));
         let n = alu(op::ALU64, op::ARSH, 0, high, Scalar::constant(32)).expect("arsh");
-        assert_eq!((n.smin, n.smax, n.sure), (i64::from(i32::MIN), 7, true));
+        assert_eq!((n.smin, n.smax, n.sure), (-128, 7, true));
         // Checked from below too, the low half is 0 ..= 7, and so is the
         // number.
         let c = refine(op::JMP32, op::JSLT, c, 0, false).expect("reached");
         assert_eq!((c.lo, c.hi, c.s32min, c.s32max), (0, 7, 0, 7));
+    }
+
+    /// Numbers past 32 bits keep their low half's bounds, as the kernel's
+    /// u32/s32 bounds: 32-bit comparisons and operations bound them, and
+    /// what a comparison teaches the low half tightens the whole
+    /// (`__reg_deduce_mixed_bounds`).
+    #[test]
+    fn the_low_half_of_a_wide_number_has_bounds_of_its_own() {
+        let k = Scalar::constant;
+        // (word << 32) | byte: past 32 bits, its low half a byte.
+        let high = alu(op::ALU64, op::LSH, 0, Scalar::loaded(4), k(32)).expect("lsh");
+        let wide = alu(op::ALU64, op::OR, 0, high, BYTE).expect("or");
+        assert_eq!(
+            (wide.u32min, wide.u32max, wide.hi),
+            (0, 255, u64::MAX << 32 | 255)
+        );
+        // A 32-bit comparison bounds the low half, and a 32-bit operation
+        // on it (zero-extended) is bounded by it.
+        let below_16 = refine(op::JMP32, op::JLT, wide, 16, true).expect("reached");
+        assert_eq!((below_16.u32max, below_16.sure), (15, true));
+        let w = alu(op::ALU, op::ADD, 0, below_16, k(4)).expect("add32");
+        assert_eq!((w.lo, w.hi, w.sure), (4, 19, true));
+        // A 32-bit comparison no value of the low half passes: no side.
+        assert_eq!(refine(op::JMP32, op::JGT, below_16, 20, true), None);
+        assert_eq!(range_decides(op::JMP32, op::JGT, below_16, 20), Some(false));
+        // The whole number from the low half's bounds: a number of the
+        // form 2^32 * n + low, n 0 or 1, its low half at least 5.
+        let n = Scalar::unsigned(0, 0x1_0000_0000 | 0xff, true, true);
+        let at_least_5 = refine(op::JMP32, op::JGE, n, 5, true).expect("reached");
+        assert_eq!((at_least_5.lo, at_least_5.u32min), (5, 5));
+        // Sums where every sum wraps still have bounds (the kernel's
+        // scalar_min_max_add since 6.17), and products of numbers of
+        // either sign are bounded by the four products of their ends.
+        let top = Scalar::unsigned(u64::MAX - 3, u64::MAX, true, true);
+        let wrapped = alu(op::ALU64, op::ADD, 0, top, k(8)).expect("add");
+        assert_eq!((wrapped.lo, wrapped.hi), (4, 7));
+        let signed = refine(
+            op::JMP,
+            op::JSGE,
+            Scalar::loaded_signed(1),
+            u64::MAX - 2,
+            true,
+        )
+        .and_then(|s| refine(op::JMP, op::JSLE, s, 5, true))
+        .expect("reached");
+        let product = alu(op::ALU64, op::MUL, 0, signed, k(u64::MAX - 3)).expect("mul");
+        assert_eq!((product.smin, product.smax, product.sure), (-20, 12, true));
     }
 
     /// The bounds decide a comparison only when every value goes one way,
@@ -1098,7 +1365,7 @@ mod tests {
             range_decides(op::JMP32, op::JSGT, byte, u64::MAX),
             Some(true)
         );
-        // A JMP32 of a number past 32 bits: its low half is not kept.
+        // A JMP32 of a number past 32 bits: its low half may be anything.
         let wide = Scalar::unsigned(0, 1 << 40, true, true);
         assert_eq!(range_decides(op::JMP32, op::JGT, wide, 1 << 41), None);
         assert_eq!(range_decides(op::JMP, op::JGT, wide, 1 << 41), Some(false));

@@ -22,7 +22,7 @@
 //! rules (`scalar_min_max_*` and `scalar32_min_max_*`, here one function
 //! per operation for both widths) and `reg_bounds_sync` tightening each by
 //! the others. Where these may still know less than the kernel (a join
-//! of paths, a division, a comparison not followed), `sure` is cleared,
+//! of paths, a comparison not followed), `sure` is cleared,
 //! and such a number is never the reason for a refusal.
 
 use super::insn::op;
@@ -45,8 +45,8 @@ pub(crate) struct Scalar {
     pub s32min: i32,
     pub s32max: i32,
     pub bits: Tnum,
-    /// `bits` are the kernel's (else they may know less: after a
-    /// division, or a join of paths that knew different bits). Bounds
+    /// `bits` are the kernel's (else they may know less: after a join of
+    /// paths that knew different bits, or a comparison not followed). Bounds
     /// computed from bits are `sure` only when they are.
     pub bits_exact: bool,
     /// Unknown on its own path (see the module header).
@@ -144,14 +144,46 @@ impl Width {
         (i128::from(self.smin())..=i128::from(self.smax())).contains(&v)
     }
 
+    /// `v` as this width's unsigned number (`(u32)v` for 32 bits).
+    fn unsigned(self, v: i64) -> u64 {
+        (v as u64) & self.umax()
+    }
+
+    /// Signed and unsigned bounds tightened by each other (the end of the
+    /// kernel's `__reg32_deduce_bounds`, and `__reg64_deduce_bounds`):
+    /// ranges on one side of the sign boundary are both; signed bounds
+    /// across zero whose unsigned ones reach only their non-negative part
+    /// (or only the negative one) are that part.
+    fn deduce_signs(self, mut b: Bounds) -> Bounds {
+        if self.signed(b.umin) <= self.signed(b.umax) {
+            b.smin = b.smin.max(self.signed(b.umin));
+            b.smax = b.smax.min(self.signed(b.umax));
+        }
+        let (smin, smax) = (self.unsigned(b.smin), self.unsigned(b.smax));
+        if smin <= smax {
+            b.umin = b.umin.max(smin);
+            b.umax = b.umax.min(smax);
+        } else if b.umax < smin {
+            b.smin = self.signed(b.umin);
+            b.umax = b.umax.min(smax);
+        } else if smax < b.umin {
+            b.smax = self.signed(b.umax);
+            b.umin = b.umin.max(smin);
+        }
+        b
+    }
+
     /// Signed bounds of unsigned ones that keep one sign, else any (the
     /// kernel's rule for `and`, `or`, `xor`).
     fn signed_of(self, umin: u64, umax: u64) -> Bounds {
-        let (smin, smax) = if self.signed(umin) <= self.signed(umax) {
-            (self.signed(umin), self.signed(umax))
-        } else {
-            (self.smin(), self.smax())
-        };
+        let (smin, smax) = (self.signed(umin), self.signed(umax));
+        self.bounds(umin, umax, (smin <= smax).then_some((smin, smax)))
+    }
+
+    /// Unsigned bounds `umin ..= umax`, signed ones `s` where known, else
+    /// any signed value.
+    fn bounds(self, umin: u64, umax: u64, s: Option<(i64, i64)>) -> Bounds {
+        let (smin, smax) = s.unwrap_or((self.smin(), self.smax()));
         Bounds {
             umin,
             umax,
@@ -218,34 +250,18 @@ impl Width {
             i128::from(a.smax) * i128::from(b.smin),
             i128::from(a.smax) * i128::from(b.smax),
         ];
-        let (smin, smax) = if products.iter().all(|&p| self.fits(p)) {
+        let signed = products.iter().all(|&p| self.fits(p)).then(|| {
             (
                 products.iter().copied().min().unwrap_or(0) as i64,
                 products.iter().copied().max().unwrap_or(0) as i64,
             )
-        } else {
-            (self.smin(), self.smax())
-        };
-        Bounds {
-            umin,
-            umax,
-            smin,
-            smax,
-        }
+        });
+        self.bounds(umin, umax, signed)
     }
 
     fn with_signed(self, umin: u64, umax: u64, slo: i128, shi: i128) -> Bounds {
-        let (smin, smax) = if self.fits(slo) && self.fits(shi) {
-            (slo as i64, shi as i64)
-        } else {
-            (self.smin(), self.smax())
-        };
-        Bounds {
-            umin,
-            umax,
-            smin,
-            smax,
-        }
+        let fits = self.fits(slo) && self.fits(shi);
+        self.bounds(umin, umax, fits.then_some((slo as i64, shi as i64)))
     }
 
     /// The kernel's `scalar*_min_max_lsh` by a constant `k` below the
@@ -585,41 +601,13 @@ impl Scalar {
             self.s32min = self.s32min.max(smin as i32);
             self.s32max = self.s32max.min(smax as i32);
         }
-        if self.u32min as i32 <= self.u32max as i32 {
-            self.s32min = self.s32min.max(self.u32min as i32);
-            self.s32max = self.s32max.min(self.u32max as i32);
-        }
-        if self.s32min as u32 <= self.s32max as u32 {
-            self.u32min = self.u32min.max(self.s32min as u32);
-            self.u32max = self.u32max.min(self.s32max as u32);
-        } else if self.u32max < self.s32min as u32 {
-            // Signed bounds across zero, unsigned ones reaching only
-            // their non-negative part (or, below, only the negative one).
-            self.s32min = self.u32min as i32;
-            self.u32max = self.u32max.min(self.s32max as u32);
-        } else if (self.s32max as u32) < self.u32min {
-            self.s32max = self.u32max as i32;
-            self.u32min = self.u32min.max(self.s32min as u32);
-        }
+        *self = self.with_half(Width::W32, Width::W32.deduce_signs(self.half(Width::W32)));
     }
 
     /// Signed and unsigned bounds of the whole number from each other
     /// (the kernel's `__reg64_deduce_bounds`).
     fn deduce64(&mut self) {
-        if (self.lo as i64) <= (self.hi as i64) {
-            self.smin = self.smin.max(self.lo as i64);
-            self.smax = self.smax.min(self.hi as i64);
-        }
-        if (self.smin as u64) <= (self.smax as u64) {
-            self.lo = self.lo.max(self.smin as u64);
-            self.hi = self.hi.min(self.smax as u64);
-        } else if self.hi < self.smin as u64 {
-            self.smin = self.lo as i64;
-            self.hi = self.hi.min(self.smax as u64);
-        } else if (self.smax as u64) < self.lo {
-            self.smax = self.hi as i64;
-            self.lo = self.lo.max(self.smin as u64);
-        }
+        *self = self.with_half(Width::W64, Width::W64.deduce_signs(self.half(Width::W64)));
     }
 
     /// The whole number's bounds from the low half's (the kernel's
@@ -720,6 +708,12 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
             _ => None,
         };
     }
+    // A quotient or remainder is a number the kernel knows nothing of,
+    // whatever the operands (6.18 marks it unknown, all 64 bits, even of
+    // two constants; asked of the running kernel).
+    if matches!(code, op::DIV | op::MOD) {
+        return Some(Scalar::unknown());
+    }
     let var = dst.var || src.var;
     if let (Some(a), Some(b)) = (dst.exact(), src.exact()) {
         let v = if wide {
@@ -748,9 +742,7 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
     }
     .filter(|&k| k < u64::from(w.bits()))
     .map(|k| k as u32);
-    // The bits known, as the kernel's tnum operations give them (a
-    // quotient is bounded, its bits taken from its bounds: the kernel
-    // follows them by rules not followed here).
+    // The bits known, as the kernel's tnum operations give them.
     let (db, sb) = match w {
         Width::W64 => (dst.bits, src.bits),
         Width::W32 => (dst.bits.low(), src.bits.low()),
@@ -800,42 +792,26 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
             _ => return None,
         })
     };
-    let r = match (code, off) {
-        (op::DIV | op::MOD, 0) => {
-            // Not followed as the kernel does: bounded, never sure.
-            let k = src.exact().filter(|&k| k != 0)?;
-            let d = if wide { dst } else { dst.low_half() };
-            let (lo, hi) = if code == op::DIV {
-                (d.lo / k, d.hi / k)
-            } else {
-                (0, d.hi.min(k - 1))
-            };
-            if !wide && hi > u64::from(u32::MAX) {
-                return None;
-            }
-            return Some(Scalar::unsigned(lo, hi, var, false));
+    let r = if wide {
+        let mut r = Scalar::ANY.with_half(Width::W64, halves(Width::W64)?);
+        if code == op::LSH && k == Some(32) {
+            // The kernel's own case for clang's sign extension (`lsh
+            // 32; arsh 32`): the low half's signed bounds, moved up,
+            // are the result's (the running 6.18 takes negative ones
+            // too).
+            r.smin = i64::from(dst.s32min) << 32;
+            r.smax = i64::from(dst.s32max) << 32;
         }
-        _ if !wide => Scalar::ANY
+        // The low half: by the 32-bit rules, except after a right shift
+        // (the kernel keeps none there, and takes what the bits give).
+        if !matches!(code, op::RSH | op::ARSH) {
+            r = r.with_half(Width::W32, halves(Width::W32).unwrap_or(Width::W32.any()));
+        }
+        r
+    } else {
+        Scalar::ANY
             .with_half(Width::W32, halves(Width::W32)?)
-            .zero_extended(),
-        _ => {
-            let mut r = Scalar::ANY.with_half(Width::W64, halves(Width::W64)?);
-            if code == op::LSH && k == Some(32) {
-                // The kernel's own case for clang's sign extension (`lsh
-                // 32; arsh 32`): the low half's signed bounds, moved up,
-                // are the result's (the running 6.18 takes negative ones
-                // too).
-                r.smin = i64::from(dst.s32min) << 32;
-                r.smax = i64::from(dst.s32max) << 32;
-            }
-            // The low half: by the 32-bit rules, except after a right
-            // shift (the kernel keeps none there, and takes what the bits
-            // give).
-            if !matches!(code, op::RSH | op::ARSH) {
-                r = r.with_half(Width::W32, halves(Width::W32).unwrap_or(Width::W32.any()));
-            }
-            r
-        }
+            .zero_extended()
     };
     Scalar {
         bits,
@@ -868,51 +844,74 @@ pub(crate) fn refine(class: u8, code: u8, s: Scalar, k: u64, taken: bool) -> Opt
             smin: h.smin.max(ks),
             smax: h.smax.min(ks),
         },
-        (op::JGT, true) | (op::JLE, false) => Bounds {
-            umin: h.umin.max(k.checked_add(1).filter(|&l| l <= w.umax())?),
-            ..h
-        },
-        (op::JGT, false) | (op::JLE, true) => Bounds {
-            umax: h.umax.min(k),
-            ..h
-        },
-        (op::JGE, true) | (op::JLT, false) => Bounds {
-            umin: h.umin.max(k),
-            ..h
-        },
-        (op::JGE, false) | (op::JLT, true) => Bounds {
-            umax: h.umax.min(k.checked_sub(1)?),
-            ..h
-        },
-        (op::JSGT, true) | (op::JSLE, false) => Bounds {
-            smin: h.smin.max(ks.checked_add(1).filter(|&l| l <= w.smax())?),
-            ..h
-        },
-        (op::JSGT, false) | (op::JSLE, true) => Bounds {
-            smax: h.smax.min(ks),
-            ..h
-        },
-        (op::JSGE, true) | (op::JSLT, false) => Bounds {
-            smin: h.smin.max(ks),
-            ..h
-        },
-        (op::JSGE, false) | (op::JSLT, true) => Bounds {
-            smax: h.smax.min(ks.checked_sub(1).filter(|&l| l >= w.smin())?),
-            ..h
-        },
+        (op::JGT | op::JGE | op::JLT | op::JLE | op::JSGT | op::JSGE | op::JSLT | op::JSLE, _) => {
+            // The side's values, `lo ..= hi` unsigned or signed: x > k
+            // keeps k + 1 ..= the width's largest, and so on.
+            let signed = matches!(code, op::JSGT | op::JSGE | op::JSLT | op::JSLE);
+            let (k, least, most) = if signed {
+                (i128::from(ks), i128::from(w.smin()), i128::from(w.smax()))
+            } else {
+                (i128::from(k), 0, i128::from(w.umax()))
+            };
+            let above = matches!(code, op::JGT | op::JSGT | op::JGE | op::JSGE) == taken;
+            let strict = matches!(
+                (code, taken),
+                (op::JGT | op::JSGT | op::JLT | op::JSLT, true)
+                    | (op::JGE | op::JSGE | op::JLE | op::JSLE, false)
+            );
+            let (lo, hi) = match (above, strict) {
+                (true, true) => (k + 1, most),
+                (true, false) => (k, most),
+                (false, true) => (least, k - 1),
+                (false, false) => (least, k),
+            };
+            if lo > hi {
+                return None;
+            }
+            if signed {
+                Bounds {
+                    smin: h.smin.max(lo as i64),
+                    smax: h.smax.min(hi as i64),
+                    ..h
+                }
+            } else {
+                Bounds {
+                    umin: h.umin.max(lo as u64),
+                    umax: h.umax.min(hi as u64),
+                    ..h
+                }
+            }
+        }
         (op::JNE, true) | (op::JEQ, false) => {
             // x != k moves a bound equal to k, as the kernel's does (of
             // the low half for JMP32).
             if h.umin == k && h.umax == k {
                 return None;
             }
-            let up = |b: u64| if b == k { b + 1 } else { b };
-            let down = |b: u64| if b == k { b - 1 } else { b };
+            // (A bound at the end of its range equal to k leaves the
+            // number k alone, decided above; kept within the width,
+            // should the bounds not be synced.)
+            let up = |b: u64| {
+                if b == k {
+                    b.saturating_add(1).min(w.umax())
+                } else {
+                    b
+                }
+            };
+            let down = |b: u64| if b == k { b.saturating_sub(1) } else { b };
             Bounds {
                 umin: up(h.umin),
                 umax: down(h.umax),
-                smin: if h.smin == ks { ks + 1 } else { h.smin },
-                smax: if h.smax == ks { ks - 1 } else { h.smax },
+                smin: if h.smin == ks {
+                    ks.saturating_add(1).min(w.smax())
+                } else {
+                    h.smin
+                },
+                smax: if h.smax == ks {
+                    ks.saturating_sub(1).max(w.smin())
+                } else {
+                    h.smax
+                },
             }
         }
         // jset: the kernel learns known bits (its regs_refine_cond_op):
@@ -1343,6 +1342,12 @@ mod tests {
         .expect("reached");
         let product = alu(op::ALU64, op::MUL, 0, signed, k(u64::MAX - 3)).expect("mul");
         assert_eq!((product.smin, product.smax, product.sure), (-20, 12, true));
+        // A quotient is any number to the kernel, even of constants (the
+        // running 6.18: `r3 = 16; r3 /= 8` reads as scalar()).
+        for (class, code) in [(op::ALU64, op::DIV), (op::ALU, op::MOD)] {
+            let q = alu(class, code, 0, k(16), k(8)).expect("quotient");
+            assert_eq!((q.lo, q.hi, q.sure), (0, u64::MAX, true));
+        }
     }
 
     /// The bounds decide a comparison only when every value goes one way,

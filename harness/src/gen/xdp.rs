@@ -829,8 +829,8 @@ impl Builder {
     /// xor) and perhaps a 64-bit comparison; the other half anything the
     /// kernel bounds in both widths: words, sign extensions, numbers past
     /// 32 bits, 32-bit operations (`w` registers), differences, negations,
-    /// arithmetic shifts, products by negative constants, and 32-bit and
-    /// signed comparisons.
+    /// arithmetic shifts, products by negative constants, quotients and
+    /// remainders, and 32-bit and signed comparisons.
     fn scalar_index(&mut self) {
         if self.hook == Hook::Socket {
             return;
@@ -927,7 +927,11 @@ impl Builder {
             } else {
                 op::ALU64
             };
-            let (code, imm) = match self.rng.below(11) {
+            let (code, imm) = match self.rng.below(12) {
+                11 => (
+                    *self.rng.pick(&[op::DIV, op::MOD]),
+                    *self.rng.pick(&[2, 8, 3]),
+                ),
                 0 | 1 => (
                     op::AND,
                     *self.rng.pick(&[0x1f, 0xf, 0xff, 0x7fff_ffff, -16]),

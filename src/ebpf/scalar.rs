@@ -525,6 +525,44 @@ impl Scalar {
         Scalar::signed(-half, half - 1, self.var, self.sure)
     }
 
+    /// Its low half's low `bits` bits sign-extended to 32, zero-extended
+    /// to 64 (`movsx32`), as the kernel's `coerce_subreg_to_size_sx`:
+    /// the same low half when its range keeps one sign there, else the
+    /// narrow type's whole range.
+    fn low_sign_extended(self, bits: u32) -> Scalar {
+        let extend = |v: i32| (v << (32 - bits)) >> (32 - bits);
+        let half = 1i32 << (bits - 1);
+        let (lo, hi) = if let Some(v) = self.exact() {
+            let v = extend(v as i32);
+            (v, v)
+        } else {
+            let same_top = (self.s32max as u32) >> bits == (self.s32min as u32) >> bits;
+            let (a, b) = (extend(self.s32min), extend(self.s32max));
+            let (lo, hi) = (a.min(b), a.max(b));
+            if same_top && (lo >= 0) == (hi >= 0) {
+                (lo, hi)
+            } else {
+                (-half, half - 1)
+            }
+        };
+        let one_sign = (lo >= 0) == (hi >= 0);
+        Scalar {
+            u32min: if one_sign { lo as u32 } else { 0 },
+            u32max: if one_sign { hi as u32 } else { u32::MAX },
+            s32min: lo,
+            s32max: hi,
+            bits: if one_sign {
+                Tnum::range(u64::from(lo as u32), u64::from(hi as u32))
+            } else {
+                Tnum::UNKNOWN
+            },
+            ..self
+        }
+        .zero_extended()
+        .synced()
+        .unwrap_or_else(|| Scalar::unsigned(0, u64::from(u32::MAX), self.var, false))
+    }
+
     /// Bounds from the bits known (`__update_reg_bounds`); with the
     /// kernel's own bits, one member of them left between the bounds
     /// makes the number that constant (its `tnum_step`, since Linux
@@ -705,6 +743,7 @@ pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Op
             (true, 0) => Some(src),
             (true, 8 | 16 | 32) => Some(src.sign_extended(off as u32)),
             (false, 0) => Some(src.low_half()),
+            (false, 8 | 16) => Some(src.low_sign_extended(off as u32)),
             _ => None,
         };
     }
@@ -1291,6 +1330,16 @@ mod tests {
         assert_eq!((high.smin, high.smax), (-128 << 32, 7 << 32));
         let n = alu(op::ALU64, op::ARSH, 0, high, Scalar::constant(32)).expect("arsh");
         assert_eq!((n.smin, n.smax, n.sure), (-128, 7, true));
+        // movsx32 of a byte (`w1 = (s8)w2`): the low half -128 ..= 127,
+        // the number its zero extension; of a byte below 128, the byte.
+        let m = alu(op::ALU, op::MOV, 8, Scalar::constant(0), BYTE).expect("movsx32");
+        assert_eq!(
+            (m.s32min, m.s32max, m.lo, m.hi),
+            (-128, 127, 0, u64::from(u32::MAX))
+        );
+        let small = refine(op::JMP, op::JLT, BYTE, 100, true).expect("reached");
+        let m = alu(op::ALU, op::MOV, 8, Scalar::constant(0), small).expect("movsx32");
+        assert_eq!((m.lo, m.hi, m.s32min, m.s32max), (0, 99, 0, 99));
         // Checked from below too, the low half is 0 ..= 7, and so is the
         // number.
         let c = refine(op::JMP32, op::JSLT, c, 0, false).expect("reached");

@@ -680,7 +680,7 @@ impl State {
     /// registers and stack slots of this frame and its callers' (the
     /// kernel's `find_equal_scalars` looks through every frame: a callee
     /// may have stored a copy into a caller's stack).
-    fn each_linked(&mut self, link: usize, f: &mut dyn FnMut(&mut Scalar)) {
+    fn each_linked(&mut self, link: u32, f: &mut dyn FnMut(&mut Scalar)) {
         if link == 0 {
             return;
         }
@@ -1166,7 +1166,8 @@ fn explore(
                             // instruction, taken first from any older copies
                             // it named, which hold another number now).
                             Val::Scalar(sc) if sc.link == 0 && sc.exact().is_none() => {
-                                let link = pc + 1;
+                                // (Programs are far shorter than 2^32.)
+                                let link = u32::try_from(pc + 1).unwrap_or(u32::MAX);
                                 s.each_linked(link, &mut |o| o.link = 0);
                                 let linked = Val::Scalar(Scalar { link, ..sc });
                                 s.regs[src] = linked;

@@ -54,11 +54,16 @@ pub(crate) struct Scalar {
     /// Registers and stack slots holding the same `link` (non-zero) hold
     /// copies of one number, so bounds learnt on one hold for all (the
     /// kernel's scalar ids); 0 for none.
-    pub link: usize,
+    pub link: u32,
     /// The kernel's bounds are these on the path giving each extreme (see
     /// the module header).
     pub sure: bool,
 }
+
+// (The context pass copies states of registers and stack slots holding
+// these from instruction to instruction: their size is much of a load's
+// time.)
+const _: () = assert!(std::mem::size_of::<Scalar>() <= 72);
 
 /// The kernel's `MAX_PACKET_OFF`: the largest number a packet pointer may
 /// be moved by and still be proven.
@@ -707,9 +712,15 @@ impl Scalar {
             if self.empty() {
                 return None;
             }
+            let before = self;
             self.deduce32();
             self.deduce64();
             self.deduce_mixed();
+            // (A round that learns nothing leaves the next nothing to
+            // learn: the same result, sooner.)
+            if self == before {
+                break;
+            }
         }
         if self.empty() {
             return None;

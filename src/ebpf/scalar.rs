@@ -748,8 +748,8 @@ impl Scalar {
 pub(crate) fn alu(class: u8, code: u8, off: i16, dst: Scalar, src: Scalar) -> Option<Scalar> {
     let wide = class == op::ALU64;
     if code == op::MOV {
-        // A move (`dst` unused), sign-extending with an offset (`movsx`;
-        // the 32-bit form is not followed).
+        // A move (`dst` unused), sign-extending with an offset (`movsx`,
+        // of the whole or, 32-bit, of the low half).
         return match (wide, off) {
             (true, 0) => Some(src),
             (true, 8 | 16 | 32) => Some(src.sign_extended(off as u32)),
@@ -1039,7 +1039,6 @@ pub(crate) fn range_decides(class: u8, code: u8, s: Scalar, k: u64) -> Option<bo
             _ => {}
         }
     }
-    let unsigned = |always: bool, never: bool| (always, never);
     let (always, never) = match code {
         // Equal never where k is outside either range.
         op::JEQ | op::JNE => {
@@ -1050,10 +1049,10 @@ pub(crate) fn range_decides(class: u8, code: u8, s: Scalar, k: u64) -> Option<bo
                 (outside, false)
             }
         }
-        op::JGT => unsigned(h.umin > k, h.umax <= k),
-        op::JGE => unsigned(h.umin >= k, h.umax < k),
-        op::JLT => unsigned(h.umax < k, h.umin >= k),
-        op::JLE => unsigned(h.umax <= k, h.umin > k),
+        op::JGT => (h.umin > k, h.umax <= k),
+        op::JGE => (h.umin >= k, h.umax < k),
+        op::JLT => (h.umax < k, h.umin >= k),
+        op::JLE => (h.umax <= k, h.umin > k),
         op::JSGT => (h.smin > ks, h.smax <= ks),
         op::JSGE => (h.smin >= ks, h.smax < ks),
         op::JSLT => (h.smax < ks, h.smin >= ks),

@@ -828,10 +828,10 @@ impl Builder {
     /// one to three 64-bit operations (masks, shifts, sums, products, or,
     /// xor) and perhaps a 64-bit comparison; the other half anything the
     /// kernel bounds in both widths: words, sign extensions (of the low
-    /// half too), numbers past
-    /// 32 bits, 32-bit operations (`w` registers), differences, negations,
-    /// arithmetic shifts, products by negative constants, quotients and
-    /// remainders, and 32-bit and signed comparisons.
+    /// half too), numbers past 32 bits, 32-bit operations (`w`
+    /// registers), differences, negations, arithmetic shifts, products by
+    /// negative constants, quotients and remainders, and 32-bit and signed
+    /// comparisons.
     fn scalar_index(&mut self) {
         if self.hook == Hook::Socket {
             return;
@@ -907,11 +907,6 @@ impl Builder {
         let at = self.access_off(len, size);
         self.push(ldx(size, 3, 7, at));
         match self.rng.below(6) {
-            // Sign-extended in the low half (`w3 = (s8)w3`, cpu v4).
-            5 => {
-                let off = *self.rng.pick(&[8, 16]);
-                self.push(Insn::new(op::ALU | op::MOV | op::X, 3, 3, off, 0));
-            }
             // Sign-extended (clang's `lsh; arsh`).
             0 => {
                 let shift = 64 - 8 * i32::from(bytes(size));
@@ -924,6 +919,11 @@ impl Builder {
                 self.push(ldx(op::B, 4, 7, at));
                 self.push(alu64(op::LSH, 3, 32));
                 self.push(alu64_reg(op::OR, 3, 4));
+            }
+            // Sign-extended in the low half (`w3 = (s8)w3`, cpu v4).
+            5 => {
+                let off = *self.rng.pick(&[8, 16]);
+                self.push(Insn::new(op::ALU | op::MOV | op::X, 3, 3, off, 0));
             }
             _ => {}
         }

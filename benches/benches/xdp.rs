@@ -4,8 +4,10 @@
 //! `parse.c`; per packet of `examples/sample.pcap` (400 packets, a mix of
 //! TCP, UDP, ARP, IPv6, LLDP).
 //!
+//! Also each object's load against the kernel's through libbpf.
+//!
 //! `cargo bench -p cranebpf-bench --bench xdp` (needs clang with libbpf's
-//! headers).
+//! headers; the kernel's rows need libbpf and root).
 
 use cranebpf::ebpf::elf::{self, ObjectProgram};
 use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
@@ -184,6 +186,45 @@ fn xdp(c: &mut Criterion) {
     }
 }
 
+/// Loading an object, from its bytes to a program ready to run: ours
+/// (ELF, maps, verifier and the JIT's compile) against the kernel's
+/// through libbpf (BTF, maps, verifier, the kernel's JIT), one
+/// single-program object at a time.
+fn load(c: &mut Criterion) {
+    cranebpf_bench::libbpf::quiet();
+    for name in ["counter", "lpm", "bounds", "vlan", "tc_nat", "parse"] {
+        let bytes = object(name);
+        let mut g = c.benchmark_group(format!("load/{name}"));
+        for engine in Engine::EBPF {
+            let options = PacketOptions {
+                engine: Some(engine),
+                trace: false,
+                ..PacketOptions::default()
+            };
+            g.bench_function(engine.name(), |b| {
+                b.iter(|| {
+                    let obj = elf::load(black_box(&bytes)).expect("loads");
+                    black_box(
+                        PacketProgram::new(&obj.programs[0], &obj.maps, options.clone())
+                            .expect("prepares"),
+                    );
+                })
+            });
+        }
+        match cranebpf_bench::libbpf::load_and_close(&bytes) {
+            Ok(()) => {
+                g.bench_function("kernel (libbpf)", |b| {
+                    b.iter(|| cranebpf_bench::libbpf::load_and_close(black_box(&bytes)))
+                });
+            }
+            Err(e) => {
+                eprintln!("load/{name}: no kernel row: libbpf's load failed ({e}); needs root")
+            }
+        }
+        g.finish();
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -194,6 +235,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = xdp
+    targets = xdp, load
 }
 criterion_main!(benches);

@@ -4,6 +4,7 @@
 //! A separate workspace member, so that criterion and the peers stay out
 //! of cranebpf's own build (`cargo bench -p cranebpf-bench`).
 
+pub mod libbpf;
 pub mod native;
 pub mod peers;
 pub mod workload;

@@ -522,10 +522,84 @@ fn byte_mask(from: u32, len: u32) -> u8 {
     (((1u16 << len) - 1) << from) as u8
 }
 
+/// A frame's stack slots from r10 down (slot 0 holds r10-8 .. r10-1),
+/// each with its [`KeyBytes`], held only up to the deepest slot written:
+/// states are copied per instruction and kept per path, and a program
+/// using 24 bytes of stack then copies, hashes and compares three slots,
+/// not 64. A slot past the end is `Unset` with nothing known of its bytes;
+/// equality and hash ignore such slots however they came to be held.
+#[derive(Clone, Debug, Default)]
+struct Slots(Vec<(Val, KeyBytes)>);
+
+impl Slots {
+    fn val(&self, slot: usize) -> Val {
+        self.0.get(slot).map_or(Val::Unset, |e| e.0)
+    }
+
+    fn key(&self, slot: usize) -> KeyBytes {
+        self.0.get(slot).map_or_else(KeyBytes::default, |e| e.1)
+    }
+
+    /// Slot `slot`'s value and key bytes, to change (`slot` < [`SLOTS`]).
+    fn entry(&mut self, slot: usize) -> &mut (Val, KeyBytes) {
+        if slot >= self.0.len() {
+            self.0.resize(slot + 1, (Val::Unset, KeyBytes::default()));
+        }
+        &mut self.0[slot]
+    }
+
+    /// The value of every slot held, to change (those not held are
+    /// `Unset`, which nothing that walks them changes).
+    fn vals_mut(&mut self) -> impl Iterator<Item = &mut Val> {
+        self.0.iter_mut().map(|e| &mut e.0)
+    }
+
+    /// The slots up to the deepest one that holds anything.
+    fn held(&self) -> &[(Val, KeyBytes)] {
+        let end = self
+            .0
+            .iter()
+            .rposition(|e| *e != (Val::Unset, KeyBytes::default()))
+            .map_or(0, |k| k + 1);
+        &self.0[..end]
+    }
+
+    fn join(&mut self, other: &Slots, widen: bool) {
+        if other.0.len() > self.0.len() {
+            self.0
+                .resize(other.0.len(), (Val::Unset, KeyBytes::default()));
+        }
+        for (k, (a, ka)) in self.0.iter_mut().enumerate() {
+            let (b, kb) = (other.val(k), other.key(k));
+            *a = a.join(b, widen);
+            if *ka != kb {
+                *ka = KeyBytes {
+                    zero: ka.zero & kb.zero,
+                    spilled: ka.spilled.max(kb.spilled),
+                };
+            }
+        }
+    }
+}
+
+impl PartialEq for Slots {
+    fn eq(&self, other: &Slots) -> bool {
+        self.held() == other.held()
+    }
+}
+
+impl Eq for Slots {}
+
+impl std::hash::Hash for Slots {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.held().hash(h);
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct State {
     regs: [Val; 11],
-    stack: [Val; SLOTS],
+    stack: Slots,
     /// The same for each variable packet pointer's id (sorted by id; an id
     /// missing has nothing proven).
     var_ranges: Vec<(usize, u64)>,
@@ -541,8 +615,6 @@ struct State {
     /// path knows).
     past_end: u16,
     at_end: u16,
-    /// Per slot, what makes a map key there a constant for the kernel.
-    keys: [KeyBytes; SLOTS],
     /// In a function called locally and followed from its call, as the
     /// kernel follows it: the caller's side, resumed at the callee's exit.
     caller: Option<Box<Caller>>,
@@ -570,8 +642,7 @@ impl State {
     fn unset() -> State {
         State {
             regs: [Val::Unset; 11],
-            stack: [Val::Unset; SLOTS],
-            keys: [KeyBytes::default(); SLOTS],
+            stack: Slots::default(),
             var_ranges: Vec::new(),
             main: false,
             unwritten: regs::ALL,
@@ -610,7 +681,7 @@ impl State {
     /// the kernel's `find_good_pkt_pointers`, over every frame.
     fn prove_packet(&mut self, meta: bool, proven: u64) {
         self.each_frame(&mut |st| {
-            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+            for v in st.regs.iter_mut().chain(st.stack.vals_mut()) {
                 match v {
                     Val::Pkt(_, r) if !meta => *r = (*r).max(proven),
                     Val::PktMeta(_, r) if meta => *r = (*r).max(proven),
@@ -643,17 +714,7 @@ impl State {
         for (a, b) in self.regs.iter_mut().zip(other.regs) {
             *a = a.join(b, widen);
         }
-        for (a, b) in self.stack.iter_mut().zip(other.stack) {
-            *a = a.join(b, widen);
-        }
-        for (a, b) in self.keys.iter_mut().zip(other.keys) {
-            if *a != b {
-                *a = KeyBytes {
-                    zero: a.zero & b.zero,
-                    spilled: a.spilled.max(b.spilled),
-                };
-            }
-        }
+        self.stack.join(&other.stack, widen);
         *self != before
     }
 
@@ -685,7 +746,7 @@ impl State {
             return;
         }
         self.each_frame(&mut |st| {
-            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+            for v in st.regs.iter_mut().chain(st.stack.vals_mut()) {
                 if let Val::Scalar(o) = v {
                     if o.link == link {
                         f(o);
@@ -759,8 +820,7 @@ impl State {
         let len = end.min(0) - i128::from(low);
         if len > 0 {
             for t in stack_slot(low, len as usize).1 {
-                self.stack[t] = v;
-                self.keys[t] = KeyBytes::default();
+                *self.stack.entry(t) = (v, KeyBytes::default());
             }
         }
     }
@@ -782,12 +842,12 @@ impl State {
         let byte = at.rem_euclid(8) as u32;
         let size = (size as u32).min(8 - byte);
         let known = value.filter(|v| v.sure).and_then(|v| v.exact());
-        let k = &mut self.keys[slot];
+        let (held, k) = self.stack.entry(slot);
         if byte == 0 {
             k.zero &= !byte_mask(0, size);
             k.spilled = size as u8;
             if let (Some(v), true) = (known, size < 8) {
-                self.stack[slot] = Val::Scalar(Scalar::constant(v));
+                *held = Val::Scalar(Scalar::constant(v));
             }
             return;
         }
@@ -810,13 +870,15 @@ impl State {
             return None;
         }
         let slot = ((-at - 1) / 8) as usize;
-        let k = self.keys[slot];
+        let k = self.stack.key(slot);
         let byte = at.rem_euclid(8) as u32;
         if (k.zero >> byte).trailing_ones() >= key_size {
             return Some(0);
         }
         let spilled = u32::from(k.spilled);
-        let value = self.stack[slot]
+        let value = self
+            .stack
+            .val(slot)
             .scalar()
             .filter(|sc| sc.sure)
             .and_then(|sc| sc.exact())?;
@@ -851,7 +913,7 @@ impl State {
     /// kernel's `mark_reg_invalid`).
     fn forget_packet(&mut self) {
         self.each_frame(&mut |st| {
-            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+            for v in st.regs.iter_mut().chain(st.stack.vals_mut()) {
                 if matches!(
                     v,
                     Val::Pkt(..) | Val::PktVar { .. } | Val::PktEnd | Val::PktMeta(..)
@@ -867,7 +929,7 @@ impl State {
     /// Stops following the variable packet pointers of `id`.
     fn forget_var(&mut self, id: usize) {
         self.each_frame(&mut |st| {
-            for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+            for v in st.regs.iter_mut().chain(st.stack.vals_mut()) {
                 if matches!(*v, Val::PktVar { id: i, .. } if i == id) {
                     *v = Val::Unknown;
                 }
@@ -940,10 +1002,13 @@ pub fn check_subprograms_without_btf(prog: &Program) -> Result<(), ContextError>
     Ok(())
 }
 
+/// The hasher of the exploration's own keys.
+type FxBuild = std::hash::BuildHasherDefault<crate::fxhash::FxHasher>;
+
 /// A state's hash, to find an equal one among many quickly.
 fn state_hash(s: &State) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<crate::fxhash::FxHasher>::default().hash_one(s)
+    use std::hash::BuildHasher;
+    FxBuild::default().hash_one(s)
 }
 
 /// The pass, keeping up to `paths` states apart per instruction.
@@ -959,7 +1024,7 @@ fn explore(
     // explores them (`nh_off` 14 on one path and 18 on another stay two
     // states, each checked), up to `paths`; past that the last one joins
     // every further path.
-    let mut states: Vec<Vec<State>> = vec![Vec::new(); n];
+    let mut states: Vec<Vec<Box<State>>> = vec![Vec::new(); n];
     // Joins at each instruction: past a few, a loop's numbers are widened.
     let mut joins: Vec<u32> = vec![0; n];
     if n == 0 {
@@ -977,7 +1042,7 @@ fn explore(
     // keep.
     let mut loop_split = 0usize;
     state_hashes[0].push(state_hash(&entry));
-    states[0].push(entry);
+    states[0].push(Box::new(entry));
     // Reads before writes are checked here, path by path as the kernel
     // explores them (the verifier's own data flow joins every path, and
     // would refuse a read that only paths the kernel never takes leave
@@ -1003,12 +1068,12 @@ fn explore(
     // Refusals of paths joined into the state at (instruction, path),
     // found as they joined.
     let mut joined_refusals = std::collections::HashMap::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<_, FxBuild> = Default::default();
     // (A refusal made while exploring ends it; checks of what was
     // explored before it come first.)
     let explored = (|| -> Result<(), ContextError> {
         while let Some((pc, path)) = work.pop() {
-            let Some(state) = states[pc].get(path).cloned() else {
+            let Some(state) = states[pc].get(path).map(|s| State::clone(s)) else {
                 continue;
             };
             if seen.insert((pc, path)) {
@@ -1059,7 +1124,7 @@ fn explore(
                 let hash = state_hash(&st);
                 // (Hashes first: a loop keeps hundreds of states per
                 // instruction, and comparing each whole was most of a load.)
-                if let Some(k) = (0..here.len()).find(|&k| hashes[k] == hash && here[k] == st) {
+                if let Some(k) = (0..here.len()).find(|&k| hashes[k] == hash && *here[k] == st) {
                     // A state already waiting is explored now, as the
                     // kernel (which keeps no list of pending states to
                     // prune against) explores this path's copy of it.
@@ -1079,7 +1144,7 @@ fn explore(
                 else {
                     split += usize::from(!here.is_empty());
                     loop_split += usize::from(here.len() >= paths);
-                    here.push(st);
+                    here.push(Box::new(st));
                     hashes.push(hash);
                     work.push((to, here.len() - 1));
                     return true;
@@ -1294,10 +1359,10 @@ fn explore(
                         }
                     });
                     let value = match (stack, constant, frame) {
-                        (Some(Some(slot)), _, Some(f)) => match f.stack[slot] {
+                        (Some(Some(slot)), _, Some(f)) => match f.stack.val(slot) {
                             Val::Unset => unsure,
                             // (Eight bytes of a narrower spill.)
-                            _ if !matches!(f.keys[slot].spilled, 0 | 8) => unsure,
+                            _ if !matches!(f.stack.key(slot).spilled, 0 | 8) => unsure,
                             v => v,
                         },
                         // (Part of a spilled pointer: not followed.)
@@ -1305,7 +1370,7 @@ fn explore(
                             Val::Stack(o) | Val::OuterStack(_, o)
                                 if stack_slot(o + i64::from(i.off), size)
                                     .1
-                                    .any(|t| f.stack[t].is_pointer()) =>
+                                    .any(|t| f.stack.val(t).is_pointer()) =>
                             {
                                 Val::Other
                             }
@@ -1384,17 +1449,17 @@ fn explore(
                         // for the kernel (STACK_MISC, a spill there
                         // scrubbed; a pointer may not be stored so).
                         for t in touched {
-                            frame.stack[t] = Val::Scalar(Scalar {
+                            frame.stack.entry(t).0 = Val::Scalar(Scalar {
                                 sure: false,
                                 ..Scalar::unknown()
                             });
                         }
                         match (exact, i.class(), i.mode()) {
-                            (Some(slot), op::STX, op::MEM) => frame.stack[slot] = value,
+                            (Some(slot), op::STX, op::MEM) => frame.stack.entry(slot).0 = value,
                             // (An immediate stored whole: the kernel
                             // spills it as a constant.)
                             (Some(slot), op::ST, _) => {
-                                frame.stack[slot] =
+                                frame.stack.entry(slot).0 =
                                     Val::Scalar(Scalar::constant(i64::from(i.imm) as u64));
                             }
                             _ => {}
@@ -1659,7 +1724,7 @@ fn explore(
                                 if let Val::Sample { id, .. } = released {
                                     s.release(id);
                                     s.each_frame(&mut |st| {
-                                        for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                                        for v in st.regs.iter_mut().chain(st.stack.vals_mut()) {
                                             if matches!(*v, Val::Sample { id: i, .. } if i == id) {
                                                 *v = Val::Scalar(Scalar::unknown());
                                             }
@@ -1725,7 +1790,7 @@ fn explore(
                     if null && matches!(lookup, Lookup::Sample(_)) {
                         st.release(id);
                     }
-                    for v in st.regs.iter_mut().chain(st.stack.iter_mut()) {
+                    for v in st.regs.iter_mut().chain(st.stack.vals_mut()) {
                         if *v == Val::MapOrNull(id, lookup) {
                             *v = value;
                         }
@@ -3413,6 +3478,30 @@ mod tests {
     use super::*;
     use crate::ebpf::asm::assemble;
     use crate::ebpf::maps::{MapDef, MapKind};
+
+    #[test]
+    fn stack_slots_held_or_not_are_the_same_state() {
+        // A slot held but unset (the vector grown past it) is the slot
+        // not held: equal, hashed alike, so such paths are one state.
+        let mut grown = Slots::default();
+        grown.entry(5);
+        assert_eq!(grown, Slots::default());
+        assert_eq!(state_hash(&State::unset()), {
+            let mut s = State::unset();
+            s.stack = grown.clone();
+            state_hash(&s)
+        });
+        // A join with a deeper stack keeps the deeper slots; one with a
+        // shallower stack keeps them too (unset joins as the other side).
+        let mut deep = Slots::default();
+        *deep.entry(3) = (Val::Scalar(Scalar::constant(7)), KeyBytes::default());
+        let mut shallow = Slots::default();
+        shallow.join(&deep, false);
+        assert_eq!(shallow, deep);
+        deep.join(&grown, false);
+        assert_eq!(deep.val(3), Val::Scalar(Scalar::constant(7)));
+        assert_eq!(deep.val(40), Val::Unset);
+    }
 
     /// `src` assembled, its `lddw`s made references to the map their
     /// immediate numbers.

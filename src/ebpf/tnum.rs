@@ -176,35 +176,28 @@ impl Tnum {
     }
 
     /// The smallest member that is at least `z`, if any (as the kernel's
-    /// `tnum_step` walks a tnum's members): bits from the top, keeping
-    /// `z`'s prefix while the known bits allow, else the least member
-    /// above it found on the way.
+    /// `tnum_step` walks a tnum's members). Where `z`'s highest bit that
+    /// disagrees with a known bit is a known 1, the member keeps `z`'s
+    /// bits above it; where a known 0, the lowest unknown bit above it
+    /// that `z` has 0 is set instead (none: no member is that large).
+    /// Below the bit chosen, the least: the known bits. (Constant time:
+    /// the bounds sync asks this of every number it tightens.)
     pub(crate) fn member_at_least(self, z: u64) -> Option<u64> {
         let (v, m) = (self.value, self.mask);
-        let mut prefix = 0u64;
-        let mut above = None;
-        for i in (0..64).rev() {
-            let bit = 1u64 << i;
-            let below = v & (bit - 1);
-            let z_set = z & bit != 0;
-            if m & bit != 0 {
-                if z_set {
-                    prefix |= bit;
-                } else {
-                    // A 1 here is above `z`; lower choices come closer.
-                    above = Some(prefix | bit | below);
-                }
-            } else if (v & bit != 0) == z_set {
-                prefix |= v & bit;
-            } else if v & bit != 0 {
-                // A known 1 where `z` has 0: above it, and least so.
-                return Some(prefix | bit | below);
-            } else {
-                // A known 0 where `z` has 1: below it on this prefix.
-                return above;
-            }
+        let differ = (z ^ v) & !m;
+        if differ == 0 {
+            return Some(z);
         }
-        Some(prefix)
+        let top = 63 - differ.leading_zeros();
+        let set_at = |i: u32| {
+            let bit = 1u64 << i;
+            (z & !(bit | (bit - 1))) | bit | (v & (bit - 1))
+        };
+        if v >> top & 1 == 1 {
+            return Some(set_at(top));
+        }
+        let free = m & !z & (!0u64).checked_shl(top + 1).unwrap_or(0);
+        (free != 0).then(|| set_at(free.trailing_zeros()))
     }
 }
 
@@ -273,6 +266,32 @@ mod tests {
                 members.iter().copied().find(|&m| m >= z),
                 "{z}"
             );
+        }
+        // Every 6-bit tnum, placed at the bottom and at the top of the
+        // word (where no bit lies above), against its members by brute
+        // force.
+        for shift in [0, 58] {
+            for value in 0u64..64 {
+                for mask in (0u64..64).filter(|m| m & value == 0) {
+                    let t = Tnum {
+                        value: value << shift,
+                        mask: mask << shift,
+                    };
+                    let members: Vec<u64> = (0u64..64)
+                        .map(|x| x << shift)
+                        .filter(|x| x & !t.mask == t.value)
+                        .collect();
+                    for z in (0u64..64).map(|x| x << shift) {
+                        for z in [z, z.saturating_add(1)] {
+                            assert_eq!(
+                                t.member_at_least(z),
+                                members.iter().copied().find(|&m| m >= z),
+                                "{t:?} {z}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }

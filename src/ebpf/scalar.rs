@@ -34,7 +34,7 @@ use super::tnum::Tnum;
 /// s32max`, each as tight as the others allow (the kernel's
 /// `reg_bounds_sync`), and the bits known (`bits`, the kernel's
 /// `var_off`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Scalar {
     pub lo: u64,
     pub hi: u64,
@@ -58,6 +58,18 @@ pub(crate) struct Scalar {
     /// The kernel's bounds are these on the path giving each extreme (see
     /// the module header).
     pub sure: bool,
+}
+
+/// Hashes the fields that most often tell numbers apart, not all twelve:
+/// equal numbers still hash alike, and the context pass hashes every
+/// state it meets, registers and slots (every field was a sixth of a
+/// load's time).
+impl std::hash::Hash for Scalar {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.lo ^ self.hi.rotate_left(32));
+        h.write_u64(self.smin as u64 ^ self.bits.mask.rotate_left(17));
+        h.write_u32(self.link);
+    }
 }
 
 // (The context pass copies states of registers and stack slots holding

@@ -136,6 +136,7 @@ fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
         ],
         license: Some("GPL".into()),
         maps: case.maps.clone(),
+        core_relocations: 0,
     };
     let options = PacketOptions {
         engine: Some(engine),

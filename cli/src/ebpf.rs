@@ -333,6 +333,14 @@ pub fn load_packet_program(
             chosen.section
         )));
     }
+    if object.core_relocations > 0 {
+        eprintln!(
+            "note: {}: {} CO-RE relocations taken as compiled, against the object's own \
+             types (libbpf resolves them against the running kernel's)",
+            path.display(),
+            object.core_relocations
+        );
+    }
     Ok((object, index))
 }
 

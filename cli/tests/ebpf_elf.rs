@@ -16,11 +16,17 @@ mod support;
 /// Compiles `source` with clang for BPF, or `None` (with a reason) when
 /// clang is missing outside CI.
 fn compile(name: &str, source: &str) -> Option<support::TempFile> {
+    compile_with(name, source, &[])
+}
+
+/// [`compile`] with more clang arguments (`-g` for BTF).
+fn compile_with(name: &str, source: &str, args: &[&str]) -> Option<support::TempFile> {
     let o = support::temp_path(&format!("{name}.o"));
     let c = o.with_extension("c");
     std::fs::write(&c, source).expect("write the source");
     match Command::new("clang")
         .args(["-O2", "-target", "bpf", "-c"])
+        .args(args)
         .arg(&c)
         .arg("-o")
         .arg(&o)
@@ -252,6 +258,58 @@ int versioned(void *ctx) { return LINUX_KERNEL_VERSION > 0x60000 ? 2 : 1; }
         err.contains("a reference to the kernel symbol 'LINUX_KERNEL_VERSION'"),
         "{err}"
     );
+}
+
+/// CO-RE relocations (clang's `preserve_access_index`, here a field
+/// access and a field-exists test) are counted and left as clang wrote
+/// them, and the command says so: the program runs with the offsets of
+/// its own types.
+#[test]
+fn core_relocations_are_counted_and_named() {
+    let Some(core) = compile_with(
+        "core",
+        r#"
+struct xdp_md { unsigned data, data_end; };
+struct eth { unsigned char dst[6], src[6]; unsigned short proto; }
+    __attribute__((preserve_access_index));
+__attribute__((section("xdp"), used))
+int ipv4(struct xdp_md *ctx) {
+    struct eth *e = (void *)(long)ctx->data;
+    if ((void *)(e + 1) > (void *)(long)ctx->data_end) return 1;
+    if (!__builtin_preserve_field_info(e->proto, 2)) return 0;
+    return e->proto == __builtin_bswap16(0x0800) ? 2 : 1;
+}
+char _license[] __attribute__((section("license"), used)) = "GPL";
+"#,
+        &["-g"],
+    ) else {
+        return;
+    };
+    assert_eq!(load(&core).core_relocations, 2);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sample.pcap");
+    let (code, out, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        core.to_str().unwrap(),
+        "-r",
+        sample.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("2 CO-RE relocations taken as compiled, against the object's own types"),
+        "{err}"
+    );
+    let bytes = std::fs::read(&sample).unwrap();
+    let expected: Vec<String> = cranebpf::capture::packets(&bytes)
+        .unwrap()
+        .iter()
+        .map(|(_, p)| match p.data.get(12..14) {
+            Some([0x08, 0x00]) => "2",
+            _ => "1",
+        })
+        .map(String::from)
+        .collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
 }
 
 /// An object whose maps would take more than the runtime gives (here a

@@ -316,7 +316,8 @@ fn malformed_ebpf_exits_2_and_refused_ebpf_exits_1() {
 #[test]
 fn malformed_elf_objects_exit_2_naming_the_place_and_write_nothing() {
     // Cut or corrupted copies of a clang-built XDP object: the header, the
-    // section table, a program section, a relocation, .maps, .BTF.
+    // section table, a program section, a relocation, .maps, .BTF, the
+    // CO-RE part of .BTF.ext.
     for file in hostile("elf") {
         let name = file_name(&file);
         let prog = file.to_str().expect("utf8 path");

@@ -3,7 +3,8 @@
 //! BPF_MAP_TYPE_HASH)` is a member `int (*type)[1]`, `__type(key, T)` a
 //! member `T *key`). Read from the `.BTF` section as the kernel documents
 //! it (Documentation/bpf/btf.rst): a header, then type records, then
-//! strings. Every malformed record is an error naming its type id.
+//! strings. Every malformed record is an error naming its type id. And
+//! of `.BTF.ext`, only how many CO-RE relocations it holds.
 
 use super::ElfError;
 
@@ -54,6 +55,56 @@ pub(super) struct Btf {
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The number of CO-RE relocation records in a `.BTF.ext` section
+/// (libbpf's `btf_ext_header`: magic 0xeb9f, the header's length at byte
+/// 4, and from 32-byte headers on, the records' offset past the header
+/// and length at bytes 24 and 28; the records are a record size, then per
+/// program section its name and count and that many records). An error
+/// names the byte of the section that is wrong, as libbpf refuses such
+/// an object.
+pub(super) fn core_relocation_count(ext: &[u8]) -> Result<usize, ElfError> {
+    let bad = |at: usize, what: &str| ElfError(format!("section '.BTF.ext', byte {at}: {what}"));
+    let word = |at: usize| {
+        u32_at(ext, at)
+            .map(|v| v as usize)
+            .ok_or_else(|| bad(at, "past the end of the section"))
+    };
+    if ext.get(..2) != Some(&MAGIC.to_le_bytes()) {
+        return Err(bad(0, "not BTF.ext (magic 0xeb9f, little-endian)"));
+    }
+    let header = word(4)?;
+    if header < 32 {
+        return Ok(0);
+    }
+    let (off, len) = (word(24)?, word(28)?);
+    if len == 0 {
+        return Ok(0);
+    }
+    let start = header
+        .checked_add(off)
+        .filter(|s| s.checked_add(len).is_some_and(|e| e <= ext.len()))
+        .ok_or_else(|| bad(28, "CO-RE relocations past the end of the section"))?;
+    let end = start + len;
+    let record = word(start)?;
+    if record == 0 {
+        return Err(bad(start, "CO-RE relocation records of size 0"));
+    }
+    let (mut at, mut count) = (start + 4, 0usize);
+    while at < end {
+        if at + 8 > end {
+            return Err(bad(at, "a CO-RE relocation section header cut short"));
+        }
+        let n = word(at + 4)?;
+        let records = n
+            .checked_mul(record)
+            .filter(|&b| (at + 8).checked_add(b).is_some_and(|e| e <= end))
+            .ok_or_else(|| bad(at + 4, &format!("{n} CO-RE relocations past their end")))?;
+        count += n;
+        at += 8 + records;
+    }
+    Ok(count)
 }
 
 impl Btf {
@@ -256,5 +307,66 @@ impl Btf {
             out.push((v.name.clone(), offset, fields));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `.BTF.ext` of a 32-byte header and a CO-RE part of `records`
+    /// (record size 16, then per section: name, count, records).
+    fn btf_ext(core: &[u32]) -> Vec<u8> {
+        let mut b = vec![0x9f, 0xeb, 1, 0];
+        for v in [32u32, 0, 0, 0, 0, 0, 4 * core.len() as u32] {
+            b.extend(v.to_le_bytes());
+        }
+        b.extend(core.iter().flat_map(|v| v.to_le_bytes()));
+        b
+    }
+
+    #[test]
+    fn core_relocations_are_counted_and_bad_ones_named_by_byte() {
+        let rec = [0u32; 4];
+        // Two sections: two records, then one.
+        let mut core = vec![16, 7, 2];
+        core.extend(rec.iter().chain(&rec));
+        core.extend([9, 1]);
+        core.extend(rec);
+        assert_eq!(core_relocation_count(&btf_ext(&core)).unwrap(), 3);
+        // No CO-RE part (a 24-byte header, as older clang writes).
+        let mut old = btf_ext(&[]);
+        old[4] = 24;
+        assert_eq!(core_relocation_count(&old).unwrap(), 0);
+        // A count past the records' end, a record size of 0, a header past
+        // the section, a wrong magic.
+        let e = core_relocation_count(&btf_ext(&[16, 7, 3, 0, 0, 0, 0])).unwrap_err();
+        assert_eq!(
+            e.0,
+            "section '.BTF.ext', byte 40: 3 CO-RE relocations past their end"
+        );
+        let e = core_relocation_count(&btf_ext(&[0, 7, 1])).unwrap_err();
+        assert_eq!(
+            e.0,
+            "section '.BTF.ext', byte 32: CO-RE relocation records of size 0"
+        );
+        let e = core_relocation_count(&btf_ext(&[16, 7])).unwrap_err();
+        assert_eq!(
+            e.0,
+            "section '.BTF.ext', byte 36: a CO-RE relocation section header cut short"
+        );
+        let mut long = btf_ext(&[16]);
+        long[28] = 200;
+        let e = core_relocation_count(&long).unwrap_err();
+        assert_eq!(
+            e.0,
+            "section '.BTF.ext', byte 28: CO-RE relocations past the end of the section"
+        );
+        let e = core_relocation_count(&[0xeb, 0x9f, 1, 0]).unwrap_err();
+        assert!(
+            e.0.starts_with("section '.BTF.ext', byte 0: not BTF.ext"),
+            "{e:?}"
+        );
+        assert!(core_relocation_count(&[0x9f, 0xeb, 1]).is_err());
     }
 }

@@ -266,7 +266,7 @@ fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
     let btf_ext = file.section_by_name(".BTF.ext");
     let btf_functions = btf_ext.is_some();
     let core_relocations = match &btf_ext {
-        Some(section) => core_relocation_count(section_bytes(section, ".BTF.ext")?)?,
+        Some(section) => btf::core_relocation_count(section_bytes(section, ".BTF.ext")?)?,
         None => 0,
     };
     // `.text`, its relocated calls resolved within it.
@@ -477,56 +477,6 @@ fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
         maps: maps.defs,
         core_relocations,
     })
-}
-
-/// The number of CO-RE relocation records in a `.BTF.ext` section
-/// (libbpf's `btf_ext_header`: magic 0xeb9f, the header's length at byte
-/// 4, and from 32-byte headers on, the records' offset past the header
-/// and length at bytes 24 and 28; the records are a record size, then per
-/// program section its name and count and that many records). An error
-/// names the byte of the section that is wrong, as libbpf refuses such
-/// an object.
-fn core_relocation_count(ext: &[u8]) -> Result<usize, ElfError> {
-    let bad = |at: usize, what: &str| ElfError(format!("section '.BTF.ext', byte {at}: {what}"));
-    let u32_at = |at: usize| -> Result<usize, ElfError> {
-        ext.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .ok_or_else(|| bad(at, "past the end of the section"))
-    };
-    if ext.get(..2) != Some(&[0x9f, 0xeb]) {
-        return Err(bad(0, "not BTF.ext (magic 0xeb9f, little-endian)"));
-    }
-    let header = u32_at(4)?;
-    if header < 32 {
-        return Ok(0);
-    }
-    let (off, len) = (u32_at(24)?, u32_at(28)?);
-    if len == 0 {
-        return Ok(0);
-    }
-    let start = header
-        .checked_add(off)
-        .filter(|s| s.checked_add(len).is_some_and(|e| e <= ext.len()))
-        .ok_or_else(|| bad(28, "CO-RE relocations past the end of the section"))?;
-    let end = start + len;
-    let record = u32_at(start)?;
-    if record == 0 {
-        return Err(bad(start, "CO-RE relocation records of size 0"));
-    }
-    let (mut at, mut count) = (start + 4, 0usize);
-    while at < end {
-        if at + 8 > end {
-            return Err(bad(at, "a CO-RE relocation section header cut short"));
-        }
-        let n = u32_at(at + 4)?;
-        let records = n
-            .checked_mul(record)
-            .filter(|&b| (at + 8).checked_add(b).is_some_and(|e| e <= end))
-            .ok_or_else(|| bad(at + 4, &format!("{n} CO-RE relocations past their end")))?;
-        count += n;
-        at += 8 + records;
-    }
-    Ok(count)
 }
 
 /// A function of `.text`: its slots.
@@ -1044,62 +994,6 @@ fn map_def(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A `.BTF.ext` of a 32-byte header and a CO-RE part of `records`
-    /// (record size 16, then per section: name, count, records).
-    fn btf_ext(core: &[u32]) -> Vec<u8> {
-        let mut b = vec![0x9f, 0xeb, 1, 0];
-        for v in [32u32, 0, 0, 0, 0, 0, 4 * core.len() as u32] {
-            b.extend(v.to_le_bytes());
-        }
-        b.extend(core.iter().flat_map(|v| v.to_le_bytes()));
-        b
-    }
-
-    #[test]
-    fn core_relocations_are_counted_and_bad_ones_named_by_byte() {
-        let rec = [0u32; 4];
-        // Two sections: two records, then one.
-        let mut core = vec![16, 7, 2];
-        core.extend(rec.iter().chain(&rec));
-        core.extend([9, 1]);
-        core.extend(rec);
-        assert_eq!(core_relocation_count(&btf_ext(&core)).unwrap(), 3);
-        // No CO-RE part (a 24-byte header, as older clang writes).
-        let mut old = btf_ext(&[]);
-        old[4] = 24;
-        assert_eq!(core_relocation_count(&old).unwrap(), 0);
-        // A count past the records' end, a record size of 0, a header past
-        // the section, a wrong magic.
-        let e = core_relocation_count(&btf_ext(&[16, 7, 3, 0, 0, 0, 0])).unwrap_err();
-        assert_eq!(
-            e.0,
-            "section '.BTF.ext', byte 40: 3 CO-RE relocations past their end"
-        );
-        let e = core_relocation_count(&btf_ext(&[0, 7, 1])).unwrap_err();
-        assert_eq!(
-            e.0,
-            "section '.BTF.ext', byte 32: CO-RE relocation records of size 0"
-        );
-        let e = core_relocation_count(&btf_ext(&[16, 7])).unwrap_err();
-        assert_eq!(
-            e.0,
-            "section '.BTF.ext', byte 36: a CO-RE relocation section header cut short"
-        );
-        let mut long = btf_ext(&[16]);
-        long[28] = 200;
-        let e = core_relocation_count(&long).unwrap_err();
-        assert_eq!(
-            e.0,
-            "section '.BTF.ext', byte 28: CO-RE relocations past the end of the section"
-        );
-        let e = core_relocation_count(&[0xeb, 0x9f, 1, 0]).unwrap_err();
-        assert!(
-            e.0.starts_with("section '.BTF.ext', byte 0: not BTF.ext"),
-            "{e:?}"
-        );
-        assert!(core_relocation_count(&[0x9f, 0xeb, 1]).is_err());
-    }
 
     /// `tests/xdp/subprogs.c` as clang built it (the fuzz seed): `.text`
     /// holds `bump`, `ether_type` and `classify`.

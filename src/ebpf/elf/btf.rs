@@ -87,6 +87,13 @@ pub(super) fn core_relocation_count(ext: &[u8]) -> Result<usize, ElfError> {
         .filter(|s| s.checked_add(len).is_some_and(|e| e <= ext.len()))
         .ok_or_else(|| bad(28, "CO-RE relocations past the end of the section"))?;
     let end = start + len;
+    // (As libbpf: the record size must lie inside the part itself.)
+    if len < 4 {
+        return Err(bad(
+            28,
+            "CO-RE relocations too short to hold their record size",
+        ));
+    }
     let record = word(start)?;
     if record == 0 {
         return Err(bad(start, "CO-RE relocation records of size 0"));
@@ -361,6 +368,13 @@ mod tests {
         assert_eq!(
             e.0,
             "section '.BTF.ext', byte 28: CO-RE relocations past the end of the section"
+        );
+        let mut short = btf_ext(&[16]);
+        short[28] = 2;
+        let e = core_relocation_count(&short).unwrap_err();
+        assert_eq!(
+            e.0,
+            "section '.BTF.ext', byte 28: CO-RE relocations too short to hold their record size"
         );
         let e = core_relocation_count(&[0xeb, 0x9f, 1, 0]).unwrap_err();
         assert!(

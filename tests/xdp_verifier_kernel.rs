@@ -137,6 +137,8 @@ fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
         license: Some("GPL".into()),
         maps: case.maps.clone(),
         core_relocations: 0,
+        core_resolved: false,
+        core_poisoned: 0,
     };
     let options = PacketOptions {
         engine: Some(engine),

@@ -288,7 +288,7 @@ fn bench_object(
             )))
         }
     };
-    let (loaded, entry) = super::ebpf::load_packet_program(object, args.program.name())?;
+    let (loaded, entry) = super::ebpf::load_packet_program(object, &args.program)?;
     let mut results = Vec::new();
     for engine in engines {
         let options = PacketOptions {

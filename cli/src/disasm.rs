@@ -88,7 +88,7 @@ pub fn main(args: DisasmArgs) -> Result<i32, Failure> {
                 "give either PROG or --ebpf FILE (use `disasm PROG --ebpf` for the translation)",
             ));
         }
-        return super::ebpf::disasm_ebpf(path, args.raw, args.program.name(), listing);
+        return super::ebpf::disasm_ebpf(path, args.raw, &args.program, listing);
     }
     let prog = args.prog.load()?;
     if listing != Listing::Ebpf {

@@ -25,6 +25,12 @@ pub struct ProgramChoice {
         visible_alias = "section"
     )]
     program: Option<String>,
+    /// With --ebpf and an ELF object with CO-RE relocations: the kernel
+    /// BTF to resolve them against, as libbpf does when it loads the
+    /// object (default: the running kernel's, /sys/kernel/btf/vmlinux;
+    /// `none`: as compiled, against the object's own types).
+    #[arg(long = "btf", value_name = "FILE", requires = "ebpf")]
+    btf: Option<std::path::PathBuf>,
 }
 
 impl ProgramChoice {
@@ -32,14 +38,56 @@ impl ProgramChoice {
     pub fn name(&self) -> Option<&str> {
         self.program.as_deref()
     }
+
+    /// Reads the ELF object in `bytes` (from `path`), its CO-RE
+    /// relocations resolved against the kernel BTF chosen: `--btf FILE`,
+    /// else the running kernel's; as compiled with `--btf none`, or with a
+    /// note when the running kernel exposes no BTF.
+    pub fn load_object(&self, path: &Path, bytes: &[u8]) -> Result<EbpfObject, String> {
+        use cranebpf::ebpf::elf::{self, CoreTypes, KERNEL_BTF};
+        let object = elf::load(bytes).map_err(|e| e.to_string())?;
+        if object.core_relocations == 0 {
+            return Ok(object);
+        }
+        let (target, name) = match self.btf.as_deref() {
+            Some(p) if p == Path::new("none") => return Ok(object),
+            Some(p) => (
+                std::fs::read(p).map_err(|e| format!("--btf {}: {e}", p.display()))?,
+                format!("--btf {}", p.display()),
+            ),
+            None => match std::fs::read(KERNEL_BTF) {
+                Ok(b) => (b, KERNEL_BTF.to_string()),
+                Err(e) => {
+                    eprintln!(
+                        "note: {}: {} CO-RE relocations taken as compiled, against the \
+                         object's own types: no kernel BTF to resolve them against \
+                         ({KERNEL_BTF}: {e}; give one with --btf FILE)",
+                        path.display(),
+                        object.core_relocations
+                    );
+                    return Ok(object);
+                }
+            },
+        };
+        let core = CoreTypes::Btf {
+            btf: &target,
+            name: &name,
+        };
+        elf::load_with(bytes, core).map_err(|e| e.to_string())
+    }
 }
 
 /// Reads a program: raw bytes when forced or when the file is not text
 /// (has a NUL byte or is not UTF-8), assembly otherwise.
-pub fn load_program(path: &Path, force_raw: bool, name: Option<&str>) -> Result<Program, String> {
+pub fn load_program(
+    path: &Path,
+    force_raw: bool,
+    choice: &ProgramChoice,
+) -> Result<Program, String> {
+    let name = choice.name();
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if cranebpf::ebpf::elf::is_elf(&bytes) {
-        return from_object(&bytes, name).map_err(|e| format!("{}: {e}", path.display()));
+        return from_object(path, &bytes, choice).map_err(|e| format!("{}: {e}", path.display()));
     }
     if let Some(name) = name {
         return Err(format!(
@@ -58,9 +106,9 @@ pub fn load_program(path: &Path, force_raw: bool, name: Option<&str>) -> Result<
 
 /// The program named `name` (function or section) of an ELF object, or
 /// its only one.
-fn from_object(bytes: &[u8], name: Option<&str>) -> Result<Program, String> {
-    let object = cranebpf::ebpf::elf::load(bytes).map_err(|e| e.to_string())?;
-    let (_, chosen) = select(&object, name)?;
+fn from_object(path: &Path, bytes: &[u8], choice: &ProgramChoice) -> Result<Program, String> {
+    let object = choice.load_object(path, bytes)?;
+    let (_, chosen) = select(&object, choice.name())?;
     plain_program(chosen)
 }
 
@@ -169,13 +217,13 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
 pub fn run_ebpf(
     path: &Path,
     raw: bool,
-    name: Option<&str>,
+    choice: &ProgramChoice,
     mut mem: Vec<u8>,
     engine: Option<Engine>,
     budget: Option<u64>,
     json: bool,
 ) -> Result<i32, Failure> {
-    let prog = load_program(path, raw, name).map_err(Failure::bad_input)?;
+    let prog = load_program(path, raw, choice).map_err(Failure::bad_input)?;
     let options = EbpfOptions {
         budget,
         engine,
@@ -206,21 +254,21 @@ pub fn run_ebpf(
 pub fn disasm_ebpf(
     path: &Path,
     raw: bool,
-    name: Option<&str>,
+    choice: &ProgramChoice,
     listing: Listing,
 ) -> Result<i32, Failure> {
     let bytes =
         std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     if !cranebpf::ebpf::elf::is_elf(&bytes) {
-        let prog = load_program(path, raw, name).map_err(Failure::bad_input)?;
+        let prog = load_program(path, raw, choice).map_err(Failure::bad_input)?;
         return print_ebpf(&prog, listing);
     }
     // An object's program as it holds it (maps by name), or the native
     // code it runs as: packet programs through the packet runtime (context
     // accesses rewritten, helpers linked), others as plain programs.
     let named = |e: String| Failure::bad_input(format!("{}: {e}", path.display()));
-    let object = cranebpf::ebpf::elf::load(&bytes).map_err(|e| named(e.to_string()))?;
-    let (entry, chosen) = select(&object, name).map_err(named)?;
+    let object = choice.load_object(path, &bytes).map_err(named)?;
+    let (entry, chosen) = select(&object, choice.name()).map_err(named)?;
     if listing == Listing::Ebpf {
         return write_out(&disassemble_object(&chosen.program, &object.maps));
     }
@@ -307,22 +355,23 @@ pub fn write_out(text: &str) -> Result<i32, Failure> {
 /// of its only program).
 pub fn load_packet_program(
     path: &Path,
-    name: Option<&str>,
+    choice: &ProgramChoice,
 ) -> Result<(EbpfObject, usize), Failure> {
     let bytes =
         std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     if !cranebpf::ebpf::elf::is_elf(&bytes) {
         // A malformed program is named as such first, with its place.
-        load_program(path, false, name).map_err(Failure::bad_input)?;
+        load_program(path, false, choice).map_err(Failure::bad_input)?;
         return Err(Failure::bad_input(format!(
             "{}: packets need an XDP program from an ELF object (clang -target bpf); \
              assembly and raw programs run on --mem",
             path.display()
         )));
     }
-    let object = cranebpf::ebpf::elf::load(&bytes)
+    let object = choice
+        .load_object(path, &bytes)
         .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    let (index, chosen) = select(&object, name)
+    let (index, chosen) = select(&object, choice.name())
         .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     if context_kind(&chosen.section).is_none() {
         return Err(Failure::bad_input(format!(
@@ -332,14 +381,6 @@ pub fn load_packet_program(
             chosen.name,
             chosen.section
         )));
-    }
-    if object.core_relocations > 0 {
-        eprintln!(
-            "note: {}: {} CO-RE relocations taken as compiled, against the object's own \
-             types (libbpf resolves them against the running kernel's)",
-            path.display(),
-            object.core_relocations
-        );
     }
     Ok((object, index))
 }
@@ -381,7 +422,7 @@ pub struct XdpOutputs<'a> {
 #[allow(clippy::too_many_arguments)]
 pub fn run_xdp(
     path: &Path,
-    name: Option<&str>,
+    choice: &ProgramChoice,
     packets: &[(cranebpf::capture::Timestamp, Vec<u8>)],
     link_type: u32,
     engine: Option<Engine>,
@@ -389,7 +430,7 @@ pub fn run_xdp(
     json: bool,
     outputs: &XdpOutputs<'_>,
 ) -> Result<i32, Failure> {
-    let (mut object, entry) = load_packet_program(path, name)?;
+    let (mut object, entry) = load_packet_program(path, choice)?;
     // `.rodata` entries are set before loading (frozen after, as libbpf
     // leaves it); the rest are preloaded into the loaded program's maps.
     let preloads = match outputs.maps_in {

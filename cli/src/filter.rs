@@ -310,7 +310,7 @@ impl Progress {
 fn filter_xdp(args: &FilterArgs, object: &std::path::Path) -> Result<i32, Failure> {
     use cranebpf::ebpf::runtime::{PacketOptions, PacketProgram};
     let (packets, link_type) = super::capture_source::read_packets(&args.input)?;
-    let (loaded, entry) = super::ebpf::load_packet_program(object, args.program.name())?;
+    let (loaded, entry) = super::ebpf::load_packet_program(object, &args.program)?;
     let program = PacketProgram::from_object(
         &loaded,
         entry,

@@ -271,7 +271,7 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
             };
             return super::ebpf::run_xdp(
                 path,
-                args.program.name(),
+                &args.program,
                 &packets,
                 link_type,
                 args.engine,
@@ -295,11 +295,10 @@ pub fn main(args: RunArgs) -> Result<i32, Failure> {
                 .map_err(|e| Failure::bad_input(format!("--mem-file {}: {e}", file.display())))?,
             None => super::ebpf::parse_hex(&args.mem).map_err(Failure::bad_input)?,
         };
-        let program = args.program.name();
         return super::ebpf::run_ebpf(
             path,
             args.raw,
-            program,
+            &args.program,
             mem,
             args.engine,
             args.budget,

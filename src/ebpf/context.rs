@@ -2021,6 +2021,15 @@ fn check_path(
         // kernel's refusal, before it looks at the arguments.
         use super::runtime::helper;
         let id = i.imm as u32;
+        if i.imm == super::elf::POISONED_CALL {
+            return Err(ContextError {
+                pc,
+                message: format!(
+                    "invalid func unknown#{id}: a CO-RE relocation that found nothing in the \
+                     kernel's types (libbpf's poisoned call)"
+                ),
+            });
+        }
         if let Some(name) = helper::name(id).filter(|_| !helper::served(kind).any(|h| h == id)) {
             return Err(ContextError {
                 pc,

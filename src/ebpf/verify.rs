@@ -173,6 +173,11 @@ impl fmt::Display for Rule {
             Rule::CallOutOfRange { target } => {
                 write!(f, "local call target {target} is outside the program")
             }
+            Rule::UnknownHelper(id) if *id == i64::from(crate::ebpf::elf::POISONED_CALL) => write!(
+                f,
+                "invalid func unknown#{id}: a CO-RE relocation that found nothing in the \
+                 kernel's types (libbpf's poisoned call)"
+            ),
             Rule::UnknownHelper(id) => write!(f, "call to unregistered helper {id}"),
             Rule::FallsOffEnd => write!(f, "execution falls off the end of the program"),
             Rule::LeavesFunction { to, function } => write!(
@@ -252,7 +257,8 @@ pub fn verify_with(
 /// As [`verify_with`]; with `reads_checked`, reads before writes are not
 /// checked again (the context pass checked them path by path, as the
 /// kernel does, for the packet programs it rewrites: a read that only
-/// paths the kernel never explores make unwritten is no refusal).
+/// paths the kernel never explores make unwritten is no refusal), nor
+/// is libbpf's poisoned call (it refused one that a path reaches).
 pub(crate) fn verify_checked(
     prog: &Program,
     helpers: &Helpers,
@@ -275,7 +281,7 @@ pub(crate) fn verify_checked(
     let starts = insn_starts(insns);
     let err = |pc, rule| VerifyError { pc, rule };
     for pc in starts.iter_pos() {
-        check_fields(insns, pc, helpers).map_err(|r| err(pc, r))?;
+        check_fields(insns, pc, helpers, reads_checked).map_err(|r| err(pc, r))?;
         if let Some((target, is_call)) = jump_targets(&insns[pc], pc) {
             if target < 0 || target >= insns.len() as i64 {
                 let rule = if is_call {

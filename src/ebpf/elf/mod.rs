@@ -23,7 +23,9 @@
 use std::fmt;
 
 mod btf;
+mod core_relo;
 mod write;
+pub use core_relo::POISONED_CALL;
 pub use write::{write_object, ProgramSection};
 
 use super::maps::{kind_name, MapDef, MapKind, MAX_MAP_MEMORY};
@@ -68,12 +70,40 @@ pub struct EbpfObject {
     /// maps; `lddw` map references index this.
     pub maps: Vec<MapDef>,
     /// The CO-RE relocations of `.BTF.ext` (clang's
-    /// `preserve_access_index`, `bpf_core_*`). They are left as clang
-    /// wrote them: resolved against the object's own types, where libbpf
-    /// resolves them against the running kernel's. The same for the
-    /// layouts packet programs read; a caller may say so when not 0.
+    /// `preserve_access_index`, `bpf_core_*`).
     pub core_relocations: usize,
+    /// Whether they were resolved against a kernel's types, as libbpf
+    /// resolves them ([`CoreTypes::Btf`]); otherwise they are left as clang
+    /// wrote them, against the object's own types (the same for the
+    /// layouts packet programs read; a caller may say so when
+    /// `core_relocations` is not 0).
+    pub core_resolved: bool,
+    /// Instructions whose relocation found nothing in the kernel's types:
+    /// libbpf's poisoned call ([`POISONED_CALL`]), refused by the verifier
+    /// if a run can reach it (a field-exists test usually guards them).
+    pub core_poisoned: usize,
 }
+
+/// Whose types an object's CO-RE relocations are resolved against.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum CoreTypes<'a> {
+    /// None: they stay as clang wrote them (the object's own types).
+    #[default]
+    AsCompiled,
+    /// A kernel's BTF, as libbpf resolves them when it loads the object:
+    /// the running kernel's ([`KERNEL_BTF`]) or another's, in the raw BTF
+    /// format of that file; `name` names it in errors (its path).
+    Btf {
+        /// The BTF's bytes.
+        btf: &'a [u8],
+        /// What to call it in errors.
+        name: &'a str,
+    },
+}
+
+/// Where Linux exposes its own BTF, which libbpf resolves CO-RE
+/// relocations against.
+pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 impl EbpfObject {
     /// Sets a read-only global data map's contents (`.rodata`, key 0)
@@ -228,20 +258,57 @@ fn section_bytes<'d>(section: &object::Section<'d, '_>, name: &str) -> Result<&'
 /// larger buffer): the object's structures are read in place only when
 /// they are 8-byte aligned, as in a file read into a `Vec`, and from an
 /// aligned copy otherwise.
+///
+/// CO-RE relocations are left as clang wrote them ([`load_with`] resolves
+/// them against a kernel's types).
 pub fn load(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
+    load_with(bytes, CoreTypes::AsCompiled)
+}
+
+/// [`load`], with CO-RE relocations resolved against `core`'s types as
+/// libbpf resolves them (a relocation libbpf would refuse is an error
+/// naming its section and instruction).
+pub fn load_with(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfError> {
     // `object` reads ELF64 headers in place and refuses them unaligned
     // ("Invalid ELF header size or alignment").
     let misalignment = bytes.as_ptr() as usize % 8;
     if misalignment == 0 {
-        return load_aligned(bytes);
+        return load_aligned(bytes, core);
     }
     let mut copy = vec![0u8; bytes.len() + 7];
     let pad = (8 - copy.as_ptr() as usize % 8) % 8;
     copy[pad..pad + bytes.len()].copy_from_slice(bytes);
-    load_aligned(&copy[pad..pad + bytes.len()])
+    load_aligned(&copy[pad..pad + bytes.len()], core)
 }
 
-fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
+/// An object's CO-RE relocations by section, with the types to resolve
+/// them in.
+struct CoreRelocator<'a> {
+    local: btf::Btf<'a>,
+    target: btf::Btf<'a>,
+    sections: std::collections::HashMap<String, Vec<btf::CoreRelo>>,
+    candidates: std::collections::HashMap<u32, Vec<u32>>,
+    poisoned: usize,
+}
+
+impl CoreRelocator<'_> {
+    /// Patches the slots of section `name`.
+    fn apply(&mut self, name: &str, slots: &mut [Insn]) -> Result<(), ElfError> {
+        if let Some(relos) = self.sections.remove(name) {
+            self.poisoned += core_relo::relocate_section(
+                name,
+                slots,
+                &relos,
+                &self.local,
+                &self.target,
+                &mut self.candidates,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn load_aligned(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfError> {
     check_header(bytes)?;
     let file = object::File::parse(bytes).map_err(|e| {
         ElfError(format!(
@@ -265,19 +332,52 @@ fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
     let maps = Maps::read(&file)?;
     let btf_ext = file.section_by_name(".BTF.ext");
     let btf_functions = btf_ext.is_some();
-    let core_relocations = match &btf_ext {
-        Some(section) => btf::core_relocation_count(section_bytes(section, ".BTF.ext")?)?,
-        None => 0,
+    let core_sections = match &btf_ext {
+        Some(section) => btf::core_relocations(section_bytes(section, ".BTF.ext")?)?,
+        None => Vec::new(),
+    };
+    let core_relocations = core_sections.iter().map(|(_, r)| r.len()).sum();
+    let btf_section = file.section_by_name(".BTF");
+    let mut relocator = match core {
+        CoreTypes::Btf { btf: target, name } if core_relocations > 0 => {
+            let local = btf_section
+                .as_ref()
+                .ok_or_else(|| ElfError("CO-RE relocations in .BTF.ext but no .BTF".into()))?;
+            let local = btf::Btf::parse(section_bytes(local, ".BTF")?, ".BTF")?;
+            let target = btf::Btf::parse(target, name)?;
+            let mut sections = std::collections::HashMap::<String, Vec<btf::CoreRelo>>::new();
+            for (name_off, relos) in core_sections {
+                let name = String::from_utf8_lossy(local.str_at(name_off)).into_owned();
+                if file.section_by_name(&name).is_none() {
+                    return Err(ElfError(format!(
+                        "section '.BTF.ext': CO-RE relocations for section '{name}', which the \
+                         object does not have"
+                    )));
+                }
+                sections.entry(name).or_default().extend(relos);
+            }
+            Some(CoreRelocator {
+                local,
+                target,
+                sections,
+                candidates: std::collections::HashMap::new(),
+                poisoned: 0,
+            })
+        }
+        _ => None,
     };
     // `.text`, its relocated calls resolved within it.
     let text = file.section_by_name(".text").filter(|s| s.size() > 0);
     if let Some(t) = &text {
         check_relocation_places(t, ".text")?;
     }
-    let text_slots = match &text {
+    let mut text_slots = match &text {
         Some(s) => slots(section_bytes(s, ".text")?, ".text")?,
         None => Vec::new(),
     };
+    if let Some(r) = &mut relocator {
+        r.apply(".text", &mut text_slots)?;
+    }
     let text_index = text.as_ref().map(|s| s.index());
     let text_functions = match &text {
         Some(t) => functions_of(&file, t, text_slots.len())?,
@@ -290,7 +390,10 @@ fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
             continue;
         }
         let data = section_bytes(&section, &name)?;
-        let insns = slots(data, &name)?;
+        let mut insns = slots(data, &name)?;
+        if let Some(r) = &mut relocator {
+            r.apply(&name, &mut insns)?;
+        }
         check_relocation_places(&section, &name)?;
         let mut funcs: Vec<(u64, u64, String)> = file
             .symbols()
@@ -476,6 +579,8 @@ fn load_aligned(bytes: &[u8]) -> Result<EbpfObject, ElfError> {
         license,
         maps: maps.defs,
         core_relocations,
+        core_resolved: relocator.is_some(),
+        core_poisoned: relocator.map_or(0, |r| r.poisoned),
     })
 }
 
@@ -664,7 +769,7 @@ impl Maps {
             let btf = file
                 .section_by_name(".BTF")
                 .ok_or_else(|| ElfError("a .maps section but no .BTF to read it with".into()))?;
-            let btf = btf::Btf::parse(section_bytes(&btf, ".BTF")?)?;
+            let btf = btf::Btf::parse(section_bytes(&btf, ".BTF")?, ".BTF")?;
             for (name, _, fields) in btf.maps()? {
                 // The object's DATASEC offsets are left for the loader to
                 // fill in (libbpf does, from the symbols): the symbol of

@@ -30,7 +30,12 @@ fn write_reg(r: u8) -> Result<(), Rule> {
 }
 
 /// Rule 1 for the instruction at `pc`: opcode and fields.
-pub(super) fn check_fields(insns: &[Insn], pc: usize, helpers: &Helpers) -> Result<(), Rule> {
+pub(super) fn check_fields(
+    insns: &[Insn],
+    pc: usize,
+    helpers: &Helpers,
+    paths_checked: bool,
+) -> Result<(), Rule> {
     let i = insns[pc];
     let unknown = Err(Rule::UnknownOpcode(i.opc));
     let (dst, src, off, imm) = (i.dst, i.src, i.off as i64, i.imm as i64);
@@ -122,6 +127,12 @@ pub(super) fn check_fields(insns: &[Insn], pc: usize, helpers: &Helpers) -> Resu
                         zero("dst", dst as i64)?;
                         zero("off", off)?;
                         match src {
+                            // libbpf's poisoned call: refused where a
+                            // path reaches it, as the kernel refuses it,
+                            // by the pass that follows paths.
+                            op::CALL_HELPER
+                                if paths_checked
+                                    && imm == i64::from(crate::ebpf::elf::POISONED_CALL) => {}
                             op::CALL_HELPER => {
                                 if imm < 0 || !helpers.contains(imm as u32) {
                                     return Err(Rule::UnknownHelper(imm));

@@ -261,11 +261,14 @@ int versioned(void *ctx) { return LINUX_KERNEL_VERSION > 0x60000 ? 2 : 1; }
 }
 
 /// CO-RE relocations (clang's `preserve_access_index`, here a field
-/// access and a field-exists test) are counted and left as clang wrote
-/// them, and the command says so: the program runs with the offsets of
-/// its own types.
+/// access and a field-exists test) are counted and resolved against the
+/// running kernel's BTF by default, as libbpf resolves them: the kernel
+/// has no `struct eth`, so the field does not exist there and the load of
+/// it is poisoned (unreachable: the program returns 0 first). With `--btf
+/// none` they stay as clang wrote them, against the object's own types;
+/// a `--btf` file that is not BTF is refused naming it.
 #[test]
-fn core_relocations_are_counted_and_named() {
+fn core_relocations_are_counted_and_resolved_against_the_kernel() {
     let Some(core) = compile_with(
         "core",
         r#"
@@ -287,20 +290,19 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
     };
     assert_eq!(load(&core).core_relocations, 2);
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sample.pcap");
-    let (code, out, err) = support::cli(&[
-        "run",
-        "--ebpf",
-        core.to_str().unwrap(),
-        "-r",
-        sample.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        err.contains("2 CO-RE relocations taken as compiled, against the object's own types"),
-        "{err}"
-    );
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--ebpf",
+            core.to_str().unwrap(),
+            "-r",
+            sample.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        support::cli(&args)
+    };
     let bytes = std::fs::read(&sample).unwrap();
-    let expected: Vec<String> = cranebpf::capture::packets(&bytes)
+    let by_proto: Vec<String> = cranebpf::capture::packets(&bytes)
         .unwrap()
         .iter()
         .map(|(_, p)| match p.data.get(12..14) {
@@ -309,7 +311,87 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
         })
         .map(String::from)
         .collect();
-    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    let (code, out, err) = run(&["--btf", "none"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("CO-RE"), "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), by_proto);
+
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, 0, "{err}");
+    if Path::new(elf::KERNEL_BTF).exists() {
+        let object = elf::load_with(
+            &std::fs::read(&core).unwrap(),
+            elf::CoreTypes::Btf {
+                btf: &std::fs::read(elf::KERNEL_BTF).unwrap(),
+                name: elf::KERNEL_BTF,
+            },
+        )
+        .unwrap();
+        assert_eq!((object.core_resolved, object.core_poisoned), (true, 1));
+        assert!(!err.contains("CO-RE"), "{err}");
+        assert!(out.lines().all(|l| l == "0"), "{out}");
+        assert_eq!(out.lines().count(), by_proto.len());
+        // The same, named.
+        let (code, named, err) = run(&["--btf", elf::KERNEL_BTF]);
+        assert_eq!((code, named), (0, out), "{err}");
+    } else {
+        assert!(
+            err.contains("2 CO-RE relocations taken as compiled, against the object's own types"),
+            "{err}"
+        );
+        assert_eq!(out.lines().collect::<Vec<_>>(), by_proto);
+    }
+    let (code, out, err) = run(&["--btf", sample.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("--btf ") && err.contains("sample.pcap: byte 0: no BTF header"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["--btf", "/nonexistent/vmlinux"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--btf /nonexistent/vmlinux: "), "{err}");
+
+    // A load that nothing guards: the poisoned call is reached, and
+    // refused as the kernel refuses it (when libbpf loads the object).
+    if !Path::new(elf::KERNEL_BTF).exists() {
+        return;
+    }
+    let Some(unguarded) = compile_with(
+        "core_unguarded",
+        r#"
+struct xdp_md { unsigned data, data_end; };
+struct eth { unsigned char dst[6], src[6]; unsigned short proto; }
+    __attribute__((preserve_access_index));
+__attribute__((section("xdp"), used))
+int ipv4(struct xdp_md *ctx) {
+    struct eth *e = (void *)(long)ctx->data;
+    if ((void *)(e + 1) > (void *)(long)ctx->data_end) return 1;
+    return e->proto == __builtin_bswap16(0x0800) ? 2 : 1;
+}
+char _license[] __attribute__((section("license"), used)) = "GPL";
+"#,
+        &["-g"],
+    ) else {
+        return;
+    };
+    for engine in ["interp", "jit"] {
+        let (code, out, err) = support::cli(&[
+            "run",
+            "--ebpf",
+            unguarded.to_str().unwrap(),
+            "-r",
+            sample.to_str().unwrap(),
+            "--engine",
+            engine,
+        ]);
+        assert_eq!((code, out.as_str()), (1, ""), "{err}");
+        assert!(
+            err.contains("instruction 6: invalid func unknown#195896080: a CO-RE relocation"),
+            "{err}"
+        );
+    }
+    let (code, out, err) = run(&["--btf", "none"]);
+    assert_eq!((code, out.lines().count()), (0, by_proto.len()), "{err}");
 }
 
 /// An object whose maps would take more than the runtime gives (here a

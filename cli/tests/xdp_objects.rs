@@ -1623,3 +1623,153 @@ fn functions_of_text_are_linked_as_libbpf_links_them() {
         }
     }
 }
+
+/// Runs `bpftool` with `args`; its stdout, or a panic with its stderr.
+fn bpftool(args: &[&str]) -> String {
+    let out = Command::new("bpftool")
+        .args(args)
+        .output()
+        .expect("bpftool runs");
+    assert!(
+        out.status.success(),
+        "bpftool {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// CO-RE relocations (`tests/xdp/core.c`: kernel types declared as
+/// another kernel might have them — subsets, other orders, flavours,
+/// fields and types that do not exist, bit-fields, enum values, type ids,
+/// the XDP context read through a flavour with its fields swapped and
+/// widened) resolved against the running kernel's BTF: libbpf's own
+/// resolution, through `bpftool prog load`, run by the kernel, against
+/// `elf::load_with` on both our engines. Every resolved value lands in a
+/// map; the return values show the context reads.
+#[test]
+fn core_relocations_resolve_against_the_kernel_as_libbpf_resolves_them() {
+    let Some(obj) = compile("core") else {
+        return;
+    };
+    if !support::bpf_available() {
+        return;
+    }
+    if Command::new("bpftool").arg("version").output().is_err() {
+        skip::<()>("bpftool not installed");
+        return;
+    }
+    let bytes = std::fs::read(&obj).expect("object");
+    let btf = std::fs::read(elf::KERNEL_BTF).expect("the running kernel's BTF");
+    let core = elf::CoreTypes::Btf {
+        btf: &btf,
+        name: elf::KERNEL_BTF,
+    };
+    let object = elf::load_with(&bytes, core).expect("relocated");
+    assert_eq!(
+        (object.core_relocations, object.core_resolved, object.core_poisoned),
+        (28, true, 1)
+    );
+    // As compiled, the values are the object's own.
+    assert!(!elf::load(&bytes).expect("loads").core_resolved);
+
+    let mut packets = support::realworld_frames(1);
+    packets.truncate(6);
+    // (An XDP test run takes no frame shorter than an Ethernet header.)
+    packets.push(vec![0; 14]);
+    packets.push([vec![0; 12], vec![0x86, 0xdd], vec![0; 40]].concat());
+    // The kernel's side, loaded by libbpf.
+    let fs = Command::new("sh")
+        .args([
+            "-c",
+            "mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf",
+        ])
+        .status()
+        .expect("sh");
+    assert!(fs.success(), "cannot mount bpffs");
+    let pin = format!("/sys/fs/bpf/cranebpf-core-{}", std::process::id());
+    let maps_dir = format!("{pin}-maps");
+    std::fs::create_dir_all(&maps_dir).expect("bpffs directory");
+    let obj_path = obj.to_str().expect("utf-8 path");
+    /// Unpins the program and its maps however the test ends.
+    struct Pinned(String, String);
+    impl Drop for Pinned {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let _pinned = Pinned(pin.clone(), maps_dir.clone());
+    bpftool(&["prog", "load", obj_path, &pin, "pinmaps", &maps_dir]);
+    let input = support::temp_path("core-packet");
+    let mut theirs = Vec::new();
+    for p in &packets {
+        std::fs::write(&input, p).expect("packet file");
+        let shown = bpftool(&[
+            "prog",
+            "run",
+            "pinned",
+            &pin,
+            "data_in",
+            input.to_str().expect("utf-8 path"),
+            "repeat",
+            "1",
+        ]);
+        let action = shown
+            .split("Return value: ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|r| r.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("bpftool prog run said {shown}"));
+        theirs.push(action);
+    }
+    let dump = bpftool(&["-j", "map", "dump", "pinned", &format!("{maps_dir}/results")]);
+    let dump: serde_json::Value = serde_json::from_str(&dump).expect("bpftool's JSON");
+    let their_results: Vec<u64> = dump
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            // The value's bytes, as "0x.." strings.
+            let bytes: Vec<u8> = e["value"]
+                .as_array()
+                .expect("the value's bytes")
+                .iter()
+                .map(|b| {
+                    let b = b.as_str().expect("a byte");
+                    u8::from_str_radix(b.trim_start_matches("0x"), 16).expect("hex")
+                })
+                .collect();
+            u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+        })
+        .collect();
+    assert_eq!(their_results.len(), 32);
+    // The kernel's values are not the object's own (else this proves
+    // nothing): the context's fields moved, `sk_buff` is bigger.
+    assert_ne!(their_results[0], 0);
+    assert_eq!(their_results[25], 12345);
+
+    for engine in [Engine::Interp, Engine::Jit] {
+        let options = PacketOptions {
+            engine: Some(engine),
+            ..PacketOptions::default()
+        };
+        let ours = PacketProgram::from_object(&object, 0, options)
+            .unwrap_or_else(|e| panic!("core ({engine}): {e}"));
+        let actions: Vec<u64> = packets
+            .iter()
+            .map(|p| ours.run(p).expect("runs").action)
+            .collect();
+        assert_eq!(actions, theirs, "core ({engine}): return values");
+        let (_, entries) = ours
+            .map_entries()
+            .into_iter()
+            .find(|(name, _)| name == "results")
+            .expect("the results map");
+        let ours_results: Vec<u64> = entries
+            .iter()
+            .map(|(_, v)| u64::from_le_bytes(v[..8].try_into().expect("8 bytes")))
+            .collect();
+        assert_eq!(ours_results, their_results, "core ({engine}): resolved values");
+    }
+}

@@ -1667,7 +1667,11 @@ fn core_relocations_resolve_against_the_kernel_as_libbpf_resolves_them() {
     };
     let object = elf::load_with(&bytes, core).expect("relocated");
     assert_eq!(
-        (object.core_relocations, object.core_resolved, object.core_poisoned),
+        (
+            object.core_relocations,
+            object.core_resolved,
+            object.core_poisoned
+        ),
         (28, true, 1)
     );
     // As compiled, the values are the object's own.
@@ -1723,7 +1727,13 @@ fn core_relocations_resolve_against_the_kernel_as_libbpf_resolves_them() {
             .unwrap_or_else(|| panic!("bpftool prog run said {shown}"));
         theirs.push(action);
     }
-    let dump = bpftool(&["-j", "map", "dump", "pinned", &format!("{maps_dir}/results")]);
+    let dump = bpftool(&[
+        "-j",
+        "map",
+        "dump",
+        "pinned",
+        &format!("{maps_dir}/results"),
+    ]);
     let dump: serde_json::Value = serde_json::from_str(&dump).expect("bpftool's JSON");
     let their_results: Vec<u64> = dump
         .as_array()
@@ -1770,6 +1780,9 @@ fn core_relocations_resolve_against_the_kernel_as_libbpf_resolves_them() {
             .iter()
             .map(|(_, v)| u64::from_le_bytes(v[..8].try_into().expect("8 bytes")))
             .collect();
-        assert_eq!(ours_results, their_results, "core ({engine}): resolved values");
+        assert_eq!(
+            ours_results, their_results,
+            "core ({engine}): resolved values"
+        );
     }
 }

@@ -610,6 +610,36 @@ pub fn elf_load(data: &[u8]) {
     let Ok(object) = ebpf::elf::load(data) else {
         return;
     };
+    if object.core_relocations > 0 {
+        // CO-RE relocations resolved against the object's own types as a
+        // kernel's (hostile on both sides): an error or an object, never
+        // a panic; the relocated programs are what runs below.
+        if let Some(btf) = own_btf(data) {
+            let core = ebpf::elf::CoreTypes::Btf {
+                btf: &btf,
+                name: ".BTF",
+            };
+            if let Ok(relocated) = ebpf::elf::load_with(data, core) {
+                return elf_programs(relocated);
+            }
+        }
+    }
+    elf_programs(object);
+}
+
+/// The `.BTF` section of an ELF object, if it has one.
+fn own_btf(data: &[u8]) -> Option<Vec<u8>> {
+    use object::{Object, ObjectSection};
+    // (`object` reads ELF64 headers only 8-byte aligned.)
+    let mut copy = vec![0u8; data.len() + 7];
+    let pad = (8 - copy.as_ptr() as usize % 8) % 8;
+    copy[pad..pad + data.len()].copy_from_slice(data);
+    let file = object::File::parse(&copy[pad..pad + data.len()]).ok()?;
+    Some(file.section_by_name(".BTF")?.data().ok()?.to_vec())
+}
+
+/// Runs an object's programs on both engines.
+fn elf_programs(object: ebpf::elf::EbpfObject) {
     // Packet programs (XDP, TC, socket) with their maps.
     for p in object
         .programs

@@ -192,7 +192,8 @@ impl<'a> Btf<'a> {
         let mut at = 0;
         while at < types.len() {
             let id = starts.len();
-            let info = u32_at(types, at + 4).ok_or_else(|| bad(&format!("type {id} is cut short")))?;
+            let info =
+                u32_at(types, at + 4).ok_or_else(|| bad(&format!("type {id} is cut short")))?;
             let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
             let extra = match kind {
                 INT | VAR | DECL_TAG => 4,
@@ -403,8 +404,7 @@ impl<'a> Btf<'a> {
                 if self.kind(elem)? == PTR && outer {
                     let inner = self.skip_mods_and_typedefs(self.size_or_type(elem)?)?;
                     if self.kind(inner)? == STRUCT {
-                        let inner =
-                            self.map_fields(&format!("{map}'s inner map"), inner, false)?;
+                        let inner = self.map_fields(&format!("{map}'s inner map"), inner, false)?;
                         fields.extend(inner.into_iter().map(|(n, v)| (format!("inner.{n}"), v)));
                     }
                 }

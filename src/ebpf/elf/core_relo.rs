@@ -286,10 +286,8 @@ fn fields_compatible(
                 );
                 Ok(ln.is_empty() || tn.is_empty() || ln == tn)
             }
-            INT => Ok(
-                (local.int_data(local_id)? >> 16) & 0xff == 0
-                    && (target.int_data(target_id)? >> 16) & 0xff == 0,
-            ),
+            INT => Ok((local.int_data(local_id)? >> 16) & 0xff == 0
+                && (target.int_data(target_id)? >> 16) & 0xff == 0),
             ARRAY => {
                 local_id = local.array(local_id)?.0;
                 target_id = target.array(target_id)?.0;
@@ -898,16 +896,16 @@ fn resolve(
     if local_name.is_empty() {
         return Err("a relocation against an anonymous type".into());
     }
-    if !candidates.contains_key(&relo.type_id) {
-        let found = find_candidates(local, relo.type_id, target).map_err(e)?;
-        candidates.insert(relo.type_id, found);
-    }
-    let cands = &candidates[&relo.type_id];
+    let cands = match candidates.entry(relo.type_id) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(find_candidates(local, relo.type_id, target).map_err(e)?)
+        }
+    };
     let mut kept = Vec::new();
     let mut chosen: Option<(Resolution, u64)> = None;
-    for &cand in cands {
-        let Some(spec) = match_spec(local, &local_spec, relo.kind, target, cand).map_err(e)?
-        else {
+    for &cand in cands.iter() {
+        let Some(spec) = match_spec(local, &local_spec, relo.kind, target, cand).map_err(e)? else {
             continue;
         };
         let res = resolve_values(local, target, relo, &local_spec, Some(&spec))?;
@@ -1074,5 +1072,105 @@ fn poisoned_call() -> Insn {
         src: 0,
         off: 0,
         imm: POISONED_CALL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flavours_are_cut_at_the_last_triple_underscore_between_names() {
+        let cut = |n: &str| String::from_utf8(essential(n.as_bytes()).to_vec()).unwrap();
+        assert_eq!(cut("task_struct___old"), "task_struct");
+        assert_eq!(cut("sk_buff___a___b"), "sk_buff___a");
+        assert_eq!(cut("sk_buff"), "sk_buff");
+        // Not a flavour: underscores on either side, or at the start.
+        assert_eq!(cut("foo____bar"), "foo____bar");
+        assert_eq!(cut("foo___"), "foo___");
+        assert_eq!(cut("___bar"), "___bar");
+        assert_eq!(cut("a___b"), "a");
+        assert_eq!(cut(""), "");
+    }
+
+    #[test]
+    fn patches_check_what_the_compiler_wrote() {
+        let alu = Insn {
+            opc: 0xb7,
+            dst: 1,
+            src: 0,
+            off: 0,
+            imm: 8,
+        };
+        let res = Resolution {
+            orig: 8,
+            new: 176,
+            validate: true,
+            ..Resolution::default()
+        };
+        let mut slots = [alu];
+        assert_eq!(patch(&mut slots, 0, &res), Ok(false));
+        assert_eq!(slots[0].imm, 176);
+        // The instruction no longer holds the local value: refused.
+        assert_eq!(
+            patch(&mut slots, 0, &res),
+            Err("the instruction holds 176, not the expected 8".into())
+        );
+        // A load of a u64 field that is a u32 in the kernel: offset and
+        // size change.
+        let ldx = Insn {
+            opc: 0x79,
+            dst: 7,
+            src: 1,
+            off: 8,
+            imm: 0,
+        };
+        let mut slots = [ldx];
+        let res = Resolution {
+            orig: 8,
+            new: 0,
+            validate: true,
+            orig_size: 8,
+            new_size: 4,
+            ..Resolution::default()
+        };
+        assert_eq!(patch(&mut slots, 0, &res), Ok(false));
+        assert_eq!((slots[0].opc, slots[0].off), (0x61, 0));
+        // A signed field read at another width: poisoned, as libbpf does.
+        let mut slots = [ldx];
+        let res = Resolution {
+            bad_resize: true,
+            ..res
+        };
+        assert_eq!(patch(&mut slots, 0, &res), Ok(true));
+        assert_eq!((slots[0].opc, slots[0].imm), (0x85, POISONED_CALL));
+        // An lddw is poisoned in both slots.
+        let lddw = Insn {
+            opc: 0x18,
+            dst: 1,
+            src: 0,
+            off: 0,
+            imm: 1,
+        };
+        let mut slots = [lddw, Insn::default()];
+        let poison = Resolution {
+            poison: true,
+            ..Resolution::default()
+        };
+        assert_eq!(patch(&mut slots, 0, &poison), Ok(true));
+        assert!(slots.iter().all(|i| i.imm == POISONED_CALL));
+        // Offsets past 16 bits, and jumps, are refused.
+        let mut slots = [ldx];
+        let far = Resolution {
+            orig: 8,
+            new: 40_000,
+            validate: true,
+            ..Resolution::default()
+        };
+        assert!(patch(&mut slots, 0, &far).unwrap_err().contains("16 bits"));
+        let mut slots = [Insn { opc: 0x05, ..ldx }];
+        assert!(patch(&mut slots, 0, &far)
+            .unwrap_err()
+            .contains("cannot patch"));
     }
 }

@@ -255,14 +255,7 @@ fn the_object_reads_back_and_libbpf_loads_it() {
         eprintln!("skipping the libbpf load: bpftool not installed");
         return;
     }
-    let fs = Command::new("sh")
-        .args([
-            "-c",
-            "mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf",
-        ])
-        .status()
-        .expect("sh");
-    assert!(fs.success(), "cannot mount bpffs");
+    support::mount_bpffs();
     let pin = format!("/sys/fs/bpf/cranebpf-xdp-test-{}", std::process::id());
     let load = Command::new("bpftool")
         .args(["prog", "load"])

@@ -1683,14 +1683,7 @@ fn core_relocations_resolve_against_the_kernel_as_libbpf_resolves_them() {
     packets.push(vec![0; 14]);
     packets.push([vec![0; 12], vec![0x86, 0xdd], vec![0; 40]].concat());
     // The kernel's side, loaded by libbpf.
-    let fs = Command::new("sh")
-        .args([
-            "-c",
-            "mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf",
-        ])
-        .status()
-        .expect("sh");
-    assert!(fs.success(), "cannot mount bpffs");
+    support::mount_bpffs();
     let pin = format!("/sys/fs/bpf/cranebpf-core-{}", std::process::id());
     let maps_dir = format!("{pin}-maps");
     std::fs::create_dir_all(&maps_dir).expect("bpffs directory");

@@ -24,3 +24,16 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Mounts the BPF filesystem at /sys/fs/bpf unless it is there, for
+/// `bpftool` to pin what it loads.
+pub fn mount_bpffs() {
+    let fs = Command::new("sh")
+        .args([
+            "-c",
+            "mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf",
+        ])
+        .status()
+        .expect("sh");
+    assert!(fs.success(), "cannot mount bpffs");
+}

@@ -229,6 +229,7 @@ impl<'a> Btf<'a> {
 
     /// Word `i` of type `id`'s record (0: name, 1: info, 2: size or type,
     /// then its kind's own words).
+    #[inline]
     fn word(&self, id: u32, i: usize) -> Result<u32, ElfError> {
         let start = *self
             .starts
@@ -240,6 +241,7 @@ impl<'a> Btf<'a> {
     }
 
     /// Type `id`'s kind (`void`, id 0, is kind 0).
+    #[inline]
     pub(super) fn kind(&self, id: u32) -> Result<u32, ElfError> {
         if id == 0 {
             return Ok(0);
@@ -270,6 +272,7 @@ impl<'a> Btf<'a> {
     }
 
     /// The name's offset in the strings (0 for `void`).
+    #[inline]
     pub(super) fn name_off(&self, id: u32) -> Result<u32, ElfError> {
         if id == 0 {
             return Ok(0);
@@ -286,6 +289,15 @@ impl<'a> Btf<'a> {
     /// Type `id`'s name.
     pub(super) fn name(&self, id: u32) -> Result<&'a [u8], ElfError> {
         Ok(self.str_at(self.name_off(id)?))
+    }
+
+    /// Whether type `id`'s name starts with `prefix`.
+    #[inline]
+    pub(super) fn name_starts_with(&self, id: u32, prefix: &[u8]) -> Result<bool, ElfError> {
+        let off = self.name_off(id)? as usize;
+        // (The first byte alone rejects most names without a call.)
+        let s = self.strings.get(off..).unwrap_or(&[]);
+        Ok(s.first() == prefix.first() && s.starts_with(prefix))
     }
 
     /// An INT's encoding word: encoding in bits 24–27 (1: signed), bit

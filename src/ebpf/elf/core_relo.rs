@@ -948,6 +948,11 @@ fn find_candidates(local: &Btf<'_>, id: u32, target: &Btf<'_>) -> Result<Vec<u32
         if !kinds_compatible(target.kind(t)?, kind) {
             continue;
         }
+        // (Most names differ in their first bytes: rejected before the
+        // name's length is found; a kernel has some 150,000 types.)
+        if !target.name_starts_with(t, name)? {
+            continue;
+        }
         let tn = target.name(t)?;
         if !tn.is_empty() && essential(tn) == name {
             found.push(t);

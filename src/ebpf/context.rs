@@ -2024,10 +2024,7 @@ fn check_path(
         if i.imm == super::elf::POISONED_CALL {
             return Err(ContextError {
                 pc,
-                message: format!(
-                    "invalid func unknown#{id}: a CO-RE relocation that found nothing in the \
-                     kernel's types (libbpf's poisoned call)"
-                ),
+                message: super::elf::poisoned_call_refusal(),
             });
         }
         if let Some(name) = helper::name(id).filter(|_| !helper::served(kind).any(|h| h == id)) {

@@ -173,11 +173,9 @@ impl fmt::Display for Rule {
             Rule::CallOutOfRange { target } => {
                 write!(f, "local call target {target} is outside the program")
             }
-            Rule::UnknownHelper(id) if *id == i64::from(crate::ebpf::elf::POISONED_CALL) => write!(
-                f,
-                "invalid func unknown#{id}: a CO-RE relocation that found nothing in the \
-                 kernel's types (libbpf's poisoned call)"
-            ),
+            Rule::UnknownHelper(id) if *id == i64::from(crate::ebpf::elf::POISONED_CALL) => {
+                f.write_str(&crate::ebpf::elf::poisoned_call_refusal())
+            }
             Rule::UnknownHelper(id) => write!(f, "call to unregistered helper {id}"),
             Rule::FallsOffEnd => write!(f, "execution falls off the end of the program"),
             Rule::LeavesFunction { to, function } => write!(

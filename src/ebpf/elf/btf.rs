@@ -517,6 +517,13 @@ mod tests {
             "section '.BTF.ext', byte 32: CO-RE relocation records of size 0 (at least 16, \
              in whole words)"
         );
+        // (Nor one of 18 bytes: records are whole words.)
+        let e = core_relocation_count(&btf_ext(&[18, 7, 0])).unwrap_err();
+        assert_eq!(
+            e.0,
+            "section '.BTF.ext', byte 32: CO-RE relocation records of size 18 (at least 16, \
+             in whole words)"
+        );
         let e = core_relocation_count(&btf_ext(&[16, 7])).unwrap_err();
         assert_eq!(
             e.0,

@@ -20,12 +20,22 @@ use super::btf::{
     Btf, CoreRelo, ARRAY, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, PTR, STRUCT, UNION,
 };
 use super::ElfError;
-use crate::ebpf::insn::Insn;
+use crate::ebpf::insn::{op, Insn};
+use crate::ebpf::semantics;
 
 /// The helper id libbpf writes into an instruction it could not relocate
 /// (`0xbad2310`, "bad relo"); the kernel refuses the call if reached:
 /// `invalid func unknown#195896080`.
 pub const POISONED_CALL: i32 = 0x0bad_2310;
+
+/// Why a poisoned call a run can reach is refused: the kernel's words,
+/// then what they mean here.
+pub(crate) fn poisoned_call_refusal() -> String {
+    format!(
+        "invalid func unknown#{POISONED_CALL}: a CO-RE relocation that found nothing in the \
+         kernel's types (libbpf's poisoned call)"
+    )
+}
 
 /// libbpf's `BPF_CORE_SPEC_MAX_LEN`.
 const SPEC_MAX_LEN: usize = 64;
@@ -655,7 +665,7 @@ fn field_value(
     };
     let acc = spec.accessors.last().copied().ok_or("an empty access")?;
     // Element size of a (possibly multi-dimensional) array, or the size.
-    let elem_size = |id: u32| -> Result<(u64, u32), ElfError> {
+    let elem_size = |id: u32| -> Result<u64, ElfError> {
         let mut t = btf.skip_mods_and_typedefs(id)?;
         for _ in 0..SPEC_MAX_LEN {
             if btf.kind(t)? != ARRAY {
@@ -663,14 +673,14 @@ fn field_value(
             }
             t = btf.skip_mods_and_typedefs(btf.array(t)?.0)?;
         }
-        Ok((btf.size_of(t)?, t))
+        btf.size_of(t)
     };
     if acc.name.is_none() {
         // An array element (`a[n]`).
         let (value, size, type_id) = match kind {
             FIELD_BYTE_OFFSET => (
                 spec.bit_offset / 8,
-                elem_size(acc.type_id).map_err(e)?.0,
+                elem_size(acc.type_id).map_err(e)?,
                 acc.type_id,
             ),
             FIELD_BYTE_SIZE => (btf.size_of(acc.type_id).map_err(e)?, 0, 0),
@@ -722,7 +732,7 @@ fn field_value(
         FIELD_BYTE_OFFSET => {
             out.value = byte_off;
             if !bitfield {
-                out.size = elem_size(field_type).map_err(e)?.0 as u32;
+                out.size = elem_size(field_type).map_err(e)? as u32;
                 out.type_id = field_type;
             }
         }
@@ -965,16 +975,8 @@ fn find_candidates(local: &Btf<'_>, id: u32, target: &Btf<'_>) -> Result<Vec<u32
 /// true when it was poisoned.
 fn patch(slots: &mut [Insn], pc: usize, res: &Resolution) -> Result<bool, String> {
     let insn = slots[pc];
-    let class = insn.opc & 0x07;
-    const LD: u8 = 0x00;
-    const LDX: u8 = 0x01;
-    const ST: u8 = 0x02;
-    const STX: u8 = 0x03;
-    const ALU: u8 = 0x04;
-    const ALU64: u8 = 0x07;
-    const LDDW: u8 = 0x18;
     let poison = |slots: &mut [Insn]| {
-        if slots[pc].opc == LDDW && pc + 1 < slots.len() {
+        if slots[pc].is_lddw() && pc + 1 < slots.len() {
             slots[pc + 1] = poisoned_call();
         }
         slots[pc] = poisoned_call();
@@ -983,9 +985,9 @@ fn patch(slots: &mut [Insn], pc: usize, res: &Resolution) -> Result<bool, String
     if res.poison {
         return Ok(poison(slots));
     }
-    match class {
-        ALU | ALU64 => {
-            if insn.opc & 0x08 != 0 {
+    match insn.class() {
+        op::ALU | op::ALU64 => {
+            if insn.is_src_reg() {
                 return Err("an ALU instruction with a register operand".into());
             }
             if res.validate && i64::from(insn.imm) as u64 != res.orig {
@@ -996,7 +998,7 @@ fn patch(slots: &mut [Insn], pc: usize, res: &Resolution) -> Result<bool, String
             }
             slots[pc].imm = res.new as i32;
         }
-        LDX | ST | STX => {
+        op::LDX | op::ST | op::STX => {
             if res.validate && i64::from(insn.off) as u64 != res.orig {
                 return Err(format!(
                     "the instruction's offset is {}, not the expected {}",
@@ -1015,29 +1017,24 @@ fn patch(slots: &mut [Insn], pc: usize, res: &Resolution) -> Result<bool, String
             }
             slots[pc].off = res.new as i16;
             if res.new_size != res.orig_size {
-                let bytes = match insn.opc & 0x18 {
-                    0x00 => 4,
-                    0x08 => 2,
-                    0x10 => 1,
-                    _ => 8,
-                };
-                if bytes != res.orig_size {
+                let bytes = semantics::size_bytes(insn.size_field());
+                if bytes != res.orig_size as usize {
                     return Err(format!(
                         "a {bytes}-byte access where the field has {} bytes",
                         res.orig_size
                     ));
                 }
                 let size = match res.new_size {
-                    4 => 0x00,
-                    2 => 0x08,
-                    1 => 0x10,
-                    8 => 0x18,
+                    4 => op::W,
+                    2 => op::H,
+                    1 => op::B,
+                    8 => op::DW,
                     n => return Err(format!("the kernel's field has {n} bytes")),
                 };
-                slots[pc].opc = (insn.opc & !0x18) | size;
+                slots[pc].opc = (insn.opc & !insn.size_field()) | size;
             }
         }
-        LD if insn.opc == LDDW => {
+        op::LD if insn.is_lddw() => {
             let next = slots.get(pc + 1).copied();
             let Some(next) = next.filter(|n| {
                 insn.src == 0
@@ -1071,13 +1068,7 @@ fn patch(slots: &mut [Insn], pc: usize, res: &Resolution) -> Result<bool, String
 
 /// libbpf's poisoned instruction: a call of helper 0xbad2310.
 fn poisoned_call() -> Insn {
-    Insn {
-        opc: 0x85,
-        dst: 0,
-        src: 0,
-        off: 0,
-        imm: POISONED_CALL,
-    }
+    Insn::new(op::JMP | op::CALL, 0, 0, 0, POISONED_CALL)
 }
 
 #[cfg(test)]

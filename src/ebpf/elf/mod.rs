@@ -25,6 +25,7 @@ use std::fmt;
 mod btf;
 mod core_relo;
 mod write;
+pub(crate) use core_relo::poisoned_call_refusal;
 pub use core_relo::POISONED_CALL;
 pub use write::{write_object, ProgramSection};
 

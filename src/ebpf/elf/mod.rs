@@ -1189,4 +1189,96 @@ mod tests {
             "{overlong}"
         );
     }
+
+    /// CO-RE relocations that libbpf would refuse to apply are refused
+    /// naming the section, instruction and relocation: candidates that
+    /// disagree, an instruction offset past the section, and an
+    /// instruction that does not hold the value the relocation expects.
+    #[test]
+    fn core_relocations_libbpf_refuses_are_named() {
+        // (Copied: `object` reads ELF64 headers only 8-byte aligned, as a
+        // file read into a `Vec` is.)
+        let owned = include_bytes!("../../../fuzz/seeds/elf_load/obj_core_kernel.o").to_vec();
+        let bytes = &owned[..];
+        let file = object::File::parse(bytes).unwrap();
+        let own_btf = file
+            .section_by_name(".BTF")
+            .unwrap()
+            .data()
+            .unwrap()
+            .to_vec();
+        let (ext_at, _) = file
+            .section_by_name(".BTF.ext")
+            .unwrap()
+            .file_range()
+            .unwrap();
+        let (xdp_at, _) = file.section_by_name("xdp").unwrap().file_range().unwrap();
+        // Against the object's own types, its context flavour matches
+        // both itself and the real `xdp_md` (from <linux/bpf.h>), at other
+        // offsets: refused by libbpf's rule that candidates agree.
+        let own = CoreTypes::Btf {
+            btf: &own_btf,
+            name: "own",
+        };
+        assert_eq!(
+            load_with(bytes, own).unwrap_err().0,
+            "section 'xdp', instruction 0: CO-RE relocation #0 (byte_off): type 19 \
+             'xdp_md___swapped': field offset ambiguity: 0 != 32 bits between candidates"
+        );
+        // Against the running kernel's (a failure where CI runs, as the
+        // tests that compare with the kernel).
+        let Ok(kernel_btf) = std::fs::read(KERNEL_BTF) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{KERNEL_BTF} missing under CI=true"
+            );
+            eprintln!("skipping the rest: no {KERNEL_BTF}");
+            return;
+        };
+        let core = CoreTypes::Btf {
+            btf: &kernel_btf,
+            name: KERNEL_BTF,
+        };
+        let object = load_with(bytes, core).unwrap();
+        assert!(object.core_resolved);
+        assert_eq!(object.core_relocations, 28);
+        // The first record: past the .BTF.ext header, the CO-RE part's
+        // record size, its section's name and count.
+        let word = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+        let ext = ext_at as usize;
+        let record = ext + word(bytes, ext + 4) as usize + word(bytes, ext + 24) as usize + 12;
+        let first_insn = word(bytes, record) as usize / 8;
+        let mut past = bytes.to_vec();
+        past[record..record + 4].copy_from_slice(&0x10_0000u32.to_le_bytes());
+        let e = load_with(&past, core).unwrap_err();
+        assert_eq!(
+            e.0,
+            "section 'xdp', instruction 131072: CO-RE relocation #0 (byte_off): byte offset \
+             1048576 is not an instruction of the section"
+        );
+        // The instruction's offset changed under the relocation.
+        let mut moved = bytes.to_vec();
+        let off_at = xdp_at as usize + first_insn * 8 + 2;
+        moved[off_at..off_at + 2].copy_from_slice(&3i16.to_le_bytes());
+        let e = load_with(&moved, core).unwrap_err();
+        assert_eq!(
+            e.0,
+            format!(
+                "section 'xdp', instruction {first_insn}: CO-RE relocation #0 (byte_off): the \
+                 instruction's offset is 3, not the expected 0"
+            )
+        );
+        // Relocations for a section the object lacks (the name points at
+        // a type's name in .BTF's strings).
+        let mut elsewhere = bytes.to_vec();
+        elsewhere[record - 8..record - 4].copy_from_slice(&1u32.to_le_bytes());
+        let e = load_with(&elsewhere, core).unwrap_err();
+        assert!(
+            e.0.starts_with("section '.BTF.ext': CO-RE relocations for section '")
+                && e.0.ends_with("', which the object does not have"),
+            "{e}"
+        );
+        // Kept as compiled, none is looked at.
+        assert!(load(&past).is_ok() && load(&moved).is_ok() && load(&elsewhere).is_ok());
+    }
 }

@@ -127,6 +127,7 @@ fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
         program: Program::new(insns),
         // (Loaded into the kernel without BTF, as here.)
         btf_functions: false,
+        poisoned: Vec::new(),
     };
     // The generated program and, second, the tail call target.
     let object = EbpfObject {
@@ -139,6 +140,7 @@ fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
         core_relocations: 0,
         core_resolved: false,
         core_poisoned: 0,
+        core_applied: Vec::new(),
     };
     let options = PacketOptions {
         engine: Some(engine),

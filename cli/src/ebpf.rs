@@ -83,40 +83,47 @@ pub fn load_program(
     path: &Path,
     force_raw: bool,
     choice: &ProgramChoice,
-) -> Result<Program, String> {
+) -> Result<Program, Failure> {
     let name = choice.name();
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let at = |e: String| format!("{}: {e}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| Failure::bad_input(at(e.to_string())))?;
     if cranebpf::ebpf::elf::is_elf(&bytes) {
-        return from_object(path, &bytes, choice).map_err(|e| format!("{}: {e}", path.display()));
+        return from_object(path, &bytes, choice).map_err(|e| Failure {
+            message: at(e.message),
+            code: e.code,
+        });
     }
     if let Some(name) = name {
-        return Err(format!(
+        return Err(Failure::bad_input(format!(
             "{}: --program {name}: not an ELF object (assembly and raw bytes hold one program)",
             path.display()
-        ));
+        )));
     }
     let text = std::str::from_utf8(&bytes)
         .ok()
         .filter(|t| !t.contains('\0'));
     match text {
-        Some(t) if !force_raw => assemble(t).map_err(|e| format!("{}: {e}", path.display())),
-        _ => Program::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+        Some(t) if !force_raw => assemble(t).map_err(|e| Failure::bad_input(at(e.to_string()))),
+        _ => Program::from_bytes(&bytes).map_err(|e| Failure::bad_input(at(e.to_string()))),
     }
 }
 
 /// The program named `name` (function or section) of an ELF object, or
 /// its only one.
-fn from_object(path: &Path, bytes: &[u8], choice: &ProgramChoice) -> Result<Program, String> {
-    let object = choice.load_object(path, bytes)?;
-    let (_, chosen) = select(&object, choice.name())?;
+fn from_object(path: &Path, bytes: &[u8], choice: &ProgramChoice) -> Result<Program, Failure> {
+    let object = choice
+        .load_object(path, bytes)
+        .map_err(Failure::bad_input)?;
+    let (_, chosen) = select(&object, choice.name()).map_err(Failure::bad_input)?;
     plain_program(chosen)
 }
 
 /// An object's program as one that runs on plain memory: refused when it
-/// is a packet program or uses maps.
-fn plain_program(chosen: &ObjectProgram) -> Result<Program, String> {
+/// is a packet program or uses maps (bad input), or holds a poisoned CO-RE
+/// relocation (refused).
+fn plain_program(chosen: &ObjectProgram) -> Result<Program, Failure> {
     if let Some(kind) = context_kind(&chosen.section) {
-        return Err(format!(
+        return Err(Failure::bad_input(format!(
             "'{}' is {} {kind} program (section {}): it runs on packets; give -r CAPTURE, \
              --hex or --hex-file",
             chosen.name,
@@ -126,7 +133,18 @@ fn plain_program(chosen: &ObjectProgram) -> Result<Program, String> {
                 "a"
             },
             chosen.section
-        ));
+        )));
+    }
+    // The plain verifier refuses a poisoned call wherever it is; named
+    // here as libbpf names it.
+    if let Some((at, relocation)) = chosen.poisoned.first() {
+        return Err(Failure {
+            message: format!(
+                "instruction {at}: {}",
+                cranebpf::ebpf::elf::poisoned_call_refusal(Some(relocation))
+            ),
+            code: EXIT_REJECTED,
+        });
     }
     if let Some(at) = chosen
         .program
@@ -134,11 +152,11 @@ fn plain_program(chosen: &ObjectProgram) -> Result<Program, String> {
         .iter()
         .position(|i| i.is_lddw() && i.src != 0)
     {
-        return Err(format!(
+        return Err(Failure::bad_input(format!(
             "'{}' (section {}) uses maps or global data (instruction {at}); only XDP, TC and \
              socket filter programs run with maps so far",
             chosen.name, chosen.section
-        ));
+        )));
     }
     Ok(chosen.program.clone())
 }
@@ -223,7 +241,7 @@ pub fn run_ebpf(
     budget: Option<u64>,
     json: bool,
 ) -> Result<i32, Failure> {
-    let prog = load_program(path, raw, choice).map_err(Failure::bad_input)?;
+    let prog = load_program(path, raw, choice)?;
     let options = EbpfOptions {
         budget,
         engine,
@@ -260,7 +278,7 @@ pub fn disasm_ebpf(
     let bytes =
         std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     if !cranebpf::ebpf::elf::is_elf(&bytes) {
-        let prog = load_program(path, raw, choice).map_err(Failure::bad_input)?;
+        let prog = load_program(path, raw, choice)?;
         return print_ebpf(&prog, listing);
     }
     // An object's program as it holds it (maps by name), or the native
@@ -273,7 +291,10 @@ pub fn disasm_ebpf(
         return write_out(&disassemble_object(&chosen.program, &object.maps));
     }
     if context_kind(&chosen.section).is_none() {
-        let prog = plain_program(chosen).map_err(named)?;
+        let prog = plain_program(chosen).map_err(|e| Failure {
+            message: format!("{}: {}", path.display(), e.message),
+            code: e.code,
+        })?;
         return print_ebpf(&prog, listing);
     }
     let options = PacketOptions {
@@ -361,7 +382,7 @@ pub fn load_packet_program(
         std::fs::read(path).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     if !cranebpf::ebpf::elf::is_elf(&bytes) {
         // A malformed program is named as such first, with its place.
-        load_program(path, false, choice).map_err(Failure::bad_input)?;
+        load_program(path, false, choice)?;
         return Err(Failure::bad_input(format!(
             "{}: packets need an XDP program from an ELF object (clang -target bpf); \
              assembly and raw programs run on --mem",

@@ -361,6 +361,8 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
     let Some(unguarded) = compile_with("core_unguarded", &unguarded_source, &["-g"]) else {
         return;
     };
+    // Named as libbpf names it when it rewrites the kernel's log.
+    let relocation = "<byte_off> [7] struct eth.proto (0:2 @ offset 12)";
     for engine in ["interp", "jit"] {
         let (code, out, err) = support::cli(&[
             "run",
@@ -373,9 +375,65 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
         ]);
         assert_eq!((code, out.as_str()), (1, ""), "{err}");
         assert!(
-            err.contains("instruction 6: invalid func unknown#195896080: a CO-RE relocation"),
+            err.contains(&format!(
+                "instruction 6: invalid func unknown#195896080: failed to resolve CO-RE \
+                 relocation {relocation} (libbpf's poisoned call)"
+            )),
             "{err}"
         );
+    }
+    // The same function as a program of no packet type, on plain memory:
+    // refused wherever the call is (the plain verifier follows no path),
+    // named the same way.
+    let plain_source = unguarded_source.replace("section(\"xdp\")", "section(\"raw\")");
+    assert_ne!(plain_source, unguarded_source);
+    let Some(plain) = compile_with("core_plain", &plain_source, &["-g"]) else {
+        return;
+    };
+    let mem = support::temp_file("core_plain.mem", &[0; 20]);
+    let (code, out, err) = support::cli(&[
+        "run",
+        "--ebpf",
+        plain.to_str().unwrap(),
+        "--mem-file",
+        mem.to_str().unwrap(),
+    ]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains(&format!(
+            "core_plain.o: instruction 6: invalid func unknown#195896080: failed to resolve \
+             CO-RE relocation {relocation}"
+        )),
+        "{err}"
+    );
+    // libbpf's own words for it, loading the object into the kernel.
+    if support::bpf_available() {
+        support::mount_bpffs();
+        let pin = format!("/sys/fs/bpf/cranebpf-unguarded-{}", std::process::id());
+        let load = Command::new("bpftool")
+            .args(["prog", "load", unguarded.to_str().unwrap(), &pin])
+            .output();
+        let _ = std::fs::remove_file(&pin);
+        match load {
+            Ok(load) => {
+                let log = String::from_utf8_lossy(&load.stderr);
+                assert!(!load.status.success(), "the kernel took it: {log}");
+                assert!(
+                    log.contains(&format!(
+                        "6: <invalid CO-RE relocation>\nfailed to resolve CO-RE relocation \
+                         {relocation}\n"
+                    )),
+                    "{log}"
+                );
+            }
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "bpftool is required under CI=true (.ci/run installs it): {e}"
+                );
+                eprintln!("skipping libbpf's side: bpftool not found ({e})");
+            }
+        }
     }
     let (code, out, err) = run(&["--btf", "none"]);
     assert_eq!((code, out.lines().count()), (0, by_proto.len()), "{err}");
@@ -404,6 +462,7 @@ fn maps_over_the_memory_bound_are_refused_before_allocating() {
         section: "xdp".into(),
         program: cranebpf::ebpf::asm::assemble("mov %r0, 2\nexit").expect("assembles"),
         btf_functions: false,
+        poisoned: Vec::new(),
     };
     let refused = cranebpf::ebpf::runtime::PacketProgram::new(&xdp, &[hash], Default::default());
     assert!(

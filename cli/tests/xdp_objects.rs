@@ -1450,6 +1450,7 @@ fn unreachable_instructions_are_refused_as_the_kernel_refuses_them() {
             section: "xdp".into(),
             program: assemble(asm).expect("assembles"),
             btf_functions: false,
+            poisoned: Vec::new(),
         };
         let ours = PacketProgram::new(&program, &[], PacketOptions::default());
         match unreachable {
@@ -1513,6 +1514,7 @@ fn loops_past_the_kernels_instruction_limit_are_refused_where_it_refuses_them() 
             section: "xdp".into(),
             program: assemble(asm).expect("assembles"),
             btf_functions: false,
+            poisoned: Vec::new(),
         };
         let ours = PacketProgram::new(&program, &[], PacketOptions::default());
         match refused {
@@ -1697,7 +1699,50 @@ fn core_relocations_resolve_against_the_kernel_as_libbpf_resolves_them() {
         }
     }
     let _pinned = Pinned(pin.clone(), maps_dir.clone());
-    bpftool(&["prog", "load", obj_path, &pin, "pinmaps", &maps_dir]);
+    let load = Command::new("bpftool")
+        .args(["-d", "prog", "load", obj_path, &pin, "pinmaps", &maps_dir])
+        .output()
+        .expect("bpftool runs");
+    let log = String::from_utf8_lossy(&load.stderr);
+    assert!(load.status.success(), "bpftool prog load: {log}");
+    // libbpf's debug log of each relocation: its description, then the
+    // instruction it patched (the first change: the offset or immediate
+    // before a load's size) or poisoned.
+    let mut libbpf: Vec<elf::CoreRelocation> = Vec::new();
+    for line in log.lines() {
+        let Some(rest) = line.strip_prefix("libbpf: prog 'core': relo #") else {
+            continue;
+        };
+        let (n, what) = rest.split_once(": ").expect("relo #N: ...");
+        let n: usize = n.parse().expect("a relocation number");
+        if what.starts_with('<') {
+            assert_eq!(n, libbpf.len(), "{log}");
+            libbpf.push(elf::CoreRelocation {
+                section: "xdp".into(),
+                insn: usize::MAX,
+                spec: what.to_string(),
+                patched: None,
+            });
+        } else if let Some(patched) = what.strip_prefix("patched insn #") {
+            let (insn, change) = patched.split_once(' ').expect("insn #N (...) ...");
+            if libbpf[n].insn == usize::MAX {
+                let (from, to) = change.rsplit_once(" -> ").expect("A -> B");
+                let from = from.rsplit(' ').next().expect("A");
+                libbpf[n].insn = insn.parse().expect("an instruction");
+                libbpf[n].patched = Some((
+                    from.parse().expect("a number"),
+                    to.parse().expect("a number"),
+                ));
+            }
+        } else if let Some(insn) = what.strip_prefix("substituting insn #") {
+            let insn = insn.split(' ').next().expect("insn #N w/ ...");
+            libbpf[n].insn = insn.parse().expect("an instruction");
+        }
+    }
+    assert_eq!(
+        object.core_applied, libbpf,
+        "each relocation as libbpf resolved it"
+    );
     let input = support::temp_path("core-packet");
     let mut theirs = Vec::new();
     for p in &packets {

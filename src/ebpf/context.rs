@@ -2024,7 +2024,7 @@ fn check_path(
         if i.imm == super::elf::POISONED_CALL {
             return Err(ContextError {
                 pc,
-                message: super::elf::poisoned_call_refusal(),
+                message: super::elf::poisoned_call_refusal(None),
             });
         }
         if let Some(name) = helper::name(id).filter(|_| !helper::served(kind).any(|h| h == id)) {

@@ -729,8 +729,15 @@ impl PacketProgram {
             };
             // Checked before linking, while map references are still
             // visible as such (linking keeps every instruction in place).
-            let checked = context::rewrite_with_maps(source, kind, maps)
-                .map_err(|e| named(RuntimeError::Context(e)))?;
+            let checked = context::rewrite_with_maps(source, kind, maps).map_err(|mut e| {
+                // Named as libbpf names it in the kernel's log.
+                if let Some(relocation) = program.poisoned_relocation(e.pc) {
+                    if e.message == super::elf::poisoned_call_refusal(None) {
+                        e.message = super::elf::poisoned_call_refusal(Some(relocation));
+                    }
+                }
+                named(RuntimeError::Context(e))
+            })?;
             let rewritten = link(&checked, &set, mem_addr).map_err(named)?;
             super::verify::verify_checked(&rewritten, &helpers, options.budget, true)
                 .map_err(|e| named(RuntimeError::Verify(e)))?;
@@ -2596,6 +2603,7 @@ mod tests {
             section: "xdp".into(),
             program,
             btf_functions: false,
+            poisoned: Vec::new(),
         };
         let options = PacketOptions {
             engine: Some(engine),

@@ -174,7 +174,7 @@ impl fmt::Display for Rule {
                 write!(f, "local call target {target} is outside the program")
             }
             Rule::UnknownHelper(id) if *id == i64::from(crate::ebpf::elf::POISONED_CALL) => {
-                f.write_str(&crate::ebpf::elf::poisoned_call_refusal())
+                f.write_str(&crate::ebpf::elf::poisoned_call_refusal(None))
             }
             Rule::UnknownHelper(id) => write!(f, "call to unregistered helper {id}"),
             Rule::FallsOffEnd => write!(f, "execution falls off the end of the program"),

@@ -34,6 +34,33 @@ pub(super) const DECL_TAG: u32 = 17;
 pub(super) const TYPE_TAG: u32 = 18;
 pub(super) const ENUM64: u32 = 19;
 
+/// A kind's name as libbpf prints it (`btf_kind_str`).
+pub(super) fn kind_str(kind: u32) -> &'static str {
+    const NAMES: [&str; 20] = [
+        "[UNKNOWN]",
+        "int",
+        "ptr",
+        "array",
+        "struct",
+        "union",
+        "enum",
+        "fwd",
+        "typedef",
+        "volatile",
+        "const",
+        "restrict",
+        "func",
+        "func_proto",
+        "var",
+        "datasec",
+        "float",
+        "decl_tag",
+        "type_tag",
+        "enum64",
+    ];
+    NAMES.get(kind as usize).copied().unwrap_or("[UNKNOWN]")
+}
+
 /// How deep chains of types are followed (libbpf's `MAX_RESOLVE_DEPTH`
 /// is 32; a longer chain is malformed or hostile).
 const MAX_DEPTH: usize = 64;

@@ -29,12 +29,22 @@ use crate::ebpf::semantics;
 pub const POISONED_CALL: i32 = 0x0bad_2310;
 
 /// Why a poisoned call a run can reach is refused: the kernel's words,
-/// then what they mean here.
-pub(crate) fn poisoned_call_refusal() -> String {
-    format!(
-        "invalid func unknown#{POISONED_CALL}: a CO-RE relocation that found nothing in the \
-         kernel's types (libbpf's poisoned call)"
-    )
+/// then what they mean here; with the `relocation` that poisoned it (as
+/// [`ObjectProgram::poisoned`] describes it) named as libbpf names it
+/// when it rewrites the kernel's log.
+///
+/// [`ObjectProgram::poisoned`]: super::ObjectProgram::poisoned
+pub fn poisoned_call_refusal(relocation: Option<&str>) -> String {
+    match relocation {
+        Some(relocation) => format!(
+            "invalid func unknown#{POISONED_CALL}: failed to resolve CO-RE relocation \
+             {relocation} (libbpf's poisoned call)"
+        ),
+        None => format!(
+            "invalid func unknown#{POISONED_CALL}: a CO-RE relocation that found nothing in \
+             the kernel's types (libbpf's poisoned call)"
+        ),
+    }
 }
 
 /// libbpf's `BPF_CORE_SPEC_MAX_LEN`.
@@ -846,8 +856,7 @@ fn resolve_values(
 /// Resolves every CO-RE relocation of `section`'s instruction slots
 /// against `target` and patches the slots as libbpf patches them; the
 /// local types are `local`'s. `candidates` caches the target types per
-/// local root type, across sections. Returns how many instructions were
-/// poisoned.
+/// local root type, across sections. Returns what was done to each slot.
 pub(super) fn relocate_section(
     section: &str,
     slots: &mut [Insn],
@@ -855,8 +864,8 @@ pub(super) fn relocate_section(
     local: &Btf<'_>,
     target: &Btf<'_>,
     candidates: &mut HashMap<u32, Vec<u32>>,
-) -> Result<usize, ElfError> {
-    let mut poisoned = 0;
+) -> Result<Vec<CoreRelocation>, ElfError> {
+    let mut applied = Vec::with_capacity(relos.len());
     for (n, relo) in relos.iter().enumerate() {
         let pc = relo.insn_off as usize / 8;
         let fail = |what: String| {
@@ -878,11 +887,95 @@ pub(super) fn relocate_section(
                 .unwrap_or_default();
             fail(format!("type {} '{name}': {w}", relo.type_id))
         })?;
-        if patch(slots, pc, &res).map_err(fail)? {
-            poisoned += 1;
-        }
+        // What the instruction held, as libbpf's log shows it.
+        let held = match slots[pc] {
+            i if i.is_lddw() => slots.get(pc + 1).map_or(0, |hi| {
+                u64::from(i.imm as u32) | u64::from(hi.imm as u32) << 32
+            }),
+            i if matches!(i.class(), op::LDX | op::ST | op::STX) => i64::from(i.off) as u64,
+            i => i64::from(i.imm) as u64,
+        };
+        let poisoned = patch(slots, pc, &res).map_err(fail)?;
+        // (Parsed again: resolve() keeps no spec.)
+        let spec = parse_spec(local, relo).map_err(fail)?;
+        applied.push(CoreRelocation {
+            section: section.to_string(),
+            insn: pc,
+            spec: describe(local, relo, &spec).map_err(|e| fail(e.0))?,
+            patched: (!poisoned).then_some((held, res.new)),
+        });
     }
-    Ok(poisoned)
+    Ok(applied)
+}
+
+/// What resolving one CO-RE relocation did to its instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreRelocation {
+    /// The instruction's section.
+    pub section: String,
+    /// Its slot in the section.
+    pub insn: usize,
+    /// The relocation as libbpf's debug log describes it: its kind, the
+    /// local type, the access and its offset in the local type, e.g.
+    /// `<byte_off> [7] struct eth.proto (0:2 @ offset 12)`.
+    pub spec: String,
+    /// The value the instruction held (the immediate, a load or store's
+    /// offset, an `lddw`'s 64 bits; negative ones as 64-bit two's
+    /// complement) and the resolved value that replaced it, as libbpf's
+    /// log shows them; `None`: nothing matched, the instruction is
+    /// libbpf's poisoned call ([`POISONED_CALL`]).
+    pub patched: Option<(u64, u64)>,
+}
+
+/// A relocation in libbpf's words (`bpf_core_format_spec`): its kind, the
+/// local root type, then the enumerator and its value, or the named
+/// fields and array indices with the access string and the local bit
+/// offset, e.g. `<byte_off> [7] struct eth.proto (0:2 @ offset 12)`.
+fn describe(local: &Btf<'_>, relo: &CoreRelo, spec: &Spec<'_>) -> Result<String, ElfError> {
+    use std::fmt::Write;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let root = spec.root;
+    let name = local.name(root)?;
+    let mut out = format!(
+        "<{}> [{root}] {} {}",
+        kind_name(relo.kind),
+        super::btf::kind_str(local.kind(root)?),
+        if name.is_empty() {
+            "<anon>".to_string()
+        } else {
+            text(name)
+        }
+    );
+    if enumval_based(relo.kind) {
+        let id = local.skip_mods_and_typedefs(root)?;
+        let (name_off, value) = local.enumerator(id, spec.raw[0])?;
+        let value = match (local.kind(id)? == ENUM, local.kflag(id)?) {
+            (true, true) => (value as u32 as i32).to_string(),
+            (true, false) => (value as u32).to_string(),
+            (false, true) => (value as i64).to_string(),
+            (false, false) => value.to_string(),
+        };
+        let _ = write!(out, "::{} = {value}", text(local.str_at(name_off)));
+    } else if field_based(relo.kind) {
+        for (i, acc) in spec.accessors.iter().enumerate() {
+            match acc.name {
+                Some(name) => {
+                    let _ = write!(out, ".{}", text(name));
+                }
+                None if i > 0 || acc.idx > 0 => {
+                    let _ = write!(out, "[{}]", acc.idx);
+                }
+                None => {}
+            }
+        }
+        let raw: Vec<String> = spec.raw.iter().map(u32::to_string).collect();
+        let _ = write!(out, " ({} @ offset {}", raw.join(":"), spec.bit_offset / 8);
+        if !spec.bit_offset.is_multiple_of(8) {
+            let _ = write!(out, ".{}", spec.bit_offset % 8);
+        }
+        out.push(')');
+    }
+    Ok(out)
 }
 
 /// libbpf's `bpf_core_calc_relo_insn`: the resolution of one relocation.

@@ -25,8 +25,8 @@ use std::fmt;
 mod btf;
 mod core_relo;
 mod write;
-pub(crate) use core_relo::poisoned_call_refusal;
 pub use core_relo::POISONED_CALL;
+pub use core_relo::{poisoned_call_refusal, CoreRelocation};
 pub use write::{write_object, ProgramSection};
 
 use super::maps::{kind_name, MapDef, MapKind, MAX_MAP_MEMORY};
@@ -58,6 +58,22 @@ pub struct ObjectProgram {
     /// without it the kernel refuses legacy packet loads and tail calls
     /// in subprograms.
     pub btf_functions: bool,
+    /// The instructions poisoned by CO-RE relocations that found nothing
+    /// in the kernel's types ([`POISONED_CALL`]), by slot in `program`,
+    /// each with its relocation as libbpf describes it (`<byte_off> [7]
+    /// struct eth.proto (0:2 @ offset 12)`): the verifier's refusal of a
+    /// reached one names it.
+    pub poisoned: Vec<(usize, String)>,
+}
+
+impl ObjectProgram {
+    /// The relocation that poisoned slot `pc`, as libbpf describes it.
+    pub fn poisoned_relocation(&self, pc: usize) -> Option<&str> {
+        self.poisoned
+            .iter()
+            .find(|(at, _)| *at == pc)
+            .map(|(_, r)| r.as_str())
+    }
 }
 
 /// What an object holds that this crate runs.
@@ -83,6 +99,9 @@ pub struct EbpfObject {
     /// libbpf's poisoned call ([`POISONED_CALL`]), refused by the verifier
     /// if a run can reach it (a field-exists test usually guards them).
     pub core_poisoned: usize,
+    /// What resolving each relocation did, in `.BTF.ext` order per
+    /// section (empty when they were not resolved).
+    pub core_applied: Vec<CoreRelocation>,
 }
 
 /// Whose types an object's CO-RE relocations are resolved against.
@@ -289,14 +308,15 @@ struct CoreRelocator<'a> {
     target: btf::Btf<'a>,
     sections: std::collections::HashMap<String, Vec<btf::CoreRelo>>,
     candidates: std::collections::HashMap<u32, Vec<u32>>,
-    poisoned: usize,
+    /// What was done, section by section.
+    applied: Vec<CoreRelocation>,
 }
 
 impl CoreRelocator<'_> {
     /// Patches the slots of section `name`.
     fn apply(&mut self, name: &str, slots: &mut [Insn]) -> Result<(), ElfError> {
         if let Some(relos) = self.sections.remove(name) {
-            self.poisoned += core_relo::relocate_section(
+            let applied = core_relo::relocate_section(
                 name,
                 slots,
                 &relos,
@@ -304,8 +324,18 @@ impl CoreRelocator<'_> {
                 &self.target,
                 &mut self.candidates,
             )?;
+            self.applied.extend(applied);
         }
         Ok(())
+    }
+
+    /// The poisoned slots of section `name` in `lo..hi`, placed at `base`.
+    fn poisoned_in(&self, name: &str, lo: usize, hi: usize, base: usize) -> Vec<(usize, String)> {
+        self.applied
+            .iter()
+            .filter(|r| r.patched.is_none() && r.section == name && (lo..hi).contains(&r.insn))
+            .map(|r| (r.insn - lo + base, r.spec.clone()))
+            .collect()
     }
 }
 
@@ -362,7 +392,7 @@ fn load_aligned(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfErro
                 target,
                 sections,
                 candidates: std::collections::HashMap::new(),
-                poisoned: 0,
+                applied: Vec::new(),
             })
         }
         _ => None,
@@ -550,23 +580,34 @@ fn load_aligned(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfErro
                     }
                 }
             }
+            let mut poisoned = relocator.as_ref().map_or_else(Vec::new, |r| {
+                r.poisoned_in(&name, first as usize, last as usize, 0)
+            });
             if let Some(t) = &text {
                 let relocate = |lo: u64, hi: u64, base: usize, prog: &mut Vec<Insn>| {
                     relocated(t, lo, hi, base, prog)
                 };
-                link_subprograms(
+                let placed = link_subprograms(
                     &mut prog,
                     main_refs,
                     &text_slots,
                     &text_functions,
                     &relocate,
                 )?;
+                if let Some(r) = &relocator {
+                    for (f, base) in text_functions.iter().zip(placed) {
+                        if let Some(base) = base {
+                            poisoned.extend(r.poisoned_in(".text", f.start, f.end, base));
+                        }
+                    }
+                }
             }
             programs.push(ObjectProgram {
                 name: fname,
                 section: name.clone(),
                 program: Program::new(prog),
                 btf_functions,
+                poisoned,
             });
         }
     }
@@ -581,7 +622,10 @@ fn load_aligned(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfErro
         maps: maps.defs,
         core_relocations,
         core_resolved: relocator.is_some(),
-        core_poisoned: relocator.map_or(0, |r| r.poisoned),
+        core_poisoned: relocator.as_ref().map_or(0, |r| {
+            r.applied.iter().filter(|r| r.patched.is_none()).count()
+        }),
+        core_applied: relocator.map_or_else(Vec::new, |r| r.applied),
     })
 }
 
@@ -654,14 +698,15 @@ type Relocate<'a> =
 /// reference patched to where its function landed; functions nothing
 /// reaches are left out (the kernel then sees the program libbpf loads:
 /// the same instruction numbers, and no unreachable function to refuse).
-/// `main_refs` are the program's own references, sorted.
+/// `main_refs` are the program's own references, sorted. Returns where
+/// each function landed.
 fn link_subprograms(
     prog: &mut Vec<Insn>,
     main_refs: Vec<(usize, usize)>,
     slots: &[Insn],
     functions: &[TextFunction],
     relocate: &Relocate<'_>,
-) -> Result<(), ElfError> {
+) -> Result<Vec<Option<usize>>, ElfError> {
     let mut placed: Vec<Option<usize>> = vec![None; functions.len()];
     // The references of the program and of each function appended, and
     // the next of each to link.
@@ -724,7 +769,7 @@ fn link_subprograms(
             stack.push((refs, 0));
         }
     }
-    Ok(())
+    Ok(placed)
 }
 
 /// The maps of an object and where their symbols are.

@@ -1824,3 +1824,66 @@ fn core_relocations_resolve_against_the_kernel_as_libbpf_resolves_them() {
         );
     }
 }
+
+/// Helpers this runtime does not serve (`tests/xdp/future_helper.c`:
+/// ids 999 and 998, past any kernel's), called in branches that are dead
+/// where the program is loaded — behind a `.rodata` setting and behind a
+/// CO-RE test of the kernel's `enum bpf_func_id` — are refused only where
+/// a path reaches them, as the kernel refuses them: as built and
+/// resolved against the kernel's BTF, both take it and agree on every
+/// packet; with the setting on, or the CO-RE test left as compiled (the
+/// object's own enum has the helper), both refuse, at the same call.
+#[test]
+fn unserved_helpers_are_refused_only_where_reached_as_in_the_kernel() {
+    let Some(packets) = kernel_comparison_frames() else {
+        return;
+    };
+    let Some(path) = compile("future_helper") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).expect("object");
+    let btf = std::fs::read(elf::KERNEL_BTF).expect("the running kernel's BTF");
+    let core = elf::CoreTypes::Btf {
+        btf: &btf,
+        name: elf::KERNEL_BTF,
+    };
+    let resolved = elf::load_with(&bytes, core).expect("future_helper.o");
+    let at = entry(&resolved);
+    agree_with_kernel("future_helper", &resolved, at, &[], &packets);
+
+    // Both refuse, at the call the kernel names: "N: (85) call unknown#ID".
+    let refused_alike = |object: &EbpfObject, id: u32| {
+        let Err(log) = try_load_in_kernel(object, at, &[]) else {
+            panic!("the kernel took a reachable call of helper {id}");
+        };
+        let call = format!(": (85) call unknown#{id}\ninvalid func unknown#{id}");
+        let line = log
+            .lines()
+            .find(|l| l.ends_with(&format!(": (85) call unknown#{id}")))
+            .unwrap_or_else(|| panic!("{log}"));
+        assert!(log.contains(&call), "{log}");
+        let pc = line.split(':').next().expect("N:");
+        for engine in [Engine::Interp, Engine::Jit] {
+            let options = PacketOptions {
+                engine: Some(engine),
+                ..PacketOptions::default()
+            };
+            let ours = PacketProgram::from_object(object, at, options)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                ours.contains(&format!(
+                    "instruction {pc}: call to unregistered helper {id}"
+                )),
+                "{engine}: {ours}"
+            );
+        }
+    };
+    let mut on = resolved.clone();
+    on.set_read_only(".rodata", &[0; 4], &1u32.to_le_bytes())
+        .expect("set");
+    refused_alike(&on, 999);
+    let as_compiled = elf::load(&bytes).expect("future_helper.o");
+    refused_alike(&as_compiled, 998);
+}

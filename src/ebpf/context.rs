@@ -1491,6 +1491,12 @@ fn explore(
                         let map = maps.get(i.imm as u32 as usize);
                         let offset = insns.get(pc + 1).map_or(0, |hi| i64::from(hi.imm as u32));
                         s.regs[dst] = match (i.src, map) {
+                            // A 64-bit constant (a CO-RE result among
+                            // them: the branches it decides are followed
+                            // as the kernel follows them).
+                            (0, _) => Val::Scalar(Scalar::constant(
+                                u64::from(i.imm as u32) | (offset as u64) << 32,
+                            )),
                             (1, _) => Val::MapPtr(i.imm as u32 as usize),
                             (2, Some(m)) if m.read_only => {
                                 Val::ReadOnly(offset, m.value_size, Some(i.imm as u32))
@@ -2017,7 +2023,7 @@ fn check_path(
     maps: &[super::maps::MapDef],
 ) -> Result<(), ContextError> {
     if i.opc == op::JMP | op::CALL && i.src == 0 {
-        // A helper this runtime serves to another program type only: the
+        // A helper this runtime does not serve to this program type: the
         // kernel's refusal, before it looks at the arguments.
         use super::runtime::helper;
         let id = i.imm as u32;
@@ -2027,11 +2033,15 @@ fn check_path(
                 message: super::elf::poisoned_call_refusal(None),
             });
         }
-        if let Some(name) = helper::name(id).filter(|_| !helper::served(kind).any(|h| h == id)) {
-            return Err(ContextError {
-                pc,
-                message: format!("program of this type cannot use helper {name}#{id}"),
-            });
+        if !helper::served(kind).any(|h| h == id) {
+            // Refused only where a path reaches it, as the kernel refuses
+            // it: a call in a branch a read-only flag or a CO-RE test
+            // rules out is dead code.
+            let message = match helper::name(id) {
+                Some(name) => format!("program of this type cannot use helper {name}#{id}"),
+                None => crate::ebpf::verify::Rule::UnknownHelper(i.imm.into()).to_string(),
+            };
+            return Err(ContextError { pc, message });
         }
         return helper_memory(pc, i.imm, s, maps);
     }

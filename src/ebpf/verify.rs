@@ -256,7 +256,9 @@ pub fn verify_with(
 /// checked again (the context pass checked them path by path, as the
 /// kernel does, for the packet programs it rewrites: a read that only
 /// paths the kernel never explores make unwritten is no refusal), nor
-/// is libbpf's poisoned call (it refused one that a path reaches).
+/// is a call to a helper not served (it refused one that a path
+/// reaches: libbpf's poisoned call, a helper guarded by a read-only flag
+/// or a CO-RE test).
 pub(crate) fn verify_checked(
     prog: &Program,
     helpers: &Helpers,

@@ -127,12 +127,11 @@ pub(super) fn check_fields(
                         zero("dst", dst as i64)?;
                         zero("off", off)?;
                         match src {
-                            // libbpf's poisoned call: refused where a
-                            // path reaches it, as the kernel refuses it,
-                            // by the pass that follows paths.
-                            op::CALL_HELPER
-                                if paths_checked
-                                    && imm == i64::from(crate::ebpf::elf::POISONED_CALL) => {}
+                            // A helper not served (libbpf's poisoned
+                            // call among them): refused where a path
+                            // reaches it, as the kernel refuses it, by the
+                            // pass that follows paths.
+                            op::CALL_HELPER if paths_checked => {}
                             op::CALL_HELPER => {
                                 if imm < 0 || !helpers.contains(imm as u32) {
                                     return Err(Rule::UnknownHelper(imm));

@@ -76,7 +76,7 @@
 //!     section: "xdp".into(),
 //!     program: translate_xdp(&classic)?,
 //!     btf_functions: false,
-//!     poisoned: Vec::new(),
+//!     core: Vec::new(),
 //! };
 //! let program = PacketProgram::new(&xdp, &[], PacketOptions::default())?;
 //! let mut frame = vec![0u8; 42];

@@ -305,7 +305,7 @@ fn packet_programs_start_every_run_from_a_zeroed_stack() {
             section: "xdp".into(),
             program: assemble(src).expect("assembles"),
             btf_functions: false,
-            poisoned: Vec::new(),
+            core: Vec::new(),
         };
         for engine in Engine::EBPF {
             let options = PacketOptions {

@@ -127,7 +127,7 @@ fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
         program: Program::new(insns),
         // (Loaded into the kernel without BTF, as here.)
         btf_functions: false,
-        poisoned: Vec::new(),
+        core: Vec::new(),
     };
     // The generated program and, second, the tail call target.
     let object = EbpfObject {

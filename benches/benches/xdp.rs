@@ -131,7 +131,7 @@ fn xdp(c: &mut Criterion) {
         section: "xdp".into(),
         program: translate_xdp(&tcp443).expect("translates"),
         btf_functions: false,
-        poisoned: Vec::new(),
+        core: Vec::new(),
     };
     let mut programs = vec![(
         "compile --xdp 'tcp port 443'".to_string(),

@@ -137,7 +137,11 @@ fn plain_program(chosen: &ObjectProgram) -> Result<Program, Failure> {
     }
     // The plain verifier refuses a poisoned call wherever it is; named
     // here as libbpf names it.
-    if let Some((at, relocation)) = chosen.poisoned.first() {
+    if let Some((at, relocation)) = chosen
+        .core
+        .iter()
+        .find_map(|(at, r)| r.patched.is_none().then_some((at, &r.spec)))
+    {
         return Err(Failure {
             message: format!(
                 "instruction {at}: {}",
@@ -288,7 +292,7 @@ pub fn disasm_ebpf(
     let object = choice.load_object(path, &bytes).map_err(named)?;
     let (entry, chosen) = select(&object, choice.name()).map_err(named)?;
     if listing == Listing::Ebpf {
-        return write_out(&disassemble_object(&chosen.program, &object.maps));
+        return write_out(&disassemble_object(chosen, &object.maps));
     }
     if context_kind(&chosen.section).is_none() {
         let prog = plain_program(chosen).map_err(|e| Failure {

@@ -331,6 +331,26 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
         // The same, named.
         let (code, named, err) = run(&["--btf", elf::KERNEL_BTF]);
         assert_eq!((code, named), (0, out), "{err}");
+        // The listing says what each relocation did to its instruction.
+        let listing = |extra: &[&str]| {
+            let mut args = vec!["disasm", "--ebpf", core.to_str().unwrap()];
+            args.extend(extra);
+            let (code, out, err) = support::cli(&args);
+            assert_eq!(code, 0, "{err}");
+            out
+        };
+        let shown = listing(&[]);
+        let core_lines: Vec<&str> = shown.lines().filter(|l| l.contains("# CO-RE")).collect();
+        assert_eq!(
+            core_lines,
+            [
+                "mov %r2, 0  # CO-RE <field_exists> [7] struct eth.proto (0:2 @ offset 12): 1 -> 0",
+                "call 195896080  # CO-RE <byte_off> [7] struct eth.proto (0:2 @ offset 12): \
+                 nothing in the kernel's types: poisoned",
+            ],
+            "{shown}"
+        );
+        assert!(!listing(&["--btf", "none"]).contains("CO-RE"));
     } else {
         assert!(
             err.contains("2 CO-RE relocations taken as compiled, against the object's own types"),
@@ -462,7 +482,7 @@ fn maps_over_the_memory_bound_are_refused_before_allocating() {
         section: "xdp".into(),
         program: cranebpf::ebpf::asm::assemble("mov %r0, 2\nexit").expect("assembles"),
         btf_functions: false,
-        poisoned: Vec::new(),
+        core: Vec::new(),
     };
     let refused = cranebpf::ebpf::runtime::PacketProgram::new(&xdp, &[hash], Default::default());
     assert!(

@@ -76,7 +76,7 @@ fn compare(name: &str, prog: &cbpf::Program, packets: &[Vec<u8>]) -> (usize, Vec
         section: "xdp".into(),
         program: xdp.clone(),
         btf_functions: false,
-        poisoned: Vec::new(),
+        core: Vec::new(),
     };
     let runtime = PacketProgram::new(&object_program, &[], PacketOptions::default())
         .unwrap_or_else(|e| panic!("{name}: our runtime refused the XDP program: {e}"));

@@ -1450,7 +1450,7 @@ fn unreachable_instructions_are_refused_as_the_kernel_refuses_them() {
             section: "xdp".into(),
             program: assemble(asm).expect("assembles"),
             btf_functions: false,
-            poisoned: Vec::new(),
+            core: Vec::new(),
         };
         let ours = PacketProgram::new(&program, &[], PacketOptions::default());
         match unreachable {
@@ -1514,7 +1514,7 @@ fn loops_past_the_kernels_instruction_limit_are_refused_where_it_refuses_them() 
             section: "xdp".into(),
             program: assemble(asm).expect("assembles"),
             btf_functions: false,
-            poisoned: Vec::new(),
+            core: Vec::new(),
         };
         let ours = PacketProgram::new(&program, &[], PacketOptions::default());
         match refused {

@@ -733,7 +733,7 @@ pub fn xdp_verify(data: &[u8]) {
         section: ["xdp", "tc", "socket"][usize::from(hook % 3)].into(),
         program,
         btf_functions: false,
-        poisoned: Vec::new(),
+        core: Vec::new(),
     };
     // (The verifier test's generator's maps, `gen::xdp::maps`, in its
     // order: its seeds name them by index; this crate does not build the

@@ -28,9 +28,16 @@ pub fn disassemble(prog: &Program) -> String {
 /// it refers to, as `lddw %r1, map 'counts'` or `lddw %r1, map '.bss' + 8`,
 /// and a function's address (`BPF_PSEUDO_FUNC`) names its slot, as
 /// `lddw %r2, function at 110` (forms for reading: the assembler has
-/// neither).
-pub fn disassemble_object(prog: &Program, maps: &[super::maps::MapDef]) -> String {
+/// neither); an instruction a CO-RE relocation patched ends with a
+/// comment saying which, and the value it held and holds, as libbpf's
+/// debug log does: `ldxw %r8, [%r1+4]  # CO-RE <byte_off> [19] struct
+/// xdp_md___swapped.data_end (0:0 @ offset 0): 0 -> 4`.
+pub fn disassemble_object(
+    program: &super::elf::ObjectProgram,
+    maps: &[super::maps::MapDef],
+) -> String {
     use super::elf::{PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+    let prog = &program.program;
     let mut out = String::new();
     let mut pc = 0;
     while pc < prog.insns.len() {
@@ -55,6 +62,14 @@ pub fn disassemble_object(prog: &Program, maps: &[super::maps::MapDef]) -> Strin
             _ => disassemble_at(&prog.insns, pc),
         };
         out.push_str(&text);
+        if let Some((_, r)) = program.core.iter().find(|(at, _)| *at == pc) {
+            let value = |v: u64| (v as i64).to_string();
+            let outcome = match r.patched {
+                Some((from, to)) => format!("{} -> {}", value(from), value(to)),
+                None => "nothing in the kernel's types: poisoned".into(),
+            };
+            out.push_str(&format!("  # CO-RE {}: {outcome}", r.spec));
+        }
         out.push('\n');
         pc += slots;
     }

@@ -2603,7 +2603,7 @@ mod tests {
             section: "xdp".into(),
             program,
             btf_functions: false,
-            poisoned: Vec::new(),
+            core: Vec::new(),
         };
         let options = PacketOptions {
             engine: Some(engine),

@@ -58,21 +58,21 @@ pub struct ObjectProgram {
     /// without it the kernel refuses legacy packet loads and tail calls
     /// in subprograms.
     pub btf_functions: bool,
-    /// The instructions poisoned by CO-RE relocations that found nothing
-    /// in the kernel's types ([`POISONED_CALL`]), by slot in `program`,
-    /// each with its relocation as libbpf describes it (`<byte_off> [7]
-    /// struct eth.proto (0:2 @ offset 12)`): the verifier's refusal of a
-    /// reached one names it.
-    pub poisoned: Vec<(usize, String)>,
+    /// The CO-RE relocations resolved in its instructions, by slot in
+    /// `program` (empty unless resolved against a kernel's types): what
+    /// `disasm --ebpf` shows, and what names a poisoned instruction
+    /// ([`POISONED_CALL`]) in the verifier's refusal of a reached one.
+    pub core: Vec<(usize, CoreRelocation)>,
 }
 
 impl ObjectProgram {
-    /// The relocation that poisoned slot `pc`, as libbpf describes it.
+    /// The relocation that poisoned slot `pc`, as libbpf describes it
+    /// (`<byte_off> [7] struct eth.proto (0:2 @ offset 12)`).
     pub fn poisoned_relocation(&self, pc: usize) -> Option<&str> {
-        self.poisoned
+        self.core
             .iter()
-            .find(|(at, _)| *at == pc)
-            .map(|(_, r)| r.as_str())
+            .find(|(at, r)| *at == pc && r.patched.is_none())
+            .map(|(_, r)| r.spec.as_str())
     }
 }
 
@@ -329,12 +329,19 @@ impl CoreRelocator<'_> {
         Ok(())
     }
 
-    /// The poisoned slots of section `name` in `lo..hi`, placed at `base`.
-    fn poisoned_in(&self, name: &str, lo: usize, hi: usize, base: usize) -> Vec<(usize, String)> {
+    /// The relocations of section `name`'s slots `lo..hi`, placed at
+    /// `base`.
+    fn placed(
+        &self,
+        name: &str,
+        lo: usize,
+        hi: usize,
+        base: usize,
+    ) -> Vec<(usize, CoreRelocation)> {
         self.applied
             .iter()
-            .filter(|r| r.patched.is_none() && r.section == name && (lo..hi).contains(&r.insn))
-            .map(|r| (r.insn - lo + base, r.spec.clone()))
+            .filter(|r| r.section == name && (lo..hi).contains(&r.insn))
+            .map(|r| (r.insn - lo + base, r.clone()))
             .collect()
     }
 }
@@ -580,8 +587,8 @@ fn load_aligned(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfErro
                     }
                 }
             }
-            let mut poisoned = relocator.as_ref().map_or_else(Vec::new, |r| {
-                r.poisoned_in(&name, first as usize, last as usize, 0)
+            let mut core = relocator.as_ref().map_or_else(Vec::new, |r| {
+                r.placed(&name, first as usize, last as usize, 0)
             });
             if let Some(t) = &text {
                 let relocate = |lo: u64, hi: u64, base: usize, prog: &mut Vec<Insn>| {
@@ -597,7 +604,7 @@ fn load_aligned(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfErro
                 if let Some(r) = &relocator {
                     for (f, base) in text_functions.iter().zip(placed) {
                         if let Some(base) = base {
-                            poisoned.extend(r.poisoned_in(".text", f.start, f.end, base));
+                            core.extend(r.placed(".text", f.start, f.end, base));
                         }
                     }
                 }
@@ -607,7 +614,7 @@ fn load_aligned(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfErro
                 section: name.clone(),
                 program: Program::new(prog),
                 btf_functions,
-                poisoned,
+                core,
             });
         }
     }

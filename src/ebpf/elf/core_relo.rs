@@ -30,10 +30,10 @@ pub const POISONED_CALL: i32 = 0x0bad_2310;
 
 /// Why a poisoned call a run can reach is refused: the kernel's words,
 /// then what they mean here; with the `relocation` that poisoned it (as
-/// [`ObjectProgram::poisoned`] describes it) named as libbpf names it
-/// when it rewrites the kernel's log.
+/// [`ObjectProgram::poisoned_relocation`] describes it) named as libbpf
+/// names it when it rewrites the kernel's log.
 ///
-/// [`ObjectProgram::poisoned`]: super::ObjectProgram::poisoned
+/// [`ObjectProgram::poisoned_relocation`]: super::ObjectProgram::poisoned_relocation
 pub fn poisoned_call_refusal(relocation: Option<&str>) -> String {
     match relocation {
         Some(relocation) => format!(

@@ -7,6 +7,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "core_results.h"
 
 struct sched_entity { unsigned long long vruntime; } __attribute__((preserve_access_index));
 struct task_struct {
@@ -37,18 +38,6 @@ enum bpf_map_type___mine {
     BPF_MAP_TYPE_RINGBUF___mine = 1,
     BPF_MAP_TYPE_CRANEBPF___mine = 2,
 };
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 32);
-    __type(key, __u32);
-    __type(value, __u64);
-} results SEC(".maps");
-
-static __always_inline void put(__u32 slot, __u64 value)
-{
-    bpf_map_update_elem(&results, &slot, &value, BPF_ANY);
-}
 
 SEC("xdp")
 int core(struct xdp_md *ctx)

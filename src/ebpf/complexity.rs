@@ -79,9 +79,7 @@ pub(crate) fn first_path_over_limit(insns: &[Insn]) -> Option<usize> {
             op::LD if insn.is_lddw() => {
                 // A plain 64-bit immediate; the pseudo forms are pointers.
                 regs[dst] = match (insn.src, insns.get(pc + 1)) {
-                    (0, Some(high)) => {
-                        Some(insn.imm as u32 as u64 | (high.imm as u32 as u64) << 32)
-                    }
+                    (0, Some(high)) => Some(insn.imm64(Some(high))),
                     _ => None,
                 };
                 next = pc + 2;

@@ -1494,9 +1494,7 @@ fn explore(
                             // A 64-bit constant (a CO-RE result among
                             // them: the branches it decides are followed
                             // as the kernel follows them).
-                            (0, _) => Val::Scalar(Scalar::constant(
-                                u64::from(i.imm as u32) | (offset as u64) << 32,
-                            )),
+                            (0, _) => Val::Scalar(Scalar::constant(i.imm64(insns.get(pc + 1)))),
                             (1, _) => Val::MapPtr(i.imm as u32 as usize),
                             (2, Some(m)) if m.read_only => {
                                 Val::ReadOnly(offset, m.value_size, Some(i.imm as u32))

@@ -60,6 +60,12 @@ impl Insn {
         self.opc == op::LD | op::IMM | op::DW
     }
 
+    /// The 64-bit immediate of an `lddw` whose second slot is `hi`: this
+    /// slot's `imm` the low word, `hi`'s the high one (0 without it).
+    pub fn imm64(&self, hi: Option<&Insn>) -> u64 {
+        u64::from(self.imm as u32) | hi.map_or(0, |h| u64::from(h.imm as u32)) << 32
+    }
+
     /// A local (BPF-to-BPF) call: `call` with `src` 1, its target
     /// `imm + 1` slots on.
     pub const fn is_local_call(&self) -> bool {

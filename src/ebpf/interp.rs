@@ -500,13 +500,10 @@ fn decode(pc: usize, i: &Insn, next: Option<&Insn>) -> Op {
                 }
             }
         },
-        op::LD if i.is_lddw() => {
-            let hi = next.map_or(0, |s| s.imm as u32 as u64);
-            Op::Lddw {
-                dst,
-                value: (imm as u32 as u64) | (hi << 32),
-            }
-        }
+        op::LD if i.is_lddw() => Op::Lddw {
+            dst,
+            value: i.imm64(next),
+        },
         op::LD if i.mode() == op::IND => Op::LdInd { size, src, k: imm },
         op::LD => Op::LdAbs { size, k: imm },
         op::LDX => Op::Ldx {

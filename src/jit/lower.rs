@@ -986,7 +986,7 @@ impl Lowerer<'_, '_> {
                     .insns
                     .get(pc + 1)
                     .ok_or_else(|| unsupported(pc, "lddw without its second slot"))?;
-                let v = (insn.imm as u32 as u64) | ((hi.imm as u32 as u64) << 32);
+                let v = insn.imm64(Some(hi));
                 if insn.src != 0 {
                     return Err(unsupported(pc, "lddw with a pseudo source"));
                 }

@@ -762,7 +762,7 @@ impl Emitter<'_> {
                     .insns
                     .get(pc + 1)
                     .ok_or_else(|| unsupported(pc, "lddw without its second slot"))?;
-                let v = u64::from(insn.imm as u32) | u64::from(hi.imm as u32) << 32;
+                let v = insn.imm64(Some(hi));
                 if insn.dst == 0 {
                     self.pending_swap = None;
                     self.r0_low = v >> 32 == 0;

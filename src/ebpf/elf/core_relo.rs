@@ -889,9 +889,7 @@ pub(super) fn relocate_section(
         })?;
         // What the instruction held, as libbpf's log shows it.
         let held = match slots[pc] {
-            i if i.is_lddw() => slots.get(pc + 1).map_or(0, |hi| {
-                u64::from(i.imm as u32) | u64::from(hi.imm as u32) << 32
-            }),
+            i if i.is_lddw() => i.imm64(slots.get(pc + 1)),
             i if matches!(i.class(), op::LDX | op::ST | op::STX) => i64::from(i.off) as u64,
             i => i64::from(i.imm) as u64,
         };
@@ -1139,7 +1137,7 @@ fn patch(slots: &mut [Insn], pc: usize, res: &Resolution) -> Result<bool, String
             }) else {
                 return Err("an lddw of an unexpected form".into());
             };
-            let imm = u64::from(insn.imm as u32) | u64::from(next.imm as u32) << 32;
+            let imm = insn.imm64(Some(&next));
             if res.validate && imm != res.orig {
                 return Err(format!(
                     "the instruction holds {imm}, not the expected {}",

@@ -391,8 +391,7 @@ fn transfer(insns: &[Insn], pc: usize, s: &mut State) {
         }
         op::JMP if i.op() == op::CALL => clobber_call(s),
         op::LD if i.is_lddw() => {
-            let hi = insns.get(pc + 1).map_or(0, |n| n.imm as u32 as u64);
-            s[d] = Abs::Const(i.imm as u32 as u64 | hi << 32);
+            s[d] = Abs::Const(i.imm64(insns.get(pc + 1)));
         }
         op::LD => clobber_call(s),
         op::LDX => s[d] = Abs::Unknown,
@@ -751,8 +750,7 @@ fn explore_finishes(insns: &[Insn], limit: u64) -> bool {
                     }
                 },
                 op::LD if i.is_lddw() => {
-                    let hi = insns.get(p.pc + 1).map_or(0, |n| n.imm as u32 as u64);
-                    p.regs[d] = Some(i.imm as u32 as u64 | hi << 32);
+                    p.regs[d] = Some(i.imm64(insns.get(p.pc + 1)));
                     next = p.pc + 2;
                 }
                 op::LD => clobber(&mut p.regs),

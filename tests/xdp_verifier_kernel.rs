@@ -139,7 +139,6 @@ fn ours(case: &XdpCase, engine: Engine) -> Result<PacketProgram, String> {
         maps: case.maps.clone(),
         core_relocations: 0,
         core_resolved: false,
-        core_poisoned: 0,
         core_applied: Vec::new(),
     };
     let options = PacketOptions {

@@ -137,11 +137,7 @@ fn plain_program(chosen: &ObjectProgram) -> Result<Program, Failure> {
     }
     // The plain verifier refuses a poisoned call wherever it is; named
     // here as libbpf names it.
-    if let Some((at, relocation)) = chosen
-        .core
-        .iter()
-        .find_map(|(at, r)| r.patched.is_none().then_some((at, &r.spec)))
-    {
+    if let Some((at, relocation)) = chosen.poisoned().next() {
         return Err(Failure {
             message: format!(
                 "instruction {at}: {}",

@@ -324,7 +324,7 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
             },
         )
         .unwrap();
-        assert_eq!((object.core_resolved, object.core_poisoned), (true, 1));
+        assert_eq!((object.core_resolved, object.core_poisoned()), (true, 1));
         assert!(!err.contains("CO-RE"), "{err}");
         assert!(out.lines().all(|l| l == "0"), "{out}");
         assert_eq!(out.lines().count(), by_proto.len());

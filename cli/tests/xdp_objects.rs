@@ -1663,7 +1663,7 @@ fn core_relocations_resolve_against_the_kernel_as_libbpf_resolves_them() {
         (
             object.core_relocations,
             object.core_resolved,
-            object.core_poisoned
+            object.core_poisoned()
         ),
         (28, true, 1)
     );

@@ -66,13 +66,20 @@ pub struct ObjectProgram {
 }
 
 impl ObjectProgram {
-    /// The relocation that poisoned slot `pc`, as libbpf describes it
-    /// (`<byte_off> [7] struct eth.proto (0:2 @ offset 12)`).
-    pub fn poisoned_relocation(&self, pc: usize) -> Option<&str> {
+    /// The slots poisoned by CO-RE relocations that found nothing
+    /// ([`POISONED_CALL`]), each with its relocation as libbpf describes
+    /// it (`<byte_off> [7] struct eth.proto (0:2 @ offset 12)`).
+    pub fn poisoned(&self) -> impl Iterator<Item = (usize, &str)> {
         self.core
             .iter()
-            .find(|(at, r)| *at == pc && r.patched.is_none())
-            .map(|(_, r)| r.spec.as_str())
+            .filter(|(_, r)| r.patched.is_none())
+            .map(|(at, r)| (*at, r.spec.as_str()))
+    }
+
+    /// The relocation that poisoned slot `pc`, as [`ObjectProgram::poisoned`]
+    /// describes it.
+    pub fn poisoned_relocation(&self, pc: usize) -> Option<&str> {
+        self.poisoned().find(|&(at, _)| at == pc).map(|(_, r)| r)
     }
 }
 
@@ -95,10 +102,6 @@ pub struct EbpfObject {
     /// layouts packet programs read; a caller may say so when
     /// `core_relocations` is not 0).
     pub core_resolved: bool,
-    /// Instructions whose relocation found nothing in the kernel's types:
-    /// libbpf's poisoned call ([`POISONED_CALL`]), refused by the verifier
-    /// if a run can reach it (a field-exists test usually guards them).
-    pub core_poisoned: usize,
     /// What resolving each relocation did, in `.BTF.ext` order per
     /// section (empty when they were not resolved).
     pub core_applied: Vec<CoreRelocation>,
@@ -126,6 +129,16 @@ pub enum CoreTypes<'a> {
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 impl EbpfObject {
+    /// Instructions whose relocation found nothing in the kernel's types:
+    /// libbpf's poisoned call ([`POISONED_CALL`]), refused by the verifier
+    /// if a run can reach it (a field-exists test usually guards them).
+    pub fn core_poisoned(&self) -> usize {
+        self.core_applied
+            .iter()
+            .filter(|r| r.patched.is_none())
+            .count()
+    }
+
     /// Sets a read-only global data map's contents (`.rodata`, key 0)
     /// before the object is loaded, as libbpf's skeletons do: once loaded
     /// it is frozen (programs are checked knowing its bytes, as the kernel
@@ -629,9 +642,6 @@ fn load_aligned(bytes: &[u8], core: CoreTypes<'_>) -> Result<EbpfObject, ElfErro
         maps: maps.defs,
         core_relocations,
         core_resolved: relocator.is_some(),
-        core_poisoned: relocator.as_ref().map_or(0, |r| {
-            r.applied.iter().filter(|r| r.patched.is_none()).count()
-        }),
         core_applied: relocator.map_or_else(Vec::new, |r| r.applied),
     })
 }

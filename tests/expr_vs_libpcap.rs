@@ -316,28 +316,40 @@ fn expressions_match_libpcap() {
 }
 
 /// Expressions whose verdicts are known to differ from libpcap's on some
-/// packets, each understood: ours to fix (the first; that part of the
-/// list must shrink, never grow), or libpcap's miscompilation, which we do
-/// not copy.
-///
-/// - Found 2026-12-03 (the random expressions' packets moved when
-///   expressions.txt grew): on an IPv6 packet from 2001:db8::1 carrying
-///   UDP, cut off before the UDP ports, libpcap's optimised program loads
-///   the port for `port 22` first (out of range: 0) and we accept through
-///   `ip6[6] = 17` without that load. Whole packets agree; the optimiser
-///   drops the load where libpcap keeps it (a block-order difference in
-///   jump threading).
-/// - libpcap's (found 2026-12-04 with `EXPR_SEED=4`): the expression
-///   asks for TCP and `ip6[6] = 17` at once, so it matches nothing, and we
-///   refuse it as libpcap refuses such expressions ("expression rejects
-///   all packets"). libpcap's optimiser drops the `ip6[6] = 17` test (a
-///   `ld #6; st M[0]; ldx M[0]; ldb [x + 14]` load compared with `sub x`)
-///   and its program accepts IPv6 packets whose fragment header carries
-///   TCP. Its unoptimised program agrees with us.
-const KNOWN_DISAGREEMENTS: &[&str] = &[
-    "(dst net 10.0.0.0/8) || (ip6 host 2001:db8::1 && port 22 || (ip6 proto 1) or (ip6[6] = 17))",
-    "not (ether proto \\rarp) || not ip6 multicast and  proto \\tcp and ip6[6] = 17 and  proto 6",
-];
+/// packets, each understood: ours to fix (that part of the list must
+/// shrink, never grow), or libpcap's miscompilation, which we do not copy.
+/// Empty since 2026-12-07: the two entries then here, and `EXPR_SEED=21`'s
+/// disagreement, came from `proto[k]` loads being numbered unlike libpcap's
+/// (see `proto_index_loads_are_numbered_as_libpcaps`).
+const KNOWN_DISAGREEMENTS: &[&str] = &[];
+
+/// libpcap compiles `proto[k]` as an indexed load (`ldx #k; ld [x + off]`)
+/// that its optimiser makes absolute only in the statement phase, after
+/// jumps have been threaded: until then `ip6[6]` is not the `ldb [20]` of
+/// `ip6 proto`, so the loads that guard it stay, and a frame too short for
+/// them is rejected. Each of these once disagreed on such frames (the
+/// first with `EXPR_SEED=21`, where we compiled one `ret`; the other two
+/// were listed as known disagreements); now each is libpcap's program
+/// byte for byte.
+#[test]
+fn proto_index_loads_are_numbered_as_libpcaps() {
+    let Some(pcap) = LibPcap::load_or_skip() else {
+        return;
+    };
+    for expr in [
+        "not (tcp dst portrange 696-759) or not ip6[6] = 17",
+        "(dst net 10.0.0.0/8) || (ip6 host 2001:db8::1 && port 22 || (ip6 proto 1) or (ip6[6] = 17))",
+        "not (ether proto \\rarp) || not ip6 multicast and  proto \\tcp and ip6[6] = 17 and  proto 6",
+        "ether[12:2] = 0x86dd and ip6 proto 17",
+        "ip6 and ip6[6] = 6 and tcp port 22",
+    ] {
+        let ours = compile_expr(expr, LinkType::Ethernet).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let theirs = pcap
+            .compile("EN10MB", expr, true)
+            .unwrap_or_else(|e| panic!("libpcap, {expr}: {e}"));
+        assert_eq!(ours.insns, theirs.insns, "{expr}");
+    }
+}
 
 /// `protochain` on a link type whose network-layer offset libpcap leaves
 /// unset (-1: JUNIPER_ES, "raw IP addresses"): libpcap's unsigned sums

@@ -111,6 +111,7 @@ pub fn generate(
         reg_linkhdr,
         reg_linkpl,
         scratch_base,
+        x_holds_operand: false,
         used_linkhdr: false,
         used_linkpl: false,
         atm: link == LinkType::SunAtm,
@@ -212,6 +213,9 @@ struct Gen {
     reg_linkpl: u32,
     /// First scratch register free for arithmetic.
     scratch_base: u32,
+    /// X holds an operand while the other is computed: a constant-index
+    /// load is then absolute rather than libpcap's `ldx #k` form.
+    x_holds_operand: bool,
     /// Whether any load used each variable part (the prologue computes
     /// only what is used, as libpcap's).
     used_linkhdr: bool,
@@ -2404,7 +2408,10 @@ impl Gen {
             stmts.push(Insn::stmt(op::LDX | op::MEM, slot));
         } else {
             stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
-            self.eval(a, stmts, checks, depth)?;
+            let held = std::mem::replace(&mut self.x_holds_operand, true);
+            let done = self.eval(a, stmts, checks, depth);
+            self.x_holds_operand = held;
+            done?;
         }
         Ok(())
     }
@@ -2529,6 +2536,13 @@ impl Gen {
             return Ok(());
         }
         match fold(index)? {
+            // libpcap's form, `ldx #k; ld [x + base]`: its optimiser makes
+            // this `ld [base + k]` only in the statement phase, and our
+            // value numbering follows it there (see `number_block`).
+            Some(k) if base.var.is_none() && !self.x_holds_operand => {
+                stmts.push(Insn::stmt(op::LDX | op::IMM, k));
+                stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
+            }
             Some(k) => stmts.extend(self.load_at(size, base + k)),
             None => {
                 self.eval(index, stmts, checks, depth)?;
@@ -2578,8 +2592,8 @@ impl Gen {
         Ok(slot)
     }
 
-    /// True when computing `e` overwrites X (indexed, transport or
-    /// variable-offset loads).
+    /// True when computing `e` with X holding an operand overwrites X
+    /// (indexed, transport or variable-offset loads).
     fn uses_x(&self, e: &Arith) -> bool {
         match e {
             Arith::Num(_) | Arith::Len => false,
@@ -2587,6 +2601,8 @@ impl Gen {
             Arith::Bin(_, a, b) => {
                 self.uses_x(a) || self.uses_x(b) || fold(b).ok().flatten().is_none()
             }
+            // A constant-index load sets X only where X is free (see
+            // `load`).
             Arith::Load { proto, index, .. } => {
                 self.link.has_variable_payload()
                     || fold(index).ok().flatten().is_none()

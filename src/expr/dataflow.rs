@@ -264,13 +264,18 @@ pub(super) fn number_copy<'s>(
     scratch.test = block.test;
     scratch.jt = block.jt;
     scratch.jf = block.jf;
-    number_block(scratch, vals, nums);
+    number_block(scratch, vals, nums, false);
     scratch
 }
 
 /// Value-numbers one block's statements from entry values `vals`, dropping
 /// redundant ones and folding constants. Returns whether it changed.
-pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mut Numbers) -> bool {
+pub(super) fn number_block(
+    block: &mut Block,
+    vals: &mut [u32; NREGS],
+    nums: &mut Numbers,
+    rewrite: bool,
+) -> bool {
     let mut changed = false;
     // Compacted in place: each statement is kept (perhaps rewritten) or
     // dropped, so the kept ones never overtake the one being read.
@@ -290,7 +295,19 @@ pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mu
         let (reg, key) = match (s.class(), s.mode()) {
             (op::LD, op::IMM) => (A, Key::Const(s.k)),
             (op::LD, op::ABS) => (A, Key::Abs(s.code, s.k)),
-            (op::LD, op::IND) => (A, Key::Ind(s.code, s.k, vals[X])),
+            // An indexed load at a known X is an absolute one, but only in
+            // the statement phase, as in libpcap's opt_stmt: in the branch
+            // phase `ldx #6; ldb [x + 14]` (libpcap's `ip6[6]`) is a value
+            // of its own, not the `ldb [20]` of `ip6 proto`, so jumps are
+            // threaded (and loads dropped) where libpcap's are.
+            (op::LD, op::IND) => match nums.constant(vals[X]) {
+                Some(c) if rewrite => {
+                    s = Insn::stmt(op::LD | op::ABS | s.size(), s.k.wrapping_add(c));
+                    changed = true;
+                    (A, Key::Abs(s.code, s.k))
+                }
+                _ => (A, Key::Ind(s.code, s.k, vals[X])),
+            },
             (op::LD, op::LEN) => (A, Key::Len),
             (op::LDX, op::IMM) => (X, Key::Const(s.k)),
             (op::LDX, op::LEN) => (X, Key::Len),
@@ -299,6 +316,16 @@ pub(super) fn number_block(block: &mut Block, vals: &mut [u32; NREGS], nums: &mu
                 let reg = if s.class() == op::LD { A } else { X };
                 let v = vals[2 + (s.k as usize & 15)];
                 if vals[reg] == v {
+                    changed = true;
+                    continue;
+                }
+                // libpcap's peephole `st M[k]; ldx M[k]` -> `st M[k]; tax`
+                // (the store may then die).
+                let after_store = kept > 0 && block.stmts[kept - 1] == Insn::stmt(op::ST, s.k);
+                if rewrite && s.class() == op::LDX && after_store {
+                    vals[X] = v;
+                    block.stmts[kept] = Insn::stmt(op::MISC | op::TAX, 0);
+                    kept += 1;
                     changed = true;
                     continue;
                 }

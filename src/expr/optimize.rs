@@ -154,7 +154,7 @@ fn pass(g: &mut Graph, rewrite: bool, mem: &mut PassMemory) -> bool {
         let mut vals = entry_values(b, root, preds, numbering);
         let Numbering { nums, exit, .. } = &mut *numbering;
         if rewrite {
-            changed |= number_block(&mut g.blocks[b], &mut vals, nums);
+            changed |= number_block(&mut g.blocks[b], &mut vals, nums, true);
         } else {
             // Values only; just a test on a constant is resolved.
             let copy = number_copy(&g.blocks[b], scratch, &mut vals, nums);

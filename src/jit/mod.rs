@@ -960,6 +960,63 @@ mod tests {
     }
 
     #[test]
+    fn code_of_every_size_runs_on_any_thread_while_slots_are_reused() {
+        // Programs from 1 to 400 additions (code from tens of bytes to
+        // several KiB: every arena slot size and page mappings), compiled
+        // on four threads and run on this one; a third dropped and their
+        // space refilled by new ones; every live program must still run
+        // its own code.
+        let options = JitOptions {
+            cache: false,
+            ..JitOptions::default()
+        };
+        let program = |n: i32| {
+            let mut insns = vec![Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 0)];
+            insns.extend((0..n).map(|i| Insn::new(op::ALU64 | op::ADD, 0, 0, 0, i * 7 + n)));
+            insns.push(EXIT);
+            let sum: u64 = (0..n).map(|i| (i * 7 + n) as u64).sum();
+            (Program::new(insns), sum)
+        };
+        let compile = |sizes: Vec<i32>| {
+            let options = options.clone();
+            std::thread::spawn(move || {
+                sizes
+                    .into_iter()
+                    .map(|n| {
+                        let (prog, sum) = program(n);
+                        (JitCode::compile(&prog, &options).expect("compiles"), sum)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        let sizes: Vec<i32> = (1..=400).step_by(3).collect();
+        let threads: Vec<_> = (0..4)
+            .map(|t| compile(sizes.iter().copied().skip(t).step_by(4).collect()))
+            .collect();
+        let mut live: Vec<(JitCode, u64)> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("compiled"))
+            .collect();
+        let check = |live: &[(JitCode, u64)]| {
+            for (code, sum) in live {
+                assert_eq!(code.run(&mut [], None, &mut [0; 512], 0, &NoEnv).r0, *sum);
+            }
+        };
+        check(&live);
+        let mut i = 0;
+        live.retain(|_| {
+            i += 1;
+            i % 3 != 0
+        });
+        live.extend(
+            compile(sizes.iter().rev().copied().collect())
+                .join()
+                .expect("compiled"),
+        );
+        check(&live);
+    }
+
+    #[test]
     fn returns_an_immediate() {
         let r = run(
             vec![Insn::new(op::ALU64 | op::MOV, 0, 0, 0, -7), EXIT],

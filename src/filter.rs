@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use crate::cbpf::{self, Metadata};
 use crate::ebpf::{self, Environment, ExecError, HelperOutcome};
 use crate::engine::Engine;
-use crate::jit::{BareEntry, JitCode, JitError, JitOptions, LeafEntry};
+use crate::jit::{BareEntry, DetachedBareEntry, JitCode, JitError, JitOptions, LeafEntry};
 use crate::program::{Compile, Prepared, WithPacket};
 use crate::rng::Rng;
 use crate::translate::{self, ctx_field, runtime_call};
@@ -140,6 +140,10 @@ pub struct Filter {
     /// (native code that reads no context block); boxed, to keep the
     /// fields `Filter::run` reads together.
     batch: Option<Box<BatchCode>>,
+    /// The entry of native code compiled before this filter was returned
+    /// that reads no context block: the code is `core`'s, which is never
+    /// replaced, so it lives as long as the filter.
+    bare: Option<DetachedBareEntry>,
 }
 
 /// A filter's batch code: how to compile it, and the code once the first
@@ -225,6 +229,11 @@ impl Filter {
                 code: OnceLock::new(),
             })
         });
+        let bare = core
+            .ready_code()
+            .filter(|_| !uses_ctx)
+            .and_then(JitCode::bare_entry)
+            .map(BareEntry::detach);
         Ok(Filter {
             ctx_template: translate::ctx_block(&options.metadata, 0),
             decoded,
@@ -234,6 +243,7 @@ impl Filter {
             core: Some(core),
             metadata: options.metadata,
             uses_ctx,
+            bare,
         })
     }
 
@@ -254,6 +264,7 @@ impl Filter {
             uses_ctx: false,
             decoded: None,
             batch: None,
+            bare: None,
         })
     }
 
@@ -335,21 +346,14 @@ impl Filter {
         // Native code that reads no context block needs no set-up: that
         // path is small enough to inline into the caller's loop; the rest
         // is a call away.
-        let bare = self.bare_entry();
-        if let Some(r0) = bare.and_then(|entry| entry.run(packet)) {
-            return r0;
+        if let Some(entry) = self.bare {
+            // SAFETY: the entry of `self.core`'s code, which `self` owns
+            // and never replaces (see the field): the code is alive.
+            if let Some(r0) = unsafe { entry.run(packet) } {
+                return r0;
+            }
         }
-        self.run_wire_outlined(packet, wire_len(), bare.is_some())
-    }
-
-    /// The entry of native code compiled before this filter was returned
-    /// that reads no context block.
-    #[inline]
-    fn bare_entry(&self) -> Option<BareEntry<'_>> {
-        if self.uses_ctx {
-            return None;
-        }
-        self.core.as_ref()?.ready_code()?.bare_entry()
+        self.run_wire_outlined(packet, wire_len(), self.bare.is_some())
     }
 
     /// [`Filter::run_wire`] past its inlined native path (`bare_ran`: that

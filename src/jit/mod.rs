@@ -286,6 +286,34 @@ impl BareEntry<'_> {
     }
 }
 
+/// A [`BareEntry`] without its borrow, for a value that owns the code
+/// beside it: a `Filter` keeps its entry next to the program holding the
+/// code, so that a run reads one field instead of walking to the code.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DetachedBareEntry(EntryFn);
+
+impl BareEntry<'_> {
+    /// The entry without the borrow.
+    pub(crate) fn detach(self) -> DetachedBareEntry {
+        DetachedBareEntry(self.entry)
+    }
+}
+
+impl DetachedBareEntry {
+    /// [`BareEntry::run`].
+    ///
+    /// # Safety
+    /// The code this entry was detached from must still be alive.
+    #[inline]
+    pub(crate) unsafe fn run(self, packet: &[u8]) -> Option<u32> {
+        BareEntry {
+            entry: self.0,
+            code: std::marker::PhantomData,
+        }
+        .run(packet)
+    }
+}
+
 /// The entry of batch code ([`JitOptions::batch`]); borrows the code.
 #[derive(Clone, Copy)]
 pub(crate) struct BatchEntry<'a> {

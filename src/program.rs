@@ -14,7 +14,7 @@ use crate::ebpf::interp::Decoded;
 use crate::ebpf::{self, Environment, ExecError, Helpers, HelpersEnv, Program, VerifyError};
 use crate::engine::Engine;
 use crate::jit::runtime::{status, FRAME_SIZE};
-use crate::jit::{JitCode, JitError, JitOptions, RawOutcome};
+use crate::jit::{DetachedLeanEntry, JitCode, JitError, JitOptions, RawOutcome};
 use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
@@ -351,7 +351,7 @@ impl Prepared {
     /// The result of native code that ended with an error status.
     #[cold]
     #[inline(never)]
-    fn failed(&self, raw: RawOutcome) -> Result<u64, ExecError> {
+    pub(crate) fn failed(&self, raw: RawOutcome) -> Result<u64, ExecError> {
         outcome(&self.program, raw)
     }
 
@@ -595,6 +595,10 @@ pub struct EbpfProgram {
     core: Prepared,
     helpers: Helpers,
     budget: Option<u64>,
+    /// The lean entry of native code compiled before this was returned:
+    /// the code is `core`'s, which is never replaced, so it lives as long
+    /// as the program.
+    lean: Option<DetachedLeanEntry>,
 }
 
 impl EbpfProgram {
@@ -625,10 +629,12 @@ impl EbpfProgram {
         };
         let core = Prepared::new(program, Compile::for_engine(options.engine), &jit_options)
             .map_err(BuildError::Jit)?;
+        let lean = core.lean_code().and_then(JitCode::lean_entry);
         Ok(EbpfProgram {
             core,
             helpers: options.helpers,
             budget: options.budget,
+            lean,
         })
     }
 
@@ -664,8 +670,13 @@ impl EbpfProgram {
     pub fn run_on<C: Context + ?Sized>(&self, ctx: &mut C) -> Result<u64, ExecError> {
         // (Not `Prepared::run`: the arguments of the other paths would be
         // made before the test, on the short programs' hot path.)
-        match self.core.lean_code() {
-            Some(code) => self.core.run_lean(code, ctx.regions().0),
+        match self.lean {
+            // SAFETY: the entry of `self.core`'s code, which `self` owns
+            // and never replaces (see the field): the code is alive.
+            Some(entry) => match unsafe { entry.run(ctx.regions().0) } {
+                Ok(r0) => Ok(r0),
+                Err(raw) => self.core.failed(raw),
+            },
             None => self.run_other(ctx),
         }
     }

@@ -314,6 +314,34 @@ impl DetachedBareEntry {
     }
 }
 
+/// The entry of code with a lean entry, without a borrow of the code: for
+/// a value that owns the code beside it (an `EbpfProgram` keeps it next to
+/// its core, so that a run reads one field instead of walking to the code).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DetachedLeanEntry(LeanFn);
+
+impl DetachedLeanEntry {
+    /// Runs the code with r1 = `mem`, r2 its length: r0, or how the run
+    /// failed. The stack is the code's own.
+    ///
+    /// # Safety
+    /// The code this entry was taken from must still be alive.
+    #[inline]
+    pub(crate) unsafe fn run(self, mem: &mut [u8]) -> Result<u64, RawOutcome> {
+        // SAFETY: `self.0` has the `LeanFn` signature, `(mem, len)`
+        // returning two words in registers, and is alive (the caller's
+        // promise). Its only memory is `mem` (accesses proven inside or
+        // checked against the pointer and length passed here, a borrow
+        // that outlives the call) and its own native frame (the eBPF
+        // stack); it calls nothing.
+        let ret = unsafe { (self.0)(mem.as_mut_ptr() as u64, mem.len() as u64) };
+        if ret.error != 0 {
+            return Err(lean_failed(ret));
+        }
+        Ok(ret.value)
+    }
+}
+
 /// The entry of batch code ([`JitOptions::batch`]); borrows the code.
 #[derive(Clone, Copy)]
 pub(crate) struct BatchEntry<'a> {
@@ -510,21 +538,20 @@ impl JitCode {
     /// If this code has no lean entry.
     #[inline]
     pub(crate) fn run_lean(&self, mem: &mut [u8]) -> Result<u64, RawOutcome> {
-        assert!(self.lean, "run_lean on code without a lean entry");
+        let entry = self
+            .lean_entry()
+            .expect("run_lean on code without a lean entry");
+        // SAFETY: the entry of this code, alive for the call.
+        unsafe { entry.run(mem) }
+    }
+
+    /// The lean entry, when the code has one, without a borrow of the
+    /// code (see [`DetachedLeanEntry`]).
+    pub(crate) fn lean_entry(&self) -> Option<DetachedLeanEntry> {
         // SAFETY: `entry` is the finalized entry function of this code,
-        // compiled with a lean entry: the `LeanFn` signature, `(mem, len)`
-        // returning two words in registers. Its only memory is `mem`
-        // (accesses proven inside or checked against the pointer and
-        // length passed here, a borrow that outlives the call) and its own
-        // native frame (the eBPF stack); it calls nothing.
-        let ret = unsafe {
-            let f: LeanFn = std::mem::transmute::<usize, LeanFn>(self.entry);
-            f(mem.as_mut_ptr() as u64, mem.len() as u64)
-        };
-        if ret.error != 0 {
-            return Err(lean_failed(ret));
-        }
-        Ok(ret.value)
+        // compiled with a lean entry: the `LeanFn` signature.
+        self.lean
+            .then(|| DetachedLeanEntry(unsafe { std::mem::transmute::<usize, LeanFn>(self.entry) }))
     }
 
     /// Runs leaf code on `packet` with r1 = `mem`: r0's low 32 bits, or

@@ -1932,3 +1932,44 @@ fn unserved_helpers_are_refused_only_where_reached_as_in_the_kernel() {
     let as_compiled = elf::load(&bytes).expect("future_helper.o");
     refused_alike(&as_compiled, 998);
 }
+
+/// A TC program's legacy loads are expanded into several instructions
+/// each before the checks; a refusal after them is named at the kernel's
+/// instruction (it was named at the expanded program's: 20 for the
+/// kernel's 12).
+#[test]
+fn refusals_after_legacy_loads_name_the_kernels_instruction() {
+    if kernel_comparison_frames().is_none() {
+        return;
+    }
+    let Some(path) = compile("tc_legacy_refused") else {
+        return;
+    };
+    let object = elf::load(&std::fs::read(&path).expect("object")).expect("tc_legacy_refused.o");
+    let at = entry(&object);
+    let Err(log) = try_load_in_kernel(&object, at, &[]) else {
+        panic!("the kernel took tc_legacy_refused.o");
+    };
+    // "N: (61) r7 = *(u32 *)(r1 +0)", then the reason.
+    let reason = "R1 invalid mem access 'scalar'";
+    let lines: Vec<&str> = log.lines().collect();
+    let at_reason = lines
+        .iter()
+        .position(|l| *l == reason)
+        .unwrap_or_else(|| panic!("{log}"));
+    let pc = lines[at_reason - 1].split(':').next().expect("N:");
+    for engine in [Engine::Interp, Engine::Jit] {
+        let options = PacketOptions {
+            engine: Some(engine),
+            ..PacketOptions::default()
+        };
+        let ours = PacketProgram::from_object(&object, at, options)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            ours.contains(&format!("instruction {pc}: {reason}")),
+            "{engine}: {ours}; the kernel: {log}"
+        );
+    }
+}

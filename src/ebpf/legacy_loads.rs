@@ -92,7 +92,7 @@ fn expand(pc: usize, i: &Insn) -> Result<Vec<Step>, LegacyLoadError> {
 /// a subprogram (as the kernel's does, which allows legacy loads in
 /// subprograms only with BTF saying they return a number; without it
 /// the kernel refuses them before this runs).
-pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
+pub fn expand_legacy_loads(prog: &Program) -> Result<Expanded, LegacyLoadError> {
     let insns = &prog.insns;
     let is_legacy = |i: &Insn| i.class() == op::LD && !i.is_lddw();
     let mut starts = Vec::new();
@@ -102,7 +102,10 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
         pc += i.width();
     }
     if !starts.iter().any(|&pc| is_legacy(&insns[pc])) {
-        return Ok(prog.clone());
+        return Ok(Expanded {
+            program: prog.clone(),
+            origin: (0..insns.len()).collect(),
+        });
     }
     let functions = super::blocks::Functions::new(insns);
     // Whether each function has a legacy load (and so a tail).
@@ -152,6 +155,7 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
         message: "a jump too long for 16 bits once the loads are expanded".into(),
     };
     let mut out = Vec::with_capacity(at);
+    let mut origin = Vec::with_capacity(at);
     for (&pc, piece) in starts.iter().zip(pieces) {
         let i = insns[pc];
         let f = functions.index_of(pc);
@@ -164,6 +168,7 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
                     insn.off = i16::try_from(rel).map_err(|_| too_long(pc))?;
                 }
                 out.push(insn);
+                origin.push(pc);
             }
         } else {
             let mut piece: Vec<Insn> = piece.into_iter().map(|s| s.insn).collect();
@@ -192,13 +197,41 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Program, LegacyLoadError> {
                 }
                 _ => {}
             }
+            origin.extend(pc..pc + piece.len());
             out.extend(piece);
         }
         if tail_at[f] == Some(out.len()) {
+            // A failed load's way out belongs to the function's last slot.
+            origin.extend([last_slot(f); TAIL.len()]);
             out.extend(TAIL);
         }
     }
-    Ok(Program::new(out))
+    Ok(Expanded {
+        program: Program::new(out),
+        origin,
+    })
+}
+
+/// A program with its legacy loads expanded, and where each of its slots
+/// came from: errors found in it are named at the original slot, as the
+/// kernel names them (it checks the loads as they are).
+#[derive(Clone, Debug)]
+pub struct Expanded {
+    /// The program with direct packet accesses.
+    pub program: Program,
+    /// The original slot of each slot of `program`.
+    pub origin: Vec<usize>,
+}
+
+impl Expanded {
+    /// The original slot of `pc`, a slot of the expanded program (past
+    /// its end: the original program's end).
+    pub fn original_slot(&self, pc: usize) -> usize {
+        match self.origin.get(pc) {
+            Some(&slot) => slot,
+            None => pc - self.origin.len() + self.origin.last().map_or(0, |&l| l + 1),
+        }
+    }
 }
 
 /// What a failed legacy load runs: r0 = 0, and the function returns.
@@ -219,15 +252,35 @@ mod tests {
     fn a_cut_short_lddw_is_left_as_it_is() {
         let mut prog = assemble("mov %r6, %r1\nldabsb 12\nlddw %r1, 5").expect("assembles");
         prog.insns.pop();
-        let out = expand_legacy_loads(&prog).expect("expands");
+        let out = expand_legacy_loads(&prog).expect("expands").program;
         assert_eq!(out.insns.last().map(|i| i.opc), Some(op::JMP | op::EXIT));
         assert!(out.insns.iter().any(|i| i.is_lddw()));
     }
 
     #[test]
+    fn every_expanded_slot_knows_its_original_slot() {
+        // 0: mov, 1: ldabsb (several slots), 2-3: lddw, 4: exit, then the
+        // tail, which belongs to the last slot.
+        let prog = assemble("mov %r6, %r1\nldabsb 12\nlddw %r1, 5\nexit").expect("assembles");
+        let out = expand_legacy_loads(&prog).expect("expands");
+        let slots: Vec<usize> = (0..out.program.insns.len())
+            .map(|pc| out.original_slot(pc))
+            .collect();
+        let n = slots.len();
+        assert_eq!(slots[0], 0);
+        assert!(slots[1..n - 5].iter().all(|&s| s == 1), "{slots:?}");
+        assert_eq!(&slots[n - 5..], &[2, 3, 4, 4, 4], "{slots:?}");
+        assert_eq!(out.original_slot(n), 5, "past the end");
+        assert_eq!(
+            out.program.insns[n - 3],
+            Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0)
+        );
+    }
+
+    #[test]
     fn jumps_over_an_expanded_load_still_land_on_their_targets() {
         let prog = assemble("mov %r6, %r1\nja +1\nldabsh 12\nmov %r0, 7\nexit").expect("assembles");
-        let out = expand_legacy_loads(&prog).expect("expands");
+        let out = expand_legacy_loads(&prog).expect("expands").program;
         // The ja now skips the whole expansion and lands on `mov r0, 7`.
         let ja = out.insns[1];
         let landing = out.insns[(2 + ja.off) as usize];
@@ -254,7 +307,9 @@ mod tests {
             .expect("assembles")
             .insns;
         insns.insert(2, call);
-        let out = expand_legacy_loads(&Program::new(insns)).expect("expands");
+        let out = expand_legacy_loads(&Program::new(insns))
+            .expect("expands")
+            .program;
         let call_at = out
             .insns
             .iter()

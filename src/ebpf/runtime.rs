@@ -714,22 +714,24 @@ impl PacketProgram {
             }
             let looped = super::callbacks::expand_callbacks_with_maps(&program.program, maps)
                 .map_err(|e| named(RuntimeError::Callback(e)))?;
-            // TC programs' legacy loads read the frame in the run memory.
+            // TC programs' legacy loads read the frame in the run memory;
+            // errors are named at the slots the kernel names.
             let expanded;
-            let source = if kind == ContextKind::Tc {
+            let (source, original_slot): (_, &dyn Fn(usize) -> usize) = if kind == ContextKind::Tc {
                 expanded = super::legacy_loads::expand_legacy_loads(&looped).map_err(|e| {
                     named(RuntimeError::LegacyLoad {
                         pc: e.pc,
                         message: e.message,
                     })
                 })?;
-                &expanded
+                (&expanded.program, &|pc| expanded.original_slot(pc))
             } else {
-                &looped
+                (&looped, &|pc| pc)
             };
             // Checked before linking, while map references are still
             // visible as such (linking keeps every instruction in place).
             let checked = context::rewrite_with_maps(source, kind, maps).map_err(|mut e| {
+                e.pc = original_slot(e.pc);
                 // Named as libbpf names it in the kernel's log.
                 if let Some(relocation) = program.poisoned_relocation(e.pc) {
                     if e.message == super::elf::poisoned_call_refusal(None) {
@@ -739,8 +741,12 @@ impl PacketProgram {
                 named(RuntimeError::Context(e))
             })?;
             let rewritten = link(&checked, &set, mem_addr).map_err(named)?;
-            super::verify::verify_checked(&rewritten, &helpers, options.budget, true)
-                .map_err(|e| named(RuntimeError::Verify(e)))?;
+            super::verify::verify_checked(&rewritten, &helpers, options.budget, true).map_err(
+                |mut e| {
+                    e.pc = original_slot(e.pc);
+                    named(RuntimeError::Verify(e))
+                },
+            )?;
             // Last, as the kernel meets its limit only on a path with no
             // error before it; with a budget, loops run as they are.
             if options.budget.is_none() {

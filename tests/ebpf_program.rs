@@ -52,6 +52,31 @@ fn engines_report_the_same_run_time_errors() {
     assert_eq!(a, b);
 }
 
+/// A budget that runs out partway through a run of instructions leaves
+/// memory, and the error, as the interpreter leaves them: the stores and
+/// failing accesses before the instruction that could not start happen
+/// (the JIT paid for whole blocks at their start and skipped a cut block's
+/// stores: an `ebpf_diff` finding, `fuzz/regressions/ebpf_diff/`).
+#[test]
+fn a_budget_cut_short_leaves_memory_and_errors_as_the_interpreter_does() {
+    let loops = "mov %r2, 0\nl:\nmov %r3, %r1\nstxw [%r3], %r2\nstb [%r3+8], 90\n\
+                 add %r2, 1\njeq %r2, 1000, +1\nja l\nldxdw %r0, [%r1+16]\nexit\n";
+    // A load out of bounds (r1 + 64 of 64 bytes) two instructions into a
+    // block: the interpreter fails there when the budget reaches it.
+    let faults = "mov %r2, 0\nl:\nadd %r2, 1\nldxb %r0, [%r1+64]\nadd %r2, 1\nja l\n";
+    for src in [loops, faults] {
+        for budget in 1..80 {
+            // One buffer for both, so that an error's address is the same.
+            let mut mem = vec![0u8; 64];
+            let [i, j] = both(src, Helpers::new(), Some(budget));
+            let a = (i.run(&mut mem), mem.clone());
+            mem.fill(0);
+            let b = (j.run(&mut mem), mem.clone());
+            assert_eq!(a, b, "budget {budget}:\n{src}");
+        }
+    }
+}
+
 #[test]
 fn helpers_and_unwinding_agree() {
     fn double(a: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {

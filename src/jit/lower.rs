@@ -932,21 +932,27 @@ impl Lowerer<'_, '_> {
         self.enter(cont);
     }
 
-    /// Instructions from `pc` up to the next leader (for the budget).
-    fn block_len(&self, pc: usize) -> i64 {
+    /// Instructions from `pc` up to the next leader or through the next
+    /// one that ends a budget segment ([`ends_budget_segment`]): what one
+    /// charge of the budget pays for.
+    fn segment_len(&self, pc: usize) -> i64 {
         let end = self.leaders.next_after(pc).unwrap_or(self.input.end);
         let insns = &self.input.insns[pc..end];
         let mut n = 0;
         let mut i = 0;
         while i < insns.len() {
             n += 1;
+            let ends = ends_budget_segment(&insns[i]);
             i += insns[i].width();
+            if ends {
+                break;
+            }
         }
         n
     }
 
     fn charge_budget(&mut self, pc: usize) {
-        let n = self.block_len(pc);
+        let n = self.segment_len(pc);
         let left = self
             .b
             .ins()
@@ -1008,6 +1014,10 @@ impl Lowerer<'_, '_> {
                 _ => return Err(unsupported(pc, "unknown instruction class")),
             }
             pc += 1;
+            let leader = pc < end && self.blocks[pc - start].is_some();
+            if self.input.budget && open && pc < end && !leader && ends_budget_segment(&insn) {
+                self.charge_budget(pc);
+            }
         }
         if open {
             let past_end = self.past_end();
@@ -1933,5 +1943,19 @@ fn unsupported(pc: usize, what: &str) -> JitError {
     JitError::Unsupported {
         pc,
         what: what.into(),
+    }
+}
+
+/// Whether the budget's charge ends after `insn`: a memory access, store
+/// or call (anything that writes memory or may fail at run time). The
+/// interpreter counts instruction by instruction; the JIT pays for a run
+/// of instructions at its start, so a run the budget cuts short must not
+/// leave out a write or an error the interpreter's reaches first.
+fn ends_budget_segment(insn: &Insn) -> bool {
+    match insn.class() {
+        op::LD => !insn.is_lddw(),
+        op::LDX | op::ST | op::STX => true,
+        op::JMP => insn.op() == op::CALL,
+        _ => false,
     }
 }

@@ -1973,3 +1973,39 @@ fn refusals_after_legacy_loads_name_the_kernels_instruction() {
         );
     }
 }
+
+/// Run-time errors of a TC program whose legacy loads were expanded name
+/// the instruction as the program was given: a budget that runs out
+/// inside the expansion of the load at slot 3 names slot 3 on both
+/// engines (it named the expanded program's slot).
+#[test]
+fn run_time_errors_after_legacy_loads_name_the_original_instruction() {
+    let Some(path) = compile("tc_legacy") else {
+        return;
+    };
+    let object = elf::load(&std::fs::read(&path).expect("object")).expect("tc_legacy.o");
+    let at = entry(&object);
+    let load = object.programs[at].program.insns[3];
+    assert_eq!(
+        load.class(),
+        0x00,
+        "slot 3 is the first legacy load: {load:?}"
+    );
+    let mut frame = vec![0u8; 60];
+    frame[12] = 0x08;
+    for budget in [3, 4, 5] {
+        for engine in [Engine::Interp, Engine::Jit] {
+            let options = PacketOptions {
+                engine: Some(engine),
+                budget: Some(budget),
+                ..PacketOptions::default()
+            };
+            let program = PacketProgram::from_object(&object, at, options).expect("loads");
+            assert_eq!(
+                program.run(&frame).err(),
+                Some(cranebpf::ebpf::ExecError::BudgetExhausted { pc: 3 }),
+                "{engine}, budget {budget}"
+            );
+        }
+    }
+}

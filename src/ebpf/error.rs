@@ -53,6 +53,35 @@ pub enum ExecError {
     },
 }
 
+impl ExecError {
+    /// The same error with its instruction slot moved by `slot` (for a
+    /// program run in a rewritten form, named in the form it was given).
+    pub fn at_slots(self, slot: impl Fn(usize) -> usize) -> ExecError {
+        match self {
+            ExecError::Verify(mut e) => {
+                e.pc = slot(e.pc);
+                ExecError::Verify(e)
+            }
+            ExecError::OutOfBounds {
+                pc,
+                addr,
+                size,
+                write,
+            } => ExecError::OutOfBounds {
+                pc: slot(pc),
+                addr,
+                size,
+                write,
+            },
+            ExecError::BudgetExhausted { pc } => ExecError::BudgetExhausted { pc: slot(pc) },
+            ExecError::UnknownHelper { pc, id } => ExecError::UnknownHelper { pc: slot(pc), id },
+            ExecError::NotCompiled(why) => ExecError::NotCompiled(why),
+            ExecError::HelperPanicked { pc, id } => ExecError::HelperPanicked { pc: slot(pc), id },
+            ExecError::CallDepthExceeded { pc } => ExecError::CallDepthExceeded { pc: slot(pc) },
+        }
+    }
+}
+
 impl fmt::Display for ExecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -227,10 +227,15 @@ impl Expanded {
     /// The original slot of `pc`, a slot of the expanded program (past
     /// its end: the original program's end).
     pub fn original_slot(&self, pc: usize) -> usize {
-        match self.origin.get(pc) {
-            Some(&slot) => slot,
-            None => pc - self.origin.len() + self.origin.last().map_or(0, |&l| l + 1),
-        }
+        original_slot(&self.origin, pc)
+    }
+}
+
+/// [`Expanded::original_slot`] from the origins alone.
+pub fn original_slot(origin: &[usize], pc: usize) -> usize {
+    match origin.get(pc) {
+        Some(&slot) => slot,
+        None => pc - origin.len() + origin.last().map_or(0, |&l| l + 1),
     }
 }
 

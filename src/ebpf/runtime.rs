@@ -605,6 +605,9 @@ pub struct PacketProgram {
     /// The prepared programs, by index in the object (`None`: another
     /// type); tail calls reach them through program arrays.
     programs: Vec<Option<Prepared>>,
+    /// Each TC program's original slot for every slot of the program as
+    /// run (its legacy loads expanded): run-time errors are named there.
+    origins: Vec<Option<Vec<usize>>>,
     entry: usize,
     kind: ContextKind,
     /// An `xdp.frags` program: frames past one page arrive as a linear
@@ -689,9 +692,11 @@ impl PacketProgram {
         jit.leaf = false;
         jit.batch = false;
         let mut prepared = Vec::with_capacity(programs.len());
+        let mut origins = Vec::with_capacity(programs.len());
         for (i, program) in programs.iter().enumerate() {
             if i != entry && context_kind(&program.section) != Some(kind) {
                 prepared.push(None);
+                origins.push(None);
                 continue;
             }
             let named = |e: RuntimeError| {
@@ -716,18 +721,19 @@ impl PacketProgram {
                 .map_err(|e| named(RuntimeError::Callback(e)))?;
             // TC programs' legacy loads read the frame in the run memory;
             // errors are named at the slots the kernel names.
-            let expanded;
-            let (source, original_slot): (_, &dyn Fn(usize) -> usize) = if kind == ContextKind::Tc {
-                expanded = super::legacy_loads::expand_legacy_loads(&looped).map_err(|e| {
-                    named(RuntimeError::LegacyLoad {
-                        pc: e.pc,
-                        message: e.message,
-                    })
-                })?;
-                (&expanded.program, &|pc| expanded.original_slot(pc))
-            } else {
-                (&looped, &|pc| pc)
+            let expanded = match kind {
+                ContextKind::Tc => Some(
+                    super::legacy_loads::expand_legacy_loads(&looped).map_err(|e| {
+                        named(RuntimeError::LegacyLoad {
+                            pc: e.pc,
+                            message: e.message,
+                        })
+                    })?,
+                ),
+                _ => None,
             };
+            let source = expanded.as_ref().map_or(&looped, |e| &e.program);
+            let original_slot = |pc| expanded.as_ref().map_or(pc, |e| e.original_slot(pc));
             // Checked before linking, while map references are still
             // visible as such (linking keeps every instruction in place).
             let checked = context::rewrite_with_maps(source, kind, maps).map_err(|mut e| {
@@ -757,6 +763,7 @@ impl PacketProgram {
             let core = Prepared::new(rewritten, Compile::for_engine(options.engine), &jit)
                 .map_err(|e| named(RuntimeError::Jit(e)))?;
             prepared.push(Some(core));
+            origins.push(expanded.map(|e| e.origin));
         }
         // One stack serves every program a tail call can reach.
         let stack_len = prepared
@@ -768,6 +775,7 @@ impl PacketProgram {
         let frags = first.section.split('/').next() == Some("xdp.frags");
         Ok(PacketProgram {
             programs: prepared,
+            origins,
             entry,
             kind,
             frags,
@@ -942,7 +950,14 @@ impl PacketProgram {
             // next on the same context, packet and maps, with a new stack.
             match env.tail_call.take() {
                 Some(next) if result.is_ok() => current = next,
-                _ => break result,
+                _ => {
+                    break result.map_err(|e| match &self.origins[current] {
+                        Some(origin) => {
+                            e.at_slots(|pc| super::legacy_loads::original_slot(origin, pc))
+                        }
+                        None => e,
+                    })
+                }
             }
         };
         let redirect = env.redirect.get();

@@ -104,7 +104,7 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Expanded, LegacyLoadError> 
     if !starts.iter().any(|&pc| is_legacy(&insns[pc])) {
         return Ok(Expanded {
             program: prog.clone(),
-            origin: (0..insns.len()).collect(),
+            origins: SlotOrigins::default(),
         });
     }
     let functions = super::blocks::Functions::new(insns);
@@ -208,7 +208,7 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Expanded, LegacyLoadError> 
     }
     Ok(Expanded {
         program: Program::new(out),
-        origin,
+        origins: SlotOrigins(origin),
     })
 }
 
@@ -219,23 +219,23 @@ pub fn expand_legacy_loads(prog: &Program) -> Result<Expanded, LegacyLoadError> 
 pub struct Expanded {
     /// The program with direct packet accesses.
     pub program: Program,
-    /// The original slot of each slot of `program`.
-    pub origin: Vec<usize>,
+    /// Where each slot of `program` came from.
+    pub origins: SlotOrigins,
 }
 
-impl Expanded {
+/// The original slot of each slot of an expanded program; empty when
+/// nothing was expanded (every slot is its own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotOrigins(Vec<usize>);
+
+impl SlotOrigins {
     /// The original slot of `pc`, a slot of the expanded program (past
-    /// its end: the original program's end).
+    /// its end: as far past the original program's end).
     pub fn original_slot(&self, pc: usize) -> usize {
-        original_slot(&self.origin, pc)
-    }
-}
-
-/// [`Expanded::original_slot`] from the origins alone.
-pub fn original_slot(origin: &[usize], pc: usize) -> usize {
-    match origin.get(pc) {
-        Some(&slot) => slot,
-        None => pc - origin.len() + origin.last().map_or(0, |&l| l + 1),
+        match self.0.get(pc) {
+            Some(&slot) => slot,
+            None => pc - self.0.len() + self.0.last().map_or(0, |&l| l + 1),
+        }
     }
 }
 
@@ -269,13 +269,13 @@ mod tests {
         let prog = assemble("mov %r6, %r1\nldabsb 12\nlddw %r1, 5\nexit").expect("assembles");
         let out = expand_legacy_loads(&prog).expect("expands");
         let slots: Vec<usize> = (0..out.program.insns.len())
-            .map(|pc| out.original_slot(pc))
+            .map(|pc| out.origins.original_slot(pc))
             .collect();
         let n = slots.len();
         assert_eq!(slots[0], 0);
         assert!(slots[1..n - 5].iter().all(|&s| s == 1), "{slots:?}");
         assert_eq!(&slots[n - 5..], &[2, 3, 4, 4, 4], "{slots:?}");
-        assert_eq!(out.original_slot(n), 5, "past the end");
+        assert_eq!(out.origins.original_slot(n), 5, "past the end");
         assert_eq!(
             out.program.insns[n - 3],
             Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0)

@@ -607,7 +607,7 @@ pub struct PacketProgram {
     programs: Vec<Option<Prepared>>,
     /// Each TC program's original slot for every slot of the program as
     /// run (its legacy loads expanded): run-time errors are named there.
-    origins: Vec<Option<Vec<usize>>>,
+    origins: Vec<Option<super::legacy_loads::SlotOrigins>>,
     entry: usize,
     kind: ContextKind,
     /// An `xdp.frags` program: frames past one page arrive as a linear
@@ -733,7 +733,11 @@ impl PacketProgram {
                 _ => None,
             };
             let source = expanded.as_ref().map_or(&looped, |e| &e.program);
-            let original_slot = |pc| expanded.as_ref().map_or(pc, |e| e.original_slot(pc));
+            let original_slot = |pc| {
+                expanded
+                    .as_ref()
+                    .map_or(pc, |e| e.origins.original_slot(pc))
+            };
             // Checked before linking, while map references are still
             // visible as such (linking keeps every instruction in place).
             let checked = context::rewrite_with_maps(source, kind, maps).map_err(|mut e| {
@@ -763,7 +767,7 @@ impl PacketProgram {
             let core = Prepared::new(rewritten, Compile::for_engine(options.engine), &jit)
                 .map_err(|e| named(RuntimeError::Jit(e)))?;
             prepared.push(Some(core));
-            origins.push(expanded.map(|e| e.origin));
+            origins.push(expanded.map(|e| e.origins));
         }
         // One stack serves every program a tail call can reach.
         let stack_len = prepared
@@ -952,9 +956,7 @@ impl PacketProgram {
                 Some(next) if result.is_ok() => current = next,
                 _ => {
                     break result.map_err(|e| match &self.origins[current] {
-                        Some(origin) => {
-                            e.at_slots(|pc| super::legacy_loads::original_slot(origin, pc))
-                        }
+                        Some(origins) => e.at_slots(|pc| origins.original_slot(pc)),
                         None => e,
                     })
                 }

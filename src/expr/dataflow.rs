@@ -321,8 +321,11 @@ pub(super) fn number_block(
                 }
                 // libpcap's peephole `st M[k]; ldx M[k]` -> `st M[k]; tax`
                 // (the store may then die).
-                let after_store = kept > 0 && block.stmts[kept - 1] == Insn::stmt(op::ST, s.k);
-                if rewrite && s.class() == op::LDX && after_store {
+                if rewrite
+                    && s.class() == op::LDX
+                    && kept > 0
+                    && block.stmts[kept - 1] == Insn::stmt(op::ST, s.k)
+                {
                     vals[X] = v;
                     block.stmts[kept] = Insn::stmt(op::MISC | op::TAX, 0);
                     kept += 1;

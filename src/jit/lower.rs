@@ -1014,8 +1014,14 @@ impl Lowerer<'_, '_> {
                 _ => return Err(unsupported(pc, "unknown instruction class")),
             }
             pc += 1;
-            let leader = pc < end && self.blocks[pc - start].is_some();
-            if self.input.budget && open && pc < end && !leader && ends_budget_segment(&insn) {
+            // A charge after a segment's last instruction, unless a block
+            // (which charges for itself) starts there.
+            if self.input.budget
+                && open
+                && ends_budget_segment(&insn)
+                && pc < end
+                && self.blocks[pc - start].is_none()
+            {
                 self.charge_budget(pc);
             }
         }

@@ -77,6 +77,42 @@ fn a_budget_cut_short_leaves_memory_and_errors_as_the_interpreter_does() {
     }
 }
 
+/// Runs of loads from the input memory are checked once, against their
+/// furthest end; on memory too short for some load, the error names the
+/// first load (in program order) that does not fit, with its address, as
+/// the interpreter and one check per load do.
+#[test]
+fn loads_checked_as_a_run_fail_where_the_interpreter_fails() {
+    let programs = [
+        // bpf-benchmark's memory_a_plus_b.
+        "ldxdw %r2, [%r1]\nldxdw %r0, [%r1+8]\nadd %r0, %r2\nexit\n",
+        // Ends out of order, through a copy of r1, ALU and an in-frame
+        // load between.
+        "mov %r6, %r1\nstdw [%r10-8], 7\nldxw %r0, [%r6+20]\nlsh %r0, 3\n\
+         ldxb %r2, [%r1+2]\nldxdw %r3, [%r10-8]\nldxh %r4, [%r6+30]\n\
+         add %r0, %r2\nadd %r0, %r3\nadd %r0, %r4\nexit\n",
+        // r1 moved: loads through it are no longer from the memory's start.
+        "ldxb %r0, [%r1+1]\nadd %r1, 4\nldxb %r2, [%r1]\nldxb %r3, [%r1+9]\n\
+         add %r0, %r2\nadd %r0, %r3\nexit\n",
+        // A branch and a store end a run; a local call gives the code the
+        // ordinary entry (and a stack region) instead of the lean one.
+        "ldxw %r6, [%r1+4]\nldxw %r7, [%r1]\njeq %r6, 0, +2\nldxb %r8, [%r1+12]\n\
+         ldxb %r9, [%r1+16]\nstxb [%r1+3], %r7\nldxh %r2, [%r1+2]\nldxdw %r3, [%r1+24]\n\
+         call local f\nexit\nf:\nmov %r0, %r2\nadd %r0, %r3\nexit\n",
+    ];
+    for src in programs {
+        let [i, j] = both(src, Helpers::new(), None);
+        assert_eq!(j.engine(), Engine::Jit);
+        for len in 0..=40 {
+            // One buffer for both, so that an error's address is the same.
+            let mut mem: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37) | 1).collect();
+            let a = (i.run(&mut mem), mem.clone());
+            let b = (j.run(&mut mem), mem.clone());
+            assert_eq!(a, b, "{len} bytes:\n{src}");
+        }
+    }
+}
+
 #[test]
 fn helpers_and_unwinding_agree() {
     fn double(a: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {

@@ -1,4 +1,8 @@
-//! Packet bounds-check elimination for the legacy LD_ABS loads.
+//! Fewer run-time bounds checks, where one check can stand for several
+//! with the same outcome: [`plan`] for the legacy LD_ABS loads, and
+//! [`load_runs`] for straight runs of loads from the input memory.
+//!
+//! ## LD_ABS
 //!
 //! An LD_ABS that reads outside the packet ends the program with r0 = 0. The
 //! JIT therefore does not need one length check per load: a single check of
@@ -25,7 +29,9 @@
 //! bpfjit, generalised to eBPF's barriers. Functions with backward jumps are
 //! not analysed: each of their loads keeps its own check.
 
-use crate::ebpf::blocks;
+use std::collections::HashMap;
+
+use crate::ebpf::blocks::{self, Leaders};
 use crate::ebpf::insn::{op, Insn};
 
 /// The length check to emit before each instruction, or `None`.
@@ -129,6 +135,124 @@ pub(crate) fn plan(insns: &[Insn], eliminate: bool) -> Plan {
     plan
 }
 
+// ## Runs of loads from the input memory
+//
+// A program reading its input memory (bpf-benchmark's `memory_a_plus_b`:
+// `r2 = *(u64 *)(r1 + 0); r0 = *(u64 *)(r1 + 8)`) checks each load
+// against the memory's length. Within one basic block, from a load
+// through the entry r1 (which is where the memory starts) at a
+// non-negative offset, up to a jump, a store, a call, a legacy load or a
+// load through any other register, nothing the run does can be seen if it
+// ends early: only registers change, and a memory error ends the run
+// naming the failing load. So one check that the memory holds the run's
+// furthest end stands for every load of the run; when it fails, a cold
+// path checks the loads one by one, in order, and names the first that
+// fails exactly as its own check would have (or, if each is inside the
+// memory or the stack after all, goes on).
+
+/// A run of loads from the entry r1 (see above), found at its first load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LoadRun {
+    /// The furthest end (offset + size) of its loads.
+    pub end: u32,
+    /// Its loads in order: (slot, offset, size in bytes).
+    pub loads: Vec<(usize, i64, i64)>,
+}
+
+/// The runs of one function: by the slot of each run's first load, and
+/// which slots' loads a run's check covers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LoadRuns {
+    first: HashMap<usize, LoadRun>,
+    covered: Vec<bool>,
+    start: usize,
+}
+
+impl LoadRuns {
+    /// The run whose check goes before slot `pc`, taken (emitted once).
+    pub fn take_run_at(&mut self, pc: usize) -> Option<LoadRun> {
+        self.first.remove(&pc)
+    }
+
+    /// Whether the load at slot `pc` is covered by its run's check.
+    pub fn covers(&self, pc: usize) -> bool {
+        pc.checked_sub(self.start)
+            .and_then(|i| self.covered.get(i))
+            .is_some_and(|&c| c)
+    }
+}
+
+/// The size in bytes of a memory access's size field.
+fn access_size(opc: u8) -> i64 {
+    match opc & 0x18 {
+        op::B => 1,
+        op::H => 2,
+        op::W => 4,
+        _ => 8,
+    }
+}
+
+/// The runs of loads of two or more from the entry r1 in the function
+/// `insns[start..end]`. `holds_entry_r1(pc, reg)` tells whether `reg`
+/// holds the function's entry r1 before slot `pc` (relative to `start`);
+/// loads through r10 inside the `frame_size`-byte frame are proven and
+/// may sit inside a run.
+pub(crate) fn load_runs(
+    insns: &[Insn],
+    start: usize,
+    end: usize,
+    leaders: &Leaders,
+    frame_size: i64,
+    holds_entry_r1: impl Fn(usize, u8) -> bool,
+) -> LoadRuns {
+    let is_load = |i: &Insn| i.class() == op::LDX && matches!(i.opc & 0xe0, op::MEM | op::MEMSX);
+    let run_load = |pc: usize| {
+        let i = &insns[pc];
+        (is_load(i) && i.off >= 0 && holds_entry_r1(pc - start, i.src))
+            .then(|| (pc, i64::from(i.off), access_size(i.opc)))
+    };
+    let mut runs = LoadRuns {
+        first: HashMap::new(),
+        covered: vec![false; end.saturating_sub(start)],
+        start,
+    };
+    let mut pc = start;
+    while pc < end {
+        if run_load(pc).is_none() {
+            pc += insns[pc].width();
+            continue;
+        }
+        let mut loads = Vec::new();
+        let mut at = pc;
+        while at < end && (at == pc || !leaders.contains(at)) {
+            let i = &insns[at];
+            if let Some(load) = run_load(at) {
+                loads.push(load);
+            } else if !(matches!(i.class(), op::ALU | op::ALU64)
+                || (i.is_lddw() && i.src == 0)
+                || (is_load(i)
+                    && i.src == 10
+                    && i64::from(i.off) >= -frame_size
+                    && i64::from(i.off) + access_size(i.opc) <= 0))
+            {
+                break;
+            }
+            at += i.width();
+        }
+        if loads.len() >= 2 {
+            let furthest = loads.iter().map(|&(_, off, size)| off + size).max();
+            // (Offsets are at most i16::MAX: every end fits.)
+            let end = furthest.unwrap_or(0) as u32;
+            for &(slot, _, _) in &loads {
+                runs.covered[slot - start] = true;
+            }
+            runs.first.insert(pc, LoadRun { end, loads });
+        }
+        pc = at.max(pc + 1);
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +309,63 @@ mod tests {
         let store = Insn::new(op::STX | op::MEM | op::W, 1, 0, 0, 0);
         let p = [ld_abs(op::H, 12), store, ld_abs(op::B, 40), exit()];
         assert_eq!(plan(&p, true), vec![Some(14), None, Some(41), None]);
+    }
+
+    fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+        Insn::new(op::LDX | op::MEM | size, dst, src, off, 0)
+    }
+
+    /// The runs of `p` with r1 the entry r1 everywhere but where `moved`.
+    fn runs_of(p: &[Insn], moved: &[usize]) -> LoadRuns {
+        let leaders = blocks::leaders(p, 0, p.len()).expect("jumps stay inside");
+        load_runs(p, 0, p.len(), &leaders, 512, |pc, reg| {
+            reg == 1 && !moved.contains(&pc)
+        })
+    }
+
+    #[test]
+    fn a_run_spans_loads_alu_and_frame_loads_up_to_a_store() {
+        let add = Insn::new(op::ALU64 | op::ADD | op::K, 0, 0, 0, 1);
+        let store = Insn::new(op::STX | op::MEM | op::W, 1, 0, 0, 0);
+        let p = [
+            ldx(op::W, 2, 1, 20),
+            add,
+            ldx(op::DW, 3, 10, -8),
+            ldx(op::B, 3, 1, 2),
+            store,
+            ldx(op::H, 4, 1, 30),
+            exit(),
+        ];
+        let mut runs = runs_of(&p, &[]);
+        let want = LoadRun {
+            end: 24,
+            loads: vec![(0, 20, 4), (3, 2, 1)],
+        };
+        assert_eq!(runs.take_run_at(0), Some(want));
+        assert!(runs.covers(0) && runs.covers(3));
+        // After the store a lone load keeps its own check.
+        assert!(!runs.covers(5));
+        assert_eq!(runs.take_run_at(5), None);
+    }
+
+    #[test]
+    fn jumps_leaders_and_other_bases_end_runs() {
+        let p = [
+            ldx(op::B, 2, 1, 0),
+            jeq(0, 1),
+            ldx(op::B, 3, 1, 1),
+            ldx(op::B, 4, 1, 2), // a jump target
+            ldx(op::B, 5, 6, 0), // through r6, not the entry r1
+            ldx(op::B, 5, 1, 3),
+            ldx(op::B, 5, 1, 4), // r1 no longer the entry r1 here
+            ldx(op::B, 5, 1, -1),
+            exit(),
+        ];
+        let mut runs = runs_of(&p, &[6]);
+        for pc in 0..p.len() {
+            assert!(!runs.covers(pc), "slot {pc}");
+            assert_eq!(runs.take_run_at(pc), None);
+        }
     }
 
     #[test]

@@ -204,8 +204,14 @@ impl Proven {
         leaf_mem: u32,
     ) -> Option<u32> {
         let end = off + size;
-        let holds_r1 = self.entry_r1.get(pc).is_some_and(|a| a.is_entry_r1(reg));
-        (holds_r1 && off >= 0 && end <= i64::from(leaf_mem)).then_some(end as u32)
+        (self.holds_entry_r1(pc, reg) && off >= 0 && end <= i64::from(leaf_mem))
+            .then_some(end as u32)
+    }
+
+    /// Whether register `reg` holds the function's entry r1 before slot
+    /// `pc` (never where nothing is proven).
+    pub fn holds_entry_r1(&self, pc: usize, reg: u8) -> bool {
+        self.entry_r1.get(pc).is_some_and(|a| a.is_entry_r1(reg))
     }
 
     /// Whether the `LD_IND` at `pc` has an offset `(int32)(src + imm)`

@@ -279,6 +279,8 @@ struct Lowerer<'a, 'b> {
     helper_sig: Option<SigRef>,
     negative_load_sig: Option<SigRef>,
     plan: bounds::Plan,
+    /// Runs of loads from the input memory checked once each.
+    load_runs: bounds::LoadRuns,
     leaders: blocks::Leaders,
     /// Register facts before each instruction (leaf code only).
     facts: Proven,
@@ -573,6 +575,17 @@ pub(crate) fn lower_function(
     };
     let plan = bounds::plan(&insns[start..end], input.eliminate_bounds_checks);
     let facts = facts::analyse(&insns[start..end]);
+    // In the entry function r1 starts as the input memory's start, so a
+    // run's one check is a compare of the memory's length. A budget could
+    // end a run between its loads, and must not be overtaken by a check
+    // of a later one.
+    let load_runs = if start == 0 && !input.leaf && !input.budget && args[0] == regions[0].lo {
+        bounds::load_runs(insns, start, end, &leaders, input.frame_size, |pc, reg| {
+            facts.holds_entry_r1(pc, reg)
+        })
+    } else {
+        bounds::LoadRuns::default()
+    };
     let mut lw = Lowerer {
         b,
         input,
@@ -591,6 +604,7 @@ pub(crate) fn lower_function(
         helper_sig: None,
         negative_load_sig: None,
         plan,
+        load_runs,
         leaders,
         seal_early: facts.forward_only,
         facts,
@@ -1689,6 +1703,12 @@ impl Lowerer<'_, '_> {
             self.bail_out(pc);
             return base;
         }
+        if let Some(run) = self.load_runs.take_run_at(pc) {
+            self.check_load_run(&run);
+        }
+        if self.load_runs.covers(pc) {
+            return self.b.ins().iadd_imm_s(base, off);
+        }
         let addr = self.b.ins().iadd_imm_s(base, off);
         // The input memory first (where most unproven accesses go), then
         // the stack, laid out off the hot path (most stack accesses go
@@ -1711,6 +1731,39 @@ impl Lowerer<'_, '_> {
         self.b.ins().jump(inside, &[]);
         self.enter(inside);
         addr
+    }
+
+    /// Before the first load of a run (see `bounds.rs`): whether the input
+    /// memory holds every load of the run; if not, a cold path checks each
+    /// load in order as [`Self::address`] would and fails at the first
+    /// outside both regions, or comes back when none is.
+    fn check_load_run(&mut self, run: &bounds::LoadRun) {
+        let [memory, stack] = self.regions;
+        let holds = self.b.ins().icmp_imm_u(
+            IntCC::UnsignedGreaterThanOrEqual,
+            memory.len,
+            i64::from(run.end),
+        );
+        let checked = self.b.create_block();
+        let one_by_one = self.b.create_block();
+        self.b.set_cold_block(one_by_one);
+        self.b.ins().brif(holds, checked, &[], one_by_one, &[]);
+        self.enter(one_by_one);
+        for &(pc, off, size) in &run.loads {
+            // (The loads' base is the entry r1, the memory's start.)
+            let addr = self.b.ins().iadd_imm_s(memory.lo, off);
+            let n = self.iconst(I64, size);
+            let in_memory = self.range_inside(memory, addr, n);
+            let in_stack = self.range_inside(stack, addr, n);
+            let inside = self.b.ins().bor(in_memory, in_stack);
+            let outside = self.b.ins().icmp_imm_u(IntCC::Equal, inside, 0);
+            self.fail_if(outside, status::OUT_OF_BOUNDS, pc, addr, size);
+            if let Some(block) = self.b.current_block() {
+                self.b.set_cold_block(block);
+            }
+        }
+        self.b.ins().jump(checked, &[]);
+        self.enter(checked);
     }
 
     /// Whether `size` bytes at `addr` lie inside `region` (`UnsignedLessThan`)

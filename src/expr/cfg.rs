@@ -124,6 +124,16 @@ pub struct Frag {
 }
 
 impl Graph {
+    /// An empty graph with room for `blocks` blocks (and their edges)
+    /// before its vectors grow: a short expression's then never do.
+    pub fn with_capacity(blocks: usize) -> Graph {
+        Graph {
+            blocks: Vec::with_capacity(blocks),
+            next_edge: Vec::with_capacity(2 * blocks),
+            ..Graph::default()
+        }
+    }
+
     /// Adds a block `stmts; if (A code k)` with both exits open.
     pub fn test(&mut self, stmts: Vec<Insn>, code: u16, k: u32) -> Frag {
         let id = self.blocks.len();

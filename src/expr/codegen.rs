@@ -98,7 +98,7 @@ pub fn generate(
         Off::from(link.network_offset())
     };
     let mut gen = Gen {
-        g: Graph::default(),
+        g: Graph::with_capacity(32),
         link,
         netmask,
         source,

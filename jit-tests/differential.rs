@@ -265,7 +265,7 @@ fn ebpf_engines_agree() {
     let mut runner = aarch64();
     let arm: target_lexicon::Triple = "aarch64-unknown-linux-gnu".parse().expect("triple");
     let (mut cases, mut errors, mut arm_cases) = (0usize, 0usize, 0usize);
-    let (mut lean, mut lean_arm) = (0usize, 0usize);
+    let (mut lean, mut lean_arm, mut direct) = (0usize, 0usize, 0usize);
     for n in 0..programs {
         let mem_len = 1 + rng.below(64) as usize;
         let prog = gen::ebpf::program(&mut rng, 40, mem_len);
@@ -285,6 +285,11 @@ fn ebpf_engines_agree() {
         let interp = build(Some(Engine::Interp));
         let jit = build(Some(Engine::Jit));
         lean += usize::from(jit.jit_code().is_some_and(|c| c.is_lean()));
+        // Lean code the x86-64 writer covers is written directly.
+        direct += usize::from(
+            jit.jit_code()
+                .is_some_and(|c| c.is_lean() && c.is_written_directly()),
+        );
         // Under qemu every eighth program, with the ordinary entry and,
         // as `EbpfProgram` compiles it where it fits, the lean one, by turns.
         let arm_code = match (&mut runner, n % 16) {
@@ -351,9 +356,9 @@ fn ebpf_engines_agree() {
         }
     }
     eprintln!(
-        "ebpf: {programs} programs ({lean} of them with a lean entry), {cases} program×memory \
-         comparisons (jit against interp, {errors} of them ending in an error); aarch64: \
-         {arm_cases} cases ({lean_arm} programs with a lean entry)"
+        "ebpf: {programs} programs ({lean} of them with a lean entry, {direct} of those written \
+         directly), {cases} program×memory comparisons (jit against interp, {errors} of them \
+         ending in an error); aarch64: {arm_cases} cases ({lean_arm} programs with a lean entry)"
     );
     assert!(cases >= 20_000 * scale());
     // Both entries are compared.
@@ -361,6 +366,12 @@ fn ebpf_engines_agree() {
         lean > programs / 8 && lean < programs,
         "{lean} of {programs} lean"
     );
+    if cfg!(all(unix, target_arch = "x86_64")) {
+        assert!(
+            direct > lean / 8,
+            "{direct} of {lean} lean programs written directly"
+        );
+    }
 }
 
 /// Runs `prog` on the interpreter and the JIT, and with `runner` as

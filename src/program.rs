@@ -675,17 +675,32 @@ impl EbpfProgram {
             // and never replaces (see the field): the code is alive.
             Some(entry) => match unsafe { entry.run(ctx.regions().0) } {
                 Ok(r0) => Ok(r0),
-                Err(raw) => self.core.failed(raw),
+                Err(raw) => self.lean_failed(raw),
             },
             None => self.run_other(ctx),
         }
+        .map_err(|e| *e)
     }
 
     /// [`EbpfProgram::run_on`] of anything but code with a lean entry.
+    ///
+    /// The error comes boxed, as from [`EbpfProgram::lean_failed`]: a
+    /// result of two words comes back in registers, where a whole one
+    /// would come through memory that the lean path, meeting it, would
+    /// then write and read back on every run.
     #[inline(never)]
-    fn run_other<C: Context + ?Sized>(&self, ctx: &mut C) -> Result<u64, ExecError> {
+    fn run_other<C: Context + ?Sized>(&self, ctx: &mut C) -> Result<u64, Box<ExecError>> {
         self.core
             .run_other(ctx, self.budget, &HelpersEnv(&self.helpers))
+            .map_err(Box::new)
+    }
+
+    /// The result of a lean run that ended with an error status, the
+    /// error boxed (see [`EbpfProgram::run_other`]).
+    #[cold]
+    #[inline(never)]
+    fn lean_failed(&self, raw: RawOutcome) -> Result<u64, Box<ExecError>> {
+        self.core.failed(raw).map_err(Box::new)
     }
 }
 

@@ -7,6 +7,17 @@ use cranebpf::jit::JitOptions;
 use cranebpf::{EbpfOptions, EbpfProgram, Engine, WithPacket};
 
 fn both(src: &str, helpers: Helpers, budget: Option<u64>) -> [EbpfProgram; 2] {
+    both_written(src, helpers, budget, true)
+}
+
+/// [`both`], the JIT's code written directly where the x86-64 writer
+/// covers it when `direct`, else always through Cranelift.
+fn both_written(
+    src: &str,
+    helpers: Helpers,
+    budget: Option<u64>,
+    direct: bool,
+) -> [EbpfProgram; 2] {
     let prog = assemble(src).expect("assembles");
     Engine::EBPF.map(|engine| {
         EbpfProgram::with_options(
@@ -17,6 +28,7 @@ fn both(src: &str, helpers: Helpers, budget: Option<u64>) -> [EbpfProgram; 2] {
                 engine: Some(engine),
                 jit: JitOptions {
                     verify_ir: true,
+                    direct,
                     ..JitOptions::default()
                 },
             },
@@ -80,7 +92,8 @@ fn a_budget_cut_short_leaves_memory_and_errors_as_the_interpreter_does() {
 /// Runs of loads from the input memory are checked once, against their
 /// furthest end; on memory too short for some load, the error names the
 /// first load (in program order) that does not fit, with its address, as
-/// the interpreter and one check per load do.
+/// the interpreter and one check per load do: in Cranelift's code and in
+/// code written directly.
 #[test]
 fn loads_checked_as_a_run_fail_where_the_interpreter_fails() {
     let programs = [
@@ -100,8 +113,9 @@ fn loads_checked_as_a_run_fail_where_the_interpreter_fails() {
          ldxb %r9, [%r1+16]\nstxb [%r1+3], %r7\nldxh %r2, [%r1+2]\nldxdw %r3, [%r1+24]\n\
          call local f\nexit\nf:\nmov %r0, %r2\nadd %r0, %r3\nexit\n",
     ];
-    for src in programs {
-        let [i, j] = both(src, Helpers::new(), None);
+    // Through Cranelift, and written directly (on x86-64, the first three).
+    for (src, direct) in programs.iter().flat_map(|p| [(p, false), (p, true)]) {
+        let [i, j] = both_written(src, Helpers::new(), None, direct);
         assert_eq!(j.engine(), Engine::Jit);
         for len in 0..=40 {
             // One buffer for both, so that an error's address is the same.
@@ -162,8 +176,10 @@ fn a_context_with_a_separate_packet_feeds_r1_and_the_packet_loads() {
     }
 }
 
-/// `prog` on the interpreter and on the JIT (IR verified, listings kept).
-fn interp_and_listed_jit(prog: &cranebpf::ebpf::Program) -> [EbpfProgram; 2] {
+/// `prog` on the interpreter and on the JIT through Cranelift (IR
+/// verified, listings kept), or with the code written directly where the
+/// x86-64 writer covers it when `direct`.
+fn interp_and_listed_jit(prog: &cranebpf::ebpf::Program, direct: bool) -> [EbpfProgram; 2] {
     let [interp, jit] = Engine::EBPF.map(|engine| {
         EbpfProgram::with_options(
             prog.clone(),
@@ -172,6 +188,7 @@ fn interp_and_listed_jit(prog: &cranebpf::ebpf::Program) -> [EbpfProgram; 2] {
                 jit: JitOptions {
                     verify_ir: true,
                     keep_listings: true,
+                    direct,
                     ..JitOptions::default()
                 },
                 ..EbpfOptions::default()
@@ -213,17 +230,19 @@ fn compare_trees_give_the_interpreters_leaf_on_every_value() {
     for _ in 0..300 {
         let (prog, consts) = compare_tree(&mut rng);
         let listing = cranebpf::ebpf::disasm::disassemble(&prog);
-        let [interp, jit] = interp_and_listed_jit(&prog);
-        let clif = jit.jit_code().expect("jit code").clif();
-        if clif.iter().any(|f| f.contains("br_table")) {
-            tables += 1;
-        }
-        let values = values_around(&consts);
-        for v in values {
-            let mut mem = v.to_le_bytes();
-            let want = walked(&prog, &mut mem);
-            assert_eq!(interp.run(&mut mem), want, "value {v}\n{listing}");
-            assert_eq!(jit.run(&mut mem), want, "value {v}\n{listing}");
+        // Cranelift's jump tables, and the x86-64 writer's searches.
+        for direct in [false, true] {
+            let [interp, jit] = interp_and_listed_jit(&prog, direct);
+            let clif = jit.jit_code().expect("jit code").clif();
+            if clif.iter().any(|f| f.contains("br_table")) {
+                tables += 1;
+            }
+            for v in values_around(&consts) {
+                let mut mem = v.to_le_bytes();
+                let want = walked(&prog, &mut mem);
+                assert_eq!(interp.run(&mut mem), want, "value {v}\n{listing}");
+                assert_eq!(jit.run(&mut mem), want, "value {v}\n{listing}");
+            }
         }
     }
     // The trees do exercise the tables.
@@ -244,7 +263,7 @@ fn compare_trees_in_loops_give_the_interpreters_results() {
     for _ in 0..300 {
         let (prog, consts) = compare_tree_loop(&mut rng);
         let listing = cranebpf::ebpf::disasm::disassemble(&prog);
-        let [interp, jit] = interp_and_listed_jit(&prog);
+        let [interp, jit] = interp_and_listed_jit(&prog, false);
         // Lookup tables are copied onto the stack from vector constants.
         let clif = jit.jit_code().expect("jit code").clif();
         if clif.iter().any(|f| f.contains("vconst")) {

@@ -112,12 +112,15 @@ pub struct JitOptions {
     /// once per batch ([`crate::Filter::run_batch`] uses it), rather than
     /// once per packet.
     pub batch: bool,
-    /// Leaf code (per packet or batch) on x86-64 Unix hosts: write the machine
-    /// code out directly, instruction by instruction as the kernel's JIT
-    /// does, in microseconds, rather than through Cranelift. Programs using
-    /// what that writer does not cover (signed division, sign-extending
-    /// moves and loads, atomics, backward jumps) still go through Cranelift;
-    /// so does everything when this is off.
+    /// Leaf code (per packet or batch) and code with a lean entry, on
+    /// x86-64 Unix hosts: write the machine code out directly, instruction
+    /// by instruction as the kernel's JIT does, in microseconds, rather
+    /// than through Cranelift. Programs using what that writer does not
+    /// cover (signed division, sign-extending moves and loads, atomics,
+    /// backward jumps; with a lean entry, memory accesses other than
+    /// through r10 in the frame or through the entry r1 at a non-negative
+    /// offset) still go through Cranelift; so does everything when this is
+    /// off.
     pub direct: bool,
     /// When false, compiling fails as if the host had no JIT (to exercise
     /// and test the interpreter fallback).

@@ -277,7 +277,7 @@ pub(crate) fn compile_host(
 ) -> Result<HostCode, JitError> {
     let starts = split_functions(insns)?;
     #[cfg(all(unix, target_arch = "x86_64"))]
-    if options.direct && options.leaf && starts.len() == 1 {
+    if options.direct && (options.leaf || options.lean_entry.is_some()) && starts.len() == 1 {
         match super::x64::emit(insns, options) {
             Ok((bytes, lowered)) => return map_direct(&bytes, lowered, options),
             // What the writer does not cover is Cranelift's, when allowed.

@@ -14,7 +14,11 @@
 //! It keeps the leaf contract of `lower` (entered as `(packet, len, r1)`,
 //! a 32-bit verdict or [`LEAF_HAND_OVER`]; batch code as `(descs, n,
 //! verdicts, r1)`, a loop storing each packet's verdict and returning how
-//! many ran) and uses the same analyses:
+//! many ran) and its lean entry (`(mem, len)`, returning r0 and 0, or the
+//! faulting address and the packed error: see `runtime::lean`; short
+//! eBPF programs that call nothing, where Cranelift's frame and its
+//! milliseconds of compile were most of a run and of a load) and uses the
+//! same analyses:
 //! `bounds` for the packet-length checks, `facts` for the accesses proven
 //! inside the memory at r1 and the `LD_IND` offsets proven non-negative,
 //! `switch` for compare trees searched in halves, and the loaded value
@@ -30,12 +34,16 @@
 //! inside it; the memory at r1 only at accesses `facts` proves inside
 //! `leaf_mem` bytes (the caller checks the memory against
 //! `Lowered::leaf_mem_needed`); everything else ends the run with a
-//! hand-over before touching memory. Nothing is called.
+//! hand-over before touching memory. With a lean entry the memory at r1
+//! is touched only through a register `facts` proves to hold the entry r1,
+//! at a non-negative offset, after a compare of the memory's length with
+//! the access's end (or its run's: `bounds::load_runs`); any other access
+//! is not written here. Nothing is called.
 
 use super::bounds;
 use super::facts::{self, Proven};
 use super::lower::Lowered;
-use super::runtime::LEAF_HAND_OVER;
+use super::runtime::{lean, status, LEAF_HAND_OVER};
 use super::{raw_compare, JitError, JitOptions, RawCompare};
 use crate::ebpf::blocks::{self, jump_target, PacketLoads};
 use crate::ebpf::insn::{op, regs, Insn};
@@ -327,6 +335,8 @@ impl Asm {
 struct Analyses {
     plan: bounds::Plan,
     facts: Proven,
+    /// Lean code: the runs of loads from the memory at r1 checked at once.
+    load_runs: bounds::LoadRuns,
     /// Registers live on entry to each slot.
     live: Vec<u16>,
     /// Which slots start a block.
@@ -362,6 +372,19 @@ fn reachable(insns: &[Insn], searches: &[Option<Box<Search>>]) -> Vec<bool> {
 struct Emitter<'a> {
     insns: &'a [Insn],
     options: &'a JitOptions,
+    /// A lean entry, and the bytes below r10 it zeroes.
+    lean: Option<u32>,
+    /// Whether the program uses r10 (so has a stack in the frame).
+    uses_fp: bool,
+    /// Lean code: the runs whose checks are still to write (taken as
+    /// written).
+    runs: bounds::LoadRuns,
+    /// Lean code: each run's cold path (its label, where it goes back to,
+    /// the run), written after the body.
+    run_checks: Vec<(Label, Label, bounds::LoadRun)>,
+    /// Lean code: each access's failure (its label, slot, offset from the
+    /// entry r1, and the error's info: size, 0x100 for a write).
+    out_of_bounds: Vec<(Label, usize, i32, u64)>,
     an: &'a Analyses,
     asm: Asm,
     /// The x86 register of each eBPF register r0–r9.
@@ -396,8 +419,16 @@ fn unsupported(pc: usize, what: &str) -> JitError {
 /// Writes the machine code of `insns` (one function, verified, compiled as
 /// leaf code, per packet or batch) and what its caller must honour.
 pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Lowered), JitError> {
-    if !options.leaf || options.budget {
-        return Err(unsupported(0, "code that is not leaf code"));
+    // A lean entry (`(mem, len)`, r0 or the error in two registers), for
+    // code that is not leaf code.
+    let lean = options
+        .lean_entry
+        .filter(|_| !options.leaf && !options.batch);
+    if !(options.leaf || lean.is_some()) || options.budget {
+        return Err(unsupported(
+            0,
+            "code that is neither leaf code nor has a lean entry",
+        ));
     }
     // Frame offsets are 32-bit displacements: an absurd frame size (the
     // option is public) must not wrap them.
@@ -425,6 +456,13 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
             uses_fp = true;
         }
         check_supported(pc, insn, &mut needs_bmi2, &mut divides)?;
+        // (A lean entry is for code making no call and no legacy load.)
+        if lean.is_some()
+            && ((insn.class() == op::LD && !insn.is_lddw())
+                || (matches!(insn.class(), op::JMP | op::JMP32) && insn.op() == op::CALL))
+        {
+            return Err(unsupported(pc, "a call or legacy load with a lean entry"));
+        }
         if let Some(t) = jump_target(insn, pc) {
             if t <= pc as i64 {
                 return Err(unsupported(pc, "a backward jump"));
@@ -480,9 +518,25 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
             searches[root] = Some(Box::new(search));
         }
     }
+    let facts = facts::analyse(insns);
+    // Lean code checks its loads from the memory at r1 against its length,
+    // a run of them at once (see `bounds`).
+    let load_runs = if lean.is_some() {
+        bounds::load_runs(
+            insns,
+            0,
+            n,
+            &leaders,
+            i64::from(options.frame_size),
+            |pc, reg| facts.holds_entry_r1(pc, reg),
+        )
+    } else {
+        bounds::LoadRuns::default()
+    };
     let an = Analyses {
         plan: bounds::plan(insns, options.eliminate_bounds_checks),
-        facts: facts::analyse(insns),
+        facts,
+        load_runs,
         live: blocks::live_registers(insns, PacketLoads::ReadPacketOnly),
         reachable: reachable(insns, &searches),
         searches,
@@ -512,6 +566,11 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
         let mut e = Emitter {
             insns,
             options,
+            lean,
+            uses_fp,
+            runs: an.load_runs.clone(),
+            run_checks: Vec::new(),
+            out_of_bounds: Vec::new(),
             an: &an,
             asm,
             map,
@@ -665,6 +724,30 @@ impl Emitter<'_> {
                     .rm(true, &[0x8b], RDX.0, Mem::at(RSP, words), false);
             }
         }
+        if let Some(zeroed) = self.lean {
+            // Entered as (mem, len): r1 the memory, r2 its length (both
+            // arguments stay where they arrived, as PKT and LEN, for the
+            // checks and the errors), the rest zero; the stack's top
+            // `zeroed` bytes zero, as the stack of any run reads.
+            if self.uses_fp {
+                let stack = (self.options.frame_size as i32 + 7) & !7;
+                let zeroed = (zeroed.min(self.options.frame_size) as i32 + 7) & !7;
+                for below in (8..=zeroed.min(stack)).step_by(8) {
+                    // mov qword [rsp + frame - below], 0
+                    self.asm
+                        .rm(true, &[0xc7], 0, Mem::at(RSP, self.frame - below), false);
+                    self.asm.imm32(0);
+                }
+            }
+            for r in (0..10u8).filter(|&r| live & regs::bit(r) != 0) {
+                match r {
+                    1 => self.asm.rr(true, &[0x89], PKT.0, self.x(1)),
+                    2 => self.asm.rr(true, &[0x89], LEN.0, self.x(2)),
+                    _ => self.asm.mov_ri(self.x(r), 0),
+                }
+            }
+            return;
+        }
         // Registers read before written get the entry values leaf code
         // gives them: r1 the memory (already in rdx), r2 its size, the
         // rest zero.
@@ -708,6 +791,10 @@ impl Emitter<'_> {
     /// hand-over returns [`LEAF_HAND_OVER`] (batch code: the index of the
     /// packet handed over, which at the loop's end is the count).
     fn stubs(&mut self) {
+        if self.lean.is_some() {
+            self.lean_stubs();
+            return;
+        }
         self.asm.place(self.abort);
         self.asm.mov_ri(RAX, 0);
         self.finish();
@@ -722,6 +809,48 @@ impl Emitter<'_> {
             self.asm.mov_ri(RAX, LEAF_HAND_OVER);
         }
         self.epilogue();
+    }
+
+    /// Lean code's exits: each run's one-by-one checks, each access's
+    /// failure (the address in rax, `status | info << 8 | pc << 32` in
+    /// rdx: see `runtime::lean`), and running off the end (only
+    /// unreachable code can: `FELL_OFF_END` at the slot past the last, as
+    /// `lower` reports it). No legacy load is made, so `abort` is never
+    /// jumped to.
+    fn lean_stubs(&mut self) {
+        let error = |st: u32, pc: usize, info: u64| {
+            u64::from(st) | info << lean::INFO_SHIFT | (pc as u64) << lean::PC_SHIFT
+        };
+        for (cold, back, run) in std::mem::take(&mut self.run_checks) {
+            self.asm.place(cold);
+            for &(pc, off, size) in &run.loads {
+                let fail = self.out_of_bounds_at(pc, off as i32, size as u64);
+                self.asm.alu_ri(true, 7, LEN, (off + size) as i32); // cmp
+                self.asm.jcc(cc::B, fail);
+            }
+            self.asm.jmp(back);
+        }
+        for (label, pc, off, info) in std::mem::take(&mut self.out_of_bounds) {
+            self.asm.place(label);
+            self.asm.rm(true, &[0x8d], RAX.0, Mem::at(PKT, off), false); // lea
+            self.asm.mov_ri(RDX, error(status::OUT_OF_BOUNDS, pc, info));
+            self.epilogue();
+        }
+        self.asm.place(self.hand_over);
+        self.asm.mov_ri(RAX, 0);
+        self.asm
+            .mov_ri(RDX, error(status::FELL_OFF_END, self.insns.len(), 0));
+        self.epilogue();
+        self.asm.place(self.abort);
+        self.asm.jmp(self.hand_over);
+    }
+
+    /// Lean code: the label of a failure of the access at `pc`, `off`
+    /// bytes past the entry r1, written with the other exits.
+    fn out_of_bounds_at(&mut self, pc: usize, off: i32, info: u64) -> Label {
+        let label = self.asm.new_label();
+        self.out_of_bounds.push((label, pc, off, info));
+        label
     }
 
     /// Does r0's pending byte swap.
@@ -791,7 +920,7 @@ impl Emitter<'_> {
                 op::ALU | op::ALU64 => self.alu(&insn),
                 op::JMP | op::JMP32 => self.jump(pc, &insn, swap_compare),
                 op::LD => self.packet_load(pc, &insn),
-                op::LDX | op::ST | op::STX => self.memory(pc, &insn),
+                op::LDX | op::ST | op::STX => self.memory(pc, &insn)?,
                 _ => return Err(unsupported(pc, "this instruction")),
             }
             pc += 1;
@@ -977,6 +1106,12 @@ impl Emitter<'_> {
     fn jump(&mut self, pc: usize, insn: &Insn, swap_compare: bool) {
         let wide = insn.class() == op::JMP;
         match insn.op() {
+            op::EXIT if self.lean.is_some() => {
+                // r0 whole, and no error.
+                self.asm.rr(false, &[0x31], RDX.0, RDX); // xor edx, edx
+                self.epilogue();
+                return;
+            }
             op::EXIT => {
                 // Leaf results are 32-bit, leaving the high half for
                 // LEAF_HAND_OVER.
@@ -1144,16 +1279,22 @@ impl Emitter<'_> {
     }
 
     /// LDX, ST and STX: proven inside the frame or the memory at r1, or
-    /// handed over.
-    fn memory(&mut self, pc: usize, insn: &Insn) {
+    /// handed over; lean code checks accesses at the entry r1 against the
+    /// memory's length instead, and leaves any other to Cranelift.
+    fn memory(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
         let size = size_of(insn);
         let (base, off) = match insn.class() {
             op::LDX => (insn.src, insn.off),
             _ => (insn.dst, insn.off),
         };
-        let Some(m) = self.proven(pc, base, i32::from(off), size) else {
+        let m = if self.lean.is_some() {
+            self.checked(pc, insn, base, i32::from(off), size)?
+        } else {
+            self.proven(pc, base, i32::from(off), size)
+        };
+        let Some(m) = m else {
             self.asm.jmp(self.hand_over);
-            return;
+            return Ok(());
         };
         let w = size == 8;
         match insn.class() {
@@ -1197,6 +1338,48 @@ impl Emitter<'_> {
                 }
             },
         }
+        Ok(())
+    }
+
+    /// Lean code: the operand of an access of `size` bytes at `reg + off`,
+    /// proven inside the frame (through r10) or checked against the
+    /// memory's length (through the entry r1 at a non-negative offset: a
+    /// run's first load checks the run, an access in no run itself).
+    /// Anything else is not written here.
+    fn checked(
+        &mut self,
+        pc: usize,
+        insn: &Insn,
+        reg: u8,
+        off: i32,
+        size: i32,
+    ) -> Result<Option<Mem>, JitError> {
+        if reg == 10 {
+            return match self.proven(pc, reg, off, size) {
+                Some(m) => Ok(Some(m)),
+                None => Err(unsupported(pc, "a stack access outside the frame")),
+            };
+        }
+        if off < 0 || !self.an.facts.holds_entry_r1(pc, reg) {
+            return Err(unsupported(
+                pc,
+                "an access not at the entry r1 with a lean entry",
+            ));
+        }
+        if let Some(run) = self.runs.take_run_at(pc) {
+            let (cold, back) = (self.asm.new_label(), self.asm.new_label());
+            self.asm.alu_ri(true, 7, LEN, run.end as i32); // cmp len, end
+            self.asm.jcc(cc::B, cold);
+            self.asm.place(back);
+            self.run_checks.push((cold, back, run));
+        }
+        if !self.runs.covers(pc) {
+            let write = if insn.class() == op::LDX { 0 } else { 0x100 };
+            let fail = self.out_of_bounds_at(pc, off, size as u64 | write);
+            self.asm.alu_ri(true, 7, LEN, off + size); // cmp len, end
+            self.asm.jcc(cc::B, fail);
+        }
+        Ok(Some(Mem::at(self.x(reg), off)))
     }
 
     /// The operand of an access of `size` bytes at `reg + off` proven

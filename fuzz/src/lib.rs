@@ -518,7 +518,7 @@ pub fn ebpf_diff(data: &[u8]) {
     };
     let mut helpers = Helpers::conformance();
     helpers.register(1, mix_helper, false);
-    let build = |engine, budget| {
+    let build_written = |engine, budget, direct| {
         let mut options = EbpfOptions {
             helpers: helpers.clone(),
             budget,
@@ -526,8 +526,10 @@ pub fn ebpf_diff(data: &[u8]) {
             ..EbpfOptions::default()
         };
         options.jit.verify_ir = true;
+        options.jit.direct = direct;
         EbpfProgram::with_options(prog.clone(), options)
     };
+    let build = |engine, budget| build_written(engine, budget, true);
     // With a budget (every verified program), then without: the JIT then
     // lowers compare trees as jump tables or constant lookups and byte
     // loops as block copies, which budget charging rules out. Without one
@@ -558,8 +560,18 @@ pub fn ebpf_diff(data: &[u8]) {
             None => Some(build(Some(Engine::Interp), Some(EBPF_BUDGET)).expect("verified before")),
             Some(_) => None,
         };
+        // Without a budget, also the JIT through Cranelift only: code the
+        // x86-64 writer covers (with a lean entry, or leaf) is otherwise
+        // never Cranelift's.
+        let cranelift = match budget {
+            None => Some(
+                build_written(Some(Engine::Jit), None, false).expect("a verified program compiles"),
+            ),
+            Some(_) => None,
+        };
         let mut engines = vec![&interp, &jit];
         engines.extend(counted.as_ref());
+        engines.extend(cranelift.as_ref());
         let runs = run_placed(&engines, mem);
         let finished = runs.iter().all(|placed| {
             !matches!(
@@ -596,6 +608,16 @@ pub fn ebpf_diff(data: &[u8]) {
                     placed[0],
                     placed[1],
                     "jit disagrees with interp on memory {mem:02x?} (budget {budget:?})\n{}",
+                    ebpf::disasm::disassemble(&prog)
+                );
+            }
+        }
+        if cranelift.is_some() && stable(0) && stable(3) {
+            for placed in &runs {
+                assert_eq!(
+                    placed[0],
+                    placed[3],
+                    "jit through Cranelift disagrees with interp on memory {mem:02x?}\n{}",
                     ebpf::disasm::disassemble(&prog)
                 );
             }

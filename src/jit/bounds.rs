@@ -33,6 +33,7 @@ use std::collections::HashMap;
 
 use crate::ebpf::blocks::{self, Leaders};
 use crate::ebpf::insn::{op, Insn};
+use crate::ebpf::semantics;
 
 /// The length check to emit before each instruction, or `None`.
 ///
@@ -73,13 +74,19 @@ fn stack_relative(insn: &Insn) -> bool {
     } else {
         insn.dst
     };
-    let size = match insn.opc & 0x18 {
-        op::B => 1,
-        op::H => 2,
-        op::W => 4,
-        _ => 8,
-    };
-    reg == 10 && insn.off >= -512 && i32::from(insn.off) + size <= 0
+    reg == 10 && in_frame(insn, 512)
+}
+
+/// Whether an access at `off` of its size lies inside a frame of
+/// `frame_size` bytes below r10.
+fn in_frame(insn: &Insn, frame_size: i64) -> bool {
+    let off = i64::from(insn.off);
+    off >= -frame_size && off + access_size(insn) <= 0
+}
+
+/// The size in bytes of a memory access.
+fn access_size(insn: &Insn) -> i64 {
+    semantics::size_bytes(insn.size_field()) as i64
 }
 
 /// Computes the check plan for one function's instructions. With
@@ -182,16 +189,6 @@ impl LoadRuns {
     }
 }
 
-/// The size in bytes of a memory access's size field.
-fn access_size(opc: u8) -> i64 {
-    match opc & 0x18 {
-        op::B => 1,
-        op::H => 2,
-        op::W => 4,
-        _ => 8,
-    }
-}
-
 /// The runs of loads of two or more from the entry r1 in the function
 /// `insns[start..end]`. `holds_entry_r1(pc, reg)` tells whether `reg`
 /// holds the function's entry r1 before slot `pc` (relative to `start`);
@@ -209,7 +206,7 @@ pub(crate) fn load_runs(
     let run_load = |pc: usize| {
         let i = &insns[pc];
         (is_load(i) && i.off >= 0 && holds_entry_r1(pc - start, i.src))
-            .then(|| (pc, i64::from(i.off), access_size(i.opc)))
+            .then(|| (pc, i64::from(i.off), access_size(i)))
     };
     let mut runs = LoadRuns {
         first: HashMap::new(),
@@ -230,10 +227,7 @@ pub(crate) fn load_runs(
                 loads.push(load);
             } else if !(matches!(i.class(), op::ALU | op::ALU64)
                 || (i.is_lddw() && i.src == 0)
-                || (is_load(i)
-                    && i.src == 10
-                    && i64::from(i.off) >= -frame_size
-                    && i64::from(i.off) + access_size(i.opc) <= 0))
+                || (is_load(i) && i.src == 10 && in_frame(i, frame_size)))
             {
                 break;
             }

@@ -282,7 +282,8 @@ struct Lowerer<'a, 'b> {
     /// Runs of loads from the input memory checked once each.
     load_runs: bounds::LoadRuns,
     leaders: blocks::Leaders,
-    /// Register facts before each instruction (leaf code only).
+    /// Register facts before each instruction (none in a function with a
+    /// backward jump).
     facts: Proven,
     /// Compare trees lowered as jump tables, by root pc.
     switches: switch::Found,

@@ -430,6 +430,9 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
             "code that is neither leaf code nor has a lean entry",
         ));
     }
+    if lean.is_some() && !super::lean_entry_fits(insns) {
+        return Err(unsupported(0, "a call or legacy load with a lean entry"));
+    }
     // Frame offsets are 32-bit displacements: an absurd frame size (the
     // option is public) must not wrap them.
     if options.frame_size > MAX_FRAME {
@@ -456,13 +459,6 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
             uses_fp = true;
         }
         check_supported(pc, insn, &mut needs_bmi2, &mut divides)?;
-        // (A lean entry is for code making no call and no legacy load.)
-        if lean.is_some()
-            && ((insn.class() == op::LD && !insn.is_lddw())
-                || (matches!(insn.class(), op::JMP | op::JMP32) && insn.op() == op::CALL))
-        {
-            return Err(unsupported(pc, "a call or legacy load with a lean entry"));
-        }
         if let Some(t) = jump_target(insn, pc) {
             if t <= pc as i64 {
                 return Err(unsupported(pc, "a backward jump"));
@@ -824,9 +820,7 @@ impl Emitter<'_> {
         for (cold, back, run) in std::mem::take(&mut self.run_checks) {
             self.asm.place(cold);
             for &(pc, off, size) in &run.loads {
-                let fail = self.out_of_bounds_at(pc, off as i32, size as u64);
-                self.asm.alu_ri(true, 7, LEN, (off + size) as i32); // cmp
-                self.asm.jcc(cc::B, fail);
+                self.check_length(pc, off as i32, size as i32, 0);
             }
             self.asm.jmp(back);
         }
@@ -845,12 +839,16 @@ impl Emitter<'_> {
         self.asm.jmp(self.hand_over);
     }
 
-    /// Lean code: the label of a failure of the access at `pc`, `off`
-    /// bytes past the entry r1, written with the other exits.
-    fn out_of_bounds_at(&mut self, pc: usize, off: i32, info: u64) -> Label {
-        let label = self.asm.new_label();
-        self.out_of_bounds.push((label, pc, off, info));
-        label
+    /// Lean code: fails the access at `pc` of `size` bytes `off` bytes
+    /// past the entry r1 (`write`: 0x100 for a store, else 0) unless the
+    /// memory's length reaches its end; the failure is written with the
+    /// other exits.
+    fn check_length(&mut self, pc: usize, off: i32, size: i32, write: u64) {
+        let fail = self.asm.new_label();
+        self.out_of_bounds
+            .push((fail, pc, off, size as u64 | write));
+        self.asm.alu_ri(true, 7, LEN, off + size); // cmp len, end
+        self.asm.jcc(cc::B, fail);
     }
 
     /// Does r0's pending byte swap.
@@ -1375,9 +1373,7 @@ impl Emitter<'_> {
         }
         if !self.runs.covers(pc) {
             let write = if insn.class() == op::LDX { 0 } else { 0x100 };
-            let fail = self.out_of_bounds_at(pc, off, size as u64 | write);
-            self.asm.alu_ri(true, 7, LEN, off + size); // cmp len, end
-            self.asm.jcc(cc::B, fail);
+            self.check_length(pc, off, size, write);
         }
         Ok(Some(Mem::at(self.x(reg), off)))
     }

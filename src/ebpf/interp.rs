@@ -356,7 +356,7 @@ impl Decoded {
             let Ok(leaders) = blocks::leaders(insns, start, end) else {
                 continue;
             };
-            let found = switch::find(insns, start, end, &leaders);
+            let found = switch::find(insns, start, end, &leaders, switch::Tables::Taken);
             for (root, dispatch) in switch::dispatchers(found) {
                 let Ok(index) = u32::try_from(code.switches.len()) else {
                     return code;

@@ -555,7 +555,7 @@ pub(crate) fn lower_function(
     let switches = if input.budget {
         switch::Found::default()
     } else {
-        switch::find(insns, start, end, &leaders)
+        switch::find(insns, start, end, &leaders, switch::Tables::Taken)
     };
     let lookup_tables = switches
         .iter()

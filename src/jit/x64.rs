@@ -506,10 +506,11 @@ pub(crate) fn emit(insns: &[Insn], options: &JitOptions) -> Result<(Vec<u8>, Low
         0
     };
     let frame = scratch + batch_words + stack;
-    // Jump tables stay compare trees here (no indirect jumps written).
-    // Boxed: a slot per instruction, nearly all empty.
+    // No jump tables here (no indirect jumps written): a tree one would
+    // replace is searched when that is shorter. Boxed: a slot per
+    // instruction, nearly all empty.
     let mut searches: Vec<Option<Box<Search>>> = vec![None; n];
-    for (root, found) in switch::find(insns, 0, n, &leaders) {
+    for (root, found) in switch::find(insns, 0, n, &leaders, switch::Tables::NotTaken) {
         if let Switch::Search(search) = found {
             searches[root] = Some(Box::new(search));
         }

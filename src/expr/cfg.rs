@@ -5,6 +5,7 @@
 use super::ACCEPT_VERDICT;
 use crate::cbpf::insn::op;
 use crate::cbpf::{Insn, Program};
+use smallvec::{smallvec, SmallVec};
 
 /// Where a jump goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,11 +32,17 @@ pub enum Test {
     Always,
 }
 
+/// A block's statements: nearly every block holds four or fewer (a load,
+/// a mask, a shift), kept inline so that building, copying and merging
+/// blocks does not allocate (a vector per block was a third of a short
+/// expression's allocations).
+pub type Stmts = SmallVec<[Insn; 4]>;
+
 /// A basic block (by default an empty one that rejects).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Block {
     /// Loads, stores and ALU operations, in order.
-    pub stmts: Vec<Insn>,
+    pub stmts: Stmts,
     /// The closing test.
     pub test: Test,
     /// Successor when the test holds (the only one for [`Test::Always`]).
@@ -47,7 +54,7 @@ pub struct Block {
 impl Default for Block {
     fn default() -> Block {
         Block {
-            stmts: Vec::new(),
+            stmts: Stmts::new(),
             test: Test::Always,
             jt: Target::Reject,
             jf: Target::Reject,
@@ -135,7 +142,7 @@ impl Graph {
     }
 
     /// Adds a block `stmts; if (A code k)` with both exits open.
-    pub fn test(&mut self, stmts: Vec<Insn>, code: u16, k: u32) -> Frag {
+    pub fn test(&mut self, stmts: Stmts, code: u16, k: u32) -> Frag {
         let id = self.blocks.len();
         self.blocks.push(Block {
             stmts,
@@ -152,7 +159,7 @@ impl Graph {
     }
 
     /// Adds a block with both successors given.
-    pub fn block(&mut self, stmts: Vec<Insn>, test: Test, jt: Target, jf: Target) -> usize {
+    pub fn block(&mut self, stmts: Stmts, test: Test, jt: Target, jf: Target) -> usize {
         self.blocks.push(Block {
             stmts,
             test,
@@ -167,7 +174,11 @@ impl Graph {
     /// can survive it, as in libpcap's listings).
     pub fn constant(&mut self, value: bool) -> Frag {
         let code = op::JMP | op::JEQ | op::K;
-        self.test(vec![Insn::stmt(op::LD | op::IMM, !value as u32)], code, 0)
+        self.test(
+            smallvec![Insn::stmt(op::LD | op::IMM, !value as u32)],
+            code,
+            0,
+        )
     }
 
     /// Points every edge of `edges` at `to` (the list is used up).
@@ -294,7 +305,10 @@ impl Graph {
         let Some(root) = self.root else {
             return Vec::new();
         };
-        let mut post = Vec::new();
+        // Every block and both leaves at most, each on the stack at most
+        // once (sized once: growing them was a few percent of a short
+        // expression's compile).
+        let mut post = Vec::with_capacity(self.blocks.len() + 2);
         let mut seen_block = vec![false; self.blocks.len()];
         let mut seen_leaf = [false; 2];
         let mut first_visit = |t: Target| match t {
@@ -304,7 +318,8 @@ impl Graph {
         };
         // Iterative (deep `and` chains would overflow recursion).
         first_visit(root);
-        let mut stack: Vec<(Target, u8)> = vec![(root, 0)];
+        let mut stack: Vec<(Target, u8)> = Vec::with_capacity(self.blocks.len() + 2);
+        stack.push((root, 0));
         while let Some((t, state)) = stack.pop() {
             let Target::Block(b) = t else {
                 post.push(t);

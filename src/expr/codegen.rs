@@ -12,7 +12,7 @@
 
 use std::ops::{Add, AddAssign, Sub};
 
-use super::cfg::{Frag, Graph, Target, Test};
+use super::cfg::{Frag, Graph, Stmts, Target, Test};
 use super::linktype::{LinkType, OtherProtocols};
 use super::parser::{
     Addr, Arith, ArithOp, AtmAbbrev, ByteOp, Dir, LlcFrame, Node, PfTest, Prim, Proto, RelOp,
@@ -21,6 +21,7 @@ use super::parser::{
 use super::{ExprError, PacketSource};
 use crate::cbpf::insn::{op, skf};
 use crate::cbpf::Insn;
+use smallvec::smallvec;
 
 const ETHERTYPE_IP: u32 = 0x0800;
 const ETHERTYPE_IPV6: u32 = 0x86dd;
@@ -271,7 +272,7 @@ impl Gen {
         if self.link == LinkType::Pflog && self.used_linkpl {
             // pflog's header length: its first byte, rounded up to 4.
             if let Some(Target::Block(root)) = self.g.root {
-                let mut stmts = vec![
+                let mut stmts = smallvec![
                     ld(op::B, 0),
                     Insn::stmt(op::ALU | op::ADD | op::K, 3),
                     Insn::stmt(op::ALU | op::AND | op::K, 0xffff_fffc),
@@ -302,7 +303,7 @@ impl Gen {
             // X = start of the 802.11 header; LLC follows 24 bytes on, 26
             // in QoS data frames (and on a 4-byte boundary when radiotap
             // says the driver padded the header).
-            let mut stmts = Vec::new();
+            let mut stmts = Stmts::new();
             if !radio {
                 stmts.push(stmt(op::LDX | op::IMM, 0));
             }
@@ -315,7 +316,7 @@ impl Gen {
             let after_qos = if self.link == LinkType::Ieee80211Radio {
                 // Radiotap fields are little-endian: flag words swapped.
                 let round = self.g.block(
-                    vec![
+                    smallvec![
                         stmt(op::LD | op::MEM, pl),
                         stmt(op::ALU | op::ADD | op::K, 3),
                         stmt(op::ALU | op::AND | op::K, !3),
@@ -326,23 +327,23 @@ impl Gen {
                     root_t,
                 );
                 let round_t = Target::Block(round);
-                let pad_no_tsft = self
-                    .g
-                    .block(vec![ld(op::B, 8)], jset(0x20), round_t, root_t);
+                let pad_no_tsft =
+                    self.g
+                        .block(smallvec![ld(op::B, 8)], jset(0x20), round_t, root_t);
                 let pad_tsft = self
                     .g
-                    .block(vec![ld(op::B, 16)], jset(0x20), round_t, root_t);
+                    .block(smallvec![ld(op::B, 16)], jset(0x20), round_t, root_t);
                 let tsft = self.g.block(
-                    Vec::new(),
+                    Stmts::new(),
                     jset(0x0100_0000),
                     Target::Block(pad_tsft),
                     Target::Block(pad_no_tsft),
                 );
-                let ext = self
-                    .g
-                    .block(Vec::new(), jset(0x0000_0080), root_t, Target::Block(tsft));
+                let ext =
+                    self.g
+                        .block(Stmts::new(), jset(0x0000_0080), root_t, Target::Block(tsft));
                 let flags = self.g.block(
-                    vec![ld(op::W, 4)],
+                    smallvec![ld(op::W, 4)],
                     jset(0x0200_0000),
                     Target::Block(ext),
                     root_t,
@@ -352,7 +353,7 @@ impl Gen {
                 root_t
             };
             let qos_add = self.g.block(
-                vec![
+                smallvec![
                     stmt(op::LD | op::MEM, pl),
                     stmt(op::ALU | op::ADD | op::K, 2),
                     stmt(op::ST, pl),
@@ -363,10 +364,10 @@ impl Gen {
             );
             let qos = self
                 .g
-                .block(Vec::new(), jset(0x80), Target::Block(qos_add), after_qos);
+                .block(Stmts::new(), jset(0x80), Target::Block(qos_add), after_qos);
             let not_ctl = self
                 .g
-                .block(Vec::new(), jset(0x04), root_t, Target::Block(qos));
+                .block(Stmts::new(), jset(0x04), root_t, Target::Block(qos));
             entry = self
                 .g
                 .block(stmts, jset(0x08), Target::Block(not_ctl), root_t);
@@ -375,10 +376,10 @@ impl Gen {
         if need_hdr {
             // The radio header's length into M[hdr] and X.
             let prefix = match self.link {
-                LinkType::Ieee80211RadioAvs => vec![ld(op::W, 4)],
-                LinkType::PrismHeader => Vec::new(),
+                LinkType::Ieee80211RadioAvs => smallvec![ld(op::W, 4)],
+                LinkType::PrismHeader => Stmts::new(),
                 // Radiotap and PPI: a little-endian length at 2.
-                _ => vec![
+                _ => smallvec![
                     ld(op::B, 3),
                     stmt(op::ALU | op::LSH | op::K, 8),
                     stmt(op::MISC | op::TAX, 0),
@@ -395,12 +396,12 @@ impl Gen {
                 // Some drivers send an AVS header (its cookie) under the
                 // Prism link type; a Prism header is 144 bytes.
                 let to = Target::Block(entry);
-                let avs = self.g.block(vec![ld(op::W, 4)], Test::Always, to, to);
-                let prism = self
-                    .g
-                    .block(vec![stmt(op::LD | op::IMM, 144)], Test::Always, to, to);
+                let avs = self.g.block(smallvec![ld(op::W, 4)], Test::Always, to, to);
+                let prism =
+                    self.g
+                        .block(smallvec![stmt(op::LD | op::IMM, 144)], Test::Always, to, to);
                 entry = self.g.block(
-                    vec![ld(op::W, 0), stmt(op::ALU | op::AND | op::K, 0xffff_f000)],
+                    smallvec![ld(op::W, 0), stmt(op::ALU | op::AND | op::K, 0xffff_f000)],
                     Test::Jump {
                         code: JEQ,
                         k: 0x8021_1000,
@@ -414,7 +415,7 @@ impl Gen {
         if self.link == LinkType::Ppi {
             // The PPI header's DLT field (little-endian) is 802.11.
             entry = self.g.block(
-                vec![ld(op::W, 4)],
+                smallvec![ld(op::W, 4)],
                 Test::Jump {
                     code: JEQ,
                     k: 105u32.swap_bytes(),
@@ -430,10 +431,10 @@ impl Gen {
 
     /// Code leaving the `size` bytes at `off` in A: an absolute load, or
     /// for a variable offset `ldx M[reg]; ld [x + k]`.
-    fn load_at(&mut self, size: u16, off: Off) -> Vec<Insn> {
+    fn load_at(&mut self, size: u16, off: Off) -> Stmts {
         match off.var {
-            None => vec![ld(size, off.k)],
-            Some(v) => vec![
+            None => smallvec![ld(size, off.k)],
+            Some(v) => smallvec![
                 Insn::stmt(op::LDX | op::MEM, self.var_reg(v)),
                 Insn::stmt(op::LD | size | op::IND, off.k),
             ],
@@ -500,7 +501,7 @@ impl Gen {
     /// not start the packet the load reads another datum (after `pppoes`)
     /// or, indexed past a radio header, fails: kept, as tcpdump's programs
     /// do the same.
-    fn ancillary(&mut self, size: u16, ad: i32) -> Vec<Insn> {
+    fn ancillary(&mut self, size: u16, ad: i32) -> Stmts {
         self.load_at(size, self.off_linkhdr + (skf::AD_OFF + ad) as u32)
     }
 
@@ -521,11 +522,11 @@ impl Gen {
 
     /// Code leaving in X the IPv4 header length plus the variable part of
     /// the network-layer offset (libpcap's `gen_loadx_iphdrlen`).
-    fn loadx_iphdrlen(&mut self) -> Vec<Insn> {
+    fn loadx_iphdrlen(&mut self) -> Stmts {
         let nl = self.off_nl;
         match nl.var {
-            None => vec![Insn::stmt(op::LDX | op::B | op::MSH, nl.k)],
-            Some(v) => vec![
+            None => smallvec![Insn::stmt(op::LDX | op::B | op::MSH, nl.k)],
+            Some(v) => smallvec![
                 Insn::stmt(op::LDX | op::MEM, self.var_reg(v)),
                 Insn::stmt(op::LD | op::B | op::IND, nl.k),
                 Insn::stmt(op::ALU | op::AND | op::K, 0xf),
@@ -537,7 +538,7 @@ impl Gen {
     }
 
     /// Code loading the `size` bytes `off` bytes past the IPv4 header.
-    fn transport_load(&mut self, size: u16, off: u32) -> Vec<Insn> {
+    fn transport_load(&mut self, size: u16, off: u32) -> Stmts {
         let mut v = self.loadx_iphdrlen();
         v.push(Insn::stmt(
             op::LD | size | op::IND,
@@ -547,7 +548,7 @@ impl Gen {
     }
 
     /// `LOAD; and #mask; jeq #k` (no `and` for a full mask).
-    fn mtest(&mut self, mut load: Vec<Insn>, mask: u32, k: u32) -> Frag {
+    fn mtest(&mut self, mut load: Stmts, mask: u32, k: u32) -> Frag {
         if mask != u32::MAX {
             load.push(Insn::stmt(op::ALU | op::AND | op::K, mask));
         }
@@ -894,7 +895,7 @@ impl Gen {
             // After `geneve`, that an Ethernet frame is encapsulated: its
             // start differs from its payload's (libpcap's
             // gen_geneve_ll_check).
-            let stmts = vec![
+            let stmts = smallvec![
                 Insn::stmt(op::LD | op::MEM, self.var_reg(self.off_linkhdr.var?)),
                 Insn::stmt(op::LDX | op::MEM, self.var_reg(self.off_nl.var?)),
             ];
@@ -1558,13 +1559,13 @@ impl Gen {
             Prim::Less(n) => {
                 let f = self
                     .g
-                    .test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGT, n);
+                    .test(smallvec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGT, n);
                 Ok(self.g.not(f))
             }
             Prim::Greater(n) => {
                 Ok(self
                     .g
-                    .test(vec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGE, n))
+                    .test(smallvec![Insn::stmt(op::LD | op::W | op::LEN, 0)], JGE, n))
             }
             Prim::Outbound(outbound) => {
                 // PACKET_OUTGOING in the link header where it has one,
@@ -1574,8 +1575,8 @@ impl Gen {
                     return Ok(f);
                 }
                 let load = match self.link {
-                    LinkType::LinuxSll if !self.ppp_inner => vec![ld(op::H, 0)],
-                    LinkType::LinuxSll2 if !self.ppp_inner => vec![ld(op::B, 10)],
+                    LinkType::LinuxSll if !self.ppp_inner => smallvec![ld(op::H, 0)],
+                    LinkType::LinuxSll2 if !self.ppp_inner => smallvec![ld(op::B, 10)],
                     _ => {
                         self.live_only(col, "inbound/outbound")?;
                         self.ancillary(op::H, skf::AD_PKTTYPE)
@@ -1586,7 +1587,7 @@ impl Gen {
             }
             Prim::IfIndex(index) => {
                 let load = match self.link {
-                    LinkType::LinuxSll2 if !self.ppp_inner => vec![ld(op::W, 4)],
+                    LinkType::LinuxSll2 if !self.ppp_inner => smallvec![ld(op::W, 4)],
                     _ => {
                         self.live_only(col, "ifindex")?;
                         self.ancillary(op::W, skf::AD_IFINDEX)
@@ -1614,9 +1615,9 @@ impl Gen {
                     } else {
                         op::OR
                     };
-                    let zero = self
-                        .g
-                        .test(vec![Insn::stmt(op::ALU | alu | op::K, value)], JEQ, 0);
+                    let zero =
+                        self.g
+                            .test(smallvec![Insn::stmt(op::ALU | alu | op::K, value)], JEQ, 0);
                     self.g.not(zero)
                 }
             }),
@@ -1804,7 +1805,7 @@ impl Gen {
             p => vec![transport_number(p)],
         };
         // One port field: `ldh [off]` compared with the port or the range.
-        let field = |s: &mut Gen, load: Vec<Insn>| -> Frag {
+        let field = |s: &mut Gen, load: Stmts| -> Frag {
             if range {
                 let ge = s.g.test(load.clone(), JGE, lo);
                 let gt = s.g.test(load, JGT, hi);
@@ -2016,7 +2017,7 @@ impl Gen {
         const ETHERTYPE_TEB: u32 = 0x6558;
         let stmt = Insn::stmt;
         // Version 0 (and the VNI), `at` bytes into the transport header.
-        let header = |s: &mut Gen, load: &dyn Fn(&mut Gen, u16, u32) -> Vec<Insn>| {
+        let header = |s: &mut Gen, load: &dyn Fn(&mut Gen, u16, u32) -> Stmts| {
             let version = load(s, op::B, 8);
             let version = s.mtest(version, 0xc0, 0);
             match vni {
@@ -2053,7 +2054,7 @@ impl Gen {
             s.load_at(size, s.off_nl + 40 + at)
         });
         let v6 = self.g.and(v6, h6);
-        let mut len6 = Vec::new();
+        let mut len6 = Stmts::new();
         if let Some(v) = self.off_nl.var {
             len6.push(stmt(op::LDX | op::MEM, self.var_reg(v)));
             len6.push(stmt(op::LD | op::IMM, 40));
@@ -2084,7 +2085,7 @@ impl Gen {
         }
         self.scratch_base += 3;
         let alu = |o: u16, k: u32| stmt(op::ALU | o | op::K, k);
-        let offsets = vec![
+        let offsets = smallvec![
             alu(op::ADD, self.off_nl.k.wrapping_add(8)),
             stmt(op::MISC | op::TAX, 0),
             alu(op::ADD, 2),
@@ -2098,16 +2099,18 @@ impl Gen {
             stmt(op::LD | op::H | op::IND, 2),
             stmt(op::LDX | op::MEM, r_hdr),
         ];
-        let ethernet = vec![
+        let ethernet = smallvec![
             stmt(op::MISC | op::TXA, 0),
             alu(op::ADD, 12),
             stmt(op::ST, r_type),
             alu(op::ADD, 2),
             stmt(op::MISC | op::TAX, 0),
         ];
-        let done = self
-            .g
-            .test(vec![stmt(op::STX, r_pl), stmt(op::LD | op::IMM, 0)], JEQ, 0);
+        let done = self.g.test(
+            smallvec![stmt(op::STX, r_pl), stmt(op::LD | op::IMM, 0)],
+            JEQ,
+            0,
+        );
         let to_done = Target::Block(done.head);
         let teb = self.g.block(ethernet, Test::Always, to_done, to_done);
         let head = self.g.block(
@@ -2350,7 +2353,7 @@ impl Gen {
             return Ok(self.g.constant(holds != negate));
         }
         let mut checks = Vec::new();
-        let mut stmts = Vec::new();
+        let mut stmts = Stmts::new();
         let test = match rc {
             Some(k) => {
                 // `x & m = 0` is `jset #m` negated (libpcap's peephole).
@@ -2395,7 +2398,7 @@ impl Gen {
         &mut self,
         a: &Arith,
         b: &Arith,
-        stmts: &mut Vec<Insn>,
+        stmts: &mut Stmts,
         checks: &mut Vec<Frag>,
         b_checks: &mut Vec<Frag>,
         depth: u32,
@@ -2420,7 +2423,7 @@ impl Gen {
     fn eval(
         &mut self,
         e: &Arith,
-        stmts: &mut Vec<Insn>,
+        stmts: &mut Stmts,
         checks: &mut Vec<Frag>,
         depth: u32,
     ) -> Result<(), ExprError> {
@@ -2466,7 +2469,7 @@ impl Gen {
         proto: Proto,
         index: &Arith,
         size: u16,
-        stmts: &mut Vec<Insn>,
+        stmts: &mut Stmts,
         checks: &mut Vec<Frag>,
         depth: u32,
     ) -> Result<(), ExprError> {
@@ -2560,7 +2563,7 @@ impl Gen {
 
     /// With the index in A, adds the IPv4 header length (and, where the
     /// network layer moves per packet, its offset) for a transport load.
-    fn add_iphdrlen(&mut self, stmts: &mut Vec<Insn>, depth: u32) -> Result<(), ExprError> {
+    fn add_iphdrlen(&mut self, stmts: &mut Stmts, depth: u32) -> Result<(), ExprError> {
         if self.off_nl.var.is_none() {
             stmts.push(Insn::stmt(op::LDX | op::B | op::MSH, self.off_nl.k));
         } else {

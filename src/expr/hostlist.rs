@@ -15,10 +15,11 @@
 //! listings for up to 300 hosts.
 
 use super::ast::{Addr, Dir, Node, Prim, Proto};
-use super::cfg::{Graph, Target, Test};
+use super::cfg::{Graph, Stmts, Target, Test};
 use super::linktype::LinkType;
 use crate::cbpf::insn::op;
 use crate::cbpf::Insn;
+use smallvec::smallvec;
 
 const ETHERTYPE_IP: u32 = 0x0800;
 const ETHERTYPE_ARP: u32 = 0x0806;
@@ -92,7 +93,7 @@ pub(super) fn host_list(ast: &Node, link: LinkType) -> Option<Graph> {
     // The shared tail: `jeq a_k` for k = 1…n-1.
     let mut next = reject;
     for &a in hosts[1..].iter().rev() {
-        next = Target::Block(g.block(Vec::new(), jeq(a), accept, next));
+        next = Target::Block(g.block(Stmts::new(), jeq(a), accept, next));
     }
     let tail = next;
     // A run of tests of the loaded address against every host, the first
@@ -101,9 +102,9 @@ pub(super) fn host_list(ast: &Node, link: LinkType) -> Option<Graph> {
         let mut next = last;
         for (i, &a) in hosts.iter().enumerate().rev() {
             let stmts = if i == 0 {
-                vec![ld(op::W, at)]
+                smallvec![ld(op::W, at)]
             } else {
-                Vec::new()
+                Stmts::new()
             };
             next = Target::Block(g.block(stmts, jeq(a), accept, next));
         }
@@ -111,7 +112,7 @@ pub(super) fn host_list(ast: &Node, link: LinkType) -> Option<Graph> {
     };
     // The first test of a field (it loads the field), then the shared tail.
     let first = |g: &mut Graph, at: u32| {
-        Target::Block(g.block(vec![ld(op::W, at)], jeq(hosts[0]), accept, tail))
+        Target::Block(g.block(smallvec![ld(op::W, at)], jeq(hosts[0]), accept, tail))
     };
     // IPv4 source at 26, destination at 30; ARP/RARP sender at 28, target
     // at 38.
@@ -139,12 +140,12 @@ pub(super) fn host_list(ast: &Node, link: LinkType) -> Option<Graph> {
     };
     let not_ip = match arp_fields {
         Some(fields) => {
-            let rarp = Target::Block(g.block(Vec::new(), jeq(ETHERTYPE_RARP), fields, reject));
-            Target::Block(g.block(Vec::new(), jeq(ETHERTYPE_ARP), fields, rarp))
+            let rarp = Target::Block(g.block(Stmts::new(), jeq(ETHERTYPE_RARP), fields, reject));
+            Target::Block(g.block(Stmts::new(), jeq(ETHERTYPE_ARP), fields, rarp))
         }
         None => reject,
     };
-    let root = g.block(vec![ld(op::H, 12)], jeq(ETHERTYPE_IP), ip, not_ip);
+    let root = g.block(smallvec![ld(op::H, 12)], jeq(ETHERTYPE_IP), ip, not_ip);
     g.root = Some(Target::Block(root));
     Some(g)
 }

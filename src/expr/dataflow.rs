@@ -465,6 +465,7 @@ pub(super) fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
 
 /// Registers live on entry to each block (read before written on some
 /// path), indexed by block, into `live_in`.
+#[cfg(test)]
 pub(super) fn liveness(g: &Graph, order: &[usize], live_in: &mut Vec<RegSet>) {
     live_in.clear();
     live_in.resize(g.blocks.len(), 0);

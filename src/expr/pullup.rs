@@ -2,10 +2,7 @@
 //! optimiser's first phase.
 
 use super::cfg::{Graph, Target, Test};
-use super::dataflow::{
-    block_uses_defs, entry_values, liveness, number_copy, set_target, targets, Numbering, Preds,
-    RegSet, Workspace, A,
-};
+use super::dataflow::{block_uses_defs, set_target, targets, Preds, RegSet, Workspace};
 
 /// Dominance over the reachable blocks of an acyclic graph: immediate
 /// dominators in one pass over a topological order (Cooper, Harvey and
@@ -129,13 +126,18 @@ impl Dominators {
     }
 }
 
-/// libpcap's `or_pullup` / `and_pullup`: in a chain of tests sharing one
-/// exit, a test of the value A held on entry to the chain is moved up
-/// ahead of the first test of another value, so it reuses A. This changes
-/// which loads a truncated packet reaches, and libpcap does it, so we do.
-pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace, mem: &mut PullupMemory) -> bool {
+/// What the pull-ups read of the graph, as [`pullups`] expects to find it
+/// in the workspace: the order and predecessors, A's value number at each
+/// test (numbering without rewriting) and the registers live on entry to
+/// each block. A pass of the optimiser that changes nothing leaves exactly
+/// this behind, and pull-ups run only after such a pass, so they do not
+/// compute it again (it was a third of a sweep); a test computes it here
+/// and compares.
+#[cfg(test)]
+pub(super) fn analyse(g: &Graph, ws: &mut Workspace) {
+    use super::dataflow::{entry_values, liveness, number_copy, Numbering, A};
     let Some(Target::Block(root)) = g.root else {
-        return false;
+        return;
     };
     ws.survey(g);
     let Workspace {
@@ -148,7 +150,6 @@ pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace, mem: &mut PullupMemory)
     } = ws;
     let order = &walk.order;
     liveness(g, order, live_in);
-    // Values of A at each test (numbering without rewriting).
     numbering.reset(g);
     exit_a.clear();
     exit_a.resize(g.blocks.len(), 0);
@@ -159,7 +160,20 @@ pub(super) fn pullups(g: &mut Graph, ws: &mut Workspace, mem: &mut PullupMemory)
         exit_a[b] = vals[A];
         exit[b] = vals;
     }
-    let (exit_a, live_in, preds) = (&exit_a[..], &live_in[..], &*preds);
+}
+
+/// libpcap's `or_pullup` / `and_pullup`: in a chain of tests sharing one
+/// exit, a test of the value A held on entry to the chain is moved up
+/// ahead of the first test of another value, so it reuses A. This changes
+/// which loads a truncated packet reaches, and libpcap does it, so we do.
+/// `ws` holds the analysis of `g` a pass that changed nothing leaves (see
+/// `analyse`).
+pub(super) fn pullups(g: &mut Graph, ws: &Workspace, mem: &mut PullupMemory) -> bool {
+    let Some(Target::Block(_)) = g.root else {
+        return false;
+    };
+    let order = &ws.walk.order;
+    let (exit_a, live_in, preds) = (&ws.a_values[..], &ws.live_in[..], &ws.preds);
     let PullupMemory {
         dominators: dom,
         height,

@@ -325,6 +325,17 @@ impl Decoded {
         }
     }
 
+    /// The verdict of a program that is one `ret #k` (accept or drop
+    /// everything, what an empty tcpdump expression compiles to), whatever
+    /// the packet.
+    #[inline]
+    pub(crate) fn constant(&self) -> Option<u32> {
+        match self.ops.first() {
+            Some(&Op::RetK(k)) => Some(k),
+            _ => None,
+        }
+    }
+
     /// The verdict on `packet`, `len` being what `ld len` reads: exactly
     /// [`super::interp::run_with_len`]'s.
     #[inline]
@@ -336,10 +347,8 @@ impl Decoded {
     /// that is a call away already (`FilterRunner`'s interpreted path).
     #[inline(always)]
     pub(crate) fn run_inline(&self, packet: &[u8], meta: &Metadata, len: u32) -> u32 {
-        // A program that is one `ret #k` (accept or drop everything, what
-        // an empty tcpdump expression compiles to) answers before the
-        // loop's set-up.
-        if let Some(&Op::RetK(k)) = self.ops.first() {
+        // Answered before the loop's set-up.
+        if let Some(k) = self.constant() {
             return k;
         }
         let mut a: u32 = 0;

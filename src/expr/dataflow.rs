@@ -59,11 +59,12 @@ pub(super) enum Key {
 }
 
 impl Key {
-    /// The key as one number (its variant in the top byte, then the
-    /// fields), so a lookup hashes two words instead of one per field.
-    fn packed(self) -> u128 {
+    /// The key as two words (its variant and code above the first field,
+    /// the second field alone), so a lookup compares two words instead of
+    /// one per field.
+    fn packed(self) -> (u64, u32) {
         let (variant, code, a, b) = match self {
-            Key::Const(c) => (0u128, 0u16, c, 0u32),
+            Key::Const(c) => (0u64, 0u16, c, 0u32),
             Key::Abs(code, k) => (1, code, k, 0),
             Key::Ind(code, k, x) => (2, code, k, x),
             Key::Len => (3, 0, 0, 0),
@@ -71,13 +72,94 @@ impl Key {
             Key::Alu(operation, a, b) => (5, operation, a, b),
             Key::Neg(a) => (6, 0, a, 0),
         };
-        variant << 120 | u128::from(code) << 64 | u128::from(a) << 32 | u128::from(b)
+        (variant << 48 | u64::from(code) << 32 | u64::from(a), b)
+    }
+}
+
+/// One slot of [`KeyTable`].
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    high: u64,
+    low: u32,
+    id: u32,
+    /// The numbering that filled the slot; any other numbering's slot is
+    /// empty.
+    stamp: u32,
+}
+
+/// Value numbers by key, for one numbering at a time: open addressing
+/// over a power-of-two table whose slots carry the numbering that filled
+/// them, so that starting a numbering clears nothing. (A general hash map
+/// cost a hundred instructions per lookup, a tenth of an optimisation.)
+#[derive(Default)]
+struct KeyTable {
+    slots: Vec<Slot>,
+    stamp: u32,
+    len: usize,
+}
+
+impl KeyTable {
+    /// Empty, with room for `keys` keys at most half full.
+    fn reset(&mut self, keys: usize) {
+        self.len = 0;
+        if self.stamp == u32::MAX {
+            // Stamps would repeat: every slot made empty for good.
+            self.slots.fill(Slot::default());
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+        let wanted = (keys * 2).next_power_of_two().max(16);
+        if self.slots.len() < wanted {
+            self.slots = vec![Slot::default(); wanted];
+            self.stamp = 1;
+        }
+    }
+
+    /// The id of `key`, given `next` when it has none yet (then `true`).
+    #[inline]
+    fn get_or_insert(&mut self, (high, low): (u64, u32), next: u32) -> (u32, bool) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let hash = (high ^ u64::from(low).rotate_left(29)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        let mut at = (hash >> 32) as usize & mask;
+        loop {
+            let slot = &mut self.slots[at];
+            if slot.stamp != self.stamp {
+                *slot = Slot {
+                    high,
+                    low,
+                    id: next,
+                    stamp: self.stamp,
+                };
+                self.len += 1;
+                return (next, true);
+            }
+            if slot.high == high && slot.low == low {
+                return (slot.id, false);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Twice the room, the keys of this numbering kept.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let stamp = self.stamp;
+        let size = (self.slots.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        (self.stamp, self.len) = (1, 0);
+        for slot in old.into_iter().filter(|s| s.stamp == stamp) {
+            self.get_or_insert((slot.high, slot.low), slot.id);
+        }
     }
 }
 
 #[derive(Default)]
 pub(super) struct Numbers {
-    ids: FxMap<u128, u32>,
+    ids: KeyTable,
     consts: Vec<Option<u32>>,
 }
 
@@ -87,16 +169,16 @@ impl Numbers {
     /// short expression); the memory of the last numbering is kept.
     fn reset(&mut self, blocks: usize) {
         let n = blocks * 4;
-        self.ids.clear();
-        self.ids.reserve(n);
+        self.ids.reset(n);
         self.consts.clear();
         self.consts.reserve(n);
     }
 
+    #[inline(always)]
     fn of(&mut self, key: Key) -> u32 {
         let next = self.consts.len() as u32;
-        let id = *self.ids.entry(key.packed()).or_insert(next);
-        if id == next {
+        let (id, new) = self.ids.get_or_insert(key.packed(), next);
+        if new {
             self.consts.push(match key {
                 Key::Const(c) => Some(c),
                 _ => None,

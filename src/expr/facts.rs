@@ -112,6 +112,7 @@ impl FactChains {
     /// The facts on edge `(p, side)`: those known on entry to `p`
     /// (`facts_in`), plus the outcome of p's test (on A's value number
     /// `at_test_a[p]`).
+    #[inline]
     pub(super) fn on_edge(
         &mut self,
         g: &Graph,
@@ -254,24 +255,42 @@ impl FactChains {
         }
     }
 
-    /// The depth and outcome of `key`'s oldest fact on chain `at`.
+    /// The depth and outcome of `key`'s oldest fact on chain `at`, from
+    /// the index.
     fn oldest_on(&self, at: u32, key: Key) -> Option<(u32, bool)> {
-        if self.short {
-            let mut oldest = None;
-            let mut walk = at;
-            while let Some(node) = self.nodes.get(walk as usize) {
-                if keys(node.fact).any(|k| k == key) {
-                    oldest = Some((node.depth, node.fact.3));
-                }
-                walk = node.older;
-            }
-            return oldest;
-        }
         let list = self.oldest.get(&key)?;
         let t = self.enter[at as usize];
         let i = list.partition_point(|o| o.enter <= t);
         let o = *list.get(i.checked_sub(1)?)?;
         (t <= o.last).then_some((o.depth, o.outcome))
+    }
+
+    /// The oldest facts on chain `at` deciding test `(value, jop, k)`:
+    /// the same test's, and (for a `jeq`) the oldest `A == k'` that held,
+    /// each as (depth, outcome). Short chains are walked once for both.
+    fn deciders(&self, at: u32, value: u32, jop: u16, k: u32) -> [Option<(u32, bool)>; 2] {
+        let is_jeq = jop == op::JEQ;
+        if !self.short {
+            let same = self.oldest_on(at, Key::Test { value, jop, k });
+            let equal = is_jeq.then(|| self.oldest_on(at, Key::Equal { value }));
+            return [same, equal.flatten()];
+        }
+        let [mut same, mut equal] = [None, None];
+        let mut walk = at;
+        // Newest first: the last match is the oldest.
+        while let Some(node) = self.nodes.get(walk as usize) {
+            let (v, fjop, fk, outcome, _) = node.fact;
+            if v == value {
+                if fjop == jop && fk == k {
+                    same = Some((node.depth, outcome));
+                }
+                if is_jeq && fjop == op::JEQ && outcome {
+                    equal = Some((node.depth, outcome));
+                }
+            }
+            walk = node.older;
+        }
+        [same, equal]
     }
 
     /// The outcome of block test `(value, jop, k)` implied by chain `at`,
@@ -283,12 +302,7 @@ impl FactChains {
         if at == NO_FACT {
             return None;
         }
-        let same = self.oldest_on(at, Key::Test { value, jop, k });
-        let equal = if jop == op::JEQ {
-            self.oldest_on(at, Key::Equal { value })
-        } else {
-            None
-        };
+        let [same, equal] = self.deciders(at, value, jop, k);
         match (same, equal) {
             (Some((same_depth, _)), Some((equal_depth, _))) if equal_depth < same_depth => {
                 Some(false)
@@ -359,6 +373,49 @@ mod tests {
                 for value in 0..4 {
                     for jop in [op::JEQ, op::JGT, op::JSET] {
                         for k in 0..4 {
+                            assert_eq!(
+                                chains.implied(node, value, jop, k),
+                                walked(&chains, node, value, jop, k),
+                                "chain {node}, test ({value}, {jop:#x}, {k})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Chains too short to index: the one walk for both deciders gives
+    /// the full walk's answer for every chain and every test.
+    #[test]
+    fn short_chains_answer_as_the_walk() {
+        let mut rng = Rng::new(0x5_0c4a);
+        for _ in 0..200 {
+            let mut chains = FactChains::default();
+            let mut at = NO_FACT;
+            for i in 0..SHORT_CHAIN {
+                let older = match rng.next_u32() % 6 {
+                    0 => NO_FACT,
+                    1 => rng.next_u32() % (i + 1),
+                    _ => at,
+                };
+                let older = if older >= i { at } else { older };
+                let jop = [op::JEQ, op::JGT, op::JSET][rng.next_u32() as usize % 3];
+                let fact = (
+                    rng.next_u32() % 3,
+                    jop,
+                    rng.next_u32() % 3,
+                    rng.next_u32().is_multiple_of(2),
+                    rng.next_u32() % 8,
+                );
+                at = chains.push(fact, older);
+            }
+            chains.index();
+            assert!(chains.short, "no chain is longer than SHORT_CHAIN");
+            for node in 0..chains.nodes.len() as u32 {
+                for value in 0..3 {
+                    for jop in [op::JEQ, op::JGT, op::JSET] {
+                        for k in 0..3 {
                             assert_eq!(
                                 chains.implied(node, value, jop, k),
                                 walked(&chains, node, value, jop, k),

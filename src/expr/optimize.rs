@@ -155,6 +155,9 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> b
         live_in,
     } = ws;
     let order = &walk.order;
+    // Whether a jump target has changed since `order` was made (then
+    // block merging orders the graph again).
+    let mut moved = false;
 
     // ---- value numbering ----
     numbering.reset(g);
@@ -164,7 +167,10 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> b
         let mut vals = entry_values(b, root, preds, numbering);
         let Numbering { nums, exit, .. } = &mut *numbering;
         if rewrite {
-            changed |= number_block(&mut g.blocks[b], &mut vals, nums, true);
+            let blk = &mut g.blocks[b];
+            let exits = (blk.jt, blk.jf);
+            changed |= number_block(blk, &mut vals, nums, true);
+            moved |= (blk.jt, blk.jf) != exits;
         } else {
             // Values only; just a test on a constant is resolved.
             let copy = number_copy(&g.blocks[b], scratch, &mut vals, nums);
@@ -239,6 +245,7 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> b
             };
             std::mem::swap(&mut block.jt, &mut block.jf);
             changed = true;
+            moved = true;
         }
     }
 
@@ -252,12 +259,14 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> b
         for &b in order {
             let block = &mut g.blocks[b];
             if let Test::Jump { code, k } = block.test {
-                if code == op::JMP | op::JSET | op::K {
+                if code == op::JMP | op::JSET | op::K && block.jt != block.jf {
                     if k == 0 {
                         block.jt = block.jf;
+                        moved = true;
                     }
                     if k == u32::MAX {
                         block.jf = block.jt;
+                        moved = true;
                     }
                 }
             }
@@ -267,7 +276,7 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> b
     // ---- known outcomes and jump threading ----
     // (The statement phase merges identical blocks instead.)
     if rewrite {
-        changed |= intern(g, mem);
+        changed |= intern(g, mem, moved);
         return changed;
     }
     chains.clear();
@@ -339,9 +348,12 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> b
 
 /// Merges identical blocks (same statements, test and successors).
 /// Blocks are compared in place, found through a hash of their contents,
-/// so nothing is copied.
-fn intern(g: &mut Graph, mem: &mut PassMemory) -> bool {
-    g.order_into(&mut mem.ws.walk);
+/// so nothing is copied. `moved`: a jump target changed since the
+/// workspace's order was made.
+fn intern(g: &mut Graph, mem: &mut PassMemory, moved: bool) -> bool {
+    if moved {
+        g.order_into(&mut mem.ws.walk);
+    }
     let order = &mem.ws.walk.order;
     // Canonical blocks by content hash; blocks whose hashes collide are
     // chained through `same_hash` and compared in full.

@@ -5,6 +5,8 @@
 use super::ACCEPT_VERDICT;
 use crate::cbpf::insn::op;
 use crate::cbpf::{Insn, Program};
+use std::cell::RefCell;
+
 use smallvec::{smallvec, SmallVec};
 
 /// Where a jump goes.
@@ -37,6 +39,23 @@ pub enum Test {
 /// blocks does not allocate (a vector per block was a third of a short
 /// expression's allocations).
 pub type Stmts = SmallVec<[Insn; 4]>;
+
+/// Working arrays of [`Graph::layout`], kept by the thread from one
+/// compile to the next (allocating them was a few percent of compiling a
+/// short expression).
+#[derive(Default)]
+struct LayoutMemory {
+    seen: Vec<bool>,
+    stack: Vec<(Target, u8)>,
+    /// Per block, whether its true (bit 0) and false (bit 1) jumps go via
+    /// a `ja`.
+    far: Vec<u8>,
+    /// Where each block, then each leaf, starts.
+    start: Vec<usize>,
+}
+
+/// Up to this many blocks, the layout's arrays stay with the thread.
+const KEPT_BLOCKS: usize = 4096;
 
 /// A basic block (by default an empty one that rejects).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -301,15 +320,21 @@ impl Graph {
     /// of a walk that visits the false successor before the true one. So a
     /// block's true subtree follows it and a node shared by both subtrees
     /// lands in the false one; tcpdump's `-d` listings have this order.
-    pub fn layout_order(&self) -> Vec<Target> {
+    /// (Working arrays from `mem`.)
+    fn layout_order(&self, mem: &mut LayoutMemory) -> Vec<Target> {
         let Some(root) = self.root else {
             return Vec::new();
         };
-        // Every block and both leaves at most, each on the stack at most
-        // once (sized once: growing them was a few percent of a short
-        // expression's compile).
+        // Every block and both leaves at most (sized once: growing it was a
+        // few percent of a short expression's compile).
         let mut post = Vec::with_capacity(self.blocks.len() + 2);
-        let mut seen_block = vec![false; self.blocks.len()];
+        let LayoutMemory {
+            seen: seen_block,
+            stack,
+            ..
+        } = mem;
+        seen_block.clear();
+        seen_block.resize(self.blocks.len(), false);
         let mut seen_leaf = [false; 2];
         let mut first_visit = |t: Target| match t {
             Target::Block(b) => !std::mem::replace(&mut seen_block[b], true),
@@ -318,7 +343,7 @@ impl Graph {
         };
         // Iterative (deep `and` chains would overflow recursion).
         first_visit(root);
-        let mut stack: Vec<(Target, u8)> = Vec::with_capacity(self.blocks.len() + 2);
+        stack.clear();
         stack.push((root, 0));
         while let Some((t, state)) = stack.pop() {
             let Target::Block(b) = t else {
@@ -354,20 +379,39 @@ impl Graph {
     /// ([`Graph::layout_order`]). Conditional jumps can only skip 255
     /// instructions, so longer ones go through an inserted `ja`.
     pub fn layout(&self) -> Result<Program, String> {
+        thread_local! {
+            static MEMORY: RefCell<LayoutMemory> = RefCell::default();
+        }
+        MEMORY.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut mem) => {
+                let laid = self.layout_in(&mut mem);
+                // A huge graph's arrays are not kept for the small ones
+                // that usually follow.
+                if self.blocks.len() > KEPT_BLOCKS {
+                    *mem = LayoutMemory::default();
+                }
+                laid
+            }
+            Err(_) => self.layout_in(&mut LayoutMemory::default()),
+        })
+    }
+
+    /// [`Graph::layout`] with working arrays from `mem`.
+    fn layout_in(&self, mem: &mut LayoutMemory) -> Result<Program, String> {
         let root = self.root.ok_or("empty filter graph")?;
         if !matches!(root, Target::Block(_)) {
             return Ok(Program::new(vec![ret(root)]));
         }
-        let order = self.layout_order();
-        // Trampolines: per block, whether its true (bit 0) and false (bit
-        // 1) jumps go via a `ja`.
-        let mut far: Vec<u8> = vec![0; self.blocks.len()];
+        let order = self.layout_order(mem);
+        let LayoutMemory { far, start, .. } = mem;
+        far.clear();
+        far.resize(self.blocks.len(), 0);
         let mut far_edges = 0;
         loop {
             // Every jump that does not fit gets its `ja` at once: adding
             // one only lengthens other jumps, so the set only grows and
             // this reaches libpcap's (one at a time) in fewer rounds.
-            let (insns, overflows) = self.emit(&order, &far);
+            let (insns, overflows) = self.emit(&order, far, start);
             if overflows.is_empty() {
                 return Ok(Program::new(insns));
             }
@@ -385,7 +429,12 @@ impl Graph {
 
     /// One layout attempt; returns every jump that does not fit (the
     /// instructions are then not usable).
-    fn emit(&self, order: &[Target], far: &[u8]) -> (Vec<Insn>, Vec<(usize, bool)>) {
+    fn emit(
+        &self,
+        order: &[Target],
+        far: &[u8],
+        start: &mut Vec<usize>,
+    ) -> (Vec<Insn>, Vec<(usize, bool)>) {
         let follower = |i: usize| order.get(i + 1).copied();
         let is_far = |b: usize, side: bool| far[b] & far_bit(side) != 0;
         // Pass 1: positions, indexed by block, then the two leaves.
@@ -395,7 +444,8 @@ impl Graph {
             Target::Accept => n,
             Target::Reject => n + 1,
         };
-        let mut start = vec![0usize; n + 2];
+        start.clear();
+        start.resize(n + 2, 0);
         let mut pos = 0usize;
         for (i, &t) in order.iter().enumerate() {
             start[slot(t)] = pos;

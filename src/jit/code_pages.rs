@@ -184,7 +184,7 @@ impl Drop for CodePages {
 /// for reuse.
 #[cfg(target_os = "linux")]
 mod arena {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::{Mutex, OnceLock};
 
     /// Slot sizes: powers of two from 64 bytes (a cache line, so that no
@@ -208,6 +208,26 @@ mod arena {
     /// arenas go), counted before each: slots and chunks of an earlier
     /// count may be shared with another process.
     static FORKS: AtomicU64 = AtomicU64::new(0);
+
+    /// Where the next chunk's executable view is asked for: below the
+    /// previous one, starting 1 GiB below this crate's code, so that calls
+    /// from the program into filters span less than 2 GiB. Far calls cost
+    /// more on some processors: on this VM's AMD EPYC host a call into code
+    /// at the kernel's default place (tens of terabytes above the program)
+    /// cost 1.5–2 ns per packet above a loop inside native code, against
+    /// 0.1–0.7 ns on an Intel host, and mapping the code here cut a packet
+    /// through `Filter::run` from 3.4 to 2.5 ns on `ip and udp`. 0: no
+    /// preference (the program's code lies too low to go below it);
+    /// `usize::MAX`: no chunk yet. (Chunks are made under the arena's
+    /// lock.)
+    static NEXT_NEAR: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+    /// [`NEXT_NEAR`]'s first value: 1 GiB below this function's code,
+    /// rounded down to a chunk, or 0.
+    fn first_near() -> usize {
+        let text = first_near as *const () as usize;
+        text.checked_sub(1 << 30).map_or(0, |at| at & !(CHUNK - 1))
+    }
 
     extern "C" fn count_fork() {
         FORKS.fetch_add(1, Ordering::SeqCst);
@@ -345,19 +365,37 @@ mod arena {
         if fd < 0 {
             return None;
         }
-        let map = |prot| {
+        let map = |prot, hint: usize| {
             // SAFETY: a new shared mapping of the memory file's `CHUNK`
-            // bytes; the result is checked.
-            let addr =
-                unsafe { libc::mmap(std::ptr::null_mut(), CHUNK, prot, libc::MAP_SHARED, fd, 0) };
+            // bytes at an address the kernel picks (`hint` only where it is
+            // free: no `MAP_FIXED`, so nothing already mapped is replaced);
+            // the result is checked.
+            let addr = unsafe {
+                libc::mmap(
+                    hint as *mut libc::c_void,
+                    CHUNK,
+                    prot,
+                    libc::MAP_SHARED,
+                    fd,
+                    0,
+                )
+            };
             (addr != libc::MAP_FAILED).then_some(addr as usize)
         };
         // SAFETY: `fd` is the memory file just made; sizing it is checked.
         let sized = unsafe { libc::ftruncate(fd, CHUNK as libc::off_t) } == 0;
         let writable = sized
-            .then(|| map(libc::PROT_READ | libc::PROT_WRITE))
+            .then(|| map(libc::PROT_READ | libc::PROT_WRITE, 0))
             .flatten();
-        let executable = writable.and_then(|_| map(libc::PROT_READ | libc::PROT_EXEC));
+        let executable = writable.and_then(|_| {
+            let near = match NEXT_NEAR.load(Ordering::Relaxed) {
+                usize::MAX => first_near(),
+                at => at,
+            };
+            let x = map(libc::PROT_READ | libc::PROT_EXEC, near)?;
+            NEXT_NEAR.store(x.saturating_sub(CHUNK), Ordering::Relaxed);
+            Some(x)
+        });
         // SAFETY: the mappings keep the file; the descriptor is no longer
         // needed.
         unsafe { libc::close(fd) };
@@ -392,5 +430,20 @@ mod arena {
 
     pub(super) fn give_back(slot: Slot) {
         match slot {}
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// Short programs' code lies within 2 GiB of this crate's code (the
+    /// range below it is free in a test process), so calls into it are
+    /// near calls (see the arena's `NEXT_NEAR`).
+    #[test]
+    fn arena_code_lies_near_the_program() {
+        let slot = super::arena::place(&[0xc3]).expect("the arena maps");
+        let text = super::arena::place as *const () as usize;
+        let distance = text.abs_diff(slot.entry() as usize);
+        assert!(distance < 1 << 31, "{distance:#x} bytes away");
+        super::arena::give_back(slot);
     }
 }

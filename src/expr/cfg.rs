@@ -6,6 +6,7 @@ use super::ACCEPT_VERDICT;
 use crate::cbpf::insn::op;
 use crate::cbpf::{Insn, Program};
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use smallvec::{smallvec, SmallVec};
 
@@ -41,8 +42,7 @@ pub enum Test {
 pub type Stmts = SmallVec<[Insn; 4]>;
 
 /// Working arrays of [`Graph::layout`], kept by the thread from one
-/// compile to the next (allocating them was a few percent of compiling a
-/// short expression).
+/// compile to the next ([`with_kept_memory`]).
 #[derive(Default)]
 struct LayoutMemory {
     seen: Vec<bool>,
@@ -54,8 +54,32 @@ struct LayoutMemory {
     start: Vec<usize>,
 }
 
-/// Up to this many blocks, the layout's arrays stay with the thread.
+/// Up to this many blocks, a graph's working memory stays with the thread
+/// for its next compile ([`with_kept_memory`]).
 const KEPT_BLOCKS: usize = 4096;
+
+/// Runs `work` on the thread's working memory kept in `kept` (a fresh one
+/// if `work` is already running on this thread), then drops that memory
+/// when the graph had more than [`KEPT_BLOCKS`] blocks: a huge graph's
+/// buffers are not kept for the small ones that usually follow. (A short
+/// expression's optimisation was half allocation when each compile
+/// started from nothing, and its layout a few percent.)
+pub(super) fn with_kept_memory<M: Default, R>(
+    kept: &'static LocalKey<RefCell<M>>,
+    blocks: usize,
+    work: impl FnOnce(&mut M) -> R,
+) -> R {
+    kept.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut mem) => {
+            let done = work(&mut mem);
+            if blocks > KEPT_BLOCKS {
+                *mem = M::default();
+            }
+            done
+        }
+        Err(_) => work(&mut M::default()),
+    })
+}
 
 /// A basic block (by default an empty one that rejects).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -382,18 +406,7 @@ impl Graph {
         thread_local! {
             static MEMORY: RefCell<LayoutMemory> = RefCell::default();
         }
-        MEMORY.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut mem) => {
-                let laid = self.layout_in(&mut mem);
-                // A huge graph's arrays are not kept for the small ones
-                // that usually follow.
-                if self.blocks.len() > KEPT_BLOCKS {
-                    *mem = LayoutMemory::default();
-                }
-                laid
-            }
-            Err(_) => self.layout_in(&mut LayoutMemory::default()),
-        })
+        with_kept_memory(&MEMORY, self.blocks.len(), |mem| self.layout_in(mem))
     }
 
     /// [`Graph::layout`] with working arrays from `mem`.

@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::hash::{BuildHasher, BuildHasherDefault};
 
-use super::cfg::{Graph, Target, Test};
+use super::cfg::{with_kept_memory, Graph, Target, Test};
 use super::dataflow::{
     entry_values, number_block, number_copy, predecessors, set_target, targets, test_uses,
     uses_defs, FxHasher, FxMap, Numbering, RegSet, Workspace, A,
@@ -36,23 +36,8 @@ pub fn optimize(g: &mut Graph) {
     thread_local! {
         static MEMORY: RefCell<PassMemory> = RefCell::default();
     }
-    MEMORY.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut mem) => {
-            run(g, &mut mem);
-            // A huge graph's buffers are not kept for the small ones that
-            // usually follow.
-            if g.blocks.len() > KEPT_BLOCKS {
-                *mem = PassMemory::default();
-            }
-        }
-        Err(_) => run(g, &mut PassMemory::default()),
-    });
+    with_kept_memory(&MEMORY, g.blocks.len(), |mem| run(g, mem));
 }
-
-/// Up to this many blocks, the optimiser's buffers stay with the thread
-/// for its next compile (a short expression's optimisation was half
-/// allocation when each compile started from nothing).
-const KEPT_BLOCKS: usize = 4096;
 
 fn run(g: &mut Graph, mem: &mut PassMemory) {
     // Whether the workspace's order and predecessors are the graph's.

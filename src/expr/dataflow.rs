@@ -638,3 +638,52 @@ pub(super) fn entry_values(
     }
     vals
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key table numbers as a map would: growing past its first room
+    /// keeps every key's id, a new numbering forgets the last one's keys
+    /// (also when the stamps wrap around), and different keys never share
+    /// an id.
+    #[test]
+    fn the_key_table_numbers_as_a_map_would() {
+        let mut numbers = Numbers::default();
+        let mut reference: HashMap<u128, u32> = HashMap::new();
+        let key = |i: u32| match i % 3 {
+            0 => Key::Const(i),
+            1 => Key::Abs(op::LD | op::H | op::ABS, i),
+            _ => Key::Alu(op::ADD, i, i.wrapping_mul(7)),
+        };
+        let packed = |k: Key| {
+            let (high, low) = k.packed();
+            u128::from(high) << 32 | u128::from(low)
+        };
+        for round in 0..3u32 {
+            if round == 2 {
+                // The next numbering's stamp wraps around.
+                numbers.ids.stamp = u32::MAX;
+            }
+            // Room for 4 keys; 1,000 make it grow several times.
+            numbers.reset(1);
+            reference.clear();
+            // The same keys each round, in another order, the middle round
+            // only half of them: a key left from an earlier numbering (the
+            // first, whose stamp the wrapped one repeats) would keep its
+            // old id.
+            let keys = if round == 1 { 500 } else { 1000 };
+            for i in (0..keys)
+                .chain(0..keys)
+                .map(|i| (i + round * 300) % keys * 31)
+            {
+                let id = numbers.of(key(i));
+                let want = reference.len() as u32;
+                assert_eq!(id, *reference.entry(packed(key(i))).or_insert(want), "{i}");
+            }
+            assert_eq!(numbers.ids.len, keys as usize);
+            let constant = numbers.of(Key::Const(31));
+            assert_eq!(numbers.constant(constant), Some(31));
+        }
+    }
+}

@@ -102,6 +102,14 @@ fn hot(c: &mut Criterion) {
                     .sum::<u32>()
             })
         });
+        // The same function inlined into the loop: no call per packet, so
+        // the row above minus this one is what a call costs this host
+        // (the floor under `Filter::run` − batch), and libpcap over this
+        // one bounds what any per-packet engine can gain on libpcap here.
+        let inlined = black_box(w.native_inlined.expect("and an inlined one"));
+        g.bench_function("hand-written-rust-inlined", |b| {
+            b.iter(|| inlined(black_box(&packets[..])))
+        });
         let insns = peers::bpf_insns(&w.program);
         g.bench_function("libpcap-bpf_filter", |b| {
             b.iter(|| {

@@ -115,6 +115,20 @@ pub struct Workload {
     /// The same decision written by hand in Rust; `None` for the
     /// compile-only workloads.
     pub native: Option<fn(&[u8]) -> u32>,
+    /// How many packets [`Workload::native`] accepts, with the function
+    /// inlined into the loop over them: the floor with no call per packet,
+    /// what the batch path and the per-packet rows are told apart by.
+    pub native_inlined: Option<CountInlined>,
+}
+
+/// Counts the packets of a list that a hand-written function accepts.
+pub type CountInlined = fn(&[&[u8]]) -> u32;
+
+/// The packets `decide` accepts, `decide` being a function item so that
+/// each instance has it inlined (no call per packet).
+#[inline(always)]
+fn count_inlined(packets: &[&[u8]], decide: impl Fn(&[u8]) -> u32) -> u32 {
+    packets.iter().map(|p| u32::from(decide(p) != 0)).sum()
 }
 
 /// Hosts of the or'ed host list: 34 absent from the mix, then the mix's
@@ -158,12 +172,15 @@ drop: ret #0
 
 /// The filters of issue 13, in table order.
 pub fn workloads() -> Vec<Workload> {
-    let expr = |id: &'static str, text: String, native: fn(&[u8]) -> u32| Workload {
-        id,
-        title: format!("`{text}`"),
-        program: compile_expr(&text, LinkType::Ethernet).expect("the expression compiles"),
-        expr: Some(text),
-        native: Some(native),
+    let expr = |id: &'static str, text: String, native: fn(&[u8]) -> u32, inlined: CountInlined| {
+        Workload {
+            id,
+            title: format!("`{text}`"),
+            program: compile_expr(&text, LinkType::Ethernet).expect("the expression compiles"),
+            expr: Some(text),
+            native: Some(native),
+            native_inlined: Some(inlined),
+        }
     };
     let hosts = host_list()
         .iter()
@@ -171,12 +188,17 @@ pub fn workloads() -> Vec<Workload> {
         .collect::<Vec<_>>()
         .join(" or ");
     vec![
-        expr("ip-udp", "ip and udp".into(), native_ip_udp),
-        expr("tcp-443", "tcp port 443".into(), native_tcp_443),
+        expr("ip-udp", "ip and udp".into(), native_ip_udp, |ps| {
+            count_inlined(ps, native_ip_udp)
+        }),
+        expr("tcp-443", "tcp port 443".into(), native_tcp_443, |ps| {
+            count_inlined(ps, native_tcp_443)
+        }),
         expr(
             "udp-53-123-not-10",
             "udp and (port 53 or port 123) and not net 10.0.0.0/8".into(),
             native_udp_53_123,
+            |ps| count_inlined(ps, native_udp_53_123),
         ),
         Workload {
             id: "accept-all",
@@ -184,10 +206,13 @@ pub fn workloads() -> Vec<Workload> {
             expr: None,
             program: parse_ddd("1\n6 0 0 262144\n").expect("ddd parses"),
             native: Some(|_| ACCEPT),
+            native_inlined: Some(|ps| count_inlined(ps, |_| ACCEPT)),
         },
         Workload {
             title: "40 hosts or'ed (`host 10.1.0.1 or … or host 1.1.1.1`)".into(),
-            ..expr("hosts-40", hosts, native_hosts)
+            ..expr("hosts-40", hosts, native_hosts, |ps| {
+                count_inlined(ps, native_hosts)
+            })
         },
         Workload {
             id: "dns-qname",
@@ -195,6 +220,7 @@ pub fn workloads() -> Vec<Workload> {
             expr: None,
             program: parse_asm(DNS_QNAME_ASM).expect("bpf_asm parses"),
             native: Some(native_dns_qname),
+            native_inlined: Some(|ps| count_inlined(ps, native_dns_qname)),
         },
     ]
 }
@@ -222,6 +248,7 @@ pub fn big_workload() -> Workload {
         expr: None,
         program: parse_ddd(&format!("{n}\n{text}")).expect("ddd parses"),
         native: None,
+        native_inlined: None,
     }
 }
 
@@ -350,6 +377,13 @@ mod tests {
             // Every filter both keeps and drops some of the mix (but
             // accept-all, which keeps everything).
             assert!(matched > 0, "{} matches nothing", w.id);
+            let inlined = w.native_inlined.expect("hot-path workloads have one");
+            assert_eq!(
+                inlined(&mix.packets()) as usize,
+                matched,
+                "{} inlined",
+                w.id
+            );
             assert!(
                 matched < MIX_PACKETS || w.id == "accept-all",
                 "{} matches everything",

@@ -47,8 +47,12 @@ fn read_medians(dir: &Path) -> Result<Medians, String> {
 }
 
 /// Hot-path columns: (benchmark function, column title).
-const HOT: [(&str, &str); 12] = [
+const HOT: [(&str, &str); 13] = [
     ("hand-written-rust", "hand-written Rust"),
+    (
+        "hand-written-rust-inlined",
+        "hand-written Rust, inlined (no call)",
+    ),
     ("cranebpf-jit-runner", "jit (runner)"),
     (
         "cranebpf-jit-cranelift-runner",
@@ -137,9 +141,10 @@ fn main() -> ExitCode {
         "| filter | jit / hand-written [≤ 1.3] (runner / batch) | jit / bpfjit [< 1] \
          (runner / batch) | libpcap / jit [≥ 7] (runner / batch) \
          | `Filter::run` − batch, ns [≤ 0.5] | classic interp / libpcap [≤ 1] \
-         | rbpf interp / eBPF interp [≥ 3] |"
+         | rbpf interp / eBPF interp [≥ 3] | a call to the hand-written function, \
+         ns (called − inlined) | libpcap / inlined hand-written |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for w in &hot {
         let p = |f: &str| per_packet(w.id, f);
         let jit = p("cranebpf-jit-runner");
@@ -152,19 +157,22 @@ fn main() -> ExitCode {
                 ratio(batch_over, batch_under)
             )
         };
-        let gap = match (p("cranebpf-jit-filter-run"), p("cranebpf-jit-batch")) {
+        let difference = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => format!("{:.2}", a - b),
             _ => "—".into(),
         };
+        let inlined = p("hand-written-rust-inlined");
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             w.id,
             both(jit, p("hand-written-rust"), batch, p("hand-written-rust")),
             both(jit, p("bpfjit"), batch, p("bpfjit")),
             both(p("libpcap-bpf_filter"), jit, p("libpcap-bpf_filter"), batch),
-            gap,
+            difference(p("cranebpf-jit-filter-run"), batch),
             ratio(p("cranebpf-cbpf-interp"), p("libpcap-bpf_filter")),
             ratio(p("rbpf-interp"), p("cranebpf-ebpf-interp")),
+            difference(p("hand-written-rust"), inlined),
+            ratio(p("libpcap-bpf_filter"), inlined),
         );
     }
 

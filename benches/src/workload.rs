@@ -125,7 +125,8 @@ pub struct Workload {
 pub type CountInlined = fn(&[&[u8]]) -> u32;
 
 /// The packets `decide` accepts, `decide` being a function item so that
-/// each instance has it inlined (no call per packet).
+/// each instance has it inlined (no call per packet; the hand-written
+/// functions are `#[inline(always)]`, or the longer ones stay calls).
 #[inline(always)]
 fn count_inlined(packets: &[&[u8]], decide: impl Fn(&[u8]) -> u32) -> u32 {
     packets.iter().map(|p| u32::from(decide(p) != 0)).sum()
@@ -279,10 +280,12 @@ fn verdict(matched: Option<bool>) -> u32 {
     }
 }
 
+#[inline(always)]
 fn native_ip_udp(p: &[u8]) -> u32 {
     verdict((|| Some(u16_at(p, 12)? == 0x800 && u8_at(p, 23)? == 17))())
 }
 
+#[inline(always)]
 fn native_tcp_443(p: &[u8]) -> u32 {
     verdict((|| match u16_at(p, 12)? {
         0x86dd => Some(u8_at(p, 20)? == 6 && (u16_at(p, 54)? == 443 || u16_at(p, 56)? == 443)),
@@ -297,9 +300,17 @@ fn native_tcp_443(p: &[u8]) -> u32 {
     })())
 }
 
+#[inline(always)]
 fn native_udp_53_123(p: &[u8]) -> u32 {
+    verdict(udp_53_123(p))
+}
+
+/// [`native_udp_53_123`]'s decision (a function, not a closure, so that
+/// it is inlined too).
+#[inline(always)]
+fn udp_53_123(p: &[u8]) -> Option<bool> {
     let port = |v: u32| v == 53 || v == 123;
-    verdict((|| match u16_at(p, 12)? {
+    match u16_at(p, 12)? {
         0x86dd => Some(u8_at(p, 20)? == 17 && (port(u16_at(p, 54)?) || port(u16_at(p, 56)?))),
         0x800 => {
             if u8_at(p, 23)? != 17 || u16_at(p, 20)? & 0x1fff != 0 {
@@ -312,7 +323,7 @@ fn native_udp_53_123(p: &[u8]) -> u32 {
             Some(u32_at(p, 26)? >> 24 != 10 && u32_at(p, 30)? >> 24 != 10)
         }
         _ => Some(false),
-    })())
+    }
 }
 
 /// The 40 hosts as big-endian words, for [`native_hosts`].
@@ -332,16 +343,24 @@ const HOSTS: [u32; 40] = {
     h
 };
 
+#[inline(always)]
 fn native_hosts(p: &[u8]) -> u32 {
+    verdict(hosts(p))
+}
+
+/// [`native_hosts`]'s decision (a function, so that it is inlined too).
+#[inline(always)]
+fn hosts(p: &[u8]) -> Option<bool> {
     let listed = |a: u32| HOSTS.contains(&a);
     // `host H` is `ip host H or arp host H or rarp host H`.
-    verdict((|| match u16_at(p, 12)? {
+    match u16_at(p, 12)? {
         0x800 => Some(listed(u32_at(p, 26)?) || listed(u32_at(p, 30)?)),
         0x806 | 0x8035 => Some(listed(u32_at(p, 28)?) || listed(u32_at(p, 38)?)),
         _ => Some(false),
-    })())
+    }
 }
 
+#[inline(always)]
 fn native_dns_qname(p: &[u8]) -> u32 {
     verdict((|| {
         if u16_at(p, 12)? != 0x800 || u8_at(p, 23)? != 17 || u16_at(p, 20)? & 0x1fff != 0 {

@@ -193,7 +193,7 @@ mod arena {
     const LARGEST_SLOT: usize = 2048;
     const CLASSES: usize = (LARGEST_SLOT / SMALLEST_SLOT).trailing_zeros() as usize + 1;
     /// Bytes of one chunk of the memory file (both views).
-    const CHUNK: usize = 256 * 1024;
+    pub(super) const CHUNK: usize = 256 * 1024;
 
     /// A slot: the same bytes through both views.
     pub(crate) struct Slot {
@@ -229,6 +229,46 @@ mod arena {
     fn first_near() -> usize {
         let text = first_near as *const () as usize;
         text.checked_sub(1 << 30).map_or(0, |at| at & !(CHUNK - 1))
+    }
+
+    /// Asks the kernel to place one more ask below a taken spot.
+    pub(super) const NEAR_TRIES: u32 = 12;
+
+    /// Maps a chunk at `near` or, where that spot is taken (the kernel then
+    /// puts it elsewhere: a hint, not `MAP_FIXED`), gives the mapping back
+    /// and asks lower, stepping 1, 2, 4, … chunks down past whatever holds
+    /// the spot (a shared library, say), [`NEAR_TRIES`] asks in all: about
+    /// 1 GiB. After that it keeps where the kernel put the last ask.
+    /// Returns the chunk and where to ask for the next one: below the
+    /// chunk when it landed where asked, else below the last spot asked
+    /// for, so one taken spot does not send every later chunk far away.
+    /// `near` 0: no preference, one ask.
+    pub(super) fn place_near(
+        near: usize,
+        mut map: impl FnMut(usize) -> Option<usize>,
+        mut unmap: impl FnMut(usize),
+    ) -> Option<(usize, usize)> {
+        if near == 0 {
+            return map(0).map(|x| (x, 0));
+        }
+        let mut ask = near;
+        let mut step = CHUNK;
+        let mut asks = 1;
+        loop {
+            let x = map(ask)?;
+            if x == ask {
+                return Some((x, x.saturating_sub(CHUNK)));
+            }
+            match ask.checked_sub(step).filter(|&lower| lower >= CHUNK) {
+                Some(lower) if asks < NEAR_TRIES => {
+                    unmap(x);
+                    ask = lower;
+                    step *= 2;
+                    asks += 1;
+                }
+                _ => return Some((x, ask.saturating_sub(CHUNK))),
+            }
+        }
     }
 
     extern "C" fn count_fork() {
@@ -394,8 +434,16 @@ mod arena {
                 usize::MAX => first_near(),
                 at => at,
             };
-            let x = map(libc::PROT_READ | libc::PROT_EXEC, near)?;
-            NEXT_NEAR.store(x.saturating_sub(CHUNK), Ordering::Relaxed);
+            let (x, next) = place_near(
+                near,
+                |hint| map(libc::PROT_READ | libc::PROT_EXEC, hint),
+                |elsewhere| {
+                    // SAFETY: a mapping of the memory file made just now
+                    // by `place_near`'s last ask, referred to by nothing.
+                    unsafe { libc::munmap(elsewhere as *mut libc::c_void, CHUNK) };
+                },
+            )?;
+            NEXT_NEAR.store(next, Ordering::Relaxed);
             Some(x)
         });
         // SAFETY: the mappings keep the file; the descriptor is no longer
@@ -447,5 +495,104 @@ mod tests {
         let distance = text.abs_diff(slot.entry() as usize);
         assert!(distance < 1 << 31, "{distance:#x} bytes away");
         super::arena::give_back(slot);
+    }
+
+    /// A mapper over a made-up address space: asks for a free spot land
+    /// there, asks for a taken one land at `far`; it records what was
+    /// asked for and given back.
+    struct FakeKernel {
+        taken: Vec<std::ops::Range<usize>>,
+        asked: Vec<usize>,
+        unmapped: Vec<usize>,
+    }
+
+    const FAR: usize = 0x7f00_0000_0000;
+
+    impl FakeKernel {
+        fn new(taken: Vec<std::ops::Range<usize>>) -> Self {
+            FakeKernel {
+                taken,
+                asked: Vec::new(),
+                unmapped: Vec::new(),
+            }
+        }
+
+        fn place(&mut self, near: usize) -> Option<(usize, usize)> {
+            let taken = self.taken.clone();
+            let asked = &mut self.asked;
+            let unmapped = &mut self.unmapped;
+            super::arena::place_near(
+                near,
+                |hint| {
+                    asked.push(hint);
+                    let free = hint != 0 && !taken.iter().any(|t| t.contains(&hint));
+                    Some(if free { hint } else { FAR })
+                },
+                |x| unmapped.push(x),
+            )
+        }
+    }
+
+    const CHUNK: usize = super::arena::CHUNK;
+
+    /// A free spot is used as asked, and the next ask is the chunk below.
+    #[test]
+    fn a_chunk_lands_where_asked_when_the_spot_is_free() {
+        let mut kernel = FakeKernel::new(vec![]);
+        let near = 0x5500_0000_0000;
+        assert_eq!(kernel.place(near), Some((near, near - CHUNK)));
+        assert_eq!(kernel.asked, [near]);
+        assert!(kernel.unmapped.is_empty());
+    }
+
+    /// A taken spot (a library, 6 chunks long) is stepped past, 1, 2, 4
+    /// chunks down, the far mappings given back; the next ask goes below
+    /// the chunk, not below the far place.
+    #[test]
+    fn a_taken_spot_is_stepped_past_not_followed_far() {
+        let near = 0x5500_0000_0000;
+        let mut kernel = FakeKernel::new(vec![near - 5 * CHUNK..near + CHUNK]);
+        let lands = near - 7 * CHUNK;
+        assert_eq!(kernel.place(near), Some((lands, lands - CHUNK)));
+        assert_eq!(kernel.asked, [near, near - CHUNK, near - 3 * CHUNK, lands]);
+        assert_eq!(kernel.unmapped, [FAR, FAR, FAR]);
+    }
+
+    /// When every ask is taken the last far mapping is kept, and the next
+    /// chunk is asked for below the last spot asked, not below the far
+    /// place: one crowded region does not send every later chunk away.
+    #[test]
+    fn a_crowded_region_keeps_the_kernels_place_for_this_chunk_only() {
+        let near = 0x5500_0000_0000;
+        let mut kernel = FakeKernel::new(vec![0..near + 1]);
+        let (x, next) = kernel.place(near).expect("maps");
+        assert_eq!(x, FAR);
+        let last = *kernel.asked.last().expect("asked");
+        assert_eq!(kernel.asked.len(), super::arena::NEAR_TRIES as usize);
+        assert_eq!(
+            last,
+            near - ((1 << (super::arena::NEAR_TRIES - 1)) - 1) * CHUNK
+        );
+        assert_eq!(next, last - CHUNK);
+        assert_eq!(kernel.unmapped.len(), kernel.asked.len() - 1);
+    }
+
+    /// Near the bottom of the address space it stops asking lower rather
+    /// than wrap; with no preference (0) it asks once.
+    #[test]
+    fn asks_stop_at_the_bottom_and_no_preference_asks_once() {
+        let mut kernel = FakeKernel::new(vec![0..4 * CHUNK]);
+        assert_eq!(kernel.place(3 * CHUNK), Some((FAR, CHUNK)));
+        assert_eq!(kernel.asked, [3 * CHUNK, 2 * CHUNK]);
+        let mut kernel = FakeKernel::new(vec![]);
+        assert_eq!(kernel.place(0), Some((FAR, 0)));
+        assert_eq!(kernel.asked, [0]);
+    }
+
+    /// A failed mapping fails the chunk.
+    #[test]
+    fn a_failed_mapping_fails_the_chunk() {
+        let got = super::arena::place_near(0x5500_0000_0000, |_| None, |_| {});
+        assert_eq!(got, None);
     }
 }

@@ -331,3 +331,108 @@ fn protochain_filters_as_tcpdump_does() {
     println!("protochain: {compared} (file, expression) pairs as tcpdump's, {kept} records kept");
     assert!(kept > 60, "the captures should exercise the loop");
 }
+
+/// Expressions beyond [`EXPRS`], each of a different part of the
+/// compiler: encapsulations (VLAN, MPLS, PPPoE), link-level addresses and
+/// protocols, IP header fields and arithmetic, transport header fields
+/// behind a variable IP header, TCP flags, ICMP types, ranges, masks,
+/// IPv6 next headers and packet lengths.
+const WIDER_EXPRS: [&str; 24] = [
+    "vlan and tcp",
+    "mpls and ip",
+    "pppoed or pppoes",
+    "ether multicast and not ether broadcast",
+    "ether proto 0x88cc or stp or llc",
+    "arp or rarp",
+    "icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
+    "ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) != 0",
+    "ip[6:2] & 0x1fff != 0",
+    "ip[8] < 64 and ip[16] ^ ip[12] != 0",
+    "udp dst port 53 and udp[10] & 0x80 = 0",
+    "tcp src portrange 1000-2000 or udp portrange 1-1024",
+    "net 192.168.0.0 mask 255.255.0.0 or src net 172.16/12",
+    "ip multicast or ip6 multicast",
+    "icmp6 and ip6[40] == 135",
+    "ip6 proto 17 or ip6[6] == 58",
+    "igmp or pim or vrrp",
+    "sctp or ah or esp or ip proto 47",
+    "isis or clnp or esis",
+    "less 64 or len >= 1500",
+    "ether[len - 1] == 0",
+    "udp[4:2] % 7 == 3",
+    "not ip and not ip6 and not arp",
+];
+
+/// [`WIDER_EXPRS`] on a third of the captures each (expression `j` on the
+/// files `i` with `(i + j) % 3 == 0`), through the default engine: the
+/// records kept must be tcpdump's. Every expression must keep some records
+/// and leave others, so each one tells something.
+#[test]
+fn a_wider_set_of_expressions_filters_as_tcpdump_does() {
+    if !support::tcpdump_available() {
+        return;
+    }
+    let Some(files) = realworld() else { return };
+    let scratch = support::temp_file("wider", b"");
+    let dir = scratch.parent().expect("scratch dir").to_path_buf();
+    let filters: Vec<CaptureFilter> = WIDER_EXPRS
+        .iter()
+        .map(|e| CaptureFilter::expression(e).expect("compiles"))
+        .collect();
+    // Per expression: (records kept, records left, files compared).
+    let tally = Mutex::new(vec![(0usize, 0usize, 0usize); WIDER_EXPRS.len()]);
+    let differ = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for worker in 0..4 {
+            let (files, filters, tally, differ, next, dir) =
+                (&files, &filters, &tally, &differ, &next, &dir);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = files.get(i) else { break };
+                let name = path.display().to_string();
+                let out = dir.join(format!("wider-{worker}.pcap"));
+                let bytes = std::fs::read(path).expect("read capture");
+                let total = match tcpdump(path, &out, None) {
+                    Theirs::Kept(all) => all.len(),
+                    Theirs::Refused => unreachable!("tcpdump reads every capture"),
+                };
+                for (j, (expr, filter)) in WIDER_EXPRS.iter().zip(filters).enumerate() {
+                    if (i + j) % 3 != 0 {
+                        continue;
+                    }
+                    let Theirs::Kept(want) = tcpdump(path, &out, Some(expr)) else {
+                        continue;
+                    };
+                    let Some(got) = ours(&bytes, filter, &name) else {
+                        continue;
+                    };
+                    if got != want {
+                        differ.lock().unwrap().push(format!(
+                            "{name} '{expr}': kept {} records, tcpdump {}",
+                            got.len(),
+                            want.len()
+                        ));
+                    }
+                    let mut t = tally.lock().unwrap();
+                    t[j].0 += want.len();
+                    t[j].1 += total - want.len();
+                    t[j].2 += 1;
+                }
+            });
+        }
+    });
+    let tally = tally.into_inner().unwrap();
+    for (expr, (kept, left, compared)) in WIDER_EXPRS.iter().zip(&tally) {
+        println!("'{expr}': {compared} files, {kept} records kept, {left} left");
+    }
+    let differ = differ.into_inner().unwrap();
+    assert!(differ.is_empty(), "differs from tcpdump: {differ:#?}");
+    for (expr, &(kept, left, compared)) in WIDER_EXPRS.iter().zip(&tally) {
+        assert!(
+            kept > 0 && left > 0 && compared > 100,
+            "'{expr}' tells nothing: {compared} files, {kept} kept, {left} left"
+        );
+    }
+}

@@ -10,6 +10,7 @@ use cranebpf::capture::{
     CaptureFilter, CaptureFilterError, Item, Mapped, Packet, Reader, Stream, Timestamp,
 };
 use cranebpf::cbpf::Program;
+use cranebpf::expr::PacketSource;
 use cranebpf::{Dialect, Engine, FilterError, FilterOptions};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -174,12 +175,32 @@ pub fn run_capture(
         })?;
         Ok::<u32, Failure>(filter.run_wire(p.data, p.wire_len))
     };
+    // The filter for the link type the file declares is built before any
+    // packet, as tcpdump builds it: one it cannot build fails on a capture
+    // with no packets too.
+    let mut declared_built = false;
+    let mut build_declared = |declared: Option<(u32, bool, u64)>| {
+        let Some((link_type, big_endian, at)) = declared.filter(|_| !declared_built) else {
+            return Ok(());
+        };
+        declared_built = true;
+        let source = PacketSource::Savefile { big_endian };
+        filters
+            .for_link_type(link_type, source)
+            .map(drop)
+            .map_err(|e| bad(&format!("byte offset {at}: link type {link_type}: {e}")))
+    };
+    let from_reader = |r: &Reader<'_>| {
+        r.declared_link_type()
+            .map(|(link_type, big_endian, at)| (link_type, big_endian, at as u64))
+    };
     // A bad record ends the output after every verdict before it, as
     // tcpdump prints every record before it; the status says so.
     let mut cut_short = None;
     let mut index = 0usize;
     if let Some(bytes) = input.bytes() {
         let mut reader = Reader::new(bytes).map_err(|e| bad(&e))?;
+        build_declared(from_reader(&reader))?;
         loop {
             let at = reader.offset() as u64;
             match reader.next_item() {
@@ -194,11 +215,12 @@ pub fn run_capture(
                     index += 1;
                     writeln!(out, "{line}").map_err(write_err)?;
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => build_declared(from_reader(&reader))?,
             }
         }
     } else if let Input::Stream(read) = input {
         let mut stream = Stream::new(read).map_err(|e| bad(&e))?;
+        build_declared(stream.declared_link_type())?;
         loop {
             let at = stream.offset();
             match stream.next_item() {
@@ -216,7 +238,7 @@ pub fn run_capture(
                     // Each verdict out as its packet comes.
                     out.flush().map_err(write_err)?;
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => build_declared(stream.declared_link_type())?,
             }
         }
     }

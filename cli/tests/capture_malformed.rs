@@ -6,7 +6,7 @@
 
 mod support;
 
-use cranebpf::capture::scan::{scan, ScanOptions, Summary};
+use cranebpf::capture::scan::{scan, ScanError, ScanOptions, Summary};
 use cranebpf::capture::write::{PcapEncoder, PcapngEncoder};
 use cranebpf::capture::{packets, CaptureFilter, Reader, Timestamp};
 use cranebpf_harness::synth::{capture, SynthOptions};
@@ -282,7 +282,7 @@ fn an_expression_needs_a_link_type_it_knows() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("byte offset 24: link type 300: unknown link type 300"),
+        stderr.contains("byte offset 20: link type 300: unknown link type 300"),
         "{stderr}"
     );
     // A program does not care about the link type.
@@ -294,6 +294,93 @@ fn an_expression_needs_a_link_type_it_knows() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+}
+
+/// As tcpdump compiles its filter for the link type a file declares
+/// before reading any packet, an expression that cannot be built for it
+/// fails on a capture with no packets too (pcap: the header's link type;
+/// pcapng: the first interface's), read from a file or a pipe, threaded
+/// or not, by `filter` and `run -r`; one that can be built counts 0.
+#[test]
+fn a_filter_is_built_for_the_declared_link_type_before_any_packet() {
+    let exe = env!("CARGO_BIN_EXE_cranebpf");
+    let wlan = "wlan type mgt";
+    let refused = "802.11 link-layer types supported only on 802.11";
+    for (name, bytes, at) in [
+        ("empty.pcap", pcap(65535, &[]), 20),
+        ("empty.pcapng", pcapng(65535, &[]), 28),
+        ("one.pcap", pcap(65535, &[&[0u8; 60]]), 20),
+    ] {
+        let input = support::temp_path(name);
+        std::fs::write(&input, &bytes).unwrap();
+        let output = support::temp_path(&format!("out-{name}"));
+        let _ = std::fs::remove_file(&output);
+        let want = format!("byte offset {at}: link type 1: expression '{wlan}'");
+        for stdin in [false, true] {
+            let mut cmd = Command::new(exe);
+            cmd.args(["filter", "-r"]);
+            if stdin {
+                cmd.arg("-").stdin(std::fs::File::open(&input).unwrap());
+            } else {
+                cmd.arg(&input);
+            }
+            let out = cmd.arg("-w").arg(&output).arg(wlan).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+            assert!(
+                stderr.contains(&want) && stderr.contains(refused),
+                "{name}: {stderr}"
+            );
+            assert!(!output.exists(), "{name}: output left behind");
+            // `run -r` as well: no verdict printed.
+            let mut cmd = Command::new(exe);
+            cmd.args(["run", "-r"]);
+            if stdin {
+                cmd.arg("-").stdin(std::fs::File::open(&input).unwrap());
+            } else {
+                cmd.arg(&input);
+            }
+            let out = cmd.arg(wlan).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name} run: {stderr}");
+            assert!(stderr.contains(&want), "{name} run: {stderr}");
+            assert!(out.stdout.is_empty(), "{name} run");
+        }
+        let out = Command::new(exe)
+            .args(["filter", "-q", "--count", "-r"])
+            .arg(&input)
+            .arg("type data")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("byte offset {at}: link type 1")),
+            "{name}: {stderr}"
+        );
+        let out = Command::new(exe)
+            .args(["filter", "-q", "--count", "-r"])
+            .arg(&input)
+            .arg("tcp")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{name}");
+        // The library, on one thread and on two.
+        let filter = CaptureFilter::expression(wlan).unwrap();
+        for threads in [1, 2] {
+            let options = ScanOptions {
+                threads,
+                ..ScanOptions::default()
+            };
+            match scan(&bytes, &filter, None, &options) {
+                Err(ScanError::Filter {
+                    offset, link_type, ..
+                }) => assert_eq!((offset, link_type), (at, 1), "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
 }
 
 fn summarize(

@@ -271,6 +271,12 @@ fn every_capture_reads_and_filters_as_tcpdump_does() {
         .filter(|d| !EXPLAINED.iter().any(|known| d.starts_with(known)))
         .collect();
     assert!(unexplained.is_empty(), "unexplained: {unexplained:#?}");
+    // Every expression tcpdump compiled for a file's link type we compile.
+    assert!(
+        f.ours_refused.is_empty(),
+        "refused where tcpdump filtered: {:?}",
+        f.ours_refused
+    );
 }
 
 fn engines_after_first(
@@ -406,6 +412,10 @@ fn a_wider_set_of_expressions_filters_as_tcpdump_does() {
                         continue;
                     };
                     let Some(got) = ours(&bytes, filter, &name) else {
+                        differ.lock().unwrap().push(format!(
+                            "{name} '{expr}': refused, tcpdump kept {}",
+                            want.len()
+                        ));
                         continue;
                     };
                     if got != want {

@@ -171,6 +171,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The link type the file declares before any packet, as libpcap
+    /// reports it and tcpdump compiles its filter for: the pcap header's,
+    /// or the first interface's of the pcapng section once its block was
+    /// read (`None` before); with the byte order and the byte offset of
+    /// the declaration.
+    pub fn declared_link_type(&self) -> Option<(u32, bool, usize)> {
+        match self {
+            Reader::Pcap(r) => Some(r.declared_link_type()),
+            Reader::Pcapng(r) => r.first_interface(),
+        }
+    }
+
     /// The whole file.
     pub fn bytes(&self) -> &'a [u8] {
         match self {

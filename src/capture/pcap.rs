@@ -283,6 +283,12 @@ impl<'a> Reader<'a> {
         &self.header
     }
 
+    /// The link type the header declares, the file's byte order and the
+    /// byte offset of the field (the header's last, at 20).
+    pub fn declared_link_type(&self) -> (u32, bool, usize) {
+        (self.header.link_type, self.header.big_endian, 20)
+    }
+
     /// The file header's bytes, as found.
     pub fn preamble(&self) -> &'a [u8] {
         &self.bytes[..FILE_HEADER_LEN]

@@ -46,6 +46,8 @@ pub struct Interface {
     pub units_per_sec: u64,
     /// Seconds added to every timestamp (`if_tsoffset`).
     pub ts_offset: i64,
+    /// Byte offset of its description block in the bytes read.
+    pub block_offset: usize,
 }
 
 /// Walks the blocks of a pcapng file.
@@ -116,6 +118,14 @@ impl<'a> Reader<'a> {
     /// The interfaces of the current section.
     pub fn interfaces(&self) -> &[Interface] {
         &self.interfaces
+    }
+
+    /// The current section's first interface: its link type, the
+    /// section's byte order and the offset of its block (what libpcap
+    /// reports as the file's link type).
+    pub fn first_interface(&self) -> Option<(u32, bool, usize)> {
+        let iface = self.interfaces.first()?;
+        Some((iface.link_type, self.big_endian, iface.block_offset))
     }
 
     /// The same reader over `bytes`, a longer copy of the same stream
@@ -267,6 +277,7 @@ impl<'a> Reader<'a> {
             snaplen: adjust_snaplen(link_type, self.u32_at(at + 12)),
             units_per_sec: 1_000_000,
             ts_offset: 0,
+            block_offset: at,
         };
         let mut opt = at + 16;
         let end = at + total - 4;

@@ -12,6 +12,7 @@
 
 use super::filter::{CaptureFilter, CaptureFilterError};
 use super::{CaptureError, Item, Packet, Reader};
+use crate::expr::PacketSource;
 use crate::Filter;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,7 +53,9 @@ pub enum ScanError {
     Capture(CaptureError),
     /// No filter could be built for a link type met at `offset`.
     Filter {
-        /// Byte offset of the first packet of that link type.
+        /// Byte offset where the link type is declared (the pcap file
+        /// header's field, the first pcapng interface's block) or of the
+        /// first packet of a later link type.
         offset: u64,
         /// The link type.
         link_type: u32,
@@ -273,6 +276,8 @@ trait Items<'a> {
     fn bytes(&self) -> &'a [u8];
     /// Appends the record a clipped packet is written as.
     fn write_record(&self, packet: &Packet<'_>, out: &mut Vec<u8>);
+    /// See [`Reader::declared_link_type`].
+    fn declared_link_type(&self) -> Option<(u32, bool, usize)>;
 }
 
 impl<'a> Items<'a> for super::pcap::Reader<'a> {
@@ -289,6 +294,9 @@ impl<'a> Items<'a> for super::pcap::Reader<'a> {
     }
     fn write_record(&self, packet: &Packet<'_>, out: &mut Vec<u8>) {
         self.write_clipped(packet, out);
+    }
+    fn declared_link_type(&self) -> Option<(u32, bool, usize)> {
+        Some(super::pcap::Reader::declared_link_type(self))
     }
 }
 
@@ -308,6 +316,9 @@ impl<'a> Items<'a> for super::pcapng::Reader<'a> {
         // pcapng packets are never cut: a longer one is an error.
         out.extend_from_slice(packet.record);
     }
+    fn declared_link_type(&self) -> Option<(u32, bool, usize)> {
+        self.first_interface()
+    }
 }
 
 fn run_items<'a, R: Items<'a>>(
@@ -323,7 +334,32 @@ fn run_items<'a, R: Items<'a>>(
     let (mut packets, mut matched, mut packet_bytes) = (0u64, 0u64, 0u64);
     // One runner per stretch of packets with the same link type: it keeps
     // the native context across packets. A new link type ends the stretch.
+    // tcpdump compiles its filter for the link type the file declares
+    // before reading a packet, so a filter that cannot be built for it
+    // fails even when no packet follows (an empty capture, or one of
+    // other interfaces' packets).
+    let declared = |cache: &mut FilterCache, reader: &R| match reader.declared_link_type() {
+        Some((link_type, big_endian, offset)) if cache.link_type.is_none() => {
+            let source = PacketSource::Savefile { big_endian };
+            match filters.for_link_type(link_type, source) {
+                Ok(f) => {
+                    cache.filter = Some(f);
+                    cache.link_type = Some((link_type, big_endian));
+                    Ok(())
+                }
+                Err(error) => Err(ScanError::Filter {
+                    offset: offset as u64,
+                    link_type,
+                    error,
+                }),
+            }
+        }
+        _ => Ok(()),
+    };
     let result = 'stretch: loop {
+        if let Err(e) = declared(cache, reader) {
+            break 'stretch Err(e);
+        }
         let filter = cache.filter.clone();
         let mut runner = filter.as_deref().map(Filter::runner);
         loop {
@@ -377,6 +413,10 @@ fn run_items<'a, R: Items<'a>>(
                 Item::Other(block) => {
                     if let Some(sink) = out.as_mut() {
                         sink.keep(bytes, block);
+                    }
+                    if cache.link_type.is_none() && reader.declared_link_type().is_some() {
+                        // The first interface: its filter, before packets.
+                        continue 'stretch;
                     }
                 }
             }
@@ -455,7 +495,9 @@ fn filter_part<'a>(
 ) {
     let mut cache = FilterCache::default();
     let mut counts = Summary::default();
-    while reader.offset() < end {
+    // At least one round, even over no records: it builds the filter for
+    // the link type the file declares (see `run_items`).
+    loop {
         reader.limit(reader.offset().saturating_add(outbox.tuning.block).min(end));
         let sink = match keep {
             false => None,
@@ -486,6 +528,9 @@ fn filter_part<'a>(
         }
         if outbox.pump(false).is_err() {
             return;
+        }
+        if reader.offset() >= end {
+            break;
         }
     }
     if outbox.pump(true).is_err() || outbox.flush().is_err() {

@@ -125,6 +125,19 @@ impl<R: Read> Stream<R> {
         }
     }
 
+    /// [`Reader::declared_link_type`], the offset in the whole input:
+    /// asked before the first item or right after the item that declared
+    /// it (an interface's block is found where the buffer was when it was
+    /// read).
+    pub fn declared_link_type(&self) -> Option<(u32, bool, u64)> {
+        let (link_type, big_endian, at) = self.state.declared_link_type()?;
+        let base = match self.state {
+            Reader::Pcap(_) => 0,
+            Reader::Pcapng(_) => self.base,
+        };
+        Some((link_type, big_endian, base + at as u64))
+    }
+
     /// The timestamp of a packet this stream returned.
     pub fn timestamp(&self, packet: &Packet<'_>) -> Timestamp {
         self.state.timestamp(packet)

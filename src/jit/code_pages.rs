@@ -509,9 +509,10 @@ mod tests {
     const FAR: usize = 0x7f00_0000_0000;
 
     impl FakeKernel {
-        fn new(taken: Vec<std::ops::Range<usize>>) -> Self {
+        /// `taken`: the (start, end) of each taken region.
+        fn new(taken: &[(usize, usize)]) -> Self {
             FakeKernel {
-                taken,
+                taken: taken.iter().map(|&(start, end)| start..end).collect(),
                 asked: Vec::new(),
                 unmapped: Vec::new(),
             }
@@ -538,7 +539,7 @@ mod tests {
     /// A free spot is used as asked, and the next ask is the chunk below.
     #[test]
     fn a_chunk_lands_where_asked_when_the_spot_is_free() {
-        let mut kernel = FakeKernel::new(vec![]);
+        let mut kernel = FakeKernel::new(&[]);
         let near = 0x5500_0000_0000;
         assert_eq!(kernel.place(near), Some((near, near - CHUNK)));
         assert_eq!(kernel.asked, [near]);
@@ -551,7 +552,7 @@ mod tests {
     #[test]
     fn a_taken_spot_is_stepped_past_not_followed_far() {
         let near = 0x5500_0000_0000;
-        let mut kernel = FakeKernel::new(vec![near - 5 * CHUNK..near + CHUNK]);
+        let mut kernel = FakeKernel::new(&[(near - 5 * CHUNK, near + CHUNK)]);
         let lands = near - 7 * CHUNK;
         assert_eq!(kernel.place(near), Some((lands, lands - CHUNK)));
         assert_eq!(kernel.asked, [near, near - CHUNK, near - 3 * CHUNK, lands]);
@@ -564,7 +565,7 @@ mod tests {
     #[test]
     fn a_crowded_region_keeps_the_kernels_place_for_this_chunk_only() {
         let near = 0x5500_0000_0000;
-        let mut kernel = FakeKernel::new(vec![0..near + 1]);
+        let mut kernel = FakeKernel::new(&[(0, near + 1)]);
         let (x, next) = kernel.place(near).expect("maps");
         assert_eq!(x, FAR);
         let last = *kernel.asked.last().expect("asked");
@@ -581,10 +582,10 @@ mod tests {
     /// than wrap; with no preference (0) it asks once.
     #[test]
     fn asks_stop_at_the_bottom_and_no_preference_asks_once() {
-        let mut kernel = FakeKernel::new(vec![0..4 * CHUNK]);
+        let mut kernel = FakeKernel::new(&[(0, 4 * CHUNK)]);
         assert_eq!(kernel.place(3 * CHUNK), Some((FAR, CHUNK)));
         assert_eq!(kernel.asked, [3 * CHUNK, 2 * CHUNK]);
-        let mut kernel = FakeKernel::new(vec![]);
+        let mut kernel = FakeKernel::new(&[]);
         assert_eq!(kernel.place(0), Some((FAR, 0)));
         assert_eq!(kernel.asked, [0]);
     }

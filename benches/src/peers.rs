@@ -4,7 +4,7 @@
 //! JIT, Cranelift JIT) running our eBPF translation rewritten to direct
 //! packet access.
 
-use std::ffi::{c_char, c_int, c_uint, c_void, CString};
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 
 use cranebpf::cbpf;
 use cranebpf::ebpf::insn::{op, Insn};
@@ -42,6 +42,7 @@ extern "C" {
         netmask: u32,
     ) -> c_int;
     fn pcap_freecode(fp: *mut BpfProgram);
+    fn pcap_geterr(p: *mut c_void) -> *const c_char;
 }
 
 /// A classic program in `struct bpf_insn` form.
@@ -81,22 +82,33 @@ impl PcapCompiler {
     }
 
     /// Compiles with libpcap's optimiser and frees the result; returns the
-    /// instruction count.
+    /// instruction count. Panics where libpcap refuses `expr`: for the
+    /// benches' own expressions.
     pub fn compile(&self, expr: &str) -> usize {
-        let text = CString::new(expr).expect("no NUL in expressions");
+        self.try_compile(expr)
+            .unwrap_or_else(|e| panic!("pcap_compile refused {expr}: {e}"))
+    }
+
+    /// [`PcapCompiler::compile`], or why libpcap refused the expression.
+    pub fn try_compile(&self, expr: &str) -> Result<usize, String> {
+        let text = CString::new(expr).map_err(|_| "a NUL in the expression".to_string())?;
         let mut prog = BpfProgram {
             bf_len: 0,
             bf_insns: std::ptr::null_mut(),
         };
         // SAFETY: `self.0` is a live pcap_t, `prog` a writable
         // bpf_program, `text` a C string; pcap_freecode frees only what
-        // pcap_compile allocated. PCAP_NETMASK_UNKNOWN is 0xffffffff.
+        // pcap_compile allocated, and only when it succeeded.
+        // PCAP_NETMASK_UNKNOWN is 0xffffffff.
         unsafe {
-            let rc = pcap_compile(self.0, &mut prog, text.as_ptr(), 1, 0xffff_ffff);
-            assert_eq!(rc, 0, "pcap_compile refused {expr}");
+            if pcap_compile(self.0, &mut prog, text.as_ptr(), 1, 0xffff_ffff) != 0 {
+                return Err(CStr::from_ptr(pcap_geterr(self.0))
+                    .to_string_lossy()
+                    .into_owned());
+            }
             let n = prog.bf_len as usize;
             pcap_freecode(&mut prog);
-            n
+            Ok(n)
         }
     }
 }

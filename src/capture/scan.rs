@@ -332,12 +332,10 @@ fn run_items<'a, R: Items<'a>>(
     let bytes = reader.bytes();
     let mut ahead = Prefetch::new(bytes, reader.offset());
     let (mut packets, mut matched, mut packet_bytes) = (0u64, 0u64, 0u64);
-    // One runner per stretch of packets with the same link type: it keeps
-    // the native context across packets. A new link type ends the stretch.
     // tcpdump compiles its filter for the link type the file declares
-    // before reading a packet, so a filter that cannot be built for it
-    // fails even when no packet follows (an empty capture, or one of
-    // other interfaces' packets).
+    // before it reads a packet, so a filter that cannot be built for that
+    // link type fails even when no packet of it follows (a capture with
+    // no packets, or only packets of other interfaces).
     let declared = |cache: &mut FilterCache, reader: &R| match reader.declared_link_type() {
         Some((link_type, big_endian, offset)) if cache.link_type.is_none() => {
             let source = PacketSource::Savefile { big_endian };
@@ -356,6 +354,8 @@ fn run_items<'a, R: Items<'a>>(
         }
         _ => Ok(()),
     };
+    // One runner per stretch of packets with the same link type: it keeps
+    // the native context across packets. A new link type ends the stretch.
     let result = 'stretch: loop {
         if let Err(e) = declared(cache, reader) {
             break 'stretch Err(e);

@@ -10,7 +10,6 @@ use cranebpf::capture::{
     CaptureFilter, CaptureFilterError, Item, Mapped, Packet, Reader, Stream, Timestamp,
 };
 use cranebpf::cbpf::Program;
-use cranebpf::expr::PacketSource;
 use cranebpf::{Dialect, Engine, FilterError, FilterOptions};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -184,9 +183,8 @@ pub fn run_capture(
             return Ok(());
         };
         declared_built = true;
-        let source = PacketSource::Savefile { big_endian };
         filters
-            .for_link_type(link_type, source)
+            .for_savefile(link_type, big_endian)
             .map(drop)
             .map_err(|e| bad(&format!("byte offset {at}: link type {link_type}: {e}")))
     };

@@ -178,10 +178,19 @@ impl CaptureFilter {
     /// link type as libpcap compiles for a savefile in its byte order
     /// (what `tcpdump -r` does; see [`PacketSource`]).
     pub fn for_packet(&self, packet: &Packet<'_>) -> Result<Arc<Filter>, CaptureFilterError> {
-        let source = PacketSource::Savefile {
-            big_endian: packet.big_endian,
-        };
-        self.for_link_type(packet.link_type, source)
+        self.for_savefile(packet.link_type, packet.big_endian)
+    }
+
+    /// The filter for packets of `link_type` from a capture file written
+    /// in that byte order (see [`CaptureFilter::for_packet`]); what
+    /// tcpdump builds for the link type a file declares before its first
+    /// packet ([`super::Reader::declared_link_type`]).
+    pub fn for_savefile(
+        &self,
+        link_type: u32,
+        big_endian: bool,
+    ) -> Result<Arc<Filter>, CaptureFilterError> {
+        self.for_link_type(link_type, PacketSource::Savefile { big_endian })
     }
 
     /// The filter for packets of `link_type` (`LINKTYPE_*`) from `source`,

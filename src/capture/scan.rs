@@ -12,7 +12,6 @@
 
 use super::filter::{CaptureFilter, CaptureFilterError};
 use super::{CaptureError, Item, Packet, Reader};
-use crate::expr::PacketSource;
 use crate::Filter;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -338,8 +337,7 @@ fn run_items<'a, R: Items<'a>>(
     // no packets, or only packets of other interfaces).
     let declared = |cache: &mut FilterCache, reader: &R| match reader.declared_link_type() {
         Some((link_type, big_endian, offset)) if cache.link_type.is_none() => {
-            let source = PacketSource::Savefile { big_endian };
-            match filters.for_link_type(link_type, source) {
+            match filters.for_savefile(link_type, big_endian) {
                 Ok(f) => {
                     cache.filter = Some(f);
                     cache.link_type = Some((link_type, big_endian));

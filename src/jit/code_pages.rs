@@ -231,7 +231,8 @@ mod arena {
         text.checked_sub(1 << 30).map_or(0, |at| at & !(CHUNK - 1))
     }
 
-    /// Asks the kernel to place one more ask below a taken spot.
+    /// Asks for one chunk in all, the first at the spot wanted and each
+    /// later one lower (see [`place_near`]).
     pub(super) const NEAR_TRIES: u32 = 12;
 
     /// Maps a chunk at `near` or, where that spot is taken (the kernel then

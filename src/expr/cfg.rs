@@ -292,16 +292,10 @@ impl Graph {
         self.root = Some(Target::Block(top.head));
     }
 
-    /// Blocks reachable from the root, parents before children. The false
-    /// successor's subtree follows its parent, so it usually falls through.
-    pub fn order(&self) -> Vec<usize> {
-        let mut walk = OrderWalk::default();
-        self.order_into(&mut walk);
-        walk.order
-    }
-
-    /// [`Graph::order`] into `walk.order`, reusing the walk's memory (the
-    /// optimiser orders the graph several times per compile).
+    /// Blocks reachable from the root, parents before children, into
+    /// `walk.order` (the false successor's subtree follows its parent, so
+    /// it usually falls through), reusing the walk's memory (the optimiser
+    /// orders the graph several times per compile).
     pub(crate) fn order_into(&self, walk: &mut OrderWalk) {
         let OrderWalk {
             order: post,

@@ -2343,7 +2343,14 @@ impl Gen {
                 "too many registers needed to evaluate expression",
             ));
         }
-        let (lc, rc) = (fold(lhs)?, fold(rhs)?);
+        // Only literals count as known here: libpcap's optimiser folds
+        // arithmetic on constants (`1 + 2`) in its statement phase, after
+        // jumps have been threaded, so `tcp or 1 + 2 = 3` keeps the loads
+        // of `tcp` (and a truncated packet fails them) where `tcp or 3 = 3`
+        // does not. `fold` still refuses division by zero and long shifts.
+        fold(lhs)?;
+        fold(rhs)?;
+        let (lc, rc) = (literal(lhs), literal(rhs));
         if let (Some(a), Some(b)) = (lc, rc) {
             let holds = match code {
                 op::JEQ => a == b,
@@ -2359,9 +2366,9 @@ impl Gen {
                 // `x & m = 0` is `jset #m` negated (libpcap's peephole).
                 match (code, lhs) {
                     (op::JEQ, Arith::Bin(ArithOp::And, x, m))
-                        if k == 0 && fold(m)?.is_some_and(|m| m != 0) =>
+                        if k == 0 && k_operand(x, m).is_some_and(|m| m != 0) =>
                     {
-                        let m = fold(m)?.unwrap_or(0);
+                        let m = literal(m).unwrap_or(0);
                         self.eval(x, &mut stmts, &mut checks, 0)?;
                         let t = self.g.test(stmts, JSET, m);
                         let t = if negate { t } else { self.g.not(t) };
@@ -2427,10 +2434,8 @@ impl Gen {
         checks: &mut Vec<Frag>,
         depth: u32,
     ) -> Result<(), ExprError> {
-        if let Some(k) = fold(e)? {
-            stmts.push(Insn::stmt(op::LD | op::IMM, k));
-            return Ok(());
-        }
+        // Constant arithmetic is left for the optimiser to fold (see
+        // `relation`, which has refused division by zero and long shifts).
         match e {
             Arith::Num(k) => stmts.push(Insn::stmt(op::LD | op::IMM, *k)),
             Arith::Len => stmts.push(Insn::stmt(op::LD | op::W | op::LEN, 0)),
@@ -2440,7 +2445,7 @@ impl Gen {
             }
             Arith::Bin(o, a, b) => {
                 let alu = alu_op(*o);
-                match fold(b)? {
+                match k_operand(a, b) {
                     Some(k) => {
                         self.eval(a, stmts, checks, depth)?;
                         stmts.push(Insn::stmt(op::ALU | alu | op::K, k));
@@ -2602,7 +2607,7 @@ impl Gen {
             Arith::Num(_) | Arith::Len => false,
             Arith::Neg(a) => self.uses_x(a),
             Arith::Bin(_, a, b) => {
-                self.uses_x(a) || self.uses_x(b) || fold(b).ok().flatten().is_none()
+                self.uses_x(a) || self.uses_x(b) || k_operand(a, b).is_none()
             }
             // A constant-index load sets X only where X is free (see
             // `load`).
@@ -2716,6 +2721,27 @@ fn libpcap_registers(e: &Arith) -> u32 {
 
 /// The constant value of `e`, if it has one; refuses constant division by
 /// zero and shifts of 32 or more as libpcap does.
+/// `e`'s value when it is a number as written: what libpcap's optimiser
+/// knows as a constant before its statement phase.
+fn literal(e: &Arith) -> Option<u32> {
+    match e {
+        Arith::Num(k) => Some(*k),
+        _ => None,
+    }
+}
+
+/// The literal right operand `b` of `a OP b`, to be written as `OP #b`,
+/// unless `a` is constant too: libpcap computes arithmetic through X
+/// (`op x`) and makes it `op #b` only in its statement phase, so a
+/// constant `a OP b` must not meet a peephole (`sub #k; jeq #j` is
+/// `jeq #(j + k)`) that would decide its test before then.
+fn k_operand(a: &Arith, b: &Arith) -> Option<u32> {
+    match fold(a) {
+        Ok(None) => literal(b),
+        _ => None,
+    }
+}
+
 pub fn fold(e: &Arith) -> Result<Option<u32>, ExprError> {
     Ok(match e {
         Arith::Num(k) => Some(*k),

@@ -369,7 +369,12 @@ pub(super) fn number_block(
         let mut s = block.stmts[i];
         // X-operand ALU with a known X becomes the K form (not for a zero
         // divisor: `div #0` is refused by the kernel, `div x` returns 0).
-        if s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
+        // Arithmetic is rewritten or folded only in the statement phase,
+        // as libpcap's opt_stmt does (`alter`): in the branch phase
+        // `1 + 2` is a value of its own, not the constant 3, so a test on
+        // it is decided (and the jumps around it threaded, dropping loads a
+        // truncated packet fails) only where libpcap decides it.
+        if rewrite && s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
             if let Some(c) = nums.constant(vals[X]) {
                 if !(c == 0 && matches!(s.op(), op::DIV | op::MOD)) {
                     s = Insn::stmt(op::ALU | s.op() | op::K, c);
@@ -456,7 +461,7 @@ pub(super) fn number_block(
             (op::ALU, _) => {
                 let a = vals[A];
                 if s.op() == op::NEG {
-                    if let Some(c) = nums.constant(a) {
+                    if let Some(c) = nums.constant(a).filter(|_| rewrite) {
                         s = Insn::stmt(op::LD | op::IMM, c.wrapping_neg());
                         changed = true;
                         (A, Key::Const(s.k))
@@ -470,14 +475,16 @@ pub(super) fn number_block(
                         op::AND => s.k == u32::MAX,
                         _ => false,
                     };
-                    if identity {
+                    if identity && rewrite {
                         changed = true;
                         continue;
                     }
                     // `and #0` / `mul #0` give 0 whatever A holds (libpcap
                     // folds these too, dropping the load that fed them).
                     let absorbing = matches!(s.op(), op::AND | op::MUL) && s.k == 0;
-                    let folded = if absorbing {
+                    let folded = if !rewrite {
+                        None
+                    } else if absorbing {
                         Some(0)
                     } else {
                         nums.constant(a).and_then(|c| alu_fold(s.code, c, s.k))
@@ -565,13 +572,6 @@ pub(super) fn liveness(g: &Graph, order: &[usize], live_in: &mut Vec<RegSet>) {
         let (uses, defs) = block_uses_defs(&block.stmts);
         live_in[b] = uses | (out & !defs);
     }
-}
-
-/// Predecessor edges of every reachable block, in `order`.
-pub(super) fn predecessors(g: &Graph, order: &[usize]) -> Preds {
-    let mut preds = Preds::default();
-    preds.compute(g, order);
-    preds
 }
 
 impl Preds {

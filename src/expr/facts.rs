@@ -15,7 +15,6 @@
 //! chains are O(n) long and a pass asks O(n) questions, and the walks were
 //! most of the optimiser's time.
 
-use super::cfg::{Graph, Test};
 use super::dataflow::FxMap;
 use crate::cbpf::insn::op;
 
@@ -110,22 +109,23 @@ impl FactChains {
     }
 
     /// The facts on edge `(p, side)`: those known on entry to `p`
-    /// (`facts_in`), plus the outcome of p's test (on A's value number
-    /// `at_test_a[p]`).
+    /// (`facts_in`), plus the outcome of p's test (`test_ops[p]`: jump op
+    /// and operand, see `PassMemory::test_ops`) on A's value number
+    /// `at_test_a[p]`.
     #[inline]
     pub(super) fn on_edge(
         &mut self,
-        g: &Graph,
+        test_ops: &[(u16, u32)],
         at_test_a: &[u32],
         facts_in: &[u32],
         (p, side): (usize, bool),
     ) -> u32 {
-        match g.blocks[p].test {
-            Test::Jump { code, k } if code & op::X == 0 => {
+        match test_ops[p] {
+            (0, _) => facts_in[p],
+            (jop, k) => {
                 let edge = 2 * p as u32 + side as u32;
-                self.push((at_test_a[p], code & 0xf0, k, side, edge), facts_in[p])
+                self.push((at_test_a[p], jop, k, side, edge), facts_in[p])
             }
-            _ => facts_in[p],
         }
     }
 

@@ -20,8 +20,8 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 
 use super::cfg::{with_kept_memory, Graph, Target, Test};
 use super::dataflow::{
-    entry_values, number_block, number_copy, predecessors, set_target, targets, test_uses,
-    uses_defs, FxHasher, FxMap, Numbering, RegSet, Workspace, A,
+    entry_values, number_block, number_copy, set_target, targets, test_uses,
+    uses_defs, FxHasher, FxMap, Numbering, RegSet, Workspace, A, X,
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
@@ -106,6 +106,10 @@ struct PassMemory {
     facts_in: Vec<u32>,
     edges: Vec<u32>,
     edge_facts: Vec<[u32; 2]>,
+    /// Per block, its test as the branch phase sees it, for the facts:
+    /// (jump op, k) for a test on a constant, (jump op | X, X's value
+    /// number) for a test on X, (0, 0) for none.
+    test_ops: Vec<(u16, u32)>,
     /// Block merging's index: canonical blocks by content hash, the chain
     /// of blocks whose hashes collide, and where each merged block went.
     canon: FxMap<u64, usize>,
@@ -114,26 +118,37 @@ struct PassMemory {
 }
 
 /// libpcap's `opt_root`: a root whose test goes the same way either way is
-/// skipped, its statements moved into the next block.
+/// skipped, and so is every block after it that does the same; the first
+/// root's statements go before the new root's. The skipped blocks' own
+/// statements are dropped, as libpcap drops them (their loads do not run,
+/// so a packet too short for them is not refused by them), and a return
+/// reached this way runs no statements.
 fn skip_undecided_root(g: &mut Graph) {
-    while let Some(Target::Block(r)) = g.root {
-        let b = g.blocks[r].clone();
-        if b.jt != b.jf {
+    let Some(Target::Block(r)) = g.root else {
+        return;
+    };
+    let mut to = Target::Block(r);
+    while let Target::Block(b) = to {
+        let block = &g.blocks[b];
+        if block.jt != block.jf {
+            break;
+        }
+        to = block.jt;
+    }
+    if let Target::Block(n) = to {
+        if n == r {
             return;
         }
-        let order = g.order();
-        let preds = predecessors(g, &order);
-        match b.jt {
-            Target::Block(n) if preds[n].iter().all(|&(p, _)| p == r) => {
-                let mut stmts = b.stmts;
-                stmts.extend(g.blocks[n].stmts.iter().copied());
-                g.blocks[n].stmts = stmts;
-                g.root = Some(b.jt);
-            }
-            Target::Block(_) => return,
-            leaf => g.root = Some(leaf),
+        // The skipped chain is the only way into `n` (the graph has no
+        // cycles), so its statements can grow. (libpcap would crash on a
+        // root without statements here; `n` keeps its own.)
+        let mut stmts = std::mem::take(&mut g.blocks[r].stmts);
+        if !stmts.is_empty() {
+            stmts.extend(g.blocks[n].stmts.iter().copied());
+            g.blocks[n].stmts = stmts;
         }
     }
+    g.root = Some(to);
 }
 
 /// One pass; `surveyed`: the workspace's order and predecessors are
@@ -163,6 +178,7 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         facts_in,
         edges,
         edge_facts,
+        test_ops,
         ..
     } = mem;
     let Workspace {
@@ -185,6 +201,8 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     numbering.reset(g);
     at_test_a.clear();
     at_test_a.resize(g.blocks.len(), 0);
+    test_ops.clear();
+    test_ops.resize(g.blocks.len(), (0, 0));
     for &b in order {
         let mut vals = entry_values(b, root, preds, numbering);
         let Numbering { nums, exit, .. } = &mut *numbering;
@@ -196,6 +214,15 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         } else {
             // Values only; just a test on a constant is resolved.
             let copy = number_copy(&g.blocks[b], scratch, &mut vals, nums);
+            // A test on X of known value is a test on that constant (the
+            // copy has it so; libpcap's opt_peep rewrites it in either
+            // phase), and one on X of unknown value a fact about that
+            // value, as libpcap's fold_edge compares X operands.
+            test_ops[b] = match copy.test {
+                Test::Jump { code, .. } if code & op::X != 0 => (code & 0xf8, vals[X]),
+                Test::Jump { code, k } => (code & 0xf0, k),
+                Test::Always => (0, 0),
+            };
             let blk = &mut g.blocks[b];
             if copy.jt == copy.jf && blk.jt != blk.jf {
                 blk.jt = copy.jt;
@@ -310,7 +337,7 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     for &b in order {
         edges.clear();
         for &edge in &preds[b] {
-            edges.push(chains.on_edge(g, at_test_a, facts_in, edge));
+            edges.push(chains.on_edge(test_ops, at_test_a, facts_in, edge));
         }
         facts_in[b] = chains.meet(edges);
     }
@@ -320,7 +347,8 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     edge_facts.resize(g.blocks.len(), [NO_FACT; 2]);
     for &p in order {
         for side in [false, true] {
-            edge_facts[p][side as usize] = chains.on_edge(g, at_test_a, facts_in, (p, side));
+            edge_facts[p][side as usize] =
+                chains.on_edge(test_ops, at_test_a, facts_in, (p, side));
         }
     }
     chains.index();
@@ -340,11 +368,9 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
                     Test::Always => cb.jt,
                     // Both ways lead to the same place: the test is moot.
                     Test::Jump { .. } if cb.jt == cb.jf => cb.jt,
-                    Test::Jump { code, k } => {
-                        if code & op::X != 0 {
-                            break;
-                        }
-                        match chains.implied(facts, at_test_a[c], code & 0xf0, k) {
+                    Test::Jump { .. } => {
+                        let (jop, k) = test_ops[c];
+                        match chains.implied(facts, at_test_a[c], jop, k) {
                             Some(true) => cb.jt,
                             Some(false) => cb.jf,
                             None => break,

@@ -2363,16 +2363,21 @@ impl Gen {
         let mut stmts = Stmts::new();
         let test = match rc {
             Some(k) => {
-                // `x & m = 0` is `jset #m` negated (libpcap's peephole).
                 match (code, lhs) {
-                    (op::JEQ, Arith::Bin(ArithOp::And, x, m))
-                        if k == 0 && k_operand(x, m).is_some_and(|m| m != 0) =>
+                    // `a & m` and `a - m` tested by `jeq` are computed
+                    // through X (`and x`), as libpcap computes them: its
+                    // peepholes (`and #m; jeq #0` is `jset #m` with the
+                    // exits swapped, `sub #m; jeq #k` is `jeq #(k + m)`)
+                    // meet them only once the statement phase has made
+                    // them `and #m`, after jumps have been threaded and
+                    // tests pulled up as the test first stood.
+                    (op::JEQ, Arith::Bin(o @ (ArithOp::And | ArithOp::Sub), a, b))
+                        if k_operand(a, b).is_some() =>
                     {
-                        let m = literal(m).unwrap_or(0);
-                        self.eval(x, &mut stmts, &mut checks, 0)?;
-                        let t = self.g.test(stmts, JSET, m);
-                        let t = if negate { t } else { self.g.not(t) };
-                        return self.with_checks(checks, t);
+                        let mut literal_checks = Vec::new();
+                        self.operands(a, b, &mut stmts, &mut checks, &mut literal_checks, 0)?;
+                        stmts.push(Insn::stmt(op::ALU | alu_op(*o) | op::X, 0));
+                        self.g.test(stmts, op::JMP | code | op::K, k)
                     }
                     _ => {
                         self.eval(lhs, &mut stmts, &mut checks, 0)?;

@@ -469,10 +469,11 @@ pub(super) fn number_block(
                         (A, Key::Neg(a))
                     }
                 } else if s.src() == op::K {
+                    // libpcap's (opt_stmt with `alter`): not `sub #0`,
+                    // `mul #1` or `and #0xffffffff`, which it keeps (the
+                    // last becomes its `jset #0xffffffff`, "always").
                     let identity = match s.op() {
-                        op::ADD | op::SUB | op::OR | op::XOR | op::LSH | op::RSH => s.k == 0,
-                        op::MUL | op::DIV => s.k == 1,
-                        op::AND => s.k == u32::MAX,
+                        op::ADD | op::OR | op::XOR | op::LSH | op::RSH => s.k == 0,
                         _ => false,
                     };
                     if identity && rewrite {
@@ -501,7 +502,10 @@ pub(super) fn number_block(
                         }
                     }
                 } else {
-                    (A, Key::Alu(s.op(), a, vals[X]))
+                    // `op x` is not `op #k` even where X holds k: libpcap's
+                    // value numbers include the operand's form, and only
+                    // its statement phase writes `op x` as `op #k`.
+                    (A, Key::Alu(s.op() | op::X, a, vals[X]))
                 }
             }
             _ => {

@@ -2528,16 +2528,17 @@ impl Gen {
         };
         checks.extend(check);
         if transport {
+            // Even a constant index is added to the header length at run
+            // time (`ld #k; ldxb 4*([n]&0xf); add x; tax; ld [x + n]`), as
+            // libpcap writes it: until its statement phase makes that
+            // `ld [x + n + k]`, `tcp[2:2]` is a value of its own, not the
+            // `tcp dst port` load, so tests on one do not decide the other
+            // before jumps are threaded.
             let mut index_checks = Vec::new();
-            match fold(index)? {
-                Some(k) => stmts.extend(self.transport_load(size, k)),
-                None => {
-                    self.eval(index, stmts, &mut index_checks, depth)?;
-                    self.add_iphdrlen(stmts, depth)?;
-                    stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
-                    stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
-                }
-            }
+            self.eval(index, stmts, &mut index_checks, depth)?;
+            self.add_iphdrlen(stmts, depth)?;
+            stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
+            stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
             let is_proto = self.abbrev(proto, col)?;
             let nf = self.not_fragment();
             let mut b = self.g.and(is_proto, nf);

@@ -25,7 +25,7 @@ use super::dataflow::{
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
-use crate::cbpf::insn::op;
+use crate::cbpf::insn::{op, Insn};
 
 /// Runs optimisation passes until nothing changes.
 ///
@@ -115,6 +115,35 @@ struct PassMemory {
     canon: FxMap<u64, usize>,
     same_hash: Vec<Option<usize>>,
     remap: Vec<Option<usize>>,
+}
+
+/// The first `ld #k; [ldxb 4*([n]&0xf);] add x; tax; ld [x + off]` in
+/// `stmts` made `[ldxb 4*([n]&0xf);] ld [x + off + k]`; whether there
+/// was one.
+fn fold_transport_index(stmts: &mut super::cfg::Stmts) -> bool {
+    let add_x = Insn::stmt(op::ALU | op::ADD | op::X, 0);
+    let tax = Insn::stmt(op::MISC | op::TAX, 0);
+    for i in 0..stmts.len() {
+        if stmts[i].code != op::LD | op::IMM {
+            continue;
+        }
+        let msh = stmts.get(i + 1).is_some_and(|s| s.code == op::LDX | op::B | op::MSH);
+        let at = i + 1 + msh as usize;
+        let (Some(&add), Some(&t), Some(&load)) = (stmts.get(at), stmts.get(at + 1), stmts.get(at + 2))
+        else {
+            return false;
+        };
+        if add != add_x || t != tax || load.class() != op::LD || load.mode() != op::IND {
+            continue;
+        }
+        let k = stmts[i].k;
+        stmts[at + 2].k = load.k.wrapping_add(k);
+        stmts.remove(at + 1);
+        stmts.remove(at);
+        stmts.remove(i);
+        return true;
+    }
+    false
 }
 
 /// libpcap's `opt_root`: a root whose test goes the same way either way is
@@ -271,6 +300,17 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     for &b in order {
         let block = &g.blocks[b];
         let a_live_after = targets(block).any(|(_, t)| live_of(t, live_in) & (1 << A) != 0);
+        // libpcap's "ugly special case" for `tcp[k]` (its statement phase
+        // only: until then stores sit between the statements):
+        // `ld #k; [ldxb 4*([n]&0xf);] add x; tax; ld [x + off]` is
+        // `[ldxb 4*([n]&0xf);] ld [x + off + k]` when X is not needed
+        // after the block (it then holds the header length, not the sum).
+        let x_live_after = targets(block).any(|(_, t)| live_of(t, live_in) & (1 << X) != 0);
+        if rewrite && !x_live_after && fold_transport_index(&mut g.blocks[b].stmts) {
+            changed = true;
+            reshaped = true;
+        }
+        let block = &g.blocks[b];
         let (Some(last), Test::Jump { code, k }) = (block.stmts.last().copied(), block.test) else {
             continue;
         };

@@ -2612,9 +2612,7 @@ impl Gen {
         match e {
             Arith::Num(_) | Arith::Len => false,
             Arith::Neg(a) => self.uses_x(a),
-            Arith::Bin(_, a, b) => {
-                self.uses_x(a) || self.uses_x(b) || k_operand(a, b).is_none()
-            }
+            Arith::Bin(_, a, b) => self.uses_x(a) || self.uses_x(b) || k_operand(a, b).is_none(),
             // A constant-index load sets X only where X is free (see
             // `load`).
             Arith::Load { proto, index, .. } => {

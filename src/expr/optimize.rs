@@ -20,8 +20,8 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 
 use super::cfg::{with_kept_memory, Graph, Target, Test};
 use super::dataflow::{
-    entry_values, number_block, number_copy, set_target, targets, test_uses,
-    uses_defs, FxHasher, FxMap, Numbering, RegSet, Workspace, A, X,
+    entry_values, number_block, number_copy, set_target, targets, test_uses, uses_defs, FxHasher,
+    FxMap, Numbering, RegSet, Workspace, A, X,
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
@@ -127,9 +127,12 @@ fn fold_transport_index(stmts: &mut super::cfg::Stmts) -> bool {
         if stmts[i].code != op::LD | op::IMM {
             continue;
         }
-        let msh = stmts.get(i + 1).is_some_and(|s| s.code == op::LDX | op::B | op::MSH);
+        let msh = stmts
+            .get(i + 1)
+            .is_some_and(|s| s.code == op::LDX | op::B | op::MSH);
         let at = i + 1 + msh as usize;
-        let (Some(&add), Some(&t), Some(&load)) = (stmts.get(at), stmts.get(at + 1), stmts.get(at + 2))
+        let (Some(&add), Some(&t), Some(&load)) =
+            (stmts.get(at), stmts.get(at + 1), stmts.get(at + 2))
         else {
             return false;
         };
@@ -387,8 +390,7 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     edge_facts.resize(g.blocks.len(), [NO_FACT; 2]);
     for &p in order {
         for side in [false, true] {
-            edge_facts[p][side as usize] =
-                chains.on_edge(test_ops, at_test_a, facts_in, (p, side));
+            edge_facts[p][side as usize] = chains.on_edge(test_ops, at_test_a, facts_in, (p, side));
         }
     }
     chains.index();

@@ -197,7 +197,7 @@ impl Numbers {
         id
     }
 
-    fn constant(&self, v: u32) -> Option<u32> {
+    pub(super) fn constant(&self, v: u32) -> Option<u32> {
         self.consts.get(v as usize).copied().flatten()
     }
 }

@@ -246,15 +246,6 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         } else {
             // Values only; just a test on a constant is resolved.
             let copy = number_copy(&g.blocks[b], scratch, &mut vals, nums);
-            // A test on X of known value is a test on that constant (the
-            // copy has it so; libpcap's opt_peep rewrites it in either
-            // phase), and one on X of unknown value a fact about that
-            // value, as libpcap's fold_edge compares X operands.
-            test_ops[b] = match copy.test {
-                Test::Jump { code, .. } if code & op::X != 0 => (code & 0xf8, vals[X]),
-                Test::Jump { code, k } => (code & 0xf0, k),
-                Test::Always => (0, 0),
-            };
             let blk = &mut g.blocks[b];
             if copy.jt == copy.jf && blk.jt != blk.jf {
                 blk.jt = copy.jt;
@@ -373,6 +364,24 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         let merged = intern(g, mem, moved);
         reshaped |= moved || merged;
         return Change::of(changed || merged, reshaped);
+    }
+    // The tests as the peepholes above left them (a `jeq #0` may have
+    // become a `jset`, its exits swapped). A test on X of known value is
+    // a test on that constant (libpcap's opt_peep rewrites it in either
+    // phase), and one on X of unknown value a fact about that value, as
+    // libpcap's fold_edge compares X operands.
+    for &b in order {
+        test_ops[b] = match g.blocks[b].test {
+            Test::Jump { code, .. } if code & op::X != 0 => {
+                let x = numbering.exit[b][X];
+                match numbering.nums.constant(x) {
+                    Some(c) => (code & 0xf0, c),
+                    None => (code & 0xf8, x),
+                }
+            }
+            Test::Jump { code, k } => (code & 0xf0, k),
+            Test::Always => (0, 0),
+        };
     }
     chains.clear();
     facts_in.clear();

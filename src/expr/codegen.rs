@@ -2723,8 +2723,6 @@ fn libpcap_registers(e: &Arith) -> u32 {
     }
 }
 
-/// The constant value of `e`, if it has one; refuses constant division by
-/// zero and shifts of 32 or more as libpcap does.
 /// `e`'s value when it is a number as written: what libpcap's optimiser
 /// knows as a constant before its statement phase.
 fn literal(e: &Arith) -> Option<u32> {
@@ -2746,6 +2744,8 @@ fn k_operand(a: &Arith, b: &Arith) -> Option<u32> {
     }
 }
 
+/// The constant value of `e`, if it has one; refuses constant division by
+/// zero and shifts of 32 or more as libpcap does.
 pub fn fold(e: &Arith) -> Result<Option<u32>, ExprError> {
     Ok(match e {
         Arith::Num(k) => Some(*k),

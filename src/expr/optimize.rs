@@ -233,8 +233,6 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     numbering.reset(g);
     at_test_a.clear();
     at_test_a.resize(g.blocks.len(), 0);
-    test_ops.clear();
-    test_ops.resize(g.blocks.len(), (0, 0));
     for &b in order {
         let mut vals = entry_values(b, root, preds, numbering);
         let Numbering { nums, exit, .. } = &mut *numbering;
@@ -370,6 +368,8 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     // a test on that constant (libpcap's opt_peep rewrites it in either
     // phase), and one on X of unknown value a fact about that value, as
     // libpcap's fold_edge compares X operands.
+    test_ops.clear();
+    test_ops.resize(g.blocks.len(), (0, 0));
     for &b in order {
         test_ops[b] = match g.blocks[b].test {
             Test::Jump { code, .. } if code & op::X != 0 => {

@@ -64,16 +64,6 @@ pub fn generate(
     netmask: u32,
     source: PacketSource,
 ) -> Result<Graph, ExprError> {
-    // Scratch registers for the variable parts of offsets come first
-    // (reserved whether or not used, so arithmetic never collides with
-    // them); arithmetic temporaries follow.
-    let (reg_linkhdr, reg_linkpl, scratch_base) = if link.has_radio_header() {
-        (0, 1, 2)
-    } else if link.has_variable_payload() {
-        (0, 0, 1)
-    } else {
-        (0, 0, 0)
-    };
     let var = |v: Var, k: u32| Off { var: Some(v), k };
     let (off_linkhdr, off_llc) = if link.is_802_11() {
         let hdr = if link.has_radio_header() {
@@ -109,12 +99,10 @@ pub fn generate(
         mpls_depth: 0,
         ppp_inner: false,
         off_linkhdr,
-        reg_linkhdr,
-        reg_linkpl,
-        scratch_base,
-        x_holds_operand: false,
-        used_linkhdr: false,
-        used_linkpl: false,
+        regs: Regs::default(),
+        reg_linkhdr: None,
+        reg_linkpl: None,
+        out_of_regs: false,
         atm: link == LinkType::SunAtm,
         prev_link: None,
         geneve: false,
@@ -128,7 +116,42 @@ pub fn generate(
     // the link type later tests see).
     gen.link = link;
     gen.prologue();
+    if gen.out_of_regs {
+        return Err(too_many_registers());
+    }
     Ok(gen.g)
+}
+
+/// libpcap's words when its 16 scratch registers are all taken.
+fn too_many_registers() -> ExprError {
+    ExprError::semantic(1, "too many registers needed to evaluate expression")
+}
+
+/// libpcap's scratch register allocator (`alloc_reg`, `free_reg`): a
+/// cursor that moves on past taken registers and stays where it found a
+/// free one, so the registers a program uses, seen in its listing, are
+/// the ones libpcap's uses.
+#[derive(Default)]
+struct Regs {
+    taken: u16,
+    cursor: u32,
+}
+
+impl Regs {
+    fn alloc(&mut self) -> Result<u32, ExprError> {
+        for _ in 0..op::MEMWORDS {
+            if self.taken & (1 << self.cursor) == 0 {
+                self.taken |= 1 << self.cursor;
+                return Ok(self.cursor);
+            }
+            self.cursor = (self.cursor + 1) % op::MEMWORDS;
+        }
+        Err(too_many_registers())
+    }
+
+    fn free(&mut self, reg: u32) {
+        self.taken &= !(1 << reg);
+    }
 }
 
 /// Which run-time length an offset's variable part is.
@@ -209,18 +232,16 @@ struct Gen {
     /// the packet's (after any radio header), or the PPP header's after
     /// `pppoes`.
     off_linkhdr: Off,
-    /// Scratch registers holding [`Var::LinkHdr`] and [`Var::LinkPl`].
-    reg_linkhdr: u32,
-    reg_linkpl: u32,
-    /// First scratch register free for arithmetic.
-    scratch_base: u32,
-    /// X holds an operand while the other is computed: a constant-index
-    /// load is then absolute rather than libpcap's `ldx #k` form.
-    x_holds_operand: bool,
-    /// Whether any load used each variable part (the prologue computes
-    /// only what is used, as libpcap's).
-    used_linkhdr: bool,
-    used_linkpl: bool,
+    /// The scratch registers in use.
+    regs: Regs,
+    /// Scratch registers holding [`Var::LinkHdr`] and [`Var::LinkPl`],
+    /// taken when a load first uses them, as libpcap's are (the prologue
+    /// computes only what is used).
+    reg_linkhdr: Option<u32>,
+    reg_linkpl: Option<u32>,
+    /// A variable part needed a register when none was free (reported
+    /// when generation ends).
+    out_of_regs: bool,
     /// Sun raw ATM's pseudo-header is there (it stays after `lane`).
     atm: bool,
     /// The link type `lane` replaced by Ethernet (libpcap's
@@ -269,14 +290,14 @@ impl Gen {
     /// `insert_compute_vloffsets`), and for PPI the check that the packet
     /// holds 802.11 (`gen_ppi_dlt_check`).
     fn prologue(&mut self) {
-        if self.link == LinkType::Pflog && self.used_linkpl {
+        if let (LinkType::Pflog, Some(pl)) = (self.link, self.reg_linkpl) {
             // pflog's header length: its first byte, rounded up to 4.
             if let Some(Target::Block(root)) = self.g.root {
                 let mut stmts = smallvec![
                     ld(op::B, 0),
                     Insn::stmt(op::ALU | op::ADD | op::K, 3),
                     Insn::stmt(op::ALU | op::AND | op::K, 0xffff_fffc),
-                    Insn::stmt(op::ST, self.reg_linkpl),
+                    Insn::stmt(op::ST, pl),
                     Insn::stmt(op::MISC | op::TAX, 0),
                 ];
                 let block = &mut self.g.blocks[root];
@@ -294,9 +315,17 @@ impl Gen {
         let stmt = Insn::stmt;
         let jset = |k| Test::Jump { code: JSET, k };
         let radio = self.link.has_radio_header();
-        let need_pl = self.used_linkpl;
-        let need_hdr = self.used_linkhdr || (need_pl && radio);
-        let (hdr, pl) = (self.reg_linkhdr, self.reg_linkpl);
+        let need_pl = self.reg_linkpl.is_some();
+        // The payload's offset starts from the radio header's length:
+        // libpcap takes that register now if no load took it.
+        if need_pl && radio {
+            self.var_reg(Var::LinkHdr);
+        }
+        let need_hdr = self.reg_linkhdr.is_some();
+        let (hdr, pl) = (
+            self.reg_linkhdr.unwrap_or_default(),
+            self.reg_linkpl.unwrap_or_default(),
+        );
         let root_t = Target::Block(root);
         let mut entry = root;
         if need_pl {
@@ -505,18 +534,25 @@ impl Gen {
         self.load_at(size, self.off_linkhdr + (skf::AD_OFF + ad) as u32)
     }
 
-    /// The scratch register of a variable part, marked as used.
+    /// The scratch register of a variable part, taken on first use.
     fn var_reg(&mut self, v: Var) -> u32 {
-        match v {
-            Var::LinkHdr => {
-                self.used_linkhdr = true;
-                self.reg_linkhdr
+        let slot = match v {
+            Var::LinkHdr => &mut self.reg_linkhdr,
+            Var::LinkPl => &mut self.reg_linkpl,
+            Var::Reg(r) => return r,
+        };
+        if let Some(r) = *slot {
+            return r;
+        }
+        match self.regs.alloc() {
+            Ok(r) => {
+                *slot = Some(r);
+                r
             }
-            Var::LinkPl => {
-                self.used_linkpl = true;
-                self.reg_linkpl
+            Err(_) => {
+                self.out_of_regs = true;
+                0
             }
-            Var::Reg(r) => r,
         }
     }
 
@@ -566,12 +602,9 @@ impl Gen {
         self.test_at(size, off, JEQ, k)
     }
 
-    /// `ld size [off]; and mask; jeq k` (no `and` for a full mask).
+    /// `ld size [off]; and mask; jeq k` (no `and` for a full mask; an
+    /// empty one, `net 0/0`, is tested as libpcap tests it, `and #0`).
     fn mcmp(&mut self, size: u16, off: impl Into<Off>, mask: u32, k: u32) -> Frag {
-        if mask == 0 && k == 0 {
-            // `net 0/0`: nothing to compare (libpcap emits no load either).
-            return self.g.constant(true);
-        }
         let full = match size {
             op::B => 0xff,
             op::H => 0xffff,
@@ -1770,18 +1803,24 @@ impl Gen {
                     u128::MAX << (128 - prefix)
                 };
                 self.by_dir(dir, col, |s, src| {
-                    let lt = s.linktype(ETHERTYPE_IPV6, col)?;
+                    // libpcap's gen_hostop6: every word compared, masked
+                    // (`and #0` where the prefix ends before it), generated
+                    // last word first and the link-layer type after them
+                    // (the order in which a variable offset's register is
+                    // taken).
                     let base = s.off_nl + if src { 8 } else { 24 };
-                    let mut parts = vec![lt];
-                    for w in 0..4u32 {
-                        let shift = 96 - 32 * w;
-                        let m = (mask >> shift) as u32;
-                        if m != 0 {
-                            let a = (full >> shift) as u32;
-                            parts.push(s.mcmp(op::W, base + 4 * w, m, a));
-                        }
-                    }
-                    Ok(s.and_all(parts))
+                    let mut words: Vec<Frag> = (0..4u32)
+                        .rev()
+                        .map(|w| {
+                            let shift = 96 - 32 * w;
+                            let (a, m) = ((full >> shift) as u32, (mask >> shift) as u32);
+                            s.mcmp(op::W, base + 4 * w, m, a)
+                        })
+                        .collect();
+                    words.reverse();
+                    let lt = s.linktype(ETHERTYPE_IPV6, col)?;
+                    words.insert(0, lt);
+                    Ok(s.and_all(words))
                 })
             }
         }
@@ -1818,20 +1857,11 @@ impl Gen {
         // One "portop" per protocol, as libpcap: each path then knows which
         // protocol it is on. IPv6: plain next-header test, ports right after
         // the fixed header.
-        let mut ops6 = Vec::new();
-        for &p in &protos {
-            let pc = self.cmp(op::B, self.off_nl + 6, p);
-            let ports = self.by_dir(dir, col, |s, src| {
-                let off = s.off_nl + 40 + if src { 0 } else { 2 };
-                let load = s.load_at(op::H, off);
-                Ok(field(s, load))
-            })?;
-            ops6.push(self.g.and(pc, ports));
-        }
-        let lt6 = self.linktype(ETHERTYPE_IPV6, col)?;
-        let any6 = self.or_all(ops6);
-        let v6 = self.g.and(lt6, any6);
+        // Generated as libpcap generates them (IPv4 first, each family's
+        // link-layer type before its protocols: the order in which
+        // variable offsets take their registers).
         // IPv4: protocol, first fragment, then ports after the IHL.
+        let lt4 = self.linktype(ETHERTYPE_IP, col)?;
         let mut ops4 = Vec::new();
         for &p in &protos {
             let pc = self.cmp(op::B, self.off_nl + 9, p);
@@ -1842,9 +1872,21 @@ impl Gen {
             })?;
             ops4.push(self.and_all(vec![pc, nf, ports]));
         }
-        let lt4 = self.linktype(ETHERTYPE_IP, col)?;
         let any4 = self.or_all(ops4);
         let v4 = self.g.and(lt4, any4);
+        let lt6 = self.linktype(ETHERTYPE_IPV6, col)?;
+        let mut ops6 = Vec::new();
+        for &p in &protos {
+            let pc = self.cmp(op::B, self.off_nl + 6, p);
+            let ports = self.by_dir(dir, col, |s, src| {
+                let off = s.off_nl + 40 + if src { 0 } else { 2 };
+                let load = s.load_at(op::H, off);
+                Ok(field(s, load))
+            })?;
+            ops6.push(self.g.and(pc, ports));
+        }
+        let any6 = self.or_all(ops6);
+        let v6 = self.g.and(lt6, any6);
         Ok(self.g.or(v6, v4))
     }
 
@@ -2071,19 +2113,9 @@ impl Gen {
         // constant part plus A: the protocol type field, the frame (past
         // the options), and its payload (past an Ethernet header when
         // the protocol type is TEB).
-        let (r_type, r_hdr, r_pl) = (
-            self.scratch_base,
-            self.scratch_base + 1,
-            self.scratch_base + 2,
-        );
-        if r_pl >= op::MEMWORDS {
-            // libpcap's words: it refuses at the same `geneve`.
-            return Err(ExprError::semantic(
-                col,
-                "too many registers needed to evaluate expression",
-            ));
-        }
-        self.scratch_base += 3;
+        // (libpcap takes the three registers in this order; it refuses
+        // here when they run out.)
+        let (r_type, r_hdr, r_pl) = (self.regs.alloc()?, self.regs.alloc()?, self.regs.alloc()?);
         let alu = |o: u16, k: u32| stmt(op::ALU | o | op::K, k);
         let offsets = smallvec![
             alu(op::ADD, self.off_nl.k.wrapping_add(8)),
@@ -2158,10 +2190,10 @@ impl Gen {
     /// libpcap's dialect ([`crate::cbpf::libpcap`]), unoptimised as libpcap
     /// leaves them.
     fn protochain(&mut self, proto: Proto, v: u32, col: usize) -> Result<Frag, ExprError> {
+        // libpcap takes a scratch register on entry and frees it on the
+        // way out, but not when it splits into the IPv4 and IPv6 halves.
+        let reg = self.regs.alloc()?;
         if proto == Proto::Default {
-            // libpcap allocates a scratch register here and never frees
-            // it; each half then takes the next.
-            self.scratch_base += 1;
             let v4 = self.protochain(Proto::Ip, v, col)?;
             let v6 = self.protochain(Proto::Ip6, v, col)?;
             return Ok(self.g.or(v4, v6));
@@ -2173,7 +2205,6 @@ impl Gen {
                 "'protochain' not supported with variable length headers",
             ));
         }
-        let reg = self.scratch_slot(0)?;
         const IPPROTO_HOPOPTS: u32 = 0;
         const IPPROTO_ROUTING: u32 = 43;
         const IPPROTO_FRAGMENT: u32 = 44;
@@ -2290,6 +2321,7 @@ impl Gen {
             .collect();
         self.g.unoptimizable = true;
         let b = self.g.test(stmts, JEQ, v);
+        self.regs.free(reg);
         Ok(self.g.and(b0, b))
     }
 
@@ -2323,6 +2355,12 @@ impl Gen {
 
     // ---- arithmetic relations ----
 
+    /// `lhs REL rhs`, as libpcap's gen_relation writes it: both values
+    /// into scratch registers, then `ldx M[rhs]; ld M[lhs]` and a test on
+    /// X (`=` as `sub x; jeq #0`). The optimiser makes this what libpcap's
+    /// makes it (constants folded, `jeq #k`, `jset`); where libpcap leaves
+    /// a program unoptimised (802.11 payloads, `protochain`, `geneve`),
+    /// this is the program.
     fn relation(&mut self, rel: RelOp, lhs: &Arith, rhs: &Arith) -> Result<Frag, ExprError> {
         let (code, negate) = match rel {
             RelOp::Eq => (op::JEQ, false),
@@ -2332,135 +2370,79 @@ impl Gen {
             RelOp::Ge => (op::JGE, false),
             RelOp::Lt => (op::JGE, true),
         };
-        // libpcap holds a scratch register per pending operand while it
-        // evaluates (right-nested arithmetic needs one per level) and
-        // refuses when all 16 are taken; so do we, though our code keeps
-        // right operands in X and would need fewer.
-        let demand = libpcap_registers(lhs).max(1 + libpcap_registers(rhs));
-        if self.scratch_base + demand > op::MEMWORDS {
-            return Err(ExprError::semantic(
-                1,
-                "too many registers needed to evaluate expression",
-            ));
-        }
-        // Only literals count as known here: libpcap's optimiser folds
-        // arithmetic on constants (`1 + 2`) in its statement phase, after
-        // jumps have been threaded, so `tcp or 1 + 2 = 3` keeps the loads
-        // of `tcp` (and a truncated packet fails them) where `tcp or 3 = 3`
-        // does not. `fold` still refuses division by zero and long shifts.
-        fold(lhs)?;
-        fold(rhs)?;
-        let (lc, rc) = (literal(lhs), literal(rhs));
-        if let (Some(a), Some(b)) = (lc, rc) {
-            let holds = match code {
-                op::JEQ => a == b,
-                op::JGT => a > b,
-                _ => a >= b,
-            };
-            return Ok(self.g.constant(holds != negate));
-        }
-        let mut checks = Vec::new();
-        let mut stmts = Stmts::new();
-        let test = match rc {
-            Some(k) => {
-                match (code, lhs) {
-                    // `a & m` and `a - m` tested by `jeq` are computed
-                    // through X (`and x`), as libpcap computes them: its
-                    // peepholes (`and #m; jeq #0` is `jset #m` with the
-                    // exits swapped, `sub #m; jeq #k` is `jeq #(k + m)`)
-                    // meet them only once the statement phase has made
-                    // them `and #m`, after jumps have been threaded and
-                    // tests pulled up as the test first stood.
-                    (op::JEQ, Arith::Bin(o @ (ArithOp::And | ArithOp::Sub), a, b))
-                        if k_operand(a, b).is_some() =>
-                    {
-                        let mut literal_checks = Vec::new();
-                        self.operands(a, b, &mut stmts, &mut checks, &mut literal_checks, 0)?;
-                        stmts.push(Insn::stmt(op::ALU | alu_op(*o) | op::X, 0));
-                        self.g.test(stmts, op::JMP | code | op::K, k)
-                    }
-                    _ => {
-                        self.eval(lhs, &mut stmts, &mut checks, 0)?;
-                        self.g.test(stmts, op::JMP | code | op::K, k)
-                    }
+        let a0 = self.arith(lhs)?;
+        let a1 = self.arith(rhs)?;
+        let mut stmts = a0.stmts;
+        stmts.extend(a1.stmts);
+        stmts.push(Insn::stmt(op::LDX | op::MEM, a1.reg));
+        stmts.push(Insn::stmt(op::LD | op::MEM, a0.reg));
+        let test = if code == op::JEQ {
+            stmts.push(Insn::stmt(op::ALU | op::SUB | op::X, 0));
+            self.g.test(stmts, JEQ, 0)
+        } else {
+            self.g.test(stmts, op::JMP | code | op::X, 0)
+        };
+        let test = if negate { self.g.not(test) } else { test };
+        self.regs.free(a0.reg);
+        self.regs.free(a1.reg);
+        let checks = match (a0.checks, a1.checks) {
+            (Some(c0), Some(c1)) => Some(self.g.and(c0, c1)),
+            (c0, c1) => c0.or(c1),
+        };
+        Ok(match checks {
+            Some(c) => self.g.and(c, test),
+            None => test,
+        })
+    }
+
+    /// Code leaving the value of `e` in a scratch register (libpcap's
+    /// `struct arth`, from gen_loadi, gen_loadlen, gen_load, gen_neg and
+    /// gen_arth), with the header checks its loads need.
+    fn arith(&mut self, e: &Arith) -> Result<Value, ExprError> {
+        let store = |reg| Insn::stmt(op::ST, reg);
+        Ok(match e {
+            Arith::Num(k) => {
+                let reg = self.regs.alloc()?;
+                Value {
+                    stmts: smallvec![Insn::stmt(op::LD | op::IMM, *k), store(reg)],
+                    reg,
+                    checks: None,
                 }
             }
-            None => {
-                let mut rhs_checks = Vec::new();
-                self.operands(lhs, rhs, &mut stmts, &mut checks, &mut rhs_checks, 0)?;
-                checks.extend(rhs_checks);
-                self.g.test(stmts, op::JMP | code | op::X, 0)
+            Arith::Len => {
+                let reg = self.regs.alloc()?;
+                Value {
+                    stmts: smallvec![Insn::stmt(op::LD | op::W | op::LEN, 0), store(reg)],
+                    reg,
+                    checks: None,
+                }
             }
-        };
-        let t = if negate { self.g.not(test) } else { test };
-        self.with_checks(checks, t)
-    }
-
-    fn with_checks(&mut self, mut checks: Vec<Frag>, last: Frag) -> Result<Frag, ExprError> {
-        checks.push(last);
-        Ok(self.and_all(checks))
-    }
-
-    /// Leaves `a` in A and `b` in X.
-    /// `b_checks` receives the header checks of `b`'s loads: a relation
-    /// keeps them, arithmetic drops them as libpcap's `gen_arth` does
-    /// (`ip[2:2] + tcp[0] > 5` tests only that the packet is IP: kept, so
-    /// that verdicts are tcpdump's).
-    fn operands(
-        &mut self,
-        a: &Arith,
-        b: &Arith,
-        stmts: &mut Stmts,
-        checks: &mut Vec<Frag>,
-        b_checks: &mut Vec<Frag>,
-        depth: u32,
-    ) -> Result<(), ExprError> {
-        let slot = self.scratch_slot(depth)?;
-        self.eval(b, stmts, b_checks, depth)?;
-        if self.uses_x(a) {
-            stmts.push(Insn::stmt(op::ST, slot));
-            self.eval(a, stmts, checks, depth + 1)?;
-            stmts.push(Insn::stmt(op::LDX | op::MEM, slot));
-        } else {
-            stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
-            let held = std::mem::replace(&mut self.x_holds_operand, true);
-            let done = self.eval(a, stmts, checks, depth);
-            self.x_holds_operand = held;
-            done?;
-        }
-        Ok(())
-    }
-
-    /// Appends code leaving the value of `e` in A; header checks go to `checks`.
-    fn eval(
-        &mut self,
-        e: &Arith,
-        stmts: &mut Stmts,
-        checks: &mut Vec<Frag>,
-        depth: u32,
-    ) -> Result<(), ExprError> {
-        // Constant arithmetic is left for the optimiser to fold (see
-        // `relation`, which has refused division by zero and long shifts).
-        match e {
-            Arith::Num(k) => stmts.push(Insn::stmt(op::LD | op::IMM, *k)),
-            Arith::Len => stmts.push(Insn::stmt(op::LD | op::W | op::LEN, 0)),
             Arith::Neg(a) => {
-                self.eval(a, stmts, checks, depth)?;
-                stmts.push(Insn::stmt(op::ALU | op::NEG, 0));
+                let mut v = self.arith(a)?;
+                v.stmts.extend([
+                    Insn::stmt(op::LD | op::MEM, v.reg),
+                    Insn::stmt(op::ALU | op::NEG, 0),
+                    store(v.reg),
+                ]);
+                v
             }
             Arith::Bin(o, a, b) => {
-                let alu = alu_op(*o);
-                match k_operand(a, b) {
-                    Some(k) => {
-                        self.eval(a, stmts, checks, depth)?;
-                        stmts.push(Insn::stmt(op::ALU | alu | op::K, k));
-                    }
-                    None => {
-                        let mut dropped = Vec::new();
-                        self.operands(a, b, stmts, checks, &mut dropped, depth)?;
-                        stmts.push(Insn::stmt(op::ALU | alu | op::X, 0));
-                    }
-                }
+                let mut a0 = self.arith(a)?;
+                // The right operand's header checks are dropped, as
+                // libpcap's gen_arth drops them (`ip[2:2] + tcp[0] > 5`
+                // tests only that the packet is IP).
+                let a1 = self.arith(b)?;
+                a0.stmts.extend(a1.stmts);
+                a0.stmts.extend([
+                    Insn::stmt(op::LDX | op::MEM, a1.reg),
+                    Insn::stmt(op::LD | op::MEM, a0.reg),
+                    Insn::stmt(op::ALU | alu_op(*o) | op::X, 0),
+                ]);
+                self.regs.free(a0.reg);
+                self.regs.free(a1.reg);
+                a0.reg = self.regs.alloc()?;
+                a0.stmts.push(store(a0.reg));
+                a0
             }
             Arith::Load { proto, index, size } => {
                 let size = match size {
@@ -2468,160 +2450,128 @@ impl Gen {
                     2 => op::H,
                     _ => op::W,
                 };
-                self.load(*proto, index, size, stmts, checks, depth)?;
+                self.load(*proto, index, size)?
             }
-        }
-        Ok(())
+        })
     }
 
-    fn load(
-        &mut self,
-        proto: Proto,
-        index: &Arith,
-        size: u16,
-        stmts: &mut Stmts,
-        checks: &mut Vec<Frag>,
-        depth: u32,
-    ) -> Result<(), ExprError> {
+    /// `proto[index : size]` (libpcap's gen_load): X set to the index
+    /// (plus the header's variable offset), an indexed load, the result
+    /// stored in a register taken before the index's is freed.
+    fn load(&mut self, proto: Proto, index: &Arith, size: u16) -> Result<Value, ExprError> {
         let col = 1;
-        let transport = is_transport(proto);
-        if proto == Proto::Radio
-            && !matches!(
-                self.link,
-                LinkType::Ieee80211Radio | LinkType::Ieee80211RadioAvs | LinkType::PrismHeader
-            )
-        {
-            // libpcap's words.
-            return Err(ExprError::semantic(
-                col,
-                "radio information not present in capture",
-            ));
-        }
-        let base = match proto {
-            Proto::Link | Proto::Default => self.off_linkhdr,
-            // The radio header starts the packet.
-            Proto::Radio => Off::from(0),
-            Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp | Proto::Decnet => self.off_nl,
-            Proto::Icmp6 => self.off_nl + 40,
-            _ => self.off_nl,
-        };
-        let check = match proto {
-            Proto::Link | Proto::Default => None,
-            Proto::Ip => Some(self.linktype(ETHERTYPE_IP, col)?),
-            Proto::Ip6 => Some(self.linktype(ETHERTYPE_IPV6, col)?),
-            Proto::Arp => Some(self.linktype(ETHERTYPE_ARP, col)?),
-            Proto::Rarp => Some(self.linktype(ETHERTYPE_RARP, col)?),
-            Proto::Decnet => Some(self.linktype(ETHERTYPE_DN, col)?),
-            Proto::LoadOnly(ethertype) => Some(self.linktype(ethertype, col)?),
-            Proto::Radio => None,
-            Proto::Icmp6 => {
-                let lt = self.linktype(ETHERTYPE_IPV6, col)?;
-                let p = self.cmp(op::B, self.off_nl + 6, IPPROTO_ICMPV6);
-                Some(self.g.and(lt, p))
-            }
-            // Transport protocols: libpcap's `ip and (index checks and
-            // (PROTO and not a later fragment))`, PROTO as the bare
-            // primitive means it (IPv6 too for tcp, udp, sctp, pim): on
-            // link types where `ip` and `ip6` test the same thing (Juniper's
-            // magic) the IPv6 branch survives, as in libpcap's programs.
-            _ => None,
-        };
-        checks.extend(check);
-        if transport {
-            // Even a constant index is added to the header length at run
-            // time (`ld #k; ldxb 4*([n]&0xf); add x; tax; ld [x + n]`), as
-            // libpcap writes it: until its statement phase makes that
-            // `ld [x + n + k]`, `tcp[2:2]` is a value of its own, not the
-            // `tcp dst port` load, so tests on one do not decide the other
-            // before jumps are threaded.
-            let mut index_checks = Vec::new();
-            self.eval(index, stmts, &mut index_checks, depth)?;
-            self.add_iphdrlen(stmts, depth)?;
-            stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
-            stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
-            let is_proto = self.abbrev(proto, col)?;
-            let nf = self.not_fragment();
-            let mut b = self.g.and(is_proto, nf);
-            if let Some(idx) = index_checks.into_iter().reduce(|a, c| self.g.and(a, c)) {
-                b = self.g.and(idx, b);
-            }
-            let ip = self.linktype(ETHERTYPE_IP, col)?;
-            checks.push(self.g.and(ip, b));
-            return Ok(());
-        }
-        match fold(index)? {
-            // libpcap's form, `ldx #k; ld [x + base]`: its optimiser makes
-            // this `ld [base + k]` only in the statement phase, and our
-            // value numbering follows it there (see `number_block`).
-            Some(k) if base.var.is_none() && !self.x_holds_operand => {
-                stmts.push(Insn::stmt(op::LDX | op::IMM, k));
-                stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
-            }
-            Some(k) => stmts.extend(self.load_at(size, base + k)),
-            None => {
-                self.eval(index, stmts, checks, depth)?;
-                // A holds the index: add what X must hold besides.
-                if let Some(v) = base.var {
-                    stmts.push(Insn::stmt(op::LDX | op::MEM, self.var_reg(v)));
-                    stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
+        let mut v = self.arith(index)?;
+        let reg = self.regs.alloc()?;
+        self.regs.free(v.reg);
+        let ind = |k| Insn::stmt(op::LD | size | op::IND, k);
+        match proto {
+            Proto::Radio => {
+                if !matches!(
+                    self.link,
+                    LinkType::Ieee80211Radio | LinkType::Ieee80211RadioAvs | LinkType::PrismHeader
+                ) {
+                    // libpcap's words.
+                    return Err(ExprError::semantic(
+                        col,
+                        "radio information not present in capture",
+                    ));
                 }
-                stmts.push(Insn::stmt(op::MISC | op::TAX, 0));
-                stmts.push(Insn::stmt(op::LD | size | op::IND, base.k));
+                // The radio header starts the packet.
+                v.stmts.push(Insn::stmt(op::LDX | op::MEM, v.reg));
+                v.stmts.push(ind(0));
+            }
+            Proto::Link | Proto::Default => {
+                let base = self.off_linkhdr;
+                self.index_into_x(&mut v, base);
+                v.stmts.push(ind(base.k));
+            }
+            Proto::Icmp6 => {
+                // The checks first (libpcap's order, which decides which
+                // register a variable offset gets).
+                let ip6 = self.linktype(ETHERTYPE_IPV6, col)?;
+                let ip6 = self.and_checks(v.checks, ip6);
+                let icmp6 = self.cmp(op::B, self.off_nl + 6, IPPROTO_ICMPV6);
+                v.checks = Some(self.g.and(ip6, icmp6));
+                let base = self.off_nl + 40;
+                self.index_into_x(&mut v, base);
+                v.stmts.push(ind(base.k));
+            }
+            p if is_transport(p) => {
+                // X = the IPv4 header's length; then `ld M[index]; add x;
+                // tax; ld [x + nl]`. libpcap's statement phase makes a
+                // constant index `ld [x + nl + k]` (`fold_transport_index`
+                // in the optimiser), not before.
+                let hdrlen = self.loadx_iphdrlen();
+                v.stmts.extend(hdrlen);
+                v.stmts.extend([
+                    Insn::stmt(op::LD | op::MEM, v.reg),
+                    Insn::stmt(op::ALU | op::ADD | op::X, 0),
+                    Insn::stmt(op::MISC | op::TAX, 0),
+                    ind(self.off_nl.k),
+                ]);
+                let is_proto = self.abbrev(p, col)?;
+                let first_fragment = self.not_fragment();
+                let b = self.g.and(is_proto, first_fragment);
+                let b = self.and_checks(v.checks, b);
+                let ip = self.linktype(ETHERTYPE_IP, col)?;
+                v.checks = Some(self.g.and(ip, b));
+            }
+            _ => {
+                let base = self.off_nl;
+                self.index_into_x(&mut v, base);
+                v.stmts.push(ind(base.k));
+                let ethertype = match proto {
+                    Proto::Ip => ETHERTYPE_IP,
+                    Proto::Ip6 => ETHERTYPE_IPV6,
+                    Proto::Arp => ETHERTYPE_ARP,
+                    Proto::Rarp => ETHERTYPE_RARP,
+                    Proto::Decnet => ETHERTYPE_DN,
+                    Proto::LoadOnly(ethertype) => ethertype,
+                    _ => {
+                        return Err(ExprError::semantic(col, "unsupported index operation"));
+                    }
+                };
+                let is_proto = self.linktype(ethertype, col)?;
+                v.checks = Some(self.and_checks(v.checks, is_proto));
             }
         }
-        Ok(())
+        v.reg = reg;
+        v.stmts.push(Insn::stmt(op::ST, reg));
+        Ok(v)
     }
 
-    /// With the index in A, adds the IPv4 header length (and, where the
-    /// network layer moves per packet, its offset) for a transport load.
-    fn add_iphdrlen(&mut self, stmts: &mut Stmts, depth: u32) -> Result<(), ExprError> {
-        if self.off_nl.var.is_none() {
-            stmts.push(Insn::stmt(op::LDX | op::B | op::MSH, self.off_nl.k));
-        } else {
-            // Computing the header length needs A: park the index in this
-            // depth's scratch word meanwhile.
-            let slot = self.scratch_slot(depth)?;
-            stmts.push(Insn::stmt(op::ST, slot));
-            stmts.extend(self.loadx_iphdrlen());
-            stmts.push(Insn::stmt(op::LD | op::MEM, slot));
-        }
-        stmts.push(Insn::stmt(op::ALU | op::ADD | op::X, 0));
-        Ok(())
-    }
-
-    /// The scratch word for arithmetic at nesting `depth`, after the
-    /// registers reserved for variable offsets.
-    fn scratch_slot(&self, depth: u32) -> Result<u32, ExprError> {
-        let slot = self.scratch_base + depth;
-        if slot >= op::MEMWORDS {
-            // libpcap's words (it runs out at about the same depth).
-            return Err(ExprError::semantic(
-                1,
-                format!(
-                    "too many registers needed to evaluate expression ({} scratch words)",
-                    op::MEMWORDS
-                ),
-            ));
-        }
-        Ok(slot)
-    }
-
-    /// True when computing `e` with X holding an operand overwrites X
-    /// (indexed, transport or variable-offset loads).
-    fn uses_x(&self, e: &Arith) -> bool {
-        match e {
-            Arith::Num(_) | Arith::Len => false,
-            Arith::Neg(a) => self.uses_x(a),
-            Arith::Bin(_, a, b) => self.uses_x(a) || self.uses_x(b) || k_operand(a, b).is_none(),
-            // A constant-index load sets X only where X is free (see
-            // `load`).
-            Arith::Load { proto, index, .. } => {
-                self.link.has_variable_payload()
-                    || fold(index).ok().flatten().is_none()
-                    || is_transport(*proto)
+    /// X = the index in `v`'s register, plus `base`'s variable part if it
+    /// has one.
+    fn index_into_x(&mut self, v: &mut Value, base: Off) {
+        match base.var {
+            Some(var) => {
+                let r = self.var_reg(var);
+                v.stmts.extend([
+                    Insn::stmt(op::LDX | op::MEM, r),
+                    Insn::stmt(op::LD | op::MEM, v.reg),
+                    Insn::stmt(op::ALU | op::ADD | op::X, 0),
+                    Insn::stmt(op::MISC | op::TAX, 0),
+                ]);
             }
+            None => v.stmts.push(Insn::stmt(op::LDX | op::MEM, v.reg)),
         }
     }
+
+    /// `earlier and f`, or `f` when there is nothing earlier.
+    fn and_checks(&mut self, earlier: Option<Frag>, f: Frag) -> Frag {
+        match earlier {
+            Some(e) => self.g.and(e, f),
+            None => f,
+        }
+    }
+}
+
+/// A value in a scratch register (libpcap's `struct arth`): the code that
+/// computes it, the register, and the header checks its loads need.
+struct Value {
+    stmts: Stmts,
+    reg: u32,
+    checks: Option<Frag>,
 }
 
 /// 802.2 SAPs libpcap treats specially on Ethernet.
@@ -2710,66 +2660,26 @@ fn alu_op(o: ArithOp) -> u16 {
     }
 }
 
-/// The most scratch registers libpcap's code generator holds at once
-/// while evaluating `e` (`gen_loadi`, `gen_load`, `gen_arth`: each operand
-/// takes one until its operation is done; a load takes a new one while its
-/// index still holds one).
-fn libpcap_registers(e: &Arith) -> u32 {
-    match e {
-        Arith::Num(_) | Arith::Len => 1,
-        Arith::Load { index, .. } => libpcap_registers(index).max(2),
-        Arith::Neg(a) => libpcap_registers(a),
-        Arith::Bin(_, a, b) => libpcap_registers(a).max(1 + libpcap_registers(b)),
-    }
-}
-
-/// `e`'s value when it is a number as written: what libpcap's optimiser
-/// knows as a constant before its statement phase.
-fn literal(e: &Arith) -> Option<u32> {
-    match e {
-        Arith::Num(k) => Some(*k),
+/// Why libpcap refuses `lhs OP rhs` as it generates it (gen_arth): it
+/// looks only at the first statement of the right operand's code, so a
+/// right operand whose leftmost number is 0 (`/ 0`, `/ (0 + 1)`,
+/// `% tcp[0]`) is a division by zero, and one above 31 a long shift.
+/// Constants computed otherwise are refused by the optimiser as it folds
+/// them, and not at all in programs libpcap leaves unoptimised.
+pub fn operator_refused(o: ArithOp, rhs: &Arith) -> Option<&'static str> {
+    let mut first = rhs;
+    let k = loop {
+        match first {
+            Arith::Num(k) => break *k,
+            Arith::Len => return None,
+            Arith::Neg(a) | Arith::Bin(_, a, _) => first = a,
+            Arith::Load { index, .. } => first = index,
+        }
+    };
+    match o {
+        ArithOp::Div if k == 0 => Some("division by zero"),
+        ArithOp::Mod if k == 0 => Some("modulus by zero"),
+        ArithOp::Shl | ArithOp::Shr if k > 31 => Some("shift by more than 31 bits"),
         _ => None,
     }
-}
-
-/// The literal right operand `b` of `a OP b`, to be written as `OP #b`,
-/// unless `a` is constant too: libpcap computes arithmetic through X
-/// (`op x`) and makes it `op #b` only in its statement phase, so a
-/// constant `a OP b` must not meet a peephole (`sub #k; jeq #j` is
-/// `jeq #(j + k)`) that would decide its test before then.
-fn k_operand(a: &Arith, b: &Arith) -> Option<u32> {
-    match fold(a) {
-        Ok(None) => literal(b),
-        _ => None,
-    }
-}
-
-/// The constant value of `e`, if it has one; refuses constant division by
-/// zero and shifts of 32 or more as libpcap does.
-pub fn fold(e: &Arith) -> Result<Option<u32>, ExprError> {
-    Ok(match e {
-        Arith::Num(k) => Some(*k),
-        Arith::Len => None,
-        Arith::Load { index, .. } => {
-            fold(index)?;
-            None
-        }
-        Arith::Neg(a) => fold(a)?.map(u32::wrapping_neg),
-        Arith::Bin(o, a, b) => {
-            let (x, y) = (fold(a)?, fold(b)?);
-            match (o, y) {
-                (ArithOp::Div, Some(0)) => return Err(ExprError::semantic(1, "division by zero")),
-                (ArithOp::Mod, Some(0)) => return Err(ExprError::semantic(1, "modulus by zero")),
-                (ArithOp::Shl | ArithOp::Shr, Some(s)) if s > 31 => {
-                    return Err(ExprError::semantic(1, "shift by more than 31 bits"))
-                }
-                _ => {}
-            }
-            // Divisors and shift amounts were checked above.
-            match (x, y) {
-                (Some(x), Some(y)) => crate::cbpf::semantics::alu(alu_op(*o), x, y),
-                _ => None,
-            }
-        }
-    })
 }

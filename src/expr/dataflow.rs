@@ -161,6 +161,17 @@ impl KeyTable {
 pub(super) struct Numbers {
     ids: KeyTable,
     consts: Vec<Option<u32>>,
+    /// Which numbers [`Numbers::fresh`] gave: values libpcap does not know
+    /// (its `VAL_UNKNOWN`).
+    unknown: Vec<bool>,
+    /// Why folding refused the program (libpcap's optimiser errors: a
+    /// division by a zero it computed, a shift by more than 31).
+    pub(super) refused: Option<&'static str>,
+    /// A statement was rewritten in a way that makes libpcap's optimiser
+    /// go round again (its `done = 0`: a constant folded or substituted,
+    /// an indexed load made absolute); dropping a redundant statement
+    /// does not.
+    pub(super) again: bool,
 }
 
 impl Numbers {
@@ -172,6 +183,10 @@ impl Numbers {
         self.ids.reset(n);
         self.consts.clear();
         self.consts.reserve(n);
+        self.unknown.clear();
+        self.unknown.reserve(n);
+        self.refused = None;
+        self.again = false;
     }
 
     #[inline(always)]
@@ -183,6 +198,7 @@ impl Numbers {
                 Key::Const(c) => Some(c),
                 _ => None,
             });
+            self.unknown.push(false);
         }
         id
     }
@@ -194,7 +210,14 @@ impl Numbers {
     fn fresh(&mut self) -> u32 {
         let id = self.consts.len() as u32;
         self.consts.push(None);
+        self.unknown.push(true);
         id
+    }
+
+    /// Whether `v` is a value libpcap's optimiser does not know: a
+    /// register's at the root, or where paths disagree.
+    pub(super) fn is_unknown(&self, v: u32) -> bool {
+        self.unknown.get(v as usize).copied().unwrap_or(true)
     }
 
     pub(super) fn constant(&self, v: u32) -> Option<u32> {
@@ -317,13 +340,23 @@ pub(super) fn test_uses(b: &Block) -> RegSet {
     }
 }
 
-/// `a code b` folded at compile time ([`cbpf::semantics::alu`]), except
-/// shifts by 32 or more, which libpcap's optimiser folds otherwise: left
-/// as the program wrote them.
+/// `a code b` folded at compile time as libpcap's optimiser folds it
+/// (`fold_op`): [`cbpf::semantics::alu`], but shifts by 32 or more shift
+/// every bit out. `None` for a division or remainder by zero, which
+/// libpcap refuses.
 pub(super) fn alu_fold(code: u16, a: u32, b: u32) -> Option<u32> {
     match code & 0xf0 {
-        op::LSH | op::RSH if b >= 32 => None,
+        op::LSH | op::RSH if b >= 32 => Some(0),
         operation => cbpf::semantics::alu(operation, a, b),
+    }
+}
+
+/// libpcap's words for a division or remainder by zero.
+fn by_zero(operation: u16) -> &'static str {
+    if operation == op::MOD {
+        "modulus by zero"
+    } else {
+        "division by zero"
     }
 }
 
@@ -374,12 +407,37 @@ pub(super) fn number_block(
         // `1 + 2` is a value of its own, not the constant 3, so a test on
         // it is decided (and the jumps around it threaded, dropping loads a
         // truncated packet fails) only where libpcap decides it.
+        // Where libpcap's opt_stmt folds an `op x` with both operands
+        // known, or writes one with a known X as `op #k`, or one on an A
+        // known to be 0 as `txa` or `ld #0`, so does this; and it refuses
+        // where libpcap does.
         if rewrite && s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
-            if let Some(c) = nums.constant(vals[X]) {
-                if !(c == 0 && matches!(s.op(), op::DIV | op::MOD)) {
-                    s = Insn::stmt(op::ALU | s.op() | op::K, c);
+            let operation = s.op();
+            match (nums.constant(vals[A]), nums.constant(vals[X])) {
+                (Some(a), Some(c)) => {
+                    match alu_fold(operation, a, c) {
+                        Some(r) => s = Insn::stmt(op::LD | op::IMM, r),
+                        None => nums.refused = Some(by_zero(operation)),
+                    }
+                    changed = true;
+                    nums.again = true;
+                }
+                (None, Some(c)) => {
+                    if matches!(operation, op::LSH | op::RSH) && c > 31 {
+                        nums.refused = Some("shift by more than 31 bits");
+                    }
+                    s = Insn::stmt(op::ALU | operation | op::K, c);
+                    changed = true;
+                    nums.again = true;
+                }
+                (Some(0), None) => {
+                    s = match operation {
+                        op::ADD | op::OR | op::XOR => Insn::stmt(op::MISC | op::TXA, 0),
+                        _ => Insn::stmt(op::LD | op::IMM, 0),
+                    };
                     changed = true;
                 }
+                _ => {}
             }
         }
         let (reg, key) = match (s.class(), s.mode()) {
@@ -394,6 +452,7 @@ pub(super) fn number_block(
                 Some(c) if rewrite => {
                     s = Insn::stmt(op::LD | op::ABS | s.size(), s.k.wrapping_add(c));
                     changed = true;
+                    nums.again = true;
                     (A, Key::Abs(s.code, s.k))
                 }
                 _ => (A, Key::Ind(s.code, s.k, vals[X])),
@@ -405,20 +464,10 @@ pub(super) fn number_block(
             (op::LD, op::MEM) | (op::LDX, op::MEM) => {
                 let reg = if s.class() == op::LD { A } else { X };
                 let v = vals[2 + (s.k as usize & 15)];
+                // (libpcap writes a known value as `ld #k` before it finds
+                // the load redundant.)
+                nums.again |= rewrite && nums.constant(v).is_some();
                 if vals[reg] == v {
-                    changed = true;
-                    continue;
-                }
-                // libpcap's peephole `st M[k]; ldx M[k]` -> `st M[k]; tax`
-                // (the store may then die).
-                if rewrite
-                    && s.class() == op::LDX
-                    && kept > 0
-                    && block.stmts[kept - 1] == Insn::stmt(op::ST, s.k)
-                {
-                    vals[X] = v;
-                    block.stmts[kept] = Insn::stmt(op::MISC | op::TAX, 0);
-                    kept += 1;
                     changed = true;
                     continue;
                 }
@@ -480,6 +529,9 @@ pub(super) fn number_block(
                         changed = true;
                         continue;
                     }
+                    if rewrite && s.k == 0 && matches!(s.op(), op::DIV | op::MOD) {
+                        nums.refused = Some(by_zero(s.op()));
+                    }
                     // `and #0` / `mul #0` give 0 whatever A holds (libpcap
                     // folds these too, dropping the load that fed them).
                     let absorbing = matches!(s.op(), op::AND | op::MUL) && s.k == 0;
@@ -488,7 +540,9 @@ pub(super) fn number_block(
                     } else if absorbing {
                         Some(0)
                     } else {
-                        nums.constant(a).and_then(|c| alu_fold(s.code, c, s.k))
+                        let r = nums.constant(a).and_then(|c| alu_fold(s.code, c, s.k));
+                        nums.again |= r.is_some();
+                        r
                     };
                     match folded {
                         Some(r) => {
@@ -543,6 +597,7 @@ pub(super) fn number_block(
             // (libpcap's statement phase leaves such blocks in place).
             let t = if taken { block.jt } else { block.jf };
             changed |= block.jt != block.jf;
+            nums.again |= block.jt != block.jf;
             block.jt = t;
             block.jf = t;
         }
@@ -561,7 +616,6 @@ pub(super) fn block_uses_defs(stmts: &[Insn]) -> (RegSet, RegSet) {
 
 /// Registers live on entry to each block (read before written on some
 /// path), indexed by block, into `live_in`.
-#[cfg(test)]
 pub(super) fn liveness(g: &Graph, order: &[usize], live_in: &mut Vec<RegSet>) {
     live_in.clear();
     live_in.resize(g.blocks.len(), 0);

@@ -218,7 +218,7 @@ fn compile(
     };
     let optimized = !graph.unoptimizable;
     if optimized && !graph.prebuilt {
-        optimize::optimize(&mut graph);
+        optimize::optimize(&mut graph).map_err(|why| ExprError::semantic(1, why))?;
     }
     let program = graph
         .layout()
@@ -285,7 +285,7 @@ fn generate(
 fn compile_general(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
     let ast = parser::parse(expr)?;
     let mut graph = codegen::generate(&ast, link_type, DEFAULT_NETMASK, PacketSource::Live)?;
-    optimize::optimize(&mut graph);
+    optimize::optimize(&mut graph).map_err(|why| ExprError::semantic(1, why))?;
     graph
         .layout()
         .map_err(|message| ExprError::unsupported(1, message))

@@ -20,8 +20,8 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 
 use super::cfg::{with_kept_memory, Graph, Target, Test};
 use super::dataflow::{
-    entry_values, number_block, number_copy, set_target, targets, test_uses, uses_defs, FxHasher,
-    FxMap, Numbering, RegSet, Workspace, A, X,
+    entry_values, liveness, number_block, number_copy, set_target, targets, test_uses, uses_defs,
+    FxHasher, FxMap, Numbering, RegSet, Workspace, A, X,
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
@@ -32,14 +32,18 @@ use crate::cbpf::insn::{op, Insn};
 /// Two phases, as libpcap: first branches move (threading, pullups) while
 /// every block still loads what it tests; then statements are rewritten
 /// (redundant loads, constants, dead stores) and identical blocks merged.
-pub fn optimize(g: &mut Graph) {
+///
+/// Refuses, with libpcap's words, a program whose folding meets a division
+/// or remainder by zero or a shift by more than 31 bits.
+pub fn optimize(g: &mut Graph) -> Result<(), &'static str> {
     thread_local! {
         static MEMORY: RefCell<PassMemory> = RefCell::default();
     }
-    with_kept_memory(&MEMORY, g.blocks.len(), |mem| run(g, mem));
+    with_kept_memory(&MEMORY, g.blocks.len(), |mem| run(g, mem))
 }
 
-fn run(g: &mut Graph, mem: &mut PassMemory) {
+fn run(g: &mut Graph, mem: &mut PassMemory) -> Result<(), &'static str> {
+    mem.start(g);
     // Whether the workspace's order and predecessors are the graph's.
     let mut surveyed = false;
     for _ in 0..50_000 {
@@ -55,31 +59,32 @@ fn run(g: &mut Graph, mem: &mut PassMemory) {
     for _ in 0..1000 {
         // After a pass that only rewrote statements as their values allow,
         // another would change nothing (see `Change::Statements`).
-        if pass(g, true, surveyed, mem) != Change::Shape {
+        let change = pass(g, true, surveyed, mem);
+        if let Some(why) = mem.ws.numbering.nums.refused {
+            return Err(why);
+        }
+        if change != Change::Shape {
             break;
         }
         surveyed = false;
     }
     skip_undecided_root(g);
+    Ok(())
 }
 
 /// What a pass changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Change {
     None,
-    /// Only statements value numbering dropped or rewrote, each leaving
-    /// every register's value number where it was: a redundant load
-    /// dropped, a load of a known constant or an X operand of known value
-    /// written as a constant, an indexed load at a known X made absolute.
-    /// The next pass would number every block as this one did, so it
-    /// would find nothing more to drop or rewrite, no test to decide, no
-    /// statement newly dead (this pass's liveness already saw the
-    /// rewritten blocks), no peephole and no blocks to merge: the
-    /// statement phase ends here without that pass (a fifth of compiling
-    /// a short expression).
+    /// Only changes after which libpcap's optimiser stops (its `done`
+    /// stays set): redundant statements dropped, identities (`add #0`),
+    /// `and #0`, a test on X of known value written on the constant. A
+    /// store whose loads were dropped is left (libpcap found what is dead
+    /// before its pass), so the statement phase ends here as libpcap's
+    /// does.
     Statements,
-    /// Anything else: jumps or tests changed, dead statements removed,
-    /// blocks merged.
+    /// Anything else: jumps or tests changed, constants substituted or
+    /// folded, peepholes, dead statements removed, blocks merged.
     Shape,
 }
 
@@ -102,6 +107,12 @@ struct PassMemory {
     pullup: pullup::PullupMemory,
     /// Dead statements of one block, last first.
     dead: Vec<bool>,
+    /// Registers live into each block as the pass found the graph.
+    live_before: Vec<RegSet>,
+    /// Per block, whether libpcap would still hold a statement list for it
+    /// (its dropped statements stay in the list as no-ops), which its
+    /// optimiser empties once the block is found to change nothing.
+    listed: Vec<bool>,
     chains: FactChains,
     facts_in: Vec<u32>,
     edges: Vec<u32>,
@@ -115,6 +126,35 @@ struct PassMemory {
     canon: FxMap<u64, usize>,
     same_hash: Vec<Option<usize>>,
     remap: Vec<Option<usize>>,
+}
+
+/// libpcap's statement peepholes: `st M[k]; ldx M[k]` is `st M[k]; tax`
+/// (the store may then die) and `ld #k; tax` is `ldx #k; txa`. Whether
+/// any applied.
+fn statement_peepholes(stmts: &mut super::cfg::Stmts) -> bool {
+    let mut changed = false;
+    for i in 1..stmts.len() {
+        let s = stmts[i - 1];
+        if s.code == op::ST && stmts[i] == Insn::stmt(op::LDX | op::MEM, s.k) {
+            stmts[i] = Insn::stmt(op::MISC | op::TAX, 0);
+            changed = true;
+        }
+        if s.code == op::LD | op::IMM && stmts[i].code == op::MISC | op::TAX {
+            stmts[i - 1] = Insn::stmt(op::LDX | op::IMM, s.k);
+            stmts[i] = Insn::stmt(op::MISC | op::TXA, 0);
+            changed = true;
+        }
+    }
+    changed
+}
+
+impl PassMemory {
+    /// Ready for optimising `g`.
+    fn start(&mut self, g: &Graph) {
+        self.listed.clear();
+        self.listed
+            .extend(g.blocks.iter().map(|b| !b.stmts.is_empty()));
+    }
 }
 
 /// The first `ld #k; [ldxb 4*([n]&0xf);] add x; tax; ld [x + off]` in
@@ -206,6 +246,8 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     let PassMemory {
         ws,
         dead,
+        live_before,
+        listed,
         chains,
         facts_in,
         edges,
@@ -229,6 +271,14 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     // (see [`Change`]): the root moved above, or one of the steps below.
     let mut reshaped = changed;
 
+    // What is live as the pass finds the graph: libpcap decides which
+    // statements are dead from uses found before its pass (`find_ud`), so
+    // a store whose loads the pass finds redundant stays until a later
+    // pass, and there is none if nothing else made libpcap go round again
+    // (the radio header's length, stored and then always in X, stays
+    // stored).
+    liveness(g, order, live_before);
+
     // ---- value numbering ----
     numbering.reset(g);
     at_test_a.clear();
@@ -237,10 +287,26 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         let mut vals = entry_values(b, root, preds, numbering);
         let Numbering { nums, exit, .. } = &mut *numbering;
         if rewrite {
+            let entry = vals;
             let blk = &mut g.blocks[b];
             let exits = (blk.jt, blk.jf);
             changed |= number_block(blk, &mut vals, nums, true);
             moved |= (blk.jt, blk.jf) != exits;
+            // libpcap's opt_blk: a block (not the root) after which no
+            // register is read, leaving A and X as known values it found
+            // them, loses all its statements, and that makes libpcap go
+            // round again (done once: the list is then gone).
+            let out_before = targets(blk).fold(0, |acc, (_, t)| match t {
+                Target::Block(c) => acc | live_before[c],
+                _ => acc,
+            });
+            let kept = |r: usize| vals[r] == entry[r] && !nums.is_unknown(entry[r]);
+            if b != root && listed[b] && out_before == 0 && kept(A) && kept(X) {
+                blk.stmts.clear();
+                listed[b] = false;
+                changed = true;
+                reshaped = true;
+            }
         } else {
             // Values only; just a test on a constant is resolved.
             let copy = number_copy(&g.blocks[b], scratch, &mut vals, nums);
@@ -254,8 +320,22 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         at_test_a[b] = vals[A];
         exit[b] = vals;
     }
+    if numbering.nums.refused.is_some() {
+        // The program is refused (see `optimize`).
+        return Change::Shape;
+    }
+    reshaped |= numbering.nums.again;
 
-    // ---- liveness and dead statements ----
+    // ---- libpcap's statement peepholes (both phases, as its opt_peep) ----
+    for &b in order {
+        if statement_peepholes(&mut g.blocks[b].stmts) {
+            changed = true;
+            reshaped = true;
+        }
+    }
+
+    // ---- liveness and dead statements (both phases, as libpcap's
+    // opt_deadstores) ----
     live_in.clear();
     live_in.resize(g.blocks.len(), 0);
     let live_of = |t: Target, live_in: &[RegSet]| match t {
@@ -266,11 +346,14 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         let block = &g.blocks[b];
         let mut live =
             targets(block).fold(0, |acc, (_, t)| acc | live_of(t, live_in)) | test_uses(block);
+        let mut live_then =
+            targets(block).fold(0, |acc, (_, t)| acc | live_of(t, live_before)) | test_uses(block);
         dead.clear();
         for s in block.stmts.iter().rev() {
             let (uses, defs) = uses_defs(s);
-            let is_dead = rewrite && defs & live == 0;
+            let is_dead = defs & live_then == 0;
             dead.push(is_dead);
+            live_then = (live_then & !defs) | uses;
             if !is_dead {
                 live = (live & !defs) | uses;
             }
@@ -309,8 +392,27 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         if a_live_after || code != op::JMP | op::JEQ | op::K {
             continue;
         }
+        let x = numbering.exit[b][X];
         let block = &mut g.blocks[b];
-        if last.code == op::ALU | op::SUB | op::K {
+        if last.code == op::ALU | op::SUB | op::X {
+            // sub x; jeq #j  ->  jeq #(j + x) for a known X, and
+            // sub x; jeq #0  ->  jeq x otherwise
+            let test = match numbering.nums.constant(x) {
+                Some(c) => Test::Jump {
+                    code,
+                    k: k.wrapping_add(c),
+                },
+                None if k == 0 => Test::Jump {
+                    code: op::JMP | op::JEQ | op::X,
+                    k: 0,
+                },
+                None => continue,
+            };
+            block.stmts.pop();
+            block.test = test;
+            changed = true;
+            reshaped = true;
+        } else if last.code == op::ALU | op::SUB | op::K {
             // sub #k; jeq #j  ->  jeq #(j + k)
             block.stmts.pop();
             block.test = Test::Jump {
@@ -332,25 +434,27 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         }
     }
 
-    // libpcap's "jset #0 -> never, jset #0xffffffff -> always", the
-    // second wrong when A is 0 (`ip[0] & 0xffffffff == 0` never matches in
-    // libpcap's program). libpcap's tests take this form in its statement
-    // phase, which threads no jumps, and it does not count as a change:
-    // the test stays, going one way, unless it is the root
-    // ([`skip_undecided_root`]). Kept, to produce libpcap's programs.
-    if rewrite {
-        for &b in order {
-            let block = &mut g.blocks[b];
-            if let Test::Jump { code, k } = block.test {
-                if code == op::JMP | op::JSET | op::K && block.jt != block.jf {
-                    if k == 0 {
-                        block.jt = block.jf;
-                        moved = true;
-                    }
-                    if k == u32::MAX {
-                        block.jf = block.jt;
-                        moved = true;
-                    }
+    // libpcap's "jset #0 -> never, jset #0xffffffff -> always" (its
+    // opt_peep, both phases), the second wrong when A is 0
+    // (`ip[0] & 0xffffffff == 0` never matches in libpcap's program). In
+    // the branch phase the block is then skipped like any test whose
+    // exits agree (`net 0/0`'s `and #0; jeq #0`); in the statement phase,
+    // which threads no jumps, the test stays, going one way, unless it is
+    // the root ([`skip_undecided_root`]). Kept, to produce libpcap's
+    // programs.
+    for &b in order {
+        let block = &mut g.blocks[b];
+        if let Test::Jump { code, k } = block.test {
+            if code == op::JMP | op::JSET | op::K && block.jt != block.jf {
+                if k == 0 {
+                    block.jt = block.jf;
+                    moved = true;
+                    changed = true;
+                }
+                if k == u32::MAX {
+                    block.jf = block.jt;
+                    moved = true;
+                    changed = true;
                 }
             }
         }
@@ -588,45 +692,13 @@ mod tests {
             ..Graph::default()
         };
         let mut mem = PassMemory::default();
+        mem.start(&g);
         assert_eq!(pass(&mut g, true, false, &mut mem), Change::Shape);
         assert_eq!(g.blocks[1].stmts.len(), 1, "ld #5 was dead");
         assert_eq!(g.blocks[3].stmts.len(), 2);
         assert_eq!(pass(&mut g, true, false, &mut mem), Change::Statements);
         assert_eq!(g.blocks[3].stmts.len(), 1, "ldh [12] was redundant");
         assert_eq!(pass(&mut g, true, false, &mut mem), Change::None);
-    }
-
-    /// The statement phase stops after a pass that only rewrote
-    /// statements ([`Change::Statements`]): the pass it skips is run here
-    /// on a copy and must change nothing, over every expression of the
-    /// conformance list on every link type.
-    #[test]
-    fn a_pass_that_only_rewrites_statements_leaves_nothing_for_the_next() {
-        let (mut skipped, mut shaped) = (0, 0);
-        for (expr, link, mut g) in conformance_graphs(&crate::expr::ALL_LINK_TYPES) {
-            let mut mem = PassMemory::default();
-            while pass(&mut g, false, false, &mut mem) != Change::None
-                || pullup::pullups(&mut g, &mem.ws, &mut mem.pullup)
-            {}
-            loop {
-                match pass(&mut g, true, false, &mut mem) {
-                    Change::None => break,
-                    Change::Shape => shaped += 1,
-                    Change::Statements => {
-                        let mut next = g.clone();
-                        let again = pass(&mut next, true, false, &mut PassMemory::default());
-                        assert_eq!(again, Change::None, "{expr} on {link:?}");
-                        assert_eq!(next.blocks, g.blocks, "{expr} on {link:?}");
-                        skipped += 1;
-                        break;
-                    }
-                }
-            }
-        }
-        assert!(
-            skipped > 1000 && shaped > 1000,
-            "{skipped} skipped, {shaped} reshaped"
-        );
     }
 
     /// The pull-ups trust that a pass of the first phase which changed

@@ -1577,13 +1577,12 @@ impl Parser {
             let op_col = self.col();
             self.pos += 1;
             let rhs = self.arith(prec + 1)?;
+            // libpcap refuses some divisions by zero and long shifts as
+            // it generates the operator's code (see `operator_refused`).
+            if let Some(why) = super::codegen::operator_refused(op, &rhs) {
+                return Err(ExprError::semantic(op_col, why));
+            }
             lhs = Arith::Bin(op, Box::new(lhs), Box::new(rhs));
-            // Constant division by zero and shifts past 31 are refused at
-            // the operator, as libpcap refuses them.
-            super::codegen::fold(&lhs).map_err(|e| ExprError {
-                column: op_col,
-                ..e
-            })?;
         }
         Ok(lhs)
     }

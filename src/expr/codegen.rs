@@ -1756,11 +1756,13 @@ impl Gen {
 
     fn addr(&mut self, proto: Proto, dir: Dir, addr: Addr, col: usize) -> Result<Frag, ExprError> {
         match addr {
-            Addr::Decnet(a) => {
-                let lt = self.linktype(ETHERTYPE_DN, col)?;
-                let hosts = self.by_dir(dir, col, |s, src| Ok(s.decnet_host(src, a)))?;
-                Ok(self.g.and(lt, hosts))
-            }
+            // libpcap's gen_dnhostop: each direction tests the link-layer
+            // type itself (seen where the program stays unoptimised).
+            Addr::Decnet(a) => self.by_dir(dir, col, |s, src| {
+                let lt = s.linktype(ETHERTYPE_DN, col)?;
+                let host = s.decnet_host(src, a);
+                Ok(s.g.and(lt, host))
+            }),
             Addr::Mac(mac) => self.mac_host(dir, mac, col),
             Addr::Arcnet(station) => self.arcnet_host(dir, station, col),
             Addr::V4 { addr, mask } => {

@@ -430,13 +430,18 @@ pub(super) fn number_block(
                     changed = true;
                     nums.again = true;
                 }
-                (Some(0), None) => {
-                    s = match operation {
-                        op::ADD | op::OR | op::XOR => Insn::stmt(op::MISC | op::TXA, 0),
-                        _ => Insn::stmt(op::LD | op::IMM, 0),
-                    };
-                    changed = true;
-                }
+                (Some(0), None) => match operation {
+                    op::ADD | op::OR | op::XOR => {
+                        s = Insn::stmt(op::MISC | op::TXA, 0);
+                        changed = true;
+                    }
+                    // (Not `sub x`: 0 - x is not 0.)
+                    op::MUL | op::DIV | op::MOD | op::AND | op::LSH | op::RSH => {
+                        s = Insn::stmt(op::LD | op::IMM, 0);
+                        changed = true;
+                    }
+                    _ => {}
+                },
                 _ => {}
             }
         }

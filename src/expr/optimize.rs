@@ -20,8 +20,8 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 
 use super::cfg::{with_kept_memory, Graph, Target, Test};
 use super::dataflow::{
-    entry_values, liveness, number_block, number_copy, set_target, targets, test_uses, uses_defs,
-    FxHasher, FxMap, Numbering, RegSet, Workspace, A, X,
+    block_uses_defs, entry_values, liveness, number_block, number_copy, set_target, targets,
+    test_uses, uses_defs, FxHasher, FxMap, Numbering, RegSet, Workspace, A, X,
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
@@ -276,8 +276,14 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     // a store whose loads the pass finds redundant stays until a later
     // pass, and there is none if nothing else made libpcap go round again
     // (the radio header's length, stored and then always in X, stays
-    // stored).
-    liveness(g, order, live_before);
+    // stored). The branch phase changes no statement before the dead ones
+    // are found, so there it is found on the way (below).
+    if rewrite {
+        liveness(g, order, live_before);
+    } else {
+        live_before.clear();
+        live_before.resize(g.blocks.len(), 0);
+    }
 
     // ---- value numbering ----
     numbering.reset(g);
@@ -296,12 +302,10 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
             // register is read, leaving A and X as known values it found
             // them, loses all its statements, and that makes libpcap go
             // round again (done once: the list is then gone).
-            let out_before = targets(blk).fold(0, |acc, (_, t)| match t {
-                Target::Block(c) => acc | live_before[c],
-                _ => acc,
-            });
             let kept = |r: usize| vals[r] == entry[r] && !nums.is_unknown(entry[r]);
-            if b != root && listed[b] && out_before == 0 && kept(A) && kept(X) {
+            let read_after =
+                || targets(blk).any(|(_, t)| matches!(t, Target::Block(c) if live_before[c] != 0));
+            if listed[b] && b != root && kept(A) && kept(X) && !read_after() {
                 blk.stmts.clear();
                 listed[b] = false;
                 changed = true;
@@ -326,16 +330,8 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     }
     reshaped |= numbering.nums.again;
 
-    // ---- libpcap's statement peepholes (both phases, as its opt_peep) ----
-    for &b in order {
-        if statement_peepholes(&mut g.blocks[b].stmts) {
-            changed = true;
-            reshaped = true;
-        }
-    }
-
-    // ---- liveness and dead statements (both phases, as libpcap's
-    // opt_deadstores) ----
+    // ---- libpcap's statement peepholes, then liveness and dead statements
+    // (both phases, as its opt_peep and opt_deadstores) ----
     live_in.clear();
     live_in.resize(g.blocks.len(), 0);
     let live_of = |t: Target, live_in: &[RegSet]| match t {
@@ -344,10 +340,21 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     };
     for &b in order.iter().rev() {
         let block = &g.blocks[b];
+        let out_then =
+            targets(block).fold(0, |acc, (_, t)| acc | live_of(t, live_before)) | test_uses(block);
+        if !rewrite {
+            // The block as the pass found it (nothing has changed it yet).
+            let (uses, defs) = block_uses_defs(&block.stmts);
+            live_before[b] = uses | (out_then & !defs);
+        }
+        if statement_peepholes(&mut g.blocks[b].stmts) {
+            changed = true;
+            reshaped = true;
+        }
+        let block = &g.blocks[b];
         let mut live =
             targets(block).fold(0, |acc, (_, t)| acc | live_of(t, live_in)) | test_uses(block);
-        let mut live_then =
-            targets(block).fold(0, |acc, (_, t)| acc | live_of(t, live_before)) | test_uses(block);
+        let mut live_then = out_then;
         dead.clear();
         for s in block.stmts.iter().rev() {
             let (uses, defs) = uses_defs(s);
@@ -371,91 +378,95 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         live_in[b] = live;
     }
 
-    // ---- libpcap's jump peepholes (A not needed after the block) ----
+    // ---- libpcap's jump peepholes (both phases), block by block: the
+    // jump (A not needed after the block), then `jset` on an empty or
+    // full mask ----
     for &b in order {
-        let block = &g.blocks[b];
-        let a_live_after = targets(block).any(|(_, t)| live_of(t, live_in) & (1 << A) != 0);
-        // libpcap's "ugly special case" for `tcp[k]` (its statement phase
-        // only: until then stores sit between the statements):
-        // `ld #k; [ldxb 4*([n]&0xf);] add x; tax; ld [x + off]` is
-        // `[ldxb 4*([n]&0xf);] ld [x + off + k]` when X is not needed
-        // after the block (it then holds the header length, not the sum).
-        let x_live_after = targets(block).any(|(_, t)| live_of(t, live_in) & (1 << X) != 0);
-        if rewrite && !x_live_after && fold_transport_index(&mut g.blocks[b].stmts) {
-            changed = true;
-            reshaped = true;
-        }
-        let block = &g.blocks[b];
-        let (Some(last), Test::Jump { code, k }) = (block.stmts.last().copied(), block.test) else {
-            continue;
-        };
-        if a_live_after || code != op::JMP | op::JEQ | op::K {
-            continue;
-        }
-        let x = numbering.exit[b][X];
-        let block = &mut g.blocks[b];
-        if last.code == op::ALU | op::SUB | op::X {
-            // sub x; jeq #j  ->  jeq #(j + x) for a known X, and
-            // sub x; jeq #0  ->  jeq x otherwise
-            let test = match numbering.nums.constant(x) {
-                Some(c) => Test::Jump {
+        'jump: {
+            let block = &g.blocks[b];
+            let a_live_after = targets(block).any(|(_, t)| live_of(t, live_in) & (1 << A) != 0);
+            // libpcap's "ugly special case" for `tcp[k]` (its statement
+            // phase only: until then stores sit between the statements):
+            // `ld #k; [ldxb 4*([n]&0xf);] add x; tax; ld [x + off]` is
+            // `[ldxb 4*([n]&0xf);] ld [x + off + k]` when X is not needed
+            // after the block (it then holds the header length, not the
+            // sum).
+            if rewrite {
+                let x_live_after = targets(block).any(|(_, t)| live_of(t, live_in) & (1 << X) != 0);
+                if !x_live_after && fold_transport_index(&mut g.blocks[b].stmts) {
+                    changed = true;
+                    reshaped = true;
+                }
+            }
+            let block = &g.blocks[b];
+            let (Some(last), Test::Jump { code, k }) = (block.stmts.last().copied(), block.test)
+            else {
+                break 'jump;
+            };
+            if a_live_after || code != op::JMP | op::JEQ | op::K {
+                break 'jump;
+            }
+            let x = numbering.exit[b][X];
+            let block = &mut g.blocks[b];
+            if last.code == op::ALU | op::SUB | op::X {
+                // sub x; jeq #j  ->  jeq #(j + x) for a known X, and
+                // sub x; jeq #0  ->  jeq x otherwise
+                let test = match numbering.nums.constant(x) {
+                    Some(c) => Test::Jump {
+                        code,
+                        k: k.wrapping_add(c),
+                    },
+                    None if k == 0 => Test::Jump {
+                        code: op::JMP | op::JEQ | op::X,
+                        k: 0,
+                    },
+                    None => break 'jump,
+                };
+                block.stmts.pop();
+                block.test = test;
+                changed = true;
+                reshaped = true;
+            } else if last.code == op::ALU | op::SUB | op::K {
+                // sub #k; jeq #j  ->  jeq #(j + k)
+                block.stmts.pop();
+                block.test = Test::Jump {
                     code,
-                    k: k.wrapping_add(c),
-                },
-                None if k == 0 => Test::Jump {
-                    code: op::JMP | op::JEQ | op::X,
-                    k: 0,
-                },
-                None => continue,
-            };
-            block.stmts.pop();
-            block.test = test;
-            changed = true;
-            reshaped = true;
-        } else if last.code == op::ALU | op::SUB | op::K {
-            // sub #k; jeq #j  ->  jeq #(j + k)
-            block.stmts.pop();
-            block.test = Test::Jump {
-                code,
-                k: k.wrapping_add(last.k),
-            };
-            changed = true;
-            reshaped = true;
-        } else if last.code == op::ALU | op::AND | op::K && k == 0 {
-            // and #k; jeq #0  ->  jset #k with the exits swapped
-            block.stmts.pop();
-            block.test = Test::Jump {
-                code: op::JMP | op::JSET | op::K,
-                k: last.k,
-            };
-            std::mem::swap(&mut block.jt, &mut block.jf);
-            changed = true;
-            moved = true;
+                    k: k.wrapping_add(last.k),
+                };
+                changed = true;
+                reshaped = true;
+            } else if last.code == op::ALU | op::AND | op::K && k == 0 {
+                // and #k; jeq #0  ->  jset #k with the exits swapped
+                block.stmts.pop();
+                block.test = Test::Jump {
+                    code: op::JMP | op::JSET | op::K,
+                    k: last.k,
+                };
+                std::mem::swap(&mut block.jt, &mut block.jf);
+                changed = true;
+                moved = true;
+            }
         }
-    }
-
-    // libpcap's "jset #0 -> never, jset #0xffffffff -> always" (its
-    // opt_peep, both phases), the second wrong when A is 0
-    // (`ip[0] & 0xffffffff == 0` never matches in libpcap's program). In
-    // the branch phase the block is then skipped like any test whose
-    // exits agree (`net 0/0`'s `and #0; jeq #0`); in the statement phase,
-    // which threads no jumps, the test stays, going one way, unless it is
-    // the root ([`skip_undecided_root`]). Kept, to produce libpcap's
-    // programs.
-    for &b in order {
+        // "jset #0 -> never, jset #0xffffffff -> always", the second wrong
+        // when A is 0 (`ip[0] & 0xffffffff == 0` never matches in
+        // libpcap's program). In the branch phase the block is then
+        // skipped like any test whose exits agree (`net 0/0`'s `and #0;
+        // jeq #0`); in the statement phase, which threads no jumps, the
+        // test stays, going one way, unless it is the root
+        // ([`skip_undecided_root`]). Kept, to produce libpcap's programs.
         let block = &mut g.blocks[b];
         if let Test::Jump { code, k } = block.test {
-            if code == op::JMP | op::JSET | op::K && block.jt != block.jf {
+            if code == op::JMP | op::JSET | op::K
+                && block.jt != block.jf
+                && (k == 0 || k == u32::MAX)
+            {
                 if k == 0 {
                     block.jt = block.jf;
-                    moved = true;
-                    changed = true;
-                }
-                if k == u32::MAX {
+                } else {
                     block.jf = block.jt;
-                    moved = true;
-                    changed = true;
                 }
+                moved = true;
+                changed = true;
             }
         }
     }
@@ -463,8 +474,10 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     // ---- known outcomes and jump threading ----
     // (The statement phase merges identical blocks instead.)
     if rewrite {
+        // Merging is libpcap's last step, not one of its passes: blocks
+        // merged here do not make the phase go round again.
         let merged = intern(g, mem, moved);
-        reshaped |= moved || merged;
+        reshaped |= moved;
         return Change::of(changed || merged, reshaped);
     }
     // The tests as the peepholes above left them (a `jeq #0` may have

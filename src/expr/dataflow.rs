@@ -252,7 +252,8 @@ pub(super) struct Workspace {
     pub(super) numbering: Numbering,
     pub(super) walk: OrderWalk,
     pub(super) preds: Preds,
-    /// A block to number copies in ([`number_copy`]).
+    /// A block to number copies in ([`number_copy`], for tests).
+    #[cfg(test)]
     pub(super) scratch: Block,
     /// A value per block: A at the block's test, or a block's exit A.
     pub(super) a_values: Vec<u32>,
@@ -365,9 +366,10 @@ pub(super) fn decide(code: u16, a: u32, b: u32) -> bool {
     cbpf::semantics::jump_taken(code & 0xf0, a, b).unwrap_or(false)
 }
 
-/// [`number_block`] on a copy of `block` made in `scratch` (its
-/// allocation reused from block to block), `block` left as it is: for the
-/// values alone. Returns the copy.
+/// [`number_block`] without rewriting on a copy of `block` made in
+/// `scratch` (its allocation reused from block to block), `block` left as
+/// it is: for the values alone. Returns the copy.
+#[cfg(test)]
 pub(super) fn number_copy<'s>(
     block: &Block,
     scratch: &'s mut Block,
@@ -379,21 +381,24 @@ pub(super) fn number_copy<'s>(
     scratch.test = block.test;
     scratch.jt = block.jt;
     scratch.jf = block.jf;
-    number_block(scratch, vals, nums, false);
+    number_block::<false>(scratch, vals, nums);
     scratch
 }
 
-/// Value-numbers one block's statements from entry values `vals`, dropping
-/// redundant ones and folding constants. Returns whether it changed.
-/// (Inlined into its two callers: a call per block per pass was a
-/// twentieth of compiling a short expression.)
+/// Value-numbers one block's statements from entry values `vals`. With
+/// `REWRITE` (libpcap's statement phase) it drops redundant statements,
+/// folds constants and rewrites tests; without, it leaves statements and
+/// test as they are and only sends a test its values decide both ways to
+/// the decided successor. Returns whether it changed (with `REWRITE`).
+/// (Inlined into its callers: a call per block per pass was a twentieth
+/// of compiling a short expression.)
 #[inline(always)]
-pub(super) fn number_block(
+pub(super) fn number_block<const REWRITE: bool>(
     block: &mut Block,
     vals: &mut [u32; NREGS],
     nums: &mut Numbers,
-    rewrite: bool,
 ) -> bool {
+    let rewrite = REWRITE;
     let mut changed = false;
     // Compacted in place: each statement is kept (perhaps rewritten) or
     // dropped, so the kept ones never overtake the one being read.
@@ -481,7 +486,9 @@ pub(super) fn number_block(
                     changed = true;
                 }
                 vals[reg] = v;
-                block.stmts[kept] = s;
+                if REWRITE {
+                    block.stmts[kept] = s;
+                }
                 kept += 1;
                 continue;
             }
@@ -493,7 +500,9 @@ pub(super) fn number_block(
                     continue;
                 }
                 vals[m] = vals[src];
-                block.stmts[kept] = s;
+                if REWRITE {
+                    block.stmts[kept] = s;
+                }
                 kept += 1;
                 continue;
             }
@@ -508,7 +517,9 @@ pub(super) fn number_block(
                     continue;
                 }
                 vals[to] = vals[from];
-                block.stmts[kept] = s;
+                if REWRITE {
+                    block.stmts[kept] = s;
+                }
                 kept += 1;
                 continue;
             }
@@ -568,7 +579,9 @@ pub(super) fn number_block(
                 }
             }
             _ => {
-                block.stmts[kept] = s;
+                if REWRITE {
+                    block.stmts[kept] = s;
+                }
                 kept += 1;
                 continue;
             }
@@ -579,10 +592,14 @@ pub(super) fn number_block(
             continue;
         }
         vals[reg] = v;
-        block.stmts[kept] = s;
+        if REWRITE {
+            block.stmts[kept] = s;
+        }
         kept += 1;
     }
-    block.stmts.truncate(kept);
+    if REWRITE {
+        block.stmts.truncate(kept);
+    }
     if let Test::Jump { code, k } = block.test {
         let (code, k) = match nums.constant(vals[X]) {
             Some(c) if code & op::X != 0 => {
@@ -591,7 +608,9 @@ pub(super) fn number_block(
             }
             _ => (code, k),
         };
-        block.test = Test::Jump { code, k };
+        if REWRITE {
+            block.test = Test::Jump { code, k };
+        }
         let outcome = if code & op::X == 0 {
             nums.constant(vals[A]).map(|a| decide(code, a, k))
         } else {

@@ -20,8 +20,8 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 
 use super::cfg::{with_kept_memory, Graph, Target, Test};
 use super::dataflow::{
-    block_uses_defs, entry_values, liveness, number_block, number_copy, set_target, targets,
-    test_uses, uses_defs, FxHasher, FxMap, Numbering, RegSet, Workspace, A, X,
+    block_uses_defs, entry_values, liveness, number_block, set_target, targets, test_uses,
+    uses_defs, FxHasher, FxMap, Numbering, RegSet, Workspace, A, X,
 };
 use super::facts::{FactChains, NO_FACT};
 use super::pullup;
@@ -259,9 +259,9 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         numbering,
         walk,
         preds,
-        scratch,
         a_values: at_test_a,
         live_in,
+        ..
     } = ws;
     let order = &walk.order;
     // Whether a jump target has changed since `order` was made (then
@@ -278,12 +278,18 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
     // (the radio header's length, stored and then always in X, stays
     // stored). The branch phase changes no statement before the dead ones
     // are found, so there it is found on the way (below).
-    if rewrite {
+    if rewrite && surveyed {
+        // The branch phase's last pass changed nothing, and found this
+        // on its way.
+    } else if rewrite {
         liveness(g, order, live_before);
     } else {
         live_before.clear();
         live_before.resize(g.blocks.len(), 0);
     }
+
+    // Whether libpcap's empty-block rule cleared a block.
+    let mut cleared = false;
 
     // ---- value numbering ----
     numbering.reset(g);
@@ -296,7 +302,7 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
             let entry = vals;
             let blk = &mut g.blocks[b];
             let exits = (blk.jt, blk.jf);
-            changed |= number_block(blk, &mut vals, nums, true);
+            changed |= number_block::<true>(blk, &mut vals, nums);
             moved |= (blk.jt, blk.jf) != exits;
             // libpcap's opt_blk: a block (not the root) after which no
             // register is read, leaving A and X as known values it found
@@ -309,17 +315,14 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
                 blk.stmts.clear();
                 listed[b] = false;
                 changed = true;
-                reshaped = true;
+                cleared = true;
             }
         } else {
             // Values only; just a test on a constant is resolved.
-            let copy = number_copy(&g.blocks[b], scratch, &mut vals, nums);
             let blk = &mut g.blocks[b];
-            if copy.jt == copy.jf && blk.jt != blk.jf {
-                blk.jt = copy.jt;
-                blk.jf = copy.jt;
-                changed = true;
-            }
+            let exits = (blk.jt, blk.jf);
+            number_block::<false>(blk, &mut vals, nums);
+            changed |= (blk.jt, blk.jf) != exits;
         }
         at_test_a[b] = vals[A];
         exit[b] = vals;
@@ -342,12 +345,14 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         let block = &g.blocks[b];
         let out_then =
             targets(block).fold(0, |acc, (_, t)| acc | live_of(t, live_before)) | test_uses(block);
-        if !rewrite {
+        // (A peephole needs two statements.)
+        let peepholes = block.stmts.len() >= 2;
+        if !rewrite && peepholes {
             // The block as the pass found it (nothing has changed it yet).
             let (uses, defs) = block_uses_defs(&block.stmts);
             live_before[b] = uses | (out_then & !defs);
         }
-        if statement_peepholes(&mut g.blocks[b].stmts) {
+        if peepholes && statement_peepholes(&mut g.blocks[b].stmts) {
             changed = true;
             reshaped = true;
         }
@@ -364,6 +369,10 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
             if !is_dead {
                 live = (live & !defs) | uses;
             }
+        }
+        if !rewrite && !peepholes {
+            // The walk went over the block as the pass found it.
+            live_before[b] = live_then;
         }
         if dead.contains(&true) {
             // `dead` runs backwards over the statements.
@@ -478,6 +487,22 @@ fn pass(g: &mut Graph, rewrite: bool, surveyed: bool, mem: &mut PassMemory) -> C
         // merged here do not make the phase go round again.
         let merged = intern(g, mem, moved);
         reshaped |= moved;
+        if cleared && !reshaped {
+            // libpcap goes round again after clearing a block. That pass
+            // could only find dead what the cleared statements' uses kept
+            // alive (the values it numbers are this pass's), so unless
+            // some register is no longer live where it was, it would
+            // change nothing: spare it.
+            let PassMemory {
+                ws, live_before, ..
+            } = mem;
+            liveness(g, &ws.walk.order, &mut ws.live_in);
+            reshaped = ws
+                .walk
+                .order
+                .iter()
+                .any(|&b| live_before[b] & !ws.live_in[b] != 0);
+        }
         return Change::of(changed || merged, reshaped);
     }
     // The tests as the peepholes above left them (a `jeq #0` may have

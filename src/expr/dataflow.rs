@@ -416,6 +416,9 @@ pub(super) fn number_block<const REWRITE: bool>(
         // known, or writes one with a known X as `op #k`, or one on an A
         // known to be 0 as `txa` or `ld #0`, so does this; and it refuses
         // where libpcap does.
+        // (libpcap refuses a `div #0` it made of `div x` only when it meets
+        // it again, in a later pass, if the block is still there.)
+        let mut from_x = false;
         if rewrite && s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
             let operation = s.op();
             match (nums.constant(vals[A]), nums.constant(vals[X])) {
@@ -432,6 +435,7 @@ pub(super) fn number_block<const REWRITE: bool>(
                         nums.refused = Some("shift by more than 31 bits");
                     }
                     s = Insn::stmt(op::ALU | operation | op::K, c);
+                    from_x = true;
                     changed = true;
                     nums.again = true;
                 }
@@ -545,7 +549,7 @@ pub(super) fn number_block<const REWRITE: bool>(
                         changed = true;
                         continue;
                     }
-                    if rewrite && s.k == 0 && matches!(s.op(), op::DIV | op::MOD) {
+                    if rewrite && !from_x && s.k == 0 && matches!(s.op(), op::DIV | op::MOD) {
                         nums.refused = Some(by_zero(s.op()));
                     }
                     // `and #0` / `mul #0` give 0 whatever A holds (libpcap

@@ -2337,9 +2337,9 @@ impl Gen {
             ));
         }
         let mut f = if self.mpls_depth > 0 {
-            // Not the bottom of the stack yet: the previous S bit is clear.
-            let s = self.test_at(op::B, self.off_nl - 2, JSET, 1);
-            self.g.not(s)
+            // Not the bottom of the stack yet: the previous S bit is clear
+            // (libpcap's `and #1; jeq #0`, a `jset` once optimised).
+            self.mcmp(op::B, self.off_nl - 2, 1, 0)
         } else if on_ppp {
             let off = self.off_linktype.unwrap_or(Off::from(0));
             self.cmp(op::H, off, PPP_MPLS_UCAST)

@@ -243,9 +243,13 @@ fn compile(
 /// Nothing is refused for matching no packet (libpcap checks that only
 /// when optimising).
 pub fn compile_expr_unoptimized(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
-    let Some(graph) = generate(expr, link_type, DEFAULT_NETMASK, PacketSource::Live)? else {
+    if expr.trim().is_empty() {
         return Ok(accept_all());
-    };
+    }
+    // Not through the host-list fast path, which builds the optimised
+    // graph.
+    let ast = parser::parse(expr)?;
+    let graph = codegen::generate(&ast, link_type, DEFAULT_NETMASK, PacketSource::Live)?;
     graph
         .layout()
         .map_err(|message| ExprError::unsupported(1, message))

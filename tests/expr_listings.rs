@@ -17,12 +17,14 @@ mod support;
 use std::path::PathBuf;
 
 use cranebpf::cbpf::print;
-use cranebpf::expr::{compile_expr, LinkType};
+use cranebpf::expr::{compile_expr_with, ExprOptions, LinkType};
 use support::libpcap::LibPcap;
 
 /// Floors of the byte-identical share (identical / both compile).
 const REALWORLD_FLOOR: f64 = 0.99;
 const CONFORMANCE_FLOOR: f64 = 1.0;
+/// The list unoptimised (`tcpdump -O -d`).
+const UNOPTIMISED_FLOOR: f64 = 1.0;
 
 struct Share {
     libpcap_compiles: usize,
@@ -38,6 +40,15 @@ impl Share {
 }
 
 fn share<'a>(lib: &LibPcap, cases: impl Iterator<Item = (LinkType, &'a str)>) -> Share {
+    share_as(lib, cases, true)
+}
+
+/// [`share`] of programs compiled with the optimiser or without it.
+fn share_as<'a>(
+    lib: &LibPcap,
+    cases: impl Iterator<Item = (LinkType, &'a str)>,
+    optimize: bool,
+) -> Share {
     let mut s = Share {
         libpcap_compiles: 0,
         both_compile: 0,
@@ -45,11 +56,15 @@ fn share<'a>(lib: &LibPcap, cases: impl Iterator<Item = (LinkType, &'a str)>) ->
         different: Vec::new(),
     };
     for (link, expr) in cases {
-        let Ok(theirs) = lib.compile(link.name(), expr, true) else {
+        let Ok(theirs) = lib.compile(link.name(), expr, optimize) else {
             continue;
         };
         s.libpcap_compiles += 1;
-        let Ok(ours) = compile_expr(expr, link) else {
+        let how = ExprOptions {
+            optimize,
+            ..ExprOptions::default()
+        };
+        let Ok(ours) = compile_expr_with(expr, link, how) else {
             continue;
         };
         s.both_compile += 1;
@@ -131,13 +146,10 @@ fn realworld_listings_are_libpcaps() {
     report("realworld, every link type", &s, REALWORLD_FLOOR);
 }
 
-#[test]
-fn conformance_expression_listings_are_libpcaps() {
-    let Some(lib) = LibPcap::load_or_skip() else {
-        return;
-    };
+/// The lines of `conformance/expressions.txt` with their link types.
+fn listed() -> impl Iterator<Item = (LinkType, &'static str)> {
     let text = include_str!("../conformance/expressions.txt");
-    let cases = text.lines().filter_map(|line| {
+    text.lines().filter_map(|line| {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             return None;
@@ -149,9 +161,31 @@ fn conformance_expression_listings_are_libpcaps() {
             }
             None => Some((LinkType::Ethernet, line)),
         }
-    });
-    let s = share(&lib, cases);
+    })
+}
+
+#[test]
+fn conformance_expression_listings_are_libpcaps() {
+    let Some(lib) = LibPcap::load_or_skip() else {
+        return;
+    };
+    let s = share(&lib, listed());
     report("conformance/expressions.txt", &s, CONFORMANCE_FLOOR);
+}
+
+/// Without the optimiser (`-O`) the programs are libpcap's unoptimised
+/// ones.
+#[test]
+fn unoptimised_listings_are_libpcaps() {
+    let Some(lib) = LibPcap::load_or_skip() else {
+        return;
+    };
+    let s = share_as(&lib, listed(), false);
+    report(
+        "conformance/expressions.txt, unoptimised",
+        &s,
+        UNOPTIMISED_FLOOR,
+    );
 }
 
 /// Allow-lists (`host A or host B or …`) take the host-list fast path:

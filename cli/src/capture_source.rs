@@ -21,8 +21,13 @@ pub enum FilterArg {
     All,
     /// A classic program, the same for every link type.
     Program(Program),
-    /// A pcap-filter expression, and the link type `--linktype` forces.
-    Expr(String, Option<cranebpf::LinkType>),
+    /// A pcap-filter expression, the link type `--linktype` forces, and
+    /// whether it goes through the optimiser (not with `-O`).
+    Expr {
+        text: String,
+        forced: Option<cranebpf::LinkType>,
+        optimize: bool,
+    },
 }
 
 impl FilterArg {
@@ -38,7 +43,11 @@ impl FilterArg {
                     }
                     None => None,
                 };
-                FilterArg::Expr(text, forced)
+                FilterArg::Expr {
+                    text,
+                    forced,
+                    optimize: !prog.no_optimize,
+                }
             }
         })
     }
@@ -64,7 +73,14 @@ impl FilterArg {
         let built = match self {
             FilterArg::All => CaptureFilter::accept_all(options),
             FilterArg::Program(p) => CaptureFilter::program_with(p.clone(), options),
-            FilterArg::Expr(text, forced) => CaptureFilter::expression_with(text, *forced, options),
+            FilterArg::Expr {
+                text,
+                forced,
+                optimize: true,
+            } => CaptureFilter::expression_with(text, *forced, options),
+            FilterArg::Expr { text, forced, .. } => {
+                CaptureFilter::expression_unoptimized(text, *forced, options)
+            }
         };
         built.map_err(filter_failure)
     }

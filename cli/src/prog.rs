@@ -71,6 +71,10 @@ pub struct ProgArgs {
     /// knowledge), or a LINKTYPE_ number (`-y`, as tcpdump spells it).
     #[arg(long, short = 'y', value_name = "LINKTYPE")]
     pub linktype: Option<String>,
+    /// Compile expressions without the optimiser, as `tcpdump -O` does
+    /// (libpcap's unoptimised program, instruction for instruction).
+    #[arg(long = "no-optimize", short = 'O')]
+    pub no_optimize: bool,
 }
 
 /// What the program arguments name.
@@ -155,7 +159,7 @@ impl ProgArgs {
                 let link =
                     prog_source::link_type(self.linktype.as_deref()).map_err(Failure::bad_input)?;
                 link_ok(link).map_err(Failure::bad_input)?;
-                prog_source::compile_for(&text, link).map_err(Failure::bad_input)
+                prog_source::compile_for(&text, link, !self.no_optimize).map_err(Failure::bad_input)
             }
             ProgSource::Nothing => Err(Failure::bad_input(
                 "no program given (PROG, --ddd TEXT or -F FILE)",

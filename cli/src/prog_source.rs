@@ -3,7 +3,7 @@
 //! `--expr` / `--file` force either, `--linktype` picks the link type.
 
 use cranebpf::cbpf::Program;
-use cranebpf::expr::{compile_expr, LinkType, ALL_LINK_TYPES};
+use cranebpf::expr::{compile_expr_with, ExprOptions, LinkType, ALL_LINK_TYPES};
 use std::path::Path;
 
 /// How to read the PROG argument.
@@ -43,13 +43,17 @@ pub fn link_type(name: Option<&str>) -> Result<LinkType, String> {
         })
 }
 
-/// Compiles `expr` for the link type named by `linktype`.
+/// Compiles `expr` for the link type named by `linktype`, optimised.
 pub fn compile(expr: &str, linktype: Option<&str>) -> Result<Program, String> {
-    compile_for(expr, link_type(linktype)?)
+    compile_for(expr, link_type(linktype)?, true)
 }
 
-/// Compiles `expr` for link type `link`; the error shows a caret under the
-/// place.
-pub fn compile_for(expr: &str, link: LinkType) -> Result<Program, String> {
-    compile_expr(expr, link).map_err(|e| e.report(expr))
+/// Compiles `expr` for link type `link`, through the optimiser or not
+/// (`-O`); the error shows a caret under the place.
+pub fn compile_for(expr: &str, link: LinkType, optimize: bool) -> Result<Program, String> {
+    let how = ExprOptions {
+        optimize,
+        ..ExprOptions::default()
+    };
+    compile_expr_with(expr, link, how).map_err(|e| e.report(expr))
 }

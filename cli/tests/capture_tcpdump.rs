@@ -138,6 +138,59 @@ fn little_endian_microsecond_pcap_is_byte_identical_to_tcpdump() {
     }
 }
 
+/// `-O` (no optimiser) keeps what `tcpdump -O` keeps, including where the
+/// unoptimised program differs from the optimised one: a division by a
+/// computed zero, which the optimiser refuses and the unoptimised program
+/// meets at run time (rejecting the packet), and arithmetic through
+/// scratch registers.
+#[test]
+fn unoptimised_filters_keep_what_tcpdump_o_keeps() {
+    if !support::tcpdump_available() {
+        return;
+    }
+    let input = generate(
+        "unopt.pcap",
+        SynthOptions {
+            seed: 9,
+            packets: 5_000,
+            ..SynthOptions::default()
+        },
+    );
+    let (a, b) = (scratch("unopt-ours.pcap"), scratch("unopt-tcpdump.pcap"));
+    for filter in [
+        "tcp port 443",
+        "udp or ip[0] / (1 - 1) = 1",
+        "ip[2:2] - ((ip[0] & 0xf) << 2) > 100 and tcp",
+        "host 8.8.8.8 or 1.1.1.1 or 9.9.9.9",
+        "vlan and ip[9] = 17",
+    ] {
+        let status = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
+            .args(["filter", "-q", "-O", "-r"])
+            .arg(&input)
+            .arg("-w")
+            .arg(&a)
+            .arg(filter)
+            .status()
+            .expect("run cranebpf");
+        assert!(status.success(), "cranebpf filter -O '{filter}' failed");
+        let out = Command::new("tcpdump")
+            .arg("-O")
+            .arg("-r")
+            .arg(&input)
+            .arg("-w")
+            .arg(&b)
+            .arg(filter)
+            .output()
+            .expect("run tcpdump");
+        assert!(out.status.success(), "tcpdump -O '{filter}'");
+        assert!(!records(&b).is_empty(), "'{filter}' matches nothing");
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "'{filter}': -O output differs from tcpdump -O's"
+        );
+    }
+}
+
 #[test]
 fn big_endian_nanosecond_pcap_records_match_tcpdump() {
     if !support::tcpdump_available() {

@@ -9,7 +9,7 @@ use super::Packet;
 use crate::cbpf::insn::op;
 use crate::cbpf::{self, Program};
 use crate::expr::{
-    check_syntax, compile_expr_from, ExprError, LinkType, PacketSource, ACCEPT_VERDICT,
+    check_syntax, compile_expr_with, ExprError, ExprOptions, LinkType, PacketSource, ACCEPT_VERDICT,
 };
 use crate::{Dialect, Filter, FilterError, FilterOptions};
 use std::io::Write;
@@ -29,6 +29,8 @@ enum Source {
     Expression {
         text: String,
         forced: Option<LinkType>,
+        /// Through the optimiser (not with `tcpdump -O`).
+        optimize: bool,
     },
 }
 
@@ -126,6 +128,25 @@ impl CaptureFilter {
         forced: Option<LinkType>,
         options: FilterOptions,
     ) -> Result<CaptureFilter, CaptureFilterError> {
+        CaptureFilter::expression_compiled(text, forced, true, options)
+    }
+
+    /// [`CaptureFilter::expression_with`] compiled without the optimiser,
+    /// as `tcpdump -O` compiles (see [`ExprOptions::optimize`]).
+    pub fn expression_unoptimized(
+        text: &str,
+        forced: Option<LinkType>,
+        options: FilterOptions,
+    ) -> Result<CaptureFilter, CaptureFilterError> {
+        CaptureFilter::expression_compiled(text, forced, false, options)
+    }
+
+    fn expression_compiled(
+        text: &str,
+        forced: Option<LinkType>,
+        optimize: bool,
+        options: FilterOptions,
+    ) -> Result<CaptureFilter, CaptureFilterError> {
         let error = |error| CaptureFilterError::Expression {
             text: text.to_string(),
             error,
@@ -135,6 +156,7 @@ impl CaptureFilter {
             source: Source::Expression {
                 text: text.to_string(),
                 forced,
+                optimize,
             },
             options,
             built: Mutex::new(Vec::new()),
@@ -243,17 +265,24 @@ impl CaptureFilter {
     ) -> Result<Program, CaptureFilterError> {
         match &self.source {
             Source::Program(p) => Ok(p.clone()),
-            Source::Expression { text, forced } => {
+            Source::Expression {
+                text,
+                forced,
+                optimize,
+            } => {
                 let link = match forced {
                     Some(l) => *l,
                     None => LinkType::from_dlt(link_type)
                         .ok_or(CaptureFilterError::UnknownLinkType(link_type))?,
                 };
-                compile_expr_from(text, link, source).map_err(|error| {
-                    CaptureFilterError::Expression {
-                        text: text.clone(),
-                        error,
-                    }
+                let how = ExprOptions {
+                    source,
+                    optimize: *optimize,
+                    ..ExprOptions::default()
+                };
+                compile_expr_with(text, link, how).map_err(|error| CaptureFilterError::Expression {
+                    text: text.clone(),
+                    error,
                 })
             }
         }

@@ -473,31 +473,30 @@ impl Gen {
     /// `inbound`/`outbound` on link types whose own header says the
     /// direction (libpcap's gen_inbound): pflog's `dir`, pppd's first byte,
     /// Solaris ipnet's direction, Juniper's flag bit.
-    fn link_direction(&mut self, outbound: bool) -> Option<Frag> {
+    fn link_direction(&mut self, outbound: bool) -> Result<Option<Frag>, ExprError> {
         const JUNIPER: [u16; 22] = [
             130, 131, 132, 133, 134, 135, 136, 137, 164, 167, 168, 178, 179, 180, 181, 183, 194,
             200, 232, 233, 234, 238,
         ];
         if self.ppp_inner {
-            return None;
+            return Ok(None);
         }
         let hdr = self.off_linkhdr;
         let n = match self.link {
             LinkType::PppPppd => 166,
             LinkType::Pflog => 117,
             LinkType::Slip => {
-                // SLIP's pseudo-header: direction 0 in, 1 out.
-                let inbound = self.cmp(op::B, hdr, 0);
-                return Some(if outbound {
-                    self.g.not(inbound)
-                } else {
-                    inbound
-                });
+                // SLIP's pseudo-header: direction 0 in, 1 out, which
+                // libpcap tests as the relation `link[0] = 0`, its
+                // operands made right one first (C's argument order).
+                let zero = self.arith(&Arith::Num(0))?;
+                let first = self.load(Proto::Link, &Arith::Num(0), op::B)?;
+                return Ok(Some(self.compare(op::JEQ, outbound, first, zero)));
             }
             LinkType::Other(n) => n,
-            _ => return None,
+            _ => return Ok(None),
         };
-        Some(match n {
+        Ok(Some(match n {
             // pfloghdr.dir: PF_IN 1, PF_OUT 2.
             117 => self.cmp(op::B, hdr + 60, if outbound { 2 } else { 1 }),
             // PPP_PPPD_OUT 1, PPP_PPPD_IN 0.
@@ -506,8 +505,8 @@ impl Gen {
             226 => self.cmp(op::H, hdr + 2, if outbound { 1 } else { 2 }),
             // The low bit of the fourth byte is set for inbound packets.
             n if JUNIPER.contains(&n) => self.mcmp(op::B, hdr + 3, 0x01, u32::from(!outbound)),
-            _ => return None,
-        })
+            _ => return Ok(None),
+        }))
     }
 
     /// Where the network layer starts after a plain 802.2 header (no
@@ -1604,7 +1603,7 @@ impl Gen {
                 // PACKET_OUTGOING in the link header where it has one,
                 // else in the socket's packet type (a Linux extension).
                 const PACKET_OUTGOING: u32 = 4;
-                if let Some(f) = self.link_direction(outbound) {
+                if let Some(f) = self.link_direction(outbound)? {
                     return Ok(f);
                 }
                 let load = match self.link {
@@ -2374,6 +2373,12 @@ impl Gen {
         };
         let a0 = self.arith(lhs)?;
         let a1 = self.arith(rhs)?;
+        Ok(self.compare(code, negate, a0, a1))
+    }
+
+    /// The test `a0 CODE a1` (negated if asked) on two computed values,
+    /// after their header checks; their registers are freed.
+    fn compare(&mut self, code: u16, negate: bool, a0: Value, a1: Value) -> Frag {
         let mut stmts = a0.stmts;
         stmts.extend(a1.stmts);
         stmts.push(Insn::stmt(op::LDX | op::MEM, a1.reg));
@@ -2391,10 +2396,10 @@ impl Gen {
             (Some(c0), Some(c1)) => Some(self.g.and(c0, c1)),
             (c0, c1) => c0.or(c1),
         };
-        Ok(match checks {
+        match checks {
             Some(c) => self.g.and(c, test),
             None => test,
-        })
+        }
     }
 
     /// Code leaving the value of `e` in a scratch register (libpcap's

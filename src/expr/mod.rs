@@ -207,6 +207,46 @@ pub fn compile_expr_from(
     compile(expr, link_type, DEFAULT_NETMASK, source)
 }
 
+/// How to compile an expression, besides for which link type: what
+/// [`compile_expr_with_netmask`], [`compile_expr_from`] and
+/// [`compile_expr_unoptimized`] each set one of.
+/// (Build it as `ExprOptions { optimize: false, ..ExprOptions::default() }`.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExprOptions {
+    /// The capture interface's IPv4 netmask (see
+    /// [`compile_expr_with_netmask`]); default [`DEFAULT_NETMASK`].
+    pub netmask: u32,
+    /// Where the packets come from; default [`PacketSource::Live`].
+    pub source: PacketSource,
+    /// Run the optimiser (default). Without it the program is libpcap's
+    /// unoptimised one, `tcpdump -O`'s, and an expression that matches
+    /// nothing is not refused (libpcap finds that out only by optimising).
+    pub optimize: bool,
+}
+
+impl Default for ExprOptions {
+    fn default() -> Self {
+        ExprOptions {
+            netmask: DEFAULT_NETMASK,
+            source: PacketSource::Live,
+            optimize: true,
+        }
+    }
+}
+
+/// [`compile_expr`] with [`ExprOptions`].
+pub fn compile_expr_with(
+    expr: &str,
+    link_type: LinkType,
+    options: ExprOptions,
+) -> Result<Program, ExprError> {
+    if options.optimize {
+        compile(expr, link_type, options.netmask, options.source)
+    } else {
+        compile_unoptimized(expr, link_type, options.netmask, options.source)
+    }
+}
+
 fn compile(
     expr: &str,
     link_type: LinkType,
@@ -243,13 +283,22 @@ fn compile(
 /// Nothing is refused for matching no packet (libpcap checks that only
 /// when optimising).
 pub fn compile_expr_unoptimized(expr: &str, link_type: LinkType) -> Result<Program, ExprError> {
+    compile_unoptimized(expr, link_type, DEFAULT_NETMASK, PacketSource::Live)
+}
+
+fn compile_unoptimized(
+    expr: &str,
+    link_type: LinkType,
+    netmask: u32,
+    source: PacketSource,
+) -> Result<Program, ExprError> {
     if expr.trim().is_empty() {
         return Ok(accept_all());
     }
     // Not through the host-list fast path, which builds the optimised
     // graph.
     let ast = parser::parse(expr)?;
-    let graph = codegen::generate(&ast, link_type, DEFAULT_NETMASK, PacketSource::Live)?;
+    let graph = codegen::generate(&ast, link_type, netmask, source)?;
     graph
         .layout()
         .map_err(|message| ExprError::unsupported(1, message))

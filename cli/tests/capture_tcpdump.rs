@@ -49,8 +49,15 @@ fn scratch(name: &str) -> support::TempFile {
 }
 
 fn ours(input: &Path, output: &Path, filter: &str, threads: u32) {
+    ours_with(input, output, filter, &["--threads", &threads.to_string()]);
+}
+
+/// `cranebpf filter -q ARGS -r INPUT -w OUTPUT FILTER`.
+fn ours_with(input: &Path, output: &Path, filter: &str, args: &[&str]) {
     let status = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
-        .args(["filter", "-q", "--threads", &threads.to_string(), "-r"])
+        .args(["filter", "-q"])
+        .args(args)
+        .arg("-r")
         .arg(input)
         .arg("-w")
         .arg(output)
@@ -61,11 +68,18 @@ fn ours(input: &Path, output: &Path, filter: &str, threads: u32) {
 }
 
 fn theirs(input: &Path, output: &Path, filter: &str, nano: bool) {
-    let mut cmd = Command::new("tcpdump");
-    if nano {
-        cmd.arg("--time-stamp-precision=nano");
-    }
-    let out = cmd
+    let precision: &[&str] = if nano {
+        &["--time-stamp-precision=nano"]
+    } else {
+        &[]
+    };
+    theirs_with(input, output, filter, precision);
+}
+
+/// `tcpdump ARGS -r INPUT -w OUTPUT FILTER`.
+fn theirs_with(input: &Path, output: &Path, filter: &str, args: &[&str]) {
+    let out = Command::new("tcpdump")
+        .args(args)
         .arg("-r")
         .arg(input)
         .arg("-w")
@@ -164,25 +178,8 @@ fn unoptimised_filters_keep_what_tcpdump_o_keeps() {
         "host 8.8.8.8 or 1.1.1.1 or 9.9.9.9",
         "vlan and ip[9] = 17",
     ] {
-        let status = Command::new(env!("CARGO_BIN_EXE_cranebpf"))
-            .args(["filter", "-q", "-O", "-r"])
-            .arg(&input)
-            .arg("-w")
-            .arg(&a)
-            .arg(filter)
-            .status()
-            .expect("run cranebpf");
-        assert!(status.success(), "cranebpf filter -O '{filter}' failed");
-        let out = Command::new("tcpdump")
-            .arg("-O")
-            .arg("-r")
-            .arg(&input)
-            .arg("-w")
-            .arg(&b)
-            .arg(filter)
-            .output()
-            .expect("run tcpdump");
-        assert!(out.status.success(), "tcpdump -O '{filter}'");
+        ours_with(&input, &a, filter, &["-O"]);
+        theirs_with(&input, &b, filter, &["-O"]);
         assert!(!records(&b).is_empty(), "'{filter}' matches nothing");
         assert!(
             std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),

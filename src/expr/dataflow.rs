@@ -398,28 +398,23 @@ pub(super) fn number_block<const REWRITE: bool>(
     vals: &mut [u32; NREGS],
     nums: &mut Numbers,
 ) -> bool {
-    let rewrite = REWRITE;
     let mut changed = false;
     // Compacted in place: each statement is kept (perhaps rewritten) or
     // dropped, so the kept ones never overtake the one being read.
     let mut kept = 0;
     for i in 0..block.stmts.len() {
         let mut s = block.stmts[i];
-        // X-operand ALU with a known X becomes the K form (not for a zero
-        // divisor: `div #0` is refused by the kernel, `div x` returns 0).
-        // Arithmetic is rewritten or folded only in the statement phase,
-        // as libpcap's opt_stmt does (`alter`): in the branch phase
-        // `1 + 2` is a value of its own, not the constant 3, so a test on
-        // it is decided (and the jumps around it threaded, dropping loads a
-        // truncated packet fails) only where libpcap decides it.
-        // Where libpcap's opt_stmt folds an `op x` with both operands
-        // known, or writes one with a known X as `op #k`, or one on an A
-        // known to be 0 as `txa` or `ld #0`, so does this; and it refuses
-        // where libpcap does.
-        // (libpcap refuses a `div #0` it made of `div x` only when it meets
-        // it again, in a later pass, if the block is still there.)
+        // An `op x` is rewritten only in the statement phase, as libpcap's
+        // opt_stmt does (`alter`): in the branch phase `1 + 2` is a value
+        // of its own, not the constant 3, so a test on it is decided (and
+        // the jumps around it threaded, dropping loads a truncated packet
+        // fails) only where libpcap decides it. Then, as libpcap, both
+        // operands known fold, a known X makes it `op #k`, and an A known
+        // to be 0 makes it `txa` or `ld #0`. A `div #0` made so is refused
+        // only when a later pass (which `again` asks for) meets it, if its
+        // block is still there; a folded one at once.
         let mut from_x = false;
-        if rewrite && s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
+        if REWRITE && s.class() == op::ALU && s.src() == op::X && s.op() != op::NEG {
             let operation = s.op();
             match (nums.constant(vals[A]), nums.constant(vals[X])) {
                 (Some(a), Some(c)) => {
@@ -463,7 +458,7 @@ pub(super) fn number_block<const REWRITE: bool>(
             // of its own, not the `ldb [20]` of `ip6 proto`, so jumps are
             // threaded (and loads dropped) where libpcap's are.
             (op::LD, op::IND) => match nums.constant(vals[X]) {
-                Some(c) if rewrite => {
+                Some(c) if REWRITE => {
                     s = Insn::stmt(op::LD | op::ABS | s.size(), s.k.wrapping_add(c));
                     changed = true;
                     nums.again = true;
@@ -480,7 +475,7 @@ pub(super) fn number_block<const REWRITE: bool>(
                 let v = vals[2 + (s.k as usize & 15)];
                 // (libpcap writes a known value as `ld #k` before it finds
                 // the load redundant.)
-                nums.again |= rewrite && nums.constant(v).is_some();
+                nums.again |= REWRITE && nums.constant(v).is_some();
                 if vals[reg] == v {
                     changed = true;
                     continue;
@@ -530,7 +525,7 @@ pub(super) fn number_block<const REWRITE: bool>(
             (op::ALU, _) => {
                 let a = vals[A];
                 if s.op() == op::NEG {
-                    if let Some(c) = nums.constant(a).filter(|_| rewrite) {
+                    if let Some(c) = nums.constant(a).filter(|_| REWRITE) {
                         s = Insn::stmt(op::LD | op::IMM, c.wrapping_neg());
                         changed = true;
                         (A, Key::Const(s.k))
@@ -545,17 +540,17 @@ pub(super) fn number_block<const REWRITE: bool>(
                         op::ADD | op::OR | op::XOR | op::LSH | op::RSH => s.k == 0,
                         _ => false,
                     };
-                    if identity && rewrite {
+                    if identity && REWRITE {
                         changed = true;
                         continue;
                     }
-                    if rewrite && !from_x && s.k == 0 && matches!(s.op(), op::DIV | op::MOD) {
+                    if REWRITE && !from_x && s.k == 0 && matches!(s.op(), op::DIV | op::MOD) {
                         nums.refused = Some(by_zero(s.op()));
                     }
                     // `and #0` / `mul #0` give 0 whatever A holds (libpcap
                     // folds these too, dropping the load that fed them).
                     let absorbing = matches!(s.op(), op::AND | op::MUL) && s.k == 0;
-                    let folded = if !rewrite {
+                    let folded = if !REWRITE {
                         None
                     } else if absorbing {
                         Some(0)
